@@ -1,0 +1,299 @@
+package checkout
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/staff"
+	"github.com/merchd/merchd/ent/stafftoken"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// Token prefixes tell a customer session from a staff API token at a glance
+// (and let secret scanners find leaked ones).
+const (
+	customerTokenPrefix = "mcs_"
+	staffTokenPrefix    = "mst_"
+)
+
+// PasswordParams are argon2id's cost parameters. They are stored with each
+// hash, so raising them later does not break existing accounts.
+type PasswordParams struct {
+	Time    uint32
+	Memory  uint32 // KiB
+	Threads uint8
+}
+
+// DefaultPasswordParams follow OWASP's argon2id recommendation (19 MiB, t=2).
+var DefaultPasswordParams = PasswordParams{Time: 2, Memory: 19 * 1024, Threads: 1}
+
+// AccountsConfig configures sign-in.
+type AccountsConfig struct {
+	SessionTTL time.Duration
+	Password   PasswordParams
+}
+
+// Validate reports unusable settings.
+func (c AccountsConfig) Validate() error {
+	if c.SessionTTL < time.Minute {
+		return fmt.Errorf("checkout: session TTL %s is shorter than a minute", c.SessionTTL)
+	}
+	if c.Password.Time == 0 || c.Password.Memory < 64 || c.Password.Threads == 0 {
+		return fmt.Errorf("checkout: password hashing parameters %+v are too weak", c.Password)
+	}
+	return nil
+}
+
+// Accounts signs customers up and in, and turns bearer tokens into viewers.
+type Accounts struct {
+	db  *ent.Client
+	cfg AccountsConfig
+	now func() time.Time
+}
+
+// NewAccounts returns the accounts service.
+func NewAccounts(db *ent.Client, cfg AccountsConfig) (*Accounts, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Accounts{db: db, cfg: cfg, now: time.Now}, nil
+}
+
+// Session is what a successful sign-up or sign-in returns.
+type Session struct {
+	Token     string
+	ExpiresAt time.Time
+	Customer  *ent.Customer
+}
+
+// SignUp creates a customer account and signs it in.
+func (a *Accounts) SignUp(ctx context.Context, email, password, name string) (*Session, error) {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if err := validatePassword(password); err != nil {
+		return nil, err
+	}
+	if len(name) > 200 {
+		return nil, badInput("name", "is longer than 200 characters")
+	}
+	hash := hashPassword(password, a.cfg.Password)
+	sys := viewer.SystemContext(ctx)
+	tx, err := a.db.Tx(sys)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: sign up: %w", err)
+	}
+	c, err := tx.Customer.Create().SetEmail(email).SetName(strings.TrimSpace(name)).SetPasswordHash(hash).Save(sys)
+	if err != nil {
+		_ = tx.Rollback()
+		if ent.IsConstraintError(err) {
+			return nil, ErrEmailTaken
+		}
+		return nil, fmt.Errorf("checkout: sign up: %w", notFoundAs(err, "customer"))
+	}
+	s, err := a.newSession(sys, tx.Client(), c)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("checkout: sign up: commit: %w", err)
+	}
+	s.Customer = c.Unwrap()
+	return s, nil
+}
+
+// SignIn checks a password and opens a session.
+func (a *Accounts) SignIn(ctx context.Context, email, password string) (*Session, error) {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return nil, ErrInvalidCredentials
+	}
+	sys := viewer.SystemContext(ctx)
+	c, err := a.db.Customer.Query().Where(customer.Email(email)).Only(sys)
+	if ent.IsNotFound(err) {
+		// Spend the same time as a real check so response times do not tell
+		// which emails have accounts.
+		hashPassword(password, a.cfg.Password)
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkout: sign in: %w", err)
+	}
+	if !checkPassword(c.PasswordHash, password) {
+		return nil, ErrInvalidCredentials
+	}
+	return a.newSession(sys, a.db, c)
+}
+
+func (a *Accounts) newSession(ctx context.Context, db *ent.Client, c *ent.Customer) (*Session, error) {
+	token, hash := newToken(customerTokenPrefix)
+	exp := a.now().Add(a.cfg.SessionTTL).UTC().Truncate(time.Second)
+	if _, err := db.CustomerSession.Create().SetCustomerID(c.ID).SetTokenHash(hash).SetExpiresAt(exp).Save(ctx); err != nil {
+		return nil, fmt.Errorf("checkout: open session: %w", err)
+	}
+	return &Session{Token: token, ExpiresAt: exp, Customer: c}, nil
+}
+
+// SignOut revokes the session that authenticated the viewer in ctx.
+func (a *Accounts) SignOut(ctx context.Context) error {
+	v := viewer.FromContext(ctx)
+	if v.Role != viewer.Customer {
+		return ErrUnauthenticated
+	}
+	_, err := a.db.CustomerSession.Delete().Where(customersession.ID(v.SessionID)).Exec(viewer.SystemContext(ctx))
+	if err != nil {
+		return fmt.Errorf("checkout: sign out: %w", err)
+	}
+	return nil
+}
+
+// Authenticate turns a bearer token into a viewer. An unknown, expired or
+// revoked token is ErrUnauthenticated.
+func (a *Accounts) Authenticate(ctx context.Context, token string) (viewer.Viewer, error) {
+	sys := viewer.SystemContext(ctx)
+	sum := sha256.Sum256([]byte(token))
+	switch {
+	case strings.HasPrefix(token, customerTokenPrefix):
+		s, err := a.db.CustomerSession.Query().Where(customersession.TokenHash(sum[:])).Only(sys)
+		if ent.IsNotFound(err) {
+			return viewer.Viewer{}, ErrUnauthenticated
+		}
+		if err != nil {
+			return viewer.Viewer{}, fmt.Errorf("checkout: authenticate: %w", err)
+		}
+		if !a.now().Before(s.ExpiresAt) {
+			return viewer.Viewer{}, ErrUnauthenticated
+		}
+		return viewer.Viewer{Role: viewer.Customer, CustomerID: s.CustomerID, SessionID: s.ID}, nil
+	case strings.HasPrefix(token, staffTokenPrefix):
+		t, err := a.db.StaffToken.Query().Where(stafftoken.TokenHash(sum[:]), stafftoken.RevokedAtIsNil()).Only(sys)
+		if ent.IsNotFound(err) {
+			return viewer.Viewer{}, ErrUnauthenticated
+		}
+		if err != nil {
+			return viewer.Viewer{}, fmt.Errorf("checkout: authenticate: %w", err)
+		}
+		return viewer.Viewer{Role: viewer.Staff, StaffID: t.StaffID, SessionID: t.ID}, nil
+	default:
+		return viewer.Viewer{}, ErrUnauthenticated
+	}
+}
+
+// CreateStaffToken issues an API token for the staff member with this email,
+// creating the staff record if needed. The token is shown once; only its
+// hash is stored.
+func (a *Accounts) CreateStaffToken(ctx context.Context, email, name, label string) (string, error) {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return "", err
+	}
+	sys := viewer.SystemContext(ctx)
+	tx, err := a.db.Tx(sys)
+	if err != nil {
+		return "", fmt.Errorf("checkout: create staff token: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	id, err := tx.Staff.Query().Where(staff.Email(email)).OnlyID(sys)
+	if ent.IsNotFound(err) {
+		s, cerr := tx.Staff.Create().SetEmail(email).SetName(name).Save(sys)
+		if cerr != nil {
+			return "", fmt.Errorf("checkout: create staff: %w", cerr)
+		}
+		id, err = s.ID, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("checkout: find staff: %w", err)
+	}
+	token, hash := newToken(staffTokenPrefix)
+	if _, err := tx.StaffToken.Create().SetStaffID(id).SetTokenHash(hash).SetLabel(label).Save(sys); err != nil {
+		return "", fmt.Errorf("checkout: store staff token: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("checkout: create staff token: commit: %w", err)
+	}
+	return token, nil
+}
+
+// Customer returns the viewer's own account, or nil when anonymous.
+func (a *Accounts) Customer(ctx context.Context) (*ent.Customer, error) {
+	v := viewer.FromContext(ctx)
+	if v.Role != viewer.Customer {
+		return nil, nil
+	}
+	c, err := a.db.Customer.Get(ctx, v.CustomerID)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: viewer: %w", notFoundAs(err, "customer"))
+	}
+	return c, nil
+}
+
+func newToken(prefix string) (token string, hash []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	token = prefix + base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(token))
+	return token, sum[:]
+}
+
+func normalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) > 254 {
+		return "", badInput("email", "is longer than 254 characters")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return "", badInput("email", "is not an email address")
+	}
+	return s, nil
+}
+
+func validatePassword(p string) error {
+	switch {
+	case len(p) < 8:
+		return badInput("password", "must be at least 8 characters")
+	case len(p) > 256:
+		return badInput("password", "must be at most 256 characters")
+	}
+	return nil
+}
+
+// hashPassword returns "argon2id$t$m$p$salt$key" with base64url fields.
+func hashPassword(password string, p PasswordParams) string {
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, 32)
+	enc := base64.RawURLEncoding.EncodeToString
+	return fmt.Sprintf("argon2id$%d$%d$%d$%s$%s", p.Time, p.Memory, p.Threads, enc(salt), enc(key))
+}
+
+func checkPassword(encoded, password string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[0] != "argon2id" {
+		return false
+	}
+	t, err1 := strconv.ParseUint(parts[1], 10, 32)
+	m, err2 := strconv.ParseUint(parts[2], 10, 32)
+	th, err3 := strconv.ParseUint(parts[3], 10, 8)
+	salt, err4 := base64.RawURLEncoding.DecodeString(parts[4])
+	key, err5 := base64.RawURLEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil || len(key) == 0 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, uint32(t), uint32(m), uint8(th), uint32(len(key)))
+	return subtle.ConstantTimeCompare(got, key) == 1
+}

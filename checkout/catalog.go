@@ -1,0 +1,366 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/image"
+	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/product"
+	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// Money is an amount in minor units of an ISO 4217 currency.
+type Money struct {
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+// maxPrice bounds prices (10 million in major units of a 2-decimal currency):
+// a bigger number is a typo, not a product.
+const maxPrice = 1_000_000_000
+
+// maxStock bounds a stock level for the same reason.
+const maxStock = 10_000_000
+
+// CatalogConfig configures catalog writes.
+type CatalogConfig struct {
+	// Currencies the shop prices in; the first is the default.
+	Currencies []string
+	// Location is the code of this server's own stock location.
+	Location string
+}
+
+// Validate reports unusable settings.
+func (c CatalogConfig) Validate() error {
+	if len(c.Currencies) == 0 {
+		return fmt.Errorf("checkout: no shop currency configured")
+	}
+	for _, cur := range c.Currencies {
+		if !isCurrencyCode(cur) {
+			return fmt.Errorf("checkout: shop currency %q is not an ISO 4217 code like EUR", cur)
+		}
+	}
+	if c.Location == "" {
+		return fmt.Errorf("checkout: no stock location configured")
+	}
+	return nil
+}
+
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, c := range s {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// Catalog writes products, variants, collections and stock levels.
+// Reads go straight through ent (privacy rules decide what a viewer sees).
+type Catalog struct {
+	db         *ent.Client
+	cfg        CatalogConfig
+	locationID int
+}
+
+// NewCatalog returns the catalog service; it makes sure this server's own
+// stock location exists (central by default).
+func NewCatalog(ctx context.Context, db *ent.Client, cfg CatalogConfig) (*Catalog, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sys := viewer.SystemContext(ctx)
+	kind := location.KindHUB
+	name := cfg.Location
+	if cfg.Location == "central" {
+		kind, name = location.KindCENTRAL, "Central"
+	}
+	err := db.Location.Create().SetCode(cfg.Location).SetName(name).SetKind(kind).
+		OnConflictColumns(location.FieldCode).Ignore().Exec(sys)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: ensure location %s: %w", cfg.Location, err)
+	}
+	id, err := db.Location.Query().Where(location.Code(cfg.Location)).OnlyID(sys)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: find location %s: %w", cfg.Location, err)
+	}
+	return &Catalog{db: db, cfg: cfg, locationID: id}, nil
+}
+
+// LocationID is this server's own stock location.
+func (c *Catalog) LocationID() int { return c.locationID }
+
+func requireStaff(ctx context.Context) error {
+	switch v := viewer.FromContext(ctx); {
+	case v.IsStaff():
+		return nil
+	case v.Role == viewer.Anonymous:
+		return ErrUnauthenticated
+	default:
+		return ErrForbidden
+	}
+}
+
+func (c *Catalog) checkMoney(field string, m Money) error {
+	if m.Amount < 0 {
+		return badInput(field, "amount %d is negative", m.Amount)
+	}
+	if m.Amount > maxPrice {
+		return badInput(field, "amount %d is larger than %d", m.Amount, maxPrice)
+	}
+	if !slices.Contains(c.cfg.Currencies, m.Currency) {
+		return badInput(field, "currency %q is not one of this shop's (%s)", m.Currency, strings.Join(c.cfg.Currencies, ", "))
+	}
+	return nil
+}
+
+// CreateProduct creates a product from the generated input.
+func (c *Catalog) CreateProduct(ctx context.Context, in ent.CreateProductInput) (*ent.Product, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	p, err := c.db.Product.Create().SetInput(in).Save(ctx)
+	return p, wrapWrite("create product", err)
+}
+
+// UpdateProduct applies the generated update input.
+func (c *Catalog) UpdateProduct(ctx context.Context, id int, in ent.UpdateProductInput) (*ent.Product, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	p, err := c.db.Product.UpdateOneID(id).SetInput(in).Save(ctx)
+	return p, wrapWrite("update product", err)
+}
+
+// ArchiveProduct hides a product from customers without deleting its history.
+func (c *Catalog) ArchiveProduct(ctx context.Context, id int) (*ent.Product, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	p, err := c.db.Product.UpdateOneID(id).SetStatus(product.StatusARCHIVED).Save(ctx)
+	return p, wrapWrite("archive product", err)
+}
+
+// VariantInput creates or updates a variant. Nil fields are left unchanged on update.
+type VariantInput struct {
+	SKU            *string
+	Title          *string
+	Options        map[string]string
+	Price          *Money
+	CompareAtPrice *Money
+	ClearCompareAt bool
+	Position       *int
+}
+
+func (c *Catalog) checkVariant(in VariantInput) error {
+	if in.Price != nil {
+		if err := c.checkMoney("price", *in.Price); err != nil {
+			return err
+		}
+	}
+	if in.CompareAtPrice != nil {
+		if err := c.checkMoney("compareAtPrice", *in.CompareAtPrice); err != nil {
+			return err
+		}
+		if in.Price != nil && in.CompareAtPrice.Currency != in.Price.Currency {
+			return badInput("compareAtPrice", "currency differs from the price's")
+		}
+	}
+	if len(in.Options) > 10 {
+		return badInput("options", "has more than 10 entries")
+	}
+	for k, v := range in.Options {
+		if k == "" || len(k) > 64 || len(v) > 200 {
+			return badInput("options", "names must be 1–64 characters and values at most 200")
+		}
+	}
+	return nil
+}
+
+// CreateVariant adds a variant to a product.
+func (c *Catalog) CreateVariant(ctx context.Context, productID int, in VariantInput) (*ent.Variant, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	if in.SKU == nil || in.Title == nil || in.Price == nil {
+		return nil, badInput("", "sku, title and price are required")
+	}
+	if err := c.checkVariant(in); err != nil {
+		return nil, err
+	}
+	q := c.db.Variant.Create().
+		SetProductID(productID).SetSku(*in.SKU).SetTitle(*in.Title).
+		SetPriceAmount(in.Price.Amount).SetCurrency(in.Price.Currency).
+		SetOptions(in.Options)
+	if in.CompareAtPrice != nil {
+		q.SetCompareAtAmount(in.CompareAtPrice.Amount)
+	}
+	if in.Position != nil {
+		q.SetPosition(*in.Position)
+	}
+	v, err := q.Save(ctx)
+	return v, wrapWrite("create variant", err)
+}
+
+// UpdateVariant changes a variant.
+func (c *Catalog) UpdateVariant(ctx context.Context, id int, in VariantInput) (*ent.Variant, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.checkVariant(in); err != nil {
+		return nil, err
+	}
+	u := c.db.Variant.UpdateOneID(id)
+	if in.SKU != nil {
+		u.SetSku(*in.SKU)
+	}
+	if in.Title != nil {
+		u.SetTitle(*in.Title)
+	}
+	if in.Options != nil {
+		u.SetOptions(in.Options)
+	}
+	if in.Price != nil {
+		u.SetPriceAmount(in.Price.Amount).SetCurrency(in.Price.Currency)
+	}
+	if in.ClearCompareAt {
+		u.ClearCompareAtAmount()
+	} else if in.CompareAtPrice != nil {
+		u.SetCompareAtAmount(in.CompareAtPrice.Amount)
+	}
+	if in.Position != nil {
+		u.SetPosition(*in.Position)
+	}
+	v, err := u.Save(ctx)
+	return v, wrapWrite("update variant", err)
+}
+
+// Image is a product picture.
+type Image struct {
+	URL string
+	Alt string
+}
+
+// SetProductImages replaces a product's images, in order.
+func (c *Catalog) SetProductImages(ctx context.Context, productID int, images []Image) (*ent.Product, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	if len(images) > 50 {
+		return nil, badInput("images", "more than 50 images")
+	}
+	for i, im := range images {
+		if !strings.HasPrefix(im.URL, "https://") && !strings.HasPrefix(im.URL, "http://") && !strings.HasPrefix(im.URL, "/") {
+			return nil, badInput(fmt.Sprintf("images[%d].url", i), "must be an http(s) URL or an absolute path")
+		}
+	}
+	tx, err := c.db.Tx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: set images: %w", err)
+	}
+	p, err := setImages(ctx, tx, productID, images)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, wrapWrite("set images", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("checkout: set images: commit: %w", err)
+	}
+	return p.Unwrap(), nil
+}
+
+func setImages(ctx context.Context, tx *ent.Tx, productID int, images []Image) (*ent.Product, error) {
+	p, err := tx.Product.Get(ctx, productID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Image.Delete().Where(image.ProductID(productID)).Exec(ctx); err != nil {
+		return nil, err
+	}
+	bulk := make([]*ent.ImageCreate, len(images))
+	for i, im := range images {
+		bulk[i] = tx.Image.Create().SetProductID(productID).SetURL(im.URL).SetAlt(im.Alt).SetPosition(i)
+	}
+	if _, err := tx.Image.CreateBulk(bulk...).Save(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// CreateCollection creates a collection.
+func (c *Catalog) CreateCollection(ctx context.Context, in ent.CreateCollectionInput) (*ent.Collection, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	col, err := c.db.Collection.Create().SetInput(in).Save(ctx)
+	return col, wrapWrite("create collection", err)
+}
+
+// UpdateCollection changes a collection.
+func (c *Catalog) UpdateCollection(ctx context.Context, id int, in ent.UpdateCollectionInput) (*ent.Collection, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	col, err := c.db.Collection.UpdateOneID(id).SetInput(in).Save(ctx)
+	return col, wrapWrite("update collection", err)
+}
+
+// StockLevel is a variant's sellable count at a location.
+type StockLevel struct {
+	VariantID  int `json:"variantId"`
+	LocationID int `json:"locationId"`
+	Available  int `json:"available"`
+}
+
+// SetStock sets the absolute sellable count of a variant at a location
+// (this server's own when locationID is 0). It is idempotent under key: a
+// retried request cannot overwrite sales made since the first one.
+func (c *Catalog) SetStock(ctx context.Context, variantID, locationID, available int, key string) (StockLevel, error) {
+	if err := requireStaff(ctx); err != nil {
+		return StockLevel{}, err
+	}
+	if available < 0 || available > maxStock {
+		return StockLevel{}, badInput("available", "must be between 0 and %d", maxStock)
+	}
+	if locationID == 0 {
+		locationID = c.locationID
+	}
+	req := StockLevel{VariantID: variantID, LocationID: locationID, Available: available}
+	return idempotent(ctx, c.db, "setStock", key, req, func(ctx context.Context, tx *ent.Tx) (StockLevel, error) {
+		if _, err := tx.Variant.Get(ctx, variantID); err != nil {
+			return StockLevel{}, wrapWrite("set stock", notFoundAs(err, "variant"))
+		}
+		if _, err := tx.Location.Get(ctx, locationID); err != nil {
+			return StockLevel{}, wrapWrite("set stock", notFoundAs(err, "location"))
+		}
+		err := tx.Stock.Create().SetVariantID(variantID).SetLocationID(locationID).SetAvailable(available).
+			OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).
+			UpdateAvailable().UpdateUpdatedAt().
+			Exec(ctx)
+		if err != nil {
+			return StockLevel{}, wrapWrite("set stock", err)
+		}
+		return req, nil
+	})
+}
+
+// wrapWrite maps ent's errors to the package's sentinels.
+func wrapWrite(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ent.IsConstraintError(err):
+		return &InputError{Msg: op + ": conflicts with an existing record (slug or SKU already taken?)"}
+	case ent.IsNotSingular(err):
+		return fmt.Errorf("checkout: %s: %w", op, err)
+	}
+	return fmt.Errorf("checkout: %s: %w", op, notFoundAs(err, "record"))
+}

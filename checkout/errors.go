@@ -1,0 +1,43 @@
+// Package checkout holds merchd's domain rules: accounts, catalog writes,
+// stock, and (as they land) drops, carts, holds, orders and the wallet.
+// Money and stock invariants live here and in the schema, never in resolvers.
+package checkout
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. graph's error presenter maps each to an extensions.code.
+var (
+	ErrBadInput              = errors.New("bad input")
+	ErrUnauthenticated       = errors.New("unauthenticated")
+	ErrForbidden             = errors.New("forbidden")
+	ErrNotFound              = errors.New("not found")
+	ErrOutOfStock            = errors.New("out of stock")
+	ErrIdempotencyKeyReused  = errors.New("idempotency key reused with a different request")
+	ErrInvalidCredentials    = errors.New("wrong email or password")
+	ErrEmailTaken            = errors.New("an account with this email already exists")
+	ErrIdempotencyInProgress = errors.New("a request with this idempotency key is still in progress")
+)
+
+// InputError is a refusal of one input field, with a message safe to show to
+// the client. It matches ErrBadInput with errors.Is.
+type InputError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InputError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+// Is makes errors.Is(err, ErrBadInput) true.
+func (e *InputError) Is(target error) bool { return target == ErrBadInput }
+
+func badInput(field, format string, args ...any) error {
+	return &InputError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}

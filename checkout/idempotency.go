@@ -1,0 +1,145 @@
+package checkout
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/idempotencykey"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+const maxIdempotencyKeyLen = 200
+
+// idempotencyScope is the owner of a key: keys of different viewers never collide.
+func idempotencyScope(v viewer.Viewer) string {
+	switch v.Role {
+	case viewer.Customer:
+		return "customer:" + strconv.Itoa(v.CustomerID)
+	case viewer.Staff:
+		return "staff:" + strconv.Itoa(v.StaffID)
+	case viewer.System:
+		return "system"
+	default:
+		return "anonymous"
+	}
+}
+
+func validateIdempotencyKey(key string) error {
+	if key == "" {
+		return badInput("idempotencyKey", "is required")
+	}
+	if len(key) > maxIdempotencyKeyLen {
+		return badInput("idempotencyKey", "is longer than %d bytes", maxIdempotencyKeyLen)
+	}
+	for _, r := range key {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return badInput("idempotencyKey", "must be printable characters without spaces")
+		}
+	}
+	return nil
+}
+
+// idempotent runs fn in one transaction together with the record of its
+// result under (viewer, key). A replay with the same request returns the
+// recorded result without running fn; a replay with a different request fails
+// with ErrIdempotencyKeyReused. If fn fails nothing is recorded, so the client
+// may retry with the same key.
+func idempotent[T any](ctx context.Context, db *ent.Client, op, key string, req any, fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {
+	var zero T
+	if err := validateIdempotencyKey(key); err != nil {
+		return zero, err
+	}
+	reqJSON, err := json.Marshal(struct {
+		Op  string
+		Req any
+	}{op, req})
+	if err != nil {
+		return zero, fmt.Errorf("checkout: %s: encode request: %w", op, err)
+	}
+	sum := sha256.Sum256(reqJSON)
+	scope := idempotencyScope(viewer.FromContext(ctx))
+	sys := viewer.SystemContext(ctx)
+
+	if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
+		return res, err
+	}
+
+	tx, err := db.Tx(ctx)
+	if err != nil {
+		return zero, fmt.Errorf("checkout: %s: begin: %w", op, err)
+	}
+	rec, err := tx.IdempotencyKey.Create().
+		SetScope(scope).SetKey(key).SetOperation(op).SetRequestHash(sum[:]).SetResponse([]byte{}).
+		Save(sys)
+	if err != nil {
+		_ = tx.Rollback()
+		if ent.IsConstraintError(err) {
+			// Another request with this key committed first.
+			if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
+				return res, err
+			}
+			return zero, ErrIdempotencyInProgress
+		}
+		return zero, fmt.Errorf("checkout: %s: claim idempotency key: %w", op, err)
+	}
+	res, err := fn(ctx, tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return zero, err
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		_ = tx.Rollback()
+		return zero, fmt.Errorf("checkout: %s: encode result: %w", op, err)
+	}
+	if err := tx.IdempotencyKey.UpdateOne(rec).SetResponse(out).Exec(sys); err != nil {
+		_ = tx.Rollback()
+		return zero, fmt.Errorf("checkout: %s: record result: %w", op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return zero, fmt.Errorf("checkout: %s: commit: %w", op, err)
+	}
+	return res, nil
+}
+
+func replay[T any](ctx context.Context, db *ent.Client, scope, key string, sum []byte) (T, bool, error) {
+	var res T
+	rec, err := db.IdempotencyKey.Query().
+		Where(idempotencykey.Scope(scope), idempotencykey.Key(key)).
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return res, false, nil
+	}
+	if err != nil {
+		return res, false, fmt.Errorf("checkout: look up idempotency key: %w", err)
+	}
+	if !bytes.Equal(rec.RequestHash, sum) {
+		return res, true, ErrIdempotencyKeyReused
+	}
+	if len(rec.Response) == 0 {
+		return res, true, ErrIdempotencyInProgress
+	}
+	if err := json.Unmarshal(rec.Response, &res); err != nil {
+		return res, true, fmt.Errorf("checkout: decode recorded result: %w", err)
+	}
+	return res, true, nil
+}
+
+// notFoundAs turns ent's not-found into ErrNotFound naming what was missing.
+func notFoundAs(err error, what string) error {
+	if ent.IsNotFound(err) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	var ve *ent.ValidationError
+	if errors.As(err, &ve) {
+		return badInput(ve.Name, "%s", ve.Unwrap().Error())
+	}
+	return err
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/graph"
+)
+
+// serveConfig is everything `merchd serve` can be told.
+type serveConfig struct {
+	Addr            string
+	Database        string
+	Demo            bool
+	Currency        string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	SessionTTL      time.Duration
+	API             graph.ServerConfig
+}
+
+func defaultServeConfig() serveConfig {
+	return serveConfig{
+		Addr:            "127.0.0.1:8080",
+		Database:        "merchd.db",
+		Currency:        "EUR",
+		LogLevel:        "info",
+		ShutdownTimeout: 20 * time.Second,
+		SessionTTL:      30 * 24 * time.Hour,
+		API:             graph.DefaultConfig(),
+	}
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "`host:port` to listen on")
+	fs.StringVar(&c.Database, "database", c.Database, "SQLite file path, or a postgres:// URL")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed a demo creator shop (idempotent)")
+	fs.StringVar(&c.Currency, "currency", c.Currency, "the shop's ISO 4217 currency")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on SIGTERM")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a customer stays signed in")
+	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection")
+	fs.IntVar(&c.API.MaxDepth, "max-depth", c.API.MaxDepth, "deepest allowed query nesting")
+	fs.IntVar(&c.API.MaxComplexity, "max-complexity", c.API.MaxComplexity, "highest allowed query complexity")
+	fs.Int64Var(&c.API.MaxBodyBytes, "max-body-bytes", c.API.MaxBodyBytes, "largest accepted request body")
+	fs.DurationVar(&c.API.RequestTimeout, "request-timeout", c.API.RequestTimeout, "time limit for one query or mutation")
+	fs.Func("allowed-origins", "comma-separated browser origins allowed to call the API (\"*\" for any)", func(s string) error {
+		c.API.AllowedOrigins = splitList(s)
+		return nil
+	})
+}
+
+func (c serveConfig) Validate() error {
+	var errs []error
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("--addr %q is not host:port (e.g. 127.0.0.1:8080)", c.Addr))
+	}
+	if err := (entdb.Config{URL: c.Database}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--database: %w", err))
+	}
+	if len(c.Currency) != 3 || strings.ToUpper(c.Currency) != c.Currency {
+		errs = append(errs, fmt.Errorf("--currency %q is not an ISO 4217 code like EUR", c.Currency))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout must be positive"))
+	}
+	if c.SessionTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("--session-ttl %s is shorter than a minute", c.SessionTTL))
+	}
+	if err := c.API.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// parseFlags fills fs from MERCHD_* variables, then from args.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "MERCHD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+func newFlagSet(name, doc string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: merchd %s [flags]\n\n%s\n\nFlags (each also MERCHD_<FLAG> in the environment):\n", name, doc)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,139 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+func timeNow() time.Time { return time.Now() }
+
+// Customer is a shopper with an account.
+type Customer struct{ ent.Schema }
+
+// Mixin of the Customer.
+func (Customer) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+// Fields of the Customer.
+func (Customer) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("email").Unique().NotEmpty().MaxLen(254),
+		field.String("name").Default("").MaxLen(200),
+		field.String("password_hash").Sensitive().NotEmpty().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+// Edges of the Customer.
+func (Customer) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("sessions", CustomerSession.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+// Annotations of the Customer.
+func (Customer) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection()}
+}
+
+// Policy of the Customer.
+func (Customer) Policy() ent.Policy { return customerPolicy() }
+
+// CustomerSession is a signed-in customer's bearer token, stored as a SHA-256 hash.
+type CustomerSession struct{ ent.Schema }
+
+// Fields of the CustomerSession.
+func (CustomerSession) Fields() []ent.Field {
+	return []ent.Field{
+		field.Bytes("token_hash").Unique().Sensitive().Immutable(),
+		field.Int("customer_id").Immutable(),
+		field.Time("created_at").Default(timeNow).Immutable(),
+		field.Time("expires_at"),
+	}
+}
+
+// Edges of the CustomerSession.
+func (CustomerSession) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("customer", Customer.Type).Ref("sessions").Field("customer_id").Unique().Required().Immutable(),
+	}
+}
+
+// Indexes of the CustomerSession.
+func (CustomerSession) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("expires_at")}
+}
+
+// Annotations of the CustomerSession.
+func (CustomerSession) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Policy of the CustomerSession.
+func (CustomerSession) Policy() ent.Policy { return systemOnlyPolicy() }
+
+// Staff is a shop operator.
+type Staff struct{ ent.Schema }
+
+// Mixin of the Staff.
+func (Staff) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+// Fields of the Staff.
+func (Staff) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("email").Unique().NotEmpty().MaxLen(254),
+		field.String("name").Default("").MaxLen(200),
+	}
+}
+
+// Edges of the Staff.
+func (Staff) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("tokens", StaffToken.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+// Annotations of the Staff.
+func (Staff) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Policy of the Staff.
+func (Staff) Policy() ent.Policy { return systemOnlyPolicy() }
+
+// StaffToken is a staff API token, issued by `merchd staff create-token`, stored hashed.
+type StaffToken struct{ ent.Schema }
+
+// Fields of the StaffToken.
+func (StaffToken) Fields() []ent.Field {
+	return []ent.Field{
+		field.Bytes("token_hash").Unique().Sensitive().Immutable(),
+		field.String("label").Default("").MaxLen(200),
+		field.Int("staff_id").Immutable(),
+		field.Time("created_at").Default(timeNow).Immutable(),
+		field.Time("revoked_at").Optional().Nillable(),
+	}
+}
+
+// Edges of the StaffToken.
+func (StaffToken) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("staff", Staff.Type).Ref("tokens").Field("staff_id").Unique().Required().Immutable(),
+	}
+}
+
+// Annotations of the StaffToken.
+func (StaffToken) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Policy of the StaffToken.
+func (StaffToken) Policy() ent.Policy { return systemOnlyPolicy() }

@@ -1,0 +1,62 @@
+// Package viewer carries who is asking through a context, so that ent privacy
+// rules and services can decide what they may see and do.
+package viewer
+
+import "context"
+
+// Role says what kind of principal a Viewer is.
+type Role int
+
+const (
+	// Anonymous is the zero Role: nobody signed in.
+	Anonymous Role = iota
+	// Customer is a signed-in shopper.
+	Customer
+	// Staff is a shop operator using a staff API token.
+	Staff
+	// System is merchd itself (seeding, token lookups, background jobs).
+	System
+)
+
+func (r Role) String() string {
+	switch r {
+	case Customer:
+		return "customer"
+	case Staff:
+		return "staff"
+	case System:
+		return "system"
+	default:
+		return "anonymous"
+	}
+}
+
+// Viewer is the principal behind a request.
+type Viewer struct {
+	Role       Role
+	CustomerID int // set when Role == Customer
+	StaffID    int // set when Role == Staff
+	SessionID  int // the customer session or staff token row that authenticated this viewer
+}
+
+// IsStaff reports whether v may perform staff actions (staff or system).
+func (v Viewer) IsStaff() bool { return v.Role == Staff || v.Role == System }
+
+type ctxKey struct{}
+
+// NewContext returns a copy of ctx carrying v.
+func NewContext(ctx context.Context, v Viewer) context.Context {
+	return context.WithValue(ctx, ctxKey{}, v)
+}
+
+// FromContext returns the viewer in ctx, or the anonymous viewer.
+func FromContext(ctx context.Context) Viewer {
+	v, _ := ctx.Value(ctxKey{}).(Viewer)
+	return v
+}
+
+// SystemContext returns ctx acting as merchd itself. Use it only for work that
+// has already been authorised, or that no client can trigger directly.
+func SystemContext(ctx context.Context) context.Context {
+	return NewContext(ctx, Viewer{Role: System})
+}

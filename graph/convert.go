@@ -1,0 +1,49 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+)
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// stringMap turns a GraphQL Map of option values into strings.
+func stringMap(m map[string]any) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		} else {
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out
+}
+
+// maxPageSize bounds connections and node lists so one request cannot ask
+// the database for the whole catalog.
+const maxPageSize = 100
+
+var errPageSize = errors.New("page size out of range")
+
+// checkPage requires first or last, each within 0..maxPageSize.
+func checkPage(first, last *int) error {
+	if first == nil && last == nil {
+		return fmt.Errorf("%w: give first or last (at most %d)", errPageSize, maxPageSize)
+	}
+	for _, n := range []*int{first, last} {
+		if n != nil && (*n < 0 || *n > maxPageSize) {
+			return fmt.Errorf("%w: first and last must be between 0 and %d", errPageSize, maxPageSize)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package graph
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/privacy"
+	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/graph/gid"
+)
+
+// Error codes sent in extensions.code. Clients switch on these.
+const (
+	CodeBadUserInput         = "BAD_USER_INPUT"
+	CodeUnauthenticated      = "UNAUTHENTICATED"
+	CodeForbidden            = "FORBIDDEN"
+	CodeNotFound             = "NOT_FOUND"
+	CodeOutOfStock           = "OUT_OF_STOCK"
+	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
+	CodeQueryTooComplex      = "QUERY_TOO_COMPLEX"
+	CodeInternal             = "INTERNAL"
+)
+
+// domainCodes maps each domain sentinel to its code, most specific first.
+var domainCodes = []struct {
+	err  error
+	code string
+}{
+	{checkout.ErrOutOfStock, CodeOutOfStock},
+	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
+	{checkout.ErrIdempotencyInProgress, CodeIdempotencyKeyReused},
+	{checkout.ErrInvalidCredentials, CodeUnauthenticated},
+	{checkout.ErrUnauthenticated, CodeUnauthenticated},
+	{checkout.ErrForbidden, CodeForbidden},
+	{checkout.ErrNotFound, CodeNotFound},
+	{checkout.ErrEmailTaken, CodeBadUserInput},
+	{checkout.ErrBadInput, CodeBadUserInput},
+	{gid.ErrInvalidID, CodeBadUserInput},
+	{gid.ErrInvalidCursor, CodeBadUserInput},
+	{errPageSize, CodeBadUserInput},
+}
+
+// resolverError marks an error returned by a resolver (as opposed to one
+// gqlgen raised while coercing arguments, which is always the client's input).
+type resolverError struct{ err error }
+
+func (e resolverError) Error() string { return e.err.Error() }
+func (e resolverError) Unwrap() error { return e.err }
+
+// markResolverErrors is field middleware that tags resolver errors.
+func markResolverErrors(ctx context.Context, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	if err != nil {
+		var ge *gqlerror.Error
+		if !errors.As(err, &ge) {
+			err = resolverError{err}
+		}
+	}
+	return res, err
+}
+
+// code classifies err. Unknown errors from resolvers are INTERNAL; unknown
+// errors gqlgen raised before calling a resolver are input coercion failures.
+func code(ctx context.Context, err error) string {
+	for _, d := range domainCodes {
+		if errors.Is(err, d.err) {
+			return d.code
+		}
+	}
+	switch {
+	case ent.IsNotFound(err):
+		return CodeNotFound
+	case errors.Is(err, privacy.Deny):
+		if viewer.FromContext(ctx).Role == viewer.Anonymous {
+			return CodeUnauthenticated
+		}
+		return CodeForbidden
+	case ent.IsValidationError(err):
+		return CodeBadUserInput
+	}
+	var re resolverError
+	if errors.As(err, &re) {
+		return CodeInternal
+	}
+	var ge *gqlerror.Error
+	if errors.As(err, &ge) && ge.Err != nil && ge.Message != "must not be null" {
+		var ie internalError
+		if errors.As(err, &ie) {
+			return CodeInternal
+		}
+		return CodeBadUserInput
+	}
+	return CodeInternal
+}
+
+// publicMessages replaces the text of refusals whose wrapped detail is ours,
+// not the client's business.
+var publicMessages = map[string]string{
+	CodeNotFound:        "not found",
+	CodeForbidden:       "forbidden",
+	CodeUnauthenticated: "sign in first",
+}
+
+// errorPresenter maps every error to an extensions.code. INTERNAL errors get
+// an id that is logged with the real cause; the cause never reaches clients.
+func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		out := graphql.DefaultErrorPresenter(ctx, err)
+		if out.Extensions != nil && out.Extensions["code"] != nil {
+			// Parse, validation and limit errors already carry a code.
+			if out.Extensions["code"] == CodeNotFound {
+				out.Message = publicMessages[CodeNotFound]
+			}
+			return out
+		}
+		c := code(ctx, err)
+		if out.Extensions == nil {
+			out.Extensions = map[string]any{}
+		}
+		out.Extensions["code"] = c
+		switch c {
+		case CodeInternal:
+			id := errorID()
+			var ie internalError
+			if errors.As(err, &ie) {
+				id = ie.id // a recovered panic, logged with its stack already
+			} else {
+				log.ErrorContext(ctx, "graphql resolver failed", "error_id", id, "path", out.Path.String(), "error", err)
+			}
+			out.Message = "internal error (id " + id + ")"
+			out.Extensions["errorId"] = id
+		case CodeBadUserInput, CodeOutOfStock, CodeIdempotencyKeyReused:
+			// The domain message is written for clients.
+			var ie *checkout.InputError
+			if errors.As(err, &ie) {
+				out.Message = ie.Error()
+			}
+		default:
+			if c == CodeUnauthenticated && errors.Is(err, checkout.ErrInvalidCredentials) {
+				out.Message = checkout.ErrInvalidCredentials.Error()
+			} else if msg, ok := publicMessages[c]; ok {
+				out.Message = msg
+			}
+		}
+		return out
+	}
+}
+
+// internalError is a recovered panic, already logged under id.
+type internalError struct{ id string }
+
+func (e internalError) Error() string { return "internal error (id " + e.id + ")" }
+
+// recoverFunc turns a resolver panic into an INTERNAL error and logs the stack.
+func recoverFunc(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		id := errorID()
+		log.ErrorContext(ctx, "graphql resolver panicked", "error_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return internalError{id: id}
+	}
+}
+
+func errorID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

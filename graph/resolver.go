@@ -1,0 +1,16 @@
+// Package graph is merchd's GraphQL API: the gqlgen schema, thin resolvers
+// over ent and the checkout services, and the HTTP handler with its
+// transports and limits.
+package graph
+
+import (
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent"
+)
+
+// Resolver is the API's only dependency injection.
+type Resolver struct {
+	Client   *ent.Client
+	Accounts *checkout.Accounts
+	Catalog  *checkout.Catalog
+}

@@ -1,0 +1,295 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// ServerConfig are the API's limits and switches.
+type ServerConfig struct {
+	Introspection  bool
+	MaxDepth       int
+	MaxComplexity  int
+	MaxBodyBytes   int64
+	RequestTimeout time.Duration
+	// AllowedOrigins lists browser origins allowed to call the API (CORS and
+	// websocket upgrades). "*" allows any origin.
+	AllowedOrigins []string
+	QueryCacheSize int
+	APQCacheSize   int
+	KeepAlive      time.Duration
+}
+
+// DefaultConfig is what `merchd serve` starts with.
+func DefaultConfig() ServerConfig {
+	return ServerConfig{
+		Introspection:  true,
+		MaxDepth:       12,
+		MaxComplexity:  5000,
+		MaxBodyBytes:   1 << 20,
+		RequestTimeout: 15 * time.Second,
+		QueryCacheSize: 1000,
+		APQCacheSize:   1000,
+		KeepAlive:      15 * time.Second,
+	}
+}
+
+// Validate reports unusable limits.
+func (c ServerConfig) Validate() error {
+	switch {
+	case c.MaxDepth < 3:
+		return fmt.Errorf("graph: max depth %d is below 3; nothing useful fits", c.MaxDepth)
+	case c.MaxComplexity < 10:
+		return fmt.Errorf("graph: max complexity %d is below 10", c.MaxComplexity)
+	case c.MaxBodyBytes < 1024:
+		return fmt.Errorf("graph: max body %d bytes is below 1 KiB", c.MaxBodyBytes)
+	case c.RequestTimeout < 100*time.Millisecond:
+		return fmt.Errorf("graph: request timeout %s is below 100ms", c.RequestTimeout)
+	case c.QueryCacheSize < 1 || c.APQCacheSize < 1:
+		return fmt.Errorf("graph: cache sizes must be positive")
+	}
+	for _, o := range c.AllowedOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return fmt.Errorf("graph: allowed origin %q must be \"*\" or start with http:// or https://", o)
+		}
+	}
+	return nil
+}
+
+// Server is the /query endpoint.
+type Server struct {
+	cfg      ServerConfig
+	log      *slog.Logger
+	accounts *checkout.Accounts
+	gql      *handler.Server
+	metrics  *Metrics
+}
+
+// NewServer builds the GraphQL handler over r.
+func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r.Client.Variant.Intercept(registerLoadedVariants())
+
+	schema := NewExecutableSchema(gqlConfig(r))
+	s := &Server{cfg: cfg, log: log, accounts: r.Accounts, metrics: m}
+	srv := handler.New(schema)
+	srv.AddTransport(transport.Websocket{
+		Implementation:        gorillaWebsocket{checkOrigin: s.originAllowed},
+		InitFunc:              s.websocketInit,
+		KeepAlivePingInterval: cfg.KeepAlive,
+		InitTimeout:           10 * time.Second,
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](cfg.QueryCacheSize))
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
+	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity})
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(withStockLoader(ctx))
+	})
+	srv.AroundFields(markResolverErrors)
+	if m != nil {
+		srv.AroundResponses(m.observe)
+	}
+	srv.SetErrorPresenter(errorPresenter(log))
+	srv.SetRecoverFunc(recoverFunc(log))
+	s.gql = srv
+	return s, nil
+}
+
+// gqlConfig wires the resolvers and prices connections by their page size.
+func gqlConfig(r *Resolver) Config {
+	c := Config{Resolvers: r}
+	c.Complexity.Query.Products = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.ProductOrder, _ *ent.ProductWhereInput) int {
+		return connectionCost(child, first, last)
+	}
+	c.Complexity.Query.Collections = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.CollectionOrder, _ *ent.CollectionWhereInput) int {
+		return connectionCost(child, first, last)
+	}
+	c.Complexity.Query.Variants = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.VariantOrder, _ *ent.VariantWhereInput) int {
+		return connectionCost(child, first, last)
+	}
+	c.Complexity.Collection.Products = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.ProductOrder, _ *ent.ProductWhereInput) int {
+		return connectionCost(child, first, last)
+	}
+	c.Complexity.Query.Nodes = func(child int, ids []int) int { return 1 + child*max(len(ids), 1) }
+	return c
+}
+
+// ServeHTTP authenticates the caller, applies the body limit, timeout and
+// CORS, and runs the operation.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		return
+	}
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	ctx := r.Context()
+	if isWebsocket(r) {
+		// Websocket clients authenticate in connection_init (browsers cannot
+		// set headers on the upgrade); a header still works for others.
+		if tok, ok := bearer(r.Header.Get("Authorization")); ok {
+			v, err := s.accounts.Authenticate(ctx, tok)
+			if err != nil {
+				s.writeAuthError(w, err)
+				return
+			}
+			ctx = viewer.NewContext(ctx, v)
+		}
+		s.gql.ServeHTTP(w, r.WithContext(ctx))
+		return
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		writeGraphQLError(w, http.StatusRequestEntityTooLarge, CodeBadUserInput,
+			fmt.Sprintf("request body is larger than %d bytes", s.cfg.MaxBodyBytes))
+		return
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		body, err := readAll(r.Body, s.cfg.MaxBodyBytes)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeGraphQLError(w, http.StatusRequestEntityTooLarge, CodeBadUserInput,
+					fmt.Sprintf("request body is larger than %d bytes", s.cfg.MaxBodyBytes))
+				return
+			}
+			writeGraphQLError(w, http.StatusBadRequest, CodeBadUserInput, "could not read request body")
+			return
+		}
+		r.Body = body
+	}
+	if tok, ok := bearer(r.Header.Get("Authorization")); ok {
+		v, err := s.accounts.Authenticate(ctx, tok)
+		if err != nil {
+			s.writeAuthError(w, err)
+			return
+		}
+		ctx = viewer.NewContext(ctx, v)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	s.gql.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (s *Server) writeAuthError(w http.ResponseWriter, err error) {
+	if errors.Is(err, checkout.ErrUnauthenticated) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="merchd"`)
+		writeGraphQLError(w, http.StatusUnauthorized, CodeUnauthenticated, "invalid or expired token")
+		return
+	}
+	id := errorID()
+	s.log.Error("authenticate", "error_id", id, "error", err)
+	writeGraphQLError(w, http.StatusInternalServerError, CodeInternal, "internal error (id "+id+")")
+}
+
+func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	raw := p.Authorization()
+	if raw == "" {
+		if t, ok := p["authToken"].(string); ok {
+			raw = "Bearer " + t
+		}
+	}
+	if raw == "" {
+		return ctx, nil, nil
+	}
+	tok, ok := bearer(raw)
+	if !ok {
+		return ctx, nil, errors.New("authorization must be \"Bearer <token>\"")
+	}
+	v, err := s.accounts.Authenticate(ctx, tok)
+	if err != nil {
+		if errors.Is(err, checkout.ErrUnauthenticated) {
+			return ctx, nil, errors.New("invalid or expired token")
+		}
+		s.log.ErrorContext(ctx, "websocket authenticate", "error", err)
+		return ctx, nil, errors.New("internal error")
+	}
+	return viewer.NewContext(ctx, v), nil, nil
+}
+
+// cors answers the CORS headers; false means the request was refused.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if !s.originAllowed(r) {
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusForbidden)
+			return false
+		}
+		return true // the browser blocks the response without an allow header
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept")
+		h.Set("Access-Control-Max-Age", "600")
+	}
+	return true
+}
+
+// originAllowed: same-origin and non-browser requests always; others only
+// when on the allow-list.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(origin, "https://"), "http://")
+	return strings.EqualFold(host, r.Host)
+}
+
+func isWebsocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func bearer(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+func writeGraphQLError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}},
+	})
+}

@@ -1,0 +1,87 @@
+// Command merchd runs a shop for drops, pop-ups and live commerce.
+//
+//	merchd serve   the central server (GraphQL API, webhooks, pages)
+//	merchd staff create-token   issue a staff API token
+//	merchd version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const usage = `merchd runs a shop for drops, pop-ups and live commerce.
+
+Usage:
+  merchd serve [flags]                 run the central server
+  merchd staff create-token [flags]    issue a staff API token (printed once)
+  merchd version                       print the version
+  merchd help [command]                show help
+
+Every flag can also be set in the environment as MERCHD_<FLAG>, with dashes
+as underscores (--max-body-bytes is MERCHD_MAX_BODY_BYTES). A flag given on
+the command line wins over the environment.
+
+Run 'merchd serve --help' for the server's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "merchd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return serve(ctx, rest, stdout, stderr)
+	case "staff":
+		return staffCommand(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "merchd", buildVersion())
+		return nil
+	case "help", "--help", "-help", "-h":
+		if len(rest) > 0 {
+			return run(ctx, []string{rest[0], "--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func buildVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		v += " " + bi.GoVersion
+	}
+	return v
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/graph"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := defaultServeConfig()
+	fs := newFlagSet("serve", "Run the central merchd server: GraphQL API at /query, GraphiQL at /.", stderr)
+	cfg.flags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("serve: bad configuration:\n%w", err)
+	}
+	level, _ := parseLevel(cfg.LogLevel)
+	log := newLogger(stdout, level)
+
+	db, err := entdb.Open(ctx, entdb.Config{URL: cfg.Database})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log.Info("database ready", "dialect", db.Dialect)
+
+	accounts, err := checkout.NewAccounts(db.Client, checkout.AccountsConfig{
+		SessionTTL: cfg.SessionTTL, Password: checkout.DefaultPasswordParams,
+	})
+	if err != nil {
+		return err
+	}
+	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{
+		Currencies: []string{cfg.Currency}, Location: "central",
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Demo {
+		if err := checkout.SeedDemo(ctx, db.Client, cfg.Currency, catalog.LocationID()); err != nil {
+			return err
+		}
+		log.Info("demo shop seeded")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(db.SQL, "merchd"))
+	api, err := graph.NewServer(cfg.API, &graph.Resolver{Client: db.Client, Accounts: accounts, Catalog: catalog}, log, graph.NewMetrics(reg))
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/query", api)
+	explorer := playground.Handler("merchd GraphiQL", "/query")
+	mux.Handle("GET /{$}", explorer)
+	mux.Handle("GET /graphiql", explorer)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "not ready", "error", err)
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           withRequestLog(log, mux),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("merchd serving", "addr", ln.Addr().String(), "version", version)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create-token" {
+		fmt.Fprintln(stderr, "Usage: merchd staff create-token --email EMAIL [--name NAME] [--label LABEL] [--database DB]")
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			return nil
+		}
+		return errors.New("staff: expected the create-token subcommand")
+	}
+	fs := newFlagSet("staff create-token", "Issue a staff API token. It is printed once; only its hash is stored.", stderr)
+	database := fs.String("database", "merchd.db", "SQLite file path, or a postgres:// URL")
+	email := fs.String("email", "", "the staff member's email (created if new)")
+	name := fs.String("name", "", "the staff member's name")
+	label := fs.String("label", "", "what this token is for, e.g. \"pop-up laptop\"")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *email == "" {
+		return errors.New("staff create-token: --email is required")
+	}
+	db, err := entdb.Open(ctx, entdb.Config{URL: *database})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	accounts, err := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: time.Hour, Password: checkout.DefaultPasswordParams})
+	if err != nil {
+		return err
+	}
+	tok, err := accounts.CreateStaffToken(ctx, *email, *name, *label)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// newLogger writes JSON lines with the request id of the context, if any.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+type requestIDKey struct{}
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(a)}
+}
+
+func (h requestIDHandler) WithGroup(n string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(n)}
+}
+
+// withRequestLog gives each request an id (X-Request-Id, echoed back) and
+// logs it once it is done.
+func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			b := make([]byte, 8)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		log.LogAttrs(ctx, slog.LevelInfo, "http request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Int64("bytes", sw.bytes),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+	})
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack (websockets).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack lets gorilla/websocket take over the connection.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.status = http.StatusSwitchingProtocols
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Flush lets streaming responses through.
+func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
