@@ -1,0 +1,313 @@
+// Package graphtest starts merchd's real GraphQL handler over an
+// httptest.Server on a real database — a SQLite file per test, or a fresh
+// PostgreSQL database when MERCHD_TEST_POSTGRES is set — for tests of any
+// package that need the API.
+package graphtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/graph"
+)
+
+// PostgresEnv names the variable holding a PostgreSQL URL for tests, e.g.
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable. Each test gets
+// its own database created from it and dropped afterwards.
+const PostgresEnv = "MERCHD_TEST_POSTGRES"
+
+// Dialects returns the databases to run a suite on: always "sqlite", and
+// "postgres" when MERCHD_TEST_POSTGRES is set.
+func Dialects(t testing.TB) []string {
+	if os.Getenv(PostgresEnv) == "" {
+		t.Logf("PostgreSQL variant skipped: set %s=postgres://… to run it", PostgresEnv)
+		return []string{"sqlite"}
+	}
+	return []string{"sqlite", "postgres"}
+}
+
+// DatabaseURL returns a fresh database of the dialect for this test.
+func DatabaseURL(t testing.TB, dialectName string) string {
+	t.Helper()
+	switch dialectName {
+	case "sqlite":
+		return filepath.Join(t.TempDir(), "merchd.db")
+	case "postgres":
+		return NewPostgresDB(t)
+	}
+	t.Fatalf("unknown dialect %q", dialectName)
+	return ""
+}
+
+// NewPostgresDB creates an empty database and returns its URL; it is
+// dropped when the test ends. The test is skipped without MERCHD_TEST_POSTGRES.
+func NewPostgresDB(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		t.Skipf("needs PostgreSQL: set %s=postgres://user@127.0.0.1:5432/db?sslmode=disable", PostgresEnv)
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("open %s: %v", PostgresEnv, err)
+	}
+	defer admin.Close()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "merchd_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", PostgresEnv, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Env is a running API.
+type Env struct {
+	URL      string // the /query endpoint
+	Server   *httptest.Server
+	DB       *entdb.DB
+	Client   *ent.Client
+	Accounts *checkout.Accounts
+	Catalog  *checkout.Catalog
+	Registry *prometheus.Registry
+	// StaffToken is a valid staff API token.
+	StaffToken string
+	// Logs holds everything the server logged.
+	Logs *SyncBuffer
+}
+
+// Options tune an Env.
+type Options struct {
+	Dialect string // "sqlite" (default) or "postgres"
+	Config  *graph.ServerConfig
+	// Driver wraps the database driver (to count queries).
+	Driver func(dialect.Driver) dialect.Driver
+}
+
+// FastPasswords keeps argon2id cheap in tests; production uses DefaultPasswordParams.
+var FastPasswords = checkout.PasswordParams{Time: 1, Memory: 64, Threads: 1}
+
+// New starts the API and stops it when the test ends.
+func New(t testing.TB, o Options) *Env {
+	t.Helper()
+	if o.Dialect == "" {
+		o.Dialect = "sqlite"
+	}
+	ctx := context.Background()
+	db, err := entdb.Open(ctx, entdb.Config{URL: DatabaseURL(t, o.Dialect), Driver: o.Driver})
+	if err != nil {
+		t.Fatalf("open database: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	accounts, err := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: time.Hour, Password: FastPasswords})
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{Currencies: []string{"EUR"}, Location: "central"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := graph.DefaultConfig()
+	if o.Config != nil {
+		cfg = *o.Config
+	}
+	logs := &SyncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	reg := prometheus.NewRegistry()
+	api, err := graph.NewServer(cfg, &graph.Resolver{Client: db.Client, Accounts: accounts, Catalog: catalog}, log, graph.NewMetrics(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/query", api)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	tok, err := accounts.CreateStaffToken(ctx, "staff@example.com", "Staff", "tests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Env{
+		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
+		Accounts: accounts, Catalog: catalog, Registry: reg, StaffToken: tok, Logs: logs,
+	}
+}
+
+// Response is a decoded GraphQL response.
+type Response struct {
+	Status int
+	Data   json.RawMessage `json:"data"`
+	Errors []Error         `json:"errors"`
+}
+
+// Error is one GraphQL error.
+type Error struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Code returns the first error's extensions.code, or "".
+func (r Response) Code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	c, _ := r.Errors[0].Extensions["code"].(string)
+	return c
+}
+
+// Decode unmarshals Data into v, failing the test on GraphQL errors.
+func (r Response) Decode(t testing.TB, v any) {
+	t.Helper()
+	if len(r.Errors) > 0 {
+		t.Fatalf("unexpected GraphQL errors: %+v", r.Errors)
+	}
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		t.Fatalf("decode data %s: %v", r.Data, err)
+	}
+}
+
+// Do POSTs a GraphQL request with an optional bearer token.
+func (e *Env) Do(t testing.TB, token, query string, vars map[string]any) Response {
+	t.Helper()
+	return Post(t, e.URL, token, map[string]any{"query": query, "variables": vars})
+}
+
+// Staff runs a request as staff and fails the test on errors.
+func (e *Env) Staff(t testing.TB, query string, vars map[string]any, v any) {
+	t.Helper()
+	e.Do(t, e.StaffToken, query, vars).Decode(t, v)
+}
+
+// Post sends any JSON body to a GraphQL endpoint.
+func Post(t testing.TB, endpoint, token string, body any) Response {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return send(t, req)
+}
+
+func send(t testing.TB, req *http.Request) Response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("%s %s: status %d, body %q is not GraphQL JSON: %v", req.Method, req.URL, resp.StatusCode, raw, err)
+	}
+	r.Status = resp.StatusCode
+	return r
+}
+
+// Get sends a GraphQL GET request.
+func (e *Env) Get(t testing.TB, token, query string, vars map[string]any) Response {
+	t.Helper()
+	q := url.Values{"query": {query}}
+	if vars != nil {
+		b, _ := json.Marshal(vars)
+		q.Set("variables", string(b))
+	}
+	req, err := http.NewRequest(http.MethodGet, e.URL+"?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return send(t, req)
+}
+
+// SignUp creates a customer and returns its token and global id.
+func (e *Env) SignUp(t testing.TB, email string) (token, id string) {
+	t.Helper()
+	var out struct {
+		SignUp struct {
+			Token    string
+			Customer struct{ ID string }
+		}
+	}
+	e.Do(t, "", `mutation($i: SignUpInput!) { signUp(input: $i) { token customer { id } } }`,
+		map[string]any{"i": map[string]any{"email": email, "password": "correct horse battery"}}).Decode(t, &out)
+	return out.SignUp.Token, out.SignUp.Customer.ID
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Contains reports whether the logs contain sub.
+func (s *SyncBuffer) Contains(sub string) bool { return strings.Contains(s.String(), sub) }
+
+// Must fails the test on err.
+func Must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(fmt.Sprint(err))
+	}
+}
