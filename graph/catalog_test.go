@@ -11,7 +11,7 @@ import (
 
 // seedCatalog creates n products with three variants each through the staff
 // API, with stock, and returns their ids in creation order.
-func seedCatalog(t *testing.T, e *graphtest.Env, n int) []string {
+func seedCatalog(t testing.TB, e *graphtest.Env, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range n {

@@ -134,7 +134,9 @@ func TestSetStockIdempotency(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
 			seedCatalog(t, e, 1)
 			var vs struct {
-				Variants struct{ Edges []struct{ Node struct{ ID string } } }
+				Variants struct {
+					Edges []struct{ Node struct{ ID string } }
+				}
 			}
 			e.Staff(t, `{ variants(first: 1) { edges { node { id } } } }`, nil, &vs)
 			vid := vs.Variants.Edges[0].Node.ID

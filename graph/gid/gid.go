@@ -54,7 +54,8 @@ func Decode(s string) (int, error) {
 		}
 	}
 	n, err := strconv.Atoi(digits)
-	if err != nil {
+	// Base64 tolerates stray trailing bits; only the canonical form is an id.
+	if err != nil || Encode(n) != s {
 		return 0, fmt.Errorf("%w: %q", ErrInvalidID, truncate(s))
 	}
 	return n, nil
