@@ -152,6 +152,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if isWebsocket(r) {
+		if !s.originAllowed(r) {
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
 		// Websocket clients authenticate in connection_init (browsers cannot
 		// set headers on the upgrade); a header still works for others.
 		if tok, ok := bearer(r.Header.Get("Authorization")); ok {
@@ -219,17 +223,22 @@ func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (co
 	if raw == "" {
 		return ctx, nil, nil
 	}
+	// 4403 is graphql-transport-ws's "Forbidden": clients must not retry.
+	refuse := func(code int, msg string) (context.Context, *transport.InitPayload, error) {
+		ctx := transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, msg), code)
+		return ctx, nil, errors.New(msg)
+	}
 	tok, ok := bearer(raw)
 	if !ok {
-		return ctx, nil, errors.New("authorization must be \"Bearer <token>\"")
+		return refuse(4403, "Forbidden: authorization must be \"Bearer <token>\"")
 	}
 	v, err := s.accounts.Authenticate(ctx, tok)
 	if err != nil {
 		if errors.Is(err, checkout.ErrUnauthenticated) {
-			return ctx, nil, errors.New("invalid or expired token")
+			return refuse(4403, "Forbidden: invalid or expired token")
 		}
 		s.log.ErrorContext(ctx, "websocket authenticate", "error", err)
-		return ctx, nil, errors.New("internal error")
+		return refuse(4500, "internal error")
 	}
 	return viewer.NewContext(ctx, v), nil, nil
 }
