@@ -73,7 +73,11 @@ func (m *Metrics) observe(ctx context.Context, next graphql.ResponseHandler) *gr
 	if typ == string(ast.Subscription) {
 		return resp // per-event responses; counted by the subscription layer
 	}
-	name := m.label(oc.OperationName)
+	name := oc.OperationName
+	if name == "" && oc.Operation != nil {
+		name = oc.Operation.Name // a single named operation sent without operationName
+	}
+	name = m.label(name)
 	outcome := "ok"
 	if resp != nil && len(resp.Errors) > 0 {
 		outcome = "error"

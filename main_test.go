@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/merchd/merchd/graph/graphtest"
+)
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--addr", "nonsense"}, `--addr "nonsense" is not host:port`},
+		{[]string{"--database", ""}, "--database"},
+		{[]string{"--database", "postgres://"}, "is not a postgres://user@host:port/db URL"},
+		{[]string{"--currency", "euro"}, `--currency "euro" is not an ISO 4217 code`},
+		{[]string{"--log-level", "loud"}, `--log-level "loud"`},
+		{[]string{"--max-depth", "1"}, "max depth 1 is below 3"},
+		{[]string{"--allowed-origins", "shop.example"}, `allowed origin "shop.example" must be`},
+		{[]string{"--max-depth", "x"}, `invalid value "x" for flag -max-depth`},
+		{[]string{"--database", "/no/such/dir/merchd.db"}, `directory "/no/such/dir" for the SQLite file does not exist`},
+	} {
+		err := run(context.Background(), append([]string{"serve"}, tc.args...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve %v: error %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestEnvironmentThenFlags(t *testing.T) {
+	t.Setenv("MERCHD_CURRENCY", "USD")
+	t.Setenv("MERCHD_MAX_DEPTH", "7")
+	cfg := defaultServeConfig()
+	fs := newFlagSet("serve", "", io.Discard)
+	cfg.flags(fs)
+	if err := parseFlags(fs, []string{"--max-depth", "9"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Currency != "USD" || cfg.API.MaxDepth != 9 {
+		t.Fatalf("currency %q (want USD from env), max depth %d (want 9 from the flag)", cfg.Currency, cfg.API.MaxDepth)
+	}
+	t.Setenv("MERCHD_MAX_DEPTH", "deep")
+	fs = newFlagSet("serve", "", io.Discard)
+	cfg.flags(fs)
+	if err := parseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), `MERCHD_MAX_DEPTH="deep"`) {
+		t.Fatalf("bad env value: %v", err)
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "merchd dev") {
+		t.Fatalf("version: %q %v", out.String(), err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"--help"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "merchd serve") {
+		t.Fatalf("help: %q %v", out.String(), err)
+	}
+	var errOut bytes.Buffer
+	run(context.Background(), []string{"serve", "--help"}, io.Discard, &errOut)
+	if !strings.Contains(errOut.String(), "-database") || !strings.Contains(errOut.String(), "MERCHD_") {
+		t.Fatalf("serve --help: %q", errOut.String())
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+}
+
+// lineWriter collects output and signals each line.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	for sc.Scan() {
+		select {
+		case w.lines <- sc.Text():
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+var addrRE = regexp.MustCompile(`"msg":"merchd serving","addr":"([^"]+)"`)
+
+// startServe runs `merchd serve` in-process and returns its base URL.
+func startServe(t *testing.T, args ...string) (base string, logs *lineWriter, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &lineWriter{lines: make(chan string, 1000)}
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), logs, logs) }()
+	deadline := time.After(30 * time.Second)
+	for base == "" {
+		select {
+		case l := <-logs.lines:
+			if m := addrRE.FindStringSubmatch(l); m != nil {
+				base = "http://" + m[1]
+			}
+		case err := <-errc:
+			cancel()
+			t.Fatalf("serve exited: %v\n%s", err, logs.String())
+		case <-deadline:
+			cancel()
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		}
+	}
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-errc:
+			case <-time.After(30 * time.Second):
+				t.Error("serve did not stop within 30s")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return base, logs, stop
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestServeDemoShop(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			db := graphtest.DatabaseURL(t, d)
+			base, logs, stop := startServe(t, "--database", db, "--demo")
+
+			if code, body, _ := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+				t.Fatalf("/healthz: %d %q", code, body)
+			}
+			if code, body, _ := get(t, base+"/readyz"); code != 200 {
+				t.Fatalf("/readyz: %d %q", code, body)
+			}
+			if code, body, _ := get(t, base+"/"); code != 200 || !strings.Contains(body, "graphiql") {
+				t.Fatalf("GraphiQL at /: %d", code)
+			}
+
+			q := `query DemoShop { products(first: 20) { totalCount edges { node { title images { url alt } variants { sku available } } } }
+  collections(first: 5) { edges { node { title products(first: 20) { totalCount } } } }
+  locations { code kind } }`
+			req, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(mustJSON(map[string]any{"query": q})))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Request-Id", "test-request-42")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct {
+				Data struct {
+					Products struct {
+						TotalCount int
+						Edges      []struct {
+							Node struct {
+								Title    string
+								Images   []struct{ URL, Alt string }
+								Variants []struct {
+									Sku       string
+									Available int
+								}
+							}
+						}
+					}
+					Collections struct {
+						Edges []struct {
+							Node struct {
+								Title    string
+								Products struct{ TotalCount int }
+							}
+						}
+					}
+					Locations []struct{ Code, Kind string }
+				}
+				Errors []any
+			}
+			json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if resp.Header.Get("X-Request-Id") != "test-request-42" {
+				t.Fatalf("request id not echoed: %q", resp.Header.Get("X-Request-Id"))
+			}
+			p := out.Data.Products
+			if len(out.Errors) > 0 || p.TotalCount != 12 || len(p.Edges[0].Node.Variants) != 3 || len(p.Edges[0].Node.Images) == 0 || p.Edges[0].Node.Variants[0].Available == 0 {
+				t.Fatalf("demo shop: %+v %v", out.Data, out.Errors)
+			}
+			if len(out.Data.Collections.Edges) != 1 || out.Data.Collections.Edges[0].Node.Products.TotalCount != 6 {
+				t.Fatalf("demo collection: %+v", out.Data.Collections)
+			}
+			if len(out.Data.Locations) != 2 || out.Data.Locations[0].Kind != "CENTRAL" || out.Data.Locations[1].Code != "popup-hub" {
+				t.Fatalf("demo locations: %+v", out.Data.Locations)
+			}
+
+			_, metrics, _ := get(t, base+"/metrics")
+			for _, want := range []string{
+				`merchd_graphql_requests_total{operation="DemoShop",outcome="ok",type="query"} 1`,
+				`merchd_graphql_request_duration_seconds_count{operation="DemoShop",type="query"} 1`,
+				`go_sql_max_open_connections{db_name="merchd"}`,
+			} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("/metrics lacks %q:\n%s", want, grepLines(metrics, "merchd"))
+				}
+			}
+			if err := stop(); err != nil {
+				t.Fatalf("graceful stop: %v", err)
+			}
+			l := logs.String()
+			if !strings.Contains(l, `"request_id":"test-request-42"`) || !strings.Contains(l, `"msg":"stopped"`) {
+				t.Fatalf("logs lack the request id or the stop:\n%s", l)
+			}
+
+			// Seeding again on the same database changes nothing.
+			base, _, _ = startServe(t, "--database", db, "--demo")
+			var again struct {
+				Data struct {
+					Products struct{ TotalCount int }
+					Variants struct{ TotalCount int }
+				}
+			}
+			r, err := http.Post(base+"/query", "application/json", strings.NewReader(`{"query":"{ products(first: 1) { totalCount } variants(first: 1) { totalCount } }"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			json.NewDecoder(r.Body).Decode(&again)
+			r.Body.Close()
+			if again.Data.Products.TotalCount != 12 || again.Data.Variants.TotalCount != 36 {
+				t.Fatalf("after re-seeding: %+v", again.Data)
+			}
+		})
+	}
+}
+
+func TestStaffCreateToken(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "merchd.db")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"staff", "create-token", "--database", db, "--email", "ops@example.com", "--label", "laptop"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(tok, "mst_") {
+		t.Fatalf("token %q", tok)
+	}
+	base, _, _ := startServe(t, "--database", db)
+	body := `{"query":"mutation { createProduct(input: {title: \"Staff made\", slug: \"staff-made\"}) { product { title } } }"}`
+	for _, tc := range []struct {
+		token string
+		want  string
+	}{{tok, `"title":"Staff made"`}, {"", `"UNAUTHENTICATED"`}} {
+		req, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), tc.want) {
+			t.Fatalf("with token %q: %s", tc.token, b)
+		}
+	}
+	if err := run(context.Background(), []string{"staff", "create-token", "--database", db}, io.Discard, io.Discard); err == nil {
+		t.Fatal("create-token without --email succeeded")
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
