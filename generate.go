@@ -1,5 +1,5 @@
 package main
 
-// ent first (it writes graph/ent.graphqls), then gqlgen.
-//go:generate go generate ./ent
+// ent first (it also writes graph/ent.graphqls), then gqlgen.
+//go:generate go run -C ent entc.go
 //go:generate go tool gqlgen generate

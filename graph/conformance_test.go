@@ -117,4 +117,3 @@ func TestWebsocketSubprotocols(t *testing.T) {
 		}
 	})
 }
-
