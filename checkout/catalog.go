@@ -15,10 +15,7 @@ import (
 )
 
 // Money is an amount in minor units of an ISO 4217 currency.
-type Money struct {
-	Amount   int64  `json:"amount"`
-	Currency string `json:"currency"`
-}
+type Money = ent.Money
 
 // maxPrice bounds prices (10 million in major units of a 2-decimal currency):
 // a bigger number is a typo, not a product.
@@ -153,7 +150,7 @@ func (c *Catalog) ArchiveProduct(ctx context.Context, id int) (*ent.Product, err
 type VariantInput struct {
 	SKU            *string
 	Title          *string
-	Options        map[string]string
+	Options        []ent.SelectedOption // nil leaves options unchanged
 	Price          *Money
 	CompareAtPrice *Money
 	ClearCompareAt bool
@@ -174,15 +171,29 @@ func (c *Catalog) checkVariant(in VariantInput) error {
 			return badInput("compareAtPrice", "currency differs from the price's")
 		}
 	}
-	if len(in.Options) > 10 {
-		return badInput("options", "has more than 10 entries")
+	_, err := optionMap(in.Options)
+	return err
+}
+
+// optionMap turns option inputs into the stored map, refusing duplicates.
+func optionMap(opts []ent.SelectedOption) (map[string]string, error) {
+	if opts == nil {
+		return nil, nil
 	}
-	for k, v := range in.Options {
-		if k == "" || len(k) > 64 || len(v) > 200 {
-			return badInput("options", "names must be 1–64 characters and values at most 200")
+	if len(opts) > 10 {
+		return nil, badInput("options", "has more than 10 entries")
+	}
+	m := make(map[string]string, len(opts))
+	for _, o := range opts {
+		if o.Name == "" || len(o.Name) > 64 || len(o.Value) > 200 {
+			return nil, badInput("options", "names must be 1–64 characters and values at most 200")
 		}
+		if _, dup := m[o.Name]; dup {
+			return nil, badInput("options", "%q appears twice", o.Name)
+		}
+		m[o.Name] = o.Value
 	}
-	return nil
+	return m, nil
 }
 
 // CreateVariant adds a variant to a product.
@@ -196,10 +207,11 @@ func (c *Catalog) CreateVariant(ctx context.Context, productID int, in VariantIn
 	if err := c.checkVariant(in); err != nil {
 		return nil, err
 	}
+	opts, _ := optionMap(in.Options)
 	q := c.db.Variant.Create().
 		SetProductID(productID).SetSku(*in.SKU).SetTitle(*in.Title).
 		SetPriceAmount(in.Price.Amount).SetCurrency(in.Price.Currency).
-		SetOptions(in.Options)
+		SetOptions(opts)
 	if in.CompareAtPrice != nil {
 		q.SetCompareAtAmount(in.CompareAtPrice.Amount)
 	}
@@ -226,7 +238,8 @@ func (c *Catalog) UpdateVariant(ctx context.Context, id int, in VariantInput) (*
 		u.SetTitle(*in.Title)
 	}
 	if in.Options != nil {
-		u.SetOptions(in.Options)
+		opts, _ := optionMap(in.Options)
+		u.SetOptions(opts)
 	}
 	if in.Price != nil {
 		u.SetPriceAmount(in.Price.Amount).SetCurrency(in.Price.Currency)

@@ -33,7 +33,7 @@ func main() {
 			gen.FeatureLock,
 			gen.FeatureUpsert,
 		},
-	}, entc.Extensions(ex))
+	}, entc.Extensions(ex), entc.TemplateDir("./template"))
 	if err != nil {
 		log.Fatalf("entc: running ent codegen: %v", err)
 	}

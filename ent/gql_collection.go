@@ -707,11 +707,6 @@ func (_q *VariantQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, variant.FieldTitle)
 				fieldSeen[variant.FieldTitle] = struct{}{}
 			}
-		case "options":
-			if _, ok := fieldSeen[variant.FieldOptions]; !ok {
-				selectedFields = append(selectedFields, variant.FieldOptions)
-				fieldSeen[variant.FieldOptions] = struct{}{}
-			}
 		case "position":
 			if _, ok := fieldSeen[variant.FieldPosition]; !ok {
 				selectedFields = append(selectedFields, variant.FieldPosition)

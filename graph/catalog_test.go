@@ -28,7 +28,7 @@ func seedCatalog(t testing.TB, e *graphtest.Env, n int) []string {
 			e.Staff(t, `mutation($i: CreateVariantInput!) { createVariant(input: $i) { variant { id } } }`,
 				map[string]any{"i": map[string]any{
 					"productId": ids[i], "sku": fmt.Sprintf("P%02d-%s", i, size), "title": size,
-					"options": map[string]any{"Size": size}, "position": j,
+					"options": []any{map[string]any{"name": "Size", "value": size}}, "position": j,
 					"price": map[string]any{"amount": 1000 + i*100 + j, "currency": "EUR"},
 				}}, &v)
 			var s struct{ SetStock struct{ Available int } }

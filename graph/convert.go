@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"github.com/merchd/merchd/ent"
 )
 
 func deref[T any](p *T) T {
@@ -13,18 +14,14 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// stringMap turns a GraphQL Map of option values into strings.
-func stringMap(m map[string]any) map[string]string {
-	if m == nil {
+// options copies GraphQL option inputs; nil stays nil ("leave unchanged").
+func options(in []*ent.SelectedOption) []ent.SelectedOption {
+	if in == nil {
 		return nil
 	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		} else {
-			out[k] = fmt.Sprint(v)
-		}
+	out := make([]ent.SelectedOption, len(in))
+	for i, o := range in {
+		out[i] = *o
 	}
 	return out
 }

@@ -62,15 +62,6 @@ func (r *queryResolver) Variants(ctx context.Context, after *entgql.Cursor[int],
 		ent.WithVariantOrder(orderBy), ent.WithVariantFilter(where.Filter))
 }
 
-// Options is the resolver for the options field.
-func (r *variantResolver) Options(ctx context.Context, obj *ent.Variant) (map[string]any, error) {
-	out := make(map[string]any, len(obj.Options))
-	for k, v := range obj.Options {
-		out[k] = v
-	}
-	return out, nil
-}
-
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 

@@ -16,7 +16,6 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
-	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/product"
@@ -176,6 +175,11 @@ type ComplexityRoot struct {
 		Viewer      func(childComplexity int) int
 	}
 
+	SelectedOption struct {
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	SetStockPayload struct {
 		Available func(childComplexity int) int
 		Location  func(childComplexity int) int
@@ -187,17 +191,17 @@ type ComplexityRoot struct {
 	}
 
 	Variant struct {
-		Available      func(childComplexity int) int
-		CompareAtPrice func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		ID             func(childComplexity int) int
-		Options        func(childComplexity int) int
-		Position       func(childComplexity int) int
-		Price          func(childComplexity int) int
-		Product        func(childComplexity int) int
-		Sku            func(childComplexity int) int
-		Title          func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
+		Available       func(childComplexity int) int
+		CompareAtPrice  func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Position        func(childComplexity int) int
+		Price           func(childComplexity int) int
+		Product         func(childComplexity int) int
+		SelectedOptions func(childComplexity int) int
+		Sku             func(childComplexity int) int
+		Title           func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
 	}
 
 	VariantConnection struct {
@@ -244,10 +248,6 @@ type QueryResolver interface {
 	Locations(ctx context.Context) ([]*ent.Location, error)
 }
 type VariantResolver interface {
-	Options(ctx context.Context, obj *ent.Variant) (map[string]any, error)
-
-	Price(ctx context.Context, obj *ent.Variant) (*checkout.Money, error)
-	CompareAtPrice(ctx context.Context, obj *ent.Variant) (*checkout.Money, error)
 	Available(ctx context.Context, obj *ent.Variant) (int, error)
 }
 
@@ -835,6 +835,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "SelectedOption.name":
+		if e.ComplexityRoot.SelectedOption.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SelectedOption.Name(childComplexity), true
+	case "SelectedOption.value":
+		if e.ComplexityRoot.SelectedOption.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SelectedOption.Value(childComplexity), true
+
 	case "SetStockPayload.available":
 		if e.ComplexityRoot.SetStockPayload.Available == nil {
 			break
@@ -885,12 +898,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Variant.ID(childComplexity), true
-	case "Variant.options":
-		if e.ComplexityRoot.Variant.Options == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Variant.Options(childComplexity), true
 	case "Variant.position":
 		if e.ComplexityRoot.Variant.Position == nil {
 			break
@@ -909,6 +916,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Variant.Product(childComplexity), true
+	case "Variant.selectedOptions":
+		if e.ComplexityRoot.Variant.SelectedOptions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Variant.SelectedOptions(childComplexity), true
 	case "Variant.sku":
 		if e.ComplexityRoot.Variant.Sku == nil {
 			break
@@ -989,6 +1002,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputMoneyInput,
 		ec.unmarshalInputProductOrder,
 		ec.unmarshalInputProductWhereInput,
+		ec.unmarshalInputSelectedOptionInput,
 		ec.unmarshalInputSetProductImagesInput,
 		ec.unmarshalInputSetStockInput,
 		ec.unmarshalInputSignInInput,
@@ -1295,6 +1309,16 @@ func (ec *executionContext) childFields_ProductPayload(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type ProductPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_SelectedOption(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_SelectedOption_name(ctx, field)
+	case "value":
+		return ec.fieldContext_SelectedOption_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SelectedOption", field.Name)
+}
+
 func (ec *executionContext) childFields_SetStockPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "variant":
@@ -1327,8 +1351,6 @@ func (ec *executionContext) childFields_Variant(ctx context.Context, field graph
 		return ec.fieldContext_Variant_sku(ctx, field)
 	case "title":
 		return ec.fieldContext_Variant_title(ctx, field)
-	case "options":
-		return ec.fieldContext_Variant_options(ctx, field)
 	case "position":
 		return ec.fieldContext_Variant_position(ctx, field)
 	case "product":
@@ -1337,6 +1359,8 @@ func (ec *executionContext) childFields_Variant(ctx context.Context, field graph
 		return ec.fieldContext_Variant_price(ctx, field)
 	case "compareAtPrice":
 		return ec.fieldContext_Variant_compareAtPrice(ctx, field)
+	case "selectedOptions":
+		return ec.fieldContext_Variant_selectedOptions(ctx, field)
 	case "available":
 		return ec.fieldContext_Variant_available(ctx, field)
 	}
@@ -2868,7 +2892,7 @@ func (ec *executionContext) fieldContext_Location_kind(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Location", field, false, false, errors.New("field of type LocationKind does not have child fields"))
 }
 
-func (ec *executionContext) _Money_amount(ctx context.Context, field graphql.CollectedField, obj *checkout.Money) (ret graphql.Marshaler) {
+func (ec *executionContext) _Money_amount(ctx context.Context, field graphql.CollectedField, obj *ent.Money) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2891,7 +2915,7 @@ func (ec *executionContext) fieldContext_Money_amount(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Money", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
-func (ec *executionContext) _Money_currency(ctx context.Context, field graphql.CollectedField, obj *checkout.Money) (ret graphql.Marshaler) {
+func (ec *executionContext) _Money_currency(ctx context.Context, field graphql.CollectedField, obj *ent.Money) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4336,6 +4360,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _SelectedOption_name(ctx context.Context, field graphql.CollectedField, obj *ent.SelectedOption) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SelectedOption_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SelectedOption_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SelectedOption", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SelectedOption_value(ctx context.Context, field graphql.CollectedField, obj *ent.SelectedOption) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SelectedOption_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SelectedOption_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SelectedOption", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _SetStockPayload_variant(ctx context.Context, field graphql.CollectedField, obj *model.SetStockPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4561,29 +4631,6 @@ func (ec *executionContext) fieldContext_Variant_title(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Variant", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Variant_options(ctx context.Context, field graphql.CollectedField, obj *ent.Variant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Variant_options(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Variant().Options(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalOMap2map(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Variant_options(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Variant", field, true, true, errors.New("field of type Map does not have child fields"))
-}
-
 func (ec *executionContext) _Variant_position(ctx context.Context, field graphql.CollectedField, obj *ent.Variant) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4648,11 +4695,11 @@ func (ec *executionContext) _Variant_price(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Variant_price(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Variant().Price(ctx, obj)
+			return obj.Price(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *checkout.Money) graphql.Marshaler {
-			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4663,7 +4710,7 @@ func (ec *executionContext) fieldContext_Variant_price(_ context.Context, field 
 		Object:     "Variant",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
 		},
@@ -4680,11 +4727,11 @@ func (ec *executionContext) _Variant_compareAtPrice(ctx context.Context, field g
 			return ec.fieldContext_Variant_compareAtPrice(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Variant().CompareAtPrice(ctx, obj)
+			return obj.CompareAtPrice(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *checkout.Money) graphql.Marshaler {
-			return ec.marshalOMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
 		},
 		true,
 		false,
@@ -4695,9 +4742,41 @@ func (ec *executionContext) fieldContext_Variant_compareAtPrice(_ context.Contex
 		Object:     "Variant",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Variant_selectedOptions(ctx context.Context, field graphql.CollectedField, obj *ent.Variant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Variant_selectedOptions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SelectedOptions(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []ent.SelectedOption) graphql.Marshaler {
+			return ec.marshalNSelectedOption2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOptionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Variant_selectedOptions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Variant",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SelectedOption(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6686,21 +6765,21 @@ func (ec *executionContext) unmarshalInputCreateVariantInput(ctx context.Context
 			it.Title = data
 		case "options":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("options"))
-			data, err := ec.unmarshalOMap2map(ctx, v)
+			data, err := ec.unmarshalOSelectedOptionInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOptionᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Options = data
 		case "price":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("price"))
-			data, err := ec.unmarshalNMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx, v)
+			data, err := ec.unmarshalNMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Price = data
 		case "compareAtPrice":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("compareAtPrice"))
-			data, err := ec.unmarshalOMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx, v)
+			data, err := ec.unmarshalOMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -7851,8 +7930,8 @@ func (ec *executionContext) unmarshalInputLocationWhereInput(ctx context.Context
 	return it, nil
 }
 
-func (ec *executionContext) unmarshalInputMoneyInput(ctx context.Context, obj any) (checkout.Money, error) {
-	var it checkout.Money
+func (ec *executionContext) unmarshalInputMoneyInput(ctx context.Context, obj any) (ent.Money, error) {
+	var it ent.Money
 	if obj == nil {
 		return it, nil
 	}
@@ -8575,6 +8654,43 @@ func (ec *executionContext) unmarshalInputProductWhereInput(ctx context.Context,
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputSelectedOptionInput(ctx context.Context, obj any) (ent.SelectedOption, error) {
+	var it ent.SelectedOption
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputSetProductImagesInput(ctx context.Context, obj any) (model.SetProductImagesInput, error) {
 	var it model.SetProductImagesInput
 	if obj == nil {
@@ -9003,21 +9119,21 @@ func (ec *executionContext) unmarshalInputUpdateVariantInput(ctx context.Context
 			it.Title = data
 		case "options":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("options"))
-			data, err := ec.unmarshalOMap2map(ctx, v)
+			data, err := ec.unmarshalOSelectedOptionInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOptionᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Options = data
 		case "price":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("price"))
-			data, err := ec.unmarshalOMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx, v)
+			data, err := ec.unmarshalOMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Price = data
 		case "compareAtPrice":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("compareAtPrice"))
-			data, err := ec.unmarshalOMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx, v)
+			data, err := ec.unmarshalOMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -10387,7 +10503,7 @@ func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet,
 
 var moneyImplementors = []string{"Money"}
 
-func (ec *executionContext) _Money(ctx context.Context, sel ast.SelectionSet, obj *checkout.Money) graphql.Marshaler {
+func (ec *executionContext) _Money(ctx context.Context, sel ast.SelectionSet, obj *ent.Money) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, moneyImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -11131,6 +11247,49 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var selectedOptionImplementors = []string{"SelectedOption"}
+
+func (ec *executionContext) _SelectedOption(ctx context.Context, sel ast.SelectionSet, obj *ent.SelectedOption) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, selectedOptionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SelectedOption")
+		case "name":
+			out.Values[i] = ec._SelectedOption_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._SelectedOption_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var setStockPayloadImplementors = []string{"SetStockPayload"}
 
 func (ec *executionContext) _SetStockPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SetStockPayload) graphql.Marshaler {
@@ -11254,44 +11413,6 @@ func (ec *executionContext) _Variant(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "options":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Variant_options(ctx, field, obj)
-				if res == graphql.RequiredNull {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "position":
 			out.Values[i] = ec._Variant_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -11336,81 +11457,20 @@ func (ec *executionContext) _Variant(ctx context.Context, sel ast.SelectionSet, 
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "price":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Variant_price(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Variant_price(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "compareAtPrice":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Variant_compareAtPrice(ctx, field, obj)
-				if res == graphql.RequiredNull {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Variant_compareAtPrice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
+		case "selectedOptions":
+			out.Values[i] = ec._Variant_selectedOptions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "available":
 			field := field
 
@@ -12287,17 +12347,11 @@ func (ec *executionContext) unmarshalNLocationWhereInput2ᚖgithubᚗcomᚋmerch
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx context.Context, sel ast.SelectionSet, v *checkout.Money) graphql.Marshaler {
-	if v == nil {
-		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
-			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
-		}
-		return graphql.Null
-	}
-	return ec._Money(ctx, sel, v)
+func (ec *executionContext) marshalNMoney2githubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx context.Context, sel ast.SelectionSet, v ent.Money) graphql.Marshaler {
+	return ec._Money(ctx, sel, &v)
 }
 
-func (ec *executionContext) unmarshalNMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx context.Context, v any) (*checkout.Money, error) {
+func (ec *executionContext) unmarshalNMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx context.Context, v any) (*ent.Money, error) {
 	res, err := ec.unmarshalInputMoneyInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
@@ -12384,6 +12438,31 @@ func (ec *executionContext) marshalNProductStatus2githubᚗcomᚋmerchdᚋmerchd
 
 func (ec *executionContext) unmarshalNProductWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐProductWhereInput(ctx context.Context, v any) (*ent.ProductWhereInput, error) {
 	res, err := ec.unmarshalInputProductWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSelectedOption2githubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOption(ctx context.Context, sel ast.SelectionSet, v ent.SelectedOption) graphql.Marshaler {
+	return ec._SelectedOption(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSelectedOption2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOptionᚄ(ctx context.Context, sel ast.SelectionSet, v []ent.SelectedOption) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSelectedOption2githubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOption(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNSelectedOptionInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOption(ctx context.Context, v any) (*ent.SelectedOption, error) {
+	res, err := ec.unmarshalInputSelectedOptionInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -13134,32 +13213,14 @@ func (ec *executionContext) unmarshalOLocationWhereInput2ᚖgithubᚗcomᚋmerch
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalOMap2map(ctx context.Context, v any) (map[string]any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	res, err := graphql.UnmarshalMap(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
-	if v == nil {
-		return graphql.Null
-	}
-	_ = sel
-	_ = ctx
-	res := graphql.MarshalMap(v)
-	return res
-}
-
-func (ec *executionContext) marshalOMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx context.Context, sel ast.SelectionSet, v *checkout.Money) graphql.Marshaler {
+func (ec *executionContext) marshalOMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx context.Context, sel ast.SelectionSet, v *ent.Money) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Money(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋcheckoutᚐMoney(ctx context.Context, v any) (*checkout.Money, error) {
+func (ec *executionContext) unmarshalOMoneyInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx context.Context, v any) (*ent.Money, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -13284,6 +13345,23 @@ func (ec *executionContext) unmarshalOProductWhereInput2ᚖgithubᚗcomᚋmerchd
 	}
 	res, err := ec.unmarshalInputProductWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOSelectedOptionInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOptionᚄ(ctx context.Context, v any) ([]*ent.SelectedOption, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.SelectedOption, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSelectedOptionInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOption(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -180,3 +180,31 @@ func TestSetStockIdempotency(t *testing.T) {
 		})
 	}
 }
+
+func TestInternalErrorsOverHTTP(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	seedCatalog(t, e, 1)
+	e.DB.SQL.Close() // every query now fails inside the resolver
+	r := e.Do(t, "", `{ products(first: 1) { totalCount } }`, nil)
+	id, _ := r.Errors[0].Extensions["errorId"].(string)
+	if r.Code() != "INTERNAL" || id == "" || strings.Contains(r.Errors[0].Message, "sql") {
+		t.Fatalf("closed database: %+v", r.Errors)
+	}
+	if !e.Logs.Contains(id) {
+		t.Fatalf("error id %s not in the logs", id)
+	}
+}
+
+func TestIntrospectionSwitch(t *testing.T) {
+	q := `{ __schema { queryType { name } } }`
+	on := graphtest.New(t, graphtest.Options{})
+	if r := on.Do(t, "", q, nil); r.Code() != "" {
+		t.Fatalf("introspection on: %+v", r.Errors)
+	}
+	cfg := graph.DefaultConfig()
+	cfg.Introspection = false
+	off := graphtest.New(t, graphtest.Options{Config: &cfg})
+	if r := off.Do(t, "", q, nil); len(r.Errors) == 0 {
+		t.Fatal("introspection answered although disabled")
+	}
+}

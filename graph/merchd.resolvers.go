@@ -70,7 +70,7 @@ func (r *mutationResolver) ArchiveProduct(ctx context.Context, input model.Archi
 // CreateVariant is the resolver for the createVariant field.
 func (r *mutationResolver) CreateVariant(ctx context.Context, input model.CreateVariantInput) (*model.VariantPayload, error) {
 	v, err := r.Catalog.CreateVariant(ctx, input.ProductID, checkout.VariantInput{
-		SKU: &input.Sku, Title: &input.Title, Options: stringMap(input.Options),
+		SKU: &input.Sku, Title: &input.Title, Options: options(input.Options),
 		Price: input.Price, CompareAtPrice: input.CompareAtPrice, Position: input.Position,
 	})
 	if err != nil {
@@ -82,7 +82,7 @@ func (r *mutationResolver) CreateVariant(ctx context.Context, input model.Create
 // UpdateVariant is the resolver for the updateVariant field.
 func (r *mutationResolver) UpdateVariant(ctx context.Context, input model.UpdateVariantInput) (*model.VariantPayload, error) {
 	v, err := r.Catalog.UpdateVariant(ctx, input.ID, checkout.VariantInput{
-		SKU: input.Sku, Title: input.Title, Options: stringMap(input.Options),
+		SKU: input.Sku, Title: input.Title, Options: options(input.Options),
 		Price: input.Price, CompareAtPrice: input.CompareAtPrice,
 		ClearCompareAt: deref(input.ClearCompareAtPrice), Position: input.Position,
 	})
@@ -148,19 +148,6 @@ func (r *queryResolver) Viewer(ctx context.Context) (*ent.Customer, error) {
 // Locations is the resolver for the locations field.
 func (r *queryResolver) Locations(ctx context.Context) ([]*ent.Location, error) {
 	return r.Client.Location.Query().Order(location.ByKind(), location.ByCode()).All(ctx)
-}
-
-// Price is the resolver for the price field.
-func (r *variantResolver) Price(ctx context.Context, obj *ent.Variant) (*checkout.Money, error) {
-	return &checkout.Money{Amount: obj.PriceAmount, Currency: obj.Currency}, nil
-}
-
-// CompareAtPrice is the resolver for the compareAtPrice field.
-func (r *variantResolver) CompareAtPrice(ctx context.Context, obj *ent.Variant) (*checkout.Money, error) {
-	if obj.CompareAtAmount == nil {
-		return nil, nil
-	}
-	return &checkout.Money{Amount: *obj.CompareAtAmount, Currency: obj.Currency}, nil
 }
 
 // Available is the resolver for the available field.

@@ -37,7 +37,7 @@ const storefrontQuery = `query Storefront($first: Int!) {
     edges { cursor node {
       id title slug description
       images { url alt }
-      variants { id sku title options price { amount currency } compareAtPrice { amount currency } available }
+      variants { id sku title selectedOptions { name value } price { amount currency } compareAtPrice { amount currency } available }
     } }
     pageInfo { hasNextPage endCursor }
   }

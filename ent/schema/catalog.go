@@ -76,8 +76,9 @@ func (Variant) Fields() []ent.Field {
 		field.String("sku").Unique().NotEmpty().MaxLen(64).
 			Annotations(entgql.OrderField("SKU")),
 		field.String("title").NotEmpty().MaxLen(200),
+		// Served to GraphQL as selectedOptions (see ent/template/money.tmpl).
 		field.JSON("options", map[string]string{}).Optional().
-			Annotations(entgql.Type("Map")),
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Int64("price_amount").NonNegative().
 			Annotations(entgql.OrderField("PRICE"), entgql.Skip(entgql.SkipType)),
 		field.String("currency").Match(currencyRE).

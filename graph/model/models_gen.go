@@ -5,7 +5,6 @@ package model
 import (
 	"time"
 
-	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
 )
 
@@ -25,13 +24,13 @@ type CollectionPayload struct {
 }
 
 type CreateVariantInput struct {
-	ProductID      int             `json:"productId"`
-	Sku            string          `json:"sku"`
-	Title          string          `json:"title"`
-	Options        map[string]any  `json:"options,omitempty"`
-	Price          *checkout.Money `json:"price"`
-	CompareAtPrice *checkout.Money `json:"compareAtPrice,omitempty"`
-	Position       *int            `json:"position,omitempty"`
+	ProductID      int                   `json:"productId"`
+	Sku            string                `json:"sku"`
+	Title          string                `json:"title"`
+	Options        []*ent.SelectedOption `json:"options,omitempty"`
+	Price          *ent.Money            `json:"price"`
+	CompareAtPrice *ent.Money            `json:"compareAtPrice,omitempty"`
+	Position       *int                  `json:"position,omitempty"`
 }
 
 type ImageInput struct {
@@ -90,14 +89,15 @@ type UpdateProductMutationInput struct {
 }
 
 type UpdateVariantInput struct {
-	ID                  int             `json:"id"`
-	Sku                 *string         `json:"sku,omitempty"`
-	Title               *string         `json:"title,omitempty"`
-	Options             map[string]any  `json:"options,omitempty"`
-	Price               *checkout.Money `json:"price,omitempty"`
-	CompareAtPrice      *checkout.Money `json:"compareAtPrice,omitempty"`
-	ClearCompareAtPrice *bool           `json:"clearCompareAtPrice,omitempty"`
-	Position            *int            `json:"position,omitempty"`
+	ID    int     `json:"id"`
+	Sku   *string `json:"sku,omitempty"`
+	Title *string `json:"title,omitempty"`
+	// Replaces all option values when given.
+	Options             []*ent.SelectedOption `json:"options,omitempty"`
+	Price               *ent.Money            `json:"price,omitempty"`
+	CompareAtPrice      *ent.Money            `json:"compareAtPrice,omitempty"`
+	ClearCompareAtPrice *bool                 `json:"clearCompareAtPrice,omitempty"`
+	Position            *int                  `json:"position,omitempty"`
 }
 
 type VariantPayload struct {
