@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -133,6 +134,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // migrate runs ent's auto-migration under a lock shared by every process
 // using this database, so two replicas starting at once apply it once.
 func (d *DB) migrate(ctx context.Context) error {
+	// ent's migrator writes package-level table descriptions, so two
+	// databases opened in one process (tests, tools) must not migrate at
+	// once either; the database lock below covers other processes.
+	migrateMu.Lock()
+	defer migrateMu.Unlock()
 	unlock, err := d.lock.Lock(ctx)
 	if err != nil {
 		return fmt.Errorf("entdb: take migration lock: %w", err)
@@ -143,6 +149,8 @@ func (d *DB) migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+var migrateMu sync.Mutex
 
 // Ping checks the database answers (for /readyz).
 func (d *DB) Ping(ctx context.Context) error { return d.SQL.PingContext(ctx) }
