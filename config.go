@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
 )
@@ -24,7 +25,12 @@ type serveConfig struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	SessionTTL      time.Duration
-	API             graph.ServerConfig
+	Cart            checkout.CartConfig
+	SweepInterval   time.Duration
+	// Stripe's secrets come only from MERCHD_STRIPE_SECRET_KEY and
+	// MERCHD_STRIPE_WEBHOOK_SECRET (or the files named by …_FILE).
+	Stripe checkout.StripeConfig
+	API    graph.ServerConfig
 }
 
 func defaultServeConfig() serveConfig {
@@ -35,6 +41,8 @@ func defaultServeConfig() serveConfig {
 		LogLevel:        "info",
 		ShutdownTimeout: 20 * time.Second,
 		SessionTTL:      30 * 24 * time.Hour,
+		Cart:            checkout.DefaultCartConfig(),
+		SweepInterval:   time.Second,
 		API:             graph.DefaultConfig(),
 	}
 }
@@ -47,6 +55,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on SIGTERM")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a customer stays signed in")
+	fs.DurationVar(&c.Cart.HoldTTL, "hold-ttl", c.Cart.HoldTTL, "how long add-to-cart holds units outside drops")
+	fs.DurationVar(&c.Cart.PaymentWindow, "payment-window", c.Cart.PaymentWindow, "how long holds wait for a started payment")
+	fs.IntVar(&c.Cart.MaxQuantity, "max-quantity", c.Cart.MaxQuantity, "most units one add-to-cart may take")
+	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often expired holds are returned")
+	fs.StringVar(&c.Stripe.APIURL, "stripe-api-url", c.Stripe.APIURL, "Stripe API base URL (for stripe-mock); default Stripe's")
 	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection")
 	fs.IntVar(&c.API.MaxDepth, "max-depth", c.API.MaxDepth, "deepest allowed query nesting")
 	fs.IntVar(&c.API.MaxComplexity, "max-complexity", c.API.MaxComplexity, "highest allowed query complexity")
@@ -78,10 +91,34 @@ func (c serveConfig) Validate() error {
 	if c.SessionTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("--session-ttl %s is shorter than a minute", c.SessionTTL))
 	}
+	if err := c.Cart.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.SweepInterval < 10*time.Millisecond || c.SweepInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("--sweep-interval %s is outside 10ms..1m", c.SweepInterval))
+	}
+	if err := c.Stripe.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.API.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// secretFromEnv reads NAME, or the file named by NAME_FILE.
+func secretFromEnv(name string) (checkout.Secret, error) {
+	if v := os.Getenv(name); v != "" {
+		return checkout.Secret(v), nil
+	}
+	if f := os.Getenv(name + "_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		return checkout.Secret(strings.TrimSpace(string(b))), nil
+	}
+	return "", nil
 }
 
 // parseFlags fills fs from MERCHD_* variables, then from args.

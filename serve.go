@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -34,6 +35,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if cfg.Stripe.SecretKey, err = secretFromEnv("MERCHD_STRIPE_SECRET_KEY"); err != nil {
+		return err
+	}
+	if cfg.Stripe.WebhookSecret, err = secretFromEnv("MERCHD_STRIPE_WEBHOOK_SECRET"); err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("serve: bad configuration:\n%w", err)
@@ -65,6 +73,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	now := func() time.Time { return time.Now().UTC() }
+	drops := checkout.NewDrops(db.Client, now, nil, log)
+	carts, err := checkout.NewCarts(db.Client, db.Dialect, cfg.Cart, now, drops, catalog.LocationID())
+	if err != nil {
+		return err
+	}
+	var pay checkout.PaymentProvider
+	if cfg.Stripe.Enabled() {
+		pay = checkout.NewStripeProvider(cfg.Stripe)
+	} else {
+		log.Warn("card payments are off: set MERCHD_STRIPE_SECRET_KEY and MERCHD_STRIPE_WEBHOOK_SECRET")
+	}
+	orders := checkout.NewOrders(db.Client, carts, pay, now, log)
 	if cfg.Demo {
 		if err := checkout.SeedDemo(ctx, db.Client, cfg.Currency, catalog.LocationID()); err != nil {
 			return err
@@ -75,7 +96,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.SQL, "merchd"))
-	api, err := graph.NewServer(cfg.API, &graph.Resolver{Client: db.Client, Accounts: accounts, Catalog: catalog}, log, graph.NewMetrics(reg))
+	api, err := graph.NewServer(cfg.API, &graph.Resolver{
+		Client: db.Client, Accounts: accounts, Catalog: catalog,
+		Drops: drops, Carts: carts, Orders: orders, Now: now,
+	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		return err
 	}
@@ -97,6 +121,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		io.WriteString(w, "ready\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if cfg.Stripe.Enabled() {
+		mux.Handle("/webhooks/stripe", orders.WebhookHandler(cfg.Stripe.WebhookSecret, log))
+	}
+
+	// Background work stops with the server.
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { drops.RunScheduler(bg) })
+	wg.Go(func() { orders.RunSweeper(bg, cfg.SweepInterval) })
+	defer func() { stopBG(); wg.Wait() }()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -41,3 +41,13 @@ func (e *InputError) Is(target error) bool { return target == ErrBadInput }
 func badInput(field, format string, args ...any) error {
 	return &InputError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
+
+// Refusals of the drop, cart and checkout flow.
+var (
+	ErrDropNotOpen           = errors.New("drop is not open")
+	ErrLimitExceeded         = errors.New("per-customer limit reached")
+	ErrHoldExpired           = errors.New("a hold in the cart expired")
+	ErrPaymentDeclined       = errors.New("payment declined")
+	ErrPaymentsNotConfigured = errors.New("card payments are not configured on this server")
+	ErrEmptyCart             = &InputError{Msg: "cart has no held items"}
+)

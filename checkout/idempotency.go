@@ -52,6 +52,13 @@ func validateIdempotencyKey(key string) error {
 // with ErrIdempotencyKeyReused. If fn fails nothing is recorded, so the client
 // may retry with the same key.
 func idempotent[T any](ctx context.Context, db *ent.Client, op, key string, req any, fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {
+	return idempotentChecked(ctx, db, op, key, req, nil, fn)
+}
+
+// idempotentChecked is idempotent with a read-only precheck that runs after
+// a replay miss and before any write transaction opens: refusals it returns
+// (a sold-out drop, say) cost no write lock.
+func idempotentChecked[T any](ctx context.Context, db *ent.Client, op, key string, req any, pre func() error, fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {
 	var zero T
 	if err := validateIdempotencyKey(key); err != nil {
 		return zero, err
@@ -69,6 +76,11 @@ func idempotent[T any](ctx context.Context, db *ent.Client, op, key string, req 
 
 	if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
 		return res, err
+	}
+	if pre != nil {
+		if err := pre(); err != nil {
+			return zero, err
+		}
 	}
 
 	tx, err := db.Tx(ctx)
@@ -92,7 +104,7 @@ func idempotent[T any](ctx context.Context, db *ent.Client, op, key string, req 
 	res, err := fn(ctx, tx)
 	if err != nil {
 		_ = tx.Rollback()
-		return zero, err
+		return zero, wrapOp(op, err)
 	}
 	out, err := json.Marshal(res)
 	if err != nil {

@@ -12,16 +12,27 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/merchd/merchd/ent/cart"
+	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/dropcustomer"
+	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/orderevent"
+	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
+	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/variant"
 )
 
@@ -83,16 +94,27 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			cart.Table:            cart.ValidColumn,
+			cartline.Table:        cartline.ValidColumn,
 			collection.Table:      collection.ValidColumn,
 			customer.Table:        customer.ValidColumn,
 			customersession.Table: customersession.ValidColumn,
+			drop.Table:            drop.ValidColumn,
+			dropcustomer.Table:    dropcustomer.ValidColumn,
+			droppool.Table:        droppool.ValidColumn,
 			idempotencykey.Table:  idempotencykey.ValidColumn,
 			image.Table:           image.ValidColumn,
 			location.Table:        location.ValidColumn,
+			order.Table:           order.ValidColumn,
+			orderevent.Table:      orderevent.ValidColumn,
+			orderline.Table:       orderline.ValidColumn,
+			payment.Table:         payment.ValidColumn,
 			product.Table:         product.ValidColumn,
+			refund.Table:          refund.ValidColumn,
 			staff.Table:           staff.ValidColumn,
 			stafftoken.Table:      stafftoken.ValidColumn,
 			stock.Table:           stock.ValidColumn,
+			stripeevent.Table:     stripeevent.ValidColumn,
 			variant.Table:         variant.ValidColumn,
 		})
 	})

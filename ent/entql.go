@@ -3,17 +3,28 @@
 package ent
 
 import (
+	"github.com/merchd/merchd/ent/cart"
+	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/dropcustomer"
+	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/orderevent"
+	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
+	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/variant"
 
 	"entgo.io/ent/dialect/sql"
@@ -24,8 +35,53 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 11)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 22)}
 	graph.Nodes[0] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   cart.Table,
+			Columns: cart.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: cart.FieldID,
+			},
+		},
+		Type: "Cart",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			cart.FieldCreatedAt:  {Type: field.TypeTime, Column: cart.FieldCreatedAt},
+			cart.FieldUpdatedAt:  {Type: field.TypeTime, Column: cart.FieldUpdatedAt},
+			cart.FieldCustomerID: {Type: field.TypeInt, Column: cart.FieldCustomerID},
+			cart.FieldStatus:     {Type: field.TypeEnum, Column: cart.FieldStatus},
+			cart.FieldCurrency:   {Type: field.TypeString, Column: cart.FieldCurrency},
+		},
+	}
+	graph.Nodes[1] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   cartline.Table,
+			Columns: cartline.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: cartline.FieldID,
+			},
+		},
+		Type: "CartLine",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			cartline.FieldCartID:     {Type: field.TypeInt, Column: cartline.FieldCartID},
+			cartline.FieldVariantID:  {Type: field.TypeInt, Column: cartline.FieldVariantID},
+			cartline.FieldDropID:     {Type: field.TypeInt, Column: cartline.FieldDropID},
+			cartline.FieldLocationID: {Type: field.TypeInt, Column: cartline.FieldLocationID},
+			cartline.FieldCustomerID: {Type: field.TypeInt, Column: cartline.FieldCustomerID},
+			cartline.FieldChannel:    {Type: field.TypeEnum, Column: cartline.FieldChannel},
+			cartline.FieldQuantity:   {Type: field.TypeInt, Column: cartline.FieldQuantity},
+			cartline.FieldUnitAmount: {Type: field.TypeInt64, Column: cartline.FieldUnitAmount},
+			cartline.FieldCurrency:   {Type: field.TypeString, Column: cartline.FieldCurrency},
+			cartline.FieldStatus:     {Type: field.TypeEnum, Column: cartline.FieldStatus},
+			cartline.FieldExpiresAt:  {Type: field.TypeTime, Column: cartline.FieldExpiresAt},
+			cartline.FieldCreatedAt:  {Type: field.TypeTime, Column: cartline.FieldCreatedAt},
+			cartline.FieldOrderID:    {Type: field.TypeInt, Column: cartline.FieldOrderID},
+			cartline.FieldStreamID:   {Type: field.TypeInt, Column: cartline.FieldStreamID},
+		},
+	}
+	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   collection.Table,
 			Columns: collection.Columns,
@@ -43,7 +99,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			collection.FieldDescription: {Type: field.TypeString, Column: collection.FieldDescription},
 		},
 	}
-	graph.Nodes[1] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   customer.Table,
 			Columns: customer.Columns,
@@ -61,7 +117,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			customer.FieldPasswordHash: {Type: field.TypeString, Column: customer.FieldPasswordHash},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   customersession.Table,
 			Columns: customersession.Columns,
@@ -78,7 +134,63 @@ var schemaGraph = func() *sqlgraph.Schema {
 			customersession.FieldExpiresAt:  {Type: field.TypeTime, Column: customersession.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   drop.Table,
+			Columns: drop.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: drop.FieldID,
+			},
+		},
+		Type: "Drop",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			drop.FieldCreatedAt:        {Type: field.TypeTime, Column: drop.FieldCreatedAt},
+			drop.FieldUpdatedAt:        {Type: field.TypeTime, Column: drop.FieldUpdatedAt},
+			drop.FieldTitle:            {Type: field.TypeString, Column: drop.FieldTitle},
+			drop.FieldOpensAt:          {Type: field.TypeTime, Column: drop.FieldOpensAt},
+			drop.FieldClosesAt:         {Type: field.TypeTime, Column: drop.FieldClosesAt},
+			drop.FieldEarlyAccessAt:    {Type: field.TypeTime, Column: drop.FieldEarlyAccessAt},
+			drop.FieldCap:              {Type: field.TypeInt, Column: drop.FieldCap},
+			drop.FieldPerCustomerLimit: {Type: field.TypeInt, Column: drop.FieldPerCustomerLimit},
+			drop.FieldHoldTTLSeconds:   {Type: field.TypeInt, Column: drop.FieldHoldTTLSeconds},
+			drop.FieldState:            {Type: field.TypeEnum, Column: drop.FieldState},
+		},
+	}
+	graph.Nodes[6] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   dropcustomer.Table,
+			Columns: dropcustomer.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: dropcustomer.FieldID,
+			},
+		},
+		Type: "DropCustomer",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			dropcustomer.FieldDropID:     {Type: field.TypeInt, Column: dropcustomer.FieldDropID},
+			dropcustomer.FieldCustomerID: {Type: field.TypeInt, Column: dropcustomer.FieldCustomerID},
+			dropcustomer.FieldUnits:      {Type: field.TypeInt, Column: dropcustomer.FieldUnits},
+		},
+	}
+	graph.Nodes[7] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   droppool.Table,
+			Columns: droppool.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: droppool.FieldID,
+			},
+		},
+		Type: "DropPool",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			droppool.FieldDropID:    {Type: field.TypeInt, Column: droppool.FieldDropID},
+			droppool.FieldChannel:   {Type: field.TypeEnum, Column: droppool.FieldChannel},
+			droppool.FieldAllocated: {Type: field.TypeInt, Column: droppool.FieldAllocated},
+			droppool.FieldRemaining: {Type: field.TypeInt, Column: droppool.FieldRemaining},
+		},
+	}
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   idempotencykey.Table,
 			Columns: idempotencykey.Columns,
@@ -97,7 +209,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			idempotencykey.FieldCreatedAt:   {Type: field.TypeTime, Column: idempotencykey.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   image.Table,
 			Columns: image.Columns,
@@ -114,7 +226,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			image.FieldProductID: {Type: field.TypeInt, Column: image.FieldProductID},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   location.Table,
 			Columns: location.Columns,
@@ -130,7 +242,93 @@ var schemaGraph = func() *sqlgraph.Schema {
 			location.FieldKind: {Type: field.TypeEnum, Column: location.FieldKind},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   order.Table,
+			Columns: order.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: order.FieldID,
+			},
+		},
+		Type: "Order",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			order.FieldCreatedAt:      {Type: field.TypeTime, Column: order.FieldCreatedAt},
+			order.FieldUpdatedAt:      {Type: field.TypeTime, Column: order.FieldUpdatedAt},
+			order.FieldNumber:         {Type: field.TypeString, Column: order.FieldNumber},
+			order.FieldCustomerID:     {Type: field.TypeInt, Column: order.FieldCustomerID},
+			order.FieldCartID:         {Type: field.TypeInt, Column: order.FieldCartID},
+			order.FieldStatus:         {Type: field.TypeEnum, Column: order.FieldStatus},
+			order.FieldTotalAmount:    {Type: field.TypeInt64, Column: order.FieldTotalAmount},
+			order.FieldRefundedAmount: {Type: field.TypeInt64, Column: order.FieldRefundedAmount},
+			order.FieldCurrency:       {Type: field.TypeString, Column: order.FieldCurrency},
+			order.FieldPaymentDueAt:   {Type: field.TypeTime, Column: order.FieldPaymentDueAt},
+			order.FieldPaidAt:         {Type: field.TypeTime, Column: order.FieldPaidAt},
+		},
+	}
+	graph.Nodes[12] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   orderevent.Table,
+			Columns: orderevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: orderevent.FieldID,
+			},
+		},
+		Type: "OrderEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			orderevent.FieldOrderID:   {Type: field.TypeInt, Column: orderevent.FieldOrderID},
+			orderevent.FieldStatus:    {Type: field.TypeString, Column: orderevent.FieldStatus},
+			orderevent.FieldNote:      {Type: field.TypeString, Column: orderevent.FieldNote},
+			orderevent.FieldCreatedAt: {Type: field.TypeTime, Column: orderevent.FieldCreatedAt},
+		},
+	}
+	graph.Nodes[13] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   orderline.Table,
+			Columns: orderline.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: orderline.FieldID,
+			},
+		},
+		Type: "OrderLine",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			orderline.FieldOrderID:          {Type: field.TypeInt, Column: orderline.FieldOrderID},
+			orderline.FieldVariantID:        {Type: field.TypeInt, Column: orderline.FieldVariantID},
+			orderline.FieldCartLineID:       {Type: field.TypeInt, Column: orderline.FieldCartLineID},
+			orderline.FieldDropID:           {Type: field.TypeInt, Column: orderline.FieldDropID},
+			orderline.FieldSku:              {Type: field.TypeString, Column: orderline.FieldSku},
+			orderline.FieldTitle:            {Type: field.TypeString, Column: orderline.FieldTitle},
+			orderline.FieldQuantity:         {Type: field.TypeInt, Column: orderline.FieldQuantity},
+			orderline.FieldUnitAmount:       {Type: field.TypeInt64, Column: orderline.FieldUnitAmount},
+			orderline.FieldCurrency:         {Type: field.TypeString, Column: orderline.FieldCurrency},
+			orderline.FieldRefundedQuantity: {Type: field.TypeInt, Column: orderline.FieldRefundedQuantity},
+		},
+	}
+	graph.Nodes[14] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   payment.Table,
+			Columns: payment.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: payment.FieldID,
+			},
+		},
+		Type: "Payment",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			payment.FieldCreatedAt:             {Type: field.TypeTime, Column: payment.FieldCreatedAt},
+			payment.FieldUpdatedAt:             {Type: field.TypeTime, Column: payment.FieldUpdatedAt},
+			payment.FieldOrderID:               {Type: field.TypeInt, Column: payment.FieldOrderID},
+			payment.FieldMethod:                {Type: field.TypeEnum, Column: payment.FieldMethod},
+			payment.FieldAmount:                {Type: field.TypeInt64, Column: payment.FieldAmount},
+			payment.FieldCurrency:              {Type: field.TypeString, Column: payment.FieldCurrency},
+			payment.FieldStatus:                {Type: field.TypeEnum, Column: payment.FieldStatus},
+			payment.FieldStripePaymentIntentID: {Type: field.TypeString, Column: payment.FieldStripePaymentIntentID},
+			payment.FieldClientSecret:          {Type: field.TypeString, Column: payment.FieldClientSecret},
+		},
+	}
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   product.Table,
 			Columns: product.Columns,
@@ -150,7 +348,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			product.FieldVendor:      {Type: field.TypeString, Column: product.FieldVendor},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   refund.Table,
+			Columns: refund.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: refund.FieldID,
+			},
+		},
+		Type: "Refund",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			refund.FieldCreatedAt:      {Type: field.TypeTime, Column: refund.FieldCreatedAt},
+			refund.FieldUpdatedAt:      {Type: field.TypeTime, Column: refund.FieldUpdatedAt},
+			refund.FieldOrderID:        {Type: field.TypeInt, Column: refund.FieldOrderID},
+			refund.FieldPaymentID:      {Type: field.TypeInt, Column: refund.FieldPaymentID},
+			refund.FieldAmount:         {Type: field.TypeInt64, Column: refund.FieldAmount},
+			refund.FieldCurrency:       {Type: field.TypeString, Column: refund.FieldCurrency},
+			refund.FieldTo:             {Type: field.TypeEnum, Column: refund.FieldTo},
+			refund.FieldStatus:         {Type: field.TypeEnum, Column: refund.FieldStatus},
+			refund.FieldReason:         {Type: field.TypeString, Column: refund.FieldReason},
+			refund.FieldStripeRefundID: {Type: field.TypeString, Column: refund.FieldStripeRefundID},
+		},
+	}
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   staff.Table,
 			Columns: staff.Columns,
@@ -167,7 +388,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			staff.FieldName:      {Type: field.TypeString, Column: staff.FieldName},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stafftoken.Table,
 			Columns: stafftoken.Columns,
@@ -185,7 +406,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldRevokedAt: {Type: field.TypeTime, Column: stafftoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stock.Table,
 			Columns: stock.Columns,
@@ -202,7 +423,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stock.FieldUpdatedAt:  {Type: field.TypeTime, Column: stock.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   stripeevent.Table,
+			Columns: stripeevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: stripeevent.FieldID,
+			},
+		},
+		Type: "StripeEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			stripeevent.FieldEventID:   {Type: field.TypeString, Column: stripeevent.FieldEventID},
+			stripeevent.FieldType:      {Type: field.TypeString, Column: stripeevent.FieldType},
+			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
+		},
+	}
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -225,6 +462,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
+	graph.MustAddE(
+		"lines",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cart.LinesTable,
+			Columns: []string{cart.LinesColumn},
+			Bidi:    false,
+		},
+		"Cart",
+		"CartLine",
+	)
+	graph.MustAddE(
+		"cart",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   cartline.CartTable,
+			Columns: []string{cartline.CartColumn},
+			Bidi:    false,
+		},
+		"CartLine",
+		"Cart",
+	)
+	graph.MustAddE(
+		"variant",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   cartline.VariantTable,
+			Columns: []string{cartline.VariantColumn},
+			Bidi:    false,
+		},
+		"CartLine",
+		"Variant",
+	)
+	graph.MustAddE(
+		"drop",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   cartline.DropTable,
+			Columns: []string{cartline.DropColumn},
+			Bidi:    false,
+		},
+		"CartLine",
+		"Drop",
+	)
 	graph.MustAddE(
 		"products",
 		&sqlgraph.EdgeSpec{
@@ -262,6 +547,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Customer",
 	)
 	graph.MustAddE(
+		"variants",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   drop.VariantsTable,
+			Columns: []string{drop.VariantsColumn},
+			Bidi:    false,
+		},
+		"Drop",
+		"Variant",
+	)
+	graph.MustAddE(
+		"pools",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   drop.PoolsTable,
+			Columns: []string{drop.PoolsColumn},
+			Bidi:    false,
+		},
+		"Drop",
+		"DropPool",
+	)
+	graph.MustAddE(
+		"drop",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   droppool.DropTable,
+			Columns: []string{droppool.DropColumn},
+			Bidi:    false,
+		},
+		"DropPool",
+		"Drop",
+	)
+	graph.MustAddE(
 		"product",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -284,6 +605,102 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Location",
 		"Stock",
+	)
+	graph.MustAddE(
+		"lines",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.LinesTable,
+			Columns: []string{order.LinesColumn},
+			Bidi:    false,
+		},
+		"Order",
+		"OrderLine",
+	)
+	graph.MustAddE(
+		"payments",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.PaymentsTable,
+			Columns: []string{order.PaymentsColumn},
+			Bidi:    false,
+		},
+		"Order",
+		"Payment",
+	)
+	graph.MustAddE(
+		"history",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.HistoryTable,
+			Columns: []string{order.HistoryColumn},
+			Bidi:    false,
+		},
+		"Order",
+		"OrderEvent",
+	)
+	graph.MustAddE(
+		"refunds",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.RefundsTable,
+			Columns: []string{order.RefundsColumn},
+			Bidi:    false,
+		},
+		"Order",
+		"Refund",
+	)
+	graph.MustAddE(
+		"order",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   orderevent.OrderTable,
+			Columns: []string{orderevent.OrderColumn},
+			Bidi:    false,
+		},
+		"OrderEvent",
+		"Order",
+	)
+	graph.MustAddE(
+		"order",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   orderline.OrderTable,
+			Columns: []string{orderline.OrderColumn},
+			Bidi:    false,
+		},
+		"OrderLine",
+		"Order",
+	)
+	graph.MustAddE(
+		"variant",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   orderline.VariantTable,
+			Columns: []string{orderline.VariantColumn},
+			Bidi:    false,
+		},
+		"OrderLine",
+		"Variant",
+	)
+	graph.MustAddE(
+		"order",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   payment.OrderTable,
+			Columns: []string{payment.OrderColumn},
+			Bidi:    false,
+		},
+		"Payment",
+		"Order",
 	)
 	graph.MustAddE(
 		"variants",
@@ -320,6 +737,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Product",
 		"Collection",
+	)
+	graph.MustAddE(
+		"order",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   refund.OrderTable,
+			Columns: []string{refund.OrderColumn},
+			Bidi:    false,
+		},
+		"Refund",
+		"Order",
 	)
 	graph.MustAddE(
 		"tokens",
@@ -403,6 +832,237 @@ type predicateAdder interface {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *CartQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CartQuery builder.
+func (_q *CartQuery) Filter() *CartFilter {
+	return &CartFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CartMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CartMutation builder.
+func (m *CartMutation) Filter() *CartFilter {
+	return &CartFilter{config: m.config, predicateAdder: m}
+}
+
+// CartFilter provides a generic filtering capability at runtime for CartQuery.
+type CartFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CartFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *CartFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(cart.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *CartFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(cart.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *CartFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(cart.FieldUpdatedAt))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *CartFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(cart.FieldCustomerID))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *CartFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(cart.FieldStatus))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *CartFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(cart.FieldCurrency))
+}
+
+// WhereHasLines applies a predicate to check if query has an edge lines.
+func (f *CartFilter) WhereHasLines() {
+	f.Where(entql.HasEdge("lines"))
+}
+
+// WhereHasLinesWith applies a predicate to check if query has an edge lines with a given conditions (other predicates).
+func (f *CartFilter) WhereHasLinesWith(preds ...predicate.CartLine) {
+	f.Where(entql.HasEdgeWith("lines", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *CartLineQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CartLineQuery builder.
+func (_q *CartLineQuery) Filter() *CartLineFilter {
+	return &CartLineFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CartLineMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CartLineMutation builder.
+func (m *CartLineMutation) Filter() *CartLineFilter {
+	return &CartLineFilter{config: m.config, predicateAdder: m}
+}
+
+// CartLineFilter provides a generic filtering capability at runtime for CartLineQuery.
+type CartLineFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CartLineFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *CartLineFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(cartline.FieldID))
+}
+
+// WhereCartID applies the entql int predicate on the cart_id field.
+func (f *CartLineFilter) WhereCartID(p entql.IntP) {
+	f.Where(p.Field(cartline.FieldCartID))
+}
+
+// WhereVariantID applies the entql int predicate on the variant_id field.
+func (f *CartLineFilter) WhereVariantID(p entql.IntP) {
+	f.Where(p.Field(cartline.FieldVariantID))
+}
+
+// WhereDropID applies the entql int predicate on the drop_id field.
+func (f *CartLineFilter) WhereDropID(p entql.IntP) {
+	f.Where(p.Field(cartline.FieldDropID))
+}
+
+// WhereLocationID applies the entql int predicate on the location_id field.
+func (f *CartLineFilter) WhereLocationID(p entql.IntP) {
+	f.Where(p.Field(cartline.FieldLocationID))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *CartLineFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(cartline.FieldCustomerID))
+}
+
+// WhereChannel applies the entql string predicate on the channel field.
+func (f *CartLineFilter) WhereChannel(p entql.StringP) {
+	f.Where(p.Field(cartline.FieldChannel))
+}
+
+// WhereQuantity applies the entql int predicate on the quantity field.
+func (f *CartLineFilter) WhereQuantity(p entql.IntP) {
+	f.Where(p.Field(cartline.FieldQuantity))
+}
+
+// WhereUnitAmount applies the entql int64 predicate on the unit_amount field.
+func (f *CartLineFilter) WhereUnitAmount(p entql.Int64P) {
+	f.Where(p.Field(cartline.FieldUnitAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *CartLineFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(cartline.FieldCurrency))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *CartLineFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(cartline.FieldStatus))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *CartLineFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(cartline.FieldExpiresAt))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *CartLineFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(cartline.FieldCreatedAt))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *CartLineFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(cartline.FieldOrderID))
+}
+
+// WhereStreamID applies the entql int predicate on the stream_id field.
+func (f *CartLineFilter) WhereStreamID(p entql.IntP) {
+	f.Where(p.Field(cartline.FieldStreamID))
+}
+
+// WhereHasCart applies a predicate to check if query has an edge cart.
+func (f *CartLineFilter) WhereHasCart() {
+	f.Where(entql.HasEdge("cart"))
+}
+
+// WhereHasCartWith applies a predicate to check if query has an edge cart with a given conditions (other predicates).
+func (f *CartLineFilter) WhereHasCartWith(preds ...predicate.Cart) {
+	f.Where(entql.HasEdgeWith("cart", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasVariant applies a predicate to check if query has an edge variant.
+func (f *CartLineFilter) WhereHasVariant() {
+	f.Where(entql.HasEdge("variant"))
+}
+
+// WhereHasVariantWith applies a predicate to check if query has an edge variant with a given conditions (other predicates).
+func (f *CartLineFilter) WhereHasVariantWith(preds ...predicate.Variant) {
+	f.Where(entql.HasEdgeWith("variant", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasDrop applies a predicate to check if query has an edge drop.
+func (f *CartLineFilter) WhereHasDrop() {
+	f.Where(entql.HasEdge("drop"))
+}
+
+// WhereHasDropWith applies a predicate to check if query has an edge drop with a given conditions (other predicates).
+func (f *CartLineFilter) WhereHasDropWith(preds ...predicate.Drop) {
+	f.Where(entql.HasEdgeWith("drop", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *CollectionQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -431,7 +1091,7 @@ type CollectionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CollectionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -510,7 +1170,7 @@ type CustomerFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CustomerFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -589,7 +1249,7 @@ type CustomerSessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CustomerSessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -635,6 +1295,253 @@ func (f *CustomerSessionFilter) WhereHasCustomerWith(preds ...predicate.Customer
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *DropQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the DropQuery builder.
+func (_q *DropQuery) Filter() *DropFilter {
+	return &DropFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *DropMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the DropMutation builder.
+func (m *DropMutation) Filter() *DropFilter {
+	return &DropFilter{config: m.config, predicateAdder: m}
+}
+
+// DropFilter provides a generic filtering capability at runtime for DropQuery.
+type DropFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *DropFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *DropFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(drop.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *DropFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(drop.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *DropFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(drop.FieldUpdatedAt))
+}
+
+// WhereTitle applies the entql string predicate on the title field.
+func (f *DropFilter) WhereTitle(p entql.StringP) {
+	f.Where(p.Field(drop.FieldTitle))
+}
+
+// WhereOpensAt applies the entql time.Time predicate on the opens_at field.
+func (f *DropFilter) WhereOpensAt(p entql.TimeP) {
+	f.Where(p.Field(drop.FieldOpensAt))
+}
+
+// WhereClosesAt applies the entql time.Time predicate on the closes_at field.
+func (f *DropFilter) WhereClosesAt(p entql.TimeP) {
+	f.Where(p.Field(drop.FieldClosesAt))
+}
+
+// WhereEarlyAccessAt applies the entql time.Time predicate on the early_access_at field.
+func (f *DropFilter) WhereEarlyAccessAt(p entql.TimeP) {
+	f.Where(p.Field(drop.FieldEarlyAccessAt))
+}
+
+// WhereCap applies the entql int predicate on the cap field.
+func (f *DropFilter) WhereCap(p entql.IntP) {
+	f.Where(p.Field(drop.FieldCap))
+}
+
+// WherePerCustomerLimit applies the entql int predicate on the per_customer_limit field.
+func (f *DropFilter) WherePerCustomerLimit(p entql.IntP) {
+	f.Where(p.Field(drop.FieldPerCustomerLimit))
+}
+
+// WhereHoldTTLSeconds applies the entql int predicate on the hold_ttl_seconds field.
+func (f *DropFilter) WhereHoldTTLSeconds(p entql.IntP) {
+	f.Where(p.Field(drop.FieldHoldTTLSeconds))
+}
+
+// WhereState applies the entql string predicate on the state field.
+func (f *DropFilter) WhereState(p entql.StringP) {
+	f.Where(p.Field(drop.FieldState))
+}
+
+// WhereHasVariants applies a predicate to check if query has an edge variants.
+func (f *DropFilter) WhereHasVariants() {
+	f.Where(entql.HasEdge("variants"))
+}
+
+// WhereHasVariantsWith applies a predicate to check if query has an edge variants with a given conditions (other predicates).
+func (f *DropFilter) WhereHasVariantsWith(preds ...predicate.Variant) {
+	f.Where(entql.HasEdgeWith("variants", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasPools applies a predicate to check if query has an edge pools.
+func (f *DropFilter) WhereHasPools() {
+	f.Where(entql.HasEdge("pools"))
+}
+
+// WhereHasPoolsWith applies a predicate to check if query has an edge pools with a given conditions (other predicates).
+func (f *DropFilter) WhereHasPoolsWith(preds ...predicate.DropPool) {
+	f.Where(entql.HasEdgeWith("pools", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *DropCustomerQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the DropCustomerQuery builder.
+func (_q *DropCustomerQuery) Filter() *DropCustomerFilter {
+	return &DropCustomerFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *DropCustomerMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the DropCustomerMutation builder.
+func (m *DropCustomerMutation) Filter() *DropCustomerFilter {
+	return &DropCustomerFilter{config: m.config, predicateAdder: m}
+}
+
+// DropCustomerFilter provides a generic filtering capability at runtime for DropCustomerQuery.
+type DropCustomerFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *DropCustomerFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *DropCustomerFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(dropcustomer.FieldID))
+}
+
+// WhereDropID applies the entql int predicate on the drop_id field.
+func (f *DropCustomerFilter) WhereDropID(p entql.IntP) {
+	f.Where(p.Field(dropcustomer.FieldDropID))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *DropCustomerFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(dropcustomer.FieldCustomerID))
+}
+
+// WhereUnits applies the entql int predicate on the units field.
+func (f *DropCustomerFilter) WhereUnits(p entql.IntP) {
+	f.Where(p.Field(dropcustomer.FieldUnits))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *DropPoolQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the DropPoolQuery builder.
+func (_q *DropPoolQuery) Filter() *DropPoolFilter {
+	return &DropPoolFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *DropPoolMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the DropPoolMutation builder.
+func (m *DropPoolMutation) Filter() *DropPoolFilter {
+	return &DropPoolFilter{config: m.config, predicateAdder: m}
+}
+
+// DropPoolFilter provides a generic filtering capability at runtime for DropPoolQuery.
+type DropPoolFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *DropPoolFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *DropPoolFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(droppool.FieldID))
+}
+
+// WhereDropID applies the entql int predicate on the drop_id field.
+func (f *DropPoolFilter) WhereDropID(p entql.IntP) {
+	f.Where(p.Field(droppool.FieldDropID))
+}
+
+// WhereChannel applies the entql string predicate on the channel field.
+func (f *DropPoolFilter) WhereChannel(p entql.StringP) {
+	f.Where(p.Field(droppool.FieldChannel))
+}
+
+// WhereAllocated applies the entql int predicate on the allocated field.
+func (f *DropPoolFilter) WhereAllocated(p entql.IntP) {
+	f.Where(p.Field(droppool.FieldAllocated))
+}
+
+// WhereRemaining applies the entql int predicate on the remaining field.
+func (f *DropPoolFilter) WhereRemaining(p entql.IntP) {
+	f.Where(p.Field(droppool.FieldRemaining))
+}
+
+// WhereHasDrop applies a predicate to check if query has an edge drop.
+func (f *DropPoolFilter) WhereHasDrop() {
+	f.Where(entql.HasEdge("drop"))
+}
+
+// WhereHasDropWith applies a predicate to check if query has an edge drop with a given conditions (other predicates).
+func (f *DropPoolFilter) WhereHasDropWith(preds ...predicate.Drop) {
+	f.Where(entql.HasEdgeWith("drop", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *IdempotencyKeyQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -663,7 +1570,7 @@ type IdempotencyKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *IdempotencyKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -733,7 +1640,7 @@ type ImageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ImageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -807,7 +1714,7 @@ type LocationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LocationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -848,6 +1755,448 @@ func (f *LocationFilter) WhereHasStocksWith(preds ...predicate.Stock) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *OrderQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OrderQuery builder.
+func (_q *OrderQuery) Filter() *OrderFilter {
+	return &OrderFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OrderMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OrderMutation builder.
+func (m *OrderMutation) Filter() *OrderFilter {
+	return &OrderFilter{config: m.config, predicateAdder: m}
+}
+
+// OrderFilter provides a generic filtering capability at runtime for OrderQuery.
+type OrderFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OrderFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *OrderFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(order.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OrderFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(order.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *OrderFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(order.FieldUpdatedAt))
+}
+
+// WhereNumber applies the entql string predicate on the number field.
+func (f *OrderFilter) WhereNumber(p entql.StringP) {
+	f.Where(p.Field(order.FieldNumber))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *OrderFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(order.FieldCustomerID))
+}
+
+// WhereCartID applies the entql int predicate on the cart_id field.
+func (f *OrderFilter) WhereCartID(p entql.IntP) {
+	f.Where(p.Field(order.FieldCartID))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *OrderFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(order.FieldStatus))
+}
+
+// WhereTotalAmount applies the entql int64 predicate on the total_amount field.
+func (f *OrderFilter) WhereTotalAmount(p entql.Int64P) {
+	f.Where(p.Field(order.FieldTotalAmount))
+}
+
+// WhereRefundedAmount applies the entql int64 predicate on the refunded_amount field.
+func (f *OrderFilter) WhereRefundedAmount(p entql.Int64P) {
+	f.Where(p.Field(order.FieldRefundedAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *OrderFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(order.FieldCurrency))
+}
+
+// WherePaymentDueAt applies the entql time.Time predicate on the payment_due_at field.
+func (f *OrderFilter) WherePaymentDueAt(p entql.TimeP) {
+	f.Where(p.Field(order.FieldPaymentDueAt))
+}
+
+// WherePaidAt applies the entql time.Time predicate on the paid_at field.
+func (f *OrderFilter) WherePaidAt(p entql.TimeP) {
+	f.Where(p.Field(order.FieldPaidAt))
+}
+
+// WhereHasLines applies a predicate to check if query has an edge lines.
+func (f *OrderFilter) WhereHasLines() {
+	f.Where(entql.HasEdge("lines"))
+}
+
+// WhereHasLinesWith applies a predicate to check if query has an edge lines with a given conditions (other predicates).
+func (f *OrderFilter) WhereHasLinesWith(preds ...predicate.OrderLine) {
+	f.Where(entql.HasEdgeWith("lines", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasPayments applies a predicate to check if query has an edge payments.
+func (f *OrderFilter) WhereHasPayments() {
+	f.Where(entql.HasEdge("payments"))
+}
+
+// WhereHasPaymentsWith applies a predicate to check if query has an edge payments with a given conditions (other predicates).
+func (f *OrderFilter) WhereHasPaymentsWith(preds ...predicate.Payment) {
+	f.Where(entql.HasEdgeWith("payments", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasHistory applies a predicate to check if query has an edge history.
+func (f *OrderFilter) WhereHasHistory() {
+	f.Where(entql.HasEdge("history"))
+}
+
+// WhereHasHistoryWith applies a predicate to check if query has an edge history with a given conditions (other predicates).
+func (f *OrderFilter) WhereHasHistoryWith(preds ...predicate.OrderEvent) {
+	f.Where(entql.HasEdgeWith("history", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasRefunds applies a predicate to check if query has an edge refunds.
+func (f *OrderFilter) WhereHasRefunds() {
+	f.Where(entql.HasEdge("refunds"))
+}
+
+// WhereHasRefundsWith applies a predicate to check if query has an edge refunds with a given conditions (other predicates).
+func (f *OrderFilter) WhereHasRefundsWith(preds ...predicate.Refund) {
+	f.Where(entql.HasEdgeWith("refunds", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *OrderEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OrderEventQuery builder.
+func (_q *OrderEventQuery) Filter() *OrderEventFilter {
+	return &OrderEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OrderEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OrderEventMutation builder.
+func (m *OrderEventMutation) Filter() *OrderEventFilter {
+	return &OrderEventFilter{config: m.config, predicateAdder: m}
+}
+
+// OrderEventFilter provides a generic filtering capability at runtime for OrderEventQuery.
+type OrderEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OrderEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *OrderEventFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(orderevent.FieldID))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *OrderEventFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(orderevent.FieldOrderID))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *OrderEventFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(orderevent.FieldStatus))
+}
+
+// WhereNote applies the entql string predicate on the note field.
+func (f *OrderEventFilter) WhereNote(p entql.StringP) {
+	f.Where(p.Field(orderevent.FieldNote))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OrderEventFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(orderevent.FieldCreatedAt))
+}
+
+// WhereHasOrder applies a predicate to check if query has an edge order.
+func (f *OrderEventFilter) WhereHasOrder() {
+	f.Where(entql.HasEdge("order"))
+}
+
+// WhereHasOrderWith applies a predicate to check if query has an edge order with a given conditions (other predicates).
+func (f *OrderEventFilter) WhereHasOrderWith(preds ...predicate.Order) {
+	f.Where(entql.HasEdgeWith("order", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *OrderLineQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OrderLineQuery builder.
+func (_q *OrderLineQuery) Filter() *OrderLineFilter {
+	return &OrderLineFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OrderLineMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OrderLineMutation builder.
+func (m *OrderLineMutation) Filter() *OrderLineFilter {
+	return &OrderLineFilter{config: m.config, predicateAdder: m}
+}
+
+// OrderLineFilter provides a generic filtering capability at runtime for OrderLineQuery.
+type OrderLineFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OrderLineFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *OrderLineFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(orderline.FieldID))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *OrderLineFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(orderline.FieldOrderID))
+}
+
+// WhereVariantID applies the entql int predicate on the variant_id field.
+func (f *OrderLineFilter) WhereVariantID(p entql.IntP) {
+	f.Where(p.Field(orderline.FieldVariantID))
+}
+
+// WhereCartLineID applies the entql int predicate on the cart_line_id field.
+func (f *OrderLineFilter) WhereCartLineID(p entql.IntP) {
+	f.Where(p.Field(orderline.FieldCartLineID))
+}
+
+// WhereDropID applies the entql int predicate on the drop_id field.
+func (f *OrderLineFilter) WhereDropID(p entql.IntP) {
+	f.Where(p.Field(orderline.FieldDropID))
+}
+
+// WhereSku applies the entql string predicate on the sku field.
+func (f *OrderLineFilter) WhereSku(p entql.StringP) {
+	f.Where(p.Field(orderline.FieldSku))
+}
+
+// WhereTitle applies the entql string predicate on the title field.
+func (f *OrderLineFilter) WhereTitle(p entql.StringP) {
+	f.Where(p.Field(orderline.FieldTitle))
+}
+
+// WhereQuantity applies the entql int predicate on the quantity field.
+func (f *OrderLineFilter) WhereQuantity(p entql.IntP) {
+	f.Where(p.Field(orderline.FieldQuantity))
+}
+
+// WhereUnitAmount applies the entql int64 predicate on the unit_amount field.
+func (f *OrderLineFilter) WhereUnitAmount(p entql.Int64P) {
+	f.Where(p.Field(orderline.FieldUnitAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *OrderLineFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(orderline.FieldCurrency))
+}
+
+// WhereRefundedQuantity applies the entql int predicate on the refunded_quantity field.
+func (f *OrderLineFilter) WhereRefundedQuantity(p entql.IntP) {
+	f.Where(p.Field(orderline.FieldRefundedQuantity))
+}
+
+// WhereHasOrder applies a predicate to check if query has an edge order.
+func (f *OrderLineFilter) WhereHasOrder() {
+	f.Where(entql.HasEdge("order"))
+}
+
+// WhereHasOrderWith applies a predicate to check if query has an edge order with a given conditions (other predicates).
+func (f *OrderLineFilter) WhereHasOrderWith(preds ...predicate.Order) {
+	f.Where(entql.HasEdgeWith("order", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasVariant applies a predicate to check if query has an edge variant.
+func (f *OrderLineFilter) WhereHasVariant() {
+	f.Where(entql.HasEdge("variant"))
+}
+
+// WhereHasVariantWith applies a predicate to check if query has an edge variant with a given conditions (other predicates).
+func (f *OrderLineFilter) WhereHasVariantWith(preds ...predicate.Variant) {
+	f.Where(entql.HasEdgeWith("variant", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *PaymentQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the PaymentQuery builder.
+func (_q *PaymentQuery) Filter() *PaymentFilter {
+	return &PaymentFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *PaymentMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the PaymentMutation builder.
+func (m *PaymentMutation) Filter() *PaymentFilter {
+	return &PaymentFilter{config: m.config, predicateAdder: m}
+}
+
+// PaymentFilter provides a generic filtering capability at runtime for PaymentQuery.
+type PaymentFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *PaymentFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *PaymentFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(payment.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *PaymentFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(payment.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *PaymentFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(payment.FieldUpdatedAt))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *PaymentFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(payment.FieldOrderID))
+}
+
+// WhereMethod applies the entql string predicate on the method field.
+func (f *PaymentFilter) WhereMethod(p entql.StringP) {
+	f.Where(p.Field(payment.FieldMethod))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *PaymentFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(payment.FieldAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *PaymentFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(payment.FieldCurrency))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *PaymentFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(payment.FieldStatus))
+}
+
+// WhereStripePaymentIntentID applies the entql string predicate on the stripe_payment_intent_id field.
+func (f *PaymentFilter) WhereStripePaymentIntentID(p entql.StringP) {
+	f.Where(p.Field(payment.FieldStripePaymentIntentID))
+}
+
+// WhereClientSecret applies the entql string predicate on the client_secret field.
+func (f *PaymentFilter) WhereClientSecret(p entql.StringP) {
+	f.Where(p.Field(payment.FieldClientSecret))
+}
+
+// WhereHasOrder applies a predicate to check if query has an edge order.
+func (f *PaymentFilter) WhereHasOrder() {
+	f.Where(entql.HasEdge("order"))
+}
+
+// WhereHasOrderWith applies a predicate to check if query has an edge order with a given conditions (other predicates).
+func (f *PaymentFilter) WhereHasOrderWith(preds ...predicate.Order) {
+	f.Where(entql.HasEdgeWith("order", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ProductQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -876,7 +2225,7 @@ type ProductFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProductFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -965,6 +2314,110 @@ func (f *ProductFilter) WhereHasCollectionsWith(preds ...predicate.Collection) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *RefundQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the RefundQuery builder.
+func (_q *RefundQuery) Filter() *RefundFilter {
+	return &RefundFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *RefundMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the RefundMutation builder.
+func (m *RefundMutation) Filter() *RefundFilter {
+	return &RefundFilter{config: m.config, predicateAdder: m}
+}
+
+// RefundFilter provides a generic filtering capability at runtime for RefundQuery.
+type RefundFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *RefundFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *RefundFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(refund.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *RefundFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(refund.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *RefundFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(refund.FieldUpdatedAt))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *RefundFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(refund.FieldOrderID))
+}
+
+// WherePaymentID applies the entql int predicate on the payment_id field.
+func (f *RefundFilter) WherePaymentID(p entql.IntP) {
+	f.Where(p.Field(refund.FieldPaymentID))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *RefundFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(refund.FieldAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *RefundFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(refund.FieldCurrency))
+}
+
+// WhereTo applies the entql string predicate on the to field.
+func (f *RefundFilter) WhereTo(p entql.StringP) {
+	f.Where(p.Field(refund.FieldTo))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *RefundFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(refund.FieldStatus))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *RefundFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(refund.FieldReason))
+}
+
+// WhereStripeRefundID applies the entql string predicate on the stripe_refund_id field.
+func (f *RefundFilter) WhereStripeRefundID(p entql.StringP) {
+	f.Where(p.Field(refund.FieldStripeRefundID))
+}
+
+// WhereHasOrder applies a predicate to check if query has an edge order.
+func (f *RefundFilter) WhereHasOrder() {
+	f.Where(entql.HasEdge("order"))
+}
+
+// WhereHasOrderWith applies a predicate to check if query has an edge order with a given conditions (other predicates).
+func (f *RefundFilter) WhereHasOrderWith(preds ...predicate.Order) {
+	f.Where(entql.HasEdgeWith("order", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *StaffQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -993,7 +2446,7 @@ type StaffFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1067,7 +2520,7 @@ type StaffTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1146,7 +2599,7 @@ type StockFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StockFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1206,6 +2659,61 @@ func (f *StockFilter) WhereHasLocationWith(preds ...predicate.Location) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *StripeEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the StripeEventQuery builder.
+func (_q *StripeEventQuery) Filter() *StripeEventFilter {
+	return &StripeEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *StripeEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the StripeEventMutation builder.
+func (m *StripeEventMutation) Filter() *StripeEventFilter {
+	return &StripeEventFilter{config: m.config, predicateAdder: m}
+}
+
+// StripeEventFilter provides a generic filtering capability at runtime for StripeEventQuery.
+type StripeEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *StripeEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *StripeEventFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(stripeevent.FieldID))
+}
+
+// WhereEventID applies the entql string predicate on the event_id field.
+func (f *StripeEventFilter) WhereEventID(p entql.StringP) {
+	f.Where(p.Field(stripeevent.FieldEventID))
+}
+
+// WhereType applies the entql string predicate on the type field.
+func (f *StripeEventFilter) WhereType(p entql.StringP) {
+	f.Where(p.Field(stripeevent.FieldType))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *StripeEventFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(stripeevent.FieldCreatedAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *VariantQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1234,7 +2742,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -14,26 +14,48 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// Cart is the client for interacting with the Cart builders.
+	Cart *CartClient
+	// CartLine is the client for interacting with the CartLine builders.
+	CartLine *CartLineClient
 	// Collection is the client for interacting with the Collection builders.
 	Collection *CollectionClient
 	// Customer is the client for interacting with the Customer builders.
 	Customer *CustomerClient
 	// CustomerSession is the client for interacting with the CustomerSession builders.
 	CustomerSession *CustomerSessionClient
+	// Drop is the client for interacting with the Drop builders.
+	Drop *DropClient
+	// DropCustomer is the client for interacting with the DropCustomer builders.
+	DropCustomer *DropCustomerClient
+	// DropPool is the client for interacting with the DropPool builders.
+	DropPool *DropPoolClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
 	IdempotencyKey *IdempotencyKeyClient
 	// Image is the client for interacting with the Image builders.
 	Image *ImageClient
 	// Location is the client for interacting with the Location builders.
 	Location *LocationClient
+	// Order is the client for interacting with the Order builders.
+	Order *OrderClient
+	// OrderEvent is the client for interacting with the OrderEvent builders.
+	OrderEvent *OrderEventClient
+	// OrderLine is the client for interacting with the OrderLine builders.
+	OrderLine *OrderLineClient
+	// Payment is the client for interacting with the Payment builders.
+	Payment *PaymentClient
 	// Product is the client for interacting with the Product builders.
 	Product *ProductClient
+	// Refund is the client for interacting with the Refund builders.
+	Refund *RefundClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
 	// StaffToken is the client for interacting with the StaffToken builders.
 	StaffToken *StaffTokenClient
 	// Stock is the client for interacting with the Stock builders.
 	Stock *StockClient
+	// StripeEvent is the client for interacting with the StripeEvent builders.
+	StripeEvent *StripeEventClient
 	// Variant is the client for interacting with the Variant builders.
 	Variant *VariantClient
 
@@ -167,16 +189,27 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.Cart = NewCartClient(tx.config)
+	tx.CartLine = NewCartLineClient(tx.config)
 	tx.Collection = NewCollectionClient(tx.config)
 	tx.Customer = NewCustomerClient(tx.config)
 	tx.CustomerSession = NewCustomerSessionClient(tx.config)
+	tx.Drop = NewDropClient(tx.config)
+	tx.DropCustomer = NewDropCustomerClient(tx.config)
+	tx.DropPool = NewDropPoolClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Image = NewImageClient(tx.config)
 	tx.Location = NewLocationClient(tx.config)
+	tx.Order = NewOrderClient(tx.config)
+	tx.OrderEvent = NewOrderEventClient(tx.config)
+	tx.OrderLine = NewOrderLineClient(tx.config)
+	tx.Payment = NewPaymentClient(tx.config)
 	tx.Product = NewProductClient(tx.config)
+	tx.Refund = NewRefundClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)
 	tx.StaffToken = NewStaffTokenClient(tx.config)
 	tx.Stock = NewStockClient(tx.config)
+	tx.StripeEvent = NewStripeEventClient(tx.config)
 	tx.Variant = NewVariantClient(tx.config)
 }
 
@@ -187,7 +220,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Collection.QueryXXX(), the query will be executed
+// applies a query, for example: Cart.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

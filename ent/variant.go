@@ -41,8 +41,9 @@ type Variant struct {
 	ProductID int `json:"product_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the VariantQuery when eager-loading is set.
-	Edges        VariantEdges `json:"edges"`
-	selectValues sql.SelectValues
+	Edges         VariantEdges `json:"edges"`
+	drop_variants *int
+	selectValues  sql.SelectValues
 }
 
 // VariantEdges holds the relations/edges for other nodes in the graph.
@@ -93,6 +94,8 @@ func (*Variant) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullString)
 		case variant.FieldCreatedAt, variant.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
+		case variant.ForeignKeys[0]: // drop_variants
+			values[i] = new(sql.NullInt64)
 		default:
 			values[i] = new(sql.UnknownType)
 		}
@@ -176,6 +179,13 @@ func (_m *Variant) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field product_id", values[i])
 			} else if value.Valid {
 				_m.ProductID = int(value.Int64)
+			}
+		case variant.ForeignKeys[0]:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for edge-field drop_variants", value)
+			} else if value.Valid {
+				_m.drop_variants = new(int)
+				*_m.drop_variants = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])

@@ -29,6 +29,7 @@ type VariantQuery struct {
 	predicates      []predicate.Variant
 	withProduct     *ProductQuery
 	withStocks      *StockQuery
+	withFKs         bool
 	loadTotal       []func(context.Context, []*Variant) error
 	modifiers       []func(*sql.Selector)
 	withNamedStocks map[string]*StockQuery
@@ -418,12 +419,16 @@ func (_q *VariantQuery) prepareQuery(ctx context.Context) error {
 func (_q *VariantQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Variant, error) {
 	var (
 		nodes       = []*Variant{}
+		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
 		loadedTypes = [2]bool{
 			_q.withProduct != nil,
 			_q.withStocks != nil,
 		}
 	)
+	if withFKs {
+		_spec.Node.Columns = append(_spec.Node.Columns, variant.ForeignKeys...)
+	}
 	_spec.ScanValues = func(columns []string) ([]any, error) {
 		return (*Variant).scanValues(nil, columns)
 	}

@@ -44,6 +44,24 @@ func (r *queryResolver) Collections(ctx context.Context, after *entgql.Cursor[in
 		ent.WithCollectionOrder(orderBy), ent.WithCollectionFilter(where.Filter))
 }
 
+// Drops is the resolver for the drops field.
+func (r *queryResolver) Drops(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) (*ent.DropConnection, error) {
+	if err := checkPage(first, last); err != nil {
+		return nil, err
+	}
+	return r.Client.Drop.Query().Paginate(ctx, after, first, before, last,
+		ent.WithDropOrder(orderBy), ent.WithDropFilter(where.Filter))
+}
+
+// Orders is the resolver for the orders field.
+func (r *queryResolver) Orders(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error) {
+	if err := checkPage(first, last); err != nil {
+		return nil, err
+	}
+	return r.Client.Order.Query().Paginate(ctx, after, first, before, last,
+		ent.WithOrderOrder(orderBy), ent.WithOrderFilter(where.Filter))
+}
+
 // Products is the resolver for the products field.
 func (r *queryResolver) Products(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) (*ent.ProductConnection, error) {
 	if err := checkPage(first, last); err != nil {
@@ -62,13 +80,45 @@ func (r *queryResolver) Variants(ctx context.Context, after *entgql.Cursor[int],
 		ent.WithVariantOrder(orderBy), ent.WithVariantFilter(where.Filter))
 }
 
+// Cart returns CartResolver implementation.
+func (r *Resolver) Cart() CartResolver { return &cartResolver{r} }
+
+// CartLine returns CartLineResolver implementation.
+func (r *Resolver) CartLine() CartLineResolver { return &cartLineResolver{r} }
+
+// Customer returns CustomerResolver implementation.
+func (r *Resolver) Customer() CustomerResolver { return &customerResolver{r} }
+
+// Drop returns DropResolver implementation.
+func (r *Resolver) Drop() DropResolver { return &dropResolver{r} }
+
+// Order returns OrderResolver implementation.
+func (r *Resolver) Order() OrderResolver { return &orderResolver{r} }
+
+// OrderLine returns OrderLineResolver implementation.
+func (r *Resolver) OrderLine() OrderLineResolver { return &orderLineResolver{r} }
+
+// Payment returns PaymentResolver implementation.
+func (r *Resolver) Payment() PaymentResolver { return &paymentResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
+
+// Refund returns RefundResolver implementation.
+func (r *Resolver) Refund() RefundResolver { return &refundResolver{r} }
 
 // Variant returns VariantResolver implementation.
 func (r *Resolver) Variant() VariantResolver { return &variantResolver{r} }
 
 type (
-	queryResolver   struct{ *Resolver }
-	variantResolver struct{ *Resolver }
+	cartResolver      struct{ *Resolver }
+	cartLineResolver  struct{ *Resolver }
+	customerResolver  struct{ *Resolver }
+	dropResolver      struct{ *Resolver }
+	orderResolver     struct{ *Resolver }
+	orderLineResolver struct{ *Resolver }
+	paymentResolver   struct{ *Resolver }
+	queryResolver     struct{ *Resolver }
+	refundResolver    struct{ *Resolver }
+	variantResolver   struct{ *Resolver }
 )

@@ -28,6 +28,10 @@ const (
 	CodeOutOfStock           = "OUT_OF_STOCK"
 	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
 	CodeQueryTooComplex      = "QUERY_TOO_COMPLEX"
+	CodeDropNotOpen          = "DROP_NOT_OPEN"
+	CodeLimitExceeded        = "LIMIT_EXCEEDED"
+	CodeHoldExpired          = "HOLD_EXPIRED"
+	CodePaymentDeclined      = "PAYMENT_DECLINED"
 	CodeInternal             = "INTERNAL"
 )
 
@@ -37,6 +41,10 @@ var domainCodes = []struct {
 	code string
 }{
 	{checkout.ErrOutOfStock, CodeOutOfStock},
+	{checkout.ErrDropNotOpen, CodeDropNotOpen},
+	{checkout.ErrLimitExceeded, CodeLimitExceeded},
+	{checkout.ErrHoldExpired, CodeHoldExpired},
+	{checkout.ErrPaymentDeclined, CodePaymentDeclined},
 	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
 	{checkout.ErrIdempotencyInProgress, CodeIdempotencyKeyReused},
 	{checkout.ErrInvalidCredentials, CodeUnauthenticated},
@@ -109,6 +117,10 @@ var publicMessages = map[string]string{
 	CodeNotFound:        "not found",
 	CodeForbidden:       "forbidden",
 	CodeUnauthenticated: "sign in first",
+	CodeOutOfStock:      checkout.ErrOutOfStock.Error(),
+	CodeLimitExceeded:   checkout.ErrLimitExceeded.Error(),
+	CodeHoldExpired:     checkout.ErrHoldExpired.Error() + "; remove it and add the item again",
+	CodePaymentDeclined: checkout.ErrPaymentDeclined.Error(),
 }
 
 // errorPresenter maps every error to an extensions.code. INTERNAL errors get
@@ -139,7 +151,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			out.Message = "internal error (id " + id + ")"
 			out.Extensions["errorId"] = id
-		case CodeBadUserInput, CodeOutOfStock, CodeIdempotencyKeyReused:
+		case CodeBadUserInput, CodeIdempotencyKeyReused, CodeDropNotOpen:
 			// The domain message is written for clients.
 			var ie *checkout.InputError
 			if errors.As(err, &ie) {

@@ -4,6 +4,8 @@
 package graph
 
 import (
+	"time"
+
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
 )
@@ -13,4 +15,9 @@ type Resolver struct {
 	Client   *ent.Client
 	Accounts *checkout.Accounts
 	Catalog  *checkout.Catalog
+	Drops    *checkout.Drops
+	Carts    *checkout.Carts
+	Orders   *checkout.Orders
+	// Now is the clock drop states are computed with.
+	Now func() time.Time
 }

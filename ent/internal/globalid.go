@@ -2,4 +2,4 @@
 
 package internal
 
-const IncrementStarts = "{\"collections\":0,\"customer_sessions\":8589934592,\"customers\":4294967296,\"idempotency_keys\":42949672960,\"images\":12884901888,\"locations\":17179869184,\"products\":21474836480,\"staff_tokens\":30064771072,\"staffs\":25769803776,\"stocks\":34359738368,\"variants\":38654705664}"
+const IncrementStarts = "{\"cart_lines\":51539607552,\"carts\":47244640256,\"collections\":0,\"customer_sessions\":8589934592,\"customers\":4294967296,\"drop_customers\":60129542144,\"drop_pools\":64424509440,\"drops\":55834574848,\"idempotency_keys\":42949672960,\"images\":12884901888,\"locations\":17179869184,\"order_events\":73014444032,\"order_lines\":77309411328,\"orders\":68719476736,\"payments\":81604378624,\"products\":21474836480,\"refunds\":85899345920,\"staff_tokens\":30064771072,\"staffs\":25769803776,\"stocks\":34359738368,\"stripe_events\":90194313216,\"variants\":38654705664}"

@@ -9,6 +9,92 @@ import (
 )
 
 var (
+	// CartsColumns holds the columns for the "carts" table.
+	CartsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "CHECKED_OUT"}, Default: "OPEN"},
+		{Name: "currency", Type: field.TypeString},
+	}
+	// CartsTable holds the schema information for the "carts" table.
+	CartsTable = &schema.Table{
+		Name:       "carts",
+		Columns:    CartsColumns,
+		PrimaryKey: []*schema.Column{CartsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "cart_customer_id",
+				Unique:  true,
+				Columns: []*schema.Column{CartsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'OPEN'",
+				},
+			},
+		},
+	}
+	// CartLinesColumns holds the columns for the "cart_lines" table.
+	CartLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "location_id", Type: field.TypeInt},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "channel", Type: field.TypeEnum, Enums: []string{"ONLINE", "LIVE", "HUB"}},
+		{Name: "quantity", Type: field.TypeInt},
+		{Name: "unit_amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"HELD", "RELEASED", "EXPIRED", "SOLD"}, Default: "HELD"},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "order_id", Type: field.TypeInt, Nullable: true},
+		{Name: "stream_id", Type: field.TypeInt, Nullable: true},
+		{Name: "cart_id", Type: field.TypeInt},
+		{Name: "variant_id", Type: field.TypeInt},
+		{Name: "drop_id", Type: field.TypeInt, Nullable: true},
+	}
+	// CartLinesTable holds the schema information for the "cart_lines" table.
+	CartLinesTable = &schema.Table{
+		Name:       "cart_lines",
+		Columns:    CartLinesColumns,
+		PrimaryKey: []*schema.Column{CartLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "cart_lines_carts_lines",
+				Columns:    []*schema.Column{CartLinesColumns[12]},
+				RefColumns: []*schema.Column{CartsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "cart_lines_variants_variant",
+				Columns:    []*schema.Column{CartLinesColumns[13]},
+				RefColumns: []*schema.Column{VariantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "cart_lines_drops_drop",
+				Columns:    []*schema.Column{CartLinesColumns[14]},
+				RefColumns: []*schema.Column{DropsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "cartline_status_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{CartLinesColumns[7], CartLinesColumns[8]},
+			},
+			{
+				Name:    "cartline_cart_id",
+				Unique:  false,
+				Columns: []*schema.Column{CartLinesColumns[12]},
+			},
+			{
+				Name:    "cartline_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{CartLinesColumns[10]},
+			},
+		},
+	}
 	// CollectionsColumns holds the columns for the "collections" table.
 	CollectionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -65,6 +151,82 @@ var (
 				Name:    "customersession_expires_at",
 				Unique:  false,
 				Columns: []*schema.Column{CustomerSessionsColumns[3]},
+			},
+		},
+	}
+	// DropsColumns holds the columns for the "drops" table.
+	DropsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "title", Type: field.TypeString, Size: 200},
+		{Name: "opens_at", Type: field.TypeTime},
+		{Name: "closes_at", Type: field.TypeTime},
+		{Name: "early_access_at", Type: field.TypeTime, Nullable: true},
+		{Name: "cap", Type: field.TypeInt},
+		{Name: "per_customer_limit", Type: field.TypeInt, Default: 0},
+		{Name: "hold_ttl_seconds", Type: field.TypeInt, Default: 600},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"SCHEDULED", "EARLY_ACCESS", "OPEN", "SOLD_OUT", "CLOSED"}, Default: "SCHEDULED"},
+	}
+	// DropsTable holds the schema information for the "drops" table.
+	DropsTable = &schema.Table{
+		Name:       "drops",
+		Columns:    DropsColumns,
+		PrimaryKey: []*schema.Column{DropsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "drop_state_opens_at",
+				Unique:  false,
+				Columns: []*schema.Column{DropsColumns[10], DropsColumns[4]},
+			},
+		},
+	}
+	// DropCustomersColumns holds the columns for the "drop_customers" table.
+	DropCustomersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "drop_id", Type: field.TypeInt},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "units", Type: field.TypeInt},
+	}
+	// DropCustomersTable holds the schema information for the "drop_customers" table.
+	DropCustomersTable = &schema.Table{
+		Name:       "drop_customers",
+		Columns:    DropCustomersColumns,
+		PrimaryKey: []*schema.Column{DropCustomersColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dropcustomer_drop_id_customer_id",
+				Unique:  true,
+				Columns: []*schema.Column{DropCustomersColumns[1], DropCustomersColumns[2]},
+			},
+		},
+	}
+	// DropPoolsColumns holds the columns for the "drop_pools" table.
+	DropPoolsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "channel", Type: field.TypeEnum, Enums: []string{"ONLINE", "LIVE", "HUB"}},
+		{Name: "allocated", Type: field.TypeInt},
+		{Name: "remaining", Type: field.TypeInt},
+		{Name: "drop_id", Type: field.TypeInt},
+	}
+	// DropPoolsTable holds the schema information for the "drop_pools" table.
+	DropPoolsTable = &schema.Table{
+		Name:       "drop_pools",
+		Columns:    DropPoolsColumns,
+		PrimaryKey: []*schema.Column{DropPoolsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "drop_pools_drops_pools",
+				Columns:    []*schema.Column{DropPoolsColumns[4]},
+				RefColumns: []*schema.Column{DropsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "droppool_drop_id_channel",
+				Unique:  true,
+				Columns: []*schema.Column{DropPoolsColumns[4], DropPoolsColumns[1]},
 			},
 		},
 	}
@@ -138,6 +300,122 @@ var (
 		Columns:    LocationsColumns,
 		PrimaryKey: []*schema.Column{LocationsColumns[0]},
 	}
+	// OrdersColumns holds the columns for the "orders" table.
+	OrdersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "number", Type: field.TypeString, Unique: true},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "cart_id", Type: field.TypeInt},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING_PAYMENT", "PAID", "PAYMENT_FAILED", "CANCELED", "REFUNDED", "PARTIALLY_REFUNDED"}, Default: "PENDING_PAYMENT"},
+		{Name: "total_amount", Type: field.TypeInt64},
+		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "payment_due_at", Type: field.TypeTime},
+		{Name: "paid_at", Type: field.TypeTime, Nullable: true},
+	}
+	// OrdersTable holds the schema information for the "orders" table.
+	OrdersTable = &schema.Table{
+		Name:       "orders",
+		Columns:    OrdersColumns,
+		PrimaryKey: []*schema.Column{OrdersColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "order_customer_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[4], OrdersColumns[1]},
+			},
+			{
+				Name:    "order_status_payment_due_at",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[10]},
+			},
+		},
+	}
+	// OrderEventsColumns holds the columns for the "order_events" table.
+	OrderEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "status", Type: field.TypeString},
+		{Name: "note", Type: field.TypeString, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "order_id", Type: field.TypeInt},
+	}
+	// OrderEventsTable holds the schema information for the "order_events" table.
+	OrderEventsTable = &schema.Table{
+		Name:       "order_events",
+		Columns:    OrderEventsColumns,
+		PrimaryKey: []*schema.Column{OrderEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "order_events_orders_history",
+				Columns:    []*schema.Column{OrderEventsColumns[4]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// OrderLinesColumns holds the columns for the "order_lines" table.
+	OrderLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "cart_line_id", Type: field.TypeInt},
+		{Name: "drop_id", Type: field.TypeInt, Nullable: true},
+		{Name: "sku", Type: field.TypeString},
+		{Name: "title", Type: field.TypeString},
+		{Name: "quantity", Type: field.TypeInt},
+		{Name: "unit_amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "refunded_quantity", Type: field.TypeInt, Default: 0},
+		{Name: "order_id", Type: field.TypeInt},
+		{Name: "variant_id", Type: field.TypeInt},
+	}
+	// OrderLinesTable holds the schema information for the "order_lines" table.
+	OrderLinesTable = &schema.Table{
+		Name:       "order_lines",
+		Columns:    OrderLinesColumns,
+		PrimaryKey: []*schema.Column{OrderLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "order_lines_orders_lines",
+				Columns:    []*schema.Column{OrderLinesColumns[9]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "order_lines_variants_variant",
+				Columns:    []*schema.Column{OrderLinesColumns[10]},
+				RefColumns: []*schema.Column{VariantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
+	// PaymentsColumns holds the columns for the "payments" table.
+	PaymentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"CARD", "WALLET"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED", "CANCELED"}, Default: "PENDING"},
+		{Name: "stripe_payment_intent_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "client_secret", Type: field.TypeString, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt},
+	}
+	// PaymentsTable holds the schema information for the "payments" table.
+	PaymentsTable = &schema.Table{
+		Name:       "payments",
+		Columns:    PaymentsColumns,
+		PrimaryKey: []*schema.Column{PaymentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payments_orders_payments",
+				Columns:    []*schema.Column{PaymentsColumns[9]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// ProductsColumns holds the columns for the "products" table.
 	ProductsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -159,6 +437,34 @@ var (
 				Name:    "product_status_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{ProductsColumns[6], ProductsColumns[1]},
+			},
+		},
+	}
+	// RefundsColumns holds the columns for the "refunds" table.
+	RefundsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "payment_id", Type: field.TypeInt, Nullable: true},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "to", Type: field.TypeEnum, Enums: []string{"CARD", "WALLET"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED"}, Default: "PENDING"},
+		{Name: "reason", Type: field.TypeString, Default: ""},
+		{Name: "stripe_refund_id", Type: field.TypeString, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt},
+	}
+	// RefundsTable holds the schema information for the "refunds" table.
+	RefundsTable = &schema.Table{
+		Name:       "refunds",
+		Columns:    RefundsColumns,
+		PrimaryKey: []*schema.Column{RefundsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "refunds_orders_refunds",
+				Columns:    []*schema.Column{RefundsColumns[10]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.Cascade,
 			},
 		},
 	}
@@ -234,6 +540,19 @@ var (
 			},
 		},
 	}
+	// StripeEventsColumns holds the columns for the "stripe_events" table.
+	StripeEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "event_id", Type: field.TypeString, Unique: true},
+		{Name: "type", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// StripeEventsTable holds the schema information for the "stripe_events" table.
+	StripeEventsTable = &schema.Table{
+		Name:       "stripe_events",
+		Columns:    StripeEventsColumns,
+		PrimaryKey: []*schema.Column{StripeEventsColumns[0]},
+	}
 	// VariantsColumns holds the columns for the "variants" table.
 	VariantsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -246,6 +565,7 @@ var (
 		{Name: "currency", Type: field.TypeString},
 		{Name: "compare_at_amount", Type: field.TypeInt64, Nullable: true},
 		{Name: "position", Type: field.TypeInt, Default: 0},
+		{Name: "drop_variants", Type: field.TypeInt, Nullable: true},
 		{Name: "product_id", Type: field.TypeInt},
 	}
 	// VariantsTable holds the schema information for the "variants" table.
@@ -255,8 +575,14 @@ var (
 		PrimaryKey: []*schema.Column{VariantsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "variants_products_variants",
+				Symbol:     "variants_drops_variants",
 				Columns:    []*schema.Column{VariantsColumns[10]},
+				RefColumns: []*schema.Column{DropsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "variants_products_variants",
+				Columns:    []*schema.Column{VariantsColumns[11]},
 				RefColumns: []*schema.Column{ProductsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -265,7 +591,7 @@ var (
 			{
 				Name:    "variant_product_id_position",
 				Unique:  false,
-				Columns: []*schema.Column{VariantsColumns[10], VariantsColumns[9]},
+				Columns: []*schema.Column{VariantsColumns[11], VariantsColumns[9]},
 			},
 		},
 	}
@@ -296,22 +622,45 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		CartsTable,
+		CartLinesTable,
 		CollectionsTable,
 		CustomersTable,
 		CustomerSessionsTable,
+		DropsTable,
+		DropCustomersTable,
+		DropPoolsTable,
 		IdempotencyKeysTable,
 		ImagesTable,
 		LocationsTable,
+		OrdersTable,
+		OrderEventsTable,
+		OrderLinesTable,
+		PaymentsTable,
 		ProductsTable,
+		RefundsTable,
 		StaffsTable,
 		StaffTokensTable,
 		StocksTable,
+		StripeEventsTable,
 		VariantsTable,
 		CollectionProductsTable,
 	}
 )
 
 func init() {
+	CartsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(47244640256),
+	}
+	CartLinesTable.ForeignKeys[0].RefTable = CartsTable
+	CartLinesTable.ForeignKeys[1].RefTable = VariantsTable
+	CartLinesTable.ForeignKeys[2].RefTable = DropsTable
+	CartLinesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(51539607552),
+	}
+	CartLinesTable.Annotation.Checks = map[string]string{
+		"cart_line_quantity_positive": "quantity > 0",
+	}
 	CollectionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(0),
 	}
@@ -321,6 +670,26 @@ func init() {
 	CustomerSessionsTable.ForeignKeys[0].RefTable = CustomersTable
 	CustomerSessionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
+	}
+	DropsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(55834574848),
+	}
+	DropsTable.Annotation.Checks = map[string]string{
+		"drop_cap_positive":       "cap > 0",
+		"drop_limit_non_negative": "per_customer_limit >= 0",
+	}
+	DropCustomersTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(60129542144),
+	}
+	DropCustomersTable.Annotation.Checks = map[string]string{
+		"drop_customer_units_non_negative": "units >= 0",
+	}
+	DropPoolsTable.ForeignKeys[0].RefTable = DropsTable
+	DropPoolsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(64424509440),
+	}
+	DropPoolsTable.Annotation.Checks = map[string]string{
+		"drop_pool_remaining_in_range": "remaining >= 0 AND remaining <= allocated",
 	}
 	IdempotencyKeysTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(42949672960),
@@ -332,8 +701,34 @@ func init() {
 	LocationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(17179869184),
 	}
+	OrdersTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(68719476736),
+	}
+	OrdersTable.Annotation.Checks = map[string]string{
+		"order_refund_within_total": "refunded_amount >= 0 AND refunded_amount <= total_amount",
+	}
+	OrderEventsTable.ForeignKeys[0].RefTable = OrdersTable
+	OrderEventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(73014444032),
+	}
+	OrderLinesTable.ForeignKeys[0].RefTable = OrdersTable
+	OrderLinesTable.ForeignKeys[1].RefTable = VariantsTable
+	OrderLinesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(77309411328),
+	}
+	OrderLinesTable.Annotation.Checks = map[string]string{
+		"order_line_refund_within_quantity": "refunded_quantity >= 0 AND refunded_quantity <= quantity",
+	}
+	PaymentsTable.ForeignKeys[0].RefTable = OrdersTable
+	PaymentsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(81604378624),
+	}
 	ProductsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(21474836480),
+	}
+	RefundsTable.ForeignKeys[0].RefTable = OrdersTable
+	RefundsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(85899345920),
 	}
 	StaffsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(25769803776),
@@ -350,7 +745,11 @@ func init() {
 	StocksTable.Annotation.Checks = map[string]string{
 		"stock_available_non_negative": "available >= 0",
 	}
-	VariantsTable.ForeignKeys[0].RefTable = ProductsTable
+	StripeEventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(90194313216),
+	}
+	VariantsTable.ForeignKeys[0].RefTable = DropsTable
+	VariantsTable.ForeignKeys[1].RefTable = ProductsTable
 	VariantsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(38654705664),
 	}

@@ -111,6 +111,54 @@ func DenyMutationOperationRule(op ent.Op) MutationRule {
 	return OnMutationOperation(rule, op)
 }
 
+// The CartQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CartQueryRuleFunc func(context.Context, *ent.CartQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CartQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CartQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CartQuery", q)
+}
+
+// The CartMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CartMutationRuleFunc func(context.Context, *ent.CartMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CartMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CartMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CartMutation", m)
+}
+
+// The CartLineQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CartLineQueryRuleFunc func(context.Context, *ent.CartLineQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CartLineQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CartLineQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CartLineQuery", q)
+}
+
+// The CartLineMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CartLineMutationRuleFunc func(context.Context, *ent.CartLineMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CartLineMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CartLineMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CartLineMutation", m)
+}
+
 // The CollectionQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type CollectionQueryRuleFunc func(context.Context, *ent.CollectionQuery) error
@@ -181,6 +229,78 @@ func (f CustomerSessionMutationRuleFunc) EvalMutation(ctx context.Context, m ent
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CustomerSessionMutation", m)
+}
+
+// The DropQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DropQueryRuleFunc func(context.Context, *ent.DropQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DropQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DropQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DropQuery", q)
+}
+
+// The DropMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DropMutationRuleFunc func(context.Context, *ent.DropMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DropMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DropMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DropMutation", m)
+}
+
+// The DropCustomerQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DropCustomerQueryRuleFunc func(context.Context, *ent.DropCustomerQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DropCustomerQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DropCustomerQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DropCustomerQuery", q)
+}
+
+// The DropCustomerMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DropCustomerMutationRuleFunc func(context.Context, *ent.DropCustomerMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DropCustomerMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DropCustomerMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DropCustomerMutation", m)
+}
+
+// The DropPoolQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DropPoolQueryRuleFunc func(context.Context, *ent.DropPoolQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DropPoolQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DropPoolQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DropPoolQuery", q)
+}
+
+// The DropPoolMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DropPoolMutationRuleFunc func(context.Context, *ent.DropPoolMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DropPoolMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DropPoolMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DropPoolMutation", m)
 }
 
 // The IdempotencyKeyQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -255,6 +375,102 @@ func (f LocationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LocationMutation", m)
 }
 
+// The OrderQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type OrderQueryRuleFunc func(context.Context, *ent.OrderQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f OrderQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OrderQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.OrderQuery", q)
+}
+
+// The OrderMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type OrderMutationRuleFunc func(context.Context, *ent.OrderMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f OrderMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.OrderMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.OrderMutation", m)
+}
+
+// The OrderEventQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type OrderEventQueryRuleFunc func(context.Context, *ent.OrderEventQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f OrderEventQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OrderEventQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.OrderEventQuery", q)
+}
+
+// The OrderEventMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type OrderEventMutationRuleFunc func(context.Context, *ent.OrderEventMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f OrderEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.OrderEventMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.OrderEventMutation", m)
+}
+
+// The OrderLineQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type OrderLineQueryRuleFunc func(context.Context, *ent.OrderLineQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f OrderLineQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OrderLineQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.OrderLineQuery", q)
+}
+
+// The OrderLineMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type OrderLineMutationRuleFunc func(context.Context, *ent.OrderLineMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f OrderLineMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.OrderLineMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.OrderLineMutation", m)
+}
+
+// The PaymentQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type PaymentQueryRuleFunc func(context.Context, *ent.PaymentQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f PaymentQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.PaymentQuery", q)
+}
+
+// The PaymentMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type PaymentMutationRuleFunc func(context.Context, *ent.PaymentMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f PaymentMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.PaymentMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.PaymentMutation", m)
+}
+
 // The ProductQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ProductQueryRuleFunc func(context.Context, *ent.ProductQuery) error
@@ -277,6 +493,30 @@ func (f ProductMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ProductMutation", m)
+}
+
+// The RefundQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type RefundQueryRuleFunc func(context.Context, *ent.RefundQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f RefundQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RefundQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.RefundQuery", q)
+}
+
+// The RefundMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type RefundMutationRuleFunc func(context.Context, *ent.RefundMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f RefundMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.RefundMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RefundMutation", m)
 }
 
 // The StaffQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -351,6 +591,30 @@ func (f StockMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation)
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.StockMutation", m)
 }
 
+// The StripeEventQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type StripeEventQueryRuleFunc func(context.Context, *ent.StripeEventQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f StripeEventQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StripeEventQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.StripeEventQuery", q)
+}
+
+// The StripeEventMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type StripeEventMutationRuleFunc func(context.Context, *ent.StripeEventMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f StripeEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.StripeEventMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.StripeEventMutation", m)
+}
+
 // The VariantQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type VariantQueryRuleFunc func(context.Context, *ent.VariantQuery) error
@@ -410,11 +674,21 @@ var _ QueryMutationRule = FilterFunc(nil)
 
 func queryFilter(q ent.Query) (Filter, error) {
 	switch q := q.(type) {
+	case *ent.CartQuery:
+		return q.Filter(), nil
+	case *ent.CartLineQuery:
+		return q.Filter(), nil
 	case *ent.CollectionQuery:
 		return q.Filter(), nil
 	case *ent.CustomerQuery:
 		return q.Filter(), nil
 	case *ent.CustomerSessionQuery:
+		return q.Filter(), nil
+	case *ent.DropQuery:
+		return q.Filter(), nil
+	case *ent.DropCustomerQuery:
+		return q.Filter(), nil
+	case *ent.DropPoolQuery:
 		return q.Filter(), nil
 	case *ent.IdempotencyKeyQuery:
 		return q.Filter(), nil
@@ -422,13 +696,25 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.LocationQuery:
 		return q.Filter(), nil
+	case *ent.OrderQuery:
+		return q.Filter(), nil
+	case *ent.OrderEventQuery:
+		return q.Filter(), nil
+	case *ent.OrderLineQuery:
+		return q.Filter(), nil
+	case *ent.PaymentQuery:
+		return q.Filter(), nil
 	case *ent.ProductQuery:
+		return q.Filter(), nil
+	case *ent.RefundQuery:
 		return q.Filter(), nil
 	case *ent.StaffQuery:
 		return q.Filter(), nil
 	case *ent.StaffTokenQuery:
 		return q.Filter(), nil
 	case *ent.StockQuery:
+		return q.Filter(), nil
+	case *ent.StripeEventQuery:
 		return q.Filter(), nil
 	case *ent.VariantQuery:
 		return q.Filter(), nil
@@ -439,11 +725,21 @@ func queryFilter(q ent.Query) (Filter, error) {
 
 func mutationFilter(m ent.Mutation) (Filter, error) {
 	switch m := m.(type) {
+	case *ent.CartMutation:
+		return m.Filter(), nil
+	case *ent.CartLineMutation:
+		return m.Filter(), nil
 	case *ent.CollectionMutation:
 		return m.Filter(), nil
 	case *ent.CustomerMutation:
 		return m.Filter(), nil
 	case *ent.CustomerSessionMutation:
+		return m.Filter(), nil
+	case *ent.DropMutation:
+		return m.Filter(), nil
+	case *ent.DropCustomerMutation:
+		return m.Filter(), nil
+	case *ent.DropPoolMutation:
 		return m.Filter(), nil
 	case *ent.IdempotencyKeyMutation:
 		return m.Filter(), nil
@@ -451,13 +747,25 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.LocationMutation:
 		return m.Filter(), nil
+	case *ent.OrderMutation:
+		return m.Filter(), nil
+	case *ent.OrderEventMutation:
+		return m.Filter(), nil
+	case *ent.OrderLineMutation:
+		return m.Filter(), nil
+	case *ent.PaymentMutation:
+		return m.Filter(), nil
 	case *ent.ProductMutation:
+		return m.Filter(), nil
+	case *ent.RefundMutation:
 		return m.Filter(), nil
 	case *ent.StaffMutation:
 		return m.Filter(), nil
 	case *ent.StaffTokenMutation:
 		return m.Filter(), nil
 	case *ent.StockMutation:
+		return m.Filter(), nil
+	case *ent.StripeEventMutation:
 		return m.Filter(), nil
 	case *ent.VariantMutation:
 		return m.Filter(), nil

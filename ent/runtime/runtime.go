@@ -6,17 +6,28 @@ import (
 	"context"
 	"time"
 
+	"github.com/merchd/merchd/ent/cart"
+	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/dropcustomer"
+	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/orderevent"
+	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
+	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/variant"
 
 	"entgo.io/ent"
@@ -27,6 +38,57 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	cartMixin := schema.Cart{}.Mixin()
+	cart.Policy = privacy.NewPolicies(schema.Cart{})
+	cart.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := cart.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	cartMixinFields0 := cartMixin[0].Fields()
+	_ = cartMixinFields0
+	cartFields := schema.Cart{}.Fields()
+	_ = cartFields
+	// cartDescCreatedAt is the schema descriptor for created_at field.
+	cartDescCreatedAt := cartMixinFields0[0].Descriptor()
+	// cart.DefaultCreatedAt holds the default value on creation for the created_at field.
+	cart.DefaultCreatedAt = cartDescCreatedAt.Default.(func() time.Time)
+	// cartDescUpdatedAt is the schema descriptor for updated_at field.
+	cartDescUpdatedAt := cartMixinFields0[1].Descriptor()
+	// cart.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	cart.DefaultUpdatedAt = cartDescUpdatedAt.Default.(func() time.Time)
+	// cart.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	cart.UpdateDefaultUpdatedAt = cartDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// cartDescCurrency is the schema descriptor for currency field.
+	cartDescCurrency := cartFields[2].Descriptor()
+	// cart.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	cart.CurrencyValidator = cartDescCurrency.Validators[0].(func(string) error)
+	cartline.Policy = privacy.NewPolicies(schema.CartLine{})
+	cartline.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := cartline.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	cartlineFields := schema.CartLine{}.Fields()
+	_ = cartlineFields
+	// cartlineDescQuantity is the schema descriptor for quantity field.
+	cartlineDescQuantity := cartlineFields[6].Descriptor()
+	// cartline.QuantityValidator is a validator for the "quantity" field. It is called by the builders before save.
+	cartline.QuantityValidator = cartlineDescQuantity.Validators[0].(func(int) error)
+	// cartlineDescUnitAmount is the schema descriptor for unit_amount field.
+	cartlineDescUnitAmount := cartlineFields[7].Descriptor()
+	// cartline.UnitAmountValidator is a validator for the "unit_amount" field. It is called by the builders before save.
+	cartline.UnitAmountValidator = cartlineDescUnitAmount.Validators[0].(func(int64) error)
+	// cartlineDescCreatedAt is the schema descriptor for created_at field.
+	cartlineDescCreatedAt := cartlineFields[11].Descriptor()
+	// cartline.DefaultCreatedAt holds the default value on creation for the created_at field.
+	cartline.DefaultCreatedAt = cartlineDescCreatedAt.Default.(func() time.Time)
 	collectionMixin := schema.Collection{}.Mixin()
 	collection.Policy = privacy.NewPolicies(schema.Collection{})
 	collection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -161,6 +223,98 @@ func init() {
 	customersessionDescCreatedAt := customersessionFields[2].Descriptor()
 	// customersession.DefaultCreatedAt holds the default value on creation for the created_at field.
 	customersession.DefaultCreatedAt = customersessionDescCreatedAt.Default.(func() time.Time)
+	dropMixin := schema.Drop{}.Mixin()
+	drop.Policy = privacy.NewPolicies(schema.Drop{})
+	drop.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := drop.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	dropMixinFields0 := dropMixin[0].Fields()
+	_ = dropMixinFields0
+	dropFields := schema.Drop{}.Fields()
+	_ = dropFields
+	// dropDescCreatedAt is the schema descriptor for created_at field.
+	dropDescCreatedAt := dropMixinFields0[0].Descriptor()
+	// drop.DefaultCreatedAt holds the default value on creation for the created_at field.
+	drop.DefaultCreatedAt = dropDescCreatedAt.Default.(func() time.Time)
+	// dropDescUpdatedAt is the schema descriptor for updated_at field.
+	dropDescUpdatedAt := dropMixinFields0[1].Descriptor()
+	// drop.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	drop.DefaultUpdatedAt = dropDescUpdatedAt.Default.(func() time.Time)
+	// drop.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	drop.UpdateDefaultUpdatedAt = dropDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// dropDescTitle is the schema descriptor for title field.
+	dropDescTitle := dropFields[0].Descriptor()
+	// drop.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	drop.TitleValidator = func() func(string) error {
+		validators := dropDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// dropDescCap is the schema descriptor for cap field.
+	dropDescCap := dropFields[4].Descriptor()
+	// drop.CapValidator is a validator for the "cap" field. It is called by the builders before save.
+	drop.CapValidator = dropDescCap.Validators[0].(func(int) error)
+	// dropDescPerCustomerLimit is the schema descriptor for per_customer_limit field.
+	dropDescPerCustomerLimit := dropFields[5].Descriptor()
+	// drop.DefaultPerCustomerLimit holds the default value on creation for the per_customer_limit field.
+	drop.DefaultPerCustomerLimit = dropDescPerCustomerLimit.Default.(int)
+	// drop.PerCustomerLimitValidator is a validator for the "per_customer_limit" field. It is called by the builders before save.
+	drop.PerCustomerLimitValidator = dropDescPerCustomerLimit.Validators[0].(func(int) error)
+	// dropDescHoldTTLSeconds is the schema descriptor for hold_ttl_seconds field.
+	dropDescHoldTTLSeconds := dropFields[6].Descriptor()
+	// drop.DefaultHoldTTLSeconds holds the default value on creation for the hold_ttl_seconds field.
+	drop.DefaultHoldTTLSeconds = dropDescHoldTTLSeconds.Default.(int)
+	// drop.HoldTTLSecondsValidator is a validator for the "hold_ttl_seconds" field. It is called by the builders before save.
+	drop.HoldTTLSecondsValidator = dropDescHoldTTLSeconds.Validators[0].(func(int) error)
+	dropcustomer.Policy = privacy.NewPolicies(schema.DropCustomer{})
+	dropcustomer.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := dropcustomer.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	dropcustomerFields := schema.DropCustomer{}.Fields()
+	_ = dropcustomerFields
+	// dropcustomerDescUnits is the schema descriptor for units field.
+	dropcustomerDescUnits := dropcustomerFields[2].Descriptor()
+	// dropcustomer.UnitsValidator is a validator for the "units" field. It is called by the builders before save.
+	dropcustomer.UnitsValidator = dropcustomerDescUnits.Validators[0].(func(int) error)
+	droppool.Policy = privacy.NewPolicies(schema.DropPool{})
+	droppool.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := droppool.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	droppoolFields := schema.DropPool{}.Fields()
+	_ = droppoolFields
+	// droppoolDescAllocated is the schema descriptor for allocated field.
+	droppoolDescAllocated := droppoolFields[2].Descriptor()
+	// droppool.AllocatedValidator is a validator for the "allocated" field. It is called by the builders before save.
+	droppool.AllocatedValidator = droppoolDescAllocated.Validators[0].(func(int) error)
+	// droppoolDescRemaining is the schema descriptor for remaining field.
+	droppoolDescRemaining := droppoolFields[3].Descriptor()
+	// droppool.RemainingValidator is a validator for the "remaining" field. It is called by the builders before save.
+	droppool.RemainingValidator = droppoolDescRemaining.Validators[0].(func(int) error)
 	idempotencykey.Policy = privacy.NewPolicies(schema.IdempotencyKey{})
 	idempotencykey.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -317,6 +471,112 @@ func init() {
 			return nil
 		}
 	}()
+	orderMixin := schema.Order{}.Mixin()
+	order.Policy = privacy.NewPolicies(schema.Order{})
+	order.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := order.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	orderMixinFields0 := orderMixin[0].Fields()
+	_ = orderMixinFields0
+	orderFields := schema.Order{}.Fields()
+	_ = orderFields
+	// orderDescCreatedAt is the schema descriptor for created_at field.
+	orderDescCreatedAt := orderMixinFields0[0].Descriptor()
+	// order.DefaultCreatedAt holds the default value on creation for the created_at field.
+	order.DefaultCreatedAt = orderDescCreatedAt.Default.(func() time.Time)
+	// orderDescUpdatedAt is the schema descriptor for updated_at field.
+	orderDescUpdatedAt := orderMixinFields0[1].Descriptor()
+	// order.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	order.DefaultUpdatedAt = orderDescUpdatedAt.Default.(func() time.Time)
+	// order.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	order.UpdateDefaultUpdatedAt = orderDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// orderDescTotalAmount is the schema descriptor for total_amount field.
+	orderDescTotalAmount := orderFields[4].Descriptor()
+	// order.TotalAmountValidator is a validator for the "total_amount" field. It is called by the builders before save.
+	order.TotalAmountValidator = orderDescTotalAmount.Validators[0].(func(int64) error)
+	// orderDescRefundedAmount is the schema descriptor for refunded_amount field.
+	orderDescRefundedAmount := orderFields[5].Descriptor()
+	// order.DefaultRefundedAmount holds the default value on creation for the refunded_amount field.
+	order.DefaultRefundedAmount = orderDescRefundedAmount.Default.(int64)
+	// order.RefundedAmountValidator is a validator for the "refunded_amount" field. It is called by the builders before save.
+	order.RefundedAmountValidator = orderDescRefundedAmount.Validators[0].(func(int64) error)
+	orderevent.Policy = privacy.NewPolicies(schema.OrderEvent{})
+	orderevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := orderevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	ordereventFields := schema.OrderEvent{}.Fields()
+	_ = ordereventFields
+	// ordereventDescNote is the schema descriptor for note field.
+	ordereventDescNote := ordereventFields[2].Descriptor()
+	// orderevent.DefaultNote holds the default value on creation for the note field.
+	orderevent.DefaultNote = ordereventDescNote.Default.(string)
+	// ordereventDescCreatedAt is the schema descriptor for created_at field.
+	ordereventDescCreatedAt := ordereventFields[3].Descriptor()
+	// orderevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	orderevent.DefaultCreatedAt = ordereventDescCreatedAt.Default.(func() time.Time)
+	orderline.Policy = privacy.NewPolicies(schema.OrderLine{})
+	orderline.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := orderline.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	orderlineFields := schema.OrderLine{}.Fields()
+	_ = orderlineFields
+	// orderlineDescQuantity is the schema descriptor for quantity field.
+	orderlineDescQuantity := orderlineFields[6].Descriptor()
+	// orderline.QuantityValidator is a validator for the "quantity" field. It is called by the builders before save.
+	orderline.QuantityValidator = orderlineDescQuantity.Validators[0].(func(int) error)
+	// orderlineDescUnitAmount is the schema descriptor for unit_amount field.
+	orderlineDescUnitAmount := orderlineFields[7].Descriptor()
+	// orderline.UnitAmountValidator is a validator for the "unit_amount" field. It is called by the builders before save.
+	orderline.UnitAmountValidator = orderlineDescUnitAmount.Validators[0].(func(int64) error)
+	// orderlineDescRefundedQuantity is the schema descriptor for refunded_quantity field.
+	orderlineDescRefundedQuantity := orderlineFields[9].Descriptor()
+	// orderline.DefaultRefundedQuantity holds the default value on creation for the refunded_quantity field.
+	orderline.DefaultRefundedQuantity = orderlineDescRefundedQuantity.Default.(int)
+	// orderline.RefundedQuantityValidator is a validator for the "refunded_quantity" field. It is called by the builders before save.
+	orderline.RefundedQuantityValidator = orderlineDescRefundedQuantity.Validators[0].(func(int) error)
+	paymentMixin := schema.Payment{}.Mixin()
+	payment.Policy = privacy.NewPolicies(schema.Payment{})
+	payment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := payment.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	paymentMixinFields0 := paymentMixin[0].Fields()
+	_ = paymentMixinFields0
+	paymentFields := schema.Payment{}.Fields()
+	_ = paymentFields
+	// paymentDescCreatedAt is the schema descriptor for created_at field.
+	paymentDescCreatedAt := paymentMixinFields0[0].Descriptor()
+	// payment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	payment.DefaultCreatedAt = paymentDescCreatedAt.Default.(func() time.Time)
+	// paymentDescUpdatedAt is the schema descriptor for updated_at field.
+	paymentDescUpdatedAt := paymentMixinFields0[1].Descriptor()
+	// payment.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	payment.DefaultUpdatedAt = paymentDescUpdatedAt.Default.(func() time.Time)
+	// payment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	payment.UpdateDefaultUpdatedAt = paymentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paymentDescAmount is the schema descriptor for amount field.
+	paymentDescAmount := paymentFields[2].Descriptor()
+	// payment.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	payment.AmountValidator = paymentDescAmount.Validators[0].(func(int64) error)
 	productMixin := schema.Product{}.Mixin()
 	product.Policy = privacy.NewPolicies(schema.Product{})
 	product.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -390,6 +650,38 @@ func init() {
 	product.DefaultVendor = productDescVendor.Default.(string)
 	// product.VendorValidator is a validator for the "vendor" field. It is called by the builders before save.
 	product.VendorValidator = productDescVendor.Validators[0].(func(string) error)
+	refundMixin := schema.Refund{}.Mixin()
+	refund.Policy = privacy.NewPolicies(schema.Refund{})
+	refund.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := refund.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	refundMixinFields0 := refundMixin[0].Fields()
+	_ = refundMixinFields0
+	refundFields := schema.Refund{}.Fields()
+	_ = refundFields
+	// refundDescCreatedAt is the schema descriptor for created_at field.
+	refundDescCreatedAt := refundMixinFields0[0].Descriptor()
+	// refund.DefaultCreatedAt holds the default value on creation for the created_at field.
+	refund.DefaultCreatedAt = refundDescCreatedAt.Default.(func() time.Time)
+	// refundDescUpdatedAt is the schema descriptor for updated_at field.
+	refundDescUpdatedAt := refundMixinFields0[1].Descriptor()
+	// refund.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	refund.DefaultUpdatedAt = refundDescUpdatedAt.Default.(func() time.Time)
+	// refund.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	refund.UpdateDefaultUpdatedAt = refundDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// refundDescAmount is the schema descriptor for amount field.
+	refundDescAmount := refundFields[2].Descriptor()
+	// refund.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	refund.AmountValidator = refundDescAmount.Validators[0].(func(int64) error)
+	// refundDescReason is the schema descriptor for reason field.
+	refundDescReason := refundFields[6].Descriptor()
+	// refund.DefaultReason holds the default value on creation for the reason field.
+	refund.DefaultReason = refundDescReason.Default.(string)
 	staffMixin := schema.Staff{}.Mixin()
 	staff.Policy = privacy.NewPolicies(schema.Staff{})
 	staff.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -480,6 +772,21 @@ func init() {
 	stock.DefaultUpdatedAt = stockDescUpdatedAt.Default.(func() time.Time)
 	// stock.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	stock.UpdateDefaultUpdatedAt = stockDescUpdatedAt.UpdateDefault.(func() time.Time)
+	stripeevent.Policy = privacy.NewPolicies(schema.StripeEvent{})
+	stripeevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := stripeevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	stripeeventFields := schema.StripeEvent{}.Fields()
+	_ = stripeeventFields
+	// stripeeventDescCreatedAt is the schema descriptor for created_at field.
+	stripeeventDescCreatedAt := stripeeventFields[2].Descriptor()
+	// stripeevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	stripeevent.DefaultCreatedAt = stripeeventDescCreatedAt.Default.(func() time.Time)
 	variantMixin := schema.Variant{}.Mixin()
 	variant.Policy = privacy.NewPolicies(schema.Variant{})
 	variant.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -4,9 +4,12 @@ import (
 	"context"
 
 	"entgo.io/ent"
+	"entgo.io/ent/entql"
 
 	gen "github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/privacy"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/variant"
@@ -56,6 +59,40 @@ func customerPolicy() ent.Policy {
 					return privacy.Denyf("customers are visible to themselves only")
 				}
 				q.Where(customer.ID(v.CustomerID))
+				return privacy.Allow
+			}),
+		},
+	}
+}
+
+// Filters entql generates for types with a customer_id or an order edge.
+type (
+	customerIDFilter interface{ WhereCustomerID(entql.IntP) }
+	orderOwnedFilter interface {
+		WhereHasOrderWith(...predicate.Order)
+	}
+)
+
+// ownedPolicy: carts, orders and their parts belong to one customer, who
+// alone (with staff) can see them; writes go through checkout's services.
+func ownedPolicy() ent.Policy {
+	return privacy.Policy{
+		Mutation: privacy.MutationPolicy{allowStaff, privacy.AlwaysDenyRule()},
+		Query: privacy.QueryPolicy{
+			allowStaff,
+			privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+				v := viewer.FromContext(ctx)
+				if v.Role != viewer.Customer {
+					return privacy.Denyf("sign in to see carts and orders")
+				}
+				switch f := f.(type) {
+				case customerIDFilter:
+					f.WhereCustomerID(entql.IntEQ(v.CustomerID))
+				case orderOwnedFilter:
+					f.WhereHasOrderWith(order.CustomerID(v.CustomerID))
+				default:
+					return privacy.Denyf("%T has no owner", f)
+				}
 				return privacy.Allow
 			}),
 		},

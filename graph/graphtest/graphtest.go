@@ -104,7 +104,14 @@ type Env struct {
 	Client   *ent.Client
 	Accounts *checkout.Accounts
 	Catalog  *checkout.Catalog
-	Registry *prometheus.Registry
+	Drops    *checkout.Drops
+	Carts    *checkout.Carts
+	Orders   *checkout.Orders
+	Stripe   *FakeStripe
+	Clock    *Clock
+	// WebhookURL is /webhooks/stripe, signed with WebhookSecret.
+	WebhookURL string
+	Registry   *prometheus.Registry
 	// StaffToken is a valid staff API token.
 	StaffToken string
 	// Logs holds everything the server logged.
@@ -117,6 +124,35 @@ type Options struct {
 	Config  *graph.ServerConfig
 	// Driver wraps the database driver (to count queries).
 	Driver func(dialect.Driver) dialect.Driver
+	// Cart overrides the hold settings.
+	Cart *checkout.CartConfig
+}
+
+// Clock is a settable clock for the services (drop states, hold expiry).
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
 }
 
 // FastPasswords keeps argon2id cheap in tests; production uses DefaultPasswordParams.
@@ -138,23 +174,39 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{Currencies: []string{"EUR"}, Location: "central"})
+	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{Currencies: []string{"EUR", "USD"}, Location: "central"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
+	logs := &SyncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	drops := checkout.NewDrops(db.Client, clock.Now, nil, log)
+	cc := checkout.DefaultCartConfig()
+	if o.Cart != nil {
+		cc = *o.Cart
+	}
+	carts, err := checkout.NewCarts(db.Client, db.Dialect, cc, clock.Now, drops, catalog.LocationID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := NewFakeStripe()
+	orders := checkout.NewOrders(db.Client, carts, fake, clock.Now, log)
 	cfg := graph.DefaultConfig()
 	if o.Config != nil {
 		cfg = *o.Config
 	}
-	logs := &SyncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
 	reg := prometheus.NewRegistry()
-	api, err := graph.NewServer(cfg, &graph.Resolver{Client: db.Client, Accounts: accounts, Catalog: catalog}, log, graph.NewMetrics(reg))
+	api, err := graph.NewServer(cfg, &graph.Resolver{
+		Client: db.Client, Accounts: accounts, Catalog: catalog,
+		Drops: drops, Carts: carts, Orders: orders, Now: clock.Now,
+	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
+	mux.Handle("/webhooks/stripe", orders.WebhookHandler(WebhookSecret, log))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	tok, err := accounts.CreateStaffToken(ctx, "staff@example.com", "Staff", "tests")
@@ -164,6 +216,8 @@ func New(t testing.TB, o Options) *Env {
 	return &Env{
 		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
 		Accounts: accounts, Catalog: catalog, Registry: reg, StaffToken: tok, Logs: logs,
+		Drops: drops, Carts: carts, Orders: orders, Stripe: fake, Clock: clock,
+		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }
 

@@ -6,7 +6,26 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/schema/types"
 )
+
+type AddToCartInput struct {
+	VariantID int `json:"variantId"`
+	Quantity  int `json:"quantity"`
+	// The drop to buy through; found automatically when the variant is in one.
+	DropID *int `json:"dropId,omitempty"`
+	// The livestream the purchase came from (attribution).
+	StreamID *int `json:"streamId,omitempty"`
+	// Channel pool to take units from (default ONLINE).
+	Channel        *types.Channel `json:"channel,omitempty"`
+	IdempotencyKey string         `json:"idempotencyKey"`
+}
+
+type AddToCartPayload struct {
+	Cart *ent.Cart     `json:"cart"`
+	Line *ent.CartLine `json:"line"`
+}
 
 type ArchiveProductInput struct {
 	ID int `json:"id"`
@@ -19,8 +38,42 @@ type AuthPayload struct {
 	Customer  *ent.Customer `json:"customer"`
 }
 
+type CartPayload struct {
+	Cart *ent.Cart `json:"cart"`
+}
+
+type CheckoutInput struct {
+	CartID         int           `json:"cartId"`
+	PayWith        *PayWithInput `json:"payWith"`
+	IdempotencyKey string        `json:"idempotencyKey"`
+}
+
+type CheckoutPayload struct {
+	Order *ent.Order `json:"order"`
+	// For Stripe.js / the mobile SDKs to confirm the card payment; null when nothing is due.
+	ClientSecret    *string `json:"clientSecret,omitempty"`
+	PaymentIntentID *string `json:"paymentIntentId,omitempty"`
+}
+
 type CollectionPayload struct {
 	Collection *ent.Collection `json:"collection"`
+}
+
+type CreateDropInput struct {
+	Title      string `json:"title"`
+	VariantIds []int  `json:"variantIds"`
+	// Hard cap on units sold across all channels.
+	Cap      int       `json:"cap"`
+	OpensAt  time.Time `json:"opensAt"`
+	ClosesAt time.Time `json:"closesAt"`
+	// Start of the member-only early window (before opensAt).
+	EarlyAccessAt *time.Time `json:"earlyAccessAt,omitempty"`
+	// Units one customer may hold or buy; 0 or absent means no limit.
+	PerCustomerLimit *int `json:"perCustomerLimit,omitempty"`
+	// Hold time in seconds (30–3600, default 600).
+	HoldSeconds *int `json:"holdSeconds,omitempty"`
+	// Split of the cap by channel; must add up to cap. Default: all ONLINE.
+	Pools []*DropPoolInput `json:"pools,omitempty"`
 }
 
 type CreateVariantInput struct {
@@ -33,13 +86,66 @@ type CreateVariantInput struct {
 	Position       *int                  `json:"position,omitempty"`
 }
 
+type DropPayload struct {
+	Drop *ent.Drop `json:"drop"`
+}
+
+type DropPoolInput struct {
+	Channel types.Channel `json:"channel"`
+	Units   int           `json:"units"`
+}
+
+type Hold struct {
+	ExpiresAt time.Time `json:"expiresAt"`
+	// False once the units went back to stock (expired or removed).
+	Active bool `json:"active"`
+}
+
 type ImageInput struct {
 	URL string  `json:"url"`
 	Alt *string `json:"alt,omitempty"`
 }
 
+type PayWithInput struct {
+	// Pay the total by card (Stripe PaymentIntent).
+	Card *bool `json:"card,omitempty"`
+	// Pay this much from the wallet (coming with the wallet).
+	Wallet *ent.Money `json:"wallet,omitempty"`
+}
+
 type ProductPayload struct {
 	Product *ent.Product `json:"product"`
+}
+
+type RebalanceDropPoolsInput struct {
+	DropID         int           `json:"dropId"`
+	From           types.Channel `json:"from"`
+	To             types.Channel `json:"to"`
+	Units          int           `json:"units"`
+	IdempotencyKey string        `json:"idempotencyKey"`
+}
+
+type RefundLineInput struct {
+	LineID   int `json:"lineId"`
+	Quantity int `json:"quantity"`
+}
+
+type RefundOrderInput struct {
+	OrderID int `json:"orderId"`
+	// Refund these units; absent means everything not yet refunded.
+	Lines          []*RefundLineInput `json:"lines,omitempty"`
+	To             refund.To          `json:"to"`
+	IdempotencyKey string             `json:"idempotencyKey"`
+}
+
+type RefundOrderPayload struct {
+	Order  *ent.Order  `json:"order"`
+	Refund *ent.Refund `json:"refund"`
+}
+
+type RemoveFromCartInput struct {
+	LineID         int    `json:"lineId"`
+	IdempotencyKey string `json:"idempotencyKey"`
 }
 
 type SetProductImagesInput struct {
@@ -81,6 +187,17 @@ type SignUpInput struct {
 type UpdateCollectionMutationInput struct {
 	ID  int                        `json:"id"`
 	Set *ent.UpdateCollectionInput `json:"set"`
+}
+
+type UpdateDropInput struct {
+	ID               int        `json:"id"`
+	Title            *string    `json:"title,omitempty"`
+	OpensAt          *time.Time `json:"opensAt,omitempty"`
+	ClosesAt         *time.Time `json:"closesAt,omitempty"`
+	EarlyAccessAt    *time.Time `json:"earlyAccessAt,omitempty"`
+	ClearEarlyAccess *bool      `json:"clearEarlyAccess,omitempty"`
+	PerCustomerLimit *int       `json:"perCustomerLimit,omitempty"`
+	HoldSeconds      *int       `json:"holdSeconds,omitempty"`
 }
 
 type UpdateProductMutationInput struct {

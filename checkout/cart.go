@@ -1,0 +1,460 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/cart"
+	"github.com/merchd/merchd/ent/cartline"
+	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/predicate"
+	"github.com/merchd/merchd/ent/product"
+	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// CartConfig configures holds.
+type CartConfig struct {
+	// HoldTTL is how long an added item stays reserved outside drops
+	// (drops set their own).
+	HoldTTL time.Duration
+	// PaymentWindow is how long holds stay reserved once checkout starts.
+	PaymentWindow time.Duration
+	// MaxQuantity bounds one addToCart; more is a typo or an attack.
+	MaxQuantity int
+}
+
+// DefaultCartConfig holds for 10 minutes and waits 15 for a payment.
+func DefaultCartConfig() CartConfig {
+	return CartConfig{HoldTTL: 10 * time.Minute, PaymentWindow: 15 * time.Minute, MaxQuantity: 100}
+}
+
+// Validate reports unusable settings.
+func (c CartConfig) Validate() error {
+	switch {
+	case c.HoldTTL < 30*time.Second || c.HoldTTL > time.Hour:
+		return fmt.Errorf("checkout: hold TTL %s is outside 30s..1h", c.HoldTTL)
+	case c.PaymentWindow < time.Minute || c.PaymentWindow > 24*time.Hour:
+		return fmt.Errorf("checkout: payment window %s is outside 1m..24h", c.PaymentWindow)
+	case c.MaxQuantity < 1:
+		return fmt.Errorf("checkout: max quantity %d is below 1", c.MaxQuantity)
+	}
+	return nil
+}
+
+// Carts takes and returns holds. Every unit moves through a conditional
+// atomic update; a hold returns its units exactly once, guarded by the
+// HELD → RELEASED/EXPIRED transition of its own row.
+type Carts struct {
+	db         *ent.Client
+	dialect    string
+	cfg        CartConfig
+	now        func() time.Time
+	drops      *Drops
+	locationID int
+}
+
+// NewCarts returns the cart service; holds take stock at locationID.
+func NewCarts(db *ent.Client, dialectName string, cfg CartConfig, now func() time.Time, drops *Drops, locationID int) (*Carts, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Carts{db: db, dialect: dialectName, cfg: cfg, now: now, drops: drops, locationID: locationID}, nil
+}
+
+// AddToCartInput is one addToCart call.
+type AddToCartInput struct {
+	VariantID int
+	Quantity  int
+	DropID    *int
+	Channel   Channel
+	StreamID  *int
+	Key       string
+}
+
+func requireCustomer(ctx context.Context) (int, error) {
+	v := viewer.FromContext(ctx)
+	switch v.Role {
+	case viewer.Customer:
+		return v.CustomerID, nil
+	case viewer.Anonymous:
+		return 0, ErrUnauthenticated
+	default:
+		return 0, fmt.Errorf("only customers have carts: %w", ErrForbidden)
+	}
+}
+
+// AddToCart holds quantity units of a variant for the signed-in customer
+// and returns the new cart line (the hold).
+func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
+	customerID, err := requireCustomer(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if in.Quantity < 1 || in.Quantity > c.cfg.MaxQuantity {
+		return 0, badInput("quantity", "must be between 1 and %d", c.cfg.MaxQuantity)
+	}
+	if in.Channel == "" {
+		in.Channel = ChannelOnline
+	}
+	if err := droppool.ChannelValidator(in.Channel); err != nil {
+		return 0, badInput("channel", "unknown channel %q", in.Channel)
+	}
+	if err := validateIdempotencyKey(in.Key); err != nil {
+		return 0, err
+	}
+	sys := viewer.SystemContext(ctx)
+	var (
+		v   *ent.Variant
+		d   *ent.Drop
+		now = c.now()
+	)
+	check := func() error {
+		v, err = c.db.Variant.Query().
+			Where(variant.ID(in.VariantID), variant.HasProductWith(product.StatusEQ(product.StatusACTIVE))).
+			Only(sys)
+		if err != nil {
+			return notFoundAs(err, "variant")
+		}
+		if d, err = c.dropFor(sys, in); err != nil {
+			return err
+		}
+		if d != nil {
+			if err := c.checkDropOpen(ctx, customerID, d, now); err != nil {
+				return err
+			}
+			if d.PerCustomerLimit > 0 && in.Quantity > d.PerCustomerLimit {
+				return fmt.Errorf("%d units, limit %d: %w", in.Quantity, d.PerCustomerLimit, ErrLimitExceeded)
+			}
+			// Sold out: refuse without taking the write lock.
+			if p := poolOf(d, in.Channel); p == nil || p.Remaining < in.Quantity {
+				return fmt.Errorf("drop %d %s pool: %w", d.ID, in.Channel, ErrOutOfStock)
+			}
+		}
+		avail, err := c.db.Stock.Query().Where(stock.VariantID(v.ID), stock.LocationID(c.locationID)).
+			Select(stock.FieldAvailable).Int(sys)
+		if ent.IsNotFound(err) || (err == nil && avail < in.Quantity) {
+			return fmt.Errorf("variant %d: %w", v.ID, ErrOutOfStock)
+		}
+		return err
+	}
+	req := struct {
+		Variant, Quantity int
+		Drop, Stream      *int
+		Channel           Channel
+	}{in.VariantID, in.Quantity, in.DropID, in.StreamID, in.Channel}
+	return idempotentChecked(ctx, c.db, "addToCart", in.Key, req, check, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		cartID, err := c.openCart(sys, tx, customerID, v.Currency)
+		if err != nil {
+			return 0, err
+		}
+		h := hold{variantID: v.ID, locationID: c.locationID, customerID: customerID, channel: in.Channel, quantity: in.Quantity}
+		ttl := c.cfg.HoldTTL
+		if d != nil {
+			h.dropID, h.limit = &d.ID, d.PerCustomerLimit
+			ttl = time.Duration(d.HoldTTLSeconds) * time.Second
+		}
+		if err := c.take(sys, tx, h); err != nil {
+			return 0, err
+		}
+		line, err := tx.CartLine.Create().
+			SetCartID(cartID).SetVariantID(v.ID).SetNillableDropID(h.dropID).SetLocationID(c.locationID).
+			SetCustomerID(customerID).SetChannel(in.Channel).SetQuantity(in.Quantity).
+			SetUnitAmount(v.PriceAmount).SetCurrency(v.Currency).SetNillableStreamID(in.StreamID).
+			SetExpiresAt(now.Add(ttl)).SetCreatedAt(now).
+			Save(sys)
+		if err != nil {
+			return 0, err
+		}
+		return line.ID, nil
+	})
+}
+
+// dropFor is the drop governing this purchase: the one named, or else the
+// variant's latest drop. A variant that was ever in a drop is only sold
+// through its latest one — after that drop closes it is not for sale until
+// staff schedule another — so caps and limits cannot be bypassed.
+func (c *Carts) dropFor(ctx context.Context, in AddToCartInput) (*ent.Drop, error) {
+	q := c.db.Drop.Query().WithPools().Where(drop.HasVariantsWith(variant.ID(in.VariantID)))
+	if in.DropID != nil {
+		d, err := q.Where(drop.ID(*in.DropID)).Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil, badInput("dropId", "the variant is not part of this drop")
+		}
+		return d, err
+	}
+	d, err := q.Order(ent.Desc(drop.FieldOpensAt)).First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return d, err
+}
+
+func (c *Carts) checkDropOpen(ctx context.Context, customerID int, d *ent.Drop, now time.Time) error {
+	switch {
+	case !now.Before(d.ClosesAt):
+		return fmt.Errorf("closed at %s: %w", d.ClosesAt.Format(time.RFC3339), ErrDropNotOpen)
+	case !now.Before(d.OpensAt):
+		return nil
+	case d.EarlyAccessAt != nil && !now.Before(*d.EarlyAccessAt):
+		ok, err := c.drops.gate(ctx, customerID, d)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		return fmt.Errorf("members only until %s: %w", d.OpensAt.Format(time.RFC3339), ErrDropNotOpen)
+	default:
+		return fmt.Errorf("opens at %s: %w", d.OpensAt.Format(time.RFC3339), ErrDropNotOpen)
+	}
+}
+
+func poolOf(d *ent.Drop, ch Channel) *ent.DropPool {
+	for _, p := range d.Edges.Pools {
+		if p.Channel == ch {
+			return p
+		}
+	}
+	return nil
+}
+
+// openCart returns the customer's open cart, creating it if needed; two
+// concurrent first adds meet at the unique open-cart index.
+func (c *Carts) openCart(ctx context.Context, tx *ent.Tx, customerID int, currency string) (int, error) {
+	find := func() (*ent.Cart, error) {
+		return tx.Cart.Query().Where(cart.CustomerID(customerID), cart.StatusEQ(cart.StatusOPEN)).Only(ctx)
+	}
+	k, err := find()
+	if ent.IsNotFound(err) {
+		_, err = c.exec(ctx, tx,
+			`INSERT INTO carts (customer_id, status, currency, created_at, updated_at) VALUES (?, 'OPEN', ?, ?, ?)
+			 ON CONFLICT (customer_id) WHERE status = 'OPEN' DO NOTHING`,
+			customerID, currency, c.now().UTC(), c.now().UTC())
+		if err != nil {
+			return 0, err
+		}
+		k, err = find()
+	}
+	if err != nil {
+		return 0, err
+	}
+	if k.Currency != currency {
+		return 0, badInput("variantId", "priced in %s, but the cart is in %s", currency, k.Currency)
+	}
+	return k.ID, nil
+}
+
+// hold is what one cart line takes from stock.
+type hold struct {
+	variantID, locationID, customerID int
+	dropID                            *int
+	limit                             int
+	channel                           Channel
+	quantity                          int
+}
+
+// take decrements stock, the drop pool and the customer's allowance, each
+// with a conditional atomic update; any zero-row update refuses the whole
+// transaction. The order (stock, pool, customer) is the same everywhere, so
+// concurrent transactions never wait on each other in a cycle.
+func (c *Carts) take(ctx context.Context, tx *ent.Tx, h hold) error {
+	n, err := tx.Stock.Update().
+		Where(stock.VariantID(h.variantID), stock.LocationID(h.locationID), stock.AvailableGTE(h.quantity)).
+		AddAvailable(-h.quantity).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("variant %d: %w", h.variantID, ErrOutOfStock)
+	}
+	if h.dropID == nil {
+		return nil
+	}
+	n, err = tx.DropPool.Update().
+		Where(droppool.DropID(*h.dropID), droppool.ChannelEQ(h.channel), droppool.RemainingGTE(h.quantity)).
+		AddRemaining(-h.quantity).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("drop %d %s pool: %w", *h.dropID, h.channel, ErrOutOfStock)
+	}
+	// The allowance counter: insert, or add if still within the limit.
+	q := `INSERT INTO drop_customers (drop_id, customer_id, units) VALUES (?, ?, ?)
+	      ON CONFLICT (drop_id, customer_id) DO UPDATE SET units = drop_customers.units + excluded.units`
+	args := []any{*h.dropID, h.customerID, h.quantity}
+	if h.limit > 0 {
+		q += ` WHERE drop_customers.units + excluded.units <= ?`
+		args = append(args, h.limit)
+	}
+	n64, err := c.exec(ctx, tx, q, args...)
+	if err != nil {
+		return err
+	}
+	if n64 == 0 {
+		return fmt.Errorf("drop %d: %w", *h.dropID, ErrLimitExceeded)
+	}
+	return nil
+}
+
+// give returns what take took. Callers guard it with the line's status
+// transition, so it runs once per hold.
+func (c *Carts) give(ctx context.Context, tx *ent.Tx, l *ent.CartLine) error {
+	if _, err := tx.Stock.Update().Where(stock.VariantID(l.VariantID), stock.LocationID(l.LocationID)).
+		AddAvailable(l.Quantity).Save(ctx); err != nil {
+		return err
+	}
+	if l.DropID == nil {
+		return nil
+	}
+	if _, err := tx.DropPool.Update().Where(droppool.DropID(*l.DropID), droppool.ChannelEQ(l.Channel)).
+		AddRemaining(l.Quantity).Save(ctx); err != nil {
+		return err
+	}
+	_, err := c.exec(ctx, tx, `UPDATE drop_customers SET units = units - ? WHERE drop_id = ? AND customer_id = ? AND units >= ?`,
+		l.Quantity, *l.DropID, l.CustomerID, l.Quantity)
+	return err
+}
+
+// release moves a HELD line to status and returns its units; false if the
+// line was no longer held (someone else released or sold it first).
+func (c *Carts) release(ctx context.Context, tx *ent.Tx, l *ent.CartLine, status cartline.Status) (bool, error) {
+	n, err := tx.CartLine.Update().Where(cartline.ID(l.ID), cartline.StatusEQ(cartline.StatusHELD)).
+		SetStatus(status).Save(ctx)
+	if err != nil || n == 0 {
+		return false, err
+	}
+	return true, c.give(ctx, tx, l)
+}
+
+// retake holds a line's units again (a payment that arrived after its hold
+// expired); the line is SOLD on success.
+func (c *Carts) retake(ctx context.Context, tx *ent.Tx, l *ent.CartLine) error {
+	d := hold{variantID: l.VariantID, locationID: l.LocationID, customerID: l.CustomerID,
+		dropID: l.DropID, channel: l.Channel, quantity: l.Quantity}
+	if l.DropID != nil {
+		dr, err := tx.Drop.Get(ctx, *l.DropID)
+		if err != nil {
+			return err
+		}
+		d.limit = dr.PerCustomerLimit
+	}
+	if err := c.take(ctx, tx, d); err != nil {
+		return err
+	}
+	return tx.CartLine.UpdateOneID(l.ID).SetStatus(cartline.StatusSOLD).Exec(ctx)
+}
+
+// RemoveFromCart releases one of the viewer's lines and returns its cart.
+func (c *Carts) RemoveFromCart(ctx context.Context, lineID int, key string) (int, error) {
+	customerID, err := requireCustomer(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return idempotent(ctx, c.db, "removeFromCart", key, lineID, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		sys := viewer.SystemContext(ctx)
+		l, err := tx.CartLine.Query().Where(cartline.ID(lineID), cartline.CustomerID(customerID)).Only(sys)
+		if err != nil {
+			return 0, notFoundAs(err, "cart line")
+		}
+		switch {
+		case l.OrderID != nil && l.Status == cartline.StatusHELD:
+			return 0, badInput("lineId", "the line is being paid for in an order")
+		case l.Status == cartline.StatusSOLD:
+			return 0, badInput("lineId", "the line was sold")
+		case l.Status == cartline.StatusHELD:
+			if _, err := c.release(sys, tx, l, cartline.StatusRELEASED); err != nil {
+				return 0, err
+			}
+		case l.Status == cartline.StatusEXPIRED:
+			// Acknowledge an expired hold: nothing to return, it leaves the cart.
+			if err := tx.CartLine.UpdateOneID(l.ID).SetStatus(cartline.StatusRELEASED).Exec(sys); err != nil {
+				return 0, err
+			}
+		}
+		return l.CartID, nil
+	})
+}
+
+// Cart returns the viewer's open cart (nil if none), after returning the
+// units of any of its holds that expired — the check on access that backs
+// up the sweeper.
+func (c *Carts) Cart(ctx context.Context) (*ent.Cart, error) {
+	customerID, err := requireCustomer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sys := viewer.SystemContext(ctx)
+	k, err := c.db.Cart.Query().Where(cart.CustomerID(customerID), cart.StatusEQ(cart.StatusOPEN)).Only(sys)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.expire(sys, cartline.CartID(k.ID), cartline.OrderIDIsNil()); err != nil {
+		return nil, err
+	}
+	return c.db.Cart.Get(ctx, k.ID)
+}
+
+// expire marks held lines past their expiry EXPIRED and returns their
+// units, in one transaction; it returns the lines it expired.
+func (c *Carts) expire(ctx context.Context, where ...predicate.CartLine) ([]*ent.CartLine, error) {
+	now := c.now()
+	ps := append([]predicate.CartLine{cartline.StatusEQ(cartline.StatusHELD), cartline.ExpiresAtLTE(now)}, where...)
+	due, err := c.db.CartLine.Query().Where(ps...).Limit(200).All(ctx)
+	if err != nil || len(due) == 0 {
+		return nil, err
+	}
+	return withTx(ctx, c.db, "expire holds", func(tx *ent.Tx) ([]*ent.CartLine, error) {
+		var done []*ent.CartLine
+		for _, l := range due {
+			ok, err := c.release(ctx, tx, l, cartline.StatusEXPIRED)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				done = append(done, l)
+			}
+		}
+		return done, nil
+	})
+}
+
+// exec runs a statement written with ? placeholders and returns the rows it
+// affected.
+func (c *Carts) exec(ctx context.Context, tx *ent.Tx, query string, args ...any) (int64, error) {
+	if c.dialect == dialect.Postgres {
+		query = toDollar(query)
+	}
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// toDollar rewrites ? placeholders as PostgreSQL's $1, $2, …
+func toDollar(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

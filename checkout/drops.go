@@ -1,0 +1,381 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/schema/types"
+	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// Channel is where a unit is sold: online, on a livestream, or at a hub.
+type Channel = types.Channel
+
+// Channels.
+const (
+	ChannelOnline = types.ChannelOnline
+	ChannelLive   = types.ChannelLive
+	ChannelHub    = types.ChannelHub
+)
+
+// DropStateAt is a drop's state at now, given its remaining units. States
+// follow the clock exactly, so every reader agrees at every instant; the
+// scheduler only persists them and announces changes.
+func DropStateAt(d *ent.Drop, remaining int, now time.Time) drop.State {
+	switch {
+	case !now.Before(d.ClosesAt):
+		return drop.StateCLOSED
+	case now.Before(d.OpensAt) && (d.EarlyAccessAt == nil || now.Before(*d.EarlyAccessAt)):
+		return drop.StateSCHEDULED
+	case remaining <= 0:
+		return drop.StateSOLD_OUT
+	case now.Before(d.OpensAt):
+		return drop.StateEARLY_ACCESS
+	default:
+		return drop.StateOPEN
+	}
+}
+
+// NextTransition is the next instant the drop's state changes by the clock
+// (selling out is not on the clock), or nil once closed.
+func NextTransition(d *ent.Drop, now time.Time) *time.Time {
+	for _, t := range []*time.Time{d.EarlyAccessAt, &d.OpensAt, &d.ClosesAt} {
+		if t != nil && now.Before(*t) {
+			next := *t
+			return &next
+		}
+	}
+	return nil
+}
+
+// EarlyAccessGate decides whether a customer may buy in a drop's early
+// window. The membership issue plugs in a real one; the default admits nobody.
+type EarlyAccessGate func(ctx context.Context, customerID int, d *ent.Drop) (bool, error)
+
+// NoEarlyAccess admits nobody early.
+func NoEarlyAccess(context.Context, int, *ent.Drop) (bool, error) { return false, nil }
+
+// Drops schedules limited releases and moves units between channel pools.
+type Drops struct {
+	db   *ent.Client
+	now  func() time.Time
+	gate EarlyAccessGate
+	log  *slog.Logger
+	// Changed, when set, is told about each drop whose state the scheduler
+	// moved (the real-time issue publishes it).
+	Changed func(dropID int, state drop.State)
+	wake    chan struct{}
+}
+
+// NewDrops returns the drop service.
+func NewDrops(db *ent.Client, now func() time.Time, gate EarlyAccessGate, log *slog.Logger) *Drops {
+	if gate == nil {
+		gate = NoEarlyAccess
+	}
+	return &Drops{db: db, now: now, gate: gate, log: log, wake: make(chan struct{}, 1)}
+}
+
+// PoolInput splits a drop's cap.
+type PoolInput struct {
+	Channel Channel
+	Units   int
+}
+
+// DropInput creates or updates a drop. On update, nil fields stay as they are.
+type DropInput struct {
+	Title            *string
+	VariantIDs       []int
+	Cap              *int
+	OpensAt          *time.Time
+	ClosesAt         *time.Time
+	EarlyAccessAt    *time.Time
+	ClearEarlyAccess bool
+	PerCustomerLimit *int
+	HoldTTL          *time.Duration
+	Pools            []PoolInput
+}
+
+const maxDropCap = 1_000_000
+
+func checkDropTimes(opens, closes time.Time, early *time.Time) error {
+	if !opens.Before(closes) {
+		return badInput("closesAt", "must be after opensAt")
+	}
+	if early != nil && !early.Before(opens) {
+		return badInput("earlyAccessAt", "must be before opensAt")
+	}
+	return nil
+}
+
+func checkPools(capUnits int, pools []PoolInput) ([]PoolInput, error) {
+	if len(pools) == 0 {
+		return []PoolInput{{Channel: ChannelOnline, Units: capUnits}}, nil
+	}
+	sum := 0
+	seen := map[Channel]bool{}
+	for _, p := range pools {
+		if err := droppool.ChannelValidator(p.Channel); err != nil {
+			return nil, badInput("pools", "unknown channel %q", p.Channel)
+		}
+		if seen[p.Channel] {
+			return nil, badInput("pools", "channel %s appears twice", p.Channel)
+		}
+		if p.Units < 0 {
+			return nil, badInput("pools", "units for %s are negative", p.Channel)
+		}
+		seen[p.Channel] = true
+		sum += p.Units
+	}
+	if sum != capUnits {
+		return nil, badInput("pools", "pools add up to %d, but the cap is %d", sum, capUnits)
+	}
+	return pools, nil
+}
+
+// CreateDrop schedules a drop.
+func (s *Drops) CreateDrop(ctx context.Context, in DropInput) (*ent.Drop, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	switch {
+	case in.Title == nil || in.Cap == nil || in.OpensAt == nil || in.ClosesAt == nil:
+		return nil, badInput("", "title, cap, opensAt and closesAt are required")
+	case *in.Cap <= 0 || *in.Cap > maxDropCap:
+		return nil, badInput("cap", "must be between 1 and %d", maxDropCap)
+	case len(in.VariantIDs) == 0:
+		return nil, badInput("variantIds", "a drop needs at least one variant")
+	case in.PerCustomerLimit != nil && *in.PerCustomerLimit < 0:
+		return nil, badInput("perCustomerLimit", "must be zero (no limit) or more")
+	}
+	if err := checkDropTimes(*in.OpensAt, *in.ClosesAt, in.EarlyAccessAt); err != nil {
+		return nil, err
+	}
+	pools, err := checkPools(*in.Cap, in.Pools)
+	if err != nil {
+		return nil, err
+	}
+	ttl := 600
+	if in.HoldTTL != nil {
+		ttl = int(in.HoldTTL.Seconds())
+	}
+	if ttl < 30 || ttl > 3600 {
+		return nil, badInput("holdMinutes", "must be between 0.5 and 60 minutes")
+	}
+	sys := viewer.SystemContext(ctx)
+	return withTx(sys, s.db, "create drop", func(tx *ent.Tx) (*ent.Drop, error) {
+		n, err := tx.Variant.Query().Where(variant.IDIn(in.VariantIDs...)).Count(sys)
+		if err != nil {
+			return nil, err
+		}
+		if n != len(slices.Compact(slices.Sorted(slices.Values(in.VariantIDs)))) {
+			return nil, badInput("variantIds", "some variants do not exist")
+		}
+		busy, err := tx.Drop.Query().Where(drop.HasVariantsWith(variant.IDIn(in.VariantIDs...)), drop.ClosesAtGT(s.now())).Exist(sys)
+		if err != nil {
+			return nil, err
+		}
+		if busy {
+			return nil, badInput("variantIds", "a variant is already in a drop that has not closed")
+		}
+		c := tx.Drop.Create().SetTitle(*in.Title).SetCap(*in.Cap).
+			SetOpensAt(in.OpensAt.UTC()).SetClosesAt(in.ClosesAt.UTC()).SetHoldTTLSeconds(ttl).
+			AddVariantIDs(in.VariantIDs...)
+		if in.EarlyAccessAt != nil {
+			c.SetEarlyAccessAt(in.EarlyAccessAt.UTC())
+		}
+		if in.PerCustomerLimit != nil {
+			c.SetPerCustomerLimit(*in.PerCustomerLimit)
+		}
+		d, err := c.Save(sys)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pools {
+			if err := tx.DropPool.Create().SetDropID(d.ID).SetChannel(p.Channel).SetAllocated(p.Units).SetRemaining(p.Units).Exec(sys); err != nil {
+				return nil, err
+			}
+		}
+		s.poke()
+		return d, nil
+	})
+}
+
+// poke wakes the scheduler to look at a new or changed window.
+func (s *Drops) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// UpdateDrop changes a drop's title, window, limit or hold time.
+func (s *Drops) UpdateDrop(ctx context.Context, id int, in DropInput) (*ent.Drop, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	if in.Cap != nil || in.Pools != nil || in.VariantIDs != nil {
+		return nil, badInput("", "cap, pools and variants cannot change after creation; use rebalanceDropPools")
+	}
+	sys := viewer.SystemContext(ctx)
+	return withTx(sys, s.db, "update drop", func(tx *ent.Tx) (*ent.Drop, error) {
+		d, err := tx.Drop.Get(sys, id)
+		if err != nil {
+			return nil, notFoundAs(err, "drop")
+		}
+		opens, closes, early := d.OpensAt, d.ClosesAt, d.EarlyAccessAt
+		if in.OpensAt != nil {
+			opens = *in.OpensAt
+		}
+		if in.ClosesAt != nil {
+			closes = *in.ClosesAt
+		}
+		if in.EarlyAccessAt != nil {
+			early = in.EarlyAccessAt
+		}
+		if in.ClearEarlyAccess {
+			early = nil
+		}
+		if err := checkDropTimes(opens, closes, early); err != nil {
+			return nil, err
+		}
+		u := tx.Drop.UpdateOneID(id).SetOpensAt(opens.UTC()).SetClosesAt(closes.UTC())
+		if early == nil {
+			u.ClearEarlyAccessAt()
+		} else {
+			u.SetEarlyAccessAt(early.UTC())
+		}
+		if in.Title != nil {
+			u.SetTitle(*in.Title)
+		}
+		if in.PerCustomerLimit != nil {
+			if *in.PerCustomerLimit < 0 {
+				return nil, badInput("perCustomerLimit", "must be zero (no limit) or more")
+			}
+			u.SetPerCustomerLimit(*in.PerCustomerLimit)
+		}
+		if in.HoldTTL != nil {
+			if *in.HoldTTL < 30*time.Second || *in.HoldTTL > time.Hour {
+				return nil, badInput("holdMinutes", "must be between 0.5 and 60 minutes")
+			}
+			u.SetHoldTTLSeconds(int(in.HoldTTL.Seconds()))
+		}
+		s.poke()
+		return u.Save(sys)
+	})
+}
+
+// Rebalance moves unsold units from one channel's pool to another's while
+// the drop runs. Held and sold units stay where they are.
+func (s *Drops) Rebalance(ctx context.Context, dropID int, from, to Channel, units int, key string) (int, error) {
+	if err := requireStaff(ctx); err != nil {
+		return 0, err
+	}
+	if units <= 0 || units > maxDropCap {
+		return 0, badInput("units", "must be between 1 and %d", maxDropCap)
+	}
+	if from == to {
+		return 0, badInput("to", "must differ from the source channel")
+	}
+	for _, c := range []Channel{from, to} {
+		if err := droppool.ChannelValidator(c); err != nil {
+			return 0, badInput("channel", "unknown channel %q", c)
+		}
+	}
+	req := struct {
+		Drop     int
+		From, To Channel
+		Units    int
+	}{dropID, from, to, units}
+	return idempotent(ctx, s.db, "rebalanceDropPools", key, req, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		sys := viewer.SystemContext(ctx)
+		if _, err := tx.Drop.Get(sys, dropID); err != nil {
+			return 0, notFoundAs(err, "drop")
+		}
+		n, err := tx.DropPool.Update().
+			Where(droppool.DropID(dropID), droppool.ChannelEQ(from), droppool.RemainingGTE(units)).
+			AddRemaining(-units).AddAllocated(-units).Save(sys)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return 0, fmt.Errorf("rebalance %d units from %s: %w", units, from, ErrOutOfStock)
+		}
+		err = tx.DropPool.Create().SetDropID(dropID).SetChannel(to).SetAllocated(units).SetRemaining(units).
+			OnConflictColumns(droppool.FieldDropID, droppool.FieldChannel).
+			AddAllocated(units).AddRemaining(units).Exec(sys)
+		if err != nil {
+			return 0, err
+		}
+		return dropID, nil
+	})
+}
+
+// Remaining returns the unsold, unheld units of a drop across its pools.
+func Remaining(d *ent.Drop) int {
+	n := 0
+	for _, p := range d.Edges.Pools {
+		n += p.Remaining
+	}
+	return n
+}
+
+// RunScheduler persists each drop's state at the instant it changes by the
+// clock and calls Changed, until ctx ends. It sleeps until the next
+// transition of any drop (or at most a minute, to pick up new drops).
+func (s *Drops) RunScheduler(ctx context.Context) {
+	sys := viewer.SystemContext(ctx)
+	for {
+		next, err := s.tick(sys)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("drop scheduler", "error", err)
+		}
+		wait := time.Minute
+		if next != nil {
+			if d := next.Sub(s.now()); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-s.wake:
+		}
+	}
+}
+
+// tick brings every unclosed drop's persisted state up to date and returns
+// the earliest upcoming transition.
+func (s *Drops) tick(ctx context.Context) (*time.Time, error) {
+	now := s.now()
+	drops, err := s.db.Drop.Query().Where(drop.StateNEQ(drop.StateCLOSED)).WithPools().All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var next *time.Time
+	for _, d := range drops {
+		st := DropStateAt(d, Remaining(d), now)
+		if st != d.State {
+			n, err := s.db.Drop.Update().Where(drop.ID(d.ID), drop.StateEQ(d.State)).SetState(st).Save(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if n == 1 && s.Changed != nil {
+				s.Changed(d.ID, st)
+			}
+		}
+		if t := NextTransition(d, now); t != nil && (next == nil || t.Before(*next)) {
+			next = t
+		}
+	}
+	return next, nil
+}

@@ -1,0 +1,440 @@
+package checkout
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/cart"
+	"github.com/merchd/merchd/ent/cartline"
+	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// Orders turns carts into orders and follows their payments.
+type Orders struct {
+	db    *ent.Client
+	carts *Carts
+	pay   PaymentProvider // nil: card payments are not configured
+	now   func() time.Time
+	log   *slog.Logger
+	// Changed, when set, is told about every order whose status changed.
+	Changed func(orderID int)
+}
+
+// NewOrders returns the order service. pay may be nil.
+func NewOrders(db *ent.Client, carts *Carts, pay PaymentProvider, now func() time.Time, log *slog.Logger) *Orders {
+	return &Orders{db: db, carts: carts, pay: pay, now: now, log: log}
+}
+
+// PayWith says how a checkout is paid.
+type PayWith struct {
+	Card   bool
+	Wallet *Money
+}
+
+// CheckoutResult is what checkout returns: the order and, for card
+// payments, the client secret for Stripe.js or the mobile SDKs.
+type CheckoutResult struct {
+	OrderID         int
+	ClientSecret    string
+	PaymentIntentID string
+}
+
+// orderAlphabet has no 0/O, 1/I/L: numbers are read aloud at pop-ups.
+const orderAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+// newOrderNumber is short and human-readable, e.g. "K7Q-2MXD".
+func newOrderNumber() string {
+	b := make([]byte, 7)
+	_, _ = rand.Read(b)
+	out := make([]byte, 0, 8)
+	for i, x := range b {
+		if i == 3 {
+			out = append(out, '-')
+		}
+		out = append(out, orderAlphabet[int(x)%len(orderAlphabet)])
+	}
+	return string(out)
+}
+
+// Checkout places an order for the viewer's cart and starts its payment.
+// The order is PAID only when Stripe confirms (webhook). Holds stay reserved
+// for the payment window. A replay with the same key resumes the same order
+// and PaymentIntent.
+func (o *Orders) Checkout(ctx context.Context, cartID int, with PayWith, key string) (CheckoutResult, error) {
+	customerID, err := requireCustomer(ctx)
+	if err != nil {
+		return CheckoutResult{}, err
+	}
+	switch {
+	case with.Wallet != nil:
+		return CheckoutResult{}, badInput("payWith.wallet", "wallet payments are not available yet")
+	case !with.Card:
+		return CheckoutResult{}, badInput("payWith", "choose a payment method (card)")
+	case o.pay == nil:
+		return CheckoutResult{}, &InputError{Field: "payWith.card", Msg: ErrPaymentsNotConfigured.Error()}
+	}
+	sys := viewer.SystemContext(ctx)
+	req := struct {
+		Cart int
+		Card bool
+	}{cartID, with.Card}
+	orderID, err := idempotent(ctx, o.db, "checkout", key, req, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		return o.placeOrder(sys, tx, customerID, cartID)
+	})
+	if err != nil {
+		return CheckoutResult{}, err
+	}
+	return o.ensurePaymentIntent(sys, orderID)
+}
+
+func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID int) (int, error) {
+	now := o.now()
+	k, err := tx.Cart.Query().Where(cart.ID(cartID), cart.CustomerID(customerID)).Only(ctx)
+	if err != nil {
+		return 0, notFoundAs(err, "cart")
+	}
+	if k.Status != cart.StatusOPEN {
+		return 0, badInput("cartId", "this cart was already checked out")
+	}
+	lines, err := tx.CartLine.Query().Where(cartline.CartID(cartID),
+		cartline.StatusIn(cartline.StatusHELD, cartline.StatusEXPIRED)).
+		WithVariant(func(q *ent.VariantQuery) { q.WithProduct() }).All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var held []*ent.CartLine
+	var total int64
+	for _, l := range lines {
+		if l.Status == cartline.StatusEXPIRED || !now.Before(l.ExpiresAt) {
+			return 0, fmt.Errorf("line %d: %w", l.ID, ErrHoldExpired)
+		}
+		held = append(held, l)
+		total += int64(l.Quantity) * l.UnitAmount
+	}
+	if len(held) == 0 {
+		return 0, ErrEmptyCart
+	}
+	due := now.Add(o.carts.cfg.PaymentWindow)
+	ord, err := tx.Order.Create().SetNumber(newOrderNumber()).SetCustomerID(customerID).SetCartID(cartID).
+		SetTotalAmount(total).SetCurrency(k.Currency).SetPaymentDueAt(due).Save(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range held {
+		title := l.Edges.Variant.Edges.Product.Title + " — " + l.Edges.Variant.Title
+		if err := tx.OrderLine.Create().SetOrderID(ord.ID).SetVariantID(l.VariantID).SetCartLineID(l.ID).
+			SetNillableDropID(l.DropID).SetSku(l.Edges.Variant.Sku).SetTitle(title).SetQuantity(l.Quantity).
+			SetUnitAmount(l.UnitAmount).SetCurrency(l.Currency).Exec(ctx); err != nil {
+			return 0, err
+		}
+		// Extend the hold while the payment is in flight.
+		if err := tx.CartLine.UpdateOneID(l.ID).SetOrderID(ord.ID).SetExpiresAt(maxTime(l.ExpiresAt, due)).Exec(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Cart.UpdateOneID(cartID).SetStatus(cart.StatusCHECKED_OUT).Exec(ctx); err != nil {
+		return 0, err
+	}
+	status := order.StatusPENDING_PAYMENT
+	if total == 0 {
+		status = order.StatusPAID // nothing to charge: a giveaway
+		if err := o.sell(ctx, tx, ord.ID); err != nil {
+			return 0, err
+		}
+		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(status).SetPaidAt(now).Exec(ctx); err != nil {
+			return 0, err
+		}
+	} else if err := tx.Payment.Create().SetOrderID(ord.ID).SetMethod(payment.MethodCARD).
+		SetAmount(total).SetCurrency(k.Currency).Exec(ctx); err != nil {
+		return 0, err
+	}
+	return ord.ID, o.history(ctx, tx, ord.ID, status, "checkout")
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// ensurePaymentIntent creates the order's PaymentIntent if it has none yet.
+// The Stripe idempotency key is derived from the order id, so a retry after
+// a lost response gets the same PaymentIntent back.
+func (o *Orders) ensurePaymentIntent(ctx context.Context, orderID int) (CheckoutResult, error) {
+	res := CheckoutResult{OrderID: orderID}
+	p, err := o.db.Payment.Query().Where(payment.OrderID(orderID), payment.MethodEQ(payment.MethodCARD)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return res, nil // a free order: nothing to pay
+	}
+	if err != nil {
+		return res, fmt.Errorf("checkout: payment of order %d: %w", orderID, err)
+	}
+	if p.StripePaymentIntentID != nil {
+		res.PaymentIntentID, res.ClientSecret = *p.StripePaymentIntentID, p.ClientSecret
+		return res, nil
+	}
+	ord, err := o.db.Order.Get(ctx, orderID)
+	if err != nil {
+		return res, err
+	}
+	pi, err := o.pay.CreatePaymentIntent(ctx, PaymentIntentParams{
+		Amount: p.Amount, Currency: p.Currency, OrderID: orderID, OrderNumber: ord.Number,
+		Purpose: "order", IdempotencyKey: "merchd-order-" + strconv.Itoa(orderID) + "-payment-" + strconv.Itoa(p.ID),
+	})
+	if err != nil {
+		return res, fmt.Errorf("checkout: order %s: %w", ord.Number, err)
+	}
+	if err := o.db.Payment.Update().Where(payment.ID(p.ID), payment.StripePaymentIntentIDIsNil()).
+		SetStripePaymentIntentID(pi.ID).SetClientSecret(pi.ClientSecret).Exec(ctx); err != nil {
+		return res, fmt.Errorf("checkout: store payment intent: %w", err)
+	}
+	res.PaymentIntentID, res.ClientSecret = pi.ID, pi.ClientSecret
+	return res, nil
+}
+
+func (o *Orders) history(ctx context.Context, tx *ent.Tx, orderID int, status order.Status, note string) error {
+	return tx.OrderEvent.Create().SetOrderID(orderID).SetStatus(string(status)).SetNote(note).SetCreatedAt(o.now()).Exec(ctx)
+}
+
+// sell turns the order's held lines into sold ones. Lines no longer held
+// (their hold expired) are taken again if stock remains; if any cannot be,
+// it fails with ErrOutOfStock and the caller rolls everything back.
+func (o *Orders) sell(ctx context.Context, tx *ent.Tx, orderID int) error {
+	lines, err := tx.CartLine.Query().Where(cartline.OrderID(orderID)).All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		switch l.Status {
+		case cartline.StatusSOLD:
+		case cartline.StatusHELD:
+			n, err := tx.CartLine.Update().Where(cartline.ID(l.ID), cartline.StatusEQ(cartline.StatusHELD)).
+				SetStatus(cartline.StatusSOLD).Save(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("line %d changed under us: %w", l.ID, ErrOutOfStock)
+			}
+		default:
+			if err := o.carts.retake(ctx, tx, l); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// PaymentEvent is a payment's outcome as Stripe reports it.
+type PaymentEvent struct {
+	EventID         string
+	Type            string // payment_intent.succeeded, .payment_failed, .canceled
+	PaymentIntentID string
+	Amount          int64
+	Currency        string
+	OrderID         int // from the PaymentIntent's metadata, if any
+}
+
+// ErrDuplicateEvent reports an event id that was processed before.
+var ErrDuplicateEvent = errors.New("event already processed")
+
+// HandlePaymentEvent applies one Stripe event exactly once. Success after
+// failure or cancellation (or after the payment window) re-takes the units
+// if stock remains, and otherwise cancels the order and refunds the card.
+// Failure or cancellation after success changes nothing.
+func (o *Orders) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) error {
+	sys := viewer.SystemContext(ctx)
+	var refundID int
+	_, err := withTx(sys, o.db, "payment event", func(tx *ent.Tx) (struct{}, error) {
+		n, err := o.carts.exec(sys, tx, `INSERT INTO stripe_events (event_id, type, created_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+			ev.EventID, ev.Type, o.now())
+		if err != nil {
+			return struct{}{}, err
+		}
+		if n == 0 {
+			return struct{}{}, ErrDuplicateEvent
+		}
+		p, err := o.paymentFor(sys, tx, ev)
+		if err != nil || p == nil {
+			return struct{}{}, err
+		}
+		refundID, err = o.applyPaymentEvent(sys, tx, p, ev)
+		return struct{}{}, err
+	})
+	var late errLateNoStock
+	if errors.As(err, &late) {
+		refundID, err = withTx(sys, o.db, "late payment", func(tx *ent.Tx) (int, error) {
+			return o.refundLatePayment(sys, tx, ev, late)
+		})
+	}
+	if errors.Is(err, ErrDuplicateEvent) {
+		return nil
+	}
+	if err != nil || refundID == 0 {
+		return err
+	}
+	o.sendRefund(sys, refundID)
+	return nil
+}
+
+// refundLatePayment records a payment that arrived for units that are gone:
+// the order is canceled and the whole payment goes back to the card.
+func (o *Orders) refundLatePayment(ctx context.Context, tx *ent.Tx, ev PaymentEvent, late errLateNoStock) (int, error) {
+	n, err := o.carts.exec(ctx, tx, `INSERT INTO stripe_events (event_id, type, created_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+		ev.EventID, ev.Type, o.now())
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, ErrDuplicateEvent
+	}
+	p, err := tx.Payment.UpdateOneID(late.paymentID).SetStatus(payment.StatusSUCCEEDED).Save(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := o.releaseOrder(ctx, tx, late.orderID); err != nil {
+		return 0, err
+	}
+	if err := tx.Order.UpdateOneID(late.orderID).SetStatus(order.StatusCANCELED).AddRefundedAmount(p.Amount).Exec(ctx); err != nil {
+		return 0, err
+	}
+	r, err := tx.Refund.Create().SetOrderID(late.orderID).SetPaymentID(p.ID).SetAmount(p.Amount).SetCurrency(p.Currency).
+		SetTo(refund.ToCARD).SetReason("paid after the hold expired and the units were sold to others").Save(ctx)
+	if err != nil {
+		return 0, err
+	}
+	o.changed(late.orderID)
+	return r.ID, o.history(ctx, tx, late.orderID, order.StatusCANCELED, "paid after the hold expired; units gone; refunding to card")
+}
+
+func (o *Orders) paymentFor(ctx context.Context, tx *ent.Tx, ev PaymentEvent) (*ent.Payment, error) {
+	p, err := tx.Payment.Query().Where(payment.StripePaymentIntentID(ev.PaymentIntentID)).Only(ctx)
+	if ent.IsNotFound(err) && ev.OrderID != 0 {
+		// The webhook beat our own write of the PaymentIntent id.
+		p, err = tx.Payment.Query().Where(payment.OrderID(ev.OrderID), payment.MethodEQ(payment.MethodCARD),
+			payment.StripePaymentIntentIDIsNil()).Only(ctx)
+		if err == nil {
+			err = tx.Payment.UpdateOneID(p.ID).SetStripePaymentIntentID(ev.PaymentIntentID).Exec(ctx)
+		}
+	}
+	if ent.IsNotFound(err) {
+		o.log.Warn("stripe event for an unknown payment intent", "event_id", ev.EventID, "payment_intent", ev.PaymentIntentID)
+		return nil, nil
+	}
+	return p, err
+}
+
+// applyPaymentEvent returns the id of a refund to send after commit, if any.
+func (o *Orders) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Payment, ev PaymentEvent) (int, error) {
+	ord, err := tx.Order.Get(ctx, p.OrderID)
+	if err != nil {
+		return 0, err
+	}
+	switch ev.Type {
+	case "payment_intent.payment_failed", "payment_intent.canceled":
+		if p.Status != payment.StatusPENDING {
+			return 0, nil // failure after success (or twice): nothing changes
+		}
+		st, ost := payment.StatusFAILED, order.StatusPAYMENT_FAILED
+		if ev.Type == "payment_intent.canceled" {
+			st, ost = payment.StatusCANCELED, order.StatusCANCELED
+		}
+		if err := tx.Payment.UpdateOneID(p.ID).SetStatus(st).Exec(ctx); err != nil {
+			return 0, err
+		}
+		if ord.Status != order.StatusPENDING_PAYMENT {
+			return 0, nil
+		}
+		if err := o.releaseOrder(ctx, tx, ord.ID); err != nil {
+			return 0, err
+		}
+		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(ost).Exec(ctx); err != nil {
+			return 0, err
+		}
+		o.changed(ord.ID)
+		return 0, o.history(ctx, tx, ord.ID, ost, ev.Type)
+
+	case "payment_intent.succeeded":
+		if p.Status == payment.StatusSUCCEEDED {
+			return 0, nil
+		}
+		if ev.Amount != p.Amount || !equalFoldCurrency(ev.Currency, p.Currency) {
+			o.log.Error("stripe amount does not match the order", "order_id", ord.ID, "event_id", ev.EventID,
+				"amount", ev.Amount, "currency", ev.Currency, "want_amount", p.Amount, "want_currency", p.Currency)
+			return 0, fmt.Errorf("payment %d: stripe reports %d %s, expected %d %s", p.ID, ev.Amount, ev.Currency, p.Amount, p.Currency)
+		}
+		if err := tx.Payment.UpdateOneID(p.ID).SetStatus(payment.StatusSUCCEEDED).Exec(ctx); err != nil {
+			return 0, err
+		}
+		switch ord.Status {
+		case order.StatusPENDING_PAYMENT, order.StatusPAYMENT_FAILED, order.StatusCANCELED:
+		default:
+			return 0, nil
+		}
+		// Sell the units; a savepoint would be neater, but a failed sell
+		// must leave no partial re-takes, so it runs in a nested check.
+		if err := o.sell(ctx, tx, ord.ID); err != nil {
+			if !errors.Is(err, ErrOutOfStock) && !errors.Is(err, ErrLimitExceeded) {
+				return 0, err
+			}
+			return 0, errLateNoStock{orderID: ord.ID, paymentID: p.ID}
+		}
+		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(order.StatusPAID).SetPaidAt(o.now()).Exec(ctx); err != nil {
+			return 0, err
+		}
+		o.changed(ord.ID)
+		return 0, o.history(ctx, tx, ord.ID, order.StatusPAID, "payment succeeded")
+	}
+	return 0, nil
+}
+
+func equalFoldCurrency(a, b string) bool {
+	return len(a) == 3 && len(b) == 3 && (a == b || toUpper(a) == toUpper(b))
+}
+
+func toUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}
+
+// errLateNoStock: a payment succeeded for units that are gone.
+type errLateNoStock struct{ orderID, paymentID int }
+
+func (e errLateNoStock) Error() string {
+	return fmt.Sprintf("order %d was paid after its hold expired and the units are gone", e.orderID)
+}
+
+// releaseOrder returns the units of an order's held lines.
+func (o *Orders) releaseOrder(ctx context.Context, tx *ent.Tx, orderID int) error {
+	lines, err := tx.CartLine.Query().Where(cartline.OrderID(orderID), cartline.StatusEQ(cartline.StatusHELD)).All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		if _, err := o.carts.release(ctx, tx, l, cartline.StatusRELEASED); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *Orders) changed(orderID int) {
+	if o.Changed != nil {
+		o.Changed(orderID)
+	}
+}

@@ -1,0 +1,177 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// RefundLine refunds some units of one order line.
+type RefundLine struct {
+	LineID   int
+	Quantity int
+}
+
+// RefundTo says where refunded money goes.
+type RefundTo = refund.To
+
+// Refund destinations.
+const (
+	RefundToCard   = refund.ToCARD
+	RefundToWallet = refund.ToWALLET
+)
+
+// RefundOrder refunds a paid order, whole (no lines) or by lines. The
+// amount is reserved on the order first, so concurrent refunds can never
+// exceed what was paid; then the card refund is sent with a key derived
+// from the refund's id. If Stripe does not take it now, the refund stays
+// PENDING and the sweeper retries it with the same key: the id is returned
+// together with that error.
+func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLine, to RefundTo, key string) (int, error) {
+	if err := requireStaff(ctx); err != nil {
+		return 0, err
+	}
+	switch to {
+	case RefundToCard:
+		if o.pay == nil {
+			return 0, &InputError{Field: "to", Msg: ErrPaymentsNotConfigured.Error()}
+		}
+	case RefundToWallet:
+		return 0, badInput("to", "wallet refunds are not available yet")
+	default:
+		return 0, badInput("to", "unknown destination %q", to)
+	}
+	req := struct {
+		Order int
+		Lines []RefundLine
+		To    RefundTo
+	}{orderID, lines, to}
+	refundID, err := idempotent(ctx, o.db, "refundOrder", key, req, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		sys := viewer.SystemContext(ctx)
+		ord, err := tx.Order.Get(sys, orderID)
+		if err != nil {
+			return 0, notFoundAs(err, "order")
+		}
+		if ord.Status != order.StatusPAID && ord.Status != order.StatusPARTIALLY_REFUNDED {
+			return 0, badInput("orderId", "only paid orders can be refunded (this one is %s)", ord.Status)
+		}
+		p, err := tx.Payment.Query().Where(payment.OrderID(orderID), payment.MethodEQ(payment.MethodCARD),
+			payment.StatusEQ(payment.StatusSUCCEEDED)).Only(sys)
+		if err != nil {
+			return 0, badInput("orderId", "the order has no card payment to refund")
+		}
+		amount := ord.TotalAmount - ord.RefundedAmount
+		if len(lines) > 0 {
+			amount = 0
+			for _, rl := range lines {
+				if rl.Quantity <= 0 {
+					return 0, badInput("lines", "quantities must be positive")
+				}
+				l, err := tx.OrderLine.Query().Where(orderline.ID(rl.LineID), orderline.OrderID(orderID)).Only(sys)
+				if err != nil {
+					return 0, notFoundAs(err, "order line")
+				}
+				n, err := tx.OrderLine.Update().
+					Where(orderline.ID(l.ID), orderline.RefundedQuantityLTE(l.Quantity-rl.Quantity)).
+					AddRefundedQuantity(rl.Quantity).Save(sys)
+				if err != nil {
+					return 0, err
+				}
+				if n == 0 {
+					return 0, badInput("lines", "line %d has fewer than %d unrefunded units", rl.LineID, rl.Quantity)
+				}
+				amount += int64(rl.Quantity) * l.UnitAmount
+			}
+		}
+		if amount <= 0 {
+			return 0, badInput("orderId", "nothing left to refund")
+		}
+		n, err := tx.Order.Update().Where(order.ID(orderID), order.RefundedAmountLTE(ord.TotalAmount-amount)).
+			AddRefundedAmount(amount).Save(sys)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return 0, badInput("orderId", "the refund would exceed what was paid")
+		}
+		r, err := tx.Refund.Create().SetOrderID(orderID).SetPaymentID(p.ID).SetAmount(amount).
+			SetCurrency(ord.Currency).SetTo(to).SetReason("staff refund").Save(sys)
+		if err != nil {
+			return 0, err
+		}
+		return r.ID, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := o.sendRefund(viewer.SystemContext(ctx), refundID); err != nil {
+		return refundID, err
+	}
+	return refundID, nil
+}
+
+// sendRefund sends a PENDING card refund to Stripe and records the outcome.
+// A failure leaves it PENDING; the sweeper retries it with the same key.
+func (o *Orders) sendRefund(ctx context.Context, refundID int) error {
+	r, err := o.db.Refund.Get(ctx, refundID)
+	if err != nil {
+		return err
+	}
+	if r.Status != refund.StatusPENDING || r.PaymentID == nil {
+		return nil
+	}
+	p, err := o.db.Payment.Get(ctx, *r.PaymentID)
+	if err != nil {
+		return err
+	}
+	if p.StripePaymentIntentID == nil {
+		return fmt.Errorf("checkout: refund %d: payment %d has no PaymentIntent", r.ID, p.ID)
+	}
+	stripeID, err := o.pay.Refund(ctx, *p.StripePaymentIntentID, r.Amount, "merchd-refund-"+strconv.Itoa(r.ID))
+	if err != nil {
+		o.log.Error("card refund failed; will retry", "refund_id", r.ID, "order_id", r.OrderID, "error", err)
+		return fmt.Errorf("checkout: refund %d: %w", r.ID, err)
+	}
+	_, err = withTx(ctx, o.db, "record refund", func(tx *ent.Tx) (struct{}, error) {
+		n, err := tx.Refund.Update().Where(refund.ID(r.ID), refund.StatusEQ(refund.StatusPENDING)).
+			SetStatus(refund.StatusSUCCEEDED).SetStripeRefundID(stripeID).Save(ctx)
+		if err != nil || n == 0 {
+			return struct{}{}, err
+		}
+		ord, err := tx.Order.Get(ctx, r.OrderID)
+		if err != nil {
+			return struct{}{}, err
+		}
+		st := order.StatusPARTIALLY_REFUNDED
+		if ord.RefundedAmount >= ord.TotalAmount {
+			st = order.StatusREFUNDED
+		}
+		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(st).Exec(ctx); err != nil {
+			return struct{}{}, err
+		}
+		o.changed(ord.ID)
+		return struct{}{}, o.history(ctx, tx, ord.ID, st, fmt.Sprintf("refunded %d %s to card", r.Amount, r.Currency))
+	})
+	return err
+}
+
+// retryRefunds resends card refunds still PENDING after a minute.
+func (o *Orders) retryRefunds(ctx context.Context) error {
+	ids, err := o.db.Refund.Query().Where(refund.StatusEQ(refund.StatusPENDING), refund.ToEQ(refund.ToCARD),
+		refund.CreatedAtLT(o.now().Add(-time.Minute))).Limit(20).IDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		_ = o.sendRefund(ctx, id) // logged inside; retried next sweep
+	}
+	return nil
+}

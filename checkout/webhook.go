@@ -1,0 +1,82 @@
+package checkout
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/stripe/stripe-go/v79"
+	"github.com/stripe/stripe-go/v79/webhook"
+)
+
+// maxWebhookBody bounds a Stripe event; real ones are a few KiB.
+const maxWebhookBody = 256 << 10
+
+// WebhookHandler serves POST /webhooks/stripe: it verifies the signature
+// (400 and nothing changes if it is wrong), then applies the event exactly
+// once. A 5xx asks Stripe to deliver again; redeliveries are no-ops.
+func (o *Orders) WebhookHandler(secret Secret, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+		if err != nil {
+			http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+			return
+		}
+		ev, err := webhook.ConstructEventWithOptions(body, r.Header.Get("Stripe-Signature"), string(secret),
+			webhook.ConstructEventOptions{Tolerance: 5 * time.Minute, IgnoreAPIVersionMismatch: true})
+		if err != nil {
+			log.WarnContext(r.Context(), "stripe webhook refused", "error", err)
+			http.Error(w, "invalid signature", http.StatusBadRequest)
+			return
+		}
+		pe, ok, err := paymentEvent(ev)
+		if err != nil {
+			log.WarnContext(r.Context(), "stripe webhook unreadable", "event_id", ev.ID, "error", err)
+			http.Error(w, "unreadable event", http.StatusBadRequest)
+			return
+		}
+		if !ok {
+			w.WriteHeader(http.StatusOK) // an event type merchd does not use
+			return
+		}
+		if err := o.HandlePaymentEvent(r.Context(), pe); err != nil {
+			log.ErrorContext(r.Context(), "stripe webhook failed", "event_id", ev.ID, "type", ev.Type, "error", err)
+			http.Error(w, "try again", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// paymentEvent extracts what merchd needs from a PaymentIntent event.
+func paymentEvent(ev stripe.Event) (PaymentEvent, bool, error) {
+	switch ev.Type {
+	case "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled":
+	default:
+		return PaymentEvent{}, false, nil
+	}
+	if ev.Data == nil {
+		return PaymentEvent{}, false, errors.New("event has no data")
+	}
+	var pi stripe.PaymentIntent
+	if err := json.Unmarshal(ev.Data.Raw, &pi); err != nil {
+		return PaymentEvent{}, false, err
+	}
+	if pi.ID == "" {
+		return PaymentEvent{}, false, errors.New("payment intent without id")
+	}
+	orderID, _ := strconv.Atoi(pi.Metadata["merchd_order_id"])
+	return PaymentEvent{
+		EventID: ev.ID, Type: string(ev.Type), PaymentIntentID: pi.ID,
+		Amount: pi.Amount, Currency: string(pi.Currency), OrderID: orderID,
+	}, true, nil
+}

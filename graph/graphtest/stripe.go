@@ -1,0 +1,219 @@
+package graphtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v79/webhook"
+
+	"github.com/merchd/merchd/checkout"
+)
+
+// WebhookSecret signs the fake's webhooks in tests.
+const WebhookSecret = "whsec_test_merchd"
+
+// FakeStripe is a stateful stand-in for Stripe's PaymentIntents and Refunds:
+// stripe-mock checks request shapes but keeps no state, so flows (pay,
+// fail, refund, redeliver) run against this. Like Stripe, a repeated
+// idempotency key returns the first result.
+type FakeStripe struct {
+	mu       sync.Mutex
+	intents  map[string]*FakeIntent
+	byKey    map[string]string
+	refunds  map[string]int64 // idempotency key → amount
+	seq      int
+	RefundFn func(piID string, amount int64) error // optional failure injection
+}
+
+// FakeIntent is one PaymentIntent.
+type FakeIntent struct {
+	ID, Currency, Status string
+	Amount               int64
+	OrderID              int
+	Refunded             int64
+}
+
+// NewFakeStripe returns an empty fake.
+func NewFakeStripe() *FakeStripe {
+	return &FakeStripe{intents: map[string]*FakeIntent{}, byKey: map[string]string{}, refunds: map[string]int64{}}
+}
+
+var _ checkout.PaymentProvider = (*FakeStripe)(nil)
+
+// CreatePaymentIntent implements checkout.PaymentProvider.
+func (f *FakeStripe) CreatePaymentIntent(_ context.Context, p checkout.PaymentIntentParams) (checkout.PaymentIntent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id, ok := f.byKey[p.IdempotencyKey]; ok {
+		pi := f.intents[id]
+		return checkout.PaymentIntent{ID: pi.ID, ClientSecret: pi.ID + "_secret", Status: pi.Status}, nil
+	}
+	f.seq++
+	id := fmt.Sprintf("pi_fake_%d", f.seq)
+	f.intents[id] = &FakeIntent{ID: id, Amount: p.Amount, Currency: p.Currency, Status: "requires_payment_method", OrderID: p.OrderID}
+	f.byKey[p.IdempotencyKey] = id
+	return checkout.PaymentIntent{ID: id, ClientSecret: id + "_secret", Status: "requires_payment_method"}, nil
+}
+
+// CancelPaymentIntent implements checkout.PaymentProvider.
+func (f *FakeStripe) CancelPaymentIntent(_ context.Context, id, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pi, ok := f.intents[id]
+	if !ok {
+		return fmt.Errorf("no such payment intent %s", id)
+	}
+	if pi.Status == "succeeded" {
+		return fmt.Errorf("payment intent %s already succeeded", id)
+	}
+	pi.Status = "canceled"
+	return nil
+}
+
+// Refund implements checkout.PaymentProvider.
+func (f *FakeStripe) Refund(_ context.Context, piID string, amount int64, key string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.RefundFn != nil {
+		if err := f.RefundFn(piID, amount); err != nil {
+			return "", err
+		}
+	}
+	if _, ok := f.refunds[key]; ok {
+		return "re_" + key, nil
+	}
+	pi, ok := f.intents[piID]
+	if !ok || pi.Status != "succeeded" || pi.Refunded+amount > pi.Amount {
+		return "", fmt.Errorf("refund of %d on %s refused", amount, piID)
+	}
+	pi.Refunded += amount
+	f.refunds[key] = amount
+	return "re_" + key, nil
+}
+
+// Intent returns a copy of a PaymentIntent.
+func (f *FakeStripe) Intent(id string) FakeIntent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return *f.intents[id]
+}
+
+// Event builds a signed webhook delivery for a PaymentIntent event; status
+// is also recorded on the fake (succeeded, canceled, requires_payment_method).
+func (f *FakeStripe) Event(t testing.TB, eventID, eventType, piID string) (body []byte, signature string) {
+	t.Helper()
+	f.mu.Lock()
+	pi, ok := f.intents[piID]
+	if !ok {
+		f.mu.Unlock()
+		t.Fatalf("no payment intent %s", piID)
+	}
+	switch {
+	case pi.Status == "succeeded":
+		// Events can arrive late and out of order; a success is final.
+	case eventType == "payment_intent.succeeded":
+		pi.Status = "succeeded"
+	case eventType == "payment_intent.canceled":
+		pi.Status = "canceled"
+	case eventType == "payment_intent.payment_failed":
+		pi.Status = "requires_payment_method"
+	}
+	obj := map[string]any{
+		"id": pi.ID, "object": "payment_intent", "amount": pi.Amount, "currency": lower(pi.Currency),
+		"status": pi.Status, "metadata": map[string]string{"merchd_order_id": strconv.Itoa(pi.OrderID)},
+	}
+	f.mu.Unlock()
+	return SignedEvent(t, eventID, eventType, obj)
+}
+
+// SignedEvent signs any event payload with WebhookSecret.
+func SignedEvent(t testing.TB, eventID, eventType string, object any) ([]byte, string) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{
+		"id": eventID, "object": "event", "type": eventType, "api_version": "2024-06-20",
+		"created": time.Now().Unix(), "data": map[string]any{"object": object},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: WebhookSecret})
+	return body, sp.Header
+}
+
+// Deliver posts a webhook body with its signature header and returns the status.
+func Deliver(t testing.TB, url string, body []byte, signature string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", signature)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+// StripeMock starts stripe-mock on free loopback ports and returns its
+// HTTP URL; it stops when the test ends. Skips if stripe-mock is missing.
+func StripeMock(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("stripe-mock")
+	if err != nil {
+		gobin := filepath.Join(os.Getenv("HOME"), "go", "bin", "stripe-mock")
+		if out, e := exec.Command("go", "env", "GOPATH").Output(); e == nil {
+			gobin = filepath.Join(string(bytes.TrimSpace(out)), "bin", "stripe-mock")
+		}
+		if _, e := os.Stat(gobin); e != nil {
+			t.Skip("needs stripe-mock: go install github.com/stripe/stripe-mock@v0.203.0")
+		}
+		bin = gobin
+	}
+	httpPort, httpsPort := freePort(t), freePort(t)
+	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:"+httpPort, "-https-addr", "127.0.0.1:"+httpsPort)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start stripe-mock: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := "http://127.0.0.1:" + httpPort
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+httpPort, 100*time.Millisecond); err == nil {
+			c.Close()
+			return url
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("stripe-mock did not start within 30s")
+	return ""
+}
+
+func freePort(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
