@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/merchd/merchd/checkout"
@@ -130,8 +131,12 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		out := graphql.DefaultErrorPresenter(ctx, err)
 		if out.Extensions != nil && out.Extensions["code"] != nil {
 			// Parse, validation and limit errors already carry a code.
-			if out.Extensions["code"] == CodeNotFound {
+			switch {
+			case out.Extensions["code"] == CodeNotFound:
 				out.Message = publicMessages[CodeNotFound]
+			case out.Extensions["code"] == "GRAPHQL_VALIDATION_FAILED" && len(out.Path) > 0 && out.Path[0] == ast.PathName("variable"):
+				// A variable's value is the client's input, not its document.
+				out.Extensions["code"] = CodeBadUserInput
 			}
 			return out
 		}

@@ -270,6 +270,12 @@ func (e *Env) Staff(t testing.TB, query string, vars map[string]any, v any) {
 // Post sends any JSON body to a GraphQL endpoint.
 func Post(t testing.TB, endpoint, token string, body any) Response {
 	t.Helper()
+	return PostClient(t, http.DefaultClient, endpoint, token, body)
+}
+
+// PostClient is Post with a given HTTP client.
+func PostClient(t testing.TB, c *http.Client, endpoint, token string, body any) Response {
+	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
@@ -282,12 +288,17 @@ func Post(t testing.TB, endpoint, token string, body any) Response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	return send(t, req)
+	return sendWith(t, c, req)
 }
 
 func send(t testing.TB, req *http.Request) Response {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	return sendWith(t, http.DefaultClient, req)
+}
+
+func sendWith(t testing.TB, c *http.Client, req *http.Request) Response {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
