@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/graph/gid"
+	"github.com/merchd/merchd/graph/graphtest"
+)
+
+// buildMerchd compiles the binary once per test run.
+func buildMerchd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "merchd")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startProcess runs `merchd serve` and returns its base URL.
+func startProcess(t *testing.T, bin string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("merchd exited with %v after SIGTERM", err)
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Error("merchd did not stop within 20s of SIGTERM")
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a
+	case <-time.After(60 * time.Second):
+		t.Fatal("merchd did not start")
+		return ""
+	}
+}
+
+// TestTwoProcessesOnePostgres: two merchd processes share one PostgreSQL;
+// 1,000 buyers split between them race for a 100-unit drop. Exactly 100
+// are held and then sold, across both.
+func TestTwoProcessesOnePostgres(t *testing.T) {
+	dbURL := graphtest.NewPostgresDB(t)
+	mock := graphtest.StripeMock(t)
+	bin := buildMerchd(t)
+	env := []string{"MERCHD_STRIPE_SECRET_KEY=sk_test_123", "MERCHD_STRIPE_WEBHOOK_SECRET=" + graphtest.WebhookSecret}
+	flags := []string{"--database", dbURL, "--stripe-api-url", mock}
+	var urls [2]string
+	var wg sync.WaitGroup
+	for i := range urls {
+		wg.Go(func() { urls[i] = startProcess(t, bin, env, flags...) }) // start together: migrations race too
+	}
+	wg.Wait()
+
+	ctx := context.Background()
+	db, err := entdb.Open(ctx, entdb.Config{URL: dbURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	accounts, _ := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: time.Hour, Password: graphtest.FastPasswords})
+	staff, err := accounts.CreateStaffToken(ctx, "ops@example.com", "Ops", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const buyers, units = 1000, 100
+	toks := make([]string, buyers)
+	for i := range buyers {
+		wg.Go(func() {
+			s, err := accounts.SignUp(ctx, fmt.Sprintf("buyer%d@replicas.example", i), "correct horse battery", "")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			toks[i] = s.Token
+		})
+	}
+	wg.Wait()
+
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 96, MaxIdleConnsPerHost: 96}}
+	do := func(base, token, q string, vars map[string]any) graphtest.Response {
+		return graphtest.PostClient(t, client, base+"/query", token, map[string]any{"query": q, "variables": vars})
+	}
+	var p struct {
+		CreateProduct struct{ Product struct{ ID string } }
+	}
+	do(urls[0], staff, `mutation { createProduct(input: {title: "Replica tee", slug: "replica-tee"}) { product { id } } }`, nil).Decode(t, &p)
+	var v struct {
+		CreateVariant struct{ Variant struct{ ID string } }
+	}
+	do(urls[1], staff, `mutation($p: ID!) { createVariant(input: {productId: $p, sku: "RT-1", title: "M", price: {amount: 3000, currency: "EUR"}}) { variant { id } } }`,
+		map[string]any{"p": p.CreateProduct.Product.ID}).Decode(t, &v)
+	vid := v.CreateVariant.Variant.ID
+	do(urls[0], staff, `mutation($v: ID!) { setStock(input: {variantId: $v, available: 150, idempotencyKey: "s"}) { available } }`, map[string]any{"v": vid}).Decode(t, &struct{}{})
+	now := time.Now().UTC()
+	do(urls[1], staff, `mutation($v: ID!, $o: Time!, $c: Time!) { createDrop(input: {title: "Replicas", variantIds: [$v], cap: 100, perCustomerLimit: 1, opensAt: $o, closesAt: $c}) { drop { id } } }`,
+		map[string]any{"v": vid, "o": now.Add(-time.Minute), "c": now.Add(time.Hour)}).Decode(t, &struct{}{})
+
+	add := `mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id } } }`
+	codes := make([]string, buyers)
+	carts := make([]string, buyers)
+	start := make(chan struct{})
+	for i := range buyers {
+		wg.Go(func() {
+			<-start
+			r := do(urls[i%2], toks[i], add, map[string]any{"i": map[string]any{"variantId": vid, "quantity": 1, "idempotencyKey": "go"}})
+			codes[i] = r.Code()
+			if r.Code() == "" {
+				var out struct {
+					AddToCart struct{ Cart struct{ ID string } }
+				}
+				r.Decode(t, &out)
+				carts[i] = out.AddToCart.Cart.ID
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	counts := map[string]int{}
+	perProcess := [2]int{}
+	for i, c := range codes {
+		counts[c]++
+		if c == "" {
+			perProcess[i%2]++
+		}
+	}
+	t.Logf("held per process: %v", perProcess)
+	if counts[""] != units || counts["OUT_OF_STOCK"] != buyers-units {
+		t.Fatalf("outcomes %v, want %d held and %d OUT_OF_STOCK", counts, units, buyers-units)
+	}
+	if perProcess[0] == 0 || perProcess[1] == 0 {
+		t.Fatalf("one process sold nothing: %v", perProcess)
+	}
+
+	// Each winner checks out on its process; Stripe (stripe-mock) creates the
+	// PaymentIntents and the signed success events go to the other process.
+	co := `mutation($i: CheckoutInput!) { checkout(input: $i) { order { id total { amount } } paymentIntentId } }`
+	for i := range buyers {
+		if carts[i] == "" {
+			continue
+		}
+		wg.Go(func() {
+			var out struct {
+				Checkout struct {
+					Order struct {
+						ID    string
+						Total struct{ Amount int64 }
+					}
+					PaymentIntentID string
+				}
+			}
+			do(urls[i%2], toks[i], co, map[string]any{"i": map[string]any{"cartId": carts[i], "payWith": map[string]any{"card": true}, "idempotencyKey": "pay"}}).Decode(t, &out)
+			oid, _ := gid.Decode(out.Checkout.Order.ID)
+			body, sig := graphtest.SignedEvent(t, "evt_"+strconv.Itoa(i), "payment_intent.succeeded", map[string]any{
+				"id": out.Checkout.PaymentIntentID, "object": "payment_intent", "amount": out.Checkout.Order.Total.Amount,
+				"currency": "eur", "status": "succeeded", "metadata": map[string]string{"merchd_order_id": strconv.Itoa(oid)},
+			})
+			if code := graphtest.Deliver(t, urls[(i+1)%2]+"/webhooks/stripe", body, sig); code != http.StatusOK {
+				t.Errorf("webhook: %d", code)
+			}
+		})
+	}
+	wg.Wait()
+	sys := viewer.SystemContext(ctx)
+	if n := db.Client.Order.Query().Where(order.StatusEQ(order.StatusPAID)).CountX(sys); n != units {
+		t.Fatalf("%d paid orders, want %d", n, units)
+	}
+	var avail int
+	if err := db.SQL.QueryRow("SELECT available FROM stocks").Scan(&avail); err != nil || avail != 50 {
+		t.Fatalf("stock %d (%v), want 50", avail, err)
+	}
+}
