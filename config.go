@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	SessionTTL      time.Duration
 	Cart            checkout.CartConfig
+	Wallet          checkout.WalletConfig
 	SweepInterval   time.Duration
 	// Stripe's secrets come only from MERCHD_STRIPE_SECRET_KEY and
 	// MERCHD_STRIPE_WEBHOOK_SECRET (or the files named by …_FILE).
@@ -42,6 +44,7 @@ func defaultServeConfig() serveConfig {
 		ShutdownTimeout: 20 * time.Second,
 		SessionTTL:      30 * 24 * time.Hour,
 		Cart:            checkout.DefaultCartConfig(),
+		Wallet:          checkout.DefaultWalletConfig(),
 		SweepInterval:   time.Second,
 		API:             graph.DefaultConfig(),
 	}
@@ -59,6 +62,20 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Cart.PaymentWindow, "payment-window", c.Cart.PaymentWindow, "how long holds wait for a started payment")
 	fs.IntVar(&c.Cart.MaxQuantity, "max-quantity", c.Cart.MaxQuantity, "most units one add-to-cart may take")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often expired holds are returned")
+	fs.Int64Var(&c.Wallet.TopUpMin, "topup-min", c.Wallet.TopUpMin, "smallest wallet top-up, in minor units")
+	fs.Int64Var(&c.Wallet.TopUpMax, "topup-max", c.Wallet.TopUpMax, "largest wallet top-up, in minor units")
+	fs.Func("topup-presets", "comma-separated top-up amounts clients offer, in minor units (default 1000,2500,5000)", func(s string) error {
+		var out []int64
+		for _, p := range splitList(s) {
+			n, err := strconv.ParseInt(p, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not an amount in minor units", p)
+			}
+			out = append(out, n)
+		}
+		c.Wallet.TopUpPresets = out
+		return nil
+	})
 	fs.StringVar(&c.Stripe.APIURL, "stripe-api-url", c.Stripe.APIURL, "Stripe API base URL (for stripe-mock); default Stripe's")
 	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection")
 	fs.IntVar(&c.API.MaxDepth, "max-depth", c.API.MaxDepth, "deepest allowed query nesting")
@@ -90,6 +107,9 @@ func (c serveConfig) Validate() error {
 	}
 	if c.SessionTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("--session-ttl %s is shorter than a minute", c.SessionTTL))
+	}
+	if err := c.Wallet.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Cart.Validate(); err != nil {
 		errs = append(errs, err)

@@ -74,18 +74,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	now := func() time.Time { return time.Now().UTC() }
-	drops := checkout.NewDrops(db.Client, now, nil, log)
+	var (
+		pay  checkout.PaymentProvider
+		subs checkout.Subscriptions
+	)
+	if cfg.Stripe.Enabled() {
+		sp := checkout.NewStripeProvider(cfg.Stripe)
+		pay, subs = sp, sp
+	} else {
+		log.Warn("card payments are off: set MERCHD_STRIPE_SECRET_KEY and MERCHD_STRIPE_WEBHOOK_SECRET")
+	}
+	wallets, err := checkout.NewWallets(db.Client, db.Dialect, cfg.Wallet, pay, now)
+	if err != nil {
+		return err
+	}
+	members := checkout.NewMemberships(db.Client, wallets, subs, now)
+	drops := checkout.NewDrops(db.Client, now, members.EarlyAccess, log)
 	carts, err := checkout.NewCarts(db.Client, db.Dialect, cfg.Cart, now, drops, catalog.LocationID())
 	if err != nil {
 		return err
 	}
-	var pay checkout.PaymentProvider
-	if cfg.Stripe.Enabled() {
-		pay = checkout.NewStripeProvider(cfg.Stripe)
-	} else {
-		log.Warn("card payments are off: set MERCHD_STRIPE_SECRET_KEY and MERCHD_STRIPE_WEBHOOK_SECRET")
-	}
-	orders := checkout.NewOrders(db.Client, carts, pay, now, log)
+	carts.Pricer = members.Price
+	orders := checkout.NewOrders(db.Client, carts, wallets, members, pay, now, log)
 	if cfg.Demo {
 		if err := checkout.SeedDemo(ctx, db.Client, cfg.Currency, catalog.LocationID()); err != nil {
 			return err
@@ -99,6 +109,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	api, err := graph.NewServer(cfg.API, &graph.Resolver{
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: now,
+		Wallets: wallets, Members: members, Currency: cfg.Currency,
 	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		return err

@@ -3,11 +3,7 @@ package checkout
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
-
-	"entgo.io/ent/dialect"
 
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cart"
@@ -60,6 +56,9 @@ type Carts struct {
 	now        func() time.Time
 	drops      *Drops
 	locationID int
+	// Pricer, when set, is what a customer pays per unit (member prices);
+	// the price is fixed when the hold is taken.
+	Pricer func(ctx context.Context, customerID int, v *ent.Variant) (int64, error)
 }
 
 // NewCarts returns the cart service; holds take stock at locationID.
@@ -113,9 +112,10 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 	}
 	sys := viewer.SystemContext(ctx)
 	var (
-		v   *ent.Variant
-		d   *ent.Drop
-		now = c.now()
+		v    *ent.Variant
+		d    *ent.Drop
+		unit int64
+		now  = c.now()
 	)
 	check := func() error {
 		v, err = c.db.Variant.Query().
@@ -144,6 +144,15 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 		if ent.IsNotFound(err) || (err == nil && avail < in.Quantity) {
 			return fmt.Errorf("variant %d: %w", v.ID, ErrOutOfStock)
 		}
+		if err != nil {
+			return err
+		}
+		// Priced here, before the write transaction: never read through
+		// another pooled connection while holding the write lock.
+		unit = v.PriceAmount
+		if c.Pricer != nil {
+			unit, err = c.Pricer(ctx, customerID, v)
+		}
 		return err
 	}
 	req := struct {
@@ -168,7 +177,7 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 		line, err := tx.CartLine.Create().
 			SetCartID(cartID).SetVariantID(v.ID).SetNillableDropID(h.dropID).SetLocationID(c.locationID).
 			SetCustomerID(customerID).SetChannel(in.Channel).SetQuantity(in.Quantity).
-			SetUnitAmount(v.PriceAmount).SetCurrency(v.Currency).SetNillableStreamID(in.StreamID).
+			SetUnitAmount(unit).SetCurrency(v.Currency).SetNillableStreamID(in.StreamID).
 			SetExpiresAt(now.Add(ttl)).SetCreatedAt(now).
 			Save(sys)
 		if err != nil {
@@ -434,27 +443,5 @@ func (c *Carts) expire(ctx context.Context, where ...predicate.CartLine) ([]*ent
 // exec runs a statement written with ? placeholders and returns the rows it
 // affected.
 func (c *Carts) exec(ctx context.Context, tx *ent.Tx, query string, args ...any) (int64, error) {
-	if c.dialect == dialect.Postgres {
-		query = toDollar(query)
-	}
-	res, err := tx.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// toDollar rewrites ? placeholders as PostgreSQL's $1, $2, …
-func toDollar(q string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return execAffected(ctx, tx, c.dialect, query, args...)
 }

@@ -51,3 +51,8 @@ var (
 	ErrPaymentsNotConfigured = errors.New("card payments are not configured on this server")
 	ErrEmptyCart             = &InputError{Msg: "cart has no held items"}
 )
+
+// ErrInsufficientFunds refuses a wallet debit the balance cannot cover.
+var ErrInsufficientFunds = errors.New("insufficient wallet funds")
+
+func isRefusal(err, refusal error) bool { return errors.Is(err, refusal) }

@@ -15,23 +15,27 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/ent/walletentry"
 )
 
 // Orders turns carts into orders and follows their payments.
 type Orders struct {
-	db    *ent.Client
-	carts *Carts
-	pay   PaymentProvider // nil: card payments are not configured
-	now   func() time.Time
-	log   *slog.Logger
+	db          *ent.Client
+	carts       *Carts
+	wallets     *Wallets
+	memberships *Memberships
+	pay         PaymentProvider // nil: card payments are not configured
+	now         func() time.Time
+	log         *slog.Logger
 	// Changed, when set, is told about every order whose status changed.
 	Changed func(orderID int)
 }
 
 // NewOrders returns the order service. pay may be nil.
-func NewOrders(db *ent.Client, carts *Carts, pay PaymentProvider, now func() time.Time, log *slog.Logger) *Orders {
-	return &Orders{db: db, carts: carts, pay: pay, now: now, log: log}
+func NewOrders(db *ent.Client, carts *Carts, wallets *Wallets, memberships *Memberships, pay PaymentProvider, now func() time.Time, log *slog.Logger) *Orders {
+	return &Orders{db: db, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log}
 }
 
 // PayWith says how a checkout is paid.
@@ -75,20 +79,21 @@ func (o *Orders) Checkout(ctx context.Context, cartID int, with PayWith, key str
 		return CheckoutResult{}, err
 	}
 	switch {
-	case with.Wallet != nil:
-		return CheckoutResult{}, badInput("payWith.wallet", "wallet payments are not available yet")
-	case !with.Card:
-		return CheckoutResult{}, badInput("payWith", "choose a payment method (card)")
-	case o.pay == nil:
+	case !with.Card && with.Wallet == nil:
+		return CheckoutResult{}, badInput("payWith", "choose a payment method: card, wallet, or both")
+	case with.Card && o.pay == nil:
 		return CheckoutResult{}, &InputError{Field: "payWith.card", Msg: ErrPaymentsNotConfigured.Error()}
+	case with.Wallet != nil && o.wallets == nil:
+		return CheckoutResult{}, badInput("payWith.wallet", "wallet payments are not available")
 	}
 	sys := viewer.SystemContext(ctx)
 	req := struct {
-		Cart int
-		Card bool
-	}{cartID, with.Card}
+		Cart   int
+		Card   bool
+		Wallet *Money
+	}{cartID, with.Card, with.Wallet}
 	orderID, err := idempotent(ctx, o.db, "checkout", key, req, func(ctx context.Context, tx *ent.Tx) (int, error) {
-		return o.placeOrder(sys, tx, customerID, cartID)
+		return o.placeOrder(sys, tx, customerID, cartID, with)
 	})
 	if err != nil {
 		return CheckoutResult{}, err
@@ -96,7 +101,7 @@ func (o *Orders) Checkout(ctx context.Context, cartID int, with PayWith, key str
 	return o.ensurePaymentIntent(sys, orderID)
 }
 
-func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID int) (int, error) {
+func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID int, with PayWith) (int, error) {
 	now := o.now()
 	k, err := tx.Cart.Query().Where(cart.ID(cartID), cart.CustomerID(customerID)).Only(ctx)
 	if err != nil {
@@ -123,6 +128,20 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 	if len(held) == 0 {
 		return 0, ErrEmptyCart
 	}
+	var fromWallet int64
+	if with.Wallet != nil {
+		switch {
+		case with.Wallet.Currency != k.Currency:
+			return 0, badInput("payWith.wallet", "the cart is in %s", k.Currency)
+		case with.Wallet.Amount <= 0 || with.Wallet.Amount > total:
+			return 0, badInput("payWith.wallet", "must be between 1 and the total, %d", total)
+		}
+		fromWallet = with.Wallet.Amount
+	}
+	byCard := total - fromWallet
+	if byCard > 0 && !with.Card {
+		return 0, badInput("payWith.card", "the wallet covers %d of %d; add card: true for the rest", fromWallet, total)
+	}
 	due := now.Add(o.carts.cfg.PaymentWindow)
 	ord, err := tx.Order.Create().SetNumber(newOrderNumber()).SetCustomerID(customerID).SetCartID(cartID).
 		SetTotalAmount(total).SetCurrency(k.Currency).SetPaymentDueAt(due).Save(ctx)
@@ -144,20 +163,38 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 	if err := tx.Cart.UpdateOneID(cartID).SetStatus(cart.StatusCHECKED_OUT).Exec(ctx); err != nil {
 		return 0, err
 	}
-	status := order.StatusPENDING_PAYMENT
-	if total == 0 {
-		status = order.StatusPAID // nothing to charge: a giveaway
-		if err := o.sell(ctx, tx, ord.ID); err != nil {
-			return 0, err
-		}
-		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(status).SetPaidAt(now).Exec(ctx); err != nil {
-			return 0, err
-		}
-	} else if err := tx.Payment.Create().SetOrderID(ord.ID).SetMethod(payment.MethodCARD).
-		SetAmount(total).SetCurrency(k.Currency).Exec(ctx); err != nil {
+	if err := o.history(ctx, tx, ord.ID, order.StatusPENDING_PAYMENT, "checkout"); err != nil {
 		return 0, err
 	}
-	return ord.ID, o.history(ctx, tx, ord.ID, status, "checkout")
+	if fromWallet > 0 {
+		// Instant when the wallet pays it all; otherwise reserved until the
+		// card part succeeds, and given back if it does not.
+		st := payment.StatusPENDING
+		if byCard == 0 {
+			st = payment.StatusSUCCEEDED
+		}
+		if _, err := o.wallets.Post(ctx, tx, Posting{CustomerID: customerID, Currency: k.Currency, Amount: -fromWallet,
+			Kind: walletentry.KindSPEND, Note: "order " + ord.Number, OrderID: &ord.ID}); err != nil {
+			return 0, err
+		}
+		if err := tx.Payment.Create().SetOrderID(ord.ID).SetMethod(payment.MethodWALLET).SetStatus(st).
+			SetAmount(fromWallet).SetCurrency(k.Currency).Exec(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if byCard > 0 {
+		return ord.ID, tx.Payment.Create().SetOrderID(ord.ID).SetMethod(payment.MethodCARD).
+			SetAmount(byCard).SetCurrency(k.Currency).Exec(ctx)
+	}
+	// Nothing left to charge (all wallet, or a giveaway): paid now.
+	if err := o.sell(ctx, tx, ord.ID); err != nil {
+		return 0, err
+	}
+	if err := tx.Order.UpdateOneID(ord.ID).SetStatus(order.StatusPAID).SetPaidAt(now).Exec(ctx); err != nil {
+		return 0, err
+	}
+	o.changed(ord.ID)
+	return ord.ID, o.history(ctx, tx, ord.ID, order.StatusPAID, "paid")
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -188,7 +225,7 @@ func (o *Orders) ensurePaymentIntent(ctx context.Context, orderID int) (Checkout
 		return res, err
 	}
 	pi, err := o.pay.CreatePaymentIntent(ctx, PaymentIntentParams{
-		Amount: p.Amount, Currency: p.Currency, OrderID: orderID, OrderNumber: ord.Number,
+		Amount: p.Amount, Currency: p.Currency, OrderID: orderID, OrderNumber: "order " + ord.Number,
 		Purpose: "order", IdempotencyKey: "merchd-order-" + strconv.Itoa(orderID) + "-payment-" + strconv.Itoa(p.ID),
 	})
 	if err != nil {
@@ -243,6 +280,7 @@ type PaymentEvent struct {
 	Amount          int64
 	Currency        string
 	OrderID         int // from the PaymentIntent's metadata, if any
+	TopUpID         int // likewise, for wallet top-ups
 }
 
 // ErrDuplicateEvent reports an event id that was processed before.
@@ -263,6 +301,12 @@ func (o *Orders) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) error 
 		}
 		if n == 0 {
 			return struct{}{}, ErrDuplicateEvent
+		}
+		if t, err := o.topUpFor(sys, tx, ev); err != nil || t != nil {
+			if err != nil {
+				return struct{}{}, err
+			}
+			return struct{}{}, o.wallets.applyTopUpEvent(sys, tx, t, ev)
 		}
 		p, err := o.paymentFor(sys, tx, ev)
 		if err != nil || p == nil {
@@ -305,6 +349,9 @@ func (o *Orders) refundLatePayment(ctx context.Context, tx *ent.Tx, ev PaymentEv
 	if err := o.releaseOrder(ctx, tx, late.orderID); err != nil {
 		return 0, err
 	}
+	if err := o.releaseWallet(ctx, tx, late.orderID); err != nil {
+		return 0, err
+	}
 	if err := tx.Order.UpdateOneID(late.orderID).SetStatus(order.StatusCANCELED).AddRefundedAmount(p.Amount).Exec(ctx); err != nil {
 		return 0, err
 	}
@@ -315,6 +362,40 @@ func (o *Orders) refundLatePayment(ctx context.Context, tx *ent.Tx, ev PaymentEv
 	}
 	o.changed(late.orderID)
 	return r.ID, o.history(ctx, tx, late.orderID, order.StatusCANCELED, "paid after the hold expired; units gone; refunding to card")
+}
+
+func (o *Orders) topUpFor(ctx context.Context, tx *ent.Tx, ev PaymentEvent) (*ent.TopUp, error) {
+	if o.wallets == nil {
+		return nil, nil
+	}
+	t, err := tx.TopUp.Query().Where(topup.StripePaymentIntentID(ev.PaymentIntentID)).Only(ctx)
+	if ent.IsNotFound(err) && ev.TopUpID != 0 {
+		t, err = tx.TopUp.Query().Where(topup.ID(ev.TopUpID), topup.StripePaymentIntentIDIsNil()).Only(ctx)
+		if err == nil {
+			err = tx.TopUp.UpdateOneID(t.ID).SetStripePaymentIntentID(ev.PaymentIntentID).Exec(ctx)
+		}
+	}
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return t, err
+}
+
+// HandleSubscriptionEvent applies a membership billing event exactly once.
+func (o *Orders) HandleSubscriptionEvent(ctx context.Context, ev SubscriptionEvent) error {
+	if o.memberships == nil {
+		return nil
+	}
+	sys := viewer.SystemContext(ctx)
+	_, err := withTx(sys, o.db, "subscription event", func(tx *ent.Tx) (struct{}, error) {
+		n, err := o.carts.exec(sys, tx, `INSERT INTO stripe_events (event_id, type, created_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+			ev.EventID, ev.Type, o.now())
+		if err != nil || n == 0 {
+			return struct{}{}, err
+		}
+		return struct{}{}, o.memberships.applySubscriptionEvent(sys, tx, ev)
+	})
+	return err
 }
 
 func (o *Orders) paymentFor(ctx context.Context, tx *ent.Tx, ev PaymentEvent) (*ent.Payment, error) {
@@ -358,6 +439,9 @@ func (o *Orders) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Payme
 		if err := o.releaseOrder(ctx, tx, ord.ID); err != nil {
 			return 0, err
 		}
+		if err := o.releaseWallet(ctx, tx, ord.ID); err != nil {
+			return 0, err
+		}
 		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(ost).Exec(ctx); err != nil {
 			return 0, err
 		}
@@ -388,6 +472,9 @@ func (o *Orders) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Payme
 				return 0, err
 			}
 			return 0, errLateNoStock{orderID: ord.ID, paymentID: p.ID}
+		}
+		if err := o.chargeWallet(ctx, tx, ord); err != nil {
+			return 0, err
 		}
 		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(order.StatusPAID).SetPaidAt(o.now()).Exec(ctx); err != nil {
 			return 0, err
@@ -431,6 +518,63 @@ func (o *Orders) releaseOrder(ctx context.Context, tx *ent.Tx, orderID int) erro
 		}
 	}
 	return nil
+}
+
+// chargeWallet settles a split payment's reserved wallet part: the card
+// part succeeded, and the units are sold. If the reservation was given back
+// meanwhile (the order was canceled), it is taken again.
+func (o *Orders) chargeWallet(ctx context.Context, tx *ent.Tx, ord *ent.Order) error {
+	wp, err := tx.Payment.Query().Where(payment.OrderID(ord.ID), payment.MethodEQ(payment.MethodWALLET)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil
+	}
+	if err != nil || wp.Status == payment.StatusSUCCEEDED {
+		return err
+	}
+	if wp.Status == payment.StatusCANCELED {
+		if _, err := o.wallets.Post(ctx, tx, Posting{CustomerID: ord.CustomerID, Currency: wp.Currency, Amount: -wp.Amount,
+			Kind: walletentry.KindSPEND, Note: "order " + ord.Number, OrderID: &ord.ID}); err != nil {
+			return err
+		}
+	}
+	return tx.Payment.UpdateOneID(wp.ID).SetStatus(payment.StatusSUCCEEDED).Exec(ctx)
+}
+
+// releaseWallet gives back a split payment's reserved wallet part with a
+// REVERSAL of its SPEND entry (once: an entry is reversed at most once).
+func (o *Orders) releaseWallet(ctx context.Context, tx *ent.Tx, orderID int) error {
+	n, err := tx.Payment.Update().Where(payment.OrderID(orderID), payment.MethodEQ(payment.MethodWALLET),
+		payment.StatusEQ(payment.StatusPENDING)).SetStatus(payment.StatusCANCELED).Save(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	spends, err := tx.WalletEntry.Query().Where(walletentry.OrderID(orderID), walletentry.KindEQ(walletentry.KindSPEND)).All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range spends {
+		done, err := tx.WalletEntry.Query().Where(walletentry.ReversesID(e.ID)).Exist(ctx)
+		if err != nil {
+			return err
+		}
+		if done {
+			continue
+		}
+		if _, err := o.wallets.Post(ctx, tx, Posting{CustomerID: e.CustomerID, Currency: currencyOf(ctx, tx, e.WalletID),
+			Amount: -e.Amount, Kind: walletentry.KindREVERSAL, Note: "card part of the order did not go through",
+			OrderID: &orderID, Reverses: &e.ID}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func currencyOf(ctx context.Context, tx *ent.Tx, walletID int) string {
+	w, err := tx.Wallet.Get(ctx, walletID)
+	if err != nil {
+		return ""
+	}
+	return w.Currency
 }
 
 func (o *Orders) changed(orderID int) {

@@ -24,6 +24,33 @@ type PaymentIntentParams struct {
 	Currency       string // ISO 4217, upper case
 	OrderID        int
 	OrderNumber    string
-	Purpose        string // "order" (the wallet issue adds top-ups)
+	Purpose        string // "order" or "topup"
+	TopUpID        int
 	IdempotencyKey string
+}
+
+// Subscriptions is the part of the provider card memberships use.
+type Subscriptions interface {
+	EnsureCustomer(ctx context.Context, customerID int, email, idempotencyKey string) (string, error)
+	EnsureProduct(ctx context.Context, name, idempotencyKey string) (string, error)
+	CreateSubscription(ctx context.Context, p SubscriptionParams) (Subscription, error)
+	CancelSubscription(ctx context.Context, id, idempotencyKey string) error
+}
+
+// SubscriptionParams creates a recurring card payment for a membership.
+type SubscriptionParams struct {
+	StripeCustomerID string
+	ProductID        string
+	Amount           int64
+	Currency         string
+	Interval         string // "month" or "year"
+	MembershipID     int
+	IdempotencyKey   string
+}
+
+// Subscription is the part of a Stripe Subscription merchd keeps.
+type Subscription struct {
+	ID           string
+	ClientSecret string // of the first invoice's PaymentIntent
+	Status       string
 }

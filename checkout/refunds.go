@@ -12,6 +12,7 @@ import (
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/ent/walletentry"
 )
 
 // RefundLine refunds some units of one order line.
@@ -45,7 +46,9 @@ func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLin
 			return 0, &InputError{Field: "to", Msg: ErrPaymentsNotConfigured.Error()}
 		}
 	case RefundToWallet:
-		return 0, badInput("to", "wallet refunds are not available yet")
+		if o.wallets == nil {
+			return 0, badInput("to", "wallet refunds are not available")
+		}
 	default:
 		return 0, badInput("to", "unknown destination %q", to)
 	}
@@ -62,11 +65,6 @@ func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLin
 		}
 		if ord.Status != order.StatusPAID && ord.Status != order.StatusPARTIALLY_REFUNDED {
 			return 0, badInput("orderId", "only paid orders can be refunded (this one is %s)", ord.Status)
-		}
-		p, err := tx.Payment.Query().Where(payment.OrderID(orderID), payment.MethodEQ(payment.MethodCARD),
-			payment.StatusEQ(payment.StatusSUCCEEDED)).Only(sys)
-		if err != nil {
-			return 0, badInput("orderId", "the order has no card payment to refund")
 		}
 		amount := ord.TotalAmount - ord.RefundedAmount
 		if len(lines) > 0 {
@@ -94,6 +92,26 @@ func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLin
 		if amount <= 0 {
 			return 0, badInput("orderId", "nothing left to refund")
 		}
+		var paymentID *int
+		if to == RefundToCard {
+			p, err := tx.Payment.Query().Where(payment.OrderID(orderID), payment.MethodEQ(payment.MethodCARD),
+				payment.StatusEQ(payment.StatusSUCCEEDED)).Only(sys)
+			if err != nil {
+				return 0, badInput("to", "the order has no card payment to refund; refund to WALLET")
+			}
+			prior, err := tx.Refund.Query().Where(refund.PaymentID(p.ID), refund.StatusNEQ(refund.StatusFAILED)).All(sys)
+			if err != nil {
+				return 0, err
+			}
+			var done int64
+			for _, r := range prior {
+				done += r.Amount
+			}
+			if amount > p.Amount-done {
+				return 0, badInput("to", "the card paid %d and %d of it is refunded; refund the rest to WALLET", p.Amount, done)
+			}
+			paymentID = &p.ID
+		}
 		n, err := tx.Order.Update().Where(order.ID(orderID), order.RefundedAmountLTE(ord.TotalAmount-amount)).
 			AddRefundedAmount(amount).Save(sys)
 		if err != nil {
@@ -102,15 +120,39 @@ func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLin
 		if n == 0 {
 			return 0, badInput("orderId", "the refund would exceed what was paid")
 		}
-		r, err := tx.Refund.Create().SetOrderID(orderID).SetPaymentID(p.ID).SetAmount(amount).
+		r, err := tx.Refund.Create().SetOrderID(orderID).SetNillablePaymentID(paymentID).SetAmount(amount).
 			SetCurrency(ord.Currency).SetTo(to).SetReason("staff refund").Save(sys)
 		if err != nil {
 			return 0, err
+		}
+		if to == RefundToWallet {
+			// Credit lands now, in this transaction.
+			if _, err := o.wallets.Post(sys, tx, Posting{CustomerID: ord.CustomerID, Currency: ord.Currency, Amount: amount,
+				Kind: walletentry.KindREFUND, Note: "refund of order " + ord.Number, OrderID: &ord.ID}); err != nil {
+				return 0, err
+			}
+			if err := tx.Refund.UpdateOneID(r.ID).SetStatus(refund.StatusSUCCEEDED).Exec(sys); err != nil {
+				return 0, err
+			}
+			st := order.StatusPARTIALLY_REFUNDED
+			if ord.RefundedAmount+amount >= ord.TotalAmount {
+				st = order.StatusREFUNDED
+			}
+			if err := tx.Order.UpdateOneID(ord.ID).SetStatus(st).Exec(sys); err != nil {
+				return 0, err
+			}
+			o.changed(ord.ID)
+			if err := o.history(sys, tx, ord.ID, st, fmt.Sprintf("refunded %d %s to wallet", amount, ord.Currency)); err != nil {
+				return 0, err
+			}
 		}
 		return r.ID, nil
 	})
 	if err != nil {
 		return 0, err
+	}
+	if to == RefundToWallet {
+		return refundID, nil
 	}
 	if err := o.sendRefund(viewer.SystemContext(ctx), refundID); err != nil {
 		return refundID, err

@@ -76,11 +76,16 @@ func (s *StripeProvider) CreatePaymentIntent(ctx context.Context, p PaymentInten
 		AutomaticPaymentMethods: &stripe.PaymentIntentAutomaticPaymentMethodsParams{
 			Enabled: stripe.Bool(true),
 		},
-		Description: stripe.String("merchd order " + p.OrderNumber),
+		Description: stripe.String("merchd " + p.OrderNumber),
 	}
 	params.Context = ctx
 	params.SetIdempotencyKey(p.IdempotencyKey)
-	params.AddMetadata("merchd_order_id", strconv.Itoa(p.OrderID))
+	if p.OrderID != 0 {
+		params.AddMetadata("merchd_order_id", strconv.Itoa(p.OrderID))
+	}
+	if p.TopUpID != 0 {
+		params.AddMetadata("merchd_topup_id", strconv.Itoa(p.TopUpID))
+	}
 	params.AddMetadata("merchd_purpose", p.Purpose)
 	pi, err := s.api.PaymentIntents.New(params)
 	if err != nil {
@@ -121,4 +126,70 @@ func stripeError(op string, err error) error {
 		return fmt.Errorf("stripe %s: %s: %w", op, se.Msg, ErrPaymentDeclined)
 	}
 	return fmt.Errorf("stripe %s: %w", op, err)
+}
+
+var _ Subscriptions = (*StripeProvider)(nil)
+
+// EnsureCustomer creates the Stripe customer for a merchd customer.
+func (s *StripeProvider) EnsureCustomer(ctx context.Context, customerID int, email, key string) (string, error) {
+	params := &stripe.CustomerParams{Email: stripe.String(email)}
+	params.Context = ctx
+	params.SetIdempotencyKey(key)
+	params.AddMetadata("merchd_customer_id", strconv.Itoa(customerID))
+	c, err := s.api.Customers.New(params)
+	if err != nil {
+		return "", stripeError("create customer", err)
+	}
+	return c.ID, nil
+}
+
+// EnsureProduct creates the Stripe product a membership tier is billed as.
+func (s *StripeProvider) EnsureProduct(ctx context.Context, name, key string) (string, error) {
+	params := &stripe.ProductParams{Name: stripe.String(name)}
+	params.Context = ctx
+	params.SetIdempotencyKey(key)
+	p, err := s.api.Products.New(params)
+	if err != nil {
+		return "", stripeError("create product", err)
+	}
+	return p.ID, nil
+}
+
+// CreateSubscription starts a membership's recurring payment; the client
+// confirms the first invoice's PaymentIntent with the returned secret.
+func (s *StripeProvider) CreateSubscription(ctx context.Context, p SubscriptionParams) (Subscription, error) {
+	params := &stripe.SubscriptionParams{
+		Customer: stripe.String(p.StripeCustomerID),
+		Items: []*stripe.SubscriptionItemsParams{{
+			PriceData: &stripe.SubscriptionItemPriceDataParams{
+				Currency:   stripe.String(strings.ToLower(p.Currency)),
+				Product:    stripe.String(p.ProductID),
+				UnitAmount: stripe.Int64(p.Amount),
+				Recurring:  &stripe.SubscriptionItemPriceDataRecurringParams{Interval: stripe.String(p.Interval)},
+			},
+		}},
+		PaymentBehavior: stripe.String("default_incomplete"),
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(p.IdempotencyKey)
+	params.AddMetadata("merchd_membership_id", strconv.Itoa(p.MembershipID))
+	params.AddExpand("latest_invoice.payment_intent")
+	sub, err := s.api.Subscriptions.New(params)
+	if err != nil {
+		return Subscription{}, stripeError("create subscription", err)
+	}
+	out := Subscription{ID: sub.ID, Status: string(sub.Status)}
+	if sub.LatestInvoice != nil && sub.LatestInvoice.PaymentIntent != nil {
+		out.ClientSecret = sub.LatestInvoice.PaymentIntent.ClientSecret
+	}
+	return out, nil
+}
+
+// CancelSubscription ends a membership's recurring payment.
+func (s *StripeProvider) CancelSubscription(ctx context.Context, id, key string) error {
+	params := &stripe.SubscriptionCancelParams{}
+	params.Context = ctx
+	params.SetIdempotencyKey(key)
+	_, err := s.api.Subscriptions.Cancel(id, params)
+	return stripeError("cancel subscription", err)
 }

@@ -22,8 +22,11 @@ func (o *Orders) Sweep(ctx context.Context) (int, error) {
 		due, err := o.db.CartLine.Query().
 			Where(cartline.StatusEQ(cartline.StatusHELD), cartline.ExpiresAtLTE(o.now())).
 			Limit(200).All(ctx)
-		if err != nil || len(due) == 0 {
+		if err != nil {
 			return total, err
+		}
+		if len(due) == 0 {
+			return total, o.sweepMoney(ctx)
 		}
 		var cancel []string // PaymentIntents to cancel once committed
 		n, err := withTx(ctx, o.db, "sweep holds", func(tx *ent.Tx) (int, error) {
@@ -66,7 +69,7 @@ func (o *Orders) Sweep(ctx context.Context) (int, error) {
 			}
 		}
 		if len(due) < 200 {
-			return total, o.retryRefunds(ctx)
+			return total, o.sweepMoney(ctx)
 		}
 	}
 }
@@ -79,8 +82,12 @@ func (o *Orders) cancelOverdue(ctx context.Context, tx *ent.Tx, orderID int) (st
 	if err != nil || n == 0 {
 		return "", err
 	}
-	// Any other line still held for this order goes back too.
+	// Any other line still held for this order goes back too, and so
+	// does a reserved wallet part.
 	if err := o.releaseOrder(ctx, tx, orderID); err != nil {
+		return "", err
+	}
+	if err := o.releaseWallet(ctx, tx, orderID); err != nil {
 		return "", err
 	}
 	o.changed(orderID)
@@ -95,6 +102,25 @@ func (o *Orders) cancelOverdue(ctx context.Context, tx *ent.Tx, orderID int) (st
 		return "", err
 	}
 	return *p.StripePaymentIntentID, nil
+}
+
+// sweepMoney retries card refunds, expires gift credit and renews wallet
+// memberships.
+func (o *Orders) sweepMoney(ctx context.Context) error {
+	if err := o.retryRefunds(ctx); err != nil {
+		return err
+	}
+	if o.wallets != nil {
+		if _, err := o.wallets.ExpireGifts(ctx); err != nil {
+			return err
+		}
+	}
+	if o.memberships != nil {
+		if _, err := o.memberships.Renew(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RunSweeper sweeps every interval until ctx ends.

@@ -101,7 +101,7 @@ func TestHoldsExpireOnTheClock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		orders := checkout.NewOrders(db, carts, nil, time.Now, quiet)
+		orders := checkout.NewOrders(db, carts, nil, nil, nil, time.Now, quiet)
 		ctx := viewer.NewContext(context.Background(), viewer.Viewer{Role: viewer.Customer, CustomerID: cust.ID})
 		if _, err := carts.AddToCart(ctx, checkout.AddToCartInput{VariantID: v, Quantity: 4, Key: "k"}); err != nil {
 			t.Fatal(err)

@@ -35,7 +35,7 @@ func wrapOp(op string, err error) error {
 		return err
 	}
 	for _, refusal := range []error{ErrOutOfStock, ErrDropNotOpen, ErrLimitExceeded, ErrHoldExpired,
-		ErrPaymentDeclined, ErrNotFound, ErrForbidden, ErrUnauthenticated, ErrIdempotencyKeyReused} {
+		ErrPaymentDeclined, ErrNotFound, ErrForbidden, ErrUnauthenticated, ErrIdempotencyKeyReused, ErrInsufficientFunds} {
 		if errors.Is(err, refusal) {
 			return err
 		}

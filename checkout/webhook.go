@@ -38,6 +38,18 @@ func (o *Orders) WebhookHandler(secret Secret, log *slog.Logger) http.Handler {
 			http.Error(w, "invalid signature", http.StatusBadRequest)
 			return
 		}
+		if se, ok, err := subscriptionEvent(ev); ok || err != nil {
+			if err == nil {
+				err = o.HandleSubscriptionEvent(r.Context(), se)
+			}
+			if err != nil {
+				log.ErrorContext(r.Context(), "stripe webhook failed", "event_id", ev.ID, "type", ev.Type, "error", err)
+				http.Error(w, "try again", http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		pe, ok, err := paymentEvent(ev)
 		if err != nil {
 			log.WarnContext(r.Context(), "stripe webhook unreadable", "event_id", ev.ID, "error", err)
@@ -75,8 +87,63 @@ func paymentEvent(ev stripe.Event) (PaymentEvent, bool, error) {
 		return PaymentEvent{}, false, errors.New("payment intent without id")
 	}
 	orderID, _ := strconv.Atoi(pi.Metadata["merchd_order_id"])
+	topUpID, _ := strconv.Atoi(pi.Metadata["merchd_topup_id"])
 	return PaymentEvent{
 		EventID: ev.ID, Type: string(ev.Type), PaymentIntentID: pi.ID,
-		Amount: pi.Amount, Currency: string(pi.Currency), OrderID: orderID,
+		Amount: pi.Amount, Currency: string(pi.Currency), OrderID: orderID, TopUpID: topUpID,
 	}, true, nil
+}
+
+// subscriptionEvent extracts a membership billing event.
+func subscriptionEvent(ev stripe.Event) (SubscriptionEvent, bool, error) {
+	out := SubscriptionEvent{EventID: ev.ID, Type: string(ev.Type)}
+	switch ev.Type {
+	case "invoice.paid", "invoice.payment_failed":
+		var inv struct {
+			Subscription json.RawMessage `json:"subscription"`
+			Lines        struct {
+				Data []struct {
+					Period struct {
+						End int64 `json:"end"`
+					} `json:"period"`
+				} `json:"data"`
+			} `json:"lines"`
+		}
+		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
+			return out, true, err
+		}
+		out.SubscriptionID = expandableID(inv.Subscription)
+		for _, l := range inv.Lines.Data {
+			if t := time.Unix(l.Period.End, 0).UTC(); t.After(out.PeriodEnd) {
+				out.PeriodEnd = t
+			}
+		}
+		if out.SubscriptionID == "" {
+			return out, false, nil // a one-off invoice, not a membership
+		}
+		return out, true, nil
+	case "customer.subscription.deleted":
+		var sub struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(ev.Data.Raw, &sub); err != nil {
+			return out, true, err
+		}
+		out.SubscriptionID = sub.ID
+		return out, true, nil
+	}
+	return out, false, nil
+}
+
+// expandableID reads a Stripe field that is an id or an expanded object.
+func expandableID(raw json.RawMessage) string {
+	var id string
+	if json.Unmarshal(raw, &id) == nil {
+		return id
+	}
+	var obj struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &obj)
+	return obj.ID
 }

@@ -23,9 +23,13 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/memberprice"
+	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
@@ -36,7 +40,10 @@ import (
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/stripeevent"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 
 	stdsql "database/sql"
 )
@@ -62,12 +69,20 @@ type Client struct {
 	DropCustomer *DropCustomerClient
 	// DropPool is the client for interacting with the DropPool builders.
 	DropPool *DropPoolClient
+	// GiftLot is the client for interacting with the GiftLot builders.
+	GiftLot *GiftLotClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
 	IdempotencyKey *IdempotencyKeyClient
 	// Image is the client for interacting with the Image builders.
 	Image *ImageClient
 	// Location is the client for interacting with the Location builders.
 	Location *LocationClient
+	// MemberPrice is the client for interacting with the MemberPrice builders.
+	MemberPrice *MemberPriceClient
+	// Membership is the client for interacting with the Membership builders.
+	Membership *MembershipClient
+	// MembershipTier is the client for interacting with the MembershipTier builders.
+	MembershipTier *MembershipTierClient
 	// Order is the client for interacting with the Order builders.
 	Order *OrderClient
 	// OrderEvent is the client for interacting with the OrderEvent builders.
@@ -88,8 +103,14 @@ type Client struct {
 	Stock *StockClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
 	StripeEvent *StripeEventClient
+	// TopUp is the client for interacting with the TopUp builders.
+	TopUp *TopUpClient
 	// Variant is the client for interacting with the Variant builders.
 	Variant *VariantClient
+	// Wallet is the client for interacting with the Wallet builders.
+	Wallet *WalletClient
+	// WalletEntry is the client for interacting with the WalletEntry builders.
+	WalletEntry *WalletEntryClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -109,9 +130,13 @@ func (c *Client) init() {
 	c.Drop = NewDropClient(c.config)
 	c.DropCustomer = NewDropCustomerClient(c.config)
 	c.DropPool = NewDropPoolClient(c.config)
+	c.GiftLot = NewGiftLotClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.Image = NewImageClient(c.config)
 	c.Location = NewLocationClient(c.config)
+	c.MemberPrice = NewMemberPriceClient(c.config)
+	c.Membership = NewMembershipClient(c.config)
+	c.MembershipTier = NewMembershipTierClient(c.config)
 	c.Order = NewOrderClient(c.config)
 	c.OrderEvent = NewOrderEventClient(c.config)
 	c.OrderLine = NewOrderLineClient(c.config)
@@ -122,7 +147,10 @@ func (c *Client) init() {
 	c.StaffToken = NewStaffTokenClient(c.config)
 	c.Stock = NewStockClient(c.config)
 	c.StripeEvent = NewStripeEventClient(c.config)
+	c.TopUp = NewTopUpClient(c.config)
 	c.Variant = NewVariantClient(c.config)
+	c.Wallet = NewWalletClient(c.config)
+	c.WalletEntry = NewWalletEntryClient(c.config)
 }
 
 type (
@@ -223,9 +251,13 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Drop:            NewDropClient(cfg),
 		DropCustomer:    NewDropCustomerClient(cfg),
 		DropPool:        NewDropPoolClient(cfg),
+		GiftLot:         NewGiftLotClient(cfg),
 		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
 		Image:           NewImageClient(cfg),
 		Location:        NewLocationClient(cfg),
+		MemberPrice:     NewMemberPriceClient(cfg),
+		Membership:      NewMembershipClient(cfg),
+		MembershipTier:  NewMembershipTierClient(cfg),
 		Order:           NewOrderClient(cfg),
 		OrderEvent:      NewOrderEventClient(cfg),
 		OrderLine:       NewOrderLineClient(cfg),
@@ -236,7 +268,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		StaffToken:      NewStaffTokenClient(cfg),
 		Stock:           NewStockClient(cfg),
 		StripeEvent:     NewStripeEventClient(cfg),
+		TopUp:           NewTopUpClient(cfg),
 		Variant:         NewVariantClient(cfg),
+		Wallet:          NewWalletClient(cfg),
+		WalletEntry:     NewWalletEntryClient(cfg),
 	}, nil
 }
 
@@ -264,9 +299,13 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Drop:            NewDropClient(cfg),
 		DropCustomer:    NewDropCustomerClient(cfg),
 		DropPool:        NewDropPoolClient(cfg),
+		GiftLot:         NewGiftLotClient(cfg),
 		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
 		Image:           NewImageClient(cfg),
 		Location:        NewLocationClient(cfg),
+		MemberPrice:     NewMemberPriceClient(cfg),
+		Membership:      NewMembershipClient(cfg),
+		MembershipTier:  NewMembershipTierClient(cfg),
 		Order:           NewOrderClient(cfg),
 		OrderEvent:      NewOrderEventClient(cfg),
 		OrderLine:       NewOrderLineClient(cfg),
@@ -277,7 +316,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		StaffToken:      NewStaffTokenClient(cfg),
 		Stock:           NewStockClient(cfg),
 		StripeEvent:     NewStripeEventClient(cfg),
+		TopUp:           NewTopUpClient(cfg),
 		Variant:         NewVariantClient(cfg),
+		Wallet:          NewWalletClient(cfg),
+		WalletEntry:     NewWalletEntryClient(cfg),
 	}, nil
 }
 
@@ -308,9 +350,10 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.IdempotencyKey, c.Image, c.Location, c.Order,
-		c.OrderEvent, c.OrderLine, c.Payment, c.Product, c.Refund, c.Staff,
-		c.StaffToken, c.Stock, c.StripeEvent, c.Variant,
+		c.DropCustomer, c.DropPool, c.GiftLot, c.IdempotencyKey, c.Image, c.Location,
+		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
+		c.OrderLine, c.Payment, c.Product, c.Refund, c.Staff, c.StaffToken, c.Stock,
+		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -321,9 +364,10 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.IdempotencyKey, c.Image, c.Location, c.Order,
-		c.OrderEvent, c.OrderLine, c.Payment, c.Product, c.Refund, c.Staff,
-		c.StaffToken, c.Stock, c.StripeEvent, c.Variant,
+		c.DropCustomer, c.DropPool, c.GiftLot, c.IdempotencyKey, c.Image, c.Location,
+		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
+		c.OrderLine, c.Payment, c.Product, c.Refund, c.Staff, c.StaffToken, c.Stock,
+		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -348,12 +392,20 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DropCustomer.mutate(ctx, m)
 	case *DropPoolMutation:
 		return c.DropPool.mutate(ctx, m)
+	case *GiftLotMutation:
+		return c.GiftLot.mutate(ctx, m)
 	case *IdempotencyKeyMutation:
 		return c.IdempotencyKey.mutate(ctx, m)
 	case *ImageMutation:
 		return c.Image.mutate(ctx, m)
 	case *LocationMutation:
 		return c.Location.mutate(ctx, m)
+	case *MemberPriceMutation:
+		return c.MemberPrice.mutate(ctx, m)
+	case *MembershipMutation:
+		return c.Membership.mutate(ctx, m)
+	case *MembershipTierMutation:
+		return c.MembershipTier.mutate(ctx, m)
 	case *OrderMutation:
 		return c.Order.mutate(ctx, m)
 	case *OrderEventMutation:
@@ -374,8 +426,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Stock.mutate(ctx, m)
 	case *StripeEventMutation:
 		return c.StripeEvent.mutate(ctx, m)
+	case *TopUpMutation:
+		return c.TopUp.mutate(ctx, m)
 	case *VariantMutation:
 		return c.Variant.mutate(ctx, m)
+	case *WalletMutation:
+		return c.Wallet.mutate(ctx, m)
+	case *WalletEntryMutation:
+		return c.WalletEntry.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -1613,6 +1671,140 @@ func (c *DropPoolClient) mutate(ctx context.Context, m *DropPoolMutation) (Value
 	}
 }
 
+// GiftLotClient is a client for the GiftLot schema.
+type GiftLotClient struct {
+	config
+}
+
+// NewGiftLotClient returns a client for the GiftLot from the given config.
+func NewGiftLotClient(c config) *GiftLotClient {
+	return &GiftLotClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `giftlot.Hooks(f(g(h())))`.
+func (c *GiftLotClient) Use(hooks ...Hook) {
+	c.hooks.GiftLot = append(c.hooks.GiftLot, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `giftlot.Intercept(f(g(h())))`.
+func (c *GiftLotClient) Intercept(interceptors ...Interceptor) {
+	c.inters.GiftLot = append(c.inters.GiftLot, interceptors...)
+}
+
+// Create returns a builder for creating a GiftLot entity.
+func (c *GiftLotClient) Create() *GiftLotCreate {
+	mutation := newGiftLotMutation(c.config, OpCreate)
+	return &GiftLotCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of GiftLot entities.
+func (c *GiftLotClient) CreateBulk(builders ...*GiftLotCreate) *GiftLotCreateBulk {
+	return &GiftLotCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *GiftLotClient) MapCreateBulk(slice any, setFunc func(*GiftLotCreate, int)) *GiftLotCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &GiftLotCreateBulk{err: fmt.Errorf("calling to GiftLotClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*GiftLotCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &GiftLotCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for GiftLot.
+func (c *GiftLotClient) Update() *GiftLotUpdate {
+	mutation := newGiftLotMutation(c.config, OpUpdate)
+	return &GiftLotUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *GiftLotClient) UpdateOne(_m *GiftLot) *GiftLotUpdateOne {
+	mutation := newGiftLotMutation(c.config, OpUpdateOne, withGiftLot(_m))
+	return &GiftLotUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *GiftLotClient) UpdateOneID(id int) *GiftLotUpdateOne {
+	mutation := newGiftLotMutation(c.config, OpUpdateOne, withGiftLotID(id))
+	return &GiftLotUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for GiftLot.
+func (c *GiftLotClient) Delete() *GiftLotDelete {
+	mutation := newGiftLotMutation(c.config, OpDelete)
+	return &GiftLotDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *GiftLotClient) DeleteOne(_m *GiftLot) *GiftLotDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *GiftLotClient) DeleteOneID(id int) *GiftLotDeleteOne {
+	builder := c.Delete().Where(giftlot.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &GiftLotDeleteOne{builder}
+}
+
+// Query returns a query builder for GiftLot.
+func (c *GiftLotClient) Query() *GiftLotQuery {
+	return &GiftLotQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeGiftLot},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a GiftLot entity by its id.
+func (c *GiftLotClient) Get(ctx context.Context, id int) (*GiftLot, error) {
+	return c.Query().Where(giftlot.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *GiftLotClient) GetX(ctx context.Context, id int) *GiftLot {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *GiftLotClient) Hooks() []Hook {
+	hooks := c.hooks.GiftLot
+	return append(hooks[:len(hooks):len(hooks)], giftlot.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *GiftLotClient) Interceptors() []Interceptor {
+	return c.inters.GiftLot
+}
+
+func (c *GiftLotClient) mutate(ctx context.Context, m *GiftLotMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&GiftLotCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&GiftLotUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&GiftLotUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&GiftLotDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown GiftLot mutation op: %q", m.Op())
+	}
+}
+
 // IdempotencyKeyClient is a client for the IdempotencyKey schema.
 type IdempotencyKeyClient struct {
 	config
@@ -2044,6 +2236,456 @@ func (c *LocationClient) mutate(ctx context.Context, m *LocationMutation) (Value
 		return (&LocationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Location mutation op: %q", m.Op())
+	}
+}
+
+// MemberPriceClient is a client for the MemberPrice schema.
+type MemberPriceClient struct {
+	config
+}
+
+// NewMemberPriceClient returns a client for the MemberPrice from the given config.
+func NewMemberPriceClient(c config) *MemberPriceClient {
+	return &MemberPriceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `memberprice.Hooks(f(g(h())))`.
+func (c *MemberPriceClient) Use(hooks ...Hook) {
+	c.hooks.MemberPrice = append(c.hooks.MemberPrice, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `memberprice.Intercept(f(g(h())))`.
+func (c *MemberPriceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MemberPrice = append(c.inters.MemberPrice, interceptors...)
+}
+
+// Create returns a builder for creating a MemberPrice entity.
+func (c *MemberPriceClient) Create() *MemberPriceCreate {
+	mutation := newMemberPriceMutation(c.config, OpCreate)
+	return &MemberPriceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MemberPrice entities.
+func (c *MemberPriceClient) CreateBulk(builders ...*MemberPriceCreate) *MemberPriceCreateBulk {
+	return &MemberPriceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MemberPriceClient) MapCreateBulk(slice any, setFunc func(*MemberPriceCreate, int)) *MemberPriceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MemberPriceCreateBulk{err: fmt.Errorf("calling to MemberPriceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MemberPriceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MemberPriceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MemberPrice.
+func (c *MemberPriceClient) Update() *MemberPriceUpdate {
+	mutation := newMemberPriceMutation(c.config, OpUpdate)
+	return &MemberPriceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MemberPriceClient) UpdateOne(_m *MemberPrice) *MemberPriceUpdateOne {
+	mutation := newMemberPriceMutation(c.config, OpUpdateOne, withMemberPrice(_m))
+	return &MemberPriceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MemberPriceClient) UpdateOneID(id int) *MemberPriceUpdateOne {
+	mutation := newMemberPriceMutation(c.config, OpUpdateOne, withMemberPriceID(id))
+	return &MemberPriceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MemberPrice.
+func (c *MemberPriceClient) Delete() *MemberPriceDelete {
+	mutation := newMemberPriceMutation(c.config, OpDelete)
+	return &MemberPriceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MemberPriceClient) DeleteOne(_m *MemberPrice) *MemberPriceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MemberPriceClient) DeleteOneID(id int) *MemberPriceDeleteOne {
+	builder := c.Delete().Where(memberprice.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MemberPriceDeleteOne{builder}
+}
+
+// Query returns a query builder for MemberPrice.
+func (c *MemberPriceClient) Query() *MemberPriceQuery {
+	return &MemberPriceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMemberPrice},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MemberPrice entity by its id.
+func (c *MemberPriceClient) Get(ctx context.Context, id int) (*MemberPrice, error) {
+	return c.Query().Where(memberprice.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MemberPriceClient) GetX(ctx context.Context, id int) *MemberPrice {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTier queries the tier edge of a MemberPrice.
+func (c *MemberPriceClient) QueryTier(_m *MemberPrice) *MembershipTierQuery {
+	query := (&MembershipTierClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(memberprice.Table, memberprice.FieldID, id),
+			sqlgraph.To(membershiptier.Table, membershiptier.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, memberprice.TierTable, memberprice.TierColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MemberPriceClient) Hooks() []Hook {
+	hooks := c.hooks.MemberPrice
+	return append(hooks[:len(hooks):len(hooks)], memberprice.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *MemberPriceClient) Interceptors() []Interceptor {
+	return c.inters.MemberPrice
+}
+
+func (c *MemberPriceClient) mutate(ctx context.Context, m *MemberPriceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MemberPriceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MemberPriceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MemberPriceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MemberPriceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MemberPrice mutation op: %q", m.Op())
+	}
+}
+
+// MembershipClient is a client for the Membership schema.
+type MembershipClient struct {
+	config
+}
+
+// NewMembershipClient returns a client for the Membership from the given config.
+func NewMembershipClient(c config) *MembershipClient {
+	return &MembershipClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `membership.Hooks(f(g(h())))`.
+func (c *MembershipClient) Use(hooks ...Hook) {
+	c.hooks.Membership = append(c.hooks.Membership, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `membership.Intercept(f(g(h())))`.
+func (c *MembershipClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Membership = append(c.inters.Membership, interceptors...)
+}
+
+// Create returns a builder for creating a Membership entity.
+func (c *MembershipClient) Create() *MembershipCreate {
+	mutation := newMembershipMutation(c.config, OpCreate)
+	return &MembershipCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Membership entities.
+func (c *MembershipClient) CreateBulk(builders ...*MembershipCreate) *MembershipCreateBulk {
+	return &MembershipCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MembershipClient) MapCreateBulk(slice any, setFunc func(*MembershipCreate, int)) *MembershipCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MembershipCreateBulk{err: fmt.Errorf("calling to MembershipClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MembershipCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MembershipCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Membership.
+func (c *MembershipClient) Update() *MembershipUpdate {
+	mutation := newMembershipMutation(c.config, OpUpdate)
+	return &MembershipUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MembershipClient) UpdateOne(_m *Membership) *MembershipUpdateOne {
+	mutation := newMembershipMutation(c.config, OpUpdateOne, withMembership(_m))
+	return &MembershipUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MembershipClient) UpdateOneID(id int) *MembershipUpdateOne {
+	mutation := newMembershipMutation(c.config, OpUpdateOne, withMembershipID(id))
+	return &MembershipUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Membership.
+func (c *MembershipClient) Delete() *MembershipDelete {
+	mutation := newMembershipMutation(c.config, OpDelete)
+	return &MembershipDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MembershipClient) DeleteOne(_m *Membership) *MembershipDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MembershipClient) DeleteOneID(id int) *MembershipDeleteOne {
+	builder := c.Delete().Where(membership.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MembershipDeleteOne{builder}
+}
+
+// Query returns a query builder for Membership.
+func (c *MembershipClient) Query() *MembershipQuery {
+	return &MembershipQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMembership},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Membership entity by its id.
+func (c *MembershipClient) Get(ctx context.Context, id int) (*Membership, error) {
+	return c.Query().Where(membership.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MembershipClient) GetX(ctx context.Context, id int) *Membership {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTier queries the tier edge of a Membership.
+func (c *MembershipClient) QueryTier(_m *Membership) *MembershipTierQuery {
+	query := (&MembershipTierClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(membership.Table, membership.FieldID, id),
+			sqlgraph.To(membershiptier.Table, membershiptier.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, membership.TierTable, membership.TierColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MembershipClient) Hooks() []Hook {
+	hooks := c.hooks.Membership
+	return append(hooks[:len(hooks):len(hooks)], membership.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *MembershipClient) Interceptors() []Interceptor {
+	return c.inters.Membership
+}
+
+func (c *MembershipClient) mutate(ctx context.Context, m *MembershipMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MembershipCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MembershipUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MembershipUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MembershipDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Membership mutation op: %q", m.Op())
+	}
+}
+
+// MembershipTierClient is a client for the MembershipTier schema.
+type MembershipTierClient struct {
+	config
+}
+
+// NewMembershipTierClient returns a client for the MembershipTier from the given config.
+func NewMembershipTierClient(c config) *MembershipTierClient {
+	return &MembershipTierClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `membershiptier.Hooks(f(g(h())))`.
+func (c *MembershipTierClient) Use(hooks ...Hook) {
+	c.hooks.MembershipTier = append(c.hooks.MembershipTier, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `membershiptier.Intercept(f(g(h())))`.
+func (c *MembershipTierClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MembershipTier = append(c.inters.MembershipTier, interceptors...)
+}
+
+// Create returns a builder for creating a MembershipTier entity.
+func (c *MembershipTierClient) Create() *MembershipTierCreate {
+	mutation := newMembershipTierMutation(c.config, OpCreate)
+	return &MembershipTierCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MembershipTier entities.
+func (c *MembershipTierClient) CreateBulk(builders ...*MembershipTierCreate) *MembershipTierCreateBulk {
+	return &MembershipTierCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MembershipTierClient) MapCreateBulk(slice any, setFunc func(*MembershipTierCreate, int)) *MembershipTierCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MembershipTierCreateBulk{err: fmt.Errorf("calling to MembershipTierClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MembershipTierCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MembershipTierCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MembershipTier.
+func (c *MembershipTierClient) Update() *MembershipTierUpdate {
+	mutation := newMembershipTierMutation(c.config, OpUpdate)
+	return &MembershipTierUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MembershipTierClient) UpdateOne(_m *MembershipTier) *MembershipTierUpdateOne {
+	mutation := newMembershipTierMutation(c.config, OpUpdateOne, withMembershipTier(_m))
+	return &MembershipTierUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MembershipTierClient) UpdateOneID(id int) *MembershipTierUpdateOne {
+	mutation := newMembershipTierMutation(c.config, OpUpdateOne, withMembershipTierID(id))
+	return &MembershipTierUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MembershipTier.
+func (c *MembershipTierClient) Delete() *MembershipTierDelete {
+	mutation := newMembershipTierMutation(c.config, OpDelete)
+	return &MembershipTierDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MembershipTierClient) DeleteOne(_m *MembershipTier) *MembershipTierDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MembershipTierClient) DeleteOneID(id int) *MembershipTierDeleteOne {
+	builder := c.Delete().Where(membershiptier.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MembershipTierDeleteOne{builder}
+}
+
+// Query returns a query builder for MembershipTier.
+func (c *MembershipTierClient) Query() *MembershipTierQuery {
+	return &MembershipTierQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMembershipTier},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MembershipTier entity by its id.
+func (c *MembershipTierClient) Get(ctx context.Context, id int) (*MembershipTier, error) {
+	return c.Query().Where(membershiptier.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MembershipTierClient) GetX(ctx context.Context, id int) *MembershipTier {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPrices queries the prices edge of a MembershipTier.
+func (c *MembershipTierClient) QueryPrices(_m *MembershipTier) *MemberPriceQuery {
+	query := (&MemberPriceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(membershiptier.Table, membershiptier.FieldID, id),
+			sqlgraph.To(memberprice.Table, memberprice.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, membershiptier.PricesTable, membershiptier.PricesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MembershipTierClient) Hooks() []Hook {
+	hooks := c.hooks.MembershipTier
+	return append(hooks[:len(hooks):len(hooks)], membershiptier.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *MembershipTierClient) Interceptors() []Interceptor {
+	return c.inters.MembershipTier
+}
+
+func (c *MembershipTierClient) mutate(ctx context.Context, m *MembershipTierMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MembershipTierCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MembershipTierUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MembershipTierUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MembershipTierDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MembershipTier mutation op: %q", m.Op())
 	}
 }
 
@@ -3643,6 +4285,140 @@ func (c *StripeEventClient) mutate(ctx context.Context, m *StripeEventMutation) 
 	}
 }
 
+// TopUpClient is a client for the TopUp schema.
+type TopUpClient struct {
+	config
+}
+
+// NewTopUpClient returns a client for the TopUp from the given config.
+func NewTopUpClient(c config) *TopUpClient {
+	return &TopUpClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `topup.Hooks(f(g(h())))`.
+func (c *TopUpClient) Use(hooks ...Hook) {
+	c.hooks.TopUp = append(c.hooks.TopUp, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `topup.Intercept(f(g(h())))`.
+func (c *TopUpClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TopUp = append(c.inters.TopUp, interceptors...)
+}
+
+// Create returns a builder for creating a TopUp entity.
+func (c *TopUpClient) Create() *TopUpCreate {
+	mutation := newTopUpMutation(c.config, OpCreate)
+	return &TopUpCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TopUp entities.
+func (c *TopUpClient) CreateBulk(builders ...*TopUpCreate) *TopUpCreateBulk {
+	return &TopUpCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TopUpClient) MapCreateBulk(slice any, setFunc func(*TopUpCreate, int)) *TopUpCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TopUpCreateBulk{err: fmt.Errorf("calling to TopUpClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TopUpCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TopUpCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TopUp.
+func (c *TopUpClient) Update() *TopUpUpdate {
+	mutation := newTopUpMutation(c.config, OpUpdate)
+	return &TopUpUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TopUpClient) UpdateOne(_m *TopUp) *TopUpUpdateOne {
+	mutation := newTopUpMutation(c.config, OpUpdateOne, withTopUp(_m))
+	return &TopUpUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TopUpClient) UpdateOneID(id int) *TopUpUpdateOne {
+	mutation := newTopUpMutation(c.config, OpUpdateOne, withTopUpID(id))
+	return &TopUpUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TopUp.
+func (c *TopUpClient) Delete() *TopUpDelete {
+	mutation := newTopUpMutation(c.config, OpDelete)
+	return &TopUpDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TopUpClient) DeleteOne(_m *TopUp) *TopUpDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TopUpClient) DeleteOneID(id int) *TopUpDeleteOne {
+	builder := c.Delete().Where(topup.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TopUpDeleteOne{builder}
+}
+
+// Query returns a query builder for TopUp.
+func (c *TopUpClient) Query() *TopUpQuery {
+	return &TopUpQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTopUp},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TopUp entity by its id.
+func (c *TopUpClient) Get(ctx context.Context, id int) (*TopUp, error) {
+	return c.Query().Where(topup.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TopUpClient) GetX(ctx context.Context, id int) *TopUp {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *TopUpClient) Hooks() []Hook {
+	hooks := c.hooks.TopUp
+	return append(hooks[:len(hooks):len(hooks)], topup.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *TopUpClient) Interceptors() []Interceptor {
+	return c.inters.TopUp
+}
+
+func (c *TopUpClient) mutate(ctx context.Context, m *TopUpMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TopUpCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TopUpUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TopUpUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TopUpDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown TopUp mutation op: %q", m.Op())
+	}
+}
+
 // VariantClient is a client for the Variant schema.
 type VariantClient struct {
 	config
@@ -3809,19 +4585,320 @@ func (c *VariantClient) mutate(ctx context.Context, m *VariantMutation) (Value, 
 	}
 }
 
+// WalletClient is a client for the Wallet schema.
+type WalletClient struct {
+	config
+}
+
+// NewWalletClient returns a client for the Wallet from the given config.
+func NewWalletClient(c config) *WalletClient {
+	return &WalletClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `wallet.Hooks(f(g(h())))`.
+func (c *WalletClient) Use(hooks ...Hook) {
+	c.hooks.Wallet = append(c.hooks.Wallet, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `wallet.Intercept(f(g(h())))`.
+func (c *WalletClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Wallet = append(c.inters.Wallet, interceptors...)
+}
+
+// Create returns a builder for creating a Wallet entity.
+func (c *WalletClient) Create() *WalletCreate {
+	mutation := newWalletMutation(c.config, OpCreate)
+	return &WalletCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Wallet entities.
+func (c *WalletClient) CreateBulk(builders ...*WalletCreate) *WalletCreateBulk {
+	return &WalletCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *WalletClient) MapCreateBulk(slice any, setFunc func(*WalletCreate, int)) *WalletCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &WalletCreateBulk{err: fmt.Errorf("calling to WalletClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*WalletCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &WalletCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Wallet.
+func (c *WalletClient) Update() *WalletUpdate {
+	mutation := newWalletMutation(c.config, OpUpdate)
+	return &WalletUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *WalletClient) UpdateOne(_m *Wallet) *WalletUpdateOne {
+	mutation := newWalletMutation(c.config, OpUpdateOne, withWallet(_m))
+	return &WalletUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *WalletClient) UpdateOneID(id int) *WalletUpdateOne {
+	mutation := newWalletMutation(c.config, OpUpdateOne, withWalletID(id))
+	return &WalletUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Wallet.
+func (c *WalletClient) Delete() *WalletDelete {
+	mutation := newWalletMutation(c.config, OpDelete)
+	return &WalletDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *WalletClient) DeleteOne(_m *Wallet) *WalletDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *WalletClient) DeleteOneID(id int) *WalletDeleteOne {
+	builder := c.Delete().Where(wallet.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &WalletDeleteOne{builder}
+}
+
+// Query returns a query builder for Wallet.
+func (c *WalletClient) Query() *WalletQuery {
+	return &WalletQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeWallet},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Wallet entity by its id.
+func (c *WalletClient) Get(ctx context.Context, id int) (*Wallet, error) {
+	return c.Query().Where(wallet.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *WalletClient) GetX(ctx context.Context, id int) *Wallet {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEntries queries the entries edge of a Wallet.
+func (c *WalletClient) QueryEntries(_m *Wallet) *WalletEntryQuery {
+	query := (&WalletEntryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(wallet.Table, wallet.FieldID, id),
+			sqlgraph.To(walletentry.Table, walletentry.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, wallet.EntriesTable, wallet.EntriesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *WalletClient) Hooks() []Hook {
+	hooks := c.hooks.Wallet
+	return append(hooks[:len(hooks):len(hooks)], wallet.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *WalletClient) Interceptors() []Interceptor {
+	return c.inters.Wallet
+}
+
+func (c *WalletClient) mutate(ctx context.Context, m *WalletMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&WalletCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&WalletUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&WalletUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&WalletDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Wallet mutation op: %q", m.Op())
+	}
+}
+
+// WalletEntryClient is a client for the WalletEntry schema.
+type WalletEntryClient struct {
+	config
+}
+
+// NewWalletEntryClient returns a client for the WalletEntry from the given config.
+func NewWalletEntryClient(c config) *WalletEntryClient {
+	return &WalletEntryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `walletentry.Hooks(f(g(h())))`.
+func (c *WalletEntryClient) Use(hooks ...Hook) {
+	c.hooks.WalletEntry = append(c.hooks.WalletEntry, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `walletentry.Intercept(f(g(h())))`.
+func (c *WalletEntryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.WalletEntry = append(c.inters.WalletEntry, interceptors...)
+}
+
+// Create returns a builder for creating a WalletEntry entity.
+func (c *WalletEntryClient) Create() *WalletEntryCreate {
+	mutation := newWalletEntryMutation(c.config, OpCreate)
+	return &WalletEntryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of WalletEntry entities.
+func (c *WalletEntryClient) CreateBulk(builders ...*WalletEntryCreate) *WalletEntryCreateBulk {
+	return &WalletEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *WalletEntryClient) MapCreateBulk(slice any, setFunc func(*WalletEntryCreate, int)) *WalletEntryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &WalletEntryCreateBulk{err: fmt.Errorf("calling to WalletEntryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*WalletEntryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &WalletEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for WalletEntry.
+func (c *WalletEntryClient) Update() *WalletEntryUpdate {
+	mutation := newWalletEntryMutation(c.config, OpUpdate)
+	return &WalletEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *WalletEntryClient) UpdateOne(_m *WalletEntry) *WalletEntryUpdateOne {
+	mutation := newWalletEntryMutation(c.config, OpUpdateOne, withWalletEntry(_m))
+	return &WalletEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *WalletEntryClient) UpdateOneID(id int) *WalletEntryUpdateOne {
+	mutation := newWalletEntryMutation(c.config, OpUpdateOne, withWalletEntryID(id))
+	return &WalletEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for WalletEntry.
+func (c *WalletEntryClient) Delete() *WalletEntryDelete {
+	mutation := newWalletEntryMutation(c.config, OpDelete)
+	return &WalletEntryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *WalletEntryClient) DeleteOne(_m *WalletEntry) *WalletEntryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *WalletEntryClient) DeleteOneID(id int) *WalletEntryDeleteOne {
+	builder := c.Delete().Where(walletentry.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &WalletEntryDeleteOne{builder}
+}
+
+// Query returns a query builder for WalletEntry.
+func (c *WalletEntryClient) Query() *WalletEntryQuery {
+	return &WalletEntryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeWalletEntry},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a WalletEntry entity by its id.
+func (c *WalletEntryClient) Get(ctx context.Context, id int) (*WalletEntry, error) {
+	return c.Query().Where(walletentry.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *WalletEntryClient) GetX(ctx context.Context, id int) *WalletEntry {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryWallet queries the wallet edge of a WalletEntry.
+func (c *WalletEntryClient) QueryWallet(_m *WalletEntry) *WalletQuery {
+	query := (&WalletClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(walletentry.Table, walletentry.FieldID, id),
+			sqlgraph.To(wallet.Table, wallet.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, walletentry.WalletTable, walletentry.WalletColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *WalletEntryClient) Hooks() []Hook {
+	hooks := c.hooks.WalletEntry
+	return append(hooks[:len(hooks):len(hooks)], walletentry.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *WalletEntryClient) Interceptors() []Interceptor {
+	return c.inters.WalletEntry
+}
+
+func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&WalletEntryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&WalletEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&WalletEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&WalletEntryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown WalletEntry mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, IdempotencyKey, Image, Location, Order, OrderEvent, OrderLine,
-		Payment, Product, Refund, Staff, StaffToken, Stock, StripeEvent,
-		Variant []ent.Hook
+		DropPool, GiftLot, IdempotencyKey, Image, Location, MemberPrice, Membership,
+		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund, Staff,
+		StaffToken, Stock, StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, IdempotencyKey, Image, Location, Order, OrderEvent, OrderLine,
-		Payment, Product, Refund, Staff, StaffToken, Stock, StripeEvent,
-		Variant []ent.Interceptor
+		DropPool, GiftLot, IdempotencyKey, Image, Location, MemberPrice, Membership,
+		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund, Staff,
+		StaffToken, Stock, StripeEvent, TopUp, Variant, Wallet,
+		WalletEntry []ent.Interceptor
 	}
 )
 

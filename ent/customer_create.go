@@ -77,6 +77,20 @@ func (_c *CustomerCreate) SetPasswordHash(v string) *CustomerCreate {
 	return _c
 }
 
+// SetStripeCustomerID sets the "stripe_customer_id" field.
+func (_c *CustomerCreate) SetStripeCustomerID(v string) *CustomerCreate {
+	_c.mutation.SetStripeCustomerID(v)
+	return _c
+}
+
+// SetNillableStripeCustomerID sets the "stripe_customer_id" field if the given value is not nil.
+func (_c *CustomerCreate) SetNillableStripeCustomerID(v *string) *CustomerCreate {
+	if v != nil {
+		_c.SetStripeCustomerID(*v)
+	}
+	return _c
+}
+
 // AddSessionIDs adds the "sessions" edge to the CustomerSession entity by IDs.
 func (_c *CustomerCreate) AddSessionIDs(ids ...int) *CustomerCreate {
 	_c.mutation.AddSessionIDs(ids...)
@@ -229,6 +243,10 @@ func (_c *CustomerCreate) createSpec() (*Customer, *sqlgraph.CreateSpec) {
 		_spec.SetField(customer.FieldPasswordHash, field.TypeString, value)
 		_node.PasswordHash = value
 	}
+	if value, ok := _c.mutation.StripeCustomerID(); ok {
+		_spec.SetField(customer.FieldStripeCustomerID, field.TypeString, value)
+		_node.StripeCustomerID = &value
+	}
 	if nodes := _c.mutation.SessionsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -345,6 +363,24 @@ func (u *CustomerUpsert) UpdatePasswordHash() *CustomerUpsert {
 	return u
 }
 
+// SetStripeCustomerID sets the "stripe_customer_id" field.
+func (u *CustomerUpsert) SetStripeCustomerID(v string) *CustomerUpsert {
+	u.Set(customer.FieldStripeCustomerID, v)
+	return u
+}
+
+// UpdateStripeCustomerID sets the "stripe_customer_id" field to the value that was provided on create.
+func (u *CustomerUpsert) UpdateStripeCustomerID() *CustomerUpsert {
+	u.SetExcluded(customer.FieldStripeCustomerID)
+	return u
+}
+
+// ClearStripeCustomerID clears the value of the "stripe_customer_id" field.
+func (u *CustomerUpsert) ClearStripeCustomerID() *CustomerUpsert {
+	u.SetNull(customer.FieldStripeCustomerID)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -443,6 +479,27 @@ func (u *CustomerUpsertOne) SetPasswordHash(v string) *CustomerUpsertOne {
 func (u *CustomerUpsertOne) UpdatePasswordHash() *CustomerUpsertOne {
 	return u.Update(func(s *CustomerUpsert) {
 		s.UpdatePasswordHash()
+	})
+}
+
+// SetStripeCustomerID sets the "stripe_customer_id" field.
+func (u *CustomerUpsertOne) SetStripeCustomerID(v string) *CustomerUpsertOne {
+	return u.Update(func(s *CustomerUpsert) {
+		s.SetStripeCustomerID(v)
+	})
+}
+
+// UpdateStripeCustomerID sets the "stripe_customer_id" field to the value that was provided on create.
+func (u *CustomerUpsertOne) UpdateStripeCustomerID() *CustomerUpsertOne {
+	return u.Update(func(s *CustomerUpsert) {
+		s.UpdateStripeCustomerID()
+	})
+}
+
+// ClearStripeCustomerID clears the value of the "stripe_customer_id" field.
+func (u *CustomerUpsertOne) ClearStripeCustomerID() *CustomerUpsertOne {
+	return u.Update(func(s *CustomerUpsert) {
+		s.ClearStripeCustomerID()
 	})
 }
 
@@ -710,6 +767,27 @@ func (u *CustomerUpsertBulk) SetPasswordHash(v string) *CustomerUpsertBulk {
 func (u *CustomerUpsertBulk) UpdatePasswordHash() *CustomerUpsertBulk {
 	return u.Update(func(s *CustomerUpsert) {
 		s.UpdatePasswordHash()
+	})
+}
+
+// SetStripeCustomerID sets the "stripe_customer_id" field.
+func (u *CustomerUpsertBulk) SetStripeCustomerID(v string) *CustomerUpsertBulk {
+	return u.Update(func(s *CustomerUpsert) {
+		s.SetStripeCustomerID(v)
+	})
+}
+
+// UpdateStripeCustomerID sets the "stripe_customer_id" field to the value that was provided on create.
+func (u *CustomerUpsertBulk) UpdateStripeCustomerID() *CustomerUpsertBulk {
+	return u.Update(func(s *CustomerUpsert) {
+		s.UpdateStripeCustomerID()
+	})
+}
+
+// ClearStripeCustomerID clears the value of the "stripe_customer_id" field.
+func (u *CustomerUpsertBulk) ClearStripeCustomerID() *CustomerUpsertBulk {
+	return u.Update(func(s *CustomerUpsert) {
+		s.ClearStripeCustomerID()
 	})
 }
 

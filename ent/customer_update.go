@@ -78,6 +78,26 @@ func (_u *CustomerUpdate) SetNillablePasswordHash(v *string) *CustomerUpdate {
 	return _u
 }
 
+// SetStripeCustomerID sets the "stripe_customer_id" field.
+func (_u *CustomerUpdate) SetStripeCustomerID(v string) *CustomerUpdate {
+	_u.mutation.SetStripeCustomerID(v)
+	return _u
+}
+
+// SetNillableStripeCustomerID sets the "stripe_customer_id" field if the given value is not nil.
+func (_u *CustomerUpdate) SetNillableStripeCustomerID(v *string) *CustomerUpdate {
+	if v != nil {
+		_u.SetStripeCustomerID(*v)
+	}
+	return _u
+}
+
+// ClearStripeCustomerID clears the value of the "stripe_customer_id" field.
+func (_u *CustomerUpdate) ClearStripeCustomerID() *CustomerUpdate {
+	_u.mutation.ClearStripeCustomerID()
+	return _u
+}
+
 // AddSessionIDs adds the "sessions" edge to the CustomerSession entity by IDs.
 func (_u *CustomerUpdate) AddSessionIDs(ids ...int) *CustomerUpdate {
 	_u.mutation.AddSessionIDs(ids...)
@@ -211,6 +231,12 @@ func (_u *CustomerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(customer.FieldPasswordHash, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.StripeCustomerID(); ok {
+		_spec.SetField(customer.FieldStripeCustomerID, field.TypeString, value)
+	}
+	if _u.mutation.StripeCustomerIDCleared() {
+		_spec.ClearField(customer.FieldStripeCustomerID, field.TypeString)
+	}
 	if _u.mutation.SessionsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -323,6 +349,26 @@ func (_u *CustomerUpdateOne) SetNillablePasswordHash(v *string) *CustomerUpdateO
 	if v != nil {
 		_u.SetPasswordHash(*v)
 	}
+	return _u
+}
+
+// SetStripeCustomerID sets the "stripe_customer_id" field.
+func (_u *CustomerUpdateOne) SetStripeCustomerID(v string) *CustomerUpdateOne {
+	_u.mutation.SetStripeCustomerID(v)
+	return _u
+}
+
+// SetNillableStripeCustomerID sets the "stripe_customer_id" field if the given value is not nil.
+func (_u *CustomerUpdateOne) SetNillableStripeCustomerID(v *string) *CustomerUpdateOne {
+	if v != nil {
+		_u.SetStripeCustomerID(*v)
+	}
+	return _u
+}
+
+// ClearStripeCustomerID clears the value of the "stripe_customer_id" field.
+func (_u *CustomerUpdateOne) ClearStripeCustomerID() *CustomerUpdateOne {
+	_u.mutation.ClearStripeCustomerID()
 	return _u
 }
 
@@ -488,6 +534,12 @@ func (_u *CustomerUpdateOne) sqlSave(ctx context.Context) (_node *Customer, err 
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(customer.FieldPasswordHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.StripeCustomerID(); ok {
+		_spec.SetField(customer.FieldStripeCustomerID, field.TypeString, value)
+	}
+	if _u.mutation.StripeCustomerIDCleared() {
+		_spec.ClearField(customer.FieldStripeCustomerID, field.TypeString)
 	}
 	if _u.mutation.SessionsCleared() {
 		edge := &sqlgraph.EdgeSpec{

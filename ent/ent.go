@@ -20,9 +20,13 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/memberprice"
+	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
@@ -33,7 +37,10 @@ import (
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/stripeevent"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -102,9 +109,13 @@ func checkColumn(t, c string) error {
 			drop.Table:            drop.ValidColumn,
 			dropcustomer.Table:    dropcustomer.ValidColumn,
 			droppool.Table:        droppool.ValidColumn,
+			giftlot.Table:         giftlot.ValidColumn,
 			idempotencykey.Table:  idempotencykey.ValidColumn,
 			image.Table:           image.ValidColumn,
 			location.Table:        location.ValidColumn,
+			memberprice.Table:     memberprice.ValidColumn,
+			membership.Table:      membership.ValidColumn,
+			membershiptier.Table:  membershiptier.ValidColumn,
 			order.Table:           order.ValidColumn,
 			orderevent.Table:      orderevent.ValidColumn,
 			orderline.Table:       orderline.ValidColumn,
@@ -115,7 +126,10 @@ func checkColumn(t, c string) error {
 			stafftoken.Table:      stafftoken.ValidColumn,
 			stock.Table:           stock.ValidColumn,
 			stripeevent.Table:     stripeevent.ValidColumn,
+			topup.Table:           topup.ValidColumn,
 			variant.Table:         variant.ValidColumn,
+			wallet.Table:          wallet.ValidColumn,
+			walletentry.Table:     walletentry.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

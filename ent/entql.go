@@ -11,9 +11,13 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/memberprice"
+	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
@@ -25,7 +29,10 @@ import (
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/stripeevent"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -35,7 +42,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 22)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 29)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   cart.Table,
@@ -110,11 +117,12 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Customer",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			customer.FieldCreatedAt:    {Type: field.TypeTime, Column: customer.FieldCreatedAt},
-			customer.FieldUpdatedAt:    {Type: field.TypeTime, Column: customer.FieldUpdatedAt},
-			customer.FieldEmail:        {Type: field.TypeString, Column: customer.FieldEmail},
-			customer.FieldName:         {Type: field.TypeString, Column: customer.FieldName},
-			customer.FieldPasswordHash: {Type: field.TypeString, Column: customer.FieldPasswordHash},
+			customer.FieldCreatedAt:        {Type: field.TypeTime, Column: customer.FieldCreatedAt},
+			customer.FieldUpdatedAt:        {Type: field.TypeTime, Column: customer.FieldUpdatedAt},
+			customer.FieldEmail:            {Type: field.TypeString, Column: customer.FieldEmail},
+			customer.FieldName:             {Type: field.TypeString, Column: customer.FieldName},
+			customer.FieldPasswordHash:     {Type: field.TypeString, Column: customer.FieldPasswordHash},
+			customer.FieldStripeCustomerID: {Type: field.TypeString, Column: customer.FieldStripeCustomerID},
 		},
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
@@ -192,6 +200,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   giftlot.Table,
+			Columns: giftlot.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: giftlot.FieldID,
+			},
+		},
+		Type: "GiftLot",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			giftlot.FieldWalletID:  {Type: field.TypeInt, Column: giftlot.FieldWalletID},
+			giftlot.FieldEntryID:   {Type: field.TypeInt, Column: giftlot.FieldEntryID},
+			giftlot.FieldRemaining: {Type: field.TypeInt64, Column: giftlot.FieldRemaining},
+			giftlot.FieldExpiresAt: {Type: field.TypeTime, Column: giftlot.FieldExpiresAt},
+		},
+	}
+	graph.Nodes[9] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   idempotencykey.Table,
 			Columns: idempotencykey.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -209,7 +234,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			idempotencykey.FieldCreatedAt:   {Type: field.TypeTime, Column: idempotencykey.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   image.Table,
 			Columns: image.Columns,
@@ -226,7 +251,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			image.FieldProductID: {Type: field.TypeInt, Column: image.FieldProductID},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   location.Table,
 			Columns: location.Columns,
@@ -242,7 +267,69 @@ var schemaGraph = func() *sqlgraph.Schema {
 			location.FieldKind: {Type: field.TypeEnum, Column: location.FieldKind},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   memberprice.Table,
+			Columns: memberprice.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: memberprice.FieldID,
+			},
+		},
+		Type: "MemberPrice",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			memberprice.FieldTierID:       {Type: field.TypeInt, Column: memberprice.FieldTierID},
+			memberprice.FieldVariantID:    {Type: field.TypeInt, Column: memberprice.FieldVariantID},
+			memberprice.FieldCollectionID: {Type: field.TypeInt, Column: memberprice.FieldCollectionID},
+			memberprice.FieldAmount:       {Type: field.TypeInt64, Column: memberprice.FieldAmount},
+			memberprice.FieldPercentOff:   {Type: field.TypeInt, Column: memberprice.FieldPercentOff},
+		},
+	}
+	graph.Nodes[13] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   membership.Table,
+			Columns: membership.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: membership.FieldID,
+			},
+		},
+		Type: "Membership",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			membership.FieldCreatedAt:            {Type: field.TypeTime, Column: membership.FieldCreatedAt},
+			membership.FieldUpdatedAt:            {Type: field.TypeTime, Column: membership.FieldUpdatedAt},
+			membership.FieldCustomerID:           {Type: field.TypeInt, Column: membership.FieldCustomerID},
+			membership.FieldTierID:               {Type: field.TypeInt, Column: membership.FieldTierID},
+			membership.FieldStatus:               {Type: field.TypeEnum, Column: membership.FieldStatus},
+			membership.FieldPaysWith:             {Type: field.TypeEnum, Column: membership.FieldPaysWith},
+			membership.FieldCurrentPeriodEnd:     {Type: field.TypeTime, Column: membership.FieldCurrentPeriodEnd},
+			membership.FieldStripeSubscriptionID: {Type: field.TypeString, Column: membership.FieldStripeSubscriptionID},
+			membership.FieldClientSecret:         {Type: field.TypeString, Column: membership.FieldClientSecret},
+		},
+	}
+	graph.Nodes[14] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   membershiptier.Table,
+			Columns: membershiptier.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: membershiptier.FieldID,
+			},
+		},
+		Type: "MembershipTier",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			membershiptier.FieldCreatedAt:          {Type: field.TypeTime, Column: membershiptier.FieldCreatedAt},
+			membershiptier.FieldUpdatedAt:          {Type: field.TypeTime, Column: membershiptier.FieldUpdatedAt},
+			membershiptier.FieldName:               {Type: field.TypeString, Column: membershiptier.FieldName},
+			membershiptier.FieldPriceAmount:        {Type: field.TypeInt64, Column: membershiptier.FieldPriceAmount},
+			membershiptier.FieldCurrency:           {Type: field.TypeString, Column: membershiptier.FieldCurrency},
+			membershiptier.FieldPeriod:             {Type: field.TypeEnum, Column: membershiptier.FieldPeriod},
+			membershiptier.FieldEarlyAccessMinutes: {Type: field.TypeInt, Column: membershiptier.FieldEarlyAccessMinutes},
+			membershiptier.FieldDiscountPercent:    {Type: field.TypeInt, Column: membershiptier.FieldDiscountPercent},
+			membershiptier.FieldStripeProductID:    {Type: field.TypeString, Column: membershiptier.FieldStripeProductID},
+		},
+	}
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   order.Table,
 			Columns: order.Columns,
@@ -266,7 +353,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			order.FieldPaidAt:         {Type: field.TypeTime, Column: order.FieldPaidAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderevent.Table,
 			Columns: orderevent.Columns,
@@ -283,7 +370,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderevent.FieldCreatedAt: {Type: field.TypeTime, Column: orderevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderline.Table,
 			Columns: orderline.Columns,
@@ -306,7 +393,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderline.FieldRefundedQuantity: {Type: field.TypeInt, Column: orderline.FieldRefundedQuantity},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -328,7 +415,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldClientSecret:          {Type: field.TypeString, Column: payment.FieldClientSecret},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   product.Table,
 			Columns: product.Columns,
@@ -348,7 +435,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			product.FieldVendor:      {Type: field.TypeString, Column: product.FieldVendor},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refund.Table,
 			Columns: refund.Columns,
@@ -371,7 +458,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refund.FieldStripeRefundID: {Type: field.TypeString, Column: refund.FieldStripeRefundID},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   staff.Table,
 			Columns: staff.Columns,
@@ -388,7 +475,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			staff.FieldName:      {Type: field.TypeString, Column: staff.FieldName},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stafftoken.Table,
 			Columns: stafftoken.Columns,
@@ -406,7 +493,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldRevokedAt: {Type: field.TypeTime, Column: stafftoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stock.Table,
 			Columns: stock.Columns,
@@ -423,7 +510,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stock.FieldUpdatedAt:  {Type: field.TypeTime, Column: stock.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -439,7 +526,28 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[25] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   topup.Table,
+			Columns: topup.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: topup.FieldID,
+			},
+		},
+		Type: "TopUp",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			topup.FieldCreatedAt:             {Type: field.TypeTime, Column: topup.FieldCreatedAt},
+			topup.FieldUpdatedAt:             {Type: field.TypeTime, Column: topup.FieldUpdatedAt},
+			topup.FieldCustomerID:            {Type: field.TypeInt, Column: topup.FieldCustomerID},
+			topup.FieldAmount:                {Type: field.TypeInt64, Column: topup.FieldAmount},
+			topup.FieldCurrency:              {Type: field.TypeString, Column: topup.FieldCurrency},
+			topup.FieldStatus:                {Type: field.TypeEnum, Column: topup.FieldStatus},
+			topup.FieldStripePaymentIntentID: {Type: field.TypeString, Column: topup.FieldStripePaymentIntentID},
+			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
+		},
+	}
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -460,6 +568,47 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldCompareAtAmount: {Type: field.TypeInt64, Column: variant.FieldCompareAtAmount},
 			variant.FieldPosition:        {Type: field.TypeInt, Column: variant.FieldPosition},
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
+		},
+	}
+	graph.Nodes[27] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   wallet.Table,
+			Columns: wallet.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: wallet.FieldID,
+			},
+		},
+		Type: "Wallet",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			wallet.FieldCreatedAt:  {Type: field.TypeTime, Column: wallet.FieldCreatedAt},
+			wallet.FieldUpdatedAt:  {Type: field.TypeTime, Column: wallet.FieldUpdatedAt},
+			wallet.FieldCustomerID: {Type: field.TypeInt, Column: wallet.FieldCustomerID},
+			wallet.FieldCurrency:   {Type: field.TypeString, Column: wallet.FieldCurrency},
+			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
+		},
+	}
+	graph.Nodes[28] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   walletentry.Table,
+			Columns: walletentry.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: walletentry.FieldID,
+			},
+		},
+		Type: "WalletEntry",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			walletentry.FieldWalletID:     {Type: field.TypeInt, Column: walletentry.FieldWalletID},
+			walletentry.FieldCustomerID:   {Type: field.TypeInt, Column: walletentry.FieldCustomerID},
+			walletentry.FieldKind:         {Type: field.TypeEnum, Column: walletentry.FieldKind},
+			walletentry.FieldAmount:       {Type: field.TypeInt64, Column: walletentry.FieldAmount},
+			walletentry.FieldBalanceAfter: {Type: field.TypeInt64, Column: walletentry.FieldBalanceAfter},
+			walletentry.FieldNote:         {Type: field.TypeString, Column: walletentry.FieldNote},
+			walletentry.FieldOrderID:      {Type: field.TypeInt, Column: walletentry.FieldOrderID},
+			walletentry.FieldReversesID:   {Type: field.TypeInt, Column: walletentry.FieldReversesID},
+			walletentry.FieldExpiresAt:    {Type: field.TypeTime, Column: walletentry.FieldExpiresAt},
+			walletentry.FieldCreatedAt:    {Type: field.TypeTime, Column: walletentry.FieldCreatedAt},
 		},
 	}
 	graph.MustAddE(
@@ -605,6 +754,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Location",
 		"Stock",
+	)
+	graph.MustAddE(
+		"tier",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   memberprice.TierTable,
+			Columns: []string{memberprice.TierColumn},
+			Bidi:    false,
+		},
+		"MemberPrice",
+		"MembershipTier",
+	)
+	graph.MustAddE(
+		"tier",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   membership.TierTable,
+			Columns: []string{membership.TierColumn},
+			Bidi:    false,
+		},
+		"Membership",
+		"MembershipTier",
+	)
+	graph.MustAddE(
+		"prices",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   membershiptier.PricesTable,
+			Columns: []string{membershiptier.PricesColumn},
+			Bidi:    false,
+		},
+		"MembershipTier",
+		"MemberPrice",
 	)
 	graph.MustAddE(
 		"lines",
@@ -821,6 +1006,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Variant",
 		"Stock",
+	)
+	graph.MustAddE(
+		"entries",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   wallet.EntriesTable,
+			Columns: []string{wallet.EntriesColumn},
+			Bidi:    false,
+		},
+		"Wallet",
+		"WalletEntry",
+	)
+	graph.MustAddE(
+		"wallet",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   walletentry.WalletTable,
+			Columns: []string{walletentry.WalletColumn},
+			Bidi:    false,
+		},
+		"WalletEntry",
+		"Wallet",
 	)
 	return graph
 }()
@@ -1206,6 +1415,11 @@ func (f *CustomerFilter) WherePasswordHash(p entql.StringP) {
 	f.Where(p.Field(customer.FieldPasswordHash))
 }
 
+// WhereStripeCustomerID applies the entql string predicate on the stripe_customer_id field.
+func (f *CustomerFilter) WhereStripeCustomerID(p entql.StringP) {
+	f.Where(p.Field(customer.FieldStripeCustomerID))
+}
+
 // WhereHasSessions applies a predicate to check if query has an edge sessions.
 func (f *CustomerFilter) WhereHasSessions() {
 	f.Where(entql.HasEdge("sessions"))
@@ -1542,6 +1756,66 @@ func (f *DropPoolFilter) WhereHasDropWith(preds ...predicate.Drop) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *GiftLotQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the GiftLotQuery builder.
+func (_q *GiftLotQuery) Filter() *GiftLotFilter {
+	return &GiftLotFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *GiftLotMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the GiftLotMutation builder.
+func (m *GiftLotMutation) Filter() *GiftLotFilter {
+	return &GiftLotFilter{config: m.config, predicateAdder: m}
+}
+
+// GiftLotFilter provides a generic filtering capability at runtime for GiftLotQuery.
+type GiftLotFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *GiftLotFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *GiftLotFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(giftlot.FieldID))
+}
+
+// WhereWalletID applies the entql int predicate on the wallet_id field.
+func (f *GiftLotFilter) WhereWalletID(p entql.IntP) {
+	f.Where(p.Field(giftlot.FieldWalletID))
+}
+
+// WhereEntryID applies the entql int predicate on the entry_id field.
+func (f *GiftLotFilter) WhereEntryID(p entql.IntP) {
+	f.Where(p.Field(giftlot.FieldEntryID))
+}
+
+// WhereRemaining applies the entql int64 predicate on the remaining field.
+func (f *GiftLotFilter) WhereRemaining(p entql.Int64P) {
+	f.Where(p.Field(giftlot.FieldRemaining))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *GiftLotFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(giftlot.FieldExpiresAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *IdempotencyKeyQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1570,7 +1844,7 @@ type IdempotencyKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *IdempotencyKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1640,7 +1914,7 @@ type ImageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ImageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1714,7 +1988,7 @@ type LocationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LocationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1755,6 +2029,283 @@ func (f *LocationFilter) WhereHasStocksWith(preds ...predicate.Stock) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *MemberPriceQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the MemberPriceQuery builder.
+func (_q *MemberPriceQuery) Filter() *MemberPriceFilter {
+	return &MemberPriceFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *MemberPriceMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the MemberPriceMutation builder.
+func (m *MemberPriceMutation) Filter() *MemberPriceFilter {
+	return &MemberPriceFilter{config: m.config, predicateAdder: m}
+}
+
+// MemberPriceFilter provides a generic filtering capability at runtime for MemberPriceQuery.
+type MemberPriceFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *MemberPriceFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *MemberPriceFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(memberprice.FieldID))
+}
+
+// WhereTierID applies the entql int predicate on the tier_id field.
+func (f *MemberPriceFilter) WhereTierID(p entql.IntP) {
+	f.Where(p.Field(memberprice.FieldTierID))
+}
+
+// WhereVariantID applies the entql int predicate on the variant_id field.
+func (f *MemberPriceFilter) WhereVariantID(p entql.IntP) {
+	f.Where(p.Field(memberprice.FieldVariantID))
+}
+
+// WhereCollectionID applies the entql int predicate on the collection_id field.
+func (f *MemberPriceFilter) WhereCollectionID(p entql.IntP) {
+	f.Where(p.Field(memberprice.FieldCollectionID))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *MemberPriceFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(memberprice.FieldAmount))
+}
+
+// WherePercentOff applies the entql int predicate on the percent_off field.
+func (f *MemberPriceFilter) WherePercentOff(p entql.IntP) {
+	f.Where(p.Field(memberprice.FieldPercentOff))
+}
+
+// WhereHasTier applies a predicate to check if query has an edge tier.
+func (f *MemberPriceFilter) WhereHasTier() {
+	f.Where(entql.HasEdge("tier"))
+}
+
+// WhereHasTierWith applies a predicate to check if query has an edge tier with a given conditions (other predicates).
+func (f *MemberPriceFilter) WhereHasTierWith(preds ...predicate.MembershipTier) {
+	f.Where(entql.HasEdgeWith("tier", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *MembershipQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the MembershipQuery builder.
+func (_q *MembershipQuery) Filter() *MembershipFilter {
+	return &MembershipFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *MembershipMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the MembershipMutation builder.
+func (m *MembershipMutation) Filter() *MembershipFilter {
+	return &MembershipFilter{config: m.config, predicateAdder: m}
+}
+
+// MembershipFilter provides a generic filtering capability at runtime for MembershipQuery.
+type MembershipFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *MembershipFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *MembershipFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(membership.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *MembershipFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(membership.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *MembershipFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(membership.FieldUpdatedAt))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *MembershipFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(membership.FieldCustomerID))
+}
+
+// WhereTierID applies the entql int predicate on the tier_id field.
+func (f *MembershipFilter) WhereTierID(p entql.IntP) {
+	f.Where(p.Field(membership.FieldTierID))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *MembershipFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(membership.FieldStatus))
+}
+
+// WherePaysWith applies the entql string predicate on the pays_with field.
+func (f *MembershipFilter) WherePaysWith(p entql.StringP) {
+	f.Where(p.Field(membership.FieldPaysWith))
+}
+
+// WhereCurrentPeriodEnd applies the entql time.Time predicate on the current_period_end field.
+func (f *MembershipFilter) WhereCurrentPeriodEnd(p entql.TimeP) {
+	f.Where(p.Field(membership.FieldCurrentPeriodEnd))
+}
+
+// WhereStripeSubscriptionID applies the entql string predicate on the stripe_subscription_id field.
+func (f *MembershipFilter) WhereStripeSubscriptionID(p entql.StringP) {
+	f.Where(p.Field(membership.FieldStripeSubscriptionID))
+}
+
+// WhereClientSecret applies the entql string predicate on the client_secret field.
+func (f *MembershipFilter) WhereClientSecret(p entql.StringP) {
+	f.Where(p.Field(membership.FieldClientSecret))
+}
+
+// WhereHasTier applies a predicate to check if query has an edge tier.
+func (f *MembershipFilter) WhereHasTier() {
+	f.Where(entql.HasEdge("tier"))
+}
+
+// WhereHasTierWith applies a predicate to check if query has an edge tier with a given conditions (other predicates).
+func (f *MembershipFilter) WhereHasTierWith(preds ...predicate.MembershipTier) {
+	f.Where(entql.HasEdgeWith("tier", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *MembershipTierQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the MembershipTierQuery builder.
+func (_q *MembershipTierQuery) Filter() *MembershipTierFilter {
+	return &MembershipTierFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *MembershipTierMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the MembershipTierMutation builder.
+func (m *MembershipTierMutation) Filter() *MembershipTierFilter {
+	return &MembershipTierFilter{config: m.config, predicateAdder: m}
+}
+
+// MembershipTierFilter provides a generic filtering capability at runtime for MembershipTierQuery.
+type MembershipTierFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *MembershipTierFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *MembershipTierFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(membershiptier.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *MembershipTierFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(membershiptier.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *MembershipTierFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(membershiptier.FieldUpdatedAt))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *MembershipTierFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(membershiptier.FieldName))
+}
+
+// WherePriceAmount applies the entql int64 predicate on the price_amount field.
+func (f *MembershipTierFilter) WherePriceAmount(p entql.Int64P) {
+	f.Where(p.Field(membershiptier.FieldPriceAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *MembershipTierFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(membershiptier.FieldCurrency))
+}
+
+// WherePeriod applies the entql string predicate on the period field.
+func (f *MembershipTierFilter) WherePeriod(p entql.StringP) {
+	f.Where(p.Field(membershiptier.FieldPeriod))
+}
+
+// WhereEarlyAccessMinutes applies the entql int predicate on the early_access_minutes field.
+func (f *MembershipTierFilter) WhereEarlyAccessMinutes(p entql.IntP) {
+	f.Where(p.Field(membershiptier.FieldEarlyAccessMinutes))
+}
+
+// WhereDiscountPercent applies the entql int predicate on the discount_percent field.
+func (f *MembershipTierFilter) WhereDiscountPercent(p entql.IntP) {
+	f.Where(p.Field(membershiptier.FieldDiscountPercent))
+}
+
+// WhereStripeProductID applies the entql string predicate on the stripe_product_id field.
+func (f *MembershipTierFilter) WhereStripeProductID(p entql.StringP) {
+	f.Where(p.Field(membershiptier.FieldStripeProductID))
+}
+
+// WhereHasPrices applies a predicate to check if query has an edge prices.
+func (f *MembershipTierFilter) WhereHasPrices() {
+	f.Where(entql.HasEdge("prices"))
+}
+
+// WhereHasPricesWith applies a predicate to check if query has an edge prices with a given conditions (other predicates).
+func (f *MembershipTierFilter) WhereHasPricesWith(preds ...predicate.MemberPrice) {
+	f.Where(entql.HasEdgeWith("prices", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *OrderQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1783,7 +2334,7 @@ type OrderFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1934,7 +2485,7 @@ type OrderEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2008,7 +2559,7 @@ type OrderLineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderLineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2126,7 +2677,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2225,7 +2776,7 @@ type ProductFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProductFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2342,7 +2893,7 @@ type RefundFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefundFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2446,7 +2997,7 @@ type StaffFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2520,7 +3071,7 @@ type StaffTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2599,7 +3150,7 @@ type StockFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StockFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2687,7 +3238,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2711,6 +3262,86 @@ func (f *StripeEventFilter) WhereType(p entql.StringP) {
 // WhereCreatedAt applies the entql time.Time predicate on the created_at field.
 func (f *StripeEventFilter) WhereCreatedAt(p entql.TimeP) {
 	f.Where(p.Field(stripeevent.FieldCreatedAt))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *TopUpQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the TopUpQuery builder.
+func (_q *TopUpQuery) Filter() *TopUpFilter {
+	return &TopUpFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *TopUpMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the TopUpMutation builder.
+func (m *TopUpMutation) Filter() *TopUpFilter {
+	return &TopUpFilter{config: m.config, predicateAdder: m}
+}
+
+// TopUpFilter provides a generic filtering capability at runtime for TopUpQuery.
+type TopUpFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *TopUpFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *TopUpFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(topup.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *TopUpFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(topup.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *TopUpFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(topup.FieldUpdatedAt))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *TopUpFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(topup.FieldCustomerID))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *TopUpFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(topup.FieldAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *TopUpFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(topup.FieldCurrency))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *TopUpFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(topup.FieldStatus))
+}
+
+// WhereStripePaymentIntentID applies the entql string predicate on the stripe_payment_intent_id field.
+func (f *TopUpFilter) WhereStripePaymentIntentID(p entql.StringP) {
+	f.Where(p.Field(topup.FieldStripePaymentIntentID))
+}
+
+// WhereClientSecret applies the entql string predicate on the client_secret field.
+func (f *TopUpFilter) WhereClientSecret(p entql.StringP) {
+	f.Where(p.Field(topup.FieldClientSecret))
 }
 
 // addPredicate implements the predicateAdder interface.
@@ -2742,7 +3373,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2825,6 +3456,189 @@ func (f *VariantFilter) WhereHasStocks() {
 // WhereHasStocksWith applies a predicate to check if query has an edge stocks with a given conditions (other predicates).
 func (f *VariantFilter) WhereHasStocksWith(preds ...predicate.Stock) {
 	f.Where(entql.HasEdgeWith("stocks", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *WalletQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the WalletQuery builder.
+func (_q *WalletQuery) Filter() *WalletFilter {
+	return &WalletFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *WalletMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the WalletMutation builder.
+func (m *WalletMutation) Filter() *WalletFilter {
+	return &WalletFilter{config: m.config, predicateAdder: m}
+}
+
+// WalletFilter provides a generic filtering capability at runtime for WalletQuery.
+type WalletFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *WalletFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *WalletFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(wallet.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *WalletFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(wallet.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *WalletFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(wallet.FieldUpdatedAt))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *WalletFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(wallet.FieldCustomerID))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *WalletFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(wallet.FieldCurrency))
+}
+
+// WhereBalance applies the entql int64 predicate on the balance field.
+func (f *WalletFilter) WhereBalance(p entql.Int64P) {
+	f.Where(p.Field(wallet.FieldBalance))
+}
+
+// WhereHasEntries applies a predicate to check if query has an edge entries.
+func (f *WalletFilter) WhereHasEntries() {
+	f.Where(entql.HasEdge("entries"))
+}
+
+// WhereHasEntriesWith applies a predicate to check if query has an edge entries with a given conditions (other predicates).
+func (f *WalletFilter) WhereHasEntriesWith(preds ...predicate.WalletEntry) {
+	f.Where(entql.HasEdgeWith("entries", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *WalletEntryQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the WalletEntryQuery builder.
+func (_q *WalletEntryQuery) Filter() *WalletEntryFilter {
+	return &WalletEntryFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *WalletEntryMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the WalletEntryMutation builder.
+func (m *WalletEntryMutation) Filter() *WalletEntryFilter {
+	return &WalletEntryFilter{config: m.config, predicateAdder: m}
+}
+
+// WalletEntryFilter provides a generic filtering capability at runtime for WalletEntryQuery.
+type WalletEntryFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *WalletEntryFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *WalletEntryFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(walletentry.FieldID))
+}
+
+// WhereWalletID applies the entql int predicate on the wallet_id field.
+func (f *WalletEntryFilter) WhereWalletID(p entql.IntP) {
+	f.Where(p.Field(walletentry.FieldWalletID))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *WalletEntryFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(walletentry.FieldCustomerID))
+}
+
+// WhereKind applies the entql string predicate on the kind field.
+func (f *WalletEntryFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(walletentry.FieldKind))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *WalletEntryFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(walletentry.FieldAmount))
+}
+
+// WhereBalanceAfter applies the entql int64 predicate on the balance_after field.
+func (f *WalletEntryFilter) WhereBalanceAfter(p entql.Int64P) {
+	f.Where(p.Field(walletentry.FieldBalanceAfter))
+}
+
+// WhereNote applies the entql string predicate on the note field.
+func (f *WalletEntryFilter) WhereNote(p entql.StringP) {
+	f.Where(p.Field(walletentry.FieldNote))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *WalletEntryFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(walletentry.FieldOrderID))
+}
+
+// WhereReversesID applies the entql int predicate on the reverses_id field.
+func (f *WalletEntryFilter) WhereReversesID(p entql.IntP) {
+	f.Where(p.Field(walletentry.FieldReversesID))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *WalletEntryFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(walletentry.FieldExpiresAt))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *WalletEntryFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(walletentry.FieldCreatedAt))
+}
+
+// WhereHasWallet applies a predicate to check if query has an edge wallet.
+func (f *WalletEntryFilter) WhereHasWallet() {
+	f.Where(entql.HasEdge("wallet"))
+}
+
+// WhereHasWalletWith applies a predicate to check if query has an edge wallet with a given conditions (other predicates).
+func (f *WalletEntryFilter) WhereHasWalletWith(preds ...predicate.Wallet) {
+	f.Where(entql.HasEdgeWith("wallet", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

@@ -17,13 +17,19 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/memberprice"
+	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 )
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
@@ -873,6 +879,324 @@ func newLocationPaginateArgs(rv map[string]any) *locationPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *MemberPriceQuery) CollectFields(ctx context.Context, satisfies ...string) (*MemberPriceQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *MemberPriceQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(memberprice.Columns))
+		selectedFields = []string{memberprice.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "percentOff":
+			if _, ok := fieldSeen[memberprice.FieldPercentOff]; !ok {
+				selectedFields = append(selectedFields, memberprice.FieldPercentOff)
+				fieldSeen[memberprice.FieldPercentOff] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type memberpricePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []MemberPricePaginateOption
+}
+
+func newMemberPricePaginateArgs(rv map[string]any) *memberpricePaginateArgs {
+	args := &memberpricePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*MemberPriceWhereInput); ok {
+		args.opts = append(args.opts, WithMemberPriceFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *MembershipQuery) CollectFields(ctx context.Context, satisfies ...string) (*MembershipQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *MembershipQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(membership.Columns))
+		selectedFields = []string{membership.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "tier":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&MembershipTierClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, membershiptierImplementors)...); err != nil {
+				return err
+			}
+			_q.withTier = query
+			if _, ok := fieldSeen[membership.FieldTierID]; !ok {
+				selectedFields = append(selectedFields, membership.FieldTierID)
+				fieldSeen[membership.FieldTierID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[membership.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, membership.FieldCreatedAt)
+				fieldSeen[membership.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[membership.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, membership.FieldUpdatedAt)
+				fieldSeen[membership.FieldUpdatedAt] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[membership.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, membership.FieldStatus)
+				fieldSeen[membership.FieldStatus] = struct{}{}
+			}
+		case "paysWith":
+			if _, ok := fieldSeen[membership.FieldPaysWith]; !ok {
+				selectedFields = append(selectedFields, membership.FieldPaysWith)
+				fieldSeen[membership.FieldPaysWith] = struct{}{}
+			}
+		case "currentPeriodEnd":
+			if _, ok := fieldSeen[membership.FieldCurrentPeriodEnd]; !ok {
+				selectedFields = append(selectedFields, membership.FieldCurrentPeriodEnd)
+				fieldSeen[membership.FieldCurrentPeriodEnd] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type membershipPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []MembershipPaginateOption
+}
+
+func newMembershipPaginateArgs(rv map[string]any) *membershipPaginateArgs {
+	args := &membershipPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &MembershipOrder{Field: &MembershipOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithMembershipOrder(order))
+			}
+		case *MembershipOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithMembershipOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*MembershipWhereInput); ok {
+		args.opts = append(args.opts, WithMembershipFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *MembershipTierQuery) CollectFields(ctx context.Context, satisfies ...string) (*MembershipTierQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *MembershipTierQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(membershiptier.Columns))
+		selectedFields = []string{membershiptier.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "prices":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&MemberPriceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, memberpriceImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedPrices(alias, func(wq *MemberPriceQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[membershiptier.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, membershiptier.FieldCreatedAt)
+				fieldSeen[membershiptier.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[membershiptier.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, membershiptier.FieldUpdatedAt)
+				fieldSeen[membershiptier.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[membershiptier.FieldName]; !ok {
+				selectedFields = append(selectedFields, membershiptier.FieldName)
+				fieldSeen[membershiptier.FieldName] = struct{}{}
+			}
+		case "period":
+			if _, ok := fieldSeen[membershiptier.FieldPeriod]; !ok {
+				selectedFields = append(selectedFields, membershiptier.FieldPeriod)
+				fieldSeen[membershiptier.FieldPeriod] = struct{}{}
+			}
+		case "earlyAccessMinutes":
+			if _, ok := fieldSeen[membershiptier.FieldEarlyAccessMinutes]; !ok {
+				selectedFields = append(selectedFields, membershiptier.FieldEarlyAccessMinutes)
+				fieldSeen[membershiptier.FieldEarlyAccessMinutes] = struct{}{}
+			}
+		case "discountPercent":
+			if _, ok := fieldSeen[membershiptier.FieldDiscountPercent]; !ok {
+				selectedFields = append(selectedFields, membershiptier.FieldDiscountPercent)
+				fieldSeen[membershiptier.FieldDiscountPercent] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type membershiptierPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []MembershipTierPaginateOption
+}
+
+func newMembershipTierPaginateArgs(rv map[string]any) *membershiptierPaginateArgs {
+	args := &membershiptierPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &MembershipTierOrder{Field: &MembershipTierOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithMembershipTierOrder(order))
+			}
+		case *MembershipTierOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithMembershipTierOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*MembershipTierWhereInput); ok {
+		args.opts = append(args.opts, WithMembershipTierFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *OrderQuery) CollectFields(ctx context.Context, satisfies ...string) (*OrderQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -1579,6 +1903,105 @@ func newRefundPaginateArgs(rv map[string]any) *refundPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *TopUpQuery) CollectFields(ctx context.Context, satisfies ...string) (*TopUpQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *TopUpQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(topup.Columns))
+		selectedFields = []string{topup.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[topup.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, topup.FieldCreatedAt)
+				fieldSeen[topup.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[topup.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, topup.FieldUpdatedAt)
+				fieldSeen[topup.FieldUpdatedAt] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[topup.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, topup.FieldStatus)
+				fieldSeen[topup.FieldStatus] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type topupPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []TopUpPaginateOption
+}
+
+func newTopUpPaginateArgs(rv map[string]any) *topupPaginateArgs {
+	args := &topupPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &TopUpOrder{Field: &TopUpOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithTopUpOrder(order))
+			}
+		case *TopUpOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithTopUpOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*TopUpWhereInput); ok {
+		args.opts = append(args.opts, WithTopUpFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *VariantQuery) CollectFields(ctx context.Context, satisfies ...string) (*VariantQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -1698,6 +2121,298 @@ func newVariantPaginateArgs(rv map[string]any) *variantPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*VariantWhereInput); ok {
 		args.opts = append(args.opts, WithVariantFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WalletQuery) CollectFields(ctx context.Context, satisfies ...string) (*WalletQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WalletQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(wallet.Columns))
+		selectedFields = []string{wallet.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "entries":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&WalletEntryClient{config: _q.config}).Query()
+			)
+			args := newWalletEntryPaginateArgs(fieldArgs(ctx, new(WalletEntryWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newWalletEntryPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Wallet) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID int `sql:"wallet_id"`
+							Count  int `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(wallet.EntriesColumn), ids...))
+						})
+						if err := query.GroupBy(wallet.EntriesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[int]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[0] == nil {
+								nodes[i].Edges.totalCount[0] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[0][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Wallet) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Entries)
+							if nodes[i].Edges.totalCount[0] == nil {
+								nodes[i].Edges.totalCount[0] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[0][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, walletentryImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(wallet.EntriesColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedEntries(alias, func(wq *WalletEntryQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[wallet.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldCreatedAt)
+				fieldSeen[wallet.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[wallet.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldUpdatedAt)
+				fieldSeen[wallet.FieldUpdatedAt] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[wallet.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldCurrency)
+				fieldSeen[wallet.FieldCurrency] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type walletPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WalletPaginateOption
+}
+
+func newWalletPaginateArgs(rv map[string]any) *walletPaginateArgs {
+	args := &walletPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &WalletOrder{Field: &WalletOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithWalletOrder(order))
+			}
+		case *WalletOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithWalletOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*WalletWhereInput); ok {
+		args.opts = append(args.opts, WithWalletFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WalletEntryQuery) CollectFields(ctx context.Context, satisfies ...string) (*WalletEntryQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WalletEntryQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(walletentry.Columns))
+		selectedFields = []string{walletentry.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "kind":
+			if _, ok := fieldSeen[walletentry.FieldKind]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldKind)
+				fieldSeen[walletentry.FieldKind] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[walletentry.FieldNote]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldNote)
+				fieldSeen[walletentry.FieldNote] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[walletentry.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldExpiresAt)
+				fieldSeen[walletentry.FieldExpiresAt] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[walletentry.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldCreatedAt)
+				fieldSeen[walletentry.FieldCreatedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type walletentryPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WalletEntryPaginateOption
+}
+
+func newWalletEntryPaginateArgs(rv map[string]any) *walletentryPaginateArgs {
+	args := &walletentryPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &WalletEntryOrder{Field: &WalletEntryOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithWalletEntryOrder(order))
+			}
+		case *WalletEntryOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithWalletEntryOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*WalletEntryWhereInput); ok {
+		args.opts = append(args.opts, WithWalletEntryFilter(v.Filter))
 	}
 	return args
 }

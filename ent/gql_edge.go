@@ -77,6 +77,26 @@ func (_m *Image) Product(ctx context.Context) (*Product, error) {
 	return result, err
 }
 
+func (_m *Membership) Tier(ctx context.Context) (*MembershipTier, error) {
+	result, err := _m.Edges.TierOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTier().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *MembershipTier) Prices(ctx context.Context) (result []*MemberPrice, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedPrices(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.PricesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPrices().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *Order) Lines(ctx context.Context) (result []*OrderLine, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedLines(graphql.GetFieldContext(ctx).Field.Alias)
@@ -175,4 +195,25 @@ func (_m *Variant) Product(ctx context.Context) (*Product, error) {
 		result, err = _m.QueryProduct().Only(ctx)
 	}
 	return result, err
+}
+
+func (_m *Wallet) Entries(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *WalletEntryOrder, where *WalletEntryWhereInput,
+) (*WalletEntryConnection, error) {
+	opts := []WalletEntryPaginateOption{
+		WithWalletEntryOrder(orderBy),
+		WithWalletEntryFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[0][alias]
+	if nodes, err := _m.NamedEntries(alias); err == nil || hasTotalCount {
+		pager, err := newWalletEntryPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &WalletEntryConnection{Edges: []*WalletEntryEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryEntries().Paginate(ctx, after, first, before, last, opts...)
 }

@@ -18,13 +18,19 @@ import (
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/internal"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/memberprice"
+	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 )
 
 // Noder wraps the basic Node method.
@@ -67,6 +73,21 @@ var locationImplementors = []string{"Location", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Location) IsNode() {}
 
+var memberpriceImplementors = []string{"MemberPrice", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*MemberPrice) IsNode() {}
+
+var membershipImplementors = []string{"Membership", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Membership) IsNode() {}
+
+var membershiptierImplementors = []string{"MembershipTier", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*MembershipTier) IsNode() {}
+
 var orderImplementors = []string{"Order", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -97,10 +118,25 @@ var refundImplementors = []string{"Refund", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Refund) IsNode() {}
 
+var topupImplementors = []string{"TopUp", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*TopUp) IsNode() {}
+
 var variantImplementors = []string{"Variant", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Variant) IsNode() {}
+
+var walletImplementors = []string{"Wallet", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Wallet) IsNode() {}
+
+var walletentryImplementors = []string{"WalletEntry", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*WalletEntry) IsNode() {}
 
 var errNodeInvalidID = &NotFoundError{"node"}
 
@@ -242,6 +278,33 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			}
 		}
 		return query.Only(ctx)
+	case memberprice.Table:
+		query := c.MemberPrice.Query().
+			Where(memberprice.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, memberpriceImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case membership.Table:
+		query := c.Membership.Query().
+			Where(membership.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, membershipImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case membershiptier.Table:
+		query := c.MembershipTier.Query().
+			Where(membershiptier.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, membershiptierImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case order.Table:
 		query := c.Order.Query().
 			Where(order.ID(id))
@@ -296,11 +359,38 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			}
 		}
 		return query.Only(ctx)
+	case topup.Table:
+		query := c.TopUp.Query().
+			Where(topup.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, topupImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case variant.Table:
 		query := c.Variant.Query().
 			Where(variant.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, variantImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case wallet.Table:
+		query := c.Wallet.Query().
+			Where(wallet.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, walletImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case walletentry.Table:
+		query := c.WalletEntry.Query().
+			Where(walletentry.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, walletentryImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -490,6 +580,54 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 				*noder = node
 			}
 		}
+	case memberprice.Table:
+		query := c.MemberPrice.Query().
+			Where(memberprice.IDIn(ids...))
+		query, err := query.CollectFields(ctx, memberpriceImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case membership.Table:
+		query := c.Membership.Query().
+			Where(membership.IDIn(ids...))
+		query, err := query.CollectFields(ctx, membershipImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case membershiptier.Table:
+		query := c.MembershipTier.Query().
+			Where(membershiptier.IDIn(ids...))
+		query, err := query.CollectFields(ctx, membershiptierImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case order.Table:
 		query := c.Order.Query().
 			Where(order.IDIn(ids...))
@@ -586,10 +724,58 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 				*noder = node
 			}
 		}
+	case topup.Table:
+		query := c.TopUp.Query().
+			Where(topup.IDIn(ids...))
+		query, err := query.CollectFields(ctx, topupImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case variant.Table:
 		query := c.Variant.Query().
 			Where(variant.IDIn(ids...))
 		query, err := query.CollectFields(ctx, variantImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case wallet.Table:
+		query := c.Wallet.Query().
+			Where(wallet.IDIn(ids...))
+		query, err := query.CollectFields(ctx, walletImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case walletentry.Table:
+		query := c.WalletEntry.Query().
+			Where(walletentry.IDIn(ids...))
+		query, err := query.CollectFields(ctx, walletentryImplementors...)
 		if err != nil {
 			return nil, err
 		}

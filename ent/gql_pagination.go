@@ -21,13 +21,19 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/memberprice"
+	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -2168,6 +2174,883 @@ func (_m *Location) ToEdge(order *LocationOrder) *LocationEdge {
 	}
 }
 
+// MemberPriceEdge is the edge representation of MemberPrice.
+type MemberPriceEdge struct {
+	Node   *MemberPrice `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// MemberPriceConnection is the connection containing edges to MemberPrice.
+type MemberPriceConnection struct {
+	Edges      []*MemberPriceEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *MemberPriceConnection) build(nodes []*MemberPrice, pager *memberpricePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *MemberPrice
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *MemberPrice {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *MemberPrice {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*MemberPriceEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &MemberPriceEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// MemberPricePaginateOption enables pagination customization.
+type MemberPricePaginateOption func(*memberpricePager) error
+
+// WithMemberPriceOrder configures pagination ordering.
+func WithMemberPriceOrder(order *MemberPriceOrder) MemberPricePaginateOption {
+	if order == nil {
+		order = DefaultMemberPriceOrder
+	}
+	o := *order
+	return func(pager *memberpricePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultMemberPriceOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithMemberPriceFilter configures pagination filter.
+func WithMemberPriceFilter(filter func(*MemberPriceQuery) (*MemberPriceQuery, error)) MemberPricePaginateOption {
+	return func(pager *memberpricePager) error {
+		if filter == nil {
+			return errors.New("MemberPriceQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type memberpricePager struct {
+	reverse bool
+	order   *MemberPriceOrder
+	filter  func(*MemberPriceQuery) (*MemberPriceQuery, error)
+}
+
+func newMemberPricePager(opts []MemberPricePaginateOption, reverse bool) (*memberpricePager, error) {
+	pager := &memberpricePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultMemberPriceOrder
+	}
+	return pager, nil
+}
+
+func (p *memberpricePager) applyFilter(query *MemberPriceQuery) (*MemberPriceQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *memberpricePager) toCursor(_m *MemberPrice) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *memberpricePager) applyCursors(query *MemberPriceQuery, after, before *Cursor) (*MemberPriceQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultMemberPriceOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *memberpricePager) applyOrder(query *MemberPriceQuery) *MemberPriceQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultMemberPriceOrder.Field {
+		query = query.Order(DefaultMemberPriceOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *memberpricePager) orderExpr(query *MemberPriceQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultMemberPriceOrder.Field {
+			b.Comma().Ident(DefaultMemberPriceOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to MemberPrice.
+func (_m *MemberPriceQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...MemberPricePaginateOption,
+) (*MemberPriceConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newMemberPricePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &MemberPriceConnection{Edges: []*MemberPriceEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// MemberPriceOrderField defines the ordering field of MemberPrice.
+type MemberPriceOrderField struct {
+	// Value extracts the ordering value from the given MemberPrice.
+	Value    func(*MemberPrice) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) memberprice.OrderOption
+	toCursor func(*MemberPrice) Cursor
+}
+
+// MemberPriceOrder defines the ordering of MemberPrice.
+type MemberPriceOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *MemberPriceOrderField `json:"field"`
+}
+
+// DefaultMemberPriceOrder is the default ordering of MemberPrice.
+var DefaultMemberPriceOrder = &MemberPriceOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &MemberPriceOrderField{
+		Value: func(_m *MemberPrice) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: memberprice.FieldID,
+		toTerm: memberprice.ByID,
+		toCursor: func(_m *MemberPrice) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts MemberPrice into MemberPriceEdge.
+func (_m *MemberPrice) ToEdge(order *MemberPriceOrder) *MemberPriceEdge {
+	if order == nil {
+		order = DefaultMemberPriceOrder
+	}
+	return &MemberPriceEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// MembershipEdge is the edge representation of Membership.
+type MembershipEdge struct {
+	Node   *Membership `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// MembershipConnection is the connection containing edges to Membership.
+type MembershipConnection struct {
+	Edges      []*MembershipEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *MembershipConnection) build(nodes []*Membership, pager *membershipPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Membership
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Membership {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Membership {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*MembershipEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &MembershipEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// MembershipPaginateOption enables pagination customization.
+type MembershipPaginateOption func(*membershipPager) error
+
+// WithMembershipOrder configures pagination ordering.
+func WithMembershipOrder(order *MembershipOrder) MembershipPaginateOption {
+	if order == nil {
+		order = DefaultMembershipOrder
+	}
+	o := *order
+	return func(pager *membershipPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultMembershipOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithMembershipFilter configures pagination filter.
+func WithMembershipFilter(filter func(*MembershipQuery) (*MembershipQuery, error)) MembershipPaginateOption {
+	return func(pager *membershipPager) error {
+		if filter == nil {
+			return errors.New("MembershipQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type membershipPager struct {
+	reverse bool
+	order   *MembershipOrder
+	filter  func(*MembershipQuery) (*MembershipQuery, error)
+}
+
+func newMembershipPager(opts []MembershipPaginateOption, reverse bool) (*membershipPager, error) {
+	pager := &membershipPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultMembershipOrder
+	}
+	return pager, nil
+}
+
+func (p *membershipPager) applyFilter(query *MembershipQuery) (*MembershipQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *membershipPager) toCursor(_m *Membership) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *membershipPager) applyCursors(query *MembershipQuery, after, before *Cursor) (*MembershipQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultMembershipOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *membershipPager) applyOrder(query *MembershipQuery) *MembershipQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultMembershipOrder.Field {
+		query = query.Order(DefaultMembershipOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *membershipPager) orderExpr(query *MembershipQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultMembershipOrder.Field {
+			b.Comma().Ident(DefaultMembershipOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Membership.
+func (_m *MembershipQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...MembershipPaginateOption,
+) (*MembershipConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newMembershipPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &MembershipConnection{Edges: []*MembershipEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// MembershipOrderFieldCreatedAt orders Membership by created_at.
+	MembershipOrderFieldCreatedAt = &MembershipOrderField{
+		Value: func(_m *Membership) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: membership.FieldCreatedAt,
+		toTerm: membership.ByCreatedAt,
+		toCursor: func(_m *Membership) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// MembershipOrderFieldUpdatedAt orders Membership by updated_at.
+	MembershipOrderFieldUpdatedAt = &MembershipOrderField{
+		Value: func(_m *Membership) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: membership.FieldUpdatedAt,
+		toTerm: membership.ByUpdatedAt,
+		toCursor: func(_m *Membership) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f MembershipOrderField) String() string {
+	var str string
+	switch f.column {
+	case MembershipOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case MembershipOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f MembershipOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *MembershipOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("MembershipOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *MembershipOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *MembershipOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid MembershipOrderField", str)
+	}
+	return nil
+}
+
+// MembershipOrderField defines the ordering field of Membership.
+type MembershipOrderField struct {
+	// Value extracts the ordering value from the given Membership.
+	Value    func(*Membership) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) membership.OrderOption
+	toCursor func(*Membership) Cursor
+}
+
+// MembershipOrder defines the ordering of Membership.
+type MembershipOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *MembershipOrderField `json:"field"`
+}
+
+// DefaultMembershipOrder is the default ordering of Membership.
+var DefaultMembershipOrder = &MembershipOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &MembershipOrderField{
+		Value: func(_m *Membership) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: membership.FieldID,
+		toTerm: membership.ByID,
+		toCursor: func(_m *Membership) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Membership into MembershipEdge.
+func (_m *Membership) ToEdge(order *MembershipOrder) *MembershipEdge {
+	if order == nil {
+		order = DefaultMembershipOrder
+	}
+	return &MembershipEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// MembershipTierEdge is the edge representation of MembershipTier.
+type MembershipTierEdge struct {
+	Node   *MembershipTier `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// MembershipTierConnection is the connection containing edges to MembershipTier.
+type MembershipTierConnection struct {
+	Edges      []*MembershipTierEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *MembershipTierConnection) build(nodes []*MembershipTier, pager *membershiptierPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *MembershipTier
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *MembershipTier {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *MembershipTier {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*MembershipTierEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &MembershipTierEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// MembershipTierPaginateOption enables pagination customization.
+type MembershipTierPaginateOption func(*membershiptierPager) error
+
+// WithMembershipTierOrder configures pagination ordering.
+func WithMembershipTierOrder(order *MembershipTierOrder) MembershipTierPaginateOption {
+	if order == nil {
+		order = DefaultMembershipTierOrder
+	}
+	o := *order
+	return func(pager *membershiptierPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultMembershipTierOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithMembershipTierFilter configures pagination filter.
+func WithMembershipTierFilter(filter func(*MembershipTierQuery) (*MembershipTierQuery, error)) MembershipTierPaginateOption {
+	return func(pager *membershiptierPager) error {
+		if filter == nil {
+			return errors.New("MembershipTierQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type membershiptierPager struct {
+	reverse bool
+	order   *MembershipTierOrder
+	filter  func(*MembershipTierQuery) (*MembershipTierQuery, error)
+}
+
+func newMembershipTierPager(opts []MembershipTierPaginateOption, reverse bool) (*membershiptierPager, error) {
+	pager := &membershiptierPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultMembershipTierOrder
+	}
+	return pager, nil
+}
+
+func (p *membershiptierPager) applyFilter(query *MembershipTierQuery) (*MembershipTierQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *membershiptierPager) toCursor(_m *MembershipTier) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *membershiptierPager) applyCursors(query *MembershipTierQuery, after, before *Cursor) (*MembershipTierQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultMembershipTierOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *membershiptierPager) applyOrder(query *MembershipTierQuery) *MembershipTierQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultMembershipTierOrder.Field {
+		query = query.Order(DefaultMembershipTierOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *membershiptierPager) orderExpr(query *MembershipTierQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultMembershipTierOrder.Field {
+			b.Comma().Ident(DefaultMembershipTierOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to MembershipTier.
+func (_m *MembershipTierQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...MembershipTierPaginateOption,
+) (*MembershipTierConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newMembershipTierPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &MembershipTierConnection{Edges: []*MembershipTierEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// MembershipTierOrderFieldCreatedAt orders MembershipTier by created_at.
+	MembershipTierOrderFieldCreatedAt = &MembershipTierOrderField{
+		Value: func(_m *MembershipTier) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: membershiptier.FieldCreatedAt,
+		toTerm: membershiptier.ByCreatedAt,
+		toCursor: func(_m *MembershipTier) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// MembershipTierOrderFieldUpdatedAt orders MembershipTier by updated_at.
+	MembershipTierOrderFieldUpdatedAt = &MembershipTierOrderField{
+		Value: func(_m *MembershipTier) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: membershiptier.FieldUpdatedAt,
+		toTerm: membershiptier.ByUpdatedAt,
+		toCursor: func(_m *MembershipTier) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f MembershipTierOrderField) String() string {
+	var str string
+	switch f.column {
+	case MembershipTierOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case MembershipTierOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f MembershipTierOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *MembershipTierOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("MembershipTierOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *MembershipTierOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *MembershipTierOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid MembershipTierOrderField", str)
+	}
+	return nil
+}
+
+// MembershipTierOrderField defines the ordering field of MembershipTier.
+type MembershipTierOrderField struct {
+	// Value extracts the ordering value from the given MembershipTier.
+	Value    func(*MembershipTier) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) membershiptier.OrderOption
+	toCursor func(*MembershipTier) Cursor
+}
+
+// MembershipTierOrder defines the ordering of MembershipTier.
+type MembershipTierOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *MembershipTierOrderField `json:"field"`
+}
+
+// DefaultMembershipTierOrder is the default ordering of MembershipTier.
+var DefaultMembershipTierOrder = &MembershipTierOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &MembershipTierOrderField{
+		Value: func(_m *MembershipTier) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: membershiptier.FieldID,
+		toTerm: membershiptier.ByID,
+		toCursor: func(_m *MembershipTier) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts MembershipTier into MembershipTierEdge.
+func (_m *MembershipTier) ToEdge(order *MembershipTierOrder) *MembershipTierEdge {
+	if order == nil {
+		order = DefaultMembershipTierOrder
+	}
+	return &MembershipTierEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // OrderEdge is the edge representation of Order.
 type OrderEdge struct {
 	Node   *Order `json:"node"`
@@ -3958,6 +4841,320 @@ func (_m *Refund) ToEdge(order *RefundOrder) *RefundEdge {
 	}
 }
 
+// TopUpEdge is the edge representation of TopUp.
+type TopUpEdge struct {
+	Node   *TopUp `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// TopUpConnection is the connection containing edges to TopUp.
+type TopUpConnection struct {
+	Edges      []*TopUpEdge `json:"edges"`
+	PageInfo   PageInfo     `json:"pageInfo"`
+	TotalCount int          `json:"totalCount"`
+}
+
+func (c *TopUpConnection) build(nodes []*TopUp, pager *topupPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *TopUp
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *TopUp {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *TopUp {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*TopUpEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &TopUpEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// TopUpPaginateOption enables pagination customization.
+type TopUpPaginateOption func(*topupPager) error
+
+// WithTopUpOrder configures pagination ordering.
+func WithTopUpOrder(order *TopUpOrder) TopUpPaginateOption {
+	if order == nil {
+		order = DefaultTopUpOrder
+	}
+	o := *order
+	return func(pager *topupPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultTopUpOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithTopUpFilter configures pagination filter.
+func WithTopUpFilter(filter func(*TopUpQuery) (*TopUpQuery, error)) TopUpPaginateOption {
+	return func(pager *topupPager) error {
+		if filter == nil {
+			return errors.New("TopUpQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type topupPager struct {
+	reverse bool
+	order   *TopUpOrder
+	filter  func(*TopUpQuery) (*TopUpQuery, error)
+}
+
+func newTopUpPager(opts []TopUpPaginateOption, reverse bool) (*topupPager, error) {
+	pager := &topupPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultTopUpOrder
+	}
+	return pager, nil
+}
+
+func (p *topupPager) applyFilter(query *TopUpQuery) (*TopUpQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *topupPager) toCursor(_m *TopUp) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *topupPager) applyCursors(query *TopUpQuery, after, before *Cursor) (*TopUpQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultTopUpOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *topupPager) applyOrder(query *TopUpQuery) *TopUpQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultTopUpOrder.Field {
+		query = query.Order(DefaultTopUpOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *topupPager) orderExpr(query *TopUpQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultTopUpOrder.Field {
+			b.Comma().Ident(DefaultTopUpOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to TopUp.
+func (_m *TopUpQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...TopUpPaginateOption,
+) (*TopUpConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newTopUpPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &TopUpConnection{Edges: []*TopUpEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// TopUpOrderFieldCreatedAt orders TopUp by created_at.
+	TopUpOrderFieldCreatedAt = &TopUpOrderField{
+		Value: func(_m *TopUp) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: topup.FieldCreatedAt,
+		toTerm: topup.ByCreatedAt,
+		toCursor: func(_m *TopUp) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// TopUpOrderFieldUpdatedAt orders TopUp by updated_at.
+	TopUpOrderFieldUpdatedAt = &TopUpOrderField{
+		Value: func(_m *TopUp) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: topup.FieldUpdatedAt,
+		toTerm: topup.ByUpdatedAt,
+		toCursor: func(_m *TopUp) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f TopUpOrderField) String() string {
+	var str string
+	switch f.column {
+	case TopUpOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case TopUpOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f TopUpOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *TopUpOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("TopUpOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *TopUpOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *TopUpOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid TopUpOrderField", str)
+	}
+	return nil
+}
+
+// TopUpOrderField defines the ordering field of TopUp.
+type TopUpOrderField struct {
+	// Value extracts the ordering value from the given TopUp.
+	Value    func(*TopUp) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) topup.OrderOption
+	toCursor func(*TopUp) Cursor
+}
+
+// TopUpOrder defines the ordering of TopUp.
+type TopUpOrder struct {
+	Direction OrderDirection   `json:"direction"`
+	Field     *TopUpOrderField `json:"field"`
+}
+
+// DefaultTopUpOrder is the default ordering of TopUp.
+var DefaultTopUpOrder = &TopUpOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &TopUpOrderField{
+		Value: func(_m *TopUp) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: topup.FieldID,
+		toTerm: topup.ByID,
+		toCursor: func(_m *TopUp) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts TopUp into TopUpEdge.
+func (_m *TopUp) ToEdge(order *TopUpOrder) *TopUpEdge {
+	if order == nil {
+		order = DefaultTopUpOrder
+	}
+	return &TopUpEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // VariantEdge is the edge representation of Variant.
 type VariantEdge struct {
 	Node   *Variant `json:"node"`
@@ -4321,6 +5518,616 @@ func (_m *Variant) ToEdge(order *VariantOrder) *VariantEdge {
 		order = DefaultVariantOrder
 	}
 	return &VariantEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// WalletEdge is the edge representation of Wallet.
+type WalletEdge struct {
+	Node   *Wallet `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// WalletConnection is the connection containing edges to Wallet.
+type WalletConnection struct {
+	Edges      []*WalletEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *WalletConnection) build(nodes []*Wallet, pager *walletPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Wallet
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Wallet {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Wallet {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*WalletEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &WalletEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// WalletPaginateOption enables pagination customization.
+type WalletPaginateOption func(*walletPager) error
+
+// WithWalletOrder configures pagination ordering.
+func WithWalletOrder(order *WalletOrder) WalletPaginateOption {
+	if order == nil {
+		order = DefaultWalletOrder
+	}
+	o := *order
+	return func(pager *walletPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultWalletOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithWalletFilter configures pagination filter.
+func WithWalletFilter(filter func(*WalletQuery) (*WalletQuery, error)) WalletPaginateOption {
+	return func(pager *walletPager) error {
+		if filter == nil {
+			return errors.New("WalletQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type walletPager struct {
+	reverse bool
+	order   *WalletOrder
+	filter  func(*WalletQuery) (*WalletQuery, error)
+}
+
+func newWalletPager(opts []WalletPaginateOption, reverse bool) (*walletPager, error) {
+	pager := &walletPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultWalletOrder
+	}
+	return pager, nil
+}
+
+func (p *walletPager) applyFilter(query *WalletQuery) (*WalletQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *walletPager) toCursor(_m *Wallet) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *walletPager) applyCursors(query *WalletQuery, after, before *Cursor) (*WalletQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultWalletOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *walletPager) applyOrder(query *WalletQuery) *WalletQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultWalletOrder.Field {
+		query = query.Order(DefaultWalletOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *walletPager) orderExpr(query *WalletQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultWalletOrder.Field {
+			b.Comma().Ident(DefaultWalletOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Wallet.
+func (_m *WalletQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...WalletPaginateOption,
+) (*WalletConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newWalletPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &WalletConnection{Edges: []*WalletEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// WalletOrderFieldCreatedAt orders Wallet by created_at.
+	WalletOrderFieldCreatedAt = &WalletOrderField{
+		Value: func(_m *Wallet) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: wallet.FieldCreatedAt,
+		toTerm: wallet.ByCreatedAt,
+		toCursor: func(_m *Wallet) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// WalletOrderFieldUpdatedAt orders Wallet by updated_at.
+	WalletOrderFieldUpdatedAt = &WalletOrderField{
+		Value: func(_m *Wallet) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: wallet.FieldUpdatedAt,
+		toTerm: wallet.ByUpdatedAt,
+		toCursor: func(_m *Wallet) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f WalletOrderField) String() string {
+	var str string
+	switch f.column {
+	case WalletOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case WalletOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f WalletOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *WalletOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("WalletOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *WalletOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *WalletOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid WalletOrderField", str)
+	}
+	return nil
+}
+
+// WalletOrderField defines the ordering field of Wallet.
+type WalletOrderField struct {
+	// Value extracts the ordering value from the given Wallet.
+	Value    func(*Wallet) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) wallet.OrderOption
+	toCursor func(*Wallet) Cursor
+}
+
+// WalletOrder defines the ordering of Wallet.
+type WalletOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *WalletOrderField `json:"field"`
+}
+
+// DefaultWalletOrder is the default ordering of Wallet.
+var DefaultWalletOrder = &WalletOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &WalletOrderField{
+		Value: func(_m *Wallet) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: wallet.FieldID,
+		toTerm: wallet.ByID,
+		toCursor: func(_m *Wallet) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Wallet into WalletEdge.
+func (_m *Wallet) ToEdge(order *WalletOrder) *WalletEdge {
+	if order == nil {
+		order = DefaultWalletOrder
+	}
+	return &WalletEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// WalletEntryEdge is the edge representation of WalletEntry.
+type WalletEntryEdge struct {
+	Node   *WalletEntry `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// WalletEntryConnection is the connection containing edges to WalletEntry.
+type WalletEntryConnection struct {
+	Edges      []*WalletEntryEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *WalletEntryConnection) build(nodes []*WalletEntry, pager *walletentryPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *WalletEntry
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *WalletEntry {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *WalletEntry {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*WalletEntryEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &WalletEntryEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// WalletEntryPaginateOption enables pagination customization.
+type WalletEntryPaginateOption func(*walletentryPager) error
+
+// WithWalletEntryOrder configures pagination ordering.
+func WithWalletEntryOrder(order *WalletEntryOrder) WalletEntryPaginateOption {
+	if order == nil {
+		order = DefaultWalletEntryOrder
+	}
+	o := *order
+	return func(pager *walletentryPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultWalletEntryOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithWalletEntryFilter configures pagination filter.
+func WithWalletEntryFilter(filter func(*WalletEntryQuery) (*WalletEntryQuery, error)) WalletEntryPaginateOption {
+	return func(pager *walletentryPager) error {
+		if filter == nil {
+			return errors.New("WalletEntryQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type walletentryPager struct {
+	reverse bool
+	order   *WalletEntryOrder
+	filter  func(*WalletEntryQuery) (*WalletEntryQuery, error)
+}
+
+func newWalletEntryPager(opts []WalletEntryPaginateOption, reverse bool) (*walletentryPager, error) {
+	pager := &walletentryPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultWalletEntryOrder
+	}
+	return pager, nil
+}
+
+func (p *walletentryPager) applyFilter(query *WalletEntryQuery) (*WalletEntryQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *walletentryPager) toCursor(_m *WalletEntry) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *walletentryPager) applyCursors(query *WalletEntryQuery, after, before *Cursor) (*WalletEntryQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultWalletEntryOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *walletentryPager) applyOrder(query *WalletEntryQuery) *WalletEntryQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultWalletEntryOrder.Field {
+		query = query.Order(DefaultWalletEntryOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *walletentryPager) orderExpr(query *WalletEntryQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultWalletEntryOrder.Field {
+			b.Comma().Ident(DefaultWalletEntryOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to WalletEntry.
+func (_m *WalletEntryQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...WalletEntryPaginateOption,
+) (*WalletEntryConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newWalletEntryPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &WalletEntryConnection{Edges: []*WalletEntryEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// WalletEntryOrderFieldCreatedAt orders WalletEntry by created_at.
+	WalletEntryOrderFieldCreatedAt = &WalletEntryOrderField{
+		Value: func(_m *WalletEntry) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: walletentry.FieldCreatedAt,
+		toTerm: walletentry.ByCreatedAt,
+		toCursor: func(_m *WalletEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f WalletEntryOrderField) String() string {
+	var str string
+	switch f.column {
+	case WalletEntryOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f WalletEntryOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *WalletEntryOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("WalletEntryOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *WalletEntryOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid WalletEntryOrderField", str)
+	}
+	return nil
+}
+
+// WalletEntryOrderField defines the ordering field of WalletEntry.
+type WalletEntryOrderField struct {
+	// Value extracts the ordering value from the given WalletEntry.
+	Value    func(*WalletEntry) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) walletentry.OrderOption
+	toCursor func(*WalletEntry) Cursor
+}
+
+// WalletEntryOrder defines the ordering of WalletEntry.
+type WalletEntryOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *WalletEntryOrderField `json:"field"`
+}
+
+// DefaultWalletEntryOrder is the default ordering of WalletEntry.
+var DefaultWalletEntryOrder = &WalletEntryOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &WalletEntryOrderField{
+		Value: func(_m *WalletEntry) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: walletentry.FieldID,
+		toTerm: walletentry.ByID,
+		toCursor: func(_m *WalletEntry) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts WalletEntry into WalletEntryEdge.
+func (_m *WalletEntry) ToEdge(order *WalletEntryOrder) *WalletEntryEdge {
+	if order == nil {
+		order = DefaultWalletEntryOrder
+	}
+	return &WalletEntryEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -14,6 +14,9 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/memberprice"
+	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
@@ -22,7 +25,10 @@ import (
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema/types"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 )
 
 // CartWhereInput represents a where input for filtering Cart queries.
@@ -2329,6 +2335,818 @@ func (i *LocationWhereInput) P() (predicate.Location, error) {
 	}
 }
 
+// MemberPriceWhereInput represents a where input for filtering MemberPrice queries.
+type MemberPriceWhereInput struct {
+	Predicates []predicate.MemberPrice  `json:"-"`
+	Not        *MemberPriceWhereInput   `json:"not,omitempty"`
+	Or         []*MemberPriceWhereInput `json:"or,omitempty"`
+	And        []*MemberPriceWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "percent_off" field predicates.
+	PercentOff       *int  `json:"percentOff,omitempty"`
+	PercentOffNEQ    *int  `json:"percentOffNEQ,omitempty"`
+	PercentOffIn     []int `json:"percentOffIn,omitempty"`
+	PercentOffNotIn  []int `json:"percentOffNotIn,omitempty"`
+	PercentOffGT     *int  `json:"percentOffGT,omitempty"`
+	PercentOffGTE    *int  `json:"percentOffGTE,omitempty"`
+	PercentOffLT     *int  `json:"percentOffLT,omitempty"`
+	PercentOffLTE    *int  `json:"percentOffLTE,omitempty"`
+	PercentOffIsNil  bool  `json:"percentOffIsNil,omitempty"`
+	PercentOffNotNil bool  `json:"percentOffNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *MemberPriceWhereInput) AddPredicates(predicates ...predicate.MemberPrice) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the MemberPriceWhereInput filter on the MemberPriceQuery builder.
+func (i *MemberPriceWhereInput) Filter(q *MemberPriceQuery) (*MemberPriceQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyMemberPriceWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyMemberPriceWhereInput is returned in case the MemberPriceWhereInput is empty.
+var ErrEmptyMemberPriceWhereInput = errors.New("ent: empty predicate MemberPriceWhereInput")
+
+// P returns a predicate for filtering memberprices.
+// An error is returned if the input is empty or invalid.
+func (i *MemberPriceWhereInput) P() (predicate.MemberPrice, error) {
+	var predicates []predicate.MemberPrice
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, memberprice.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.MemberPrice, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, memberprice.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.MemberPrice, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, memberprice.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, memberprice.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, memberprice.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, memberprice.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, memberprice.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, memberprice.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, memberprice.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, memberprice.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, memberprice.IDLTE(*i.IDLTE))
+	}
+	if i.PercentOff != nil {
+		predicates = append(predicates, memberprice.PercentOffEQ(*i.PercentOff))
+	}
+	if i.PercentOffNEQ != nil {
+		predicates = append(predicates, memberprice.PercentOffNEQ(*i.PercentOffNEQ))
+	}
+	if len(i.PercentOffIn) > 0 {
+		predicates = append(predicates, memberprice.PercentOffIn(i.PercentOffIn...))
+	}
+	if len(i.PercentOffNotIn) > 0 {
+		predicates = append(predicates, memberprice.PercentOffNotIn(i.PercentOffNotIn...))
+	}
+	if i.PercentOffGT != nil {
+		predicates = append(predicates, memberprice.PercentOffGT(*i.PercentOffGT))
+	}
+	if i.PercentOffGTE != nil {
+		predicates = append(predicates, memberprice.PercentOffGTE(*i.PercentOffGTE))
+	}
+	if i.PercentOffLT != nil {
+		predicates = append(predicates, memberprice.PercentOffLT(*i.PercentOffLT))
+	}
+	if i.PercentOffLTE != nil {
+		predicates = append(predicates, memberprice.PercentOffLTE(*i.PercentOffLTE))
+	}
+	if i.PercentOffIsNil {
+		predicates = append(predicates, memberprice.PercentOffIsNil())
+	}
+	if i.PercentOffNotNil {
+		predicates = append(predicates, memberprice.PercentOffNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyMemberPriceWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return memberprice.And(predicates...), nil
+	}
+}
+
+// MembershipWhereInput represents a where input for filtering Membership queries.
+type MembershipWhereInput struct {
+	Predicates []predicate.Membership  `json:"-"`
+	Not        *MembershipWhereInput   `json:"not,omitempty"`
+	Or         []*MembershipWhereInput `json:"or,omitempty"`
+	And        []*MembershipWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "status" field predicates.
+	Status      *membership.Status  `json:"status,omitempty"`
+	StatusNEQ   *membership.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []membership.Status `json:"statusIn,omitempty"`
+	StatusNotIn []membership.Status `json:"statusNotIn,omitempty"`
+
+	// "pays_with" field predicates.
+	PaysWith      *membership.PaysWith  `json:"paysWith,omitempty"`
+	PaysWithNEQ   *membership.PaysWith  `json:"paysWithNEQ,omitempty"`
+	PaysWithIn    []membership.PaysWith `json:"paysWithIn,omitempty"`
+	PaysWithNotIn []membership.PaysWith `json:"paysWithNotIn,omitempty"`
+
+	// "current_period_end" field predicates.
+	CurrentPeriodEnd       *time.Time  `json:"currentPeriodEnd,omitempty"`
+	CurrentPeriodEndNEQ    *time.Time  `json:"currentPeriodEndNEQ,omitempty"`
+	CurrentPeriodEndIn     []time.Time `json:"currentPeriodEndIn,omitempty"`
+	CurrentPeriodEndNotIn  []time.Time `json:"currentPeriodEndNotIn,omitempty"`
+	CurrentPeriodEndGT     *time.Time  `json:"currentPeriodEndGT,omitempty"`
+	CurrentPeriodEndGTE    *time.Time  `json:"currentPeriodEndGTE,omitempty"`
+	CurrentPeriodEndLT     *time.Time  `json:"currentPeriodEndLT,omitempty"`
+	CurrentPeriodEndLTE    *time.Time  `json:"currentPeriodEndLTE,omitempty"`
+	CurrentPeriodEndIsNil  bool        `json:"currentPeriodEndIsNil,omitempty"`
+	CurrentPeriodEndNotNil bool        `json:"currentPeriodEndNotNil,omitempty"`
+
+	// "tier" edge predicates.
+	HasTier     *bool                       `json:"hasTier,omitempty"`
+	HasTierWith []*MembershipTierWhereInput `json:"hasTierWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *MembershipWhereInput) AddPredicates(predicates ...predicate.Membership) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the MembershipWhereInput filter on the MembershipQuery builder.
+func (i *MembershipWhereInput) Filter(q *MembershipQuery) (*MembershipQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyMembershipWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyMembershipWhereInput is returned in case the MembershipWhereInput is empty.
+var ErrEmptyMembershipWhereInput = errors.New("ent: empty predicate MembershipWhereInput")
+
+// P returns a predicate for filtering memberships.
+// An error is returned if the input is empty or invalid.
+func (i *MembershipWhereInput) P() (predicate.Membership, error) {
+	var predicates []predicate.Membership
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, membership.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Membership, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, membership.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Membership, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, membership.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, membership.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, membership.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, membership.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, membership.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, membership.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, membership.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, membership.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, membership.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, membership.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, membership.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, membership.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, membership.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, membership.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, membership.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, membership.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, membership.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, membership.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, membership.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, membership.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, membership.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, membership.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, membership.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, membership.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, membership.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, membership.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, membership.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, membership.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, membership.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.PaysWith != nil {
+		predicates = append(predicates, membership.PaysWithEQ(*i.PaysWith))
+	}
+	if i.PaysWithNEQ != nil {
+		predicates = append(predicates, membership.PaysWithNEQ(*i.PaysWithNEQ))
+	}
+	if len(i.PaysWithIn) > 0 {
+		predicates = append(predicates, membership.PaysWithIn(i.PaysWithIn...))
+	}
+	if len(i.PaysWithNotIn) > 0 {
+		predicates = append(predicates, membership.PaysWithNotIn(i.PaysWithNotIn...))
+	}
+	if i.CurrentPeriodEnd != nil {
+		predicates = append(predicates, membership.CurrentPeriodEndEQ(*i.CurrentPeriodEnd))
+	}
+	if i.CurrentPeriodEndNEQ != nil {
+		predicates = append(predicates, membership.CurrentPeriodEndNEQ(*i.CurrentPeriodEndNEQ))
+	}
+	if len(i.CurrentPeriodEndIn) > 0 {
+		predicates = append(predicates, membership.CurrentPeriodEndIn(i.CurrentPeriodEndIn...))
+	}
+	if len(i.CurrentPeriodEndNotIn) > 0 {
+		predicates = append(predicates, membership.CurrentPeriodEndNotIn(i.CurrentPeriodEndNotIn...))
+	}
+	if i.CurrentPeriodEndGT != nil {
+		predicates = append(predicates, membership.CurrentPeriodEndGT(*i.CurrentPeriodEndGT))
+	}
+	if i.CurrentPeriodEndGTE != nil {
+		predicates = append(predicates, membership.CurrentPeriodEndGTE(*i.CurrentPeriodEndGTE))
+	}
+	if i.CurrentPeriodEndLT != nil {
+		predicates = append(predicates, membership.CurrentPeriodEndLT(*i.CurrentPeriodEndLT))
+	}
+	if i.CurrentPeriodEndLTE != nil {
+		predicates = append(predicates, membership.CurrentPeriodEndLTE(*i.CurrentPeriodEndLTE))
+	}
+	if i.CurrentPeriodEndIsNil {
+		predicates = append(predicates, membership.CurrentPeriodEndIsNil())
+	}
+	if i.CurrentPeriodEndNotNil {
+		predicates = append(predicates, membership.CurrentPeriodEndNotNil())
+	}
+
+	if i.HasTier != nil {
+		p := membership.HasTier()
+		if !*i.HasTier {
+			p = membership.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasTierWith) > 0 {
+		with := make([]predicate.MembershipTier, 0, len(i.HasTierWith))
+		for _, w := range i.HasTierWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasTierWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, membership.HasTierWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyMembershipWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return membership.And(predicates...), nil
+	}
+}
+
+// MembershipTierWhereInput represents a where input for filtering MembershipTier queries.
+type MembershipTierWhereInput struct {
+	Predicates []predicate.MembershipTier  `json:"-"`
+	Not        *MembershipTierWhereInput   `json:"not,omitempty"`
+	Or         []*MembershipTierWhereInput `json:"or,omitempty"`
+	And        []*MembershipTierWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "period" field predicates.
+	Period      *membershiptier.Period  `json:"period,omitempty"`
+	PeriodNEQ   *membershiptier.Period  `json:"periodNEQ,omitempty"`
+	PeriodIn    []membershiptier.Period `json:"periodIn,omitempty"`
+	PeriodNotIn []membershiptier.Period `json:"periodNotIn,omitempty"`
+
+	// "early_access_minutes" field predicates.
+	EarlyAccessMinutes      *int  `json:"earlyAccessMinutes,omitempty"`
+	EarlyAccessMinutesNEQ   *int  `json:"earlyAccessMinutesNEQ,omitempty"`
+	EarlyAccessMinutesIn    []int `json:"earlyAccessMinutesIn,omitempty"`
+	EarlyAccessMinutesNotIn []int `json:"earlyAccessMinutesNotIn,omitempty"`
+	EarlyAccessMinutesGT    *int  `json:"earlyAccessMinutesGT,omitempty"`
+	EarlyAccessMinutesGTE   *int  `json:"earlyAccessMinutesGTE,omitempty"`
+	EarlyAccessMinutesLT    *int  `json:"earlyAccessMinutesLT,omitempty"`
+	EarlyAccessMinutesLTE   *int  `json:"earlyAccessMinutesLTE,omitempty"`
+
+	// "discount_percent" field predicates.
+	DiscountPercent      *int  `json:"discountPercent,omitempty"`
+	DiscountPercentNEQ   *int  `json:"discountPercentNEQ,omitempty"`
+	DiscountPercentIn    []int `json:"discountPercentIn,omitempty"`
+	DiscountPercentNotIn []int `json:"discountPercentNotIn,omitempty"`
+	DiscountPercentGT    *int  `json:"discountPercentGT,omitempty"`
+	DiscountPercentGTE   *int  `json:"discountPercentGTE,omitempty"`
+	DiscountPercentLT    *int  `json:"discountPercentLT,omitempty"`
+	DiscountPercentLTE   *int  `json:"discountPercentLTE,omitempty"`
+
+	// "prices" edge predicates.
+	HasPrices     *bool                    `json:"hasPrices,omitempty"`
+	HasPricesWith []*MemberPriceWhereInput `json:"hasPricesWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *MembershipTierWhereInput) AddPredicates(predicates ...predicate.MembershipTier) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the MembershipTierWhereInput filter on the MembershipTierQuery builder.
+func (i *MembershipTierWhereInput) Filter(q *MembershipTierQuery) (*MembershipTierQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyMembershipTierWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyMembershipTierWhereInput is returned in case the MembershipTierWhereInput is empty.
+var ErrEmptyMembershipTierWhereInput = errors.New("ent: empty predicate MembershipTierWhereInput")
+
+// P returns a predicate for filtering membershiptiers.
+// An error is returned if the input is empty or invalid.
+func (i *MembershipTierWhereInput) P() (predicate.MembershipTier, error) {
+	var predicates []predicate.MembershipTier
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, membershiptier.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.MembershipTier, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, membershiptier.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.MembershipTier, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, membershiptier.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, membershiptier.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, membershiptier.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, membershiptier.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, membershiptier.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, membershiptier.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, membershiptier.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, membershiptier.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, membershiptier.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, membershiptier.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, membershiptier.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, membershiptier.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, membershiptier.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, membershiptier.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, membershiptier.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, membershiptier.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, membershiptier.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, membershiptier.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, membershiptier.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, membershiptier.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, membershiptier.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, membershiptier.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, membershiptier.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, membershiptier.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, membershiptier.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, membershiptier.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, membershiptier.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, membershiptier.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, membershiptier.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, membershiptier.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, membershiptier.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, membershiptier.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, membershiptier.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, membershiptier.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, membershiptier.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, membershiptier.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, membershiptier.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, membershiptier.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Period != nil {
+		predicates = append(predicates, membershiptier.PeriodEQ(*i.Period))
+	}
+	if i.PeriodNEQ != nil {
+		predicates = append(predicates, membershiptier.PeriodNEQ(*i.PeriodNEQ))
+	}
+	if len(i.PeriodIn) > 0 {
+		predicates = append(predicates, membershiptier.PeriodIn(i.PeriodIn...))
+	}
+	if len(i.PeriodNotIn) > 0 {
+		predicates = append(predicates, membershiptier.PeriodNotIn(i.PeriodNotIn...))
+	}
+	if i.EarlyAccessMinutes != nil {
+		predicates = append(predicates, membershiptier.EarlyAccessMinutesEQ(*i.EarlyAccessMinutes))
+	}
+	if i.EarlyAccessMinutesNEQ != nil {
+		predicates = append(predicates, membershiptier.EarlyAccessMinutesNEQ(*i.EarlyAccessMinutesNEQ))
+	}
+	if len(i.EarlyAccessMinutesIn) > 0 {
+		predicates = append(predicates, membershiptier.EarlyAccessMinutesIn(i.EarlyAccessMinutesIn...))
+	}
+	if len(i.EarlyAccessMinutesNotIn) > 0 {
+		predicates = append(predicates, membershiptier.EarlyAccessMinutesNotIn(i.EarlyAccessMinutesNotIn...))
+	}
+	if i.EarlyAccessMinutesGT != nil {
+		predicates = append(predicates, membershiptier.EarlyAccessMinutesGT(*i.EarlyAccessMinutesGT))
+	}
+	if i.EarlyAccessMinutesGTE != nil {
+		predicates = append(predicates, membershiptier.EarlyAccessMinutesGTE(*i.EarlyAccessMinutesGTE))
+	}
+	if i.EarlyAccessMinutesLT != nil {
+		predicates = append(predicates, membershiptier.EarlyAccessMinutesLT(*i.EarlyAccessMinutesLT))
+	}
+	if i.EarlyAccessMinutesLTE != nil {
+		predicates = append(predicates, membershiptier.EarlyAccessMinutesLTE(*i.EarlyAccessMinutesLTE))
+	}
+	if i.DiscountPercent != nil {
+		predicates = append(predicates, membershiptier.DiscountPercentEQ(*i.DiscountPercent))
+	}
+	if i.DiscountPercentNEQ != nil {
+		predicates = append(predicates, membershiptier.DiscountPercentNEQ(*i.DiscountPercentNEQ))
+	}
+	if len(i.DiscountPercentIn) > 0 {
+		predicates = append(predicates, membershiptier.DiscountPercentIn(i.DiscountPercentIn...))
+	}
+	if len(i.DiscountPercentNotIn) > 0 {
+		predicates = append(predicates, membershiptier.DiscountPercentNotIn(i.DiscountPercentNotIn...))
+	}
+	if i.DiscountPercentGT != nil {
+		predicates = append(predicates, membershiptier.DiscountPercentGT(*i.DiscountPercentGT))
+	}
+	if i.DiscountPercentGTE != nil {
+		predicates = append(predicates, membershiptier.DiscountPercentGTE(*i.DiscountPercentGTE))
+	}
+	if i.DiscountPercentLT != nil {
+		predicates = append(predicates, membershiptier.DiscountPercentLT(*i.DiscountPercentLT))
+	}
+	if i.DiscountPercentLTE != nil {
+		predicates = append(predicates, membershiptier.DiscountPercentLTE(*i.DiscountPercentLTE))
+	}
+
+	if i.HasPrices != nil {
+		p := membershiptier.HasPrices()
+		if !*i.HasPrices {
+			p = membershiptier.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPricesWith) > 0 {
+		with := make([]predicate.MemberPrice, 0, len(i.HasPricesWith))
+		for _, w := range i.HasPricesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPricesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, membershiptier.HasPricesWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyMembershipTierWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return membershiptier.And(predicates...), nil
+	}
+}
+
 // OrderWhereInput represents a where input for filtering Order queries.
 type OrderWhereInput struct {
 	Predicates []predicate.Order  `json:"-"`
@@ -4313,6 +5131,216 @@ func (i *RefundWhereInput) P() (predicate.Refund, error) {
 	}
 }
 
+// TopUpWhereInput represents a where input for filtering TopUp queries.
+type TopUpWhereInput struct {
+	Predicates []predicate.TopUp  `json:"-"`
+	Not        *TopUpWhereInput   `json:"not,omitempty"`
+	Or         []*TopUpWhereInput `json:"or,omitempty"`
+	And        []*TopUpWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "status" field predicates.
+	Status      *topup.Status  `json:"status,omitempty"`
+	StatusNEQ   *topup.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []topup.Status `json:"statusIn,omitempty"`
+	StatusNotIn []topup.Status `json:"statusNotIn,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *TopUpWhereInput) AddPredicates(predicates ...predicate.TopUp) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the TopUpWhereInput filter on the TopUpQuery builder.
+func (i *TopUpWhereInput) Filter(q *TopUpQuery) (*TopUpQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyTopUpWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyTopUpWhereInput is returned in case the TopUpWhereInput is empty.
+var ErrEmptyTopUpWhereInput = errors.New("ent: empty predicate TopUpWhereInput")
+
+// P returns a predicate for filtering topups.
+// An error is returned if the input is empty or invalid.
+func (i *TopUpWhereInput) P() (predicate.TopUp, error) {
+	var predicates []predicate.TopUp
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, topup.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.TopUp, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, topup.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.TopUp, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, topup.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, topup.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, topup.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, topup.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, topup.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, topup.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, topup.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, topup.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, topup.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, topup.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, topup.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, topup.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, topup.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, topup.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, topup.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, topup.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, topup.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, topup.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, topup.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, topup.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, topup.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, topup.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, topup.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, topup.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, topup.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, topup.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, topup.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, topup.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, topup.StatusNotIn(i.StatusNotIn...))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyTopUpWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return topup.And(predicates...), nil
+	}
+}
+
 // VariantWhereInput represents a where input for filtering Variant queries.
 type VariantWhereInput struct {
 	Predicates []predicate.Variant  `json:"-"`
@@ -4796,5 +5824,545 @@ func (i *VariantWhereInput) P() (predicate.Variant, error) {
 		return predicates[0], nil
 	default:
 		return variant.And(predicates...), nil
+	}
+}
+
+// WalletWhereInput represents a where input for filtering Wallet queries.
+type WalletWhereInput struct {
+	Predicates []predicate.Wallet  `json:"-"`
+	Not        *WalletWhereInput   `json:"not,omitempty"`
+	Or         []*WalletWhereInput `json:"or,omitempty"`
+	And        []*WalletWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "currency" field predicates.
+	Currency             *string  `json:"currency,omitempty"`
+	CurrencyNEQ          *string  `json:"currencyNEQ,omitempty"`
+	CurrencyIn           []string `json:"currencyIn,omitempty"`
+	CurrencyNotIn        []string `json:"currencyNotIn,omitempty"`
+	CurrencyGT           *string  `json:"currencyGT,omitempty"`
+	CurrencyGTE          *string  `json:"currencyGTE,omitempty"`
+	CurrencyLT           *string  `json:"currencyLT,omitempty"`
+	CurrencyLTE          *string  `json:"currencyLTE,omitempty"`
+	CurrencyContains     *string  `json:"currencyContains,omitempty"`
+	CurrencyHasPrefix    *string  `json:"currencyHasPrefix,omitempty"`
+	CurrencyHasSuffix    *string  `json:"currencyHasSuffix,omitempty"`
+	CurrencyEqualFold    *string  `json:"currencyEqualFold,omitempty"`
+	CurrencyContainsFold *string  `json:"currencyContainsFold,omitempty"`
+
+	// "entries" edge predicates.
+	HasEntries     *bool                    `json:"hasEntries,omitempty"`
+	HasEntriesWith []*WalletEntryWhereInput `json:"hasEntriesWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *WalletWhereInput) AddPredicates(predicates ...predicate.Wallet) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the WalletWhereInput filter on the WalletQuery builder.
+func (i *WalletWhereInput) Filter(q *WalletQuery) (*WalletQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyWalletWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyWalletWhereInput is returned in case the WalletWhereInput is empty.
+var ErrEmptyWalletWhereInput = errors.New("ent: empty predicate WalletWhereInput")
+
+// P returns a predicate for filtering wallets.
+// An error is returned if the input is empty or invalid.
+func (i *WalletWhereInput) P() (predicate.Wallet, error) {
+	var predicates []predicate.Wallet
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, wallet.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Wallet, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, wallet.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Wallet, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, wallet.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, wallet.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, wallet.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, wallet.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, wallet.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, wallet.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, wallet.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, wallet.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, wallet.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, wallet.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, wallet.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, wallet.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, wallet.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, wallet.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, wallet.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, wallet.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, wallet.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, wallet.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, wallet.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, wallet.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, wallet.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, wallet.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, wallet.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, wallet.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, wallet.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Currency != nil {
+		predicates = append(predicates, wallet.CurrencyEQ(*i.Currency))
+	}
+	if i.CurrencyNEQ != nil {
+		predicates = append(predicates, wallet.CurrencyNEQ(*i.CurrencyNEQ))
+	}
+	if len(i.CurrencyIn) > 0 {
+		predicates = append(predicates, wallet.CurrencyIn(i.CurrencyIn...))
+	}
+	if len(i.CurrencyNotIn) > 0 {
+		predicates = append(predicates, wallet.CurrencyNotIn(i.CurrencyNotIn...))
+	}
+	if i.CurrencyGT != nil {
+		predicates = append(predicates, wallet.CurrencyGT(*i.CurrencyGT))
+	}
+	if i.CurrencyGTE != nil {
+		predicates = append(predicates, wallet.CurrencyGTE(*i.CurrencyGTE))
+	}
+	if i.CurrencyLT != nil {
+		predicates = append(predicates, wallet.CurrencyLT(*i.CurrencyLT))
+	}
+	if i.CurrencyLTE != nil {
+		predicates = append(predicates, wallet.CurrencyLTE(*i.CurrencyLTE))
+	}
+	if i.CurrencyContains != nil {
+		predicates = append(predicates, wallet.CurrencyContains(*i.CurrencyContains))
+	}
+	if i.CurrencyHasPrefix != nil {
+		predicates = append(predicates, wallet.CurrencyHasPrefix(*i.CurrencyHasPrefix))
+	}
+	if i.CurrencyHasSuffix != nil {
+		predicates = append(predicates, wallet.CurrencyHasSuffix(*i.CurrencyHasSuffix))
+	}
+	if i.CurrencyEqualFold != nil {
+		predicates = append(predicates, wallet.CurrencyEqualFold(*i.CurrencyEqualFold))
+	}
+	if i.CurrencyContainsFold != nil {
+		predicates = append(predicates, wallet.CurrencyContainsFold(*i.CurrencyContainsFold))
+	}
+
+	if i.HasEntries != nil {
+		p := wallet.HasEntries()
+		if !*i.HasEntries {
+			p = wallet.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEntriesWith) > 0 {
+		with := make([]predicate.WalletEntry, 0, len(i.HasEntriesWith))
+		for _, w := range i.HasEntriesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEntriesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, wallet.HasEntriesWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyWalletWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return wallet.And(predicates...), nil
+	}
+}
+
+// WalletEntryWhereInput represents a where input for filtering WalletEntry queries.
+type WalletEntryWhereInput struct {
+	Predicates []predicate.WalletEntry  `json:"-"`
+	Not        *WalletEntryWhereInput   `json:"not,omitempty"`
+	Or         []*WalletEntryWhereInput `json:"or,omitempty"`
+	And        []*WalletEntryWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *walletentry.Kind  `json:"kind,omitempty"`
+	KindNEQ   *walletentry.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []walletentry.Kind `json:"kindIn,omitempty"`
+	KindNotIn []walletentry.Kind `json:"kindNotIn,omitempty"`
+
+	// "note" field predicates.
+	Note             *string  `json:"note,omitempty"`
+	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
+	NoteIn           []string `json:"noteIn,omitempty"`
+	NoteNotIn        []string `json:"noteNotIn,omitempty"`
+	NoteGT           *string  `json:"noteGT,omitempty"`
+	NoteGTE          *string  `json:"noteGTE,omitempty"`
+	NoteLT           *string  `json:"noteLT,omitempty"`
+	NoteLTE          *string  `json:"noteLTE,omitempty"`
+	NoteContains     *string  `json:"noteContains,omitempty"`
+	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
+	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
+	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
+	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+
+	// "expires_at" field predicates.
+	ExpiresAt       *time.Time  `json:"expiresAt,omitempty"`
+	ExpiresAtNEQ    *time.Time  `json:"expiresAtNEQ,omitempty"`
+	ExpiresAtIn     []time.Time `json:"expiresAtIn,omitempty"`
+	ExpiresAtNotIn  []time.Time `json:"expiresAtNotIn,omitempty"`
+	ExpiresAtGT     *time.Time  `json:"expiresAtGT,omitempty"`
+	ExpiresAtGTE    *time.Time  `json:"expiresAtGTE,omitempty"`
+	ExpiresAtLT     *time.Time  `json:"expiresAtLT,omitempty"`
+	ExpiresAtLTE    *time.Time  `json:"expiresAtLTE,omitempty"`
+	ExpiresAtIsNil  bool        `json:"expiresAtIsNil,omitempty"`
+	ExpiresAtNotNil bool        `json:"expiresAtNotNil,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *WalletEntryWhereInput) AddPredicates(predicates ...predicate.WalletEntry) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the WalletEntryWhereInput filter on the WalletEntryQuery builder.
+func (i *WalletEntryWhereInput) Filter(q *WalletEntryQuery) (*WalletEntryQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyWalletEntryWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyWalletEntryWhereInput is returned in case the WalletEntryWhereInput is empty.
+var ErrEmptyWalletEntryWhereInput = errors.New("ent: empty predicate WalletEntryWhereInput")
+
+// P returns a predicate for filtering walletentries.
+// An error is returned if the input is empty or invalid.
+func (i *WalletEntryWhereInput) P() (predicate.WalletEntry, error) {
+	var predicates []predicate.WalletEntry
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, walletentry.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.WalletEntry, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, walletentry.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.WalletEntry, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, walletentry.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, walletentry.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, walletentry.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, walletentry.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, walletentry.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, walletentry.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, walletentry.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, walletentry.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, walletentry.IDLTE(*i.IDLTE))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, walletentry.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, walletentry.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, walletentry.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, walletentry.KindNotIn(i.KindNotIn...))
+	}
+	if i.Note != nil {
+		predicates = append(predicates, walletentry.NoteEQ(*i.Note))
+	}
+	if i.NoteNEQ != nil {
+		predicates = append(predicates, walletentry.NoteNEQ(*i.NoteNEQ))
+	}
+	if len(i.NoteIn) > 0 {
+		predicates = append(predicates, walletentry.NoteIn(i.NoteIn...))
+	}
+	if len(i.NoteNotIn) > 0 {
+		predicates = append(predicates, walletentry.NoteNotIn(i.NoteNotIn...))
+	}
+	if i.NoteGT != nil {
+		predicates = append(predicates, walletentry.NoteGT(*i.NoteGT))
+	}
+	if i.NoteGTE != nil {
+		predicates = append(predicates, walletentry.NoteGTE(*i.NoteGTE))
+	}
+	if i.NoteLT != nil {
+		predicates = append(predicates, walletentry.NoteLT(*i.NoteLT))
+	}
+	if i.NoteLTE != nil {
+		predicates = append(predicates, walletentry.NoteLTE(*i.NoteLTE))
+	}
+	if i.NoteContains != nil {
+		predicates = append(predicates, walletentry.NoteContains(*i.NoteContains))
+	}
+	if i.NoteHasPrefix != nil {
+		predicates = append(predicates, walletentry.NoteHasPrefix(*i.NoteHasPrefix))
+	}
+	if i.NoteHasSuffix != nil {
+		predicates = append(predicates, walletentry.NoteHasSuffix(*i.NoteHasSuffix))
+	}
+	if i.NoteEqualFold != nil {
+		predicates = append(predicates, walletentry.NoteEqualFold(*i.NoteEqualFold))
+	}
+	if i.NoteContainsFold != nil {
+		predicates = append(predicates, walletentry.NoteContainsFold(*i.NoteContainsFold))
+	}
+	if i.ExpiresAt != nil {
+		predicates = append(predicates, walletentry.ExpiresAtEQ(*i.ExpiresAt))
+	}
+	if i.ExpiresAtNEQ != nil {
+		predicates = append(predicates, walletentry.ExpiresAtNEQ(*i.ExpiresAtNEQ))
+	}
+	if len(i.ExpiresAtIn) > 0 {
+		predicates = append(predicates, walletentry.ExpiresAtIn(i.ExpiresAtIn...))
+	}
+	if len(i.ExpiresAtNotIn) > 0 {
+		predicates = append(predicates, walletentry.ExpiresAtNotIn(i.ExpiresAtNotIn...))
+	}
+	if i.ExpiresAtGT != nil {
+		predicates = append(predicates, walletentry.ExpiresAtGT(*i.ExpiresAtGT))
+	}
+	if i.ExpiresAtGTE != nil {
+		predicates = append(predicates, walletentry.ExpiresAtGTE(*i.ExpiresAtGTE))
+	}
+	if i.ExpiresAtLT != nil {
+		predicates = append(predicates, walletentry.ExpiresAtLT(*i.ExpiresAtLT))
+	}
+	if i.ExpiresAtLTE != nil {
+		predicates = append(predicates, walletentry.ExpiresAtLTE(*i.ExpiresAtLTE))
+	}
+	if i.ExpiresAtIsNil {
+		predicates = append(predicates, walletentry.ExpiresAtIsNil())
+	}
+	if i.ExpiresAtNotNil {
+		predicates = append(predicates, walletentry.ExpiresAtNotNil())
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, walletentry.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, walletentry.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, walletentry.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, walletentry.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, walletentry.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, walletentry.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, walletentry.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, walletentry.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyWalletEntryWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return walletentry.And(predicates...), nil
 	}
 }

@@ -19,9 +19,13 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/memberprice"
+	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
@@ -34,7 +38,10 @@ import (
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/stripeevent"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 )
 
 const (
@@ -54,9 +61,13 @@ const (
 	TypeDrop            = "Drop"
 	TypeDropCustomer    = "DropCustomer"
 	TypeDropPool        = "DropPool"
+	TypeGiftLot         = "GiftLot"
 	TypeIdempotencyKey  = "IdempotencyKey"
 	TypeImage           = "Image"
 	TypeLocation        = "Location"
+	TypeMemberPrice     = "MemberPrice"
+	TypeMembership      = "Membership"
+	TypeMembershipTier  = "MembershipTier"
 	TypeOrder           = "Order"
 	TypeOrderEvent      = "OrderEvent"
 	TypeOrderLine       = "OrderLine"
@@ -67,7 +78,10 @@ const (
 	TypeStaffToken      = "StaffToken"
 	TypeStock           = "Stock"
 	TypeStripeEvent     = "StripeEvent"
+	TypeTopUp           = "TopUp"
 	TypeVariant         = "Variant"
+	TypeWallet          = "Wallet"
+	TypeWalletEntry     = "WalletEntry"
 )
 
 // CartMutation represents an operation that mutates the Cart nodes in the graph.
@@ -2816,21 +2830,22 @@ func (m *CollectionMutation) ResetEdge(name string) error {
 // CustomerMutation represents an operation that mutates the Customer nodes in the graph.
 type CustomerMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *int
-	created_at      *time.Time
-	updated_at      *time.Time
-	email           *string
-	name            *string
-	password_hash   *string
-	clearedFields   map[string]struct{}
-	sessions        map[int]struct{}
-	removedsessions map[int]struct{}
-	clearedsessions bool
-	done            bool
-	oldValue        func(context.Context) (*Customer, error)
-	predicates      []predicate.Customer
+	op                 Op
+	typ                string
+	id                 *int
+	created_at         *time.Time
+	updated_at         *time.Time
+	email              *string
+	name               *string
+	password_hash      *string
+	stripe_customer_id *string
+	clearedFields      map[string]struct{}
+	sessions           map[int]struct{}
+	removedsessions    map[int]struct{}
+	clearedsessions    bool
+	done               bool
+	oldValue           func(context.Context) (*Customer, error)
+	predicates         []predicate.Customer
 }
 
 var _ ent.Mutation = (*CustomerMutation)(nil)
@@ -3111,6 +3126,55 @@ func (m *CustomerMutation) ResetPasswordHash() {
 	m.password_hash = nil
 }
 
+// SetStripeCustomerID sets the "stripe_customer_id" field.
+func (m *CustomerMutation) SetStripeCustomerID(s string) {
+	m.stripe_customer_id = &s
+}
+
+// StripeCustomerID returns the value of the "stripe_customer_id" field in the mutation.
+func (m *CustomerMutation) StripeCustomerID() (r string, exists bool) {
+	v := m.stripe_customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeCustomerID returns the old "stripe_customer_id" field's value of the Customer entity.
+// If the Customer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerMutation) OldStripeCustomerID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeCustomerID: %w", err)
+	}
+	return oldValue.StripeCustomerID, nil
+}
+
+// ClearStripeCustomerID clears the value of the "stripe_customer_id" field.
+func (m *CustomerMutation) ClearStripeCustomerID() {
+	m.stripe_customer_id = nil
+	m.clearedFields[customer.FieldStripeCustomerID] = struct{}{}
+}
+
+// StripeCustomerIDCleared returns if the "stripe_customer_id" field was cleared in this mutation.
+func (m *CustomerMutation) StripeCustomerIDCleared() bool {
+	_, ok := m.clearedFields[customer.FieldStripeCustomerID]
+	return ok
+}
+
+// ResetStripeCustomerID resets all changes to the "stripe_customer_id" field.
+func (m *CustomerMutation) ResetStripeCustomerID() {
+	m.stripe_customer_id = nil
+	delete(m.clearedFields, customer.FieldStripeCustomerID)
+}
+
 // AddSessionIDs adds the "sessions" edge to the CustomerSession entity by ids.
 func (m *CustomerMutation) AddSessionIDs(ids ...int) {
 	if m.sessions == nil {
@@ -3199,7 +3263,7 @@ func (m *CustomerMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CustomerMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.created_at != nil {
 		fields = append(fields, customer.FieldCreatedAt)
 	}
@@ -3214,6 +3278,9 @@ func (m *CustomerMutation) Fields() []string {
 	}
 	if m.password_hash != nil {
 		fields = append(fields, customer.FieldPasswordHash)
+	}
+	if m.stripe_customer_id != nil {
+		fields = append(fields, customer.FieldStripeCustomerID)
 	}
 	return fields
 }
@@ -3233,6 +3300,8 @@ func (m *CustomerMutation) Field(name string) (ent.Value, bool) {
 		return m.Name()
 	case customer.FieldPasswordHash:
 		return m.PasswordHash()
+	case customer.FieldStripeCustomerID:
+		return m.StripeCustomerID()
 	}
 	return nil, false
 }
@@ -3252,6 +3321,8 @@ func (m *CustomerMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldName(ctx)
 	case customer.FieldPasswordHash:
 		return m.OldPasswordHash(ctx)
+	case customer.FieldStripeCustomerID:
+		return m.OldStripeCustomerID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Customer field %s", name)
 }
@@ -3296,6 +3367,13 @@ func (m *CustomerMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPasswordHash(v)
 		return nil
+	case customer.FieldStripeCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeCustomerID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Customer field %s", name)
 }
@@ -3325,7 +3403,11 @@ func (m *CustomerMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *CustomerMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(customer.FieldStripeCustomerID) {
+		fields = append(fields, customer.FieldStripeCustomerID)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -3338,6 +3420,11 @@ func (m *CustomerMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *CustomerMutation) ClearField(name string) error {
+	switch name {
+	case customer.FieldStripeCustomerID:
+		m.ClearStripeCustomerID()
+		return nil
+	}
 	return fmt.Errorf("unknown Customer nullable field %s", name)
 }
 
@@ -3359,6 +3446,9 @@ func (m *CustomerMutation) ResetField(name string) error {
 		return nil
 	case customer.FieldPasswordHash:
 		m.ResetPasswordHash()
+		return nil
+	case customer.FieldStripeCustomerID:
+		m.ResetStripeCustomerID()
 		return nil
 	}
 	return fmt.Errorf("unknown Customer field %s", name)
@@ -6252,6 +6342,596 @@ func (m *DropPoolMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown DropPool edge %s", name)
 }
 
+// GiftLotMutation represents an operation that mutates the GiftLot nodes in the graph.
+type GiftLotMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	wallet_id     *int
+	addwallet_id  *int
+	entry_id      *int
+	addentry_id   *int
+	remaining     *int64
+	addremaining  *int64
+	expires_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*GiftLot, error)
+	predicates    []predicate.GiftLot
+}
+
+var _ ent.Mutation = (*GiftLotMutation)(nil)
+
+// giftlotOption allows management of the mutation configuration using functional options.
+type giftlotOption func(*GiftLotMutation)
+
+// newGiftLotMutation creates new mutation for the GiftLot entity.
+func newGiftLotMutation(c config, op Op, opts ...giftlotOption) *GiftLotMutation {
+	m := &GiftLotMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeGiftLot,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withGiftLotID sets the ID field of the mutation.
+func withGiftLotID(id int) giftlotOption {
+	return func(m *GiftLotMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *GiftLot
+		)
+		m.oldValue = func(ctx context.Context) (*GiftLot, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().GiftLot.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withGiftLot sets the old GiftLot of the mutation.
+func withGiftLot(node *GiftLot) giftlotOption {
+	return func(m *GiftLotMutation) {
+		m.oldValue = func(context.Context) (*GiftLot, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m GiftLotMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m GiftLotMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *GiftLotMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *GiftLotMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().GiftLot.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetWalletID sets the "wallet_id" field.
+func (m *GiftLotMutation) SetWalletID(i int) {
+	m.wallet_id = &i
+	m.addwallet_id = nil
+}
+
+// WalletID returns the value of the "wallet_id" field in the mutation.
+func (m *GiftLotMutation) WalletID() (r int, exists bool) {
+	v := m.wallet_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWalletID returns the old "wallet_id" field's value of the GiftLot entity.
+// If the GiftLot object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GiftLotMutation) OldWalletID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWalletID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWalletID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWalletID: %w", err)
+	}
+	return oldValue.WalletID, nil
+}
+
+// AddWalletID adds i to the "wallet_id" field.
+func (m *GiftLotMutation) AddWalletID(i int) {
+	if m.addwallet_id != nil {
+		*m.addwallet_id += i
+	} else {
+		m.addwallet_id = &i
+	}
+}
+
+// AddedWalletID returns the value that was added to the "wallet_id" field in this mutation.
+func (m *GiftLotMutation) AddedWalletID() (r int, exists bool) {
+	v := m.addwallet_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWalletID resets all changes to the "wallet_id" field.
+func (m *GiftLotMutation) ResetWalletID() {
+	m.wallet_id = nil
+	m.addwallet_id = nil
+}
+
+// SetEntryID sets the "entry_id" field.
+func (m *GiftLotMutation) SetEntryID(i int) {
+	m.entry_id = &i
+	m.addentry_id = nil
+}
+
+// EntryID returns the value of the "entry_id" field in the mutation.
+func (m *GiftLotMutation) EntryID() (r int, exists bool) {
+	v := m.entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryID returns the old "entry_id" field's value of the GiftLot entity.
+// If the GiftLot object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GiftLotMutation) OldEntryID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryID: %w", err)
+	}
+	return oldValue.EntryID, nil
+}
+
+// AddEntryID adds i to the "entry_id" field.
+func (m *GiftLotMutation) AddEntryID(i int) {
+	if m.addentry_id != nil {
+		*m.addentry_id += i
+	} else {
+		m.addentry_id = &i
+	}
+}
+
+// AddedEntryID returns the value that was added to the "entry_id" field in this mutation.
+func (m *GiftLotMutation) AddedEntryID() (r int, exists bool) {
+	v := m.addentry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEntryID resets all changes to the "entry_id" field.
+func (m *GiftLotMutation) ResetEntryID() {
+	m.entry_id = nil
+	m.addentry_id = nil
+}
+
+// SetRemaining sets the "remaining" field.
+func (m *GiftLotMutation) SetRemaining(i int64) {
+	m.remaining = &i
+	m.addremaining = nil
+}
+
+// Remaining returns the value of the "remaining" field in the mutation.
+func (m *GiftLotMutation) Remaining() (r int64, exists bool) {
+	v := m.remaining
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemaining returns the old "remaining" field's value of the GiftLot entity.
+// If the GiftLot object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GiftLotMutation) OldRemaining(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemaining is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemaining requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemaining: %w", err)
+	}
+	return oldValue.Remaining, nil
+}
+
+// AddRemaining adds i to the "remaining" field.
+func (m *GiftLotMutation) AddRemaining(i int64) {
+	if m.addremaining != nil {
+		*m.addremaining += i
+	} else {
+		m.addremaining = &i
+	}
+}
+
+// AddedRemaining returns the value that was added to the "remaining" field in this mutation.
+func (m *GiftLotMutation) AddedRemaining() (r int64, exists bool) {
+	v := m.addremaining
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRemaining resets all changes to the "remaining" field.
+func (m *GiftLotMutation) ResetRemaining() {
+	m.remaining = nil
+	m.addremaining = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *GiftLotMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *GiftLotMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the GiftLot entity.
+// If the GiftLot object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GiftLotMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *GiftLotMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// Where appends a list predicates to the GiftLotMutation builder.
+func (m *GiftLotMutation) Where(ps ...predicate.GiftLot) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the GiftLotMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *GiftLotMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.GiftLot, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *GiftLotMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *GiftLotMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (GiftLot).
+func (m *GiftLotMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *GiftLotMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.wallet_id != nil {
+		fields = append(fields, giftlot.FieldWalletID)
+	}
+	if m.entry_id != nil {
+		fields = append(fields, giftlot.FieldEntryID)
+	}
+	if m.remaining != nil {
+		fields = append(fields, giftlot.FieldRemaining)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, giftlot.FieldExpiresAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *GiftLotMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case giftlot.FieldWalletID:
+		return m.WalletID()
+	case giftlot.FieldEntryID:
+		return m.EntryID()
+	case giftlot.FieldRemaining:
+		return m.Remaining()
+	case giftlot.FieldExpiresAt:
+		return m.ExpiresAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *GiftLotMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case giftlot.FieldWalletID:
+		return m.OldWalletID(ctx)
+	case giftlot.FieldEntryID:
+		return m.OldEntryID(ctx)
+	case giftlot.FieldRemaining:
+		return m.OldRemaining(ctx)
+	case giftlot.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown GiftLot field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GiftLotMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case giftlot.FieldWalletID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWalletID(v)
+		return nil
+	case giftlot.FieldEntryID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryID(v)
+		return nil
+	case giftlot.FieldRemaining:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemaining(v)
+		return nil
+	case giftlot.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GiftLot field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *GiftLotMutation) AddedFields() []string {
+	var fields []string
+	if m.addwallet_id != nil {
+		fields = append(fields, giftlot.FieldWalletID)
+	}
+	if m.addentry_id != nil {
+		fields = append(fields, giftlot.FieldEntryID)
+	}
+	if m.addremaining != nil {
+		fields = append(fields, giftlot.FieldRemaining)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *GiftLotMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case giftlot.FieldWalletID:
+		return m.AddedWalletID()
+	case giftlot.FieldEntryID:
+		return m.AddedEntryID()
+	case giftlot.FieldRemaining:
+		return m.AddedRemaining()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GiftLotMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case giftlot.FieldWalletID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWalletID(v)
+		return nil
+	case giftlot.FieldEntryID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEntryID(v)
+		return nil
+	case giftlot.FieldRemaining:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRemaining(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GiftLot numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *GiftLotMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *GiftLotMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *GiftLotMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown GiftLot nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *GiftLotMutation) ResetField(name string) error {
+	switch name {
+	case giftlot.FieldWalletID:
+		m.ResetWalletID()
+		return nil
+	case giftlot.FieldEntryID:
+		m.ResetEntryID()
+		return nil
+	case giftlot.FieldRemaining:
+		m.ResetRemaining()
+		return nil
+	case giftlot.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown GiftLot field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *GiftLotMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *GiftLotMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *GiftLotMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *GiftLotMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *GiftLotMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *GiftLotMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *GiftLotMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown GiftLot unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *GiftLotMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown GiftLot edge %s", name)
+}
+
 // IdempotencyKeyMutation represents an operation that mutates the IdempotencyKey nodes in the graph.
 type IdempotencyKeyMutation struct {
 	config
@@ -7951,6 +8631,2703 @@ func (m *LocationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Location edge %s", name)
+}
+
+// MemberPriceMutation represents an operation that mutates the MemberPrice nodes in the graph.
+type MemberPriceMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	variant_id       *int
+	addvariant_id    *int
+	collection_id    *int
+	addcollection_id *int
+	amount           *int64
+	addamount        *int64
+	percent_off      *int
+	addpercent_off   *int
+	clearedFields    map[string]struct{}
+	tier             *int
+	clearedtier      bool
+	done             bool
+	oldValue         func(context.Context) (*MemberPrice, error)
+	predicates       []predicate.MemberPrice
+}
+
+var _ ent.Mutation = (*MemberPriceMutation)(nil)
+
+// memberpriceOption allows management of the mutation configuration using functional options.
+type memberpriceOption func(*MemberPriceMutation)
+
+// newMemberPriceMutation creates new mutation for the MemberPrice entity.
+func newMemberPriceMutation(c config, op Op, opts ...memberpriceOption) *MemberPriceMutation {
+	m := &MemberPriceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMemberPrice,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMemberPriceID sets the ID field of the mutation.
+func withMemberPriceID(id int) memberpriceOption {
+	return func(m *MemberPriceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MemberPrice
+		)
+		m.oldValue = func(ctx context.Context) (*MemberPrice, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MemberPrice.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMemberPrice sets the old MemberPrice of the mutation.
+func withMemberPrice(node *MemberPrice) memberpriceOption {
+	return func(m *MemberPriceMutation) {
+		m.oldValue = func(context.Context) (*MemberPrice, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MemberPriceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MemberPriceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MemberPriceMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MemberPriceMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MemberPrice.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTierID sets the "tier_id" field.
+func (m *MemberPriceMutation) SetTierID(i int) {
+	m.tier = &i
+}
+
+// TierID returns the value of the "tier_id" field in the mutation.
+func (m *MemberPriceMutation) TierID() (r int, exists bool) {
+	v := m.tier
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTierID returns the old "tier_id" field's value of the MemberPrice entity.
+// If the MemberPrice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberPriceMutation) OldTierID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTierID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTierID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTierID: %w", err)
+	}
+	return oldValue.TierID, nil
+}
+
+// ResetTierID resets all changes to the "tier_id" field.
+func (m *MemberPriceMutation) ResetTierID() {
+	m.tier = nil
+}
+
+// SetVariantID sets the "variant_id" field.
+func (m *MemberPriceMutation) SetVariantID(i int) {
+	m.variant_id = &i
+	m.addvariant_id = nil
+}
+
+// VariantID returns the value of the "variant_id" field in the mutation.
+func (m *MemberPriceMutation) VariantID() (r int, exists bool) {
+	v := m.variant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVariantID returns the old "variant_id" field's value of the MemberPrice entity.
+// If the MemberPrice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberPriceMutation) OldVariantID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVariantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVariantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVariantID: %w", err)
+	}
+	return oldValue.VariantID, nil
+}
+
+// AddVariantID adds i to the "variant_id" field.
+func (m *MemberPriceMutation) AddVariantID(i int) {
+	if m.addvariant_id != nil {
+		*m.addvariant_id += i
+	} else {
+		m.addvariant_id = &i
+	}
+}
+
+// AddedVariantID returns the value that was added to the "variant_id" field in this mutation.
+func (m *MemberPriceMutation) AddedVariantID() (r int, exists bool) {
+	v := m.addvariant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearVariantID clears the value of the "variant_id" field.
+func (m *MemberPriceMutation) ClearVariantID() {
+	m.variant_id = nil
+	m.addvariant_id = nil
+	m.clearedFields[memberprice.FieldVariantID] = struct{}{}
+}
+
+// VariantIDCleared returns if the "variant_id" field was cleared in this mutation.
+func (m *MemberPriceMutation) VariantIDCleared() bool {
+	_, ok := m.clearedFields[memberprice.FieldVariantID]
+	return ok
+}
+
+// ResetVariantID resets all changes to the "variant_id" field.
+func (m *MemberPriceMutation) ResetVariantID() {
+	m.variant_id = nil
+	m.addvariant_id = nil
+	delete(m.clearedFields, memberprice.FieldVariantID)
+}
+
+// SetCollectionID sets the "collection_id" field.
+func (m *MemberPriceMutation) SetCollectionID(i int) {
+	m.collection_id = &i
+	m.addcollection_id = nil
+}
+
+// CollectionID returns the value of the "collection_id" field in the mutation.
+func (m *MemberPriceMutation) CollectionID() (r int, exists bool) {
+	v := m.collection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectionID returns the old "collection_id" field's value of the MemberPrice entity.
+// If the MemberPrice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberPriceMutation) OldCollectionID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectionID: %w", err)
+	}
+	return oldValue.CollectionID, nil
+}
+
+// AddCollectionID adds i to the "collection_id" field.
+func (m *MemberPriceMutation) AddCollectionID(i int) {
+	if m.addcollection_id != nil {
+		*m.addcollection_id += i
+	} else {
+		m.addcollection_id = &i
+	}
+}
+
+// AddedCollectionID returns the value that was added to the "collection_id" field in this mutation.
+func (m *MemberPriceMutation) AddedCollectionID() (r int, exists bool) {
+	v := m.addcollection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCollectionID clears the value of the "collection_id" field.
+func (m *MemberPriceMutation) ClearCollectionID() {
+	m.collection_id = nil
+	m.addcollection_id = nil
+	m.clearedFields[memberprice.FieldCollectionID] = struct{}{}
+}
+
+// CollectionIDCleared returns if the "collection_id" field was cleared in this mutation.
+func (m *MemberPriceMutation) CollectionIDCleared() bool {
+	_, ok := m.clearedFields[memberprice.FieldCollectionID]
+	return ok
+}
+
+// ResetCollectionID resets all changes to the "collection_id" field.
+func (m *MemberPriceMutation) ResetCollectionID() {
+	m.collection_id = nil
+	m.addcollection_id = nil
+	delete(m.clearedFields, memberprice.FieldCollectionID)
+}
+
+// SetAmount sets the "amount" field.
+func (m *MemberPriceMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *MemberPriceMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the MemberPrice entity.
+// If the MemberPrice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberPriceMutation) OldAmount(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *MemberPriceMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *MemberPriceMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAmount clears the value of the "amount" field.
+func (m *MemberPriceMutation) ClearAmount() {
+	m.amount = nil
+	m.addamount = nil
+	m.clearedFields[memberprice.FieldAmount] = struct{}{}
+}
+
+// AmountCleared returns if the "amount" field was cleared in this mutation.
+func (m *MemberPriceMutation) AmountCleared() bool {
+	_, ok := m.clearedFields[memberprice.FieldAmount]
+	return ok
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *MemberPriceMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+	delete(m.clearedFields, memberprice.FieldAmount)
+}
+
+// SetPercentOff sets the "percent_off" field.
+func (m *MemberPriceMutation) SetPercentOff(i int) {
+	m.percent_off = &i
+	m.addpercent_off = nil
+}
+
+// PercentOff returns the value of the "percent_off" field in the mutation.
+func (m *MemberPriceMutation) PercentOff() (r int, exists bool) {
+	v := m.percent_off
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPercentOff returns the old "percent_off" field's value of the MemberPrice entity.
+// If the MemberPrice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberPriceMutation) OldPercentOff(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPercentOff is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPercentOff requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPercentOff: %w", err)
+	}
+	return oldValue.PercentOff, nil
+}
+
+// AddPercentOff adds i to the "percent_off" field.
+func (m *MemberPriceMutation) AddPercentOff(i int) {
+	if m.addpercent_off != nil {
+		*m.addpercent_off += i
+	} else {
+		m.addpercent_off = &i
+	}
+}
+
+// AddedPercentOff returns the value that was added to the "percent_off" field in this mutation.
+func (m *MemberPriceMutation) AddedPercentOff() (r int, exists bool) {
+	v := m.addpercent_off
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPercentOff clears the value of the "percent_off" field.
+func (m *MemberPriceMutation) ClearPercentOff() {
+	m.percent_off = nil
+	m.addpercent_off = nil
+	m.clearedFields[memberprice.FieldPercentOff] = struct{}{}
+}
+
+// PercentOffCleared returns if the "percent_off" field was cleared in this mutation.
+func (m *MemberPriceMutation) PercentOffCleared() bool {
+	_, ok := m.clearedFields[memberprice.FieldPercentOff]
+	return ok
+}
+
+// ResetPercentOff resets all changes to the "percent_off" field.
+func (m *MemberPriceMutation) ResetPercentOff() {
+	m.percent_off = nil
+	m.addpercent_off = nil
+	delete(m.clearedFields, memberprice.FieldPercentOff)
+}
+
+// ClearTier clears the "tier" edge to the MembershipTier entity.
+func (m *MemberPriceMutation) ClearTier() {
+	m.clearedtier = true
+	m.clearedFields[memberprice.FieldTierID] = struct{}{}
+}
+
+// TierCleared reports if the "tier" edge to the MembershipTier entity was cleared.
+func (m *MemberPriceMutation) TierCleared() bool {
+	return m.clearedtier
+}
+
+// TierIDs returns the "tier" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TierID instead. It exists only for internal usage by the builders.
+func (m *MemberPriceMutation) TierIDs() (ids []int) {
+	if id := m.tier; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTier resets all changes to the "tier" edge.
+func (m *MemberPriceMutation) ResetTier() {
+	m.tier = nil
+	m.clearedtier = false
+}
+
+// Where appends a list predicates to the MemberPriceMutation builder.
+func (m *MemberPriceMutation) Where(ps ...predicate.MemberPrice) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MemberPriceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MemberPriceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MemberPrice, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MemberPriceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MemberPriceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MemberPrice).
+func (m *MemberPriceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MemberPriceMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.tier != nil {
+		fields = append(fields, memberprice.FieldTierID)
+	}
+	if m.variant_id != nil {
+		fields = append(fields, memberprice.FieldVariantID)
+	}
+	if m.collection_id != nil {
+		fields = append(fields, memberprice.FieldCollectionID)
+	}
+	if m.amount != nil {
+		fields = append(fields, memberprice.FieldAmount)
+	}
+	if m.percent_off != nil {
+		fields = append(fields, memberprice.FieldPercentOff)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MemberPriceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case memberprice.FieldTierID:
+		return m.TierID()
+	case memberprice.FieldVariantID:
+		return m.VariantID()
+	case memberprice.FieldCollectionID:
+		return m.CollectionID()
+	case memberprice.FieldAmount:
+		return m.Amount()
+	case memberprice.FieldPercentOff:
+		return m.PercentOff()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MemberPriceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case memberprice.FieldTierID:
+		return m.OldTierID(ctx)
+	case memberprice.FieldVariantID:
+		return m.OldVariantID(ctx)
+	case memberprice.FieldCollectionID:
+		return m.OldCollectionID(ctx)
+	case memberprice.FieldAmount:
+		return m.OldAmount(ctx)
+	case memberprice.FieldPercentOff:
+		return m.OldPercentOff(ctx)
+	}
+	return nil, fmt.Errorf("unknown MemberPrice field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MemberPriceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case memberprice.FieldTierID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTierID(v)
+		return nil
+	case memberprice.FieldVariantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVariantID(v)
+		return nil
+	case memberprice.FieldCollectionID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectionID(v)
+		return nil
+	case memberprice.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case memberprice.FieldPercentOff:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPercentOff(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MemberPrice field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MemberPriceMutation) AddedFields() []string {
+	var fields []string
+	if m.addvariant_id != nil {
+		fields = append(fields, memberprice.FieldVariantID)
+	}
+	if m.addcollection_id != nil {
+		fields = append(fields, memberprice.FieldCollectionID)
+	}
+	if m.addamount != nil {
+		fields = append(fields, memberprice.FieldAmount)
+	}
+	if m.addpercent_off != nil {
+		fields = append(fields, memberprice.FieldPercentOff)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MemberPriceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case memberprice.FieldVariantID:
+		return m.AddedVariantID()
+	case memberprice.FieldCollectionID:
+		return m.AddedCollectionID()
+	case memberprice.FieldAmount:
+		return m.AddedAmount()
+	case memberprice.FieldPercentOff:
+		return m.AddedPercentOff()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MemberPriceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case memberprice.FieldVariantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVariantID(v)
+		return nil
+	case memberprice.FieldCollectionID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCollectionID(v)
+		return nil
+	case memberprice.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case memberprice.FieldPercentOff:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPercentOff(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MemberPrice numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MemberPriceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(memberprice.FieldVariantID) {
+		fields = append(fields, memberprice.FieldVariantID)
+	}
+	if m.FieldCleared(memberprice.FieldCollectionID) {
+		fields = append(fields, memberprice.FieldCollectionID)
+	}
+	if m.FieldCleared(memberprice.FieldAmount) {
+		fields = append(fields, memberprice.FieldAmount)
+	}
+	if m.FieldCleared(memberprice.FieldPercentOff) {
+		fields = append(fields, memberprice.FieldPercentOff)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MemberPriceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MemberPriceMutation) ClearField(name string) error {
+	switch name {
+	case memberprice.FieldVariantID:
+		m.ClearVariantID()
+		return nil
+	case memberprice.FieldCollectionID:
+		m.ClearCollectionID()
+		return nil
+	case memberprice.FieldAmount:
+		m.ClearAmount()
+		return nil
+	case memberprice.FieldPercentOff:
+		m.ClearPercentOff()
+		return nil
+	}
+	return fmt.Errorf("unknown MemberPrice nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MemberPriceMutation) ResetField(name string) error {
+	switch name {
+	case memberprice.FieldTierID:
+		m.ResetTierID()
+		return nil
+	case memberprice.FieldVariantID:
+		m.ResetVariantID()
+		return nil
+	case memberprice.FieldCollectionID:
+		m.ResetCollectionID()
+		return nil
+	case memberprice.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case memberprice.FieldPercentOff:
+		m.ResetPercentOff()
+		return nil
+	}
+	return fmt.Errorf("unknown MemberPrice field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MemberPriceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tier != nil {
+		edges = append(edges, memberprice.EdgeTier)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MemberPriceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case memberprice.EdgeTier:
+		if id := m.tier; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MemberPriceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MemberPriceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MemberPriceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtier {
+		edges = append(edges, memberprice.EdgeTier)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MemberPriceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case memberprice.EdgeTier:
+		return m.clearedtier
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MemberPriceMutation) ClearEdge(name string) error {
+	switch name {
+	case memberprice.EdgeTier:
+		m.ClearTier()
+		return nil
+	}
+	return fmt.Errorf("unknown MemberPrice unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MemberPriceMutation) ResetEdge(name string) error {
+	switch name {
+	case memberprice.EdgeTier:
+		m.ResetTier()
+		return nil
+	}
+	return fmt.Errorf("unknown MemberPrice edge %s", name)
+}
+
+// MembershipMutation represents an operation that mutates the Membership nodes in the graph.
+type MembershipMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *int
+	created_at             *time.Time
+	updated_at             *time.Time
+	customer_id            *int
+	addcustomer_id         *int
+	status                 *membership.Status
+	pays_with              *membership.PaysWith
+	current_period_end     *time.Time
+	stripe_subscription_id *string
+	client_secret          *string
+	clearedFields          map[string]struct{}
+	tier                   *int
+	clearedtier            bool
+	done                   bool
+	oldValue               func(context.Context) (*Membership, error)
+	predicates             []predicate.Membership
+}
+
+var _ ent.Mutation = (*MembershipMutation)(nil)
+
+// membershipOption allows management of the mutation configuration using functional options.
+type membershipOption func(*MembershipMutation)
+
+// newMembershipMutation creates new mutation for the Membership entity.
+func newMembershipMutation(c config, op Op, opts ...membershipOption) *MembershipMutation {
+	m := &MembershipMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMembership,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMembershipID sets the ID field of the mutation.
+func withMembershipID(id int) membershipOption {
+	return func(m *MembershipMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Membership
+		)
+		m.oldValue = func(ctx context.Context) (*Membership, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Membership.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMembership sets the old Membership of the mutation.
+func withMembership(node *Membership) membershipOption {
+	return func(m *MembershipMutation) {
+		m.oldValue = func(context.Context) (*Membership, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MembershipMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MembershipMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MembershipMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MembershipMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Membership.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *MembershipMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *MembershipMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *MembershipMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *MembershipMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *MembershipMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *MembershipMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *MembershipMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *MembershipMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *MembershipMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *MembershipMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *MembershipMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetTierID sets the "tier_id" field.
+func (m *MembershipMutation) SetTierID(i int) {
+	m.tier = &i
+}
+
+// TierID returns the value of the "tier_id" field in the mutation.
+func (m *MembershipMutation) TierID() (r int, exists bool) {
+	v := m.tier
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTierID returns the old "tier_id" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldTierID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTierID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTierID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTierID: %w", err)
+	}
+	return oldValue.TierID, nil
+}
+
+// ResetTierID resets all changes to the "tier_id" field.
+func (m *MembershipMutation) ResetTierID() {
+	m.tier = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *MembershipMutation) SetStatus(value membership.Status) {
+	m.status = &value
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *MembershipMutation) Status() (r membership.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldStatus(ctx context.Context) (v membership.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *MembershipMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetPaysWith sets the "pays_with" field.
+func (m *MembershipMutation) SetPaysWith(mw membership.PaysWith) {
+	m.pays_with = &mw
+}
+
+// PaysWith returns the value of the "pays_with" field in the mutation.
+func (m *MembershipMutation) PaysWith() (r membership.PaysWith, exists bool) {
+	v := m.pays_with
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaysWith returns the old "pays_with" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldPaysWith(ctx context.Context) (v membership.PaysWith, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaysWith is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaysWith requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaysWith: %w", err)
+	}
+	return oldValue.PaysWith, nil
+}
+
+// ResetPaysWith resets all changes to the "pays_with" field.
+func (m *MembershipMutation) ResetPaysWith() {
+	m.pays_with = nil
+}
+
+// SetCurrentPeriodEnd sets the "current_period_end" field.
+func (m *MembershipMutation) SetCurrentPeriodEnd(t time.Time) {
+	m.current_period_end = &t
+}
+
+// CurrentPeriodEnd returns the value of the "current_period_end" field in the mutation.
+func (m *MembershipMutation) CurrentPeriodEnd() (r time.Time, exists bool) {
+	v := m.current_period_end
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrentPeriodEnd returns the old "current_period_end" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldCurrentPeriodEnd(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrentPeriodEnd is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrentPeriodEnd requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrentPeriodEnd: %w", err)
+	}
+	return oldValue.CurrentPeriodEnd, nil
+}
+
+// ClearCurrentPeriodEnd clears the value of the "current_period_end" field.
+func (m *MembershipMutation) ClearCurrentPeriodEnd() {
+	m.current_period_end = nil
+	m.clearedFields[membership.FieldCurrentPeriodEnd] = struct{}{}
+}
+
+// CurrentPeriodEndCleared returns if the "current_period_end" field was cleared in this mutation.
+func (m *MembershipMutation) CurrentPeriodEndCleared() bool {
+	_, ok := m.clearedFields[membership.FieldCurrentPeriodEnd]
+	return ok
+}
+
+// ResetCurrentPeriodEnd resets all changes to the "current_period_end" field.
+func (m *MembershipMutation) ResetCurrentPeriodEnd() {
+	m.current_period_end = nil
+	delete(m.clearedFields, membership.FieldCurrentPeriodEnd)
+}
+
+// SetStripeSubscriptionID sets the "stripe_subscription_id" field.
+func (m *MembershipMutation) SetStripeSubscriptionID(s string) {
+	m.stripe_subscription_id = &s
+}
+
+// StripeSubscriptionID returns the value of the "stripe_subscription_id" field in the mutation.
+func (m *MembershipMutation) StripeSubscriptionID() (r string, exists bool) {
+	v := m.stripe_subscription_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeSubscriptionID returns the old "stripe_subscription_id" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldStripeSubscriptionID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeSubscriptionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeSubscriptionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeSubscriptionID: %w", err)
+	}
+	return oldValue.StripeSubscriptionID, nil
+}
+
+// ClearStripeSubscriptionID clears the value of the "stripe_subscription_id" field.
+func (m *MembershipMutation) ClearStripeSubscriptionID() {
+	m.stripe_subscription_id = nil
+	m.clearedFields[membership.FieldStripeSubscriptionID] = struct{}{}
+}
+
+// StripeSubscriptionIDCleared returns if the "stripe_subscription_id" field was cleared in this mutation.
+func (m *MembershipMutation) StripeSubscriptionIDCleared() bool {
+	_, ok := m.clearedFields[membership.FieldStripeSubscriptionID]
+	return ok
+}
+
+// ResetStripeSubscriptionID resets all changes to the "stripe_subscription_id" field.
+func (m *MembershipMutation) ResetStripeSubscriptionID() {
+	m.stripe_subscription_id = nil
+	delete(m.clearedFields, membership.FieldStripeSubscriptionID)
+}
+
+// SetClientSecret sets the "client_secret" field.
+func (m *MembershipMutation) SetClientSecret(s string) {
+	m.client_secret = &s
+}
+
+// ClientSecret returns the value of the "client_secret" field in the mutation.
+func (m *MembershipMutation) ClientSecret() (r string, exists bool) {
+	v := m.client_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientSecret returns the old "client_secret" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldClientSecret(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientSecret: %w", err)
+	}
+	return oldValue.ClientSecret, nil
+}
+
+// ClearClientSecret clears the value of the "client_secret" field.
+func (m *MembershipMutation) ClearClientSecret() {
+	m.client_secret = nil
+	m.clearedFields[membership.FieldClientSecret] = struct{}{}
+}
+
+// ClientSecretCleared returns if the "client_secret" field was cleared in this mutation.
+func (m *MembershipMutation) ClientSecretCleared() bool {
+	_, ok := m.clearedFields[membership.FieldClientSecret]
+	return ok
+}
+
+// ResetClientSecret resets all changes to the "client_secret" field.
+func (m *MembershipMutation) ResetClientSecret() {
+	m.client_secret = nil
+	delete(m.clearedFields, membership.FieldClientSecret)
+}
+
+// ClearTier clears the "tier" edge to the MembershipTier entity.
+func (m *MembershipMutation) ClearTier() {
+	m.clearedtier = true
+	m.clearedFields[membership.FieldTierID] = struct{}{}
+}
+
+// TierCleared reports if the "tier" edge to the MembershipTier entity was cleared.
+func (m *MembershipMutation) TierCleared() bool {
+	return m.clearedtier
+}
+
+// TierIDs returns the "tier" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TierID instead. It exists only for internal usage by the builders.
+func (m *MembershipMutation) TierIDs() (ids []int) {
+	if id := m.tier; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTier resets all changes to the "tier" edge.
+func (m *MembershipMutation) ResetTier() {
+	m.tier = nil
+	m.clearedtier = false
+}
+
+// Where appends a list predicates to the MembershipMutation builder.
+func (m *MembershipMutation) Where(ps ...predicate.Membership) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MembershipMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MembershipMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Membership, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MembershipMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MembershipMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Membership).
+func (m *MembershipMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MembershipMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, membership.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, membership.FieldUpdatedAt)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, membership.FieldCustomerID)
+	}
+	if m.tier != nil {
+		fields = append(fields, membership.FieldTierID)
+	}
+	if m.status != nil {
+		fields = append(fields, membership.FieldStatus)
+	}
+	if m.pays_with != nil {
+		fields = append(fields, membership.FieldPaysWith)
+	}
+	if m.current_period_end != nil {
+		fields = append(fields, membership.FieldCurrentPeriodEnd)
+	}
+	if m.stripe_subscription_id != nil {
+		fields = append(fields, membership.FieldStripeSubscriptionID)
+	}
+	if m.client_secret != nil {
+		fields = append(fields, membership.FieldClientSecret)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MembershipMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case membership.FieldCreatedAt:
+		return m.CreatedAt()
+	case membership.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case membership.FieldCustomerID:
+		return m.CustomerID()
+	case membership.FieldTierID:
+		return m.TierID()
+	case membership.FieldStatus:
+		return m.Status()
+	case membership.FieldPaysWith:
+		return m.PaysWith()
+	case membership.FieldCurrentPeriodEnd:
+		return m.CurrentPeriodEnd()
+	case membership.FieldStripeSubscriptionID:
+		return m.StripeSubscriptionID()
+	case membership.FieldClientSecret:
+		return m.ClientSecret()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MembershipMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case membership.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case membership.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case membership.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case membership.FieldTierID:
+		return m.OldTierID(ctx)
+	case membership.FieldStatus:
+		return m.OldStatus(ctx)
+	case membership.FieldPaysWith:
+		return m.OldPaysWith(ctx)
+	case membership.FieldCurrentPeriodEnd:
+		return m.OldCurrentPeriodEnd(ctx)
+	case membership.FieldStripeSubscriptionID:
+		return m.OldStripeSubscriptionID(ctx)
+	case membership.FieldClientSecret:
+		return m.OldClientSecret(ctx)
+	}
+	return nil, fmt.Errorf("unknown Membership field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MembershipMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case membership.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case membership.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case membership.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case membership.FieldTierID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTierID(v)
+		return nil
+	case membership.FieldStatus:
+		v, ok := value.(membership.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case membership.FieldPaysWith:
+		v, ok := value.(membership.PaysWith)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaysWith(v)
+		return nil
+	case membership.FieldCurrentPeriodEnd:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrentPeriodEnd(v)
+		return nil
+	case membership.FieldStripeSubscriptionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeSubscriptionID(v)
+		return nil
+	case membership.FieldClientSecret:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientSecret(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Membership field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MembershipMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, membership.FieldCustomerID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MembershipMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case membership.FieldCustomerID:
+		return m.AddedCustomerID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MembershipMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case membership.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Membership numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MembershipMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(membership.FieldCurrentPeriodEnd) {
+		fields = append(fields, membership.FieldCurrentPeriodEnd)
+	}
+	if m.FieldCleared(membership.FieldStripeSubscriptionID) {
+		fields = append(fields, membership.FieldStripeSubscriptionID)
+	}
+	if m.FieldCleared(membership.FieldClientSecret) {
+		fields = append(fields, membership.FieldClientSecret)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MembershipMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MembershipMutation) ClearField(name string) error {
+	switch name {
+	case membership.FieldCurrentPeriodEnd:
+		m.ClearCurrentPeriodEnd()
+		return nil
+	case membership.FieldStripeSubscriptionID:
+		m.ClearStripeSubscriptionID()
+		return nil
+	case membership.FieldClientSecret:
+		m.ClearClientSecret()
+		return nil
+	}
+	return fmt.Errorf("unknown Membership nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MembershipMutation) ResetField(name string) error {
+	switch name {
+	case membership.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case membership.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case membership.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case membership.FieldTierID:
+		m.ResetTierID()
+		return nil
+	case membership.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case membership.FieldPaysWith:
+		m.ResetPaysWith()
+		return nil
+	case membership.FieldCurrentPeriodEnd:
+		m.ResetCurrentPeriodEnd()
+		return nil
+	case membership.FieldStripeSubscriptionID:
+		m.ResetStripeSubscriptionID()
+		return nil
+	case membership.FieldClientSecret:
+		m.ResetClientSecret()
+		return nil
+	}
+	return fmt.Errorf("unknown Membership field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MembershipMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tier != nil {
+		edges = append(edges, membership.EdgeTier)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MembershipMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case membership.EdgeTier:
+		if id := m.tier; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MembershipMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MembershipMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MembershipMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtier {
+		edges = append(edges, membership.EdgeTier)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MembershipMutation) EdgeCleared(name string) bool {
+	switch name {
+	case membership.EdgeTier:
+		return m.clearedtier
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MembershipMutation) ClearEdge(name string) error {
+	switch name {
+	case membership.EdgeTier:
+		m.ClearTier()
+		return nil
+	}
+	return fmt.Errorf("unknown Membership unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MembershipMutation) ResetEdge(name string) error {
+	switch name {
+	case membership.EdgeTier:
+		m.ResetTier()
+		return nil
+	}
+	return fmt.Errorf("unknown Membership edge %s", name)
+}
+
+// MembershipTierMutation represents an operation that mutates the MembershipTier nodes in the graph.
+type MembershipTierMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *int
+	created_at              *time.Time
+	updated_at              *time.Time
+	name                    *string
+	price_amount            *int64
+	addprice_amount         *int64
+	currency                *string
+	period                  *membershiptier.Period
+	early_access_minutes    *int
+	addearly_access_minutes *int
+	discount_percent        *int
+	adddiscount_percent     *int
+	stripe_product_id       *string
+	clearedFields           map[string]struct{}
+	prices                  map[int]struct{}
+	removedprices           map[int]struct{}
+	clearedprices           bool
+	done                    bool
+	oldValue                func(context.Context) (*MembershipTier, error)
+	predicates              []predicate.MembershipTier
+}
+
+var _ ent.Mutation = (*MembershipTierMutation)(nil)
+
+// membershiptierOption allows management of the mutation configuration using functional options.
+type membershiptierOption func(*MembershipTierMutation)
+
+// newMembershipTierMutation creates new mutation for the MembershipTier entity.
+func newMembershipTierMutation(c config, op Op, opts ...membershiptierOption) *MembershipTierMutation {
+	m := &MembershipTierMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMembershipTier,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMembershipTierID sets the ID field of the mutation.
+func withMembershipTierID(id int) membershiptierOption {
+	return func(m *MembershipTierMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MembershipTier
+		)
+		m.oldValue = func(ctx context.Context) (*MembershipTier, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MembershipTier.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMembershipTier sets the old MembershipTier of the mutation.
+func withMembershipTier(node *MembershipTier) membershiptierOption {
+	return func(m *MembershipTierMutation) {
+		m.oldValue = func(context.Context) (*MembershipTier, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MembershipTierMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MembershipTierMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MembershipTierMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MembershipTierMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MembershipTier.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *MembershipTierMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *MembershipTierMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the MembershipTier entity.
+// If the MembershipTier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipTierMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *MembershipTierMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *MembershipTierMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *MembershipTierMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the MembershipTier entity.
+// If the MembershipTier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipTierMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *MembershipTierMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *MembershipTierMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *MembershipTierMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the MembershipTier entity.
+// If the MembershipTier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipTierMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *MembershipTierMutation) ResetName() {
+	m.name = nil
+}
+
+// SetPriceAmount sets the "price_amount" field.
+func (m *MembershipTierMutation) SetPriceAmount(i int64) {
+	m.price_amount = &i
+	m.addprice_amount = nil
+}
+
+// PriceAmount returns the value of the "price_amount" field in the mutation.
+func (m *MembershipTierMutation) PriceAmount() (r int64, exists bool) {
+	v := m.price_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriceAmount returns the old "price_amount" field's value of the MembershipTier entity.
+// If the MembershipTier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipTierMutation) OldPriceAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriceAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriceAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriceAmount: %w", err)
+	}
+	return oldValue.PriceAmount, nil
+}
+
+// AddPriceAmount adds i to the "price_amount" field.
+func (m *MembershipTierMutation) AddPriceAmount(i int64) {
+	if m.addprice_amount != nil {
+		*m.addprice_amount += i
+	} else {
+		m.addprice_amount = &i
+	}
+}
+
+// AddedPriceAmount returns the value that was added to the "price_amount" field in this mutation.
+func (m *MembershipTierMutation) AddedPriceAmount() (r int64, exists bool) {
+	v := m.addprice_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPriceAmount resets all changes to the "price_amount" field.
+func (m *MembershipTierMutation) ResetPriceAmount() {
+	m.price_amount = nil
+	m.addprice_amount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *MembershipTierMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *MembershipTierMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the MembershipTier entity.
+// If the MembershipTier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipTierMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *MembershipTierMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetPeriod sets the "period" field.
+func (m *MembershipTierMutation) SetPeriod(value membershiptier.Period) {
+	m.period = &value
+}
+
+// Period returns the value of the "period" field in the mutation.
+func (m *MembershipTierMutation) Period() (r membershiptier.Period, exists bool) {
+	v := m.period
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriod returns the old "period" field's value of the MembershipTier entity.
+// If the MembershipTier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipTierMutation) OldPeriod(ctx context.Context) (v membershiptier.Period, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriod: %w", err)
+	}
+	return oldValue.Period, nil
+}
+
+// ResetPeriod resets all changes to the "period" field.
+func (m *MembershipTierMutation) ResetPeriod() {
+	m.period = nil
+}
+
+// SetEarlyAccessMinutes sets the "early_access_minutes" field.
+func (m *MembershipTierMutation) SetEarlyAccessMinutes(i int) {
+	m.early_access_minutes = &i
+	m.addearly_access_minutes = nil
+}
+
+// EarlyAccessMinutes returns the value of the "early_access_minutes" field in the mutation.
+func (m *MembershipTierMutation) EarlyAccessMinutes() (r int, exists bool) {
+	v := m.early_access_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEarlyAccessMinutes returns the old "early_access_minutes" field's value of the MembershipTier entity.
+// If the MembershipTier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipTierMutation) OldEarlyAccessMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEarlyAccessMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEarlyAccessMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEarlyAccessMinutes: %w", err)
+	}
+	return oldValue.EarlyAccessMinutes, nil
+}
+
+// AddEarlyAccessMinutes adds i to the "early_access_minutes" field.
+func (m *MembershipTierMutation) AddEarlyAccessMinutes(i int) {
+	if m.addearly_access_minutes != nil {
+		*m.addearly_access_minutes += i
+	} else {
+		m.addearly_access_minutes = &i
+	}
+}
+
+// AddedEarlyAccessMinutes returns the value that was added to the "early_access_minutes" field in this mutation.
+func (m *MembershipTierMutation) AddedEarlyAccessMinutes() (r int, exists bool) {
+	v := m.addearly_access_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEarlyAccessMinutes resets all changes to the "early_access_minutes" field.
+func (m *MembershipTierMutation) ResetEarlyAccessMinutes() {
+	m.early_access_minutes = nil
+	m.addearly_access_minutes = nil
+}
+
+// SetDiscountPercent sets the "discount_percent" field.
+func (m *MembershipTierMutation) SetDiscountPercent(i int) {
+	m.discount_percent = &i
+	m.adddiscount_percent = nil
+}
+
+// DiscountPercent returns the value of the "discount_percent" field in the mutation.
+func (m *MembershipTierMutation) DiscountPercent() (r int, exists bool) {
+	v := m.discount_percent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDiscountPercent returns the old "discount_percent" field's value of the MembershipTier entity.
+// If the MembershipTier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipTierMutation) OldDiscountPercent(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDiscountPercent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDiscountPercent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDiscountPercent: %w", err)
+	}
+	return oldValue.DiscountPercent, nil
+}
+
+// AddDiscountPercent adds i to the "discount_percent" field.
+func (m *MembershipTierMutation) AddDiscountPercent(i int) {
+	if m.adddiscount_percent != nil {
+		*m.adddiscount_percent += i
+	} else {
+		m.adddiscount_percent = &i
+	}
+}
+
+// AddedDiscountPercent returns the value that was added to the "discount_percent" field in this mutation.
+func (m *MembershipTierMutation) AddedDiscountPercent() (r int, exists bool) {
+	v := m.adddiscount_percent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDiscountPercent resets all changes to the "discount_percent" field.
+func (m *MembershipTierMutation) ResetDiscountPercent() {
+	m.discount_percent = nil
+	m.adddiscount_percent = nil
+}
+
+// SetStripeProductID sets the "stripe_product_id" field.
+func (m *MembershipTierMutation) SetStripeProductID(s string) {
+	m.stripe_product_id = &s
+}
+
+// StripeProductID returns the value of the "stripe_product_id" field in the mutation.
+func (m *MembershipTierMutation) StripeProductID() (r string, exists bool) {
+	v := m.stripe_product_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeProductID returns the old "stripe_product_id" field's value of the MembershipTier entity.
+// If the MembershipTier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipTierMutation) OldStripeProductID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeProductID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeProductID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeProductID: %w", err)
+	}
+	return oldValue.StripeProductID, nil
+}
+
+// ClearStripeProductID clears the value of the "stripe_product_id" field.
+func (m *MembershipTierMutation) ClearStripeProductID() {
+	m.stripe_product_id = nil
+	m.clearedFields[membershiptier.FieldStripeProductID] = struct{}{}
+}
+
+// StripeProductIDCleared returns if the "stripe_product_id" field was cleared in this mutation.
+func (m *MembershipTierMutation) StripeProductIDCleared() bool {
+	_, ok := m.clearedFields[membershiptier.FieldStripeProductID]
+	return ok
+}
+
+// ResetStripeProductID resets all changes to the "stripe_product_id" field.
+func (m *MembershipTierMutation) ResetStripeProductID() {
+	m.stripe_product_id = nil
+	delete(m.clearedFields, membershiptier.FieldStripeProductID)
+}
+
+// AddPriceIDs adds the "prices" edge to the MemberPrice entity by ids.
+func (m *MembershipTierMutation) AddPriceIDs(ids ...int) {
+	if m.prices == nil {
+		m.prices = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.prices[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPrices clears the "prices" edge to the MemberPrice entity.
+func (m *MembershipTierMutation) ClearPrices() {
+	m.clearedprices = true
+}
+
+// PricesCleared reports if the "prices" edge to the MemberPrice entity was cleared.
+func (m *MembershipTierMutation) PricesCleared() bool {
+	return m.clearedprices
+}
+
+// RemovePriceIDs removes the "prices" edge to the MemberPrice entity by IDs.
+func (m *MembershipTierMutation) RemovePriceIDs(ids ...int) {
+	if m.removedprices == nil {
+		m.removedprices = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.prices, ids[i])
+		m.removedprices[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPrices returns the removed IDs of the "prices" edge to the MemberPrice entity.
+func (m *MembershipTierMutation) RemovedPricesIDs() (ids []int) {
+	for id := range m.removedprices {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PricesIDs returns the "prices" edge IDs in the mutation.
+func (m *MembershipTierMutation) PricesIDs() (ids []int) {
+	for id := range m.prices {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPrices resets all changes to the "prices" edge.
+func (m *MembershipTierMutation) ResetPrices() {
+	m.prices = nil
+	m.clearedprices = false
+	m.removedprices = nil
+}
+
+// Where appends a list predicates to the MembershipTierMutation builder.
+func (m *MembershipTierMutation) Where(ps ...predicate.MembershipTier) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MembershipTierMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MembershipTierMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MembershipTier, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MembershipTierMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MembershipTierMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MembershipTier).
+func (m *MembershipTierMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MembershipTierMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, membershiptier.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, membershiptier.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, membershiptier.FieldName)
+	}
+	if m.price_amount != nil {
+		fields = append(fields, membershiptier.FieldPriceAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, membershiptier.FieldCurrency)
+	}
+	if m.period != nil {
+		fields = append(fields, membershiptier.FieldPeriod)
+	}
+	if m.early_access_minutes != nil {
+		fields = append(fields, membershiptier.FieldEarlyAccessMinutes)
+	}
+	if m.discount_percent != nil {
+		fields = append(fields, membershiptier.FieldDiscountPercent)
+	}
+	if m.stripe_product_id != nil {
+		fields = append(fields, membershiptier.FieldStripeProductID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MembershipTierMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case membershiptier.FieldCreatedAt:
+		return m.CreatedAt()
+	case membershiptier.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case membershiptier.FieldName:
+		return m.Name()
+	case membershiptier.FieldPriceAmount:
+		return m.PriceAmount()
+	case membershiptier.FieldCurrency:
+		return m.Currency()
+	case membershiptier.FieldPeriod:
+		return m.Period()
+	case membershiptier.FieldEarlyAccessMinutes:
+		return m.EarlyAccessMinutes()
+	case membershiptier.FieldDiscountPercent:
+		return m.DiscountPercent()
+	case membershiptier.FieldStripeProductID:
+		return m.StripeProductID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MembershipTierMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case membershiptier.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case membershiptier.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case membershiptier.FieldName:
+		return m.OldName(ctx)
+	case membershiptier.FieldPriceAmount:
+		return m.OldPriceAmount(ctx)
+	case membershiptier.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case membershiptier.FieldPeriod:
+		return m.OldPeriod(ctx)
+	case membershiptier.FieldEarlyAccessMinutes:
+		return m.OldEarlyAccessMinutes(ctx)
+	case membershiptier.FieldDiscountPercent:
+		return m.OldDiscountPercent(ctx)
+	case membershiptier.FieldStripeProductID:
+		return m.OldStripeProductID(ctx)
+	}
+	return nil, fmt.Errorf("unknown MembershipTier field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MembershipTierMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case membershiptier.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case membershiptier.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case membershiptier.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case membershiptier.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriceAmount(v)
+		return nil
+	case membershiptier.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case membershiptier.FieldPeriod:
+		v, ok := value.(membershiptier.Period)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriod(v)
+		return nil
+	case membershiptier.FieldEarlyAccessMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEarlyAccessMinutes(v)
+		return nil
+	case membershiptier.FieldDiscountPercent:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDiscountPercent(v)
+		return nil
+	case membershiptier.FieldStripeProductID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeProductID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MembershipTier field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MembershipTierMutation) AddedFields() []string {
+	var fields []string
+	if m.addprice_amount != nil {
+		fields = append(fields, membershiptier.FieldPriceAmount)
+	}
+	if m.addearly_access_minutes != nil {
+		fields = append(fields, membershiptier.FieldEarlyAccessMinutes)
+	}
+	if m.adddiscount_percent != nil {
+		fields = append(fields, membershiptier.FieldDiscountPercent)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MembershipTierMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case membershiptier.FieldPriceAmount:
+		return m.AddedPriceAmount()
+	case membershiptier.FieldEarlyAccessMinutes:
+		return m.AddedEarlyAccessMinutes()
+	case membershiptier.FieldDiscountPercent:
+		return m.AddedDiscountPercent()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MembershipTierMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case membershiptier.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPriceAmount(v)
+		return nil
+	case membershiptier.FieldEarlyAccessMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEarlyAccessMinutes(v)
+		return nil
+	case membershiptier.FieldDiscountPercent:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDiscountPercent(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MembershipTier numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MembershipTierMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(membershiptier.FieldStripeProductID) {
+		fields = append(fields, membershiptier.FieldStripeProductID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MembershipTierMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MembershipTierMutation) ClearField(name string) error {
+	switch name {
+	case membershiptier.FieldStripeProductID:
+		m.ClearStripeProductID()
+		return nil
+	}
+	return fmt.Errorf("unknown MembershipTier nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MembershipTierMutation) ResetField(name string) error {
+	switch name {
+	case membershiptier.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case membershiptier.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case membershiptier.FieldName:
+		m.ResetName()
+		return nil
+	case membershiptier.FieldPriceAmount:
+		m.ResetPriceAmount()
+		return nil
+	case membershiptier.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case membershiptier.FieldPeriod:
+		m.ResetPeriod()
+		return nil
+	case membershiptier.FieldEarlyAccessMinutes:
+		m.ResetEarlyAccessMinutes()
+		return nil
+	case membershiptier.FieldDiscountPercent:
+		m.ResetDiscountPercent()
+		return nil
+	case membershiptier.FieldStripeProductID:
+		m.ResetStripeProductID()
+		return nil
+	}
+	return fmt.Errorf("unknown MembershipTier field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MembershipTierMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.prices != nil {
+		edges = append(edges, membershiptier.EdgePrices)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MembershipTierMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case membershiptier.EdgePrices:
+		ids := make([]ent.Value, 0, len(m.prices))
+		for id := range m.prices {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MembershipTierMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedprices != nil {
+		edges = append(edges, membershiptier.EdgePrices)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MembershipTierMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case membershiptier.EdgePrices:
+		ids := make([]ent.Value, 0, len(m.removedprices))
+		for id := range m.removedprices {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MembershipTierMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedprices {
+		edges = append(edges, membershiptier.EdgePrices)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MembershipTierMutation) EdgeCleared(name string) bool {
+	switch name {
+	case membershiptier.EdgePrices:
+		return m.clearedprices
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MembershipTierMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown MembershipTier unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MembershipTierMutation) ResetEdge(name string) error {
+	switch name {
+	case membershiptier.EdgePrices:
+		m.ResetPrices()
+		return nil
+	}
+	return fmt.Errorf("unknown MembershipTier edge %s", name)
 }
 
 // OrderMutation represents an operation that mutates the Order nodes in the graph.
@@ -16001,6 +19378,820 @@ func (m *StripeEventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown StripeEvent edge %s", name)
 }
 
+// TopUpMutation represents an operation that mutates the TopUp nodes in the graph.
+type TopUpMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *int
+	created_at               *time.Time
+	updated_at               *time.Time
+	customer_id              *int
+	addcustomer_id           *int
+	amount                   *int64
+	addamount                *int64
+	currency                 *string
+	status                   *topup.Status
+	stripe_payment_intent_id *string
+	client_secret            *string
+	clearedFields            map[string]struct{}
+	done                     bool
+	oldValue                 func(context.Context) (*TopUp, error)
+	predicates               []predicate.TopUp
+}
+
+var _ ent.Mutation = (*TopUpMutation)(nil)
+
+// topupOption allows management of the mutation configuration using functional options.
+type topupOption func(*TopUpMutation)
+
+// newTopUpMutation creates new mutation for the TopUp entity.
+func newTopUpMutation(c config, op Op, opts ...topupOption) *TopUpMutation {
+	m := &TopUpMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTopUp,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTopUpID sets the ID field of the mutation.
+func withTopUpID(id int) topupOption {
+	return func(m *TopUpMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TopUp
+		)
+		m.oldValue = func(ctx context.Context) (*TopUp, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TopUp.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTopUp sets the old TopUp of the mutation.
+func withTopUp(node *TopUp) topupOption {
+	return func(m *TopUpMutation) {
+		m.oldValue = func(context.Context) (*TopUp, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TopUpMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TopUpMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TopUpMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TopUpMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TopUp.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *TopUpMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *TopUpMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the TopUp entity.
+// If the TopUp object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TopUpMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *TopUpMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *TopUpMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *TopUpMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the TopUp entity.
+// If the TopUp object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TopUpMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *TopUpMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *TopUpMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *TopUpMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the TopUp entity.
+// If the TopUp object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TopUpMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *TopUpMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *TopUpMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *TopUpMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *TopUpMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *TopUpMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the TopUp entity.
+// If the TopUp object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TopUpMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *TopUpMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *TopUpMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *TopUpMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *TopUpMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *TopUpMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the TopUp entity.
+// If the TopUp object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TopUpMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *TopUpMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *TopUpMutation) SetStatus(t topup.Status) {
+	m.status = &t
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *TopUpMutation) Status() (r topup.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the TopUp entity.
+// If the TopUp object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TopUpMutation) OldStatus(ctx context.Context) (v topup.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *TopUpMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetStripePaymentIntentID sets the "stripe_payment_intent_id" field.
+func (m *TopUpMutation) SetStripePaymentIntentID(s string) {
+	m.stripe_payment_intent_id = &s
+}
+
+// StripePaymentIntentID returns the value of the "stripe_payment_intent_id" field in the mutation.
+func (m *TopUpMutation) StripePaymentIntentID() (r string, exists bool) {
+	v := m.stripe_payment_intent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripePaymentIntentID returns the old "stripe_payment_intent_id" field's value of the TopUp entity.
+// If the TopUp object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TopUpMutation) OldStripePaymentIntentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripePaymentIntentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripePaymentIntentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripePaymentIntentID: %w", err)
+	}
+	return oldValue.StripePaymentIntentID, nil
+}
+
+// ClearStripePaymentIntentID clears the value of the "stripe_payment_intent_id" field.
+func (m *TopUpMutation) ClearStripePaymentIntentID() {
+	m.stripe_payment_intent_id = nil
+	m.clearedFields[topup.FieldStripePaymentIntentID] = struct{}{}
+}
+
+// StripePaymentIntentIDCleared returns if the "stripe_payment_intent_id" field was cleared in this mutation.
+func (m *TopUpMutation) StripePaymentIntentIDCleared() bool {
+	_, ok := m.clearedFields[topup.FieldStripePaymentIntentID]
+	return ok
+}
+
+// ResetStripePaymentIntentID resets all changes to the "stripe_payment_intent_id" field.
+func (m *TopUpMutation) ResetStripePaymentIntentID() {
+	m.stripe_payment_intent_id = nil
+	delete(m.clearedFields, topup.FieldStripePaymentIntentID)
+}
+
+// SetClientSecret sets the "client_secret" field.
+func (m *TopUpMutation) SetClientSecret(s string) {
+	m.client_secret = &s
+}
+
+// ClientSecret returns the value of the "client_secret" field in the mutation.
+func (m *TopUpMutation) ClientSecret() (r string, exists bool) {
+	v := m.client_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientSecret returns the old "client_secret" field's value of the TopUp entity.
+// If the TopUp object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TopUpMutation) OldClientSecret(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientSecret: %w", err)
+	}
+	return oldValue.ClientSecret, nil
+}
+
+// ClearClientSecret clears the value of the "client_secret" field.
+func (m *TopUpMutation) ClearClientSecret() {
+	m.client_secret = nil
+	m.clearedFields[topup.FieldClientSecret] = struct{}{}
+}
+
+// ClientSecretCleared returns if the "client_secret" field was cleared in this mutation.
+func (m *TopUpMutation) ClientSecretCleared() bool {
+	_, ok := m.clearedFields[topup.FieldClientSecret]
+	return ok
+}
+
+// ResetClientSecret resets all changes to the "client_secret" field.
+func (m *TopUpMutation) ResetClientSecret() {
+	m.client_secret = nil
+	delete(m.clearedFields, topup.FieldClientSecret)
+}
+
+// Where appends a list predicates to the TopUpMutation builder.
+func (m *TopUpMutation) Where(ps ...predicate.TopUp) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TopUpMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TopUpMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TopUp, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TopUpMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TopUpMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TopUp).
+func (m *TopUpMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TopUpMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, topup.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, topup.FieldUpdatedAt)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, topup.FieldCustomerID)
+	}
+	if m.amount != nil {
+		fields = append(fields, topup.FieldAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, topup.FieldCurrency)
+	}
+	if m.status != nil {
+		fields = append(fields, topup.FieldStatus)
+	}
+	if m.stripe_payment_intent_id != nil {
+		fields = append(fields, topup.FieldStripePaymentIntentID)
+	}
+	if m.client_secret != nil {
+		fields = append(fields, topup.FieldClientSecret)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TopUpMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case topup.FieldCreatedAt:
+		return m.CreatedAt()
+	case topup.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case topup.FieldCustomerID:
+		return m.CustomerID()
+	case topup.FieldAmount:
+		return m.Amount()
+	case topup.FieldCurrency:
+		return m.Currency()
+	case topup.FieldStatus:
+		return m.Status()
+	case topup.FieldStripePaymentIntentID:
+		return m.StripePaymentIntentID()
+	case topup.FieldClientSecret:
+		return m.ClientSecret()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TopUpMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case topup.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case topup.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case topup.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case topup.FieldAmount:
+		return m.OldAmount(ctx)
+	case topup.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case topup.FieldStatus:
+		return m.OldStatus(ctx)
+	case topup.FieldStripePaymentIntentID:
+		return m.OldStripePaymentIntentID(ctx)
+	case topup.FieldClientSecret:
+		return m.OldClientSecret(ctx)
+	}
+	return nil, fmt.Errorf("unknown TopUp field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TopUpMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case topup.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case topup.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case topup.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case topup.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case topup.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case topup.FieldStatus:
+		v, ok := value.(topup.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case topup.FieldStripePaymentIntentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripePaymentIntentID(v)
+		return nil
+	case topup.FieldClientSecret:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientSecret(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TopUp field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TopUpMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, topup.FieldCustomerID)
+	}
+	if m.addamount != nil {
+		fields = append(fields, topup.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TopUpMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case topup.FieldCustomerID:
+		return m.AddedCustomerID()
+	case topup.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TopUpMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case topup.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case topup.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TopUp numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TopUpMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(topup.FieldStripePaymentIntentID) {
+		fields = append(fields, topup.FieldStripePaymentIntentID)
+	}
+	if m.FieldCleared(topup.FieldClientSecret) {
+		fields = append(fields, topup.FieldClientSecret)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TopUpMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TopUpMutation) ClearField(name string) error {
+	switch name {
+	case topup.FieldStripePaymentIntentID:
+		m.ClearStripePaymentIntentID()
+		return nil
+	case topup.FieldClientSecret:
+		m.ClearClientSecret()
+		return nil
+	}
+	return fmt.Errorf("unknown TopUp nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TopUpMutation) ResetField(name string) error {
+	switch name {
+	case topup.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case topup.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case topup.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case topup.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case topup.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case topup.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case topup.FieldStripePaymentIntentID:
+		m.ResetStripePaymentIntentID()
+		return nil
+	case topup.FieldClientSecret:
+		m.ResetClientSecret()
+		return nil
+	}
+	return fmt.Errorf("unknown TopUp field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TopUpMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TopUpMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TopUpMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TopUpMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TopUpMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TopUpMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TopUpMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown TopUp unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TopUpMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown TopUp edge %s", name)
+}
+
 // VariantMutation represents an operation that mutates the Variant nodes in the graph.
 type VariantMutation struct {
 	config
@@ -17094,4 +21285,1804 @@ func (m *VariantMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Variant edge %s", name)
+}
+
+// WalletMutation represents an operation that mutates the Wallet nodes in the graph.
+type WalletMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	updated_at     *time.Time
+	customer_id    *int
+	addcustomer_id *int
+	currency       *string
+	balance        *int64
+	addbalance     *int64
+	clearedFields  map[string]struct{}
+	entries        map[int]struct{}
+	removedentries map[int]struct{}
+	clearedentries bool
+	done           bool
+	oldValue       func(context.Context) (*Wallet, error)
+	predicates     []predicate.Wallet
+}
+
+var _ ent.Mutation = (*WalletMutation)(nil)
+
+// walletOption allows management of the mutation configuration using functional options.
+type walletOption func(*WalletMutation)
+
+// newWalletMutation creates new mutation for the Wallet entity.
+func newWalletMutation(c config, op Op, opts ...walletOption) *WalletMutation {
+	m := &WalletMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeWallet,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withWalletID sets the ID field of the mutation.
+func withWalletID(id int) walletOption {
+	return func(m *WalletMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Wallet
+		)
+		m.oldValue = func(ctx context.Context) (*Wallet, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Wallet.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withWallet sets the old Wallet of the mutation.
+func withWallet(node *Wallet) walletOption {
+	return func(m *WalletMutation) {
+		m.oldValue = func(context.Context) (*Wallet, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m WalletMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m WalletMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *WalletMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *WalletMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Wallet.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *WalletMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *WalletMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Wallet entity.
+// If the Wallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *WalletMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *WalletMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *WalletMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Wallet entity.
+// If the Wallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *WalletMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *WalletMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *WalletMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the Wallet entity.
+// If the Wallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *WalletMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *WalletMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *WalletMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *WalletMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *WalletMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the Wallet entity.
+// If the Wallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *WalletMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetBalance sets the "balance" field.
+func (m *WalletMutation) SetBalance(i int64) {
+	m.balance = &i
+	m.addbalance = nil
+}
+
+// Balance returns the value of the "balance" field in the mutation.
+func (m *WalletMutation) Balance() (r int64, exists bool) {
+	v := m.balance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBalance returns the old "balance" field's value of the Wallet entity.
+// If the Wallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletMutation) OldBalance(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBalance is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBalance requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBalance: %w", err)
+	}
+	return oldValue.Balance, nil
+}
+
+// AddBalance adds i to the "balance" field.
+func (m *WalletMutation) AddBalance(i int64) {
+	if m.addbalance != nil {
+		*m.addbalance += i
+	} else {
+		m.addbalance = &i
+	}
+}
+
+// AddedBalance returns the value that was added to the "balance" field in this mutation.
+func (m *WalletMutation) AddedBalance() (r int64, exists bool) {
+	v := m.addbalance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBalance resets all changes to the "balance" field.
+func (m *WalletMutation) ResetBalance() {
+	m.balance = nil
+	m.addbalance = nil
+}
+
+// AddEntryIDs adds the "entries" edge to the WalletEntry entity by ids.
+func (m *WalletMutation) AddEntryIDs(ids ...int) {
+	if m.entries == nil {
+		m.entries = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.entries[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEntries clears the "entries" edge to the WalletEntry entity.
+func (m *WalletMutation) ClearEntries() {
+	m.clearedentries = true
+}
+
+// EntriesCleared reports if the "entries" edge to the WalletEntry entity was cleared.
+func (m *WalletMutation) EntriesCleared() bool {
+	return m.clearedentries
+}
+
+// RemoveEntryIDs removes the "entries" edge to the WalletEntry entity by IDs.
+func (m *WalletMutation) RemoveEntryIDs(ids ...int) {
+	if m.removedentries == nil {
+		m.removedentries = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.entries, ids[i])
+		m.removedentries[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEntries returns the removed IDs of the "entries" edge to the WalletEntry entity.
+func (m *WalletMutation) RemovedEntriesIDs() (ids []int) {
+	for id := range m.removedentries {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EntriesIDs returns the "entries" edge IDs in the mutation.
+func (m *WalletMutation) EntriesIDs() (ids []int) {
+	for id := range m.entries {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEntries resets all changes to the "entries" edge.
+func (m *WalletMutation) ResetEntries() {
+	m.entries = nil
+	m.clearedentries = false
+	m.removedentries = nil
+}
+
+// Where appends a list predicates to the WalletMutation builder.
+func (m *WalletMutation) Where(ps ...predicate.Wallet) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the WalletMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *WalletMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Wallet, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *WalletMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *WalletMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Wallet).
+func (m *WalletMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *WalletMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, wallet.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, wallet.FieldUpdatedAt)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, wallet.FieldCustomerID)
+	}
+	if m.currency != nil {
+		fields = append(fields, wallet.FieldCurrency)
+	}
+	if m.balance != nil {
+		fields = append(fields, wallet.FieldBalance)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *WalletMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case wallet.FieldCreatedAt:
+		return m.CreatedAt()
+	case wallet.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case wallet.FieldCustomerID:
+		return m.CustomerID()
+	case wallet.FieldCurrency:
+		return m.Currency()
+	case wallet.FieldBalance:
+		return m.Balance()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *WalletMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case wallet.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case wallet.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case wallet.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case wallet.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case wallet.FieldBalance:
+		return m.OldBalance(ctx)
+	}
+	return nil, fmt.Errorf("unknown Wallet field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WalletMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case wallet.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case wallet.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case wallet.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case wallet.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case wallet.FieldBalance:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBalance(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Wallet field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *WalletMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, wallet.FieldCustomerID)
+	}
+	if m.addbalance != nil {
+		fields = append(fields, wallet.FieldBalance)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *WalletMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case wallet.FieldCustomerID:
+		return m.AddedCustomerID()
+	case wallet.FieldBalance:
+		return m.AddedBalance()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WalletMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case wallet.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case wallet.FieldBalance:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBalance(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Wallet numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *WalletMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *WalletMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *WalletMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Wallet nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *WalletMutation) ResetField(name string) error {
+	switch name {
+	case wallet.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case wallet.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case wallet.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case wallet.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case wallet.FieldBalance:
+		m.ResetBalance()
+		return nil
+	}
+	return fmt.Errorf("unknown Wallet field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *WalletMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.entries != nil {
+		edges = append(edges, wallet.EdgeEntries)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *WalletMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case wallet.EdgeEntries:
+		ids := make([]ent.Value, 0, len(m.entries))
+		for id := range m.entries {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *WalletMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedentries != nil {
+		edges = append(edges, wallet.EdgeEntries)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *WalletMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case wallet.EdgeEntries:
+		ids := make([]ent.Value, 0, len(m.removedentries))
+		for id := range m.removedentries {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *WalletMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedentries {
+		edges = append(edges, wallet.EdgeEntries)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *WalletMutation) EdgeCleared(name string) bool {
+	switch name {
+	case wallet.EdgeEntries:
+		return m.clearedentries
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *WalletMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Wallet unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *WalletMutation) ResetEdge(name string) error {
+	switch name {
+	case wallet.EdgeEntries:
+		m.ResetEntries()
+		return nil
+	}
+	return fmt.Errorf("unknown Wallet edge %s", name)
+}
+
+// WalletEntryMutation represents an operation that mutates the WalletEntry nodes in the graph.
+type WalletEntryMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	customer_id      *int
+	addcustomer_id   *int
+	kind             *walletentry.Kind
+	amount           *int64
+	addamount        *int64
+	balance_after    *int64
+	addbalance_after *int64
+	note             *string
+	order_id         *int
+	addorder_id      *int
+	reverses_id      *int
+	addreverses_id   *int
+	expires_at       *time.Time
+	created_at       *time.Time
+	clearedFields    map[string]struct{}
+	wallet           *int
+	clearedwallet    bool
+	done             bool
+	oldValue         func(context.Context) (*WalletEntry, error)
+	predicates       []predicate.WalletEntry
+}
+
+var _ ent.Mutation = (*WalletEntryMutation)(nil)
+
+// walletentryOption allows management of the mutation configuration using functional options.
+type walletentryOption func(*WalletEntryMutation)
+
+// newWalletEntryMutation creates new mutation for the WalletEntry entity.
+func newWalletEntryMutation(c config, op Op, opts ...walletentryOption) *WalletEntryMutation {
+	m := &WalletEntryMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeWalletEntry,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withWalletEntryID sets the ID field of the mutation.
+func withWalletEntryID(id int) walletentryOption {
+	return func(m *WalletEntryMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *WalletEntry
+		)
+		m.oldValue = func(ctx context.Context) (*WalletEntry, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().WalletEntry.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withWalletEntry sets the old WalletEntry of the mutation.
+func withWalletEntry(node *WalletEntry) walletentryOption {
+	return func(m *WalletEntryMutation) {
+		m.oldValue = func(context.Context) (*WalletEntry, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m WalletEntryMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m WalletEntryMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *WalletEntryMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *WalletEntryMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().WalletEntry.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetWalletID sets the "wallet_id" field.
+func (m *WalletEntryMutation) SetWalletID(i int) {
+	m.wallet = &i
+}
+
+// WalletID returns the value of the "wallet_id" field in the mutation.
+func (m *WalletEntryMutation) WalletID() (r int, exists bool) {
+	v := m.wallet
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWalletID returns the old "wallet_id" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldWalletID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWalletID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWalletID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWalletID: %w", err)
+	}
+	return oldValue.WalletID, nil
+}
+
+// ResetWalletID resets all changes to the "wallet_id" field.
+func (m *WalletEntryMutation) ResetWalletID() {
+	m.wallet = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *WalletEntryMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *WalletEntryMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *WalletEntryMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *WalletEntryMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *WalletEntryMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *WalletEntryMutation) SetKind(w walletentry.Kind) {
+	m.kind = &w
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *WalletEntryMutation) Kind() (r walletentry.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldKind(ctx context.Context) (v walletentry.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *WalletEntryMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *WalletEntryMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *WalletEntryMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *WalletEntryMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *WalletEntryMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *WalletEntryMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetBalanceAfter sets the "balance_after" field.
+func (m *WalletEntryMutation) SetBalanceAfter(i int64) {
+	m.balance_after = &i
+	m.addbalance_after = nil
+}
+
+// BalanceAfter returns the value of the "balance_after" field in the mutation.
+func (m *WalletEntryMutation) BalanceAfter() (r int64, exists bool) {
+	v := m.balance_after
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBalanceAfter returns the old "balance_after" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldBalanceAfter(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBalanceAfter is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBalanceAfter requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBalanceAfter: %w", err)
+	}
+	return oldValue.BalanceAfter, nil
+}
+
+// AddBalanceAfter adds i to the "balance_after" field.
+func (m *WalletEntryMutation) AddBalanceAfter(i int64) {
+	if m.addbalance_after != nil {
+		*m.addbalance_after += i
+	} else {
+		m.addbalance_after = &i
+	}
+}
+
+// AddedBalanceAfter returns the value that was added to the "balance_after" field in this mutation.
+func (m *WalletEntryMutation) AddedBalanceAfter() (r int64, exists bool) {
+	v := m.addbalance_after
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBalanceAfter resets all changes to the "balance_after" field.
+func (m *WalletEntryMutation) ResetBalanceAfter() {
+	m.balance_after = nil
+	m.addbalance_after = nil
+}
+
+// SetNote sets the "note" field.
+func (m *WalletEntryMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *WalletEntryMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *WalletEntryMutation) ResetNote() {
+	m.note = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *WalletEntryMutation) SetOrderID(i int) {
+	m.order_id = &i
+	m.addorder_id = nil
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *WalletEntryMutation) OrderID() (r int, exists bool) {
+	v := m.order_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldOrderID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// AddOrderID adds i to the "order_id" field.
+func (m *WalletEntryMutation) AddOrderID(i int) {
+	if m.addorder_id != nil {
+		*m.addorder_id += i
+	} else {
+		m.addorder_id = &i
+	}
+}
+
+// AddedOrderID returns the value that was added to the "order_id" field in this mutation.
+func (m *WalletEntryMutation) AddedOrderID() (r int, exists bool) {
+	v := m.addorder_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearOrderID clears the value of the "order_id" field.
+func (m *WalletEntryMutation) ClearOrderID() {
+	m.order_id = nil
+	m.addorder_id = nil
+	m.clearedFields[walletentry.FieldOrderID] = struct{}{}
+}
+
+// OrderIDCleared returns if the "order_id" field was cleared in this mutation.
+func (m *WalletEntryMutation) OrderIDCleared() bool {
+	_, ok := m.clearedFields[walletentry.FieldOrderID]
+	return ok
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *WalletEntryMutation) ResetOrderID() {
+	m.order_id = nil
+	m.addorder_id = nil
+	delete(m.clearedFields, walletentry.FieldOrderID)
+}
+
+// SetReversesID sets the "reverses_id" field.
+func (m *WalletEntryMutation) SetReversesID(i int) {
+	m.reverses_id = &i
+	m.addreverses_id = nil
+}
+
+// ReversesID returns the value of the "reverses_id" field in the mutation.
+func (m *WalletEntryMutation) ReversesID() (r int, exists bool) {
+	v := m.reverses_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReversesID returns the old "reverses_id" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldReversesID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReversesID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReversesID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReversesID: %w", err)
+	}
+	return oldValue.ReversesID, nil
+}
+
+// AddReversesID adds i to the "reverses_id" field.
+func (m *WalletEntryMutation) AddReversesID(i int) {
+	if m.addreverses_id != nil {
+		*m.addreverses_id += i
+	} else {
+		m.addreverses_id = &i
+	}
+}
+
+// AddedReversesID returns the value that was added to the "reverses_id" field in this mutation.
+func (m *WalletEntryMutation) AddedReversesID() (r int, exists bool) {
+	v := m.addreverses_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearReversesID clears the value of the "reverses_id" field.
+func (m *WalletEntryMutation) ClearReversesID() {
+	m.reverses_id = nil
+	m.addreverses_id = nil
+	m.clearedFields[walletentry.FieldReversesID] = struct{}{}
+}
+
+// ReversesIDCleared returns if the "reverses_id" field was cleared in this mutation.
+func (m *WalletEntryMutation) ReversesIDCleared() bool {
+	_, ok := m.clearedFields[walletentry.FieldReversesID]
+	return ok
+}
+
+// ResetReversesID resets all changes to the "reverses_id" field.
+func (m *WalletEntryMutation) ResetReversesID() {
+	m.reverses_id = nil
+	m.addreverses_id = nil
+	delete(m.clearedFields, walletentry.FieldReversesID)
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *WalletEntryMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *WalletEntryMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (m *WalletEntryMutation) ClearExpiresAt() {
+	m.expires_at = nil
+	m.clearedFields[walletentry.FieldExpiresAt] = struct{}{}
+}
+
+// ExpiresAtCleared returns if the "expires_at" field was cleared in this mutation.
+func (m *WalletEntryMutation) ExpiresAtCleared() bool {
+	_, ok := m.clearedFields[walletentry.FieldExpiresAt]
+	return ok
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *WalletEntryMutation) ResetExpiresAt() {
+	m.expires_at = nil
+	delete(m.clearedFields, walletentry.FieldExpiresAt)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *WalletEntryMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *WalletEntryMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the WalletEntry entity.
+// If the WalletEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletEntryMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *WalletEntryMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearWallet clears the "wallet" edge to the Wallet entity.
+func (m *WalletEntryMutation) ClearWallet() {
+	m.clearedwallet = true
+	m.clearedFields[walletentry.FieldWalletID] = struct{}{}
+}
+
+// WalletCleared reports if the "wallet" edge to the Wallet entity was cleared.
+func (m *WalletEntryMutation) WalletCleared() bool {
+	return m.clearedwallet
+}
+
+// WalletIDs returns the "wallet" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// WalletID instead. It exists only for internal usage by the builders.
+func (m *WalletEntryMutation) WalletIDs() (ids []int) {
+	if id := m.wallet; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetWallet resets all changes to the "wallet" edge.
+func (m *WalletEntryMutation) ResetWallet() {
+	m.wallet = nil
+	m.clearedwallet = false
+}
+
+// Where appends a list predicates to the WalletEntryMutation builder.
+func (m *WalletEntryMutation) Where(ps ...predicate.WalletEntry) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the WalletEntryMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *WalletEntryMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.WalletEntry, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *WalletEntryMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *WalletEntryMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (WalletEntry).
+func (m *WalletEntryMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *WalletEntryMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.wallet != nil {
+		fields = append(fields, walletentry.FieldWalletID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, walletentry.FieldCustomerID)
+	}
+	if m.kind != nil {
+		fields = append(fields, walletentry.FieldKind)
+	}
+	if m.amount != nil {
+		fields = append(fields, walletentry.FieldAmount)
+	}
+	if m.balance_after != nil {
+		fields = append(fields, walletentry.FieldBalanceAfter)
+	}
+	if m.note != nil {
+		fields = append(fields, walletentry.FieldNote)
+	}
+	if m.order_id != nil {
+		fields = append(fields, walletentry.FieldOrderID)
+	}
+	if m.reverses_id != nil {
+		fields = append(fields, walletentry.FieldReversesID)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, walletentry.FieldExpiresAt)
+	}
+	if m.created_at != nil {
+		fields = append(fields, walletentry.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *WalletEntryMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case walletentry.FieldWalletID:
+		return m.WalletID()
+	case walletentry.FieldCustomerID:
+		return m.CustomerID()
+	case walletentry.FieldKind:
+		return m.Kind()
+	case walletentry.FieldAmount:
+		return m.Amount()
+	case walletentry.FieldBalanceAfter:
+		return m.BalanceAfter()
+	case walletentry.FieldNote:
+		return m.Note()
+	case walletentry.FieldOrderID:
+		return m.OrderID()
+	case walletentry.FieldReversesID:
+		return m.ReversesID()
+	case walletentry.FieldExpiresAt:
+		return m.ExpiresAt()
+	case walletentry.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *WalletEntryMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case walletentry.FieldWalletID:
+		return m.OldWalletID(ctx)
+	case walletentry.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case walletentry.FieldKind:
+		return m.OldKind(ctx)
+	case walletentry.FieldAmount:
+		return m.OldAmount(ctx)
+	case walletentry.FieldBalanceAfter:
+		return m.OldBalanceAfter(ctx)
+	case walletentry.FieldNote:
+		return m.OldNote(ctx)
+	case walletentry.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case walletentry.FieldReversesID:
+		return m.OldReversesID(ctx)
+	case walletentry.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case walletentry.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown WalletEntry field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WalletEntryMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case walletentry.FieldWalletID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWalletID(v)
+		return nil
+	case walletentry.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case walletentry.FieldKind:
+		v, ok := value.(walletentry.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case walletentry.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case walletentry.FieldBalanceAfter:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBalanceAfter(v)
+		return nil
+	case walletentry.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case walletentry.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case walletentry.FieldReversesID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReversesID(v)
+		return nil
+	case walletentry.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case walletentry.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown WalletEntry field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *WalletEntryMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, walletentry.FieldCustomerID)
+	}
+	if m.addamount != nil {
+		fields = append(fields, walletentry.FieldAmount)
+	}
+	if m.addbalance_after != nil {
+		fields = append(fields, walletentry.FieldBalanceAfter)
+	}
+	if m.addorder_id != nil {
+		fields = append(fields, walletentry.FieldOrderID)
+	}
+	if m.addreverses_id != nil {
+		fields = append(fields, walletentry.FieldReversesID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *WalletEntryMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case walletentry.FieldCustomerID:
+		return m.AddedCustomerID()
+	case walletentry.FieldAmount:
+		return m.AddedAmount()
+	case walletentry.FieldBalanceAfter:
+		return m.AddedBalanceAfter()
+	case walletentry.FieldOrderID:
+		return m.AddedOrderID()
+	case walletentry.FieldReversesID:
+		return m.AddedReversesID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WalletEntryMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case walletentry.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case walletentry.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case walletentry.FieldBalanceAfter:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBalanceAfter(v)
+		return nil
+	case walletentry.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrderID(v)
+		return nil
+	case walletentry.FieldReversesID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReversesID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown WalletEntry numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *WalletEntryMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(walletentry.FieldOrderID) {
+		fields = append(fields, walletentry.FieldOrderID)
+	}
+	if m.FieldCleared(walletentry.FieldReversesID) {
+		fields = append(fields, walletentry.FieldReversesID)
+	}
+	if m.FieldCleared(walletentry.FieldExpiresAt) {
+		fields = append(fields, walletentry.FieldExpiresAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *WalletEntryMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *WalletEntryMutation) ClearField(name string) error {
+	switch name {
+	case walletentry.FieldOrderID:
+		m.ClearOrderID()
+		return nil
+	case walletentry.FieldReversesID:
+		m.ClearReversesID()
+		return nil
+	case walletentry.FieldExpiresAt:
+		m.ClearExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown WalletEntry nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *WalletEntryMutation) ResetField(name string) error {
+	switch name {
+	case walletentry.FieldWalletID:
+		m.ResetWalletID()
+		return nil
+	case walletentry.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case walletentry.FieldKind:
+		m.ResetKind()
+		return nil
+	case walletentry.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case walletentry.FieldBalanceAfter:
+		m.ResetBalanceAfter()
+		return nil
+	case walletentry.FieldNote:
+		m.ResetNote()
+		return nil
+	case walletentry.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case walletentry.FieldReversesID:
+		m.ResetReversesID()
+		return nil
+	case walletentry.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case walletentry.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown WalletEntry field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *WalletEntryMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.wallet != nil {
+		edges = append(edges, walletentry.EdgeWallet)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *WalletEntryMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case walletentry.EdgeWallet:
+		if id := m.wallet; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *WalletEntryMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *WalletEntryMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *WalletEntryMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedwallet {
+		edges = append(edges, walletentry.EdgeWallet)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *WalletEntryMutation) EdgeCleared(name string) bool {
+	switch name {
+	case walletentry.EdgeWallet:
+		return m.clearedwallet
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *WalletEntryMutation) ClearEdge(name string) error {
+	switch name {
+	case walletentry.EdgeWallet:
+		m.ClearWallet()
+		return nil
+	}
+	return fmt.Errorf("unknown WalletEntry unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *WalletEntryMutation) ResetEdge(name string) error {
+	switch name {
+	case walletentry.EdgeWallet:
+		m.ResetWallet()
+		return nil
+	}
+	return fmt.Errorf("unknown WalletEntry edge %s", name)
 }

@@ -30,12 +30,20 @@ type Tx struct {
 	DropCustomer *DropCustomerClient
 	// DropPool is the client for interacting with the DropPool builders.
 	DropPool *DropPoolClient
+	// GiftLot is the client for interacting with the GiftLot builders.
+	GiftLot *GiftLotClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
 	IdempotencyKey *IdempotencyKeyClient
 	// Image is the client for interacting with the Image builders.
 	Image *ImageClient
 	// Location is the client for interacting with the Location builders.
 	Location *LocationClient
+	// MemberPrice is the client for interacting with the MemberPrice builders.
+	MemberPrice *MemberPriceClient
+	// Membership is the client for interacting with the Membership builders.
+	Membership *MembershipClient
+	// MembershipTier is the client for interacting with the MembershipTier builders.
+	MembershipTier *MembershipTierClient
 	// Order is the client for interacting with the Order builders.
 	Order *OrderClient
 	// OrderEvent is the client for interacting with the OrderEvent builders.
@@ -56,8 +64,14 @@ type Tx struct {
 	Stock *StockClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
 	StripeEvent *StripeEventClient
+	// TopUp is the client for interacting with the TopUp builders.
+	TopUp *TopUpClient
 	// Variant is the client for interacting with the Variant builders.
 	Variant *VariantClient
+	// Wallet is the client for interacting with the Wallet builders.
+	Wallet *WalletClient
+	// WalletEntry is the client for interacting with the WalletEntry builders.
+	WalletEntry *WalletEntryClient
 
 	// lazily loaded.
 	client     *Client
@@ -197,9 +211,13 @@ func (tx *Tx) init() {
 	tx.Drop = NewDropClient(tx.config)
 	tx.DropCustomer = NewDropCustomerClient(tx.config)
 	tx.DropPool = NewDropPoolClient(tx.config)
+	tx.GiftLot = NewGiftLotClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Image = NewImageClient(tx.config)
 	tx.Location = NewLocationClient(tx.config)
+	tx.MemberPrice = NewMemberPriceClient(tx.config)
+	tx.Membership = NewMembershipClient(tx.config)
+	tx.MembershipTier = NewMembershipTierClient(tx.config)
 	tx.Order = NewOrderClient(tx.config)
 	tx.OrderEvent = NewOrderEventClient(tx.config)
 	tx.OrderLine = NewOrderLineClient(tx.config)
@@ -210,7 +228,10 @@ func (tx *Tx) init() {
 	tx.StaffToken = NewStaffTokenClient(tx.config)
 	tx.Stock = NewStockClient(tx.config)
 	tx.StripeEvent = NewStripeEventClient(tx.config)
+	tx.TopUp = NewTopUpClient(tx.config)
 	tx.Variant = NewVariantClient(tx.config)
+	tx.Wallet = NewWalletClient(tx.config)
+	tx.WalletEntry = NewWalletEntryClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -92,6 +92,12 @@ func (r *Resolver) Customer() CustomerResolver { return &customerResolver{r} }
 // Drop returns DropResolver implementation.
 func (r *Resolver) Drop() DropResolver { return &dropResolver{r} }
 
+// MemberPrice returns MemberPriceResolver implementation.
+func (r *Resolver) MemberPrice() MemberPriceResolver { return &memberPriceResolver{r} }
+
+// MembershipTier returns MembershipTierResolver implementation.
+func (r *Resolver) MembershipTier() MembershipTierResolver { return &membershipTierResolver{r} }
+
 // Order returns OrderResolver implementation.
 func (r *Resolver) Order() OrderResolver { return &orderResolver{r} }
 
@@ -110,15 +116,25 @@ func (r *Resolver) Refund() RefundResolver { return &refundResolver{r} }
 // Variant returns VariantResolver implementation.
 func (r *Resolver) Variant() VariantResolver { return &variantResolver{r} }
 
+// Wallet returns WalletResolver implementation.
+func (r *Resolver) Wallet() WalletResolver { return &walletResolver{r} }
+
+// WalletEntry returns WalletEntryResolver implementation.
+func (r *Resolver) WalletEntry() WalletEntryResolver { return &walletEntryResolver{r} }
+
 type (
-	cartResolver      struct{ *Resolver }
-	cartLineResolver  struct{ *Resolver }
-	customerResolver  struct{ *Resolver }
-	dropResolver      struct{ *Resolver }
-	orderResolver     struct{ *Resolver }
-	orderLineResolver struct{ *Resolver }
-	paymentResolver   struct{ *Resolver }
-	queryResolver     struct{ *Resolver }
-	refundResolver    struct{ *Resolver }
-	variantResolver   struct{ *Resolver }
+	cartResolver           struct{ *Resolver }
+	cartLineResolver       struct{ *Resolver }
+	customerResolver       struct{ *Resolver }
+	dropResolver           struct{ *Resolver }
+	memberPriceResolver    struct{ *Resolver }
+	membershipTierResolver struct{ *Resolver }
+	orderResolver          struct{ *Resolver }
+	orderLineResolver      struct{ *Resolver }
+	paymentResolver        struct{ *Resolver }
+	queryResolver          struct{ *Resolver }
+	refundResolver         struct{ *Resolver }
+	variantResolver        struct{ *Resolver }
+	walletResolver         struct{ *Resolver }
+	walletEntryResolver    struct{ *Resolver }
 )

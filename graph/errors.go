@@ -33,6 +33,7 @@ const (
 	CodeLimitExceeded        = "LIMIT_EXCEEDED"
 	CodeHoldExpired          = "HOLD_EXPIRED"
 	CodePaymentDeclined      = "PAYMENT_DECLINED"
+	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
 	CodeInternal             = "INTERNAL"
 )
 
@@ -46,6 +47,7 @@ var domainCodes = []struct {
 	{checkout.ErrLimitExceeded, CodeLimitExceeded},
 	{checkout.ErrHoldExpired, CodeHoldExpired},
 	{checkout.ErrPaymentDeclined, CodePaymentDeclined},
+	{checkout.ErrInsufficientFunds, CodeInsufficientFunds},
 	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
 	{checkout.ErrIdempotencyInProgress, CodeIdempotencyKeyReused},
 	{checkout.ErrInvalidCredentials, CodeUnauthenticated},
@@ -115,13 +117,14 @@ func code(ctx context.Context, err error) string {
 // publicMessages replaces the text of refusals whose wrapped detail is ours,
 // not the client's business.
 var publicMessages = map[string]string{
-	CodeNotFound:        "not found",
-	CodeForbidden:       "forbidden",
-	CodeUnauthenticated: "sign in first",
-	CodeOutOfStock:      checkout.ErrOutOfStock.Error(),
-	CodeLimitExceeded:   checkout.ErrLimitExceeded.Error(),
-	CodeHoldExpired:     checkout.ErrHoldExpired.Error() + "; remove it and add the item again",
-	CodePaymentDeclined: checkout.ErrPaymentDeclined.Error(),
+	CodeNotFound:          "not found",
+	CodeForbidden:         "forbidden",
+	CodeUnauthenticated:   "sign in first",
+	CodeOutOfStock:        checkout.ErrOutOfStock.Error(),
+	CodeLimitExceeded:     checkout.ErrLimitExceeded.Error(),
+	CodeHoldExpired:       checkout.ErrHoldExpired.Error() + "; remove it and add the item again",
+	CodePaymentDeclined:   checkout.ErrPaymentDeclined.Error(),
+	CodeInsufficientFunds: checkout.ErrInsufficientFunds.Error(),
 }
 
 // errorPresenter maps every error to an extensions.code. INTERNAL errors get

@@ -18,6 +18,10 @@ type Resolver struct {
 	Drops    *checkout.Drops
 	Carts    *checkout.Carts
 	Orders   *checkout.Orders
+	Wallets  *checkout.Wallets
+	Members  *checkout.Memberships
+	// Currency is the shop's default currency.
+	Currency string
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
 }

@@ -109,7 +109,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
 	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity})
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(withStockLoader(ctx))
+		return next(withMemberCache(withStockLoader(ctx)))
 	})
 	srv.AroundFields(markResolverErrors)
 	if m != nil {

@@ -105,6 +105,18 @@ func (f DropPoolFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DropPoolMutation", m)
 }
 
+// The GiftLotFunc type is an adapter to allow the use of ordinary
+// function as GiftLot mutator.
+type GiftLotFunc func(context.Context, *ent.GiftLotMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f GiftLotFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.GiftLotMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.GiftLotMutation", m)
+}
+
 // The IdempotencyKeyFunc type is an adapter to allow the use of ordinary
 // function as IdempotencyKey mutator.
 type IdempotencyKeyFunc func(context.Context, *ent.IdempotencyKeyMutation) (ent.Value, error)
@@ -139,6 +151,42 @@ func (f LocationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LocationMutation", m)
+}
+
+// The MemberPriceFunc type is an adapter to allow the use of ordinary
+// function as MemberPrice mutator.
+type MemberPriceFunc func(context.Context, *ent.MemberPriceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MemberPriceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MemberPriceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MemberPriceMutation", m)
+}
+
+// The MembershipFunc type is an adapter to allow the use of ordinary
+// function as Membership mutator.
+type MembershipFunc func(context.Context, *ent.MembershipMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MembershipFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MembershipMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MembershipMutation", m)
+}
+
+// The MembershipTierFunc type is an adapter to allow the use of ordinary
+// function as MembershipTier mutator.
+type MembershipTierFunc func(context.Context, *ent.MembershipTierMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MembershipTierFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MembershipTierMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MembershipTierMutation", m)
 }
 
 // The OrderFunc type is an adapter to allow the use of ordinary
@@ -261,6 +309,18 @@ func (f StripeEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StripeEventMutation", m)
 }
 
+// The TopUpFunc type is an adapter to allow the use of ordinary
+// function as TopUp mutator.
+type TopUpFunc func(context.Context, *ent.TopUpMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TopUpFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.TopUpMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TopUpMutation", m)
+}
+
 // The VariantFunc type is an adapter to allow the use of ordinary
 // function as Variant mutator.
 type VariantFunc func(context.Context, *ent.VariantMutation) (ent.Value, error)
@@ -271,6 +331,30 @@ func (f VariantFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.VariantMutation", m)
+}
+
+// The WalletFunc type is an adapter to allow the use of ordinary
+// function as Wallet mutator.
+type WalletFunc func(context.Context, *ent.WalletMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f WalletFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.WalletMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.WalletMutation", m)
+}
+
+// The WalletEntryFunc type is an adapter to allow the use of ordinary
+// function as WalletEntry mutator.
+type WalletEntryFunc func(context.Context, *ent.WalletEntryMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f WalletEntryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.WalletEntryMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.WalletEntryMutation", m)
 }
 
 // Condition is a hook condition function.

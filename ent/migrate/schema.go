@@ -118,6 +118,7 @@ var (
 		{Name: "email", Type: field.TypeString, Unique: true, Size: 254},
 		{Name: "name", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "password_hash", Type: field.TypeString},
+		{Name: "stripe_customer_id", Type: field.TypeString, Nullable: true},
 	}
 	// CustomersTable holds the schema information for the "customers" table.
 	CustomersTable = &schema.Table{
@@ -230,6 +231,32 @@ var (
 			},
 		},
 	}
+	// GiftLotsColumns holds the columns for the "gift_lots" table.
+	GiftLotsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "wallet_id", Type: field.TypeInt},
+		{Name: "entry_id", Type: field.TypeInt, Unique: true},
+		{Name: "remaining", Type: field.TypeInt64},
+		{Name: "expires_at", Type: field.TypeTime},
+	}
+	// GiftLotsTable holds the schema information for the "gift_lots" table.
+	GiftLotsTable = &schema.Table{
+		Name:       "gift_lots",
+		Columns:    GiftLotsColumns,
+		PrimaryKey: []*schema.Column{GiftLotsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "giftlot_wallet_id_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{GiftLotsColumns[1], GiftLotsColumns[4]},
+			},
+			{
+				Name:    "giftlot_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{GiftLotsColumns[4]},
+			},
+		},
+	}
 	// IdempotencyKeysColumns holds the columns for the "idempotency_keys" table.
 	IdempotencyKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -299,6 +326,87 @@ var (
 		Name:       "locations",
 		Columns:    LocationsColumns,
 		PrimaryKey: []*schema.Column{LocationsColumns[0]},
+	}
+	// MemberPricesColumns holds the columns for the "member_prices" table.
+	MemberPricesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "variant_id", Type: field.TypeInt, Nullable: true},
+		{Name: "collection_id", Type: field.TypeInt, Nullable: true},
+		{Name: "amount", Type: field.TypeInt64, Nullable: true},
+		{Name: "percent_off", Type: field.TypeInt, Nullable: true},
+		{Name: "tier_id", Type: field.TypeInt},
+	}
+	// MemberPricesTable holds the schema information for the "member_prices" table.
+	MemberPricesTable = &schema.Table{
+		Name:       "member_prices",
+		Columns:    MemberPricesColumns,
+		PrimaryKey: []*schema.Column{MemberPricesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "member_prices_membership_tiers_prices",
+				Columns:    []*schema.Column{MemberPricesColumns[5]},
+				RefColumns: []*schema.Column{MembershipTiersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// MembershipsColumns holds the columns for the "memberships" table.
+	MembershipsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"INCOMPLETE", "ACTIVE", "PAST_DUE", "CANCELED", "EXPIRED"}, Default: "INCOMPLETE"},
+		{Name: "pays_with", Type: field.TypeEnum, Enums: []string{"CARD", "WALLET"}},
+		{Name: "current_period_end", Type: field.TypeTime, Nullable: true},
+		{Name: "stripe_subscription_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "client_secret", Type: field.TypeString, Nullable: true},
+		{Name: "tier_id", Type: field.TypeInt},
+	}
+	// MembershipsTable holds the schema information for the "memberships" table.
+	MembershipsTable = &schema.Table{
+		Name:       "memberships",
+		Columns:    MembershipsColumns,
+		PrimaryKey: []*schema.Column{MembershipsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "memberships_membership_tiers_tier",
+				Columns:    []*schema.Column{MembershipsColumns[9]},
+				RefColumns: []*schema.Column{MembershipTiersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "membership_customer_id",
+				Unique:  false,
+				Columns: []*schema.Column{MembershipsColumns[3]},
+			},
+			{
+				Name:    "membership_status_current_period_end",
+				Unique:  false,
+				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[6]},
+			},
+		},
+	}
+	// MembershipTiersColumns holds the columns for the "membership_tiers" table.
+	MembershipTiersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "price_amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "period", Type: field.TypeEnum, Enums: []string{"MONTH", "YEAR"}},
+		{Name: "early_access_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "discount_percent", Type: field.TypeInt, Default: 0},
+		{Name: "stripe_product_id", Type: field.TypeString, Nullable: true},
+	}
+	// MembershipTiersTable holds the schema information for the "membership_tiers" table.
+	MembershipTiersTable = &schema.Table{
+		Name:       "membership_tiers",
+		Columns:    MembershipTiersColumns,
+		PrimaryKey: []*schema.Column{MembershipTiersColumns[0]},
 	}
 	// OrdersColumns holds the columns for the "orders" table.
 	OrdersColumns = []*schema.Column{
@@ -553,6 +661,24 @@ var (
 		Columns:    StripeEventsColumns,
 		PrimaryKey: []*schema.Column{StripeEventsColumns[0]},
 	}
+	// TopUpsColumns holds the columns for the "top_ups" table.
+	TopUpsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED"}, Default: "PENDING"},
+		{Name: "stripe_payment_intent_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "client_secret", Type: field.TypeString, Nullable: true},
+	}
+	// TopUpsTable holds the schema information for the "top_ups" table.
+	TopUpsTable = &schema.Table{
+		Name:       "top_ups",
+		Columns:    TopUpsColumns,
+		PrimaryKey: []*schema.Column{TopUpsColumns[0]},
+	}
 	// VariantsColumns holds the columns for the "variants" table.
 	VariantsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -595,6 +721,63 @@ var (
 			},
 		},
 	}
+	// WalletsColumns holds the columns for the "wallets" table.
+	WalletsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "balance", Type: field.TypeInt64, Default: 0},
+	}
+	// WalletsTable holds the schema information for the "wallets" table.
+	WalletsTable = &schema.Table{
+		Name:       "wallets",
+		Columns:    WalletsColumns,
+		PrimaryKey: []*schema.Column{WalletsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "wallet_customer_id_currency",
+				Unique:  true,
+				Columns: []*schema.Column{WalletsColumns[3], WalletsColumns[4]},
+			},
+		},
+	}
+	// WalletEntriesColumns holds the columns for the "wallet_entries" table.
+	WalletEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"TOP_UP", "SPEND", "REFUND", "GIFT", "GIFT_EXPIRY", "ADJUSTMENT", "REVERSAL"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "balance_after", Type: field.TypeInt64},
+		{Name: "note", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "order_id", Type: field.TypeInt, Nullable: true},
+		{Name: "reverses_id", Type: field.TypeInt, Unique: true, Nullable: true},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "wallet_id", Type: field.TypeInt},
+	}
+	// WalletEntriesTable holds the schema information for the "wallet_entries" table.
+	WalletEntriesTable = &schema.Table{
+		Name:       "wallet_entries",
+		Columns:    WalletEntriesColumns,
+		PrimaryKey: []*schema.Column{WalletEntriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "wallet_entries_wallets_entries",
+				Columns:    []*schema.Column{WalletEntriesColumns[10]},
+				RefColumns: []*schema.Column{WalletsColumns[0]},
+				OnDelete:   schema.Restrict,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "walletentry_wallet_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{WalletEntriesColumns[10], WalletEntriesColumns[9]},
+			},
+		},
+	}
 	// CollectionProductsColumns holds the columns for the "collection_products" table.
 	CollectionProductsColumns = []*schema.Column{
 		{Name: "collection_id", Type: field.TypeInt},
@@ -630,9 +813,13 @@ var (
 		DropsTable,
 		DropCustomersTable,
 		DropPoolsTable,
+		GiftLotsTable,
 		IdempotencyKeysTable,
 		ImagesTable,
 		LocationsTable,
+		MemberPricesTable,
+		MembershipsTable,
+		MembershipTiersTable,
 		OrdersTable,
 		OrderEventsTable,
 		OrderLinesTable,
@@ -643,7 +830,10 @@ var (
 		StaffTokensTable,
 		StocksTable,
 		StripeEventsTable,
+		TopUpsTable,
 		VariantsTable,
+		WalletsTable,
+		WalletEntriesTable,
 		CollectionProductsTable,
 	}
 )
@@ -691,6 +881,12 @@ func init() {
 	DropPoolsTable.Annotation.Checks = map[string]string{
 		"drop_pool_remaining_in_range": "remaining >= 0 AND remaining <= allocated",
 	}
+	GiftLotsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(94489280512),
+	}
+	GiftLotsTable.Annotation.Checks = map[string]string{
+		"gift_lot_remaining_non_negative": "remaining >= 0",
+	}
 	IdempotencyKeysTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(42949672960),
 	}
@@ -700,6 +896,21 @@ func init() {
 	}
 	LocationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(17179869184),
+	}
+	MemberPricesTable.ForeignKeys[0].RefTable = MembershipTiersTable
+	MemberPricesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(98784247808),
+	}
+	MemberPricesTable.Annotation.Checks = map[string]string{
+		"member_price_rule":   "((amount IS NULL) <> (percent_off IS NULL))",
+		"member_price_target": "((variant_id IS NULL) <> (collection_id IS NULL))",
+	}
+	MembershipsTable.ForeignKeys[0].RefTable = MembershipTiersTable
+	MembershipsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(103079215104),
+	}
+	MembershipTiersTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(107374182400),
 	}
 	OrdersTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(68719476736),
@@ -748,6 +959,9 @@ func init() {
 	StripeEventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(90194313216),
 	}
+	TopUpsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(111669149696),
+	}
 	VariantsTable.ForeignKeys[0].RefTable = DropsTable
 	VariantsTable.ForeignKeys[1].RefTable = ProductsTable
 	VariantsTable.Annotation = &entsql.Annotation{
@@ -756,6 +970,20 @@ func init() {
 	VariantsTable.Annotation.Checks = map[string]string{
 		"variant_compare_at_non_negative": "compare_at_amount IS NULL OR compare_at_amount >= 0",
 		"variant_price_non_negative":      "price_amount >= 0",
+	}
+	WalletsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(115964116992),
+	}
+	WalletsTable.Annotation.Checks = map[string]string{
+		"wallet_balance_non_negative": "balance >= 0",
+	}
+	WalletEntriesTable.ForeignKeys[0].RefTable = WalletsTable
+	WalletEntriesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(120259084288),
+	}
+	WalletEntriesTable.Annotation.Checks = map[string]string{
+		"wallet_entry_balance_non_negative": "balance_after >= 0",
+		"wallet_entry_nonzero":              "amount <> 0",
 	}
 	CollectionProductsTable.ForeignKeys[0].RefTable = CollectionsTable
 	CollectionProductsTable.ForeignKeys[1].RefTable = ProductsTable

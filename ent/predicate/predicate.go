@@ -30,6 +30,9 @@ type DropCustomer func(*sql.Selector)
 // DropPool is the predicate function for droppool builders.
 type DropPool func(*sql.Selector)
 
+// GiftLot is the predicate function for giftlot builders.
+type GiftLot func(*sql.Selector)
+
 // IdempotencyKey is the predicate function for idempotencykey builders.
 type IdempotencyKey func(*sql.Selector)
 
@@ -38,6 +41,15 @@ type Image func(*sql.Selector)
 
 // Location is the predicate function for location builders.
 type Location func(*sql.Selector)
+
+// MemberPrice is the predicate function for memberprice builders.
+type MemberPrice func(*sql.Selector)
+
+// Membership is the predicate function for membership builders.
+type Membership func(*sql.Selector)
+
+// MembershipTier is the predicate function for membershiptier builders.
+type MembershipTier func(*sql.Selector)
 
 // Order is the predicate function for order builders.
 type Order func(*sql.Selector)
@@ -69,5 +81,14 @@ type Stock func(*sql.Selector)
 // StripeEvent is the predicate function for stripeevent builders.
 type StripeEvent func(*sql.Selector)
 
+// TopUp is the predicate function for topup builders.
+type TopUp func(*sql.Selector)
+
 // Variant is the predicate function for variant builders.
 type Variant func(*sql.Selector)
+
+// Wallet is the predicate function for wallet builders.
+type Wallet func(*sql.Selector)
+
+// WalletEntry is the predicate function for walletentry builders.
+type WalletEntry func(*sql.Selector)

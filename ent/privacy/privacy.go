@@ -303,6 +303,30 @@ func (f DropPoolMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DropPoolMutation", m)
 }
 
+// The GiftLotQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type GiftLotQueryRuleFunc func(context.Context, *ent.GiftLotQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f GiftLotQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.GiftLotQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.GiftLotQuery", q)
+}
+
+// The GiftLotMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type GiftLotMutationRuleFunc func(context.Context, *ent.GiftLotMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f GiftLotMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.GiftLotMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.GiftLotMutation", m)
+}
+
 // The IdempotencyKeyQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type IdempotencyKeyQueryRuleFunc func(context.Context, *ent.IdempotencyKeyQuery) error
@@ -373,6 +397,78 @@ func (f LocationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LocationMutation", m)
+}
+
+// The MemberPriceQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type MemberPriceQueryRuleFunc func(context.Context, *ent.MemberPriceQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f MemberPriceQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MemberPriceQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.MemberPriceQuery", q)
+}
+
+// The MemberPriceMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type MemberPriceMutationRuleFunc func(context.Context, *ent.MemberPriceMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f MemberPriceMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.MemberPriceMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.MemberPriceMutation", m)
+}
+
+// The MembershipQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type MembershipQueryRuleFunc func(context.Context, *ent.MembershipQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f MembershipQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MembershipQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.MembershipQuery", q)
+}
+
+// The MembershipMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type MembershipMutationRuleFunc func(context.Context, *ent.MembershipMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f MembershipMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.MembershipMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.MembershipMutation", m)
+}
+
+// The MembershipTierQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type MembershipTierQueryRuleFunc func(context.Context, *ent.MembershipTierQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f MembershipTierQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MembershipTierQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.MembershipTierQuery", q)
+}
+
+// The MembershipTierMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type MembershipTierMutationRuleFunc func(context.Context, *ent.MembershipTierMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f MembershipTierMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.MembershipTierMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.MembershipTierMutation", m)
 }
 
 // The OrderQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -615,6 +711,30 @@ func (f StripeEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mut
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.StripeEventMutation", m)
 }
 
+// The TopUpQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type TopUpQueryRuleFunc func(context.Context, *ent.TopUpQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f TopUpQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.TopUpQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.TopUpQuery", q)
+}
+
+// The TopUpMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type TopUpMutationRuleFunc func(context.Context, *ent.TopUpMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f TopUpMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.TopUpMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.TopUpMutation", m)
+}
+
 // The VariantQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type VariantQueryRuleFunc func(context.Context, *ent.VariantQuery) error
@@ -637,6 +757,54 @@ func (f VariantMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.VariantMutation", m)
+}
+
+// The WalletQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type WalletQueryRuleFunc func(context.Context, *ent.WalletQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f WalletQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.WalletQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.WalletQuery", q)
+}
+
+// The WalletMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type WalletMutationRuleFunc func(context.Context, *ent.WalletMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f WalletMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.WalletMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.WalletMutation", m)
+}
+
+// The WalletEntryQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type WalletEntryQueryRuleFunc func(context.Context, *ent.WalletEntryQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f WalletEntryQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.WalletEntryQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.WalletEntryQuery", q)
+}
+
+// The WalletEntryMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type WalletEntryMutationRuleFunc func(context.Context, *ent.WalletEntryMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f WalletEntryMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.WalletEntryMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.WalletEntryMutation", m)
 }
 
 type (
@@ -690,11 +858,19 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.DropPoolQuery:
 		return q.Filter(), nil
+	case *ent.GiftLotQuery:
+		return q.Filter(), nil
 	case *ent.IdempotencyKeyQuery:
 		return q.Filter(), nil
 	case *ent.ImageQuery:
 		return q.Filter(), nil
 	case *ent.LocationQuery:
+		return q.Filter(), nil
+	case *ent.MemberPriceQuery:
+		return q.Filter(), nil
+	case *ent.MembershipQuery:
+		return q.Filter(), nil
+	case *ent.MembershipTierQuery:
 		return q.Filter(), nil
 	case *ent.OrderQuery:
 		return q.Filter(), nil
@@ -716,7 +892,13 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.StripeEventQuery:
 		return q.Filter(), nil
+	case *ent.TopUpQuery:
+		return q.Filter(), nil
 	case *ent.VariantQuery:
+		return q.Filter(), nil
+	case *ent.WalletQuery:
+		return q.Filter(), nil
+	case *ent.WalletEntryQuery:
 		return q.Filter(), nil
 	default:
 		return nil, Denyf("ent/privacy: unexpected query type %T for query filter", q)
@@ -741,11 +923,19 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.DropPoolMutation:
 		return m.Filter(), nil
+	case *ent.GiftLotMutation:
+		return m.Filter(), nil
 	case *ent.IdempotencyKeyMutation:
 		return m.Filter(), nil
 	case *ent.ImageMutation:
 		return m.Filter(), nil
 	case *ent.LocationMutation:
+		return m.Filter(), nil
+	case *ent.MemberPriceMutation:
+		return m.Filter(), nil
+	case *ent.MembershipMutation:
+		return m.Filter(), nil
+	case *ent.MembershipTierMutation:
 		return m.Filter(), nil
 	case *ent.OrderMutation:
 		return m.Filter(), nil
@@ -767,7 +957,13 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.StripeEventMutation:
 		return m.Filter(), nil
+	case *ent.TopUpMutation:
+		return m.Filter(), nil
 	case *ent.VariantMutation:
+		return m.Filter(), nil
+	case *ent.WalletMutation:
+		return m.Filter(), nil
+	case *ent.WalletEntryMutation:
 		return m.Filter(), nil
 	default:
 		return nil, Denyf("ent/privacy: unexpected mutation type %T for mutation filter", m)

@@ -14,9 +14,13 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/memberprice"
+	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
@@ -28,7 +32,10 @@ import (
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/stripeevent"
+	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 
 	"entgo.io/ent"
 	"entgo.io/ent/privacy"
@@ -315,6 +322,15 @@ func init() {
 	droppoolDescRemaining := droppoolFields[3].Descriptor()
 	// droppool.RemainingValidator is a validator for the "remaining" field. It is called by the builders before save.
 	droppool.RemainingValidator = droppoolDescRemaining.Validators[0].(func(int) error)
+	giftlot.Policy = privacy.NewPolicies(schema.GiftLot{})
+	giftlot.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := giftlot.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	idempotencykey.Policy = privacy.NewPolicies(schema.IdempotencyKey{})
 	idempotencykey.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -471,6 +487,111 @@ func init() {
 			return nil
 		}
 	}()
+	memberprice.Policy = privacy.NewPolicies(schema.MemberPrice{})
+	memberprice.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := memberprice.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	memberpriceFields := schema.MemberPrice{}.Fields()
+	_ = memberpriceFields
+	// memberpriceDescAmount is the schema descriptor for amount field.
+	memberpriceDescAmount := memberpriceFields[3].Descriptor()
+	// memberprice.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	memberprice.AmountValidator = memberpriceDescAmount.Validators[0].(func(int64) error)
+	// memberpriceDescPercentOff is the schema descriptor for percent_off field.
+	memberpriceDescPercentOff := memberpriceFields[4].Descriptor()
+	// memberprice.PercentOffValidator is a validator for the "percent_off" field. It is called by the builders before save.
+	memberprice.PercentOffValidator = memberpriceDescPercentOff.Validators[0].(func(int) error)
+	membershipMixin := schema.Membership{}.Mixin()
+	membership.Policy = privacy.NewPolicies(schema.Membership{})
+	membership.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := membership.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	membershipMixinFields0 := membershipMixin[0].Fields()
+	_ = membershipMixinFields0
+	membershipFields := schema.Membership{}.Fields()
+	_ = membershipFields
+	// membershipDescCreatedAt is the schema descriptor for created_at field.
+	membershipDescCreatedAt := membershipMixinFields0[0].Descriptor()
+	// membership.DefaultCreatedAt holds the default value on creation for the created_at field.
+	membership.DefaultCreatedAt = membershipDescCreatedAt.Default.(func() time.Time)
+	// membershipDescUpdatedAt is the schema descriptor for updated_at field.
+	membershipDescUpdatedAt := membershipMixinFields0[1].Descriptor()
+	// membership.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	membership.DefaultUpdatedAt = membershipDescUpdatedAt.Default.(func() time.Time)
+	// membership.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	membership.UpdateDefaultUpdatedAt = membershipDescUpdatedAt.UpdateDefault.(func() time.Time)
+	membershiptierMixin := schema.MembershipTier{}.Mixin()
+	membershiptier.Policy = privacy.NewPolicies(schema.MembershipTier{})
+	membershiptier.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := membershiptier.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	membershiptierMixinFields0 := membershiptierMixin[0].Fields()
+	_ = membershiptierMixinFields0
+	membershiptierFields := schema.MembershipTier{}.Fields()
+	_ = membershiptierFields
+	// membershiptierDescCreatedAt is the schema descriptor for created_at field.
+	membershiptierDescCreatedAt := membershiptierMixinFields0[0].Descriptor()
+	// membershiptier.DefaultCreatedAt holds the default value on creation for the created_at field.
+	membershiptier.DefaultCreatedAt = membershiptierDescCreatedAt.Default.(func() time.Time)
+	// membershiptierDescUpdatedAt is the schema descriptor for updated_at field.
+	membershiptierDescUpdatedAt := membershiptierMixinFields0[1].Descriptor()
+	// membershiptier.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	membershiptier.DefaultUpdatedAt = membershiptierDescUpdatedAt.Default.(func() time.Time)
+	// membershiptier.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	membershiptier.UpdateDefaultUpdatedAt = membershiptierDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// membershiptierDescName is the schema descriptor for name field.
+	membershiptierDescName := membershiptierFields[0].Descriptor()
+	// membershiptier.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	membershiptier.NameValidator = func() func(string) error {
+		validators := membershiptierDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// membershiptierDescPriceAmount is the schema descriptor for price_amount field.
+	membershiptierDescPriceAmount := membershiptierFields[1].Descriptor()
+	// membershiptier.PriceAmountValidator is a validator for the "price_amount" field. It is called by the builders before save.
+	membershiptier.PriceAmountValidator = membershiptierDescPriceAmount.Validators[0].(func(int64) error)
+	// membershiptierDescCurrency is the schema descriptor for currency field.
+	membershiptierDescCurrency := membershiptierFields[2].Descriptor()
+	// membershiptier.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	membershiptier.CurrencyValidator = membershiptierDescCurrency.Validators[0].(func(string) error)
+	// membershiptierDescEarlyAccessMinutes is the schema descriptor for early_access_minutes field.
+	membershiptierDescEarlyAccessMinutes := membershiptierFields[4].Descriptor()
+	// membershiptier.DefaultEarlyAccessMinutes holds the default value on creation for the early_access_minutes field.
+	membershiptier.DefaultEarlyAccessMinutes = membershiptierDescEarlyAccessMinutes.Default.(int)
+	// membershiptier.EarlyAccessMinutesValidator is a validator for the "early_access_minutes" field. It is called by the builders before save.
+	membershiptier.EarlyAccessMinutesValidator = membershiptierDescEarlyAccessMinutes.Validators[0].(func(int) error)
+	// membershiptierDescDiscountPercent is the schema descriptor for discount_percent field.
+	membershiptierDescDiscountPercent := membershiptierFields[5].Descriptor()
+	// membershiptier.DefaultDiscountPercent holds the default value on creation for the discount_percent field.
+	membershiptier.DefaultDiscountPercent = membershiptierDescDiscountPercent.Default.(int)
+	// membershiptier.DiscountPercentValidator is a validator for the "discount_percent" field. It is called by the builders before save.
+	membershiptier.DiscountPercentValidator = membershiptierDescDiscountPercent.Validators[0].(func(int) error)
 	orderMixin := schema.Order{}.Mixin()
 	order.Policy = privacy.NewPolicies(schema.Order{})
 	order.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -787,6 +908,34 @@ func init() {
 	stripeeventDescCreatedAt := stripeeventFields[2].Descriptor()
 	// stripeevent.DefaultCreatedAt holds the default value on creation for the created_at field.
 	stripeevent.DefaultCreatedAt = stripeeventDescCreatedAt.Default.(func() time.Time)
+	topupMixin := schema.TopUp{}.Mixin()
+	topup.Policy = privacy.NewPolicies(schema.TopUp{})
+	topup.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := topup.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	topupMixinFields0 := topupMixin[0].Fields()
+	_ = topupMixinFields0
+	topupFields := schema.TopUp{}.Fields()
+	_ = topupFields
+	// topupDescCreatedAt is the schema descriptor for created_at field.
+	topupDescCreatedAt := topupMixinFields0[0].Descriptor()
+	// topup.DefaultCreatedAt holds the default value on creation for the created_at field.
+	topup.DefaultCreatedAt = topupDescCreatedAt.Default.(func() time.Time)
+	// topupDescUpdatedAt is the schema descriptor for updated_at field.
+	topupDescUpdatedAt := topupMixinFields0[1].Descriptor()
+	// topup.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	topup.DefaultUpdatedAt = topupDescUpdatedAt.Default.(func() time.Time)
+	// topup.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	topup.UpdateDefaultUpdatedAt = topupDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// topupDescAmount is the schema descriptor for amount field.
+	topupDescAmount := topupFields[1].Descriptor()
+	// topup.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	topup.AmountValidator = topupDescAmount.Validators[0].(func(int64) error)
 	variantMixin := schema.Variant{}.Mixin()
 	variant.Policy = privacy.NewPolicies(schema.Variant{})
 	variant.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -863,6 +1012,62 @@ func init() {
 	variantDescPosition := variantFields[6].Descriptor()
 	// variant.DefaultPosition holds the default value on creation for the position field.
 	variant.DefaultPosition = variantDescPosition.Default.(int)
+	walletMixin := schema.Wallet{}.Mixin()
+	wallet.Policy = privacy.NewPolicies(schema.Wallet{})
+	wallet.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := wallet.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	walletMixinFields0 := walletMixin[0].Fields()
+	_ = walletMixinFields0
+	walletFields := schema.Wallet{}.Fields()
+	_ = walletFields
+	// walletDescCreatedAt is the schema descriptor for created_at field.
+	walletDescCreatedAt := walletMixinFields0[0].Descriptor()
+	// wallet.DefaultCreatedAt holds the default value on creation for the created_at field.
+	wallet.DefaultCreatedAt = walletDescCreatedAt.Default.(func() time.Time)
+	// walletDescUpdatedAt is the schema descriptor for updated_at field.
+	walletDescUpdatedAt := walletMixinFields0[1].Descriptor()
+	// wallet.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	wallet.DefaultUpdatedAt = walletDescUpdatedAt.Default.(func() time.Time)
+	// wallet.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	wallet.UpdateDefaultUpdatedAt = walletDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// walletDescCurrency is the schema descriptor for currency field.
+	walletDescCurrency := walletFields[1].Descriptor()
+	// wallet.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	wallet.CurrencyValidator = walletDescCurrency.Validators[0].(func(string) error)
+	// walletDescBalance is the schema descriptor for balance field.
+	walletDescBalance := walletFields[2].Descriptor()
+	// wallet.DefaultBalance holds the default value on creation for the balance field.
+	wallet.DefaultBalance = walletDescBalance.Default.(int64)
+	walletentry.Policy = privacy.NewPolicies(schema.WalletEntry{})
+	walletentry.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := walletentry.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	walletentryHooks := schema.WalletEntry{}.Hooks()
+
+	walletentry.Hooks[1] = walletentryHooks[0]
+	walletentryFields := schema.WalletEntry{}.Fields()
+	_ = walletentryFields
+	// walletentryDescNote is the schema descriptor for note field.
+	walletentryDescNote := walletentryFields[5].Descriptor()
+	// walletentry.DefaultNote holds the default value on creation for the note field.
+	walletentry.DefaultNote = walletentryDescNote.Default.(string)
+	// walletentry.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	walletentry.NoteValidator = walletentryDescNote.Validators[0].(func(string) error)
+	// walletentryDescCreatedAt is the schema descriptor for created_at field.
+	walletentryDescCreatedAt := walletentryFields[9].Descriptor()
+	// walletentry.DefaultCreatedAt holds the default value on creation for the created_at field.
+	walletentry.DefaultCreatedAt = walletentryDescCreatedAt.Default.(func() time.Time)
 }
 
 const (

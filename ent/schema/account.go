@@ -27,6 +27,8 @@ func (Customer) Fields() []ent.Field {
 		field.String("name").Default("").MaxLen(200),
 		field.String("password_hash").Sensitive().NotEmpty().
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("stripe_customer_id").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -107,6 +107,8 @@ type Env struct {
 	Drops    *checkout.Drops
 	Carts    *checkout.Carts
 	Orders   *checkout.Orders
+	Wallets  *checkout.Wallets
+	Members  *checkout.Memberships
 	Stripe   *FakeStripe
 	Clock    *Clock
 	// WebhookURL is /webhooks/stripe, signed with WebhookSecret.
@@ -181,7 +183,13 @@ func New(t testing.TB, o Options) *Env {
 	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	drops := checkout.NewDrops(db.Client, clock.Now, nil, log)
+	fake := NewFakeStripe()
+	wallets, err := checkout.NewWallets(db.Client, db.Dialect, checkout.DefaultWalletConfig(), fake, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := checkout.NewMemberships(db.Client, wallets, fake, clock.Now)
+	drops := checkout.NewDrops(db.Client, clock.Now, members.EarlyAccess, log)
 	cc := checkout.DefaultCartConfig()
 	if o.Cart != nil {
 		cc = *o.Cart
@@ -190,8 +198,8 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := NewFakeStripe()
-	orders := checkout.NewOrders(db.Client, carts, fake, clock.Now, log)
+	carts.Pricer = members.Price
+	orders := checkout.NewOrders(db.Client, carts, wallets, members, fake, clock.Now, log)
 	cfg := graph.DefaultConfig()
 	if o.Config != nil {
 		cfg = *o.Config
@@ -200,6 +208,7 @@ func New(t testing.TB, o Options) *Env {
 	api, err := graph.NewServer(cfg, &graph.Resolver{
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: clock.Now,
+		Wallets: wallets, Members: members, Currency: "EUR",
 	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
@@ -217,6 +226,7 @@ func New(t testing.TB, o Options) *Env {
 		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
 		Accounts: accounts, Catalog: catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: drops, Carts: carts, Orders: orders, Stripe: fake, Clock: clock,
+		Wallets: wallets, Members: members,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

@@ -102,6 +102,34 @@ func (f *FakeStripe) Refund(_ context.Context, piID string, amount int64, key st
 	return "re_" + key, nil
 }
 
+var _ checkout.Subscriptions = (*FakeStripe)(nil)
+
+// EnsureCustomer implements checkout.Subscriptions.
+func (f *FakeStripe) EnsureCustomer(_ context.Context, customerID int, _, key string) (string, error) {
+	return "cus_fake_" + strconv.Itoa(customerID), nil
+}
+
+// EnsureProduct implements checkout.Subscriptions.
+func (f *FakeStripe) EnsureProduct(_ context.Context, _, key string) (string, error) {
+	return "prod_fake_" + key, nil
+}
+
+// CreateSubscription implements checkout.Subscriptions.
+func (f *FakeStripe) CreateSubscription(_ context.Context, p checkout.SubscriptionParams) (checkout.Subscription, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id, ok := f.byKey[p.IdempotencyKey]; ok {
+		return checkout.Subscription{ID: id, ClientSecret: id + "_secret", Status: "incomplete"}, nil
+	}
+	f.seq++
+	id := fmt.Sprintf("sub_fake_%d", f.seq)
+	f.byKey[p.IdempotencyKey] = id
+	return checkout.Subscription{ID: id, ClientSecret: id + "_secret", Status: "incomplete"}, nil
+}
+
+// CancelSubscription implements checkout.Subscriptions.
+func (f *FakeStripe) CancelSubscription(context.Context, string, string) error { return nil }
+
 // Intent returns a copy of a PaymentIntent.
 func (f *FakeStripe) Intent(id string) FakeIntent {
 	f.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema/types"
 )
@@ -27,6 +28,14 @@ type AddToCartPayload struct {
 	Line *ent.CartLine `json:"line"`
 }
 
+type AdjustWalletInput struct {
+	CustomerID int `json:"customerId"`
+	// Positive credits, negative debits.
+	Amount         *ent.Money `json:"amount"`
+	Reason         string     `json:"reason"`
+	IdempotencyKey string     `json:"idempotencyKey"`
+}
+
 type ArchiveProductInput struct {
 	ID int `json:"id"`
 }
@@ -36,6 +45,18 @@ type AuthPayload struct {
 	Token     string        `json:"token"`
 	ExpiresAt time.Time     `json:"expiresAt"`
 	Customer  *ent.Customer `json:"customer"`
+}
+
+type BuyMembershipInput struct {
+	TierID         int           `json:"tierId"`
+	PayWith        *PayWithInput `json:"payWith"`
+	IdempotencyKey string        `json:"idempotencyKey"`
+}
+
+type BuyMembershipPayload struct {
+	Membership *ent.Membership `json:"membership"`
+	// For card: confirm the first payment with Stripe.js or the mobile SDKs.
+	ClientSecret *string `json:"clientSecret,omitempty"`
 }
 
 type CartPayload struct {
@@ -76,6 +97,16 @@ type CreateDropInput struct {
 	Pools []*DropPoolInput `json:"pools,omitempty"`
 }
 
+type CreateMembershipTierInput struct {
+	Name   string                `json:"name"`
+	Price  *ent.Money            `json:"price"`
+	Period membershiptier.Period `json:"period"`
+	// Members may enter a drop's early window this many minutes before it opens.
+	EarlyAccessMinutes *int `json:"earlyAccessMinutes,omitempty"`
+	// Percentage off every variant for members.
+	DiscountPercent *int `json:"discountPercent,omitempty"`
+}
+
 type CreateVariantInput struct {
 	ProductID      int                   `json:"productId"`
 	Sku            string                `json:"sku"`
@@ -95,6 +126,21 @@ type DropPoolInput struct {
 	Units   int           `json:"units"`
 }
 
+type GrantCreditInput struct {
+	CustomerIds []int `json:"customerIds,omitempty"`
+	// Everyone with a paid order from this drop.
+	DropID *int       `json:"dropId,omitempty"`
+	Amount *ent.Money `json:"amount"`
+	Note   string     `json:"note"`
+	// Unspent gift credit is taken back then (by a GIFT_EXPIRY entry).
+	ExpiresAt      *time.Time `json:"expiresAt,omitempty"`
+	IdempotencyKey string     `json:"idempotencyKey"`
+}
+
+type GrantCreditPayload struct {
+	Granted int `json:"granted"`
+}
+
 type Hold struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	// False once the units went back to stock (expired or removed).
@@ -104,6 +150,14 @@ type Hold struct {
 type ImageInput struct {
 	URL string  `json:"url"`
 	Alt *string `json:"alt,omitempty"`
+}
+
+type MemberPricePayload struct {
+	MemberPrice *ent.MemberPrice `json:"memberPrice"`
+}
+
+type MembershipTierPayload struct {
+	Tier *ent.MembershipTier `json:"tier"`
 }
 
 type PayWithInput struct {
@@ -148,6 +202,14 @@ type RemoveFromCartInput struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
+type SetMemberPriceInput struct {
+	TierID       int  `json:"tierId"`
+	VariantID    *int `json:"variantId,omitempty"`
+	CollectionID *int `json:"collectionId,omitempty"`
+	Amount       *int `json:"amount,omitempty"`
+	PercentOff   *int `json:"percentOff,omitempty"`
+}
+
 type SetProductImagesInput struct {
 	ProductID int `json:"productId"`
 	// Replaces the product's images, in this order.
@@ -182,6 +244,23 @@ type SignUpInput struct {
 	Email    string  `json:"email"`
 	Password string  `json:"password"`
 	Name     *string `json:"name,omitempty"`
+}
+
+type TopUpOptions struct {
+	Presets []*ent.Money `json:"presets"`
+	Min     *ent.Money   `json:"min"`
+	Max     *ent.Money   `json:"max"`
+}
+
+type TopUpPayload struct {
+	TopUp           *ent.TopUp `json:"topUp"`
+	ClientSecret    string     `json:"clientSecret"`
+	PaymentIntentID string     `json:"paymentIntentId"`
+}
+
+type TopUpWalletInput struct {
+	Amount         *ent.Money `json:"amount"`
+	IdempotencyKey string     `json:"idempotencyKey"`
 }
 
 type UpdateCollectionMutationInput struct {
@@ -219,4 +298,8 @@ type UpdateVariantInput struct {
 
 type VariantPayload struct {
 	Variant *ent.Variant `json:"variant"`
+}
+
+type WalletEntryPayload struct {
+	Entry *ent.WalletEntry `json:"entry"`
 }

@@ -1,0 +1,388 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/topup"
+	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
+)
+
+// WalletConfig bounds top-ups and names the presets clients offer.
+type WalletConfig struct {
+	TopUpMin     int64
+	TopUpMax     int64
+	TopUpPresets []int64
+}
+
+// DefaultWalletConfig: top-ups from 5.00 to 500.00, presets 10, 25, 50.
+func DefaultWalletConfig() WalletConfig {
+	return WalletConfig{TopUpMin: 500, TopUpMax: 50_000, TopUpPresets: []int64{1000, 2500, 5000}}
+}
+
+// Validate reports unusable settings.
+func (c WalletConfig) Validate() error {
+	if c.TopUpMin < 1 || c.TopUpMax < c.TopUpMin {
+		return fmt.Errorf("checkout: top-up bounds %d..%d are not a range of positive amounts", c.TopUpMin, c.TopUpMax)
+	}
+	for _, p := range c.TopUpPresets {
+		if p < c.TopUpMin || p > c.TopUpMax {
+			return fmt.Errorf("checkout: top-up preset %d is outside %d..%d", p, c.TopUpMin, c.TopUpMax)
+		}
+	}
+	return nil
+}
+
+// maxCredit bounds one grant or adjustment (10,000.00).
+const maxCredit = 1_000_000
+
+// Wallets keeps the stored-value ledger. Every balance change is one
+// conditional update of the wallet (never below zero) plus one appended
+// entry carrying the balance after it, in the same transaction.
+type Wallets struct {
+	db      *ent.Client
+	dialect string
+	cfg     WalletConfig
+	pay     PaymentProvider
+	now     func() time.Time
+	// Changed, when set, is told about each wallet whose balance moved.
+	Changed func(customerID int)
+}
+
+// NewWallets returns the wallet service; pay may be nil (no top-ups).
+func NewWallets(db *ent.Client, dialectName string, cfg WalletConfig, pay PaymentProvider, now func() time.Time) (*Wallets, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Wallets{db: db, dialect: dialectName, cfg: cfg, pay: pay, now: now}, nil
+}
+
+// Config returns the top-up settings.
+func (w *Wallets) Config() WalletConfig { return w.cfg }
+
+// Posting is one ledger movement.
+type Posting struct {
+	CustomerID int
+	Currency   string
+	Amount     int64 // positive credits, negative debits
+	Kind       walletentry.Kind
+	Note       string
+	OrderID    *int
+	Reverses   *int       // the entry a REVERSAL undoes (once: unique)
+	ExpiresAt  *time.Time // gift credit that expires
+	// KeepLots leaves gift lots alone on a debit (the expiry of a lot
+	// has already zeroed that lot).
+	KeepLots bool
+}
+
+// Post applies p inside tx and returns the appended entry. A debit the
+// balance cannot cover fails with ErrInsufficientFunds and changes nothing.
+func (w *Wallets) Post(ctx context.Context, tx *ent.Tx, p Posting) (*ent.WalletEntry, error) {
+	if p.Amount == 0 {
+		return nil, badInput("amount", "must not be zero")
+	}
+	walletID, err := w.ensureWallet(ctx, tx, p.CustomerID, p.Currency)
+	if err != nil {
+		return nil, err
+	}
+	q := `UPDATE wallets SET balance = balance + ?, updated_at = ? WHERE id = ?`
+	args := []any{p.Amount, w.now(), walletID}
+	if p.Amount < 0 {
+		q += ` AND balance + ? >= 0`
+		args = append(args, p.Amount)
+	}
+	n, err := execAffected(ctx, tx, w.dialect, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("debit %d %s: %w", -p.Amount, p.Currency, ErrInsufficientFunds)
+	}
+	if p.Amount < 0 && !p.KeepLots {
+		if err := w.drawLots(ctx, tx, walletID, -p.Amount); err != nil {
+			return nil, err
+		}
+	}
+	ww, err := tx.Wallet.Get(ctx, walletID)
+	if err != nil {
+		return nil, err
+	}
+	bal := ww.Balance
+	e, err := tx.WalletEntry.Create().SetWalletID(walletID).SetCustomerID(p.CustomerID).SetKind(p.Kind).
+		SetAmount(p.Amount).SetBalanceAfter(bal).SetNote(p.Note).SetNillableOrderID(p.OrderID).
+		SetNillableReversesID(p.Reverses).SetNillableExpiresAt(p.ExpiresAt).SetCreatedAt(w.now()).Save(ctx)
+	if err != nil {
+		if ent.IsConstraintError(err) && p.Reverses != nil {
+			return nil, fmt.Errorf("entry %d is already reversed: %w", *p.Reverses, ErrIdempotencyKeyReused)
+		}
+		return nil, err
+	}
+	if p.ExpiresAt != nil && p.Amount > 0 {
+		if err := tx.GiftLot.Create().SetWalletID(walletID).SetEntryID(e.ID).SetRemaining(p.Amount).SetExpiresAt(*p.ExpiresAt).Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if w.Changed != nil {
+		w.Changed(p.CustomerID)
+	}
+	return e, nil
+}
+
+// drawLots spends expiring gift credit first, soonest expiry first, so
+// expiry only ever takes back what was not spent.
+func (w *Wallets) drawLots(ctx context.Context, tx *ent.Tx, walletID int, amount int64) error {
+	lots, err := tx.GiftLot.Query().Where(giftlot.WalletID(walletID), giftlot.RemainingGT(0)).
+		Order(ent.Asc(giftlot.FieldExpiresAt), ent.Asc(giftlot.FieldID)).All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range lots {
+		if amount == 0 {
+			break
+		}
+		take := min(l.Remaining, amount)
+		n, err := tx.GiftLot.Update().Where(giftlot.ID(l.ID), giftlot.RemainingGTE(take)).AddRemaining(-take).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			amount -= take
+		}
+	}
+	return nil
+}
+
+func (w *Wallets) ensureWallet(ctx context.Context, tx *ent.Tx, customerID int, currency string) (int, error) {
+	id, err := tx.Wallet.Query().Where(wallet.CustomerID(customerID), wallet.Currency(currency)).OnlyID(ctx)
+	if ent.IsNotFound(err) {
+		_, err = execAffected(ctx, tx, w.dialect,
+			`INSERT INTO wallets (customer_id, currency, balance, created_at, updated_at) VALUES (?, ?, 0, ?, ?)
+			 ON CONFLICT (customer_id, currency) DO NOTHING`, customerID, currency, w.now(), w.now())
+		if err != nil {
+			return 0, err
+		}
+		id, err = tx.Wallet.Query().Where(wallet.CustomerID(customerID), wallet.Currency(currency)).OnlyID(ctx)
+	}
+	return id, err
+}
+
+// Wallet returns the viewer's wallet in currency, nil if they have none yet.
+func (w *Wallets) Wallet(ctx context.Context, currency string) (*ent.Wallet, error) {
+	customerID, err := requireCustomer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ww, err := w.db.Wallet.Query().Where(wallet.CustomerID(customerID), wallet.Currency(currency)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return ww, err
+}
+
+// TopUpResult is a started top-up: confirm clientSecret with Stripe.
+type TopUpResult struct {
+	TopUpID         int
+	ClientSecret    string
+	PaymentIntentID string
+}
+
+// TopUp starts a card payment into the viewer's wallet; the balance moves
+// only when Stripe confirms it (webhook), exactly once.
+func (w *Wallets) TopUp(ctx context.Context, amount Money, key string) (TopUpResult, error) {
+	customerID, err := requireCustomer(ctx)
+	if err != nil {
+		return TopUpResult{}, err
+	}
+	if w.pay == nil {
+		return TopUpResult{}, &InputError{Field: "amount", Msg: ErrPaymentsNotConfigured.Error()}
+	}
+	if !isCurrencyCode(amount.Currency) {
+		return TopUpResult{}, badInput("amount.currency", "%q is not an ISO 4217 code", amount.Currency)
+	}
+	if amount.Amount < w.cfg.TopUpMin || amount.Amount > w.cfg.TopUpMax {
+		return TopUpResult{}, badInput("amount", "top-ups are between %d and %d", w.cfg.TopUpMin, w.cfg.TopUpMax)
+	}
+	id, err := idempotent(ctx, w.db, "topUpWallet", key, amount, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		t, err := tx.TopUp.Create().SetCustomerID(customerID).SetAmount(amount.Amount).SetCurrency(amount.Currency).
+			Save(viewer.SystemContext(ctx))
+		if err != nil {
+			return 0, err
+		}
+		return t.ID, nil
+	})
+	if err != nil {
+		return TopUpResult{}, err
+	}
+	sys := viewer.SystemContext(ctx)
+	t, err := w.db.TopUp.Get(sys, id)
+	if err != nil {
+		return TopUpResult{}, err
+	}
+	res := TopUpResult{TopUpID: id}
+	if t.StripePaymentIntentID != nil {
+		res.PaymentIntentID, res.ClientSecret = *t.StripePaymentIntentID, t.ClientSecret
+		return res, nil
+	}
+	pi, err := w.pay.CreatePaymentIntent(sys, PaymentIntentParams{
+		Amount: t.Amount, Currency: t.Currency, OrderID: 0, OrderNumber: "top-up " + strconv.Itoa(id),
+		Purpose: "topup", TopUpID: id, IdempotencyKey: "merchd-topup-" + strconv.Itoa(id),
+	})
+	if err != nil {
+		return res, fmt.Errorf("checkout: top-up %d: %w", id, err)
+	}
+	if err := w.db.TopUp.Update().Where(topup.ID(id), topup.StripePaymentIntentIDIsNil()).
+		SetStripePaymentIntentID(pi.ID).SetClientSecret(pi.ClientSecret).Exec(sys); err != nil {
+		return res, err
+	}
+	res.PaymentIntentID, res.ClientSecret = pi.ID, pi.ClientSecret
+	return res, nil
+}
+
+// applyTopUpEvent credits (or fails) a top-up inside the webhook's
+// transaction; the PENDING → SUCCEEDED transition makes it happen once.
+func (w *Wallets) applyTopUpEvent(ctx context.Context, tx *ent.Tx, t *ent.TopUp, ev PaymentEvent) error {
+	switch ev.Type {
+	case "payment_intent.succeeded":
+		if ev.Amount != t.Amount || !equalFoldCurrency(ev.Currency, t.Currency) {
+			return fmt.Errorf("top-up %d: stripe reports %d %s, expected %d %s", t.ID, ev.Amount, ev.Currency, t.Amount, t.Currency)
+		}
+		n, err := tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusIn(topup.StatusPENDING, topup.StatusFAILED)).
+			SetStatus(topup.StatusSUCCEEDED).Save(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		_, err = w.Post(ctx, tx, Posting{CustomerID: t.CustomerID, Currency: t.Currency, Amount: t.Amount,
+			Kind: walletentry.KindTOP_UP, Note: "card top-up"})
+		return err
+	case "payment_intent.payment_failed", "payment_intent.canceled":
+		return tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusEQ(topup.StatusPENDING)).
+			SetStatus(topup.StatusFAILED).Exec(ctx)
+	}
+	return nil
+}
+
+// GrantInput gives credit to customers: those listed, or everyone with a
+// paid order from a drop.
+type GrantInput struct {
+	CustomerIDs []int
+	DropID      *int
+	Amount      Money
+	Note        string
+	ExpiresAt   *time.Time
+}
+
+// GrantCredit gives each customer a gift (once per customer per key) and
+// returns how many received it.
+func (w *Wallets) GrantCredit(ctx context.Context, in GrantInput, key string) (int, error) {
+	if err := requireStaff(ctx); err != nil {
+		return 0, err
+	}
+	switch {
+	case in.Amount.Amount <= 0 || in.Amount.Amount > maxCredit:
+		return 0, badInput("amount", "must be between 1 and %d", maxCredit)
+	case !isCurrencyCode(in.Amount.Currency):
+		return 0, badInput("amount.currency", "%q is not an ISO 4217 code", in.Amount.Currency)
+	case (len(in.CustomerIDs) == 0) == (in.DropID == nil):
+		return 0, badInput("customerIds", "give either customerIds or dropId")
+	case len(in.CustomerIDs) > 10_000:
+		return 0, badInput("customerIds", "at most 10,000 at once")
+	case in.ExpiresAt != nil && !in.ExpiresAt.After(w.now()):
+		return 0, badInput("expiresAt", "must be in the future")
+	case len(in.Note) > 500:
+		return 0, badInput("note", "at most 500 characters")
+	}
+	return idempotent(ctx, w.db, "grantCredit", key, in, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		sys := viewer.SystemContext(ctx)
+		ids := in.CustomerIDs
+		if in.DropID != nil {
+			var err error
+			ids, err = tx.Order.Query().Where(order.StatusIn(order.StatusPAID, order.StatusPARTIALLY_REFUNDED),
+				order.HasLinesWith(orderline.DropID(*in.DropID))).Unique(true).Select(order.FieldCustomerID).Ints(sys)
+			if err != nil {
+				return 0, err
+			}
+		}
+		ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+		for _, id := range ids {
+			if _, err := tx.Customer.Get(sys, id); err != nil {
+				return 0, notFoundAs(err, "customer")
+			}
+			if _, err := w.Post(sys, tx, Posting{CustomerID: id, Currency: in.Amount.Currency, Amount: in.Amount.Amount,
+				Kind: walletentry.KindGIFT, Note: in.Note, ExpiresAt: in.ExpiresAt}); err != nil {
+				return 0, err
+			}
+		}
+		return len(ids), nil
+	})
+}
+
+// Adjust lets staff correct a balance with a reason.
+func (w *Wallets) Adjust(ctx context.Context, customerID int, amount Money, reason, key string) (int, error) {
+	if err := requireStaff(ctx); err != nil {
+		return 0, err
+	}
+	if amount.Amount == 0 || amount.Amount > maxCredit || amount.Amount < -maxCredit {
+		return 0, badInput("amount", "must be non-zero and within ±%d", maxCredit)
+	}
+	if len(reason) < 3 || len(reason) > 500 {
+		return 0, badInput("reason", "say why, in 3 to 500 characters")
+	}
+	return idempotent(ctx, w.db, "adjustWallet", key, struct {
+		C      int
+		A      Money
+		Reason string
+	}{customerID, amount, reason}, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		sys := viewer.SystemContext(ctx)
+		if _, err := tx.Customer.Get(sys, customerID); err != nil {
+			return 0, notFoundAs(err, "customer")
+		}
+		e, err := w.Post(sys, tx, Posting{CustomerID: customerID, Currency: amount.Currency, Amount: amount.Amount,
+			Kind: walletentry.KindADJUSTMENT, Note: reason})
+		if err != nil {
+			return 0, err
+		}
+		return e.ID, nil
+	})
+}
+
+// ExpireGifts takes back the unspent part of gifts past their expiry, each
+// with a GIFT_EXPIRY entry; history is never edited. It returns how many
+// lots it expired.
+func (w *Wallets) ExpireGifts(ctx context.Context) (int, error) {
+	sys := viewer.SystemContext(ctx)
+	lots, err := w.db.GiftLot.Query().Where(giftlot.ExpiresAtLTE(w.now()), giftlot.RemainingGT(0)).Limit(200).All(sys)
+	if err != nil || len(lots) == 0 {
+		return 0, err
+	}
+	return withTx(sys, w.db, "expire gifts", func(tx *ent.Tx) (int, error) {
+		n := 0
+		for _, l := range lots {
+			k, err := tx.GiftLot.Update().Where(giftlot.ID(l.ID), giftlot.RemainingEQ(l.Remaining)).SetRemaining(0).Save(sys)
+			if err != nil {
+				return 0, err
+			}
+			if k == 0 {
+				continue // spent meanwhile; the next sweep sees the new remainder
+			}
+			ww, err := tx.Wallet.Get(sys, l.WalletID)
+			if err != nil {
+				return 0, err
+			}
+			if _, err := w.Post(sys, tx, Posting{CustomerID: ww.CustomerID, Currency: ww.Currency, Amount: -l.Remaining,
+				Kind: walletentry.KindGIFT_EXPIRY, Note: "gift credit expired", Reverses: &l.EntryID, KeepLots: true}); err != nil {
+				return 0, err
+			}
+			n++
+		}
+		return n, nil
+	})
+}
