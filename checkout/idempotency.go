@@ -87,20 +87,6 @@ func idempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 	if err != nil {
 		return zero, fmt.Errorf("checkout: %s: begin: %w", op, err)
 	}
-	rec, err := tx.IdempotencyKey.Create().
-		SetScope(scope).SetKey(key).SetOperation(op).SetRequestHash(sum[:]).SetResponse([]byte{}).
-		Save(sys)
-	if err != nil {
-		_ = tx.Rollback()
-		if ent.IsConstraintError(err) {
-			// Another request with this key committed first.
-			if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
-				return res, err
-			}
-			return zero, ErrIdempotencyInProgress
-		}
-		return zero, fmt.Errorf("checkout: %s: claim idempotency key: %w", op, err)
-	}
 	res, err := fn(ctx, tx)
 	if err != nil {
 		_ = tx.Rollback()
@@ -111,11 +97,28 @@ func idempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 		_ = tx.Rollback()
 		return zero, fmt.Errorf("checkout: %s: encode result: %w", op, err)
 	}
-	if err := tx.IdempotencyKey.UpdateOne(rec).SetResponse(out).Exec(sys); err != nil {
+	// The key is recorded last, in the same transaction as the work: if a
+	// concurrent request with the same key committed first, the unique
+	// index refuses this one, everything rolls back, and we replay theirs.
+	err = tx.IdempotencyKey.Create().
+		SetScope(scope).SetKey(key).SetOperation(op).SetRequestHash(sum[:]).SetResponse(out).
+		Exec(sys)
+	if err != nil {
 		_ = tx.Rollback()
-		return zero, fmt.Errorf("checkout: %s: record result: %w", op, err)
+		if ent.IsConstraintError(err) {
+			if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
+				return res, err
+			}
+			return zero, ErrIdempotencyInProgress
+		}
+		return zero, fmt.Errorf("checkout: %s: record idempotency key: %w", op, err)
 	}
 	if err := tx.Commit(); err != nil {
+		if ent.IsConstraintError(err) {
+			if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
+				return res, err
+			}
+		}
 		return zero, fmt.Errorf("checkout: %s: commit: %w", op, err)
 	}
 	return res, nil

@@ -143,27 +143,28 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 		return 0, badInput("payWith.card", "the wallet covers %d of %d; add card: true for the rest", fromWallet, total)
 	}
 	due := now.Add(o.carts.cfg.PaymentWindow)
-	ord, err := tx.Order.Create().SetNumber(newOrderNumber()).SetCustomerID(customerID).SetCartID(cartID).
-		SetTotalAmount(total).SetCurrency(k.Currency).SetPaymentDueAt(due).Save(ctx)
+	oc := tx.Order.Create().SetNumber(newOrderNumber()).SetCustomerID(customerID).SetCartID(cartID).
+		SetTotalAmount(total).SetCurrency(k.Currency).SetPaymentDueAt(due)
+	if byCard == 0 {
+		oc.SetStatus(order.StatusPAID).SetPaidAt(now) // settled below, in this transaction
+	}
+	ord, err := oc.Save(ctx)
 	if err != nil {
 		return 0, err
 	}
-	for _, l := range held {
-		title := l.Edges.Variant.Edges.Product.Title + " — " + l.Edges.Variant.Title
-		if err := tx.OrderLine.Create().SetOrderID(ord.ID).SetVariantID(l.VariantID).SetCartLineID(l.ID).
-			SetNillableDropID(l.DropID).SetSku(l.Edges.Variant.Sku).SetTitle(title).SetQuantity(l.Quantity).
-			SetUnitAmount(l.UnitAmount).SetCurrency(l.Currency).Exec(ctx); err != nil {
-			return 0, err
-		}
-		// Extend the hold while the payment is in flight.
-		if err := tx.CartLine.UpdateOneID(l.ID).SetOrderID(ord.ID).SetExpiresAt(maxTime(l.ExpiresAt, due)).Exec(ctx); err != nil {
-			return 0, err
-		}
+	ids := make([]int, len(held))
+	bulk := make([]*ent.OrderLineCreate, len(held))
+	for i, l := range held {
+		ids[i] = l.ID
+		bulk[i] = tx.OrderLine.Create().SetOrderID(ord.ID).SetVariantID(l.VariantID).SetCartLineID(l.ID).
+			SetNillableDropID(l.DropID).SetSku(l.Edges.Variant.Sku).
+			SetTitle(l.Edges.Variant.Edges.Product.Title + " — " + l.Edges.Variant.Title).
+			SetQuantity(l.Quantity).SetUnitAmount(l.UnitAmount).SetCurrency(l.Currency)
 	}
-	if err := tx.Cart.UpdateOneID(cartID).SetStatus(cart.StatusCHECKED_OUT).Exec(ctx); err != nil {
+	if err := tx.OrderLine.CreateBulk(bulk...).Exec(ctx); err != nil {
 		return 0, err
 	}
-	if err := o.history(ctx, tx, ord.ID, order.StatusPENDING_PAYMENT, "checkout"); err != nil {
+	if err := tx.Cart.UpdateOneID(cartID).SetStatus(cart.StatusCHECKED_OUT).Exec(ctx); err != nil {
 		return 0, err
 	}
 	if fromWallet > 0 {
@@ -183,25 +184,33 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 		}
 	}
 	if byCard > 0 {
+		// Keep the holds while the payment is in flight.
+		if err := tx.CartLine.Update().Where(cartline.IDIn(ids...)).SetOrderID(ord.ID).Exec(ctx); err != nil {
+			return 0, err
+		}
+		if err := tx.CartLine.Update().Where(cartline.IDIn(ids...), cartline.ExpiresAtLT(due)).SetExpiresAt(due).Exec(ctx); err != nil {
+			return 0, err
+		}
+		if err := o.history(ctx, tx, ord.ID, order.StatusPENDING_PAYMENT, "checkout"); err != nil {
+			return 0, err
+		}
 		return ord.ID, tx.Payment.Create().SetOrderID(ord.ID).SetMethod(payment.MethodCARD).
 			SetAmount(byCard).SetCurrency(k.Currency).Exec(ctx)
 	}
-	// Nothing left to charge (all wallet, or a giveaway): paid now.
-	if err := o.sell(ctx, tx, ord.ID); err != nil {
+	// Nothing left to charge (all wallet, or a giveaway): sold and paid now.
+	n, err := tx.CartLine.Update().Where(cartline.IDIn(ids...), cartline.StatusEQ(cartline.StatusHELD)).
+		SetOrderID(ord.ID).SetStatus(cartline.StatusSOLD).Save(ctx)
+	if err != nil {
 		return 0, err
 	}
-	if err := tx.Order.UpdateOneID(ord.ID).SetStatus(order.StatusPAID).SetPaidAt(now).Exec(ctx); err != nil {
-		return 0, err
+	if n != len(ids) {
+		return 0, fmt.Errorf("order %s: %d of %d holds changed under us: %w", ord.Number, len(ids)-n, len(ids), ErrHoldExpired)
 	}
 	o.changed(ord.ID)
-	return ord.ID, o.history(ctx, tx, ord.ID, order.StatusPAID, "paid")
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+	return ord.ID, tx.OrderEvent.CreateBulk(
+		tx.OrderEvent.Create().SetOrderID(ord.ID).SetStatus(string(order.StatusPENDING_PAYMENT)).SetNote("checkout").SetCreatedAt(now),
+		tx.OrderEvent.Create().SetOrderID(ord.ID).SetStatus(string(order.StatusPAID)).SetNote("paid").SetCreatedAt(now),
+	).Exec(ctx)
 }
 
 // ensurePaymentIntent creates the order's PaymentIntent if it has none yet.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"entgo.io/ent/dialect"
+
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/order"
@@ -90,33 +92,15 @@ func (w *Wallets) Post(ctx context.Context, tx *ent.Tx, p Posting) (*ent.WalletE
 	if p.Amount == 0 {
 		return nil, badInput("amount", "must not be zero")
 	}
-	walletID, err := w.ensureWallet(ctx, tx, p.CustomerID, p.Currency)
+	walletID, bal, err := w.move(ctx, tx, p)
 	if err != nil {
 		return nil, err
-	}
-	q := `UPDATE wallets SET balance = balance + ?, updated_at = ? WHERE id = ?`
-	args := []any{p.Amount, w.now(), walletID}
-	if p.Amount < 0 {
-		q += ` AND balance + ? >= 0`
-		args = append(args, p.Amount)
-	}
-	n, err := execAffected(ctx, tx, w.dialect, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("debit %d %s: %w", -p.Amount, p.Currency, ErrInsufficientFunds)
 	}
 	if p.Amount < 0 && !p.KeepLots {
 		if err := w.drawLots(ctx, tx, walletID, -p.Amount); err != nil {
 			return nil, err
 		}
 	}
-	ww, err := tx.Wallet.Get(ctx, walletID)
-	if err != nil {
-		return nil, err
-	}
-	bal := ww.Balance
 	e, err := tx.WalletEntry.Create().SetWalletID(walletID).SetCustomerID(p.CustomerID).SetKind(p.Kind).
 		SetAmount(p.Amount).SetBalanceAfter(bal).SetNote(p.Note).SetNillableOrderID(p.OrderID).
 		SetNillableReversesID(p.Reverses).SetNillableExpiresAt(p.ExpiresAt).SetCreatedAt(w.now()).Save(ctx)
@@ -135,6 +119,49 @@ func (w *Wallets) Post(ctx context.Context, tx *ent.Tx, p Posting) (*ent.WalletE
 		w.Changed(p.CustomerID)
 	}
 	return e, nil
+}
+
+// move changes the balance with one conditional UPDATE … RETURNING and
+// returns the wallet and its new balance. A credit creates the wallet on
+// first use; a debit from a wallet that does not exist is refused.
+func (w *Wallets) move(ctx context.Context, tx *ent.Tx, p Posting) (int, int64, error) {
+	q := `UPDATE wallets SET balance = balance + ?, updated_at = ? WHERE customer_id = ? AND currency = ?`
+	args := []any{p.Amount, w.now(), p.CustomerID, p.Currency}
+	if p.Amount < 0 {
+		q += ` AND balance + ? >= 0`
+		args = append(args, p.Amount)
+	}
+	q += ` RETURNING id, balance`
+	for attempt := 0; ; attempt++ {
+		id, bal, found, err := queryIDBalance(ctx, tx, w.dialect, q, args...)
+		if err != nil || found {
+			return id, bal, err
+		}
+		if p.Amount < 0 || attempt > 0 {
+			return 0, 0, fmt.Errorf("debit %d %s: %w", -p.Amount, p.Currency, ErrInsufficientFunds)
+		}
+		if _, err := w.ensureWallet(ctx, tx, p.CustomerID, p.Currency); err != nil {
+			return 0, 0, err
+		}
+	}
+}
+
+func queryIDBalance(ctx context.Context, tx *ent.Tx, dialectName, query string, args ...any) (id int, bal int64, found bool, err error) {
+	if dialectName == dialect.Postgres {
+		query = toDollar(query)
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(&id, &bal); err != nil {
+			return 0, 0, false, err
+		}
+		found = true
+	}
+	return id, bal, found, rows.Err()
 }
 
 // drawLots spends expiring gift credit first, soonest expiry first, so

@@ -17,9 +17,13 @@ import (
 
 // Membership is the resolver for the membership field.
 func (r *customerResolver) Membership(ctx context.Context, obj *ent.Customer) (*ent.Membership, error) {
-	return r.Client.Membership.Query().Where(membership.CustomerID(obj.ID),
+	ms, err := r.Client.Membership.Query().Where(membership.CustomerID(obj.ID),
 		membership.StatusIn(membership.StatusACTIVE, membership.StatusCANCELED, membership.StatusPAST_DUE),
 		membership.CurrentPeriodEndGT(r.Now())).Order(ent.Desc(membership.FieldCurrentPeriodEnd)).First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return ms, err
 }
 
 // Amount is the resolver for the amount field.

@@ -120,6 +120,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("entdb: connect to %s: %w", redact(cfg.URL), err)
 	}
 	var drv dialect.Driver = entsql.OpenDB(d.Dialect, d.SQL)
+	if d.Dialect == dialect.SQLite {
+		drv = serialWriter{Driver: drv, mu: &sync.Mutex{}}
+	}
 	if cfg.Driver != nil {
 		drv = cfg.Driver(drv)
 	}
