@@ -29,6 +29,8 @@ type serveConfig struct {
 	Cart            checkout.CartConfig
 	Wallet          checkout.WalletConfig
 	SweepInterval   time.Duration
+	// SubscriptionRate caps updates per second per subscribed topic.
+	SubscriptionRate float64
 	// Stripe's secrets come only from MERCHD_STRIPE_SECRET_KEY and
 	// MERCHD_STRIPE_WEBHOOK_SECRET (or the files named by …_FILE).
 	Stripe checkout.StripeConfig
@@ -37,16 +39,17 @@ type serveConfig struct {
 
 func defaultServeConfig() serveConfig {
 	return serveConfig{
-		Addr:            "127.0.0.1:8080",
-		Database:        "merchd.db",
-		Currency:        "EUR",
-		LogLevel:        "info",
-		ShutdownTimeout: 20 * time.Second,
-		SessionTTL:      30 * 24 * time.Hour,
-		Cart:            checkout.DefaultCartConfig(),
-		Wallet:          checkout.DefaultWalletConfig(),
-		SweepInterval:   time.Second,
-		API:             graph.DefaultConfig(),
+		Addr:             "127.0.0.1:8080",
+		Database:         "merchd.db",
+		Currency:         "EUR",
+		LogLevel:         "info",
+		ShutdownTimeout:  20 * time.Second,
+		SessionTTL:       30 * 24 * time.Hour,
+		Cart:             checkout.DefaultCartConfig(),
+		Wallet:           checkout.DefaultWalletConfig(),
+		SweepInterval:    time.Second,
+		SubscriptionRate: 10,
+		API:              graph.DefaultConfig(),
 	}
 }
 
@@ -76,6 +79,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		c.Wallet.TopUpPresets = out
 		return nil
 	})
+	fs.Float64Var(&c.SubscriptionRate, "subscription-rate", c.SubscriptionRate, "most updates per second a subscriber gets for one topic (bursts coalesce, ending on the latest value)")
+	fs.IntVar(&c.API.MaxSubscriptions, "max-subscriptions", c.API.MaxSubscriptions, "most live subscriptions on one websocket connection")
 	fs.StringVar(&c.Stripe.APIURL, "stripe-api-url", c.Stripe.APIURL, "Stripe API base URL (for stripe-mock); default Stripe's")
 	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection")
 	fs.IntVar(&c.API.MaxDepth, "max-depth", c.API.MaxDepth, "deepest allowed query nesting")
@@ -113,6 +118,9 @@ func (c serveConfig) Validate() error {
 	}
 	if err := c.Cart.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.SubscriptionRate <= 0 || c.SubscriptionRate > 1000 {
+		errs = append(errs, fmt.Errorf("--subscription-rate %g is outside (0, 1000]", c.SubscriptionRate))
 	}
 	if c.SweepInterval < 10*time.Millisecond || c.SweepInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("--sweep-interval %s is outside 10ms..1m", c.SweepInterval))

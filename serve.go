@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"entgo.io/ent/dialect"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
+	"github.com/merchd/merchd/graph/realtime"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -96,6 +98,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	carts.Pricer = members.Price
 	orders := checkout.NewOrders(db.Client, carts, wallets, members, pay, now, log)
+
+	// Real-time: services announce committed changes on the bus; the hub
+	// turns them into subscription events. On PostgreSQL the bus is
+	// LISTEN/NOTIFY, so every replica hears every replica's commits.
+	var bus realtime.Bus = realtime.NewLocal()
+	if db.Dialect == dialect.Postgres {
+		bus = realtime.NewPostgres(db.SQL, cfg.Database, log)
+	}
+	hub := realtime.NewHub(cfg.SubscriptionRate, log)
+	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets} {
+		s.SetNotifier(bus)
+	}
 	if cfg.Demo {
 		if err := checkout.SeedDemo(ctx, db.Client, cfg.Currency, catalog.LocationID()); err != nil {
 			return err
@@ -109,7 +123,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	api, err := graph.NewServer(cfg.API, &graph.Resolver{
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: now,
-		Wallets: wallets, Members: members, Currency: cfg.Currency,
+		Wallets: wallets, Members: members, Currency: cfg.Currency, Hub: hub,
 	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		return err
@@ -140,6 +154,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { drops.RunScheduler(bg) })
+	wg.Go(func() { bus.Run(bg, hub) })
 	wg.Go(func() { orders.RunSweeper(bg, cfg.SweepInterval) })
 	defer func() { stopBG(); wg.Wait() }()
 

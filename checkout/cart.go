@@ -59,6 +59,7 @@ type Carts struct {
 	// Pricer, when set, is what a customer pays per unit (member prices);
 	// the price is fixed when the hold is taken.
 	Pricer func(ctx context.Context, customerID int, v *ent.Variant) (int64, error)
+	notifier
 }
 
 // NewCarts returns the cart service; holds take stock at locationID.
@@ -285,9 +286,11 @@ func (c *Carts) take(ctx context.Context, tx *ent.Tx, h hold) error {
 	if n == 0 {
 		return fmt.Errorf("variant %d: %w", h.variantID, ErrOutOfStock)
 	}
+	c.afterCommit(tx, StockTopic(h.variantID), CartTopic(h.customerID))
 	if h.dropID == nil {
 		return nil
 	}
+	c.afterCommit(tx, DropTopic(*h.dropID))
 	n, err = tx.DropPool.Update().
 		Where(droppool.DropID(*h.dropID), droppool.ChannelEQ(h.channel), droppool.RemainingGTE(h.quantity)).
 		AddRemaining(-h.quantity).Save(ctx)
@@ -322,9 +325,11 @@ func (c *Carts) give(ctx context.Context, tx *ent.Tx, l *ent.CartLine) error {
 		AddAvailable(l.Quantity).Save(ctx); err != nil {
 		return err
 	}
+	c.afterCommit(tx, StockTopic(l.VariantID), CartTopic(l.CustomerID))
 	if l.DropID == nil {
 		return nil
 	}
+	c.afterCommit(tx, DropTopic(*l.DropID))
 	if _, err := tx.DropPool.Update().Where(droppool.DropID(*l.DropID), droppool.ChannelEQ(l.Channel)).
 		AddRemaining(l.Quantity).Save(ctx); err != nil {
 		return err
@@ -389,6 +394,7 @@ func (c *Carts) RemoveFromCart(ctx context.Context, lineID int, key string) (int
 			if err := tx.CartLine.UpdateOneID(l.ID).SetStatus(cartline.StatusRELEASED).Exec(sys); err != nil {
 				return 0, err
 			}
+			c.afterCommit(tx, CartTopic(customerID))
 		}
 		return l.CartID, nil
 	})

@@ -66,6 +66,7 @@ type Catalog struct {
 	db         *ent.Client
 	cfg        CatalogConfig
 	locationID int
+	notifier
 }
 
 // NewCatalog returns the catalog service; it makes sure this server's own
@@ -361,6 +362,7 @@ func (c *Catalog) SetStock(ctx context.Context, variantID, locationID, available
 		if err != nil {
 			return StockLevel{}, wrapWrite("set stock", err)
 		}
+		c.afterCommit(tx, StockTopic(variantID))
 		return req, nil
 	})
 }

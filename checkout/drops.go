@@ -69,9 +69,10 @@ type Drops struct {
 	gate EarlyAccessGate
 	log  *slog.Logger
 	// Changed, when set, is told about each drop whose state the scheduler
-	// moved (the real-time issue publishes it).
+	// moved (tests watch transitions with it).
 	Changed func(dropID int, state drop.State)
 	wake    chan struct{}
+	notifier
 }
 
 // NewDrops returns the drop service.
@@ -203,6 +204,7 @@ func (s *Drops) CreateDrop(ctx context.Context, in DropInput) (*ent.Drop, error)
 			}
 		}
 		s.poke()
+		s.afterCommit(tx, DropTopic(d.ID))
 		return d, nil
 	})
 }
@@ -267,6 +269,7 @@ func (s *Drops) UpdateDrop(ctx context.Context, id int, in DropInput) (*ent.Drop
 			u.SetHoldTTLSeconds(int(in.HoldTTL.Seconds()))
 		}
 		s.poke()
+		s.afterCommit(tx, DropTopic(id))
 		return u.Save(sys)
 	})
 }
@@ -313,6 +316,7 @@ func (s *Drops) Rebalance(ctx context.Context, dropID int, from, to Channel, uni
 		if err != nil {
 			return 0, err
 		}
+		s.afterCommit(tx, DropTopic(dropID))
 		return dropID, nil
 	})
 }
@@ -369,8 +373,11 @@ func (s *Drops) tick(ctx context.Context) (*time.Time, error) {
 			if err != nil {
 				return nil, err
 			}
-			if n == 1 && s.Changed != nil {
-				s.Changed(d.ID, st)
+			if n == 1 {
+				s.notify(ctx, DropTopic(d.ID))
+				if s.Changed != nil {
+					s.Changed(d.ID, st)
+				}
 			}
 		}
 		if t := NextTransition(d, now); t != nil && (next == nil || t.Before(*next)) {

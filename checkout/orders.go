@@ -29,8 +29,7 @@ type Orders struct {
 	pay         PaymentProvider // nil: card payments are not configured
 	now         func() time.Time
 	log         *slog.Logger
-	// Changed, when set, is told about every order whose status changed.
-	Changed func(orderID int)
+	notifier
 }
 
 // NewOrders returns the order service. pay may be nil.
@@ -167,6 +166,7 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 	if err := tx.Cart.UpdateOneID(cartID).SetStatus(cart.StatusCHECKED_OUT).Exec(ctx); err != nil {
 		return 0, err
 	}
+	o.afterCommit(tx, CartTopic(customerID), OrderTopic(ord.ID))
 	if fromWallet > 0 {
 		// Instant when the wallet pays it all; otherwise reserved until the
 		// card part succeeds, and given back if it does not.
@@ -206,7 +206,7 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 	if n != len(ids) {
 		return 0, fmt.Errorf("order %s: %d of %d holds changed under us: %w", ord.Number, len(ids)-n, len(ids), ErrHoldExpired)
 	}
-	o.changed(ord.ID)
+	o.changed(tx, ord.ID)
 	return ord.ID, tx.OrderEvent.CreateBulk(
 		tx.OrderEvent.Create().SetOrderID(ord.ID).SetStatus(string(order.StatusPENDING_PAYMENT)).SetNote("checkout").SetCreatedAt(now),
 		tx.OrderEvent.Create().SetOrderID(ord.ID).SetStatus(string(order.StatusPAID)).SetNote("paid").SetCreatedAt(now),
@@ -369,7 +369,7 @@ func (o *Orders) refundLatePayment(ctx context.Context, tx *ent.Tx, ev PaymentEv
 	if err != nil {
 		return 0, err
 	}
-	o.changed(late.orderID)
+	o.changed(tx, late.orderID)
 	return r.ID, o.history(ctx, tx, late.orderID, order.StatusCANCELED, "paid after the hold expired; units gone; refunding to card")
 }
 
@@ -454,7 +454,7 @@ func (o *Orders) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Payme
 		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(ost).Exec(ctx); err != nil {
 			return 0, err
 		}
-		o.changed(ord.ID)
+		o.changed(tx, ord.ID)
 		return 0, o.history(ctx, tx, ord.ID, ost, ev.Type)
 
 	case "payment_intent.succeeded":
@@ -488,7 +488,7 @@ func (o *Orders) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Payme
 		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(order.StatusPAID).SetPaidAt(o.now()).Exec(ctx); err != nil {
 			return 0, err
 		}
-		o.changed(ord.ID)
+		o.changed(tx, ord.ID)
 		return 0, o.history(ctx, tx, ord.ID, order.StatusPAID, "payment succeeded")
 	}
 	return 0, nil
@@ -586,8 +586,7 @@ func currencyOf(ctx context.Context, tx *ent.Tx, walletID int) string {
 	return w.Currency
 }
 
-func (o *Orders) changed(orderID int) {
-	if o.Changed != nil {
-		o.Changed(orderID)
-	}
+// changed announces, once tx commits, that an order's status moved.
+func (o *Orders) changed(tx *ent.Tx, orderID int) {
+	o.afterCommit(tx, OrderTopic(orderID))
 }

@@ -141,7 +141,7 @@ func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLin
 			if err := tx.Order.UpdateOneID(ord.ID).SetStatus(st).Exec(sys); err != nil {
 				return 0, err
 			}
-			o.changed(ord.ID)
+			o.changed(tx, ord.ID)
 			if err := o.history(sys, tx, ord.ID, st, fmt.Sprintf("refunded %d %s to wallet", amount, ord.Currency)); err != nil {
 				return 0, err
 			}
@@ -199,7 +199,7 @@ func (o *Orders) sendRefund(ctx context.Context, refundID int) error {
 		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(st).Exec(ctx); err != nil {
 			return struct{}{}, err
 		}
-		o.changed(ord.ID)
+		o.changed(tx, ord.ID)
 		return struct{}{}, o.history(ctx, tx, ord.ID, st, fmt.Sprintf("refunded %d %s to card", r.Amount, r.Currency))
 	})
 	return err

@@ -90,7 +90,7 @@ func (o *Orders) cancelOverdue(ctx context.Context, tx *ent.Tx, orderID int) (st
 	if err := o.releaseWallet(ctx, tx, orderID); err != nil {
 		return "", err
 	}
-	o.changed(orderID)
+	o.changed(tx, orderID)
 	if err := o.history(ctx, tx, orderID, order.StatusCANCELED, "payment window passed"); err != nil {
 		return "", err
 	}

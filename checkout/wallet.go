@@ -56,8 +56,7 @@ type Wallets struct {
 	cfg     WalletConfig
 	pay     PaymentProvider
 	now     func() time.Time
-	// Changed, when set, is told about each wallet whose balance moved.
-	Changed func(customerID int)
+	notifier
 }
 
 // NewWallets returns the wallet service; pay may be nil (no top-ups).
@@ -115,9 +114,7 @@ func (w *Wallets) Post(ctx context.Context, tx *ent.Tx, p Posting) (*ent.WalletE
 			return nil, err
 		}
 	}
-	if w.Changed != nil {
-		w.Changed(p.CustomerID)
-	}
+	w.afterCommit(tx, WalletTopic(p.CustomerID))
 	return e, nil
 }
 

@@ -10,6 +10,9 @@ import (
 )
 
 func (r *Resolver) dropPools(ctx context.Context, d *ent.Drop) ([]*ent.DropPool, error) {
+	if pools, err := d.Edges.PoolsOrErr(); err == nil {
+		return pools, nil // loaded with the drop (subscriptions read them once for everyone)
+	}
 	return r.Client.DropPool.Query().Where(droppool.DropID(d.ID)).Order(ent.Asc(droppool.FieldChannel)).All(ctx)
 }
 

@@ -59,6 +59,7 @@ var domainCodes = []struct {
 	{gid.ErrInvalidID, CodeBadUserInput},
 	{gid.ErrInvalidCursor, CodeBadUserInput},
 	{errPageSize, CodeBadUserInput},
+	{errTooManySubscriptions, CodeBadUserInput},
 }
 
 // resolverError marks an error returned by a resolver (as opposed to one

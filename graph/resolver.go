@@ -6,6 +6,8 @@ package graph
 import (
 	"time"
 
+	"github.com/merchd/merchd/graph/realtime"
+
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
 )
@@ -22,6 +24,8 @@ type Resolver struct {
 	Members  *checkout.Memberships
 	// Currency is the shop's default currency.
 	Currency string
+	// Hub serves subscriptions; nil turns them off.
+	Hub *realtime.Hub
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
 }

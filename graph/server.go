@@ -36,19 +36,22 @@ type ServerConfig struct {
 	QueryCacheSize int
 	APQCacheSize   int
 	KeepAlive      time.Duration
+	// MaxSubscriptions bounds one websocket connection's live subscriptions.
+	MaxSubscriptions int
 }
 
 // DefaultConfig is what `merchd serve` starts with.
 func DefaultConfig() ServerConfig {
 	return ServerConfig{
-		Introspection:  true,
-		MaxDepth:       12,
-		MaxComplexity:  5000,
-		MaxBodyBytes:   1 << 20,
-		RequestTimeout: 15 * time.Second,
-		QueryCacheSize: 1000,
-		APQCacheSize:   1000,
-		KeepAlive:      15 * time.Second,
+		Introspection:    true,
+		MaxDepth:         12,
+		MaxComplexity:    5000,
+		MaxBodyBytes:     1 << 20,
+		RequestTimeout:   15 * time.Second,
+		QueryCacheSize:   1000,
+		APQCacheSize:     1000,
+		KeepAlive:        15 * time.Second,
+		MaxSubscriptions: 32,
 	}
 }
 
@@ -65,6 +68,8 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("graph: request timeout %s is below 100ms", c.RequestTimeout)
 	case c.QueryCacheSize < 1 || c.APQCacheSize < 1:
 		return fmt.Errorf("graph: cache sizes must be positive")
+	case c.MaxSubscriptions < 1:
+		return fmt.Errorf("graph: max subscriptions per connection %d is below 1", c.MaxSubscriptions)
 	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
@@ -89,6 +94,9 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		return nil, err
 	}
 	r.Client.Variant.Intercept(registerLoadedVariants())
+	if r.Hub != nil {
+		r.registerTopics()
+	}
 
 	schema := NewExecutableSchema(gqlConfig(r))
 	s := &Server{cfg: cfg, log: log, accounts: r.Accounts, metrics: m}
@@ -99,6 +107,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		KeepAlivePingInterval: cfg.KeepAlive,
 		InitTimeout:           10 * time.Second,
 	})
+	srv.AddTransport(transport.SSE{}) // before POST: it claims Accept: text/event-stream
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -197,8 +206,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ctx = viewer.NewContext(ctx, v)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	defer cancel()
+	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		// Queries and mutations get a deadline; SSE subscriptions live on.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		defer cancel()
+	}
 	s.gql.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -214,6 +227,7 @@ func (s *Server) writeAuthError(w http.ResponseWriter, err error) {
 }
 
 func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	ctx = withSubscriptionLimit(ctx, s.cfg.MaxSubscriptions)
 	raw := p.Authorization()
 	if raw == "" {
 		if t, ok := p["authToken"].(string); ok {

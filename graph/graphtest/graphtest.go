@@ -31,6 +31,7 @@ import (
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
+	"github.com/merchd/merchd/graph/realtime"
 )
 
 // PostgresEnv names the variable holding a PostgreSQL URL for tests, e.g.
@@ -110,6 +111,7 @@ type Env struct {
 	Wallets  *checkout.Wallets
 	Members  *checkout.Memberships
 	Stripe   *FakeStripe
+	Hub      *realtime.Hub
 	Clock    *Clock
 	// WebhookURL is /webhooks/stripe, signed with WebhookSecret.
 	WebhookURL string
@@ -128,6 +130,8 @@ type Options struct {
 	Driver func(dialect.Driver) dialect.Driver
 	// Cart overrides the hold settings.
 	Cart *checkout.CartConfig
+	// SubscriptionRate overrides the hub's updates per second per topic.
+	SubscriptionRate float64
 }
 
 // Clock is a settable clock for the services (drop states, hold expiry).
@@ -204,11 +208,24 @@ func New(t testing.TB, o Options) *Env {
 	if o.Config != nil {
 		cfg = *o.Config
 	}
+	bus := realtime.NewLocal()
+	rate := o.SubscriptionRate
+	if rate == 0 {
+		rate = 100
+	}
+	hub := realtime.NewHub(rate, log)
+	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets} {
+		s.SetNotifier(bus)
+	}
+	busCtx, stopBus := context.WithCancel(context.Background())
+	busDone := make(chan struct{})
+	go func() { bus.Run(busCtx, hub); close(busDone) }()
+	t.Cleanup(func() { stopBus(); <-busDone })
 	reg := prometheus.NewRegistry()
 	api, err := graph.NewServer(cfg, &graph.Resolver{
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: clock.Now,
-		Wallets: wallets, Members: members, Currency: "EUR",
+		Wallets: wallets, Members: members, Currency: "EUR", Hub: hub,
 	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +243,7 @@ func New(t testing.TB, o Options) *Env {
 		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
 		Accounts: accounts, Catalog: catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: drops, Carts: carts, Orders: orders, Stripe: fake, Clock: clock,
-		Wallets: wallets, Members: members,
+		Wallets: wallets, Members: members, Hub: hub,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

@@ -246,6 +246,9 @@ type SignUpInput struct {
 	Name     *string `json:"name,omitempty"`
 }
 
+type Subscription struct {
+}
+
 type TopUpOptions struct {
 	Presets []*ent.Money `json:"presets"`
 	Min     *ent.Money   `json:"min"`
@@ -298,6 +301,11 @@ type UpdateVariantInput struct {
 
 type VariantPayload struct {
 	Variant *ent.Variant `json:"variant"`
+}
+
+type VariantStock struct {
+	Variant   *ent.Variant `json:"variant"`
+	Available int          `json:"available"`
 }
 
 type WalletEntryPayload struct {

@@ -1,0 +1,54 @@
+package checkout
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/merchd/merchd/ent"
+)
+
+// Notifier announces that something changed, by topic. It carries no data:
+// subscribers re-read the current value, so a lost or coalesced
+// notification never leaves anyone on a stale value after the next one.
+type Notifier interface {
+	Notify(ctx context.Context, topics ...string)
+}
+
+// Topics name what changed.
+func StockTopic(variantID int) string   { return "stock:" + strconv.Itoa(variantID) }
+func DropTopic(dropID int) string       { return "drop:" + strconv.Itoa(dropID) }
+func CartTopic(customerID int) string   { return "cart:" + strconv.Itoa(customerID) }
+func OrderTopic(orderID int) string     { return "order:" + strconv.Itoa(orderID) }
+func WalletTopic(customerID int) string { return "wallet:" + strconv.Itoa(customerID) }
+func StreamTopic(streamID int) string   { return "stream:" + strconv.Itoa(streamID) }
+
+// notifier is embedded by the services: nil-safe, and never announces work
+// that did not commit.
+type notifier struct{ n Notifier }
+
+// SetNotifier wires real-time notifications (nil turns them off).
+func (s *notifier) SetNotifier(n Notifier) { s.n = n }
+
+// afterCommit announces topics once tx commits; nothing if it rolls back.
+func (s *notifier) afterCommit(tx *ent.Tx, topics ...string) {
+	if s.n == nil || len(topics) == 0 {
+		return
+	}
+	n := s.n
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			err := next.Commit(ctx, tx)
+			if err == nil {
+				n.Notify(context.WithoutCancel(ctx), topics...)
+			}
+			return err
+		})
+	})
+}
+
+// now announces topics for a write that is already committed.
+func (s *notifier) notify(ctx context.Context, topics ...string) {
+	if s.n != nil && len(topics) > 0 {
+		s.n.Notify(context.WithoutCancel(ctx), topics...)
+	}
+}

@@ -1,0 +1,246 @@
+// Package realtime turns "topic changed" notifications into GraphQL
+// subscription events. A Hub keeps one entry per watched topic: on a
+// notification it re-reads the value once (at most Rate times a second,
+// always finishing on the latest) and hands it to every subscriber without
+// ever waiting for one. Each subscription has its own small goroutine that
+// sends to its client; a slow client only ever delays itself, and holds at
+// most one pending value per topic.
+package realtime
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fetch reads a topic's current value (nil is a valid value: "none").
+type Fetch func(ctx context.Context, topic string) (any, error)
+
+// Hub fans topic changes out to subscribers.
+type Hub struct {
+	interval time.Duration
+	log      *slog.Logger
+	fetchers map[string]Fetch // by topic prefix, e.g. "stock"
+
+	mu   sync.Mutex
+	keys map[string]*key
+}
+
+// NewHub returns a hub sending at most rate updates per second per topic.
+func NewHub(rate float64, log *slog.Logger) *Hub {
+	if rate <= 0 {
+		rate = 10
+	}
+	return &Hub{interval: time.Duration(float64(time.Second) / rate), log: log,
+		fetchers: map[string]Fetch{}, keys: map[string]*key{}}
+}
+
+// Handle registers the fetch for topics "prefix:…".
+func (h *Hub) Handle(prefix string, f Fetch) { h.fetchers[prefix] = f }
+
+// Notify marks topics changed; "*" means everything (after a lost link).
+// It never blocks on subscribers.
+func (h *Hub) Notify(_ context.Context, topics ...string) {
+	h.mu.Lock()
+	var ks []*key
+	for _, t := range topics {
+		if t == "*" {
+			ks = ks[:0]
+			for _, k := range h.keys {
+				ks = append(ks, k)
+			}
+			break
+		}
+		if k, ok := h.keys[t]; ok {
+			ks = append(ks, k)
+		}
+	}
+	h.mu.Unlock()
+	for _, k := range ks {
+		k.schedule()
+	}
+}
+
+type key struct {
+	hub   *Hub
+	topic string
+	fetch Fetch
+
+	mu        sync.Mutex
+	subs      map[*sub]struct{}
+	latest    any
+	has       bool
+	scheduled bool
+	last      time.Time
+}
+
+// schedule refreshes the value now, or when the rate allows; a refresh
+// already scheduled absorbs this notification.
+func (k *key) schedule() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.scheduled {
+		return
+	}
+	k.scheduled = true
+	delay := time.Until(k.last.Add(k.hub.interval))
+	if delay < 0 {
+		delay = 0
+	}
+	time.AfterFunc(delay, k.refresh)
+}
+
+func (k *key) refresh() {
+	k.mu.Lock()
+	k.scheduled = false // changes from here on schedule the next refresh
+	k.last = time.Now()
+	k.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	v, err := k.fetch(ctx, k.topic)
+	cancel()
+	if err != nil {
+		k.hub.log.Error("realtime: read topic", "topic", k.topic, "error", err)
+		return
+	}
+	k.mu.Lock()
+	k.latest, k.has = v, true
+	subs := make([]*sub, 0, len(k.subs))
+	for s := range k.subs {
+		subs = append(subs, s)
+	}
+	k.mu.Unlock()
+	for _, s := range subs {
+		s.mark(k)
+	}
+}
+
+func (k *key) value() (any, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.latest, k.has
+}
+
+type sub struct {
+	mu    sync.Mutex
+	dirty []*key
+	ready chan struct{}
+}
+
+func (s *sub) mark(k *key) {
+	s.mu.Lock()
+	found := false
+	for _, d := range s.dirty {
+		if d == k {
+			found = true
+			break
+		}
+	}
+	if !found {
+		s.dirty = append(s.dirty, k)
+	}
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sub) take() []*key {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dirty
+	s.dirty = nil
+	return d
+}
+
+// ErrUnknownTopic is a topic no fetch is registered for.
+var ErrUnknownTopic = errors.New("realtime: unknown topic")
+
+// Watch subscribes to topics until ctx ends: the current value of each comes
+// first, then each change. Values are converted with conv (a nil result is
+// skipped).
+func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (T, bool)) (<-chan T, error) {
+	s := &sub{ready: make(chan struct{}, 1)}
+	keys := make([]*key, 0, len(topics))
+	h.mu.Lock()
+	for _, t := range topics {
+		prefix, _, _ := strings.Cut(t, ":")
+		f, ok := h.fetchers[prefix]
+		if !ok {
+			h.mu.Unlock()
+			return nil, ErrUnknownTopic
+		}
+		k, ok := h.keys[t]
+		if !ok {
+			k = &key{hub: h, topic: t, fetch: f, subs: map[*sub]struct{}{}}
+			h.keys[t] = k
+		}
+		k.mu.Lock()
+		k.subs[s] = struct{}{}
+		has := k.has
+		k.mu.Unlock()
+		if has {
+			s.mark(k)
+		} else {
+			k.schedule()
+		}
+		keys = append(keys, k)
+	}
+	h.mu.Unlock()
+
+	out := make(chan T, 1)
+	go func() {
+		defer func() {
+			h.mu.Lock()
+			for _, k := range keys {
+				k.mu.Lock()
+				delete(k.subs, s)
+				if len(k.subs) == 0 {
+					delete(h.keys, k.topic) // no stale value outlives its watchers
+				}
+				k.mu.Unlock()
+			}
+			h.mu.Unlock()
+			close(out)
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.ready:
+			}
+			for _, k := range s.take() {
+				v, ok := k.value()
+				if !ok {
+					continue
+				}
+				t, ok := conv(v)
+				if !ok {
+					continue
+				}
+				select {
+				case out <- t:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Subscribers is how many subscriptions watch topic now (for tests).
+func (h *Hub) Subscribers(topic string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k, ok := h.keys[topic]
+	if !ok {
+		return 0
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.subs)
+}
