@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,9 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent/entdb"
@@ -136,6 +140,44 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 		map[string]any{"v": vid, "o": now.Add(-time.Minute), "c": now.Add(time.Hour)}).Decode(t, &struct{}{})
 
 	add := `mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id } } }`
+
+	// A subscriber on process B hears about a purchase made on process A.
+	var v2 struct {
+		CreateVariant struct{ Variant struct{ ID string } }
+	}
+	do(urls[0], staff, `mutation($p: ID!) { createVariant(input: {productId: $p, sku: "RT-2", title: "L", price: {amount: 3000, currency: "EUR"}}) { variant { id } } }`,
+		map[string]any{"p": p.CreateProduct.Product.ID}).Decode(t, &v2)
+	do(urls[0], staff, `mutation($v: ID!) { setStock(input: {variantId: $v, available: 5, idempotencyKey: "s2"}) { available } }`, map[string]any{"v": v2.CreateVariant.Variant.ID}).Decode(t, &struct{}{})
+	ws, _, err := (&websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}).Dial("ws"+strings.TrimPrefix(urls[1], "http")+"/query", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	ws.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{}})
+	ws.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription($v: [ID!]!) { stockChanged(variantIds: $v) { available } }`, "variables": map[string]any{"v": []string{v2.CreateVariant.Variant.ID}}}})
+	readAvail := func() string {
+		for {
+			var m struct {
+				Type    string
+				Payload json.RawMessage
+			}
+			if err := ws.ReadJSON(&m); err != nil {
+				t.Fatalf("subscriber on B: %v", err)
+			}
+			if m.Type == "next" {
+				return string(m.Payload)
+			}
+		}
+	}
+	if got := readAvail(); !strings.Contains(got, `"available":5`) {
+		t.Fatalf("first value on B: %s", got)
+	}
+	do(urls[0], toks[0], add, map[string]any{"i": map[string]any{"variantId": v2.CreateVariant.Variant.ID, "quantity": 2, "idempotencyKey": "cross"}}).Decode(t, &struct{}{})
+	if got := readAvail(); !strings.Contains(got, `"available":3`) {
+		t.Fatalf("B's subscriber after a purchase on A: %s", got)
+	}
 	codes := make([]string, buyers)
 	carts := make([]string, buyers)
 	start := make(chan struct{})
@@ -205,7 +247,8 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 		t.Fatalf("%d paid orders, want %d", n, units)
 	}
 	var avail int
-	if err := db.SQL.QueryRow("SELECT available FROM stocks").Scan(&avail); err != nil || avail != 50 {
+	vnum, _ := gid.Decode(vid)
+	if err := db.SQL.QueryRow("SELECT available FROM stocks WHERE variant_id = $1", vnum).Scan(&avail); err != nil || avail != 50 {
 		t.Fatalf("stock %d (%v), want 50", avail, err)
 	}
 }
