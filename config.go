@@ -29,6 +29,8 @@ type serveConfig struct {
 	Cart            checkout.CartConfig
 	Wallet          checkout.WalletConfig
 	SweepInterval   time.Duration
+	// DebugAddr, when set, serves /debug/pprof there (keep it private).
+	DebugAddr string
 	// SubscriptionRate caps updates per second per subscribed topic.
 	SubscriptionRate float64
 	// Stripe's secrets come only from MERCHD_STRIPE_SECRET_KEY and
@@ -79,6 +81,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		c.Wallet.TopUpPresets = out
 		return nil
 	})
+	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "serve Go's /debug/pprof on this private `host:port` (off by default)")
 	fs.Float64Var(&c.SubscriptionRate, "subscription-rate", c.SubscriptionRate, "most updates per second a subscriber gets for one topic (bursts coalesce, ending on the latest value)")
 	fs.IntVar(&c.API.MaxSubscriptions, "max-subscriptions", c.API.MaxSubscriptions, "most live subscriptions on one websocket connection")
 	fs.StringVar(&c.Stripe.APIURL, "stripe-api-url", c.Stripe.APIURL, "Stripe API base URL (for stripe-mock); default Stripe's")

@@ -27,7 +27,7 @@ import (
 )
 
 // buildMerchd compiles the binary once per test run.
-func buildMerchd(t *testing.T) string {
+func buildMerchd(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "merchd")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -38,7 +38,13 @@ func buildMerchd(t *testing.T) string {
 }
 
 // startProcess runs `merchd serve` and returns its base URL.
-func startProcess(t *testing.T, bin string, env []string, args ...string) string {
+func startProcess(t testing.TB, bin string, env []string, args ...string) string {
+	url, _ := startProcessPID(t, bin, env, args...)
+	return url
+}
+
+// startProcessPID is startProcess that also returns the process id.
+func startProcessPID(t testing.TB, bin string, env []string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -72,10 +78,10 @@ func startProcess(t *testing.T, bin string, env []string, args ...string) string
 	})
 	select {
 	case a := <-addr:
-		return "http://" + a
+		return "http://" + a, cmd.Process.Pid
 	case <-time.After(60 * time.Second):
 		t.Fatal("merchd did not start")
-		return ""
+		return "", 0
 	}
 }
 

@@ -24,12 +24,13 @@ var _ transport.WebsocketImplementation = gorillaWebsocket{}
 func (g gorillaWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
 	up := websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  1024,
-		CheckOrigin:      g.checkOrigin,
-		Subprotocols:     slices.Clone(opts.Subprotocols),
-		// Pooled write buffers keep idle subscribers cheap.
-		WriteBufferPool: wsWriteBufferPool,
+		// Zero sizes make gorilla reuse the 4 KiB read and write buffers the
+		// HTTP server already allocated for this connection (they stay
+		// alive with it anyway) instead of allocating more per subscriber.
+		ReadBufferSize:  0,
+		WriteBufferSize: 0,
+		CheckOrigin:     g.checkOrigin,
+		Subprotocols:    slices.Clone(opts.Subprotocols),
 	}
 	conn, err := up.Upgrade(w, r, opts.ResponseHeader)
 	if err != nil {
@@ -37,8 +38,6 @@ func (g gorillaWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts tr
 	}
 	return &gorillaConn{c: conn}, nil
 }
-
-var wsWriteBufferPool = &sync.Pool{}
 
 // wsWriteTimeout bounds how long one message may take to reach a client; a
 // client that stalls longer is disconnected instead of holding up the sender.

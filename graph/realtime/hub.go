@@ -127,9 +127,19 @@ type sub struct {
 	mu    sync.Mutex
 	dirty []*key
 	ready chan struct{}
+	// direct, for a one-topic subscription, hands the value straight to the
+	// subscriber's one-slot channel, replacing an unread older value: no
+	// goroutine of our own per subscriber.
+	direct func(v any)
 }
 
 func (s *sub) mark(k *key) {
+	if s.direct != nil {
+		if v, ok := k.value(); ok {
+			s.direct(v)
+		}
+		return
+	}
 	s.mu.Lock()
 	found := false
 	for _, d := range s.dirty {
@@ -164,6 +174,30 @@ var ErrUnknownTopic = errors.New("realtime: unknown topic")
 // skipped).
 func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (T, bool)) (<-chan T, error) {
 	s := &sub{ready: make(chan struct{}, 1)}
+	out := make(chan T, 1)
+	closed := false
+	if len(topics) == 1 {
+		s.direct = func(v any) {
+			t, ok := conv(v)
+			if !ok {
+				return
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if closed {
+				return
+			}
+			select {
+			case out <- t:
+			default: // the client has not taken the previous value: replace it
+				select {
+				case <-out:
+				default:
+				}
+				out <- t
+			}
+		}
+	}
 	keys := make([]*key, 0, len(topics))
 	h.mu.Lock()
 	for _, t := range topics {
@@ -191,21 +225,28 @@ func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (
 	}
 	h.mu.Unlock()
 
-	out := make(chan T, 1)
-	go func() {
-		defer func() {
-			h.mu.Lock()
-			for _, k := range keys {
-				k.mu.Lock()
-				delete(k.subs, s)
-				if len(k.subs) == 0 {
-					delete(h.keys, k.topic) // no stale value outlives its watchers
-				}
-				k.mu.Unlock()
+	unsubscribe := func() {
+		h.mu.Lock()
+		for _, k := range keys {
+			k.mu.Lock()
+			delete(k.subs, s)
+			if len(k.subs) == 0 {
+				delete(h.keys, k.topic) // no stale value outlives its watchers
 			}
-			h.mu.Unlock()
-			close(out)
-		}()
+			k.mu.Unlock()
+		}
+		h.mu.Unlock()
+		s.mu.Lock()
+		closed = true
+		close(out)
+		s.mu.Unlock()
+	}
+	if s.direct != nil {
+		context.AfterFunc(ctx, unsubscribe)
+		return out, nil
+	}
+	go func() {
+		defer unsubscribe()
 		for {
 			select {
 			case <-ctx.Done():
