@@ -1,0 +1,376 @@
+package live
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Errors the hooks return; the HTTP layer maps them to status codes.
+var (
+	ErrUnauthorized = errors.New("live: wrong or missing stream key")
+	ErrNoStream     = errors.New("live: no such stream")
+	ErrNotLive      = errors.New("live: stream is not live")
+	ErrBusy         = errors.New("live: stream already has a publisher")
+)
+
+// Hooks connect the relay to the shop.
+type Hooks interface {
+	// AuthorizePublisher checks a stream key (ErrUnauthorized, ErrNoStream).
+	AuthorizePublisher(ctx context.Context, stream, key string) error
+	// AuthorizeViewer checks the stream exists (ErrNoStream).
+	AuthorizeViewer(ctx context.Context, stream string) error
+	// Live reports a stream going live (true) or idle (false).
+	Live(stream string, live bool)
+	// Viewers reports a stream's viewer count.
+	Viewers(stream string, n int)
+}
+
+// Relay forwards each stream's media from its publisher to its viewers.
+type Relay struct {
+	cfg        Config
+	hooks      Hooks
+	log        *slog.Logger
+	publishAPI *webrtc.API
+	viewAPI    *webrtc.API
+	udp        net.PacketConn
+
+	mu      sync.Mutex
+	streams map[string]*stream
+}
+
+// New starts a relay.
+func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Relay{cfg: cfg, hooks: hooks, log: log, streams: map[string]*stream{}}
+	se := webrtc.SettingEngine{LoggerFactory: slogFactory{log}}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	if cfg.UDPPort > 0 {
+		conn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, fmt.Sprint(cfg.UDPPort)))
+		if err != nil {
+			return nil, fmt.Errorf("live: listen on UDP %d: %w", cfg.UDPPort, err)
+		}
+		r.udp = conn
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(slogFactory{log}.NewLogger("icemux"), conn))
+	}
+	var err error
+	// Publishers: ask for retransmissions of what we lost.
+	if r.publishAPI, err = newAPI(se, func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+		return webrtc.RegisterDefaultInterceptors(m, ir)
+	}); err != nil {
+		return nil, err
+	}
+	// Viewers: resend from a small per-track buffer only; RTCP reports.
+	if r.viewAPI, err = newAPI(se, func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+		if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(cfg.NACKBuffer)); err != nil {
+			return err
+		}
+		return webrtc.ConfigureRTCPReports(ir)
+	}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func newAPI(se webrtc.SettingEngine, interceptors func(*webrtc.MediaEngine, *interceptor.Registry) error) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := interceptors(m, ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// Close ends every session and releases the UDP port.
+func (r *Relay) Close() error {
+	r.mu.Lock()
+	streams := make([]*stream, 0, len(r.streams))
+	for _, s := range r.streams {
+		streams = append(streams, s)
+	}
+	r.mu.Unlock()
+	for _, s := range streams {
+		s.close()
+	}
+	if r.udp != nil {
+		return r.udp.Close()
+	}
+	return nil
+}
+
+func (r *Relay) stream(id string) *stream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.streams[id]
+	if !ok {
+		s = &stream{id: id, relay: r, viewers: map[string]*viewer{}}
+		r.streams[id] = s
+	}
+	return s
+}
+
+// Viewers is a stream's current viewer count.
+func (r *Relay) Viewers(id string) int {
+	r.mu.Lock()
+	s, ok := r.streams[id]
+	r.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.viewers)
+}
+
+// MediaTime is the publisher's media clock for a live stream: the video
+// track's latest RTP timestamp, in seconds since the session began. An
+// overlay event stamped with it lines up with the frame shown then.
+func (r *Relay) MediaTime(id string) (float64, bool) {
+	r.mu.Lock()
+	s, ok := r.streams[id]
+	r.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub == nil {
+		return 0, false
+	}
+	for _, t := range s.tracks {
+		if t.kind == webrtc.RTPCodecTypeVideo {
+			return t.mediaTime()
+		}
+	}
+	return 0, false
+}
+
+// stream is one broadcast: at most one publisher, any number of viewers.
+// Its tracks outlive a publisher's reconnect, so viewers keep playing.
+type stream struct {
+	id    string
+	relay *Relay
+
+	mu      sync.Mutex
+	pub     *session
+	tracks  []*track
+	viewers map[string]*viewer
+	lastPLI time.Time
+}
+
+type session struct {
+	id string
+	pc *webrtc.PeerConnection
+}
+
+func newID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// track is one of the publisher's media tracks, fanned out to viewers.
+type track struct {
+	kind   webrtc.RTPCodecType
+	codec  webrtc.RTPCodecCapability
+	id     string
+	maxGOP int
+
+	mu      sync.Mutex
+	gop     []*rtp.Packet // from the last keyframe (video)
+	caching bool
+	subs    atomic.Pointer[[]*viewerTrack] // copy-on-write for the hot path
+	firstTS uint32
+	lastTS  uint32
+	started bool
+	clock   uint32
+
+	received atomic.Uint64
+}
+
+func (t *track) mediaTime() (float64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.started || t.clock == 0 {
+		return 0, false
+	}
+	return float64(t.lastTS-t.firstTS) / float64(t.clock), true
+}
+
+// forward caches and hands one packet to every viewer's queue, never
+// waiting: a full queue drops the packet for that viewer only.
+func (t *track) forward(pkt *rtp.Packet) {
+	t.received.Add(1)
+	t.mu.Lock()
+	if !t.started {
+		t.firstTS, t.started = pkt.Timestamp, true
+	}
+	t.lastTS = pkt.Timestamp
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		if isKeyframeStart(t.codec.MimeType, pkt) {
+			t.gop = t.gop[:0:0]
+			t.caching = true
+		}
+		if t.caching {
+			if len(t.gop) < t.maxGOP {
+				t.gop = append(t.gop, pkt)
+			} else {
+				t.caching = false // too long a GOP: wait for the next keyframe
+				t.gop = nil
+			}
+		}
+	}
+	t.mu.Unlock()
+	if subs := t.subs.Load(); subs != nil {
+		for _, vt := range *subs {
+			select {
+			case vt.q <- pkt:
+			default:
+				vt.dropped.Add(1)
+			}
+		}
+	}
+}
+
+// subscribe adds a viewer track and returns the cached GOP to send first;
+// both happen under one lock, so no packet is missed or sent twice.
+func (t *track) subscribe(vt *viewerTrack) []*rtp.Packet {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var snapshot []*rtp.Packet
+	if t.caching {
+		snapshot = append(snapshot, t.gop...)
+	}
+	old := t.subs.Load()
+	var next []*viewerTrack
+	if old != nil {
+		next = append(next, *old...)
+	}
+	next = append(next, vt)
+	t.subs.Store(&next)
+	return snapshot
+}
+
+func (t *track) unsubscribe(vt *viewerTrack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.subs.Load()
+	if old == nil {
+		return
+	}
+	next := make([]*viewerTrack, 0, len(*old))
+	for _, x := range *old {
+		if x != vt {
+			next = append(next, x)
+		}
+	}
+	t.subs.Store(&next)
+}
+
+func (t *track) hasKeyframe() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.caching && len(t.gop) > 0
+}
+
+// viewer is one WHEP session.
+type viewer struct {
+	id     string
+	pc     *webrtc.PeerConnection
+	tracks []*viewerTrack
+	once   sync.Once // dropping
+	start  sync.Once // subscribing, on the first "connected"
+	done   chan struct{}
+}
+
+// viewerTrack is one track on its way to one viewer, with its own writer
+// goroutine: a slow viewer delays only itself.
+type viewerTrack struct {
+	src     *track
+	local   *webrtc.TrackLocalStaticRTP
+	q       chan *rtp.Packet
+	dropped atomic.Uint64
+	sent    atomic.Uint64
+}
+
+func (vt *viewerTrack) run(done <-chan struct{}, snapshot []*rtp.Packet) {
+	for _, p := range snapshot {
+		if err := vt.local.WriteRTP(p); err != nil {
+			return
+		}
+		vt.sent.Add(1)
+	}
+	for {
+		select {
+		case <-done:
+			return
+		case p := <-vt.q:
+			if err := vt.local.WriteRTP(p); err != nil && !errors.Is(err, net.ErrClosed) {
+				continue
+			}
+			vt.sent.Add(1)
+		}
+	}
+}
+
+// requestKeyframe asks the publisher for a keyframe, at most once a second
+// per stream however many viewers join.
+func (s *stream) requestKeyframe() {
+	s.mu.Lock()
+	pub := s.pub
+	if pub == nil || time.Since(s.lastPLI) < time.Second {
+		s.mu.Unlock()
+		return
+	}
+	s.lastPLI = time.Now()
+	var ssrcs []uint32
+	for _, r := range pub.pc.GetReceivers() {
+		if r.Track() != nil && r.Track().Kind() == webrtc.RTPCodecTypeVideo {
+			ssrcs = append(ssrcs, uint32(r.Track().SSRC()))
+		}
+	}
+	s.mu.Unlock()
+	for _, ssrc := range ssrcs {
+		_ = pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
+}
+
+func (s *stream) close() {
+	s.mu.Lock()
+	pub := s.pub
+	viewers := make([]*viewer, 0, len(s.viewers))
+	for _, v := range s.viewers {
+		viewers = append(viewers, v)
+	}
+	s.mu.Unlock()
+	if pub != nil {
+		_ = pub.pc.Close()
+	}
+	for _, v := range viewers {
+		s.dropViewer(v)
+	}
+}

@@ -1,0 +1,294 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/pion/rtp"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+func (r *Relay) peerConfig() webrtc.Configuration {
+	return webrtc.Configuration{ICEServers: r.cfg.ICEServers}
+}
+
+// Publish starts (or resumes) a stream from a WHIP offer and returns the
+// answer and the session id. A live stream refuses a second publisher,
+// unless the first one's connection has failed (a reconnect).
+func (r *Relay) Publish(ctx context.Context, streamID, key, offer string) (answer, sessionID string, err error) {
+	if err := r.hooks.AuthorizePublisher(ctx, streamID, key); err != nil {
+		return "", "", err
+	}
+	s := r.stream(streamID)
+	s.mu.Lock()
+	if s.pub != nil {
+		switch s.pub.pc.ConnectionState() {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateDisconnected:
+			old := s.pub
+			s.pub = nil
+			s.mu.Unlock()
+			_ = old.pc.Close()
+			s.mu.Lock()
+		default:
+			s.mu.Unlock()
+			return "", "", ErrBusy
+		}
+	}
+	pc, err := r.publishAPI.NewPeerConnection(r.peerConfig())
+	if err != nil {
+		s.mu.Unlock()
+		return "", "", err
+	}
+	sess := &session{id: newID(), pc: pc}
+	s.pub = sess
+	s.mu.Unlock()
+
+	fail := func(err error) (string, string, error) {
+		s.mu.Lock()
+		if s.pub == sess {
+			s.pub = nil
+		}
+		s.mu.Unlock()
+		_ = pc.Close()
+		return "", "", err
+	}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return fail(err)
+		}
+	}
+	pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		t := s.trackFor(remote.Kind(), remote.Codec().RTPCodecCapability, r.cfg.GOPMaxPackets)
+		if remote.Kind() == webrtc.RTPCodecTypeVideo && s.hasViewers() {
+			s.requestKeyframe() // viewers are waiting for a picture
+		}
+		for {
+			pkt, _, err := remote.ReadRTP()
+			if err != nil {
+				return
+			}
+			t.forward(pkt)
+		}
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			r.hooks.Live(streamID, true)
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			s.mu.Lock()
+			mine := s.pub == sess
+			if mine {
+				s.pub = nil
+			}
+			s.mu.Unlock()
+			if mine {
+				r.hooks.Live(streamID, false)
+			}
+		}
+	})
+	ans, err := negotiate(ctx, pc, offer)
+	if err != nil {
+		return fail(err)
+	}
+	return ans, sess.id, nil
+}
+
+// EndPublish ends a publisher's session (WHIP DELETE).
+func (r *Relay) EndPublish(streamID, sessionID string) error {
+	s := r.stream(streamID)
+	s.mu.Lock()
+	sess := s.pub
+	if sess == nil || sess.id != sessionID {
+		s.mu.Unlock()
+		return ErrNoStream
+	}
+	s.pub = nil
+	s.mu.Unlock()
+	err := sess.pc.Close()
+	r.hooks.Live(streamID, false)
+	return err
+}
+
+// trackFor returns the stream's track of this kind, reusing it across a
+// publisher's reconnect so viewers keep their connection.
+func (s *stream) trackFor(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, maxGOP int) *track {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tracks {
+		if t.kind == kind && t.codec.MimeType == codec.MimeType {
+			t.mu.Lock()
+			t.started, t.caching, t.gop = false, false, nil // a new session: new clock, new keyframe
+			t.mu.Unlock()
+			return t
+		}
+	}
+	t := &track{kind: kind, codec: codec, id: kind.String(), maxGOP: maxGOP, clock: codec.ClockRate}
+	s.tracks = append(s.tracks, t)
+	return t
+}
+
+func (s *stream) hasViewers() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.viewers) > 0
+}
+
+// View starts a WHEP viewer of a live stream. The viewer plays from the
+// cached keyframe at once; only if none is cached yet is the publisher asked
+// for one (at most once a second for everybody).
+func (r *Relay) View(ctx context.Context, streamID, offer string) (answer, sessionID string, err error) {
+	if err := r.hooks.AuthorizeViewer(ctx, streamID); err != nil {
+		return "", "", err
+	}
+	s := r.stream(streamID)
+	s.mu.Lock()
+	live := s.pub != nil && len(s.tracks) > 0
+	tracks := append([]*track(nil), s.tracks...)
+	s.mu.Unlock()
+	if !live {
+		return "", "", ErrNotLive
+	}
+	pc, err := r.viewAPI.NewPeerConnection(r.peerConfig())
+	if err != nil {
+		return "", "", err
+	}
+	v := &viewer{id: newID(), pc: pc, done: make(chan struct{})}
+	for _, t := range tracks {
+		local, err := webrtc.NewTrackLocalStaticRTP(t.codec, t.id, "merchd")
+		if err != nil {
+			_ = pc.Close()
+			return "", "", err
+		}
+		sender, err := pc.AddTrack(local)
+		if err != nil {
+			_ = pc.Close()
+			return "", "", err
+		}
+		v.tracks = append(v.tracks, &viewerTrack{src: t, local: local, q: make(chan *rtp.Packet, r.cfg.ViewerQueue)})
+		go s.readRTCP(sender, v.done)
+	}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			v.start.Do(func() {
+				needKey := false
+				for _, vt := range v.tracks {
+					snapshot := vt.src.subscribe(vt)
+					if vt.src.kind == webrtc.RTPCodecTypeVideo && len(snapshot) == 0 {
+						needKey = true
+					}
+					go vt.run(v.done, snapshot)
+				}
+				if needKey {
+					s.requestKeyframe()
+				}
+			})
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			s.dropViewer(v)
+		}
+	})
+	ans, err := negotiate(ctx, pc, offer)
+	if err != nil {
+		_ = pc.Close()
+		return "", "", err
+	}
+	s.mu.Lock()
+	s.viewers[v.id] = v
+	n := len(s.viewers)
+	s.mu.Unlock()
+	r.hooks.Viewers(streamID, n)
+	return ans, v.id, nil
+}
+
+// readRTCP forwards a viewer's keyframe requests (rate-limited) and
+// otherwise just drains the RTCP the interceptors need read.
+func (s *stream) readRTCP(sender *webrtc.RTPSender, done <-chan struct{}) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				s.requestKeyframe()
+			}
+		}
+		select {
+		case <-done:
+			return
+		default:
+		}
+	}
+}
+
+// EndView ends a viewer's session (WHEP DELETE).
+func (r *Relay) EndView(streamID, sessionID string) error {
+	s := r.stream(streamID)
+	s.mu.Lock()
+	v, ok := s.viewers[sessionID]
+	s.mu.Unlock()
+	if !ok {
+		return ErrNoStream
+	}
+	s.dropViewer(v)
+	return nil
+}
+
+func (s *stream) dropViewer(v *viewer) {
+	v.once.Do(func() {
+		close(v.done)
+		for _, vt := range v.tracks {
+			vt.src.unsubscribe(vt)
+		}
+		s.mu.Lock()
+		delete(s.viewers, v.id)
+		n := len(s.viewers)
+		s.mu.Unlock()
+		_ = v.pc.Close()
+		s.relay.hooks.Viewers(s.id, n)
+	})
+}
+
+// AddCandidate adds a trickled ICE candidate to a session (WHIP/WHEP PATCH).
+func (r *Relay) AddCandidate(streamID, sessionID, candidate string) error {
+	s := r.stream(streamID)
+	s.mu.Lock()
+	var pc *webrtc.PeerConnection
+	if s.pub != nil && s.pub.id == sessionID {
+		pc = s.pub.pc
+	} else if v, ok := s.viewers[sessionID]; ok {
+		pc = v.pc
+	}
+	s.mu.Unlock()
+	if pc == nil {
+		return ErrNoStream
+	}
+	return pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: candidate})
+}
+
+// negotiate answers an offer with every candidate included (WHIP/WHEP
+// clients expect a complete answer).
+func negotiate(ctx context.Context, pc *webrtc.PeerConnection, offer string) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("%w: %v", errBadOffer, err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errBadOffer, err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+var errBadOffer = errors.New("live: unusable SDP offer")
