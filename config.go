@@ -15,6 +15,8 @@ import (
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
+	"github.com/merchd/merchd/live"
+	"github.com/pion/webrtc/v4"
 )
 
 // serveConfig is everything `merchd serve` can be told.
@@ -37,6 +39,7 @@ type serveConfig struct {
 	// MERCHD_STRIPE_WEBHOOK_SECRET (or the files named by …_FILE).
 	Stripe checkout.StripeConfig
 	API    graph.ServerConfig
+	Live   live.Config
 }
 
 func defaultServeConfig() serveConfig {
@@ -52,6 +55,7 @@ func defaultServeConfig() serveConfig {
 		SweepInterval:    time.Second,
 		SubscriptionRate: 10,
 		API:              graph.DefaultConfig(),
+		Live:             live.DefaultConfig(),
 	}
 }
 
@@ -84,6 +88,22 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "serve Go's /debug/pprof on this private `host:port` (off by default)")
 	fs.Float64Var(&c.SubscriptionRate, "subscription-rate", c.SubscriptionRate, "most updates per second a subscriber gets for one topic (bursts coalesce, ending on the latest value)")
 	fs.IntVar(&c.API.MaxSubscriptions, "max-subscriptions", c.API.MaxSubscriptions, "most live subscriptions on one websocket connection")
+	fs.Func("ice-servers", "comma-separated STUN/TURN URLs offered to WebRTC peers (TURN credentials: MERCHD_TURN_USERNAME, MERCHD_TURN_PASSWORD)", func(s string) error {
+		urls := splitList(s)
+		for _, u := range urls {
+			if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+				return fmt.Errorf("%q is not a stun:, turn: or turns: URL", u)
+			}
+		}
+		c.Live.ICEServers = []webrtc.ICEServer{{URLs: urls}}
+		return nil
+	})
+	fs.IntVar(&c.Live.UDPPort, "webrtc-udp-port", c.Live.UDPPort, "carry all WebRTC media on this one UDP port (0: a port per session)")
+	fs.Func("webrtc-public-ips", "comma-separated public IPs to announce for WebRTC (1:1 NAT)", func(s string) error {
+		c.Live.PublicIPs = splitList(s)
+		return nil
+	})
+	fs.BoolVar(&c.Live.IncludeLoopback, "webrtc-loopback", c.Live.IncludeLoopback, "offer loopback ICE candidates (viewers on this host)")
 	fs.StringVar(&c.Stripe.APIURL, "stripe-api-url", c.Stripe.APIURL, "Stripe API base URL (for stripe-mock); default Stripe's")
 	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection")
 	fs.IntVar(&c.API.MaxDepth, "max-depth", c.API.MaxDepth, "deepest allowed query nesting")
@@ -129,6 +149,9 @@ func (c serveConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("--sweep-interval %s is outside 10ms..1m", c.SweepInterval))
 	}
 	if err := c.Stripe.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Live.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.API.Validate(); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/realtime"
+	"github.com/merchd/merchd/live"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -108,9 +109,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		bus = realtime.NewPostgres(db.SQL, cfg.Database, log)
 	}
 	hub := realtime.NewHub(cfg.SubscriptionRate, log)
-	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets} {
+	streams := checkout.NewStreams(db.Client, now)
+	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams} {
 		s.SetNotifier(bus)
 	}
+	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: streams, Hub: hub}, log)
+	if err != nil {
+		return err
+	}
+	defer relay.Close()
 	if cfg.Demo {
 		if err := checkout.SeedDemo(ctx, db.Client, cfg.Currency, catalog.LocationID()); err != nil {
 			return err
@@ -125,6 +132,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: now,
 		Wallets: wallets, Members: members, Currency: cfg.Currency, Hub: hub,
+		Streams: streams, Relay: relay,
 	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		return err
@@ -147,6 +155,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		io.WriteString(w, "ready\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/live/", relay.Handler())
 	if cfg.Stripe.Enabled() {
 		mux.Handle("/webhooks/stripe", orders.WebhookHandler(cfg.Stripe.WebhookSecret, log))
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
@@ -101,6 +102,8 @@ type Client struct {
 	StaffToken *StaffTokenClient
 	// Stock is the client for interacting with the Stock builders.
 	Stock *StockClient
+	// Stream is the client for interacting with the Stream builders.
+	Stream *StreamClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
 	StripeEvent *StripeEventClient
 	// TopUp is the client for interacting with the TopUp builders.
@@ -146,6 +149,7 @@ func (c *Client) init() {
 	c.Staff = NewStaffClient(c.config)
 	c.StaffToken = NewStaffTokenClient(c.config)
 	c.Stock = NewStockClient(c.config)
+	c.Stream = NewStreamClient(c.config)
 	c.StripeEvent = NewStripeEventClient(c.config)
 	c.TopUp = NewTopUpClient(c.config)
 	c.Variant = NewVariantClient(c.config)
@@ -267,6 +271,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Staff:           NewStaffClient(cfg),
 		StaffToken:      NewStaffTokenClient(cfg),
 		Stock:           NewStockClient(cfg),
+		Stream:          NewStreamClient(cfg),
 		StripeEvent:     NewStripeEventClient(cfg),
 		TopUp:           NewTopUpClient(cfg),
 		Variant:         NewVariantClient(cfg),
@@ -315,6 +320,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Staff:           NewStaffClient(cfg),
 		StaffToken:      NewStaffTokenClient(cfg),
 		Stock:           NewStockClient(cfg),
+		Stream:          NewStreamClient(cfg),
 		StripeEvent:     NewStripeEventClient(cfg),
 		TopUp:           NewTopUpClient(cfg),
 		Variant:         NewVariantClient(cfg),
@@ -353,7 +359,7 @@ func (c *Client) Use(hooks ...Hook) {
 		c.DropCustomer, c.DropPool, c.GiftLot, c.IdempotencyKey, c.Image, c.Location,
 		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
 		c.OrderLine, c.Payment, c.Product, c.Refund, c.Staff, c.StaffToken, c.Stock,
-		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -367,7 +373,7 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.DropCustomer, c.DropPool, c.GiftLot, c.IdempotencyKey, c.Image, c.Location,
 		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
 		c.OrderLine, c.Payment, c.Product, c.Refund, c.Staff, c.StaffToken, c.Stock,
-		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -424,6 +430,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.StaffToken.mutate(ctx, m)
 	case *StockMutation:
 		return c.Stock.mutate(ctx, m)
+	case *StreamMutation:
+		return c.Stream.mutate(ctx, m)
 	case *StripeEventMutation:
 		return c.StripeEvent.mutate(ctx, m)
 	case *TopUpMutation:
@@ -1337,7 +1345,7 @@ func (c *DropClient) QueryVariants(_m *Drop) *VariantQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(drop.Table, drop.FieldID, id),
 			sqlgraph.To(variant.Table, variant.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, drop.VariantsTable, drop.VariantsColumn),
+			sqlgraph.Edge(sqlgraph.M2M, false, drop.VariantsTable, drop.VariantsPrimaryKey...),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -4151,6 +4159,140 @@ func (c *StockClient) mutate(ctx context.Context, m *StockMutation) (Value, erro
 	}
 }
 
+// StreamClient is a client for the Stream schema.
+type StreamClient struct {
+	config
+}
+
+// NewStreamClient returns a client for the Stream from the given config.
+func NewStreamClient(c config) *StreamClient {
+	return &StreamClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `stream.Hooks(f(g(h())))`.
+func (c *StreamClient) Use(hooks ...Hook) {
+	c.hooks.Stream = append(c.hooks.Stream, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `stream.Intercept(f(g(h())))`.
+func (c *StreamClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Stream = append(c.inters.Stream, interceptors...)
+}
+
+// Create returns a builder for creating a Stream entity.
+func (c *StreamClient) Create() *StreamCreate {
+	mutation := newStreamMutation(c.config, OpCreate)
+	return &StreamCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Stream entities.
+func (c *StreamClient) CreateBulk(builders ...*StreamCreate) *StreamCreateBulk {
+	return &StreamCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StreamClient) MapCreateBulk(slice any, setFunc func(*StreamCreate, int)) *StreamCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StreamCreateBulk{err: fmt.Errorf("calling to StreamClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StreamCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StreamCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Stream.
+func (c *StreamClient) Update() *StreamUpdate {
+	mutation := newStreamMutation(c.config, OpUpdate)
+	return &StreamUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StreamClient) UpdateOne(_m *Stream) *StreamUpdateOne {
+	mutation := newStreamMutation(c.config, OpUpdateOne, withStream(_m))
+	return &StreamUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StreamClient) UpdateOneID(id int) *StreamUpdateOne {
+	mutation := newStreamMutation(c.config, OpUpdateOne, withStreamID(id))
+	return &StreamUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Stream.
+func (c *StreamClient) Delete() *StreamDelete {
+	mutation := newStreamMutation(c.config, OpDelete)
+	return &StreamDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StreamClient) DeleteOne(_m *Stream) *StreamDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StreamClient) DeleteOneID(id int) *StreamDeleteOne {
+	builder := c.Delete().Where(stream.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StreamDeleteOne{builder}
+}
+
+// Query returns a query builder for Stream.
+func (c *StreamClient) Query() *StreamQuery {
+	return &StreamQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStream},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Stream entity by its id.
+func (c *StreamClient) Get(ctx context.Context, id int) (*Stream, error) {
+	return c.Query().Where(stream.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StreamClient) GetX(ctx context.Context, id int) *Stream {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *StreamClient) Hooks() []Hook {
+	hooks := c.hooks.Stream
+	return append(hooks[:len(hooks):len(hooks)], stream.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *StreamClient) Interceptors() []Interceptor {
+	return c.inters.Stream
+}
+
+func (c *StreamClient) mutate(ctx context.Context, m *StreamMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StreamCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StreamUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StreamUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StreamDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Stream mutation op: %q", m.Op())
+	}
+}
+
 // StripeEventClient is a client for the StripeEvent schema.
 type StripeEventClient struct {
 	config
@@ -4559,6 +4701,22 @@ func (c *VariantClient) QueryStocks(_m *Variant) *StockQuery {
 	return query
 }
 
+// QueryDrops queries the drops edge of a Variant.
+func (c *VariantClient) QueryDrops(_m *Variant) *DropQuery {
+	query := (&DropClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(variant.Table, variant.FieldID, id),
+			sqlgraph.To(drop.Table, drop.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, variant.DropsTable, variant.DropsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *VariantClient) Hooks() []Hook {
 	hooks := c.hooks.Variant
@@ -4891,13 +5049,14 @@ type (
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
 		DropPool, GiftLot, IdempotencyKey, Image, Location, MemberPrice, Membership,
 		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund, Staff,
-		StaffToken, Stock, StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Hook
+		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
+		WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
 		DropPool, GiftLot, IdempotencyKey, Image, Location, MemberPrice, Membership,
 		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund, Staff,
-		StaffToken, Stock, StripeEvent, TopUp, Variant, Wallet,
+		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
 		WalletEntry []ent.Interceptor
 	}
 )

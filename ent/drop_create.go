@@ -351,10 +351,10 @@ func (_c *DropCreate) createSpec() (*Drop, *sqlgraph.CreateSpec) {
 	}
 	if nodes := _c.mutation.VariantsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
+			Rel:     sqlgraph.M2M,
 			Inverse: false,
 			Table:   drop.VariantsTable,
-			Columns: []string{drop.VariantsColumn},
+			Columns: drop.VariantsPrimaryKey,
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(variant.FieldID, field.TypeInt),

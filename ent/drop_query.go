@@ -83,7 +83,7 @@ func (_q *DropQuery) QueryVariants() *VariantQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(drop.Table, drop.FieldID, selector),
 			sqlgraph.To(variant.Table, variant.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, drop.VariantsTable, drop.VariantsColumn),
+			sqlgraph.Edge(sqlgraph.M2M, false, drop.VariantsTable, drop.VariantsPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -483,33 +483,63 @@ func (_q *DropQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Drop, e
 }
 
 func (_q *DropQuery) loadVariants(ctx context.Context, query *VariantQuery, nodes []*Drop, init func(*Drop), assign func(*Drop, *Variant)) error {
-	fks := make([]driver.Value, 0, len(nodes))
-	nodeids := make(map[int]*Drop)
-	for i := range nodes {
-		fks = append(fks, nodes[i].ID)
-		nodeids[nodes[i].ID] = nodes[i]
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[int]*Drop)
+	nids := make(map[int]map[*Drop]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
 		if init != nil {
-			init(nodes[i])
+			init(node)
 		}
 	}
-	query.withFKs = true
-	query.Where(predicate.Variant(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(drop.VariantsColumn), fks...))
-	}))
-	neighbors, err := query.All(ctx)
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(drop.VariantsTable)
+		s.Join(joinT).On(s.C(variant.FieldID), joinT.C(drop.VariantsPrimaryKey[1]))
+		s.Where(sql.InValues(joinT.C(drop.VariantsPrimaryKey[0]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(drop.VariantsPrimaryKey[0]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(sql.NullInt64)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := int(values[0].(*sql.NullInt64).Int64)
+				inValue := int(values[1].(*sql.NullInt64).Int64)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*Drop]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*Variant](ctx, query, qr, query.inters)
 	if err != nil {
 		return err
 	}
 	for _, n := range neighbors {
-		fk := n.drop_variants
-		if fk == nil {
-			return fmt.Errorf(`foreign-key "drop_variants" is nil for node %v`, n.ID)
-		}
-		node, ok := nodeids[*fk]
+		nodes, ok := nids[n.ID]
 		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "drop_variants" returned %v for node %v`, *fk, n.ID)
+			return fmt.Errorf(`unexpected "variants" node returned %v`, n.ID)
 		}
-		assign(node, n)
+		for kn := range nodes {
+			assign(kn, n)
+		}
 	}
 	return nil
 }

@@ -384,10 +384,10 @@ func (_u *DropUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.VariantsCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
+			Rel:     sqlgraph.M2M,
 			Inverse: false,
 			Table:   drop.VariantsTable,
-			Columns: []string{drop.VariantsColumn},
+			Columns: drop.VariantsPrimaryKey,
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(variant.FieldID, field.TypeInt),
@@ -397,10 +397,10 @@ func (_u *DropUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if nodes := _u.mutation.RemovedVariantsIDs(); len(nodes) > 0 && !_u.mutation.VariantsCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
+			Rel:     sqlgraph.M2M,
 			Inverse: false,
 			Table:   drop.VariantsTable,
-			Columns: []string{drop.VariantsColumn},
+			Columns: drop.VariantsPrimaryKey,
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(variant.FieldID, field.TypeInt),
@@ -413,10 +413,10 @@ func (_u *DropUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if nodes := _u.mutation.VariantsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
+			Rel:     sqlgraph.M2M,
 			Inverse: false,
 			Table:   drop.VariantsTable,
-			Columns: []string{drop.VariantsColumn},
+			Columns: drop.VariantsPrimaryKey,
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(variant.FieldID, field.TypeInt),
@@ -877,10 +877,10 @@ func (_u *DropUpdateOne) sqlSave(ctx context.Context) (_node *Drop, err error) {
 	}
 	if _u.mutation.VariantsCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
+			Rel:     sqlgraph.M2M,
 			Inverse: false,
 			Table:   drop.VariantsTable,
-			Columns: []string{drop.VariantsColumn},
+			Columns: drop.VariantsPrimaryKey,
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(variant.FieldID, field.TypeInt),
@@ -890,10 +890,10 @@ func (_u *DropUpdateOne) sqlSave(ctx context.Context) (_node *Drop, err error) {
 	}
 	if nodes := _u.mutation.RemovedVariantsIDs(); len(nodes) > 0 && !_u.mutation.VariantsCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
+			Rel:     sqlgraph.M2M,
 			Inverse: false,
 			Table:   drop.VariantsTable,
-			Columns: []string{drop.VariantsColumn},
+			Columns: drop.VariantsPrimaryKey,
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(variant.FieldID, field.TypeInt),
@@ -906,10 +906,10 @@ func (_u *DropUpdateOne) sqlSave(ctx context.Context) (_node *Drop, err error) {
 	}
 	if nodes := _u.mutation.VariantsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
+			Rel:     sqlgraph.M2M,
 			Inverse: false,
 			Table:   drop.VariantsTable,
-			Columns: []string{drop.VariantsColumn},
+			Columns: drop.VariantsPrimaryKey,
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(variant.FieldID, field.TypeInt),

@@ -36,6 +36,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
@@ -125,6 +126,7 @@ func checkColumn(t, c string) error {
 			staff.Table:           staff.ValidColumn,
 			stafftoken.Table:      stafftoken.ValidColumn,
 			stock.Table:           stock.ValidColumn,
+			stream.Table:          stream.ValidColumn,
 			stripeevent.Table:     stripeevent.ValidColumn,
 			topup.Table:           topup.ValidColumn,
 			variant.Table:         variant.ValidColumn,

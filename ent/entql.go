@@ -28,6 +28,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
@@ -42,7 +43,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 29)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 30)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   cart.Table,
@@ -512,6 +513,28 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   stream.Table,
+			Columns: stream.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: stream.FieldID,
+			},
+		},
+		Type: "Stream",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			stream.FieldCreatedAt:            {Type: field.TypeTime, Column: stream.FieldCreatedAt},
+			stream.FieldUpdatedAt:            {Type: field.TypeTime, Column: stream.FieldUpdatedAt},
+			stream.FieldTitle:                {Type: field.TypeString, Column: stream.FieldTitle},
+			stream.FieldState:                {Type: field.TypeEnum, Column: stream.FieldState},
+			stream.FieldKeyHash:              {Type: field.TypeBytes, Column: stream.FieldKeyHash},
+			stream.FieldPinnedProductIds:     {Type: field.TypeJSON, Column: stream.FieldPinnedProductIds},
+			stream.FieldHighlightedProductID: {Type: field.TypeInt, Column: stream.FieldHighlightedProductID},
+			stream.FieldStartedAt:            {Type: field.TypeTime, Column: stream.FieldStartedAt},
+			stream.FieldEndedAt:              {Type: field.TypeTime, Column: stream.FieldEndedAt},
+		},
+	}
+	graph.Nodes[25] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -526,7 +549,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[25] = &sqlgraph.Node{
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   topup.Table,
 			Columns: topup.Columns,
@@ -547,7 +570,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
 		},
 	}
-	graph.Nodes[26] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -570,7 +593,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
-	graph.Nodes[27] = &sqlgraph.Node{
+	graph.Nodes[28] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   wallet.Table,
 			Columns: wallet.Columns,
@@ -588,7 +611,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
 		},
 	}
-	graph.Nodes[28] = &sqlgraph.Node{
+	graph.Nodes[29] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   walletentry.Table,
 			Columns: walletentry.Columns,
@@ -698,10 +721,10 @@ var schemaGraph = func() *sqlgraph.Schema {
 	graph.MustAddE(
 		"variants",
 		&sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
+			Rel:     sqlgraph.M2M,
 			Inverse: false,
 			Table:   drop.VariantsTable,
-			Columns: []string{drop.VariantsColumn},
+			Columns: drop.VariantsPrimaryKey,
 			Bidi:    false,
 		},
 		"Drop",
@@ -1006,6 +1029,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Variant",
 		"Stock",
+	)
+	graph.MustAddE(
+		"drops",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   variant.DropsTable,
+			Columns: variant.DropsPrimaryKey,
+			Bidi:    false,
+		},
+		"Variant",
+		"Drop",
 	)
 	graph.MustAddE(
 		"entries",
@@ -3210,6 +3245,91 @@ func (f *StockFilter) WhereHasLocationWith(preds ...predicate.Location) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *StreamQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the StreamQuery builder.
+func (_q *StreamQuery) Filter() *StreamFilter {
+	return &StreamFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *StreamMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the StreamMutation builder.
+func (m *StreamMutation) Filter() *StreamFilter {
+	return &StreamFilter{config: m.config, predicateAdder: m}
+}
+
+// StreamFilter provides a generic filtering capability at runtime for StreamQuery.
+type StreamFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *StreamFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *StreamFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(stream.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *StreamFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(stream.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *StreamFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(stream.FieldUpdatedAt))
+}
+
+// WhereTitle applies the entql string predicate on the title field.
+func (f *StreamFilter) WhereTitle(p entql.StringP) {
+	f.Where(p.Field(stream.FieldTitle))
+}
+
+// WhereState applies the entql string predicate on the state field.
+func (f *StreamFilter) WhereState(p entql.StringP) {
+	f.Where(p.Field(stream.FieldState))
+}
+
+// WhereKeyHash applies the entql []byte predicate on the key_hash field.
+func (f *StreamFilter) WhereKeyHash(p entql.BytesP) {
+	f.Where(p.Field(stream.FieldKeyHash))
+}
+
+// WherePinnedProductIds applies the entql json.RawMessage predicate on the pinned_product_ids field.
+func (f *StreamFilter) WherePinnedProductIds(p entql.BytesP) {
+	f.Where(p.Field(stream.FieldPinnedProductIds))
+}
+
+// WhereHighlightedProductID applies the entql int predicate on the highlighted_product_id field.
+func (f *StreamFilter) WhereHighlightedProductID(p entql.IntP) {
+	f.Where(p.Field(stream.FieldHighlightedProductID))
+}
+
+// WhereStartedAt applies the entql time.Time predicate on the started_at field.
+func (f *StreamFilter) WhereStartedAt(p entql.TimeP) {
+	f.Where(p.Field(stream.FieldStartedAt))
+}
+
+// WhereEndedAt applies the entql time.Time predicate on the ended_at field.
+func (f *StreamFilter) WhereEndedAt(p entql.TimeP) {
+	f.Where(p.Field(stream.FieldEndedAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *StripeEventQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -3238,7 +3358,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3293,7 +3413,7 @@ type TopUpFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TopUpFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3373,7 +3493,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3462,6 +3582,20 @@ func (f *VariantFilter) WhereHasStocksWith(preds ...predicate.Stock) {
 	})))
 }
 
+// WhereHasDrops applies a predicate to check if query has an edge drops.
+func (f *VariantFilter) WhereHasDrops() {
+	f.Where(entql.HasEdge("drops"))
+}
+
+// WhereHasDropsWith applies a predicate to check if query has an edge drops with a given conditions (other predicates).
+func (f *VariantFilter) WhereHasDropsWith(preds ...predicate.Drop) {
+	f.Where(entql.HasEdgeWith("drops", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *WalletQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -3491,7 +3625,7 @@ type WalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3570,7 +3704,7 @@ type WalletEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

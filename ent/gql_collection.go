@@ -26,6 +26,7 @@ import (
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/wallet"
@@ -1898,6 +1899,120 @@ func newRefundPaginateArgs(rv map[string]any) *refundPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*RefundWhereInput); ok {
 		args.opts = append(args.opts, WithRefundFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *StreamQuery) CollectFields(ctx context.Context, satisfies ...string) (*StreamQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *StreamQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(stream.Columns))
+		selectedFields = []string{stream.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[stream.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, stream.FieldCreatedAt)
+				fieldSeen[stream.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[stream.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, stream.FieldUpdatedAt)
+				fieldSeen[stream.FieldUpdatedAt] = struct{}{}
+			}
+		case "title":
+			if _, ok := fieldSeen[stream.FieldTitle]; !ok {
+				selectedFields = append(selectedFields, stream.FieldTitle)
+				fieldSeen[stream.FieldTitle] = struct{}{}
+			}
+		case "state":
+			if _, ok := fieldSeen[stream.FieldState]; !ok {
+				selectedFields = append(selectedFields, stream.FieldState)
+				fieldSeen[stream.FieldState] = struct{}{}
+			}
+		case "startedAt":
+			if _, ok := fieldSeen[stream.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, stream.FieldStartedAt)
+				fieldSeen[stream.FieldStartedAt] = struct{}{}
+			}
+		case "endedAt":
+			if _, ok := fieldSeen[stream.FieldEndedAt]; !ok {
+				selectedFields = append(selectedFields, stream.FieldEndedAt)
+				fieldSeen[stream.FieldEndedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type streamPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []StreamPaginateOption
+}
+
+func newStreamPaginateArgs(rv map[string]any) *streamPaginateArgs {
+	args := &streamPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &StreamOrder{Field: &StreamOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithStreamOrder(order))
+			}
+		case *StreamOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithStreamOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*StreamWhereInput); ok {
+		args.opts = append(args.opts, WithStreamFilter(v.Filter))
 	}
 	return args
 }

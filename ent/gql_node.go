@@ -27,6 +27,7 @@ import (
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/wallet"
@@ -117,6 +118,11 @@ var refundImplementors = []string{"Refund", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Refund) IsNode() {}
+
+var streamImplementors = []string{"Stream", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Stream) IsNode() {}
 
 var topupImplementors = []string{"TopUp", "Node"}
 
@@ -355,6 +361,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(refund.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, refundImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case stream.Table:
+		query := c.Stream.Query().
+			Where(stream.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, streamImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -712,6 +727,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Refund.Query().
 			Where(refund.IDIn(ids...))
 		query, err := query.CollectFields(ctx, refundImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case stream.Table:
+		query := c.Stream.Query().
+			Where(stream.IDIn(ids...))
+		query, err := query.CollectFields(ctx, streamImplementors...)
 		if err != nil {
 			return nil, err
 		}

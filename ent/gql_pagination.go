@@ -30,6 +30,7 @@ import (
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/wallet"
@@ -4836,6 +4837,320 @@ func (_m *Refund) ToEdge(order *RefundOrder) *RefundEdge {
 		order = DefaultRefundOrder
 	}
 	return &RefundEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// StreamEdge is the edge representation of Stream.
+type StreamEdge struct {
+	Node   *Stream `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// StreamConnection is the connection containing edges to Stream.
+type StreamConnection struct {
+	Edges      []*StreamEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *StreamConnection) build(nodes []*Stream, pager *streamPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Stream
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Stream {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Stream {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*StreamEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &StreamEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// StreamPaginateOption enables pagination customization.
+type StreamPaginateOption func(*streamPager) error
+
+// WithStreamOrder configures pagination ordering.
+func WithStreamOrder(order *StreamOrder) StreamPaginateOption {
+	if order == nil {
+		order = DefaultStreamOrder
+	}
+	o := *order
+	return func(pager *streamPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultStreamOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithStreamFilter configures pagination filter.
+func WithStreamFilter(filter func(*StreamQuery) (*StreamQuery, error)) StreamPaginateOption {
+	return func(pager *streamPager) error {
+		if filter == nil {
+			return errors.New("StreamQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type streamPager struct {
+	reverse bool
+	order   *StreamOrder
+	filter  func(*StreamQuery) (*StreamQuery, error)
+}
+
+func newStreamPager(opts []StreamPaginateOption, reverse bool) (*streamPager, error) {
+	pager := &streamPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultStreamOrder
+	}
+	return pager, nil
+}
+
+func (p *streamPager) applyFilter(query *StreamQuery) (*StreamQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *streamPager) toCursor(_m *Stream) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *streamPager) applyCursors(query *StreamQuery, after, before *Cursor) (*StreamQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultStreamOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *streamPager) applyOrder(query *StreamQuery) *StreamQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultStreamOrder.Field {
+		query = query.Order(DefaultStreamOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *streamPager) orderExpr(query *StreamQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultStreamOrder.Field {
+			b.Comma().Ident(DefaultStreamOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Stream.
+func (_m *StreamQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...StreamPaginateOption,
+) (*StreamConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newStreamPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &StreamConnection{Edges: []*StreamEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// StreamOrderFieldCreatedAt orders Stream by created_at.
+	StreamOrderFieldCreatedAt = &StreamOrderField{
+		Value: func(_m *Stream) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: stream.FieldCreatedAt,
+		toTerm: stream.ByCreatedAt,
+		toCursor: func(_m *Stream) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// StreamOrderFieldUpdatedAt orders Stream by updated_at.
+	StreamOrderFieldUpdatedAt = &StreamOrderField{
+		Value: func(_m *Stream) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: stream.FieldUpdatedAt,
+		toTerm: stream.ByUpdatedAt,
+		toCursor: func(_m *Stream) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f StreamOrderField) String() string {
+	var str string
+	switch f.column {
+	case StreamOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case StreamOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f StreamOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *StreamOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("StreamOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *StreamOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *StreamOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid StreamOrderField", str)
+	}
+	return nil
+}
+
+// StreamOrderField defines the ordering field of Stream.
+type StreamOrderField struct {
+	// Value extracts the ordering value from the given Stream.
+	Value    func(*Stream) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) stream.OrderOption
+	toCursor func(*Stream) Cursor
+}
+
+// StreamOrder defines the ordering of Stream.
+type StreamOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *StreamOrderField `json:"field"`
+}
+
+// DefaultStreamOrder is the default ordering of Stream.
+var DefaultStreamOrder = &StreamOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &StreamOrderField{
+		Value: func(_m *Stream) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: stream.FieldID,
+		toTerm: stream.ByID,
+		toCursor: func(_m *Stream) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Stream into StreamEdge.
+func (_m *Stream) ToEdge(order *StreamOrder) *StreamEdge {
+	if order == nil {
+		order = DefaultStreamOrder
+	}
+	return &StreamEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

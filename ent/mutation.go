@@ -37,6 +37,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
@@ -77,6 +78,7 @@ const (
 	TypeStaff           = "Staff"
 	TypeStaffToken      = "StaffToken"
 	TypeStock           = "Stock"
+	TypeStream          = "Stream"
 	TypeStripeEvent     = "StripeEvent"
 	TypeTopUp           = "TopUp"
 	TypeVariant         = "Variant"
@@ -18944,6 +18946,897 @@ func (m *StockMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Stock edge %s", name)
 }
 
+// StreamMutation represents an operation that mutates the Stream nodes in the graph.
+type StreamMutation struct {
+	config
+	op                        Op
+	typ                       string
+	id                        *int
+	created_at                *time.Time
+	updated_at                *time.Time
+	title                     *string
+	state                     *stream.State
+	key_hash                  *[]byte
+	pinned_product_ids        *[]int
+	appendpinned_product_ids  []int
+	highlighted_product_id    *int
+	addhighlighted_product_id *int
+	started_at                *time.Time
+	ended_at                  *time.Time
+	clearedFields             map[string]struct{}
+	done                      bool
+	oldValue                  func(context.Context) (*Stream, error)
+	predicates                []predicate.Stream
+}
+
+var _ ent.Mutation = (*StreamMutation)(nil)
+
+// streamOption allows management of the mutation configuration using functional options.
+type streamOption func(*StreamMutation)
+
+// newStreamMutation creates new mutation for the Stream entity.
+func newStreamMutation(c config, op Op, opts ...streamOption) *StreamMutation {
+	m := &StreamMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStream,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStreamID sets the ID field of the mutation.
+func withStreamID(id int) streamOption {
+	return func(m *StreamMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Stream
+		)
+		m.oldValue = func(ctx context.Context) (*Stream, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Stream.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStream sets the old Stream of the mutation.
+func withStream(node *Stream) streamOption {
+	return func(m *StreamMutation) {
+		m.oldValue = func(context.Context) (*Stream, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StreamMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StreamMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StreamMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StreamMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Stream.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StreamMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StreamMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Stream entity.
+// If the Stream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StreamMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StreamMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StreamMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Stream entity.
+// If the Stream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StreamMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTitle sets the "title" field.
+func (m *StreamMutation) SetTitle(s string) {
+	m.title = &s
+}
+
+// Title returns the value of the "title" field in the mutation.
+func (m *StreamMutation) Title() (r string, exists bool) {
+	v := m.title
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTitle returns the old "title" field's value of the Stream entity.
+// If the Stream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamMutation) OldTitle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTitle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTitle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTitle: %w", err)
+	}
+	return oldValue.Title, nil
+}
+
+// ResetTitle resets all changes to the "title" field.
+func (m *StreamMutation) ResetTitle() {
+	m.title = nil
+}
+
+// SetState sets the "state" field.
+func (m *StreamMutation) SetState(s stream.State) {
+	m.state = &s
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *StreamMutation) State() (r stream.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the Stream entity.
+// If the Stream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamMutation) OldState(ctx context.Context) (v stream.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *StreamMutation) ResetState() {
+	m.state = nil
+}
+
+// SetKeyHash sets the "key_hash" field.
+func (m *StreamMutation) SetKeyHash(b []byte) {
+	m.key_hash = &b
+}
+
+// KeyHash returns the value of the "key_hash" field in the mutation.
+func (m *StreamMutation) KeyHash() (r []byte, exists bool) {
+	v := m.key_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeyHash returns the old "key_hash" field's value of the Stream entity.
+// If the Stream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamMutation) OldKeyHash(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeyHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeyHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeyHash: %w", err)
+	}
+	return oldValue.KeyHash, nil
+}
+
+// ResetKeyHash resets all changes to the "key_hash" field.
+func (m *StreamMutation) ResetKeyHash() {
+	m.key_hash = nil
+}
+
+// SetPinnedProductIds sets the "pinned_product_ids" field.
+func (m *StreamMutation) SetPinnedProductIds(i []int) {
+	m.pinned_product_ids = &i
+	m.appendpinned_product_ids = nil
+}
+
+// PinnedProductIds returns the value of the "pinned_product_ids" field in the mutation.
+func (m *StreamMutation) PinnedProductIds() (r []int, exists bool) {
+	v := m.pinned_product_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPinnedProductIds returns the old "pinned_product_ids" field's value of the Stream entity.
+// If the Stream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamMutation) OldPinnedProductIds(ctx context.Context) (v []int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPinnedProductIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPinnedProductIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPinnedProductIds: %w", err)
+	}
+	return oldValue.PinnedProductIds, nil
+}
+
+// AppendPinnedProductIds adds i to the "pinned_product_ids" field.
+func (m *StreamMutation) AppendPinnedProductIds(i []int) {
+	m.appendpinned_product_ids = append(m.appendpinned_product_ids, i...)
+}
+
+// AppendedPinnedProductIds returns the list of values that were appended to the "pinned_product_ids" field in this mutation.
+func (m *StreamMutation) AppendedPinnedProductIds() ([]int, bool) {
+	if len(m.appendpinned_product_ids) == 0 {
+		return nil, false
+	}
+	return m.appendpinned_product_ids, true
+}
+
+// ClearPinnedProductIds clears the value of the "pinned_product_ids" field.
+func (m *StreamMutation) ClearPinnedProductIds() {
+	m.pinned_product_ids = nil
+	m.appendpinned_product_ids = nil
+	m.clearedFields[stream.FieldPinnedProductIds] = struct{}{}
+}
+
+// PinnedProductIdsCleared returns if the "pinned_product_ids" field was cleared in this mutation.
+func (m *StreamMutation) PinnedProductIdsCleared() bool {
+	_, ok := m.clearedFields[stream.FieldPinnedProductIds]
+	return ok
+}
+
+// ResetPinnedProductIds resets all changes to the "pinned_product_ids" field.
+func (m *StreamMutation) ResetPinnedProductIds() {
+	m.pinned_product_ids = nil
+	m.appendpinned_product_ids = nil
+	delete(m.clearedFields, stream.FieldPinnedProductIds)
+}
+
+// SetHighlightedProductID sets the "highlighted_product_id" field.
+func (m *StreamMutation) SetHighlightedProductID(i int) {
+	m.highlighted_product_id = &i
+	m.addhighlighted_product_id = nil
+}
+
+// HighlightedProductID returns the value of the "highlighted_product_id" field in the mutation.
+func (m *StreamMutation) HighlightedProductID() (r int, exists bool) {
+	v := m.highlighted_product_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHighlightedProductID returns the old "highlighted_product_id" field's value of the Stream entity.
+// If the Stream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamMutation) OldHighlightedProductID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHighlightedProductID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHighlightedProductID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHighlightedProductID: %w", err)
+	}
+	return oldValue.HighlightedProductID, nil
+}
+
+// AddHighlightedProductID adds i to the "highlighted_product_id" field.
+func (m *StreamMutation) AddHighlightedProductID(i int) {
+	if m.addhighlighted_product_id != nil {
+		*m.addhighlighted_product_id += i
+	} else {
+		m.addhighlighted_product_id = &i
+	}
+}
+
+// AddedHighlightedProductID returns the value that was added to the "highlighted_product_id" field in this mutation.
+func (m *StreamMutation) AddedHighlightedProductID() (r int, exists bool) {
+	v := m.addhighlighted_product_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearHighlightedProductID clears the value of the "highlighted_product_id" field.
+func (m *StreamMutation) ClearHighlightedProductID() {
+	m.highlighted_product_id = nil
+	m.addhighlighted_product_id = nil
+	m.clearedFields[stream.FieldHighlightedProductID] = struct{}{}
+}
+
+// HighlightedProductIDCleared returns if the "highlighted_product_id" field was cleared in this mutation.
+func (m *StreamMutation) HighlightedProductIDCleared() bool {
+	_, ok := m.clearedFields[stream.FieldHighlightedProductID]
+	return ok
+}
+
+// ResetHighlightedProductID resets all changes to the "highlighted_product_id" field.
+func (m *StreamMutation) ResetHighlightedProductID() {
+	m.highlighted_product_id = nil
+	m.addhighlighted_product_id = nil
+	delete(m.clearedFields, stream.FieldHighlightedProductID)
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *StreamMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *StreamMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the Stream entity.
+// If the Stream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *StreamMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[stream.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *StreamMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[stream.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *StreamMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, stream.FieldStartedAt)
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *StreamMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *StreamMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the Stream entity.
+// If the Stream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *StreamMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[stream.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *StreamMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[stream.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *StreamMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, stream.FieldEndedAt)
+}
+
+// Where appends a list predicates to the StreamMutation builder.
+func (m *StreamMutation) Where(ps ...predicate.Stream) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StreamMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StreamMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Stream, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StreamMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StreamMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Stream).
+func (m *StreamMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StreamMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, stream.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, stream.FieldUpdatedAt)
+	}
+	if m.title != nil {
+		fields = append(fields, stream.FieldTitle)
+	}
+	if m.state != nil {
+		fields = append(fields, stream.FieldState)
+	}
+	if m.key_hash != nil {
+		fields = append(fields, stream.FieldKeyHash)
+	}
+	if m.pinned_product_ids != nil {
+		fields = append(fields, stream.FieldPinnedProductIds)
+	}
+	if m.highlighted_product_id != nil {
+		fields = append(fields, stream.FieldHighlightedProductID)
+	}
+	if m.started_at != nil {
+		fields = append(fields, stream.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, stream.FieldEndedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StreamMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case stream.FieldCreatedAt:
+		return m.CreatedAt()
+	case stream.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case stream.FieldTitle:
+		return m.Title()
+	case stream.FieldState:
+		return m.State()
+	case stream.FieldKeyHash:
+		return m.KeyHash()
+	case stream.FieldPinnedProductIds:
+		return m.PinnedProductIds()
+	case stream.FieldHighlightedProductID:
+		return m.HighlightedProductID()
+	case stream.FieldStartedAt:
+		return m.StartedAt()
+	case stream.FieldEndedAt:
+		return m.EndedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StreamMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case stream.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case stream.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case stream.FieldTitle:
+		return m.OldTitle(ctx)
+	case stream.FieldState:
+		return m.OldState(ctx)
+	case stream.FieldKeyHash:
+		return m.OldKeyHash(ctx)
+	case stream.FieldPinnedProductIds:
+		return m.OldPinnedProductIds(ctx)
+	case stream.FieldHighlightedProductID:
+		return m.OldHighlightedProductID(ctx)
+	case stream.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case stream.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Stream field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StreamMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case stream.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case stream.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case stream.FieldTitle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTitle(v)
+		return nil
+	case stream.FieldState:
+		v, ok := value.(stream.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case stream.FieldKeyHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeyHash(v)
+		return nil
+	case stream.FieldPinnedProductIds:
+		v, ok := value.([]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPinnedProductIds(v)
+		return nil
+	case stream.FieldHighlightedProductID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHighlightedProductID(v)
+		return nil
+	case stream.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case stream.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Stream field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StreamMutation) AddedFields() []string {
+	var fields []string
+	if m.addhighlighted_product_id != nil {
+		fields = append(fields, stream.FieldHighlightedProductID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StreamMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case stream.FieldHighlightedProductID:
+		return m.AddedHighlightedProductID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StreamMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case stream.FieldHighlightedProductID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHighlightedProductID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Stream numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StreamMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(stream.FieldPinnedProductIds) {
+		fields = append(fields, stream.FieldPinnedProductIds)
+	}
+	if m.FieldCleared(stream.FieldHighlightedProductID) {
+		fields = append(fields, stream.FieldHighlightedProductID)
+	}
+	if m.FieldCleared(stream.FieldStartedAt) {
+		fields = append(fields, stream.FieldStartedAt)
+	}
+	if m.FieldCleared(stream.FieldEndedAt) {
+		fields = append(fields, stream.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StreamMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StreamMutation) ClearField(name string) error {
+	switch name {
+	case stream.FieldPinnedProductIds:
+		m.ClearPinnedProductIds()
+		return nil
+	case stream.FieldHighlightedProductID:
+		m.ClearHighlightedProductID()
+		return nil
+	case stream.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case stream.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Stream nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StreamMutation) ResetField(name string) error {
+	switch name {
+	case stream.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case stream.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case stream.FieldTitle:
+		m.ResetTitle()
+		return nil
+	case stream.FieldState:
+		m.ResetState()
+		return nil
+	case stream.FieldKeyHash:
+		m.ResetKeyHash()
+		return nil
+	case stream.FieldPinnedProductIds:
+		m.ResetPinnedProductIds()
+		return nil
+	case stream.FieldHighlightedProductID:
+		m.ResetHighlightedProductID()
+		return nil
+	case stream.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case stream.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Stream field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StreamMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StreamMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StreamMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StreamMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StreamMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StreamMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StreamMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Stream unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StreamMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Stream edge %s", name)
+}
+
 // StripeEventMutation represents an operation that mutates the StripeEvent nodes in the graph.
 type StripeEventMutation struct {
 	config
@@ -20216,6 +21109,9 @@ type VariantMutation struct {
 	stocks               map[int]struct{}
 	removedstocks        map[int]struct{}
 	clearedstocks        bool
+	drops                map[int]struct{}
+	removeddrops         map[int]struct{}
+	cleareddrops         bool
 	done                 bool
 	oldValue             func(context.Context) (*Variant, error)
 	predicates           []predicate.Variant
@@ -20847,6 +21743,60 @@ func (m *VariantMutation) ResetStocks() {
 	m.removedstocks = nil
 }
 
+// AddDropIDs adds the "drops" edge to the Drop entity by ids.
+func (m *VariantMutation) AddDropIDs(ids ...int) {
+	if m.drops == nil {
+		m.drops = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.drops[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDrops clears the "drops" edge to the Drop entity.
+func (m *VariantMutation) ClearDrops() {
+	m.cleareddrops = true
+}
+
+// DropsCleared reports if the "drops" edge to the Drop entity was cleared.
+func (m *VariantMutation) DropsCleared() bool {
+	return m.cleareddrops
+}
+
+// RemoveDropIDs removes the "drops" edge to the Drop entity by IDs.
+func (m *VariantMutation) RemoveDropIDs(ids ...int) {
+	if m.removeddrops == nil {
+		m.removeddrops = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.drops, ids[i])
+		m.removeddrops[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDrops returns the removed IDs of the "drops" edge to the Drop entity.
+func (m *VariantMutation) RemovedDropsIDs() (ids []int) {
+	for id := range m.removeddrops {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DropsIDs returns the "drops" edge IDs in the mutation.
+func (m *VariantMutation) DropsIDs() (ids []int) {
+	for id := range m.drops {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDrops resets all changes to the "drops" edge.
+func (m *VariantMutation) ResetDrops() {
+	m.drops = nil
+	m.cleareddrops = false
+	m.removeddrops = nil
+}
+
 // Where appends a list predicates to the VariantMutation builder.
 func (m *VariantMutation) Where(ps ...predicate.Variant) {
 	m.predicates = append(m.predicates, ps...)
@@ -21187,12 +22137,15 @@ func (m *VariantMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *VariantMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.product != nil {
 		edges = append(edges, variant.EdgeProduct)
 	}
 	if m.stocks != nil {
 		edges = append(edges, variant.EdgeStocks)
+	}
+	if m.drops != nil {
+		edges = append(edges, variant.EdgeDrops)
 	}
 	return edges
 }
@@ -21211,15 +22164,24 @@ func (m *VariantMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case variant.EdgeDrops:
+		ids := make([]ent.Value, 0, len(m.drops))
+		for id := range m.drops {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *VariantMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.removedstocks != nil {
 		edges = append(edges, variant.EdgeStocks)
+	}
+	if m.removeddrops != nil {
+		edges = append(edges, variant.EdgeDrops)
 	}
 	return edges
 }
@@ -21234,18 +22196,27 @@ func (m *VariantMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case variant.EdgeDrops:
+		ids := make([]ent.Value, 0, len(m.removeddrops))
+		for id := range m.removeddrops {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *VariantMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.clearedproduct {
 		edges = append(edges, variant.EdgeProduct)
 	}
 	if m.clearedstocks {
 		edges = append(edges, variant.EdgeStocks)
+	}
+	if m.cleareddrops {
+		edges = append(edges, variant.EdgeDrops)
 	}
 	return edges
 }
@@ -21258,6 +22229,8 @@ func (m *VariantMutation) EdgeCleared(name string) bool {
 		return m.clearedproduct
 	case variant.EdgeStocks:
 		return m.clearedstocks
+	case variant.EdgeDrops:
+		return m.cleareddrops
 	}
 	return false
 }
@@ -21282,6 +22255,9 @@ func (m *VariantMutation) ResetEdge(name string) error {
 		return nil
 	case variant.EdgeStocks:
 		m.ResetStocks()
+		return nil
+	case variant.EdgeDrops:
+		m.ResetDrops()
 		return nil
 	}
 	return fmt.Errorf("unknown Variant edge %s", name)

@@ -544,7 +544,6 @@ func (_q *ProductQuery) loadVariants(ctx context.Context, query *VariantQuery, n
 			init(nodes[i])
 		}
 	}
-	query.withFKs = true
 	if len(query.ctx.Fields) > 0 {
 		query.ctx.AppendFieldOnce(variant.FieldProductID)
 	}

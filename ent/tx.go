@@ -62,6 +62,8 @@ type Tx struct {
 	StaffToken *StaffTokenClient
 	// Stock is the client for interacting with the Stock builders.
 	Stock *StockClient
+	// Stream is the client for interacting with the Stream builders.
+	Stream *StreamClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
 	StripeEvent *StripeEventClient
 	// TopUp is the client for interacting with the TopUp builders.
@@ -227,6 +229,7 @@ func (tx *Tx) init() {
 	tx.Staff = NewStaffClient(tx.config)
 	tx.StaffToken = NewStaffTokenClient(tx.config)
 	tx.Stock = NewStockClient(tx.config)
+	tx.Stream = NewStreamClient(tx.config)
 	tx.StripeEvent = NewStripeEventClient(tx.config)
 	tx.TopUp = NewTopUpClient(tx.config)
 	tx.Variant = NewVariantClient(tx.config)

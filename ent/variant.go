@@ -41,9 +41,8 @@ type Variant struct {
 	ProductID int `json:"product_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the VariantQuery when eager-loading is set.
-	Edges         VariantEdges `json:"edges"`
-	drop_variants *int
-	selectValues  sql.SelectValues
+	Edges        VariantEdges `json:"edges"`
+	selectValues sql.SelectValues
 }
 
 // VariantEdges holds the relations/edges for other nodes in the graph.
@@ -52,13 +51,16 @@ type VariantEdges struct {
 	Product *Product `json:"product,omitempty"`
 	// Stocks holds the value of the stocks edge.
 	Stocks []*Stock `json:"stocks,omitempty"`
+	// Drops holds the value of the drops edge.
+	Drops []*Drop `json:"drops,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 
 	namedStocks map[string][]*Stock
+	namedDrops  map[string][]*Drop
 }
 
 // ProductOrErr returns the Product value or an error if the edge
@@ -81,6 +83,15 @@ func (e VariantEdges) StocksOrErr() ([]*Stock, error) {
 	return nil, &NotLoadedError{edge: "stocks"}
 }
 
+// DropsOrErr returns the Drops value or an error if the edge
+// was not loaded in eager-loading.
+func (e VariantEdges) DropsOrErr() ([]*Drop, error) {
+	if e.loadedTypes[2] {
+		return e.Drops, nil
+	}
+	return nil, &NotLoadedError{edge: "drops"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Variant) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -94,8 +105,6 @@ func (*Variant) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullString)
 		case variant.FieldCreatedAt, variant.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
-		case variant.ForeignKeys[0]: // drop_variants
-			values[i] = new(sql.NullInt64)
 		default:
 			values[i] = new(sql.UnknownType)
 		}
@@ -180,13 +189,6 @@ func (_m *Variant) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ProductID = int(value.Int64)
 			}
-		case variant.ForeignKeys[0]:
-			if value, ok := values[i].(*sql.NullInt64); !ok {
-				return fmt.Errorf("unexpected type %T for edge-field drop_variants", value)
-			} else if value.Valid {
-				_m.drop_variants = new(int)
-				*_m.drop_variants = int(value.Int64)
-			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -208,6 +210,11 @@ func (_m *Variant) QueryProduct() *ProductQuery {
 // QueryStocks queries the "stocks" edge of the Variant entity.
 func (_m *Variant) QueryStocks() *StockQuery {
 	return NewVariantClient(_m.config).QueryStocks(_m)
+}
+
+// QueryDrops queries the "drops" edge of the Variant entity.
+func (_m *Variant) QueryDrops() *DropQuery {
+	return NewVariantClient(_m.config).QueryDrops(_m)
 }
 
 // Update returns a builder for updating this Variant.
@@ -289,6 +296,30 @@ func (_m *Variant) appendNamedStocks(name string, edges ...*Stock) {
 		_m.Edges.namedStocks[name] = []*Stock{}
 	} else {
 		_m.Edges.namedStocks[name] = append(_m.Edges.namedStocks[name], edges...)
+	}
+}
+
+// NamedDrops returns the Drops named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Variant) NamedDrops(name string) ([]*Drop, error) {
+	if _m.Edges.namedDrops == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedDrops[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Variant) appendNamedDrops(name string, edges ...*Drop) {
+	if _m.Edges.namedDrops == nil {
+		_m.Edges.namedDrops = make(map[string][]*Drop)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedDrops[name] = []*Drop{}
+	} else {
+		_m.Edges.namedDrops[name] = append(_m.Edges.namedDrops[name], edges...)
 	}
 }
 

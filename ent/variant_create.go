@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/variant"
@@ -134,6 +135,21 @@ func (_c *VariantCreate) AddStocks(v ...*Stock) *VariantCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddStockIDs(ids...)
+}
+
+// AddDropIDs adds the "drops" edge to the Drop entity by IDs.
+func (_c *VariantCreate) AddDropIDs(ids ...int) *VariantCreate {
+	_c.mutation.AddDropIDs(ids...)
+	return _c
+}
+
+// AddDrops adds the "drops" edges to the Drop entity.
+func (_c *VariantCreate) AddDrops(v ...*Drop) *VariantCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDropIDs(ids...)
 }
 
 // Mutation returns the VariantMutation object of the builder.
@@ -337,6 +353,22 @@ func (_c *VariantCreate) createSpec() (*Variant, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(stock.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DropsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   variant.DropsTable,
+			Columns: variant.DropsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drop.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/stock"
@@ -29,10 +30,11 @@ type VariantQuery struct {
 	predicates      []predicate.Variant
 	withProduct     *ProductQuery
 	withStocks      *StockQuery
-	withFKs         bool
+	withDrops       *DropQuery
 	loadTotal       []func(context.Context, []*Variant) error
 	modifiers       []func(*sql.Selector)
 	withNamedStocks map[string]*StockQuery
+	withNamedDrops  map[string]*DropQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -106,6 +108,28 @@ func (_q *VariantQuery) QueryStocks() *StockQuery {
 			sqlgraph.From(variant.Table, variant.FieldID, selector),
 			sqlgraph.To(stock.Table, stock.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, variant.StocksTable, variant.StocksColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDrops chains the current query on the "drops" edge.
+func (_q *VariantQuery) QueryDrops() *DropQuery {
+	query := (&DropClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(variant.Table, variant.FieldID, selector),
+			sqlgraph.To(drop.Table, drop.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, variant.DropsTable, variant.DropsPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -307,6 +331,7 @@ func (_q *VariantQuery) Clone() *VariantQuery {
 		predicates:  append([]predicate.Variant{}, _q.predicates...),
 		withProduct: _q.withProduct.Clone(),
 		withStocks:  _q.withStocks.Clone(),
+		withDrops:   _q.withDrops.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -333,6 +358,17 @@ func (_q *VariantQuery) WithStocks(opts ...func(*StockQuery)) *VariantQuery {
 		opt(query)
 	}
 	_q.withStocks = query
+	return _q
+}
+
+// WithDrops tells the query-builder to eager-load the nodes that are connected to
+// the "drops" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *VariantQuery) WithDrops(opts ...func(*DropQuery)) *VariantQuery {
+	query := (&DropClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDrops = query
 	return _q
 }
 
@@ -419,16 +455,13 @@ func (_q *VariantQuery) prepareQuery(ctx context.Context) error {
 func (_q *VariantQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Variant, error) {
 	var (
 		nodes       = []*Variant{}
-		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withProduct != nil,
 			_q.withStocks != nil,
+			_q.withDrops != nil,
 		}
 	)
-	if withFKs {
-		_spec.Node.Columns = append(_spec.Node.Columns, variant.ForeignKeys...)
-	}
 	_spec.ScanValues = func(columns []string) ([]any, error) {
 		return (*Variant).scanValues(nil, columns)
 	}
@@ -463,10 +496,24 @@ func (_q *VariantQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Vari
 			return nil, err
 		}
 	}
+	if query := _q.withDrops; query != nil {
+		if err := _q.loadDrops(ctx, query, nodes,
+			func(n *Variant) { n.Edges.Drops = []*Drop{} },
+			func(n *Variant, e *Drop) { n.Edges.Drops = append(n.Edges.Drops, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedStocks {
 		if err := _q.loadStocks(ctx, query, nodes,
 			func(n *Variant) { n.appendNamedStocks(name) },
 			func(n *Variant, e *Stock) { n.appendNamedStocks(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedDrops {
+		if err := _q.loadDrops(ctx, query, nodes,
+			func(n *Variant) { n.appendNamedDrops(name) },
+			func(n *Variant, e *Drop) { n.appendNamedDrops(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -534,6 +581,67 @@ func (_q *VariantQuery) loadStocks(ctx context.Context, query *StockQuery, nodes
 			return fmt.Errorf(`unexpected referenced foreign-key "variant_id" returned %v for node %v`, fk, n.ID)
 		}
 		assign(node, n)
+	}
+	return nil
+}
+func (_q *VariantQuery) loadDrops(ctx context.Context, query *DropQuery, nodes []*Variant, init func(*Variant), assign func(*Variant, *Drop)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[int]*Variant)
+	nids := make(map[int]map[*Variant]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(variant.DropsTable)
+		s.Join(joinT).On(s.C(drop.FieldID), joinT.C(variant.DropsPrimaryKey[0]))
+		s.Where(sql.InValues(joinT.C(variant.DropsPrimaryKey[1]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(variant.DropsPrimaryKey[1]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(sql.NullInt64)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := int(values[0].(*sql.NullInt64).Int64)
+				inValue := int(values[1].(*sql.NullInt64).Int64)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*Variant]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*Drop](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "drops" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
+		}
 	}
 	return nil
 }
@@ -671,6 +779,20 @@ func (_q *VariantQuery) WithNamedStocks(name string, opts ...func(*StockQuery)) 
 		_q.withNamedStocks = make(map[string]*StockQuery)
 	}
 	_q.withNamedStocks[name] = query
+	return _q
+}
+
+// WithNamedDrops tells the query-builder to eager-load the nodes that are connected to the "drops"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *VariantQuery) WithNamedDrops(name string, opts ...func(*DropQuery)) *VariantQuery {
+	query := (&DropClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedDrops == nil {
+		_q.withNamedDrops = make(map[string]*DropQuery)
+	}
+	_q.withNamedDrops[name] = query
 	return _q
 }
 

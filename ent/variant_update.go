@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/variant"
@@ -174,6 +175,21 @@ func (_u *VariantUpdate) AddStocks(v ...*Stock) *VariantUpdate {
 	return _u.AddStockIDs(ids...)
 }
 
+// AddDropIDs adds the "drops" edge to the Drop entity by IDs.
+func (_u *VariantUpdate) AddDropIDs(ids ...int) *VariantUpdate {
+	_u.mutation.AddDropIDs(ids...)
+	return _u
+}
+
+// AddDrops adds the "drops" edges to the Drop entity.
+func (_u *VariantUpdate) AddDrops(v ...*Drop) *VariantUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDropIDs(ids...)
+}
+
 // Mutation returns the VariantMutation object of the builder.
 func (_u *VariantUpdate) Mutation() *VariantMutation {
 	return _u.mutation
@@ -198,6 +214,27 @@ func (_u *VariantUpdate) RemoveStocks(v ...*Stock) *VariantUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveStockIDs(ids...)
+}
+
+// ClearDrops clears all "drops" edges to the Drop entity.
+func (_u *VariantUpdate) ClearDrops() *VariantUpdate {
+	_u.mutation.ClearDrops()
+	return _u
+}
+
+// RemoveDropIDs removes the "drops" edge to Drop entities by IDs.
+func (_u *VariantUpdate) RemoveDropIDs(ids ...int) *VariantUpdate {
+	_u.mutation.RemoveDropIDs(ids...)
+	return _u
+}
+
+// RemoveDrops removes "drops" edges to Drop entities.
+func (_u *VariantUpdate) RemoveDrops(v ...*Drop) *VariantUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDropIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -377,6 +414,51 @@ func (_u *VariantUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.DropsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   variant.DropsTable,
+			Columns: variant.DropsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drop.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDropsIDs(); len(nodes) > 0 && !_u.mutation.DropsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   variant.DropsTable,
+			Columns: variant.DropsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drop.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DropsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   variant.DropsTable,
+			Columns: variant.DropsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drop.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -543,6 +625,21 @@ func (_u *VariantUpdateOne) AddStocks(v ...*Stock) *VariantUpdateOne {
 	return _u.AddStockIDs(ids...)
 }
 
+// AddDropIDs adds the "drops" edge to the Drop entity by IDs.
+func (_u *VariantUpdateOne) AddDropIDs(ids ...int) *VariantUpdateOne {
+	_u.mutation.AddDropIDs(ids...)
+	return _u
+}
+
+// AddDrops adds the "drops" edges to the Drop entity.
+func (_u *VariantUpdateOne) AddDrops(v ...*Drop) *VariantUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDropIDs(ids...)
+}
+
 // Mutation returns the VariantMutation object of the builder.
 func (_u *VariantUpdateOne) Mutation() *VariantMutation {
 	return _u.mutation
@@ -567,6 +664,27 @@ func (_u *VariantUpdateOne) RemoveStocks(v ...*Stock) *VariantUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveStockIDs(ids...)
+}
+
+// ClearDrops clears all "drops" edges to the Drop entity.
+func (_u *VariantUpdateOne) ClearDrops() *VariantUpdateOne {
+	_u.mutation.ClearDrops()
+	return _u
+}
+
+// RemoveDropIDs removes the "drops" edge to Drop entities by IDs.
+func (_u *VariantUpdateOne) RemoveDropIDs(ids ...int) *VariantUpdateOne {
+	_u.mutation.RemoveDropIDs(ids...)
+	return _u
+}
+
+// RemoveDrops removes "drops" edges to Drop entities.
+func (_u *VariantUpdateOne) RemoveDrops(v ...*Drop) *VariantUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDropIDs(ids...)
 }
 
 // Where appends a list predicates to the VariantUpdate builder.
@@ -769,6 +887,51 @@ func (_u *VariantUpdateOne) sqlSave(ctx context.Context) (_node *Variant, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(stock.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DropsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   variant.DropsTable,
+			Columns: variant.DropsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drop.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDropsIDs(); len(nodes) > 0 && !_u.mutation.DropsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   variant.DropsTable,
+			Columns: variant.DropsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drop.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DropsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   variant.DropsTable,
+			Columns: variant.DropsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drop.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -71,6 +71,11 @@ func (r *queryResolver) Products(ctx context.Context, after *entgql.Cursor[int],
 		ent.WithProductOrder(orderBy), ent.WithProductFilter(where.Filter))
 }
 
+// Streams is the resolver for the streams field.
+func (r *queryResolver) Streams(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) (*ent.StreamConnection, error) {
+	panic(fmt.Errorf("not implemented: Streams - streams"))
+}
+
 // Variants is the resolver for the variants field.
 func (r *queryResolver) Variants(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) (*ent.VariantConnection, error) {
 	if err := checkPage(first, last); err != nil {
@@ -113,6 +118,9 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Refund returns RefundResolver implementation.
 func (r *Resolver) Refund() RefundResolver { return &refundResolver{r} }
 
+// Stream returns StreamResolver implementation.
+func (r *Resolver) Stream() StreamResolver { return &streamResolver{r} }
+
 // Variant returns VariantResolver implementation.
 func (r *Resolver) Variant() VariantResolver { return &variantResolver{r} }
 
@@ -134,6 +142,7 @@ type (
 	paymentResolver        struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
 	refundResolver         struct{ *Resolver }
+	streamResolver         struct{ *Resolver }
 	variantResolver        struct{ *Resolver }
 	walletResolver         struct{ *Resolver }
 	walletEntryResolver    struct{ *Resolver }

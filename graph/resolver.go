@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/graph/realtime"
+	"github.com/merchd/merchd/live"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
@@ -25,7 +26,10 @@ type Resolver struct {
 	// Currency is the shop's default currency.
 	Currency string
 	// Hub serves subscriptions; nil turns them off.
-	Hub *realtime.Hub
+	Hub     *realtime.Hub
+	Streams *checkout.Streams
+	// Relay is the live relay (viewer counts, media time); may be nil.
+	Relay *live.Relay
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
 }

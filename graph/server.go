@@ -96,6 +96,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	r.Client.Variant.Intercept(registerLoadedVariants())
 	if r.Hub != nil {
 		r.registerTopics()
+		r.registerOverlay()
 	}
 
 	schema := NewExecutableSchema(gqlConfig(r))

@@ -1,7 +1,6 @@
 package live_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,14 +8,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
-
 	"github.com/merchd/merchd/live"
+	"github.com/merchd/merchd/live/livetest"
 )
 
 type hooks struct {
@@ -68,208 +64,44 @@ func newRelay(t testing.TB) (*live.Relay, *httptest.Server, *hooks) {
 	return r, srv, h
 }
 
-func clientAPI(t testing.TB) *webrtc.API {
-	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
-}
-
-// exchange posts an offer and applies the answer; it returns the HTTP
-// status and the session's Location.
-func exchange(t testing.TB, pc *webrtc.PeerConnection, url, key string) (int, string) {
-	t.Helper()
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return resp.StatusCode, string(body)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Location")
-}
-
-// publisher sends ~30 fps H.264 (a keyframe every second) and 20 ms Opus.
-type publisher struct {
-	pc          *webrtc.PeerConnection
-	video, audio *webrtc.TrackLocalStaticSample
-	frames      atomic.Int64
-	stop        chan struct{}
-	done        sync.WaitGroup
-}
-
-var (
-	keyframe   = append(append(append([]byte{0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40}, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80), 0, 0, 0, 1, 0x65), bytes.Repeat([]byte{0x88}, 4000)...)
-	deltaframe = append([]byte{0, 0, 0, 1, 0x41}, bytes.Repeat([]byte{0x9a}, 1500)...)
-)
-
-func publish(t testing.TB, base, stream, key string) (*publisher, int, string) {
-	t.Helper()
-	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &publisher{pc: pc, stop: make(chan struct{})}
-	p.video, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "pub")
-	p.audio, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pub")
-	for _, tr := range []webrtc.TrackLocal{p.video, p.audio} {
-		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	code, loc := exchange(t, pc, base+"/live/"+stream+"/whip", key)
-	t.Cleanup(func() { p.close() })
-	if code != http.StatusCreated {
-		return p, code, loc
-	}
-	p.done.Add(2)
-	go func() {
-		defer p.done.Done()
-		tick := time.NewTicker(33 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-p.stop:
-				return
-			case <-tick.C:
-			}
-			frame := deltaframe
-			if i%30 == 0 {
-				frame = keyframe
-			}
-			if err := p.video.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond}); err == nil {
-				p.frames.Add(1)
-			}
-		}
-	}()
-	go func() {
-		defer p.done.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-p.stop:
-				return
-			case <-tick.C:
-			}
-			_ = p.audio.WriteSample(media.Sample{Data: bytes.Repeat([]byte{0xfc}, 120), Duration: 20 * time.Millisecond})
-		}
-	}()
-	return p, code, loc
-}
-
-func (p *publisher) close() {
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
-	p.done.Wait()
-	p.pc.Close()
-}
-
-// watcher counts what a WHEP viewer receives.
-type watcher struct {
-	pc           *webrtc.PeerConnection
-	video, audio atomic.Int64
-	firstVideo   chan struct{}
-	once         sync.Once
-}
-
-func watch(t testing.TB, base, stream string, read bool) (*watcher, int, string) {
-	t.Helper()
-	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &watcher{pc: pc, firstVideo: make(chan struct{})}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
-	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if !read {
-			return // a viewer that never reads its tracks
-		}
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-			if tr.Kind() == webrtc.RTPCodecTypeVideo {
-				w.video.Add(1)
-				w.once.Do(func() { close(w.firstVideo) })
-			} else {
-				w.audio.Add(1)
-			}
-		}
-	})
-	t.Cleanup(func() { pc.Close() })
-	code, loc := exchange(t, pc, base+"/live/"+stream+"/whep", "")
-	return w, code, loc
-}
-
 func TestRelayLoopback(t *testing.T) {
 	r, srv, h := newRelay(t)
 
 	// Refusals first: no key, a wrong key, an unknown stream, an idle stream.
-	if _, code, _ := publish(t, srv.URL, "show", ""); code != http.StatusUnauthorized {
+	if _, code, _ := livetest.Publish(t, srv.URL, "show", ""); code != http.StatusUnauthorized {
 		t.Fatalf("no key: %d", code)
 	}
-	if _, code, _ := publish(t, srv.URL, "show", "sk_wrong"); code != http.StatusUnauthorized {
+	if _, code, _ := livetest.Publish(t, srv.URL, "show", "sk_wrong"); code != http.StatusUnauthorized {
 		t.Fatalf("wrong key: %d", code)
 	}
-	if _, code, _ := publish(t, srv.URL, "nope", "sk_nope"); code != http.StatusNotFound {
+	if _, code, _ := livetest.Publish(t, srv.URL, "nope", "sk_nope"); code != http.StatusNotFound {
 		t.Fatalf("unknown stream: %d", code)
 	}
-	if _, code, msg := watch(t, srv.URL, "other", true); code != http.StatusConflict || !strings.Contains(msg, "not live") {
+	if _, code, msg := livetest.Watch(t, srv.URL, "other", true); code != http.StatusConflict || !strings.Contains(msg, "not live") {
 		t.Fatalf("idle stream: %d %q", code, msg)
 	}
 
-	pub, code, loc := publish(t, srv.URL, "show", "sk_show")
+	pub, code, loc := livetest.Publish(t, srv.URL, "show", "sk_show")
 	if code != http.StatusCreated || !strings.HasPrefix(loc, "/live/show/whip/") {
 		t.Fatalf("publish: %d %q", code, loc)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for pub.frames.Load() < 40 && time.Now().Before(deadline) {
+	for pub.Frames.Load() < 40 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, code, _ := publish(t, srv.URL, "show", "sk_show"); code != http.StatusConflict {
+	if _, code, _ := livetest.Publish(t, srv.URL, "show", "sk_show"); code != http.StatusConflict {
 		t.Fatalf("second publisher: %d", code)
 	}
 
-	stalled, code, _ := watch(t, srv.URL, "show", false)
+	stalled, code, _ := livetest.Watch(t, srv.URL, "show", false)
 	if code != http.StatusCreated {
 		t.Fatalf("stalled viewer: %d", code)
 	}
 	_ = stalled
 	const n = 6
-	viewers := make([]*watcher, n)
+	viewers := make([]*livetest.Watcher, n)
 	for i := range viewers {
-		w, code, loc := watch(t, srv.URL, "show", true)
+		w, code, loc := livetest.Watch(t, srv.URL, "show", true)
 		if code != http.StatusCreated || !strings.HasPrefix(loc, "/live/show/whep/") {
 			t.Fatalf("viewer %d: %d %q", i, code, loc)
 		}
@@ -277,7 +109,7 @@ func TestRelayLoopback(t *testing.T) {
 	}
 	for i, w := range viewers {
 		select {
-		case <-w.firstVideo:
+		case <-w.FirstVideo:
 		case <-time.After(5 * time.Second):
 			t.Fatalf("viewer %d got no video", i)
 		}
@@ -285,20 +117,20 @@ func TestRelayLoopback(t *testing.T) {
 	// Everyone keeps receiving, whatever the stalled viewer does.
 	start := make([]int64, n)
 	for i, w := range viewers {
-		start[i] = w.video.Load()
+		start[i] = w.Video.Load()
 	}
-	framesBefore := pub.frames.Load()
+	framesBefore := pub.Frames.Load()
 	time.Sleep(2 * time.Second)
-	frames := pub.frames.Load() - framesBefore
+	frames := pub.Frames.Load() - framesBefore
 	for i, w := range viewers {
-		got := w.video.Load() - start[i]
+		got := w.Video.Load() - start[i]
 		// A 1,505-byte delta frame is two FU-A packets, a keyframe more:
 		// at least 2 per frame sent, less 2% for timing at the edges.
 		if got < frames*2*98/100 {
 			t.Fatalf("viewer %d got %d video packets for %d frames sent", i, got, frames)
 		}
-		if w.audio.Load() < 50 {
-			t.Fatalf("viewer %d got %d audio packets", i, w.audio.Load())
+		if w.Audio.Load() < 50 {
+			t.Fatalf("viewer %d got %d audio packets", i, w.Audio.Load())
 		}
 	}
 	h.mu.Lock()

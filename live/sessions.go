@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/pion/rtp"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -143,12 +144,9 @@ func (r *Relay) View(ctx context.Context, streamID, offer string) (answer, sessi
 		return "", "", err
 	}
 	s := r.stream(streamID)
-	s.mu.Lock()
-	live := s.pub != nil && len(s.tracks) > 0
-	tracks := append([]*track(nil), s.tracks...)
-	s.mu.Unlock()
-	if !live {
-		return "", "", ErrNotLive
+	tracks, err := s.waitForTracks(ctx)
+	if err != nil {
+		return "", "", err
 	}
 	pc, err := r.viewAPI.NewPeerConnection(r.peerConfig())
 	if err != nil {
@@ -200,6 +198,40 @@ func (r *Relay) View(ctx context.Context, streamID, offer string) (answer, sessi
 	s.mu.Unlock()
 	r.hooks.Viewers(streamID, n)
 	return ans, v.id, nil
+}
+
+// waitForTracks returns the publisher's tracks; a publisher that has just
+// connected gets a moment for its first packets, so early viewers need not
+// be turned away.
+func (s *stream) waitForTracks(ctx context.Context) ([]*track, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		pub, tracks := s.pub, append([]*track(nil), s.tracks...)
+		s.mu.Unlock()
+		if pub == nil {
+			return nil, ErrNotLive
+		}
+		// Wait for every track the publisher announced (video and audio),
+		// not just the first to send a packet.
+		announced := 0
+		for _, rcv := range pub.pc.GetReceivers() {
+			if rcv.Track() != nil {
+				announced++
+			}
+		}
+		if (announced > 0 && len(tracks) >= announced) || time.Now().After(deadline) {
+			if len(tracks) == 0 {
+				return nil, ErrNotLive
+			}
+			return tracks, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // readRTCP forwards a viewer's keyframe requests (rate-limited) and

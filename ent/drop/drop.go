@@ -44,13 +44,11 @@ const (
 	EdgePools = "pools"
 	// Table holds the table name of the drop in the database.
 	Table = "drops"
-	// VariantsTable is the table that holds the variants relation/edge.
-	VariantsTable = "variants"
+	// VariantsTable is the table that holds the variants relation/edge. The primary key declared below.
+	VariantsTable = "drop_variants"
 	// VariantsInverseTable is the table name for the Variant entity.
 	// It exists in this package in order to avoid circular dependency with the "variant" package.
 	VariantsInverseTable = "variants"
-	// VariantsColumn is the table column denoting the variants relation/edge.
-	VariantsColumn = "drop_variants"
 	// PoolsTable is the table that holds the pools relation/edge.
 	PoolsTable = "drop_pools"
 	// PoolsInverseTable is the table name for the DropPool entity.
@@ -74,6 +72,12 @@ var Columns = []string{
 	FieldHoldTTLSeconds,
 	FieldState,
 }
+
+var (
+	// VariantsPrimaryKey and VariantsColumn2 are the table columns denoting the
+	// primary key for the variants relation (M2M).
+	VariantsPrimaryKey = []string{"drop_id", "variant_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
@@ -231,7 +235,7 @@ func newVariantsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(VariantsInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2M, false, VariantsTable, VariantsColumn),
+		sqlgraph.Edge(sqlgraph.M2M, false, VariantsTable, VariantsPrimaryKey...),
 	)
 }
 func newPoolsStep() *sqlgraph.Step {

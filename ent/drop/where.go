@@ -520,7 +520,7 @@ func HasVariants() predicate.Drop {
 	return predicate.Drop(func(s *sql.Selector) {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, VariantsTable, VariantsColumn),
+			sqlgraph.Edge(sqlgraph.M2M, false, VariantsTable, VariantsPrimaryKey...),
 		)
 		sqlgraph.HasNeighbors(s, step)
 	})

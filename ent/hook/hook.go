@@ -297,6 +297,18 @@ func (f StockFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StockMutation", m)
 }
 
+// The StreamFunc type is an adapter to allow the use of ordinary
+// function as Stream mutator.
+type StreamFunc func(context.Context, *ent.StreamMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StreamFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StreamMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StreamMutation", m)
+}
+
 // The StripeEventFunc type is an adapter to allow the use of ordinary
 // function as StripeEvent mutator.
 type StripeEventFunc func(context.Context, *ent.StripeEventMutation) (ent.Value, error)

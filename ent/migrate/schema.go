@@ -648,6 +648,25 @@ var (
 			},
 		},
 	}
+	// StreamsColumns holds the columns for the "streams" table.
+	StreamsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "title", Type: field.TypeString, Size: 200},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"IDLE", "LIVE", "ENDED"}, Default: "IDLE"},
+		{Name: "key_hash", Type: field.TypeBytes},
+		{Name: "pinned_product_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "highlighted_product_id", Type: field.TypeInt, Nullable: true},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+	}
+	// StreamsTable holds the schema information for the "streams" table.
+	StreamsTable = &schema.Table{
+		Name:       "streams",
+		Columns:    StreamsColumns,
+		PrimaryKey: []*schema.Column{StreamsColumns[0]},
+	}
 	// StripeEventsColumns holds the columns for the "stripe_events" table.
 	StripeEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -691,7 +710,6 @@ var (
 		{Name: "currency", Type: field.TypeString},
 		{Name: "compare_at_amount", Type: field.TypeInt64, Nullable: true},
 		{Name: "position", Type: field.TypeInt, Default: 0},
-		{Name: "drop_variants", Type: field.TypeInt, Nullable: true},
 		{Name: "product_id", Type: field.TypeInt},
 	}
 	// VariantsTable holds the schema information for the "variants" table.
@@ -701,14 +719,8 @@ var (
 		PrimaryKey: []*schema.Column{VariantsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "variants_drops_variants",
-				Columns:    []*schema.Column{VariantsColumns[10]},
-				RefColumns: []*schema.Column{DropsColumns[0]},
-				OnDelete:   schema.SetNull,
-			},
-			{
 				Symbol:     "variants_products_variants",
-				Columns:    []*schema.Column{VariantsColumns[11]},
+				Columns:    []*schema.Column{VariantsColumns[10]},
 				RefColumns: []*schema.Column{ProductsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -717,7 +729,7 @@ var (
 			{
 				Name:    "variant_product_id_position",
 				Unique:  false,
-				Columns: []*schema.Column{VariantsColumns[11], VariantsColumns[9]},
+				Columns: []*schema.Column{VariantsColumns[10], VariantsColumns[9]},
 			},
 		},
 	}
@@ -803,6 +815,31 @@ var (
 			},
 		},
 	}
+	// DropVariantsColumns holds the columns for the "drop_variants" table.
+	DropVariantsColumns = []*schema.Column{
+		{Name: "drop_id", Type: field.TypeInt},
+		{Name: "variant_id", Type: field.TypeInt},
+	}
+	// DropVariantsTable holds the schema information for the "drop_variants" table.
+	DropVariantsTable = &schema.Table{
+		Name:       "drop_variants",
+		Columns:    DropVariantsColumns,
+		PrimaryKey: []*schema.Column{DropVariantsColumns[0], DropVariantsColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "drop_variants_drop_id",
+				Columns:    []*schema.Column{DropVariantsColumns[0]},
+				RefColumns: []*schema.Column{DropsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "drop_variants_variant_id",
+				Columns:    []*schema.Column{DropVariantsColumns[1]},
+				RefColumns: []*schema.Column{VariantsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		CartsTable,
@@ -829,12 +866,14 @@ var (
 		StaffsTable,
 		StaffTokensTable,
 		StocksTable,
+		StreamsTable,
 		StripeEventsTable,
 		TopUpsTable,
 		VariantsTable,
 		WalletsTable,
 		WalletEntriesTable,
 		CollectionProductsTable,
+		DropVariantsTable,
 	}
 )
 
@@ -956,14 +995,16 @@ func init() {
 	StocksTable.Annotation.Checks = map[string]string{
 		"stock_available_non_negative": "available >= 0",
 	}
+	StreamsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(124554051584),
+	}
 	StripeEventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(90194313216),
 	}
 	TopUpsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(111669149696),
 	}
-	VariantsTable.ForeignKeys[0].RefTable = DropsTable
-	VariantsTable.ForeignKeys[1].RefTable = ProductsTable
+	VariantsTable.ForeignKeys[0].RefTable = ProductsTable
 	VariantsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(38654705664),
 	}
@@ -987,4 +1028,6 @@ func init() {
 	}
 	CollectionProductsTable.ForeignKeys[0].RefTable = CollectionsTable
 	CollectionProductsTable.ForeignKeys[1].RefTable = ProductsTable
+	DropVariantsTable.ForeignKeys[0].RefTable = DropsTable
+	DropVariantsTable.ForeignKeys[1].RefTable = VariantsTable
 }

@@ -78,6 +78,9 @@ type StaffToken func(*sql.Selector)
 // Stock is the predicate function for stock builders.
 type Stock func(*sql.Selector)
 
+// Stream is the predicate function for stream builders.
+type Stream func(*sql.Selector)
+
 // StripeEvent is the predicate function for stripeevent builders.
 type StripeEvent func(*sql.Selector)
 

@@ -687,6 +687,30 @@ func (f StockMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation)
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.StockMutation", m)
 }
 
+// The StreamQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type StreamQueryRuleFunc func(context.Context, *ent.StreamQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f StreamQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StreamQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.StreamQuery", q)
+}
+
+// The StreamMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type StreamMutationRuleFunc func(context.Context, *ent.StreamMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f StreamMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.StreamMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.StreamMutation", m)
+}
+
 // The StripeEventQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type StripeEventQueryRuleFunc func(context.Context, *ent.StripeEventQuery) error
@@ -890,6 +914,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.StockQuery:
 		return q.Filter(), nil
+	case *ent.StreamQuery:
+		return q.Filter(), nil
 	case *ent.StripeEventQuery:
 		return q.Filter(), nil
 	case *ent.TopUpQuery:
@@ -954,6 +980,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.StaffTokenMutation:
 		return m.Filter(), nil
 	case *ent.StockMutation:
+		return m.Filter(), nil
+	case *ent.StreamMutation:
 		return m.Filter(), nil
 	case *ent.StripeEventMutation:
 		return m.Filter(), nil

@@ -31,6 +31,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
@@ -893,6 +894,48 @@ func init() {
 	stock.DefaultUpdatedAt = stockDescUpdatedAt.Default.(func() time.Time)
 	// stock.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	stock.UpdateDefaultUpdatedAt = stockDescUpdatedAt.UpdateDefault.(func() time.Time)
+	streamMixin := schema.Stream{}.Mixin()
+	stream.Policy = privacy.NewPolicies(schema.Stream{})
+	stream.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := stream.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	streamMixinFields0 := streamMixin[0].Fields()
+	_ = streamMixinFields0
+	streamFields := schema.Stream{}.Fields()
+	_ = streamFields
+	// streamDescCreatedAt is the schema descriptor for created_at field.
+	streamDescCreatedAt := streamMixinFields0[0].Descriptor()
+	// stream.DefaultCreatedAt holds the default value on creation for the created_at field.
+	stream.DefaultCreatedAt = streamDescCreatedAt.Default.(func() time.Time)
+	// streamDescUpdatedAt is the schema descriptor for updated_at field.
+	streamDescUpdatedAt := streamMixinFields0[1].Descriptor()
+	// stream.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	stream.DefaultUpdatedAt = streamDescUpdatedAt.Default.(func() time.Time)
+	// stream.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	stream.UpdateDefaultUpdatedAt = streamDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// streamDescTitle is the schema descriptor for title field.
+	streamDescTitle := streamFields[0].Descriptor()
+	// stream.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	stream.TitleValidator = func() func(string) error {
+		validators := streamDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	stripeevent.Policy = privacy.NewPolicies(schema.StripeEvent{})
 	stripeevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

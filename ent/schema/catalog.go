@@ -97,6 +97,7 @@ func (Variant) Edges() []ent.Edge {
 		edge.From("product", Product.Type).Ref("variants").Field("product_id").Unique().Required().Immutable(),
 		edge.To("stocks", Stock.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
+		edge.From("drops", Drop.Type).Ref("variants").Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

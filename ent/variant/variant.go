@@ -39,6 +39,8 @@ const (
 	EdgeProduct = "product"
 	// EdgeStocks holds the string denoting the stocks edge name in mutations.
 	EdgeStocks = "stocks"
+	// EdgeDrops holds the string denoting the drops edge name in mutations.
+	EdgeDrops = "drops"
 	// Table holds the table name of the variant in the database.
 	Table = "variants"
 	// ProductTable is the table that holds the product relation/edge.
@@ -55,6 +57,11 @@ const (
 	StocksInverseTable = "stocks"
 	// StocksColumn is the table column denoting the stocks relation/edge.
 	StocksColumn = "variant_id"
+	// DropsTable is the table that holds the drops relation/edge. The primary key declared below.
+	DropsTable = "drop_variants"
+	// DropsInverseTable is the table name for the Drop entity.
+	// It exists in this package in order to avoid circular dependency with the "drop" package.
+	DropsInverseTable = "drops"
 )
 
 // Columns holds all SQL columns for variant fields.
@@ -72,21 +79,16 @@ var Columns = []string{
 	FieldProductID,
 }
 
-// ForeignKeys holds the SQL foreign-keys that are owned by the "variants"
-// table and are not defined as standalone fields in the schema.
-var ForeignKeys = []string{
-	"drop_variants",
-}
+var (
+	// DropsPrimaryKey and DropsColumn2 are the table columns denoting the
+	// primary key for the drops relation (M2M).
+	DropsPrimaryKey = []string{"drop_id", "variant_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
 	for i := range Columns {
 		if column == Columns[i] {
-			return true
-		}
-	}
-	for i := range ForeignKeys {
-		if column == ForeignKeys[i] {
 			return true
 		}
 	}
@@ -194,6 +196,20 @@ func ByStocks(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newStocksStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByDropsCount orders the results by drops count.
+func ByDropsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDropsStep(), opts...)
+	}
+}
+
+// ByDrops orders the results by drops terms.
+func ByDrops(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDropsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newProductStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -206,5 +222,12 @@ func newStocksStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(StocksInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, StocksTable, StocksColumn),
+	)
+}
+func newDropsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DropsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, true, DropsTable, DropsPrimaryKey...),
 	)
 }

@@ -581,6 +581,29 @@ func HasStocksWith(preds ...predicate.Stock) predicate.Variant {
 	})
 }
 
+// HasDrops applies the HasEdge predicate on the "drops" edge.
+func HasDrops() predicate.Variant {
+	return predicate.Variant(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, DropsTable, DropsPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDropsWith applies the HasEdge predicate on the "drops" edge with a given conditions (other predicates).
+func HasDropsWith(preds ...predicate.Drop) predicate.Variant {
+	return predicate.Variant(func(s *sql.Selector) {
+		step := newDropsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Variant) predicate.Variant {
 	return predicate.Variant(sql.AndPredicates(predicates...))

@@ -32,6 +32,7 @@ import (
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/realtime"
+	"github.com/merchd/merchd/live"
 )
 
 // PostgresEnv names the variable holding a PostgreSQL URL for tests, e.g.
@@ -112,7 +113,10 @@ type Env struct {
 	Members  *checkout.Memberships
 	Stripe   *FakeStripe
 	Hub      *realtime.Hub
-	Clock    *Clock
+	Relay    *live.Relay
+	// Base is the server's root URL (for /live/…).
+	Base  string
+	Clock *Clock
 	// WebhookURL is /webhooks/stripe, signed with WebhookSecret.
 	WebhookURL string
 	Registry   *prometheus.Registry
@@ -214,9 +218,17 @@ func New(t testing.TB, o Options) *Env {
 		rate = 100
 	}
 	hub := realtime.NewHub(rate, log)
-	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets} {
+	streams := checkout.NewStreams(db.Client, clock.Now)
+	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams} {
 		s.SetNotifier(bus)
 	}
+	lcfg := live.DefaultConfig()
+	lcfg.IncludeLoopback = true
+	relay, err := live.New(lcfg, &graph.LiveHooks{Streams: streams, Hub: hub}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { bus.Run(busCtx, hub); close(busDone) }()
@@ -226,6 +238,7 @@ func New(t testing.TB, o Options) *Env {
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: clock.Now,
 		Wallets: wallets, Members: members, Currency: "EUR", Hub: hub,
+		Streams: streams, Relay: relay,
 	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +246,7 @@ func New(t testing.TB, o Options) *Env {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
 	mux.Handle("/webhooks/stripe", orders.WebhookHandler(WebhookSecret, log))
+	mux.Handle("/live/", relay.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	tok, err := accounts.CreateStaffToken(ctx, "staff@example.com", "Staff", "tests")
@@ -243,7 +257,7 @@ func New(t testing.TB, o Options) *Env {
 		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
 		Accounts: accounts, Catalog: catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: drops, Carts: carts, Orders: orders, Stripe: fake, Clock: clock,
-		Wallets: wallets, Members: members, Hub: hub,
+		Wallets: wallets, Members: members, Hub: hub, Relay: relay, Base: srv.URL,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

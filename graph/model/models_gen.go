@@ -3,6 +3,10 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/merchd/merchd/ent"
@@ -107,6 +111,11 @@ type CreateMembershipTierInput struct {
 	DiscountPercent *int `json:"discountPercent,omitempty"`
 }
 
+type CreateStreamInput struct {
+	Title            string `json:"title"`
+	PinnedProductIds []int  `json:"pinnedProductIds,omitempty"`
+}
+
 type CreateVariantInput struct {
 	ProductID      int                   `json:"productId"`
 	Sku            string                `json:"sku"`
@@ -126,6 +135,10 @@ type DropPoolInput struct {
 	Units   int           `json:"units"`
 }
 
+type EndStreamInput struct {
+	StreamID int `json:"streamId"`
+}
+
 type GrantCreditInput struct {
 	CustomerIds []int `json:"customerIds,omitempty"`
 	// Everyone with a paid order from this drop.
@@ -139,6 +152,11 @@ type GrantCreditInput struct {
 
 type GrantCreditPayload struct {
 	Granted int `json:"granted"`
+}
+
+type HighlightProductInput struct {
+	StreamID  int  `json:"streamId"`
+	ProductID *int `json:"productId,omitempty"`
 }
 
 type Hold struct {
@@ -160,11 +178,23 @@ type MembershipTierPayload struct {
 	Tier *ent.MembershipTier `json:"tier"`
 }
 
+type OverlayProduct struct {
+	Product  *ent.Product    `json:"product"`
+	Variants []*VariantStock `json:"variants"`
+	// The drop the product sells through, if any.
+	Drop *ent.Drop `json:"drop,omitempty"`
+}
+
 type PayWithInput struct {
 	// Pay the total by card (Stripe PaymentIntent).
 	Card *bool `json:"card,omitempty"`
 	// Pay this much from the wallet (coming with the wallet).
 	Wallet *ent.Money `json:"wallet,omitempty"`
+}
+
+type PinProductsInput struct {
+	StreamID   int   `json:"streamId"`
+	ProductIds []int `json:"productIds"`
 }
 
 type ProductPayload struct {
@@ -200,6 +230,10 @@ type RefundOrderPayload struct {
 type RemoveFromCartInput struct {
 	LineID         int    `json:"lineId"`
 	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type RotateStreamKeyInput struct {
+	StreamID int `json:"streamId"`
 }
 
 type SetMemberPriceInput struct {
@@ -244,6 +278,28 @@ type SignUpInput struct {
 	Email    string  `json:"email"`
 	Password string  `json:"password"`
 	Name     *string `json:"name,omitempty"`
+}
+
+type StreamKeyPayload struct {
+	Stream *ent.Stream `json:"stream"`
+	// Shown once; only its hash is stored.
+	StreamKey string `json:"streamKey"`
+}
+
+type StreamOverlayEvent struct {
+	// Increases by one with every change of this stream's overlay.
+	Seq  int              `json:"seq"`
+	Kind OverlayEventKind `json:"kind"`
+	// The publisher's media time (seconds of RTP clock) when this happened; null when not live. Show it when the player reaches that time.
+	MediaTime   *float64          `json:"mediaTime,omitempty"`
+	Stream      *ent.Stream       `json:"stream"`
+	Pinned      []*OverlayProduct `json:"pinned"`
+	Highlighted *ent.Product      `json:"highlighted,omitempty"`
+	ViewerCount int               `json:"viewerCount"`
+}
+
+type StreamPayload struct {
+	Stream *ent.Stream `json:"stream"`
 }
 
 type Subscription struct {
@@ -310,4 +366,59 @@ type VariantStock struct {
 
 type WalletEntryPayload struct {
 	Entry *ent.WalletEntry `json:"entry"`
+}
+
+type OverlayEventKind string
+
+const (
+	OverlayEventKindSnapshot OverlayEventKind = "SNAPSHOT"
+	OverlayEventKindChange   OverlayEventKind = "CHANGE"
+)
+
+var AllOverlayEventKind = []OverlayEventKind{
+	OverlayEventKindSnapshot,
+	OverlayEventKindChange,
+}
+
+func (e OverlayEventKind) IsValid() bool {
+	switch e {
+	case OverlayEventKindSnapshot, OverlayEventKindChange:
+		return true
+	}
+	return false
+}
+
+func (e OverlayEventKind) String() string {
+	return string(e)
+}
+
+func (e *OverlayEventKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OverlayEventKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OverlayEventKind", str)
+	}
+	return nil
+}
+
+func (e OverlayEventKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OverlayEventKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OverlayEventKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -27,6 +27,15 @@ type Hub struct {
 
 	mu   sync.Mutex
 	keys map[string]*key
+
+	derive map[string]derivation // by source prefix
+}
+
+// derivation maps a change of one topic to other topics (a stock change to
+// the overlays pinning that product).
+type derivation struct {
+	target string // prefix of the derived topics
+	f      func(ctx context.Context, topic string) ([]string, error)
 }
 
 // NewHub returns a hub sending at most rate updates per second per topic.
@@ -35,7 +44,14 @@ func NewHub(rate float64, log *slog.Logger) *Hub {
 		rate = 10
 	}
 	return &Hub{interval: time.Duration(float64(time.Second) / rate), log: log,
-		fetchers: map[string]Fetch{}, keys: map[string]*key{}}
+		fetchers: map[string]Fetch{}, keys: map[string]*key{}, derive: map[string]derivation{}}
+}
+
+// Derive makes a change of a "source:…" topic also count as a change of the
+// "target:…" topics f returns. f runs off the notifier's goroutine, and only
+// while some "target:…" topic is watched.
+func (h *Hub) Derive(source, target string, f func(ctx context.Context, topic string) ([]string, error)) {
+	h.derive[source] = derivation{target: target, f: f}
 }
 
 // Handle registers the fetch for topics "prefix:…".
@@ -58,10 +74,39 @@ func (h *Hub) Notify(_ context.Context, topics ...string) {
 			ks = append(ks, k)
 		}
 	}
+	var derived []string
+	for _, t := range topics {
+		prefix, _, _ := strings.Cut(t, ":")
+		if d, ok := h.derive[prefix]; ok && h.watchingLocked(d.target) {
+			derived = append(derived, t)
+		}
+	}
 	h.mu.Unlock()
 	for _, k := range ks {
 		k.schedule()
 	}
+	for _, t := range derived {
+		prefix, _, _ := strings.Cut(t, ":")
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ts, err := h.derive[prefix].f(ctx, t)
+			if err != nil {
+				h.log.Error("realtime: derive topics", "topic", t, "error", err)
+				return
+			}
+			h.Notify(ctx, ts...)
+		}()
+	}
+}
+
+func (h *Hub) watchingLocked(prefix string) bool {
+	for t := range h.keys {
+		if strings.HasPrefix(t, prefix+":") {
+			return true
+		}
+	}
+	return false
 }
 
 type key struct {
