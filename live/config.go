@@ -37,7 +37,7 @@ type Config struct {
 
 // DefaultConfig suits a single relay on a public host.
 func DefaultConfig() Config {
-	return Config{GOPMaxPackets: 3000, ViewerQueue: 512, NACKBuffer: 256}
+	return Config{GOPMaxPackets: 3000, ViewerQueue: 512, NACKBuffer: 128}
 }
 
 // Validate reports unusable settings.

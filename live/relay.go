@@ -2,6 +2,8 @@ package live
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -48,6 +50,10 @@ type Relay struct {
 	publishAPI *webrtc.API
 	viewAPI    *webrtc.API
 	udp        net.PacketConn
+	// cert is one DTLS certificate for every session: generating a key per
+	// PeerConnection is the costliest part of a join, and a join storm is
+	// exactly when the relay can least afford it.
+	cert webrtc.Certificate
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -59,6 +65,15 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 		return nil, err
 	}
 	r := &Relay{cfg: cfg, hooks: hooks, log: log, streams: map[string]*stream{}}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := webrtc.GenerateCertificate(key)
+	if err != nil {
+		return nil, err
+	}
+	r.cert = *cert
 	se := webrtc.SettingEngine{LoggerFactory: slogFactory{log}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
@@ -74,7 +89,6 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 		r.udp = conn
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(slogFactory{log}.NewLogger("icemux"), conn))
 	}
-	var err error
 	// Publishers: ask for retransmissions of what we lost.
 	if r.publishAPI, err = newAPI(se, func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 		return webrtc.RegisterDefaultInterceptors(m, ir)

@@ -12,7 +12,7 @@ import (
 )
 
 func (r *Relay) peerConfig() webrtc.Configuration {
-	return webrtc.Configuration{ICEServers: r.cfg.ICEServers}
+	return webrtc.Configuration{ICEServers: r.cfg.ICEServers, Certificates: []webrtc.Certificate{r.cert}}
 }
 
 // Publish starts (or resumes) a stream from a WHIP offer and returns the
