@@ -31,6 +31,8 @@ type serveConfig struct {
 	Cart            checkout.CartConfig
 	Wallet          checkout.WalletConfig
 	SweepInterval   time.Duration
+	// StripePublishableKey (pk_…, not a secret) turns on Stripe Elements.
+	StripePublishableKey string
 	// DebugAddr, when set, serves /debug/pprof there (keep it private).
 	DebugAddr string
 	// SubscriptionRate caps updates per second per subscribed topic.
@@ -85,6 +87,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		c.Wallet.TopUpPresets = out
 		return nil
 	})
+	fs.StringVar(&c.StripePublishableKey, "stripe-publishable-key", c.StripePublishableKey, "Stripe publishable key (pk_…) for card payments in the pages")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "serve Go's /debug/pprof on this private `host:port` (off by default)")
 	fs.Float64Var(&c.SubscriptionRate, "subscription-rate", c.SubscriptionRate, "most updates per second a subscriber gets for one topic (bursts coalesce, ending on the latest value)")
 	fs.IntVar(&c.API.MaxSubscriptions, "max-subscriptions", c.API.MaxSubscriptions, "most live subscriptions on one websocket connection")

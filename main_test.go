@@ -169,8 +169,14 @@ func TestServeDemoShop(t *testing.T) {
 			if code, body, _ := get(t, base+"/readyz"); code != 200 {
 				t.Fatalf("/readyz: %d %q", code, body)
 			}
-			if code, body, _ := get(t, base+"/"); code != 200 || !strings.Contains(body, "graphiql") {
-				t.Fatalf("GraphiQL at /: %d", code)
+			if code, body, _ := get(t, base+"/graphiql"); code != 200 || !strings.Contains(body, "graphiql") {
+				t.Fatalf("GraphiQL at /graphiql: %d", code)
+			}
+			if code, body, _ := get(t, base+"/"); code != 200 || !strings.Contains(body, "/assets/shop.js") {
+				t.Fatalf("storefront at /: %d", code)
+			}
+			if code, body, _ := get(t, base+"/q/forged.code"); code != 400 || !strings.Contains(body, "not valid") {
+				t.Fatalf("forged QR code: %d", code)
 			}
 
 			q := `query DemoShop { products(first: 20) { totalCount edges { node { title images { url alt } variants { sku available } } } }

@@ -28,6 +28,7 @@ import (
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/realtime"
 	"github.com/merchd/merchd/live"
+	"github.com/merchd/merchd/web"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -110,6 +111,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	hub := realtime.NewHub(cfg.SubscriptionRate, log)
 	streams := checkout.NewStreams(db.Client, now)
+	qrs, err := checkout.NewQRCodes(ctx, db.Client)
+	if err != nil {
+		return err
+	}
 	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams} {
 		s.SetNotifier(bus)
 	}
@@ -132,7 +137,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: now,
 		Wallets: wallets, Members: members, Currency: cfg.Currency, Hub: hub,
-		Streams: streams, Relay: relay,
+		Streams: streams, Relay: relay, QR: qrs,
 	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		return err
@@ -141,8 +146,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
 	explorer := playground.Handler("merchd GraphiQL", "/query")
-	mux.Handle("GET /{$}", explorer)
 	mux.Handle("GET /graphiql", explorer)
+	mux.Handle("/", web.Handler(web.Config{
+		StripePublishableKey: cfg.StripePublishableKey,
+		VerifyQR:             func(code string) error { _, err := qrs.Verify(code); return err },
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

@@ -36,6 +36,7 @@ import (
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
@@ -96,6 +97,8 @@ type Client struct {
 	Product *ProductClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
+	// Setting is the client for interacting with the Setting builders.
+	Setting *SettingClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
 	// StaffToken is the client for interacting with the StaffToken builders.
@@ -146,6 +149,7 @@ func (c *Client) init() {
 	c.Payment = NewPaymentClient(c.config)
 	c.Product = NewProductClient(c.config)
 	c.Refund = NewRefundClient(c.config)
+	c.Setting = NewSettingClient(c.config)
 	c.Staff = NewStaffClient(c.config)
 	c.StaffToken = NewStaffTokenClient(c.config)
 	c.Stock = NewStockClient(c.config)
@@ -268,6 +272,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Payment:         NewPaymentClient(cfg),
 		Product:         NewProductClient(cfg),
 		Refund:          NewRefundClient(cfg),
+		Setting:         NewSettingClient(cfg),
 		Staff:           NewStaffClient(cfg),
 		StaffToken:      NewStaffTokenClient(cfg),
 		Stock:           NewStockClient(cfg),
@@ -317,6 +322,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Payment:         NewPaymentClient(cfg),
 		Product:         NewProductClient(cfg),
 		Refund:          NewRefundClient(cfg),
+		Setting:         NewSettingClient(cfg),
 		Staff:           NewStaffClient(cfg),
 		StaffToken:      NewStaffTokenClient(cfg),
 		Stock:           NewStockClient(cfg),
@@ -358,8 +364,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
 		c.DropCustomer, c.DropPool, c.GiftLot, c.IdempotencyKey, c.Image, c.Location,
 		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
-		c.OrderLine, c.Payment, c.Product, c.Refund, c.Staff, c.StaffToken, c.Stock,
-		c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.OrderLine, c.Payment, c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken,
+		c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -372,8 +378,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
 		c.DropCustomer, c.DropPool, c.GiftLot, c.IdempotencyKey, c.Image, c.Location,
 		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
-		c.OrderLine, c.Payment, c.Product, c.Refund, c.Staff, c.StaffToken, c.Stock,
-		c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.OrderLine, c.Payment, c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken,
+		c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -424,6 +430,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Product.mutate(ctx, m)
 	case *RefundMutation:
 		return c.Refund.mutate(ctx, m)
+	case *SettingMutation:
+		return c.Setting.mutate(ctx, m)
 	case *StaffMutation:
 		return c.Staff.mutate(ctx, m)
 	case *StaffTokenMutation:
@@ -3693,6 +3701,140 @@ func (c *RefundClient) mutate(ctx context.Context, m *RefundMutation) (Value, er
 	}
 }
 
+// SettingClient is a client for the Setting schema.
+type SettingClient struct {
+	config
+}
+
+// NewSettingClient returns a client for the Setting from the given config.
+func NewSettingClient(c config) *SettingClient {
+	return &SettingClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `setting.Hooks(f(g(h())))`.
+func (c *SettingClient) Use(hooks ...Hook) {
+	c.hooks.Setting = append(c.hooks.Setting, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `setting.Intercept(f(g(h())))`.
+func (c *SettingClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Setting = append(c.inters.Setting, interceptors...)
+}
+
+// Create returns a builder for creating a Setting entity.
+func (c *SettingClient) Create() *SettingCreate {
+	mutation := newSettingMutation(c.config, OpCreate)
+	return &SettingCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Setting entities.
+func (c *SettingClient) CreateBulk(builders ...*SettingCreate) *SettingCreateBulk {
+	return &SettingCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SettingClient) MapCreateBulk(slice any, setFunc func(*SettingCreate, int)) *SettingCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SettingCreateBulk{err: fmt.Errorf("calling to SettingClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SettingCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SettingCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Setting.
+func (c *SettingClient) Update() *SettingUpdate {
+	mutation := newSettingMutation(c.config, OpUpdate)
+	return &SettingUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SettingClient) UpdateOne(_m *Setting) *SettingUpdateOne {
+	mutation := newSettingMutation(c.config, OpUpdateOne, withSetting(_m))
+	return &SettingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SettingClient) UpdateOneID(id int) *SettingUpdateOne {
+	mutation := newSettingMutation(c.config, OpUpdateOne, withSettingID(id))
+	return &SettingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Setting.
+func (c *SettingClient) Delete() *SettingDelete {
+	mutation := newSettingMutation(c.config, OpDelete)
+	return &SettingDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SettingClient) DeleteOne(_m *Setting) *SettingDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SettingClient) DeleteOneID(id int) *SettingDeleteOne {
+	builder := c.Delete().Where(setting.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SettingDeleteOne{builder}
+}
+
+// Query returns a query builder for Setting.
+func (c *SettingClient) Query() *SettingQuery {
+	return &SettingQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSetting},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Setting entity by its id.
+func (c *SettingClient) Get(ctx context.Context, id int) (*Setting, error) {
+	return c.Query().Where(setting.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SettingClient) GetX(ctx context.Context, id int) *Setting {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SettingClient) Hooks() []Hook {
+	hooks := c.hooks.Setting
+	return append(hooks[:len(hooks):len(hooks)], setting.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SettingClient) Interceptors() []Interceptor {
+	return c.inters.Setting
+}
+
+func (c *SettingClient) mutate(ctx context.Context, m *SettingMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SettingCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SettingUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SettingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SettingDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Setting mutation op: %q", m.Op())
+	}
+}
+
 // StaffClient is a client for the Staff schema.
 type StaffClient struct {
 	config
@@ -5048,15 +5190,15 @@ type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
 		DropPool, GiftLot, IdempotencyKey, Image, Location, MemberPrice, Membership,
-		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund, Staff,
-		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
+		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund,
+		Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
 		WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
 		DropPool, GiftLot, IdempotencyKey, Image, Location, MemberPrice, Membership,
-		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund, Staff,
-		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
+		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund,
+		Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
 		WalletEntry []ent.Interceptor
 	}
 )

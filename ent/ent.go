@@ -33,6 +33,7 @@ import (
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
@@ -123,6 +124,7 @@ func checkColumn(t, c string) error {
 			payment.Table:         payment.ValidColumn,
 			product.Table:         product.ValidColumn,
 			refund.Table:          refund.ValidColumn,
+			setting.Table:         setting.ValidColumn,
 			staff.Table:           staff.ValidColumn,
 			stafftoken.Table:      stafftoken.ValidColumn,
 			stock.Table:           stock.ValidColumn,

@@ -56,6 +56,8 @@ type Tx struct {
 	Product *ProductClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
+	// Setting is the client for interacting with the Setting builders.
+	Setting *SettingClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
 	// StaffToken is the client for interacting with the StaffToken builders.
@@ -226,6 +228,7 @@ func (tx *Tx) init() {
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.Product = NewProductClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
+	tx.Setting = NewSettingClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)
 	tx.StaffToken = NewStaffTokenClient(tx.config)
 	tx.Stock = NewStockClient(tx.config)

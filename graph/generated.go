@@ -221,6 +221,12 @@ type ComplexityRoot struct {
 		URL      func(childComplexity int) int
 	}
 
+	IssueQRCodePayload struct {
+		Code func(childComplexity int) int
+		Path func(childComplexity int) int
+		Png  func(childComplexity int) int
+	}
+
 	Location struct {
 		Code func(childComplexity int) int
 		ID   func(childComplexity int) int
@@ -284,6 +290,7 @@ type ComplexityRoot struct {
 		EndStream            func(childComplexity int, input model.EndStreamInput) int
 		GrantCredit          func(childComplexity int, input model.GrantCreditInput) int
 		HighlightProduct     func(childComplexity int, input model.HighlightProductInput) int
+		IssueQRCode          func(childComplexity int, input model.IssueQRCodeInput) int
 		PinProducts          func(childComplexity int, input model.PinProductsInput) int
 		RebalanceDropPools   func(childComplexity int, input model.RebalanceDropPoolsInput) int
 		RefundOrder          func(childComplexity int, input model.RefundOrderInput) int
@@ -303,19 +310,20 @@ type ComplexityRoot struct {
 	}
 
 	Order struct {
-		CreatedAt func(childComplexity int) int
-		History   func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Lines     func(childComplexity int) int
-		Number    func(childComplexity int) int
-		PaidAt    func(childComplexity int) int
-		Payments  func(childComplexity int) int
-		Refunded  func(childComplexity int) int
-		Refunds   func(childComplexity int) int
-		Status    func(childComplexity int) int
-		Stream    func(childComplexity int) int
-		Total     func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		History    func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Lines      func(childComplexity int) int
+		Number     func(childComplexity int) int
+		PaidAt     func(childComplexity int) int
+		Payments   func(childComplexity int) int
+		PickupCode func(childComplexity int) int
+		Refunded   func(childComplexity int) int
+		Refunds    func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Stream     func(childComplexity int) int
+		Total      func(childComplexity int) int
+		UpdatedAt  func(childComplexity int) int
 	}
 
 	OrderConnection struct {
@@ -397,6 +405,12 @@ type ComplexityRoot struct {
 		Product func(childComplexity int) int
 	}
 
+	QRCode struct {
+		Hub      func(childComplexity int) int
+		Label    func(childComplexity int) int
+		Products func(childComplexity int) int
+	}
+
 	Query struct {
 		Cart            func(childComplexity int) int
 		Collections     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
@@ -407,6 +421,7 @@ type ComplexityRoot struct {
 		Nodes           func(childComplexity int, ids []int) int
 		Orders          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
 		Products        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) int
+		QRCode          func(childComplexity int, code string) int
 		Streams         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) int
 		TopUpOptions    func(childComplexity int) int
 		Variants        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) int
@@ -476,13 +491,14 @@ type ComplexityRoot struct {
 	}
 
 	StreamOverlayEvent struct {
-		Highlighted func(childComplexity int) int
-		Kind        func(childComplexity int) int
-		MediaTime   func(childComplexity int) int
-		Pinned      func(childComplexity int) int
-		Seq         func(childComplexity int) int
-		Stream      func(childComplexity int) int
-		ViewerCount func(childComplexity int) int
+		Highlighted  func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		MediaTime    func(childComplexity int) int
+		Pinned       func(childComplexity int) int
+		RtpTimestamp func(childComplexity int) int
+		Seq          func(childComplexity int) int
+		Stream       func(childComplexity int) int
+		ViewerCount  func(childComplexity int) int
 	}
 
 	StreamPayload struct {
@@ -646,11 +662,13 @@ type MutationResolver interface {
 	CreateMembershipTier(ctx context.Context, input model.CreateMembershipTierInput) (*model.MembershipTierPayload, error)
 	SetMemberPrice(ctx context.Context, input model.SetMemberPriceInput) (*model.MemberPricePayload, error)
 	BuyMembership(ctx context.Context, input model.BuyMembershipInput) (*model.BuyMembershipPayload, error)
+	IssueQRCode(ctx context.Context, input model.IssueQRCodeInput) (*model.IssueQRCodePayload, error)
 }
 type OrderResolver interface {
 	Total(ctx context.Context, obj *ent.Order) (*ent.Money, error)
 	Refunded(ctx context.Context, obj *ent.Order) (*ent.Money, error)
 	Stream(ctx context.Context, obj *ent.Order) (*ent.Stream, error)
+	PickupCode(ctx context.Context, obj *ent.Order) (string, error)
 }
 type OrderLineResolver interface {
 	UnitPrice(ctx context.Context, obj *ent.OrderLine) (*ent.Money, error)
@@ -673,6 +691,7 @@ type QueryResolver interface {
 	Wallet(ctx context.Context, currency *string) (*ent.Wallet, error)
 	TopUpOptions(ctx context.Context) (*model.TopUpOptions, error)
 	MembershipTiers(ctx context.Context) ([]*ent.MembershipTier, error)
+	QRCode(ctx context.Context, code string) (*model.QRCode, error)
 }
 type RefundResolver interface {
 	Amount(ctx context.Context, obj *ent.Refund) (*ent.Money, error)
@@ -1264,6 +1283,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Image.URL(childComplexity), true
 
+	case "IssueQRCodePayload.code":
+		if e.ComplexityRoot.IssueQRCodePayload.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssueQRCodePayload.Code(childComplexity), true
+	case "IssueQRCodePayload.path":
+		if e.ComplexityRoot.IssueQRCodePayload.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssueQRCodePayload.Path(childComplexity), true
+	case "IssueQRCodePayload.png":
+		if e.ComplexityRoot.IssueQRCodePayload.Png == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssueQRCodePayload.Png(childComplexity), true
+
 	case "Location.code":
 		if e.ComplexityRoot.Location.Code == nil {
 			break
@@ -1587,6 +1625,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.HighlightProduct(childComplexity, args["input"].(model.HighlightProductInput)), true
+	case "Mutation.issueQRCode":
+		if e.ComplexityRoot.Mutation.IssueQRCode == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_issueQRCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.IssueQRCode(childComplexity, args["input"].(model.IssueQRCodeInput)), true
 	case "Mutation.pinProducts":
 		if e.ComplexityRoot.Mutation.PinProducts == nil {
 			break
@@ -1801,6 +1850,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Payments(childComplexity), true
+	case "Order.pickupCode":
+		if e.ComplexityRoot.Order.PickupCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.PickupCode(childComplexity), true
 	case "Order.refunded":
 		if e.ComplexityRoot.Order.Refunded == nil {
 			break
@@ -2125,6 +2180,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProductPayload.Product(childComplexity), true
 
+	case "QRCode.hub":
+		if e.ComplexityRoot.QRCode.Hub == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QRCode.Hub(childComplexity), true
+	case "QRCode.label":
+		if e.ComplexityRoot.QRCode.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QRCode.Label(childComplexity), true
+	case "QRCode.products":
+		if e.ComplexityRoot.QRCode.Products == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QRCode.Products(childComplexity), true
+
 	case "Query.cart":
 		if e.ComplexityRoot.Query.Cart == nil {
 			break
@@ -2210,6 +2284,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Products(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ProductOrder), args["where"].(*ent.ProductWhereInput)), true
+	case "Query.qrCode":
+		if e.ComplexityRoot.Query.QRCode == nil {
+			break
+		}
+
+		args, err := ec.field_Query_qrCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.QRCode(childComplexity, args["code"].(string)), true
 	case "Query.streams":
 		if e.ComplexityRoot.Query.Streams == nil {
 			break
@@ -2493,6 +2578,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StreamOverlayEvent.Pinned(childComplexity), true
+	case "StreamOverlayEvent.rtpTimestamp":
+		if e.ComplexityRoot.StreamOverlayEvent.RtpTimestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamOverlayEvent.RtpTimestamp(childComplexity), true
 	case "StreamOverlayEvent.seq":
 		if e.ComplexityRoot.StreamOverlayEvent.Seq == nil {
 			break
@@ -2927,6 +3018,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputHighlightProductInput,
 		ec.unmarshalInputImageInput,
 		ec.unmarshalInputImageWhereInput,
+		ec.unmarshalInputIssueQRCodeInput,
 		ec.unmarshalInputLocationWhereInput,
 		ec.unmarshalInputMemberPriceWhereInput,
 		ec.unmarshalInputMembershipOrder,
@@ -3065,7 +3157,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "checkout.graphqls" "ent.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "wallet.graphqls"
+//go:embed "checkout.graphqls" "ent.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "wallet.graphqls" "web.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3083,6 +3175,7 @@ var sources = []*ast.Source{
 	{Name: "merchd.graphqls", Input: sourceData("merchd.graphqls"), BuiltIn: false},
 	{Name: "realtime.graphqls", Input: sourceData("realtime.graphqls"), BuiltIn: false},
 	{Name: "wallet.graphqls", Input: sourceData("wallet.graphqls"), BuiltIn: false},
+	{Name: "web.graphqls", Input: sourceData("web.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3380,6 +3473,18 @@ func (ec *executionContext) childFields_Image(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Image", field.Name)
 }
 
+func (ec *executionContext) childFields_IssueQRCodePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_IssueQRCodePayload_code(ctx, field)
+	case "path":
+		return ec.fieldContext_IssueQRCodePayload_path(ctx, field)
+	case "png":
+		return ec.fieldContext_IssueQRCodePayload_png(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IssueQRCodePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Location(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3504,6 +3609,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_refunded(ctx, field)
 	case "stream":
 		return ec.fieldContext_Order_stream(ctx, field)
+	case "pickupCode":
+		return ec.fieldContext_Order_pickupCode(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
 }
@@ -3666,6 +3773,18 @@ func (ec *executionContext) childFields_ProductPayload(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type ProductPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_QRCode(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "label":
+		return ec.fieldContext_QRCode_label(ctx, field)
+	case "hub":
+		return ec.fieldContext_QRCode_hub(ctx, field)
+	case "products":
+		return ec.fieldContext_QRCode_products(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QRCode", field.Name)
+}
+
 func (ec *executionContext) childFields_Refund(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3796,6 +3915,8 @@ func (ec *executionContext) childFields_StreamOverlayEvent(ctx context.Context, 
 		return ec.fieldContext_StreamOverlayEvent_kind(ctx, field)
 	case "mediaTime":
 		return ec.fieldContext_StreamOverlayEvent_mediaTime(ctx, field)
+	case "rtpTimestamp":
+		return ec.fieldContext_StreamOverlayEvent_rtpTimestamp(ctx, field)
 	case "stream":
 		return ec.fieldContext_StreamOverlayEvent_stream(ctx, field)
 	case "pinned":
@@ -4404,6 +4525,20 @@ func (ec *executionContext) field_Mutation_highlightProduct_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_issueQRCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.IssueQRCodeInput, error) {
+			return ec.unmarshalNIssueQRCodeInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐIssueQRCodeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_pinProducts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4869,6 +5004,20 @@ func (ec *executionContext) field_Query_products_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_qrCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg0
 	return args, nil
 }
 
@@ -7418,6 +7567,75 @@ func (ec *executionContext) fieldContext_Image_product(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _IssueQRCodePayload_code(ctx context.Context, field graphql.CollectedField, obj *model.IssueQRCodePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssueQRCodePayload_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssueQRCodePayload_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssueQRCodePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _IssueQRCodePayload_path(ctx context.Context, field graphql.CollectedField, obj *model.IssueQRCodePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssueQRCodePayload_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssueQRCodePayload_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssueQRCodePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _IssueQRCodePayload_png(ctx context.Context, field graphql.CollectedField, obj *model.IssueQRCodePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssueQRCodePayload_png(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Png, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssueQRCodePayload_png(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssueQRCodePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Location_id(ctx context.Context, field graphql.CollectedField, obj *ent.Location) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9401,6 +9619,50 @@ func (ec *executionContext) fieldContext_Mutation_buyMembership(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_issueQRCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_issueQRCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().IssueQRCode(ctx, fc.Args["input"].(model.IssueQRCodeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IssueQRCodePayload) graphql.Marshaler {
+			return ec.marshalNIssueQRCodePayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐIssueQRCodePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_issueQRCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IssueQRCodePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_issueQRCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Order_id(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9761,6 +10023,29 @@ func (ec *executionContext) fieldContext_Order_stream(_ context.Context, field g
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Order_pickupCode(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_pickupCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().PickupCode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _OrderConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.OrderConnection) (ret graphql.Marshaler) {
@@ -10965,6 +11250,93 @@ func (ec *executionContext) fieldContext_ProductPayload_product(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _QRCode_label(ctx context.Context, field graphql.CollectedField, obj *model.QRCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QRCode_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QRCode_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QRCode", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _QRCode_hub(ctx context.Context, field graphql.CollectedField, obj *model.QRCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QRCode_hub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hub, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Location) graphql.Marshaler {
+			return ec.marshalOLocation2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐLocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QRCode_hub(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QRCode",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Location(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _QRCode_products(ctx context.Context, field graphql.CollectedField, obj *model.QRCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QRCode_products(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Products, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Product) graphql.Marshaler {
+			return ec.marshalNProduct2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐProductᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QRCode_products(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QRCode",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Product(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11517,6 +11889,50 @@ func (ec *executionContext) fieldContext_Query_membershipTiers(_ context.Context
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_MembershipTier(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_qrCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_qrCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().QRCode(ctx, fc.Args["code"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.QRCode) graphql.Marshaler {
+			return ec.marshalNQRCode2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐQRCode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_qrCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QRCode(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_qrCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -12544,6 +12960,29 @@ func (ec *executionContext) _StreamOverlayEvent_mediaTime(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_StreamOverlayEvent_mediaTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StreamOverlayEvent", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _StreamOverlayEvent_rtpTimestamp(ctx context.Context, field graphql.CollectedField, obj *model.StreamOverlayEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamOverlayEvent_rtpTimestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RtpTimestamp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StreamOverlayEvent_rtpTimestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StreamOverlayEvent", field, false, false, errors.New("field of type Float does not have child fields"))
 }
 
@@ -18951,6 +19390,50 @@ func (ec *executionContext) unmarshalInputImageWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.HasProductWith = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputIssueQRCodeInput(ctx context.Context, obj any) (model.IssueQRCodeInput, error) {
+	var it model.IssueQRCodeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"hubId", "productIds", "label"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "hubId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubID = data
+		case "productIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("productIds"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProductIds = data
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
 		}
 	}
 	return it, nil
@@ -28032,6 +28515,54 @@ func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var issueQRCodePayloadImplementors = []string{"IssueQRCodePayload"}
+
+func (ec *executionContext) _IssueQRCodePayload(ctx context.Context, sel ast.SelectionSet, obj *model.IssueQRCodePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, issueQRCodePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IssueQRCodePayload")
+		case "code":
+			out.Values[i] = ec._IssueQRCodePayload_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "path":
+			out.Values[i] = ec._IssueQRCodePayload_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "png":
+			out.Values[i] = ec._IssueQRCodePayload_png(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var locationImplementors = []string{"Location", "Node"}
 
 func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet, obj *ent.Location) graphql.Marshaler {
@@ -28760,6 +29291,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "issueQRCode":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_issueQRCode(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -29062,6 +29600,44 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 				}()
 				res = ec._Order_stream(ctx, field, obj)
 				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "pickupCode":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_pickupCode(ctx, field, obj)
+				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -29901,6 +30477,54 @@ func (ec *executionContext) _ProductPayload(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var qRCodeImplementors = []string{"QRCode"}
+
+func (ec *executionContext) _QRCode(ctx context.Context, sel ast.SelectionSet, obj *model.QRCode) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, qRCodeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QRCode")
+		case "label":
+			out.Values[i] = ec._QRCode_label(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hub":
+			out.Values[i] = ec._QRCode_hub(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "products":
+			out.Values[i] = ec._QRCode_products(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -30217,6 +30841,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_membershipTiers(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "qrCode":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_qrCode(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -30953,6 +31599,11 @@ func (ec *executionContext) _StreamOverlayEvent(ctx context.Context, sel ast.Sel
 			}
 		case "mediaTime":
 			out.Values[i] = ec._StreamOverlayEvent_mediaTime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "rtpTimestamp":
+			out.Values[i] = ec._StreamOverlayEvent_rtpTimestamp(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -32895,6 +33546,21 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNIssueQRCodeInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐIssueQRCodeInput(ctx context.Context, v any) (model.IssueQRCodeInput, error) {
+	res, err := ec.unmarshalInputIssueQRCodeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIssueQRCodePayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐIssueQRCodePayload(ctx context.Context, sel ast.SelectionSet, v *model.IssueQRCodePayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._IssueQRCodePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNLocation2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐLocationᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Location) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -33391,6 +34057,16 @@ func (ec *executionContext) marshalNProductStatus2githubᚗcomᚋmerchdᚋmerchd
 func (ec *executionContext) unmarshalNProductWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐProductWhereInput(ctx context.Context, v any) (*ent.ProductWhereInput, error) {
 	res, err := ec.unmarshalInputProductWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQRCode2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐQRCode(ctx context.Context, sel ast.SelectionSet, v *model.QRCode) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QRCode(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRebalanceDropPoolsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRebalanceDropPoolsInput(ctx context.Context, v any) (model.RebalanceDropPoolsInput, error) {
@@ -34815,6 +35491,13 @@ func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalInt64(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOLocation2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐLocation(ctx context.Context, sel ast.SelectionSet, v *ent.Location) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Location(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOLocationKind2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋlocationᚐKindᚄ(ctx context.Context, v any) ([]location.Kind, error) {

@@ -166,6 +166,10 @@ func (r *Resolver) overlay(ctx context.Context, id int) (*model.StreamOverlayEve
 		if mt, ok := r.Relay.MediaTime(key); ok {
 			ev.MediaTime = &mt
 		}
+		if ts, ok := r.Relay.RTPTimestamp(key); ok {
+			f := float64(ts)
+			ev.RtpTimestamp = &f
+		}
 	}
 	products, err := r.pinnedProducts(ctx, st)
 	if err != nil {

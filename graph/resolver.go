@@ -30,6 +30,7 @@ type Resolver struct {
 	Streams *checkout.Streams
 	// Relay is the live relay (viewer counts, media time); may be nil.
 	Relay *live.Relay
+	QR    *checkout.QRCodes
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
 }

@@ -183,6 +183,30 @@ func (r *Relay) MediaTime(id string) (float64, bool) {
 	return 0, false
 }
 
+// RTPTimestamp is the live video track's latest RTP timestamp.
+func (r *Relay) RTPTimestamp(id string) (uint32, bool) {
+	r.mu.Lock()
+	s, ok := r.streams[id]
+	r.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub == nil {
+		return 0, false
+	}
+	for _, t := range s.tracks {
+		if t.kind == webrtc.RTPCodecTypeVideo {
+			t.mu.Lock()
+			ts, started := t.lastTS, t.started
+			t.mu.Unlock()
+			return ts, started
+		}
+	}
+	return 0, false
+}
+
 // stream is one broadcast: at most one publisher, any number of viewers.
 // Its tracks outlive a publisher's reconnect, so viewers keep playing.
 type stream struct {

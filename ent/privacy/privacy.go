@@ -615,6 +615,30 @@ func (f RefundMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RefundMutation", m)
 }
 
+// The SettingQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SettingQueryRuleFunc func(context.Context, *ent.SettingQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SettingQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SettingQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SettingQuery", q)
+}
+
+// The SettingMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SettingMutationRuleFunc func(context.Context, *ent.SettingMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SettingMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SettingMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SettingMutation", m)
+}
+
 // The StaffQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type StaffQueryRuleFunc func(context.Context, *ent.StaffQuery) error
@@ -908,6 +932,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.RefundQuery:
 		return q.Filter(), nil
+	case *ent.SettingQuery:
+		return q.Filter(), nil
 	case *ent.StaffQuery:
 		return q.Filter(), nil
 	case *ent.StaffTokenQuery:
@@ -974,6 +1000,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.ProductMutation:
 		return m.Filter(), nil
 	case *ent.RefundMutation:
+		return m.Filter(), nil
+	case *ent.SettingMutation:
 		return m.Filter(), nil
 	case *ent.StaffMutation:
 		return m.Filter(), nil

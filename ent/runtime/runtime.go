@@ -28,6 +28,7 @@ import (
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema"
+	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
@@ -804,6 +805,15 @@ func init() {
 	refundDescReason := refundFields[6].Descriptor()
 	// refund.DefaultReason holds the default value on creation for the reason field.
 	refund.DefaultReason = refundDescReason.Default.(string)
+	setting.Policy = privacy.NewPolicies(schema.Setting{})
+	setting.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := setting.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	staffMixin := schema.Staff{}.Mixin()
 	staff.Policy = privacy.NewPolicies(schema.Staff{})
 	staff.Hooks[0] = func(next ent.Mutator) ent.Mutator {

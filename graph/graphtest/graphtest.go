@@ -114,6 +114,9 @@ type Env struct {
 	Stripe   *FakeStripe
 	Hub      *realtime.Hub
 	Relay    *live.Relay
+	QR       *checkout.QRCodes
+	// Mux is the server's router; tests may mount more (the web pages).
+	Mux *http.ServeMux
 	// Base is the server's root URL (for /live/…).
 	Base  string
 	Clock *Clock
@@ -219,6 +222,10 @@ func New(t testing.TB, o Options) *Env {
 	}
 	hub := realtime.NewHub(rate, log)
 	streams := checkout.NewStreams(db.Client, clock.Now)
+	qrs, err := checkout.NewQRCodes(ctx, db.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams} {
 		s.SetNotifier(bus)
 	}
@@ -238,7 +245,7 @@ func New(t testing.TB, o Options) *Env {
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: clock.Now,
 		Wallets: wallets, Members: members, Currency: "EUR", Hub: hub,
-		Streams: streams, Relay: relay,
+		Streams: streams, Relay: relay, QR: qrs,
 	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +264,7 @@ func New(t testing.TB, o Options) *Env {
 		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
 		Accounts: accounts, Catalog: catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: drops, Carts: carts, Orders: orders, Stripe: fake, Clock: clock,
-		Wallets: wallets, Members: members, Hub: hub, Relay: relay, Base: srv.URL,
+		Wallets: wallets, Members: members, Hub: hub, Relay: relay, Base: srv.URL, QR: qrs, Mux: mux,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

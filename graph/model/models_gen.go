@@ -170,6 +170,20 @@ type ImageInput struct {
 	Alt *string `json:"alt,omitempty"`
 }
 
+type IssueQRCodeInput struct {
+	HubID      *int    `json:"hubId,omitempty"`
+	ProductIds []int   `json:"productIds,omitempty"`
+	Label      *string `json:"label,omitempty"`
+}
+
+type IssueQRCodePayload struct {
+	Code string `json:"code"`
+	// The page the QR code opens: /q/{code}.
+	Path string `json:"path"`
+	// The QR code as a PNG data URL, ready to print.
+	Png string `json:"png"`
+}
+
 type MemberPricePayload struct {
 	MemberPrice *ent.MemberPrice `json:"memberPrice"`
 }
@@ -199,6 +213,12 @@ type PinProductsInput struct {
 
 type ProductPayload struct {
 	Product *ent.Product `json:"product"`
+}
+
+type QRCode struct {
+	Label    string         `json:"label"`
+	Hub      *ent.Location  `json:"hub,omitempty"`
+	Products []*ent.Product `json:"products"`
 }
 
 type RebalanceDropPoolsInput struct {
@@ -291,11 +311,13 @@ type StreamOverlayEvent struct {
 	Seq  int              `json:"seq"`
 	Kind OverlayEventKind `json:"kind"`
 	// The publisher's media time (seconds of RTP clock) when this happened; null when not live. Show it when the player reaches that time.
-	MediaTime   *float64          `json:"mediaTime,omitempty"`
-	Stream      *ent.Stream       `json:"stream"`
-	Pinned      []*OverlayProduct `json:"pinned"`
-	Highlighted *ent.Product      `json:"highlighted,omitempty"`
-	ViewerCount int               `json:"viewerCount"`
+	MediaTime *float64 `json:"mediaTime,omitempty"`
+	// The publisher's video RTP timestamp at that moment: a WebRTC player applies the event once requestVideoFrameCallback reports a frame at or after it.
+	RtpTimestamp *float64          `json:"rtpTimestamp,omitempty"`
+	Stream       *ent.Stream       `json:"stream"`
+	Pinned       []*OverlayProduct `json:"pinned"`
+	Highlighted  *ent.Product      `json:"highlighted,omitempty"`
+	ViewerCount  int               `json:"viewerCount"`
 }
 
 type StreamPayload struct {

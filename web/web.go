@@ -1,0 +1,102 @@
+// Package web serves merchd's pages from the binary: the storefront, the
+// on-site QR checkout, the stream viewer and the OBS overlay. They are
+// small vanilla-JS modules; every piece of data they show goes through the
+// public GraphQL API at /query.
+package web
+
+import (
+	"embed"
+	"fmt"
+	"hash/fnv"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+//go:embed static
+var static embed.FS
+
+// Config configures the pages.
+type Config struct {
+	// StripePublishableKey (pk_…) turns on Stripe Elements for card payments.
+	StripePublishableKey string
+	// VerifyQR checks a QR code's signature; a forged code gets an error page.
+	VerifyQR func(code string) error
+	// ShopName is shown in the header.
+	ShopName string
+}
+
+var pages = template.Must(template.ParseFS(static, "static/*.html"))
+
+// Handler serves the pages and their assets.
+func Handler(cfg Config) http.Handler {
+	if cfg.ShopName == "" {
+		cfg.ShopName = "merchd"
+	}
+	mux := http.NewServeMux()
+	assets, _ := fs.Sub(static, "static")
+	files := http.FileServerFS(assets)
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheable(files)))
+	mux.HandleFunc("GET /assets/demo/{name}", demoImage)
+	page := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { render(w, http.StatusOK, name, cfg) }
+	}
+	for _, p := range []string{"/{$}", "/products/{slug}", "/drops/{id}", "/cart", "/signin", "/orders/{id}", "/wallet"} {
+		mux.HandleFunc("GET "+p, page("shop.html"))
+	}
+	mux.HandleFunc("GET /q/{code}", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.VerifyQR != nil {
+			if err := cfg.VerifyQR(r.PathValue("code")); err != nil {
+				render(w, http.StatusBadRequest, "qr-invalid.html", cfg)
+				return
+			}
+		}
+		render(w, http.StatusOK, "qr.html", cfg)
+	})
+	mux.HandleFunc("GET /watch/{stream}", page("watch.html"))
+	mux.HandleFunc("GET /overlay/{stream}", page("overlay.html"))
+	return security(mux)
+}
+
+func render(w http.ResponseWriter, status int, name string, cfg Config) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = pages.ExecuteTemplate(w, name, cfg)
+}
+
+func cacheable(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// security sets the headers every page should carry.
+func security(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		if !strings.HasPrefix(r.URL.Path, "/overlay/") {
+			h.Set("X-Frame-Options", "DENY") // the OBS overlay must embed; nothing else
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// demoImage draws a product tile for the demo shop, so it needs no files.
+func demoImage(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimSuffix(r.PathValue("name"), ".svg")
+	hf := fnv.New32a()
+	hf.Write([]byte(name))
+	hue := hf.Sum32() % 360
+	label := strings.ToUpper(strings.ReplaceAll(strings.TrimSuffix(name, "-back"), "-", " "))
+	if len(label) > 18 {
+		label = label[:18]
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 400"><rect width="400" height="400" fill="hsl(%d 55%% 35%%)"/>`+
+		`<text x="200" y="210" font-family="sans-serif" font-size="26" fill="#fff" text-anchor="middle">%s</text></svg>`, hue, template.HTMLEscapeString(label))
+}
