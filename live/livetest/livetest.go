@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 )
 
 // ClientAPI is a pion API for test peers on loopback.
@@ -185,4 +187,57 @@ func Watch(t testing.TB, base, stream string, read bool) (*Watcher, int, string)
 	t.Cleanup(func() { pc.Close() })
 	code, loc := Exchange(t, pc, base+"/live/"+stream+"/whep", "")
 	return w, code, loc
+}
+
+// PublishIVF publishes a VP8 IVF file (looped, at its frame rate) to
+// stream: real video a browser can decode.
+func PublishIVF(t testing.TB, base, stream, key, file string) (*Publisher, int) {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := ClientAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Publisher{pc: pc, stop: make(chan struct{})}
+	p.video, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "pub")
+	if _, err := pc.AddTransceiverFromTrack(p.video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := Exchange(t, pc, base+"/live/"+stream+"/whip", key)
+	t.Cleanup(func() { p.Close() })
+	if code != http.StatusCreated {
+		return p, code
+	}
+	p.done.Add(1)
+	go func() {
+		defer p.done.Done()
+		for {
+			r, hdr, err := ivfreader.NewWith(bytes.NewReader(raw))
+			if err != nil {
+				return
+			}
+			frameDur := time.Second * time.Duration(hdr.TimebaseNumerator) / time.Duration(hdr.TimebaseDenominator)
+			tick := time.NewTicker(frameDur)
+			for {
+				frame, _, err := r.ParseNextFrame()
+				if err != nil {
+					break // loop the clip
+				}
+				select {
+				case <-p.stop:
+					tick.Stop()
+					return
+				case <-tick.C:
+				}
+				if p.video.WriteSample(media.Sample{Data: frame, Duration: frameDur}) == nil {
+					p.Frames.Add(1)
+				}
+			}
+			tick.Stop()
+		}
+	}()
+	return p, code
 }

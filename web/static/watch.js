@@ -10,7 +10,10 @@ async function play() {
   const pc = new RTCPeerConnection();
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
-  pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); };
+  // One stream for every track: a later ontrack (audio) must not replace the video.
+  const media = new MediaStream();
+  video.srcObject = media;
+  pc.ontrack = (e) => media.addTrack(e.track);
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((r) => { if (pc.iceGatheringState === "complete") r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r(); setTimeout(r, 2000); });
   const res = await fetch("/live/" + streamId + "/whep", { method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription.sdp });
