@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/live"
@@ -42,6 +44,35 @@ type serveConfig struct {
 	Stripe checkout.StripeConfig
 	API    graph.ServerConfig
 	Live   live.Config
+	// Edge is set by `merchd edge`: this server is a pop-up hub.
+	Edge *edgeConfig
+}
+
+// edgeConfig is what `merchd edge` adds to serve's flags.
+type edgeConfig struct {
+	Hub  string
+	Sync edge.Config
+}
+
+func (e *edgeConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&e.Sync.Upstream, "upstream", e.Sync.Upstream, "central merchd's base `URL` (required)")
+	fs.StringVar(&e.Sync.Token, "hub-token", e.Sync.Token, "staff token issued by central (prefer MERCHD_HUB_TOKEN: flags show in ps)")
+	fs.StringVar(&e.Hub, "hub", e.Hub, "this hub's location `code`, as central leases stock to it (required)")
+	fs.DurationVar(&e.Sync.MaxBackoff, "sync-max-backoff", e.Sync.MaxBackoff, "longest wait between deliveries while central is unreachable")
+}
+
+func (e *edgeConfig) validate() []error {
+	var errs []error
+	if u, err := url.Parse(e.Sync.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("--upstream %q is not an http(s) URL of central", e.Sync.Upstream))
+	}
+	if e.Sync.Token == "" {
+		errs = append(errs, errors.New("no hub token: set MERCHD_HUB_TOKEN (from `merchd staff create-token` on central)"))
+	}
+	if e.Hub == "" || e.Hub == "central" {
+		errs = append(errs, fmt.Errorf("--hub %q: give this hub's location code, e.g. --hub popup-berlin", e.Hub))
+	}
+	return errs
 }
 
 func defaultServeConfig() serveConfig {
@@ -121,6 +152,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 
 func (c serveConfig) Validate() error {
 	var errs []error
+	if c.Edge != nil {
+		errs = append(errs, c.Edge.validate()...)
+	}
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("--addr %q is not host:port (e.g. 127.0.0.1:8080)", c.Addr))
 	}

@@ -24,6 +24,8 @@ const usage = `merchd runs a shop for drops, pop-ups and live commerce.
 
 Usage:
   merchd serve [flags]                 run the central server
+  merchd edge --upstream URL --hub CODE [flags]
+                                       run a pop-up hub that sells offline and syncs to central
   merchd staff create-token [flags]    issue a staff API token (printed once)
   merchd version                       print the version
   merchd help [command]                show help
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return serve(ctx, rest, stdout, stderr)
+	case "edge":
+		return edgeCommand(ctx, rest, stdout, stderr)
 	case "staff":
 		return staffCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

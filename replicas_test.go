@@ -46,13 +46,40 @@ func startProcess(t testing.TB, bin string, env []string, args ...string) string
 // startProcessPID is startProcess that also returns the process id.
 func startProcessPID(t testing.TB, bin string, env []string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	p := startCommand(t, bin, env, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	return p.URL, p.Cmd.Process.Pid
+}
+
+// merchdProc is a merchd process a test started.
+type merchdProc struct {
+	URL    string
+	Cmd    *exec.Cmd
+	exited chan struct{}
+	err    error // valid once exited is closed
+}
+
+// Kill SIGKILLs the process and waits until it is gone.
+func (p *merchdProc) Kill(t testing.TB) {
+	t.Helper()
+	if err := p.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+}
+
+// startCommand runs merchd with args (a subcommand first) and returns once
+// it serves. At cleanup it is stopped with SIGTERM and must exit cleanly,
+// unless the test killed it.
+func startCommand(t testing.TB, bin string, env []string, args ...string) *merchdProc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p := &merchdProc{Cmd: cmd, exited: make(chan struct{})}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -61,15 +88,20 @@ func startProcessPID(t testing.TB, bin string, env []string, args ...string) (st
 				addr <- m[1]
 			}
 		}
+		p.err = cmd.Wait()
+		close(p.exited)
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("merchd exited with %v after SIGTERM", err)
+		case <-p.exited:
+			return // killed by the test
+		default:
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+			if p.err != nil {
+				t.Errorf("merchd exited with %v after SIGTERM", p.err)
 			}
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
@@ -78,11 +110,14 @@ func startProcessPID(t testing.TB, bin string, env []string, args ...string) (st
 	})
 	select {
 	case a := <-addr:
-		return "http://" + a, cmd.Process.Pid
+		p.URL = "http://" + a
+		return p
+	case <-p.exited:
+		t.Fatalf("merchd exited before serving: %v", p.err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("merchd did not start")
-		return "", 0
 	}
+	return nil
 }
 
 // TestTwoProcessesOnePostgres: two merchd processes share one PostgreSQL;

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/realtime"
@@ -41,6 +42,29 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
 	}
+	return runServer(ctx, cfg, stdout)
+}
+
+// edgeCommand runs merchd as a pop-up hub: the same server on its own
+// SQLite, selling from its allocation and syncing to central.
+func edgeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := defaultServeConfig()
+	cfg.Database = "merchd-edge.db"
+	cfg.Edge = &edgeConfig{Sync: edge.DefaultConfig()}
+	fs := newFlagSet("edge", "Run merchd on pop-up hub hardware: sells offline, syncs to --upstream.", stderr)
+	cfg.flags(fs)
+	cfg.Edge.flags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("edge: unexpected arguments %q", fs.Args())
+	}
+	cfg.Edge.Sync.Hub = cfg.Edge.Hub
+	return runServer(ctx, cfg, stdout)
+}
+
+func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	var err error
 	if cfg.Stripe.SecretKey, err = secretFromEnv("MERCHD_STRIPE_SECRET_KEY"); err != nil {
 		return err
@@ -72,8 +96,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	location, hubCode := "central", ""
+	if cfg.Edge != nil {
+		location, hubCode = cfg.Edge.Hub, cfg.Edge.Hub
+	}
 	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{
-		Currencies: []string{cfg.Currency}, Location: "central",
+		Currencies: []string{cfg.Currency}, Location: location,
 	})
 	if err != nil {
 		return err
@@ -115,7 +143,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams} {
+	hubs := checkout.NewHubs(db.Client, db.Dialect, hubCode, now)
+	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubs} {
 		s.SetNotifier(bus)
 	}
 	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: streams, Hub: hub}, log)
@@ -133,12 +162,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.SQL, "merchd"))
-	api, err := graph.NewServer(cfg.API, &graph.Resolver{
+	var syncer *edge.Syncer
+	if cfg.Edge != nil {
+		syncer = edge.New(cfg.Edge.Sync, db.Client, hubs, log, reg)
+	}
+	resolver := &graph.Resolver{
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: now,
 		Wallets: wallets, Members: members, Currency: cfg.Currency, Hub: hub,
-		Streams: streams, Relay: relay, QR: qrs,
-	}, log, graph.NewMetrics(reg))
+		Streams: streams, Relay: relay, QR: qrs, Hubs: hubs,
+	}
+	if syncer != nil {
+		resolver.HubLink = syncer
+	}
+	api, err := graph.NewServer(cfg.API, resolver, log, graph.NewMetrics(reg))
 	if err != nil {
 		return err
 	}
@@ -174,6 +211,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	wg.Go(func() { drops.RunScheduler(bg) })
 	wg.Go(func() { bus.Run(bg, hub) })
 	wg.Go(func() { orders.RunSweeper(bg, cfg.SweepInterval) })
+	if syncer != nil {
+		wg.Go(func() { syncer.Run(bg) })
+	}
 	defer func() { stopBG(); wg.Wait() }()
 
 	ln, err := net.Listen("tcp", cfg.Addr)

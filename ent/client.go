@@ -24,6 +24,7 @@ import (
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -33,6 +34,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
@@ -73,6 +75,8 @@ type Client struct {
 	DropPool *DropPoolClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
+	// HubSale is the client for interacting with the HubSale builders.
+	HubSale *HubSaleClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
 	IdempotencyKey *IdempotencyKeyClient
 	// Image is the client for interacting with the Image builders.
@@ -91,6 +95,8 @@ type Client struct {
 	OrderEvent *OrderEventClient
 	// OrderLine is the client for interacting with the OrderLine builders.
 	OrderLine *OrderLineClient
+	// Outbox is the client for interacting with the Outbox builders.
+	Outbox *OutboxClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
 	// Product is the client for interacting with the Product builders.
@@ -137,6 +143,7 @@ func (c *Client) init() {
 	c.DropCustomer = NewDropCustomerClient(c.config)
 	c.DropPool = NewDropPoolClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
+	c.HubSale = NewHubSaleClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.Image = NewImageClient(c.config)
 	c.Location = NewLocationClient(c.config)
@@ -146,6 +153,7 @@ func (c *Client) init() {
 	c.Order = NewOrderClient(c.config)
 	c.OrderEvent = NewOrderEventClient(c.config)
 	c.OrderLine = NewOrderLineClient(c.config)
+	c.Outbox = NewOutboxClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
 	c.Product = NewProductClient(c.config)
 	c.Refund = NewRefundClient(c.config)
@@ -260,6 +268,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DropCustomer:    NewDropCustomerClient(cfg),
 		DropPool:        NewDropPoolClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
+		HubSale:         NewHubSaleClient(cfg),
 		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
 		Image:           NewImageClient(cfg),
 		Location:        NewLocationClient(cfg),
@@ -269,6 +278,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Order:           NewOrderClient(cfg),
 		OrderEvent:      NewOrderEventClient(cfg),
 		OrderLine:       NewOrderLineClient(cfg),
+		Outbox:          NewOutboxClient(cfg),
 		Payment:         NewPaymentClient(cfg),
 		Product:         NewProductClient(cfg),
 		Refund:          NewRefundClient(cfg),
@@ -310,6 +320,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DropCustomer:    NewDropCustomerClient(cfg),
 		DropPool:        NewDropPoolClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
+		HubSale:         NewHubSaleClient(cfg),
 		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
 		Image:           NewImageClient(cfg),
 		Location:        NewLocationClient(cfg),
@@ -319,6 +330,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Order:           NewOrderClient(cfg),
 		OrderEvent:      NewOrderEventClient(cfg),
 		OrderLine:       NewOrderLineClient(cfg),
+		Outbox:          NewOutboxClient(cfg),
 		Payment:         NewPaymentClient(cfg),
 		Product:         NewProductClient(cfg),
 		Refund:          NewRefundClient(cfg),
@@ -362,10 +374,11 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftLot, c.IdempotencyKey, c.Image, c.Location,
-		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
-		c.OrderLine, c.Payment, c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken,
-		c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.GiftLot, c.HubSale, c.IdempotencyKey, c.Image,
+		c.Location, c.MemberPrice, c.Membership, c.MembershipTier, c.Order,
+		c.OrderEvent, c.OrderLine, c.Outbox, c.Payment, c.Product, c.Refund, c.Setting,
+		c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant,
+		c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -376,10 +389,11 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftLot, c.IdempotencyKey, c.Image, c.Location,
-		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
-		c.OrderLine, c.Payment, c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken,
-		c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.GiftLot, c.HubSale, c.IdempotencyKey, c.Image,
+		c.Location, c.MemberPrice, c.Membership, c.MembershipTier, c.Order,
+		c.OrderEvent, c.OrderLine, c.Outbox, c.Payment, c.Product, c.Refund, c.Setting,
+		c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant,
+		c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -406,6 +420,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DropPool.mutate(ctx, m)
 	case *GiftLotMutation:
 		return c.GiftLot.mutate(ctx, m)
+	case *HubSaleMutation:
+		return c.HubSale.mutate(ctx, m)
 	case *IdempotencyKeyMutation:
 		return c.IdempotencyKey.mutate(ctx, m)
 	case *ImageMutation:
@@ -424,6 +440,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.OrderEvent.mutate(ctx, m)
 	case *OrderLineMutation:
 		return c.OrderLine.mutate(ctx, m)
+	case *OutboxMutation:
+		return c.Outbox.mutate(ctx, m)
 	case *PaymentMutation:
 		return c.Payment.mutate(ctx, m)
 	case *ProductMutation:
@@ -1818,6 +1836,140 @@ func (c *GiftLotClient) mutate(ctx context.Context, m *GiftLotMutation) (Value, 
 		return (&GiftLotDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown GiftLot mutation op: %q", m.Op())
+	}
+}
+
+// HubSaleClient is a client for the HubSale schema.
+type HubSaleClient struct {
+	config
+}
+
+// NewHubSaleClient returns a client for the HubSale from the given config.
+func NewHubSaleClient(c config) *HubSaleClient {
+	return &HubSaleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hubsale.Hooks(f(g(h())))`.
+func (c *HubSaleClient) Use(hooks ...Hook) {
+	c.hooks.HubSale = append(c.hooks.HubSale, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hubsale.Intercept(f(g(h())))`.
+func (c *HubSaleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HubSale = append(c.inters.HubSale, interceptors...)
+}
+
+// Create returns a builder for creating a HubSale entity.
+func (c *HubSaleClient) Create() *HubSaleCreate {
+	mutation := newHubSaleMutation(c.config, OpCreate)
+	return &HubSaleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HubSale entities.
+func (c *HubSaleClient) CreateBulk(builders ...*HubSaleCreate) *HubSaleCreateBulk {
+	return &HubSaleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HubSaleClient) MapCreateBulk(slice any, setFunc func(*HubSaleCreate, int)) *HubSaleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HubSaleCreateBulk{err: fmt.Errorf("calling to HubSaleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HubSaleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HubSaleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HubSale.
+func (c *HubSaleClient) Update() *HubSaleUpdate {
+	mutation := newHubSaleMutation(c.config, OpUpdate)
+	return &HubSaleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HubSaleClient) UpdateOne(_m *HubSale) *HubSaleUpdateOne {
+	mutation := newHubSaleMutation(c.config, OpUpdateOne, withHubSale(_m))
+	return &HubSaleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HubSaleClient) UpdateOneID(id int) *HubSaleUpdateOne {
+	mutation := newHubSaleMutation(c.config, OpUpdateOne, withHubSaleID(id))
+	return &HubSaleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HubSale.
+func (c *HubSaleClient) Delete() *HubSaleDelete {
+	mutation := newHubSaleMutation(c.config, OpDelete)
+	return &HubSaleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HubSaleClient) DeleteOne(_m *HubSale) *HubSaleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HubSaleClient) DeleteOneID(id int) *HubSaleDeleteOne {
+	builder := c.Delete().Where(hubsale.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HubSaleDeleteOne{builder}
+}
+
+// Query returns a query builder for HubSale.
+func (c *HubSaleClient) Query() *HubSaleQuery {
+	return &HubSaleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHubSale},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HubSale entity by its id.
+func (c *HubSaleClient) Get(ctx context.Context, id int) (*HubSale, error) {
+	return c.Query().Where(hubsale.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HubSaleClient) GetX(ctx context.Context, id int) *HubSale {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *HubSaleClient) Hooks() []Hook {
+	hooks := c.hooks.HubSale
+	return append(hooks[:len(hooks):len(hooks)], hubsale.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *HubSaleClient) Interceptors() []Interceptor {
+	return c.inters.HubSale
+}
+
+func (c *HubSaleClient) mutate(ctx context.Context, m *HubSaleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HubSaleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HubSaleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HubSaleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HubSaleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HubSale mutation op: %q", m.Op())
 	}
 }
 
@@ -3216,6 +3368,140 @@ func (c *OrderLineClient) mutate(ctx context.Context, m *OrderLineMutation) (Val
 		return (&OrderLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown OrderLine mutation op: %q", m.Op())
+	}
+}
+
+// OutboxClient is a client for the Outbox schema.
+type OutboxClient struct {
+	config
+}
+
+// NewOutboxClient returns a client for the Outbox from the given config.
+func NewOutboxClient(c config) *OutboxClient {
+	return &OutboxClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `outbox.Hooks(f(g(h())))`.
+func (c *OutboxClient) Use(hooks ...Hook) {
+	c.hooks.Outbox = append(c.hooks.Outbox, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `outbox.Intercept(f(g(h())))`.
+func (c *OutboxClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Outbox = append(c.inters.Outbox, interceptors...)
+}
+
+// Create returns a builder for creating a Outbox entity.
+func (c *OutboxClient) Create() *OutboxCreate {
+	mutation := newOutboxMutation(c.config, OpCreate)
+	return &OutboxCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Outbox entities.
+func (c *OutboxClient) CreateBulk(builders ...*OutboxCreate) *OutboxCreateBulk {
+	return &OutboxCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *OutboxClient) MapCreateBulk(slice any, setFunc func(*OutboxCreate, int)) *OutboxCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &OutboxCreateBulk{err: fmt.Errorf("calling to OutboxClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*OutboxCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &OutboxCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Outbox.
+func (c *OutboxClient) Update() *OutboxUpdate {
+	mutation := newOutboxMutation(c.config, OpUpdate)
+	return &OutboxUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *OutboxClient) UpdateOne(_m *Outbox) *OutboxUpdateOne {
+	mutation := newOutboxMutation(c.config, OpUpdateOne, withOutbox(_m))
+	return &OutboxUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *OutboxClient) UpdateOneID(id int) *OutboxUpdateOne {
+	mutation := newOutboxMutation(c.config, OpUpdateOne, withOutboxID(id))
+	return &OutboxUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Outbox.
+func (c *OutboxClient) Delete() *OutboxDelete {
+	mutation := newOutboxMutation(c.config, OpDelete)
+	return &OutboxDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *OutboxClient) DeleteOne(_m *Outbox) *OutboxDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *OutboxClient) DeleteOneID(id int) *OutboxDeleteOne {
+	builder := c.Delete().Where(outbox.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &OutboxDeleteOne{builder}
+}
+
+// Query returns a query builder for Outbox.
+func (c *OutboxClient) Query() *OutboxQuery {
+	return &OutboxQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeOutbox},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Outbox entity by its id.
+func (c *OutboxClient) Get(ctx context.Context, id int) (*Outbox, error) {
+	return c.Query().Where(outbox.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *OutboxClient) GetX(ctx context.Context, id int) *Outbox {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *OutboxClient) Hooks() []Hook {
+	hooks := c.hooks.Outbox
+	return append(hooks[:len(hooks):len(hooks)], outbox.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *OutboxClient) Interceptors() []Interceptor {
+	return c.inters.Outbox
+}
+
+func (c *OutboxClient) mutate(ctx context.Context, m *OutboxMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&OutboxCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&OutboxUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&OutboxUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&OutboxDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Outbox mutation op: %q", m.Op())
 	}
 }
 
@@ -5189,17 +5475,17 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftLot, IdempotencyKey, Image, Location, MemberPrice, Membership,
-		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund,
-		Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
-		WalletEntry []ent.Hook
+		DropPool, GiftLot, HubSale, IdempotencyKey, Image, Location, MemberPrice,
+		Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment,
+		Product, Refund, Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp,
+		Variant, Wallet, WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftLot, IdempotencyKey, Image, Location, MemberPrice, Membership,
-		MembershipTier, Order, OrderEvent, OrderLine, Payment, Product, Refund,
-		Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
-		WalletEntry []ent.Interceptor
+		DropPool, GiftLot, HubSale, IdempotencyKey, Image, Location, MemberPrice,
+		Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment,
+		Product, Refund, Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp,
+		Variant, Wallet, WalletEntry []ent.Interceptor
 	}
 )
 

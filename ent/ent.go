@@ -21,6 +21,7 @@ import (
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -30,6 +31,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
@@ -112,6 +114,7 @@ func checkColumn(t, c string) error {
 			dropcustomer.Table:    dropcustomer.ValidColumn,
 			droppool.Table:        droppool.ValidColumn,
 			giftlot.Table:         giftlot.ValidColumn,
+			hubsale.Table:         hubsale.ValidColumn,
 			idempotencykey.Table:  idempotencykey.ValidColumn,
 			image.Table:           image.ValidColumn,
 			location.Table:        location.ValidColumn,
@@ -121,6 +124,7 @@ func checkColumn(t, c string) error {
 			order.Table:           order.ValidColumn,
 			orderevent.Table:      orderevent.ValidColumn,
 			orderline.Table:       orderline.ValidColumn,
+			outbox.Table:          outbox.ValidColumn,
 			payment.Table:         payment.ValidColumn,
 			product.Table:         product.ValidColumn,
 			refund.Table:          refund.ValidColumn,

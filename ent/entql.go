@@ -12,6 +12,7 @@ import (
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -21,6 +22,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
@@ -44,7 +46,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 31)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 33)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   cart.Table,
@@ -219,6 +221,28 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   hubsale.Table,
+			Columns: hubsale.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: hubsale.FieldID,
+			},
+		},
+		Type: "HubSale",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			hubsale.FieldSaleID:      {Type: field.TypeString, Column: hubsale.FieldSaleID},
+			hubsale.FieldHub:         {Type: field.TypeString, Column: hubsale.FieldHub},
+			hubsale.FieldLines:       {Type: field.TypeJSON, Column: hubsale.FieldLines},
+			hubsale.FieldTotalAmount: {Type: field.TypeInt64, Column: hubsale.FieldTotalAmount},
+			hubsale.FieldCurrency:    {Type: field.TypeString, Column: hubsale.FieldCurrency},
+			hubsale.FieldPaidWith:    {Type: field.TypeEnum, Column: hubsale.FieldPaidWith},
+			hubsale.FieldCustomerID:  {Type: field.TypeInt, Column: hubsale.FieldCustomerID},
+			hubsale.FieldSoldAt:      {Type: field.TypeTime, Column: hubsale.FieldSoldAt},
+			hubsale.FieldSyncedAt:    {Type: field.TypeTime, Column: hubsale.FieldSyncedAt},
+		},
+	}
+	graph.Nodes[10] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   idempotencykey.Table,
 			Columns: idempotencykey.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -236,7 +260,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			idempotencykey.FieldCreatedAt:   {Type: field.TypeTime, Column: idempotencykey.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   image.Table,
 			Columns: image.Columns,
@@ -253,7 +277,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			image.FieldProductID: {Type: field.TypeInt, Column: image.FieldProductID},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   location.Table,
 			Columns: location.Columns,
@@ -269,7 +293,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			location.FieldKind: {Type: field.TypeEnum, Column: location.FieldKind},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   memberprice.Table,
 			Columns: memberprice.Columns,
@@ -287,7 +311,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memberprice.FieldPercentOff:   {Type: field.TypeInt, Column: memberprice.FieldPercentOff},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
@@ -309,7 +333,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldClientSecret:         {Type: field.TypeString, Column: membership.FieldClientSecret},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membershiptier.Table,
 			Columns: membershiptier.Columns,
@@ -331,7 +355,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membershiptier.FieldStripeProductID:    {Type: field.TypeString, Column: membershiptier.FieldStripeProductID},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   order.Table,
 			Columns: order.Columns,
@@ -355,7 +379,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			order.FieldPaidAt:         {Type: field.TypeTime, Column: order.FieldPaidAt},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderevent.Table,
 			Columns: orderevent.Columns,
@@ -372,7 +396,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderevent.FieldCreatedAt: {Type: field.TypeTime, Column: orderevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderline.Table,
 			Columns: orderline.Columns,
@@ -395,7 +419,29 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderline.FieldRefundedQuantity: {Type: field.TypeInt, Column: orderline.FieldRefundedQuantity},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   outbox.Table,
+			Columns: outbox.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: outbox.FieldID,
+			},
+		},
+		Type: "Outbox",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			outbox.FieldKey:           {Type: field.TypeString, Column: outbox.FieldKey},
+			outbox.FieldKind:          {Type: field.TypeString, Column: outbox.FieldKind},
+			outbox.FieldPayload:       {Type: field.TypeBytes, Column: outbox.FieldPayload},
+			outbox.FieldStatus:        {Type: field.TypeEnum, Column: outbox.FieldStatus},
+			outbox.FieldAttempts:      {Type: field.TypeInt, Column: outbox.FieldAttempts},
+			outbox.FieldLastError:     {Type: field.TypeString, Column: outbox.FieldLastError},
+			outbox.FieldCreatedAt:     {Type: field.TypeTime, Column: outbox.FieldCreatedAt},
+			outbox.FieldNextAttemptAt: {Type: field.TypeTime, Column: outbox.FieldNextAttemptAt},
+			outbox.FieldDoneAt:        {Type: field.TypeTime, Column: outbox.FieldDoneAt},
+		},
+	}
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -417,7 +463,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldClientSecret:          {Type: field.TypeString, Column: payment.FieldClientSecret},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   product.Table,
 			Columns: product.Columns,
@@ -437,7 +483,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			product.FieldVendor:      {Type: field.TypeString, Column: product.FieldVendor},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refund.Table,
 			Columns: refund.Columns,
@@ -460,7 +506,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refund.FieldStripeRefundID: {Type: field.TypeString, Column: refund.FieldStripeRefundID},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   setting.Table,
 			Columns: setting.Columns,
@@ -475,7 +521,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			setting.FieldValue: {Type: field.TypeBytes, Column: setting.FieldValue},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   staff.Table,
 			Columns: staff.Columns,
@@ -492,7 +538,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			staff.FieldName:      {Type: field.TypeString, Column: staff.FieldName},
 		},
 	}
-	graph.Nodes[23] = &sqlgraph.Node{
+	graph.Nodes[25] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stafftoken.Table,
 			Columns: stafftoken.Columns,
@@ -510,7 +556,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldRevokedAt: {Type: field.TypeTime, Column: stafftoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[24] = &sqlgraph.Node{
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stock.Table,
 			Columns: stock.Columns,
@@ -527,7 +573,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stock.FieldUpdatedAt:  {Type: field.TypeTime, Column: stock.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[25] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stream.Table,
 			Columns: stream.Columns,
@@ -549,7 +595,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stream.FieldEndedAt:              {Type: field.TypeTime, Column: stream.FieldEndedAt},
 		},
 	}
-	graph.Nodes[26] = &sqlgraph.Node{
+	graph.Nodes[28] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -565,7 +611,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[27] = &sqlgraph.Node{
+	graph.Nodes[29] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   topup.Table,
 			Columns: topup.Columns,
@@ -586,7 +632,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
 		},
 	}
-	graph.Nodes[28] = &sqlgraph.Node{
+	graph.Nodes[30] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -609,7 +655,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
-	graph.Nodes[29] = &sqlgraph.Node{
+	graph.Nodes[31] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   wallet.Table,
 			Columns: wallet.Columns,
@@ -627,7 +673,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
 		},
 	}
-	graph.Nodes[30] = &sqlgraph.Node{
+	graph.Nodes[32] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   walletentry.Table,
 			Columns: walletentry.Columns,
@@ -1867,6 +1913,91 @@ func (f *GiftLotFilter) WhereExpiresAt(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *HubSaleQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the HubSaleQuery builder.
+func (_q *HubSaleQuery) Filter() *HubSaleFilter {
+	return &HubSaleFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *HubSaleMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the HubSaleMutation builder.
+func (m *HubSaleMutation) Filter() *HubSaleFilter {
+	return &HubSaleFilter{config: m.config, predicateAdder: m}
+}
+
+// HubSaleFilter provides a generic filtering capability at runtime for HubSaleQuery.
+type HubSaleFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *HubSaleFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *HubSaleFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(hubsale.FieldID))
+}
+
+// WhereSaleID applies the entql string predicate on the sale_id field.
+func (f *HubSaleFilter) WhereSaleID(p entql.StringP) {
+	f.Where(p.Field(hubsale.FieldSaleID))
+}
+
+// WhereHub applies the entql string predicate on the hub field.
+func (f *HubSaleFilter) WhereHub(p entql.StringP) {
+	f.Where(p.Field(hubsale.FieldHub))
+}
+
+// WhereLines applies the entql json.RawMessage predicate on the lines field.
+func (f *HubSaleFilter) WhereLines(p entql.BytesP) {
+	f.Where(p.Field(hubsale.FieldLines))
+}
+
+// WhereTotalAmount applies the entql int64 predicate on the total_amount field.
+func (f *HubSaleFilter) WhereTotalAmount(p entql.Int64P) {
+	f.Where(p.Field(hubsale.FieldTotalAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *HubSaleFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(hubsale.FieldCurrency))
+}
+
+// WherePaidWith applies the entql string predicate on the paid_with field.
+func (f *HubSaleFilter) WherePaidWith(p entql.StringP) {
+	f.Where(p.Field(hubsale.FieldPaidWith))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *HubSaleFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(hubsale.FieldCustomerID))
+}
+
+// WhereSoldAt applies the entql time.Time predicate on the sold_at field.
+func (f *HubSaleFilter) WhereSoldAt(p entql.TimeP) {
+	f.Where(p.Field(hubsale.FieldSoldAt))
+}
+
+// WhereSyncedAt applies the entql time.Time predicate on the synced_at field.
+func (f *HubSaleFilter) WhereSyncedAt(p entql.TimeP) {
+	f.Where(p.Field(hubsale.FieldSyncedAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *IdempotencyKeyQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1895,7 +2026,7 @@ type IdempotencyKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *IdempotencyKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1965,7 +2096,7 @@ type ImageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ImageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2039,7 +2170,7 @@ type LocationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LocationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2108,7 +2239,7 @@ type MemberPriceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MemberPriceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2187,7 +2318,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2286,7 +2417,7 @@ type MembershipTierFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipTierFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2385,7 +2516,7 @@ type OrderFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2536,7 +2667,7 @@ type OrderEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2610,7 +2741,7 @@ type OrderLineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderLineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2700,6 +2831,91 @@ func (f *OrderLineFilter) WhereHasVariantWith(preds ...predicate.Variant) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *OutboxQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OutboxQuery builder.
+func (_q *OutboxQuery) Filter() *OutboxFilter {
+	return &OutboxFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OutboxMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OutboxMutation builder.
+func (m *OutboxMutation) Filter() *OutboxFilter {
+	return &OutboxFilter{config: m.config, predicateAdder: m}
+}
+
+// OutboxFilter provides a generic filtering capability at runtime for OutboxQuery.
+type OutboxFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OutboxFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *OutboxFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(outbox.FieldID))
+}
+
+// WhereKey applies the entql string predicate on the key field.
+func (f *OutboxFilter) WhereKey(p entql.StringP) {
+	f.Where(p.Field(outbox.FieldKey))
+}
+
+// WhereKind applies the entql string predicate on the kind field.
+func (f *OutboxFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(outbox.FieldKind))
+}
+
+// WherePayload applies the entql []byte predicate on the payload field.
+func (f *OutboxFilter) WherePayload(p entql.BytesP) {
+	f.Where(p.Field(outbox.FieldPayload))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *OutboxFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(outbox.FieldStatus))
+}
+
+// WhereAttempts applies the entql int predicate on the attempts field.
+func (f *OutboxFilter) WhereAttempts(p entql.IntP) {
+	f.Where(p.Field(outbox.FieldAttempts))
+}
+
+// WhereLastError applies the entql string predicate on the last_error field.
+func (f *OutboxFilter) WhereLastError(p entql.StringP) {
+	f.Where(p.Field(outbox.FieldLastError))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OutboxFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(outbox.FieldCreatedAt))
+}
+
+// WhereNextAttemptAt applies the entql time.Time predicate on the next_attempt_at field.
+func (f *OutboxFilter) WhereNextAttemptAt(p entql.TimeP) {
+	f.Where(p.Field(outbox.FieldNextAttemptAt))
+}
+
+// WhereDoneAt applies the entql time.Time predicate on the done_at field.
+func (f *OutboxFilter) WhereDoneAt(p entql.TimeP) {
+	f.Where(p.Field(outbox.FieldDoneAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *PaymentQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2728,7 +2944,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2827,7 +3043,7 @@ type ProductFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProductFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2944,7 +3160,7 @@ type RefundFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefundFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3048,7 +3264,7 @@ type SettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3098,7 +3314,7 @@ type StaffFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3172,7 +3388,7 @@ type StaffTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3251,7 +3467,7 @@ type StockFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StockFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3339,7 +3555,7 @@ type StreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3424,7 +3640,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3479,7 +3695,7 @@ type TopUpFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TopUpFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3559,7 +3775,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3691,7 +3907,7 @@ type WalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3770,7 +3986,7 @@ type WalletEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

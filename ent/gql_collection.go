@@ -15,6 +15,7 @@ import (
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/memberprice"
@@ -706,6 +707,93 @@ func newDropPaginateArgs(rv map[string]any) *dropPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*DropWhereInput); ok {
 		args.opts = append(args.opts, WithDropFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *HubSaleQuery) CollectFields(ctx context.Context, satisfies ...string) (*HubSaleQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *HubSaleQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(hubsale.Columns))
+		selectedFields = []string{hubsale.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "saleID":
+			if _, ok := fieldSeen[hubsale.FieldSaleID]; !ok {
+				selectedFields = append(selectedFields, hubsale.FieldSaleID)
+				fieldSeen[hubsale.FieldSaleID] = struct{}{}
+			}
+		case "hub":
+			if _, ok := fieldSeen[hubsale.FieldHub]; !ok {
+				selectedFields = append(selectedFields, hubsale.FieldHub)
+				fieldSeen[hubsale.FieldHub] = struct{}{}
+			}
+		case "paidWith":
+			if _, ok := fieldSeen[hubsale.FieldPaidWith]; !ok {
+				selectedFields = append(selectedFields, hubsale.FieldPaidWith)
+				fieldSeen[hubsale.FieldPaidWith] = struct{}{}
+			}
+		case "soldAt":
+			if _, ok := fieldSeen[hubsale.FieldSoldAt]; !ok {
+				selectedFields = append(selectedFields, hubsale.FieldSoldAt)
+				fieldSeen[hubsale.FieldSoldAt] = struct{}{}
+			}
+		case "syncedAt":
+			if _, ok := fieldSeen[hubsale.FieldSyncedAt]; !ok {
+				selectedFields = append(selectedFields, hubsale.FieldSyncedAt)
+				fieldSeen[hubsale.FieldSyncedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type hubsalePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []HubSalePaginateOption
+}
+
+func newHubSalePaginateArgs(rv map[string]any) *hubsalePaginateArgs {
+	args := &hubsalePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*HubSaleWhereInput); ok {
+		args.opts = append(args.opts, WithHubSaleFilter(v.Filter))
 	}
 	return args
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/internal"
 	"github.com/merchd/merchd/ent/location"
@@ -63,6 +64,11 @@ var dropImplementors = []string{"Drop", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Drop) IsNode() {}
+
+var hubsaleImplementors = []string{"HubSale", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*HubSale) IsNode() {}
 
 var imageImplementors = []string{"Image", "Node"}
 
@@ -262,6 +268,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(drop.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, dropImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case hubsale.Table:
+		query := c.HubSale.Query().
+			Where(hubsale.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, hubsaleImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -551,6 +566,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Drop.Query().
 			Where(drop.IDIn(ids...))
 		query, err := query.CollectFields(ctx, dropImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case hubsale.Table:
+		query := c.HubSale.Query().
+			Where(hubsale.IDIn(ids...))
+		query, err := query.CollectFields(ctx, hubsaleImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/memberprice"
@@ -1672,6 +1673,255 @@ func (_m *Drop) ToEdge(order *DropOrder) *DropEdge {
 		order = DefaultDropOrder
 	}
 	return &DropEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// HubSaleEdge is the edge representation of HubSale.
+type HubSaleEdge struct {
+	Node   *HubSale `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// HubSaleConnection is the connection containing edges to HubSale.
+type HubSaleConnection struct {
+	Edges      []*HubSaleEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *HubSaleConnection) build(nodes []*HubSale, pager *hubsalePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *HubSale
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *HubSale {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *HubSale {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*HubSaleEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &HubSaleEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// HubSalePaginateOption enables pagination customization.
+type HubSalePaginateOption func(*hubsalePager) error
+
+// WithHubSaleOrder configures pagination ordering.
+func WithHubSaleOrder(order *HubSaleOrder) HubSalePaginateOption {
+	if order == nil {
+		order = DefaultHubSaleOrder
+	}
+	o := *order
+	return func(pager *hubsalePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultHubSaleOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithHubSaleFilter configures pagination filter.
+func WithHubSaleFilter(filter func(*HubSaleQuery) (*HubSaleQuery, error)) HubSalePaginateOption {
+	return func(pager *hubsalePager) error {
+		if filter == nil {
+			return errors.New("HubSaleQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type hubsalePager struct {
+	reverse bool
+	order   *HubSaleOrder
+	filter  func(*HubSaleQuery) (*HubSaleQuery, error)
+}
+
+func newHubSalePager(opts []HubSalePaginateOption, reverse bool) (*hubsalePager, error) {
+	pager := &hubsalePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultHubSaleOrder
+	}
+	return pager, nil
+}
+
+func (p *hubsalePager) applyFilter(query *HubSaleQuery) (*HubSaleQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *hubsalePager) toCursor(_m *HubSale) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *hubsalePager) applyCursors(query *HubSaleQuery, after, before *Cursor) (*HubSaleQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultHubSaleOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *hubsalePager) applyOrder(query *HubSaleQuery) *HubSaleQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultHubSaleOrder.Field {
+		query = query.Order(DefaultHubSaleOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *hubsalePager) orderExpr(query *HubSaleQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultHubSaleOrder.Field {
+			b.Comma().Ident(DefaultHubSaleOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to HubSale.
+func (_m *HubSaleQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...HubSalePaginateOption,
+) (*HubSaleConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newHubSalePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &HubSaleConnection{Edges: []*HubSaleEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// HubSaleOrderField defines the ordering field of HubSale.
+type HubSaleOrderField struct {
+	// Value extracts the ordering value from the given HubSale.
+	Value    func(*HubSale) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) hubsale.OrderOption
+	toCursor func(*HubSale) Cursor
+}
+
+// HubSaleOrder defines the ordering of HubSale.
+type HubSaleOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *HubSaleOrderField `json:"field"`
+}
+
+// DefaultHubSaleOrder is the default ordering of HubSale.
+var DefaultHubSaleOrder = &HubSaleOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &HubSaleOrderField{
+		Value: func(_m *HubSale) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: hubsale.FieldID,
+		toTerm: hubsale.ByID,
+		toCursor: func(_m *HubSale) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts HubSale into HubSaleEdge.
+func (_m *HubSale) ToEdge(order *HubSaleOrder) *HubSaleEdge {
+	if order == nil {
+		order = DefaultHubSaleOrder
+	}
+	return &HubSaleEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

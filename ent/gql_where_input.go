@@ -12,6 +12,7 @@ import (
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/memberprice"
@@ -1795,6 +1796,332 @@ func (i *DropWhereInput) P() (predicate.Drop, error) {
 		return predicates[0], nil
 	default:
 		return drop.And(predicates...), nil
+	}
+}
+
+// HubSaleWhereInput represents a where input for filtering HubSale queries.
+type HubSaleWhereInput struct {
+	Predicates []predicate.HubSale  `json:"-"`
+	Not        *HubSaleWhereInput   `json:"not,omitempty"`
+	Or         []*HubSaleWhereInput `json:"or,omitempty"`
+	And        []*HubSaleWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "sale_id" field predicates.
+	SaleID             *string  `json:"saleID,omitempty"`
+	SaleIDNEQ          *string  `json:"saleIDNEQ,omitempty"`
+	SaleIDIn           []string `json:"saleIDIn,omitempty"`
+	SaleIDNotIn        []string `json:"saleIDNotIn,omitempty"`
+	SaleIDGT           *string  `json:"saleIDGT,omitempty"`
+	SaleIDGTE          *string  `json:"saleIDGTE,omitempty"`
+	SaleIDLT           *string  `json:"saleIDLT,omitempty"`
+	SaleIDLTE          *string  `json:"saleIDLTE,omitempty"`
+	SaleIDContains     *string  `json:"saleIDContains,omitempty"`
+	SaleIDHasPrefix    *string  `json:"saleIDHasPrefix,omitempty"`
+	SaleIDHasSuffix    *string  `json:"saleIDHasSuffix,omitempty"`
+	SaleIDEqualFold    *string  `json:"saleIDEqualFold,omitempty"`
+	SaleIDContainsFold *string  `json:"saleIDContainsFold,omitempty"`
+
+	// "hub" field predicates.
+	Hub             *string  `json:"hub,omitempty"`
+	HubNEQ          *string  `json:"hubNEQ,omitempty"`
+	HubIn           []string `json:"hubIn,omitempty"`
+	HubNotIn        []string `json:"hubNotIn,omitempty"`
+	HubGT           *string  `json:"hubGT,omitempty"`
+	HubGTE          *string  `json:"hubGTE,omitempty"`
+	HubLT           *string  `json:"hubLT,omitempty"`
+	HubLTE          *string  `json:"hubLTE,omitempty"`
+	HubContains     *string  `json:"hubContains,omitempty"`
+	HubHasPrefix    *string  `json:"hubHasPrefix,omitempty"`
+	HubHasSuffix    *string  `json:"hubHasSuffix,omitempty"`
+	HubEqualFold    *string  `json:"hubEqualFold,omitempty"`
+	HubContainsFold *string  `json:"hubContainsFold,omitempty"`
+
+	// "paid_with" field predicates.
+	PaidWith      *hubsale.PaidWith  `json:"paidWith,omitempty"`
+	PaidWithNEQ   *hubsale.PaidWith  `json:"paidWithNEQ,omitempty"`
+	PaidWithIn    []hubsale.PaidWith `json:"paidWithIn,omitempty"`
+	PaidWithNotIn []hubsale.PaidWith `json:"paidWithNotIn,omitempty"`
+
+	// "sold_at" field predicates.
+	SoldAt      *time.Time  `json:"soldAt,omitempty"`
+	SoldAtNEQ   *time.Time  `json:"soldAtNEQ,omitempty"`
+	SoldAtIn    []time.Time `json:"soldAtIn,omitempty"`
+	SoldAtNotIn []time.Time `json:"soldAtNotIn,omitempty"`
+	SoldAtGT    *time.Time  `json:"soldAtGT,omitempty"`
+	SoldAtGTE   *time.Time  `json:"soldAtGTE,omitempty"`
+	SoldAtLT    *time.Time  `json:"soldAtLT,omitempty"`
+	SoldAtLTE   *time.Time  `json:"soldAtLTE,omitempty"`
+
+	// "synced_at" field predicates.
+	SyncedAt       *time.Time  `json:"syncedAt,omitempty"`
+	SyncedAtNEQ    *time.Time  `json:"syncedAtNEQ,omitempty"`
+	SyncedAtIn     []time.Time `json:"syncedAtIn,omitempty"`
+	SyncedAtNotIn  []time.Time `json:"syncedAtNotIn,omitempty"`
+	SyncedAtGT     *time.Time  `json:"syncedAtGT,omitempty"`
+	SyncedAtGTE    *time.Time  `json:"syncedAtGTE,omitempty"`
+	SyncedAtLT     *time.Time  `json:"syncedAtLT,omitempty"`
+	SyncedAtLTE    *time.Time  `json:"syncedAtLTE,omitempty"`
+	SyncedAtIsNil  bool        `json:"syncedAtIsNil,omitempty"`
+	SyncedAtNotNil bool        `json:"syncedAtNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *HubSaleWhereInput) AddPredicates(predicates ...predicate.HubSale) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the HubSaleWhereInput filter on the HubSaleQuery builder.
+func (i *HubSaleWhereInput) Filter(q *HubSaleQuery) (*HubSaleQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyHubSaleWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyHubSaleWhereInput is returned in case the HubSaleWhereInput is empty.
+var ErrEmptyHubSaleWhereInput = errors.New("ent: empty predicate HubSaleWhereInput")
+
+// P returns a predicate for filtering hubsales.
+// An error is returned if the input is empty or invalid.
+func (i *HubSaleWhereInput) P() (predicate.HubSale, error) {
+	var predicates []predicate.HubSale
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, hubsale.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.HubSale, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, hubsale.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.HubSale, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, hubsale.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, hubsale.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, hubsale.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, hubsale.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, hubsale.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, hubsale.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, hubsale.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, hubsale.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, hubsale.IDLTE(*i.IDLTE))
+	}
+	if i.SaleID != nil {
+		predicates = append(predicates, hubsale.SaleIDEQ(*i.SaleID))
+	}
+	if i.SaleIDNEQ != nil {
+		predicates = append(predicates, hubsale.SaleIDNEQ(*i.SaleIDNEQ))
+	}
+	if len(i.SaleIDIn) > 0 {
+		predicates = append(predicates, hubsale.SaleIDIn(i.SaleIDIn...))
+	}
+	if len(i.SaleIDNotIn) > 0 {
+		predicates = append(predicates, hubsale.SaleIDNotIn(i.SaleIDNotIn...))
+	}
+	if i.SaleIDGT != nil {
+		predicates = append(predicates, hubsale.SaleIDGT(*i.SaleIDGT))
+	}
+	if i.SaleIDGTE != nil {
+		predicates = append(predicates, hubsale.SaleIDGTE(*i.SaleIDGTE))
+	}
+	if i.SaleIDLT != nil {
+		predicates = append(predicates, hubsale.SaleIDLT(*i.SaleIDLT))
+	}
+	if i.SaleIDLTE != nil {
+		predicates = append(predicates, hubsale.SaleIDLTE(*i.SaleIDLTE))
+	}
+	if i.SaleIDContains != nil {
+		predicates = append(predicates, hubsale.SaleIDContains(*i.SaleIDContains))
+	}
+	if i.SaleIDHasPrefix != nil {
+		predicates = append(predicates, hubsale.SaleIDHasPrefix(*i.SaleIDHasPrefix))
+	}
+	if i.SaleIDHasSuffix != nil {
+		predicates = append(predicates, hubsale.SaleIDHasSuffix(*i.SaleIDHasSuffix))
+	}
+	if i.SaleIDEqualFold != nil {
+		predicates = append(predicates, hubsale.SaleIDEqualFold(*i.SaleIDEqualFold))
+	}
+	if i.SaleIDContainsFold != nil {
+		predicates = append(predicates, hubsale.SaleIDContainsFold(*i.SaleIDContainsFold))
+	}
+	if i.Hub != nil {
+		predicates = append(predicates, hubsale.HubEQ(*i.Hub))
+	}
+	if i.HubNEQ != nil {
+		predicates = append(predicates, hubsale.HubNEQ(*i.HubNEQ))
+	}
+	if len(i.HubIn) > 0 {
+		predicates = append(predicates, hubsale.HubIn(i.HubIn...))
+	}
+	if len(i.HubNotIn) > 0 {
+		predicates = append(predicates, hubsale.HubNotIn(i.HubNotIn...))
+	}
+	if i.HubGT != nil {
+		predicates = append(predicates, hubsale.HubGT(*i.HubGT))
+	}
+	if i.HubGTE != nil {
+		predicates = append(predicates, hubsale.HubGTE(*i.HubGTE))
+	}
+	if i.HubLT != nil {
+		predicates = append(predicates, hubsale.HubLT(*i.HubLT))
+	}
+	if i.HubLTE != nil {
+		predicates = append(predicates, hubsale.HubLTE(*i.HubLTE))
+	}
+	if i.HubContains != nil {
+		predicates = append(predicates, hubsale.HubContains(*i.HubContains))
+	}
+	if i.HubHasPrefix != nil {
+		predicates = append(predicates, hubsale.HubHasPrefix(*i.HubHasPrefix))
+	}
+	if i.HubHasSuffix != nil {
+		predicates = append(predicates, hubsale.HubHasSuffix(*i.HubHasSuffix))
+	}
+	if i.HubEqualFold != nil {
+		predicates = append(predicates, hubsale.HubEqualFold(*i.HubEqualFold))
+	}
+	if i.HubContainsFold != nil {
+		predicates = append(predicates, hubsale.HubContainsFold(*i.HubContainsFold))
+	}
+	if i.PaidWith != nil {
+		predicates = append(predicates, hubsale.PaidWithEQ(*i.PaidWith))
+	}
+	if i.PaidWithNEQ != nil {
+		predicates = append(predicates, hubsale.PaidWithNEQ(*i.PaidWithNEQ))
+	}
+	if len(i.PaidWithIn) > 0 {
+		predicates = append(predicates, hubsale.PaidWithIn(i.PaidWithIn...))
+	}
+	if len(i.PaidWithNotIn) > 0 {
+		predicates = append(predicates, hubsale.PaidWithNotIn(i.PaidWithNotIn...))
+	}
+	if i.SoldAt != nil {
+		predicates = append(predicates, hubsale.SoldAtEQ(*i.SoldAt))
+	}
+	if i.SoldAtNEQ != nil {
+		predicates = append(predicates, hubsale.SoldAtNEQ(*i.SoldAtNEQ))
+	}
+	if len(i.SoldAtIn) > 0 {
+		predicates = append(predicates, hubsale.SoldAtIn(i.SoldAtIn...))
+	}
+	if len(i.SoldAtNotIn) > 0 {
+		predicates = append(predicates, hubsale.SoldAtNotIn(i.SoldAtNotIn...))
+	}
+	if i.SoldAtGT != nil {
+		predicates = append(predicates, hubsale.SoldAtGT(*i.SoldAtGT))
+	}
+	if i.SoldAtGTE != nil {
+		predicates = append(predicates, hubsale.SoldAtGTE(*i.SoldAtGTE))
+	}
+	if i.SoldAtLT != nil {
+		predicates = append(predicates, hubsale.SoldAtLT(*i.SoldAtLT))
+	}
+	if i.SoldAtLTE != nil {
+		predicates = append(predicates, hubsale.SoldAtLTE(*i.SoldAtLTE))
+	}
+	if i.SyncedAt != nil {
+		predicates = append(predicates, hubsale.SyncedAtEQ(*i.SyncedAt))
+	}
+	if i.SyncedAtNEQ != nil {
+		predicates = append(predicates, hubsale.SyncedAtNEQ(*i.SyncedAtNEQ))
+	}
+	if len(i.SyncedAtIn) > 0 {
+		predicates = append(predicates, hubsale.SyncedAtIn(i.SyncedAtIn...))
+	}
+	if len(i.SyncedAtNotIn) > 0 {
+		predicates = append(predicates, hubsale.SyncedAtNotIn(i.SyncedAtNotIn...))
+	}
+	if i.SyncedAtGT != nil {
+		predicates = append(predicates, hubsale.SyncedAtGT(*i.SyncedAtGT))
+	}
+	if i.SyncedAtGTE != nil {
+		predicates = append(predicates, hubsale.SyncedAtGTE(*i.SyncedAtGTE))
+	}
+	if i.SyncedAtLT != nil {
+		predicates = append(predicates, hubsale.SyncedAtLT(*i.SyncedAtLT))
+	}
+	if i.SyncedAtLTE != nil {
+		predicates = append(predicates, hubsale.SyncedAtLTE(*i.SyncedAtLTE))
+	}
+	if i.SyncedAtIsNil {
+		predicates = append(predicates, hubsale.SyncedAtIsNil())
+	}
+	if i.SyncedAtNotNil {
+		predicates = append(predicates, hubsale.SyncedAtNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyHubSaleWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return hubsale.And(predicates...), nil
 	}
 }
 

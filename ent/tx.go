@@ -32,6 +32,8 @@ type Tx struct {
 	DropPool *DropPoolClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
+	// HubSale is the client for interacting with the HubSale builders.
+	HubSale *HubSaleClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
 	IdempotencyKey *IdempotencyKeyClient
 	// Image is the client for interacting with the Image builders.
@@ -50,6 +52,8 @@ type Tx struct {
 	OrderEvent *OrderEventClient
 	// OrderLine is the client for interacting with the OrderLine builders.
 	OrderLine *OrderLineClient
+	// Outbox is the client for interacting with the Outbox builders.
+	Outbox *OutboxClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
 	// Product is the client for interacting with the Product builders.
@@ -216,6 +220,7 @@ func (tx *Tx) init() {
 	tx.DropCustomer = NewDropCustomerClient(tx.config)
 	tx.DropPool = NewDropPoolClient(tx.config)
 	tx.GiftLot = NewGiftLotClient(tx.config)
+	tx.HubSale = NewHubSaleClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Image = NewImageClient(tx.config)
 	tx.Location = NewLocationClient(tx.config)
@@ -225,6 +230,7 @@ func (tx *Tx) init() {
 	tx.Order = NewOrderClient(tx.config)
 	tx.OrderEvent = NewOrderEventClient(tx.config)
 	tx.OrderLine = NewOrderLineClient(tx.config)
+	tx.Outbox = NewOutboxClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.Product = NewProductClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)

@@ -53,6 +53,14 @@ func (r *queryResolver) Drops(ctx context.Context, after *entgql.Cursor[int], fi
 		ent.WithDropOrder(orderBy), ent.WithDropFilter(where.Filter))
 }
 
+// HubSales is the resolver for the hubSales field.
+func (r *queryResolver) HubSales(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) (*ent.HubSaleConnection, error) {
+	if err := checkPage(first, last); err != nil {
+		return nil, err
+	}
+	return r.Client.HubSale.Query().Paginate(ctx, after, first, before, last, ent.WithHubSaleFilter(where.Filter))
+}
+
 // Orders is the resolver for the orders field.
 func (r *queryResolver) Orders(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error) {
 	if err := checkPage(first, last); err != nil {

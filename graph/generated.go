@@ -20,6 +20,7 @@ import (
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/membership"
 	"github.com/merchd/merchd/ent/membershiptier"
@@ -213,6 +214,50 @@ type ComplexityRoot struct {
 		ExpiresAt func(childComplexity int) int
 	}
 
+	HubAllocationLine struct {
+		Available func(childComplexity int) int
+		Sku       func(childComplexity int) int
+	}
+
+	HubSale struct {
+		Hub      func(childComplexity int) int
+		ID       func(childComplexity int) int
+		PaidWith func(childComplexity int) int
+		SaleID   func(childComplexity int) int
+		SoldAt   func(childComplexity int) int
+		SyncedAt func(childComplexity int) int
+	}
+
+	HubSaleConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	HubSaleEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	HubSaleResult struct {
+		Applied func(childComplexity int) int
+		Error   func(childComplexity int) int
+		SaleID  func(childComplexity int) int
+	}
+
+	HubSellPayload struct {
+		SaleID func(childComplexity int) int
+	}
+
+	HubStatus struct {
+		Hub              func(childComplexity int) int
+		LastError        func(childComplexity int) int
+		LastSyncAt       func(childComplexity int) int
+		OldestUnsyncedAt func(childComplexity int) int
+		QueueDepth       func(childComplexity int) int
+		State            func(childComplexity int) int
+	}
+
 	Image struct {
 		Alt      func(childComplexity int) int
 		ID       func(childComplexity int) int
@@ -225,6 +270,10 @@ type ComplexityRoot struct {
 		Code func(childComplexity int) int
 		Path func(childComplexity int) int
 		Png  func(childComplexity int) int
+	}
+
+	LeaseAllocationPayload struct {
+		Available func(childComplexity int) int
 	}
 
 	Location struct {
@@ -290,9 +339,12 @@ type ComplexityRoot struct {
 		EndStream            func(childComplexity int, input model.EndStreamInput) int
 		GrantCredit          func(childComplexity int, input model.GrantCreditInput) int
 		HighlightProduct     func(childComplexity int, input model.HighlightProductInput) int
+		HubSell              func(childComplexity int, input model.HubSellInput) int
 		IssueQRCode          func(childComplexity int, input model.IssueQRCodeInput) int
+		LeaseAllocation      func(childComplexity int, input model.LeaseAllocationInput) int
 		PinProducts          func(childComplexity int, input model.PinProductsInput) int
 		RebalanceDropPools   func(childComplexity int, input model.RebalanceDropPoolsInput) int
+		RecordHubSales       func(childComplexity int, input model.RecordHubSalesInput) int
 		RefundOrder          func(childComplexity int, input model.RefundOrderInput) int
 		RemoveFromCart       func(childComplexity int, input model.RemoveFromCartInput) int
 		RotateStreamKey      func(childComplexity int, input model.RotateStreamKeyInput) int
@@ -415,6 +467,9 @@ type ComplexityRoot struct {
 		Cart            func(childComplexity int) int
 		Collections     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
 		Drops           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) int
+		HubAllocation   func(childComplexity int, hub string) int
+		HubSales        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) int
+		HubStatus       func(childComplexity int) int
 		Locations       func(childComplexity int) int
 		MembershipTiers func(childComplexity int) int
 		Node            func(childComplexity int, id int) int
@@ -427,6 +482,10 @@ type ComplexityRoot struct {
 		Variants        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) int
 		Viewer          func(childComplexity int) int
 		Wallet          func(childComplexity int, currency *string) int
+	}
+
+	RecordHubSalesPayload struct {
+		Results func(childComplexity int) int
 	}
 
 	Refund struct {
@@ -651,6 +710,9 @@ type MutationResolver interface {
 	RemoveFromCart(ctx context.Context, input model.RemoveFromCartInput) (*model.CartPayload, error)
 	Checkout(ctx context.Context, input model.CheckoutInput) (*model.CheckoutPayload, error)
 	RefundOrder(ctx context.Context, input model.RefundOrderInput) (*model.RefundOrderPayload, error)
+	HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error)
+	LeaseAllocation(ctx context.Context, input model.LeaseAllocationInput) (*model.LeaseAllocationPayload, error)
+	RecordHubSales(ctx context.Context, input model.RecordHubSalesInput) (*model.RecordHubSalesPayload, error)
 	CreateStream(ctx context.Context, input model.CreateStreamInput) (*model.StreamKeyPayload, error)
 	PinProducts(ctx context.Context, input model.PinProductsInput) (*model.StreamPayload, error)
 	HighlightProduct(ctx context.Context, input model.HighlightProductInput) (*model.StreamPayload, error)
@@ -681,11 +743,14 @@ type QueryResolver interface {
 	Nodes(ctx context.Context, ids []int) ([]ent.Noder, error)
 	Collections(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) (*ent.CollectionConnection, error)
 	Drops(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) (*ent.DropConnection, error)
+	HubSales(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) (*ent.HubSaleConnection, error)
 	Orders(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error)
 	Products(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) (*ent.ProductConnection, error)
 	Streams(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) (*ent.StreamConnection, error)
 	Variants(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) (*ent.VariantConnection, error)
 	Cart(ctx context.Context) (*ent.Cart, error)
+	HubStatus(ctx context.Context) (*model.HubStatus, error)
+	HubAllocation(ctx context.Context, hub string) ([]*model.HubAllocationLine, error)
 	Viewer(ctx context.Context) (*ent.Customer, error)
 	Locations(ctx context.Context) ([]*ent.Location, error)
 	Wallet(ctx context.Context, currency *string) (*ent.Wallet, error)
@@ -1252,6 +1317,151 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Hold.ExpiresAt(childComplexity), true
 
+	case "HubAllocationLine.available":
+		if e.ComplexityRoot.HubAllocationLine.Available == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubAllocationLine.Available(childComplexity), true
+	case "HubAllocationLine.sku":
+		if e.ComplexityRoot.HubAllocationLine.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubAllocationLine.Sku(childComplexity), true
+
+	case "HubSale.hub":
+		if e.ComplexityRoot.HubSale.Hub == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSale.Hub(childComplexity), true
+	case "HubSale.id":
+		if e.ComplexityRoot.HubSale.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSale.ID(childComplexity), true
+	case "HubSale.paidWith":
+		if e.ComplexityRoot.HubSale.PaidWith == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSale.PaidWith(childComplexity), true
+	case "HubSale.saleID":
+		if e.ComplexityRoot.HubSale.SaleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSale.SaleID(childComplexity), true
+	case "HubSale.soldAt":
+		if e.ComplexityRoot.HubSale.SoldAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSale.SoldAt(childComplexity), true
+	case "HubSale.syncedAt":
+		if e.ComplexityRoot.HubSale.SyncedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSale.SyncedAt(childComplexity), true
+
+	case "HubSaleConnection.edges":
+		if e.ComplexityRoot.HubSaleConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleConnection.Edges(childComplexity), true
+	case "HubSaleConnection.pageInfo":
+		if e.ComplexityRoot.HubSaleConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleConnection.PageInfo(childComplexity), true
+	case "HubSaleConnection.totalCount":
+		if e.ComplexityRoot.HubSaleConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleConnection.TotalCount(childComplexity), true
+
+	case "HubSaleEdge.cursor":
+		if e.ComplexityRoot.HubSaleEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleEdge.Cursor(childComplexity), true
+	case "HubSaleEdge.node":
+		if e.ComplexityRoot.HubSaleEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleEdge.Node(childComplexity), true
+
+	case "HubSaleResult.applied":
+		if e.ComplexityRoot.HubSaleResult.Applied == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleResult.Applied(childComplexity), true
+	case "HubSaleResult.error":
+		if e.ComplexityRoot.HubSaleResult.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleResult.Error(childComplexity), true
+	case "HubSaleResult.saleId":
+		if e.ComplexityRoot.HubSaleResult.SaleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleResult.SaleID(childComplexity), true
+
+	case "HubSellPayload.saleId":
+		if e.ComplexityRoot.HubSellPayload.SaleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSellPayload.SaleID(childComplexity), true
+
+	case "HubStatus.hub":
+		if e.ComplexityRoot.HubStatus.Hub == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubStatus.Hub(childComplexity), true
+	case "HubStatus.lastError":
+		if e.ComplexityRoot.HubStatus.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubStatus.LastError(childComplexity), true
+	case "HubStatus.lastSyncAt":
+		if e.ComplexityRoot.HubStatus.LastSyncAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubStatus.LastSyncAt(childComplexity), true
+	case "HubStatus.oldestUnsyncedAt":
+		if e.ComplexityRoot.HubStatus.OldestUnsyncedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubStatus.OldestUnsyncedAt(childComplexity), true
+	case "HubStatus.queueDepth":
+		if e.ComplexityRoot.HubStatus.QueueDepth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubStatus.QueueDepth(childComplexity), true
+	case "HubStatus.state":
+		if e.ComplexityRoot.HubStatus.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubStatus.State(childComplexity), true
+
 	case "Image.alt":
 		if e.ComplexityRoot.Image.Alt == nil {
 			break
@@ -1301,6 +1511,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IssueQRCodePayload.Png(childComplexity), true
+
+	case "LeaseAllocationPayload.available":
+		if e.ComplexityRoot.LeaseAllocationPayload.Available == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LeaseAllocationPayload.Available(childComplexity), true
 
 	case "Location.code":
 		if e.ComplexityRoot.Location.Code == nil {
@@ -1625,6 +1842,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.HighlightProduct(childComplexity, args["input"].(model.HighlightProductInput)), true
+	case "Mutation.hubSell":
+		if e.ComplexityRoot.Mutation.HubSell == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_hubSell_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.HubSell(childComplexity, args["input"].(model.HubSellInput)), true
 	case "Mutation.issueQRCode":
 		if e.ComplexityRoot.Mutation.IssueQRCode == nil {
 			break
@@ -1636,6 +1864,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.IssueQRCode(childComplexity, args["input"].(model.IssueQRCodeInput)), true
+	case "Mutation.leaseAllocation":
+		if e.ComplexityRoot.Mutation.LeaseAllocation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_leaseAllocation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LeaseAllocation(childComplexity, args["input"].(model.LeaseAllocationInput)), true
 	case "Mutation.pinProducts":
 		if e.ComplexityRoot.Mutation.PinProducts == nil {
 			break
@@ -1658,6 +1897,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RebalanceDropPools(childComplexity, args["input"].(model.RebalanceDropPoolsInput)), true
+	case "Mutation.recordHubSales":
+		if e.ComplexityRoot.Mutation.RecordHubSales == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordHubSales_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordHubSales(childComplexity, args["input"].(model.RecordHubSalesInput)), true
 	case "Mutation.refundOrder":
 		if e.ComplexityRoot.Mutation.RefundOrder == nil {
 			break
@@ -2227,6 +2477,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Drops(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.DropOrder), args["where"].(*ent.DropWhereInput)), true
+	case "Query.hubAllocation":
+		if e.ComplexityRoot.Query.HubAllocation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubAllocation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubAllocation(childComplexity, args["hub"].(string)), true
+	case "Query.hubSales":
+		if e.ComplexityRoot.Query.HubSales == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubSales_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubSales(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["where"].(*ent.HubSaleWhereInput)), true
+	case "Query.hubStatus":
+		if e.ComplexityRoot.Query.HubStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.HubStatus(childComplexity), true
 
 	case "Query.locations":
 		if e.ComplexityRoot.Query.Locations == nil {
@@ -2340,6 +2618,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Wallet(childComplexity, args["currency"].(*string)), true
+
+	case "RecordHubSalesPayload.results":
+		if e.ComplexityRoot.RecordHubSalesPayload.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordHubSalesPayload.Results(childComplexity), true
 
 	case "Refund.amount":
 		if e.ComplexityRoot.Refund.Amount == nil {
@@ -3016,9 +3301,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputEndStreamInput,
 		ec.unmarshalInputGrantCreditInput,
 		ec.unmarshalInputHighlightProductInput,
+		ec.unmarshalInputHubSaleInput,
+		ec.unmarshalInputHubSaleLineInput,
+		ec.unmarshalInputHubSaleWhereInput,
+		ec.unmarshalInputHubSellInput,
+		ec.unmarshalInputHubSellLineInput,
 		ec.unmarshalInputImageInput,
 		ec.unmarshalInputImageWhereInput,
 		ec.unmarshalInputIssueQRCodeInput,
+		ec.unmarshalInputLeaseAllocationInput,
 		ec.unmarshalInputLocationWhereInput,
 		ec.unmarshalInputMemberPriceWhereInput,
 		ec.unmarshalInputMembershipOrder,
@@ -3037,6 +3328,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputProductOrder,
 		ec.unmarshalInputProductWhereInput,
 		ec.unmarshalInputRebalanceDropPoolsInput,
+		ec.unmarshalInputRecordHubSalesInput,
 		ec.unmarshalInputRefundLineInput,
 		ec.unmarshalInputRefundOrder,
 		ec.unmarshalInputRefundOrderInput,
@@ -3157,7 +3449,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "checkout.graphqls" "ent.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "wallet.graphqls" "web.graphqls"
+//go:embed "checkout.graphqls" "ent.graphqls" "hub.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "wallet.graphqls" "web.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3171,6 +3463,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "checkout.graphqls", Input: sourceData("checkout.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
+	{Name: "hub.graphqls", Input: sourceData("hub.graphqls"), BuiltIn: false},
 	{Name: "live.graphqls", Input: sourceData("live.graphqls"), BuiltIn: false},
 	{Name: "merchd.graphqls", Input: sourceData("merchd.graphqls"), BuiltIn: false},
 	{Name: "realtime.graphqls", Input: sourceData("realtime.graphqls"), BuiltIn: false},
@@ -3457,6 +3750,94 @@ func (ec *executionContext) childFields_Hold(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Hold", field.Name)
 }
 
+func (ec *executionContext) childFields_HubAllocationLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sku":
+		return ec.fieldContext_HubAllocationLine_sku(ctx, field)
+	case "available":
+		return ec.fieldContext_HubAllocationLine_available(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubAllocationLine", field.Name)
+}
+
+func (ec *executionContext) childFields_HubSale(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_HubSale_id(ctx, field)
+	case "saleID":
+		return ec.fieldContext_HubSale_saleID(ctx, field)
+	case "hub":
+		return ec.fieldContext_HubSale_hub(ctx, field)
+	case "paidWith":
+		return ec.fieldContext_HubSale_paidWith(ctx, field)
+	case "soldAt":
+		return ec.fieldContext_HubSale_soldAt(ctx, field)
+	case "syncedAt":
+		return ec.fieldContext_HubSale_syncedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubSale", field.Name)
+}
+
+func (ec *executionContext) childFields_HubSaleConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_HubSaleConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_HubSaleConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_HubSaleConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubSaleConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_HubSaleEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_HubSaleEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_HubSaleEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubSaleEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_HubSaleResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "saleId":
+		return ec.fieldContext_HubSaleResult_saleId(ctx, field)
+	case "applied":
+		return ec.fieldContext_HubSaleResult_applied(ctx, field)
+	case "error":
+		return ec.fieldContext_HubSaleResult_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubSaleResult", field.Name)
+}
+
+func (ec *executionContext) childFields_HubSellPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "saleId":
+		return ec.fieldContext_HubSellPayload_saleId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubSellPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_HubStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "hub":
+		return ec.fieldContext_HubStatus_hub(ctx, field)
+	case "state":
+		return ec.fieldContext_HubStatus_state(ctx, field)
+	case "queueDepth":
+		return ec.fieldContext_HubStatus_queueDepth(ctx, field)
+	case "oldestUnsyncedAt":
+		return ec.fieldContext_HubStatus_oldestUnsyncedAt(ctx, field)
+	case "lastSyncAt":
+		return ec.fieldContext_HubStatus_lastSyncAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_HubStatus_lastError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubStatus", field.Name)
+}
+
 func (ec *executionContext) childFields_Image(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3483,6 +3864,14 @@ func (ec *executionContext) childFields_IssueQRCodePayload(ctx context.Context, 
 		return ec.fieldContext_IssueQRCodePayload_png(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IssueQRCodePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_LeaseAllocationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "available":
+		return ec.fieldContext_LeaseAllocationPayload_available(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LeaseAllocationPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Location(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3783,6 +4172,14 @@ func (ec *executionContext) childFields_QRCode(ctx context.Context, field graphq
 		return ec.fieldContext_QRCode_products(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type QRCode", field.Name)
+}
+
+func (ec *executionContext) childFields_RecordHubSalesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "results":
+		return ec.fieldContext_RecordHubSalesPayload_results(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RecordHubSalesPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Refund(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4525,12 +4922,40 @@ func (ec *executionContext) field_Mutation_highlightProduct_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_hubSell_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.HubSellInput, error) {
+			return ec.unmarshalNHubSellInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_issueQRCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.IssueQRCodeInput, error) {
 			return ec.unmarshalNIssueQRCodeInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐIssueQRCodeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_leaseAllocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.LeaseAllocationInput, error) {
+			return ec.unmarshalNLeaseAllocationInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLeaseAllocationInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4559,6 +4984,20 @@ func (ec *executionContext) field_Mutation_rebalanceDropPools_args(ctx context.C
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RebalanceDropPoolsInput, error) {
 			return ec.unmarshalNRebalanceDropPoolsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRebalanceDropPoolsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordHubSales_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RecordHubSalesInput, error) {
+			return ec.unmarshalNRecordHubSalesInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubSalesInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4868,6 +5307,66 @@ func (ec *executionContext) field_Query_drops_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_hubAllocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "hub",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["hub"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_hubSales_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.HubSaleWhereInput, error) {
+			return ec.unmarshalOHubSaleWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg4
 	return args, nil
 }
 
@@ -7443,6 +7942,562 @@ func (ec *executionContext) fieldContext_Hold_active(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Hold", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _HubAllocationLine_sku(ctx context.Context, field graphql.CollectedField, obj *model.HubAllocationLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubAllocationLine_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sku, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubAllocationLine_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubAllocationLine", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubAllocationLine_available(ctx context.Context, field graphql.CollectedField, obj *model.HubAllocationLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubAllocationLine_available(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Available, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubAllocationLine_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubAllocationLine", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _HubSale_id(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSale_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSale_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubSale_saleID(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSale_saleID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSale_saleID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubSale_hub(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSale_hub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hub, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSale_hub(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubSale_paidWith(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSale_paidWith(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaidWith, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hubsale.PaidWith) graphql.Marshaler {
+			return ec.marshalNHubSalePaidWith2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSale_paidWith(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type HubSalePaidWith does not have child fields"))
+}
+
+func (ec *executionContext) _HubSale_soldAt(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSale_soldAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoldAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSale_soldAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubSale_syncedAt(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSale_syncedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSale_syncedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.HubSaleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.HubSaleEdge) graphql.Marshaler {
+			return ec.marshalOHubSaleEdge2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubSaleConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubSaleEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HubSaleConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.HubSaleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubSaleConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HubSaleConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.HubSaleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.HubSaleEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.HubSale) graphql.Marshaler {
+			return ec.marshalOHubSale2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSale(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubSaleEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubSale(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HubSaleEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.HubSaleEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleResult_saleId(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleResult_saleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleResult_saleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleResult_applied(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleResult_applied(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Applied, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleResult_applied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleResult", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleResult_error(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleResult_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleResult_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubSellPayload_saleId(ctx context.Context, field graphql.CollectedField, obj *model.HubSellPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSellPayload_saleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSellPayload_saleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSellPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubStatus_hub(ctx context.Context, field graphql.CollectedField, obj *model.HubStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubStatus_hub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hub, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubStatus_hub(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubStatus", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubStatus_state(ctx context.Context, field graphql.CollectedField, obj *model.HubStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubStatus_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.HubLinkState) graphql.Marshaler {
+			return ec.marshalNHubLinkState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubLinkState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubStatus_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubStatus", field, false, false, errors.New("field of type HubLinkState does not have child fields"))
+}
+
+func (ec *executionContext) _HubStatus_queueDepth(ctx context.Context, field graphql.CollectedField, obj *model.HubStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubStatus_queueDepth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QueueDepth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubStatus_queueDepth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubStatus", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _HubStatus_oldestUnsyncedAt(ctx context.Context, field graphql.CollectedField, obj *model.HubStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubStatus_oldestUnsyncedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OldestUnsyncedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubStatus_oldestUnsyncedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubStatus", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubStatus_lastSyncAt(ctx context.Context, field graphql.CollectedField, obj *model.HubStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubStatus_lastSyncAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSyncAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubStatus_lastSyncAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubStatus", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubStatus_lastError(ctx context.Context, field graphql.CollectedField, obj *model.HubStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubStatus_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubStatus_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubStatus", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Image_id(ctx context.Context, field graphql.CollectedField, obj *ent.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7634,6 +8689,29 @@ func (ec *executionContext) _IssueQRCodePayload_png(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_IssueQRCodePayload_png(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("IssueQRCodePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _LeaseAllocationPayload_available(ctx context.Context, field graphql.CollectedField, obj *model.LeaseAllocationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LeaseAllocationPayload_available(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Available, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LeaseAllocationPayload_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LeaseAllocationPayload", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Location_id(ctx context.Context, field graphql.CollectedField, obj *ent.Location) (ret graphql.Marshaler) {
@@ -9129,6 +10207,138 @@ func (ec *executionContext) fieldContext_Mutation_refundOrder(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_refundOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_hubSell(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_hubSell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().HubSell(ctx, fc.Args["input"].(model.HubSellInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubSellPayload) graphql.Marshaler {
+			return ec.marshalNHubSellPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_hubSell(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubSellPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_hubSell_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_leaseAllocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_leaseAllocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LeaseAllocation(ctx, fc.Args["input"].(model.LeaseAllocationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LeaseAllocationPayload) graphql.Marshaler {
+			return ec.marshalNLeaseAllocationPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLeaseAllocationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_leaseAllocation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LeaseAllocationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_leaseAllocation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordHubSales(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordHubSales(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordHubSales(ctx, fc.Args["input"].(model.RecordHubSalesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RecordHubSalesPayload) graphql.Marshaler {
+			return ec.marshalNRecordHubSalesPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubSalesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordHubSales(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RecordHubSalesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordHubSales_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11513,6 +12723,50 @@ func (ec *executionContext) fieldContext_Query_drops(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_hubSales(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubSales(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubSales(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["where"].(*ent.HubSaleWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.HubSaleConnection) graphql.Marshaler {
+			return ec.marshalNHubSaleConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubSales(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubSaleConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubSales_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_orders(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11717,6 +12971,82 @@ func (ec *executionContext) fieldContext_Query_cart(_ context.Context, field gra
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Cart(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_hubStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().HubStatus(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubStatus) graphql.Marshaler {
+			return ec.marshalOHubStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_hubAllocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubAllocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubAllocation(ctx, fc.Args["hub"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubAllocationLine) graphql.Marshaler {
+			return ec.marshalNHubAllocationLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubAllocationLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubAllocation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubAllocationLine(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubAllocation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -12008,6 +13338,38 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RecordHubSalesPayload_results(ctx context.Context, field graphql.CollectedField, obj *model.RecordHubSalesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordHubSalesPayload_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Results, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubSaleResult) graphql.Marshaler {
+			return ec.marshalNHubSaleResult2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecordHubSalesPayload_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RecordHubSalesPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubSaleResult(ctx, field)
 		},
 	}
 	return fc, nil
@@ -19006,6 +20368,625 @@ func (ec *executionContext) unmarshalInputHighlightProductInput(ctx context.Cont
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputHubSaleInput(ctx context.Context, obj any) (model.HubSaleInput, error) {
+	var it model.HubSaleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"saleId", "hub", "currency", "paidWith", "soldAt", "lines"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "saleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleID = data
+		case "hub":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hub"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hub = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		case "paidWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paidWith"))
+			data, err := ec.unmarshalNHubSalePaidWith2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaidWith = data
+		case "soldAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("soldAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SoldAt = data
+		case "lines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lines"))
+			data, err := ec.unmarshalNHubSaleLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lines = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputHubSaleLineInput(ctx context.Context, obj any) (model.HubSaleLineInput, error) {
+	var it model.HubSaleLineInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"sku", "quantity", "unitAmount"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "sku":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sku"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sku = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		case "unitAmount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitAmount"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitAmount = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputHubSaleWhereInput(ctx context.Context, obj any) (ent.HubSaleWhereInput, error) {
+	var it ent.HubSaleWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "saleID", "saleIDNEQ", "saleIDIn", "saleIDNotIn", "saleIDGT", "saleIDGTE", "saleIDLT", "saleIDLTE", "saleIDContains", "saleIDHasPrefix", "saleIDHasSuffix", "saleIDEqualFold", "saleIDContainsFold", "hub", "hubNEQ", "hubIn", "hubNotIn", "hubGT", "hubGTE", "hubLT", "hubLTE", "hubContains", "hubHasPrefix", "hubHasSuffix", "hubEqualFold", "hubContainsFold", "paidWith", "paidWithNEQ", "paidWithIn", "paidWithNotIn", "soldAt", "soldAtNEQ", "soldAtIn", "soldAtNotIn", "soldAtGT", "soldAtGTE", "soldAtLT", "soldAtLTE", "syncedAt", "syncedAtNEQ", "syncedAtIn", "syncedAtNotIn", "syncedAtGT", "syncedAtGTE", "syncedAtLT", "syncedAtLTE", "syncedAtIsNil", "syncedAtNotNil"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOHubSaleWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOHubSaleWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOHubSaleWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "saleID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleID"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleID = data
+		case "saleIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDNEQ = data
+		case "saleIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDIn = data
+		case "saleIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDNotIn = data
+		case "saleIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDGT = data
+		case "saleIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDGTE = data
+		case "saleIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDLT = data
+		case "saleIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDLTE = data
+		case "saleIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDContains = data
+		case "saleIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDHasPrefix = data
+		case "saleIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDHasSuffix = data
+		case "saleIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDEqualFold = data
+		case "saleIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleIDContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleIDContainsFold = data
+		case "hub":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hub"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hub = data
+		case "hubNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubNEQ = data
+		case "hubIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubIn = data
+		case "hubNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubNotIn = data
+		case "hubGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubGT = data
+		case "hubGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubGTE = data
+		case "hubLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubLT = data
+		case "hubLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubLTE = data
+		case "hubContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubContains = data
+		case "hubHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubHasPrefix = data
+		case "hubHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubHasSuffix = data
+		case "hubEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubEqualFold = data
+		case "hubContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hubContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HubContainsFold = data
+		case "paidWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paidWith"))
+			data, err := ec.unmarshalOHubSalePaidWith2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaidWith = data
+		case "paidWithNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paidWithNEQ"))
+			data, err := ec.unmarshalOHubSalePaidWith2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaidWithNEQ = data
+		case "paidWithIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paidWithIn"))
+			data, err := ec.unmarshalOHubSalePaidWith2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWithᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaidWithIn = data
+		case "paidWithNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paidWithNotIn"))
+			data, err := ec.unmarshalOHubSalePaidWith2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWithᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaidWithNotIn = data
+		case "soldAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("soldAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SoldAt = data
+		case "soldAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("soldAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SoldAtNEQ = data
+		case "soldAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("soldAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SoldAtIn = data
+		case "soldAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("soldAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SoldAtNotIn = data
+		case "soldAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("soldAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SoldAtGT = data
+		case "soldAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("soldAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SoldAtGTE = data
+		case "soldAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("soldAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SoldAtLT = data
+		case "soldAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("soldAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SoldAtLTE = data
+		case "syncedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAt = data
+		case "syncedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtNEQ = data
+		case "syncedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtIn = data
+		case "syncedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtNotIn = data
+		case "syncedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtGT = data
+		case "syncedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtGTE = data
+		case "syncedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtLT = data
+		case "syncedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtLTE = data
+		case "syncedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtIsNil = data
+		case "syncedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncedAtNotNil = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputHubSellInput(ctx context.Context, obj any) (model.HubSellInput, error) {
+	var it model.HubSellInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"lines", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "lines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lines"))
+			data, err := ec.unmarshalNHubSellLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lines = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputHubSellLineInput(ctx context.Context, obj any) (model.HubSellLineInput, error) {
+	var it model.HubSellLineInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"variantId", "quantity"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "variantId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("variantId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VariantID = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputImageInput(ctx context.Context, obj any) (model.ImageInput, error) {
 	var it model.ImageInput
 	if obj == nil {
@@ -19434,6 +21415,57 @@ func (ec *executionContext) unmarshalInputIssueQRCodeInput(ctx context.Context, 
 				return it, err
 			}
 			it.Label = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputLeaseAllocationInput(ctx context.Context, obj any) (model.LeaseAllocationInput, error) {
+	var it model.LeaseAllocationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"hub", "variantId", "units", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "hub":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hub"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hub = data
+		case "variantId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("variantId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VariantID = data
+		case "units":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("units"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Units = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
 		}
 	}
 	return it, nil
@@ -23219,6 +25251,36 @@ func (ec *executionContext) unmarshalInputRebalanceDropPoolsInput(ctx context.Co
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputRecordHubSalesInput(ctx context.Context, obj any) (model.RecordHubSalesInput, error) {
+	var it model.RecordHubSalesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"sales"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "sales":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sales"))
+			data, err := ec.unmarshalNHubSaleInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sales = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRefundLineInput(ctx context.Context, obj any) (model.RefundLineInput, error) {
 	var it model.RefundLineInput
 	if obj == nil {
@@ -26798,6 +28860,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Image(ctx, sel, obj)
+	case *ent.HubSale:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._HubSale(ctx, sel, obj)
 	case *ent.Drop:
 		if obj == nil {
 			return graphql.Null
@@ -28424,6 +30491,352 @@ func (ec *executionContext) _Hold(ctx context.Context, sel ast.SelectionSet, obj
 	return out
 }
 
+var hubAllocationLineImplementors = []string{"HubAllocationLine"}
+
+func (ec *executionContext) _HubAllocationLine(ctx context.Context, sel ast.SelectionSet, obj *model.HubAllocationLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubAllocationLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubAllocationLine")
+		case "sku":
+			out.Values[i] = ec._HubAllocationLine_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "available":
+			out.Values[i] = ec._HubAllocationLine_available(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubSaleImplementors = []string{"HubSale", "Node"}
+
+func (ec *executionContext) _HubSale(ctx context.Context, sel ast.SelectionSet, obj *ent.HubSale) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubSaleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubSale")
+		case "id":
+			out.Values[i] = ec._HubSale_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "saleID":
+			out.Values[i] = ec._HubSale_saleID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hub":
+			out.Values[i] = ec._HubSale_hub(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paidWith":
+			out.Values[i] = ec._HubSale_paidWith(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "soldAt":
+			out.Values[i] = ec._HubSale_soldAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncedAt":
+			out.Values[i] = ec._HubSale_syncedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubSaleConnectionImplementors = []string{"HubSaleConnection"}
+
+func (ec *executionContext) _HubSaleConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.HubSaleConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubSaleConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubSaleConnection")
+		case "edges":
+			out.Values[i] = ec._HubSaleConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._HubSaleConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._HubSaleConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubSaleEdgeImplementors = []string{"HubSaleEdge"}
+
+func (ec *executionContext) _HubSaleEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.HubSaleEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubSaleEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubSaleEdge")
+		case "node":
+			out.Values[i] = ec._HubSaleEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._HubSaleEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubSaleResultImplementors = []string{"HubSaleResult"}
+
+func (ec *executionContext) _HubSaleResult(ctx context.Context, sel ast.SelectionSet, obj *model.HubSaleResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubSaleResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubSaleResult")
+		case "saleId":
+			out.Values[i] = ec._HubSaleResult_saleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "applied":
+			out.Values[i] = ec._HubSaleResult_applied(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._HubSaleResult_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubSellPayloadImplementors = []string{"HubSellPayload"}
+
+func (ec *executionContext) _HubSellPayload(ctx context.Context, sel ast.SelectionSet, obj *model.HubSellPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubSellPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubSellPayload")
+		case "saleId":
+			out.Values[i] = ec._HubSellPayload_saleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubStatusImplementors = []string{"HubStatus"}
+
+func (ec *executionContext) _HubStatus(ctx context.Context, sel ast.SelectionSet, obj *model.HubStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubStatus")
+		case "hub":
+			out.Values[i] = ec._HubStatus_hub(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._HubStatus_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "queueDepth":
+			out.Values[i] = ec._HubStatus_queueDepth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "oldestUnsyncedAt":
+			out.Values[i] = ec._HubStatus_oldestUnsyncedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSyncAt":
+			out.Values[i] = ec._HubStatus_lastSyncAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._HubStatus_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var imageImplementors = []string{"Image", "Node"}
 
 func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, obj *ent.Image) graphql.Marshaler {
@@ -28539,6 +30952,44 @@ func (ec *executionContext) _IssueQRCodePayload(ctx context.Context, sel ast.Sel
 			}
 		case "png":
 			out.Values[i] = ec._IssueQRCodePayload_png(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var leaseAllocationPayloadImplementors = []string{"LeaseAllocationPayload"}
+
+func (ec *executionContext) _LeaseAllocationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.LeaseAllocationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, leaseAllocationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LeaseAllocationPayload")
+		case "available":
+			out.Values[i] = ec._LeaseAllocationPayload_available(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -29210,6 +31661,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "refundOrder":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refundOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hubSell":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_hubSell(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "leaseAllocation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_leaseAllocation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordHubSales":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordHubSales(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -30633,6 +33105,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubSales":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubSales(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "orders":
 			field := field
 
@@ -30732,6 +33226,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				}()
 				res = ec._Query_cart(ctx, field)
 				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubStatus":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubStatus(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubAllocation":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubAllocation(ctx, field)
+				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -30888,6 +33426,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var recordHubSalesPayloadImplementors = []string{"RecordHubSalesPayload"}
+
+func (ec *executionContext) _RecordHubSalesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RecordHubSalesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, recordHubSalesPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RecordHubSalesPayload")
+		case "results":
+			out.Values[i] = ec._RecordHubSalesPayload_results(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -33435,6 +36011,165 @@ func (ec *executionContext) marshalNHold2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgra
 	return ec._Hold(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNHubAllocationLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubAllocationLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubAllocationLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubAllocationLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubAllocationLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubAllocationLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubAllocationLine(ctx context.Context, sel ast.SelectionSet, v *model.HubAllocationLine) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubAllocationLine(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHubLinkState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubLinkState(ctx context.Context, v any) (model.HubLinkState, error) {
+	var res model.HubLinkState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubLinkState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubLinkState(ctx context.Context, sel ast.SelectionSet, v model.HubLinkState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNHubSaleConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleConnection(ctx context.Context, sel ast.SelectionSet, v *ent.HubSaleConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubSaleConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHubSaleInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleInputᚄ(ctx context.Context, v any) ([]*model.HubSaleInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.HubSaleInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHubSaleInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNHubSaleInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleInput(ctx context.Context, v any) (*model.HubSaleInput, error) {
+	res, err := ec.unmarshalInputHubSaleInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNHubSaleLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleLineInputᚄ(ctx context.Context, v any) ([]*model.HubSaleLineInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.HubSaleLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHubSaleLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNHubSaleLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleLineInput(ctx context.Context, v any) (*model.HubSaleLineInput, error) {
+	res, err := ec.unmarshalInputHubSaleLineInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNHubSalePaidWith2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx context.Context, v any) (hubsale.PaidWith, error) {
+	var res hubsale.PaidWith
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubSalePaidWith2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx context.Context, sel ast.SelectionSet, v hubsale.PaidWith) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNHubSaleResult2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubSaleResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubSaleResult2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubSaleResult2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleResult(ctx context.Context, sel ast.SelectionSet, v *model.HubSaleResult) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubSaleResult(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHubSaleWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleWhereInput(ctx context.Context, v any) (*ent.HubSaleWhereInput, error) {
+	res, err := ec.unmarshalInputHubSaleWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNHubSellInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellInput(ctx context.Context, v any) (model.HubSellInput, error) {
+	res, err := ec.unmarshalInputHubSellInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNHubSellLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellLineInputᚄ(ctx context.Context, v any) ([]*model.HubSellLineInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.HubSellLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHubSellLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNHubSellLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellLineInput(ctx context.Context, v any) (*model.HubSellLineInput, error) {
+	res, err := ec.unmarshalInputHubSellLineInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubSellPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellPayload(ctx context.Context, sel ast.SelectionSet, v *model.HubSellPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubSellPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
 	res, err := gid.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -33559,6 +36294,21 @@ func (ec *executionContext) marshalNIssueQRCodePayload2ᚖgithubᚗcomᚋmerchd�
 		return graphql.Null
 	}
 	return ec._IssueQRCodePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLeaseAllocationInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLeaseAllocationInput(ctx context.Context, v any) (model.LeaseAllocationInput, error) {
+	res, err := ec.unmarshalInputLeaseAllocationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLeaseAllocationPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLeaseAllocationPayload(ctx context.Context, sel ast.SelectionSet, v *model.LeaseAllocationPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._LeaseAllocationPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNLocation2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐLocationᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Location) graphql.Marshaler {
@@ -34072,6 +36822,21 @@ func (ec *executionContext) marshalNQRCode2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋg
 func (ec *executionContext) unmarshalNRebalanceDropPoolsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRebalanceDropPoolsInput(ctx context.Context, v any) (model.RebalanceDropPoolsInput, error) {
 	res, err := ec.unmarshalInputRebalanceDropPoolsInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRecordHubSalesInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubSalesInput(ctx context.Context, v any) (model.RecordHubSalesInput, error) {
+	res, err := ec.unmarshalInputRecordHubSalesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRecordHubSalesPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubSalesPayload(ctx context.Context, sel ast.SelectionSet, v *model.RecordHubSalesPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RecordHubSalesPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRefund2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐRefund(ctx context.Context, sel ast.SelectionSet, v *ent.Refund) graphql.Marshaler {
@@ -35288,6 +38053,117 @@ func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel as
 	_ = sel
 	res := graphql.MarshalFloatContext(*v)
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalOHubSale2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSale(ctx context.Context, sel ast.SelectionSet, v *ent.HubSale) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HubSale(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOHubSaleEdge2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.HubSaleEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOHubSaleEdge2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOHubSaleEdge2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleEdge(ctx context.Context, sel ast.SelectionSet, v *ent.HubSaleEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HubSaleEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOHubSalePaidWith2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWithᚄ(ctx context.Context, v any) ([]hubsale.PaidWith, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]hubsale.PaidWith, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHubSalePaidWith2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOHubSalePaidWith2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWithᚄ(ctx context.Context, sel ast.SelectionSet, v []hubsale.PaidWith) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubSalePaidWith2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOHubSalePaidWith2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx context.Context, v any) (*hubsale.PaidWith, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(hubsale.PaidWith)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOHubSalePaidWith2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx context.Context, sel ast.SelectionSet, v *hubsale.PaidWith) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOHubSaleWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleWhereInputᚄ(ctx context.Context, v any) ([]*ent.HubSaleWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.HubSaleWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHubSaleWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOHubSaleWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleWhereInput(ctx context.Context, v any) (*ent.HubSaleWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputHubSaleWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOHubStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubStatus(ctx context.Context, sel ast.SelectionSet, v *model.HubStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HubStatus(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {

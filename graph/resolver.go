@@ -31,6 +31,10 @@ type Resolver struct {
 	// Relay is the live relay (viewer counts, media time); may be nil.
 	Relay *live.Relay
 	QR    *checkout.QRCodes
+	// Hubs sells at a pop-up hub and records hub sales on central.
+	Hubs *checkout.Hubs
+	// HubLink is the hub's sync loop; nil on central.
+	HubLink checkout.LinkReporter
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
 }

@@ -257,6 +257,32 @@ var (
 			},
 		},
 	}
+	// HubSalesColumns holds the columns for the "hub_sales" table.
+	HubSalesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "sale_id", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "hub", Type: field.TypeString},
+		{Name: "lines", Type: field.TypeJSON},
+		{Name: "total_amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "paid_with", Type: field.TypeEnum, Enums: []string{"CASH", "WALLET", "CARD"}},
+		{Name: "customer_id", Type: field.TypeInt, Nullable: true},
+		{Name: "sold_at", Type: field.TypeTime},
+		{Name: "synced_at", Type: field.TypeTime, Nullable: true},
+	}
+	// HubSalesTable holds the schema information for the "hub_sales" table.
+	HubSalesTable = &schema.Table{
+		Name:       "hub_sales",
+		Columns:    HubSalesColumns,
+		PrimaryKey: []*schema.Column{HubSalesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "hubsale_hub_sold_at",
+				Unique:  false,
+				Columns: []*schema.Column{HubSalesColumns[2], HubSalesColumns[8]},
+			},
+		},
+	}
 	// IdempotencyKeysColumns holds the columns for the "idempotency_keys" table.
 	IdempotencyKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -494,6 +520,32 @@ var (
 				Columns:    []*schema.Column{OrderLinesColumns[10]},
 				RefColumns: []*schema.Column{VariantsColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+		},
+	}
+	// OutboxesColumns holds the columns for the "outboxes" table.
+	OutboxesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "key", Type: field.TypeString, Unique: true},
+		{Name: "kind", Type: field.TypeString},
+		{Name: "payload", Type: field.TypeBytes},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "DONE"}, Default: "PENDING"},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "last_error", Type: field.TypeString, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "next_attempt_at", Type: field.TypeTime},
+		{Name: "done_at", Type: field.TypeTime, Nullable: true},
+	}
+	// OutboxesTable holds the schema information for the "outboxes" table.
+	OutboxesTable = &schema.Table{
+		Name:       "outboxes",
+		Columns:    OutboxesColumns,
+		PrimaryKey: []*schema.Column{OutboxesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "outbox_status_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{OutboxesColumns[4], OutboxesColumns[8]},
 			},
 		},
 	}
@@ -863,6 +915,7 @@ var (
 		DropCustomersTable,
 		DropPoolsTable,
 		GiftLotsTable,
+		HubSalesTable,
 		IdempotencyKeysTable,
 		ImagesTable,
 		LocationsTable,
@@ -872,6 +925,7 @@ var (
 		OrdersTable,
 		OrderEventsTable,
 		OrderLinesTable,
+		OutboxesTable,
 		PaymentsTable,
 		ProductsTable,
 		RefundsTable,
@@ -939,6 +993,9 @@ func init() {
 	GiftLotsTable.Annotation.Checks = map[string]string{
 		"gift_lot_remaining_non_negative": "remaining >= 0",
 	}
+	HubSalesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(133143986176),
+	}
 	IdempotencyKeysTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(42949672960),
 	}
@@ -981,6 +1038,12 @@ func init() {
 	}
 	OrderLinesTable.Annotation.Checks = map[string]string{
 		"order_line_refund_within_quantity": "refunded_quantity >= 0 AND refunded_quantity <= quantity",
+	}
+	OutboxesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(137438953472),
+	}
+	OutboxesTable.Annotation.Checks = map[string]string{
+		"outbox_attempts": "attempts >= 0",
 	}
 	PaymentsTable.ForeignKeys[0].RefTable = OrdersTable
 	PaymentsTable.Annotation = &entsql.Annotation{

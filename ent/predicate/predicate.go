@@ -33,6 +33,9 @@ type DropPool func(*sql.Selector)
 // GiftLot is the predicate function for giftlot builders.
 type GiftLot func(*sql.Selector)
 
+// HubSale is the predicate function for hubsale builders.
+type HubSale func(*sql.Selector)
+
 // IdempotencyKey is the predicate function for idempotencykey builders.
 type IdempotencyKey func(*sql.Selector)
 
@@ -59,6 +62,9 @@ type OrderEvent func(*sql.Selector)
 
 // OrderLine is the predicate function for orderline builders.
 type OrderLine func(*sql.Selector)
+
+// Outbox is the predicate function for outbox builders.
+type Outbox func(*sql.Selector)
 
 // Payment is the predicate function for payment builders.
 type Payment func(*sql.Selector)

@@ -327,6 +327,30 @@ func (f GiftLotMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.GiftLotMutation", m)
 }
 
+// The HubSaleQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type HubSaleQueryRuleFunc func(context.Context, *ent.HubSaleQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f HubSaleQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.HubSaleQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.HubSaleQuery", q)
+}
+
+// The HubSaleMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type HubSaleMutationRuleFunc func(context.Context, *ent.HubSaleMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f HubSaleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.HubSaleMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.HubSaleMutation", m)
+}
+
 // The IdempotencyKeyQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type IdempotencyKeyQueryRuleFunc func(context.Context, *ent.IdempotencyKeyQuery) error
@@ -541,6 +565,30 @@ func (f OrderLineMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutat
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.OrderLineMutation", m)
+}
+
+// The OutboxQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type OutboxQueryRuleFunc func(context.Context, *ent.OutboxQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f OutboxQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OutboxQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.OutboxQuery", q)
+}
+
+// The OutboxMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type OutboxMutationRuleFunc func(context.Context, *ent.OutboxMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f OutboxMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.OutboxMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.OutboxMutation", m)
 }
 
 // The PaymentQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -908,6 +956,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.GiftLotQuery:
 		return q.Filter(), nil
+	case *ent.HubSaleQuery:
+		return q.Filter(), nil
 	case *ent.IdempotencyKeyQuery:
 		return q.Filter(), nil
 	case *ent.ImageQuery:
@@ -925,6 +975,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	case *ent.OrderEventQuery:
 		return q.Filter(), nil
 	case *ent.OrderLineQuery:
+		return q.Filter(), nil
+	case *ent.OutboxQuery:
 		return q.Filter(), nil
 	case *ent.PaymentQuery:
 		return q.Filter(), nil
@@ -977,6 +1029,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.GiftLotMutation:
 		return m.Filter(), nil
+	case *ent.HubSaleMutation:
+		return m.Filter(), nil
 	case *ent.IdempotencyKeyMutation:
 		return m.Filter(), nil
 	case *ent.ImageMutation:
@@ -994,6 +1048,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.OrderEventMutation:
 		return m.Filter(), nil
 	case *ent.OrderLineMutation:
+		return m.Filter(), nil
+	case *ent.OutboxMutation:
 		return m.Filter(), nil
 	case *ent.PaymentMutation:
 		return m.Filter(), nil

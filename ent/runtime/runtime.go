@@ -15,6 +15,7 @@ import (
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -24,6 +25,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
@@ -333,6 +335,43 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	hubsale.Policy = privacy.NewPolicies(schema.HubSale{})
+	hubsale.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := hubsale.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	hubsaleFields := schema.HubSale{}.Fields()
+	_ = hubsaleFields
+	// hubsaleDescSaleID is the schema descriptor for sale_id field.
+	hubsaleDescSaleID := hubsaleFields[0].Descriptor()
+	// hubsale.SaleIDValidator is a validator for the "sale_id" field. It is called by the builders before save.
+	hubsale.SaleIDValidator = func() func(string) error {
+		validators := hubsaleDescSaleID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(sale_id string) error {
+			for _, fn := range fns {
+				if err := fn(sale_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// hubsaleDescHub is the schema descriptor for hub field.
+	hubsaleDescHub := hubsaleFields[1].Descriptor()
+	// hubsale.HubValidator is a validator for the "hub" field. It is called by the builders before save.
+	hubsale.HubValidator = hubsaleDescHub.Validators[0].(func(string) error)
+	// hubsaleDescTotalAmount is the schema descriptor for total_amount field.
+	hubsaleDescTotalAmount := hubsaleFields[3].Descriptor()
+	// hubsale.TotalAmountValidator is a validator for the "total_amount" field. It is called by the builders before save.
+	hubsale.TotalAmountValidator = hubsaleDescTotalAmount.Validators[0].(func(int64) error)
 	idempotencykey.Policy = privacy.NewPolicies(schema.IdempotencyKey{})
 	idempotencykey.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -672,6 +711,33 @@ func init() {
 	orderline.DefaultRefundedQuantity = orderlineDescRefundedQuantity.Default.(int)
 	// orderline.RefundedQuantityValidator is a validator for the "refunded_quantity" field. It is called by the builders before save.
 	orderline.RefundedQuantityValidator = orderlineDescRefundedQuantity.Validators[0].(func(int) error)
+	outbox.Policy = privacy.NewPolicies(schema.Outbox{})
+	outbox.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := outbox.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	outboxFields := schema.Outbox{}.Fields()
+	_ = outboxFields
+	// outboxDescAttempts is the schema descriptor for attempts field.
+	outboxDescAttempts := outboxFields[4].Descriptor()
+	// outbox.DefaultAttempts holds the default value on creation for the attempts field.
+	outbox.DefaultAttempts = outboxDescAttempts.Default.(int)
+	// outboxDescLastError is the schema descriptor for last_error field.
+	outboxDescLastError := outboxFields[5].Descriptor()
+	// outbox.DefaultLastError holds the default value on creation for the last_error field.
+	outbox.DefaultLastError = outboxDescLastError.Default.(string)
+	// outboxDescCreatedAt is the schema descriptor for created_at field.
+	outboxDescCreatedAt := outboxFields[6].Descriptor()
+	// outbox.DefaultCreatedAt holds the default value on creation for the created_at field.
+	outbox.DefaultCreatedAt = outboxDescCreatedAt.Default.(func() time.Time)
+	// outboxDescNextAttemptAt is the schema descriptor for next_attempt_at field.
+	outboxDescNextAttemptAt := outboxFields[7].Descriptor()
+	// outbox.DefaultNextAttemptAt holds the default value on creation for the next_attempt_at field.
+	outbox.DefaultNextAttemptAt = outboxDescNextAttemptAt.Default.(func() time.Time)
 	paymentMixin := schema.Payment{}.Mixin()
 	payment.Policy = privacy.NewPolicies(schema.Payment{})
 	payment.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -98,3 +98,12 @@ func ownedPolicy() ent.Policy {
 		},
 	}
 }
+
+// staffOnlyPolicy: staff (and hubs, which authenticate with staff tokens)
+// read and write; customers see nothing.
+func staffOnlyPolicy() ent.Policy {
+	return privacy.Policy{
+		Mutation: privacy.MutationPolicy{allowStaff, privacy.AlwaysDenyRule()},
+		Query:    privacy.QueryPolicy{allowStaff, privacy.AlwaysDenyRule()},
+	}
+}

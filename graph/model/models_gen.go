@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema/types"
@@ -165,6 +166,59 @@ type Hold struct {
 	Active bool `json:"active"`
 }
 
+type HubAllocationLine struct {
+	Sku       string `json:"sku"`
+	Available int    `json:"available"`
+}
+
+type HubSaleInput struct {
+	SaleID   string              `json:"saleId"`
+	Hub      string              `json:"hub"`
+	Currency string              `json:"currency"`
+	PaidWith hubsale.PaidWith    `json:"paidWith"`
+	SoldAt   time.Time           `json:"soldAt"`
+	Lines    []*HubSaleLineInput `json:"lines"`
+}
+
+type HubSaleLineInput struct {
+	Sku        string `json:"sku"`
+	Quantity   int    `json:"quantity"`
+	UnitAmount int    `json:"unitAmount"`
+}
+
+type HubSaleResult struct {
+	SaleID string `json:"saleId"`
+	// True if this delivery applied the sale; false if it had been applied before or was refused.
+	Applied bool `json:"applied"`
+	// Why central refused the sale; the hub keeps it queued for staff to reconcile.
+	Error *string `json:"error,omitempty"`
+}
+
+type HubSellInput struct {
+	Lines []*HubSellLineInput `json:"lines"`
+	// A replay with the same key returns the first sale and sells nothing more.
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type HubSellLineInput struct {
+	VariantID int `json:"variantId"`
+	Quantity  int `json:"quantity"`
+}
+
+type HubSellPayload struct {
+	SaleID string `json:"saleId"`
+}
+
+type HubStatus struct {
+	Hub   string       `json:"hub"`
+	State HubLinkState `json:"state"`
+	// Sales recorded at the hub and not yet confirmed by central.
+	QueueDepth       int        `json:"queueDepth"`
+	OldestUnsyncedAt *time.Time `json:"oldestUnsyncedAt,omitempty"`
+	LastSyncAt       *time.Time `json:"lastSyncAt,omitempty"`
+	LastError        *string    `json:"lastError,omitempty"`
+}
+
 type ImageInput struct {
 	URL string  `json:"url"`
 	Alt *string `json:"alt,omitempty"`
@@ -182,6 +236,18 @@ type IssueQRCodePayload struct {
 	Path string `json:"path"`
 	// The QR code as a PNG data URL, ready to print.
 	Png string `json:"png"`
+}
+
+type LeaseAllocationInput struct {
+	Hub            string `json:"hub"`
+	VariantID      int    `json:"variantId"`
+	Units          int    `json:"units"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type LeaseAllocationPayload struct {
+	// Units of the variant now allocated to the hub.
+	Available int `json:"available"`
 }
 
 type MemberPricePayload struct {
@@ -227,6 +293,16 @@ type RebalanceDropPoolsInput struct {
 	To             types.Channel `json:"to"`
 	Units          int           `json:"units"`
 	IdempotencyKey string        `json:"idempotencyKey"`
+}
+
+type RecordHubSalesInput struct {
+	// At most 100 sales per call.
+	Sales []*HubSaleInput `json:"sales"`
+}
+
+type RecordHubSalesPayload struct {
+	// One result per input sale, in order.
+	Results []*HubSaleResult `json:"results"`
 }
 
 type RefundLineInput struct {
@@ -388,6 +464,66 @@ type VariantStock struct {
 
 type WalletEntryPayload struct {
 	Entry *ent.WalletEntry `json:"entry"`
+}
+
+type HubLinkState string
+
+const (
+	// The last delivery to central succeeded and nothing is queued.
+	HubLinkStateOnline HubLinkState = "ONLINE"
+	// Central is unreachable; sales queue in the outbox.
+	HubLinkStateOffline HubLinkState = "OFFLINE"
+	// The link is up and queued sales are being delivered.
+	HubLinkStateSyncing HubLinkState = "SYNCING"
+)
+
+var AllHubLinkState = []HubLinkState{
+	HubLinkStateOnline,
+	HubLinkStateOffline,
+	HubLinkStateSyncing,
+}
+
+func (e HubLinkState) IsValid() bool {
+	switch e {
+	case HubLinkStateOnline, HubLinkStateOffline, HubLinkStateSyncing:
+		return true
+	}
+	return false
+}
+
+func (e HubLinkState) String() string {
+	return string(e)
+}
+
+func (e *HubLinkState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = HubLinkState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid HubLinkState", str)
+	}
+	return nil
+}
+
+func (e HubLinkState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *HubLinkState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e HubLinkState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type OverlayEventKind string

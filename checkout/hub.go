@@ -1,0 +1,352 @@
+package checkout
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/hubsale"
+	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/outbox"
+	"github.com/merchd/merchd/ent/schema/types"
+	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// SaleLine is one line of a hub sale, by SKU.
+type SaleLine = types.SaleLine
+
+// RemoteSale is a hub sale as the outbox delivers it to central.
+type RemoteSale struct {
+	SaleID   string     `json:"saleId"`
+	Hub      string     `json:"hub"`
+	Lines    []SaleLine `json:"lines"`
+	Currency string     `json:"currency"`
+	PaidWith string     `json:"paidWith"`
+	SoldAt   time.Time  `json:"soldAt"`
+}
+
+// Hubs runs sales at pop-up hubs: on the hub, each sale is written with its
+// outbox entry in one transaction, against the hub's own stock; on central,
+// each delivered sale is recorded exactly once.
+type Hubs struct {
+	code    string
+	db      *ent.Client
+	dialect string
+	now     func() time.Time
+	notifier
+}
+
+// NewHubs returns the hub service; code is this server's hub location,
+// or "" on central.
+func NewHubs(db *ent.Client, dialectName, code string, now func() time.Time) *Hubs {
+	return &Hubs{code: code, db: db, dialect: dialectName, now: now}
+}
+
+// SellLine is what the hub operator rings up.
+type SellLine struct {
+	VariantID int
+	Quantity  int
+}
+
+// OutboxHubSale is the outbox kind of a hub sale.
+const OutboxHubSale = "hubSale"
+
+// Sell records a sale at this hub (hubCode) paid in cash, taking the units
+// from the hub's stock. The sale and its outbox entry commit together, so a
+// sale is never lost nor sent twice, whether or not central is reachable.
+func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (string, error) {
+	if err := requireStaff(ctx); err != nil {
+		return "", err
+	}
+	hubCode := h.code
+	if hubCode == "" {
+		return "", badInput("hub", "this server is not a hub; run `merchd edge`")
+	}
+	if len(lines) == 0 || len(lines) > 50 {
+		return "", badInput("lines", "a sale has 1 to 50 lines")
+	}
+	for _, l := range lines {
+		if l.Quantity < 1 || l.Quantity > 100 {
+			return "", badInput("lines.quantity", "must be between 1 and 100")
+		}
+	}
+	return idempotent(ctx, h.db, "hubSell", key, lines, func(ctx context.Context, tx *ent.Tx) (string, error) {
+		sys := viewer.SystemContext(ctx)
+		loc, err := tx.Location.Query().Where(location.Code(hubCode)).Only(sys)
+		if err != nil {
+			return "", notFoundAs(err, "hub")
+		}
+		sale := RemoteSale{SaleID: newSaleID(), Hub: hubCode, PaidWith: "CASH", SoldAt: h.now()}
+		var total int64
+		for _, l := range lines {
+			v, err := tx.Variant.Get(sys, l.VariantID)
+			if err != nil {
+				return "", notFoundAs(err, "variant")
+			}
+			if sale.Currency == "" {
+				sale.Currency = v.Currency
+			} else if sale.Currency != v.Currency {
+				return "", badInput("lines", "one sale, one currency")
+			}
+			n, err := tx.Stock.Update().Where(stock.VariantID(v.ID), stock.LocationID(loc.ID), stock.AvailableGTE(l.Quantity)).
+				AddAvailable(-l.Quantity).Save(sys)
+			if err != nil {
+				return "", err
+			}
+			if n == 0 {
+				return "", fmt.Errorf("%s at the hub: %w", v.Sku, ErrOutOfStock)
+			}
+			h.afterCommit(tx, StockTopic(v.ID))
+			sale.Lines = append(sale.Lines, SaleLine{SKU: v.Sku, Quantity: l.Quantity, UnitAmount: v.PriceAmount})
+			total += int64(l.Quantity) * v.PriceAmount
+		}
+		if err := tx.HubSale.Create().SetSaleID(sale.SaleID).SetHub(hubCode).SetLines(sale.Lines).SetTotalAmount(total).
+			SetCurrency(sale.Currency).SetPaidWith(hubsale.PaidWithCASH).SetSoldAt(sale.SoldAt).Exec(sys); err != nil {
+			return "", err
+		}
+		payload, _ := json.Marshal(sale)
+		if err := tx.Outbox.Create().SetKey("hubsale-" + sale.SaleID).SetKind(OutboxHubSale).SetPayload(payload).
+			SetCreatedAt(h.now()).SetNextAttemptAt(h.now()).Exec(sys); err != nil {
+			return "", err
+		}
+		return sale.SaleID, nil
+	})
+}
+
+func newSaleID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Record applies a hub's sale on central, once per sale id however often it
+// is delivered: the hub's stock there (its allocation) goes down by what
+// was sold. It reports whether this delivery was the one that applied it.
+func (h *Hubs) Record(ctx context.Context, s RemoteSale) (bool, error) {
+	if err := requireStaff(ctx); err != nil {
+		return false, err
+	}
+	if s.SaleID == "" || len(s.SaleID) > 64 || !validHubCode(s.Hub) || len(s.Lines) == 0 || len(s.Lines) > 50 || !isCurrencyCode(s.Currency) {
+		return false, badInput("sale", "needs saleId, hub, currency and 1 to 50 lines")
+	}
+	if hubsale.PaidWithValidator(hubsale.PaidWith(s.PaidWith)) != nil {
+		return false, badInput("sale.paidWith", "unknown payment method %q", s.PaidWith)
+	}
+	for _, l := range s.Lines {
+		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 {
+			return false, badInput("sale.lines", "quantity 1 to 100, amount not negative")
+		}
+	}
+	sys := viewer.SystemContext(ctx)
+	return withTx(sys, h.db, "record hub sale", func(tx *ent.Tx) (bool, error) {
+		loc, err := tx.Location.Query().Where(location.Code(s.Hub)).Only(sys)
+		if err != nil {
+			return false, notFoundAs(err, "hub")
+		}
+		var total int64
+		for _, l := range s.Lines {
+			total += int64(l.Quantity) * l.UnitAmount
+		}
+		n, err := execAffected(sys, tx, h.dialect,
+			`INSERT INTO hub_sales (sale_id, hub, lines, total_amount, currency, paid_with, sold_at, synced_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sale_id) DO NOTHING`,
+			s.SaleID, s.Hub, mustJSON(s.Lines), total, s.Currency, s.PaidWith, s.SoldAt.UTC(), h.now())
+		if err != nil || n == 0 {
+			return false, err // n == 0: delivered before; nothing changes
+		}
+		for _, l := range s.Lines {
+			v, err := tx.Variant.Query().Where(variant.Sku(l.SKU)).Only(sys)
+			if err != nil {
+				return false, notFoundAs(err, "variant "+l.SKU)
+			}
+			// The hub sold from its allocation; central's copy of it follows.
+			m, err := tx.Stock.Update().Where(stock.VariantID(v.ID), stock.LocationID(loc.ID), stock.AvailableGTE(l.Quantity)).
+				AddAvailable(-l.Quantity).Save(sys)
+			if err != nil {
+				return false, err
+			}
+			if m == 0 {
+				return false, fmt.Errorf("hub %s sold %d × %s beyond its allocation", s.Hub, l.Quantity, l.SKU)
+			}
+		}
+		return true, nil
+	})
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// Lease moves units of a variant from central's stock to a hub's allocation,
+// atomically; the hub then sells them with or without a link.
+func (h *Hubs) Lease(ctx context.Context, centralID int, hubCode string, variantID, units int, key string) (int, error) {
+	if err := requireStaff(ctx); err != nil {
+		return 0, err
+	}
+	if !validHubCode(hubCode) {
+		return 0, badInput("hub", "a hub code is 1 to 40 letters, digits, '-' or '_'")
+	}
+	if units < 1 || units > maxStock {
+		return 0, badInput("units", "must be between 1 and %d", maxStock)
+	}
+	return idempotent(ctx, h.db, "leaseAllocation", key, []any{hubCode, variantID, units}, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		sys := viewer.SystemContext(ctx)
+		if err := tx.Location.Create().SetCode(hubCode).SetName(hubCode).SetKind(location.KindHUB).
+			OnConflictColumns(location.FieldCode).Ignore().Exec(sys); err != nil {
+			return 0, err
+		}
+		hub, err := tx.Location.Query().Where(location.Code(hubCode), location.KindEQ(location.KindHUB)).Only(sys)
+		if err != nil {
+			return 0, notFoundAs(err, "hub")
+		}
+		n, err := tx.Stock.Update().Where(stock.VariantID(variantID), stock.LocationID(centralID), stock.AvailableGTE(units)).
+			AddAvailable(-units).Save(sys)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return 0, fmt.Errorf("central stock of variant %d: %w", variantID, ErrOutOfStock)
+		}
+		if err := tx.Stock.Create().SetVariantID(variantID).SetLocationID(hub.ID).SetAvailable(units).
+			OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).AddAvailable(units).Exec(sys); err != nil {
+			return 0, err
+		}
+		h.afterCommit(tx, StockTopic(variantID))
+		got, err := tx.Stock.Query().Where(stock.VariantID(variantID), stock.LocationID(hub.ID)).Only(sys)
+		if err != nil {
+			return 0, err
+		}
+		return got.Available, nil
+	})
+}
+
+func validHubCode(s string) bool {
+	if len(s) < 1 || len(s) > 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// AllocationLine is what a hub holds of one SKU.
+type AllocationLine struct {
+	SKU       string
+	Available int
+}
+
+// Allocation lists the units allocated to a hub and unsold there.
+func (h *Hubs) Allocation(ctx context.Context, hubCode string) ([]AllocationLine, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	sys := viewer.SystemContext(ctx)
+	rows, err := h.db.Stock.Query().Where(stock.HasLocationWith(location.Code(hubCode))).WithVariant().All(sys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AllocationLine, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, AllocationLine{SKU: r.Edges.Variant.Sku, Available: r.Available})
+	}
+	return out, nil
+}
+
+// Adopt sets this hub's local stock to what central allocated, less what
+// the hub sold and has not yet delivered, so a hub that restarts or
+// reconnects sells exactly what remains of its lease.
+func (h *Hubs) Adopt(ctx context.Context, hubCode string, lines []AllocationLine) error {
+	sys := viewer.SystemContext(ctx)
+	_, err := withTx(sys, h.db, "adopt allocation", func(tx *ent.Tx) (struct{}, error) {
+		loc, err := tx.Location.Query().Where(location.Code(hubCode)).Only(sys)
+		if err != nil {
+			return struct{}{}, notFoundAs(err, "hub")
+		}
+		pending := map[string]int{}
+		queued, err := tx.Outbox.Query().Where(outbox.StatusEQ(outbox.StatusPENDING), outbox.Kind(OutboxHubSale)).All(sys)
+		if err != nil {
+			return struct{}{}, err
+		}
+		for _, o := range queued {
+			var s RemoteSale
+			if err := json.Unmarshal(o.Payload, &s); err != nil {
+				return struct{}{}, fmt.Errorf("outbox %s: %w", o.Key, err)
+			}
+			for _, l := range s.Lines {
+				pending[l.SKU] += l.Quantity
+			}
+		}
+		leased := make([]int, 0, len(lines))
+		for _, l := range lines {
+			v, err := tx.Variant.Query().Where(variant.Sku(l.SKU)).Only(sys)
+			if ent.IsNotFound(err) {
+				continue // not in this hub's catalog
+			} else if err != nil {
+				return struct{}{}, err
+			}
+			leased = append(leased, v.ID)
+			n := max(l.Available-pending[l.SKU], 0)
+			if err := tx.Stock.Create().SetVariantID(v.ID).SetLocationID(loc.ID).SetAvailable(n).
+				OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).UpdateAvailable().Exec(sys); err != nil {
+				return struct{}{}, err
+			}
+			h.afterCommit(tx, StockTopic(v.ID))
+		}
+		// What central did not lease to this hub is not the hub's to sell.
+		if err := tx.Stock.Update().Where(stock.LocationID(loc.ID), stock.VariantIDNotIn(leased...), stock.AvailableGT(0)).
+			SetAvailable(0).Exec(sys); err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// HubCode is the location code of this server's hub, or "" on central.
+func (h *Hubs) HubCode() string { return h.code }
+
+// LinkState is a hub's view of its link to central.
+type LinkState string
+
+// Link states.
+const (
+	LinkOnline  LinkState = "ONLINE"
+	LinkOffline LinkState = "OFFLINE"
+	LinkSyncing LinkState = "SYNCING"
+)
+
+// HubQueue is what waits in a hub's outbox.
+type HubQueue struct {
+	Depth  int
+	Oldest *time.Time
+}
+
+// Queue reports the hub's undelivered sales.
+func (h *Hubs) Queue(ctx context.Context) (HubQueue, error) {
+	sys := viewer.SystemContext(ctx)
+	q := h.db.Outbox.Query().Where(outbox.StatusEQ(outbox.StatusPENDING))
+	n, err := q.Clone().Count(sys)
+	if err != nil || n == 0 {
+		return HubQueue{}, err
+	}
+	first, err := q.Order(outbox.ByID()).First(sys)
+	if err != nil {
+		return HubQueue{}, err
+	}
+	return HubQueue{Depth: n, Oldest: &first.CreatedAt}, nil
+}
+
+// LinkReporter is the hub's sync loop as the API shows it.
+type LinkReporter interface {
+	LinkStatus() (state LinkState, lastSync *time.Time, lastErr string)
+}

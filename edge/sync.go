@@ -1,0 +1,323 @@
+// Package edge runs merchd on pop-up hardware: the hub sells from its own
+// SQLite and its outbox is delivered to central by the sync loop here.
+package edge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/hubsale"
+	"github.com/merchd/merchd/ent/outbox"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// Config is how a hub reaches central.
+type Config struct {
+	// Upstream is central's base URL; its GraphQL API is Upstream + "/query".
+	Upstream string
+	// Token is a staff API token issued by central (`merchd staff create-token`).
+	Token string
+	// Hub is this hub's location code, as central leases to it.
+	Hub string
+	// Batch is how many queued sales one delivery carries (at most 100).
+	Batch int
+	// Poll is how often an idle, online hub checks the link.
+	Poll time.Duration
+	// MinBackoff and MaxBackoff bound the wait after a failed delivery;
+	// each failure doubles it, with full jitter.
+	MinBackoff, MaxBackoff time.Duration
+	// Refused is how long a sale central refused waits before it is offered
+	// again (staff see it in hubStatus meanwhile).
+	Refused time.Duration
+}
+
+// DefaultConfig is the sync loop's tuning for venue Wi-Fi.
+func DefaultConfig() Config {
+	return Config{Batch: 100, Poll: 2 * time.Second, MinBackoff: 250 * time.Millisecond,
+		MaxBackoff: 30 * time.Second, Refused: 5 * time.Minute}
+}
+
+// Syncer delivers the hub's outbox to central. A record is marked done only
+// after central confirms it; central applies each sale once by its id, so a
+// crash between the two just redelivers.
+type Syncer struct {
+	cfg  Config
+	db   *ent.Client
+	hubs *checkout.Hubs
+	http *http.Client
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu       sync.Mutex
+	state    checkout.LinkState
+	lastSync *time.Time
+	lastErr  string
+
+	synced prometheus.Counter
+}
+
+// New returns a sync loop; Run starts it.
+func New(cfg Config, db *ent.Client, hubs *checkout.Hubs, log *slog.Logger, reg prometheus.Registerer) *Syncer {
+	if cfg.Batch <= 0 || cfg.Batch > 100 {
+		cfg.Batch = 100
+	}
+	s := &Syncer{
+		cfg: cfg, db: db, hubs: hubs, log: log, now: func() time.Time { return time.Now().UTC() },
+		http:  &http.Client{Timeout: 15 * time.Second},
+		state: checkout.LinkOffline,
+		synced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "merchd_hub_sales_synced_total", Help: "Hub sales central confirmed.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.synced,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "merchd_hub_queue_depth", Help: "Hub sales not yet confirmed by central."},
+				func() float64 { q, _ := hubs.Queue(context.Background()); return float64(q.Depth) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "merchd_hub_oldest_unsynced_seconds", Help: "Age of the oldest unconfirmed hub sale."},
+				func() float64 {
+					q, _ := hubs.Queue(context.Background())
+					if q.Oldest == nil {
+						return 0
+					}
+					return time.Since(*q.Oldest).Seconds()
+				}),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "merchd_hub_online", Help: "1 while the last call to central succeeded."},
+				func() float64 {
+					if st, _, _ := s.LinkStatus(); st == checkout.LinkOffline {
+						return 0
+					}
+					return 1
+				}))
+	}
+	return s
+}
+
+// LinkStatus reports the link as the API shows it.
+func (s *Syncer) LinkStatus() (checkout.LinkState, *time.Time, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state, s.lastSync, s.lastErr
+}
+
+func (s *Syncer) setState(st checkout.LinkState, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != st {
+		s.log.Info("hub link", "state", st, "error", err)
+	}
+	s.state = st
+	if err != nil {
+		s.lastErr = err.Error()
+	} else {
+		now := s.now()
+		s.lastSync, s.lastErr = &now, ""
+	}
+}
+
+// Run delivers until ctx ends. After each (re)connect, once the queue is
+// drained, the hub adopts central's view of its allocation, so stock leased
+// meanwhile becomes sellable.
+func (s *Syncer) Run(ctx context.Context) {
+	ctx = viewer.SystemContext(ctx)
+	failures, adopted := 0, false
+	for ctx.Err() == nil {
+		err := func() error {
+			for {
+				n, err := s.deliver(ctx)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					break
+				}
+				s.setState(checkout.LinkSyncing, nil)
+			}
+			// Adopt only with the queue drained: then central's count
+			// already includes every delivered sale, and the hub subtracts
+			// just what is still queued (made since, or refused).
+			if !adopted {
+				if err := s.adopt(ctx); err != nil {
+					return err
+				}
+				adopted = true
+			}
+			return nil
+		}()
+		wait := s.cfg.Poll
+		if err != nil && ctx.Err() == nil {
+			failures, adopted = failures+1, false
+			s.setState(checkout.LinkOffline, err)
+			wait = backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, failures)
+		} else if err == nil {
+			failures = 0
+			s.setState(checkout.LinkOnline, nil)
+			if err := s.ping(ctx); err != nil {
+				failures, adopted = 1, false
+				s.setState(checkout.LinkOffline, err)
+				wait = s.cfg.MinBackoff
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// backoff is the wait before retry n (from 1): exponential, capped, with
+// full jitter so a venue of hubs does not reconnect in lockstep.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo << min(n-1, 20)
+	if d > hi || d <= 0 {
+		d = hi
+	}
+	return lo/2 + rand.N(d)
+}
+
+func (s *Syncer) ping(ctx context.Context) error {
+	var out struct{ HubStatus any }
+	return s.call(ctx, `query { hubStatus { state } }`, nil, &out)
+}
+
+func (s *Syncer) adopt(ctx context.Context) error {
+	var out struct {
+		HubAllocation []struct {
+			SKU       string `json:"sku"`
+			Available int    `json:"available"`
+		}
+	}
+	if err := s.call(ctx, `query($hub: String!) { hubAllocation(hub: $hub) { sku available } }`,
+		map[string]any{"hub": s.cfg.Hub}, &out); err != nil {
+		return err
+	}
+	lines := make([]checkout.AllocationLine, len(out.HubAllocation))
+	for i, l := range out.HubAllocation {
+		lines[i] = checkout.AllocationLine{SKU: l.SKU, Available: l.Available}
+	}
+	return s.hubs.Adopt(ctx, s.cfg.Hub, lines)
+}
+
+const recordMutation = `mutation($in: RecordHubSalesInput!) {
+  recordHubSales(input: $in) { results { saleId applied error } }
+}`
+
+// deliver sends one batch of due outbox records and settles them by
+// central's answer. It returns how many records it settled.
+func (s *Syncer) deliver(ctx context.Context) (int, error) {
+	due, err := s.db.Outbox.Query().
+		Where(outbox.StatusEQ(outbox.StatusPENDING), outbox.Kind(checkout.OutboxHubSale), outbox.NextAttemptAtLTE(s.now())).
+		Order(outbox.ByID()).Limit(s.cfg.Batch).All(ctx)
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	sales := make([]checkout.RemoteSale, len(due))
+	for i, o := range due {
+		if err := json.Unmarshal(o.Payload, &sales[i]); err != nil {
+			return 0, fmt.Errorf("outbox %s is unreadable: %w", o.Key, err)
+		}
+	}
+	var out struct {
+		RecordHubSales struct {
+			Results []struct {
+				SaleID  string
+				Applied bool
+				Error   *string
+			}
+		}
+	}
+	if err := s.call(ctx, recordMutation, map[string]any{"in": map[string]any{"sales": sales}}, &out); err != nil {
+		return 0, err
+	}
+	res := out.RecordHubSales.Results
+	if len(res) != len(due) {
+		return 0, fmt.Errorf("central answered %d results for %d sales", len(res), len(due))
+	}
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now()
+	var done []int
+	var doneSales []string
+	for i, r := range res {
+		if r.SaleID != sales[i].SaleID {
+			_ = tx.Rollback()
+			return 0, fmt.Errorf("central answered for sale %s, expected %s", r.SaleID, sales[i].SaleID)
+		}
+		if r.Error != nil {
+			s.log.Warn("central refused a hub sale; kept for reconciliation", "sale", r.SaleID, "error", *r.Error)
+			if err := tx.Outbox.UpdateOneID(due[i].ID).AddAttempts(1).SetLastError(*r.Error).
+				SetNextAttemptAt(now.Add(s.cfg.Refused)).Exec(ctx); err != nil {
+				_ = tx.Rollback()
+				return 0, err
+			}
+			continue
+		}
+		done, doneSales = append(done, due[i].ID), append(doneSales, r.SaleID)
+	}
+	if len(done) > 0 {
+		if err := tx.Outbox.Update().Where(outbox.IDIn(done...)).SetStatus(outbox.StatusDONE).SetDoneAt(now).Exec(ctx); err != nil {
+			_ = tx.Rollback()
+			return 0, err
+		}
+		if err := tx.HubSale.Update().Where(hubsale.SaleIDIn(doneSales...)).SetSyncedAt(now).Exec(ctx); err != nil {
+			_ = tx.Rollback()
+			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	s.synced.Add(float64(len(done)))
+	return len(due), nil
+}
+
+// call posts one GraphQL operation to central.
+func (s *Syncer) call(ctx context.Context, query string, vars map[string]any, out any) error {
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.cfg.Upstream, "/")+"/query", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/graphql-response+json")
+	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("central unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Data   json.RawMessage
+		Errors []struct{ Message string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return fmt.Errorf("central answered %s: %w", resp.Status, err)
+	}
+	if len(env.Errors) > 0 {
+		return fmt.Errorf("central: %s", env.Errors[0].Message)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("central answered %s", resp.Status)
+	}
+	if len(env.Data) == 0 || string(env.Data) == "null" {
+		return errors.New("central answered no data")
+	}
+	return json.Unmarshal(env.Data, out)
+}

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/merchd/merchd/graph/graphtest"
+)
+
+// linkProxy is the venue's internet: a TCP proxy between hub and central
+// that can be cut (open connections reset, new ones refused) and slowed.
+type linkProxy struct {
+	ln     net.Listener
+	target string
+	up     atomic.Bool
+	delay  atomic.Int64 // added before each chunk sent back to the hub
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+}
+
+func newLinkProxy(t *testing.T, target string) *linkProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &linkProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.up.Store(true)
+	t.Cleanup(func() { ln.Close(); p.SetUp(false) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !p.up.Load() {
+				c.Close()
+				continue
+			}
+			go p.pipe(c)
+		}
+	}()
+	return p
+}
+
+func (p *linkProxy) URL() string { return "http://" + p.ln.Addr().String() }
+
+func (p *linkProxy) pipe(c net.Conn) {
+	u, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[u] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(u, c); u.Close() }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := u.Read(buf)
+		if n > 0 {
+			time.Sleep(time.Duration(p.delay.Load()))
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	c.Close()
+}
+
+// SetUp restores or cuts the link.
+func (p *linkProxy) SetUp(up bool) {
+	p.up.Store(up)
+	if up {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func staffToken(t *testing.T, bin, database string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "staff", "create-token", "--email", "ops@example.com", "--database", database).Output()
+	if err != nil {
+		t.Fatalf("staff create-token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// popup is a central and an edge process linked through a proxy.
+type popup struct {
+	t                  *testing.T
+	bin, edgeDB        string
+	central            string
+	centralTok, hubTok string
+	edgeTok            string
+	link               *linkProxy
+	edge               *merchdProc
+	variantOnEdge      string
+}
+
+const popupSKU = "tour-tee-2026-1"
+
+func startPopup(t *testing.T, leased int) *popup {
+	dir := t.TempDir()
+	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db")}
+	centralDB := filepath.Join(dir, "central.db")
+	p.central = startCommand(t, p.bin, nil, "serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo").URL
+	p.centralTok = staffToken(t, p.bin, centralDB)
+	p.hubTok = staffToken(t, p.bin, centralDB)
+	p.link = newLinkProxy(t, strings.TrimPrefix(p.central, "http://"))
+
+	centralVariant := p.variant(p.central, p.centralTok)
+	var set struct{ SetStock struct{ Available int } }
+	p.do(p.central, p.centralTok, `mutation($v: ID!) { setStock(input: {variantId: $v, available: 1000, idempotencyKey: "stock-1"}) { available } }`,
+		map[string]any{"v": centralVariant}).Decode(t, &set)
+	var lease struct{ LeaseAllocation struct{ Available int } }
+	p.do(p.central, p.centralTok, `mutation($v: ID!, $n: Int!) { leaseAllocation(input: {hub: "popup-hub", variantId: $v, units: $n, idempotencyKey: "lease-1"}) { available } }`,
+		map[string]any{"v": centralVariant, "n": leased - 10}).Decode(t, &lease) // the demo hub starts with 10
+	if lease.LeaseAllocation.Available != leased {
+		t.Fatalf("hub allocation %d, want %d", lease.LeaseAllocation.Available, leased)
+	}
+
+	p.startEdge()
+	p.edgeTok = staffToken(t, p.bin, p.edgeDB)
+	p.variantOnEdge = p.variant(p.edge.URL, p.edgeTok)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" }, "online")
+	if got := p.edgeStock(); got != leased {
+		t.Fatalf("edge adopted %d units, want %d", got, leased)
+	}
+	return p
+}
+
+// variant finds the popup SKU's id on one side.
+func (p *popup) variant(base, tok string) string {
+	var vs struct {
+		Variants struct{ Edges []struct{ Node struct{ ID, Sku string } } }
+	}
+	p.do(base, tok, `query($s: String!) { variants(first: 1, where: {sku: $s}) { edges { node { id sku } } } }`,
+		map[string]any{"s": popupSKU}).Decode(p.t, &vs)
+	if len(vs.Variants.Edges) != 1 {
+		p.t.Fatalf("no variant %s at %s", popupSKU, base)
+	}
+	return vs.Variants.Edges[0].Node.ID
+}
+
+func (p *popup) startEdge() {
+	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok}, "edge", "--addr", "127.0.0.1:0",
+		"--database", p.edgeDB, "--demo", "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms")
+}
+
+func (p *popup) do(base, tok, q string, vars map[string]any) graphtest.Response {
+	return graphtest.Post(p.t, base+"/query", tok, map[string]any{"query": q, "variables": vars})
+}
+
+type hubStatus struct {
+	State      string
+	QueueDepth int
+	LastError  *string
+}
+
+func (p *popup) status() hubStatus {
+	var out struct{ HubStatus hubStatus }
+	p.do(p.edge.URL, p.edgeTok, `{ hubStatus { state queueDepth lastError } }`, nil).Decode(p.t, &out)
+	return out.HubStatus
+}
+
+func (p *popup) waitEdge(ok func(hubStatus) bool, what string) hubStatus {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := p.status()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("hub not %s within 30s: %+v", what, s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *popup) sell(n int, prefix string) {
+	p.t.Helper()
+	for i := range n {
+		var out struct{ HubSell struct{ SaleID string } }
+		p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: $k}) { saleId } }`,
+			map[string]any{"v": p.variantOnEdge, "k": fmt.Sprintf("%s-%d", prefix, i)}).Decode(p.t, &out)
+		if out.HubSell.SaleID == "" {
+			p.t.Fatal("no sale id")
+		}
+	}
+}
+
+func allocationOf(p *popup, base, tok string) int {
+	var out struct {
+		HubAllocation []struct {
+			Sku       string
+			Available int
+		}
+	}
+	p.do(base, tok, `{ hubAllocation(hub: "popup-hub") { sku available } }`, nil).Decode(p.t, &out)
+	for _, l := range out.HubAllocation {
+		if l.Sku == popupSKU {
+			return l.Available
+		}
+	}
+	p.t.Fatalf("%s not allocated at %s", popupSKU, base)
+	return 0
+}
+
+func (p *popup) edgeStock() int { return allocationOf(p, p.edge.URL, p.edgeTok) }
+
+func (p *popup) centralStock() int { return allocationOf(p, p.central, p.centralTok) }
+
+func (p *popup) centralSales() int {
+	var out struct{ HubSales struct{ TotalCount int } }
+	p.do(p.central, p.centralTok, `{ hubSales(first: 0, where: {hub: "popup-hub"}) { totalCount } }`, nil).Decode(p.t, &out)
+	return out.HubSales.TotalCount
+}
+
+// TestEdgeSellsThroughOutage: the link to central dies, the hub sells 200
+// orders offline, the link returns: central records all 200 exactly once
+// and both sides agree on the hub's stock.
+func TestEdgeSellsThroughOutage(t *testing.T) {
+	const leased, sold = 260, 200
+	p := startPopup(t, leased)
+
+	p.link.SetUp(false)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "OFFLINE" }, "offline")
+	p.sell(sold, "outage")
+	if s := p.status(); s.State != "OFFLINE" || s.QueueDepth != sold {
+		t.Fatalf("offline hub status %+v, want OFFLINE with %d queued", s, sold)
+	}
+	if n := p.centralSales(); n != 0 {
+		t.Fatalf("central saw %d sales through a cut link", n)
+	}
+	if got := p.edgeStock(); got != leased-sold {
+		t.Fatalf("edge stock %d after selling %d of %d", got, sold, leased)
+	}
+
+	p.link.SetUp(true)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
+	if n := p.centralSales(); n != sold {
+		t.Fatalf("central recorded %d hub sales, want %d", n, sold)
+	}
+	if c, e := p.centralStock(), p.edgeStock(); c != leased-sold || e != leased-sold {
+		t.Fatalf("hub stock: central %d, edge %d, want both %d", c, e, leased-sold)
+	}
+
+	// The hub cannot sell beyond its allocation, online or not.
+	r := p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!) { hubSell(input: {lines: [{variantId: $v, quantity: 61}], idempotencyKey: "too-many"}) { saleId } }`,
+		map[string]any{"v": p.variantOnEdge})
+	if len(r.Errors) == 0 {
+		t.Fatal("sold 61 units from an allocation of 60")
+	}
+}
+
+// TestEdgeKilledMidSync: the hub is SIGKILLed while central is applying a
+// batch whose confirmation has not reached it; after restart it delivers
+// the rest and redelivers the unconfirmed batch, and central counts every
+// sale once.
+func TestEdgeKilledMidSync(t *testing.T) {
+	const leased, sold = 400, 300
+	p := startPopup(t, leased)
+
+	p.link.SetUp(false)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "OFFLINE" }, "offline")
+	p.sell(sold, "kill")
+
+	// Slow the way back so a batch is applied on central long before its
+	// confirmation arrives; kill the hub inside that window.
+	p.link.delay.Store(int64(time.Second))
+	p.link.SetUp(true)
+	deadline := time.Now().Add(30 * time.Second)
+	for p.centralSales() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("central got no hub sales within 30s of reconnecting")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.edge.Kill(t)
+	applied := p.centralSales()
+	if applied >= sold {
+		t.Fatalf("the kill came too late: central already has all %d sales", applied)
+	}
+
+	p.link.delay.Store(0)
+	p.startEdge()
+	s := p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced after restart")
+	if s.LastError != nil {
+		t.Errorf("hub reports an error after syncing: %s", *s.LastError)
+	}
+	if n := p.centralSales(); n != sold {
+		t.Fatalf("central recorded %d hub sales after a kill at %d applied, want %d", n, applied, sold)
+	}
+	if c, e := p.centralStock(), p.edgeStock(); c != leased-sold || e != leased-sold {
+		t.Fatalf("hub stock: central %d, edge %d, want both %d", c, e, leased-sold)
+	}
+}

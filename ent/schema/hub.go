@@ -1,0 +1,79 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/merchd/merchd/ent/schema/types"
+)
+
+// HubSale is one sale made at a pop-up hub. The hub writes it together with
+// its outbox entry; central records the same sale (same sale_id) exactly
+// once when the outbox delivers it.
+type HubSale struct{ ent.Schema }
+
+// Fields of the HubSale.
+func (HubSale) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("sale_id").Unique().Immutable().NotEmpty().MaxLen(64),
+		field.String("hub").Immutable().NotEmpty(), // the hub's location code
+		// Lines as sold: [{sku, quantity, unitAmount}].
+		field.JSON("lines", []types.SaleLine{}).Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int64("total_amount").NonNegative().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("currency").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Enum("paid_with").Values("CASH", "WALLET", "CARD").Immutable(),
+		field.Int("customer_id").Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("sold_at").Immutable(),
+		field.Time("synced_at").Optional().Nillable(),
+	}
+}
+
+// Indexes of the HubSale.
+func (HubSale) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("hub", "sold_at")}
+}
+
+// Annotations of the HubSale.
+func (HubSale) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection(), entgql.QueryField()}
+}
+
+// Policy of the HubSale: staff (and hubs, which use staff tokens).
+func (HubSale) Policy() ent.Policy { return staffOnlyPolicy() }
+
+// Outbox holds what a hub still has to tell central. An entry is written in
+// the same transaction as the sale and marked done only after central
+// confirms; it survives restarts.
+type Outbox struct{ ent.Schema }
+
+// Fields of the Outbox.
+func (Outbox) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("key").Unique().Immutable(), // the idempotency key central sees
+		field.String("kind").Immutable(),
+		field.Bytes("payload").Immutable(),
+		field.Enum("status").Values("PENDING", "DONE").Default("PENDING"),
+		field.Int("attempts").Default(0),
+		field.String("last_error").Default(""),
+		field.Time("created_at").Default(timeNow).Immutable(),
+		field.Time("next_attempt_at").Default(timeNow),
+		field.Time("done_at").Optional().Nillable(),
+	}
+}
+
+// Indexes of the Outbox.
+func (Outbox) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("status", "next_attempt_at")}
+}
+
+// Annotations of the Outbox.
+func (Outbox) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll), entsql.Checks(map[string]string{"outbox_attempts": "attempts >= 0"})}
+}
+
+// Policy of the Outbox.
+func (Outbox) Policy() ent.Policy { return systemOnlyPolicy() }
