@@ -17,6 +17,7 @@ import (
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
+	"github.com/merchd/merchd/hardware"
 	"github.com/merchd/merchd/live"
 	"github.com/pion/webrtc/v4"
 )
@@ -50,14 +51,20 @@ type serveConfig struct {
 
 // edgeConfig is what `merchd edge` adds to serve's flags.
 type edgeConfig struct {
-	Hub  string
-	Sync edge.Config
+	Hub            string
+	Sync           edge.Config
+	ReceiptPrinter string
+	ReceiptCols    int
+	ReceiptHeader  string
 }
 
 func (e *edgeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&e.Sync.Upstream, "upstream", e.Sync.Upstream, "central merchd's base `URL` (required)")
 	fs.StringVar(&e.Sync.Token, "hub-token", e.Sync.Token, "staff token issued by central (prefer MERCHD_HUB_TOKEN: flags show in ps)")
 	fs.StringVar(&e.Hub, "hub", e.Hub, "this hub's location `code`, as central leases stock to it (required)")
+	fs.StringVar(&e.ReceiptPrinter, "receipt-printer", e.ReceiptPrinter, "ESC/POS receipt printer as tcp://`host:port` (port 9100 by default)")
+	fs.StringVar(&e.ReceiptHeader, "receipt-header", "merchd", "the shop name printed at the top of receipts")
+	fs.IntVar(&e.ReceiptCols, "receipt-cols", 42, "characters per receipt line (42 for 80 mm paper, 32 for 58 mm)")
 	fs.DurationVar(&e.Sync.MaxBackoff, "sync-max-backoff", e.Sync.MaxBackoff, "longest wait between deliveries while central is unreachable")
 }
 
@@ -68,6 +75,14 @@ func (e *edgeConfig) validate() []error {
 	}
 	if e.Sync.Token == "" {
 		errs = append(errs, errors.New("no hub token: set MERCHD_HUB_TOKEN (from `merchd staff create-token` on central)"))
+	}
+	if e.ReceiptPrinter != "" {
+		if _, err := hardware.ParsePrinterURL(e.ReceiptPrinter); err != nil {
+			errs = append(errs, fmt.Errorf("--receipt-printer: %w", err))
+		}
+	}
+	if e.ReceiptCols < 24 || e.ReceiptCols > 64 {
+		errs = append(errs, fmt.Errorf("--receipt-cols %d: between 24 and 64", e.ReceiptCols))
 	}
 	if e.Hub == "" || e.Hub == "central" {
 		errs = append(errs, fmt.Errorf("--hub %q: give this hub's location code, e.g. --hub popup-berlin", e.Hub))

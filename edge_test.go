@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/graph/graphtest"
+	"github.com/merchd/merchd/hardware"
 )
 
 // linkProxy is the venue's internet: a TCP proxy between hub and central
@@ -111,13 +112,19 @@ type popup struct {
 	link               *linkProxy
 	edge               *merchdProc
 	variantOnEdge      string
+	printer            *hardware.PrinterSimulator
 }
 
 const popupSKU = "tour-tee-2026-1"
 
 func startPopup(t *testing.T, leased int) *popup {
 	dir := t.TempDir()
-	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db")}
+	printer, err := hardware.NewPrinterSimulator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { printer.Close() })
+	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer}
 	centralDB := filepath.Join(dir, "central.db")
 	p.central = startCommand(t, p.bin, nil, "serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo").URL
 	p.centralTok = staffToken(t, p.bin, centralDB)
@@ -148,7 +155,9 @@ func startPopup(t *testing.T, leased int) *popup {
 // variant finds the popup SKU's id on one side.
 func (p *popup) variant(base, tok string) string {
 	var vs struct {
-		Variants struct{ Edges []struct{ Node struct{ ID, Sku string } } }
+		Variants struct {
+			Edges []struct{ Node struct{ ID, Sku string } }
+		}
 	}
 	p.do(base, tok, `query($s: String!) { variants(first: 1, where: {sku: $s}) { edges { node { id sku } } } }`,
 		map[string]any{"s": popupSKU}).Decode(p.t, &vs)
@@ -160,7 +169,8 @@ func (p *popup) variant(base, tok string) string {
 
 func (p *popup) startEdge() {
 	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok}, "edge", "--addr", "127.0.0.1:0",
-		"--database", p.edgeDB, "--demo", "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms")
+		"--database", p.edgeDB, "--demo", "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms",
+		"--receipt-printer", "tcp://"+p.printer.Addr())
 }
 
 func (p *popup) do(base, tok, q string, vars map[string]any) graphtest.Response {
@@ -194,14 +204,28 @@ func (p *popup) waitEdge(ok func(hubStatus) bool, what string) hubStatus {
 	}
 }
 
+type hubSale struct {
+	SaleID         string
+	ReceiptPrinted bool
+	ReceiptError   *string
+}
+
+func (p *popup) sellOne(key string) hubSale {
+	p.t.Helper()
+	var out struct{ HubSell hubSale }
+	p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: $k}) { saleId receiptPrinted receiptError } }`,
+		map[string]any{"v": p.variantOnEdge, "k": key}).Decode(p.t, &out)
+	if out.HubSell.SaleID == "" {
+		p.t.Fatal("no sale id")
+	}
+	return out.HubSell
+}
+
 func (p *popup) sell(n int, prefix string) {
 	p.t.Helper()
 	for i := range n {
-		var out struct{ HubSell struct{ SaleID string } }
-		p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: $k}) { saleId } }`,
-			map[string]any{"v": p.variantOnEdge, "k": fmt.Sprintf("%s-%d", prefix, i)}).Decode(p.t, &out)
-		if out.HubSell.SaleID == "" {
-			p.t.Fatal("no sale id")
+		if s := p.sellOne(fmt.Sprintf("%s-%d", prefix, i)); !s.ReceiptPrinted {
+			p.t.Fatalf("sale %d: receipt not printed: %v", i, s.ReceiptError)
 		}
 	}
 }
@@ -237,7 +261,8 @@ func (p *popup) centralSales() int {
 // orders offline, the link returns: central records all 200 exactly once
 // and both sides agree on the hub's stock.
 func TestEdgeSellsThroughOutage(t *testing.T) {
-	const leased, sold = 260, 200
+	const leased = 260
+	sold := 200
 	p := startPopup(t, leased)
 
 	p.link.SetUp(false)
@@ -249,8 +274,33 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 	if n := p.centralSales(); n != 0 {
 		t.Fatalf("central saw %d sales through a cut link", n)
 	}
+	jobs := p.printer.Jobs()
+	if len(jobs) != sold {
+		t.Fatalf("printer got %d receipts for %d sales", len(jobs), sold)
+	}
+	receipt := string(jobs[0])
+	for _, want := range []string{popupSKU, "TOTAL", "35.00 EUR", "Paid: cash", "\x1bp\x00"} {
+		if !strings.Contains(receipt, want) {
+			t.Errorf("receipt lacks %q:\n%q", want, receipt)
+		}
+	}
+
+	// Out of paper: the sale is still recorded and queued; the clerk is told.
+	p.printer.SetPaperOut(true)
+	noPaper := p.sellOne("no-paper")
+	p.printer.SetPaperOut(false)
+	if noPaper.ReceiptPrinted || noPaper.ReceiptError == nil || !strings.Contains(*noPaper.ReceiptError, "paper") {
+		t.Fatalf("sale without paper: %+v", noPaper)
+	}
+	if again := p.sellOne("no-paper"); again.SaleID != noPaper.SaleID {
+		t.Fatalf("replayed sale got id %s, first %s", again.SaleID, noPaper.SaleID)
+	}
+	sold++
 	if got := p.edgeStock(); got != leased-sold {
 		t.Fatalf("edge stock %d after selling %d of %d", got, sold, leased)
+	}
+	if s := p.status(); s.QueueDepth != sold {
+		t.Fatalf("queue %d after %d offline sales", s.QueueDepth, sold)
 	}
 
 	p.link.SetUp(true)
@@ -263,10 +313,10 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 	}
 
 	// The hub cannot sell beyond its allocation, online or not.
-	r := p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!) { hubSell(input: {lines: [{variantId: $v, quantity: 61}], idempotencyKey: "too-many"}) { saleId } }`,
-		map[string]any{"v": p.variantOnEdge})
+	r := p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $n: Int!) { hubSell(input: {lines: [{variantId: $v, quantity: $n}], idempotencyKey: "too-many"}) { saleId } }`,
+		map[string]any{"v": p.variantOnEdge, "n": leased - sold + 1})
 	if len(r.Errors) == 0 {
-		t.Fatal("sold 61 units from an allocation of 60")
+		t.Fatalf("sold %d units from an allocation of %d", leased-sold+1, leased-sold)
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/realtime"
+	"github.com/merchd/merchd/hardware"
 	"github.com/merchd/merchd/live"
 	"github.com/merchd/merchd/web"
 )
@@ -174,6 +175,10 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	if syncer != nil {
 		resolver.HubLink = syncer
+		if cfg.Edge.ReceiptPrinter != "" {
+			raw, _ := hardware.ParsePrinterURL(cfg.Edge.ReceiptPrinter) // validated
+			resolver.Till = &edge.Till{Printer: &hardware.ReceiptPrinter{RawPrinter: *raw}, Shop: cfg.Edge.ReceiptHeader, Cols: cfg.Edge.ReceiptCols}
+		}
 	}
 	api, err := graph.NewServer(cfg.API, resolver, log, graph.NewMetrics(reg))
 	if err != nil {

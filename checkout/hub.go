@@ -60,47 +60,47 @@ const OutboxHubSale = "hubSale"
 // Sell records a sale at this hub (hubCode) paid in cash, taking the units
 // from the hub's stock. The sale and its outbox entry commit together, so a
 // sale is never lost nor sent twice, whether or not central is reachable.
-func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (string, error) {
+func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (RemoteSale, error) {
 	if err := requireStaff(ctx); err != nil {
-		return "", err
+		return RemoteSale{}, err
 	}
 	hubCode := h.code
 	if hubCode == "" {
-		return "", badInput("hub", "this server is not a hub; run `merchd edge`")
+		return RemoteSale{}, badInput("hub", "this server is not a hub; run `merchd edge`")
 	}
 	if len(lines) == 0 || len(lines) > 50 {
-		return "", badInput("lines", "a sale has 1 to 50 lines")
+		return RemoteSale{}, badInput("lines", "a sale has 1 to 50 lines")
 	}
 	for _, l := range lines {
 		if l.Quantity < 1 || l.Quantity > 100 {
-			return "", badInput("lines.quantity", "must be between 1 and 100")
+			return RemoteSale{}, badInput("lines.quantity", "must be between 1 and 100")
 		}
 	}
-	return idempotent(ctx, h.db, "hubSell", key, lines, func(ctx context.Context, tx *ent.Tx) (string, error) {
+	return idempotent(ctx, h.db, "hubSell", key, lines, func(ctx context.Context, tx *ent.Tx) (RemoteSale, error) {
 		sys := viewer.SystemContext(ctx)
 		loc, err := tx.Location.Query().Where(location.Code(hubCode)).Only(sys)
 		if err != nil {
-			return "", notFoundAs(err, "hub")
+			return RemoteSale{}, notFoundAs(err, "hub")
 		}
 		sale := RemoteSale{SaleID: newSaleID(), Hub: hubCode, PaidWith: "CASH", SoldAt: h.now()}
 		var total int64
 		for _, l := range lines {
 			v, err := tx.Variant.Get(sys, l.VariantID)
 			if err != nil {
-				return "", notFoundAs(err, "variant")
+				return RemoteSale{}, notFoundAs(err, "variant")
 			}
 			if sale.Currency == "" {
 				sale.Currency = v.Currency
 			} else if sale.Currency != v.Currency {
-				return "", badInput("lines", "one sale, one currency")
+				return RemoteSale{}, badInput("lines", "one sale, one currency")
 			}
 			n, err := tx.Stock.Update().Where(stock.VariantID(v.ID), stock.LocationID(loc.ID), stock.AvailableGTE(l.Quantity)).
 				AddAvailable(-l.Quantity).Save(sys)
 			if err != nil {
-				return "", err
+				return RemoteSale{}, err
 			}
 			if n == 0 {
-				return "", fmt.Errorf("%s at the hub: %w", v.Sku, ErrOutOfStock)
+				return RemoteSale{}, fmt.Errorf("%s at the hub: %w", v.Sku, ErrOutOfStock)
 			}
 			h.afterCommit(tx, StockTopic(v.ID))
 			sale.Lines = append(sale.Lines, SaleLine{SKU: v.Sku, Quantity: l.Quantity, UnitAmount: v.PriceAmount})
@@ -108,14 +108,14 @@ func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (string, 
 		}
 		if err := tx.HubSale.Create().SetSaleID(sale.SaleID).SetHub(hubCode).SetLines(sale.Lines).SetTotalAmount(total).
 			SetCurrency(sale.Currency).SetPaidWith(hubsale.PaidWithCASH).SetSoldAt(sale.SoldAt).Exec(sys); err != nil {
-			return "", err
+			return RemoteSale{}, err
 		}
 		payload, _ := json.Marshal(sale)
 		if err := tx.Outbox.Create().SetKey("hubsale-" + sale.SaleID).SetKind(OutboxHubSale).SetPayload(payload).
 			SetCreatedAt(h.now()).SetNextAttemptAt(h.now()).Exec(sys); err != nil {
-			return "", err
+			return RemoteSale{}, err
 		}
-		return sale.SaleID, nil
+		return sale, nil
 	})
 }
 
@@ -349,4 +349,9 @@ func (h *Hubs) Queue(ctx context.Context) (HubQueue, error) {
 // LinkReporter is the hub's sync loop as the API shows it.
 type LinkReporter interface {
 	LinkStatus() (state LinkState, lastSync *time.Time, lastErr string)
+}
+
+// SalePrinter prints a hub sale's receipt.
+type SalePrinter interface {
+	PrintSale(ctx context.Context, s RemoteSale) error
 }

@@ -246,7 +246,9 @@ type ComplexityRoot struct {
 	}
 
 	HubSellPayload struct {
-		SaleID func(childComplexity int) int
+		ReceiptError   func(childComplexity int) int
+		ReceiptPrinted func(childComplexity int) int
+		SaleID         func(childComplexity int) int
 	}
 
 	HubStatus struct {
@@ -1418,6 +1420,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HubSaleResult.SaleID(childComplexity), true
 
+	case "HubSellPayload.receiptError":
+		if e.ComplexityRoot.HubSellPayload.ReceiptError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSellPayload.ReceiptError(childComplexity), true
+	case "HubSellPayload.receiptPrinted":
+		if e.ComplexityRoot.HubSellPayload.ReceiptPrinted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSellPayload.ReceiptPrinted(childComplexity), true
 	case "HubSellPayload.saleId":
 		if e.ComplexityRoot.HubSellPayload.SaleID == nil {
 			break
@@ -3816,6 +3830,10 @@ func (ec *executionContext) childFields_HubSellPayload(ctx context.Context, fiel
 	switch field.Name {
 	case "saleId":
 		return ec.fieldContext_HubSellPayload_saleId(ctx, field)
+	case "receiptPrinted":
+		return ec.fieldContext_HubSellPayload_receiptPrinted(ctx, field)
+	case "receiptError":
+		return ec.fieldContext_HubSellPayload_receiptError(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubSellPayload", field.Name)
 }
@@ -8357,6 +8375,52 @@ func (ec *executionContext) _HubSellPayload_saleId(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_HubSellPayload_saleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSellPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubSellPayload_receiptPrinted(ctx context.Context, field graphql.CollectedField, obj *model.HubSellPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSellPayload_receiptPrinted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceiptPrinted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSellPayload_receiptPrinted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSellPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _HubSellPayload_receiptError(ctx context.Context, field graphql.CollectedField, obj *model.HubSellPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSellPayload_receiptError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceiptError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSellPayload_receiptError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HubSellPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -30751,6 +30815,16 @@ func (ec *executionContext) _HubSellPayload(ctx context.Context, sel ast.Selecti
 		case "saleId":
 			out.Values[i] = ec._HubSellPayload_saleId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "receiptPrinted":
+			out.Values[i] = ec._HubSellPayload_receiptPrinted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "receiptError":
+			out.Values[i] = ec._HubSellPayload_receiptError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:

@@ -19,11 +19,20 @@ func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput
 	for i, l := range input.Lines {
 		lines[i] = checkout.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
 	}
-	id, err := r.Hubs.Sell(ctx, lines, input.IdempotencyKey)
+	sale, err := r.Hubs.Sell(ctx, lines, input.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}
-	return &model.HubSellPayload{SaleID: id}, nil
+	out := &model.HubSellPayload{SaleID: sale.SaleID}
+	if r.Till != nil {
+		if err := r.Till.PrintSale(ctx, sale); err != nil {
+			msg := err.Error()
+			out.ReceiptError = &msg
+		} else {
+			out.ReceiptPrinted = true
+		}
+	}
+	return out, nil
 }
 
 // LeaseAllocation is the resolver for the leaseAllocation field.

@@ -35,6 +35,8 @@ type Resolver struct {
 	Hubs *checkout.Hubs
 	// HubLink is the hub's sync loop; nil on central.
 	HubLink checkout.LinkReporter
+	// Till prints hub sale receipts; nil when no printer is attached.
+	Till checkout.SalePrinter
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
 }

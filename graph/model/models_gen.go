@@ -207,6 +207,9 @@ type HubSellLineInput struct {
 
 type HubSellPayload struct {
 	SaleID string `json:"saleId"`
+	// Whether the receipt printed. False with receiptError when the printer is off or out of paper (the sale is recorded regardless), or when no printer is attached (receiptError null).
+	ReceiptPrinted bool    `json:"receiptPrinted"`
+	ReceiptError   *string `json:"receiptError,omitempty"`
 }
 
 type HubStatus struct {

@@ -1,0 +1,67 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/hardware"
+)
+
+// Till prints a hub sale's receipt and opens the cash drawer for cash.
+type Till struct {
+	Printer *hardware.ReceiptPrinter
+	// Shop heads the receipt; Cols is characters per line (42 for 80 mm).
+	Shop string
+	Cols int
+	// OrderURL, if set, is printed as a QR code with the sale id appended.
+	OrderURL string
+}
+
+// PrintSale prints the receipt. A printer that is off or out of paper
+// returns an error wrapping hardware.ErrPrinterOffline or ErrPaperOut;
+// the sale is recorded either way.
+func (t *Till) PrintSale(ctx context.Context, s checkout.RemoteSale) error {
+	return t.Printer.Print(ctx, SaleReceipt(t.Shop, t.Cols, t.OrderURL, s))
+}
+
+// SaleReceipt lays out a hub sale as ESC/POS.
+func SaleReceipt(shop string, cols int, orderURL string, s checkout.RemoteSale) *hardware.Receipt {
+	r := hardware.NewReceipt(cols)
+	r.Align(hardware.Center).Bold(true).Size(2, 2).Line(shop).Size(1, 1).Bold(false)
+	r.Line(s.SoldAt.Format("2006-01-02 15:04")).Line("Sale " + s.SaleID[:min(len(s.SaleID), 12)]).Align(hardware.Left).Line(strings.Repeat("-", cols))
+	var total int64
+	for _, l := range s.Lines {
+		amt := int64(l.Quantity) * l.UnitAmount
+		total += amt
+		r.Line(twoColumns(cols, fmt.Sprintf("%d x %s", l.Quantity, l.SKU), money(amt, s.Currency)))
+	}
+	r.Line(strings.Repeat("-", cols)).Bold(true).Line(twoColumns(cols, "TOTAL", money(total, s.Currency))).Bold(false)
+	r.Line("Paid: " + strings.ToLower(s.PaidWith))
+	if orderURL != "" {
+		r.Align(hardware.Center).QR(orderURL+s.SaleID, 6)
+	}
+	r.Feed(3).Cut()
+	if s.PaidWith == "CASH" {
+		r.OpenDrawer()
+	}
+	return r
+}
+
+func twoColumns(cols int, left, right string) string {
+	room := cols - len(right) - 1
+	if len(left) > room {
+		left = left[:max(room, 0)]
+	}
+	return left + strings.Repeat(" ", cols-len(left)-len(right)) + right
+}
+
+// money formats minor units as "12.50 EUR" (two-decimal currencies).
+func money(minor int64, currency string) string {
+	sign := ""
+	if minor < 0 {
+		sign, minor = "-", -minor
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, minor/100, minor%100, currency)
+}
