@@ -115,6 +115,7 @@ type Env struct {
 	Hub      *realtime.Hub
 	Relay    *live.Relay
 	QR       *checkout.QRCodes
+	Hubs     *checkout.Hubs
 	// Mux is the server's router; tests may mount more (the web pages).
 	Mux *http.ServeMux
 	// Base is the server's root URL (for /live/…).
@@ -226,7 +227,8 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams} {
+	hubs := checkout.NewHubs(db.Client, db.Dialect, "", clock.Now)
+	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubs} {
 		s.SetNotifier(bus)
 	}
 	lcfg := live.DefaultConfig()
@@ -245,7 +247,7 @@ func New(t testing.TB, o Options) *Env {
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: clock.Now,
 		Wallets: wallets, Members: members, Currency: "EUR", Hub: hub,
-		Streams: streams, Relay: relay, QR: qrs,
+		Streams: streams, Relay: relay, QR: qrs, Hubs: hubs,
 	}, log, graph.NewMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +266,7 @@ func New(t testing.TB, o Options) *Env {
 		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
 		Accounts: accounts, Catalog: catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: drops, Carts: carts, Orders: orders, Stripe: fake, Clock: clock,
-		Wallets: wallets, Members: members, Hub: hub, Relay: relay, Base: srv.URL, QR: qrs, Mux: mux,
+		Wallets: wallets, Members: members, Hub: hub, Relay: relay, Base: srv.URL, QR: qrs, Mux: mux, Hubs: hubs,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

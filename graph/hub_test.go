@@ -1,0 +1,177 @@
+package graph_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/merchd/merchd/graph/graphtest"
+)
+
+const leaseMutation = `mutation($i: LeaseAllocationInput!) { leaseAllocation(input: $i) { available } }`
+
+const recordMutation = `mutation($i: RecordHubSalesInput!) { recordHubSales(input: $i) { results { saleId applied error } } }`
+
+type saleResult struct {
+	SaleID  string
+	Applied bool
+	Error   *string
+}
+
+func lease(t *testing.T, e *graphtest.Env, tok, hub, variant string, units int, key string) graphtest.Response {
+	t.Helper()
+	return e.Do(t, tok, leaseMutation, map[string]any{"i": map[string]any{"hub": hub, "variantId": variant, "units": units, "idempotencyKey": key}})
+}
+
+func hubSale(id, hub, sku string, qty int) map[string]any {
+	return map[string]any{"saleId": id, "hub": hub, "currency": "EUR", "paidWith": "CASH", "soldAt": time.Now().UTC().Format(time.RFC3339),
+		"lines": []map[string]any{{"sku": sku, "quantity": qty, "unitAmount": 2500}}}
+}
+
+func record(t *testing.T, e *graphtest.Env, sales ...map[string]any) []saleResult {
+	t.Helper()
+	var out struct {
+		RecordHubSales struct{ Results []saleResult }
+	}
+	e.Staff(t, recordMutation, map[string]any{"i": map[string]any{"sales": sales}}, &out)
+	return out.RecordHubSales.Results
+}
+
+func allocation(t *testing.T, e *graphtest.Env, hub string) map[string]int {
+	t.Helper()
+	var out struct {
+		HubAllocation []struct {
+			Sku       string
+			Available int
+		}
+	}
+	e.Staff(t, `query($h: String!) { hubAllocation(hub: $h) { sku available } }`, map[string]any{"h": hub}, &out)
+	m := map[string]int{}
+	for _, l := range out.HubAllocation {
+		m[l.Sku] = l.Available
+	}
+	return m
+}
+
+func hubSalesCount(t *testing.T, e *graphtest.Env, hub string) int {
+	t.Helper()
+	var out struct{ HubSales struct{ TotalCount int } }
+	e.Staff(t, `query($h: String!) { hubSales(first: 0, where: {hub: $h}) { totalCount } }`, map[string]any{"h": hub}, &out)
+	return out.HubSales.TotalCount
+}
+
+func skuOf(t *testing.T, e *graphtest.Env, variant string) string {
+	t.Helper()
+	var out struct{ Node struct{ Sku string } }
+	e.Staff(t, `query($id: ID!) { node(id: $id) { ... on Variant { sku } } }`, map[string]any{"id": variant}, &out)
+	return out.Node.Sku
+}
+
+// TestHubLeaseAndRecord: central leases stock to a hub atomically and
+// applies each delivered hub sale exactly once, however often and however
+// concurrently it arrives; refusals change nothing and say why.
+func TestHubLeaseAndRecord(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 100, 2500, "EUR")
+			sku := skuOf(t, e, v)
+			buyer, _ := e.SignUp(t, "fan@example.com")
+
+			// Only staff lease; bad input and over-leasing are refused.
+			wantCode(t, lease(t, e, buyer, "fest", v, 10, "l0"), "FORBIDDEN")
+			wantCode(t, lease(t, e, "", "fest", v, 10, "l0"), "UNAUTHENTICATED")
+			wantCode(t, lease(t, e, e.StaffToken, "bad code!", v, 10, "l0"), "BAD_USER_INPUT")
+			wantCode(t, lease(t, e, e.StaffToken, "fest", v, 0, "l0"), "BAD_USER_INPUT")
+			wantCode(t, lease(t, e, e.StaffToken, "fest", v, 101, "l0"), "OUT_OF_STOCK")
+			var l struct{ LeaseAllocation struct{ Available int } }
+			lease(t, e, e.StaffToken, "fest", v, 60, "l1").Decode(t, &l)
+			if l.LeaseAllocation.Available != 60 {
+				t.Fatalf("leased %d, want 60", l.LeaseAllocation.Available)
+			}
+			lease(t, e, e.StaffToken, "fest", v, 60, "l1").Decode(t, &l) // replay
+			if got := allocation(t, e, "fest")[sku]; got != 60 {
+				t.Fatalf("replayed lease: hub has %d, want 60", got)
+			}
+			wantCode(t, lease(t, e, e.StaffToken, "fest", v, 61, "l1"), "IDEMPOTENCY_KEY_REUSED")
+
+			// 10 sales delivered by 4 racing deliveries each: applied once.
+			sales := make([]map[string]any, 10)
+			for i := range sales {
+				sales[i] = hubSale(fmt.Sprintf("sale-%02d", i), "fest", sku, 2)
+			}
+			var wg sync.WaitGroup
+			applied := make([]int, 4)
+			for w := range applied {
+				wg.Go(func() {
+					for _, r := range record(t, e, sales...) {
+						if r.Error != nil {
+							t.Errorf("sale %s refused: %s", r.SaleID, *r.Error)
+						}
+						if r.Applied {
+							applied[w]++
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if total := applied[0] + applied[1] + applied[2] + applied[3]; total != 10 {
+				t.Fatalf("%d applications of 10 sales", total)
+			}
+			if got := allocation(t, e, "fest")[sku]; got != 40 {
+				t.Fatalf("hub allocation after 20 units sold: %d, want 40", got)
+			}
+			if n := hubSalesCount(t, e, "fest"); n != 10 {
+				t.Fatalf("central holds %d hub sales, want 10", n)
+			}
+
+			// A sale beyond the allocation, or of an unknown SKU, is refused
+			// with a reason; the rest of the batch still applies.
+			res := record(t, e, hubSale("too-big", "fest", sku, 41), hubSale("ghost", "fest", "NO-SUCH-SKU", 1), hubSale("ok", "fest", sku, 1))
+			if res[0].Applied || res[0].Error == nil || !strings.Contains(*res[0].Error, "allocation") {
+				t.Fatalf("over-allocation sale: %+v", res[0])
+			}
+			if res[1].Applied || res[1].Error == nil {
+				t.Fatalf("unknown SKU: %+v", res[1])
+			}
+			if !res[2].Applied || res[2].Error != nil {
+				t.Fatalf("good sale in a mixed batch: %+v", res[2])
+			}
+			if got := allocation(t, e, "fest")[sku]; got != 39 {
+				t.Fatalf("allocation after refusals: %d, want 39", got)
+			}
+			if n := hubSalesCount(t, e, "fest"); n != 11 {
+				t.Fatalf("refused sales were stored: %d hub sales, want 11", n)
+			}
+
+			// Malformed deliveries are refused whole.
+			bad := hubSale("neg", "fest", sku, 1)
+			bad["lines"] = []map[string]any{{"sku": sku, "quantity": 0, "unitAmount": 100}}
+			if res := record(t, e, bad); res[0].Applied || res[0].Error == nil || !strings.Contains(*res[0].Error, "quantity") {
+				t.Fatalf("zero-quantity line: %+v", res[0])
+			}
+			many := make([]map[string]any, 101)
+			for i := range many {
+				many[i] = hubSale(fmt.Sprintf("m%d", i), "fest", sku, 1)
+			}
+			wantCode(t, e.Do(t, e.StaffToken, recordMutation, map[string]any{"i": map[string]any{"sales": many}}), "BAD_USER_INPUT")
+			wantCode(t, e.Do(t, buyer, recordMutation, map[string]any{"i": map[string]any{"sales": []any{hubSale("x", "fest", sku, 1)}}}), "FORBIDDEN")
+			wantCode(t, e.Do(t, buyer, `{ hubAllocation(hub: "fest") { sku } }`, nil), "FORBIDDEN")
+			if n := hubSalesCount(t, e, "fest"); n != 11 {
+				t.Fatalf("refused deliveries were stored: %d", n)
+			}
+
+			// Central is not a hub: it has no link status and sells no hub sales.
+			var st struct{ HubStatus *struct{ State string } }
+			e.Staff(t, `{ hubStatus { state } }`, nil, &st)
+			if st.HubStatus != nil {
+				t.Fatalf("central reports a hub link: %+v", st.HubStatus)
+			}
+			wantCode(t, e.Do(t, e.StaffToken, `mutation($v: ID!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: "c"}) { saleId } }`,
+				map[string]any{"v": v}), "BAD_USER_INPUT")
+		})
+	}
+}
