@@ -1,0 +1,170 @@
+package edge_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/edge"
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/graph/graphtest"
+)
+
+const benchSKU = "tour-tee-2026-1"
+
+var staff = viewer.NewContext(context.Background(), viewer.Viewer{Role: viewer.Staff, StaffID: 1})
+
+// pair is a central API and a hub database, with the hub leased a large
+// allocation of benchSKU.
+type pair struct {
+	central *graphtest.Env
+	hubDB   *ent.Client
+	hubs    *checkout.Hubs
+	variant int // on the hub
+	syncer  *edge.Syncer
+}
+
+func newPair(tb testing.TB) *pair {
+	tb.Helper()
+	ctx := context.Background()
+	central := graphtest.New(tb, graphtest.Options{})
+	graphtest.Must(tb, checkout.SeedDemo(ctx, central.Client, "EUR", central.Catalog.LocationID()))
+	cv, err := central.Client.Variant.Query().Where(variant.Sku(benchSKU)).OnlyID(viewer.SystemContext(ctx))
+	graphtest.Must(tb, err)
+	_, err = central.Catalog.SetStock(staff, cv, central.Catalog.LocationID(), 5_000_000, "bench-stock")
+	graphtest.Must(tb, err)
+	_, err = central.Hubs.Lease(staff, central.Catalog.LocationID(), checkout.DemoHubCode, cv, 4_000_000, "bench-lease")
+	graphtest.Must(tb, err)
+
+	db, err := entdb.Open(ctx, entdb.Config{URL: graphtest.DatabaseURL(tb, "sqlite")})
+	graphtest.Must(tb, err)
+	tb.Cleanup(func() { db.Close() })
+	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{Currencies: []string{"EUR"}, Location: checkout.DemoHubCode})
+	graphtest.Must(tb, err)
+	graphtest.Must(tb, checkout.SeedDemo(ctx, db.Client, "EUR", catalog.LocationID()))
+	now := func() time.Time { return time.Now().UTC() }
+	hubs := checkout.NewHubs(db.Client, db.Dialect, checkout.DemoHubCode, now)
+	hv, err := db.Client.Variant.Query().Where(variant.Sku(benchSKU)).OnlyID(viewer.SystemContext(ctx))
+	graphtest.Must(tb, err)
+	cfg := edge.DefaultConfig()
+	cfg.Upstream, cfg.Token, cfg.Hub, cfg.Poll = central.Base, central.StaffToken, checkout.DemoHubCode, 20*time.Millisecond
+	p := &pair{central: central, hubDB: db.Client, hubs: hubs, variant: hv,
+		syncer: edge.New(cfg, db.Client, hubs, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)}
+	// Adopt the allocation once, as a hub does on its first connect.
+	graphtest.Must(tb, hubs.Adopt(ctx, checkout.DemoHubCode, []checkout.AllocationLine{{SKU: benchSKU, Available: 4_000_010}}))
+	return p
+}
+
+// run starts the sync loop until the test ends.
+func (p *pair) run(tb testing.TB) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.syncer.Run(ctx); close(done) }()
+	tb.Cleanup(func() { cancel(); <-done })
+}
+
+func (p *pair) queued(tb testing.TB) int {
+	q, err := p.hubs.Queue(context.Background())
+	graphtest.Must(tb, err)
+	return q.Depth
+}
+
+// sell rings up n one-item cash sales from tills concurrent tills and
+// returns each sale's commit latency.
+func (p *pair) sell(tb testing.TB, n, tills int, prefix string) []time.Duration {
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	for w := range tills {
+		wg.Go(func() {
+			for i := w; i < n; i += tills {
+				t0 := time.Now()
+				_, err := p.hubs.Sell(staff, []checkout.SellLine{{VariantID: p.variant, Quantity: 1}}, prefix+itoa(i))
+				lat[i] = time.Since(t0)
+				if err != nil {
+					tb.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return lat
+}
+
+func itoa(i int) string {
+	var b [20]byte
+	n := len(b)
+	for {
+		n--
+		b[n] = byte('0' + i%10)
+		if i /= 10; i == 0 {
+			return string(b[n:])
+		}
+	}
+}
+
+func reportLatency(b *testing.B, lat []time.Duration, elapsed time.Duration) {
+	slices.Sort(lat)
+	ms := func(q float64) float64 { return float64(lat[int(float64(len(lat)-1)*q)].Microseconds()) / 1000 }
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "sales/s")
+	b.ReportMetric(ms(0.50), "p50-ms")
+	b.ReportMetric(ms(0.99), "p99-ms")
+}
+
+// BenchmarkHubSale is the commit latency of a cash sale at the hub (sale,
+// stock and outbox in one SQLite transaction), from 4 tills at once: with
+// central unreachable (offline) and with the sync loop delivering to a
+// central over HTTP at the same time (online).
+func BenchmarkHubSale(b *testing.B) {
+	for _, mode := range []string{"offline", "online"} {
+		b.Run(mode, func(b *testing.B) {
+			p := newPair(b)
+			if mode == "online" {
+				p.run(b)
+			}
+			b.ResetTimer()
+			start := time.Now()
+			lat := p.sell(b, b.N, 4, mode)
+			elapsed := time.Since(start)
+			b.StopTimer()
+			reportLatency(b, lat, elapsed)
+			if mode == "offline" && p.queued(b) != b.N {
+				b.Fatalf("%d queued after %d sales", p.queued(b), b.N)
+			}
+		})
+	}
+}
+
+// BenchmarkHubReplay is how fast a hub's queue drains to central after the
+// link returns: b.N sales queued offline, then the sync loop delivers them
+// (batches of 100 over HTTP, each sale applied once on central).
+func BenchmarkHubReplay(b *testing.B) {
+	p := newPair(b)
+	p.sell(b, b.N, 4, "replay")
+	b.ResetTimer()
+	start := time.Now()
+	p.run(b)
+	for p.queued(b) > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sales/s")
+	var n struct{ HubSales struct{ TotalCount int } }
+	p.central.Staff(b, `{ hubSales(first: 0) { totalCount } }`, nil, &n)
+	if n.HubSales.TotalCount != b.N {
+		b.Fatalf("central holds %d hub sales after replaying %d", n.HubSales.TotalCount, b.N)
+	}
+	if st, _, e := p.syncer.LinkStatus(); st == checkout.LinkOffline || strings.TrimSpace(e) != "" {
+		b.Fatalf("link %s: %s", st, e)
+	}
+}
