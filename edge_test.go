@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -247,6 +248,16 @@ func allocationOf(p *popup, base, tok string) int {
 	return 0
 }
 
+func (p *popup) metrics() string {
+	resp, err := http.Get(p.edge.URL + "/metrics")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 func (p *popup) edgeStock() int { return allocationOf(p, p.edge.URL, p.edgeTok) }
 
 func (p *popup) centralStock() int { return allocationOf(p, p.central, p.centralTok) }
@@ -302,11 +313,23 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 	if s := p.status(); s.QueueDepth != sold {
 		t.Fatalf("queue %d after %d offline sales", s.QueueDepth, sold)
 	}
+	metrics := p.metrics()
+	for _, want := range []string{fmt.Sprintf("merchd_hub_queue_depth %d\n", sold), "merchd_hub_online 0\n"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("offline /metrics lacks %q", want)
+		}
+	}
 
 	p.link.SetUp(true)
 	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
 	if n := p.centralSales(); n != sold {
 		t.Fatalf("central recorded %d hub sales, want %d", n, sold)
+	}
+	metrics = p.metrics()
+	for _, want := range []string{"merchd_hub_queue_depth 0\n", "merchd_hub_online 1\n", fmt.Sprintf("merchd_hub_sales_synced_total %d\n", sold)} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("online /metrics lacks %q", want)
+		}
 	}
 	if c, e := p.centralStock(), p.edgeStock(); c != leased-sold || e != leased-sold {
 		t.Fatalf("hub stock: central %d, edge %d, want both %d", c, e, leased-sold)
