@@ -341,6 +341,48 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 	if len(r.Errors) == 0 {
 		t.Fatalf("sold %d units from an allocation of %d", leased-sold+1, leased-sold)
 	}
+
+	// The event closes: the hub hands back what it did not sell, through
+	// the outbox; central's own stock gets it back.
+	p.link.SetUp(false)
+	var closed struct {
+		CloseHub struct {
+			Returned []struct {
+				Sku       string
+				Available int
+			}
+		}
+	}
+	p.do(p.edge.URL, p.edgeTok, `mutation { closeHub(input: {idempotencyKey: "close-1"}) { returned { sku available } } }`, nil).Decode(t, &closed)
+	returned := map[string]int{}
+	for _, l := range closed.CloseHub.Returned {
+		returned[l.Sku] = l.Available
+	}
+	if returned[popupSKU] != leased-sold {
+		t.Fatalf("hub returned %v, want %d of %s", returned, leased-sold, popupSKU)
+	}
+	if e := p.edgeStock(); e != 0 {
+		t.Fatalf("closed hub still has %d to sell", e)
+	}
+	if r := p.sellTry("after-close"); len(r.Errors) == 0 {
+		t.Fatal("a closed hub sold")
+	}
+	p.link.SetUp(true)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "returned")
+	if c := p.centralStock(); c != 0 {
+		t.Fatalf("central still counts %d at the closed hub", c)
+	}
+	var v struct{ Node struct{ Available int } }
+	p.do(p.central, p.centralTok, `query($id: ID!) { node(id: $id) { ... on Variant { available } } }`,
+		map[string]any{"id": p.variant(p.central, p.centralTok)}).Decode(t, &v)
+	if want := 1000 - (leased - 10) + (leased - sold); v.Node.Available != want {
+		t.Fatalf("central stock %d after the return, want %d", v.Node.Available, want)
+	}
+}
+
+func (p *popup) sellTry(key string) graphtest.Response {
+	return p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: $k}) { saleId } }`,
+		map[string]any{"v": p.variantOnEdge, "k": key})
 }
 
 // TestEdgeKilledMidSync: the hub is SIGKILLed while central is applying a

@@ -273,12 +273,12 @@ func (h *Hubs) Adopt(ctx context.Context, hubCode string, lines []AllocationLine
 			return struct{}{}, notFoundAs(err, "hub")
 		}
 		pending := map[string]int{}
-		queued, err := tx.Outbox.Query().Where(outbox.StatusEQ(outbox.StatusPENDING), outbox.Kind(OutboxHubSale)).All(sys)
+		queued, err := tx.Outbox.Query().Where(outbox.StatusEQ(outbox.StatusPENDING), outbox.KindIn(OutboxHubSale, OutboxHubReturn)).All(sys)
 		if err != nil {
 			return struct{}{}, err
 		}
 		for _, o := range queued {
-			var s RemoteSale
+			var s RemoteSale // a return's lines read the same way
 			if err := json.Unmarshal(o.Payload, &s); err != nil {
 				return struct{}{}, fmt.Errorf("outbox %s: %w", o.Key, err)
 			}
@@ -354,4 +354,107 @@ type LinkReporter interface {
 // SalePrinter prints a hub sale's receipt.
 type SalePrinter interface {
 	PrintSale(ctx context.Context, s RemoteSale) error
+}
+
+// OutboxHubReturn is the outbox kind of a hub handing back its stock.
+const OutboxHubReturn = "hubReturn"
+
+// ReturnLine is units of one SKU a hub hands back.
+type ReturnLine struct {
+	SKU      string `json:"sku"`
+	Quantity int    `json:"quantity"`
+}
+
+// RemoteReturn is a hub's unsold allocation as the outbox delivers it.
+type RemoteReturn struct {
+	ReturnID string       `json:"returnId"`
+	Hub      string       `json:"hub"`
+	Lines    []ReturnLine `json:"lines"`
+}
+
+// Close ends selling at this hub: every unsold unit leaves the hub's stock
+// and a return of them is queued, in one transaction, behind the sales
+// already queued. Central moves them back to its own stock on delivery.
+func (h *Hubs) Close(ctx context.Context, key string) (RemoteReturn, error) {
+	if err := requireStaff(ctx); err != nil {
+		return RemoteReturn{}, err
+	}
+	if h.code == "" {
+		return RemoteReturn{}, badInput("hub", "this server is not a hub; run `merchd edge`")
+	}
+	return idempotent(ctx, h.db, "closeHub", key, h.code, func(ctx context.Context, tx *ent.Tx) (RemoteReturn, error) {
+		sys := viewer.SystemContext(ctx)
+		rows, err := tx.Stock.Query().Where(stock.HasLocationWith(location.Code(h.code)), stock.AvailableGT(0)).WithVariant().All(sys)
+		if err != nil {
+			return RemoteReturn{}, err
+		}
+		ret := RemoteReturn{ReturnID: newSaleID(), Hub: h.code, Lines: []ReturnLine{}}
+		for _, r := range rows {
+			// Guarded by the amount read, so a sale racing the close keeps
+			// its units and the transaction retries as a conflict instead.
+			n, err := tx.Stock.Update().Where(stock.ID(r.ID), stock.Available(r.Available)).SetAvailable(0).Save(sys)
+			if err != nil {
+				return RemoteReturn{}, err
+			}
+			if n == 0 {
+				return RemoteReturn{}, fmt.Errorf("close hub: stock of %s changed meanwhile; try again", r.Edges.Variant.Sku)
+			}
+			h.afterCommit(tx, StockTopic(r.VariantID))
+			ret.Lines = append(ret.Lines, ReturnLine{SKU: r.Edges.Variant.Sku, Quantity: r.Available})
+		}
+		if len(ret.Lines) == 0 {
+			return ret, nil
+		}
+		payload, _ := json.Marshal(ret)
+		if err := tx.Outbox.Create().SetKey("hubreturn-" + ret.ReturnID).SetKind(OutboxHubReturn).SetPayload(payload).
+			SetCreatedAt(h.now()).SetNextAttemptAt(h.now()).Exec(sys); err != nil {
+			return RemoteReturn{}, err
+		}
+		return ret, nil
+	})
+}
+
+// Return applies a hub's return on central, once per return id: the units
+// leave the hub's allocation and are back in central's stock.
+func (h *Hubs) Return(ctx context.Context, centralID int, r RemoteReturn) (int, error) {
+	if err := requireStaff(ctx); err != nil {
+		return 0, err
+	}
+	if r.ReturnID == "" || len(r.ReturnID) > 64 || !validHubCode(r.Hub) || len(r.Lines) > 500 {
+		return 0, badInput("return", "needs returnId, hub and at most 500 lines")
+	}
+	for _, l := range r.Lines {
+		if l.Quantity < 1 || l.Quantity > maxStock {
+			return 0, badInput("return.lines.quantity", "must be between 1 and %d", maxStock)
+		}
+	}
+	return idempotent(ctx, h.db, "returnAllocation", r.ReturnID, r, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		sys := viewer.SystemContext(ctx)
+		hub, err := tx.Location.Query().Where(location.Code(r.Hub), location.KindEQ(location.KindHUB)).OnlyID(sys)
+		if err != nil {
+			return 0, notFoundAs(err, "hub")
+		}
+		total := 0
+		for _, l := range r.Lines {
+			v, err := tx.Variant.Query().Where(variant.Sku(l.SKU)).OnlyID(sys)
+			if err != nil {
+				return 0, notFoundAs(err, "variant "+l.SKU)
+			}
+			n, err := tx.Stock.Update().Where(stock.VariantID(v), stock.LocationID(hub), stock.AvailableGTE(l.Quantity)).
+				AddAvailable(-l.Quantity).Save(sys)
+			if err != nil {
+				return 0, err
+			}
+			if n == 0 {
+				return 0, badInput("return.lines", "hub %s returns %d × %s, more than its allocation", r.Hub, l.Quantity, l.SKU)
+			}
+			if err := tx.Stock.Create().SetVariantID(v).SetLocationID(centralID).SetAvailable(l.Quantity).
+				OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).AddAvailable(l.Quantity).Exec(sys); err != nil {
+				return 0, err
+			}
+			h.afterCommit(tx, StockTopic(v))
+			total += l.Quantity
+		}
+		return total, nil
+	})
 }

@@ -218,10 +218,21 @@ const recordMutation = `mutation($in: RecordHubSalesInput!) {
 // central's answer. It returns how many records it settled.
 func (s *Syncer) deliver(ctx context.Context) (int, error) {
 	due, err := s.db.Outbox.Query().
-		Where(outbox.StatusEQ(outbox.StatusPENDING), outbox.Kind(checkout.OutboxHubSale), outbox.NextAttemptAtLTE(s.now())).
+		Where(outbox.StatusEQ(outbox.StatusPENDING), outbox.NextAttemptAtLTE(s.now())).
 		Order(outbox.ByID()).Limit(s.cfg.Batch).All(ctx)
 	if err != nil || len(due) == 0 {
 		return 0, err
+	}
+	// Records go in the order they were written: a run of sales in one
+	// call, anything else on its own.
+	if due[0].Kind != checkout.OutboxHubSale {
+		return 1, s.deliverOne(ctx, due[0])
+	}
+	for i, o := range due {
+		if o.Kind != checkout.OutboxHubSale {
+			due = due[:i]
+			break
+		}
 	}
 	sales := make([]checkout.RemoteSale, len(due))
 	for i, o := range due {
@@ -258,9 +269,7 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("central answered for sale %s, expected %s", r.SaleID, sales[i].SaleID)
 		}
 		if r.Error != nil {
-			s.log.Warn("central refused a hub sale; kept for reconciliation", "sale", r.SaleID, "error", *r.Error)
-			if err := tx.Outbox.UpdateOneID(due[i].ID).AddAttempts(1).SetLastError(*r.Error).
-				SetNextAttemptAt(now.Add(s.cfg.Refused)).Exec(ctx); err != nil {
+			if err := s.refused(ctx, tx.Client(), due[i], *r.Error); err != nil {
 				_ = tx.Rollback()
 				return 0, err
 			}
@@ -285,6 +294,42 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 	return len(due), nil
 }
 
+// refused keeps a record central turned down, with its reason, and offers
+// it again after cfg.Refused; staff see it in hubStatus and the log.
+func (s *Syncer) refused(ctx context.Context, db *ent.Client, o *ent.Outbox, reason string) error {
+	s.log.Warn("central refused a hub record; kept for reconciliation", "key", o.Key, "error", reason)
+	return db.Outbox.UpdateOneID(o.ID).AddAttempts(1).SetLastError(reason).
+		SetNextAttemptAt(s.now().Add(s.cfg.Refused)).Exec(ctx)
+}
+
+const returnMutation = `mutation($in: ReturnAllocationInput!) { returnAllocation(input: $in) { units } }`
+
+// deliverOne sends a record that is not a sale (a return of allocation).
+func (s *Syncer) deliverOne(ctx context.Context, o *ent.Outbox) error {
+	if o.Kind != checkout.OutboxHubReturn {
+		return s.refused(ctx, s.db, o, "this merchd does not know outbox kind "+o.Kind)
+	}
+	var ret checkout.RemoteReturn
+	if err := json.Unmarshal(o.Payload, &ret); err != nil {
+		return s.refused(ctx, s.db, o, "unreadable payload: "+err.Error())
+	}
+	var out struct{ ReturnAllocation struct{ Units int } }
+	err := s.call(ctx, returnMutation, map[string]any{"in": ret}, &out)
+	var refusal *refusalError
+	if errors.As(err, &refusal) {
+		return s.refused(ctx, s.db, o, refusal.Error())
+	} else if err != nil {
+		return err
+	}
+	return s.db.Outbox.UpdateOneID(o.ID).SetStatus(outbox.StatusDONE).SetDoneAt(s.now()).Exec(ctx)
+}
+
+// refusalError is central turning a request down on its merits (bad input,
+// unknown hub or SKU): retrying at once would not help.
+type refusalError struct{ code, msg string }
+
+func (e *refusalError) Error() string { return "central refused (" + e.code + "): " + e.msg }
+
 // call posts one GraphQL operation to central.
 func (s *Syncer) call(ctx context.Context, query string, vars map[string]any, out any) error {
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
@@ -305,13 +350,21 @@ func (s *Syncer) call(ctx context.Context, query string, vars map[string]any, ou
 	defer resp.Body.Close()
 	var env struct {
 		Data   json.RawMessage
-		Errors []struct{ Message string }
+		Errors []struct {
+			Message    string
+			Extensions struct{ Code string }
+		}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 		return fmt.Errorf("central answered %s: %w", resp.Status, err)
 	}
 	if len(env.Errors) > 0 {
-		return fmt.Errorf("central: %s", env.Errors[0].Message)
+		switch e := env.Errors[0]; e.Extensions.Code {
+		case "BAD_USER_INPUT", "NOT_FOUND", "OUT_OF_STOCK":
+			return &refusalError{code: e.Extensions.Code, msg: e.Message}
+		default:
+			return fmt.Errorf("central: %s", e.Message)
+		}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("central answered %s", resp.Status)

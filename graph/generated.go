@@ -120,6 +120,10 @@ type ComplexityRoot struct {
 		PaymentIntentID func(childComplexity int) int
 	}
 
+	CloseHubPayload struct {
+		Returned func(childComplexity int) int
+	}
+
 	Collection struct {
 		CreatedAt   func(childComplexity int) int
 		Description func(childComplexity int) int
@@ -332,6 +336,7 @@ type ComplexityRoot struct {
 		ArchiveProduct       func(childComplexity int, input model.ArchiveProductInput) int
 		BuyMembership        func(childComplexity int, input model.BuyMembershipInput) int
 		Checkout             func(childComplexity int, input model.CheckoutInput) int
+		CloseHub             func(childComplexity int, input model.CloseHubInput) int
 		CreateCollection     func(childComplexity int, input ent.CreateCollectionInput) int
 		CreateDrop           func(childComplexity int, input model.CreateDropInput) int
 		CreateMembershipTier func(childComplexity int, input model.CreateMembershipTierInput) int
@@ -349,6 +354,7 @@ type ComplexityRoot struct {
 		RecordHubSales       func(childComplexity int, input model.RecordHubSalesInput) int
 		RefundOrder          func(childComplexity int, input model.RefundOrderInput) int
 		RemoveFromCart       func(childComplexity int, input model.RemoveFromCartInput) int
+		ReturnAllocation     func(childComplexity int, input model.ReturnAllocationInput) int
 		RotateStreamKey      func(childComplexity int, input model.RotateStreamKeyInput) int
 		SetMemberPrice       func(childComplexity int, input model.SetMemberPriceInput) int
 		SetProductImages     func(childComplexity int, input model.SetProductImagesInput) int
@@ -503,6 +509,10 @@ type ComplexityRoot struct {
 	RefundOrderPayload struct {
 		Order  func(childComplexity int) int
 		Refund func(childComplexity int) int
+	}
+
+	ReturnAllocationPayload struct {
+		Units func(childComplexity int) int
 	}
 
 	SelectedOption struct {
@@ -715,6 +725,8 @@ type MutationResolver interface {
 	HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error)
 	LeaseAllocation(ctx context.Context, input model.LeaseAllocationInput) (*model.LeaseAllocationPayload, error)
 	RecordHubSales(ctx context.Context, input model.RecordHubSalesInput) (*model.RecordHubSalesPayload, error)
+	CloseHub(ctx context.Context, input model.CloseHubInput) (*model.CloseHubPayload, error)
+	ReturnAllocation(ctx context.Context, input model.ReturnAllocationInput) (*model.ReturnAllocationPayload, error)
 	CreateStream(ctx context.Context, input model.CreateStreamInput) (*model.StreamKeyPayload, error)
 	PinProducts(ctx context.Context, input model.PinProductsInput) (*model.StreamPayload, error)
 	HighlightProduct(ctx context.Context, input model.HighlightProductInput) (*model.StreamPayload, error)
@@ -982,6 +994,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CheckoutPayload.PaymentIntentID(childComplexity), true
+
+	case "CloseHubPayload.returned":
+		if e.ComplexityRoot.CloseHubPayload.Returned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CloseHubPayload.Returned(childComplexity), true
 
 	case "Collection.createdAt":
 		if e.ComplexityRoot.Collection.CreatedAt == nil {
@@ -1757,6 +1776,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Checkout(childComplexity, args["input"].(model.CheckoutInput)), true
+	case "Mutation.closeHub":
+		if e.ComplexityRoot.Mutation.CloseHub == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_closeHub_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CloseHub(childComplexity, args["input"].(model.CloseHubInput)), true
 	case "Mutation.createCollection":
 		if e.ComplexityRoot.Mutation.CreateCollection == nil {
 			break
@@ -1944,6 +1974,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveFromCart(childComplexity, args["input"].(model.RemoveFromCartInput)), true
+	case "Mutation.returnAllocation":
+		if e.ComplexityRoot.Mutation.ReturnAllocation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_returnAllocation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReturnAllocation(childComplexity, args["input"].(model.ReturnAllocationInput)), true
 	case "Mutation.rotateStreamKey":
 		if e.ComplexityRoot.Mutation.RotateStreamKey == nil {
 			break
@@ -2696,6 +2737,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RefundOrderPayload.Refund(childComplexity), true
 
+	case "ReturnAllocationPayload.units":
+		if e.ComplexityRoot.ReturnAllocationPayload.Units == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnAllocationPayload.Units(childComplexity), true
+
 	case "SelectedOption.name":
 		if e.ComplexityRoot.SelectedOption.Name == nil {
 			break
@@ -3299,6 +3347,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCartOrder,
 		ec.unmarshalInputCartWhereInput,
 		ec.unmarshalInputCheckoutInput,
+		ec.unmarshalInputCloseHubInput,
 		ec.unmarshalInputCollectionOrder,
 		ec.unmarshalInputCollectionWhereInput,
 		ec.unmarshalInputCreateCollectionInput,
@@ -3348,6 +3397,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRefundOrderInput,
 		ec.unmarshalInputRefundWhereInput,
 		ec.unmarshalInputRemoveFromCartInput,
+		ec.unmarshalInputReturnAllocationInput,
+		ec.unmarshalInputReturnLineInput,
 		ec.unmarshalInputRotateStreamKeyInput,
 		ec.unmarshalInputSelectedOptionInput,
 		ec.unmarshalInputSetMemberPriceInput,
@@ -3586,6 +3637,14 @@ func (ec *executionContext) childFields_CheckoutPayload(ctx context.Context, fie
 		return ec.fieldContext_CheckoutPayload_paymentIntentId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CheckoutPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CloseHubPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "returned":
+		return ec.fieldContext_CloseHubPayload_returned(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CloseHubPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Collection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4230,6 +4289,14 @@ func (ec *executionContext) childFields_RefundOrderPayload(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type RefundOrderPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_ReturnAllocationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "units":
+		return ec.fieldContext_ReturnAllocationPayload_units(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReturnAllocationPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SelectedOption(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -4814,6 +4881,20 @@ func (ec *executionContext) field_Mutation_checkout_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_closeHub_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CloseHubInput, error) {
+			return ec.unmarshalNCloseHubInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCloseHubInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createCollection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5044,6 +5125,20 @@ func (ec *executionContext) field_Mutation_removeFromCart_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RemoveFromCartInput, error) {
 			return ec.unmarshalNRemoveFromCartInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRemoveFromCartInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_returnAllocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReturnAllocationInput, error) {
+			return ec.unmarshalNReturnAllocationInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnAllocationInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6594,6 +6689,38 @@ func (ec *executionContext) _CheckoutPayload_paymentIntentId(ctx context.Context
 }
 func (ec *executionContext) fieldContext_CheckoutPayload_paymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CheckoutPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CloseHubPayload_returned(ctx context.Context, field graphql.CollectedField, obj *model.CloseHubPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CloseHubPayload_returned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Returned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubAllocationLine) graphql.Marshaler {
+			return ec.marshalNHubAllocationLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubAllocationLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CloseHubPayload_returned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CloseHubPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubAllocationLine(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Collection_id(ctx context.Context, field graphql.CollectedField, obj *ent.Collection) (ret graphql.Marshaler) {
@@ -10409,6 +10536,94 @@ func (ec *executionContext) fieldContext_Mutation_recordHubSales(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_closeHub(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_closeHub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CloseHub(ctx, fc.Args["input"].(model.CloseHubInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CloseHubPayload) graphql.Marshaler {
+			return ec.marshalNCloseHubPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCloseHubPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_closeHub(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CloseHubPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_closeHub_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_returnAllocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_returnAllocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReturnAllocation(ctx, fc.Args["input"].(model.ReturnAllocationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReturnAllocationPayload) graphql.Marshaler {
+			return ec.marshalNReturnAllocationPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnAllocationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_returnAllocation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReturnAllocationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_returnAllocation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13671,6 +13886,29 @@ func (ec *executionContext) fieldContext_RefundOrderPayload_refund(_ context.Con
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ReturnAllocationPayload_units(ctx context.Context, field graphql.CollectedField, obj *model.ReturnAllocationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnAllocationPayload_units(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Units, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnAllocationPayload_units(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnAllocationPayload", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _SelectedOption_name(ctx context.Context, field graphql.CollectedField, obj *ent.SelectedOption) (ret graphql.Marshaler) {
@@ -18171,6 +18409,36 @@ func (ec *executionContext) unmarshalInputCheckoutInput(ctx context.Context, obj
 				return it, err
 			}
 			it.PayWith = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCloseHubInput(ctx context.Context, obj any) (model.CloseHubInput, error) {
+	var it model.CloseHubInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
 		case "idempotencyKey":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
 			data, err := ec.unmarshalNString2string(ctx, v)
@@ -25870,6 +26138,87 @@ func (ec *executionContext) unmarshalInputRemoveFromCartInput(ctx context.Contex
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputReturnAllocationInput(ctx context.Context, obj any) (model.ReturnAllocationInput, error) {
+	var it model.ReturnAllocationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"returnId", "hub", "lines"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "returnId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnID = data
+		case "hub":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hub"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hub = data
+		case "lines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lines"))
+			data, err := ec.unmarshalNReturnLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lines = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputReturnLineInput(ctx context.Context, obj any) (model.ReturnLineInput, error) {
+	var it model.ReturnLineInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"sku", "quantity"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "sku":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sku"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sku = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRotateStreamKeyInput(ctx context.Context, obj any) (model.RotateStreamKeyInput, error) {
 	var it model.RotateStreamKeyInput
 	if obj == nil {
@@ -29536,6 +29885,44 @@ func (ec *executionContext) _CheckoutPayload(ctx context.Context, sel ast.Select
 	return out
 }
 
+var closeHubPayloadImplementors = []string{"CloseHubPayload"}
+
+func (ec *executionContext) _CloseHubPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CloseHubPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, closeHubPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CloseHubPayload")
+		case "returned":
+			out.Values[i] = ec._CloseHubPayload_returned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var collectionImplementors = []string{"Collection", "Node"}
 
 func (ec *executionContext) _Collection(ctx context.Context, sel ast.SelectionSet, obj *ent.Collection) graphql.Marshaler {
@@ -31760,6 +32147,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "closeHub":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_closeHub(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "returnAllocation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_returnAllocation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createStream":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createStream(ctx, field)
@@ -33680,6 +34081,44 @@ func (ec *executionContext) _RefundOrderPayload(ctx context.Context, sel ast.Sel
 			}
 		case "refund":
 			out.Values[i] = ec._RefundOrderPayload_refund(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var returnAllocationPayloadImplementors = []string{"ReturnAllocationPayload"}
+
+func (ec *executionContext) _ReturnAllocationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ReturnAllocationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, returnAllocationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReturnAllocationPayload")
+		case "units":
+			out.Values[i] = ec._ReturnAllocationPayload_units(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -35830,6 +36269,21 @@ func (ec *executionContext) marshalNCheckoutPayload2ᚖgithubᚗcomᚋmerchdᚋm
 	return ec._CheckoutPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCloseHubInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCloseHubInput(ctx context.Context, v any) (model.CloseHubInput, error) {
+	res, err := ec.unmarshalInputCloseHubInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCloseHubPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCloseHubPayload(ctx context.Context, sel ast.SelectionSet, v *model.CloseHubPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CloseHubPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCollection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐCollection(ctx context.Context, sel ast.SelectionSet, v *ent.Collection) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -36987,6 +37441,40 @@ func (ec *executionContext) unmarshalNRefundWhereInput2ᚖgithubᚗcomᚋmerchd�
 func (ec *executionContext) unmarshalNRemoveFromCartInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRemoveFromCartInput(ctx context.Context, v any) (model.RemoveFromCartInput, error) {
 	res, err := ec.unmarshalInputRemoveFromCartInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReturnAllocationInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnAllocationInput(ctx context.Context, v any) (model.ReturnAllocationInput, error) {
+	res, err := ec.unmarshalInputReturnAllocationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReturnAllocationPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnAllocationPayload(ctx context.Context, sel ast.SelectionSet, v *model.ReturnAllocationPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReturnAllocationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReturnLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnLineInputᚄ(ctx context.Context, v any) ([]*model.ReturnLineInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ReturnLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReturnLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNReturnLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnLineInput(ctx context.Context, v any) (*model.ReturnLineInput, error) {
+	res, err := ec.unmarshalInputReturnLineInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRotateStreamKeyInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRotateStreamKeyInput(ctx context.Context, v any) (model.RotateStreamKeyInput, error) {

@@ -68,6 +68,32 @@ func (r *mutationResolver) RecordHubSales(ctx context.Context, input model.Recor
 	return out, nil
 }
 
+// CloseHub is the resolver for the closeHub field.
+func (r *mutationResolver) CloseHub(ctx context.Context, input model.CloseHubInput) (*model.CloseHubPayload, error) {
+	ret, err := r.Hubs.Close(ctx, input.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.CloseHubPayload{Returned: make([]*model.HubAllocationLine, len(ret.Lines))}
+	for i, l := range ret.Lines {
+		out.Returned[i] = &model.HubAllocationLine{Sku: l.SKU, Available: l.Quantity}
+	}
+	return out, nil
+}
+
+// ReturnAllocation is the resolver for the returnAllocation field.
+func (r *mutationResolver) ReturnAllocation(ctx context.Context, input model.ReturnAllocationInput) (*model.ReturnAllocationPayload, error) {
+	ret := checkout.RemoteReturn{ReturnID: input.ReturnID, Hub: input.Hub}
+	for _, l := range input.Lines {
+		ret.Lines = append(ret.Lines, checkout.ReturnLine{SKU: l.Sku, Quantity: l.Quantity})
+	}
+	n, err := r.Hubs.Return(ctx, r.Catalog.LocationID(), ret)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ReturnAllocationPayload{Units: n}, nil
+}
+
 // HubStatus is the resolver for the hubStatus field.
 func (r *queryResolver) HubStatus(ctx context.Context) (*model.HubStatus, error) {
 	if r.HubLink == nil {

@@ -164,6 +164,30 @@ func TestHubLeaseAndRecord(t *testing.T) {
 				t.Fatalf("refused deliveries were stored: %d", n)
 			}
 
+			// A hub hands back its 39 unsold units: once, however often sent;
+			// more than it holds is refused and moves nothing.
+			const ret = `mutation($i: ReturnAllocationInput!) { returnAllocation(input: $i) { units } }`
+			back := func(id string, n int) graphtest.Response {
+				return e.Do(t, e.StaffToken, ret, map[string]any{"i": map[string]any{"returnId": id, "hub": "fest", "lines": []any{map[string]any{"sku": sku, "quantity": n}}}})
+			}
+			wantCode(t, back("r0", 40), "BAD_USER_INPUT")
+			wantCode(t, back("r0", 0), "BAD_USER_INPUT")
+			for range 2 {
+				var out struct{ ReturnAllocation struct{ Units int } }
+				back("r1", 39).Decode(t, &out)
+				if out.ReturnAllocation.Units != 39 {
+					t.Fatalf("returned %d, want 39", out.ReturnAllocation.Units)
+				}
+			}
+			if got := allocation(t, e, "fest")[sku]; got != 0 {
+				t.Fatalf("hub allocation after the return: %d", got)
+			}
+			var vn struct{ Node struct{ Available int } }
+			e.Staff(t, `query($id: ID!) { node(id: $id) { ... on Variant { available } } }`, map[string]any{"id": v}, &vn)
+			if vn.Node.Available != 100-60+39 {
+				t.Fatalf("central stock after the return: %d, want %d", vn.Node.Available, 100-60+39)
+			}
+
 			// Central is not a hub: it has no link status and sells no hub sales.
 			var st struct{ HubStatus *struct{ State string } }
 			e.Staff(t, `{ hubStatus { state } }`, nil, &st)

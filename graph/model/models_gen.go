@@ -81,6 +81,15 @@ type CheckoutPayload struct {
 	PaymentIntentID *string `json:"paymentIntentId,omitempty"`
 }
 
+type CloseHubInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type CloseHubPayload struct {
+	// What the hub hands back.
+	Returned []*HubAllocationLine `json:"returned"`
+}
+
 type CollectionPayload struct {
 	Collection *ent.Collection `json:"collection"`
 }
@@ -215,7 +224,7 @@ type HubSellPayload struct {
 type HubStatus struct {
 	Hub   string       `json:"hub"`
 	State HubLinkState `json:"state"`
-	// Sales recorded at the hub and not yet confirmed by central.
+	// Records (sales, the closing return) written at the hub and not yet confirmed by central.
 	QueueDepth       int        `json:"queueDepth"`
 	OldestUnsyncedAt *time.Time `json:"oldestUnsyncedAt,omitempty"`
 	LastSyncAt       *time.Time `json:"lastSyncAt,omitempty"`
@@ -329,6 +338,22 @@ type RefundOrderPayload struct {
 type RemoveFromCartInput struct {
 	LineID         int    `json:"lineId"`
 	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type ReturnAllocationInput struct {
+	ReturnID string             `json:"returnId"`
+	Hub      string             `json:"hub"`
+	Lines    []*ReturnLineInput `json:"lines"`
+}
+
+type ReturnAllocationPayload struct {
+	// Units moved back to central.
+	Units int `json:"units"`
+}
+
+type ReturnLineInput struct {
+	Sku      string `json:"sku"`
+	Quantity int    `json:"quantity"`
 }
 
 type RotateStreamKeyInput struct {
