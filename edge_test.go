@@ -143,10 +143,12 @@ func startPopup(t *testing.T, leased int) *popup {
 		t.Fatalf("hub allocation %d, want %d", lease.LeaseAllocation.Available, leased)
 	}
 
+	// The hub starts on an empty database: its catalog comes from central
+	// with the allocation.
 	p.startEdge()
 	p.edgeTok = staffToken(t, p.bin, p.edgeDB)
-	p.variantOnEdge = p.variant(p.edge.URL, p.edgeTok)
 	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" }, "online")
+	p.variantOnEdge = p.variant(p.edge.URL, p.edgeTok)
 	if got := p.edgeStock(); got != leased {
 		t.Fatalf("edge adopted %d units, want %d", got, leased)
 	}
@@ -170,7 +172,7 @@ func (p *popup) variant(base, tok string) string {
 
 func (p *popup) startEdge() {
 	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok}, "edge", "--addr", "127.0.0.1:0",
-		"--database", p.edgeDB, "--demo", "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms",
+		"--database", p.edgeDB, "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms",
 		"--receipt-printer", "tcp://"+p.printer.Addr())
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/outbox"
+	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/schema/types"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/variant"
@@ -239,10 +240,27 @@ func validHubCode(s string) bool {
 	return true
 }
 
-// AllocationLine is what a hub holds of one SKU.
+// AllocationLine is what a hub holds of one SKU; Item, when set, is the
+// catalog entry the hub needs to sell it.
 type AllocationLine struct {
 	SKU       string
 	Available int
+	VariantID int
+	Item      *CatalogItem
+}
+
+// CatalogItem is a variant and its product as central lists them, for a
+// hub to sell without a link.
+type CatalogItem struct {
+	ProductSlug, ProductTitle, Description, Vendor string
+	ProductStatus                                  string
+	Images                                         []Image
+	VariantTitle                                   string
+	Options                                        map[string]string
+	PriceAmount                                    int64
+	CompareAtAmount                                *int64
+	Currency                                       string
+	Position                                       int
 }
 
 // Allocation lists the units allocated to a hub and unsold there.
@@ -257,7 +275,7 @@ func (h *Hubs) Allocation(ctx context.Context, hubCode string) ([]AllocationLine
 	}
 	out := make([]AllocationLine, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, AllocationLine{SKU: r.Edges.Variant.Sku, Available: r.Available})
+		out = append(out, AllocationLine{SKU: r.Edges.Variant.Sku, Available: r.Available, VariantID: r.VariantID})
 	}
 	return out, nil
 }
@@ -288,6 +306,11 @@ func (h *Hubs) Adopt(ctx context.Context, hubCode string, lines []AllocationLine
 		}
 		leased := make([]int, 0, len(lines))
 		for _, l := range lines {
+			if l.Item != nil {
+				if err := h.upsertItem(sys, tx, l.SKU, l.Item); err != nil {
+					return struct{}{}, fmt.Errorf("catalog entry %s: %w", l.SKU, err)
+				}
+			}
 			v, err := tx.Variant.Query().Where(variant.Sku(l.SKU)).Only(sys)
 			if ent.IsNotFound(err) {
 				continue // not in this hub's catalog
@@ -457,4 +480,40 @@ func (h *Hubs) Return(ctx context.Context, centralID int, r RemoteReturn) (int, 
 		}
 		return total, nil
 	})
+}
+
+// upsertItem makes the hub's catalog entry for sku match central's: the
+// product by slug, the variant by SKU, price and images as central has them.
+func (h *Hubs) upsertItem(ctx context.Context, tx *ent.Tx, sku string, it *CatalogItem) error {
+	if it.ProductSlug == "" || it.Currency == "" {
+		return badInput("item", "needs a product slug and a currency")
+	}
+	status := product.Status(it.ProductStatus)
+	if err := product.StatusValidator(status); err != nil {
+		return badInput("item.status", "unknown product status %q", it.ProductStatus)
+	}
+	if it.Options == nil {
+		it.Options = map[string]string{}
+	}
+	err := tx.Product.Create().SetSlug(it.ProductSlug).SetTitle(it.ProductTitle).SetDescription(it.Description).SetVendor(it.Vendor).
+		SetStatus(status).OnConflictColumns(product.FieldSlug).UpdateTitle().UpdateDescription().UpdateVendor().UpdateStatus().Exec(ctx)
+	if err != nil {
+		return err
+	}
+	pid, err := tx.Product.Query().Where(product.Slug(it.ProductSlug)).OnlyID(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := setImages(ctx, tx, pid, it.Images); err != nil {
+		return err
+	}
+	c := tx.Variant.Create().SetProductID(pid).SetSku(sku).SetTitle(it.VariantTitle).SetOptions(it.Options).
+		SetPriceAmount(it.PriceAmount).SetCurrency(it.Currency).SetPosition(it.Position).SetNillableCompareAtAmount(it.CompareAtAmount)
+	up := c.OnConflictColumns(variant.FieldSku).UpdateTitle().UpdateOptions().UpdatePriceAmount().UpdateCurrency().UpdatePosition()
+	if it.CompareAtAmount == nil {
+		up = up.ClearCompareAtAmount()
+	} else {
+		up = up.UpdateCompareAtAmount()
+	}
+	return up.Exec(ctx)
 }

@@ -192,20 +192,68 @@ func (s *Syncer) ping(ctx context.Context) error {
 	return s.call(ctx, `query { hubStatus { state } }`, nil, &out)
 }
 
+const allocationQuery = `query($hub: String!) {
+  hubAllocation(hub: $hub) {
+    sku available
+    variant {
+      title position
+      selectedOptions { name value }
+      price { amount currency }
+      compareAtPrice { amount }
+      product { slug title description vendor status images { url alt } }
+    }
+  }
+}`
+
+// adopt pulls the hub's allocation from central, with the catalog entries
+// to sell it, and makes the hub's stock and catalog match.
 func (s *Syncer) adopt(ctx context.Context) error {
+	type money struct {
+		Amount   int64
+		Currency string
+	}
 	var out struct {
 		HubAllocation []struct {
-			SKU       string `json:"sku"`
-			Available int    `json:"available"`
+			SKU       string
+			Available int
+			Variant   *struct {
+				Title           string
+				Position        int
+				SelectedOptions []struct{ Name, Value string }
+				Price           money
+				CompareAtPrice  *money
+				Product         struct {
+					Slug, Title, Description, Vendor, Status string
+					Images                                   []struct{ URL, Alt string }
+				}
+			}
 		}
 	}
-	if err := s.call(ctx, `query($hub: String!) { hubAllocation(hub: $hub) { sku available } }`,
-		map[string]any{"hub": s.cfg.Hub}, &out); err != nil {
+	if err := s.call(ctx, allocationQuery, map[string]any{"hub": s.cfg.Hub}, &out); err != nil {
 		return err
 	}
 	lines := make([]checkout.AllocationLine, len(out.HubAllocation))
 	for i, l := range out.HubAllocation {
 		lines[i] = checkout.AllocationLine{SKU: l.SKU, Available: l.Available}
+		v := l.Variant
+		if v == nil {
+			continue
+		}
+		it := &checkout.CatalogItem{
+			ProductSlug: v.Product.Slug, ProductTitle: v.Product.Title, Description: v.Product.Description,
+			Vendor: v.Product.Vendor, ProductStatus: v.Product.Status, VariantTitle: v.Title, Position: v.Position,
+			PriceAmount: v.Price.Amount, Currency: v.Price.Currency, Options: map[string]string{},
+		}
+		for _, o := range v.SelectedOptions {
+			it.Options[o.Name] = o.Value
+		}
+		if v.CompareAtPrice != nil {
+			it.CompareAtAmount = &v.CompareAtPrice.Amount
+		}
+		for _, im := range v.Product.Images {
+			it.Images = append(it.Images, checkout.Image{URL: im.URL, Alt: im.Alt})
+		}
+		lines[i].Item = it
 	}
 	return s.hubs.Adopt(ctx, s.cfg.Hub, lines)
 }

@@ -221,6 +221,7 @@ type ComplexityRoot struct {
 	HubAllocationLine struct {
 		Available func(childComplexity int) int
 		Sku       func(childComplexity int) int
+		Variant   func(childComplexity int) int
 	}
 
 	HubSale struct {
@@ -1350,6 +1351,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubAllocationLine.Sku(childComplexity), true
+	case "HubAllocationLine.variant":
+		if e.ComplexityRoot.HubAllocationLine.Variant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubAllocationLine.Variant(childComplexity), true
 
 	case "HubSale.hub":
 		if e.ComplexityRoot.HubSale.Hub == nil {
@@ -3829,6 +3836,8 @@ func (ec *executionContext) childFields_HubAllocationLine(ctx context.Context, f
 		return ec.fieldContext_HubAllocationLine_sku(ctx, field)
 	case "available":
 		return ec.fieldContext_HubAllocationLine_available(ctx, field)
+	case "variant":
+		return ec.fieldContext_HubAllocationLine_variant(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubAllocationLine", field.Name)
 }
@@ -8131,6 +8140,38 @@ func (ec *executionContext) _HubAllocationLine_available(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_HubAllocationLine_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HubAllocationLine", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _HubAllocationLine_variant(ctx context.Context, field graphql.CollectedField, obj *model.HubAllocationLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubAllocationLine_variant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Variant) graphql.Marshaler {
+			return ec.marshalOVariant2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐVariant(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubAllocationLine_variant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubAllocationLine",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Variant(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _HubSale_id(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
@@ -30962,6 +31003,11 @@ func (ec *executionContext) _HubAllocationLine(ctx context.Context, sel ast.Sele
 		case "available":
 			out.Values[i] = ec._HubAllocationLine_available(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "variant":
+			out.Values[i] = ec._HubAllocationLine_variant(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:

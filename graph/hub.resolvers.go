@@ -74,11 +74,15 @@ func (r *mutationResolver) CloseHub(ctx context.Context, input model.CloseHubInp
 	if err != nil {
 		return nil, err
 	}
-	out := &model.CloseHubPayload{Returned: make([]*model.HubAllocationLine, len(ret.Lines))}
+	skus := make([]string, len(ret.Lines))
 	for i, l := range ret.Lines {
-		out.Returned[i] = &model.HubAllocationLine{Sku: l.SKU, Available: l.Quantity}
+		skus[i] = l.SKU
 	}
-	return out, nil
+	returned, err := r.allocationLines(ctx, skus, func(i int) int { return ret.Lines[i].Quantity })
+	if err != nil {
+		return nil, err
+	}
+	return &model.CloseHubPayload{Returned: returned}, nil
 }
 
 // ReturnAllocation is the resolver for the returnAllocation field.
@@ -117,9 +121,9 @@ func (r *queryResolver) HubAllocation(ctx context.Context, hub string) ([]*model
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*model.HubAllocationLine, len(lines))
+	skus := make([]string, len(lines))
 	for i, l := range lines {
-		out[i] = &model.HubAllocationLine{Sku: l.SKU, Available: l.Available}
+		skus[i] = l.SKU
 	}
-	return out, nil
+	return r.allocationLines(ctx, skus, func(i int) int { return lines[i].Available })
 }

@@ -178,6 +178,8 @@ type Hold struct {
 type HubAllocationLine struct {
 	Sku       string `json:"sku"`
 	Available int    `json:"available"`
+	// The variant, with its product: what a hub pulls to sell it offline. Null if this server's catalog lacks the SKU.
+	Variant *ent.Variant `json:"variant,omitempty"`
 }
 
 type HubSaleInput struct {
