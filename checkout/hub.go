@@ -126,57 +126,101 @@ func newSaleID() string {
 	return hex.EncodeToString(b)
 }
 
+// RecordResult is central's answer to one delivered hub sale.
+type RecordResult struct {
+	// Applied: this delivery recorded the sale (false for a redelivery).
+	Applied bool
+	// Conflict: the sale was recorded for staff to reconcile, without
+	// touching stock, because it cannot be applied (why).
+	Conflict string
+}
+
 // Record applies a hub's sale on central, once per sale id however often it
 // is delivered: the hub's stock there (its allocation) goes down by what
-// was sold. It reports whether this delivery was the one that applied it.
-func (h *Hubs) Record(ctx context.Context, s RemoteSale) (bool, error) {
+// was sold. A sale that cannot apply (beyond the allocation, an unknown
+// SKU) is kept as a CONFLICT record for staff instead: never lost, never
+// counted twice.
+func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 	if err := requireStaff(ctx); err != nil {
-		return false, err
+		return RecordResult{}, err
 	}
 	if s.SaleID == "" || len(s.SaleID) > 64 || !validHubCode(s.Hub) || len(s.Lines) == 0 || len(s.Lines) > 50 || !isCurrencyCode(s.Currency) {
-		return false, badInput("sale", "needs saleId, hub, currency and 1 to 50 lines")
+		return RecordResult{}, badInput("sale", "needs saleId, hub, currency and 1 to 50 lines")
 	}
 	if hubsale.PaidWithValidator(hubsale.PaidWith(s.PaidWith)) != nil {
-		return false, badInput("sale.paidWith", "unknown payment method %q", s.PaidWith)
+		return RecordResult{}, badInput("sale.paidWith", "unknown payment method %q", s.PaidWith)
 	}
 	for _, l := range s.Lines {
 		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 {
-			return false, badInput("sale.lines", "quantity 1 to 100, amount not negative")
+			return RecordResult{}, badInput("sale.lines", "quantity 1 to 100, amount not negative")
 		}
 	}
 	sys := viewer.SystemContext(ctx)
-	return withTx(sys, h.db, "record hub sale", func(tx *ent.Tx) (bool, error) {
-		loc, err := tx.Location.Query().Where(location.Code(s.Hub)).Only(sys)
+	return withTx(sys, h.db, "record hub sale", func(tx *ent.Tx) (RecordResult, error) {
+		loc, err := tx.Location.Query().Where(location.Code(s.Hub), location.KindEQ(location.KindHUB)).Only(sys)
 		if err != nil {
-			return false, notFoundAs(err, "hub")
+			return RecordResult{}, notFoundAs(err, "hub")
 		}
 		var total int64
+		want := map[string]int{}
+		var order []string
 		for _, l := range s.Lines {
 			total += int64(l.Quantity) * l.UnitAmount
+			if want[l.SKU] == 0 {
+				order = append(order, l.SKU)
+			}
+			want[l.SKU] += l.Quantity
+		}
+		// Check every line before changing anything.
+		variants := map[string]int{}
+		conflict := ""
+		for _, sku := range order {
+			v, err := tx.Variant.Query().Where(variant.Sku(sku)).OnlyID(sys)
+			if ent.IsNotFound(err) {
+				conflict = fmt.Sprintf("unknown SKU %s", sku)
+				break
+			} else if err != nil {
+				return RecordResult{}, err
+			}
+			have := 0
+			st, err := tx.Stock.Query().Where(stock.VariantID(v), stock.LocationID(loc.ID)).Only(sys)
+			if err == nil {
+				have = st.Available
+			} else if !ent.IsNotFound(err) {
+				return RecordResult{}, err
+			}
+			if have < want[sku] {
+				conflict = fmt.Sprintf("sold %d × %s beyond the hub's allocation (%d left)", want[sku], sku, have)
+				break
+			}
+			variants[sku] = v
+		}
+		status, note := "APPLIED", (*string)(nil)
+		if conflict != "" {
+			status, note = "CONFLICT", &conflict
 		}
 		n, err := execAffected(sys, tx, h.dialect,
-			`INSERT INTO hub_sales (sale_id, hub, lines, total_amount, currency, paid_with, sold_at, synced_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sale_id) DO NOTHING`,
-			s.SaleID, s.Hub, mustJSON(s.Lines), total, s.Currency, s.PaidWith, s.SoldAt.UTC(), h.now())
+			`INSERT INTO hub_sales (sale_id, hub, lines, total_amount, currency, paid_with, sold_at, synced_at, status, conflict)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sale_id) DO NOTHING`,
+			s.SaleID, s.Hub, mustJSON(s.Lines), total, s.Currency, s.PaidWith, s.SoldAt.UTC(), h.now(), status, note)
 		if err != nil || n == 0 {
-			return false, err // n == 0: delivered before; nothing changes
+			return RecordResult{}, err // n == 0: delivered before; nothing changes
 		}
-		for _, l := range s.Lines {
-			v, err := tx.Variant.Query().Where(variant.Sku(l.SKU)).Only(sys)
-			if err != nil {
-				return false, notFoundAs(err, "variant "+l.SKU)
-			}
+		if conflict != "" {
+			return RecordResult{Conflict: conflict}, nil
+		}
+		for _, sku := range order {
 			// The hub sold from its allocation; central's copy of it follows.
-			m, err := tx.Stock.Update().Where(stock.VariantID(v.ID), stock.LocationID(loc.ID), stock.AvailableGTE(l.Quantity)).
-				AddAvailable(-l.Quantity).Save(sys)
+			m, err := tx.Stock.Update().Where(stock.VariantID(variants[sku]), stock.LocationID(loc.ID), stock.AvailableGTE(want[sku])).
+				AddAvailable(-want[sku]).Save(sys)
 			if err != nil {
-				return false, err
+				return RecordResult{}, err
 			}
-			if m == 0 {
-				return false, fmt.Errorf("hub %s sold %d × %s beyond its allocation", s.Hub, l.Quantity, l.SKU)
+			if m == 0 { // changed since the check (a concurrent lease return): retry
+				return RecordResult{}, fmt.Errorf("hub %s allocation of %s changed during recording", s.Hub, sku)
 			}
 		}
-		return true, nil
+		return RecordResult{Applied: true}, nil
 	})
 }
 

@@ -259,7 +259,7 @@ func (s *Syncer) adopt(ctx context.Context) error {
 }
 
 const recordMutation = `mutation($in: RecordHubSalesInput!) {
-  recordHubSales(input: $in) { results { saleId applied error } }
+  recordHubSales(input: $in) { results { saleId applied conflict error } }
 }`
 
 // deliver sends one batch of due outbox records and settles them by
@@ -291,9 +291,10 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 	var out struct {
 		RecordHubSales struct {
 			Results []struct {
-				SaleID  string
-				Applied bool
-				Error   *string
+				SaleID   string
+				Applied  bool
+				Conflict *string
+				Error    *string
 			}
 		}
 	}
@@ -322,6 +323,10 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 				return 0, err
 			}
 			continue
+		}
+		if r.Conflict != nil {
+			// Central holds it for staff to reconcile; the hub is done.
+			s.log.Warn("central recorded a hub sale as a conflict", "sale", r.SaleID, "conflict", *r.Conflict)
 		}
 		done, doneSales = append(done, due[i].ID), append(doneSales, r.SaleID)
 	}

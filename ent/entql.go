@@ -239,6 +239,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubsale.FieldCustomerID:  {Type: field.TypeInt, Column: hubsale.FieldCustomerID},
 			hubsale.FieldSoldAt:      {Type: field.TypeTime, Column: hubsale.FieldSoldAt},
 			hubsale.FieldSyncedAt:    {Type: field.TypeTime, Column: hubsale.FieldSyncedAt},
+			hubsale.FieldStatus:      {Type: field.TypeEnum, Column: hubsale.FieldStatus},
+			hubsale.FieldConflict:    {Type: field.TypeString, Column: hubsale.FieldConflict},
 		},
 	}
 	graph.Nodes[10] = &sqlgraph.Node{
@@ -1995,6 +1997,16 @@ func (f *HubSaleFilter) WhereSoldAt(p entql.TimeP) {
 // WhereSyncedAt applies the entql time.Time predicate on the synced_at field.
 func (f *HubSaleFilter) WhereSyncedAt(p entql.TimeP) {
 	f.Where(p.Field(hubsale.FieldSyncedAt))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *HubSaleFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(hubsale.FieldStatus))
+}
+
+// WhereConflict applies the entql string predicate on the conflict field.
+func (f *HubSaleFilter) WhereConflict(p entql.StringP) {
+	f.Where(p.Field(hubsale.FieldConflict))
 }
 
 // addPredicate implements the predicateAdder interface.

@@ -757,6 +757,16 @@ func (_q *HubSaleQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, hubsale.FieldSyncedAt)
 				fieldSeen[hubsale.FieldSyncedAt] = struct{}{}
 			}
+		case "status":
+			if _, ok := fieldSeen[hubsale.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, hubsale.FieldStatus)
+				fieldSeen[hubsale.FieldStatus] = struct{}{}
+			}
+		case "conflict":
+			if _, ok := fieldSeen[hubsale.FieldConflict]; !ok {
+				selectedFields = append(selectedFields, hubsale.FieldConflict)
+				fieldSeen[hubsale.FieldConflict] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

@@ -1873,6 +1873,29 @@ type HubSaleWhereInput struct {
 	SyncedAtLTE    *time.Time  `json:"syncedAtLTE,omitempty"`
 	SyncedAtIsNil  bool        `json:"syncedAtIsNil,omitempty"`
 	SyncedAtNotNil bool        `json:"syncedAtNotNil,omitempty"`
+
+	// "status" field predicates.
+	Status      *hubsale.Status  `json:"status,omitempty"`
+	StatusNEQ   *hubsale.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []hubsale.Status `json:"statusIn,omitempty"`
+	StatusNotIn []hubsale.Status `json:"statusNotIn,omitempty"`
+
+	// "conflict" field predicates.
+	Conflict             *string  `json:"conflict,omitempty"`
+	ConflictNEQ          *string  `json:"conflictNEQ,omitempty"`
+	ConflictIn           []string `json:"conflictIn,omitempty"`
+	ConflictNotIn        []string `json:"conflictNotIn,omitempty"`
+	ConflictGT           *string  `json:"conflictGT,omitempty"`
+	ConflictGTE          *string  `json:"conflictGTE,omitempty"`
+	ConflictLT           *string  `json:"conflictLT,omitempty"`
+	ConflictLTE          *string  `json:"conflictLTE,omitempty"`
+	ConflictContains     *string  `json:"conflictContains,omitempty"`
+	ConflictHasPrefix    *string  `json:"conflictHasPrefix,omitempty"`
+	ConflictHasSuffix    *string  `json:"conflictHasSuffix,omitempty"`
+	ConflictIsNil        bool     `json:"conflictIsNil,omitempty"`
+	ConflictNotNil       bool     `json:"conflictNotNil,omitempty"`
+	ConflictEqualFold    *string  `json:"conflictEqualFold,omitempty"`
+	ConflictContainsFold *string  `json:"conflictContainsFold,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -2113,6 +2136,63 @@ func (i *HubSaleWhereInput) P() (predicate.HubSale, error) {
 	}
 	if i.SyncedAtNotNil {
 		predicates = append(predicates, hubsale.SyncedAtNotNil())
+	}
+	if i.Status != nil {
+		predicates = append(predicates, hubsale.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, hubsale.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, hubsale.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, hubsale.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Conflict != nil {
+		predicates = append(predicates, hubsale.ConflictEQ(*i.Conflict))
+	}
+	if i.ConflictNEQ != nil {
+		predicates = append(predicates, hubsale.ConflictNEQ(*i.ConflictNEQ))
+	}
+	if len(i.ConflictIn) > 0 {
+		predicates = append(predicates, hubsale.ConflictIn(i.ConflictIn...))
+	}
+	if len(i.ConflictNotIn) > 0 {
+		predicates = append(predicates, hubsale.ConflictNotIn(i.ConflictNotIn...))
+	}
+	if i.ConflictGT != nil {
+		predicates = append(predicates, hubsale.ConflictGT(*i.ConflictGT))
+	}
+	if i.ConflictGTE != nil {
+		predicates = append(predicates, hubsale.ConflictGTE(*i.ConflictGTE))
+	}
+	if i.ConflictLT != nil {
+		predicates = append(predicates, hubsale.ConflictLT(*i.ConflictLT))
+	}
+	if i.ConflictLTE != nil {
+		predicates = append(predicates, hubsale.ConflictLTE(*i.ConflictLTE))
+	}
+	if i.ConflictContains != nil {
+		predicates = append(predicates, hubsale.ConflictContains(*i.ConflictContains))
+	}
+	if i.ConflictHasPrefix != nil {
+		predicates = append(predicates, hubsale.ConflictHasPrefix(*i.ConflictHasPrefix))
+	}
+	if i.ConflictHasSuffix != nil {
+		predicates = append(predicates, hubsale.ConflictHasSuffix(*i.ConflictHasSuffix))
+	}
+	if i.ConflictIsNil {
+		predicates = append(predicates, hubsale.ConflictIsNil())
+	}
+	if i.ConflictNotNil {
+		predicates = append(predicates, hubsale.ConflictNotNil())
+	}
+	if i.ConflictEqualFold != nil {
+		predicates = append(predicates, hubsale.ConflictEqualFold(*i.ConflictEqualFold))
+	}
+	if i.ConflictContainsFold != nil {
+		predicates = append(predicates, hubsale.ConflictContainsFold(*i.ConflictContainsFold))
 	}
 
 	switch len(predicates) {

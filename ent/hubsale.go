@@ -36,7 +36,11 @@ type HubSale struct {
 	// SoldAt holds the value of the "sold_at" field.
 	SoldAt time.Time `json:"sold_at,omitempty"`
 	// SyncedAt holds the value of the "synced_at" field.
-	SyncedAt     *time.Time `json:"synced_at,omitempty"`
+	SyncedAt *time.Time `json:"synced_at,omitempty"`
+	// Status holds the value of the "status" field.
+	Status hubsale.Status `json:"status,omitempty"`
+	// Conflict holds the value of the "conflict" field.
+	Conflict     *string `json:"conflict,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -49,7 +53,7 @@ func (*HubSale) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case hubsale.FieldID, hubsale.FieldTotalAmount, hubsale.FieldCustomerID:
 			values[i] = new(sql.NullInt64)
-		case hubsale.FieldSaleID, hubsale.FieldHub, hubsale.FieldCurrency, hubsale.FieldPaidWith:
+		case hubsale.FieldSaleID, hubsale.FieldHub, hubsale.FieldCurrency, hubsale.FieldPaidWith, hubsale.FieldStatus, hubsale.FieldConflict:
 			values[i] = new(sql.NullString)
 		case hubsale.FieldSoldAt, hubsale.FieldSyncedAt:
 			values[i] = new(sql.NullTime)
@@ -132,6 +136,19 @@ func (_m *HubSale) assignValues(columns []string, values []any) error {
 				_m.SyncedAt = new(time.Time)
 				*_m.SyncedAt = value.Time
 			}
+		case hubsale.FieldStatus:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field status", values[i])
+			} else if value.Valid {
+				_m.Status = hubsale.Status(value.String)
+			}
+		case hubsale.FieldConflict:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field conflict", values[i])
+			} else if value.Valid {
+				_m.Conflict = new(string)
+				*_m.Conflict = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -197,6 +214,14 @@ func (_m *HubSale) String() string {
 	if v := _m.SyncedAt; v != nil {
 		builder.WriteString("synced_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("status=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	if v := _m.Conflict; v != nil {
+		builder.WriteString("conflict=")
+		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')
 	return builder.String()

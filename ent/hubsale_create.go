@@ -93,6 +93,34 @@ func (_c *HubSaleCreate) SetNillableSyncedAt(v *time.Time) *HubSaleCreate {
 	return _c
 }
 
+// SetStatus sets the "status" field.
+func (_c *HubSaleCreate) SetStatus(v hubsale.Status) *HubSaleCreate {
+	_c.mutation.SetStatus(v)
+	return _c
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_c *HubSaleCreate) SetNillableStatus(v *hubsale.Status) *HubSaleCreate {
+	if v != nil {
+		_c.SetStatus(*v)
+	}
+	return _c
+}
+
+// SetConflict sets the "conflict" field.
+func (_c *HubSaleCreate) SetConflict(v string) *HubSaleCreate {
+	_c.mutation.SetConflict(v)
+	return _c
+}
+
+// SetNillableConflict sets the "conflict" field if the given value is not nil.
+func (_c *HubSaleCreate) SetNillableConflict(v *string) *HubSaleCreate {
+	if v != nil {
+		_c.SetConflict(*v)
+	}
+	return _c
+}
+
 // Mutation returns the HubSaleMutation object of the builder.
 func (_c *HubSaleCreate) Mutation() *HubSaleMutation {
 	return _c.mutation
@@ -100,6 +128,9 @@ func (_c *HubSaleCreate) Mutation() *HubSaleMutation {
 
 // Save creates the HubSale in the database.
 func (_c *HubSaleCreate) Save(ctx context.Context) (*HubSale, error) {
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -123,6 +154,15 @@ func (_c *HubSaleCreate) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
 		panic(err)
 	}
+}
+
+// defaults sets the default values of the builder before save.
+func (_c *HubSaleCreate) defaults() error {
+	if _, ok := _c.mutation.Status(); !ok {
+		v := hubsale.DefaultStatus
+		_c.mutation.SetStatus(v)
+	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -167,6 +207,14 @@ func (_c *HubSaleCreate) check() error {
 	}
 	if _, ok := _c.mutation.SoldAt(); !ok {
 		return &ValidationError{Name: "sold_at", err: errors.New(`ent: missing required field "HubSale.sold_at"`)}
+	}
+	if _, ok := _c.mutation.Status(); !ok {
+		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "HubSale.status"`)}
+	}
+	if v, ok := _c.mutation.Status(); ok {
+		if err := hubsale.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "HubSale.status": %w`, err)}
+		}
 	}
 	return nil
 }
@@ -230,6 +278,14 @@ func (_c *HubSaleCreate) createSpec() (*HubSale, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SyncedAt(); ok {
 		_spec.SetField(hubsale.FieldSyncedAt, field.TypeTime, value)
 		_node.SyncedAt = &value
+	}
+	if value, ok := _c.mutation.Status(); ok {
+		_spec.SetField(hubsale.FieldStatus, field.TypeEnum, value)
+		_node.Status = value
+	}
+	if value, ok := _c.mutation.Conflict(); ok {
+		_spec.SetField(hubsale.FieldConflict, field.TypeString, value)
+		_node.Conflict = &value
 	}
 	return _node, _spec
 }
@@ -298,6 +354,36 @@ func (u *HubSaleUpsert) UpdateSyncedAt() *HubSaleUpsert {
 // ClearSyncedAt clears the value of the "synced_at" field.
 func (u *HubSaleUpsert) ClearSyncedAt() *HubSaleUpsert {
 	u.SetNull(hubsale.FieldSyncedAt)
+	return u
+}
+
+// SetStatus sets the "status" field.
+func (u *HubSaleUpsert) SetStatus(v hubsale.Status) *HubSaleUpsert {
+	u.Set(hubsale.FieldStatus, v)
+	return u
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *HubSaleUpsert) UpdateStatus() *HubSaleUpsert {
+	u.SetExcluded(hubsale.FieldStatus)
+	return u
+}
+
+// SetConflict sets the "conflict" field.
+func (u *HubSaleUpsert) SetConflict(v string) *HubSaleUpsert {
+	u.Set(hubsale.FieldConflict, v)
+	return u
+}
+
+// UpdateConflict sets the "conflict" field to the value that was provided on create.
+func (u *HubSaleUpsert) UpdateConflict() *HubSaleUpsert {
+	u.SetExcluded(hubsale.FieldConflict)
+	return u
+}
+
+// ClearConflict clears the value of the "conflict" field.
+func (u *HubSaleUpsert) ClearConflict() *HubSaleUpsert {
+	u.SetNull(hubsale.FieldConflict)
 	return u
 }
 
@@ -388,6 +474,41 @@ func (u *HubSaleUpsertOne) ClearSyncedAt() *HubSaleUpsertOne {
 	})
 }
 
+// SetStatus sets the "status" field.
+func (u *HubSaleUpsertOne) SetStatus(v hubsale.Status) *HubSaleUpsertOne {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *HubSaleUpsertOne) UpdateStatus() *HubSaleUpsertOne {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetConflict sets the "conflict" field.
+func (u *HubSaleUpsertOne) SetConflict(v string) *HubSaleUpsertOne {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.SetConflict(v)
+	})
+}
+
+// UpdateConflict sets the "conflict" field to the value that was provided on create.
+func (u *HubSaleUpsertOne) UpdateConflict() *HubSaleUpsertOne {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.UpdateConflict()
+	})
+}
+
+// ClearConflict clears the value of the "conflict" field.
+func (u *HubSaleUpsertOne) ClearConflict() *HubSaleUpsertOne {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.ClearConflict()
+	})
+}
+
 // Exec executes the query.
 func (u *HubSaleUpsertOne) Exec(ctx context.Context) error {
 	if len(u.create.conflict) == 0 {
@@ -440,6 +561,7 @@ func (_c *HubSaleCreateBulk) Save(ctx context.Context) ([]*HubSale, error) {
 	for i := range _c.builders {
 		func(i int, root context.Context) {
 			builder := _c.builders[i]
+			builder.defaults()
 			var mut Mutator = MutateFunc(func(ctx context.Context, m Mutation) (Value, error) {
 				mutation, ok := m.(*HubSaleMutation)
 				if !ok {
@@ -637,6 +759,41 @@ func (u *HubSaleUpsertBulk) UpdateSyncedAt() *HubSaleUpsertBulk {
 func (u *HubSaleUpsertBulk) ClearSyncedAt() *HubSaleUpsertBulk {
 	return u.Update(func(s *HubSaleUpsert) {
 		s.ClearSyncedAt()
+	})
+}
+
+// SetStatus sets the "status" field.
+func (u *HubSaleUpsertBulk) SetStatus(v hubsale.Status) *HubSaleUpsertBulk {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *HubSaleUpsertBulk) UpdateStatus() *HubSaleUpsertBulk {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetConflict sets the "conflict" field.
+func (u *HubSaleUpsertBulk) SetConflict(v string) *HubSaleUpsertBulk {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.SetConflict(v)
+	})
+}
+
+// UpdateConflict sets the "conflict" field to the value that was provided on create.
+func (u *HubSaleUpsertBulk) UpdateConflict() *HubSaleUpsertBulk {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.UpdateConflict()
+	})
+}
+
+// ClearConflict clears the value of the "conflict" field.
+func (u *HubSaleUpsertBulk) ClearConflict() *HubSaleUpsertBulk {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.ClearConflict()
 	})
 }
 

@@ -49,6 +49,40 @@ func (_u *HubSaleUpdate) ClearSyncedAt() *HubSaleUpdate {
 	return _u
 }
 
+// SetStatus sets the "status" field.
+func (_u *HubSaleUpdate) SetStatus(v hubsale.Status) *HubSaleUpdate {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *HubSaleUpdate) SetNillableStatus(v *hubsale.Status) *HubSaleUpdate {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetConflict sets the "conflict" field.
+func (_u *HubSaleUpdate) SetConflict(v string) *HubSaleUpdate {
+	_u.mutation.SetConflict(v)
+	return _u
+}
+
+// SetNillableConflict sets the "conflict" field if the given value is not nil.
+func (_u *HubSaleUpdate) SetNillableConflict(v *string) *HubSaleUpdate {
+	if v != nil {
+		_u.SetConflict(*v)
+	}
+	return _u
+}
+
+// ClearConflict clears the value of the "conflict" field.
+func (_u *HubSaleUpdate) ClearConflict() *HubSaleUpdate {
+	_u.mutation.ClearConflict()
+	return _u
+}
+
 // Mutation returns the HubSaleMutation object of the builder.
 func (_u *HubSaleUpdate) Mutation() *HubSaleMutation {
 	return _u.mutation
@@ -81,6 +115,16 @@ func (_u *HubSaleUpdate) ExecX(ctx context.Context) {
 	}
 }
 
+// check runs all checks and user-defined validators on the builder.
+func (_u *HubSaleUpdate) check() error {
+	if v, ok := _u.mutation.Status(); ok {
+		if err := hubsale.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "HubSale.status": %w`, err)}
+		}
+	}
+	return nil
+}
+
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *HubSaleUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *HubSaleUpdate {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -88,6 +132,9 @@ func (_u *HubSaleUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *HubSal
 }
 
 func (_u *HubSaleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
+	if err := _u.check(); err != nil {
+		return _node, err
+	}
 	_spec := sqlgraph.NewUpdateSpec(hubsale.Table, hubsale.Columns, sqlgraph.NewFieldSpec(hubsale.FieldID, field.TypeInt))
 	if ps := _u.mutation.predicates; len(ps) > 0 {
 		_spec.Predicate = func(selector *sql.Selector) {
@@ -104,6 +151,15 @@ func (_u *HubSaleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.SyncedAtCleared() {
 		_spec.ClearField(hubsale.FieldSyncedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(hubsale.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Conflict(); ok {
+		_spec.SetField(hubsale.FieldConflict, field.TypeString, value)
+	}
+	if _u.mutation.ConflictCleared() {
+		_spec.ClearField(hubsale.FieldConflict, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -144,6 +200,40 @@ func (_u *HubSaleUpdateOne) SetNillableSyncedAt(v *time.Time) *HubSaleUpdateOne 
 // ClearSyncedAt clears the value of the "synced_at" field.
 func (_u *HubSaleUpdateOne) ClearSyncedAt() *HubSaleUpdateOne {
 	_u.mutation.ClearSyncedAt()
+	return _u
+}
+
+// SetStatus sets the "status" field.
+func (_u *HubSaleUpdateOne) SetStatus(v hubsale.Status) *HubSaleUpdateOne {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *HubSaleUpdateOne) SetNillableStatus(v *hubsale.Status) *HubSaleUpdateOne {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetConflict sets the "conflict" field.
+func (_u *HubSaleUpdateOne) SetConflict(v string) *HubSaleUpdateOne {
+	_u.mutation.SetConflict(v)
+	return _u
+}
+
+// SetNillableConflict sets the "conflict" field if the given value is not nil.
+func (_u *HubSaleUpdateOne) SetNillableConflict(v *string) *HubSaleUpdateOne {
+	if v != nil {
+		_u.SetConflict(*v)
+	}
+	return _u
+}
+
+// ClearConflict clears the value of the "conflict" field.
+func (_u *HubSaleUpdateOne) ClearConflict() *HubSaleUpdateOne {
+	_u.mutation.ClearConflict()
 	return _u
 }
 
@@ -192,6 +282,16 @@ func (_u *HubSaleUpdateOne) ExecX(ctx context.Context) {
 	}
 }
 
+// check runs all checks and user-defined validators on the builder.
+func (_u *HubSaleUpdateOne) check() error {
+	if v, ok := _u.mutation.Status(); ok {
+		if err := hubsale.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "HubSale.status": %w`, err)}
+		}
+	}
+	return nil
+}
+
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *HubSaleUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *HubSaleUpdateOne {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -199,6 +299,9 @@ func (_u *HubSaleUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *Hub
 }
 
 func (_u *HubSaleUpdateOne) sqlSave(ctx context.Context) (_node *HubSale, err error) {
+	if err := _u.check(); err != nil {
+		return _node, err
+	}
 	_spec := sqlgraph.NewUpdateSpec(hubsale.Table, hubsale.Columns, sqlgraph.NewFieldSpec(hubsale.FieldID, field.TypeInt))
 	id, ok := _u.mutation.ID()
 	if !ok {
@@ -232,6 +335,15 @@ func (_u *HubSaleUpdateOne) sqlSave(ctx context.Context) (_node *HubSale, err er
 	}
 	if _u.mutation.SyncedAtCleared() {
 		_spec.ClearField(hubsale.FieldSyncedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(hubsale.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Conflict(); ok {
+		_spec.SetField(hubsale.FieldConflict, field.TypeString, value)
+	}
+	if _u.mutation.ConflictCleared() {
+		_spec.ClearField(hubsale.FieldConflict, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &HubSale{config: _u.config}

@@ -6958,6 +6958,8 @@ type HubSaleMutation struct {
 	addcustomer_id  *int
 	sold_at         *time.Time
 	synced_at       *time.Time
+	status          *hubsale.Status
+	conflict        *string
 	clearedFields   map[string]struct{}
 	done            bool
 	oldValue        func(context.Context) (*HubSale, error)
@@ -7468,6 +7470,91 @@ func (m *HubSaleMutation) ResetSyncedAt() {
 	delete(m.clearedFields, hubsale.FieldSyncedAt)
 }
 
+// SetStatus sets the "status" field.
+func (m *HubSaleMutation) SetStatus(h hubsale.Status) {
+	m.status = &h
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *HubSaleMutation) Status() (r hubsale.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the HubSale entity.
+// If the HubSale object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubSaleMutation) OldStatus(ctx context.Context) (v hubsale.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *HubSaleMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetConflict sets the "conflict" field.
+func (m *HubSaleMutation) SetConflict(s string) {
+	m.conflict = &s
+}
+
+// Conflict returns the value of the "conflict" field in the mutation.
+func (m *HubSaleMutation) Conflict() (r string, exists bool) {
+	v := m.conflict
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConflict returns the old "conflict" field's value of the HubSale entity.
+// If the HubSale object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubSaleMutation) OldConflict(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConflict is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConflict requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConflict: %w", err)
+	}
+	return oldValue.Conflict, nil
+}
+
+// ClearConflict clears the value of the "conflict" field.
+func (m *HubSaleMutation) ClearConflict() {
+	m.conflict = nil
+	m.clearedFields[hubsale.FieldConflict] = struct{}{}
+}
+
+// ConflictCleared returns if the "conflict" field was cleared in this mutation.
+func (m *HubSaleMutation) ConflictCleared() bool {
+	_, ok := m.clearedFields[hubsale.FieldConflict]
+	return ok
+}
+
+// ResetConflict resets all changes to the "conflict" field.
+func (m *HubSaleMutation) ResetConflict() {
+	m.conflict = nil
+	delete(m.clearedFields, hubsale.FieldConflict)
+}
+
 // Where appends a list predicates to the HubSaleMutation builder.
 func (m *HubSaleMutation) Where(ps ...predicate.HubSale) {
 	m.predicates = append(m.predicates, ps...)
@@ -7502,7 +7589,7 @@ func (m *HubSaleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *HubSaleMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 11)
 	if m.sale_id != nil {
 		fields = append(fields, hubsale.FieldSaleID)
 	}
@@ -7530,6 +7617,12 @@ func (m *HubSaleMutation) Fields() []string {
 	if m.synced_at != nil {
 		fields = append(fields, hubsale.FieldSyncedAt)
 	}
+	if m.status != nil {
+		fields = append(fields, hubsale.FieldStatus)
+	}
+	if m.conflict != nil {
+		fields = append(fields, hubsale.FieldConflict)
+	}
 	return fields
 }
 
@@ -7556,6 +7649,10 @@ func (m *HubSaleMutation) Field(name string) (ent.Value, bool) {
 		return m.SoldAt()
 	case hubsale.FieldSyncedAt:
 		return m.SyncedAt()
+	case hubsale.FieldStatus:
+		return m.Status()
+	case hubsale.FieldConflict:
+		return m.Conflict()
 	}
 	return nil, false
 }
@@ -7583,6 +7680,10 @@ func (m *HubSaleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldSoldAt(ctx)
 	case hubsale.FieldSyncedAt:
 		return m.OldSyncedAt(ctx)
+	case hubsale.FieldStatus:
+		return m.OldStatus(ctx)
+	case hubsale.FieldConflict:
+		return m.OldConflict(ctx)
 	}
 	return nil, fmt.Errorf("unknown HubSale field %s", name)
 }
@@ -7655,6 +7756,20 @@ func (m *HubSaleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSyncedAt(v)
 		return nil
+	case hubsale.FieldStatus:
+		v, ok := value.(hubsale.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case hubsale.FieldConflict:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConflict(v)
+		return nil
 	}
 	return fmt.Errorf("unknown HubSale field %s", name)
 }
@@ -7718,6 +7833,9 @@ func (m *HubSaleMutation) ClearedFields() []string {
 	if m.FieldCleared(hubsale.FieldSyncedAt) {
 		fields = append(fields, hubsale.FieldSyncedAt)
 	}
+	if m.FieldCleared(hubsale.FieldConflict) {
+		fields = append(fields, hubsale.FieldConflict)
+	}
 	return fields
 }
 
@@ -7737,6 +7855,9 @@ func (m *HubSaleMutation) ClearField(name string) error {
 		return nil
 	case hubsale.FieldSyncedAt:
 		m.ClearSyncedAt()
+		return nil
+	case hubsale.FieldConflict:
+		m.ClearConflict()
 		return nil
 	}
 	return fmt.Errorf("unknown HubSale nullable field %s", name)
@@ -7772,6 +7893,12 @@ func (m *HubSaleMutation) ResetField(name string) error {
 		return nil
 	case hubsale.FieldSyncedAt:
 		m.ResetSyncedAt()
+		return nil
+	case hubsale.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case hubsale.FieldConflict:
+		m.ResetConflict()
 		return nil
 	}
 	return fmt.Errorf("unknown HubSale field %s", name)

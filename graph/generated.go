@@ -225,11 +225,13 @@ type ComplexityRoot struct {
 	}
 
 	HubSale struct {
+		Conflict func(childComplexity int) int
 		Hub      func(childComplexity int) int
 		ID       func(childComplexity int) int
 		PaidWith func(childComplexity int) int
 		SaleID   func(childComplexity int) int
 		SoldAt   func(childComplexity int) int
+		Status   func(childComplexity int) int
 		SyncedAt func(childComplexity int) int
 	}
 
@@ -245,9 +247,10 @@ type ComplexityRoot struct {
 	}
 
 	HubSaleResult struct {
-		Applied func(childComplexity int) int
-		Error   func(childComplexity int) int
-		SaleID  func(childComplexity int) int
+		Applied  func(childComplexity int) int
+		Conflict func(childComplexity int) int
+		Error    func(childComplexity int) int
+		SaleID   func(childComplexity int) int
 	}
 
 	HubSellPayload struct {
@@ -1358,6 +1361,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HubAllocationLine.Variant(childComplexity), true
 
+	case "HubSale.conflict":
+		if e.ComplexityRoot.HubSale.Conflict == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSale.Conflict(childComplexity), true
 	case "HubSale.hub":
 		if e.ComplexityRoot.HubSale.Hub == nil {
 			break
@@ -1388,6 +1397,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubSale.SoldAt(childComplexity), true
+	case "HubSale.status":
+		if e.ComplexityRoot.HubSale.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSale.Status(childComplexity), true
 	case "HubSale.syncedAt":
 		if e.ComplexityRoot.HubSale.SyncedAt == nil {
 			break
@@ -1433,6 +1448,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubSaleResult.Applied(childComplexity), true
+	case "HubSaleResult.conflict":
+		if e.ComplexityRoot.HubSaleResult.Conflict == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleResult.Conflict(childComplexity), true
 	case "HubSaleResult.error":
 		if e.ComplexityRoot.HubSaleResult.Error == nil {
 			break
@@ -3856,6 +3877,10 @@ func (ec *executionContext) childFields_HubSale(ctx context.Context, field graph
 		return ec.fieldContext_HubSale_soldAt(ctx, field)
 	case "syncedAt":
 		return ec.fieldContext_HubSale_syncedAt(ctx, field)
+	case "status":
+		return ec.fieldContext_HubSale_status(ctx, field)
+	case "conflict":
+		return ec.fieldContext_HubSale_conflict(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubSale", field.Name)
 }
@@ -3888,6 +3913,8 @@ func (ec *executionContext) childFields_HubSaleResult(ctx context.Context, field
 		return ec.fieldContext_HubSaleResult_saleId(ctx, field)
 	case "applied":
 		return ec.fieldContext_HubSaleResult_applied(ctx, field)
+	case "conflict":
+		return ec.fieldContext_HubSaleResult_conflict(ctx, field)
 	case "error":
 		return ec.fieldContext_HubSaleResult_error(ctx, field)
 	}
@@ -8312,6 +8339,52 @@ func (ec *executionContext) fieldContext_HubSale_syncedAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _HubSale_status(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSale_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hubsale.Status) graphql.Marshaler {
+			return ec.marshalNHubSaleStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSale_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type HubSaleStatus does not have child fields"))
+}
+
+func (ec *executionContext) _HubSale_conflict(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSale_conflict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conflict, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSale_conflict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _HubSaleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.HubSaleConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8498,6 +8571,29 @@ func (ec *executionContext) _HubSaleResult_applied(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_HubSaleResult_applied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HubSaleResult", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleResult_conflict(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleResult_conflict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conflict, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleResult_conflict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleResult", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _HubSaleResult_error(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleResult) (ret graphql.Marshaler) {
@@ -20861,7 +20957,7 @@ func (ec *executionContext) unmarshalInputHubSaleWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "saleID", "saleIDNEQ", "saleIDIn", "saleIDNotIn", "saleIDGT", "saleIDGTE", "saleIDLT", "saleIDLTE", "saleIDContains", "saleIDHasPrefix", "saleIDHasSuffix", "saleIDEqualFold", "saleIDContainsFold", "hub", "hubNEQ", "hubIn", "hubNotIn", "hubGT", "hubGTE", "hubLT", "hubLTE", "hubContains", "hubHasPrefix", "hubHasSuffix", "hubEqualFold", "hubContainsFold", "paidWith", "paidWithNEQ", "paidWithIn", "paidWithNotIn", "soldAt", "soldAtNEQ", "soldAtIn", "soldAtNotIn", "soldAtGT", "soldAtGTE", "soldAtLT", "soldAtLTE", "syncedAt", "syncedAtNEQ", "syncedAtIn", "syncedAtNotIn", "syncedAtGT", "syncedAtGTE", "syncedAtLT", "syncedAtLTE", "syncedAtIsNil", "syncedAtNotNil"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "saleID", "saleIDNEQ", "saleIDIn", "saleIDNotIn", "saleIDGT", "saleIDGTE", "saleIDLT", "saleIDLTE", "saleIDContains", "saleIDHasPrefix", "saleIDHasSuffix", "saleIDEqualFold", "saleIDContainsFold", "hub", "hubNEQ", "hubIn", "hubNotIn", "hubGT", "hubGTE", "hubLT", "hubLTE", "hubContains", "hubHasPrefix", "hubHasSuffix", "hubEqualFold", "hubContainsFold", "paidWith", "paidWithNEQ", "paidWithIn", "paidWithNotIn", "soldAt", "soldAtNEQ", "soldAtIn", "soldAtNotIn", "soldAtGT", "soldAtGTE", "soldAtLT", "soldAtLTE", "syncedAt", "syncedAtNEQ", "syncedAtIn", "syncedAtNotIn", "syncedAtGT", "syncedAtGTE", "syncedAtLT", "syncedAtLTE", "syncedAtIsNil", "syncedAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "conflict", "conflictNEQ", "conflictIn", "conflictNotIn", "conflictGT", "conflictGTE", "conflictLT", "conflictLTE", "conflictContains", "conflictHasPrefix", "conflictHasSuffix", "conflictIsNil", "conflictNotNil", "conflictEqualFold", "conflictContainsFold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21281,6 +21377,139 @@ func (ec *executionContext) unmarshalInputHubSaleWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.SyncedAtNotNil = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOHubSaleStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOHubSaleStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOHubSaleStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOHubSaleStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "conflict":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflict"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Conflict = data
+		case "conflictNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictNEQ = data
+		case "conflictIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictIn = data
+		case "conflictNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictNotIn = data
+		case "conflictGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictGT = data
+		case "conflictGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictGTE = data
+		case "conflictLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictLT = data
+		case "conflictLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictLTE = data
+		case "conflictContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictContains = data
+		case "conflictHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictHasPrefix = data
+		case "conflictHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictHasSuffix = data
+		case "conflictIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictIsNil = data
+		case "conflictNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictNotNil = data
+		case "conflictEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictEqualFold = data
+		case "conflictContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conflictContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConflictContainsFold = data
 		}
 	}
 	return it, nil
@@ -31073,6 +31302,16 @@ func (ec *executionContext) _HubSale(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "status":
+			out.Values[i] = ec._HubSale_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conflict":
+			out.Values[i] = ec._HubSale_conflict(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -31205,6 +31444,11 @@ func (ec *executionContext) _HubSaleResult(ctx context.Context, sel ast.Selectio
 		case "applied":
 			out.Values[i] = ec._HubSaleResult_applied(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conflict":
+			out.Values[i] = ec._HubSaleResult_conflict(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "error":
@@ -36705,6 +36949,16 @@ func (ec *executionContext) marshalNHubSaleResult2ᚖgithubᚗcomᚋmerchdᚋmer
 	return ec._HubSaleResult(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNHubSaleStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatus(ctx context.Context, v any) (hubsale.Status, error) {
+	var res hubsale.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubSaleStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatus(ctx context.Context, sel ast.SelectionSet, v hubsale.Status) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNHubSaleWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleWhereInput(ctx context.Context, v any) (*ent.HubSaleWhereInput, error) {
 	res, err := ec.unmarshalInputHubSaleWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
@@ -38736,6 +38990,58 @@ func (ec *executionContext) unmarshalOHubSalePaidWith2ᚖgithubᚗcomᚋmerchd�
 }
 
 func (ec *executionContext) marshalOHubSalePaidWith2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx context.Context, sel ast.SelectionSet, v *hubsale.PaidWith) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOHubSaleStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatusᚄ(ctx context.Context, v any) ([]hubsale.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]hubsale.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHubSaleStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOHubSaleStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []hubsale.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubSaleStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOHubSaleStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatus(ctx context.Context, v any) (*hubsale.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(hubsale.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOHubSaleStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatus(ctx context.Context, sel ast.SelectionSet, v *hubsale.Status) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

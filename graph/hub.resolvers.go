@@ -55,8 +55,11 @@ func (r *mutationResolver) RecordHubSales(ctx context.Context, input model.Recor
 		for _, l := range s.Lines {
 			sale.Lines = append(sale.Lines, checkout.SaleLine{SKU: l.Sku, Quantity: l.Quantity, UnitAmount: int64(l.UnitAmount)})
 		}
-		applied, err := r.Hubs.Record(ctx, sale)
-		res := &model.HubSaleResult{SaleID: s.SaleID, Applied: applied}
+		rec, err := r.Hubs.Record(ctx, sale)
+		res := &model.HubSaleResult{SaleID: s.SaleID, Applied: rec.Applied}
+		if rec.Conflict != "" {
+			res.Conflict = &rec.Conflict
+		}
 		if errors.Is(err, checkout.ErrUnauthenticated) || errors.Is(err, checkout.ErrForbidden) {
 			return nil, err
 		} else if err != nil {

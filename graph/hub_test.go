@@ -12,12 +12,13 @@ import (
 
 const leaseMutation = `mutation($i: LeaseAllocationInput!) { leaseAllocation(input: $i) { available } }`
 
-const recordMutation = `mutation($i: RecordHubSalesInput!) { recordHubSales(input: $i) { results { saleId applied error } } }`
+const recordMutation = `mutation($i: RecordHubSalesInput!) { recordHubSales(input: $i) { results { saleId applied conflict error } } }`
 
 type saleResult struct {
-	SaleID  string
-	Applied bool
-	Error   *string
+	SaleID   string
+	Applied  bool
+	Conflict *string
+	Error    *string
 }
 
 func lease(t *testing.T, e *graphtest.Env, tok, hub, variant string, units int, key string) graphtest.Response {
@@ -128,23 +129,42 @@ func TestHubLeaseAndRecord(t *testing.T) {
 				t.Fatalf("central holds %d hub sales, want 10", n)
 			}
 
-			// A sale beyond the allocation, or of an unknown SKU, is refused
-			// with a reason; the rest of the batch still applies.
-			res := record(t, e, hubSale("too-big", "fest", sku, 41), hubSale("ghost", "fest", "NO-SUCH-SKU", 1), hubSale("ok", "fest", sku, 1))
-			if res[0].Applied || res[0].Error == nil || !strings.Contains(*res[0].Error, "allocation") {
+			// A sale beyond the allocation, or of an unknown SKU, becomes a
+			// CONFLICT record for staff without touching stock; the rest of the
+			// batch applies; an unknown hub is refused and stays with the hub.
+			res := record(t, e, hubSale("too-big", "fest", sku, 41), hubSale("ghost", "fest", "NO-SUCH-SKU", 1),
+				hubSale("ok", "fest", sku, 1), hubSale("lost", "nowhere", sku, 1))
+			if res[0].Applied || res[0].Conflict == nil || !strings.Contains(*res[0].Conflict, "allocation") || res[0].Error != nil {
 				t.Fatalf("over-allocation sale: %+v", res[0])
 			}
-			if res[1].Applied || res[1].Error == nil {
+			if res[1].Applied || res[1].Conflict == nil || !strings.Contains(*res[1].Conflict, "NO-SUCH-SKU") {
 				t.Fatalf("unknown SKU: %+v", res[1])
 			}
-			if !res[2].Applied || res[2].Error != nil {
+			if !res[2].Applied || res[2].Error != nil || res[2].Conflict != nil {
 				t.Fatalf("good sale in a mixed batch: %+v", res[2])
 			}
-			if got := allocation(t, e, "fest")[sku]; got != 39 {
-				t.Fatalf("allocation after refusals: %d, want 39", got)
+			if res[3].Applied || res[3].Error == nil || res[3].Conflict != nil {
+				t.Fatalf("sale from an unknown hub: %+v", res[3])
 			}
-			if n := hubSalesCount(t, e, "fest"); n != 11 {
-				t.Fatalf("refused sales were stored: %d hub sales, want 11", n)
+			if again := record(t, e, hubSale("too-big", "fest", sku, 41)); again[0].Applied || again[0].Conflict != nil || again[0].Error != nil {
+				t.Fatalf("redelivered conflict: %+v", again[0])
+			}
+			if got := allocation(t, e, "fest")[sku]; got != 39 {
+				t.Fatalf("allocation after conflicts: %d, want 39", got)
+			}
+			if n := hubSalesCount(t, e, "fest"); n != 13 {
+				t.Fatalf("central holds %d hub sales, want 13", n)
+			}
+			var conflicts struct {
+				HubSales struct {
+					Edges []struct {
+						Node struct{ SaleID, Conflict string }
+					}
+				}
+			}
+			e.Staff(t, `{ hubSales(first: 10, where: {status: CONFLICT}) { edges { node { saleID conflict } } } }`, nil, &conflicts)
+			if len(conflicts.HubSales.Edges) != 2 {
+				t.Fatalf("staff see %d conflicts, want 2: %+v", len(conflicts.HubSales.Edges), conflicts)
 			}
 
 			// Malformed deliveries are refused whole.
@@ -160,7 +180,7 @@ func TestHubLeaseAndRecord(t *testing.T) {
 			wantCode(t, e.Do(t, e.StaffToken, recordMutation, map[string]any{"i": map[string]any{"sales": many}}), "BAD_USER_INPUT")
 			wantCode(t, e.Do(t, buyer, recordMutation, map[string]any{"i": map[string]any{"sales": []any{hubSale("x", "fest", sku, 1)}}}), "FORBIDDEN")
 			wantCode(t, e.Do(t, buyer, `{ hubAllocation(hub: "fest") { sku } }`, nil), "FORBIDDEN")
-			if n := hubSalesCount(t, e, "fest"); n != 11 {
+			if n := hubSalesCount(t, e, "fest"); n != 13 {
 				t.Fatalf("refused deliveries were stored: %d", n)
 			}
 

@@ -34,6 +34,10 @@ const (
 	FieldSoldAt = "sold_at"
 	// FieldSyncedAt holds the string denoting the synced_at field in the database.
 	FieldSyncedAt = "synced_at"
+	// FieldStatus holds the string denoting the status field in the database.
+	FieldStatus = "status"
+	// FieldConflict holds the string denoting the conflict field in the database.
+	FieldConflict = "conflict"
 	// Table holds the table name of the hubsale in the database.
 	Table = "hub_sales"
 )
@@ -50,6 +54,8 @@ var Columns = []string{
 	FieldCustomerID,
 	FieldSoldAt,
 	FieldSyncedAt,
+	FieldStatus,
+	FieldConflict,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -102,6 +108,32 @@ func PaidWithValidator(pw PaidWith) error {
 	}
 }
 
+// Status defines the type for the "status" enum field.
+type Status string
+
+// StatusAPPLIED is the default value of the Status enum.
+const DefaultStatus = StatusAPPLIED
+
+// Status values.
+const (
+	StatusAPPLIED  Status = "APPLIED"
+	StatusCONFLICT Status = "CONFLICT"
+)
+
+func (s Status) String() string {
+	return string(s)
+}
+
+// StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
+func StatusValidator(s Status) error {
+	switch s {
+	case StatusAPPLIED, StatusCONFLICT:
+		return nil
+	default:
+		return fmt.Errorf("hubsale: invalid enum value for status field: %q", s)
+	}
+}
+
 // OrderOption defines the ordering options for the HubSale queries.
 type OrderOption func(*sql.Selector)
 
@@ -150,6 +182,16 @@ func BySyncedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSyncedAt, opts...).ToFunc()
 }
 
+// ByStatus orders the results by the status field.
+func ByStatus(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByConflict orders the results by the conflict field.
+func ByConflict(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConflict, opts...).ToFunc()
+}
+
 // MarshalGQL implements graphql.Marshaler interface.
 func (e PaidWith) MarshalGQL(w io.Writer) {
 	io.WriteString(w, strconv.Quote(e.String()))
@@ -164,6 +206,24 @@ func (e *PaidWith) UnmarshalGQL(val interface{}) error {
 	*e = PaidWith(str)
 	if err := PaidWithValidator(*e); err != nil {
 		return fmt.Errorf("%s is not a valid PaidWith", str)
+	}
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e Status) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *Status) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = Status(str)
+	if err := StatusValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid Status", str)
 	}
 	return nil
 }

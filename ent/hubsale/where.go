@@ -89,6 +89,11 @@ func SyncedAt(v time.Time) predicate.HubSale {
 	return predicate.HubSale(sql.FieldEQ(FieldSyncedAt, v))
 }
 
+// Conflict applies equality check predicate on the "conflict" field. It's identical to ConflictEQ.
+func Conflict(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldEQ(FieldConflict, v))
+}
+
 // SaleIDEQ applies the EQ predicate on the "sale_id" field.
 func SaleIDEQ(v string) predicate.HubSale {
 	return predicate.HubSale(sql.FieldEQ(FieldSaleID, v))
@@ -482,6 +487,101 @@ func SyncedAtIsNil() predicate.HubSale {
 // SyncedAtNotNil applies the NotNil predicate on the "synced_at" field.
 func SyncedAtNotNil() predicate.HubSale {
 	return predicate.HubSale(sql.FieldNotNull(FieldSyncedAt))
+}
+
+// StatusEQ applies the EQ predicate on the "status" field.
+func StatusEQ(v Status) predicate.HubSale {
+	return predicate.HubSale(sql.FieldEQ(FieldStatus, v))
+}
+
+// StatusNEQ applies the NEQ predicate on the "status" field.
+func StatusNEQ(v Status) predicate.HubSale {
+	return predicate.HubSale(sql.FieldNEQ(FieldStatus, v))
+}
+
+// StatusIn applies the In predicate on the "status" field.
+func StatusIn(vs ...Status) predicate.HubSale {
+	return predicate.HubSale(sql.FieldIn(FieldStatus, vs...))
+}
+
+// StatusNotIn applies the NotIn predicate on the "status" field.
+func StatusNotIn(vs ...Status) predicate.HubSale {
+	return predicate.HubSale(sql.FieldNotIn(FieldStatus, vs...))
+}
+
+// ConflictEQ applies the EQ predicate on the "conflict" field.
+func ConflictEQ(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldEQ(FieldConflict, v))
+}
+
+// ConflictNEQ applies the NEQ predicate on the "conflict" field.
+func ConflictNEQ(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldNEQ(FieldConflict, v))
+}
+
+// ConflictIn applies the In predicate on the "conflict" field.
+func ConflictIn(vs ...string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldIn(FieldConflict, vs...))
+}
+
+// ConflictNotIn applies the NotIn predicate on the "conflict" field.
+func ConflictNotIn(vs ...string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldNotIn(FieldConflict, vs...))
+}
+
+// ConflictGT applies the GT predicate on the "conflict" field.
+func ConflictGT(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldGT(FieldConflict, v))
+}
+
+// ConflictGTE applies the GTE predicate on the "conflict" field.
+func ConflictGTE(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldGTE(FieldConflict, v))
+}
+
+// ConflictLT applies the LT predicate on the "conflict" field.
+func ConflictLT(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldLT(FieldConflict, v))
+}
+
+// ConflictLTE applies the LTE predicate on the "conflict" field.
+func ConflictLTE(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldLTE(FieldConflict, v))
+}
+
+// ConflictContains applies the Contains predicate on the "conflict" field.
+func ConflictContains(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldContains(FieldConflict, v))
+}
+
+// ConflictHasPrefix applies the HasPrefix predicate on the "conflict" field.
+func ConflictHasPrefix(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldHasPrefix(FieldConflict, v))
+}
+
+// ConflictHasSuffix applies the HasSuffix predicate on the "conflict" field.
+func ConflictHasSuffix(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldHasSuffix(FieldConflict, v))
+}
+
+// ConflictIsNil applies the IsNil predicate on the "conflict" field.
+func ConflictIsNil() predicate.HubSale {
+	return predicate.HubSale(sql.FieldIsNull(FieldConflict))
+}
+
+// ConflictNotNil applies the NotNil predicate on the "conflict" field.
+func ConflictNotNil() predicate.HubSale {
+	return predicate.HubSale(sql.FieldNotNull(FieldConflict))
+}
+
+// ConflictEqualFold applies the EqualFold predicate on the "conflict" field.
+func ConflictEqualFold(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldEqualFold(FieldConflict, v))
+}
+
+// ConflictContainsFold applies the ContainsFold predicate on the "conflict" field.
+func ConflictContainsFold(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldContainsFold(FieldConflict, v))
 }
 
 // And groups predicates with the AND operator between them.

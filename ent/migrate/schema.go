@@ -269,6 +269,8 @@ var (
 		{Name: "customer_id", Type: field.TypeInt, Nullable: true},
 		{Name: "sold_at", Type: field.TypeTime},
 		{Name: "synced_at", Type: field.TypeTime, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"APPLIED", "CONFLICT"}, Default: "APPLIED"},
+		{Name: "conflict", Type: field.TypeString, Nullable: true},
 	}
 	// HubSalesTable holds the schema information for the "hub_sales" table.
 	HubSalesTable = &schema.Table{
@@ -280,6 +282,11 @@ var (
 				Name:    "hubsale_hub_sold_at",
 				Unique:  false,
 				Columns: []*schema.Column{HubSalesColumns[2], HubSalesColumns[8]},
+			},
+			{
+				Name:    "hubsale_status",
+				Unique:  false,
+				Columns: []*schema.Column{HubSalesColumns[10]},
 			},
 		},
 	}

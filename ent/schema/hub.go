@@ -29,12 +29,18 @@ func (HubSale) Fields() []ent.Field {
 		field.Int("customer_id").Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("sold_at").Immutable(),
 		field.Time("synced_at").Optional().Nillable(),
+		// On central: APPLIED sales took the units from the hub's
+		// allocation; a CONFLICT sale could not (sold beyond the allocation,
+		// unknown SKU) and waits for staff, with the reason, having changed
+		// nothing.
+		field.Enum("status").Values("APPLIED", "CONFLICT").Default("APPLIED"),
+		field.String("conflict").Optional().Nillable(),
 	}
 }
 
 // Indexes of the HubSale.
 func (HubSale) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("hub", "sold_at")}
+	return []ent.Index{index.Fields("hub", "sold_at"), index.Fields("status")}
 }
 
 // Annotations of the HubSale.

@@ -199,9 +199,11 @@ type HubSaleLineInput struct {
 
 type HubSaleResult struct {
 	SaleID string `json:"saleId"`
-	// True if this delivery applied the sale; false if it had been applied before or was refused.
+	// True if this delivery applied the sale; false if it had been recorded before, is a conflict, or was refused.
 	Applied bool `json:"applied"`
-	// Why central refused the sale; the hub keeps it queued for staff to reconcile.
+	// The sale is recorded as a CONFLICT for staff (hubSales(where: {status: CONFLICT})), without touching stock: why.
+	Conflict *string `json:"conflict,omitempty"`
+	// Why central could not take the sale at all (e.g. an unknown hub); the hub keeps it queued.
 	Error *string `json:"error,omitempty"`
 }
 
