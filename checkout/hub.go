@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/outbox"
@@ -325,8 +326,9 @@ func (h *Hubs) Allocation(ctx context.Context, hubCode string) ([]AllocationLine
 }
 
 // Adopt sets this hub's local stock to what central allocated, less what
-// the hub sold and has not yet delivered, so a hub that restarts or
-// reconnects sells exactly what remains of its lease.
+// the hub sold and has not yet delivered (its outbox) and what is held or
+// sold in carts at the hub, so a hub that restarts or reconnects never sells
+// more than remains of its lease.
 func (h *Hubs) Adopt(ctx context.Context, hubCode string, lines []AllocationLine) error {
 	sys := viewer.SystemContext(ctx)
 	_, err := withTx(sys, h.db, "adopt allocation", func(tx *ent.Tx) (struct{}, error) {
@@ -348,6 +350,17 @@ func (h *Hubs) Adopt(ctx context.Context, hubCode string, lines []AllocationLine
 				pending[l.SKU] += l.Quantity
 			}
 		}
+		// Units held in carts here, or sold through the hub's own checkout
+		// (not yet delivered to central), are not central's to count again.
+		taken := map[int]int{}
+		carted, err := tx.CartLine.Query().Where(cartline.LocationID(loc.ID),
+			cartline.StatusIn(cartline.StatusHELD, cartline.StatusSOLD)).All(sys)
+		if err != nil {
+			return struct{}{}, err
+		}
+		for _, c := range carted {
+			taken[c.VariantID] += c.Quantity
+		}
 		leased := make([]int, 0, len(lines))
 		for _, l := range lines {
 			if l.Item != nil {
@@ -362,7 +375,7 @@ func (h *Hubs) Adopt(ctx context.Context, hubCode string, lines []AllocationLine
 				return struct{}{}, err
 			}
 			leased = append(leased, v.ID)
-			n := max(l.Available-pending[l.SKU], 0)
+			n := max(l.Available-pending[l.SKU]-taken[v.ID], 0)
 			if err := tx.Stock.Create().SetVariantID(v.ID).SetLocationID(loc.ID).SetAvailable(n).
 				OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).UpdateAvailable().Exec(sys); err != nil {
 				return struct{}{}, err
