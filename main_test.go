@@ -37,6 +37,24 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("serve %v: error %v, want it to mention %q", tc.args, err, tc.want)
 		}
 	}
+	t.Setenv("MERCHD_HUB_TOKEN", "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "edge: bad configuration"},
+		{[]string{"--upstream", "ftp://central"}, `--upstream "ftp://central" is not an http(s) URL`},
+		{[]string{"--upstream", "http://c"}, "no hub token: set MERCHD_HUB_TOKEN"},
+		{[]string{"--hub", "berlin pop-up"}, `--hub "berlin pop-up": give this hub's location code`},
+		{[]string{"--hub", "central"}, `--hub "central"`},
+		{[]string{"--receipt-printer", "lpt1"}, `printer "lpt1" is not tcp://host[:port]`},
+		{[]string{"--receipt-cols", "8"}, "--receipt-cols 8"},
+	} {
+		err := run(context.Background(), append([]string{"edge"}, tc.args...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("edge %v: error %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
 }
 
 func TestEnvironmentThenFlags(t *testing.T) {

@@ -74,7 +74,11 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("serve: bad configuration:\n%w", err)
+		cmd := "serve"
+		if cfg.Edge != nil {
+			cmd = "edge"
+		}
+		return fmt.Errorf("%s: bad configuration:\n%w", cmd, err)
 	}
 	if os.Getenv("GOGC") == "" {
 		// GraphQL responses allocate heavily; trading some memory for fewer
