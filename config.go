@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -69,9 +68,6 @@ func (e *edgeConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&e.Sync.MaxBackoff, "sync-max-backoff", e.Sync.MaxBackoff, "longest wait between deliveries while central is unreachable")
 }
 
-// hubCodeRE is what central accepts as a hub's location code.
-var hubCodeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
-
 func (e *edgeConfig) validate() []error {
 	var errs []error
 	if u, err := url.Parse(e.Sync.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -88,7 +84,7 @@ func (e *edgeConfig) validate() []error {
 	if e.ReceiptCols < 24 || e.ReceiptCols > 64 {
 		errs = append(errs, fmt.Errorf("--receipt-cols %d: between 24 and 64", e.ReceiptCols))
 	}
-	if !hubCodeRE.MatchString(e.Hub) || e.Hub == "central" {
+	if !checkout.ValidHubCode(e.Hub) || e.Hub == "central" {
 		errs = append(errs, fmt.Errorf("--hub %q: give this hub's location code (letters, digits, '-', '_'; up to 40), e.g. --hub popup-berlin", e.Hub))
 	}
 	return errs

@@ -216,8 +216,7 @@ type hubSale struct {
 func (p *popup) sellOne(key string) hubSale {
 	p.t.Helper()
 	var out struct{ HubSell hubSale }
-	p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: $k}) { saleId receiptPrinted receiptError } }`,
-		map[string]any{"v": p.variantOnEdge, "k": key}).Decode(p.t, &out)
+	p.sellTry(key).Decode(p.t, &out)
 	if out.HubSell.SaleID == "" {
 		p.t.Fatal("no sale id")
 	}
@@ -386,7 +385,7 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 }
 
 func (p *popup) sellTry(key string) graphtest.Response {
-	return p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: $k}) { saleId } }`,
+	return p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: $k}) { saleId receiptPrinted receiptError } }`,
 		map[string]any{"v": p.variantOnEdge, "k": key})
 }
 

@@ -277,13 +277,11 @@ type hold struct {
 // transaction. The order (stock, pool, customer) is the same everywhere, so
 // concurrent transactions never wait on each other in a cycle.
 func (c *Carts) take(ctx context.Context, tx *ent.Tx, h hold) error {
-	n, err := tx.Stock.Update().
-		Where(stock.VariantID(h.variantID), stock.LocationID(h.locationID), stock.AvailableGTE(h.quantity)).
-		AddAvailable(-h.quantity).Save(ctx)
+	ok, err := takeStock(ctx, tx, h.variantID, h.locationID, h.quantity)
 	if err != nil {
 		return err
 	}
-	if n == 0 {
+	if !ok {
 		return fmt.Errorf("variant %d: %w", h.variantID, ErrOutOfStock)
 	}
 	c.afterCommit(tx, StockTopic(h.variantID), CartTopic(h.customerID))
@@ -291,7 +289,7 @@ func (c *Carts) take(ctx context.Context, tx *ent.Tx, h hold) error {
 		return nil
 	}
 	c.afterCommit(tx, DropTopic(*h.dropID))
-	n, err = tx.DropPool.Update().
+	n, err := tx.DropPool.Update().
 		Where(droppool.DropID(*h.dropID), droppool.ChannelEQ(h.channel), droppool.RemainingGTE(h.quantity)).
 		AddRemaining(-h.quantity).Save(ctx)
 	if err != nil {

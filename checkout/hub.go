@@ -96,12 +96,11 @@ func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (RemoteSa
 			} else if sale.Currency != v.Currency {
 				return RemoteSale{}, badInput("lines", "one sale, one currency")
 			}
-			n, err := tx.Stock.Update().Where(stock.VariantID(v.ID), stock.LocationID(loc.ID), stock.AvailableGTE(l.Quantity)).
-				AddAvailable(-l.Quantity).Save(sys)
+			ok, err := takeStock(sys, tx, v.ID, loc.ID, l.Quantity)
 			if err != nil {
 				return RemoteSale{}, err
 			}
-			if n == 0 {
+			if !ok {
 				return RemoteSale{}, fmt.Errorf("%s at the hub: %w", v.Sku, ErrOutOfStock)
 			}
 			h.afterCommit(tx, StockTopic(v.ID))
@@ -112,13 +111,21 @@ func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (RemoteSa
 			SetCurrency(sale.Currency).SetPaidWith(hubsale.PaidWithCASH).SetSoldAt(sale.SoldAt).Exec(sys); err != nil {
 			return RemoteSale{}, err
 		}
-		payload, _ := json.Marshal(sale)
-		if err := tx.Outbox.Create().SetKey("hubsale-" + sale.SaleID).SetKind(OutboxHubSale).SetPayload(payload).
-			SetCreatedAt(h.now()).SetNextAttemptAt(h.now()).Exec(sys); err != nil {
+		if err := h.enqueue(sys, tx, OutboxHubSale, "hubsale-"+sale.SaleID, sale); err != nil {
 			return RemoteSale{}, err
 		}
 		return sale, nil
 	})
+}
+
+// enqueue writes an outbox record in the caller's transaction, due now.
+func (h *Hubs) enqueue(ctx context.Context, tx *ent.Tx, kind, key string, payload any) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	return tx.Outbox.Create().SetKey(key).SetKind(kind).SetPayload(b).SetCreatedAt(now).SetNextAttemptAt(now).Exec(ctx)
 }
 
 func newSaleID() string {
@@ -145,7 +152,7 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 	if err := requireStaff(ctx); err != nil {
 		return RecordResult{}, err
 	}
-	if s.SaleID == "" || len(s.SaleID) > 64 || !validHubCode(s.Hub) || len(s.Lines) == 0 || len(s.Lines) > 50 || !isCurrencyCode(s.Currency) {
+	if s.SaleID == "" || len(s.SaleID) > 64 || !ValidHubCode(s.Hub) || len(s.Lines) == 0 || len(s.Lines) > 50 || !isCurrencyCode(s.Currency) {
 		return RecordResult{}, badInput("sale", "needs saleId, hub, currency and 1 to 50 lines")
 	}
 	if hubsale.PaidWithValidator(hubsale.PaidWith(s.PaidWith)) != nil {
@@ -212,12 +219,11 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 		}
 		for _, sku := range order {
 			// The hub sold from its allocation; central's copy of it follows.
-			m, err := tx.Stock.Update().Where(stock.VariantID(variants[sku]), stock.LocationID(loc.ID), stock.AvailableGTE(want[sku])).
-				AddAvailable(-want[sku]).Save(sys)
+			ok, err := takeStock(sys, tx, variants[sku], loc.ID, want[sku])
 			if err != nil {
 				return RecordResult{}, err
 			}
-			if m == 0 { // changed since the check (a concurrent lease return): retry
+			if !ok { // changed since the check (a concurrent lease return): retry
 				return RecordResult{}, fmt.Errorf("hub %s allocation of %s changed during recording", s.Hub, sku)
 			}
 		}
@@ -236,7 +242,7 @@ func (h *Hubs) Lease(ctx context.Context, centralID int, hubCode string, variant
 	if err := requireStaff(ctx); err != nil {
 		return 0, err
 	}
-	if !validHubCode(hubCode) {
+	if !ValidHubCode(hubCode) {
 		return 0, badInput("hub", "a hub code is 1 to 40 letters, digits, '-' or '_'")
 	}
 	if units < 1 || units > maxStock {
@@ -252,16 +258,14 @@ func (h *Hubs) Lease(ctx context.Context, centralID int, hubCode string, variant
 		if err != nil {
 			return 0, notFoundAs(err, "hub")
 		}
-		n, err := tx.Stock.Update().Where(stock.VariantID(variantID), stock.LocationID(centralID), stock.AvailableGTE(units)).
-			AddAvailable(-units).Save(sys)
+		ok, err := takeStock(sys, tx, variantID, centralID, units)
 		if err != nil {
 			return 0, err
 		}
-		if n == 0 {
+		if !ok {
 			return 0, fmt.Errorf("central stock of variant %d: %w", variantID, ErrOutOfStock)
 		}
-		if err := tx.Stock.Create().SetVariantID(variantID).SetLocationID(hub.ID).SetAvailable(units).
-			OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).AddAvailable(units).Exec(sys); err != nil {
+		if err := putStock(sys, tx, variantID, hub.ID, units); err != nil {
 			return 0, err
 		}
 		h.afterCommit(tx, StockTopic(variantID))
@@ -273,7 +277,9 @@ func (h *Hubs) Lease(ctx context.Context, centralID int, hubCode string, variant
 	})
 }
 
-func validHubCode(s string) bool {
+// ValidHubCode reports whether s can name a hub: 1 to 40 letters, digits,
+// '-' or '_'.
+func ValidHubCode(s string) bool {
 	if len(s) < 1 || len(s) > 40 {
 		return false
 	}
@@ -485,9 +491,7 @@ func (h *Hubs) Close(ctx context.Context, key string) (RemoteReturn, error) {
 		if len(ret.Lines) == 0 {
 			return ret, nil
 		}
-		payload, _ := json.Marshal(ret)
-		if err := tx.Outbox.Create().SetKey("hubreturn-" + ret.ReturnID).SetKind(OutboxHubReturn).SetPayload(payload).
-			SetCreatedAt(h.now()).SetNextAttemptAt(h.now()).Exec(sys); err != nil {
+		if err := h.enqueue(sys, tx, OutboxHubReturn, "hubreturn-"+ret.ReturnID, ret); err != nil {
 			return RemoteReturn{}, err
 		}
 		return ret, nil
@@ -500,7 +504,7 @@ func (h *Hubs) Return(ctx context.Context, centralID int, r RemoteReturn) (int, 
 	if err := requireStaff(ctx); err != nil {
 		return 0, err
 	}
-	if r.ReturnID == "" || len(r.ReturnID) > 64 || !validHubCode(r.Hub) || len(r.Lines) > 500 {
+	if r.ReturnID == "" || len(r.ReturnID) > 64 || !ValidHubCode(r.Hub) || len(r.Lines) > 500 {
 		return 0, badInput("return", "needs returnId, hub and at most 500 lines")
 	}
 	for _, l := range r.Lines {
@@ -520,16 +524,14 @@ func (h *Hubs) Return(ctx context.Context, centralID int, r RemoteReturn) (int, 
 			if err != nil {
 				return 0, notFoundAs(err, "variant "+l.SKU)
 			}
-			n, err := tx.Stock.Update().Where(stock.VariantID(v), stock.LocationID(hub), stock.AvailableGTE(l.Quantity)).
-				AddAvailable(-l.Quantity).Save(sys)
+			ok, err := takeStock(sys, tx, v, hub, l.Quantity)
 			if err != nil {
 				return 0, err
 			}
-			if n == 0 {
+			if !ok {
 				return 0, badInput("return.lines", "hub %s returns %d × %s, more than its allocation", r.Hub, l.Quantity, l.SKU)
 			}
-			if err := tx.Stock.Create().SetVariantID(v).SetLocationID(centralID).SetAvailable(l.Quantity).
-				OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).AddAvailable(l.Quantity).Exec(sys); err != nil {
+			if err := putStock(sys, tx, v, centralID, l.Quantity); err != nil {
 				return 0, err
 			}
 			h.afterCommit(tx, StockTopic(v))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,7 +88,7 @@ func (p *pair) sell(tb testing.TB, n, tills int, prefix string) []time.Duration 
 		wg.Go(func() {
 			for i := w; i < n; i += tills {
 				t0 := time.Now()
-				_, err := p.hubs.Sell(staff, []checkout.SellLine{{VariantID: p.variant, Quantity: 1}}, prefix+itoa(i))
+				_, err := p.hubs.Sell(staff, []checkout.SellLine{{VariantID: p.variant, Quantity: 1}}, prefix+strconv.Itoa(i))
 				lat[i] = time.Since(t0)
 				if err != nil {
 					tb.Error(err)
@@ -98,18 +99,6 @@ func (p *pair) sell(tb testing.TB, n, tills int, prefix string) []time.Duration 
 	}
 	wg.Wait()
 	return lat
-}
-
-func itoa(i int) string {
-	var b [20]byte
-	n := len(b)
-	for {
-		n--
-		b[n] = byte('0' + i%10)
-		if i /= 10; i == 0 {
-			return string(b[n:])
-		}
-	}
 }
 
 func reportLatency(b *testing.B, lat []time.Duration, elapsed time.Duration) {
