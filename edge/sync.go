@@ -83,17 +83,7 @@ func New(cfg Config, db *ent.Client, hubs *checkout.Hubs, log *slog.Logger, reg 
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(s.synced,
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "merchd_hub_queue_depth", Help: "Hub sales not yet confirmed by central."},
-				func() float64 { q, _ := hubs.Queue(context.Background()); return float64(q.Depth) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "merchd_hub_oldest_unsynced_seconds", Help: "Age of the oldest unconfirmed hub sale."},
-				func() float64 {
-					q, _ := hubs.Queue(context.Background())
-					if q.Oldest == nil {
-						return 0
-					}
-					return time.Since(*q.Oldest).Seconds()
-				}),
+		reg.MustRegister(s.synced, &queueCollector{hubs: hubs},
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "merchd_hub_online", Help: "1 while the last call to central succeeded."},
 				func() float64 {
 					if st, _, _ := s.LinkStatus(); st == checkout.LinkOffline {
@@ -103,6 +93,30 @@ func New(cfg Config, db *ent.Client, hubs *checkout.Hubs, log *slog.Logger, reg 
 				}))
 	}
 	return s
+}
+
+// queueCollector reports the outbox's depth and age from one read of it
+// per scrape.
+type queueCollector struct{ hubs *checkout.Hubs }
+
+var (
+	queueDepthDesc = prometheus.NewDesc("merchd_hub_queue_depth", "Hub sales not yet confirmed by central.", nil, nil)
+	queueAgeDesc   = prometheus.NewDesc("merchd_hub_oldest_unsynced_seconds", "Age of the oldest unconfirmed hub sale.", nil, nil)
+)
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepthDesc
+	ch <- queueAgeDesc
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	q, _ := c.hubs.Queue(context.Background()) // an unreadable outbox reports as empty
+	age := 0.0
+	if q.Oldest != nil {
+		age = time.Since(*q.Oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(q.Depth))
+	ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)
 }
 
 // LinkStatus reports the link as the API shows it.
