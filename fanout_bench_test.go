@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,11 +108,8 @@ func BenchmarkFanout(b *testing.B) {
 			if delivered != int64(n) {
 				b.Fatalf("%d of %d subscribers got the change", delivered, n)
 			}
-			slices.Sort(lat)
-			ms := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
 			b.ReportMetric(float64(n), "subscribers")
-			b.ReportMetric(ms(0.50), "p50-ms")
-			b.ReportMetric(ms(0.99), "p99-ms")
+			graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
 			b.ReportMetric(perSub, "RSS-KiB/idle-sub")
 			b.ReportMetric(perSubGo, "heap+stack-KiB/idle-sub")
 		})

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/merchd/merchd/graph/graphtest"
 	"github.com/merchd/merchd/live/livetest"
 )
 
@@ -74,15 +74,12 @@ func BenchmarkLiveRelay(b *testing.B) {
 				gaps += g
 				lat = append(lat, l...)
 			}
-			slices.Sort(lat)
-			pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
 			cpuPct := float64(cpuB-cpuA) / ticksPerSecond / elapsed.Seconds() * 100
 			b.ReportMetric(cpuPct/float64(n), "relay-%core/viewer")
 			b.ReportMetric(cpuPct, "relay-%core")
 			b.ReportMetric(float64(rssA-rss0)/1024/float64(n), "MiB/viewer")
 			b.ReportMetric(float64(recv)/float64(sent*int64(n))*100, "delivered-%")
-			b.ReportMetric(pct(0.50), "p50-ms")
-			b.ReportMetric(pct(0.99), "p99-ms")
+			graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
 			b.ReportMetric(float64(gaps), "gaps")
 			_ = cpu0
 		})
@@ -112,9 +109,8 @@ func BenchmarkLiveRelay(b *testing.B) {
 			gaps += g
 			lat = append(lat, l...)
 		}
-		slices.Sort(lat)
 		b.ReportMetric(allPlaying.Seconds(), "s-until-all-playing")
-		b.ReportMetric(float64(lat[int(float64(len(lat)-1)*0.99)].Microseconds())/1000, "p99-ms")
+		graphtest.ReportPercentiles(b, lat, 0.99)
 		b.ReportMetric(float64(gaps), "gaps")
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,11 +101,8 @@ func (p *pair) sell(tb testing.TB, n, tills int, prefix string) []time.Duration 
 }
 
 func reportLatency(b *testing.B, lat []time.Duration, elapsed time.Duration) {
-	slices.Sort(lat)
-	ms := func(q float64) float64 { return float64(lat[int(float64(len(lat)-1)*q)].Microseconds()) / 1000 }
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "sales/s")
-	b.ReportMetric(ms(0.50), "p50-ms")
-	b.ReportMetric(ms(0.99), "p99-ms")
+	graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
 }
 
 // BenchmarkHubSale is the commit latency of a cash sale at the hub (sale,

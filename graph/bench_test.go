@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -131,11 +130,8 @@ func runLoad(b *testing.B, url string, body []byte) {
 	if len(lat) == 0 {
 		return
 	}
-	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
 }
 
 // memoryServer is the baseline: a bare gqlgen handler over merchd's schema

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,11 +84,8 @@ func BenchmarkFlashDrop(b *testing.B) {
 			if n != units || stockOf(b, e, v) != units {
 				b.Fatalf("database: %d holds, stock %d; want %d and %d", n, stockOf(b, e, v), units, units)
 			}
-			slices.Sort(lat)
-			ms := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "attempts/s")
-			b.ReportMetric(ms(0.50), "p50-ms")
-			b.ReportMetric(ms(0.99), "p99-ms")
+			graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
 			b.ReportMetric(float64(units), "units-sold")
 		})
 	}

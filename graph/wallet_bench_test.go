@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,11 +101,8 @@ func BenchmarkWalletCheckout(b *testing.B) {
 			if paid.Load() != int64(b.N) {
 				b.Fatalf("%d of %d checkouts paid, %d failed", paid.Load(), b.N, failed.Load())
 			}
-			slices.Sort(lat)
-			ms := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "checkouts/s")
-			b.ReportMetric(ms(0.50), "p50-ms")
-			b.ReportMetric(ms(0.99), "p99-ms")
+			graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
 		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -424,5 +425,19 @@ func Must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(fmt.Sprint(err))
+	}
+}
+
+// ReportPercentiles sorts lat and reports each quantile q as "pNN-ms"
+// (ReportPercentiles(b, lat, 0.50, 0.99) reports p50-ms and p99-ms).
+func ReportPercentiles(b *testing.B, lat []time.Duration, qs ...float64) {
+	b.Helper()
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	for _, q := range qs {
+		d := lat[int(float64(len(lat)-1)*q)]
+		b.ReportMetric(float64(d.Microseconds())/1000, fmt.Sprintf("p%02.0f-ms", q*100))
 	}
 }
