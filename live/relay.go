@@ -164,47 +164,43 @@ func (r *Relay) Viewers(id string) int {
 // track's latest RTP timestamp, in seconds since the session began. An
 // overlay event stamped with it lines up with the frame shown then.
 func (r *Relay) MediaTime(id string) (float64, bool) {
-	r.mu.Lock()
-	s, ok := r.streams[id]
-	r.mu.Unlock()
-	if !ok {
+	t := r.liveVideo(id)
+	if t == nil {
 		return 0, false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pub == nil {
-		return 0, false
-	}
-	for _, t := range s.tracks {
-		if t.kind == webrtc.RTPCodecTypeVideo {
-			return t.mediaTime()
-		}
-	}
-	return 0, false
+	return t.mediaTime()
 }
 
 // RTPTimestamp is the live video track's latest RTP timestamp.
 func (r *Relay) RTPTimestamp(id string) (uint32, bool) {
+	t := r.liveVideo(id)
+	if t == nil {
+		return 0, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastTS, t.started
+}
+
+// liveVideo is the video track of a stream while it has a publisher, or nil.
+func (r *Relay) liveVideo(id string) *track {
 	r.mu.Lock()
 	s, ok := r.streams[id]
 	r.mu.Unlock()
 	if !ok {
-		return 0, false
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pub == nil {
-		return 0, false
+		return nil
 	}
 	for _, t := range s.tracks {
 		if t.kind == webrtc.RTPCodecTypeVideo {
-			t.mu.Lock()
-			ts, started := t.lastTS, t.started
-			t.mu.Unlock()
-			return ts, started
+			return t
 		}
 	}
-	return 0, false
+	return nil
 }
 
 // stream is one broadcast: at most one publisher, any number of viewers.
