@@ -160,7 +160,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	ctx := r.Context()
 	if isWebsocket(r) {
 		if !s.originAllowed(r) {
 			http.Error(w, "origin not allowed", http.StatusForbidden)
@@ -168,13 +167,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Websocket clients authenticate in connection_init (browsers cannot
 		// set headers on the upgrade); a header still works for others.
-		if tok, ok := bearer(r.Header.Get("Authorization")); ok {
-			v, err := s.accounts.Authenticate(ctx, tok)
-			if err != nil {
-				s.writeAuthError(w, err)
-				return
-			}
-			ctx = viewer.NewContext(ctx, v)
+		ctx, ok := s.authenticate(w, r)
+		if !ok {
+			return
 		}
 		s.gql.ServeHTTP(w, r.WithContext(ctx))
 		return
@@ -199,13 +194,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = body
 	}
-	if tok, ok := bearer(r.Header.Get("Authorization")); ok {
-		v, err := s.accounts.Authenticate(ctx, tok)
-		if err != nil {
-			s.writeAuthError(w, err)
-			return
-		}
-		ctx = viewer.NewContext(ctx, v)
+	ctx, ok := s.authenticate(w, r)
+	if !ok {
+		return
 	}
 	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 		// Queries and mutations get a deadline; SSE subscriptions live on.
@@ -214,6 +205,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	s.gql.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// authenticate puts the viewer named by a bearer token into the request's
+// context; without a token the caller is anonymous. A bad token is answered
+// here and reported as not ok.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (context.Context, bool) {
+	ctx := r.Context()
+	tok, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return ctx, true
+	}
+	v, err := s.accounts.Authenticate(ctx, tok)
+	if err != nil {
+		s.writeAuthError(w, err)
+		return nil, false
+	}
+	return viewer.NewContext(ctx, v), true
 }
 
 func (s *Server) writeAuthError(w http.ResponseWriter, err error) {
