@@ -303,14 +303,7 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 		}
 	}
 	var out struct {
-		RecordHubSales struct {
-			Results []struct {
-				SaleID   string
-				Applied  bool
-				Conflict *string
-				Error    *string
-			}
-		}
+		RecordHubSales struct{ Results []saleResult }
 	}
 	if err := s.call(ctx, recordMutation, map[string]any{"in": map[string]any{"sales": sales}}, &out); err != nil {
 		return 0, err
@@ -319,21 +312,44 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 	if len(res) != len(due) {
 		return 0, fmt.Errorf("central answered %d results for %d sales", len(res), len(due))
 	}
+	for i, r := range res {
+		if r.SaleID != sales[i].SaleID {
+			return 0, fmt.Errorf("central answered for sale %s, expected %s", r.SaleID, sales[i].SaleID)
+		}
+	}
 	tx, err := s.db.Tx(ctx)
 	if err != nil {
 		return 0, err
 	}
-	now := s.now()
+	done, err := s.settle(ctx, tx, due, res)
+	if err != nil {
+		_ = tx.Rollback()
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	s.synced.Add(float64(done))
+	return len(due), nil
+}
+
+// saleResult is central's answer for one delivered sale.
+type saleResult struct {
+	SaleID   string
+	Applied  bool
+	Conflict *string
+	Error    *string
+}
+
+// settle records central's answers in tx: confirmed sales (applied now,
+// before, or kept as a conflict) are done; refused ones wait. It returns how
+// many are done.
+func (s *Syncer) settle(ctx context.Context, tx *ent.Tx, due []*ent.Outbox, res []saleResult) (int, error) {
 	var done []int
 	var doneSales []string
 	for i, r := range res {
-		if r.SaleID != sales[i].SaleID {
-			_ = tx.Rollback()
-			return 0, fmt.Errorf("central answered for sale %s, expected %s", r.SaleID, sales[i].SaleID)
-		}
 		if r.Error != nil {
 			if err := s.refused(ctx, tx.Client(), due[i], *r.Error); err != nil {
-				_ = tx.Rollback()
 				return 0, err
 			}
 			continue
@@ -344,21 +360,17 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 		}
 		done, doneSales = append(done, due[i].ID), append(doneSales, r.SaleID)
 	}
-	if len(done) > 0 {
-		if err := tx.Outbox.Update().Where(outbox.IDIn(done...)).SetStatus(outbox.StatusDONE).SetDoneAt(now).Exec(ctx); err != nil {
-			_ = tx.Rollback()
-			return 0, err
-		}
-		if err := tx.HubSale.Update().Where(hubsale.SaleIDIn(doneSales...)).SetSyncedAt(now).Exec(ctx); err != nil {
-			_ = tx.Rollback()
-			return 0, err
-		}
+	if len(done) == 0 {
+		return 0, nil
 	}
-	if err := tx.Commit(); err != nil {
+	now := s.now()
+	if err := tx.Outbox.Update().Where(outbox.IDIn(done...)).SetStatus(outbox.StatusDONE).SetDoneAt(now).Exec(ctx); err != nil {
 		return 0, err
 	}
-	s.synced.Add(float64(len(done)))
-	return len(due), nil
+	if err := tx.HubSale.Update().Where(hubsale.SaleIDIn(doneSales...)).SetSyncedAt(now).Exec(ctx); err != nil {
+		return 0, err
+	}
+	return len(done), nil
 }
 
 // refused keeps a record central turned down, with its reason, and offers
