@@ -66,6 +66,10 @@ func (e *edgeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&e.ReceiptHeader, "receipt-header", "merchd", "the shop name printed at the top of receipts")
 	fs.IntVar(&e.ReceiptCols, "receipt-cols", 42, "characters per receipt line (42 for 80 mm paper, 32 for 58 mm)")
 	fs.DurationVar(&e.Sync.MaxBackoff, "sync-max-backoff", e.Sync.MaxBackoff, "longest wait between deliveries while central is unreachable")
+	fs.Int64Var(&e.Sync.OfflineWalletLimit, "offline-wallet-limit", e.Sync.OfflineWalletLimit,
+		"most a customer may spend from their wallet here before central confirms, in minor units (0: no wallet payments)")
+	fs.StringVar(&e.Sync.CentralKey, "central-key", e.Sync.CentralKey,
+		"central's signing `key` (its signingKey query) to pin; by default the hub trusts the key central gives on first contact")
 }
 
 func (e *edgeConfig) validate() []error {
@@ -79,6 +83,14 @@ func (e *edgeConfig) validate() []error {
 	if e.ReceiptPrinter != "" {
 		if _, err := hardware.ParsePrinterURL(e.ReceiptPrinter); err != nil {
 			errs = append(errs, fmt.Errorf("--receipt-printer: %w", err))
+		}
+	}
+	if e.Sync.OfflineWalletLimit < 0 {
+		errs = append(errs, fmt.Errorf("--offline-wallet-limit %d: not negative", e.Sync.OfflineWalletLimit))
+	}
+	if e.Sync.CentralKey != "" {
+		if _, err := checkout.ParsePublicKey(e.Sync.CentralKey); err != nil {
+			errs = append(errs, fmt.Errorf("--central-key: %w", err))
 		}
 	}
 	if e.ReceiptCols < 24 || e.ReceiptCols > 64 {

@@ -149,6 +149,18 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return err
 	}
 	hubs := checkout.NewHubs(db.Client, db.Dialect, hubCode, now)
+	if cfg.Edge == nil {
+		signer, err := checkout.NewSigner(ctx, db.Client)
+		if err != nil {
+			return err
+		}
+		hubs.Central(signer, wallets)
+	} else {
+		cfg.Edge.Sync.Currency = cfg.Currency
+		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, hubs); err != nil {
+			return err
+		}
+	}
 	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubs} {
 		s.SetNotifier(bus)
 	}

@@ -6,11 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/hubsale"
+	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/product"
@@ -18,6 +21,8 @@ import (
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/ent/wallet"
+	"github.com/merchd/merchd/ent/walletentry"
 )
 
 // SaleLine is one line of a hub sale, by SKU.
@@ -31,6 +36,8 @@ type RemoteSale struct {
 	Currency string     `json:"currency"`
 	PaidWith string     `json:"paidWith"`
 	SoldAt   time.Time  `json:"soldAt"`
+	// WalletPass is the customer's pass, for WALLET sales.
+	WalletPass string `json:"walletPass,omitempty"`
 }
 
 // Hubs runs sales at pop-up hubs: on the hub, each sale is written with its
@@ -42,6 +49,14 @@ type Hubs struct {
 	dialect string
 	now     func() time.Time
 	notifier
+
+	// At a hub: central's public key (wallet passes, phone receipts) and
+	// how much of a customer's wallet may be spent unconfirmed.
+	central     atomic.Pointer[Verifier]
+	walletLimit int64
+	// On central: the key codes are signed with, and the ledger.
+	signer  *Signer
+	wallets *Wallets
 }
 
 // NewHubs returns the hub service; code is this server's hub location,
@@ -50,19 +65,45 @@ func NewHubs(db *ent.Client, dialectName, code string, now func() time.Time) *Hu
 	return &Hubs{code: code, db: db, dialect: dialectName, now: now}
 }
 
+// Central makes these the services central records hub sales with.
+func (h *Hubs) Central(signer *Signer, wallets *Wallets) { h.signer, h.wallets = signer, wallets }
+
+// TrustCentral sets the key a hub checks central's codes with, and the
+// most a customer's wallet may be spent here before central confirms.
+func (h *Hubs) TrustCentral(v Verifier, offlineWalletLimit int64) {
+	h.central.Store(&v)
+	h.walletLimit = offlineWalletLimit
+}
+
+// Trusted reports whether the hub holds central's key yet.
+func (h *Hubs) Trusted() bool { return h.central.Load() != nil }
+
 // SellLine is what the hub operator rings up.
 type SellLine struct {
 	VariantID int
 	Quantity  int
 }
 
+// HubPay is how a hub sale is paid.
+type HubPay struct {
+	// Method is CASH, WALLET or QR.
+	Method string
+	// WalletPass (WALLET) is the customer's pass, signed by central.
+	WalletPass string
+	// Receipt (QR) is central's signed receipt for the phone payment.
+	Receipt string
+}
+
 // OutboxHubSale is the outbox kind of a hub sale.
 const OutboxHubSale = "hubSale"
 
-// Sell records a sale at this hub (hubCode) paid in cash, taking the units
-// from the hub's stock. The sale and its outbox entry commit together, so a
-// sale is never lost nor sent twice, whether or not central is reachable.
-func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (RemoteSale, error) {
+// Sell records a sale at this hub, taking the units from the hub's stock.
+// The sale and its outbox entry commit together, so a sale is never lost
+// nor sent twice, whether or not central is reachable. Cash is always
+// taken; a wallet pays up to what it had at the last sync, less what the
+// hub spent since, and never more than the offline limit unconfirmed; a
+// phone payment needs central's receipt for exactly this sale's total.
+func (h *Hubs) Sell(ctx context.Context, lines []SellLine, pay HubPay, key string) (RemoteSale, error) {
 	if err := requireStaff(ctx); err != nil {
 		return RemoteSale{}, err
 	}
@@ -78,13 +119,51 @@ func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (RemoteSa
 			return RemoteSale{}, badInput("lines.quantity", "must be between 1 and 100")
 		}
 	}
-	return idempotent(ctx, h.db, "hubSell", key, lines, func(ctx context.Context, tx *ent.Tx) (RemoteSale, error) {
+	sale := RemoteSale{Hub: hubCode, PaidWith: pay.Method}
+	var (
+		pass    WalletPass
+		receipt HubReceipt
+	)
+	switch pay.Method {
+	case "CASH":
+	case "WALLET", "QR":
+		v := h.central.Load()
+		if v == nil {
+			return RemoteSale{}, badInput("paidWith", "this hub has not reached central yet, so it cannot check %s payments; take cash", strings.ToLower(pay.Method))
+		}
+		var err error
+		if pay.Method == "WALLET" {
+			if pass, err = v.WalletPass(pay.WalletPass, h.now()); err != nil {
+				return RemoteSale{}, err
+			}
+			sale.WalletPass = pay.WalletPass
+		} else {
+			if err := v.Verify(pay.Receipt, kindHubReceipt, &receipt); err != nil {
+				return RemoteSale{}, &InputError{Field: "receipt", Msg: ErrBadSignedCode.Msg}
+			}
+			if receipt.Hub != hubCode {
+				return RemoteSale{}, badInput("receipt", "this receipt is for hub %s, not %s", receipt.Hub, hubCode)
+			}
+			sale.SaleID = receipt.SaleID
+		}
+	default:
+		return RemoteSale{}, badInput("paidWith", "a hub takes CASH, WALLET or QR here; cards go through the terminal")
+	}
+	req := struct {
+		Lines []SellLine
+		Pay   HubPay
+	}{lines, pay}
+	return idempotent(ctx, h.db, "hubSell", key, req, func(ctx context.Context, tx *ent.Tx) (RemoteSale, error) {
 		sys := viewer.SystemContext(ctx)
 		loc, err := tx.Location.Query().Where(location.Code(hubCode)).Only(sys)
 		if err != nil {
 			return RemoteSale{}, notFoundAs(err, "hub")
 		}
-		sale := RemoteSale{SaleID: newSaleID(), Hub: hubCode, PaidWith: "CASH", SoldAt: h.now()}
+		sale := sale
+		if sale.SaleID == "" {
+			sale.SaleID = newSaleID()
+		}
+		sale.SoldAt = h.now()
 		var total int64
 		for _, l := range lines {
 			v, err := tx.Variant.Get(sys, l.VariantID)
@@ -107,8 +186,31 @@ func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (RemoteSa
 			sale.Lines = append(sale.Lines, SaleLine{SKU: v.Sku, Quantity: l.Quantity, UnitAmount: v.PriceAmount})
 			total += int64(l.Quantity) * v.PriceAmount
 		}
+		var customer *int
+		switch pay.Method {
+		case "WALLET":
+			if pass.Currency != sale.Currency {
+				return RemoteSale{}, badInput("walletPass", "this pass is for a %s wallet; the sale is in %s", pass.Currency, sale.Currency)
+			}
+			if err := h.spendOffline(sys, tx, pass.CustomerID, sale.Currency, total); err != nil {
+				return RemoteSale{}, err
+			}
+			customer = &pass.CustomerID
+		case "QR":
+			if receipt.Amount != total || receipt.Currency != sale.Currency {
+				return RemoteSale{}, badInput("receipt", "the receipt is for %s, this sale comes to %s: ring up the order the QR code was made for",
+					FormatMoney(receipt.Amount, receipt.Currency), FormatMoney(total, sale.Currency))
+			}
+			if n, err := tx.HubSale.Query().Where(hubsale.SaleID(sale.SaleID)).Count(sys); err != nil || n > 0 {
+				if err == nil {
+					err = badInput("receipt", "this receipt was already used for sale %s", sale.SaleID)
+				}
+				return RemoteSale{}, err
+			}
+		}
 		if err := tx.HubSale.Create().SetSaleID(sale.SaleID).SetHub(hubCode).SetLines(sale.Lines).SetTotalAmount(total).
-			SetCurrency(sale.Currency).SetPaidWith(hubsale.PaidWithCASH).SetSoldAt(sale.SoldAt).Exec(sys); err != nil {
+			SetCurrency(sale.Currency).SetPaidWith(hubsale.PaidWith(pay.Method)).SetNillableCustomerID(customer).
+			SetSoldAt(sale.SoldAt).Exec(sys); err != nil {
 			return RemoteSale{}, err
 		}
 		if err := h.enqueue(sys, tx, OutboxHubSale, "hubsale-"+sale.SaleID, sale); err != nil {
@@ -116,6 +218,41 @@ func (h *Hubs) Sell(ctx context.Context, lines []SellLine, key string) (RemoteSa
 		}
 		return sale, nil
 	})
+}
+
+// spendOffline books amount against what the hub knows of the customer's
+// wallet: one conditional update keeps the unconfirmed spend within both
+// the last synced balance and the offline limit.
+func (h *Hubs) spendOffline(ctx context.Context, tx *ent.Tx, customerID int, currency string, amount int64) error {
+	n, err := execAffected(ctx, tx, h.dialect,
+		`UPDATE hub_wallets SET unconfirmed = unconfirmed + ?
+		 WHERE customer_id = ? AND currency = ? AND unconfirmed + ? <= balance AND unconfirmed + ? <= ?`,
+		amount, customerID, currency, amount, amount, h.walletLimit)
+	if err != nil || n == 1 {
+		return err
+	}
+	w, err := tx.HubWallet.Query().Where(hubwallet.CustomerID(customerID), hubwallet.Currency(currency)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return fmt.Errorf("this hub has no synced %s balance for the customer: %w", currency, ErrInsufficientFunds)
+	case err != nil:
+		return err
+	case w.Unconfirmed+amount > w.Balance:
+		return fmt.Errorf("%s left of the balance synced at %s: %w", FormatMoney(w.Balance-w.Unconfirmed, currency),
+			w.SyncedAt.Format("15:04"), ErrInsufficientFunds)
+	default:
+		return fmt.Errorf("%s left of the hub's %s limit per customer until central confirms: %w",
+			FormatMoney(max(h.walletLimit-w.Unconfirmed, 0), currency), FormatMoney(h.walletLimit, currency), ErrInsufficientFunds)
+	}
+}
+
+// FormatMoney prints minor units as "12.50 EUR" (two-decimal currencies).
+func FormatMoney(minor int64, currency string) string {
+	sign := ""
+	if minor < 0 {
+		sign, minor = "-", -minor
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, minor/100, minor%100, currency)
 }
 
 // enqueue writes an outbox record in the caller's transaction, due now.
@@ -138,9 +275,13 @@ func newSaleID() string {
 type RecordResult struct {
 	// Applied: this delivery recorded the sale (false for a redelivery).
 	Applied bool
-	// Conflict: the sale was recorded for staff to reconcile, without
-	// touching stock, because it cannot be applied (why).
+	// Conflict: the sale was recorded for staff to reconcile (why): without
+	// touching stock when it cannot be applied, or, for a wallet sale the
+	// wallet could not cover in full, with the shortfall to settle.
 	Conflict string
+	// WalletBalance, for a wallet sale, is the wallet's balance on central
+	// now: what the hub spends against next.
+	WalletBalance *int64
 }
 
 // Record applies a hub's sale on central, once per sale id however often it
@@ -203,16 +344,33 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 			}
 			variants[sku] = v
 		}
+		var customer *int
+		if s.PaidWith == "WALLET" && conflict == "" {
+			if h.signer == nil || h.wallets == nil {
+				return RecordResult{}, badInput("sale.paidWith", "this server does not keep wallets")
+			}
+			if p, err := h.signer.WalletPass(s.WalletPass, time.Time{}); err != nil {
+				conflict = "the wallet pass is not signed by this shop"
+			} else if p.Currency != s.Currency {
+				conflict = fmt.Sprintf("the wallet pass is for %s, the sale is in %s", p.Currency, s.Currency)
+			} else {
+				customer = &p.CustomerID
+			}
+		}
 		status, note := "APPLIED", (*string)(nil)
 		if conflict != "" {
 			status, note = "CONFLICT", &conflict
 		}
 		n, err := execAffected(sys, tx, h.dialect,
-			`INSERT INTO hub_sales (sale_id, hub, lines, total_amount, currency, paid_with, sold_at, synced_at, status, conflict)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sale_id) DO NOTHING`,
-			s.SaleID, s.Hub, mustJSON(s.Lines), total, s.Currency, s.PaidWith, s.SoldAt.UTC(), h.now(), status, note)
-		if err != nil || n == 0 {
-			return RecordResult{}, err // n == 0: delivered before; nothing changes
+			`INSERT INTO hub_sales (sale_id, hub, lines, total_amount, currency, paid_with, customer_id, sold_at, synced_at, status, conflict, shortfall_amount)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (sale_id) DO NOTHING`,
+			s.SaleID, s.Hub, mustJSON(s.Lines), total, s.Currency, s.PaidWith, customer, s.SoldAt.UTC(), h.now(), status, note)
+		if err != nil {
+			return RecordResult{}, err
+		}
+		if n == 0 { // delivered before; nothing changes
+			b, err := h.balanceOf(sys, tx, customer, s.Currency)
+			return RecordResult{WalletBalance: b}, err
 		}
 		if conflict != "" {
 			return RecordResult{Conflict: conflict}, nil
@@ -227,8 +385,56 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 				return RecordResult{}, fmt.Errorf("hub %s allocation of %s changed during recording", s.Hub, sku)
 			}
 		}
-		return RecordResult{Applied: true}, nil
+		if customer == nil {
+			return RecordResult{Applied: true}, nil
+		}
+		return h.chargeWallet(sys, tx, s, *customer, total)
 	})
+}
+
+// chargeWallet debits a hub's wallet sale on central. The hub handed the
+// goods over against the balance it last synced; if the wallet was spent
+// elsewhere meanwhile, it pays what it has and the sale is OVERDRAWN with
+// the shortfall for staff to settle: no silent loss, no negative balance.
+func (h *Hubs) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, customerID int, total int64) (RecordResult, error) {
+	have, err := h.balanceOf(ctx, tx, &customerID, s.Currency)
+	if err != nil {
+		return RecordResult{}, err
+	}
+	debit := min(*have, total)
+	res := RecordResult{Applied: true, WalletBalance: new(int64)}
+	if debit > 0 {
+		e, err := h.wallets.Post(ctx, tx, Posting{CustomerID: customerID, Currency: s.Currency, Amount: -debit,
+			Kind: walletentry.KindSPEND, Note: fmt.Sprintf("hub %s sale %s", s.Hub, s.SaleID)})
+		if err != nil {
+			return RecordResult{}, err
+		}
+		*res.WalletBalance = e.BalanceAfter
+	}
+	if short := total - debit; short > 0 {
+		res.Conflict = fmt.Sprintf("the wallet had %s of %s: %s short, goods already handed over at hub %s",
+			FormatMoney(debit, s.Currency), FormatMoney(total, s.Currency), FormatMoney(short, s.Currency), s.Hub)
+		if err := tx.HubSale.Update().Where(hubsale.SaleID(s.SaleID)).SetStatus(hubsale.StatusOVERDRAWN).
+			SetConflict(res.Conflict).SetShortfallAmount(short).Exec(ctx); err != nil {
+			return RecordResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// balanceOf is a wallet's balance on central (nil without a customer, 0
+// without a wallet).
+func (h *Hubs) balanceOf(ctx context.Context, tx *ent.Tx, customerID *int, currency string) (*int64, error) {
+	if customerID == nil {
+		return nil, nil
+	}
+	b, err := tx.Wallet.Query().Where(wallet.CustomerID(*customerID), wallet.Currency(currency)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return new(int64), nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &b.Balance, nil
 }
 
 func mustJSON(v any) string {
@@ -575,4 +781,125 @@ func (h *Hubs) upsertItem(ctx context.Context, tx *ent.Tx, sku string, it *Catal
 		up = up.UpdateCompareAtAmount()
 	}
 	return up.Exec(ctx)
+}
+
+// WalletBalance is one customer's wallet as central reports it to hubs.
+type WalletBalance struct {
+	CustomerID int
+	Balance    int64
+}
+
+// WalletBalances lists, for hubs, the wallets in currency that hold money,
+// by customer id, first of them after the customer id after (staff).
+func (h *Hubs) WalletBalances(ctx context.Context, currency string, after, first int) ([]WalletBalance, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	if first < 1 || first > 1000 {
+		return nil, badInput("first", "must be between 1 and 1000")
+	}
+	rows, err := h.db.Wallet.Query().Where(wallet.Currency(currency), wallet.BalanceGT(0), wallet.CustomerIDGT(after)).
+		Order(wallet.ByCustomerID()).Limit(first).All(viewer.SystemContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]WalletBalance, len(rows))
+	for i, w := range rows {
+		out[i] = WalletBalance{CustomerID: w.CustomerID, Balance: w.Balance}
+	}
+	return out, nil
+}
+
+// AdoptWallets makes what the hub knows of wallets in currency central's
+// snapshot: a wallet missing from it has nothing to spend. What the hub
+// spent and central has not confirmed stays booked against it.
+func (h *Hubs) AdoptWallets(ctx context.Context, currency string, balances []WalletBalance) error {
+	sys := viewer.SystemContext(ctx)
+	_, err := withTx(sys, h.db, "adopt wallets", func(tx *ent.Tx) (struct{}, error) {
+		now := h.now()
+		if err := tx.HubWallet.Update().Where(hubwallet.Currency(currency)).SetBalance(0).SetSyncedAt(now).Exec(sys); err != nil {
+			return struct{}{}, err
+		}
+		for _, b := range balances {
+			if err := tx.HubWallet.Create().SetCustomerID(b.CustomerID).SetCurrency(currency).SetBalance(b.Balance).SetSyncedAt(now).
+				OnConflictColumns(hubwallet.FieldCustomerID, hubwallet.FieldCurrency).UpdateBalance().UpdateSyncedAt().Exec(sys); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// Confirmed settles, in the hub's tx, a sale central has confirmed: a
+// wallet sale's amount is no longer unconfirmed, and the wallet's balance
+// becomes central's (balance, when central said).
+func (h *Hubs) Confirmed(ctx context.Context, tx *ent.Tx, saleID string, balance *int64) error {
+	s, err := tx.HubSale.Query().Where(hubsale.SaleID(saleID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil // delivered by an earlier install of this hub
+	} else if err != nil || s.CustomerID == nil {
+		return err
+	}
+	u := tx.HubWallet.Update().Where(hubwallet.CustomerID(*s.CustomerID), hubwallet.Currency(s.Currency)).
+		AddUnconfirmed(-s.TotalAmount)
+	if balance != nil {
+		u = u.SetBalance(*balance).SetSyncedAt(h.now())
+	}
+	return u.Exec(ctx)
+}
+
+// OfflineWallet is what a hub lets a customer spend from their wallet now.
+type OfflineWallet struct {
+	Currency                        string
+	Balance, Unconfirmed, Spendable int64
+	SyncedAt                        time.Time
+}
+
+// OfflineWallet reports, at a hub, what the customer holding pass can spend.
+func (h *Hubs) OfflineWallet(ctx context.Context, pass string) (OfflineWallet, error) {
+	if err := requireStaff(ctx); err != nil {
+		return OfflineWallet{}, err
+	}
+	v := h.central.Load()
+	if v == nil {
+		return OfflineWallet{}, badInput("walletPass", "this hub has not reached central yet")
+	}
+	p, err := v.WalletPass(pass, h.now())
+	if err != nil {
+		return OfflineWallet{}, err
+	}
+	w, err := h.db.HubWallet.Query().Where(hubwallet.CustomerID(p.CustomerID), hubwallet.Currency(p.Currency)).Only(viewer.SystemContext(ctx))
+	if ent.IsNotFound(err) {
+		return OfflineWallet{Currency: p.Currency}, nil
+	} else if err != nil {
+		return OfflineWallet{}, err
+	}
+	return OfflineWallet{Currency: p.Currency, Balance: w.Balance, Unconfirmed: w.Unconfirmed, SyncedAt: w.SyncedAt,
+		Spendable: max(min(w.Balance, h.walletLimit)-w.Unconfirmed, 0)}, nil
+}
+
+// IssueWalletPass signs a pass for the signed-in customer's wallet in
+// currency (central only).
+func (h *Hubs) IssueWalletPass(ctx context.Context, currency string) (string, time.Time, error) {
+	customerID, err := requireCustomer(ctx)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if h.signer == nil {
+		return "", time.Time{}, badInput("", "wallet passes are issued by central, not by a hub")
+	}
+	if !isCurrencyCode(currency) {
+		return "", time.Time{}, badInput("currency", "not an ISO currency code: %q", currency)
+	}
+	code, exp := h.signer.IssueWalletPass(customerID, currency, h.now())
+	return code, exp, nil
+}
+
+// SigningKey is central's public key, or "" on a hub.
+func (h *Hubs) SigningKey() string {
+	if h.signer == nil {
+		return ""
+	}
+	return h.signer.PublicKey()
 }

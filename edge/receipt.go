@@ -35,9 +35,9 @@ func SaleReceipt(shop string, cols int, orderURL string, s checkout.RemoteSale) 
 	for _, l := range s.Lines {
 		amt := int64(l.Quantity) * l.UnitAmount
 		total += amt
-		r.Line(twoColumns(cols, fmt.Sprintf("%d x %s", l.Quantity, l.SKU), money(amt, s.Currency)))
+		r.Line(twoColumns(cols, fmt.Sprintf("%d x %s", l.Quantity, l.SKU), checkout.FormatMoney(amt, s.Currency)))
 	}
-	r.Line(strings.Repeat("-", cols)).Bold(true).Line(twoColumns(cols, "TOTAL", money(total, s.Currency))).Bold(false)
+	r.Line(strings.Repeat("-", cols)).Bold(true).Line(twoColumns(cols, "TOTAL", checkout.FormatMoney(total, s.Currency))).Bold(false)
 	r.Line("Paid: " + strings.ToLower(s.PaidWith))
 	if orderURL != "" {
 		r.Align(hardware.Center).QR(orderURL+s.SaleID, 6)
@@ -55,13 +55,4 @@ func twoColumns(cols int, left, right string) string {
 		left = left[:max(room, 0)]
 	}
 	return left + strings.Repeat(" ", cols-len(left)-len(right)) + right
-}
-
-// money formats minor units as "12.50 EUR" (two-decimal currencies).
-func money(minor int64, currency string) string {
-	sign := ""
-	if minor < 0 {
-		sign, minor = "-", -minor
-	}
-	return fmt.Sprintf("%s%d.%02d %s", sign, minor/100, minor%100, currency)
 }

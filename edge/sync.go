@@ -21,7 +21,9 @@ import (
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/outbox"
+	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/graph/gid"
 )
 
 // Config is how a hub reaches central.
@@ -42,12 +44,23 @@ type Config struct {
 	// Refused is how long a sale central refused waits before it is offered
 	// again (staff see it in hubStatus meanwhile).
 	Refused time.Duration
+	// Refresh is how often an online hub pulls its allocation and wallet
+	// balances again (stock leased and wallets topped up meanwhile).
+	Refresh time.Duration
+	// Currency is the wallets' currency the hub spends from.
+	Currency string
+	// CentralKey, if set, is central's public key (pinned); otherwise the
+	// hub takes it from central on first contact and keeps it.
+	CentralKey string
+	// OfflineWalletLimit is the most a customer may spend from their wallet
+	// here before central confirms (minor units).
+	OfflineWalletLimit int64
 }
 
 // DefaultConfig is the sync loop's tuning for venue Wi-Fi.
 func DefaultConfig() Config {
 	return Config{Batch: 100, Poll: 2 * time.Second, MinBackoff: 250 * time.Millisecond,
-		MaxBackoff: 30 * time.Second, Refused: 5 * time.Minute}
+		MaxBackoff: 30 * time.Second, Refused: 5 * time.Minute, Refresh: time.Minute, OfflineWalletLimit: 2000}
 }
 
 // Syncer delivers the hub's outbox to central. A record is marked done only
@@ -147,6 +160,7 @@ func (s *Syncer) setState(st checkout.LinkState, err error) {
 func (s *Syncer) Run(ctx context.Context) {
 	ctx = viewer.SystemContext(ctx)
 	failures, adopted := 0, false
+	var adoptedAt time.Time
 	for ctx.Err() == nil {
 		err := func() error {
 			for {
@@ -162,11 +176,11 @@ func (s *Syncer) Run(ctx context.Context) {
 			// Adopt only with the queue drained: then central's count
 			// already includes every delivered sale, and the hub subtracts
 			// just what is still queued (made since, or refused).
-			if !adopted {
+			if !adopted || time.Since(adoptedAt) >= s.cfg.Refresh {
 				if err := s.adopt(ctx); err != nil {
 					return err
 				}
-				adopted = true
+				adopted, adoptedAt = true, time.Now()
 			}
 			return nil
 		}()
@@ -243,6 +257,9 @@ func (s *Syncer) adopt(ctx context.Context) error {
 			}
 		}
 	}
+	if err := s.trust(ctx); err != nil {
+		return err
+	}
 	if err := s.call(ctx, allocationQuery, map[string]any{"hub": s.cfg.Hub}, &out); err != nil {
 		return err
 	}
@@ -269,11 +286,94 @@ func (s *Syncer) adopt(ctx context.Context) error {
 		}
 		lines[i].Item = it
 	}
-	return s.hubs.Adopt(ctx, s.cfg.Hub, lines)
+	if err := s.hubs.Adopt(ctx, s.cfg.Hub, lines); err != nil {
+		return err
+	}
+	return s.adoptWallets(ctx)
+}
+
+// walletsPage bounds one hubWallets call.
+const walletsPage = 1000
+
+// adoptWallets pulls every wallet in the hub's currency that holds money,
+// page by page, and makes them what the hub spends against.
+func (s *Syncer) adoptWallets(ctx context.Context) error {
+	var all []checkout.WalletBalance
+	var after *string
+	for {
+		var out struct {
+			HubWallets []struct {
+				Customer string
+				Balance  int64
+			}
+		}
+		if err := s.call(ctx, `query($cur: String!, $after: ID, $first: Int) { hubWallets(currency: $cur, after: $after, first: $first) { customer balance } }`,
+			map[string]any{"cur": s.cfg.Currency, "after": after, "first": walletsPage}, &out); err != nil {
+			return err
+		}
+		for _, w := range out.HubWallets {
+			id, err := gid.Decode(w.Customer)
+			if err != nil {
+				return fmt.Errorf("central listed wallet of customer %q: %w", w.Customer, err)
+			}
+			all = append(all, checkout.WalletBalance{CustomerID: id, Balance: w.Balance})
+		}
+		if len(out.HubWallets) < walletsPage {
+			break
+		}
+		after = &out.HubWallets[len(out.HubWallets)-1].Customer
+	}
+	return s.hubs.AdoptWallets(ctx, s.cfg.Currency, all)
+}
+
+// centralKeySetting is where a hub keeps central's public key.
+const centralKeySetting = "central_key"
+
+// trust makes sure the hub holds central's public key: pinned in Config,
+// kept from an earlier contact, or, on first contact, central's answer.
+func (s *Syncer) trust(ctx context.Context) error {
+	if s.hubs.Trusted() {
+		return nil
+	}
+	var out struct{ SigningKey string }
+	if err := s.call(ctx, `query { signingKey }`, nil, &out); err != nil {
+		return err
+	}
+	v, err := checkout.ParsePublicKey(out.SigningKey)
+	if err != nil {
+		return err
+	}
+	if err := s.db.Setting.Create().SetKey(centralKeySetting).SetValue([]byte(out.SigningKey)).
+		OnConflictColumns(setting.FieldKey).UpdateValue().Exec(ctx); err != nil {
+		return err
+	}
+	s.hubs.TrustCentral(v, s.cfg.OfflineWalletLimit)
+	return nil
+}
+
+// LoadTrust gives the hub central's key before the first sync, from the
+// pinned Config.CentralKey or from what an earlier run kept.
+func LoadTrust(ctx context.Context, cfg Config, db *ent.Client, hubs *checkout.Hubs) error {
+	key := cfg.CentralKey
+	if key == "" {
+		st, err := db.Setting.Query().Where(setting.Key(centralKeySetting)).Only(viewer.SystemContext(ctx))
+		if ent.IsNotFound(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		key = string(st.Value)
+	}
+	v, err := checkout.ParsePublicKey(key)
+	if err != nil {
+		return err
+	}
+	hubs.TrustCentral(v, cfg.OfflineWalletLimit)
+	return nil
 }
 
 const recordMutation = `mutation($in: RecordHubSalesInput!) {
-  recordHubSales(input: $in) { results { saleId applied conflict error } }
+  recordHubSales(input: $in) { results { saleId applied conflict error walletBalance } }
 }`
 
 // deliver sends one batch of due outbox records and settles them by
@@ -335,10 +435,11 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 
 // saleResult is central's answer for one delivered sale.
 type saleResult struct {
-	SaleID   string
-	Applied  bool
-	Conflict *string
-	Error    *string
+	SaleID        string
+	Applied       bool
+	Conflict      *string
+	Error         *string
+	WalletBalance *int64
 }
 
 // settle records central's answers in tx: confirmed sales (applied now,
@@ -357,6 +458,9 @@ func (s *Syncer) settle(ctx context.Context, tx *ent.Tx, due []*ent.Outbox, res 
 		if r.Conflict != nil {
 			// Central holds it for staff to reconcile; the hub is done.
 			s.log.Warn("central recorded a hub sale as a conflict", "sale", r.SaleID, "conflict", *r.Conflict)
+		}
+		if err := s.hubs.Confirmed(ctx, tx, r.SaleID, r.WalletBalance); err != nil {
+			return 0, err
 		}
 		done, doneSales = append(done, due[i].ID), append(doneSales, r.SaleID)
 	}

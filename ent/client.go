@@ -25,6 +25,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubsale"
+	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -77,6 +78,8 @@ type Client struct {
 	GiftLot *GiftLotClient
 	// HubSale is the client for interacting with the HubSale builders.
 	HubSale *HubSaleClient
+	// HubWallet is the client for interacting with the HubWallet builders.
+	HubWallet *HubWalletClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
 	IdempotencyKey *IdempotencyKeyClient
 	// Image is the client for interacting with the Image builders.
@@ -144,6 +147,7 @@ func (c *Client) init() {
 	c.DropPool = NewDropPoolClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
 	c.HubSale = NewHubSaleClient(c.config)
+	c.HubWallet = NewHubWalletClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.Image = NewImageClient(c.config)
 	c.Location = NewLocationClient(c.config)
@@ -269,6 +273,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DropPool:        NewDropPoolClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
 		HubSale:         NewHubSaleClient(cfg),
+		HubWallet:       NewHubWalletClient(cfg),
 		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
 		Image:           NewImageClient(cfg),
 		Location:        NewLocationClient(cfg),
@@ -321,6 +326,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DropPool:        NewDropPoolClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
 		HubSale:         NewHubSaleClient(cfg),
+		HubWallet:       NewHubWalletClient(cfg),
 		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
 		Image:           NewImageClient(cfg),
 		Location:        NewLocationClient(cfg),
@@ -374,11 +380,11 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftLot, c.HubSale, c.IdempotencyKey, c.Image,
-		c.Location, c.MemberPrice, c.Membership, c.MembershipTier, c.Order,
-		c.OrderEvent, c.OrderLine, c.Outbox, c.Payment, c.Product, c.Refund, c.Setting,
-		c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant,
-		c.Wallet, c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.GiftLot, c.HubSale, c.HubWallet,
+		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
+		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
+		c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream,
+		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -389,11 +395,11 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftLot, c.HubSale, c.IdempotencyKey, c.Image,
-		c.Location, c.MemberPrice, c.Membership, c.MembershipTier, c.Order,
-		c.OrderEvent, c.OrderLine, c.Outbox, c.Payment, c.Product, c.Refund, c.Setting,
-		c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant,
-		c.Wallet, c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.GiftLot, c.HubSale, c.HubWallet,
+		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
+		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
+		c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream,
+		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -422,6 +428,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.GiftLot.mutate(ctx, m)
 	case *HubSaleMutation:
 		return c.HubSale.mutate(ctx, m)
+	case *HubWalletMutation:
+		return c.HubWallet.mutate(ctx, m)
 	case *IdempotencyKeyMutation:
 		return c.IdempotencyKey.mutate(ctx, m)
 	case *ImageMutation:
@@ -1970,6 +1978,140 @@ func (c *HubSaleClient) mutate(ctx context.Context, m *HubSaleMutation) (Value, 
 		return (&HubSaleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown HubSale mutation op: %q", m.Op())
+	}
+}
+
+// HubWalletClient is a client for the HubWallet schema.
+type HubWalletClient struct {
+	config
+}
+
+// NewHubWalletClient returns a client for the HubWallet from the given config.
+func NewHubWalletClient(c config) *HubWalletClient {
+	return &HubWalletClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hubwallet.Hooks(f(g(h())))`.
+func (c *HubWalletClient) Use(hooks ...Hook) {
+	c.hooks.HubWallet = append(c.hooks.HubWallet, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hubwallet.Intercept(f(g(h())))`.
+func (c *HubWalletClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HubWallet = append(c.inters.HubWallet, interceptors...)
+}
+
+// Create returns a builder for creating a HubWallet entity.
+func (c *HubWalletClient) Create() *HubWalletCreate {
+	mutation := newHubWalletMutation(c.config, OpCreate)
+	return &HubWalletCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HubWallet entities.
+func (c *HubWalletClient) CreateBulk(builders ...*HubWalletCreate) *HubWalletCreateBulk {
+	return &HubWalletCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HubWalletClient) MapCreateBulk(slice any, setFunc func(*HubWalletCreate, int)) *HubWalletCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HubWalletCreateBulk{err: fmt.Errorf("calling to HubWalletClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HubWalletCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HubWalletCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HubWallet.
+func (c *HubWalletClient) Update() *HubWalletUpdate {
+	mutation := newHubWalletMutation(c.config, OpUpdate)
+	return &HubWalletUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HubWalletClient) UpdateOne(_m *HubWallet) *HubWalletUpdateOne {
+	mutation := newHubWalletMutation(c.config, OpUpdateOne, withHubWallet(_m))
+	return &HubWalletUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HubWalletClient) UpdateOneID(id int) *HubWalletUpdateOne {
+	mutation := newHubWalletMutation(c.config, OpUpdateOne, withHubWalletID(id))
+	return &HubWalletUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HubWallet.
+func (c *HubWalletClient) Delete() *HubWalletDelete {
+	mutation := newHubWalletMutation(c.config, OpDelete)
+	return &HubWalletDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HubWalletClient) DeleteOne(_m *HubWallet) *HubWalletDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HubWalletClient) DeleteOneID(id int) *HubWalletDeleteOne {
+	builder := c.Delete().Where(hubwallet.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HubWalletDeleteOne{builder}
+}
+
+// Query returns a query builder for HubWallet.
+func (c *HubWalletClient) Query() *HubWalletQuery {
+	return &HubWalletQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHubWallet},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HubWallet entity by its id.
+func (c *HubWalletClient) Get(ctx context.Context, id int) (*HubWallet, error) {
+	return c.Query().Where(hubwallet.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HubWalletClient) GetX(ctx context.Context, id int) *HubWallet {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *HubWalletClient) Hooks() []Hook {
+	hooks := c.hooks.HubWallet
+	return append(hooks[:len(hooks):len(hooks)], hubwallet.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *HubWalletClient) Interceptors() []Interceptor {
+	return c.inters.HubWallet
+}
+
+func (c *HubWalletClient) mutate(ctx context.Context, m *HubWalletMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HubWalletCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HubWalletUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HubWalletUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HubWalletDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HubWallet mutation op: %q", m.Op())
 	}
 }
 
@@ -5475,17 +5617,17 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftLot, HubSale, IdempotencyKey, Image, Location, MemberPrice,
-		Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment,
-		Product, Refund, Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp,
-		Variant, Wallet, WalletEntry []ent.Hook
+		DropPool, GiftLot, HubSale, HubWallet, IdempotencyKey, Image, Location,
+		MemberPrice, Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox,
+		Payment, Product, Refund, Setting, Staff, StaffToken, Stock, Stream,
+		StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftLot, HubSale, IdempotencyKey, Image, Location, MemberPrice,
-		Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment,
-		Product, Refund, Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp,
-		Variant, Wallet, WalletEntry []ent.Interceptor
+		DropPool, GiftLot, HubSale, HubWallet, IdempotencyKey, Image, Location,
+		MemberPrice, Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox,
+		Payment, Product, Refund, Setting, Staff, StaffToken, Stock, Stream,
+		StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Interceptor
 	}
 )
 

@@ -22,6 +22,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubsale"
+	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -115,6 +116,7 @@ func checkColumn(t, c string) error {
 			droppool.Table:        droppool.ValidColumn,
 			giftlot.Table:         giftlot.ValidColumn,
 			hubsale.Table:         hubsale.ValidColumn,
+			hubwallet.Table:       hubwallet.ValidColumn,
 			idempotencykey.Table:  idempotencykey.ValidColumn,
 			image.Table:           image.ValidColumn,
 			location.Table:        location.ValidColumn,

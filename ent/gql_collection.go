@@ -767,6 +767,11 @@ func (_q *HubSaleQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, hubsale.FieldConflict)
 				fieldSeen[hubsale.FieldConflict] = struct{}{}
 			}
+		case "shortfallAmount":
+			if _, ok := fieldSeen[hubsale.FieldShortfallAmount]; !ok {
+				selectedFields = append(selectedFields, hubsale.FieldShortfallAmount)
+				fieldSeen[hubsale.FieldShortfallAmount] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

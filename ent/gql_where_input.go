@@ -1896,6 +1896,16 @@ type HubSaleWhereInput struct {
 	ConflictNotNil       bool     `json:"conflictNotNil,omitempty"`
 	ConflictEqualFold    *string  `json:"conflictEqualFold,omitempty"`
 	ConflictContainsFold *string  `json:"conflictContainsFold,omitempty"`
+
+	// "shortfall_amount" field predicates.
+	ShortfallAmount      *int64  `json:"shortfallAmount,omitempty"`
+	ShortfallAmountNEQ   *int64  `json:"shortfallAmountNEQ,omitempty"`
+	ShortfallAmountIn    []int64 `json:"shortfallAmountIn,omitempty"`
+	ShortfallAmountNotIn []int64 `json:"shortfallAmountNotIn,omitempty"`
+	ShortfallAmountGT    *int64  `json:"shortfallAmountGT,omitempty"`
+	ShortfallAmountGTE   *int64  `json:"shortfallAmountGTE,omitempty"`
+	ShortfallAmountLT    *int64  `json:"shortfallAmountLT,omitempty"`
+	ShortfallAmountLTE   *int64  `json:"shortfallAmountLTE,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -2193,6 +2203,30 @@ func (i *HubSaleWhereInput) P() (predicate.HubSale, error) {
 	}
 	if i.ConflictContainsFold != nil {
 		predicates = append(predicates, hubsale.ConflictContainsFold(*i.ConflictContainsFold))
+	}
+	if i.ShortfallAmount != nil {
+		predicates = append(predicates, hubsale.ShortfallAmountEQ(*i.ShortfallAmount))
+	}
+	if i.ShortfallAmountNEQ != nil {
+		predicates = append(predicates, hubsale.ShortfallAmountNEQ(*i.ShortfallAmountNEQ))
+	}
+	if len(i.ShortfallAmountIn) > 0 {
+		predicates = append(predicates, hubsale.ShortfallAmountIn(i.ShortfallAmountIn...))
+	}
+	if len(i.ShortfallAmountNotIn) > 0 {
+		predicates = append(predicates, hubsale.ShortfallAmountNotIn(i.ShortfallAmountNotIn...))
+	}
+	if i.ShortfallAmountGT != nil {
+		predicates = append(predicates, hubsale.ShortfallAmountGT(*i.ShortfallAmountGT))
+	}
+	if i.ShortfallAmountGTE != nil {
+		predicates = append(predicates, hubsale.ShortfallAmountGTE(*i.ShortfallAmountGTE))
+	}
+	if i.ShortfallAmountLT != nil {
+		predicates = append(predicates, hubsale.ShortfallAmountLT(*i.ShortfallAmountLT))
+	}
+	if i.ShortfallAmountLTE != nil {
+		predicates = append(predicates, hubsale.ShortfallAmountLTE(*i.ShortfallAmountLTE))
 	}
 
 	switch len(predicates) {

@@ -40,8 +40,10 @@ type HubSale struct {
 	// Status holds the value of the "status" field.
 	Status hubsale.Status `json:"status,omitempty"`
 	// Conflict holds the value of the "conflict" field.
-	Conflict     *string `json:"conflict,omitempty"`
-	selectValues sql.SelectValues
+	Conflict *string `json:"conflict,omitempty"`
+	// ShortfallAmount holds the value of the "shortfall_amount" field.
+	ShortfallAmount int64 `json:"shortfall_amount,omitempty"`
+	selectValues    sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -51,7 +53,7 @@ func (*HubSale) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case hubsale.FieldLines:
 			values[i] = new([]byte)
-		case hubsale.FieldID, hubsale.FieldTotalAmount, hubsale.FieldCustomerID:
+		case hubsale.FieldID, hubsale.FieldTotalAmount, hubsale.FieldCustomerID, hubsale.FieldShortfallAmount:
 			values[i] = new(sql.NullInt64)
 		case hubsale.FieldSaleID, hubsale.FieldHub, hubsale.FieldCurrency, hubsale.FieldPaidWith, hubsale.FieldStatus, hubsale.FieldConflict:
 			values[i] = new(sql.NullString)
@@ -149,6 +151,12 @@ func (_m *HubSale) assignValues(columns []string, values []any) error {
 				_m.Conflict = new(string)
 				*_m.Conflict = value.String
 			}
+		case hubsale.FieldShortfallAmount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field shortfall_amount", values[i])
+			} else if value.Valid {
+				_m.ShortfallAmount = value.Int64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -223,6 +231,9 @@ func (_m *HubSale) String() string {
 		builder.WriteString("conflict=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	builder.WriteString("shortfall_amount=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ShortfallAmount))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -121,6 +121,20 @@ func (_c *HubSaleCreate) SetNillableConflict(v *string) *HubSaleCreate {
 	return _c
 }
 
+// SetShortfallAmount sets the "shortfall_amount" field.
+func (_c *HubSaleCreate) SetShortfallAmount(v int64) *HubSaleCreate {
+	_c.mutation.SetShortfallAmount(v)
+	return _c
+}
+
+// SetNillableShortfallAmount sets the "shortfall_amount" field if the given value is not nil.
+func (_c *HubSaleCreate) SetNillableShortfallAmount(v *int64) *HubSaleCreate {
+	if v != nil {
+		_c.SetShortfallAmount(*v)
+	}
+	return _c
+}
+
 // Mutation returns the HubSaleMutation object of the builder.
 func (_c *HubSaleCreate) Mutation() *HubSaleMutation {
 	return _c.mutation
@@ -161,6 +175,10 @@ func (_c *HubSaleCreate) defaults() error {
 	if _, ok := _c.mutation.Status(); !ok {
 		v := hubsale.DefaultStatus
 		_c.mutation.SetStatus(v)
+	}
+	if _, ok := _c.mutation.ShortfallAmount(); !ok {
+		v := hubsale.DefaultShortfallAmount
+		_c.mutation.SetShortfallAmount(v)
 	}
 	return nil
 }
@@ -214,6 +232,14 @@ func (_c *HubSaleCreate) check() error {
 	if v, ok := _c.mutation.Status(); ok {
 		if err := hubsale.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "HubSale.status": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ShortfallAmount(); !ok {
+		return &ValidationError{Name: "shortfall_amount", err: errors.New(`ent: missing required field "HubSale.shortfall_amount"`)}
+	}
+	if v, ok := _c.mutation.ShortfallAmount(); ok {
+		if err := hubsale.ShortfallAmountValidator(v); err != nil {
+			return &ValidationError{Name: "shortfall_amount", err: fmt.Errorf(`ent: validator failed for field "HubSale.shortfall_amount": %w`, err)}
 		}
 	}
 	return nil
@@ -286,6 +312,10 @@ func (_c *HubSaleCreate) createSpec() (*HubSale, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Conflict(); ok {
 		_spec.SetField(hubsale.FieldConflict, field.TypeString, value)
 		_node.Conflict = &value
+	}
+	if value, ok := _c.mutation.ShortfallAmount(); ok {
+		_spec.SetField(hubsale.FieldShortfallAmount, field.TypeInt64, value)
+		_node.ShortfallAmount = value
 	}
 	return _node, _spec
 }
@@ -384,6 +414,24 @@ func (u *HubSaleUpsert) UpdateConflict() *HubSaleUpsert {
 // ClearConflict clears the value of the "conflict" field.
 func (u *HubSaleUpsert) ClearConflict() *HubSaleUpsert {
 	u.SetNull(hubsale.FieldConflict)
+	return u
+}
+
+// SetShortfallAmount sets the "shortfall_amount" field.
+func (u *HubSaleUpsert) SetShortfallAmount(v int64) *HubSaleUpsert {
+	u.Set(hubsale.FieldShortfallAmount, v)
+	return u
+}
+
+// UpdateShortfallAmount sets the "shortfall_amount" field to the value that was provided on create.
+func (u *HubSaleUpsert) UpdateShortfallAmount() *HubSaleUpsert {
+	u.SetExcluded(hubsale.FieldShortfallAmount)
+	return u
+}
+
+// AddShortfallAmount adds v to the "shortfall_amount" field.
+func (u *HubSaleUpsert) AddShortfallAmount(v int64) *HubSaleUpsert {
+	u.Add(hubsale.FieldShortfallAmount, v)
 	return u
 }
 
@@ -506,6 +554,27 @@ func (u *HubSaleUpsertOne) UpdateConflict() *HubSaleUpsertOne {
 func (u *HubSaleUpsertOne) ClearConflict() *HubSaleUpsertOne {
 	return u.Update(func(s *HubSaleUpsert) {
 		s.ClearConflict()
+	})
+}
+
+// SetShortfallAmount sets the "shortfall_amount" field.
+func (u *HubSaleUpsertOne) SetShortfallAmount(v int64) *HubSaleUpsertOne {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.SetShortfallAmount(v)
+	})
+}
+
+// AddShortfallAmount adds v to the "shortfall_amount" field.
+func (u *HubSaleUpsertOne) AddShortfallAmount(v int64) *HubSaleUpsertOne {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.AddShortfallAmount(v)
+	})
+}
+
+// UpdateShortfallAmount sets the "shortfall_amount" field to the value that was provided on create.
+func (u *HubSaleUpsertOne) UpdateShortfallAmount() *HubSaleUpsertOne {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.UpdateShortfallAmount()
 	})
 }
 
@@ -794,6 +863,27 @@ func (u *HubSaleUpsertBulk) UpdateConflict() *HubSaleUpsertBulk {
 func (u *HubSaleUpsertBulk) ClearConflict() *HubSaleUpsertBulk {
 	return u.Update(func(s *HubSaleUpsert) {
 		s.ClearConflict()
+	})
+}
+
+// SetShortfallAmount sets the "shortfall_amount" field.
+func (u *HubSaleUpsertBulk) SetShortfallAmount(v int64) *HubSaleUpsertBulk {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.SetShortfallAmount(v)
+	})
+}
+
+// AddShortfallAmount adds v to the "shortfall_amount" field.
+func (u *HubSaleUpsertBulk) AddShortfallAmount(v int64) *HubSaleUpsertBulk {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.AddShortfallAmount(v)
+	})
+}
+
+// UpdateShortfallAmount sets the "shortfall_amount" field to the value that was provided on create.
+func (u *HubSaleUpsertBulk) UpdateShortfallAmount() *HubSaleUpsertBulk {
+	return u.Update(func(s *HubSaleUpsert) {
+		s.UpdateShortfallAmount()
 	})
 }
 

@@ -83,6 +83,27 @@ func (_u *HubSaleUpdate) ClearConflict() *HubSaleUpdate {
 	return _u
 }
 
+// SetShortfallAmount sets the "shortfall_amount" field.
+func (_u *HubSaleUpdate) SetShortfallAmount(v int64) *HubSaleUpdate {
+	_u.mutation.ResetShortfallAmount()
+	_u.mutation.SetShortfallAmount(v)
+	return _u
+}
+
+// SetNillableShortfallAmount sets the "shortfall_amount" field if the given value is not nil.
+func (_u *HubSaleUpdate) SetNillableShortfallAmount(v *int64) *HubSaleUpdate {
+	if v != nil {
+		_u.SetShortfallAmount(*v)
+	}
+	return _u
+}
+
+// AddShortfallAmount adds value to the "shortfall_amount" field.
+func (_u *HubSaleUpdate) AddShortfallAmount(v int64) *HubSaleUpdate {
+	_u.mutation.AddShortfallAmount(v)
+	return _u
+}
+
 // Mutation returns the HubSaleMutation object of the builder.
 func (_u *HubSaleUpdate) Mutation() *HubSaleMutation {
 	return _u.mutation
@@ -120,6 +141,11 @@ func (_u *HubSaleUpdate) check() error {
 	if v, ok := _u.mutation.Status(); ok {
 		if err := hubsale.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "HubSale.status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ShortfallAmount(); ok {
+		if err := hubsale.ShortfallAmountValidator(v); err != nil {
+			return &ValidationError{Name: "shortfall_amount", err: fmt.Errorf(`ent: validator failed for field "HubSale.shortfall_amount": %w`, err)}
 		}
 	}
 	return nil
@@ -160,6 +186,12 @@ func (_u *HubSaleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ConflictCleared() {
 		_spec.ClearField(hubsale.FieldConflict, field.TypeString)
+	}
+	if value, ok := _u.mutation.ShortfallAmount(); ok {
+		_spec.SetField(hubsale.FieldShortfallAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedShortfallAmount(); ok {
+		_spec.AddField(hubsale.FieldShortfallAmount, field.TypeInt64, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -237,6 +269,27 @@ func (_u *HubSaleUpdateOne) ClearConflict() *HubSaleUpdateOne {
 	return _u
 }
 
+// SetShortfallAmount sets the "shortfall_amount" field.
+func (_u *HubSaleUpdateOne) SetShortfallAmount(v int64) *HubSaleUpdateOne {
+	_u.mutation.ResetShortfallAmount()
+	_u.mutation.SetShortfallAmount(v)
+	return _u
+}
+
+// SetNillableShortfallAmount sets the "shortfall_amount" field if the given value is not nil.
+func (_u *HubSaleUpdateOne) SetNillableShortfallAmount(v *int64) *HubSaleUpdateOne {
+	if v != nil {
+		_u.SetShortfallAmount(*v)
+	}
+	return _u
+}
+
+// AddShortfallAmount adds value to the "shortfall_amount" field.
+func (_u *HubSaleUpdateOne) AddShortfallAmount(v int64) *HubSaleUpdateOne {
+	_u.mutation.AddShortfallAmount(v)
+	return _u
+}
+
 // Mutation returns the HubSaleMutation object of the builder.
 func (_u *HubSaleUpdateOne) Mutation() *HubSaleMutation {
 	return _u.mutation
@@ -287,6 +340,11 @@ func (_u *HubSaleUpdateOne) check() error {
 	if v, ok := _u.mutation.Status(); ok {
 		if err := hubsale.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "HubSale.status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ShortfallAmount(); ok {
+		if err := hubsale.ShortfallAmountValidator(v); err != nil {
+			return &ValidationError{Name: "shortfall_amount", err: fmt.Errorf(`ent: validator failed for field "HubSale.shortfall_amount": %w`, err)}
 		}
 	}
 	return nil
@@ -344,6 +402,12 @@ func (_u *HubSaleUpdateOne) sqlSave(ctx context.Context) (_node *HubSale, err er
 	}
 	if _u.mutation.ConflictCleared() {
 		_spec.ClearField(hubsale.FieldConflict, field.TypeString)
+	}
+	if value, ok := _u.mutation.ShortfallAmount(); ok {
+		_spec.SetField(hubsale.FieldShortfallAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedShortfallAmount(); ok {
+		_spec.AddField(hubsale.FieldShortfallAmount, field.TypeInt64, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &HubSale{config: _u.config}

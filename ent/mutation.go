@@ -21,6 +21,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubsale"
+	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -67,6 +68,7 @@ const (
 	TypeDropPool        = "DropPool"
 	TypeGiftLot         = "GiftLot"
 	TypeHubSale         = "HubSale"
+	TypeHubWallet       = "HubWallet"
 	TypeIdempotencyKey  = "IdempotencyKey"
 	TypeImage           = "Image"
 	TypeLocation        = "Location"
@@ -6943,27 +6945,29 @@ func (m *GiftLotMutation) ResetEdge(name string) error {
 // HubSaleMutation represents an operation that mutates the HubSale nodes in the graph.
 type HubSaleMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *int
-	sale_id         *string
-	hub             *string
-	lines           *[]types.SaleLine
-	appendlines     []types.SaleLine
-	total_amount    *int64
-	addtotal_amount *int64
-	currency        *string
-	paid_with       *hubsale.PaidWith
-	customer_id     *int
-	addcustomer_id  *int
-	sold_at         *time.Time
-	synced_at       *time.Time
-	status          *hubsale.Status
-	conflict        *string
-	clearedFields   map[string]struct{}
-	done            bool
-	oldValue        func(context.Context) (*HubSale, error)
-	predicates      []predicate.HubSale
+	op                  Op
+	typ                 string
+	id                  *int
+	sale_id             *string
+	hub                 *string
+	lines               *[]types.SaleLine
+	appendlines         []types.SaleLine
+	total_amount        *int64
+	addtotal_amount     *int64
+	currency            *string
+	paid_with           *hubsale.PaidWith
+	customer_id         *int
+	addcustomer_id      *int
+	sold_at             *time.Time
+	synced_at           *time.Time
+	status              *hubsale.Status
+	conflict            *string
+	shortfall_amount    *int64
+	addshortfall_amount *int64
+	clearedFields       map[string]struct{}
+	done                bool
+	oldValue            func(context.Context) (*HubSale, error)
+	predicates          []predicate.HubSale
 }
 
 var _ ent.Mutation = (*HubSaleMutation)(nil)
@@ -7555,6 +7559,62 @@ func (m *HubSaleMutation) ResetConflict() {
 	delete(m.clearedFields, hubsale.FieldConflict)
 }
 
+// SetShortfallAmount sets the "shortfall_amount" field.
+func (m *HubSaleMutation) SetShortfallAmount(i int64) {
+	m.shortfall_amount = &i
+	m.addshortfall_amount = nil
+}
+
+// ShortfallAmount returns the value of the "shortfall_amount" field in the mutation.
+func (m *HubSaleMutation) ShortfallAmount() (r int64, exists bool) {
+	v := m.shortfall_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShortfallAmount returns the old "shortfall_amount" field's value of the HubSale entity.
+// If the HubSale object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubSaleMutation) OldShortfallAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShortfallAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShortfallAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShortfallAmount: %w", err)
+	}
+	return oldValue.ShortfallAmount, nil
+}
+
+// AddShortfallAmount adds i to the "shortfall_amount" field.
+func (m *HubSaleMutation) AddShortfallAmount(i int64) {
+	if m.addshortfall_amount != nil {
+		*m.addshortfall_amount += i
+	} else {
+		m.addshortfall_amount = &i
+	}
+}
+
+// AddedShortfallAmount returns the value that was added to the "shortfall_amount" field in this mutation.
+func (m *HubSaleMutation) AddedShortfallAmount() (r int64, exists bool) {
+	v := m.addshortfall_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetShortfallAmount resets all changes to the "shortfall_amount" field.
+func (m *HubSaleMutation) ResetShortfallAmount() {
+	m.shortfall_amount = nil
+	m.addshortfall_amount = nil
+}
+
 // Where appends a list predicates to the HubSaleMutation builder.
 func (m *HubSaleMutation) Where(ps ...predicate.HubSale) {
 	m.predicates = append(m.predicates, ps...)
@@ -7589,7 +7649,7 @@ func (m *HubSaleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *HubSaleMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.sale_id != nil {
 		fields = append(fields, hubsale.FieldSaleID)
 	}
@@ -7623,6 +7683,9 @@ func (m *HubSaleMutation) Fields() []string {
 	if m.conflict != nil {
 		fields = append(fields, hubsale.FieldConflict)
 	}
+	if m.shortfall_amount != nil {
+		fields = append(fields, hubsale.FieldShortfallAmount)
+	}
 	return fields
 }
 
@@ -7653,6 +7716,8 @@ func (m *HubSaleMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case hubsale.FieldConflict:
 		return m.Conflict()
+	case hubsale.FieldShortfallAmount:
+		return m.ShortfallAmount()
 	}
 	return nil, false
 }
@@ -7684,6 +7749,8 @@ func (m *HubSaleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldStatus(ctx)
 	case hubsale.FieldConflict:
 		return m.OldConflict(ctx)
+	case hubsale.FieldShortfallAmount:
+		return m.OldShortfallAmount(ctx)
 	}
 	return nil, fmt.Errorf("unknown HubSale field %s", name)
 }
@@ -7770,6 +7837,13 @@ func (m *HubSaleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetConflict(v)
 		return nil
+	case hubsale.FieldShortfallAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShortfallAmount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown HubSale field %s", name)
 }
@@ -7784,6 +7858,9 @@ func (m *HubSaleMutation) AddedFields() []string {
 	if m.addcustomer_id != nil {
 		fields = append(fields, hubsale.FieldCustomerID)
 	}
+	if m.addshortfall_amount != nil {
+		fields = append(fields, hubsale.FieldShortfallAmount)
+	}
 	return fields
 }
 
@@ -7796,6 +7873,8 @@ func (m *HubSaleMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedTotalAmount()
 	case hubsale.FieldCustomerID:
 		return m.AddedCustomerID()
+	case hubsale.FieldShortfallAmount:
+		return m.AddedShortfallAmount()
 	}
 	return nil, false
 }
@@ -7818,6 +7897,13 @@ func (m *HubSaleMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddCustomerID(v)
+		return nil
+	case hubsale.FieldShortfallAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddShortfallAmount(v)
 		return nil
 	}
 	return fmt.Errorf("unknown HubSale numeric field %s", name)
@@ -7900,6 +7986,9 @@ func (m *HubSaleMutation) ResetField(name string) error {
 	case hubsale.FieldConflict:
 		m.ResetConflict()
 		return nil
+	case hubsale.FieldShortfallAmount:
+		m.ResetShortfallAmount()
+		return nil
 	}
 	return fmt.Errorf("unknown HubSale field %s", name)
 }
@@ -7950,6 +8039,650 @@ func (m *HubSaleMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *HubSaleMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown HubSale edge %s", name)
+}
+
+// HubWalletMutation represents an operation that mutates the HubWallet nodes in the graph.
+type HubWalletMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	customer_id    *int
+	addcustomer_id *int
+	currency       *string
+	balance        *int64
+	addbalance     *int64
+	unconfirmed    *int64
+	addunconfirmed *int64
+	synced_at      *time.Time
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*HubWallet, error)
+	predicates     []predicate.HubWallet
+}
+
+var _ ent.Mutation = (*HubWalletMutation)(nil)
+
+// hubwalletOption allows management of the mutation configuration using functional options.
+type hubwalletOption func(*HubWalletMutation)
+
+// newHubWalletMutation creates new mutation for the HubWallet entity.
+func newHubWalletMutation(c config, op Op, opts ...hubwalletOption) *HubWalletMutation {
+	m := &HubWalletMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHubWallet,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHubWalletID sets the ID field of the mutation.
+func withHubWalletID(id int) hubwalletOption {
+	return func(m *HubWalletMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HubWallet
+		)
+		m.oldValue = func(ctx context.Context) (*HubWallet, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HubWallet.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHubWallet sets the old HubWallet of the mutation.
+func withHubWallet(node *HubWallet) hubwalletOption {
+	return func(m *HubWalletMutation) {
+		m.oldValue = func(context.Context) (*HubWallet, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HubWalletMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HubWalletMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HubWalletMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HubWalletMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HubWallet.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *HubWalletMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *HubWalletMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the HubWallet entity.
+// If the HubWallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubWalletMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *HubWalletMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *HubWalletMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *HubWalletMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *HubWalletMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *HubWalletMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the HubWallet entity.
+// If the HubWallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubWalletMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *HubWalletMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetBalance sets the "balance" field.
+func (m *HubWalletMutation) SetBalance(i int64) {
+	m.balance = &i
+	m.addbalance = nil
+}
+
+// Balance returns the value of the "balance" field in the mutation.
+func (m *HubWalletMutation) Balance() (r int64, exists bool) {
+	v := m.balance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBalance returns the old "balance" field's value of the HubWallet entity.
+// If the HubWallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubWalletMutation) OldBalance(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBalance is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBalance requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBalance: %w", err)
+	}
+	return oldValue.Balance, nil
+}
+
+// AddBalance adds i to the "balance" field.
+func (m *HubWalletMutation) AddBalance(i int64) {
+	if m.addbalance != nil {
+		*m.addbalance += i
+	} else {
+		m.addbalance = &i
+	}
+}
+
+// AddedBalance returns the value that was added to the "balance" field in this mutation.
+func (m *HubWalletMutation) AddedBalance() (r int64, exists bool) {
+	v := m.addbalance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBalance resets all changes to the "balance" field.
+func (m *HubWalletMutation) ResetBalance() {
+	m.balance = nil
+	m.addbalance = nil
+}
+
+// SetUnconfirmed sets the "unconfirmed" field.
+func (m *HubWalletMutation) SetUnconfirmed(i int64) {
+	m.unconfirmed = &i
+	m.addunconfirmed = nil
+}
+
+// Unconfirmed returns the value of the "unconfirmed" field in the mutation.
+func (m *HubWalletMutation) Unconfirmed() (r int64, exists bool) {
+	v := m.unconfirmed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnconfirmed returns the old "unconfirmed" field's value of the HubWallet entity.
+// If the HubWallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubWalletMutation) OldUnconfirmed(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnconfirmed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnconfirmed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnconfirmed: %w", err)
+	}
+	return oldValue.Unconfirmed, nil
+}
+
+// AddUnconfirmed adds i to the "unconfirmed" field.
+func (m *HubWalletMutation) AddUnconfirmed(i int64) {
+	if m.addunconfirmed != nil {
+		*m.addunconfirmed += i
+	} else {
+		m.addunconfirmed = &i
+	}
+}
+
+// AddedUnconfirmed returns the value that was added to the "unconfirmed" field in this mutation.
+func (m *HubWalletMutation) AddedUnconfirmed() (r int64, exists bool) {
+	v := m.addunconfirmed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnconfirmed resets all changes to the "unconfirmed" field.
+func (m *HubWalletMutation) ResetUnconfirmed() {
+	m.unconfirmed = nil
+	m.addunconfirmed = nil
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (m *HubWalletMutation) SetSyncedAt(t time.Time) {
+	m.synced_at = &t
+}
+
+// SyncedAt returns the value of the "synced_at" field in the mutation.
+func (m *HubWalletMutation) SyncedAt() (r time.Time, exists bool) {
+	v := m.synced_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncedAt returns the old "synced_at" field's value of the HubWallet entity.
+// If the HubWallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubWalletMutation) OldSyncedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncedAt: %w", err)
+	}
+	return oldValue.SyncedAt, nil
+}
+
+// ResetSyncedAt resets all changes to the "synced_at" field.
+func (m *HubWalletMutation) ResetSyncedAt() {
+	m.synced_at = nil
+}
+
+// Where appends a list predicates to the HubWalletMutation builder.
+func (m *HubWalletMutation) Where(ps ...predicate.HubWallet) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HubWalletMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HubWalletMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HubWallet, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HubWalletMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HubWalletMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HubWallet).
+func (m *HubWalletMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HubWalletMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.customer_id != nil {
+		fields = append(fields, hubwallet.FieldCustomerID)
+	}
+	if m.currency != nil {
+		fields = append(fields, hubwallet.FieldCurrency)
+	}
+	if m.balance != nil {
+		fields = append(fields, hubwallet.FieldBalance)
+	}
+	if m.unconfirmed != nil {
+		fields = append(fields, hubwallet.FieldUnconfirmed)
+	}
+	if m.synced_at != nil {
+		fields = append(fields, hubwallet.FieldSyncedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HubWalletMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case hubwallet.FieldCustomerID:
+		return m.CustomerID()
+	case hubwallet.FieldCurrency:
+		return m.Currency()
+	case hubwallet.FieldBalance:
+		return m.Balance()
+	case hubwallet.FieldUnconfirmed:
+		return m.Unconfirmed()
+	case hubwallet.FieldSyncedAt:
+		return m.SyncedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HubWalletMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case hubwallet.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case hubwallet.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case hubwallet.FieldBalance:
+		return m.OldBalance(ctx)
+	case hubwallet.FieldUnconfirmed:
+		return m.OldUnconfirmed(ctx)
+	case hubwallet.FieldSyncedAt:
+		return m.OldSyncedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown HubWallet field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubWalletMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case hubwallet.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case hubwallet.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case hubwallet.FieldBalance:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBalance(v)
+		return nil
+	case hubwallet.FieldUnconfirmed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnconfirmed(v)
+		return nil
+	case hubwallet.FieldSyncedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubWallet field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HubWalletMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, hubwallet.FieldCustomerID)
+	}
+	if m.addbalance != nil {
+		fields = append(fields, hubwallet.FieldBalance)
+	}
+	if m.addunconfirmed != nil {
+		fields = append(fields, hubwallet.FieldUnconfirmed)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HubWalletMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case hubwallet.FieldCustomerID:
+		return m.AddedCustomerID()
+	case hubwallet.FieldBalance:
+		return m.AddedBalance()
+	case hubwallet.FieldUnconfirmed:
+		return m.AddedUnconfirmed()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubWalletMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case hubwallet.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case hubwallet.FieldBalance:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBalance(v)
+		return nil
+	case hubwallet.FieldUnconfirmed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnconfirmed(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubWallet numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HubWalletMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HubWalletMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HubWalletMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown HubWallet nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HubWalletMutation) ResetField(name string) error {
+	switch name {
+	case hubwallet.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case hubwallet.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case hubwallet.FieldBalance:
+		m.ResetBalance()
+		return nil
+	case hubwallet.FieldUnconfirmed:
+		m.ResetUnconfirmed()
+		return nil
+	case hubwallet.FieldSyncedAt:
+		m.ResetSyncedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HubWallet field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HubWalletMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HubWalletMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HubWalletMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HubWalletMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HubWalletMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HubWalletMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HubWalletMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown HubWallet unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HubWalletMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown HubWallet edge %s", name)
 }
 
 // IdempotencyKeyMutation represents an operation that mutates the IdempotencyKey nodes in the graph.

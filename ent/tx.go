@@ -34,6 +34,8 @@ type Tx struct {
 	GiftLot *GiftLotClient
 	// HubSale is the client for interacting with the HubSale builders.
 	HubSale *HubSaleClient
+	// HubWallet is the client for interacting with the HubWallet builders.
+	HubWallet *HubWalletClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
 	IdempotencyKey *IdempotencyKeyClient
 	// Image is the client for interacting with the Image builders.
@@ -221,6 +223,7 @@ func (tx *Tx) init() {
 	tx.DropPool = NewDropPoolClient(tx.config)
 	tx.GiftLot = NewGiftLotClient(tx.config)
 	tx.HubSale = NewHubSaleClient(tx.config)
+	tx.HubWallet = NewHubWalletClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Image = NewImageClient(tx.config)
 	tx.Location = NewLocationClient(tx.config)

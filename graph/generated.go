@@ -225,14 +225,15 @@ type ComplexityRoot struct {
 	}
 
 	HubSale struct {
-		Conflict func(childComplexity int) int
-		Hub      func(childComplexity int) int
-		ID       func(childComplexity int) int
-		PaidWith func(childComplexity int) int
-		SaleID   func(childComplexity int) int
-		SoldAt   func(childComplexity int) int
-		Status   func(childComplexity int) int
-		SyncedAt func(childComplexity int) int
+		Conflict        func(childComplexity int) int
+		Hub             func(childComplexity int) int
+		ID              func(childComplexity int) int
+		PaidWith        func(childComplexity int) int
+		SaleID          func(childComplexity int) int
+		ShortfallAmount func(childComplexity int) int
+		SoldAt          func(childComplexity int) int
+		Status          func(childComplexity int) int
+		SyncedAt        func(childComplexity int) int
 	}
 
 	HubSaleConnection struct {
@@ -247,10 +248,11 @@ type ComplexityRoot struct {
 	}
 
 	HubSaleResult struct {
-		Applied  func(childComplexity int) int
-		Conflict func(childComplexity int) int
-		Error    func(childComplexity int) int
-		SaleID   func(childComplexity int) int
+		Applied       func(childComplexity int) int
+		Conflict      func(childComplexity int) int
+		Error         func(childComplexity int) int
+		SaleID        func(childComplexity int) int
+		WalletBalance func(childComplexity int) int
 	}
 
 	HubSellPayload struct {
@@ -266,6 +268,18 @@ type ComplexityRoot struct {
 		OldestUnsyncedAt func(childComplexity int) int
 		QueueDepth       func(childComplexity int) int
 		State            func(childComplexity int) int
+	}
+
+	HubWalletLine struct {
+		Balance  func(childComplexity int) int
+		Customer func(childComplexity int) int
+	}
+
+	HubWalletView struct {
+		Balance     func(childComplexity int) int
+		Spendable   func(childComplexity int) int
+		SyncedAt    func(childComplexity int) int
+		Unconfirmed func(childComplexity int) int
 	}
 
 	Image struct {
@@ -482,6 +496,8 @@ type ComplexityRoot struct {
 		HubAllocation   func(childComplexity int, hub string) int
 		HubSales        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) int
 		HubStatus       func(childComplexity int) int
+		HubWallet       func(childComplexity int, walletPass string) int
+		HubWallets      func(childComplexity int, currency string, after *int, first *int) int
 		Locations       func(childComplexity int) int
 		MembershipTiers func(childComplexity int) int
 		Node            func(childComplexity int, id int) int
@@ -489,11 +505,13 @@ type ComplexityRoot struct {
 		Orders          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
 		Products        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) int
 		QRCode          func(childComplexity int, code string) int
+		SigningKey      func(childComplexity int) int
 		Streams         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) int
 		TopUpOptions    func(childComplexity int) int
 		Variants        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) int
 		Viewer          func(childComplexity int) int
 		Wallet          func(childComplexity int, currency *string) int
+		WalletPass      func(childComplexity int, currency *string) int
 	}
 
 	RecordHubSalesPayload struct {
@@ -676,6 +694,11 @@ type ComplexityRoot struct {
 	WalletEntryPayload struct {
 		Entry func(childComplexity int) int
 	}
+
+	WalletPass struct {
+		Code      func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -769,6 +792,10 @@ type QueryResolver interface {
 	Cart(ctx context.Context) (*ent.Cart, error)
 	HubStatus(ctx context.Context) (*model.HubStatus, error)
 	HubAllocation(ctx context.Context, hub string) ([]*model.HubAllocationLine, error)
+	HubWallets(ctx context.Context, currency string, after *int, first *int) ([]*model.HubWalletLine, error)
+	HubWallet(ctx context.Context, walletPass string) (*model.HubWalletView, error)
+	SigningKey(ctx context.Context) (string, error)
+	WalletPass(ctx context.Context, currency *string) (*model.WalletPass, error)
 	Viewer(ctx context.Context) (*ent.Customer, error)
 	Locations(ctx context.Context) ([]*ent.Location, error)
 	Wallet(ctx context.Context, currency *string) (*ent.Wallet, error)
@@ -1391,6 +1418,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubSale.SaleID(childComplexity), true
+	case "HubSale.shortfallAmount":
+		if e.ComplexityRoot.HubSale.ShortfallAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSale.ShortfallAmount(childComplexity), true
 	case "HubSale.soldAt":
 		if e.ComplexityRoot.HubSale.SoldAt == nil {
 			break
@@ -1466,6 +1499,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubSaleResult.SaleID(childComplexity), true
+	case "HubSaleResult.walletBalance":
+		if e.ComplexityRoot.HubSaleResult.WalletBalance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleResult.WalletBalance(childComplexity), true
 
 	case "HubSellPayload.receiptError":
 		if e.ComplexityRoot.HubSellPayload.ReceiptError == nil {
@@ -1522,6 +1561,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubStatus.State(childComplexity), true
+
+	case "HubWalletLine.balance":
+		if e.ComplexityRoot.HubWalletLine.Balance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubWalletLine.Balance(childComplexity), true
+	case "HubWalletLine.customer":
+		if e.ComplexityRoot.HubWalletLine.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubWalletLine.Customer(childComplexity), true
+
+	case "HubWalletView.balance":
+		if e.ComplexityRoot.HubWalletView.Balance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubWalletView.Balance(childComplexity), true
+	case "HubWalletView.spendable":
+		if e.ComplexityRoot.HubWalletView.Spendable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubWalletView.Spendable(childComplexity), true
+	case "HubWalletView.syncedAt":
+		if e.ComplexityRoot.HubWalletView.SyncedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubWalletView.SyncedAt(childComplexity), true
+	case "HubWalletView.unconfirmed":
+		if e.ComplexityRoot.HubWalletView.Unconfirmed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubWalletView.Unconfirmed(childComplexity), true
 
 	case "Image.alt":
 		if e.ComplexityRoot.Image.Alt == nil {
@@ -2588,6 +2665,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.HubStatus(childComplexity), true
+	case "Query.hubWallet":
+		if e.ComplexityRoot.Query.HubWallet == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubWallet_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubWallet(childComplexity, args["walletPass"].(string)), true
+	case "Query.hubWallets":
+		if e.ComplexityRoot.Query.HubWallets == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubWallets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubWallets(childComplexity, args["currency"].(string), args["after"].(*int), args["first"].(*int)), true
 
 	case "Query.locations":
 		if e.ComplexityRoot.Query.Locations == nil {
@@ -2656,6 +2755,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.QRCode(childComplexity, args["code"].(string)), true
+	case "Query.signingKey":
+		if e.ComplexityRoot.Query.SigningKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SigningKey(childComplexity), true
 	case "Query.streams":
 		if e.ComplexityRoot.Query.Streams == nil {
 			break
@@ -2701,6 +2806,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Wallet(childComplexity, args["currency"].(*string)), true
+	case "Query.walletPass":
+		if e.ComplexityRoot.Query.WalletPass == nil {
+			break
+		}
+
+		args, err := ec.field_Query_walletPass_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WalletPass(childComplexity, args["currency"].(*string)), true
 
 	case "RecordHubSalesPayload.results":
 		if e.ComplexityRoot.RecordHubSalesPayload.Results == nil {
@@ -3359,6 +3475,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.WalletEntryPayload.Entry(childComplexity), true
 
+	case "WalletPass.code":
+		if e.ComplexityRoot.WalletPass.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletPass.Code(childComplexity), true
+	case "WalletPass.expiresAt":
+		if e.ComplexityRoot.WalletPass.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletPass.ExpiresAt(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -3881,6 +4010,8 @@ func (ec *executionContext) childFields_HubSale(ctx context.Context, field graph
 		return ec.fieldContext_HubSale_status(ctx, field)
 	case "conflict":
 		return ec.fieldContext_HubSale_conflict(ctx, field)
+	case "shortfallAmount":
+		return ec.fieldContext_HubSale_shortfallAmount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubSale", field.Name)
 }
@@ -3917,6 +4048,8 @@ func (ec *executionContext) childFields_HubSaleResult(ctx context.Context, field
 		return ec.fieldContext_HubSaleResult_conflict(ctx, field)
 	case "error":
 		return ec.fieldContext_HubSaleResult_error(ctx, field)
+	case "walletBalance":
+		return ec.fieldContext_HubSaleResult_walletBalance(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubSaleResult", field.Name)
 }
@@ -3949,6 +4082,30 @@ func (ec *executionContext) childFields_HubStatus(ctx context.Context, field gra
 		return ec.fieldContext_HubStatus_lastError(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_HubWalletLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "customer":
+		return ec.fieldContext_HubWalletLine_customer(ctx, field)
+	case "balance":
+		return ec.fieldContext_HubWalletLine_balance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubWalletLine", field.Name)
+}
+
+func (ec *executionContext) childFields_HubWalletView(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "balance":
+		return ec.fieldContext_HubWalletView_balance(ctx, field)
+	case "unconfirmed":
+		return ec.fieldContext_HubWalletView_unconfirmed(ctx, field)
+	case "spendable":
+		return ec.fieldContext_HubWalletView_spendable(ctx, field)
+	case "syncedAt":
+		return ec.fieldContext_HubWalletView_syncedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubWalletView", field.Name)
 }
 
 func (ec *executionContext) childFields_Image(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4629,6 +4786,16 @@ func (ec *executionContext) childFields_WalletEntryPayload(ctx context.Context, 
 		return ec.fieldContext_WalletEntryPayload_entry(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WalletEntryPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_WalletPass(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_WalletPass_code(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_WalletPass_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WalletPass", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5519,6 +5686,50 @@ func (ec *executionContext) field_Query_hubSales_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_hubWallet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "walletPass",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["walletPass"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_hubWallets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "currency",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["currency"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5774,6 +5985,20 @@ func (ec *executionContext) field_Query_variants_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_walletPass_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "currency",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["currency"] = arg0
 	return args, nil
 }
 
@@ -8385,6 +8610,29 @@ func (ec *executionContext) fieldContext_HubSale_conflict(_ context.Context, fie
 	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _HubSale_shortfallAmount(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSale_shortfallAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ShortfallAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSale_shortfallAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSale", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _HubSaleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.HubSaleConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8619,6 +8867,29 @@ func (ec *executionContext) fieldContext_HubSaleResult_error(_ context.Context, 
 	return graphql.NewScalarFieldContext("HubSaleResult", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _HubSaleResult_walletBalance(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleResult_walletBalance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WalletBalance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleResult_walletBalance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleResult", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _HubSellPayload_saleId(ctx context.Context, field graphql.CollectedField, obj *model.HubSellPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8824,6 +9095,171 @@ func (ec *executionContext) _HubStatus_lastError(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_HubStatus_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HubStatus", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubWalletLine_customer(ctx context.Context, field graphql.CollectedField, obj *model.HubWalletLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubWalletLine_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubWalletLine_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubWalletLine", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubWalletLine_balance(ctx context.Context, field graphql.CollectedField, obj *model.HubWalletLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubWalletLine_balance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Balance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubWalletLine_balance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubWalletLine", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _HubWalletView_balance(ctx context.Context, field graphql.CollectedField, obj *model.HubWalletView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubWalletView_balance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Balance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubWalletView_balance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubWalletView",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HubWalletView_unconfirmed(ctx context.Context, field graphql.CollectedField, obj *model.HubWalletView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubWalletView_unconfirmed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unconfirmed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubWalletView_unconfirmed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubWalletView",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HubWalletView_spendable(ctx context.Context, field graphql.CollectedField, obj *model.HubWalletView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubWalletView_spendable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Spendable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubWalletView_spendable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubWalletView",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HubWalletView_syncedAt(ctx context.Context, field graphql.CollectedField, obj *model.HubWalletView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubWalletView_syncedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubWalletView_syncedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubWalletView", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _Image_id(ctx context.Context, field graphql.CollectedField, obj *ent.Image) (ret graphql.Marshaler) {
@@ -13467,6 +13903,161 @@ func (ec *executionContext) fieldContext_Query_hubAllocation(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_hubWallets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubWallets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubWallets(ctx, fc.Args["currency"].(string), fc.Args["after"].(*int), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubWalletLine) graphql.Marshaler {
+			return ec.marshalNHubWalletLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubWalletLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubWallets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubWalletLine(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubWallets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_hubWallet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubWallet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubWallet(ctx, fc.Args["walletPass"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubWalletView) graphql.Marshaler {
+			return ec.marshalNHubWalletView2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubWalletView(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubWallet(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubWalletView(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubWallet_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_signingKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_signingKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SigningKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_signingKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Query_walletPass(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_walletPass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().WalletPass(ctx, fc.Args["currency"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WalletPass) graphql.Marshaler {
+			return ec.marshalNWalletPass2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐWalletPass(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_walletPass(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WalletPass(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_walletPass_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16525,6 +17116,52 @@ func (ec *executionContext) fieldContext_WalletEntryPayload_entry(_ context.Cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _WalletPass_code(ctx context.Context, field graphql.CollectedField, obj *model.WalletPass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletPass_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletPass_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletPass", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _WalletPass_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.WalletPass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletPass_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletPass_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletPass", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -20848,7 +21485,7 @@ func (ec *executionContext) unmarshalInputHubSaleInput(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"saleId", "hub", "currency", "paidWith", "soldAt", "lines"}
+	fieldsInOrder := [...]string{"saleId", "hub", "currency", "paidWith", "soldAt", "lines", "walletPass"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20897,6 +21534,13 @@ func (ec *executionContext) unmarshalInputHubSaleInput(ctx context.Context, obj 
 				return it, err
 			}
 			it.Lines = data
+		case "walletPass":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("walletPass"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WalletPass = data
 		}
 	}
 	return it, nil
@@ -20957,7 +21601,7 @@ func (ec *executionContext) unmarshalInputHubSaleWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "saleID", "saleIDNEQ", "saleIDIn", "saleIDNotIn", "saleIDGT", "saleIDGTE", "saleIDLT", "saleIDLTE", "saleIDContains", "saleIDHasPrefix", "saleIDHasSuffix", "saleIDEqualFold", "saleIDContainsFold", "hub", "hubNEQ", "hubIn", "hubNotIn", "hubGT", "hubGTE", "hubLT", "hubLTE", "hubContains", "hubHasPrefix", "hubHasSuffix", "hubEqualFold", "hubContainsFold", "paidWith", "paidWithNEQ", "paidWithIn", "paidWithNotIn", "soldAt", "soldAtNEQ", "soldAtIn", "soldAtNotIn", "soldAtGT", "soldAtGTE", "soldAtLT", "soldAtLTE", "syncedAt", "syncedAtNEQ", "syncedAtIn", "syncedAtNotIn", "syncedAtGT", "syncedAtGTE", "syncedAtLT", "syncedAtLTE", "syncedAtIsNil", "syncedAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "conflict", "conflictNEQ", "conflictIn", "conflictNotIn", "conflictGT", "conflictGTE", "conflictLT", "conflictLTE", "conflictContains", "conflictHasPrefix", "conflictHasSuffix", "conflictIsNil", "conflictNotNil", "conflictEqualFold", "conflictContainsFold"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "saleID", "saleIDNEQ", "saleIDIn", "saleIDNotIn", "saleIDGT", "saleIDGTE", "saleIDLT", "saleIDLTE", "saleIDContains", "saleIDHasPrefix", "saleIDHasSuffix", "saleIDEqualFold", "saleIDContainsFold", "hub", "hubNEQ", "hubIn", "hubNotIn", "hubGT", "hubGTE", "hubLT", "hubLTE", "hubContains", "hubHasPrefix", "hubHasSuffix", "hubEqualFold", "hubContainsFold", "paidWith", "paidWithNEQ", "paidWithIn", "paidWithNotIn", "soldAt", "soldAtNEQ", "soldAtIn", "soldAtNotIn", "soldAtGT", "soldAtGTE", "soldAtLT", "soldAtLTE", "syncedAt", "syncedAtNEQ", "syncedAtIn", "syncedAtNotIn", "syncedAtGT", "syncedAtGTE", "syncedAtLT", "syncedAtLTE", "syncedAtIsNil", "syncedAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "conflict", "conflictNEQ", "conflictIn", "conflictNotIn", "conflictGT", "conflictGTE", "conflictLT", "conflictLTE", "conflictContains", "conflictHasPrefix", "conflictHasSuffix", "conflictIsNil", "conflictNotNil", "conflictEqualFold", "conflictContainsFold", "shortfallAmount", "shortfallAmountNEQ", "shortfallAmountIn", "shortfallAmountNotIn", "shortfallAmountGT", "shortfallAmountGTE", "shortfallAmountLT", "shortfallAmountLTE"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21510,6 +22154,62 @@ func (ec *executionContext) unmarshalInputHubSaleWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.ConflictContainsFold = data
+		case "shortfallAmount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortfallAmount"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortfallAmount = data
+		case "shortfallAmountNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortfallAmountNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortfallAmountNEQ = data
+		case "shortfallAmountIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortfallAmountIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortfallAmountIn = data
+		case "shortfallAmountNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortfallAmountNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortfallAmountNotIn = data
+		case "shortfallAmountGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortfallAmountGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortfallAmountGT = data
+		case "shortfallAmountGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortfallAmountGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortfallAmountGTE = data
+		case "shortfallAmountLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortfallAmountLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortfallAmountLT = data
+		case "shortfallAmountLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortfallAmountLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortfallAmountLTE = data
 		}
 	}
 	return it, nil
@@ -21526,7 +22226,11 @@ func (ec *executionContext) unmarshalInputHubSellInput(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"lines", "idempotencyKey"}
+	if _, present := asMap["paidWith"]; !present {
+		asMap["paidWith"] = "CASH"
+	}
+
+	fieldsInOrder := [...]string{"lines", "paidWith", "walletPass", "receipt", "idempotencyKey"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21540,6 +22244,27 @@ func (ec *executionContext) unmarshalInputHubSellInput(ctx context.Context, obj 
 				return it, err
 			}
 			it.Lines = data
+		case "paidWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paidWith"))
+			data, err := ec.unmarshalOHubSalePaidWith2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaidWith = data
+		case "walletPass":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("walletPass"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WalletPass = data
+		case "receipt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receipt"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Receipt = data
 		case "idempotencyKey":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
 			data, err := ec.unmarshalNString2string(ctx, v)
@@ -31312,6 +32037,11 @@ func (ec *executionContext) _HubSale(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "shortfallAmount":
+			out.Values[i] = ec._HubSale_shortfallAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -31456,6 +32186,11 @@ func (ec *executionContext) _HubSaleResult(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "walletBalance":
+			out.Values[i] = ec._HubSaleResult_walletBalance(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -31564,6 +32299,102 @@ func (ec *executionContext) _HubStatus(ctx context.Context, sel ast.SelectionSet
 			}
 		case "lastError":
 			out.Values[i] = ec._HubStatus_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubWalletLineImplementors = []string{"HubWalletLine"}
+
+func (ec *executionContext) _HubWalletLine(ctx context.Context, sel ast.SelectionSet, obj *model.HubWalletLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubWalletLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubWalletLine")
+		case "customer":
+			out.Values[i] = ec._HubWalletLine_customer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "balance":
+			out.Values[i] = ec._HubWalletLine_balance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubWalletViewImplementors = []string{"HubWalletView"}
+
+func (ec *executionContext) _HubWalletView(ctx context.Context, sel ast.SelectionSet, obj *model.HubWalletView) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubWalletViewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubWalletView")
+		case "balance":
+			out.Values[i] = ec._HubWalletView_balance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unconfirmed":
+			out.Values[i] = ec._HubWalletView_unconfirmed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "spendable":
+			out.Values[i] = ec._HubWalletView_spendable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncedAt":
+			out.Values[i] = ec._HubWalletView_syncedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -34046,6 +34877,94 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubWallets":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubWallets(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubWallet":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubWallet(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "signingKey":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_signingKey(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "walletPass":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_walletPass(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "viewer":
 			field := field
 
@@ -36000,6 +36919,49 @@ func (ec *executionContext) _WalletEntryPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var walletPassImplementors = []string{"WalletPass"}
+
+func (ec *executionContext) _WalletPass(ctx context.Context, sel ast.SelectionSet, obj *model.WalletPass) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, walletPassImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WalletPass")
+		case "code":
+			out.Values[i] = ec._WalletPass_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._WalletPass_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
@@ -36996,6 +37958,42 @@ func (ec *executionContext) marshalNHubSellPayload2ᚖgithubᚗcomᚋmerchdᚋme
 		return graphql.Null
 	}
 	return ec._HubSellPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHubWalletLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubWalletLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubWalletLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubWalletLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubWalletLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubWalletLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubWalletLine(ctx context.Context, sel ast.SelectionSet, v *model.HubWalletLine) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubWalletLine(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHubWalletView2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubWalletView(ctx context.Context, sel ast.SelectionSet, v *model.HubWalletView) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubWalletView(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
@@ -38213,6 +39211,16 @@ func (ec *executionContext) marshalNWalletOrderField2ᚖgithubᚗcomᚋmerchdᚋ
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNWalletPass2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐWalletPass(ctx context.Context, sel ast.SelectionSet, v *model.WalletPass) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._WalletPass(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNWalletWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐWalletWhereInput(ctx context.Context, v any) (*ent.WalletWhereInput, error) {

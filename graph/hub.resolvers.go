@@ -10,6 +10,7 @@ import (
 	"errors"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/graph/model"
 )
 
@@ -19,7 +20,11 @@ func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput
 	for i, l := range input.Lines {
 		lines[i] = checkout.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
 	}
-	sale, err := r.Hubs.Sell(ctx, lines, input.IdempotencyKey)
+	pay := checkout.HubPay{Method: "CASH", WalletPass: deref(input.WalletPass), Receipt: deref(input.Receipt)}
+	if input.PaidWith != nil {
+		pay.Method = input.PaidWith.String()
+	}
+	sale, err := r.Hubs.Sell(ctx, lines, pay, input.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}
@@ -51,12 +56,17 @@ func (r *mutationResolver) RecordHubSales(ctx context.Context, input model.Recor
 	}
 	out := &model.RecordHubSalesPayload{Results: make([]*model.HubSaleResult, len(input.Sales))}
 	for i, s := range input.Sales {
-		sale := checkout.RemoteSale{SaleID: s.SaleID, Hub: s.Hub, Currency: s.Currency, PaidWith: string(s.PaidWith), SoldAt: s.SoldAt}
+		sale := checkout.RemoteSale{SaleID: s.SaleID, Hub: s.Hub, Currency: s.Currency, PaidWith: string(s.PaidWith), SoldAt: s.SoldAt,
+			WalletPass: deref(s.WalletPass)}
 		for _, l := range s.Lines {
 			sale.Lines = append(sale.Lines, checkout.SaleLine{SKU: l.Sku, Quantity: l.Quantity, UnitAmount: int64(l.UnitAmount)})
 		}
 		rec, err := r.Hubs.Record(ctx, sale)
 		res := &model.HubSaleResult{SaleID: s.SaleID, Applied: rec.Applied}
+		if rec.WalletBalance != nil {
+			b := int(*rec.WalletBalance)
+			res.WalletBalance = &b
+		}
 		if rec.Conflict != "" {
 			res.Conflict = &rec.Conflict
 		}
@@ -129,4 +139,57 @@ func (r *queryResolver) HubAllocation(ctx context.Context, hub string) ([]*model
 		skus[i] = l.SKU
 	}
 	return r.allocationLines(ctx, skus, func(i int) int { return lines[i].Available })
+}
+
+// HubWallets is the resolver for the hubWallets field.
+func (r *queryResolver) HubWallets(ctx context.Context, currency string, after *int, first *int) ([]*model.HubWalletLine, error) {
+	n := 500
+	if first != nil {
+		n = *first
+	}
+	rows, err := r.Hubs.WalletBalances(ctx, currency, deref(after), n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.HubWalletLine, len(rows))
+	for i, w := range rows {
+		out[i] = &model.HubWalletLine{Customer: w.CustomerID, Balance: int(w.Balance)}
+	}
+	return out, nil
+}
+
+// HubWallet is the resolver for the hubWallet field.
+func (r *queryResolver) HubWallet(ctx context.Context, walletPass string) (*model.HubWalletView, error) {
+	w, err := r.Hubs.OfflineWallet(ctx, walletPass)
+	if err != nil {
+		return nil, err
+	}
+	m := func(n int64) *ent.Money { return &ent.Money{Amount: n, Currency: w.Currency} }
+	out := &model.HubWalletView{Balance: m(w.Balance), Unconfirmed: m(w.Unconfirmed), Spendable: m(w.Spendable)}
+	if !w.SyncedAt.IsZero() {
+		out.SyncedAt = &w.SyncedAt
+	}
+	return out, nil
+}
+
+// SigningKey is the resolver for the signingKey field.
+func (r *queryResolver) SigningKey(ctx context.Context) (string, error) {
+	k := r.Hubs.SigningKey()
+	if k == "" {
+		return "", &checkout.InputError{Msg: "a hub does not sign; ask central"}
+	}
+	return k, nil
+}
+
+// WalletPass is the resolver for the walletPass field.
+func (r *queryResolver) WalletPass(ctx context.Context, currency *string) (*model.WalletPass, error) {
+	cur := r.Currency
+	if currency != nil {
+		cur = *currency
+	}
+	code, exp, err := r.Hubs.IssueWalletPass(ctx, cur)
+	if err != nil {
+		return nil, err
+	}
+	return &model.WalletPass{Code: code, ExpiresAt: exp}, nil
 }

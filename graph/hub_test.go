@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
@@ -216,6 +217,110 @@ func TestHubLeaseAndRecord(t *testing.T) {
 			}
 			wantCode(t, e.Do(t, e.StaffToken, `mutation($v: ID!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: "c"}) { saleId } }`,
 				map[string]any{"v": v}), "BAD_USER_INPUT")
+		})
+	}
+}
+
+// TestHubWalletSales: a hub's wallet sale carries the customer's pass,
+// signed by central; central debits the wallet once per sale, tells the
+// hub the balance, and a sale the wallet can no longer cover is applied
+// as OVERDRAWN with its shortfall for staff. A forged pass is a conflict.
+func TestHubWalletSales(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 100, 2500, "EUR")
+			sku := skuOf(t, e, v)
+			tok, id := e.SignUp(t, "wallet@example.com")
+			grant(t, e, id, 3000, "g1")
+			lease(t, e, e.StaffToken, "fest", v, 10, "l1")
+
+			wantCode(t, e.Do(t, "", `{ walletPass { code } }`, nil), "UNAUTHENTICATED")
+			var p struct{ WalletPass struct{ Code string } }
+			e.Do(t, tok, `{ walletPass { code expiresAt } }`, nil).Decode(t, &p)
+			var k struct{ SigningKey string }
+			e.Do(t, "", `{ signingKey }`, nil).Decode(t, &k)
+			key, err := checkout.ParsePublicKey(k.SigningKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := key.WalletPass(p.WalletPass.Code, time.Now()); err != nil {
+				t.Fatalf("central's pass does not verify with central's published key: %v", err)
+			}
+
+			var ws struct {
+				HubWallets []struct {
+					Customer string
+					Balance  int
+				}
+			}
+			e.Staff(t, `{ hubWallets(currency: "EUR") { customer balance } }`, nil, &ws)
+			if len(ws.HubWallets) != 1 || ws.HubWallets[0].Customer != id || ws.HubWallets[0].Balance != 3000 {
+				t.Fatalf("hubWallets: %+v", ws)
+			}
+			wantCode(t, e.Do(t, tok, `{ hubWallets(currency: "EUR") { balance } }`, nil), "FORBIDDEN")
+
+			walletSale := func(saleID, pass string) map[string]any {
+				s := hubSale(saleID, "fest", sku, 1)
+				s["paidWith"], s["walletPass"] = "WALLET", pass
+				return s
+			}
+			const rec = `mutation($i: RecordHubSalesInput!) { recordHubSales(input: $i) { results { saleId applied conflict error walletBalance } } }`
+			type result struct {
+				Applied       bool
+				Conflict      *string
+				Error         *string
+				WalletBalance *int
+			}
+			send := func(s map[string]any) result {
+				var out struct{ RecordHubSales struct{ Results []result } }
+				e.Staff(t, rec, map[string]any{"i": map[string]any{"sales": []any{s}}}, &out)
+				return out.RecordHubSales.Results[0]
+			}
+			for i := range 2 { // delivered twice: debited once
+				r := send(walletSale("w1", p.WalletPass.Code))
+				if r.Applied != (i == 0) || r.Conflict != nil || r.Error != nil || r.WalletBalance == nil || *r.WalletBalance != 500 {
+					t.Fatalf("delivery %d of a covered wallet sale: %+v", i, r)
+				}
+			}
+			if b := balance(t, e, tok); b != 500 {
+				t.Fatalf("balance after a 25.00 hub sale: %d, want 500", b)
+			}
+
+			// Spent elsewhere meanwhile: the hub handed the goods over, so
+			// central applies the sale, takes what is there, and records the
+			// shortfall for staff; the balance never goes negative.
+			r := send(walletSale("w2", p.WalletPass.Code))
+			if !r.Applied || r.Conflict == nil || !strings.Contains(*r.Conflict, "20.00 EUR short") || r.WalletBalance == nil || *r.WalletBalance != 0 {
+				t.Fatalf("overdrawing wallet sale: %+v", r)
+			}
+			if b := balance(t, e, tok); b != 0 {
+				t.Fatalf("balance after overdraw: %d, want 0", b)
+			}
+			var od struct {
+				HubSales struct {
+					Edges []struct {
+						Node struct {
+							SaleID          string
+							ShortfallAmount int
+						}
+					}
+				}
+			}
+			e.Staff(t, `{ hubSales(first: 5, where: {status: OVERDRAWN}) { edges { node { saleID shortfallAmount } } } }`, nil, &od)
+			if len(od.HubSales.Edges) != 1 || od.HubSales.Edges[0].Node.SaleID != "w2" || od.HubSales.Edges[0].Node.ShortfallAmount != 2000 {
+				t.Fatalf("staff see overdrawn sales: %+v", od)
+			}
+
+			// A pass central did not sign: a conflict, stock untouched.
+			forged := p.WalletPass.Code[:len(p.WalletPass.Code)-4] + "AAAA"
+			if r := send(walletSale("w3", forged)); r.Applied || r.Conflict == nil || !strings.Contains(*r.Conflict, "not signed") {
+				t.Fatalf("forged pass: %+v", r)
+			}
+			if got := allocation(t, e, "fest")[sku]; got != 8 {
+				t.Fatalf("allocation after 2 applied sales: %d, want 8", got)
+			}
 		})
 	}
 }

@@ -129,6 +129,18 @@ func (f HubSaleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HubSaleMutation", m)
 }
 
+// The HubWalletFunc type is an adapter to allow the use of ordinary
+// function as HubWallet mutator.
+type HubWalletFunc func(context.Context, *ent.HubWalletMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HubWalletFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HubWalletMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HubWalletMutation", m)
+}
+
 // The IdempotencyKeyFunc type is an adapter to allow the use of ordinary
 // function as IdempotencyKey mutator.
 type IdempotencyKeyFunc func(context.Context, *ent.IdempotencyKeyMutation) (ent.Value, error)

@@ -38,6 +38,8 @@ const (
 	FieldStatus = "status"
 	// FieldConflict holds the string denoting the conflict field in the database.
 	FieldConflict = "conflict"
+	// FieldShortfallAmount holds the string denoting the shortfall_amount field in the database.
+	FieldShortfallAmount = "shortfall_amount"
 	// Table holds the table name of the hubsale in the database.
 	Table = "hub_sales"
 )
@@ -56,6 +58,7 @@ var Columns = []string{
 	FieldSyncedAt,
 	FieldStatus,
 	FieldConflict,
+	FieldShortfallAmount,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -82,6 +85,10 @@ var (
 	HubValidator func(string) error
 	// TotalAmountValidator is a validator for the "total_amount" field. It is called by the builders before save.
 	TotalAmountValidator func(int64) error
+	// DefaultShortfallAmount holds the default value on creation for the "shortfall_amount" field.
+	DefaultShortfallAmount int64
+	// ShortfallAmountValidator is a validator for the "shortfall_amount" field. It is called by the builders before save.
+	ShortfallAmountValidator func(int64) error
 )
 
 // PaidWith defines the type for the "paid_with" enum field.
@@ -92,6 +99,7 @@ const (
 	PaidWithCASH   PaidWith = "CASH"
 	PaidWithWALLET PaidWith = "WALLET"
 	PaidWithCARD   PaidWith = "CARD"
+	PaidWithQR     PaidWith = "QR"
 )
 
 func (pw PaidWith) String() string {
@@ -101,7 +109,7 @@ func (pw PaidWith) String() string {
 // PaidWithValidator is a validator for the "paid_with" field enum values. It is called by the builders before save.
 func PaidWithValidator(pw PaidWith) error {
 	switch pw {
-	case PaidWithCASH, PaidWithWALLET, PaidWithCARD:
+	case PaidWithCASH, PaidWithWALLET, PaidWithCARD, PaidWithQR:
 		return nil
 	default:
 		return fmt.Errorf("hubsale: invalid enum value for paid_with field: %q", pw)
@@ -116,8 +124,9 @@ const DefaultStatus = StatusAPPLIED
 
 // Status values.
 const (
-	StatusAPPLIED  Status = "APPLIED"
-	StatusCONFLICT Status = "CONFLICT"
+	StatusAPPLIED   Status = "APPLIED"
+	StatusCONFLICT  Status = "CONFLICT"
+	StatusOVERDRAWN Status = "OVERDRAWN"
 )
 
 func (s Status) String() string {
@@ -127,7 +136,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusAPPLIED, StatusCONFLICT:
+	case StatusAPPLIED, StatusCONFLICT, StatusOVERDRAWN:
 		return nil
 	default:
 		return fmt.Errorf("hubsale: invalid enum value for status field: %q", s)
@@ -190,6 +199,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByConflict orders the results by the conflict field.
 func ByConflict(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldConflict, opts...).ToFunc()
+}
+
+// ByShortfallAmount orders the results by the shortfall_amount field.
+func ByShortfallAmount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldShortfallAmount, opts...).ToFunc()
 }
 
 // MarshalGQL implements graphql.Marshaler interface.

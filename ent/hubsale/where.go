@@ -94,6 +94,11 @@ func Conflict(v string) predicate.HubSale {
 	return predicate.HubSale(sql.FieldEQ(FieldConflict, v))
 }
 
+// ShortfallAmount applies equality check predicate on the "shortfall_amount" field. It's identical to ShortfallAmountEQ.
+func ShortfallAmount(v int64) predicate.HubSale {
+	return predicate.HubSale(sql.FieldEQ(FieldShortfallAmount, v))
+}
+
 // SaleIDEQ applies the EQ predicate on the "sale_id" field.
 func SaleIDEQ(v string) predicate.HubSale {
 	return predicate.HubSale(sql.FieldEQ(FieldSaleID, v))
@@ -582,6 +587,46 @@ func ConflictEqualFold(v string) predicate.HubSale {
 // ConflictContainsFold applies the ContainsFold predicate on the "conflict" field.
 func ConflictContainsFold(v string) predicate.HubSale {
 	return predicate.HubSale(sql.FieldContainsFold(FieldConflict, v))
+}
+
+// ShortfallAmountEQ applies the EQ predicate on the "shortfall_amount" field.
+func ShortfallAmountEQ(v int64) predicate.HubSale {
+	return predicate.HubSale(sql.FieldEQ(FieldShortfallAmount, v))
+}
+
+// ShortfallAmountNEQ applies the NEQ predicate on the "shortfall_amount" field.
+func ShortfallAmountNEQ(v int64) predicate.HubSale {
+	return predicate.HubSale(sql.FieldNEQ(FieldShortfallAmount, v))
+}
+
+// ShortfallAmountIn applies the In predicate on the "shortfall_amount" field.
+func ShortfallAmountIn(vs ...int64) predicate.HubSale {
+	return predicate.HubSale(sql.FieldIn(FieldShortfallAmount, vs...))
+}
+
+// ShortfallAmountNotIn applies the NotIn predicate on the "shortfall_amount" field.
+func ShortfallAmountNotIn(vs ...int64) predicate.HubSale {
+	return predicate.HubSale(sql.FieldNotIn(FieldShortfallAmount, vs...))
+}
+
+// ShortfallAmountGT applies the GT predicate on the "shortfall_amount" field.
+func ShortfallAmountGT(v int64) predicate.HubSale {
+	return predicate.HubSale(sql.FieldGT(FieldShortfallAmount, v))
+}
+
+// ShortfallAmountGTE applies the GTE predicate on the "shortfall_amount" field.
+func ShortfallAmountGTE(v int64) predicate.HubSale {
+	return predicate.HubSale(sql.FieldGTE(FieldShortfallAmount, v))
+}
+
+// ShortfallAmountLT applies the LT predicate on the "shortfall_amount" field.
+func ShortfallAmountLT(v int64) predicate.HubSale {
+	return predicate.HubSale(sql.FieldLT(FieldShortfallAmount, v))
+}
+
+// ShortfallAmountLTE applies the LTE predicate on the "shortfall_amount" field.
+func ShortfallAmountLTE(v int64) predicate.HubSale {
+	return predicate.HubSale(sql.FieldLTE(FieldShortfallAmount, v))
 }
 
 // And groups predicates with the AND operator between them.

@@ -265,12 +265,13 @@ var (
 		{Name: "lines", Type: field.TypeJSON},
 		{Name: "total_amount", Type: field.TypeInt64},
 		{Name: "currency", Type: field.TypeString},
-		{Name: "paid_with", Type: field.TypeEnum, Enums: []string{"CASH", "WALLET", "CARD"}},
+		{Name: "paid_with", Type: field.TypeEnum, Enums: []string{"CASH", "WALLET", "CARD", "QR"}},
 		{Name: "customer_id", Type: field.TypeInt, Nullable: true},
 		{Name: "sold_at", Type: field.TypeTime},
 		{Name: "synced_at", Type: field.TypeTime, Nullable: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"APPLIED", "CONFLICT"}, Default: "APPLIED"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"APPLIED", "CONFLICT", "OVERDRAWN"}, Default: "APPLIED"},
 		{Name: "conflict", Type: field.TypeString, Nullable: true},
+		{Name: "shortfall_amount", Type: field.TypeInt64, Default: 0},
 	}
 	// HubSalesTable holds the schema information for the "hub_sales" table.
 	HubSalesTable = &schema.Table{
@@ -287,6 +288,28 @@ var (
 				Name:    "hubsale_status",
 				Unique:  false,
 				Columns: []*schema.Column{HubSalesColumns[10]},
+			},
+		},
+	}
+	// HubWalletsColumns holds the columns for the "hub_wallets" table.
+	HubWalletsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "balance", Type: field.TypeInt64},
+		{Name: "unconfirmed", Type: field.TypeInt64, Default: 0},
+		{Name: "synced_at", Type: field.TypeTime},
+	}
+	// HubWalletsTable holds the schema information for the "hub_wallets" table.
+	HubWalletsTable = &schema.Table{
+		Name:       "hub_wallets",
+		Columns:    HubWalletsColumns,
+		PrimaryKey: []*schema.Column{HubWalletsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "hubwallet_customer_id_currency",
+				Unique:  true,
+				Columns: []*schema.Column{HubWalletsColumns[1], HubWalletsColumns[2]},
 			},
 		},
 	}
@@ -923,6 +946,7 @@ var (
 		DropPoolsTable,
 		GiftLotsTable,
 		HubSalesTable,
+		HubWalletsTable,
 		IdempotencyKeysTable,
 		ImagesTable,
 		LocationsTable,
@@ -1002,6 +1026,9 @@ func init() {
 	}
 	HubSalesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(133143986176),
+	}
+	HubWalletsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(141733920768),
 	}
 	IdempotencyKeysTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(42949672960),

@@ -36,6 +36,9 @@ type GiftLot func(*sql.Selector)
 // HubSale is the predicate function for hubsale builders.
 type HubSale func(*sql.Selector)
 
+// HubWallet is the predicate function for hubwallet builders.
+type HubWallet func(*sql.Selector)
+
 // IdempotencyKey is the predicate function for idempotencykey builders.
 type IdempotencyKey func(*sql.Selector)
 

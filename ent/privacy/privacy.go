@@ -351,6 +351,30 @@ func (f HubSaleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.HubSaleMutation", m)
 }
 
+// The HubWalletQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type HubWalletQueryRuleFunc func(context.Context, *ent.HubWalletQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f HubWalletQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.HubWalletQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.HubWalletQuery", q)
+}
+
+// The HubWalletMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type HubWalletMutationRuleFunc func(context.Context, *ent.HubWalletMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f HubWalletMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.HubWalletMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.HubWalletMutation", m)
+}
+
 // The IdempotencyKeyQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type IdempotencyKeyQueryRuleFunc func(context.Context, *ent.IdempotencyKeyQuery) error
@@ -958,6 +982,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.HubSaleQuery:
 		return q.Filter(), nil
+	case *ent.HubWalletQuery:
+		return q.Filter(), nil
 	case *ent.IdempotencyKeyQuery:
 		return q.Filter(), nil
 	case *ent.ImageQuery:
@@ -1030,6 +1056,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.GiftLotMutation:
 		return m.Filter(), nil
 	case *ent.HubSaleMutation:
+		return m.Filter(), nil
+	case *ent.HubWalletMutation:
 		return m.Filter(), nil
 	case *ent.IdempotencyKeyMutation:
 		return m.Filter(), nil

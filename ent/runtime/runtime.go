@@ -16,6 +16,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubsale"
+	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -372,6 +373,33 @@ func init() {
 	hubsaleDescTotalAmount := hubsaleFields[3].Descriptor()
 	// hubsale.TotalAmountValidator is a validator for the "total_amount" field. It is called by the builders before save.
 	hubsale.TotalAmountValidator = hubsaleDescTotalAmount.Validators[0].(func(int64) error)
+	// hubsaleDescShortfallAmount is the schema descriptor for shortfall_amount field.
+	hubsaleDescShortfallAmount := hubsaleFields[11].Descriptor()
+	// hubsale.DefaultShortfallAmount holds the default value on creation for the shortfall_amount field.
+	hubsale.DefaultShortfallAmount = hubsaleDescShortfallAmount.Default.(int64)
+	// hubsale.ShortfallAmountValidator is a validator for the "shortfall_amount" field. It is called by the builders before save.
+	hubsale.ShortfallAmountValidator = hubsaleDescShortfallAmount.Validators[0].(func(int64) error)
+	hubwallet.Policy = privacy.NewPolicies(schema.HubWallet{})
+	hubwallet.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := hubwallet.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	hubwalletFields := schema.HubWallet{}.Fields()
+	_ = hubwalletFields
+	// hubwalletDescBalance is the schema descriptor for balance field.
+	hubwalletDescBalance := hubwalletFields[2].Descriptor()
+	// hubwallet.BalanceValidator is a validator for the "balance" field. It is called by the builders before save.
+	hubwallet.BalanceValidator = hubwalletDescBalance.Validators[0].(func(int64) error)
+	// hubwalletDescUnconfirmed is the schema descriptor for unconfirmed field.
+	hubwalletDescUnconfirmed := hubwalletFields[3].Descriptor()
+	// hubwallet.DefaultUnconfirmed holds the default value on creation for the unconfirmed field.
+	hubwallet.DefaultUnconfirmed = hubwalletDescUnconfirmed.Default.(int64)
+	// hubwallet.UnconfirmedValidator is a validator for the "unconfirmed" field. It is called by the builders before save.
+	hubwallet.UnconfirmedValidator = hubwalletDescUnconfirmed.Validators[0].(func(int64) error)
 	idempotencykey.Policy = privacy.NewPolicies(schema.IdempotencyKey{})
 	idempotencykey.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

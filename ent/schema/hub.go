@@ -25,16 +25,22 @@ func (HubSale) Fields() []ent.Field {
 		field.JSON("lines", []types.SaleLine{}).Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Int64("total_amount").NonNegative().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("currency").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
-		field.Enum("paid_with").Values("CASH", "WALLET", "CARD").Immutable(),
+		// QR: paid on central's page from the buyer's phone, shown to the
+		// hub as a receipt code central signed.
+		field.Enum("paid_with").Values("CASH", "WALLET", "CARD", "QR").Immutable(),
+		// The wallet spent (WALLET sales), from the customer's signed pass.
 		field.Int("customer_id").Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("sold_at").Immutable(),
 		field.Time("synced_at").Optional().Nillable(),
 		// On central: APPLIED sales took the units from the hub's
 		// allocation; a CONFLICT sale could not (sold beyond the allocation,
 		// unknown SKU) and waits for staff, with the reason, having changed
-		// nothing.
-		field.Enum("status").Values("APPLIED", "CONFLICT").Default("APPLIED"),
+		// nothing. An OVERDRAWN wallet sale took its units but the wallet,
+		// spent meanwhile elsewhere, covered only part: shortfall_amount is
+		// what staff have to settle with the customer.
+		field.Enum("status").Values("APPLIED", "CONFLICT", "OVERDRAWN").Default("APPLIED"),
 		field.String("conflict").Optional().Nillable(),
+		field.Int64("shortfall_amount").Default(0).NonNegative(),
 	}
 }
 
@@ -83,3 +89,33 @@ func (Outbox) Annotations() []schema.Annotation {
 
 // Policy of the Outbox.
 func (Outbox) Policy() ent.Policy { return systemOnlyPolicy() }
+
+// HubWallet is, at a hub, what it knows of one customer's wallet: the
+// balance central last reported and what the hub has spent from it since,
+// not yet confirmed. A hub spends at most min(balance, offline limit)
+// unconfirmed per customer, so an outage risks a bounded amount.
+type HubWallet struct{ ent.Schema }
+
+// Fields of the HubWallet.
+func (HubWallet) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("customer_id").Immutable(), // central's customer id
+		field.String("currency").Immutable(),
+		field.Int64("balance").NonNegative(),
+		field.Int64("unconfirmed").Default(0).NonNegative(),
+		field.Time("synced_at"),
+	}
+}
+
+// Indexes of the HubWallet.
+func (HubWallet) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("customer_id", "currency").Unique()}
+}
+
+// Annotations of the HubWallet.
+func (HubWallet) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Policy of the HubWallet.
+func (HubWallet) Policy() ent.Policy { return systemOnlyPolicy() }

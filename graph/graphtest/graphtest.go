@@ -229,6 +229,11 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	hubs := checkout.NewHubs(db.Client, db.Dialect, "", clock.Now)
+	signer, err := checkout.NewSigner(ctx, db.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubs.Central(signer, wallets)
 	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubs} {
 		s.SetNotifier(bus)
 	}

@@ -189,6 +189,8 @@ type HubSaleInput struct {
 	PaidWith hubsale.PaidWith    `json:"paidWith"`
 	SoldAt   time.Time           `json:"soldAt"`
 	Lines    []*HubSaleLineInput `json:"lines"`
+	// WALLET sales: the customer's pass the hub accepted.
+	WalletPass *string `json:"walletPass,omitempty"`
 }
 
 type HubSaleLineInput struct {
@@ -205,10 +207,18 @@ type HubSaleResult struct {
 	Conflict *string `json:"conflict,omitempty"`
 	// Why central could not take the sale at all (e.g. an unknown hub); the hub keeps it queued.
 	Error *string `json:"error,omitempty"`
+	// WALLET sales: the wallet's balance on central now (minor units), for the hub to spend against.
+	WalletBalance *int `json:"walletBalance,omitempty"`
 }
 
 type HubSellInput struct {
 	Lines []*HubSellLineInput `json:"lines"`
+	// CASH (default), WALLET (with walletPass) or QR (with receipt). Cards go through the terminal.
+	PaidWith *hubsale.PaidWith `json:"paidWith,omitempty"`
+	// WALLET: the customer's pass, as their wallet page shows it.
+	WalletPass *string `json:"walletPass,omitempty"`
+	// QR: the receipt code central's payment page showed the buyer.
+	Receipt *string `json:"receipt,omitempty"`
 	// A replay with the same key returns the first sale and sells nothing more.
 	IdempotencyKey string `json:"idempotencyKey"`
 }
@@ -233,6 +243,22 @@ type HubStatus struct {
 	OldestUnsyncedAt *time.Time `json:"oldestUnsyncedAt,omitempty"`
 	LastSyncAt       *time.Time `json:"lastSyncAt,omitempty"`
 	LastError        *string    `json:"lastError,omitempty"`
+}
+
+type HubWalletLine struct {
+	Customer int `json:"customer"`
+	// Minor units.
+	Balance int `json:"balance"`
+}
+
+type HubWalletView struct {
+	// The balance central last reported.
+	Balance *ent.Money `json:"balance"`
+	// Spent at this hub since, not yet confirmed by central.
+	Unconfirmed *ent.Money `json:"unconfirmed"`
+	// What the customer can spend here now: the smaller of the balance and the hub's offline limit, less what is unconfirmed.
+	Spendable *ent.Money `json:"spendable"`
+	SyncedAt  *time.Time `json:"syncedAt,omitempty"`
 }
 
 type ImageInput struct {
@@ -496,6 +522,12 @@ type VariantStock struct {
 
 type WalletEntryPayload struct {
 	Entry *ent.WalletEntry `json:"entry"`
+}
+
+type WalletPass struct {
+	// Signed by central; valid until expiresAt.
+	Code      string    `json:"code"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 type HubLinkState string
