@@ -114,6 +114,56 @@ type popup struct {
 	edge               *merchdProc
 	variantOnEdge      string
 	printer            *hardware.PrinterSimulator
+	// Wallet customers on central: token and pass by name.
+	custTok, pass, custID map[string]string
+}
+
+// walletCustomer signs a customer up on central, credits their wallet and
+// fetches their wallet pass.
+func (p *popup) walletCustomer(name string, credit int) {
+	var su struct {
+		SignUp struct {
+			Token    string
+			Customer struct{ ID string }
+		}
+	}
+	p.do(p.central, "", `mutation($e: String!) { signUp(input: {email: $e, password: "correct horse battery"}) { token customer { id } } }`,
+		map[string]any{"e": name + "@example.com"}).Decode(p.t, &su)
+	p.do(p.central, p.centralTok, `mutation($c: ID!, $n: Int!, $k: String!) { grantCredit(input: {customerIds: [$c], amount: {amount: $n, currency: "EUR"}, note: "welcome", idempotencyKey: $k}) { granted } }`,
+		map[string]any{"c": su.SignUp.Customer.ID, "n": credit, "k": "grant-" + name}).Decode(p.t, &struct{}{})
+	var wp struct{ WalletPass struct{ Code string } }
+	p.do(p.central, su.SignUp.Token, `{ walletPass { code } }`, nil).Decode(p.t, &wp)
+	p.custTok[name], p.pass[name], p.custID[name] = su.SignUp.Token, wp.WalletPass.Code, su.SignUp.Customer.ID
+}
+
+// centralBalance is a customer's wallet balance on central.
+func (p *popup) centralBalance(name string) int {
+	var out struct {
+		Wallet *struct{ Balance struct{ Amount int } }
+	}
+	p.do(p.central, p.custTok[name], `{ wallet { balance { amount } } }`, nil).Decode(p.t, &out)
+	if out.Wallet == nil {
+		return 0
+	}
+	return out.Wallet.Balance.Amount
+}
+
+type hubWalletView struct {
+	Balance, Unconfirmed, Spendable struct{ Amount int }
+}
+
+// hubWallet is what the hub knows of a customer's wallet.
+func (p *popup) hubWallet(name string) hubWalletView {
+	var out struct{ HubWallet hubWalletView }
+	p.do(p.edge.URL, p.edgeTok, `query($p: String!) { hubWallet(walletPass: $p) { balance { amount } unconfirmed { amount } spendable { amount } } }`,
+		map[string]any{"p": p.pass[name]}).Decode(p.t, &out)
+	return out.HubWallet
+}
+
+// sellWallet sells one unit paid from name's wallet.
+func (p *popup) sellWallet(name, key string) graphtest.Response {
+	return p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!, $p: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], paidWith: WALLET, walletPass: $p, idempotencyKey: $k}) { saleId receiptPrinted receiptError } }`,
+		map[string]any{"v": p.variantOnEdge, "k": key, "p": p.pass[name]})
 }
 
 const popupSKU = "tour-tee-2026-1"
@@ -125,7 +175,8 @@ func startPopup(t *testing.T, leased int) *popup {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { printer.Close() })
-	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer}
+	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer,
+		custTok: map[string]string{}, pass: map[string]string{}, custID: map[string]string{}}
 	centralDB := filepath.Join(dir, "central.db")
 	p.central = startCommand(t, p.bin, nil, "serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo").URL
 	p.centralTok = staffToken(t, p.bin, centralDB)
@@ -143,8 +194,11 @@ func startPopup(t *testing.T, leased int) *popup {
 		t.Fatalf("hub allocation %d, want %d", lease.LeaseAllocation.Available, leased)
 	}
 
-	// The hub starts on an empty database: its catalog comes from central
-	// with the allocation.
+	p.walletCustomer("alice", 10000)
+	p.walletCustomer("bob", 3000)
+
+	// The hub starts on an empty database: its catalog (and the wallets it
+	// may spend from) comes from central with the allocation.
 	p.startEdge()
 	p.edgeTok = staffToken(t, p.bin, p.edgeDB)
 	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" }, "online")
@@ -172,7 +226,7 @@ func (p *popup) variant(base, tok string) string {
 
 func (p *popup) startEdge() {
 	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok}, "edge", "--addr", "127.0.0.1:0",
-		"--database", p.edgeDB, "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms",
+		"--database", p.edgeDB, "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms", "--offline-wallet-limit", "5000",
 		"--receipt-printer", "tcp://"+p.printer.Addr())
 }
 
@@ -311,6 +365,29 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 		t.Fatalf("replayed sale got id %s, first %s", again.SaleID, noPaper.SaleID)
 	}
 	sold++
+
+	// Wallets offline: alice (100.00 at the last sync) may spend up to the
+	// hub's 50.00 limit before central confirms; bob's 30.00 does not cover
+	// a 35.00 tee. Meanwhile alice spends 80.00 online, so central will
+	// find her hub sale overdrawn.
+	if w := p.hubWallet("alice"); w.Balance.Amount != 10000 || w.Spendable.Amount != 5000 {
+		t.Fatalf("alice at the hub before spending: %+v", w)
+	}
+	var paid struct{ HubSell hubSale }
+	p.sellWallet("alice", "alice-1").Decode(t, &paid)
+	sold++
+	if r := p.sellWallet("alice", "alice-2"); r.Code() != "INSUFFICIENT_FUNDS" {
+		t.Fatalf("alice beyond the offline limit: %+v", r.Errors)
+	}
+	if r := p.sellWallet("bob", "bob-1"); r.Code() != "INSUFFICIENT_FUNDS" {
+		t.Fatalf("bob beyond his balance: %+v", r.Errors)
+	}
+	if w := p.hubWallet("alice"); w.Unconfirmed.Amount != 3500 || w.Spendable.Amount != 1500 {
+		t.Fatalf("alice at the hub after a 35.00 sale: %+v", w)
+	}
+	p.do(p.central, p.centralTok, `mutation($c: ID!) { adjustWallet(input: {customerId: $c, amount: {amount: -8000, currency: "EUR"}, reason: "spent online", idempotencyKey: "alice-online"}) { entry { id } } }`,
+		map[string]any{"c": p.custID["alice"]}).Decode(t, &struct{}{})
+
 	if got := p.edgeStock(); got != leased-sold {
 		t.Fatalf("edge stock %d after selling %d of %d", got, sold, leased)
 	}
@@ -337,6 +414,29 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 	}
 	if c, e := p.centralStock(), p.edgeStock(); c != leased-sold || e != leased-sold {
 		t.Fatalf("hub stock: central %d, edge %d, want both %d", c, e, leased-sold)
+	}
+
+	// Wallets agree: alice's 20.00 paid part of her 35.00 sale, the 15.00
+	// shortfall is a record staff see; bob was never charged.
+	for name, want := range map[string]int{"alice": 0, "bob": 3000} {
+		c, h := p.centralBalance(name), p.hubWallet(name)
+		if c != want || h.Balance.Amount != want || h.Unconfirmed.Amount != 0 {
+			t.Fatalf("%s's wallet: central %d, hub %+v, want %d", name, c, h, want)
+		}
+	}
+	var od struct {
+		HubSales struct {
+			Edges []struct {
+				Node struct {
+					SaleID          string
+					ShortfallAmount int
+				}
+			}
+		}
+	}
+	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {status: OVERDRAWN}) { edges { node { saleID shortfallAmount } } } }`, nil).Decode(t, &od)
+	if len(od.HubSales.Edges) != 1 || od.HubSales.Edges[0].Node.SaleID != paid.HubSell.SaleID || od.HubSales.Edges[0].Node.ShortfallAmount != 1500 {
+		t.Fatalf("overdrawn hub sales on central: %+v", od)
 	}
 
 	// The hub cannot sell beyond its allocation, online or not.
