@@ -154,7 +154,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		hubs.Central(signer, wallets)
+		hubs.Central(signer, wallets, pay)
 	} else {
 		cfg.Edge.Sync.Currency = cfg.Currency
 		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, hubs); err != nil {
@@ -191,6 +191,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	if syncer != nil {
 		resolver.HubLink = syncer
+		resolver.Upstream = cfg.Edge.Sync.Upstream
 		if cfg.Edge.ReceiptPrinter != "" {
 			raw, _ := hardware.ParsePrinterURL(cfg.Edge.ReceiptPrinter) // validated
 			resolver.Till = &edge.Till{Printer: &hardware.ReceiptPrinter{RawPrinter: *raw}, Shop: cfg.Edge.ReceiptHeader, Cols: cfg.Edge.ReceiptCols}

@@ -57,6 +57,7 @@ type Hubs struct {
 	// On central: the key codes are signed with, and the ledger.
 	signer  *Signer
 	wallets *Wallets
+	pay     PaymentProvider
 }
 
 // NewHubs returns the hub service; code is this server's hub location,
@@ -65,8 +66,11 @@ func NewHubs(db *ent.Client, dialectName, code string, now func() time.Time) *Hu
 	return &Hubs{code: code, db: db, dialect: dialectName, now: now}
 }
 
-// Central makes these the services central records hub sales with.
-func (h *Hubs) Central(signer *Signer, wallets *Wallets) { h.signer, h.wallets = signer, wallets }
+// Central makes these the services central records hub sales with; pay
+// (nil: no card payments) takes phone payments for hub sales.
+func (h *Hubs) Central(signer *Signer, wallets *Wallets, pay PaymentProvider) {
+	h.signer, h.wallets, h.pay = signer, wallets, pay
+}
 
 // TrustCentral sets the key a hub checks central's codes with, and the
 // most a customer's wallet may be spent here before central confirms.
@@ -355,6 +359,11 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 				conflict = fmt.Sprintf("the wallet pass is for %s, the sale is in %s", p.Currency, s.Currency)
 			} else {
 				customer = &p.CustomerID
+			}
+		}
+		if s.PaidWith == "QR" && conflict == "" {
+			if conflict, err = phonePaid(sys, tx, s, total); err != nil {
+				return RecordResult{}, err
 			}
 		}
 		status, note := "APPLIED", (*string)(nil)

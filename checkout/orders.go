@@ -288,8 +288,9 @@ type PaymentEvent struct {
 	PaymentIntentID string
 	Amount          int64
 	Currency        string
-	OrderID         int // from the PaymentIntent's metadata, if any
-	TopUpID         int // likewise, for wallet top-ups
+	OrderID         int    // from the PaymentIntent's metadata, if any
+	TopUpID         int    // likewise, for wallet top-ups
+	HubSaleID       string // likewise, for a hub's phone-paid sale
 }
 
 // ErrDuplicateEvent reports an event id that was processed before.
@@ -310,6 +311,9 @@ func (o *Orders) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) error 
 		}
 		if n == 0 {
 			return struct{}{}, ErrDuplicateEvent
+		}
+		if done, err := applyHubPaymentEvent(sys, tx, ev, o.now()); err != nil || done {
+			return struct{}{}, err
 		}
 		if t, err := o.topUpFor(sys, tx, ev); err != nil || t != nil {
 			if err != nil {

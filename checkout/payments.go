@@ -24,8 +24,9 @@ type PaymentIntentParams struct {
 	Currency       string // ISO 4217, upper case
 	OrderID        int
 	OrderNumber    string
-	Purpose        string // "order" or "topup"
+	Purpose        string // "order", "topup" or "hub"
 	TopUpID        int
+	HubSaleID      string // a hub's phone-paid sale
 	IdempotencyKey string
 }
 

@@ -86,6 +86,9 @@ func (s *StripeProvider) CreatePaymentIntent(ctx context.Context, p PaymentInten
 	if p.TopUpID != 0 {
 		params.AddMetadata("merchd_topup_id", strconv.Itoa(p.TopUpID))
 	}
+	if p.HubSaleID != "" {
+		params.AddMetadata("merchd_hub_sale", p.HubSaleID)
+	}
 	params.AddMetadata("merchd_purpose", p.Purpose)
 	pi, err := s.api.PaymentIntents.New(params)
 	if err != nil {

@@ -91,6 +91,7 @@ func paymentEvent(ev stripe.Event) (PaymentEvent, bool, error) {
 	return PaymentEvent{
 		EventID: ev.ID, Type: string(ev.Type), PaymentIntentID: pi.ID,
 		Amount: pi.Amount, Currency: string(pi.Currency), OrderID: orderID, TopUpID: topUpID,
+		HubSaleID: pi.Metadata["merchd_hub_sale"],
 	}, true, nil
 }
 

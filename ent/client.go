@@ -24,6 +24,7 @@ import (
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -76,6 +77,8 @@ type Client struct {
 	DropPool *DropPoolClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
+	// HubPayment is the client for interacting with the HubPayment builders.
+	HubPayment *HubPaymentClient
 	// HubSale is the client for interacting with the HubSale builders.
 	HubSale *HubSaleClient
 	// HubWallet is the client for interacting with the HubWallet builders.
@@ -146,6 +149,7 @@ func (c *Client) init() {
 	c.DropCustomer = NewDropCustomerClient(c.config)
 	c.DropPool = NewDropPoolClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
+	c.HubPayment = NewHubPaymentClient(c.config)
 	c.HubSale = NewHubSaleClient(c.config)
 	c.HubWallet = NewHubWalletClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
@@ -272,6 +276,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DropCustomer:    NewDropCustomerClient(cfg),
 		DropPool:        NewDropPoolClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
+		HubPayment:      NewHubPaymentClient(cfg),
 		HubSale:         NewHubSaleClient(cfg),
 		HubWallet:       NewHubWalletClient(cfg),
 		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
@@ -325,6 +330,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DropCustomer:    NewDropCustomerClient(cfg),
 		DropPool:        NewDropPoolClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
+		HubPayment:      NewHubPaymentClient(cfg),
 		HubSale:         NewHubSaleClient(cfg),
 		HubWallet:       NewHubWalletClient(cfg),
 		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
@@ -380,7 +386,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftLot, c.HubSale, c.HubWallet,
+		c.DropCustomer, c.DropPool, c.GiftLot, c.HubPayment, c.HubSale, c.HubWallet,
 		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
 		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
 		c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream,
@@ -395,7 +401,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftLot, c.HubSale, c.HubWallet,
+		c.DropCustomer, c.DropPool, c.GiftLot, c.HubPayment, c.HubSale, c.HubWallet,
 		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
 		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
 		c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream,
@@ -426,6 +432,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DropPool.mutate(ctx, m)
 	case *GiftLotMutation:
 		return c.GiftLot.mutate(ctx, m)
+	case *HubPaymentMutation:
+		return c.HubPayment.mutate(ctx, m)
 	case *HubSaleMutation:
 		return c.HubSale.mutate(ctx, m)
 	case *HubWalletMutation:
@@ -1844,6 +1852,140 @@ func (c *GiftLotClient) mutate(ctx context.Context, m *GiftLotMutation) (Value, 
 		return (&GiftLotDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown GiftLot mutation op: %q", m.Op())
+	}
+}
+
+// HubPaymentClient is a client for the HubPayment schema.
+type HubPaymentClient struct {
+	config
+}
+
+// NewHubPaymentClient returns a client for the HubPayment from the given config.
+func NewHubPaymentClient(c config) *HubPaymentClient {
+	return &HubPaymentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hubpayment.Hooks(f(g(h())))`.
+func (c *HubPaymentClient) Use(hooks ...Hook) {
+	c.hooks.HubPayment = append(c.hooks.HubPayment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hubpayment.Intercept(f(g(h())))`.
+func (c *HubPaymentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HubPayment = append(c.inters.HubPayment, interceptors...)
+}
+
+// Create returns a builder for creating a HubPayment entity.
+func (c *HubPaymentClient) Create() *HubPaymentCreate {
+	mutation := newHubPaymentMutation(c.config, OpCreate)
+	return &HubPaymentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HubPayment entities.
+func (c *HubPaymentClient) CreateBulk(builders ...*HubPaymentCreate) *HubPaymentCreateBulk {
+	return &HubPaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HubPaymentClient) MapCreateBulk(slice any, setFunc func(*HubPaymentCreate, int)) *HubPaymentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HubPaymentCreateBulk{err: fmt.Errorf("calling to HubPaymentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HubPaymentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HubPaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HubPayment.
+func (c *HubPaymentClient) Update() *HubPaymentUpdate {
+	mutation := newHubPaymentMutation(c.config, OpUpdate)
+	return &HubPaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HubPaymentClient) UpdateOne(_m *HubPayment) *HubPaymentUpdateOne {
+	mutation := newHubPaymentMutation(c.config, OpUpdateOne, withHubPayment(_m))
+	return &HubPaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HubPaymentClient) UpdateOneID(id int) *HubPaymentUpdateOne {
+	mutation := newHubPaymentMutation(c.config, OpUpdateOne, withHubPaymentID(id))
+	return &HubPaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HubPayment.
+func (c *HubPaymentClient) Delete() *HubPaymentDelete {
+	mutation := newHubPaymentMutation(c.config, OpDelete)
+	return &HubPaymentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HubPaymentClient) DeleteOne(_m *HubPayment) *HubPaymentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HubPaymentClient) DeleteOneID(id int) *HubPaymentDeleteOne {
+	builder := c.Delete().Where(hubpayment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HubPaymentDeleteOne{builder}
+}
+
+// Query returns a query builder for HubPayment.
+func (c *HubPaymentClient) Query() *HubPaymentQuery {
+	return &HubPaymentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHubPayment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HubPayment entity by its id.
+func (c *HubPaymentClient) Get(ctx context.Context, id int) (*HubPayment, error) {
+	return c.Query().Where(hubpayment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HubPaymentClient) GetX(ctx context.Context, id int) *HubPayment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *HubPaymentClient) Hooks() []Hook {
+	hooks := c.hooks.HubPayment
+	return append(hooks[:len(hooks):len(hooks)], hubpayment.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *HubPaymentClient) Interceptors() []Interceptor {
+	return c.inters.HubPayment
+}
+
+func (c *HubPaymentClient) mutate(ctx context.Context, m *HubPaymentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HubPaymentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HubPaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HubPaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HubPaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HubPayment mutation op: %q", m.Op())
 	}
 }
 
@@ -5617,17 +5759,17 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftLot, HubSale, HubWallet, IdempotencyKey, Image, Location,
-		MemberPrice, Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox,
-		Payment, Product, Refund, Setting, Staff, StaffToken, Stock, Stream,
-		StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Hook
+		DropPool, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey, Image,
+		Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
+		OrderLine, Outbox, Payment, Product, Refund, Setting, Staff, StaffToken, Stock,
+		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftLot, HubSale, HubWallet, IdempotencyKey, Image, Location,
-		MemberPrice, Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox,
-		Payment, Product, Refund, Setting, Staff, StaffToken, Stock, Stream,
-		StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Interceptor
+		DropPool, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey, Image,
+		Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
+		OrderLine, Outbox, Payment, Product, Refund, Setting, Staff, StaffToken, Stock,
+		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Interceptor
 	}
 )
 

@@ -21,6 +21,7 @@ import (
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -115,6 +116,7 @@ func checkColumn(t, c string) error {
 			dropcustomer.Table:    dropcustomer.ValidColumn,
 			droppool.Table:        droppool.ValidColumn,
 			giftlot.Table:         giftlot.ValidColumn,
+			hubpayment.Table:      hubpayment.ValidColumn,
 			hubsale.Table:         hubsale.ValidColumn,
 			hubwallet.Table:       hubwallet.ValidColumn,
 			idempotencykey.Table:  idempotencykey.ValidColumn,

@@ -12,6 +12,7 @@ import (
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -47,7 +48,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 34)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 35)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   cart.Table,
@@ -222,6 +223,28 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   hubpayment.Table,
+			Columns: hubpayment.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: hubpayment.FieldID,
+			},
+		},
+		Type: "HubPayment",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			hubpayment.FieldSaleID:                {Type: field.TypeString, Column: hubpayment.FieldSaleID},
+			hubpayment.FieldHub:                   {Type: field.TypeString, Column: hubpayment.FieldHub},
+			hubpayment.FieldLines:                 {Type: field.TypeJSON, Column: hubpayment.FieldLines},
+			hubpayment.FieldAmount:                {Type: field.TypeInt64, Column: hubpayment.FieldAmount},
+			hubpayment.FieldCurrency:              {Type: field.TypeString, Column: hubpayment.FieldCurrency},
+			hubpayment.FieldStripePaymentIntentID: {Type: field.TypeString, Column: hubpayment.FieldStripePaymentIntentID},
+			hubpayment.FieldStatus:                {Type: field.TypeEnum, Column: hubpayment.FieldStatus},
+			hubpayment.FieldCreatedAt:             {Type: field.TypeTime, Column: hubpayment.FieldCreatedAt},
+			hubpayment.FieldPaidAt:                {Type: field.TypeTime, Column: hubpayment.FieldPaidAt},
+		},
+	}
+	graph.Nodes[10] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubsale.Table,
 			Columns: hubsale.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -245,7 +268,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubsale.FieldShortfallAmount: {Type: field.TypeInt64, Column: hubsale.FieldShortfallAmount},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubwallet.Table,
 			Columns: hubwallet.Columns,
@@ -263,7 +286,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubwallet.FieldSyncedAt:    {Type: field.TypeTime, Column: hubwallet.FieldSyncedAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   idempotencykey.Table,
 			Columns: idempotencykey.Columns,
@@ -282,7 +305,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			idempotencykey.FieldCreatedAt:   {Type: field.TypeTime, Column: idempotencykey.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   image.Table,
 			Columns: image.Columns,
@@ -299,7 +322,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			image.FieldProductID: {Type: field.TypeInt, Column: image.FieldProductID},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   location.Table,
 			Columns: location.Columns,
@@ -315,7 +338,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			location.FieldKind: {Type: field.TypeEnum, Column: location.FieldKind},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   memberprice.Table,
 			Columns: memberprice.Columns,
@@ -333,7 +356,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memberprice.FieldPercentOff:   {Type: field.TypeInt, Column: memberprice.FieldPercentOff},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
@@ -355,7 +378,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldClientSecret:         {Type: field.TypeString, Column: membership.FieldClientSecret},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membershiptier.Table,
 			Columns: membershiptier.Columns,
@@ -377,7 +400,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membershiptier.FieldStripeProductID:    {Type: field.TypeString, Column: membershiptier.FieldStripeProductID},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   order.Table,
 			Columns: order.Columns,
@@ -401,7 +424,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			order.FieldPaidAt:         {Type: field.TypeTime, Column: order.FieldPaidAt},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderevent.Table,
 			Columns: orderevent.Columns,
@@ -418,7 +441,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderevent.FieldCreatedAt: {Type: field.TypeTime, Column: orderevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderline.Table,
 			Columns: orderline.Columns,
@@ -441,7 +464,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderline.FieldRefundedQuantity: {Type: field.TypeInt, Column: orderline.FieldRefundedQuantity},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   outbox.Table,
 			Columns: outbox.Columns,
@@ -463,7 +486,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outbox.FieldDoneAt:        {Type: field.TypeTime, Column: outbox.FieldDoneAt},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -485,7 +508,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldClientSecret:          {Type: field.TypeString, Column: payment.FieldClientSecret},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   product.Table,
 			Columns: product.Columns,
@@ -505,7 +528,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			product.FieldVendor:      {Type: field.TypeString, Column: product.FieldVendor},
 		},
 	}
-	graph.Nodes[23] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refund.Table,
 			Columns: refund.Columns,
@@ -528,7 +551,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refund.FieldStripeRefundID: {Type: field.TypeString, Column: refund.FieldStripeRefundID},
 		},
 	}
-	graph.Nodes[24] = &sqlgraph.Node{
+	graph.Nodes[25] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   setting.Table,
 			Columns: setting.Columns,
@@ -543,7 +566,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			setting.FieldValue: {Type: field.TypeBytes, Column: setting.FieldValue},
 		},
 	}
-	graph.Nodes[25] = &sqlgraph.Node{
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   staff.Table,
 			Columns: staff.Columns,
@@ -560,7 +583,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			staff.FieldName:      {Type: field.TypeString, Column: staff.FieldName},
 		},
 	}
-	graph.Nodes[26] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stafftoken.Table,
 			Columns: stafftoken.Columns,
@@ -578,7 +601,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldRevokedAt: {Type: field.TypeTime, Column: stafftoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[27] = &sqlgraph.Node{
+	graph.Nodes[28] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stock.Table,
 			Columns: stock.Columns,
@@ -595,7 +618,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stock.FieldUpdatedAt:  {Type: field.TypeTime, Column: stock.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[28] = &sqlgraph.Node{
+	graph.Nodes[29] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stream.Table,
 			Columns: stream.Columns,
@@ -617,7 +640,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stream.FieldEndedAt:              {Type: field.TypeTime, Column: stream.FieldEndedAt},
 		},
 	}
-	graph.Nodes[29] = &sqlgraph.Node{
+	graph.Nodes[30] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -633,7 +656,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[30] = &sqlgraph.Node{
+	graph.Nodes[31] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   topup.Table,
 			Columns: topup.Columns,
@@ -654,7 +677,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
 		},
 	}
-	graph.Nodes[31] = &sqlgraph.Node{
+	graph.Nodes[32] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -677,7 +700,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
-	graph.Nodes[32] = &sqlgraph.Node{
+	graph.Nodes[33] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   wallet.Table,
 			Columns: wallet.Columns,
@@ -695,7 +718,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
 		},
 	}
-	graph.Nodes[33] = &sqlgraph.Node{
+	graph.Nodes[34] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   walletentry.Table,
 			Columns: walletentry.Columns,
@@ -1935,6 +1958,91 @@ func (f *GiftLotFilter) WhereExpiresAt(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *HubPaymentQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the HubPaymentQuery builder.
+func (_q *HubPaymentQuery) Filter() *HubPaymentFilter {
+	return &HubPaymentFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *HubPaymentMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the HubPaymentMutation builder.
+func (m *HubPaymentMutation) Filter() *HubPaymentFilter {
+	return &HubPaymentFilter{config: m.config, predicateAdder: m}
+}
+
+// HubPaymentFilter provides a generic filtering capability at runtime for HubPaymentQuery.
+type HubPaymentFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *HubPaymentFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *HubPaymentFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(hubpayment.FieldID))
+}
+
+// WhereSaleID applies the entql string predicate on the sale_id field.
+func (f *HubPaymentFilter) WhereSaleID(p entql.StringP) {
+	f.Where(p.Field(hubpayment.FieldSaleID))
+}
+
+// WhereHub applies the entql string predicate on the hub field.
+func (f *HubPaymentFilter) WhereHub(p entql.StringP) {
+	f.Where(p.Field(hubpayment.FieldHub))
+}
+
+// WhereLines applies the entql json.RawMessage predicate on the lines field.
+func (f *HubPaymentFilter) WhereLines(p entql.BytesP) {
+	f.Where(p.Field(hubpayment.FieldLines))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *HubPaymentFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(hubpayment.FieldAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *HubPaymentFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(hubpayment.FieldCurrency))
+}
+
+// WhereStripePaymentIntentID applies the entql string predicate on the stripe_payment_intent_id field.
+func (f *HubPaymentFilter) WhereStripePaymentIntentID(p entql.StringP) {
+	f.Where(p.Field(hubpayment.FieldStripePaymentIntentID))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *HubPaymentFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(hubpayment.FieldStatus))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *HubPaymentFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(hubpayment.FieldCreatedAt))
+}
+
+// WherePaidAt applies the entql time.Time predicate on the paid_at field.
+func (f *HubPaymentFilter) WherePaidAt(p entql.TimeP) {
+	f.Where(p.Field(hubpayment.FieldPaidAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *HubSaleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1963,7 +2071,7 @@ type HubSaleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubSaleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2063,7 +2171,7 @@ type HubWalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubWalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2128,7 +2236,7 @@ type IdempotencyKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *IdempotencyKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2198,7 +2306,7 @@ type ImageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ImageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2272,7 +2380,7 @@ type LocationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LocationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2341,7 +2449,7 @@ type MemberPriceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MemberPriceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2420,7 +2528,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2519,7 +2627,7 @@ type MembershipTierFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipTierFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2618,7 +2726,7 @@ type OrderFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2769,7 +2877,7 @@ type OrderEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2843,7 +2951,7 @@ type OrderLineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderLineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2961,7 +3069,7 @@ type OutboxFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OutboxFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3046,7 +3154,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3145,7 +3253,7 @@ type ProductFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProductFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3262,7 +3370,7 @@ type RefundFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefundFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3366,7 +3474,7 @@ type SettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3416,7 +3524,7 @@ type StaffFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3490,7 +3598,7 @@ type StaffTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3569,7 +3677,7 @@ type StockFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StockFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3657,7 +3765,7 @@ type StreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3742,7 +3850,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3797,7 +3905,7 @@ type TopUpFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TopUpFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3877,7 +3985,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4009,7 +4117,7 @@ type WalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4088,7 +4196,7 @@ type WalletEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

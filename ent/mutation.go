@@ -20,6 +20,7 @@ import (
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -67,6 +68,7 @@ const (
 	TypeDropCustomer    = "DropCustomer"
 	TypeDropPool        = "DropPool"
 	TypeGiftLot         = "GiftLot"
+	TypeHubPayment      = "HubPayment"
 	TypeHubSale         = "HubSale"
 	TypeHubWallet       = "HubWallet"
 	TypeIdempotencyKey  = "IdempotencyKey"
@@ -6940,6 +6942,857 @@ func (m *GiftLotMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *GiftLotMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown GiftLot edge %s", name)
+}
+
+// HubPaymentMutation represents an operation that mutates the HubPayment nodes in the graph.
+type HubPaymentMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *int
+	sale_id                  *string
+	hub                      *string
+	lines                    *[]types.SaleLine
+	appendlines              []types.SaleLine
+	amount                   *int64
+	addamount                *int64
+	currency                 *string
+	stripe_payment_intent_id *string
+	status                   *hubpayment.Status
+	created_at               *time.Time
+	paid_at                  *time.Time
+	clearedFields            map[string]struct{}
+	done                     bool
+	oldValue                 func(context.Context) (*HubPayment, error)
+	predicates               []predicate.HubPayment
+}
+
+var _ ent.Mutation = (*HubPaymentMutation)(nil)
+
+// hubpaymentOption allows management of the mutation configuration using functional options.
+type hubpaymentOption func(*HubPaymentMutation)
+
+// newHubPaymentMutation creates new mutation for the HubPayment entity.
+func newHubPaymentMutation(c config, op Op, opts ...hubpaymentOption) *HubPaymentMutation {
+	m := &HubPaymentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHubPayment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHubPaymentID sets the ID field of the mutation.
+func withHubPaymentID(id int) hubpaymentOption {
+	return func(m *HubPaymentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HubPayment
+		)
+		m.oldValue = func(ctx context.Context) (*HubPayment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HubPayment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHubPayment sets the old HubPayment of the mutation.
+func withHubPayment(node *HubPayment) hubpaymentOption {
+	return func(m *HubPaymentMutation) {
+		m.oldValue = func(context.Context) (*HubPayment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HubPaymentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HubPaymentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HubPaymentMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HubPaymentMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HubPayment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetSaleID sets the "sale_id" field.
+func (m *HubPaymentMutation) SetSaleID(s string) {
+	m.sale_id = &s
+}
+
+// SaleID returns the value of the "sale_id" field in the mutation.
+func (m *HubPaymentMutation) SaleID() (r string, exists bool) {
+	v := m.sale_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSaleID returns the old "sale_id" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldSaleID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSaleID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSaleID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSaleID: %w", err)
+	}
+	return oldValue.SaleID, nil
+}
+
+// ResetSaleID resets all changes to the "sale_id" field.
+func (m *HubPaymentMutation) ResetSaleID() {
+	m.sale_id = nil
+}
+
+// SetHub sets the "hub" field.
+func (m *HubPaymentMutation) SetHub(s string) {
+	m.hub = &s
+}
+
+// Hub returns the value of the "hub" field in the mutation.
+func (m *HubPaymentMutation) Hub() (r string, exists bool) {
+	v := m.hub
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHub returns the old "hub" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldHub(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHub is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHub requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHub: %w", err)
+	}
+	return oldValue.Hub, nil
+}
+
+// ResetHub resets all changes to the "hub" field.
+func (m *HubPaymentMutation) ResetHub() {
+	m.hub = nil
+}
+
+// SetLines sets the "lines" field.
+func (m *HubPaymentMutation) SetLines(tl []types.SaleLine) {
+	m.lines = &tl
+	m.appendlines = nil
+}
+
+// Lines returns the value of the "lines" field in the mutation.
+func (m *HubPaymentMutation) Lines() (r []types.SaleLine, exists bool) {
+	v := m.lines
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLines returns the old "lines" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldLines(ctx context.Context) (v []types.SaleLine, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLines is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLines requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLines: %w", err)
+	}
+	return oldValue.Lines, nil
+}
+
+// AppendLines adds tl to the "lines" field.
+func (m *HubPaymentMutation) AppendLines(tl []types.SaleLine) {
+	m.appendlines = append(m.appendlines, tl...)
+}
+
+// AppendedLines returns the list of values that were appended to the "lines" field in this mutation.
+func (m *HubPaymentMutation) AppendedLines() ([]types.SaleLine, bool) {
+	if len(m.appendlines) == 0 {
+		return nil, false
+	}
+	return m.appendlines, true
+}
+
+// ResetLines resets all changes to the "lines" field.
+func (m *HubPaymentMutation) ResetLines() {
+	m.lines = nil
+	m.appendlines = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *HubPaymentMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *HubPaymentMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *HubPaymentMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *HubPaymentMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *HubPaymentMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *HubPaymentMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *HubPaymentMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *HubPaymentMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetStripePaymentIntentID sets the "stripe_payment_intent_id" field.
+func (m *HubPaymentMutation) SetStripePaymentIntentID(s string) {
+	m.stripe_payment_intent_id = &s
+}
+
+// StripePaymentIntentID returns the value of the "stripe_payment_intent_id" field in the mutation.
+func (m *HubPaymentMutation) StripePaymentIntentID() (r string, exists bool) {
+	v := m.stripe_payment_intent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripePaymentIntentID returns the old "stripe_payment_intent_id" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldStripePaymentIntentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripePaymentIntentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripePaymentIntentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripePaymentIntentID: %w", err)
+	}
+	return oldValue.StripePaymentIntentID, nil
+}
+
+// ClearStripePaymentIntentID clears the value of the "stripe_payment_intent_id" field.
+func (m *HubPaymentMutation) ClearStripePaymentIntentID() {
+	m.stripe_payment_intent_id = nil
+	m.clearedFields[hubpayment.FieldStripePaymentIntentID] = struct{}{}
+}
+
+// StripePaymentIntentIDCleared returns if the "stripe_payment_intent_id" field was cleared in this mutation.
+func (m *HubPaymentMutation) StripePaymentIntentIDCleared() bool {
+	_, ok := m.clearedFields[hubpayment.FieldStripePaymentIntentID]
+	return ok
+}
+
+// ResetStripePaymentIntentID resets all changes to the "stripe_payment_intent_id" field.
+func (m *HubPaymentMutation) ResetStripePaymentIntentID() {
+	m.stripe_payment_intent_id = nil
+	delete(m.clearedFields, hubpayment.FieldStripePaymentIntentID)
+}
+
+// SetStatus sets the "status" field.
+func (m *HubPaymentMutation) SetStatus(h hubpayment.Status) {
+	m.status = &h
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *HubPaymentMutation) Status() (r hubpayment.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldStatus(ctx context.Context) (v hubpayment.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *HubPaymentMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *HubPaymentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *HubPaymentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *HubPaymentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetPaidAt sets the "paid_at" field.
+func (m *HubPaymentMutation) SetPaidAt(t time.Time) {
+	m.paid_at = &t
+}
+
+// PaidAt returns the value of the "paid_at" field in the mutation.
+func (m *HubPaymentMutation) PaidAt() (r time.Time, exists bool) {
+	v := m.paid_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaidAt returns the old "paid_at" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldPaidAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaidAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaidAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaidAt: %w", err)
+	}
+	return oldValue.PaidAt, nil
+}
+
+// ClearPaidAt clears the value of the "paid_at" field.
+func (m *HubPaymentMutation) ClearPaidAt() {
+	m.paid_at = nil
+	m.clearedFields[hubpayment.FieldPaidAt] = struct{}{}
+}
+
+// PaidAtCleared returns if the "paid_at" field was cleared in this mutation.
+func (m *HubPaymentMutation) PaidAtCleared() bool {
+	_, ok := m.clearedFields[hubpayment.FieldPaidAt]
+	return ok
+}
+
+// ResetPaidAt resets all changes to the "paid_at" field.
+func (m *HubPaymentMutation) ResetPaidAt() {
+	m.paid_at = nil
+	delete(m.clearedFields, hubpayment.FieldPaidAt)
+}
+
+// Where appends a list predicates to the HubPaymentMutation builder.
+func (m *HubPaymentMutation) Where(ps ...predicate.HubPayment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HubPaymentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HubPaymentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HubPayment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HubPaymentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HubPaymentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HubPayment).
+func (m *HubPaymentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HubPaymentMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.sale_id != nil {
+		fields = append(fields, hubpayment.FieldSaleID)
+	}
+	if m.hub != nil {
+		fields = append(fields, hubpayment.FieldHub)
+	}
+	if m.lines != nil {
+		fields = append(fields, hubpayment.FieldLines)
+	}
+	if m.amount != nil {
+		fields = append(fields, hubpayment.FieldAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, hubpayment.FieldCurrency)
+	}
+	if m.stripe_payment_intent_id != nil {
+		fields = append(fields, hubpayment.FieldStripePaymentIntentID)
+	}
+	if m.status != nil {
+		fields = append(fields, hubpayment.FieldStatus)
+	}
+	if m.created_at != nil {
+		fields = append(fields, hubpayment.FieldCreatedAt)
+	}
+	if m.paid_at != nil {
+		fields = append(fields, hubpayment.FieldPaidAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HubPaymentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case hubpayment.FieldSaleID:
+		return m.SaleID()
+	case hubpayment.FieldHub:
+		return m.Hub()
+	case hubpayment.FieldLines:
+		return m.Lines()
+	case hubpayment.FieldAmount:
+		return m.Amount()
+	case hubpayment.FieldCurrency:
+		return m.Currency()
+	case hubpayment.FieldStripePaymentIntentID:
+		return m.StripePaymentIntentID()
+	case hubpayment.FieldStatus:
+		return m.Status()
+	case hubpayment.FieldCreatedAt:
+		return m.CreatedAt()
+	case hubpayment.FieldPaidAt:
+		return m.PaidAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HubPaymentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case hubpayment.FieldSaleID:
+		return m.OldSaleID(ctx)
+	case hubpayment.FieldHub:
+		return m.OldHub(ctx)
+	case hubpayment.FieldLines:
+		return m.OldLines(ctx)
+	case hubpayment.FieldAmount:
+		return m.OldAmount(ctx)
+	case hubpayment.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case hubpayment.FieldStripePaymentIntentID:
+		return m.OldStripePaymentIntentID(ctx)
+	case hubpayment.FieldStatus:
+		return m.OldStatus(ctx)
+	case hubpayment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case hubpayment.FieldPaidAt:
+		return m.OldPaidAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown HubPayment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubPaymentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case hubpayment.FieldSaleID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSaleID(v)
+		return nil
+	case hubpayment.FieldHub:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHub(v)
+		return nil
+	case hubpayment.FieldLines:
+		v, ok := value.([]types.SaleLine)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLines(v)
+		return nil
+	case hubpayment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case hubpayment.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case hubpayment.FieldStripePaymentIntentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripePaymentIntentID(v)
+		return nil
+	case hubpayment.FieldStatus:
+		v, ok := value.(hubpayment.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case hubpayment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case hubpayment.FieldPaidAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaidAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubPayment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HubPaymentMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, hubpayment.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HubPaymentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case hubpayment.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubPaymentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case hubpayment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubPayment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HubPaymentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(hubpayment.FieldStripePaymentIntentID) {
+		fields = append(fields, hubpayment.FieldStripePaymentIntentID)
+	}
+	if m.FieldCleared(hubpayment.FieldPaidAt) {
+		fields = append(fields, hubpayment.FieldPaidAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HubPaymentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HubPaymentMutation) ClearField(name string) error {
+	switch name {
+	case hubpayment.FieldStripePaymentIntentID:
+		m.ClearStripePaymentIntentID()
+		return nil
+	case hubpayment.FieldPaidAt:
+		m.ClearPaidAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HubPayment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HubPaymentMutation) ResetField(name string) error {
+	switch name {
+	case hubpayment.FieldSaleID:
+		m.ResetSaleID()
+		return nil
+	case hubpayment.FieldHub:
+		m.ResetHub()
+		return nil
+	case hubpayment.FieldLines:
+		m.ResetLines()
+		return nil
+	case hubpayment.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case hubpayment.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case hubpayment.FieldStripePaymentIntentID:
+		m.ResetStripePaymentIntentID()
+		return nil
+	case hubpayment.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case hubpayment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case hubpayment.FieldPaidAt:
+		m.ResetPaidAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HubPayment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HubPaymentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HubPaymentMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HubPaymentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HubPaymentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HubPaymentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HubPaymentMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HubPaymentMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown HubPayment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HubPaymentMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown HubPayment edge %s", name)
 }
 
 // HubSaleMutation represents an operation that mutates the HubSale nodes in the graph.

@@ -32,6 +32,8 @@ type Tx struct {
 	DropPool *DropPoolClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
+	// HubPayment is the client for interacting with the HubPayment builders.
+	HubPayment *HubPaymentClient
 	// HubSale is the client for interacting with the HubSale builders.
 	HubSale *HubSaleClient
 	// HubWallet is the client for interacting with the HubWallet builders.
@@ -222,6 +224,7 @@ func (tx *Tx) init() {
 	tx.DropCustomer = NewDropCustomerClient(tx.config)
 	tx.DropPool = NewDropPoolClient(tx.config)
 	tx.GiftLot = NewGiftLotClient(tx.config)
+	tx.HubPayment = NewHubPaymentClient(tx.config)
 	tx.HubSale = NewHubSaleClient(tx.config)
 	tx.HubWallet = NewHubWalletClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)

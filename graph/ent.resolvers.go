@@ -81,7 +81,11 @@ func (r *queryResolver) Products(ctx context.Context, after *entgql.Cursor[int],
 
 // Streams is the resolver for the streams field.
 func (r *queryResolver) Streams(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) (*ent.StreamConnection, error) {
-	panic(fmt.Errorf("not implemented: Streams - streams"))
+	if err := checkPage(first, last); err != nil {
+		return nil, err
+	}
+	return r.Client.Stream.Query().Paginate(ctx, after, first, before, last,
+		ent.WithStreamOrder(orderBy), ent.WithStreamFilter(where.Filter))
 }
 
 // Variants is the resolver for the variants field.

@@ -224,6 +224,27 @@ type ComplexityRoot struct {
 		Variant   func(childComplexity int) int
 	}
 
+	HubPaymentLine struct {
+		Quantity   func(childComplexity int) int
+		Sku        func(childComplexity int) int
+		UnitAmount func(childComplexity int) int
+	}
+
+	HubPaymentRequest struct {
+		Amount func(childComplexity int) int
+		QRPng  func(childComplexity int) int
+		SaleID func(childComplexity int) int
+		URL    func(childComplexity int) int
+	}
+
+	HubPhonePayment struct {
+		Amount       func(childComplexity int) int
+		Hub          func(childComplexity int) int
+		Receipt      func(childComplexity int) int
+		ReceiptQRPng func(childComplexity int) int
+		Status       func(childComplexity int) int
+	}
+
 	HubSale struct {
 		Conflict        func(childComplexity int) int
 		Hub             func(childComplexity int) int
@@ -367,6 +388,7 @@ type ComplexityRoot struct {
 		HubSell              func(childComplexity int, input model.HubSellInput) int
 		IssueQRCode          func(childComplexity int, input model.IssueQRCodeInput) int
 		LeaseAllocation      func(childComplexity int, input model.LeaseAllocationInput) int
+		PayHubSale           func(childComplexity int, input model.PayHubSaleInput) int
 		PinProducts          func(childComplexity int, input model.PinProductsInput) int
 		RebalanceDropPools   func(childComplexity int, input model.RebalanceDropPoolsInput) int
 		RecordHubSales       func(childComplexity int, input model.RecordHubSalesInput) int
@@ -445,6 +467,15 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PayHubSalePayload struct {
+		Amount          func(childComplexity int) int
+		ClientSecret    func(childComplexity int) int
+		Hub             func(childComplexity int) int
+		Lines           func(childComplexity int) int
+		PaymentIntentID func(childComplexity int) int
+		SaleID          func(childComplexity int) int
+	}
+
 	Payment struct {
 		Amount    func(childComplexity int) int
 		CreatedAt func(childComplexity int) int
@@ -490,28 +521,30 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Cart            func(childComplexity int) int
-		Collections     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
-		Drops           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) int
-		HubAllocation   func(childComplexity int, hub string) int
-		HubSales        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) int
-		HubStatus       func(childComplexity int) int
-		HubWallet       func(childComplexity int, walletPass string) int
-		HubWallets      func(childComplexity int, currency string, after *int, first *int) int
-		Locations       func(childComplexity int) int
-		MembershipTiers func(childComplexity int) int
-		Node            func(childComplexity int, id int) int
-		Nodes           func(childComplexity int, ids []int) int
-		Orders          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
-		Products        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) int
-		QRCode          func(childComplexity int, code string) int
-		SigningKey      func(childComplexity int) int
-		Streams         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) int
-		TopUpOptions    func(childComplexity int) int
-		Variants        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) int
-		Viewer          func(childComplexity int) int
-		Wallet          func(childComplexity int, currency *string) int
-		WalletPass      func(childComplexity int, currency *string) int
+		Cart              func(childComplexity int) int
+		Collections       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
+		Drops             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) int
+		HubAllocation     func(childComplexity int, hub string) int
+		HubPaymentRequest func(childComplexity int, lines []*model.HubSellLineInput) int
+		HubPhonePayment   func(childComplexity int, saleID string) int
+		HubSales          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) int
+		HubStatus         func(childComplexity int) int
+		HubWallet         func(childComplexity int, walletPass string) int
+		HubWallets        func(childComplexity int, currency string, after *int, first *int) int
+		Locations         func(childComplexity int) int
+		MembershipTiers   func(childComplexity int) int
+		Node              func(childComplexity int, id int) int
+		Nodes             func(childComplexity int, ids []int) int
+		Orders            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
+		Products          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) int
+		QRCode            func(childComplexity int, code string) int
+		SigningKey        func(childComplexity int) int
+		Streams           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) int
+		TopUpOptions      func(childComplexity int) int
+		Variants          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) int
+		Viewer            func(childComplexity int) int
+		Wallet            func(childComplexity int, currency *string) int
+		WalletPass        func(childComplexity int, currency *string) int
 	}
 
 	RecordHubSalesPayload struct {
@@ -754,6 +787,7 @@ type MutationResolver interface {
 	RecordHubSales(ctx context.Context, input model.RecordHubSalesInput) (*model.RecordHubSalesPayload, error)
 	CloseHub(ctx context.Context, input model.CloseHubInput) (*model.CloseHubPayload, error)
 	ReturnAllocation(ctx context.Context, input model.ReturnAllocationInput) (*model.ReturnAllocationPayload, error)
+	PayHubSale(ctx context.Context, input model.PayHubSaleInput) (*model.PayHubSalePayload, error)
 	CreateStream(ctx context.Context, input model.CreateStreamInput) (*model.StreamKeyPayload, error)
 	PinProducts(ctx context.Context, input model.PinProductsInput) (*model.StreamPayload, error)
 	HighlightProduct(ctx context.Context, input model.HighlightProductInput) (*model.StreamPayload, error)
@@ -796,6 +830,8 @@ type QueryResolver interface {
 	HubWallet(ctx context.Context, walletPass string) (*model.HubWalletView, error)
 	SigningKey(ctx context.Context) (string, error)
 	WalletPass(ctx context.Context, currency *string) (*model.WalletPass, error)
+	HubPaymentRequest(ctx context.Context, lines []*model.HubSellLineInput) (*model.HubPaymentRequest, error)
+	HubPhonePayment(ctx context.Context, saleID string) (*model.HubPhonePayment, error)
 	Viewer(ctx context.Context) (*ent.Customer, error)
 	Locations(ctx context.Context) ([]*ent.Location, error)
 	Wallet(ctx context.Context, currency *string) (*ent.Wallet, error)
@@ -1387,6 +1423,81 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubAllocationLine.Variant(childComplexity), true
+
+	case "HubPaymentLine.quantity":
+		if e.ComplexityRoot.HubPaymentLine.Quantity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPaymentLine.Quantity(childComplexity), true
+	case "HubPaymentLine.sku":
+		if e.ComplexityRoot.HubPaymentLine.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPaymentLine.Sku(childComplexity), true
+	case "HubPaymentLine.unitAmount":
+		if e.ComplexityRoot.HubPaymentLine.UnitAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPaymentLine.UnitAmount(childComplexity), true
+
+	case "HubPaymentRequest.amount":
+		if e.ComplexityRoot.HubPaymentRequest.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPaymentRequest.Amount(childComplexity), true
+	case "HubPaymentRequest.qrPng":
+		if e.ComplexityRoot.HubPaymentRequest.QRPng == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPaymentRequest.QRPng(childComplexity), true
+	case "HubPaymentRequest.saleId":
+		if e.ComplexityRoot.HubPaymentRequest.SaleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPaymentRequest.SaleID(childComplexity), true
+	case "HubPaymentRequest.url":
+		if e.ComplexityRoot.HubPaymentRequest.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPaymentRequest.URL(childComplexity), true
+
+	case "HubPhonePayment.amount":
+		if e.ComplexityRoot.HubPhonePayment.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPhonePayment.Amount(childComplexity), true
+	case "HubPhonePayment.hub":
+		if e.ComplexityRoot.HubPhonePayment.Hub == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPhonePayment.Hub(childComplexity), true
+	case "HubPhonePayment.receipt":
+		if e.ComplexityRoot.HubPhonePayment.Receipt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPhonePayment.Receipt(childComplexity), true
+	case "HubPhonePayment.receiptQrPng":
+		if e.ComplexityRoot.HubPhonePayment.ReceiptQRPng == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPhonePayment.ReceiptQRPng(childComplexity), true
+	case "HubPhonePayment.status":
+		if e.ComplexityRoot.HubPhonePayment.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPhonePayment.Status(childComplexity), true
 
 	case "HubSale.conflict":
 		if e.ComplexityRoot.HubSale.Conflict == nil {
@@ -2024,6 +2135,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LeaseAllocation(childComplexity, args["input"].(model.LeaseAllocationInput)), true
+	case "Mutation.payHubSale":
+		if e.ComplexityRoot.Mutation.PayHubSale == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_payHubSale_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PayHubSale(childComplexity, args["input"].(model.PayHubSaleInput)), true
 	case "Mutation.pinProducts":
 		if e.ComplexityRoot.Mutation.PinProducts == nil {
 			break
@@ -2447,6 +2569,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PayHubSalePayload.amount":
+		if e.ComplexityRoot.PayHubSalePayload.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayHubSalePayload.Amount(childComplexity), true
+	case "PayHubSalePayload.clientSecret":
+		if e.ComplexityRoot.PayHubSalePayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayHubSalePayload.ClientSecret(childComplexity), true
+	case "PayHubSalePayload.hub":
+		if e.ComplexityRoot.PayHubSalePayload.Hub == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayHubSalePayload.Hub(childComplexity), true
+	case "PayHubSalePayload.lines":
+		if e.ComplexityRoot.PayHubSalePayload.Lines == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayHubSalePayload.Lines(childComplexity), true
+	case "PayHubSalePayload.paymentIntentId":
+		if e.ComplexityRoot.PayHubSalePayload.PaymentIntentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayHubSalePayload.PaymentIntentID(childComplexity), true
+	case "PayHubSalePayload.saleId":
+		if e.ComplexityRoot.PayHubSalePayload.SaleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayHubSalePayload.SaleID(childComplexity), true
+
 	case "Payment.amount":
 		if e.ComplexityRoot.Payment.Amount == nil {
 			break
@@ -2648,6 +2807,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.HubAllocation(childComplexity, args["hub"].(string)), true
+	case "Query.hubPaymentRequest":
+		if e.ComplexityRoot.Query.HubPaymentRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubPaymentRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubPaymentRequest(childComplexity, args["lines"].([]*model.HubSellLineInput)), true
+	case "Query.hubPhonePayment":
+		if e.ComplexityRoot.Query.HubPhonePayment == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubPhonePayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubPhonePayment(childComplexity, args["saleId"].(string)), true
 	case "Query.hubSales":
 		if e.ComplexityRoot.Query.HubSales == nil {
 			break
@@ -3541,6 +3722,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputOrderLineWhereInput,
 		ec.unmarshalInputOrderOrder,
 		ec.unmarshalInputOrderWhereInput,
+		ec.unmarshalInputPayHubSaleInput,
 		ec.unmarshalInputPayWithInput,
 		ec.unmarshalInputPaymentOrder,
 		ec.unmarshalInputPaymentWhereInput,
@@ -3992,6 +4174,48 @@ func (ec *executionContext) childFields_HubAllocationLine(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type HubAllocationLine", field.Name)
 }
 
+func (ec *executionContext) childFields_HubPaymentLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sku":
+		return ec.fieldContext_HubPaymentLine_sku(ctx, field)
+	case "quantity":
+		return ec.fieldContext_HubPaymentLine_quantity(ctx, field)
+	case "unitAmount":
+		return ec.fieldContext_HubPaymentLine_unitAmount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubPaymentLine", field.Name)
+}
+
+func (ec *executionContext) childFields_HubPaymentRequest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "saleId":
+		return ec.fieldContext_HubPaymentRequest_saleId(ctx, field)
+	case "amount":
+		return ec.fieldContext_HubPaymentRequest_amount(ctx, field)
+	case "url":
+		return ec.fieldContext_HubPaymentRequest_url(ctx, field)
+	case "qrPng":
+		return ec.fieldContext_HubPaymentRequest_qrPng(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubPaymentRequest", field.Name)
+}
+
+func (ec *executionContext) childFields_HubPhonePayment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_HubPhonePayment_status(ctx, field)
+	case "hub":
+		return ec.fieldContext_HubPhonePayment_hub(ctx, field)
+	case "amount":
+		return ec.fieldContext_HubPhonePayment_amount(ctx, field)
+	case "receipt":
+		return ec.fieldContext_HubPhonePayment_receipt(ctx, field)
+	case "receiptQrPng":
+		return ec.fieldContext_HubPhonePayment_receiptQrPng(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubPhonePayment", field.Name)
+}
+
 func (ec *executionContext) childFields_HubSale(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4354,6 +4578,24 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PayHubSalePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "saleId":
+		return ec.fieldContext_PayHubSalePayload_saleId(ctx, field)
+	case "hub":
+		return ec.fieldContext_PayHubSalePayload_hub(ctx, field)
+	case "amount":
+		return ec.fieldContext_PayHubSalePayload_amount(ctx, field)
+	case "lines":
+		return ec.fieldContext_PayHubSalePayload_lines(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_PayHubSalePayload_clientSecret(ctx, field)
+	case "paymentIntentId":
+		return ec.fieldContext_PayHubSalePayload_paymentIntentId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PayHubSalePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Payment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5266,6 +5508,20 @@ func (ec *executionContext) field_Mutation_leaseAllocation_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_payHubSale_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PayHubSaleInput, error) {
+			return ec.unmarshalNPayHubSaleInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPayHubSaleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_pinProducts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5637,6 +5893,34 @@ func (ec *executionContext) field_Query_hubAllocation_args(ctx context.Context, 
 		return nil, err
 	}
 	args["hub"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_hubPaymentRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "lines",
+		func(ctx context.Context, v any) ([]*model.HubSellLineInput, error) {
+			return ec.unmarshalNHubSellLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellLineInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["lines"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_hubPhonePayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "saleId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["saleId"] = arg0
 	return args, nil
 }
 
@@ -8426,6 +8710,300 @@ func (ec *executionContext) fieldContext_HubAllocationLine_variant(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _HubPaymentLine_sku(ctx context.Context, field graphql.CollectedField, obj *model.HubPaymentLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPaymentLine_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sku, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPaymentLine_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPaymentLine", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubPaymentLine_quantity(ctx context.Context, field graphql.CollectedField, obj *model.HubPaymentLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPaymentLine_quantity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quantity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPaymentLine_quantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPaymentLine", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _HubPaymentLine_unitAmount(ctx context.Context, field graphql.CollectedField, obj *model.HubPaymentLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPaymentLine_unitAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnitAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPaymentLine_unitAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPaymentLine", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _HubPaymentRequest_saleId(ctx context.Context, field graphql.CollectedField, obj *model.HubPaymentRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPaymentRequest_saleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPaymentRequest_saleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPaymentRequest", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubPaymentRequest_amount(ctx context.Context, field graphql.CollectedField, obj *model.HubPaymentRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPaymentRequest_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPaymentRequest_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubPaymentRequest",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HubPaymentRequest_url(ctx context.Context, field graphql.CollectedField, obj *model.HubPaymentRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPaymentRequest_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPaymentRequest_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPaymentRequest", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubPaymentRequest_qrPng(ctx context.Context, field graphql.CollectedField, obj *model.HubPaymentRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPaymentRequest_qrPng(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QRPng, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPaymentRequest_qrPng(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPaymentRequest", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubPhonePayment_status(ctx context.Context, field graphql.CollectedField, obj *model.HubPhonePayment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPhonePayment_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.HubPhonePaymentStatus) graphql.Marshaler {
+			return ec.marshalNHubPhonePaymentStatus2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePaymentStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPhonePayment_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPhonePayment", field, false, false, errors.New("field of type HubPhonePaymentStatus does not have child fields"))
+}
+
+func (ec *executionContext) _HubPhonePayment_hub(ctx context.Context, field graphql.CollectedField, obj *model.HubPhonePayment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPhonePayment_hub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hub, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPhonePayment_hub(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPhonePayment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubPhonePayment_amount(ctx context.Context, field graphql.CollectedField, obj *model.HubPhonePayment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPhonePayment_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPhonePayment_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubPhonePayment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HubPhonePayment_receipt(ctx context.Context, field graphql.CollectedField, obj *model.HubPhonePayment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPhonePayment_receipt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Receipt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubPhonePayment_receipt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPhonePayment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubPhonePayment_receiptQrPng(ctx context.Context, field graphql.CollectedField, obj *model.HubPhonePayment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPhonePayment_receiptQrPng(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceiptQRPng, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubPhonePayment_receiptQrPng(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPhonePayment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _HubSale_id(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11197,6 +11775,50 @@ func (ec *executionContext) fieldContext_Mutation_returnAllocation(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_payHubSale(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_payHubSale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PayHubSale(ctx, fc.Args["input"].(model.PayHubSaleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PayHubSalePayload) graphql.Marshaler {
+			return ec.marshalNPayHubSalePayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPayHubSalePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_payHubSale(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayHubSalePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_payHubSale_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12711,6 +13333,162 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
+func (ec *executionContext) _PayHubSalePayload_saleId(ctx context.Context, field graphql.CollectedField, obj *model.PayHubSalePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayHubSalePayload_saleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayHubSalePayload_saleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayHubSalePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayHubSalePayload_hub(ctx context.Context, field graphql.CollectedField, obj *model.PayHubSalePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayHubSalePayload_hub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hub, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayHubSalePayload_hub(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayHubSalePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayHubSalePayload_amount(ctx context.Context, field graphql.CollectedField, obj *model.PayHubSalePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayHubSalePayload_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayHubSalePayload_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayHubSalePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayHubSalePayload_lines(ctx context.Context, field graphql.CollectedField, obj *model.PayHubSalePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayHubSalePayload_lines(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lines, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubPaymentLine) graphql.Marshaler {
+			return ec.marshalNHubPaymentLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPaymentLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayHubSalePayload_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayHubSalePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubPaymentLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayHubSalePayload_clientSecret(ctx context.Context, field graphql.CollectedField, obj *model.PayHubSalePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayHubSalePayload_clientSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayHubSalePayload_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayHubSalePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayHubSalePayload_paymentIntentId(ctx context.Context, field graphql.CollectedField, obj *model.PayHubSalePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayHubSalePayload_paymentIntentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentIntentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayHubSalePayload_paymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayHubSalePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Payment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Payment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14052,6 +14830,94 @@ func (ec *executionContext) fieldContext_Query_walletPass(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_walletPass_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_hubPaymentRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubPaymentRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubPaymentRequest(ctx, fc.Args["lines"].([]*model.HubSellLineInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubPaymentRequest) graphql.Marshaler {
+			return ec.marshalNHubPaymentRequest2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPaymentRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubPaymentRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubPaymentRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubPaymentRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_hubPhonePayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubPhonePayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubPhonePayment(ctx, fc.Args["saleId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubPhonePayment) graphql.Marshaler {
+			return ec.marshalOHubPhonePayment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePayment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubPhonePayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubPhonePayment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubPhonePayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -25450,6 +26316,36 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputPayHubSaleInput(ctx context.Context, obj any) (model.PayHubSaleInput, error) {
+	var it model.PayHubSaleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"request"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "request":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("request"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Request = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputPayWithInput(ctx context.Context, obj any) (model.PayWithInput, error) {
 	var it model.PayWithInput
 	if obj == nil {
@@ -31985,6 +32881,165 @@ func (ec *executionContext) _HubAllocationLine(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var hubPaymentLineImplementors = []string{"HubPaymentLine"}
+
+func (ec *executionContext) _HubPaymentLine(ctx context.Context, sel ast.SelectionSet, obj *model.HubPaymentLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubPaymentLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubPaymentLine")
+		case "sku":
+			out.Values[i] = ec._HubPaymentLine_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quantity":
+			out.Values[i] = ec._HubPaymentLine_quantity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unitAmount":
+			out.Values[i] = ec._HubPaymentLine_unitAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubPaymentRequestImplementors = []string{"HubPaymentRequest"}
+
+func (ec *executionContext) _HubPaymentRequest(ctx context.Context, sel ast.SelectionSet, obj *model.HubPaymentRequest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubPaymentRequestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubPaymentRequest")
+		case "saleId":
+			out.Values[i] = ec._HubPaymentRequest_saleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._HubPaymentRequest_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._HubPaymentRequest_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qrPng":
+			out.Values[i] = ec._HubPaymentRequest_qrPng(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubPhonePaymentImplementors = []string{"HubPhonePayment"}
+
+func (ec *executionContext) _HubPhonePayment(ctx context.Context, sel ast.SelectionSet, obj *model.HubPhonePayment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubPhonePaymentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubPhonePayment")
+		case "status":
+			out.Values[i] = ec._HubPhonePayment_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hub":
+			out.Values[i] = ec._HubPhonePayment_hub(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._HubPhonePayment_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "receipt":
+			out.Values[i] = ec._HubPhonePayment_receipt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "receiptQrPng":
+			out.Values[i] = ec._HubPhonePayment_receiptQrPng(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var hubSaleImplementors = []string{"HubSale", "Node"}
 
 func (ec *executionContext) _HubSale(ctx context.Context, sel ast.SelectionSet, obj *ent.HubSale) graphql.Marshaler {
@@ -33282,6 +34337,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "payHubSale":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_payHubSale(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createStream":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createStream(ctx, field)
@@ -34133,6 +35195,69 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var payHubSalePayloadImplementors = []string{"PayHubSalePayload"}
+
+func (ec *executionContext) _PayHubSalePayload(ctx context.Context, sel ast.SelectionSet, obj *model.PayHubSalePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payHubSalePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PayHubSalePayload")
+		case "saleId":
+			out.Values[i] = ec._PayHubSalePayload_saleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hub":
+			out.Values[i] = ec._PayHubSalePayload_hub(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._PayHubSalePayload_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lines":
+			out.Values[i] = ec._PayHubSalePayload_lines(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientSecret":
+			out.Values[i] = ec._PayHubSalePayload_clientSecret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paymentIntentId":
+			out.Values[i] = ec._PayHubSalePayload_paymentIntentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var paymentImplementors = []string{"Payment", "Node"}
 
 func (ec *executionContext) _Payment(ctx context.Context, sel ast.SelectionSet, obj *ent.Payment) graphql.Marshaler {
@@ -34954,6 +36079,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				}()
 				res = ec._Query_walletPass(ctx, field)
 				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubPaymentRequest":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubPaymentRequest(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubPhonePayment":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubPhonePayment(ctx, field)
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -37827,6 +38996,52 @@ func (ec *executionContext) marshalNHubLinkState2githubᚗcomᚋmerchdᚋmerchd�
 	return v
 }
 
+func (ec *executionContext) marshalNHubPaymentLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPaymentLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubPaymentLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubPaymentLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPaymentLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubPaymentLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPaymentLine(ctx context.Context, sel ast.SelectionSet, v *model.HubPaymentLine) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubPaymentLine(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHubPaymentRequest2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPaymentRequest(ctx context.Context, sel ast.SelectionSet, v *model.HubPaymentRequest) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubPaymentRequest(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHubPhonePaymentStatus2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePaymentStatus(ctx context.Context, v any) (model.HubPhonePaymentStatus, error) {
+	var res model.HubPhonePaymentStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubPhonePaymentStatus2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePaymentStatus(ctx context.Context, sel ast.SelectionSet, v model.HubPhonePaymentStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNHubSaleConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleConnection(ctx context.Context, sel ast.SelectionSet, v *ent.HubSaleConnection) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -38495,6 +39710,21 @@ func (ec *executionContext) marshalNOverlayProduct2ᚖgithubᚗcomᚋmerchdᚋme
 
 func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
 	return ec._PageInfo(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNPayHubSaleInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPayHubSaleInput(ctx context.Context, v any) (model.PayHubSaleInput, error) {
+	res, err := ec.unmarshalInputPayHubSaleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPayHubSalePayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPayHubSalePayload(ctx context.Context, sel ast.SelectionSet, v *model.PayHubSalePayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PayHubSalePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNPayWithInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPayWithInput(ctx context.Context, v any) (*model.PayWithInput, error) {
@@ -39923,6 +41153,13 @@ func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel as
 	_ = sel
 	res := graphql.MarshalFloatContext(*v)
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalOHubPhonePayment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePayment(ctx context.Context, sel ast.SelectionSet, v *model.HubPhonePayment) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HubPhonePayment(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOHubSale2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSale(ctx context.Context, sel ast.SelectionSet, v *ent.HubSale) graphql.Marshaler {

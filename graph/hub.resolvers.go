@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
@@ -111,6 +112,20 @@ func (r *mutationResolver) ReturnAllocation(ctx context.Context, input model.Ret
 	return &model.ReturnAllocationPayload{Units: n}, nil
 }
 
+// PayHubSale is the resolver for the payHubSale field.
+func (r *mutationResolver) PayHubSale(ctx context.Context, input model.PayHubSaleInput) (*model.PayHubSalePayload, error) {
+	p, err := r.Hubs.PayHubSale(ctx, input.Request)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.PayHubSalePayload{SaleID: p.Request.SaleID, Hub: p.Request.Hub, ClientSecret: p.ClientSecret, PaymentIntentID: p.PaymentIntentID,
+		Amount: &ent.Money{Amount: p.Request.Amount, Currency: p.Request.Currency}}
+	for _, l := range p.Request.Lines {
+		out.Lines = append(out.Lines, &model.HubPaymentLine{Sku: l.SKU, Quantity: l.Quantity, UnitAmount: int(l.UnitAmount)})
+	}
+	return out, nil
+}
+
 // HubStatus is the resolver for the hubStatus field.
 func (r *queryResolver) HubStatus(ctx context.Context) (*model.HubStatus, error) {
 	if r.HubLink == nil {
@@ -192,4 +207,39 @@ func (r *queryResolver) WalletPass(ctx context.Context, currency *string) (*mode
 		return nil, err
 	}
 	return &model.WalletPass{Code: code, ExpiresAt: exp}, nil
+}
+
+// HubPaymentRequest is the resolver for the hubPaymentRequest field.
+func (r *queryResolver) HubPaymentRequest(ctx context.Context, lines []*model.HubSellLineInput) (*model.HubPaymentRequest, error) {
+	sell := make([]checkout.SellLine, len(lines))
+	for i, l := range lines {
+		sell[i] = checkout.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
+	}
+	req, err := r.Hubs.PaymentRequest(ctx, sell)
+	if err != nil {
+		return nil, err
+	}
+	url := strings.TrimRight(r.Upstream, "/") + "/pay/hub#" + req.Encode()
+	png, err := qrPNG(url)
+	if err != nil {
+		return nil, err
+	}
+	return &model.HubPaymentRequest{SaleID: req.SaleID, Amount: &ent.Money{Amount: req.Amount, Currency: req.Currency}, URL: url, QRPng: png}, nil
+}
+
+// HubPhonePayment is the resolver for the hubPhonePayment field.
+func (r *queryResolver) HubPhonePayment(ctx context.Context, saleID string) (*model.HubPhonePayment, error) {
+	p, err := r.Hubs.HubPaymentState(ctx, saleID)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	out := &model.HubPhonePayment{Status: model.HubPhonePaymentStatus(p.Status), Hub: p.Hub, Amount: &ent.Money{Amount: p.Amount, Currency: p.Currency}}
+	if p.Receipt != "" {
+		png, err := qrPNG(p.Receipt)
+		if err != nil {
+			return nil, err
+		}
+		out.Receipt, out.ReceiptQRPng = &p.Receipt, &png
+	}
+	return out, nil
 }

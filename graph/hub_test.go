@@ -324,3 +324,102 @@ func TestHubWalletSales(t *testing.T) {
 		})
 	}
 }
+
+// TestHubPhonePayment: a hub's QR request is paid on central by card; once
+// Stripe confirms (webhook), central signs a receipt for exactly that sale
+// and amount, and records the hub's QR sale against the payment. A sale
+// without a confirmed payment is a conflict; damaged requests are refused.
+func TestHubPhonePayment(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 100, 2500, "EUR")
+			sku := skuOf(t, e, v)
+			lease(t, e, e.StaffToken, "fest", v, 10, "l1")
+
+			req := checkout.PaymentRequest{SaleID: "phone-1", Hub: "fest", Amount: 5000, Currency: "EUR",
+				Lines: []checkout.SaleLine{{SKU: sku, Quantity: 2, UnitAmount: 2500}}}
+			const pay = `mutation($r: String!) { payHubSale(input: {request: $r}) { saleId hub amount { amount } lines { sku quantity } clientSecret paymentIntentId } }`
+			var p struct {
+				PayHubSale struct {
+					SaleID, Hub, ClientSecret, PaymentIntentID string
+					Amount                                     struct{ Amount int }
+				}
+			}
+			e.Do(t, "", pay, map[string]any{"r": req.Encode()}).Decode(t, &p) // the buyer needs no account
+			if p.PayHubSale.SaleID != "phone-1" || p.PayHubSale.Amount.Amount != 5000 || p.PayHubSale.ClientSecret == "" {
+				t.Fatalf("payHubSale: %+v", p)
+			}
+			if got := e.Stripe.Intent(p.PayHubSale.PaymentIntentID); got.Amount != 5000 || got.Currency != "EUR" {
+				t.Fatalf("payment intent: %+v", got)
+			}
+			var again struct {
+				PayHubSale struct{ PaymentIntentID string }
+			}
+			e.Do(t, "", pay, map[string]any{"r": req.Encode()}).Decode(t, &again)
+			if again.PayHubSale.PaymentIntentID != p.PayHubSale.PaymentIntentID {
+				t.Fatal("reopening the pay page made a second PaymentIntent")
+			}
+			cheaper := req
+			cheaper.Amount, cheaper.Lines = 2500, []checkout.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": cheaper.Encode()}), "BAD_USER_INPUT") // same sale, other amount
+			lying := req
+			lying.Amount = 1
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": lying.Encode()}), "BAD_USER_INPUT") // lines do not add up
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": "not-base64!"}), "BAD_USER_INPUT")
+			nowhere := req
+			nowhere.SaleID, nowhere.Hub = "phone-2", "nowhere"
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": nowhere.Encode()}), "NOT_FOUND")
+
+			const state = `query($s: String!) { hubPhonePayment(saleId: $s) { status receipt receiptQrPng } }`
+			var st struct {
+				HubPhonePayment *struct {
+					Status       string
+					Receipt      *string
+					ReceiptQrPng *string
+				}
+			}
+			e.Do(t, "", state, map[string]any{"s": "phone-1"}).Decode(t, &st)
+			if st.HubPhonePayment == nil || st.HubPhonePayment.Status != "PENDING" || st.HubPhonePayment.Receipt != nil {
+				t.Fatalf("unpaid: %+v", st.HubPhonePayment)
+			}
+			body, sig := e.Stripe.Event(t, "evt_phone_1", "payment_intent.succeeded", p.PayHubSale.PaymentIntentID)
+			if code := graphtest.Deliver(t, e.WebhookURL, body, sig); code != 200 {
+				t.Fatalf("webhook: %d", code)
+			}
+			e.Do(t, "", state, map[string]any{"s": "phone-1"}).Decode(t, &st)
+			if st.HubPhonePayment.Status != "SUCCEEDED" || st.HubPhonePayment.Receipt == nil ||
+				!strings.HasPrefix(*st.HubPhonePayment.ReceiptQrPng, "data:image/png;base64,") {
+				t.Fatalf("paid: %+v", st.HubPhonePayment)
+			}
+			var k struct{ SigningKey string }
+			e.Do(t, "", `{ signingKey }`, nil).Decode(t, &k)
+			key, _ := checkout.ParsePublicKey(k.SigningKey)
+			var rc checkout.HubReceipt
+			if err := key.Verify(*st.HubPhonePayment.Receipt, "receipt", &rc); err != nil || rc.SaleID != "phone-1" || rc.Amount != 5000 || rc.Hub != "fest" {
+				t.Fatalf("receipt %+v: %v", rc, err)
+			}
+			if err := key.Verify(*st.HubPhonePayment.Receipt, "wallet", &rc); err == nil {
+				t.Fatal("a receipt passed as a wallet pass")
+			}
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": req.Encode()}), "BAD_USER_INPUT") // paid already
+
+			qrSale := func(id string, qty int) map[string]any {
+				s := hubSale(id, "fest", sku, qty)
+				s["paidWith"] = "QR"
+				return s
+			}
+			res := record(t, e, qrSale("phone-1", 2), qrSale("phone-unpaid", 1))
+			if !res[0].Applied || res[0].Conflict != nil || res[0].Error != nil {
+				t.Fatalf("paid QR sale: %+v", res[0])
+			}
+			if res[1].Applied || res[1].Conflict == nil || !strings.Contains(*res[1].Conflict, "no phone payment") {
+				t.Fatalf("unpaid QR sale: %+v", res[1])
+			}
+			if got := allocation(t, e, "fest")[sku]; got != 8 {
+				t.Fatalf("allocation %d, want 8", got)
+			}
+		})
+	}
+}

@@ -35,6 +35,9 @@ type Resolver struct {
 	Hubs *checkout.Hubs
 	// HubLink is the hub's sync loop; nil on central.
 	HubLink checkout.LinkReporter
+	// Upstream is central's base URL, at a hub (its phone-payment QR codes
+	// point there).
+	Upstream string
 	// Till prints hub sale receipts; nil when no printer is attached.
 	Till checkout.SalePrinter
 	// Now is the clock drop states are computed with.

@@ -117,6 +117,18 @@ func (f GiftLotFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.GiftLotMutation", m)
 }
 
+// The HubPaymentFunc type is an adapter to allow the use of ordinary
+// function as HubPayment mutator.
+type HubPaymentFunc func(context.Context, *ent.HubPaymentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HubPaymentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HubPaymentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HubPaymentMutation", m)
+}
+
 // The HubSaleFunc type is an adapter to allow the use of ordinary
 // function as HubSale mutator.
 type HubSaleFunc func(context.Context, *ent.HubSaleMutation) (ent.Value, error)

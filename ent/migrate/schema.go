@@ -257,6 +257,25 @@ var (
 			},
 		},
 	}
+	// HubPaymentsColumns holds the columns for the "hub_payments" table.
+	HubPaymentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "sale_id", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "hub", Type: field.TypeString},
+		{Name: "lines", Type: field.TypeJSON},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "stripe_payment_intent_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED"}, Default: "PENDING"},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "paid_at", Type: field.TypeTime, Nullable: true},
+	}
+	// HubPaymentsTable holds the schema information for the "hub_payments" table.
+	HubPaymentsTable = &schema.Table{
+		Name:       "hub_payments",
+		Columns:    HubPaymentsColumns,
+		PrimaryKey: []*schema.Column{HubPaymentsColumns[0]},
+	}
 	// HubSalesColumns holds the columns for the "hub_sales" table.
 	HubSalesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -945,6 +964,7 @@ var (
 		DropCustomersTable,
 		DropPoolsTable,
 		GiftLotsTable,
+		HubPaymentsTable,
 		HubSalesTable,
 		HubWalletsTable,
 		IdempotencyKeysTable,
@@ -1023,6 +1043,9 @@ func init() {
 	}
 	GiftLotsTable.Annotation.Checks = map[string]string{
 		"gift_lot_remaining_non_negative": "remaining >= 0",
+	}
+	HubPaymentsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(146028888064),
 	}
 	HubSalesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(133143986176),

@@ -33,6 +33,9 @@ type DropPool func(*sql.Selector)
 // GiftLot is the predicate function for giftlot builders.
 type GiftLot func(*sql.Selector)
 
+// HubPayment is the predicate function for hubpayment builders.
+type HubPayment func(*sql.Selector)
+
 // HubSale is the predicate function for hubsale builders.
 type HubSale func(*sql.Selector)
 

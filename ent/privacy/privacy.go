@@ -327,6 +327,30 @@ func (f GiftLotMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.GiftLotMutation", m)
 }
 
+// The HubPaymentQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type HubPaymentQueryRuleFunc func(context.Context, *ent.HubPaymentQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f HubPaymentQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.HubPaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.HubPaymentQuery", q)
+}
+
+// The HubPaymentMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type HubPaymentMutationRuleFunc func(context.Context, *ent.HubPaymentMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f HubPaymentMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.HubPaymentMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.HubPaymentMutation", m)
+}
+
 // The HubSaleQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type HubSaleQueryRuleFunc func(context.Context, *ent.HubSaleQuery) error
@@ -980,6 +1004,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.GiftLotQuery:
 		return q.Filter(), nil
+	case *ent.HubPaymentQuery:
+		return q.Filter(), nil
 	case *ent.HubSaleQuery:
 		return q.Filter(), nil
 	case *ent.HubWalletQuery:
@@ -1054,6 +1080,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.DropPoolMutation:
 		return m.Filter(), nil
 	case *ent.GiftLotMutation:
+		return m.Filter(), nil
+	case *ent.HubPaymentMutation:
 		return m.Filter(), nil
 	case *ent.HubSaleMutation:
 		return m.Filter(), nil

@@ -15,6 +15,7 @@ import (
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -336,6 +337,47 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	hubpayment.Policy = privacy.NewPolicies(schema.HubPayment{})
+	hubpayment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := hubpayment.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	hubpaymentFields := schema.HubPayment{}.Fields()
+	_ = hubpaymentFields
+	// hubpaymentDescSaleID is the schema descriptor for sale_id field.
+	hubpaymentDescSaleID := hubpaymentFields[0].Descriptor()
+	// hubpayment.SaleIDValidator is a validator for the "sale_id" field. It is called by the builders before save.
+	hubpayment.SaleIDValidator = func() func(string) error {
+		validators := hubpaymentDescSaleID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(sale_id string) error {
+			for _, fn := range fns {
+				if err := fn(sale_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// hubpaymentDescHub is the schema descriptor for hub field.
+	hubpaymentDescHub := hubpaymentFields[1].Descriptor()
+	// hubpayment.HubValidator is a validator for the "hub" field. It is called by the builders before save.
+	hubpayment.HubValidator = hubpaymentDescHub.Validators[0].(func(string) error)
+	// hubpaymentDescAmount is the schema descriptor for amount field.
+	hubpaymentDescAmount := hubpaymentFields[3].Descriptor()
+	// hubpayment.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	hubpayment.AmountValidator = hubpaymentDescAmount.Validators[0].(func(int64) error)
+	// hubpaymentDescCreatedAt is the schema descriptor for created_at field.
+	hubpaymentDescCreatedAt := hubpaymentFields[7].Descriptor()
+	// hubpayment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	hubpayment.DefaultCreatedAt = hubpaymentDescCreatedAt.Default.(func() time.Time)
 	hubsale.Policy = privacy.NewPolicies(schema.HubSale{})
 	hubsale.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -119,3 +119,31 @@ func (HubWallet) Annotations() []schema.Annotation {
 
 // Policy of the HubWallet.
 func (HubWallet) Policy() ent.Policy { return systemOnlyPolicy() }
+
+// HubPayment is, on central, a hub's order paid from the buyer's phone:
+// the hub shows a QR code with the order, the buyer pays here by card, and
+// once Stripe confirms, central signs a receipt the hub checks offline.
+type HubPayment struct{ ent.Schema }
+
+// Fields of the HubPayment.
+func (HubPayment) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("sale_id").Unique().Immutable().NotEmpty().MaxLen(64),
+		field.String("hub").Immutable().NotEmpty(),
+		field.JSON("lines", []types.SaleLine{}).Immutable(),
+		field.Int64("amount").Positive().Immutable(),
+		field.String("currency").Immutable(),
+		field.String("stripe_payment_intent_id").Optional().Nillable().Unique(),
+		field.Enum("status").Values("PENDING", "SUCCEEDED", "FAILED").Default("PENDING"),
+		field.Time("created_at").Default(timeNow).Immutable(),
+		field.Time("paid_at").Optional().Nillable(),
+	}
+}
+
+// Annotations of the HubPayment.
+func (HubPayment) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Policy of the HubPayment.
+func (HubPayment) Policy() ent.Policy { return systemOnlyPolicy() }

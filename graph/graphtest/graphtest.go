@@ -233,7 +233,7 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubs.Central(signer, wallets)
+	hubs.Central(signer, wallets, fake)
 	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubs} {
 		s.SetNotifier(bus)
 	}

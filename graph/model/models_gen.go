@@ -182,6 +182,31 @@ type HubAllocationLine struct {
 	Variant *ent.Variant `json:"variant,omitempty"`
 }
 
+type HubPaymentLine struct {
+	Sku        string `json:"sku"`
+	Quantity   int    `json:"quantity"`
+	UnitAmount int    `json:"unitAmount"`
+}
+
+type HubPaymentRequest struct {
+	SaleID string     `json:"saleId"`
+	Amount *ent.Money `json:"amount"`
+	// Central's pay page for this order; show it as a QR code.
+	URL string `json:"url"`
+	// The same URL as a QR code (data:image/png).
+	QRPng string `json:"qrPng"`
+}
+
+type HubPhonePayment struct {
+	Status HubPhonePaymentStatus `json:"status"`
+	Hub    string                `json:"hub"`
+	Amount *ent.Money            `json:"amount"`
+	// Once paid: the code the buyer shows the hub, signed by central.
+	Receipt *string `json:"receipt,omitempty"`
+	// The receipt as a QR code (data:image/png), for the hub's scanner.
+	ReceiptQRPng *string `json:"receiptQrPng,omitempty"`
+}
+
 type HubSaleInput struct {
 	SaleID   string              `json:"saleId"`
 	Hub      string              `json:"hub"`
@@ -305,6 +330,21 @@ type OverlayProduct struct {
 	Variants []*VariantStock `json:"variants"`
 	// The drop the product sells through, if any.
 	Drop *ent.Drop `json:"drop,omitempty"`
+}
+
+type PayHubSaleInput struct {
+	// The part of the pay page's URL after '#'.
+	Request string `json:"request"`
+}
+
+type PayHubSalePayload struct {
+	SaleID string            `json:"saleId"`
+	Hub    string            `json:"hub"`
+	Amount *ent.Money        `json:"amount"`
+	Lines  []*HubPaymentLine `json:"lines"`
+	// Confirm with Stripe.js; the receipt appears in hubPhonePayment when Stripe confirms.
+	ClientSecret    string `json:"clientSecret"`
+	PaymentIntentID string `json:"paymentIntentId"`
 }
 
 type PayWithInput struct {
@@ -585,6 +625,63 @@ func (e *HubLinkState) UnmarshalJSON(b []byte) error {
 }
 
 func (e HubLinkState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type HubPhonePaymentStatus string
+
+const (
+	HubPhonePaymentStatusPending   HubPhonePaymentStatus = "PENDING"
+	HubPhonePaymentStatusSucceeded HubPhonePaymentStatus = "SUCCEEDED"
+	HubPhonePaymentStatusFailed    HubPhonePaymentStatus = "FAILED"
+)
+
+var AllHubPhonePaymentStatus = []HubPhonePaymentStatus{
+	HubPhonePaymentStatusPending,
+	HubPhonePaymentStatusSucceeded,
+	HubPhonePaymentStatusFailed,
+}
+
+func (e HubPhonePaymentStatus) IsValid() bool {
+	switch e {
+	case HubPhonePaymentStatusPending, HubPhonePaymentStatusSucceeded, HubPhonePaymentStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e HubPhonePaymentStatus) String() string {
+	return string(e)
+}
+
+func (e *HubPhonePaymentStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = HubPhonePaymentStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid HubPhonePaymentStatus", str)
+	}
+	return nil
+}
+
+func (e HubPhonePaymentStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *HubPhonePaymentStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e HubPhonePaymentStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

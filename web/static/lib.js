@@ -99,3 +99,22 @@ export const errorText = (e) =>
 export const variantFields = "id sku title available price { amount currency } compareAtPrice { amount currency } memberPrice { amount currency } selectedOptions { name value }";
 export const cartFields = "id total { amount currency } lines { id quantity status channel variant { title product { title } } unitPrice { amount currency } hold { expiresAt active } }";
 export const orderFields = "id number status pickupCode total { amount currency } lines { title quantity unitPrice { amount currency } } history { status note createdAt }";
+
+// stripeForm mounts Stripe Elements for a PaymentIntent before `where`.
+export function stripeForm(pk, secret, where) {
+  const s = document.createElement("script");
+  s.src = "https://js.stripe.com/v3/";
+  s.onload = () => {
+    const stripe = window.Stripe(pk);
+    const elements = stripe.elements({ clientSecret: secret });
+    const mount = h("div", { id: "payment-element" });
+    const btn = h("button", {}, "Pay");
+    where.before(mount, btn);
+    elements.create("payment").mount(mount);
+    btn.onclick = async () => {
+      const { error } = await stripe.confirmPayment({ elements, redirect: "if_required" });
+      if (error) notice(error.message);
+    };
+  };
+  document.head.append(s);
+}

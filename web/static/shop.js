@@ -1,4 +1,4 @@
-import { gql, subscribe, money, h, countdown, newKey, notice, errorText, token, setToken, variantFields, cartFields, orderFields } from "/assets/lib.js";
+import { gql, subscribe, money, h, countdown, newKey, notice, errorText, token, setToken, variantFields, cartFields, orderFields, stripeForm } from "/assets/lib.js";
 
 const app = document.getElementById("app");
 const path = location.pathname;
@@ -151,24 +151,6 @@ async function order(id) {
       o.status === "PAID" ? h("p", {}, "Pickup code ", h("span", { class: "pickup" }, o.pickupCode)) : null,
       h("ul", {}, o.lines.map((l) => h("li", {}, l.title + " × " + l.quantity))));
   }));
-}
-
-function stripeForm(pk, secret, where) {
-  const s = document.createElement("script");
-  s.src = "https://js.stripe.com/v3/";
-  s.onload = () => {
-    const stripe = window.Stripe(pk);
-    const elements = stripe.elements({ clientSecret: secret });
-    const mount = h("div", { id: "payment-element" });
-    const btn = h("button", {}, "Pay");
-    where.before(mount, btn);
-    elements.create("payment").mount(mount);
-    btn.onclick = async () => {
-      const { error } = await stripe.confirmPayment({ elements, redirect: "if_required" });
-      if (error) notice(error.message);
-    };
-  };
-  document.head.append(s);
 }
 
 async function wallet() {

@@ -1,0 +1,224 @@
+package checkout
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// A phone-paid hub sale: the hub shows a QR code of a PaymentRequest (its
+// order, priced by the hub); the buyer opens it on central over their own
+// mobile data and pays by card; once Stripe confirms, central signs a
+// HubReceipt the page shows and the hub checks offline before handing
+// the goods over. The sale id joins the three, so one payment buys once.
+
+// PaymentRequest is what a hub's QR code carries to central's pay page.
+type PaymentRequest struct {
+	SaleID   string     `json:"s"`
+	Hub      string     `json:"h"`
+	Amount   int64      `json:"a"`
+	Currency string     `json:"c"`
+	Lines    []SaleLine `json:"l"`
+}
+
+// Encode is the request as it goes in the QR code's URL fragment.
+func (r PaymentRequest) Encode() string {
+	b, _ := json.Marshal(r)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodePaymentRequest reads a request from a pay page's URL fragment.
+func DecodePaymentRequest(s string) (PaymentRequest, error) {
+	var r PaymentRequest
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), "#"))
+	if err != nil || len(b) > 8<<10 || json.Unmarshal(b, &r) != nil {
+		return r, badInput("request", "this payment link is damaged; scan the hub's QR code again")
+	}
+	var sum int64
+	for _, l := range r.Lines {
+		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.SKU == "" {
+			return r, badInput("request", "this payment link is damaged; scan the hub's QR code again")
+		}
+		sum += int64(l.Quantity) * l.UnitAmount
+	}
+	if r.SaleID == "" || len(r.SaleID) > 64 || !ValidHubCode(r.Hub) || !isCurrencyCode(r.Currency) ||
+		len(r.Lines) == 0 || len(r.Lines) > 50 || r.Amount < 1 || r.Amount != sum {
+		return r, badInput("request", "this payment link is damaged; scan the hub's QR code again")
+	}
+	return r, nil
+}
+
+// PaymentRequest prices lines at this hub for a buyer to pay by phone;
+// nothing is taken until the hub sells with the receipt.
+func (h *Hubs) PaymentRequest(ctx context.Context, lines []SellLine) (PaymentRequest, error) {
+	if err := requireStaff(ctx); err != nil {
+		return PaymentRequest{}, err
+	}
+	if h.code == "" {
+		return PaymentRequest{}, badInput("hub", "this server is not a hub; run `merchd edge`")
+	}
+	if len(lines) == 0 || len(lines) > 50 {
+		return PaymentRequest{}, badInput("lines", "a sale has 1 to 50 lines")
+	}
+	sys := viewer.SystemContext(ctx)
+	r := PaymentRequest{SaleID: newSaleID(), Hub: h.code}
+	for _, l := range lines {
+		if l.Quantity < 1 || l.Quantity > 100 {
+			return PaymentRequest{}, badInput("lines.quantity", "must be between 1 and 100")
+		}
+		v, err := h.db.Variant.Get(sys, l.VariantID)
+		if err != nil {
+			return PaymentRequest{}, notFoundAs(err, "variant")
+		}
+		if r.Currency == "" {
+			r.Currency = v.Currency
+		} else if r.Currency != v.Currency {
+			return PaymentRequest{}, badInput("lines", "one sale, one currency")
+		}
+		have, err := h.db.Stock.Query().Where(stock.VariantID(v.ID), stock.HasLocationWith(location.Code(h.code))).
+			Select(stock.FieldAvailable).Int(sys)
+		if ent.IsNotFound(err) || (err == nil && have < l.Quantity) {
+			return PaymentRequest{}, fmt.Errorf("%s at the hub: %w", v.Sku, ErrOutOfStock)
+		} else if err != nil {
+			return PaymentRequest{}, err
+		}
+		r.Lines = append(r.Lines, SaleLine{SKU: v.Sku, Quantity: l.Quantity, UnitAmount: v.PriceAmount})
+		r.Amount += int64(l.Quantity) * v.PriceAmount
+	}
+	return r, nil
+}
+
+// PhonePayment is a started phone payment: confirm ClientSecret with Stripe.
+type PhonePayment struct {
+	PaymentIntentID, ClientSecret string
+	Request                       PaymentRequest
+}
+
+// PayHubSale starts (or resumes) paying a hub's request by card, on
+// central; anyone holding the QR code may pay it. One PaymentIntent per
+// sale id, however often the page asks.
+func (h *Hubs) PayHubSale(ctx context.Context, request string) (PhonePayment, error) {
+	if h.pay == nil {
+		return PhonePayment{}, &InputError{Field: "request", Msg: ErrPaymentsNotConfigured.Error()}
+	}
+	r, err := DecodePaymentRequest(request)
+	if err != nil {
+		return PhonePayment{}, err
+	}
+	sys := viewer.SystemContext(ctx)
+	if _, err := h.db.Location.Query().Where(location.Code(r.Hub), location.KindEQ(location.KindHUB)).OnlyID(sys); err != nil {
+		return PhonePayment{}, notFoundAs(err, "hub")
+	}
+	err = h.db.HubPayment.Create().SetSaleID(r.SaleID).SetHub(r.Hub).SetLines(r.Lines).SetAmount(r.Amount).SetCurrency(r.Currency).
+		OnConflictColumns(hubpayment.FieldSaleID).Ignore().Exec(sys)
+	if err != nil {
+		return PhonePayment{}, err
+	}
+	p, err := h.db.HubPayment.Query().Where(hubpayment.SaleID(r.SaleID)).Only(sys)
+	if err != nil {
+		return PhonePayment{}, err
+	}
+	if p.Hub != r.Hub || p.Amount != r.Amount || p.Currency != r.Currency {
+		return PhonePayment{}, badInput("request", "this sale is already being paid with another amount; ask the hub for a new QR code")
+	}
+	if p.Status == hubpayment.StatusSUCCEEDED {
+		return PhonePayment{}, badInput("request", "this sale is paid already")
+	}
+	pi, err := h.pay.CreatePaymentIntent(ctx, PaymentIntentParams{Amount: r.Amount, Currency: r.Currency, Purpose: "hub",
+		HubSaleID: r.SaleID, IdempotencyKey: "merchd-hub-sale-" + r.SaleID})
+	if err != nil {
+		return PhonePayment{}, err
+	}
+	if p.StripePaymentIntentID == nil {
+		if err := h.db.HubPayment.UpdateOneID(p.ID).SetStripePaymentIntentID(pi.ID).Exec(sys); err != nil {
+			return PhonePayment{}, err
+		}
+	}
+	return PhonePayment{PaymentIntentID: pi.ID, ClientSecret: pi.ClientSecret, Request: r}, nil
+}
+
+// applyHubPaymentEvent applies a Stripe event to a hub phone payment, if it
+// is one (done). Success is final; a failure after success changes nothing.
+func applyHubPaymentEvent(ctx context.Context, tx *ent.Tx, ev PaymentEvent, now time.Time) (bool, error) {
+	p, err := tx.HubPayment.Query().Where(hubpayment.StripePaymentIntentID(ev.PaymentIntentID)).Only(ctx)
+	if ent.IsNotFound(err) && ev.HubSaleID != "" {
+		// The event outran PayHubSale's update: find it by sale id.
+		p, err = tx.HubPayment.Query().Where(hubpayment.SaleID(ev.HubSaleID), hubpayment.StripePaymentIntentIDIsNil()).Only(ctx)
+		if err == nil {
+			err = tx.HubPayment.UpdateOneID(p.ID).SetStripePaymentIntentID(ev.PaymentIntentID).Exec(ctx)
+		}
+	}
+	if ent.IsNotFound(err) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	switch ev.Type {
+	case "payment_intent.succeeded":
+		if ev.Amount != p.Amount || !strings.EqualFold(ev.Currency, p.Currency) {
+			return true, fmt.Errorf("hub sale %s: Stripe confirmed %d %s, the sale is %d %s", p.SaleID, ev.Amount, ev.Currency, p.Amount, p.Currency)
+		}
+		return true, tx.HubPayment.Update().Where(hubpayment.ID(p.ID), hubpayment.StatusNEQ(hubpayment.StatusSUCCEEDED)).
+			SetStatus(hubpayment.StatusSUCCEEDED).SetPaidAt(now).Exec(ctx)
+	default:
+		return true, tx.HubPayment.Update().Where(hubpayment.ID(p.ID), hubpayment.StatusEQ(hubpayment.StatusPENDING)).
+			SetStatus(hubpayment.StatusFAILED).Exec(ctx)
+	}
+}
+
+// PhonePaymentState is a phone payment as the pay page sees it.
+type PhonePaymentState struct {
+	Status   string // PENDING, SUCCEEDED, FAILED
+	Hub      string
+	Amount   int64
+	Currency string
+	// Receipt, once paid: what the buyer shows the hub.
+	Receipt string
+}
+
+// HubPaymentState reports a phone payment by sale id, with the signed
+// receipt once Stripe confirmed it. The sale id (96 random bits, in the
+// hub's QR code) is what entitles the asker.
+func (h *Hubs) HubPaymentState(ctx context.Context, saleID string) (*PhonePaymentState, error) {
+	if h.signer == nil {
+		return nil, badInput("saleId", "phone payments are kept by central, not by a hub")
+	}
+	p, err := h.db.HubPayment.Query().Where(hubpayment.SaleID(saleID)).Only(viewer.SystemContext(ctx))
+	if ent.IsNotFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	st := &PhonePaymentState{Status: p.Status.String(), Hub: p.Hub, Amount: p.Amount, Currency: p.Currency}
+	if p.Status == hubpayment.StatusSUCCEEDED {
+		st.Receipt = h.signer.Sign(HubReceipt{Kind: kindHubReceipt, SaleID: p.SaleID, Hub: p.Hub, Amount: p.Amount, Currency: p.Currency})
+	}
+	return st, nil
+}
+
+// phonePaid reports, in central's recording tx, why a QR hub sale has no
+// confirmed payment matching it ("" when it has one).
+func phonePaid(ctx context.Context, tx *ent.Tx, s RemoteSale, total int64) (string, error) {
+	p, err := tx.HubPayment.Query().Where(hubpayment.SaleID(s.SaleID)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return "no phone payment for this sale on central", nil
+	case err != nil:
+		return "", err
+	case p.Status != hubpayment.StatusSUCCEEDED:
+		return fmt.Sprintf("the phone payment for this sale is %s", p.Status), nil
+	case p.Amount != total || p.Currency != s.Currency || p.Hub != s.Hub:
+		return fmt.Sprintf("the phone payment was %s at hub %s, the sale %s at hub %s",
+			FormatMoney(p.Amount, p.Currency), p.Hub, FormatMoney(total, s.Currency), s.Hub), nil
+	}
+	return "", nil
+}
