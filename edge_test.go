@@ -168,7 +168,10 @@ func (p *popup) sellWallet(name, key string) graphtest.Response {
 
 const popupSKU = "tour-tee-2026-1"
 
-func startPopup(t *testing.T, leased int) *popup {
+func startPopup(t *testing.T, leased int) *popup { return startPopupWith(t, leased, nil) }
+
+// startPopupWith starts central with env and extra flags.
+func startPopupWith(t *testing.T, leased int, env []string, centralFlags ...string) *popup {
 	dir := t.TempDir()
 	printer, err := hardware.NewPrinterSimulator()
 	if err != nil {
@@ -178,7 +181,7 @@ func startPopup(t *testing.T, leased int) *popup {
 	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer,
 		custTok: map[string]string{}, pass: map[string]string{}, custID: map[string]string{}}
 	centralDB := filepath.Join(dir, "central.db")
-	p.central = startCommand(t, p.bin, nil, "serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo").URL
+	p.central = startCommand(t, p.bin, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo"}, centralFlags...)...).URL
 	p.centralTok = staffToken(t, p.bin, centralDB)
 	p.hubTok = staffToken(t, p.bin, centralDB)
 	p.link = newLinkProxy(t, strings.TrimPrefix(p.central, "http://"))
@@ -537,5 +540,95 @@ func TestEdgeKilledMidSync(t *testing.T) {
 	}
 	if c, e := p.centralStock(), p.edgeStock(); c != leased-sold || e != leased-sold-held {
 		t.Fatalf("hub stock: central %d, edge %d, want %d and %d (%d held in a cart)", c, e, leased-sold, leased-sold-held, held)
+	}
+}
+
+// TestEdgePhonePayment: the venue's link is down; a buyer pays the hub's
+// order on central from their own phone (Stripe through stripe-mock, the
+// webhook signed), shows the receipt code central signed, and the hub,
+// still offline, checks it and sells; once only, and for that order only.
+func TestEdgePhonePayment(t *testing.T) {
+	mock := graphtest.StripeMock(t)
+	p := startPopupWith(t, 20, []string{"MERCHD_STRIPE_SECRET_KEY=sk_test_123", "MERCHD_STRIPE_WEBHOOK_SECRET=" + graphtest.WebhookSecret},
+		"--stripe-api-url", mock)
+
+	var rq struct {
+		HubPaymentRequest struct {
+			SaleID, URL, QRPng string
+			Amount             struct{ Amount int }
+		}
+	}
+	p.do(p.edge.URL, p.edgeTok, `query($v: ID!) { hubPaymentRequest(lines: [{variantId: $v, quantity: 2}]) { saleId url amount { amount } qrPng } }`,
+		map[string]any{"v": p.variantOnEdge}).Decode(t, &rq)
+	r := rq.HubPaymentRequest
+	pageURL, request, ok := strings.Cut(r.URL, "#")
+	if !ok || pageURL != p.link.URL()+"/pay/hub" || r.Amount.Amount != 7000 || !strings.HasPrefix(r.QRPng, "data:image/png") {
+		t.Fatalf("payment request: %+v", r)
+	}
+
+	p.link.SetUp(false)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "OFFLINE" }, "offline")
+
+	// The buyer's phone reaches central over mobile data.
+	resp, err := http.Get(p.central + "/pay/hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "/assets/pay.js") {
+		t.Fatalf("pay page: %d", resp.StatusCode)
+	}
+	var paid struct{ PayHubSale struct{ PaymentIntentID string } }
+	p.do(p.central, "", `mutation($r: String!) { payHubSale(input: {request: $r}) { paymentIntentId clientSecret } }`,
+		map[string]any{"r": request}).Decode(t, &paid)
+	body, sig := graphtest.SignedEvent(t, "evt_phone", "payment_intent.succeeded", map[string]any{
+		"id": paid.PayHubSale.PaymentIntentID, "object": "payment_intent", "amount": 7000, "currency": "eur", "status": "succeeded",
+		"metadata": map[string]string{"merchd_hub_sale": r.SaleID, "merchd_purpose": "hub"}})
+	if code := graphtest.Deliver(t, p.central+"/webhooks/stripe", body, sig); code != 200 {
+		t.Fatalf("webhook: %d", code)
+	}
+	var st struct{ HubPhonePayment struct{ Receipt *string } }
+	p.do(p.central, "", `query($s: String!) { hubPhonePayment(saleId: $s) { receipt } }`, map[string]any{"s": r.SaleID}).Decode(t, &st)
+	if st.HubPhonePayment.Receipt == nil {
+		t.Fatal("no receipt after Stripe confirmed")
+	}
+	receipt := *st.HubPhonePayment.Receipt
+
+	sellQR := func(key, code string, qty int) graphtest.Response {
+		return p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $n: Int!, $k: String!, $r: String!) { hubSell(input: {lines: [{variantId: $v, quantity: $n}], paidWith: QR, receipt: $r, idempotencyKey: $k}) { saleId receiptPrinted } }`,
+			map[string]any{"v": p.variantOnEdge, "n": qty, "k": key, "r": code})
+	}
+	if r := sellQR("forged", receipt[:len(receipt)-3]+"AAA", 2); r.Code() != "BAD_USER_INPUT" {
+		t.Fatalf("forged receipt: %+v", r.Errors)
+	}
+	if r := sellQR("fewer", receipt, 1); r.Code() != "BAD_USER_INPUT" {
+		t.Fatalf("receipt for 70.00 on a 35.00 sale: %+v", r.Errors)
+	}
+	var sold struct{ HubSell hubSale }
+	sellQR("phone", receipt, 2).Decode(t, &sold)
+	if sold.HubSell.SaleID != r.SaleID || !sold.HubSell.ReceiptPrinted {
+		t.Fatalf("phone-paid sale: %+v", sold)
+	}
+	if r := sellQR("phone-again", receipt, 2); r.Code() != "BAD_USER_INPUT" {
+		t.Fatalf("one receipt sold twice: %+v", r.Errors)
+	}
+	if got := p.edgeStock(); got != 18 {
+		t.Fatalf("edge stock %d, want 18", got)
+	}
+
+	p.link.SetUp(true)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
+	var sales struct {
+		HubSales struct {
+			Edges []struct{ Node struct{ SaleID, Status, PaidWith string } }
+		}
+	}
+	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {hub: "popup-hub"}) { edges { node { saleID status paidWith } } } }`, nil).Decode(t, &sales)
+	if len(sales.HubSales.Edges) != 1 || sales.HubSales.Edges[0].Node.SaleID != r.SaleID || sales.HubSales.Edges[0].Node.Status != "APPLIED" {
+		t.Fatalf("central's hub sales: %+v", sales)
+	}
+	if c := p.centralStock(); c != 18 {
+		t.Fatalf("central counts %d at the hub, want 18", c)
 	}
 }
