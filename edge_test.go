@@ -579,7 +579,9 @@ func TestEdgePhonePayment(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "/assets/pay.js") {
 		t.Fatalf("pay page: %d", resp.StatusCode)
 	}
-	var paid struct{ PayHubSale struct{ PaymentIntentID string } }
+	var paid struct {
+		PayHubSale struct{ PaymentIntentID string }
+	}
 	p.do(p.central, "", `mutation($r: String!) { payHubSale(input: {request: $r}) { paymentIntentId clientSecret } }`,
 		map[string]any{"r": request}).Decode(t, &paid)
 	body, sig := graphtest.SignedEvent(t, "evt_phone", "payment_intent.succeeded", map[string]any{
@@ -621,7 +623,9 @@ func TestEdgePhonePayment(t *testing.T) {
 	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
 	var sales struct {
 		HubSales struct {
-			Edges []struct{ Node struct{ SaleID, Status, PaidWith string } }
+			Edges []struct {
+				Node struct{ SaleID, Status, PaidWith string }
+			}
 		}
 	}
 	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {hub: "popup-hub"}) { edges { node { saleID status paidWith } } } }`, nil).Decode(t, &sales)
