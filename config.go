@@ -52,6 +52,8 @@ type serveConfig struct {
 // edgeConfig is what `merchd edge` adds to serve's flags.
 type edgeConfig struct {
 	Hub            string
+	Scanner        string
+	ScannerBaud    int
 	Sync           edge.Config
 	ReceiptPrinter string
 	ReceiptCols    int
@@ -66,6 +68,8 @@ func (e *edgeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&e.ReceiptHeader, "receipt-header", "merchd", "the shop name printed at the top of receipts")
 	fs.IntVar(&e.ReceiptCols, "receipt-cols", 42, "characters per receipt line (42 for 80 mm paper, 32 for 58 mm)")
 	fs.DurationVar(&e.Sync.MaxBackoff, "sync-max-backoff", e.Sync.MaxBackoff, "longest wait between deliveries while central is unreachable")
+	fs.StringVar(&e.Scanner, "scanner", e.Scanner, "serial barcode scanner `device` (e.g. /dev/ttyACM0): each code read goes into the till's cart")
+	fs.IntVar(&e.ScannerBaud, "scanner-baud", 9600, "the serial scanner's baud rate")
 	fs.Int64Var(&e.Sync.OfflineWalletLimit, "offline-wallet-limit", e.Sync.OfflineWalletLimit,
 		"most a customer may spend from their wallet here before central confirms, in minor units (0: no wallet payments)")
 	fs.StringVar(&e.Sync.CentralKey, "central-key", e.Sync.CentralKey,
@@ -84,6 +88,9 @@ func (e *edgeConfig) validate() []error {
 		if _, err := hardware.ParsePrinterURL(e.ReceiptPrinter); err != nil {
 			errs = append(errs, fmt.Errorf("--receipt-printer: %w", err))
 		}
+	}
+	if e.ScannerBaud < 1200 || e.ScannerBaud > 921600 {
+		errs = append(errs, fmt.Errorf("--scanner-baud %d: between 1200 and 921600", e.ScannerBaud))
 	}
 	if e.Sync.OfflineWalletLimit < 0 {
 		errs = append(errs, fmt.Errorf("--offline-wallet-limit %d: not negative", e.Sync.OfflineWalletLimit))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -227,10 +228,10 @@ func (p *popup) variant(base, tok string) string {
 	return vs.Variants.Edges[0].Node.ID
 }
 
-func (p *popup) startEdge() {
-	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok}, "edge", "--addr", "127.0.0.1:0",
+func (p *popup) startEdge(extra ...string) {
+	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok}, append([]string{"edge", "--addr", "127.0.0.1:0",
 		"--database", p.edgeDB, "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms", "--offline-wallet-limit", "5000",
-		"--receipt-printer", "tcp://"+p.printer.Addr())
+		"--receipt-printer", "tcp://" + p.printer.Addr()}, extra...)...)
 }
 
 func (p *popup) do(base, tok, q string, vars map[string]any) graphtest.Response {
@@ -634,5 +635,91 @@ func TestEdgePhonePayment(t *testing.T) {
 	}
 	if c := p.centralStock(); c != 18 {
 		t.Fatalf("central counts %d at the hub, want 18", c)
+	}
+}
+
+// TestEdgeScannerToTill: a serial barcode scanner (a socat pty pair) feeds
+// the hub's till: each scan holds a unit in the till's cart, an unknown
+// code is ignored, and hubSell fromTill sells the cart once, taking the
+// units only once.
+func TestEdgeScannerToTill(t *testing.T) {
+	if _, err := exec.LookPath("socat"); err != nil {
+		t.Skip("needs socat: apt-get install socat")
+	}
+	dir := t.TempDir()
+	gun, port := filepath.Join(dir, "gun"), filepath.Join(dir, "port")
+	socat := exec.Command("socat", "pty,raw,echo=0,link="+gun, "pty,raw,echo=0,link="+port)
+	if err := socat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = socat.Process.Kill(); _ = socat.Wait() })
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(port); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p := startPopupWith(t, 20, nil)
+	p.edge.Kill(t)
+	p.startEdge("--scanner", port)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" }, "online")
+
+	w, err := os.OpenFile(gun, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	type till struct {
+		TillCart *struct {
+			Lines []struct {
+				Quantity int
+				Status   string
+			}
+		}
+	}
+	waitTill := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var out till
+			p.do(p.edge.URL, p.edgeTok, `{ tillCart { lines { quantity status } } }`, nil).Decode(t, &out)
+			held := 0
+			if out.TillCart != nil {
+				for _, l := range out.TillCart.Lines {
+					if l.Status == "HELD" {
+						held += l.Quantity
+					}
+				}
+			}
+			if held == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("till holds %d units, want %d: %+v", held, n, out.TillCart)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, code := range []string{popupSKU + "\r\n", "NOT-A-SKU\r\n", popupSKU + "\r"} {
+		if _, err := io.WriteString(w, code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTill(2)
+	if got := p.edgeStock(); got != 18 {
+		t.Fatalf("hub stock with 2 units in the till: %d, want 18", got)
+	}
+	var sold struct{ HubSell hubSale }
+	p.do(p.edge.URL, p.edgeTok, `mutation { hubSell(input: {fromTill: true, idempotencyKey: "till-1"}) { saleId receiptPrinted } }`, nil).Decode(t, &sold)
+	waitTill(0)
+	if r := p.do(p.edge.URL, p.edgeTok, `mutation { hubSell(input: {fromTill: true, idempotencyKey: "till-2"}) { saleId } }`, nil); r.Code() != "BAD_USER_INPUT" {
+		t.Fatalf("selling an empty till: %+v", r.Errors)
+	}
+	if got := p.edgeStock(); got != 18 {
+		t.Fatalf("hub stock after selling the till: %d, want 18", got)
+	}
+	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
+	if c, n := p.centralStock(), p.centralSales(); c != 18 || n != 1 {
+		t.Fatalf("central: hub stock %d (want 18), %d sales (want 1)", c, n)
 	}
 }

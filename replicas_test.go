@@ -20,9 +20,9 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/viewer"
-	"github.com/merchd/merchd/graph/gid"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 

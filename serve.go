@@ -235,6 +235,10 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	wg.Go(func() { orders.RunSweeper(bg, cfg.SweepInterval) })
 	if syncer != nil {
 		wg.Go(func() { syncer.Run(bg) })
+		if cfg.Edge.Scanner != "" {
+			sc := &edge.Scanner{Path: cfg.Edge.Scanner, Baud: cfg.Edge.ScannerBaud, Hubs: hubs, Carts: carts, Log: log}
+			wg.Go(func() { sc.Run(bg) })
+		}
 	}
 	defer func() { stopBG(); wg.Wait() }()
 

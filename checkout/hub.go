@@ -88,6 +88,15 @@ type SellLine struct {
 	Quantity  int
 }
 
+// SaleInput is a sale at a hub: the lines rung up, or (FromTill) what was
+// scanned into the till's cart; how it is paid; its idempotency key.
+type SaleInput struct {
+	Lines    []SellLine
+	FromTill bool
+	Pay      HubPay
+	Key      string
+}
+
 // HubPay is how a hub sale is paid.
 type HubPay struct {
 	// Method is CASH, WALLET or QR.
@@ -107,7 +116,7 @@ const OutboxHubSale = "hubSale"
 // taken; a wallet pays up to what it had at the last sync, less what the
 // hub spent since, and never more than the offline limit unconfirmed; a
 // phone payment needs central's receipt for exactly this sale's total.
-func (h *Hubs) Sell(ctx context.Context, lines []SellLine, pay HubPay, key string) (RemoteSale, error) {
+func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 	if err := requireStaff(ctx); err != nil {
 		return RemoteSale{}, err
 	}
@@ -115,7 +124,11 @@ func (h *Hubs) Sell(ctx context.Context, lines []SellLine, pay HubPay, key strin
 	if hubCode == "" {
 		return RemoteSale{}, badInput("hub", "this server is not a hub; run `merchd edge`")
 	}
-	if len(lines) == 0 || len(lines) > 50 {
+	lines, pay, key := in.Lines, in.Pay, in.Key
+	if in.FromTill != (len(lines) == 0) {
+		return RemoteSale{}, badInput("lines", "ring up lines, or sell the till's scanned items (fromTill), not both")
+	}
+	if len(lines) > 50 {
 		return RemoteSale{}, badInput("lines", "a sale has 1 to 50 lines")
 	}
 	for _, l := range lines {
@@ -154,9 +167,10 @@ func (h *Hubs) Sell(ctx context.Context, lines []SellLine, pay HubPay, key strin
 		return RemoteSale{}, badInput("paidWith", "a hub takes CASH, WALLET or QR here; cards go through the terminal")
 	}
 	req := struct {
-		Lines []SellLine
-		Pay   HubPay
-	}{lines, pay}
+		Lines    []SellLine
+		FromTill bool
+		Pay      HubPay
+	}{lines, in.FromTill, pay}
 	return idempotent(ctx, h.db, "hubSell", key, req, func(ctx context.Context, tx *ent.Tx) (RemoteSale, error) {
 		sys := viewer.SystemContext(ctx)
 		loc, err := tx.Location.Query().Where(location.Code(hubCode)).Only(sys)
@@ -189,6 +203,11 @@ func (h *Hubs) Sell(ctx context.Context, lines []SellLine, pay HubPay, key strin
 			h.afterCommit(tx, StockTopic(v.ID))
 			sale.Lines = append(sale.Lines, SaleLine{SKU: v.Sku, Quantity: l.Quantity, UnitAmount: v.PriceAmount})
 			total += int64(l.Quantity) * v.PriceAmount
+		}
+		if in.FromTill {
+			if sale.Lines, sale.Currency, total, err = h.ringUpTill(sys, tx, loc.ID); err != nil {
+				return RemoteSale{}, err
+			}
 		}
 		var customer *int
 		switch pay.Method {

@@ -87,7 +87,7 @@ func (p *pair) sell(tb testing.TB, n, tills int, prefix string) []time.Duration 
 		wg.Go(func() {
 			for i := w; i < n; i += tills {
 				t0 := time.Now()
-				_, err := p.hubs.Sell(staff, []checkout.SellLine{{VariantID: p.variant, Quantity: 1}}, checkout.HubPay{Method: "CASH"}, prefix+strconv.Itoa(i))
+				_, err := p.hubs.Sell(staff, checkout.SaleInput{Lines: []checkout.SellLine{{VariantID: p.variant, Quantity: 1}}, Pay: checkout.HubPay{Method: "CASH"}, Key: prefix + strconv.Itoa(i)})
 				lat[i] = time.Since(t0)
 				if err != nil {
 					tb.Error(err)

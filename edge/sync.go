@@ -19,11 +19,11 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/viewer"
-	"github.com/merchd/merchd/graph/gid"
 )
 
 // Config is how a hub reaches central.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/viewer"
-	"github.com/merchd/merchd/graph/gid"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 

@@ -15,9 +15,9 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/privacy"
 	"github.com/merchd/merchd/ent/viewer"
-	"github.com/merchd/merchd/graph/gid"
 )
 
 // Error codes sent in extensions.code. Clients switch on these.

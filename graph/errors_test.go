@@ -12,9 +12,9 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/privacy"
 	"github.com/merchd/merchd/ent/viewer"
-	"github.com/merchd/merchd/graph/gid"
 )
 
 type logBuffer struct{ strings.Builder }

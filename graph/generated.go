@@ -20,6 +20,7 @@ import (
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/membership"
@@ -32,7 +33,6 @@ import (
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/walletentry"
-	"github.com/merchd/merchd/graph/gid"
 	"github.com/merchd/merchd/graph/model"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -396,6 +396,7 @@ type ComplexityRoot struct {
 		RemoveFromCart       func(childComplexity int, input model.RemoveFromCartInput) int
 		ReturnAllocation     func(childComplexity int, input model.ReturnAllocationInput) int
 		RotateStreamKey      func(childComplexity int, input model.RotateStreamKeyInput) int
+		ScanToTill           func(childComplexity int, input model.ScanToTillInput) int
 		SetMemberPrice       func(childComplexity int, input model.SetMemberPriceInput) int
 		SetProductImages     func(childComplexity int, input model.SetProductImagesInput) int
 		SetStock             func(childComplexity int, input model.SetStockInput) int
@@ -540,6 +541,7 @@ type ComplexityRoot struct {
 		QRCode            func(childComplexity int, code string) int
 		SigningKey        func(childComplexity int) int
 		Streams           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) int
+		TillCart          func(childComplexity int) int
 		TopUpOptions      func(childComplexity int) int
 		Variants          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) int
 		Viewer            func(childComplexity int) int
@@ -568,6 +570,10 @@ type ComplexityRoot struct {
 
 	ReturnAllocationPayload struct {
 		Units func(childComplexity int) int
+	}
+
+	ScanToTillPayload struct {
+		Cart func(childComplexity int) int
 	}
 
 	SelectedOption struct {
@@ -782,6 +788,7 @@ type MutationResolver interface {
 	RemoveFromCart(ctx context.Context, input model.RemoveFromCartInput) (*model.CartPayload, error)
 	Checkout(ctx context.Context, input model.CheckoutInput) (*model.CheckoutPayload, error)
 	RefundOrder(ctx context.Context, input model.RefundOrderInput) (*model.RefundOrderPayload, error)
+	ScanToTill(ctx context.Context, input model.ScanToTillInput) (*model.ScanToTillPayload, error)
 	HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error)
 	LeaseAllocation(ctx context.Context, input model.LeaseAllocationInput) (*model.LeaseAllocationPayload, error)
 	RecordHubSales(ctx context.Context, input model.RecordHubSalesInput) (*model.RecordHubSalesPayload, error)
@@ -825,6 +832,7 @@ type QueryResolver interface {
 	Variants(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) (*ent.VariantConnection, error)
 	Cart(ctx context.Context) (*ent.Cart, error)
 	HubStatus(ctx context.Context) (*model.HubStatus, error)
+	TillCart(ctx context.Context) (*ent.Cart, error)
 	HubAllocation(ctx context.Context, hub string) ([]*model.HubAllocationLine, error)
 	HubWallets(ctx context.Context, currency string, after *int, first *int) ([]*model.HubWalletLine, error)
 	HubWallet(ctx context.Context, walletPass string) (*model.HubWalletView, error)
@@ -2223,6 +2231,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateStreamKey(childComplexity, args["input"].(model.RotateStreamKeyInput)), true
+	case "Mutation.scanToTill":
+		if e.ComplexityRoot.Mutation.ScanToTill == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_scanToTill_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ScanToTill(childComplexity, args["input"].(model.ScanToTillInput)), true
 	case "Mutation.setMemberPrice":
 		if e.ComplexityRoot.Mutation.SetMemberPrice == nil {
 			break
@@ -2953,6 +2972,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Streams(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.StreamOrder), args["where"].(*ent.StreamWhereInput)), true
+	case "Query.tillCart":
+		if e.ComplexityRoot.Query.TillCart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.TillCart(childComplexity), true
 	case "Query.topUpOptions":
 		if e.ComplexityRoot.Query.TopUpOptions == nil {
 			break
@@ -3068,6 +3093,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReturnAllocationPayload.Units(childComplexity), true
+
+	case "ScanToTillPayload.cart":
+		if e.ComplexityRoot.ScanToTillPayload.Cart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanToTillPayload.Cart(childComplexity), true
 
 	case "SelectedOption.name":
 		if e.ComplexityRoot.SelectedOption.Name == nil {
@@ -3739,6 +3771,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputReturnAllocationInput,
 		ec.unmarshalInputReturnLineInput,
 		ec.unmarshalInputRotateStreamKeyInput,
+		ec.unmarshalInputScanToTillInput,
 		ec.unmarshalInputSelectedOptionInput,
 		ec.unmarshalInputSetMemberPriceInput,
 		ec.unmarshalInputSetProductImagesInput,
@@ -4732,6 +4765,14 @@ func (ec *executionContext) childFields_ReturnAllocationPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type ReturnAllocationPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_ScanToTillPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cart":
+		return ec.fieldContext_ScanToTillPayload_cart(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScanToTillPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SelectedOption(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -5612,6 +5653,20 @@ func (ec *executionContext) field_Mutation_rotateStreamKey_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RotateStreamKeyInput, error) {
 			return ec.unmarshalNRotateStreamKeyInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRotateStreamKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_scanToTill_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ScanToTillInput, error) {
+			return ec.unmarshalNScanToTillInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanToTillInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -11555,6 +11610,50 @@ func (ec *executionContext) fieldContext_Mutation_refundOrder(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_scanToTill(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_scanToTill(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ScanToTill(ctx, fc.Args["input"].(model.ScanToTillInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScanToTillPayload) graphql.Marshaler {
+			return ec.marshalNScanToTillPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanToTillPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_scanToTill(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanToTillPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_scanToTill_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_hubSell(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14637,6 +14736,38 @@ func (ec *executionContext) fieldContext_Query_hubStatus(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_tillCart(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_tillCart(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().TillCart(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Cart) graphql.Marshaler {
+			return ec.marshalOCart2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐCart(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_tillCart(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Cart(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_hubAllocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15503,6 +15634,38 @@ func (ec *executionContext) _ReturnAllocationPayload_units(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_ReturnAllocationPayload_units(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReturnAllocationPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ScanToTillPayload_cart(ctx context.Context, field graphql.CollectedField, obj *model.ScanToTillPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanToTillPayload_cart(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cart, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Cart) graphql.Marshaler {
+			return ec.marshalNCart2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐCart(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanToTillPayload_cart(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanToTillPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Cart(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SelectedOption_name(ctx context.Context, field graphql.CollectedField, obj *ent.SelectedOption) (ret graphql.Marshaler) {
@@ -23092,11 +23255,17 @@ func (ec *executionContext) unmarshalInputHubSellInput(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
+	if _, present := asMap["lines"]; !present {
+		asMap["lines"] = []any{}
+	}
+	if _, present := asMap["fromTill"]; !present {
+		asMap["fromTill"] = false
+	}
 	if _, present := asMap["paidWith"]; !present {
 		asMap["paidWith"] = "CASH"
 	}
 
-	fieldsInOrder := [...]string{"lines", "paidWith", "walletPass", "receipt", "idempotencyKey"}
+	fieldsInOrder := [...]string{"lines", "fromTill", "paidWith", "walletPass", "receipt", "idempotencyKey"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23110,6 +23279,13 @@ func (ec *executionContext) unmarshalInputHubSellInput(ctx context.Context, obj 
 				return it, err
 			}
 			it.Lines = data
+		case "fromTill":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromTill"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromTill = data
 		case "paidWith":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paidWith"))
 			data, err := ec.unmarshalOHubSalePaidWith2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx, v)
@@ -28135,6 +28311,43 @@ func (ec *executionContext) unmarshalInputRotateStreamKeyInput(ctx context.Conte
 				return it, err
 			}
 			it.StreamID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputScanToTillInput(ctx context.Context, obj any) (model.ScanToTillInput, error) {
+	var it model.ScanToTillInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
 		}
 	}
 	return it, nil
@@ -34302,6 +34515,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "scanToTill":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_scanToTill(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "hubSell":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_hubSell(ctx, field)
@@ -35980,6 +36200,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "tillCart":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_tillCart(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "hubAllocation":
 			field := field
 
@@ -36497,6 +36739,44 @@ func (ec *executionContext) _ReturnAllocationPayload(ctx context.Context, sel as
 			out.Values[i] = graphql.MarshalString("ReturnAllocationPayload")
 		case "units":
 			out.Values[i] = ec._ReturnAllocationPayload_units(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var scanToTillPayloadImplementors = []string{"ScanToTillPayload"}
+
+func (ec *executionContext) _ScanToTillPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ScanToTillPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scanToTillPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScanToTillPayload")
+		case "cart":
+			out.Values[i] = ec._ScanToTillPayload_cart(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -40008,6 +40288,21 @@ func (ec *executionContext) unmarshalNReturnLineInput2ᚖgithubᚗcomᚋmerchd�
 func (ec *executionContext) unmarshalNRotateStreamKeyInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRotateStreamKeyInput(ctx context.Context, v any) (model.RotateStreamKeyInput, error) {
 	res, err := ec.unmarshalInputRotateStreamKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNScanToTillInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanToTillInput(ctx context.Context, v any) (model.ScanToTillInput, error) {
+	res, err := ec.unmarshalInputScanToTillInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScanToTillPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanToTillPayload(ctx context.Context, sel ast.SelectionSet, v *model.ScanToTillPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ScanToTillPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSelectedOption2githubᚗcomᚋmerchdᚋmerchdᚋentᚐSelectedOption(ctx context.Context, sel ast.SelectionSet, v ent.SelectedOption) graphql.Marshaler {

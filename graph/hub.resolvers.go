@@ -15,6 +15,18 @@ import (
 	"github.com/merchd/merchd/graph/model"
 )
 
+// ScanToTill is the resolver for the scanToTill field.
+func (r *mutationResolver) ScanToTill(ctx context.Context, input model.ScanToTillInput) (*model.ScanToTillPayload, error) {
+	if _, err := r.Hubs.ScanToTill(ctx, r.Carts, input.Code, input.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	c, err := r.tillCart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ScanToTillPayload{Cart: c}, nil
+}
+
 // HubSell is the resolver for the hubSell field.
 func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error) {
 	lines := make([]checkout.SellLine, len(input.Lines))
@@ -25,7 +37,7 @@ func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput
 	if input.PaidWith != nil {
 		pay.Method = input.PaidWith.String()
 	}
-	sale, err := r.Hubs.Sell(ctx, lines, pay, input.IdempotencyKey)
+	sale, err := r.Hubs.Sell(ctx, checkout.SaleInput{Lines: lines, FromTill: deref(input.FromTill), Pay: pay, Key: input.IdempotencyKey})
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +153,11 @@ func (r *queryResolver) HubStatus(ctx context.Context) (*model.HubStatus, error)
 		st.LastError = &lastErr
 	}
 	return st, nil
+}
+
+// TillCart is the resolver for the tillCart field.
+func (r *queryResolver) TillCart(ctx context.Context) (*ent.Cart, error) {
+	return r.tillCart(ctx)
 }
 
 // HubAllocation is the resolver for the hubAllocation field.

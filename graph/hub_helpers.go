@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 
+	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/graph/model"
 )
@@ -25,4 +26,13 @@ func (r *Resolver) allocationLines(ctx context.Context, skus []string, units fun
 		}
 	}
 	return out, nil
+}
+
+// tillCart is the hub till's open cart.
+func (r *Resolver) tillCart(ctx context.Context) (*ent.Cart, error) {
+	till, err := r.Hubs.TillContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Carts.Cart(till)
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cartline"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/viewer"
-	"github.com/merchd/merchd/graph/gid"
 	"github.com/merchd/merchd/graph/model"
 )
 

@@ -10,9 +10,9 @@ import (
 
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/viewer"
-	"github.com/merchd/merchd/graph/gid"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 

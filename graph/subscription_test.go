@@ -15,8 +15,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/graph"
-	"github.com/merchd/merchd/graph/gid"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 

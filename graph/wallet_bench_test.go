@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/ent/walletentry"
-	"github.com/merchd/merchd/graph/gid"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/viewer"
-	"github.com/merchd/merchd/graph/gid"
 	"github.com/merchd/merchd/graph/graphtest"
 	"github.com/merchd/merchd/live/livetest"
 	"github.com/merchd/merchd/web"

@@ -146,6 +146,7 @@ const (
 	StatusRELEASED Status = "RELEASED"
 	StatusEXPIRED  Status = "EXPIRED"
 	StatusSOLD     Status = "SOLD"
+	StatusHUB_SOLD Status = "HUB_SOLD"
 )
 
 func (s Status) String() string {
@@ -155,7 +156,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusHELD, StatusRELEASED, StatusEXPIRED, StatusSOLD:
+	case StatusHELD, StatusRELEASED, StatusEXPIRED, StatusSOLD, StatusHUB_SOLD:
 		return nil
 	default:
 		return fmt.Errorf("cartline: invalid enum value for status field: %q", s)

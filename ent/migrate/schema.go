@@ -43,7 +43,7 @@ var (
 		{Name: "quantity", Type: field.TypeInt},
 		{Name: "unit_amount", Type: field.TypeInt64},
 		{Name: "currency", Type: field.TypeString},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"HELD", "RELEASED", "EXPIRED", "SOLD"}, Default: "HELD"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"HELD", "RELEASED", "EXPIRED", "SOLD", "HUB_SOLD"}, Default: "HELD"},
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "order_id", Type: field.TypeInt, Nullable: true},

@@ -61,7 +61,8 @@ func (CartLine) Fields() []ent.Field {
 		field.Int("quantity").Positive().Immutable(),
 		field.Int64("unit_amount").NonNegative().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("currency").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
-		field.Enum("status").Values("HELD", "RELEASED", "EXPIRED", "SOLD").Default("HELD"),
+		// HUB_SOLD: rung up at a hub's till (hubSell fromTill); the hub sale carries it.
+		field.Enum("status").Values("HELD", "RELEASED", "EXPIRED", "SOLD", "HUB_SOLD").Default("HELD"),
 		field.Time("expires_at"),
 		field.Time("created_at").Default(timeNow).Immutable(),
 		field.Int("order_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),

@@ -237,7 +237,10 @@ type HubSaleResult struct {
 }
 
 type HubSellInput struct {
+	// What is sold; empty with fromTill.
 	Lines []*HubSellLineInput `json:"lines"`
+	// Sell what was scanned into the till's cart (scanToTill or the hub's barcode scanner) instead of lines.
+	FromTill *bool `json:"fromTill,omitempty"`
 	// CASH (default), WALLET (with walletPass) or QR (with receipt). Cards go through the terminal.
 	PaidWith *hubsale.PaidWith `json:"paidWith,omitempty"`
 	// WALLET: the customer's pass, as their wallet page shows it.
@@ -428,6 +431,16 @@ type ReturnLineInput struct {
 
 type RotateStreamKeyInput struct {
 	StreamID int `json:"streamId"`
+}
+
+type ScanToTillInput struct {
+	// What the scanner read: a SKU.
+	Code           string `json:"code"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type ScanToTillPayload struct {
+	Cart *ent.Cart `json:"cart"`
 }
 
 type SetMemberPriceInput struct {
