@@ -20,8 +20,8 @@ type ReaderState struct {
 	// Action is the reader's current action ("" when idle), e.g.
 	// process_payment_intent, and ActionStatus in_progress, succeeded or
 	// failed (with FailureCode and FailureMessage).
-	Action, ActionStatus         string
-	PaymentIntentID              string
+	Action, ActionStatus        string
+	PaymentIntentID             string
 	FailureCode, FailureMessage string
 }
 
