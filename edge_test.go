@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -722,4 +723,123 @@ func TestEdgeScannerToTill(t *testing.T) {
 	if c, n := p.centralStock(), p.centralSales(); c != 18 || n != 1 {
 		t.Fatalf("central: hub stock %d (want 18), %d sales (want 1)", c, n)
 	}
+}
+
+// TestEdgeCardOnTerminal: with the link up, the hub takes a card on its
+// Stripe Terminal reader through central (the simulator stands in for
+// Stripe and sends signed webhooks); a declined card, a cancel and an
+// approved card; the approved payment's receipt sells. With the link down,
+// card payments are refused with the reason.
+func TestEdgeCardOnTerminal(t *testing.T) {
+	sim, err := hardware.NewTerminalSimulator("tmr_counter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	p := startPopupWith(t, 20, []string{"MERCHD_STRIPE_SECRET_KEY=sk_test_123", "MERCHD_STRIPE_WEBHOOK_SECRET=" + graphtest.WebhookSecret},
+		"--stripe-api-url", sim.URL())
+	sim.SetWebhook(p.central+"/webhooks/stripe", graphtest.WebhookSecret)
+	buyer := hardware.NewStripeTerminal("sk_test_123", sim.URL()) // the buyer's card, through Stripe's test helper
+	ctx := context.Background()
+
+	type payment struct {
+		SaleID string
+		Amount struct{ Amount int }
+		Reader struct{ ActionStatus *string }
+	}
+	start := func() payment {
+		t.Helper()
+		var out struct{ HubCardPayment payment }
+		p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!) { hubCardPayment(input: {lines: [{variantId: $v, quantity: 1}], readerId: "tmr_counter"}) { saleId amount { amount } reader { actionStatus } } }`,
+			map[string]any{"v": p.variantOnEdge}).Decode(t, &out)
+		if out.HubCardPayment.Reader.ActionStatus == nil || *out.HubCardPayment.Reader.ActionStatus != "in_progress" || out.HubCardPayment.Amount.Amount != 3500 {
+			t.Fatalf("card payment started: %+v", out.HubCardPayment)
+		}
+		return out.HubCardPayment
+	}
+	status := func(saleID, want string) *string {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var out struct {
+				HubCardPaymentStatus *struct {
+					Status  string
+					Receipt *string
+				}
+			}
+			p.do(p.edge.URL, p.edgeTok, `query($s: String!) { hubCardPaymentStatus(saleId: $s) { status receipt } }`, map[string]any{"s": saleID}).Decode(t, &out)
+			if s := out.HubCardPaymentStatus; s != nil && s.Status == want {
+				return s.Receipt
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("card payment %s not %s: %+v", saleID, want, out.HubCardPaymentStatus)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	declined := start()
+	if _, err := buyer.PresentCard(ctx, "tmr_counter", hardware.DeclinedCard); err != nil {
+		t.Fatal(err)
+	}
+	status(declined.SaleID, "FAILED")
+
+	canceled := start()
+	if r := p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!) { hubCardPayment(input: {lines: [{variantId: $v, quantity: 1}], readerId: "tmr_counter"}) { saleId } }`,
+		map[string]any{"v": p.variantOnEdge}); r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "busy") {
+		t.Fatalf("a second payment on a busy reader: %+v", r.Errors)
+	}
+	var cancel struct{ CancelHubCardPayment struct{ Action *string } }
+	p.do(p.edge.URL, p.edgeTok, `mutation { cancelHubCardPayment(input: {readerId: "tmr_counter"}) { action } }`, nil).Decode(t, &cancel)
+	if cancel.CancelHubCardPayment.Action != nil {
+		t.Fatalf("reader after cancel: %+v", cancel)
+	}
+	status(canceled.SaleID, "PENDING")
+
+	approved := start()
+	if _, err := buyer.PresentCard(ctx, "tmr_counter", "4242424242424242"); err != nil {
+		t.Fatal(err)
+	}
+	receipt := status(approved.SaleID, "SUCCEEDED")
+	if receipt == nil {
+		t.Fatal("no receipt for an approved card")
+	}
+	var sold struct{ HubSell hubSale }
+	p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $r: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], paidWith: CARD, receipt: $r, idempotencyKey: "card-1"}) { saleId receiptPrinted } }`,
+		map[string]any{"v": p.variantOnEdge, "r": *receipt}).Decode(t, &sold)
+	if sold.HubSell.SaleID != approved.SaleID {
+		t.Fatalf("card sale %s, payment %s", sold.HubSell.SaleID, approved.SaleID)
+	}
+
+	p.link.SetUp(false)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "OFFLINE" }, "offline")
+	if r := p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!) { hubCardPayment(input: {lines: [{variantId: $v, quantity: 1}], readerId: "tmr_counter"}) { saleId } }`,
+		map[string]any{"v": p.variantOnEdge}); r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "need the link") {
+		t.Fatalf("card payment offline: %+v", r.Errors)
+	}
+	p.link.SetUp(true)
+	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
+	var sales struct {
+		HubSales struct {
+			Edges []struct{ Node struct{ SaleID, Status, PaidWith string } }
+		}
+	}
+	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {hub: "popup-hub"}) { edges { node { saleID status paidWith } } } }`, nil).Decode(t, &sales)
+	if len(sales.HubSales.Edges) != 1 || sales.HubSales.Edges[0].Node.Status != "APPLIED" || sales.HubSales.Edges[0].Node.PaidWith != "CARD" {
+		t.Fatalf("central's hub sales: %+v", sales)
+	}
+	if s, amt := sim.Intent(mustPI(t, p, approved.SaleID)); s != "succeeded" || amt != 3500 {
+		t.Fatalf("Stripe's PaymentIntent: %s %d", s, amt)
+	}
+}
+
+// mustPI finds the PaymentIntent of a hub sale's card payment through
+// central's reader query.
+func mustPI(t *testing.T, p *popup, saleID string) string {
+	var out struct{ TerminalReader struct{ PaymentIntentID *string } }
+	p.do(p.central, p.centralTok, `{ terminalReader(id: "tmr_counter") { paymentIntentId } }`, nil).Decode(t, &out)
+	if out.TerminalReader.PaymentIntentID == nil {
+		t.Fatalf("reader has no payment for sale %s", saleID)
+	}
+	return *out.TerminalReader.PaymentIntentID
 }

@@ -155,6 +155,9 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			return err
 		}
 		hubs.Central(signer, wallets, pay)
+		if cfg.Stripe.Enabled() {
+			hubs.UseTerminal(terminal{hardware.NewStripeTerminal(string(cfg.Stripe.SecretKey), cfg.Stripe.APIURL)})
+		}
 	} else {
 		cfg.Edge.Sync.Currency = cfg.Currency
 		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, hubs); err != nil {
@@ -192,6 +195,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if syncer != nil {
 		resolver.HubLink = syncer
 		resolver.Upstream = cfg.Edge.Sync.Upstream
+		resolver.Central = syncer
 		if cfg.Edge.ReceiptPrinter != "" {
 			raw, _ := hardware.ParsePrinterURL(cfg.Edge.ReceiptPrinter) // validated
 			resolver.Till = &edge.Till{Printer: &hardware.ReceiptPrinter{RawPrinter: *raw}, Shop: cfg.Edge.ReceiptHeader, Cols: cfg.Edge.ReceiptCols}
@@ -406,3 +410,21 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Flush lets streaming responses through.
 func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+// terminal adapts the Stripe Terminal driver to checkout's interface.
+type terminal struct{ *hardware.StripeTerminal }
+
+func (t terminal) Process(ctx context.Context, readerID, paymentIntentID string) (checkout.ReaderState, error) {
+	s, err := t.StripeTerminal.Process(ctx, readerID, paymentIntentID)
+	return checkout.ReaderState(s), err
+}
+
+func (t terminal) Cancel(ctx context.Context, readerID string) (checkout.ReaderState, error) {
+	s, err := t.StripeTerminal.Cancel(ctx, readerID)
+	return checkout.ReaderState(s), err
+}
+
+func (t terminal) Reader(ctx context.Context, readerID string) (checkout.ReaderState, error) {
+	s, err := t.StripeTerminal.Reader(ctx, readerID)
+	return checkout.ReaderState(s), err
+}

@@ -55,9 +55,10 @@ type Hubs struct {
 	central     atomic.Pointer[Verifier]
 	walletLimit int64
 	// On central: the key codes are signed with, and the ledger.
-	signer  *Signer
-	wallets *Wallets
-	pay     PaymentProvider
+	signer   *Signer
+	wallets  *Wallets
+	pay      PaymentProvider
+	terminal Terminal
 }
 
 // NewHubs returns the hub service; code is this server's hub location,
@@ -99,11 +100,12 @@ type SaleInput struct {
 
 // HubPay is how a hub sale is paid.
 type HubPay struct {
-	// Method is CASH, WALLET or QR.
+	// Method is CASH, WALLET, QR (the buyer's phone) or CARD (the hub's
+	// reader, online only).
 	Method string
 	// WalletPass (WALLET) is the customer's pass, signed by central.
 	WalletPass string
-	// Receipt (QR) is central's signed receipt for the phone payment.
+	// Receipt (QR, CARD) is central's signed receipt for the payment.
 	Receipt string
 }
 
@@ -143,7 +145,7 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 	)
 	switch pay.Method {
 	case "CASH":
-	case "WALLET", "QR":
+	case "WALLET", "QR", "CARD":
 		v := h.central.Load()
 		if v == nil {
 			return RemoteSale{}, badInput("paidWith", "this hub has not reached central yet, so it cannot check %s payments; take cash", strings.ToLower(pay.Method))
@@ -164,7 +166,7 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 			sale.SaleID = receipt.SaleID
 		}
 	default:
-		return RemoteSale{}, badInput("paidWith", "a hub takes CASH, WALLET or QR here; cards go through the terminal")
+		return RemoteSale{}, badInput("paidWith", "a hub takes CASH, WALLET, QR or CARD")
 	}
 	req := struct {
 		Lines    []SellLine
@@ -219,7 +221,7 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 				return RemoteSale{}, err
 			}
 			customer = &pass.CustomerID
-		case "QR":
+		case "QR", "CARD":
 			if receipt.Amount != total || receipt.Currency != sale.Currency {
 				return RemoteSale{}, badInput("receipt", "the receipt is for %s, this sale comes to %s: ring up the order the QR code was made for",
 					FormatMoney(receipt.Amount, receipt.Currency), FormatMoney(total, sale.Currency))
@@ -380,7 +382,7 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 				customer = &p.CustomerID
 			}
 		}
-		if s.PaidWith == "QR" && conflict == "" {
+		if (s.PaidWith == "QR" || s.PaidWith == "CARD") && conflict == "" {
 			if conflict, err = phonePaid(sys, tx, s, total); err != nil {
 				return RecordResult{}, err
 			}

@@ -114,11 +114,18 @@ func (h *Hubs) PayHubSale(ctx context.Context, request string) (PhonePayment, er
 	if err != nil {
 		return PhonePayment{}, err
 	}
+	return h.startPayment(ctx, r, false)
+}
+
+// startPayment records the payment for a hub's request (once per sale id)
+// and creates its PaymentIntent: for the buyer's phone, or (cardPresent)
+// for a card reader at the hub.
+func (h *Hubs) startPayment(ctx context.Context, r PaymentRequest, cardPresent bool) (PhonePayment, error) {
 	sys := viewer.SystemContext(ctx)
 	if _, err := h.db.Location.Query().Where(location.Code(r.Hub), location.KindEQ(location.KindHUB)).OnlyID(sys); err != nil {
 		return PhonePayment{}, notFoundAs(err, "hub")
 	}
-	err = h.db.HubPayment.Create().SetSaleID(r.SaleID).SetHub(r.Hub).SetLines(r.Lines).SetAmount(r.Amount).SetCurrency(r.Currency).
+	err := h.db.HubPayment.Create().SetSaleID(r.SaleID).SetHub(r.Hub).SetLines(r.Lines).SetAmount(r.Amount).SetCurrency(r.Currency).
 		OnConflictColumns(hubpayment.FieldSaleID).Ignore().Exec(sys)
 	if err != nil {
 		return PhonePayment{}, err
@@ -133,8 +140,12 @@ func (h *Hubs) PayHubSale(ctx context.Context, request string) (PhonePayment, er
 	if p.Status == hubpayment.StatusSUCCEEDED {
 		return PhonePayment{}, badInput("request", "this sale is paid already")
 	}
+	key := "merchd-hub-sale-" + r.SaleID
+	if cardPresent {
+		key += "-card-present"
+	}
 	pi, err := h.pay.CreatePaymentIntent(ctx, PaymentIntentParams{Amount: r.Amount, Currency: r.Currency, Purpose: "hub",
-		HubSaleID: r.SaleID, IdempotencyKey: "merchd-hub-sale-" + r.SaleID})
+		HubSaleID: r.SaleID, CardPresent: cardPresent, IdempotencyKey: key})
 	if err != nil {
 		return PhonePayment{}, err
 	}
@@ -142,8 +153,97 @@ func (h *Hubs) PayHubSale(ctx context.Context, request string) (PhonePayment, er
 		if err := h.db.HubPayment.UpdateOneID(p.ID).SetStripePaymentIntentID(pi.ID).Exec(sys); err != nil {
 			return PhonePayment{}, err
 		}
+	} else if *p.StripePaymentIntentID != pi.ID {
+		return PhonePayment{}, badInput("request", "this sale is being paid another way; ask the hub for a new one")
 	}
 	return PhonePayment{PaymentIntentID: pi.ID, ClientSecret: pi.ClientSecret, Request: r}, nil
+}
+
+// Terminal drives the card readers at hubs (hardware.StripeTerminal).
+type Terminal interface {
+	Process(ctx context.Context, readerID, paymentIntentID string) (ReaderState, error)
+	Cancel(ctx context.Context, readerID string) (ReaderState, error)
+	Reader(ctx context.Context, readerID string) (ReaderState, error)
+}
+
+// ReaderState is a card reader and its current action.
+type ReaderState struct {
+	ID, Label, Status           string
+	Action, ActionStatus        string
+	PaymentIntentID             string
+	FailureCode, FailureMessage string
+}
+
+// UseTerminal lets central drive card readers (Stripe Terminal).
+func (h *Hubs) UseTerminal(t Terminal) { h.terminal = t }
+
+// TerminalPayment is a card payment started on a hub's reader.
+type TerminalPayment struct {
+	Request         PaymentRequest
+	PaymentIntentID string
+	Reader          ReaderState
+}
+
+// StartTerminalPayment, on central, has a hub's card reader take payment
+// for the hub's request (server-driven Stripe Terminal: central, holding
+// the Stripe key, commands the reader). Once Stripe confirms, the sale's
+// receipt is signed as for a phone payment. Needs the hub's link.
+func (h *Hubs) StartTerminalPayment(ctx context.Context, request, readerID string) (TerminalPayment, error) {
+	if err := requireStaff(ctx); err != nil {
+		return TerminalPayment{}, err
+	}
+	if h.terminal == nil || h.pay == nil {
+		return TerminalPayment{}, &InputError{Field: "readerId", Msg: "card readers are not configured on central (Stripe)"}
+	}
+	if readerID == "" || len(readerID) > 100 {
+		return TerminalPayment{}, badInput("readerId", "name the card reader (tmr_…)")
+	}
+	r, err := DecodePaymentRequest(request)
+	if err != nil {
+		return TerminalPayment{}, err
+	}
+	p, err := h.startPayment(ctx, r, true)
+	if err != nil {
+		return TerminalPayment{}, err
+	}
+	st, err := h.terminal.Process(ctx, readerID, p.PaymentIntentID)
+	if err != nil {
+		return TerminalPayment{}, &InputError{Field: "readerId", Msg: "the card reader did not take the payment: " + err.Error()}
+	}
+	return TerminalPayment{Request: r, PaymentIntentID: p.PaymentIntentID, Reader: st}, nil
+}
+
+// CancelTerminalPayment stops what a reader is doing (the buyer changed
+// their mind); the sale stays unpaid.
+func (h *Hubs) CancelTerminalPayment(ctx context.Context, readerID string) (ReaderState, error) {
+	return h.readerCall(ctx, readerID, h.terminalCancel)
+}
+
+// TerminalReader polls a card reader.
+func (h *Hubs) TerminalReader(ctx context.Context, readerID string) (ReaderState, error) {
+	return h.readerCall(ctx, readerID, h.terminalReader)
+}
+
+func (h *Hubs) terminalCancel(ctx context.Context, id string) (ReaderState, error) {
+	return h.terminal.Cancel(ctx, id)
+}
+
+func (h *Hubs) terminalReader(ctx context.Context, id string) (ReaderState, error) {
+	return h.terminal.Reader(ctx, id)
+}
+
+func (h *Hubs) readerCall(ctx context.Context, readerID string, call func(context.Context, string) (ReaderState, error)) (ReaderState, error) {
+	if err := requireStaff(ctx); err != nil {
+		return ReaderState{}, err
+	}
+	if h.terminal == nil {
+		return ReaderState{}, &InputError{Field: "readerId", Msg: "card readers are not configured on central (Stripe)"}
+	}
+	st, err := call(ctx, readerID)
+	if err != nil {
+		return ReaderState{}, &InputError{Field: "readerId", Msg: "card reader " + readerID + ": " + err.Error()}
+	}
+	return st, nil
 }
 
 // applyHubPaymentEvent applies a Stripe event to a hub phone payment, if it
@@ -222,3 +322,13 @@ func phonePaid(ctx context.Context, tx *ent.Tx, s RemoteSale, total int64) (stri
 	}
 	return "", nil
 }
+
+// CentralLink is what a hub asks central, link permitting: card payments
+// on the hub's reader. Central's own Hubs answers the same calls.
+type CentralLink interface {
+	StartTerminalPayment(ctx context.Context, request, readerID string) (TerminalPayment, error)
+	CancelTerminalPayment(ctx context.Context, readerID string) (ReaderState, error)
+	HubPaymentState(ctx context.Context, saleID string) (*PhonePaymentState, error)
+}
+
+var _ CentralLink = (*Hubs)(nil)

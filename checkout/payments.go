@@ -26,7 +26,8 @@ type PaymentIntentParams struct {
 	OrderNumber    string
 	Purpose        string // "order", "topup" or "hub"
 	TopUpID        int
-	HubSaleID      string // a hub's phone-paid sale
+	HubSaleID      string // a hub's phone- or terminal-paid sale
+	CardPresent    bool   // collected by a Terminal reader
 	IdempotencyKey string
 }
 

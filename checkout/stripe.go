@@ -71,12 +71,15 @@ func NewStripeProvider(cfg StripeConfig) *StripeProvider {
 // CreatePaymentIntent creates a PaymentIntent for automatic payment methods.
 func (s *StripeProvider) CreatePaymentIntent(ctx context.Context, p PaymentIntentParams) (PaymentIntent, error) {
 	params := &stripe.PaymentIntentParams{
-		Amount:   stripe.Int64(p.Amount),
-		Currency: stripe.String(strings.ToLower(p.Currency)),
-		AutomaticPaymentMethods: &stripe.PaymentIntentAutomaticPaymentMethodsParams{
-			Enabled: stripe.Bool(true),
-		},
+		Amount:      stripe.Int64(p.Amount),
+		Currency:    stripe.String(strings.ToLower(p.Currency)),
 		Description: stripe.String("merchd " + p.OrderNumber),
+	}
+	if p.CardPresent { // a Terminal reader collects it
+		params.PaymentMethodTypes = stripe.StringSlice([]string{"card_present"})
+		params.CaptureMethod = stripe.String("automatic")
+	} else {
+		params.AutomaticPaymentMethods = &stripe.PaymentIntentAutomaticPaymentMethodsParams{Enabled: stripe.Bool(true)}
 	}
 	params.Context = ctx
 	params.SetIdempotencyKey(p.IdempotencyKey)

@@ -370,44 +370,48 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddToCart            func(childComplexity int, input model.AddToCartInput) int
-		AdjustWallet         func(childComplexity int, input model.AdjustWalletInput) int
-		ArchiveProduct       func(childComplexity int, input model.ArchiveProductInput) int
-		BuyMembership        func(childComplexity int, input model.BuyMembershipInput) int
-		Checkout             func(childComplexity int, input model.CheckoutInput) int
-		CloseHub             func(childComplexity int, input model.CloseHubInput) int
-		CreateCollection     func(childComplexity int, input ent.CreateCollectionInput) int
-		CreateDrop           func(childComplexity int, input model.CreateDropInput) int
-		CreateMembershipTier func(childComplexity int, input model.CreateMembershipTierInput) int
-		CreateProduct        func(childComplexity int, input ent.CreateProductInput) int
-		CreateStream         func(childComplexity int, input model.CreateStreamInput) int
-		CreateVariant        func(childComplexity int, input model.CreateVariantInput) int
-		EndStream            func(childComplexity int, input model.EndStreamInput) int
-		GrantCredit          func(childComplexity int, input model.GrantCreditInput) int
-		HighlightProduct     func(childComplexity int, input model.HighlightProductInput) int
-		HubSell              func(childComplexity int, input model.HubSellInput) int
-		IssueQRCode          func(childComplexity int, input model.IssueQRCodeInput) int
-		LeaseAllocation      func(childComplexity int, input model.LeaseAllocationInput) int
-		PayHubSale           func(childComplexity int, input model.PayHubSaleInput) int
-		PinProducts          func(childComplexity int, input model.PinProductsInput) int
-		RebalanceDropPools   func(childComplexity int, input model.RebalanceDropPoolsInput) int
-		RecordHubSales       func(childComplexity int, input model.RecordHubSalesInput) int
-		RefundOrder          func(childComplexity int, input model.RefundOrderInput) int
-		RemoveFromCart       func(childComplexity int, input model.RemoveFromCartInput) int
-		ReturnAllocation     func(childComplexity int, input model.ReturnAllocationInput) int
-		RotateStreamKey      func(childComplexity int, input model.RotateStreamKeyInput) int
-		ScanToTill           func(childComplexity int, input model.ScanToTillInput) int
-		SetMemberPrice       func(childComplexity int, input model.SetMemberPriceInput) int
-		SetProductImages     func(childComplexity int, input model.SetProductImagesInput) int
-		SetStock             func(childComplexity int, input model.SetStockInput) int
-		SignIn               func(childComplexity int, input model.SignInInput) int
-		SignOut              func(childComplexity int) int
-		SignUp               func(childComplexity int, input model.SignUpInput) int
-		TopUpWallet          func(childComplexity int, input model.TopUpWalletInput) int
-		UpdateCollection     func(childComplexity int, input model.UpdateCollectionMutationInput) int
-		UpdateDrop           func(childComplexity int, input model.UpdateDropInput) int
-		UpdateProduct        func(childComplexity int, input model.UpdateProductMutationInput) int
-		UpdateVariant        func(childComplexity int, input model.UpdateVariantInput) int
+		AddToCart             func(childComplexity int, input model.AddToCartInput) int
+		AdjustWallet          func(childComplexity int, input model.AdjustWalletInput) int
+		ArchiveProduct        func(childComplexity int, input model.ArchiveProductInput) int
+		BuyMembership         func(childComplexity int, input model.BuyMembershipInput) int
+		CancelHubCardPayment  func(childComplexity int, input model.CancelTerminalPaymentInput) int
+		CancelTerminalPayment func(childComplexity int, input model.CancelTerminalPaymentInput) int
+		Checkout              func(childComplexity int, input model.CheckoutInput) int
+		CloseHub              func(childComplexity int, input model.CloseHubInput) int
+		CreateCollection      func(childComplexity int, input ent.CreateCollectionInput) int
+		CreateDrop            func(childComplexity int, input model.CreateDropInput) int
+		CreateMembershipTier  func(childComplexity int, input model.CreateMembershipTierInput) int
+		CreateProduct         func(childComplexity int, input ent.CreateProductInput) int
+		CreateStream          func(childComplexity int, input model.CreateStreamInput) int
+		CreateVariant         func(childComplexity int, input model.CreateVariantInput) int
+		EndStream             func(childComplexity int, input model.EndStreamInput) int
+		GrantCredit           func(childComplexity int, input model.GrantCreditInput) int
+		HighlightProduct      func(childComplexity int, input model.HighlightProductInput) int
+		HubCardPayment        func(childComplexity int, input model.HubCardPaymentInput) int
+		HubSell               func(childComplexity int, input model.HubSellInput) int
+		IssueQRCode           func(childComplexity int, input model.IssueQRCodeInput) int
+		LeaseAllocation       func(childComplexity int, input model.LeaseAllocationInput) int
+		PayHubSale            func(childComplexity int, input model.PayHubSaleInput) int
+		PinProducts           func(childComplexity int, input model.PinProductsInput) int
+		RebalanceDropPools    func(childComplexity int, input model.RebalanceDropPoolsInput) int
+		RecordHubSales        func(childComplexity int, input model.RecordHubSalesInput) int
+		RefundOrder           func(childComplexity int, input model.RefundOrderInput) int
+		RemoveFromCart        func(childComplexity int, input model.RemoveFromCartInput) int
+		ReturnAllocation      func(childComplexity int, input model.ReturnAllocationInput) int
+		RotateStreamKey       func(childComplexity int, input model.RotateStreamKeyInput) int
+		ScanToTill            func(childComplexity int, input model.ScanToTillInput) int
+		SetMemberPrice        func(childComplexity int, input model.SetMemberPriceInput) int
+		SetProductImages      func(childComplexity int, input model.SetProductImagesInput) int
+		SetStock              func(childComplexity int, input model.SetStockInput) int
+		SignIn                func(childComplexity int, input model.SignInInput) int
+		SignOut               func(childComplexity int) int
+		SignUp                func(childComplexity int, input model.SignUpInput) int
+		StartTerminalPayment  func(childComplexity int, input model.StartTerminalPaymentInput) int
+		TopUpWallet           func(childComplexity int, input model.TopUpWalletInput) int
+		UpdateCollection      func(childComplexity int, input model.UpdateCollectionMutationInput) int
+		UpdateDrop            func(childComplexity int, input model.UpdateDropInput) int
+		UpdateProduct         func(childComplexity int, input model.UpdateProductMutationInput) int
+		UpdateVariant         func(childComplexity int, input model.UpdateVariantInput) int
 	}
 
 	Order struct {
@@ -522,31 +526,33 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Cart              func(childComplexity int) int
-		Collections       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
-		Drops             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) int
-		HubAllocation     func(childComplexity int, hub string) int
-		HubPaymentRequest func(childComplexity int, lines []*model.HubSellLineInput) int
-		HubPhonePayment   func(childComplexity int, saleID string) int
-		HubSales          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) int
-		HubStatus         func(childComplexity int) int
-		HubWallet         func(childComplexity int, walletPass string) int
-		HubWallets        func(childComplexity int, currency string, after *int, first *int) int
-		Locations         func(childComplexity int) int
-		MembershipTiers   func(childComplexity int) int
-		Node              func(childComplexity int, id int) int
-		Nodes             func(childComplexity int, ids []int) int
-		Orders            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
-		Products          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) int
-		QRCode            func(childComplexity int, code string) int
-		SigningKey        func(childComplexity int) int
-		Streams           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) int
-		TillCart          func(childComplexity int) int
-		TopUpOptions      func(childComplexity int) int
-		Variants          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) int
-		Viewer            func(childComplexity int) int
-		Wallet            func(childComplexity int, currency *string) int
-		WalletPass        func(childComplexity int, currency *string) int
+		Cart                 func(childComplexity int) int
+		Collections          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
+		Drops                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) int
+		HubAllocation        func(childComplexity int, hub string) int
+		HubCardPaymentStatus func(childComplexity int, saleID string) int
+		HubPaymentRequest    func(childComplexity int, lines []*model.HubSellLineInput) int
+		HubPhonePayment      func(childComplexity int, saleID string) int
+		HubSales             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) int
+		HubStatus            func(childComplexity int) int
+		HubWallet            func(childComplexity int, walletPass string) int
+		HubWallets           func(childComplexity int, currency string, after *int, first *int) int
+		Locations            func(childComplexity int) int
+		MembershipTiers      func(childComplexity int) int
+		Node                 func(childComplexity int, id int) int
+		Nodes                func(childComplexity int, ids []int) int
+		Orders               func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
+		Products             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) int
+		QRCode               func(childComplexity int, code string) int
+		SigningKey           func(childComplexity int) int
+		Streams              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) int
+		TerminalReader       func(childComplexity int, id string) int
+		TillCart             func(childComplexity int) int
+		TopUpOptions         func(childComplexity int) int
+		Variants             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) int
+		Viewer               func(childComplexity int) int
+		Wallet               func(childComplexity int, currency *string) int
+		WalletPass           func(childComplexity int, currency *string) int
 	}
 
 	RecordHubSalesPayload struct {
@@ -644,6 +650,24 @@ type ComplexityRoot struct {
 		StockChanged  func(childComplexity int, variantIds []int) int
 		StreamOverlay func(childComplexity int, streamID int) int
 		WalletUpdated func(childComplexity int, currency *string) int
+	}
+
+	TerminalPaymentPayload struct {
+		Amount          func(childComplexity int) int
+		PaymentIntentID func(childComplexity int) int
+		Reader          func(childComplexity int) int
+		SaleID          func(childComplexity int) int
+	}
+
+	TerminalReader struct {
+		Action          func(childComplexity int) int
+		ActionStatus    func(childComplexity int) int
+		FailureCode     func(childComplexity int) int
+		FailureMessage  func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Label           func(childComplexity int) int
+		PaymentIntentID func(childComplexity int) int
+		Status          func(childComplexity int) int
 	}
 
 	TopUp struct {
@@ -795,6 +819,10 @@ type MutationResolver interface {
 	CloseHub(ctx context.Context, input model.CloseHubInput) (*model.CloseHubPayload, error)
 	ReturnAllocation(ctx context.Context, input model.ReturnAllocationInput) (*model.ReturnAllocationPayload, error)
 	PayHubSale(ctx context.Context, input model.PayHubSaleInput) (*model.PayHubSalePayload, error)
+	StartTerminalPayment(ctx context.Context, input model.StartTerminalPaymentInput) (*model.TerminalPaymentPayload, error)
+	CancelTerminalPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error)
+	HubCardPayment(ctx context.Context, input model.HubCardPaymentInput) (*model.TerminalPaymentPayload, error)
+	CancelHubCardPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error)
 	CreateStream(ctx context.Context, input model.CreateStreamInput) (*model.StreamKeyPayload, error)
 	PinProducts(ctx context.Context, input model.PinProductsInput) (*model.StreamPayload, error)
 	HighlightProduct(ctx context.Context, input model.HighlightProductInput) (*model.StreamPayload, error)
@@ -840,6 +868,8 @@ type QueryResolver interface {
 	WalletPass(ctx context.Context, currency *string) (*model.WalletPass, error)
 	HubPaymentRequest(ctx context.Context, lines []*model.HubSellLineInput) (*model.HubPaymentRequest, error)
 	HubPhonePayment(ctx context.Context, saleID string) (*model.HubPhonePayment, error)
+	TerminalReader(ctx context.Context, id string) (*model.TerminalReader, error)
+	HubCardPaymentStatus(ctx context.Context, saleID string) (*model.HubPhonePayment, error)
 	Viewer(ctx context.Context) (*ent.Customer, error)
 	Locations(ctx context.Context) ([]*ent.Location, error)
 	Wallet(ctx context.Context, currency *string) (*ent.Wallet, error)
@@ -1989,6 +2019,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.BuyMembership(childComplexity, args["input"].(model.BuyMembershipInput)), true
+	case "Mutation.cancelHubCardPayment":
+		if e.ComplexityRoot.Mutation.CancelHubCardPayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelHubCardPayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelHubCardPayment(childComplexity, args["input"].(model.CancelTerminalPaymentInput)), true
+	case "Mutation.cancelTerminalPayment":
+		if e.ComplexityRoot.Mutation.CancelTerminalPayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelTerminalPayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelTerminalPayment(childComplexity, args["input"].(model.CancelTerminalPaymentInput)), true
 	case "Mutation.checkout":
 		if e.ComplexityRoot.Mutation.Checkout == nil {
 			break
@@ -2110,6 +2162,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.HighlightProduct(childComplexity, args["input"].(model.HighlightProductInput)), true
+	case "Mutation.hubCardPayment":
+		if e.ComplexityRoot.Mutation.HubCardPayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_hubCardPayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.HubCardPayment(childComplexity, args["input"].(model.HubCardPaymentInput)), true
 	case "Mutation.hubSell":
 		if e.ComplexityRoot.Mutation.HubSell == nil {
 			break
@@ -2303,6 +2366,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SignUp(childComplexity, args["input"].(model.SignUpInput)), true
+	case "Mutation.startTerminalPayment":
+		if e.ComplexityRoot.Mutation.StartTerminalPayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startTerminalPayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartTerminalPayment(childComplexity, args["input"].(model.StartTerminalPaymentInput)), true
 	case "Mutation.topUpWallet":
 		if e.ComplexityRoot.Mutation.TopUpWallet == nil {
 			break
@@ -2826,6 +2900,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.HubAllocation(childComplexity, args["hub"].(string)), true
+	case "Query.hubCardPaymentStatus":
+		if e.ComplexityRoot.Query.HubCardPaymentStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubCardPaymentStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubCardPaymentStatus(childComplexity, args["saleId"].(string)), true
 	case "Query.hubPaymentRequest":
 		if e.ComplexityRoot.Query.HubPaymentRequest == nil {
 			break
@@ -2972,6 +3057,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Streams(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.StreamOrder), args["where"].(*ent.StreamWhereInput)), true
+	case "Query.terminalReader":
+		if e.ComplexityRoot.Query.TerminalReader == nil {
+			break
+		}
+
+		args, err := ec.field_Query_terminalReader_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TerminalReader(childComplexity, args["id"].(string)), true
 	case "Query.tillCart":
 		if e.ComplexityRoot.Query.TillCart == nil {
 			break
@@ -3376,6 +3472,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.WalletUpdated(childComplexity, args["currency"].(*string)), true
 
+	case "TerminalPaymentPayload.amount":
+		if e.ComplexityRoot.TerminalPaymentPayload.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalPaymentPayload.Amount(childComplexity), true
+	case "TerminalPaymentPayload.paymentIntentId":
+		if e.ComplexityRoot.TerminalPaymentPayload.PaymentIntentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalPaymentPayload.PaymentIntentID(childComplexity), true
+	case "TerminalPaymentPayload.reader":
+		if e.ComplexityRoot.TerminalPaymentPayload.Reader == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalPaymentPayload.Reader(childComplexity), true
+	case "TerminalPaymentPayload.saleId":
+		if e.ComplexityRoot.TerminalPaymentPayload.SaleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalPaymentPayload.SaleID(childComplexity), true
+
+	case "TerminalReader.action":
+		if e.ComplexityRoot.TerminalReader.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalReader.Action(childComplexity), true
+	case "TerminalReader.actionStatus":
+		if e.ComplexityRoot.TerminalReader.ActionStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalReader.ActionStatus(childComplexity), true
+	case "TerminalReader.failureCode":
+		if e.ComplexityRoot.TerminalReader.FailureCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalReader.FailureCode(childComplexity), true
+	case "TerminalReader.failureMessage":
+		if e.ComplexityRoot.TerminalReader.FailureMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalReader.FailureMessage(childComplexity), true
+	case "TerminalReader.id":
+		if e.ComplexityRoot.TerminalReader.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalReader.ID(childComplexity), true
+	case "TerminalReader.label":
+		if e.ComplexityRoot.TerminalReader.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalReader.Label(childComplexity), true
+	case "TerminalReader.paymentIntentId":
+		if e.ComplexityRoot.TerminalReader.PaymentIntentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalReader.PaymentIntentID(childComplexity), true
+	case "TerminalReader.status":
+		if e.ComplexityRoot.TerminalReader.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalReader.Status(childComplexity), true
+
 	case "TopUp.createdAt":
 		if e.ComplexityRoot.TopUp.CreatedAt == nil {
 			break
@@ -3713,6 +3883,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAdjustWalletInput,
 		ec.unmarshalInputArchiveProductInput,
 		ec.unmarshalInputBuyMembershipInput,
+		ec.unmarshalInputCancelTerminalPaymentInput,
 		ec.unmarshalInputCartLineWhereInput,
 		ec.unmarshalInputCartOrder,
 		ec.unmarshalInputCartWhereInput,
@@ -3734,6 +3905,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputEndStreamInput,
 		ec.unmarshalInputGrantCreditInput,
 		ec.unmarshalInputHighlightProductInput,
+		ec.unmarshalInputHubCardPaymentInput,
 		ec.unmarshalInputHubSaleInput,
 		ec.unmarshalInputHubSaleLineInput,
 		ec.unmarshalInputHubSaleWhereInput,
@@ -3778,6 +3950,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputSetStockInput,
 		ec.unmarshalInputSignInInput,
 		ec.unmarshalInputSignUpInput,
+		ec.unmarshalInputStartTerminalPaymentInput,
 		ec.unmarshalInputStreamOrder,
 		ec.unmarshalInputStreamWhereInput,
 		ec.unmarshalInputTopUpOrder,
@@ -4895,6 +5068,42 @@ func (ec *executionContext) childFields_StreamPayload(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type StreamPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_TerminalPaymentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "saleId":
+		return ec.fieldContext_TerminalPaymentPayload_saleId(ctx, field)
+	case "amount":
+		return ec.fieldContext_TerminalPaymentPayload_amount(ctx, field)
+	case "paymentIntentId":
+		return ec.fieldContext_TerminalPaymentPayload_paymentIntentId(ctx, field)
+	case "reader":
+		return ec.fieldContext_TerminalPaymentPayload_reader(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TerminalPaymentPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_TerminalReader(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TerminalReader_id(ctx, field)
+	case "label":
+		return ec.fieldContext_TerminalReader_label(ctx, field)
+	case "status":
+		return ec.fieldContext_TerminalReader_status(ctx, field)
+	case "action":
+		return ec.fieldContext_TerminalReader_action(ctx, field)
+	case "actionStatus":
+		return ec.fieldContext_TerminalReader_actionStatus(ctx, field)
+	case "paymentIntentId":
+		return ec.fieldContext_TerminalReader_paymentIntentId(ctx, field)
+	case "failureCode":
+		return ec.fieldContext_TerminalReader_failureCode(ctx, field)
+	case "failureMessage":
+		return ec.fieldContext_TerminalReader_failureMessage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TerminalReader", field.Name)
+}
+
 func (ec *executionContext) childFields_TopUp(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5353,6 +5562,34 @@ func (ec *executionContext) field_Mutation_buyMembership_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelHubCardPayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CancelTerminalPaymentInput, error) {
+			return ec.unmarshalNCancelTerminalPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCancelTerminalPaymentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cancelTerminalPayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CancelTerminalPaymentInput, error) {
+			return ec.unmarshalNCancelTerminalPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCancelTerminalPaymentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_checkout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5499,6 +5736,20 @@ func (ec *executionContext) field_Mutation_highlightProduct_args(ctx context.Con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.HighlightProductInput, error) {
 			return ec.unmarshalNHighlightProductInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHighlightProductInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_hubCardPayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.HubCardPaymentInput, error) {
+			return ec.unmarshalNHubCardPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCardPaymentInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5745,6 +5996,20 @@ func (ec *executionContext) field_Mutation_signUp_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_startTerminalPayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.StartTerminalPaymentInput, error) {
+			return ec.unmarshalNStartTerminalPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐStartTerminalPaymentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_topUpWallet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5948,6 +6213,20 @@ func (ec *executionContext) field_Query_hubAllocation_args(ctx context.Context, 
 		return nil, err
 	}
 	args["hub"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_hubCardPaymentStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "saleId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["saleId"] = arg0
 	return args, nil
 }
 
@@ -6270,6 +6549,20 @@ func (ec *executionContext) field_Query_streams_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_terminalReader_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -11918,6 +12211,182 @@ func (ec *executionContext) fieldContext_Mutation_payHubSale(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_startTerminalPayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startTerminalPayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartTerminalPayment(ctx, fc.Args["input"].(model.StartTerminalPaymentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TerminalPaymentPayload) graphql.Marshaler {
+			return ec.marshalNTerminalPaymentPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐTerminalPaymentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startTerminalPayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TerminalPaymentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startTerminalPayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelTerminalPayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelTerminalPayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelTerminalPayment(ctx, fc.Args["input"].(model.CancelTerminalPaymentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TerminalReader) graphql.Marshaler {
+			return ec.marshalNTerminalReader2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐTerminalReader(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelTerminalPayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TerminalReader(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelTerminalPayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_hubCardPayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_hubCardPayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().HubCardPayment(ctx, fc.Args["input"].(model.HubCardPaymentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TerminalPaymentPayload) graphql.Marshaler {
+			return ec.marshalNTerminalPaymentPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐTerminalPaymentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_hubCardPayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TerminalPaymentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_hubCardPayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelHubCardPayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelHubCardPayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelHubCardPayment(ctx, fc.Args["input"].(model.CancelTerminalPaymentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TerminalReader) graphql.Marshaler {
+			return ec.marshalNTerminalReader2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐTerminalReader(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelHubCardPayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TerminalReader(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelHubCardPayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15055,6 +15524,94 @@ func (ec *executionContext) fieldContext_Query_hubPhonePayment(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_terminalReader(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_terminalReader(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TerminalReader(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TerminalReader) graphql.Marshaler {
+			return ec.marshalNTerminalReader2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐTerminalReader(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_terminalReader(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TerminalReader(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_terminalReader_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_hubCardPaymentStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubCardPaymentStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubCardPaymentStatus(ctx, fc.Args["saleId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubPhonePayment) graphql.Marshaler {
+			return ec.marshalOHubPhonePayment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePayment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubCardPaymentStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubPhonePayment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubCardPaymentStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16808,6 +17365,300 @@ func (ec *executionContext) fieldContext_Subscription_streamOverlay(ctx context.
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TerminalPaymentPayload_saleId(ctx context.Context, field graphql.CollectedField, obj *model.TerminalPaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalPaymentPayload_saleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalPaymentPayload_saleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalPaymentPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TerminalPaymentPayload_amount(ctx context.Context, field graphql.CollectedField, obj *model.TerminalPaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalPaymentPayload_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalPaymentPayload_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TerminalPaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TerminalPaymentPayload_paymentIntentId(ctx context.Context, field graphql.CollectedField, obj *model.TerminalPaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalPaymentPayload_paymentIntentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentIntentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalPaymentPayload_paymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalPaymentPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TerminalPaymentPayload_reader(ctx context.Context, field graphql.CollectedField, obj *model.TerminalPaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalPaymentPayload_reader(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reader, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TerminalReader) graphql.Marshaler {
+			return ec.marshalNTerminalReader2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐTerminalReader(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalPaymentPayload_reader(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TerminalPaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TerminalReader(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TerminalReader_id(ctx context.Context, field graphql.CollectedField, obj *model.TerminalReader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalReader_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalReader_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalReader", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TerminalReader_label(ctx context.Context, field graphql.CollectedField, obj *model.TerminalReader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalReader_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalReader_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalReader", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TerminalReader_status(ctx context.Context, field graphql.CollectedField, obj *model.TerminalReader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalReader_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalReader_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalReader", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TerminalReader_action(ctx context.Context, field graphql.CollectedField, obj *model.TerminalReader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalReader_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalReader_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalReader", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TerminalReader_actionStatus(ctx context.Context, field graphql.CollectedField, obj *model.TerminalReader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalReader_actionStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActionStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalReader_actionStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalReader", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TerminalReader_paymentIntentId(ctx context.Context, field graphql.CollectedField, obj *model.TerminalReader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalReader_paymentIntentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentIntentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalReader_paymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalReader", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TerminalReader_failureCode(ctx context.Context, field graphql.CollectedField, obj *model.TerminalReader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalReader_failureCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalReader_failureCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalReader", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TerminalReader_failureMessage(ctx context.Context, field graphql.CollectedField, obj *model.TerminalReader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalReader_failureMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalReader_failureMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalReader", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _TopUp_id(ctx context.Context, field graphql.CollectedField, obj *ent.TopUp) (ret graphql.Marshaler) {
@@ -19437,6 +20288,36 @@ func (ec *executionContext) unmarshalInputBuyMembershipInput(ctx context.Context
 				return it, err
 			}
 			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCancelTerminalPaymentInput(ctx context.Context, obj any) (model.CancelTerminalPaymentInput, error) {
+	var it model.CancelTerminalPaymentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"readerId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "readerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readerId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReaderID = data
 		}
 	}
 	return it, nil
@@ -22498,6 +23379,43 @@ func (ec *executionContext) unmarshalInputHighlightProductInput(ctx context.Cont
 				return it, err
 			}
 			it.ProductID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputHubCardPaymentInput(ctx context.Context, obj any) (model.HubCardPaymentInput, error) {
+	var it model.HubCardPaymentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"lines", "readerId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "lines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lines"))
+			data, err := ec.unmarshalNHubSellLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSellLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lines = data
+		case "readerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readerId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReaderID = data
 		}
 	}
 	return it, nil
@@ -28617,6 +29535,43 @@ func (ec *executionContext) unmarshalInputSignUpInput(ctx context.Context, obj a
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputStartTerminalPaymentInput(ctx context.Context, obj any) (model.StartTerminalPaymentInput, error) {
+	var it model.StartTerminalPaymentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"request", "readerId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "request":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("request"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Request = data
+		case "readerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readerId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReaderID = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputStreamOrder(ctx context.Context, obj any) (ent.StreamOrder, error) {
 	var it ent.StreamOrder
 	if obj == nil {
@@ -34564,6 +35519,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "startTerminalPayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startTerminalPayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelTerminalPayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelTerminalPayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hubCardPayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_hubCardPayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelHubCardPayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelHubCardPayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createStream":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createStream(ctx, field)
@@ -36376,6 +37359,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "terminalReader":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_terminalReader(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubCardPaymentStatus":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubCardPaymentStatus(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "viewer":
 			field := field
 
@@ -37461,6 +38488,132 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var terminalPaymentPayloadImplementors = []string{"TerminalPaymentPayload"}
+
+func (ec *executionContext) _TerminalPaymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.TerminalPaymentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, terminalPaymentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TerminalPaymentPayload")
+		case "saleId":
+			out.Values[i] = ec._TerminalPaymentPayload_saleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._TerminalPaymentPayload_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paymentIntentId":
+			out.Values[i] = ec._TerminalPaymentPayload_paymentIntentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reader":
+			out.Values[i] = ec._TerminalPaymentPayload_reader(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var terminalReaderImplementors = []string{"TerminalReader"}
+
+func (ec *executionContext) _TerminalReader(ctx context.Context, sel ast.SelectionSet, obj *model.TerminalReader) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, terminalReaderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TerminalReader")
+		case "id":
+			out.Values[i] = ec._TerminalReader_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "label":
+			out.Values[i] = ec._TerminalReader_label(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._TerminalReader_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._TerminalReader_action(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "actionStatus":
+			out.Values[i] = ec._TerminalReader_actionStatus(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "paymentIntentId":
+			out.Values[i] = ec._TerminalReader_paymentIntentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "failureCode":
+			out.Values[i] = ec._TerminalReader_failureCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "failureMessage":
+			out.Values[i] = ec._TerminalReader_failureMessage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
 }
 
 var topUpImplementors = []string{"TopUp", "Node"}
@@ -38869,6 +40022,11 @@ func (ec *executionContext) marshalNBuyMembershipPayload2ᚖgithubᚗcomᚋmerch
 	return ec._BuyMembershipPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCancelTerminalPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCancelTerminalPaymentInput(ctx context.Context, v any) (model.CancelTerminalPaymentInput, error) {
+	res, err := ec.unmarshalInputCancelTerminalPaymentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNCart2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐCart(ctx context.Context, sel ast.SelectionSet, v *ent.Cart) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -39264,6 +40422,11 @@ func (ec *executionContext) marshalNHubAllocationLine2ᚖgithubᚗcomᚋmerchd�
 		return graphql.Null
 	}
 	return ec._HubAllocationLine(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHubCardPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCardPaymentInput(ctx context.Context, v any) (model.HubCardPaymentInput, error) {
+	res, err := ec.unmarshalInputHubCardPaymentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNHubLinkState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubLinkState(ctx context.Context, v any) (model.HubLinkState, error) {
@@ -40375,6 +41538,11 @@ func (ec *executionContext) unmarshalNSignUpInput2githubᚗcomᚋmerchdᚋmerchd
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNStartTerminalPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐStartTerminalPaymentInput(ctx context.Context, v any) (model.StartTerminalPaymentInput, error) {
+	res, err := ec.unmarshalInputStartTerminalPaymentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNStream2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐStream(ctx context.Context, sel ast.SelectionSet, v *ent.Stream) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -40470,6 +41638,26 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNTerminalPaymentPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐTerminalPaymentPayload(ctx context.Context, sel ast.SelectionSet, v *model.TerminalPaymentPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._TerminalPaymentPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTerminalReader2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐTerminalReader(ctx context.Context, sel ast.SelectionSet, v *model.TerminalReader) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._TerminalReader(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

@@ -138,6 +138,58 @@ func (r *mutationResolver) PayHubSale(ctx context.Context, input model.PayHubSal
 	return out, nil
 }
 
+// StartTerminalPayment is the resolver for the startTerminalPayment field.
+func (r *mutationResolver) StartTerminalPayment(ctx context.Context, input model.StartTerminalPaymentInput) (*model.TerminalPaymentPayload, error) {
+	p, err := r.Hubs.StartTerminalPayment(ctx, input.Request, input.ReaderID)
+	if err != nil {
+		return nil, err
+	}
+	return terminalPayload(p), nil
+}
+
+// CancelTerminalPayment is the resolver for the cancelTerminalPayment field.
+func (r *mutationResolver) CancelTerminalPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error) {
+	st, err := r.Hubs.CancelTerminalPayment(ctx, input.ReaderID)
+	if err != nil {
+		return nil, err
+	}
+	return readerModel(st), nil
+}
+
+// HubCardPayment is the resolver for the hubCardPayment field.
+func (r *mutationResolver) HubCardPayment(ctx context.Context, input model.HubCardPaymentInput) (*model.TerminalPaymentPayload, error) {
+	central, err := r.central()
+	if err != nil {
+		return nil, err
+	}
+	sell := make([]checkout.SellLine, len(input.Lines))
+	for i, l := range input.Lines {
+		sell[i] = checkout.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
+	}
+	req, err := r.Hubs.PaymentRequest(ctx, sell)
+	if err != nil {
+		return nil, err
+	}
+	p, err := central.StartTerminalPayment(ctx, req.Encode(), input.ReaderID)
+	if err != nil {
+		return nil, err
+	}
+	return terminalPayload(p), nil
+}
+
+// CancelHubCardPayment is the resolver for the cancelHubCardPayment field.
+func (r *mutationResolver) CancelHubCardPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error) {
+	central, err := r.central()
+	if err != nil {
+		return nil, err
+	}
+	st, err := central.CancelTerminalPayment(ctx, input.ReaderID)
+	if err != nil {
+		return nil, err
+	}
+	return readerModel(st), nil
+}
+
 // HubStatus is the resolver for the hubStatus field.
 func (r *queryResolver) HubStatus(ctx context.Context) (*model.HubStatus, error) {
 	if r.HubLink == nil {
@@ -250,13 +302,27 @@ func (r *queryResolver) HubPhonePayment(ctx context.Context, saleID string) (*mo
 	if err != nil || p == nil {
 		return nil, err
 	}
-	out := &model.HubPhonePayment{Status: model.HubPhonePaymentStatus(p.Status), Hub: p.Hub, Amount: &ent.Money{Amount: p.Amount, Currency: p.Currency}}
-	if p.Receipt != "" {
-		png, err := qrPNG(p.Receipt)
-		if err != nil {
-			return nil, err
-		}
-		out.Receipt, out.ReceiptQRPng = &p.Receipt, &png
+	return phonePaymentModel(p)
+}
+
+// TerminalReader is the resolver for the terminalReader field.
+func (r *queryResolver) TerminalReader(ctx context.Context, id string) (*model.TerminalReader, error) {
+	st, err := r.Hubs.TerminalReader(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return readerModel(st), nil
+}
+
+// HubCardPaymentStatus is the resolver for the hubCardPaymentStatus field.
+func (r *queryResolver) HubCardPaymentStatus(ctx context.Context, saleID string) (*model.HubPhonePayment, error) {
+	central, err := r.central()
+	if err != nil {
+		return nil, err
+	}
+	p, err := central.HubPaymentState(ctx, saleID)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return phonePaymentModel(p)
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 
+	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/graph/model"
@@ -35,4 +36,40 @@ func (r *Resolver) tillCart(ctx context.Context) (*ent.Cart, error) {
 		return nil, err
 	}
 	return r.Carts.Cart(till)
+}
+
+// central is the hub's link to central; an error on central itself.
+func (r *Resolver) central() (checkout.CentralLink, error) {
+	if r.Central == nil {
+		return nil, &checkout.InputError{Msg: "this is central: use startTerminalPayment"}
+	}
+	return r.Central, nil
+}
+
+func phonePaymentModel(p *checkout.PhonePaymentState) (*model.HubPhonePayment, error) {
+	out := &model.HubPhonePayment{Status: model.HubPhonePaymentStatus(p.Status), Hub: p.Hub, Amount: &ent.Money{Amount: p.Amount, Currency: p.Currency}}
+	if p.Receipt != "" {
+		png, err := qrPNG(p.Receipt)
+		if err != nil {
+			return nil, err
+		}
+		out.Receipt, out.ReceiptQRPng = &p.Receipt, &png
+	}
+	return out, nil
+}
+
+func terminalPayload(p checkout.TerminalPayment) *model.TerminalPaymentPayload {
+	return &model.TerminalPaymentPayload{SaleID: p.Request.SaleID, PaymentIntentID: p.PaymentIntentID, Reader: readerModel(p.Reader),
+		Amount: &ent.Money{Amount: p.Request.Amount, Currency: p.Request.Currency}}
+}
+
+func readerModel(s checkout.ReaderState) *model.TerminalReader {
+	opt := func(v string) *string {
+		if v == "" {
+			return nil
+		}
+		return &v
+	}
+	return &model.TerminalReader{ID: s.ID, Label: s.Label, Status: s.Status, Action: opt(s.Action), ActionStatus: opt(s.ActionStatus),
+		PaymentIntentID: opt(s.PaymentIntentID), FailureCode: opt(s.FailureCode), FailureMessage: opt(s.FailureMessage)}
 }

@@ -35,6 +35,8 @@ type Resolver struct {
 	Hubs *checkout.Hubs
 	// HubLink is the hub's sync loop; nil on central.
 	HubLink checkout.LinkReporter
+	// Central is a hub's link to central for card payments; nil on central.
+	Central checkout.CentralLink
 	// Upstream is central's base URL, at a hub (its phone-payment QR codes
 	// point there).
 	Upstream string

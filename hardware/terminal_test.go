@@ -57,7 +57,7 @@ func TestTerminalSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim.WebhookURL, sim.WebhookSecret = hook.URL, "whsec_sim"
+	sim.SetWebhook(hook.URL, "whsec_sim")
 	term := hardware.NewStripeTerminal("sk_test_123", sim.URL())
 	ctx := context.Background()
 

@@ -24,9 +24,6 @@ import (
 // stripe-mock), and sends signed payment_intent webhooks the way Stripe
 // does. Point merchd's --stripe-api-url at it for a pop-up rehearsal.
 type TerminalSimulator struct {
-	// WebhookURL and WebhookSecret, if set, receive signed events.
-	WebhookURL, WebhookSecret string
-
 	ln  net.Listener
 	srv *http.Server
 	wg  sync.WaitGroup
@@ -36,6 +33,16 @@ type TerminalSimulator struct {
 	intents map[string]*simIntent
 	readers map[string]*simReader
 	byKey   map[string][]byte // idempotency key → first response
+	// webhookURL and webhookSecret, if set, receive signed events.
+	webhookURL, webhookSecret string
+}
+
+// SetWebhook makes the simulator send events, signed with secret, to url
+// (merchd's /webhooks/stripe).
+func (s *TerminalSimulator) SetWebhook(url, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhookURL, s.webhookSecret = url, secret
 }
 
 type simIntent struct {
@@ -318,10 +325,11 @@ func (s *TerminalSimulator) present(w http.ResponseWriter, r *http.Request) {
 	writeObject(w, rd)
 }
 
-// sendEvent delivers a signed event to WebhookURL, retrying like Stripe
+// sendEvent delivers a signed event to the webhook URL, retrying like Stripe
 // (here: a few times, quickly). The caller holds s.mu.
 func (s *TerminalSimulator) sendEvent(typ string, obj simIntent) {
-	if s.WebhookURL == "" {
+	url, secret := s.webhookURL, s.webhookSecret
+	if url == "" {
 		return
 	}
 	raw, _ := json.Marshal(obj)
@@ -329,8 +337,8 @@ func (s *TerminalSimulator) sendEvent(typ string, obj simIntent) {
 		"created": time.Now().Unix(), "data": map[string]any{"object": json.RawMessage(raw)}})
 	s.wg.Go(func() {
 		for attempt := range 5 {
-			signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: ev, Secret: s.WebhookSecret})
-			req, _ := http.NewRequest(http.MethodPost, s.WebhookURL, bytes.NewReader(ev))
+			signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: ev, Secret: secret})
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(ev))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Stripe-Signature", signed.Header)
 			resp, err := http.DefaultClient.Do(req)

@@ -64,6 +64,10 @@ type BuyMembershipPayload struct {
 	ClientSecret *string `json:"clientSecret,omitempty"`
 }
 
+type CancelTerminalPaymentInput struct {
+	ReaderID string `json:"readerId"`
+}
+
 type CartPayload struct {
 	Cart *ent.Cart `json:"cart"`
 }
@@ -180,6 +184,11 @@ type HubAllocationLine struct {
 	Available int    `json:"available"`
 	// The variant, with its product: what a hub pulls to sell it offline. Null if this server's catalog lacks the SKU.
 	Variant *ent.Variant `json:"variant,omitempty"`
+}
+
+type HubCardPaymentInput struct {
+	Lines    []*HubSellLineInput `json:"lines"`
+	ReaderID string              `json:"readerId"`
 }
 
 type HubPaymentLine struct {
@@ -487,6 +496,11 @@ type SignUpInput struct {
 	Name     *string `json:"name,omitempty"`
 }
 
+type StartTerminalPaymentInput struct {
+	Request  string `json:"request"`
+	ReaderID string `json:"readerId"`
+}
+
 type StreamKeyPayload struct {
 	Stream *ent.Stream `json:"stream"`
 	// Shown once; only its hash is stored.
@@ -512,6 +526,27 @@ type StreamPayload struct {
 }
 
 type Subscription struct {
+}
+
+type TerminalPaymentPayload struct {
+	SaleID          string          `json:"saleId"`
+	Amount          *ent.Money      `json:"amount"`
+	PaymentIntentID string          `json:"paymentIntentId"`
+	Reader          *TerminalReader `json:"reader"`
+}
+
+type TerminalReader struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+	// online or offline.
+	Status string `json:"status"`
+	// The current action (process_payment_intent), null when idle.
+	Action *string `json:"action,omitempty"`
+	// in_progress, succeeded or failed.
+	ActionStatus    *string `json:"actionStatus,omitempty"`
+	PaymentIntentID *string `json:"paymentIntentId,omitempty"`
+	FailureCode     *string `json:"failureCode,omitempty"`
+	FailureMessage  *string `json:"failureMessage,omitempty"`
 }
 
 type TopUpOptions struct {

@@ -1,0 +1,106 @@
+package edge
+
+import (
+	"context"
+	"errors"
+
+	"github.com/merchd/merchd/checkout"
+)
+
+// The hub's card payments go through central, which holds the Stripe key
+// and commands the reader: these calls need the link, and say so when it
+// is down.
+
+var _ checkout.CentralLink = (*Syncer)(nil)
+
+const readerFields = `id label status action actionStatus paymentIntentId failureCode failureMessage`
+
+type readerJSON struct {
+	ID, Label, Status                                                  string
+	Action, ActionStatus, PaymentIntentID, FailureCode, FailureMessage *string
+}
+
+func (r readerJSON) state() checkout.ReaderState {
+	v := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	return checkout.ReaderState{ID: r.ID, Label: r.Label, Status: r.Status, Action: v(r.Action), ActionStatus: v(r.ActionStatus),
+		PaymentIntentID: v(r.PaymentIntentID), FailureCode: v(r.FailureCode), FailureMessage: v(r.FailureMessage)}
+}
+
+type moneyJSON struct {
+	Amount   int64
+	Currency string
+}
+
+// StartTerminalPayment asks central to have the reader take the request.
+func (s *Syncer) StartTerminalPayment(ctx context.Context, request, readerID string) (checkout.TerminalPayment, error) {
+	var out struct {
+		StartTerminalPayment struct {
+			SaleID, PaymentIntentID string
+			Amount                  moneyJSON
+			Reader                  readerJSON
+		}
+	}
+	err := s.call(ctx, `mutation($i: StartTerminalPaymentInput!) { startTerminalPayment(input: $i) { saleId paymentIntentId amount { amount currency } reader { `+readerFields+` } } }`,
+		map[string]any{"i": map[string]any{"request": request, "readerId": readerID}}, &out)
+	if err != nil {
+		return checkout.TerminalPayment{}, linkError(err)
+	}
+	p := out.StartTerminalPayment
+	r, err := checkout.DecodePaymentRequest(request)
+	if err != nil {
+		return checkout.TerminalPayment{}, err
+	}
+	return checkout.TerminalPayment{Request: r, PaymentIntentID: p.PaymentIntentID, Reader: p.Reader.state()}, nil
+}
+
+// CancelTerminalPayment asks central to stop the reader.
+func (s *Syncer) CancelTerminalPayment(ctx context.Context, readerID string) (checkout.ReaderState, error) {
+	var out struct{ CancelTerminalPayment readerJSON }
+	err := s.call(ctx, `mutation($i: CancelTerminalPaymentInput!) { cancelTerminalPayment(input: $i) { `+readerFields+` } }`,
+		map[string]any{"i": map[string]any{"readerId": readerID}}, &out)
+	if err != nil {
+		return checkout.ReaderState{}, linkError(err)
+	}
+	return out.CancelTerminalPayment.state(), nil
+}
+
+// HubPaymentState asks central how a card payment stands.
+func (s *Syncer) HubPaymentState(ctx context.Context, saleID string) (*checkout.PhonePaymentState, error) {
+	var out struct {
+		HubPhonePayment *struct {
+			Status, Hub string
+			Amount      moneyJSON
+			Receipt     *string
+		}
+	}
+	err := s.call(ctx, `query($s: String!) { hubPhonePayment(saleId: $s) { status hub amount { amount currency } receipt } }`,
+		map[string]any{"s": saleID}, &out)
+	if err != nil {
+		return nil, linkError(err)
+	}
+	p := out.HubPhonePayment
+	if p == nil {
+		return nil, nil
+	}
+	st := &checkout.PhonePaymentState{Status: p.Status, Hub: p.Hub, Amount: p.Amount.Amount, Currency: p.Amount.Currency}
+	if p.Receipt != nil {
+		st.Receipt = *p.Receipt
+	}
+	return st, nil
+}
+
+// linkError turns a failed call to central into what the clerk reads:
+// central's refusal as it stands, an unreachable central as the rule.
+func linkError(err error) error {
+	var refusal *refusalError
+	if errors.As(err, &refusal) {
+		return &checkout.InputError{Field: "central", Msg: refusal.msg}
+	}
+	return &checkout.InputError{Field: "central", Msg: "card payments need the link to central, which is down (" + err.Error() +
+		"): take cash, a wallet pass or a phone payment"}
+}
