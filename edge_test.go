@@ -821,7 +821,9 @@ func TestEdgeCardOnTerminal(t *testing.T) {
 	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
 	var sales struct {
 		HubSales struct {
-			Edges []struct{ Node struct{ SaleID, Status, PaidWith string } }
+			Edges []struct {
+				Node struct{ SaleID, Status, PaidWith string }
+			}
 		}
 	}
 	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {hub: "popup-hub"}) { edges { node { saleID status paidWith } } } }`, nil).Decode(t, &sales)
@@ -836,7 +838,9 @@ func TestEdgeCardOnTerminal(t *testing.T) {
 // mustPI finds the PaymentIntent of a hub sale's card payment through
 // central's reader query.
 func mustPI(t *testing.T, p *popup, saleID string) string {
-	var out struct{ TerminalReader struct{ PaymentIntentID *string } }
+	var out struct {
+		TerminalReader struct{ PaymentIntentID *string }
+	}
 	p.do(p.central, p.centralTok, `{ terminalReader(id: "tmr_counter") { paymentIntentId } }`, nil).Decode(t, &out)
 	if out.TerminalReader.PaymentIntentID == nil {
 		t.Fatalf("reader has no payment for sale %s", saleID)
