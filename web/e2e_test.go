@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent/gid"
+	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
@@ -72,6 +74,17 @@ func TestPagesInChromium(t *testing.T) {
 		w.WriteHeader(graphtest.Deliver(t, e.WebhookURL, body, sig))
 	})
 
+	// Test-only: Stripe confirms a hub sale's phone payment.
+	e.Mux.HandleFunc("POST /test/pay-hub", func(w http.ResponseWriter, r *http.Request) {
+		p, err := e.Client.HubPayment.Query().Where(hubpayment.SaleID(r.URL.Query().Get("sale"))).Only(viewer.SystemContext(r.Context()))
+		if err != nil || p.StripePaymentIntentID == nil {
+			http.Error(w, fmt.Sprint("no phone payment: ", err), 400)
+			return
+		}
+		body, sig := e.Stripe.Event(t, "evt_e2e_hub_"+p.SaleID, "payment_intent.succeeded", *p.StripePaymentIntentID)
+		w.WriteHeader(graphtest.Deliver(t, e.WebhookURL, body, sig))
+	})
+
 	staff := func(q string, vars map[string]any, out any) { e.Staff(t, q, vars, out) }
 	newProduct := func(title, slug string, stock, price int) (productID, variantID string) {
 		var p struct {
@@ -98,7 +111,12 @@ func TestPagesInChromium(t *testing.T) {
 		return account{Email: email, Password: "correct horse battery", Token: tok}
 	}
 
-	teeProduct, _ := newProduct("E2E Tee", "e2e-tee", 6, 1999)
+	teeProduct, teeVariant := newProduct("E2E Tee", "e2e-tee", 6, 1999)
+	// A pop-up hub's order, paid from the buyer's phone.
+	staff(`mutation($v: ID!) { leaseAllocation(input: {hub: "e2e-hub", variantId: $v, units: 2, idempotencyKey: "e2e-lease"}) { available } }`,
+		map[string]any{"v": teeVariant}, &struct{}{})
+	hubReq := checkout.PaymentRequest{SaleID: "e2e0hub0sale", Hub: "e2e-hub", Amount: 3998, Currency: "EUR",
+		Lines: []checkout.SaleLine{{SKU: "E2E-TEE", Quantity: 2, UnitAmount: 1999}}}
 	_, dropVariant := newProduct("Last One Hoodie", "last-one", 1, 4500)
 	liveProduct, liveVariant := newProduct("Live Cap", "live-cap", 9, 2500)
 	now := e.Clock.Now()
@@ -132,6 +150,7 @@ func TestPagesInChromium(t *testing.T) {
 		"base": e.Base, "chromium": browser, "artifacts": artifacts,
 		"alice": person("alice@e2e.example", 20000), "bob": person("bob@e2e.example", 0), "carol": person("carol@e2e.example", 5000),
 		"productTitle": "E2E Tee", "productSlug": "e2e-tee", "dropId": d.CreateDrop.Drop.ID, "qrPath": qr.IssueQRCode.Path,
+		"hubPayPath": "/pay/hub#" + hubReq.Encode(), "hubSaleId": hubReq.SaleID,
 		"streamId": st.CreateStream.Stream.ID, "streamProductId": liveProduct, "streamVariantId": liveVariant,
 	}
 	raw, _ := json.Marshal(cfg)

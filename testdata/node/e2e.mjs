@@ -121,6 +121,28 @@ try {
     await ctx.close();
   }
 
+  // 3b. A pop-up hub's order paid from the buyer's phone: the page shows
+  // the order, Stripe confirms, the page shows central's signed receipt.
+  {
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const page = await ctx.newPage();
+    await page.goto(cfg.base + cfg.hubPayPath);
+    await page.locator("#pay-total", { hasText: "39.98" }).waitFor({ timeout: 10000 });
+    const res = await fetch(cfg.base + "/test/pay-hub?sale=" + encodeURIComponent(cfg.hubSaleId), { method: "POST" });
+    if (res.status !== 200) throw new Error("hub payment webhook: " + res.status);
+    await page.locator("#receipt-code").waitFor({ timeout: 10000 });
+    const receipt = await page.locator("#receipt-code").textContent();
+    if (!receipt.startsWith("M1.")) throw new Error("receipt code " + receipt);
+    await page.waitForFunction(() => { const i = document.getElementById("receipt-qr"); return i && i.complete && i.naturalWidth > 0; });
+    ok("hub phone payment shows the receipt", receipt.length + " characters");
+    await shot(page, "hub-pay-receipt");
+    const damaged = await ctx.newPage(); // a new document: a changed fragment alone does not reload
+    await damaged.goto(cfg.base + "/pay/hub#damaged");
+    await damaged.locator("main .notice.error").waitFor({ timeout: 10000 });
+    ok("damaged pay link refused");
+    await ctx.close();
+  }
+
   // 4. The stream viewer plays the Go publisher's stream; the overlay follows a purchase.
   {
     const ctx = await browser.newContext();
@@ -150,7 +172,7 @@ try {
   }
 
   // Page weight: no page ships more than 150 KB of JavaScript.
-  for (const p of ["/", "/products/" + cfg.productSlug, "/drops/" + cfg.dropId, cfg.qrPath, "/watch/" + cfg.streamId, "/overlay/" + cfg.streamId]) {
+  for (const p of ["/", "/products/" + cfg.productSlug, "/drops/" + cfg.dropId, cfg.qrPath, cfg.hubPayPath, "/watch/" + cfg.streamId, "/overlay/" + cfg.streamId]) {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     let js = 0;
