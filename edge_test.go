@@ -439,7 +439,7 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 			}
 		}
 	}
-	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {status: OVERDRAWN}) { edges { node { saleID shortfallAmount } } } }`, nil).Decode(t, &od)
+	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {status: SHORTFALL}) { edges { node { saleID shortfallAmount } } } }`, nil).Decode(t, &od)
 	if len(od.HubSales.Edges) != 1 || od.HubSales.Edges[0].Node.SaleID != paid.HubSell.SaleID || od.HubSales.Edges[0].Node.ShortfallAmount != 1500 {
 		t.Fatalf("overdrawn hub sales on central: %+v", od)
 	}

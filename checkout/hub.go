@@ -382,8 +382,9 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 				customer = &p.CustomerID
 			}
 		}
-		if (s.PaidWith == "QR" || s.PaidWith == "CARD") && conflict == "" {
-			if conflict, err = phonePaid(sys, tx, s, total); err != nil {
+		phone, refunded := s.PaidWith == "QR" || s.PaidWith == "CARD", false
+		if phone && conflict == "" {
+			if conflict, refunded, err = phonePaid(sys, tx, s, total); err != nil {
 				return RecordResult{}, err
 			}
 		}
@@ -415,16 +416,19 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 				return RecordResult{}, fmt.Errorf("hub %s allocation of %s changed during recording", s.Hub, sku)
 			}
 		}
-		if customer == nil {
-			return RecordResult{Applied: true}, nil
+		switch {
+		case customer != nil:
+			return h.chargeWallet(sys, tx, s, *customer, total)
+		case phone:
+			return h.claimPayment(sys, tx, s, total, refunded)
 		}
-		return h.chargeWallet(sys, tx, s, *customer, total)
+		return RecordResult{Applied: true}, nil
 	})
 }
 
 // chargeWallet debits a hub's wallet sale on central. The hub handed the
 // goods over against the balance it last synced; if the wallet was spent
-// elsewhere meanwhile, it pays what it has and the sale is OVERDRAWN with
+// elsewhere meanwhile, it pays what it has and the sale is SHORTFALL with
 // the shortfall for staff to settle: no silent loss, no negative balance.
 func (h *Hubs) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, customerID int, total int64) (RecordResult, error) {
 	have, err := h.balanceOf(ctx, tx, &customerID, s.Currency)
@@ -444,7 +448,7 @@ func (h *Hubs) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, custo
 	if short := total - debit; short > 0 {
 		res.Conflict = fmt.Sprintf("the wallet had %s of %s: %s short, goods already handed over at hub %s",
 			FormatMoney(debit, s.Currency), FormatMoney(total, s.Currency), FormatMoney(short, s.Currency), s.Hub)
-		if err := tx.HubSale.Update().Where(hubsale.SaleID(s.SaleID)).SetStatus(hubsale.StatusOVERDRAWN).
+		if err := tx.HubSale.Update().Where(hubsale.SaleID(s.SaleID)).SetStatus(hubsale.StatusSHORTFALL).
 			SetConflict(res.Conflict).SetShortfallAmount(short).Exec(ctx); err != nil {
 			return RecordResult{}, err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/viewer"
@@ -267,7 +268,8 @@ func applyHubPaymentEvent(ctx context.Context, tx *ent.Tx, ev PaymentEvent, now 
 		if ev.Amount != p.Amount || !strings.EqualFold(ev.Currency, p.Currency) {
 			return true, fmt.Errorf("hub sale %s: Stripe confirmed %d %s, the sale is %d %s", p.SaleID, ev.Amount, ev.Currency, p.Amount, p.Currency)
 		}
-		return true, tx.HubPayment.Update().Where(hubpayment.ID(p.ID), hubpayment.StatusNEQ(hubpayment.StatusSUCCEEDED)).
+		// A late or redelivered success never undoes a refund.
+		return true, tx.HubPayment.Update().Where(hubpayment.ID(p.ID), hubpayment.StatusIn(hubpayment.StatusPENDING, hubpayment.StatusFAILED)).
 			SetStatus(hubpayment.StatusSUCCEEDED).SetPaidAt(now).Exec(ctx)
 	default:
 		return true, tx.HubPayment.Update().Where(hubpayment.ID(p.ID), hubpayment.StatusEQ(hubpayment.StatusPENDING)).
@@ -305,22 +307,86 @@ func (h *Hubs) HubPaymentState(ctx context.Context, saleID string) (*PhonePaymen
 	return st, nil
 }
 
-// phonePaid reports, in central's recording tx, why a QR hub sale has no
-// confirmed payment matching it ("" when it has one).
-func phonePaid(ctx context.Context, tx *ent.Tx, s RemoteSale, total int64) (string, error) {
+// phonePaid reports, in central's recording tx, why a QR or CARD hub sale
+// cannot be recorded against a payment (conflict), or that its payment
+// was refunded on central meanwhile (refunded: the goods left unpaid).
+func phonePaid(ctx context.Context, tx *ent.Tx, s RemoteSale, total int64) (conflict string, refunded bool, err error) {
 	p, err := tx.HubPayment.Query().Where(hubpayment.SaleID(s.SaleID)).Only(ctx)
 	switch {
 	case ent.IsNotFound(err):
-		return "no phone payment for this sale on central", nil
+		return "no phone or card payment for this sale on central", false, nil
 	case err != nil:
-		return "", err
-	case p.Status != hubpayment.StatusSUCCEEDED:
-		return fmt.Sprintf("the phone payment for this sale is %s", p.Status), nil
+		return "", false, err
 	case p.Amount != total || p.Currency != s.Currency || p.Hub != s.Hub:
-		return fmt.Sprintf("the phone payment was %s at hub %s, the sale %s at hub %s",
-			FormatMoney(p.Amount, p.Currency), p.Hub, FormatMoney(total, s.Currency), s.Hub), nil
+		return fmt.Sprintf("the payment was %s at hub %s, the sale %s at hub %s",
+			FormatMoney(p.Amount, p.Currency), p.Hub, FormatMoney(total, s.Currency), s.Hub), false, nil
+	case p.Status == hubpayment.StatusREFUNDED:
+		return "", true, nil
+	case p.Status != hubpayment.StatusSUCCEEDED:
+		return fmt.Sprintf("the payment for this sale is %s", p.Status), false, nil
 	}
-	return "", nil
+	return "", false, nil
+}
+
+// claimPayment records, in the sale's tx, that the hub's sale used its
+// payment; a refund racing it is then booked against the sale.
+func (h *Hubs) claimPayment(ctx context.Context, tx *ent.Tx, s RemoteSale, total int64, refunded bool) (RecordResult, error) {
+	if !refunded {
+		n, err := tx.HubPayment.Update().Where(hubpayment.SaleID(s.SaleID), hubpayment.StatusEQ(hubpayment.StatusSUCCEEDED)).
+			SetClaimed(true).Save(ctx)
+		if err != nil {
+			return RecordResult{}, err
+		}
+		if n == 1 {
+			return RecordResult{Applied: true}, nil
+		}
+		// Refunded since phonePaid read it: book it as refunded.
+	}
+	res := RecordResult{Applied: true, Conflict: fmt.Sprintf("paid %s by %s, refunded on central before the sale arrived: goods handed over unpaid at hub %s",
+		FormatMoney(total, s.Currency), strings.ToLower(s.PaidWith), s.Hub)}
+	if err := tx.HubPayment.Update().Where(hubpayment.SaleID(s.SaleID)).SetClaimed(true).Exec(ctx); err != nil {
+		return RecordResult{}, err
+	}
+	return res, tx.HubSale.Update().Where(hubsale.SaleID(s.SaleID)).SetStatus(hubsale.StatusSHORTFALL).
+		SetConflict(res.Conflict).SetShortfallAmount(total).Exec(ctx)
+}
+
+// RefundHubPayment gives a hub sale's phone or card payment back (staff,
+// central): the buyer paid but the hub could not hand the goods over, or
+// took them back. The card refund is keyed by the sale, so retries refund
+// once. If the hub's sale of it has reached central (or reaches it later),
+// that sale is marked SHORTFALL for staff: the books always show it.
+func (h *Hubs) RefundHubPayment(ctx context.Context, saleID string) (*PhonePaymentState, error) {
+	if err := requireStaff(ctx); err != nil {
+		return nil, err
+	}
+	if h.pay == nil {
+		return nil, &InputError{Field: "saleId", Msg: ErrPaymentsNotConfigured.Error()}
+	}
+	sys := viewer.SystemContext(ctx)
+	p, err := h.db.HubPayment.Query().Where(hubpayment.SaleID(saleID)).Only(sys)
+	if err != nil {
+		return nil, notFoundAs(err, "hub payment")
+	}
+	if p.Status != hubpayment.StatusSUCCEEDED && p.Status != hubpayment.StatusREFUNDED {
+		return nil, badInput("saleId", "nothing to refund: the payment is %s", p.Status)
+	}
+	if _, err := h.pay.Refund(ctx, *p.StripePaymentIntentID, p.Amount, "merchd-hub-refund-"+saleID); err != nil {
+		return nil, err
+	}
+	_, err = withTx(sys, h.db, "refund hub payment", func(tx *ent.Tx) (struct{}, error) {
+		if err := tx.HubPayment.UpdateOneID(p.ID).SetStatus(hubpayment.StatusREFUNDED).Exec(sys); err != nil {
+			return struct{}{}, err
+		}
+		note := fmt.Sprintf("paid %s, refunded by staff on central after the sale was recorded", FormatMoney(p.Amount, p.Currency))
+		// If the sale was recorded, it is short of the refund now.
+		return struct{}{}, tx.HubSale.Update().Where(hubsale.SaleID(saleID), hubsale.StatusEQ(hubsale.StatusAPPLIED)).
+			SetStatus(hubsale.StatusSHORTFALL).SetConflict(note).SetShortfallAmount(p.Amount).Exec(sys)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h.HubPaymentState(ctx, saleID)
 }
 
 // CentralLink is what a hub asks central, link permitting: card payments

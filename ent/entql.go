@@ -239,6 +239,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubpayment.FieldCurrency:              {Type: field.TypeString, Column: hubpayment.FieldCurrency},
 			hubpayment.FieldStripePaymentIntentID: {Type: field.TypeString, Column: hubpayment.FieldStripePaymentIntentID},
 			hubpayment.FieldStatus:                {Type: field.TypeEnum, Column: hubpayment.FieldStatus},
+			hubpayment.FieldClaimed:               {Type: field.TypeBool, Column: hubpayment.FieldClaimed},
 			hubpayment.FieldCreatedAt:             {Type: field.TypeTime, Column: hubpayment.FieldCreatedAt},
 			hubpayment.FieldPaidAt:                {Type: field.TypeTime, Column: hubpayment.FieldPaidAt},
 		},
@@ -2030,6 +2031,11 @@ func (f *HubPaymentFilter) WhereStripePaymentIntentID(p entql.StringP) {
 // WhereStatus applies the entql string predicate on the status field.
 func (f *HubPaymentFilter) WhereStatus(p entql.StringP) {
 	f.Where(p.Field(hubpayment.FieldStatus))
+}
+
+// WhereClaimed applies the entql bool predicate on the claimed field.
+func (f *HubPaymentFilter) WhereClaimed(p entql.BoolP) {
+	f.Where(p.Field(hubpayment.FieldClaimed))
 }
 
 // WhereCreatedAt applies the entql time.Time predicate on the created_at field.

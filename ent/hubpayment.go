@@ -33,6 +33,8 @@ type HubPayment struct {
 	StripePaymentIntentID *string `json:"stripe_payment_intent_id,omitempty"`
 	// Status holds the value of the "status" field.
 	Status hubpayment.Status `json:"status,omitempty"`
+	// Claimed holds the value of the "claimed" field.
+	Claimed bool `json:"claimed,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// PaidAt holds the value of the "paid_at" field.
@@ -47,6 +49,8 @@ func (*HubPayment) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case hubpayment.FieldLines:
 			values[i] = new([]byte)
+		case hubpayment.FieldClaimed:
+			values[i] = new(sql.NullBool)
 		case hubpayment.FieldID, hubpayment.FieldAmount:
 			values[i] = new(sql.NullInt64)
 		case hubpayment.FieldSaleID, hubpayment.FieldHub, hubpayment.FieldCurrency, hubpayment.FieldStripePaymentIntentID, hubpayment.FieldStatus:
@@ -119,6 +123,12 @@ func (_m *HubPayment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Status = hubpayment.Status(value.String)
 			}
+		case hubpayment.FieldClaimed:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field claimed", values[i])
+			} else if value.Valid {
+				_m.Claimed = value.Bool
+			}
 		case hubpayment.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field created_at", values[i])
@@ -190,6 +200,9 @@ func (_m *HubPayment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	builder.WriteString("claimed=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Claimed))
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

@@ -81,6 +81,20 @@ func (_c *HubPaymentCreate) SetNillableStatus(v *hubpayment.Status) *HubPaymentC
 	return _c
 }
 
+// SetClaimed sets the "claimed" field.
+func (_c *HubPaymentCreate) SetClaimed(v bool) *HubPaymentCreate {
+	_c.mutation.SetClaimed(v)
+	return _c
+}
+
+// SetNillableClaimed sets the "claimed" field if the given value is not nil.
+func (_c *HubPaymentCreate) SetNillableClaimed(v *bool) *HubPaymentCreate {
+	if v != nil {
+		_c.SetClaimed(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *HubPaymentCreate) SetCreatedAt(v time.Time) *HubPaymentCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -150,6 +164,10 @@ func (_c *HubPaymentCreate) defaults() error {
 		v := hubpayment.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Claimed(); !ok {
+		v := hubpayment.DefaultClaimed
+		_c.mutation.SetClaimed(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		if hubpayment.DefaultCreatedAt == nil {
 			return fmt.Errorf("ent: uninitialized hubpayment.DefaultCreatedAt (forgotten import ent/runtime?)")
@@ -199,6 +217,9 @@ func (_c *HubPaymentCreate) check() error {
 		if err := hubpayment.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "HubPayment.status": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.Claimed(); !ok {
+		return &ValidationError{Name: "claimed", err: errors.New(`ent: missing required field "HubPayment.claimed"`)}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "HubPayment.created_at"`)}
@@ -257,6 +278,10 @@ func (_c *HubPaymentCreate) createSpec() (*HubPayment, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(hubpayment.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
+	}
+	if value, ok := _c.mutation.Claimed(); ok {
+		_spec.SetField(hubpayment.FieldClaimed, field.TypeBool, value)
+		_node.Claimed = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(hubpayment.FieldCreatedAt, field.TypeTime, value)
@@ -345,6 +370,18 @@ func (u *HubPaymentUpsert) SetStatus(v hubpayment.Status) *HubPaymentUpsert {
 // UpdateStatus sets the "status" field to the value that was provided on create.
 func (u *HubPaymentUpsert) UpdateStatus() *HubPaymentUpsert {
 	u.SetExcluded(hubpayment.FieldStatus)
+	return u
+}
+
+// SetClaimed sets the "claimed" field.
+func (u *HubPaymentUpsert) SetClaimed(v bool) *HubPaymentUpsert {
+	u.Set(hubpayment.FieldClaimed, v)
+	return u
+}
+
+// UpdateClaimed sets the "claimed" field to the value that was provided on create.
+func (u *HubPaymentUpsert) UpdateClaimed() *HubPaymentUpsert {
+	u.SetExcluded(hubpayment.FieldClaimed)
 	return u
 }
 
@@ -458,6 +495,20 @@ func (u *HubPaymentUpsertOne) SetStatus(v hubpayment.Status) *HubPaymentUpsertOn
 func (u *HubPaymentUpsertOne) UpdateStatus() *HubPaymentUpsertOne {
 	return u.Update(func(s *HubPaymentUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetClaimed sets the "claimed" field.
+func (u *HubPaymentUpsertOne) SetClaimed(v bool) *HubPaymentUpsertOne {
+	return u.Update(func(s *HubPaymentUpsert) {
+		s.SetClaimed(v)
+	})
+}
+
+// UpdateClaimed sets the "claimed" field to the value that was provided on create.
+func (u *HubPaymentUpsertOne) UpdateClaimed() *HubPaymentUpsertOne {
+	return u.Update(func(s *HubPaymentUpsert) {
+		s.UpdateClaimed()
 	})
 }
 
@@ -740,6 +791,20 @@ func (u *HubPaymentUpsertBulk) SetStatus(v hubpayment.Status) *HubPaymentUpsertB
 func (u *HubPaymentUpsertBulk) UpdateStatus() *HubPaymentUpsertBulk {
 	return u.Update(func(s *HubPaymentUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetClaimed sets the "claimed" field.
+func (u *HubPaymentUpsertBulk) SetClaimed(v bool) *HubPaymentUpsertBulk {
+	return u.Update(func(s *HubPaymentUpsert) {
+		s.SetClaimed(v)
+	})
+}
+
+// UpdateClaimed sets the "claimed" field to the value that was provided on create.
+func (u *HubPaymentUpsertBulk) UpdateClaimed() *HubPaymentUpsertBulk {
+	return u.Update(func(s *HubPaymentUpsert) {
+		s.UpdateClaimed()
 	})
 }
 

@@ -63,6 +63,20 @@ func (_u *HubPaymentUpdate) SetNillableStatus(v *hubpayment.Status) *HubPaymentU
 	return _u
 }
 
+// SetClaimed sets the "claimed" field.
+func (_u *HubPaymentUpdate) SetClaimed(v bool) *HubPaymentUpdate {
+	_u.mutation.SetClaimed(v)
+	return _u
+}
+
+// SetNillableClaimed sets the "claimed" field if the given value is not nil.
+func (_u *HubPaymentUpdate) SetNillableClaimed(v *bool) *HubPaymentUpdate {
+	if v != nil {
+		_u.SetClaimed(*v)
+	}
+	return _u
+}
+
 // SetPaidAt sets the "paid_at" field.
 func (_u *HubPaymentUpdate) SetPaidAt(v time.Time) *HubPaymentUpdate {
 	_u.mutation.SetPaidAt(v)
@@ -152,6 +166,9 @@ func (_u *HubPaymentUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(hubpayment.FieldStatus, field.TypeEnum, value)
 	}
+	if value, ok := _u.mutation.Claimed(); ok {
+		_spec.SetField(hubpayment.FieldClaimed, field.TypeBool, value)
+	}
 	if value, ok := _u.mutation.PaidAt(); ok {
 		_spec.SetField(hubpayment.FieldPaidAt, field.TypeTime, value)
 	}
@@ -210,6 +227,20 @@ func (_u *HubPaymentUpdateOne) SetStatus(v hubpayment.Status) *HubPaymentUpdateO
 func (_u *HubPaymentUpdateOne) SetNillableStatus(v *hubpayment.Status) *HubPaymentUpdateOne {
 	if v != nil {
 		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetClaimed sets the "claimed" field.
+func (_u *HubPaymentUpdateOne) SetClaimed(v bool) *HubPaymentUpdateOne {
+	_u.mutation.SetClaimed(v)
+	return _u
+}
+
+// SetNillableClaimed sets the "claimed" field if the given value is not nil.
+func (_u *HubPaymentUpdateOne) SetNillableClaimed(v *bool) *HubPaymentUpdateOne {
+	if v != nil {
+		_u.SetClaimed(*v)
 	}
 	return _u
 }
@@ -332,6 +363,9 @@ func (_u *HubPaymentUpdateOne) sqlSave(ctx context.Context) (_node *HubPayment, 
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(hubpayment.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Claimed(); ok {
+		_spec.SetField(hubpayment.FieldClaimed, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.PaidAt(); ok {
 		_spec.SetField(hubpayment.FieldPaidAt, field.TypeTime, value)

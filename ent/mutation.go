@@ -6959,6 +6959,7 @@ type HubPaymentMutation struct {
 	currency                 *string
 	stripe_payment_intent_id *string
 	status                   *hubpayment.Status
+	claimed                  *bool
 	created_at               *time.Time
 	paid_at                  *time.Time
 	clearedFields            map[string]struct{}
@@ -7365,6 +7366,42 @@ func (m *HubPaymentMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetClaimed sets the "claimed" field.
+func (m *HubPaymentMutation) SetClaimed(b bool) {
+	m.claimed = &b
+}
+
+// Claimed returns the value of the "claimed" field in the mutation.
+func (m *HubPaymentMutation) Claimed() (r bool, exists bool) {
+	v := m.claimed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimed returns the old "claimed" field's value of the HubPayment entity.
+// If the HubPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPaymentMutation) OldClaimed(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimed: %w", err)
+	}
+	return oldValue.Claimed, nil
+}
+
+// ResetClaimed resets all changes to the "claimed" field.
+func (m *HubPaymentMutation) ResetClaimed() {
+	m.claimed = nil
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *HubPaymentMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -7484,7 +7521,7 @@ func (m *HubPaymentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *HubPaymentMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.sale_id != nil {
 		fields = append(fields, hubpayment.FieldSaleID)
 	}
@@ -7505,6 +7542,9 @@ func (m *HubPaymentMutation) Fields() []string {
 	}
 	if m.status != nil {
 		fields = append(fields, hubpayment.FieldStatus)
+	}
+	if m.claimed != nil {
+		fields = append(fields, hubpayment.FieldClaimed)
 	}
 	if m.created_at != nil {
 		fields = append(fields, hubpayment.FieldCreatedAt)
@@ -7534,6 +7574,8 @@ func (m *HubPaymentMutation) Field(name string) (ent.Value, bool) {
 		return m.StripePaymentIntentID()
 	case hubpayment.FieldStatus:
 		return m.Status()
+	case hubpayment.FieldClaimed:
+		return m.Claimed()
 	case hubpayment.FieldCreatedAt:
 		return m.CreatedAt()
 	case hubpayment.FieldPaidAt:
@@ -7561,6 +7603,8 @@ func (m *HubPaymentMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldStripePaymentIntentID(ctx)
 	case hubpayment.FieldStatus:
 		return m.OldStatus(ctx)
+	case hubpayment.FieldClaimed:
+		return m.OldClaimed(ctx)
 	case hubpayment.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case hubpayment.FieldPaidAt:
@@ -7622,6 +7666,13 @@ func (m *HubPaymentMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetStatus(v)
+		return nil
+	case hubpayment.FieldClaimed:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimed(v)
 		return nil
 	case hubpayment.FieldCreatedAt:
 		v, ok := value.(time.Time)
@@ -7736,6 +7787,9 @@ func (m *HubPaymentMutation) ResetField(name string) error {
 		return nil
 	case hubpayment.FieldStatus:
 		m.ResetStatus()
+		return nil
+	case hubpayment.FieldClaimed:
+		m.ResetClaimed()
 		return nil
 	case hubpayment.FieldCreatedAt:
 		m.ResetCreatedAt()

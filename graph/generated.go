@@ -395,6 +395,7 @@ type ComplexityRoot struct {
 		PinProducts           func(childComplexity int, input model.PinProductsInput) int
 		RebalanceDropPools    func(childComplexity int, input model.RebalanceDropPoolsInput) int
 		RecordHubSales        func(childComplexity int, input model.RecordHubSalesInput) int
+		RefundHubPayment      func(childComplexity int, input model.RefundHubPaymentInput) int
 		RefundOrder           func(childComplexity int, input model.RefundOrderInput) int
 		RemoveFromCart        func(childComplexity int, input model.RemoveFromCartInput) int
 		ReturnAllocation      func(childComplexity int, input model.ReturnAllocationInput) int
@@ -819,6 +820,7 @@ type MutationResolver interface {
 	CloseHub(ctx context.Context, input model.CloseHubInput) (*model.CloseHubPayload, error)
 	ReturnAllocation(ctx context.Context, input model.ReturnAllocationInput) (*model.ReturnAllocationPayload, error)
 	PayHubSale(ctx context.Context, input model.PayHubSaleInput) (*model.PayHubSalePayload, error)
+	RefundHubPayment(ctx context.Context, input model.RefundHubPaymentInput) (*model.HubPhonePayment, error)
 	StartTerminalPayment(ctx context.Context, input model.StartTerminalPaymentInput) (*model.TerminalPaymentPayload, error)
 	CancelTerminalPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error)
 	HubCardPayment(ctx context.Context, input model.HubCardPaymentInput) (*model.TerminalPaymentPayload, error)
@@ -2250,6 +2252,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RecordHubSales(childComplexity, args["input"].(model.RecordHubSalesInput)), true
+	case "Mutation.refundHubPayment":
+		if e.ComplexityRoot.Mutation.RefundHubPayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refundHubPayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefundHubPayment(childComplexity, args["input"].(model.RefundHubPaymentInput)), true
 	case "Mutation.refundOrder":
 		if e.ComplexityRoot.Mutation.RefundOrder == nil {
 			break
@@ -3935,6 +3948,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputProductWhereInput,
 		ec.unmarshalInputRebalanceDropPoolsInput,
 		ec.unmarshalInputRecordHubSalesInput,
+		ec.unmarshalInputRefundHubPaymentInput,
 		ec.unmarshalInputRefundLineInput,
 		ec.unmarshalInputRefundOrder,
 		ec.unmarshalInputRefundOrderInput,
@@ -5848,6 +5862,20 @@ func (ec *executionContext) field_Mutation_recordHubSales_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RecordHubSalesInput, error) {
 			return ec.unmarshalNRecordHubSalesInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubSalesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refundHubPayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RefundHubPaymentInput, error) {
+			return ec.unmarshalNRefundHubPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRefundHubPaymentInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -12205,6 +12233,50 @@ func (ec *executionContext) fieldContext_Mutation_payHubSale(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_payHubSale_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refundHubPayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refundHubPayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefundHubPayment(ctx, fc.Args["input"].(model.RefundHubPaymentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubPhonePayment) graphql.Marshaler {
+			return ec.marshalNHubPhonePayment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePayment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refundHubPayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubPhonePayment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refundHubPayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -28598,6 +28670,36 @@ func (ec *executionContext) unmarshalInputRecordHubSalesInput(ctx context.Contex
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputRefundHubPaymentInput(ctx context.Context, obj any) (model.RefundHubPaymentInput, error) {
+	var it model.RefundHubPaymentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"saleId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "saleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saleId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaleID = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRefundLineInput(ctx context.Context, obj any) (model.RefundLineInput, error) {
 	var it model.RefundLineInput
 	if obj == nil {
@@ -35519,6 +35621,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "refundHubPayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refundHubPayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "startTerminalPayment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_startTerminalPayment(ctx, field)
@@ -40475,6 +40584,16 @@ func (ec *executionContext) marshalNHubPaymentRequest2ᚖgithubᚗcomᚋmerchd�
 	return ec._HubPaymentRequest(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNHubPhonePayment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePayment(ctx context.Context, sel ast.SelectionSet, v *model.HubPhonePayment) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubPhonePayment(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNHubPhonePaymentStatus2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePaymentStatus(ctx context.Context, v any) (model.HubPhonePaymentStatus, error) {
 	var res model.HubPhonePaymentStatus
 	err := res.UnmarshalGQL(v)
@@ -41346,6 +41465,11 @@ func (ec *executionContext) marshalNRefund2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋe
 		return graphql.Null
 	}
 	return ec._Refund(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRefundHubPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRefundHubPaymentInput(ctx context.Context, v any) (model.RefundHubPaymentInput, error) {
+	res, err := ec.unmarshalInputRefundHubPaymentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRefundLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRefundLineInput(ctx context.Context, v any) (*model.RefundLineInput, error) {

@@ -138,6 +138,15 @@ func (r *mutationResolver) PayHubSale(ctx context.Context, input model.PayHubSal
 	return out, nil
 }
 
+// RefundHubPayment is the resolver for the refundHubPayment field.
+func (r *mutationResolver) RefundHubPayment(ctx context.Context, input model.RefundHubPaymentInput) (*model.HubPhonePayment, error) {
+	p, err := r.Hubs.RefundHubPayment(ctx, input.SaleID)
+	if err != nil {
+		return nil, err
+	}
+	return phonePaymentModel(p)
+}
+
 // StartTerminalPayment is the resolver for the startTerminalPayment field.
 func (r *mutationResolver) StartTerminalPayment(ctx context.Context, input model.StartTerminalPaymentInput) (*model.TerminalPaymentPayload, error) {
 	p, err := r.Hubs.StartTerminalPayment(ctx, input.Request, input.ReaderID)

@@ -224,7 +224,7 @@ func TestHubLeaseAndRecord(t *testing.T) {
 // TestHubWalletSales: a hub's wallet sale carries the customer's pass,
 // signed by central; central debits the wallet once per sale, tells the
 // hub the balance, and a sale the wallet can no longer cover is applied
-// as OVERDRAWN with its shortfall for staff. A forged pass is a conflict.
+// as SHORTFALL with its shortfall for staff. A forged pass is a conflict.
 func TestHubWalletSales(t *testing.T) {
 	for _, d := range graphtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
@@ -308,7 +308,7 @@ func TestHubWalletSales(t *testing.T) {
 					}
 				}
 			}
-			e.Staff(t, `{ hubSales(first: 5, where: {status: OVERDRAWN}) { edges { node { saleID shortfallAmount } } } }`, nil, &od)
+			e.Staff(t, `{ hubSales(first: 5, where: {status: SHORTFALL}) { edges { node { saleID shortfallAmount } } } }`, nil, &od)
 			if len(od.HubSales.Edges) != 1 || od.HubSales.Edges[0].Node.SaleID != "w2" || od.HubSales.Edges[0].Node.ShortfallAmount != 2000 {
 				t.Fatalf("staff see overdrawn sales: %+v", od)
 			}
@@ -414,11 +414,69 @@ func TestHubPhonePayment(t *testing.T) {
 			if !res[0].Applied || res[0].Conflict != nil || res[0].Error != nil {
 				t.Fatalf("paid QR sale: %+v", res[0])
 			}
-			if res[1].Applied || res[1].Conflict == nil || !strings.Contains(*res[1].Conflict, "no phone payment") {
+			if res[1].Applied || res[1].Conflict == nil || !strings.Contains(*res[1].Conflict, "no phone or card payment") {
 				t.Fatalf("unpaid QR sale: %+v", res[1])
 			}
 			if got := allocation(t, e, "fest")[sku]; got != 8 {
 				t.Fatalf("allocation %d, want 8", got)
+			}
+
+			// Refunds: staff give a phone payment back — before its sale
+			// reaches central (the sale then arrives SHORTFALL) or after
+			// (the recorded sale becomes SHORTFALL). The card is refunded
+			// once however often staff ask.
+			const refund = `mutation($s: String!) { refundHubPayment(input: {saleId: $s}) { status receipt } }`
+			wantCode(t, e.Do(t, "", refund, map[string]any{"s": "phone-1"}), "UNAUTHENTICATED")
+			r3 := checkout.PaymentRequest{SaleID: "phone-3", Hub: "fest", Amount: 2500, Currency: "EUR", Lines: []checkout.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}}
+			var p3 struct {
+				PayHubSale struct{ PaymentIntentID string }
+			}
+			e.Do(t, "", pay, map[string]any{"r": r3.Encode()}).Decode(t, &p3)
+			wantCode(t, e.Do(t, e.StaffToken, refund, map[string]any{"s": "phone-3"}), "BAD_USER_INPUT") // not paid yet
+			body, sig = e.Stripe.Event(t, "evt_phone_3", "payment_intent.succeeded", p3.PayHubSale.PaymentIntentID)
+			graphtest.Deliver(t, e.WebhookURL, body, sig)
+			for range 2 {
+				var rf struct {
+					RefundHubPayment struct {
+						Status  string
+						Receipt *string
+					}
+				}
+				e.Staff(t, refund, map[string]any{"s": "phone-3"}, &rf)
+				if rf.RefundHubPayment.Status != "REFUNDED" || rf.RefundHubPayment.Receipt != nil {
+					t.Fatalf("refunded payment: %+v", rf)
+				}
+			}
+			if got := e.Stripe.Intent(p3.PayHubSale.PaymentIntentID); got.Refunded != 2500 {
+				t.Fatalf("card refunded %d, want 2500 once", got.Refunded)
+			}
+			// A late redelivery of the success does not undo the refund.
+			body, sig = e.Stripe.Event(t, "evt_phone_3_again", "payment_intent.succeeded", p3.PayHubSale.PaymentIntentID)
+			graphtest.Deliver(t, e.WebhookURL, body, sig)
+			if r := record(t, e, qrSale("phone-3", 1)); !r[0].Applied || r[0].Conflict == nil || !strings.Contains(*r[0].Conflict, "refunded") {
+				t.Fatalf("sale of a refunded payment: %+v", r[0])
+			}
+			e.Staff(t, refund, map[string]any{"s": "phone-1"}, &struct{}{}) // after its sale was recorded
+			var short struct {
+				HubSales struct {
+					Edges []struct {
+						Node struct {
+							SaleID          string
+							ShortfallAmount int
+						}
+					}
+				}
+			}
+			e.Staff(t, `{ hubSales(first: 5, where: {status: SHORTFALL}) { edges { node { saleID shortfallAmount } } } }`, nil, &short)
+			got := map[string]int{}
+			for _, ed := range short.HubSales.Edges {
+				got[ed.Node.SaleID] = ed.Node.ShortfallAmount
+			}
+			if len(got) != 2 || got["phone-3"] != 2500 || got["phone-1"] != 5000 {
+				t.Fatalf("sales short of payment: %v", got)
+			}
+			if a := allocation(t, e, "fest")[sku]; a != 7 {
+				t.Fatalf("allocation %d, want 7: the refunded sale's goods left the hub", a)
 			}
 		})
 	}

@@ -31,6 +31,8 @@ const (
 	FieldStripePaymentIntentID = "stripe_payment_intent_id"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldClaimed holds the string denoting the claimed field in the database.
+	FieldClaimed = "claimed"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldPaidAt holds the string denoting the paid_at field in the database.
@@ -49,6 +51,7 @@ var Columns = []string{
 	FieldCurrency,
 	FieldStripePaymentIntentID,
 	FieldStatus,
+	FieldClaimed,
 	FieldCreatedAt,
 	FieldPaidAt,
 }
@@ -77,6 +80,8 @@ var (
 	HubValidator func(string) error
 	// AmountValidator is a validator for the "amount" field. It is called by the builders before save.
 	AmountValidator func(int64) error
+	// DefaultClaimed holds the default value on creation for the "claimed" field.
+	DefaultClaimed bool
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 )
@@ -92,6 +97,7 @@ const (
 	StatusPENDING   Status = "PENDING"
 	StatusSUCCEEDED Status = "SUCCEEDED"
 	StatusFAILED    Status = "FAILED"
+	StatusREFUNDED  Status = "REFUNDED"
 )
 
 func (s Status) String() string {
@@ -101,7 +107,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusSUCCEEDED, StatusFAILED:
+	case StatusPENDING, StatusSUCCEEDED, StatusFAILED, StatusREFUNDED:
 		return nil
 	default:
 		return fmt.Errorf("hubpayment: invalid enum value for status field: %q", s)
@@ -144,6 +150,11 @@ func ByStripePaymentIntentID(opts ...sql.OrderTermOption) OrderOption {
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByClaimed orders the results by the claimed field.
+func ByClaimed(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClaimed, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

@@ -79,6 +79,11 @@ func StripePaymentIntentID(v string) predicate.HubPayment {
 	return predicate.HubPayment(sql.FieldEQ(FieldStripePaymentIntentID, v))
 }
 
+// Claimed applies equality check predicate on the "claimed" field. It's identical to ClaimedEQ.
+func Claimed(v bool) predicate.HubPayment {
+	return predicate.HubPayment(sql.FieldEQ(FieldClaimed, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.HubPayment {
 	return predicate.HubPayment(sql.FieldEQ(FieldCreatedAt, v))
@@ -417,6 +422,16 @@ func StatusIn(vs ...Status) predicate.HubPayment {
 // StatusNotIn applies the NotIn predicate on the "status" field.
 func StatusNotIn(vs ...Status) predicate.HubPayment {
 	return predicate.HubPayment(sql.FieldNotIn(FieldStatus, vs...))
+}
+
+// ClaimedEQ applies the EQ predicate on the "claimed" field.
+func ClaimedEQ(v bool) predicate.HubPayment {
+	return predicate.HubPayment(sql.FieldEQ(FieldClaimed, v))
+}
+
+// ClaimedNEQ applies the NEQ predicate on the "claimed" field.
+func ClaimedNEQ(v bool) predicate.HubPayment {
+	return predicate.HubPayment(sql.FieldNEQ(FieldClaimed, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

@@ -126,7 +126,7 @@ const DefaultStatus = StatusAPPLIED
 const (
 	StatusAPPLIED   Status = "APPLIED"
 	StatusCONFLICT  Status = "CONFLICT"
-	StatusOVERDRAWN Status = "OVERDRAWN"
+	StatusSHORTFALL Status = "SHORTFALL"
 )
 
 func (s Status) String() string {
@@ -136,7 +136,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusAPPLIED, StatusCONFLICT, StatusOVERDRAWN:
+	case StatusAPPLIED, StatusCONFLICT, StatusSHORTFALL:
 		return nil
 	default:
 		return fmt.Errorf("hubsale: invalid enum value for status field: %q", s)

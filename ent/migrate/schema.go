@@ -266,7 +266,8 @@ var (
 		{Name: "amount", Type: field.TypeInt64},
 		{Name: "currency", Type: field.TypeString},
 		{Name: "stripe_payment_intent_id", Type: field.TypeString, Unique: true, Nullable: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED"}, Default: "PENDING"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED", "REFUNDED"}, Default: "PENDING"},
+		{Name: "claimed", Type: field.TypeBool, Default: false},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "paid_at", Type: field.TypeTime, Nullable: true},
 	}
@@ -288,7 +289,7 @@ var (
 		{Name: "customer_id", Type: field.TypeInt, Nullable: true},
 		{Name: "sold_at", Type: field.TypeTime},
 		{Name: "synced_at", Type: field.TypeTime, Nullable: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"APPLIED", "CONFLICT", "OVERDRAWN"}, Default: "APPLIED"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"APPLIED", "CONFLICT", "SHORTFALL"}, Default: "APPLIED"},
 		{Name: "conflict", Type: field.TypeString, Nullable: true},
 		{Name: "shortfall_amount", Type: field.TypeInt64, Default: 0},
 	}

@@ -374,8 +374,12 @@ func init() {
 	hubpaymentDescAmount := hubpaymentFields[3].Descriptor()
 	// hubpayment.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
 	hubpayment.AmountValidator = hubpaymentDescAmount.Validators[0].(func(int64) error)
+	// hubpaymentDescClaimed is the schema descriptor for claimed field.
+	hubpaymentDescClaimed := hubpaymentFields[7].Descriptor()
+	// hubpayment.DefaultClaimed holds the default value on creation for the claimed field.
+	hubpayment.DefaultClaimed = hubpaymentDescClaimed.Default.(bool)
 	// hubpaymentDescCreatedAt is the schema descriptor for created_at field.
-	hubpaymentDescCreatedAt := hubpaymentFields[7].Descriptor()
+	hubpaymentDescCreatedAt := hubpaymentFields[8].Descriptor()
 	// hubpayment.DefaultCreatedAt holds the default value on creation for the created_at field.
 	hubpayment.DefaultCreatedAt = hubpaymentDescCreatedAt.Default.(func() time.Time)
 	hubsale.Policy = privacy.NewPolicies(schema.HubSale{})

@@ -35,10 +35,11 @@ func (HubSale) Fields() []ent.Field {
 		// On central: APPLIED sales took the units from the hub's
 		// allocation; a CONFLICT sale could not (sold beyond the allocation,
 		// unknown SKU) and waits for staff, with the reason, having changed
-		// nothing. An OVERDRAWN wallet sale took its units but the wallet,
-		// spent meanwhile elsewhere, covered only part: shortfall_amount is
+		// nothing. A SHORTFALL sale took its units (the goods left the hub)
+		// but was not paid in full — a wallet spent meanwhile elsewhere, a
+		// phone payment refunded on central meanwhile: shortfall_amount is
 		// what staff have to settle with the customer.
-		field.Enum("status").Values("APPLIED", "CONFLICT", "OVERDRAWN").Default("APPLIED"),
+		field.Enum("status").Values("APPLIED", "CONFLICT", "SHORTFALL").Default("APPLIED"),
 		field.String("conflict").Optional().Nillable(),
 		field.Int64("shortfall_amount").Default(0).NonNegative(),
 	}
@@ -134,7 +135,12 @@ func (HubPayment) Fields() []ent.Field {
 		field.Int64("amount").Positive().Immutable(),
 		field.String("currency").Immutable(),
 		field.String("stripe_payment_intent_id").Optional().Nillable().Unique(),
-		field.Enum("status").Values("PENDING", "SUCCEEDED", "FAILED").Default("PENDING"),
+		// REFUNDED: staff gave the money back before the hub's sale of it
+		// reached central (the goods were gone, the buyer changed their mind).
+		field.Enum("status").Values("PENDING", "SUCCEEDED", "FAILED", "REFUNDED").Default("PENDING"),
+		// Claimed: central recorded the hub's sale against this payment; it
+		// can no longer be refunded here (refund the sale instead).
+		field.Bool("claimed").Default(false),
 		field.Time("created_at").Default(timeNow).Immutable(),
 		field.Time("paid_at").Optional().Nillable(),
 	}

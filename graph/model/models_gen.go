@@ -399,6 +399,10 @@ type RecordHubSalesPayload struct {
 	Results []*HubSaleResult `json:"results"`
 }
 
+type RefundHubPaymentInput struct {
+	SaleID string `json:"saleId"`
+}
+
 type RefundLineInput struct {
 	LineID   int `json:"lineId"`
 	Quantity int `json:"quantity"`
@@ -684,17 +688,20 @@ const (
 	HubPhonePaymentStatusPending   HubPhonePaymentStatus = "PENDING"
 	HubPhonePaymentStatusSucceeded HubPhonePaymentStatus = "SUCCEEDED"
 	HubPhonePaymentStatusFailed    HubPhonePaymentStatus = "FAILED"
+	// Given back by staff (refundHubPayment).
+	HubPhonePaymentStatusRefunded HubPhonePaymentStatus = "REFUNDED"
 )
 
 var AllHubPhonePaymentStatus = []HubPhonePaymentStatus{
 	HubPhonePaymentStatusPending,
 	HubPhonePaymentStatusSucceeded,
 	HubPhonePaymentStatusFailed,
+	HubPhonePaymentStatusRefunded,
 }
 
 func (e HubPhonePaymentStatus) IsValid() bool {
 	switch e {
-	case HubPhonePaymentStatusPending, HubPhonePaymentStatusSucceeded, HubPhonePaymentStatusFailed:
+	case HubPhonePaymentStatusPending, HubPhonePaymentStatusSucceeded, HubPhonePaymentStatusFailed, HubPhonePaymentStatusRefunded:
 		return true
 	}
 	return false
