@@ -96,9 +96,9 @@ func (p *linkProxy) SetUp(up bool) {
 	}
 }
 
-func staffToken(t *testing.T, bin, database string) string {
+func staffToken(t *testing.T, bin, database string, extra ...string) string {
 	t.Helper()
-	out, err := exec.Command(bin, "staff", "create-token", "--email", "ops@example.com", "--database", database).Output()
+	out, err := exec.Command(bin, append([]string{"staff", "create-token", "--email", "ops@example.com", "--database", database}, extra...)...).Output()
 	if err != nil {
 		t.Fatalf("staff create-token: %v", err)
 	}
@@ -185,7 +185,7 @@ func startPopupWith(t *testing.T, leased int, env []string, centralFlags ...stri
 	centralDB := filepath.Join(dir, "central.db")
 	p.central = startCommand(t, p.bin, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo"}, centralFlags...)...).URL
 	p.centralTok = staffToken(t, p.bin, centralDB)
-	p.hubTok = staffToken(t, p.bin, centralDB)
+	p.hubTok = staffToken(t, p.bin, centralDB, "--hub", "popup-hub") // a hub box gets a hub's token, not a staff login
 	p.link = newLinkProxy(t, strings.TrimPrefix(p.central, "http://"))
 
 	centralVariant := p.variant(p.central, p.centralTok)

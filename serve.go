@@ -301,6 +301,7 @@ func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	email := fs.String("email", "", "the staff member's email (created if new)")
 	name := fs.String("name", "", "the staff member's name")
 	label := fs.String("label", "", "what this token is for, e.g. \"pop-up laptop\"")
+	hub := fs.String("hub", "", "scope the token to this hub's business (recording its sales, its allocation, card payments): give a hub box this, not a full staff token")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -316,7 +317,7 @@ func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	tok, err := accounts.CreateStaffToken(ctx, *email, *name, *label)
+	tok, err := accounts.CreateHubToken(ctx, *email, *name, *label, *hub)
 	if err != nil {
 		return err
 	}

@@ -188,7 +188,7 @@ func (a *Accounts) Authenticate(ctx context.Context, token string) (viewer.Viewe
 		if err != nil {
 			return viewer.Viewer{}, fmt.Errorf("checkout: authenticate: %w", err)
 		}
-		return viewer.Viewer{Role: viewer.Staff, StaffID: t.StaffID, SessionID: t.ID}, nil
+		return viewer.Viewer{Role: viewer.Staff, StaffID: t.StaffID, SessionID: t.ID, Hub: t.Hub}, nil
 	default:
 		return viewer.Viewer{}, ErrUnauthenticated
 	}
@@ -198,9 +198,18 @@ func (a *Accounts) Authenticate(ctx context.Context, token string) (viewer.Viewe
 // creating the staff record if needed. The token is shown once; only its
 // hash is stored.
 func (a *Accounts) CreateStaffToken(ctx context.Context, email, name, label string) (string, error) {
+	return a.CreateHubToken(ctx, email, name, label, "")
+}
+
+// CreateHubToken issues a staff token scoped to one hub (hub "" is a full
+// staff token): it records and reads that hub's business and nothing else.
+func (a *Accounts) CreateHubToken(ctx context.Context, email, name, label, hub string) (string, error) {
 	email, err := normalizeEmail(email)
 	if err != nil {
 		return "", err
+	}
+	if hub != "" && !ValidHubCode(hub) {
+		return "", badInput("hub", "a hub code is 1 to 40 letters, digits, '-' or '_'")
 	}
 	sys := viewer.SystemContext(ctx)
 	tx, err := a.db.Tx(sys)
@@ -220,7 +229,7 @@ func (a *Accounts) CreateStaffToken(ctx context.Context, email, name, label stri
 		return "", fmt.Errorf("checkout: find staff: %w", err)
 	}
 	token, hash := newToken(staffTokenPrefix)
-	if _, err := tx.StaffToken.Create().SetStaffID(id).SetTokenHash(hash).SetLabel(label).Save(sys); err != nil {
+	if _, err := tx.StaffToken.Create().SetStaffID(id).SetTokenHash(hash).SetLabel(label).SetHub(hub).Save(sys); err != nil {
 		return "", fmt.Errorf("checkout: store staff token: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

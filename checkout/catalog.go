@@ -96,6 +96,18 @@ func NewCatalog(ctx context.Context, db *ent.Client, cfg CatalogConfig) (*Catalo
 // LocationID is this server's own stock location.
 func (c *Catalog) LocationID() int { return c.locationID }
 
+// requireHub is requireStaff for a hub's business: a hub-scoped token may
+// act only for its own hub.
+func requireHub(ctx context.Context, hubCode string) error {
+	if err := requireStaff(ctx); err != nil {
+		return err
+	}
+	if v := viewer.FromContext(ctx); v.Hub != "" && v.Hub != hubCode {
+		return fmt.Errorf("the token of hub %s acts for hub %s: %w", v.Hub, hubCode, ErrForbidden)
+	}
+	return nil
+}
+
 func requireStaff(ctx context.Context) error {
 	switch v := viewer.FromContext(ctx); {
 	case v.IsStaff():

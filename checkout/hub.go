@@ -315,7 +315,7 @@ type RecordResult struct {
 // SKU) is kept as a CONFLICT record for staff instead: never lost, never
 // counted twice.
 func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := requireHub(ctx, s.Hub); err != nil {
 		return RecordResult{}, err
 	}
 	if s.SaleID == "" || len(s.SaleID) > 64 || !ValidHubCode(s.Hub) || len(s.Lines) == 0 || len(s.Lines) > 50 || !isCurrencyCode(s.Currency) {
@@ -556,7 +556,7 @@ type CatalogItem struct {
 
 // Allocation lists the units allocated to a hub and unsold there.
 func (h *Hubs) Allocation(ctx context.Context, hubCode string) ([]AllocationLine, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := requireHub(ctx, hubCode); err != nil {
 		return nil, err
 	}
 	sys := viewer.SystemContext(ctx)
@@ -741,7 +741,7 @@ func (h *Hubs) Close(ctx context.Context, key string) (RemoteReturn, error) {
 // Return applies a hub's return on central, once per return id: the units
 // leave the hub's allocation and are back in central's stock.
 func (h *Hubs) Return(ctx context.Context, centralID int, r RemoteReturn) (int, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := requireHub(ctx, r.Hub); err != nil {
 		return 0, err
 	}
 	if r.ReturnID == "" || len(r.ReturnID) > 64 || !ValidHubCode(r.Hub) || len(r.Lines) > 500 {

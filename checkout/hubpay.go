@@ -203,6 +203,9 @@ func (h *Hubs) StartTerminalPayment(ctx context.Context, request, readerID strin
 	if err != nil {
 		return TerminalPayment{}, err
 	}
+	if err := requireHub(ctx, r.Hub); err != nil {
+		return TerminalPayment{}, err
+	}
 	p, err := h.startPayment(ctx, r, true)
 	if err != nil {
 		return TerminalPayment{}, err

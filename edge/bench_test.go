@@ -78,16 +78,38 @@ func (p *pair) queued(tb testing.TB) int {
 	return q.Depth
 }
 
+// walletPasses lets the hub take wallet payments from 100 customers with
+// ample balances, as after a sync, and returns their passes.
+func (p *pair) walletPasses(tb testing.TB) []string {
+	ctx := context.Background()
+	signer, err := checkout.NewSigner(ctx, p.central.Client)
+	graphtest.Must(tb, err)
+	p.hubs.TrustCentral(signer.Verifier, 1<<50)
+	passes := make([]string, 100)
+	balances := make([]checkout.WalletBalance, len(passes))
+	for i := range passes {
+		passes[i], _ = signer.IssueWalletPass(i+1, "EUR", time.Now())
+		balances[i] = checkout.WalletBalance{CustomerID: i + 1, Balance: 1 << 50}
+	}
+	graphtest.Must(tb, p.hubs.AdoptWallets(ctx, "EUR", balances))
+	return passes
+}
+
 // sell rings up n one-item cash sales from tills concurrent tills and
 // returns each sale's commit latency.
 func (p *pair) sell(tb testing.TB, n, tills int, prefix string) []time.Duration {
+	return p.sellPaid(tb, n, tills, prefix, func(int) checkout.HubPay { return checkout.HubPay{Method: "CASH"} })
+}
+
+// sellPaid is sell with sale i paid as pay(i) says.
+func (p *pair) sellPaid(tb testing.TB, n, tills int, prefix string, pay func(i int) checkout.HubPay) []time.Duration {
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	for w := range tills {
 		wg.Go(func() {
 			for i := w; i < n; i += tills {
 				t0 := time.Now()
-				_, err := p.hubs.Sell(staff, checkout.SaleInput{Lines: []checkout.SellLine{{VariantID: p.variant, Quantity: 1}}, Pay: checkout.HubPay{Method: "CASH"}, Key: prefix + strconv.Itoa(i)})
+				_, err := p.hubs.Sell(staff, checkout.SaleInput{Lines: []checkout.SellLine{{VariantID: p.variant, Quantity: 1}}, Pay: pay(i), Key: prefix + strconv.Itoa(i)})
 				lat[i] = time.Since(t0)
 				if err != nil {
 					tb.Error(err)
@@ -108,21 +130,30 @@ func reportLatency(b *testing.B, lat []time.Duration, elapsed time.Duration) {
 // BenchmarkHubSale is the commit latency of a cash sale at the hub (sale,
 // stock and outbox in one SQLite transaction), from 4 tills at once: with
 // central unreachable (offline) and with the sync loop delivering to a
-// central over HTTP at the same time (online).
+// central over HTTP at the same time (online); and of an offline wallet
+// sale (the pass's signature checked, the spend booked against the synced
+// balance and the offline limit, in the same transaction).
 func BenchmarkHubSale(b *testing.B) {
-	for _, mode := range []string{"offline", "online"} {
+	for _, mode := range []string{"offline", "online", "offline-wallet"} {
 		b.Run(mode, func(b *testing.B) {
 			p := newPair(b)
-			if mode == "online" {
+			pay := func(int) checkout.HubPay { return checkout.HubPay{Method: "CASH"} }
+			switch mode {
+			case "online":
 				p.run(b)
+			case "offline-wallet":
+				passes := p.walletPasses(b)
+				pay = func(i int) checkout.HubPay {
+					return checkout.HubPay{Method: "WALLET", WalletPass: passes[i%len(passes)]}
+				}
 			}
 			b.ResetTimer()
 			start := time.Now()
-			lat := p.sell(b, b.N, 4, mode)
+			lat := p.sellPaid(b, b.N, 4, mode, pay)
 			elapsed := time.Since(start)
 			b.StopTimer()
 			reportLatency(b, lat, elapsed)
-			if mode == "offline" && p.queued(b) != b.N {
+			if mode != "online" && p.queued(b) != b.N {
 				b.Fatalf("%d queued after %d sales", p.queued(b), b.N)
 			}
 		})

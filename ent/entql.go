@@ -598,6 +598,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldTokenHash: {Type: field.TypeBytes, Column: stafftoken.FieldTokenHash},
 			stafftoken.FieldLabel:     {Type: field.TypeString, Column: stafftoken.FieldLabel},
 			stafftoken.FieldStaffID:   {Type: field.TypeInt, Column: stafftoken.FieldStaffID},
+			stafftoken.FieldHub:       {Type: field.TypeString, Column: stafftoken.FieldHub},
 			stafftoken.FieldCreatedAt: {Type: field.TypeTime, Column: stafftoken.FieldCreatedAt},
 			stafftoken.FieldRevokedAt: {Type: field.TypeTime, Column: stafftoken.FieldRevokedAt},
 		},
@@ -3628,6 +3629,11 @@ func (f *StaffTokenFilter) WhereLabel(p entql.StringP) {
 // WhereStaffID applies the entql int predicate on the staff_id field.
 func (f *StaffTokenFilter) WhereStaffID(p entql.IntP) {
 	f.Where(p.Field(stafftoken.FieldStaffID))
+}
+
+// WhereHub applies the entql string predicate on the hub field.
+func (f *StaffTokenFilter) WhereHub(p entql.StringP) {
+	f.Where(p.Field(stafftoken.FieldHub))
 }
 
 // WhereCreatedAt applies the entql time.Time predicate on the created_at field.

@@ -21563,6 +21563,7 @@ type StaffTokenMutation struct {
 	id            *int
 	token_hash    *[]byte
 	label         *string
+	hub           *string
 	created_at    *time.Time
 	revoked_at    *time.Time
 	clearedFields map[string]struct{}
@@ -21779,6 +21780,55 @@ func (m *StaffTokenMutation) ResetStaffID() {
 	m.staff = nil
 }
 
+// SetHub sets the "hub" field.
+func (m *StaffTokenMutation) SetHub(s string) {
+	m.hub = &s
+}
+
+// Hub returns the value of the "hub" field in the mutation.
+func (m *StaffTokenMutation) Hub() (r string, exists bool) {
+	v := m.hub
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHub returns the old "hub" field's value of the StaffToken entity.
+// If the StaffToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffTokenMutation) OldHub(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHub is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHub requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHub: %w", err)
+	}
+	return oldValue.Hub, nil
+}
+
+// ClearHub clears the value of the "hub" field.
+func (m *StaffTokenMutation) ClearHub() {
+	m.hub = nil
+	m.clearedFields[stafftoken.FieldHub] = struct{}{}
+}
+
+// HubCleared returns if the "hub" field was cleared in this mutation.
+func (m *StaffTokenMutation) HubCleared() bool {
+	_, ok := m.clearedFields[stafftoken.FieldHub]
+	return ok
+}
+
+// ResetHub resets all changes to the "hub" field.
+func (m *StaffTokenMutation) ResetHub() {
+	m.hub = nil
+	delete(m.clearedFields, stafftoken.FieldHub)
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *StaffTokenMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -21925,7 +21975,7 @@ func (m *StaffTokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *StaffTokenMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.token_hash != nil {
 		fields = append(fields, stafftoken.FieldTokenHash)
 	}
@@ -21934,6 +21984,9 @@ func (m *StaffTokenMutation) Fields() []string {
 	}
 	if m.staff != nil {
 		fields = append(fields, stafftoken.FieldStaffID)
+	}
+	if m.hub != nil {
+		fields = append(fields, stafftoken.FieldHub)
 	}
 	if m.created_at != nil {
 		fields = append(fields, stafftoken.FieldCreatedAt)
@@ -21955,6 +22008,8 @@ func (m *StaffTokenMutation) Field(name string) (ent.Value, bool) {
 		return m.Label()
 	case stafftoken.FieldStaffID:
 		return m.StaffID()
+	case stafftoken.FieldHub:
+		return m.Hub()
 	case stafftoken.FieldCreatedAt:
 		return m.CreatedAt()
 	case stafftoken.FieldRevokedAt:
@@ -21974,6 +22029,8 @@ func (m *StaffTokenMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldLabel(ctx)
 	case stafftoken.FieldStaffID:
 		return m.OldStaffID(ctx)
+	case stafftoken.FieldHub:
+		return m.OldHub(ctx)
 	case stafftoken.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case stafftoken.FieldRevokedAt:
@@ -22007,6 +22064,13 @@ func (m *StaffTokenMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetStaffID(v)
+		return nil
+	case stafftoken.FieldHub:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHub(v)
 		return nil
 	case stafftoken.FieldCreatedAt:
 		v, ok := value.(time.Time)
@@ -22055,6 +22119,9 @@ func (m *StaffTokenMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *StaffTokenMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(stafftoken.FieldHub) {
+		fields = append(fields, stafftoken.FieldHub)
+	}
 	if m.FieldCleared(stafftoken.FieldRevokedAt) {
 		fields = append(fields, stafftoken.FieldRevokedAt)
 	}
@@ -22072,6 +22139,9 @@ func (m *StaffTokenMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *StaffTokenMutation) ClearField(name string) error {
 	switch name {
+	case stafftoken.FieldHub:
+		m.ClearHub()
+		return nil
 	case stafftoken.FieldRevokedAt:
 		m.ClearRevokedAt()
 		return nil
@@ -22091,6 +22161,9 @@ func (m *StaffTokenMutation) ResetField(name string) error {
 		return nil
 	case stafftoken.FieldStaffID:
 		m.ResetStaffID()
+		return nil
+	case stafftoken.FieldHub:
+		m.ResetHub()
 		return nil
 	case stafftoken.FieldCreatedAt:
 		m.ResetCreatedAt()

@@ -24,6 +24,8 @@ type StaffToken struct {
 	Label string `json:"label,omitempty"`
 	// StaffID holds the value of the "staff_id" field.
 	StaffID int `json:"staff_id,omitempty"`
+	// Hub holds the value of the "hub" field.
+	Hub string `json:"hub,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
@@ -63,7 +65,7 @@ func (*StaffToken) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case stafftoken.FieldID, stafftoken.FieldStaffID:
 			values[i] = new(sql.NullInt64)
-		case stafftoken.FieldLabel:
+		case stafftoken.FieldLabel, stafftoken.FieldHub:
 			values[i] = new(sql.NullString)
 		case stafftoken.FieldCreatedAt, stafftoken.FieldRevokedAt:
 			values[i] = new(sql.NullTime)
@@ -105,6 +107,12 @@ func (_m *StaffToken) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field staff_id", values[i])
 			} else if value.Valid {
 				_m.StaffID = int(value.Int64)
+			}
+		case stafftoken.FieldHub:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field hub", values[i])
+			} else if value.Valid {
+				_m.Hub = value.String
 			}
 		case stafftoken.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -167,6 +175,9 @@ func (_m *StaffToken) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("staff_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.StaffID))
+	builder.WriteString(", ")
+	builder.WriteString("hub=")
+	builder.WriteString(_m.Hub)
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

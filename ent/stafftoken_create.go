@@ -49,6 +49,20 @@ func (_c *StaffTokenCreate) SetStaffID(v int) *StaffTokenCreate {
 	return _c
 }
 
+// SetHub sets the "hub" field.
+func (_c *StaffTokenCreate) SetHub(v string) *StaffTokenCreate {
+	_c.mutation.SetHub(v)
+	return _c
+}
+
+// SetNillableHub sets the "hub" field if the given value is not nil.
+func (_c *StaffTokenCreate) SetNillableHub(v *string) *StaffTokenCreate {
+	if v != nil {
+		_c.SetHub(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *StaffTokenCreate) SetCreatedAt(v time.Time) *StaffTokenCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -149,6 +163,11 @@ func (_c *StaffTokenCreate) check() error {
 	if _, ok := _c.mutation.StaffID(); !ok {
 		return &ValidationError{Name: "staff_id", err: errors.New(`ent: missing required field "StaffToken.staff_id"`)}
 	}
+	if v, ok := _c.mutation.Hub(); ok {
+		if err := stafftoken.HubValidator(v); err != nil {
+			return &ValidationError{Name: "hub", err: fmt.Errorf(`ent: validator failed for field "StaffToken.hub": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "StaffToken.created_at"`)}
 	}
@@ -189,6 +208,10 @@ func (_c *StaffTokenCreate) createSpec() (*StaffToken, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Label(); ok {
 		_spec.SetField(stafftoken.FieldLabel, field.TypeString, value)
 		_node.Label = value
+	}
+	if value, ok := _c.mutation.Hub(); ok {
+		_spec.SetField(stafftoken.FieldHub, field.TypeString, value)
+		_node.Hub = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(stafftoken.FieldCreatedAt, field.TypeTime, value)
@@ -313,6 +336,9 @@ func (u *StaffTokenUpsertOne) UpdateNewValues() *StaffTokenUpsertOne {
 		}
 		if _, exists := u.create.mutation.StaffID(); exists {
 			s.SetIgnore(stafftoken.FieldStaffID)
+		}
+		if _, exists := u.create.mutation.Hub(); exists {
+			s.SetIgnore(stafftoken.FieldHub)
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(stafftoken.FieldCreatedAt)
@@ -564,6 +590,9 @@ func (u *StaffTokenUpsertBulk) UpdateNewValues() *StaffTokenUpsertBulk {
 			}
 			if _, exists := b.mutation.StaffID(); exists {
 				s.SetIgnore(stafftoken.FieldStaffID)
+			}
+			if _, exists := b.mutation.Hub(); exists {
+				s.SetIgnore(stafftoken.FieldHub)
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(stafftoken.FieldCreatedAt)

@@ -129,6 +129,9 @@ func (_u *StaffTokenUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.Label(); ok {
 		_spec.SetField(stafftoken.FieldLabel, field.TypeString, value)
 	}
+	if _u.mutation.HubCleared() {
+		_spec.ClearField(stafftoken.FieldHub, field.TypeString)
+	}
 	if value, ok := _u.mutation.RevokedAt(); ok {
 		_spec.SetField(stafftoken.FieldRevokedAt, field.TypeTime, value)
 	}
@@ -286,6 +289,9 @@ func (_u *StaffTokenUpdateOne) sqlSave(ctx context.Context) (_node *StaffToken, 
 	}
 	if value, ok := _u.mutation.Label(); ok {
 		_spec.SetField(stafftoken.FieldLabel, field.TypeString, value)
+	}
+	if _u.mutation.HubCleared() {
+		_spec.ClearField(stafftoken.FieldHub, field.TypeString)
 	}
 	if value, ok := _u.mutation.RevokedAt(); ok {
 		_spec.SetField(stafftoken.FieldRevokedAt, field.TypeTime, value)

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -479,5 +480,52 @@ func TestHubPhonePayment(t *testing.T) {
 				t.Fatalf("allocation %d, want 7: the refunded sale's goods left the hub", a)
 			}
 		})
+	}
+}
+
+// TestHubScopedToken: a token issued for one hub does that hub's business
+// on central and nothing else — not another hub's, not staff work.
+func TestHubScopedToken(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	v := newVariant(t, e, 100, 2500, "EUR")
+	sku := skuOf(t, e, v)
+	lease(t, e, e.StaffToken, "fest", v, 10, "l1")
+	lease(t, e, e.StaffToken, "other", v, 10, "l2")
+	hubTok, err := e.Accounts.CreateHubToken(context.Background(), "fest-box@example.com", "", "fest box", "fest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Accounts.CreateHubToken(context.Background(), "x@example.com", "", "", "bad code!"); err == nil {
+		t.Fatal("a token for an invalid hub code")
+	}
+
+	var a struct{ HubAllocation []struct{ Available int } }
+	e.Do(t, hubTok, `{ hubAllocation(hub: "fest") { available } }`, nil).Decode(t, &a)
+	if len(a.HubAllocation) != 1 || a.HubAllocation[0].Available != 10 {
+		t.Fatalf("own allocation: %+v", a)
+	}
+	var out struct {
+		RecordHubSales struct{ Results []saleResult }
+	}
+	e.Do(t, hubTok, recordMutation, map[string]any{"i": map[string]any{"sales": []any{hubSale("own-1", "fest", sku, 1)}}}).Decode(t, &out)
+	if r := out.RecordHubSales.Results; len(r) != 1 || !r[0].Applied {
+		t.Fatalf("own sale: %+v", r)
+	}
+	e.Do(t, hubTok, `{ signingKey hubWallets(currency: "EUR") { balance } }`, nil).Decode(t, &struct{}{})
+
+	for name, q := range map[string]string{
+		"another hub's allocation": `{ hubAllocation(hub: "other") { available } }`,
+		"another hub's sale":       `mutation { recordHubSales(input: {sales: [{saleId: "x", hub: "other", currency: "EUR", paidWith: CASH, soldAt: "2026-11-21T10:00:00Z", lines: [{sku: "` + sku + `", quantity: 1, unitAmount: 2500}]}]}) { results { applied } } }`,
+		"leasing":                  `mutation { leaseAllocation(input: {hub: "fest", variantId: "` + v + `", units: 1, idempotencyKey: "l3"}) { available } }`,
+		"catalog writes":           `mutation { createProduct(input: {title: "Nope", slug: "nope"}) { product { id } } }`,
+		"orders":                   `{ orders(first: 1) { totalCount } }`,
+		"the sales list":           `{ hubSales(first: 1) { totalCount } }`,
+	} {
+		if r := e.Do(t, hubTok, q, nil); r.Code() != "FORBIDDEN" {
+			t.Errorf("%s with a hub token: %+v", name, r.Errors)
+		}
+	}
+	if got := allocation(t, e, "other")[sku]; got != 10 {
+		t.Fatalf("the other hub's allocation moved: %d", got)
 	}
 }

@@ -121,6 +121,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(withMemberCache(withStockLoader(ctx)))
 	})
+	srv.AroundFields(hubScope)
 	srv.AroundFields(markResolverErrors)
 	if m != nil {
 		srv.AroundResponses(m.observe)

@@ -709,6 +709,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
 		{Name: "label", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "hub", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "staff_id", Type: field.TypeInt},
@@ -721,7 +722,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "staff_tokens_staffs_tokens",
-				Columns:    []*schema.Column{StaffTokensColumns[5]},
+				Columns:    []*schema.Column{StaffTokensColumns[6]},
 				RefColumns: []*schema.Column{StaffsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},

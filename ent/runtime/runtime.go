@@ -1019,8 +1019,12 @@ func init() {
 	stafftoken.DefaultLabel = stafftokenDescLabel.Default.(string)
 	// stafftoken.LabelValidator is a validator for the "label" field. It is called by the builders before save.
 	stafftoken.LabelValidator = stafftokenDescLabel.Validators[0].(func(string) error)
+	// stafftokenDescHub is the schema descriptor for hub field.
+	stafftokenDescHub := stafftokenFields[3].Descriptor()
+	// stafftoken.HubValidator is a validator for the "hub" field. It is called by the builders before save.
+	stafftoken.HubValidator = stafftokenDescHub.Validators[0].(func(string) error)
 	// stafftokenDescCreatedAt is the schema descriptor for created_at field.
-	stafftokenDescCreatedAt := stafftokenFields[3].Descriptor()
+	stafftokenDescCreatedAt := stafftokenFields[4].Descriptor()
 	// stafftoken.DefaultCreatedAt holds the default value on creation for the created_at field.
 	stafftoken.DefaultCreatedAt = stafftokenDescCreatedAt.Default.(func() time.Time)
 	stock.Policy = privacy.NewPolicies(schema.Stock{})

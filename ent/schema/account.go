@@ -120,6 +120,10 @@ func (StaffToken) Fields() []ent.Field {
 		field.Bytes("token_hash").Unique().Sensitive().Immutable(),
 		field.String("label").Default("").MaxLen(200),
 		field.Int("staff_id").Immutable(),
+		// Hub, when set, scopes the token to one pop-up hub's business
+		// (recording its sales, reading its allocation, card payments):
+		// a stolen hub box is not a staff login.
+		field.String("hub").Optional().Immutable().MaxLen(40),
 		field.Time("created_at").Default(timeNow).Immutable(),
 		field.Time("revoked_at").Optional().Nillable(),
 	}

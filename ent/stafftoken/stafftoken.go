@@ -21,6 +21,8 @@ const (
 	FieldLabel = "label"
 	// FieldStaffID holds the string denoting the staff_id field in the database.
 	FieldStaffID = "staff_id"
+	// FieldHub holds the string denoting the hub field in the database.
+	FieldHub = "hub"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldRevokedAt holds the string denoting the revoked_at field in the database.
@@ -44,6 +46,7 @@ var Columns = []string{
 	FieldTokenHash,
 	FieldLabel,
 	FieldStaffID,
+	FieldHub,
 	FieldCreatedAt,
 	FieldRevokedAt,
 }
@@ -70,6 +73,8 @@ var (
 	DefaultLabel string
 	// LabelValidator is a validator for the "label" field. It is called by the builders before save.
 	LabelValidator func(string) error
+	// HubValidator is a validator for the "hub" field. It is called by the builders before save.
+	HubValidator func(string) error
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 )
@@ -90,6 +95,11 @@ func ByLabel(opts ...sql.OrderTermOption) OrderOption {
 // ByStaffID orders the results by the staff_id field.
 func ByStaffID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStaffID, opts...).ToFunc()
+}
+
+// ByHub orders the results by the hub field.
+func ByHub(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldHub, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

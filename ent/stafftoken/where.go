@@ -65,6 +65,11 @@ func StaffID(v int) predicate.StaffToken {
 	return predicate.StaffToken(sql.FieldEQ(FieldStaffID, v))
 }
 
+// Hub applies equality check predicate on the "hub" field. It's identical to HubEQ.
+func Hub(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldEQ(FieldHub, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.StaffToken {
 	return predicate.StaffToken(sql.FieldEQ(FieldCreatedAt, v))
@@ -198,6 +203,81 @@ func StaffIDIn(vs ...int) predicate.StaffToken {
 // StaffIDNotIn applies the NotIn predicate on the "staff_id" field.
 func StaffIDNotIn(vs ...int) predicate.StaffToken {
 	return predicate.StaffToken(sql.FieldNotIn(FieldStaffID, vs...))
+}
+
+// HubEQ applies the EQ predicate on the "hub" field.
+func HubEQ(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldEQ(FieldHub, v))
+}
+
+// HubNEQ applies the NEQ predicate on the "hub" field.
+func HubNEQ(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldNEQ(FieldHub, v))
+}
+
+// HubIn applies the In predicate on the "hub" field.
+func HubIn(vs ...string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldIn(FieldHub, vs...))
+}
+
+// HubNotIn applies the NotIn predicate on the "hub" field.
+func HubNotIn(vs ...string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldNotIn(FieldHub, vs...))
+}
+
+// HubGT applies the GT predicate on the "hub" field.
+func HubGT(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldGT(FieldHub, v))
+}
+
+// HubGTE applies the GTE predicate on the "hub" field.
+func HubGTE(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldGTE(FieldHub, v))
+}
+
+// HubLT applies the LT predicate on the "hub" field.
+func HubLT(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldLT(FieldHub, v))
+}
+
+// HubLTE applies the LTE predicate on the "hub" field.
+func HubLTE(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldLTE(FieldHub, v))
+}
+
+// HubContains applies the Contains predicate on the "hub" field.
+func HubContains(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldContains(FieldHub, v))
+}
+
+// HubHasPrefix applies the HasPrefix predicate on the "hub" field.
+func HubHasPrefix(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldHasPrefix(FieldHub, v))
+}
+
+// HubHasSuffix applies the HasSuffix predicate on the "hub" field.
+func HubHasSuffix(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldHasSuffix(FieldHub, v))
+}
+
+// HubIsNil applies the IsNil predicate on the "hub" field.
+func HubIsNil() predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldIsNull(FieldHub))
+}
+
+// HubNotNil applies the NotNil predicate on the "hub" field.
+func HubNotNil() predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldNotNull(FieldHub))
+}
+
+// HubEqualFold applies the EqualFold predicate on the "hub" field.
+func HubEqualFold(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldEqualFold(FieldHub, v))
+}
+
+// HubContainsFold applies the ContainsFold predicate on the "hub" field.
+func HubContainsFold(v string) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldContainsFold(FieldHub, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

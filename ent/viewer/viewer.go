@@ -37,6 +37,9 @@ type Viewer struct {
 	CustomerID int // set when Role == Customer
 	StaffID    int // set when Role == Staff
 	SessionID  int // the customer session or staff token row that authenticated this viewer
+	// Hub, for a hub-scoped staff token, is the one hub whose business the
+	// viewer may do; "" for full staff.
+	Hub string
 }
 
 // IsStaff reports whether v may perform staff actions (staff or system).
