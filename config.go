@@ -56,6 +56,7 @@ type edgeConfig struct {
 	ScannerBaud    int
 	Sync           edge.Config
 	ReceiptPrinter string
+	LabelPrinter   string
 	ReceiptCols    int
 	ReceiptHeader  string
 }
@@ -65,6 +66,7 @@ func (e *edgeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&e.Sync.Token, "hub-token", e.Sync.Token, "staff token issued by central (prefer MERCHD_HUB_TOKEN: flags show in ps)")
 	fs.StringVar(&e.Hub, "hub", e.Hub, "this hub's location `code`, as central leases stock to it (required)")
 	fs.StringVar(&e.ReceiptPrinter, "receipt-printer", e.ReceiptPrinter, "ESC/POS receipt printer as tcp://`host:port` (port 9100 by default)")
+	fs.StringVar(&e.LabelPrinter, "label-printer", e.LabelPrinter, "ZPL label printer as tcp://`host:port` (port 9100 by default): a smart label per unit sold")
 	fs.StringVar(&e.ReceiptHeader, "receipt-header", "merchd", "the shop name printed at the top of receipts")
 	fs.IntVar(&e.ReceiptCols, "receipt-cols", 42, "characters per receipt line (42 for 80 mm paper, 32 for 58 mm)")
 	fs.DurationVar(&e.Sync.MaxBackoff, "sync-max-backoff", e.Sync.MaxBackoff, "longest wait between deliveries while central is unreachable")
@@ -98,6 +100,11 @@ func (e *edgeConfig) validate() []error {
 	if e.Sync.CentralKey != "" {
 		if _, err := checkout.ParsePublicKey(e.Sync.CentralKey); err != nil {
 			errs = append(errs, fmt.Errorf("--central-key: %w", err))
+		}
+	}
+	if e.LabelPrinter != "" {
+		if _, err := hardware.ParsePrinterURL(e.LabelPrinter); err != nil {
+			errs = append(errs, fmt.Errorf("--label-printer: %w", err))
 		}
 	}
 	if e.ReceiptCols < 24 || e.ReceiptCols > 64 {

@@ -115,7 +115,7 @@ type popup struct {
 	link               *linkProxy
 	edge               *merchdProc
 	variantOnEdge      string
-	printer            *hardware.PrinterSimulator
+	printer, labels    *hardware.PrinterSimulator
 	// Wallet customers on central: token and pass by name.
 	custTok, pass, custID map[string]string
 }
@@ -180,7 +180,12 @@ func startPopupWith(t *testing.T, leased int, env []string, centralFlags ...stri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { printer.Close() })
-	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer,
+	labels, err := hardware.NewPrinterSimulator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { labels.Close() })
+	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer, labels: labels,
 		custTok: map[string]string{}, pass: map[string]string{}, custID: map[string]string{}}
 	centralDB := filepath.Join(dir, "central.db")
 	p.central = startCommand(t, p.bin, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo"}, centralFlags...)...).URL
@@ -232,7 +237,7 @@ func (p *popup) variant(base, tok string) string {
 func (p *popup) startEdge(extra ...string) {
 	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok}, append([]string{"edge", "--addr", "127.0.0.1:0",
 		"--database", p.edgeDB, "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms", "--offline-wallet-limit", "5000",
-		"--receipt-printer", "tcp://" + p.printer.Addr()}, extra...)...)
+		"--receipt-printer", "tcp://" + p.printer.Addr(), "--label-printer", "tcp://" + p.labels.Addr()}, extra...)...)
 }
 
 func (p *popup) do(base, tok, q string, vars map[string]any) graphtest.Response {
@@ -270,6 +275,8 @@ type hubSale struct {
 	SaleID         string
 	ReceiptPrinted bool
 	ReceiptError   *string
+	LabelsPrinted  int
+	LabelError     *string
 }
 
 func (p *popup) sellOne(key string) hubSale {
@@ -285,8 +292,8 @@ func (p *popup) sellOne(key string) hubSale {
 func (p *popup) sell(n int, prefix string) {
 	p.t.Helper()
 	for i := range n {
-		if s := p.sellOne(fmt.Sprintf("%s-%d", prefix, i)); !s.ReceiptPrinted {
-			p.t.Fatalf("sale %d: receipt not printed: %v", i, s.ReceiptError)
+		if s := p.sellOne(fmt.Sprintf("%s-%d", prefix, i)); !s.ReceiptPrinted || s.LabelsPrinted != 1 {
+			p.t.Fatalf("sale %d: receipt printed %v (%v), %d labels (%v)", i, s.ReceiptPrinted, s.ReceiptError, s.LabelsPrinted, s.LabelError)
 		}
 	}
 }
@@ -357,6 +364,17 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 		if !strings.Contains(receipt, want) {
 			t.Errorf("receipt lacks %q:\n%q", want, receipt)
 		}
+	}
+
+	// A smart label per unit: the sale number, a QR code of the sale's
+	// receipt page on central, the SKU.
+	labelJobs := p.labels.Jobs()
+	for deadline := time.Now().Add(5 * time.Second); len(labelJobs) < sold && time.Now().Before(deadline); labelJobs = p.labels.Jobs() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(labelJobs) != sold || !strings.Contains(string(labelJobs[0]), "^FDMA,"+p.link.URL()+"/hub-sales/") ||
+		!strings.Contains(string(labelJobs[0]), "^FD"+popupSKU+"^FS") {
+		t.Fatalf("%d label jobs for %d sales; first:\n%s", len(labelJobs), sold, labelJobs[0])
 	}
 
 	// Out of paper: the sale is still recorded and queued; the clerk is told.
@@ -444,6 +462,24 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 		t.Fatalf("overdrawn hub sales on central: %+v", od)
 	}
 
+	// The receipt page on central, which the receipt's and label's QR
+	// codes open, shows the sale once it has arrived.
+	var rc struct {
+		HubSaleReceipt *struct {
+			Hub   string
+			Total struct{ Amount int }
+		}
+	}
+	p.do(p.central, "", `query($s: String!) { hubSaleReceipt(saleId: $s) { hub total { amount } } }`, map[string]any{"s": noPaper.SaleID}).Decode(t, &rc)
+	if rc.HubSaleReceipt == nil || rc.HubSaleReceipt.Hub != "popup-hub" || rc.HubSaleReceipt.Total.Amount != 3500 {
+		t.Fatalf("receipt on central: %+v", rc.HubSaleReceipt)
+	}
+	if resp, err := http.Get(p.central + "/hub-sales/" + noPaper.SaleID); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("receipt page: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// The hub cannot sell beyond its allocation, online or not.
 	r := p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $n: Int!) { hubSell(input: {lines: [{variantId: $v, quantity: $n}], idempotencyKey: "too-many"}) { saleId } }`,
 		map[string]any{"v": p.variantOnEdge, "n": leased - sold + 1})
@@ -490,7 +526,7 @@ func TestEdgeSellsThroughOutage(t *testing.T) {
 }
 
 func (p *popup) sellTry(key string) graphtest.Response {
-	return p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: $k}) { saleId receiptPrinted receiptError } }`,
+	return p.do(p.edge.URL, p.edgeTok, `mutation($v: ID!, $k: String!) { hubSell(input: {lines: [{variantId: $v, quantity: 1}], idempotencyKey: $k}) { saleId receiptPrinted receiptError labelsPrinted labelError } }`,
 		map[string]any{"v": p.variantOnEdge, "k": key})
 }
 

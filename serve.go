@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -195,10 +196,16 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if syncer != nil {
 		resolver.HubLink = syncer
 		resolver.Upstream = cfg.Edge.Sync.Upstream
+		receiptURL := strings.TrimRight(cfg.Edge.Sync.Upstream, "/") + "/hub-sales/" // central's receipt page of a sale
 		resolver.Central = syncer
 		if cfg.Edge.ReceiptPrinter != "" {
 			raw, _ := hardware.ParsePrinterURL(cfg.Edge.ReceiptPrinter) // validated
-			resolver.Till = &edge.Till{Printer: &hardware.ReceiptPrinter{RawPrinter: *raw}, Shop: cfg.Edge.ReceiptHeader, Cols: cfg.Edge.ReceiptCols}
+			resolver.Till = &edge.Till{Printer: &hardware.ReceiptPrinter{RawPrinter: *raw}, Shop: cfg.Edge.ReceiptHeader, Cols: cfg.Edge.ReceiptCols,
+				OrderURL: receiptURL}
+		}
+		if cfg.Edge.LabelPrinter != "" {
+			raw, _ := hardware.ParsePrinterURL(cfg.Edge.LabelPrinter) // validated
+			resolver.Labels = &edge.Labeler{Printer: raw, ReceiptURL: receiptURL}
 		}
 	}
 	api, err := graph.NewServer(cfg.API, resolver, log, graph.NewMetrics(reg))

@@ -682,6 +682,11 @@ type SalePrinter interface {
 	PrintSale(ctx context.Context, s RemoteSale) error
 }
 
+// LabelPrinter prints a hub sale's smart labels and says how many.
+type LabelPrinter interface {
+	PrintLabels(ctx context.Context, s RemoteSale) (int, error)
+}
+
 // OutboxHubReturn is the outbox kind of a hub handing back its stock.
 const OutboxHubReturn = "hubReturn"
 
@@ -936,4 +941,23 @@ func (h *Hubs) SigningKey() string {
 		return ""
 	}
 	return h.signer.PublicKey()
+}
+
+// SaleReceipt is a hub sale as its receipt shows it.
+type SaleReceipt struct {
+	RemoteSale
+	Total int64
+}
+
+// Receipt returns a hub sale recorded here, by its id (nil if unknown):
+// the id, printed on the receipt and label, is what entitles the asker.
+func (h *Hubs) Receipt(ctx context.Context, saleID string) (*SaleReceipt, error) {
+	s, err := h.db.HubSale.Query().Where(hubsale.SaleID(saleID)).Only(viewer.SystemContext(ctx))
+	if ent.IsNotFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &SaleReceipt{RemoteSale: RemoteSale{SaleID: s.SaleID, Hub: s.Hub, Lines: s.Lines, Currency: s.Currency,
+		PaidWith: s.PaidWith.String(), SoldAt: s.SoldAt}, Total: s.TotalAmount}, nil
 }

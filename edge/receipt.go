@@ -30,7 +30,7 @@ func (t *Till) PrintSale(ctx context.Context, s checkout.RemoteSale) error {
 func SaleReceipt(shop string, cols int, orderURL string, s checkout.RemoteSale) *hardware.Receipt {
 	r := hardware.NewReceipt(cols)
 	r.Align(hardware.Center).Bold(true).Size(2, 2).Line(shop).Size(1, 1).Bold(false)
-	r.Line(s.SoldAt.Format("2006-01-02 15:04")).Line("Sale " + s.SaleID[:min(len(s.SaleID), 12)]).Align(hardware.Left).Line(strings.Repeat("-", cols))
+	r.Line(s.SoldAt.Format("2006-01-02 15:04")).Line("Sale " + SaleNumber(s.SaleID)).Align(hardware.Left).Line(strings.Repeat("-", cols))
 	var total int64
 	for _, l := range s.Lines {
 		amt := int64(l.Quantity) * l.UnitAmount
@@ -55,4 +55,39 @@ func twoColumns(cols int, left, right string) string {
 		left = left[:max(room, 0)]
 	}
 	return left + strings.Repeat(" ", cols-len(left)-len(right)) + right
+}
+
+// Labeler prints a smart label for each line of a hub sale (for the bag):
+// the sale number, the hub and time, a QR code of the sale's receipt page
+// on central, and the SKU as Code 128. All of a sale's labels are one job.
+type Labeler struct {
+	Printer *hardware.RawPrinter
+	// ReceiptURL is where the sale's receipt lives; the sale id is appended.
+	ReceiptURL string
+}
+
+// PrintLabels prints the sale's labels and returns how many; a printer
+// that is off returns an error wrapping hardware.ErrPrinterOffline.
+func (l *Labeler) PrintLabels(ctx context.Context, s checkout.RemoteSale) (int, error) {
+	var job strings.Builder
+	for _, line := range s.Lines {
+		label := hardware.SmartLabel{OrderNumber: SaleNumber(s.SaleID), PickupSlot: s.Hub + " " + s.SoldAt.Format("15:04"),
+			OrderURL: l.ReceiptURL + s.SaleID, SKU: line.SKU}
+		for range line.Quantity {
+			job.WriteString(label.ZPL())
+		}
+	}
+	if err := l.Printer.Send(ctx, []byte(job.String())); err != nil {
+		return 0, err
+	}
+	return strings.Count(job.String(), "^XZ"), nil
+}
+
+// SaleNumber is the short form of a sale id people read: ABCD-1234.
+func SaleNumber(saleID string) string {
+	n := strings.ToUpper(saleID[:min(len(saleID), 8)])
+	if len(n) > 4 {
+		n = n[:4] + "-" + n[4:]
+	}
+	return n
 }

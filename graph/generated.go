@@ -268,6 +268,15 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	HubSaleReceipt struct {
+		Hub      func(childComplexity int) int
+		Lines    func(childComplexity int) int
+		PaidWith func(childComplexity int) int
+		SaleID   func(childComplexity int) int
+		SoldAt   func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
 	HubSaleResult struct {
 		Applied       func(childComplexity int) int
 		Conflict      func(childComplexity int) int
@@ -277,6 +286,8 @@ type ComplexityRoot struct {
 	}
 
 	HubSellPayload struct {
+		LabelError     func(childComplexity int) int
+		LabelsPrinted  func(childComplexity int) int
 		ReceiptError   func(childComplexity int) int
 		ReceiptPrinted func(childComplexity int) int
 		SaleID         func(childComplexity int) int
@@ -534,6 +545,7 @@ type ComplexityRoot struct {
 		HubCardPaymentStatus func(childComplexity int, saleID string) int
 		HubPaymentRequest    func(childComplexity int, lines []*model.HubSellLineInput) int
 		HubPhonePayment      func(childComplexity int, saleID string) int
+		HubSaleReceipt       func(childComplexity int, saleID string) int
 		HubSales             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) int
 		HubStatus            func(childComplexity int) int
 		HubWallet            func(childComplexity int, walletPass string) int
@@ -872,6 +884,7 @@ type QueryResolver interface {
 	HubPhonePayment(ctx context.Context, saleID string) (*model.HubPhonePayment, error)
 	TerminalReader(ctx context.Context, id string) (*model.TerminalReader, error)
 	HubCardPaymentStatus(ctx context.Context, saleID string) (*model.HubPhonePayment, error)
+	HubSaleReceipt(ctx context.Context, saleID string) (*model.HubSaleReceipt, error)
 	Viewer(ctx context.Context) (*ent.Customer, error)
 	Locations(ctx context.Context) ([]*ent.Location, error)
 	Wallet(ctx context.Context, currency *string) (*ent.Wallet, error)
@@ -1626,6 +1639,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HubSaleEdge.Node(childComplexity), true
 
+	case "HubSaleReceipt.hub":
+		if e.ComplexityRoot.HubSaleReceipt.Hub == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleReceipt.Hub(childComplexity), true
+	case "HubSaleReceipt.lines":
+		if e.ComplexityRoot.HubSaleReceipt.Lines == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleReceipt.Lines(childComplexity), true
+	case "HubSaleReceipt.paidWith":
+		if e.ComplexityRoot.HubSaleReceipt.PaidWith == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleReceipt.PaidWith(childComplexity), true
+	case "HubSaleReceipt.saleId":
+		if e.ComplexityRoot.HubSaleReceipt.SaleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleReceipt.SaleID(childComplexity), true
+	case "HubSaleReceipt.soldAt":
+		if e.ComplexityRoot.HubSaleReceipt.SoldAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleReceipt.SoldAt(childComplexity), true
+	case "HubSaleReceipt.total":
+		if e.ComplexityRoot.HubSaleReceipt.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleReceipt.Total(childComplexity), true
+
 	case "HubSaleResult.applied":
 		if e.ComplexityRoot.HubSaleResult.Applied == nil {
 			break
@@ -1657,6 +1707,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HubSaleResult.WalletBalance(childComplexity), true
 
+	case "HubSellPayload.labelError":
+		if e.ComplexityRoot.HubSellPayload.LabelError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSellPayload.LabelError(childComplexity), true
+	case "HubSellPayload.labelsPrinted":
+		if e.ComplexityRoot.HubSellPayload.LabelsPrinted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSellPayload.LabelsPrinted(childComplexity), true
 	case "HubSellPayload.receiptError":
 		if e.ComplexityRoot.HubSellPayload.ReceiptError == nil {
 			break
@@ -2946,6 +3008,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.HubPhonePayment(childComplexity, args["saleId"].(string)), true
+	case "Query.hubSaleReceipt":
+		if e.ComplexityRoot.Query.HubSaleReceipt == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubSaleReceipt_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubSaleReceipt(childComplexity, args["saleId"].(string)), true
 	case "Query.hubSales":
 		if e.ComplexityRoot.Query.HubSales == nil {
 			break
@@ -4482,6 +4555,24 @@ func (ec *executionContext) childFields_HubSaleEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type HubSaleEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_HubSaleReceipt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "saleId":
+		return ec.fieldContext_HubSaleReceipt_saleId(ctx, field)
+	case "hub":
+		return ec.fieldContext_HubSaleReceipt_hub(ctx, field)
+	case "soldAt":
+		return ec.fieldContext_HubSaleReceipt_soldAt(ctx, field)
+	case "paidWith":
+		return ec.fieldContext_HubSaleReceipt_paidWith(ctx, field)
+	case "lines":
+		return ec.fieldContext_HubSaleReceipt_lines(ctx, field)
+	case "total":
+		return ec.fieldContext_HubSaleReceipt_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubSaleReceipt", field.Name)
+}
+
 func (ec *executionContext) childFields_HubSaleResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "saleId":
@@ -4502,6 +4593,10 @@ func (ec *executionContext) childFields_HubSellPayload(ctx context.Context, fiel
 	switch field.Name {
 	case "saleId":
 		return ec.fieldContext_HubSellPayload_saleId(ctx, field)
+	case "labelsPrinted":
+		return ec.fieldContext_HubSellPayload_labelsPrinted(ctx, field)
+	case "labelError":
+		return ec.fieldContext_HubSellPayload_labelError(ctx, field)
 	case "receiptPrinted":
 		return ec.fieldContext_HubSellPayload_receiptPrinted(ctx, field)
 	case "receiptError":
@@ -6273,6 +6368,20 @@ func (ec *executionContext) field_Query_hubPaymentRequest_args(ctx context.Conte
 }
 
 func (ec *executionContext) field_Query_hubPhonePayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "saleId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["saleId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_hubSaleReceipt_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "saleId",
@@ -9729,6 +9838,162 @@ func (ec *executionContext) fieldContext_HubSaleEdge_cursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("HubSaleEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
+func (ec *executionContext) _HubSaleReceipt_saleId(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleReceipt_saleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleReceipt_saleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleReceipt", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleReceipt_hub(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleReceipt_hub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hub, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleReceipt_hub(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleReceipt", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleReceipt_soldAt(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleReceipt_soldAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoldAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleReceipt_soldAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleReceipt", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleReceipt_paidWith(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleReceipt_paidWith(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaidWith, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hubsale.PaidWith) graphql.Marshaler {
+			return ec.marshalNHubSalePaidWith2githubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐPaidWith(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleReceipt_paidWith(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleReceipt", field, false, false, errors.New("field of type HubSalePaidWith does not have child fields"))
+}
+
+func (ec *executionContext) _HubSaleReceipt_lines(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleReceipt_lines(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lines, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubPaymentLine) graphql.Marshaler {
+			return ec.marshalNHubPaymentLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPaymentLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleReceipt_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubSaleReceipt",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubPaymentLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HubSaleReceipt_total(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleReceipt_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleReceipt_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HubSaleReceipt",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _HubSaleResult_saleId(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9864,6 +10129,52 @@ func (ec *executionContext) _HubSellPayload_saleId(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_HubSellPayload_saleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSellPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubSellPayload_labelsPrinted(ctx context.Context, field graphql.CollectedField, obj *model.HubSellPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSellPayload_labelsPrinted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LabelsPrinted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubSellPayload_labelsPrinted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSellPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _HubSellPayload_labelError(ctx context.Context, field graphql.CollectedField, obj *model.HubSellPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSellPayload_labelError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LabelError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSellPayload_labelError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HubSellPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -15678,6 +15989,50 @@ func (ec *executionContext) fieldContext_Query_hubCardPaymentStatus(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_hubCardPaymentStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_hubSaleReceipt(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubSaleReceipt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubSaleReceipt(ctx, fc.Args["saleId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubSaleReceipt) graphql.Marshaler {
+			return ec.marshalOHubSaleReceipt2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleReceipt(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubSaleReceipt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubSaleReceipt(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubSaleReceipt_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -34479,6 +34834,69 @@ func (ec *executionContext) _HubSaleEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var hubSaleReceiptImplementors = []string{"HubSaleReceipt"}
+
+func (ec *executionContext) _HubSaleReceipt(ctx context.Context, sel ast.SelectionSet, obj *model.HubSaleReceipt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubSaleReceiptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubSaleReceipt")
+		case "saleId":
+			out.Values[i] = ec._HubSaleReceipt_saleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hub":
+			out.Values[i] = ec._HubSaleReceipt_hub(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "soldAt":
+			out.Values[i] = ec._HubSaleReceipt_soldAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paidWith":
+			out.Values[i] = ec._HubSaleReceipt_paidWith(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lines":
+			out.Values[i] = ec._HubSaleReceipt_lines(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._HubSaleReceipt_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var hubSaleResultImplementors = []string{"HubSaleResult"}
 
 func (ec *executionContext) _HubSaleResult(ctx context.Context, sel ast.SelectionSet, obj *model.HubSaleResult) graphql.Marshaler {
@@ -34552,6 +34970,16 @@ func (ec *executionContext) _HubSellPayload(ctx context.Context, sel ast.Selecti
 		case "saleId":
 			out.Values[i] = ec._HubSellPayload_saleId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "labelsPrinted":
+			out.Values[i] = ec._HubSellPayload_labelsPrinted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "labelError":
+			out.Values[i] = ec._HubSellPayload_labelError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "receiptPrinted":
@@ -37500,6 +37928,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_hubCardPaymentStatus(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubSaleReceipt":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubSaleReceipt(ctx, field)
 				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -42846,6 +43296,13 @@ func (ec *executionContext) marshalOHubSalePaidWith2ᚖgithubᚗcomᚋmerchdᚋm
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOHubSaleReceipt2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubSaleReceipt(ctx context.Context, sel ast.SelectionSet, v *model.HubSaleReceipt) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HubSaleReceipt(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOHubSaleStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋhubsaleᚐStatusᚄ(ctx context.Context, v any) ([]hubsale.Status, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/graph/model"
 )
 
@@ -49,6 +50,14 @@ func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput
 		} else {
 			out.ReceiptPrinted = true
 		}
+	}
+	if r.Labels != nil {
+		n, err := r.Labels.PrintLabels(ctx, sale)
+		if err != nil {
+			msg := err.Error()
+			out.LabelError = &msg
+		}
+		out.LabelsPrinted = n
 	}
 	return out, nil
 }
@@ -334,4 +343,18 @@ func (r *queryResolver) HubCardPaymentStatus(ctx context.Context, saleID string)
 		return nil, err
 	}
 	return phonePaymentModel(p)
+}
+
+// HubSaleReceipt is the resolver for the hubSaleReceipt field.
+func (r *queryResolver) HubSaleReceipt(ctx context.Context, saleID string) (*model.HubSaleReceipt, error) {
+	rc, err := r.Hubs.Receipt(ctx, saleID)
+	if err != nil || rc == nil {
+		return nil, err
+	}
+	out := &model.HubSaleReceipt{SaleID: rc.SaleID, Hub: rc.Hub, SoldAt: rc.SoldAt, PaidWith: hubsale.PaidWith(rc.PaidWith),
+		Total: &ent.Money{Amount: rc.Total, Currency: rc.Currency}}
+	for _, l := range rc.Lines {
+		out.Lines = append(out.Lines, &model.HubPaymentLine{Sku: l.SKU, Quantity: l.Quantity, UnitAmount: int(l.UnitAmount)})
+	}
+	return out, nil
 }

@@ -42,6 +42,8 @@ type Resolver struct {
 	Upstream string
 	// Till prints hub sale receipts; nil when no printer is attached.
 	Till checkout.SalePrinter
+	// Labels prints hub sales' smart labels; nil without a label printer.
+	Labels checkout.LabelPrinter
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
 }

@@ -115,6 +115,8 @@ func TestPagesInChromium(t *testing.T) {
 	// A pop-up hub's order, paid from the buyer's phone.
 	staff(`mutation($v: ID!) { leaseAllocation(input: {hub: "e2e-hub", variantId: $v, units: 2, idempotencyKey: "e2e-lease"}) { available } }`,
 		map[string]any{"v": teeVariant}, &struct{}{})
+	staff(`mutation($s: String!) { recordHubSales(input: {sales: [{saleId: $s, hub: "e2e-hub", currency: "EUR", paidWith: CASH, soldAt: "2026-11-21T10:00:00Z", lines: [{sku: "E2E-TEE", quantity: 1, unitAmount: 1999}]}]}) { results { applied } } }`,
+		map[string]any{"s": "e2e0receipt1"}, &struct{}{})
 	hubReq := checkout.PaymentRequest{SaleID: "e2e0hub0sale", Hub: "e2e-hub", Amount: 3998, Currency: "EUR",
 		Lines: []checkout.SaleLine{{SKU: "E2E-TEE", Quantity: 2, UnitAmount: 1999}}}
 	_, dropVariant := newProduct("Last One Hoodie", "last-one", 1, 4500)
@@ -150,7 +152,7 @@ func TestPagesInChromium(t *testing.T) {
 		"base": e.Base, "chromium": browser, "artifacts": artifacts,
 		"alice": person("alice@e2e.example", 20000), "bob": person("bob@e2e.example", 0), "carol": person("carol@e2e.example", 5000),
 		"productTitle": "E2E Tee", "productSlug": "e2e-tee", "dropId": d.CreateDrop.Drop.ID, "qrPath": qr.IssueQRCode.Path,
-		"hubPayPath": "/pay/hub#" + hubReq.Encode(), "hubSaleId": hubReq.SaleID,
+		"hubPayPath": "/pay/hub#" + hubReq.Encode(), "hubSaleId": hubReq.SaleID, "receiptPath": "/hub-sales/e2e0receipt1",
 		"streamId": st.CreateStream.Stream.ID, "streamProductId": liveProduct, "streamVariantId": liveVariant,
 	}
 	raw, _ := json.Marshal(cfg)

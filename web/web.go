@@ -55,6 +55,7 @@ func Handler(cfg Config) http.Handler {
 		render(w, http.StatusOK, "qr.html", cfg)
 	})
 	mux.HandleFunc("GET /pay/hub", page("pay.html"))
+	mux.HandleFunc("GET /hub-sales/{sale}", page("receipt.html"))
 	mux.HandleFunc("GET /watch/{stream}", page("watch.html"))
 	mux.HandleFunc("GET /overlay/{stream}", page("overlay.html"))
 	return security(mux)

@@ -233,6 +233,15 @@ type HubSaleLineInput struct {
 	UnitAmount int    `json:"unitAmount"`
 }
 
+type HubSaleReceipt struct {
+	SaleID   string            `json:"saleId"`
+	Hub      string            `json:"hub"`
+	SoldAt   time.Time         `json:"soldAt"`
+	PaidWith hubsale.PaidWith  `json:"paidWith"`
+	Lines    []*HubPaymentLine `json:"lines"`
+	Total    *ent.Money        `json:"total"`
+}
+
 type HubSaleResult struct {
 	SaleID string `json:"saleId"`
 	// True if this delivery applied the sale; false if it had been recorded before, is a conflict, or was refused.
@@ -267,6 +276,9 @@ type HubSellLineInput struct {
 
 type HubSellPayload struct {
 	SaleID string `json:"saleId"`
+	// Smart labels printed (one per line) when a label printer is attached; labelError says why not.
+	LabelsPrinted int     `json:"labelsPrinted"`
+	LabelError    *string `json:"labelError,omitempty"`
 	// Whether the receipt printed. False with receiptError when the printer is off or out of paper (the sale is recorded regardless), or when no printer is attached (receiptError null).
 	ReceiptPrinted bool    `json:"receiptPrinted"`
 	ReceiptError   *string `json:"receiptError,omitempty"`

@@ -143,6 +143,20 @@ try {
     await ctx.close();
   }
 
+  // 3c. The receipt page a hub's receipt and bag label point to.
+  {
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    const page = await ctx.newPage();
+    await page.goto(cfg.base + cfg.receiptPath);
+    await page.locator("#receipt-total", { hasText: "19.99" }).waitFor({ timeout: 10000 });
+    ok("hub sale receipt page");
+    await shot(page, "hub-sale-receipt");
+    await page.goto(cfg.base + "/hub-sales/0123456789abcdef");
+    await page.locator("#receipt-pending").waitFor({ timeout: 10000 });
+    ok("receipt of a sale not synced yet");
+    await ctx.close();
+  }
+
   // 4. The stream viewer plays the Go publisher's stream; the overlay follows a purchase.
   {
     const ctx = await browser.newContext();
@@ -172,7 +186,7 @@ try {
   }
 
   // Page weight: no page ships more than 150 KB of JavaScript.
-  for (const p of ["/", "/products/" + cfg.productSlug, "/drops/" + cfg.dropId, cfg.qrPath, cfg.hubPayPath, "/watch/" + cfg.streamId, "/overlay/" + cfg.streamId]) {
+  for (const p of ["/", "/products/" + cfg.productSlug, "/drops/" + cfg.dropId, cfg.qrPath, cfg.hubPayPath, cfg.receiptPath, "/watch/" + cfg.streamId, "/overlay/" + cfg.streamId]) {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     let js = 0;
