@@ -759,6 +759,25 @@ func TestEdgeScannerToTill(t *testing.T) {
 	if c, n := p.centralStock(), p.centralSales(); c != 18 || n != 1 {
 		t.Fatalf("central: hub stock %d (want 18), %d sales (want 1)", c, n)
 	}
+
+	// At the pop-up, every sale goes through the till: a cart does not
+	// check out at the hub, and central's money operations are refused.
+	var su struct{ SignUp struct{ Token string } }
+	p.do(p.edge.URL, "", `mutation { signUp(input: {email: "walkin@example.com", password: "correct horse battery"}) { token } }`, nil).Decode(t, &su)
+	var add struct {
+		AddToCart struct{ Cart struct{ ID string } }
+	}
+	p.do(p.edge.URL, su.SignUp.Token, `mutation($v: ID!) { addToCart(input: {variantId: $v, quantity: 1, channel: HUB, idempotencyKey: "walkin-1"}) { cart { id } } }`,
+		map[string]any{"v": p.variantOnEdge}).Decode(t, &add)
+	r := p.do(p.edge.URL, su.SignUp.Token, `mutation($c: ID!) { checkout(input: {cartId: $c, payWith: {wallet: {amount: 3500, currency: "EUR"}}, idempotencyKey: "walkin-co"}) { order { id } } }`,
+		map[string]any{"c": add.AddToCart.Cart.ID})
+	if r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "pay at the till") {
+		t.Fatalf("cart checkout at the hub: %+v", r.Errors)
+	}
+	r = p.do(p.edge.URL, su.SignUp.Token, `mutation { topUpWallet(input: {amount: {amount: 1000, currency: "EUR"}, idempotencyKey: "walkin-top"}) { clientSecret } }`, nil)
+	if r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "happens on central") {
+		t.Fatalf("top-up at the hub: %+v", r.Errors)
+	}
 }
 
 // TestEdgeCardOnTerminal: with the link up, the hub takes a card on its

@@ -161,6 +161,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		}
 	} else {
 		cfg.Edge.Sync.Currency = cfg.Currency
+		orders.SellAtTillOnly(hubCode)
 		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, hubs); err != nil {
 			return err
 		}

@@ -29,8 +29,15 @@ type Orders struct {
 	pay         PaymentProvider // nil: card payments are not configured
 	now         func() time.Time
 	log         *slog.Logger
+	tillOnly    string // at a hub: its code; carts check out at the till
 	notifier
 }
+
+// SellAtTillOnly makes this server, the hub hubCode, refuse cart checkout:
+// at a pop-up every sale goes through the till (hubSell), the one path
+// whose sales, payments and wallet spends reach central through the
+// outbox. Buyers' phones pay the till's QR code on central's page.
+func (o *Orders) SellAtTillOnly(hubCode string) { o.tillOnly = hubCode }
 
 // NewOrders returns the order service. pay may be nil.
 func NewOrders(db *ent.Client, carts *Carts, wallets *Wallets, memberships *Memberships, pay PaymentProvider, now func() time.Time, log *slog.Logger) *Orders {
@@ -78,6 +85,8 @@ func (o *Orders) Checkout(ctx context.Context, cartID int, with PayWith, key str
 		return CheckoutResult{}, err
 	}
 	switch {
+	case o.tillOnly != "":
+		return CheckoutResult{}, badInput("cartId", "at pop-up %s, pay at the till: cash, your wallet pass, a card on the reader, or the till's QR code on your phone", o.tillOnly)
 	case !with.Card && with.Wallet == nil:
 		return CheckoutResult{}, badInput("payWith", "choose a payment method: card, wallet, or both")
 	case with.Card && o.pay == nil:

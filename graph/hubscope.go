@@ -31,3 +31,23 @@ func hubScope(ctx context.Context, next graphql.Resolver) (any, error) {
 	}
 	return next(ctx)
 }
+
+// centralOnlyFields move money or stock in ways only central can keep
+// straight; at a hub they are refused (the hub's till is its way to sell,
+// and its sales reach central through the outbox).
+var centralOnlyFields = map[string]bool{
+	"topUpWallet": true, "grantCredit": true, "adjustWallet": true, "buyMembership": true, "refundOrder": true,
+	"leaseAllocation": true, "recordHubSales": true, "returnAllocation": true, "payHubSale": true,
+	"refundHubPayment": true, "startTerminalPayment": true, "cancelTerminalPayment": true, "walletPass": true,
+}
+
+// atHub is field middleware for `merchd edge`: central's money mutations
+// are refused with the reason.
+func atHub(hubCode string) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		if fc := graphql.GetFieldContext(ctx); fc != nil && (fc.Object == "Mutation" || fc.Object == "Query") && centralOnlyFields[fc.Field.Name] {
+			return nil, &checkout.InputError{Msg: fmt.Sprintf("%s happens on central; this is pop-up hub %s", fc.Field.Name, hubCode)}
+		}
+		return next(ctx)
+	}
+}

@@ -122,6 +122,9 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		return next(withMemberCache(withStockLoader(ctx)))
 	})
 	srv.AroundFields(hubScope)
+	if r.Hubs != nil && r.Hubs.HubCode() != "" {
+		srv.AroundFields(atHub(r.Hubs.HubCode()))
+	}
 	srv.AroundFields(markResolverErrors)
 	if m != nil {
 		srv.AroundResponses(m.observe)
