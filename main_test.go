@@ -49,6 +49,10 @@ func TestConfigValidate(t *testing.T) {
 		{[]string{"--hub", "central"}, `--hub "central"`},
 		{[]string{"--receipt-printer", "lpt1"}, `printer "lpt1" is not tcp://host[:port]`},
 		{[]string{"--receipt-cols", "8"}, "--receipt-cols 8"},
+		{[]string{"--label-printer", "usb"}, `--label-printer: hardware: printer "usb"`},
+		{[]string{"--scanner-baud", "7"}, "--scanner-baud 7"},
+		{[]string{"--offline-wallet-limit", "-1"}, "--offline-wallet-limit -1"},
+		{[]string{"--central-key", "not-a-key"}, "--central-key"},
 	} {
 		err := run(context.Background(), append([]string{"edge"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
