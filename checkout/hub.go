@@ -130,12 +130,9 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 	if in.FromTill != (len(lines) == 0) {
 		return RemoteSale{}, badInput("lines", "ring up lines, or sell the till's scanned items (fromTill), not both")
 	}
-	if len(lines) > 50 {
-		return RemoteSale{}, badInput("lines", "a sale has 1 to 50 lines")
-	}
-	for _, l := range lines {
-		if l.Quantity < 1 || l.Quantity > 100 {
-			return RemoteSale{}, badInput("lines.quantity", "must be between 1 and 100")
+	if !in.FromTill {
+		if err := checkSellLines(lines); err != nil {
+			return RemoteSale{}, err
 		}
 	}
 	sale := RemoteSale{Hub: hubCode, PaidWith: pay.Method}
@@ -186,14 +183,9 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 		sale.SoldAt = h.now()
 		var total int64
 		for _, l := range lines {
-			v, err := tx.Variant.Get(sys, l.VariantID)
+			v, line, err := priceLine(sys, tx.Variant, l, &sale.Currency)
 			if err != nil {
-				return RemoteSale{}, notFoundAs(err, "variant")
-			}
-			if sale.Currency == "" {
-				sale.Currency = v.Currency
-			} else if sale.Currency != v.Currency {
-				return RemoteSale{}, badInput("lines", "one sale, one currency")
+				return RemoteSale{}, err
 			}
 			ok, err := takeStock(sys, tx, v.ID, loc.ID, l.Quantity)
 			if err != nil {
@@ -203,8 +195,8 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 				return RemoteSale{}, fmt.Errorf("%s at the hub: %w", v.Sku, ErrOutOfStock)
 			}
 			h.afterCommit(tx, StockTopic(v.ID))
-			sale.Lines = append(sale.Lines, SaleLine{SKU: v.Sku, Quantity: l.Quantity, UnitAmount: v.PriceAmount})
-			total += int64(l.Quantity) * v.PriceAmount
+			sale.Lines = append(sale.Lines, line)
+			total += int64(line.Quantity) * line.UnitAmount
 		}
 		if in.FromTill {
 			if sale.Lines, sale.Currency, total, err = h.ringUpTill(sys, tx, loc.ID); err != nil {
@@ -243,6 +235,35 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 		}
 		return sale, nil
 	})
+}
+
+// checkSellLines refuses what no sale can be: no lines, more than 50, a
+// quantity outside 1 to 100.
+func checkSellLines(lines []SellLine) error {
+	if len(lines) == 0 || len(lines) > 50 {
+		return badInput("lines", "a sale has 1 to 50 lines")
+	}
+	for _, l := range lines {
+		if l.Quantity < 1 || l.Quantity > 100 {
+			return badInput("lines.quantity", "must be between 1 and 100")
+		}
+	}
+	return nil
+}
+
+// priceLine prices a rung-up line at its variant's price, keeping the sale
+// to one currency (*currency is set by the first line).
+func priceLine(ctx context.Context, variants *ent.VariantClient, l SellLine, currency *string) (*ent.Variant, SaleLine, error) {
+	v, err := variants.Get(ctx, l.VariantID)
+	if err != nil {
+		return nil, SaleLine{}, notFoundAs(err, "variant")
+	}
+	if *currency == "" {
+		*currency = v.Currency
+	} else if *currency != v.Currency {
+		return nil, SaleLine{}, badInput("lines", "one sale, one currency")
+	}
+	return v, SaleLine{SKU: v.Sku, Quantity: l.Quantity, UnitAmount: v.PriceAmount}, nil
 }
 
 // spendOffline books amount against what the hub knows of the customer's

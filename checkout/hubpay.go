@@ -67,23 +67,15 @@ func (h *Hubs) PaymentRequest(ctx context.Context, lines []SellLine) (PaymentReq
 	if h.code == "" {
 		return PaymentRequest{}, badInput("hub", "this server is not a hub; run `merchd edge`")
 	}
-	if len(lines) == 0 || len(lines) > 50 {
-		return PaymentRequest{}, badInput("lines", "a sale has 1 to 50 lines")
+	if err := checkSellLines(lines); err != nil {
+		return PaymentRequest{}, err
 	}
 	sys := viewer.SystemContext(ctx)
 	r := PaymentRequest{SaleID: newSaleID(), Hub: h.code}
 	for _, l := range lines {
-		if l.Quantity < 1 || l.Quantity > 100 {
-			return PaymentRequest{}, badInput("lines.quantity", "must be between 1 and 100")
-		}
-		v, err := h.db.Variant.Get(sys, l.VariantID)
+		v, line, err := priceLine(sys, h.db.Variant, l, &r.Currency)
 		if err != nil {
-			return PaymentRequest{}, notFoundAs(err, "variant")
-		}
-		if r.Currency == "" {
-			r.Currency = v.Currency
-		} else if r.Currency != v.Currency {
-			return PaymentRequest{}, badInput("lines", "one sale, one currency")
+			return PaymentRequest{}, err
 		}
 		have, err := h.db.Stock.Query().Where(stock.VariantID(v.ID), stock.HasLocationWith(location.Code(h.code))).
 			Select(stock.FieldAvailable).Int(sys)
@@ -92,8 +84,8 @@ func (h *Hubs) PaymentRequest(ctx context.Context, lines []SellLine) (PaymentReq
 		} else if err != nil {
 			return PaymentRequest{}, err
 		}
-		r.Lines = append(r.Lines, SaleLine{SKU: v.Sku, Quantity: l.Quantity, UnitAmount: v.PriceAmount})
-		r.Amount += int64(l.Quantity) * v.PriceAmount
+		r.Lines = append(r.Lines, line)
+		r.Amount += int64(line.Quantity) * line.UnitAmount
 	}
 	return r, nil
 }
