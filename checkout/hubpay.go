@@ -182,11 +182,8 @@ type TerminalPayment struct {
 // the Stripe key, commands the reader). Once Stripe confirms, the sale's
 // receipt is signed as for a phone payment. Needs the hub's link.
 func (h *Hubs) StartTerminalPayment(ctx context.Context, request, readerID string) (TerminalPayment, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := h.readersReady(ctx); err != nil {
 		return TerminalPayment{}, err
-	}
-	if h.terminal == nil || h.pay == nil {
-		return TerminalPayment{}, &InputError{Field: "readerId", Msg: "card readers are not configured on central (Stripe)"}
 	}
 	if readerID == "" || len(readerID) > 100 {
 		return TerminalPayment{}, badInput("readerId", "name the card reader (tmr_…)")
@@ -212,34 +209,39 @@ func (h *Hubs) StartTerminalPayment(ctx context.Context, request, readerID strin
 // CancelTerminalPayment stops what a reader is doing (the buyer changed
 // their mind); the sale stays unpaid.
 func (h *Hubs) CancelTerminalPayment(ctx context.Context, readerID string) (ReaderState, error) {
-	return h.readerCall(ctx, readerID, h.terminalCancel)
+	if err := h.readersReady(ctx); err != nil {
+		return ReaderState{}, err
+	}
+	st, err := h.terminal.Cancel(ctx, readerID)
+	return st, readerError(readerID, err)
 }
 
 // TerminalReader polls a card reader.
 func (h *Hubs) TerminalReader(ctx context.Context, readerID string) (ReaderState, error) {
-	return h.readerCall(ctx, readerID, h.terminalReader)
-}
-
-func (h *Hubs) terminalCancel(ctx context.Context, id string) (ReaderState, error) {
-	return h.terminal.Cancel(ctx, id)
-}
-
-func (h *Hubs) terminalReader(ctx context.Context, id string) (ReaderState, error) {
-	return h.terminal.Reader(ctx, id)
-}
-
-func (h *Hubs) readerCall(ctx context.Context, readerID string, call func(context.Context, string) (ReaderState, error)) (ReaderState, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := h.readersReady(ctx); err != nil {
 		return ReaderState{}, err
 	}
-	if h.terminal == nil {
-		return ReaderState{}, &InputError{Field: "readerId", Msg: "card readers are not configured on central (Stripe)"}
+	st, err := h.terminal.Reader(ctx, readerID)
+	return st, readerError(readerID, err)
+}
+
+// readersReady lets staff drive card readers where central has them.
+func (h *Hubs) readersReady(ctx context.Context) error {
+	if err := requireStaff(ctx); err != nil {
+		return err
 	}
-	st, err := call(ctx, readerID)
-	if err != nil {
-		return ReaderState{}, &InputError{Field: "readerId", Msg: "card reader " + readerID + ": " + err.Error()}
+	if h.terminal == nil || h.pay == nil {
+		return &InputError{Field: "readerId", Msg: "card readers are not configured on central (Stripe)"}
 	}
-	return st, nil
+	return nil
+}
+
+// readerError is what a reader's refusal tells the clerk (nil for none).
+func readerError(readerID string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InputError{Field: "readerId", Msg: "card reader " + readerID + ": " + err.Error()}
 }
 
 // applyHubPaymentEvent applies a Stripe event to a hub phone payment, if it
