@@ -891,22 +891,28 @@ func (h *Hubs) AdoptWallets(ctx context.Context, currency string, balances []Wal
 	return err
 }
 
-// Confirmed settles, in the hub's tx, a sale central has confirmed: a
+// Confirmed settles, in the hub's tx, sales central has confirmed: a
 // wallet sale's amount is no longer unconfirmed, and the wallet's balance
-// becomes central's (balance, when central said).
-func (h *Hubs) Confirmed(ctx context.Context, tx *ent.Tx, saleID string, balance *int64) error {
-	s, err := tx.HubSale.Query().Where(hubsale.SaleID(saleID)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil // delivered by an earlier install of this hub
-	} else if err != nil || s.CustomerID == nil {
+// becomes central's (balances[saleID], when central said). One read for
+// the batch; wallet sales are settled in the order they were made, so the
+// latest balance central reported stands.
+func (h *Hubs) Confirmed(ctx context.Context, tx *ent.Tx, saleIDs []string, balances map[string]*int64) error {
+	sales, err := tx.HubSale.Query().Where(hubsale.SaleIDIn(saleIDs...), hubsale.CustomerIDNotNil()).
+		Order(hubsale.ByID()).All(ctx)
+	if err != nil {
 		return err
 	}
-	u := tx.HubWallet.Update().Where(hubwallet.CustomerID(*s.CustomerID), hubwallet.Currency(s.Currency)).
-		AddUnconfirmed(-s.TotalAmount)
-	if balance != nil {
-		u = u.SetBalance(*balance).SetSyncedAt(h.now())
+	for _, s := range sales {
+		u := tx.HubWallet.Update().Where(hubwallet.CustomerID(*s.CustomerID), hubwallet.Currency(s.Currency)).
+			AddUnconfirmed(-s.TotalAmount)
+		if b := balances[s.SaleID]; b != nil {
+			u = u.SetBalance(*b).SetSyncedAt(h.now())
+		}
+		if err := u.Exec(ctx); err != nil {
+			return err
+		}
 	}
-	return u.Exec(ctx)
+	return nil
 }
 
 // OfflineWallet is what a hub lets a customer spend from their wallet now.

@@ -448,6 +448,7 @@ type saleResult struct {
 func (s *Syncer) settle(ctx context.Context, tx *ent.Tx, due []*ent.Outbox, res []saleResult) (int, error) {
 	var done []int
 	var doneSales []string
+	balances := map[string]*int64{}
 	for i, r := range res {
 		if r.Error != nil {
 			if err := s.refused(ctx, tx.Client(), due[i], *r.Error); err != nil {
@@ -459,13 +460,16 @@ func (s *Syncer) settle(ctx context.Context, tx *ent.Tx, due []*ent.Outbox, res 
 			// Central holds it for staff to reconcile; the hub is done.
 			s.log.Warn("central recorded a hub sale as a conflict", "sale", r.SaleID, "conflict", *r.Conflict)
 		}
-		if err := s.hubs.Confirmed(ctx, tx, r.SaleID, r.WalletBalance); err != nil {
-			return 0, err
+		if r.WalletBalance != nil {
+			balances[r.SaleID] = r.WalletBalance
 		}
 		done, doneSales = append(done, due[i].ID), append(doneSales, r.SaleID)
 	}
 	if len(done) == 0 {
 		return 0, nil
+	}
+	if err := s.hubs.Confirmed(ctx, tx, doneSales, balances); err != nil {
+		return 0, err
 	}
 	now := s.now()
 	if err := tx.Outbox.Update().Where(outbox.IDIn(done...)).SetStatus(outbox.StatusDONE).SetDoneAt(now).Exec(ctx); err != nil {
