@@ -30,15 +30,11 @@ func (r *mutationResolver) ScanToTill(ctx context.Context, input model.ScanToTil
 
 // HubSell is the resolver for the hubSell field.
 func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error) {
-	lines := make([]checkout.SellLine, len(input.Lines))
-	for i, l := range input.Lines {
-		lines[i] = checkout.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
-	}
 	pay := checkout.HubPay{Method: "CASH", WalletPass: deref(input.WalletPass), Receipt: deref(input.Receipt)}
 	if input.PaidWith != nil {
 		pay.Method = input.PaidWith.String()
 	}
-	sale, err := r.Hubs.Sell(ctx, checkout.SaleInput{Lines: lines, FromTill: deref(input.FromTill), Pay: pay, Key: input.IdempotencyKey})
+	sale, err := r.Hubs.Sell(ctx, checkout.SaleInput{Lines: sellLines(input.Lines), FromTill: deref(input.FromTill), Pay: pay, Key: input.IdempotencyKey})
 	if err != nil {
 		return nil, err
 	}
@@ -139,12 +135,8 @@ func (r *mutationResolver) PayHubSale(ctx context.Context, input model.PayHubSal
 	if err != nil {
 		return nil, err
 	}
-	out := &model.PayHubSalePayload{SaleID: p.Request.SaleID, Hub: p.Request.Hub, ClientSecret: p.ClientSecret, PaymentIntentID: p.PaymentIntentID,
-		Amount: &ent.Money{Amount: p.Request.Amount, Currency: p.Request.Currency}}
-	for _, l := range p.Request.Lines {
-		out.Lines = append(out.Lines, &model.HubPaymentLine{Sku: l.SKU, Quantity: l.Quantity, UnitAmount: int(l.UnitAmount)})
-	}
-	return out, nil
+	return &model.PayHubSalePayload{SaleID: p.Request.SaleID, Hub: p.Request.Hub, ClientSecret: p.ClientSecret, PaymentIntentID: p.PaymentIntentID,
+		Amount: &ent.Money{Amount: p.Request.Amount, Currency: p.Request.Currency}, Lines: paymentLines(p.Request.Lines)}, nil
 }
 
 // RefundHubPayment is the resolver for the refundHubPayment field.
@@ -180,11 +172,7 @@ func (r *mutationResolver) HubCardPayment(ctx context.Context, input model.HubCa
 	if err != nil {
 		return nil, err
 	}
-	sell := make([]checkout.SellLine, len(input.Lines))
-	for i, l := range input.Lines {
-		sell[i] = checkout.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
-	}
-	req, err := r.Hubs.PaymentRequest(ctx, sell)
+	req, err := r.Hubs.PaymentRequest(ctx, sellLines(input.Lines))
 	if err != nil {
 		return nil, err
 	}
@@ -298,11 +286,7 @@ func (r *queryResolver) WalletPass(ctx context.Context, currency *string) (*mode
 
 // HubPaymentRequest is the resolver for the hubPaymentRequest field.
 func (r *queryResolver) HubPaymentRequest(ctx context.Context, lines []*model.HubSellLineInput) (*model.HubPaymentRequest, error) {
-	sell := make([]checkout.SellLine, len(lines))
-	for i, l := range lines {
-		sell[i] = checkout.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
-	}
-	req, err := r.Hubs.PaymentRequest(ctx, sell)
+	req, err := r.Hubs.PaymentRequest(ctx, sellLines(lines))
 	if err != nil {
 		return nil, err
 	}
@@ -351,10 +335,6 @@ func (r *queryResolver) HubSaleReceipt(ctx context.Context, saleID string) (*mod
 	if err != nil || rc == nil {
 		return nil, err
 	}
-	out := &model.HubSaleReceipt{SaleID: rc.SaleID, Hub: rc.Hub, SoldAt: rc.SoldAt, PaidWith: hubsale.PaidWith(rc.PaidWith),
-		Total: &ent.Money{Amount: rc.Total, Currency: rc.Currency}}
-	for _, l := range rc.Lines {
-		out.Lines = append(out.Lines, &model.HubPaymentLine{Sku: l.SKU, Quantity: l.Quantity, UnitAmount: int(l.UnitAmount)})
-	}
-	return out, nil
+	return &model.HubSaleReceipt{SaleID: rc.SaleID, Hub: rc.Hub, SoldAt: rc.SoldAt, PaidWith: hubsale.PaidWith(rc.PaidWith),
+		Total: &ent.Money{Amount: rc.Total, Currency: rc.Currency}, Lines: paymentLines(rc.Lines)}, nil
 }

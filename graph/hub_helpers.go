@@ -73,3 +73,21 @@ func readerModel(s checkout.ReaderState) *model.TerminalReader {
 	return &model.TerminalReader{ID: s.ID, Label: s.Label, Status: s.Status, Action: opt(s.Action), ActionStatus: opt(s.ActionStatus),
 		PaymentIntentID: opt(s.PaymentIntentID), FailureCode: opt(s.FailureCode), FailureMessage: opt(s.FailureMessage)}
 }
+
+// sellLines is what the clerk rang up, as checkout takes it.
+func sellLines(in []*model.HubSellLineInput) []checkout.SellLine {
+	out := make([]checkout.SellLine, len(in))
+	for i, l := range in {
+		out[i] = checkout.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
+	}
+	return out
+}
+
+// paymentLines shows a sale's lines.
+func paymentLines(in []checkout.SaleLine) []*model.HubPaymentLine {
+	out := make([]*model.HubPaymentLine, len(in))
+	for i, l := range in {
+		out[i] = &model.HubPaymentLine{Sku: l.SKU, Quantity: l.Quantity, UnitAmount: int(l.UnitAmount)}
+	}
+	return out
+}

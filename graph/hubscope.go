@@ -23,13 +23,21 @@ var hubScopedFields = map[string]bool{
 // only a hub's root fields; below them, fields resolve as usual.
 func hubScope(ctx context.Context, next graphql.Resolver) (any, error) {
 	if v := viewer.FromContext(ctx); v.Hub != "" {
-		fc := graphql.GetFieldContext(ctx)
-		if fc != nil && (fc.Object == "Query" || fc.Object == "Mutation" || fc.Object == "Subscription") &&
-			!hubScopedFields[fc.Field.Name] && !strings.HasPrefix(fc.Field.Name, "__") {
-			return nil, fmt.Errorf("%s with the token of hub %s: %w", fc.Field.Name, v.Hub, checkout.ErrForbidden)
+		if name, ok := rootField(ctx); ok && !hubScopedFields[name] && !strings.HasPrefix(name, "__") {
+			return nil, fmt.Errorf("%s with the token of hub %s: %w", name, v.Hub, checkout.ErrForbidden)
 		}
 	}
 	return next(ctx)
+}
+
+// rootField names the field being resolved if it is a root field of a
+// query, mutation or subscription.
+func rootField(ctx context.Context) (string, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || (fc.Object != "Query" && fc.Object != "Mutation" && fc.Object != "Subscription") {
+		return "", false
+	}
+	return fc.Field.Name, true
 }
 
 // centralOnlyFields move money or stock in ways only central can keep
@@ -45,8 +53,8 @@ var centralOnlyFields = map[string]bool{
 // are refused with the reason.
 func atHub(hubCode string) graphql.FieldMiddleware {
 	return func(ctx context.Context, next graphql.Resolver) (any, error) {
-		if fc := graphql.GetFieldContext(ctx); fc != nil && (fc.Object == "Mutation" || fc.Object == "Query") && centralOnlyFields[fc.Field.Name] {
-			return nil, &checkout.InputError{Msg: fmt.Sprintf("%s happens on central; this is pop-up hub %s", fc.Field.Name, hubCode)}
+		if name, ok := rootField(ctx); ok && centralOnlyFields[name] {
+			return nil, &checkout.InputError{Msg: fmt.Sprintf("%s happens on central; this is pop-up hub %s", name, hubCode)}
 		}
 		return next(ctx)
 	}
