@@ -236,10 +236,6 @@ const allocationQuery = `query($hub: String!) {
 // adopt pulls the hub's allocation from central, with the catalog entries
 // to sell it, and makes the hub's stock and catalog match.
 func (s *Syncer) adopt(ctx context.Context) error {
-	type money struct {
-		Amount   int64
-		Currency string
-	}
 	var out struct {
 		HubAllocation []struct {
 			SKU       string
@@ -248,8 +244,8 @@ func (s *Syncer) adopt(ctx context.Context) error {
 				Title           string
 				Position        int
 				SelectedOptions []struct{ Name, Value string }
-				Price           money
-				CompareAtPrice  *money
+				Price           moneyJSON
+				CompareAtPrice  *moneyJSON
 				Product         struct {
 					Slug, Title, Description, Vendor, Status string
 					Images                                   []struct{ URL, Alt string }
