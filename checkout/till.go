@@ -99,7 +99,7 @@ func (h *Hubs) ringUpTill(ctx context.Context, tx *ent.Tx, hubID int) ([]SaleLin
 		}
 		lines = append(lines, SaleLine{SKU: l.Edges.Variant.Sku, Quantity: l.Quantity, UnitAmount: l.UnitAmount})
 		total += int64(l.Quantity) * l.UnitAmount
-		h.afterCommit(tx, CartTopic(tillID))
 	}
+	h.afterCommit(tx, CartTopic(tillID))
 	return lines, currency, total, nil
 }
