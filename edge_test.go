@@ -329,6 +329,23 @@ func (p *popup) edgeStock() int { return allocationOf(p, p.edge.URL, p.edgeTok) 
 
 func (p *popup) centralStock() int { return allocationOf(p, p.central, p.centralTok) }
 
+// centralSaleList is the first five sales central holds from the hub.
+func (p *popup) centralSaleList() []struct{ SaleID, Status, PaidWith string } {
+	var out struct {
+		HubSales struct {
+			Edges []struct {
+				Node struct{ SaleID, Status, PaidWith string }
+			}
+		}
+	}
+	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {hub: "popup-hub"}) { edges { node { saleID status paidWith } } } }`, nil).Decode(p.t, &out)
+	list := make([]struct{ SaleID, Status, PaidWith string }, len(out.HubSales.Edges))
+	for i, e := range out.HubSales.Edges {
+		list[i] = e.Node
+	}
+	return list
+}
+
 func (p *popup) centralSales() int {
 	var out struct{ HubSales struct{ TotalCount int } }
 	p.do(p.central, p.centralTok, `{ hubSales(first: 0, where: {hub: "popup-hub"}) { totalCount } }`, nil).Decode(p.t, &out)
@@ -659,15 +676,7 @@ func TestEdgePhonePayment(t *testing.T) {
 
 	p.link.SetUp(true)
 	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
-	var sales struct {
-		HubSales struct {
-			Edges []struct {
-				Node struct{ SaleID, Status, PaidWith string }
-			}
-		}
-	}
-	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {hub: "popup-hub"}) { edges { node { saleID status paidWith } } } }`, nil).Decode(t, &sales)
-	if len(sales.HubSales.Edges) != 1 || sales.HubSales.Edges[0].Node.SaleID != r.SaleID || sales.HubSales.Edges[0].Node.Status != "APPLIED" {
+	if sales := p.centralSaleList(); len(sales) != 1 || sales[0].SaleID != r.SaleID || sales[0].Status != "APPLIED" {
 		t.Fatalf("central's hub sales: %+v", sales)
 	}
 	if c := p.centralStock(); c != 18 {
@@ -874,15 +883,7 @@ func TestEdgeCardOnTerminal(t *testing.T) {
 	}
 	p.link.SetUp(true)
 	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
-	var sales struct {
-		HubSales struct {
-			Edges []struct {
-				Node struct{ SaleID, Status, PaidWith string }
-			}
-		}
-	}
-	p.do(p.central, p.centralTok, `{ hubSales(first: 5, where: {hub: "popup-hub"}) { edges { node { saleID status paidWith } } } }`, nil).Decode(t, &sales)
-	if len(sales.HubSales.Edges) != 1 || sales.HubSales.Edges[0].Node.Status != "APPLIED" || sales.HubSales.Edges[0].Node.PaidWith != "CARD" {
+	if sales := p.centralSaleList(); len(sales) != 1 || sales[0].Status != "APPLIED" || sales[0].PaidWith != "CARD" {
 		t.Fatalf("central's hub sales: %+v", sales)
 	}
 	if s, amt := sim.Intent(mustPI(t, p, approved.SaleID)); s != "succeeded" || amt != 3500 {
