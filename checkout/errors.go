@@ -1,6 +1,3 @@
-// Package checkout holds merchd's domain rules: accounts, catalog writes,
-// stock, and (as they land) drops, carts, holds, orders and the wallet.
-// Money and stock invariants live here and in the schema, never in resolvers.
 package checkout
 
 import (
@@ -47,6 +44,7 @@ var (
 	ErrDropNotOpen           = errors.New("drop is not open")
 	ErrLimitExceeded         = errors.New("per-customer limit reached")
 	ErrHoldExpired           = errors.New("a hold in the cart expired")
+	ErrCartCheckedOut        = errors.New("this cart was already checked out")
 	ErrPaymentDeclined       = errors.New("payment declined")
 	ErrPaymentsNotConfigured = errors.New("card payments are not configured on this server")
 	ErrEmptyCart             = &InputError{Msg: "cart has no held items"}

@@ -46,8 +46,8 @@ func validateIdempotencyKey(key string) error {
 	return nil
 }
 
-// idempotent runs fn in one transaction together with the record of its
-// result under (viewer, key). A replay with the same request returns the
+// idempotent runs fn in one transaction that first claims (viewer, key) and
+// finally records fn's result under it. A replay with the same request returns the
 // recorded result without running fn; a replay with a different request fails
 // with ErrIdempotencyKeyReused. If fn fails nothing is recorded, so the client
 // may retry with the same key.
@@ -79,6 +79,12 @@ func idempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 	}
 	if pre != nil {
 		if err := pre(); err != nil {
+			// A duplicate that committed between our replay miss and this
+			// refusal may be what refused us (it took the last unit): its
+			// result is the answer, not the refusal.
+			if res, found, rerr := replay[T](sys, db, scope, key, sum[:]); found || rerr != nil {
+				return res, rerr
+			}
 			return zero, err
 		}
 	}
@@ -86,6 +92,24 @@ func idempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 	tx, err := db.Tx(ctx)
 	if err != nil {
 		return zero, fmt.Errorf("checkout: %s: begin: %w", op, err)
+	}
+	// The key is claimed first, before any side effect, in the same
+	// transaction as the work. A concurrent request with the same key waits
+	// on the unique index (PostgreSQL) or the write lock (SQLite) until this
+	// one commits, then fails to claim and replays our result; if we roll
+	// back, the claim goes with everything else and the key is free again.
+	claim, err := tx.IdempotencyKey.Create().
+		SetScope(scope).SetKey(key).SetOperation(op).SetRequestHash(sum[:]).SetResponse([]byte{}).
+		Save(sys)
+	if err != nil {
+		_ = tx.Rollback()
+		if ent.IsConstraintError(err) {
+			if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
+				return res, err
+			}
+			return zero, ErrIdempotencyInProgress
+		}
+		return zero, fmt.Errorf("checkout: %s: claim idempotency key: %w", op, err)
 	}
 	res, err := fn(ctx, tx)
 	if err != nil {
@@ -97,28 +121,11 @@ func idempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 		_ = tx.Rollback()
 		return zero, fmt.Errorf("checkout: %s: encode result: %w", op, err)
 	}
-	// The key is recorded last, in the same transaction as the work: if a
-	// concurrent request with the same key committed first, the unique
-	// index refuses this one, everything rolls back, and we replay theirs.
-	err = tx.IdempotencyKey.Create().
-		SetScope(scope).SetKey(key).SetOperation(op).SetRequestHash(sum[:]).SetResponse(out).
-		Exec(sys)
-	if err != nil {
+	if err := tx.IdempotencyKey.UpdateOne(claim).SetResponse(out).Exec(sys); err != nil {
 		_ = tx.Rollback()
-		if ent.IsConstraintError(err) {
-			if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
-				return res, err
-			}
-			return zero, ErrIdempotencyInProgress
-		}
-		return zero, fmt.Errorf("checkout: %s: record idempotency key: %w", op, err)
+		return zero, fmt.Errorf("checkout: %s: record idempotency result: %w", op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		if ent.IsConstraintError(err) {
-			if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
-				return res, err
-			}
-		}
 		return zero, fmt.Errorf("checkout: %s: commit: %w", op, err)
 	}
 	return res, nil

@@ -111,12 +111,21 @@ func (o *Orders) Checkout(ctx context.Context, cartID int, with PayWith, key str
 
 func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID int, with PayWith) (int, error) {
 	now := o.now()
+	// OPEN → CHECKED_OUT is the first write, guarded: of concurrent
+	// checkouts of one cart exactly one gets the row; the others wait for
+	// its lock (PostgreSQL) or the write lock (SQLite) and find zero rows.
+	// If anything below refuses, the rollback reopens the cart.
+	n, err := tx.Cart.Update().Where(cart.ID(cartID), cart.CustomerID(customerID), cart.StatusEQ(cart.StatusOPEN)).
+		SetStatus(cart.StatusCHECKED_OUT).Save(ctx)
+	if err != nil {
+		return 0, err
+	}
 	k, err := tx.Cart.Query().Where(cart.ID(cartID), cart.CustomerID(customerID)).Only(ctx)
 	if err != nil {
 		return 0, notFoundAs(err, "cart")
 	}
-	if k.Status != cart.StatusOPEN {
-		return 0, badInput("cartId", "this cart was already checked out")
+	if n == 0 {
+		return 0, fmt.Errorf("cart %d: %w", cartID, ErrCartCheckedOut)
 	}
 	lines, err := tx.CartLine.Query().Where(cartline.CartID(cartID),
 		cartline.StatusIn(cartline.StatusHELD, cartline.StatusEXPIRED)).
@@ -172,9 +181,6 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 	if err := tx.OrderLine.CreateBulk(bulk...).Exec(ctx); err != nil {
 		return 0, err
 	}
-	if err := tx.Cart.UpdateOneID(cartID).SetStatus(cart.StatusCHECKED_OUT).Exec(ctx); err != nil {
-		return 0, err
-	}
 	o.afterCommit(tx, CartTopic(customerID), OrderTopic(ord.ID))
 	if fromWallet > 0 {
 		// Instant when the wallet pays it all; otherwise reserved until the
@@ -193,9 +199,15 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 		}
 	}
 	if byCard > 0 {
-		// Keep the holds while the payment is in flight.
-		if err := tx.CartLine.Update().Where(cartline.IDIn(ids...)).SetOrderID(ord.ID).Exec(ctx); err != nil {
+		// Keep the holds while the payment is in flight. Each line joins
+		// one order only: HELD and not yet in an order, or nothing.
+		n, err := tx.CartLine.Update().Where(cartline.IDIn(ids...), cartline.StatusEQ(cartline.StatusHELD), cartline.OrderIDIsNil()).
+			SetOrderID(ord.ID).Save(ctx)
+		if err != nil {
 			return 0, err
+		}
+		if n != len(ids) {
+			return 0, fmt.Errorf("order %s: %d of %d holds changed under us: %w", ord.Number, len(ids)-n, len(ids), ErrHoldExpired)
 		}
 		if err := tx.CartLine.Update().Where(cartline.IDIn(ids...), cartline.ExpiresAtLT(due)).SetExpiresAt(due).Exec(ctx); err != nil {
 			return 0, err
@@ -207,7 +219,7 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 			SetAmount(byCard).SetCurrency(k.Currency).Exec(ctx)
 	}
 	// Nothing left to charge (all wallet, or a giveaway): sold and paid now.
-	n, err := tx.CartLine.Update().Where(cartline.IDIn(ids...), cartline.StatusEQ(cartline.StatusHELD)).
+	n, err = tx.CartLine.Update().Where(cartline.IDIn(ids...), cartline.StatusEQ(cartline.StatusHELD), cartline.OrderIDIsNil()).
 		SetOrderID(ord.ID).SetStatus(cartline.StatusSOLD).Save(ctx)
 	if err != nil {
 		return 0, err

@@ -34,7 +34,7 @@ func wrapOp(op string, err error) error {
 	if errors.As(err, &ie) {
 		return err
 	}
-	for _, refusal := range []error{ErrOutOfStock, ErrDropNotOpen, ErrLimitExceeded, ErrHoldExpired,
+	for _, refusal := range []error{ErrOutOfStock, ErrDropNotOpen, ErrLimitExceeded, ErrHoldExpired, ErrCartCheckedOut,
 		ErrPaymentDeclined, ErrNotFound, ErrForbidden, ErrUnauthenticated, ErrIdempotencyKeyReused, ErrInsufficientFunds} {
 		if errors.Is(err, refusal) {
 			return err

@@ -32,6 +32,7 @@ const (
 	CodeDropNotOpen          = "DROP_NOT_OPEN"
 	CodeLimitExceeded        = "LIMIT_EXCEEDED"
 	CodeHoldExpired          = "HOLD_EXPIRED"
+	CodeCartCheckedOut       = "CART_CHECKED_OUT"
 	CodePaymentDeclined      = "PAYMENT_DECLINED"
 	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
 	CodeInternal             = "INTERNAL"
@@ -46,6 +47,7 @@ var domainCodes = []struct {
 	{checkout.ErrDropNotOpen, CodeDropNotOpen},
 	{checkout.ErrLimitExceeded, CodeLimitExceeded},
 	{checkout.ErrHoldExpired, CodeHoldExpired},
+	{checkout.ErrCartCheckedOut, CodeCartCheckedOut},
 	{checkout.ErrPaymentDeclined, CodePaymentDeclined},
 	{checkout.ErrInsufficientFunds, CodeInsufficientFunds},
 	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
@@ -124,6 +126,7 @@ var publicMessages = map[string]string{
 	CodeOutOfStock:        checkout.ErrOutOfStock.Error(),
 	CodeLimitExceeded:     checkout.ErrLimitExceeded.Error(),
 	CodeHoldExpired:       checkout.ErrHoldExpired.Error() + "; remove it and add the item again",
+	CodeCartCheckedOut:    checkout.ErrCartCheckedOut.Error() + "; see your orders",
 	CodePaymentDeclined:   checkout.ErrPaymentDeclined.Error(),
 	CodeInsufficientFunds: checkout.ErrInsufficientFunds.Error(),
 }
