@@ -31,9 +31,12 @@ type serveConfig struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	SessionTTL      time.Duration
-	Cart            checkout.CartConfig
-	Wallet          checkout.WalletConfig
-	SweepInterval   time.Duration
+	Throttle        checkout.ThrottleConfig
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT wins).
+	MemoryLimit   int64
+	Cart          checkout.CartConfig
+	Wallet        checkout.WalletConfig
+	SweepInterval time.Duration
 	// StripePublishableKey (pk_…, not a secret) turns on Stripe Elements.
 	StripePublishableKey string
 	// DebugAddr, when set, serves /debug/pprof there (keep it private).
@@ -124,6 +127,8 @@ func defaultServeConfig() serveConfig {
 		LogLevel:         "info",
 		ShutdownTimeout:  20 * time.Second,
 		SessionTTL:       30 * 24 * time.Hour,
+		Throttle:         checkout.DefaultThrottle(),
+		MemoryLimit:      768 << 20,
 		Cart:             checkout.DefaultCartConfig(),
 		Wallet:           checkout.DefaultWalletConfig(),
 		SweepInterval:    time.Second,
@@ -183,6 +188,13 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection")
 	fs.IntVar(&c.API.MaxDepth, "max-depth", c.API.MaxDepth, "deepest allowed query nesting")
 	fs.IntVar(&c.API.MaxComplexity, "max-complexity", c.API.MaxComplexity, "highest allowed query complexity")
+	fs.IntVar(&c.API.MaxAliases, "max-aliases", c.API.MaxAliases, "most aliased fields in one operation")
+	fs.IntVar(&c.API.MaxWrites, "max-writes", c.API.MaxWrites, "most mutations moving stock or money in one operation")
+	fs.Float64Var(&c.Throttle.SignInPerIP, "signin-rate", c.Throttle.SignInPerIP, "sign-in attempts per minute from one address")
+	fs.Float64Var(&c.Throttle.SignInPerAccount, "signin-account-rate", c.Throttle.SignInPerAccount, "sign-in attempts per minute on one account")
+	fs.Float64Var(&c.Throttle.SignUpPerIP, "signup-rate", c.Throttle.SignUpPerIP, "sign-ups per minute from one address")
+	fs.IntVar(&c.Throttle.MaxHashing, "max-hashing", c.Throttle.MaxHashing, "concurrent password hashes (19 MiB each; 0: one per CPU)")
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft memory limit in bytes for the Go runtime (GOMEMLIMIT overrides)")
 	fs.Int64Var(&c.API.MaxBodyBytes, "max-body-bytes", c.API.MaxBodyBytes, "largest accepted request body")
 	fs.DurationVar(&c.API.RequestTimeout, "request-timeout", c.API.RequestTimeout, "time limit for one query or mutation")
 	fs.Func("allowed-origins", "comma-separated browser origins allowed to call the API (\"*\" for any)", func(s string) error {
@@ -201,6 +213,12 @@ func (c serveConfig) Validate() error {
 	}
 	if err := (entdb.Config{URL: c.Database}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--database: %w", err))
+	}
+	if err := c.Throttle.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--signin-rate, --signup-rate, --signin-account-rate, --max-hashing: %w", err))
+	}
+	if c.MemoryLimit < 64<<20 {
+		errs = append(errs, fmt.Errorf("--memory-limit %d is below 64 MiB", c.MemoryLimit))
 	}
 	if len(c.Currency) != 3 || strings.ToUpper(c.Currency) != c.Currency {
 		errs = append(errs, fmt.Errorf("--currency %q is not an ISO 4217 code like EUR", c.Currency))

@@ -44,6 +44,7 @@ var DefaultPasswordParams = PasswordParams{Time: 2, Memory: 19 * 1024, Threads: 
 type AccountsConfig struct {
 	SessionTTL time.Duration
 	Password   PasswordParams
+	Throttle   ThrottleConfig
 }
 
 // Validate reports unusable settings.
@@ -54,14 +55,15 @@ func (c AccountsConfig) Validate() error {
 	if c.Password.Time == 0 || c.Password.Memory < 64 || c.Password.Threads == 0 {
 		return fmt.Errorf("checkout: password hashing parameters %+v are too weak", c.Password)
 	}
-	return nil
+	return c.Throttle.Validate()
 }
 
 // Accounts signs customers up and in, and turns bearer tokens into viewers.
 type Accounts struct {
-	db  *ent.Client
-	cfg AccountsConfig
-	now func() time.Time
+	db       *ent.Client
+	cfg      AccountsConfig
+	now      func() time.Time
+	throttle *throttle
 }
 
 // NewAccounts returns the accounts service.
@@ -69,7 +71,9 @@ func NewAccounts(db *ent.Client, cfg AccountsConfig) (*Accounts, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Accounts{db: db, cfg: cfg, now: time.Now}, nil
+	a := &Accounts{db: db, cfg: cfg, now: time.Now}
+	a.throttle = newThrottle(cfg.Throttle, func() time.Time { return a.now() })
+	return a, nil
 }
 
 // Session is what a successful sign-up or sign-in returns.
@@ -91,7 +95,13 @@ func (a *Accounts) SignUp(ctx context.Context, email, password, name string) (*S
 	if len(name) > 200 {
 		return nil, badInput("name", "is longer than 200 characters")
 	}
-	hash := hashPassword(password, a.cfg.Password)
+	if err := a.throttle.allow("sign-up", limitCheck{a.throttle.signUp, ClientIP(ctx)}); err != nil {
+		return nil, err
+	}
+	var hash string
+	if err := a.throttle.hash(ctx, func() { hash = hashPassword(password, a.cfg.Password) }); err != nil {
+		return nil, err
+	}
 	sys := viewer.SystemContext(ctx)
 	tx, err := a.db.Tx(sys)
 	if err != nil {
@@ -123,18 +133,28 @@ func (a *Accounts) SignIn(ctx context.Context, email, password string) (*Session
 	if err != nil {
 		return nil, ErrInvalidCredentials
 	}
+	if err := a.throttle.allow("sign-in", limitCheck{a.throttle.signIn, ClientIP(ctx)},
+		limitCheck{a.throttle.account, email}); err != nil {
+		return nil, err
+	}
 	sys := viewer.SystemContext(ctx)
 	c, err := a.db.Customer.Query().Where(customer.Email(email)).Only(sys)
 	if ent.IsNotFound(err) {
 		// Spend the same time as a real check so response times do not tell
 		// which emails have accounts.
-		hashPassword(password, a.cfg.Password)
+		if err := a.throttle.hash(ctx, func() { hashPassword(password, a.cfg.Password) }); err != nil {
+			return nil, err
+		}
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checkout: sign in: %w", err)
 	}
-	if !checkPassword(c.PasswordHash, password) {
+	ok := false
+	if err := a.throttle.hash(ctx, func() { ok = checkPassword(c.PasswordHash, password) }); err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, ErrInvalidCredentials
 	}
 	return a.newSession(sys, a.db, c)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -33,6 +34,7 @@ const (
 	CodeLimitExceeded        = "LIMIT_EXCEEDED"
 	CodeHoldExpired          = "HOLD_EXPIRED"
 	CodeCartCheckedOut       = "CART_CHECKED_OUT"
+	CodeRateLimited          = "RATE_LIMITED"
 	CodePaymentDeclined      = "PAYMENT_DECLINED"
 	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
 	CodeInternal             = "INTERNAL"
@@ -48,6 +50,7 @@ var domainCodes = []struct {
 	{checkout.ErrLimitExceeded, CodeLimitExceeded},
 	{checkout.ErrHoldExpired, CodeHoldExpired},
 	{checkout.ErrCartCheckedOut, CodeCartCheckedOut},
+	{checkout.ErrRateLimited, CodeRateLimited},
 	{checkout.ErrPaymentDeclined, CodePaymentDeclined},
 	{checkout.ErrInsufficientFunds, CodeInsufficientFunds},
 	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
@@ -153,6 +156,12 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		out.Extensions["code"] = c
 		switch c {
+		case CodeRateLimited:
+			var rl *checkout.RateLimitError
+			if errors.As(err, &rl) {
+				out.Message = rl.Error()
+				out.Extensions["retryAfter"] = int(math.Ceil(rl.RetryAfter.Seconds()))
+			}
 		case CodeInternal:
 			id := errorID()
 			var ie internalError

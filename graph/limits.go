@@ -2,18 +2,25 @@ package graph
 
 import (
 	"context"
+	"math"
+	"strings"
 
-	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// queryLimits refuses operations nested deeper than MaxDepth or costlier
-// than MaxComplexity with QUERY_TOO_COMPLEX, before any resolver runs.
+// queryLimits refuses, before any resolver runs and with
+// QUERY_TOO_COMPLEX, operations nested deeper than MaxDepth, costlier than
+// MaxComplexity, with more than MaxAliases aliases, with more than
+// MaxWrites mutations that move stock or money, or with more than one
+// authentication mutation (aliases must not turn one request into 200
+// password guesses).
 type queryLimits struct {
 	MaxDepth      int
 	MaxComplexity int
+	MaxAliases    int
+	MaxWrites     int
 	schema        graphql.ExecutableSchema
 }
 
@@ -21,6 +28,28 @@ var (
 	_ graphql.HandlerExtension        = (*queryLimits)(nil)
 	_ graphql.OperationContextMutator = (*queryLimits)(nil)
 )
+
+// authMutations check a password: at most one per operation.
+var authMutations = map[string]bool{"signIn": true, "signUp": true}
+
+// listBound is what a plain list field (no page arguments) is priced at per
+// element when it has no bound of its own: variants of a product, lines of
+// an order. Connections are priced by their page size instead.
+const listBound = 10
+
+// embeddedLists are list fields read from their parent's row (a JSON
+// column): they load nothing, so each is priced once, not per element.
+var embeddedLists = map[string]bool{"Variant.selectedOptions": true}
+
+// isConnectionEdges: a connection's edges are priced by its page size
+// where the connection is selected (gqlConfig), not again here.
+func isConnectionEdges(typeName, field string) bool {
+	return (field == "edges" || field == "nodes") && strings.HasSuffix(typeName, "Connection")
+}
+
+// writeCost is what one mutation moving stock or money adds to the
+// complexity, on top of its selection.
+const writeCost = 200
 
 func (*queryLimits) ExtensionName() string { return "QueryLimits" }
 
@@ -37,10 +66,150 @@ func (l *queryLimits) MutateOperationContext(ctx context.Context, oc *graphql.Op
 	if d := depth(op.SelectionSet, oc.Doc.Fragments, 0, map[string]bool{}); d > l.MaxDepth {
 		return tooComplex("operation is nested %d levels deep, more than the limit of %d", d, l.MaxDepth)
 	}
-	if c := complexity.Calculate(ctx, l.schema, op, oc.Variables); c > l.MaxComplexity {
+	if a := aliases(op.SelectionSet, 0); a > l.MaxAliases {
+		return tooComplex("operation has %d aliases, more than the limit of %d", a, l.MaxAliases)
+	}
+	c := l.cost(ctx, op.SelectionSet, oc.Variables, 0)
+	if op.Operation == ast.Mutation {
+		auth, writes := 0, 0
+		for _, f := range rootFields(op.SelectionSet, nil) {
+			if authMutations[f.Name] {
+				auth++
+			}
+			if movesStockOrMoney(l.schema.Schema(), f) {
+				writes++
+				c = addCapped(c, writeCost)
+			}
+		}
+		if auth > 1 {
+			return tooComplex("operation has %d sign-in or sign-up fields; send one per request", auth)
+		}
+		if writes > l.MaxWrites {
+			return tooComplex("operation has %d mutations that move stock or money, more than the limit of %d", writes, l.MaxWrites)
+		}
+	}
+	if c > l.MaxComplexity {
 		return tooComplex("operation has complexity %d, more than the limit of %d", c, l.MaxComplexity)
 	}
 	return nil
+}
+
+// cost prices a selection: a field costs 1 plus its children, times the
+// page size for connections (gqlConfig) and times listBound for plain
+// lists; an interface field costs what its dearest implementation costs.
+func (l *queryLimits) cost(ctx context.Context, set ast.SelectionSet, vars map[string]any, level int) int {
+	if level > 64 { // depth is checked first; never recurse without end
+		return 0
+	}
+	total := 0
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Definition == nil || s.ObjectDefinition == nil || strings.HasPrefix(s.Name, "__") {
+				continue
+			}
+			child := l.cost(ctx, s.SelectionSet, vars, level+1)
+			args := s.ArgumentMap(vars)
+			types := []string{s.ObjectDefinition.Name}
+			if s.ObjectDefinition.Kind == ast.Interface || s.ObjectDefinition.Kind == ast.Union {
+				types = types[:0]
+				for _, t := range l.schema.Schema().GetPossibleTypes(s.ObjectDefinition) {
+					types = append(types, t.Name)
+				}
+			}
+			fc := 0
+			for _, t := range types {
+				c, ok := l.schema.Complexity(ctx, t, s.Name, child, args)
+				if !ok {
+					c = addCapped(1, child)
+					if s.Definition.Type.Elem != nil && !embeddedLists[t+"."+s.Name] && !isConnectionEdges(t, s.Name) {
+						c = addCapped(1, mulCapped(child, listBound))
+					}
+				}
+				fc = max(fc, c)
+			}
+			total = addCapped(total, fc)
+		case *ast.InlineFragment:
+			total = addCapped(total, l.cost(ctx, s.SelectionSet, vars, level))
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				total = addCapped(total, l.cost(ctx, s.Definition.SelectionSet, vars, level+1))
+			}
+		}
+	}
+	return total
+}
+
+// aliases counts the fields renamed with an alias, fragments included.
+func aliases(set ast.SelectionSet, level int) int {
+	if level > 64 {
+		return 0
+	}
+	n := 0
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Alias != "" && s.Alias != s.Name {
+				n++
+			}
+			n += aliases(s.SelectionSet, level+1)
+		case *ast.InlineFragment:
+			n += aliases(s.SelectionSet, level+1)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				n += aliases(s.Definition.SelectionSet, level+1)
+			}
+		}
+	}
+	return n
+}
+
+// rootFields lists an operation's top-level fields through fragments.
+func rootFields(set ast.SelectionSet, out []*ast.Field) []*ast.Field {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			out = append(out, s)
+		case *ast.InlineFragment:
+			out = rootFields(s.SelectionSet, out)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				out = rootFields(s.Definition.SelectionSet, out)
+			}
+		}
+	}
+	return out
+}
+
+// movesStockOrMoney: a mutation whose input carries an idempotency key is
+// one that moves stock or money (DESIGN's rule 3).
+func movesStockOrMoney(schema *ast.Schema, f *ast.Field) bool {
+	if f.Definition == nil {
+		return false
+	}
+	for _, a := range f.Definition.Arguments {
+		if a.Name == "idempotencyKey" {
+			return true
+		}
+		if in := schema.Types[a.Type.Name()]; in != nil && in.Kind == ast.InputObject && in.Fields.ForName("idempotencyKey") != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func addCapped(a, b int) int {
+	if a > math.MaxInt32 || b > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return min(a+b, math.MaxInt32)
+}
+
+func mulCapped(a, b int) int {
+	if a != 0 && b > math.MaxInt32/a {
+		return math.MaxInt32
+	}
+	return min(a*b, math.MaxInt32)
 }
 
 func tooComplex(format string, args ...any) *gqlerror.Error {

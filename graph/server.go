@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -25,9 +26,13 @@ import (
 
 // ServerConfig are the API's limits and switches.
 type ServerConfig struct {
-	Introspection  bool
-	MaxDepth       int
-	MaxComplexity  int
+	Introspection bool
+	MaxDepth      int
+	MaxComplexity int
+	// MaxAliases bounds the aliased fields of one operation.
+	MaxAliases int
+	// MaxWrites bounds one operation's mutations that move stock or money.
+	MaxWrites      int
 	MaxBodyBytes   int64
 	RequestTimeout time.Duration
 	// AllowedOrigins lists browser origins allowed to call the API (CORS and
@@ -46,6 +51,8 @@ func DefaultConfig() ServerConfig {
 		Introspection:    true,
 		MaxDepth:         12,
 		MaxComplexity:    5000,
+		MaxAliases:       30,
+		MaxWrites:        3,
 		MaxBodyBytes:     1 << 20,
 		RequestTimeout:   15 * time.Second,
 		QueryCacheSize:   1000,
@@ -62,6 +69,10 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("graph: max depth %d is below 3; nothing useful fits", c.MaxDepth)
 	case c.MaxComplexity < 10:
 		return fmt.Errorf("graph: max complexity %d is below 10", c.MaxComplexity)
+	case c.MaxAliases < 0:
+		return fmt.Errorf("graph: max aliases %d is negative", c.MaxAliases)
+	case c.MaxWrites < 1 || c.MaxWrites > 100:
+		return fmt.Errorf("graph: max stock or money mutations per operation %d is outside 1..100", c.MaxWrites)
 	case c.MaxBodyBytes < 1024:
 		return fmt.Errorf("graph: max body %d bytes is below 1 KiB", c.MaxBodyBytes)
 	case c.RequestTimeout < 100*time.Millisecond:
@@ -117,7 +128,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
-	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity})
+	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases, MaxWrites: cfg.MaxWrites})
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(withMemberCache(withStockLoader(ctx)))
 	})
@@ -216,6 +227,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // here and reported as not ok.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (context.Context, bool) {
 	ctx := r.Context()
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		ctx = checkout.WithClientIP(ctx, host)
+	}
 	tok, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		return ctx, true

@@ -141,6 +141,16 @@ type Options struct {
 	Cart *checkout.CartConfig
 	// SubscriptionRate overrides the hub's updates per second per topic.
 	SubscriptionRate float64
+	// Throttle sets sign-in and sign-up rates; nil turns them off (tests
+	// sign up hundreds of customers from 127.0.0.1).
+	Throttle *checkout.ThrottleConfig
+}
+
+func (o Options) throttle() checkout.ThrottleConfig {
+	if o.Throttle == nil {
+		return checkout.ThrottleConfig{Off: true, MaxHashing: 1024} // test passwords hash in microseconds
+	}
+	return *o.Throttle
 }
 
 // Clock is a settable clock for the services (drop states, hold expiry).
@@ -185,7 +195,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatalf("open database: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	accounts, err := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: time.Hour, Password: FastPasswords})
+	accounts, err := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: time.Hour, Password: FastPasswords, Throttle: o.throttle()})
 	if err != nil {
 		t.Fatal(err)
 	}
