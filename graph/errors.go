@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -105,19 +106,35 @@ func code(ctx context.Context, err error) string {
 	case ent.IsValidationError(err):
 		return CodeBadUserInput
 	}
+	if isEmptyWhere(err) {
+		return CodeBadUserInput
+	}
 	var re resolverError
 	if errors.As(err, &re) {
 		return CodeInternal
 	}
 	var ge *gqlerror.Error
-	if errors.As(err, &ge) && ge.Err != nil && ge.Message != "must not be null" {
+	if errors.As(err, &ge) && ge.Message != "must not be null" {
 		var ie internalError
 		if errors.As(err, &ie) {
 			return CodeInternal
 		}
+		// Raised before any resolver ran: the request's own shape (a body
+		// that is not JSON, a variable of the wrong type).
 		return CodeBadUserInput
 	}
 	return CodeInternal
+}
+
+// isEmptyWhere is ent's refusal of a where input with nothing in it
+// (`not: {}`), one Err…WhereInput variable per type.
+func isEmptyWhere(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if strings.HasPrefix(e.Error(), "ent: empty predicate ") {
+			return true
+		}
+	}
+	return false
 }
 
 // publicMessages replaces the text of refusals whose wrapped detail is ours,
@@ -151,6 +168,13 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			return out
 		}
 		c := code(ctx, err)
+		if c == CodeBadUserInput && strings.HasPrefix(out.Message, "json request body could not be decoded") {
+			// gqlgen's text quotes the body, which may hold a password.
+			out.Message = "the body is not a GraphQL request: send a JSON object with a string \"query\", an optional object \"variables\" and an optional string \"operationName\""
+		}
+		if isEmptyWhere(err) {
+			out.Message = "a where filter (or a not inside it) is empty"
+		}
 		if out.Extensions == nil {
 			out.Extensions = map[string]any{}
 		}

@@ -69,6 +69,9 @@ func (l *queryLimits) MutateOperationContext(ctx context.Context, oc *graphql.Op
 	if a := aliases(op.SelectionSet, 0); a > l.MaxAliases {
 		return tooComplex("operation has %d aliases, more than the limit of %d", a, l.MaxAliases)
 	}
+	if n := l.whereNodes(op.SelectionSet, oc.Variables, 0); n > maxWhereNodes {
+		return tooComplex("the operation's where filters hold %d conditions, more than the limit of %d", n, maxWhereNodes)
+	}
 	c := l.cost(ctx, op.SelectionSet, oc.Variables, 0)
 	if op.Operation == ast.Mutation {
 		auth, writes := 0, 0
@@ -138,6 +141,55 @@ func (l *queryLimits) cost(ctx context.Context, set ast.SelectionSet, vars map[s
 		}
 	}
 	return total
+}
+
+// maxWhereNodes bounds the conditions of an operation's where filters: a
+// 20,000-item "or" must not reach the database.
+const maxWhereNodes = 100
+
+// whereNodes counts the objects and list items of every where argument.
+func (l *queryLimits) whereNodes(set ast.SelectionSet, vars map[string]any, level int) int {
+	if level > 64 {
+		return 0
+	}
+	n := 0
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Definition != nil && s.Definition.Arguments.ForName("where") != nil {
+				n += countNodes(s.ArgumentMap(vars)["where"], 0)
+			}
+			n += l.whereNodes(s.SelectionSet, vars, level+1)
+		case *ast.InlineFragment:
+			n += l.whereNodes(s.SelectionSet, vars, level+1)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				n += l.whereNodes(s.Definition.SelectionSet, vars, level+1)
+			}
+		}
+	}
+	return n
+}
+
+func countNodes(v any, level int) int {
+	if level > 32 {
+		return maxWhereNodes + 1
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		n := 1
+		for _, e := range x {
+			n += countNodes(e, level+1)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, e := range x {
+			n += 1 + countNodes(e, level+1)
+		}
+		return n
+	}
+	return 0
 }
 
 // aliases counts the fields renamed with an alias, fragments included.

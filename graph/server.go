@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -189,6 +191,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.gql.ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
+	if msg, status := s.badTransport(r); msg != "" {
+		writeGraphQLError(w, status, CodeBadUserInput, msg)
+		return
+	}
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		writeGraphQLError(w, http.StatusRequestEntityTooLarge, CodeBadUserInput,
 			fmt.Sprintf("request body is larger than %d bytes", s.cfg.MaxBodyBytes))
@@ -219,7 +225,72 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
 	}
+	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		w = &codedErrors{ResponseWriter: w}
+	}
 	s.gql.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// badTransport refuses, before gqlgen sees them, requests no transport
+// takes: its refusals carry no extensions.code.
+func (s *Server) badTransport(r *http.Request) (string, int) {
+	switch r.Method {
+	case http.MethodGet:
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			return "the URL's query string is malformed", http.StatusBadRequest
+		}
+	case http.MethodPost:
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			return "send the request as Content-Type: application/json", http.StatusUnsupportedMediaType
+		}
+	default:
+		return "use GET for queries or POST for any operation", http.StatusMethodNotAllowed
+	}
+	return "", 0
+}
+
+// codedErrors gives the few refusals gqlgen writes itself (a mutation over
+// GET, say) the extensions.code every other refusal has. It only looks at
+// responses with an error status.
+type codedErrors struct {
+	http.ResponseWriter
+	status int
+}
+
+func (c *codedErrors) WriteHeader(status int) {
+	c.status = status
+	if status < 400 {
+		c.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (c *codedErrors) Write(b []byte) (int, error) {
+	if c.status < 400 {
+		return c.ResponseWriter.Write(b)
+	}
+	var body struct {
+		Errors []map[string]any `json:"errors"`
+		Data   any              `json:"data"`
+	}
+	if err := json.Unmarshal(b, &body); err != nil || len(body.Errors) == 0 {
+		c.ResponseWriter.WriteHeader(c.status)
+		c.status = 0
+		return c.ResponseWriter.Write(b)
+	}
+	for _, e := range body.Errors {
+		if _, ok := e["extensions"]; !ok {
+			e["extensions"] = map[string]any{"code": CodeBadUserInput}
+		}
+	}
+	out, _ := json.Marshal(body)
+	c.ResponseWriter.Header().Del("Content-Length")
+	c.ResponseWriter.WriteHeader(c.status)
+	c.status = 0
+	if _, err := c.ResponseWriter.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // authenticate puts the viewer named by a bearer token into the request's
