@@ -80,3 +80,23 @@ func trim(b []byte) string {
 	}
 	return string(b)
 }
+
+// TestUnreadableCredentialsAre401: `Authorization: Basic …` or a bare
+// `Bearer` was served as anonymous; a client that thinks it is signed in
+// must be told it is not.
+func TestUnreadableCredentialsAre401(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	for _, h := range []string{"Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "Token abc"} {
+		req, err := http.NewRequest("POST", e.URL, strings.NewReader(`{"query":"{ __typename }"}`))
+		graphtest.Must(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", h)
+		res, err := http.DefaultClient.Do(req)
+		graphtest.Must(t, err)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "UNAUTHENTICATED") {
+			t.Errorf("Authorization %q: %d %s, want 401 UNAUTHENTICATED", h, res.StatusCode, b)
+		}
+	}
+}

@@ -301,9 +301,17 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (context.C
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		ctx = checkout.WithClientIP(ctx, host)
 	}
-	tok, ok := bearer(r.Header.Get("Authorization"))
-	if !ok {
+	h := r.Header.Get("Authorization")
+	if h == "" {
 		return ctx, true
+	}
+	tok, ok := bearer(h)
+	if !ok {
+		// A credential we cannot read is not anonymity: say so, or a client
+		// sending Basic would think its writes were its own.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="merchd"`)
+		writeGraphQLError(w, http.StatusUnauthorized, CodeUnauthenticated, "use Authorization: Bearer <token>")
+		return nil, false
 	}
 	v, err := s.accounts.Authenticate(ctx, tok)
 	if err != nil {
