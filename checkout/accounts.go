@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -64,6 +65,8 @@ type Accounts struct {
 	cfg      AccountsConfig
 	now      func() time.Time
 	throttle *throttle
+	activeMu sync.Mutex
+	active   map[sessionKey]activeEntry
 }
 
 // NewAccounts returns the accounts service.
@@ -71,7 +74,7 @@ func NewAccounts(db *ent.Client, cfg AccountsConfig) (*Accounts, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Accounts{db: db, cfg: cfg, now: time.Now}
+	a := &Accounts{db: db, cfg: cfg, now: time.Now, active: map[sessionKey]activeEntry{}}
 	a.throttle = newThrottle(cfg.Throttle, func() time.Time { return a.now() })
 	return a, nil
 }
@@ -176,10 +179,59 @@ func (a *Accounts) SignOut(ctx context.Context) error {
 		return ErrUnauthenticated
 	}
 	_, err := a.db.CustomerSession.Delete().Where(customersession.ID(v.SessionID)).Exec(viewer.SystemContext(ctx))
+	a.activeMu.Lock()
+	delete(a.active, sessionKey{customer: true, id: v.SessionID})
+	a.activeMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("checkout: sign out: %w", err)
 	}
 	return nil
+}
+
+// SessionActive reports whether the session or token behind v still stands:
+// not signed out, revoked or expired. Long-lived connections (websockets,
+// SSE) ask before every operation and every few seconds; answers are
+// cached for a second, so a busy socket costs one query a second at most.
+func (a *Accounts) SessionActive(ctx context.Context, v viewer.Viewer) (bool, error) {
+	if v.Role == viewer.Anonymous || v.Role == viewer.System {
+		return true, nil
+	}
+	key := sessionKey{customer: v.Role == viewer.Customer, id: v.SessionID}
+	now := a.now()
+	a.activeMu.Lock()
+	if e, ok := a.active[key]; ok && now.Sub(e.at) < time.Second {
+		a.activeMu.Unlock()
+		return e.ok, nil
+	}
+	a.activeMu.Unlock()
+	sys := viewer.SystemContext(ctx)
+	var ok bool
+	var err error
+	if key.customer {
+		ok, err = a.db.CustomerSession.Query().Where(customersession.ID(v.SessionID), customersession.ExpiresAtGT(now)).Exist(sys)
+	} else {
+		ok, err = a.db.StaffToken.Query().Where(stafftoken.ID(v.SessionID), stafftoken.RevokedAtIsNil()).Exist(sys)
+	}
+	if err != nil {
+		return false, fmt.Errorf("checkout: session of %v: %w", v.Role, err)
+	}
+	a.activeMu.Lock()
+	if len(a.active) > 10_000 {
+		clear(a.active)
+	}
+	a.active[key] = activeEntry{ok: ok, at: now}
+	a.activeMu.Unlock()
+	return ok, nil
+}
+
+type sessionKey struct {
+	customer bool
+	id       int
+}
+
+type activeEntry struct {
+	ok bool
+	at time.Time
 }
 
 // Authenticate turns a bearer token into a viewer. An unknown, expired or

@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
@@ -131,6 +132,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
 	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases, MaxWrites: cfg.MaxWrites})
+	srv.AroundOperations(s.checkSession)
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(withMemberCache(withStockLoader(ctx)))
 	})
@@ -224,6 +226,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
+	} else {
+		// An SSE stream ends with the session that opened it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(withLongLived(ctx))
+		defer cancel()
+		go s.watchSession(ctx, viewer.FromContext(ctx), cancel)
 	}
 	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 		w = &codedErrors{ResponseWriter: w}
@@ -360,7 +368,69 @@ func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (co
 		s.log.ErrorContext(ctx, "websocket authenticate", "error", err)
 		return refuse(4500, "internal error")
 	}
-	return viewer.NewContext(ctx, v), nil, nil
+	ctx = viewer.NewContext(withLongLived(ctx), v)
+	ctx, cancel := context.WithCancel(ctx)
+	go s.watchSession(ctx, v, cancel)
+	return ctx, nil, nil
+}
+
+// longLivedKey marks a connection that outlives its authentication
+// (websocket, SSE): its session is checked again per operation.
+type longLivedKey struct{}
+
+func withLongLived(ctx context.Context) context.Context {
+	return context.WithValue(ctx, longLivedKey{}, true)
+}
+
+// sessionCheckEvery is how often an open socket's session is checked.
+const sessionCheckEvery = 2 * time.Second
+
+// watchSession ends a long-lived connection (cancel) once the session
+// behind it is signed out, revoked or expired. It returns with ctx.
+func (s *Server) watchSession(ctx context.Context, v viewer.Viewer, cancel context.CancelFunc) {
+	if v.Role == viewer.Anonymous {
+		return
+	}
+	t := time.NewTicker(sessionCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ok, err := s.accounts.SessionActive(ctx, v)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.WarnContext(ctx, "check session of an open connection", "error", err)
+				}
+				continue
+			}
+			if !ok {
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// checkSession refuses an operation on a long-lived connection whose
+// session has ended since it opened.
+func (s *Server) checkSession(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if ctx.Value(longLivedKey{}) == nil {
+		return next(ctx)
+	}
+	v := viewer.FromContext(ctx)
+	ok, err := s.accounts.SessionActive(ctx, v)
+	if err == nil && ok {
+		return next(ctx)
+	}
+	msg, code := "your session ended: sign in again", CodeUnauthenticated
+	if err != nil {
+		id := errorID()
+		s.log.ErrorContext(ctx, "check session", "error_id", id, "error", err)
+		msg, code = "internal error (id "+id+")", CodeInternal
+	}
+	return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{Message: msg, Extensions: map[string]any{"code": code}}}})
 }
 
 // cors answers the CORS headers; false means the request was refused.
