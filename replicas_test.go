@@ -142,7 +142,7 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	accounts, _ := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: time.Hour, Password: graphtest.FastPasswords})
+	accounts, _ := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: time.Hour, Password: graphtest.FastPasswords, Throttle: checkout.ThrottleConfig{Off: true, MaxHashing: 1024}})
 	staff, err := accounts.CreateStaffToken(ctx, "ops@example.com", "Ops", "test")
 	if err != nil {
 		t.Fatal(err)

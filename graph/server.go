@@ -46,22 +46,30 @@ type ServerConfig struct {
 	KeepAlive      time.Duration
 	// MaxSubscriptions bounds one websocket connection's live subscriptions.
 	MaxSubscriptions int
+	// MaxConnections and MaxConnectionsPerIP bound open websockets and SSE
+	// streams, in all and from one address.
+	MaxConnections, MaxConnectionsPerIP int
+	// MaxInFlight bounds one websocket's queries and mutations running at once.
+	MaxInFlight int
 }
 
 // DefaultConfig is what `merchd serve` starts with.
 func DefaultConfig() ServerConfig {
 	return ServerConfig{
-		Introspection:    true,
-		MaxDepth:         12,
-		MaxComplexity:    5000,
-		MaxAliases:       30,
-		MaxWrites:        3,
-		MaxBodyBytes:     1 << 20,
-		RequestTimeout:   15 * time.Second,
-		QueryCacheSize:   1000,
-		APQCacheSize:     1000,
-		KeepAlive:        15 * time.Second,
-		MaxSubscriptions: 32,
+		Introspection:       true,
+		MaxDepth:            12,
+		MaxComplexity:       5000,
+		MaxAliases:          30,
+		MaxWrites:           3,
+		MaxBodyBytes:        1 << 20,
+		RequestTimeout:      15 * time.Second,
+		QueryCacheSize:      1000,
+		APQCacheSize:        1000,
+		KeepAlive:           15 * time.Second,
+		MaxSubscriptions:    32,
+		MaxConnections:      20000,
+		MaxConnectionsPerIP: 64,
+		MaxInFlight:         8,
 	}
 }
 
@@ -84,6 +92,10 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("graph: cache sizes must be positive")
 	case c.MaxSubscriptions < 1:
 		return fmt.Errorf("graph: max subscriptions per connection %d is below 1", c.MaxSubscriptions)
+	case c.MaxConnections < 1 || c.MaxConnectionsPerIP < 1 || c.MaxConnectionsPerIP > c.MaxConnections:
+		return fmt.Errorf("graph: connection limits %d in all, %d per address: both must be positive, the second no larger", c.MaxConnections, c.MaxConnectionsPerIP)
+	case c.MaxInFlight < 1:
+		return fmt.Errorf("graph: max operations in flight per connection %d is below 1", c.MaxInFlight)
 	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
@@ -95,6 +107,7 @@ func (c ServerConfig) Validate() error {
 
 // Server is the /query endpoint.
 type Server struct {
+	conns    *connLimits
 	cfg      ServerConfig
 	log      *slog.Logger
 	accounts *checkout.Accounts
@@ -114,7 +127,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	}
 
 	schema := NewExecutableSchema(gqlConfig(r))
-	s := &Server{cfg: cfg, log: log, accounts: r.Accounts, metrics: m}
+	s := &Server{cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP)}
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Websocket{
 		Implementation:        gorillaWebsocket{checkOrigin: s.originAllowed},
@@ -133,6 +146,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
 	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases, MaxWrites: cfg.MaxWrites})
 	srv.AroundOperations(s.checkSession)
+	srv.AroundOperations(s.boundSocketOperations)
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(withMemberCache(withStockLoader(ctx)))
 	})
@@ -190,6 +204,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+		release, refusal := s.conns.acquire(remoteIP(r))
+		if refusal != "" {
+			writeTooMany(w, refusal)
+			return
+		}
+		defer release()
 		s.gql.ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
@@ -227,6 +247,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
 	} else {
+		release, refusal := s.conns.acquire(remoteIP(r))
+		if refusal != "" {
+			writeTooMany(w, refusal)
+			return
+		}
+		defer release()
 		// An SSE stream ends with the session that opened it.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(withLongLived(ctx))
@@ -341,7 +367,7 @@ func (s *Server) writeAuthError(w http.ResponseWriter, err error) {
 }
 
 func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-	ctx = withSubscriptionLimit(ctx, s.cfg.MaxSubscriptions)
+	ctx = withInFlightLimit(withSubscriptionLimit(ctx, s.cfg.MaxSubscriptions), s.cfg.MaxInFlight)
 	raw := p.Authorization()
 	if raw == "" {
 		if t, ok := p["authToken"].(string); ok {
@@ -486,9 +512,13 @@ func bearer(h string) (string, bool) {
 }
 
 func writeGraphQLError(w http.ResponseWriter, status int, code, msg string) {
+	writeGraphQLErrorExt(w, status, map[string]any{"code": code}, msg)
+}
+
+func writeGraphQLErrorExt(w http.ResponseWriter, status int, ext map[string]any, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}},
+		"errors": []map[string]any{{"message": msg, "extensions": ext}},
 	})
 }

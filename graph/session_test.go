@@ -2,10 +2,15 @@ package graph_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
@@ -48,5 +53,57 @@ func TestSignOutEndsOpenSockets(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestConnectionLimits: 30 anonymous websockets held 2,000 goroutines and
+// SSE had no limit. Sockets and streams from one address are capped (429
+// RATE_LIMITED before any upgrade), a slot comes back when one closes, and
+// one socket runs a bounded number of operations at once.
+func TestConnectionLimits(t *testing.T) {
+	cfg := graph.DefaultConfig()
+	cfg.MaxConnectionsPerIP = 3
+	e := graphtest.New(t, graphtest.Options{Config: &cfg})
+	url := "ws" + strings.TrimPrefix(e.URL, "http")
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	var open []*websocket.Conn
+	for range 3 {
+		c, _, err := d.Dial(url, nil)
+		graphtest.Must(t, err)
+		open = append(open, c)
+	}
+	_, res, err := d.Dial(url, nil)
+	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a fourth socket from one address: %v %v, want 429", err, res)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if !strings.Contains(string(b), "RATE_LIMITED") {
+		t.Fatalf("refusal without RATE_LIMITED: %s", b)
+	}
+	// SSE counts against the same limit.
+	req, _ := http.NewRequest("POST", e.URL, strings.NewReader(`{"query":"subscription { __typename }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	sse, err := http.DefaultClient.Do(req)
+	graphtest.Must(t, err)
+	sse.Body.Close()
+	if sse.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("an SSE stream over the limit: %d, want 429", sse.StatusCode)
+	}
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, _, err := d.Dial(url, nil)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot of a closed socket never came back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, c := range open[1:] {
+		c.Close()
 	}
 }

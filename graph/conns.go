@@ -1,0 +1,105 @@
+package graph
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// connLimits counts open long-lived connections (websockets and SSE
+// streams), in all and per address: each holds goroutines and buffers, so
+// one client must not open thousands.
+type connLimits struct {
+	max, perIP int
+	mu         sync.Mutex
+	total      int
+	byIP       map[string]int
+}
+
+func newConnLimits(max, perIP int) *connLimits {
+	return &connLimits{max: max, perIP: perIP, byIP: map[string]int{}}
+}
+
+// acquire takes a slot for ip; release gives it back. A refusal says which
+// limit was hit.
+func (c *connLimits) acquire(ip string) (release func(), refusal string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.total >= c.max:
+		return nil, "the server holds its limit of " + strconv.Itoa(c.max) + " open connections; retry shortly"
+	case c.byIP[ip] >= c.perIP:
+		return nil, "your address holds its limit of " + strconv.Itoa(c.perIP) + " open connections; close one first"
+	}
+	c.total++
+	c.byIP[ip]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.total--
+			if c.byIP[ip]--; c.byIP[ip] <= 0 {
+				delete(c.byIP, ip)
+			}
+		})
+	}, ""
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// writeTooMany answers a refused connection before any upgrade.
+func writeTooMany(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "5")
+	writeGraphQLErrorExt(w, http.StatusTooManyRequests, map[string]any{"code": CodeRateLimited, "retryAfter": 5}, msg)
+}
+
+// inFlightKey carries a long-lived connection's bound on operations that
+// run at once (queries and mutations; subscriptions have their own).
+type inFlightKey struct{}
+
+func withInFlightLimit(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, inFlightKey{}, make(chan struct{}, n))
+}
+
+// boundSocketOperations gives a query or mutation sent over a websocket
+// the same deadline as one over HTTP, and refuses one more than the
+// connection's in-flight bound with RATE_LIMITED.
+func (s *Server) boundSocketOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	sem, _ := ctx.Value(inFlightKey{}).(chan struct{})
+	oc := graphql.GetOperationContext(ctx)
+	if sem == nil || oc == nil || oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
+		return next(ctx)
+	}
+	select {
+	case sem <- struct{}{}:
+	default:
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+			Message:    "too many operations in flight on this connection (at most " + strconv.Itoa(cap(sem)) + "); wait for answers first",
+			Extensions: map[string]any{"code": CodeRateLimited, "retryAfter": 1},
+		}}})
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	h := next(ctx)
+	done := false
+	return func(c context.Context) *graphql.Response {
+		if done {
+			return nil
+		}
+		done = true
+		defer func() { cancel(); <-sem }()
+		return h(c)
+	}
+}
