@@ -221,6 +221,9 @@ func (r *Relay) View(ctx context.Context, streamID, clientIP, offer string) (ans
 	owned = true
 	v.timer = time.AfterFunc(r.cfg.ViewerConnectTimeout, func() { s.dropViewer(v, true) })
 	s.mu.Unlock()
+	if pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+		s.connect(v) // connected before it was registered (connect is once only)
+	}
 	return ans, v.id, nil
 }
 
