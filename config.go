@@ -184,6 +184,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.BoolVar(&c.Live.IncludeLoopback, "webrtc-loopback", c.Live.IncludeLoopback, "offer loopback ICE candidates (viewers on this host)")
+	fs.IntVar(&c.Live.MaxViewers, "live-max-viewers", c.Live.MaxViewers, "most WHEP viewers of one stream, connected or connecting (more get HTTP 503)")
+	fs.IntVar(&c.Live.MaxViewersPerIP, "live-max-viewers-per-ip", c.Live.MaxViewersPerIP, "most WHEP viewers from one address across all streams (more get HTTP 429)")
+	fs.DurationVar(&c.Live.ViewerConnectTimeout, "live-viewer-connect-timeout", c.Live.ViewerConnectTimeout, "time a WHEP viewer has to connect before its session is closed")
 	fs.StringVar(&c.Stripe.APIURL, "stripe-api-url", c.Stripe.APIURL, "Stripe API base URL (for stripe-mock); default Stripe's")
 	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection")
 	fs.IntVar(&c.API.MaxDepth, "max-depth", c.API.MaxDepth, "deepest allowed query nesting")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -33,11 +34,24 @@ type Config struct {
 	// NACKBuffer is how many sent packets per viewer track can be resent
 	// on a NACK (a power of two).
 	NACKBuffer uint16
+	// MaxViewers bounds the WHEP sessions of one stream, connected or
+	// still connecting; the next is refused with 503 and Retry-After.
+	MaxViewers int
+	// MaxViewersPerIP bounds the WHEP sessions from one address across
+	// all streams; the next is refused with 429 and Retry-After.
+	MaxViewersPerIP int
+	// ViewerConnectTimeout is how long a WHEP session may take to connect
+	// (ICE and DTLS) before it is closed and its slot freed. Until it
+	// connects, a viewer is not counted.
+	ViewerConnectTimeout time.Duration
 }
 
 // DefaultConfig suits a single relay on a public host.
 func DefaultConfig() Config {
-	return Config{GOPMaxPackets: 3000, ViewerQueue: 512, NACKBuffer: 128}
+	return Config{
+		GOPMaxPackets: 3000, ViewerQueue: 512, NACKBuffer: 128,
+		MaxViewers: 500, MaxViewersPerIP: 8, ViewerConnectTimeout: 15 * time.Second,
+	}
 }
 
 // Validate reports unusable settings.
@@ -55,6 +69,12 @@ func (c Config) Validate() error {
 	}
 	if c.NACKBuffer == 0 || c.NACKBuffer&(c.NACKBuffer-1) != 0 || c.NACKBuffer > 4096 {
 		return fmt.Errorf("live: NACK buffer %d must be a power of two up to 4096", c.NACKBuffer)
+	}
+	if c.MaxViewers < 1 || c.MaxViewersPerIP < 1 {
+		return fmt.Errorf("live: viewer caps must be at least 1 (per stream %d, per address %d)", c.MaxViewers, c.MaxViewersPerIP)
+	}
+	if c.ViewerConnectTimeout < time.Second/10 || c.ViewerConnectTimeout > 2*time.Minute {
+		return fmt.Errorf("live: viewer connect timeout %v must be between 100ms and 2m", c.ViewerConnectTimeout)
 	}
 	return nil
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // maxSDP bounds an offer; real ones are a few KiB.
@@ -33,7 +36,7 @@ func (r *Relay) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /live/{stream}/whep", func(w http.ResponseWriter, req *http.Request) {
 		r.offer(w, req, "whep", func(ctx context.Context, offer string) (string, string, error) {
-			return r.View(ctx, req.PathValue("stream"), offer)
+			return r.View(ctx, req.PathValue("stream"), clientIP(req), offer)
 		})
 	})
 	for _, kind := range []string{"whip", "whep"} {
@@ -51,6 +54,11 @@ func (r *Relay) Handler() http.Handler {
 			w.WriteHeader(http.StatusOK)
 		})
 		mux.HandleFunc("PATCH /live/{stream}/"+kind+"/{session}", func(w http.ResponseWriter, req *http.Request) {
+			pc, err := r.sessionPC(req.PathValue("stream"), req.PathValue("session"))
+			if err != nil {
+				writeError(w, err)
+				return
+			}
 			if !strings.HasPrefix(req.Header.Get("Content-Type"), "application/trickle-ice-sdpfrag") {
 				http.Error(w, "send application/trickle-ice-sdpfrag", http.StatusUnsupportedMediaType)
 				return
@@ -63,8 +71,8 @@ func (r *Relay) Handler() http.Handler {
 			for _, line := range strings.Split(string(body), "\n") {
 				line = strings.TrimSpace(line)
 				if cand, ok := strings.CutPrefix(line, "a=candidate:"); ok {
-					if err := r.AddCandidate(req.PathValue("stream"), req.PathValue("session"), "candidate:"+cand); err != nil {
-						writeError(w, err)
+					if err := pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: "candidate:" + cand}); err != nil {
+						http.Error(w, "unusable ICE candidate", http.StatusBadRequest)
 						return
 					}
 				}
@@ -109,11 +117,25 @@ func writeError(w http.ResponseWriter, err error) {
 		http.Error(w, "the stream is not live right now", http.StatusConflict)
 	case errors.Is(err, ErrBusy):
 		http.Error(w, "the stream already has a publisher", http.StatusConflict)
+	case errors.Is(err, ErrStreamFull):
+		w.Header().Set("Retry-After", "30")
+		http.Error(w, "the stream has as many viewers as it can take; try again shortly", http.StatusServiceUnavailable)
+	case errors.Is(err, ErrTooManyViewers):
+		w.Header().Set("Retry-After", "30")
+		http.Error(w, "too many viewers from your address; close another player and try again", http.StatusTooManyRequests)
 	case errors.Is(err, errBadOffer):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	default:
 		http.Error(w, "relay error", http.StatusInternalServerError)
 	}
+}
+
+// clientIP is the caller's address, as the rest of merchd sees it.
+func clientIP(req *http.Request) string {
+	if host, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
+		return host
+	}
+	return req.RemoteAddr
 }
 
 func bearer(h string) (string, bool) {

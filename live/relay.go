@@ -28,7 +28,29 @@ var (
 	ErrNoStream     = errors.New("live: no such stream")
 	ErrNotLive      = errors.New("live: stream is not live")
 	ErrBusy         = errors.New("live: stream already has a publisher")
+	// ErrStreamFull refuses a viewer of a stream at its viewer cap.
+	ErrStreamFull = errors.New("live: stream has as many viewers as it can take")
+	// ErrTooManyViewers refuses a viewer from an address at its cap.
+	ErrTooManyViewers = errors.New("live: too many viewers from one address")
 )
+
+// maxIDLen bounds stream and session ids; real ones are 24 to 30 bytes.
+const maxIDLen = 64
+
+// validID reports whether s can be a stream or session id: 1 to 64 bytes of
+// the URL-safe base64 alphabet (merchd's global ids and session ids).
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // Hooks connect the relay to the shop.
 type Hooks interface {
@@ -55,8 +77,11 @@ type Relay struct {
 	// exactly when the relay can least afford it.
 	cert webrtc.Certificate
 
+	// mu guards streams, each stream's refs and slots, and perIP. It is
+	// taken before a stream's own lock, never after.
 	mu      sync.Mutex
 	streams map[string]*stream
+	perIP   map[string]int // WHEP sessions per client address
 }
 
 // New starts a relay.
@@ -64,7 +89,7 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Relay{cfg: cfg, hooks: hooks, log: log, streams: map[string]*stream{}}
+	r := &Relay{cfg: cfg, hooks: hooks, log: log, streams: map[string]*stream{}, perIP: map[string]int{}}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -136,28 +161,103 @@ func (r *Relay) Close() error {
 	return nil
 }
 
-func (r *Relay) stream(id string) *stream {
+// acquire returns the stream's entry, creating it when create is set
+// (only an authorized publisher creates one), and holds it until release.
+// Without create an unknown stream is nil: requests from anybody must not
+// grow the registry.
+func (r *Relay) acquire(id string, create bool) *stream {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s, ok := r.streams[id]
 	if !ok {
+		if !create {
+			return nil
+		}
 		s = &stream{id: id, relay: r, viewers: map[string]*viewer{}}
 		r.streams[id] = s
 	}
+	s.refs++
 	return s
 }
 
-// Viewers is a stream's current viewer count.
-func (r *Relay) Viewers(id string) int {
+// release ends an acquire and frees the entry if nothing uses it.
+func (r *Relay) release(s *stream) {
 	r.mu.Lock()
-	s, ok := r.streams[id]
-	r.mu.Unlock()
-	if !ok {
+	defer r.mu.Unlock()
+	s.refs--
+	r.tidyLocked(s)
+}
+
+// lookup is the stream's entry, or nil; it never creates one.
+func (r *Relay) lookup(id string) *stream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.streams[id]
+}
+
+// tidy frees a stream's entry once it has no publisher, no viewer
+// (connected or connecting) and no request in flight.
+func (r *Relay) tidy(s *stream) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tidyLocked(s)
+}
+
+func (r *Relay) tidyLocked(s *stream) {
+	if s.refs > 0 || s.slots > 0 || r.streams[s.id] != s {
+		return
+	}
+	s.mu.Lock()
+	idle := s.pub == nil && len(s.viewers) == 0
+	s.mu.Unlock()
+	if idle {
+		delete(r.streams, s.id)
+	}
+}
+
+// reserve takes a viewer slot on s for ip, or refuses at either cap.
+func (r *Relay) reserve(s *stream, ip string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.slots >= r.cfg.MaxViewers {
+		return ErrStreamFull
+	}
+	if r.perIP[ip] >= r.cfg.MaxViewersPerIP {
+		return ErrTooManyViewers
+	}
+	s.slots++
+	r.perIP[ip]++
+	return nil
+}
+
+// unreserve gives back a slot taken by reserve.
+func (r *Relay) unreserve(s *stream, ip string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.slots--
+	if r.perIP[ip]--; r.perIP[ip] <= 0 {
+		delete(r.perIP, ip)
+	}
+	r.tidyLocked(s)
+}
+
+// Streams is how many stream entries the relay holds (for tests and
+// metrics): streams with a publisher, a viewer or a request in flight.
+func (r *Relay) Streams() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.streams)
+}
+
+// Viewers is a stream's current viewer count: connected viewers only.
+func (r *Relay) Viewers(id string) int {
+	s := r.lookup(id)
+	if s == nil {
 		return 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.viewers)
+	return s.watching
 }
 
 // MediaTime is the publisher's media clock for a live stream: the video
@@ -184,10 +284,8 @@ func (r *Relay) RTPTimestamp(id string) (uint32, bool) {
 
 // liveVideo is the video track of a stream while it has a publisher, or nil.
 func (r *Relay) liveVideo(id string) *track {
-	r.mu.Lock()
-	s, ok := r.streams[id]
-	r.mu.Unlock()
-	if !ok {
+	s := r.lookup(id)
+	if s == nil {
 		return nil
 	}
 	s.mu.Lock()
@@ -208,12 +306,15 @@ func (r *Relay) liveVideo(id string) *track {
 type stream struct {
 	id    string
 	relay *Relay
+	refs  int // requests holding the entry (Relay.mu)
+	slots int // viewer slots taken, connected or not (Relay.mu)
 
-	mu      sync.Mutex
-	pub     *session
-	tracks  []*track
-	viewers map[string]*viewer
-	lastPLI time.Time
+	mu       sync.Mutex
+	pub      *session
+	tracks   []*track
+	viewers  map[string]*viewer // every WHEP session, connecting or connected
+	watching int                // connected viewers
+	lastPLI  time.Time
 }
 
 type session struct {
@@ -334,11 +435,15 @@ func (t *track) hasKeyframe() bool {
 // viewer is one WHEP session.
 type viewer struct {
 	id     string
+	ip     string
 	pc     *webrtc.PeerConnection
 	tracks []*viewerTrack
-	once   sync.Once // dropping
-	start  sync.Once // subscribing, on the first "connected"
 	done   chan struct{}
+	timer  *time.Timer // closes the session if it never connects
+
+	// Guarded by the stream's mu.
+	connected bool
+	dropped   bool
 }
 
 // viewerTrack is one track on its way to one viewer, with its own writer
@@ -405,6 +510,6 @@ func (s *stream) close() {
 		_ = pub.pc.Close()
 	}
 	for _, v := range viewers {
-		s.dropViewer(v)
+		s.dropViewer(v, false)
 	}
 }

@@ -50,11 +50,14 @@ func (h *hooks) Viewers(stream string, n int) {
 	h.viewers[stream] = n
 }
 
-func newRelay(t testing.TB) (*live.Relay, *httptest.Server, *hooks) {
+func newRelay(t testing.TB, tune ...func(*live.Config)) (*live.Relay, *httptest.Server, *hooks) {
 	t.Helper()
 	h := &hooks{live: map[string]bool{}, viewers: map[string]int{}}
 	cfg := live.DefaultConfig()
 	cfg.IncludeLoopback = true
+	for _, f := range tune {
+		f(&cfg)
+	}
 	r, err := live.New(cfg, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +136,8 @@ func TestRelayLoopback(t *testing.T) {
 			t.Fatalf("viewer %d got %d audio packets", i, w.Audio.Load())
 		}
 	}
+	// Viewers count once connected; the stalled one may still be joining.
+	waitFor(t, "7 viewers counted", func() bool { return r.Viewers("show") == n+1 })
 	h.mu.Lock()
 	liveNow, count := h.live["show"], h.viewers["show"]
 	h.mu.Unlock()

@@ -19,10 +19,14 @@ func (r *Relay) peerConfig() webrtc.Configuration {
 // answer and the session id. A live stream refuses a second publisher,
 // unless the first one's connection has failed (a reconnect).
 func (r *Relay) Publish(ctx context.Context, streamID, key, offer string) (answer, sessionID string, err error) {
+	if !validID(streamID) {
+		return "", "", ErrNoStream
+	}
 	if err := r.hooks.AuthorizePublisher(ctx, streamID, key); err != nil {
 		return "", "", err
 	}
-	s := r.stream(streamID)
+	s := r.acquire(streamID, true)
+	defer r.release(s)
 	s.mu.Lock()
 	if s.pub != nil {
 		switch s.pub.pc.ConnectionState() {
@@ -86,6 +90,7 @@ func (r *Relay) Publish(ctx context.Context, streamID, key, offer string) (answe
 			s.mu.Unlock()
 			if mine {
 				r.hooks.Live(streamID, false)
+				r.tidy(s)
 			}
 		}
 	})
@@ -98,7 +103,13 @@ func (r *Relay) Publish(ctx context.Context, streamID, key, offer string) (answe
 
 // EndPublish ends a publisher's session (WHIP DELETE).
 func (r *Relay) EndPublish(streamID, sessionID string) error {
-	s := r.stream(streamID)
+	if !validID(streamID) || !validID(sessionID) {
+		return ErrNoStream
+	}
+	s := r.lookup(streamID)
+	if s == nil {
+		return ErrNoStream
+	}
 	s.mu.Lock()
 	sess := s.pub
 	if sess == nil || sess.id != sessionID {
@@ -109,6 +120,7 @@ func (r *Relay) EndPublish(streamID, sessionID string) error {
 	s.mu.Unlock()
 	err := sess.pc.Close()
 	r.hooks.Live(streamID, false)
+	r.tidy(s)
 	return err
 }
 
@@ -136,14 +148,33 @@ func (s *stream) hasViewers() bool {
 	return len(s.viewers) > 0
 }
 
-// View starts a WHEP viewer of a live stream. The viewer plays from the
-// cached keyframe at once; only if none is cached yet is the publisher asked
-// for one (at most once a second for everybody).
-func (r *Relay) View(ctx context.Context, streamID, offer string) (answer, sessionID string, err error) {
+// View starts a WHEP viewer of a live stream for a client at clientIP.
+// The viewer plays from the cached keyframe at once; only if none is cached
+// yet is the publisher asked for one (at most once a second for everybody).
+// The session takes one of the stream's and one of the address's viewer
+// slots at once, but counts as a viewer only once it connects; one that has
+// not connected within Config.ViewerConnectTimeout is closed.
+func (r *Relay) View(ctx context.Context, streamID, clientIP, offer string) (answer, sessionID string, err error) {
+	if !validID(streamID) {
+		return "", "", ErrNoStream
+	}
 	if err := r.hooks.AuthorizeViewer(ctx, streamID); err != nil {
 		return "", "", err
 	}
-	s := r.stream(streamID)
+	s := r.acquire(streamID, false)
+	if s == nil {
+		return "", "", ErrNotLive // no publisher has ever been here
+	}
+	defer r.release(s)
+	if err := r.reserve(s, clientIP); err != nil {
+		return "", "", err
+	}
+	owned := false // once registered, the viewer gives its slot back
+	defer func() {
+		if !owned {
+			r.unreserve(s, clientIP)
+		}
+	}()
 	tracks, err := s.waitForTracks(ctx)
 	if err != nil {
 		return "", "", err
@@ -152,7 +183,7 @@ func (r *Relay) View(ctx context.Context, streamID, offer string) (answer, sessi
 	if err != nil {
 		return "", "", err
 	}
-	v := &viewer{id: newID(), pc: pc, done: make(chan struct{})}
+	v := &viewer{id: newID(), ip: clientIP, pc: pc, done: make(chan struct{})}
 	for _, t := range tracks {
 		local, err := webrtc.NewTrackLocalStaticRTP(t.codec, t.id, "merchd")
 		if err != nil {
@@ -170,21 +201,9 @@ func (r *Relay) View(ctx context.Context, streamID, offer string) (answer, sessi
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
-			v.start.Do(func() {
-				needKey := false
-				for _, vt := range v.tracks {
-					snapshot := vt.src.subscribe(vt)
-					if vt.src.kind == webrtc.RTPCodecTypeVideo && len(snapshot) == 0 {
-						needKey = true
-					}
-					go vt.run(v.done, snapshot)
-				}
-				if needKey {
-					s.requestKeyframe()
-				}
-			})
+			s.connect(v)
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			s.dropViewer(v)
+			s.dropViewer(v, false)
 		}
 	})
 	ans, err := negotiate(ctx, pc, offer)
@@ -193,11 +212,48 @@ func (r *Relay) View(ctx context.Context, streamID, offer string) (answer, sessi
 		return "", "", err
 	}
 	s.mu.Lock()
+	if v.dropped { // failed before it was registered
+		s.mu.Unlock()
+		_ = pc.Close()
+		return "", "", fmt.Errorf("%w: the connection closed during negotiation", errBadOffer)
+	}
 	s.viewers[v.id] = v
-	n := len(s.viewers)
+	owned = true
+	v.timer = time.AfterFunc(r.cfg.ViewerConnectTimeout, func() { s.dropViewer(v, true) })
 	s.mu.Unlock()
-	r.hooks.Viewers(streamID, n)
+	if pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+		s.connect(v) // connected before it was registered (connect is once only)
+	}
 	return ans, v.id, nil
+}
+
+// connect counts a viewer whose connection is up and starts its media.
+func (s *stream) connect(v *viewer) {
+	s.mu.Lock()
+	if v.connected || v.dropped || s.viewers[v.id] != v {
+		s.mu.Unlock()
+		return
+	}
+	v.connected = true
+	s.watching++
+	n := s.watching
+	needKey := false
+	// Subscribing under the stream's lock: a concurrent drop either sees
+	// the subscriptions or keeps them from being made.
+	for _, vt := range v.tracks {
+		snapshot := vt.src.subscribe(vt)
+		if vt.src.kind == webrtc.RTPCodecTypeVideo && len(snapshot) == 0 {
+			needKey = true
+		}
+		go vt.run(v.done, snapshot)
+	}
+	timer := v.timer
+	s.mu.Unlock()
+	timer.Stop()
+	if needKey {
+		s.requestKeyframe()
+	}
+	s.relay.hooks.Viewers(s.id, n)
 }
 
 // waitForTracks returns the publisher's tracks; a publisher that has just
@@ -258,47 +314,85 @@ func (s *stream) readRTCP(sender *webrtc.RTPSender, done <-chan struct{}) {
 
 // EndView ends a viewer's session (WHEP DELETE).
 func (r *Relay) EndView(streamID, sessionID string) error {
-	s := r.stream(streamID)
+	if !validID(streamID) || !validID(sessionID) {
+		return ErrNoStream
+	}
+	s := r.lookup(streamID)
+	if s == nil {
+		return ErrNoStream
+	}
 	s.mu.Lock()
 	v, ok := s.viewers[sessionID]
 	s.mu.Unlock()
 	if !ok {
 		return ErrNoStream
 	}
-	s.dropViewer(v)
+	s.dropViewer(v, false)
 	return nil
 }
 
-func (s *stream) dropViewer(v *viewer) {
-	v.once.Do(func() {
-		close(v.done)
-		for _, vt := range v.tracks {
-			vt.src.unsubscribe(vt)
-		}
-		s.mu.Lock()
-		delete(s.viewers, v.id)
-		n := len(s.viewers)
+// dropViewer ends a viewer's session once, gives its slots back and frees
+// the stream's entry if that was the last use. With onlyConnecting it
+// leaves a connected viewer alone (the connect timeout).
+func (s *stream) dropViewer(v *viewer, onlyConnecting bool) {
+	s.mu.Lock()
+	if v.dropped || (onlyConnecting && v.connected) {
 		s.mu.Unlock()
-		_ = v.pc.Close()
+		return
+	}
+	v.dropped = true
+	registered := s.viewers[v.id] == v
+	if !registered {
+		s.mu.Unlock()
+		return // View has not handed it out yet and cleans up itself
+	}
+	delete(s.viewers, v.id)
+	wasConnected := v.connected
+	if wasConnected {
+		s.watching--
+	}
+	n := s.watching
+	timer := v.timer
+	s.mu.Unlock()
+	timer.Stop()
+	close(v.done)
+	for _, vt := range v.tracks {
+		vt.src.unsubscribe(vt)
+	}
+	_ = v.pc.Close()
+	s.relay.unreserve(s, v.ip)
+	if wasConnected {
 		s.relay.hooks.Viewers(s.id, n)
-	})
+	}
 }
 
 // AddCandidate adds a trickled ICE candidate to a session (WHIP/WHEP PATCH).
 func (r *Relay) AddCandidate(streamID, sessionID, candidate string) error {
-	s := r.stream(streamID)
-	s.mu.Lock()
-	var pc *webrtc.PeerConnection
-	if s.pub != nil && s.pub.id == sessionID {
-		pc = s.pub.pc
-	} else if v, ok := s.viewers[sessionID]; ok {
-		pc = v.pc
-	}
-	s.mu.Unlock()
-	if pc == nil {
-		return ErrNoStream
+	pc, err := r.sessionPC(streamID, sessionID)
+	if err != nil {
+		return err
 	}
 	return pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: candidate})
+}
+
+// sessionPC is a publisher's or viewer's connection, or ErrNoStream.
+func (r *Relay) sessionPC(streamID, sessionID string) (*webrtc.PeerConnection, error) {
+	if !validID(streamID) || !validID(sessionID) {
+		return nil, ErrNoStream
+	}
+	s := r.lookup(streamID)
+	if s == nil {
+		return nil, ErrNoStream
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub != nil && s.pub.id == sessionID {
+		return s.pub.pc, nil
+	}
+	if v, ok := s.viewers[sessionID]; ok {
+		return v.pc, nil
+	}
+	return nil, ErrNoStream
 }
 
 // negotiate answers an offer with every candidate included (WHIP/WHEP

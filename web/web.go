@@ -40,7 +40,7 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheable(files)))
 	mux.HandleFunc("GET /assets/demo/{name}", demoImage)
 	page := func(name string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) { render(w, http.StatusOK, name, cfg) }
+		return func(w http.ResponseWriter, r *http.Request) { render(w, r, http.StatusOK, name, cfg) }
 	}
 	for _, p := range []string{"/{$}", "/products/{slug}", "/drops/{id}", "/cart", "/signin", "/orders/{id}", "/wallet"} {
 		mux.HandleFunc("GET "+p, page("shop.html"))
@@ -48,11 +48,11 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /q/{code}", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.VerifyQR != nil {
 			if err := cfg.VerifyQR(r.PathValue("code")); err != nil {
-				render(w, http.StatusBadRequest, "qr-invalid.html", cfg)
+				render(w, r, http.StatusBadRequest, "qr-invalid.html", cfg)
 				return
 			}
 		}
-		render(w, http.StatusOK, "qr.html", cfg)
+		render(w, r, http.StatusOK, "qr.html", cfg)
 	})
 	mux.HandleFunc("GET /pay/hub", page("pay.html"))
 	mux.HandleFunc("GET /hub-sales/{sale}", page("receipt.html"))
@@ -61,7 +61,17 @@ func Handler(cfg Config) http.Handler {
 	return security(mux)
 }
 
-func render(w http.ResponseWriter, status int, name string, cfg Config) {
+// stripePages mount Stripe Elements (card payments) when a key is set.
+var stripePages = map[string]bool{"shop.html": true, "pay.html": true}
+
+// embeddable pages may be framed (the OBS overlay); no other page may.
+var embeddable = map[string]bool{"overlay.html": true}
+
+func render(w http.ResponseWriter, r *http.Request, status int, name string, cfg Config) {
+	w.Header().Set("Content-Security-Policy", policy(r, cfg.StripePublishableKey != "" && stripePages[name], embeddable[name]))
+	if embeddable[name] {
+		w.Header().Del("X-Frame-Options")
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_ = pages.ExecuteTemplate(w, name, cfg)
@@ -74,17 +84,56 @@ func cacheable(next http.Handler) http.Handler {
 	})
 }
 
-// security sets the headers every page should carry.
+// security sets the headers every response should carry: a strict
+// Content-Security-Policy (a page widens it in render), no MIME sniffing,
+// no framing and no referrer to other sites.
 func security(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		h.Set("Content-Security-Policy", policy(r, false, false))
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
-		if !strings.HasPrefix(r.URL.Path, "/overlay/") {
-			h.Set("X-Frame-Options", "DENY") // the OBS overlay must embed; nothing else
-		}
+		h.Set("X-Frame-Options", "DENY") // render lifts it for the OBS overlay
 		next.ServeHTTP(w, r)
 	})
+}
+
+// policy is a page's Content-Security-Policy: scripts, styles and
+// connections from this origin only (and its websocket for subscriptions),
+// no inline script or style, no plugins, no <base> or foreign form targets.
+// Stripe's origins are added only to pages that mount Stripe Elements,
+// and only the OBS overlay may be framed.
+func policy(r *http.Request, stripe, embeddable bool) string {
+	script, connect, frame := "'self'", "'self'", "'none'"
+	if host := r.Host; validHost(host) {
+		connect += " ws://" + host + " wss://" + host
+	}
+	if stripe {
+		script += " https://js.stripe.com https://*.js.stripe.com"
+		connect += " https://api.stripe.com"
+		frame = "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com"
+	}
+	p := "default-src 'self'; script-src " + script + "; style-src 'self'; img-src 'self' data: https:; " +
+		"connect-src " + connect + "; frame-src " + frame + "; object-src 'none'; base-uri 'none'; form-action 'self'"
+	if !embeddable {
+		p += "; frame-ancestors 'none'"
+	}
+	return p
+}
+
+// validHost reports whether a Host header can go into a policy as is: a
+// name or address with an optional port, nothing that could end a directive.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(".-:[]", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // demoImage draws a product tile for the demo shop, so it needs no files.

@@ -18,6 +18,22 @@ const browser = await chromium.launch({
     "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
 });
 
+// Every page is watched for Content-Security-Policy violations and script
+// errors: a policy that breaks a page must fail the run, not go unseen.
+const violations = [];
+const watch = (page) => {
+  page.on("console", (m) => {
+    if (/Content Security Policy|Refused to (load|execute|apply|connect|frame)/i.test(m.text())) violations.push(page.url() + ": " + m.text());
+  });
+  page.on("pageerror", (e) => { if (/Content Security Policy/i.test(String(e))) violations.push(page.url() + ": " + e); });
+};
+const newContext = browser.newContext.bind(browser);
+browser.newContext = async (opts) => {
+  const ctx = await newContext(opts);
+  ctx.on("page", watch);
+  return ctx;
+};
+
 async function signedIn(token, opts = {}) {
   const ctx = await browser.newContext(opts);
   await ctx.addInitScript((t) => localStorage.setItem("merchd.token", t), token);
@@ -32,6 +48,27 @@ async function gql(token, query, variables) {
 }
 
 try {
+  // 0. Signing in goes back only to a page of this site: a next of
+  // javascript:, another site or a protocol-relative URL ends on "/".
+  for (const [next, want] of [["javascript:alert(document.domain)", "/"], ["https://evil.example/", "/"], ["//evil.example/", "/"],
+    ["/\\evil.example/", "/"], ["/cart", "/cart"]]) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    let dialog = "";
+    page.on("dialog", (d) => { dialog = d.message(); d.dismiss(); });
+    await page.route((u) => u.hostname === "evil.example", (r) => r.fulfill({ status: 200, body: "evil" })); // never leave for real
+    await page.goto(cfg.base + "/signin?next=" + encodeURIComponent(next));
+    await page.getByLabel("Email").fill(cfg.alice.email);
+    await page.getByLabel("Password").fill(cfg.alice.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL((u) => u.href !== cfg.base + "/signin?next=" + encodeURIComponent(next) && !u.href.startsWith(cfg.base + "/signin"), { timeout: 10000 });
+    await page.waitForLoadState();
+    if (page.url() !== cfg.base + want) throw new Error(`next=${next} ended on ${page.url()}, want ${cfg.base + want}`);
+    if (dialog) throw new Error(`next=${next} ran a script: dialog ${dialog}`);
+    ok("sign-in next " + JSON.stringify(next), "→ " + want);
+    await ctx.close();
+  }
+
   // 1. Browse → add to cart → hold countdown → pay from the wallet → order PAID.
   {
     const ctx = await browser.newContext();
@@ -201,6 +238,8 @@ try {
     ok("javascript weight " + p, js + " bytes");
     await ctx.close();
   }
+  if (violations.length) throw new Error("Content-Security-Policy violations:\n" + violations.join("\n"));
+  ok("no Content-Security-Policy violations");
 } catch (e) {
   console.log(JSON.stringify({ name: "failure", ok: false, detail: String(e && e.stack || e) }));
   await browser.close();

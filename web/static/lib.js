@@ -50,6 +50,20 @@ export function subscribe(query, variables, onData, onError = console.error) {
 export const money = (m) =>
   m ? new Intl.NumberFormat(undefined, { style: "currency", currency: m.currency }).format(m.amount / 100) : "";
 
+// safeNext is where to go after signing in: only a path on this site
+// (one leading "/", not "//" or "/\\", no control characters, which
+// browsers strip), else the home page. A next of "javascript:…" or another
+// site must never be followed.
+export function safeNext(raw) {
+  if (typeof raw !== "string" || !raw.startsWith("/") || raw.startsWith("//") || /[\\\u0000-\u001f\u007f]/.test(raw)) return "/";
+  try {
+    const u = new URL(raw, location.origin);
+    return u.origin === location.origin ? u.pathname + u.search + u.hash : "/";
+  } catch {
+    return "/";
+  }
+}
+
 // h builds elements without innerHTML, so no data is ever parsed as markup.
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);

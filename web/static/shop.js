@@ -1,4 +1,4 @@
-import { gql, subscribe, money, h, countdown, newKey, notice, errorText, token, setToken, variantFields, cartFields, orderFields, stripeForm } from "/assets/lib.js";
+import { gql, subscribe, money, h, countdown, newKey, notice, errorText, token, setToken, variantFields, cartFields, orderFields, stripeForm, safeNext } from "/assets/lib.js";
 
 const app = document.getElementById("app");
 const path = location.pathname;
@@ -175,7 +175,7 @@ async function topUp(amount) {
 }
 
 function signin() {
-  const next = new URLSearchParams(location.search).get("next") || "/";
+  const next = safeNext(new URLSearchParams(location.search).get("next"));
   const email = h("input", { id: "email", type: "email", autocomplete: "email", required: true });
   const password = h("input", { id: "password", type: "password", autocomplete: "current-password", required: true, minlength: 8 });
   const go = (mutation) => async (e) => {

@@ -18,8 +18,12 @@ async function play() {
   await new Promise((r) => { if (pc.iceGatheringState === "complete") r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r(); setTimeout(r, 2000); });
   const res = await fetch("/live/" + streamId + "/whep", { method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription.sdp });
   if (res.status !== 201) {
-    notice(res.status === 409 ? "The stream is not live right now." : "Could not start the stream.");
-    setTimeout(play, 5000);
+    pc.close();
+    const busy = res.status === 429 || res.status === 503;
+    notice(res.status === 409 ? "The stream is not live right now."
+      : busy ? (await res.text()).trim() || "The stream is full right now." : "Could not start the stream.");
+    const wait = busy ? Math.min(Math.max(Number(res.headers.get("Retry-After")) || 30, 5), 120) : 5;
+    setTimeout(play, wait * 1000);
     return;
   }
   await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
