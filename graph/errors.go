@@ -34,6 +34,7 @@ const (
 	CodeHoldExpired          = "HOLD_EXPIRED"
 	CodePaymentDeclined      = "PAYMENT_DECLINED"
 	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
+	CodeAlreadyMember        = "ALREADY_MEMBER"
 	CodeInternal             = "INTERNAL"
 )
 
@@ -48,6 +49,7 @@ var domainCodes = []struct {
 	{checkout.ErrHoldExpired, CodeHoldExpired},
 	{checkout.ErrPaymentDeclined, CodePaymentDeclined},
 	{checkout.ErrInsufficientFunds, CodeInsufficientFunds},
+	{checkout.ErrAlreadyMember, CodeAlreadyMember},
 	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
 	{checkout.ErrIdempotencyInProgress, CodeIdempotencyKeyReused},
 	{checkout.ErrInvalidCredentials, CodeUnauthenticated},

@@ -463,6 +463,14 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[6]},
 			},
+			{
+				Name:    "membership_one_current_per_customer",
+				Unique:  true,
+				Columns: []*schema.Column{MembershipsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status IN ('ACTIVE', 'PAST_DUE')",
+				},
+			},
 		},
 	}
 	// MembershipTiersColumns holds the columns for the "membership_tiers" table.
