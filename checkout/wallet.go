@@ -273,25 +273,30 @@ func (w *Wallets) TopUp(ctx context.Context, amount Money, key string) (TopUpRes
 
 // applyTopUpEvent credits (or fails) a top-up inside the webhook's
 // transaction; the PENDING → SUCCEEDED transition makes it happen once.
-func (w *Wallets) applyTopUpEvent(ctx context.Context, tx *ent.Tx, t *ent.TopUp, ev PaymentEvent) error {
+// A success with another amount or currency is never credited: the top-up
+// becomes MISMATCH and refund reports that what Stripe captured must go
+// back to the card once the transaction commits.
+func (w *Wallets) applyTopUpEvent(ctx context.Context, tx *ent.Tx, t *ent.TopUp, ev PaymentEvent) (refund bool, err error) {
 	switch ev.Type {
 	case "payment_intent.succeeded":
 		if ev.Amount != t.Amount || !equalFoldCurrency(ev.Currency, t.Currency) {
-			return fmt.Errorf("top-up %d: stripe reports %d %s, expected %d %s", t.ID, ev.Amount, ev.Currency, t.Amount, t.Currency)
+			n, err := tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusIn(topup.StatusPENDING, topup.StatusFAILED)).
+				SetStatus(topup.StatusMISMATCH).Save(ctx)
+			return n == 1 && ev.Amount > 0, err
 		}
 		n, err := tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusIn(topup.StatusPENDING, topup.StatusFAILED)).
 			SetStatus(topup.StatusSUCCEEDED).Save(ctx)
 		if err != nil || n == 0 {
-			return err
+			return false, err
 		}
 		_, err = w.Post(ctx, tx, Posting{CustomerID: t.CustomerID, Currency: t.Currency, Amount: t.Amount,
 			Kind: walletentry.KindTOP_UP, Note: "card top-up"})
-		return err
+		return false, err
 	case "payment_intent.payment_failed", "payment_intent.canceled":
-		return tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusEQ(topup.StatusPENDING)).
+		return false, tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusEQ(topup.StatusPENDING)).
 			SetStatus(topup.StatusFAILED).Exec(ctx)
 	}
-	return nil
+	return false, nil
 }
 
 // GrantInput gives credit to customers: those listed, or everyone with a

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/merchd/merchd/ent/membership"
+	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/ent/walletentry"
 	"github.com/merchd/merchd/graph/graphtest"
@@ -77,6 +78,108 @@ func TestFinding5_OneMembershipPerCustomer(t *testing.T) {
 			// A card purchase while a member is refused too.
 			wantCode(t, e.Do(t, tok, buyMembershipMutation, map[string]any{"i": map[string]any{"tierId": tier,
 				"payWith": map[string]any{"card": true}, "idempotencyKey": "card"}}), "ALREADY_MEMBER")
+		})
+	}
+}
+
+// splitCheckout puts one unit of v in the customer's cart and checks out
+// with wallet of it from the wallet and the rest by card.
+func splitCheckout(t testing.TB, e *graphtest.Env, tok, v string, wallet int, key string) checkoutOut {
+	t.Helper()
+	var add struct {
+		AddToCart struct{ Cart struct{ ID string } }
+	}
+	addToCart(t, e, tok, v, 1, key+"-add").Decode(t, &add)
+	pw := map[string]any{"card": true}
+	if wallet > 0 {
+		pw["wallet"] = map[string]any{"amount": wallet, "currency": "EUR"}
+	}
+	var out checkoutOut
+	e.Do(t, tok, checkoutMutation, map[string]any{"i": map[string]any{"cartId": add.AddToCart.Cart.ID,
+		"payWith": pw, "idempotencyKey": key}}).Decode(t, &out)
+	return out
+}
+
+func deliver(t testing.TB, e *graphtest.Env, eventID, typ, pi string) int {
+	t.Helper()
+	body, sig := e.Stripe.Event(t, eventID, typ, pi)
+	return graphtest.Deliver(t, e.WebhookURL, body, sig)
+}
+
+// TestFinding7a_CardAfterWalletPartSpentIsRefunded: the card part of a
+// split succeeds after its wallet part was given back and spent. The
+// webhook answers 200 (not 500 forever), the order is canceled, its units
+// are free, and the card is refunded in full.
+func TestFinding7a_CardAfterWalletPartSpentIsRefunded(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 5, 3000, "EUR")
+			tok, id := e.SignUp(t, "split7a@example.com")
+			grant(t, e, id, 1000, "g")
+			out := splitCheckout(t, e, tok, v, 1000, "c1")
+			pi := *out.Checkout.PaymentIntentID
+			if code := deliver(t, e, "evt_7a_fail", "payment_intent.payment_failed", pi); code != 200 {
+				t.Fatalf("failure webhook: %d", code)
+			}
+			if b := balance(t, e, tok); b != 1000 {
+				t.Fatalf("balance %d after the card failed, want 1000", b)
+			}
+			// The customer spends the wallet part elsewhere.
+			var adj struct {
+				AdjustWallet struct{ Entry struct{ ID string } }
+			}
+			e.Staff(t, `mutation($i: AdjustWalletInput!) { adjustWallet(input: $i) { entry { id } } }`, map[string]any{"i": map[string]any{
+				"customerId": id, "amount": map[string]any{"amount": -1000, "currency": "EUR"}, "reason": "spent at the till", "idempotencyKey": "spend"}}, &adj)
+			// Stripe's retry of the card succeeds.
+			if code := deliver(t, e, "evt_7a_ok", "payment_intent.succeeded", pi); code != 200 {
+				t.Fatalf("success webhook answered %d, want 200", code)
+			}
+			if code := deliver(t, e, "evt_7a_ok", "payment_intent.succeeded", pi); code != 200 {
+				t.Fatalf("redelivery answered %d, want 200", code)
+			}
+			st, _ := orderStatus(t, e, tok, out.Checkout.Order.ID)
+			if st != "CANCELED" || e.Stripe.Refunds(pi) != 2000 || stockOf(t, e, v) != 5 || balance(t, e, tok) != 0 {
+				t.Fatalf("order %s, card refunded %d, stock %d, balance %d; want CANCELED, 2000, 5, 0",
+					st, e.Stripe.Refunds(pi), stockOf(t, e, v), balance(t, e, tok))
+			}
+		})
+	}
+}
+
+// TestFinding7b_MismatchedSuccessIsRefunded: a success webhook whose amount
+// or currency is not the order's is recorded (payment MISMATCH), the order
+// canceled, what Stripe captured refunded, and the webhook answers 200.
+func TestFinding7b_MismatchedSuccessIsRefunded(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 5, 3000, "EUR")
+			tok, _ := e.SignUp(t, "mismatch@example.com")
+			for i, c := range []struct {
+				amount   int64
+				currency string
+			}{{2999, "EUR"}, {3000, "USD"}} {
+				out := splitCheckout(t, e, tok, v, 0, fmt.Sprintf("m%d", i))
+				pi := *out.Checkout.PaymentIntentID
+				e.Stripe.Capture(pi, c.amount, c.currency)
+				if code := deliver(t, e, fmt.Sprintf("evt_mm_%d", i), "payment_intent.succeeded", pi); code != 200 {
+					t.Fatalf("mismatched success answered %d, want 200", code)
+				}
+				st, hist := orderStatus(t, e, tok, out.Checkout.Order.ID)
+				if st != "CANCELED" || e.Stripe.Refunds(pi) != c.amount || stockOf(t, e, v) != 5 {
+					t.Fatalf("order %s %v, refunded %d, stock %d; want CANCELED, %d, 5", st, hist, e.Stripe.Refunds(pi), stockOf(t, e, v), c.amount)
+				}
+				ctx := viewer.SystemContext(context.Background())
+				if n := e.Client.Payment.Query().Where(payment.StripePaymentIntentID(pi), payment.StatusEQ(payment.StatusMISMATCH)).CountX(ctx); n != 1 {
+					t.Fatalf("payment of %s not marked MISMATCH", pi)
+				}
+				// The sweeper later finds nothing to cancel, and a late
+				// failure event changes nothing.
+				if code := deliver(t, e, fmt.Sprintf("evt_mm_fail_%d", i), "payment_intent.payment_failed", pi); code != 200 {
+					t.Fatalf("late failure answered %d", code)
+				}
+			}
 		})
 	}
 }
