@@ -183,3 +183,83 @@ func TestFinding7b_MismatchedSuccessIsRefunded(t *testing.T) {
 		})
 	}
 }
+
+const refundOrderMutation = `mutation($i: RefundOrderInput!) { refundOrder(input: $i) { order { status } refund { status } } }`
+
+// TestFinding11_CardRefundLimitUnderRace: a split order paid 1000 from the
+// wallet and 2000 by card. Eight concurrent one-unit refunds to CARD (1500
+// each) may return at most what the card paid: exactly one succeeds.
+func TestFinding11_CardRefundLimitUnderRace(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 5, 1500, "EUR")
+			tok, id := e.SignUp(t, "refund11@example.com")
+			grant(t, e, id, 1000, "g")
+			var add struct {
+				AddToCart struct{ Cart struct{ ID string } }
+			}
+			addToCart(t, e, tok, v, 2, "add").Decode(t, &add)
+			var out checkoutOut
+			e.Do(t, tok, checkoutMutation, map[string]any{"i": map[string]any{"cartId": add.AddToCart.Cart.ID,
+				"payWith": map[string]any{"card": true, "wallet": map[string]any{"amount": 1000, "currency": "EUR"}}, "idempotencyKey": "c"}}).Decode(t, &out)
+			pi := *out.Checkout.PaymentIntentID
+			if code := deliver(t, e, "evt_11", "payment_intent.succeeded", pi); code != 200 {
+				t.Fatalf("webhook %d", code)
+			}
+			var lines struct {
+				Node struct{ Lines []struct{ ID string } }
+			}
+			e.Do(t, tok, `query($id: ID!) { node(id: $id) { ... on Order { lines { id } } } }`, map[string]any{"id": out.Checkout.Order.ID}).Decode(t, &lines)
+			const n = 8
+			codes := make([]string, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					codes[i] = e.Do(t, e.StaffToken, refundOrderMutation, map[string]any{"i": map[string]any{"orderId": out.Checkout.Order.ID, "to": "CARD",
+						"lines": []any{map[string]any{"lineId": lines.Node.Lines[0].ID, "quantity": 1}}, "idempotencyKey": fmt.Sprintf("r%d", i)}}).Code()
+				})
+			}
+			wg.Wait()
+			ok := 0
+			for _, c := range codes {
+				if c == "" {
+					ok++
+				} else if c != "BAD_USER_INPUT" {
+					t.Fatalf("refusal code %q", c)
+				}
+			}
+			ctx := viewer.SystemContext(context.Background())
+			p := e.Client.Payment.Query().Where(payment.StripePaymentIntentID(pi)).OnlyX(ctx)
+			if ok != 1 || p.RefundedAmount != 1500 || e.Stripe.Refunds(pi) != 1500 {
+				t.Fatalf("%d card refunds succeeded, payment refunded %d, stripe %d; want 1, 1500, 1500", ok, p.RefundedAmount, e.Stripe.Refunds(pi))
+			}
+		})
+	}
+}
+
+// TestFinding11_PickupCodeOnlyWhenPaid: an unpaid or canceled order shows
+// no pickup code; a paid one does.
+func TestFinding11_PickupCodeOnlyWhenPaid(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	v := newVariant(t, e, 5, 1500, "EUR")
+	tok, _ := e.SignUp(t, "pickup@example.com")
+	code := func(orderID string) *string {
+		var out struct{ Node struct{ PickupCode *string } }
+		e.Do(t, tok, `query($id: ID!) { node(id: $id) { ... on Order { pickupCode } } }`, map[string]any{"id": orderID}).Decode(t, &out)
+		return out.Node.PickupCode
+	}
+	unpaid := splitCheckout(t, e, tok, v, 0, "u")
+	if c := code(unpaid.Checkout.Order.ID); c != nil {
+		t.Fatalf("unpaid order shows pickup code %q", *c)
+	}
+	deliver(t, e, "evt_pc_cancel", "payment_intent.canceled", *unpaid.Checkout.PaymentIntentID)
+	if c := code(unpaid.Checkout.Order.ID); c != nil {
+		t.Fatalf("canceled order shows pickup code %q", *c)
+	}
+	paid := splitCheckout(t, e, tok, v, 0, "p")
+	deliver(t, e, "evt_pc_ok", "payment_intent.succeeded", *paid.Checkout.PaymentIntentID)
+	if c := code(paid.Checkout.Order.ID); c == nil || *c == "" {
+		t.Fatal("paid order shows no pickup code")
+	}
+}
