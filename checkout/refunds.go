@@ -120,9 +120,14 @@ func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLin
 			return 0, err
 		}
 		if to == RefundToWallet {
-			// Credit lands now, in this transaction.
+			// Credit lands now, in this transaction. Gift credit the order
+			// spent goes back to its lots, expiry and all.
+			spends, err := tx.WalletEntry.Query().Where(walletentry.OrderID(ord.ID), walletentry.KindEQ(walletentry.KindSPEND)).IDs(sys)
+			if err != nil {
+				return 0, err
+			}
 			if _, err := o.wallets.Post(sys, tx, Posting{CustomerID: ord.CustomerID, Currency: ord.Currency, Amount: amount,
-				Kind: walletentry.KindREFUND, Note: "refund of order " + ord.Number, OrderID: &ord.ID}); err != nil {
+				Kind: walletentry.KindREFUND, Note: "refund of order " + ord.Number, OrderID: &ord.ID, RestoreFrom: spends}); err != nil {
 				return 0, err
 			}
 			if err := tx.Refund.UpdateOneID(r.ID).SetStatus(refund.StatusSUCCEEDED).Exec(sys); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/merchd/merchd/ent/membership"
 	"github.com/merchd/merchd/ent/payment"
@@ -261,5 +262,70 @@ func TestFinding11_PickupCodeOnlyWhenPaid(t *testing.T) {
 	deliver(t, e, "evt_pc_ok", "payment_intent.succeeded", *paid.Checkout.PaymentIntentID)
 	if c := code(paid.Checkout.Order.ID); c == nil || *c == "" {
 		t.Fatal("paid order shows no pickup code")
+	}
+}
+
+// grantExpiring gives the customer amount EUR of gift credit that expires at.
+func grantExpiring(t testing.TB, e *graphtest.Env, customerID string, amount int, at time.Time, key string) {
+	t.Helper()
+	var out struct{ GrantCredit struct{ Granted int } }
+	e.Staff(t, `mutation($i: GrantCreditInput!) { grantCredit(input: $i) { granted } }`, map[string]any{"i": map[string]any{
+		"customerIds": []string{customerID}, "amount": map[string]any{"amount": amount, "currency": "EUR"}, "note": "gift",
+		"expiresAt": at, "idempotencyKey": key}}, &out)
+}
+
+// TestFinding6_GiftExpirySurvivesReversalAndRefund: gift credit spent and
+// then given back (a REVERSAL of a failed split, or a REFUND to the
+// wallet) keeps its expiry instead of becoming permanent credit.
+func TestFinding6_GiftExpirySurvivesReversalAndRefund(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			t0 := e.Clock.Now()
+			v := newVariant(t, e, 5, 3000, "EUR")
+
+			// Reversal: the split's card part fails, the gift comes back.
+			tok, id := e.SignUp(t, "gift-rev@example.com")
+			grantExpiring(t, e, id, 1000, t0.Add(24*time.Hour), "g1")
+			out := splitCheckout(t, e, tok, v, 1000, "split")
+			deliver(t, e, "evt_6_fail", "payment_intent.payment_failed", *out.Checkout.PaymentIntentID)
+			if b := balance(t, e, tok); b != 1000 {
+				t.Fatalf("balance %d after the reversal, want 1000", b)
+			}
+
+			// Refund: a wallet-paid order refunded to the wallet.
+			tok2, id2 := e.SignUp(t, "gift-ref@example.com")
+			grantExpiring(t, e, id2, 3000, t0.Add(24*time.Hour), "g2")
+			var add struct {
+				AddToCart struct{ Cart struct{ ID string } }
+			}
+			addToCart(t, e, tok2, v, 1, "add").Decode(t, &add)
+			var paid checkoutOut
+			e.Do(t, tok2, checkoutMutation, map[string]any{"i": map[string]any{"cartId": add.AddToCart.Cart.ID,
+				"payWith": map[string]any{"wallet": map[string]any{"amount": 3000, "currency": "EUR"}}, "idempotencyKey": "w"}}).Decode(t, &paid)
+			var rf struct {
+				RefundOrder struct{ Refund struct{ Status string } }
+			}
+			e.Staff(t, refundOrderMutation, map[string]any{"i": map[string]any{"orderId": paid.Checkout.Order.ID, "to": "WALLET", "idempotencyKey": "rw"}}, &rf)
+			if b := balance(t, e, tok2); b != 3000 || rf.RefundOrder.Refund.Status != "SUCCEEDED" {
+				t.Fatalf("balance %d after the refund (%+v), want 3000", b, rf)
+			}
+
+			// A day later both gifts expire: nothing became permanent.
+			e.Clock.Set(t0.Add(25 * time.Hour))
+			if _, err := e.Orders.Sweep(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if b1, b2 := balance(t, e, tok), balance(t, e, tok2); b1 != 0 || b2 != 0 {
+				t.Fatalf("after expiry: balances %d and %d, want 0 and 0", b1, b2)
+			}
+			// Expired once; a second sweep takes nothing more.
+			if _, err := e.Orders.Sweep(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if n := countEntries(t, e, walletentry.KindGIFT_EXPIRY); n != 2 {
+				t.Fatalf("%d GIFT_EXPIRY entries, want 2", n)
+			}
+		})
 	}
 }
