@@ -119,6 +119,11 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	)
 	if cfg.Stripe.Enabled() {
 		sp := checkout.NewStripeProvider(cfg.Stripe)
+		install, err := checkout.InstallID(ctx, db.Client)
+		if err != nil {
+			return err
+		}
+		sp.NamespaceKeys(install)
 		pay, subs = sp, sp
 	} else {
 		log.Warn("card payments are off: set MERCHD_STRIPE_SECRET_KEY and MERCHD_STRIPE_WEBHOOK_SECRET")

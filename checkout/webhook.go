@@ -17,8 +17,11 @@ import (
 const maxWebhookBody = 256 << 10
 
 // WebhookHandler serves POST /webhooks/stripe: it verifies the signature
-// (400 and nothing changes if it is wrong), then applies the event exactly
-// once. A 5xx asks Stripe to deliver again; redeliveries are no-ops.
+// (400 and nothing changes if it is wrong), refuses events of another API
+// version than stripe-go's (400, logged), then applies the event exactly
+// once. A 5xx asks Stripe to deliver again and is only for our own
+// failures; business refusals are recorded and answered 200.
+// Redeliveries are no-ops.
 func (o *Orders) WebhookHandler(secret Secret, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -36,6 +39,19 @@ func (o *Orders) WebhookHandler(secret Secret, log *slog.Logger) http.Handler {
 		if err != nil {
 			log.WarnContext(r.Context(), "stripe webhook refused", "error", err)
 			http.Error(w, "invalid signature", http.StatusBadRequest)
+			return
+		}
+		if ev.APIVersion != stripe.APIVersion {
+			// Payloads of other API versions have other shapes (invoice.paid
+			// moved its subscription field): decoding them would silently
+			// drop or misread money events. 400 makes every delivery show as
+			// failed, with this message, in the Stripe dashboard, and Stripe
+			// keeps retrying for three days: time to pin the endpoint with
+			// `merchd stripe setup`.
+			log.ErrorContext(r.Context(), "stripe webhook of another API version refused; pin the endpoint with `merchd stripe setup`",
+				"event_id", ev.ID, "type", ev.Type, "api_version", ev.APIVersion, "want_api_version", stripe.APIVersion)
+			http.Error(w, "merchd reads Stripe API version "+stripe.APIVersion+" events; this endpoint sends "+ev.APIVersion+
+				": recreate it with `merchd stripe setup`", http.StatusBadRequest)
 			return
 		}
 		if se, ok, err := subscriptionEvent(ev); ok || err != nil {

@@ -1,11 +1,18 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stripe/stripe-go/v79/webhook"
 
 	"github.com/merchd/merchd/ent/membership"
 	"github.com/merchd/merchd/ent/payment"
@@ -327,5 +334,44 @@ func TestFinding6_GiftExpirySurvivesReversalAndRefund(t *testing.T) {
 				t.Fatalf("%d GIFT_EXPIRY entries, want 2", n)
 			}
 		})
+	}
+}
+
+// TestFinding13_WebhookOfOtherAPIVersionRefused: an event rendered for
+// another Stripe API version than stripe-go v79's is refused with 400 and
+// a message naming the fix, and changes nothing.
+func TestFinding13_WebhookOfOtherAPIVersionRefused(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	v := newVariant(t, e, 5, 1500, "EUR")
+	tok, _ := e.SignUp(t, "apiversion@example.com")
+	out := splitCheckout(t, e, tok, v, 0, "c")
+	pi := *out.Checkout.PaymentIntentID
+	good, _ := e.Stripe.Event(t, "evt_v", "payment_intent.succeeded", pi)
+	var ev map[string]any
+	graphtest.Must(t, json.Unmarshal(good, &ev))
+	ev["api_version"] = "2025-03-31.basil"
+	body, _ := json.Marshal(ev)
+	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: graphtest.WebhookSecret})
+	req, _ := http.NewRequest(http.MethodPost, e.WebhookURL, bytes.NewReader(body))
+	req.Header.Set("Stripe-Signature", sp.Header)
+	resp, err := http.DefaultClient.Do(req)
+	graphtest.Must(t, err)
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "merchd stripe setup") {
+		t.Fatalf("other API version: %d %q, want 400 naming `merchd stripe setup`", resp.StatusCode, msg)
+	}
+	if st, _ := orderStatus(t, e, tok, out.Checkout.Order.ID); st != "PENDING_PAYMENT" {
+		t.Fatalf("order %s after a refused event", st)
+	}
+	if !e.Logs.Contains("another API version") {
+		t.Fatal("the refusal was not logged")
+	}
+	// The same event at the pinned version goes through.
+	if code := deliver(t, e, "evt_v", "payment_intent.succeeded", pi); code != http.StatusOK {
+		t.Fatalf("pinned version: %d", code)
+	}
+	if st, _ := orderStatus(t, e, tok, out.Checkout.Order.ID); st != "PAID" {
+		t.Fatalf("order %s", st)
 	}
 }
