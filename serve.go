@@ -114,13 +114,13 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	now := func() time.Time { return time.Now().UTC() }
 	var (
-		pay  checkout.PaymentProvider
-		subs checkout.Subscriptions
+		pay     checkout.PaymentProvider
+		subs    checkout.Subscriptions
+		install string // this database's id, namespacing Stripe keys and events
 	)
 	if cfg.Stripe.Enabled() {
 		sp := checkout.NewStripeProvider(cfg.Stripe)
-		install, err := checkout.InstallID(ctx, db.Client)
-		if err != nil {
+		if install, err = checkout.InstallID(ctx, db.Client); err != nil {
 			return err
 		}
 		sp.NamespaceKeys(install)
@@ -140,6 +140,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	carts.Pricer = members.Price
 	orders := checkout.NewOrders(db.Client, carts, wallets, members, pay, now, log)
+	orders.IgnoreOtherInstallations(install)
 
 	// Real-time: services announce committed changes on the bus; the hub
 	// turns them into subscription events. On PostgreSQL the bus is

@@ -30,6 +30,7 @@ type Orders struct {
 	now         func() time.Time
 	log         *slog.Logger
 	tillOnly    string // at a hub: its code; carts check out at the till
+	install     string // InstallID: Stripe events of other installations are not ours
 	notifier
 }
 
@@ -300,6 +301,7 @@ type PaymentEvent struct {
 	OrderID         int    // from the PaymentIntent's metadata, if any
 	TopUpID         int    // likewise, for wallet top-ups
 	HubSaleID       string // likewise, for a hub's phone-paid sale
+	Install         string // likewise: the installation that created it
 }
 
 // ErrDuplicateEvent reports an event id that was processed before.
@@ -310,6 +312,12 @@ var ErrDuplicateEvent = errors.New("event already processed")
 // if stock remains, and otherwise cancels the order and refunds the card.
 // Failure or cancellation after success changes nothing.
 func (o *Orders) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) error {
+	if ev.Install != "" && o.install != "" && ev.Install != o.install {
+		// Another installation on the same Stripe account: its metadata
+		// (order and top-up ids) names rows of its own database, not ours.
+		o.log.Info("stripe event of another installation ignored", "event_id", ev.EventID, "install", ev.Install)
+		return nil
+	}
 	sys := viewer.SystemContext(ctx)
 	var refundID, topUpMismatch int
 	_, err := withTx(sys, o.db, "payment event", func(tx *ent.Tx) (struct{}, error) {

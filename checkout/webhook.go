@@ -85,6 +85,11 @@ func (o *Orders) WebhookHandler(secret Secret, log *slog.Logger) http.Handler {
 	})
 }
 
+// IgnoreOtherInstallations makes the webhook skip PaymentIntent events
+// tagged with another installation's id (NamespaceKeys): two databases
+// sharing a Stripe account must not apply each other's payments.
+func (o *Orders) IgnoreOtherInstallations(installID string) { o.install = installID }
+
 // paymentEvent extracts what merchd needs from a PaymentIntent event.
 func paymentEvent(ev stripe.Event) (PaymentEvent, bool, error) {
 	switch ev.Type {
@@ -107,7 +112,7 @@ func paymentEvent(ev stripe.Event) (PaymentEvent, bool, error) {
 	return PaymentEvent{
 		EventID: ev.ID, Type: string(ev.Type), PaymentIntentID: pi.ID,
 		Amount: pi.Amount, Currency: string(pi.Currency), OrderID: orderID, TopUpID: topUpID,
-		HubSaleID: pi.Metadata["merchd_hub_sale"],
+		HubSaleID: pi.Metadata["merchd_hub_sale"], Install: pi.Metadata["merchd_install"],
 	}, true, nil
 }
 

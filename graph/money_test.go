@@ -14,6 +14,7 @@ import (
 
 	"github.com/stripe/stripe-go/v79/webhook"
 
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/membership"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/viewer"
@@ -370,6 +371,47 @@ func TestFinding13_WebhookOfOtherAPIVersionRefused(t *testing.T) {
 	// The same event at the pinned version goes through.
 	if code := deliver(t, e, "evt_v", "payment_intent.succeeded", pi); code != http.StatusOK {
 		t.Fatalf("pinned version: %d", code)
+	}
+	if st, _ := orderStatus(t, e, tok, out.Checkout.Order.ID); st != "PAID" {
+		t.Fatalf("order %s", st)
+	}
+}
+
+// TestFinding13_OtherInstallationsEventsIgnored: a PaymentIntent event
+// tagged by another installation on the same Stripe account (whose
+// metadata names its own order ids) never pays an order here.
+func TestFinding13_OtherInstallationsEventsIgnored(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	e.Orders.IgnoreOtherInstallations("mi_ours")
+	v := newVariant(t, e, 5, 1500, "EUR")
+	tok, _ := e.SignUp(t, "install@example.com")
+	var add struct {
+		AddToCart struct{ Cart struct{ ID string } }
+	}
+	addToCart(t, e, tok, v, 1, "add").Decode(t, &add)
+	var out checkoutOut
+	e.Do(t, tok, checkoutMutation, map[string]any{"i": map[string]any{"cartId": add.AddToCart.Cart.ID,
+		"payWith": map[string]any{"card": true}, "idempotencyKey": "c"}}).Decode(t, &out)
+	orderID, err := gid.Decode(out.Checkout.Order.ID)
+	graphtest.Must(t, err)
+	event := func(evt, pi, install string) int {
+		body, sig := graphtest.SignedEvent(t, evt, "payment_intent.succeeded", map[string]any{
+			"id": pi, "object": "payment_intent", "amount": 1500, "currency": "eur", "status": "succeeded",
+			"metadata": map[string]string{"merchd_order_id": fmt.Sprint(orderID), "merchd_install": install}})
+		return graphtest.Deliver(t, e.WebhookURL, body, sig)
+	}
+	// As if the server stopped between committing the order and storing
+	// its PaymentIntent id: only the metadata can match the payment now.
+	ctx := viewer.SystemContext(context.Background())
+	e.Client.Payment.Update().Where(payment.OrderID(orderID)).ClearStripePaymentIntentID().ExecX(ctx)
+	if code := event("evt_other", "pi_other_install", "mi_theirs"); code != http.StatusOK {
+		t.Fatalf("other installation's event: %d", code)
+	}
+	if st, _ := orderStatus(t, e, tok, out.Checkout.Order.ID); st != "PENDING_PAYMENT" {
+		t.Fatalf("another installation's payment moved our order to %s", st)
+	}
+	if code := event("evt_ours", "pi_ours", "mi_ours"); code != http.StatusOK {
+		t.Fatalf("our event: %d", code)
 	}
 	if st, _ := orderStatus(t, e, tok, out.Checkout.Order.ID); st != "PAID" {
 		t.Fatalf("order %s", st)
