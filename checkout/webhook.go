@@ -54,11 +54,18 @@ func (o *Orders) WebhookHandler(secret Secret, log *slog.Logger) http.Handler {
 				": recreate it with `merchd stripe setup`", http.StatusBadRequest)
 			return
 		}
+		if ev.ID == "" {
+			http.Error(w, "event without id", http.StatusBadRequest)
+			return
+		}
 		if se, ok, err := subscriptionEvent(ev); ok || err != nil {
-			if err == nil {
-				err = o.HandleSubscriptionEvent(r.Context(), se)
-			}
 			if err != nil {
+				// Unreadable is the sender's problem: a retry reads no better.
+				log.WarnContext(r.Context(), "stripe webhook unreadable", "event_id", ev.ID, "type", ev.Type, "error", err)
+				http.Error(w, "unreadable event", http.StatusBadRequest)
+				return
+			}
+			if err := o.HandleSubscriptionEvent(r.Context(), se); err != nil {
 				log.ErrorContext(r.Context(), "stripe webhook failed", "event_id", ev.ID, "type", ev.Type, "error", err)
 				http.Error(w, "try again", http.StatusInternalServerError)
 				return
@@ -119,6 +126,12 @@ func paymentEvent(ev stripe.Event) (PaymentEvent, bool, error) {
 // subscriptionEvent extracts a membership billing event.
 func subscriptionEvent(ev stripe.Event) (SubscriptionEvent, bool, error) {
 	out := SubscriptionEvent{EventID: ev.ID, Type: string(ev.Type)}
+	switch ev.Type {
+	case "invoice.paid", "invoice.payment_failed", "customer.subscription.deleted":
+		if ev.Data == nil {
+			return out, true, errors.New("event has no data")
+		}
+	}
 	switch ev.Type {
 	case "invoice.paid", "invoice.payment_failed":
 		var inv struct {
