@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -318,7 +319,7 @@ type SubscriptionEvent struct {
 }
 
 // applySubscriptionEvent moves a card membership through its states.
-func (m *Memberships) applySubscriptionEvent(ctx context.Context, tx *ent.Tx, ev SubscriptionEvent) error {
+func (m *Memberships) applySubscriptionEvent(ctx context.Context, tx *ent.Tx, ev SubscriptionEvent, log *slog.Logger) error {
 	ms, err := tx.Membership.Query().Where(membership.StripeSubscriptionID(ev.SubscriptionID)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil
@@ -334,6 +335,21 @@ func (m *Memberships) applySubscriptionEvent(ctx context.Context, tx *ent.Tx, ev
 		}
 		if ms.Status == membership.StatusCANCELED || ms.Status == membership.StatusEXPIRED {
 			return nil
+		}
+		if ms.Status == membership.StatusINCOMPLETE {
+			// One current membership per customer (a unique index): a card
+			// membership paid while another became active is left for staff
+			// rather than failing the webhook forever.
+			other, err := tx.Membership.Query().Where(membership.CustomerID(ms.CustomerID), membership.IDNEQ(ms.ID),
+				membership.StatusIn(membership.StatusACTIVE, membership.StatusPAST_DUE)).Exist(ctx)
+			if err != nil {
+				return err
+			}
+			if other {
+				log.Error("card membership paid while the customer has another; cancel its subscription and refund it",
+					"membership_id", ms.ID, "customer_id", ms.CustomerID, "event_id", ev.EventID)
+				return nil
+			}
 		}
 		return u.SetStatus(membership.StatusACTIVE).SetCurrentPeriodEnd(ev.PeriodEnd).Exec(ctx)
 	case "invoice.payment_failed":

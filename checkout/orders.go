@@ -457,7 +457,7 @@ func (o *Orders) HandleSubscriptionEvent(ctx context.Context, ev SubscriptionEve
 		if err != nil || n == 0 {
 			return struct{}{}, err
 		}
-		return struct{}{}, o.memberships.applySubscriptionEvent(sys, tx, ev)
+		return struct{}{}, o.memberships.applySubscriptionEvent(sys, tx, ev, o.log)
 	})
 	return err
 }

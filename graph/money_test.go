@@ -417,3 +417,35 @@ func TestFinding13_OtherInstallationsEventsIgnored(t *testing.T) {
 		t.Fatalf("order %s", st)
 	}
 }
+
+// TestFinding5_CardMembershipPaidWhileMember: a card membership started
+// before the customer bought one from the wallet is paid later; the
+// webhook answers 200 (not 500 forever on the unique index) and the
+// customer keeps one active membership.
+func TestFinding5_CardMembershipPaidWhileMember(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	tier := newTier(t, e, 1000)
+	tok, id := e.SignUp(t, "card-then-wallet@example.com")
+	grant(t, e, id, 1000, "g")
+	var cm struct {
+		BuyMembership struct{ ClientSecret string }
+	}
+	e.Do(t, tok, `mutation($i: BuyMembershipInput!) { buyMembership(input: $i) { clientSecret } }`, map[string]any{"i": map[string]any{
+		"tierId": tier, "payWith": map[string]any{"card": true}, "idempotencyKey": "card"}}).Decode(t, &cm)
+	if r := e.Do(t, tok, buyMembershipMutation, buyMembershipVars(tier, 1000, "wallet")); r.Code() != "" {
+		t.Fatalf("wallet membership: %+v", r.Errors)
+	}
+	sub := strings.TrimSuffix(cm.BuyMembership.ClientSecret, "_secret")
+	end := e.Clock.Now().AddDate(0, 1, 0).Truncate(time.Second)
+	body, sig := graphtest.SignedEvent(t, "evt_card_late", "invoice.paid", map[string]any{"id": "in_1", "object": "invoice", "subscription": sub,
+		"lines": map[string]any{"data": []any{map[string]any{"period": map[string]any{"end": end.Unix()}}}}})
+	if code := graphtest.Deliver(t, e.WebhookURL, body, sig); code != http.StatusOK {
+		t.Fatalf("invoice.paid answered %d, want 200", code)
+	}
+	if n := e.Client.Membership.Query().Where(membership.StatusEQ(membership.StatusACTIVE)).CountX(sys()); n != 1 {
+		t.Fatalf("%d active memberships, want 1", n)
+	}
+	if !e.Logs.Contains("card membership paid while the customer has another") {
+		t.Fatal("staff were not told")
+	}
+}
