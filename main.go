@@ -2,6 +2,7 @@
 //
 //	merchd serve   the central server (GraphQL API, webhooks, pages)
 //	merchd staff create-token   issue a staff API token
+//	merchd stripe setup   create the Stripe webhook endpoint merchd needs
 //	merchd version
 package main
 
@@ -27,6 +28,7 @@ Usage:
   merchd edge --upstream URL --hub CODE [flags]
                                        run a pop-up hub that sells offline and syncs to central
   merchd staff create-token [flags]    issue a staff API token (printed once)
+  merchd stripe setup --url URL        create the Stripe webhook endpoint (pinned API version)
   merchd version                       print the version
   merchd help [command]                show help
 
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return edgeCommand(ctx, rest, stdout, stderr)
 	case "staff":
 		return staffCommand(ctx, rest, stdout, stderr)
+	case "stripe":
+		return stripeCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "merchd", buildVersion())
 		return nil

@@ -115,11 +115,16 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	now := func() time.Time { return time.Now().UTC() }
 	var (
-		pay  checkout.PaymentProvider
-		subs checkout.Subscriptions
+		pay     checkout.PaymentProvider
+		subs    checkout.Subscriptions
+		install string // this database's id, namespacing Stripe keys and events
 	)
 	if cfg.Stripe.Enabled() {
 		sp := checkout.NewStripeProvider(cfg.Stripe)
+		if install, err = checkout.InstallID(ctx, db.Client); err != nil {
+			return err
+		}
+		sp.NamespaceKeys(install)
 		pay, subs = sp, sp
 	} else {
 		log.Warn("card payments are off: set MERCHD_STRIPE_SECRET_KEY and MERCHD_STRIPE_WEBHOOK_SECRET")
@@ -136,6 +141,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	carts.Pricer = members.Price
 	orders := checkout.NewOrders(db.Client, carts, wallets, members, pay, now, log)
+	orders.IgnoreOtherInstallations(install)
 
 	// Real-time: services announce committed changes on the bus; the hub
 	// turns them into subscription events. On PostgreSQL the bus is

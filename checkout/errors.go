@@ -50,6 +50,9 @@ var (
 	ErrEmptyCart             = &InputError{Msg: "cart has no held items"}
 )
 
+// ErrAlreadyMember refuses a second membership while one is active or past due.
+var ErrAlreadyMember = errors.New("you already have an active membership")
+
 // ErrInsufficientFunds refuses a wallet debit the balance cannot cover.
 var ErrInsufficientFunds = errors.New("insufficient wallet funds")
 

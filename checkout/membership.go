@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -191,10 +192,13 @@ func (m *Memberships) Buy(ctx context.Context, tierID int, with PayWith, key str
 		return BuyResult{}, &InputError{Field: "payWith.card", Msg: ErrPaymentsNotConfigured.Error()}
 	}
 	sys := viewer.SystemContext(ctx)
+	// The wallet amount is part of the request: the same key with another
+	// amount is a different request (IDEMPOTENCY_KEY_REUSED), not a replay.
 	req := struct {
-		Tier int
-		Card bool
-	}{tierID, with.Card}
+		Tier   int
+		Card   bool
+		Wallet *Money
+	}{tierID, with.Card, with.Wallet}
 	id, err := idempotent(ctx, m.db, "buyMembership", key, req, func(ctx context.Context, tx *ent.Tx) (int, error) {
 		t, err := tx.MembershipTier.Get(sys, tierID)
 		if err != nil {
@@ -203,17 +207,21 @@ func (m *Memberships) Buy(ctx context.Context, tierID int, with PayWith, key str
 		if with.Wallet != nil && (with.Wallet.Currency != t.Currency || with.Wallet.Amount != t.PriceAmount) {
 			return 0, badInput("payWith.wallet", "the tier costs %d %s", t.PriceAmount, t.Currency)
 		}
-		current, err := tx.Membership.Query().Where(membership.CustomerID(customerID),
-			membership.StatusIn(membership.StatusACTIVE, membership.StatusPAST_DUE),
-			membership.CurrentPeriodEndGT(m.now())).Exist(sys)
-		if err != nil {
-			return 0, err
-		}
-		if current {
-			return 0, badInput("tierId", "you already have an active membership")
-		}
+		// The partial unique index membership_one_current_per_customer is
+		// the rule (a read here would race); the insert below is refused
+		// while the customer has an ACTIVE or PAST_DUE membership.
 		c := tx.Membership.Create().SetCustomerID(customerID).SetTierID(t.ID)
 		if with.Card {
+			// A card membership starts INCOMPLETE (outside the index);
+			// refuse it up front rather than charge a member twice.
+			current, err := tx.Membership.Query().Where(membership.CustomerID(customerID),
+				membership.StatusIn(membership.StatusACTIVE, membership.StatusPAST_DUE)).Exist(sys)
+			if err != nil {
+				return 0, err
+			}
+			if current {
+				return 0, ErrAlreadyMember
+			}
 			ms, err := c.SetPaysWith(membership.PaysWithCARD).Save(sys)
 			if err != nil {
 				return 0, err
@@ -222,6 +230,9 @@ func (m *Memberships) Buy(ctx context.Context, tierID int, with PayWith, key str
 		}
 		ms, err := c.SetPaysWith(membership.PaysWithWALLET).SetStatus(membership.StatusACTIVE).
 			SetCurrentPeriodEnd(addPeriod(m.now(), t.Period)).Save(sys)
+		if ent.IsConstraintError(err) {
+			return 0, ErrAlreadyMember
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -308,7 +319,7 @@ type SubscriptionEvent struct {
 }
 
 // applySubscriptionEvent moves a card membership through its states.
-func (m *Memberships) applySubscriptionEvent(ctx context.Context, tx *ent.Tx, ev SubscriptionEvent) error {
+func (m *Memberships) applySubscriptionEvent(ctx context.Context, tx *ent.Tx, ev SubscriptionEvent, log *slog.Logger) error {
 	ms, err := tx.Membership.Query().Where(membership.StripeSubscriptionID(ev.SubscriptionID)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil
@@ -324,6 +335,21 @@ func (m *Memberships) applySubscriptionEvent(ctx context.Context, tx *ent.Tx, ev
 		}
 		if ms.Status == membership.StatusCANCELED || ms.Status == membership.StatusEXPIRED {
 			return nil
+		}
+		if ms.Status == membership.StatusINCOMPLETE {
+			// One current membership per customer (a unique index): a card
+			// membership paid while another became active is left for staff
+			// rather than failing the webhook forever.
+			other, err := tx.Membership.Query().Where(membership.CustomerID(ms.CustomerID), membership.IDNEQ(ms.ID),
+				membership.StatusIn(membership.StatusACTIVE, membership.StatusPAST_DUE)).Exist(ctx)
+			if err != nil {
+				return err
+			}
+			if other {
+				log.Error("card membership paid while the customer has another; cancel its subscription and refund it",
+					"membership_id", ms.ID, "customer_id", ms.CustomerID, "event_id", ev.EventID)
+				return nil
+			}
 		}
 		return u.SetStatus(membership.StatusACTIVE).SetCurrentPeriodEnd(ev.PeriodEnd).Exec(ctx)
 	case "invoice.payment_failed":

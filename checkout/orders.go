@@ -30,6 +30,7 @@ type Orders struct {
 	now         func() time.Time
 	log         *slog.Logger
 	tillOnly    string // at a hub: its code; carts check out at the till
+	install     string // InstallID: Stripe events of other installations are not ours
 	notifier
 }
 
@@ -312,6 +313,7 @@ type PaymentEvent struct {
 	OrderID         int    // from the PaymentIntent's metadata, if any
 	TopUpID         int    // likewise, for wallet top-ups
 	HubSaleID       string // likewise, for a hub's phone-paid sale
+	Install         string // likewise: the installation that created it
 }
 
 // ErrDuplicateEvent reports an event id that was processed before.
@@ -322,9 +324,16 @@ var ErrDuplicateEvent = errors.New("event already processed")
 // if stock remains, and otherwise cancels the order and refunds the card.
 // Failure or cancellation after success changes nothing.
 func (o *Orders) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) error {
+	if ev.Install != "" && o.install != "" && ev.Install != o.install {
+		// Another installation on the same Stripe account: its metadata
+		// (order and top-up ids) names rows of its own database, not ours.
+		o.log.Info("stripe event of another installation ignored", "event_id", ev.EventID, "install", ev.Install)
+		return nil
+	}
 	sys := viewer.SystemContext(ctx)
-	var refundID int
+	var refundID, topUpMismatch int
 	_, err := withTx(sys, o.db, "payment event", func(tx *ent.Tx) (struct{}, error) {
+		refundID, topUpMismatch = 0, 0
 		n, err := o.carts.exec(sys, tx, `INSERT INTO stripe_events (event_id, type, created_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
 			ev.EventID, ev.Type, o.now())
 		if err != nil {
@@ -340,7 +349,11 @@ func (o *Orders) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) error 
 			if err != nil {
 				return struct{}{}, err
 			}
-			return struct{}{}, o.wallets.applyTopUpEvent(sys, tx, t, ev)
+			back, err := o.wallets.applyTopUpEvent(sys, tx, t, ev)
+			if back {
+				topUpMismatch = t.ID
+			}
+			return struct{}{}, err
 		}
 		p, err := o.paymentFor(sys, tx, ev)
 		if err != nil || p == nil {
@@ -358,15 +371,35 @@ func (o *Orders) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) error 
 	if errors.Is(err, ErrDuplicateEvent) {
 		return nil
 	}
-	if err != nil || refundID == 0 {
+	if err != nil {
 		return err
 	}
-	o.sendRefund(sys, refundID)
+	if topUpMismatch != 0 {
+		o.refundTopUpMismatch(sys, topUpMismatch, ev)
+	}
+	if refundID != 0 {
+		_ = o.sendRefund(sys, refundID) // logged inside; the sweeper retries
+	}
 	return nil
 }
 
-// refundLatePayment records a payment that arrived for units that are gone:
-// the order is canceled and the whole payment goes back to the card.
+// refundTopUpMismatch gives back a top-up Stripe captured with another
+// amount or currency; the key is derived from the top-up, so a retry by
+// staff cannot refund twice.
+func (o *Orders) refundTopUpMismatch(ctx context.Context, topUpID int, ev PaymentEvent) {
+	o.log.Error("stripe top-up amount does not match; refunding", "top_up_id", topUpID, "event_id", ev.EventID,
+		"amount", ev.Amount, "currency", ev.Currency)
+	if o.pay == nil {
+		return
+	}
+	if _, err := o.pay.Refund(ctx, ev.PaymentIntentID, ev.Amount, "merchd-topup-"+strconv.Itoa(topUpID)+"-mismatch"); err != nil {
+		o.log.Error("refund of a mismatched top-up failed; staff must refund it", "top_up_id", topUpID, "error", err)
+	}
+}
+
+// refundLatePayment records a card payment that cannot complete its order
+// (the units are gone, or the wallet part is): the order is canceled and
+// the whole card payment goes back to the card.
 func (o *Orders) refundLatePayment(ctx context.Context, tx *ent.Tx, ev PaymentEvent, late errLateNoStock) (int, error) {
 	n, err := o.carts.exec(ctx, tx, `INSERT INTO stripe_events (event_id, type, created_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
 		ev.EventID, ev.Type, o.now())
@@ -376,8 +409,17 @@ func (o *Orders) refundLatePayment(ctx context.Context, tx *ent.Tx, ev PaymentEv
 	if n == 0 {
 		return 0, ErrDuplicateEvent
 	}
-	p, err := tx.Payment.UpdateOneID(late.paymentID).SetStatus(payment.StatusSUCCEEDED).Save(ctx)
+	k, err := tx.Payment.Update().Where(payment.ID(late.paymentID),
+		payment.StatusIn(payment.StatusPENDING, payment.StatusFAILED, payment.StatusCANCELED)).
+		SetStatus(payment.StatusSUCCEEDED).Save(ctx)
+	if err != nil || k == 0 {
+		return 0, err // another event for this PaymentIntent settled it first
+	}
+	p, err := tx.Payment.Get(ctx, late.paymentID)
 	if err != nil {
+		return 0, err
+	}
+	if err := o.reserveCardRefund(ctx, tx, p.ID, p.Amount); err != nil {
 		return 0, err
 	}
 	if err := o.releaseOrder(ctx, tx, late.orderID); err != nil {
@@ -390,12 +432,12 @@ func (o *Orders) refundLatePayment(ctx context.Context, tx *ent.Tx, ev PaymentEv
 		return 0, err
 	}
 	r, err := tx.Refund.Create().SetOrderID(late.orderID).SetPaymentID(p.ID).SetAmount(p.Amount).SetCurrency(p.Currency).
-		SetTo(refund.ToCARD).SetReason("paid after the hold expired and the units were sold to others").Save(ctx)
+		SetTo(refund.ToCARD).SetReason(late.reason).Save(ctx)
 	if err != nil {
 		return 0, err
 	}
 	o.changed(tx, late.orderID)
-	return r.ID, o.history(ctx, tx, late.orderID, order.StatusCANCELED, "paid after the hold expired; units gone; refunding to card")
+	return r.ID, o.history(ctx, tx, late.orderID, order.StatusCANCELED, late.reason+"; refunding to card")
 }
 
 func (o *Orders) topUpFor(ctx context.Context, tx *ent.Tx, ev PaymentEvent) (*ent.TopUp, error) {
@@ -427,7 +469,7 @@ func (o *Orders) HandleSubscriptionEvent(ctx context.Context, ev SubscriptionEve
 		if err != nil || n == 0 {
 			return struct{}{}, err
 		}
-		return struct{}{}, o.memberships.applySubscriptionEvent(sys, tx, ev)
+		return struct{}{}, o.memberships.applySubscriptionEvent(sys, tx, ev, o.log)
 	})
 	return err
 }
@@ -450,6 +492,11 @@ func (o *Orders) paymentFor(ctx context.Context, tx *ent.Tx, ev PaymentEvent) (*
 }
 
 // applyPaymentEvent returns the id of a refund to send after commit, if any.
+// Every transition is one conditional update: a concurrent delivery of
+// another event for the same PaymentIntent finds zero rows and changes
+// nothing. Business refusals (another amount, a wallet part that is gone)
+// are recorded and refunded, never returned as errors: an error asks
+// Stripe to deliver again, forever.
 func (o *Orders) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Payment, ev PaymentEvent) (int, error) {
 	ord, err := tx.Order.Get(ctx, p.OrderID)
 	if err != nil {
@@ -457,18 +504,17 @@ func (o *Orders) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Payme
 	}
 	switch ev.Type {
 	case "payment_intent.payment_failed", "payment_intent.canceled":
-		if p.Status != payment.StatusPENDING {
-			return 0, nil // failure after success (or twice): nothing changes
-		}
 		st, ost := payment.StatusFAILED, order.StatusPAYMENT_FAILED
 		if ev.Type == "payment_intent.canceled" {
 			st, ost = payment.StatusCANCELED, order.StatusCANCELED
 		}
-		if err := tx.Payment.UpdateOneID(p.ID).SetStatus(st).Exec(ctx); err != nil {
-			return 0, err
+		n, err := tx.Payment.Update().Where(payment.ID(p.ID), payment.StatusEQ(payment.StatusPENDING)).SetStatus(st).Save(ctx)
+		if err != nil || n == 0 {
+			return 0, err // failure after success (or twice): nothing changes
 		}
-		if ord.Status != order.StatusPENDING_PAYMENT {
-			return 0, nil
+		n, err = tx.Order.Update().Where(order.ID(ord.ID), order.StatusEQ(order.StatusPENDING_PAYMENT)).SetStatus(ost).Save(ctx)
+		if err != nil || n == 0 {
+			return 0, err
 		}
 		if err := o.releaseOrder(ctx, tx, ord.ID); err != nil {
 			return 0, err
@@ -476,23 +522,17 @@ func (o *Orders) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Payme
 		if err := o.releaseWallet(ctx, tx, ord.ID); err != nil {
 			return 0, err
 		}
-		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(ost).Exec(ctx); err != nil {
-			return 0, err
-		}
 		o.changed(tx, ord.ID)
 		return 0, o.history(ctx, tx, ord.ID, ost, ev.Type)
 
 	case "payment_intent.succeeded":
-		if p.Status == payment.StatusSUCCEEDED {
-			return 0, nil
-		}
+		unsettled := payment.StatusIn(payment.StatusPENDING, payment.StatusFAILED, payment.StatusCANCELED)
 		if ev.Amount != p.Amount || !equalFoldCurrency(ev.Currency, p.Currency) {
-			o.log.Error("stripe amount does not match the order", "order_id", ord.ID, "event_id", ev.EventID,
-				"amount", ev.Amount, "currency", ev.Currency, "want_amount", p.Amount, "want_currency", p.Currency)
-			return 0, fmt.Errorf("payment %d: stripe reports %d %s, expected %d %s", p.ID, ev.Amount, ev.Currency, p.Amount, p.Currency)
+			return o.mismatchedPayment(ctx, tx, p, ord, ev)
 		}
-		if err := tx.Payment.UpdateOneID(p.ID).SetStatus(payment.StatusSUCCEEDED).Exec(ctx); err != nil {
-			return 0, err
+		n, err := tx.Payment.Update().Where(payment.ID(p.ID), unsettled).SetStatus(payment.StatusSUCCEEDED).Save(ctx)
+		if err != nil || n == 0 {
+			return 0, err // already settled by an earlier event
 		}
 		switch ord.Status {
 		case order.StatusPENDING_PAYMENT, order.StatusPAYMENT_FAILED, order.StatusCANCELED:
@@ -505,18 +545,71 @@ func (o *Orders) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Payme
 			if !errors.Is(err, ErrOutOfStock) && !errors.Is(err, ErrLimitExceeded) {
 				return 0, err
 			}
-			return 0, errLateNoStock{orderID: ord.ID, paymentID: p.ID}
+			return 0, errLateNoStock{orderID: ord.ID, paymentID: p.ID, reason: "paid after the hold expired; units gone"}
 		}
 		if err := o.chargeWallet(ctx, tx, ord); err != nil {
+			if !errors.Is(err, ErrInsufficientFunds) {
+				return 0, err
+			}
+			// The wallet part was given back when the card first failed,
+			// and spent since: the order cannot be completed.
+			return 0, errLateNoStock{orderID: ord.ID, paymentID: p.ID, reason: "card paid after the wallet part was given back and spent"}
+		}
+		n, err = tx.Order.Update().Where(order.ID(ord.ID), order.StatusEQ(ord.Status)).
+			SetStatus(order.StatusPAID).SetPaidAt(o.now()).Save(ctx)
+		if err != nil {
 			return 0, err
 		}
-		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(order.StatusPAID).SetPaidAt(o.now()).Exec(ctx); err != nil {
-			return 0, err
+		if n == 0 {
+			return 0, fmt.Errorf("order %d changed under payment event %s", ord.ID, ev.EventID)
 		}
 		o.changed(tx, ord.ID)
 		return 0, o.history(ctx, tx, ord.ID, order.StatusPAID, "payment succeeded")
 	}
 	return 0, nil
+}
+
+// mismatchedPayment records a success whose amount or currency is not the
+// payment's: the payment becomes MISMATCH for staff, a still-pending order
+// is canceled (its units and wallet part go back), and what Stripe
+// captured is refunded to the card after commit.
+func (o *Orders) mismatchedPayment(ctx context.Context, tx *ent.Tx, p *ent.Payment, ord *ent.Order, ev PaymentEvent) (int, error) {
+	o.log.Error("stripe amount does not match the order; refunding", "order_id", ord.ID, "event_id", ev.EventID,
+		"amount", ev.Amount, "currency", ev.Currency, "want_amount", p.Amount, "want_currency", p.Currency)
+	n, err := tx.Payment.Update().Where(payment.ID(p.ID),
+		payment.StatusIn(payment.StatusPENDING, payment.StatusFAILED, payment.StatusCANCELED)).
+		SetStatus(payment.StatusMISMATCH).Save(ctx)
+	if err != nil || n == 0 {
+		return 0, err // settled (or already flagged) by an earlier event
+	}
+	note := fmt.Sprintf("stripe captured %d %s, the order asked %d %s: refunding to card", ev.Amount, toUpper(ev.Currency), p.Amount, p.Currency)
+	st := ord.Status
+	k, err := tx.Order.Update().Where(order.ID(ord.ID), order.StatusEQ(order.StatusPENDING_PAYMENT)).SetStatus(order.StatusCANCELED).Save(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if k == 1 {
+		st = order.StatusCANCELED
+		if err := o.releaseOrder(ctx, tx, ord.ID); err != nil {
+			return 0, err
+		}
+		if err := o.releaseWallet(ctx, tx, ord.ID); err != nil {
+			return 0, err
+		}
+		o.changed(tx, ord.ID)
+	}
+	if err := o.history(ctx, tx, ord.ID, st, note); err != nil {
+		return 0, err
+	}
+	if ev.Amount <= 0 || !isCurrencyCode(toUpper(ev.Currency)) {
+		return 0, nil // nothing (or nothing we can name) to give back: staff see MISMATCH
+	}
+	r, err := tx.Refund.Create().SetOrderID(ord.ID).SetPaymentID(p.ID).SetAmount(ev.Amount).SetCurrency(toUpper(ev.Currency)).
+		SetTo(refund.ToCARD).SetReason("stripe captured another amount or currency than the order").Save(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return r.ID, nil
 }
 
 func equalFoldCurrency(a, b string) bool {
@@ -533,11 +626,15 @@ func toUpper(s string) string {
 	return string(b)
 }
 
-// errLateNoStock: a payment succeeded for units that are gone.
-type errLateNoStock struct{ orderID, paymentID int }
+// errLateNoStock: a card payment succeeded for an order that cannot be
+// completed any more (units gone, or the wallet part spent elsewhere).
+type errLateNoStock struct {
+	orderID, paymentID int
+	reason             string
+}
 
 func (e errLateNoStock) Error() string {
-	return fmt.Sprintf("order %d was paid after its hold expired and the units are gone", e.orderID)
+	return fmt.Sprintf("order %d cannot be completed: %s", e.orderID, e.reason)
 }
 
 // releaseOrder returns the units of an order's held lines.

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
+
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderline"
@@ -99,21 +101,13 @@ func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLin
 			if err != nil {
 				return 0, badInput("to", "the order has no card payment to refund; refund to WALLET")
 			}
-			prior, err := tx.Refund.Query().Where(refund.PaymentID(p.ID), refund.StatusNEQ(refund.StatusFAILED)).All(sys)
-			if err != nil {
+			if err := o.reserveCardRefund(sys, tx, p.ID, amount); err != nil {
 				return 0, err
-			}
-			var done int64
-			for _, r := range prior {
-				done += r.Amount
-			}
-			if amount > p.Amount-done {
-				return 0, badInput("to", "the card paid %d and %d of it is refunded; refund the rest to WALLET", p.Amount, done)
 			}
 			paymentID = &p.ID
 		}
-		n, err := tx.Order.Update().Where(order.ID(orderID), order.RefundedAmountLTE(ord.TotalAmount-amount)).
-			AddRefundedAmount(amount).Save(sys)
+		n, err := tx.Order.Update().Where(order.ID(orderID), order.StatusIn(order.StatusPAID, order.StatusPARTIALLY_REFUNDED),
+			order.RefundedAmountLTE(ord.TotalAmount-amount)).AddRefundedAmount(amount).Save(sys)
 		if err != nil {
 			return 0, err
 		}
@@ -126,16 +120,26 @@ func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLin
 			return 0, err
 		}
 		if to == RefundToWallet {
-			// Credit lands now, in this transaction.
+			// Credit lands now, in this transaction. Gift credit the order
+			// spent goes back to its lots, expiry and all.
+			spends, err := tx.WalletEntry.Query().Where(walletentry.OrderID(ord.ID), walletentry.KindEQ(walletentry.KindSPEND)).IDs(sys)
+			if err != nil {
+				return 0, err
+			}
 			if _, err := o.wallets.Post(sys, tx, Posting{CustomerID: ord.CustomerID, Currency: ord.Currency, Amount: amount,
-				Kind: walletentry.KindREFUND, Note: "refund of order " + ord.Number, OrderID: &ord.ID}); err != nil {
+				Kind: walletentry.KindREFUND, Note: "refund of order " + ord.Number, OrderID: &ord.ID, RestoreFrom: spends}); err != nil {
 				return 0, err
 			}
 			if err := tx.Refund.UpdateOneID(r.ID).SetStatus(refund.StatusSUCCEEDED).Exec(sys); err != nil {
 				return 0, err
 			}
+			// Read after our own update: the row is ours until commit.
+			now, err := tx.Order.Get(sys, ord.ID)
+			if err != nil {
+				return 0, err
+			}
 			st := order.StatusPARTIALLY_REFUNDED
-			if ord.RefundedAmount+amount >= ord.TotalAmount {
+			if now.RefundedAmount >= now.TotalAmount {
 				st = order.StatusREFUNDED
 			}
 			if err := tx.Order.UpdateOneID(ord.ID).SetStatus(st).Exec(sys); err != nil {
@@ -158,6 +162,25 @@ func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLin
 		return refundID, err
 	}
 	return refundID, nil
+}
+
+// reserveCardRefund moves amount onto a card payment's refunded total with
+// one conditional update, so concurrent refunds can never return more than
+// the card paid (a read of earlier refunds, then a write, could).
+func (o *Orders) reserveCardRefund(ctx context.Context, tx *ent.Tx, paymentID int, amount int64) error {
+	n, err := tx.Payment.Update().Where(payment.ID(paymentID), func(s *sql.Selector) {
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString(s.C(payment.FieldRefundedAmount)).WriteString(" + ").Arg(amount).
+				WriteString(" <= ").WriteString(s.C(payment.FieldAmount))
+		}))
+	}).AddRefundedAmount(amount).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return badInput("to", "the card payment has less than %d left to refund; refund the rest to WALLET", amount)
+	}
+	return nil
 }
 
 // sendRefund sends a PENDING card refund to Stripe and records the outcome.
@@ -192,15 +215,31 @@ func (o *Orders) sendRefund(ctx context.Context, refundID int) error {
 		if err != nil {
 			return struct{}{}, err
 		}
-		st := order.StatusPARTIALLY_REFUNDED
-		if ord.RefundedAmount >= ord.TotalAmount {
+		note := fmt.Sprintf("refunded %d %s to card", r.Amount, r.Currency)
+		st := ord.Status
+		switch {
+		case p.Status == payment.StatusMISMATCH:
+			// Money the order never counted as paid: the order keeps its status.
+		case ord.Status == order.StatusCANCELED && ord.RefundedAmount >= ord.TotalAmount:
 			st = order.StatusREFUNDED
+		case ord.Status == order.StatusCANCELED:
+			// A canceled order stays canceled (it cannot be refunded again).
+		case ord.RefundedAmount >= ord.TotalAmount:
+			st = order.StatusREFUNDED
+		default:
+			st = order.StatusPARTIALLY_REFUNDED
 		}
-		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(st).Exec(ctx); err != nil {
-			return struct{}{}, err
+		if st != ord.Status {
+			n, err := tx.Order.Update().Where(order.ID(ord.ID), order.StatusEQ(ord.Status)).SetStatus(st).Save(ctx)
+			if err != nil {
+				return struct{}{}, err
+			}
+			if n == 0 {
+				return struct{}{}, fmt.Errorf("order %d changed while recording refund %d", ord.ID, r.ID)
+			}
+			o.changed(tx, ord.ID)
 		}
-		o.changed(tx, ord.ID)
-		return struct{}{}, o.history(ctx, tx, ord.ID, st, fmt.Sprintf("refunded %d %s to card", r.Amount, r.Currency))
+		return struct{}{}, o.history(ctx, tx, ord.ID, st, note)
 	})
 	return err
 }

@@ -2,6 +2,8 @@ package checkout
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +14,10 @@ import (
 
 	"github.com/stripe/stripe-go/v79"
 	"github.com/stripe/stripe-go/v79/client"
+
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/setting"
+	"github.com/merchd/merchd/ent/viewer"
 )
 
 // StripeConfig configures card payments. Secrets come only from the
@@ -50,7 +56,42 @@ func (c StripeConfig) Validate() error {
 }
 
 // StripeProvider is PaymentProvider on stripe-go.
-type StripeProvider struct{ api *client.API }
+type StripeProvider struct {
+	api     *client.API
+	install string // namespaces idempotency keys; see NamespaceKeys
+}
+
+// NamespaceKeys prefixes every idempotency key sent to Stripe with this
+// installation's id (InstallID) and tags every PaymentIntent with it:
+// two databases on one Stripe account (staging and production, a restored
+// backup) derive the same "merchd-order-42-…" keys, and without the prefix
+// one would get the other's PaymentIntents back.
+func (s *StripeProvider) NamespaceKeys(installID string) { s.install = installID }
+
+func (s *StripeProvider) key(k string) string {
+	if s.install == "" {
+		return k
+	}
+	return s.install + ":" + k
+}
+
+// InstallID returns this installation's random id, created once in the
+// settings table (an insert that loses a race to another replica keeps
+// the winner's id).
+func InstallID(ctx context.Context, db *ent.Client) (string, error) {
+	sys := viewer.SystemContext(ctx)
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	fresh := []byte("mi_" + hex.EncodeToString(b))
+	if err := db.Setting.Create().SetKey("install_id").SetValue(fresh).OnConflictColumns(setting.FieldKey).Ignore().Exec(sys); err != nil {
+		return "", fmt.Errorf("checkout: install id: %w", err)
+	}
+	st, err := db.Setting.Query().Where(setting.Key("install_id")).Only(sys)
+	if err != nil {
+		return "", fmt.Errorf("checkout: install id: %w", err)
+	}
+	return string(st.Value), nil
+}
 
 // NewStripeProvider returns a provider for cfg.
 func NewStripeProvider(cfg StripeConfig) *StripeProvider {
@@ -82,7 +123,7 @@ func (s *StripeProvider) CreatePaymentIntent(ctx context.Context, p PaymentInten
 		params.AutomaticPaymentMethods = &stripe.PaymentIntentAutomaticPaymentMethodsParams{Enabled: stripe.Bool(true)}
 	}
 	params.Context = ctx
-	params.SetIdempotencyKey(p.IdempotencyKey)
+	params.SetIdempotencyKey(s.key(p.IdempotencyKey))
 	if p.OrderID != 0 {
 		params.AddMetadata("merchd_order_id", strconv.Itoa(p.OrderID))
 	}
@@ -93,6 +134,9 @@ func (s *StripeProvider) CreatePaymentIntent(ctx context.Context, p PaymentInten
 		params.AddMetadata("merchd_hub_sale", p.HubSaleID)
 	}
 	params.AddMetadata("merchd_purpose", p.Purpose)
+	if s.install != "" {
+		params.AddMetadata("merchd_install", s.install)
+	}
 	pi, err := s.api.PaymentIntents.New(params)
 	if err != nil {
 		return PaymentIntent{}, stripeError("create payment intent", err)
@@ -104,7 +148,7 @@ func (s *StripeProvider) CreatePaymentIntent(ctx context.Context, p PaymentInten
 func (s *StripeProvider) CancelPaymentIntent(ctx context.Context, id, key string) error {
 	params := &stripe.PaymentIntentCancelParams{CancellationReason: stripe.String("abandoned")}
 	params.Context = ctx
-	params.SetIdempotencyKey(key)
+	params.SetIdempotencyKey(s.key(key))
 	_, err := s.api.PaymentIntents.Cancel(id, params)
 	return stripeError("cancel payment intent", err)
 }
@@ -113,7 +157,7 @@ func (s *StripeProvider) CancelPaymentIntent(ctx context.Context, id, key string
 func (s *StripeProvider) Refund(ctx context.Context, paymentIntentID string, amount int64, key string) (string, error) {
 	params := &stripe.RefundParams{PaymentIntent: stripe.String(paymentIntentID), Amount: stripe.Int64(amount)}
 	params.Context = ctx
-	params.SetIdempotencyKey(key)
+	params.SetIdempotencyKey(s.key(key))
 	r, err := s.api.Refunds.New(params)
 	if err != nil {
 		return "", stripeError("refund", err)
@@ -140,7 +184,7 @@ var _ Subscriptions = (*StripeProvider)(nil)
 func (s *StripeProvider) EnsureCustomer(ctx context.Context, customerID int, email, key string) (string, error) {
 	params := &stripe.CustomerParams{Email: stripe.String(email)}
 	params.Context = ctx
-	params.SetIdempotencyKey(key)
+	params.SetIdempotencyKey(s.key(key))
 	params.AddMetadata("merchd_customer_id", strconv.Itoa(customerID))
 	c, err := s.api.Customers.New(params)
 	if err != nil {
@@ -153,7 +197,7 @@ func (s *StripeProvider) EnsureCustomer(ctx context.Context, customerID int, ema
 func (s *StripeProvider) EnsureProduct(ctx context.Context, name, key string) (string, error) {
 	params := &stripe.ProductParams{Name: stripe.String(name)}
 	params.Context = ctx
-	params.SetIdempotencyKey(key)
+	params.SetIdempotencyKey(s.key(key))
 	p, err := s.api.Products.New(params)
 	if err != nil {
 		return "", stripeError("create product", err)
@@ -177,7 +221,7 @@ func (s *StripeProvider) CreateSubscription(ctx context.Context, p SubscriptionP
 		PaymentBehavior: stripe.String("default_incomplete"),
 	}
 	params.Context = ctx
-	params.SetIdempotencyKey(p.IdempotencyKey)
+	params.SetIdempotencyKey(s.key(p.IdempotencyKey))
 	params.AddMetadata("merchd_membership_id", strconv.Itoa(p.MembershipID))
 	params.AddExpand("latest_invoice.payment_intent")
 	sub, err := s.api.Subscriptions.New(params)
@@ -195,7 +239,48 @@ func (s *StripeProvider) CreateSubscription(ctx context.Context, p SubscriptionP
 func (s *StripeProvider) CancelSubscription(ctx context.Context, id, key string) error {
 	params := &stripe.SubscriptionCancelParams{}
 	params.Context = ctx
-	params.SetIdempotencyKey(key)
+	params.SetIdempotencyKey(s.key(key))
 	_, err := s.api.Subscriptions.Cancel(id, params)
 	return stripeError("cancel subscription", err)
+}
+
+// StripeAPIVersion is the API version stripe-go v79 is built for; webhook
+// events must be of this version (WebhookHandler refuses others).
+const StripeAPIVersion = stripe.APIVersion
+
+// WebhookEvents are the Stripe event types merchd acts on; `merchd stripe
+// setup` subscribes the webhook endpoint to exactly these.
+var WebhookEvents = []string{
+	"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
+	"invoice.paid", "invoice.payment_failed", "customer.subscription.deleted",
+}
+
+// WebhookEndpoint is a created Stripe webhook endpoint; Secret (whsec_…)
+// is shown by Stripe only once, at creation.
+type WebhookEndpoint struct {
+	ID, URL, APIVersion, Secret string
+	Events                      []string
+}
+
+// CreateWebhookEndpoint registers url for WebhookEvents, pinned to the API
+// version stripe-go v79 decodes (stripe.APIVersion): an endpoint on the
+// account's default version would get payloads of newer shapes (invoice.paid
+// moved its subscription field), and card memberships would never activate.
+func (s *StripeProvider) CreateWebhookEndpoint(ctx context.Context, url string) (WebhookEndpoint, error) {
+	params := &stripe.WebhookEndpointParams{
+		URL:           stripe.String(url),
+		EnabledEvents: stripe.StringSlice(WebhookEvents),
+		APIVersion:    stripe.String(stripe.APIVersion),
+		Description:   stripe.String("merchd"),
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(s.key("merchd-webhook-endpoint-" + url))
+	if s.install != "" {
+		params.AddMetadata("merchd_install", s.install)
+	}
+	we, err := s.api.WebhookEndpoints.New(params)
+	if err != nil {
+		return WebhookEndpoint{}, stripeError("create webhook endpoint", err)
+	}
+	return WebhookEndpoint{ID: we.ID, URL: we.URL, APIVersion: we.APIVersion, Secret: we.Secret, Events: we.EnabledEvents}, nil
 }

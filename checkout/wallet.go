@@ -10,6 +10,7 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderline"
@@ -83,6 +84,11 @@ type Posting struct {
 	// KeepLots leaves gift lots alone on a debit (the expiry of a lot
 	// has already zeroed that lot).
 	KeepLots bool
+	// RestoreFrom names debit entries this credit gives back (a refund of
+	// the order they paid). The gift lots they drew are restored first,
+	// with their own expiry; only the rest is permanent credit. A credit
+	// that Reverses an entry restores that entry's lots too.
+	RestoreFrom []int
 }
 
 // Post applies p inside tx and returns the appended entry. A debit the
@@ -95,11 +101,6 @@ func (w *Wallets) Post(ctx context.Context, tx *ent.Tx, p Posting) (*ent.WalletE
 	if err != nil {
 		return nil, err
 	}
-	if p.Amount < 0 && !p.KeepLots {
-		if err := w.drawLots(ctx, tx, walletID, -p.Amount); err != nil {
-			return nil, err
-		}
-	}
 	e, err := tx.WalletEntry.Create().SetWalletID(walletID).SetCustomerID(p.CustomerID).SetKind(p.Kind).
 		SetAmount(p.Amount).SetBalanceAfter(bal).SetNote(p.Note).SetNillableOrderID(p.OrderID).
 		SetNillableReversesID(p.Reverses).SetNillableExpiresAt(p.ExpiresAt).SetCreatedAt(w.now()).Save(ctx)
@@ -108,6 +109,20 @@ func (w *Wallets) Post(ctx context.Context, tx *ent.Tx, p Posting) (*ent.WalletE
 			return nil, fmt.Errorf("entry %d is already reversed: %w", *p.Reverses, ErrIdempotencyKeyReused)
 		}
 		return nil, err
+	}
+	if p.Amount < 0 && !p.KeepLots {
+		if err := w.drawLots(ctx, tx, walletID, e.ID, -p.Amount); err != nil {
+			return nil, err
+		}
+	}
+	if p.Amount > 0 {
+		from := p.RestoreFrom
+		if p.Reverses != nil {
+			from = append(slices.Clone(from), *p.Reverses)
+		}
+		if err := w.restoreLots(ctx, tx, from, p.Amount); err != nil {
+			return nil, err
+		}
 	}
 	if p.ExpiresAt != nil && p.Amount > 0 {
 		if err := tx.GiftLot.Create().SetWalletID(walletID).SetEntryID(e.ID).SetRemaining(p.Amount).SetExpiresAt(*p.ExpiresAt).Exec(ctx); err != nil {
@@ -162,8 +177,9 @@ func queryIDBalance(ctx context.Context, tx *ent.Tx, dialectName, query string, 
 }
 
 // drawLots spends expiring gift credit first, soonest expiry first, so
-// expiry only ever takes back what was not spent.
-func (w *Wallets) drawLots(ctx context.Context, tx *ent.Tx, walletID int, amount int64) error {
+// expiry only ever takes back what was not spent. Each draw is recorded
+// against the debit entry, so giving the debit back restores the lots.
+func (w *Wallets) drawLots(ctx context.Context, tx *ent.Tx, walletID, entryID int, amount int64) error {
 	lots, err := tx.GiftLot.Query().Where(giftlot.WalletID(walletID), giftlot.RemainingGT(0)).
 		Order(ent.Asc(giftlot.FieldExpiresAt), ent.Asc(giftlot.FieldID)).All(ctx)
 	if err != nil {
@@ -180,7 +196,45 @@ func (w *Wallets) drawLots(ctx context.Context, tx *ent.Tx, walletID int, amount
 		}
 		if n == 1 {
 			amount -= take
+			if err := tx.GiftDraw.Create().SetEntryID(entryID).SetLotID(l.ID).SetAmount(take).Exec(ctx); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+// restoreLots gives up to amount back to the gift lots the debit entries
+// in from drew, the latest draw first, each with its lot's own expiry (a lot
+// already past it is taken back by the next ExpireGifts). Each draw moves
+// with one conditional update, so nothing is restored twice.
+func (w *Wallets) restoreLots(ctx context.Context, tx *ent.Tx, from []int, amount int64) error {
+	if len(from) == 0 {
+		return nil
+	}
+	draws, err := tx.GiftDraw.Query().Where(giftdraw.EntryIDIn(from...)).Order(ent.Desc(giftdraw.FieldID)).All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range draws {
+		if amount == 0 {
+			break
+		}
+		give := min(d.Amount-d.Restored, amount)
+		if give <= 0 {
+			continue
+		}
+		n, err := tx.GiftDraw.Update().Where(giftdraw.ID(d.ID), giftdraw.RestoredLTE(d.Amount-give)).AddRestored(give).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			continue // restored meanwhile
+		}
+		if err := tx.GiftLot.UpdateOneID(d.LotID).AddRemaining(give).Exec(ctx); err != nil {
+			return err
+		}
+		amount -= give
 	}
 	return nil
 }
@@ -273,25 +327,30 @@ func (w *Wallets) TopUp(ctx context.Context, amount Money, key string) (TopUpRes
 
 // applyTopUpEvent credits (or fails) a top-up inside the webhook's
 // transaction; the PENDING → SUCCEEDED transition makes it happen once.
-func (w *Wallets) applyTopUpEvent(ctx context.Context, tx *ent.Tx, t *ent.TopUp, ev PaymentEvent) error {
+// A success with another amount or currency is never credited: the top-up
+// becomes MISMATCH and refund reports that what Stripe captured must go
+// back to the card once the transaction commits.
+func (w *Wallets) applyTopUpEvent(ctx context.Context, tx *ent.Tx, t *ent.TopUp, ev PaymentEvent) (refund bool, err error) {
 	switch ev.Type {
 	case "payment_intent.succeeded":
 		if ev.Amount != t.Amount || !equalFoldCurrency(ev.Currency, t.Currency) {
-			return fmt.Errorf("top-up %d: stripe reports %d %s, expected %d %s", t.ID, ev.Amount, ev.Currency, t.Amount, t.Currency)
+			n, err := tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusIn(topup.StatusPENDING, topup.StatusFAILED)).
+				SetStatus(topup.StatusMISMATCH).Save(ctx)
+			return n == 1 && ev.Amount > 0, err
 		}
 		n, err := tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusIn(topup.StatusPENDING, topup.StatusFAILED)).
 			SetStatus(topup.StatusSUCCEEDED).Save(ctx)
 		if err != nil || n == 0 {
-			return err
+			return false, err
 		}
 		_, err = w.Post(ctx, tx, Posting{CustomerID: t.CustomerID, Currency: t.Currency, Amount: t.Amount,
 			Kind: walletentry.KindTOP_UP, Note: "card top-up"})
-		return err
+		return false, err
 	case "payment_intent.payment_failed", "payment_intent.canceled":
-		return tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusEQ(topup.StatusPENDING)).
+		return false, tx.TopUp.Update().Where(topup.ID(t.ID), topup.StatusEQ(topup.StatusPENDING)).
 			SetStatus(topup.StatusFAILED).Exec(ctx)
 	}
-	return nil
+	return false, nil
 }
 
 // GrantInput gives credit to customers: those listed, or everyone with a
@@ -379,7 +438,9 @@ func (w *Wallets) Adjust(ctx context.Context, customerID int, amount Money, reas
 }
 
 // ExpireGifts takes back the unspent part of gifts past their expiry, each
-// with a GIFT_EXPIRY entry; history is never edited. It returns how many
+// with a GIFT_EXPIRY entry; history is never edited. The conditional
+// update of the lot makes each expiry happen once; a lot can expire again
+// only with credit restored to it later (a reversed or refunded spend). It returns how many
 // lots it expired.
 func (w *Wallets) ExpireGifts(ctx context.Context) (int, error) {
 	sys := viewer.SystemContext(ctx)
@@ -402,7 +463,7 @@ func (w *Wallets) ExpireGifts(ctx context.Context) (int, error) {
 				return 0, err
 			}
 			if _, err := w.Post(sys, tx, Posting{CustomerID: ww.CustomerID, Currency: ww.Currency, Amount: -l.Remaining,
-				Kind: walletentry.KindGIFT_EXPIRY, Note: "gift credit expired", Reverses: &l.EntryID, KeepLots: true}); err != nil {
+				Kind: walletentry.KindGIFT_EXPIRY, Note: "gift credit expired", KeepLots: true}); err != nil {
 				return 0, err
 			}
 			n++

@@ -17,8 +17,11 @@ import (
 const maxWebhookBody = 256 << 10
 
 // WebhookHandler serves POST /webhooks/stripe: it verifies the signature
-// (400 and nothing changes if it is wrong), then applies the event exactly
-// once. A 5xx asks Stripe to deliver again; redeliveries are no-ops.
+// (400 and nothing changes if it is wrong), refuses events of another API
+// version than stripe-go's (400, logged), then applies the event exactly
+// once. A 5xx asks Stripe to deliver again and is only for our own
+// failures; business refusals are recorded and answered 200.
+// Redeliveries are no-ops.
 func (o *Orders) WebhookHandler(secret Secret, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -38,11 +41,31 @@ func (o *Orders) WebhookHandler(secret Secret, log *slog.Logger) http.Handler {
 			http.Error(w, "invalid signature", http.StatusBadRequest)
 			return
 		}
+		if ev.APIVersion != stripe.APIVersion {
+			// Payloads of other API versions have other shapes (invoice.paid
+			// moved its subscription field): decoding them would silently
+			// drop or misread money events. 400 makes every delivery show as
+			// failed, with this message, in the Stripe dashboard, and Stripe
+			// keeps retrying for three days: time to pin the endpoint with
+			// `merchd stripe setup`.
+			log.ErrorContext(r.Context(), "stripe webhook of another API version refused; pin the endpoint with `merchd stripe setup`",
+				"event_id", ev.ID, "type", ev.Type, "api_version", ev.APIVersion, "want_api_version", stripe.APIVersion)
+			http.Error(w, "merchd reads Stripe API version "+stripe.APIVersion+" events; this endpoint sends "+ev.APIVersion+
+				": recreate it with `merchd stripe setup`", http.StatusBadRequest)
+			return
+		}
+		if ev.ID == "" {
+			http.Error(w, "event without id", http.StatusBadRequest)
+			return
+		}
 		if se, ok, err := subscriptionEvent(ev); ok || err != nil {
-			if err == nil {
-				err = o.HandleSubscriptionEvent(r.Context(), se)
-			}
 			if err != nil {
+				// Unreadable is the sender's problem: a retry reads no better.
+				log.WarnContext(r.Context(), "stripe webhook unreadable", "event_id", ev.ID, "type", ev.Type, "error", err)
+				http.Error(w, "unreadable event", http.StatusBadRequest)
+				return
+			}
+			if err := o.HandleSubscriptionEvent(r.Context(), se); err != nil {
 				log.ErrorContext(r.Context(), "stripe webhook failed", "event_id", ev.ID, "type", ev.Type, "error", err)
 				http.Error(w, "try again", http.StatusInternalServerError)
 				return
@@ -69,6 +92,11 @@ func (o *Orders) WebhookHandler(secret Secret, log *slog.Logger) http.Handler {
 	})
 }
 
+// IgnoreOtherInstallations makes the webhook skip PaymentIntent events
+// tagged with another installation's id (NamespaceKeys): two databases
+// sharing a Stripe account must not apply each other's payments.
+func (o *Orders) IgnoreOtherInstallations(installID string) { o.install = installID }
+
 // paymentEvent extracts what merchd needs from a PaymentIntent event.
 func paymentEvent(ev stripe.Event) (PaymentEvent, bool, error) {
 	switch ev.Type {
@@ -91,13 +119,19 @@ func paymentEvent(ev stripe.Event) (PaymentEvent, bool, error) {
 	return PaymentEvent{
 		EventID: ev.ID, Type: string(ev.Type), PaymentIntentID: pi.ID,
 		Amount: pi.Amount, Currency: string(pi.Currency), OrderID: orderID, TopUpID: topUpID,
-		HubSaleID: pi.Metadata["merchd_hub_sale"],
+		HubSaleID: pi.Metadata["merchd_hub_sale"], Install: pi.Metadata["merchd_install"],
 	}, true, nil
 }
 
 // subscriptionEvent extracts a membership billing event.
 func subscriptionEvent(ev stripe.Event) (SubscriptionEvent, bool, error) {
 	out := SubscriptionEvent{EventID: ev.ID, Type: string(ev.Type)}
+	switch ev.Type {
+	case "invoice.paid", "invoice.payment_failed", "customer.subscription.deleted":
+		if ev.Data == nil {
+			return out, true, errors.New("event has no data")
+		}
+	}
 	switch ev.Type {
 	case "invoice.paid", "invoice.payment_failed":
 		var inv struct {

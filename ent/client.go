@@ -23,6 +23,7 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
@@ -75,6 +76,8 @@ type Client struct {
 	DropCustomer *DropCustomerClient
 	// DropPool is the client for interacting with the DropPool builders.
 	DropPool *DropPoolClient
+	// GiftDraw is the client for interacting with the GiftDraw builders.
+	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
 	// HubPayment is the client for interacting with the HubPayment builders.
@@ -148,6 +151,7 @@ func (c *Client) init() {
 	c.Drop = NewDropClient(c.config)
 	c.DropCustomer = NewDropCustomerClient(c.config)
 	c.DropPool = NewDropPoolClient(c.config)
+	c.GiftDraw = NewGiftDrawClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
 	c.HubPayment = NewHubPaymentClient(c.config)
 	c.HubSale = NewHubSaleClient(c.config)
@@ -275,6 +279,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Drop:            NewDropClient(cfg),
 		DropCustomer:    NewDropCustomerClient(cfg),
 		DropPool:        NewDropPoolClient(cfg),
+		GiftDraw:        NewGiftDrawClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
 		HubPayment:      NewHubPaymentClient(cfg),
 		HubSale:         NewHubSaleClient(cfg),
@@ -329,6 +334,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Drop:            NewDropClient(cfg),
 		DropCustomer:    NewDropCustomerClient(cfg),
 		DropPool:        NewDropPoolClient(cfg),
+		GiftDraw:        NewGiftDrawClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
 		HubPayment:      NewHubPaymentClient(cfg),
 		HubSale:         NewHubSaleClient(cfg),
@@ -386,11 +392,11 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftLot, c.HubPayment, c.HubSale, c.HubWallet,
-		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
-		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
-		c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream,
-		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPayment, c.HubSale,
+		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
+		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
+		c.Payment, c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock,
+		c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -401,11 +407,11 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftLot, c.HubPayment, c.HubSale, c.HubWallet,
-		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
-		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
-		c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream,
-		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPayment, c.HubSale,
+		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
+		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
+		c.Payment, c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock,
+		c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -430,6 +436,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DropCustomer.mutate(ctx, m)
 	case *DropPoolMutation:
 		return c.DropPool.mutate(ctx, m)
+	case *GiftDrawMutation:
+		return c.GiftDraw.mutate(ctx, m)
 	case *GiftLotMutation:
 		return c.GiftLot.mutate(ctx, m)
 	case *HubPaymentMutation:
@@ -1718,6 +1726,140 @@ func (c *DropPoolClient) mutate(ctx context.Context, m *DropPoolMutation) (Value
 		return (&DropPoolDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown DropPool mutation op: %q", m.Op())
+	}
+}
+
+// GiftDrawClient is a client for the GiftDraw schema.
+type GiftDrawClient struct {
+	config
+}
+
+// NewGiftDrawClient returns a client for the GiftDraw from the given config.
+func NewGiftDrawClient(c config) *GiftDrawClient {
+	return &GiftDrawClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `giftdraw.Hooks(f(g(h())))`.
+func (c *GiftDrawClient) Use(hooks ...Hook) {
+	c.hooks.GiftDraw = append(c.hooks.GiftDraw, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `giftdraw.Intercept(f(g(h())))`.
+func (c *GiftDrawClient) Intercept(interceptors ...Interceptor) {
+	c.inters.GiftDraw = append(c.inters.GiftDraw, interceptors...)
+}
+
+// Create returns a builder for creating a GiftDraw entity.
+func (c *GiftDrawClient) Create() *GiftDrawCreate {
+	mutation := newGiftDrawMutation(c.config, OpCreate)
+	return &GiftDrawCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of GiftDraw entities.
+func (c *GiftDrawClient) CreateBulk(builders ...*GiftDrawCreate) *GiftDrawCreateBulk {
+	return &GiftDrawCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *GiftDrawClient) MapCreateBulk(slice any, setFunc func(*GiftDrawCreate, int)) *GiftDrawCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &GiftDrawCreateBulk{err: fmt.Errorf("calling to GiftDrawClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*GiftDrawCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &GiftDrawCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for GiftDraw.
+func (c *GiftDrawClient) Update() *GiftDrawUpdate {
+	mutation := newGiftDrawMutation(c.config, OpUpdate)
+	return &GiftDrawUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *GiftDrawClient) UpdateOne(_m *GiftDraw) *GiftDrawUpdateOne {
+	mutation := newGiftDrawMutation(c.config, OpUpdateOne, withGiftDraw(_m))
+	return &GiftDrawUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *GiftDrawClient) UpdateOneID(id int) *GiftDrawUpdateOne {
+	mutation := newGiftDrawMutation(c.config, OpUpdateOne, withGiftDrawID(id))
+	return &GiftDrawUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for GiftDraw.
+func (c *GiftDrawClient) Delete() *GiftDrawDelete {
+	mutation := newGiftDrawMutation(c.config, OpDelete)
+	return &GiftDrawDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *GiftDrawClient) DeleteOne(_m *GiftDraw) *GiftDrawDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *GiftDrawClient) DeleteOneID(id int) *GiftDrawDeleteOne {
+	builder := c.Delete().Where(giftdraw.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &GiftDrawDeleteOne{builder}
+}
+
+// Query returns a query builder for GiftDraw.
+func (c *GiftDrawClient) Query() *GiftDrawQuery {
+	return &GiftDrawQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeGiftDraw},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a GiftDraw entity by its id.
+func (c *GiftDrawClient) Get(ctx context.Context, id int) (*GiftDraw, error) {
+	return c.Query().Where(giftdraw.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *GiftDrawClient) GetX(ctx context.Context, id int) *GiftDraw {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *GiftDrawClient) Hooks() []Hook {
+	hooks := c.hooks.GiftDraw
+	return append(hooks[:len(hooks):len(hooks)], giftdraw.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *GiftDrawClient) Interceptors() []Interceptor {
+	return c.inters.GiftDraw
+}
+
+func (c *GiftDrawClient) mutate(ctx context.Context, m *GiftDrawMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&GiftDrawCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&GiftDrawUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&GiftDrawUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&GiftDrawDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown GiftDraw mutation op: %q", m.Op())
 	}
 }
 
@@ -5759,15 +5901,15 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey, Image,
-		Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
+		DropPool, GiftDraw, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey,
+		Image, Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
 		OrderLine, Outbox, Payment, Product, Refund, Setting, Staff, StaffToken, Stock,
 		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey, Image,
-		Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
+		DropPool, GiftDraw, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey,
+		Image, Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
 		OrderLine, Outbox, Payment, Product, Refund, Setting, Staff, StaffToken, Stock,
 		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Interceptor
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
@@ -115,6 +116,7 @@ func checkColumn(t, c string) error {
 			drop.Table:            drop.ValidColumn,
 			dropcustomer.Table:    dropcustomer.ValidColumn,
 			droppool.Table:        droppool.ValidColumn,
+			giftdraw.Table:        giftdraw.ValidColumn,
 			giftlot.Table:         giftlot.ValidColumn,
 			hubpayment.Table:      hubpayment.ValidColumn,
 			hubsale.Table:         hubsale.ValidColumn,

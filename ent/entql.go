@@ -11,6 +11,7 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
@@ -48,7 +49,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 35)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 36)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   cart.Table,
@@ -206,6 +207,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   giftdraw.Table,
+			Columns: giftdraw.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: giftdraw.FieldID,
+			},
+		},
+		Type: "GiftDraw",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			giftdraw.FieldEntryID:  {Type: field.TypeInt, Column: giftdraw.FieldEntryID},
+			giftdraw.FieldLotID:    {Type: field.TypeInt, Column: giftdraw.FieldLotID},
+			giftdraw.FieldAmount:   {Type: field.TypeInt64, Column: giftdraw.FieldAmount},
+			giftdraw.FieldRestored: {Type: field.TypeInt64, Column: giftdraw.FieldRestored},
+		},
+	}
+	graph.Nodes[9] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   giftlot.Table,
 			Columns: giftlot.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -221,7 +239,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			giftlot.FieldExpiresAt: {Type: field.TypeTime, Column: giftlot.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubpayment.Table,
 			Columns: hubpayment.Columns,
@@ -244,7 +262,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubpayment.FieldPaidAt:                {Type: field.TypeTime, Column: hubpayment.FieldPaidAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubsale.Table,
 			Columns: hubsale.Columns,
@@ -269,7 +287,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubsale.FieldShortfallAmount: {Type: field.TypeInt64, Column: hubsale.FieldShortfallAmount},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubwallet.Table,
 			Columns: hubwallet.Columns,
@@ -287,7 +305,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubwallet.FieldSyncedAt:    {Type: field.TypeTime, Column: hubwallet.FieldSyncedAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   idempotencykey.Table,
 			Columns: idempotencykey.Columns,
@@ -306,7 +324,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			idempotencykey.FieldCreatedAt:   {Type: field.TypeTime, Column: idempotencykey.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   image.Table,
 			Columns: image.Columns,
@@ -323,7 +341,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			image.FieldProductID: {Type: field.TypeInt, Column: image.FieldProductID},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   location.Table,
 			Columns: location.Columns,
@@ -339,7 +357,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			location.FieldKind: {Type: field.TypeEnum, Column: location.FieldKind},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   memberprice.Table,
 			Columns: memberprice.Columns,
@@ -357,7 +375,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memberprice.FieldPercentOff:   {Type: field.TypeInt, Column: memberprice.FieldPercentOff},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
@@ -379,7 +397,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldClientSecret:         {Type: field.TypeString, Column: membership.FieldClientSecret},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membershiptier.Table,
 			Columns: membershiptier.Columns,
@@ -401,7 +419,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membershiptier.FieldStripeProductID:    {Type: field.TypeString, Column: membershiptier.FieldStripeProductID},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   order.Table,
 			Columns: order.Columns,
@@ -425,7 +443,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			order.FieldPaidAt:         {Type: field.TypeTime, Column: order.FieldPaidAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderevent.Table,
 			Columns: orderevent.Columns,
@@ -442,7 +460,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderevent.FieldCreatedAt: {Type: field.TypeTime, Column: orderevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderline.Table,
 			Columns: orderline.Columns,
@@ -465,7 +483,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderline.FieldRefundedQuantity: {Type: field.TypeInt, Column: orderline.FieldRefundedQuantity},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   outbox.Table,
 			Columns: outbox.Columns,
@@ -487,7 +505,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outbox.FieldDoneAt:        {Type: field.TypeTime, Column: outbox.FieldDoneAt},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -503,13 +521,14 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldOrderID:               {Type: field.TypeInt, Column: payment.FieldOrderID},
 			payment.FieldMethod:                {Type: field.TypeEnum, Column: payment.FieldMethod},
 			payment.FieldAmount:                {Type: field.TypeInt64, Column: payment.FieldAmount},
+			payment.FieldRefundedAmount:        {Type: field.TypeInt64, Column: payment.FieldRefundedAmount},
 			payment.FieldCurrency:              {Type: field.TypeString, Column: payment.FieldCurrency},
 			payment.FieldStatus:                {Type: field.TypeEnum, Column: payment.FieldStatus},
 			payment.FieldStripePaymentIntentID: {Type: field.TypeString, Column: payment.FieldStripePaymentIntentID},
 			payment.FieldClientSecret:          {Type: field.TypeString, Column: payment.FieldClientSecret},
 		},
 	}
-	graph.Nodes[23] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   product.Table,
 			Columns: product.Columns,
@@ -529,7 +548,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			product.FieldVendor:      {Type: field.TypeString, Column: product.FieldVendor},
 		},
 	}
-	graph.Nodes[24] = &sqlgraph.Node{
+	graph.Nodes[25] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refund.Table,
 			Columns: refund.Columns,
@@ -552,7 +571,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refund.FieldStripeRefundID: {Type: field.TypeString, Column: refund.FieldStripeRefundID},
 		},
 	}
-	graph.Nodes[25] = &sqlgraph.Node{
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   setting.Table,
 			Columns: setting.Columns,
@@ -567,7 +586,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			setting.FieldValue: {Type: field.TypeBytes, Column: setting.FieldValue},
 		},
 	}
-	graph.Nodes[26] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   staff.Table,
 			Columns: staff.Columns,
@@ -584,7 +603,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			staff.FieldName:      {Type: field.TypeString, Column: staff.FieldName},
 		},
 	}
-	graph.Nodes[27] = &sqlgraph.Node{
+	graph.Nodes[28] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stafftoken.Table,
 			Columns: stafftoken.Columns,
@@ -603,7 +622,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldRevokedAt: {Type: field.TypeTime, Column: stafftoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[28] = &sqlgraph.Node{
+	graph.Nodes[29] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stock.Table,
 			Columns: stock.Columns,
@@ -620,7 +639,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stock.FieldUpdatedAt:  {Type: field.TypeTime, Column: stock.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[29] = &sqlgraph.Node{
+	graph.Nodes[30] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stream.Table,
 			Columns: stream.Columns,
@@ -642,7 +661,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stream.FieldEndedAt:              {Type: field.TypeTime, Column: stream.FieldEndedAt},
 		},
 	}
-	graph.Nodes[30] = &sqlgraph.Node{
+	graph.Nodes[31] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -658,7 +677,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[31] = &sqlgraph.Node{
+	graph.Nodes[32] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   topup.Table,
 			Columns: topup.Columns,
@@ -679,7 +698,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
 		},
 	}
-	graph.Nodes[32] = &sqlgraph.Node{
+	graph.Nodes[33] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -702,7 +721,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
-	graph.Nodes[33] = &sqlgraph.Node{
+	graph.Nodes[34] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   wallet.Table,
 			Columns: wallet.Columns,
@@ -720,7 +739,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
 		},
 	}
-	graph.Nodes[34] = &sqlgraph.Node{
+	graph.Nodes[35] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   walletentry.Table,
 			Columns: walletentry.Columns,
@@ -1900,6 +1919,66 @@ func (f *DropPoolFilter) WhereHasDropWith(preds ...predicate.Drop) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *GiftDrawQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the GiftDrawQuery builder.
+func (_q *GiftDrawQuery) Filter() *GiftDrawFilter {
+	return &GiftDrawFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *GiftDrawMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the GiftDrawMutation builder.
+func (m *GiftDrawMutation) Filter() *GiftDrawFilter {
+	return &GiftDrawFilter{config: m.config, predicateAdder: m}
+}
+
+// GiftDrawFilter provides a generic filtering capability at runtime for GiftDrawQuery.
+type GiftDrawFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *GiftDrawFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *GiftDrawFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(giftdraw.FieldID))
+}
+
+// WhereEntryID applies the entql int predicate on the entry_id field.
+func (f *GiftDrawFilter) WhereEntryID(p entql.IntP) {
+	f.Where(p.Field(giftdraw.FieldEntryID))
+}
+
+// WhereLotID applies the entql int predicate on the lot_id field.
+func (f *GiftDrawFilter) WhereLotID(p entql.IntP) {
+	f.Where(p.Field(giftdraw.FieldLotID))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *GiftDrawFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(giftdraw.FieldAmount))
+}
+
+// WhereRestored applies the entql int64 predicate on the restored field.
+func (f *GiftDrawFilter) WhereRestored(p entql.Int64P) {
+	f.Where(p.Field(giftdraw.FieldRestored))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *GiftLotQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1928,7 +2007,7 @@ type GiftLotFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *GiftLotFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1988,7 +2067,7 @@ type HubPaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubPaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2078,7 +2157,7 @@ type HubSaleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubSaleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2178,7 +2257,7 @@ type HubWalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubWalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2243,7 +2322,7 @@ type IdempotencyKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *IdempotencyKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2313,7 +2392,7 @@ type ImageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ImageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2387,7 +2466,7 @@ type LocationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LocationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2456,7 +2535,7 @@ type MemberPriceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MemberPriceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2535,7 +2614,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2634,7 +2713,7 @@ type MembershipTierFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipTierFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2733,7 +2812,7 @@ type OrderFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2884,7 +2963,7 @@ type OrderEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2958,7 +3037,7 @@ type OrderLineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderLineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3076,7 +3155,7 @@ type OutboxFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OutboxFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3161,7 +3240,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3195,6 +3274,11 @@ func (f *PaymentFilter) WhereMethod(p entql.StringP) {
 // WhereAmount applies the entql int64 predicate on the amount field.
 func (f *PaymentFilter) WhereAmount(p entql.Int64P) {
 	f.Where(p.Field(payment.FieldAmount))
+}
+
+// WhereRefundedAmount applies the entql int64 predicate on the refunded_amount field.
+func (f *PaymentFilter) WhereRefundedAmount(p entql.Int64P) {
+	f.Where(p.Field(payment.FieldRefundedAmount))
 }
 
 // WhereCurrency applies the entql string predicate on the currency field.
@@ -3260,7 +3344,7 @@ type ProductFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProductFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3377,7 +3461,7 @@ type RefundFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefundFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3481,7 +3565,7 @@ type SettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3531,7 +3615,7 @@ type StaffFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3605,7 +3689,7 @@ type StaffTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3689,7 +3773,7 @@ type StockFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StockFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3777,7 +3861,7 @@ type StreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3862,7 +3946,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3917,7 +4001,7 @@ type TopUpFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TopUpFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3997,7 +4081,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4129,7 +4213,7 @@ type WalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4208,7 +4292,7 @@ type WalletEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[35].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
@@ -67,6 +68,7 @@ const (
 	TypeDrop            = "Drop"
 	TypeDropCustomer    = "DropCustomer"
 	TypeDropPool        = "DropPool"
+	TypeGiftDraw        = "GiftDraw"
 	TypeGiftLot         = "GiftLot"
 	TypeHubPayment      = "HubPayment"
 	TypeHubSale         = "HubSale"
@@ -6352,6 +6354,629 @@ func (m *DropPoolMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown DropPool edge %s", name)
+}
+
+// GiftDrawMutation represents an operation that mutates the GiftDraw nodes in the graph.
+type GiftDrawMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	entry_id      *int
+	addentry_id   *int
+	lot_id        *int
+	addlot_id     *int
+	amount        *int64
+	addamount     *int64
+	restored      *int64
+	addrestored   *int64
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*GiftDraw, error)
+	predicates    []predicate.GiftDraw
+}
+
+var _ ent.Mutation = (*GiftDrawMutation)(nil)
+
+// giftdrawOption allows management of the mutation configuration using functional options.
+type giftdrawOption func(*GiftDrawMutation)
+
+// newGiftDrawMutation creates new mutation for the GiftDraw entity.
+func newGiftDrawMutation(c config, op Op, opts ...giftdrawOption) *GiftDrawMutation {
+	m := &GiftDrawMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeGiftDraw,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withGiftDrawID sets the ID field of the mutation.
+func withGiftDrawID(id int) giftdrawOption {
+	return func(m *GiftDrawMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *GiftDraw
+		)
+		m.oldValue = func(ctx context.Context) (*GiftDraw, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().GiftDraw.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withGiftDraw sets the old GiftDraw of the mutation.
+func withGiftDraw(node *GiftDraw) giftdrawOption {
+	return func(m *GiftDrawMutation) {
+		m.oldValue = func(context.Context) (*GiftDraw, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m GiftDrawMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m GiftDrawMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *GiftDrawMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *GiftDrawMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().GiftDraw.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetEntryID sets the "entry_id" field.
+func (m *GiftDrawMutation) SetEntryID(i int) {
+	m.entry_id = &i
+	m.addentry_id = nil
+}
+
+// EntryID returns the value of the "entry_id" field in the mutation.
+func (m *GiftDrawMutation) EntryID() (r int, exists bool) {
+	v := m.entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryID returns the old "entry_id" field's value of the GiftDraw entity.
+// If the GiftDraw object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GiftDrawMutation) OldEntryID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryID: %w", err)
+	}
+	return oldValue.EntryID, nil
+}
+
+// AddEntryID adds i to the "entry_id" field.
+func (m *GiftDrawMutation) AddEntryID(i int) {
+	if m.addentry_id != nil {
+		*m.addentry_id += i
+	} else {
+		m.addentry_id = &i
+	}
+}
+
+// AddedEntryID returns the value that was added to the "entry_id" field in this mutation.
+func (m *GiftDrawMutation) AddedEntryID() (r int, exists bool) {
+	v := m.addentry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEntryID resets all changes to the "entry_id" field.
+func (m *GiftDrawMutation) ResetEntryID() {
+	m.entry_id = nil
+	m.addentry_id = nil
+}
+
+// SetLotID sets the "lot_id" field.
+func (m *GiftDrawMutation) SetLotID(i int) {
+	m.lot_id = &i
+	m.addlot_id = nil
+}
+
+// LotID returns the value of the "lot_id" field in the mutation.
+func (m *GiftDrawMutation) LotID() (r int, exists bool) {
+	v := m.lot_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLotID returns the old "lot_id" field's value of the GiftDraw entity.
+// If the GiftDraw object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GiftDrawMutation) OldLotID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLotID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLotID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLotID: %w", err)
+	}
+	return oldValue.LotID, nil
+}
+
+// AddLotID adds i to the "lot_id" field.
+func (m *GiftDrawMutation) AddLotID(i int) {
+	if m.addlot_id != nil {
+		*m.addlot_id += i
+	} else {
+		m.addlot_id = &i
+	}
+}
+
+// AddedLotID returns the value that was added to the "lot_id" field in this mutation.
+func (m *GiftDrawMutation) AddedLotID() (r int, exists bool) {
+	v := m.addlot_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLotID resets all changes to the "lot_id" field.
+func (m *GiftDrawMutation) ResetLotID() {
+	m.lot_id = nil
+	m.addlot_id = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *GiftDrawMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *GiftDrawMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the GiftDraw entity.
+// If the GiftDraw object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GiftDrawMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *GiftDrawMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *GiftDrawMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *GiftDrawMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetRestored sets the "restored" field.
+func (m *GiftDrawMutation) SetRestored(i int64) {
+	m.restored = &i
+	m.addrestored = nil
+}
+
+// Restored returns the value of the "restored" field in the mutation.
+func (m *GiftDrawMutation) Restored() (r int64, exists bool) {
+	v := m.restored
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRestored returns the old "restored" field's value of the GiftDraw entity.
+// If the GiftDraw object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GiftDrawMutation) OldRestored(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRestored is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRestored requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRestored: %w", err)
+	}
+	return oldValue.Restored, nil
+}
+
+// AddRestored adds i to the "restored" field.
+func (m *GiftDrawMutation) AddRestored(i int64) {
+	if m.addrestored != nil {
+		*m.addrestored += i
+	} else {
+		m.addrestored = &i
+	}
+}
+
+// AddedRestored returns the value that was added to the "restored" field in this mutation.
+func (m *GiftDrawMutation) AddedRestored() (r int64, exists bool) {
+	v := m.addrestored
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRestored resets all changes to the "restored" field.
+func (m *GiftDrawMutation) ResetRestored() {
+	m.restored = nil
+	m.addrestored = nil
+}
+
+// Where appends a list predicates to the GiftDrawMutation builder.
+func (m *GiftDrawMutation) Where(ps ...predicate.GiftDraw) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the GiftDrawMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *GiftDrawMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.GiftDraw, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *GiftDrawMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *GiftDrawMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (GiftDraw).
+func (m *GiftDrawMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *GiftDrawMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.entry_id != nil {
+		fields = append(fields, giftdraw.FieldEntryID)
+	}
+	if m.lot_id != nil {
+		fields = append(fields, giftdraw.FieldLotID)
+	}
+	if m.amount != nil {
+		fields = append(fields, giftdraw.FieldAmount)
+	}
+	if m.restored != nil {
+		fields = append(fields, giftdraw.FieldRestored)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *GiftDrawMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case giftdraw.FieldEntryID:
+		return m.EntryID()
+	case giftdraw.FieldLotID:
+		return m.LotID()
+	case giftdraw.FieldAmount:
+		return m.Amount()
+	case giftdraw.FieldRestored:
+		return m.Restored()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *GiftDrawMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case giftdraw.FieldEntryID:
+		return m.OldEntryID(ctx)
+	case giftdraw.FieldLotID:
+		return m.OldLotID(ctx)
+	case giftdraw.FieldAmount:
+		return m.OldAmount(ctx)
+	case giftdraw.FieldRestored:
+		return m.OldRestored(ctx)
+	}
+	return nil, fmt.Errorf("unknown GiftDraw field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GiftDrawMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case giftdraw.FieldEntryID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryID(v)
+		return nil
+	case giftdraw.FieldLotID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLotID(v)
+		return nil
+	case giftdraw.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case giftdraw.FieldRestored:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRestored(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GiftDraw field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *GiftDrawMutation) AddedFields() []string {
+	var fields []string
+	if m.addentry_id != nil {
+		fields = append(fields, giftdraw.FieldEntryID)
+	}
+	if m.addlot_id != nil {
+		fields = append(fields, giftdraw.FieldLotID)
+	}
+	if m.addamount != nil {
+		fields = append(fields, giftdraw.FieldAmount)
+	}
+	if m.addrestored != nil {
+		fields = append(fields, giftdraw.FieldRestored)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *GiftDrawMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case giftdraw.FieldEntryID:
+		return m.AddedEntryID()
+	case giftdraw.FieldLotID:
+		return m.AddedLotID()
+	case giftdraw.FieldAmount:
+		return m.AddedAmount()
+	case giftdraw.FieldRestored:
+		return m.AddedRestored()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GiftDrawMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case giftdraw.FieldEntryID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEntryID(v)
+		return nil
+	case giftdraw.FieldLotID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLotID(v)
+		return nil
+	case giftdraw.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case giftdraw.FieldRestored:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRestored(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GiftDraw numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *GiftDrawMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *GiftDrawMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *GiftDrawMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown GiftDraw nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *GiftDrawMutation) ResetField(name string) error {
+	switch name {
+	case giftdraw.FieldEntryID:
+		m.ResetEntryID()
+		return nil
+	case giftdraw.FieldLotID:
+		m.ResetLotID()
+		return nil
+	case giftdraw.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case giftdraw.FieldRestored:
+		m.ResetRestored()
+		return nil
+	}
+	return fmt.Errorf("unknown GiftDraw field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *GiftDrawMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *GiftDrawMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *GiftDrawMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *GiftDrawMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *GiftDrawMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *GiftDrawMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *GiftDrawMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown GiftDraw unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *GiftDrawMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown GiftDraw edge %s", name)
 }
 
 // GiftLotMutation represents an operation that mutates the GiftLot nodes in the graph.
@@ -17830,6 +18455,8 @@ type PaymentMutation struct {
 	method                   *payment.Method
 	amount                   *int64
 	addamount                *int64
+	refunded_amount          *int64
+	addrefunded_amount       *int64
 	currency                 *string
 	status                   *payment.Status
 	stripe_payment_intent_id *string
@@ -18140,6 +18767,62 @@ func (m *PaymentMutation) ResetAmount() {
 	m.addamount = nil
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (m *PaymentMutation) SetRefundedAmount(i int64) {
+	m.refunded_amount = &i
+	m.addrefunded_amount = nil
+}
+
+// RefundedAmount returns the value of the "refunded_amount" field in the mutation.
+func (m *PaymentMutation) RefundedAmount() (r int64, exists bool) {
+	v := m.refunded_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundedAmount returns the old "refunded_amount" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldRefundedAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundedAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundedAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundedAmount: %w", err)
+	}
+	return oldValue.RefundedAmount, nil
+}
+
+// AddRefundedAmount adds i to the "refunded_amount" field.
+func (m *PaymentMutation) AddRefundedAmount(i int64) {
+	if m.addrefunded_amount != nil {
+		*m.addrefunded_amount += i
+	} else {
+		m.addrefunded_amount = &i
+	}
+}
+
+// AddedRefundedAmount returns the value that was added to the "refunded_amount" field in this mutation.
+func (m *PaymentMutation) AddedRefundedAmount() (r int64, exists bool) {
+	v := m.addrefunded_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRefundedAmount resets all changes to the "refunded_amount" field.
+func (m *PaymentMutation) ResetRefundedAmount() {
+	m.refunded_amount = nil
+	m.addrefunded_amount = nil
+}
+
 // SetCurrency sets the "currency" field.
 func (m *PaymentMutation) SetCurrency(s string) {
 	m.currency = &s
@@ -18371,7 +19054,7 @@ func (m *PaymentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PaymentMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, payment.FieldCreatedAt)
 	}
@@ -18386,6 +19069,9 @@ func (m *PaymentMutation) Fields() []string {
 	}
 	if m.amount != nil {
 		fields = append(fields, payment.FieldAmount)
+	}
+	if m.refunded_amount != nil {
+		fields = append(fields, payment.FieldRefundedAmount)
 	}
 	if m.currency != nil {
 		fields = append(fields, payment.FieldCurrency)
@@ -18417,6 +19103,8 @@ func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
 		return m.Method()
 	case payment.FieldAmount:
 		return m.Amount()
+	case payment.FieldRefundedAmount:
+		return m.RefundedAmount()
 	case payment.FieldCurrency:
 		return m.Currency()
 	case payment.FieldStatus:
@@ -18444,6 +19132,8 @@ func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldMethod(ctx)
 	case payment.FieldAmount:
 		return m.OldAmount(ctx)
+	case payment.FieldRefundedAmount:
+		return m.OldRefundedAmount(ctx)
 	case payment.FieldCurrency:
 		return m.OldCurrency(ctx)
 	case payment.FieldStatus:
@@ -18496,6 +19186,13 @@ func (m *PaymentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAmount(v)
 		return nil
+	case payment.FieldRefundedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundedAmount(v)
+		return nil
 	case payment.FieldCurrency:
 		v, ok := value.(string)
 		if !ok {
@@ -18535,6 +19232,9 @@ func (m *PaymentMutation) AddedFields() []string {
 	if m.addamount != nil {
 		fields = append(fields, payment.FieldAmount)
 	}
+	if m.addrefunded_amount != nil {
+		fields = append(fields, payment.FieldRefundedAmount)
+	}
 	return fields
 }
 
@@ -18545,6 +19245,8 @@ func (m *PaymentMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case payment.FieldAmount:
 		return m.AddedAmount()
+	case payment.FieldRefundedAmount:
+		return m.AddedRefundedAmount()
 	}
 	return nil, false
 }
@@ -18560,6 +19262,13 @@ func (m *PaymentMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddAmount(v)
+		return nil
+	case payment.FieldRefundedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRefundedAmount(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Payment numeric field %s", name)
@@ -18617,6 +19326,9 @@ func (m *PaymentMutation) ResetField(name string) error {
 		return nil
 	case payment.FieldAmount:
 		m.ResetAmount()
+		return nil
+	case payment.FieldRefundedAmount:
+		m.ResetRefundedAmount()
 		return nil
 	case payment.FieldCurrency:
 		m.ResetCurrency()

@@ -28,6 +28,8 @@ type Payment struct {
 	Method payment.Method `json:"method,omitempty"`
 	// Amount holds the value of the "amount" field.
 	Amount int64 `json:"amount,omitempty"`
+	// RefundedAmount holds the value of the "refunded_amount" field.
+	RefundedAmount int64 `json:"refunded_amount,omitempty"`
 	// Currency holds the value of the "currency" field.
 	Currency string `json:"currency,omitempty"`
 	// Status holds the value of the "status" field.
@@ -67,7 +69,7 @@ func (*Payment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case payment.FieldID, payment.FieldOrderID, payment.FieldAmount:
+		case payment.FieldID, payment.FieldOrderID, payment.FieldAmount, payment.FieldRefundedAmount:
 			values[i] = new(sql.NullInt64)
 		case payment.FieldMethod, payment.FieldCurrency, payment.FieldStatus, payment.FieldStripePaymentIntentID, payment.FieldClientSecret:
 			values[i] = new(sql.NullString)
@@ -123,6 +125,12 @@ func (_m *Payment) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field amount", values[i])
 			} else if value.Valid {
 				_m.Amount = value.Int64
+			}
+		case payment.FieldRefundedAmount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field refunded_amount", values[i])
+			} else if value.Valid {
+				_m.RefundedAmount = value.Int64
 			}
 		case payment.FieldCurrency:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -204,6 +212,9 @@ func (_m *Payment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("amount=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Amount))
+	builder.WriteString(", ")
+	builder.WriteString("refunded_amount=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RefundedAmount))
 	builder.WriteString(", ")
 	builder.WriteString("currency=")
 	builder.WriteString(_m.Currency)

@@ -69,6 +69,20 @@ func (_c *PaymentCreate) SetAmount(v int64) *PaymentCreate {
 	return _c
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_c *PaymentCreate) SetRefundedAmount(v int64) *PaymentCreate {
+	_c.mutation.SetRefundedAmount(v)
+	return _c
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableRefundedAmount(v *int64) *PaymentCreate {
+	if v != nil {
+		_c.SetRefundedAmount(*v)
+	}
+	return _c
+}
+
 // SetCurrency sets the "currency" field.
 func (_c *PaymentCreate) SetCurrency(v string) *PaymentCreate {
 	_c.mutation.SetCurrency(v)
@@ -173,6 +187,10 @@ func (_c *PaymentCreate) defaults() error {
 		v := payment.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.RefundedAmount(); !ok {
+		v := payment.DefaultRefundedAmount
+		_c.mutation.SetRefundedAmount(v)
+	}
 	if _, ok := _c.mutation.Status(); !ok {
 		v := payment.DefaultStatus
 		_c.mutation.SetStatus(v)
@@ -205,6 +223,14 @@ func (_c *PaymentCreate) check() error {
 	if v, ok := _c.mutation.Amount(); ok {
 		if err := payment.AmountValidator(v); err != nil {
 			return &ValidationError{Name: "amount", err: fmt.Errorf(`ent: validator failed for field "Payment.amount": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.RefundedAmount(); !ok {
+		return &ValidationError{Name: "refunded_amount", err: errors.New(`ent: missing required field "Payment.refunded_amount"`)}
+	}
+	if v, ok := _c.mutation.RefundedAmount(); ok {
+		if err := payment.RefundedAmountValidator(v); err != nil {
+			return &ValidationError{Name: "refunded_amount", err: fmt.Errorf(`ent: validator failed for field "Payment.refunded_amount": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Currency(); !ok {
@@ -263,6 +289,10 @@ func (_c *PaymentCreate) createSpec() (*Payment, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Amount(); ok {
 		_spec.SetField(payment.FieldAmount, field.TypeInt64, value)
 		_node.Amount = value
+	}
+	if value, ok := _c.mutation.RefundedAmount(); ok {
+		_spec.SetField(payment.FieldRefundedAmount, field.TypeInt64, value)
+		_node.RefundedAmount = value
 	}
 	if value, ok := _c.mutation.Currency(); ok {
 		_spec.SetField(payment.FieldCurrency, field.TypeString, value)
@@ -358,6 +388,24 @@ func (u *PaymentUpsert) SetUpdatedAt(v time.Time) *PaymentUpsert {
 // UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
 func (u *PaymentUpsert) UpdateUpdatedAt() *PaymentUpsert {
 	u.SetExcluded(payment.FieldUpdatedAt)
+	return u
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (u *PaymentUpsert) SetRefundedAmount(v int64) *PaymentUpsert {
+	u.Set(payment.FieldRefundedAmount, v)
+	return u
+}
+
+// UpdateRefundedAmount sets the "refunded_amount" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateRefundedAmount() *PaymentUpsert {
+	u.SetExcluded(payment.FieldRefundedAmount)
+	return u
+}
+
+// AddRefundedAmount adds v to the "refunded_amount" field.
+func (u *PaymentUpsert) AddRefundedAmount(v int64) *PaymentUpsert {
+	u.Add(payment.FieldRefundedAmount, v)
 	return u
 }
 
@@ -477,6 +525,27 @@ func (u *PaymentUpsertOne) SetUpdatedAt(v time.Time) *PaymentUpsertOne {
 func (u *PaymentUpsertOne) UpdateUpdatedAt() *PaymentUpsertOne {
 	return u.Update(func(s *PaymentUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (u *PaymentUpsertOne) SetRefundedAmount(v int64) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetRefundedAmount(v)
+	})
+}
+
+// AddRefundedAmount adds v to the "refunded_amount" field.
+func (u *PaymentUpsertOne) AddRefundedAmount(v int64) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.AddRefundedAmount(v)
+	})
+}
+
+// UpdateRefundedAmount sets the "refunded_amount" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateRefundedAmount() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateRefundedAmount()
 	})
 }
 
@@ -770,6 +839,27 @@ func (u *PaymentUpsertBulk) SetUpdatedAt(v time.Time) *PaymentUpsertBulk {
 func (u *PaymentUpsertBulk) UpdateUpdatedAt() *PaymentUpsertBulk {
 	return u.Update(func(s *PaymentUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (u *PaymentUpsertBulk) SetRefundedAmount(v int64) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetRefundedAmount(v)
+	})
+}
+
+// AddRefundedAmount adds v to the "refunded_amount" field.
+func (u *PaymentUpsertBulk) AddRefundedAmount(v int64) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.AddRefundedAmount(v)
+	})
+}
+
+// UpdateRefundedAmount sets the "refunded_amount" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateRefundedAmount() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateRefundedAmount()
 	})
 }
 

@@ -35,6 +35,27 @@ func (_u *PaymentUpdate) SetUpdatedAt(v time.Time) *PaymentUpdate {
 	return _u
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_u *PaymentUpdate) SetRefundedAmount(v int64) *PaymentUpdate {
+	_u.mutation.ResetRefundedAmount()
+	_u.mutation.SetRefundedAmount(v)
+	return _u
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_u *PaymentUpdate) SetNillableRefundedAmount(v *int64) *PaymentUpdate {
+	if v != nil {
+		_u.SetRefundedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundedAmount adds value to the "refunded_amount" field.
+func (_u *PaymentUpdate) AddRefundedAmount(v int64) *PaymentUpdate {
+	_u.mutation.AddRefundedAmount(v)
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *PaymentUpdate) SetStatus(v payment.Status) *PaymentUpdate {
 	_u.mutation.SetStatus(v)
@@ -138,6 +159,11 @@ func (_u *PaymentUpdate) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *PaymentUpdate) check() error {
+	if v, ok := _u.mutation.RefundedAmount(); ok {
+		if err := payment.RefundedAmountValidator(v); err != nil {
+			return &ValidationError{Name: "refunded_amount", err: fmt.Errorf(`ent: validator failed for field "Payment.refunded_amount": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := payment.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Payment.status": %w`, err)}
@@ -169,6 +195,12 @@ func (_u *PaymentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(payment.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.RefundedAmount(); ok {
+		_spec.SetField(payment.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
+		_spec.AddField(payment.FieldRefundedAmount, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(payment.FieldStatus, field.TypeEnum, value)
@@ -210,6 +242,27 @@ type PaymentUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *PaymentUpdateOne) SetUpdatedAt(v time.Time) *PaymentUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_u *PaymentUpdateOne) SetRefundedAmount(v int64) *PaymentUpdateOne {
+	_u.mutation.ResetRefundedAmount()
+	_u.mutation.SetRefundedAmount(v)
+	return _u
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_u *PaymentUpdateOne) SetNillableRefundedAmount(v *int64) *PaymentUpdateOne {
+	if v != nil {
+		_u.SetRefundedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundedAmount adds value to the "refunded_amount" field.
+func (_u *PaymentUpdateOne) AddRefundedAmount(v int64) *PaymentUpdateOne {
+	_u.mutation.AddRefundedAmount(v)
 	return _u
 }
 
@@ -329,6 +382,11 @@ func (_u *PaymentUpdateOne) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *PaymentUpdateOne) check() error {
+	if v, ok := _u.mutation.RefundedAmount(); ok {
+		if err := payment.RefundedAmountValidator(v); err != nil {
+			return &ValidationError{Name: "refunded_amount", err: fmt.Errorf(`ent: validator failed for field "Payment.refunded_amount": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := payment.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Payment.status": %w`, err)}
@@ -377,6 +435,12 @@ func (_u *PaymentUpdateOne) sqlSave(ctx context.Context) (_node *Payment, err er
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(payment.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.RefundedAmount(); ok {
+		_spec.SetField(payment.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
+		_spec.AddField(payment.FieldRefundedAmount, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(payment.FieldStatus, field.TypeEnum, value)

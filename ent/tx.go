@@ -30,6 +30,8 @@ type Tx struct {
 	DropCustomer *DropCustomerClient
 	// DropPool is the client for interacting with the DropPool builders.
 	DropPool *DropPoolClient
+	// GiftDraw is the client for interacting with the GiftDraw builders.
+	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
 	// HubPayment is the client for interacting with the HubPayment builders.
@@ -223,6 +225,7 @@ func (tx *Tx) init() {
 	tx.Drop = NewDropClient(tx.config)
 	tx.DropCustomer = NewDropCustomerClient(tx.config)
 	tx.DropPool = NewDropPoolClient(tx.config)
+	tx.GiftDraw = NewGiftDrawClient(tx.config)
 	tx.GiftLot = NewGiftLotClient(tx.config)
 	tx.HubPayment = NewHubPaymentClient(tx.config)
 	tx.HubSale = NewHubSaleClient(tx.config)

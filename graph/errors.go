@@ -38,6 +38,7 @@ const (
 	CodeRateLimited          = "RATE_LIMITED"
 	CodePaymentDeclined      = "PAYMENT_DECLINED"
 	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
+	CodeAlreadyMember        = "ALREADY_MEMBER"
 	CodeInternal             = "INTERNAL"
 )
 
@@ -54,6 +55,7 @@ var domainCodes = []struct {
 	{checkout.ErrRateLimited, CodeRateLimited},
 	{checkout.ErrPaymentDeclined, CodePaymentDeclined},
 	{checkout.ErrInsufficientFunds, CodeInsufficientFunds},
+	{checkout.ErrAlreadyMember, CodeAlreadyMember},
 	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
 	{checkout.ErrIdempotencyInProgress, CodeIdempotencyKeyReused},
 	{checkout.ErrInvalidCredentials, CodeUnauthenticated},

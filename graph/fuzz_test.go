@@ -1,7 +1,10 @@
 package graph_test
 
 import (
+	"net/http"
 	"testing"
+
+	"github.com/stripe/stripe-go/v79/webhook"
 
 	"github.com/merchd/merchd/graph/graphtest"
 )
@@ -48,6 +51,35 @@ func FuzzCursor(f *testing.F) {
 			default:
 				t.Fatalf("cursor %q order %q: %+v", cursor, field, r.Errors)
 			}
+		}
+	})
+}
+
+// FuzzStripeWebhook signs arbitrary event bodies with the webhook secret
+// and delivers them to the real handler and database: the answer is 200
+// (applied or not ours) or 400 (unreadable, another API version), never a
+// 5xx (which would make Stripe redeliver forever) and never a crash.
+func FuzzStripeWebhook(f *testing.F) {
+	e := graphtest.New(f, graphtest.Options{})
+	for _, s := range []string{
+		`{"id":"evt_1","object":"event","type":"payment_intent.succeeded","api_version":"2024-06-20","data":{"object":{"id":"pi_1","object":"payment_intent","amount":1999,"currency":"eur","metadata":{"merchd_order_id":"42"}}}}`,
+		`{"id":"evt_2","object":"event","type":"payment_intent.payment_failed","api_version":"2024-06-20","data":{"object":{"id":"pi_2","amount":-1,"currency":"zz","metadata":{"merchd_topup_id":"1","merchd_hub_sale":"x"}}}}`,
+		`{"id":"evt_3","object":"event","type":"invoice.paid","api_version":"2024-06-20","data":{"object":{"subscription":"sub_1","lines":{"data":[{"period":{"end":99999999999}}]}}}}`,
+		`{"id":"evt_4","object":"event","type":"invoice.paid","api_version":"2024-06-20"}`,
+		`{"id":"evt_5","object":"event","type":"customer.subscription.deleted","api_version":"2024-06-20","data":{"object":{"id":7}}}`,
+		`{"id":"","object":"event","type":"payment_intent.canceled","api_version":"2024-06-20","data":{"object":{"id":"pi_3"}}}`,
+		`{"id":"evt_6","object":"event","type":"payment_intent.succeeded","api_version":"2025-03-31.basil","data":{"object":{"id":"pi_4"}}}`,
+		`{"id":"evt_7","object":"event","type":"charge.refunded","api_version":"2024-06-20","data":{"object":{}}}`,
+		`not json`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: graphtest.WebhookSecret})
+		switch code := graphtest.Deliver(t, e.WebhookURL, body, sp.Header); code {
+		case http.StatusOK, http.StatusBadRequest:
+		default:
+			t.Fatalf("webhook answered %d to %s", code, body)
 		}
 	})
 }

@@ -854,7 +854,7 @@ type OrderResolver interface {
 	Total(ctx context.Context, obj *ent.Order) (*ent.Money, error)
 	Refunded(ctx context.Context, obj *ent.Order) (*ent.Money, error)
 	Stream(ctx context.Context, obj *ent.Order) (*ent.Stream, error)
-	PickupCode(ctx context.Context, obj *ent.Order) (string, error)
+	PickupCode(ctx context.Context, obj *ent.Order) (*string, error)
 }
 type OrderLineResolver interface {
 	UnitPrice(ctx context.Context, obj *ent.OrderLine) (*ent.Money, error)
@@ -13672,11 +13672,11 @@ func (ec *executionContext) _Order_pickupCode(ctx context.Context, field graphql
 			return ec.Resolvers.Order().PickupCode(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Order_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -36507,7 +36507,7 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 					}
 				}()
 				res = ec._Order_pickupCode(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res

@@ -10,6 +10,7 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/graph/model"
 )
@@ -29,8 +30,14 @@ func (r *mutationResolver) IssueQRCode(ctx context.Context, input model.IssueQRC
 }
 
 // PickupCode is the resolver for the pickupCode field.
-func (r *orderResolver) PickupCode(ctx context.Context, obj *ent.Order) (string, error) {
-	return r.QR.PickupCode(obj.ID), nil
+func (r *orderResolver) PickupCode(ctx context.Context, obj *ent.Order) (*string, error) {
+	// Only a paid order has goods to collect: an unpaid, failed, canceled
+	// or fully refunded order shows no code a counter could honour.
+	if obj.Status != order.StatusPAID && obj.Status != order.StatusPARTIALLY_REFUNDED {
+		return nil, nil
+	}
+	code := r.QR.PickupCode(obj.ID)
+	return &code, nil
 }
 
 // QRCode is the resolver for the qrCode field.

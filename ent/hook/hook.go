@@ -105,6 +105,18 @@ func (f DropPoolFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DropPoolMutation", m)
 }
 
+// The GiftDrawFunc type is an adapter to allow the use of ordinary
+// function as GiftDraw mutator.
+type GiftDrawFunc func(context.Context, *ent.GiftDrawMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f GiftDrawFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.GiftDrawMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.GiftDrawMutation", m)
+}
+
 // The GiftLotFunc type is an adapter to allow the use of ordinary
 // function as GiftLot mutator.
 type GiftLotFunc func(context.Context, *ent.GiftLotMutation) (ent.Value, error)

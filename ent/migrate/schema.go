@@ -231,6 +231,27 @@ var (
 			},
 		},
 	}
+	// GiftDrawsColumns holds the columns for the "gift_draws" table.
+	GiftDrawsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "entry_id", Type: field.TypeInt},
+		{Name: "lot_id", Type: field.TypeInt},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "restored", Type: field.TypeInt64, Default: 0},
+	}
+	// GiftDrawsTable holds the schema information for the "gift_draws" table.
+	GiftDrawsTable = &schema.Table{
+		Name:       "gift_draws",
+		Columns:    GiftDrawsColumns,
+		PrimaryKey: []*schema.Column{GiftDrawsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "giftdraw_entry_id_lot_id",
+				Unique:  true,
+				Columns: []*schema.Column{GiftDrawsColumns[1], GiftDrawsColumns[2]},
+			},
+		},
+	}
 	// GiftLotsColumns holds the columns for the "gift_lots" table.
 	GiftLotsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -463,6 +484,14 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[6]},
 			},
+			{
+				Name:    "membership_one_current_per_customer",
+				Unique:  true,
+				Columns: []*schema.Column{MembershipsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status IN ('ACTIVE', 'PAST_DUE')",
+				},
+			},
 		},
 	}
 	// MembershipTiersColumns holds the columns for the "membership_tiers" table.
@@ -606,8 +635,9 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "method", Type: field.TypeEnum, Enums: []string{"CARD", "WALLET"}},
 		{Name: "amount", Type: field.TypeInt64},
+		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
 		{Name: "currency", Type: field.TypeString},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED", "CANCELED"}, Default: "PENDING"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED", "CANCELED", "MISMATCH"}, Default: "PENDING"},
 		{Name: "stripe_payment_intent_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "client_secret", Type: field.TypeString, Nullable: true},
 		{Name: "order_id", Type: field.TypeInt},
@@ -620,7 +650,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "payments_orders_payments",
-				Columns:    []*schema.Column{PaymentsColumns[9]},
+				Columns:    []*schema.Column{PaymentsColumns[10]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -803,7 +833,7 @@ var (
 		{Name: "customer_id", Type: field.TypeInt},
 		{Name: "amount", Type: field.TypeInt64},
 		{Name: "currency", Type: field.TypeString},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED"}, Default: "PENDING"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED", "MISMATCH"}, Default: "PENDING"},
 		{Name: "stripe_payment_intent_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "client_secret", Type: field.TypeString, Nullable: true},
 	}
@@ -965,6 +995,7 @@ var (
 		DropsTable,
 		DropCustomersTable,
 		DropPoolsTable,
+		GiftDrawsTable,
 		GiftLotsTable,
 		HubPaymentsTable,
 		HubSalesTable,
@@ -1040,6 +1071,12 @@ func init() {
 	DropPoolsTable.Annotation.Checks = map[string]string{
 		"drop_pool_remaining_in_range": "remaining >= 0 AND remaining <= allocated",
 	}
+	GiftDrawsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(150323855360),
+	}
+	GiftDrawsTable.Annotation.Checks = map[string]string{
+		"gift_draw_restored_within_amount": "restored >= 0 AND restored <= amount",
+	}
 	GiftLotsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(94489280512),
 	}
@@ -1107,6 +1144,9 @@ func init() {
 	PaymentsTable.ForeignKeys[0].RefTable = OrdersTable
 	PaymentsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(81604378624),
+	}
+	PaymentsTable.Annotation.Checks = map[string]string{
+		"payment_refund_within_amount": "refunded_amount >= 0 AND refunded_amount <= amount",
 	}
 	ProductsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(21474836480),

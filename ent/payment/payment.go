@@ -28,6 +28,8 @@ const (
 	FieldMethod = "method"
 	// FieldAmount holds the string denoting the amount field in the database.
 	FieldAmount = "amount"
+	// FieldRefundedAmount holds the string denoting the refunded_amount field in the database.
+	FieldRefundedAmount = "refunded_amount"
 	// FieldCurrency holds the string denoting the currency field in the database.
 	FieldCurrency = "currency"
 	// FieldStatus holds the string denoting the status field in the database.
@@ -57,6 +59,7 @@ var Columns = []string{
 	FieldOrderID,
 	FieldMethod,
 	FieldAmount,
+	FieldRefundedAmount,
 	FieldCurrency,
 	FieldStatus,
 	FieldStripePaymentIntentID,
@@ -89,6 +92,10 @@ var (
 	UpdateDefaultUpdatedAt func() time.Time
 	// AmountValidator is a validator for the "amount" field. It is called by the builders before save.
 	AmountValidator func(int64) error
+	// DefaultRefundedAmount holds the default value on creation for the "refunded_amount" field.
+	DefaultRefundedAmount int64
+	// RefundedAmountValidator is a validator for the "refunded_amount" field. It is called by the builders before save.
+	RefundedAmountValidator func(int64) error
 )
 
 // Method defines the type for the "method" enum field.
@@ -126,6 +133,7 @@ const (
 	StatusSUCCEEDED Status = "SUCCEEDED"
 	StatusFAILED    Status = "FAILED"
 	StatusCANCELED  Status = "CANCELED"
+	StatusMISMATCH  Status = "MISMATCH"
 )
 
 func (s Status) String() string {
@@ -135,7 +143,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusSUCCEEDED, StatusFAILED, StatusCANCELED:
+	case StatusPENDING, StatusSUCCEEDED, StatusFAILED, StatusCANCELED, StatusMISMATCH:
 		return nil
 	default:
 		return fmt.Errorf("payment: invalid enum value for status field: %q", s)
@@ -173,6 +181,11 @@ func ByMethod(opts ...sql.OrderTermOption) OrderOption {
 // ByAmount orders the results by the amount field.
 func ByAmount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAmount, opts...).ToFunc()
+}
+
+// ByRefundedAmount orders the results by the refunded_amount field.
+func ByRefundedAmount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRefundedAmount, opts...).ToFunc()
 }
 
 // ByCurrency orders the results by the currency field.

@@ -75,6 +75,11 @@ func Amount(v int64) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldAmount, v))
 }
 
+// RefundedAmount applies equality check predicate on the "refunded_amount" field. It's identical to RefundedAmountEQ.
+func RefundedAmount(v int64) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldRefundedAmount, v))
+}
+
 // Currency applies equality check predicate on the "currency" field. It's identical to CurrencyEQ.
 func Currency(v string) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldCurrency, v))
@@ -248,6 +253,46 @@ func AmountLT(v int64) predicate.Payment {
 // AmountLTE applies the LTE predicate on the "amount" field.
 func AmountLTE(v int64) predicate.Payment {
 	return predicate.Payment(sql.FieldLTE(FieldAmount, v))
+}
+
+// RefundedAmountEQ applies the EQ predicate on the "refunded_amount" field.
+func RefundedAmountEQ(v int64) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldRefundedAmount, v))
+}
+
+// RefundedAmountNEQ applies the NEQ predicate on the "refunded_amount" field.
+func RefundedAmountNEQ(v int64) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldRefundedAmount, v))
+}
+
+// RefundedAmountIn applies the In predicate on the "refunded_amount" field.
+func RefundedAmountIn(vs ...int64) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldRefundedAmount, vs...))
+}
+
+// RefundedAmountNotIn applies the NotIn predicate on the "refunded_amount" field.
+func RefundedAmountNotIn(vs ...int64) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldRefundedAmount, vs...))
+}
+
+// RefundedAmountGT applies the GT predicate on the "refunded_amount" field.
+func RefundedAmountGT(v int64) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldRefundedAmount, v))
+}
+
+// RefundedAmountGTE applies the GTE predicate on the "refunded_amount" field.
+func RefundedAmountGTE(v int64) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldRefundedAmount, v))
+}
+
+// RefundedAmountLT applies the LT predicate on the "refunded_amount" field.
+func RefundedAmountLT(v int64) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldRefundedAmount, v))
+}
+
+// RefundedAmountLTE applies the LTE predicate on the "refunded_amount" field.
+func RefundedAmountLTE(v int64) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldRefundedAmount, v))
 }
 
 // CurrencyEQ applies the EQ predicate on the "currency" field.

@@ -30,6 +30,9 @@ type DropCustomer func(*sql.Selector)
 // DropPool is the predicate function for droppool builders.
 type DropPool func(*sql.Selector)
 
+// GiftDraw is the predicate function for giftdraw builders.
+type GiftDraw func(*sql.Selector)
+
 // GiftLot is the predicate function for giftlot builders.
 type GiftLot func(*sql.Selector)
 

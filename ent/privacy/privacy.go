@@ -303,6 +303,30 @@ func (f DropPoolMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DropPoolMutation", m)
 }
 
+// The GiftDrawQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type GiftDrawQueryRuleFunc func(context.Context, *ent.GiftDrawQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f GiftDrawQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.GiftDrawQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.GiftDrawQuery", q)
+}
+
+// The GiftDrawMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type GiftDrawMutationRuleFunc func(context.Context, *ent.GiftDrawMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f GiftDrawMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.GiftDrawMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.GiftDrawMutation", m)
+}
+
 // The GiftLotQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type GiftLotQueryRuleFunc func(context.Context, *ent.GiftLotQuery) error
@@ -1002,6 +1026,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.DropPoolQuery:
 		return q.Filter(), nil
+	case *ent.GiftDrawQuery:
+		return q.Filter(), nil
 	case *ent.GiftLotQuery:
 		return q.Filter(), nil
 	case *ent.HubPaymentQuery:
@@ -1078,6 +1104,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.DropCustomerMutation:
 		return m.Filter(), nil
 	case *ent.DropPoolMutation:
+		return m.Filter(), nil
+	case *ent.GiftDrawMutation:
 		return m.Filter(), nil
 	case *ent.GiftLotMutation:
 		return m.Filter(), nil

@@ -14,6 +14,7 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
@@ -328,6 +329,25 @@ func init() {
 	droppoolDescRemaining := droppoolFields[3].Descriptor()
 	// droppool.RemainingValidator is a validator for the "remaining" field. It is called by the builders before save.
 	droppool.RemainingValidator = droppoolDescRemaining.Validators[0].(func(int) error)
+	giftdraw.Policy = privacy.NewPolicies(schema.GiftDraw{})
+	giftdraw.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := giftdraw.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	giftdrawFields := schema.GiftDraw{}.Fields()
+	_ = giftdrawFields
+	// giftdrawDescAmount is the schema descriptor for amount field.
+	giftdrawDescAmount := giftdrawFields[2].Descriptor()
+	// giftdraw.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	giftdraw.AmountValidator = giftdrawDescAmount.Validators[0].(func(int64) error)
+	// giftdrawDescRestored is the schema descriptor for restored field.
+	giftdrawDescRestored := giftdrawFields[3].Descriptor()
+	// giftdraw.DefaultRestored holds the default value on creation for the restored field.
+	giftdraw.DefaultRestored = giftdrawDescRestored.Default.(int64)
 	giftlot.Policy = privacy.NewPolicies(schema.GiftLot{})
 	giftlot.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -840,6 +860,12 @@ func init() {
 	paymentDescAmount := paymentFields[2].Descriptor()
 	// payment.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
 	payment.AmountValidator = paymentDescAmount.Validators[0].(func(int64) error)
+	// paymentDescRefundedAmount is the schema descriptor for refunded_amount field.
+	paymentDescRefundedAmount := paymentFields[3].Descriptor()
+	// payment.DefaultRefundedAmount holds the default value on creation for the refunded_amount field.
+	payment.DefaultRefundedAmount = paymentDescRefundedAmount.Default.(int64)
+	// payment.RefundedAmountValidator is a validator for the "refunded_amount" field. It is called by the builders before save.
+	payment.RefundedAmountValidator = paymentDescRefundedAmount.Validators[0].(func(int64) error)
 	productMixin := schema.Product{}.Mixin()
 	product.Policy = privacy.NewPolicies(schema.Product{})
 	product.Hooks[0] = func(next ent.Mutator) ent.Mutator {

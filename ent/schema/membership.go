@@ -108,6 +108,10 @@ func (Membership) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("customer_id"),
 		index.Fields("status", "current_period_end"),
+		// One membership that gives (or is about to lose) perks per
+		// customer: concurrent purchases cannot both win.
+		index.Fields("customer_id").Unique().StorageKey("membership_one_current_per_customer").
+			Annotations(entsql.IndexWhere("status IN ('ACTIVE', 'PAST_DUE')")),
 	}
 }
 

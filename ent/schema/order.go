@@ -224,8 +224,14 @@ func (Payment) Fields() []ent.Field {
 		field.Int("order_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Enum("method").Values("CARD", "WALLET").Immutable(),
 		field.Int64("amount").NonNegative().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// refunded_amount is what went back to the card; it moves with one
+		// conditional update (refunded_amount + n <= amount), never a
+		// read-then-write.
+		field.Int64("refunded_amount").NonNegative().Default(0).Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("currency").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
-		field.Enum("status").Values("PENDING", "SUCCEEDED", "FAILED", "CANCELED").Default("PENDING"),
+		// MISMATCH: Stripe captured money merchd could not accept (another
+		// amount or currency); it is refunded automatically and staff look.
+		field.Enum("status").Values("PENDING", "SUCCEEDED", "FAILED", "CANCELED", "MISMATCH").Default("PENDING"),
 		field.String("stripe_payment_intent_id").Optional().Nillable().Unique().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("client_secret").Optional().Sensitive().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
@@ -236,6 +242,13 @@ func (Payment) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("order", Order.Type).Ref("payments").Field("order_id").Unique().Required().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+// Annotations of the Payment.
+func (Payment) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entsql.Checks(map[string]string{"payment_refund_within_amount": "refunded_amount >= 0 AND refunded_amount <= amount"}),
 	}
 }
 

@@ -137,6 +137,38 @@ func (GiftLot) Annotations() []schema.Annotation {
 // Policy of the GiftLot.
 func (GiftLot) Policy() ent.Policy { return systemOnlyPolicy() }
 
+// GiftDraw records how much of a gift lot one debit entry took, so a
+// REVERSAL or REFUND of that debit gives it back to the same lot, with
+// the lot's original expiry, instead of as permanent credit.
+type GiftDraw struct{ ent.Schema }
+
+// Fields of the GiftDraw.
+func (GiftDraw) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("entry_id").Immutable(),
+		field.Int("lot_id").Immutable(),
+		field.Int64("amount").Positive().Immutable(),
+		// restored moves only up, with a conditional update, never past amount.
+		field.Int64("restored").Default(0),
+	}
+}
+
+// Indexes of the GiftDraw.
+func (GiftDraw) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("entry_id", "lot_id").Unique()}
+}
+
+// Annotations of the GiftDraw.
+func (GiftDraw) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipAll),
+		entsql.Checks(map[string]string{"gift_draw_restored_within_amount": "restored >= 0 AND restored <= amount"}),
+	}
+}
+
+// Policy of the GiftDraw.
+func (GiftDraw) Policy() ent.Policy { return systemOnlyPolicy() }
+
 // TopUp is a card payment into a wallet, credited when Stripe confirms.
 type TopUp struct{ ent.Schema }
 
@@ -149,7 +181,9 @@ func (TopUp) Fields() []ent.Field {
 		field.Int("customer_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Int64("amount").Positive().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("currency").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
-		field.Enum("status").Values("PENDING", "SUCCEEDED", "FAILED").Default("PENDING"),
+		// MISMATCH: Stripe captured another amount or currency; refunded
+		// automatically, never credited.
+		field.Enum("status").Values("PENDING", "SUCCEEDED", "FAILED", "MISMATCH").Default("PENDING"),
 		field.String("stripe_payment_intent_id").Optional().Nillable().Unique().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("client_secret").Optional().Sensitive().Annotations(entgql.Skip(entgql.SkipAll)),
 	}

@@ -89,6 +89,7 @@ const (
 	StatusPENDING   Status = "PENDING"
 	StatusSUCCEEDED Status = "SUCCEEDED"
 	StatusFAILED    Status = "FAILED"
+	StatusMISMATCH  Status = "MISMATCH"
 )
 
 func (s Status) String() string {
@@ -98,7 +99,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusSUCCEEDED, StatusFAILED:
+	case StatusPENDING, StatusSUCCEEDED, StatusFAILED, StatusMISMATCH:
 		return nil
 	default:
 		return fmt.Errorf("topup: invalid enum value for status field: %q", s)

@@ -130,6 +130,22 @@ func (f *FakeStripe) CreateSubscription(_ context.Context, p checkout.Subscripti
 // CancelSubscription implements checkout.Subscriptions.
 func (f *FakeStripe) CancelSubscription(context.Context, string, string) error { return nil }
 
+// Capture makes Stripe report another amount or currency for a
+// PaymentIntent than merchd asked for (a dashboard edit, a bug, an attack
+// on the metadata): its next event carries these.
+func (f *FakeStripe) Capture(id string, amount int64, currency string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.intents[id].Amount, f.intents[id].Currency = amount, currency
+}
+
+// Refunds returns how much was refunded on a PaymentIntent.
+func (f *FakeStripe) Refunds(id string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.intents[id].Refunded
+}
+
 // Intent returns a copy of a PaymentIntent.
 func (f *FakeStripe) Intent(id string) FakeIntent {
 	f.mu.Lock()
