@@ -12,6 +12,7 @@ import (
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/viewer"
 )
@@ -395,3 +396,24 @@ type CentralLink interface {
 }
 
 var _ CentralLink = (*Hubs)(nil)
+
+// BindReader sets the hub a card reader stands at (full staff, central):
+// a hub's token then starts, polls and cancels payments only on its own
+// readers.
+func (h *Hubs) BindReader(ctx context.Context, readerID, hubCode string) error {
+	if err := requireStaff(ctx); err != nil {
+		return err
+	}
+	if v := viewer.FromContext(ctx); v.Hub != "" {
+		return fmt.Errorf("binding readers with the token of hub %s: %w", v.Hub, ErrForbidden)
+	}
+	if readerID == "" || len(readerID) > 100 {
+		return badInput("readerId", "name the card reader (tmr_…)")
+	}
+	if !ValidHubCode(hubCode) {
+		return badInput("hub", "a hub code is 1 to 40 letters, digits, '-' or '_'")
+	}
+	sys := viewer.SystemContext(ctx)
+	return h.db.ReaderBinding.Create().SetReaderID(readerID).SetHub(hubCode).
+		OnConflictColumns(readerbinding.FieldReaderID).UpdateHub().UpdateUpdatedAt().Exec(sys)
+}

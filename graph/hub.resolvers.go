@@ -196,6 +196,14 @@ func (r *mutationResolver) CancelHubCardPayment(ctx context.Context, input model
 	return readerModel(st), nil
 }
 
+// BindTerminalReader is the resolver for the bindTerminalReader field.
+func (r *mutationResolver) BindTerminalReader(ctx context.Context, input model.BindTerminalReaderInput) (*model.BindTerminalReaderPayload, error) {
+	if err := r.Hubs.BindReader(ctx, input.ReaderID, input.Hub); err != nil {
+		return nil, err
+	}
+	return &model.BindTerminalReaderPayload{ReaderID: input.ReaderID, Hub: input.Hub}, nil
+}
+
 // HubStatus is the resolver for the hubStatus field.
 func (r *queryResolver) HubStatus(ctx context.Context) (*model.HubStatus, error) {
 	if r.HubLink == nil {
