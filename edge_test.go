@@ -188,7 +188,7 @@ func startPopupWith(t *testing.T, leased int, env []string, centralFlags ...stri
 	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer, labels: labels,
 		custTok: map[string]string{}, pass: map[string]string{}, custID: map[string]string{}}
 	centralDB := filepath.Join(dir, "central.db")
-	p.central = startCommand(t, p.bin, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo"}, centralFlags...)...).URL
+	p.central = startCommand(t, p.bin, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo", "--hub-wallet-limit", "5000"}, centralFlags...)...).URL
 	p.centralTok = staffToken(t, p.bin, centralDB)
 	p.hubTok = staffToken(t, p.bin, centralDB, "--hub", "popup-hub") // a hub box gets a hub's token, not a staff login
 	p.link = newLinkProxy(t, strings.TrimPrefix(p.central, "http://"))

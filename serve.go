@@ -156,6 +156,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			return err
 		}
 		hubs.Central(signer, wallets, pay)
+		hubs.LimitHubWalletSales(cfg.HubWalletLimit)
 		if cfg.Stripe.Enabled() {
 			hubs.UseTerminal(terminal{hardware.NewStripeTerminal(string(cfg.Stripe.SecretKey), cfg.Stripe.APIURL)})
 		}

@@ -35,6 +35,8 @@ const (
 	CodePaymentDeclined      = "PAYMENT_DECLINED"
 	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
 	CodeInternal             = "INTERNAL"
+	// CodeHubSaleMismatch: a hub delivered a recorded saleId with other content.
+	CodeHubSaleMismatch = "HUB_SALE_MISMATCH"
 )
 
 // domainCodes maps each domain sentinel to its code, most specific first.
@@ -43,6 +45,7 @@ var domainCodes = []struct {
 	code string
 }{
 	{checkout.ErrOutOfStock, CodeOutOfStock},
+	{checkout.ErrHubSaleMismatch, CodeHubSaleMismatch},
 	{checkout.ErrDropNotOpen, CodeDropNotOpen},
 	{checkout.ErrLimitExceeded, CodeLimitExceeded},
 	{checkout.ErrHoldExpired, CodeHoldExpired},

@@ -233,6 +233,7 @@ func TestHubWalletSales(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
 			v := newVariant(t, e, 100, 2500, "EUR")
 			sku := skuOf(t, e, v)
+			e.Hubs.LimitHubWalletSales(5000) // the hubs' offline limit
 			tok, id := e.SignUp(t, "wallet@example.com")
 			grant(t, e, id, 3000, "g1")
 			lease(t, e, e.StaffToken, "fest", v, 10, "l1")

@@ -1,0 +1,124 @@
+package graph_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/merchd/merchd/graph/graphtest"
+)
+
+// hubRecordResult is one result of recordHubSales with everything asked.
+type hubRecordResult struct {
+	SaleID        string
+	Applied       bool
+	Conflict      *string
+	Error         *string
+	Code          *string
+	WalletBalance *int
+}
+
+const recordFullMutation = `mutation($i: RecordHubSalesInput!) { recordHubSales(input: $i) { results { saleId applied conflict error code walletBalance } } }`
+
+// recordAs delivers sales with token and returns their results.
+func recordAs(t *testing.T, e *graphtest.Env, tok string, sales ...map[string]any) []hubRecordResult {
+	t.Helper()
+	var out struct {
+		RecordHubSales struct{ Results []hubRecordResult }
+	}
+	e.Do(t, tok, recordFullMutation, map[string]any{"i": map[string]any{"sales": sales}}).Decode(t, &out)
+	return out.RecordHubSales.Results
+}
+
+// hubToken issues a token scoped to hub.
+func hubToken(t *testing.T, e *graphtest.Env, hub string) string {
+	t.Helper()
+	tok, err := e.Accounts.CreateHubToken(context.Background(), hub+"-box@example.com", "", hub+" box", hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// walletCustomer signs up a customer holding amount and returns their
+// token and wallet pass.
+func walletCustomer(t *testing.T, e *graphtest.Env, email string, amount int) (tok, pass string) {
+	t.Helper()
+	tok, id := e.SignUp(t, email)
+	grant(t, e, id, amount, "g-"+email)
+	var p struct{ WalletPass struct{ Code string } }
+	e.Do(t, tok, `{ walletPass { code } }`, nil).Decode(t, &p)
+	return tok, p.WalletPass.Code
+}
+
+func walletHubSale(id, hub, sku string, qty, unit int, pass string, soldAt time.Time) map[string]any {
+	return map[string]any{"saleId": id, "hub": hub, "currency": "EUR", "paidWith": "WALLET", "soldAt": soldAt.UTC().Format(time.RFC3339),
+		"walletPass": pass, "lines": []map[string]any{{"sku": sku, "quantity": qty, "unitAmount": unit}}}
+}
+
+// TestFinding2_HubCannotDrainWallet: a hub's token cannot take more from a
+// wallet than central's price of what was sold, nor more than the offline
+// limit per sale (the rest is a SHORTFALL), nor spend a pass that had
+// expired when the sale was made, nor date a sale before its lease or
+// in the future.
+func TestFinding2_HubCannotDrainWallet(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 100, 2400, "EUR") // a 24.00 beanie
+			sku := skuOf(t, e, v)
+			leasedAt := e.Clock.Now()
+			lease(t, e, e.StaffToken, "fest", v, 10, "l1")
+			hub := hubToken(t, e, "fest")
+			cust, pass := walletCustomer(t, e, "victim@example.com", 8000)
+			now := e.Clock.Now().Add(time.Minute)
+
+			// The hub claims 80.00 for the beanie: central prices it 24.00,
+			// and takes at most the offline limit (20.00) of it.
+			r := recordAs(t, e, hub, walletHubSale("drain-1", "fest", sku, 1, 8000, pass, now))[0]
+			if !r.Applied || r.Error != nil || r.Conflict == nil || !strings.Contains(*r.Conflict, "4.00 EUR short") {
+				t.Fatalf("overpriced wallet sale: %+v", r)
+			}
+			if b := balance(t, e, cust); b != 6000 {
+				t.Fatalf("balance %d after a 24.00 beanie capped at 20.00, want 6000", b)
+			}
+			// With a higher limit central still takes only its own price.
+			e.Hubs.LimitHubWalletSales(5000)
+			if r := recordAs(t, e, hub, walletHubSale("drain-2", "fest", sku, 1, 8000, pass, now))[0]; !r.Applied || r.Conflict != nil || r.Error != nil {
+				t.Fatalf("overpriced wallet sale within the limit: %+v", r)
+			}
+			if b := balance(t, e, cust); b != 3600 {
+				t.Fatalf("balance %d after two beanies, want 3600", b)
+			}
+			// A lower claim than central's price stands (the hub's loss).
+			recordAs(t, e, hub, walletHubSale("cheap", "fest", sku, 1, 1000, pass, now))
+			if b := balance(t, e, cust); b != 2600 {
+				t.Fatalf("balance %d after a 10.00 claim, want 2600", b)
+			}
+
+			// Refused as conflicts, no money nor stock moved: a pass that
+			// had expired at soldAt, a sale older than its lease, a sale
+			// from the future.
+			e.Clock.Advance(25 * time.Hour)
+			late := e.Clock.Now()
+			for name, s := range map[string]map[string]any{
+				"expired pass":  walletHubSale("late", "fest", sku, 1, 2400, pass, late),
+				"before lease":  walletHubSale("early", "fest", sku, 1, 2400, pass, leasedAt.Add(-time.Hour)),
+				"in the future": walletHubSale("future", "fest", sku, 1, 2400, pass, late.Add(time.Hour)),
+			} {
+				r := recordAs(t, e, hub, s)[0]
+				if r.Applied || r.Conflict == nil || r.Error != nil {
+					t.Errorf("%s: %+v", name, r)
+				}
+			}
+			if b := balance(t, e, cust); b != 2600 {
+				t.Fatalf("balance %d after refused sales, want 2600", b)
+			}
+			if got := allocation(t, e, "fest")[sku]; got != 7 {
+				t.Fatalf("allocation %d, want 7", got)
+			}
+		})
+	}
+}
