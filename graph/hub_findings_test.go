@@ -2,7 +2,9 @@ package graph_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,6 +120,70 @@ func TestFinding2_HubCannotDrainWallet(t *testing.T) {
 			}
 			if got := allocation(t, e, "fest")[sku]; got != 7 {
 				t.Fatalf("allocation %d, want 7", got)
+			}
+		})
+	}
+}
+
+// TestFinding8_DrainedWalletHubSaleIsShortfall: wallet hub sales that
+// arrive while the wallet drains (16 at once on one wallet) are each
+// recorded — paid in full or SHORTFALL — on PostgreSQL as on SQLite; none
+// is refused, and the debits and shortfalls add up to what was sold.
+func TestFinding8_DrainedWalletHubSaleIsShortfall(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			e.Hubs.LimitHubWalletSales(5000)
+			v := newVariant(t, e, 100, 2400, "EUR")
+			sku := skuOf(t, e, v)
+			// Two hubs, so the sales do not queue behind one allocation's row
+			// lock: the wallet drains while they are being recorded.
+			hubs := []string{"fest", "fair"}
+			toks := map[string]string{}
+			for i, h := range hubs {
+				lease(t, e, e.StaffToken, h, v, 10, fmt.Sprintf("l%d", i))
+				toks[h] = hubToken(t, e, h)
+			}
+			cust, pass := walletCustomer(t, e, "drained@example.com", 5000)
+			soldAt := e.Clock.Now().Add(time.Minute)
+
+			const n = 16
+			results := make([]hubRecordResult, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					h := hubs[i%2]
+					results[i] = recordAs(t, e, toks[h], walletHubSale(fmt.Sprintf("drain-%02d", i), h, sku, 1, 2400, pass, soldAt))[0]
+				})
+			}
+			wg.Wait()
+			for _, r := range results {
+				if !r.Applied || r.Error != nil {
+					t.Fatalf("a wallet hub sale was not recorded: %+v", r)
+				}
+			}
+			if b := balance(t, e, cust); b != 0 {
+				t.Fatalf("balance %d, want 0: the sales took all 50.00", b)
+			}
+			var short struct {
+				HubSales struct {
+					TotalCount int
+					Edges      []struct{ Node struct{ ShortfallAmount int } }
+				}
+			}
+			e.Staff(t, `{ hubSales(first: 20, where: {status: SHORTFALL}) { totalCount edges { node { shortfallAmount } } } }`, nil, &short)
+			sum := 0
+			for _, ed := range short.HubSales.Edges {
+				sum += ed.Node.ShortfallAmount
+			}
+			if sum != n*2400-5000 || short.HubSales.TotalCount != n-2 {
+				t.Fatalf("shortfalls add up to %d over %d sales, want %d over %d", sum, short.HubSales.TotalCount, n*2400-5000, n-2)
+			}
+			for _, h := range hubs {
+				if got := allocation(t, e, h)[sku]; got != 10-n/2 {
+					t.Fatalf("allocation of %s %d, want %d", h, got, 10-n/2)
+				}
 			}
 		})
 	}
