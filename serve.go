@@ -163,6 +163,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	} else {
 		cfg.Edge.Sync.Currency = cfg.Currency
 		orders.SellAtTillOnly(hubCode)
+		hubs.SignRequestsWith(checkout.RequestKey(cfg.Edge.Sync.Token))
 		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, hubs); err != nil {
 			return err
 		}

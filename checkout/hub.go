@@ -58,6 +58,8 @@ type Hubs struct {
 	walletLimit int64
 	// On central: the most one hub sale takes from a wallet.
 	hubWalletLimit int64
+	// At a hub: the key its payment requests are signed with.
+	requestKey []byte
 	// On central: the key codes are signed with, and the ledger.
 	signer   *Signer
 	wallets  *Wallets
@@ -209,7 +211,9 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 			}
 			h.afterCommit(tx, StockTopic(v.ID))
 			sale.Lines = append(sale.Lines, line)
-			total += int64(line.Quantity) * line.UnitAmount
+		}
+		if total, err = sumLines(sale.Lines); err != nil {
+			return RemoteSale{}, badInput("lines", "these lines add up to more than can be paid")
 		}
 		if in.FromTill {
 			if sale.Lines, sale.Currency, total, err = h.ringUpTill(sys, tx, loc.ID); err != nil {

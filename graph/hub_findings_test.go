@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
@@ -184,6 +186,63 @@ func TestFinding8_DrainedWalletHubSaleIsShortfall(t *testing.T) {
 				if got := allocation(t, e, h)[sku]; got != 10-n/2 {
 					t.Fatalf("allocation of %s %d, want %d", h, got, 10-n/2)
 				}
+			}
+		})
+	}
+}
+
+// TestFinding9_PayHubSaleNeedsSignedRequest: payHubSale is no open
+// PaymentIntent factory: central takes only requests the hub signed with
+// its token's key, priced no higher than central and within the hub's
+// allocation, whose sums do not overflow; refused requests create no
+// payment and claim no sale id. Hub sale totals are CHECKed non-negative.
+func TestFinding9_PayHubSaleNeedsSignedRequest(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 100, 2500, "EUR")
+			sku := skuOf(t, e, v)
+			lease(t, e, e.StaffToken, "fest", v, 5, "l1")
+			lease(t, e, e.StaffToken, "fair", v, 5, "l2")
+			key := checkout.RequestKey(hubToken(t, e, "fest"))
+			otherKey := checkout.RequestKey(hubToken(t, e, "fair"))
+			const pay = `mutation($r: String!) { payHubSale(input: {request: $r}) { saleId paymentIntentId } }`
+			req := func(id string, lines ...checkout.SaleLine) checkout.PaymentRequest {
+				r := checkout.PaymentRequest{SaleID: id, Hub: "fest", Currency: "EUR", Lines: lines}
+				for _, l := range lines {
+					r.Amount += int64(l.Quantity) * l.UnitAmount // wraps on purpose for the overflow case
+				}
+				return r
+			}
+			line := func(q int, unit int64) checkout.SaleLine { return checkout.SaleLine{SKU: sku, Quantity: q, UnitAmount: unit} }
+
+			for name, r := range map[string]string{
+				"unsigned":                 req("s1", line(1, 2500)).Encode(),
+				"signed by another hub":    req("s2", line(1, 2500)).SignWith(otherKey).Encode(),
+				"signature of another one": func() string { r := req("s3", line(1, 2500)); r.Sig = req("s4", line(1, 2500)).SignWith(key).Sig; return r.Encode() }(),
+				"4 × 2^62 + 1 wraps to 1":  req("s5", line(4, 1<<62), line(1, 1)).SignWith(key).Encode(),
+				"above central's price":    req("s6", line(1, 9900)).SignWith(key).Encode(),
+				"beyond the allocation":    req("s7", line(6, 2500)).SignWith(key).Encode(),
+			} {
+				if r := e.Do(t, "", pay, map[string]any{"r": r}); r.Code() != "BAD_USER_INPUT" {
+					t.Errorf("%s: %+v", name, r.Errors)
+				}
+			}
+			sys := viewer.SystemContext(context.Background())
+			if n := e.Client.HubPayment.Query().CountX(sys); n != 0 {
+				t.Fatalf("refused requests left %d payments", n)
+			}
+			var ok struct{ PayHubSale struct{ SaleID, PaymentIntentID string } }
+			e.Do(t, "", pay, map[string]any{"r": req("s1", line(2, 2500)).SignWith(key).Encode()}).Decode(t, &ok)
+			if ok.PayHubSale.SaleID != "s1" || e.Stripe.Intent(ok.PayHubSale.PaymentIntentID).Amount != 5000 {
+				t.Fatalf("a signed request: %+v", ok)
+			}
+
+			// The database refuses a negative hub sale total whatever the code does.
+			q := `INSERT INTO hub_sales (sale_id, hub, lines, total_amount, currency, paid_with, sold_at, status, shortfall_amount) VALUES ('neg', 'fest', '[]', -1, 'EUR', 'CASH', '2026-01-01 00:00:00', 'APPLIED', 0)`
+			if _, err := e.DB.SQL.Exec(q); err == nil {
+				t.Fatal("a hub sale with total -1 was stored")
 			}
 		})
 	}
