@@ -215,15 +215,21 @@ func TestFinding9_PayHubSaleNeedsSignedRequest(t *testing.T) {
 				}
 				return r
 			}
-			line := func(q int, unit int64) checkout.SaleLine { return checkout.SaleLine{SKU: sku, Quantity: q, UnitAmount: unit} }
+			line := func(q int, unit int64) checkout.SaleLine {
+				return checkout.SaleLine{SKU: sku, Quantity: q, UnitAmount: unit}
+			}
 
 			for name, r := range map[string]string{
-				"unsigned":                 req("s1", line(1, 2500)).Encode(),
-				"signed by another hub":    req("s2", line(1, 2500)).SignWith(otherKey).Encode(),
-				"signature of another one": func() string { r := req("s3", line(1, 2500)); r.Sig = req("s4", line(1, 2500)).SignWith(key).Sig; return r.Encode() }(),
-				"4 × 2^62 + 1 wraps to 1":  req("s5", line(4, 1<<62), line(1, 1)).SignWith(key).Encode(),
-				"above central's price":    req("s6", line(1, 9900)).SignWith(key).Encode(),
-				"beyond the allocation":    req("s7", line(6, 2500)).SignWith(key).Encode(),
+				"unsigned":              req("s1", line(1, 2500)).Encode(),
+				"signed by another hub": req("s2", line(1, 2500)).SignWith(otherKey).Encode(),
+				"signature of another one": func() string {
+					r := req("s3", line(1, 2500))
+					r.Sig = req("s4", line(1, 2500)).SignWith(key).Sig
+					return r.Encode()
+				}(),
+				"4 × 2^62 + 1 wraps to 1": req("s5", line(4, 1<<62), line(1, 1)).SignWith(key).Encode(),
+				"above central's price":   req("s6", line(1, 9900)).SignWith(key).Encode(),
+				"beyond the allocation":   req("s7", line(6, 2500)).SignWith(key).Encode(),
 			} {
 				if r := e.Do(t, "", pay, map[string]any{"r": r}); r.Code() != "BAD_USER_INPUT" {
 					t.Errorf("%s: %+v", name, r.Errors)
@@ -233,7 +239,9 @@ func TestFinding9_PayHubSaleNeedsSignedRequest(t *testing.T) {
 			if n := e.Client.HubPayment.Query().CountX(sys); n != 0 {
 				t.Fatalf("refused requests left %d payments", n)
 			}
-			var ok struct{ PayHubSale struct{ SaleID, PaymentIntentID string } }
+			var ok struct {
+				PayHubSale struct{ SaleID, PaymentIntentID string }
+			}
 			e.Do(t, "", pay, map[string]any{"r": req("s1", line(2, 2500)).SignWith(key).Encode()}).Decode(t, &ok)
 			if ok.PayHubSale.SaleID != "s1" || e.Stripe.Intent(ok.PayHubSale.PaymentIntentID).Amount != 5000 {
 				t.Fatalf("a signed request: %+v", ok)
