@@ -803,6 +803,7 @@ func TestEdgeCardOnTerminal(t *testing.T) {
 	p := startPopupWith(t, 20, []string{"MERCHD_STRIPE_SECRET_KEY=sk_test_123", "MERCHD_STRIPE_WEBHOOK_SECRET=" + graphtest.WebhookSecret},
 		"--stripe-api-url", sim.URL())
 	sim.SetWebhook(p.central+"/webhooks/stripe", graphtest.WebhookSecret)
+	p.do(p.central, p.centralTok, `mutation { bindTerminalReader(input: {readerId: "tmr_counter", hub: "popup-hub"}) { hub } }`, nil).Decode(t, &struct{}{})
 	buyer := hardware.NewStripeTerminal("sk_test_123", sim.URL()) // the buyer's card, through Stripe's test helper
 	ctx := context.Background()
 

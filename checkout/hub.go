@@ -954,7 +954,7 @@ type WalletBalance struct {
 // WalletBalances lists, for hubs, the wallets in currency that hold money,
 // by customer id, first of them after the customer id after (staff).
 func (h *Hubs) WalletBalances(ctx context.Context, currency string, after, first int) ([]WalletBalance, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := requireStaffOrHub(ctx); err != nil {
 		return nil, err
 	}
 	if first < 1 || first > 1000 {

@@ -310,6 +310,9 @@ func (h *Hubs) StartTerminalPayment(ctx context.Context, request, readerID strin
 	if readerID == "" || len(readerID) > 100 {
 		return TerminalPayment{}, badInput("readerId", "name the card reader (tmr_…)")
 	}
+	if err := h.readerOf(ctx, readerID); err != nil {
+		return TerminalPayment{}, err
+	}
 	r, err := DecodePaymentRequest(request)
 	if err != nil {
 		return TerminalPayment{}, err
@@ -337,6 +340,9 @@ func (h *Hubs) CancelTerminalPayment(ctx context.Context, readerID string) (Read
 	if err := h.readersReady(ctx); err != nil {
 		return ReaderState{}, err
 	}
+	if err := h.readerOf(ctx, readerID); err != nil {
+		return ReaderState{}, err
+	}
 	st, err := h.terminal.Cancel(ctx, readerID)
 	return st, readerError(readerID, err)
 }
@@ -346,17 +352,38 @@ func (h *Hubs) TerminalReader(ctx context.Context, readerID string) (ReaderState
 	if err := h.readersReady(ctx); err != nil {
 		return ReaderState{}, err
 	}
+	if err := h.readerOf(ctx, readerID); err != nil {
+		return ReaderState{}, err
+	}
 	st, err := h.terminal.Reader(ctx, readerID)
 	return st, readerError(readerID, err)
 }
 
-// readersReady lets staff drive card readers where central has them.
+// readersReady lets staff and hubs drive card readers where central has
+// them (a hub only its own: readerOf).
 func (h *Hubs) readersReady(ctx context.Context) error {
-	if err := requireStaff(ctx); err != nil {
+	if err := requireStaffOrHub(ctx); err != nil {
 		return err
 	}
 	if h.terminal == nil || h.pay == nil {
 		return &InputError{Field: "readerId", Msg: "card readers are not configured on central (Stripe)"}
+	}
+	return nil
+}
+
+// readerOf refuses a hub's token a card reader not bound to its hub
+// (bindTerminalReader); staff may use any reader.
+func (h *Hubs) readerOf(ctx context.Context, readerID string) error {
+	v := viewer.FromContext(ctx)
+	if v.Role != viewer.HubToken {
+		return nil
+	}
+	b, err := h.db.ReaderBinding.Query().Where(readerbinding.ReaderID(readerID)).Only(viewer.SystemContext(ctx))
+	switch {
+	case ent.IsNotFound(err) || (err == nil && b.Hub != v.Hub):
+		return fmt.Errorf("card reader %s is not bound to hub %s (staff bind it with bindTerminalReader): %w", readerID, v.Hub, ErrForbidden)
+	case err != nil:
+		return err
 	}
 	return nil
 }
@@ -525,11 +552,8 @@ var _ CentralLink = (*Hubs)(nil)
 // a hub's token then starts, polls and cancels payments only on its own
 // readers.
 func (h *Hubs) BindReader(ctx context.Context, readerID, hubCode string) error {
-	if err := requireStaff(ctx); err != nil {
+	if err := requireStaff(ctx); err != nil { // a hub's token is not staff
 		return err
-	}
-	if v := viewer.FromContext(ctx); v.Hub != "" {
-		return fmt.Errorf("binding readers with the token of hub %s: %w", v.Hub, ErrForbidden)
 	}
 	if readerID == "" || len(readerID) > 100 {
 		return badInput("readerId", "name the card reader (tmr_…)")

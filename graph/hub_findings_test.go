@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent/gid"
+	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
 )
@@ -251,6 +254,102 @@ func TestFinding9_PayHubSaleNeedsSignedRequest(t *testing.T) {
 			q := `INSERT INTO hub_sales (sale_id, hub, lines, total_amount, currency, paid_with, sold_at, status, shortfall_amount) VALUES ('neg', 'fest', '[]', -1, 'EUR', 'CASH', '2026-01-01 00:00:00', 'APPLIED', 0)`
 			if _, err := e.DB.SQL.Exec(q); err == nil {
 				t.Fatal("a hub sale with total -1 was stored")
+			}
+		})
+	}
+}
+
+// fakeTerminal is a card reader driver that answers every reader.
+type fakeTerminal struct{}
+
+func (fakeTerminal) Process(_ context.Context, readerID, pi string) (checkout.ReaderState, error) {
+	return checkout.ReaderState{ID: readerID, Status: "online", Action: "process_payment_intent", ActionStatus: "in_progress", PaymentIntentID: pi}, nil
+}
+func (fakeTerminal) Cancel(_ context.Context, readerID string) (checkout.ReaderState, error) {
+	return checkout.ReaderState{ID: readerID, Status: "online"}, nil
+}
+func (fakeTerminal) Reader(_ context.Context, readerID string) (checkout.ReaderState, error) {
+	return checkout.ReaderState{ID: readerID, Status: "online"}, nil
+}
+
+// TestFinding10_HubScope: anonymous callers get nothing of a hub's card
+// payments or status; on central a hub's token drives only the readers
+// bound to its hub; and a hub's token is not staff below the root (a
+// DRAFT product stays invisible through hubAllocation's variant).
+func TestFinding10_HubScope(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			e.Hubs.UseTerminal(fakeTerminal{})
+			v := newVariant(t, e, 100, 2500, "EUR")
+			sku := skuOf(t, e, v)
+			lease(t, e, e.StaffToken, "fest", v, 5, "l1")
+			lease(t, e, e.StaffToken, "fair", v, 5, "l2")
+			fest, fair := hubToken(t, e, "fest"), hubToken(t, e, "fair")
+
+			// The hub-side calls refuse anonymous callers.
+			for name, q := range map[string]string{
+				"hubStatus":            `{ hubStatus { state } }`,
+				"hubCardPaymentStatus": `{ hubCardPaymentStatus(saleId: "x") { status } }`,
+				"cancelHubCardPayment": `mutation { cancelHubCardPayment(input: {readerId: "tmr_a"}) { id } }`,
+			} {
+				if r := e.Do(t, "", q, nil); r.Code() != "UNAUTHENTICATED" {
+					t.Errorf("anonymous %s: %+v", name, r.Errors)
+				}
+			}
+
+			// Readers: staff bind them; a hub token cannot.
+			const bind = `mutation($r: String!, $h: String!) { bindTerminalReader(input: {readerId: $r, hub: $h}) { hub } }`
+			wantCode(t, e.Do(t, fest, bind, map[string]any{"r": "tmr_b", "h": "fest"}), "FORBIDDEN")
+			e.Staff(t, bind, map[string]any{"r": "tmr_a", "h": "fest"}, &struct{}{})
+			e.Staff(t, bind, map[string]any{"r": "tmr_b", "h": "fair"}, &struct{}{})
+			const poll = `query($r: String!) { terminalReader(id: $r) { id } }`
+			const cancel = `mutation($r: String!) { cancelTerminalPayment(input: {readerId: $r}) { id } }`
+			const start = `mutation($q: String!, $r: String!) { startTerminalPayment(input: {request: $q, readerId: $r}) { saleId } }`
+			festReq := func(id string) string {
+				return checkout.PaymentRequest{SaleID: id, Hub: "fest", Amount: 2500, Currency: "EUR",
+					Lines: []checkout.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}}.SignWith(checkout.RequestKey(fest)).Encode()
+			}
+			fairReq := checkout.PaymentRequest{SaleID: "fair-1", Hub: "fair", Amount: 2500, Currency: "EUR",
+				Lines: []checkout.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}}.SignWith(checkout.RequestKey(fair)).Encode()
+			e.Do(t, fest, poll, map[string]any{"r": "tmr_a"}).Decode(t, &struct{}{})
+			e.Do(t, fest, cancel, map[string]any{"r": "tmr_a"}).Decode(t, &struct{}{})
+			e.Do(t, fest, start, map[string]any{"q": festReq("fest-1"), "r": "tmr_a"}).Decode(t, &struct{}{})
+			for name, r := range map[string]graphtest.Response{
+				"poll another hub's reader":           e.Do(t, fest, poll, map[string]any{"r": "tmr_b"}),
+				"cancel on another hub's reader":      e.Do(t, fest, cancel, map[string]any{"r": "tmr_b"}),
+				"start on another hub's reader":       e.Do(t, fest, start, map[string]any{"q": festReq("fest-2"), "r": "tmr_b"}),
+				"poll an unbound reader":              e.Do(t, fest, poll, map[string]any{"r": "tmr_c"}),
+				"start another hub's sale on its own": e.Do(t, fest, start, map[string]any{"q": fairReq, "r": "tmr_a"}),
+			} {
+				if r.Code() != "FORBIDDEN" {
+					t.Errorf("%s: %+v", name, r.Errors)
+				}
+			}
+			e.Do(t, e.StaffToken, poll, map[string]any{"r": "tmr_c"}).Decode(t, &struct{}{}) // staff: any reader
+
+			// A DRAFT product: staff see it below hubAllocation, a hub does not.
+			sys := viewer.SystemContext(context.Background())
+			id, _ := gid.Decode(v)
+			pid := e.Client.Variant.GetX(sys, id).ProductID
+			e.Client.Product.UpdateOneID(pid).SetStatus(product.StatusDRAFT).ExecX(sys)
+			const alloc = `{ hubAllocation(hub: "fest") { sku variant { sku product { status } } } }`
+			var out struct {
+				HubAllocation []struct {
+					Sku     string
+					Variant *struct{ Product *struct{ Status string } }
+				}
+			}
+			e.Staff(t, alloc, nil, &out)
+			if len(out.HubAllocation) != 1 || out.HubAllocation[0].Variant == nil {
+				t.Fatalf("staff: %+v", out)
+			}
+			r := e.Do(t, fest, alloc, nil)
+			out.HubAllocation = nil
+			_ = json.Unmarshal(r.Data, &out)
+			if len(out.HubAllocation) != 1 || (out.HubAllocation[0].Variant != nil && out.HubAllocation[0].Variant.Product != nil) {
+				t.Fatalf("a hub token read a DRAFT product: %s", r.Data)
 			}
 		})
 	}

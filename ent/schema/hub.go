@@ -64,7 +64,8 @@ func (HubSale) Annotations() []schema.Annotation {
 		})}
 }
 
-// Policy of the HubSale: staff (and hubs, which use staff tokens).
+// Policy of the HubSale: staff only (a hub's token records sales through
+// checkout, never reads the list).
 func (HubSale) Policy() ent.Policy { return staffOnlyPolicy() }
 
 // Outbox holds what a hub still has to tell central. An entry is written in
