@@ -354,3 +354,35 @@ func TestFinding10_HubScope(t *testing.T) {
 		})
 	}
 }
+
+// TestFinding11_HubSaleIDReusedWithOtherContent: a saleId delivered again
+// with the same content changes nothing; with other content it is
+// reported as HUB_SALE_MISMATCH, not silently taken for the first.
+func TestFinding11_HubSaleIDReusedWithOtherContent(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 100, 2500, "EUR")
+			sku := skuOf(t, e, v)
+			lease(t, e, e.StaffToken, "fest", v, 10, "l1")
+			hub := hubToken(t, e, "fest")
+			first := hubSale("dup", "fest", sku, 1)
+			if r := recordAs(t, e, hub, first)[0]; !r.Applied || r.Error != nil {
+				t.Fatalf("first delivery: %+v", r)
+			}
+			if r := recordAs(t, e, hub, first)[0]; r.Applied || r.Error != nil || r.Code != nil {
+				t.Fatalf("same content again: %+v", r)
+			}
+			other := hubSale("dup", "fest", sku, 3)
+			other["soldAt"] = first["soldAt"]
+			r := recordAs(t, e, hub, other)[0]
+			if r.Applied || r.Error == nil || r.Code == nil || *r.Code != "HUB_SALE_MISMATCH" {
+				t.Fatalf("other content under the same saleId: %+v", r)
+			}
+			if got := allocation(t, e, "fest")[sku]; got != 9 {
+				t.Fatalf("allocation %d, want 9", got)
+			}
+		})
+	}
+}
