@@ -475,14 +475,26 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 		if conflict != "" {
 			return RecordResult{Conflict: conflict}, nil
 		}
-		for _, sku := range order {
-			// The hub sold from its allocation; central's copy of it follows.
+		for i, sku := range order {
+			// The hub sold from its allocation; central's copy of it follows,
+			// by a conditional update: the check above was only a read, and
+			// a concurrent sale or return may have taken the units since.
 			ok, err := takeStock(sys, tx, variants[sku].ID, loc.ID, want[sku])
 			if err != nil {
 				return RecordResult{}, err
 			}
-			if !ok { // changed since the check (a concurrent lease return): retry
-				return RecordResult{}, fmt.Errorf("hub %s allocation of %s changed during recording", s.Hub, sku)
+			if !ok {
+				for _, back := range order[:i] { // undo this sale's takes
+					if err := putStock(sys, tx, variants[back].ID, loc.ID, want[back]); err != nil {
+						return RecordResult{}, err
+					}
+				}
+				conflict = fmt.Sprintf("sold %d × %s beyond the hub's allocation", want[sku], sku)
+				if err := tx.HubSale.Update().Where(hubsale.SaleID(s.SaleID), hubsale.StatusEQ(hubsale.StatusAPPLIED)).
+					SetStatus(hubsale.StatusCONFLICT).SetConflict(conflict).Exec(sys); err != nil {
+					return RecordResult{}, err
+				}
+				return RecordResult{Conflict: conflict}, nil
 			}
 		}
 		switch {
@@ -844,17 +856,30 @@ func (h *Hubs) Close(ctx context.Context, key string) (RemoteReturn, error) {
 		}
 		ret := RemoteReturn{ReturnID: newSaleID(), Hub: h.code, Lines: []ReturnLine{}}
 		for _, r := range rows {
-			// Guarded by the amount read, so a sale racing the close keeps
-			// its units and the transaction retries as a conflict instead.
-			n, err := tx.Stock.Update().Where(stock.ID(r.ID), stock.Available(r.Available)).SetAvailable(0).Save(sys)
-			if err != nil {
-				return RemoteReturn{}, err
+			// Guarded by the amount read, so a sale or another close racing
+			// this one keeps its units: on zero rows the row is read again
+			// and what is left (maybe nothing) is returned.
+			units := r.Available
+			for attempt := 0; units > 0; attempt++ {
+				n, err := tx.Stock.Update().Where(stock.ID(r.ID), stock.Available(units)).SetAvailable(0).Save(sys)
+				if err != nil {
+					return RemoteReturn{}, err
+				}
+				if n == 1 {
+					break
+				}
+				if attempt == 3 {
+					return RemoteReturn{}, badInput("hub", "the stock of %s keeps changing (sales running?); close again", r.Edges.Variant.Sku)
+				}
+				if units, err = tx.Stock.Query().Where(stock.ID(r.ID)).Select(stock.FieldAvailable).Int(sys); err != nil {
+					return RemoteReturn{}, err
+				}
 			}
-			if n == 0 {
-				return RemoteReturn{}, fmt.Errorf("close hub: stock of %s changed meanwhile; try again", r.Edges.Variant.Sku)
+			if units == 0 {
+				continue
 			}
 			h.afterCommit(tx, StockTopic(r.VariantID))
-			ret.Lines = append(ret.Lines, ReturnLine{SKU: r.Edges.Variant.Sku, Quantity: r.Available})
+			ret.Lines = append(ret.Lines, ReturnLine{SKU: r.Edges.Variant.Sku, Quantity: units})
 		}
 		if len(ret.Lines) == 0 {
 			return ret, nil

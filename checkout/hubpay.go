@@ -524,8 +524,15 @@ func (h *Hubs) RefundHubPayment(ctx context.Context, saleID string) (*PhonePayme
 		return nil, err
 	}
 	_, err = withTx(sys, h.db, "refund hub payment", func(tx *ent.Tx) (struct{}, error) {
-		if err := tx.HubPayment.UpdateOneID(p.ID).SetStatus(hubpayment.StatusREFUNDED).Exec(sys); err != nil {
+		// One conditional write: only a paid (or already refunded) payment
+		// becomes REFUNDED.
+		n, err := tx.HubPayment.Update().Where(hubpayment.ID(p.ID), hubpayment.StatusIn(hubpayment.StatusSUCCEEDED, hubpayment.StatusREFUNDED)).
+			SetStatus(hubpayment.StatusREFUNDED).Save(sys)
+		if err != nil {
 			return struct{}{}, err
+		}
+		if n == 0 {
+			return struct{}{}, badInput("saleId", "the payment changed while refunding; ask again")
 		}
 		note := fmt.Sprintf("paid %s, refunded by staff on central after the sale was recorded", FormatMoney(p.Amount, p.Currency))
 		// If the sale was recorded, it is short of the refund now.
