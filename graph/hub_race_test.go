@@ -87,7 +87,9 @@ func startPopupEnv(t *testing.T, d string, units int) popupEnv {
 		t.Fatal(err)
 	}
 	var vs struct {
-		Variants struct{ Edges []struct{ Node struct{ ID string } } }
+		Variants struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	h.Staff(t, `query($s: String!) { variants(first: 1, where: {sku: $s}) { edges { node { id } } } }`, map[string]any{"s": sku}, &vs)
 	if len(vs.Variants.Edges) != 1 {
@@ -327,7 +329,9 @@ func TestRace_refundHubPayment(t *testing.T) {
 			lease(t, e, e.StaffToken, "fest", v, 20, "l")
 			tok := hubToken(t, e, "fest")
 			paid := func(saleID string) string {
-				var p struct{ PayHubSale struct{ PaymentIntentID string } }
+				var p struct {
+					PayHubSale struct{ PaymentIntentID string }
+				}
 				e.Do(t, "", payHubSaleMutation, map[string]any{"r": hubRequest(sku, saleID, tok, 1)}).Decode(t, &p)
 				body, sig := e.Stripe.Event(t, "evt_"+saleID, "payment_intent.succeeded", p.PayHubSale.PaymentIntentID)
 				if code := graphtest.Deliver(t, e.WebhookURL, body, sig); code != 200 {
@@ -379,7 +383,9 @@ func TestRace_startTerminalPayment(t *testing.T) {
 			same := hubRequest(sku, "same", tok, 1)
 			concurrently(raceN, func(i int) { rs[i] = e.Do(t, tok, start, map[string]any{"q": same}) })
 			sameData(t, rs)
-			concurrently(raceN, func(i int) { rs[i] = e.Do(t, tok, start, map[string]any{"q": hubRequest(sku, fmt.Sprintf("k%d", i), tok, 1)}) })
+			concurrently(raceN, func(i int) {
+				rs[i] = e.Do(t, tok, start, map[string]any{"q": hubRequest(sku, fmt.Sprintf("k%d", i), tok, 1)})
+			})
 			if c := codes(rs); c[""] != raceN {
 				t.Fatalf("16 payments: %v", c)
 			}
