@@ -14,6 +14,7 @@ import (
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
@@ -126,15 +127,21 @@ func (h *Hubs) SignRequestsWith(key []byte) { h.requestKey = key }
 // line above central's price.
 func (h *Hubs) verifyRequest(ctx context.Context, r PaymentRequest) error {
 	sys := viewer.SystemContext(ctx)
-	toks, err := h.db.StaffToken.Query().Where(stafftoken.RevokedAtIsNil(), stafftoken.Or(stafftoken.Hub(r.Hub), stafftoken.HubIsNil(), stafftoken.Hub(""))).
-		Limit(200).All(sys)
-	if err != nil {
-		return err
-	}
+	// The hub's own tokens first, then full staff tokens (a hub run with
+	// one); each query bounded.
 	signed := false
-	for _, t := range toks {
-		if r.signedBy(requestKeyFromHash(t.TokenHash)) {
-			signed = true
+	for _, scope := range []predicate.StaffToken{stafftoken.Hub(r.Hub), stafftoken.Or(stafftoken.HubIsNil(), stafftoken.Hub(""))} {
+		toks, err := h.db.StaffToken.Query().Where(stafftoken.RevokedAtIsNil(), scope).Limit(200).All(sys)
+		if err != nil {
+			return err
+		}
+		for _, t := range toks {
+			if r.signedBy(requestKeyFromHash(t.TokenHash)) {
+				signed = true
+				break
+			}
+		}
+		if signed {
 			break
 		}
 	}
