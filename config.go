@@ -43,6 +43,9 @@ type serveConfig struct {
 	DebugAddr string
 	// SubscriptionRate caps updates per second per subscribed topic.
 	SubscriptionRate float64
+	// HubWalletLimit (central) is the most one hub sale takes from a
+	// customer's wallet: hubs' --offline-wallet-limit, not taken on their word.
+	HubWalletLimit int64
 	// Stripe's secrets come only from MERCHD_STRIPE_SECRET_KEY and
 	// MERCHD_STRIPE_WEBHOOK_SECRET (or the files named by …_FILE).
 	Stripe checkout.StripeConfig
@@ -166,6 +169,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&c.StripePublishableKey, "stripe-publishable-key", c.StripePublishableKey, "Stripe publishable key (pk_…) for card payments in the pages")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "serve Go's /debug/pprof on this private `host:port` (off by default)")
+	fs.Int64Var(&c.HubWalletLimit, "hub-wallet-limit", checkout.DefaultHubWalletLimit,
+		"on central: the most one hub sale takes from a customer's wallet, in minor units (match the hubs' --offline-wallet-limit); the rest is a SHORTFALL for staff")
 	fs.Float64Var(&c.SubscriptionRate, "subscription-rate", c.SubscriptionRate, "most updates per second a subscriber gets for one topic (bursts coalesce, ending on the latest value)")
 	fs.IntVar(&c.API.MaxSubscriptions, "max-subscriptions", c.API.MaxSubscriptions, "most live subscriptions on one websocket connection")
 	fs.Func("ice-servers", "comma-separated STUN/TURN URLs offered to WebRTC peers (TURN credentials: MERCHD_TURN_USERNAME, MERCHD_TURN_PASSWORD)", func(s string) error {
@@ -237,6 +242,9 @@ func (c serveConfig) Validate() error {
 	}
 	if c.SessionTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("--session-ttl %s is shorter than a minute", c.SessionTTL))
+	}
+	if c.HubWalletLimit < 0 {
+		errs = append(errs, fmt.Errorf("--hub-wallet-limit %d: not negative", c.HubWalletLimit))
 	}
 	if err := c.Wallet.Validate(); err != nil {
 		errs = append(errs, err)

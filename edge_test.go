@@ -188,7 +188,7 @@ func startPopupWith(t *testing.T, leased int, env []string, centralFlags ...stri
 	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer, labels: labels,
 		custTok: map[string]string{}, pass: map[string]string{}, custID: map[string]string{}}
 	centralDB := filepath.Join(dir, "central.db")
-	p.central = startCommand(t, p.bin, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo"}, centralFlags...)...).URL
+	p.central = startCommand(t, p.bin, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo", "--hub-wallet-limit", "5000"}, centralFlags...)...).URL
 	p.centralTok = staffToken(t, p.bin, centralDB)
 	p.hubTok = staffToken(t, p.bin, centralDB, "--hub", "popup-hub") // a hub box gets a hub's token, not a staff login
 	p.link = newLinkProxy(t, strings.TrimPrefix(p.central, "http://"))
@@ -803,6 +803,7 @@ func TestEdgeCardOnTerminal(t *testing.T) {
 	p := startPopupWith(t, 20, []string{"MERCHD_STRIPE_SECRET_KEY=sk_test_123", "MERCHD_STRIPE_WEBHOOK_SECRET=" + graphtest.WebhookSecret},
 		"--stripe-api-url", sim.URL())
 	sim.SetWebhook(p.central+"/webhooks/stripe", graphtest.WebhookSecret)
+	p.do(p.central, p.centralTok, `mutation { bindTerminalReader(input: {readerId: "tmr_counter", hub: "popup-hub"}) { hub } }`, nil).Decode(t, &struct{}{})
 	buyer := hardware.NewStripeTerminal("sk_test_123", sim.URL()) // the buyer's card, through Stripe's test helper
 	ctx := context.Background()
 

@@ -163,12 +163,14 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			return err
 		}
 		hubs.Central(signer, wallets, pay)
+		hubs.LimitHubWalletSales(cfg.HubWalletLimit)
 		if cfg.Stripe.Enabled() {
 			hubs.UseTerminal(terminal{hardware.NewStripeTerminal(string(cfg.Stripe.SecretKey), cfg.Stripe.APIURL)})
 		}
 	} else {
 		cfg.Edge.Sync.Currency = cfg.Currency
 		orders.SellAtTillOnly(hubCode)
+		hubs.SignRequestsWith(checkout.RequestKey(cfg.Edge.Sync.Token))
 		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, hubs); err != nil {
 			return err
 		}

@@ -260,7 +260,10 @@ func (a *Accounts) Authenticate(ctx context.Context, token string) (viewer.Viewe
 		if err != nil {
 			return viewer.Viewer{}, fmt.Errorf("checkout: authenticate: %w", err)
 		}
-		return viewer.Viewer{Role: viewer.Staff, StaffID: t.StaffID, SessionID: t.ID, Hub: t.Hub}, nil
+		if t.Hub != "" { // a hub's box, not a staff login
+			return viewer.Viewer{Role: viewer.HubToken, StaffID: t.StaffID, SessionID: t.ID, Hub: t.Hub}, nil
+		}
+		return viewer.Viewer{Role: viewer.Staff, StaffID: t.StaffID, SessionID: t.ID}, nil
 	default:
 		return viewer.Viewer{}, ErrUnauthenticated
 	}

@@ -98,15 +98,28 @@ func (c *Catalog) LocationID() int { return c.locationID }
 
 // requireHub is requireStaff for a hub's business: a hub-scoped token may
 // act only for its own hub.
+// requireHub lets staff, or the token of this hub, do a hub's business.
 func requireHub(ctx context.Context, hubCode string) error {
-	if err := requireStaff(ctx); err != nil {
+	if err := requireStaffOrHub(ctx); err != nil {
 		return err
 	}
-	if v := viewer.FromContext(ctx); v.Hub != "" && v.Hub != hubCode {
+	if v := viewer.FromContext(ctx); v.Role == viewer.HubToken && v.Hub != hubCode {
 		return fmt.Errorf("the token of hub %s acts for hub %s: %w", v.Hub, hubCode, ErrForbidden)
 	}
 	return nil
 }
+
+// requireStaffOrHub lets staff or any hub's token through (the caller
+// scopes what a hub may touch).
+func requireStaffOrHub(ctx context.Context) error {
+	if v := viewer.FromContext(ctx); v.Role == viewer.HubToken && v.Hub != "" {
+		return nil
+	}
+	return requireStaff(ctx)
+}
+
+// RequireStaffOrHub is requireStaffOrHub for the API's own reads.
+func RequireStaffOrHub(ctx context.Context) error { return requireStaffOrHub(ctx) }
 
 func requireStaff(ctx context.Context) error {
 	switch v := viewer.FromContext(ctx); {

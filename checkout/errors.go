@@ -16,6 +16,8 @@ var (
 	ErrInvalidCredentials    = errors.New("wrong email or password")
 	ErrEmailTaken            = errors.New("an account with this email already exists")
 	ErrIdempotencyInProgress = errors.New("a request with this idempotency key is still in progress")
+	// ErrHubSaleMismatch: a hub sale id delivered again with other content.
+	ErrHubSaleMismatch = errors.New("hub sale recorded before with other content")
 )
 
 // InputError is a refusal of one input field, with a message safe to show to

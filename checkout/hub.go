@@ -3,8 +3,10 @@ package checkout
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -54,6 +56,10 @@ type Hubs struct {
 	// how much of a customer's wallet may be spent unconfirmed.
 	central     atomic.Pointer[Verifier]
 	walletLimit int64
+	// On central: the most one hub sale takes from a wallet.
+	hubWalletLimit int64
+	// At a hub: the key its payment requests are signed with.
+	requestKey []byte
 	// On central: the key codes are signed with, and the ledger.
 	signer   *Signer
 	wallets  *Wallets
@@ -64,8 +70,17 @@ type Hubs struct {
 // NewHubs returns the hub service; code is this server's hub location,
 // or "" on central.
 func NewHubs(db *ent.Client, dialectName, code string, now func() time.Time) *Hubs {
-	return &Hubs{code: code, db: db, dialect: dialectName, now: now}
+	return &Hubs{code: code, db: db, dialect: dialectName, now: now, hubWalletLimit: DefaultHubWalletLimit}
 }
+
+// DefaultHubWalletLimit is the most a hub spends from one customer's
+// wallet before central confirms (minor units), unless configured.
+const DefaultHubWalletLimit = 2000
+
+// LimitHubWalletSales sets, on central, the most one hub sale takes from a
+// wallet: a hub's offline limit, which central does not take on the hub's
+// word. The rest of such a sale is a SHORTFALL for staff.
+func (h *Hubs) LimitHubWalletSales(limit int64) { h.hubWalletLimit = limit }
 
 // Central makes these the services central records hub sales with; pay
 // (nil: no card payments) takes phone payments for hub sales.
@@ -196,7 +211,9 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 			}
 			h.afterCommit(tx, StockTopic(v.ID))
 			sale.Lines = append(sale.Lines, line)
-			total += int64(line.Quantity) * line.UnitAmount
+		}
+		if total, err = sumLines(sale.Lines); err != nil {
+			return RemoteSale{}, badInput("lines", "these lines add up to more than can be paid")
 		}
 		if in.FromTill {
 			if sale.Lines, sale.Currency, total, err = h.ringUpTill(sys, tx, loc.ID); err != nil {
@@ -346,39 +363,48 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 		return RecordResult{}, badInput("sale.paidWith", "unknown payment method %q", s.PaidWith)
 	}
 	for _, l := range s.Lines {
-		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 {
-			return RecordResult{}, badInput("sale.lines", "quantity 1 to 100, amount not negative")
+		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.UnitAmount > maxPrice || l.SKU == "" {
+			return RecordResult{}, badInput("sale.lines", "quantity 1 to 100, amount 0 to %d, a SKU", maxPrice)
 		}
 	}
+	if s.SoldAt.IsZero() {
+		return RecordResult{}, badInput("sale.soldAt", "needs the time of the sale")
+	}
+	hash := s.contentHash()
 	sys := viewer.SystemContext(ctx)
 	return withTx(sys, h.db, "record hub sale", func(tx *ent.Tx) (RecordResult, error) {
 		loc, err := tx.Location.Query().Where(location.Code(s.Hub), location.KindEQ(location.KindHUB)).Only(sys)
 		if err != nil {
 			return RecordResult{}, notFoundAs(err, "hub")
 		}
-		var total int64
 		want := map[string]int{}
 		var order []string
 		for _, l := range s.Lines {
-			total += int64(l.Quantity) * l.UnitAmount
 			if want[l.SKU] == 0 {
 				order = append(order, l.SKU)
 			}
 			want[l.SKU] += l.Quantity
 		}
-		// Check every line before changing anything.
-		variants := map[string]int{}
+		// Check every line before changing anything. Central prices each
+		// line itself: the hub's claim or central's price, whichever is
+		// lower, so a hub can never charge more than central asks.
+		variants := map[string]*ent.Variant{}
 		conflict := ""
+		now := h.now()
 		for _, sku := range order {
-			v, err := tx.Variant.Query().Where(variant.Sku(sku)).OnlyID(sys)
+			v, err := tx.Variant.Query().Where(variant.Sku(sku)).Only(sys)
 			if ent.IsNotFound(err) {
 				conflict = fmt.Sprintf("unknown SKU %s", sku)
 				break
 			} else if err != nil {
 				return RecordResult{}, err
 			}
+			if v.Currency != s.Currency {
+				conflict = fmt.Sprintf("%s is priced in %s on central, the sale is in %s", sku, v.Currency, s.Currency)
+				break
+			}
 			have := 0
-			st, err := tx.Stock.Query().Where(stock.VariantID(v), stock.LocationID(loc.ID)).Only(sys)
+			st, err := tx.Stock.Query().Where(stock.VariantID(v.ID), stock.LocationID(loc.ID)).Only(sys)
 			if err == nil {
 				have = st.Available
 			} else if !ent.IsNotFound(err) {
@@ -388,15 +414,38 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 				conflict = fmt.Sprintf("sold %d × %s beyond the hub's allocation (%d left)", want[sku], sku, have)
 				break
 			}
+			if st.LeasedAt != nil && s.SoldAt.Before(*st.LeasedAt) {
+				conflict = fmt.Sprintf("sold at %s, before central leased %s to the hub (%s)",
+					s.SoldAt.UTC().Format(time.RFC3339), sku, st.LeasedAt.UTC().Format(time.RFC3339))
+				break
+			}
 			variants[sku] = v
+		}
+		if conflict == "" && s.SoldAt.After(now.Add(maxClockSkew)) {
+			conflict = fmt.Sprintf("sold at %s, later than central's clock allows (%s)", s.SoldAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
+		lines := s.Lines
+		if conflict == "" {
+			lines = make([]SaleLine, len(s.Lines))
+			for i, l := range s.Lines {
+				lines[i] = SaleLine{SKU: l.SKU, Quantity: l.Quantity, UnitAmount: min(l.UnitAmount, variants[l.SKU].PriceAmount)}
+			}
+		}
+		total, err := sumLines(lines)
+		if err != nil {
+			return RecordResult{}, badInput("sale.lines", "the lines add up to more than can be paid")
 		}
 		var customer *int
 		if s.PaidWith == "WALLET" && conflict == "" {
 			if h.signer == nil || h.wallets == nil {
 				return RecordResult{}, badInput("sale.paidWith", "this server does not keep wallets")
 			}
-			if p, err := h.signer.WalletPass(s.WalletPass, time.Time{}); err != nil {
+			var p WalletPass
+			if err := h.signer.Verify(s.WalletPass, kindWalletPass, &p); err != nil {
 				conflict = "the wallet pass is not signed by this shop"
+			} else if _, err := h.signer.WalletPass(s.WalletPass, s.SoldAt); err != nil {
+				conflict = fmt.Sprintf("the wallet pass had expired (%s) when the hub took it (%s)",
+					time.Unix(p.Expires, 0).UTC().Format(time.RFC3339), s.SoldAt.UTC().Format(time.RFC3339))
 			} else if p.Currency != s.Currency {
 				conflict = fmt.Sprintf("the wallet pass is for %s, the sale is in %s", p.Currency, s.Currency)
 			} else {
@@ -414,27 +463,38 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 			status, note = "CONFLICT", &conflict
 		}
 		n, err := execAffected(sys, tx, h.dialect,
-			`INSERT INTO hub_sales (sale_id, hub, lines, total_amount, currency, paid_with, customer_id, sold_at, synced_at, status, conflict, shortfall_amount)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (sale_id) DO NOTHING`,
-			s.SaleID, s.Hub, mustJSON(s.Lines), total, s.Currency, s.PaidWith, customer, s.SoldAt.UTC(), h.now(), status, note)
+			`INSERT INTO hub_sales (sale_id, hub, lines, total_amount, currency, paid_with, customer_id, sold_at, synced_at, status, conflict, shortfall_amount, content_hash)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (sale_id) DO NOTHING`,
+			s.SaleID, s.Hub, mustJSON(lines), total, s.Currency, s.PaidWith, customer, s.SoldAt.UTC(), now, status, note, hash)
 		if err != nil {
 			return RecordResult{}, err
 		}
-		if n == 0 { // delivered before; nothing changes
-			b, err := h.balanceOf(sys, tx, customer, s.Currency)
-			return RecordResult{WalletBalance: b}, err
+		if n == 0 { // delivered before
+			return h.redelivered(sys, tx, s, hash)
 		}
 		if conflict != "" {
 			return RecordResult{Conflict: conflict}, nil
 		}
-		for _, sku := range order {
-			// The hub sold from its allocation; central's copy of it follows.
-			ok, err := takeStock(sys, tx, variants[sku], loc.ID, want[sku])
+		for i, sku := range order {
+			// The hub sold from its allocation; central's copy of it follows,
+			// by a conditional update: the check above was only a read, and
+			// a concurrent sale or return may have taken the units since.
+			ok, err := takeStock(sys, tx, variants[sku].ID, loc.ID, want[sku])
 			if err != nil {
 				return RecordResult{}, err
 			}
-			if !ok { // changed since the check (a concurrent lease return): retry
-				return RecordResult{}, fmt.Errorf("hub %s allocation of %s changed during recording", s.Hub, sku)
+			if !ok {
+				for _, back := range order[:i] { // undo this sale's takes
+					if err := putStock(sys, tx, variants[back].ID, loc.ID, want[back]); err != nil {
+						return RecordResult{}, err
+					}
+				}
+				conflict = fmt.Sprintf("sold %d × %s beyond the hub's allocation", want[sku], sku)
+				if err := tx.HubSale.Update().Where(hubsale.SaleID(s.SaleID), hubsale.StatusEQ(hubsale.StatusAPPLIED)).
+					SetStatus(hubsale.StatusCONFLICT).SetConflict(conflict).Exec(sys); err != nil {
+					return RecordResult{}, err
+				}
+				return RecordResult{Conflict: conflict}, nil
 			}
 		}
 		switch {
@@ -447,28 +507,77 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 	})
 }
 
-// chargeWallet debits a hub's wallet sale on central. The hub handed the
-// goods over against the balance it last synced; if the wallet was spent
-// elsewhere meanwhile, it pays what it has and the sale is SHORTFALL with
-// the shortfall for staff to settle: no silent loss, no negative balance.
-func (h *Hubs) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, customerID int, total int64) (RecordResult, error) {
-	have, err := h.balanceOf(ctx, tx, &customerID, s.Currency)
+// maxClockSkew is how far ahead of central's clock a hub's sale may be
+// stamped.
+const maxClockSkew = 5 * time.Minute
+
+// contentHash is the sale as the hub delivered it, hashed.
+func (s RemoteSale) contentHash() string {
+	c := s
+	c.SoldAt = s.SoldAt.UTC()
+	sum := sha256.Sum256([]byte(mustJSON(c)))
+	return hex.EncodeToString(sum[:])
+}
+
+// redelivered answers a sale id recorded before: the same content changes
+// nothing and reports the wallet's balance; other content is refused as
+// ErrHubSaleMismatch (a hub reusing an id, or someone else's sale).
+func (h *Hubs) redelivered(ctx context.Context, tx *ent.Tx, s RemoteSale, hash string) (RecordResult, error) {
+	prev, err := tx.HubSale.Query().Where(hubsale.SaleID(s.SaleID)).Only(ctx)
 	if err != nil {
 		return RecordResult{}, err
 	}
-	debit := min(*have, total)
-	res := RecordResult{Applied: true, WalletBalance: new(int64)}
-	if debit > 0 {
-		e, err := h.wallets.Post(ctx, tx, Posting{CustomerID: customerID, Currency: s.Currency, Amount: -debit,
-			Kind: walletentry.KindSPEND, Note: fmt.Sprintf("hub %s sale %s", s.Hub, s.SaleID)})
+	if prev.ContentHash != "" && prev.ContentHash != hash {
+		return RecordResult{}, fmt.Errorf("hub sale %s was recorded before with other content: %w", s.SaleID, ErrHubSaleMismatch)
+	}
+	b, err := h.balanceOf(ctx, tx, prev.CustomerID, prev.Currency)
+	return RecordResult{WalletBalance: b}, err
+}
+
+// chargeWallet debits a hub's wallet sale on central. The hub handed the
+// goods over against the balance it last synced; central takes at most
+// the offline limit per sale (a hub may not spend more unconfirmed) and
+// at most what the wallet holds now. What it cannot take makes the sale
+// SHORTFALL for staff to settle: no silent loss, no negative balance, on
+// every database. The debit is conditional (balance >= debit): if a
+// concurrent spend took the money between the read and the debit, the
+// balance is read again, a bounded number of times, then the sale is
+// short of all of it.
+func (h *Hubs) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, customerID int, total int64) (RecordResult, error) {
+	limit := min(total, h.hubWalletLimit)
+	res := RecordResult{Applied: true}
+	var debit int64
+	for attempt := 0; ; attempt++ {
+		have, err := h.balanceOf(ctx, tx, &customerID, s.Currency)
 		if err != nil {
 			return RecordResult{}, err
 		}
-		*res.WalletBalance = e.BalanceAfter
+		res.WalletBalance = have
+		debit = max(min(*have, limit), 0)
+		if debit == 0 {
+			break
+		}
+		e, err := h.wallets.Post(ctx, tx, Posting{CustomerID: customerID, Currency: s.Currency, Amount: -debit,
+			Kind: walletentry.KindSPEND, Note: fmt.Sprintf("hub %s sale %s", s.Hub, s.SaleID)})
+		if err == nil {
+			res.WalletBalance = &e.BalanceAfter
+			break
+		}
+		if !errors.Is(err, ErrInsufficientFunds) {
+			return RecordResult{}, err
+		}
+		if attempt == 2 {
+			debit = 0
+			break
+		}
 	}
 	if short := total - debit; short > 0 {
-		res.Conflict = fmt.Sprintf("the wallet had %s of %s: %s short, goods already handed over at hub %s",
-			FormatMoney(debit, s.Currency), FormatMoney(total, s.Currency), FormatMoney(short, s.Currency), s.Hub)
+		why := fmt.Sprintf("the wallet had %s", FormatMoney(debit, s.Currency))
+		if debit == limit && limit < total {
+			why = fmt.Sprintf("a hub sale takes at most %s from a wallet", FormatMoney(limit, s.Currency))
+		}
+		res.Conflict = fmt.Sprintf("%s of %s: %s short, goods already handed over at hub %s",
+			why, FormatMoney(total, s.Currency), FormatMoney(short, s.Currency), s.Hub)
 		if err := tx.HubSale.Update().Where(hubsale.SaleID(s.SaleID)).SetStatus(hubsale.StatusSHORTFALL).
 			SetConflict(res.Conflict).SetShortfallAmount(short).Exec(ctx); err != nil {
 			return RecordResult{}, err
@@ -527,6 +636,11 @@ func (h *Hubs) Lease(ctx context.Context, centralID int, hubCode string, variant
 			return 0, fmt.Errorf("central stock of variant %d: %w", variantID, ErrOutOfStock)
 		}
 		if err := putStock(sys, tx, variantID, hub.ID, units); err != nil {
+			return 0, err
+		}
+		// The first lease dates the allocation: no hub sale of it is older.
+		if err := tx.Stock.Update().Where(stock.VariantID(variantID), stock.LocationID(hub.ID), stock.LeasedAtIsNil()).
+			SetLeasedAt(h.now()).Exec(sys); err != nil {
 			return 0, err
 		}
 		h.afterCommit(tx, StockTopic(variantID))
@@ -742,17 +856,30 @@ func (h *Hubs) Close(ctx context.Context, key string) (RemoteReturn, error) {
 		}
 		ret := RemoteReturn{ReturnID: newSaleID(), Hub: h.code, Lines: []ReturnLine{}}
 		for _, r := range rows {
-			// Guarded by the amount read, so a sale racing the close keeps
-			// its units and the transaction retries as a conflict instead.
-			n, err := tx.Stock.Update().Where(stock.ID(r.ID), stock.Available(r.Available)).SetAvailable(0).Save(sys)
-			if err != nil {
-				return RemoteReturn{}, err
+			// Guarded by the amount read, so a sale or another close racing
+			// this one keeps its units: on zero rows the row is read again
+			// and what is left (maybe nothing) is returned.
+			units := r.Available
+			for attempt := 0; units > 0; attempt++ {
+				n, err := tx.Stock.Update().Where(stock.ID(r.ID), stock.Available(units)).SetAvailable(0).Save(sys)
+				if err != nil {
+					return RemoteReturn{}, err
+				}
+				if n == 1 {
+					break
+				}
+				if attempt == 3 {
+					return RemoteReturn{}, badInput("hub", "the stock of %s keeps changing (sales running?); close again", r.Edges.Variant.Sku)
+				}
+				if units, err = tx.Stock.Query().Where(stock.ID(r.ID)).Select(stock.FieldAvailable).Int(sys); err != nil {
+					return RemoteReturn{}, err
+				}
 			}
-			if n == 0 {
-				return RemoteReturn{}, fmt.Errorf("close hub: stock of %s changed meanwhile; try again", r.Edges.Variant.Sku)
+			if units == 0 {
+				continue
 			}
 			h.afterCommit(tx, StockTopic(r.VariantID))
-			ret.Lines = append(ret.Lines, ReturnLine{SKU: r.Edges.Variant.Sku, Quantity: r.Available})
+			ret.Lines = append(ret.Lines, ReturnLine{SKU: r.Edges.Variant.Sku, Quantity: units})
 		}
 		if len(ret.Lines) == 0 {
 			return ret, nil
@@ -852,7 +979,7 @@ type WalletBalance struct {
 // WalletBalances lists, for hubs, the wallets in currency that hold money,
 // by customer id, first of them after the customer id after (staff).
 func (h *Hubs) WalletBalances(ctx context.Context, currency string, after, first int) ([]WalletBalance, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := requireStaffOrHub(ctx); err != nil {
 		return nil, err
 	}
 	if first < 1 || first > 1000 {

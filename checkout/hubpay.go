@@ -2,6 +2,8 @@ package checkout
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,7 +14,11 @@ import (
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/predicate"
+	"github.com/merchd/merchd/ent/readerbinding"
+	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/viewer"
 )
 
@@ -23,12 +29,56 @@ import (
 // the goods over. The sale id joins the three, so one payment buys once.
 
 // PaymentRequest is what a hub's QR code carries to central's pay page.
+//
+// Central takes a request only if the hub signed it: Sig is
+// HMAC-SHA256 over the request's JSON (Sig empty) with a key derived from
+// the hub's API token (RequestKey). Central holds each token's sha256, so
+// it derives the same key for every live token of the hub (or full staff
+// token) without storing another secret; revoking the token revokes its
+// requests. The hub signs offline, so a phone payment works without the
+// hub's link, and nobody without the hub's token can have central create
+// a PaymentIntent or pre-claim a sale id. (A leak of central's database
+// would let one forge requests — it would hold every other secret too.)
 type PaymentRequest struct {
 	SaleID   string     `json:"s"`
 	Hub      string     `json:"h"`
 	Amount   int64      `json:"a"`
 	Currency string     `json:"c"`
 	Lines    []SaleLine `json:"l"`
+	Sig      string     `json:"g,omitempty"`
+}
+
+// RequestKey is the key a hub holding token signs payment requests with.
+func RequestKey(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return requestKeyFromHash(sum[:])
+}
+
+// requestKeyFromHash derives the request key from a token's stored hash.
+func requestKeyFromHash(tokenHash []byte) []byte {
+	m := hmac.New(sha256.New, tokenHash)
+	m.Write([]byte("merchd hub payment request v1"))
+	return m.Sum(nil)
+}
+
+func (r PaymentRequest) mac(key []byte) []byte {
+	r.Sig = ""
+	b, _ := json.Marshal(r)
+	m := hmac.New(sha256.New, key)
+	m.Write(b)
+	return m.Sum(nil)
+}
+
+// SignWith returns r signed with key (RequestKey of the hub's token).
+func (r PaymentRequest) SignWith(key []byte) PaymentRequest {
+	r.Sig = base64.RawURLEncoding.EncodeToString(r.mac(key))
+	return r
+}
+
+// signedBy reports whether key signed r.
+func (r PaymentRequest) signedBy(key []byte) bool {
+	sig, err := base64.RawURLEncoding.DecodeString(r.Sig)
+	return err == nil && len(sig) == sha256.Size && hmac.Equal(sig, r.mac(key))
 }
 
 // Encode is the request as it goes in the QR code's URL fragment.
@@ -37,25 +87,94 @@ func (r PaymentRequest) Encode() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// DecodePaymentRequest reads a request from a pay page's URL fragment.
+// errDamagedRequest is every refusal of a request's shape.
+var errDamagedRequest = &InputError{Field: "request", Msg: "this payment link is damaged; scan the hub's QR code again"}
+
+// DecodePaymentRequest reads a request from a pay page's URL fragment and
+// checks its shape and arithmetic (not its signature: see verifyRequest).
 func DecodePaymentRequest(s string) (PaymentRequest, error) {
 	var r PaymentRequest
+	if len(s) > 12<<10 {
+		return PaymentRequest{}, errDamagedRequest
+	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), "#"))
 	if err != nil || len(b) > 8<<10 || json.Unmarshal(b, &r) != nil {
-		return r, badInput("request", "this payment link is damaged; scan the hub's QR code again")
+		return PaymentRequest{}, errDamagedRequest
 	}
-	var sum int64
+	if len(r.Lines) == 0 || len(r.Lines) > 50 {
+		return PaymentRequest{}, errDamagedRequest
+	}
 	for _, l := range r.Lines {
-		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.SKU == "" {
-			return r, badInput("request", "this payment link is damaged; scan the hub's QR code again")
+		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.UnitAmount > maxPrice || l.SKU == "" || len(l.SKU) > 100 {
+			return PaymentRequest{}, errDamagedRequest
 		}
-		sum += int64(l.Quantity) * l.UnitAmount
 	}
-	if r.SaleID == "" || len(r.SaleID) > 64 || !ValidHubCode(r.Hub) || !isCurrencyCode(r.Currency) ||
-		len(r.Lines) == 0 || len(r.Lines) > 50 || r.Amount < 1 || r.Amount != sum {
-		return r, badInput("request", "this payment link is damaged; scan the hub's QR code again")
+	sum, err := sumLines(r.Lines)
+	if err != nil || r.SaleID == "" || len(r.SaleID) > 64 || !ValidHubCode(r.Hub) || !isCurrencyCode(r.Currency) ||
+		r.Amount < 1 || r.Amount != sum || len(r.Sig) > 100 {
+		return PaymentRequest{}, errDamagedRequest
 	}
 	return r, nil
+}
+
+// SignRequestsWith makes this hub sign its payment requests with the key
+// of its API token (the one it reaches central with).
+func (h *Hubs) SignRequestsWith(key []byte) { h.requestKey = key }
+
+// verifyRequest checks, on central, that a live token of the request's
+// hub (or a full staff token) signed it, and that it asks no more than
+// central would: every SKU allocated to the hub in that quantity, no
+// line above central's price.
+func (h *Hubs) verifyRequest(ctx context.Context, r PaymentRequest) error {
+	sys := viewer.SystemContext(ctx)
+	// The hub's own tokens first, then full staff tokens (a hub run with
+	// one); each query bounded.
+	signed := false
+	for _, scope := range []predicate.StaffToken{stafftoken.Hub(r.Hub), stafftoken.Or(stafftoken.HubIsNil(), stafftoken.Hub(""))} {
+		toks, err := h.db.StaffToken.Query().Where(stafftoken.RevokedAtIsNil(), scope).Limit(200).All(sys)
+		if err != nil {
+			return err
+		}
+		for _, t := range toks {
+			if r.signedBy(requestKeyFromHash(t.TokenHash)) {
+				signed = true
+				break
+			}
+		}
+		if signed {
+			break
+		}
+	}
+	if !signed {
+		return badInput("request", "this payment link was not signed by hub %s; ask the hub for a new QR code", r.Hub)
+	}
+	hub, err := h.db.Location.Query().Where(location.Code(r.Hub), location.KindEQ(location.KindHUB)).OnlyID(sys)
+	if err != nil {
+		return notFoundAs(err, "hub")
+	}
+	want := map[string]int{}
+	for _, l := range r.Lines {
+		want[l.SKU] += l.Quantity
+	}
+	for _, l := range r.Lines {
+		v, err := h.db.Variant.Query().Where(variant.Sku(l.SKU)).Only(sys)
+		if ent.IsNotFound(err) {
+			return badInput("request", "hub %s asks for %s, which central does not sell", r.Hub, l.SKU)
+		} else if err != nil {
+			return err
+		}
+		if v.Currency != r.Currency || l.UnitAmount > v.PriceAmount {
+			return badInput("request", "hub %s asks %s for %s, central's price is %s", r.Hub,
+				FormatMoney(l.UnitAmount, r.Currency), l.SKU, FormatMoney(v.PriceAmount, v.Currency))
+		}
+		have, err := h.db.Stock.Query().Where(stock.VariantID(v.ID), stock.LocationID(hub)).Select(stock.FieldAvailable).Int(sys)
+		if ent.IsNotFound(err) || (err == nil && have < want[l.SKU]) {
+			return badInput("request", "hub %s asks for %d × %s, beyond its allocation", r.Hub, want[l.SKU], l.SKU)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PaymentRequest prices lines at this hub for a buyer to pay by phone;
@@ -85,9 +204,16 @@ func (h *Hubs) PaymentRequest(ctx context.Context, lines []SellLine) (PaymentReq
 			return PaymentRequest{}, err
 		}
 		r.Lines = append(r.Lines, line)
-		r.Amount += int64(line.Quantity) * line.UnitAmount
 	}
-	return r, nil
+	amount, err := sumLines(r.Lines)
+	if err != nil {
+		return PaymentRequest{}, badInput("lines", "these lines add up to more than can be paid")
+	}
+	r.Amount = amount
+	if h.requestKey == nil {
+		return PaymentRequest{}, badInput("hub", "this hub has no token to sign payment requests with")
+	}
+	return r.SignWith(h.requestKey), nil
 }
 
 // PhonePayment is a started phone payment: confirm ClientSecret with Stripe.
@@ -105,6 +231,9 @@ func (h *Hubs) PayHubSale(ctx context.Context, request string) (PhonePayment, er
 	}
 	r, err := DecodePaymentRequest(request)
 	if err != nil {
+		return PhonePayment{}, err
+	}
+	if err := h.verifyRequest(ctx, r); err != nil {
 		return PhonePayment{}, err
 	}
 	return h.startPayment(ctx, r, false)
@@ -188,11 +317,17 @@ func (h *Hubs) StartTerminalPayment(ctx context.Context, request, readerID strin
 	if readerID == "" || len(readerID) > 100 {
 		return TerminalPayment{}, badInput("readerId", "name the card reader (tmr_…)")
 	}
+	if err := h.readerOf(ctx, readerID); err != nil {
+		return TerminalPayment{}, err
+	}
 	r, err := DecodePaymentRequest(request)
 	if err != nil {
 		return TerminalPayment{}, err
 	}
 	if err := requireHub(ctx, r.Hub); err != nil {
+		return TerminalPayment{}, err
+	}
+	if err := h.verifyRequest(ctx, r); err != nil {
 		return TerminalPayment{}, err
 	}
 	p, err := h.startPayment(ctx, r, true)
@@ -212,6 +347,9 @@ func (h *Hubs) CancelTerminalPayment(ctx context.Context, readerID string) (Read
 	if err := h.readersReady(ctx); err != nil {
 		return ReaderState{}, err
 	}
+	if err := h.readerOf(ctx, readerID); err != nil {
+		return ReaderState{}, err
+	}
 	st, err := h.terminal.Cancel(ctx, readerID)
 	return st, readerError(readerID, err)
 }
@@ -221,17 +359,38 @@ func (h *Hubs) TerminalReader(ctx context.Context, readerID string) (ReaderState
 	if err := h.readersReady(ctx); err != nil {
 		return ReaderState{}, err
 	}
+	if err := h.readerOf(ctx, readerID); err != nil {
+		return ReaderState{}, err
+	}
 	st, err := h.terminal.Reader(ctx, readerID)
 	return st, readerError(readerID, err)
 }
 
-// readersReady lets staff drive card readers where central has them.
+// readersReady lets staff and hubs drive card readers where central has
+// them (a hub only its own: readerOf).
 func (h *Hubs) readersReady(ctx context.Context) error {
-	if err := requireStaff(ctx); err != nil {
+	if err := requireStaffOrHub(ctx); err != nil {
 		return err
 	}
 	if h.terminal == nil || h.pay == nil {
 		return &InputError{Field: "readerId", Msg: "card readers are not configured on central (Stripe)"}
+	}
+	return nil
+}
+
+// readerOf refuses a hub's token a card reader not bound to its hub
+// (bindTerminalReader); staff may use any reader.
+func (h *Hubs) readerOf(ctx context.Context, readerID string) error {
+	v := viewer.FromContext(ctx)
+	if v.Role != viewer.HubToken {
+		return nil
+	}
+	b, err := h.db.ReaderBinding.Query().Where(readerbinding.ReaderID(readerID)).Only(viewer.SystemContext(ctx))
+	switch {
+	case ent.IsNotFound(err) || (err == nil && b.Hub != v.Hub):
+		return fmt.Errorf("card reader %s is not bound to hub %s (staff bind it with bindTerminalReader): %w", readerID, v.Hub, ErrForbidden)
+	case err != nil:
+		return err
 	}
 	return nil
 }
@@ -372,8 +531,15 @@ func (h *Hubs) RefundHubPayment(ctx context.Context, saleID string) (*PhonePayme
 		return nil, err
 	}
 	_, err = withTx(sys, h.db, "refund hub payment", func(tx *ent.Tx) (struct{}, error) {
-		if err := tx.HubPayment.UpdateOneID(p.ID).SetStatus(hubpayment.StatusREFUNDED).Exec(sys); err != nil {
+		// One conditional write: only a paid (or already refunded) payment
+		// becomes REFUNDED.
+		n, err := tx.HubPayment.Update().Where(hubpayment.ID(p.ID), hubpayment.StatusIn(hubpayment.StatusSUCCEEDED, hubpayment.StatusREFUNDED)).
+			SetStatus(hubpayment.StatusREFUNDED).Save(sys)
+		if err != nil {
 			return struct{}{}, err
+		}
+		if n == 0 {
+			return struct{}{}, badInput("saleId", "the payment changed while refunding; ask again")
 		}
 		note := fmt.Sprintf("paid %s, refunded by staff on central after the sale was recorded", FormatMoney(p.Amount, p.Currency))
 		// If the sale was recorded, it is short of the refund now.
@@ -395,3 +561,21 @@ type CentralLink interface {
 }
 
 var _ CentralLink = (*Hubs)(nil)
+
+// BindReader sets the hub a card reader stands at (full staff, central):
+// a hub's token then starts, polls and cancels payments only on its own
+// readers.
+func (h *Hubs) BindReader(ctx context.Context, readerID, hubCode string) error {
+	if err := requireStaff(ctx); err != nil { // a hub's token is not staff
+		return err
+	}
+	if readerID == "" || len(readerID) > 100 {
+		return badInput("readerId", "name the card reader (tmr_…)")
+	}
+	if !ValidHubCode(hubCode) {
+		return badInput("hub", "a hub code is 1 to 40 letters, digits, '-' or '_'")
+	}
+	sys := viewer.SystemContext(ctx)
+	return h.db.ReaderBinding.Create().SetReaderID(readerID).SetHub(hubCode).
+		OnConflictColumns(readerbinding.FieldReaderID).UpdateHub().UpdateUpdatedAt().Exec(sys)
+}

@@ -24,6 +24,8 @@ func idempotencyScope(v viewer.Viewer) string {
 		return "customer:" + strconv.Itoa(v.CustomerID)
 	case viewer.Staff:
 		return "staff:" + strconv.Itoa(v.StaffID)
+	case viewer.HubToken:
+		return "hub:" + v.Hub
 	case viewer.System:
 		return "system"
 	default:

@@ -98,7 +98,10 @@ func (h *Hubs) ringUpTill(ctx context.Context, tx *ent.Tx, hubID int) ([]SaleLin
 			return nil, "", 0, badInput("fromTill", "one sale, one currency")
 		}
 		lines = append(lines, SaleLine{SKU: l.Edges.Variant.Sku, Quantity: l.Quantity, UnitAmount: l.UnitAmount})
-		total += int64(l.Quantity) * l.UnitAmount
+	}
+	total, err = sumLines(lines)
+	if err != nil {
+		return nil, "", 0, badInput("fromTill", "the till's lines add up to more than can be paid")
 	}
 	h.afterCommit(tx, CartTopic(tillID))
 	return lines, currency, total, nil

@@ -40,6 +40,7 @@ import (
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
+	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/staff"
@@ -110,6 +111,8 @@ type Client struct {
 	Payment *PaymentClient
 	// Product is the client for interacting with the Product builders.
 	Product *ProductClient
+	// ReaderBinding is the client for interacting with the ReaderBinding builders.
+	ReaderBinding *ReaderBindingClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
 	// Setting is the client for interacting with the Setting builders.
@@ -168,6 +171,7 @@ func (c *Client) init() {
 	c.Outbox = NewOutboxClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
 	c.Product = NewProductClient(c.config)
+	c.ReaderBinding = NewReaderBindingClient(c.config)
 	c.Refund = NewRefundClient(c.config)
 	c.Setting = NewSettingClient(c.config)
 	c.Staff = NewStaffClient(c.config)
@@ -296,6 +300,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Outbox:          NewOutboxClient(cfg),
 		Payment:         NewPaymentClient(cfg),
 		Product:         NewProductClient(cfg),
+		ReaderBinding:   NewReaderBindingClient(cfg),
 		Refund:          NewRefundClient(cfg),
 		Setting:         NewSettingClient(cfg),
 		Staff:           NewStaffClient(cfg),
@@ -351,6 +356,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Outbox:          NewOutboxClient(cfg),
 		Payment:         NewPaymentClient(cfg),
 		Product:         NewProductClient(cfg),
+		ReaderBinding:   NewReaderBindingClient(cfg),
 		Refund:          NewRefundClient(cfg),
 		Setting:         NewSettingClient(cfg),
 		Staff:           NewStaffClient(cfg),
@@ -395,8 +401,9 @@ func (c *Client) Use(hooks ...Hook) {
 		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPayment, c.HubSale,
 		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
 		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
-		c.Payment, c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock,
-		c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.Payment, c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff,
+		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
+		c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -410,8 +417,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPayment, c.HubSale,
 		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
 		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
-		c.Payment, c.Product, c.Refund, c.Setting, c.Staff, c.StaffToken, c.Stock,
-		c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.Payment, c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff,
+		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
+		c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -470,6 +478,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Payment.mutate(ctx, m)
 	case *ProductMutation:
 		return c.Product.mutate(ctx, m)
+	case *ReaderBindingMutation:
+		return c.ReaderBinding.mutate(ctx, m)
 	case *RefundMutation:
 		return c.Refund.mutate(ctx, m)
 	case *SettingMutation:
@@ -4263,6 +4273,140 @@ func (c *ProductClient) mutate(ctx context.Context, m *ProductMutation) (Value, 
 	}
 }
 
+// ReaderBindingClient is a client for the ReaderBinding schema.
+type ReaderBindingClient struct {
+	config
+}
+
+// NewReaderBindingClient returns a client for the ReaderBinding from the given config.
+func NewReaderBindingClient(c config) *ReaderBindingClient {
+	return &ReaderBindingClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `readerbinding.Hooks(f(g(h())))`.
+func (c *ReaderBindingClient) Use(hooks ...Hook) {
+	c.hooks.ReaderBinding = append(c.hooks.ReaderBinding, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `readerbinding.Intercept(f(g(h())))`.
+func (c *ReaderBindingClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReaderBinding = append(c.inters.ReaderBinding, interceptors...)
+}
+
+// Create returns a builder for creating a ReaderBinding entity.
+func (c *ReaderBindingClient) Create() *ReaderBindingCreate {
+	mutation := newReaderBindingMutation(c.config, OpCreate)
+	return &ReaderBindingCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReaderBinding entities.
+func (c *ReaderBindingClient) CreateBulk(builders ...*ReaderBindingCreate) *ReaderBindingCreateBulk {
+	return &ReaderBindingCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReaderBindingClient) MapCreateBulk(slice any, setFunc func(*ReaderBindingCreate, int)) *ReaderBindingCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReaderBindingCreateBulk{err: fmt.Errorf("calling to ReaderBindingClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReaderBindingCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReaderBindingCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReaderBinding.
+func (c *ReaderBindingClient) Update() *ReaderBindingUpdate {
+	mutation := newReaderBindingMutation(c.config, OpUpdate)
+	return &ReaderBindingUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReaderBindingClient) UpdateOne(_m *ReaderBinding) *ReaderBindingUpdateOne {
+	mutation := newReaderBindingMutation(c.config, OpUpdateOne, withReaderBinding(_m))
+	return &ReaderBindingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReaderBindingClient) UpdateOneID(id int) *ReaderBindingUpdateOne {
+	mutation := newReaderBindingMutation(c.config, OpUpdateOne, withReaderBindingID(id))
+	return &ReaderBindingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReaderBinding.
+func (c *ReaderBindingClient) Delete() *ReaderBindingDelete {
+	mutation := newReaderBindingMutation(c.config, OpDelete)
+	return &ReaderBindingDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReaderBindingClient) DeleteOne(_m *ReaderBinding) *ReaderBindingDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReaderBindingClient) DeleteOneID(id int) *ReaderBindingDeleteOne {
+	builder := c.Delete().Where(readerbinding.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReaderBindingDeleteOne{builder}
+}
+
+// Query returns a query builder for ReaderBinding.
+func (c *ReaderBindingClient) Query() *ReaderBindingQuery {
+	return &ReaderBindingQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReaderBinding},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReaderBinding entity by its id.
+func (c *ReaderBindingClient) Get(ctx context.Context, id int) (*ReaderBinding, error) {
+	return c.Query().Where(readerbinding.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReaderBindingClient) GetX(ctx context.Context, id int) *ReaderBinding {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ReaderBindingClient) Hooks() []Hook {
+	hooks := c.hooks.ReaderBinding
+	return append(hooks[:len(hooks):len(hooks)], readerbinding.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReaderBindingClient) Interceptors() []Interceptor {
+	return c.inters.ReaderBinding
+}
+
+func (c *ReaderBindingClient) mutate(ctx context.Context, m *ReaderBindingMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReaderBindingCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReaderBindingUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReaderBindingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReaderBindingDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReaderBinding mutation op: %q", m.Op())
+	}
+}
+
 // RefundClient is a client for the Refund schema.
 type RefundClient struct {
 	config
@@ -5903,15 +6047,17 @@ type (
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
 		DropPool, GiftDraw, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey,
 		Image, Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
-		OrderLine, Outbox, Payment, Product, Refund, Setting, Staff, StaffToken, Stock,
-		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Hook
+		OrderLine, Outbox, Payment, Product, ReaderBinding, Refund, Setting, Staff,
+		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
+		WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
 		DropPool, GiftDraw, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey,
 		Image, Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
-		OrderLine, Outbox, Payment, Product, Refund, Setting, Staff, StaffToken, Stock,
-		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Interceptor
+		OrderLine, Outbox, Payment, Product, ReaderBinding, Refund, Setting, Staff,
+		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
+		WalletEntry []ent.Interceptor
 	}
 )
 

@@ -37,6 +37,7 @@ import (
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
+	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/staff"
@@ -133,6 +134,7 @@ func checkColumn(t, c string) error {
 			outbox.Table:          outbox.ValidColumn,
 			payment.Table:         payment.ValidColumn,
 			product.Table:         product.ValidColumn,
+			readerbinding.Table:   readerbinding.ValidColumn,
 			refund.Table:          refund.ValidColumn,
 			setting.Table:         setting.ValidColumn,
 			staff.Table:           staff.ValidColumn,

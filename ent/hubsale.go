@@ -43,7 +43,9 @@ type HubSale struct {
 	Conflict *string `json:"conflict,omitempty"`
 	// ShortfallAmount holds the value of the "shortfall_amount" field.
 	ShortfallAmount int64 `json:"shortfall_amount,omitempty"`
-	selectValues    sql.SelectValues
+	// ContentHash holds the value of the "content_hash" field.
+	ContentHash  string `json:"content_hash,omitempty"`
+	selectValues sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -55,7 +57,7 @@ func (*HubSale) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case hubsale.FieldID, hubsale.FieldTotalAmount, hubsale.FieldCustomerID, hubsale.FieldShortfallAmount:
 			values[i] = new(sql.NullInt64)
-		case hubsale.FieldSaleID, hubsale.FieldHub, hubsale.FieldCurrency, hubsale.FieldPaidWith, hubsale.FieldStatus, hubsale.FieldConflict:
+		case hubsale.FieldSaleID, hubsale.FieldHub, hubsale.FieldCurrency, hubsale.FieldPaidWith, hubsale.FieldStatus, hubsale.FieldConflict, hubsale.FieldContentHash:
 			values[i] = new(sql.NullString)
 		case hubsale.FieldSoldAt, hubsale.FieldSyncedAt:
 			values[i] = new(sql.NullTime)
@@ -157,6 +159,12 @@ func (_m *HubSale) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ShortfallAmount = value.Int64
 			}
+		case hubsale.FieldContentHash:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field content_hash", values[i])
+			} else if value.Valid {
+				_m.ContentHash = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -234,6 +242,9 @@ func (_m *HubSale) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("shortfall_amount=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ShortfallAmount))
+	builder.WriteString(", ")
+	builder.WriteString("content_hash=")
+	builder.WriteString(_m.ContentHash)
 	builder.WriteByte(')')
 	return builder.String()
 }

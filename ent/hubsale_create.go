@@ -135,6 +135,20 @@ func (_c *HubSaleCreate) SetNillableShortfallAmount(v *int64) *HubSaleCreate {
 	return _c
 }
 
+// SetContentHash sets the "content_hash" field.
+func (_c *HubSaleCreate) SetContentHash(v string) *HubSaleCreate {
+	_c.mutation.SetContentHash(v)
+	return _c
+}
+
+// SetNillableContentHash sets the "content_hash" field if the given value is not nil.
+func (_c *HubSaleCreate) SetNillableContentHash(v *string) *HubSaleCreate {
+	if v != nil {
+		_c.SetContentHash(*v)
+	}
+	return _c
+}
+
 // Mutation returns the HubSaleMutation object of the builder.
 func (_c *HubSaleCreate) Mutation() *HubSaleMutation {
 	return _c.mutation
@@ -242,6 +256,11 @@ func (_c *HubSaleCreate) check() error {
 			return &ValidationError{Name: "shortfall_amount", err: fmt.Errorf(`ent: validator failed for field "HubSale.shortfall_amount": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.ContentHash(); ok {
+		if err := hubsale.ContentHashValidator(v); err != nil {
+			return &ValidationError{Name: "content_hash", err: fmt.Errorf(`ent: validator failed for field "HubSale.content_hash": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -316,6 +335,10 @@ func (_c *HubSaleCreate) createSpec() (*HubSale, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ShortfallAmount(); ok {
 		_spec.SetField(hubsale.FieldShortfallAmount, field.TypeInt64, value)
 		_node.ShortfallAmount = value
+	}
+	if value, ok := _c.mutation.ContentHash(); ok {
+		_spec.SetField(hubsale.FieldContentHash, field.TypeString, value)
+		_node.ContentHash = value
 	}
 	return _node, _spec
 }
@@ -469,6 +492,9 @@ func (u *HubSaleUpsertOne) UpdateNewValues() *HubSaleUpsertOne {
 		}
 		if _, exists := u.create.mutation.SoldAt(); exists {
 			s.SetIgnore(hubsale.FieldSoldAt)
+		}
+		if _, exists := u.create.mutation.ContentHash(); exists {
+			s.SetIgnore(hubsale.FieldContentHash)
 		}
 	}))
 	return u
@@ -777,6 +803,9 @@ func (u *HubSaleUpsertBulk) UpdateNewValues() *HubSaleUpsertBulk {
 			}
 			if _, exists := b.mutation.SoldAt(); exists {
 				s.SetIgnore(hubsale.FieldSoldAt)
+			}
+			if _, exists := b.mutation.ContentHash(); exists {
+				s.SetIgnore(hubsale.FieldContentHash)
 			}
 		}
 	}))

@@ -193,6 +193,9 @@ func (_u *HubSaleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedShortfallAmount(); ok {
 		_spec.AddField(hubsale.FieldShortfallAmount, field.TypeInt64, value)
 	}
+	if _u.mutation.ContentHashCleared() {
+		_spec.ClearField(hubsale.FieldContentHash, field.TypeString)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -408,6 +411,9 @@ func (_u *HubSaleUpdateOne) sqlSave(ctx context.Context) (_node *HubSale, err er
 	}
 	if value, ok := _u.mutation.AddedShortfallAmount(); ok {
 		_spec.AddField(hubsale.FieldShortfallAmount, field.TypeInt64, value)
+	}
+	if _u.mutation.ContentHashCleared() {
+		_spec.ClearField(hubsale.FieldContentHash, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &HubSale{config: _u.config}

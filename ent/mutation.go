@@ -37,6 +37,7 @@ import (
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
+	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema/types"
 	"github.com/merchd/merchd/ent/setting"
@@ -85,6 +86,7 @@ const (
 	TypeOutbox          = "Outbox"
 	TypePayment         = "Payment"
 	TypeProduct         = "Product"
+	TypeReaderBinding   = "ReaderBinding"
 	TypeRefund          = "Refund"
 	TypeSetting         = "Setting"
 	TypeStaff           = "Staff"
@@ -8496,6 +8498,7 @@ type HubSaleMutation struct {
 	conflict            *string
 	shortfall_amount    *int64
 	addshortfall_amount *int64
+	content_hash        *string
 	clearedFields       map[string]struct{}
 	done                bool
 	oldValue            func(context.Context) (*HubSale, error)
@@ -9147,6 +9150,55 @@ func (m *HubSaleMutation) ResetShortfallAmount() {
 	m.addshortfall_amount = nil
 }
 
+// SetContentHash sets the "content_hash" field.
+func (m *HubSaleMutation) SetContentHash(s string) {
+	m.content_hash = &s
+}
+
+// ContentHash returns the value of the "content_hash" field in the mutation.
+func (m *HubSaleMutation) ContentHash() (r string, exists bool) {
+	v := m.content_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContentHash returns the old "content_hash" field's value of the HubSale entity.
+// If the HubSale object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubSaleMutation) OldContentHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContentHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContentHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContentHash: %w", err)
+	}
+	return oldValue.ContentHash, nil
+}
+
+// ClearContentHash clears the value of the "content_hash" field.
+func (m *HubSaleMutation) ClearContentHash() {
+	m.content_hash = nil
+	m.clearedFields[hubsale.FieldContentHash] = struct{}{}
+}
+
+// ContentHashCleared returns if the "content_hash" field was cleared in this mutation.
+func (m *HubSaleMutation) ContentHashCleared() bool {
+	_, ok := m.clearedFields[hubsale.FieldContentHash]
+	return ok
+}
+
+// ResetContentHash resets all changes to the "content_hash" field.
+func (m *HubSaleMutation) ResetContentHash() {
+	m.content_hash = nil
+	delete(m.clearedFields, hubsale.FieldContentHash)
+}
+
 // Where appends a list predicates to the HubSaleMutation builder.
 func (m *HubSaleMutation) Where(ps ...predicate.HubSale) {
 	m.predicates = append(m.predicates, ps...)
@@ -9181,7 +9233,7 @@ func (m *HubSaleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *HubSaleMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.sale_id != nil {
 		fields = append(fields, hubsale.FieldSaleID)
 	}
@@ -9218,6 +9270,9 @@ func (m *HubSaleMutation) Fields() []string {
 	if m.shortfall_amount != nil {
 		fields = append(fields, hubsale.FieldShortfallAmount)
 	}
+	if m.content_hash != nil {
+		fields = append(fields, hubsale.FieldContentHash)
+	}
 	return fields
 }
 
@@ -9250,6 +9305,8 @@ func (m *HubSaleMutation) Field(name string) (ent.Value, bool) {
 		return m.Conflict()
 	case hubsale.FieldShortfallAmount:
 		return m.ShortfallAmount()
+	case hubsale.FieldContentHash:
+		return m.ContentHash()
 	}
 	return nil, false
 }
@@ -9283,6 +9340,8 @@ func (m *HubSaleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldConflict(ctx)
 	case hubsale.FieldShortfallAmount:
 		return m.OldShortfallAmount(ctx)
+	case hubsale.FieldContentHash:
+		return m.OldContentHash(ctx)
 	}
 	return nil, fmt.Errorf("unknown HubSale field %s", name)
 }
@@ -9376,6 +9435,13 @@ func (m *HubSaleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetShortfallAmount(v)
 		return nil
+	case hubsale.FieldContentHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContentHash(v)
+		return nil
 	}
 	return fmt.Errorf("unknown HubSale field %s", name)
 }
@@ -9454,6 +9520,9 @@ func (m *HubSaleMutation) ClearedFields() []string {
 	if m.FieldCleared(hubsale.FieldConflict) {
 		fields = append(fields, hubsale.FieldConflict)
 	}
+	if m.FieldCleared(hubsale.FieldContentHash) {
+		fields = append(fields, hubsale.FieldContentHash)
+	}
 	return fields
 }
 
@@ -9476,6 +9545,9 @@ func (m *HubSaleMutation) ClearField(name string) error {
 		return nil
 	case hubsale.FieldConflict:
 		m.ClearConflict()
+		return nil
+	case hubsale.FieldContentHash:
+		m.ClearContentHash()
 		return nil
 	}
 	return fmt.Errorf("unknown HubSale nullable field %s", name)
@@ -9520,6 +9592,9 @@ func (m *HubSaleMutation) ResetField(name string) error {
 		return nil
 	case hubsale.FieldShortfallAmount:
 		m.ResetShortfallAmount()
+		return nil
+	case hubsale.FieldContentHash:
+		m.ResetContentHash()
 		return nil
 	}
 	return fmt.Errorf("unknown HubSale field %s", name)
@@ -20329,6 +20404,440 @@ func (m *ProductMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Product edge %s", name)
 }
 
+// ReaderBindingMutation represents an operation that mutates the ReaderBinding nodes in the graph.
+type ReaderBindingMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	reader_id     *string
+	hub           *string
+	updated_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*ReaderBinding, error)
+	predicates    []predicate.ReaderBinding
+}
+
+var _ ent.Mutation = (*ReaderBindingMutation)(nil)
+
+// readerbindingOption allows management of the mutation configuration using functional options.
+type readerbindingOption func(*ReaderBindingMutation)
+
+// newReaderBindingMutation creates new mutation for the ReaderBinding entity.
+func newReaderBindingMutation(c config, op Op, opts ...readerbindingOption) *ReaderBindingMutation {
+	m := &ReaderBindingMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReaderBinding,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReaderBindingID sets the ID field of the mutation.
+func withReaderBindingID(id int) readerbindingOption {
+	return func(m *ReaderBindingMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReaderBinding
+		)
+		m.oldValue = func(ctx context.Context) (*ReaderBinding, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReaderBinding.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReaderBinding sets the old ReaderBinding of the mutation.
+func withReaderBinding(node *ReaderBinding) readerbindingOption {
+	return func(m *ReaderBindingMutation) {
+		m.oldValue = func(context.Context) (*ReaderBinding, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReaderBindingMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReaderBindingMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReaderBindingMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReaderBindingMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReaderBinding.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetReaderID sets the "reader_id" field.
+func (m *ReaderBindingMutation) SetReaderID(s string) {
+	m.reader_id = &s
+}
+
+// ReaderID returns the value of the "reader_id" field in the mutation.
+func (m *ReaderBindingMutation) ReaderID() (r string, exists bool) {
+	v := m.reader_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReaderID returns the old "reader_id" field's value of the ReaderBinding entity.
+// If the ReaderBinding object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReaderBindingMutation) OldReaderID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReaderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReaderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReaderID: %w", err)
+	}
+	return oldValue.ReaderID, nil
+}
+
+// ResetReaderID resets all changes to the "reader_id" field.
+func (m *ReaderBindingMutation) ResetReaderID() {
+	m.reader_id = nil
+}
+
+// SetHub sets the "hub" field.
+func (m *ReaderBindingMutation) SetHub(s string) {
+	m.hub = &s
+}
+
+// Hub returns the value of the "hub" field in the mutation.
+func (m *ReaderBindingMutation) Hub() (r string, exists bool) {
+	v := m.hub
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHub returns the old "hub" field's value of the ReaderBinding entity.
+// If the ReaderBinding object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReaderBindingMutation) OldHub(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHub is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHub requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHub: %w", err)
+	}
+	return oldValue.Hub, nil
+}
+
+// ResetHub resets all changes to the "hub" field.
+func (m *ReaderBindingMutation) ResetHub() {
+	m.hub = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ReaderBindingMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ReaderBindingMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ReaderBinding entity.
+// If the ReaderBinding object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReaderBindingMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ReaderBindingMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the ReaderBindingMutation builder.
+func (m *ReaderBindingMutation) Where(ps ...predicate.ReaderBinding) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReaderBindingMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReaderBindingMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReaderBinding, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReaderBindingMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReaderBindingMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReaderBinding).
+func (m *ReaderBindingMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReaderBindingMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.reader_id != nil {
+		fields = append(fields, readerbinding.FieldReaderID)
+	}
+	if m.hub != nil {
+		fields = append(fields, readerbinding.FieldHub)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, readerbinding.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReaderBindingMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case readerbinding.FieldReaderID:
+		return m.ReaderID()
+	case readerbinding.FieldHub:
+		return m.Hub()
+	case readerbinding.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReaderBindingMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case readerbinding.FieldReaderID:
+		return m.OldReaderID(ctx)
+	case readerbinding.FieldHub:
+		return m.OldHub(ctx)
+	case readerbinding.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReaderBinding field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReaderBindingMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case readerbinding.FieldReaderID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReaderID(v)
+		return nil
+	case readerbinding.FieldHub:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHub(v)
+		return nil
+	case readerbinding.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReaderBinding field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReaderBindingMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReaderBindingMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReaderBindingMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ReaderBinding numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReaderBindingMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReaderBindingMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReaderBindingMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ReaderBinding nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReaderBindingMutation) ResetField(name string) error {
+	switch name {
+	case readerbinding.FieldReaderID:
+		m.ResetReaderID()
+		return nil
+	case readerbinding.FieldHub:
+		m.ResetHub()
+		return nil
+	case readerbinding.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReaderBinding field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReaderBindingMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReaderBindingMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReaderBindingMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReaderBindingMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReaderBindingMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReaderBindingMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReaderBindingMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ReaderBinding unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReaderBindingMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ReaderBinding edge %s", name)
+}
+
 // RefundMutation represents an operation that mutates the Refund nodes in the graph.
 type RefundMutation struct {
 	config
@@ -22970,6 +23479,7 @@ type StockMutation struct {
 	available       *int
 	addavailable    *int
 	updated_at      *time.Time
+	leased_at       *time.Time
 	clearedFields   map[string]struct{}
 	variant         *int
 	clearedvariant  bool
@@ -23242,6 +23752,55 @@ func (m *StockMutation) ResetUpdatedAt() {
 	m.updated_at = nil
 }
 
+// SetLeasedAt sets the "leased_at" field.
+func (m *StockMutation) SetLeasedAt(t time.Time) {
+	m.leased_at = &t
+}
+
+// LeasedAt returns the value of the "leased_at" field in the mutation.
+func (m *StockMutation) LeasedAt() (r time.Time, exists bool) {
+	v := m.leased_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeasedAt returns the old "leased_at" field's value of the Stock entity.
+// If the Stock object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMutation) OldLeasedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeasedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeasedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeasedAt: %w", err)
+	}
+	return oldValue.LeasedAt, nil
+}
+
+// ClearLeasedAt clears the value of the "leased_at" field.
+func (m *StockMutation) ClearLeasedAt() {
+	m.leased_at = nil
+	m.clearedFields[stock.FieldLeasedAt] = struct{}{}
+}
+
+// LeasedAtCleared returns if the "leased_at" field was cleared in this mutation.
+func (m *StockMutation) LeasedAtCleared() bool {
+	_, ok := m.clearedFields[stock.FieldLeasedAt]
+	return ok
+}
+
+// ResetLeasedAt resets all changes to the "leased_at" field.
+func (m *StockMutation) ResetLeasedAt() {
+	m.leased_at = nil
+	delete(m.clearedFields, stock.FieldLeasedAt)
+}
+
 // ClearVariant clears the "variant" edge to the Variant entity.
 func (m *StockMutation) ClearVariant() {
 	m.clearedvariant = true
@@ -23330,7 +23889,7 @@ func (m *StockMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *StockMutation) Fields() []string {
-	fields := make([]string, 0, 4)
+	fields := make([]string, 0, 5)
 	if m.available != nil {
 		fields = append(fields, stock.FieldAvailable)
 	}
@@ -23342,6 +23901,9 @@ func (m *StockMutation) Fields() []string {
 	}
 	if m.updated_at != nil {
 		fields = append(fields, stock.FieldUpdatedAt)
+	}
+	if m.leased_at != nil {
+		fields = append(fields, stock.FieldLeasedAt)
 	}
 	return fields
 }
@@ -23359,6 +23921,8 @@ func (m *StockMutation) Field(name string) (ent.Value, bool) {
 		return m.LocationID()
 	case stock.FieldUpdatedAt:
 		return m.UpdatedAt()
+	case stock.FieldLeasedAt:
+		return m.LeasedAt()
 	}
 	return nil, false
 }
@@ -23376,6 +23940,8 @@ func (m *StockMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldLocationID(ctx)
 	case stock.FieldUpdatedAt:
 		return m.OldUpdatedAt(ctx)
+	case stock.FieldLeasedAt:
+		return m.OldLeasedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Stock field %s", name)
 }
@@ -23412,6 +23978,13 @@ func (m *StockMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetUpdatedAt(v)
+		return nil
+	case stock.FieldLeasedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeasedAt(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Stock field %s", name)
@@ -23457,7 +24030,11 @@ func (m *StockMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *StockMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(stock.FieldLeasedAt) {
+		fields = append(fields, stock.FieldLeasedAt)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -23470,6 +24047,11 @@ func (m *StockMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *StockMutation) ClearField(name string) error {
+	switch name {
+	case stock.FieldLeasedAt:
+		m.ClearLeasedAt()
+		return nil
+	}
 	return fmt.Errorf("unknown Stock nullable field %s", name)
 }
 
@@ -23488,6 +24070,9 @@ func (m *StockMutation) ResetField(name string) error {
 		return nil
 	case stock.FieldUpdatedAt:
 		m.ResetUpdatedAt()
+		return nil
+	case stock.FieldLeasedAt:
+		m.ResetLeasedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Stock field %s", name)

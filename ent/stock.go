@@ -27,6 +27,8 @@ type Stock struct {
 	LocationID int `json:"location_id,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
+	// LeasedAt holds the value of the "leased_at" field.
+	LeasedAt *time.Time `json:"leased_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the StockQuery when eager-loading is set.
 	Edges        StockEdges `json:"edges"`
@@ -75,7 +77,7 @@ func (*Stock) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case stock.FieldID, stock.FieldAvailable, stock.FieldVariantID, stock.FieldLocationID:
 			values[i] = new(sql.NullInt64)
-		case stock.FieldUpdatedAt:
+		case stock.FieldUpdatedAt, stock.FieldLeasedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -121,6 +123,13 @@ func (_m *Stock) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field updated_at", values[i])
 			} else if value.Valid {
 				_m.UpdatedAt = value.Time
+			}
+		case stock.FieldLeasedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field leased_at", values[i])
+			} else if value.Valid {
+				_m.LeasedAt = new(time.Time)
+				*_m.LeasedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -179,6 +188,11 @@ func (_m *Stock) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("updated_at=")
 	builder.WriteString(_m.UpdatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	if v := _m.LeasedAt; v != nil {
+		builder.WriteString("leased_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -56,6 +56,20 @@ func (_c *StockCreate) SetNillableUpdatedAt(v *time.Time) *StockCreate {
 	return _c
 }
 
+// SetLeasedAt sets the "leased_at" field.
+func (_c *StockCreate) SetLeasedAt(v time.Time) *StockCreate {
+	_c.mutation.SetLeasedAt(v)
+	return _c
+}
+
+// SetNillableLeasedAt sets the "leased_at" field if the given value is not nil.
+func (_c *StockCreate) SetNillableLeasedAt(v *time.Time) *StockCreate {
+	if v != nil {
+		_c.SetLeasedAt(*v)
+	}
+	return _c
+}
+
 // SetVariant sets the "variant" edge to the Variant entity.
 func (_c *StockCreate) SetVariant(v *Variant) *StockCreate {
 	return _c.SetVariantID(v.ID)
@@ -173,6 +187,10 @@ func (_c *StockCreate) createSpec() (*Stock, *sqlgraph.CreateSpec) {
 		_spec.SetField(stock.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
 	}
+	if value, ok := _c.mutation.LeasedAt(); ok {
+		_spec.SetField(stock.FieldLeasedAt, field.TypeTime, value)
+		_node.LeasedAt = &value
+	}
 	if nodes := _c.mutation.VariantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -289,6 +307,24 @@ func (u *StockUpsert) UpdateUpdatedAt() *StockUpsert {
 	return u
 }
 
+// SetLeasedAt sets the "leased_at" field.
+func (u *StockUpsert) SetLeasedAt(v time.Time) *StockUpsert {
+	u.Set(stock.FieldLeasedAt, v)
+	return u
+}
+
+// UpdateLeasedAt sets the "leased_at" field to the value that was provided on create.
+func (u *StockUpsert) UpdateLeasedAt() *StockUpsert {
+	u.SetExcluded(stock.FieldLeasedAt)
+	return u
+}
+
+// ClearLeasedAt clears the value of the "leased_at" field.
+func (u *StockUpsert) ClearLeasedAt() *StockUpsert {
+	u.SetNull(stock.FieldLeasedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -369,6 +405,27 @@ func (u *StockUpsertOne) SetUpdatedAt(v time.Time) *StockUpsertOne {
 func (u *StockUpsertOne) UpdateUpdatedAt() *StockUpsertOne {
 	return u.Update(func(s *StockUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetLeasedAt sets the "leased_at" field.
+func (u *StockUpsertOne) SetLeasedAt(v time.Time) *StockUpsertOne {
+	return u.Update(func(s *StockUpsert) {
+		s.SetLeasedAt(v)
+	})
+}
+
+// UpdateLeasedAt sets the "leased_at" field to the value that was provided on create.
+func (u *StockUpsertOne) UpdateLeasedAt() *StockUpsertOne {
+	return u.Update(func(s *StockUpsert) {
+		s.UpdateLeasedAt()
+	})
+}
+
+// ClearLeasedAt clears the value of the "leased_at" field.
+func (u *StockUpsertOne) ClearLeasedAt() *StockUpsertOne {
+	return u.Update(func(s *StockUpsert) {
+		s.ClearLeasedAt()
 	})
 }
 
@@ -618,6 +675,27 @@ func (u *StockUpsertBulk) SetUpdatedAt(v time.Time) *StockUpsertBulk {
 func (u *StockUpsertBulk) UpdateUpdatedAt() *StockUpsertBulk {
 	return u.Update(func(s *StockUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetLeasedAt sets the "leased_at" field.
+func (u *StockUpsertBulk) SetLeasedAt(v time.Time) *StockUpsertBulk {
+	return u.Update(func(s *StockUpsert) {
+		s.SetLeasedAt(v)
+	})
+}
+
+// UpdateLeasedAt sets the "leased_at" field to the value that was provided on create.
+func (u *StockUpsertBulk) UpdateLeasedAt() *StockUpsertBulk {
+	return u.Update(func(s *StockUpsert) {
+		s.UpdateLeasedAt()
+	})
+}
+
+// ClearLeasedAt clears the value of the "leased_at" field.
+func (u *StockUpsertBulk) ClearLeasedAt() *StockUpsertBulk {
+	return u.Update(func(s *StockUpsert) {
+		s.ClearLeasedAt()
 	})
 }
 

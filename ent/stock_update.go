@@ -56,6 +56,26 @@ func (_u *StockUpdate) SetUpdatedAt(v time.Time) *StockUpdate {
 	return _u
 }
 
+// SetLeasedAt sets the "leased_at" field.
+func (_u *StockUpdate) SetLeasedAt(v time.Time) *StockUpdate {
+	_u.mutation.SetLeasedAt(v)
+	return _u
+}
+
+// SetNillableLeasedAt sets the "leased_at" field if the given value is not nil.
+func (_u *StockUpdate) SetNillableLeasedAt(v *time.Time) *StockUpdate {
+	if v != nil {
+		_u.SetLeasedAt(*v)
+	}
+	return _u
+}
+
+// ClearLeasedAt clears the value of the "leased_at" field.
+func (_u *StockUpdate) ClearLeasedAt() *StockUpdate {
+	_u.mutation.ClearLeasedAt()
+	return _u
+}
+
 // Mutation returns the StockMutation object of the builder.
 func (_u *StockUpdate) Mutation() *StockMutation {
 	return _u.mutation
@@ -146,6 +166,12 @@ func (_u *StockUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(stock.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.LeasedAt(); ok {
+		_spec.SetField(stock.FieldLeasedAt, field.TypeTime, value)
+	}
+	if _u.mutation.LeasedAtCleared() {
+		_spec.ClearField(stock.FieldLeasedAt, field.TypeTime)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -192,6 +218,26 @@ func (_u *StockUpdateOne) AddAvailable(v int) *StockUpdateOne {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *StockUpdateOne) SetUpdatedAt(v time.Time) *StockUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetLeasedAt sets the "leased_at" field.
+func (_u *StockUpdateOne) SetLeasedAt(v time.Time) *StockUpdateOne {
+	_u.mutation.SetLeasedAt(v)
+	return _u
+}
+
+// SetNillableLeasedAt sets the "leased_at" field if the given value is not nil.
+func (_u *StockUpdateOne) SetNillableLeasedAt(v *time.Time) *StockUpdateOne {
+	if v != nil {
+		_u.SetLeasedAt(*v)
+	}
+	return _u
+}
+
+// ClearLeasedAt clears the value of the "leased_at" field.
+func (_u *StockUpdateOne) ClearLeasedAt() *StockUpdateOne {
+	_u.mutation.ClearLeasedAt()
 	return _u
 }
 
@@ -314,6 +360,12 @@ func (_u *StockUpdateOne) sqlSave(ctx context.Context) (_node *Stock, err error)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(stock.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.LeasedAt(); ok {
+		_spec.SetField(stock.FieldLeasedAt, field.TypeTime, value)
+	}
+	if _u.mutation.LeasedAtCleared() {
+		_spec.ClearField(stock.FieldLeasedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Stock{config: _u.config}

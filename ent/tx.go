@@ -64,6 +64,8 @@ type Tx struct {
 	Payment *PaymentClient
 	// Product is the client for interacting with the Product builders.
 	Product *ProductClient
+	// ReaderBinding is the client for interacting with the ReaderBinding builders.
+	ReaderBinding *ReaderBindingClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
 	// Setting is the client for interacting with the Setting builders.
@@ -242,6 +244,7 @@ func (tx *Tx) init() {
 	tx.Outbox = NewOutboxClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.Product = NewProductClient(tx.config)
+	tx.ReaderBinding = NewReaderBindingClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)

@@ -40,6 +40,8 @@ const (
 	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
 	CodeAlreadyMember        = "ALREADY_MEMBER"
 	CodeInternal             = "INTERNAL"
+	// CodeHubSaleMismatch: a hub delivered a recorded saleId with other content.
+	CodeHubSaleMismatch = "HUB_SALE_MISMATCH"
 )
 
 // domainCodes maps each domain sentinel to its code, most specific first.
@@ -48,6 +50,7 @@ var domainCodes = []struct {
 	code string
 }{
 	{checkout.ErrOutOfStock, CodeOutOfStock},
+	{checkout.ErrHubSaleMismatch, CodeHubSaleMismatch},
 	{checkout.ErrDropNotOpen, CodeDropNotOpen},
 	{checkout.ErrLimitExceeded, CodeLimitExceeded},
 	{checkout.ErrHoldExpired, CodeHoldExpired},

@@ -82,6 +82,11 @@ type ComplexityRoot struct {
 		Token     func(childComplexity int) int
 	}
 
+	BindTerminalReaderPayload struct {
+		Hub      func(childComplexity int) int
+		ReaderID func(childComplexity int) int
+	}
+
 	BuyMembershipPayload struct {
 		ClientSecret func(childComplexity int) int
 		Membership   func(childComplexity int) int
@@ -279,6 +284,7 @@ type ComplexityRoot struct {
 
 	HubSaleResult struct {
 		Applied       func(childComplexity int) int
+		Code          func(childComplexity int) int
 		Conflict      func(childComplexity int) int
 		Error         func(childComplexity int) int
 		SaleID        func(childComplexity int) int
@@ -384,6 +390,7 @@ type ComplexityRoot struct {
 		AddToCart             func(childComplexity int, input model.AddToCartInput) int
 		AdjustWallet          func(childComplexity int, input model.AdjustWalletInput) int
 		ArchiveProduct        func(childComplexity int, input model.ArchiveProductInput) int
+		BindTerminalReader    func(childComplexity int, input model.BindTerminalReaderInput) int
 		BuyMembership         func(childComplexity int, input model.BuyMembershipInput) int
 		CancelHubCardPayment  func(childComplexity int, input model.CancelTerminalPaymentInput) int
 		CancelTerminalPayment func(childComplexity int, input model.CancelTerminalPaymentInput) int
@@ -837,6 +844,7 @@ type MutationResolver interface {
 	CancelTerminalPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error)
 	HubCardPayment(ctx context.Context, input model.HubCardPaymentInput) (*model.TerminalPaymentPayload, error)
 	CancelHubCardPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error)
+	BindTerminalReader(ctx context.Context, input model.BindTerminalReaderInput) (*model.BindTerminalReaderPayload, error)
 	CreateStream(ctx context.Context, input model.CreateStreamInput) (*model.StreamKeyPayload, error)
 	PinProducts(ctx context.Context, input model.PinProductsInput) (*model.StreamPayload, error)
 	HighlightProduct(ctx context.Context, input model.HighlightProductInput) (*model.StreamPayload, error)
@@ -971,6 +979,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuthPayload.Token(childComplexity), true
+
+	case "BindTerminalReaderPayload.hub":
+		if e.ComplexityRoot.BindTerminalReaderPayload.Hub == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BindTerminalReaderPayload.Hub(childComplexity), true
+	case "BindTerminalReaderPayload.readerId":
+		if e.ComplexityRoot.BindTerminalReaderPayload.ReaderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BindTerminalReaderPayload.ReaderID(childComplexity), true
 
 	case "BuyMembershipPayload.clientSecret":
 		if e.ComplexityRoot.BuyMembershipPayload.ClientSecret == nil {
@@ -1682,6 +1703,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubSaleResult.Applied(childComplexity), true
+	case "HubSaleResult.code":
+		if e.ComplexityRoot.HubSaleResult.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubSaleResult.Code(childComplexity), true
 	case "HubSaleResult.conflict":
 		if e.ComplexityRoot.HubSaleResult.Conflict == nil {
 			break
@@ -2072,6 +2099,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ArchiveProduct(childComplexity, args["input"].(model.ArchiveProductInput)), true
+	case "Mutation.bindTerminalReader":
+		if e.ComplexityRoot.Mutation.BindTerminalReader == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bindTerminalReader_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BindTerminalReader(childComplexity, args["input"].(model.BindTerminalReaderInput)), true
 	case "Mutation.buyMembership":
 		if e.ComplexityRoot.Mutation.BuyMembership == nil {
 			break
@@ -3968,6 +4006,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAddToCartInput,
 		ec.unmarshalInputAdjustWalletInput,
 		ec.unmarshalInputArchiveProductInput,
+		ec.unmarshalInputBindTerminalReaderInput,
 		ec.unmarshalInputBuyMembershipInput,
 		ec.unmarshalInputCancelTerminalPaymentInput,
 		ec.unmarshalInputCartLineWhereInput,
@@ -4193,6 +4232,16 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 		return ec.fieldContext_AuthPayload_customer(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_BindTerminalReaderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "readerId":
+		return ec.fieldContext_BindTerminalReaderPayload_readerId(ctx, field)
+	case "hub":
+		return ec.fieldContext_BindTerminalReaderPayload_hub(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BindTerminalReaderPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_BuyMembershipPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4585,6 +4634,8 @@ func (ec *executionContext) childFields_HubSaleResult(ctx context.Context, field
 		return ec.fieldContext_HubSaleResult_error(ctx, field)
 	case "walletBalance":
 		return ec.fieldContext_HubSaleResult_walletBalance(ctx, field)
+	case "code":
+		return ec.fieldContext_HubSaleResult_code(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubSaleResult", field.Name)
 }
@@ -5649,6 +5700,20 @@ func (ec *executionContext) field_Mutation_archiveProduct_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.ArchiveProductInput, error) {
 			return ec.unmarshalNArchiveProductInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐArchiveProductInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_bindTerminalReader_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.BindTerminalReaderInput, error) {
+			return ec.unmarshalNBindTerminalReaderInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐBindTerminalReaderInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7109,6 +7174,52 @@ func (ec *executionContext) fieldContext_AuthPayload_customer(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _BindTerminalReaderPayload_readerId(ctx context.Context, field graphql.CollectedField, obj *model.BindTerminalReaderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BindTerminalReaderPayload_readerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReaderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BindTerminalReaderPayload_readerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BindTerminalReaderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _BindTerminalReaderPayload_hub(ctx context.Context, field graphql.CollectedField, obj *model.BindTerminalReaderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BindTerminalReaderPayload_hub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hub, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BindTerminalReaderPayload_hub(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BindTerminalReaderPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _BuyMembershipPayload_membership(ctx context.Context, field graphql.CollectedField, obj *model.BuyMembershipPayload) (ret graphql.Marshaler) {
@@ -10109,6 +10220,29 @@ func (ec *executionContext) fieldContext_HubSaleResult_walletBalance(_ context.C
 	return graphql.NewScalarFieldContext("HubSaleResult", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
+func (ec *executionContext) _HubSaleResult_code(ctx context.Context, field graphql.CollectedField, obj *model.HubSaleResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubSaleResult_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubSaleResult_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubSaleResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _HubSellPayload_saleId(ctx context.Context, field graphql.CollectedField, obj *model.HubSellPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12764,6 +12898,50 @@ func (ec *executionContext) fieldContext_Mutation_cancelHubCardPayment(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_cancelHubCardPayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_bindTerminalReader(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_bindTerminalReader(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().BindTerminalReader(ctx, fc.Args["input"].(model.BindTerminalReaderInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BindTerminalReaderPayload) graphql.Marshaler {
+			return ec.marshalNBindTerminalReaderPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐBindTerminalReaderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_bindTerminalReader(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BindTerminalReaderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_bindTerminalReader_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -20671,6 +20849,43 @@ func (ec *executionContext) unmarshalInputArchiveProductInput(ctx context.Contex
 				return it, err
 			}
 			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputBindTerminalReaderInput(ctx context.Context, obj any) (model.BindTerminalReaderInput, error) {
+	var it model.BindTerminalReaderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"readerId", "hub"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "readerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readerId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReaderID = data
+		case "hub":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hub"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hub = data
 		}
 	}
 	return it, nil
@@ -32923,6 +33138,49 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var bindTerminalReaderPayloadImplementors = []string{"BindTerminalReaderPayload"}
+
+func (ec *executionContext) _BindTerminalReaderPayload(ctx context.Context, sel ast.SelectionSet, obj *model.BindTerminalReaderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, bindTerminalReaderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BindTerminalReaderPayload")
+		case "readerId":
+			out.Values[i] = ec._BindTerminalReaderPayload_readerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hub":
+			out.Values[i] = ec._BindTerminalReaderPayload_hub(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var buyMembershipPayloadImplementors = []string{"BuyMembershipPayload"}
 
 func (ec *executionContext) _BuyMembershipPayload(ctx context.Context, sel ast.SelectionSet, obj *model.BuyMembershipPayload) graphql.Marshaler {
@@ -34934,6 +35192,11 @@ func (ec *executionContext) _HubSaleResult(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "code":
+			out.Values[i] = ec._HubSaleResult_code(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -36080,6 +36343,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "cancelHubCardPayment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_cancelHubCardPayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bindTerminalReader":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_bindTerminalReader(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -40548,6 +40818,21 @@ func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋmerchdᚋmerch
 		return graphql.Null
 	}
 	return ec._AuthPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNBindTerminalReaderInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐBindTerminalReaderInput(ctx context.Context, v any) (model.BindTerminalReaderInput, error) {
+	res, err := ec.unmarshalInputBindTerminalReaderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBindTerminalReaderPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐBindTerminalReaderPayload(ctx context.Context, sel ast.SelectionSet, v *model.BindTerminalReaderPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._BindTerminalReaderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {

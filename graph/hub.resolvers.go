@@ -91,8 +91,8 @@ func (r *mutationResolver) RecordHubSales(ctx context.Context, input model.Recor
 		if errors.Is(err, checkout.ErrUnauthenticated) || errors.Is(err, checkout.ErrForbidden) {
 			return nil, err
 		} else if err != nil {
-			msg := err.Error()
-			res.Error = &msg
+			msg, c := err.Error(), code(ctx, err)
+			res.Error, res.Code = &msg, &c
 		}
 		out.Results[i] = res
 	}
@@ -185,6 +185,9 @@ func (r *mutationResolver) HubCardPayment(ctx context.Context, input model.HubCa
 
 // CancelHubCardPayment is the resolver for the cancelHubCardPayment field.
 func (r *mutationResolver) CancelHubCardPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error) {
+	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+		return nil, err
+	}
 	central, err := r.central()
 	if err != nil {
 		return nil, err
@@ -196,8 +199,19 @@ func (r *mutationResolver) CancelHubCardPayment(ctx context.Context, input model
 	return readerModel(st), nil
 }
 
+// BindTerminalReader is the resolver for the bindTerminalReader field.
+func (r *mutationResolver) BindTerminalReader(ctx context.Context, input model.BindTerminalReaderInput) (*model.BindTerminalReaderPayload, error) {
+	if err := r.Hubs.BindReader(ctx, input.ReaderID, input.Hub); err != nil {
+		return nil, err
+	}
+	return &model.BindTerminalReaderPayload{ReaderID: input.ReaderID, Hub: input.Hub}, nil
+}
+
 // HubStatus is the resolver for the hubStatus field.
 func (r *queryResolver) HubStatus(ctx context.Context) (*model.HubStatus, error) {
+	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+		return nil, err
+	}
 	if r.HubLink == nil {
 		return nil, nil
 	}
@@ -318,6 +332,9 @@ func (r *queryResolver) TerminalReader(ctx context.Context, id string) (*model.T
 
 // HubCardPaymentStatus is the resolver for the hubCardPaymentStatus field.
 func (r *queryResolver) HubCardPaymentStatus(ctx context.Context, saleID string) (*model.HubPhonePayment, error) {
+	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+		return nil, err
+	}
 	central, err := r.central()
 	if err != nil {
 		return nil, err

@@ -233,6 +233,7 @@ func TestHubWalletSales(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
 			v := newVariant(t, e, 100, 2500, "EUR")
 			sku := skuOf(t, e, v)
+			e.Hubs.LimitHubWalletSales(5000) // the hubs' offline limit
 			tok, id := e.SignUp(t, "wallet@example.com")
 			grant(t, e, id, 3000, "g1")
 			lease(t, e, e.StaffToken, "fest", v, 10, "l1")
@@ -338,6 +339,7 @@ func TestHubPhonePayment(t *testing.T) {
 			v := newVariant(t, e, 100, 2500, "EUR")
 			sku := skuOf(t, e, v)
 			lease(t, e, e.StaffToken, "fest", v, 10, "l1")
+			reqKey := checkout.RequestKey(hubToken(t, e, "fest")) // the hub signs its requests
 
 			req := checkout.PaymentRequest{SaleID: "phone-1", Hub: "fest", Amount: 5000, Currency: "EUR",
 				Lines: []checkout.SaleLine{{SKU: sku, Quantity: 2, UnitAmount: 2500}}}
@@ -348,7 +350,7 @@ func TestHubPhonePayment(t *testing.T) {
 					Amount                                     struct{ Amount int }
 				}
 			}
-			e.Do(t, "", pay, map[string]any{"r": req.Encode()}).Decode(t, &p) // the buyer needs no account
+			e.Do(t, "", pay, map[string]any{"r": req.SignWith(reqKey).Encode()}).Decode(t, &p) // the buyer needs no account
 			if p.PayHubSale.SaleID != "phone-1" || p.PayHubSale.Amount.Amount != 5000 || p.PayHubSale.ClientSecret == "" {
 				t.Fatalf("payHubSale: %+v", p)
 			}
@@ -358,20 +360,20 @@ func TestHubPhonePayment(t *testing.T) {
 			var again struct {
 				PayHubSale struct{ PaymentIntentID string }
 			}
-			e.Do(t, "", pay, map[string]any{"r": req.Encode()}).Decode(t, &again)
+			e.Do(t, "", pay, map[string]any{"r": req.SignWith(reqKey).Encode()}).Decode(t, &again)
 			if again.PayHubSale.PaymentIntentID != p.PayHubSale.PaymentIntentID {
 				t.Fatal("reopening the pay page made a second PaymentIntent")
 			}
 			cheaper := req
 			cheaper.Amount, cheaper.Lines = 2500, []checkout.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}
-			wantCode(t, e.Do(t, "", pay, map[string]any{"r": cheaper.Encode()}), "BAD_USER_INPUT") // same sale, other amount
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": cheaper.SignWith(reqKey).Encode()}), "BAD_USER_INPUT") // same sale, other amount
 			lying := req
 			lying.Amount = 1
-			wantCode(t, e.Do(t, "", pay, map[string]any{"r": lying.Encode()}), "BAD_USER_INPUT") // lines do not add up
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": lying.SignWith(reqKey).Encode()}), "BAD_USER_INPUT") // lines do not add up
 			wantCode(t, e.Do(t, "", pay, map[string]any{"r": "not-base64!"}), "BAD_USER_INPUT")
 			nowhere := req
 			nowhere.SaleID, nowhere.Hub = "phone-2", "nowhere"
-			wantCode(t, e.Do(t, "", pay, map[string]any{"r": nowhere.Encode()}), "NOT_FOUND")
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": nowhere.SignWith(checkout.RequestKey(e.StaffToken)).Encode()}), "NOT_FOUND")
 
 			const state = `query($s: String!) { hubPhonePayment(saleId: $s) { status receipt receiptQrPng } }`
 			var st struct {
@@ -404,7 +406,7 @@ func TestHubPhonePayment(t *testing.T) {
 			if err := key.Verify(*st.HubPhonePayment.Receipt, "wallet", &rc); err == nil {
 				t.Fatal("a receipt passed as a wallet pass")
 			}
-			wantCode(t, e.Do(t, "", pay, map[string]any{"r": req.Encode()}), "BAD_USER_INPUT") // paid already
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": req.SignWith(reqKey).Encode()}), "BAD_USER_INPUT") // paid already
 
 			qrSale := func(id string, qty int) map[string]any {
 				s := hubSale(id, "fest", sku, qty)
@@ -432,7 +434,7 @@ func TestHubPhonePayment(t *testing.T) {
 			var p3 struct {
 				PayHubSale struct{ PaymentIntentID string }
 			}
-			e.Do(t, "", pay, map[string]any{"r": r3.Encode()}).Decode(t, &p3)
+			e.Do(t, "", pay, map[string]any{"r": r3.SignWith(reqKey).Encode()}).Decode(t, &p3)
 			wantCode(t, e.Do(t, e.StaffToken, refund, map[string]any{"s": "phone-3"}), "BAD_USER_INPUT") // not paid yet
 			body, sig = e.Stripe.Event(t, "evt_phone_3", "payment_intent.succeeded", p3.PayHubSale.PaymentIntentID)
 			graphtest.Deliver(t, e.WebhookURL, body, sig)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -26,14 +27,37 @@ type RawPrinter struct {
 // ParsePrinterURL reads "tcp://host:9100" (the port defaults to 9100).
 func ParsePrinterURL(s string) (*RawPrinter, error) {
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "tcp" || u.Hostname() == "" {
+	if err != nil || u.Scheme != "tcp" || u.Hostname() == "" || u.User != nil || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return nil, fmt.Errorf("hardware: printer %q is not tcp://host[:port]", s)
+	}
+	if !validHost(u.Hostname()) {
+		return nil, fmt.Errorf("hardware: printer %q: %q is not a host name or IP address", s, u.Hostname())
 	}
 	port := u.Port()
 	if port == "" {
 		port = "9100"
 	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("hardware: printer %q: port %q is not 1 to 65535", s, port)
+	}
 	return &RawPrinter{Addr: net.JoinHostPort(u.Hostname(), port), Timeout: 5 * time.Second}, nil
+}
+
+// validHost reports whether h is an IP address or a DNS name.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *RawPrinter) dial(ctx context.Context) (net.Conn, error) {

@@ -113,12 +113,12 @@ func TestPagesInChromium(t *testing.T) {
 
 	teeProduct, teeVariant := newProduct("E2E Tee", "e2e-tee", 6, 1999)
 	// A pop-up hub's order, paid from the buyer's phone.
-	staff(`mutation($v: ID!) { leaseAllocation(input: {hub: "e2e-hub", variantId: $v, units: 2, idempotencyKey: "e2e-lease"}) { available } }`,
+	staff(`mutation($v: ID!) { leaseAllocation(input: {hub: "e2e-hub", variantId: $v, units: 3, idempotencyKey: "e2e-lease"}) { available } }`,
 		map[string]any{"v": teeVariant}, &struct{}{})
 	staff(`mutation($s: String!) { recordHubSales(input: {sales: [{saleId: $s, hub: "e2e-hub", currency: "EUR", paidWith: CASH, soldAt: "2026-11-21T10:00:00Z", lines: [{sku: "E2E-TEE", quantity: 1, unitAmount: 1999}]}]}) { results { applied } } }`,
 		map[string]any{"s": "e2e0receipt1"}, &struct{}{})
 	hubReq := checkout.PaymentRequest{SaleID: "e2e0hub0sale", Hub: "e2e-hub", Amount: 3998, Currency: "EUR",
-		Lines: []checkout.SaleLine{{SKU: "E2E-TEE", Quantity: 2, UnitAmount: 1999}}}
+		Lines: []checkout.SaleLine{{SKU: "E2E-TEE", Quantity: 2, UnitAmount: 1999}}}.SignWith(checkout.RequestKey(e.StaffToken))
 	_, dropVariant := newProduct("Last One Hoodie", "last-one", 1, 4500)
 	liveProduct, liveVariant := newProduct("Live Cap", "live-cap", 9, 2500)
 	now := e.Clock.Now()

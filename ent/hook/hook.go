@@ -309,6 +309,18 @@ func (f ProductFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ProductMutation", m)
 }
 
+// The ReaderBindingFunc type is an adapter to allow the use of ordinary
+// function as ReaderBinding mutator.
+type ReaderBindingFunc func(context.Context, *ent.ReaderBindingMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReaderBindingFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReaderBindingMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReaderBindingMutation", m)
+}
+
 // The RefundFunc type is an adapter to allow the use of ordinary
 // function as Refund mutator.
 type RefundFunc func(context.Context, *ent.RefundMutation) (ent.Value, error)

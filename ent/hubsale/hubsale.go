@@ -40,6 +40,8 @@ const (
 	FieldConflict = "conflict"
 	// FieldShortfallAmount holds the string denoting the shortfall_amount field in the database.
 	FieldShortfallAmount = "shortfall_amount"
+	// FieldContentHash holds the string denoting the content_hash field in the database.
+	FieldContentHash = "content_hash"
 	// Table holds the table name of the hubsale in the database.
 	Table = "hub_sales"
 )
@@ -59,6 +61,7 @@ var Columns = []string{
 	FieldStatus,
 	FieldConflict,
 	FieldShortfallAmount,
+	FieldContentHash,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -89,6 +92,8 @@ var (
 	DefaultShortfallAmount int64
 	// ShortfallAmountValidator is a validator for the "shortfall_amount" field. It is called by the builders before save.
 	ShortfallAmountValidator func(int64) error
+	// ContentHashValidator is a validator for the "content_hash" field. It is called by the builders before save.
+	ContentHashValidator func(string) error
 )
 
 // PaidWith defines the type for the "paid_with" enum field.
@@ -204,6 +209,11 @@ func ByConflict(opts ...sql.OrderTermOption) OrderOption {
 // ByShortfallAmount orders the results by the shortfall_amount field.
 func ByShortfallAmount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldShortfallAmount, opts...).ToFunc()
+}
+
+// ByContentHash orders the results by the content_hash field.
+func ByContentHash(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldContentHash, opts...).ToFunc()
 }
 
 // MarshalGQL implements graphql.Marshaler interface.

@@ -99,6 +99,11 @@ func ShortfallAmount(v int64) predicate.HubSale {
 	return predicate.HubSale(sql.FieldEQ(FieldShortfallAmount, v))
 }
 
+// ContentHash applies equality check predicate on the "content_hash" field. It's identical to ContentHashEQ.
+func ContentHash(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldEQ(FieldContentHash, v))
+}
+
 // SaleIDEQ applies the EQ predicate on the "sale_id" field.
 func SaleIDEQ(v string) predicate.HubSale {
 	return predicate.HubSale(sql.FieldEQ(FieldSaleID, v))
@@ -627,6 +632,81 @@ func ShortfallAmountLT(v int64) predicate.HubSale {
 // ShortfallAmountLTE applies the LTE predicate on the "shortfall_amount" field.
 func ShortfallAmountLTE(v int64) predicate.HubSale {
 	return predicate.HubSale(sql.FieldLTE(FieldShortfallAmount, v))
+}
+
+// ContentHashEQ applies the EQ predicate on the "content_hash" field.
+func ContentHashEQ(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldEQ(FieldContentHash, v))
+}
+
+// ContentHashNEQ applies the NEQ predicate on the "content_hash" field.
+func ContentHashNEQ(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldNEQ(FieldContentHash, v))
+}
+
+// ContentHashIn applies the In predicate on the "content_hash" field.
+func ContentHashIn(vs ...string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldIn(FieldContentHash, vs...))
+}
+
+// ContentHashNotIn applies the NotIn predicate on the "content_hash" field.
+func ContentHashNotIn(vs ...string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldNotIn(FieldContentHash, vs...))
+}
+
+// ContentHashGT applies the GT predicate on the "content_hash" field.
+func ContentHashGT(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldGT(FieldContentHash, v))
+}
+
+// ContentHashGTE applies the GTE predicate on the "content_hash" field.
+func ContentHashGTE(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldGTE(FieldContentHash, v))
+}
+
+// ContentHashLT applies the LT predicate on the "content_hash" field.
+func ContentHashLT(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldLT(FieldContentHash, v))
+}
+
+// ContentHashLTE applies the LTE predicate on the "content_hash" field.
+func ContentHashLTE(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldLTE(FieldContentHash, v))
+}
+
+// ContentHashContains applies the Contains predicate on the "content_hash" field.
+func ContentHashContains(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldContains(FieldContentHash, v))
+}
+
+// ContentHashHasPrefix applies the HasPrefix predicate on the "content_hash" field.
+func ContentHashHasPrefix(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldHasPrefix(FieldContentHash, v))
+}
+
+// ContentHashHasSuffix applies the HasSuffix predicate on the "content_hash" field.
+func ContentHashHasSuffix(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldHasSuffix(FieldContentHash, v))
+}
+
+// ContentHashIsNil applies the IsNil predicate on the "content_hash" field.
+func ContentHashIsNil() predicate.HubSale {
+	return predicate.HubSale(sql.FieldIsNull(FieldContentHash))
+}
+
+// ContentHashNotNil applies the NotNil predicate on the "content_hash" field.
+func ContentHashNotNil() predicate.HubSale {
+	return predicate.HubSale(sql.FieldNotNull(FieldContentHash))
+}
+
+// ContentHashEqualFold applies the EqualFold predicate on the "content_hash" field.
+func ContentHashEqualFold(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldEqualFold(FieldContentHash, v))
+}
+
+// ContentHashContainsFold applies the ContainsFold predicate on the "content_hash" field.
+func ContentHashContainsFold(v string) predicate.HubSale {
+	return predicate.HubSale(sql.FieldContainsFold(FieldContentHash, v))
 }
 
 // And groups predicates with the AND operator between them.

@@ -313,6 +313,7 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"APPLIED", "CONFLICT", "SHORTFALL"}, Default: "APPLIED"},
 		{Name: "conflict", Type: field.TypeString, Nullable: true},
 		{Name: "shortfall_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "content_hash", Type: field.TypeString, Nullable: true, Size: 64},
 	}
 	// HubSalesTable holds the schema information for the "hub_sales" table.
 	HubSalesTable = &schema.Table{
@@ -680,6 +681,19 @@ var (
 			},
 		},
 	}
+	// ReaderBindingsColumns holds the columns for the "reader_bindings" table.
+	ReaderBindingsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "reader_id", Type: field.TypeString, Unique: true, Size: 100},
+		{Name: "hub", Type: field.TypeString, Size: 40},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// ReaderBindingsTable holds the schema information for the "reader_bindings" table.
+	ReaderBindingsTable = &schema.Table{
+		Name:       "reader_bindings",
+		Columns:    ReaderBindingsColumns,
+		PrimaryKey: []*schema.Column{ReaderBindingsColumns[0]},
+	}
 	// RefundsColumns holds the columns for the "refunds" table.
 	RefundsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -763,6 +777,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "available", Type: field.TypeInt},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "leased_at", Type: field.TypeTime, Nullable: true},
 		{Name: "location_id", Type: field.TypeInt},
 		{Name: "variant_id", Type: field.TypeInt},
 	}
@@ -774,13 +789,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "stocks_locations_stocks",
-				Columns:    []*schema.Column{StocksColumns[3]},
+				Columns:    []*schema.Column{StocksColumns[4]},
 				RefColumns: []*schema.Column{LocationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "stocks_variants_stocks",
-				Columns:    []*schema.Column{StocksColumns[4]},
+				Columns:    []*schema.Column{StocksColumns[5]},
 				RefColumns: []*schema.Column{VariantsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -789,7 +804,7 @@ var (
 			{
 				Name:    "stock_variant_id_location_id",
 				Unique:  true,
-				Columns: []*schema.Column{StocksColumns[4], StocksColumns[3]},
+				Columns: []*schema.Column{StocksColumns[5], StocksColumns[4]},
 			},
 		},
 	}
@@ -1012,6 +1027,7 @@ var (
 		OutboxesTable,
 		PaymentsTable,
 		ProductsTable,
+		ReaderBindingsTable,
 		RefundsTable,
 		SettingsTable,
 		StaffsTable,
@@ -1086,8 +1102,15 @@ func init() {
 	HubPaymentsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(146028888064),
 	}
+	HubPaymentsTable.Annotation.Checks = map[string]string{
+		"hub_payment_amount_positive": "amount > 0",
+	}
 	HubSalesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(133143986176),
+	}
+	HubSalesTable.Annotation.Checks = map[string]string{
+		"hub_sale_shortfall_non_negative": "shortfall_amount >= 0",
+		"hub_sale_total_non_negative":     "total_amount >= 0",
 	}
 	HubWalletsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(141733920768),
@@ -1150,6 +1173,9 @@ func init() {
 	}
 	ProductsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(21474836480),
+	}
+	ReaderBindingsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(154618822656),
 	}
 	RefundsTable.ForeignKeys[0].RefTable = OrdersTable
 	RefundsTable.Annotation = &entsql.Annotation{

@@ -81,6 +81,9 @@ type Payment func(*sql.Selector)
 // Product is the predicate function for product builders.
 type Product func(*sql.Selector)
 
+// ReaderBinding is the predicate function for readerbinding builders.
+type ReaderBinding func(*sql.Selector)
+
 // Refund is the predicate function for refund builders.
 type Refund func(*sql.Selector)
 

@@ -711,6 +711,30 @@ func (f ProductMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ProductMutation", m)
 }
 
+// The ReaderBindingQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ReaderBindingQueryRuleFunc func(context.Context, *ent.ReaderBindingQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ReaderBindingQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReaderBindingQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ReaderBindingQuery", q)
+}
+
+// The ReaderBindingMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ReaderBindingMutationRuleFunc func(context.Context, *ent.ReaderBindingMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ReaderBindingMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ReaderBindingMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ReaderBindingMutation", m)
+}
+
 // The RefundQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type RefundQueryRuleFunc func(context.Context, *ent.RefundQuery) error
@@ -1060,6 +1084,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.ProductQuery:
 		return q.Filter(), nil
+	case *ent.ReaderBindingQuery:
+		return q.Filter(), nil
 	case *ent.RefundQuery:
 		return q.Filter(), nil
 	case *ent.SettingQuery:
@@ -1138,6 +1164,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.PaymentMutation:
 		return m.Filter(), nil
 	case *ent.ProductMutation:
+		return m.Filter(), nil
+	case *ent.ReaderBindingMutation:
 		return m.Filter(), nil
 	case *ent.RefundMutation:
 		return m.Filter(), nil

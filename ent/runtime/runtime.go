@@ -31,6 +31,7 @@ import (
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
+	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema"
 	"github.com/merchd/merchd/ent/setting"
@@ -445,6 +446,10 @@ func init() {
 	hubsale.DefaultShortfallAmount = hubsaleDescShortfallAmount.Default.(int64)
 	// hubsale.ShortfallAmountValidator is a validator for the "shortfall_amount" field. It is called by the builders before save.
 	hubsale.ShortfallAmountValidator = hubsaleDescShortfallAmount.Validators[0].(func(int64) error)
+	// hubsaleDescContentHash is the schema descriptor for content_hash field.
+	hubsaleDescContentHash := hubsaleFields[12].Descriptor()
+	// hubsale.ContentHashValidator is a validator for the "content_hash" field. It is called by the builders before save.
+	hubsale.ContentHashValidator = hubsaleDescContentHash.Validators[0].(func(string) error)
 	hubwallet.Policy = privacy.NewPolicies(schema.HubWallet{})
 	hubwallet.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -939,6 +944,59 @@ func init() {
 	product.DefaultVendor = productDescVendor.Default.(string)
 	// product.VendorValidator is a validator for the "vendor" field. It is called by the builders before save.
 	product.VendorValidator = productDescVendor.Validators[0].(func(string) error)
+	readerbinding.Policy = privacy.NewPolicies(schema.ReaderBinding{})
+	readerbinding.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := readerbinding.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	readerbindingFields := schema.ReaderBinding{}.Fields()
+	_ = readerbindingFields
+	// readerbindingDescReaderID is the schema descriptor for reader_id field.
+	readerbindingDescReaderID := readerbindingFields[0].Descriptor()
+	// readerbinding.ReaderIDValidator is a validator for the "reader_id" field. It is called by the builders before save.
+	readerbinding.ReaderIDValidator = func() func(string) error {
+		validators := readerbindingDescReaderID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(reader_id string) error {
+			for _, fn := range fns {
+				if err := fn(reader_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// readerbindingDescHub is the schema descriptor for hub field.
+	readerbindingDescHub := readerbindingFields[1].Descriptor()
+	// readerbinding.HubValidator is a validator for the "hub" field. It is called by the builders before save.
+	readerbinding.HubValidator = func() func(string) error {
+		validators := readerbindingDescHub.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(hub string) error {
+			for _, fn := range fns {
+				if err := fn(hub); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// readerbindingDescUpdatedAt is the schema descriptor for updated_at field.
+	readerbindingDescUpdatedAt := readerbindingFields[2].Descriptor()
+	// readerbinding.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	readerbinding.DefaultUpdatedAt = readerbindingDescUpdatedAt.Default.(func() time.Time)
+	// readerbinding.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	readerbinding.UpdateDefaultUpdatedAt = readerbindingDescUpdatedAt.UpdateDefault.(func() time.Time)
 	refundMixin := schema.Refund{}.Mixin()
 	refund.Policy = privacy.NewPolicies(schema.Refund{})
 	refund.Hooks[0] = func(next ent.Mutator) ent.Mutator {

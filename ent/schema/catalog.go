@@ -219,6 +219,9 @@ func (Stock) Fields() []ent.Field {
 		field.Int("variant_id").Immutable(),
 		field.Int("location_id").Immutable(),
 		field.Time("updated_at").Default(timeNow).UpdateDefault(timeNow),
+		// At a hub's location on central: when central first leased this
+		// variant to the hub. A hub sale of it cannot be older.
+		field.Time("leased_at").Optional().Nillable(),
 	}
 }
 

@@ -42,6 +42,10 @@ func (HubSale) Fields() []ent.Field {
 		field.Enum("status").Values("APPLIED", "CONFLICT", "SHORTFALL").Default("APPLIED"),
 		field.String("conflict").Optional().Nillable(),
 		field.Int64("shortfall_amount").Default(0).NonNegative(),
+		// On central: sha256 of the sale as the hub delivered it, so a
+		// redelivery of the same saleId with other content is reported,
+		// not silently taken for the first.
+		field.String("content_hash").Optional().Immutable().MaxLen(64).Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -50,12 +54,18 @@ func (HubSale) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("hub", "sold_at"), index.Fields("status")}
 }
 
-// Annotations of the HubSale.
+// Annotations of the HubSale. The CHECKs hold for the raw INSERT that
+// records a delivered sale, too.
 func (HubSale) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.RelayConnection(), entgql.QueryField()}
+	return []schema.Annotation{entgql.RelayConnection(), entgql.QueryField(),
+		entsql.Checks(map[string]string{
+			"hub_sale_total_non_negative":     "total_amount >= 0",
+			"hub_sale_shortfall_non_negative": "shortfall_amount >= 0",
+		})}
 }
 
-// Policy of the HubSale: staff (and hubs, which use staff tokens).
+// Policy of the HubSale: staff only (a hub's token records sales through
+// checkout, never reads the list).
 func (HubSale) Policy() ent.Policy { return staffOnlyPolicy() }
 
 // Outbox holds what a hub still has to tell central. An entry is written in
@@ -148,8 +158,30 @@ func (HubPayment) Fields() []ent.Field {
 
 // Annotations of the HubPayment.
 func (HubPayment) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll), entsql.Checks(map[string]string{"hub_payment_amount_positive": "amount > 0"})}
 }
 
 // Policy of the HubPayment.
 func (HubPayment) Policy() ent.Policy { return systemOnlyPolicy() }
+
+// ReaderBinding is, on central, the hub a card reader stands at: only
+// that hub's token may start, poll or cancel payments on it (full staff
+// may use any reader).
+type ReaderBinding struct{ ent.Schema }
+
+// Fields of the ReaderBinding.
+func (ReaderBinding) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("reader_id").Unique().NotEmpty().MaxLen(100),
+		field.String("hub").NotEmpty().MaxLen(40),
+		field.Time("updated_at").Default(timeNow).UpdateDefault(timeNow),
+	}
+}
+
+// Annotations of the ReaderBinding.
+func (ReaderBinding) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Policy of the ReaderBinding.
+func (ReaderBinding) Policy() ent.Policy { return systemOnlyPolicy() }

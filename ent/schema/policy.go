@@ -99,8 +99,9 @@ func ownedPolicy() ent.Policy {
 	}
 }
 
-// staffOnlyPolicy: staff (and hubs, which authenticate with staff tokens)
-// read and write; customers see nothing.
+// staffOnlyPolicy: staff read and write; customers and hub tokens
+// (viewer.HubToken, which reach central's hub records through checkout's
+// services only) see nothing.
 func staffOnlyPolicy() ent.Policy {
 	return privacy.Policy{
 		Mutation: privacy.MutationPolicy{allowStaff, privacy.AlwaysDenyRule()},

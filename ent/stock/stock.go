@@ -23,6 +23,8 @@ const (
 	FieldLocationID = "location_id"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
 	FieldUpdatedAt = "updated_at"
+	// FieldLeasedAt holds the string denoting the leased_at field in the database.
+	FieldLeasedAt = "leased_at"
 	// EdgeVariant holds the string denoting the variant edge name in mutations.
 	EdgeVariant = "variant"
 	// EdgeLocation holds the string denoting the location edge name in mutations.
@@ -52,6 +54,7 @@ var Columns = []string{
 	FieldVariantID,
 	FieldLocationID,
 	FieldUpdatedAt,
+	FieldLeasedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -106,6 +109,11 @@ func ByLocationID(opts ...sql.OrderTermOption) OrderOption {
 // ByUpdatedAt orders the results by the updated_at field.
 func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldUpdatedAt, opts...).ToFunc()
+}
+
+// ByLeasedAt orders the results by the leased_at field.
+func ByLeasedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLeasedAt, opts...).ToFunc()
 }
 
 // ByVariantField orders the results by variant field.

@@ -75,6 +75,11 @@ func UpdatedAt(v time.Time) predicate.Stock {
 	return predicate.Stock(sql.FieldEQ(FieldUpdatedAt, v))
 }
 
+// LeasedAt applies equality check predicate on the "leased_at" field. It's identical to LeasedAtEQ.
+func LeasedAt(v time.Time) predicate.Stock {
+	return predicate.Stock(sql.FieldEQ(FieldLeasedAt, v))
+}
+
 // AvailableEQ applies the EQ predicate on the "available" field.
 func AvailableEQ(v int) predicate.Stock {
 	return predicate.Stock(sql.FieldEQ(FieldAvailable, v))
@@ -193,6 +198,56 @@ func UpdatedAtLT(v time.Time) predicate.Stock {
 // UpdatedAtLTE applies the LTE predicate on the "updated_at" field.
 func UpdatedAtLTE(v time.Time) predicate.Stock {
 	return predicate.Stock(sql.FieldLTE(FieldUpdatedAt, v))
+}
+
+// LeasedAtEQ applies the EQ predicate on the "leased_at" field.
+func LeasedAtEQ(v time.Time) predicate.Stock {
+	return predicate.Stock(sql.FieldEQ(FieldLeasedAt, v))
+}
+
+// LeasedAtNEQ applies the NEQ predicate on the "leased_at" field.
+func LeasedAtNEQ(v time.Time) predicate.Stock {
+	return predicate.Stock(sql.FieldNEQ(FieldLeasedAt, v))
+}
+
+// LeasedAtIn applies the In predicate on the "leased_at" field.
+func LeasedAtIn(vs ...time.Time) predicate.Stock {
+	return predicate.Stock(sql.FieldIn(FieldLeasedAt, vs...))
+}
+
+// LeasedAtNotIn applies the NotIn predicate on the "leased_at" field.
+func LeasedAtNotIn(vs ...time.Time) predicate.Stock {
+	return predicate.Stock(sql.FieldNotIn(FieldLeasedAt, vs...))
+}
+
+// LeasedAtGT applies the GT predicate on the "leased_at" field.
+func LeasedAtGT(v time.Time) predicate.Stock {
+	return predicate.Stock(sql.FieldGT(FieldLeasedAt, v))
+}
+
+// LeasedAtGTE applies the GTE predicate on the "leased_at" field.
+func LeasedAtGTE(v time.Time) predicate.Stock {
+	return predicate.Stock(sql.FieldGTE(FieldLeasedAt, v))
+}
+
+// LeasedAtLT applies the LT predicate on the "leased_at" field.
+func LeasedAtLT(v time.Time) predicate.Stock {
+	return predicate.Stock(sql.FieldLT(FieldLeasedAt, v))
+}
+
+// LeasedAtLTE applies the LTE predicate on the "leased_at" field.
+func LeasedAtLTE(v time.Time) predicate.Stock {
+	return predicate.Stock(sql.FieldLTE(FieldLeasedAt, v))
+}
+
+// LeasedAtIsNil applies the IsNil predicate on the "leased_at" field.
+func LeasedAtIsNil() predicate.Stock {
+	return predicate.Stock(sql.FieldIsNull(FieldLeasedAt))
+}
+
+// LeasedAtNotNil applies the NotNil predicate on the "leased_at" field.
+func LeasedAtNotNil() predicate.Stock {
+	return predicate.Stock(sql.FieldNotNull(FieldLeasedAt))
 }
 
 // HasVariant applies the HasEdge predicate on the "variant" edge.

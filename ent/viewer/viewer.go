@@ -16,6 +16,10 @@ const (
 	Staff
 	// System is merchd itself (seeding, token lookups, background jobs).
 	System
+	// HubToken is a pop-up hub's box, with a token scoped to one hub
+	// (Viewer.Hub): it does that hub's business on central and is not
+	// staff — to ent privacy it sees what a customer sees.
+	HubToken
 )
 
 func (r Role) String() string {
@@ -26,6 +30,8 @@ func (r Role) String() string {
 		return "staff"
 	case System:
 		return "system"
+	case HubToken:
+		return "hub"
 	default:
 		return "anonymous"
 	}
@@ -37,8 +43,8 @@ type Viewer struct {
 	CustomerID int // set when Role == Customer
 	StaffID    int // set when Role == Staff
 	SessionID  int // the customer session or staff token row that authenticated this viewer
-	// Hub, for a hub-scoped staff token, is the one hub whose business the
-	// viewer may do; "" for full staff.
+	// Hub, for a HubToken, is the one hub whose business the viewer may
+	// do; "" for everybody else.
 	Hub string
 }
 

@@ -141,6 +141,12 @@ type Options struct {
 	Cart *checkout.CartConfig
 	// SubscriptionRate overrides the hub's updates per second per topic.
 	SubscriptionRate float64
+	// Hub, when set, runs the API as this pop-up hub (merchd edge) instead
+	// of central: its own stock location, its payment requests signed
+	// with HubToken's key, card payments through Central.
+	Hub      string
+	HubToken string
+	Central  checkout.CentralLink
 	// Throttle sets sign-in and sign-up rates; nil turns them off (tests
 	// sign up hundreds of customers from 127.0.0.1).
 	Throttle *checkout.ThrottleConfig
@@ -199,7 +205,11 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{Currencies: []string{"EUR", "USD"}, Location: "central"})
+	location := "central"
+	if o.Hub != "" {
+		location = o.Hub
+	}
+	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{Currencies: []string{"EUR", "USD"}, Location: location})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,12 +248,16 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubs := checkout.NewHubs(db.Client, db.Dialect, "", clock.Now)
-	signer, err := checkout.NewSigner(ctx, db.Client)
-	if err != nil {
-		t.Fatal(err)
+	hubs := checkout.NewHubs(db.Client, db.Dialect, o.Hub, clock.Now)
+	if o.Hub == "" {
+		signer, err := checkout.NewSigner(ctx, db.Client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hubs.Central(signer, wallets, fake)
+	} else {
+		hubs.SignRequestsWith(checkout.RequestKey(o.HubToken))
 	}
-	hubs.Central(signer, wallets, fake)
 	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubs} {
 		s.SetNotifier(bus)
 	}
@@ -259,12 +273,16 @@ func New(t testing.TB, o Options) *Env {
 	go func() { bus.Run(busCtx, hub); close(busDone) }()
 	t.Cleanup(func() { stopBus(); <-busDone })
 	reg := prometheus.NewRegistry()
-	api, err := graph.NewServer(cfg, &graph.Resolver{
+	resolver := &graph.Resolver{
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: clock.Now,
 		Wallets: wallets, Members: members, Currency: "EUR", Hub: hub,
 		Streams: streams, Relay: relay, QR: qrs, Hubs: hubs,
-	}, log, graph.NewMetrics(reg))
+	}
+	if o.Central != nil {
+		resolver.Central = o.Central
+	}
+	api, err := graph.NewServer(cfg, resolver, log, graph.NewMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
 	}

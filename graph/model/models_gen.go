@@ -52,6 +52,16 @@ type AuthPayload struct {
 	Customer  *ent.Customer `json:"customer"`
 }
 
+type BindTerminalReaderInput struct {
+	ReaderID string `json:"readerId"`
+	Hub      string `json:"hub"`
+}
+
+type BindTerminalReaderPayload struct {
+	ReaderID string `json:"readerId"`
+	Hub      string `json:"hub"`
+}
+
 type BuyMembershipInput struct {
 	TierID         int           `json:"tierId"`
 	PayWith        *PayWithInput `json:"payWith"`
@@ -252,6 +262,8 @@ type HubSaleResult struct {
 	Error *string `json:"error,omitempty"`
 	// WALLET sales: the wallet's balance on central now (minor units), for the hub to spend against.
 	WalletBalance *int `json:"walletBalance,omitempty"`
+	// The error's code, as extensions.code would give it: HUB_SALE_MISMATCH when this saleId was recorded before with other content.
+	Code *string `json:"code,omitempty"`
 }
 
 type HubSellInput struct {
