@@ -34,6 +34,7 @@ const (
 	CodeHoldExpired          = "HOLD_EXPIRED"
 	CodePaymentDeclined      = "PAYMENT_DECLINED"
 	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
+	CodeStreamNotLive        = "STREAM_NOT_LIVE"
 	CodeInternal             = "INTERNAL"
 )
 
@@ -48,6 +49,7 @@ var domainCodes = []struct {
 	{checkout.ErrHoldExpired, CodeHoldExpired},
 	{checkout.ErrPaymentDeclined, CodePaymentDeclined},
 	{checkout.ErrInsufficientFunds, CodeInsufficientFunds},
+	{checkout.ErrStreamNotLive, CodeStreamNotLive},
 	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
 	{checkout.ErrIdempotencyInProgress, CodeIdempotencyKeyReused},
 	{checkout.ErrInvalidCredentials, CodeUnauthenticated},
@@ -126,6 +128,7 @@ var publicMessages = map[string]string{
 	CodeHoldExpired:       checkout.ErrHoldExpired.Error() + "; remove it and add the item again",
 	CodePaymentDeclined:   checkout.ErrPaymentDeclined.Error(),
 	CodeInsufficientFunds: checkout.ErrInsufficientFunds.Error(),
+	CodeStreamNotLive:     checkout.ErrStreamNotLive.Error() + "; buy without streamId",
 }
 
 // errorPresenter maps every error to an extensions.code. INTERNAL errors get

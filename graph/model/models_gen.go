@@ -21,9 +21,14 @@ type AddToCartInput struct {
 	Quantity  int `json:"quantity"`
 	// The drop to buy through; found automatically when the variant is in one.
 	DropID *int `json:"dropId,omitempty"`
-	// The livestream the purchase came from (attribution).
+	// The livestream the purchase came from (attribution, and the LIVE pool).
+	// It must name a stream that is live right now: an unknown stream is
+	// BAD_USER_INPUT, an idle or ended one STREAM_NOT_LIVE.
 	StreamID *int `json:"streamId,omitempty"`
-	// Channel pool to take units from (default ONLINE).
+	// Optional, kept for older clients. The server derives the channel pool:
+	// HUB on a hub's own server (its counter), LIVE with the streamId of a live
+	// stream, ONLINE otherwise. A channel given here is checked against that and
+	// a different one is refused with BAD_USER_INPUT; omit it.
 	Channel        *types.Channel `json:"channel,omitempty"`
 	IdempotencyKey string         `json:"idempotencyKey"`
 }

@@ -30,7 +30,7 @@ async function buy(variant) {
   if (!(await ensureAccount())) return;
   try {
     const a = await gql("mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id total { amount currency } } } }",
-      { i: { variantId: variant.id, quantity: 1, channel: "HUB", idempotencyKey: newKey() } });
+      { i: { variantId: variant.id, quantity: 1, idempotencyKey: newKey() } });
     const c = a.addToCart.cart;
     const d = await gql(`mutation($i: CheckoutInput!) { checkout(input: $i) { order { ${orderFields} } } }`,
       { i: { cartId: c.id, payWith: { wallet: c.total }, idempotencyKey: newKey() } });

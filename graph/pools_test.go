@@ -1,0 +1,154 @@
+package graph_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent/cartline"
+	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/gid"
+	"github.com/merchd/merchd/ent/stream"
+	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/graph/graphtest"
+)
+
+// newStream creates a stream through the staff API and, when live, marks
+// it LIVE as its publisher's WHIP session would; it returns the stream's id.
+func newStream(t testing.TB, e *graphtest.Env, live bool) string {
+	t.Helper()
+	var cs struct {
+		CreateStream struct{ Stream struct{ ID string } }
+	}
+	e.Staff(t, `mutation { createStream(input: {title: "Live drop"}) { stream { id } } }`, nil, &cs)
+	id := cs.CreateStream.Stream.ID
+	if live {
+		setStreamState(t, e, id, stream.StateLIVE)
+	}
+	return id
+}
+
+func setStreamState(t testing.TB, e *graphtest.Env, id string, st stream.State) {
+	t.Helper()
+	n, err := gid.Decode(id)
+	graphtest.Must(t, err)
+	graphtest.Must(t, e.Client.Stream.UpdateOneID(n).SetState(st).Exec(viewer.SystemContext(context.Background())))
+}
+
+// pools reads a drop's pools as channel → remaining.
+func pools(t testing.TB, e *graphtest.Env, dropID string) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for _, p := range getDrop(t, e, dropID).Pools {
+		got[p.Channel] = p.Remaining
+	}
+	return got
+}
+
+// TestFinding3_ChannelPoolsEnforced: the server derives the channel pool.
+// An online customer cannot take the LIVE or HUB pool by naming it; LIVE
+// needs the streamId of a stream that is live; HUB is the hub's counter's.
+func TestFinding3_ChannelPoolsEnforced(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 20, 2500, "EUR")
+			t0 := e.Clock.Now()
+			dropID := createDrop(t, e, map[string]any{"title": "Pools", "variantIds": []string{v}, "cap": 6,
+				"opensAt": t0, "closesAt": t0.Add(time.Hour), "pools": []any{
+					map[string]any{"channel": "ONLINE", "units": 4}, map[string]any{"channel": "LIVE", "units": 1},
+					map[string]any{"channel": "HUB", "units": 1}}})
+			tok, _ := e.SignUp(t, "online@example.com")
+			add := func(key string, extra map[string]any) graphtest.Response {
+				in := map[string]any{"variantId": v, "quantity": 1, "idempotencyKey": key}
+				for k, x := range extra {
+					in[k] = x
+				}
+				return e.Do(t, tok, addToCartMutation, map[string]any{"i": in})
+			}
+			idle := newStream(t, e, false)
+			live := newStream(t, e, true)
+			ghost := gid.Encode(1 << 40) // no such stream
+
+			for name, c := range map[string]struct {
+				in   map[string]any
+				code string
+			}{
+				"HUB online":            {map[string]any{"channel": "HUB"}, "BAD_USER_INPUT"},
+				"LIVE without a stream": {map[string]any{"channel": "LIVE"}, "BAD_USER_INPUT"},
+				"LIVE, idle stream":     {map[string]any{"channel": "LIVE", "streamId": idle}, "STREAM_NOT_LIVE"},
+				"idle stream":           {map[string]any{"streamId": idle}, "STREAM_NOT_LIVE"},
+				"unknown stream":        {map[string]any{"streamId": ghost}, "BAD_USER_INPUT"},
+				"HUB with live stream":  {map[string]any{"channel": "HUB", "streamId": live}, "BAD_USER_INPUT"},
+				"ONLINE with live":      {map[string]any{"channel": "ONLINE", "streamId": live}, "BAD_USER_INPUT"},
+			} {
+				if r := add("refused-"+strings.ReplaceAll(name, " ", "_"), c.in); r.Code() != c.code {
+					t.Errorf("%s: want %s, got %q %+v", name, c.code, r.Code(), r.Errors)
+				} else if strings.Contains(r.Errors[0].Message, "idempotencyKey") {
+					t.Errorf("%s: refused for its key: %s", name, r.Errors[0].Message)
+				}
+			}
+			if got := pools(t, e, dropID); got["ONLINE"] != 4 || got["LIVE"] != 1 || got["HUB"] != 1 {
+				t.Fatalf("refusals moved pools: %v", got)
+			}
+
+			// No channel: ONLINE. A live stream: LIVE, with or without the claim.
+			wantCode(t, add("plain", nil), "")
+			wantCode(t, add("from-stream", map[string]any{"streamId": live, "channel": "LIVE"}), "")
+			if got := pools(t, e, dropID); got["ONLINE"] != 3 || got["LIVE"] != 0 || got["HUB"] != 1 {
+				t.Fatalf("after an online and a live hold: %v", got)
+			}
+			ctx := viewer.SystemContext(context.Background())
+			lines := e.Client.CartLine.Query().Where(cartline.StatusEQ(cartline.StatusHELD)).Order(cartline.ByID()).AllX(ctx)
+			if len(lines) != 2 || lines[0].Channel != checkout.ChannelOnline || lines[1].Channel != checkout.ChannelLive ||
+				lines[1].StreamID == nil || gid.Encode(*lines[1].StreamID) != live {
+				t.Fatalf("held lines: %+v", lines)
+			}
+
+			// The stream ends: its attribution and its pool go with it.
+			setStreamState(t, e, live, stream.StateENDED)
+			wantCode(t, add("after-end", map[string]any{"streamId": live}), "STREAM_NOT_LIVE")
+
+			// The hub's counter (the till on the hub's own server) draws on HUB.
+			hubLoc := hubLocation(t, e, "popup-"+d)
+			vID, _ := gid.Decode(v)
+			staff := viewer.NewContext(context.Background(), viewer.Viewer{Role: viewer.Staff, StaffID: 1})
+			_, err := e.Catalog.SetStock(staff, vID, hubLoc, 5, "hub-stock")
+			graphtest.Must(t, err)
+			hubCarts, err := checkout.NewCarts(e.Client, e.DB.Dialect, checkout.DefaultCartConfig(), e.Clock.Now, e.Drops, hubLoc)
+			graphtest.Must(t, err)
+			hubs := checkout.NewHubs(e.Client, e.DB.Dialect, "popup-"+d, e.Clock.Now)
+			if _, err := hubs.ScanToTill(staff, hubCarts, variantSKU(t, e, vID), "scan-1"); err != nil {
+				t.Fatalf("till scan: %v", err)
+			}
+			if _, err := hubs.ScanToTill(staff, hubCarts, variantSKU(t, e, vID), "scan-2"); err == nil {
+				t.Fatal("a second till scan took more than the HUB pool")
+			}
+			if got := pools(t, e, dropID); got["ONLINE"] != 3 || got["LIVE"] != 0 || got["HUB"] != 0 {
+				t.Fatalf("after the till's hold: %v", got)
+			}
+			n := e.Client.DropPool.Query().Where(droppool.ChannelEQ(checkout.ChannelHub), droppool.Remaining(0)).CountX(ctx)
+			if n != 1 {
+				t.Fatalf("HUB pool not used by the till")
+			}
+		})
+	}
+}
+
+// hubLocation makes the location of a hub (as `merchd edge` does for its
+// own server) and returns its id.
+func hubLocation(t testing.TB, e *graphtest.Env, code string) int {
+	t.Helper()
+	c, err := checkout.NewCatalog(context.Background(), e.Client, checkout.CatalogConfig{Currencies: []string{"EUR"}, Location: code})
+	graphtest.Must(t, err)
+	return c.LocationID()
+}
+
+func variantSKU(t testing.TB, e *graphtest.Env, id int) string {
+	t.Helper()
+	v, err := e.Client.Variant.Get(viewer.SystemContext(context.Background()), id)
+	graphtest.Must(t, err)
+	return v.Sku
+}
