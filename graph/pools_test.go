@@ -152,3 +152,47 @@ func variantSKU(t testing.TB, e *graphtest.Env, id int) string {
 	graphtest.Must(t, err)
 	return v.Sku
 }
+
+// TestFinding11_SetStockCountsHolds: setStock is a shelf count that holds
+// are part of. Hold 3 of 10, count 10, release the hold: 10 can be sold,
+// not 13.
+func TestFinding11_SetStockCountsHolds(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 10, 2500, "EUR")
+			tok, _ := e.SignUp(t, "shopper@example.com")
+			wantCode(t, addToCart(t, e, tok, v, 3, "hold-3"), "")
+			if got := stockOf(t, e, v); got != 7 {
+				t.Fatalf("after a hold of 3: %d", got)
+			}
+			var out struct{ SetStock struct{ Available int } }
+			set := `mutation($i: SetStockInput!) { setStock(input: $i) { available } }`
+			e.Staff(t, set, map[string]any{"i": map[string]any{"variantId": v, "available": 10, "idempotencyKey": "count-10"}}, &out)
+			if out.SetStock.Available != 7 || stockOf(t, e, v) != 7 {
+				t.Fatalf("count of 10 with 3 held: payload %d, stock %d (want 7)", out.SetStock.Available, stockOf(t, e, v))
+			}
+			// A count below the holds contradicts them.
+			r := e.Do(t, e.StaffToken, set, map[string]any{"i": map[string]any{"variantId": v, "available": 2, "idempotencyKey": "count-2"}})
+			wantCode(t, r, "BAD_USER_INPUT")
+			if !strings.Contains(r.Errors[0].Message, "3 units are held") {
+				t.Fatalf("refusal message: %s", r.Errors[0].Message)
+			}
+
+			var c struct {
+				Cart struct{ Lines []struct{ ID string } }
+			}
+			e.Do(t, tok, `{ cart { lines { id } } }`, nil).Decode(t, &c)
+			wantCode(t, e.Do(t, tok, `mutation($i: RemoveFromCartInput!) { removeFromCart(input: $i) { cart { id } } }`,
+				map[string]any{"i": map[string]any{"lineId": c.Cart.Lines[0].ID, "idempotencyKey": "rm"}}), "")
+			if got := stockOf(t, e, v); got != 10 {
+				t.Fatalf("after releasing the hold: %d sellable, counted 10", got)
+			}
+			// The same count again, with nothing held: 10.
+			e.Staff(t, set, map[string]any{"i": map[string]any{"variantId": v, "available": 10, "idempotencyKey": "count-10b"}}, &out)
+			if out.SetStock.Available != 10 || stockOf(t, e, v) != 10 {
+				t.Fatalf("recount: %d / %d", out.SetStock.Available, stockOf(t, e, v))
+			}
+		})
+	}
+}

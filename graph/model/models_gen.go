@@ -491,15 +491,21 @@ type SetStockInput struct {
 	VariantID int `json:"variantId"`
 	// Defaults to this server's own location.
 	LocationID *int `json:"locationId,omitempty"`
-	Available  int  `json:"available"`
+	// The shelf count: units of the variant on hand at the location, including
+	// units held in customers' carts (still on the shelf) and excluding units
+	// already sold. What can be sold becomes this count minus the units held,
+	// so holds released later never add units beyond the count. A count below
+	// the units held is refused with BAD_USER_INPUT.
+	Available int `json:"available"`
 	// A replay with the same key returns the first result and changes nothing.
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
 type SetStockPayload struct {
-	Variant   *ent.Variant  `json:"variant"`
-	Location  *ent.Location `json:"location"`
-	Available int           `json:"available"`
+	Variant  *ent.Variant  `json:"variant"`
+	Location *ent.Location `json:"location"`
+	// Units that can be sold now: the count minus the units held in carts.
+	Available int `json:"available"`
 }
 
 type SignInInput struct {
