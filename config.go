@@ -202,8 +202,8 @@ func (c serveConfig) Validate() error {
 	if err := (entdb.Config{URL: c.Database}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--database: %w", err))
 	}
-	if len(c.Currency) != 3 || strings.ToUpper(c.Currency) != c.Currency {
-		errs = append(errs, fmt.Errorf("--currency %q is not an ISO 4217 code like EUR", c.Currency))
+	if _, err := checkout.ParseCurrency(c.Currency); err != nil {
+		errs = append(errs, fmt.Errorf("--currency %q is not an ISO 4217 currency in use, like EUR or JPY", c.Currency))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)

@@ -49,18 +49,6 @@ func (c CatalogConfig) Validate() error {
 	return nil
 }
 
-func isCurrencyCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for _, c := range s {
-		if c < 'A' || c > 'Z' {
-			return false
-		}
-	}
-	return true
-}
-
 // Catalog writes products, variants, collections and stock levels.
 // Reads go straight through ent (privacy rules decide what a viewer sees).
 type Catalog struct {

@@ -196,3 +196,75 @@ func TestFinding11_SetStockCountsHolds(t *testing.T) {
 		})
 	}
 }
+
+// TestFinding12_Currencies: only ISO 4217 currencies in use get in (wallet
+// adjustments, credit, top-ups), and amounts come out in the currency's own
+// minor unit: the ¥3,500 tee is ¥3,500 with 0 digits, not ¥35.
+func TestFinding12_Currencies(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			tok, cust := e.SignUp(t, "yen@example.com")
+			for i, cur := range []string{"zz'", "XYZ", "eur", "DEM"} {
+				key := "bad-" + strings.Repeat("x", i)
+				for name, call := range map[string]graphtest.Response{
+					"adjustWallet": e.Do(t, e.StaffToken, `mutation($i: AdjustWalletInput!) { adjustWallet(input: $i) { entry { id } } }`,
+						map[string]any{"i": map[string]any{"customerId": cust, "amount": map[string]any{"amount": 500, "currency": cur}, "reason": "goodwill", "idempotencyKey": key}}),
+					"grantCredit": e.Do(t, e.StaffToken, `mutation($i: GrantCreditInput!) { grantCredit(input: $i) { granted } }`,
+						map[string]any{"i": map[string]any{"customerIds": []string{cust}, "amount": map[string]any{"amount": 500, "currency": cur}, "note": "gift", "idempotencyKey": key}}),
+					"topUpWallet": e.Do(t, tok, `mutation($i: TopUpWalletInput!) { topUpWallet(input: $i) { clientSecret } }`,
+						map[string]any{"i": map[string]any{"amount": map[string]any{"amount": 2000, "currency": cur}, "idempotencyKey": key}}),
+				} {
+					if call.Code() != "BAD_USER_INPUT" || !strings.Contains(call.Errors[0].Message, "currency") {
+						t.Errorf("%s in %q: %q %+v", name, cur, call.Code(), call.Errors)
+					}
+				}
+			}
+			if n := e.Client.Wallet.Query().CountX(viewer.SystemContext(context.Background())); n != 0 {
+				t.Fatalf("%d wallets made from bad currencies", n)
+			}
+
+			// A JPY shop: the tee costs 3500 yen.
+			ctx := context.Background()
+			staff := viewer.NewContext(ctx, viewer.Viewer{Role: viewer.Staff, StaffID: 1})
+			yen, err := checkout.NewCatalog(ctx, e.Client, checkout.CatalogConfig{Currencies: []string{"JPY"}, Location: "central"})
+			graphtest.Must(t, err)
+			var p struct {
+				CreateProduct struct{ Product struct{ ID string } }
+			}
+			e.Staff(t, `mutation { createProduct(input: {title: "Tee", slug: "yen-tee"}) { product { id } } }`, nil, &p)
+			pid, _ := gid.Decode(p.CreateProduct.Product.ID)
+			sku, title := "TEE-JP", "M"
+			v, err := yen.CreateVariant(staff, pid, checkout.VariantInput{SKU: &sku, Title: &title, Price: &checkout.Money{Amount: 3500, Currency: "JPY"}})
+			graphtest.Must(t, err)
+			var out struct {
+				Node struct {
+					Price struct {
+						Amount         int
+						Currency       string
+						CurrencyDigits int
+						Formatted      string
+					}
+				}
+			}
+			e.Do(t, e.StaffToken, `query($id: ID!) { node(id: $id) { ... on Variant { price { amount currency currencyDigits formatted } } } }`,
+				map[string]any{"id": gid.Encode(v.ID)}).Decode(t, &out)
+			if pr := out.Node.Price; pr.Amount != 3500 || pr.CurrencyDigits != 0 || pr.Formatted != "¥3,500" {
+				t.Fatalf("JPY price: %+v", pr)
+			}
+			var eur struct {
+				Node struct {
+					Price struct {
+						CurrencyDigits int
+						Formatted      string
+					}
+				}
+			}
+			e.Do(t, e.StaffToken, `query($id: ID!) { node(id: $id) { ... on Variant { price { currencyDigits formatted } } } }`,
+				map[string]any{"id": newVariant(t, e, 1, 3500, "EUR")}).Decode(t, &eur)
+			if eur.Node.Price.CurrencyDigits != 2 || eur.Node.Price.Formatted != "€35.00" {
+				t.Fatalf("EUR price: %+v", eur.Node.Price)
+			}
+		})
+	}
+}
