@@ -50,6 +50,8 @@ func qrCases(q *QRCodes) []struct {
 		{"signature truncated", b64 + "." + sig[:len(sig)-2], false},
 		{"two dots", good + ".x", false},
 		{"signature respelled", b64 + "." + respelled, false},
+		{"line break inside", b64[:10] + "\n" + b64[10:] + "." + sig, false}, // found by FuzzQRCodesVerify
+		{"CR at the end", good + "\r", false},
 		{"padded base64", b64 + "==." + sig, false},
 		{"standard alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(good) + "+/", false},
 		{"another shop", sign(other, body), false},
