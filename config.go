@@ -231,8 +231,8 @@ func (c serveConfig) Validate() error {
 	if c.MemoryLimit < 64<<20 {
 		errs = append(errs, fmt.Errorf("--memory-limit %d is below 64 MiB", c.MemoryLimit))
 	}
-	if len(c.Currency) != 3 || strings.ToUpper(c.Currency) != c.Currency {
-		errs = append(errs, fmt.Errorf("--currency %q is not an ISO 4217 code like EUR", c.Currency))
+	if _, err := checkout.ParseCurrency(c.Currency); err != nil {
+		errs = append(errs, fmt.Errorf("--currency %q is not an ISO 4217 currency in use, like EUR or JPY", c.Currency))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)

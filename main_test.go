@@ -25,7 +25,9 @@ func TestConfigValidate(t *testing.T) {
 		{[]string{"--addr", "nonsense"}, `--addr "nonsense" is not host:port`},
 		{[]string{"--database", ""}, "--database"},
 		{[]string{"--database", "postgres://"}, "is not a postgres://user@host:port/db URL"},
-		{[]string{"--currency", "euro"}, `--currency "euro" is not an ISO 4217 code`},
+		{[]string{"--currency", "euro"}, `--currency "euro" is not an ISO 4217 currency`},
+		{[]string{"--currency", "XYZ"}, `--currency "XYZ" is not an ISO 4217 currency`},
+		{[]string{"--currency", "DEM"}, `--currency "DEM" is not an ISO 4217 currency`}, // historical
 		{[]string{"--log-level", "loud"}, `--log-level "loud"`},
 		{[]string{"--max-depth", "1"}, "max depth 1 is below 3"},
 		{[]string{"--allowed-origins", "shop.example"}, `allowed origin "shop.example" must be`},

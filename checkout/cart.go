@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/merchd/merchd/ent"
@@ -10,9 +11,11 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/viewer"
 )
@@ -56,6 +59,7 @@ type Carts struct {
 	now        func() time.Time
 	drops      *Drops
 	locationID int
+	hubKnown   atomic.Pointer[bool]
 	// Pricer, when set, is what a customer pays per unit (member prices);
 	// the price is fixed when the hold is taken.
 	Pricer func(ctx context.Context, customerID int, v *ent.Variant) (int64, error)
@@ -102,23 +106,26 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 	if in.Quantity < 1 || in.Quantity > c.cfg.MaxQuantity {
 		return 0, badInput("quantity", "must be between 1 and %d", c.cfg.MaxQuantity)
 	}
-	if in.Channel == "" {
-		in.Channel = ChannelOnline
-	}
-	if err := droppool.ChannelValidator(in.Channel); err != nil {
-		return 0, badInput("channel", "unknown channel %q", in.Channel)
+	if in.Channel != "" {
+		if err := droppool.ChannelValidator(in.Channel); err != nil {
+			return 0, badInput("channel", "unknown channel %q", in.Channel)
+		}
 	}
 	if err := validateIdempotencyKey(in.Key); err != nil {
 		return 0, err
 	}
 	sys := viewer.SystemContext(ctx)
 	var (
-		v    *ent.Variant
-		d    *ent.Drop
-		unit int64
-		now  = c.now()
+		v       *ent.Variant
+		d       *ent.Drop
+		unit    int64
+		now     = c.now()
+		channel Channel
 	)
 	check := func() error {
+		if channel, err = c.channelFor(sys, in); err != nil {
+			return err
+		}
 		v, err = c.db.Variant.Query().
 			Where(variant.ID(in.VariantID), variant.HasProductWith(product.StatusEQ(product.StatusACTIVE))).
 			Only(sys)
@@ -136,8 +143,8 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 				return fmt.Errorf("%d units, limit %d: %w", in.Quantity, d.PerCustomerLimit, ErrLimitExceeded)
 			}
 			// Sold out: refuse without taking the write lock.
-			if p := poolOf(d, in.Channel); p == nil || p.Remaining < in.Quantity {
-				return fmt.Errorf("drop %d %s pool: %w", d.ID, in.Channel, ErrOutOfStock)
+			if p := poolOf(d, channel); p == nil || p.Remaining < in.Quantity {
+				return fmt.Errorf("drop %d %s pool: %w", d.ID, channel, ErrOutOfStock)
 			}
 		}
 		avail, err := c.db.Stock.Query().Where(stock.VariantID(v.ID), stock.LocationID(c.locationID)).
@@ -166,7 +173,7 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		h := hold{variantID: v.ID, locationID: c.locationID, customerID: customerID, channel: in.Channel, quantity: in.Quantity}
+		h := hold{variantID: v.ID, locationID: c.locationID, customerID: customerID, channel: channel, quantity: in.Quantity}
 		ttl := c.cfg.HoldTTL
 		if d != nil {
 			h.dropID, h.limit = &d.ID, d.PerCustomerLimit
@@ -177,7 +184,7 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 		}
 		line, err := tx.CartLine.Create().
 			SetCartID(cartID).SetVariantID(v.ID).SetNillableDropID(h.dropID).SetLocationID(c.locationID).
-			SetCustomerID(customerID).SetChannel(in.Channel).SetQuantity(in.Quantity).
+			SetCustomerID(customerID).SetChannel(channel).SetQuantity(in.Quantity).
 			SetUnitAmount(unit).SetCurrency(v.Currency).SetNillableStreamID(in.StreamID).
 			SetExpiresAt(now.Add(ttl)).SetCreatedAt(now).
 			Save(sys)
@@ -186,6 +193,65 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 		}
 		return line.ID, nil
 	})
+}
+
+// channelFor derives the channel pool a purchase draws on. The server
+// decides it, never the client: HUB on a hub's own server (its till and its
+// counter), LIVE for a purchase made from a stream that is live right now
+// (streamId; the stream's creator is paid on attribution, so it must be a
+// real, live stream), ONLINE otherwise. A channel the client names is only
+// a claim: one that differs from the derived channel is refused, so a
+// customer online cannot take the live stream's or the pop-up's units.
+func (c *Carts) channelFor(ctx context.Context, in AddToCartInput) (Channel, error) {
+	atHub, err := c.atHub(ctx)
+	if err != nil {
+		return "", err
+	}
+	derived := ChannelOnline
+	switch {
+	case atHub && in.StreamID != nil:
+		return "", badInput("streamId", "a hub sells at its counter, not for a livestream")
+	case atHub:
+		derived = ChannelHub
+	case in.StreamID != nil:
+		st, err := c.db.Stream.Query().Where(stream.ID(*in.StreamID)).Select(stream.FieldState).Only(ctx)
+		if ent.IsNotFound(err) {
+			return "", badInput("streamId", "no such stream")
+		}
+		if err != nil {
+			return "", err
+		}
+		if st.State != stream.StateLIVE {
+			return "", fmt.Errorf("stream %d is %s: %w", *in.StreamID, st.State, ErrStreamNotLive)
+		}
+		derived = ChannelLive
+	}
+	if in.Channel == "" || in.Channel == derived {
+		return derived, nil
+	}
+	switch in.Channel {
+	case ChannelHub:
+		return "", badInput("channel", "HUB units are sold only at the hub's counter")
+	case ChannelLive:
+		return "", badInput("channel", "LIVE units are sold only with the streamId of a stream that is live")
+	default:
+		return "", badInput("channel", "this purchase is %s, not %s; omit channel and the server derives it", derived, in.Channel)
+	}
+}
+
+// atHub reports whether this server's stock location is a hub (merchd
+// edge). The answer never changes, so it is read once.
+func (c *Carts) atHub(ctx context.Context) (bool, error) {
+	if v := c.hubKnown.Load(); v != nil {
+		return *v, nil
+	}
+	kind, err := c.db.Location.Query().Where(location.ID(c.locationID)).Select(location.FieldKind).String(ctx)
+	if err != nil {
+		return false, fmt.Errorf("checkout: this server's location: %w", err)
+	}
+	hub := kind == location.KindHUB.String()
+	c.hubKnown.Store(&hub)
+	return hub, nil
 }
 
 // dropFor is the drop governing this purchase: the one named, or else the

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/product"
@@ -46,18 +47,6 @@ func (c CatalogConfig) Validate() error {
 		return fmt.Errorf("checkout: no stock location configured")
 	}
 	return nil
-}
-
-func isCurrencyCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for _, c := range s {
-		if c < 'A' || c > 'Z' {
-			return false
-		}
-	}
-	return true
 }
 
 // Catalog writes products, variants, collections and stock levels.
@@ -359,20 +348,29 @@ type StockLevel struct {
 	Available  int `json:"available"`
 }
 
-// SetStock sets the absolute sellable count of a variant at a location
-// (this server's own when locationID is 0). It is idempotent under key: a
-// retried request cannot overwrite sales made since the first one.
-func (c *Catalog) SetStock(ctx context.Context, variantID, locationID, available int, key string) (StockLevel, error) {
+// SetStock records a shelf count: onHand is how many units of a variant are
+// at a location (this server's own when locationID is 0), counting the
+// units that sit in customers' carts (held, not yet sold) — they are still
+// on the shelf — and not counting units already sold. What can be sold is
+// onHand minus the units held, so a hold released later brings back only
+// its own units and never more than were counted. A count below the units
+// held is refused: it contradicts the holds.
+//
+// The stock row is locked first (a write), then the holds are summed: a
+// concurrent hold or release either committed before (and is counted) or
+// waits for this count (and moves available after it). It is idempotent
+// under key: a retried request cannot overwrite sales made since the first.
+func (c *Catalog) SetStock(ctx context.Context, variantID, locationID, onHand int, key string) (StockLevel, error) {
 	if err := requireStaff(ctx); err != nil {
 		return StockLevel{}, err
 	}
-	if available < 0 || available > maxStock {
+	if onHand < 0 || onHand > maxStock {
 		return StockLevel{}, badInput("available", "must be between 0 and %d", maxStock)
 	}
 	if locationID == 0 {
 		locationID = c.locationID
 	}
-	req := StockLevel{VariantID: variantID, LocationID: locationID, Available: available}
+	req := StockLevel{VariantID: variantID, LocationID: locationID, Available: onHand}
 	return idempotent(ctx, c.db, "setStock", key, req, func(ctx context.Context, tx *ent.Tx) (StockLevel, error) {
 		if _, err := tx.Variant.Get(ctx, variantID); err != nil {
 			return StockLevel{}, wrapWrite("set stock", notFoundAs(err, "variant"))
@@ -380,15 +378,34 @@ func (c *Catalog) SetStock(ctx context.Context, variantID, locationID, available
 		if _, err := tx.Location.Get(ctx, locationID); err != nil {
 			return StockLevel{}, wrapWrite("set stock", notFoundAs(err, "location"))
 		}
-		err := tx.Stock.Create().SetVariantID(variantID).SetLocationID(locationID).SetAvailable(available).
+		// Create the row, or touch it to take its lock before counting holds.
+		err := tx.Stock.Create().SetVariantID(variantID).SetLocationID(locationID).SetAvailable(onHand).
 			OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).
-			UpdateAvailable().UpdateUpdatedAt().
+			UpdateUpdatedAt().
 			Exec(ctx)
 		if err != nil {
 			return StockLevel{}, wrapWrite("set stock", err)
 		}
+		qs, err := tx.CartLine.Query().
+			Where(cartline.VariantID(variantID), cartline.LocationID(locationID), cartline.StatusEQ(cartline.StatusHELD)).
+			Select(cartline.FieldQuantity).Ints(ctx)
+		if err != nil {
+			return StockLevel{}, fmt.Errorf("checkout: set stock: count holds: %w", err)
+		}
+		held := 0
+		for _, q := range qs {
+			held += q
+		}
+		if held > onHand {
+			return StockLevel{}, badInput("available", "%d units are held in carts, more than the %d counted; count them in, or wait for the holds to end", held, onHand)
+		}
+		lvl := StockLevel{VariantID: variantID, LocationID: locationID, Available: onHand - held}
+		if err := tx.Stock.Update().Where(stock.VariantID(variantID), stock.LocationID(locationID)).
+			SetAvailable(lvl.Available).Exec(ctx); err != nil {
+			return StockLevel{}, wrapWrite("set stock", err)
+		}
 		c.afterCommit(tx, StockTopic(variantID))
-		return req, nil
+		return lvl, nil
 	})
 }
 

@@ -50,6 +50,9 @@ var (
 	ErrPaymentDeclined       = errors.New("payment declined")
 	ErrPaymentsNotConfigured = errors.New("card payments are not configured on this server")
 	ErrEmptyCart             = &InputError{Msg: "cart has no held items"}
+	// ErrStreamNotLive refuses a purchase attributed to a stream that is
+	// idle or ended: LIVE units and the creator's attribution need a live one.
+	ErrStreamNotLive = errors.New("the stream is not live")
 )
 
 // ErrAlreadyMember refuses a second membership while one is active or past due.

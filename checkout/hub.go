@@ -309,15 +309,6 @@ func (h *Hubs) spendOffline(ctx context.Context, tx *ent.Tx, customerID int, cur
 	}
 }
 
-// FormatMoney prints minor units as "12.50 EUR" (two-decimal currencies).
-func FormatMoney(minor int64, currency string) string {
-	sign := ""
-	if minor < 0 {
-		sign, minor = "-", -minor
-	}
-	return fmt.Sprintf("%s%d.%02d %s", sign, minor/100, minor%100, currency)
-}
-
 // enqueue writes an outbox record in the caller's transaction, due now.
 func (h *Hubs) enqueue(ctx context.Context, tx *ent.Tx, kind, key string, payload any) error {
 	b, err := json.Marshal(payload)

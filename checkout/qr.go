@@ -101,9 +101,12 @@ func (q *QRCodes) Verify(code string) (QRPayload, error) {
 	if !ok {
 		return p, ErrBadQRCode
 	}
-	body, err1 := base64.RawURLEncoding.DecodeString(b64)
-	sig, err2 := base64.RawURLEncoding.DecodeString(sig64)
-	if err1 != nil || err2 != nil || !hmac.Equal(sig, q.mac(body)) {
+	// One spelling per code, so a code can serve as a key: strict about
+	// unused bits, and no line breaks (which the decoder skips).
+	dec := base64.RawURLEncoding.Strict()
+	body, err1 := dec.DecodeString(b64)
+	sig, err2 := dec.DecodeString(sig64)
+	if err1 != nil || err2 != nil || strings.ContainsAny(code, "\r\n") || !hmac.Equal(sig, q.mac(body)) {
 		return p, ErrBadQRCode
 	}
 	if err := json.Unmarshal(body, &p); err != nil {

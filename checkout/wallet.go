@@ -419,6 +419,9 @@ func (w *Wallets) Adjust(ctx context.Context, customerID int, amount Money, reas
 	if len(reason) < 3 || len(reason) > 500 {
 		return 0, badInput("reason", "say why, in 3 to 500 characters")
 	}
+	if !isCurrencyCode(amount.Currency) {
+		return 0, badInput("amount.currency", "%q is not an ISO 4217 currency in use", amount.Currency)
+	}
 	return idempotent(ctx, w.db, "adjustWallet", key, struct {
 		C      int
 		A      Money

@@ -39,6 +39,7 @@ const (
 	CodePaymentDeclined      = "PAYMENT_DECLINED"
 	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
 	CodeAlreadyMember        = "ALREADY_MEMBER"
+	CodeStreamNotLive        = "STREAM_NOT_LIVE"
 	CodeInternal             = "INTERNAL"
 	// CodeHubSaleMismatch: a hub delivered a recorded saleId with other content.
 	CodeHubSaleMismatch = "HUB_SALE_MISMATCH"
@@ -59,6 +60,7 @@ var domainCodes = []struct {
 	{checkout.ErrPaymentDeclined, CodePaymentDeclined},
 	{checkout.ErrInsufficientFunds, CodeInsufficientFunds},
 	{checkout.ErrAlreadyMember, CodeAlreadyMember},
+	{checkout.ErrStreamNotLive, CodeStreamNotLive},
 	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
 	{checkout.ErrIdempotencyInProgress, CodeIdempotencyKeyReused},
 	{checkout.ErrInvalidCredentials, CodeUnauthenticated},
@@ -154,6 +156,7 @@ var publicMessages = map[string]string{
 	CodeCartCheckedOut:    checkout.ErrCartCheckedOut.Error() + "; see your orders",
 	CodePaymentDeclined:   checkout.ErrPaymentDeclined.Error(),
 	CodeInsufficientFunds: checkout.ErrInsufficientFunds.Error(),
+	CodeStreamNotLive:     checkout.ErrStreamNotLive.Error() + "; buy without streamId",
 }
 
 // errorPresenter maps every error to an extensions.code. INTERNAL errors get

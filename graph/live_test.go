@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/graph/graphtest"
 	"github.com/merchd/merchd/live/livetest"
 )
@@ -71,9 +72,14 @@ func TestStreamOverlayAndAttribution(t *testing.T) {
 		t.Fatalf("snapshot: %+v", snap)
 	}
 
-	// Another client buys from the stream: the overlay follows.
-	r := e.Do(t, tok, addToCartMutation, map[string]any{"i": map[string]any{"variantId": v, "quantity": 3, "streamId": st.ID, "idempotencyKey": "live-buy"}})
+	// Another client buys from the stream: the overlay follows. Buying from
+	// a stream needs it live (attribution pays the creator).
+	buy := map[string]any{"i": map[string]any{"variantId": v, "quantity": 3, "streamId": st.ID, "idempotencyKey": "live-buy"}}
+	wantCode(t, e.Do(t, tok, addToCartMutation, buy), "STREAM_NOT_LIVE")
+	setStreamState(t, e, st.ID, stream.StateLIVE)
+	r := e.Do(t, tok, addToCartMutation, buy)
 	wantCode(t, r, "")
+	setStreamState(t, e, st.ID, stream.StateIDLE) // as it was: the publisher comes below
 	ch := nextOverlay(t, ws).Data.StreamOverlay
 	if ch.Kind != "CHANGE" || ch.Seq <= snap.Seq || ch.Pinned[0].Variants[0].Available != 9 {
 		t.Fatalf("after a purchase: %+v (snapshot seq %d)", ch, snap.Seq)

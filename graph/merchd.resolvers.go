@@ -14,6 +14,16 @@ import (
 	"github.com/merchd/merchd/graph/model"
 )
 
+// CurrencyDigits is the resolver for the currencyDigits field.
+func (r *moneyResolver) CurrencyDigits(ctx context.Context, obj *ent.Money) (int, error) {
+	return checkout.CurrencyDigits(obj.Currency), nil
+}
+
+// Formatted is the resolver for the formatted field.
+func (r *moneyResolver) Formatted(ctx context.Context, obj *ent.Money) (string, error) {
+	return checkout.DisplayMoney(obj.Amount, obj.Currency), nil
+}
+
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error) {
 	s, err := r.Accounts.SignUp(ctx, input.Email, input.Password, deref(input.Name))
@@ -155,7 +165,13 @@ func (r *variantResolver) Available(ctx context.Context, obj *ent.Variant) (int,
 	return r.available(ctx, obj.ID)
 }
 
+// Money returns MoneyResolver implementation.
+func (r *Resolver) Money() MoneyResolver { return &moneyResolver{r} }
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
-type mutationResolver struct{ *Resolver }
+type (
+	moneyResolver    struct{ *Resolver }
+	mutationResolver struct{ *Resolver }
+)

@@ -1,7 +1,6 @@
 package graph_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -40,28 +39,6 @@ func raceCalls(t *testing.T, e *graphtest.Env, token, query string, vars func(i 
 	return out
 }
 
-// sameResult requires every response to succeed with the first one's data.
-func sameResult(t *testing.T, rs []graphtest.Response) {
-	t.Helper()
-	for i, r := range rs {
-		if r.Code() != "" || len(r.Errors) > 0 {
-			t.Fatalf("same key, call %d: %+v", i, r.Errors)
-		}
-		if !bytes.Equal(r.Data, rs[0].Data) {
-			t.Fatalf("same key, call %d answered %s, the first %s", i, r.Data, rs[0].Data)
-		}
-	}
-}
-
-// outcomes counts the responses by error code ("" is success).
-func outcomes(rs []graphtest.Response) map[string]int {
-	m := map[string]int{}
-	for _, r := range rs {
-		m[r.Code()]++
-	}
-	return m
-}
-
 func sys() context.Context { return viewer.SystemContext(context.Background()) }
 
 func TestRace_buyMembership(t *testing.T) {
@@ -71,7 +48,7 @@ func TestRace_buyMembership(t *testing.T) {
 			tier := newTier(t, e, 1000)
 			same, sameID := e.SignUp(t, "bm-same@example.com")
 			grant(t, e, sameID, 5000, "g1")
-			sameResult(t, raceCalls(t, e, same, buyMembershipMutation, func(int) map[string]any {
+			allSame(t, raceCalls(t, e, same, buyMembershipMutation, func(int) map[string]any {
 				return buyMembershipVars(tier, 1000, "one")
 			}))
 			if b := balance(t, e, same); b != 4000 {
@@ -80,7 +57,7 @@ func TestRace_buyMembership(t *testing.T) {
 
 			diff, diffID := e.SignUp(t, "bm-diff@example.com")
 			grant(t, e, diffID, 5000, "g2")
-			got := outcomes(raceCalls(t, e, diff, buyMembershipMutation, func(i int) map[string]any {
+			got := codeCounts(raceCalls(t, e, diff, buyMembershipMutation, func(i int) map[string]any {
 				return buyMembershipVars(tier, 1000, fmt.Sprintf("k%d", i))
 			}))
 			if got[""] != 1 || got["ALREADY_MEMBER"] != moneyRaceN-1 {
@@ -110,13 +87,13 @@ func TestRace_topUpWallet(t *testing.T) {
 				return map[string]any{"i": map[string]any{"amount": map[string]any{"amount": 1000, "currency": "EUR"}, "idempotencyKey": key}}
 			}
 			same := raceCalls(t, e, tok, topUpMutation, func(int) map[string]any { return vars("one") })
-			sameResult(t, same)
+			allSame(t, same)
 			if n := e.Client.TopUp.Query().CountX(sys()); n != 1 {
 				t.Fatalf("same key: %d top-ups, want 1", n)
 			}
 
 			diff := raceCalls(t, e, tok, topUpMutation, func(i int) map[string]any { return vars(fmt.Sprintf("k%d", i)) })
-			if got := outcomes(diff); got[""] != moneyRaceN {
+			if got := codeCounts(diff); got[""] != moneyRaceN {
 				t.Fatalf("different keys: %v", got)
 			}
 			pis := map[string]bool{}
@@ -166,11 +143,11 @@ func TestRace_grantCredit(t *testing.T) {
 				return map[string]any{"i": map[string]any{"customerIds": []string{id},
 					"amount": map[string]any{"amount": 500, "currency": "EUR"}, "note": "thanks", "idempotencyKey": key}}
 			}
-			sameResult(t, raceCalls(t, e, e.StaffToken, grantMutation, func(int) map[string]any { return vars("one") }))
+			allSame(t, raceCalls(t, e, e.StaffToken, grantMutation, func(int) map[string]any { return vars("one") }))
 			if b := balance(t, e, tok); b != 500 {
 				t.Fatalf("same key: balance %d, want 500 (one grant)", b)
 			}
-			if got := outcomes(raceCalls(t, e, e.StaffToken, grantMutation, func(i int) map[string]any {
+			if got := codeCounts(raceCalls(t, e, e.StaffToken, grantMutation, func(i int) map[string]any {
 				return vars(fmt.Sprintf("k%d", i))
 			})); got[""] != moneyRaceN {
 				t.Fatalf("different keys: %v", got)
@@ -194,13 +171,13 @@ func TestRace_adjustWallet(t *testing.T) {
 				return map[string]any{"i": map[string]any{"customerId": id,
 					"amount": map[string]any{"amount": amount, "currency": "EUR"}, "reason": "till correction", "idempotencyKey": key}}
 			}
-			sameResult(t, raceCalls(t, e, e.StaffToken, adjustMutation, func(int) map[string]any { return vars(-100, "one") }))
+			allSame(t, raceCalls(t, e, e.StaffToken, adjustMutation, func(int) map[string]any { return vars(-100, "one") }))
 			if b := balance(t, e, tok); b != 900 {
 				t.Fatalf("same key: balance %d, want 900 (one debit)", b)
 			}
 			// 16 debits of 100 from 900: exactly 9 fit, and the balance
 			// never goes below zero.
-			got := outcomes(raceCalls(t, e, e.StaffToken, adjustMutation, func(i int) map[string]any {
+			got := codeCounts(raceCalls(t, e, e.StaffToken, adjustMutation, func(i int) map[string]any {
 				return vars(-100, fmt.Sprintf("k%d", i))
 			}))
 			if got[""] != 9 || got["INSUFFICIENT_FUNDS"] != moneyRaceN-9 {
@@ -235,13 +212,13 @@ func TestRace_refundOrder(t *testing.T) {
 			}
 			q := `mutation($i: RefundOrderInput!) { refundOrder(input: $i) { order { status } refund { id status } } }`
 			first := walletOrder("o1")
-			sameResult(t, raceCalls(t, e, e.StaffToken, q, func(int) map[string]any { return vars(first, "one") }))
+			allSame(t, raceCalls(t, e, e.StaffToken, q, func(int) map[string]any { return vars(first, "one") }))
 			if b := balance(t, e, tok); b != 2000 {
 				t.Fatalf("same key: balance %d, want 2000 (one refund)", b)
 			}
 
 			second := walletOrder("o2")
-			got := outcomes(raceCalls(t, e, e.StaffToken, q, func(i int) map[string]any { return vars(second, fmt.Sprintf("k%d", i)) }))
+			got := codeCounts(raceCalls(t, e, e.StaffToken, q, func(i int) map[string]any { return vars(second, fmt.Sprintf("k%d", i)) }))
 			if got[""] != 1 || got["BAD_USER_INPUT"] != moneyRaceN-1 {
 				t.Fatalf("different keys: %v, want 1 refund and %d BAD_USER_INPUT", got, moneyRaceN-1)
 			}

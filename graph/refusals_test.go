@@ -92,8 +92,8 @@ func TestDropAdmin(t *testing.T) {
 	id := createDrop(t, e, in)
 	wantCode(t, e.Do(t, e.StaffToken, mut, map[string]any{"i": base()}), "BAD_USER_INPUT") // variant already in a running drop
 
-	// Hold 2 from LIVE, then move 50 of LIVE's 58 unsold units online.
-	r := e.Do(t, tok, addToCartMutation, map[string]any{"i": map[string]any{"variantId": v, "quantity": 2, "channel": "LIVE", "idempotencyKey": "live"}})
+	// Hold 2 from LIVE (bought from a live stream), then move 50 of LIVE's 58 unsold units online.
+	r := e.Do(t, tok, addToCartMutation, map[string]any{"i": map[string]any{"variantId": v, "quantity": 2, "streamId": newStream(t, e, true), "idempotencyKey": "live"}})
 	wantCode(t, r, "")
 	reb := `mutation($i: RebalanceDropPoolsInput!) { rebalanceDropPools(input: $i) { drop { remaining pools { channel allocated remaining } } } }`
 	var out struct {

@@ -21,9 +21,14 @@ type AddToCartInput struct {
 	Quantity  int `json:"quantity"`
 	// The drop to buy through; found automatically when the variant is in one.
 	DropID *int `json:"dropId,omitempty"`
-	// The livestream the purchase came from (attribution).
+	// The livestream the purchase came from (attribution, and the LIVE pool).
+	// It must name a stream that is live right now: an unknown stream is
+	// BAD_USER_INPUT, an idle or ended one STREAM_NOT_LIVE.
 	StreamID *int `json:"streamId,omitempty"`
-	// Channel pool to take units from (default ONLINE).
+	// Optional, kept for older clients. The server derives the channel pool:
+	// HUB on a hub's own server (its counter), LIVE with the streamId of a live
+	// stream, ONLINE otherwise. A channel given here is checked against that and
+	// a different one is refused with BAD_USER_INPUT; omit it.
 	Channel        *types.Channel `json:"channel,omitempty"`
 	IdempotencyKey string         `json:"idempotencyKey"`
 }
@@ -498,15 +503,21 @@ type SetStockInput struct {
 	VariantID int `json:"variantId"`
 	// Defaults to this server's own location.
 	LocationID *int `json:"locationId,omitempty"`
-	Available  int  `json:"available"`
+	// The shelf count: units of the variant on hand at the location, including
+	// units held in customers' carts (still on the shelf) and excluding units
+	// already sold. What can be sold becomes this count minus the units held,
+	// so holds released later never add units beyond the count. A count below
+	// the units held is refused with BAD_USER_INPUT.
+	Available int `json:"available"`
 	// A replay with the same key returns the first result and changes nothing.
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
 type SetStockPayload struct {
-	Variant   *ent.Variant  `json:"variant"`
-	Location  *ent.Location `json:"location"`
-	Available int           `json:"available"`
+	Variant  *ent.Variant  `json:"variant"`
+	Location *ent.Location `json:"location"`
+	// Units that can be sold now: the count minus the units held in carts.
+	Available int `json:"available"`
 }
 
 type SignInInput struct {

@@ -47,8 +47,20 @@ export function subscribe(query, variables, onData, onError = console.error) {
   return () => { stopped = true; ws && ws.close(); };
 }
 
-export const money = (m) =>
-  m ? new Intl.NumberFormat(undefined, { style: "currency", currency: m.currency }).format(m.amount / 100) : "";
+// money formats a Money for people. amount is in minor units; the API says
+// how many digits the currency's minor unit has (JPY 0, EUR 2, KWD 3), so
+// ¥3,500 is amount 3500 and €35.00 is amount 3500. Without currencyDigits
+// (a hand-made Money) the browser's own digits for the currency are used.
+export const money = (m) => {
+  if (!m) return "";
+  const digits = m.currencyDigits ??
+    new Intl.NumberFormat("en", { style: "currency", currency: m.currency }).resolvedOptions().maximumFractionDigits;
+  return new Intl.NumberFormat(undefined, { style: "currency", currency: m.currency, minimumFractionDigits: digits, maximumFractionDigits: digits })
+    .format(m.amount / 10 ** digits);
+};
+
+// moneyInput turns a Money from the API back into a MoneyInput.
+export const moneyInput = (m) => ({ amount: m.amount, currency: m.currency });
 
 // safeNext is where to go after signing in: only a path on this site
 // (one leading "/", not "//" or "/\\", no control characters, which
@@ -110,9 +122,9 @@ export const errorText = (e) =>
   })[e.code] || e.message;
 
 // Fragments shared by pages.
-export const variantFields = "id sku title available price { amount currency } compareAtPrice { amount currency } memberPrice { amount currency } selectedOptions { name value }";
-export const cartFields = "id total { amount currency } lines { id quantity status channel variant { title product { title } } unitPrice { amount currency } hold { expiresAt active } }";
-export const orderFields = "id number status pickupCode total { amount currency } lines { title quantity unitPrice { amount currency } } history { status note createdAt }";
+export const variantFields = "id sku title available price { amount currency currencyDigits } compareAtPrice { amount currency currencyDigits } memberPrice { amount currency currencyDigits } selectedOptions { name value }";
+export const cartFields = "id total { amount currency currencyDigits } lines { id quantity status channel variant { title product { title } } unitPrice { amount currency currencyDigits } hold { expiresAt active } }";
+export const orderFields = "id number status pickupCode total { amount currency currencyDigits } lines { title quantity unitPrice { amount currency currencyDigits } } history { status note createdAt }";
 
 // stripeForm mounts Stripe Elements for a PaymentIntent before `where`.
 export function stripeForm(pk, secret, where) {

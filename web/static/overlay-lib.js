@@ -4,7 +4,7 @@ import { subscribe, h, money } from "/assets/lib.js";
 
 export const overlayQuery = `subscription($s: ID!) { streamOverlay(streamId: $s) { seq kind mediaTime rtpTimestamp viewerCount
   stream { title state } highlighted { id }
-  pinned { product { id title images { url alt } } drop { state remaining } variants { available variant { id title price { amount currency } } } } } }`;
+  pinned { product { id title images { url alt } } drop { state remaining } variants { available variant { id title price { amount currency currencyDigits } } } } } }`;
 
 // follow calls render(event) in step with video (if given): an event
 // stamped with RTP time T is applied once a frame at or after T is shown.

@@ -25,11 +25,11 @@ async function poll(saleId, status) {
 
 (async () => {
   try {
-    const d = await gql("mutation($i: PayHubSaleInput!) { payHubSale(input: $i) { saleId hub amount { amount currency } lines { sku quantity unitAmount } clientSecret } }", { i: { request } });
+    const d = await gql("mutation($i: PayHubSaleInput!) { payHubSale(input: $i) { saleId hub amount { amount currency currencyDigits } lines { sku quantity unitAmount } clientSecret } }", { i: { request } });
     const p = d.payHubSale;
     const status = h("p", { class: "status", id: "pay-status", "aria-live": "polite" }, "Waiting for your payment…");
     app.replaceChildren(h("h1", {}, "Pay at " + p.hub),
-      h("ul", { id: "pay-lines" }, p.lines.map((l) => h("li", {}, l.quantity + " × " + l.sku + " — " + money({ amount: l.unitAmount * l.quantity, currency: p.amount.currency })))),
+      h("ul", { id: "pay-lines" }, p.lines.map((l) => h("li", {}, l.quantity + " × " + l.sku + " — " + money({ amount: l.unitAmount * l.quantity, currency: p.amount.currency, currencyDigits: p.amount.currencyDigits })))),
       h("p", { class: "price", id: "pay-total" }, "Total " + money(p.amount)), status);
     const pk = document.body.dataset.stripePk;
     if (pk) stripeForm(pk, p.clientSecret, status);

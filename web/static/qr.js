@@ -1,5 +1,5 @@
 // On-site QR checkout: a phone opens /q/{code} and buys in a few taps.
-import { gql, money, h, newKey, notice, errorText, token, setToken, variantFields, orderFields } from "/assets/lib.js";
+import { gql, money, moneyInput, h, newKey, notice, errorText, token, setToken, variantFields, orderFields } from "/assets/lib.js";
 
 const app = document.getElementById("app");
 const code = decodeURIComponent(location.pathname.split("/").pop());
@@ -29,11 +29,11 @@ async function ensureAccount() {
 async function buy(variant) {
   if (!(await ensureAccount())) return;
   try {
-    const a = await gql("mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id total { amount currency } } } }",
-      { i: { variantId: variant.id, quantity: 1, channel: "HUB", idempotencyKey: newKey() } });
+    const a = await gql("mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id total { amount currency currencyDigits } } } }",
+      { i: { variantId: variant.id, quantity: 1, idempotencyKey: newKey() } });
     const c = a.addToCart.cart;
     const d = await gql(`mutation($i: CheckoutInput!) { checkout(input: $i) { order { ${orderFields} } } }`,
-      { i: { cartId: c.id, payWith: { wallet: c.total }, idempotencyKey: newKey() } });
+      { i: { cartId: c.id, payWith: { wallet: moneyInput(c.total) }, idempotencyKey: newKey() } });
     const o = d.checkout.order;
     app.replaceChildren(h("h1", {}, "Paid — thank you!"), h("p", {}, "Show this code at the counter:"),
       h("p", { class: "pickup", id: "pickup-code" }, o.pickupCode), h("p", {}, "Order " + o.number + " · " + money(o.total)));

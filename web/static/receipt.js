@@ -8,7 +8,7 @@ const number = (id) => (id.slice(0, 4) + "-" + id.slice(4, 8)).toUpperCase();
 
 (async () => {
   try {
-    const d = await gql("query($s: String!) { hubSaleReceipt(saleId: $s) { saleId hub soldAt paidWith lines { sku quantity unitAmount } total { amount currency } } }", { s: saleId });
+    const d = await gql("query($s: String!) { hubSaleReceipt(saleId: $s) { saleId hub soldAt paidWith lines { sku quantity unitAmount } total { amount currency currencyDigits } } }", { s: saleId });
     const r = d.hubSaleReceipt;
     if (!r) {
       app.replaceChildren(h("h1", {}, "Sale " + number(saleId)),
@@ -17,7 +17,7 @@ const number = (id) => (id.slice(0, 4) + "-" + id.slice(4, 8)).toUpperCase();
     }
     app.replaceChildren(h("h1", {}, "Sale " + number(r.saleId)),
       h("p", {}, "At " + r.hub + " · " + new Date(r.soldAt).toLocaleString() + " · paid by " + r.paidWith.toLowerCase()),
-      h("ul", { id: "receipt-lines" }, r.lines.map((l) => h("li", {}, l.quantity + " × " + l.sku + " — " + money({ amount: l.unitAmount * l.quantity, currency: r.total.currency })))),
+      h("ul", { id: "receipt-lines" }, r.lines.map((l) => h("li", {}, l.quantity + " × " + l.sku + " — " + money({ amount: l.unitAmount * l.quantity, currency: r.total.currency, currencyDigits: r.total.currencyDigits })))),
       h("p", { class: "price", id: "receipt-total" }, "Total " + money(r.total)));
   } catch (e) {
     app.replaceChildren(h("h1", {}, "Receipt"), h("p", { class: "notice error" }, errorText(e)));

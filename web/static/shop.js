@@ -1,4 +1,4 @@
-import { gql, subscribe, money, h, countdown, newKey, notice, errorText, token, setToken, variantFields, cartFields, orderFields, stripeForm, safeNext } from "/assets/lib.js";
+import { gql, subscribe, money, moneyInput, h, countdown, newKey, notice, errorText, token, setToken, variantFields, cartFields, orderFields, stripeForm, safeNext } from "/assets/lib.js";
 
 const app = document.getElementById("app");
 const path = location.pathname;
@@ -33,7 +33,7 @@ function priceLine(v) {
 }
 
 async function home() {
-  const d = await gql(`{ products(first: 48) { edges { node { id title slug images { url alt } variants { price { amount currency } available } } } }
+  const d = await gql(`{ products(first: 48) { edges { node { id title slug images { url alt } variants { price { amount currency currencyDigits } available } } } }
     drops(first: 10) { edges { node { id title state remaining nextTransitionAt } } } }`);
   const drops = d.drops.edges.map((e) => e.node).filter((x) => x.state !== "CLOSED");
   show(
@@ -117,7 +117,7 @@ async function cart() {
     }));
     total.textContent = "Total " + money(c.total);
     pay.replaceChildren(
-      h("button", { id: "pay-wallet", onclick: () => checkout(c, { wallet: c.total }) }, "Pay " + money(c.total) + " from wallet"), " ",
+      h("button", { id: "pay-wallet", onclick: () => checkout(c, { wallet: moneyInput(c.total) }) }, "Pay " + money(c.total) + " from wallet"), " ",
       h("button", { id: "pay-card", class: "secondary", onclick: () => checkout(c, { card: true }) }, "Pay by card"));
   };
   const remove = async (lineId) => {
@@ -155,19 +155,19 @@ async function order(id) {
 
 async function wallet() {
   if (!token()) return needSignIn();
-  const d = await gql(`{ topUpOptions { presets { amount currency } } wallet { balance { amount currency } entries(first: 50, orderBy: { field: CREATED_AT, direction: DESC }) { edges { node { kind note createdAt amount { amount currency } balanceAfter { amount currency } } } } } }`);
-  const bal = h("p", { class: "status", id: "wallet-balance", "aria-live": "polite" }, d.wallet ? money(d.wallet.balance) : money({ amount: 0, currency: "EUR" }));
+  const d = await gql(`{ topUpOptions { presets { amount currency currencyDigits } } wallet { balance { amount currency currencyDigits } entries(first: 50, orderBy: { field: CREATED_AT, direction: DESC }) { edges { node { kind note createdAt amount { amount currency currencyDigits } balanceAfter { amount currency currencyDigits } } } } } }`);
+  const bal = h("p", { class: "status", id: "wallet-balance", "aria-live": "polite" }, d.wallet ? money(d.wallet.balance) : money({ amount: 0, currency: (d.topUpOptions.presets[0] || { currency: "EUR" }).currency }));
   const rows = (w) => (w ? w.entries.edges.map(({ node: e }) => h("tr", {}, h("td", {}, new Date(e.createdAt).toLocaleString()), h("td", {}, e.kind.replace("_", " ").toLowerCase()), h("td", {}, e.note), h("td", {}, money(e.amount)), h("td", {}, money(e.balanceAfter)))) : []);
   const table = h("tbody", {}, rows(d.wallet));
   show(h("h1", {}, "Wallet"), bal,
     h("div", {}, d.topUpOptions.presets.map((p) => h("button", { class: "secondary", onclick: () => topUp(p) }, "Top up " + money(p)))),
     h("h2", {}, "Statement"), h("table", {}, h("thead", {}, h("tr", {}, ["When", "What", "Note", "Amount", "Balance"].map((x) => h("th", { scope: "col" }, x)))), table));
-  stops.push(subscribe("subscription { walletUpdated { balance { amount currency } } }", {}, (x) => { if (x.walletUpdated) bal.textContent = money(x.walletUpdated.balance); }));
+  stops.push(subscribe("subscription { walletUpdated { balance { amount currency currencyDigits } } }", {}, (x) => { if (x.walletUpdated) bal.textContent = money(x.walletUpdated.balance); }));
 }
 
 async function topUp(amount) {
   try {
-    const d = await gql("mutation($i: TopUpWalletInput!) { topUpWallet(input: $i) { clientSecret } }", { i: { amount, idempotencyKey: newKey() } });
+    const d = await gql("mutation($i: TopUpWalletInput!) { topUpWallet(input: $i) { clientSecret } }", { i: { amount: moneyInput(amount), idempotencyKey: newKey() } });
     const pk = document.body.dataset.stripePk;
     if (pk) stripeForm(pk, d.topUpWallet.clientSecret, document.getElementById("wallet-balance"));
     else notice("Card payments are not set up on this shop.", "error");

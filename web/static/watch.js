@@ -35,7 +35,7 @@ async function buy(variant) {
   if (!token()) { location.href = "/signin?next=" + encodeURIComponent(location.pathname); return; }
   try {
     await gql("mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id } } }",
-      { i: { variantId: variant.id, quantity: 1, streamId, channel: "LIVE", idempotencyKey: newKey() } });
+      { i: { variantId: variant.id, quantity: 1, streamId, idempotencyKey: newKey() } });
     notice("Added — it is held for you in your cart.", "ok");
   } catch (e) { notice(errorText(e)); }
 }
