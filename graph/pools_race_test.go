@@ -204,19 +204,18 @@ func TestRace_addToCartLivePool(t *testing.T) {
 				t.Fatalf("%d held, stock %d; want 1, 39", held, stockOf(t, e, v))
 			}
 
-			// One viewer, one request, sent 16 times at once, holds once. (A
-			// LIVE pool with room for all 16: that the duplicates of a request
-			// that took the last unit replay it is the idempotency table's
-			// race, TestRace_addToCart.)
-			v2, drop2 := newDrop("Live two", poolsRaceN)
+			// One viewer, one request, sent 16 times at once, holds once, on
+			// a LIVE pool of 1: the duplicates of the request that took the
+			// last unit replay it instead of answering OUT_OF_STOCK.
+			v2, drop2 := newDrop("Live two", 1)
 			tok, _ := e.SignUp(t, "eager-"+d+"@race.example")
 			same := poolsRace(poolsRaceN, func(int) graphtest.Response {
 				return postWith(t, c, e.URL, tok, addToCartMutation, map[string]any{"i": map[string]any{
 					"variantId": v2, "quantity": 1, "streamId": live, "idempotencyKey": "once"}})
 			})
 			allSame(t, same)
-			if got := poolUnits(t, e, drop2); got["LIVE"] != [2]int{poolsRaceN, poolsRaceN - 1} || heldUnits(t, e, v2) != 1 {
-				t.Fatalf("same key: pools %v, %d held; want LIVE %d/%d, 1 held", got, heldUnits(t, e, v2), poolsRaceN, poolsRaceN-1)
+			if got := poolUnits(t, e, drop2); got["LIVE"] != [2]int{1, 0} || heldUnits(t, e, v2) != 1 {
+				t.Fatalf("same key: pools %v, %d held; want LIVE 1/0, 1 held", got, heldUnits(t, e, v2))
 			}
 		})
 	}
