@@ -2,6 +2,8 @@
 //
 //	merchd serve   the central server (GraphQL API, webhooks, pages)
 //	merchd staff create-token   issue a staff API token
+//	merchd staff list-tokens    list staff and hub tokens
+//	merchd staff revoke-token   end a token at once
 //	merchd stripe setup   create the Stripe webhook endpoint merchd needs
 //	merchd version
 package main
@@ -27,7 +29,9 @@ Usage:
   merchd serve [flags]                 run the central server
   merchd edge --upstream URL --hub CODE [flags]
                                        run a pop-up hub that sells offline and syncs to central
-  merchd staff create-token [flags]    issue a staff API token (printed once)
+  merchd staff create-token [flags]    issue a staff API token (printed once; --expires, --hub)
+  merchd staff list-tokens             list staff and hub tokens with their state
+  merchd staff revoke-token --id ID    end a token at once (its open sockets close too)
   merchd stripe setup --url URL        create the Stripe webhook endpoint (pinned API version)
   merchd version                       print the version
   merchd help [command]                show help

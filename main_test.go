@@ -9,10 +9,13 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/merchd/merchd/graph/graphtest"
 )
@@ -344,4 +347,97 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestStaffRevokeAndExpiry: staff and hub tokens could never be revoked or
+// expire. A revoked token is refused at once (and stops the socket it
+// holds open); a token created with --expires ends by itself.
+func TestStaffRevokeAndExpiry(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "merchd.db")
+	create := func(extra ...string) string {
+		var out bytes.Buffer
+		args := append([]string{"staff", "create-token", "--database", db, "--email", "ops@example.com"}, extra...)
+		if err := run(context.Background(), args, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	keep, revoke := create("--label", "keep"), create("--label", "lost laptop")
+	short := create("--label", "weekend", "--expires", "2s")
+	base, _, _ := startServe(t, "--database", db)
+	ask := func(tok string) string {
+		req, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(`{"query":"{ products(first: 1) { totalCount } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strconv.Itoa(resp.StatusCode) + " " + string(b)
+	}
+	for _, tok := range []string{keep, revoke, short} {
+		if got := ask(tok); !strings.HasPrefix(got, "200") {
+			t.Fatalf("a fresh token was refused: %s", got)
+		}
+	}
+	// A socket held open with the token that will be revoked.
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(base, "http")+"/query", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + revoke}}); err != nil {
+		t.Fatal(err)
+	}
+	var ack map[string]any
+	if err := ws.ReadJSON(&ack); err != nil || ack["type"] != "connection_ack" {
+		t.Fatalf("init: %v %v", ack, err)
+	}
+
+	var list bytes.Buffer
+	if err := run(context.Background(), []string{"staff", "list-tokens", "--database", db}, &list, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, line := range strings.Split(list.String(), "\n") {
+		if strings.Contains(line, "lost laptop") {
+			id = strings.Fields(line)[0]
+		}
+	}
+	if id == "" || !strings.Contains(list.String(), "weekend") {
+		t.Fatalf("list-tokens:\n%s", list.String())
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"staff", "revoke-token", "--database", db, "--id", id}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := ask(revoke); !strings.HasPrefix(got, "401") {
+		t.Fatalf("a revoked token still works: %s", got)
+	}
+	if got := ask(keep); !strings.HasPrefix(got, "200") {
+		t.Fatalf("revoking one token refused another: %s", got)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var m map[string]any
+		if err := ws.ReadJSON(&m); err != nil {
+			if strings.Contains(err.Error(), "timeout") {
+				t.Fatal("the socket of a revoked token stayed open")
+			}
+			break
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for got := ask(short); !strings.HasPrefix(got, "401"); got = ask(short) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a token created with --expires 2s still works: %s", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := run(context.Background(), []string{"staff", "revoke-token", "--database", db, "--id", "999999"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("revoking an unknown token succeeded")
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -306,24 +307,46 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 }
 
 func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create-token" {
-		fmt.Fprintln(stderr, "Usage: merchd staff create-token --email EMAIL [--name NAME] [--label LABEL] [--database DB]")
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			return nil
-		}
-		return errors.New("staff: expected the create-token subcommand")
+	const usage = `Usage:
+  merchd staff create-token --email EMAIL [--name NAME] [--label LABEL] [--hub HUB] [--expires 72h] [--database DB]
+  merchd staff list-tokens [--database DB]
+  merchd staff revoke-token --id ID [--database DB]`
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("staff: expected create-token, list-tokens or revoke-token")
 	}
-	fs := newFlagSet("staff create-token", "Issue a staff API token. It is printed once; only its hash is stored.", stderr)
+	sub := args[0]
+	switch sub {
+	case "--help", "-h":
+		fmt.Fprintln(stderr, usage)
+		return nil
+	case "create-token", "list-tokens", "revoke-token":
+	default:
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("staff: unknown subcommand %q", sub)
+	}
+	fs := newFlagSet("staff "+sub, "Manage staff and hub API tokens. A token is printed once; only its hash is stored.", stderr)
 	database := fs.String("database", "merchd.db", "SQLite file path, or a postgres:// URL")
-	email := fs.String("email", "", "the staff member's email (created if new)")
-	name := fs.String("name", "", "the staff member's name")
-	label := fs.String("label", "", "what this token is for, e.g. \"pop-up laptop\"")
-	hub := fs.String("hub", "", "scope the token to this hub's business (recording its sales, its allocation, card payments): give a hub box this, not a full staff token")
+	var spec checkout.TokenSpec
+	var id int
+	switch sub {
+	case "create-token":
+		fs.StringVar(&spec.Email, "email", "", "the staff member's email (created if new)")
+		fs.StringVar(&spec.Name, "name", "", "the staff member's name")
+		fs.StringVar(&spec.Label, "label", "", "what this token is for, e.g. \"pop-up laptop\"")
+		fs.StringVar(&spec.Hub, "hub", "", "scope the token to this hub's business (recording its sales, its allocation, card payments): give a hub box this, not a full staff token")
+		fs.DurationVar(&spec.TTL, "expires", 0, "the token ends by itself after this long (e.g. 72h for a weekend's pop-up); 0: until revoked")
+	case "revoke-token":
+		fs.IntVar(&id, "id", 0, "the token's id, from list-tokens")
+	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if *email == "" {
+	switch {
+	case sub == "create-token" && spec.Email == "":
 		return errors.New("staff create-token: --email is required")
+	case sub == "revoke-token" && id <= 0:
+		return errors.New("staff revoke-token: --id is required (see list-tokens)")
 	}
 	db, err := entdb.Open(ctx, entdb.Config{URL: *database})
 	if err != nil {
@@ -334,11 +357,40 @@ func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	tok, err := accounts.CreateHubToken(ctx, *email, *name, *label, *hub)
-	if err != nil {
-		return err
+	switch sub {
+	case "create-token":
+		tok, err := accounts.CreateToken(ctx, spec)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, tok)
+	case "list-tokens":
+		ts, err := accounts.ListTokens(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEMAIL\tLABEL\tHUB\tCREATED\tEXPIRES\tSTATE")
+		for _, t := range ts {
+			exp, state := "never", "active"
+			if t.ExpiresAt != nil {
+				exp = t.ExpiresAt.UTC().Format(time.RFC3339)
+				if !time.Now().Before(*t.ExpiresAt) {
+					state = "expired"
+				}
+			}
+			if t.Revoked != nil {
+				state = "revoked " + t.Revoked.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Email, t.Label, t.Hub, t.CreatedAt.UTC().Format(time.RFC3339), exp, state)
+		}
+		return tw.Flush()
+	case "revoke-token":
+		if err := accounts.RevokeToken(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %d revoked\n", id)
 	}
-	fmt.Fprintln(stdout, tok)
 	return nil
 }
 

@@ -188,6 +188,51 @@ func (a *Accounts) SignOut(ctx context.Context) error {
 	return nil
 }
 
+// TokenInfo is one staff or hub token as `merchd staff list-tokens` shows it.
+type TokenInfo struct {
+	ID                 int
+	Email, Label, Hub  string
+	CreatedAt          time.Time
+	ExpiresAt, Revoked *time.Time
+}
+
+// ListTokens lists every staff and hub token, newest first.
+func (a *Accounts) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+	sys := viewer.SystemContext(ctx)
+	ts, err := a.db.StaffToken.Query().WithStaff().Order(ent.Desc(stafftoken.FieldID)).All(sys)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: list tokens: %w", err)
+	}
+	out := make([]TokenInfo, len(ts))
+	for i, t := range ts {
+		out[i] = TokenInfo{ID: t.ID, Label: t.Label, Hub: t.Hub, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Revoked: t.RevokedAt}
+		if t.Edges.Staff != nil {
+			out[i].Email = t.Edges.Staff.Email
+		}
+	}
+	return out, nil
+}
+
+// RevokeToken ends a staff or hub token at once: requests with it are
+// refused and its open sockets close within seconds. Revoking twice is not
+// an error; an unknown id is ErrNotFound.
+func (a *Accounts) RevokeToken(ctx context.Context, id int) error {
+	sys := viewer.SystemContext(ctx)
+	n, err := a.db.StaffToken.Update().Where(stafftoken.ID(id), stafftoken.RevokedAtIsNil()).SetRevokedAt(a.now()).Save(sys)
+	if err != nil {
+		return fmt.Errorf("checkout: revoke token %d: %w", id, err)
+	}
+	if n == 0 {
+		if ok, err := a.db.StaffToken.Query().Where(stafftoken.ID(id)).Exist(sys); err != nil || !ok {
+			return fmt.Errorf("token %d: %w", id, ErrNotFound)
+		}
+	}
+	a.activeMu.Lock()
+	delete(a.active, sessionKey{id: id})
+	a.activeMu.Unlock()
+	return nil
+}
+
 // SessionActive reports whether the session or token behind v still stands:
 // not signed out, revoked or expired. Long-lived connections (websockets,
 // SSE) ask before every operation and every few seconds; answers are
@@ -210,7 +255,8 @@ func (a *Accounts) SessionActive(ctx context.Context, v viewer.Viewer) (bool, er
 	if key.customer {
 		ok, err = a.db.CustomerSession.Query().Where(customersession.ID(v.SessionID), customersession.ExpiresAtGT(now)).Exist(sys)
 	} else {
-		ok, err = a.db.StaffToken.Query().Where(stafftoken.ID(v.SessionID), stafftoken.RevokedAtIsNil()).Exist(sys)
+		ok, err = a.db.StaffToken.Query().Where(stafftoken.ID(v.SessionID), stafftoken.RevokedAtIsNil(),
+			stafftoken.Or(stafftoken.ExpiresAtIsNil(), stafftoken.ExpiresAtGT(now))).Exist(sys)
 	}
 	if err != nil {
 		return false, fmt.Errorf("checkout: session of %v: %w", v.Role, err)
@@ -253,7 +299,8 @@ func (a *Accounts) Authenticate(ctx context.Context, token string) (viewer.Viewe
 		}
 		return viewer.Viewer{Role: viewer.Customer, CustomerID: s.CustomerID, SessionID: s.ID}, nil
 	case strings.HasPrefix(token, staffTokenPrefix):
-		t, err := a.db.StaffToken.Query().Where(stafftoken.TokenHash(sum[:]), stafftoken.RevokedAtIsNil()).Only(sys)
+		t, err := a.db.StaffToken.Query().Where(stafftoken.TokenHash(sum[:]), stafftoken.RevokedAtIsNil(),
+			stafftoken.Or(stafftoken.ExpiresAtIsNil(), stafftoken.ExpiresAtGT(a.now()))).Only(sys)
 		if ent.IsNotFound(err) {
 			return viewer.Viewer{}, ErrUnauthenticated
 		}
@@ -279,6 +326,25 @@ func (a *Accounts) CreateStaffToken(ctx context.Context, email, name, label stri
 // CreateHubToken issues a staff token scoped to one hub (hub "" is a full
 // staff token): it records and reads that hub's business and nothing else.
 func (a *Accounts) CreateHubToken(ctx context.Context, email, name, label, hub string) (string, error) {
+	return a.CreateToken(ctx, TokenSpec{Email: email, Name: name, Label: label, Hub: hub})
+}
+
+// TokenSpec describes a staff or hub API token to issue.
+type TokenSpec struct {
+	Email, Name, Label string
+	// Hub scopes the token to one hub's business; "" is full staff.
+	Hub string
+	// TTL, when positive, makes the token expire by itself.
+	TTL time.Duration
+}
+
+// CreateToken issues a staff API token (creating the staff member on first
+// use) and returns it; only its hash is stored.
+func (a *Accounts) CreateToken(ctx context.Context, spec TokenSpec) (string, error) {
+	email, name, label, hub := spec.Email, spec.Name, spec.Label, spec.Hub
+	if spec.TTL < 0 {
+		return "", badInput("expires", "must be positive")
+	}
 	email, err := normalizeEmail(email)
 	if err != nil {
 		return "", err
@@ -304,7 +370,11 @@ func (a *Accounts) CreateHubToken(ctx context.Context, email, name, label, hub s
 		return "", fmt.Errorf("checkout: find staff: %w", err)
 	}
 	token, hash := newToken(staffTokenPrefix)
-	if _, err := tx.StaffToken.Create().SetStaffID(id).SetTokenHash(hash).SetLabel(label).SetHub(hub).Save(sys); err != nil {
+	tc := tx.StaffToken.Create().SetStaffID(id).SetTokenHash(hash).SetLabel(label).SetHub(hub)
+	if spec.TTL > 0 {
+		tc.SetExpiresAt(a.now().Add(spec.TTL).UTC().Truncate(time.Second))
+	}
+	if _, err := tc.Save(sys); err != nil {
 		return "", fmt.Errorf("checkout: store staff token: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -638,6 +638,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldHub:       {Type: field.TypeString, Column: stafftoken.FieldHub},
 			stafftoken.FieldCreatedAt: {Type: field.TypeTime, Column: stafftoken.FieldCreatedAt},
 			stafftoken.FieldRevokedAt: {Type: field.TypeTime, Column: stafftoken.FieldRevokedAt},
+			stafftoken.FieldExpiresAt: {Type: field.TypeTime, Column: stafftoken.FieldExpiresAt},
 		},
 	}
 	graph.Nodes[30] = &sqlgraph.Node{
@@ -3807,6 +3808,11 @@ func (f *StaffTokenFilter) WhereCreatedAt(p entql.TimeP) {
 // WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
 func (f *StaffTokenFilter) WhereRevokedAt(p entql.TimeP) {
 	f.Where(p.Field(stafftoken.FieldRevokedAt))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *StaffTokenFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(stafftoken.FieldExpiresAt))
 }
 
 // WhereHasStaff applies a predicate to check if query has an edge staff.

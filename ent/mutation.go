@@ -22787,6 +22787,7 @@ type StaffTokenMutation struct {
 	hub           *string
 	created_at    *time.Time
 	revoked_at    *time.Time
+	expires_at    *time.Time
 	clearedFields map[string]struct{}
 	staff         *int
 	clearedstaff  bool
@@ -23135,6 +23136,55 @@ func (m *StaffTokenMutation) ResetRevokedAt() {
 	delete(m.clearedFields, stafftoken.FieldRevokedAt)
 }
 
+// SetExpiresAt sets the "expires_at" field.
+func (m *StaffTokenMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *StaffTokenMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the StaffToken entity.
+// If the StaffToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffTokenMutation) OldExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (m *StaffTokenMutation) ClearExpiresAt() {
+	m.expires_at = nil
+	m.clearedFields[stafftoken.FieldExpiresAt] = struct{}{}
+}
+
+// ExpiresAtCleared returns if the "expires_at" field was cleared in this mutation.
+func (m *StaffTokenMutation) ExpiresAtCleared() bool {
+	_, ok := m.clearedFields[stafftoken.FieldExpiresAt]
+	return ok
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *StaffTokenMutation) ResetExpiresAt() {
+	m.expires_at = nil
+	delete(m.clearedFields, stafftoken.FieldExpiresAt)
+}
+
 // ClearStaff clears the "staff" edge to the Staff entity.
 func (m *StaffTokenMutation) ClearStaff() {
 	m.clearedstaff = true
@@ -23196,7 +23246,7 @@ func (m *StaffTokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *StaffTokenMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.token_hash != nil {
 		fields = append(fields, stafftoken.FieldTokenHash)
 	}
@@ -23214,6 +23264,9 @@ func (m *StaffTokenMutation) Fields() []string {
 	}
 	if m.revoked_at != nil {
 		fields = append(fields, stafftoken.FieldRevokedAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, stafftoken.FieldExpiresAt)
 	}
 	return fields
 }
@@ -23235,6 +23288,8 @@ func (m *StaffTokenMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case stafftoken.FieldRevokedAt:
 		return m.RevokedAt()
+	case stafftoken.FieldExpiresAt:
+		return m.ExpiresAt()
 	}
 	return nil, false
 }
@@ -23256,6 +23311,8 @@ func (m *StaffTokenMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldCreatedAt(ctx)
 	case stafftoken.FieldRevokedAt:
 		return m.OldRevokedAt(ctx)
+	case stafftoken.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown StaffToken field %s", name)
 }
@@ -23307,6 +23364,13 @@ func (m *StaffTokenMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRevokedAt(v)
 		return nil
+	case stafftoken.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown StaffToken field %s", name)
 }
@@ -23346,6 +23410,9 @@ func (m *StaffTokenMutation) ClearedFields() []string {
 	if m.FieldCleared(stafftoken.FieldRevokedAt) {
 		fields = append(fields, stafftoken.FieldRevokedAt)
 	}
+	if m.FieldCleared(stafftoken.FieldExpiresAt) {
+		fields = append(fields, stafftoken.FieldExpiresAt)
+	}
 	return fields
 }
 
@@ -23365,6 +23432,9 @@ func (m *StaffTokenMutation) ClearField(name string) error {
 		return nil
 	case stafftoken.FieldRevokedAt:
 		m.ClearRevokedAt()
+		return nil
+	case stafftoken.FieldExpiresAt:
+		m.ClearExpiresAt()
 		return nil
 	}
 	return fmt.Errorf("unknown StaffToken nullable field %s", name)
@@ -23391,6 +23461,9 @@ func (m *StaffTokenMutation) ResetField(name string) error {
 		return nil
 	case stafftoken.FieldRevokedAt:
 		m.ResetRevokedAt()
+		return nil
+	case stafftoken.FieldExpiresAt:
+		m.ResetExpiresAt()
 		return nil
 	}
 	return fmt.Errorf("unknown StaffToken field %s", name)

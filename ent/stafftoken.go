@@ -30,6 +30,8 @@ type StaffToken struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// ExpiresAt holds the value of the "expires_at" field.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the StaffTokenQuery when eager-loading is set.
 	Edges        StaffTokenEdges `json:"edges"`
@@ -67,7 +69,7 @@ func (*StaffToken) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case stafftoken.FieldLabel, stafftoken.FieldHub:
 			values[i] = new(sql.NullString)
-		case stafftoken.FieldCreatedAt, stafftoken.FieldRevokedAt:
+		case stafftoken.FieldCreatedAt, stafftoken.FieldRevokedAt, stafftoken.FieldExpiresAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -127,6 +129,13 @@ func (_m *StaffToken) assignValues(columns []string, values []any) error {
 				_m.RevokedAt = new(time.Time)
 				*_m.RevokedAt = value.Time
 			}
+		case stafftoken.FieldExpiresAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field expires_at", values[i])
+			} else if value.Valid {
+				_m.ExpiresAt = new(time.Time)
+				*_m.ExpiresAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -184,6 +193,11 @@ func (_m *StaffToken) String() string {
 	builder.WriteString(", ")
 	if v := _m.RevokedAt; v != nil {
 		builder.WriteString("revoked_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ExpiresAt; v != nil {
+		builder.WriteString("expires_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -91,6 +91,20 @@ func (_c *StaffTokenCreate) SetNillableRevokedAt(v *time.Time) *StaffTokenCreate
 	return _c
 }
 
+// SetExpiresAt sets the "expires_at" field.
+func (_c *StaffTokenCreate) SetExpiresAt(v time.Time) *StaffTokenCreate {
+	_c.mutation.SetExpiresAt(v)
+	return _c
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_c *StaffTokenCreate) SetNillableExpiresAt(v *time.Time) *StaffTokenCreate {
+	if v != nil {
+		_c.SetExpiresAt(*v)
+	}
+	return _c
+}
+
 // SetStaff sets the "staff" edge to the Staff entity.
 func (_c *StaffTokenCreate) SetStaff(v *Staff) *StaffTokenCreate {
 	return _c.SetStaffID(v.ID)
@@ -221,6 +235,10 @@ func (_c *StaffTokenCreate) createSpec() (*StaffToken, *sqlgraph.CreateSpec) {
 		_spec.SetField(stafftoken.FieldRevokedAt, field.TypeTime, value)
 		_node.RevokedAt = &value
 	}
+	if value, ok := _c.mutation.ExpiresAt(); ok {
+		_spec.SetField(stafftoken.FieldExpiresAt, field.TypeTime, value)
+		_node.ExpiresAt = &value
+	}
 	if nodes := _c.mutation.StaffIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -320,6 +338,24 @@ func (u *StaffTokenUpsert) ClearRevokedAt() *StaffTokenUpsert {
 	return u
 }
 
+// SetExpiresAt sets the "expires_at" field.
+func (u *StaffTokenUpsert) SetExpiresAt(v time.Time) *StaffTokenUpsert {
+	u.Set(stafftoken.FieldExpiresAt, v)
+	return u
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *StaffTokenUpsert) UpdateExpiresAt() *StaffTokenUpsert {
+	u.SetExcluded(stafftoken.FieldExpiresAt)
+	return u
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (u *StaffTokenUpsert) ClearExpiresAt() *StaffTokenUpsert {
+	u.SetNull(stafftoken.FieldExpiresAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -406,6 +442,27 @@ func (u *StaffTokenUpsertOne) UpdateRevokedAt() *StaffTokenUpsertOne {
 func (u *StaffTokenUpsertOne) ClearRevokedAt() *StaffTokenUpsertOne {
 	return u.Update(func(s *StaffTokenUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (u *StaffTokenUpsertOne) SetExpiresAt(v time.Time) *StaffTokenUpsertOne {
+	return u.Update(func(s *StaffTokenUpsert) {
+		s.SetExpiresAt(v)
+	})
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *StaffTokenUpsertOne) UpdateExpiresAt() *StaffTokenUpsertOne {
+	return u.Update(func(s *StaffTokenUpsert) {
+		s.UpdateExpiresAt()
+	})
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (u *StaffTokenUpsertOne) ClearExpiresAt() *StaffTokenUpsertOne {
+	return u.Update(func(s *StaffTokenUpsert) {
+		s.ClearExpiresAt()
 	})
 }
 
@@ -661,6 +718,27 @@ func (u *StaffTokenUpsertBulk) UpdateRevokedAt() *StaffTokenUpsertBulk {
 func (u *StaffTokenUpsertBulk) ClearRevokedAt() *StaffTokenUpsertBulk {
 	return u.Update(func(s *StaffTokenUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (u *StaffTokenUpsertBulk) SetExpiresAt(v time.Time) *StaffTokenUpsertBulk {
+	return u.Update(func(s *StaffTokenUpsert) {
+		s.SetExpiresAt(v)
+	})
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *StaffTokenUpsertBulk) UpdateExpiresAt() *StaffTokenUpsertBulk {
+	return u.Update(func(s *StaffTokenUpsert) {
+		s.UpdateExpiresAt()
+	})
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (u *StaffTokenUpsertBulk) ClearExpiresAt() *StaffTokenUpsertBulk {
+	return u.Update(func(s *StaffTokenUpsert) {
+		s.ClearExpiresAt()
 	})
 }
 

@@ -63,6 +63,26 @@ func (_u *StaffTokenUpdate) ClearRevokedAt() *StaffTokenUpdate {
 	return _u
 }
 
+// SetExpiresAt sets the "expires_at" field.
+func (_u *StaffTokenUpdate) SetExpiresAt(v time.Time) *StaffTokenUpdate {
+	_u.mutation.SetExpiresAt(v)
+	return _u
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_u *StaffTokenUpdate) SetNillableExpiresAt(v *time.Time) *StaffTokenUpdate {
+	if v != nil {
+		_u.SetExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (_u *StaffTokenUpdate) ClearExpiresAt() *StaffTokenUpdate {
+	_u.mutation.ClearExpiresAt()
+	return _u
+}
+
 // Mutation returns the StaffTokenMutation object of the builder.
 func (_u *StaffTokenUpdate) Mutation() *StaffTokenMutation {
 	return _u.mutation
@@ -138,6 +158,12 @@ func (_u *StaffTokenUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(stafftoken.FieldRevokedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.ExpiresAt(); ok {
+		_spec.SetField(stafftoken.FieldExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.ExpiresAtCleared() {
+		_spec.ClearField(stafftoken.FieldExpiresAt, field.TypeTime)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -191,6 +217,26 @@ func (_u *StaffTokenUpdateOne) SetNillableRevokedAt(v *time.Time) *StaffTokenUpd
 // ClearRevokedAt clears the value of the "revoked_at" field.
 func (_u *StaffTokenUpdateOne) ClearRevokedAt() *StaffTokenUpdateOne {
 	_u.mutation.ClearRevokedAt()
+	return _u
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (_u *StaffTokenUpdateOne) SetExpiresAt(v time.Time) *StaffTokenUpdateOne {
+	_u.mutation.SetExpiresAt(v)
+	return _u
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_u *StaffTokenUpdateOne) SetNillableExpiresAt(v *time.Time) *StaffTokenUpdateOne {
+	if v != nil {
+		_u.SetExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (_u *StaffTokenUpdateOne) ClearExpiresAt() *StaffTokenUpdateOne {
+	_u.mutation.ClearExpiresAt()
 	return _u
 }
 
@@ -298,6 +344,12 @@ func (_u *StaffTokenUpdateOne) sqlSave(ctx context.Context) (_node *StaffToken, 
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(stafftoken.FieldRevokedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ExpiresAt(); ok {
+		_spec.SetField(stafftoken.FieldExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.ExpiresAtCleared() {
+		_spec.ClearField(stafftoken.FieldExpiresAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &StaffToken{config: _u.config}

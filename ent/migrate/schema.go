@@ -756,6 +756,7 @@ var (
 		{Name: "hub", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "staff_id", Type: field.TypeInt},
 	}
 	// StaffTokensTable holds the schema information for the "staff_tokens" table.
@@ -766,7 +767,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "staff_tokens_staffs_tokens",
-				Columns:    []*schema.Column{StaffTokensColumns[6]},
+				Columns:    []*schema.Column{StaffTokensColumns[7]},
 				RefColumns: []*schema.Column{StaffsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},

@@ -126,6 +126,9 @@ func (StaffToken) Fields() []ent.Field {
 		field.String("hub").Optional().Immutable().MaxLen(40),
 		field.Time("created_at").Default(timeNow).Immutable(),
 		field.Time("revoked_at").Optional().Nillable(),
+		// expires_at, when set, ends the token by itself (a hub's token for
+		// one weekend's pop-up).
+		field.Time("expires_at").Optional().Nillable(),
 	}
 }
 
