@@ -81,13 +81,18 @@ func (e *edgeConfig) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&e.Sync.OfflineWalletLimit, "offline-wallet-limit", e.Sync.OfflineWalletLimit,
 		"most a customer may spend from their wallet here before central confirms, in minor units (0: no wallet payments)")
 	fs.StringVar(&e.Sync.CentralKey, "central-key", e.Sync.CentralKey,
-		"central's signing `key` (its signingKey query) to pin; by default the hub trusts the key central gives on first contact")
+		"central's signing `key` (its signingKey query) to pin; required when --upstream is plain http to another machine; otherwise the hub trusts the key central gives on first contact over https")
 }
 
 func (e *edgeConfig) validate() []error {
 	var errs []error
 	if u, err := url.Parse(e.Sync.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("--upstream %q is not an http(s) URL of central", e.Sync.Upstream))
+	} else if u.Scheme == "http" && e.Sync.CentralKey == "" && !isLoopback(u.Hostname()) {
+		// Over plain http anyone on the venue's network could answer the
+		// first contact with their own key and sign receipts the hub would
+		// honour offline.
+		errs = append(errs, fmt.Errorf("--upstream %q is plain http: use https, or pin central's key with --central-key (its signingKey query)", e.Sync.Upstream))
 	}
 	if e.Sync.Token == "" {
 		errs = append(errs, errors.New("no hub token: set MERCHD_HUB_TOKEN (from `merchd staff create-token` on central)"))
@@ -212,6 +217,15 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		c.API.AllowedOrigins = splitList(s)
 		return nil
 	})
+}
+
+// isLoopback reports a host name or address that never leaves the machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c serveConfig) Validate() error {

@@ -50,6 +50,7 @@ func TestConfigValidate(t *testing.T) {
 		{nil, "edge: bad configuration"},
 		{[]string{"--upstream", "ftp://central"}, `--upstream "ftp://central" is not an http(s) URL`},
 		{[]string{"--upstream", "http://c"}, "no hub token: set MERCHD_HUB_TOKEN"},
+		{[]string{"--upstream", "http://central.lan"}, `--upstream "http://central.lan" is plain http: use https, or pin central's key with --central-key`},
 		{[]string{"--hub", "berlin pop-up"}, `--hub "berlin pop-up": give this hub's location code`},
 		{[]string{"--hub", "central"}, `--hub "central"`},
 		{[]string{"--receipt-printer", "lpt1"}, `printer "lpt1" is not tcp://host[:port]`},

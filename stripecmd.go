@@ -67,7 +67,3 @@ func stripeCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "Set this on every replica (Stripe shows it only now):\nMERCHD_STRIPE_WEBHOOK_SECRET=%s\n", we.Secret)
 	return nil
 }
-
-func isLoopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
-}
