@@ -235,7 +235,7 @@ func (p *popup) variant(base, tok string) string {
 }
 
 func (p *popup) startEdge(extra ...string) {
-	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok}, append([]string{"edge", "--addr", "127.0.0.1:0",
+	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok, "MERCHD_METRICS_TOKEN=test-metrics-token"}, append([]string{"edge", "--addr", "127.0.0.1:0",
 		"--database", p.edgeDB, "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms", "--offline-wallet-limit", "5000",
 		"--receipt-printer", "tcp://" + p.printer.Addr(), "--label-printer", "tcp://" + p.labels.Addr()}, extra...)...)
 }
@@ -316,7 +316,9 @@ func allocationOf(p *popup, base, tok string) int {
 }
 
 func (p *popup) metrics() string {
-	resp, err := http.Get(p.edge.URL + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, p.edge.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer test-metrics-token")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -186,6 +186,7 @@ func get(t *testing.T, url string) (int, string, http.Header) {
 }
 
 func TestServeDemoShop(t *testing.T) {
+	t.Setenv("MERCHD_METRICS_TOKEN", "test-metrics-token")
 	for _, d := range graphtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			db := graphtest.DatabaseURL(t, d)
@@ -260,7 +261,18 @@ func TestServeDemoShop(t *testing.T) {
 				t.Fatalf("demo locations: %+v", out.Data.Locations)
 			}
 
-			_, metrics, _ := get(t, base+"/metrics")
+			if code, _, _ := get(t, base+"/metrics"); code != http.StatusUnauthorized {
+				t.Errorf("/metrics without the token: %d, want 401", code)
+			}
+			mreq, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+			mreq.Header.Set("Authorization", "Bearer test-metrics-token")
+			mresp, merr := http.DefaultClient.Do(mreq)
+			if merr != nil {
+				t.Fatal(merr)
+			}
+			mb, _ := io.ReadAll(mresp.Body)
+			mresp.Body.Close()
+			metrics := string(mb)
 			for _, want := range []string{
 				`merchd_graphql_requests_total{operation="DemoShop",outcome="ok",type="query"} 1`,
 				`merchd_graphql_request_duration_seconds_count{operation="DemoShop",type="query"} 1`,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"entgo.io/ent/dialect"
 	"errors"
@@ -73,6 +74,10 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return err
 	}
 	if cfg.Stripe.WebhookSecret, err = secretFromEnv("MERCHD_STRIPE_WEBHOOK_SECRET"); err != nil {
+		return err
+	}
+	metricsToken, err := secretFromEnv("MERCHD_METRICS_TOKEN")
+	if err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -243,7 +248,12 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		}
 		io.WriteString(w, "ready\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if metricsToken != "" {
+		// On the public listener only with the scraper's token; always on
+		// --debug-addr, which stays private.
+		mux.Handle("GET /metrics", requireBearer(metricsToken, metrics))
+	}
 	mux.Handle("/live/", relay.Handler())
 	if cfg.Stripe.Enabled() {
 		mux.Handle("/webhooks/stripe", orders.WebhookHandler(cfg.Stripe.WebhookSecret, log))
@@ -282,6 +292,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		dbg.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dbg.Handle("GET /metrics", metrics)
 		dsrv := &http.Server{Addr: cfg.DebugAddr, Handler: dbg, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = dsrv.ListenAndServe() }()
 		defer dsrv.Close()
@@ -304,6 +315,19 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// requireBearer serves h only to requests bearing token.
+func requireBearer(token checkout.Secret, h http.Handler) http.Handler {
+	want := []byte("Bearer " + string(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="merchd metrics"`)
+			http.Error(w, "metrics need Authorization: Bearer $MERCHD_METRICS_TOKEN", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
