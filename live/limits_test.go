@@ -53,7 +53,7 @@ func randomID(n int) string {
 
 // Finding 7: anybody's DELETE or PATCH on made-up ids used to create a
 // stream entry that was never freed (40 long ids: +20 MB for good).
-func TestFinding7_UnknownStreamsLeaveNoEntry(t *testing.T) {
+func TestRelayUnknownStreamsLeaveNoEntry(t *testing.T) {
 	r, srv, _ := newRelay(t)
 	const frag = "a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n"
 	for i := 0; i < 40; i++ {
@@ -108,7 +108,7 @@ func TestFinding7_UnknownStreamsLeaveNoEntry(t *testing.T) {
 
 // Finding 7: WHEP viewers are capped per address and per stream, with a
 // clear refusal that says when to come back.
-func TestFinding7_ViewerCaps(t *testing.T) {
+func TestRelayViewerCaps(t *testing.T) {
 	t.Run("per address", func(t *testing.T) {
 		_, srv, _ := newRelay(t, func(c *live.Config) { c.MaxViewersPerIP, c.MaxViewers = 2, 10 })
 		livetest.Publish(t, srv.URL, "show", "sk_show")
@@ -156,7 +156,7 @@ func TestFinding7_ViewerCaps(t *testing.T) {
 
 // Finding 7: a WHEP offer that never connects is not a viewer, and its
 // session and slot are freed after the connect timeout.
-func TestFinding7_ViewerCountedOnceConnected(t *testing.T) {
+func TestRelayViewerCountedOnceConnected(t *testing.T) {
 	r, srv, h := newRelay(t, func(c *live.Config) {
 		c.MaxViewersPerIP = 1
 		c.ViewerConnectTimeout = 300 * time.Millisecond

@@ -40,7 +40,7 @@ func checkNoInline(t *testing.T, where, html string) {
 // Finding 11: every page carries a Content-Security-Policy that allows no
 // inline script and no other origin (Stripe's only where Elements is on),
 // and no page needs inline script or style to work.
-func TestFinding11_PagesCarryCSP(t *testing.T) {
+func TestPagesCarryCSP(t *testing.T) {
 	verify := func(code string) error {
 		if code == "forged" {
 			return errors.New("bad signature")
