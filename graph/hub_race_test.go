@@ -32,25 +32,6 @@ func concurrently(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// codes counts the error codes of rs ("" for success).
-func codes(rs []graphtest.Response) map[string]int {
-	m := map[string]int{}
-	for _, r := range rs {
-		m[r.Code()]++
-	}
-	return m
-}
-
-// sameData fails unless every response succeeded with the same data.
-func sameData(t *testing.T, rs []graphtest.Response) {
-	t.Helper()
-	for i, r := range rs {
-		if len(r.Errors) > 0 || string(r.Data) != string(rs[0].Data) {
-			t.Fatalf("call %d of %d with one key: %s %+v, the first got %s", i, len(rs), r.Data, r.Errors, rs[0].Data)
-		}
-	}
-}
-
 func stockAt(t *testing.T, e *graphtest.Env, locationID int) int {
 	t.Helper()
 	n, err := e.Client.Stock.Query().Where(stock.LocationID(locationID)).Aggregate(entSum(stock.FieldAvailable)).Int(sysCtx())
@@ -110,12 +91,12 @@ func TestRace_hubSell(t *testing.T) {
 			}
 			rs := make([]graphtest.Response, raceN)
 			concurrently(raceN, func(i int) { rs[i] = sell(1, "same") })
-			sameData(t, rs)
+			allSame(t, rs)
 			if n := stockAt(t, h, h.Catalog.LocationID()); n != 19 {
 				t.Fatalf("hub stock %d after one sale sent 16 times, want 19", n)
 			}
 			concurrently(raceN, func(i int) { rs[i] = sell(2, fmt.Sprintf("k%d", i)) })
-			if c := codes(rs); c[""] != 9 || c["OUT_OF_STOCK"] != 7 {
+			if c := codeCounts(rs); c[""] != 9 || c["OUT_OF_STOCK"] != 7 {
 				t.Fatalf("16 sales of 2 from 19: %v, want 9 sold and 7 OUT_OF_STOCK", c)
 			}
 			if n := stockAt(t, h, h.Catalog.LocationID()); n != 1 {
@@ -140,7 +121,7 @@ func TestRace_closeHub(t *testing.T) {
 			}
 			rs := make([]graphtest.Response, raceN)
 			concurrently(raceN, func(i int) { rs[i] = h.Do(t, h.StaffToken, closeHub, map[string]any{"k": "same"}) })
-			sameData(t, rs)
+			allSame(t, rs)
 			var c closed
 			rs[0].Decode(t, &c)
 			if len(c.CloseHub.Returned) != 1 || c.CloseHub.Returned[0].Available != 20 {
@@ -183,9 +164,9 @@ func TestRace_leaseAllocation(t *testing.T) {
 			sku := skuOf(t, e, v)
 			rs := make([]graphtest.Response, raceN)
 			concurrently(raceN, func(i int) { rs[i] = lease(t, e, e.StaffToken, "fest", v, 5, "same") })
-			sameData(t, rs)
+			allSame(t, rs)
 			concurrently(raceN, func(i int) { rs[i] = lease(t, e, e.StaffToken, "fest", v, 10, fmt.Sprintf("k%d", i)) })
-			if c := codes(rs); c[""] != 9 || c["OUT_OF_STOCK"] != 7 {
+			if c := codeCounts(rs); c[""] != 9 || c["OUT_OF_STOCK"] != 7 {
 				t.Fatalf("16 leases of 10 from 95: %v, want 9 and 7 OUT_OF_STOCK", c)
 			}
 			if a := allocation(t, e, "fest")[sku]; a != 95 || stockAt(t, e, e.Catalog.LocationID()) != 5 {
@@ -256,12 +237,12 @@ func TestRace_returnAllocation(t *testing.T) {
 			}
 			rs := make([]graphtest.Response, raceN)
 			concurrently(raceN, func(i int) { rs[i] = back("same", 5) })
-			sameData(t, rs)
+			allSame(t, rs)
 			if a := allocation(t, e, "fest")[sku]; a != 15 || stockAt(t, e, e.Catalog.LocationID()) != 85 {
 				t.Fatalf("after one return sent 16 times: allocation %d, central %d; want 15, 85", a, stockAt(t, e, e.Catalog.LocationID()))
 			}
 			concurrently(raceN, func(i int) { rs[i] = back(fmt.Sprintf("k%d", i), 2) })
-			if c := codes(rs); c[""] != 7 || c["BAD_USER_INPUT"] != 9 {
+			if c := codeCounts(rs); c[""] != 7 || c["BAD_USER_INPUT"] != 9 {
 				t.Fatalf("16 returns of 2 from 15: %v, want 7 and 9 refused", c)
 			}
 			if a := allocation(t, e, "fest")[sku]; a != 1 || stockAt(t, e, e.Catalog.LocationID()) != 99 {
@@ -292,11 +273,11 @@ func TestRace_payHubSale(t *testing.T) {
 			rs := make([]graphtest.Response, raceN)
 			same := hubRequest(sku, "same", tok, 1)
 			concurrently(raceN, func(i int) { rs[i] = e.Do(t, "", payHubSaleMutation, map[string]any{"r": same}) })
-			sameData(t, rs)
+			allSame(t, rs)
 			concurrently(raceN, func(i int) {
 				rs[i] = e.Do(t, "", payHubSaleMutation, map[string]any{"r": hubRequest(sku, fmt.Sprintf("k%d", i), tok, 1)})
 			})
-			if c := codes(rs); c[""] != raceN {
+			if c := codeCounts(rs); c[""] != raceN {
 				t.Fatalf("16 sales: %v", c)
 			}
 			pis := map[string]bool{}
@@ -342,7 +323,7 @@ func TestRace_refundHubPayment(t *testing.T) {
 			pi := paid("same")
 			rs := make([]graphtest.Response, raceN)
 			concurrently(raceN, func(i int) { rs[i] = e.Do(t, e.StaffToken, refund, map[string]any{"s": "same"}) })
-			sameData(t, rs)
+			allSame(t, rs)
 			if got := e.Stripe.Intent(pi).Refunded; got != 2500 {
 				t.Fatalf("refunded %d, want 2500 once", got)
 			}
@@ -380,11 +361,11 @@ func TestRace_startTerminalPayment(t *testing.T) {
 			rs := make([]graphtest.Response, raceN)
 			same := hubRequest(sku, "same", tok, 1)
 			concurrently(raceN, func(i int) { rs[i] = e.Do(t, tok, start, map[string]any{"q": same}) })
-			sameData(t, rs)
+			allSame(t, rs)
 			concurrently(raceN, func(i int) {
 				rs[i] = e.Do(t, tok, start, map[string]any{"q": hubRequest(sku, fmt.Sprintf("k%d", i), tok, 1)})
 			})
-			if c := codes(rs); c[""] != raceN {
+			if c := codeCounts(rs); c[""] != raceN {
 				t.Fatalf("16 payments: %v", c)
 			}
 			if n := e.Client.HubPayment.Query().CountX(sysCtx()); n != raceN+1 {

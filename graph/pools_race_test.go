@@ -3,8 +3,6 @@ package graph_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,29 +12,6 @@ import (
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
 )
-
-// poolsRaceN is how many calls each race fires at once.
-const poolsRaceN = 16
-
-// poolsRace runs fn(i) for i in [0, n) all at once and returns the results.
-func poolsRace(n int, fn func(i int) graphtest.Response) []graphtest.Response {
-	out := make([]graphtest.Response, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			out[i] = fn(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return out
-}
-
-func poolsClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{MaxConnsPerHost: 2 * poolsRaceN, MaxIdleConnsPerHost: 2 * poolsRaceN}}
-}
 
 // heldUnits sums the units of a variant held in carts.
 func heldUnits(t testing.TB, e *graphtest.Env, variantID string) int {
@@ -60,12 +35,12 @@ func TestRace_setStock(t *testing.T) {
 	for _, d := range graphtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
-			c := poolsClient()
+			c := raceClient()
 			v := newVariant(t, e, 10, 1000, "EUR")
 			tok, _ := e.SignUp(t, "holder@race.example")
 			wantCode(t, addToCart(t, e, tok, v, 3, "hold-3"), "")
 
-			same := poolsRace(poolsRaceN, func(int) graphtest.Response {
+			same := raceAll(raceN, func(int) graphtest.Response {
 				return postWith(t, c, e.URL, e.StaffToken, setStockMutation, map[string]any{"i": map[string]any{"variantId": v, "available": 10, "idempotencyKey": "count"}})
 			})
 			allSame(t, same)
@@ -73,8 +48,8 @@ func TestRace_setStock(t *testing.T) {
 				t.Fatalf("same key: stock %d, want 7 (10 counted, 3 held)", got)
 			}
 
-			toks := customers(t, e, poolsRaceN, "count-"+d)
-			rs := poolsRace(2*poolsRaceN, func(i int) graphtest.Response {
+			toks := customers(t, e, raceN, "count-"+d)
+			rs := raceAll(2*raceN, func(i int) graphtest.Response {
 				if i%2 == 0 {
 					return postWith(t, c, e.URL, e.StaffToken, setStockMutation, map[string]any{"i": map[string]any{"variantId": v, "available": 10, "idempotencyKey": fmt.Sprintf("count-%d", i)}})
 				}
@@ -123,14 +98,14 @@ func TestRace_rebalanceDropPools(t *testing.T) {
 	for _, d := range graphtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
-			c := poolsClient()
+			c := raceClient()
 			v := newVariant(t, e, 40, 1000, "EUR")
 			t0 := e.Clock.Now()
 			dropID := createDrop(t, e, map[string]any{"title": "Moves", "variantIds": []string{v}, "cap": 32,
 				"opensAt": t0, "closesAt": t0.Add(time.Hour), "pools": []any{
 					map[string]any{"channel": "ONLINE", "units": 16}, map[string]any{"channel": "LIVE", "units": 16}}})
 
-			same := poolsRace(poolsRaceN, func(int) graphtest.Response {
+			same := raceAll(raceN, func(int) graphtest.Response {
 				return postWith(t, c, e.URL, e.StaffToken, rebalanceMutation, map[string]any{"i": map[string]any{
 					"dropId": dropID, "from": "LIVE", "to": "ONLINE", "units": 5, "idempotencyKey": "move-5"}})
 			})
@@ -139,12 +114,12 @@ func TestRace_rebalanceDropPools(t *testing.T) {
 				t.Fatalf("same key: pools %v, want ONLINE 21/21, LIVE 11/11", got)
 			}
 
-			rs := poolsRace(poolsRaceN, func(i int) graphtest.Response {
+			rs := raceAll(raceN, func(i int) graphtest.Response {
 				return postWith(t, c, e.URL, e.StaffToken, rebalanceMutation, map[string]any{"i": map[string]any{
 					"dropId": dropID, "from": "LIVE", "to": "HUB", "units": 1, "idempotencyKey": fmt.Sprintf("split-%d", i)}})
 			})
-			if got := codeCounts(rs); got[""] != 11 || got["OUT_OF_STOCK"] != poolsRaceN-11 {
-				t.Fatalf("different keys: %v, want 11 moved and %d OUT_OF_STOCK", got, poolsRaceN-11)
+			if got := codeCounts(rs); got[""] != 11 || got["OUT_OF_STOCK"] != raceN-11 {
+				t.Fatalf("different keys: %v, want 11 moved and %d OUT_OF_STOCK", got, raceN-11)
 			}
 			got := poolUnits(t, e, dropID)
 			if got["ONLINE"] != [2]int{21, 21} || got["LIVE"] != [2]int{0, 0} || got["HUB"] != [2]int{11, 11} {
@@ -165,7 +140,7 @@ func TestRace_addToCartLivePool(t *testing.T) {
 	for _, d := range graphtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
-			c := poolsClient()
+			c := raceClient()
 			live := newStream(t, e, true)
 			newDrop := func(title string, liveUnits int) (string, string) {
 				v := newVariant(t, e, 40, 1000, "EUR")
@@ -176,8 +151,8 @@ func TestRace_addToCartLivePool(t *testing.T) {
 			}
 
 			v, dropID := newDrop("Live one", 1)
-			toks := customers(t, e, 2*poolsRaceN, "live-"+d)
-			rs := poolsRace(2*poolsRaceN, func(i int) graphtest.Response {
+			toks := customers(t, e, 2*raceN, "live-"+d)
+			rs := raceAll(2*raceN, func(i int) graphtest.Response {
 				in := map[string]any{"variantId": v, "quantity": 1, "idempotencyKey": "grab"}
 				if i%2 == 0 {
 					in["streamId"] = live
@@ -194,8 +169,8 @@ func TestRace_addToCartLivePool(t *testing.T) {
 					online[r.Code()]++
 				}
 			}
-			if viewers[""] != 1 || viewers["OUT_OF_STOCK"] != poolsRaceN-1 || online["BAD_USER_INPUT"] != poolsRaceN {
-				t.Fatalf("viewers %v (want 1 held, %d OUT_OF_STOCK), online %v (want all BAD_USER_INPUT)", viewers, poolsRaceN-1, online)
+			if viewers[""] != 1 || viewers["OUT_OF_STOCK"] != raceN-1 || online["BAD_USER_INPUT"] != raceN {
+				t.Fatalf("viewers %v (want 1 held, %d OUT_OF_STOCK), online %v (want all BAD_USER_INPUT)", viewers, raceN-1, online)
 			}
 			if got := poolUnits(t, e, dropID); got["LIVE"] != [2]int{1, 0} || got["ONLINE"] != [2]int{16, 16} {
 				t.Fatalf("pools %v, want LIVE 1/0 and ONLINE untouched", got)
@@ -209,7 +184,7 @@ func TestRace_addToCartLivePool(t *testing.T) {
 			// last unit replay it instead of answering OUT_OF_STOCK.
 			v2, drop2 := newDrop("Live two", 1)
 			tok, _ := e.SignUp(t, "eager-"+d+"@race.example")
-			same := poolsRace(poolsRaceN, func(int) graphtest.Response {
+			same := raceAll(raceN, func(int) graphtest.Response {
 				return postWith(t, c, e.URL, tok, addToCartMutation, map[string]any{"i": map[string]any{
 					"variantId": v2, "quantity": 1, "streamId": live, "idempotencyKey": "once"}})
 			})

@@ -17,26 +17,13 @@ import (
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
-// moneyRaceN is how many concurrent calls each money race makes (main's
-// race table has its own raceN, also 16).
-const moneyRaceN = 16
-
-// raceCalls sends moneyRaceN requests at once, request i with vars(i), and
+// raceCalls sends raceN requests at once, request i with vars(i), and
 // returns the responses in order.
 func raceCalls(t *testing.T, e *graphtest.Env, token, query string, vars func(i int) map[string]any) []graphtest.Response {
 	t.Helper()
-	out := make([]graphtest.Response, moneyRaceN)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range moneyRaceN {
-		wg.Go(func() {
-			<-start
-			out[i] = graphtest.Post(t, e.URL, token, map[string]any{"query": query, "variables": vars(i)})
-		})
-	}
-	close(start)
-	wg.Wait()
-	return out
+	return raceAll(raceN, func(i int) graphtest.Response {
+		return graphtest.Post(t, e.URL, token, map[string]any{"query": query, "variables": vars(i)})
+	})
 }
 
 func sys() context.Context { return viewer.SystemContext(context.Background()) }
@@ -60,8 +47,8 @@ func TestRace_buyMembership(t *testing.T) {
 			got := codeCounts(raceCalls(t, e, diff, buyMembershipMutation, func(i int) map[string]any {
 				return buyMembershipVars(tier, 1000, fmt.Sprintf("k%d", i))
 			}))
-			if got[""] != 1 || got["ALREADY_MEMBER"] != moneyRaceN-1 {
-				t.Fatalf("different keys: %v, want 1 success and %d ALREADY_MEMBER", got, moneyRaceN-1)
+			if got[""] != 1 || got["ALREADY_MEMBER"] != raceN-1 {
+				t.Fatalf("different keys: %v, want 1 success and %d ALREADY_MEMBER", got, raceN-1)
 			}
 			if b := balance(t, e, diff); b != 4000 {
 				t.Fatalf("different keys: balance %d, want 4000 (one debit)", b)
@@ -93,7 +80,7 @@ func TestRace_topUpWallet(t *testing.T) {
 			}
 
 			diff := raceCalls(t, e, tok, topUpMutation, func(i int) map[string]any { return vars(fmt.Sprintf("k%d", i)) })
-			if got := codeCounts(diff); got[""] != moneyRaceN {
+			if got := codeCounts(diff); got[""] != raceN {
 				t.Fatalf("different keys: %v", got)
 			}
 			pis := map[string]bool{}
@@ -104,8 +91,8 @@ func TestRace_topUpWallet(t *testing.T) {
 				r.Decode(t, &out)
 				pis[out.TopUpWallet.PaymentIntentID] = true
 			}
-			if len(pis) != moneyRaceN+1 {
-				t.Fatalf("%d PaymentIntents for %d top-ups", len(pis), moneyRaceN+1)
+			if len(pis) != raceN+1 {
+				t.Fatalf("%d PaymentIntents for %d top-ups", len(pis), raceN+1)
 			}
 			// Stripe confirms each twice, all at once: each is credited once.
 			var wg sync.WaitGroup
@@ -122,11 +109,11 @@ func TestRace_topUpWallet(t *testing.T) {
 				i++
 			}
 			wg.Wait()
-			if b := balance(t, e, tok); b != 1000*(moneyRaceN+1) {
-				t.Fatalf("balance %d, want %d", b, 1000*(moneyRaceN+1))
+			if b := balance(t, e, tok); b != 1000*(raceN+1) {
+				t.Fatalf("balance %d, want %d", b, 1000*(raceN+1))
 			}
-			if n := e.Client.TopUp.Query().Where(topup.StatusEQ(topup.StatusSUCCEEDED)).CountX(sys()); n != moneyRaceN+1 {
-				t.Fatalf("%d top-ups succeeded, want %d", n, moneyRaceN+1)
+			if n := e.Client.TopUp.Query().Where(topup.StatusEQ(topup.StatusSUCCEEDED)).CountX(sys()); n != raceN+1 {
+				t.Fatalf("%d top-ups succeeded, want %d", n, raceN+1)
 			}
 		})
 	}
@@ -149,11 +136,11 @@ func TestRace_grantCredit(t *testing.T) {
 			}
 			if got := codeCounts(raceCalls(t, e, e.StaffToken, grantMutation, func(i int) map[string]any {
 				return vars(fmt.Sprintf("k%d", i))
-			})); got[""] != moneyRaceN {
+			})); got[""] != raceN {
 				t.Fatalf("different keys: %v", got)
 			}
-			if b, n := balance(t, e, tok), countEntries(t, e, walletentry.KindGIFT); b != 500*(moneyRaceN+1) || n != moneyRaceN+1 {
-				t.Fatalf("balance %d from %d gifts, want %d from %d", b, n, 500*(moneyRaceN+1), moneyRaceN+1)
+			if b, n := balance(t, e, tok), countEntries(t, e, walletentry.KindGIFT); b != 500*(raceN+1) || n != raceN+1 {
+				t.Fatalf("balance %d from %d gifts, want %d from %d", b, n, 500*(raceN+1), raceN+1)
 			}
 		})
 	}
@@ -180,8 +167,8 @@ func TestRace_adjustWallet(t *testing.T) {
 			got := codeCounts(raceCalls(t, e, e.StaffToken, adjustMutation, func(i int) map[string]any {
 				return vars(-100, fmt.Sprintf("k%d", i))
 			}))
-			if got[""] != 9 || got["INSUFFICIENT_FUNDS"] != moneyRaceN-9 {
-				t.Fatalf("different keys: %v, want 9 debits and %d INSUFFICIENT_FUNDS", got, moneyRaceN-9)
+			if got[""] != 9 || got["INSUFFICIENT_FUNDS"] != raceN-9 {
+				t.Fatalf("different keys: %v, want 9 debits and %d INSUFFICIENT_FUNDS", got, raceN-9)
 			}
 			if b, n := balance(t, e, tok), countEntries(t, e, walletentry.KindADJUSTMENT); b != 0 || n != 10 {
 				t.Fatalf("balance %d after %d adjustments, want 0 after 10", b, n)
@@ -219,8 +206,8 @@ func TestRace_refundOrder(t *testing.T) {
 
 			second := walletOrder("o2")
 			got := codeCounts(raceCalls(t, e, e.StaffToken, q, func(i int) map[string]any { return vars(second, fmt.Sprintf("k%d", i)) }))
-			if got[""] != 1 || got["BAD_USER_INPUT"] != moneyRaceN-1 {
-				t.Fatalf("different keys: %v, want 1 refund and %d BAD_USER_INPUT", got, moneyRaceN-1)
+			if got[""] != 1 || got["BAD_USER_INPUT"] != raceN-1 {
+				t.Fatalf("different keys: %v, want 1 refund and %d BAD_USER_INPUT", got, raceN-1)
 			}
 			if b := balance(t, e, tok); b != 2000 {
 				t.Fatalf("balance %d, want 2000 (each order refunded once)", b)
@@ -257,7 +244,7 @@ func TestRace_stripeWebhook(t *testing.T) {
 				before := stockOf(t, e, v)
 				var wg sync.WaitGroup
 				start := make(chan struct{})
-				for i := range moneyRaceN {
+				for i := range raceN {
 					body, sig := e.Stripe.Event(t, c.eventIDs(i), "payment_intent.succeeded", pi)
 					wg.Go(func() {
 						<-start
