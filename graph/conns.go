@@ -80,8 +80,11 @@ func withInFlightLimit(ctx context.Context, n int) context.Context {
 func (s *Server) boundSocketOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	sem, _ := ctx.Value(inFlightKey{}).(chan struct{})
 	oc := graphql.GetOperationContext(ctx)
-	if sem == nil || oc == nil || oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
+	if oc == nil || oc.Operation == nil || oc.Operation.Operation == ast.Subscription || ctx.Value(longLivedKey{}) == nil && sem == nil {
 		return next(ctx)
+	}
+	if sem == nil { // a query or mutation sent as an SSE stream: the deadline still applies
+		sem = make(chan struct{}, 1)
 	}
 	select {
 	case sem <- struct{}{}:
