@@ -84,6 +84,11 @@ var (
 				Columns: []*schema.Column{CartLinesColumns[7], CartLinesColumns[8]},
 			},
 			{
+				Name:    "cartline_customer_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{CartLinesColumns[2], CartLinesColumns[7]},
+			},
+			{
 				Name:    "cartline_cart_id",
 				Unique:  false,
 				Columns: []*schema.Column{CartLinesColumns[12]},

@@ -83,7 +83,8 @@ func (CartLine) Edges() []ent.Edge {
 // Indexes of the CartLine.
 func (CartLine) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("status", "expires_at"), // the sweeper's scan
+		index.Fields("status", "expires_at"),  // the sweeper's scan
+		index.Fields("customer_id", "status"), // a customer's holds, counted against the caps
 		index.Fields("cart_id"),
 		index.Fields("order_id"),
 	}
