@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/merchd/merchd/ent"
@@ -31,6 +32,9 @@ type Orders struct {
 	log         *slog.Logger
 	tillOnly    string // at a hub: its code; carts check out at the till
 	install     string // InstallID: Stripe events of other installations are not ours
+	retention   RetentionConfig
+	hubCursorMu sync.Mutex
+	hubCursor   int // the last abandoned hub payment looked at
 	notifier
 }
 
@@ -42,7 +46,8 @@ func (o *Orders) SellAtTillOnly(hubCode string) { o.tillOnly = hubCode }
 
 // NewOrders returns the order service. pay may be nil.
 func NewOrders(db *ent.Client, carts *Carts, wallets *Wallets, memberships *Memberships, pay PaymentProvider, now func() time.Time, log *slog.Logger) *Orders {
-	return &Orders{db: db, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log}
+	return &Orders{db: db, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log,
+		retention: DefaultRetention()}
 }
 
 // PayWith says how a checkout is paid.
