@@ -37,6 +37,9 @@ type serveConfig struct {
 	Cart          checkout.CartConfig
 	Wallet        checkout.WalletConfig
 	SweepInterval time.Duration
+	// Retention is how long the sweeper keeps replay guards and abandoned
+	// hub payments.
+	Retention checkout.RetentionConfig
 	// StripePublishableKey (pk_…, not a secret) turns on Stripe Elements.
 	StripePublishableKey string
 	// DebugAddr, when set, serves /debug/pprof there (keep it private).
@@ -140,6 +143,7 @@ func defaultServeConfig() serveConfig {
 		Cart:             checkout.DefaultCartConfig(),
 		Wallet:           checkout.DefaultWalletConfig(),
 		SweepInterval:    time.Second,
+		Retention:        checkout.DefaultRetention(),
 		SubscriptionRate: 10,
 		API:              graph.DefaultConfig(),
 		Live:             live.DefaultConfig(),
@@ -157,7 +161,13 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Cart.HoldTTL, "hold-ttl", c.Cart.HoldTTL, "how long add-to-cart holds units outside drops")
 	fs.DurationVar(&c.Cart.PaymentWindow, "payment-window", c.Cart.PaymentWindow, "how long holds wait for a started payment")
 	fs.IntVar(&c.Cart.MaxQuantity, "max-quantity", c.Cart.MaxQuantity, "most units one add-to-cart may take")
+	fs.IntVar(&c.Cart.MaxHeldPerVariant, "max-held-per-variant", c.Cart.MaxHeldPerVariant, "most units of one variant a customer may hold at once outside drops")
+	fs.IntVar(&c.Cart.MaxHeldUnits, "max-held-units", c.Cart.MaxHeldUnits, "most units a customer may hold at once outside drops, all variants together")
+	fs.IntVar(&c.Cart.MaxUnpaidOrders, "max-unpaid-orders", c.Cart.MaxUnpaidOrders, "most orders awaiting a card payment a customer may have at once")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often expired holds are returned")
+	fs.DurationVar(&c.Retention.Idempotency, "idempotency-retention", c.Retention.Idempotency, "how long an idempotency key replays its first result (at least 24h)")
+	fs.DurationVar(&c.Retention.StripeEvents, "stripe-event-retention", c.Retention.StripeEvents, "how long processed Stripe event ids are kept against redelivery (at least 96h)")
+	fs.DurationVar(&c.Retention.HubPayments, "hub-payment-retention", c.Retention.HubPayments, "how long a hub payment never paid is kept before its PaymentIntent is canceled and it is deleted (at least 24h)")
 	fs.Int64Var(&c.Wallet.TopUpMin, "topup-min", c.Wallet.TopUpMin, "smallest wallet top-up, in minor units")
 	fs.Int64Var(&c.Wallet.TopUpMax, "topup-max", c.Wallet.TopUpMax, "largest wallet top-up, in minor units")
 	fs.Func("topup-presets", "comma-separated top-up amounts clients offer, in minor units (default 1000,2500,5000)", func(s string) error {
@@ -264,6 +274,9 @@ func (c serveConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Cart.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Retention.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.SubscriptionRate <= 0 || c.SubscriptionRate > 1000 {

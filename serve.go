@@ -147,6 +147,9 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	carts.Pricer = members.Price
 	orders := checkout.NewOrders(db.Client, carts, wallets, members, pay, now, log)
+	if err := orders.SetRetention(cfg.Retention); err != nil {
+		return err
+	}
 	orders.IgnoreOtherInstallations(install)
 
 	// Real-time: services announce committed changes on the bus; the hub

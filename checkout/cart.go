@@ -29,11 +29,23 @@ type CartConfig struct {
 	PaymentWindow time.Duration
 	// MaxQuantity bounds one addToCart; more is a typo or an attack.
 	MaxQuantity int
+	// MaxHeldPerVariant bounds the units of one variant a customer holds
+	// at once outside drops (a drop's per-customer limit governs its own).
+	MaxHeldPerVariant int
+	// MaxHeldUnits bounds the units a customer holds at once outside
+	// drops, all variants together.
+	MaxHeldUnits int
+	// MaxUnpaidOrders bounds a customer's orders awaiting a card payment:
+	// each keeps its holds for the payment window.
+	MaxUnpaidOrders int
 }
 
-// DefaultCartConfig holds for 10 minutes and waits 15 for a payment.
+// DefaultCartConfig holds for 10 minutes and waits 15 for a payment; a
+// customer holds at most 10 units of a variant, 50 in all, and has at most
+// 3 orders awaiting payment.
 func DefaultCartConfig() CartConfig {
-	return CartConfig{HoldTTL: 10 * time.Minute, PaymentWindow: 15 * time.Minute, MaxQuantity: 100}
+	return CartConfig{HoldTTL: 10 * time.Minute, PaymentWindow: 15 * time.Minute, MaxQuantity: 100,
+		MaxHeldPerVariant: 10, MaxHeldUnits: 50, MaxUnpaidOrders: 3}
 }
 
 // Validate reports unusable settings.
@@ -45,6 +57,12 @@ func (c CartConfig) Validate() error {
 		return fmt.Errorf("checkout: payment window %s is outside 1m..24h", c.PaymentWindow)
 	case c.MaxQuantity < 1:
 		return fmt.Errorf("checkout: max quantity %d is below 1", c.MaxQuantity)
+	case c.MaxHeldPerVariant < 1:
+		return fmt.Errorf("checkout: --max-held-per-variant %d is below 1", c.MaxHeldPerVariant)
+	case c.MaxHeldUnits < c.MaxHeldPerVariant:
+		return fmt.Errorf("checkout: --max-held-units %d is below --max-held-per-variant %d", c.MaxHeldUnits, c.MaxHeldPerVariant)
+	case c.MaxUnpaidOrders < 1:
+		return fmt.Errorf("checkout: --max-unpaid-orders %d is below 1", c.MaxUnpaidOrders)
 	}
 	return nil
 }
@@ -169,7 +187,7 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 		Channel           Channel
 	}{in.VariantID, in.Quantity, in.DropID, in.StreamID, in.Channel}
 	return idempotentChecked(ctx, c.db, "addToCart", in.Key, req, check, func(ctx context.Context, tx *ent.Tx) (int, error) {
-		cartID, err := c.openCart(sys, tx, customerID, v.Currency)
+		cartID, err := c.lockOpenCart(sys, tx, customerID, v.Currency)
 		if err != nil {
 			return 0, err
 		}
@@ -178,6 +196,8 @@ func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
 		if d != nil {
 			h.dropID, h.limit = &d.ID, d.PerCustomerLimit
 			ttl = time.Duration(d.HoldTTLSeconds) * time.Second
+		} else if err := c.checkHeldCaps(sys, tx, customerID, v.ID, in.Quantity, now); err != nil {
+			return 0, err
 		}
 		if err := c.take(sys, tx, h); err != nil {
 			return 0, err
@@ -327,6 +347,62 @@ func (c *Carts) openCart(ctx context.Context, tx *ent.Tx, customerID int, curren
 		return 0, badInput("variantId", "priced in %s, but the cart is in %s", currency, k.Currency)
 	}
 	return k.ID, nil
+}
+
+// checkHeldCaps refuses a hold outside drops that would take the
+// customer past MaxHeldPerVariant or MaxHeldUnits. It counts inside the
+// write transaction after locking the customer's open cart row: every add
+// of one customer goes through that one row (one open cart per customer),
+// so concurrent adds count one after another, never both from the same
+// stale total. (SQLite's transactions are serialized anyway.)
+func (c *Carts) checkHeldCaps(ctx context.Context, tx *ent.Tx, customerID, variantID, quantity int, now time.Time) error {
+	var rows []struct {
+		VariantID int `json:"variant_id"`
+		Sum       int `json:"sum"`
+	}
+	// Lines of a pending order stay HELD until it is paid or canceled, so
+	// they count; a hold past its expiry is already lost to its owner.
+	err := tx.CartLine.Query().
+		Where(cartline.CustomerID(customerID), cartline.StatusEQ(cartline.StatusHELD), cartline.DropIDIsNil(),
+			cartline.ExpiresAtGT(now)).
+		GroupBy(cartline.FieldVariantID).Aggregate(ent.Sum(cartline.FieldQuantity)).Scan(ctx, &rows)
+	if err != nil {
+		return err
+	}
+	total, same := 0, 0
+	for _, r := range rows {
+		total += r.Sum
+		if r.VariantID == variantID {
+			same = r.Sum
+		}
+	}
+	if same+quantity > c.cfg.MaxHeldPerVariant {
+		return &LimitError{What: "units of one item held at once", Limit: c.cfg.MaxHeldPerVariant, Have: same}
+	}
+	if total+quantity > c.cfg.MaxHeldUnits {
+		return &LimitError{What: "units held at once", Limit: c.cfg.MaxHeldUnits, Have: total}
+	}
+	return nil
+}
+
+// lockOpenCart takes the row lock of the customer's open cart (opening one
+// if needed) and returns it. A cart checked out while we waited for its
+// lock is not ours to add to: the customer's next open cart is.
+func (c *Carts) lockOpenCart(ctx context.Context, tx *ent.Tx, customerID int, currency string) (int, error) {
+	for range 3 {
+		cartID, err := c.openCart(ctx, tx, customerID, currency)
+		if err != nil {
+			return 0, err
+		}
+		n, err := c.exec(ctx, tx, `UPDATE carts SET updated_at = ? WHERE id = ? AND status = 'OPEN'`, c.now().UTC(), cartID)
+		if err != nil {
+			return 0, err
+		}
+		if n == 1 {
+			return cartID, nil
+		}
+	}
+	return 0, fmt.Errorf("customer %d: %w", customerID, ErrCartCheckedOut)
 }
 
 // hold is what one cart line takes from stock.

@@ -55,6 +55,21 @@ var (
 	ErrStreamNotLive = errors.New("the stream is not live")
 )
 
+// LimitError is a refusal by one of a customer's caps; it is
+// ErrLimitExceeded and its message names the cap.
+type LimitError struct {
+	What  string // what is capped, e.g. "units held at once"
+	Limit int
+	Have  int // what the customer has already
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("at most %d %s per customer (you have %d)", e.Limit, e.What, e.Have)
+}
+
+// Is makes errors.Is(err, ErrLimitExceeded) true.
+func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
+
 // ErrAlreadyMember refuses a second membership while one is active or past due.
 var ErrAlreadyMember = errors.New("you already have an active membership")
 

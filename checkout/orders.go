@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/merchd/merchd/ent"
@@ -31,6 +32,9 @@ type Orders struct {
 	log         *slog.Logger
 	tillOnly    string // at a hub: its code; carts check out at the till
 	install     string // InstallID: Stripe events of other installations are not ours
+	retention   RetentionConfig
+	hubCursorMu sync.Mutex
+	hubCursor   int // the last abandoned hub payment looked at
 	notifier
 }
 
@@ -42,7 +46,8 @@ func (o *Orders) SellAtTillOnly(hubCode string) { o.tillOnly = hubCode }
 
 // NewOrders returns the order service. pay may be nil.
 func NewOrders(db *ent.Client, carts *Carts, wallets *Wallets, memberships *Memberships, pay PaymentProvider, now func() time.Time, log *slog.Logger) *Orders {
-	return &Orders{db: db, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log}
+	return &Orders{db: db, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log,
+		retention: DefaultRetention()}
 }
 
 // PayWith says how a checkout is paid.
@@ -160,6 +165,11 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 	if byCard > 0 && !with.Card {
 		return 0, badInput("payWith.card", "the wallet covers %d of %d; add card: true for the rest", fromWallet, total)
 	}
+	if byCard > 0 {
+		if err := o.checkUnpaidCap(ctx, tx, customerID); err != nil {
+			return 0, err
+		}
+	}
 	due := now.Add(o.carts.cfg.PaymentWindow)
 	oc := tx.Order.Create().SetNumber(newOrderNumber()).SetCustomerID(customerID).SetCartID(cartID).
 		SetTotalAmount(total).SetCurrency(k.Currency).SetPaymentDueAt(due)
@@ -233,6 +243,23 @@ func (o *Orders) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID 
 		tx.OrderEvent.Create().SetOrderID(ord.ID).SetStatus(string(order.StatusPENDING_PAYMENT)).SetNote("checkout").SetCreatedAt(now),
 		tx.OrderEvent.Create().SetOrderID(ord.ID).SetStatus(string(order.StatusPAID)).SetNote("paid").SetCreatedAt(now),
 	).Exec(ctx)
+}
+
+// checkUnpaidCap refuses a card checkout while the customer has
+// MaxUnpaidOrders orders awaiting payment: each keeps its holds for the
+// payment window. It counts after placeOrder's first write, the cart's
+// OPEN → CHECKED_OUT: a customer has one open cart, and the next opens
+// only once this one's checkout commits (adds wait on its row lock), so
+// a customer's checkouts count one after another.
+func (o *Orders) checkUnpaidCap(ctx context.Context, tx *ent.Tx, customerID int) error {
+	n, err := tx.Order.Query().Where(order.CustomerID(customerID), order.StatusEQ(order.StatusPENDING_PAYMENT)).Count(ctx)
+	if err != nil {
+		return err
+	}
+	if limit := o.carts.cfg.MaxUnpaidOrders; n >= limit {
+		return &LimitError{What: "orders awaiting payment (pay one, or wait until its payment window ends)", Limit: limit, Have: n}
+	}
+	return nil
 }
 
 // ensurePaymentIntent creates the order's PaymentIntent if it has none yet.

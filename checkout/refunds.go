@@ -200,6 +200,15 @@ func (o *Orders) sendRefund(ctx context.Context, refundID int) error {
 	if p.StripePaymentIntentID == nil {
 		return fmt.Errorf("checkout: refund %d: payment %d has no PaymentIntent", r.ID, p.ID)
 	}
+	// Claim this attempt: one conditional update on the attempt count, so
+	// two sweepers never send the same refund at once, and the next try
+	// backs off with every failure.
+	now := o.now()
+	n, err := o.db.Refund.Update().Where(refund.ID(r.ID), refund.StatusEQ(refund.StatusPENDING), refund.Attempts(r.Attempts)).
+		AddAttempts(1).SetLastAttemptAt(now).SetNextAttemptAt(now.Add(refundBackoff(r.Attempts + 1))).Save(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
 	stripeID, err := o.pay.Refund(ctx, *p.StripePaymentIntentID, r.Amount, "merchd-refund-"+strconv.Itoa(r.ID))
 	if err != nil {
 		o.log.Error("card refund failed; will retry", "refund_id", r.ID, "order_id", r.OrderID, "error", err)
@@ -244,15 +253,36 @@ func (o *Orders) sendRefund(ctx context.Context, refundID int) error {
 	return err
 }
 
-// retryRefunds resends card refunds still PENDING after a minute.
+// retryRefunds resends card refunds still PENDING whose next attempt is
+// due, the least recently tried first (never tried: first of all). Each
+// failure pushes a refund's next attempt further out (refundBackoff), so
+// refunds Stripe keeps refusing take a slot ever more rarely and a new
+// one is retried at its first due sweep.
 func (o *Orders) retryRefunds(ctx context.Context) error {
+	now := o.now()
 	ids, err := o.db.Refund.Query().Where(refund.StatusEQ(refund.StatusPENDING), refund.ToEQ(refund.ToCARD),
-		refund.CreatedAtLT(o.now().Add(-time.Minute))).Limit(20).IDs(ctx)
+		refund.CreatedAtLT(now.Add(-time.Minute)),
+		refund.Or(refund.NextAttemptAtIsNil(), refund.NextAttemptAtLTE(now))).
+		Order(refund.ByLastAttemptAt(sql.OrderNullsFirst()), refund.ByID()).
+		Limit(refundRetries).IDs(ctx)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		_ = o.sendRefund(ctx, id) // logged inside; retried next sweep
+		_ = o.sendRefund(ctx, id) // logged inside; retried when due
 	}
 	return nil
+}
+
+// refundRetries bounds the card refunds one sweep sends.
+const refundRetries = 20
+
+// refundBackoff is the wait after a refund's nth attempt: a minute,
+// doubling, at most six hours.
+func refundBackoff(n int) time.Duration {
+	d := time.Minute
+	for i := 1; i < n && d < 6*time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, 6*time.Hour)
 }

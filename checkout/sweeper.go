@@ -13,7 +13,8 @@ import (
 
 // Sweep returns the units of every expired hold (exactly once: each goes
 // through its line's HELD → EXPIRED transition), cancels orders whose
-// payment window passed, and retries card refunds that failed. It returns
+// payment window passed, retries card refunds that failed, and deletes
+// what is past its retention (sweepRetention). It returns
 // how many holds it expired.
 func (o *Orders) Sweep(ctx context.Context) (int, error) {
 	ctx = viewer.SystemContext(ctx)
@@ -104,10 +105,13 @@ func (o *Orders) cancelOverdue(ctx context.Context, tx *ent.Tx, orderID int) (st
 	return *p.StripePaymentIntentID, nil
 }
 
-// sweepMoney retries card refunds, expires gift credit and renews wallet
-// memberships.
+// sweepMoney retries card refunds, deletes what is past its retention,
+// expires gift credit and renews wallet memberships.
 func (o *Orders) sweepMoney(ctx context.Context) error {
 	if err := o.retryRefunds(ctx); err != nil {
+		return err
+	}
+	if err := o.sweepRetention(ctx); err != nil {
 		return err
 	}
 	if o.wallets != nil {

@@ -587,6 +587,9 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refund.FieldStatus:         {Type: field.TypeEnum, Column: refund.FieldStatus},
 			refund.FieldReason:         {Type: field.TypeString, Column: refund.FieldReason},
 			refund.FieldStripeRefundID: {Type: field.TypeString, Column: refund.FieldStripeRefundID},
+			refund.FieldAttempts:       {Type: field.TypeInt, Column: refund.FieldAttempts},
+			refund.FieldLastAttemptAt:  {Type: field.TypeTime, Column: refund.FieldLastAttemptAt},
+			refund.FieldNextAttemptAt:  {Type: field.TypeTime, Column: refund.FieldNextAttemptAt},
 		},
 	}
 	graph.Nodes[27] = &sqlgraph.Node{
@@ -3600,6 +3603,21 @@ func (f *RefundFilter) WhereReason(p entql.StringP) {
 // WhereStripeRefundID applies the entql string predicate on the stripe_refund_id field.
 func (f *RefundFilter) WhereStripeRefundID(p entql.StringP) {
 	f.Where(p.Field(refund.FieldStripeRefundID))
+}
+
+// WhereAttempts applies the entql int predicate on the attempts field.
+func (f *RefundFilter) WhereAttempts(p entql.IntP) {
+	f.Where(p.Field(refund.FieldAttempts))
+}
+
+// WhereLastAttemptAt applies the entql time.Time predicate on the last_attempt_at field.
+func (f *RefundFilter) WhereLastAttemptAt(p entql.TimeP) {
+	f.Where(p.Field(refund.FieldLastAttemptAt))
+}
+
+// WhereNextAttemptAt applies the entql time.Time predicate on the next_attempt_at field.
+func (f *RefundFilter) WhereNextAttemptAt(p entql.TimeP) {
+	f.Where(p.Field(refund.FieldNextAttemptAt))
 }
 
 // WhereHasOrder applies a predicate to check if query has an edge order.

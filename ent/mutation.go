@@ -20855,6 +20855,10 @@ type RefundMutation struct {
 	status           *refund.Status
 	reason           *string
 	stripe_refund_id *string
+	attempts         *int
+	addattempts      *int
+	last_attempt_at  *time.Time
+	next_attempt_at  *time.Time
 	clearedFields    map[string]struct{}
 	_order           *int
 	cleared_order    bool
@@ -21388,6 +21392,160 @@ func (m *RefundMutation) ResetStripeRefundID() {
 	delete(m.clearedFields, refund.FieldStripeRefundID)
 }
 
+// SetAttempts sets the "attempts" field.
+func (m *RefundMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *RefundMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *RefundMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *RefundMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *RefundMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetLastAttemptAt sets the "last_attempt_at" field.
+func (m *RefundMutation) SetLastAttemptAt(t time.Time) {
+	m.last_attempt_at = &t
+}
+
+// LastAttemptAt returns the value of the "last_attempt_at" field in the mutation.
+func (m *RefundMutation) LastAttemptAt() (r time.Time, exists bool) {
+	v := m.last_attempt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastAttemptAt returns the old "last_attempt_at" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldLastAttemptAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastAttemptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastAttemptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastAttemptAt: %w", err)
+	}
+	return oldValue.LastAttemptAt, nil
+}
+
+// ClearLastAttemptAt clears the value of the "last_attempt_at" field.
+func (m *RefundMutation) ClearLastAttemptAt() {
+	m.last_attempt_at = nil
+	m.clearedFields[refund.FieldLastAttemptAt] = struct{}{}
+}
+
+// LastAttemptAtCleared returns if the "last_attempt_at" field was cleared in this mutation.
+func (m *RefundMutation) LastAttemptAtCleared() bool {
+	_, ok := m.clearedFields[refund.FieldLastAttemptAt]
+	return ok
+}
+
+// ResetLastAttemptAt resets all changes to the "last_attempt_at" field.
+func (m *RefundMutation) ResetLastAttemptAt() {
+	m.last_attempt_at = nil
+	delete(m.clearedFields, refund.FieldLastAttemptAt)
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (m *RefundMutation) SetNextAttemptAt(t time.Time) {
+	m.next_attempt_at = &t
+}
+
+// NextAttemptAt returns the value of the "next_attempt_at" field in the mutation.
+func (m *RefundMutation) NextAttemptAt() (r time.Time, exists bool) {
+	v := m.next_attempt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextAttemptAt returns the old "next_attempt_at" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldNextAttemptAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextAttemptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextAttemptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextAttemptAt: %w", err)
+	}
+	return oldValue.NextAttemptAt, nil
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (m *RefundMutation) ClearNextAttemptAt() {
+	m.next_attempt_at = nil
+	m.clearedFields[refund.FieldNextAttemptAt] = struct{}{}
+}
+
+// NextAttemptAtCleared returns if the "next_attempt_at" field was cleared in this mutation.
+func (m *RefundMutation) NextAttemptAtCleared() bool {
+	_, ok := m.clearedFields[refund.FieldNextAttemptAt]
+	return ok
+}
+
+// ResetNextAttemptAt resets all changes to the "next_attempt_at" field.
+func (m *RefundMutation) ResetNextAttemptAt() {
+	m.next_attempt_at = nil
+	delete(m.clearedFields, refund.FieldNextAttemptAt)
+}
+
 // ClearOrder clears the "order" edge to the Order entity.
 func (m *RefundMutation) ClearOrder() {
 	m.cleared_order = true
@@ -21449,7 +21607,7 @@ func (m *RefundMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RefundMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, refund.FieldCreatedAt)
 	}
@@ -21480,6 +21638,15 @@ func (m *RefundMutation) Fields() []string {
 	if m.stripe_refund_id != nil {
 		fields = append(fields, refund.FieldStripeRefundID)
 	}
+	if m.attempts != nil {
+		fields = append(fields, refund.FieldAttempts)
+	}
+	if m.last_attempt_at != nil {
+		fields = append(fields, refund.FieldLastAttemptAt)
+	}
+	if m.next_attempt_at != nil {
+		fields = append(fields, refund.FieldNextAttemptAt)
+	}
 	return fields
 }
 
@@ -21508,6 +21675,12 @@ func (m *RefundMutation) Field(name string) (ent.Value, bool) {
 		return m.Reason()
 	case refund.FieldStripeRefundID:
 		return m.StripeRefundID()
+	case refund.FieldAttempts:
+		return m.Attempts()
+	case refund.FieldLastAttemptAt:
+		return m.LastAttemptAt()
+	case refund.FieldNextAttemptAt:
+		return m.NextAttemptAt()
 	}
 	return nil, false
 }
@@ -21537,6 +21710,12 @@ func (m *RefundMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldReason(ctx)
 	case refund.FieldStripeRefundID:
 		return m.OldStripeRefundID(ctx)
+	case refund.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case refund.FieldLastAttemptAt:
+		return m.OldLastAttemptAt(ctx)
+	case refund.FieldNextAttemptAt:
+		return m.OldNextAttemptAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Refund field %s", name)
 }
@@ -21616,6 +21795,27 @@ func (m *RefundMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStripeRefundID(v)
 		return nil
+	case refund.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case refund.FieldLastAttemptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastAttemptAt(v)
+		return nil
+	case refund.FieldNextAttemptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextAttemptAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Refund field %s", name)
 }
@@ -21630,6 +21830,9 @@ func (m *RefundMutation) AddedFields() []string {
 	if m.addamount != nil {
 		fields = append(fields, refund.FieldAmount)
 	}
+	if m.addattempts != nil {
+		fields = append(fields, refund.FieldAttempts)
+	}
 	return fields
 }
 
@@ -21642,6 +21845,8 @@ func (m *RefundMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedPaymentID()
 	case refund.FieldAmount:
 		return m.AddedAmount()
+	case refund.FieldAttempts:
+		return m.AddedAttempts()
 	}
 	return nil, false
 }
@@ -21665,6 +21870,13 @@ func (m *RefundMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddAmount(v)
 		return nil
+	case refund.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Refund numeric field %s", name)
 }
@@ -21678,6 +21890,12 @@ func (m *RefundMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(refund.FieldStripeRefundID) {
 		fields = append(fields, refund.FieldStripeRefundID)
+	}
+	if m.FieldCleared(refund.FieldLastAttemptAt) {
+		fields = append(fields, refund.FieldLastAttemptAt)
+	}
+	if m.FieldCleared(refund.FieldNextAttemptAt) {
+		fields = append(fields, refund.FieldNextAttemptAt)
 	}
 	return fields
 }
@@ -21698,6 +21916,12 @@ func (m *RefundMutation) ClearField(name string) error {
 		return nil
 	case refund.FieldStripeRefundID:
 		m.ClearStripeRefundID()
+		return nil
+	case refund.FieldLastAttemptAt:
+		m.ClearLastAttemptAt()
+		return nil
+	case refund.FieldNextAttemptAt:
+		m.ClearNextAttemptAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Refund nullable field %s", name)
@@ -21736,6 +21960,15 @@ func (m *RefundMutation) ResetField(name string) error {
 		return nil
 	case refund.FieldStripeRefundID:
 		m.ResetStripeRefundID()
+		return nil
+	case refund.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case refund.FieldLastAttemptAt:
+		m.ResetLastAttemptAt()
+		return nil
+	case refund.FieldNextAttemptAt:
+		m.ResetNextAttemptAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Refund field %s", name)

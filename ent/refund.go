@@ -38,6 +38,12 @@ type Refund struct {
 	Reason string `json:"reason,omitempty"`
 	// StripeRefundID holds the value of the "stripe_refund_id" field.
 	StripeRefundID *string `json:"stripe_refund_id,omitempty"`
+	// Attempts holds the value of the "attempts" field.
+	Attempts int `json:"attempts,omitempty"`
+	// LastAttemptAt holds the value of the "last_attempt_at" field.
+	LastAttemptAt *time.Time `json:"last_attempt_at,omitempty"`
+	// NextAttemptAt holds the value of the "next_attempt_at" field.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RefundQuery when eager-loading is set.
 	Edges        RefundEdges `json:"edges"`
@@ -69,11 +75,11 @@ func (*Refund) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case refund.FieldID, refund.FieldOrderID, refund.FieldPaymentID, refund.FieldAmount:
+		case refund.FieldID, refund.FieldOrderID, refund.FieldPaymentID, refund.FieldAmount, refund.FieldAttempts:
 			values[i] = new(sql.NullInt64)
 		case refund.FieldCurrency, refund.FieldTo, refund.FieldStatus, refund.FieldReason, refund.FieldStripeRefundID:
 			values[i] = new(sql.NullString)
-		case refund.FieldCreatedAt, refund.FieldUpdatedAt:
+		case refund.FieldCreatedAt, refund.FieldUpdatedAt, refund.FieldLastAttemptAt, refund.FieldNextAttemptAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -158,6 +164,26 @@ func (_m *Refund) assignValues(columns []string, values []any) error {
 				_m.StripeRefundID = new(string)
 				*_m.StripeRefundID = value.String
 			}
+		case refund.FieldAttempts:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field attempts", values[i])
+			} else if value.Valid {
+				_m.Attempts = int(value.Int64)
+			}
+		case refund.FieldLastAttemptAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field last_attempt_at", values[i])
+			} else if value.Valid {
+				_m.LastAttemptAt = new(time.Time)
+				*_m.LastAttemptAt = value.Time
+			}
+		case refund.FieldNextAttemptAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field next_attempt_at", values[i])
+			} else if value.Valid {
+				_m.NextAttemptAt = new(time.Time)
+				*_m.NextAttemptAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -231,6 +257,19 @@ func (_m *Refund) String() string {
 	if v := _m.StripeRefundID; v != nil {
 		builder.WriteString("stripe_refund_id=")
 		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("attempts=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Attempts))
+	builder.WriteString(", ")
+	if v := _m.LastAttemptAt; v != nil {
+		builder.WriteString("last_attempt_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.NextAttemptAt; v != nil {
+		builder.WriteString("next_attempt_at=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -131,6 +131,48 @@ func (_c *RefundCreate) SetNillableStripeRefundID(v *string) *RefundCreate {
 	return _c
 }
 
+// SetAttempts sets the "attempts" field.
+func (_c *RefundCreate) SetAttempts(v int) *RefundCreate {
+	_c.mutation.SetAttempts(v)
+	return _c
+}
+
+// SetNillableAttempts sets the "attempts" field if the given value is not nil.
+func (_c *RefundCreate) SetNillableAttempts(v *int) *RefundCreate {
+	if v != nil {
+		_c.SetAttempts(*v)
+	}
+	return _c
+}
+
+// SetLastAttemptAt sets the "last_attempt_at" field.
+func (_c *RefundCreate) SetLastAttemptAt(v time.Time) *RefundCreate {
+	_c.mutation.SetLastAttemptAt(v)
+	return _c
+}
+
+// SetNillableLastAttemptAt sets the "last_attempt_at" field if the given value is not nil.
+func (_c *RefundCreate) SetNillableLastAttemptAt(v *time.Time) *RefundCreate {
+	if v != nil {
+		_c.SetLastAttemptAt(*v)
+	}
+	return _c
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_c *RefundCreate) SetNextAttemptAt(v time.Time) *RefundCreate {
+	_c.mutation.SetNextAttemptAt(v)
+	return _c
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_c *RefundCreate) SetNillableNextAttemptAt(v *time.Time) *RefundCreate {
+	if v != nil {
+		_c.SetNextAttemptAt(*v)
+	}
+	return _c
+}
+
 // SetOrder sets the "order" edge to the Order entity.
 func (_c *RefundCreate) SetOrder(v *Order) *RefundCreate {
 	return _c.SetOrderID(v.ID)
@@ -195,6 +237,10 @@ func (_c *RefundCreate) defaults() error {
 		v := refund.DefaultReason
 		_c.mutation.SetReason(v)
 	}
+	if _, ok := _c.mutation.Attempts(); !ok {
+		v := refund.DefaultAttempts
+		_c.mutation.SetAttempts(v)
+	}
 	return nil
 }
 
@@ -238,6 +284,14 @@ func (_c *RefundCreate) check() error {
 	}
 	if _, ok := _c.mutation.Reason(); !ok {
 		return &ValidationError{Name: "reason", err: errors.New(`ent: missing required field "Refund.reason"`)}
+	}
+	if _, ok := _c.mutation.Attempts(); !ok {
+		return &ValidationError{Name: "attempts", err: errors.New(`ent: missing required field "Refund.attempts"`)}
+	}
+	if v, ok := _c.mutation.Attempts(); ok {
+		if err := refund.AttemptsValidator(v); err != nil {
+			return &ValidationError{Name: "attempts", err: fmt.Errorf(`ent: validator failed for field "Refund.attempts": %w`, err)}
+		}
 	}
 	if len(_c.mutation.OrderIDs()) == 0 {
 		return &ValidationError{Name: "order", err: errors.New(`ent: missing required edge "Refund.order"`)}
@@ -304,6 +358,18 @@ func (_c *RefundCreate) createSpec() (*Refund, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.StripeRefundID(); ok {
 		_spec.SetField(refund.FieldStripeRefundID, field.TypeString, value)
 		_node.StripeRefundID = &value
+	}
+	if value, ok := _c.mutation.Attempts(); ok {
+		_spec.SetField(refund.FieldAttempts, field.TypeInt, value)
+		_node.Attempts = value
+	}
+	if value, ok := _c.mutation.LastAttemptAt(); ok {
+		_spec.SetField(refund.FieldLastAttemptAt, field.TypeTime, value)
+		_node.LastAttemptAt = &value
+	}
+	if value, ok := _c.mutation.NextAttemptAt(); ok {
+		_spec.SetField(refund.FieldNextAttemptAt, field.TypeTime, value)
+		_node.NextAttemptAt = &value
 	}
 	if nodes := _c.mutation.OrderIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -428,6 +494,60 @@ func (u *RefundUpsert) ClearStripeRefundID() *RefundUpsert {
 	return u
 }
 
+// SetAttempts sets the "attempts" field.
+func (u *RefundUpsert) SetAttempts(v int) *RefundUpsert {
+	u.Set(refund.FieldAttempts, v)
+	return u
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *RefundUpsert) UpdateAttempts() *RefundUpsert {
+	u.SetExcluded(refund.FieldAttempts)
+	return u
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *RefundUpsert) AddAttempts(v int) *RefundUpsert {
+	u.Add(refund.FieldAttempts, v)
+	return u
+}
+
+// SetLastAttemptAt sets the "last_attempt_at" field.
+func (u *RefundUpsert) SetLastAttemptAt(v time.Time) *RefundUpsert {
+	u.Set(refund.FieldLastAttemptAt, v)
+	return u
+}
+
+// UpdateLastAttemptAt sets the "last_attempt_at" field to the value that was provided on create.
+func (u *RefundUpsert) UpdateLastAttemptAt() *RefundUpsert {
+	u.SetExcluded(refund.FieldLastAttemptAt)
+	return u
+}
+
+// ClearLastAttemptAt clears the value of the "last_attempt_at" field.
+func (u *RefundUpsert) ClearLastAttemptAt() *RefundUpsert {
+	u.SetNull(refund.FieldLastAttemptAt)
+	return u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *RefundUpsert) SetNextAttemptAt(v time.Time) *RefundUpsert {
+	u.Set(refund.FieldNextAttemptAt, v)
+	return u
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *RefundUpsert) UpdateNextAttemptAt() *RefundUpsert {
+	u.SetExcluded(refund.FieldNextAttemptAt)
+	return u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *RefundUpsert) ClearNextAttemptAt() *RefundUpsert {
+	u.SetNull(refund.FieldNextAttemptAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -548,6 +668,69 @@ func (u *RefundUpsertOne) UpdateStripeRefundID() *RefundUpsertOne {
 func (u *RefundUpsertOne) ClearStripeRefundID() *RefundUpsertOne {
 	return u.Update(func(s *RefundUpsert) {
 		s.ClearStripeRefundID()
+	})
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *RefundUpsertOne) SetAttempts(v int) *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetAttempts(v)
+	})
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *RefundUpsertOne) AddAttempts(v int) *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.AddAttempts(v)
+	})
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *RefundUpsertOne) UpdateAttempts() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateAttempts()
+	})
+}
+
+// SetLastAttemptAt sets the "last_attempt_at" field.
+func (u *RefundUpsertOne) SetLastAttemptAt(v time.Time) *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetLastAttemptAt(v)
+	})
+}
+
+// UpdateLastAttemptAt sets the "last_attempt_at" field to the value that was provided on create.
+func (u *RefundUpsertOne) UpdateLastAttemptAt() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateLastAttemptAt()
+	})
+}
+
+// ClearLastAttemptAt clears the value of the "last_attempt_at" field.
+func (u *RefundUpsertOne) ClearLastAttemptAt() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearLastAttemptAt()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *RefundUpsertOne) SetNextAttemptAt(v time.Time) *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *RefundUpsertOne) UpdateNextAttemptAt() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *RefundUpsertOne) ClearNextAttemptAt() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearNextAttemptAt()
 	})
 }
 
@@ -837,6 +1020,69 @@ func (u *RefundUpsertBulk) UpdateStripeRefundID() *RefundUpsertBulk {
 func (u *RefundUpsertBulk) ClearStripeRefundID() *RefundUpsertBulk {
 	return u.Update(func(s *RefundUpsert) {
 		s.ClearStripeRefundID()
+	})
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *RefundUpsertBulk) SetAttempts(v int) *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetAttempts(v)
+	})
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *RefundUpsertBulk) AddAttempts(v int) *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.AddAttempts(v)
+	})
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *RefundUpsertBulk) UpdateAttempts() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateAttempts()
+	})
+}
+
+// SetLastAttemptAt sets the "last_attempt_at" field.
+func (u *RefundUpsertBulk) SetLastAttemptAt(v time.Time) *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetLastAttemptAt(v)
+	})
+}
+
+// UpdateLastAttemptAt sets the "last_attempt_at" field to the value that was provided on create.
+func (u *RefundUpsertBulk) UpdateLastAttemptAt() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateLastAttemptAt()
+	})
+}
+
+// ClearLastAttemptAt clears the value of the "last_attempt_at" field.
+func (u *RefundUpsertBulk) ClearLastAttemptAt() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearLastAttemptAt()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *RefundUpsertBulk) SetNextAttemptAt(v time.Time) *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *RefundUpsertBulk) UpdateNextAttemptAt() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *RefundUpsertBulk) ClearNextAttemptAt() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearNextAttemptAt()
 	})
 }
 

@@ -83,6 +83,67 @@ func (_u *RefundUpdate) ClearStripeRefundID() *RefundUpdate {
 	return _u
 }
 
+// SetAttempts sets the "attempts" field.
+func (_u *RefundUpdate) SetAttempts(v int) *RefundUpdate {
+	_u.mutation.ResetAttempts()
+	_u.mutation.SetAttempts(v)
+	return _u
+}
+
+// SetNillableAttempts sets the "attempts" field if the given value is not nil.
+func (_u *RefundUpdate) SetNillableAttempts(v *int) *RefundUpdate {
+	if v != nil {
+		_u.SetAttempts(*v)
+	}
+	return _u
+}
+
+// AddAttempts adds value to the "attempts" field.
+func (_u *RefundUpdate) AddAttempts(v int) *RefundUpdate {
+	_u.mutation.AddAttempts(v)
+	return _u
+}
+
+// SetLastAttemptAt sets the "last_attempt_at" field.
+func (_u *RefundUpdate) SetLastAttemptAt(v time.Time) *RefundUpdate {
+	_u.mutation.SetLastAttemptAt(v)
+	return _u
+}
+
+// SetNillableLastAttemptAt sets the "last_attempt_at" field if the given value is not nil.
+func (_u *RefundUpdate) SetNillableLastAttemptAt(v *time.Time) *RefundUpdate {
+	if v != nil {
+		_u.SetLastAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearLastAttemptAt clears the value of the "last_attempt_at" field.
+func (_u *RefundUpdate) ClearLastAttemptAt() *RefundUpdate {
+	_u.mutation.ClearLastAttemptAt()
+	return _u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_u *RefundUpdate) SetNextAttemptAt(v time.Time) *RefundUpdate {
+	_u.mutation.SetNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_u *RefundUpdate) SetNillableNextAttemptAt(v *time.Time) *RefundUpdate {
+	if v != nil {
+		_u.SetNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (_u *RefundUpdate) ClearNextAttemptAt() *RefundUpdate {
+	_u.mutation.ClearNextAttemptAt()
+	return _u
+}
+
 // Mutation returns the RefundMutation object of the builder.
 func (_u *RefundUpdate) Mutation() *RefundMutation {
 	return _u.mutation
@@ -137,6 +198,11 @@ func (_u *RefundUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Refund.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Attempts(); ok {
+		if err := refund.AttemptsValidator(v); err != nil {
+			return &ValidationError{Name: "attempts", err: fmt.Errorf(`ent: validator failed for field "Refund.attempts": %w`, err)}
+		}
+	}
 	if _u.mutation.OrderCleared() && len(_u.mutation.OrderIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Refund.order"`)
 	}
@@ -178,6 +244,24 @@ func (_u *RefundUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.StripeRefundIDCleared() {
 		_spec.ClearField(refund.FieldStripeRefundID, field.TypeString)
+	}
+	if value, ok := _u.mutation.Attempts(); ok {
+		_spec.SetField(refund.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAttempts(); ok {
+		_spec.AddField(refund.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.LastAttemptAt(); ok {
+		_spec.SetField(refund.FieldLastAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastAttemptAtCleared() {
+		_spec.ClearField(refund.FieldLastAttemptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NextAttemptAt(); ok {
+		_spec.SetField(refund.FieldNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextAttemptAtCleared() {
+		_spec.ClearField(refund.FieldNextAttemptAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -255,6 +339,67 @@ func (_u *RefundUpdateOne) ClearStripeRefundID() *RefundUpdateOne {
 	return _u
 }
 
+// SetAttempts sets the "attempts" field.
+func (_u *RefundUpdateOne) SetAttempts(v int) *RefundUpdateOne {
+	_u.mutation.ResetAttempts()
+	_u.mutation.SetAttempts(v)
+	return _u
+}
+
+// SetNillableAttempts sets the "attempts" field if the given value is not nil.
+func (_u *RefundUpdateOne) SetNillableAttempts(v *int) *RefundUpdateOne {
+	if v != nil {
+		_u.SetAttempts(*v)
+	}
+	return _u
+}
+
+// AddAttempts adds value to the "attempts" field.
+func (_u *RefundUpdateOne) AddAttempts(v int) *RefundUpdateOne {
+	_u.mutation.AddAttempts(v)
+	return _u
+}
+
+// SetLastAttemptAt sets the "last_attempt_at" field.
+func (_u *RefundUpdateOne) SetLastAttemptAt(v time.Time) *RefundUpdateOne {
+	_u.mutation.SetLastAttemptAt(v)
+	return _u
+}
+
+// SetNillableLastAttemptAt sets the "last_attempt_at" field if the given value is not nil.
+func (_u *RefundUpdateOne) SetNillableLastAttemptAt(v *time.Time) *RefundUpdateOne {
+	if v != nil {
+		_u.SetLastAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearLastAttemptAt clears the value of the "last_attempt_at" field.
+func (_u *RefundUpdateOne) ClearLastAttemptAt() *RefundUpdateOne {
+	_u.mutation.ClearLastAttemptAt()
+	return _u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_u *RefundUpdateOne) SetNextAttemptAt(v time.Time) *RefundUpdateOne {
+	_u.mutation.SetNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_u *RefundUpdateOne) SetNillableNextAttemptAt(v *time.Time) *RefundUpdateOne {
+	if v != nil {
+		_u.SetNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (_u *RefundUpdateOne) ClearNextAttemptAt() *RefundUpdateOne {
+	_u.mutation.ClearNextAttemptAt()
+	return _u
+}
+
 // Mutation returns the RefundMutation object of the builder.
 func (_u *RefundUpdateOne) Mutation() *RefundMutation {
 	return _u.mutation
@@ -322,6 +467,11 @@ func (_u *RefundUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Refund.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Attempts(); ok {
+		if err := refund.AttemptsValidator(v); err != nil {
+			return &ValidationError{Name: "attempts", err: fmt.Errorf(`ent: validator failed for field "Refund.attempts": %w`, err)}
+		}
+	}
 	if _u.mutation.OrderCleared() && len(_u.mutation.OrderIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Refund.order"`)
 	}
@@ -380,6 +530,24 @@ func (_u *RefundUpdateOne) sqlSave(ctx context.Context) (_node *Refund, err erro
 	}
 	if _u.mutation.StripeRefundIDCleared() {
 		_spec.ClearField(refund.FieldStripeRefundID, field.TypeString)
+	}
+	if value, ok := _u.mutation.Attempts(); ok {
+		_spec.SetField(refund.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAttempts(); ok {
+		_spec.AddField(refund.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.LastAttemptAt(); ok {
+		_spec.SetField(refund.FieldLastAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastAttemptAtCleared() {
+		_spec.ClearField(refund.FieldLastAttemptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NextAttemptAt(); ok {
+		_spec.SetField(refund.FieldNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextAttemptAtCleared() {
+		_spec.ClearField(refund.FieldNextAttemptAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Refund{config: _u.config}

@@ -204,6 +204,13 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			out.Message = "internal error (id " + id + ")"
 			out.Extensions["errorId"] = id
+		case CodeLimitExceeded:
+			var le *checkout.LimitError
+			if errors.As(err, &le) {
+				out.Message = le.Error() // names the cap
+			} else {
+				out.Message = publicMessages[c]
+			}
 		case CodeBadUserInput, CodeIdempotencyKeyReused, CodeDropNotOpen:
 			// The domain message is written for clients.
 			var ie *checkout.InputError

@@ -84,6 +84,11 @@ var (
 				Columns: []*schema.Column{CartLinesColumns[7], CartLinesColumns[8]},
 			},
 			{
+				Name:    "cartline_customer_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{CartLinesColumns[2], CartLinesColumns[7]},
+			},
+			{
 				Name:    "cartline_cart_id",
 				Unique:  false,
 				Columns: []*schema.Column{CartLinesColumns[12]},
@@ -297,6 +302,13 @@ var (
 		Name:       "hub_payments",
 		Columns:    HubPaymentsColumns,
 		PrimaryKey: []*schema.Column{HubPaymentsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "hubpayment_status_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{HubPaymentsColumns[7], HubPaymentsColumns[9]},
+			},
+		},
 	}
 	// HubSalesColumns holds the columns for the "hub_sales" table.
 	HubSalesColumns = []*schema.Column{
@@ -706,6 +718,9 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED"}, Default: "PENDING"},
 		{Name: "reason", Type: field.TypeString, Default: ""},
 		{Name: "stripe_refund_id", Type: field.TypeString, Nullable: true},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "last_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
 		{Name: "order_id", Type: field.TypeInt},
 	}
 	// RefundsTable holds the schema information for the "refunds" table.
@@ -716,9 +731,16 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "refunds_orders_refunds",
-				Columns:    []*schema.Column{RefundsColumns[10]},
+				Columns:    []*schema.Column{RefundsColumns[13]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "refund_status_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[7], RefundsColumns[12]},
 			},
 		},
 	}
@@ -840,6 +862,13 @@ var (
 		Name:       "stripe_events",
 		Columns:    StripeEventsColumns,
 		PrimaryKey: []*schema.Column{StripeEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stripeevent_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{StripeEventsColumns[3]},
+			},
+		},
 	}
 	// TopUpsColumns holds the columns for the "top_ups" table.
 	TopUpsColumns = []*schema.Column{

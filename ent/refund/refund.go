@@ -38,6 +38,12 @@ const (
 	FieldReason = "reason"
 	// FieldStripeRefundID holds the string denoting the stripe_refund_id field in the database.
 	FieldStripeRefundID = "stripe_refund_id"
+	// FieldAttempts holds the string denoting the attempts field in the database.
+	FieldAttempts = "attempts"
+	// FieldLastAttemptAt holds the string denoting the last_attempt_at field in the database.
+	FieldLastAttemptAt = "last_attempt_at"
+	// FieldNextAttemptAt holds the string denoting the next_attempt_at field in the database.
+	FieldNextAttemptAt = "next_attempt_at"
 	// EdgeOrder holds the string denoting the order edge name in mutations.
 	EdgeOrder = "order"
 	// Table holds the table name of the refund in the database.
@@ -64,6 +70,9 @@ var Columns = []string{
 	FieldStatus,
 	FieldReason,
 	FieldStripeRefundID,
+	FieldAttempts,
+	FieldLastAttemptAt,
+	FieldNextAttemptAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -94,6 +103,10 @@ var (
 	AmountValidator func(int64) error
 	// DefaultReason holds the default value on creation for the "reason" field.
 	DefaultReason string
+	// DefaultAttempts holds the default value on creation for the "attempts" field.
+	DefaultAttempts int
+	// AttemptsValidator is a validator for the "attempts" field. It is called by the builders before save.
+	AttemptsValidator func(int) error
 )
 
 // To defines the type for the "to" enum field.
@@ -202,6 +215,21 @@ func ByReason(opts ...sql.OrderTermOption) OrderOption {
 // ByStripeRefundID orders the results by the stripe_refund_id field.
 func ByStripeRefundID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStripeRefundID, opts...).ToFunc()
+}
+
+// ByAttempts orders the results by the attempts field.
+func ByAttempts(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAttempts, opts...).ToFunc()
+}
+
+// ByLastAttemptAt orders the results by the last_attempt_at field.
+func ByLastAttemptAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastAttemptAt, opts...).ToFunc()
+}
+
+// ByNextAttemptAt orders the results by the next_attempt_at field.
+func ByNextAttemptAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNextAttemptAt, opts...).ToFunc()
 }
 
 // ByOrderField orders the results by order field.

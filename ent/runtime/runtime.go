@@ -1029,6 +1029,12 @@ func init() {
 	refundDescReason := refundFields[6].Descriptor()
 	// refund.DefaultReason holds the default value on creation for the reason field.
 	refund.DefaultReason = refundDescReason.Default.(string)
+	// refundDescAttempts is the schema descriptor for attempts field.
+	refundDescAttempts := refundFields[8].Descriptor()
+	// refund.DefaultAttempts holds the default value on creation for the attempts field.
+	refund.DefaultAttempts = refundDescAttempts.Default.(int)
+	// refund.AttemptsValidator is a validator for the "attempts" field. It is called by the builders before save.
+	refund.AttemptsValidator = refundDescAttempts.Validators[0].(func(int) error)
 	setting.Policy = privacy.NewPolicies(schema.Setting{})
 	setting.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -156,6 +156,11 @@ func (HubPayment) Fields() []ent.Field {
 	}
 }
 
+// Indexes of the HubPayment.
+func (HubPayment) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("status", "created_at")} // the retention sweep
+}
+
 // Annotations of the HubPayment.
 func (HubPayment) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll), entsql.Checks(map[string]string{"hub_payment_amount_positive": "amount > 0"})}

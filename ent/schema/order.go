@@ -83,7 +83,8 @@ func (CartLine) Edges() []ent.Edge {
 // Indexes of the CartLine.
 func (CartLine) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("status", "expires_at"), // the sweeper's scan
+		index.Fields("status", "expires_at"),  // the sweeper's scan
+		index.Fields("customer_id", "status"), // a customer's holds, counted against the caps
 		index.Fields("cart_id"),
 		index.Fields("order_id"),
 	}
@@ -273,7 +274,18 @@ func (Refund) Fields() []ent.Field {
 		field.Enum("status").Values("PENDING", "SUCCEEDED", "FAILED").Default("PENDING"),
 		field.String("reason").Default(""),
 		field.String("stripe_refund_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// Card refunds Stripe did not take are retried by the sweeper, the
+		// least recently tried first, each backing off on its own: a few
+		// that keep failing cannot starve new ones.
+		field.Int("attempts").NonNegative().Default(0).Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("last_attempt_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("next_attempt_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
+}
+
+// Indexes of the Refund.
+func (Refund) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("status", "next_attempt_at")}
 }
 
 // Edges of the Refund.
@@ -297,6 +309,11 @@ func (StripeEvent) Fields() []ent.Field {
 		field.String("type").Immutable(),
 		field.Time("created_at").Default(timeNow).Immutable(),
 	}
+}
+
+// Indexes of the StripeEvent.
+func (StripeEvent) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("created_at")} // the retention sweep
 }
 
 // Annotations of the StripeEvent.
