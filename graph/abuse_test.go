@@ -119,3 +119,33 @@ func TestAbuse_ListFieldsPriced(t *testing.T) {
 		t.Fatalf("a catalog page was refused: %+v", r.Errors)
 	}
 }
+
+// TestAbuse_IntrospectionPriced: 30 aliased __schema selections returned
+// 10.6 MB per request. The schema may be asked for once per operation, and
+// introspection counts in the complexity.
+func TestAbuse_IntrospectionPriced(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	full := `__schema { types { name fields { name args { name type { name } } } } }`
+	r := e.Do(t, "", "{ "+full+" }", nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("one introspection: %+v", r.Errors)
+	}
+	wantCode(t, e.Do(t, "", "{ a: "+full+" b: "+full+" }", nil), "QUERY_TOO_COMPLEX")
+	wantCode(t, e.Do(t, "", "{ a: "+full+" ...F } fragment F on Query { b: "+full+" }", nil), "QUERY_TOO_COMPLEX")
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 30 {
+		fmt.Fprintf(&b, ` t%d: __type(name: "Product") { name fields { name } }`, i)
+	}
+	b.WriteString(` products(first: 70) { edges { node { id title variants { id sku title price { amount currency } } } } } }`)
+	wantCode(t, e.Do(t, "", b.String(), nil), "QUERY_TOO_COMPLEX")
+}
+
+// The page alone fits: it is the 30 __type selections that tip it over.
+func TestAbuse_IntrospectionPricedControl(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	r := e.Do(t, "", `{ products(first: 70) { edges { node { id title variants { id sku title price { amount currency } } } } } }`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("the page alone: %+v", r.Errors)
+	}
+}

@@ -100,3 +100,24 @@ func TestUnreadableCredentialsAre401(t *testing.T) {
 		}
 	}
 }
+
+// TestNULInTextIsTheClients: a NUL character in any text argument made
+// PostgreSQL fail the query (INTERNAL); it is the client's mistake.
+func TestNULInTextIsTheClients(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			for _, c := range []struct {
+				q    string
+				vars map[string]any
+			}{
+				{`{ products(first: 1, where: {titleContains: "a\u0000b"}) { totalCount } }`, nil},
+				{`query($s: String!) { variants(first: 1, where: {sku: $s}) { totalCount } }`, map[string]any{"s": "x\x00"}},
+				{`query($w: CollectionWhereInput) { collections(first: 1, where: $w) { totalCount } }`, map[string]any{"w": map[string]any{"or": []any{map[string]any{"titleContainsFold": "\x00"}}}}},
+				{`query($s: String!) { hubSaleReceipt(saleId: $s) { saleId } }`, map[string]any{"s": "s\x00"}},
+			} {
+				wantCode(t, e.Do(t, "", c.q, c.vars), "BAD_USER_INPUT")
+			}
+		})
+	}
+}

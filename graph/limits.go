@@ -47,6 +47,14 @@ func isConnectionEdges(typeName, field string) bool {
 	return (field == "edges" || field == "nodes") && strings.HasSuffix(typeName, "Connection")
 }
 
+// schemaCost and typeCost price introspection, which the walk skips: the
+// whole schema is ~350 KB of JSON, so one per operation, priced like a
+// large catalog page.
+const (
+	schemaCost = 1000
+	typeCost   = 20
+)
+
 // writeCost is what one mutation moving stock or money adds to the
 // complexity, on top of its selection.
 const writeCost = 200
@@ -69,10 +77,28 @@ func (l *queryLimits) MutateOperationContext(ctx context.Context, oc *graphql.Op
 	if a := aliases(op.SelectionSet, 0); a > l.MaxAliases {
 		return tooComplex("operation has %d aliases, more than the limit of %d", a, l.MaxAliases)
 	}
+	if field := nulArgument(op.SelectionSet, oc.Variables, 0); field != "" {
+		err := gqlerror.Errorf("%s: text must not contain NUL characters", field)
+		err.Extensions = map[string]any{"code": CodeBadUserInput}
+		return err
+	}
 	if n := l.whereNodes(op.SelectionSet, oc.Variables, 0); n > maxWhereNodes {
 		return tooComplex("the operation's where filters hold %d conditions, more than the limit of %d", n, maxWhereNodes)
 	}
 	c := l.cost(ctx, op.SelectionSet, oc.Variables, 0)
+	schemas := 0
+	for _, f := range rootFields(op.SelectionSet, nil) {
+		switch f.Name {
+		case "__schema":
+			schemas++
+			c = addCapped(c, schemaCost)
+		case "__type":
+			c = addCapped(c, typeCost)
+		}
+	}
+	if schemas > 1 {
+		return tooComplex("operation asks for the schema %d times; once is enough", schemas)
+	}
 	if op.Operation == ast.Mutation {
 		auth, writes := 0, 0
 		for _, f := range rootFields(op.SelectionSet, nil) {
@@ -141,6 +167,58 @@ func (l *queryLimits) cost(ctx context.Context, set ast.SelectionSet, vars map[s
 		}
 	}
 	return total
+}
+
+// nulArgument names the first field with a NUL character anywhere in its
+// arguments: no database column holds one (PostgreSQL refuses it outright),
+// so it is the client's mistake, not INTERNAL.
+func nulArgument(set ast.SelectionSet, vars map[string]any, level int) string {
+	if level > 64 {
+		return ""
+	}
+	for _, sel := range set {
+		var sub ast.SelectionSet
+		switch s := sel.(type) {
+		case *ast.Field:
+			if len(s.Arguments) > 0 && hasNUL(s.ArgumentMap(vars), 0) {
+				return s.Name
+			}
+			sub = s.SelectionSet
+		case *ast.InlineFragment:
+			sub = s.SelectionSet
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				sub = s.Definition.SelectionSet
+			}
+		}
+		if f := nulArgument(sub, vars, level+1); f != "" {
+			return f
+		}
+	}
+	return ""
+}
+
+func hasNUL(v any, level int) bool {
+	if level > 32 {
+		return false
+	}
+	switch x := v.(type) {
+	case string:
+		return strings.IndexByte(x, 0) >= 0
+	case map[string]any:
+		for k, e := range x {
+			if strings.IndexByte(k, 0) >= 0 || hasNUL(e, level+1) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasNUL(e, level+1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // maxWhereNodes bounds the conditions of an operation's where filters: a
