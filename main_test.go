@@ -198,8 +198,9 @@ func TestServeDemoShop(t *testing.T) {
 			if code, body, _ := get(t, base+"/readyz"); code != 200 {
 				t.Fatalf("/readyz: %d %q", code, body)
 			}
-			if code, body, _ := get(t, base+"/graphiql"); code != 200 || !strings.Contains(body, "graphiql") {
-				t.Fatalf("GraphiQL at /graphiql: %d", code)
+			if code, body, h := get(t, base+"/graphiql"); code != 200 || !strings.Contains(body, "graphiql") ||
+				!strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("GraphiQL at /graphiql: %d, CSP %q", code, h.Get("Content-Security-Policy"))
 			}
 			if code, body, _ := get(t, base+"/"); code != 200 || !strings.Contains(body, "/assets/shop.js") {
 				t.Fatalf("storefront at /: %d", code)

@@ -51,7 +51,7 @@ try {
   // 0. Signing in goes back only to a page of this site: a next of
   // javascript:, another site or a protocol-relative URL ends on "/".
   for (const [next, want] of [["javascript:alert(document.domain)", "/"], ["https://evil.example/", "/"], ["//evil.example/", "/"],
-    ["/\\evil.example/", "/"], ["/cart", "/cart"]]) {
+    ["/\\evil.example/", "/"], ["/..//evil.example/pwned", "/"], ["/.//evil.example/", "/"], ["/cart", "/cart"]]) {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     let dialog = "";

@@ -70,7 +70,10 @@ export function safeNext(raw) {
   if (typeof raw !== "string" || !raw.startsWith("/") || raw.startsWith("//") || /[\\\u0000-\u001f\u007f]/.test(raw)) return "/";
   try {
     const u = new URL(raw, location.origin);
-    return u.origin === location.origin ? u.pathname + u.search + u.hash : "/";
+    // The parser normalises "/..//host" and "/.//host" to the path
+    // "//host", which as a link is another site: check what comes out too.
+    const out = u.pathname + u.search + u.hash;
+    return u.origin === location.origin && out.startsWith("/") && !out.startsWith("//") ? out : "/";
   } catch {
     return "/";
   }
