@@ -289,9 +289,17 @@ func (o *Orders) ensurePaymentIntent(ctx context.Context, orderID int) (Checkout
 	if err != nil {
 		return res, fmt.Errorf("checkout: order %s: %w", ord.Number, err)
 	}
-	if err := o.db.Payment.Update().Where(payment.ID(p.ID), payment.StripePaymentIntentIDIsNil()).
-		SetStripePaymentIntentID(pi.ID).SetClientSecret(pi.ClientSecret).Exec(ctx); err != nil {
+	n, err := o.db.Payment.Update().Where(payment.ID(p.ID), payment.StripePaymentIntentIDIsNil()).
+		SetStripePaymentIntentID(pi.ID).SetClientSecret(pi.ClientSecret).Save(ctx)
+	if err != nil {
 		return res, fmt.Errorf("checkout: store payment intent: %w", err)
+	}
+	if n == 0 { // a concurrent replay stored its PaymentIntent first: every caller gets that one
+		p, err := o.db.Payment.Get(ctx, p.ID)
+		if err != nil || p.StripePaymentIntentID == nil {
+			return res, fmt.Errorf("checkout: order %d: re-read payment intent: %v", orderID, err)
+		}
+		pi.ID, pi.ClientSecret = *p.StripePaymentIntentID, p.ClientSecret
 	}
 	res.PaymentIntentID, res.ClientSecret = pi.ID, pi.ClientSecret
 	return res, nil

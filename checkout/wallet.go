@@ -317,9 +317,17 @@ func (w *Wallets) TopUp(ctx context.Context, amount Money, key string) (TopUpRes
 	if err != nil {
 		return res, fmt.Errorf("checkout: top-up %d: %w", id, err)
 	}
-	if err := w.db.TopUp.Update().Where(topup.ID(id), topup.StripePaymentIntentIDIsNil()).
-		SetStripePaymentIntentID(pi.ID).SetClientSecret(pi.ClientSecret).Exec(sys); err != nil {
+	n, err := w.db.TopUp.Update().Where(topup.ID(id), topup.StripePaymentIntentIDIsNil()).
+		SetStripePaymentIntentID(pi.ID).SetClientSecret(pi.ClientSecret).Save(sys)
+	if err != nil {
 		return res, err
+	}
+	if n == 0 { // a concurrent call stored its PaymentIntent first: that one is the answer
+		t, err := w.db.TopUp.Get(sys, id)
+		if err != nil || t.StripePaymentIntentID == nil {
+			return res, fmt.Errorf("checkout: top-up %d: re-read payment intent: %v", id, err)
+		}
+		pi.ID, pi.ClientSecret = *t.StripePaymentIntentID, t.ClientSecret
 	}
 	res.PaymentIntentID, res.ClientSecret = pi.ID, pi.ClientSecret
 	return res, nil

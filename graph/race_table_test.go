@@ -305,7 +305,9 @@ func TestRace_checkout(t *testing.T) {
 					"cartId": cartID, "payWith": map[string]any{"card": true}, "idempotencyKey": key}})
 			}
 
-			// One key: one order, one PaymentIntent, everyone sees them.
+			// One key: one order, one PaymentIntent, everyone sees them,
+			// even if Stripe answered each racer with its own intent.
+			e.Stripe.ForgetIdempotencyKeys()
 			v, drop := capOneDrop(t, e)
 			tok, _ := e.SignUp(t, "same@race.example")
 			cartID := heldCart(tok, v, drop)

@@ -34,6 +34,17 @@ type FakeStripe struct {
 	refunds  map[string]int64 // idempotency key → amount
 	seq      int
 	RefundFn func(piID string, amount int64) error // optional failure injection
+	// forgetKeys makes every create a new PaymentIntent, as stripe-mock
+	// does: merchd must not rely on Stripe's idempotency to agree with
+	// itself.
+	forgetKeys bool
+}
+
+// ForgetIdempotencyKeys makes every later create a new PaymentIntent.
+func (f *FakeStripe) ForgetIdempotencyKeys() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgetKeys = true
 }
 
 // FakeIntent is one PaymentIntent.
@@ -55,7 +66,7 @@ var _ checkout.PaymentProvider = (*FakeStripe)(nil)
 func (f *FakeStripe) CreatePaymentIntent(_ context.Context, p checkout.PaymentIntentParams) (checkout.PaymentIntent, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if id, ok := f.byKey[p.IdempotencyKey]; ok {
+	if id, ok := f.byKey[p.IdempotencyKey]; ok && !f.forgetKeys {
 		pi := f.intents[id]
 		return checkout.PaymentIntent{ID: pi.ID, ClientSecret: pi.ID + "_secret", Status: pi.Status}, nil
 	}
