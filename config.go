@@ -211,6 +211,10 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection")
 	fs.IntVar(&c.API.MaxDepth, "max-depth", c.API.MaxDepth, "deepest allowed query nesting")
 	fs.IntVar(&c.API.MaxComplexity, "max-complexity", c.API.MaxComplexity, "highest allowed query complexity")
+	fs.Func("trusted-proxies", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client for per-address limits", func(s string) error {
+		c.API.TrustedProxies = splitList(s)
+		return nil
+	})
 	fs.IntVar(&c.API.MaxConnections, "max-connections", c.API.MaxConnections, "open websockets and SSE streams in all")
 	fs.IntVar(&c.API.MaxConnectionsPerIP, "max-connections-per-ip", c.API.MaxConnectionsPerIP, "open websockets and SSE streams from one address")
 	fs.IntVar(&c.API.MaxInFlight, "max-in-flight", c.API.MaxInFlight, "queries and mutations running at once on one websocket")

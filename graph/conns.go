@@ -2,9 +2,10 @@ package graph
 
 import (
 	"context"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -52,12 +53,43 @@ func (c *connLimits) acquire(ip string) (release func(), refusal string) {
 	}, ""
 }
 
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientKey is who a request counts against for per-address limits: the
+// peer's address or, when the peer is a trusted proxy, the nearest
+// untrusted address in X-Forwarded-For. IPv6 addresses count by their /64,
+// which one subscriber usually holds whole.
+func (s *Server) clientKey(r *http.Request) string {
+	addr, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	ip := addr.Addr().Unmap()
+	if s.trusted(ip) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break
+			}
+			ip = hop.Unmap()
+			if !s.trusted(ip) {
+				break
+			}
+		}
+	}
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.proxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeTooMany answers a refused connection before any upgrade.

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -51,6 +51,9 @@ type ServerConfig struct {
 	MaxConnections, MaxConnectionsPerIP int
 	// MaxInFlight bounds one websocket's queries and mutations running at once.
 	MaxInFlight int
+	// TrustedProxies are the load balancers (CIDRs) whose X-Forwarded-For
+	// names the client for per-address limits.
+	TrustedProxies []string
 }
 
 // DefaultConfig is what `merchd serve` starts with.
@@ -97,6 +100,11 @@ func (c ServerConfig) Validate() error {
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("graph: max operations in flight per connection %d is below 1", c.MaxInFlight)
 	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("graph: trusted proxy %q is not a CIDR like 10.0.0.0/8: %w", p, err)
+		}
+	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			return fmt.Errorf("graph: allowed origin %q must be \"*\" or start with http:// or https://", o)
@@ -107,6 +115,7 @@ func (c ServerConfig) Validate() error {
 
 // Server is the /query endpoint.
 type Server struct {
+	proxies  []netip.Prefix
 	conns    *connLimits
 	cfg      ServerConfig
 	log      *slog.Logger
@@ -127,7 +136,11 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	}
 
 	schema := NewExecutableSchema(gqlConfig(r))
-	s := &Server{cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP)}
+	proxies := make([]netip.Prefix, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		proxies[i] = netip.MustParsePrefix(p).Masked() // validated
+	}
+	s := &Server{proxies: proxies, cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP)}
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Websocket{
 		Implementation:        gorillaWebsocket{checkOrigin: s.originAllowed},
@@ -204,7 +217,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		release, refusal := s.conns.acquire(remoteIP(r))
+		release, refusal := s.conns.acquire(s.clientKey(r))
 		if refusal != "" {
 			writeTooMany(w, refusal)
 			return
@@ -247,7 +260,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
 	} else {
-		release, refusal := s.conns.acquire(remoteIP(r))
+		release, refusal := s.conns.acquire(s.clientKey(r))
 		if refusal != "" {
 			writeTooMany(w, refusal)
 			return
@@ -332,9 +345,7 @@ func (c *codedErrors) Write(b []byte) (int, error) {
 // here and reported as not ok.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (context.Context, bool) {
 	ctx := r.Context()
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ctx = checkout.WithClientIP(ctx, host)
-	}
+	ctx = checkout.WithClientIP(ctx, s.clientKey(r))
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return ctx, true
