@@ -46,8 +46,9 @@ type serveConfig struct {
 	DebugAddr string
 	// SubscriptionRate caps updates per second per subscribed topic.
 	SubscriptionRate float64
-	// HubWalletLimit (central) is the most one hub sale takes from a
-	// customer's wallet: hubs' --offline-wallet-limit, not taken on their word.
+	// HubWalletLimit (central) is the most one wallet pass pays at hubs,
+	// over all the sales made with it: hubs' --offline-wallet-limit, not
+	// taken on their word.
 	HubWalletLimit int64
 	// Stripe's secrets come only from MERCHD_STRIPE_SECRET_KEY and
 	// MERCHD_STRIPE_WEBHOOK_SECRET (or the files named by …_FILE).
@@ -82,7 +83,7 @@ func (e *edgeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&e.Scanner, "scanner", e.Scanner, "serial barcode scanner `device` (e.g. /dev/ttyACM0): each code read goes into the till's cart")
 	fs.IntVar(&e.ScannerBaud, "scanner-baud", 9600, "the serial scanner's baud rate")
 	fs.Int64Var(&e.Sync.OfflineWalletLimit, "offline-wallet-limit", e.Sync.OfflineWalletLimit,
-		"most a customer may spend from their wallet here before central confirms, in minor units (0: no wallet payments)")
+		"most a customer may spend from their wallet here before central confirms, and most one wallet pass pays here in all, in minor units (0: no wallet payments)")
 	fs.StringVar(&e.Sync.CentralKey, "central-key", e.Sync.CentralKey,
 		"central's signing `key` (its signingKey query) to pin; required when --upstream is plain http to another machine; otherwise the hub trusts the key central gives on first contact over https")
 }
@@ -185,7 +186,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.StripePublishableKey, "stripe-publishable-key", c.StripePublishableKey, "Stripe publishable key (pk_…) for card payments in the pages")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "serve Go's /debug/pprof on this private `host:port` (off by default)")
 	fs.Int64Var(&c.HubWalletLimit, "hub-wallet-limit", checkout.DefaultHubWalletLimit,
-		"on central: the most one hub sale takes from a customer's wallet, in minor units (match the hubs' --offline-wallet-limit); the rest is a SHORTFALL for staff")
+		"on central: the most one wallet pass pays at hubs in total (all its sales, every hub), in minor units (match the hubs' --offline-wallet-limit); the rest is a SHORTFALL for staff")
 	fs.Float64Var(&c.SubscriptionRate, "subscription-rate", c.SubscriptionRate, "most updates per second a subscriber gets for one topic (bursts coalesce, ending on the latest value)")
 	fs.IntVar(&c.API.MaxSubscriptions, "max-subscriptions", c.API.MaxSubscriptions, "most live subscriptions on one websocket connection")
 	fs.Func("ice-servers", "comma-separated STUN/TURN URLs offered to WebRTC peers (TURN credentials: MERCHD_TURN_USERNAME, MERCHD_TURN_PASSWORD)", func(s string) error {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cartline"
+	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/location"
@@ -56,7 +57,7 @@ type Hubs struct {
 	// how much of a customer's wallet may be spent unconfirmed.
 	central     atomic.Pointer[Verifier]
 	walletLimit int64
-	// On central: the most one hub sale takes from a wallet.
+	// On central: the most one wallet pass pays at hubs, in total.
 	hubWalletLimit int64
 	// At a hub: the key its payment requests are signed with.
 	requestKey []byte
@@ -77,9 +78,10 @@ func NewHubs(db *ent.Client, dialectName, code string, now func() time.Time) *Hu
 // wallet before central confirms (minor units), unless configured.
 const DefaultHubWalletLimit = 2000
 
-// LimitHubWalletSales sets, on central, the most one hub sale takes from a
-// wallet: a hub's offline limit, which central does not take on the hub's
-// word. The rest of such a sale is a SHORTFALL for staff.
+// LimitHubWalletSales sets, on central, the most one wallet pass pays at
+// hubs, over every sale made with it at every hub: a hub's offline limit,
+// which central does not take on the hub's word. What a hub sold beyond it
+// is a SHORTFALL for staff.
 func (h *Hubs) LimitHubWalletSales(limit int64) { h.hubWalletLimit = limit }
 
 // Central makes these the services central records hub sales with; pay
@@ -131,7 +133,8 @@ const OutboxHubSale = "hubSale"
 // The sale and its outbox entry commit together, so a sale is never lost
 // nor sent twice, whether or not central is reachable. Cash is always
 // taken; a wallet pays up to what it had at the last sync, less what the
-// hub spent since, and never more than the offline limit unconfirmed; a
+// hub spent since, never more than the offline limit unconfirmed, and one
+// pass never more than the offline limit in all (takeFromPass); a
 // phone payment needs central's receipt for exactly this sale's total.
 func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 	if err := requireStaff(ctx); err != nil {
@@ -228,6 +231,14 @@ func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
 			}
 			if err := h.spendOffline(sys, tx, pass.CustomerID, sale.Currency, total); err != nil {
 				return RemoteSale{}, err
+			}
+			took, paid, err := takeFromPass(sys, tx, h.dialect, pass, hubCode, total, h.walletLimit, false)
+			if err != nil {
+				return RemoteSale{}, err
+			}
+			if took == 0 && total > 0 {
+				return RemoteSale{}, fmt.Errorf("this wallet pass has paid %s of the %s one pass pays at hubs; open the wallet page for a fresh pass: %w",
+					FormatMoney(paid, sale.Currency), FormatMoney(h.walletLimit, sale.Currency), ErrInsufficientFunds)
 			}
 			customer = &pass.CustomerID
 		case "QR", "CARD":
@@ -426,13 +437,16 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 		if err != nil {
 			return RecordResult{}, badInput("sale.lines", "the lines add up to more than can be paid")
 		}
-		var customer *int
+		var (
+			customer *int
+			pass     WalletPass
+		)
 		if s.PaidWith == "WALLET" && conflict == "" {
 			if h.signer == nil || h.wallets == nil {
 				return RecordResult{}, badInput("sale.paidWith", "this server does not keep wallets")
 			}
-			var p WalletPass
-			if err := h.signer.Verify(s.WalletPass, kindWalletPass, &p); err != nil {
+			p := &pass
+			if err := h.signer.Verify(s.WalletPass, kindWalletPass, p); err != nil {
 				conflict = "the wallet pass is not signed by this shop"
 			} else if _, err := h.signer.WalletPass(s.WalletPass, s.SoldAt); err != nil {
 				conflict = fmt.Sprintf("the wallet pass had expired (%s) when the hub took it (%s)",
@@ -490,7 +504,7 @@ func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
 		}
 		switch {
 		case customer != nil:
-			return h.chargeWallet(sys, tx, s, *customer, total)
+			return h.chargeWallet(sys, tx, s, pass, total)
 		case phone:
 			return h.claimPayment(sys, tx, s, total, refunded)
 		}
@@ -527,15 +541,20 @@ func (h *Hubs) redelivered(ctx context.Context, tx *ent.Tx, s RemoteSale, hash s
 
 // chargeWallet debits a hub's wallet sale on central. The hub handed the
 // goods over against the balance it last synced; central takes at most
-// the offline limit per sale (a hub may not spend more unconfirmed) and
-// at most what the wallet holds now. What it cannot take makes the sale
-// SHORTFALL for staff to settle: no silent loss, no negative balance, on
-// every database. The debit is conditional (balance >= debit): if a
-// concurrent spend took the money between the read and the debit, the
-// balance is read again, a bounded number of times, then the sale is
-// short of all of it.
-func (h *Hubs) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, customerID int, total int64) (RecordResult, error) {
-	limit := min(total, h.hubWalletLimit)
+// what the pass may still pay at hubs (the offline limit, for all the
+// sales made with it at every hub together: takeFromPass) and at most
+// what the wallet holds now. What it cannot take makes the sale SHORTFALL
+// for staff to settle: no silent loss, no negative balance, on every
+// database. The debit is conditional (balance >= debit): if a concurrent
+// spend took the money between the read and the debit, the balance is
+// read again, a bounded number of times, then the sale is short of all
+// of it; what the wallet did not cover goes back to the pass.
+func (h *Hubs) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, pass WalletPass, total int64) (RecordResult, error) {
+	customerID := pass.CustomerID
+	limit, paid, err := takeFromPass(ctx, tx, h.dialect, pass, s.Hub, total, h.hubWalletLimit, true)
+	if err != nil {
+		return RecordResult{}, err
+	}
 	res := RecordResult{Applied: true}
 	var debit int64
 	for attempt := 0; ; attempt++ {
@@ -562,10 +581,21 @@ func (h *Hubs) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, custo
 			break
 		}
 	}
+	if back := limit - debit; back > 0 {
+		if err := returnToPass(ctx, tx, h.dialect, pass, back); err != nil {
+			return RecordResult{}, err
+		}
+	}
 	if short := total - debit; short > 0 {
-		why := fmt.Sprintf("the wallet had %s", FormatMoney(debit, s.Currency))
-		if debit == limit && limit < total {
-			why = fmt.Sprintf("a hub sale takes at most %s from a wallet", FormatMoney(limit, s.Currency))
+		var why string
+		switch {
+		case debit < limit:
+			why = fmt.Sprintf("the wallet had %s", FormatMoney(debit, s.Currency))
+		case paid > 0:
+			why = fmt.Sprintf("this wallet pass had already paid %s at hubs, of the %s a pass pays in all",
+				FormatMoney(paid, s.Currency), FormatMoney(h.hubWalletLimit, s.Currency))
+		default:
+			why = fmt.Sprintf("a wallet pass pays at most %s at hubs", FormatMoney(h.hubWalletLimit, s.Currency))
 		}
 		res.Conflict = fmt.Sprintf("%s of %s: %s short, goods already handed over at hub %s",
 			why, FormatMoney(total, s.Currency), FormatMoney(short, s.Currency), s.Hub)
@@ -575,6 +605,72 @@ func (h *Hubs) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, custo
 		}
 	}
 	return res, nil
+}
+
+// passKey names a wallet pass by what it says (customer, currency,
+// expiry), not by how it is encoded: a pass re-encoded is the same pass.
+// Two passes issued to a customer in the same second share one key, and
+// so one limit.
+func passKey(p WalletPass) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "wallet-pass\x00%d\x00%s\x00%d", p.CustomerID, p.Currency, p.Expires))
+	return hex.EncodeToString(sum[:])
+}
+
+// takeFromPass books, in tx, up to want against what pass may still pay
+// at hubs: limit in total, over every sale made with it at every hub
+// (hub_pass_spends). A pass is not bound to a hub; the one cumulative
+// limit bounds the wallet's offline risk per pass wherever it is used.
+// With partial it books as much as fits (central, which records a sale
+// the hub already made and calls the rest a shortfall); without, all of
+// want or nothing (a hub, which refuses the sale). It returns what it
+// booked and what the pass had paid before.
+//
+// The row is created if absent (a unique index on pass_hash), then
+// locked by a no-op update, so the read of spent and the conditional
+// update that moves it are one step for concurrent sales with the pass.
+func takeFromPass(ctx context.Context, tx *ent.Tx, dialectName string, pass WalletPass, hub string, want, limit int64, partial bool) (took, paid int64, err error) {
+	key := passKey(pass)
+	if _, err := execAffected(ctx, tx, dialectName,
+		`INSERT INTO hub_pass_spends (pass_hash, customer_id, currency, first_hub, expires_at, spent)
+		 VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (pass_hash) DO NOTHING`,
+		key, pass.CustomerID, pass.Currency, hub, time.Unix(pass.Expires, 0).UTC()); err != nil {
+		return 0, 0, err
+	}
+	if _, err := execAffected(ctx, tx, dialectName, `UPDATE hub_pass_spends SET spent = spent WHERE pass_hash = ?`, key); err != nil {
+		return 0, 0, err
+	}
+	row, err := tx.HubPassSpend.Query().Where(hubpassspend.PassHash(key)).Only(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	paid = row.Spent
+	took = max(min(want, limit-paid), 0)
+	if took < want && !partial {
+		took = 0
+	}
+	if took == 0 {
+		return 0, paid, nil
+	}
+	n, err := execAffected(ctx, tx, dialectName,
+		`UPDATE hub_pass_spends SET spent = spent + ? WHERE pass_hash = ? AND spent + ? <= ?`, took, key, took, limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	if n != 1 { // the row is locked: cannot happen
+		return 0, 0, fmt.Errorf("wallet pass %s changed while locked", key[:12])
+	}
+	return took, paid, nil
+}
+
+// returnToPass gives back, in tx, amount booked against pass that was not
+// spent after all.
+func returnToPass(ctx context.Context, tx *ent.Tx, dialectName string, pass WalletPass, amount int64) error {
+	n, err := execAffected(ctx, tx, dialectName,
+		`UPDATE hub_pass_spends SET spent = spent - ? WHERE pass_hash = ? AND spent >= ?`, amount, passKey(pass), amount)
+	if err == nil && n != 1 {
+		err = fmt.Errorf("wallet pass %s: cannot return %d", passKey(pass)[:12], amount)
+	}
+	return err
 }
 
 // balanceOf is a wallet's balance on central (nil without a customer, 0
@@ -1059,8 +1155,15 @@ func (h *Hubs) OfflineWallet(ctx context.Context, pass string) (OfflineWallet, e
 	} else if err != nil {
 		return OfflineWallet{}, err
 	}
+	spendable := min(w.Balance, h.walletLimit) - w.Unconfirmed
+	ps, err := h.db.HubPassSpend.Query().Where(hubpassspend.PassHash(passKey(p))).Only(viewer.SystemContext(ctx))
+	if err == nil {
+		spendable = min(spendable, h.walletLimit-ps.Spent)
+	} else if !ent.IsNotFound(err) {
+		return OfflineWallet{}, err
+	}
 	return OfflineWallet{Currency: p.Currency, Balance: w.Balance, Unconfirmed: w.Unconfirmed, SyncedAt: w.SyncedAt,
-		Spendable: max(min(w.Balance, h.walletLimit)-w.Unconfirmed, 0)}, nil
+		Spendable: max(spendable, 0)}, nil
 }
 
 // IssueWalletPass signs a pass for the signed-in customer's wallet in

@@ -25,6 +25,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
@@ -81,6 +82,8 @@ type Client struct {
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
+	// HubPassSpend is the client for interacting with the HubPassSpend builders.
+	HubPassSpend *HubPassSpendClient
 	// HubPayment is the client for interacting with the HubPayment builders.
 	HubPayment *HubPaymentClient
 	// HubSale is the client for interacting with the HubSale builders.
@@ -156,6 +159,7 @@ func (c *Client) init() {
 	c.DropPool = NewDropPoolClient(c.config)
 	c.GiftDraw = NewGiftDrawClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
+	c.HubPassSpend = NewHubPassSpendClient(c.config)
 	c.HubPayment = NewHubPaymentClient(c.config)
 	c.HubSale = NewHubSaleClient(c.config)
 	c.HubWallet = NewHubWalletClient(c.config)
@@ -285,6 +289,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DropPool:        NewDropPoolClient(cfg),
 		GiftDraw:        NewGiftDrawClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
+		HubPassSpend:    NewHubPassSpendClient(cfg),
 		HubPayment:      NewHubPaymentClient(cfg),
 		HubSale:         NewHubSaleClient(cfg),
 		HubWallet:       NewHubWalletClient(cfg),
@@ -341,6 +346,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DropPool:        NewDropPoolClient(cfg),
 		GiftDraw:        NewGiftDrawClient(cfg),
 		GiftLot:         NewGiftLotClient(cfg),
+		HubPassSpend:    NewHubPassSpendClient(cfg),
 		HubPayment:      NewHubPaymentClient(cfg),
 		HubSale:         NewHubSaleClient(cfg),
 		HubWallet:       NewHubWalletClient(cfg),
@@ -398,12 +404,12 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPayment, c.HubSale,
-		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
-		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
-		c.Payment, c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff,
-		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
-		c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPassSpend,
+		c.HubPayment, c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location,
+		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
+		c.OrderLine, c.Outbox, c.Payment, c.Product, c.ReaderBinding, c.Refund,
+		c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp,
+		c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -414,12 +420,12 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPayment, c.HubSale,
-		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
-		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
-		c.Payment, c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff,
-		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
-		c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPassSpend,
+		c.HubPayment, c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location,
+		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
+		c.OrderLine, c.Outbox, c.Payment, c.Product, c.ReaderBinding, c.Refund,
+		c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp,
+		c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -448,6 +454,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.GiftDraw.mutate(ctx, m)
 	case *GiftLotMutation:
 		return c.GiftLot.mutate(ctx, m)
+	case *HubPassSpendMutation:
+		return c.HubPassSpend.mutate(ctx, m)
 	case *HubPaymentMutation:
 		return c.HubPayment.mutate(ctx, m)
 	case *HubSaleMutation:
@@ -2004,6 +2012,140 @@ func (c *GiftLotClient) mutate(ctx context.Context, m *GiftLotMutation) (Value, 
 		return (&GiftLotDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown GiftLot mutation op: %q", m.Op())
+	}
+}
+
+// HubPassSpendClient is a client for the HubPassSpend schema.
+type HubPassSpendClient struct {
+	config
+}
+
+// NewHubPassSpendClient returns a client for the HubPassSpend from the given config.
+func NewHubPassSpendClient(c config) *HubPassSpendClient {
+	return &HubPassSpendClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hubpassspend.Hooks(f(g(h())))`.
+func (c *HubPassSpendClient) Use(hooks ...Hook) {
+	c.hooks.HubPassSpend = append(c.hooks.HubPassSpend, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hubpassspend.Intercept(f(g(h())))`.
+func (c *HubPassSpendClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HubPassSpend = append(c.inters.HubPassSpend, interceptors...)
+}
+
+// Create returns a builder for creating a HubPassSpend entity.
+func (c *HubPassSpendClient) Create() *HubPassSpendCreate {
+	mutation := newHubPassSpendMutation(c.config, OpCreate)
+	return &HubPassSpendCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HubPassSpend entities.
+func (c *HubPassSpendClient) CreateBulk(builders ...*HubPassSpendCreate) *HubPassSpendCreateBulk {
+	return &HubPassSpendCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HubPassSpendClient) MapCreateBulk(slice any, setFunc func(*HubPassSpendCreate, int)) *HubPassSpendCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HubPassSpendCreateBulk{err: fmt.Errorf("calling to HubPassSpendClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HubPassSpendCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HubPassSpendCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HubPassSpend.
+func (c *HubPassSpendClient) Update() *HubPassSpendUpdate {
+	mutation := newHubPassSpendMutation(c.config, OpUpdate)
+	return &HubPassSpendUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HubPassSpendClient) UpdateOne(_m *HubPassSpend) *HubPassSpendUpdateOne {
+	mutation := newHubPassSpendMutation(c.config, OpUpdateOne, withHubPassSpend(_m))
+	return &HubPassSpendUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HubPassSpendClient) UpdateOneID(id int) *HubPassSpendUpdateOne {
+	mutation := newHubPassSpendMutation(c.config, OpUpdateOne, withHubPassSpendID(id))
+	return &HubPassSpendUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HubPassSpend.
+func (c *HubPassSpendClient) Delete() *HubPassSpendDelete {
+	mutation := newHubPassSpendMutation(c.config, OpDelete)
+	return &HubPassSpendDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HubPassSpendClient) DeleteOne(_m *HubPassSpend) *HubPassSpendDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HubPassSpendClient) DeleteOneID(id int) *HubPassSpendDeleteOne {
+	builder := c.Delete().Where(hubpassspend.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HubPassSpendDeleteOne{builder}
+}
+
+// Query returns a query builder for HubPassSpend.
+func (c *HubPassSpendClient) Query() *HubPassSpendQuery {
+	return &HubPassSpendQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHubPassSpend},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HubPassSpend entity by its id.
+func (c *HubPassSpendClient) Get(ctx context.Context, id int) (*HubPassSpend, error) {
+	return c.Query().Where(hubpassspend.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HubPassSpendClient) GetX(ctx context.Context, id int) *HubPassSpend {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *HubPassSpendClient) Hooks() []Hook {
+	hooks := c.hooks.HubPassSpend
+	return append(hooks[:len(hooks):len(hooks)], hubpassspend.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *HubPassSpendClient) Interceptors() []Interceptor {
+	return c.inters.HubPassSpend
+}
+
+func (c *HubPassSpendClient) mutate(ctx context.Context, m *HubPassSpendMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HubPassSpendCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HubPassSpendUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HubPassSpendUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HubPassSpendDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HubPassSpend mutation op: %q", m.Op())
 	}
 }
 
@@ -6045,18 +6187,18 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftDraw, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey,
-		Image, Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
-		OrderLine, Outbox, Payment, Product, ReaderBinding, Refund, Setting, Staff,
-		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
+		DropPool, GiftDraw, GiftLot, HubPassSpend, HubPayment, HubSale, HubWallet,
+		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
+		Order, OrderEvent, OrderLine, Outbox, Payment, Product, ReaderBinding, Refund,
+		Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
 		WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftDraw, GiftLot, HubPayment, HubSale, HubWallet, IdempotencyKey,
-		Image, Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
-		OrderLine, Outbox, Payment, Product, ReaderBinding, Refund, Setting, Staff,
-		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
+		DropPool, GiftDraw, GiftLot, HubPassSpend, HubPayment, HubSale, HubWallet,
+		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
+		Order, OrderEvent, OrderLine, Outbox, Payment, Product, ReaderBinding, Refund,
+		Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
 		WalletEntry []ent.Interceptor
 	}
 )

@@ -22,6 +22,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
@@ -119,6 +120,7 @@ func checkColumn(t, c string) error {
 			droppool.Table:        droppool.ValidColumn,
 			giftdraw.Table:        giftdraw.ValidColumn,
 			giftlot.Table:         giftlot.ValidColumn,
+			hubpassspend.Table:    hubpassspend.ValidColumn,
 			hubpayment.Table:      hubpayment.ValidColumn,
 			hubsale.Table:         hubsale.ValidColumn,
 			hubwallet.Table:       hubwallet.ValidColumn,

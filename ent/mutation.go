@@ -21,6 +21,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
@@ -71,6 +72,7 @@ const (
 	TypeDropPool        = "DropPool"
 	TypeGiftDraw        = "GiftDraw"
 	TypeGiftLot         = "GiftLot"
+	TypeHubPassSpend    = "HubPassSpend"
 	TypeHubPayment      = "HubPayment"
 	TypeHubSale         = "HubSale"
 	TypeHubWallet       = "HubWallet"
@@ -7569,6 +7571,671 @@ func (m *GiftLotMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *GiftLotMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown GiftLot edge %s", name)
+}
+
+// HubPassSpendMutation represents an operation that mutates the HubPassSpend nodes in the graph.
+type HubPassSpendMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	pass_hash      *string
+	customer_id    *int
+	addcustomer_id *int
+	currency       *string
+	first_hub      *string
+	expires_at     *time.Time
+	spent          *int64
+	addspent       *int64
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*HubPassSpend, error)
+	predicates     []predicate.HubPassSpend
+}
+
+var _ ent.Mutation = (*HubPassSpendMutation)(nil)
+
+// hubpassspendOption allows management of the mutation configuration using functional options.
+type hubpassspendOption func(*HubPassSpendMutation)
+
+// newHubPassSpendMutation creates new mutation for the HubPassSpend entity.
+func newHubPassSpendMutation(c config, op Op, opts ...hubpassspendOption) *HubPassSpendMutation {
+	m := &HubPassSpendMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHubPassSpend,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHubPassSpendID sets the ID field of the mutation.
+func withHubPassSpendID(id int) hubpassspendOption {
+	return func(m *HubPassSpendMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HubPassSpend
+		)
+		m.oldValue = func(ctx context.Context) (*HubPassSpend, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HubPassSpend.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHubPassSpend sets the old HubPassSpend of the mutation.
+func withHubPassSpend(node *HubPassSpend) hubpassspendOption {
+	return func(m *HubPassSpendMutation) {
+		m.oldValue = func(context.Context) (*HubPassSpend, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HubPassSpendMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HubPassSpendMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HubPassSpendMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HubPassSpendMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HubPassSpend.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPassHash sets the "pass_hash" field.
+func (m *HubPassSpendMutation) SetPassHash(s string) {
+	m.pass_hash = &s
+}
+
+// PassHash returns the value of the "pass_hash" field in the mutation.
+func (m *HubPassSpendMutation) PassHash() (r string, exists bool) {
+	v := m.pass_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPassHash returns the old "pass_hash" field's value of the HubPassSpend entity.
+// If the HubPassSpend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPassSpendMutation) OldPassHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPassHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPassHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPassHash: %w", err)
+	}
+	return oldValue.PassHash, nil
+}
+
+// ResetPassHash resets all changes to the "pass_hash" field.
+func (m *HubPassSpendMutation) ResetPassHash() {
+	m.pass_hash = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *HubPassSpendMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *HubPassSpendMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the HubPassSpend entity.
+// If the HubPassSpend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPassSpendMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *HubPassSpendMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *HubPassSpendMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *HubPassSpendMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *HubPassSpendMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *HubPassSpendMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the HubPassSpend entity.
+// If the HubPassSpend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPassSpendMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *HubPassSpendMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetFirstHub sets the "first_hub" field.
+func (m *HubPassSpendMutation) SetFirstHub(s string) {
+	m.first_hub = &s
+}
+
+// FirstHub returns the value of the "first_hub" field in the mutation.
+func (m *HubPassSpendMutation) FirstHub() (r string, exists bool) {
+	v := m.first_hub
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFirstHub returns the old "first_hub" field's value of the HubPassSpend entity.
+// If the HubPassSpend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPassSpendMutation) OldFirstHub(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFirstHub is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFirstHub requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFirstHub: %w", err)
+	}
+	return oldValue.FirstHub, nil
+}
+
+// ResetFirstHub resets all changes to the "first_hub" field.
+func (m *HubPassSpendMutation) ResetFirstHub() {
+	m.first_hub = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *HubPassSpendMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *HubPassSpendMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the HubPassSpend entity.
+// If the HubPassSpend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPassSpendMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *HubPassSpendMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetSpent sets the "spent" field.
+func (m *HubPassSpendMutation) SetSpent(i int64) {
+	m.spent = &i
+	m.addspent = nil
+}
+
+// Spent returns the value of the "spent" field in the mutation.
+func (m *HubPassSpendMutation) Spent() (r int64, exists bool) {
+	v := m.spent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSpent returns the old "spent" field's value of the HubPassSpend entity.
+// If the HubPassSpend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPassSpendMutation) OldSpent(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSpent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSpent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSpent: %w", err)
+	}
+	return oldValue.Spent, nil
+}
+
+// AddSpent adds i to the "spent" field.
+func (m *HubPassSpendMutation) AddSpent(i int64) {
+	if m.addspent != nil {
+		*m.addspent += i
+	} else {
+		m.addspent = &i
+	}
+}
+
+// AddedSpent returns the value that was added to the "spent" field in this mutation.
+func (m *HubPassSpendMutation) AddedSpent() (r int64, exists bool) {
+	v := m.addspent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSpent resets all changes to the "spent" field.
+func (m *HubPassSpendMutation) ResetSpent() {
+	m.spent = nil
+	m.addspent = nil
+}
+
+// Where appends a list predicates to the HubPassSpendMutation builder.
+func (m *HubPassSpendMutation) Where(ps ...predicate.HubPassSpend) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HubPassSpendMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HubPassSpendMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HubPassSpend, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HubPassSpendMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HubPassSpendMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HubPassSpend).
+func (m *HubPassSpendMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HubPassSpendMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.pass_hash != nil {
+		fields = append(fields, hubpassspend.FieldPassHash)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, hubpassspend.FieldCustomerID)
+	}
+	if m.currency != nil {
+		fields = append(fields, hubpassspend.FieldCurrency)
+	}
+	if m.first_hub != nil {
+		fields = append(fields, hubpassspend.FieldFirstHub)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, hubpassspend.FieldExpiresAt)
+	}
+	if m.spent != nil {
+		fields = append(fields, hubpassspend.FieldSpent)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HubPassSpendMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case hubpassspend.FieldPassHash:
+		return m.PassHash()
+	case hubpassspend.FieldCustomerID:
+		return m.CustomerID()
+	case hubpassspend.FieldCurrency:
+		return m.Currency()
+	case hubpassspend.FieldFirstHub:
+		return m.FirstHub()
+	case hubpassspend.FieldExpiresAt:
+		return m.ExpiresAt()
+	case hubpassspend.FieldSpent:
+		return m.Spent()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HubPassSpendMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case hubpassspend.FieldPassHash:
+		return m.OldPassHash(ctx)
+	case hubpassspend.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case hubpassspend.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case hubpassspend.FieldFirstHub:
+		return m.OldFirstHub(ctx)
+	case hubpassspend.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case hubpassspend.FieldSpent:
+		return m.OldSpent(ctx)
+	}
+	return nil, fmt.Errorf("unknown HubPassSpend field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubPassSpendMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case hubpassspend.FieldPassHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPassHash(v)
+		return nil
+	case hubpassspend.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case hubpassspend.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case hubpassspend.FieldFirstHub:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFirstHub(v)
+		return nil
+	case hubpassspend.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case hubpassspend.FieldSpent:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSpent(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubPassSpend field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HubPassSpendMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, hubpassspend.FieldCustomerID)
+	}
+	if m.addspent != nil {
+		fields = append(fields, hubpassspend.FieldSpent)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HubPassSpendMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case hubpassspend.FieldCustomerID:
+		return m.AddedCustomerID()
+	case hubpassspend.FieldSpent:
+		return m.AddedSpent()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubPassSpendMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case hubpassspend.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case hubpassspend.FieldSpent:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSpent(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubPassSpend numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HubPassSpendMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HubPassSpendMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HubPassSpendMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown HubPassSpend nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HubPassSpendMutation) ResetField(name string) error {
+	switch name {
+	case hubpassspend.FieldPassHash:
+		m.ResetPassHash()
+		return nil
+	case hubpassspend.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case hubpassspend.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case hubpassspend.FieldFirstHub:
+		m.ResetFirstHub()
+		return nil
+	case hubpassspend.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case hubpassspend.FieldSpent:
+		m.ResetSpent()
+		return nil
+	}
+	return fmt.Errorf("unknown HubPassSpend field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HubPassSpendMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HubPassSpendMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HubPassSpendMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HubPassSpendMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HubPassSpendMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HubPassSpendMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HubPassSpendMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown HubPassSpend unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HubPassSpendMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown HubPassSpend edge %s", name)
 }
 
 // HubPaymentMutation represents an operation that mutates the HubPayment nodes in the graph.

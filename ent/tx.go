@@ -34,6 +34,8 @@ type Tx struct {
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
+	// HubPassSpend is the client for interacting with the HubPassSpend builders.
+	HubPassSpend *HubPassSpendClient
 	// HubPayment is the client for interacting with the HubPayment builders.
 	HubPayment *HubPaymentClient
 	// HubSale is the client for interacting with the HubSale builders.
@@ -229,6 +231,7 @@ func (tx *Tx) init() {
 	tx.DropPool = NewDropPoolClient(tx.config)
 	tx.GiftDraw = NewGiftDrawClient(tx.config)
 	tx.GiftLot = NewGiftLotClient(tx.config)
+	tx.HubPassSpend = NewHubPassSpendClient(tx.config)
 	tx.HubPayment = NewHubPaymentClient(tx.config)
 	tx.HubSale = NewHubSaleClient(tx.config)
 	tx.HubWallet = NewHubWalletClient(tx.config)

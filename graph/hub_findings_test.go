@@ -92,7 +92,13 @@ func TestFinding2_HubCannotDrainWallet(t *testing.T) {
 				t.Fatalf("balance %d after a 24.00 beanie capped at 20.00, want 6000", b)
 			}
 			// With a higher limit central still takes only its own price.
+			// (A fresh pass: the first one has paid the 20.00 a pass pays
+			// in all, TestFinding2_PassCapIsCumulative.)
 			e.Hubs.LimitHubWalletSales(5000)
+			e.Clock.Advance(time.Second)
+			var fresh struct{ WalletPass struct{ Code string } }
+			e.Do(t, cust, `{ walletPass { code } }`, nil).Decode(t, &fresh)
+			pass = fresh.WalletPass.Code
 			if r := recordAs(t, e, hub, walletHubSale("drain-2", "fest", sku, 1, 8000, pass, now))[0]; !r.Applied || r.Conflict != nil || r.Error != nil {
 				t.Fatalf("overpriced wallet sale within the limit: %+v", r)
 			}

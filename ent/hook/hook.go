@@ -129,6 +129,18 @@ func (f GiftLotFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.GiftLotMutation", m)
 }
 
+// The HubPassSpendFunc type is an adapter to allow the use of ordinary
+// function as HubPassSpend mutator.
+type HubPassSpendFunc func(context.Context, *ent.HubPassSpendMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HubPassSpendFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HubPassSpendMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HubPassSpendMutation", m)
+}
+
 // The HubPaymentFunc type is an adapter to allow the use of ordinary
 // function as HubPayment mutator.
 type HubPaymentFunc func(context.Context, *ent.HubPaymentMutation) (ent.Value, error)

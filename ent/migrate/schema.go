@@ -283,6 +283,34 @@ var (
 			},
 		},
 	}
+	// HubPassSpendsColumns holds the columns for the "hub_pass_spends" table.
+	HubPassSpendsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "pass_hash", Type: field.TypeString, Size: 64},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "first_hub", Type: field.TypeString},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "spent", Type: field.TypeInt64, Default: 0},
+	}
+	// HubPassSpendsTable holds the schema information for the "hub_pass_spends" table.
+	HubPassSpendsTable = &schema.Table{
+		Name:       "hub_pass_spends",
+		Columns:    HubPassSpendsColumns,
+		PrimaryKey: []*schema.Column{HubPassSpendsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "hubpassspend_pass_hash",
+				Unique:  true,
+				Columns: []*schema.Column{HubPassSpendsColumns[1]},
+			},
+			{
+				Name:    "hubpassspend_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{HubPassSpendsColumns[5]},
+			},
+		},
+	}
 	// HubPaymentsColumns holds the columns for the "hub_payments" table.
 	HubPaymentsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1042,6 +1070,7 @@ var (
 		DropPoolsTable,
 		GiftDrawsTable,
 		GiftLotsTable,
+		HubPassSpendsTable,
 		HubPaymentsTable,
 		HubSalesTable,
 		HubWalletsTable,
@@ -1128,6 +1157,12 @@ func init() {
 	}
 	GiftLotsTable.Annotation.Checks = map[string]string{
 		"gift_lot_remaining_non_negative": "remaining >= 0",
+	}
+	HubPassSpendsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(158913789952),
+	}
+	HubPassSpendsTable.Annotation.Checks = map[string]string{
+		"hub_pass_spend_spent_nonnegative": "spent >= 0",
 	}
 	HubPaymentsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(146028888064),

@@ -36,6 +36,9 @@ type GiftDraw func(*sql.Selector)
 // GiftLot is the predicate function for giftlot builders.
 type GiftLot func(*sql.Selector)
 
+// HubPassSpend is the predicate function for hubpassspend builders.
+type HubPassSpend func(*sql.Selector)
+
 // HubPayment is the predicate function for hubpayment builders.
 type HubPayment func(*sql.Selector)
 

@@ -351,6 +351,30 @@ func (f GiftLotMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.GiftLotMutation", m)
 }
 
+// The HubPassSpendQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type HubPassSpendQueryRuleFunc func(context.Context, *ent.HubPassSpendQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f HubPassSpendQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.HubPassSpendQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.HubPassSpendQuery", q)
+}
+
+// The HubPassSpendMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type HubPassSpendMutationRuleFunc func(context.Context, *ent.HubPassSpendMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f HubPassSpendMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.HubPassSpendMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.HubPassSpendMutation", m)
+}
+
 // The HubPaymentQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type HubPaymentQueryRuleFunc func(context.Context, *ent.HubPaymentQuery) error
@@ -1054,6 +1078,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.GiftLotQuery:
 		return q.Filter(), nil
+	case *ent.HubPassSpendQuery:
+		return q.Filter(), nil
 	case *ent.HubPaymentQuery:
 		return q.Filter(), nil
 	case *ent.HubSaleQuery:
@@ -1134,6 +1160,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.GiftDrawMutation:
 		return m.Filter(), nil
 	case *ent.GiftLotMutation:
+		return m.Filter(), nil
+	case *ent.HubPassSpendMutation:
 		return m.Filter(), nil
 	case *ent.HubPaymentMutation:
 		return m.Filter(), nil

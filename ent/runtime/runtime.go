@@ -16,6 +16,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
@@ -358,6 +359,41 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	hubpassspend.Policy = privacy.NewPolicies(schema.HubPassSpend{})
+	hubpassspend.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := hubpassspend.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	hubpassspendFields := schema.HubPassSpend{}.Fields()
+	_ = hubpassspendFields
+	// hubpassspendDescPassHash is the schema descriptor for pass_hash field.
+	hubpassspendDescPassHash := hubpassspendFields[0].Descriptor()
+	// hubpassspend.PassHashValidator is a validator for the "pass_hash" field. It is called by the builders before save.
+	hubpassspend.PassHashValidator = func() func(string) error {
+		validators := hubpassspendDescPassHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(pass_hash string) error {
+			for _, fn := range fns {
+				if err := fn(pass_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// hubpassspendDescSpent is the schema descriptor for spent field.
+	hubpassspendDescSpent := hubpassspendFields[5].Descriptor()
+	// hubpassspend.DefaultSpent holds the default value on creation for the spent field.
+	hubpassspend.DefaultSpent = hubpassspendDescSpent.Default.(int64)
+	// hubpassspend.SpentValidator is a validator for the "spent" field. It is called by the builders before save.
+	hubpassspend.SpentValidator = hubpassspendDescSpent.Validators[0].(func(int64) error)
 	hubpayment.Policy = privacy.NewPolicies(schema.HubPayment{})
 	hubpayment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

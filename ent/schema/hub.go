@@ -131,6 +131,44 @@ func (HubWallet) Annotations() []schema.Annotation {
 // Policy of the HubWallet.
 func (HubWallet) Policy() ent.Policy { return systemOnlyPolicy() }
 
+// HubPassSpend is how much one wallet pass has paid at hubs, in total and
+// across every hub: on central, what it has debited for hub WALLET sales
+// made with the pass; at a hub, what the hub has taken with it. Either
+// side moves spent with one conditional update (spent + n <= the offline
+// limit) in the transaction that records the sale, so a pass, reusable
+// and good at any hub, never pays more than the limit in total: the
+// wallet's offline risk is bounded per pass, and a customer who spent it
+// opens the wallet page for a fresh one. A pass is named by a hash of
+// what it says (customer, currency, expiry), not of its encoding.
+type HubPassSpend struct{ ent.Schema }
+
+// Fields of the HubPassSpend.
+func (HubPassSpend) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("pass_hash").Immutable().NotEmpty().MaxLen(64),
+		field.Int("customer_id").Immutable(),
+		field.String("currency").Immutable(),
+		field.String("first_hub").Immutable(), // the hub the pass first paid at
+		field.Time("expires_at").Immutable(),  // the pass's; the row is kept past it
+		field.Int64("spent").Default(0).NonNegative(),
+	}
+}
+
+// Indexes of the HubPassSpend.
+func (HubPassSpend) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("pass_hash").Unique(), index.Fields("expires_at")}
+}
+
+// Annotations of the HubPassSpend. The CHECK holds for the raw updates
+// that move spent.
+func (HubPassSpend) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll),
+		entsql.Checks(map[string]string{"hub_pass_spend_spent_nonnegative": "spent >= 0"})}
+}
+
+// Policy of the HubPassSpend.
+func (HubPassSpend) Policy() ent.Policy { return systemOnlyPolicy() }
+
 // HubPayment is, on central, a hub's order paid from the buyer's phone:
 // the hub shows a QR code with the order, the buyer pays here by card, and
 // once Stripe confirms, central signs a receipt the hub checks offline.
