@@ -1,9 +1,14 @@
 package graph
 
 import (
+	"context"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // TestClientKey: per-address limits count the client, not the load
@@ -30,6 +35,38 @@ func TestClientKey(t *testing.T) {
 		}
 		if got := s.clientKey(r); got != c.want {
 			t.Errorf("%s with X-Forwarded-For %q: %s, want %s", c.remote, c.xff, got, c.want)
+		}
+	}
+}
+
+// TestInFlightBound: one websocket runs at most its bound of queries and
+// mutations at once; one more is RATE_LIMITED, and a finished one frees
+// its slot. Each runs under the request timeout.
+func TestInFlightBound(t *testing.T) {
+	s := &Server{cfg: ServerConfig{RequestTimeout: time.Minute}}
+	ctx := withInFlightLimit(context.Background(), 2)
+	ctx = graphql.WithOperationContext(ctx, &graphql.OperationContext{Operation: &ast.OperationDefinition{Operation: ast.Query}})
+	var deadlines []bool
+	next := func(ctx context.Context) graphql.ResponseHandler {
+		_, ok := ctx.Deadline()
+		deadlines = append(deadlines, ok)
+		return graphql.OneShot(&graphql.Response{Data: []byte(`{}`)})
+	}
+	first := s.boundSocketOperations(ctx, next)
+	s.boundSocketOperations(ctx, next)
+	third := s.boundSocketOperations(ctx, next)(ctx)
+	if len(third.Errors) != 1 || third.Errors[0].Extensions["code"] != CodeRateLimited {
+		t.Fatalf("a third operation in flight: %+v", third)
+	}
+	if r := first(ctx); r == nil || len(r.Errors) > 0 {
+		t.Fatalf("the first operation: %+v", r)
+	}
+	if r := s.boundSocketOperations(ctx, next)(ctx); len(r.Errors) > 0 {
+		t.Fatalf("after one finished, another was refused: %+v", r.Errors)
+	}
+	for i, ok := range deadlines {
+		if !ok {
+			t.Fatalf("operation %d ran without the request timeout", i)
 		}
 	}
 }
