@@ -11,8 +11,9 @@ import (
 const module = "github.com/merchd/merchd"
 
 // allowedDeps is DESIGN.md's dependency direction: which of our top-level
-// packages each may import (outside tests). ent imports nothing of ours;
-// hardware and live are leaves; only main wires everything.
+// folders each package may depend on, directly or through others, outside
+// tests. ent depends on nothing of ours; hardware and live are leaves;
+// only main wires everything.
 var allowedDeps = map[string][]string{
 	"ent":      {"ent"},
 	"hardware": {"hardware"},
@@ -21,42 +22,115 @@ var allowedDeps = map[string][]string{
 	"edge":     {"edge", "ent", "checkout", "hardware"},
 	"graph":    {"graph", "checkout", "live", "ent"},
 	"web":      {"web"},
+	"bench":    {},
 }
 
-func TestDependencyDirection(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json", "./...").Output()
+// testHelpers are the packages that exist for tests: what they may depend
+// on, and the folders whose tests may use them.
+var testHelpers = map[string]struct{ deps, users []string }{
+	module + "/ent/entdb/entdbtest":   {deps: []string{"ent"}, users: []string{"*"}},
+	module + "/hardware/hardwaretest": {deps: []string{}, users: []string{"*"}},
+	module + "/live/livetest":         {deps: []string{"live"}, users: []string{"live", "graph", "web", ""}},
+	module + "/graph/graphtest":       {deps: []string{"graph", "checkout", "live", "ent", "hardware"}, users: []string{"graph", "web", "edge", "checkout", ""}},
+}
+
+type pkg struct {
+	ImportPath                      string
+	Deps, TestImports, XTestImports []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", "-deps=false", "./...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Skipf("go list unavailable: %v", err)
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
 	}
+	var pkgs []pkg
 	dec := json.NewDecoder(bytes.NewReader(out))
-	checked := 0
 	for dec.More() {
-		var p struct {
-			ImportPath string
-			Imports    []string
-		}
+		var p pkg
 		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// TestDependencyDirection checks every package's transitive dependencies
+// against the table, so a shortcut through a third package is caught too;
+// a new top-level folder must be added to the table.
+func TestDependencyDirection(t *testing.T) {
+	for _, p := range listPackages(t) {
 		top := topDir(p.ImportPath)
+		if top == "" {
+			continue // main wires everything
+		}
+		if h, ok := testHelpers[p.ImportPath]; ok {
+			for _, dep := range ours(p.Deps) {
+				if !contains(h.deps, "*") && !contains(h.deps, topDir(dep)) && !isHelper(dep) {
+					t.Errorf("test helper %s depends on %s: it may only depend on %v", p.ImportPath, dep, h.deps)
+				}
+			}
+			continue
+		}
 		allowed, ok := allowedDeps[top]
 		if !ok {
-			continue // main and anything new: add it to the table
+			t.Errorf("%s is in a folder (%s) the dependency table does not know: add it to allowedDeps", p.ImportPath, top)
+			continue
 		}
-		checked++
-		for _, imp := range p.Imports {
-			if !strings.HasPrefix(imp, module+"/") {
+		for _, dep := range ours(p.Deps) {
+			if !contains(allowed, topDir(dep)) {
+				t.Errorf("%s depends on %s: %s may only depend on %v", p.ImportPath, dep, top, allowed)
+			}
+		}
+	}
+}
+
+// TestTestImports: a package's tests use its own folder, the test helpers
+// meant for them, and the packages its own code may use; a leaf's tests
+// never pull in the API (hardware's tests once imported graph/graphtest for
+// stripe-mock, and with it graph, checkout and live).
+func TestTestImports(t *testing.T) {
+	for _, p := range listPackages(t) {
+		top := topDir(p.ImportPath)
+		if top == "" || isHelper(p.ImportPath) {
+			continue
+		}
+		allowed := append([]string{top}, allowedDeps[top]...)
+		for _, imp := range ours(append(append([]string{}, p.TestImports...), p.XTestImports...)) {
+			if h, ok := testHelpers[imp]; ok {
+				if !contains(h.users, "*") && !contains(h.users, top) {
+					t.Errorf("tests of %s use %s, meant only for %v", p.ImportPath, imp, h.users)
+				}
 				continue
 			}
-			dep := topDir(imp)
-			if !contains(allowed, dep) {
-				t.Errorf("%s imports %s: %s may only import %v", p.ImportPath, imp, top, allowed)
+			if top != "graph" && top != "web" && top != "edge" && !contains(allowed, topDir(imp)) {
+				t.Errorf("tests of %s import %s: %s's tests may use %v and the test helpers", p.ImportPath, imp, top, allowed)
 			}
 		}
 	}
-	if checked == 0 {
-		t.Fatal("no packages checked")
+}
+
+func ours(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if p == module || strings.HasPrefix(p, module+"/") {
+			out = append(out, p)
+		}
 	}
+	return out
+}
+
+func isHelper(importPath string) bool {
+	_, ok := testHelpers[importPath]
+	return ok
 }
 
 func topDir(importPath string) string {

@@ -14,8 +14,8 @@ import (
 	"github.com/stripe/stripe-go/v79/client"
 	"github.com/stripe/stripe-go/v79/webhook"
 
-	"github.com/merchd/merchd/graph/graphtest"
 	"github.com/merchd/merchd/hardware"
+	"github.com/merchd/merchd/hardware/hardwaretest"
 )
 
 // newIntent creates a card_present PaymentIntent through stripe-go.
@@ -137,7 +137,7 @@ func TestTerminalSimulator(t *testing.T) {
 // TestStripeTerminalAgainstStripeMock: the driver's requests are valid
 // against Stripe's own API description (stripe-mock validates them).
 func TestStripeTerminalAgainstStripeMock(t *testing.T) {
-	mock := graphtest.StripeMock(t)
+	mock := hardwaretest.StripeMock(t)
 	term := hardware.NewStripeTerminal("sk_test_123", mock)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

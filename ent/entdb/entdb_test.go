@@ -8,17 +8,17 @@ import (
 	"testing"
 
 	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/ent/entdb/entdbtest"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/viewer"
-	"github.com/merchd/merchd/graph/graphtest"
 )
 
 // TestConcurrentStart: replicas starting together migrate once and all come
 // up, on SQLite and PostgreSQL.
 func TestConcurrentStart(t *testing.T) {
-	for _, d := range graphtest.Dialects(t) {
+	for _, d := range entdbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
-			url := graphtest.DatabaseURL(t, d)
+			url := entdbtest.DatabaseURL(t, d)
 			const replicas = 4
 			var wg sync.WaitGroup
 			errs := make([]error, replicas)
@@ -45,7 +45,7 @@ func TestConcurrentStart(t *testing.T) {
 }
 
 func TestSQLiteSettings(t *testing.T) {
-	db, err := entdb.Open(context.Background(), entdb.Config{URL: graphtest.DatabaseURL(t, "sqlite")})
+	db, err := entdb.Open(context.Background(), entdb.Config{URL: entdbtest.DatabaseURL(t, "sqlite")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +63,9 @@ func TestSQLiteSettings(t *testing.T) {
 // TestStockCheckConstraint: the database itself refuses a negative stock
 // count, whatever code writes it.
 func TestStockCheckConstraint(t *testing.T) {
-	for _, d := range graphtest.Dialects(t) {
+	for _, d := range entdbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
-			db, err := entdb.Open(context.Background(), entdb.Config{URL: graphtest.DatabaseURL(t, d)})
+			db, err := entdb.Open(context.Background(), entdb.Config{URL: entdbtest.DatabaseURL(t, d)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,9 +7,6 @@ package graphtest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,8 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -31,73 +26,21 @@ import (
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/ent/entdb/entdbtest"
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/realtime"
 	"github.com/merchd/merchd/live"
 )
 
-// PostgresEnv names the variable holding a PostgreSQL URL for tests, e.g.
-// postgres://postgres@127.0.0.1:5432/test?sslmode=disable. Each test gets
-// its own database created from it and dropped afterwards.
-const PostgresEnv = "MERCHD_TEST_POSTGRES"
+// The database helpers live in entdbtest, which leaf packages' tests use
+// without pulling in the API; these names keep the API tests short.
+const PostgresEnv = entdbtest.PostgresEnv
 
-// Dialects returns the databases to run a suite on: always "sqlite", and
-// "postgres" when MERCHD_TEST_POSTGRES is set.
-func Dialects(t testing.TB) []string {
-	if os.Getenv(PostgresEnv) == "" {
-		t.Logf("PostgreSQL variant skipped: set %s=postgres://… to run it", PostgresEnv)
-		return []string{"sqlite"}
-	}
-	return []string{"sqlite", "postgres"}
-}
-
-// DatabaseURL returns a fresh database of the dialect for this test.
-func DatabaseURL(t testing.TB, dialectName string) string {
-	t.Helper()
-	switch dialectName {
-	case "sqlite":
-		return filepath.Join(t.TempDir(), "merchd.db")
-	case "postgres":
-		return NewPostgresDB(t)
-	}
-	t.Fatalf("unknown dialect %q", dialectName)
-	return ""
-}
-
-// NewPostgresDB creates an empty database and returns its URL; it is
-// dropped when the test ends. The test is skipped without MERCHD_TEST_POSTGRES.
-func NewPostgresDB(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv(PostgresEnv)
-	if base == "" {
-		t.Skipf("needs PostgreSQL: set %s=postgres://user@127.0.0.1:5432/db?sslmode=disable", PostgresEnv)
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("open %s: %v", PostgresEnv, err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "merchd_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", PostgresEnv, err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+var (
+	Dialects      = entdbtest.Dialects
+	DatabaseURL   = entdbtest.DatabaseURL
+	NewPostgresDB = entdbtest.NewPostgresDB
+)
 
 // Env is a running API.
 type Env struct {
