@@ -26,15 +26,39 @@ import (
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
-// buildMerchd compiles the binary once per test run.
+// buildMerchd compiles the binary once per test run (the first caller
+// builds; the others wait for it and share the result).
 func buildMerchd(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "merchd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "merchd-test-bin")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "merchd")
+		if out, err := exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
+}
+
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		_ = os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
 }
 
 // startProcess runs `merchd serve` and returns its base URL.
