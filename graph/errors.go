@@ -228,6 +228,18 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
+// publicError is what a client may read of an error carried in a payload
+// (a hub sale's result): the presenter's message and code, so an INTERNAL
+// cause is logged under an id and never copied out.
+func (r *Resolver) publicError(ctx context.Context, err error) (msg, code string) {
+	if r.present == nil {
+		return "internal error", CodeInternal
+	}
+	out := r.present(ctx, resolverError{err})
+	c, _ := out.Extensions["code"].(string)
+	return out.Message, c
+}
+
 // internalError is a recovered panic, already logged under id.
 type internalError struct{ id string }
 

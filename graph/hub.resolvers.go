@@ -91,7 +91,7 @@ func (r *mutationResolver) RecordHubSales(ctx context.Context, input model.Recor
 		if errors.Is(err, checkout.ErrUnauthenticated) || errors.Is(err, checkout.ErrForbidden) {
 			return nil, err
 		} else if err != nil {
-			msg, c := err.Error(), code(ctx, err)
+			msg, c := r.publicError(ctx, err)
 			res.Error, res.Code = &msg, &c
 		}
 		out.Results[i] = res

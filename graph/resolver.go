@@ -4,6 +4,7 @@
 package graph
 
 import (
+	"github.com/99designs/gqlgen/graphql"
 	"time"
 
 	"github.com/merchd/merchd/graph/realtime"
@@ -15,6 +16,9 @@ import (
 
 // Resolver is the API's only dependency injection.
 type Resolver struct {
+	// present is the API's error presenter (set by NewServer), for errors
+	// that travel inside a payload rather than as GraphQL errors.
+	present  graphql.ErrorPresenterFunc
 	Client   *ent.Client
 	Accounts *checkout.Accounts
 	Catalog  *checkout.Catalog

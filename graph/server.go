@@ -171,7 +171,8 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	if m != nil {
 		srv.AroundResponses(m.observe)
 	}
-	srv.SetErrorPresenter(errorPresenter(log))
+	r.present = errorPresenter(log)
+	srv.SetErrorPresenter(r.present)
 	srv.SetRecoverFunc(recoverFunc(log))
 	s.gql = srv
 	return s, nil
