@@ -74,19 +74,22 @@ func (l *queryLimits) MutateOperationContext(ctx context.Context, oc *graphql.Op
 	if d := depth(op.SelectionSet, oc.Doc.Fragments, 0, map[string]bool{}); d > l.MaxDepth {
 		return tooComplex("operation is nested %d levels deep, more than the limit of %d", d, l.MaxDepth)
 	}
-	if a := aliases(op.SelectionSet, 0); a > l.MaxAliases {
-		return tooComplex("operation has %d aliases, more than the limit of %d", a, l.MaxAliases)
+	var sh shape
+	sh.walk(op.SelectionSet, oc.Variables, 0)
+	if sh.aliases > l.MaxAliases {
+		return tooComplex("operation has %d aliases, more than the limit of %d", sh.aliases, l.MaxAliases)
 	}
-	if field := nulArgument(op.SelectionSet, oc.Variables, 0); field != "" {
-		err := gqlerror.Errorf("%s: text must not contain NUL characters", field)
+	if sh.nulField != "" {
+		err := gqlerror.Errorf("%s: text must not contain NUL characters", sh.nulField)
 		err.Extensions = map[string]any{"code": CodeBadUserInput}
 		return err
 	}
-	if n := l.whereNodes(op.SelectionSet, oc.Variables, 0); n > maxWhereNodes {
-		return tooComplex("the operation's where filters hold %d conditions, more than the limit of %d", n, maxWhereNodes)
+	if sh.whereNodes > maxWhereNodes {
+		return tooComplex("the operation's where filters hold %d conditions, more than the limit of %d", sh.whereNodes, maxWhereNodes)
 	}
 	c := l.cost(ctx, op.SelectionSet, oc.Variables, 0)
-	schemas := 0
+	mutation := op.Operation == ast.Mutation
+	schemas, auth, writes := 0, 0, 0
 	for _, f := range rootFields(op.SelectionSet, nil) {
 		switch f.Name {
 		case "__schema":
@@ -95,27 +98,21 @@ func (l *queryLimits) MutateOperationContext(ctx context.Context, oc *graphql.Op
 		case "__type":
 			c = addCapped(c, typeCost)
 		}
+		if mutation && authMutations[f.Name] {
+			auth++
+		}
+		if mutation && movesStockOrMoney(l.schema.Schema(), f) {
+			writes++
+			c = addCapped(c, writeCost)
+		}
 	}
-	if schemas > 1 {
+	switch {
+	case schemas > 1:
 		return tooComplex("operation asks for the schema %d times; once is enough", schemas)
-	}
-	if op.Operation == ast.Mutation {
-		auth, writes := 0, 0
-		for _, f := range rootFields(op.SelectionSet, nil) {
-			if authMutations[f.Name] {
-				auth++
-			}
-			if movesStockOrMoney(l.schema.Schema(), f) {
-				writes++
-				c = addCapped(c, writeCost)
-			}
-		}
-		if auth > 1 {
-			return tooComplex("operation has %d sign-in or sign-up fields; send one per request", auth)
-		}
-		if writes > l.MaxWrites {
-			return tooComplex("operation has %d mutations that move stock or money, more than the limit of %d", writes, l.MaxWrites)
-		}
+	case auth > 1:
+		return tooComplex("operation has %d sign-in or sign-up fields; send one per request", auth)
+	case writes > l.MaxWrites:
+		return tooComplex("operation has %d mutations that move stock or money, more than the limit of %d", writes, l.MaxWrites)
 	}
 	if c > l.MaxComplexity {
 		return tooComplex("operation has complexity %d, more than the limit of %d", c, l.MaxComplexity)
@@ -169,33 +166,44 @@ func (l *queryLimits) cost(ctx context.Context, set ast.SelectionSet, vars map[s
 	return total
 }
 
-// nulArgument names the first field with a NUL character anywhere in its
-// arguments: no database column holds one (PostgreSQL refuses it outright),
-// so it is the client's mistake, not INTERNAL.
-func nulArgument(set ast.SelectionSet, vars map[string]any, level int) string {
-	if level > 64 {
-		return ""
+// shape is what one walk of an operation finds besides its depth and
+// cost: its aliases, the conditions of its where filters, and the first
+// field with a NUL character in its arguments (no database column holds
+// one — PostgreSQL refuses it outright — so it is the client's mistake,
+// not INTERNAL). Fragments count where they are spread.
+type shape struct {
+	aliases, whereNodes int
+	nulField            string
+}
+
+func (sh *shape) walk(set ast.SelectionSet, vars map[string]any, level int) {
+	if level > 64 { // depth is checked first; never recurse without end
+		return
 	}
 	for _, sel := range set {
-		var sub ast.SelectionSet
 		switch s := sel.(type) {
 		case *ast.Field:
-			if len(s.Arguments) > 0 && hasNUL(s.ArgumentMap(vars), 0) {
-				return s.Name
+			if s.Alias != "" && s.Alias != s.Name {
+				sh.aliases++
 			}
-			sub = s.SelectionSet
+			if len(s.Arguments) > 0 {
+				args := s.ArgumentMap(vars)
+				if sh.nulField == "" && hasNUL(args, 0) {
+					sh.nulField = s.Name
+				}
+				if s.Definition != nil && s.Definition.Arguments.ForName("where") != nil {
+					sh.whereNodes += countNodes(args["where"], 0)
+				}
+			}
+			sh.walk(s.SelectionSet, vars, level+1)
 		case *ast.InlineFragment:
-			sub = s.SelectionSet
+			sh.walk(s.SelectionSet, vars, level+1)
 		case *ast.FragmentSpread:
 			if s.Definition != nil {
-				sub = s.Definition.SelectionSet
+				sh.walk(s.Definition.SelectionSet, vars, level+1)
 			}
 		}
-		if f := nulArgument(sub, vars, level+1); f != "" {
-			return f
-		}
 	}
-	return ""
 }
 
 func hasNUL(v any, level int) bool {
@@ -225,30 +233,6 @@ func hasNUL(v any, level int) bool {
 // 20,000-item "or" must not reach the database.
 const maxWhereNodes = 100
 
-// whereNodes counts the objects and list items of every where argument.
-func (l *queryLimits) whereNodes(set ast.SelectionSet, vars map[string]any, level int) int {
-	if level > 64 {
-		return 0
-	}
-	n := 0
-	for _, sel := range set {
-		switch s := sel.(type) {
-		case *ast.Field:
-			if s.Definition != nil && s.Definition.Arguments.ForName("where") != nil {
-				n += countNodes(s.ArgumentMap(vars)["where"], 0)
-			}
-			n += l.whereNodes(s.SelectionSet, vars, level+1)
-		case *ast.InlineFragment:
-			n += l.whereNodes(s.SelectionSet, vars, level+1)
-		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				n += l.whereNodes(s.Definition.SelectionSet, vars, level+1)
-			}
-		}
-	}
-	return n
-}
-
 func countNodes(v any, level int) int {
 	if level > 32 {
 		return maxWhereNodes + 1
@@ -268,30 +252,6 @@ func countNodes(v any, level int) int {
 		return n
 	}
 	return 0
-}
-
-// aliases counts the fields renamed with an alias, fragments included.
-func aliases(set ast.SelectionSet, level int) int {
-	if level > 64 {
-		return 0
-	}
-	n := 0
-	for _, sel := range set {
-		switch s := sel.(type) {
-		case *ast.Field:
-			if s.Alias != "" && s.Alias != s.Name {
-				n++
-			}
-			n += aliases(s.SelectionSet, level+1)
-		case *ast.InlineFragment:
-			n += aliases(s.SelectionSet, level+1)
-		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				n += aliases(s.Definition.SelectionSet, level+1)
-			}
-		}
-	}
-	return n
 }
 
 // rootFields lists an operation's top-level fields through fragments.
