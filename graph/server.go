@@ -218,9 +218,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		release, refusal := s.conns.acquire(s.clientKey(r))
-		if refusal != "" {
-			writeTooMany(w, refusal)
+		release, ok := s.holdConnection(w, r)
+		if !ok {
 			return
 		}
 		defer release()
@@ -255,28 +254,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-		// Queries and mutations get a deadline; SSE subscriptions live on.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		defer cancel()
-	} else {
-		release, refusal := s.conns.acquire(s.clientKey(r))
-		if refusal != "" {
-			writeTooMany(w, refusal)
+	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		release, ok := s.holdConnection(w, r)
+		if !ok {
 			return
 		}
 		defer release()
-		// An SSE stream ends with the session that opened it.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(withLongLived(ctx))
+		// An SSE stream lives on, and ends with the session that opened it.
+		ctx, cancel := context.WithCancel(withLongLived(ctx))
 		defer cancel()
 		go s.watchSession(ctx, viewer.FromContext(ctx), cancel)
+		s.gql.ServeHTTP(w, r.WithContext(ctx))
+		return
 	}
-	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-		w = &codedErrors{ResponseWriter: w}
+	// Queries and mutations get a deadline.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	cw := &codedErrors{ResponseWriter: w}
+	s.gql.ServeHTTP(cw, r.WithContext(ctx))
+	cw.flush()
+}
+
+// holdConnection takes one of the long-lived connection slots for the
+// caller's address, or answers 429 and reports false.
+func (s *Server) holdConnection(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	release, refusal := s.conns.acquire(s.clientKey(r))
+	if refusal != "" {
+		writeTooMany(w, refusal)
+		return nil, false
 	}
-	s.gql.ServeHTTP(w, r.WithContext(ctx))
+	return release, true
 }
 
 // badTransport refuses, before gqlgen sees them, requests no transport
@@ -310,6 +317,14 @@ func (c *codedErrors) WriteHeader(status int) {
 	c.status = status
 	if status < 400 {
 		c.ResponseWriter.WriteHeader(status)
+	}
+}
+
+// flush sends an error status that no body followed.
+func (c *codedErrors) flush() {
+	if c.status >= 400 {
+		c.ResponseWriter.WriteHeader(c.status)
+		c.status = 0
 	}
 }
 
