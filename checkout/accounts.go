@@ -18,6 +18,7 @@ import (
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/viewer"
@@ -255,8 +256,7 @@ func (a *Accounts) SessionActive(ctx context.Context, v viewer.Viewer) (bool, er
 	if key.customer {
 		ok, err = a.db.CustomerSession.Query().Where(customersession.ID(v.SessionID), customersession.ExpiresAtGT(now)).Exist(sys)
 	} else {
-		ok, err = a.db.StaffToken.Query().Where(stafftoken.ID(v.SessionID), stafftoken.RevokedAtIsNil(),
-			stafftoken.Or(stafftoken.ExpiresAtIsNil(), stafftoken.ExpiresAtGT(now))).Exist(sys)
+		ok, err = a.db.StaffToken.Query().Where(stafftoken.ID(v.SessionID), tokenInForce(now)).Exist(sys)
 	}
 	if err != nil {
 		return false, fmt.Errorf("checkout: session of %v: %w", v.Role, err)
@@ -268,6 +268,11 @@ func (a *Accounts) SessionActive(ctx context.Context, v viewer.Viewer) (bool, er
 	a.active[key] = activeEntry{ok: ok, at: now}
 	a.activeMu.Unlock()
 	return ok, nil
+}
+
+// tokenInForce: a staff or hub token neither revoked nor expired at now.
+func tokenInForce(now time.Time) predicate.StaffToken {
+	return stafftoken.And(stafftoken.RevokedAtIsNil(), stafftoken.Or(stafftoken.ExpiresAtIsNil(), stafftoken.ExpiresAtGT(now)))
 }
 
 type sessionKey struct {
@@ -299,8 +304,7 @@ func (a *Accounts) Authenticate(ctx context.Context, token string) (viewer.Viewe
 		}
 		return viewer.Viewer{Role: viewer.Customer, CustomerID: s.CustomerID, SessionID: s.ID}, nil
 	case strings.HasPrefix(token, staffTokenPrefix):
-		t, err := a.db.StaffToken.Query().Where(stafftoken.TokenHash(sum[:]), stafftoken.RevokedAtIsNil(),
-			stafftoken.Or(stafftoken.ExpiresAtIsNil(), stafftoken.ExpiresAtGT(a.now()))).Only(sys)
+		t, err := a.db.StaffToken.Query().Where(stafftoken.TokenHash(sum[:]), tokenInForce(a.now())).Only(sys)
 		if ent.IsNotFound(err) {
 			return viewer.Viewer{}, ErrUnauthenticated
 		}

@@ -131,7 +131,7 @@ func (h *Hubs) verifyRequest(ctx context.Context, r PaymentRequest) error {
 	// one); each query bounded.
 	signed := false
 	for _, scope := range []predicate.StaffToken{stafftoken.Hub(r.Hub), stafftoken.Or(stafftoken.HubIsNil(), stafftoken.Hub(""))} {
-		toks, err := h.db.StaffToken.Query().Where(stafftoken.RevokedAtIsNil(), scope).Limit(200).All(sys)
+		toks, err := h.db.StaffToken.Query().Where(tokenInForce(h.now()), scope).Limit(200).All(sys)
 		if err != nil {
 			return err
 		}
