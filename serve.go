@@ -241,7 +241,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
 	if cfg.API.Introspection {
-		mux.Handle("GET /graphiql", explorerHandler(playground.Handler("merchd GraphiQL", "/query")))
+		mux.Handle("GET /graphiql", web.Explorer(playground.Handler("merchd GraphiQL", "/query")))
 	}
 	mux.Handle("/", web.Handler(web.Config{
 		StripePublishableKey: cfg.StripePublishableKey,
@@ -325,23 +325,6 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// explorerHandler serves GraphiQL with the headers of the shop's pages. It
-// is a developer tool whose scripts come from jsDelivr (pinned with
-// subresource integrity by gqlgen), so its policy names that origin and the
-// one inline script that starts it; it may not be framed.
-func explorerHandler(h http.Handler) http.Handler {
-	const csp = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; " +
-		"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; font-src 'self' data: https://cdn.jsdelivr.net; " +
-		"img-src 'self' data: https://cdn.jsdelivr.net; connect-src 'self' ws: wss:; " +
-		"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", csp)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "same-origin")
-		h.ServeHTTP(w, r)
-	})
 }
 
 // requireBearer serves h only to requests bearing token.
