@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -160,15 +159,10 @@ func TestFinding8_DrainedWalletHubSaleIsShortfall(t *testing.T) {
 			soldAt := e.Clock.Now().Add(time.Minute)
 
 			const n = 16
-			results := make([]hubRecordResult, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					h := hubs[i%2]
-					results[i] = recordAs(t, e, toks[h], walletHubSale(fmt.Sprintf("drain-%02d", i), h, sku, 1, 2400, pass, soldAt))[0]
-				})
-			}
-			wg.Wait()
+			results := raceAll(n, func(i int) hubRecordResult {
+				h := hubs[i%2]
+				return recordAs(t, e, toks[h], walletHubSale(fmt.Sprintf("drain-%02d", i), h, sku, 1, 2400, pass, soldAt))[0]
+			})
 			for _, r := range results {
 				if !r.Applied || r.Error != nil {
 					t.Fatalf("a wallet hub sale was not recorded: %+v", r)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,15 +58,10 @@ func TestFinding2_PassCapIsCumulative(t *testing.T) {
 			lease(t, e, e.StaffToken, "fest", v2, 8, "l3")
 			lease(t, e, e.StaffToken, "fair", v2, 8, "l4")
 			const n = 16
-			results := make([]hubRecordResult, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					h := []string{"fest", "fair"}[i%2]
-					results[i] = recordAs(t, e, toks[h], walletHubSale(fmt.Sprintf("race-%02d", i), h, sku2, 1, 700, pass2, soldAt))[0]
-				})
-			}
-			wg.Wait()
+			results := raceAll(n, func(i int) hubRecordResult {
+				h := []string{"fest", "fair"}[i%2]
+				return recordAs(t, e, toks[h], walletHubSale(fmt.Sprintf("race-%02d", i), h, sku2, 1, 700, pass2, soldAt))[0]
+			})
 			paid := 0
 			for _, r := range results {
 				if !r.Applied || r.Error != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/merchd/merchd/checkout"
@@ -20,17 +19,6 @@ import (
 // with one input and one key (every caller gets the first result) and 16
 // with different keys (the invariant holds: no unit, sale, payment or
 // refund more than the rules allow), on SQLite and PostgreSQL.
-
-// concurrently runs f(0..n-1) at once.
-func concurrently(n int, f func(i int)) {
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() { <-start; f(i) })
-	}
-	close(start)
-	wg.Wait()
-}
 
 func stockAt(t *testing.T, e *graphtest.Env, locationID int) int {
 	t.Helper()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,14 +56,9 @@ func TestFinding5_OneMembershipPerCustomer(t *testing.T) {
 			tok, id := e.SignUp(t, "member-race@example.com")
 			grant(t, e, id, 8000, "g")
 			const n = 8
-			codes := make([]string, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					codes[i] = e.Do(t, tok, buyMembershipMutation, buyMembershipVars(tier, 1000, fmt.Sprintf("k%d", i))).Code()
-				})
-			}
-			wg.Wait()
+			codes := raceAll(n, func(i int) string {
+				return e.Do(t, tok, buyMembershipMutation, buyMembershipVars(tier, 1000, fmt.Sprintf("k%d", i))).Code()
+			})
 			got, winner := map[string]int{}, ""
 			for i, c := range codes {
 				got[c]++
@@ -221,15 +215,10 @@ func TestFinding11_CardRefundLimitUnderRace(t *testing.T) {
 			}
 			e.Do(t, tok, `query($id: ID!) { node(id: $id) { ... on Order { lines { id } } } }`, map[string]any{"id": out.Checkout.Order.ID}).Decode(t, &lines)
 			const n = 8
-			codes := make([]string, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					codes[i] = e.Do(t, e.StaffToken, refundOrderMutation, map[string]any{"i": map[string]any{"orderId": out.Checkout.Order.ID, "to": "CARD",
-						"lines": []any{map[string]any{"lineId": lines.Node.Lines[0].ID, "quantity": 1}}, "idempotencyKey": fmt.Sprintf("r%d", i)}}).Code()
-				})
-			}
-			wg.Wait()
+			codes := raceAll(n, func(i int) string {
+				return e.Do(t, e.StaffToken, refundOrderMutation, map[string]any{"i": map[string]any{"orderId": out.Checkout.Order.ID, "to": "CARD",
+					"lines": []any{map[string]any{"lineId": lines.Node.Lines[0].ID, "quantity": 1}}, "idempotencyKey": fmt.Sprintf("r%d", i)}}).Code()
+			})
 			ok := 0
 			for _, c := range codes {
 				if c == "" {

@@ -243,19 +243,15 @@ func TestRace_stripeWebhook(t *testing.T) {
 				out := splitCheckout(t, e, tok, v, 1000, c.name)
 				pi := *out.Checkout.PaymentIntentID
 				before := stockOf(t, e, v)
-				var wg sync.WaitGroup
-				start := make(chan struct{})
+				bodies, sigs := make([][]byte, raceN), make([]string, raceN)
 				for i := range raceN {
-					body, sig := e.Stripe.Event(t, c.eventIDs(i), "payment_intent.succeeded", pi)
-					wg.Go(func() {
-						<-start
-						if code := graphtest.Deliver(t, e.WebhookURL, body, sig); code != http.StatusOK {
-							t.Errorf("%s: webhook answered %d", c.name, code)
-						}
-					})
+					bodies[i], sigs[i] = e.Stripe.Event(t, c.eventIDs(i), "payment_intent.succeeded", pi)
 				}
-				close(start)
-				wg.Wait()
+				concurrently(raceN, func(i int) {
+					if code := graphtest.Deliver(t, e.WebhookURL, bodies[i], sigs[i]); code != http.StatusOK {
+						t.Errorf("%s: webhook answered %d", c.name, code)
+					}
+				})
 				st, _ := orderStatus(t, e, tok, out.Checkout.Order.ID)
 				orderID := decodeID(t, out.Checkout.Order.ID)
 				paid := e.Client.OrderEvent.Query().Where(orderevent.OrderID(orderID), orderevent.Status("PAID")).CountX(sys())

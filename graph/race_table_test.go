@@ -131,19 +131,22 @@ func racedMutations(t *testing.T) map[string]bool {
 	return out
 }
 
-// raceAll calls fn(i) for i in [0, n) all at once and returns the results.
-func raceAll[T any](n int, fn func(i int) T) []T {
-	out := make([]T, n)
-	start := make(chan struct{})
+// concurrently runs f(i) for i in [0, n) at once: every goroutine waits
+// at one barrier, so the calls really race.
+func concurrently(n int, f func(i int)) {
 	var wg sync.WaitGroup
+	start := make(chan struct{})
 	for i := range n {
-		wg.Go(func() {
-			<-start
-			out[i] = fn(i)
-		})
+		wg.Go(func() { <-start; f(i) })
 	}
 	close(start)
 	wg.Wait()
+}
+
+// raceAll calls fn(i) for i in [0, n) all at once and returns the results.
+func raceAll[T any](n int, fn func(i int) T) []T {
+	out := make([]T, n)
+	concurrently(n, func(i int) { out[i] = fn(i) })
 	return out
 }
 

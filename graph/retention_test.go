@@ -89,12 +89,7 @@ func TestRetentionJobs(t *testing.T) {
 				t.Fatalf("%d of 3 old keys left after one sweep of batch 2, want 1", n)
 			}
 			// Two replicas sweep at once: each row goes once, no error.
-			var wg sync.WaitGroup
-			errs := make([]error, 2)
-			for i := range 2 {
-				wg.Go(func() { _, errs[i] = e.Orders.Sweep(context.Background()) })
-			}
-			wg.Wait()
+			errs := raceAll(2, func(int) error { _, err := e.Orders.Sweep(context.Background()); return err })
 			graphtest.Must(t, errors.Join(errs...))
 
 			ids := func(q interface {
