@@ -146,7 +146,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return err
 	}
 	members := checkout.NewMemberships(db.Client, wallets, subs, now)
-	drops := checkout.NewDrops(db.Client, now, members.EarlyAccess, log)
+	drops := checkout.NewDrops(db.Client, db.Dialect, now, members.EarlyAccess, log)
 	carts, err := checkout.NewCarts(db.Client, db.Dialect, cfg.Cart, now, drops, catalog.LocationID())
 	if err != nil {
 		return err

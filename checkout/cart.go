@@ -102,22 +102,10 @@ type AddToCartInput struct {
 	Key       string
 }
 
-func requireCustomer(ctx context.Context) (int, error) {
-	v := viewer.FromContext(ctx)
-	switch v.Role {
-	case viewer.Customer:
-		return v.CustomerID, nil
-	case viewer.Anonymous:
-		return 0, ErrUnauthenticated
-	default:
-		return 0, fmt.Errorf("only customers have carts: %w", ErrForbidden)
-	}
-}
-
 // AddToCart holds quantity units of a variant for the signed-in customer
 // and returns the new cart line (the hold).
 func (c *Carts) AddToCart(ctx context.Context, in AddToCartInput) (int, error) {
-	customerID, err := requireCustomer(ctx)
+	customerID, err := RequireCustomer(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -431,31 +419,7 @@ func (c *Carts) take(ctx context.Context, tx *ent.Tx, h hold) error {
 		return nil
 	}
 	c.afterCommit(tx, DropTopic(*h.dropID))
-	n, err := tx.DropPool.Update().
-		Where(droppool.DropID(*h.dropID), droppool.ChannelEQ(h.channel), droppool.RemainingGTE(h.quantity)).
-		AddRemaining(-h.quantity).Save(ctx)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("drop %d %s pool: %w", *h.dropID, h.channel, ErrOutOfStock)
-	}
-	// The allowance counter: insert, or add if still within the limit.
-	q := `INSERT INTO drop_customers (drop_id, customer_id, units) VALUES (?, ?, ?)
-	      ON CONFLICT (drop_id, customer_id) DO UPDATE SET units = drop_customers.units + excluded.units`
-	args := []any{*h.dropID, h.customerID, h.quantity}
-	if h.limit > 0 {
-		q += ` WHERE drop_customers.units + excluded.units <= ?`
-		args = append(args, h.limit)
-	}
-	n64, err := c.exec(ctx, tx, q, args...)
-	if err != nil {
-		return err
-	}
-	if n64 == 0 {
-		return fmt.Errorf("drop %d: %w", *h.dropID, ErrLimitExceeded)
-	}
-	return nil
+	return c.drops.claim(ctx, tx, claim{dropID: *h.dropID, customerID: h.customerID, channel: h.channel, units: h.quantity, limit: h.limit})
 }
 
 // give returns what take took. Callers guard it with the line's status
@@ -470,13 +434,7 @@ func (c *Carts) give(ctx context.Context, tx *ent.Tx, l *ent.CartLine) error {
 		return nil
 	}
 	c.afterCommit(tx, DropTopic(*l.DropID))
-	if _, err := tx.DropPool.Update().Where(droppool.DropID(*l.DropID), droppool.ChannelEQ(l.Channel)).
-		AddRemaining(l.Quantity).Save(ctx); err != nil {
-		return err
-	}
-	_, err := c.exec(ctx, tx, `UPDATE drop_customers SET units = units - ? WHERE drop_id = ? AND customer_id = ? AND units >= ?`,
-		l.Quantity, *l.DropID, l.CustomerID, l.Quantity)
-	return err
+	return c.drops.unclaim(ctx, tx, claim{dropID: *l.DropID, customerID: l.CustomerID, channel: l.Channel, units: l.Quantity})
 }
 
 // release moves a HELD line to status and returns its units; false if the
@@ -510,7 +468,7 @@ func (c *Carts) retake(ctx context.Context, tx *ent.Tx, l *ent.CartLine) error {
 
 // RemoveFromCart releases one of the viewer's lines and returns its cart.
 func (c *Carts) RemoveFromCart(ctx context.Context, lineID int, key string) (int, error) {
-	customerID, err := requireCustomer(ctx)
+	customerID, err := RequireCustomer(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -544,7 +502,7 @@ func (c *Carts) RemoveFromCart(ctx context.Context, lineID int, key string) (int
 // units of any of its holds that expired — the check on access that backs
 // up the sweeper.
 func (c *Carts) Cart(ctx context.Context) (*ent.Cart, error) {
-	customerID, err := requireCustomer(ctx)
+	customerID, err := RequireCustomer(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -85,42 +85,6 @@ func NewCatalog(ctx context.Context, db *ent.Client, cfg CatalogConfig) (*Catalo
 // LocationID is this server's own stock location.
 func (c *Catalog) LocationID() int { return c.locationID }
 
-// requireHub is requireStaff for a hub's business: a hub-scoped token may
-// act only for its own hub.
-// requireHub lets staff, or the token of this hub, do a hub's business.
-func requireHub(ctx context.Context, hubCode string) error {
-	if err := requireStaffOrHub(ctx); err != nil {
-		return err
-	}
-	if v := viewer.FromContext(ctx); v.Role == viewer.HubToken && v.Hub != hubCode {
-		return fmt.Errorf("the token of hub %s acts for hub %s: %w", v.Hub, hubCode, ErrForbidden)
-	}
-	return nil
-}
-
-// requireStaffOrHub lets staff or any hub's token through (the caller
-// scopes what a hub may touch).
-func requireStaffOrHub(ctx context.Context) error {
-	if v := viewer.FromContext(ctx); v.Role == viewer.HubToken && v.Hub != "" {
-		return nil
-	}
-	return requireStaff(ctx)
-}
-
-// RequireStaffOrHub is requireStaffOrHub for the API's own reads.
-func RequireStaffOrHub(ctx context.Context) error { return requireStaffOrHub(ctx) }
-
-func requireStaff(ctx context.Context) error {
-	switch v := viewer.FromContext(ctx); {
-	case v.IsStaff():
-		return nil
-	case v.Role == viewer.Anonymous:
-		return ErrUnauthenticated
-	default:
-		return ErrForbidden
-	}
-}
-
 func (c *Catalog) checkMoney(field string, m Money) error {
 	if m.Amount < 0 {
 		return badInput(field, "amount %d is negative", m.Amount)
@@ -136,7 +100,7 @@ func (c *Catalog) checkMoney(field string, m Money) error {
 
 // CreateProduct creates a product from the generated input.
 func (c *Catalog) CreateProduct(ctx context.Context, in ent.CreateProductInput) (*ent.Product, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	p, err := c.db.Product.Create().SetInput(in).Save(ctx)
@@ -145,7 +109,7 @@ func (c *Catalog) CreateProduct(ctx context.Context, in ent.CreateProductInput) 
 
 // UpdateProduct applies the generated update input.
 func (c *Catalog) UpdateProduct(ctx context.Context, id int, in ent.UpdateProductInput) (*ent.Product, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	p, err := c.db.Product.UpdateOneID(id).SetInput(in).Save(ctx)
@@ -154,7 +118,7 @@ func (c *Catalog) UpdateProduct(ctx context.Context, id int, in ent.UpdateProduc
 
 // ArchiveProduct hides a product from customers without deleting its history.
 func (c *Catalog) ArchiveProduct(ctx context.Context, id int) (*ent.Product, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	p, err := c.db.Product.UpdateOneID(id).SetStatus(product.StatusARCHIVED).Save(ctx)
@@ -213,7 +177,7 @@ func optionMap(opts []ent.SelectedOption) (map[string]string, error) {
 
 // CreateVariant adds a variant to a product.
 func (c *Catalog) CreateVariant(ctx context.Context, productID int, in VariantInput) (*ent.Variant, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	if in.SKU == nil || in.Title == nil || in.Price == nil {
@@ -239,7 +203,7 @@ func (c *Catalog) CreateVariant(ctx context.Context, productID int, in VariantIn
 
 // UpdateVariant changes a variant.
 func (c *Catalog) UpdateVariant(ctx context.Context, id int, in VariantInput) (*ent.Variant, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.checkVariant(in); err != nil {
@@ -279,7 +243,7 @@ type Image struct {
 
 // SetProductImages replaces a product's images, in order.
 func (c *Catalog) SetProductImages(ctx context.Context, productID int, images []Image) (*ent.Product, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	if len(images) > 50 {
@@ -325,7 +289,7 @@ func setImages(ctx context.Context, tx *ent.Tx, productID int, images []Image) (
 
 // CreateCollection creates a collection.
 func (c *Catalog) CreateCollection(ctx context.Context, in ent.CreateCollectionInput) (*ent.Collection, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	col, err := c.db.Collection.Create().SetInput(in).Save(ctx)
@@ -334,7 +298,7 @@ func (c *Catalog) CreateCollection(ctx context.Context, in ent.CreateCollectionI
 
 // UpdateCollection changes a collection.
 func (c *Catalog) UpdateCollection(ctx context.Context, id int, in ent.UpdateCollectionInput) (*ent.Collection, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	col, err := c.db.Collection.UpdateOneID(id).SetInput(in).Save(ctx)
@@ -361,7 +325,7 @@ type StockLevel struct {
 // waits for this count (and moves available after it). It is idempotent
 // under key: a retried request cannot overwrite sales made since the first.
 func (c *Catalog) SetStock(ctx context.Context, variantID, locationID, onHand int, key string) (StockLevel, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return StockLevel{}, err
 	}
 	if onHand < 0 || onHand > maxStock {

@@ -10,19 +10,8 @@ import (
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/droppool"
-	"github.com/merchd/merchd/ent/schema/types"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/viewer"
-)
-
-// Channel is where a unit is sold: online, on a livestream, or at a hub.
-type Channel = types.Channel
-
-// Channels.
-const (
-	ChannelOnline = types.ChannelOnline
-	ChannelLive   = types.ChannelLive
-	ChannelHub    = types.ChannelHub
 )
 
 // DropStateAt is a drop's state at now, given its remaining units. States
@@ -64,7 +53,8 @@ func NoEarlyAccess(context.Context, int, *ent.Drop) (bool, error) { return false
 
 // Drops schedules limited releases and moves units between channel pools.
 type Drops struct {
-	db   *ent.Client
+	db      *ent.Client
+	dialect string
 	now  func() time.Time
 	gate EarlyAccessGate
 	log  *slog.Logger
@@ -76,11 +66,11 @@ type Drops struct {
 }
 
 // NewDrops returns the drop service.
-func NewDrops(db *ent.Client, now func() time.Time, gate EarlyAccessGate, log *slog.Logger) *Drops {
+func NewDrops(db *ent.Client, dialectName string, now func() time.Time, gate EarlyAccessGate, log *slog.Logger) *Drops {
 	if gate == nil {
 		gate = NoEarlyAccess
 	}
-	return &Drops{db: db, now: now, gate: gate, log: log, wake: make(chan struct{}, 1)}
+	return &Drops{db: db, dialect: dialectName, now: now, gate: gate, log: log, wake: make(chan struct{}, 1)}
 }
 
 // PoolInput splits a drop's cap.
@@ -142,7 +132,7 @@ func checkPools(capUnits int, pools []PoolInput) ([]PoolInput, error) {
 
 // CreateDrop schedules a drop.
 func (s *Drops) CreateDrop(ctx context.Context, in DropInput) (*ent.Drop, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	switch {
@@ -219,7 +209,7 @@ func (s *Drops) poke() {
 
 // UpdateDrop changes a drop's title, window, limit or hold time.
 func (s *Drops) UpdateDrop(ctx context.Context, id int, in DropInput) (*ent.Drop, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	if in.Cap != nil || in.Pools != nil || in.VariantIDs != nil {
@@ -277,7 +267,7 @@ func (s *Drops) UpdateDrop(ctx context.Context, id int, in DropInput) (*ent.Drop
 // Rebalance moves unsold units from one channel's pool to another's while
 // the drop runs. Held and sold units stay where they are.
 func (s *Drops) Rebalance(ctx context.Context, dropID int, from, to Channel, units int, key string) (int, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return 0, err
 	}
 	if units <= 0 || units > maxDropCap {
@@ -385,4 +375,59 @@ func (s *Drops) tick(ctx context.Context) (*time.Time, error) {
 		}
 	}
 	return next, nil
+}
+
+// claim is a hold's claim on a drop: units from one channel's pool,
+// counted against the customer's allowance (limit units; 0: no limit).
+type claim struct {
+	dropID, customerID int
+	channel            Channel
+	units, limit       int
+}
+
+// claim takes c's units from the drop's pool and adds them to the
+// customer's count, each with one conditional write: a pool that has run
+// dry is ErrOutOfStock, a count that would pass the limit is
+// ErrLimitExceeded, and either refuses the caller's whole transaction.
+// This is where the per-customer limit is enforced: concurrent holds of
+// one customer serialise on the drop_customers row, so N racing holds
+// can never count more than the limit.
+func (s *Drops) claim(ctx context.Context, tx *ent.Tx, c claim) error {
+	n, err := tx.DropPool.Update().
+		Where(droppool.DropID(c.dropID), droppool.ChannelEQ(c.channel), droppool.RemainingGTE(c.units)).
+		AddRemaining(-c.units).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("drop %d %s pool: %w", c.dropID, c.channel, ErrOutOfStock)
+	}
+	// The allowance counter: insert, or add if still within the limit.
+	q := `INSERT INTO drop_customers (drop_id, customer_id, units) VALUES (?, ?, ?)
+	      ON CONFLICT (drop_id, customer_id) DO UPDATE SET units = drop_customers.units + excluded.units`
+	args := []any{c.dropID, c.customerID, c.units}
+	if c.limit > 0 {
+		q += ` WHERE drop_customers.units + excluded.units <= ?`
+		args = append(args, c.limit)
+	}
+	n64, err := execAffected(ctx, tx, s.dialect, q, args...)
+	if err != nil {
+		return err
+	}
+	if n64 == 0 {
+		return fmt.Errorf("drop %d: %w", c.dropID, ErrLimitExceeded)
+	}
+	return nil
+}
+
+// unclaim gives back what claim took. Callers guard it with the line's
+// status transition, so it runs once per hold.
+func (s *Drops) unclaim(ctx context.Context, tx *ent.Tx, c claim) error {
+	if _, err := tx.DropPool.Update().Where(droppool.DropID(c.dropID), droppool.ChannelEQ(c.channel)).
+		AddRemaining(c.units).Save(ctx); err != nil {
+		return err
+	}
+	_, err := execAffected(ctx, tx, s.dialect, `UPDATE drop_customers SET units = units - ? WHERE drop_id = ? AND customer_id = ? AND units >= ?`,
+		c.units, c.dropID, c.customerID, c.units)
+	return err
 }

@@ -3,6 +3,8 @@ package checkout
 import (
 	"errors"
 	"fmt"
+	"github.com/merchd/merchd/ent"
+	"time"
 )
 
 // Sentinel errors. graph's error presenter maps each to an extensions.code.
@@ -77,3 +79,33 @@ var ErrAlreadyMember = errors.New("you already have an active membership")
 var ErrInsufficientFunds = errors.New("insufficient wallet funds")
 
 func isRefusal(err, refusal error) bool { return errors.Is(err, refusal) }
+
+// ErrRateLimited refuses a request that came too fast (or while the server
+// is busy hashing passwords). errors.As gives the *RateLimitError with the
+// time after which a retry may succeed.
+var ErrRateLimited = errors.New("too many requests")
+
+// RateLimitError is a throttling refusal with its retry-after.
+type RateLimitError struct {
+	What       string // "sign-in", "sign-up", "password hashing"
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("too many %s attempts; retry in %s", e.What, e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// notFoundAs turns ent's not-found into ErrNotFound naming what was missing.
+func notFoundAs(err error, what string) error {
+	if ent.IsNotFound(err) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	var ve *ent.ValidationError
+	if errors.As(err, &ve) {
+		return badInput(ve.Name, "%s", ve.Unwrap().Error())
+	}
+	return err
+}

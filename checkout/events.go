@@ -3,8 +3,6 @@ package checkout
 import (
 	"context"
 	"strconv"
-
-	"github.com/merchd/merchd/ent"
 )
 
 // Notifier announces that something changed, by topic. It carries no data:
@@ -21,34 +19,3 @@ func CartTopic(customerID int) string   { return "cart:" + strconv.Itoa(customer
 func OrderTopic(orderID int) string     { return "order:" + strconv.Itoa(orderID) }
 func WalletTopic(customerID int) string { return "wallet:" + strconv.Itoa(customerID) }
 func StreamTopic(streamID int) string   { return "stream:" + strconv.Itoa(streamID) }
-
-// notifier is embedded by the services: nil-safe, and never announces work
-// that did not commit.
-type notifier struct{ n Notifier }
-
-// SetNotifier wires real-time notifications (nil turns them off).
-func (s *notifier) SetNotifier(n Notifier) { s.n = n }
-
-// afterCommit announces topics once tx commits; nothing if it rolls back.
-func (s *notifier) afterCommit(tx *ent.Tx, topics ...string) {
-	if s.n == nil || len(topics) == 0 {
-		return
-	}
-	n := s.n
-	tx.OnCommit(func(next ent.Committer) ent.Committer {
-		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-			err := next.Commit(ctx, tx)
-			if err == nil {
-				n.Notify(context.WithoutCancel(ctx), topics...)
-			}
-			return err
-		})
-	})
-}
-
-// now announces topics for a write that is already committed.
-func (s *notifier) notify(ctx context.Context, topics ...string) {
-	if s.n != nil && len(topics) > 0 {
-		s.n.Notify(context.WithoutCancel(ctx), topics...)
-	}
-}

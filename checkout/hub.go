@@ -8,10 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"sync/atomic"
-	"time"
-
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/hubpassspend"
@@ -26,6 +22,9 @@ import (
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/ent/wallet"
 	"github.com/merchd/merchd/ent/walletentry"
+	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // SaleLine is one line of a hub sale, by SKU.
@@ -137,7 +136,7 @@ const OutboxHubSale = "hubSale"
 // pass never more than the offline limit in all (takeFromPass); a
 // phone payment needs central's receipt for exactly this sale's total.
 func (h *Hubs) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return RemoteSale{}, err
 	}
 	hubCode := h.code
@@ -355,7 +354,7 @@ type RecordResult struct {
 // SKU) is kept as a CONFLICT record for staff instead: never lost, never
 // counted twice.
 func (h *Hubs) Record(ctx context.Context, s RemoteSale) (RecordResult, error) {
-	if err := requireHub(ctx, s.Hub); err != nil {
+	if err := RequireHub(ctx, s.Hub); err != nil {
 		return RecordResult{}, err
 	}
 	if s.SaleID == "" || len(s.SaleID) > 64 || !ValidHubCode(s.Hub) || len(s.Lines) == 0 || len(s.Lines) > 50 || !isCurrencyCode(s.Currency) {
@@ -696,7 +695,7 @@ func mustJSON(v any) string {
 // Lease moves units of a variant from central's stock to a hub's allocation,
 // atomically; the hub then sells them with or without a link.
 func (h *Hubs) Lease(ctx context.Context, centralID int, hubCode string, variantID, units int, key string) (int, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return 0, err
 	}
 	if !ValidHubCode(hubCode) {
@@ -778,7 +777,7 @@ type CatalogItem struct {
 
 // Allocation lists the units allocated to a hub and unsold there.
 func (h *Hubs) Allocation(ctx context.Context, hubCode string) ([]AllocationLine, error) {
-	if err := requireHub(ctx, hubCode); err != nil {
+	if err := RequireHub(ctx, hubCode); err != nil {
 		return nil, err
 	}
 	sys := viewer.SystemContext(ctx)
@@ -929,7 +928,7 @@ type RemoteReturn struct {
 // and a return of them is queued, in one transaction, behind the sales
 // already queued. Central moves them back to its own stock on delivery.
 func (h *Hubs) Close(ctx context.Context, key string) (RemoteReturn, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return RemoteReturn{}, err
 	}
 	if h.code == "" {
@@ -981,7 +980,7 @@ func (h *Hubs) Close(ctx context.Context, key string) (RemoteReturn, error) {
 // Return applies a hub's return on central, once per return id: the units
 // leave the hub's allocation and are back in central's stock.
 func (h *Hubs) Return(ctx context.Context, centralID int, r RemoteReturn) (int, error) {
-	if err := requireHub(ctx, r.Hub); err != nil {
+	if err := RequireHub(ctx, r.Hub); err != nil {
 		return 0, err
 	}
 	if r.ReturnID == "" || len(r.ReturnID) > 64 || !ValidHubCode(r.Hub) || len(r.Lines) > 500 {
@@ -1066,7 +1065,7 @@ type WalletBalance struct {
 // WalletBalances lists, for hubs, the wallets in currency that hold money,
 // by customer id, first of them after the customer id after (staff).
 func (h *Hubs) WalletBalances(ctx context.Context, currency string, after, first int) ([]WalletBalance, error) {
-	if err := requireStaffOrHub(ctx); err != nil {
+	if err := RequireStaffOrHub(ctx); err != nil {
 		return nil, err
 	}
 	if first < 1 || first > 1000 {
@@ -1138,7 +1137,7 @@ type OfflineWallet struct {
 
 // OfflineWallet reports, at a hub, what the customer holding pass can spend.
 func (h *Hubs) OfflineWallet(ctx context.Context, pass string) (OfflineWallet, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return OfflineWallet{}, err
 	}
 	v := h.central.Load()
@@ -1169,7 +1168,7 @@ func (h *Hubs) OfflineWallet(ctx context.Context, pass string) (OfflineWallet, e
 // IssueWalletPass signs a pass for the signed-in customer's wallet in
 // currency (central only).
 func (h *Hubs) IssueWalletPass(ctx context.Context, currency string) (string, time.Time, error) {
-	customerID, err := requireCustomer(ctx)
+	customerID, err := RequireCustomer(ctx)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -1208,4 +1207,19 @@ func (h *Hubs) Receipt(ctx context.Context, saleID string) (*SaleReceipt, error)
 	}
 	return &SaleReceipt{RemoteSale: RemoteSale{SaleID: s.SaleID, Hub: s.Hub, Lines: s.Lines, Currency: s.Currency,
 		PaidWith: s.PaidWith.String(), SoldAt: s.SoldAt}, Total: s.TotalAmount}, nil
+}
+
+// sumLines totals sale lines with checked arithmetic.
+func sumLines(lines []SaleLine) (int64, error) {
+	var total int64
+	for _, l := range lines {
+		amt, err := lineAmount(l.Quantity, l.UnitAmount)
+		if err != nil {
+			return 0, err
+		}
+		if total, err = addMoney(total, amt); err != nil {
+			return 0, err
+		}
+	}
+	return total, nil
 }

@@ -180,7 +180,7 @@ func (h *Hubs) verifyRequest(ctx context.Context, r PaymentRequest) error {
 // PaymentRequest prices lines at this hub for a buyer to pay by phone;
 // nothing is taken until the hub sells with the receipt.
 func (h *Hubs) PaymentRequest(ctx context.Context, lines []SellLine) (PaymentRequest, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return PaymentRequest{}, err
 	}
 	if h.code == "" {
@@ -324,7 +324,7 @@ func (h *Hubs) StartTerminalPayment(ctx context.Context, request, readerID strin
 	if err != nil {
 		return TerminalPayment{}, err
 	}
-	if err := requireHub(ctx, r.Hub); err != nil {
+	if err := RequireHub(ctx, r.Hub); err != nil {
 		return TerminalPayment{}, err
 	}
 	if err := h.verifyRequest(ctx, r); err != nil {
@@ -369,7 +369,7 @@ func (h *Hubs) TerminalReader(ctx context.Context, readerID string) (ReaderState
 // readersReady lets staff and hubs drive card readers where central has
 // them (a hub only its own: readerOf).
 func (h *Hubs) readersReady(ctx context.Context) error {
-	if err := requireStaffOrHub(ctx); err != nil {
+	if err := RequireStaffOrHub(ctx); err != nil {
 		return err
 	}
 	if h.terminal == nil || h.pay == nil {
@@ -513,7 +513,7 @@ func (h *Hubs) claimPayment(ctx context.Context, tx *ent.Tx, s RemoteSale, total
 // once. If the hub's sale of it has reached central (or reaches it later),
 // that sale is marked SHORTFALL for staff: the books always show it.
 func (h *Hubs) RefundHubPayment(ctx context.Context, saleID string) (*PhonePaymentState, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	if h.pay == nil {
@@ -566,7 +566,7 @@ var _ CentralLink = (*Hubs)(nil)
 // a hub's token then starts, polls and cancels payments only on its own
 // readers.
 func (h *Hubs) BindReader(ctx context.Context, readerID, hubCode string) error {
-	if err := requireStaff(ctx); err != nil { // a hub's token is not staff
+	if err := RequireStaff(ctx); err != nil { // a hub's token is not staff
 		return err
 	}
 	if readerID == "" || len(readerID) > 100 {

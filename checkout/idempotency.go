@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"unicode"
@@ -154,16 +153,4 @@ func replay[T any](ctx context.Context, db *ent.Client, scope, key string, sum [
 		return res, true, fmt.Errorf("checkout: decode recorded result: %w", err)
 	}
 	return res, true, nil
-}
-
-// notFoundAs turns ent's not-found into ErrNotFound naming what was missing.
-func notFoundAs(err error, what string) error {
-	if ent.IsNotFound(err) {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
-	}
-	var ve *ent.ValidationError
-	if errors.As(err, &ve) {
-		return badInput(ve.Name, "%s", ve.Unwrap().Error())
-	}
-	return err
 }

@@ -46,7 +46,7 @@ type TierInput struct {
 
 // CreateTier adds a membership tier (staff).
 func (m *Memberships) CreateTier(ctx context.Context, in TierInput) (*ent.MembershipTier, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	switch {
@@ -79,7 +79,7 @@ type MemberPriceInput struct {
 
 // SetMemberPrice adds a member price rule (staff).
 func (m *Memberships) SetMemberPrice(ctx context.Context, in MemberPriceInput) (*ent.MemberPrice, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	if (in.VariantID == nil) == (in.CollectionID == nil) {
@@ -181,7 +181,7 @@ type BuyResult struct {
 // Buy starts a membership: from the wallet it is active at once; by card
 // it becomes active when Stripe reports the first invoice paid.
 func (m *Memberships) Buy(ctx context.Context, tierID int, with PayWith, key string) (BuyResult, error) {
-	customerID, err := requireCustomer(ctx)
+	customerID, err := RequireCustomer(ctx)
 	if err != nil {
 		return BuyResult{}, err
 	}
@@ -310,12 +310,6 @@ func (m *Memberships) ensureSubscription(ctx context.Context, membershipID int) 
 	}
 	res.ClientSecret = sub.ClientSecret
 	return res, nil
-}
-
-// SubscriptionEvent is a membership's billing news from Stripe.
-type SubscriptionEvent struct {
-	EventID, Type, SubscriptionID string
-	PeriodEnd                     time.Time // invoice.paid: the paid period's end
 }
 
 // applySubscriptionEvent moves a card membership through its states.

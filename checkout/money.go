@@ -166,18 +166,3 @@ func addMoney(a, b int64) (int64, error) {
 	}
 	return a + b, nil
 }
-
-// sumLines totals sale lines with checked arithmetic.
-func sumLines(lines []SaleLine) (int64, error) {
-	var total int64
-	for _, l := range lines {
-		amt, err := lineAmount(l.Quantity, l.UnitAmount)
-		if err != nil {
-			return 0, err
-		}
-		if total, err = addMoney(total, amt); err != nil {
-			return 0, err
-		}
-	}
-	return total, nil
-}

@@ -1,6 +1,11 @@
 package checkout
 
-import "context"
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
 
 // PaymentIntent is the part of a Stripe PaymentIntent merchd keeps.
 type PaymentIntent struct {
@@ -55,4 +60,35 @@ type Subscription struct {
 	ID           string
 	ClientSecret string // of the first invoice's PaymentIntent
 	Status       string
+}
+
+// Secret is a string that never appears in logs.
+type Secret string
+
+// LogValue hides the secret from slog.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// String hides the secret from fmt.
+func (Secret) String() string { return "[redacted]" }
+
+// PaymentEvent is a payment's outcome as Stripe reports it.
+type PaymentEvent struct {
+	EventID         string
+	Type            string // payment_intent.succeeded, .payment_failed, .canceled
+	PaymentIntentID string
+	Amount          int64
+	Currency        string
+	OrderID         int    // from the PaymentIntent's metadata, if any
+	TopUpID         int    // likewise, for wallet top-ups
+	HubSaleID       string // likewise, for a hub's phone-paid sale
+	Install         string // likewise: the installation that created it
+}
+
+// ErrDuplicateEvent reports an event id that was processed before.
+var ErrDuplicateEvent = errors.New("event already processed")
+
+// SubscriptionEvent is a membership's billing news from Stripe.
+type SubscriptionEvent struct {
+	EventID, Type, SubscriptionID string
+	PeriodEnd                     time.Time // invoice.paid: the paid period's end
 }

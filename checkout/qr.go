@@ -59,7 +59,7 @@ func (q *QRCodes) mac(b []byte) []byte {
 
 // Issue signs a code for a hub and/or products (staff).
 func (q *QRCodes) Issue(ctx context.Context, p QRPayload) (string, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return "", err
 	}
 	if p.HubID == 0 && len(p.ProductIDs) == 0 {

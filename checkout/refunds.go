@@ -39,7 +39,7 @@ const (
 // PENDING and the sweeper retries it with the same key: the id is returned
 // together with that error.
 func (o *Orders) RefundOrder(ctx context.Context, orderID int, lines []RefundLine, to RefundTo, key string) (int, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return 0, err
 	}
 	switch to {

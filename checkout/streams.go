@@ -53,7 +53,7 @@ func (s *Streams) checkProducts(ctx context.Context, ids []int) error {
 // CreateStream creates an idle stream and returns it with its key, which
 // is shown this once.
 func (s *Streams) CreateStream(ctx context.Context, title string, pinned []int) (*ent.Stream, string, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, "", err
 	}
 	if err := s.checkProducts(ctx, pinned); err != nil {
@@ -67,7 +67,7 @@ func (s *Streams) CreateStream(ctx context.Context, title string, pinned []int) 
 // RotateKey replaces a stream's key; the old one stops working at once
 // (a live publisher keeps its session).
 func (s *Streams) RotateKey(ctx context.Context, id int) (*ent.Stream, string, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, "", err
 	}
 	key, hash := newToken(streamKeyPrefix)
@@ -77,7 +77,7 @@ func (s *Streams) RotateKey(ctx context.Context, id int) (*ent.Stream, string, e
 
 // PinProducts sets the overlay's products, in order, also while live.
 func (s *Streams) PinProducts(ctx context.Context, id int, productIDs []int) (*ent.Stream, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.checkProducts(ctx, productIDs); err != nil {
@@ -101,7 +101,7 @@ func (s *Streams) PinProducts(ctx context.Context, id int, productIDs []int) (*e
 
 // Highlight says what the creator shows right now (nil: nothing).
 func (s *Streams) Highlight(ctx context.Context, id int, productID *int) (*ent.Stream, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	sys := viewer.SystemContext(ctx)
@@ -127,7 +127,7 @@ func (s *Streams) Highlight(ctx context.Context, id int, productID *int) (*ent.S
 
 // End ends a stream for good; its key stops working.
 func (s *Streams) End(ctx context.Context, id int) (*ent.Stream, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	st, err := s.db.Stream.UpdateOneID(id).SetState(stream.StateENDED).SetEndedAt(s.now()).Save(viewer.SystemContext(ctx))

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,15 +27,6 @@ type StripeConfig struct {
 	// APIURL overrides Stripe's API (stripe-mock in tests).
 	APIURL string
 }
-
-// Secret is a string that never appears in logs.
-type Secret string
-
-// LogValue hides the secret from slog.
-func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
-
-// String hides the secret from fmt.
-func (Secret) String() string { return "[redacted]" }
 
 // Enabled reports whether card payments are configured.
 func (c StripeConfig) Enabled() bool { return c.SecretKey != "" }

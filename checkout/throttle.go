@@ -2,7 +2,6 @@ package checkout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -10,24 +9,6 @@ import (
 
 	"golang.org/x/time/rate"
 )
-
-// ErrRateLimited refuses a request that came too fast (or while the server
-// is busy hashing passwords). errors.As gives the *RateLimitError with the
-// time after which a retry may succeed.
-var ErrRateLimited = errors.New("too many requests")
-
-// RateLimitError is a throttling refusal with its retry-after.
-type RateLimitError struct {
-	What       string // "sign-in", "sign-up", "password hashing"
-	RetryAfter time.Duration
-}
-
-func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("too many %s attempts; retry in %s", e.What, e.RetryAfter.Round(time.Second))
-}
-
-// Is makes errors.Is(err, ErrRateLimited) true.
-func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
 // ThrottleConfig bounds authentication work. Rates are per minute; a burst
 // is how many may come at once before the rate applies. The zero value
@@ -204,18 +185,4 @@ func (k *keyedLimiter) sweep(now time.Time) {
 		}
 		delete(k.m, key)
 	}
-}
-
-// clientIPKey carries the caller's network address, set by the transport.
-type clientIPKey struct{}
-
-// WithClientIP records the caller's address for throttling.
-func WithClientIP(ctx context.Context, ip string) context.Context {
-	return context.WithValue(ctx, clientIPKey{}, ip)
-}
-
-// ClientIP is the address WithClientIP recorded, or "".
-func ClientIP(ctx context.Context) string {
-	s, _ := ctx.Value(clientIPKey{}).(string)
-	return s
 }

@@ -21,7 +21,7 @@ func (h *Hubs) tillEmail() string { return "till@" + h.code + ".hub.invalid" }
 // TillContext is ctx acting as the hub's till (a customer), created on
 // first use.
 func (h *Hubs) TillContext(ctx context.Context) (context.Context, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return nil, err
 	}
 	if h.code == "" {
@@ -43,7 +43,7 @@ func (h *Hubs) TillContext(ctx context.Context) (context.Context, error) {
 // ScanToTill adds one unit of the variant whose SKU (or barcode) is code to
 // the till's cart, holding it at the hub; it returns the cart line.
 func (h *Hubs) ScanToTill(ctx context.Context, carts *Carts, code, key string) (int, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return 0, err
 	}
 	sys := viewer.SystemContext(ctx)

@@ -43,7 +43,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func TestDropTransitionsOnTheClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db, v, _ := fixture(t, 10)
-		drops := checkout.NewDrops(db, time.Now, nil, quiet)
+		drops := checkout.NewDrops(db, "sqlite3", time.Now, nil, quiet)
 		type change struct {
 			state drop.State
 			at    time.Duration
@@ -94,7 +94,7 @@ func TestHoldsExpireOnTheClock(t *testing.T) {
 		db, v, loc := fixture(t, 10)
 		sys := viewer.SystemContext(context.Background())
 		cust := db.Customer.Create().SetEmail("a@b.example").SetPasswordHash("x").SaveX(sys)
-		drops := checkout.NewDrops(db, time.Now, nil, quiet)
+		drops := checkout.NewDrops(db, "sqlite3", time.Now, nil, quiet)
 		cfg := checkout.DefaultCartConfig()
 		cfg.HoldTTL = time.Minute
 		carts, err := checkout.NewCarts(db, "sqlite3", cfg, time.Now, drops, loc)

@@ -255,7 +255,7 @@ func (w *Wallets) ensureWallet(ctx context.Context, tx *ent.Tx, customerID int, 
 
 // Wallet returns the viewer's wallet in currency, nil if they have none yet.
 func (w *Wallets) Wallet(ctx context.Context, currency string) (*ent.Wallet, error) {
-	customerID, err := requireCustomer(ctx)
+	customerID, err := RequireCustomer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +276,7 @@ type TopUpResult struct {
 // TopUp starts a card payment into the viewer's wallet; the balance moves
 // only when Stripe confirms it (webhook), exactly once.
 func (w *Wallets) TopUp(ctx context.Context, amount Money, key string) (TopUpResult, error) {
-	customerID, err := requireCustomer(ctx)
+	customerID, err := RequireCustomer(ctx)
 	if err != nil {
 		return TopUpResult{}, err
 	}
@@ -374,7 +374,7 @@ type GrantInput struct {
 // GrantCredit gives each customer a gift (once per customer per key) and
 // returns how many received it.
 func (w *Wallets) GrantCredit(ctx context.Context, in GrantInput, key string) (int, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return 0, err
 	}
 	switch {
@@ -418,7 +418,7 @@ func (w *Wallets) GrantCredit(ctx context.Context, in GrantInput, key string) (i
 
 // Adjust lets staff correct a balance with a reason.
 func (w *Wallets) Adjust(ctx context.Context, customerID int, amount Money, reason, key string) (int, error) {
-	if err := requireStaff(ctx); err != nil {
+	if err := RequireStaff(ctx); err != nil {
 		return 0, err
 	}
 	if amount.Amount == 0 || amount.Amount > maxCredit || amount.Amount < -maxCredit {

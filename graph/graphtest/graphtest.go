@@ -166,7 +166,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	members := checkout.NewMemberships(db.Client, wallets, fake, clock.Now)
-	drops := checkout.NewDrops(db.Client, clock.Now, members.EarlyAccess, log)
+	drops := checkout.NewDrops(db.Client, db.Dialect, clock.Now, members.EarlyAccess, log)
 	cc := checkout.DefaultCartConfig()
 	// Tests hold many units for one customer: the hoarding caps are
 	// raised unless a test sets Cart (TestFinding8_* tests the defaults).

@@ -1,0 +1,78 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"github.com/merchd/merchd/ent/schema/types"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// RequireHub is RequireStaff for a hub's business: a hub-scoped token may
+// act only for its own hub.
+// RequireHub lets staff, or the token of this hub, do a hub's business.
+func RequireHub(ctx context.Context, hubCode string) error {
+	if err := RequireStaffOrHub(ctx); err != nil {
+		return err
+	}
+	if v := viewer.FromContext(ctx); v.Role == viewer.HubToken && v.Hub != hubCode {
+		return fmt.Errorf("the token of hub %s acts for hub %s: %w", v.Hub, hubCode, ErrForbidden)
+	}
+	return nil
+}
+
+// RequireStaffOrHub lets staff or any hub's token through (the caller
+// scopes what a hub may touch).
+func RequireStaffOrHub(ctx context.Context) error {
+	if v := viewer.FromContext(ctx); v.Role == viewer.HubToken && v.Hub != "" {
+		return nil
+	}
+	return RequireStaff(ctx)
+}
+
+
+func RequireStaff(ctx context.Context) error {
+	switch v := viewer.FromContext(ctx); {
+	case v.IsStaff():
+		return nil
+	case v.Role == viewer.Anonymous:
+		return ErrUnauthenticated
+	default:
+		return ErrForbidden
+	}
+}
+
+func RequireCustomer(ctx context.Context) (int, error) {
+	v := viewer.FromContext(ctx)
+	switch v.Role {
+	case viewer.Customer:
+		return v.CustomerID, nil
+	case viewer.Anonymous:
+		return 0, ErrUnauthenticated
+	default:
+		return 0, fmt.Errorf("only customers have carts: %w", ErrForbidden)
+	}
+}
+
+// Channel is where a unit is sold: online, on a livestream, or at a hub.
+type Channel = types.Channel
+
+// Channels.
+const (
+	ChannelOnline = types.ChannelOnline
+	ChannelLive   = types.ChannelLive
+	ChannelHub    = types.ChannelHub
+)
+
+// clientIPKey carries the caller's network address, set by the transport.
+type clientIPKey struct{}
+
+// WithClientIP records the caller's address for throttling.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+// ClientIP is the address WithClientIP recorded, or "".
+func ClientIP(ctx context.Context) string {
+	s, _ := ctx.Value(clientIPKey{}).(string)
+	return s
+}
