@@ -13,13 +13,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/accounts"
+	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/orders"
+	"github.com/merchd/merchd/checkout/payments"
+	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/hardware"
 	"github.com/merchd/merchd/live"
-	"github.com/pion/webrtc/v4"
 )
 
 // serveConfig is everything `merchd serve` can be told.
@@ -31,15 +38,15 @@ type serveConfig struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	SessionTTL      time.Duration
-	Throttle        checkout.ThrottleConfig
+	Throttle        accounts.ThrottleConfig
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT wins).
 	MemoryLimit   int64
-	Cart          checkout.CartConfig
-	Wallet        checkout.WalletConfig
+	Cart          carts.Config
+	Wallet        wallets.Config
 	SweepInterval time.Duration
 	// Retention is how long the sweeper keeps replay guards and abandoned
 	// hub payments.
-	Retention checkout.RetentionConfig
+	Retention orders.RetentionConfig
 	// StripePublishableKey (pk_…, not a secret) turns on Stripe Elements.
 	StripePublishableKey string
 	// DebugAddr, when set, serves /debug/pprof there (keep it private).
@@ -52,7 +59,7 @@ type serveConfig struct {
 	HubWalletLimit int64
 	// Stripe's secrets come only from MERCHD_STRIPE_SECRET_KEY and
 	// MERCHD_STRIPE_WEBHOOK_SECRET (or the files named by …_FILE).
-	Stripe checkout.StripeConfig
+	Stripe payments.Config
 	API    graph.ServerConfig
 	Live   live.Config
 	// Edge is set by `merchd edge`: this server is a pop-up hub.
@@ -113,7 +120,7 @@ func (e *edgeConfig) validate() []error {
 		errs = append(errs, fmt.Errorf("--offline-wallet-limit %d: not negative", e.Sync.OfflineWalletLimit))
 	}
 	if e.Sync.CentralKey != "" {
-		if _, err := checkout.ParsePublicKey(e.Sync.CentralKey); err != nil {
+		if _, err := hubs.ParsePublicKey(e.Sync.CentralKey); err != nil {
 			errs = append(errs, fmt.Errorf("--central-key: %w", err))
 		}
 	}
@@ -139,12 +146,12 @@ func defaultServeConfig() serveConfig {
 		LogLevel:         "info",
 		ShutdownTimeout:  20 * time.Second,
 		SessionTTL:       30 * 24 * time.Hour,
-		Throttle:         checkout.DefaultThrottle(),
+		Throttle:         accounts.DefaultThrottle(),
 		MemoryLimit:      768 << 20,
-		Cart:             checkout.DefaultCartConfig(),
-		Wallet:           checkout.DefaultWalletConfig(),
+		Cart:             carts.DefaultConfig(),
+		Wallet:           wallets.DefaultConfig(),
 		SweepInterval:    time.Second,
-		Retention:        checkout.DefaultRetention(),
+		Retention:        orders.DefaultRetention(),
 		SubscriptionRate: 10,
 		API:              graph.DefaultConfig(),
 		Live:             live.DefaultConfig(),
@@ -185,7 +192,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&c.StripePublishableKey, "stripe-publishable-key", c.StripePublishableKey, "Stripe publishable key (pk_…) for card payments in the pages")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "serve Go's /debug/pprof on this private `host:port` (off by default)")
-	fs.Int64Var(&c.HubWalletLimit, "hub-wallet-limit", checkout.DefaultHubWalletLimit,
+	fs.Int64Var(&c.HubWalletLimit, "hub-wallet-limit", hubs.DefaultHubWalletLimit,
 		"on central: the most one wallet pass pays at hubs in total (all its sales, every hub), in minor units (match the hubs' --offline-wallet-limit); the rest is a SHORTFALL for staff")
 	fs.Float64Var(&c.SubscriptionRate, "subscription-rate", c.SubscriptionRate, "most updates per second a subscriber gets for one topic (bursts coalesce, ending on the latest value)")
 	fs.IntVar(&c.API.MaxSubscriptions, "max-subscriptions", c.API.MaxSubscriptions, "most live subscriptions on one websocket connection")

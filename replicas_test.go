@@ -18,7 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/order"
@@ -166,7 +166,7 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	accounts, _ := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: time.Hour, Password: graphtest.FastPasswords, Throttle: checkout.ThrottleConfig{Off: true, MaxHashing: 1024}})
+	accounts, _ := accounts.New(db.Client, accounts.Config{SessionTTL: time.Hour, Password: graphtest.FastPasswords, Throttle: accounts.ThrottleConfig{Off: true, MaxHashing: 1024}})
 	staff, err := accounts.CreateStaffToken(ctx, "ops@example.com", "Ops", "test")
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/accounts"
+	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/drops"
+	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/memberships"
+	"github.com/merchd/merchd/checkout/orders"
+	"github.com/merchd/merchd/checkout/payments"
+	"github.com/merchd/merchd/checkout/qrcodes"
+	"github.com/merchd/merchd/checkout/shop"
+	"github.com/merchd/merchd/checkout/streams"
+	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
@@ -109,8 +121,8 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	defer db.Close()
 	log.Info("database ready", "dialect", db.Dialect)
 
-	accounts, err := checkout.NewAccounts(db.Client, checkout.AccountsConfig{
-		SessionTTL: cfg.SessionTTL, Password: checkout.DefaultPasswordParams, Throttle: cfg.Throttle,
+	accounts, err := accounts.New(db.Client, accounts.Config{
+		SessionTTL: cfg.SessionTTL, Password: accounts.DefaultPasswordParams, Throttle: cfg.Throttle,
 	})
 	if err != nil {
 		return err
@@ -119,7 +131,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if cfg.Edge != nil {
 		location, hubCode = cfg.Edge.Hub, cfg.Edge.Hub
 	}
-	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{
+	catalog, err := catalog.New(ctx, db.Client, catalog.Config{
 		Currencies: []string{cfg.Currency}, Location: location,
 	})
 	if err != nil {
@@ -132,8 +144,8 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		install string // this database's id, namespacing Stripe keys and events
 	)
 	if cfg.Stripe.Enabled() {
-		sp := checkout.NewStripeProvider(cfg.Stripe)
-		if install, err = checkout.InstallID(ctx, db.Client); err != nil {
+		sp := payments.NewProvider(cfg.Stripe)
+		if install, err = payments.InstallID(ctx, db.Client); err != nil {
 			return err
 		}
 		sp.NamespaceKeys(install)
@@ -141,18 +153,18 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	} else {
 		log.Warn("card payments are off: set MERCHD_STRIPE_SECRET_KEY and MERCHD_STRIPE_WEBHOOK_SECRET")
 	}
-	wallets, err := checkout.NewWallets(db.Client, db.Dialect, cfg.Wallet, pay, now)
+	wallets, err := wallets.New(db.Client, db.Dialect, cfg.Wallet, pay, now)
 	if err != nil {
 		return err
 	}
-	members := checkout.NewMemberships(db.Client, wallets, subs, now)
-	drops := checkout.NewDrops(db.Client, db.Dialect, now, members.EarlyAccess, log)
-	carts, err := checkout.NewCarts(db.Client, db.Dialect, cfg.Cart, now, drops, catalog.LocationID())
+	members := memberships.New(db.Client, wallets, subs, now)
+	drops := drops.New(db.Client, db.Dialect, now, members.EarlyAccess, log)
+	carts, err := carts.New(db.Client, db.Dialect, cfg.Cart, now, drops, catalog.LocationID())
 	if err != nil {
 		return err
 	}
 	carts.Pricer = members.Price
-	orders := checkout.NewOrders(db.Client, carts, wallets, members, pay, now, log)
+	orders := orders.New(db.Client, carts, wallets, members, pay, now, log)
 	if err := orders.SetRetention(cfg.Retention); err != nil {
 		return err
 	}
@@ -166,31 +178,31 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		bus = realtime.NewPostgres(db.SQL, cfg.Database, log)
 	}
 	hub := realtime.NewHub(cfg.SubscriptionRate, log)
-	streams := checkout.NewStreams(db.Client, now)
-	qrs, err := checkout.NewQRCodes(ctx, db.Client)
+	streams := streams.New(db.Client, now)
+	qrs, err := qrcodes.New(ctx, db.Client)
 	if err != nil {
 		return err
 	}
-	hubs := checkout.NewHubs(db.Client, db.Dialect, hubCode, now)
+	hubSvc := hubs.New(db.Client, db.Dialect, hubCode, now)
 	if cfg.Edge == nil {
-		signer, err := checkout.NewSigner(ctx, db.Client)
+		signer, err := hubs.NewSigner(ctx, db.Client)
 		if err != nil {
 			return err
 		}
-		hubs.Central(signer, wallets, pay)
-		hubs.LimitHubWalletSales(cfg.HubWalletLimit)
+		hubSvc.Central(signer, wallets, pay)
+		hubSvc.LimitHubWalletSales(cfg.HubWalletLimit)
 		if cfg.Stripe.Enabled() {
-			hubs.UseTerminal(terminal{hardware.NewStripeTerminal(string(cfg.Stripe.SecretKey), cfg.Stripe.APIURL)})
+			hubSvc.UseTerminal(terminal{hardware.NewStripeTerminal(string(cfg.Stripe.SecretKey), cfg.Stripe.APIURL)})
 		}
 	} else {
 		cfg.Edge.Sync.Currency = cfg.Currency
 		orders.SellAtTillOnly(hubCode)
-		hubs.SignRequestsWith(checkout.RequestKey(cfg.Edge.Sync.Token))
-		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, hubs); err != nil {
+		hubSvc.SignRequestsWith(hubs.RequestKey(cfg.Edge.Sync.Token))
+		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, hubSvc); err != nil {
 			return err
 		}
 	}
-	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubs} {
+	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubSvc} {
 		s.SetNotifier(bus)
 	}
 	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: streams, Hub: hub}, log)
@@ -199,7 +211,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	defer relay.Close()
 	if cfg.Demo {
-		if err := checkout.SeedDemo(ctx, db.Client, cfg.Currency, catalog.LocationID()); err != nil {
+		if err := shop.SeedDemo(ctx, db.Client, cfg.Currency, catalog.LocationID()); err != nil {
 			return err
 		}
 		log.Info("demo shop seeded")
@@ -210,13 +222,13 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		collectors.NewDBStatsCollector(db.SQL, "merchd"))
 	var syncer *edge.Syncer
 	if cfg.Edge != nil {
-		syncer = edge.New(cfg.Edge.Sync, db.Client, hubs, log, reg)
+		syncer = edge.New(cfg.Edge.Sync, db.Client, hubSvc, log, reg)
 	}
 	resolver := &graph.Resolver{
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: now,
 		Wallets: wallets, Members: members, Currency: cfg.Currency, Hub: hub,
-		Streams: streams, Relay: relay, QR: qrs, Hubs: hubs,
+		Streams: streams, Relay: relay, QR: qrs, Hubs: hubSvc,
 	}
 	if syncer != nil {
 		resolver.HubLink = syncer
@@ -278,7 +290,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if syncer != nil {
 		wg.Go(func() { syncer.Run(bg) })
 		if cfg.Edge.Scanner != "" {
-			sc := &edge.Scanner{Path: cfg.Edge.Scanner, Baud: cfg.Edge.ScannerBaud, Hubs: hubs, Carts: carts, Log: log}
+			sc := &edge.Scanner{Path: cfg.Edge.Scanner, Baud: cfg.Edge.ScannerBaud, Hubs: hubSvc, Carts: carts, Log: log}
 			wg.Go(func() { sc.Run(bg) })
 		}
 	}
@@ -361,7 +373,7 @@ func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fs := newFlagSet("staff "+sub, "Manage staff and hub API tokens. A token is printed once; only its hash is stored.", stderr)
 	database := fs.String("database", "merchd.db", "SQLite file path, or a postgres:// URL")
-	var spec checkout.TokenSpec
+	var spec accounts.TokenSpec
 	var id int
 	switch sub {
 	case "create-token":
@@ -387,7 +399,7 @@ func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer db.Close()
-	accounts, err := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: time.Hour, Password: checkout.DefaultPasswordParams})
+	accounts, err := accounts.New(db.Client, accounts.Config{SessionTTL: time.Hour, Password: accounts.DefaultPasswordParams})
 	if err != nil {
 		return err
 	}
@@ -518,17 +530,17 @@ func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter
 // terminal adapts the Stripe Terminal driver to checkout's interface.
 type terminal struct{ *hardware.StripeTerminal }
 
-func (t terminal) Process(ctx context.Context, readerID, paymentIntentID string) (checkout.ReaderState, error) {
+func (t terminal) Process(ctx context.Context, readerID, paymentIntentID string) (hubs.ReaderState, error) {
 	s, err := t.StripeTerminal.Process(ctx, readerID, paymentIntentID)
-	return checkout.ReaderState(s), err
+	return hubs.ReaderState(s), err
 }
 
-func (t terminal) Cancel(ctx context.Context, readerID string) (checkout.ReaderState, error) {
+func (t terminal) Cancel(ctx context.Context, readerID string) (hubs.ReaderState, error) {
 	s, err := t.StripeTerminal.Cancel(ctx, readerID)
-	return checkout.ReaderState(s), err
+	return hubs.ReaderState(s), err
 }
 
-func (t terminal) Reader(ctx context.Context, readerID string) (checkout.ReaderState, error) {
+func (t terminal) Reader(ctx context.Context, readerID string) (hubs.ReaderState, error) {
 	s, err := t.StripeTerminal.Reader(ctx, readerID)
-	return checkout.ReaderState(s), err
+	return hubs.ReaderState(s), err
 }

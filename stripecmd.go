@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/payments"
 	"github.com/merchd/merchd/ent/entdb"
 )
 
@@ -24,7 +24,7 @@ func stripeCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return errors.New("stripe: expected the setup subcommand")
 	}
 	fs := newFlagSet("stripe setup", "Create the Stripe webhook endpoint merchd needs (pinned to API version "+
-		checkout.StripeAPIVersion+", subscribed to the events merchd uses) and print its signing secret.\n"+
+		payments.StripeAPIVersion+", subscribed to the events merchd uses) and print its signing secret.\n"+
 		"The secret key comes from MERCHD_STRIPE_SECRET_KEY (or MERCHD_STRIPE_SECRET_KEY_FILE).", stderr)
 	endpoint := fs.String("url", "", "the public URL of this server's /webhooks/stripe (https)")
 	database := fs.String("database", "merchd.db", "SQLite file path, or a postgres:// URL (for this installation's id)")
@@ -40,7 +40,7 @@ func stripeCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	cfg := checkout.StripeConfig{SecretKey: key, WebhookSecret: "whsec_unused", APIURL: *apiURL}
+	cfg := payments.Config{SecretKey: key, WebhookSecret: "whsec_unused", APIURL: *apiURL}
 	if key == "" {
 		return errors.New("stripe setup: set MERCHD_STRIPE_SECRET_KEY")
 	}
@@ -52,11 +52,11 @@ func stripeCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer db.Close()
-	install, err := checkout.InstallID(ctx, db.Client)
+	install, err := payments.InstallID(ctx, db.Client)
 	if err != nil {
 		return err
 	}
-	sp := checkout.NewStripeProvider(cfg)
+	sp := payments.NewProvider(cfg)
 	sp.NamespaceKeys(install)
 	we, err := sp.CreateWebhookEndpoint(ctx, u.String())
 	if err != nil {

@@ -3,8 +3,9 @@ package checkout
 import (
 	"errors"
 	"fmt"
-	"github.com/merchd/merchd/ent"
 	"time"
+
+	"github.com/merchd/merchd/ent"
 )
 
 // Sentinel errors. graph's error presenter maps each to an extensions.code.
@@ -39,7 +40,7 @@ func (e *InputError) Error() string {
 // Is makes errors.Is(err, ErrBadInput) true.
 func (e *InputError) Is(target error) bool { return target == ErrBadInput }
 
-func badInput(field, format string, args ...any) error {
+func BadInput(field, format string, args ...any) error {
 	return &InputError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -78,7 +79,7 @@ var ErrAlreadyMember = errors.New("you already have an active membership")
 // ErrInsufficientFunds refuses a wallet debit the balance cannot cover.
 var ErrInsufficientFunds = errors.New("insufficient wallet funds")
 
-func isRefusal(err, refusal error) bool { return errors.Is(err, refusal) }
+func IsRefusal(err, refusal error) bool { return errors.Is(err, refusal) }
 
 // ErrRateLimited refuses a request that came too fast (or while the server
 // is busy hashing passwords). errors.As gives the *RateLimitError with the
@@ -99,13 +100,13 @@ func (e *RateLimitError) Error() string {
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
 // notFoundAs turns ent's not-found into ErrNotFound naming what was missing.
-func notFoundAs(err error, what string) error {
+func NotFoundAs(err error, what string) error {
 	if ent.IsNotFound(err) {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	var ve *ent.ValidationError
 	if errors.As(err, &ve) {
-		return badInput(ve.Name, "%s", ve.Unwrap().Error())
+		return BadInput(ve.Name, "%s", ve.Unwrap().Error())
 	}
 	return err
 }

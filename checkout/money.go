@@ -12,6 +12,8 @@ import (
 	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/merchd/merchd/ent"
 )
 
 // Every amount in merchd is an integer in minor units of an ISO 4217
@@ -47,16 +49,16 @@ var (
 // written in upper case (EUR); anything else is refused as bad input.
 func ParseCurrency(code string) (string, error) {
 	if len(code) != 3 || strings.ToUpper(code) != code {
-		return "", badInput("currency", "%q is not an ISO 4217 code like EUR", code)
+		return "", BadInput("currency", "%q is not an ISO 4217 code like EUR", code)
 	}
 	if _, err := currency.ParseISO(code); err != nil || !tender()[code] {
-		return "", badInput("currency", "%q is not an ISO 4217 currency in use", code)
+		return "", BadInput("currency", "%q is not an ISO 4217 currency in use", code)
 	}
 	return code, nil
 }
 
 // isCurrencyCode reports whether ParseCurrency accepts s.
-func isCurrencyCode(s string) bool {
+func IsCurrencyCode(s string) bool {
 	_, err := ParseCurrency(s)
 	return err == nil
 }
@@ -149,7 +151,7 @@ var errMoneyOverflow = errors.New("amount out of range")
 
 // lineAmount is quantity × unit with overflow checked; both must be
 // non-negative.
-func lineAmount(quantity int, unit int64) (int64, error) {
+func LineAmount(quantity int, unit int64) (int64, error) {
 	if quantity < 0 || unit < 0 {
 		return 0, errMoneyOverflow
 	}
@@ -160,9 +162,26 @@ func lineAmount(quantity int, unit int64) (int64, error) {
 }
 
 // addMoney is a + b for non-negative amounts, overflow checked.
-func addMoney(a, b int64) (int64, error) {
+func AddMoney(a, b int64) (int64, error) {
 	if a < 0 || b < 0 || a > math.MaxInt64-b {
 		return 0, errMoneyOverflow
 	}
 	return a + b, nil
 }
+
+func EqualFoldCurrency(a, b string) bool {
+	return len(a) == 3 && len(b) == 3 && (a == b || ToUpper(a) == ToUpper(b))
+}
+
+func ToUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}
+
+// Money is an amount in minor units of an ISO 4217 currency.
+type Money = ent.Money

@@ -46,7 +46,7 @@ func TestParseCurrency(t *testing.T) {
 		if _, err := ParseCurrency(bad); !errors.Is(err, ErrBadInput) {
 			t.Errorf("ParseCurrency(%q) = %v, want bad input", bad, err)
 		}
-		if isCurrencyCode(bad) { // what recordHubSales, payHubSale, memberships and wallets check
+		if IsCurrencyCode(bad) { // what recordHubSales, payHubSale, memberships and wallets check
 			t.Errorf("isCurrencyCode(%q) accepted", bad)
 		}
 	}

@@ -92,3 +92,9 @@ type SubscriptionEvent struct {
 	EventID, Type, SubscriptionID string
 	PeriodEnd                     time.Time // invoice.paid: the paid period's end
 }
+
+// PayWith says how a checkout is paid.
+type PayWith struct {
+	Card   bool
+	Wallet *Money
+}

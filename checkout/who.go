@@ -3,7 +3,11 @@ package checkout
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/schema/types"
+	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/viewer"
 )
 
@@ -28,7 +32,6 @@ func RequireStaffOrHub(ctx context.Context) error {
 	}
 	return RequireStaff(ctx)
 }
-
 
 func RequireStaff(ctx context.Context) error {
 	switch v := viewer.FromContext(ctx); {
@@ -75,4 +78,23 @@ func WithClientIP(ctx context.Context, ip string) context.Context {
 func ClientIP(ctx context.Context) string {
 	s, _ := ctx.Value(clientIPKey{}).(string)
 	return s
+}
+
+// ValidHubCode reports whether s can name a hub: 1 to 40 letters, digits,
+// '-' or '_'.
+func ValidHubCode(s string) bool {
+	if len(s) < 1 || len(s) > 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenInForce: a staff or hub token neither revoked nor expired at now.
+func TokenInForce(now time.Time) predicate.StaffToken {
+	return stafftoken.And(stafftoken.RevokedAtIsNil(), stafftoken.Or(stafftoken.ExpiresAtIsNil(), stafftoken.ExpiresAtGT(now)))
 }

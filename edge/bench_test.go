@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/shop"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/entdb"
@@ -28,7 +30,7 @@ var staff = viewer.NewContext(context.Background(), viewer.Viewer{Role: viewer.S
 type pair struct {
 	central *graphtest.Env
 	hubDB   *ent.Client
-	hubs    *checkout.Hubs
+	hubs    *hubs.Service
 	variant int // on the hub
 	syncer  *edge.Syncer
 }
@@ -37,30 +39,30 @@ func newPair(tb testing.TB) *pair {
 	tb.Helper()
 	ctx := context.Background()
 	central := graphtest.New(tb, graphtest.Options{})
-	graphtest.Must(tb, checkout.SeedDemo(ctx, central.Client, "EUR", central.Catalog.LocationID()))
+	graphtest.Must(tb, shop.SeedDemo(ctx, central.Client, "EUR", central.Catalog.LocationID()))
 	cv, err := central.Client.Variant.Query().Where(variant.Sku(benchSKU)).OnlyID(viewer.SystemContext(ctx))
 	graphtest.Must(tb, err)
 	_, err = central.Catalog.SetStock(staff, cv, central.Catalog.LocationID(), 5_000_000, "bench-stock")
 	graphtest.Must(tb, err)
-	_, err = central.Hubs.Lease(staff, central.Catalog.LocationID(), checkout.DemoHubCode, cv, 4_000_000, "bench-lease")
+	_, err = central.Hubs.Lease(staff, central.Catalog.LocationID(), shop.DemoHubCode, cv, 4_000_000, "bench-lease")
 	graphtest.Must(tb, err)
 
 	db, err := entdb.Open(ctx, entdb.Config{URL: graphtest.DatabaseURL(tb, "sqlite")})
 	graphtest.Must(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{Currencies: []string{"EUR"}, Location: checkout.DemoHubCode})
+	catalog, err := catalog.New(ctx, db.Client, catalog.Config{Currencies: []string{"EUR"}, Location: shop.DemoHubCode})
 	graphtest.Must(tb, err)
-	graphtest.Must(tb, checkout.SeedDemo(ctx, db.Client, "EUR", catalog.LocationID()))
+	graphtest.Must(tb, shop.SeedDemo(ctx, db.Client, "EUR", catalog.LocationID()))
 	now := func() time.Time { return time.Now().UTC() }
-	hubs := checkout.NewHubs(db.Client, db.Dialect, checkout.DemoHubCode, now)
+	hubSvc := hubs.New(db.Client, db.Dialect, shop.DemoHubCode, now)
 	hv, err := db.Client.Variant.Query().Where(variant.Sku(benchSKU)).OnlyID(viewer.SystemContext(ctx))
 	graphtest.Must(tb, err)
 	cfg := edge.DefaultConfig()
-	cfg.Upstream, cfg.Token, cfg.Hub, cfg.Poll = central.Base, central.StaffToken, checkout.DemoHubCode, 20*time.Millisecond
-	p := &pair{central: central, hubDB: db.Client, hubs: hubs, variant: hv,
-		syncer: edge.New(cfg, db.Client, hubs, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)}
+	cfg.Upstream, cfg.Token, cfg.Hub, cfg.Poll = central.Base, central.StaffToken, shop.DemoHubCode, 20*time.Millisecond
+	p := &pair{central: central, hubDB: db.Client, hubs: hubSvc, variant: hv,
+		syncer: edge.New(cfg, db.Client, hubSvc, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)}
 	// Adopt the allocation once, as a hub does on its first connect.
-	graphtest.Must(tb, hubs.Adopt(ctx, checkout.DemoHubCode, []checkout.AllocationLine{{SKU: benchSKU, Available: 4_000_010}}))
+	graphtest.Must(tb, hubSvc.Adopt(ctx, shop.DemoHubCode, []hubs.AllocationLine{{SKU: benchSKU, Available: 4_000_010}}))
 	return p
 }
 
@@ -82,14 +84,14 @@ func (p *pair) queued(tb testing.TB) int {
 // ample balances, as after a sync, and returns their passes.
 func (p *pair) walletPasses(tb testing.TB) []string {
 	ctx := context.Background()
-	signer, err := checkout.NewSigner(ctx, p.central.Client)
+	signer, err := hubs.NewSigner(ctx, p.central.Client)
 	graphtest.Must(tb, err)
 	p.hubs.TrustCentral(signer.Verifier, 1<<50)
 	passes := make([]string, 100)
-	balances := make([]checkout.WalletBalance, len(passes))
+	balances := make([]hubs.WalletBalance, len(passes))
 	for i := range passes {
 		passes[i], _ = signer.IssueWalletPass(i+1, "EUR", time.Now())
-		balances[i] = checkout.WalletBalance{CustomerID: i + 1, Balance: 1 << 50}
+		balances[i] = hubs.WalletBalance{CustomerID: i + 1, Balance: 1 << 50}
 	}
 	graphtest.Must(tb, p.hubs.AdoptWallets(ctx, "EUR", balances))
 	return passes
@@ -98,18 +100,18 @@ func (p *pair) walletPasses(tb testing.TB) []string {
 // sell rings up n one-item cash sales from tills concurrent tills and
 // returns each sale's commit latency.
 func (p *pair) sell(tb testing.TB, n, tills int, prefix string) []time.Duration {
-	return p.sellPaid(tb, n, tills, prefix, func(int) checkout.HubPay { return checkout.HubPay{Method: "CASH"} })
+	return p.sellPaid(tb, n, tills, prefix, func(int) hubs.HubPay { return hubs.HubPay{Method: "CASH"} })
 }
 
 // sellPaid is sell with sale i paid as pay(i) says.
-func (p *pair) sellPaid(tb testing.TB, n, tills int, prefix string, pay func(i int) checkout.HubPay) []time.Duration {
+func (p *pair) sellPaid(tb testing.TB, n, tills int, prefix string, pay func(i int) hubs.HubPay) []time.Duration {
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	for w := range tills {
 		wg.Go(func() {
 			for i := w; i < n; i += tills {
 				t0 := time.Now()
-				_, err := p.hubs.Sell(staff, checkout.SaleInput{Lines: []checkout.SellLine{{VariantID: p.variant, Quantity: 1}}, Pay: pay(i), Key: prefix + strconv.Itoa(i)})
+				_, err := p.hubs.Sell(staff, hubs.SaleInput{Lines: []hubs.SellLine{{VariantID: p.variant, Quantity: 1}}, Pay: pay(i), Key: prefix + strconv.Itoa(i)})
 				lat[i] = time.Since(t0)
 				if err != nil {
 					tb.Error(err)
@@ -137,14 +139,14 @@ func BenchmarkHubSale(b *testing.B) {
 	for _, mode := range []string{"offline", "online", "offline-wallet"} {
 		b.Run(mode, func(b *testing.B) {
 			p := newPair(b)
-			pay := func(int) checkout.HubPay { return checkout.HubPay{Method: "CASH"} }
+			pay := func(int) hubs.HubPay { return hubs.HubPay{Method: "CASH"} }
 			switch mode {
 			case "online":
 				p.run(b)
 			case "offline-wallet":
 				passes := p.walletPasses(b)
-				pay = func(i int) checkout.HubPay {
-					return checkout.HubPay{Method: "WALLET", WalletPass: passes[i%len(passes)]}
+				pay = func(i int) hubs.HubPay {
+					return hubs.HubPay{Method: "WALLET", WalletPass: passes[i%len(passes)]}
 				}
 			}
 			b.ResetTimer()
@@ -180,7 +182,7 @@ func BenchmarkHubReplay(b *testing.B) {
 	if n.HubSales.TotalCount != b.N {
 		b.Fatalf("central holds %d hub sales after replaying %d", n.HubSales.TotalCount, b.N)
 	}
-	if st, _, e := p.syncer.LinkStatus(); st == checkout.LinkOffline || strings.TrimSpace(e) != "" {
+	if st, _, e := p.syncer.LinkStatus(); st == hubs.LinkOffline || strings.TrimSpace(e) != "" {
 		b.Fatalf("link %s: %s", st, e)
 	}
 }

@@ -5,13 +5,14 @@ import (
 	"errors"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 )
 
 // The hub's card payments go through central, which holds the Stripe key
 // and commands the reader: these calls need the link, and say so when it
 // is down.
 
-var _ checkout.CentralLink = (*Syncer)(nil)
+var _ hubs.CentralLink = (*Syncer)(nil)
 
 const readerFields = `id label status action actionStatus paymentIntentId failureCode failureMessage`
 
@@ -20,14 +21,14 @@ type readerJSON struct {
 	Action, ActionStatus, PaymentIntentID, FailureCode, FailureMessage *string
 }
 
-func (r readerJSON) state() checkout.ReaderState {
+func (r readerJSON) state() hubs.ReaderState {
 	v := func(p *string) string {
 		if p == nil {
 			return ""
 		}
 		return *p
 	}
-	return checkout.ReaderState{ID: r.ID, Label: r.Label, Status: r.Status, Action: v(r.Action), ActionStatus: v(r.ActionStatus),
+	return hubs.ReaderState{ID: r.ID, Label: r.Label, Status: r.Status, Action: v(r.Action), ActionStatus: v(r.ActionStatus),
 		PaymentIntentID: v(r.PaymentIntentID), FailureCode: v(r.FailureCode), FailureMessage: v(r.FailureMessage)}
 }
 
@@ -37,7 +38,7 @@ type moneyJSON struct {
 }
 
 // StartTerminalPayment asks central to have the reader take the request.
-func (s *Syncer) StartTerminalPayment(ctx context.Context, request, readerID string) (checkout.TerminalPayment, error) {
+func (s *Syncer) StartTerminalPayment(ctx context.Context, request, readerID string) (hubs.TerminalPayment, error) {
 	var out struct {
 		StartTerminalPayment struct {
 			SaleID, PaymentIntentID string
@@ -48,29 +49,29 @@ func (s *Syncer) StartTerminalPayment(ctx context.Context, request, readerID str
 	err := s.call(ctx, `mutation($i: StartTerminalPaymentInput!) { startTerminalPayment(input: $i) { saleId paymentIntentId amount { amount currency } reader { `+readerFields+` } } }`,
 		map[string]any{"i": map[string]any{"request": request, "readerId": readerID}}, &out)
 	if err != nil {
-		return checkout.TerminalPayment{}, linkError(err)
+		return hubs.TerminalPayment{}, linkError(err)
 	}
 	p := out.StartTerminalPayment
-	r, err := checkout.DecodePaymentRequest(request)
+	r, err := hubs.DecodePaymentRequest(request)
 	if err != nil {
-		return checkout.TerminalPayment{}, err
+		return hubs.TerminalPayment{}, err
 	}
-	return checkout.TerminalPayment{Request: r, PaymentIntentID: p.PaymentIntentID, Reader: p.Reader.state()}, nil
+	return hubs.TerminalPayment{Request: r, PaymentIntentID: p.PaymentIntentID, Reader: p.Reader.state()}, nil
 }
 
 // CancelTerminalPayment asks central to stop the reader.
-func (s *Syncer) CancelTerminalPayment(ctx context.Context, readerID string) (checkout.ReaderState, error) {
+func (s *Syncer) CancelTerminalPayment(ctx context.Context, readerID string) (hubs.ReaderState, error) {
 	var out struct{ CancelTerminalPayment readerJSON }
 	err := s.call(ctx, `mutation($i: CancelTerminalPaymentInput!) { cancelTerminalPayment(input: $i) { `+readerFields+` } }`,
 		map[string]any{"i": map[string]any{"readerId": readerID}}, &out)
 	if err != nil {
-		return checkout.ReaderState{}, linkError(err)
+		return hubs.ReaderState{}, linkError(err)
 	}
 	return out.CancelTerminalPayment.state(), nil
 }
 
 // HubPaymentState asks central how a card payment stands.
-func (s *Syncer) HubPaymentState(ctx context.Context, saleID string) (*checkout.PhonePaymentState, error) {
+func (s *Syncer) HubPaymentState(ctx context.Context, saleID string) (*hubs.PhonePaymentState, error) {
 	var out struct {
 		HubPhonePayment *struct {
 			Status, Hub string
@@ -87,7 +88,7 @@ func (s *Syncer) HubPaymentState(ctx context.Context, saleID string) (*checkout.
 	if p == nil {
 		return nil, nil
 	}
-	st := &checkout.PhonePaymentState{Status: p.Status, Hub: p.Hub, Amount: p.Amount.Amount, Currency: p.Amount.Currency}
+	st := &hubs.PhonePaymentState{Status: p.Status, Hub: p.Hub, Amount: p.Amount.Amount, Currency: p.Amount.Currency}
 	if p.Receipt != nil {
 		st.Receipt = *p.Receipt
 	}

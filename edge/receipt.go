@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/hardware"
 )
 
@@ -22,12 +23,12 @@ type Till struct {
 // PrintSale prints the receipt. A printer that is off or out of paper
 // returns an error wrapping hardware.ErrPrinterOffline or ErrPaperOut;
 // the sale is recorded either way.
-func (t *Till) PrintSale(ctx context.Context, s checkout.RemoteSale) error {
+func (t *Till) PrintSale(ctx context.Context, s hubs.RemoteSale) error {
 	return t.Printer.Print(ctx, SaleReceipt(t.Shop, t.Cols, t.OrderURL, s))
 }
 
 // SaleReceipt lays out a hub sale as ESC/POS.
-func SaleReceipt(shop string, cols int, orderURL string, s checkout.RemoteSale) *hardware.Receipt {
+func SaleReceipt(shop string, cols int, orderURL string, s hubs.RemoteSale) *hardware.Receipt {
 	r := hardware.NewReceipt(cols)
 	r.Align(hardware.Center).Bold(true).Size(2, 2).Line(shop).Size(1, 1).Bold(false)
 	r.Line(s.SoldAt.Format("2006-01-02 15:04")).Line("Sale " + SaleNumber(s.SaleID)).Align(hardware.Left).Line(strings.Repeat("-", cols))
@@ -68,7 +69,7 @@ type Labeler struct {
 
 // PrintLabels prints the sale's labels and returns how many; a printer
 // that is off returns an error wrapping hardware.ErrPrinterOffline.
-func (l *Labeler) PrintLabels(ctx context.Context, s checkout.RemoteSale) (int, error) {
+func (l *Labeler) PrintLabels(ctx context.Context, s hubs.RemoteSale) (int, error) {
 	var job strings.Builder
 	n := 0
 	for _, line := range s.Lines {

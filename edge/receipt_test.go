@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/hardware"
 )
@@ -22,8 +22,8 @@ func TestFinding12_ReceiptCurrencyDigits(t *testing.T) {
 		{"EUR", 3500, "70.00 EUR"},
 		{"KWD", 3500, "7.000 KWD"},
 	} {
-		s := checkout.RemoteSale{SaleID: "s-" + tc.currency, Hub: "popup", Currency: tc.currency, PaidWith: "CASH",
-			SoldAt: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), Lines: []checkout.SaleLine{{SKU: "TEE-M", Quantity: 2, UnitAmount: tc.unit}}}
+		s := hubs.RemoteSale{SaleID: "s-" + tc.currency, Hub: "popup", Currency: tc.currency, PaidWith: "CASH",
+			SoldAt: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), Lines: []hubs.SaleLine{{SKU: "TEE-M", Quantity: 2, UnitAmount: tc.unit}}}
 		p, err := hardware.Parse(edge.SaleReceipt("Shop", 42, "", s).Bytes())
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/hardware"
 )
@@ -17,8 +18,8 @@ import (
 type Scanner struct {
 	Path  string // serial device, e.g. /dev/ttyACM0
 	Baud  int
-	Hubs  *checkout.Hubs
-	Carts *checkout.Carts
+	Hubs  *hubs.Service
+	Carts *carts.Service
 	Log   *slog.Logger
 }
 

@@ -17,7 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/hubsale"
@@ -69,13 +70,13 @@ func DefaultConfig() Config {
 type Syncer struct {
 	cfg  Config
 	db   *ent.Client
-	hubs *checkout.Hubs
+	hubs *hubs.Service
 	http *http.Client
 	log  *slog.Logger
 	now  func() time.Time
 
 	mu       sync.Mutex
-	state    checkout.LinkState
+	state    hubs.LinkState
 	lastSync *time.Time
 	lastErr  string
 
@@ -83,23 +84,23 @@ type Syncer struct {
 }
 
 // New returns a sync loop; Run starts it.
-func New(cfg Config, db *ent.Client, hubs *checkout.Hubs, log *slog.Logger, reg prometheus.Registerer) *Syncer {
+func New(cfg Config, db *ent.Client, hs *hubs.Service, log *slog.Logger, reg prometheus.Registerer) *Syncer {
 	if cfg.Batch <= 0 || cfg.Batch > 100 {
 		cfg.Batch = 100
 	}
 	s := &Syncer{
-		cfg: cfg, db: db, hubs: hubs, log: log, now: func() time.Time { return time.Now().UTC() },
+		cfg: cfg, db: db, hubs: hs, log: log, now: func() time.Time { return time.Now().UTC() },
 		http:  &http.Client{Timeout: 15 * time.Second},
-		state: checkout.LinkOffline,
+		state: hubs.LinkOffline,
 		synced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "merchd_hub_sales_synced_total", Help: "Hub sales central confirmed.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(s.synced, &queueCollector{hubs: hubs},
+		reg.MustRegister(s.synced, &queueCollector{hubs: hs},
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "merchd_hub_online", Help: "1 while the last call to central succeeded."},
 				func() float64 {
-					if st, _, _ := s.LinkStatus(); st == checkout.LinkOffline {
+					if st, _, _ := s.LinkStatus(); st == hubs.LinkOffline {
 						return 0
 					}
 					return 1
@@ -110,7 +111,7 @@ func New(cfg Config, db *ent.Client, hubs *checkout.Hubs, log *slog.Logger, reg 
 
 // queueCollector reports the outbox's depth and age from one read of it
 // per scrape.
-type queueCollector struct{ hubs *checkout.Hubs }
+type queueCollector struct{ hubs *hubs.Service }
 
 var (
 	queueDepthDesc = prometheus.NewDesc("merchd_hub_queue_depth", "Hub sales not yet confirmed by central.", nil, nil)
@@ -133,13 +134,13 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // LinkStatus reports the link as the API shows it.
-func (s *Syncer) LinkStatus() (checkout.LinkState, *time.Time, string) {
+func (s *Syncer) LinkStatus() (hubs.LinkState, *time.Time, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state, s.lastSync, s.lastErr
 }
 
-func (s *Syncer) setState(st checkout.LinkState, err error) {
+func (s *Syncer) setState(st hubs.LinkState, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != st {
@@ -171,7 +172,7 @@ func (s *Syncer) Run(ctx context.Context) {
 				if n == 0 {
 					break
 				}
-				s.setState(checkout.LinkSyncing, nil)
+				s.setState(hubs.LinkSyncing, nil)
 			}
 			// Adopt only with the queue drained: then central's count
 			// already includes every delivered sale, and the hub subtracts
@@ -187,14 +188,14 @@ func (s *Syncer) Run(ctx context.Context) {
 		wait := s.cfg.Poll
 		if err != nil && ctx.Err() == nil {
 			failures, adopted = failures+1, false
-			s.setState(checkout.LinkOffline, err)
+			s.setState(hubs.LinkOffline, err)
 			wait = backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, failures)
 		} else if err == nil {
 			failures = 0
-			s.setState(checkout.LinkOnline, nil)
+			s.setState(hubs.LinkOnline, nil)
 			if err := s.ping(ctx); err != nil {
 				failures, adopted = 1, false
-				s.setState(checkout.LinkOffline, err)
+				s.setState(hubs.LinkOffline, err)
 				wait = s.cfg.MinBackoff
 			}
 		}
@@ -259,14 +260,14 @@ func (s *Syncer) adopt(ctx context.Context) error {
 	if err := s.call(ctx, allocationQuery, map[string]any{"hub": s.cfg.Hub}, &out); err != nil {
 		return err
 	}
-	lines := make([]checkout.AllocationLine, len(out.HubAllocation))
+	lines := make([]hubs.AllocationLine, len(out.HubAllocation))
 	for i, l := range out.HubAllocation {
-		lines[i] = checkout.AllocationLine{SKU: l.SKU, Available: l.Available}
+		lines[i] = hubs.AllocationLine{SKU: l.SKU, Available: l.Available}
 		v := l.Variant
 		if v == nil {
 			continue
 		}
-		it := &checkout.CatalogItem{
+		it := &hubs.CatalogItem{
 			ProductSlug: v.Product.Slug, ProductTitle: v.Product.Title, Description: v.Product.Description,
 			Vendor: v.Product.Vendor, ProductStatus: v.Product.Status, VariantTitle: v.Title, Position: v.Position,
 			PriceAmount: v.Price.Amount, Currency: v.Price.Currency, Options: map[string]string{},
@@ -278,7 +279,7 @@ func (s *Syncer) adopt(ctx context.Context) error {
 			it.CompareAtAmount = &v.CompareAtPrice.Amount
 		}
 		for _, im := range v.Product.Images {
-			it.Images = append(it.Images, checkout.Image{URL: im.URL, Alt: im.Alt})
+			it.Images = append(it.Images, catalog.Image{URL: im.URL, Alt: im.Alt})
 		}
 		lines[i].Item = it
 	}
@@ -294,7 +295,7 @@ const walletsPage = 1000
 // adoptWallets pulls every wallet in the hub's currency that holds money,
 // page by page, and makes them what the hub spends against.
 func (s *Syncer) adoptWallets(ctx context.Context) error {
-	var all []checkout.WalletBalance
+	var all []hubs.WalletBalance
 	var after *string
 	for {
 		var out struct {
@@ -312,7 +313,7 @@ func (s *Syncer) adoptWallets(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("central listed wallet of customer %q: %w", w.Customer, err)
 			}
-			all = append(all, checkout.WalletBalance{CustomerID: id, Balance: w.Balance})
+			all = append(all, hubs.WalletBalance{CustomerID: id, Balance: w.Balance})
 		}
 		if len(out.HubWallets) < walletsPage {
 			break
@@ -335,7 +336,7 @@ func (s *Syncer) trust(ctx context.Context) error {
 	if err := s.call(ctx, `query { signingKey }`, nil, &out); err != nil {
 		return err
 	}
-	v, err := checkout.ParsePublicKey(out.SigningKey)
+	v, err := hubs.ParsePublicKey(out.SigningKey)
 	if err != nil {
 		return err
 	}
@@ -349,7 +350,7 @@ func (s *Syncer) trust(ctx context.Context) error {
 
 // LoadTrust gives the hub central's key before the first sync, from the
 // pinned Config.CentralKey or from what an earlier run kept.
-func LoadTrust(ctx context.Context, cfg Config, db *ent.Client, hubs *checkout.Hubs) error {
+func LoadTrust(ctx context.Context, cfg Config, db *ent.Client, hs *hubs.Service) error {
 	key := cfg.CentralKey
 	if key == "" {
 		st, err := db.Setting.Query().Where(setting.Key(centralKeySetting)).Only(viewer.SystemContext(ctx))
@@ -360,11 +361,11 @@ func LoadTrust(ctx context.Context, cfg Config, db *ent.Client, hubs *checkout.H
 		}
 		key = string(st.Value)
 	}
-	v, err := checkout.ParsePublicKey(key)
+	v, err := hubs.ParsePublicKey(key)
 	if err != nil {
 		return err
 	}
-	hubs.TrustCentral(v, cfg.OfflineWalletLimit)
+	hs.TrustCentral(v, cfg.OfflineWalletLimit)
 	return nil
 }
 
@@ -383,16 +384,16 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 	}
 	// Records go in the order they were written: a run of sales in one
 	// call, anything else on its own.
-	if due[0].Kind != checkout.OutboxHubSale {
+	if due[0].Kind != hubs.OutboxHubSale {
 		return 1, s.deliverOne(ctx, due[0])
 	}
 	for i, o := range due {
-		if o.Kind != checkout.OutboxHubSale {
+		if o.Kind != hubs.OutboxHubSale {
 			due = due[:i]
 			break
 		}
 	}
-	sales := make([]checkout.RemoteSale, len(due))
+	sales := make([]hubs.RemoteSale, len(due))
 	for i, o := range due {
 		if err := json.Unmarshal(o.Payload, &sales[i]); err != nil {
 			return 0, fmt.Errorf("outbox %s is unreadable: %w", o.Key, err)
@@ -489,10 +490,10 @@ const returnMutation = `mutation($in: ReturnAllocationInput!) { returnAllocation
 
 // deliverOne sends a record that is not a sale (a return of allocation).
 func (s *Syncer) deliverOne(ctx context.Context, o *ent.Outbox) error {
-	if o.Kind != checkout.OutboxHubReturn {
+	if o.Kind != hubs.OutboxHubReturn {
 		return s.refused(ctx, s.db, o, "this merchd does not know outbox kind "+o.Kind)
 	}
-	var ret checkout.RemoteReturn
+	var ret hubs.RemoteReturn
 	if err := json.Unmarshal(o.Payload, &ret); err != nil {
 		return s.refused(ctx, s.db, o, "unreadable payload: "+err.Error())
 	}

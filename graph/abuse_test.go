@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
@@ -17,7 +17,7 @@ import (
 // throttled per address and per account with RATE_LIMITED and a
 // retry-after.
 func TestAbuse_PasswordGuessing(t *testing.T) {
-	def := checkout.DefaultThrottle()
+	def := accounts.DefaultThrottle()
 	e := graphtest.New(t, graphtest.Options{Throttle: &def})
 	graphtest.Must(t, func() error {
 		_, err := e.Accounts.SignUp(context.Background(), "victim@abuse.example", "correct horse battery", "")

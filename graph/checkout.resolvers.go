@@ -10,7 +10,11 @@ import (
 	"time"
 
 	"entgo.io/contrib/entgql"
+
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/drops"
+	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/drop"
@@ -48,7 +52,7 @@ func (r *dropResolver) State(ctx context.Context, obj *ent.Drop) (drop.State, er
 	if err != nil {
 		return "", err
 	}
-	return checkout.DropStateAt(obj, sumRemaining(pools), r.Now()), nil
+	return drops.DropStateAt(obj, sumRemaining(pools), r.Now()), nil
 }
 
 // Remaining is the resolver for the remaining field.
@@ -59,7 +63,7 @@ func (r *dropResolver) Remaining(ctx context.Context, obj *ent.Drop) (int, error
 
 // NextTransitionAt is the resolver for the nextTransitionAt field.
 func (r *dropResolver) NextTransitionAt(ctx context.Context, obj *ent.Drop) (*time.Time, error) {
-	return checkout.NextTransition(obj, r.Now()), nil
+	return drops.NextTransition(obj, r.Now()), nil
 }
 
 // Pools is the resolver for the pools field.
@@ -74,13 +78,13 @@ func (r *dropResolver) HoldSeconds(ctx context.Context, obj *ent.Drop) (int, err
 
 // CreateDrop is the resolver for the createDrop field.
 func (r *mutationResolver) CreateDrop(ctx context.Context, input model.CreateDropInput) (*model.DropPayload, error) {
-	in := checkout.DropInput{
+	in := drops.DropInput{
 		Title: &input.Title, VariantIDs: input.VariantIds, Cap: &input.Cap,
 		OpensAt: &input.OpensAt, ClosesAt: &input.ClosesAt, EarlyAccessAt: input.EarlyAccessAt,
 		PerCustomerLimit: input.PerCustomerLimit, HoldTTL: seconds(input.HoldSeconds),
 	}
 	for _, p := range input.Pools {
-		in.Pools = append(in.Pools, checkout.PoolInput{Channel: p.Channel, Units: p.Units})
+		in.Pools = append(in.Pools, drops.PoolInput{Channel: p.Channel, Units: p.Units})
 	}
 	d, err := r.Drops.CreateDrop(ctx, in)
 	if err != nil {
@@ -91,7 +95,7 @@ func (r *mutationResolver) CreateDrop(ctx context.Context, input model.CreateDro
 
 // UpdateDrop is the resolver for the updateDrop field.
 func (r *mutationResolver) UpdateDrop(ctx context.Context, input model.UpdateDropInput) (*model.DropPayload, error) {
-	d, err := r.Drops.UpdateDrop(ctx, input.ID, checkout.DropInput{
+	d, err := r.Drops.UpdateDrop(ctx, input.ID, drops.DropInput{
 		Title: input.Title, OpensAt: input.OpensAt, ClosesAt: input.ClosesAt, EarlyAccessAt: input.EarlyAccessAt,
 		ClearEarlyAccess: deref(input.ClearEarlyAccess), PerCustomerLimit: input.PerCustomerLimit,
 		HoldTTL: seconds(input.HoldSeconds),
@@ -117,7 +121,7 @@ func (r *mutationResolver) RebalanceDropPools(ctx context.Context, input model.R
 
 // AddToCart is the resolver for the addToCart field.
 func (r *mutationResolver) AddToCart(ctx context.Context, input model.AddToCartInput) (*model.AddToCartPayload, error) {
-	in := checkout.AddToCartInput{
+	in := carts.AddToCartInput{
 		VariantID: input.VariantID, Quantity: input.Quantity, DropID: input.DropID,
 		StreamID: input.StreamID, Key: input.IdempotencyKey,
 	}
@@ -169,9 +173,9 @@ func (r *mutationResolver) Checkout(ctx context.Context, input model.CheckoutInp
 
 // RefundOrder is the resolver for the refundOrder field.
 func (r *mutationResolver) RefundOrder(ctx context.Context, input model.RefundOrderInput) (*model.RefundOrderPayload, error) {
-	var lines []checkout.RefundLine
+	var lines []orders.RefundLine
 	for _, l := range input.Lines {
-		lines = append(lines, checkout.RefundLine{LineID: l.LineID, Quantity: l.Quantity})
+		lines = append(lines, orders.RefundLine{LineID: l.LineID, Quantity: l.Quantity})
 	}
 	// A refund Stripe did not take yet is still recorded (PENDING) and retried.
 	refundID, err := r.Orders.RefundOrder(ctx, input.OrderID, lines, input.To, input.IdempotencyKey)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/viewer"
@@ -31,7 +31,7 @@ func heldBy(t *testing.T, e *graphtest.Env) int {
 func TestHoardingIsCapped(t *testing.T) {
 	for _, d := range graphtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
-			cfg := checkout.DefaultCartConfig()
+			cfg := carts.DefaultConfig()
 			e := graphtest.New(t, graphtest.Options{Dialect: d, Cart: &cfg})
 			c := raceClient()
 			tok, _ := e.SignUp(t, "hoarder@abuse.example")
@@ -100,7 +100,7 @@ func TestHoardingIsCapped(t *testing.T) {
 func TestUnpaidOrdersAreCapped(t *testing.T) {
 	for _, d := range graphtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
-			cfg := checkout.DefaultCartConfig()
+			cfg := carts.DefaultConfig()
 			e := graphtest.New(t, graphtest.Options{Dialect: d, Cart: &cfg})
 			tok, _ := e.SignUp(t, "unpaid@abuse.example")
 			v := newVariant(t, e, 50, 1000, "EUR")

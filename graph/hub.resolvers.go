@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/graph/model"
@@ -30,11 +31,11 @@ func (r *mutationResolver) ScanToTill(ctx context.Context, input model.ScanToTil
 
 // HubSell is the resolver for the hubSell field.
 func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error) {
-	pay := checkout.HubPay{Method: "CASH", WalletPass: deref(input.WalletPass), Receipt: deref(input.Receipt)}
+	pay := hubs.HubPay{Method: "CASH", WalletPass: deref(input.WalletPass), Receipt: deref(input.Receipt)}
 	if input.PaidWith != nil {
 		pay.Method = input.PaidWith.String()
 	}
-	sale, err := r.Hubs.Sell(ctx, checkout.SaleInput{Lines: sellLines(input.Lines), FromTill: deref(input.FromTill), Pay: pay, Key: input.IdempotencyKey})
+	sale, err := r.Hubs.Sell(ctx, hubs.SaleInput{Lines: sellLines(input.Lines), FromTill: deref(input.FromTill), Pay: pay, Key: input.IdempotencyKey})
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +75,10 @@ func (r *mutationResolver) RecordHubSales(ctx context.Context, input model.Recor
 	}
 	out := &model.RecordHubSalesPayload{Results: make([]*model.HubSaleResult, len(input.Sales))}
 	for i, s := range input.Sales {
-		sale := checkout.RemoteSale{SaleID: s.SaleID, Hub: s.Hub, Currency: s.Currency, PaidWith: string(s.PaidWith), SoldAt: s.SoldAt,
+		sale := hubs.RemoteSale{SaleID: s.SaleID, Hub: s.Hub, Currency: s.Currency, PaidWith: string(s.PaidWith), SoldAt: s.SoldAt,
 			WalletPass: deref(s.WalletPass)}
 		for _, l := range s.Lines {
-			sale.Lines = append(sale.Lines, checkout.SaleLine{SKU: l.Sku, Quantity: l.Quantity, UnitAmount: int64(l.UnitAmount)})
+			sale.Lines = append(sale.Lines, hubs.SaleLine{SKU: l.Sku, Quantity: l.Quantity, UnitAmount: int64(l.UnitAmount)})
 		}
 		rec, err := r.Hubs.Record(ctx, sale)
 		res := &model.HubSaleResult{SaleID: s.SaleID, Applied: rec.Applied}
@@ -118,9 +119,9 @@ func (r *mutationResolver) CloseHub(ctx context.Context, input model.CloseHubInp
 
 // ReturnAllocation is the resolver for the returnAllocation field.
 func (r *mutationResolver) ReturnAllocation(ctx context.Context, input model.ReturnAllocationInput) (*model.ReturnAllocationPayload, error) {
-	ret := checkout.RemoteReturn{ReturnID: input.ReturnID, Hub: input.Hub}
+	ret := hubs.RemoteReturn{ReturnID: input.ReturnID, Hub: input.Hub}
 	for _, l := range input.Lines {
-		ret.Lines = append(ret.Lines, checkout.ReturnLine{SKU: l.Sku, Quantity: l.Quantity})
+		ret.Lines = append(ret.Lines, hubs.ReturnLine{SKU: l.Sku, Quantity: l.Quantity})
 	}
 	n, err := r.Hubs.Return(ctx, r.Catalog.LocationID(), ret)
 	if err != nil {

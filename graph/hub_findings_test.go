@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/viewer"
@@ -208,18 +208,18 @@ func TestFinding9_PayHubSaleNeedsSignedRequest(t *testing.T) {
 			sku := skuOf(t, e, v)
 			lease(t, e, e.StaffToken, "fest", v, 5, "l1")
 			lease(t, e, e.StaffToken, "fair", v, 5, "l2")
-			key := checkout.RequestKey(hubToken(t, e, "fest"))
-			otherKey := checkout.RequestKey(hubToken(t, e, "fair"))
+			key := hubs.RequestKey(hubToken(t, e, "fest"))
+			otherKey := hubs.RequestKey(hubToken(t, e, "fair"))
 			const pay = `mutation($r: String!) { payHubSale(input: {request: $r}) { saleId paymentIntentId } }`
-			req := func(id string, lines ...checkout.SaleLine) checkout.PaymentRequest {
-				r := checkout.PaymentRequest{SaleID: id, Hub: "fest", Currency: "EUR", Lines: lines}
+			req := func(id string, lines ...hubs.SaleLine) hubs.PaymentRequest {
+				r := hubs.PaymentRequest{SaleID: id, Hub: "fest", Currency: "EUR", Lines: lines}
 				for _, l := range lines {
 					r.Amount += int64(l.Quantity) * l.UnitAmount // wraps on purpose for the overflow case
 				}
 				return r
 			}
-			line := func(q int, unit int64) checkout.SaleLine {
-				return checkout.SaleLine{SKU: sku, Quantity: q, UnitAmount: unit}
+			line := func(q int, unit int64) hubs.SaleLine {
+				return hubs.SaleLine{SKU: sku, Quantity: q, UnitAmount: unit}
 			}
 
 			for name, r := range map[string]string{
@@ -262,14 +262,14 @@ func TestFinding9_PayHubSaleNeedsSignedRequest(t *testing.T) {
 // fakeTerminal is a card reader driver that answers every reader.
 type fakeTerminal struct{}
 
-func (fakeTerminal) Process(_ context.Context, readerID, pi string) (checkout.ReaderState, error) {
-	return checkout.ReaderState{ID: readerID, Status: "online", Action: "process_payment_intent", ActionStatus: "in_progress", PaymentIntentID: pi}, nil
+func (fakeTerminal) Process(_ context.Context, readerID, pi string) (hubs.ReaderState, error) {
+	return hubs.ReaderState{ID: readerID, Status: "online", Action: "process_payment_intent", ActionStatus: "in_progress", PaymentIntentID: pi}, nil
 }
-func (fakeTerminal) Cancel(_ context.Context, readerID string) (checkout.ReaderState, error) {
-	return checkout.ReaderState{ID: readerID, Status: "online"}, nil
+func (fakeTerminal) Cancel(_ context.Context, readerID string) (hubs.ReaderState, error) {
+	return hubs.ReaderState{ID: readerID, Status: "online"}, nil
 }
-func (fakeTerminal) Reader(_ context.Context, readerID string) (checkout.ReaderState, error) {
-	return checkout.ReaderState{ID: readerID, Status: "online"}, nil
+func (fakeTerminal) Reader(_ context.Context, readerID string) (hubs.ReaderState, error) {
+	return hubs.ReaderState{ID: readerID, Status: "online"}, nil
 }
 
 // TestFinding10_HubScope: anonymous callers get nothing of a hub's card
@@ -308,11 +308,11 @@ func TestFinding10_HubScope(t *testing.T) {
 			const cancel = `mutation($r: String!) { cancelTerminalPayment(input: {readerId: $r}) { id } }`
 			const start = `mutation($q: String!, $r: String!) { startTerminalPayment(input: {request: $q, readerId: $r}) { saleId } }`
 			festReq := func(id string) string {
-				return checkout.PaymentRequest{SaleID: id, Hub: "fest", Amount: 2500, Currency: "EUR",
-					Lines: []checkout.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}}.SignWith(checkout.RequestKey(fest)).Encode()
+				return hubs.PaymentRequest{SaleID: id, Hub: "fest", Amount: 2500, Currency: "EUR",
+					Lines: []hubs.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}}.SignWith(hubs.RequestKey(fest)).Encode()
 			}
-			fairReq := checkout.PaymentRequest{SaleID: "fair-1", Hub: "fair", Amount: 2500, Currency: "EUR",
-				Lines: []checkout.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}}.SignWith(checkout.RequestKey(fair)).Encode()
+			fairReq := hubs.PaymentRequest{SaleID: "fair-1", Hub: "fair", Amount: 2500, Currency: "EUR",
+				Lines: []hubs.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}}.SignWith(hubs.RequestKey(fair)).Encode()
 			e.Do(t, fest, poll, map[string]any{"r": "tmr_a"}).Decode(t, &struct{}{})
 			e.Do(t, fest, cancel, map[string]any{"r": "tmr_a"}).Decode(t, &struct{}{})
 			e.Do(t, fest, start, map[string]any{"q": festReq("fest-1"), "r": "tmr_a"}).Decode(t, &struct{}{})

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/graph/model"
@@ -39,14 +40,14 @@ func (r *Resolver) tillCart(ctx context.Context) (*ent.Cart, error) {
 }
 
 // central is the hub's link to central; an error on central itself.
-func (r *Resolver) central() (checkout.CentralLink, error) {
+func (r *Resolver) central() (hubs.CentralLink, error) {
 	if r.Central == nil {
 		return nil, &checkout.InputError{Msg: "this is central: use startTerminalPayment"}
 	}
 	return r.Central, nil
 }
 
-func phonePaymentModel(p *checkout.PhonePaymentState) (*model.HubPhonePayment, error) {
+func phonePaymentModel(p *hubs.PhonePaymentState) (*model.HubPhonePayment, error) {
 	out := &model.HubPhonePayment{Status: model.HubPhonePaymentStatus(p.Status), Hub: p.Hub, Amount: &ent.Money{Amount: p.Amount, Currency: p.Currency}}
 	if p.Receipt != "" {
 		png, err := qrPNG(p.Receipt)
@@ -58,12 +59,12 @@ func phonePaymentModel(p *checkout.PhonePaymentState) (*model.HubPhonePayment, e
 	return out, nil
 }
 
-func terminalPayload(p checkout.TerminalPayment) *model.TerminalPaymentPayload {
+func terminalPayload(p hubs.TerminalPayment) *model.TerminalPaymentPayload {
 	return &model.TerminalPaymentPayload{SaleID: p.Request.SaleID, PaymentIntentID: p.PaymentIntentID, Reader: readerModel(p.Reader),
 		Amount: &ent.Money{Amount: p.Request.Amount, Currency: p.Request.Currency}}
 }
 
-func readerModel(s checkout.ReaderState) *model.TerminalReader {
+func readerModel(s hubs.ReaderState) *model.TerminalReader {
 	opt := func(v string) *string {
 		if v == "" {
 			return nil
@@ -75,16 +76,16 @@ func readerModel(s checkout.ReaderState) *model.TerminalReader {
 }
 
 // sellLines is what the clerk rang up, as checkout takes it.
-func sellLines(in []*model.HubSellLineInput) []checkout.SellLine {
-	out := make([]checkout.SellLine, len(in))
+func sellLines(in []*model.HubSellLineInput) []hubs.SellLine {
+	out := make([]hubs.SellLine, len(in))
 	for i, l := range in {
-		out[i] = checkout.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
+		out[i] = hubs.SellLine{VariantID: l.VariantID, Quantity: l.Quantity}
 	}
 	return out
 }
 
 // paymentLines shows a sale's lines.
-func paymentLines(in []checkout.SaleLine) []*model.HubPaymentLine {
+func paymentLines(in []hubs.SaleLine) []*model.HubPaymentLine {
 	out := make([]*model.HubPaymentLine, len(in))
 	for i, l := range in {
 		out[i] = &model.HubPaymentLine{Sku: l.SKU, Quantity: l.Quantity, UnitAmount: int(l.UnitAmount)}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
@@ -107,7 +107,7 @@ func TestFinding2_HubPassCapIsCumulative(t *testing.T) {
 			t.Parallel()
 			p := startPopupEnv(t, d, 20)
 			c, h := p.central, p.hub
-			key, err := checkout.ParsePublicKey(c.Hubs.SigningKey())
+			key, err := hubs.ParsePublicKey(c.Hubs.SigningKey())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,7 +118,7 @@ func TestFinding2_HubPassCapIsCumulative(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := h.Hubs.AdoptWallets(context.Background(), "EUR", []checkout.WalletBalance{{CustomerID: wp.CustomerID, Balance: 20000}}); err != nil {
+			if err := h.Hubs.AdoptWallets(context.Background(), "EUR", []hubs.WalletBalance{{CustomerID: wp.CustomerID, Balance: 20000}}); err != nil {
 				t.Fatal(err)
 			}
 			sell := func(pass, key string) graphtest.Response {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/outbox"
@@ -48,7 +48,7 @@ func startPopupEnv(t *testing.T, d string, units int) popupEnv {
 	lease(t, c, c.StaffToken, "fest", v, units, "lease")
 	tok := hubToken(t, c, "fest")
 	h := graphtest.New(t, graphtest.Options{Dialect: d, Hub: "fest", HubToken: tok, Central: c.Hubs})
-	err := h.Hubs.Adopt(context.Background(), "fest", []checkout.AllocationLine{{SKU: sku, Available: units, Item: &checkout.CatalogItem{
+	err := h.Hubs.Adopt(context.Background(), "fest", []hubs.AllocationLine{{SKU: sku, Available: units, Item: &hubs.CatalogItem{
 		ProductSlug: "tee-" + strings.ToLower(sku), ProductTitle: "Tee", ProductStatus: "ACTIVE", VariantTitle: "M", PriceAmount: 2500, Currency: "EUR"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestRace_hubSell(t *testing.T) {
 			if n := stockAt(t, h, h.Catalog.LocationID()); n != 1 {
 				t.Fatalf("hub stock %d, want 1", n)
 			}
-			if n := h.Client.Outbox.Query().Where(outbox.Kind(checkout.OutboxHubSale)).CountX(sysCtx()); n != 10 {
+			if n := h.Client.Outbox.Query().Where(outbox.Kind(hubs.OutboxHubSale)).CountX(sysCtx()); n != 10 {
 				t.Fatalf("%d sales queued for central, want 10", n)
 			}
 		})
@@ -118,7 +118,7 @@ func TestRace_closeHub(t *testing.T) {
 			// Stock again (central took the return and leases more); closes
 			// with 16 keys hand it back once between them.
 			h.Client.Outbox.Update().SetStatus(outbox.StatusDONE).ExecX(sysCtx())
-			if err := h.Hubs.Adopt(context.Background(), "fest", []checkout.AllocationLine{{SKU: p.sku, Available: 20}}); err != nil {
+			if err := h.Hubs.Adopt(context.Background(), "fest", []hubs.AllocationLine{{SKU: p.sku, Available: 20}}); err != nil {
 				t.Fatal(err)
 			}
 			if n := stockAt(t, h, h.Catalog.LocationID()); n != 20 {
@@ -136,7 +136,7 @@ func TestRace_closeHub(t *testing.T) {
 			if returned != 20 || stockAt(t, h, h.Catalog.LocationID()) != 0 {
 				t.Fatalf("16 closes returned %d units, want 20 once", returned)
 			}
-			if n := h.Client.Outbox.Query().Where(outbox.Kind(checkout.OutboxHubReturn)).CountX(sysCtx()); n != 2 {
+			if n := h.Client.Outbox.Query().Where(outbox.Kind(hubs.OutboxHubReturn)).CountX(sysCtx()); n != 2 {
 				t.Fatalf("%d returns queued, want 2 (one per stocking)", n)
 			}
 		})
@@ -244,8 +244,8 @@ const payHubSaleMutation = `mutation($r: String!) { payHubSale(input: {request: 
 
 // hubRequest is fest's signed request for qty units of sku.
 func hubRequest(sku, saleID, tok string, qty int) string {
-	return checkout.PaymentRequest{SaleID: saleID, Hub: "fest", Amount: int64(qty) * 2500, Currency: "EUR",
-		Lines: []checkout.SaleLine{{SKU: sku, Quantity: qty, UnitAmount: 2500}}}.SignWith(checkout.RequestKey(tok)).Encode()
+	return hubs.PaymentRequest{SaleID: saleID, Hub: "fest", Amount: int64(qty) * 2500, Currency: "EUR",
+		Lines: []hubs.SaleLine{{SKU: sku, Quantity: qty, UnitAmount: 2500}}}.SignWith(hubs.RequestKey(tok)).Encode()
 }
 
 func TestRace_payHubSale(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
@@ -243,7 +243,7 @@ func TestHubWalletSales(t *testing.T) {
 			e.Do(t, tok, `{ walletPass { code expiresAt } }`, nil).Decode(t, &p)
 			var k struct{ SigningKey string }
 			e.Do(t, "", `{ signingKey }`, nil).Decode(t, &k)
-			key, err := checkout.ParsePublicKey(k.SigningKey)
+			key, err := hubs.ParsePublicKey(k.SigningKey)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -339,10 +339,10 @@ func TestHubPhonePayment(t *testing.T) {
 			v := newVariant(t, e, 100, 2500, "EUR")
 			sku := skuOf(t, e, v)
 			lease(t, e, e.StaffToken, "fest", v, 10, "l1")
-			reqKey := checkout.RequestKey(hubToken(t, e, "fest")) // the hub signs its requests
+			reqKey := hubs.RequestKey(hubToken(t, e, "fest")) // the hub signs its requests
 
-			req := checkout.PaymentRequest{SaleID: "phone-1", Hub: "fest", Amount: 5000, Currency: "EUR",
-				Lines: []checkout.SaleLine{{SKU: sku, Quantity: 2, UnitAmount: 2500}}}
+			req := hubs.PaymentRequest{SaleID: "phone-1", Hub: "fest", Amount: 5000, Currency: "EUR",
+				Lines: []hubs.SaleLine{{SKU: sku, Quantity: 2, UnitAmount: 2500}}}
 			const pay = `mutation($r: String!) { payHubSale(input: {request: $r}) { saleId hub amount { amount } lines { sku quantity } clientSecret paymentIntentId } }`
 			var p struct {
 				PayHubSale struct {
@@ -365,7 +365,7 @@ func TestHubPhonePayment(t *testing.T) {
 				t.Fatal("reopening the pay page made a second PaymentIntent")
 			}
 			cheaper := req
-			cheaper.Amount, cheaper.Lines = 2500, []checkout.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}
+			cheaper.Amount, cheaper.Lines = 2500, []hubs.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}
 			wantCode(t, e.Do(t, "", pay, map[string]any{"r": cheaper.SignWith(reqKey).Encode()}), "BAD_USER_INPUT") // same sale, other amount
 			lying := req
 			lying.Amount = 1
@@ -373,7 +373,7 @@ func TestHubPhonePayment(t *testing.T) {
 			wantCode(t, e.Do(t, "", pay, map[string]any{"r": "not-base64!"}), "BAD_USER_INPUT")
 			nowhere := req
 			nowhere.SaleID, nowhere.Hub = "phone-2", "nowhere"
-			wantCode(t, e.Do(t, "", pay, map[string]any{"r": nowhere.SignWith(checkout.RequestKey(e.StaffToken)).Encode()}), "NOT_FOUND")
+			wantCode(t, e.Do(t, "", pay, map[string]any{"r": nowhere.SignWith(hubs.RequestKey(e.StaffToken)).Encode()}), "NOT_FOUND")
 
 			const state = `query($s: String!) { hubPhonePayment(saleId: $s) { status receipt receiptQrPng } }`
 			var st struct {
@@ -398,8 +398,8 @@ func TestHubPhonePayment(t *testing.T) {
 			}
 			var k struct{ SigningKey string }
 			e.Do(t, "", `{ signingKey }`, nil).Decode(t, &k)
-			key, _ := checkout.ParsePublicKey(k.SigningKey)
-			var rc checkout.HubReceipt
+			key, _ := hubs.ParsePublicKey(k.SigningKey)
+			var rc hubs.HubReceipt
 			if err := key.Verify(*st.HubPhonePayment.Receipt, "receipt", &rc); err != nil || rc.SaleID != "phone-1" || rc.Amount != 5000 || rc.Hub != "fest" {
 				t.Fatalf("receipt %+v: %v", rc, err)
 			}
@@ -430,7 +430,7 @@ func TestHubPhonePayment(t *testing.T) {
 			// once however often staff ask.
 			const refund = `mutation($s: String!) { refundHubPayment(input: {saleId: $s}) { status receipt } }`
 			wantCode(t, e.Do(t, "", refund, map[string]any{"s": "phone-1"}), "UNAUTHENTICATED")
-			r3 := checkout.PaymentRequest{SaleID: "phone-3", Hub: "fest", Amount: 2500, Currency: "EUR", Lines: []checkout.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}}
+			r3 := hubs.PaymentRequest{SaleID: "phone-3", Hub: "fest", Amount: 2500, Currency: "EUR", Lines: []hubs.SaleLine{{SKU: sku, Quantity: 1, UnitAmount: 2500}}}
 			var p3 struct {
 				PayHubSale struct{ PaymentIntentID string }
 			}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/gid"
@@ -24,7 +25,7 @@ import (
 // LiveHooks connects the relay to the shop: stream keys, live state, and
 // viewer counts for the overlay.
 type LiveHooks struct {
-	Streams *checkout.Streams
+	Streams *streams.Service
 	Hub     *realtime.Hub // may be nil
 }
 

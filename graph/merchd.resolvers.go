@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/graph/model"
@@ -79,7 +80,7 @@ func (r *mutationResolver) ArchiveProduct(ctx context.Context, input model.Archi
 
 // CreateVariant is the resolver for the createVariant field.
 func (r *mutationResolver) CreateVariant(ctx context.Context, input model.CreateVariantInput) (*model.VariantPayload, error) {
-	v, err := r.Catalog.CreateVariant(ctx, input.ProductID, checkout.VariantInput{
+	v, err := r.Catalog.CreateVariant(ctx, input.ProductID, catalog.VariantInput{
 		SKU: &input.Sku, Title: &input.Title, Options: options(input.Options),
 		Price: input.Price, CompareAtPrice: input.CompareAtPrice, Position: input.Position,
 	})
@@ -91,7 +92,7 @@ func (r *mutationResolver) CreateVariant(ctx context.Context, input model.Create
 
 // UpdateVariant is the resolver for the updateVariant field.
 func (r *mutationResolver) UpdateVariant(ctx context.Context, input model.UpdateVariantInput) (*model.VariantPayload, error) {
-	v, err := r.Catalog.UpdateVariant(ctx, input.ID, checkout.VariantInput{
+	v, err := r.Catalog.UpdateVariant(ctx, input.ID, catalog.VariantInput{
 		SKU: input.Sku, Title: input.Title, Options: options(input.Options),
 		Price: input.Price, CompareAtPrice: input.CompareAtPrice,
 		ClearCompareAt: deref(input.ClearCompareAtPrice), Position: input.Position,
@@ -104,9 +105,9 @@ func (r *mutationResolver) UpdateVariant(ctx context.Context, input model.Update
 
 // SetProductImages is the resolver for the setProductImages field.
 func (r *mutationResolver) SetProductImages(ctx context.Context, input model.SetProductImagesInput) (*model.ProductPayload, error) {
-	images := make([]checkout.Image, len(input.Images))
+	images := make([]catalog.Image, len(input.Images))
 	for i, im := range input.Images {
-		images[i] = checkout.Image{URL: im.URL, Alt: deref(im.Alt)}
+		images[i] = catalog.Image{URL: im.URL, Alt: deref(im.Alt)}
 	}
 	p, err := r.Catalog.SetProductImages(ctx, input.ProductID, images)
 	if err != nil {

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/gid"
@@ -117,9 +120,9 @@ func TestFinding3_ChannelPoolsEnforced(t *testing.T) {
 			staff := viewer.NewContext(context.Background(), viewer.Viewer{Role: viewer.Staff, StaffID: 1})
 			_, err := e.Catalog.SetStock(staff, vID, hubLoc, 5, "hub-stock")
 			graphtest.Must(t, err)
-			hubCarts, err := checkout.NewCarts(e.Client, e.DB.Dialect, checkout.DefaultCartConfig(), e.Clock.Now, e.Drops, hubLoc)
+			hubCarts, err := carts.New(e.Client, e.DB.Dialect, carts.DefaultConfig(), e.Clock.Now, e.Drops, hubLoc)
 			graphtest.Must(t, err)
-			hubs := checkout.NewHubs(e.Client, e.DB.Dialect, "popup-"+d, e.Clock.Now)
+			hubs := hubs.New(e.Client, e.DB.Dialect, "popup-"+d, e.Clock.Now)
 			if _, err := hubs.ScanToTill(staff, hubCarts, variantSKU(t, e, vID), "scan-1"); err != nil {
 				t.Fatalf("till scan: %v", err)
 			}
@@ -141,7 +144,7 @@ func TestFinding3_ChannelPoolsEnforced(t *testing.T) {
 // own server) and returns its id.
 func hubLocation(t testing.TB, e *graphtest.Env, code string) int {
 	t.Helper()
-	c, err := checkout.NewCatalog(context.Background(), e.Client, checkout.CatalogConfig{Currencies: []string{"EUR"}, Location: code})
+	c, err := catalog.New(context.Background(), e.Client, catalog.Config{Currencies: []string{"EUR"}, Location: code})
 	graphtest.Must(t, err)
 	return c.LocationID()
 }
@@ -227,7 +230,7 @@ func TestFinding12_Currencies(t *testing.T) {
 			// A JPY shop: the tee costs 3500 yen.
 			ctx := context.Background()
 			staff := viewer.NewContext(ctx, viewer.Viewer{Role: viewer.Staff, StaffID: 1})
-			yen, err := checkout.NewCatalog(ctx, e.Client, checkout.CatalogConfig{Currencies: []string{"JPY"}, Location: "central"})
+			yen, err := catalog.New(ctx, e.Client, catalog.Config{Currencies: []string{"JPY"}, Location: "central"})
 			graphtest.Must(t, err)
 			var p struct {
 				CreateProduct struct{ Product struct{ ID string } }
@@ -235,7 +238,7 @@ func TestFinding12_Currencies(t *testing.T) {
 			e.Staff(t, `mutation { createProduct(input: {title: "Tee", slug: "yen-tee"}) { product { id } } }`, nil, &p)
 			pid, _ := gid.Decode(p.CreateProduct.Product.ID)
 			sku, title := "TEE-JP", "M"
-			v, err := yen.CreateVariant(staff, pid, checkout.VariantInput{SKU: &sku, Title: &title, Price: &checkout.Money{Amount: 3500, Currency: "JPY"}})
+			v, err := yen.CreateVariant(staff, pid, catalog.VariantInput{SKU: &sku, Title: &title, Price: &checkout.Money{Amount: 3500, Currency: "JPY"}})
 			graphtest.Must(t, err)
 			var out struct {
 				Node struct {

@@ -4,13 +4,23 @@
 package graph
 
 import (
-	"github.com/99designs/gqlgen/graphql"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/merchd/merchd/checkout/accounts"
+	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/drops"
+	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/memberships"
+	"github.com/merchd/merchd/checkout/orders"
+	"github.com/merchd/merchd/checkout/qrcodes"
+	"github.com/merchd/merchd/checkout/streams"
+	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/graph/realtime"
 	"github.com/merchd/merchd/live"
 
-	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
 )
 
@@ -20,34 +30,34 @@ type Resolver struct {
 	// that travel inside a payload rather than as GraphQL errors.
 	present  graphql.ErrorPresenterFunc
 	Client   *ent.Client
-	Accounts *checkout.Accounts
-	Catalog  *checkout.Catalog
-	Drops    *checkout.Drops
-	Carts    *checkout.Carts
-	Orders   *checkout.Orders
-	Wallets  *checkout.Wallets
-	Members  *checkout.Memberships
+	Accounts *accounts.Service
+	Catalog  *catalog.Service
+	Drops    *drops.Service
+	Carts    *carts.Service
+	Orders   *orders.Service
+	Wallets  *wallets.Service
+	Members  *memberships.Service
 	// Currency is the shop's default currency.
 	Currency string
 	// Hub serves subscriptions; nil turns them off.
 	Hub     *realtime.Hub
-	Streams *checkout.Streams
+	Streams *streams.Service
 	// Relay is the live relay (viewer counts, media time); may be nil.
 	Relay *live.Relay
-	QR    *checkout.QRCodes
+	QR    *qrcodes.Service
 	// Hubs sells at a pop-up hub and records hub sales on central.
-	Hubs *checkout.Hubs
+	Hubs *hubs.Service
 	// HubLink is the hub's sync loop; nil on central.
-	HubLink checkout.LinkReporter
+	HubLink hubs.LinkReporter
 	// Central is a hub's link to central for card payments; nil on central.
-	Central checkout.CentralLink
+	Central hubs.CentralLink
 	// Upstream is central's base URL, at a hub (its phone-payment QR codes
 	// point there).
 	Upstream string
 	// Till prints hub sale receipts; nil when no printer is attached.
-	Till checkout.SalePrinter
+	Till hubs.SalePrinter
 	// Labels prints hub sales' smart labels; nil without a label printer.
-	Labels checkout.LabelPrinter
+	Labels hubs.LabelPrinter
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/hubpayment"
@@ -36,7 +37,7 @@ func TestRetentionJobs(t *testing.T) {
 			cust := e.Client.Customer.Query().Where(customer.Email("kept@retention.example")).OnlyX(ctx)
 			t0 := e.Clock.Now()
 			T := t0.Add(15 * time.Minute) // when the sweeps run
-			graphtest.Must(t, e.Orders.SetRetention(checkout.RetentionConfig{Idempotency: 7 * 24 * time.Hour,
+			graphtest.Must(t, e.Orders.SetRetention(orders.RetentionConfig{Idempotency: 7 * 24 * time.Hour,
 				StripeEvents: 30 * 24 * time.Hour, HubPayments: 7 * 24 * time.Hour, Batch: 2}))
 
 			session := func(name string, expires time.Time) int {

@@ -23,6 +23,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/viewer"
 )
@@ -119,7 +120,7 @@ type Server struct {
 	conns    *connLimits
 	cfg      ServerConfig
 	log      *slog.Logger
-	accounts *checkout.Accounts
+	accounts *accounts.Service
 	gql      *handler.Server
 	metrics  *Metrics
 }

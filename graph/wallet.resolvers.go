@@ -9,6 +9,8 @@ import (
 	"context"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/memberships"
+	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/membership"
 	"github.com/merchd/merchd/ent/membershiptier"
@@ -58,7 +60,7 @@ func (r *mutationResolver) TopUpWallet(ctx context.Context, input model.TopUpWal
 
 // GrantCredit is the resolver for the grantCredit field.
 func (r *mutationResolver) GrantCredit(ctx context.Context, input model.GrantCreditInput) (*model.GrantCreditPayload, error) {
-	n, err := r.Wallets.GrantCredit(ctx, checkout.GrantInput{
+	n, err := r.Wallets.GrantCredit(ctx, wallets.GrantInput{
 		CustomerIDs: input.CustomerIds, DropID: input.DropID, Amount: *input.Amount, Note: input.Note, ExpiresAt: input.ExpiresAt,
 	}, input.IdempotencyKey)
 	if err != nil {
@@ -82,7 +84,7 @@ func (r *mutationResolver) AdjustWallet(ctx context.Context, input model.AdjustW
 
 // CreateMembershipTier is the resolver for the createMembershipTier field.
 func (r *mutationResolver) CreateMembershipTier(ctx context.Context, input model.CreateMembershipTierInput) (*model.MembershipTierPayload, error) {
-	t, err := r.Members.CreateTier(ctx, checkout.TierInput{
+	t, err := r.Members.CreateTier(ctx, memberships.TierInput{
 		Name: input.Name, Price: *input.Price, Period: input.Period,
 		EarlyAccessMinutes: deref(input.EarlyAccessMinutes), DiscountPercent: deref(input.DiscountPercent),
 	})
@@ -99,7 +101,7 @@ func (r *mutationResolver) SetMemberPrice(ctx context.Context, input model.SetMe
 		a := int64(*input.Amount)
 		amount = &a
 	}
-	p, err := r.Members.SetMemberPrice(ctx, checkout.MemberPriceInput{
+	p, err := r.Members.SetMemberPrice(ctx, memberships.MemberPriceInput{
 		TierID: input.TierID, VariantID: input.VariantID, CollectionID: input.CollectionID, Amount: amount, PercentOff: input.PercentOff,
 	})
 	if err != nil {

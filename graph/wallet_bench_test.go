@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/ent/walletentry"
@@ -30,7 +31,7 @@ func BenchmarkWalletCheckout(b *testing.B) {
 			vid := newVariant(b, e, b.N+10, 1500, "EUR")
 			v, _ := gid.Decode(vid)
 			toks := customers(b, e, b.N, fmt.Sprintf("wb%d-", b.N))
-			carts := make([]string, b.N)
+			cartIDs := make([]string, b.N)
 			var wg sync.WaitGroup
 			sem := make(chan struct{}, 8)
 			for i := range b.N {
@@ -45,19 +46,19 @@ func BenchmarkWalletCheckout(b *testing.B) {
 					ctx := viewer.NewContext(context.Background(), vw)
 					sys := viewer.SystemContext(ctx)
 					tx, _ := e.Client.Tx(sys)
-					if _, err := e.Wallets.Post(sys, tx, checkout.Posting{CustomerID: vw.CustomerID, Currency: "EUR", Amount: 5000, Kind: walletentry.KindGIFT}); err != nil {
+					if _, err := e.Wallets.Post(sys, tx, wallets.Posting{CustomerID: vw.CustomerID, Currency: "EUR", Amount: 5000, Kind: walletentry.KindGIFT}); err != nil {
 						tx.Rollback()
 						b.Error(err)
 						return
 					}
 					tx.Commit()
-					line, err := e.Carts.AddToCart(ctx, checkout.AddToCartInput{VariantID: v, Quantity: 1, Key: "bench"})
+					line, err := e.Carts.AddToCart(ctx, carts.AddToCartInput{VariantID: v, Quantity: 1, Key: "bench"})
 					if err != nil {
 						b.Error(err)
 						return
 					}
 					l, _ := e.Client.CartLine.Get(sys, line)
-					carts[i] = gid.Encode(l.CartID)
+					cartIDs[i] = gid.Encode(l.CartID)
 				})
 			}
 			wg.Wait()
@@ -74,7 +75,7 @@ func BenchmarkWalletCheckout(b *testing.B) {
 						if i >= b.N {
 							return
 						}
-						body := fmt.Sprintf(`{"query":%q,"variables":{"i":{"cartId":%q,"payWith":{"wallet":{"amount":1500,"currency":"EUR"}},"idempotencyKey":"co"}}}`, checkoutMutation, carts[i])
+						body := fmt.Sprintf(`{"query":%q,"variables":{"i":{"cartId":%q,"payWith":{"wallet":{"amount":1500,"currency":"EUR"}},"idempotencyKey":"co"}}}`, checkoutMutation, cartIDs[i])
 						req, _ := http.NewRequest(http.MethodPost, e.URL, strings.NewReader(body))
 						req.Header.Set("Content-Type", "application/json")
 						req.Header.Set("Authorization", "Bearer "+toks[i])

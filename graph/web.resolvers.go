@@ -8,7 +8,7 @@ package graph
 import (
 	"context"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/product"
@@ -17,7 +17,7 @@ import (
 
 // IssueQRCode is the resolver for the issueQRCode field.
 func (r *mutationResolver) IssueQRCode(ctx context.Context, input model.IssueQRCodeInput) (*model.IssueQRCodePayload, error) {
-	code, err := r.QR.Issue(ctx, checkout.QRPayload{HubID: deref(input.HubID), ProductIDs: input.ProductIds, Label: deref(input.Label)})
+	code, err := r.QR.Issue(ctx, qrcodes.QRPayload{HubID: deref(input.HubID), ProductIDs: input.ProductIds, Label: deref(input.Label)})
 	if err != nil {
 		return nil, err
 	}

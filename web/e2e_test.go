@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/payment"
@@ -117,8 +117,8 @@ func TestPagesInChromium(t *testing.T) {
 		map[string]any{"v": teeVariant}, &struct{}{})
 	staff(`mutation($s: String!) { recordHubSales(input: {sales: [{saleId: $s, hub: "e2e-hub", currency: "EUR", paidWith: CASH, soldAt: "2026-11-21T10:00:00Z", lines: [{sku: "E2E-TEE", quantity: 1, unitAmount: 1999}]}]}) { results { applied } } }`,
 		map[string]any{"s": "e2e0receipt1"}, &struct{}{})
-	hubReq := checkout.PaymentRequest{SaleID: "e2e0hub0sale", Hub: "e2e-hub", Amount: 3998, Currency: "EUR",
-		Lines: []checkout.SaleLine{{SKU: "E2E-TEE", Quantity: 2, UnitAmount: 1999}}}.SignWith(checkout.RequestKey(e.StaffToken))
+	hubReq := hubs.PaymentRequest{SaleID: "e2e0hub0sale", Hub: "e2e-hub", Amount: 3998, Currency: "EUR",
+		Lines: []hubs.SaleLine{{SKU: "E2E-TEE", Quantity: 2, UnitAmount: 1999}}}.SignWith(hubs.RequestKey(e.StaffToken))
 	_, dropVariant := newProduct("Last One Hoodie", "last-one", 1, 4500)
 	liveProduct, liveVariant := newProduct("Live Cap", "live-cap", 9, 2500)
 	now := e.Clock.Now()

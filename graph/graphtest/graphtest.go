@@ -24,6 +24,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/accounts"
+	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/drops"
+	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/memberships"
+	"github.com/merchd/merchd/checkout/orders"
+	"github.com/merchd/merchd/checkout/qrcodes"
+	"github.com/merchd/merchd/checkout/streams"
+	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/ent/entdb/entdbtest"
@@ -48,18 +58,18 @@ type Env struct {
 	Server   *httptest.Server
 	DB       *entdb.DB
 	Client   *ent.Client
-	Accounts *checkout.Accounts
-	Catalog  *checkout.Catalog
-	Drops    *checkout.Drops
-	Carts    *checkout.Carts
-	Orders   *checkout.Orders
-	Wallets  *checkout.Wallets
-	Members  *checkout.Memberships
+	Accounts *accounts.Service
+	Catalog  *catalog.Service
+	Drops    *drops.Service
+	Carts    *carts.Service
+	Orders   *orders.Service
+	Wallets  *wallets.Service
+	Members  *memberships.Service
 	Stripe   *FakeStripe
 	Hub      *realtime.Hub
 	Relay    *live.Relay
-	QR       *checkout.QRCodes
-	Hubs     *checkout.Hubs
+	QR       *qrcodes.Service
+	Hubs     *hubs.Service
 	// Mux is the server's router; tests may mount more (the web pages).
 	Mux *http.ServeMux
 	// Base is the server's root URL (for /live/…).
@@ -82,7 +92,7 @@ type Options struct {
 	Driver func(dialect.Driver) dialect.Driver
 	// Cart overrides the hold settings (by default DefaultCartConfig with
 	// the per-customer hoarding caps raised out of the way).
-	Cart *checkout.CartConfig
+	Cart *carts.Config
 	// SubscriptionRate overrides the hub's updates per second per topic.
 	SubscriptionRate float64
 	// Hub, when set, runs the API as this pop-up hub (merchd edge) instead
@@ -90,15 +100,15 @@ type Options struct {
 	// with HubToken's key, card payments through Central.
 	Hub      string
 	HubToken string
-	Central  checkout.CentralLink
+	Central  hubs.CentralLink
 	// Throttle sets sign-in and sign-up rates; nil turns them off (tests
 	// sign up hundreds of customers from 127.0.0.1).
-	Throttle *checkout.ThrottleConfig
+	Throttle *accounts.ThrottleConfig
 }
 
-func (o Options) throttle() checkout.ThrottleConfig {
+func (o Options) throttle() accounts.ThrottleConfig {
 	if o.Throttle == nil {
-		return checkout.ThrottleConfig{Off: true, MaxHashing: 1024} // test passwords hash in microseconds
+		return accounts.ThrottleConfig{Off: true, MaxHashing: 1024} // test passwords hash in microseconds
 	}
 	return *o.Throttle
 }
@@ -131,7 +141,7 @@ func (c *Clock) Set(t time.Time) {
 }
 
 // FastPasswords keeps argon2id cheap in tests; production uses DefaultPasswordParams.
-var FastPasswords = checkout.PasswordParams{Time: 1, Memory: 64, Threads: 1}
+var FastPasswords = accounts.PasswordParams{Time: 1, Memory: 64, Threads: 1}
 
 // New starts the API and stops it when the test ends.
 func New(t testing.TB, o Options) *Env {
@@ -145,7 +155,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatalf("open database: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	accounts, err := checkout.NewAccounts(db.Client, checkout.AccountsConfig{SessionTTL: sessionTTL, Password: FastPasswords, Throttle: o.throttle()})
+	accounts, err := accounts.New(db.Client, accounts.Config{SessionTTL: sessionTTL, Password: FastPasswords, Throttle: o.throttle()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +163,7 @@ func New(t testing.TB, o Options) *Env {
 	if o.Hub != "" {
 		location = o.Hub
 	}
-	catalog, err := checkout.NewCatalog(ctx, db.Client, checkout.CatalogConfig{Currencies: []string{"EUR", "USD"}, Location: location})
+	catalog, err := catalog.New(ctx, db.Client, catalog.Config{Currencies: []string{"EUR", "USD"}, Location: location})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,25 +171,25 @@ func New(t testing.TB, o Options) *Env {
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	fake := NewFakeStripe()
-	wallets, err := checkout.NewWallets(db.Client, db.Dialect, checkout.DefaultWalletConfig(), fake, clock.Now)
+	wallets, err := wallets.New(db.Client, db.Dialect, wallets.DefaultConfig(), fake, clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	members := checkout.NewMemberships(db.Client, wallets, fake, clock.Now)
-	drops := checkout.NewDrops(db.Client, db.Dialect, clock.Now, members.EarlyAccess, log)
-	cc := checkout.DefaultCartConfig()
+	members := memberships.New(db.Client, wallets, fake, clock.Now)
+	drops := drops.New(db.Client, db.Dialect, clock.Now, members.EarlyAccess, log)
+	cc := carts.DefaultConfig()
 	// Tests hold many units for one customer: the hoarding caps are
 	// raised unless a test sets Cart (TestFinding8_* tests the defaults).
 	cc.MaxHeldPerVariant, cc.MaxHeldUnits, cc.MaxUnpaidOrders = 1_000_000, 1_000_000, 1_000_000
 	if o.Cart != nil {
 		cc = *o.Cart
 	}
-	carts, err := checkout.NewCarts(db.Client, db.Dialect, cc, clock.Now, drops, catalog.LocationID())
+	carts, err := carts.New(db.Client, db.Dialect, cc, clock.Now, drops, catalog.LocationID())
 	if err != nil {
 		t.Fatal(err)
 	}
 	carts.Pricer = members.Price
-	orders := checkout.NewOrders(db.Client, carts, wallets, members, fake, clock.Now, log)
+	orders := orders.New(db.Client, carts, wallets, members, fake, clock.Now, log)
 	cfg := graph.DefaultConfig()
 	if o.Config != nil {
 		cfg = *o.Config
@@ -190,22 +200,22 @@ func New(t testing.TB, o Options) *Env {
 		rate = 100
 	}
 	hub := realtime.NewHub(rate, log)
-	streams := checkout.NewStreams(db.Client, clock.Now)
-	qrs, err := checkout.NewQRCodes(ctx, db.Client)
+	streams := streams.New(db.Client, clock.Now)
+	qrs, err := qrcodes.New(ctx, db.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubs := checkout.NewHubs(db.Client, db.Dialect, o.Hub, clock.Now)
+	hubSvc := hubs.New(db.Client, db.Dialect, o.Hub, clock.Now)
 	if o.Hub == "" {
-		signer, err := checkout.NewSigner(ctx, db.Client)
+		signer, err := hubs.NewSigner(ctx, db.Client)
 		if err != nil {
 			t.Fatal(err)
 		}
-		hubs.Central(signer, wallets, fake)
+		hubSvc.Central(signer, wallets, fake)
 	} else {
-		hubs.SignRequestsWith(checkout.RequestKey(o.HubToken))
+		hubSvc.SignRequestsWith(hubs.RequestKey(o.HubToken))
 	}
-	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubs} {
+	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubSvc} {
 		s.SetNotifier(bus)
 	}
 	lcfg := live.DefaultConfig()
@@ -224,7 +234,7 @@ func New(t testing.TB, o Options) *Env {
 		Client: db.Client, Accounts: accounts, Catalog: catalog,
 		Drops: drops, Carts: carts, Orders: orders, Now: clock.Now,
 		Wallets: wallets, Members: members, Currency: "EUR", Hub: hub,
-		Streams: streams, Relay: relay, QR: qrs, Hubs: hubs,
+		Streams: streams, Relay: relay, QR: qrs, Hubs: hubSvc,
 	}
 	if o.Central != nil {
 		resolver.Central = o.Central
@@ -247,7 +257,7 @@ func New(t testing.TB, o Options) *Env {
 		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
 		Accounts: accounts, Catalog: catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: drops, Carts: carts, Orders: orders, Stripe: fake, Clock: clock,
-		Wallets: wallets, Members: members, Hub: hub, Relay: relay, Base: srv.URL, QR: qrs, Mux: mux, Hubs: hubs,
+		Wallets: wallets, Members: members, Hub: hub, Relay: relay, Base: srv.URL, QR: qrs, Mux: mux, Hubs: hubSvc,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

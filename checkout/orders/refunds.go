@@ -1,0 +1,291 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/txn"
+	"github.com/merchd/merchd/checkout/wallets"
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/ent/walletentry"
+)
+
+// RefundLine refunds some units of one order line.
+type RefundLine struct {
+	LineID   int
+	Quantity int
+}
+
+// RefundTo says where refunded money goes.
+type RefundTo = refund.To
+
+// Refund destinations.
+const (
+	RefundToCard   = refund.ToCARD
+	RefundToWallet = refund.ToWALLET
+)
+
+// RefundOrder refunds a paid order, whole (no lines) or by lines. The
+// amount is reserved on the order first, so concurrent refunds can never
+// exceed what was paid; then the card refund is sent with a key derived
+// from the refund's id. If Stripe does not take it now, the refund stays
+// PENDING and the sweeper retries it with the same key: the id is returned
+// together with that error.
+func (o *Service) RefundOrder(ctx context.Context, orderID int, lines []RefundLine, to RefundTo, key string) (int, error) {
+	if err := checkout.RequireStaff(ctx); err != nil {
+		return 0, err
+	}
+	switch to {
+	case RefundToCard:
+		if o.pay == nil {
+			return 0, &checkout.InputError{Field: "to", Msg: checkout.ErrPaymentsNotConfigured.Error()}
+		}
+	case RefundToWallet:
+		if o.wallets == nil {
+			return 0, checkout.BadInput("to", "wallet refunds are not available")
+		}
+	default:
+		return 0, checkout.BadInput("to", "unknown destination %q", to)
+	}
+	req := struct {
+		Order int
+		Lines []RefundLine
+		To    RefundTo
+	}{orderID, lines, to}
+	refundID, err := txn.Idempotent(ctx, o.db, "refundOrder", key, req, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		sys := viewer.SystemContext(ctx)
+		ord, err := tx.Order.Get(sys, orderID)
+		if err != nil {
+			return 0, checkout.NotFoundAs(err, "order")
+		}
+		if ord.Status != order.StatusPAID && ord.Status != order.StatusPARTIALLY_REFUNDED {
+			return 0, checkout.BadInput("orderId", "only paid orders can be refunded (this one is %s)", ord.Status)
+		}
+		amount := ord.TotalAmount - ord.RefundedAmount
+		if len(lines) > 0 {
+			amount = 0
+			for _, rl := range lines {
+				if rl.Quantity <= 0 {
+					return 0, checkout.BadInput("lines", "quantities must be positive")
+				}
+				l, err := tx.OrderLine.Query().Where(orderline.ID(rl.LineID), orderline.OrderID(orderID)).Only(sys)
+				if err != nil {
+					return 0, checkout.NotFoundAs(err, "order line")
+				}
+				n, err := tx.OrderLine.Update().
+					Where(orderline.ID(l.ID), orderline.RefundedQuantityLTE(l.Quantity-rl.Quantity)).
+					AddRefundedQuantity(rl.Quantity).Save(sys)
+				if err != nil {
+					return 0, err
+				}
+				if n == 0 {
+					return 0, checkout.BadInput("lines", "line %d has fewer than %d unrefunded units", rl.LineID, rl.Quantity)
+				}
+				amount += int64(rl.Quantity) * l.UnitAmount
+			}
+		}
+		if amount <= 0 {
+			return 0, checkout.BadInput("orderId", "nothing left to refund")
+		}
+		var paymentID *int
+		if to == RefundToCard {
+			p, err := tx.Payment.Query().Where(payment.OrderID(orderID), payment.MethodEQ(payment.MethodCARD),
+				payment.StatusEQ(payment.StatusSUCCEEDED)).Only(sys)
+			if err != nil {
+				return 0, checkout.BadInput("to", "the order has no card payment to refund; refund to WALLET")
+			}
+			if err := o.reserveCardRefund(sys, tx, p.ID, amount); err != nil {
+				return 0, err
+			}
+			paymentID = &p.ID
+		}
+		n, err := tx.Order.Update().Where(order.ID(orderID), order.StatusIn(order.StatusPAID, order.StatusPARTIALLY_REFUNDED),
+			order.RefundedAmountLTE(ord.TotalAmount-amount)).AddRefundedAmount(amount).Save(sys)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return 0, checkout.BadInput("orderId", "the refund would exceed what was paid")
+		}
+		r, err := tx.Refund.Create().SetOrderID(orderID).SetNillablePaymentID(paymentID).SetAmount(amount).
+			SetCurrency(ord.Currency).SetTo(to).SetReason("staff refund").Save(sys)
+		if err != nil {
+			return 0, err
+		}
+		if to == RefundToWallet {
+			// Credit lands now, in this transaction. Gift credit the order
+			// spent goes back to its lots, expiry and all.
+			spends, err := tx.WalletEntry.Query().Where(walletentry.OrderID(ord.ID), walletentry.KindEQ(walletentry.KindSPEND)).IDs(sys)
+			if err != nil {
+				return 0, err
+			}
+			if _, err := o.wallets.Post(sys, tx, wallets.Posting{CustomerID: ord.CustomerID, Currency: ord.Currency, Amount: amount,
+				Kind: walletentry.KindREFUND, Note: "refund of order " + ord.Number, OrderID: &ord.ID, RestoreFrom: spends}); err != nil {
+				return 0, err
+			}
+			if err := tx.Refund.UpdateOneID(r.ID).SetStatus(refund.StatusSUCCEEDED).Exec(sys); err != nil {
+				return 0, err
+			}
+			// Read after our own update: the row is ours until commit.
+			now, err := tx.Order.Get(sys, ord.ID)
+			if err != nil {
+				return 0, err
+			}
+			st := order.StatusPARTIALLY_REFUNDED
+			if now.RefundedAmount >= now.TotalAmount {
+				st = order.StatusREFUNDED
+			}
+			if err := tx.Order.UpdateOneID(ord.ID).SetStatus(st).Exec(sys); err != nil {
+				return 0, err
+			}
+			o.changed(tx, ord.ID)
+			if err := o.history(sys, tx, ord.ID, st, fmt.Sprintf("refunded %d %s to wallet", amount, ord.Currency)); err != nil {
+				return 0, err
+			}
+		}
+		return r.ID, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if to == RefundToWallet {
+		return refundID, nil
+	}
+	if err := o.sendRefund(viewer.SystemContext(ctx), refundID); err != nil {
+		return refundID, err
+	}
+	return refundID, nil
+}
+
+// reserveCardRefund moves amount onto a card payment's refunded total with
+// one conditional update, so concurrent refunds can never return more than
+// the card paid (a read of earlier refunds, then a write, could).
+func (o *Service) reserveCardRefund(ctx context.Context, tx *ent.Tx, paymentID int, amount int64) error {
+	n, err := tx.Payment.Update().Where(payment.ID(paymentID), func(s *sql.Selector) {
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString(s.C(payment.FieldRefundedAmount)).WriteString(" + ").Arg(amount).
+				WriteString(" <= ").WriteString(s.C(payment.FieldAmount))
+		}))
+	}).AddRefundedAmount(amount).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return checkout.BadInput("to", "the card payment has less than %d left to refund; refund the rest to WALLET", amount)
+	}
+	return nil
+}
+
+// sendRefund sends a PENDING card refund to Stripe and records the outcome.
+// A failure leaves it PENDING; the sweeper retries it with the same key.
+func (o *Service) sendRefund(ctx context.Context, refundID int) error {
+	r, err := o.db.Refund.Get(ctx, refundID)
+	if err != nil {
+		return err
+	}
+	if r.Status != refund.StatusPENDING || r.PaymentID == nil {
+		return nil
+	}
+	p, err := o.db.Payment.Get(ctx, *r.PaymentID)
+	if err != nil {
+		return err
+	}
+	if p.StripePaymentIntentID == nil {
+		return fmt.Errorf("checkout: refund %d: payment %d has no PaymentIntent", r.ID, p.ID)
+	}
+	// Claim this attempt: one conditional update on the attempt count, so
+	// two sweepers never send the same refund at once, and the next try
+	// backs off with every failure.
+	now := o.now()
+	n, err := o.db.Refund.Update().Where(refund.ID(r.ID), refund.StatusEQ(refund.StatusPENDING), refund.Attempts(r.Attempts)).
+		AddAttempts(1).SetLastAttemptAt(now).SetNextAttemptAt(now.Add(refundBackoff(r.Attempts + 1))).Save(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	stripeID, err := o.pay.Refund(ctx, *p.StripePaymentIntentID, r.Amount, "merchd-refund-"+strconv.Itoa(r.ID))
+	if err != nil {
+		o.log.Error("card refund failed; will retry", "refund_id", r.ID, "order_id", r.OrderID, "error", err)
+		return fmt.Errorf("checkout: refund %d: %w", r.ID, err)
+	}
+	_, err = txn.Do(ctx, o.db, "record refund", func(tx *ent.Tx) (struct{}, error) {
+		n, err := tx.Refund.Update().Where(refund.ID(r.ID), refund.StatusEQ(refund.StatusPENDING)).
+			SetStatus(refund.StatusSUCCEEDED).SetStripeRefundID(stripeID).Save(ctx)
+		if err != nil || n == 0 {
+			return struct{}{}, err
+		}
+		ord, err := tx.Order.Get(ctx, r.OrderID)
+		if err != nil {
+			return struct{}{}, err
+		}
+		note := fmt.Sprintf("refunded %d %s to card", r.Amount, r.Currency)
+		st := ord.Status
+		switch {
+		case p.Status == payment.StatusMISMATCH:
+			// Money the order never counted as paid: the order keeps its status.
+		case ord.Status == order.StatusCANCELED && ord.RefundedAmount >= ord.TotalAmount:
+			st = order.StatusREFUNDED
+		case ord.Status == order.StatusCANCELED:
+			// A canceled order stays canceled (it cannot be refunded again).
+		case ord.RefundedAmount >= ord.TotalAmount:
+			st = order.StatusREFUNDED
+		default:
+			st = order.StatusPARTIALLY_REFUNDED
+		}
+		if st != ord.Status {
+			n, err := tx.Order.Update().Where(order.ID(ord.ID), order.StatusEQ(ord.Status)).SetStatus(st).Save(ctx)
+			if err != nil {
+				return struct{}{}, err
+			}
+			if n == 0 {
+				return struct{}{}, fmt.Errorf("order %d changed while recording refund %d", ord.ID, r.ID)
+			}
+			o.changed(tx, ord.ID)
+		}
+		return struct{}{}, o.history(ctx, tx, ord.ID, st, note)
+	})
+	return err
+}
+
+// retryRefunds resends card refunds still PENDING whose next attempt is
+// due, the least recently tried first (never tried: first of all). Each
+// failure pushes a refund's next attempt further out (refundBackoff), so
+// refunds Stripe keeps refusing take a slot ever more rarely and a new
+// one is retried at its first due sweep.
+func (o *Service) retryRefunds(ctx context.Context) error {
+	now := o.now()
+	ids, err := o.db.Refund.Query().Where(refund.StatusEQ(refund.StatusPENDING), refund.ToEQ(refund.ToCARD),
+		refund.CreatedAtLT(now.Add(-time.Minute)),
+		refund.Or(refund.NextAttemptAtIsNil(), refund.NextAttemptAtLTE(now))).
+		Order(refund.ByLastAttemptAt(sql.OrderNullsFirst()), refund.ByID()).
+		Limit(refundRetries).IDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		_ = o.sendRefund(ctx, id) // logged inside; retried when due
+	}
+	return nil
+}
+
+// refundRetries bounds the card refunds one sweep sends.
+const refundRetries = 20
+
+// refundBackoff is the wait after a refund's nth attempt: a minute,
+// doubling, at most six hours.
+func refundBackoff(n int) time.Duration {
+	d := time.Minute
+	for i := 1; i < n && d < 6*time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, 6*time.Hour)
+}

@@ -1,0 +1,157 @@
+package txn
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/idempotencykey"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+const maxIdempotencyKeyLen = 200
+
+// idempotencyScope is the owner of a key: keys of different viewers never collide.
+func idempotencyScope(v viewer.Viewer) string {
+	switch v.Role {
+	case viewer.Customer:
+		return "customer:" + strconv.Itoa(v.CustomerID)
+	case viewer.Staff:
+		return "staff:" + strconv.Itoa(v.StaffID)
+	case viewer.HubToken:
+		return "hub:" + v.Hub
+	case viewer.System:
+		return "system"
+	default:
+		return "anonymous"
+	}
+}
+
+func ValidateIdempotencyKey(key string) error {
+	if key == "" {
+		return checkout.BadInput("idempotencyKey", "is required")
+	}
+	if len(key) > maxIdempotencyKeyLen {
+		return checkout.BadInput("idempotencyKey", "is longer than %d bytes", maxIdempotencyKeyLen)
+	}
+	for _, r := range key {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return checkout.BadInput("idempotencyKey", "must be printable characters without spaces")
+		}
+	}
+	return nil
+}
+
+// idempotent runs fn in one transaction that first claims (viewer, key) and
+// finally records fn's result under it. A replay with the same request returns the
+// recorded result without running fn; a replay with a different request fails
+// with ErrIdempotencyKeyReused. If fn fails nothing is recorded, so the client
+// may retry with the same key.
+func Idempotent[T any](ctx context.Context, db *ent.Client, op, key string, req any, fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {
+	return IdempotentChecked(ctx, db, op, key, req, nil, fn)
+}
+
+// idempotentChecked is idempotent with a read-only precheck that runs after
+// a replay miss and before any write transaction opens: refusals it returns
+// (a sold-out drop, say) cost no write lock.
+func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key string, req any, pre func() error, fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {
+	var zero T
+	if err := ValidateIdempotencyKey(key); err != nil {
+		return zero, err
+	}
+	reqJSON, err := json.Marshal(struct {
+		Op  string
+		Req any
+	}{op, req})
+	if err != nil {
+		return zero, fmt.Errorf("checkout: %s: encode request: %w", op, err)
+	}
+	sum := sha256.Sum256(reqJSON)
+	scope := idempotencyScope(viewer.FromContext(ctx))
+	sys := viewer.SystemContext(ctx)
+
+	if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
+		return res, err
+	}
+	if pre != nil {
+		if err := pre(); err != nil {
+			// A duplicate that committed between our replay miss and this
+			// refusal may be what refused us (it took the last unit): its
+			// result is the answer, not the refusal.
+			if res, found, rerr := replay[T](sys, db, scope, key, sum[:]); found || rerr != nil {
+				return res, rerr
+			}
+			return zero, err
+		}
+	}
+
+	tx, err := db.Tx(ctx)
+	if err != nil {
+		return zero, fmt.Errorf("checkout: %s: begin: %w", op, err)
+	}
+	// The key is claimed first, before any side effect, in the same
+	// transaction as the work. A concurrent request with the same key waits
+	// on the unique index (PostgreSQL) or the write lock (SQLite) until this
+	// one commits, then fails to claim and replays our result; if we roll
+	// back, the claim goes with everything else and the key is free again.
+	claim, err := tx.IdempotencyKey.Create().
+		SetScope(scope).SetKey(key).SetOperation(op).SetRequestHash(sum[:]).SetResponse([]byte{}).
+		Save(sys)
+	if err != nil {
+		_ = tx.Rollback()
+		if ent.IsConstraintError(err) {
+			if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
+				return res, err
+			}
+			return zero, checkout.ErrIdempotencyInProgress
+		}
+		return zero, fmt.Errorf("checkout: %s: claim idempotency key: %w", op, err)
+	}
+	res, err := fn(ctx, tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return zero, wrapOp(op, err)
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		_ = tx.Rollback()
+		return zero, fmt.Errorf("checkout: %s: encode result: %w", op, err)
+	}
+	if err := tx.IdempotencyKey.UpdateOne(claim).SetResponse(out).Exec(sys); err != nil {
+		_ = tx.Rollback()
+		return zero, fmt.Errorf("checkout: %s: record idempotency result: %w", op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return zero, fmt.Errorf("checkout: %s: commit: %w", op, err)
+	}
+	return res, nil
+}
+
+func replay[T any](ctx context.Context, db *ent.Client, scope, key string, sum []byte) (T, bool, error) {
+	var res T
+	rec, err := db.IdempotencyKey.Query().
+		Where(idempotencykey.Scope(scope), idempotencykey.Key(key)).
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return res, false, nil
+	}
+	if err != nil {
+		return res, false, fmt.Errorf("checkout: look up idempotency key: %w", err)
+	}
+	if !bytes.Equal(rec.RequestHash, sum) {
+		return res, true, checkout.ErrIdempotencyKeyReused
+	}
+	if len(rec.Response) == 0 {
+		return res, true, checkout.ErrIdempotencyInProgress
+	}
+	if err := json.Unmarshal(rec.Response, &res); err != nil {
+		return res, true, fmt.Errorf("checkout: decode recorded result: %w", err)
+	}
+	return res, true, nil
+}

@@ -1,0 +1,39 @@
+package txn
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/merchd/merchd/ent"
+)
+
+// execAffected runs a statement written with ? placeholders inside tx and
+// returns the rows it affected: how conditional updates say "refused".
+func Exec(ctx context.Context, tx *ent.Tx, dialectName, query string, args ...any) (int64, error) {
+	if dialectName == dialect.Postgres {
+		query = ToDollar(query)
+	}
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// toDollar rewrites ? placeholders as PostgreSQL's $1, $2, …
+func ToDollar(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,44 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent"
+)
+
+// withTx runs fn in one transaction: committed if fn succeeds, rolled back
+// otherwise. Never call the network inside fn.
+func Do[T any](ctx context.Context, db *ent.Client, op string, fn func(tx *ent.Tx) (T, error)) (T, error) {
+	var zero T
+	tx, err := db.Tx(ctx)
+	if err != nil {
+		return zero, fmt.Errorf("checkout: %s: begin: %w", op, err)
+	}
+	res, err := fn(tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return zero, wrapOp(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return zero, fmt.Errorf("checkout: %s: commit: %w", op, err)
+	}
+	return res, nil
+}
+
+// wrapOp adds the operation to unexpected errors; refusals pass unchanged
+// so their client-facing message stays clean.
+func wrapOp(op string, err error) error {
+	var ie *checkout.InputError
+	if errors.As(err, &ie) {
+		return err
+	}
+	for _, refusal := range []error{checkout.ErrOutOfStock, checkout.ErrDropNotOpen, checkout.ErrLimitExceeded, checkout.ErrHoldExpired, checkout.ErrCartCheckedOut, checkout.ErrPaymentDeclined, checkout.ErrNotFound, checkout.ErrForbidden, checkout.ErrUnauthenticated, checkout.ErrIdempotencyKeyReused, checkout.ErrInsufficientFunds} {
+		if errors.Is(err, refusal) {
+			return err
+		}
+	}
+	return fmt.Errorf("checkout: %s: %w", op, checkout.NotFoundAs(err, "record"))
+}
