@@ -28,17 +28,9 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/accounts"
-	"github.com/merchd/merchd/checkout/carts"
-	"github.com/merchd/merchd/checkout/catalog"
-	"github.com/merchd/merchd/checkout/drops"
 	"github.com/merchd/merchd/checkout/hubs"
-	"github.com/merchd/merchd/checkout/memberships"
-	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/payments"
-	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/checkout/shop"
-	"github.com/merchd/merchd/checkout/streams"
-	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/graph"
@@ -121,27 +113,16 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	defer db.Close()
 	log.Info("database ready", "dialect", db.Dialect)
 
-	accounts, err := accounts.New(db.Client, accounts.Config{
-		SessionTTL: cfg.SessionTTL, Password: accounts.DefaultPasswordParams, Throttle: cfg.Throttle,
-	})
-	if err != nil {
-		return err
-	}
-	location, hubCode := "central", ""
-	if cfg.Edge != nil {
-		location, hubCode = cfg.Edge.Hub, cfg.Edge.Hub
-	}
-	catalog, err := catalog.New(ctx, db.Client, catalog.Config{
-		Currencies: []string{cfg.Currency}, Location: location,
-	})
-	if err != nil {
-		return err
-	}
 	now := func() time.Time { return time.Now().UTC() }
+	hubCode := ""
+	if cfg.Edge != nil {
+		hubCode = cfg.Edge.Hub
+	}
 	var (
-		pay     checkout.PaymentProvider
-		subs    checkout.Subscriptions
-		install string // this database's id, namespacing Stripe keys and events
+		pay      checkout.PaymentProvider
+		subs     checkout.Subscriptions
+		terminal hubs.Terminal
+		install  string // this database's id, namespacing Stripe keys and events
 	)
 	if cfg.Stripe.Enabled() {
 		sp := payments.NewProvider(cfg.Stripe)
@@ -150,68 +131,50 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		}
 		sp.NamespaceKeys(install)
 		pay, subs = sp, sp
+		if cfg.Edge == nil {
+			terminal = stripeTerminal{hardware.NewStripeTerminal(string(cfg.Stripe.SecretKey), cfg.Stripe.APIURL)}
+		}
 	} else {
 		log.Warn("card payments are off: set MERCHD_STRIPE_SECRET_KEY and MERCHD_STRIPE_WEBHOOK_SECRET")
 	}
-	wallets, err := wallets.New(db.Client, db.Dialect, cfg.Wallet, pay, now)
-	if err != nil {
-		return err
-	}
-	members := memberships.New(db.Client, wallets, subs, now)
-	drops := drops.New(db.Client, db.Dialect, now, members.EarlyAccess, log)
-	carts, err := carts.New(db.Client, db.Dialect, cfg.Cart, now, drops, catalog.LocationID())
-	if err != nil {
-		return err
-	}
-	carts.Pricer = members.Price
-	orders := orders.New(db.Client, carts, wallets, members, pay, now, log)
-	if err := orders.SetRetention(cfg.Retention); err != nil {
-		return err
-	}
-	orders.IgnoreOtherInstallations(install)
 
-	// Real-time: services announce committed changes on the bus; the hub
-	// turns them into subscription events. On PostgreSQL the bus is
+	// Real-time: services announce committed changes on the bus; the
+	// broker turns them into subscription events. On PostgreSQL the bus is
 	// LISTEN/NOTIFY, so every replica hears every replica's commits.
 	var bus realtime.Bus = realtime.NewLocal()
 	if db.Dialect == dialect.Postgres {
 		bus = realtime.NewPostgres(db.SQL, cfg.Database, log)
 	}
 	hub := realtime.NewHub(cfg.SubscriptionRate, log)
-	streams := streams.New(db.Client, now)
-	qrs, err := qrcodes.New(ctx, db.Client)
+	s, err := shop.New(ctx, shop.Config{
+		DB: db, Currencies: []string{cfg.Currency}, Hub: hubCode,
+		Accounts: accounts.Config{SessionTTL: cfg.SessionTTL, Password: accounts.DefaultPasswordParams, Throttle: cfg.Throttle},
+		Cart:     cfg.Cart, Wallet: cfg.Wallet, Retention: cfg.Retention, HubWalletLimit: cfg.HubWalletLimit,
+		Pay: pay, Subs: subs, Install: install, Terminal: terminal,
+		Notifier: bus, Now: now, Log: log,
+	})
 	if err != nil {
 		return err
 	}
-	hubSvc := hubs.New(db.Client, db.Dialect, hubCode, now)
-	if cfg.Edge == nil {
-		signer, err := hubs.NewSigner(ctx, db.Client)
-		if err != nil {
-			return err
-		}
-		hubSvc.Central(signer, wallets, pay)
-		hubSvc.LimitHubWalletSales(cfg.HubWalletLimit)
-		if cfg.Stripe.Enabled() {
-			hubSvc.UseTerminal(terminal{hardware.NewStripeTerminal(string(cfg.Stripe.SecretKey), cfg.Stripe.APIURL)})
-		}
-	} else {
+	// At a hub, the hub's own side of the pop-up protocol: selling with or
+	// without central, and the sync loop that delivers the outbox.
+	var sales *edge.Sales
+	if cfg.Edge != nil {
 		cfg.Edge.Sync.Currency = cfg.Currency
-		orders.SellAtTillOnly(hubCode)
-		hubSvc.SignRequestsWith(hubs.RequestKey(cfg.Edge.Sync.Token))
-		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, hubSvc); err != nil {
+		sales = edge.NewSales(db.Client, db.Dialect, hubCode, now)
+		sales.SignRequestsWith(hubs.RequestKey(cfg.Edge.Sync.Token))
+		sales.SetNotifier(bus)
+		if err := edge.LoadTrust(ctx, cfg.Edge.Sync, db.Client, sales); err != nil {
 			return err
 		}
 	}
-	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubSvc} {
-		s.SetNotifier(bus)
-	}
-	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: streams, Hub: hub}, log)
+	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: s.Streams, Hub: hub}, log)
 	if err != nil {
 		return err
 	}
 	defer relay.Close()
 	if cfg.Demo {
-		if err := shop.SeedDemo(ctx, db.Client, cfg.Currency, catalog.LocationID()); err != nil {
+		if err := shop.SeedDemo(ctx, db.Client, cfg.Currency, s.Catalog.LocationID()); err != nil {
 			return err
 		}
 		log.Info("demo shop seeded")
@@ -222,16 +185,17 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		collectors.NewDBStatsCollector(db.SQL, "merchd"))
 	var syncer *edge.Syncer
 	if cfg.Edge != nil {
-		syncer = edge.New(cfg.Edge.Sync, db.Client, hubSvc, log, reg)
+		syncer = edge.New(cfg.Edge.Sync, db.Client, sales, log, reg)
 	}
 	resolver := &graph.Resolver{
-		Client: db.Client, Accounts: accounts, Catalog: catalog,
-		Drops: drops, Carts: carts, Orders: orders, Now: now,
-		Wallets: wallets, Members: members, Currency: cfg.Currency, Hub: hub,
-		Streams: streams, Relay: relay, QR: qrs, Hubs: hubSvc,
+		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
+		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: now,
+		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Hub: hub,
+		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs,
 	}
 	if syncer != nil {
 		resolver.HubLink = syncer
+		resolver.Sales = sales
 		resolver.Upstream = cfg.Edge.Sync.Upstream
 		receiptURL := strings.TrimRight(cfg.Edge.Sync.Upstream, "/") + "/hub-sales/" // central's receipt page of a sale
 		resolver.Central = syncer
@@ -257,7 +221,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	mux.Handle("/", web.Handler(web.Config{
 		StripePublishableKey: cfg.StripePublishableKey,
-		VerifyQR:             func(code string) error { _, err := qrs.Verify(code); return err },
+		VerifyQR:             func(code string) error { _, err := s.QR.Verify(code); return err },
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -278,19 +242,18 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	mux.Handle("/live/", relay.Handler())
 	if cfg.Stripe.Enabled() {
-		mux.Handle("/webhooks/stripe", orders.WebhookHandler(cfg.Stripe.WebhookSecret, log))
+		mux.Handle("/webhooks/stripe", s.Webhook(cfg.Stripe.WebhookSecret))
 	}
 
 	// Background work stops with the server.
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { drops.RunScheduler(bg) })
+	wg.Go(func() { s.Run(bg, cfg.SweepInterval) })
 	wg.Go(func() { bus.Run(bg, hub) })
-	wg.Go(func() { orders.RunSweeper(bg, cfg.SweepInterval) })
 	if syncer != nil {
 		wg.Go(func() { syncer.Run(bg) })
 		if cfg.Edge.Scanner != "" {
-			sc := &edge.Scanner{Path: cfg.Edge.Scanner, Baud: cfg.Edge.ScannerBaud, Hubs: hubSvc, Carts: carts, Log: log}
+			sc := &edge.Scanner{Path: cfg.Edge.Scanner, Baud: cfg.Edge.ScannerBaud, Sales: sales, Carts: s.Carts, Log: log}
 			wg.Go(func() { sc.Run(bg) })
 		}
 	}
@@ -528,19 +491,19 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
 
 // terminal adapts the Stripe Terminal driver to checkout's interface.
-type terminal struct{ *hardware.StripeTerminal }
+type stripeTerminal struct{ *hardware.StripeTerminal }
 
-func (t terminal) Process(ctx context.Context, readerID, paymentIntentID string) (hubs.ReaderState, error) {
+func (t stripeTerminal) Process(ctx context.Context, readerID, paymentIntentID string) (hubs.ReaderState, error) {
 	s, err := t.StripeTerminal.Process(ctx, readerID, paymentIntentID)
 	return hubs.ReaderState(s), err
 }
 
-func (t terminal) Cancel(ctx context.Context, readerID string) (hubs.ReaderState, error) {
+func (t stripeTerminal) Cancel(ctx context.Context, readerID string) (hubs.ReaderState, error) {
 	s, err := t.StripeTerminal.Cancel(ctx, readerID)
 	return hubs.ReaderState(s), err
 }
 
-func (t terminal) Reader(ctx context.Context, readerID string) (hubs.ReaderState, error) {
+func (t stripeTerminal) Reader(ctx context.Context, readerID string) (hubs.ReaderState, error) {
 	s, err := t.StripeTerminal.Reader(ctx, readerID)
 	return hubs.ReaderState(s), err
 }

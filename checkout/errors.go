@@ -110,3 +110,16 @@ func NotFoundAs(err error, what string) error {
 	}
 	return err
 }
+
+// wrapWrite maps ent's errors to the package's sentinels.
+func WrapWrite(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ent.IsConstraintError(err):
+		return &InputError{Msg: op + ": conflicts with an existing record (slug or SKU already taken?)"}
+	case ent.IsNotSingular(err):
+		return fmt.Errorf("checkout: %s: %w", op, err)
+	}
+	return fmt.Errorf("checkout: %s: %w", op, NotFoundAs(err, "record"))
+}

@@ -185,3 +185,10 @@ func ToUpper(s string) string {
 
 // Money is an amount in minor units of an ISO 4217 currency.
 type Money = ent.Money
+
+// maxPrice bounds prices (10 million in major units of a 2-decimal currency):
+// a bigger number is a typo, not a product.
+const MaxPrice = 1_000_000_000
+
+// maxStock bounds a stock level for the same reason.
+const MaxStock = 10_000_000

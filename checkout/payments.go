@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/merchd/merchd/ent"
 )
 
 // PaymentIntent is the part of a Stripe PaymentIntent merchd keeps.
@@ -97,4 +99,10 @@ type SubscriptionEvent struct {
 type PayWith struct {
 	Card   bool
 	Wallet *Money
+}
+
+// PaymentEventHandler applies, in the webhook's transaction, a payment
+// event about something it owns; handled is false for any other event.
+type PaymentEventHandler interface {
+	ApplyPaymentEvent(ctx context.Context, tx *ent.Tx, ev PaymentEvent) (handled bool, err error)
 }

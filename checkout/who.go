@@ -2,6 +2,9 @@ package checkout
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -97,4 +100,12 @@ func ValidHubCode(s string) bool {
 // tokenInForce: a staff or hub token neither revoked nor expired at now.
 func TokenInForce(now time.Time) predicate.StaffToken {
 	return stafftoken.And(stafftoken.RevokedAtIsNil(), stafftoken.Or(stafftoken.ExpiresAtIsNil(), stafftoken.ExpiresAtGT(now)))
+}
+
+func NewToken(prefix string) (token string, hash []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	token = prefix + base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(token))
+	return token, sum[:]
 }

@@ -30,7 +30,7 @@ var staff = viewer.NewContext(context.Background(), viewer.Viewer{Role: viewer.S
 type pair struct {
 	central *graphtest.Env
 	hubDB   *ent.Client
-	hubs    *hubs.Service
+	hubs    *edge.Sales
 	variant int // on the hub
 	syncer  *edge.Syncer
 }
@@ -54,7 +54,7 @@ func newPair(tb testing.TB) *pair {
 	graphtest.Must(tb, err)
 	graphtest.Must(tb, shop.SeedDemo(ctx, db.Client, "EUR", catalog.LocationID()))
 	now := func() time.Time { return time.Now().UTC() }
-	hubSvc := hubs.New(db.Client, db.Dialect, shop.DemoHubCode, now)
+	hubSvc := edge.NewSales(db.Client, db.Dialect, shop.DemoHubCode, now)
 	hv, err := db.Client.Variant.Query().Where(variant.Sku(benchSKU)).OnlyID(viewer.SystemContext(ctx))
 	graphtest.Must(tb, err)
 	cfg := edge.DefaultConfig()

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/checkout/carts"
-	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/hardware"
 )
@@ -18,7 +17,7 @@ import (
 type Scanner struct {
 	Path  string // serial device, e.g. /dev/ttyACM0
 	Baud  int
-	Hubs  *hubs.Service
+	Sales *Sales
 	Carts *carts.Service
 	Log   *slog.Logger
 }
@@ -50,7 +49,7 @@ func (s *Scanner) Run(ctx context.Context) {
 func (s *Scanner) scan(ctx context.Context, code string) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	if _, err := s.Hubs.ScanToTill(ctx, s.Carts, code, "scan-"+hex.EncodeToString(b)); err != nil {
+	if _, err := s.Sales.ScanToTill(ctx, s.Carts, code, "scan-"+hex.EncodeToString(b)); err != nil {
 		s.Log.Warn("scanned code not added to the till", "code", code, "error", err)
 		return
 	}

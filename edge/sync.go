@@ -70,7 +70,7 @@ func DefaultConfig() Config {
 type Syncer struct {
 	cfg  Config
 	db   *ent.Client
-	hubs *hubs.Service
+	hubs *Sales
 	http *http.Client
 	log  *slog.Logger
 	now  func() time.Time
@@ -84,7 +84,7 @@ type Syncer struct {
 }
 
 // New returns a sync loop; Run starts it.
-func New(cfg Config, db *ent.Client, hs *hubs.Service, log *slog.Logger, reg prometheus.Registerer) *Syncer {
+func New(cfg Config, db *ent.Client, hs *Sales, log *slog.Logger, reg prometheus.Registerer) *Syncer {
 	if cfg.Batch <= 0 || cfg.Batch > 100 {
 		cfg.Batch = 100
 	}
@@ -111,7 +111,7 @@ func New(cfg Config, db *ent.Client, hs *hubs.Service, log *slog.Logger, reg pro
 
 // queueCollector reports the outbox's depth and age from one read of it
 // per scrape.
-type queueCollector struct{ hubs *hubs.Service }
+type queueCollector struct{ hubs *Sales }
 
 var (
 	queueDepthDesc = prometheus.NewDesc("merchd_hub_queue_depth", "Hub sales not yet confirmed by central.", nil, nil)
@@ -350,7 +350,7 @@ func (s *Syncer) trust(ctx context.Context) error {
 
 // LoadTrust gives the hub central's key before the first sync, from the
 // pinned Config.CentralKey or from what an earlier run kept.
-func LoadTrust(ctx context.Context, cfg Config, db *ent.Client, hs *hubs.Service) error {
+func LoadTrust(ctx context.Context, cfg Config, db *ent.Client, hs *Sales) error {
 	key := cfg.CentralKey
 	if key == "" {
 		st, err := db.Setting.Query().Where(setting.Key(centralKeySetting)).Only(viewer.SystemContext(ctx))

@@ -19,7 +19,7 @@ import (
 
 // ScanToTill is the resolver for the scanToTill field.
 func (r *mutationResolver) ScanToTill(ctx context.Context, input model.ScanToTillInput) (*model.ScanToTillPayload, error) {
-	if _, err := r.Hubs.ScanToTill(ctx, r.Carts, input.Code, input.IdempotencyKey); err != nil {
+	if _, err := r.Sales.ScanToTill(ctx, r.Carts, input.Code, input.IdempotencyKey); err != nil {
 		return nil, err
 	}
 	c, err := r.tillCart(ctx)
@@ -35,7 +35,7 @@ func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput
 	if input.PaidWith != nil {
 		pay.Method = input.PaidWith.String()
 	}
-	sale, err := r.Hubs.Sell(ctx, hubs.SaleInput{Lines: sellLines(input.Lines), FromTill: deref(input.FromTill), Pay: pay, Key: input.IdempotencyKey})
+	sale, err := r.Sales.Sell(ctx, hubs.SaleInput{Lines: sellLines(input.Lines), FromTill: deref(input.FromTill), Pay: pay, Key: input.IdempotencyKey})
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (r *mutationResolver) RecordHubSales(ctx context.Context, input model.Recor
 
 // CloseHub is the resolver for the closeHub field.
 func (r *mutationResolver) CloseHub(ctx context.Context, input model.CloseHubInput) (*model.CloseHubPayload, error) {
-	ret, err := r.Hubs.Close(ctx, input.IdempotencyKey)
+	ret, err := r.Sales.Close(ctx, input.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (r *mutationResolver) HubCardPayment(ctx context.Context, input model.HubCa
 	if err != nil {
 		return nil, err
 	}
-	req, err := r.Hubs.PaymentRequest(ctx, sellLines(input.Lines))
+	req, err := r.Sales.PaymentRequest(ctx, sellLines(input.Lines))
 	if err != nil {
 		return nil, err
 	}
@@ -216,12 +216,12 @@ func (r *queryResolver) HubStatus(ctx context.Context) (*model.HubStatus, error)
 	if r.HubLink == nil {
 		return nil, nil
 	}
-	q, err := r.Hubs.Queue(ctx)
+	q, err := r.Sales.Queue(ctx)
 	if err != nil {
 		return nil, err
 	}
 	state, last, lastErr := r.HubLink.LinkStatus()
-	st := &model.HubStatus{Hub: r.Hubs.HubCode(), State: model.HubLinkState(state), QueueDepth: q.Depth, OldestUnsyncedAt: q.Oldest, LastSyncAt: last}
+	st := &model.HubStatus{Hub: r.Sales.HubCode(), State: model.HubLinkState(state), QueueDepth: q.Depth, OldestUnsyncedAt: q.Oldest, LastSyncAt: last}
 	if lastErr != "" {
 		st.LastError = &lastErr
 	}
@@ -265,7 +265,7 @@ func (r *queryResolver) HubWallets(ctx context.Context, currency string, after *
 
 // HubWallet is the resolver for the hubWallet field.
 func (r *queryResolver) HubWallet(ctx context.Context, walletPass string) (*model.HubWalletView, error) {
-	w, err := r.Hubs.OfflineWallet(ctx, walletPass)
+	w, err := r.Sales.OfflineWallet(ctx, walletPass)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +301,7 @@ func (r *queryResolver) WalletPass(ctx context.Context, currency *string) (*mode
 
 // HubPaymentRequest is the resolver for the hubPaymentRequest field.
 func (r *queryResolver) HubPaymentRequest(ctx context.Context, lines []*model.HubSellLineInput) (*model.HubPaymentRequest, error) {
-	req, err := r.Hubs.PaymentRequest(ctx, sellLines(lines))
+	req, err := r.Sales.PaymentRequest(ctx, sellLines(lines))
 	if err != nil {
 		return nil, err
 	}

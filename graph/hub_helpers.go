@@ -32,7 +32,7 @@ func (r *Resolver) allocationLines(ctx context.Context, skus []string, units fun
 
 // tillCart is the hub till's open cart.
 func (r *Resolver) tillCart(ctx context.Context) (*ent.Cart, error) {
-	till, err := r.Hubs.TillContext(ctx)
+	till, err := r.Sales.TillContext(ctx)
 	if err != nil {
 		return nil, err
 	}

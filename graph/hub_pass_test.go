@@ -111,14 +111,14 @@ func TestFinding2_HubPassCapIsCumulative(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h.Hubs.TrustCentral(key, 5000)
+			h.Sales.TrustCentral(key, 5000)
 			h.Clock.Set(c.Clock.Now())
 			cust, pass := walletCustomer(t, c, "hubcap@example.com", 20000)
 			wp, err := key.WalletPass(pass, c.Clock.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := h.Hubs.AdoptWallets(context.Background(), "EUR", []hubs.WalletBalance{{CustomerID: wp.CustomerID, Balance: 20000}}); err != nil {
+			if err := h.Sales.AdoptWallets(context.Background(), "EUR", []hubs.WalletBalance{{CustomerID: wp.CustomerID, Balance: 20000}}); err != nil {
 				t.Fatal(err)
 			}
 			sell := func(pass, key string) graphtest.Response {
@@ -137,7 +137,7 @@ func TestFinding2_HubPassCapIsCumulative(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := h.Hubs.Confirmed(sysCtx(), tx, ids, nil); err != nil {
+			if err := h.Sales.Confirmed(sysCtx(), tx, ids, nil); err != nil {
 				t.Fatal(err)
 			}
 			if err := tx.Commit(); err != nil {

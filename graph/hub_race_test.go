@@ -48,7 +48,7 @@ func startPopupEnv(t *testing.T, d string, units int) popupEnv {
 	lease(t, c, c.StaffToken, "fest", v, units, "lease")
 	tok := hubToken(t, c, "fest")
 	h := graphtest.New(t, graphtest.Options{Dialect: d, Hub: "fest", HubToken: tok, Central: c.Hubs})
-	err := h.Hubs.Adopt(context.Background(), "fest", []hubs.AllocationLine{{SKU: sku, Available: units, Item: &hubs.CatalogItem{
+	err := h.Sales.Adopt(context.Background(), "fest", []hubs.AllocationLine{{SKU: sku, Available: units, Item: &hubs.CatalogItem{
 		ProductSlug: "tee-" + strings.ToLower(sku), ProductTitle: "Tee", ProductStatus: "ACTIVE", VariantTitle: "M", PriceAmount: 2500, Currency: "EUR"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestRace_closeHub(t *testing.T) {
 			// Stock again (central took the return and leases more); closes
 			// with 16 keys hand it back once between them.
 			h.Client.Outbox.Update().SetStatus(outbox.StatusDONE).ExecX(sysCtx())
-			if err := h.Hubs.Adopt(context.Background(), "fest", []hubs.AllocationLine{{SKU: p.sku, Available: 20}}); err != nil {
+			if err := h.Sales.Adopt(context.Background(), "fest", []hubs.AllocationLine{{SKU: p.sku, Available: 20}}); err != nil {
 				t.Fatal(err)
 			}
 			if n := stockAt(t, h, h.Catalog.LocationID()); n != 20 {

@@ -9,7 +9,7 @@ import (
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
-	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/gid"
@@ -122,11 +122,11 @@ func TestFinding3_ChannelPoolsEnforced(t *testing.T) {
 			graphtest.Must(t, err)
 			hubCarts, err := carts.New(e.Client, e.DB.Dialect, carts.DefaultConfig(), e.Clock.Now, e.Drops, hubLoc)
 			graphtest.Must(t, err)
-			hubs := hubs.New(e.Client, e.DB.Dialect, "popup-"+d, e.Clock.Now)
-			if _, err := hubs.ScanToTill(staff, hubCarts, variantSKU(t, e, vID), "scan-1"); err != nil {
+			sales := edge.NewSales(e.Client, e.DB.Dialect, "popup-"+d, e.Clock.Now)
+			if _, err := sales.ScanToTill(staff, hubCarts, variantSKU(t, e, vID), "scan-1"); err != nil {
 				t.Fatalf("till scan: %v", err)
 			}
-			if _, err := hubs.ScanToTill(staff, hubCarts, variantSKU(t, e, vID), "scan-2"); err == nil {
+			if _, err := sales.ScanToTill(staff, hubCarts, variantSKU(t, e, vID), "scan-2"); err == nil {
 				t.Fatal("a second till scan took more than the HUB pool")
 			}
 			if got := pools(t, e, dropID); got["ONLINE"] != 3 || got["LIVE"] != 0 || got["HUB"] != 0 {

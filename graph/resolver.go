@@ -4,6 +4,7 @@
 package graph
 
 import (
+	"context"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -45,8 +46,11 @@ type Resolver struct {
 	// Relay is the live relay (viewer counts, media time); may be nil.
 	Relay *live.Relay
 	QR    *qrcodes.Service
-	// Hubs sells at a pop-up hub and records hub sales on central.
+	// Hubs is central's side of the pop-up protocol: leases, hub sales
+	// recorded exactly once, phone and card payments for them.
 	Hubs *hubs.Service
+	// Sales sells at this pop-up hub (edge.Sales); nil on central.
+	Sales HubSales
 	// HubLink is the hub's sync loop; nil on central.
 	HubLink hubs.LinkReporter
 	// Central is a hub's link to central for card payments; nil on central.
@@ -60,4 +64,16 @@ type Resolver struct {
 	Labels hubs.LabelPrinter
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
+}
+
+// HubSales is the selling side of a pop-up hub, as the API uses it.
+type HubSales interface {
+	HubCode() string
+	Sell(ctx context.Context, in hubs.SaleInput) (hubs.RemoteSale, error)
+	TillContext(ctx context.Context) (context.Context, error)
+	ScanToTill(ctx context.Context, cs *carts.Service, code, key string) (int, error)
+	Close(ctx context.Context, key string) (hubs.RemoteReturn, error)
+	PaymentRequest(ctx context.Context, lines []hubs.SellLine) (hubs.PaymentRequest, error)
+	Queue(ctx context.Context) (hubs.HubQueue, error)
+	OfflineWallet(ctx context.Context, pass string) (hubs.OfflineWallet, error)
 }

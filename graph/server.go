@@ -165,8 +165,8 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		return next(withMemberCache(withStockLoader(ctx)))
 	})
 	srv.AroundFields(hubScope)
-	if r.Hubs != nil && r.Hubs.HubCode() != "" {
-		srv.AroundFields(atHub(r.Hubs.HubCode()))
+	if r.Sales != nil {
+		srv.AroundFields(atHub(r.Sales.HubCode()))
 	}
 	srv.AroundFields(markResolverErrors)
 	if m != nil {

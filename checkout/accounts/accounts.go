@@ -165,7 +165,7 @@ func (a *Service) SignIn(ctx context.Context, email, password string) (*Session,
 }
 
 func (a *Service) newSession(ctx context.Context, db *ent.Client, c *ent.Customer) (*Session, error) {
-	token, hash := NewToken(customerTokenPrefix)
+	token, hash := checkout.NewToken(customerTokenPrefix)
 	exp := a.now().Add(a.cfg.SessionTTL).UTC().Truncate(time.Second)
 	if _, err := db.CustomerSession.Create().SetCustomerID(c.ID).SetTokenHash(hash).SetExpiresAt(exp).Save(ctx); err != nil {
 		return nil, fmt.Errorf("checkout: open session: %w", err)
@@ -368,7 +368,7 @@ func (a *Service) CreateToken(ctx context.Context, spec TokenSpec) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("checkout: find staff: %w", err)
 	}
-	token, hash := NewToken(staffTokenPrefix)
+	token, hash := checkout.NewToken(staffTokenPrefix)
 	tc := tx.StaffToken.Create().SetStaffID(id).SetTokenHash(hash).SetLabel(label).SetHub(hub)
 	if spec.TTL > 0 {
 		tc.SetExpiresAt(a.now().Add(spec.TTL).UTC().Truncate(time.Second))
@@ -393,14 +393,6 @@ func (a *Service) Customer(ctx context.Context) (*ent.Customer, error) {
 		return nil, fmt.Errorf("checkout: viewer: %w", checkout.NotFoundAs(err, "customer"))
 	}
 	return c, nil
-}
-
-func NewToken(prefix string) (token string, hash []byte) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	token = prefix + base64.RawURLEncoding.EncodeToString(b)
-	sum := sha256.Sum256([]byte(token))
-	return token, sum[:]
 }
 
 func normalizeEmail(s string) (string, error) {

@@ -17,13 +17,6 @@ import (
 	"github.com/merchd/merchd/ent/viewer"
 )
 
-// maxPrice bounds prices (10 million in major units of a 2-decimal currency):
-// a bigger number is a typo, not a product.
-const MaxPrice = 1_000_000_000
-
-// maxStock bounds a stock level for the same reason.
-const MaxStock = 10_000_000
-
 // CatalogConfig configures catalog writes.
 type Config struct {
 	// Currencies the shop prices in; the first is the default.
@@ -88,8 +81,8 @@ func (c *Service) checkMoney(field string, m checkout.Money) error {
 	if m.Amount < 0 {
 		return checkout.BadInput(field, "amount %d is negative", m.Amount)
 	}
-	if m.Amount > MaxPrice {
-		return checkout.BadInput(field, "amount %d is larger than %d", m.Amount, MaxPrice)
+	if m.Amount > checkout.MaxPrice {
+		return checkout.BadInput(field, "amount %d is larger than %d", m.Amount, checkout.MaxPrice)
 	}
 	if !slices.Contains(c.cfg.Currencies, m.Currency) {
 		return checkout.BadInput(field, "currency %q is not one of this shop's (%s)", m.Currency, strings.Join(c.cfg.Currencies, ", "))
@@ -103,7 +96,7 @@ func (c *Service) CreateProduct(ctx context.Context, in ent.CreateProductInput) 
 		return nil, err
 	}
 	p, err := c.db.Product.Create().SetInput(in).Save(ctx)
-	return p, WrapWrite("create product", err)
+	return p, checkout.WrapWrite("create product", err)
 }
 
 // UpdateProduct applies the generated update input.
@@ -112,7 +105,7 @@ func (c *Service) UpdateProduct(ctx context.Context, id int, in ent.UpdateProduc
 		return nil, err
 	}
 	p, err := c.db.Product.UpdateOneID(id).SetInput(in).Save(ctx)
-	return p, WrapWrite("update product", err)
+	return p, checkout.WrapWrite("update product", err)
 }
 
 // ArchiveProduct hides a product from customers without deleting its history.
@@ -121,7 +114,7 @@ func (c *Service) ArchiveProduct(ctx context.Context, id int) (*ent.Product, err
 		return nil, err
 	}
 	p, err := c.db.Product.UpdateOneID(id).SetStatus(product.StatusARCHIVED).Save(ctx)
-	return p, WrapWrite("archive product", err)
+	return p, checkout.WrapWrite("archive product", err)
 }
 
 // VariantInput creates or updates a variant. Nil fields are left unchanged on update.
@@ -197,7 +190,7 @@ func (c *Service) CreateVariant(ctx context.Context, productID int, in VariantIn
 		q.SetPosition(*in.Position)
 	}
 	v, err := q.Save(ctx)
-	return v, WrapWrite("create variant", err)
+	return v, checkout.WrapWrite("create variant", err)
 }
 
 // UpdateVariant changes a variant.
@@ -231,7 +224,7 @@ func (c *Service) UpdateVariant(ctx context.Context, id int, in VariantInput) (*
 		u.SetPosition(*in.Position)
 	}
 	v, err := u.Save(ctx)
-	return v, WrapWrite("update variant", err)
+	return v, checkout.WrapWrite("update variant", err)
 }
 
 // Image is a product picture.
@@ -260,7 +253,7 @@ func (c *Service) SetProductImages(ctx context.Context, productID int, images []
 	p, err := SetImages(ctx, tx, productID, images)
 	if err != nil {
 		_ = tx.Rollback()
-		return nil, WrapWrite("set images", err)
+		return nil, checkout.WrapWrite("set images", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("checkout: set images: commit: %w", err)
@@ -292,7 +285,7 @@ func (c *Service) CreateCollection(ctx context.Context, in ent.CreateCollectionI
 		return nil, err
 	}
 	col, err := c.db.Collection.Create().SetInput(in).Save(ctx)
-	return col, WrapWrite("create collection", err)
+	return col, checkout.WrapWrite("create collection", err)
 }
 
 // UpdateCollection changes a collection.
@@ -301,7 +294,7 @@ func (c *Service) UpdateCollection(ctx context.Context, id int, in ent.UpdateCol
 		return nil, err
 	}
 	col, err := c.db.Collection.UpdateOneID(id).SetInput(in).Save(ctx)
-	return col, WrapWrite("update collection", err)
+	return col, checkout.WrapWrite("update collection", err)
 }
 
 // StockLevel is a variant's sellable count at a location.
@@ -327,8 +320,8 @@ func (c *Service) SetStock(ctx context.Context, variantID, locationID, onHand in
 	if err := checkout.RequireStaff(ctx); err != nil {
 		return StockLevel{}, err
 	}
-	if onHand < 0 || onHand > MaxStock {
-		return StockLevel{}, checkout.BadInput("available", "must be between 0 and %d", MaxStock)
+	if onHand < 0 || onHand > checkout.MaxStock {
+		return StockLevel{}, checkout.BadInput("available", "must be between 0 and %d", checkout.MaxStock)
 	}
 	if locationID == 0 {
 		locationID = c.locationID
@@ -336,10 +329,10 @@ func (c *Service) SetStock(ctx context.Context, variantID, locationID, onHand in
 	req := StockLevel{VariantID: variantID, LocationID: locationID, Available: onHand}
 	return txn.Idempotent(ctx, c.db, "setStock", key, req, func(ctx context.Context, tx *ent.Tx) (StockLevel, error) {
 		if _, err := tx.Variant.Get(ctx, variantID); err != nil {
-			return StockLevel{}, WrapWrite("set stock", checkout.NotFoundAs(err, "variant"))
+			return StockLevel{}, checkout.WrapWrite("set stock", checkout.NotFoundAs(err, "variant"))
 		}
 		if _, err := tx.Location.Get(ctx, locationID); err != nil {
-			return StockLevel{}, WrapWrite("set stock", checkout.NotFoundAs(err, "location"))
+			return StockLevel{}, checkout.WrapWrite("set stock", checkout.NotFoundAs(err, "location"))
 		}
 		// Create the row, or touch it to take its lock before counting holds.
 		err := tx.Stock.Create().SetVariantID(variantID).SetLocationID(locationID).SetAvailable(onHand).
@@ -347,7 +340,7 @@ func (c *Service) SetStock(ctx context.Context, variantID, locationID, onHand in
 			UpdateUpdatedAt().
 			Exec(ctx)
 		if err != nil {
-			return StockLevel{}, WrapWrite("set stock", err)
+			return StockLevel{}, checkout.WrapWrite("set stock", err)
 		}
 		qs, err := tx.CartLine.Query().
 			Where(cartline.VariantID(variantID), cartline.LocationID(locationID), cartline.StatusEQ(cartline.StatusHELD)).
@@ -365,22 +358,9 @@ func (c *Service) SetStock(ctx context.Context, variantID, locationID, onHand in
 		lvl := StockLevel{VariantID: variantID, LocationID: locationID, Available: onHand - held}
 		if err := tx.Stock.Update().Where(stock.VariantID(variantID), stock.LocationID(locationID)).
 			SetAvailable(lvl.Available).Exec(ctx); err != nil {
-			return StockLevel{}, WrapWrite("set stock", err)
+			return StockLevel{}, checkout.WrapWrite("set stock", err)
 		}
 		c.AfterCommit(tx, checkout.StockTopic(variantID))
 		return lvl, nil
 	})
-}
-
-// wrapWrite maps ent's errors to the package's sentinels.
-func WrapWrite(op string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case ent.IsConstraintError(err):
-		return &checkout.InputError{Msg: op + ": conflicts with an existing record (slug or SKU already taken?)"}
-	case ent.IsNotSingular(err):
-		return fmt.Errorf("checkout: %s: %w", op, err)
-	}
-	return fmt.Errorf("checkout: %s: %w", op, checkout.NotFoundAs(err, "record"))
 }

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/merchd/merchd/checkout"
@@ -18,13 +16,9 @@ import (
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent"
-	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubsale"
-	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/location"
-	"github.com/merchd/merchd/ent/outbox"
-	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/schema/types"
 	"github.com/merchd/merchd/ent/stock"
 	"github.com/merchd/merchd/ent/variant"
@@ -48,35 +42,29 @@ type RemoteSale struct {
 	WalletPass string `json:"walletPass,omitempty"`
 }
 
-// Hubs runs sales at pop-up hubs: on the hub, each sale is written with its
-// outbox entry in one transaction, against the hub's own stock; on central,
-// each delivered sale is recorded exactly once.
+// Service is central's side of the pop-up protocol: it leases stock to
+// hubs, records each delivered hub sale exactly once (pricing it itself,
+// and charging a wallet pass at most its limit over every hub), takes
+// phone and card payments for hub sales, and takes back what a hub
+// returns when it closes. The hub's side is edge.Sales.
 type Service struct {
-	code    string
 	db      *ent.Client
 	dialect string
 	now     func() time.Time
 	txn.Announcer
 
-	// At a hub: central's public key (wallet passes, phone receipts) and
-	// how much of a customer's wallet may be spent unconfirmed.
-	central     atomic.Pointer[Verifier]
-	walletLimit int64
-	// On central: the most one wallet pass pays at hubs, in total.
+	// The most one wallet pass pays at hubs, in total.
 	hubWalletLimit int64
-	// At a hub: the key its payment requests are signed with.
-	requestKey []byte
-	// On central: the key codes are signed with, and the ledger.
+	// The key codes are signed with, and the ledger.
 	signer   *Signer
 	wallets  *wallets.Service
 	pay      checkout.PaymentProvider
 	terminal Terminal
 }
 
-// NewHubs returns the hub service; code is this server's hub location,
-// or "" on central.
-func New(db *ent.Client, dialectName, code string, now func() time.Time) *Service {
-	return &Service{code: code, db: db, dialect: dialectName, now: now, hubWalletLimit: DefaultHubWalletLimit}
+// New returns central's hub service.
+func New(db *ent.Client, dialectName string, now func() time.Time) *Service {
+	return &Service{db: db, dialect: dialectName, now: now, hubWalletLimit: DefaultHubWalletLimit}
 }
 
 // DefaultHubWalletLimit is the most a hub spends from one customer's
@@ -94,16 +82,6 @@ func (h *Service) LimitHubWalletSales(limit int64) { h.hubWalletLimit = limit }
 func (h *Service) Central(signer *Signer, wallets *wallets.Service, pay checkout.PaymentProvider) {
 	h.signer, h.wallets, h.pay = signer, wallets, pay
 }
-
-// TrustCentral sets the key a hub checks central's codes with, and the
-// most a customer's wallet may be spent here before central confirms.
-func (h *Service) TrustCentral(v Verifier, offlineWalletLimit int64) {
-	h.central.Store(&v)
-	h.walletLimit = offlineWalletLimit
-}
-
-// Trusted reports whether the hub holds central's key yet.
-func (h *Service) Trusted() bool { return h.central.Load() != nil }
 
 // SellLine is what the hub operator rings up.
 type SellLine struct {
@@ -134,143 +112,9 @@ type HubPay struct {
 // OutboxHubSale is the outbox kind of a hub sale.
 const OutboxHubSale = "hubSale"
 
-// Sell records a sale at this hub, taking the units from the hub's stock.
-// The sale and its outbox entry commit together, so a sale is never lost
-// nor sent twice, whether or not central is reachable. Cash is always
-// taken; a wallet pays up to what it had at the last sync, less what the
-// hub spent since, never more than the offline limit unconfirmed, and one
-// pass never more than the offline limit in all (takeFromPass); a
-// phone payment needs central's receipt for exactly this sale's total.
-func (h *Service) Sell(ctx context.Context, in SaleInput) (RemoteSale, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
-		return RemoteSale{}, err
-	}
-	hubCode := h.code
-	if hubCode == "" {
-		return RemoteSale{}, checkout.BadInput("hub", "this server is not a hub; run `merchd edge`")
-	}
-	lines, pay, key := in.Lines, in.Pay, in.Key
-	if in.FromTill != (len(lines) == 0) {
-		return RemoteSale{}, checkout.BadInput("lines", "ring up lines, or sell the till's scanned items (fromTill), not both")
-	}
-	if !in.FromTill {
-		if err := checkSellLines(lines); err != nil {
-			return RemoteSale{}, err
-		}
-	}
-	sale := RemoteSale{Hub: hubCode, PaidWith: pay.Method}
-	var (
-		pass    WalletPass
-		receipt HubReceipt
-	)
-	switch pay.Method {
-	case "CASH":
-	case "WALLET", "QR", "CARD":
-		v := h.central.Load()
-		if v == nil {
-			return RemoteSale{}, checkout.BadInput("paidWith", "this hub has not reached central yet, so it cannot check %s payments; take cash", strings.ToLower(pay.Method))
-		}
-		var err error
-		if pay.Method == "WALLET" {
-			if pass, err = v.WalletPass(pay.WalletPass, h.now()); err != nil {
-				return RemoteSale{}, err
-			}
-			sale.WalletPass = pay.WalletPass
-		} else {
-			if err := v.Verify(pay.Receipt, kindHubReceipt, &receipt); err != nil {
-				return RemoteSale{}, &checkout.InputError{Field: "receipt", Msg: ErrBadSignedCode.Msg}
-			}
-			if receipt.Hub != hubCode {
-				return RemoteSale{}, checkout.BadInput("receipt", "this receipt is for hub %s, not %s", receipt.Hub, hubCode)
-			}
-			sale.SaleID = receipt.SaleID
-		}
-	default:
-		return RemoteSale{}, checkout.BadInput("paidWith", "a hub takes CASH, WALLET, QR or CARD")
-	}
-	req := struct {
-		Lines    []SellLine
-		FromTill bool
-		Pay      HubPay
-	}{lines, in.FromTill, pay}
-	return txn.Idempotent(ctx, h.db, "hubSell", key, req, func(ctx context.Context, tx *ent.Tx) (RemoteSale, error) {
-		sys := viewer.SystemContext(ctx)
-		loc, err := tx.Location.Query().Where(location.Code(hubCode)).Only(sys)
-		if err != nil {
-			return RemoteSale{}, checkout.NotFoundAs(err, "hub")
-		}
-		sale := sale
-		if sale.SaleID == "" {
-			sale.SaleID = newSaleID()
-		}
-		sale.SoldAt = h.now()
-		var total int64
-		for _, l := range lines {
-			v, line, err := priceLine(sys, tx.Variant, l, &sale.Currency)
-			if err != nil {
-				return RemoteSale{}, err
-			}
-			ok, err := inventory.Take(sys, tx, v.ID, loc.ID, l.Quantity)
-			if err != nil {
-				return RemoteSale{}, err
-			}
-			if !ok {
-				return RemoteSale{}, fmt.Errorf("%s at the hub: %w", v.Sku, checkout.ErrOutOfStock)
-			}
-			h.AfterCommit(tx, checkout.StockTopic(v.ID))
-			sale.Lines = append(sale.Lines, line)
-		}
-		if total, err = sumLines(sale.Lines); err != nil {
-			return RemoteSale{}, checkout.BadInput("lines", "these lines add up to more than can be paid")
-		}
-		if in.FromTill {
-			if sale.Lines, sale.Currency, total, err = h.ringUpTill(sys, tx, loc.ID); err != nil {
-				return RemoteSale{}, err
-			}
-		}
-		var customer *int
-		switch pay.Method {
-		case "WALLET":
-			if pass.Currency != sale.Currency {
-				return RemoteSale{}, checkout.BadInput("walletPass", "this pass is for a %s wallet; the sale is in %s", pass.Currency, sale.Currency)
-			}
-			if err := h.spendOffline(sys, tx, pass.CustomerID, sale.Currency, total); err != nil {
-				return RemoteSale{}, err
-			}
-			took, paid, err := takeFromPass(sys, tx, h.dialect, pass, hubCode, total, h.walletLimit, false)
-			if err != nil {
-				return RemoteSale{}, err
-			}
-			if took == 0 && total > 0 {
-				return RemoteSale{}, fmt.Errorf("this wallet pass has paid %s of the %s one pass pays at hubs; open the wallet page for a fresh pass: %w", checkout.FormatMoney(paid, sale.Currency), checkout.FormatMoney(h.walletLimit, sale.Currency), checkout.ErrInsufficientFunds)
-			}
-			customer = &pass.CustomerID
-		case "QR", "CARD":
-			if receipt.Amount != total || receipt.Currency != sale.Currency {
-				return RemoteSale{}, checkout.BadInput("receipt", "the receipt is for %s, this sale comes to %s: ring up the order the QR code was made for", checkout.FormatMoney(receipt.Amount, receipt.Currency), checkout.FormatMoney(total, sale.Currency))
-			}
-			if n, err := tx.HubSale.Query().Where(hubsale.SaleID(sale.SaleID)).Count(sys); err != nil || n > 0 {
-				if err == nil {
-					err = checkout.BadInput("receipt", "this receipt was already used for sale %s", sale.SaleID)
-				}
-				return RemoteSale{}, err
-			}
-		}
-		if err := tx.HubSale.Create().SetSaleID(sale.SaleID).SetHub(hubCode).SetLines(sale.Lines).SetTotalAmount(total).
-			SetCurrency(sale.Currency).SetPaidWith(hubsale.PaidWith(pay.Method)).SetNillableCustomerID(customer).
-			SetSoldAt(sale.SoldAt).Exec(sys); err != nil {
-			return RemoteSale{}, err
-		}
-		if err := h.enqueue(sys, tx, OutboxHubSale, "hubsale-"+sale.SaleID, sale); err != nil {
-			return RemoteSale{}, err
-		}
-		return sale, nil
-	})
-}
-
 // checkSellLines refuses what no sale can be: no lines, more than 50, a
 // quantity outside 1 to 100.
-func checkSellLines(lines []SellLine) error {
+func CheckSellLines(lines []SellLine) error {
 	if len(lines) == 0 || len(lines) > 50 {
 		return checkout.BadInput("lines", "a sale has 1 to 50 lines")
 	}
@@ -284,7 +128,7 @@ func checkSellLines(lines []SellLine) error {
 
 // priceLine prices a rung-up line at its variant's price, keeping the sale
 // to one currency (*currency is set by the first line).
-func priceLine(ctx context.Context, variants *ent.VariantClient, l SellLine, currency *string) (*ent.Variant, SaleLine, error) {
+func PriceLine(ctx context.Context, variants *ent.VariantClient, l SellLine, currency *string) (*ent.Variant, SaleLine, error) {
 	v, err := variants.Get(ctx, l.VariantID)
 	if err != nil {
 		return nil, SaleLine{}, checkout.NotFoundAs(err, "variant")
@@ -297,41 +141,7 @@ func priceLine(ctx context.Context, variants *ent.VariantClient, l SellLine, cur
 	return v, SaleLine{SKU: v.Sku, Quantity: l.Quantity, UnitAmount: v.PriceAmount}, nil
 }
 
-// spendOffline books amount against what the hub knows of the customer's
-// wallet: one conditional update keeps the unconfirmed spend within both
-// the last synced balance and the offline limit.
-func (h *Service) spendOffline(ctx context.Context, tx *ent.Tx, customerID int, currency string, amount int64) error {
-	n, err := txn.Exec(ctx, tx, h.dialect,
-		`UPDATE hub_wallets SET unconfirmed = unconfirmed + ?
-		 WHERE customer_id = ? AND currency = ? AND unconfirmed + ? <= balance AND unconfirmed + ? <= ?`,
-		amount, customerID, currency, amount, amount, h.walletLimit)
-	if err != nil || n == 1 {
-		return err
-	}
-	w, err := tx.HubWallet.Query().Where(hubwallet.CustomerID(customerID), hubwallet.Currency(currency)).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return fmt.Errorf("this hub has no synced %s balance for the customer: %w", currency, checkout.ErrInsufficientFunds)
-	case err != nil:
-		return err
-	case w.Unconfirmed+amount > w.Balance:
-		return fmt.Errorf("%s left of the balance synced at %s: %w", checkout.FormatMoney(w.Balance-w.Unconfirmed, currency), w.SyncedAt.Format("15:04"), checkout.ErrInsufficientFunds)
-	default:
-		return fmt.Errorf("%s left of the hub's %s limit per customer until central confirms: %w", checkout.FormatMoney(max(h.walletLimit-w.Unconfirmed, 0), currency), checkout.FormatMoney(h.walletLimit, currency), checkout.ErrInsufficientFunds)
-	}
-}
-
-// enqueue writes an outbox record in the caller's transaction, due now.
-func (h *Service) enqueue(ctx context.Context, tx *ent.Tx, kind, key string, payload any) error {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return err
-	}
-	now := h.now()
-	return tx.Outbox.Create().SetKey(key).SetKind(kind).SetPayload(b).SetCreatedAt(now).SetNextAttemptAt(now).Exec(ctx)
-}
-
-func newSaleID() string {
+func NewSaleID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
@@ -366,8 +176,8 @@ func (h *Service) Record(ctx context.Context, s RemoteSale) (RecordResult, error
 		return RecordResult{}, checkout.BadInput("sale.paidWith", "unknown payment method %q", s.PaidWith)
 	}
 	for _, l := range s.Lines {
-		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.UnitAmount > catalog.MaxPrice || l.SKU == "" {
-			return RecordResult{}, checkout.BadInput("sale.lines", "quantity 1 to 100, amount 0 to %d, a SKU", catalog.MaxPrice)
+		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.UnitAmount > checkout.MaxPrice || l.SKU == "" {
+			return RecordResult{}, checkout.BadInput("sale.lines", "quantity 1 to 100, amount 0 to %d, a SKU", checkout.MaxPrice)
 		}
 	}
 	if s.SoldAt.IsZero() {
@@ -434,7 +244,7 @@ func (h *Service) Record(ctx context.Context, s RemoteSale) (RecordResult, error
 				lines[i] = SaleLine{SKU: l.SKU, Quantity: l.Quantity, UnitAmount: min(l.UnitAmount, variants[l.SKU].PriceAmount)}
 			}
 		}
-		total, err := sumLines(lines)
+		total, err := SumLines(lines)
 		if err != nil {
 			return RecordResult{}, checkout.BadInput("sale.lines", "the lines add up to more than can be paid")
 		}
@@ -552,7 +362,7 @@ func (h *Service) redelivered(ctx context.Context, tx *ent.Tx, s RemoteSale, has
 // of it; what the wallet did not cover goes back to the pass.
 func (h *Service) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, pass WalletPass, total int64) (RecordResult, error) {
 	customerID := pass.CustomerID
-	limit, paid, err := takeFromPass(ctx, tx, h.dialect, pass, s.Hub, total, h.hubWalletLimit, true)
+	limit, paid, err := TakeFromPass(ctx, tx, h.dialect, pass, s.Hub, total, h.hubWalletLimit, true)
 	if err != nil {
 		return RecordResult{}, err
 	}
@@ -611,7 +421,7 @@ func (h *Service) chargeWallet(ctx context.Context, tx *ent.Tx, s RemoteSale, pa
 // expiry), not by how it is encoded: a pass re-encoded is the same pass.
 // Two passes issued to a customer in the same second share one key, and
 // so one limit.
-func passKey(p WalletPass) string {
+func PassKey(p WalletPass) string {
 	sum := sha256.Sum256(fmt.Appendf(nil, "wallet-pass\x00%d\x00%s\x00%d", p.CustomerID, p.Currency, p.Expires))
 	return hex.EncodeToString(sum[:])
 }
@@ -628,8 +438,8 @@ func passKey(p WalletPass) string {
 // The row is created if absent (a unique index on pass_hash), then
 // locked by a no-op update, so the read of spent and the conditional
 // update that moves it are one step for concurrent sales with the pass.
-func takeFromPass(ctx context.Context, tx *ent.Tx, dialectName string, pass WalletPass, hub string, want, limit int64, partial bool) (took, paid int64, err error) {
-	key := passKey(pass)
+func TakeFromPass(ctx context.Context, tx *ent.Tx, dialectName string, pass WalletPass, hub string, want, limit int64, partial bool) (took, paid int64, err error) {
+	key := PassKey(pass)
 	if _, err := txn.Exec(ctx, tx, dialectName,
 		`INSERT INTO hub_pass_spends (pass_hash, customer_id, currency, first_hub, expires_at, spent)
 		 VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (pass_hash) DO NOTHING`,
@@ -666,9 +476,9 @@ func takeFromPass(ctx context.Context, tx *ent.Tx, dialectName string, pass Wall
 // spent after all.
 func returnToPass(ctx context.Context, tx *ent.Tx, dialectName string, pass WalletPass, amount int64) error {
 	n, err := txn.Exec(ctx, tx, dialectName,
-		`UPDATE hub_pass_spends SET spent = spent - ? WHERE pass_hash = ? AND spent >= ?`, amount, passKey(pass), amount)
+		`UPDATE hub_pass_spends SET spent = spent - ? WHERE pass_hash = ? AND spent >= ?`, amount, PassKey(pass), amount)
 	if err == nil && n != 1 {
-		err = fmt.Errorf("wallet pass %s: cannot return %d", passKey(pass)[:12], amount)
+		err = fmt.Errorf("wallet pass %s: cannot return %d", PassKey(pass)[:12], amount)
 	}
 	return err
 }
@@ -702,8 +512,8 @@ func (h *Service) Lease(ctx context.Context, centralID int, hubCode string, vari
 	if !checkout.ValidHubCode(hubCode) {
 		return 0, checkout.BadInput("hub", "a hub code is 1 to 40 letters, digits, '-' or '_'")
 	}
-	if units < 1 || units > catalog.MaxStock {
-		return 0, checkout.BadInput("units", "must be between 1 and %d", catalog.MaxStock)
+	if units < 1 || units > checkout.MaxStock {
+		return 0, checkout.BadInput("units", "must be between 1 and %d", checkout.MaxStock)
 	}
 	return txn.Idempotent(ctx, h.db, "leaseAllocation", key, []any{hubCode, variantID, units}, func(ctx context.Context, tx *ent.Tx) (int, error) {
 		sys := viewer.SystemContext(ctx)
@@ -779,76 +589,6 @@ func (h *Service) Allocation(ctx context.Context, hubCode string) ([]AllocationL
 	return out, nil
 }
 
-// Adopt sets this hub's local stock to what central allocated, less what
-// the hub sold and has not yet delivered (its outbox) and what is held or
-// sold in carts at the hub, so a hub that restarts or reconnects never sells
-// more than remains of its lease.
-func (h *Service) Adopt(ctx context.Context, hubCode string, lines []AllocationLine) error {
-	sys := viewer.SystemContext(ctx)
-	_, err := txn.Do(sys, h.db, "adopt allocation", func(tx *ent.Tx) (struct{}, error) {
-		loc, err := tx.Location.Query().Where(location.Code(hubCode)).Only(sys)
-		if err != nil {
-			return struct{}{}, checkout.NotFoundAs(err, "hub")
-		}
-		pending := map[string]int{}
-		queued, err := tx.Outbox.Query().Where(outbox.StatusEQ(outbox.StatusPENDING), outbox.KindIn(OutboxHubSale, OutboxHubReturn)).All(sys)
-		if err != nil {
-			return struct{}{}, err
-		}
-		for _, o := range queued {
-			var s RemoteSale // a return's lines read the same way
-			if err := json.Unmarshal(o.Payload, &s); err != nil {
-				return struct{}{}, fmt.Errorf("outbox %s: %w", o.Key, err)
-			}
-			for _, l := range s.Lines {
-				pending[l.SKU] += l.Quantity
-			}
-		}
-		// Units held in carts here, or sold through the hub's own checkout
-		// (not yet delivered to central), are not central's to count again.
-		taken := map[int]int{}
-		carted, err := tx.CartLine.Query().Where(cartline.LocationID(loc.ID),
-			cartline.StatusIn(cartline.StatusHELD, cartline.StatusSOLD)).All(sys)
-		if err != nil {
-			return struct{}{}, err
-		}
-		for _, c := range carted {
-			taken[c.VariantID] += c.Quantity
-		}
-		leased := make([]int, 0, len(lines))
-		for _, l := range lines {
-			if l.Item != nil {
-				if err := h.upsertItem(sys, tx, l.SKU, l.Item); err != nil {
-					return struct{}{}, fmt.Errorf("catalog entry %s: %w", l.SKU, err)
-				}
-			}
-			v, err := tx.Variant.Query().Where(variant.Sku(l.SKU)).Only(sys)
-			if ent.IsNotFound(err) {
-				continue // not in this hub's catalog
-			} else if err != nil {
-				return struct{}{}, err
-			}
-			leased = append(leased, v.ID)
-			n := max(l.Available-pending[l.SKU]-taken[v.ID], 0)
-			if err := tx.Stock.Create().SetVariantID(v.ID).SetLocationID(loc.ID).SetAvailable(n).
-				OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).UpdateAvailable().Exec(sys); err != nil {
-				return struct{}{}, err
-			}
-			h.AfterCommit(tx, checkout.StockTopic(v.ID))
-		}
-		// What central did not lease to this hub is not the hub's to sell.
-		if err := tx.Stock.Update().Where(stock.LocationID(loc.ID), stock.VariantIDNotIn(leased...), stock.AvailableGT(0)).
-			SetAvailable(0).Exec(sys); err != nil {
-			return struct{}{}, err
-		}
-		return struct{}{}, nil
-	})
-	return err
-}
-
-// HubCode is the location code of this server's hub, or "" on central.
-func (h *Service) HubCode() string { return h.code }
-
 // LinkState is a hub's view of its link to central.
 type LinkState string
 
@@ -863,21 +603,6 @@ const (
 type HubQueue struct {
 	Depth  int
 	Oldest *time.Time
-}
-
-// Queue reports the hub's undelivered sales.
-func (h *Service) Queue(ctx context.Context) (HubQueue, error) {
-	sys := viewer.SystemContext(ctx)
-	q := h.db.Outbox.Query().Where(outbox.StatusEQ(outbox.StatusPENDING))
-	n, err := q.Clone().Count(sys)
-	if err != nil || n == 0 {
-		return HubQueue{}, err
-	}
-	first, err := q.Order(outbox.ByID()).First(sys)
-	if err != nil {
-		return HubQueue{}, err
-	}
-	return HubQueue{Depth: n, Oldest: &first.CreatedAt}, nil
 }
 
 // LinkReporter is the hub's sync loop as the API shows it.
@@ -911,59 +636,6 @@ type RemoteReturn struct {
 	Lines    []ReturnLine `json:"lines"`
 }
 
-// Close ends selling at this hub: every unsold unit leaves the hub's stock
-// and a return of them is queued, in one transaction, behind the sales
-// already queued. Central moves them back to its own stock on delivery.
-func (h *Service) Close(ctx context.Context, key string) (RemoteReturn, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
-		return RemoteReturn{}, err
-	}
-	if h.code == "" {
-		return RemoteReturn{}, checkout.BadInput("hub", "this server is not a hub; run `merchd edge`")
-	}
-	return txn.Idempotent(ctx, h.db, "closeHub", key, h.code, func(ctx context.Context, tx *ent.Tx) (RemoteReturn, error) {
-		sys := viewer.SystemContext(ctx)
-		rows, err := tx.Stock.Query().Where(stock.HasLocationWith(location.Code(h.code)), stock.AvailableGT(0)).WithVariant().All(sys)
-		if err != nil {
-			return RemoteReturn{}, err
-		}
-		ret := RemoteReturn{ReturnID: newSaleID(), Hub: h.code, Lines: []ReturnLine{}}
-		for _, r := range rows {
-			// Guarded by the amount read, so a sale or another close racing
-			// this one keeps its units: on zero rows the row is read again
-			// and what is left (maybe nothing) is returned.
-			units := r.Available
-			for attempt := 0; units > 0; attempt++ {
-				n, err := tx.Stock.Update().Where(stock.ID(r.ID), stock.Available(units)).SetAvailable(0).Save(sys)
-				if err != nil {
-					return RemoteReturn{}, err
-				}
-				if n == 1 {
-					break
-				}
-				if attempt == 3 {
-					return RemoteReturn{}, checkout.BadInput("hub", "the stock of %s keeps changing (sales running?); close again", r.Edges.Variant.Sku)
-				}
-				if units, err = tx.Stock.Query().Where(stock.ID(r.ID)).Select(stock.FieldAvailable).Int(sys); err != nil {
-					return RemoteReturn{}, err
-				}
-			}
-			if units == 0 {
-				continue
-			}
-			h.AfterCommit(tx, checkout.StockTopic(r.VariantID))
-			ret.Lines = append(ret.Lines, ReturnLine{SKU: r.Edges.Variant.Sku, Quantity: units})
-		}
-		if len(ret.Lines) == 0 {
-			return ret, nil
-		}
-		if err := h.enqueue(sys, tx, OutboxHubReturn, "hubreturn-"+ret.ReturnID, ret); err != nil {
-			return RemoteReturn{}, err
-		}
-		return ret, nil
-	})
-}
-
 // Return applies a hub's return on central, once per return id: the units
 // leave the hub's allocation and are back in central's stock.
 func (h *Service) Return(ctx context.Context, centralID int, r RemoteReturn) (int, error) {
@@ -974,8 +646,8 @@ func (h *Service) Return(ctx context.Context, centralID int, r RemoteReturn) (in
 		return 0, checkout.BadInput("return", "needs returnId, hub and at most 500 lines")
 	}
 	for _, l := range r.Lines {
-		if l.Quantity < 1 || l.Quantity > catalog.MaxStock {
-			return 0, checkout.BadInput("return.lines.quantity", "must be between 1 and %d", catalog.MaxStock)
+		if l.Quantity < 1 || l.Quantity > checkout.MaxStock {
+			return 0, checkout.BadInput("return.lines.quantity", "must be between 1 and %d", checkout.MaxStock)
 		}
 	}
 	return txn.Idempotent(ctx, h.db, "returnAllocation", r.ReturnID, r, func(ctx context.Context, tx *ent.Tx) (int, error) {
@@ -1007,42 +679,6 @@ func (h *Service) Return(ctx context.Context, centralID int, r RemoteReturn) (in
 	})
 }
 
-// upsertItem makes the hub's catalog entry for sku match central's: the
-// product by slug, the variant by SKU, price and images as central has them.
-func (h *Service) upsertItem(ctx context.Context, tx *ent.Tx, sku string, it *CatalogItem) error {
-	if it.ProductSlug == "" || it.Currency == "" {
-		return checkout.BadInput("item", "needs a product slug and a currency")
-	}
-	status := product.Status(it.ProductStatus)
-	if err := product.StatusValidator(status); err != nil {
-		return checkout.BadInput("item.status", "unknown product status %q", it.ProductStatus)
-	}
-	if it.Options == nil {
-		it.Options = map[string]string{}
-	}
-	err := tx.Product.Create().SetSlug(it.ProductSlug).SetTitle(it.ProductTitle).SetDescription(it.Description).SetVendor(it.Vendor).
-		SetStatus(status).OnConflictColumns(product.FieldSlug).UpdateTitle().UpdateDescription().UpdateVendor().UpdateStatus().Exec(ctx)
-	if err != nil {
-		return err
-	}
-	pid, err := tx.Product.Query().Where(product.Slug(it.ProductSlug)).OnlyID(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := catalog.SetImages(ctx, tx, pid, it.Images); err != nil {
-		return err
-	}
-	c := tx.Variant.Create().SetProductID(pid).SetSku(sku).SetTitle(it.VariantTitle).SetOptions(it.Options).
-		SetPriceAmount(it.PriceAmount).SetCurrency(it.Currency).SetPosition(it.Position).SetNillableCompareAtAmount(it.CompareAtAmount)
-	up := c.OnConflictColumns(variant.FieldSku).UpdateTitle().UpdateOptions().UpdatePriceAmount().UpdateCurrency().UpdatePosition()
-	if it.CompareAtAmount == nil {
-		up = up.ClearCompareAtAmount()
-	} else {
-		up = up.UpdateCompareAtAmount()
-	}
-	return up.Exec(ctx)
-}
-
 // WalletBalance is one customer's wallet as central reports it to hubs.
 type WalletBalance struct {
 	CustomerID int
@@ -1070,86 +706,11 @@ func (h *Service) WalletBalances(ctx context.Context, currency string, after, fi
 	return out, nil
 }
 
-// AdoptWallets makes what the hub knows of wallets in currency central's
-// snapshot: a wallet missing from it has nothing to spend. What the hub
-// spent and central has not confirmed stays booked against it.
-func (h *Service) AdoptWallets(ctx context.Context, currency string, balances []WalletBalance) error {
-	sys := viewer.SystemContext(ctx)
-	_, err := txn.Do(sys, h.db, "adopt wallets", func(tx *ent.Tx) (struct{}, error) {
-		now := h.now()
-		if err := tx.HubWallet.Update().Where(hubwallet.Currency(currency)).SetBalance(0).SetSyncedAt(now).Exec(sys); err != nil {
-			return struct{}{}, err
-		}
-		for _, b := range balances {
-			if err := tx.HubWallet.Create().SetCustomerID(b.CustomerID).SetCurrency(currency).SetBalance(b.Balance).SetSyncedAt(now).
-				OnConflictColumns(hubwallet.FieldCustomerID, hubwallet.FieldCurrency).UpdateBalance().UpdateSyncedAt().Exec(sys); err != nil {
-				return struct{}{}, err
-			}
-		}
-		return struct{}{}, nil
-	})
-	return err
-}
-
-// Confirmed settles, in the hub's tx, sales central has confirmed: a
-// wallet sale's amount is no longer unconfirmed, and the wallet's balance
-// becomes central's (balances[saleID], when central said). One read for
-// the batch; wallet sales are settled in the order they were made, so the
-// latest balance central reported stands.
-func (h *Service) Confirmed(ctx context.Context, tx *ent.Tx, saleIDs []string, balances map[string]*int64) error {
-	sales, err := tx.HubSale.Query().Where(hubsale.SaleIDIn(saleIDs...), hubsale.CustomerIDNotNil()).
-		Order(hubsale.ByID()).All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range sales {
-		u := tx.HubWallet.Update().Where(hubwallet.CustomerID(*s.CustomerID), hubwallet.Currency(s.Currency)).
-			AddUnconfirmed(-s.TotalAmount)
-		if b := balances[s.SaleID]; b != nil {
-			u = u.SetBalance(*b).SetSyncedAt(h.now())
-		}
-		if err := u.Exec(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // OfflineWallet is what a hub lets a customer spend from their wallet now.
 type OfflineWallet struct {
 	Currency                        string
 	Balance, Unconfirmed, Spendable int64
 	SyncedAt                        time.Time
-}
-
-// OfflineWallet reports, at a hub, what the customer holding pass can spend.
-func (h *Service) OfflineWallet(ctx context.Context, pass string) (OfflineWallet, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
-		return OfflineWallet{}, err
-	}
-	v := h.central.Load()
-	if v == nil {
-		return OfflineWallet{}, checkout.BadInput("walletPass", "this hub has not reached central yet")
-	}
-	p, err := v.WalletPass(pass, h.now())
-	if err != nil {
-		return OfflineWallet{}, err
-	}
-	w, err := h.db.HubWallet.Query().Where(hubwallet.CustomerID(p.CustomerID), hubwallet.Currency(p.Currency)).Only(viewer.SystemContext(ctx))
-	if ent.IsNotFound(err) {
-		return OfflineWallet{Currency: p.Currency}, nil
-	} else if err != nil {
-		return OfflineWallet{}, err
-	}
-	spendable := min(w.Balance, h.walletLimit) - w.Unconfirmed
-	ps, err := h.db.HubPassSpend.Query().Where(hubpassspend.PassHash(passKey(p))).Only(viewer.SystemContext(ctx))
-	if err == nil {
-		spendable = min(spendable, h.walletLimit-ps.Spent)
-	} else if !ent.IsNotFound(err) {
-		return OfflineWallet{}, err
-	}
-	return OfflineWallet{Currency: p.Currency, Balance: w.Balance, Unconfirmed: w.Unconfirmed, SyncedAt: w.SyncedAt,
-		Spendable: max(spendable, 0)}, nil
 }
 
 // IssueWalletPass signs a pass for the signed-in customer's wallet in
@@ -1197,7 +758,7 @@ func (h *Service) Receipt(ctx context.Context, saleID string) (*SaleReceipt, err
 }
 
 // sumLines totals sale lines with checked arithmetic.
-func sumLines(lines []SaleLine) (int64, error) {
+func SumLines(lines []SaleLine) (int64, error) {
 	var total int64
 	for _, l := range lines {
 		amt, err := checkout.LineAmount(l.Quantity, l.UnitAmount)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout"
 )
 
 // paymentRequestCases are DecodePaymentRequest's table, also the fuzz
@@ -65,7 +65,7 @@ func FuzzDecodePaymentRequest(f *testing.F) {
 		}
 		var sum int64
 		for _, l := range r.Lines {
-			if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.UnitAmount > catalog.MaxPrice {
+			if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.UnitAmount > checkout.MaxPrice {
 				t.Fatalf("line out of bounds: %+v", l)
 			}
 			sum += int64(l.Quantity) * l.UnitAmount // cannot overflow within those bounds
@@ -89,7 +89,7 @@ func testSigner() *Signer {
 func TestVerifierRefuses(t *testing.T) {
 	s := testSigner()
 	pass, _ := s.IssueWalletPass(7, "EUR", time.Unix(1_800_000_000, 0))
-	receipt := s.Sign(HubReceipt{Kind: kindHubReceipt, SaleID: "s1", Hub: "fest", Amount: 100, Currency: "EUR"})
+	receipt := s.Sign(HubReceipt{Kind: KindHubReceipt, SaleID: "s1", Hub: "fest", Amount: 100, Currency: "EUR"})
 	other := testSigner()
 	other.priv = ed25519.NewKeyFromSeed([]byte(strings.Repeat("x", ed25519.SeedSize)))
 	for name, c := range map[string]struct {
@@ -97,9 +97,9 @@ func TestVerifierRefuses(t *testing.T) {
 		ok         bool
 	}{
 		"a pass":                {pass, kindWalletPass, true},
-		"a receipt":             {receipt, kindHubReceipt, true},
+		"a receipt":             {receipt, KindHubReceipt, true},
 		"a receipt as a pass":   {receipt, kindWalletPass, false},
-		"a pass as a receipt":   {pass, kindHubReceipt, false},
+		"a pass as a receipt":   {pass, KindHubReceipt, false},
 		"another key":           {other.Sign(WalletPass{Kind: kindWalletPass, CustomerID: 7}), kindWalletPass, false},
 		"tampered":              {pass[:len(pass)-3] + "AAA", kindWalletPass, false},
 		"no prefix":             {strings.TrimPrefix(pass, signedPrefix), kindWalletPass, false},
@@ -126,7 +126,7 @@ func FuzzVerify(f *testing.F) {
 	s := testSigner()
 	pass, _ := s.IssueWalletPass(7, "EUR", time.Unix(1_800_000_000, 0))
 	f.Add(pass)
-	f.Add(s.Sign(HubReceipt{Kind: kindHubReceipt, SaleID: "s1", Hub: "fest", Amount: 100, Currency: "EUR"}))
+	f.Add(s.Sign(HubReceipt{Kind: KindHubReceipt, SaleID: "s1", Hub: "fest", Amount: 100, Currency: "EUR"}))
 	f.Add(pass[:len(pass)-3] + "AAA")
 	f.Add(signedPrefix + ".")
 	f.Add("")
@@ -134,11 +134,11 @@ func FuzzVerify(f *testing.F) {
 		var p WalletPass
 		walletOK := s.Verify(code, kindWalletPass, &p) == nil
 		var r HubReceipt
-		receiptOK := s.Verify(code, kindHubReceipt, &r) == nil
+		receiptOK := s.Verify(code, KindHubReceipt, &r) == nil
 		if walletOK && receiptOK {
 			t.Fatalf("%q verifies as two kinds", code)
 		}
-		if walletOK && p.Kind != kindWalletPass || receiptOK && r.Kind != kindHubReceipt {
+		if walletOK && p.Kind != kindWalletPass || receiptOK && r.Kind != KindHubReceipt {
 			t.Fatalf("%q verified with kind %q/%q", code, p.Kind, r.Kind)
 		}
 	})

@@ -8,10 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/merchd/merchd/checkout"
-	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/hubpayment"
@@ -108,21 +106,17 @@ func DecodePaymentRequest(s string) (PaymentRequest, error) {
 		return PaymentRequest{}, errDamagedRequest
 	}
 	for _, l := range r.Lines {
-		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.UnitAmount > catalog.MaxPrice || l.SKU == "" || len(l.SKU) > 100 {
+		if l.Quantity < 1 || l.Quantity > 100 || l.UnitAmount < 0 || l.UnitAmount > checkout.MaxPrice || l.SKU == "" || len(l.SKU) > 100 {
 			return PaymentRequest{}, errDamagedRequest
 		}
 	}
-	sum, err := sumLines(r.Lines)
+	sum, err := SumLines(r.Lines)
 	if err != nil || r.SaleID == "" || len(r.SaleID) > 64 || !checkout.ValidHubCode(r.Hub) || !checkout.IsCurrencyCode(r.Currency) ||
 		r.Amount < 1 || r.Amount != sum || len(r.Sig) > 100 {
 		return PaymentRequest{}, errDamagedRequest
 	}
 	return r, nil
 }
-
-// SignRequestsWith makes this hub sign its payment requests with the key
-// of its API token (the one it reaches central with).
-func (h *Service) SignRequestsWith(key []byte) { h.requestKey = key }
 
 // verifyRequest checks, on central, that a live token of the request's
 // hub (or a full staff token) signed it, and that it asks no more than
@@ -177,45 +171,6 @@ func (h *Service) verifyRequest(ctx context.Context, r PaymentRequest) error {
 		}
 	}
 	return nil
-}
-
-// PaymentRequest prices lines at this hub for a buyer to pay by phone;
-// nothing is taken until the hub sells with the receipt.
-func (h *Service) PaymentRequest(ctx context.Context, lines []SellLine) (PaymentRequest, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
-		return PaymentRequest{}, err
-	}
-	if h.code == "" {
-		return PaymentRequest{}, checkout.BadInput("hub", "this server is not a hub; run `merchd edge`")
-	}
-	if err := checkSellLines(lines); err != nil {
-		return PaymentRequest{}, err
-	}
-	sys := viewer.SystemContext(ctx)
-	r := PaymentRequest{SaleID: newSaleID(), Hub: h.code}
-	for _, l := range lines {
-		v, line, err := priceLine(sys, h.db.Variant, l, &r.Currency)
-		if err != nil {
-			return PaymentRequest{}, err
-		}
-		have, err := h.db.Stock.Query().Where(stock.VariantID(v.ID), stock.HasLocationWith(location.Code(h.code))).
-			Select(stock.FieldAvailable).Int(sys)
-		if ent.IsNotFound(err) || (err == nil && have < l.Quantity) {
-			return PaymentRequest{}, fmt.Errorf("%s at the hub: %w", v.Sku, checkout.ErrOutOfStock)
-		} else if err != nil {
-			return PaymentRequest{}, err
-		}
-		r.Lines = append(r.Lines, line)
-	}
-	amount, err := sumLines(r.Lines)
-	if err != nil {
-		return PaymentRequest{}, checkout.BadInput("lines", "these lines add up to more than can be paid")
-	}
-	r.Amount = amount
-	if h.requestKey == nil {
-		return PaymentRequest{}, checkout.BadInput("hub", "this hub has no token to sign payment requests with")
-	}
-	return r.SignWith(h.requestKey), nil
 }
 
 // PhonePayment is a started phone payment: confirm ClientSecret with Stripe.
@@ -405,9 +360,11 @@ func readerError(readerID string, err error) error {
 	return &checkout.InputError{Field: "readerId", Msg: "card reader " + readerID + ": " + err.Error()}
 }
 
-// applyHubPaymentEvent applies a Stripe event to a hub phone payment, if it
-// is one (done). Success is final; a failure after success changes nothing.
-func ApplyHubPaymentEvent(ctx context.Context, tx *ent.Tx, ev checkout.PaymentEvent, now time.Time) (bool, error) {
+// ApplyPaymentEvent applies a Stripe event to a hub phone payment, if it
+// is one (handled). Success is final; a failure after success changes
+// nothing.
+func (h *Service) ApplyPaymentEvent(ctx context.Context, tx *ent.Tx, ev checkout.PaymentEvent) (bool, error) {
+	now := h.now()
 	p, err := tx.HubPayment.Query().Where(hubpayment.StripePaymentIntentID(ev.PaymentIntentID)).Only(ctx)
 	if ent.IsNotFound(err) && ev.HubSaleID != "" {
 		// The event outran PayHubSale's update: find it by sale id.
@@ -460,7 +417,7 @@ func (h *Service) HubPaymentState(ctx context.Context, saleID string) (*PhonePay
 	}
 	st := &PhonePaymentState{Status: p.Status.String(), Hub: p.Hub, Amount: p.Amount, Currency: p.Currency}
 	if p.Status == hubpayment.StatusSUCCEEDED {
-		st.Receipt = h.signer.Sign(HubReceipt{Kind: kindHubReceipt, SaleID: p.SaleID, Hub: p.Hub, Amount: p.Amount, Currency: p.Currency})
+		st.Receipt = h.signer.Sign(HubReceipt{Kind: KindHubReceipt, SaleID: p.SaleID, Hub: p.Hub, Amount: p.Amount, Currency: p.Currency})
 	}
 	return st, nil
 }

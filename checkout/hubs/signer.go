@@ -114,7 +114,7 @@ type WalletPass struct {
 // Kinds of signed code.
 const (
 	kindWalletPass  = "wallet"
-	kindHubReceipt  = "receipt"
+	KindHubReceipt  = "receipt"
 	walletPassValid = 24 * time.Hour
 )
 

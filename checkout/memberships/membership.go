@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/checkout"
-	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent"
@@ -54,8 +53,8 @@ func (m *Service) CreateTier(ctx context.Context, in TierInput) (*ent.Membership
 		return nil, err
 	}
 	switch {
-	case in.Price.Amount <= 0 || in.Price.Amount > catalog.MaxPrice:
-		return nil, checkout.BadInput("price", "must be between 1 and %d", catalog.MaxPrice)
+	case in.Price.Amount <= 0 || in.Price.Amount > checkout.MaxPrice:
+		return nil, checkout.BadInput("price", "must be between 1 and %d", checkout.MaxPrice)
 	case !checkout.IsCurrencyCode(in.Price.Currency):
 		return nil, checkout.BadInput("price.currency", "%q is not an ISO 4217 code", in.Price.Currency)
 	case membershiptier.PeriodValidator(in.Period) != nil:
@@ -68,7 +67,7 @@ func (m *Service) CreateTier(ctx context.Context, in TierInput) (*ent.Membership
 	t, err := m.db.MembershipTier.Create().SetName(in.Name).SetPriceAmount(in.Price.Amount).SetCurrency(in.Price.Currency).
 		SetPeriod(in.Period).SetEarlyAccessMinutes(in.EarlyAccessMinutes).SetDiscountPercent(in.DiscountPercent).
 		Save(viewer.SystemContext(ctx))
-	return t, catalog.WrapWrite("create tier", err)
+	return t, checkout.WrapWrite("create tier", err)
 }
 
 // MemberPriceInput sets a tier's price for a variant, or a percentage off
@@ -92,8 +91,8 @@ func (m *Service) SetMemberPrice(ctx context.Context, in MemberPriceInput) (*ent
 	if (in.Amount == nil) == (in.PercentOff == nil) {
 		return nil, checkout.BadInput("amount", "give either amount or percentOff")
 	}
-	if in.Amount != nil && (*in.Amount < 0 || *in.Amount > catalog.MaxPrice) {
-		return nil, checkout.BadInput("amount", "must be between 0 and %d", catalog.MaxPrice)
+	if in.Amount != nil && (*in.Amount < 0 || *in.Amount > checkout.MaxPrice) {
+		return nil, checkout.BadInput("amount", "must be between 0 and %d", checkout.MaxPrice)
 	}
 	if in.PercentOff != nil && (*in.PercentOff < 0 || *in.PercentOff > 100) {
 		return nil, checkout.BadInput("percentOff", "must be between 0 and 100")
@@ -101,7 +100,7 @@ func (m *Service) SetMemberPrice(ctx context.Context, in MemberPriceInput) (*ent
 	p, err := m.db.MemberPrice.Create().SetTierID(in.TierID).SetNillableVariantID(in.VariantID).
 		SetNillableCollectionID(in.CollectionID).SetNillableAmount(in.Amount).SetNillablePercentOff(in.PercentOff).
 		Save(viewer.SystemContext(ctx))
-	return p, catalog.WrapWrite("set member price", checkout.NotFoundAs(err, "tier"))
+	return p, checkout.WrapWrite("set member price", checkout.NotFoundAs(err, "tier"))
 }
 
 // ActiveTier is the tier a customer enjoys right now, or nil: a membership

@@ -35,10 +35,10 @@ type Service struct {
 	tillOnly    string // at a hub: its code; carts check out at the till
 	install     string // InstallID: Stripe events of other installations are not ours
 	retention   RetentionConfig
+	others      []checkout.PaymentEventHandler
 	hubCursorMu sync.Mutex
-	hubCursor   int
-	txn.        // the last abandoned hub payment looked at
-			Announcer
+	hubCursor   int // the last abandoned hub payment looked at
+	txn.Announcer
 }
 
 // SellAtTillOnly makes this server, the hub hubCode, refuse cart checkout:
@@ -48,9 +48,22 @@ type Service struct {
 func (o *Service) SellAtTillOnly(hubCode string) { o.tillOnly = hubCode }
 
 // NewOrders returns the order service. pay may be nil.
-func New(db *ent.Client, carts *carts.Service, wallets *wallets.Service, memberships *memberships.Service, pay checkout.PaymentProvider, now func() time.Time, log *slog.Logger) *Service {
+//
+// others apply the payment events that are not about orders or top-ups
+// (central's hub payments), each in the webhook's transaction.
+func New(db *ent.Client, carts *carts.Service, wallets *wallets.Service, memberships *memberships.Service, pay checkout.PaymentProvider, now func() time.Time, log *slog.Logger, others ...checkout.PaymentEventHandler) *Service {
 	return &Service{db: db, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log,
-		retention: DefaultRetention()}
+		retention: DefaultRetention(), others: others}
+}
+
+// applyOther hands ev to the handler that owns it, if any.
+func (o *Service) applyOther(ctx context.Context, tx *ent.Tx, ev checkout.PaymentEvent) (bool, error) {
+	for _, h := range o.others {
+		if done, err := h.ApplyPaymentEvent(ctx, tx, ev); err != nil || done {
+			return done, err
+		}
+	}
+	return false, nil
 }
 
 // CheckoutResult is what checkout returns: the order and, for card

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/merchd/merchd/checkout"
-	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/order"
@@ -40,7 +39,7 @@ func (o *Service) HandlePaymentEvent(ctx context.Context, ev checkout.PaymentEve
 		if n == 0 {
 			return struct{}{}, checkout.ErrDuplicateEvent
 		}
-		if done, err := hubs.ApplyHubPaymentEvent(sys, tx, ev, o.now()); err != nil || done {
+		if done, err := o.applyOther(sys, tx, ev); err != nil || done {
 			return struct{}{}, err
 		}
 		if t, err := o.topUpFor(sys, tx, ev); err != nil || t != nil {

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/checkout"
-	"github.com/merchd/merchd/checkout/accounts"
-	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/product"
@@ -63,9 +61,9 @@ func (s *Service) CreateStream(ctx context.Context, title string, pinned []int) 
 	if err := s.checkProducts(ctx, pinned); err != nil {
 		return nil, "", err
 	}
-	key, hash := accounts.NewToken(streamKeyPrefix)
+	key, hash := checkout.NewToken(streamKeyPrefix)
 	st, err := s.db.Stream.Create().SetTitle(title).SetKeyHash(hash).SetPinnedProductIds(pinned).Save(viewer.SystemContext(ctx))
-	return st, key, catalog.WrapWrite("create stream", err)
+	return st, key, checkout.WrapWrite("create stream", err)
 }
 
 // RotateKey replaces a stream's key; the old one stops working at once
@@ -74,9 +72,9 @@ func (s *Service) RotateKey(ctx context.Context, id int) (*ent.Stream, string, e
 	if err := checkout.RequireStaff(ctx); err != nil {
 		return nil, "", err
 	}
-	key, hash := accounts.NewToken(streamKeyPrefix)
+	key, hash := checkout.NewToken(streamKeyPrefix)
 	st, err := s.db.Stream.UpdateOneID(id).SetKeyHash(hash).Save(viewer.SystemContext(ctx))
-	return st, key, catalog.WrapWrite("rotate stream key", checkout.NotFoundAs(err, "stream"))
+	return st, key, checkout.WrapWrite("rotate stream key", checkout.NotFoundAs(err, "stream"))
 }
 
 // PinProducts sets the overlay's products, in order, also while live.
@@ -90,7 +88,7 @@ func (s *Service) PinProducts(ctx context.Context, id int, productIDs []int) (*e
 	sys := viewer.SystemContext(ctx)
 	st, err := s.db.Stream.Get(sys, id)
 	if err != nil {
-		return nil, catalog.WrapWrite("pin products", checkout.NotFoundAs(err, "stream"))
+		return nil, checkout.WrapWrite("pin products", checkout.NotFoundAs(err, "stream"))
 	}
 	u := s.db.Stream.UpdateOneID(id).SetPinnedProductIds(productIDs)
 	if st.HighlightedProductID != nil && !slices.Contains(productIDs, *st.HighlightedProductID) {
@@ -100,7 +98,7 @@ func (s *Service) PinProducts(ctx context.Context, id int, productIDs []int) (*e
 	if err == nil {
 		s.Announce(ctx, checkout.StreamTopic(id))
 	}
-	return st, catalog.WrapWrite("pin products", err)
+	return st, checkout.WrapWrite("pin products", err)
 }
 
 // Highlight says what the creator shows right now (nil: nothing).
@@ -111,7 +109,7 @@ func (s *Service) Highlight(ctx context.Context, id int, productID *int) (*ent.S
 	sys := viewer.SystemContext(ctx)
 	st, err := s.db.Stream.Get(sys, id)
 	if err != nil {
-		return nil, catalog.WrapWrite("highlight", checkout.NotFoundAs(err, "stream"))
+		return nil, checkout.WrapWrite("highlight", checkout.NotFoundAs(err, "stream"))
 	}
 	u := s.db.Stream.UpdateOneID(id)
 	if productID == nil {
@@ -126,7 +124,7 @@ func (s *Service) Highlight(ctx context.Context, id int, productID *int) (*ent.S
 	if err == nil {
 		s.Announce(ctx, checkout.StreamTopic(id))
 	}
-	return st, catalog.WrapWrite("highlight", err)
+	return st, checkout.WrapWrite("highlight", err)
 }
 
 // End ends a stream for good; its key stops working.
@@ -138,7 +136,7 @@ func (s *Service) End(ctx context.Context, id int) (*ent.Stream, error) {
 	if err == nil {
 		s.Announce(ctx, checkout.StreamTopic(id))
 	}
-	return st, catalog.WrapWrite("end stream", checkout.NotFoundAs(err, "stream"))
+	return st, checkout.WrapWrite("end stream", checkout.NotFoundAs(err, "stream"))
 }
 
 // AuthorizeKey checks a publisher's stream key.

@@ -23,7 +23,6 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
@@ -32,8 +31,9 @@ import (
 	"github.com/merchd/merchd/checkout/memberships"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/qrcodes"
-	"github.com/merchd/merchd/checkout/streams"
+	"github.com/merchd/merchd/checkout/shop"
 	"github.com/merchd/merchd/checkout/wallets"
+	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/ent/entdb/entdbtest"
@@ -70,6 +70,8 @@ type Env struct {
 	Relay    *live.Relay
 	QR       *qrcodes.Service
 	Hubs     *hubs.Service
+	// Sales is the hub's selling side, with Options.Hub; nil on central.
+	Sales *edge.Sales
 	// Mux is the server's router; tests may mount more (the web pages).
 	Mux *http.ServeMux
 	// Base is the server's root URL (for /live/…).
@@ -155,28 +157,10 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatalf("open database: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	accounts, err := accounts.New(db.Client, accounts.Config{SessionTTL: sessionTTL, Password: FastPasswords, Throttle: o.throttle()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	location := "central"
-	if o.Hub != "" {
-		location = o.Hub
-	}
-	catalog, err := catalog.New(ctx, db.Client, catalog.Config{Currencies: []string{"EUR", "USD"}, Location: location})
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	fake := NewFakeStripe()
-	wallets, err := wallets.New(db.Client, db.Dialect, wallets.DefaultConfig(), fake, clock.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	members := memberships.New(db.Client, wallets, fake, clock.Now)
-	drops := drops.New(db.Client, db.Dialect, clock.Now, members.EarlyAccess, log)
 	cc := carts.DefaultConfig()
 	// Tests hold many units for one customer: the hoarding caps are
 	// raised unless a test sets Cart (TestFinding8_* tests the defaults).
@@ -184,12 +168,6 @@ func New(t testing.TB, o Options) *Env {
 	if o.Cart != nil {
 		cc = *o.Cart
 	}
-	carts, err := carts.New(db.Client, db.Dialect, cc, clock.Now, drops, catalog.LocationID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	carts.Pricer = members.Price
-	orders := orders.New(db.Client, carts, wallets, members, fake, clock.Now, log)
 	cfg := graph.DefaultConfig()
 	if o.Config != nil {
 		cfg = *o.Config
@@ -200,27 +178,24 @@ func New(t testing.TB, o Options) *Env {
 		rate = 100
 	}
 	hub := realtime.NewHub(rate, log)
-	streams := streams.New(db.Client, clock.Now)
-	qrs, err := qrcodes.New(ctx, db.Client)
+	s, err := shop.New(ctx, shop.Config{
+		DB: db, Currencies: []string{"EUR", "USD"}, Hub: o.Hub,
+		Accounts: accounts.Config{SessionTTL: sessionTTL, Password: FastPasswords, Throttle: o.throttle()},
+		Cart:     cc, Wallet: wallets.DefaultConfig(), Pay: fake, Subs: fake,
+		Notifier: bus, Now: clock.Now, Log: log,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubSvc := hubs.New(db.Client, db.Dialect, o.Hub, clock.Now)
-	if o.Hub == "" {
-		signer, err := hubs.NewSigner(ctx, db.Client)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hubSvc.Central(signer, wallets, fake)
-	} else {
-		hubSvc.SignRequestsWith(hubs.RequestKey(o.HubToken))
-	}
-	for _, s := range []interface{ SetNotifier(checkout.Notifier) }{catalog, drops, carts, orders, wallets, streams, hubSvc} {
-		s.SetNotifier(bus)
+	var sales *edge.Sales
+	if o.Hub != "" {
+		sales = edge.NewSales(db.Client, db.Dialect, o.Hub, clock.Now)
+		sales.SignRequestsWith(hubs.RequestKey(o.HubToken))
+		sales.SetNotifier(bus)
 	}
 	lcfg := live.DefaultConfig()
 	lcfg.IncludeLoopback = true
-	relay, err := live.New(lcfg, &graph.LiveHooks{Streams: streams, Hub: hub}, log)
+	relay, err := live.New(lcfg, &graph.LiveHooks{Streams: s.Streams, Hub: hub}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,10 +206,13 @@ func New(t testing.TB, o Options) *Env {
 	t.Cleanup(func() { stopBus(); <-busDone })
 	reg := prometheus.NewRegistry()
 	resolver := &graph.Resolver{
-		Client: db.Client, Accounts: accounts, Catalog: catalog,
-		Drops: drops, Carts: carts, Orders: orders, Now: clock.Now,
-		Wallets: wallets, Members: members, Currency: "EUR", Hub: hub,
-		Streams: streams, Relay: relay, QR: qrs, Hubs: hubSvc,
+		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
+		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: clock.Now,
+		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Hub: hub,
+		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs,
+	}
+	if sales != nil {
+		resolver.Sales = sales
 	}
 	if o.Central != nil {
 		resolver.Central = o.Central
@@ -245,19 +223,20 @@ func New(t testing.TB, o Options) *Env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
-	mux.Handle("/webhooks/stripe", orders.WebhookHandler(WebhookSecret, log))
+	mux.Handle("/webhooks/stripe", s.Webhook(WebhookSecret))
 	mux.Handle("/live/", relay.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	tok, err := accounts.CreateStaffToken(ctx, "staff@example.com", "Staff", "tests")
+	tok, err := s.Accounts.CreateStaffToken(ctx, "staff@example.com", "Staff", "tests")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &Env{
 		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
-		Accounts: accounts, Catalog: catalog, Registry: reg, StaffToken: tok, Logs: logs,
-		Drops: drops, Carts: carts, Orders: orders, Stripe: fake, Clock: clock,
-		Wallets: wallets, Members: members, Hub: hub, Relay: relay, Base: srv.URL, QR: qrs, Mux: mux, Hubs: hubSvc,
+		Accounts: s.Accounts, Catalog: s.Catalog, Registry: reg, StaffToken: tok, Logs: logs,
+		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Stripe: fake, Clock: clock,
+		Wallets: s.Wallets, Members: s.Members, Hub: hub, Relay: relay, Base: srv.URL, QR: s.QR, Mux: mux,
+		Hubs: s.Hubs, Sales: sales,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

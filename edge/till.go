@@ -1,4 +1,4 @@
-package hubs
+package edge
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/customer"
@@ -18,11 +19,11 @@ import (
 // fromTill sells that cart. The till is a customer account of the hub's
 // database that cannot sign in.
 
-func (h *Service) tillEmail() string { return "till@" + h.code + ".hub.invalid" }
+func (h *Sales) tillEmail() string { return "till@" + h.code + ".hub.invalid" }
 
 // TillContext is ctx acting as the hub's till (a customer), created on
 // first use.
-func (h *Service) TillContext(ctx context.Context) (context.Context, error) {
+func (h *Sales) TillContext(ctx context.Context) (context.Context, error) {
 	if err := checkout.RequireStaff(ctx); err != nil {
 		return nil, err
 	}
@@ -44,7 +45,7 @@ func (h *Service) TillContext(ctx context.Context) (context.Context, error) {
 
 // ScanToTill adds one unit of the variant whose SKU (or barcode) is code to
 // the till's cart, holding it at the hub; it returns the cart line.
-func (h *Service) ScanToTill(ctx context.Context, cs *carts.Service, code, key string) (int, error) {
+func (h *Sales) ScanToTill(ctx context.Context, cs *carts.Service, code, key string) (int, error) {
 	if err := checkout.RequireStaff(ctx); err != nil {
 		return 0, err
 	}
@@ -63,7 +64,7 @@ func (h *Service) ScanToTill(ctx context.Context, cs *carts.Service, code, key s
 // ringUpTill turns the till cart's held lines into the lines of a sale, in
 // the sale's tx. The holds already took the units from the hub's stock, so
 // the lines become HUB_SOLD without taking them again.
-func (h *Service) ringUpTill(ctx context.Context, tx *ent.Tx, hubID int) ([]SaleLine, string, int64, error) {
+func (h *Sales) ringUpTill(ctx context.Context, tx *ent.Tx, hubID int) ([]hubs.SaleLine, string, int64, error) {
 	tillID, err := tx.Customer.Query().Where(customer.Email(h.tillEmail())).OnlyID(ctx)
 	if ent.IsNotFound(err) {
 		return nil, "", 0, checkout.ErrEmptyCart
@@ -82,7 +83,7 @@ func (h *Service) ringUpTill(ctx context.Context, tx *ent.Tx, hubID int) ([]Sale
 		return nil, "", 0, checkout.BadInput("fromTill", "the till holds %d lines; a sale has at most 50", len(held))
 	}
 	var (
-		lines    []SaleLine
+		lines    []hubs.SaleLine
 		currency string
 		total    int64
 	)
@@ -99,9 +100,9 @@ func (h *Service) ringUpTill(ctx context.Context, tx *ent.Tx, hubID int) ([]Sale
 		} else if currency != l.Currency {
 			return nil, "", 0, checkout.BadInput("fromTill", "one sale, one currency")
 		}
-		lines = append(lines, SaleLine{SKU: l.Edges.Variant.Sku, Quantity: l.Quantity, UnitAmount: l.UnitAmount})
+		lines = append(lines, hubs.SaleLine{SKU: l.Edges.Variant.Sku, Quantity: l.Quantity, UnitAmount: l.UnitAmount})
 	}
-	total, err = sumLines(lines)
+	total, err = hubs.SumLines(lines)
 	if err != nil {
 		return nil, "", 0, checkout.BadInput("fromTill", "the till's lines add up to more than can be paid")
 	}

@@ -1,0 +1,158 @@
+// Package shop is merchd's one composition root: it builds every domain
+// service of checkout once, wires them to each other, and runs their
+// background jobs. `merchd serve`, `merchd edge` and the test harness
+// (graph/graphtest) all build the shop here, so what runs in tests is what
+// runs in production. Nothing but main and the test harness imports it.
+//
+// It owns no invariant of its own; each domain package says which it owns.
+package shop
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/accounts"
+	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/drops"
+	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/memberships"
+	"github.com/merchd/merchd/checkout/orders"
+	"github.com/merchd/merchd/checkout/qrcodes"
+	"github.com/merchd/merchd/checkout/streams"
+	"github.com/merchd/merchd/checkout/wallets"
+	"github.com/merchd/merchd/ent/entdb"
+)
+
+// Config is everything the shop is built from. The zero value of each
+// optional field is the documented default.
+type Config struct {
+	DB *entdb.DB
+	// Currencies the catalog accepts; the first is the shop's default.
+	Currencies []string
+	// Hub is this server's pop-up hub code (merchd edge), or "" on central.
+	Hub      string
+	Accounts accounts.Config
+	Cart     carts.Config
+	Wallet   wallets.Config
+	// Retention (zero: orders.DefaultRetention).
+	Retention orders.RetentionConfig
+	// HubWalletLimit is, on central, the most one wallet pass pays at hubs
+	// (zero: hubs.DefaultHubWalletLimit).
+	HubWalletLimit int64
+	// Pay and Subs take card payments and subscriptions (nil: cards off);
+	// Install is this database's id on a Stripe account shared by several.
+	Pay     checkout.PaymentProvider
+	Subs    checkout.Subscriptions
+	Install string
+	// Terminal drives card readers for hub sales on central (nil: none).
+	Terminal hubs.Terminal
+	// Notifier hears every committed change (nil: nobody).
+	Notifier checkout.Notifier
+	Now      func() time.Time
+	Log      *slog.Logger
+}
+
+// Shop is every domain service, built once.
+type Shop struct {
+	Accounts *accounts.Service
+	Catalog  *catalog.Service
+	Drops    *drops.Service
+	Carts    *carts.Service
+	Orders   *orders.Service
+	Wallets  *wallets.Service
+	Members  *memberships.Service
+	Streams  *streams.Service
+	QR       *qrcodes.Service
+	// Hubs is central's side of the pop-up protocol (leases, hub sales
+	// recorded exactly once, payments for them); the hub's side is
+	// edge.Sales, which main builds at a hub.
+	Hubs *hubs.Service
+
+	log *slog.Logger
+}
+
+// New builds the shop. It provisions what the services need in the
+// database (this server's stock location, the signing keys).
+func New(ctx context.Context, cfg Config) (*Shop, error) {
+	if cfg.DB == nil || len(cfg.Currencies) == 0 || cfg.Now == nil || cfg.Log == nil {
+		return nil, fmt.Errorf("shop: DB, Currencies, Now and Log are required")
+	}
+	db, dialect, now := cfg.DB.Client, cfg.DB.Dialect, cfg.Now
+	s := &Shop{log: cfg.Log}
+	var err error
+	if s.Accounts, err = accounts.New(db, cfg.Accounts); err != nil {
+		return nil, err
+	}
+	location := "central"
+	if cfg.Hub != "" {
+		location = cfg.Hub
+	}
+	if s.Catalog, err = catalog.New(ctx, db, catalog.Config{Currencies: cfg.Currencies, Location: location}); err != nil {
+		return nil, err
+	}
+	if s.Wallets, err = wallets.New(db, dialect, cfg.Wallet, cfg.Pay, now); err != nil {
+		return nil, err
+	}
+	s.Members = memberships.New(db, s.Wallets, cfg.Subs, now)
+	s.Drops = drops.New(db, dialect, now, s.Members.EarlyAccess, cfg.Log)
+	if s.Carts, err = carts.New(db, dialect, cfg.Cart, now, s.Drops, s.Catalog.LocationID()); err != nil {
+		return nil, err
+	}
+	s.Carts.Pricer = s.Members.Price
+	s.Hubs = hubs.New(db, dialect, now)
+	s.Orders = orders.New(db, s.Carts, s.Wallets, s.Members, cfg.Pay, now, cfg.Log, s.Hubs)
+	retention := cfg.Retention
+	if retention == (orders.RetentionConfig{}) {
+		retention = orders.DefaultRetention()
+	}
+	if err := s.Orders.SetRetention(retention); err != nil {
+		return nil, err
+	}
+	s.Orders.IgnoreOtherInstallations(cfg.Install)
+	if cfg.Hub != "" {
+		s.Orders.SellAtTillOnly(cfg.Hub)
+	} else {
+		signer, err := hubs.NewSigner(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		s.Hubs.Central(signer, s.Wallets, cfg.Pay)
+		if cfg.HubWalletLimit != 0 {
+			s.Hubs.LimitHubWalletSales(cfg.HubWalletLimit)
+		}
+		if cfg.Terminal != nil {
+			s.Hubs.UseTerminal(cfg.Terminal)
+		}
+	}
+	s.Streams = streams.New(db, now)
+	if s.QR, err = qrcodes.New(ctx, db); err != nil {
+		return nil, err
+	}
+	if cfg.Notifier != nil {
+		for _, a := range []interface{ SetNotifier(checkout.Notifier) }{s.Catalog, s.Drops, s.Carts, s.Orders, s.Wallets, s.Streams, s.Hubs} {
+			a.SetNotifier(cfg.Notifier)
+		}
+	}
+	return s, nil
+}
+
+// Webhook serves Stripe's events, verified with secret.
+func (s *Shop) Webhook(secret checkout.Secret) http.Handler {
+	return s.Orders.WebhookHandler(secret, s.log)
+}
+
+// Run runs the shop's background jobs until ctx ends: the drop scheduler
+// and the sweeper (expired holds, overdue orders, refund retries,
+// retention, gift expiry, membership renewals) every sweepInterval.
+func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Drops.RunScheduler(ctx) })
+	wg.Go(func() { s.Orders.RunSweeper(ctx, sweepInterval) })
+	wg.Wait()
+}
