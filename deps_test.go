@@ -25,6 +25,34 @@ var allowedDeps = map[string][]string{
 	"bench":    {},
 }
 
+// checkoutDeps is checkout's inner layering: which of checkout's packages
+// each may depend on, directly or through others. The vocabulary
+// (checkout) depends on none; txn and inventory only on it; a domain only
+// on the domains it is built on (catalog, drops, accounts, wallets,
+// streams, qrcodes and payments on no other domain); only the composition
+// root (shop) sees them all. Every package under checkout/ must be listed.
+var checkoutDeps = map[string][]string{
+	"checkout":             {},
+	"checkout/txn":         {"checkout"},
+	"checkout/inventory":   {},
+	"checkout/accounts":    {"checkout", "checkout/txn"},
+	"checkout/catalog":     {"checkout", "checkout/txn"},
+	"checkout/drops":       {"checkout", "checkout/txn"},
+	"checkout/streams":     {"checkout", "checkout/txn"},
+	"checkout/qrcodes":     {"checkout", "checkout/txn"},
+	"checkout/payments":    {"checkout"},
+	"checkout/wallets":     {"checkout", "checkout/txn"},
+	"checkout/memberships": {"checkout", "checkout/txn", "checkout/wallets"},
+	"checkout/carts":       {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops"},
+	"checkout/orders":      {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships"},
+	"checkout/hubs":        {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
+	"checkout/shop":        {"*"},
+}
+
+// shopUsers are the only packages that may import the composition root:
+// main, the test harness, and tests.
+var shopUsers = []string{module, module + "/graph/graphtest"}
+
 // testHelpers are the packages that exist for tests: what they may depend
 // on, and the folders whose tests may use them.
 var testHelpers = map[string]struct{ deps, users []string }{
@@ -146,4 +174,34 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestCheckoutLayers holds checkout's packages to checkoutDeps, and keeps
+// checkout/shop for main and the test harness.
+func TestCheckoutLayers(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		for _, dep := range ours(p.Deps) {
+			if dep == module+"/checkout/shop" && !contains(shopUsers, p.ImportPath) {
+				t.Errorf("%s imports checkout/shop: only %v may (the one composition root)", p.ImportPath, shopUsers)
+			}
+		}
+		if topDir(p.ImportPath) != "checkout" {
+			continue
+		}
+		allowed, ok := checkoutDeps[rel]
+		if !ok {
+			t.Errorf("%s is not in checkoutDeps: say what it may depend on", p.ImportPath)
+			continue
+		}
+		if contains(allowed, "*") {
+			continue
+		}
+		for _, dep := range ours(p.Deps) {
+			d := strings.TrimPrefix(dep, module+"/")
+			if topDir(dep) == "checkout" && !contains(allowed, d) {
+				t.Errorf("%s depends on %s: it may only depend on %v", rel, d, allowed)
+			}
+		}
+	}
 }

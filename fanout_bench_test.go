@@ -34,7 +34,7 @@ func BenchmarkFanout(b *testing.B) {
 	if s := os.Getenv("MERCHD_FANOUT_SUBSCRIBERS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	bin := buildMerchd(b)
+	bin := graphtest.BuildMerchd(b)
 	for _, transport := range []string{"websocket", "sse"} {
 		b.Run(transport, func(b *testing.B) {
 			db := filepath.Join(b.TempDir(), "fanout.db")
@@ -44,7 +44,7 @@ func BenchmarkFanout(b *testing.B) {
 			}
 			staff := strings.TrimSpace(tok.String())
 			debug := "127.0.0.1:" + freePortMain(b)
-			base, pid := startProcessPID(b, bin, nil, "--database", db, "--debug-addr", debug)
+			base, pid := graphtest.StartServePID(b, bin, nil, "--database", db, "--debug-addr", debug)
 			variant := fanoutVariant(b, base, staff)
 			goBefore := goMemKiB(b, debug)
 			before := rssKiB(b, pid)

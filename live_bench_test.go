@@ -33,7 +33,7 @@ import (
 //
 //	go test -run '^$' -bench LiveRelay -benchtime 1x .
 func BenchmarkLiveRelay(b *testing.B) {
-	bin := buildMerchd(b)
+	bin := graphtest.BuildMerchd(b)
 	for _, n := range []int{50, 100, 200} {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
 			rl := startRelay(b, bin)
@@ -137,7 +137,7 @@ func startRelay(b *testing.B, bin string) *relayProc {
 		os.WriteFile(wrapper, []byte("#!/bin/sh\nexec "+tp+" -c 0 "+bin+" \"$@\"\n"), 0o755)
 		cmdBin = wrapper
 	}
-	base, pid := startProcessPID(b, cmdBin, nil, args...)
+	base, pid := graphtest.StartServePID(b, cmdBin, nil, args...)
 	if child := childPID(pid); child != 0 {
 		pid = child
 	}

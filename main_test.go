@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -133,8 +132,6 @@ func (w *lineWriter) String() string {
 	return w.buf.String()
 }
 
-var addrRE = regexp.MustCompile(`"msg":"merchd serving","addr":"([^"]+)"`)
-
 // startServe runs `merchd serve` in-process and returns its base URL.
 func startServe(t *testing.T, args ...string) (base string, logs *lineWriter, stop func() error) {
 	t.Helper()
@@ -146,8 +143,8 @@ func startServe(t *testing.T, args ...string) (base string, logs *lineWriter, st
 	for base == "" {
 		select {
 		case l := <-logs.lines:
-			if m := addrRE.FindStringSubmatch(l); m != nil {
-				base = "http://" + m[1]
+			if a, ok := graphtest.ServingAddr(l); ok {
+				base = "http://" + a
 			}
 		case err := <-errc:
 			cancel()

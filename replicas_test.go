@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,137 +21,19 @@ import (
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
-// buildMerchd compiles the binary once per test run (the first caller
-// builds; the others wait for it and share the result).
-func buildMerchd(t testing.TB) string {
-	t.Helper()
-	built.once.Do(func() {
-		dir, err := os.MkdirTemp("", "merchd-test-bin")
-		if err != nil {
-			built.err = err
-			return
-		}
-		built.bin = filepath.Join(dir, "merchd")
-		if out, err := exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.bin
-}
-
-var built struct {
-	once sync.Once
-	bin  string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if built.bin != "" {
-		_ = os.RemoveAll(filepath.Dir(built.bin))
-	}
-	os.Exit(code)
-}
-
-// startProcess runs `merchd serve` and returns its base URL.
-func startProcess(t testing.TB, bin string, env []string, args ...string) string {
-	url, _ := startProcessPID(t, bin, env, args...)
-	return url
-}
-
-// startProcessPID is startProcess that also returns the process id.
-func startProcessPID(t testing.TB, bin string, env []string, args ...string) (string, int) {
-	t.Helper()
-	p := startCommand(t, bin, env, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	return p.URL, p.Cmd.Process.Pid
-}
-
-// merchdProc is a merchd process a test started.
-type merchdProc struct {
-	URL    string
-	Cmd    *exec.Cmd
-	exited chan struct{}
-	err    error // valid once exited is closed
-}
-
-// Kill SIGKILLs the process and waits until it is gone.
-func (p *merchdProc) Kill(t testing.TB) {
-	t.Helper()
-	if err := p.Cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-p.exited
-}
-
-// startCommand runs merchd with args (a subcommand first) and returns once
-// it serves. At cleanup it is stopped with SIGTERM and must exit cleanly,
-// unless the test killed it.
-func startCommand(t testing.TB, bin string, env []string, args ...string) *merchdProc {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &merchdProc{Cmd: cmd, exited: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-			return // killed by the test
-		default:
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-			if p.err != nil {
-				t.Errorf("merchd exited with %v after SIGTERM", p.err)
-			}
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("merchd did not stop within 20s of SIGTERM")
-		}
-	})
-	select {
-	case a := <-addr:
-		p.URL = "http://" + a
-		return p
-	case <-p.exited:
-		t.Fatalf("merchd exited before serving: %v", p.err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("merchd did not start")
-	}
-	return nil
-}
-
 // TestTwoProcessesOnePostgres: two merchd processes share one PostgreSQL;
 // 1,000 buyers split between them race for a 100-unit drop. Exactly 100
 // are held and then sold, across both.
 func TestTwoProcessesOnePostgres(t *testing.T) {
 	dbURL := graphtest.NewPostgresDB(t)
 	mock := graphtest.StripeMock(t)
-	bin := buildMerchd(t)
+	bin := graphtest.BuildMerchd(t)
 	env := []string{"MERCHD_STRIPE_SECRET_KEY=sk_test_123", "MERCHD_STRIPE_WEBHOOK_SECRET=" + graphtest.WebhookSecret}
 	flags := []string{"--database", dbURL, "--stripe-api-url", mock}
 	var urls [2]string
 	var wg sync.WaitGroup
 	for i := range urls {
-		wg.Go(func() { urls[i] = startProcess(t, bin, env, flags...) }) // start together: migrations race too
+		wg.Go(func() { urls[i] = graphtest.StartServe(t, bin, env, flags...) }) // start together: migrations race too
 	}
 	wg.Wait()
 
@@ -317,3 +194,5 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 		t.Fatalf("stock %d (%v), want 50", avail, err)
 	}
 }
+
+func TestMain(m *testing.M) { graphtest.Main(m) }

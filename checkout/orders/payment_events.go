@@ -319,3 +319,8 @@ type errLateNoStock struct {
 func (e errLateNoStock) Error() string {
 	return fmt.Sprintf("order %d cannot be completed: %s", e.orderID, e.reason)
 }
+
+// IgnoreOtherInstallations makes the webhook skip PaymentIntent events
+// tagged with another installation's id (NamespaceKeys): two databases
+// sharing a Stripe account must not apply each other's payments.
+func (o *Service) IgnoreOtherInstallations(installID string) { o.install = installID }

@@ -23,6 +23,7 @@ import (
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/memberships"
 	"github.com/merchd/merchd/checkout/orders"
+	"github.com/merchd/merchd/checkout/payments"
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/checkout/wallets"
@@ -144,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 
 // Webhook serves Stripe's events, verified with secret.
 func (s *Shop) Webhook(secret checkout.Secret) http.Handler {
-	return s.Orders.WebhookHandler(secret, s.log)
+	return payments.WebhookHandler(secret, s.Orders, s.log)
 }
 
 // Run runs the shop's background jobs until ctx ends: the drop scheduler

@@ -1,4 +1,4 @@
-package orders
+package payments
 
 import (
 	"encoding/json"

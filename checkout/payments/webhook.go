@@ -1,6 +1,7 @@
-package orders
+package payments
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +16,13 @@ import (
 	"github.com/merchd/merchd/checkout"
 )
 
+// EventSink applies Stripe's events to the shop, each exactly once
+// (orders.Service: order payments, top-ups, hub payments, memberships).
+type EventSink interface {
+	HandlePaymentEvent(ctx context.Context, ev checkout.PaymentEvent) error
+	HandleSubscriptionEvent(ctx context.Context, ev checkout.SubscriptionEvent) error
+}
+
 // maxWebhookBody bounds a Stripe event; real ones are a few KiB.
 const maxWebhookBody = 256 << 10
 
@@ -24,7 +32,7 @@ const maxWebhookBody = 256 << 10
 // once. A 5xx asks Stripe to deliver again and is only for our own
 // failures; business refusals are recorded and answered 200.
 // Redeliveries are no-ops.
-func (o *Service) WebhookHandler(secret checkout.Secret, log *slog.Logger) http.Handler {
+func WebhookHandler(secret checkout.Secret, sink EventSink, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -67,7 +75,7 @@ func (o *Service) WebhookHandler(secret checkout.Secret, log *slog.Logger) http.
 				http.Error(w, "unreadable event", http.StatusBadRequest)
 				return
 			}
-			if err := o.HandleSubscriptionEvent(r.Context(), se); err != nil {
+			if err := sink.HandleSubscriptionEvent(r.Context(), se); err != nil {
 				log.ErrorContext(r.Context(), "stripe webhook failed", "event_id", ev.ID, "type", ev.Type, "error", err)
 				http.Error(w, "try again", http.StatusInternalServerError)
 				return
@@ -85,7 +93,7 @@ func (o *Service) WebhookHandler(secret checkout.Secret, log *slog.Logger) http.
 			w.WriteHeader(http.StatusOK) // an event type merchd does not use
 			return
 		}
-		if err := o.HandlePaymentEvent(r.Context(), pe); err != nil {
+		if err := sink.HandlePaymentEvent(r.Context(), pe); err != nil {
 			log.ErrorContext(r.Context(), "stripe webhook failed", "event_id", ev.ID, "type", ev.Type, "error", err)
 			http.Error(w, "try again", http.StatusInternalServerError)
 			return
@@ -93,11 +101,6 @@ func (o *Service) WebhookHandler(secret checkout.Secret, log *slog.Logger) http.
 		w.WriteHeader(http.StatusOK)
 	})
 }
-
-// IgnoreOtherInstallations makes the webhook skip PaymentIntent events
-// tagged with another installation's id (NamespaceKeys): two databases
-// sharing a Stripe account must not apply each other's payments.
-func (o *Service) IgnoreOtherInstallations(installID string) { o.install = installID }
 
 // paymentEvent extracts what merchd needs from a PaymentIntent event.
 func paymentEvent(ev stripe.Event) (checkout.PaymentEvent, bool, error) {

@@ -1,4 +1,4 @@
-package main
+package edge_test
 
 import (
 	"context"
@@ -113,7 +113,7 @@ type popup struct {
 	centralTok, hubTok string
 	edgeTok            string
 	link               *linkProxy
-	edge               *merchdProc
+	edge               *graphtest.Process
 	variantOnEdge      string
 	printer, labels    *hardware.PrinterSimulator
 	// Wallet customers on central: token and pass by name.
@@ -185,10 +185,10 @@ func startPopupWith(t *testing.T, leased int, env []string, centralFlags ...stri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { labels.Close() })
-	p := &popup{t: t, bin: buildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer, labels: labels,
+	p := &popup{t: t, bin: graphtest.BuildMerchd(t), edgeDB: filepath.Join(dir, "edge.db"), printer: printer, labels: labels,
 		custTok: map[string]string{}, pass: map[string]string{}, custID: map[string]string{}}
 	centralDB := filepath.Join(dir, "central.db")
-	p.central = startCommand(t, p.bin, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo", "--hub-wallet-limit", "5000"}, centralFlags...)...).URL
+	p.central = graphtest.StartCommand(t, p.bin, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--database", centralDB, "--demo", "--hub-wallet-limit", "5000"}, centralFlags...)...).URL
 	p.centralTok = staffToken(t, p.bin, centralDB)
 	p.hubTok = staffToken(t, p.bin, centralDB, "--hub", "popup-hub") // a hub box gets a hub's token, not a staff login
 	p.link = newLinkProxy(t, strings.TrimPrefix(p.central, "http://"))
@@ -235,7 +235,7 @@ func (p *popup) variant(base, tok string) string {
 }
 
 func (p *popup) startEdge(extra ...string) {
-	p.edge = startCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok, "MERCHD_METRICS_TOKEN=test-metrics-token"}, append([]string{"edge", "--addr", "127.0.0.1:0",
+	p.edge = graphtest.StartCommand(p.t, p.bin, []string{"MERCHD_HUB_TOKEN=" + p.hubTok, "MERCHD_METRICS_TOKEN=test-metrics-token"}, append([]string{"edge", "--addr", "127.0.0.1:0",
 		"--database", p.edgeDB, "--hub", "popup-hub", "--upstream", p.link.URL(), "--sync-max-backoff", "500ms", "--offline-wallet-limit", "5000",
 		"--receipt-printer", "tcp://" + p.printer.Addr(), "--label-printer", "tcp://" + p.labels.Addr()}, extra...)...)
 }
