@@ -59,7 +59,7 @@ var testHelpers = map[string]struct{ deps, users []string }{
 	module + "/ent/entdb/entdbtest":   {deps: []string{"ent"}, users: []string{"*"}},
 	module + "/hardware/hardwaretest": {deps: []string{}, users: []string{"*"}},
 	module + "/live/livetest":         {deps: []string{"live"}, users: []string{"live", "graph", "web", ""}},
-	module + "/graph/graphtest":       {deps: []string{"graph", "checkout", "live", "ent", "hardware", "edge"}, users: []string{"graph", "web", "edge", "checkout", ""}},
+	module + "/graph/graphtest":       {deps: []string{"graph", "checkout", "live", "ent", "hardware", "edge"}, users: []string{"graph", "web", "edge", ""}},
 }
 
 type pkg struct {

@@ -15,14 +15,16 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/payments"
-	"github.com/merchd/merchd/graph/graphtest"
+	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/ent/entdb/entdbtest"
+	"github.com/merchd/merchd/hardware/hardwaretest"
 )
 
 // TestStripeProviderAgainstStripeMock checks our stripe-go requests against
 // stripe-mock, which validates them against Stripe's real API shapes, and
 // that each carries the idempotency key merchd derived.
 func TestStripeProviderAgainstStripeMock(t *testing.T) {
-	mock := graphtest.StripeMock(t)
+	mock := hardwaretest.StripeMock(t)
 	target, _ := url.Parse(mock)
 	var mu sync.Mutex
 	keys := map[string]string{} // path → Idempotency-Key
@@ -68,10 +70,9 @@ func TestStripeProviderAgainstStripeMock(t *testing.T) {
 // random installation id, created once even by racing replicas, so two
 // installations on one Stripe account never share idempotency keys.
 func TestFinding13_InstallIDNamespacesStripeKeys(t *testing.T) {
-	for _, d := range graphtest.Dialects(t) {
+	for _, d := range entdbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
-			a := graphtest.New(t, graphtest.Options{Dialect: d})
-			b := graphtest.New(t, graphtest.Options{Dialect: d})
+			a, b := openDB(t, d), openDB(t, d)
 			ctx := context.Background()
 			const n = 8
 			ids := make([]string, n)
@@ -103,7 +104,7 @@ func TestFinding13_InstallIDNamespacesStripeKeys(t *testing.T) {
 // stripe-mock and checks it asks for stripe-go's API version and exactly
 // the events merchd handles.
 func TestStripeWebhookEndpointPinned(t *testing.T) {
-	mock := graphtest.StripeMock(t)
+	mock := hardwaretest.StripeMock(t)
 	target, _ := url.Parse(mock)
 	var form url.Values
 	var mu sync.Mutex
@@ -140,4 +141,15 @@ func TestStripeWebhookEndpointPinned(t *testing.T) {
 	if !slices.Equal(events, want) {
 		t.Fatalf("enabled events %v, want %v", events, want)
 	}
+}
+
+// openDB opens a fresh database of dialect d, closed when the test ends.
+func openDB(t *testing.T, d string) *entdb.DB {
+	t.Helper()
+	db, err := entdb.Open(context.Background(), entdb.Config{URL: entdbtest.DatabaseURL(t, d)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -14,11 +14,11 @@ import (
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/ent/entdb/entdbtest"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/ent/wallet"
 	"github.com/merchd/merchd/ent/walletentry"
-	"github.com/merchd/merchd/graph/graphtest"
 )
 
 type ledger struct {
@@ -30,7 +30,7 @@ type ledger struct {
 
 func newLedger(t *testing.T, dialect string) (*ledger, int) {
 	t.Helper()
-	db, err := entdb.Open(context.Background(), entdb.Config{URL: graphtest.DatabaseURL(t, dialect)})
+	db, err := entdb.Open(context.Background(), entdb.Config{URL: entdbtest.DatabaseURL(t, dialect)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func (l *ledger) check(t *testing.T) int64 {
 // once. The balance never goes below zero, every refused spend says
 // ErrInsufficientFunds, and at the end balance == sum of entries.
 func TestWalletConcurrency(t *testing.T) {
-	for _, d := range graphtest.Dialects(t) {
+	for _, d := range entdbtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			l, c := newLedger(t, d)
 			if err := l.post(c, wallets.Posting{Amount: 1000, Kind: walletentry.KindTOP_UP}); err != nil {
