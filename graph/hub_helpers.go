@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/variant"
@@ -91,4 +92,38 @@ func paymentLines(in []hubs.SaleLine) []*model.HubPaymentLine {
 		out[i] = &model.HubPaymentLine{Sku: l.SKU, Quantity: l.Quantity, UnitAmount: int(l.UnitAmount)}
 	}
 	return out
+}
+
+// notAHub stands in for a hub's selling side on central: every call is
+// refused (after the caller's staff check, as at a hub).
+type notAHub struct{}
+
+var errNotAHub = &checkout.InputError{Field: "hub", Msg: "this server is not a hub; run `merchd edge`"}
+
+func (notAHub) refuse(ctx context.Context) error {
+	if err := checkout.RequireStaff(ctx); err != nil {
+		return err
+	}
+	return errNotAHub
+}
+
+func (notAHub) HubCode() string { return "" }
+func (n notAHub) Sell(ctx context.Context, _ hubs.SaleInput) (hubs.RemoteSale, error) {
+	return hubs.RemoteSale{}, n.refuse(ctx)
+}
+func (n notAHub) TillContext(ctx context.Context) (context.Context, error) { return nil, n.refuse(ctx) }
+func (n notAHub) ScanToTill(ctx context.Context, _ *carts.Service, _, _ string) (int, error) {
+	return 0, n.refuse(ctx)
+}
+func (n notAHub) Close(ctx context.Context, _ string) (hubs.RemoteReturn, error) {
+	return hubs.RemoteReturn{}, n.refuse(ctx)
+}
+func (n notAHub) PaymentRequest(ctx context.Context, _ []hubs.SellLine) (hubs.PaymentRequest, error) {
+	return hubs.PaymentRequest{}, n.refuse(ctx)
+}
+func (n notAHub) Queue(ctx context.Context) (hubs.HubQueue, error) {
+	return hubs.HubQueue{}, n.refuse(ctx)
+}
+func (n notAHub) OfflineWallet(ctx context.Context, _ string) (hubs.OfflineWallet, error) {
+	return hubs.OfflineWallet{}, n.refuse(ctx)
 }

@@ -165,7 +165,9 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		return next(withMemberCache(withStockLoader(ctx)))
 	})
 	srv.AroundFields(hubScope)
-	if r.Sales != nil {
+	if r.Sales == nil {
+		r.Sales = notAHub{}
+	} else {
 		srv.AroundFields(atHub(r.Sales.HubCode()))
 	}
 	srv.AroundFields(markResolverErrors)
