@@ -1,7 +1,31 @@
-// Package checkout holds merchd's domain rules: accounts, catalog writes,
-// stock, drops, carts and holds, orders and payments, the wallet,
-// memberships and both ends of the pop-up protocol. Money and stock
-// invariants live here and in the schema, never in resolvers.
+// Package checkout is the shared vocabulary of merchd's domain rules:
+// sentinel errors (errors.go), money and currencies (money.go), who is
+// asking (who.go), the ports to the outside (payments.go: card payments,
+// subscriptions, payment events) and the topics of real-time notices
+// (events.go). It imports nothing of ours.
+//
+// The rules themselves live one room per idea, each package saying in its
+// doc which invariant it owns:
+//
+//	checkout/txn          transactions, idempotency keys, after-commit notices
+//	checkout/inventory    the one conditional take of stock
+//	checkout/accounts     customers, sessions, staff and hub tokens, throttling
+//	checkout/catalog      products, variants, prices, images, stock levels
+//	checkout/drops        drops, their pools and the per-customer limit (Claim)
+//	checkout/carts        holds
+//	checkout/orders       checkout, payment events, refunds, the sweeper
+//	checkout/payments     Stripe: the provider and the webhook
+//	checkout/wallets      the credit ledger, top-ups, gifts
+//	checkout/memberships  tiers, member prices, early access, renewals
+//	checkout/hubs         central's side of the pop-up protocol, its wire types
+//	checkout/streams      live streams: keys, pins, state
+//	checkout/qrcodes      signed venue QR codes
+//	checkout/shop         the composition root that builds them all
+//
+// A domain imports only the domains it is built on (deps_test.go,
+// TestCheckoutLayers); the hub's side of the pop-up protocol is edge.Sales,
+// and edge imports checkout, never the reverse. Money and stock invariants
+// live in these packages and in the schema, never in resolvers.
 //
 // # The rule of every transition
 //
@@ -18,7 +42,7 @@
 //
 // # Idempotency
 //
-// Every write that moves stock or money runs through idempotent: its
+// Every write that moves stock or money runs through txn.Idempotent: its
 // transaction first claims (viewer, key) in the idempotency_keys table,
 // then does the work, then records the result under the key. A concurrent
 // duplicate blocks on the claim until the first commits and then replays
