@@ -201,7 +201,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		resolver.Central = syncer
 		if cfg.Edge.ReceiptPrinter != "" {
 			raw, _ := hardware.ParsePrinterURL(cfg.Edge.ReceiptPrinter) // validated
-			resolver.Till = &edge.Till{Printer: &hardware.ReceiptPrinter{RawPrinter: *raw}, Shop: cfg.Edge.ReceiptHeader, Cols: cfg.Edge.ReceiptCols,
+			resolver.Receipts = &edge.Receipts{Printer: &hardware.ReceiptPrinter{RawPrinter: *raw}, Shop: cfg.Edge.ReceiptHeader, Cols: cfg.Edge.ReceiptCols,
 				OrderURL: receiptURL}
 		}
 		if cfg.Edge.LabelPrinter != "" {

@@ -10,8 +10,8 @@ import (
 	"github.com/merchd/merchd/hardware"
 )
 
-// Till prints a hub sale's receipt and opens the cash drawer for cash.
-type Till struct {
+// Receipts prints a hub sale's receipt and opens the cash drawer for cash.
+type Receipts struct {
 	Printer *hardware.ReceiptPrinter
 	// Shop heads the receipt; Cols is characters per line (42 for 80 mm).
 	Shop string
@@ -23,7 +23,7 @@ type Till struct {
 // PrintSale prints the receipt. A printer that is off or out of paper
 // returns an error wrapping hardware.ErrPrinterOffline or ErrPaperOut;
 // the sale is recorded either way.
-func (t *Till) PrintSale(ctx context.Context, s hubs.RemoteSale) error {
+func (t *Receipts) PrintSale(ctx context.Context, s hubs.RemoteSale) error {
 	return t.Printer.Print(ctx, SaleReceipt(t.Shop, t.Cols, t.OrderURL, s))
 }
 

@@ -40,8 +40,8 @@ func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput
 		return nil, err
 	}
 	out := &model.HubSellPayload{SaleID: sale.SaleID}
-	if r.Till != nil {
-		if err := r.Till.PrintSale(ctx, sale); err != nil {
+	if r.Receipts != nil {
+		if err := r.Receipts.PrintSale(ctx, sale); err != nil {
 			msg := err.Error()
 			out.ReceiptError = &msg
 		} else {

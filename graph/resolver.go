@@ -58,8 +58,8 @@ type Resolver struct {
 	// Upstream is central's base URL, at a hub (its phone-payment QR codes
 	// point there).
 	Upstream string
-	// Till prints hub sale receipts; nil when no printer is attached.
-	Till hubs.SalePrinter
+	// Receipts prints hub sale receipts; nil when no printer is attached.
+	Receipts hubs.SalePrinter
 	// Labels prints hub sales' smart labels; nil without a label printer.
 	Labels hubs.LabelPrinter
 	// Now is the clock drop states are computed with.
