@@ -175,7 +175,7 @@ func TestLatePayments(t *testing.T) {
 	// Alice checks out, then the payment window passes.
 	a := buy(t, e, alice, v, 1, "a")
 	e.Clock.Advance(16 * time.Minute)
-	if n, err := e.Orders.Sweep(ctx); err != nil || n != 1 {
+	if n, err := e.Sweep(ctx); err != nil || n != 1 {
 		t.Fatalf("sweep: %d %v", n, err)
 	}
 	if st, _ := orderStatus(t, e, alice, a.Checkout.Order.ID); st != "CANCELED" || stockOf(t, e, v) != 1 {
@@ -199,7 +199,7 @@ func TestLatePayments(t *testing.T) {
 		map[string]any{"i": map[string]any{"variantId": v, "available": 1, "idempotencyKey": "restock"}}, &struct{}{})
 	b := buy(t, e, bob, v, 1, "b")
 	e.Clock.Advance(16 * time.Minute)
-	e.Orders.Sweep(ctx)
+	e.Sweep(ctx)
 	carol, _ := e.SignUp(t, "carol@late.example")
 	c := buy(t, e, carol, v, 1, "c")
 	cb, cs := e.Stripe.Event(t, "evt_c", "payment_intent.succeeded", *c.Checkout.PaymentIntentID)

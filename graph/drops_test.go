@@ -143,11 +143,11 @@ func TestDropLifecycle(t *testing.T) {
 
 			// Holds expire: the sweeper returns every unit exactly once.
 			e.Clock.Advance(61 * time.Second)
-			n, err := e.Orders.Sweep(context.Background())
+			n, err := e.Sweep(context.Background())
 			if err != nil || n != 2 {
 				t.Fatalf("sweep: %d holds, %v (want 2 lines)", n, err)
 			}
-			if n, _ := e.Orders.Sweep(context.Background()); n != 0 {
+			if n, _ := e.Sweep(context.Background()); n != 0 {
 				t.Fatalf("second sweep expired %d more", n)
 			}
 			if dv := getDrop(t, e, id); dv.State != "OPEN" || dv.Remaining != 3 {

@@ -310,14 +310,14 @@ func TestFinding6_GiftExpirySurvivesReversalAndRefund(t *testing.T) {
 
 			// A day later both gifts expire: nothing became permanent.
 			e.Clock.Set(t0.Add(25 * time.Hour))
-			if _, err := e.Orders.Sweep(t.Context()); err != nil {
+			if _, err := e.Sweep(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if b1, b2 := balance(t, e, tok), balance(t, e, tok2); b1 != 0 || b2 != 0 {
 				t.Fatalf("after expiry: balances %d and %d, want 0 and 0", b1, b2)
 			}
 			// Expired once; a second sweep takes nothing more.
-			if _, err := e.Orders.Sweep(t.Context()); err != nil {
+			if _, err := e.Sweep(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if n := countEntries(t, e, walletentry.KindGIFT_EXPIRY); n != 2 {

@@ -67,7 +67,7 @@ func TestRace_setStock(t *testing.T) {
 			// Every hold goes back: exactly the count is sellable.
 			ctx := viewer.SystemContext(context.Background())
 			e.Clock.Advance(time.Hour)
-			if _, err := e.Orders.Sweep(ctx); err != nil {
+			if _, err := e.Sweep(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if got := stockOf(t, e, v); got != 10 || heldUnits(t, e, v) != 0 {

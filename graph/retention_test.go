@@ -84,13 +84,13 @@ func TestRetentionJobs(t *testing.T) {
 			before := e.Client.IdempotencyKey.Query().CountX(ctx)
 
 			e.Clock.Set(T)
-			_, err := e.Orders.Sweep(context.Background())
+			_, err := e.Sweep(context.Background())
 			graphtest.Must(t, err)
 			if n := e.Client.IdempotencyKey.Query().Where(idempotencykey.IDIn(goneKeys...)).CountX(ctx); n != 1 {
 				t.Fatalf("%d of 3 old keys left after one sweep of batch 2, want 1", n)
 			}
 			// Two replicas sweep at once: each row goes once, no error.
-			errs := raceAll(2, func(int) error { _, err := e.Orders.Sweep(context.Background()); return err })
+			errs := raceAll(2, func(int) error { _, err := e.Sweep(context.Background()); return err })
 			graphtest.Must(t, errors.Join(errs...))
 
 			ids := func(q interface {
@@ -191,7 +191,7 @@ func TestRefundRetryIsFair(t *testing.T) {
 			sweep := func() int64 {
 				t.Helper()
 				before := calls.Load()
-				_, err := e.Orders.Sweep(context.Background())
+				_, err := e.Sweep(context.Background())
 				graphtest.Must(t, err)
 				n := calls.Load() - before
 				if n > 20 {

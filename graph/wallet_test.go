@@ -250,7 +250,7 @@ func TestMembershipPerks(t *testing.T) {
 	// A month later the wallet cannot renew it: the membership lapses, and
 	// with it early access and member prices.
 	e.Clock.Set(t0.AddDate(0, 1, 0).Add(time.Minute))
-	if _, err := e.Orders.Sweep(t.Context()); err != nil {
+	if _, err := e.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	var ms struct {
@@ -333,7 +333,7 @@ func TestGiftToDropBuyers(t *testing.T) {
 	}
 	wantCode(t, e.Do(t, toks[0], g, map[string]any{"i": in}), "FORBIDDEN")
 	e.Clock.Advance(25 * time.Hour)
-	if _, err := e.Orders.Sweep(t.Context()); err != nil {
+	if _, err := e.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if b := balance(t, e, toks[0]); b != 0 {

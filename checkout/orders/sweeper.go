@@ -106,26 +106,14 @@ func (o *Service) cancelOverdue(ctx context.Context, tx *ent.Tx, orderID int) (s
 	return *p.StripePaymentIntentID, nil
 }
 
-// sweepMoney retries card refunds, deletes what is past its retention,
-// expires gift credit and renews wallet memberships.
+// sweepMoney retries card refunds and deletes what is past its retention.
+// (Gift expiry and membership renewals are their own domains' jobs:
+// wallets.ExpireGifts and memberships.Renew, run by the shop.)
 func (o *Service) sweepMoney(ctx context.Context) error {
 	if err := o.retryRefunds(ctx); err != nil {
 		return err
 	}
-	if err := o.sweepRetention(ctx); err != nil {
-		return err
-	}
-	if o.wallets != nil {
-		if _, err := o.wallets.ExpireGifts(ctx); err != nil {
-			return err
-		}
-	}
-	if o.memberships != nil {
-		if _, err := o.memberships.Renew(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return o.sweepRetention(ctx)
 }
 
 // RunSweeper sweeps every interval until ctx ends.

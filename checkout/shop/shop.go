@@ -148,12 +148,47 @@ func (s *Shop) Webhook(secret checkout.Secret) http.Handler {
 	return payments.WebhookHandler(secret, s.Orders, s.log)
 }
 
-// Run runs the shop's background jobs until ctx ends: the drop scheduler
-// and the sweeper (expired holds, overdue orders, refund retries,
-// retention, gift expiry, membership renewals) every sweepInterval.
+// Run runs the shop's background jobs until ctx ends, each domain its
+// own: the drop scheduler (on the clock), and every sweepInterval the
+// orders' sweeper (expired holds, overdue orders, refund retries,
+// retention), gift expiry and membership renewals.
 func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Drops.RunScheduler(ctx) })
 	wg.Go(func() { s.Orders.RunSweeper(ctx, sweepInterval) })
+	wg.Go(func() { s.every(ctx, sweepInterval, "expire gifts", s.Wallets.ExpireGifts) })
+	wg.Go(func() { s.every(ctx, sweepInterval, "renew memberships", s.Members.Renew) })
 	wg.Wait()
+}
+
+// Sweep runs every periodic job once, now (tests move a fake clock and
+// sweep). It returns the holds the orders' sweeper expired.
+func (s *Shop) Sweep(ctx context.Context) (int, error) {
+	n, err := s.Orders.Sweep(ctx)
+	if err != nil {
+		return n, err
+	}
+	if _, err := s.Wallets.ExpireGifts(ctx); err != nil {
+		return n, err
+	}
+	_, err = s.Members.Renew(ctx)
+	return n, err
+}
+
+// every runs job every interval until ctx ends, logging its failures.
+func (s *Shop) every(ctx context.Context, interval time.Duration, name string, job func(context.Context) (int, error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := job(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error(name, "error", err)
+		} else if n > 0 {
+			s.log.Info(name, "n", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -84,6 +84,8 @@ type Env struct {
 	StaffToken string
 	// Logs holds everything the server logged.
 	Logs *SyncBuffer
+
+	shop *shop.Shop
 }
 
 // Options tune an Env.
@@ -236,10 +238,15 @@ func New(t testing.TB, o Options) *Env {
 		Accounts: s.Accounts, Catalog: s.Catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Stripe: fake, Clock: clock,
 		Wallets: s.Wallets, Members: s.Members, Hub: hub, Relay: relay, Base: srv.URL, QR: s.QR, Mux: mux,
-		Hubs: s.Hubs, Sales: sales,
+		Hubs: s.Hubs, Sales: sales, shop: s,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }
+
+// Sweep runs the shop's periodic jobs once (expired holds, overdue
+// orders, refund retries, retention, gift expiry, membership renewals),
+// as the server does every sweep interval.
+func (e *Env) Sweep(ctx context.Context) (int, error) { return e.shop.Sweep(ctx) }
 
 // Response is a decoded GraphQL response.
 type Response struct {
