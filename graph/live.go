@@ -3,20 +3,11 @@ package graph
 import (
 	"context"
 	"errors"
-	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/streams"
-	"github.com/merchd/merchd/ent"
-	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/gid"
-	"github.com/merchd/merchd/ent/product"
-	"github.com/merchd/merchd/ent/stock"
-	"github.com/merchd/merchd/ent/stream"
-	"github.com/merchd/merchd/ent/variant"
-	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/model"
 	"github.com/merchd/merchd/graph/realtime"
 	"github.com/merchd/merchd/live"
@@ -30,6 +21,9 @@ type LiveHooks struct {
 }
 
 var _ live.Hooks = (*LiveHooks)(nil)
+
+// The overlay reads viewer counts and media time from the relay.
+var _ streams.Media = (*live.Relay)(nil)
 
 func streamID(s string) (int, error) {
 	id, err := gid.Decode(s)
@@ -83,26 +77,10 @@ func (h *LiveHooks) Viewers(s string, _ int) {
 	}
 }
 
-func (r *Resolver) pinnedProducts(ctx context.Context, st *ent.Stream) ([]*ent.Product, error) {
-	if len(st.PinnedProductIds) == 0 {
-		return []*ent.Product{}, nil
-	}
-	ps, err := r.Client.Product.Query().Where(product.IDIn(st.PinnedProductIds...)).All(ctx)
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(ps, func(a, b *ent.Product) int {
-		return slices.Index(st.PinnedProductIds, a.ID) - slices.Index(st.PinnedProductIds, b.ID)
-	})
-	return ps, nil
-}
-
-// overlaySeq numbers each stream's overlay changes.
-var overlaySeq sync.Map // stream id → *atomic.Int64
-
 // registerOverlay makes "stream:<id>" a hub topic whose value is the whole
-// overlay, read once per change for every viewer, and turns changes of a
-// pinned product's stock or drop into overlay changes.
+// overlay, read and stamped by the stream service once per change for every
+// viewer, and turns changes of a pinned product's stock or drop into
+// overlay changes.
 func (r *Resolver) registerOverlay() {
 	h := r.Hub
 	h.Handle("stream", func(ctx context.Context, topic string) (any, error) {
@@ -110,121 +88,67 @@ func (r *Resolver) registerOverlay() {
 		if err != nil {
 			return nil, err
 		}
-		return r.overlay(viewer.SystemContext(ctx), id)
+		o, err := r.Streams.Overlay(ctx, id, r.Catalog.LocationID(), r.media())
+		if err != nil {
+			return nil, err
+		}
+		return overlayEvent(o), nil
 	})
 	h.Derive("stock", "stream", func(ctx context.Context, topic string) ([]string, error) {
 		id, err := topicID(topic)
 		if err != nil {
 			return nil, err
 		}
-		pid, err := r.Client.Variant.Query().Where(variant.ID(id)).Select(variant.FieldProductID).Int(viewer.SystemContext(ctx))
-		if err != nil {
-			return nil, err
-		}
-		return r.streamsPinning(ctx, pid)
+		return streamTopics(r.Streams.PinningVariant(ctx, id))
 	})
 	h.Derive("drop", "stream", func(ctx context.Context, topic string) ([]string, error) {
 		id, err := topicID(topic)
 		if err != nil {
 			return nil, err
 		}
-		pids, err := r.Client.Variant.Query().Where(variant.HasDropsWith(drop.ID(id))).Select(variant.FieldProductID).Ints(viewer.SystemContext(ctx))
-		if err != nil {
-			return nil, err
-		}
-		return r.streamsPinning(ctx, pids...)
+		return streamTopics(r.Streams.PinningDrop(ctx, id))
 	})
 }
 
-func (r *Resolver) streamsPinning(ctx context.Context, productIDs ...int) ([]string, error) {
-	sts, err := r.Client.Stream.Query().Where(stream.StateNEQ(stream.StateENDED)).All(viewer.SystemContext(ctx))
+// media is the relay as the overlay reads it; nil without one.
+func (r *Resolver) media() streams.Media {
+	if r.Relay == nil {
+		return nil
+	}
+	return r.Relay
+}
+
+func streamTopics(ids []int, err error) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, st := range sts {
-		for _, p := range productIDs {
-			if slices.Contains(st.PinnedProductIds, p) {
-				out = append(out, checkout.StreamTopic(st.ID))
-				break
-			}
-		}
+	for _, id := range ids {
+		out = append(out, checkout.StreamTopic(id))
 	}
 	return out, nil
 }
 
-// overlay reads a stream's whole overlay: one query per kind of thing, not
-// per product.
-func (r *Resolver) overlay(ctx context.Context, id int) (*model.StreamOverlayEvent, error) {
-	st, err := r.Client.Stream.Get(ctx, id)
-	if err != nil {
-		return nil, err
+// overlayEvent maps a stamped overlay to its GraphQL event (Kind is set per
+// subscriber).
+func overlayEvent(o *streams.Overlay) *model.StreamOverlayEvent {
+	ev := &model.StreamOverlayEvent{
+		Seq: o.Seq, Stream: o.Stream, Highlighted: o.Highlighted,
+		ViewerCount: o.Viewers, MediaTime: o.MediaTime,
+		Pinned: make([]*model.OverlayProduct, 0, len(o.Pinned)),
 	}
-	ev := &model.StreamOverlayEvent{Stream: st, Pinned: []*model.OverlayProduct{}}
-	if r.Relay != nil {
-		key := gid.Encode(id)
-		ev.ViewerCount = r.Relay.Viewers(key)
-		if mt, ok := r.Relay.MediaTime(key); ok {
-			ev.MediaTime = &mt
-		}
-		if ts, ok := r.Relay.RTPTimestamp(key); ok {
-			f := float64(ts)
-			ev.RtpTimestamp = &f
-		}
+	if o.RTPTimestamp != nil {
+		f := float64(*o.RTPTimestamp)
+		ev.RtpTimestamp = &f
 	}
-	products, err := r.pinnedProducts(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	var vids []int
-	byProduct := map[int][]*ent.Variant{}
-	if len(products) > 0 {
-		vs, err := r.Client.Variant.Query().Where(variant.ProductIDIn(st.PinnedProductIds...)).
-			WithDrops(func(q *ent.DropQuery) { q.WithPools() }).Order(ent.Asc(variant.FieldPosition)).All(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, v := range vs {
-			byProduct[v.ProductID] = append(byProduct[v.ProductID], v)
-			vids = append(vids, v.ID)
-		}
-	}
-	levels := map[int]int{}
-	if len(vids) > 0 {
-		rows, err := r.Client.Stock.Query().Where(stock.VariantIDIn(vids...), stock.LocationID(r.Catalog.LocationID())).All(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range rows {
-			levels[s.VariantID] = s.Available
-		}
-	}
-	for _, p := range products {
-		op := &model.OverlayProduct{Product: p, Variants: []*model.VariantStock{}}
-		for _, v := range byProduct[p.ID] {
-			op.Variants = append(op.Variants, &model.VariantStock{Variant: v, Available: levels[v.ID]})
-			if op.Drop == nil && len(v.Edges.Drops) > 0 {
-				op.Drop = latestDrop(v.Edges.Drops)
-			}
-		}
-		if st.HighlightedProductID != nil && *st.HighlightedProductID == p.ID {
-			ev.Highlighted = p
+	for _, p := range o.Pinned {
+		op := &model.OverlayProduct{Product: p.Product, Drop: p.Drop, Variants: make([]*model.VariantStock, 0, len(p.Variants))}
+		for _, v := range p.Variants {
+			op.Variants = append(op.Variants, &model.VariantStock{Variant: v.Variant, Available: v.Available})
 		}
 		ev.Pinned = append(ev.Pinned, op)
 	}
-	seq, _ := overlaySeq.LoadOrStore(id, new(atomic.Int64))
-	ev.Seq = int(seq.(*atomic.Int64).Add(1))
-	return ev, nil
-}
-
-func latestDrop(ds []*ent.Drop) *ent.Drop {
-	best := ds[0]
-	for _, d := range ds[1:] {
-		if d.OpensAt.After(best.OpensAt) {
-			best = d
-		}
-	}
-	return best
+	return ev
 }
 
 // watchOverlay subscribes to a stream's overlay: the first event a viewer

@@ -75,7 +75,7 @@ func (r *orderResolver) Stream(ctx context.Context, obj *ent.Order) (*ent.Stream
 
 // Pinned is the resolver for the pinned field.
 func (r *streamResolver) Pinned(ctx context.Context, obj *ent.Stream) ([]*ent.Product, error) {
-	return r.pinnedProducts(ctx, obj)
+	return r.Streams.PinnedProducts(ctx, obj)
 }
 
 // Highlighted is the resolver for the highlighted field.

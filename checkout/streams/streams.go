@@ -27,6 +27,8 @@ type Service struct {
 	db  *ent.Client
 	now func() time.Time
 	txn.Announcer
+	// seqs numbers the overlay snapshots of each stream not ended.
+	seqs sequences
 }
 
 // NewStreams returns the stream service.
