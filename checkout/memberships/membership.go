@@ -25,6 +25,8 @@ import (
 // what do they pay?" for drops and checkout.
 type Service struct {
 	db      *ent.Client
+	dialect string
+	log     *slog.Logger
 	wallets *wallets.Service
 	subs    checkout.Subscriptions // nil: no card memberships
 	now     func() time.Time
@@ -34,8 +36,8 @@ type Service struct {
 }
 
 // NewMemberships returns the membership service; subs may be nil.
-func New(db *ent.Client, wallets *wallets.Service, subs checkout.Subscriptions, now func() time.Time) *Service {
-	return &Service{db: db, wallets: wallets, subs: subs, now: now, Grace: 7 * 24 * time.Hour}
+func New(db *ent.Client, dialectName string, wallets *wallets.Service, subs checkout.Subscriptions, now func() time.Time, log *slog.Logger) *Service {
+	return &Service{db: db, dialect: dialectName, log: log, wallets: wallets, subs: subs, now: now, Grace: 7 * 24 * time.Hour}
 }
 
 // TierInput creates a tier.
@@ -409,4 +411,18 @@ func (m *Service) Renew(ctx context.Context) (int, error) {
 		membership.StatusIn(membership.StatusACTIVE, membership.StatusPAST_DUE, membership.StatusCANCELED),
 		membership.CurrentPeriodEndLTE(now.Add(-m.Grace))).SetStatus(membership.StatusEXPIRED).Save(sys)
 	return renewed, err
+}
+
+// HandleSubscriptionEvent applies a membership billing event from the
+// payment provider exactly once (txn.ClaimEvent in the same transaction).
+func (m *Service) HandleSubscriptionEvent(ctx context.Context, ev checkout.SubscriptionEvent) error {
+	sys := viewer.SystemContext(ctx)
+	_, err := txn.Do(sys, m.db, "subscription event", func(tx *ent.Tx) (struct{}, error) {
+		first, err := txn.ClaimEvent(sys, tx, m.dialect, ev.EventID, ev.Type, m.now())
+		if err != nil || !first {
+			return struct{}{}, err
+		}
+		return struct{}{}, m.ApplySubscriptionEvent(sys, tx, ev, m.log)
+	})
+	return err
 }

@@ -26,6 +26,7 @@ import (
 // Orders turns carts into orders and follows their payments.
 type Service struct {
 	db          *ent.Client
+	dialect     string
 	carts       *carts.Service
 	wallets     *wallets.Service
 	memberships *memberships.Service
@@ -51,8 +52,8 @@ func (o *Service) SellAtTillOnly(hubCode string) { o.tillOnly = hubCode }
 //
 // others apply the payment events that are not about orders or top-ups
 // (central's hub payments), each in the webhook's transaction.
-func New(db *ent.Client, carts *carts.Service, wallets *wallets.Service, memberships *memberships.Service, pay checkout.PaymentProvider, now func() time.Time, log *slog.Logger, others ...checkout.PaymentEventHandler) *Service {
-	return &Service{db: db, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log,
+func New(db *ent.Client, dialectName string, carts *carts.Service, wallets *wallets.Service, memberships *memberships.Service, pay checkout.PaymentProvider, now func() time.Time, log *slog.Logger, others ...checkout.PaymentEventHandler) *Service {
+	return &Service{db: db, dialect: dialectName, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log,
 		retention: DefaultRetention(), others: others}
 }
 

@@ -31,12 +31,11 @@ func (o *Service) HandlePaymentEvent(ctx context.Context, ev checkout.PaymentEve
 	var refundID, topUpMismatch int
 	_, err := txn.Do(sys, o.db, "payment event", func(tx *ent.Tx) (struct{}, error) {
 		refundID, topUpMismatch = 0, 0
-		n, err := o.carts.Exec(sys, tx, `INSERT INTO stripe_events (event_id, type, created_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
-			ev.EventID, ev.Type, o.now())
+		first, err := txn.ClaimEvent(sys, tx, o.dialect, ev.EventID, ev.Type, o.now())
 		if err != nil {
 			return struct{}{}, err
 		}
-		if n == 0 {
+		if !first {
 			return struct{}{}, checkout.ErrDuplicateEvent
 		}
 		if done, err := o.applyOther(sys, tx, ev); err != nil || done {
@@ -98,12 +97,11 @@ func (o *Service) refundTopUpMismatch(ctx context.Context, topUpID int, ev check
 // (the units are gone, or the wallet part is): the order is canceled and
 // the whole card payment goes back to the card.
 func (o *Service) refundLatePayment(ctx context.Context, tx *ent.Tx, ev checkout.PaymentEvent, late errLateNoStock) (int, error) {
-	n, err := o.carts.Exec(ctx, tx, `INSERT INTO stripe_events (event_id, type, created_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
-		ev.EventID, ev.Type, o.now())
+	first, err := txn.ClaimEvent(ctx, tx, o.dialect, ev.EventID, ev.Type, o.now())
 	if err != nil {
 		return 0, err
 	}
-	if n == 0 {
+	if !first {
 		return 0, checkout.ErrDuplicateEvent
 	}
 	k, err := tx.Payment.Update().Where(payment.ID(late.paymentID),
@@ -152,23 +150,6 @@ func (o *Service) topUpFor(ctx context.Context, tx *ent.Tx, ev checkout.PaymentE
 		return nil, nil
 	}
 	return t, err
-}
-
-// HandleSubscriptionEvent applies a membership billing event exactly once.
-func (o *Service) HandleSubscriptionEvent(ctx context.Context, ev checkout.SubscriptionEvent) error {
-	if o.memberships == nil {
-		return nil
-	}
-	sys := viewer.SystemContext(ctx)
-	_, err := txn.Do(sys, o.db, "subscription event", func(tx *ent.Tx) (struct{}, error) {
-		n, err := o.carts.Exec(sys, tx, `INSERT INTO stripe_events (event_id, type, created_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
-			ev.EventID, ev.Type, o.now())
-		if err != nil || n == 0 {
-			return struct{}{}, err
-		}
-		return struct{}{}, o.memberships.ApplySubscriptionEvent(sys, tx, ev, o.log)
-	})
-	return err
 }
 
 func (o *Service) paymentFor(ctx context.Context, tx *ent.Tx, ev checkout.PaymentEvent) (*ent.Payment, error) {

@@ -1,7 +1,7 @@
 // Package payments is Stripe: the provider behind checkout's
 // PaymentProvider and Subscriptions ports (every call with an idempotency
 // key namespaced by installation), and the webhook that verifies, decodes
-// and hands events to the shop's EventSink.
+// and routes each event to the domain that owns it (Router).
 //
 // Invariants it owns: an event with a wrong signature, another API
 // version or an unreadable body changes nothing (400); a failure of ours

@@ -16,11 +16,18 @@ import (
 	"github.com/merchd/merchd/checkout"
 )
 
-// EventSink applies Stripe's events to the shop, each exactly once
-// (orders.Service: order payments, top-ups, hub payments, memberships).
-type EventSink interface {
-	HandlePaymentEvent(ctx context.Context, ev checkout.PaymentEvent) error
-	HandleSubscriptionEvent(ctx context.Context, ev checkout.SubscriptionEvent) error
+// Router sends each Stripe event to the domain that owns it; each applies
+// it exactly once.
+type Router struct {
+	// Payments takes PaymentIntent events (orders.Service, which hands
+	// top-ups to wallets and hub payments to hubs in the same transaction).
+	Payments interface {
+		HandlePaymentEvent(ctx context.Context, ev checkout.PaymentEvent) error
+	}
+	// Subscriptions takes membership billing events (memberships.Service).
+	Subscriptions interface {
+		HandleSubscriptionEvent(ctx context.Context, ev checkout.SubscriptionEvent) error
+	}
 }
 
 // maxWebhookBody bounds a Stripe event; real ones are a few KiB.
@@ -32,7 +39,7 @@ const maxWebhookBody = 256 << 10
 // once. A 5xx asks Stripe to deliver again and is only for our own
 // failures; business refusals are recorded and answered 200.
 // Redeliveries are no-ops.
-func WebhookHandler(secret checkout.Secret, sink EventSink, log *slog.Logger) http.Handler {
+func WebhookHandler(secret checkout.Secret, sink Router, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -75,7 +82,7 @@ func WebhookHandler(secret checkout.Secret, sink EventSink, log *slog.Logger) ht
 				http.Error(w, "unreadable event", http.StatusBadRequest)
 				return
 			}
-			if err := sink.HandleSubscriptionEvent(r.Context(), se); err != nil {
+			if err := sink.Subscriptions.HandleSubscriptionEvent(r.Context(), se); err != nil {
 				log.ErrorContext(r.Context(), "stripe webhook failed", "event_id", ev.ID, "type", ev.Type, "error", err)
 				http.Error(w, "try again", http.StatusInternalServerError)
 				return
@@ -93,7 +100,7 @@ func WebhookHandler(secret checkout.Secret, sink EventSink, log *slog.Logger) ht
 			w.WriteHeader(http.StatusOK) // an event type merchd does not use
 			return
 		}
-		if err := sink.HandlePaymentEvent(r.Context(), pe); err != nil {
+		if err := sink.Payments.HandlePaymentEvent(r.Context(), pe); err != nil {
 			log.ErrorContext(r.Context(), "stripe webhook failed", "event_id", ev.ID, "type", ev.Type, "error", err)
 			http.Error(w, "try again", http.StatusInternalServerError)
 			return

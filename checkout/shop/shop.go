@@ -100,14 +100,14 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 	if s.Wallets, err = wallets.New(db, dialect, cfg.Wallet, cfg.Pay, now); err != nil {
 		return nil, err
 	}
-	s.Members = memberships.New(db, s.Wallets, cfg.Subs, now)
+	s.Members = memberships.New(db, dialect, s.Wallets, cfg.Subs, now, cfg.Log)
 	s.Drops = drops.New(db, dialect, now, s.Members.EarlyAccess, cfg.Log)
 	if s.Carts, err = carts.New(db, dialect, cfg.Cart, now, s.Drops, s.Catalog.LocationID()); err != nil {
 		return nil, err
 	}
 	s.Carts.Pricer = s.Members.Price
 	s.Hubs = hubs.New(db, dialect, now)
-	s.Orders = orders.New(db, s.Carts, s.Wallets, s.Members, cfg.Pay, now, cfg.Log, s.Hubs)
+	s.Orders = orders.New(db, dialect, s.Carts, s.Wallets, s.Members, cfg.Pay, now, cfg.Log, s.Hubs)
 	retention := cfg.Retention
 	if retention == (orders.RetentionConfig{}) {
 		retention = orders.DefaultRetention()
@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 
 // Webhook serves Stripe's events, verified with secret.
 func (s *Shop) Webhook(secret checkout.Secret) http.Handler {
-	return payments.WebhookHandler(secret, s.Orders, s.log)
+	return payments.WebhookHandler(secret, payments.Router{Payments: s.Orders, Subscriptions: s.Members}, s.log)
 }
 
 // Run runs the shop's background jobs until ctx ends, each domain its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"entgo.io/ent/dialect"
 
@@ -36,4 +37,13 @@ func ToDollar(q string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// ClaimEvent records an external event id (a Stripe event) in tx, once:
+// false if it was claimed before, so its handler applies it exactly once
+// however often it is delivered.
+func ClaimEvent(ctx context.Context, tx *ent.Tx, dialectName, id, typ string, now time.Time) (bool, error) {
+	n, err := Exec(ctx, tx, dialectName, `INSERT INTO stripe_events (event_id, type, created_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+		id, typ, now)
+	return n == 1, err
 }
