@@ -145,7 +145,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if db.Dialect == dialect.Postgres {
 		bus = realtime.NewPostgres(db.SQL, cfg.Database, log)
 	}
-	hub := realtime.NewHub(cfg.SubscriptionRate, log)
+	broker := realtime.NewBroker(cfg.SubscriptionRate, log)
 	s, err := shop.New(ctx, shop.Config{
 		DB: db, Currencies: []string{cfg.Currency}, Hub: hubCode,
 		Accounts: accounts.Config{SessionTTL: cfg.SessionTTL, Password: accounts.DefaultPasswordParams, Throttle: cfg.Throttle},
@@ -168,7 +168,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			return err
 		}
 	}
-	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: s.Streams, Hub: hub}, log)
+	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: s.Streams, Broker: broker}, log)
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	resolver := &graph.Resolver{
 		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: now,
-		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Hub: hub,
+		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Broker: broker,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs,
 	}
 	if syncer != nil {
@@ -249,7 +249,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Run(bg, cfg.SweepInterval) })
-	wg.Go(func() { bus.Run(bg, hub) })
+	wg.Go(func() { bus.Run(bg, broker) })
 	if syncer != nil {
 		wg.Go(func() { syncer.Run(bg) })
 		if cfg.Edge.Scanner != "" {

@@ -204,7 +204,7 @@ func TestSubscriptionLimitPerConnection(t *testing.T) {
 	// Completing one frees its place.
 	ws.send(map[string]any{"id": "a", "type": "complete"})
 	deadline := time.Now().Add(5 * time.Second)
-	for e.Hub.Subscribers("stock:"+mustDecode(t, v)) != 1 && time.Now().Before(deadline) {
+	for e.Broker.Subscribers("stock:"+mustDecode(t, v)) != 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	ws.subscribe("d", stockSub, map[string]any{"ids": []string{v}})

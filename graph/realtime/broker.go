@@ -1,5 +1,5 @@
 // Package realtime turns "topic changed" notifications into GraphQL
-// subscription events. A Hub keeps one entry per watched topic: on a
+// subscription events. A Broker keeps one entry per watched topic: on a
 // notification it re-reads the value once (at most Rate times a second,
 // always finishing on the latest) and hands it to every subscriber without
 // ever waiting for one. Each subscription has its own small goroutine that
@@ -19,8 +19,8 @@ import (
 // Fetch reads a topic's current value (nil is a valid value: "none").
 type Fetch func(ctx context.Context, topic string) (any, error)
 
-// Hub fans topic changes out to subscribers.
-type Hub struct {
+// Broker fans topic changes out to subscribers.
+type Broker struct {
 	interval time.Duration
 	log      *slog.Logger
 	fetchers map[string]Fetch // by topic prefix, e.g. "stock"
@@ -38,50 +38,51 @@ type derivation struct {
 	f      func(ctx context.Context, topic string) ([]string, error)
 }
 
-// NewHub returns a hub sending at most rate updates per second per topic.
-func NewHub(rate float64, log *slog.Logger) *Hub {
+// NewBroker returns a broker sending at most rate updates per second per
+// topic.
+func NewBroker(rate float64, log *slog.Logger) *Broker {
 	if rate <= 0 {
 		rate = 10
 	}
-	return &Hub{interval: time.Duration(float64(time.Second) / rate), log: log,
+	return &Broker{interval: time.Duration(float64(time.Second) / rate), log: log,
 		fetchers: map[string]Fetch{}, keys: map[string]*key{}, derive: map[string]derivation{}}
 }
 
 // Derive makes a change of a "source:…" topic also count as a change of the
 // "target:…" topics f returns. f runs off the notifier's goroutine, and only
 // while some "target:…" topic is watched.
-func (h *Hub) Derive(source, target string, f func(ctx context.Context, topic string) ([]string, error)) {
-	h.derive[source] = derivation{target: target, f: f}
+func (b *Broker) Derive(source, target string, f func(ctx context.Context, topic string) ([]string, error)) {
+	b.derive[source] = derivation{target: target, f: f}
 }
 
 // Handle registers the fetch for topics "prefix:…".
-func (h *Hub) Handle(prefix string, f Fetch) { h.fetchers[prefix] = f }
+func (b *Broker) Handle(prefix string, f Fetch) { b.fetchers[prefix] = f }
 
 // Notify marks topics changed; "*" means everything (after a lost link).
 // It never blocks on subscribers.
-func (h *Hub) Notify(_ context.Context, topics ...string) {
-	h.mu.Lock()
+func (b *Broker) Notify(_ context.Context, topics ...string) {
+	b.mu.Lock()
 	var ks []*key
 	for _, t := range topics {
 		if t == "*" {
 			ks = ks[:0]
-			for _, k := range h.keys {
+			for _, k := range b.keys {
 				ks = append(ks, k)
 			}
 			break
 		}
-		if k, ok := h.keys[t]; ok {
+		if k, ok := b.keys[t]; ok {
 			ks = append(ks, k)
 		}
 	}
 	var derived []string
 	for _, t := range topics {
 		prefix, _, _ := strings.Cut(t, ":")
-		if d, ok := h.derive[prefix]; ok && h.watchingLocked(d.target) {
+		if d, ok := b.derive[prefix]; ok && b.watchingLocked(d.target) {
 			derived = append(derived, t)
 		}
 	}
-	h.mu.Unlock()
+	b.mu.Unlock()
 	for _, k := range ks {
 		k.schedule()
 	}
@@ -90,18 +91,18 @@ func (h *Hub) Notify(_ context.Context, topics ...string) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			ts, err := h.derive[prefix].f(ctx, t)
+			ts, err := b.derive[prefix].f(ctx, t)
 			if err != nil {
-				h.log.Error("realtime: derive topics", "topic", t, "error", err)
+				b.log.Error("realtime: derive topics", "topic", t, "error", err)
 				return
 			}
-			h.Notify(ctx, ts...)
+			b.Notify(ctx, ts...)
 		}()
 	}
 }
 
-func (h *Hub) watchingLocked(prefix string) bool {
-	for t := range h.keys {
+func (b *Broker) watchingLocked(prefix string) bool {
+	for t := range b.keys {
 		if strings.HasPrefix(t, prefix+":") {
 			return true
 		}
@@ -110,9 +111,9 @@ func (h *Hub) watchingLocked(prefix string) bool {
 }
 
 type key struct {
-	hub   *Hub
-	topic string
-	fetch Fetch
+	broker *Broker
+	topic  string
+	fetch  Fetch
 
 	mu        sync.Mutex
 	subs      map[*sub]struct{}
@@ -131,7 +132,7 @@ func (k *key) schedule() {
 		return
 	}
 	k.scheduled = true
-	delay := time.Until(k.last.Add(k.hub.interval))
+	delay := time.Until(k.last.Add(k.broker.interval))
 	if delay < 0 {
 		delay = 0
 	}
@@ -147,7 +148,7 @@ func (k *key) refresh() {
 	v, err := k.fetch(ctx, k.topic)
 	cancel()
 	if err != nil {
-		k.hub.log.Error("realtime: read topic", "topic", k.topic, "error", err)
+		k.broker.log.Error("realtime: read topic", "topic", k.topic, "error", err)
 		return
 	}
 	k.mu.Lock()
@@ -217,7 +218,7 @@ var ErrUnknownTopic = errors.New("realtime: unknown topic")
 // Watch subscribes to topics until ctx ends: the current value of each comes
 // first, then each change. Values are converted with conv (a nil result is
 // skipped).
-func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (T, bool)) (<-chan T, error) {
+func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any) (T, bool)) (<-chan T, error) {
 	s := &sub{ready: make(chan struct{}, 1)}
 	out := make(chan T, 1)
 	closed := false
@@ -244,18 +245,18 @@ func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (
 		}
 	}
 	keys := make([]*key, 0, len(topics))
-	h.mu.Lock()
+	b.mu.Lock()
 	for _, t := range topics {
 		prefix, _, _ := strings.Cut(t, ":")
-		f, ok := h.fetchers[prefix]
+		f, ok := b.fetchers[prefix]
 		if !ok {
-			h.mu.Unlock()
+			b.mu.Unlock()
 			return nil, ErrUnknownTopic
 		}
-		k, ok := h.keys[t]
+		k, ok := b.keys[t]
 		if !ok {
-			k = &key{hub: h, topic: t, fetch: f, subs: map[*sub]struct{}{}}
-			h.keys[t] = k
+			k = &key{broker: b, topic: t, fetch: f, subs: map[*sub]struct{}{}}
+			b.keys[t] = k
 		}
 		k.mu.Lock()
 		k.subs[s] = struct{}{}
@@ -268,19 +269,19 @@ func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (
 		}
 		keys = append(keys, k)
 	}
-	h.mu.Unlock()
+	b.mu.Unlock()
 
 	unsubscribe := func() {
-		h.mu.Lock()
+		b.mu.Lock()
 		for _, k := range keys {
 			k.mu.Lock()
 			delete(k.subs, s)
 			if len(k.subs) == 0 {
-				delete(h.keys, k.topic) // no stale value outlives its watchers
+				delete(b.keys, k.topic) // no stale value outlives its watchers
 			}
 			k.mu.Unlock()
 		}
-		h.mu.Unlock()
+		b.mu.Unlock()
 		s.mu.Lock()
 		closed = true
 		close(out)
@@ -319,10 +320,10 @@ func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (
 }
 
 // Subscribers is how many subscriptions watch topic now (for tests).
-func (h *Hub) Subscribers(topic string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	k, ok := h.keys[topic]
+func (b *Broker) Subscribers(topic string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k, ok := b.keys[topic]
 	if !ok {
 		return 0
 	}
