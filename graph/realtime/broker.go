@@ -2,9 +2,11 @@
 // subscription events. A Broker keeps one entry per watched topic: on a
 // notification it re-reads the value once (at most Rate times a second,
 // always finishing on the latest) and hands it to every subscriber without
-// ever waiting for one. Each subscription has its own small goroutine that
-// sends to its client; a slow client only ever delays itself, and holds at
-// most one pending value per topic.
+// ever waiting for one. A subscription to one topic gets its values in a
+// one-slot channel, a newer value replacing an unread one; a subscription
+// to several has its own small goroutine that sends to its client. A slow
+// client only ever delays itself, and holds at most one pending value per
+// topic.
 package realtime
 
 import (
@@ -118,13 +120,16 @@ type key struct {
 	mu        sync.Mutex
 	subs      map[*sub]struct{}
 	latest    any
-	has       bool
-	scheduled bool
-	last      time.Time
+	seq       uint64    // numbers the values read; 0: none yet
+	scheduled bool      // a refresh is due
+	reading   bool      // a refresh is reading
+	last      time.Time // when the last refresh started
 }
 
 // schedule refreshes the value now, or when the rate allows; a refresh
-// already scheduled absorbs this notification.
+// already due absorbs this notification. Refreshes never overlap: one due
+// while a read is out starts when that read is done, so a slow read cannot
+// store its older value over a quicker, newer one.
 func (k *key) schedule() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -132,27 +137,34 @@ func (k *key) schedule() {
 		return
 	}
 	k.scheduled = true
-	delay := time.Until(k.last.Add(k.broker.interval))
-	if delay < 0 {
-		delay = 0
+	if !k.reading {
+		k.startLocked()
 	}
-	time.AfterFunc(delay, k.refresh)
+}
+
+func (k *key) startLocked() {
+	time.AfterFunc(max(time.Until(k.last.Add(k.broker.interval)), 0), k.refresh)
 }
 
 func (k *key) refresh() {
 	k.mu.Lock()
-	k.scheduled = false // changes from here on schedule the next refresh
+	k.scheduled, k.reading = false, true // changes from here on schedule the next refresh
 	k.last = time.Now()
 	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	v, err := k.fetch(ctx, k.topic)
 	cancel()
+	k.mu.Lock()
+	k.reading = false
+	if k.scheduled {
+		k.startLocked()
+	}
 	if err != nil {
+		k.mu.Unlock()
 		k.broker.log.Error("realtime: read topic", "topic", k.topic, "error", err)
 		return
 	}
-	k.mu.Lock()
-	k.latest, k.has = v, true
+	k.latest, k.seq = v, k.seq+1
 	subs := make([]*sub, 0, len(k.subs))
 	for s := range k.subs {
 		subs = append(subs, s)
@@ -163,26 +175,29 @@ func (k *key) refresh() {
 	}
 }
 
-func (k *key) value() (any, bool) {
+// value returns the latest value and its number (0: none yet).
+func (k *key) value() (any, uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.latest, k.has
+	return k.latest, k.seq
 }
 
 type sub struct {
 	mu    sync.Mutex
 	dirty []*key
 	ready chan struct{}
-	// direct, for a one-topic subscription, hands the value straight to the
-	// subscriber's one-slot channel, replacing an unread older value: no
-	// goroutine of our own per subscriber.
-	direct func(v any)
+	// direct, for a one-topic subscription, hands the value numbered seq
+	// straight to the subscriber's one-slot channel, replacing an unread
+	// older value: no goroutine of our own per subscriber. A value older
+	// than one already handed over (two refreshes' deliveries crossing) is
+	// dropped.
+	direct func(v any, seq uint64)
 }
 
 func (s *sub) mark(k *key) {
 	if s.direct != nil {
-		if v, ok := k.value(); ok {
-			s.direct(v)
+		if v, seq := k.value(); seq > 0 {
+			s.direct(v, seq)
 		}
 		return
 	}
@@ -223,14 +238,16 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 	out := make(chan T, 1)
 	closed := false
 	if len(topics) == 1 {
-		s.direct = func(v any) {
-			t, ok := conv(v)
-			if !ok {
-				return
-			}
+		var handed uint64
+		s.direct = func(v any, seq uint64) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if closed {
+			if closed || seq <= handed {
+				return
+			}
+			handed = seq
+			t, ok := conv(v)
+			if !ok {
 				return
 			}
 			select {
@@ -244,27 +261,31 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 			}
 		}
 	}
-	keys := make([]*key, 0, len(topics))
-	b.mu.Lock()
-	for _, t := range topics {
+	fetch := make([]Fetch, len(topics))
+	for i, t := range topics { // all known, or no subscription at all
 		prefix, _, _ := strings.Cut(t, ":")
 		f, ok := b.fetchers[prefix]
 		if !ok {
-			b.mu.Unlock()
 			return nil, ErrUnknownTopic
 		}
+		fetch[i] = f
+	}
+	keys := make([]*key, 0, len(topics))
+	b.mu.Lock()
+	for i, t := range topics {
 		k, ok := b.keys[t]
 		if !ok {
-			k = &key{broker: b, topic: t, fetch: f, subs: map[*sub]struct{}{}}
+			k = &key{broker: b, topic: t, fetch: fetch[i], subs: map[*sub]struct{}{}}
 			b.keys[t] = k
 		}
 		k.mu.Lock()
 		k.subs[s] = struct{}{}
-		has := k.has
+		has, reading := k.seq > 0, k.reading
 		k.mu.Unlock()
-		if has {
+		switch {
+		case has:
 			s.mark(k)
-		} else {
+		case !reading: // a read out now tells s too
 			k.schedule()
 		}
 		keys = append(keys, k)
@@ -300,8 +321,8 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 			case <-s.ready:
 			}
 			for _, k := range s.take() {
-				v, ok := k.value()
-				if !ok {
+				v, seq := k.value()
+				if seq == 0 {
 					continue
 				}
 				t, ok := conv(v)

@@ -497,3 +497,85 @@ func TestCancelStopsEverything(t *testing.T) {
 		assertNoPackageGoroutines(t)
 	})
 }
+
+// TestLatestWinsOverASlowRead: a read that answers late (its snapshot
+// older than a later, quicker read's) does not overwrite the newer value.
+func TestLatestWinsOverASlowRead(t *testing.T) {
+	for _, topics := range [][]string{{"t:a"}, {"t:a", "t:b"}} {
+		t.Run(fmt.Sprint(len(topics), " topics"), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, src, _ := newBroker(t, 10)
+				src.delay = func(topic string, n int) time.Duration {
+					if topic == "t:a" && n == 2 {
+						return 300 * time.Millisecond // the second read of t:a is slow
+					}
+					return 0
+				}
+				src.set("t:a", 0)
+				src.set("t:b", 0)
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				r := record(watch(t, ctx, b, topics...))
+				synctest.Wait()
+				time.Sleep(time.Second)
+				src.set("t:a", 1)
+				b.Notify(ctx, "t:a") // read now, answers in 300ms
+				time.Sleep(150 * time.Millisecond)
+				src.set("t:a", 2)
+				b.Notify(ctx, "t:a") // a quick read, while the slow one is out
+				time.Sleep(time.Second)
+				synctest.Wait()
+				got := r.of("t:a")
+				if last := got[len(got)-1].v; last != 2 {
+					t.Fatalf("t:a ended on %d after values %v, want the latest, 2", last, values(got))
+				}
+				for i := 1; i < len(got); i++ {
+					if got[i].v < got[i-1].v {
+						t.Fatalf("t:a went back in time: %v", values(got))
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestJoinersShareTheReadInFlight: subscribers arriving while a topic's
+// first read is out wait for it rather than each asking for another.
+func TestJoinersShareTheReadInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, src, _ := newBroker(t, 10)
+		src.delay = func(string, int) time.Duration { return 50 * time.Millisecond }
+		src.set("t:a", 7)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		first := record(watch(t, ctx, b, "t:a"))
+		synctest.Wait() // the read is out
+		var rs []*recorder
+		for range 20 {
+			rs = append(rs, record(watch(t, ctx, b, "t:a")))
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		for i, r := range append(rs, first) {
+			if got := values(r.of("t:a")); !slices.Equal(got, []int{7}) {
+				t.Fatalf("subscriber %d got %v, want [7]", i, got)
+			}
+		}
+		if n := src.readsOf("t:a"); n != 1 {
+			t.Fatalf("t:a read %d times for 21 subscribers arriving together, want 1", n)
+		}
+	})
+}
+
+func TestWatchUnknownTopic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, _, _ := newBroker(t, 10)
+		if _, err := Watch(t.Context(), b, []string{"t:a", "nope:1"}, asUpdate); !errors.Is(err, ErrUnknownTopic) {
+			t.Fatalf("watching nope:1: %v, want ErrUnknownTopic", err)
+		}
+		if n := b.Subscribers("t:a"); n != 0 {
+			t.Fatalf("a refused subscription left %d subscribers on t:a", n)
+		}
+		assertNoPackageGoroutines(t)
+	})
+}
