@@ -278,10 +278,18 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		dbg.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		dbg.Handle("GET /metrics", metrics)
-		dsrv := &http.Server{Addr: cfg.DebugAddr, Handler: dbg, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = dsrv.ListenAndServe() }()
+		// Bound here, so that a taken address stops serve rather than
+		// leaving it without its debug endpoints, and so that port 0 works
+		// (the address it got is logged).
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: listen on %s (--debug-addr): %w", cfg.DebugAddr, err)
+		}
+		dsrv := &http.Server{Handler: dbg, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = dsrv.Serve(dln) }()
 		defer dsrv.Close()
-		log.Warn("debug endpoints on", "addr", cfg.DebugAddr)
+		log.Warn("debug endpoints on", "addr", dln.Addr().String())
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
