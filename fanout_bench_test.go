@@ -84,8 +84,12 @@ func BenchmarkFanout(b *testing.B) {
 					}
 				})
 			}
-			for ready.Load() < int64(n) {
-				time.Sleep(50 * time.Millisecond)
+			for deadline := time.Now().Add(5 * time.Minute); ready.Load() < int64(n); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					close(start) // the ready ones give up on the cancelled context
+					cancel()
+					b.Fatalf("only %d of %d subscribers ready after 5 minutes", ready.Load(), n)
+				}
 			}
 			time.Sleep(2 * time.Second) // let the server settle, then weigh it
 			goAfter := goMemKiB(b, debug)

@@ -111,7 +111,11 @@ func (p *Process) Kill(t testing.TB) {
 	if err := p.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-p.exited
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("merchd still running 20s after SIGKILL")
+	}
 }
 
 // StartCommand runs merchd with args (a subcommand first) and returns once
