@@ -210,3 +210,20 @@ func TestClaimPools(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimFirstOverLimit: a customer's first claim is held to the limit
+// too (the upsert's own check only runs on a second claim), and takes
+// nothing when refused.
+func TestClaimFirstOverLimit(t *testing.T) {
+	for _, d := range entdbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			f := newFixture(t, d, 3, map[checkout.Channel]int{checkout.ChannelOnline: 100})
+			if err := f.claim(7, checkout.ChannelOnline, 5, 3); !errors.Is(err, checkout.ErrLimitExceeded) {
+				t.Fatalf("first claim of 5 against a limit of 3: %v, want ErrLimitExceeded", err)
+			}
+			if got := f.remaining(t, checkout.ChannelOnline); got != 100 {
+				t.Fatalf("pool remaining %d after a refused claim, want 100", got)
+			}
+		})
+	}
+}

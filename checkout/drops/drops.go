@@ -395,6 +395,11 @@ type Claim struct {
 // one customer serialise on the drop_customers row, so N racing holds
 // can never count more than the limit.
 func (s *Service) Claim(ctx context.Context, tx *ent.Tx, c Claim) error {
+	if c.Limit > 0 && c.Units > c.Limit {
+		// A first claim inserts the customer's row, which the conditional
+		// upsert below does not check: refuse it here.
+		return fmt.Errorf("drop %d: %w", c.DropID, &checkout.LimitError{What: "units of this drop", Limit: c.Limit, Have: 0})
+	}
 	n, err := tx.DropPool.Update().
 		Where(droppool.DropID(c.DropID), droppool.ChannelEQ(c.Channel), droppool.RemainingGTE(c.Units)).
 		AddRemaining(-c.Units).Save(ctx)
