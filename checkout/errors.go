@@ -99,7 +99,7 @@ func (e *RateLimitError) Error() string {
 // Is makes errors.Is(err, ErrRateLimited) true.
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
-// notFoundAs turns ent's not-found into ErrNotFound naming what was missing.
+// NotFoundAs turns ent's not-found into ErrNotFound naming what was missing.
 func NotFoundAs(err error, what string) error {
 	if ent.IsNotFound(err) {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
@@ -111,7 +111,7 @@ func NotFoundAs(err error, what string) error {
 	return err
 }
 
-// wrapWrite maps ent's errors to the package's sentinels.
+// WrapWrite maps ent's errors to the package's sentinels.
 func WrapWrite(op string, err error) error {
 	switch {
 	case err == nil:

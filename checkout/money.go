@@ -57,7 +57,7 @@ func ParseCurrency(code string) (string, error) {
 	return code, nil
 }
 
-// isCurrencyCode reports whether ParseCurrency accepts s.
+// IsCurrencyCode reports whether ParseCurrency accepts s.
 func IsCurrencyCode(s string) bool {
 	_, err := ParseCurrency(s)
 	return err == nil
@@ -149,7 +149,7 @@ func DisplayMoney(minor int64, code string) string {
 // wrapped around.
 var errMoneyOverflow = errors.New("amount out of range")
 
-// lineAmount is quantity × unit with overflow checked; both must be
+// LineAmount is quantity × unit with overflow checked; both must be
 // non-negative.
 func LineAmount(quantity int, unit int64) (int64, error) {
 	if quantity < 0 || unit < 0 {
@@ -161,7 +161,7 @@ func LineAmount(quantity int, unit int64) (int64, error) {
 	return int64(quantity) * unit, nil
 }
 
-// addMoney is a + b for non-negative amounts, overflow checked.
+// AddMoney is a + b for non-negative amounts, overflow checked.
 func AddMoney(a, b int64) (int64, error) {
 	if a < 0 || b < 0 || a > math.MaxInt64-b {
 		return 0, errMoneyOverflow
@@ -186,9 +186,9 @@ func ToUpper(s string) string {
 // Money is an amount in minor units of an ISO 4217 currency.
 type Money = ent.Money
 
-// maxPrice bounds prices (10 million in major units of a 2-decimal currency):
+// MaxPrice bounds prices (10 million in major units of a 2-decimal currency):
 // a bigger number is a typo, not a product.
 const MaxPrice = 1_000_000_000
 
-// maxStock bounds a stock level for the same reason.
+// MaxStock bounds a stock level for the same reason.
 const MaxStock = 10_000_000

@@ -97,7 +97,7 @@ func ValidHubCode(s string) bool {
 	return true
 }
 
-// tokenInForce: a staff or hub token neither revoked nor expired at now.
+// TokenInForce: a staff or hub token neither revoked nor expired at now.
 func TokenInForce(now time.Time) predicate.StaffToken {
 	return stafftoken.And(stafftoken.RevokedAtIsNil(), stafftoken.Or(stafftoken.ExpiresAtIsNil(), stafftoken.ExpiresAtGT(now)))
 }

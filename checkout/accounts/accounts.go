@@ -42,7 +42,7 @@ type PasswordParams struct {
 // DefaultPasswordParams follow OWASP's argon2id recommendation (19 MiB, t=2).
 var DefaultPasswordParams = PasswordParams{Time: 2, Memory: 19 * 1024, Threads: 1}
 
-// AccountsConfig configures sign-in.
+// Config configures sign-in.
 type Config struct {
 	SessionTTL time.Duration
 	Password   PasswordParams
@@ -60,7 +60,7 @@ func (c Config) Validate() error {
 	return c.Throttle.Validate()
 }
 
-// Accounts signs customers up and in, and turns bearer tokens into viewers.
+// Service signs customers up and in, and turns bearer tokens into viewers.
 type Service struct {
 	db       *ent.Client
 	cfg      Config
@@ -70,7 +70,7 @@ type Service struct {
 	active   map[sessionKey]activeEntry
 }
 
-// NewAccounts returns the accounts service.
+// New returns the accounts service.
 func New(db *ent.Client, cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -24,7 +24,7 @@ import (
 	"github.com/merchd/merchd/ent/viewer"
 )
 
-// CartConfig configures holds.
+// Config configures holds.
 type Config struct {
 	// HoldTTL is how long an added item stays reserved outside drops
 	// (drops set their own).
@@ -44,7 +44,7 @@ type Config struct {
 	MaxUnpaidOrders int
 }
 
-// DefaultCartConfig holds for 10 minutes and waits 15 for a payment; a
+// DefaultConfig holds for 10 minutes and waits 15 for a payment; a
 // customer holds at most 10 units of a variant, 50 in all, and has at most
 // 3 orders awaiting payment.
 func DefaultConfig() Config {
@@ -71,7 +71,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Carts takes and returns holds. Every unit moves through a conditional
+// Service takes and returns holds. Every unit moves through a conditional
 // atomic update; a hold returns its units exactly once, guarded by the
 // HELD → RELEASED/EXPIRED transition of its own row.
 type Service struct {
@@ -88,7 +88,7 @@ type Service struct {
 	txn.Announcer
 }
 
-// NewCarts returns the cart service; holds take stock at locationID.
+// New returns the cart service; holds take stock at locationID.
 func New(db *ent.Client, dialectName string, cfg Config, now func() time.Time, drops *drops.Service, locationID int) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -441,7 +441,7 @@ func (c *Service) give(ctx context.Context, tx *ent.Tx, l *ent.CartLine) error {
 	return c.drops.Unclaim(ctx, tx, drops.Claim{DropID: *l.DropID, CustomerID: l.CustomerID, Channel: l.Channel, Units: l.Quantity})
 }
 
-// release moves a HELD line to status and returns its units; false if the
+// Release moves a HELD line to status and returns its units; false if the
 // line was no longer held (someone else released or sold it first).
 func (c *Service) Release(ctx context.Context, tx *ent.Tx, l *ent.CartLine, status cartline.Status) (bool, error) {
 	n, err := tx.CartLine.Update().Where(cartline.ID(l.ID), cartline.StatusEQ(cartline.StatusHELD)).
@@ -452,7 +452,7 @@ func (c *Service) Release(ctx context.Context, tx *ent.Tx, l *ent.CartLine, stat
 	return true, c.give(ctx, tx, l)
 }
 
-// retake holds a line's units again (a payment that arrived after its hold
+// Retake holds a line's units again (a payment that arrived after its hold
 // expired); the line is SOLD on success.
 func (c *Service) Retake(ctx context.Context, tx *ent.Tx, l *ent.CartLine) error {
 	d := hold{variantID: l.VariantID, locationID: l.LocationID, customerID: l.CustomerID,
@@ -548,7 +548,7 @@ func (c *Service) expire(ctx context.Context, where ...predicate.CartLine) ([]*e
 	})
 }
 
-// exec runs a statement written with ? placeholders and returns the rows it
+// Exec runs a statement written with ? placeholders and returns the rows it
 // affected.
 func (c *Service) Exec(ctx context.Context, tx *ent.Tx, query string, args ...any) (int64, error) {
 	return txn.Exec(ctx, tx, c.dialect, query, args...)

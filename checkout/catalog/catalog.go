@@ -17,7 +17,7 @@ import (
 	"github.com/merchd/merchd/ent/viewer"
 )
 
-// CatalogConfig configures catalog writes.
+// Config configures catalog writes.
 type Config struct {
 	// Currencies the shop prices in; the first is the default.
 	Currencies []string
@@ -41,7 +41,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Catalog writes products, variants, collections and stock levels.
+// Service writes products, variants, collections and stock levels.
 // Reads go straight through ent (privacy rules decide what a viewer sees).
 type Service struct {
 	db         *ent.Client
@@ -50,7 +50,7 @@ type Service struct {
 	txn.Announcer
 }
 
-// NewCatalog returns the catalog service; it makes sure this server's own
+// New returns the catalog service; it makes sure this server's own
 // stock location exists (central by default).
 func New(ctx context.Context, db *ent.Client, cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {

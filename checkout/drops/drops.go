@@ -53,7 +53,7 @@ type EarlyAccessGate func(ctx context.Context, customerID int, d *ent.Drop) (boo
 // NoEarlyAccess admits nobody early.
 func NoEarlyAccess(context.Context, int, *ent.Drop) (bool, error) { return false, nil }
 
-// Drops schedules limited releases and moves units between channel pools.
+// Service schedules limited releases and moves units between channel pools.
 type Service struct {
 	db      *ent.Client
 	dialect string
@@ -67,7 +67,7 @@ type Service struct {
 	txn.Announcer
 }
 
-// NewDrops returns the drop service.
+// New returns the drop service.
 func New(db *ent.Client, dialectName string, now func() time.Time, gate EarlyAccessGate, log *slog.Logger) *Service {
 	if gate == nil {
 		gate = NoEarlyAccess
@@ -379,7 +379,7 @@ func (s *Service) tick(ctx context.Context) (*time.Time, error) {
 	return next, nil
 }
 
-// claim is a hold's claim on a drop: units from one channel's pool,
+// Claim is a hold's claim on a drop: units from one channel's pool,
 // counted against the customer's allowance (limit units; 0: no limit).
 type Claim struct {
 	DropID, CustomerID int
@@ -387,7 +387,7 @@ type Claim struct {
 	Units, Limit       int
 }
 
-// claim takes c's units from the drop's pool and adds them to the
+// Claim takes c's units from the drop's pool and adds them to the
 // customer's count, each with one conditional write: a pool that has run
 // dry is ErrOutOfStock, a count that would pass the limit is
 // ErrLimitExceeded, and either refuses the caller's whole transaction.
@@ -422,7 +422,7 @@ func (s *Service) Claim(ctx context.Context, tx *ent.Tx, c Claim) error {
 	return nil
 }
 
-// unclaim gives back what claim took. Callers guard it with the line's
+// Unclaim gives back what claim took. Callers guard it with the line's
 // status transition, so it runs once per hold.
 func (s *Service) Unclaim(ctx context.Context, tx *ent.Tx, c Claim) error {
 	if _, err := tx.DropPool.Update().Where(droppool.DropID(c.DropID), droppool.ChannelEQ(c.Channel)).

@@ -13,7 +13,7 @@ import (
 	"github.com/merchd/merchd/ent/hubpassspend"
 )
 
-// passKey names a wallet pass by what it says (customer, currency,
+// PassKey names a wallet pass by what it says (customer, currency,
 // expiry), not by how it is encoded: a pass re-encoded is the same pass.
 // Two passes issued to a customer in the same second share one key, and
 // so one limit.
@@ -22,7 +22,7 @@ func PassKey(p WalletPass) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// takeFromPass books, in tx, up to want against what pass may still pay
+// TakeFromPass books, in tx, up to want against what pass may still pay
 // at hubs: limit in total, over every sale made with it at every hub
 // (hub_pass_spends). A pass is not bound to a hub; the one cumulative
 // limit bounds the wallet's offline risk per pass wherever it is used.

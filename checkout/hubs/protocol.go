@@ -58,7 +58,7 @@ type HubPay struct {
 // OutboxHubSale is the outbox kind of a hub sale.
 const OutboxHubSale = "hubSale"
 
-// checkSellLines refuses what no sale can be: no lines, more than 50, a
+// CheckSellLines refuses what no sale can be: no lines, more than 50, a
 // quantity outside 1 to 100.
 func CheckSellLines(lines []SellLine) error {
 	if len(lines) == 0 || len(lines) > 50 {
@@ -72,7 +72,7 @@ func CheckSellLines(lines []SellLine) error {
 	return nil
 }
 
-// priceLine prices a rung-up line at its variant's price, keeping the sale
+// PriceLine prices a rung-up line at its variant's price, keeping the sale
 // to one currency (*currency is set by the first line).
 func PriceLine(ctx context.Context, variants *ent.VariantClient, l SellLine, currency *string) (*ent.Variant, SaleLine, error) {
 	v, err := variants.Get(ctx, l.VariantID)
@@ -176,7 +176,7 @@ type OfflineWallet struct {
 	SyncedAt                        time.Time
 }
 
-// sumLines totals sale lines with checked arithmetic.
+// SumLines totals sale lines with checked arithmetic.
 func SumLines(lines []SaleLine) (int64, error) {
 	var total int64
 	for _, l := range lines {

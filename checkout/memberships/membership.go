@@ -21,7 +21,7 @@ import (
 	"github.com/merchd/merchd/ent/walletentry"
 )
 
-// Memberships sells tiers and answers "is this customer a member now, and
+// Service sells tiers and answers "is this customer a member now, and
 // what do they pay?" for drops and checkout.
 type Service struct {
 	db      *ent.Client
@@ -35,7 +35,7 @@ type Service struct {
 	Grace time.Duration
 }
 
-// NewMemberships returns the membership service; subs may be nil.
+// New returns the membership service; subs may be nil.
 func New(db *ent.Client, dialectName string, wallets *wallets.Service, subs checkout.Subscriptions, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{db: db, dialect: dialectName, log: log, wallets: wallets, subs: subs, now: now, Grace: 7 * 24 * time.Hour}
 }
@@ -317,7 +317,7 @@ func (m *Service) ensureSubscription(ctx context.Context, membershipID int) (Buy
 	return res, nil
 }
 
-// applySubscriptionEvent moves a card membership through its states.
+// ApplySubscriptionEvent moves a card membership through its states.
 func (m *Service) ApplySubscriptionEvent(ctx context.Context, tx *ent.Tx, ev checkout.SubscriptionEvent, log *slog.Logger) error {
 	ms, err := tx.Membership.Query().Where(membership.StripeSubscriptionID(ev.SubscriptionID)).Only(ctx)
 	if ent.IsNotFound(err) {

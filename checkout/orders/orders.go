@@ -23,7 +23,7 @@ import (
 	"github.com/merchd/merchd/ent/walletentry"
 )
 
-// Orders turns carts into orders and follows their payments.
+// Service turns carts into orders and follows their payments.
 type Service struct {
 	db          *ent.Client
 	dialect     string
@@ -48,7 +48,7 @@ type Service struct {
 // outbox. Buyers' phones pay the till's QR code on central's page.
 func (o *Service) SellAtTillOnly(hubCode string) { o.tillOnly = hubCode }
 
-// NewOrders returns the order service. pay may be nil.
+// New returns the order service. pay may be nil.
 //
 // others apply the payment events that are not about orders or top-ups
 // (central's hub payments), each in the webhook's transaction.

@@ -20,7 +20,7 @@ import (
 	"github.com/merchd/merchd/ent/viewer"
 )
 
-// StripeConfig configures card payments. Secrets come only from the
+// Config configures card payments. Secrets come only from the
 // environment or files, never flags.
 type Config struct {
 	SecretKey     checkout.Secret
@@ -46,7 +46,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// StripeProvider is PaymentProvider on stripe-go.
+// Provider is PaymentProvider on stripe-go.
 type Provider struct {
 	api     *client.API
 	install string // namespaces idempotency keys; see NamespaceKeys
@@ -84,7 +84,7 @@ func InstallID(ctx context.Context, db *ent.Client) (string, error) {
 	return string(st.Value), nil
 }
 
-// NewStripeProvider returns a provider for cfg.
+// NewProvider returns a provider for cfg.
 func NewProvider(cfg Config) *Provider {
 	bc := &stripe.BackendConfig{
 		MaxNetworkRetries: stripe.Int64(2),

@@ -30,14 +30,14 @@ type QRPayload struct {
 // ErrBadQRCode is a QR code merchd did not sign.
 var ErrBadQRCode = &checkout.InputError{Field: "code", Msg: "this QR code is not valid (damaged or not from this shop)"}
 
-// QRCodes signs and checks QR codes and derives pickup codes, with a
+// Service signs and checks QR codes and derives pickup codes, with a
 // secret generated once and kept in the database.
 type Service struct {
 	db     *ent.Client
 	secret []byte
 }
 
-// NewQRCodes loads (or creates) the signing secret.
+// New loads (or creates) the signing secret.
 func New(ctx context.Context, db *ent.Client) (*Service, error) {
 	sys := viewer.SystemContext(ctx)
 	fresh := make([]byte, 32)

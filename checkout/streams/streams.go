@@ -21,7 +21,7 @@ const streamKeyPrefix = "msk_"
 // maxPinned bounds a stream's overlay.
 const maxPinned = 24
 
-// Streams runs livestreams: keys, pinned products, what is highlighted, and
+// Service runs livestreams: keys, pinned products, what is highlighted, and
 // whether a stream is live.
 type Service struct {
 	db  *ent.Client
@@ -31,7 +31,7 @@ type Service struct {
 	seqs sequences
 }
 
-// NewStreams returns the stream service.
+// New returns the stream service.
 func New(db *ent.Client, now func() time.Time) *Service {
 	return &Service{db: db, now: now}
 }

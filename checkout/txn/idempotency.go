@@ -48,7 +48,7 @@ func ValidateIdempotencyKey(key string) error {
 	return nil
 }
 
-// idempotent runs fn in one transaction that first claims (viewer, key) and
+// Idempotent runs fn in one transaction that first claims (viewer, key) and
 // finally records fn's result under it. A replay with the same request returns the
 // recorded result without running fn; a replay with a different request fails
 // with ErrIdempotencyKeyReused. If fn fails nothing is recorded, so the client
@@ -57,7 +57,7 @@ func Idempotent[T any](ctx context.Context, db *ent.Client, op, key string, req 
 	return IdempotentChecked(ctx, db, op, key, req, nil, fn)
 }
 
-// idempotentChecked is idempotent with a read-only precheck that runs after
+// IdempotentChecked is idempotent with a read-only precheck that runs after
 // a replay miss and before any write transaction opens: refusals it returns
 // (a sold-out drop, say) cost no write lock.
 func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key string, req any, pre func() error, fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {

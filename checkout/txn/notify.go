@@ -14,7 +14,7 @@ type Announcer struct{ n checkout.Notifier }
 // SetNotifier wires real-time notifications (nil turns them off).
 func (s *Announcer) SetNotifier(n checkout.Notifier) { s.n = n }
 
-// afterCommit announces topics once tx commits; nothing if it rolls back.
+// AfterCommit announces topics once tx commits; nothing if it rolls back.
 func (s *Announcer) AfterCommit(tx *ent.Tx, topics ...string) {
 	if s.n == nil || len(topics) == 0 {
 		return

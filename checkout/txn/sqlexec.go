@@ -24,7 +24,7 @@ func Exec(ctx context.Context, tx *ent.Tx, dialectName, query string, args ...an
 	return res.RowsAffected()
 }
 
-// toDollar rewrites ? placeholders as PostgreSQL's $1, $2, …
+// ToDollar rewrites ? placeholders as PostgreSQL's $1, $2, …
 func ToDollar(q string) string {
 	var b strings.Builder
 	n := 0

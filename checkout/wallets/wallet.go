@@ -22,14 +22,14 @@ import (
 	"github.com/merchd/merchd/ent/walletentry"
 )
 
-// WalletConfig bounds top-ups and names the presets clients offer.
+// Config bounds top-ups and names the presets clients offer.
 type Config struct {
 	TopUpMin     int64
 	TopUpMax     int64
 	TopUpPresets []int64
 }
 
-// DefaultWalletConfig: top-ups from 5.00 to 500.00, presets 10, 25, 50.
+// DefaultConfig: top-ups from 5.00 to 500.00, presets 10, 25, 50.
 func DefaultConfig() Config {
 	return Config{TopUpMin: 500, TopUpMax: 50_000, TopUpPresets: []int64{1000, 2500, 5000}}
 }
@@ -50,7 +50,7 @@ func (c Config) Validate() error {
 // maxCredit bounds one grant or adjustment (10,000.00).
 const maxCredit = 1_000_000
 
-// Wallets keeps the stored-value ledger. Every balance change is one
+// Service keeps the stored-value ledger. Every balance change is one
 // conditional update of the wallet (never below zero) plus one appended
 // entry carrying the balance after it, in the same transaction.
 type Service struct {
@@ -62,7 +62,7 @@ type Service struct {
 	txn.Announcer
 }
 
-// NewWallets returns the wallet service; pay may be nil (no top-ups).
+// New returns the wallet service; pay may be nil (no top-ups).
 func New(db *ent.Client, dialectName string, cfg Config, pay checkout.PaymentProvider, now func() time.Time) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -335,7 +335,7 @@ func (w *Service) TopUp(ctx context.Context, amount checkout.Money, key string) 
 	return res, nil
 }
 
-// applyTopUpEvent credits (or fails) a top-up inside the webhook's
+// ApplyTopUpEvent credits (or fails) a top-up inside the webhook's
 // transaction; the PENDING → SUCCEEDED transition makes it happen once.
 // A success with another amount or currency is never credited: the top-up
 // becomes MISMATCH and refund reports that what Stripe captured must go
