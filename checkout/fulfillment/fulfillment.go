@@ -49,12 +49,16 @@ type Service struct {
 	dialect string
 	now     func() time.Time
 	signer  Signer
+	// pickupAt is the pickup point of new fulfilments (this server's own
+	// location until delivery methods are chosen at checkout).
+	pickupAt int
 	txn.Announcer
 }
 
-// New returns the fulfilment service; signer signs pickup passes.
-func New(db *ent.Client, dialectName string, signer Signer, now func() time.Time) *Service {
-	return &Service{db: db, dialect: dialectName, signer: signer, now: now}
+// New returns the fulfilment service; signer signs pickup passes, and
+// orders are picked up at location pickupAt.
+func New(db *ent.Client, dialectName string, signer Signer, pickupAt int, now func() time.Time) *Service {
+	return &Service{db: db, dialect: dialectName, signer: signer, pickupAt: pickupAt, now: now}
 }
 
 // codeAlphabet has no look-alikes (0/O, 1/I/L), so a code read aloud or
@@ -79,13 +83,13 @@ func newCode() string {
 // made it PAID, so there is never a paid order without one). Its fallback
 // code is drawn until unique among open fulfilments (the partial unique
 // index decides, not a read). Opening an order twice is a no-op.
-func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int, locationID *int) error {
+func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int) error {
 	now := s.now().UTC()
 	for range 8 {
 		n, err := txn.Exec(ctx, tx, s.dialect,
 			`INSERT INTO fulfillments (created_at, updated_at, order_id, customer_id, method, status, location_id, pickup_code)
 			 VALUES (?, ?, ?, ?, 'PICKUP', 'UNFULFILLED', ?, ?) ON CONFLICT DO NOTHING`,
-			now, now, orderID, customerID, locationID, newCode())
+			now, now, orderID, customerID, s.pickupAt, newCode())
 		if err != nil {
 			return fmt.Errorf("open fulfilment of order %d: %w", orderID, err)
 		}
@@ -254,17 +258,11 @@ func (s *Service) event(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, fro
 		SetAt(s.now().UTC()).Exec(viewer.SystemContext(ctx))
 }
 
-// PickupPass is the signed pass of the viewer's order orderID, and its
-// fallback code; nil before the order is paid.
-func (s *Service) PickupPass(ctx context.Context, orderID int) (pass, code string, err error) {
-	f, err := s.db.Fulfillment.Query().Where(fulfillment.OrderID(orderID)).Only(ctx) // the privacy policy scopes it
-	if ent.IsNotFound(err) {
-		return "", "", nil
-	} else if err != nil {
-		return "", "", err
+// Pass is f's pickup pass: central's signature over the fulfilment and
+// its fallback code ("" without a signer).
+func (s *Service) Pass(f *ent.Fulfillment) string {
+	if s.signer == nil {
+		return ""
 	}
-	if s.signer != nil {
-		pass = s.signer.Sign(Pass{Kind: KindPickup, FulfillmentID: f.ID, OrderID: f.OrderID, Code: f.PickupCode})
-	}
-	return pass, f.PickupCode, nil
+	return s.signer.Sign(Pass{Kind: KindPickup, FulfillmentID: f.ID, OrderID: f.OrderID, Code: f.PickupCode})
 }
