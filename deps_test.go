@@ -10,7 +10,7 @@ import (
 
 const module = "github.com/merchd/merchd"
 
-// allowedDeps is DESIGN.md's dependency direction: which of our top-level
+// allowedDeps is the dependency direction (README, "Where things live"): which of our top-level
 // folders each package may depend on, directly or through others, outside
 // tests. ent depends on nothing of ours; hardware and live are leaves;
 // only main wires everything.
@@ -35,11 +35,11 @@ var checkoutDeps = map[string][]string{
 	"checkout":             {},
 	"checkout/txn":         {"checkout"},
 	"checkout/inventory":   {},
-	"checkout/accounts":    {"checkout", "checkout/txn"},
+	"checkout/accounts":    {"checkout"},
 	"checkout/catalog":     {"checkout", "checkout/txn"},
 	"checkout/drops":       {"checkout", "checkout/txn"},
 	"checkout/streams":     {"checkout", "checkout/txn"},
-	"checkout/qrcodes":     {"checkout", "checkout/txn"},
+	"checkout/qrcodes":     {"checkout"},
 	"checkout/payments":    {"checkout"},
 	"checkout/wallets":     {"checkout", "checkout/txn"},
 	"checkout/memberships": {"checkout", "checkout/txn", "checkout/wallets"},
@@ -48,6 +48,16 @@ var checkoutDeps = map[string][]string{
 	"checkout/fulfillment": {"checkout", "checkout/txn"},
 	"checkout/hubs":        {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
 	"checkout/shop":        {"*"},
+}
+
+// checkoutUsers limits what the other folders import from checkout
+// directly: the API never reaches below the domains (no txn, inventory or
+// payments in resolvers); the hub sells with the hub protocol, holds and
+// the catalog, and writes its own sales and stock with txn and inventory.
+var checkoutUsers = map[string][]string{
+	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/drops", "checkout/hubs",
+		"checkout/memberships", "checkout/orders", "checkout/qrcodes", "checkout/streams", "checkout/wallets"},
+	"edge": {"checkout", "checkout/carts", "checkout/catalog", "checkout/hubs", "checkout/inventory", "checkout/txn"},
 }
 
 // shopUsers are the only packages that may import the composition root:
@@ -64,8 +74,8 @@ var testHelpers = map[string]struct{ deps, users []string }{
 }
 
 type pkg struct {
-	ImportPath                      string
-	Deps, TestImports, XTestImports []string
+	ImportPath                               string
+	Imports, Deps, TestImports, XTestImports []string
 }
 
 func listPackages(t *testing.T) []pkg {
@@ -185,6 +195,13 @@ func TestCheckoutLayers(t *testing.T) {
 		for _, dep := range ours(p.Deps) {
 			if dep == module+"/checkout/shop" && !contains(shopUsers, p.ImportPath) {
 				t.Errorf("%s imports checkout/shop: only %v may (the one composition root)", p.ImportPath, shopUsers)
+			}
+		}
+		if users, ok := checkoutUsers[strings.TrimPrefix(p.ImportPath, module+"/")]; ok {
+			for _, imp := range ours(p.Imports) {
+				if d := strings.TrimPrefix(imp, module+"/"); topDir(imp) == "checkout" && !contains(users, d) {
+					t.Errorf("%s imports %s: it may import only %v of checkout", p.ImportPath, d, users)
+				}
 			}
 		}
 		if topDir(p.ImportPath) != "checkout" {

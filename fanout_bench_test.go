@@ -43,8 +43,12 @@ func BenchmarkFanout(b *testing.B) {
 				b.Fatal(err)
 			}
 			staff := strings.TrimSpace(tok.String())
-			debug := "127.0.0.1:" + freePortMain(b)
-			base, pid := graphtest.StartServePID(b, bin, nil, "--database", db, "--debug-addr", debug)
+			// Port 0: merchd binds it and logs the address it got.
+			p := graphtest.StartCommand(b, bin, nil, "serve", "--addr", "127.0.0.1:0", "--database", db, "--debug-addr", "127.0.0.1:0")
+			base, pid, debug := p.URL, p.Cmd.Process.Pid, p.DebugAddr
+			if debug == "" {
+				b.Fatal("merchd logged no debug address")
+			}
 			variant := fanoutVariant(b, base, staff)
 			goBefore := goMemKiB(b, debug)
 			before := rssKiB(b, pid)
@@ -80,8 +84,12 @@ func BenchmarkFanout(b *testing.B) {
 					}
 				})
 			}
-			for ready.Load() < int64(n) {
-				time.Sleep(50 * time.Millisecond)
+			for deadline := time.Now().Add(5 * time.Minute); ready.Load() < int64(n); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					close(start) // the ready ones give up on the cancelled context
+					cancel()
+					b.Fatalf("only %d of %d subscribers ready after 5 minutes", ready.Load(), n)
+				}
 			}
 			time.Sleep(2 * time.Second) // let the server settle, then weigh it
 			goAfter := goMemKiB(b, debug)
@@ -138,15 +146,6 @@ func goMemKiB(b *testing.B, debugAddr string) int64 {
 	}
 	time.Sleep(time.Second) // let the scavenger return what the GC freed
 	return (heap + stack) / 1024
-}
-
-func freePortMain(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 func rssKiB(b *testing.B, pid int) int64 {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -306,6 +307,37 @@ func TestServeDemoShop(t *testing.T) {
 				t.Fatalf("after re-seeding: %+v", again.Data)
 			}
 		})
+	}
+}
+
+// TestServeDebugAddr: --debug-addr may be port 0 (serve logs the address
+// it got) and serves pprof there; an address already taken stops serve
+// instead of leaving it without its debug endpoints.
+func TestServeDebugAddr(t *testing.T) {
+	_, logs, _ := startServe(t, "--database", filepath.Join(t.TempDir(), "debug.db"), "--debug-addr", "127.0.0.1:0")
+	var debug string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if a, ok := graphtest.DebugAddr(l); ok {
+			debug = a
+		}
+	}
+	if debug == "" || strings.HasSuffix(debug, ":0") {
+		t.Fatalf("no debug address logged (%q):\n%s", debug, logs.String())
+	}
+	if code, body, _ := get(t, "http://"+debug+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof on the logged debug address: %d %.200s", code, body)
+	}
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // serving means it was not refused
+	defer cancel()
+	err = run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", filepath.Join(t.TempDir(), "taken.db"), "--debug-addr", taken.Addr().String()}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--debug-addr") {
+		t.Fatalf("serve with its debug address taken: %v, want an error naming --debug-addr", err)
 	}
 }
 

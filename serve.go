@@ -145,7 +145,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if db.Dialect == dialect.Postgres {
 		bus = realtime.NewPostgres(db.SQL, cfg.Database, log)
 	}
-	hub := realtime.NewHub(cfg.SubscriptionRate, log)
+	broker := realtime.NewBroker(cfg.SubscriptionRate, log)
 	s, err := shop.New(ctx, shop.Config{
 		DB: db, Currencies: []string{cfg.Currency}, Hub: hubCode,
 		Accounts: accounts.Config{SessionTTL: cfg.SessionTTL, Password: accounts.DefaultPasswordParams, Throttle: cfg.Throttle},
@@ -168,7 +168,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			return err
 		}
 	}
-	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: s.Streams, Hub: hub}, log)
+	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: s.Streams, Broker: broker}, log)
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	resolver := &graph.Resolver{
 		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: now,
-		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Hub: hub,
+		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Broker: broker,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment,
 	}
 	if syncer != nil {
@@ -249,7 +249,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Run(bg, cfg.SweepInterval) })
-	wg.Go(func() { bus.Run(bg, hub) })
+	wg.Go(func() { bus.Run(bg, broker) })
 	if syncer != nil {
 		wg.Go(func() { syncer.Run(bg) })
 		if cfg.Edge.Scanner != "" {
@@ -278,10 +278,18 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		dbg.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		dbg.Handle("GET /metrics", metrics)
-		dsrv := &http.Server{Addr: cfg.DebugAddr, Handler: dbg, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = dsrv.ListenAndServe() }()
+		// Bound here, so that a taken address stops serve rather than
+		// leaving it without its debug endpoints, and so that port 0 works
+		// (the address it got is logged).
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: listen on %s (--debug-addr): %w", cfg.DebugAddr, err)
+		}
+		dsrv := &http.Server{Handler: dbg, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = dsrv.Serve(dln) }()
 		defer dsrv.Close()
-		log.Warn("debug endpoints on", "addr", cfg.DebugAddr)
+		log.Warn("debug endpoints on", "addr", dln.Addr().String())
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

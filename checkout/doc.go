@@ -2,7 +2,7 @@
 // sentinel errors (errors.go), money and currencies (money.go), who is
 // asking (who.go), the ports to the outside (payments.go: card payments,
 // subscriptions, payment events) and the topics of real-time notices
-// (events.go). It imports nothing of ours.
+// (events.go). Of ours it imports only ent.
 //
 // The rules themselves live one room per idea, each package saying in its
 // doc which invariant it owns:
@@ -42,7 +42,9 @@
 //
 // # Idempotency
 //
-// Every write that moves stock or money runs through txn.Idempotent: its
+// Every write that moves stock or money is either keyed by the client
+// through txn.Idempotent or by its own unique id (a hub sale's sale_id, a
+// Stripe event id through txn.ClaimEvent). txn.Idempotent: its
 // transaction first claims (viewer, key) in the idempotency_keys table,
 // then does the work, then records the result under the key. A concurrent
 // duplicate blocks on the claim until the first commits and then replays

@@ -16,7 +16,7 @@ type PaymentIntent struct {
 	Status       string
 }
 
-// PaymentProvider creates, cancels and refunds card payments. StripeProvider
+// PaymentProvider creates, cancels and refunds card payments. payments.Provider
 // is the real one; every call carries an idempotency key derived from
 // merchd's own ids, so a retried call cannot charge or refund twice.
 type PaymentProvider interface {

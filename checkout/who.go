@@ -14,9 +14,8 @@ import (
 	"github.com/merchd/merchd/ent/viewer"
 )
 
-// RequireHub is RequireStaff for a hub's business: a hub-scoped token may
-// act only for its own hub.
-// RequireHub lets staff, or the token of this hub, do a hub's business.
+// RequireHub lets staff, or the token of this hub, do a hub's business: a
+// hub-scoped token may act only for its own hub.
 func RequireHub(ctx context.Context, hubCode string) error {
 	if err := RequireStaffOrHub(ctx); err != nil {
 		return err
@@ -36,6 +35,8 @@ func RequireStaffOrHub(ctx context.Context) error {
 	return RequireStaff(ctx)
 }
 
+// RequireStaff lets staff (and the system) through: anonymous callers are
+// ErrUnauthenticated, everyone else ErrForbidden.
 func RequireStaff(ctx context.Context) error {
 	switch v := viewer.FromContext(ctx); {
 	case v.IsStaff():
@@ -47,6 +48,8 @@ func RequireStaff(ctx context.Context) error {
 	}
 }
 
+// RequireCustomer returns the signed-in customer's id, or
+// ErrUnauthenticated.
 func RequireCustomer(ctx context.Context) (int, error) {
 	v := viewer.FromContext(ctx)
 	switch v.Role {
@@ -102,6 +105,8 @@ func TokenInForce(now time.Time) predicate.StaffToken {
 	return stafftoken.And(stafftoken.RevokedAtIsNil(), stafftoken.Or(stafftoken.ExpiresAtIsNil(), stafftoken.ExpiresAtGT(now)))
 }
 
+// NewToken returns a fresh random secret with prefix (e.g. "mst_"), and the
+// SHA-256 that is stored in its place.
 func NewToken(prefix string) (token string, hash []byte) {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails

@@ -64,7 +64,7 @@ func (h *Sales) Trusted() bool { return h.central.Load() != nil }
 // nor sent twice, whether or not central is reachable. Cash is always
 // taken; a wallet pays up to what it had at the last sync, less what the
 // hub spent since, never more than the offline limit unconfirmed, and one
-// pass never more than the offline limit in all (takeFromPass); a
+// pass never more than the offline limit in all (hubs.TakeFromPass); a
 // phone payment needs central's receipt for exactly this sale's total.
 func (h *Sales) Sell(ctx context.Context, in hubs.SaleInput) (hubs.RemoteSale, error) {
 	if err := checkout.RequireStaff(ctx); err != nil {

@@ -17,7 +17,7 @@ import (
 // viewer counts for the overlay.
 type LiveHooks struct {
 	Streams *streams.Service
-	Hub     *realtime.Hub // may be nil
+	Broker  *realtime.Broker // may be nil
 }
 
 var _ live.Hooks = (*LiveHooks)(nil)
@@ -72,18 +72,17 @@ func (h *LiveHooks) Live(s string, on bool) {
 
 // Viewers implements live.Hooks.
 func (h *LiveHooks) Viewers(s string, _ int) {
-	if id, err := streamID(s); err == nil && h.Hub != nil {
-		h.Hub.Notify(context.Background(), checkout.StreamTopic(id))
+	if id, err := streamID(s); err == nil && h.Broker != nil {
+		h.Broker.Notify(context.Background(), checkout.StreamTopic(id))
 	}
 }
 
-// registerOverlay makes "stream:<id>" a hub topic whose value is the whole
+// registerOverlay makes "stream:<id>" a broker topic whose value is the whole
 // overlay, read and stamped by the stream service once per change for every
 // viewer, and turns changes of a pinned product's stock or drop into
 // overlay changes.
 func (r *Resolver) registerOverlay() {
-	h := r.Hub
-	h.Handle("stream", func(ctx context.Context, topic string) (any, error) {
+	r.Broker.Handle("stream", func(ctx context.Context, topic string) (any, error) {
 		id, err := topicID(topic)
 		if err != nil {
 			return nil, err
@@ -94,14 +93,14 @@ func (r *Resolver) registerOverlay() {
 		}
 		return overlayEvent(o), nil
 	})
-	h.Derive("stock", "stream", func(ctx context.Context, topic string) ([]string, error) {
+	r.Broker.Derive("stock", "stream", func(ctx context.Context, topic string) ([]string, error) {
 		id, err := topicID(topic)
 		if err != nil {
 			return nil, err
 		}
 		return streamTopics(r.Streams.PinningVariant(ctx, id))
 	})
-	h.Derive("drop", "stream", func(ctx context.Context, topic string) ([]string, error) {
+	r.Broker.Derive("drop", "stream", func(ctx context.Context, topic string) ([]string, error) {
 		id, err := topicID(topic)
 		if err != nil {
 			return nil, err
@@ -154,7 +153,7 @@ func overlayEvent(o *streams.Overlay) *model.StreamOverlayEvent {
 // watchOverlay subscribes to a stream's overlay: the first event a viewer
 // gets is marked SNAPSHOT, the rest CHANGE.
 func (r *Resolver) watchOverlay(ctx context.Context, id int) (<-chan *model.StreamOverlayEvent, error) {
-	if r.Hub == nil {
+	if r.Broker == nil {
 		return nil, errors.New("subscriptions are not enabled on this server")
 	}
 	if err := acquireSubscription(ctx); err != nil {
@@ -162,7 +161,7 @@ func (r *Resolver) watchOverlay(ctx context.Context, id int) (<-chan *model.Stre
 	}
 	var first atomic.Bool
 	first.Store(true)
-	return realtime.Watch(ctx, r.Hub, []string{checkout.StreamTopic(id)}, func(v any) (*model.StreamOverlayEvent, bool) {
+	return realtime.Watch(ctx, r.Broker, []string{checkout.StreamTopic(id)}, func(v any) (*model.StreamOverlayEvent, bool) {
 		ev, ok := v.(*model.StreamOverlayEvent)
 		if !ok {
 			return nil, false

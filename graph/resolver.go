@@ -41,8 +41,8 @@ type Resolver struct {
 	Members  *memberships.Service
 	// Currency is the shop's default currency.
 	Currency string
-	// Hub serves subscriptions; nil turns them off.
-	Hub     *realtime.Hub
+	// Broker serves subscriptions; nil turns them off.
+	Broker  *realtime.Broker
 	Streams *streams.Service
 	// Relay is the live relay (viewer counts, media time); may be nil.
 	Relay *live.Relay

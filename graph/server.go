@@ -131,7 +131,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		return nil, err
 	}
 	r.Client.Variant.Intercept(registerLoadedVariants())
-	if r.Hub != nil {
+	if r.Broker != nil {
 		r.registerTopics()
 		r.registerOverlay()
 	}

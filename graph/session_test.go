@@ -29,8 +29,8 @@ func TestSignOutEndsOpenSockets(t *testing.T) {
 
 	w.subscribe("me2", `{ viewer { email } }`, nil)
 	var refused bool
-	for !refused {
-		m := w.recv()
+	for deadline := time.Now().Add(msgWait); !refused; {
+		m := w.recvBefore(deadline)
 		if m["id"] != "me2" {
 			continue
 		}

@@ -19,11 +19,10 @@ import (
 	"github.com/merchd/merchd/graph/realtime"
 )
 
-// registerTopics tells the hub how to read each kind of topic. Reads run
+// registerTopics tells the broker how to read each kind of topic. Reads run
 // as the system: who may watch what is decided when subscribing.
 func (r *Resolver) registerTopics() {
-	h := r.Hub
-	h.Handle("stock", func(ctx context.Context, topic string) (any, error) {
+	r.Broker.Handle("stock", func(ctx context.Context, topic string) (any, error) {
 		ctx = viewer.SystemContext(ctx)
 		id, err := topicID(topic)
 		if err != nil {
@@ -40,14 +39,14 @@ func (r *Resolver) registerTopics() {
 		}
 		return &model.VariantStock{Variant: v, Available: n}, err
 	})
-	h.Handle("drop", func(ctx context.Context, topic string) (any, error) {
+	r.Broker.Handle("drop", func(ctx context.Context, topic string) (any, error) {
 		id, err := topicID(topic)
 		if err != nil {
 			return nil, err
 		}
 		return r.Client.Drop.Query().Where(drop.ID(id)).WithPools().Only(viewer.SystemContext(ctx))
 	})
-	h.Handle("cart", func(ctx context.Context, topic string) (any, error) {
+	r.Broker.Handle("cart", func(ctx context.Context, topic string) (any, error) {
 		id, err := topicID(topic)
 		if err != nil {
 			return nil, err
@@ -58,14 +57,14 @@ func (r *Resolver) registerTopics() {
 		}
 		return c, err
 	})
-	h.Handle("order", func(ctx context.Context, topic string) (any, error) {
+	r.Broker.Handle("order", func(ctx context.Context, topic string) (any, error) {
 		id, err := topicID(topic)
 		if err != nil {
 			return nil, err
 		}
 		return r.Client.Order.Get(viewer.SystemContext(ctx), id)
 	})
-	h.Handle("wallet", func(ctx context.Context, topic string) (any, error) {
+	r.Broker.Handle("wallet", func(ctx context.Context, topic string) (any, error) {
 		id, err := topicID(topic)
 		if err != nil {
 			return nil, err
@@ -81,13 +80,13 @@ func topicID(topic string) (int, error) {
 
 // watch subscribes to topics whose values are Ts.
 func watch[T any](ctx context.Context, r *Resolver, topics []string) (<-chan T, error) {
-	if r.Hub == nil {
+	if r.Broker == nil {
 		return nil, errors.New("subscriptions are not enabled on this server")
 	}
 	if err := acquireSubscription(ctx); err != nil {
 		return nil, err
 	}
-	return realtime.Watch(ctx, r.Hub, topics, func(v any) (T, bool) {
+	return realtime.Watch(ctx, r.Broker, topics, func(v any) (T, bool) {
 		t, ok := v.(T)
 		return t, ok
 	})
@@ -95,13 +94,13 @@ func watch[T any](ctx context.Context, r *Resolver, topics []string) (<-chan T, 
 
 // watchWallet picks the wallet in currency from the customer's wallets.
 func watchWallet(ctx context.Context, r *Resolver, customerID int, currency string) (<-chan *ent.Wallet, error) {
-	if r.Hub == nil {
+	if r.Broker == nil {
 		return nil, errors.New("subscriptions are not enabled on this server")
 	}
 	if err := acquireSubscription(ctx); err != nil {
 		return nil, err
 	}
-	return realtime.Watch(ctx, r.Hub, []string{checkout.WalletTopic(customerID)}, func(v any) (*ent.Wallet, bool) {
+	return realtime.Watch(ctx, r.Broker, []string{checkout.WalletTopic(customerID)}, func(v any) (*ent.Wallet, bool) {
 		ws, ok := v.([]*ent.Wallet)
 		if !ok {
 			return nil, false

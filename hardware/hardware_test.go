@@ -111,9 +111,10 @@ func TestReceiptPrinterAndSimulator(t *testing.T) {
 		t.Fatalf("out of paper: %v", err)
 	}
 	sim.Close()
-	deadline := time.Now().Add(2 * time.Second)
-	for len(sim.Jobs()) < 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); len(sim.Jobs()) < 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the printer simulator filed no job within 5s of closing") // it files one when a connection closes
+		}
 	}
 	jobs := sim.Jobs()
 	if len(jobs) != 1 || !bytes.Equal(jobs[0], r.Bytes()) {
@@ -184,11 +185,12 @@ func TestSerialScanner(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { socat.Process.Kill(); socat.Wait() }()
-	for i := 0; i < 100; i++ {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(b); err == nil {
 			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("socat made no pty at %s within 5s: %v", b, err)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	port, err := hardware.OpenSerialScanner(b, 9600)
 	if err != nil {

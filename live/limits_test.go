@@ -15,6 +15,16 @@ import (
 	"github.com/merchd/merchd/live/livetest"
 )
 
+// firstVideo waits for w's first video packet, failing after 10s.
+func firstVideo(t testing.TB, w *livetest.Watcher) {
+	t.Helper()
+	select {
+	case <-w.FirstVideo:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the viewer got no video within 10s")
+	}
+}
+
 // waitFor polls cond until it holds or a deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -91,7 +101,7 @@ func TestRelayUnknownStreamsLeaveNoEntry(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("watch: %d", code)
 	}
-	<-w.FirstVideo
+	firstVideo(t, w)
 	if code, _, _ := do(t, http.MethodDelete, srv.URL+pubLoc, "", ""); code != http.StatusOK {
 		t.Fatalf("end publish: %d", code)
 	}
@@ -172,7 +182,11 @@ func TestRelayViewerCountedOnceConnected(t *testing.T) {
 	offer, _ := pc.CreateOffer(nil)
 	gathered := webrtc.GatheringCompletePromise(pc)
 	_ = pc.SetLocalDescription(offer)
-	<-gathered
+	select {
+	case <-gathered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ICE candidate gathering did not complete within 10s")
+	}
 	code, hdr, _ := do(t, http.MethodPost, srv.URL+"/live/show/whep", "application/sdp", pc.LocalDescription().SDP)
 	_ = pc.Close()
 	loc := hdr.Get("Location")
@@ -198,7 +212,7 @@ func TestRelayViewerCountedOnceConnected(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("a real viewer after the timeout: %d", code)
 	}
-	<-w.FirstVideo
+	firstVideo(t, w)
 	waitFor(t, "the connected viewer to count", func() bool { return r.Viewers("show") == 1 })
 	h.mu.Lock()
 	reported = h.viewers["show"]

@@ -89,10 +89,7 @@ func TestRelayLoopback(t *testing.T) {
 	if code != http.StatusCreated || !strings.HasPrefix(loc, "/live/show/whip/") {
 		t.Fatalf("publish: %d %q", code, loc)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for pub.Frames.Load() < 40 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "the publisher to send 40 frames", func() bool { return pub.Frames.Load() >= 40 })
 	if _, code, _ := livetest.Publish(t, srv.URL, "show", "sk_show"); code != http.StatusConflict {
 		t.Fatalf("second publisher: %d", code)
 	}

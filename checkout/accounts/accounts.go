@@ -52,10 +52,10 @@ type Config struct {
 // Validate reports unusable settings.
 func (c Config) Validate() error {
 	if c.SessionTTL < time.Minute {
-		return fmt.Errorf("checkout: session TTL %s is shorter than a minute", c.SessionTTL)
+		return fmt.Errorf("accounts: session TTL %s is shorter than a minute", c.SessionTTL)
 	}
 	if c.Password.Time == 0 || c.Password.Memory < 64 || c.Password.Threads == 0 {
-		return fmt.Errorf("checkout: password hashing parameters %+v are too weak", c.Password)
+		return fmt.Errorf("accounts: password hashing parameters %+v are too weak", c.Password)
 	}
 	return c.Throttle.Validate()
 }
@@ -109,7 +109,7 @@ func (a *Service) SignUp(ctx context.Context, email, password, name string) (*Se
 	sys := viewer.SystemContext(ctx)
 	tx, err := a.db.Tx(sys)
 	if err != nil {
-		return nil, fmt.Errorf("checkout: sign up: %w", err)
+		return nil, fmt.Errorf("accounts: sign up: %w", err)
 	}
 	c, err := tx.Customer.Create().SetEmail(email).SetName(strings.TrimSpace(name)).SetPasswordHash(hash).Save(sys)
 	if err != nil {
@@ -117,7 +117,7 @@ func (a *Service) SignUp(ctx context.Context, email, password, name string) (*Se
 		if ent.IsConstraintError(err) {
 			return nil, checkout.ErrEmailTaken
 		}
-		return nil, fmt.Errorf("checkout: sign up: %w", checkout.NotFoundAs(err, "customer"))
+		return nil, fmt.Errorf("accounts: sign up: %w", checkout.NotFoundAs(err, "customer"))
 	}
 	s, err := a.newSession(sys, tx.Client(), c)
 	if err != nil {
@@ -125,7 +125,7 @@ func (a *Service) SignUp(ctx context.Context, email, password, name string) (*Se
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("checkout: sign up: commit: %w", err)
+		return nil, fmt.Errorf("accounts: sign up: commit: %w", err)
 	}
 	s.Customer = c.Unwrap()
 	return s, nil
@@ -152,7 +152,7 @@ func (a *Service) SignIn(ctx context.Context, email, password string) (*Session,
 		return nil, checkout.ErrInvalidCredentials
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkout: sign in: %w", err)
+		return nil, fmt.Errorf("accounts: sign in: %w", err)
 	}
 	ok := false
 	if err := a.throttle.hash(ctx, func() { ok = checkPassword(c.PasswordHash, password) }); err != nil {
@@ -168,7 +168,7 @@ func (a *Service) newSession(ctx context.Context, db *ent.Client, c *ent.Custome
 	token, hash := checkout.NewToken(customerTokenPrefix)
 	exp := a.now().Add(a.cfg.SessionTTL).UTC().Truncate(time.Second)
 	if _, err := db.CustomerSession.Create().SetCustomerID(c.ID).SetTokenHash(hash).SetExpiresAt(exp).Save(ctx); err != nil {
-		return nil, fmt.Errorf("checkout: open session: %w", err)
+		return nil, fmt.Errorf("accounts: open session: %w", err)
 	}
 	return &Session{Token: token, ExpiresAt: exp, Customer: c}, nil
 }
@@ -184,7 +184,7 @@ func (a *Service) SignOut(ctx context.Context) error {
 	delete(a.active, sessionKey{customer: true, id: v.SessionID})
 	a.activeMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("checkout: sign out: %w", err)
+		return fmt.Errorf("accounts: sign out: %w", err)
 	}
 	return nil
 }
@@ -202,7 +202,7 @@ func (a *Service) ListTokens(ctx context.Context) ([]TokenInfo, error) {
 	sys := viewer.SystemContext(ctx)
 	ts, err := a.db.StaffToken.Query().WithStaff().Order(ent.Desc(stafftoken.FieldID)).All(sys)
 	if err != nil {
-		return nil, fmt.Errorf("checkout: list tokens: %w", err)
+		return nil, fmt.Errorf("accounts: list tokens: %w", err)
 	}
 	out := make([]TokenInfo, len(ts))
 	for i, t := range ts {
@@ -221,7 +221,7 @@ func (a *Service) RevokeToken(ctx context.Context, id int) error {
 	sys := viewer.SystemContext(ctx)
 	n, err := a.db.StaffToken.Update().Where(stafftoken.ID(id), stafftoken.RevokedAtIsNil()).SetRevokedAt(a.now()).Save(sys)
 	if err != nil {
-		return fmt.Errorf("checkout: revoke token %d: %w", id, err)
+		return fmt.Errorf("accounts: revoke token %d: %w", id, err)
 	}
 	if n == 0 {
 		if ok, err := a.db.StaffToken.Query().Where(stafftoken.ID(id)).Exist(sys); err != nil || !ok {
@@ -259,7 +259,7 @@ func (a *Service) SessionActive(ctx context.Context, v viewer.Viewer) (bool, err
 		ok, err = a.db.StaffToken.Query().Where(stafftoken.ID(v.SessionID), checkout.TokenInForce(now)).Exist(sys)
 	}
 	if err != nil {
-		return false, fmt.Errorf("checkout: session of %v: %w", v.Role, err)
+		return false, fmt.Errorf("accounts: session of %v: %w", v.Role, err)
 	}
 	a.activeMu.Lock()
 	if len(a.active) > 10_000 {
@@ -292,7 +292,7 @@ func (a *Service) Authenticate(ctx context.Context, token string) (viewer.Viewer
 			return viewer.Viewer{}, checkout.ErrUnauthenticated
 		}
 		if err != nil {
-			return viewer.Viewer{}, fmt.Errorf("checkout: authenticate: %w", err)
+			return viewer.Viewer{}, fmt.Errorf("accounts: authenticate: %w", err)
 		}
 		if !a.now().Before(s.ExpiresAt) {
 			return viewer.Viewer{}, checkout.ErrUnauthenticated
@@ -304,7 +304,7 @@ func (a *Service) Authenticate(ctx context.Context, token string) (viewer.Viewer
 			return viewer.Viewer{}, checkout.ErrUnauthenticated
 		}
 		if err != nil {
-			return viewer.Viewer{}, fmt.Errorf("checkout: authenticate: %w", err)
+			return viewer.Viewer{}, fmt.Errorf("accounts: authenticate: %w", err)
 		}
 		if t.Hub != "" { // a hub's box, not a staff login
 			return viewer.Viewer{Role: viewer.HubToken, StaffID: t.StaffID, SessionID: t.ID, Hub: t.Hub}, nil
@@ -354,19 +354,19 @@ func (a *Service) CreateToken(ctx context.Context, spec TokenSpec) (string, erro
 	sys := viewer.SystemContext(ctx)
 	tx, err := a.db.Tx(sys)
 	if err != nil {
-		return "", fmt.Errorf("checkout: create staff token: %w", err)
+		return "", fmt.Errorf("accounts: create staff token: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	id, err := tx.Staff.Query().Where(staff.Email(email)).OnlyID(sys)
 	if ent.IsNotFound(err) {
 		s, cerr := tx.Staff.Create().SetEmail(email).SetName(name).Save(sys)
 		if cerr != nil {
-			return "", fmt.Errorf("checkout: create staff: %w", cerr)
+			return "", fmt.Errorf("accounts: create staff: %w", cerr)
 		}
 		id, err = s.ID, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("checkout: find staff: %w", err)
+		return "", fmt.Errorf("accounts: find staff: %w", err)
 	}
 	token, hash := checkout.NewToken(staffTokenPrefix)
 	tc := tx.StaffToken.Create().SetStaffID(id).SetTokenHash(hash).SetLabel(label).SetHub(hub)
@@ -374,10 +374,10 @@ func (a *Service) CreateToken(ctx context.Context, spec TokenSpec) (string, erro
 		tc.SetExpiresAt(a.now().Add(spec.TTL).UTC().Truncate(time.Second))
 	}
 	if _, err := tc.Save(sys); err != nil {
-		return "", fmt.Errorf("checkout: store staff token: %w", err)
+		return "", fmt.Errorf("accounts: store staff token: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return "", fmt.Errorf("checkout: create staff token: commit: %w", err)
+		return "", fmt.Errorf("accounts: create staff token: commit: %w", err)
 	}
 	return token, nil
 }
@@ -390,7 +390,7 @@ func (a *Service) Customer(ctx context.Context) (*ent.Customer, error) {
 	}
 	c, err := a.db.Customer.Get(ctx, v.CustomerID)
 	if err != nil {
-		return nil, fmt.Errorf("checkout: viewer: %w", checkout.NotFoundAs(err, "customer"))
+		return nil, fmt.Errorf("accounts: viewer: %w", checkout.NotFoundAs(err, "customer"))
 	}
 	return c, nil
 }

@@ -41,13 +41,13 @@ func DefaultThrottle() ThrottleConfig {
 // Validate reports unusable settings.
 func (c ThrottleConfig) Validate() error {
 	if c.MaxHashing < 0 {
-		return fmt.Errorf("checkout: max concurrent password hashing %d is negative", c.MaxHashing)
+		return fmt.Errorf("accounts: max concurrent password hashing %d is negative", c.MaxHashing)
 	}
 	if c.Off || c.isZero() {
 		return nil
 	}
 	if c.SignInPerIP <= 0 || c.SignUpPerIP <= 0 || c.SignInPerAccount <= 0 || c.Burst < 1 {
-		return fmt.Errorf("checkout: throttle rates must be positive and the burst at least 1: %+v", c)
+		return fmt.Errorf("accounts: throttle rates must be positive and the burst at least 1: %+v", c)
 	}
 	return nil
 }

@@ -56,17 +56,17 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	switch {
 	case c.HoldTTL < 30*time.Second || c.HoldTTL > time.Hour:
-		return fmt.Errorf("checkout: hold TTL %s is outside 30s..1h", c.HoldTTL)
+		return fmt.Errorf("carts: hold TTL %s is outside 30s..1h", c.HoldTTL)
 	case c.PaymentWindow < time.Minute || c.PaymentWindow > 24*time.Hour:
-		return fmt.Errorf("checkout: payment window %s is outside 1m..24h", c.PaymentWindow)
+		return fmt.Errorf("carts: payment window %s is outside 1m..24h", c.PaymentWindow)
 	case c.MaxQuantity < 1:
-		return fmt.Errorf("checkout: max quantity %d is below 1", c.MaxQuantity)
+		return fmt.Errorf("carts: max quantity %d is below 1", c.MaxQuantity)
 	case c.MaxHeldPerVariant < 1:
-		return fmt.Errorf("checkout: --max-held-per-variant %d is below 1", c.MaxHeldPerVariant)
+		return fmt.Errorf("carts: --max-held-per-variant %d is below 1", c.MaxHeldPerVariant)
 	case c.MaxHeldUnits < c.MaxHeldPerVariant:
-		return fmt.Errorf("checkout: --max-held-units %d is below --max-held-per-variant %d", c.MaxHeldUnits, c.MaxHeldPerVariant)
+		return fmt.Errorf("carts: --max-held-units %d is below --max-held-per-variant %d", c.MaxHeldUnits, c.MaxHeldPerVariant)
 	case c.MaxUnpaidOrders < 1:
-		return fmt.Errorf("checkout: --max-unpaid-orders %d is below 1", c.MaxUnpaidOrders)
+		return fmt.Errorf("carts: --max-unpaid-orders %d is below 1", c.MaxUnpaidOrders)
 	}
 	return nil
 }
@@ -259,7 +259,7 @@ func (c *Service) atHub(ctx context.Context) (bool, error) {
 	}
 	kind, err := c.db.Location.Query().Where(location.ID(c.locationID)).Select(location.FieldKind).String(ctx)
 	if err != nil {
-		return false, fmt.Errorf("checkout: this server's location: %w", err)
+		return false, fmt.Errorf("carts: this server's location: %w", err)
 	}
 	hub := kind == location.KindHUB.String()
 	c.hubKnown.Store(&hub)
@@ -323,7 +323,7 @@ func (c *Service) openCart(ctx context.Context, tx *ent.Tx, customerID int, curr
 	}
 	k, err := find()
 	if ent.IsNotFound(err) {
-		_, err = c.Exec(ctx, tx,
+		_, err = c.exec(ctx, tx,
 			`INSERT INTO carts (customer_id, status, currency, created_at, updated_at) VALUES (?, 'OPEN', ?, ?, ?)
 			 ON CONFLICT (customer_id) WHERE status = 'OPEN' DO NOTHING`,
 			customerID, currency, c.now().UTC(), c.now().UTC())
@@ -386,7 +386,7 @@ func (c *Service) lockOpenCart(ctx context.Context, tx *ent.Tx, customerID int, 
 		if err != nil {
 			return 0, err
 		}
-		n, err := c.Exec(ctx, tx, `UPDATE carts SET updated_at = ? WHERE id = ? AND status = 'OPEN'`, c.now().UTC(), cartID)
+		n, err := c.exec(ctx, tx, `UPDATE carts SET updated_at = ? WHERE id = ? AND status = 'OPEN'`, c.now().UTC(), cartID)
 		if err != nil {
 			return 0, err
 		}
@@ -467,7 +467,13 @@ func (c *Service) Retake(ctx context.Context, tx *ent.Tx, l *ent.CartLine) error
 	if err := c.take(ctx, tx, d); err != nil {
 		return err
 	}
-	return tx.CartLine.UpdateOneID(l.ID).SetStatus(cartline.StatusSOLD).Exec(ctx)
+	n, err := tx.CartLine.Update().Where(cartline.ID(l.ID), cartline.StatusEQ(l.Status)).SetStatus(cartline.StatusSOLD).Save(ctx)
+	if err == nil && n == 0 {
+		// Another transaction moved the line since it was read: the
+		// caller's transaction rolls back, units and all.
+		err = fmt.Errorf("cart line %d changed while it was taken again: %w", l.ID, checkout.ErrHoldExpired)
+	}
+	return err
 }
 
 // RemoveFromCart releases one of the viewer's lines and returns its cart.
@@ -492,8 +498,10 @@ func (c *Service) RemoveFromCart(ctx context.Context, lineID int, key string) (i
 				return 0, err
 			}
 		case l.Status == cartline.StatusEXPIRED:
-			// Acknowledge an expired hold: nothing to return, it leaves the cart.
-			if err := tx.CartLine.UpdateOneID(l.ID).SetStatus(cartline.StatusRELEASED).Exec(sys); err != nil {
+			// Acknowledge an expired hold: nothing to return, it leaves the
+			// cart (if a payment took it again meanwhile, it stays SOLD).
+			if _, err := tx.CartLine.Update().Where(cartline.ID(l.ID), cartline.StatusEQ(cartline.StatusEXPIRED)).
+				SetStatus(cartline.StatusRELEASED).Save(sys); err != nil {
 				return 0, err
 			}
 			c.AfterCommit(tx, checkout.CartTopic(customerID))
@@ -550,6 +558,6 @@ func (c *Service) expire(ctx context.Context, where ...predicate.CartLine) ([]*e
 
 // Exec runs a statement written with ? placeholders and returns the rows it
 // affected.
-func (c *Service) Exec(ctx context.Context, tx *ent.Tx, query string, args ...any) (int64, error) {
+func (c *Service) exec(ctx context.Context, tx *ent.Tx, query string, args ...any) (int64, error) {
 	return txn.Exec(ctx, tx, c.dialect, query, args...)
 }

@@ -28,15 +28,15 @@ type Config struct {
 // Validate reports unusable settings.
 func (c Config) Validate() error {
 	if len(c.Currencies) == 0 {
-		return fmt.Errorf("checkout: no shop currency configured")
+		return fmt.Errorf("catalog: no shop currency configured")
 	}
 	for _, cur := range c.Currencies {
 		if !checkout.IsCurrencyCode(cur) {
-			return fmt.Errorf("checkout: shop currency %q is not an ISO 4217 code like EUR", cur)
+			return fmt.Errorf("catalog: shop currency %q is not an ISO 4217 code like EUR", cur)
 		}
 	}
 	if c.Location == "" {
-		return fmt.Errorf("checkout: no stock location configured")
+		return fmt.Errorf("catalog: no stock location configured")
 	}
 	return nil
 }
@@ -65,11 +65,11 @@ func New(ctx context.Context, db *ent.Client, cfg Config) (*Service, error) {
 	err := db.Location.Create().SetCode(cfg.Location).SetName(name).SetKind(kind).
 		OnConflictColumns(location.FieldCode).Ignore().Exec(sys)
 	if err != nil {
-		return nil, fmt.Errorf("checkout: ensure location %s: %w", cfg.Location, err)
+		return nil, fmt.Errorf("catalog: ensure location %s: %w", cfg.Location, err)
 	}
 	id, err := db.Location.Query().Where(location.Code(cfg.Location)).OnlyID(sys)
 	if err != nil {
-		return nil, fmt.Errorf("checkout: find location %s: %w", cfg.Location, err)
+		return nil, fmt.Errorf("catalog: find location %s: %w", cfg.Location, err)
 	}
 	return &Service{db: db, cfg: cfg, locationID: id}, nil
 }
@@ -248,7 +248,7 @@ func (c *Service) SetProductImages(ctx context.Context, productID int, images []
 	}
 	tx, err := c.db.Tx(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("checkout: set images: %w", err)
+		return nil, fmt.Errorf("catalog: set images: %w", err)
 	}
 	p, err := SetImages(ctx, tx, productID, images)
 	if err != nil {
@@ -256,7 +256,7 @@ func (c *Service) SetProductImages(ctx context.Context, productID int, images []
 		return nil, checkout.WrapWrite("set images", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("checkout: set images: commit: %w", err)
+		return nil, fmt.Errorf("catalog: set images: commit: %w", err)
 	}
 	return p.Unwrap(), nil
 }
@@ -346,7 +346,7 @@ func (c *Service) SetStock(ctx context.Context, variantID, locationID, onHand in
 			Where(cartline.VariantID(variantID), cartline.LocationID(locationID), cartline.StatusEQ(cartline.StatusHELD)).
 			Select(cartline.FieldQuantity).Ints(ctx)
 		if err != nil {
-			return StockLevel{}, fmt.Errorf("checkout: set stock: count holds: %w", err)
+			return StockLevel{}, fmt.Errorf("catalog: set stock: count holds: %w", err)
 		}
 		held := 0
 		for _, q := range qs {

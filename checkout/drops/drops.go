@@ -422,7 +422,7 @@ func (s *Service) Claim(ctx context.Context, tx *ent.Tx, c Claim) error {
 	return nil
 }
 
-// Unclaim gives back what claim took. Callers guard it with the line's
+// Unclaim gives back what Claim took. Callers guard it with the line's
 // status transition, so it runs once per hold.
 func (s *Service) Unclaim(ctx context.Context, tx *ent.Tx, c Claim) error {
 	if _, err := tx.DropPool.Update().Where(droppool.DropID(c.DropID), droppool.ChannelEQ(c.Channel)).

@@ -1,6 +1,7 @@
-// Package hubs is central's side of the pop-up protocol, and the
-// protocol's wire types (protocol.go) that both sides share; the hub's own
-// side (selling offline, the outbox) is edge.Sales.
+// Package hubs is central's side of the pop-up protocol, and what both
+// sides share (protocol.go): the wire types, the pricing and checks of a
+// sale's lines, and the ports the API prints and reports through. The
+// hub's own side (selling offline, the outbox) is edge.Sales.
 //
 // Invariants it owns: a hub sale is recorded exactly once, whatever the
 // redeliveries (a unique sale id; other content under a recorded id is

@@ -229,7 +229,7 @@ func (h *Service) redelivered(ctx context.Context, tx *ent.Tx, s RemoteSale, has
 // chargeWallet debits a hub's wallet sale on central. The hub handed the
 // goods over against the balance it last synced; central takes at most
 // what the pass may still pay at hubs (the offline limit, for all the
-// sales made with it at every hub together: takeFromPass) and at most
+// sales made with it at every hub together: TakeFromPass) and at most
 // what the wallet holds now. What it cannot take makes the sale SHORTFALL
 // for staff to settle: no silent loss, no negative balance, on every
 // database. The debit is conditional (balance >= debit): if a concurrent

@@ -39,14 +39,14 @@ func NewSigner(ctx context.Context, db *ent.Client) (*Signer, error) {
 	_, fresh, _ := ed25519.GenerateKey(rand.Reader)
 	if err := db.Setting.Create().SetKey("signing_key").SetValue(fresh.Seed()).
 		OnConflictColumns(setting.FieldKey).Ignore().Exec(sys); err != nil {
-		return nil, fmt.Errorf("checkout: signing key: %w", err)
+		return nil, fmt.Errorf("hubs: signing key: %w", err)
 	}
 	s, err := db.Setting.Query().Where(setting.Key("signing_key")).Only(sys)
 	if err != nil {
-		return nil, fmt.Errorf("checkout: signing key: %w", err)
+		return nil, fmt.Errorf("hubs: signing key: %w", err)
 	}
 	if len(s.Value) != ed25519.SeedSize {
-		return nil, fmt.Errorf("checkout: signing key: stored seed has %d bytes", len(s.Value))
+		return nil, fmt.Errorf("hubs: signing key: stored seed has %d bytes", len(s.Value))
 	}
 	priv := ed25519.NewKeyFromSeed(s.Value)
 	return &Signer{priv: priv, Verifier: Verifier{pub: priv.Public().(ed25519.PublicKey)}}, nil
@@ -66,7 +66,7 @@ type Verifier struct{ pub ed25519.PublicKey }
 func ParsePublicKey(s string) (Verifier, error) {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(s))
 	if err != nil || len(b) != ed25519.PublicKeySize {
-		return Verifier{}, fmt.Errorf("checkout: %q is not an ed25519 public key (32 bytes, base64url)", s)
+		return Verifier{}, fmt.Errorf("hubs: %q is not an ed25519 public key (32 bytes, base64url)", s)
 	}
 	return Verifier{pub: b}, nil
 }

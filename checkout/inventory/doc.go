@@ -1,7 +1,9 @@
 // Package inventory is the one conditional write that takes stock, and its
 // inverse.
 //
-// Invariant it owns: available stock never goes below zero — Take is
-// `UPDATE stocks SET available = available - n WHERE … AND available >= n`
-// and reports whether it took; nothing else decrements stock.
+// Invariant it owns: a hold or sale never takes stock that is not there —
+// Take is `UPDATE stocks SET available = available - n WHERE … AND
+// available >= n` and reports whether it took; a CHECK keeps available
+// from going below zero for every other writer (catalog's counts, a hub's
+// adoption and close).
 package inventory

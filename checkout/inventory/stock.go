@@ -7,7 +7,7 @@ import (
 	"github.com/merchd/merchd/ent/stock"
 )
 
-// takeStock takes units of a variant at a location with one conditional
+// Take takes units of a variant at a location with one conditional
 // atomic update, and reports false (changing nothing) when fewer are left.
 // Every path that removes stock goes through here, so none can oversell.
 func Take(ctx context.Context, tx *ent.Tx, variantID, locationID, units int) (bool, error) {
@@ -17,7 +17,7 @@ func Take(ctx context.Context, tx *ent.Tx, variantID, locationID, units int) (bo
 	return n > 0, err
 }
 
-// putStock adds units of a variant at a location, creating its stock row.
+// Put adds units of a variant at a location, creating its stock row.
 func Put(ctx context.Context, tx *ent.Tx, variantID, locationID, units int) error {
 	return tx.Stock.Create().SetVariantID(variantID).SetLocationID(locationID).SetAvailable(units).
 		OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).AddAvailable(units).Exec(ctx)

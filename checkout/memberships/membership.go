@@ -307,7 +307,7 @@ func (m *Service) ensureSubscription(ctx context.Context, membershipID int) (Buy
 		Amount: t.PriceAmount, Currency: t.Currency, Interval: interval, MembershipID: ms.ID,
 		IdempotencyKey: "merchd-membership-" + strconv.Itoa(ms.ID)})
 	if err != nil {
-		return res, fmt.Errorf("checkout: membership %d: %w", ms.ID, err)
+		return res, fmt.Errorf("memberships: membership %d: %w", ms.ID, err)
 	}
 	if err := m.db.Membership.Update().Where(membership.ID(ms.ID), membership.StripeSubscriptionIDIsNil()).
 		SetStripeSubscriptionID(sub.ID).SetClientSecret(sub.ClientSecret).Exec(ctx); err != nil {
@@ -317,8 +317,8 @@ func (m *Service) ensureSubscription(ctx context.Context, membershipID int) (Buy
 	return res, nil
 }
 
-// ApplySubscriptionEvent moves a card membership through its states.
-func (m *Service) ApplySubscriptionEvent(ctx context.Context, tx *ent.Tx, ev checkout.SubscriptionEvent, log *slog.Logger) error {
+// applySubscriptionEvent moves a card membership through its states.
+func (m *Service) applySubscriptionEvent(ctx context.Context, tx *ent.Tx, ev checkout.SubscriptionEvent, log *slog.Logger) error {
 	ms, err := tx.Membership.Query().Where(membership.StripeSubscriptionID(ev.SubscriptionID)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil
@@ -422,7 +422,7 @@ func (m *Service) HandleSubscriptionEvent(ctx context.Context, ev checkout.Subsc
 		if err != nil || !first {
 			return struct{}{}, err
 		}
-		return struct{}{}, m.ApplySubscriptionEvent(sys, tx, ev, m.log)
+		return struct{}{}, m.applySubscriptionEvent(sys, tx, ev, m.log)
 	})
 	return err
 }

@@ -297,7 +297,7 @@ func (o *Service) ensurePaymentIntent(ctx context.Context, orderID int) (Checkou
 		return res, nil // a free order: nothing to pay
 	}
 	if err != nil {
-		return res, fmt.Errorf("checkout: payment of order %d: %w", orderID, err)
+		return res, fmt.Errorf("orders: payment of order %d: %w", orderID, err)
 	}
 	if p.StripePaymentIntentID != nil {
 		res.PaymentIntentID, res.ClientSecret = *p.StripePaymentIntentID, p.ClientSecret
@@ -312,17 +312,17 @@ func (o *Service) ensurePaymentIntent(ctx context.Context, orderID int) (Checkou
 		Purpose: "order", IdempotencyKey: "merchd-order-" + strconv.Itoa(orderID) + "-payment-" + strconv.Itoa(p.ID),
 	})
 	if err != nil {
-		return res, fmt.Errorf("checkout: order %s: %w", ord.Number, err)
+		return res, fmt.Errorf("orders: order %s: %w", ord.Number, err)
 	}
 	n, err := o.db.Payment.Update().Where(payment.ID(p.ID), payment.StripePaymentIntentIDIsNil()).
 		SetStripePaymentIntentID(pi.ID).SetClientSecret(pi.ClientSecret).Save(ctx)
 	if err != nil {
-		return res, fmt.Errorf("checkout: store payment intent: %w", err)
+		return res, fmt.Errorf("orders: store payment intent: %w", err)
 	}
 	if n == 0 { // a concurrent replay stored its PaymentIntent first: every caller gets that one
 		p, err := o.db.Payment.Get(ctx, p.ID)
 		if err != nil || p.StripePaymentIntentID == nil {
-			return res, fmt.Errorf("checkout: order %d: re-read payment intent: %v", orderID, err)
+			return res, fmt.Errorf("orders: order %d: re-read payment intent: %v", orderID, err)
 		}
 		pi.ID, pi.ClientSecret = *p.StripePaymentIntentID, p.ClientSecret
 	}

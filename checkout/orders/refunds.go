@@ -201,7 +201,7 @@ func (o *Service) sendRefund(ctx context.Context, refundID int) error {
 		return err
 	}
 	if p.StripePaymentIntentID == nil {
-		return fmt.Errorf("checkout: refund %d: payment %d has no PaymentIntent", r.ID, p.ID)
+		return fmt.Errorf("orders: refund %d: payment %d has no PaymentIntent", r.ID, p.ID)
 	}
 	// Claim this attempt: one conditional update on the attempt count, so
 	// two sweepers never send the same refund at once, and the next try
@@ -215,7 +215,7 @@ func (o *Service) sendRefund(ctx context.Context, refundID int) error {
 	stripeID, err := o.pay.Refund(ctx, *p.StripePaymentIntentID, r.Amount, "merchd-refund-"+strconv.Itoa(r.ID))
 	if err != nil {
 		o.log.Error("card refund failed; will retry", "refund_id", r.ID, "order_id", r.OrderID, "error", err)
-		return fmt.Errorf("checkout: refund %d: %w", r.ID, err)
+		return fmt.Errorf("orders: refund %d: %w", r.ID, err)
 	}
 	_, err = txn.Do(ctx, o.db, "record refund", func(tx *ent.Tx) (struct{}, error) {
 		n, err := tx.Refund.Update().Where(refund.ID(r.ID), refund.StatusEQ(refund.StatusPENDING)).

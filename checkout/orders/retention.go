@@ -41,13 +41,13 @@ func DefaultRetention() RetentionConfig {
 func (r RetentionConfig) Validate() error {
 	switch {
 	case r.Idempotency < 24*time.Hour:
-		return fmt.Errorf("checkout: --idempotency-retention %s is under 24h: a client's retry could run twice", r.Idempotency)
+		return fmt.Errorf("orders: --idempotency-retention %s is under 24h: a client's retry could run twice", r.Idempotency)
 	case r.StripeEvents < 4*24*time.Hour:
-		return fmt.Errorf("checkout: --stripe-event-retention %s is under 4 days: Stripe retries a webhook for 3", r.StripeEvents)
+		return fmt.Errorf("orders: --stripe-event-retention %s is under 4 days: Stripe retries a webhook for 3", r.StripeEvents)
 	case r.HubPayments < 24*time.Hour:
-		return fmt.Errorf("checkout: --hub-payment-retention %s is under 24h", r.HubPayments)
+		return fmt.Errorf("orders: --hub-payment-retention %s is under 24h", r.HubPayments)
 	case r.Batch < 1:
-		return fmt.Errorf("checkout: retention batch %d is below 1", r.Batch)
+		return fmt.Errorf("orders: retention batch %d is below 1", r.Batch)
 	}
 	return nil
 }
@@ -76,7 +76,7 @@ func (o *Service) sweepRetention(ctx context.Context) error {
 		_, err = o.db.CustomerSession.Delete().Where(customersession.IDIn(ids...), customersession.ExpiresAtLTE(now)).Exec(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("checkout: delete expired sessions: %w", err)
+		return fmt.Errorf("orders: delete expired sessions: %w", err)
 	}
 	cut := now.Add(-r.Idempotency)
 	ids, err = o.db.IdempotencyKey.Query().Where(idempotencykey.CreatedAtLT(cut)).Limit(r.Batch).IDs(ctx)
@@ -84,7 +84,7 @@ func (o *Service) sweepRetention(ctx context.Context) error {
 		_, err = o.db.IdempotencyKey.Delete().Where(idempotencykey.IDIn(ids...), idempotencykey.CreatedAtLT(cut)).Exec(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("checkout: delete old idempotency keys: %w", err)
+		return fmt.Errorf("orders: delete old idempotency keys: %w", err)
 	}
 	cut = now.Add(-r.StripeEvents)
 	ids, err = o.db.StripeEvent.Query().Where(stripeevent.CreatedAtLT(cut)).Limit(r.Batch).IDs(ctx)
@@ -92,7 +92,7 @@ func (o *Service) sweepRetention(ctx context.Context) error {
 		_, err = o.db.StripeEvent.Delete().Where(stripeevent.IDIn(ids...), stripeevent.CreatedAtLT(cut)).Exec(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("checkout: delete old stripe events: %w", err)
+		return fmt.Errorf("orders: delete old stripe events: %w", err)
 	}
 	return o.sweepHubPayments(ctx, now.Add(-r.HubPayments))
 }
@@ -138,7 +138,7 @@ func (o *Service) sweepHubPayments(ctx context.Context, cut time.Time) error {
 			continue
 		}
 		if _, err := o.db.HubPayment.Delete().Where(hubpayment.ID(p.ID), stale).Exec(ctx); err != nil {
-			return fmt.Errorf("checkout: delete abandoned hub payment %s: %w", p.SaleID, err)
+			return fmt.Errorf("orders: delete abandoned hub payment %s: %w", p.SaleID, err)
 		}
 		o.log.Info("abandoned hub payment deleted", "sale_id", p.SaleID, "payment_intent", pi)
 	}

@@ -38,10 +38,10 @@ func (c Config) Validate() error {
 		return nil
 	}
 	if !strings.HasPrefix(string(c.SecretKey), "sk_") && !strings.HasPrefix(string(c.SecretKey), "rk_") {
-		return errors.New("checkout: the Stripe secret key must start with sk_ or rk_")
+		return errors.New("payments: the Stripe secret key must start with sk_ or rk_")
 	}
 	if c.WebhookSecret == "" {
-		return errors.New("checkout: a Stripe secret key needs a webhook signing secret (whsec_…) too, or payments never complete")
+		return errors.New("payments: a Stripe secret key needs a webhook signing secret (whsec_…) too, or payments never complete")
 	}
 	return nil
 }
@@ -75,11 +75,11 @@ func InstallID(ctx context.Context, db *ent.Client) (string, error) {
 	_, _ = rand.Read(b)
 	fresh := []byte("mi_" + hex.EncodeToString(b))
 	if err := db.Setting.Create().SetKey("install_id").SetValue(fresh).OnConflictColumns(setting.FieldKey).Ignore().Exec(sys); err != nil {
-		return "", fmt.Errorf("checkout: install id: %w", err)
+		return "", fmt.Errorf("payments: install id: %w", err)
 	}
 	st, err := db.Setting.Query().Where(setting.Key("install_id")).Only(sys)
 	if err != nil {
-		return "", fmt.Errorf("checkout: install id: %w", err)
+		return "", fmt.Errorf("payments: install id: %w", err)
 	}
 	return string(st.Value), nil
 }

@@ -43,11 +43,11 @@ func New(ctx context.Context, db *ent.Client) (*Service, error) {
 	fresh := make([]byte, 32)
 	_, _ = rand.Read(fresh)
 	if err := db.Setting.Create().SetKey("qr_secret").SetValue(fresh).OnConflictColumns(setting.FieldKey).Ignore().Exec(sys); err != nil {
-		return nil, fmt.Errorf("checkout: qr secret: %w", err)
+		return nil, fmt.Errorf("qrcodes: qr secret: %w", err)
 	}
 	s, err := db.Setting.Query().Where(setting.Key("qr_secret")).Only(sys)
 	if err != nil {
-		return nil, fmt.Errorf("checkout: qr secret: %w", err)
+		return nil, fmt.Errorf("qrcodes: qr secret: %w", err)
 	}
 	return &Service{db: db, secret: s.Value}, nil
 }

@@ -47,11 +47,11 @@ func SeedDemo(ctx context.Context, db *ent.Client, currency string, centralID in
 	ctx = viewer.SystemContext(ctx)
 	tx, err := db.Tx(ctx)
 	if err != nil {
-		return fmt.Errorf("checkout: seed demo: %w", err)
+		return fmt.Errorf("shop: seed demo: %w", err)
 	}
 	if err := seedDemo(ctx, tx, currency, centralID); err != nil {
 		_ = tx.Rollback()
-		return fmt.Errorf("checkout: seed demo: %w", err)
+		return fmt.Errorf("shop: seed demo: %w", err)
 	}
 	return tx.Commit()
 }

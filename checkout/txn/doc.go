@@ -1,5 +1,6 @@
 // Package txn runs the domains' writes: transactions (Do), idempotency
-// keys (Idempotent), raw conditional SQL that reports rows affected on
+// keys (Idempotent), external events applied once (ClaimEvent), raw
+// conditional SQL that reports rows affected on
 // both dialects (Exec), and notifications sent only after commit
 // (Announcer).
 //

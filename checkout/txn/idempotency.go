@@ -70,7 +70,7 @@ func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 		Req any
 	}{op, req})
 	if err != nil {
-		return zero, fmt.Errorf("checkout: %s: encode request: %w", op, err)
+		return zero, fmt.Errorf("txn: %s: encode request: %w", op, err)
 	}
 	sum := sha256.Sum256(reqJSON)
 	scope := idempotencyScope(viewer.FromContext(ctx))
@@ -93,7 +93,7 @@ func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 
 	tx, err := db.Tx(ctx)
 	if err != nil {
-		return zero, fmt.Errorf("checkout: %s: begin: %w", op, err)
+		return zero, fmt.Errorf("txn: %s: begin: %w", op, err)
 	}
 	// The key is claimed first, before any side effect, in the same
 	// transaction as the work. A concurrent request with the same key waits
@@ -111,7 +111,7 @@ func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 			}
 			return zero, checkout.ErrIdempotencyInProgress
 		}
-		return zero, fmt.Errorf("checkout: %s: claim idempotency key: %w", op, err)
+		return zero, fmt.Errorf("txn: %s: claim idempotency key: %w", op, err)
 	}
 	res, err := fn(ctx, tx)
 	if err != nil {
@@ -121,14 +121,14 @@ func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 	out, err := json.Marshal(res)
 	if err != nil {
 		_ = tx.Rollback()
-		return zero, fmt.Errorf("checkout: %s: encode result: %w", op, err)
+		return zero, fmt.Errorf("txn: %s: encode result: %w", op, err)
 	}
 	if err := tx.IdempotencyKey.UpdateOne(claim).SetResponse(out).Exec(sys); err != nil {
 		_ = tx.Rollback()
-		return zero, fmt.Errorf("checkout: %s: record idempotency result: %w", op, err)
+		return zero, fmt.Errorf("txn: %s: record idempotency result: %w", op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return zero, fmt.Errorf("checkout: %s: commit: %w", op, err)
+		return zero, fmt.Errorf("txn: %s: commit: %w", op, err)
 	}
 	return res, nil
 }
@@ -142,7 +142,7 @@ func replay[T any](ctx context.Context, db *ent.Client, scope, key string, sum [
 		return res, false, nil
 	}
 	if err != nil {
-		return res, false, fmt.Errorf("checkout: look up idempotency key: %w", err)
+		return res, false, fmt.Errorf("txn: look up idempotency key: %w", err)
 	}
 	if !bytes.Equal(rec.RequestHash, sum) {
 		return res, true, checkout.ErrIdempotencyKeyReused
@@ -151,7 +151,7 @@ func replay[T any](ctx context.Context, db *ent.Client, scope, key string, sum [
 		return res, true, checkout.ErrIdempotencyInProgress
 	}
 	if err := json.Unmarshal(rec.Response, &res); err != nil {
-		return res, true, fmt.Errorf("checkout: decode recorded result: %w", err)
+		return res, true, fmt.Errorf("txn: decode recorded result: %w", err)
 	}
 	return res, true, nil
 }

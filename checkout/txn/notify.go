@@ -7,7 +7,7 @@ import (
 	"github.com/merchd/merchd/ent"
 )
 
-// notifier is embedded by the services: nil-safe, and never announces work
+// Announcer is embedded by the services: nil-safe, and never announces work
 // that did not commit.
 type Announcer struct{ n checkout.Notifier }
 
@@ -31,7 +31,7 @@ func (s *Announcer) AfterCommit(tx *ent.Tx, topics ...string) {
 	})
 }
 
-// now announces topics for a write that is already committed.
+// Announce announces topics for a write that is already committed.
 func (s *Announcer) Announce(ctx context.Context, topics ...string) {
 	if s.n != nil && len(topics) > 0 {
 		s.n.Notify(context.WithoutCancel(ctx), topics...)

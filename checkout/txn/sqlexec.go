@@ -11,7 +11,7 @@ import (
 	"github.com/merchd/merchd/ent"
 )
 
-// execAffected runs a statement written with ? placeholders inside tx and
+// Exec runs a statement written with ? placeholders inside tx and
 // returns the rows it affected: how conditional updates say "refused".
 func Exec(ctx context.Context, tx *ent.Tx, dialectName, query string, args ...any) (int64, error) {
 	if dialectName == dialect.Postgres {

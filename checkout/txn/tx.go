@@ -9,13 +9,13 @@ import (
 	"github.com/merchd/merchd/ent"
 )
 
-// withTx runs fn in one transaction: committed if fn succeeds, rolled back
+// Do runs fn in one transaction: committed if fn succeeds, rolled back
 // otherwise. Never call the network inside fn.
 func Do[T any](ctx context.Context, db *ent.Client, op string, fn func(tx *ent.Tx) (T, error)) (T, error) {
 	var zero T
 	tx, err := db.Tx(ctx)
 	if err != nil {
-		return zero, fmt.Errorf("checkout: %s: begin: %w", op, err)
+		return zero, fmt.Errorf("txn: %s: begin: %w", op, err)
 	}
 	res, err := fn(tx)
 	if err != nil {
@@ -23,7 +23,7 @@ func Do[T any](ctx context.Context, db *ent.Client, op string, fn func(tx *ent.T
 		return zero, wrapOp(op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return zero, fmt.Errorf("checkout: %s: commit: %w", op, err)
+		return zero, fmt.Errorf("txn: %s: commit: %w", op, err)
 	}
 	return res, nil
 }
@@ -40,5 +40,5 @@ func wrapOp(op string, err error) error {
 			return err
 		}
 	}
-	return fmt.Errorf("checkout: %s: %w", op, checkout.NotFoundAs(err, "record"))
+	return fmt.Errorf("txn: %s: %w", op, checkout.NotFoundAs(err, "record"))
 }

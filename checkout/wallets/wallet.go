@@ -37,11 +37,11 @@ func DefaultConfig() Config {
 // Validate reports unusable settings.
 func (c Config) Validate() error {
 	if c.TopUpMin < 1 || c.TopUpMax < c.TopUpMin {
-		return fmt.Errorf("checkout: top-up bounds %d..%d are not a range of positive amounts", c.TopUpMin, c.TopUpMax)
+		return fmt.Errorf("wallets: top-up bounds %d..%d are not a range of positive amounts", c.TopUpMin, c.TopUpMax)
 	}
 	for _, p := range c.TopUpPresets {
 		if p < c.TopUpMin || p > c.TopUpMax {
-			return fmt.Errorf("checkout: top-up preset %d is outside %d..%d", p, c.TopUpMin, c.TopUpMax)
+			return fmt.Errorf("wallets: top-up preset %d is outside %d..%d", p, c.TopUpMin, c.TopUpMax)
 		}
 	}
 	return nil
@@ -317,7 +317,7 @@ func (w *Service) TopUp(ctx context.Context, amount checkout.Money, key string) 
 		Purpose: "topup", TopUpID: id, IdempotencyKey: "merchd-topup-" + strconv.Itoa(id),
 	})
 	if err != nil {
-		return res, fmt.Errorf("checkout: top-up %d: %w", id, err)
+		return res, fmt.Errorf("wallets: top-up %d: %w", id, err)
 	}
 	n, err := w.db.TopUp.Update().Where(topup.ID(id), topup.StripePaymentIntentIDIsNil()).
 		SetStripePaymentIntentID(pi.ID).SetClientSecret(pi.ClientSecret).Save(sys)
@@ -327,7 +327,7 @@ func (w *Service) TopUp(ctx context.Context, amount checkout.Money, key string) 
 	if n == 0 { // a concurrent call stored its PaymentIntent first: that one is the answer
 		t, err := w.db.TopUp.Get(sys, id)
 		if err != nil || t.StripePaymentIntentID == nil {
-			return res, fmt.Errorf("checkout: top-up %d: re-read payment intent: %v", id, err)
+			return res, fmt.Errorf("wallets: top-up %d: re-read payment intent: %v", id, err)
 		}
 		pi.ID, pi.ClientSecret = *t.StripePaymentIntentID, t.ClientSecret
 	}

@@ -66,7 +66,7 @@ type Env struct {
 	Wallets  *wallets.Service
 	Members  *memberships.Service
 	Stripe   *FakeStripe
-	Hub      *realtime.Hub
+	Broker   *realtime.Broker
 	Relay    *live.Relay
 	QR       *qrcodes.Service
 	Hubs     *hubs.Service
@@ -97,7 +97,7 @@ type Options struct {
 	// Cart overrides the hold settings (by default DefaultCartConfig with
 	// the per-customer hoarding caps raised out of the way).
 	Cart *carts.Config
-	// SubscriptionRate overrides the hub's updates per second per topic.
+	// SubscriptionRate overrides the broker's updates per second per topic.
 	SubscriptionRate float64
 	// Hub, when set, runs the API as this pop-up hub (merchd edge) instead
 	// of central: its own stock location, its payment requests signed
@@ -179,7 +179,7 @@ func New(t testing.TB, o Options) *Env {
 	if rate == 0 {
 		rate = 100
 	}
-	hub := realtime.NewHub(rate, log)
+	broker := realtime.NewBroker(rate, log)
 	s, err := shop.New(ctx, shop.Config{
 		DB: db, Currencies: []string{"EUR", "USD"}, Hub: o.Hub,
 		Accounts: accounts.Config{SessionTTL: sessionTTL, Password: FastPasswords, Throttle: o.throttle()},
@@ -197,20 +197,20 @@ func New(t testing.TB, o Options) *Env {
 	}
 	lcfg := live.DefaultConfig()
 	lcfg.IncludeLoopback = true
-	relay, err := live.New(lcfg, &graph.LiveHooks{Streams: s.Streams, Hub: hub}, log)
+	relay, err := live.New(lcfg, &graph.LiveHooks{Streams: s.Streams, Broker: broker}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { relay.Close() })
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
-	go func() { bus.Run(busCtx, hub); close(busDone) }()
+	go func() { bus.Run(busCtx, broker); close(busDone) }()
 	t.Cleanup(func() { stopBus(); <-busDone })
 	reg := prometheus.NewRegistry()
 	resolver := &graph.Resolver{
 		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: clock.Now,
-		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Hub: hub,
+		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Broker: broker,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment,
 	}
 	if sales != nil {
@@ -237,7 +237,7 @@ func New(t testing.TB, o Options) *Env {
 		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
 		Accounts: s.Accounts, Catalog: s.Catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Stripe: fake, Clock: clock,
-		Wallets: s.Wallets, Members: s.Members, Hub: hub, Relay: relay, Base: srv.URL, QR: s.QR, Mux: mux,
+		Wallets: s.Wallets, Members: s.Members, Broker: broker, Relay: relay, Base: srv.URL, QR: s.QR, Mux: mux,
 		Hubs: s.Hubs, Sales: sales, shop: s,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}

@@ -13,12 +13,24 @@ import (
 	"time"
 )
 
-// addrRE finds the address in merchd's "serving" log line.
-var addrRE = regexp.MustCompile(`"msg":"merchd serving","addr":"([^"]+)"`)
+// addrRE and debugAddrRE find the addresses in merchd's log lines.
+var (
+	addrRE      = regexp.MustCompile(`"msg":"merchd serving","addr":"([^"]+)"`)
+	debugAddrRE = regexp.MustCompile(`"msg":"debug endpoints on","addr":"([^"]+)"`)
+)
 
 // ServingAddr is the address in merchd's "serving" log line, if line is it.
 func ServingAddr(line string) (string, bool) {
 	if m := addrRE.FindStringSubmatch(line); m != nil {
+		return m[1], true
+	}
+	return "", false
+}
+
+// DebugAddr is the address in merchd's "debug endpoints on" log line (the
+// one it got, with --debug-addr 127.0.0.1:0), if line is it.
+func DebugAddr(line string) (string, bool) {
+	if m := debugAddrRE.FindStringSubmatch(line); m != nil {
 		return m[1], true
 	}
 	return "", false
@@ -85,10 +97,12 @@ func StartServePID(t testing.TB, bin string, env []string, args ...string) (stri
 
 // Process is a merchd process a test started.
 type Process struct {
-	URL    string
-	Cmd    *exec.Cmd
-	exited chan struct{}
-	err    error // valid once exited is closed
+	URL string
+	// DebugAddr is where it serves --debug-addr, if asked to.
+	DebugAddr string
+	Cmd       *exec.Cmd
+	exited    chan struct{}
+	err       error // valid once exited is closed
 }
 
 // Kill SIGKILLs the process and waits until it is gone.
@@ -97,7 +111,11 @@ func (p *Process) Kill(t testing.TB) {
 	if err := p.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-p.exited
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("merchd still running 20s after SIGKILL")
+	}
 }
 
 // StartCommand runs merchd with args (a subcommand first) and returns once
@@ -117,6 +135,9 @@ func StartCommand(t testing.TB, bin string, env []string, args ...string) *Proce
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if a, ok := DebugAddr(sc.Text()); ok {
+				p.DebugAddr = a // logged before it serves: read after addr
+			}
 			if a, ok := ServingAddr(sc.Text()); ok {
 				addr <- a
 			}

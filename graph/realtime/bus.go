@@ -13,34 +13,34 @@ import (
 )
 
 // Bus carries change notifications from the services that commit them to
-// the hubs that fan them out. Local stays in the process (SQLite: one
+// the broker that fans them out. Local stays in the process (SQLite: one
 // process); Postgres goes through LISTEN/NOTIFY so that every replica's
 // subscribers hear about every replica's commits.
 type Bus interface {
 	// Notify announces committed changes (the services' Notifier).
 	Notify(ctx context.Context, topics ...string)
-	// Run delivers notifications to h until ctx ends.
-	Run(ctx context.Context, h *Hub)
+	// Run delivers notifications to br until ctx ends.
+	Run(ctx context.Context, br *Broker)
 }
 
 // Local is the in-process bus.
-type Local struct{ hub atomic.Pointer[Hub] }
+type Local struct{ broker atomic.Pointer[Broker] }
 
 // NewLocal returns a bus for one process.
 func NewLocal() *Local { return &Local{} }
 
 // Notify implements Bus.
 func (b *Local) Notify(ctx context.Context, topics ...string) {
-	if h := b.hub.Load(); h != nil {
-		h.Notify(ctx, topics...)
+	if br := b.broker.Load(); br != nil {
+		br.Notify(ctx, topics...)
 	}
 }
 
 // Run implements Bus.
-func (b *Local) Run(ctx context.Context, h *Hub) {
-	b.hub.Store(h)
+func (b *Local) Run(ctx context.Context, br *Broker) {
+	b.broker.Store(br)
 	<-ctx.Done()
-	b.hub.Store(nil)
+	b.broker.Store(nil)
 }
 
 // pgChannel is the LISTEN/NOTIFY channel merchd uses.
@@ -82,10 +82,10 @@ func (b *Postgres) Notify(ctx context.Context, topics ...string) {
 // Run listens on a dedicated connection, reconnecting with backoff. After
 // a reconnect every watched topic is refreshed: notifications sent while
 // the link was down are lost, values are not.
-func (b *Postgres) Run(ctx context.Context, h *Hub) {
+func (b *Postgres) Run(ctx context.Context, br *Broker) {
 	backoff := 100 * time.Millisecond
 	for first := true; ctx.Err() == nil; first = false {
-		err := b.listen(ctx, h, !first)
+		err := b.listen(ctx, br, !first)
 		if ctx.Err() != nil {
 			return
 		}
@@ -99,7 +99,7 @@ func (b *Postgres) Run(ctx context.Context, h *Hub) {
 	}
 }
 
-func (b *Postgres) listen(ctx context.Context, h *Hub, refreshAll bool) error {
+func (b *Postgres) listen(ctx context.Context, br *Broker, refreshAll bool) error {
 	conn, err := pgx.Connect(ctx, b.url)
 	if err != nil {
 		return err
@@ -109,13 +109,13 @@ func (b *Postgres) listen(ctx context.Context, h *Hub, refreshAll bool) error {
 		return err
 	}
 	if refreshAll {
-		h.Notify(ctx, "*")
+		br.Notify(ctx, "*")
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		h.Notify(ctx, strings.Split(n.Payload, "\n")...)
+		br.Notify(ctx, strings.Split(n.Payload, "\n")...)
 	}
 }

@@ -3,20 +3,22 @@
 package hardwaretest
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"testing"
 	"time"
 )
 
-// StripeMock starts stripe-mock on free loopback ports and returns its
-// HTTP URL; it stops when the test ends. Skips if stripe-mock is missing.
+// StripeMock starts stripe-mock on loopback ports of its own choosing and
+// returns its HTTP URL; it stops when the test ends. Skips if stripe-mock
+// is missing.
 func StripeMock(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("stripe-mock")
@@ -30,55 +32,65 @@ func StripeMock(t testing.TB) string {
 		}
 		bin = gobin
 	}
-	// A port found free may be taken before stripe-mock binds it: then
-	// stripe-mock exits, and we try again with new ports. Readiness is
-	// stripe-mock answering as Stripe, not merely something listening.
-	for attempt := 0; attempt < 5; attempt++ {
-		if url, ok := startStripeMock(t, bin); ok {
-			return url
-		}
-	}
-	t.Fatal("stripe-mock did not start in 5 attempts")
-	return ""
-}
-
-func startStripeMock(t testing.TB, bin string) (string, bool) {
-	httpPort, httpsPort := freePort(t), freePort(t)
-	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:"+httpPort, "-https-addr", "127.0.0.1:"+httpsPort)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start stripe-mock: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	url := "http://127.0.0.1:" + httpPort
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return "", false
-		default:
-		}
-		req, _ := http.NewRequest(http.MethodGet, url+"/v1/balance", nil)
-		req.Header.Set("Authorization", "Bearer sk_test_123")
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"object"`)) {
-				return url, true
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("stripe-mock did not answer within 30s")
-	return "", false
-}
-
-func freePort(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// stripe-mock binds port 0 itself and prints the address it got, so
+	// no port is picked here and then raced for by another process.
+	// Readiness is stripe-mock answering as Stripe, not merely listening.
+	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start stripe-mock: %v", err)
+	}
+	addr := make(chan string, 1)
+	exited := make(chan struct{})
+	var output bytes.Buffer // what it said, for a failure
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			} else if output.Len() < 4096 {
+				output.WriteString(sc.Text() + "\n")
+			}
+		}
+		_ = cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a
+	case <-exited:
+		t.Fatalf("stripe-mock exited before listening:\n%s", output.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("stripe-mock did not listen within 30s")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, url+"/v1/balance", nil)
+		req.Header.Set("Authorization", "Bearer sk_test_123")
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"object"`)) {
+				return url
+			}
+			err = fmt.Errorf("%s: %s", res.Status, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stripe-mock at %s did not answer as Stripe within 30s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
+
+// listeningRE is stripe-mock's line (v0.203.0) saying where it serves HTTP.
+var listeningRE = regexp.MustCompile(`^Listening for HTTP at address: (\S+)$`)

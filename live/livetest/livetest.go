@@ -46,7 +46,11 @@ func Exchange(t testing.TB, pc *webrtc.PeerConnection, url, key string) (int, st
 	if err := pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
-	<-gathered
+	select {
+	case <-gathered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ICE candidate gathering did not complete within 10s")
+	}
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(pc.LocalDescription().SDP))
 	req.Header.Set("Content-Type", "application/sdp")
 	if key != "" {

@@ -1,10 +1,12 @@
 // Package realtime turns "topic changed" notifications into GraphQL
-// subscription events. A Hub keeps one entry per watched topic: on a
+// subscription events. A Broker keeps one entry per watched topic: on a
 // notification it re-reads the value once (at most Rate times a second,
 // always finishing on the latest) and hands it to every subscriber without
-// ever waiting for one. Each subscription has its own small goroutine that
-// sends to its client; a slow client only ever delays itself, and holds at
-// most one pending value per topic.
+// ever waiting for one. A subscription to one topic gets its values in a
+// one-slot channel, a newer value replacing an unread one; a subscription
+// to several has its own small goroutine that sends to its client. A slow
+// client only ever delays itself, and holds at most one pending value per
+// topic.
 package realtime
 
 import (
@@ -19,8 +21,8 @@ import (
 // Fetch reads a topic's current value (nil is a valid value: "none").
 type Fetch func(ctx context.Context, topic string) (any, error)
 
-// Hub fans topic changes out to subscribers.
-type Hub struct {
+// Broker fans topic changes out to subscribers.
+type Broker struct {
 	interval time.Duration
 	log      *slog.Logger
 	fetchers map[string]Fetch // by topic prefix, e.g. "stock"
@@ -38,50 +40,51 @@ type derivation struct {
 	f      func(ctx context.Context, topic string) ([]string, error)
 }
 
-// NewHub returns a hub sending at most rate updates per second per topic.
-func NewHub(rate float64, log *slog.Logger) *Hub {
+// NewBroker returns a broker sending at most rate updates per second per
+// topic.
+func NewBroker(rate float64, log *slog.Logger) *Broker {
 	if rate <= 0 {
 		rate = 10
 	}
-	return &Hub{interval: time.Duration(float64(time.Second) / rate), log: log,
+	return &Broker{interval: time.Duration(float64(time.Second) / rate), log: log,
 		fetchers: map[string]Fetch{}, keys: map[string]*key{}, derive: map[string]derivation{}}
 }
 
 // Derive makes a change of a "source:…" topic also count as a change of the
 // "target:…" topics f returns. f runs off the notifier's goroutine, and only
 // while some "target:…" topic is watched.
-func (h *Hub) Derive(source, target string, f func(ctx context.Context, topic string) ([]string, error)) {
-	h.derive[source] = derivation{target: target, f: f}
+func (b *Broker) Derive(source, target string, f func(ctx context.Context, topic string) ([]string, error)) {
+	b.derive[source] = derivation{target: target, f: f}
 }
 
 // Handle registers the fetch for topics "prefix:…".
-func (h *Hub) Handle(prefix string, f Fetch) { h.fetchers[prefix] = f }
+func (b *Broker) Handle(prefix string, f Fetch) { b.fetchers[prefix] = f }
 
 // Notify marks topics changed; "*" means everything (after a lost link).
 // It never blocks on subscribers.
-func (h *Hub) Notify(_ context.Context, topics ...string) {
-	h.mu.Lock()
+func (b *Broker) Notify(_ context.Context, topics ...string) {
+	b.mu.Lock()
 	var ks []*key
 	for _, t := range topics {
 		if t == "*" {
 			ks = ks[:0]
-			for _, k := range h.keys {
+			for _, k := range b.keys {
 				ks = append(ks, k)
 			}
 			break
 		}
-		if k, ok := h.keys[t]; ok {
+		if k, ok := b.keys[t]; ok {
 			ks = append(ks, k)
 		}
 	}
 	var derived []string
 	for _, t := range topics {
 		prefix, _, _ := strings.Cut(t, ":")
-		if d, ok := h.derive[prefix]; ok && h.watchingLocked(d.target) {
+		if d, ok := b.derive[prefix]; ok && b.watchingLocked(d.target) {
 			derived = append(derived, t)
 		}
 	}
-	h.mu.Unlock()
+	b.mu.Unlock()
 	for _, k := range ks {
 		k.schedule()
 	}
@@ -90,18 +93,18 @@ func (h *Hub) Notify(_ context.Context, topics ...string) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			ts, err := h.derive[prefix].f(ctx, t)
+			ts, err := b.derive[prefix].f(ctx, t)
 			if err != nil {
-				h.log.Error("realtime: derive topics", "topic", t, "error", err)
+				b.log.Error("realtime: derive topics", "topic", t, "error", err)
 				return
 			}
-			h.Notify(ctx, ts...)
+			b.Notify(ctx, ts...)
 		}()
 	}
 }
 
-func (h *Hub) watchingLocked(prefix string) bool {
-	for t := range h.keys {
+func (b *Broker) watchingLocked(prefix string) bool {
+	for t := range b.keys {
 		if strings.HasPrefix(t, prefix+":") {
 			return true
 		}
@@ -110,20 +113,23 @@ func (h *Hub) watchingLocked(prefix string) bool {
 }
 
 type key struct {
-	hub   *Hub
-	topic string
-	fetch Fetch
+	broker *Broker
+	topic  string
+	fetch  Fetch
 
 	mu        sync.Mutex
 	subs      map[*sub]struct{}
 	latest    any
-	has       bool
-	scheduled bool
-	last      time.Time
+	seq       uint64    // numbers the values read; 0: none yet
+	scheduled bool      // a refresh is due
+	reading   bool      // a refresh is reading
+	last      time.Time // when the last refresh started
 }
 
 // schedule refreshes the value now, or when the rate allows; a refresh
-// already scheduled absorbs this notification.
+// already due absorbs this notification. Refreshes never overlap: one due
+// while a read is out starts when that read is done, so a slow read cannot
+// store its older value over a quicker, newer one.
 func (k *key) schedule() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -131,27 +137,34 @@ func (k *key) schedule() {
 		return
 	}
 	k.scheduled = true
-	delay := time.Until(k.last.Add(k.hub.interval))
-	if delay < 0 {
-		delay = 0
+	if !k.reading {
+		k.startLocked()
 	}
-	time.AfterFunc(delay, k.refresh)
+}
+
+func (k *key) startLocked() {
+	time.AfterFunc(max(time.Until(k.last.Add(k.broker.interval)), 0), k.refresh)
 }
 
 func (k *key) refresh() {
 	k.mu.Lock()
-	k.scheduled = false // changes from here on schedule the next refresh
+	k.scheduled, k.reading = false, true // changes from here on schedule the next refresh
 	k.last = time.Now()
 	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	v, err := k.fetch(ctx, k.topic)
 	cancel()
+	k.mu.Lock()
+	k.reading = false
+	if k.scheduled {
+		k.startLocked()
+	}
 	if err != nil {
-		k.hub.log.Error("realtime: read topic", "topic", k.topic, "error", err)
+		k.mu.Unlock()
+		k.broker.log.Error("realtime: read topic", "topic", k.topic, "error", err)
 		return
 	}
-	k.mu.Lock()
-	k.latest, k.has = v, true
+	k.latest, k.seq = v, k.seq+1
 	subs := make([]*sub, 0, len(k.subs))
 	for s := range k.subs {
 		subs = append(subs, s)
@@ -162,26 +175,29 @@ func (k *key) refresh() {
 	}
 }
 
-func (k *key) value() (any, bool) {
+// value returns the latest value and its number (0: none yet).
+func (k *key) value() (any, uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.latest, k.has
+	return k.latest, k.seq
 }
 
 type sub struct {
 	mu    sync.Mutex
 	dirty []*key
 	ready chan struct{}
-	// direct, for a one-topic subscription, hands the value straight to the
-	// subscriber's one-slot channel, replacing an unread older value: no
-	// goroutine of our own per subscriber.
-	direct func(v any)
+	// direct, for a one-topic subscription, hands the value numbered seq
+	// straight to the subscriber's one-slot channel, replacing an unread
+	// older value: no goroutine of our own per subscriber. A value older
+	// than one already handed over (two refreshes' deliveries crossing) is
+	// dropped.
+	direct func(v any, seq uint64)
 }
 
 func (s *sub) mark(k *key) {
 	if s.direct != nil {
-		if v, ok := k.value(); ok {
-			s.direct(v)
+		if v, seq := k.value(); seq > 0 {
+			s.direct(v, seq)
 		}
 		return
 	}
@@ -217,19 +233,21 @@ var ErrUnknownTopic = errors.New("realtime: unknown topic")
 // Watch subscribes to topics until ctx ends: the current value of each comes
 // first, then each change. Values are converted with conv (a nil result is
 // skipped).
-func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (T, bool)) (<-chan T, error) {
+func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any) (T, bool)) (<-chan T, error) {
 	s := &sub{ready: make(chan struct{}, 1)}
 	out := make(chan T, 1)
 	closed := false
 	if len(topics) == 1 {
-		s.direct = func(v any) {
-			t, ok := conv(v)
-			if !ok {
-				return
-			}
+		var handed uint64
+		s.direct = func(v any, seq uint64) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if closed {
+			if closed || seq <= handed {
+				return
+			}
+			handed = seq
+			t, ok := conv(v)
+			if !ok {
 				return
 			}
 			select {
@@ -243,44 +261,48 @@ func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (
 			}
 		}
 	}
-	keys := make([]*key, 0, len(topics))
-	h.mu.Lock()
-	for _, t := range topics {
+	fetch := make([]Fetch, len(topics))
+	for i, t := range topics { // all known, or no subscription at all
 		prefix, _, _ := strings.Cut(t, ":")
-		f, ok := h.fetchers[prefix]
+		f, ok := b.fetchers[prefix]
 		if !ok {
-			h.mu.Unlock()
 			return nil, ErrUnknownTopic
 		}
-		k, ok := h.keys[t]
+		fetch[i] = f
+	}
+	keys := make([]*key, 0, len(topics))
+	b.mu.Lock()
+	for i, t := range topics {
+		k, ok := b.keys[t]
 		if !ok {
-			k = &key{hub: h, topic: t, fetch: f, subs: map[*sub]struct{}{}}
-			h.keys[t] = k
+			k = &key{broker: b, topic: t, fetch: fetch[i], subs: map[*sub]struct{}{}}
+			b.keys[t] = k
 		}
 		k.mu.Lock()
 		k.subs[s] = struct{}{}
-		has := k.has
+		has, reading := k.seq > 0, k.reading
 		k.mu.Unlock()
-		if has {
+		switch {
+		case has:
 			s.mark(k)
-		} else {
+		case !reading: // a read out now tells s too
 			k.schedule()
 		}
 		keys = append(keys, k)
 	}
-	h.mu.Unlock()
+	b.mu.Unlock()
 
 	unsubscribe := func() {
-		h.mu.Lock()
+		b.mu.Lock()
 		for _, k := range keys {
 			k.mu.Lock()
 			delete(k.subs, s)
 			if len(k.subs) == 0 {
-				delete(h.keys, k.topic) // no stale value outlives its watchers
+				delete(b.keys, k.topic) // no stale value outlives its watchers
 			}
 			k.mu.Unlock()
 		}
-		h.mu.Unlock()
+		b.mu.Unlock()
 		s.mu.Lock()
 		closed = true
 		close(out)
@@ -299,8 +321,8 @@ func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (
 			case <-s.ready:
 			}
 			for _, k := range s.take() {
-				v, ok := k.value()
-				if !ok {
+				v, seq := k.value()
+				if seq == 0 {
 					continue
 				}
 				t, ok := conv(v)
@@ -319,10 +341,10 @@ func Watch[T any](ctx context.Context, h *Hub, topics []string, conv func(any) (
 }
 
 // Subscribers is how many subscriptions watch topic now (for tests).
-func (h *Hub) Subscribers(topic string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	k, ok := h.keys[topic]
+func (b *Broker) Subscribers(topic string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k, ok := b.keys[topic]
 	if !ok {
 		return 0
 	}
