@@ -112,9 +112,9 @@ func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int)
 // transitions lists, for each state, the states a fulfilment may come
 // from: the one table every move is checked against, inside its UPDATE.
 var transitions = map[Status][]Status{
-	fulfillment.StatusPICKING:         {fulfillment.StatusUNFULFILLED, fulfillment.StatusREROUTED},
-	fulfillment.StatusPACKED:          {fulfillment.StatusUNFULFILLED, fulfillment.StatusPICKING, fulfillment.StatusREROUTED},
-	fulfillment.StatusREADY_FOR_PICKUP: {fulfillment.StatusPACKED, fulfillment.StatusREROUTED},
+	fulfillment.StatusPICKING:           {fulfillment.StatusUNFULFILLED, fulfillment.StatusREROUTED},
+	fulfillment.StatusPACKED:            {fulfillment.StatusUNFULFILLED, fulfillment.StatusPICKING, fulfillment.StatusREROUTED},
+	fulfillment.StatusREADY_FOR_PICKUP:  {fulfillment.StatusPACKED, fulfillment.StatusREROUTED},
 	fulfillment.StatusHANDED_TO_COURIER: {fulfillment.StatusPACKED},
 	// A pickup is handed over at the counter from any state before it:
 	// at a pop-up the clerk picks, packs and hands over in one go.
