@@ -45,6 +45,7 @@ var checkoutDeps = map[string][]string{
 	"checkout/memberships": {"checkout", "checkout/txn", "checkout/wallets"},
 	"checkout/carts":       {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops"},
 	"checkout/orders":      {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships"},
+	"checkout/fulfillment": {"checkout", "checkout/txn"},
 	"checkout/hubs":        {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
 	"checkout/shop":        {"*"},
 }

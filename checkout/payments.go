@@ -101,6 +101,12 @@ type PayWith struct {
 	Wallet *Money
 }
 
+// Fulfiller opens the fulfilment of an order, in the transaction that
+// makes the order PAID: there is never a paid order without one.
+type Fulfiller interface {
+	Open(ctx context.Context, tx *ent.Tx, orderID, customerID int) error
+}
+
 // PaymentEventHandler applies, in the webhook's transaction, a payment
 // event about something it owns; handled is false for any other event.
 type PaymentEventHandler interface {

@@ -23,6 +23,8 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubpassspend"
@@ -78,6 +80,10 @@ type Client struct {
 	DropCustomer *DropCustomerClient
 	// DropPool is the client for interacting with the DropPool builders.
 	DropPool *DropPoolClient
+	// Fulfillment is the client for interacting with the Fulfillment builders.
+	Fulfillment *FulfillmentClient
+	// FulfillmentEvent is the client for interacting with the FulfillmentEvent builders.
+	FulfillmentEvent *FulfillmentEventClient
 	// GiftDraw is the client for interacting with the GiftDraw builders.
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
@@ -157,6 +163,8 @@ func (c *Client) init() {
 	c.Drop = NewDropClient(c.config)
 	c.DropCustomer = NewDropCustomerClient(c.config)
 	c.DropPool = NewDropPoolClient(c.config)
+	c.Fulfillment = NewFulfillmentClient(c.config)
+	c.FulfillmentEvent = NewFulfillmentEventClient(c.config)
 	c.GiftDraw = NewGiftDrawClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
 	c.HubPassSpend = NewHubPassSpendClient(c.config)
@@ -277,46 +285,48 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		Cart:            NewCartClient(cfg),
-		CartLine:        NewCartLineClient(cfg),
-		Collection:      NewCollectionClient(cfg),
-		Customer:        NewCustomerClient(cfg),
-		CustomerSession: NewCustomerSessionClient(cfg),
-		Drop:            NewDropClient(cfg),
-		DropCustomer:    NewDropCustomerClient(cfg),
-		DropPool:        NewDropPoolClient(cfg),
-		GiftDraw:        NewGiftDrawClient(cfg),
-		GiftLot:         NewGiftLotClient(cfg),
-		HubPassSpend:    NewHubPassSpendClient(cfg),
-		HubPayment:      NewHubPaymentClient(cfg),
-		HubSale:         NewHubSaleClient(cfg),
-		HubWallet:       NewHubWalletClient(cfg),
-		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
-		Image:           NewImageClient(cfg),
-		Location:        NewLocationClient(cfg),
-		MemberPrice:     NewMemberPriceClient(cfg),
-		Membership:      NewMembershipClient(cfg),
-		MembershipTier:  NewMembershipTierClient(cfg),
-		Order:           NewOrderClient(cfg),
-		OrderEvent:      NewOrderEventClient(cfg),
-		OrderLine:       NewOrderLineClient(cfg),
-		Outbox:          NewOutboxClient(cfg),
-		Payment:         NewPaymentClient(cfg),
-		Product:         NewProductClient(cfg),
-		ReaderBinding:   NewReaderBindingClient(cfg),
-		Refund:          NewRefundClient(cfg),
-		Setting:         NewSettingClient(cfg),
-		Staff:           NewStaffClient(cfg),
-		StaffToken:      NewStaffTokenClient(cfg),
-		Stock:           NewStockClient(cfg),
-		Stream:          NewStreamClient(cfg),
-		StripeEvent:     NewStripeEventClient(cfg),
-		TopUp:           NewTopUpClient(cfg),
-		Variant:         NewVariantClient(cfg),
-		Wallet:          NewWalletClient(cfg),
-		WalletEntry:     NewWalletEntryClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		Cart:             NewCartClient(cfg),
+		CartLine:         NewCartLineClient(cfg),
+		Collection:       NewCollectionClient(cfg),
+		Customer:         NewCustomerClient(cfg),
+		CustomerSession:  NewCustomerSessionClient(cfg),
+		Drop:             NewDropClient(cfg),
+		DropCustomer:     NewDropCustomerClient(cfg),
+		DropPool:         NewDropPoolClient(cfg),
+		Fulfillment:      NewFulfillmentClient(cfg),
+		FulfillmentEvent: NewFulfillmentEventClient(cfg),
+		GiftDraw:         NewGiftDrawClient(cfg),
+		GiftLot:          NewGiftLotClient(cfg),
+		HubPassSpend:     NewHubPassSpendClient(cfg),
+		HubPayment:       NewHubPaymentClient(cfg),
+		HubSale:          NewHubSaleClient(cfg),
+		HubWallet:        NewHubWalletClient(cfg),
+		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
+		Image:            NewImageClient(cfg),
+		Location:         NewLocationClient(cfg),
+		MemberPrice:      NewMemberPriceClient(cfg),
+		Membership:       NewMembershipClient(cfg),
+		MembershipTier:   NewMembershipTierClient(cfg),
+		Order:            NewOrderClient(cfg),
+		OrderEvent:       NewOrderEventClient(cfg),
+		OrderLine:        NewOrderLineClient(cfg),
+		Outbox:           NewOutboxClient(cfg),
+		Payment:          NewPaymentClient(cfg),
+		Product:          NewProductClient(cfg),
+		ReaderBinding:    NewReaderBindingClient(cfg),
+		Refund:           NewRefundClient(cfg),
+		Setting:          NewSettingClient(cfg),
+		Staff:            NewStaffClient(cfg),
+		StaffToken:       NewStaffTokenClient(cfg),
+		Stock:            NewStockClient(cfg),
+		Stream:           NewStreamClient(cfg),
+		StripeEvent:      NewStripeEventClient(cfg),
+		TopUp:            NewTopUpClient(cfg),
+		Variant:          NewVariantClient(cfg),
+		Wallet:           NewWalletClient(cfg),
+		WalletEntry:      NewWalletEntryClient(cfg),
 	}, nil
 }
 
@@ -334,46 +344,48 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		Cart:            NewCartClient(cfg),
-		CartLine:        NewCartLineClient(cfg),
-		Collection:      NewCollectionClient(cfg),
-		Customer:        NewCustomerClient(cfg),
-		CustomerSession: NewCustomerSessionClient(cfg),
-		Drop:            NewDropClient(cfg),
-		DropCustomer:    NewDropCustomerClient(cfg),
-		DropPool:        NewDropPoolClient(cfg),
-		GiftDraw:        NewGiftDrawClient(cfg),
-		GiftLot:         NewGiftLotClient(cfg),
-		HubPassSpend:    NewHubPassSpendClient(cfg),
-		HubPayment:      NewHubPaymentClient(cfg),
-		HubSale:         NewHubSaleClient(cfg),
-		HubWallet:       NewHubWalletClient(cfg),
-		IdempotencyKey:  NewIdempotencyKeyClient(cfg),
-		Image:           NewImageClient(cfg),
-		Location:        NewLocationClient(cfg),
-		MemberPrice:     NewMemberPriceClient(cfg),
-		Membership:      NewMembershipClient(cfg),
-		MembershipTier:  NewMembershipTierClient(cfg),
-		Order:           NewOrderClient(cfg),
-		OrderEvent:      NewOrderEventClient(cfg),
-		OrderLine:       NewOrderLineClient(cfg),
-		Outbox:          NewOutboxClient(cfg),
-		Payment:         NewPaymentClient(cfg),
-		Product:         NewProductClient(cfg),
-		ReaderBinding:   NewReaderBindingClient(cfg),
-		Refund:          NewRefundClient(cfg),
-		Setting:         NewSettingClient(cfg),
-		Staff:           NewStaffClient(cfg),
-		StaffToken:      NewStaffTokenClient(cfg),
-		Stock:           NewStockClient(cfg),
-		Stream:          NewStreamClient(cfg),
-		StripeEvent:     NewStripeEventClient(cfg),
-		TopUp:           NewTopUpClient(cfg),
-		Variant:         NewVariantClient(cfg),
-		Wallet:          NewWalletClient(cfg),
-		WalletEntry:     NewWalletEntryClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		Cart:             NewCartClient(cfg),
+		CartLine:         NewCartLineClient(cfg),
+		Collection:       NewCollectionClient(cfg),
+		Customer:         NewCustomerClient(cfg),
+		CustomerSession:  NewCustomerSessionClient(cfg),
+		Drop:             NewDropClient(cfg),
+		DropCustomer:     NewDropCustomerClient(cfg),
+		DropPool:         NewDropPoolClient(cfg),
+		Fulfillment:      NewFulfillmentClient(cfg),
+		FulfillmentEvent: NewFulfillmentEventClient(cfg),
+		GiftDraw:         NewGiftDrawClient(cfg),
+		GiftLot:          NewGiftLotClient(cfg),
+		HubPassSpend:     NewHubPassSpendClient(cfg),
+		HubPayment:       NewHubPaymentClient(cfg),
+		HubSale:          NewHubSaleClient(cfg),
+		HubWallet:        NewHubWalletClient(cfg),
+		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
+		Image:            NewImageClient(cfg),
+		Location:         NewLocationClient(cfg),
+		MemberPrice:      NewMemberPriceClient(cfg),
+		Membership:       NewMembershipClient(cfg),
+		MembershipTier:   NewMembershipTierClient(cfg),
+		Order:            NewOrderClient(cfg),
+		OrderEvent:       NewOrderEventClient(cfg),
+		OrderLine:        NewOrderLineClient(cfg),
+		Outbox:           NewOutboxClient(cfg),
+		Payment:          NewPaymentClient(cfg),
+		Product:          NewProductClient(cfg),
+		ReaderBinding:    NewReaderBindingClient(cfg),
+		Refund:           NewRefundClient(cfg),
+		Setting:          NewSettingClient(cfg),
+		Staff:            NewStaffClient(cfg),
+		StaffToken:       NewStaffTokenClient(cfg),
+		Stock:            NewStockClient(cfg),
+		Stream:           NewStreamClient(cfg),
+		StripeEvent:      NewStripeEventClient(cfg),
+		TopUp:            NewTopUpClient(cfg),
+		Variant:          NewVariantClient(cfg),
+		Wallet:           NewWalletClient(cfg),
+		WalletEntry:      NewWalletEntryClient(cfg),
 	}, nil
 }
 
@@ -404,12 +416,12 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPassSpend,
-		c.HubPayment, c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location,
-		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
-		c.OrderLine, c.Outbox, c.Payment, c.Product, c.ReaderBinding, c.Refund,
-		c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp,
-		c.Variant, c.Wallet, c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw,
+		c.GiftLot, c.HubPassSpend, c.HubPayment, c.HubSale, c.HubWallet,
+		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
+		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
+		c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff, c.StaffToken,
+		c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -420,12 +432,12 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.GiftDraw, c.GiftLot, c.HubPassSpend,
-		c.HubPayment, c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location,
-		c.MemberPrice, c.Membership, c.MembershipTier, c.Order, c.OrderEvent,
-		c.OrderLine, c.Outbox, c.Payment, c.Product, c.ReaderBinding, c.Refund,
-		c.Setting, c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp,
-		c.Variant, c.Wallet, c.WalletEntry,
+		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw,
+		c.GiftLot, c.HubPassSpend, c.HubPayment, c.HubSale, c.HubWallet,
+		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
+		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
+		c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff, c.StaffToken,
+		c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -450,6 +462,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DropCustomer.mutate(ctx, m)
 	case *DropPoolMutation:
 		return c.DropPool.mutate(ctx, m)
+	case *FulfillmentMutation:
+		return c.Fulfillment.mutate(ctx, m)
+	case *FulfillmentEventMutation:
+		return c.FulfillmentEvent.mutate(ctx, m)
 	case *GiftDrawMutation:
 		return c.GiftDraw.mutate(ctx, m)
 	case *GiftLotMutation:
@@ -1744,6 +1760,322 @@ func (c *DropPoolClient) mutate(ctx context.Context, m *DropPoolMutation) (Value
 		return (&DropPoolDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown DropPool mutation op: %q", m.Op())
+	}
+}
+
+// FulfillmentClient is a client for the Fulfillment schema.
+type FulfillmentClient struct {
+	config
+}
+
+// NewFulfillmentClient returns a client for the Fulfillment from the given config.
+func NewFulfillmentClient(c config) *FulfillmentClient {
+	return &FulfillmentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `fulfillment.Hooks(f(g(h())))`.
+func (c *FulfillmentClient) Use(hooks ...Hook) {
+	c.hooks.Fulfillment = append(c.hooks.Fulfillment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `fulfillment.Intercept(f(g(h())))`.
+func (c *FulfillmentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Fulfillment = append(c.inters.Fulfillment, interceptors...)
+}
+
+// Create returns a builder for creating a Fulfillment entity.
+func (c *FulfillmentClient) Create() *FulfillmentCreate {
+	mutation := newFulfillmentMutation(c.config, OpCreate)
+	return &FulfillmentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Fulfillment entities.
+func (c *FulfillmentClient) CreateBulk(builders ...*FulfillmentCreate) *FulfillmentCreateBulk {
+	return &FulfillmentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *FulfillmentClient) MapCreateBulk(slice any, setFunc func(*FulfillmentCreate, int)) *FulfillmentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &FulfillmentCreateBulk{err: fmt.Errorf("calling to FulfillmentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*FulfillmentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &FulfillmentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Fulfillment.
+func (c *FulfillmentClient) Update() *FulfillmentUpdate {
+	mutation := newFulfillmentMutation(c.config, OpUpdate)
+	return &FulfillmentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *FulfillmentClient) UpdateOne(_m *Fulfillment) *FulfillmentUpdateOne {
+	mutation := newFulfillmentMutation(c.config, OpUpdateOne, withFulfillment(_m))
+	return &FulfillmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *FulfillmentClient) UpdateOneID(id int) *FulfillmentUpdateOne {
+	mutation := newFulfillmentMutation(c.config, OpUpdateOne, withFulfillmentID(id))
+	return &FulfillmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Fulfillment.
+func (c *FulfillmentClient) Delete() *FulfillmentDelete {
+	mutation := newFulfillmentMutation(c.config, OpDelete)
+	return &FulfillmentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *FulfillmentClient) DeleteOne(_m *Fulfillment) *FulfillmentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *FulfillmentClient) DeleteOneID(id int) *FulfillmentDeleteOne {
+	builder := c.Delete().Where(fulfillment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &FulfillmentDeleteOne{builder}
+}
+
+// Query returns a query builder for Fulfillment.
+func (c *FulfillmentClient) Query() *FulfillmentQuery {
+	return &FulfillmentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeFulfillment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Fulfillment entity by its id.
+func (c *FulfillmentClient) Get(ctx context.Context, id int) (*Fulfillment, error) {
+	return c.Query().Where(fulfillment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *FulfillmentClient) GetX(ctx context.Context, id int) *Fulfillment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrder queries the order edge of a Fulfillment.
+func (c *FulfillmentClient) QueryOrder(_m *Fulfillment) *OrderQuery {
+	query := (&OrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(fulfillment.Table, fulfillment.FieldID, id),
+			sqlgraph.To(order.Table, order.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, fulfillment.OrderTable, fulfillment.OrderColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEvents queries the events edge of a Fulfillment.
+func (c *FulfillmentClient) QueryEvents(_m *Fulfillment) *FulfillmentEventQuery {
+	query := (&FulfillmentEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(fulfillment.Table, fulfillment.FieldID, id),
+			sqlgraph.To(fulfillmentevent.Table, fulfillmentevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, fulfillment.EventsTable, fulfillment.EventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *FulfillmentClient) Hooks() []Hook {
+	hooks := c.hooks.Fulfillment
+	return append(hooks[:len(hooks):len(hooks)], fulfillment.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *FulfillmentClient) Interceptors() []Interceptor {
+	return c.inters.Fulfillment
+}
+
+func (c *FulfillmentClient) mutate(ctx context.Context, m *FulfillmentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&FulfillmentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&FulfillmentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&FulfillmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&FulfillmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Fulfillment mutation op: %q", m.Op())
+	}
+}
+
+// FulfillmentEventClient is a client for the FulfillmentEvent schema.
+type FulfillmentEventClient struct {
+	config
+}
+
+// NewFulfillmentEventClient returns a client for the FulfillmentEvent from the given config.
+func NewFulfillmentEventClient(c config) *FulfillmentEventClient {
+	return &FulfillmentEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `fulfillmentevent.Hooks(f(g(h())))`.
+func (c *FulfillmentEventClient) Use(hooks ...Hook) {
+	c.hooks.FulfillmentEvent = append(c.hooks.FulfillmentEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `fulfillmentevent.Intercept(f(g(h())))`.
+func (c *FulfillmentEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.FulfillmentEvent = append(c.inters.FulfillmentEvent, interceptors...)
+}
+
+// Create returns a builder for creating a FulfillmentEvent entity.
+func (c *FulfillmentEventClient) Create() *FulfillmentEventCreate {
+	mutation := newFulfillmentEventMutation(c.config, OpCreate)
+	return &FulfillmentEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of FulfillmentEvent entities.
+func (c *FulfillmentEventClient) CreateBulk(builders ...*FulfillmentEventCreate) *FulfillmentEventCreateBulk {
+	return &FulfillmentEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *FulfillmentEventClient) MapCreateBulk(slice any, setFunc func(*FulfillmentEventCreate, int)) *FulfillmentEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &FulfillmentEventCreateBulk{err: fmt.Errorf("calling to FulfillmentEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*FulfillmentEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &FulfillmentEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for FulfillmentEvent.
+func (c *FulfillmentEventClient) Update() *FulfillmentEventUpdate {
+	mutation := newFulfillmentEventMutation(c.config, OpUpdate)
+	return &FulfillmentEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *FulfillmentEventClient) UpdateOne(_m *FulfillmentEvent) *FulfillmentEventUpdateOne {
+	mutation := newFulfillmentEventMutation(c.config, OpUpdateOne, withFulfillmentEvent(_m))
+	return &FulfillmentEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *FulfillmentEventClient) UpdateOneID(id int) *FulfillmentEventUpdateOne {
+	mutation := newFulfillmentEventMutation(c.config, OpUpdateOne, withFulfillmentEventID(id))
+	return &FulfillmentEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for FulfillmentEvent.
+func (c *FulfillmentEventClient) Delete() *FulfillmentEventDelete {
+	mutation := newFulfillmentEventMutation(c.config, OpDelete)
+	return &FulfillmentEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *FulfillmentEventClient) DeleteOne(_m *FulfillmentEvent) *FulfillmentEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *FulfillmentEventClient) DeleteOneID(id int) *FulfillmentEventDeleteOne {
+	builder := c.Delete().Where(fulfillmentevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &FulfillmentEventDeleteOne{builder}
+}
+
+// Query returns a query builder for FulfillmentEvent.
+func (c *FulfillmentEventClient) Query() *FulfillmentEventQuery {
+	return &FulfillmentEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeFulfillmentEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a FulfillmentEvent entity by its id.
+func (c *FulfillmentEventClient) Get(ctx context.Context, id int) (*FulfillmentEvent, error) {
+	return c.Query().Where(fulfillmentevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *FulfillmentEventClient) GetX(ctx context.Context, id int) *FulfillmentEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryFulfillment queries the fulfillment edge of a FulfillmentEvent.
+func (c *FulfillmentEventClient) QueryFulfillment(_m *FulfillmentEvent) *FulfillmentQuery {
+	query := (&FulfillmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(fulfillmentevent.Table, fulfillmentevent.FieldID, id),
+			sqlgraph.To(fulfillment.Table, fulfillment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, fulfillmentevent.FulfillmentTable, fulfillmentevent.FulfillmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *FulfillmentEventClient) Hooks() []Hook {
+	hooks := c.hooks.FulfillmentEvent
+	return append(hooks[:len(hooks):len(hooks)], fulfillmentevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *FulfillmentEventClient) Interceptors() []Interceptor {
+	return c.inters.FulfillmentEvent
+}
+
+func (c *FulfillmentEventClient) mutate(ctx context.Context, m *FulfillmentEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&FulfillmentEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&FulfillmentEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&FulfillmentEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&FulfillmentEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown FulfillmentEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -3600,6 +3932,22 @@ func (c *OrderClient) QueryRefunds(_m *Order) *RefundQuery {
 			sqlgraph.From(order.Table, order.FieldID, id),
 			sqlgraph.To(refund.Table, refund.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, order.RefundsTable, order.RefundsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryFulfillment queries the fulfillment edge of a Order.
+func (c *OrderClient) QueryFulfillment(_m *Order) *FulfillmentQuery {
+	query := (&FulfillmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(order.Table, order.FieldID, id),
+			sqlgraph.To(fulfillment.Table, fulfillment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, order.FulfillmentTable, order.FulfillmentColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -6187,19 +6535,19 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftDraw, GiftLot, HubPassSpend, HubPayment, HubSale, HubWallet,
-		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
-		Order, OrderEvent, OrderLine, Outbox, Payment, Product, ReaderBinding, Refund,
-		Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
-		WalletEntry []ent.Hook
+		DropPool, Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubPassSpend,
+		HubPayment, HubSale, HubWallet, IdempotencyKey, Image, Location, MemberPrice,
+		Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment,
+		Product, ReaderBinding, Refund, Setting, Staff, StaffToken, Stock, Stream,
+		StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, GiftDraw, GiftLot, HubPassSpend, HubPayment, HubSale, HubWallet,
-		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
-		Order, OrderEvent, OrderLine, Outbox, Payment, Product, ReaderBinding, Refund,
-		Setting, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
-		WalletEntry []ent.Interceptor
+		DropPool, Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubPassSpend,
+		HubPayment, HubSale, HubWallet, IdempotencyKey, Image, Location, MemberPrice,
+		Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment,
+		Product, ReaderBinding, Refund, Setting, Staff, StaffToken, Stock, Stream,
+		StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Interceptor
 	}
 )
 

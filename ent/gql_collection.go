@@ -15,6 +15,8 @@ import (
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -712,6 +714,215 @@ func newDropPaginateArgs(rv map[string]any) *dropPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *FulfillmentQuery) CollectFields(ctx context.Context, satisfies ...string) (*FulfillmentQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *FulfillmentQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(fulfillment.Columns))
+		selectedFields = []string{fulfillment.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "events":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&FulfillmentEventClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, fulfillmenteventImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedEvents(alias, func(wq *FulfillmentEventQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[fulfillment.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, fulfillment.FieldCreatedAt)
+				fieldSeen[fulfillment.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[fulfillment.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, fulfillment.FieldUpdatedAt)
+				fieldSeen[fulfillment.FieldUpdatedAt] = struct{}{}
+			}
+		case "method":
+			if _, ok := fieldSeen[fulfillment.FieldMethod]; !ok {
+				selectedFields = append(selectedFields, fulfillment.FieldMethod)
+				fieldSeen[fulfillment.FieldMethod] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[fulfillment.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, fulfillment.FieldStatus)
+				fieldSeen[fulfillment.FieldStatus] = struct{}{}
+			}
+		case "collectedAt":
+			if _, ok := fieldSeen[fulfillment.FieldCollectedAt]; !ok {
+				selectedFields = append(selectedFields, fulfillment.FieldCollectedAt)
+				fieldSeen[fulfillment.FieldCollectedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type fulfillmentPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []FulfillmentPaginateOption
+}
+
+func newFulfillmentPaginateArgs(rv map[string]any) *fulfillmentPaginateArgs {
+	args := &fulfillmentPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &FulfillmentOrder{Field: &FulfillmentOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithFulfillmentOrder(order))
+			}
+		case *FulfillmentOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithFulfillmentOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*FulfillmentWhereInput); ok {
+		args.opts = append(args.opts, WithFulfillmentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *FulfillmentEventQuery) CollectFields(ctx context.Context, satisfies ...string) (*FulfillmentEventQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *FulfillmentEventQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(fulfillmentevent.Columns))
+		selectedFields = []string{fulfillmentevent.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "from":
+			if _, ok := fieldSeen[fulfillmentevent.FieldFrom]; !ok {
+				selectedFields = append(selectedFields, fulfillmentevent.FieldFrom)
+				fieldSeen[fulfillmentevent.FieldFrom] = struct{}{}
+			}
+		case "to":
+			if _, ok := fieldSeen[fulfillmentevent.FieldTo]; !ok {
+				selectedFields = append(selectedFields, fulfillmentevent.FieldTo)
+				fieldSeen[fulfillmentevent.FieldTo] = struct{}{}
+			}
+		case "actor":
+			if _, ok := fieldSeen[fulfillmentevent.FieldActor]; !ok {
+				selectedFields = append(selectedFields, fulfillmentevent.FieldActor)
+				fieldSeen[fulfillmentevent.FieldActor] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[fulfillmentevent.FieldNote]; !ok {
+				selectedFields = append(selectedFields, fulfillmentevent.FieldNote)
+				fieldSeen[fulfillmentevent.FieldNote] = struct{}{}
+			}
+		case "at":
+			if _, ok := fieldSeen[fulfillmentevent.FieldAt]; !ok {
+				selectedFields = append(selectedFields, fulfillmentevent.FieldAt)
+				fieldSeen[fulfillmentevent.FieldAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type fulfillmenteventPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []FulfillmentEventPaginateOption
+}
+
+func newFulfillmentEventPaginateArgs(rv map[string]any) *fulfillmenteventPaginateArgs {
+	args := &fulfillmenteventPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*FulfillmentEventWhereInput); ok {
+		args.opts = append(args.opts, WithFulfillmentEventFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *HubSaleQuery) CollectFields(ctx context.Context, satisfies ...string) (*HubSaleQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -1373,6 +1584,17 @@ func (_q *OrderQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 			_q.WithNamedRefunds(alias, func(wq *RefundQuery) {
 				*wq = *query
 			})
+
+		case "fulfillment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&FulfillmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, fulfillmentImplementors)...); err != nil {
+				return err
+			}
+			_q.withFulfillment = query
 		case "createdAt":
 			if _, ok := fieldSeen[order.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, order.FieldCreatedAt)

@@ -69,6 +69,18 @@ func (_m *Drop) Variants(ctx context.Context) (result []*Variant, err error) {
 	return result, err
 }
 
+func (_m *Fulfillment) Events(ctx context.Context) (result []*FulfillmentEvent, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedEvents(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.EventsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEvents().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *Image) Product(ctx context.Context) (*Product, error) {
 	result, err := _m.Edges.ProductOrErr()
 	if IsNotLoaded(err) {
@@ -143,6 +155,14 @@ func (_m *Order) Refunds(ctx context.Context) (result []*Refund, err error) {
 		result, err = _m.QueryRefunds().All(ctx)
 	}
 	return result, err
+}
+
+func (_m *Order) Fulfillment(ctx context.Context) (*Fulfillment, error) {
+	result, err := _m.Edges.FulfillmentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryFulfillment().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *OrderLine) Variant(ctx context.Context) (*Variant, error) {

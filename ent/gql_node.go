@@ -15,6 +15,8 @@ import (
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/internal"
@@ -64,6 +66,16 @@ var dropImplementors = []string{"Drop", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Drop) IsNode() {}
+
+var fulfillmentImplementors = []string{"Fulfillment", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Fulfillment) IsNode() {}
+
+var fulfillmenteventImplementors = []string{"FulfillmentEvent", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*FulfillmentEvent) IsNode() {}
 
 var hubsaleImplementors = []string{"HubSale", "Node"}
 
@@ -268,6 +280,24 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(drop.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, dropImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case fulfillment.Table:
+		query := c.Fulfillment.Query().
+			Where(fulfillment.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, fulfillmentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case fulfillmentevent.Table:
+		query := c.FulfillmentEvent.Query().
+			Where(fulfillmentevent.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, fulfillmenteventImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -566,6 +596,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Drop.Query().
 			Where(drop.IDIn(ids...))
 		query, err := query.CollectFields(ctx, dropImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case fulfillment.Table:
+		query := c.Fulfillment.Query().
+			Where(fulfillment.IDIn(ids...))
+		query, err := query.CollectFields(ctx, fulfillmentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case fulfillmentevent.Table:
+		query := c.FulfillmentEvent.Query().
+			Where(fulfillmentevent.IDIn(ids...))
+		query, err := query.CollectFields(ctx, fulfillmenteventImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -19,6 +19,8 @@ import (
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -1673,6 +1675,569 @@ func (_m *Drop) ToEdge(order *DropOrder) *DropEdge {
 		order = DefaultDropOrder
 	}
 	return &DropEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// FulfillmentEdge is the edge representation of Fulfillment.
+type FulfillmentEdge struct {
+	Node   *Fulfillment `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// FulfillmentConnection is the connection containing edges to Fulfillment.
+type FulfillmentConnection struct {
+	Edges      []*FulfillmentEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *FulfillmentConnection) build(nodes []*Fulfillment, pager *fulfillmentPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Fulfillment
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Fulfillment {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Fulfillment {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*FulfillmentEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &FulfillmentEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// FulfillmentPaginateOption enables pagination customization.
+type FulfillmentPaginateOption func(*fulfillmentPager) error
+
+// WithFulfillmentOrder configures pagination ordering.
+func WithFulfillmentOrder(order *FulfillmentOrder) FulfillmentPaginateOption {
+	if order == nil {
+		order = DefaultFulfillmentOrder
+	}
+	o := *order
+	return func(pager *fulfillmentPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultFulfillmentOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithFulfillmentFilter configures pagination filter.
+func WithFulfillmentFilter(filter func(*FulfillmentQuery) (*FulfillmentQuery, error)) FulfillmentPaginateOption {
+	return func(pager *fulfillmentPager) error {
+		if filter == nil {
+			return errors.New("FulfillmentQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type fulfillmentPager struct {
+	reverse bool
+	order   *FulfillmentOrder
+	filter  func(*FulfillmentQuery) (*FulfillmentQuery, error)
+}
+
+func newFulfillmentPager(opts []FulfillmentPaginateOption, reverse bool) (*fulfillmentPager, error) {
+	pager := &fulfillmentPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultFulfillmentOrder
+	}
+	return pager, nil
+}
+
+func (p *fulfillmentPager) applyFilter(query *FulfillmentQuery) (*FulfillmentQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *fulfillmentPager) toCursor(_m *Fulfillment) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *fulfillmentPager) applyCursors(query *FulfillmentQuery, after, before *Cursor) (*FulfillmentQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultFulfillmentOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *fulfillmentPager) applyOrder(query *FulfillmentQuery) *FulfillmentQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultFulfillmentOrder.Field {
+		query = query.Order(DefaultFulfillmentOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *fulfillmentPager) orderExpr(query *FulfillmentQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultFulfillmentOrder.Field {
+			b.Comma().Ident(DefaultFulfillmentOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Fulfillment.
+func (_m *FulfillmentQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...FulfillmentPaginateOption,
+) (*FulfillmentConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newFulfillmentPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &FulfillmentConnection{Edges: []*FulfillmentEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// FulfillmentOrderFieldCreatedAt orders Fulfillment by created_at.
+	FulfillmentOrderFieldCreatedAt = &FulfillmentOrderField{
+		Value: func(_m *Fulfillment) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: fulfillment.FieldCreatedAt,
+		toTerm: fulfillment.ByCreatedAt,
+		toCursor: func(_m *Fulfillment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// FulfillmentOrderFieldUpdatedAt orders Fulfillment by updated_at.
+	FulfillmentOrderFieldUpdatedAt = &FulfillmentOrderField{
+		Value: func(_m *Fulfillment) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: fulfillment.FieldUpdatedAt,
+		toTerm: fulfillment.ByUpdatedAt,
+		toCursor: func(_m *Fulfillment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f FulfillmentOrderField) String() string {
+	var str string
+	switch f.column {
+	case FulfillmentOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case FulfillmentOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f FulfillmentOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *FulfillmentOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("FulfillmentOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *FulfillmentOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *FulfillmentOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid FulfillmentOrderField", str)
+	}
+	return nil
+}
+
+// FulfillmentOrderField defines the ordering field of Fulfillment.
+type FulfillmentOrderField struct {
+	// Value extracts the ordering value from the given Fulfillment.
+	Value    func(*Fulfillment) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) fulfillment.OrderOption
+	toCursor func(*Fulfillment) Cursor
+}
+
+// FulfillmentOrder defines the ordering of Fulfillment.
+type FulfillmentOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *FulfillmentOrderField `json:"field"`
+}
+
+// DefaultFulfillmentOrder is the default ordering of Fulfillment.
+var DefaultFulfillmentOrder = &FulfillmentOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &FulfillmentOrderField{
+		Value: func(_m *Fulfillment) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: fulfillment.FieldID,
+		toTerm: fulfillment.ByID,
+		toCursor: func(_m *Fulfillment) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Fulfillment into FulfillmentEdge.
+func (_m *Fulfillment) ToEdge(order *FulfillmentOrder) *FulfillmentEdge {
+	if order == nil {
+		order = DefaultFulfillmentOrder
+	}
+	return &FulfillmentEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// FulfillmentEventEdge is the edge representation of FulfillmentEvent.
+type FulfillmentEventEdge struct {
+	Node   *FulfillmentEvent `json:"node"`
+	Cursor Cursor            `json:"cursor"`
+}
+
+// FulfillmentEventConnection is the connection containing edges to FulfillmentEvent.
+type FulfillmentEventConnection struct {
+	Edges      []*FulfillmentEventEdge `json:"edges"`
+	PageInfo   PageInfo                `json:"pageInfo"`
+	TotalCount int                     `json:"totalCount"`
+}
+
+func (c *FulfillmentEventConnection) build(nodes []*FulfillmentEvent, pager *fulfillmenteventPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *FulfillmentEvent
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *FulfillmentEvent {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *FulfillmentEvent {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*FulfillmentEventEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &FulfillmentEventEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// FulfillmentEventPaginateOption enables pagination customization.
+type FulfillmentEventPaginateOption func(*fulfillmenteventPager) error
+
+// WithFulfillmentEventOrder configures pagination ordering.
+func WithFulfillmentEventOrder(order *FulfillmentEventOrder) FulfillmentEventPaginateOption {
+	if order == nil {
+		order = DefaultFulfillmentEventOrder
+	}
+	o := *order
+	return func(pager *fulfillmenteventPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultFulfillmentEventOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithFulfillmentEventFilter configures pagination filter.
+func WithFulfillmentEventFilter(filter func(*FulfillmentEventQuery) (*FulfillmentEventQuery, error)) FulfillmentEventPaginateOption {
+	return func(pager *fulfillmenteventPager) error {
+		if filter == nil {
+			return errors.New("FulfillmentEventQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type fulfillmenteventPager struct {
+	reverse bool
+	order   *FulfillmentEventOrder
+	filter  func(*FulfillmentEventQuery) (*FulfillmentEventQuery, error)
+}
+
+func newFulfillmentEventPager(opts []FulfillmentEventPaginateOption, reverse bool) (*fulfillmenteventPager, error) {
+	pager := &fulfillmenteventPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultFulfillmentEventOrder
+	}
+	return pager, nil
+}
+
+func (p *fulfillmenteventPager) applyFilter(query *FulfillmentEventQuery) (*FulfillmentEventQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *fulfillmenteventPager) toCursor(_m *FulfillmentEvent) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *fulfillmenteventPager) applyCursors(query *FulfillmentEventQuery, after, before *Cursor) (*FulfillmentEventQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultFulfillmentEventOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *fulfillmenteventPager) applyOrder(query *FulfillmentEventQuery) *FulfillmentEventQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultFulfillmentEventOrder.Field {
+		query = query.Order(DefaultFulfillmentEventOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *fulfillmenteventPager) orderExpr(query *FulfillmentEventQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultFulfillmentEventOrder.Field {
+			b.Comma().Ident(DefaultFulfillmentEventOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to FulfillmentEvent.
+func (_m *FulfillmentEventQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...FulfillmentEventPaginateOption,
+) (*FulfillmentEventConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newFulfillmentEventPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &FulfillmentEventConnection{Edges: []*FulfillmentEventEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// FulfillmentEventOrderField defines the ordering field of FulfillmentEvent.
+type FulfillmentEventOrderField struct {
+	// Value extracts the ordering value from the given FulfillmentEvent.
+	Value    func(*FulfillmentEvent) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) fulfillmentevent.OrderOption
+	toCursor func(*FulfillmentEvent) Cursor
+}
+
+// FulfillmentEventOrder defines the ordering of FulfillmentEvent.
+type FulfillmentEventOrder struct {
+	Direction OrderDirection              `json:"direction"`
+	Field     *FulfillmentEventOrderField `json:"field"`
+}
+
+// DefaultFulfillmentEventOrder is the default ordering of FulfillmentEvent.
+var DefaultFulfillmentEventOrder = &FulfillmentEventOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &FulfillmentEventOrderField{
+		Value: func(_m *FulfillmentEvent) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: fulfillmentevent.FieldID,
+		toTerm: fulfillmentevent.ByID,
+		toCursor: func(_m *FulfillmentEvent) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts FulfillmentEvent into FulfillmentEventEdge.
+func (_m *FulfillmentEvent) ToEdge(order *FulfillmentEventOrder) *FulfillmentEventEdge {
+	if order == nil {
+		order = DefaultFulfillmentEventOrder
+	}
+	return &FulfillmentEventEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

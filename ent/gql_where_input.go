@@ -12,6 +12,8 @@ import (
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/image"
 	"github.com/merchd/merchd/ent/location"
@@ -1796,6 +1798,636 @@ func (i *DropWhereInput) P() (predicate.Drop, error) {
 		return predicates[0], nil
 	default:
 		return drop.And(predicates...), nil
+	}
+}
+
+// FulfillmentWhereInput represents a where input for filtering Fulfillment queries.
+type FulfillmentWhereInput struct {
+	Predicates []predicate.Fulfillment  `json:"-"`
+	Not        *FulfillmentWhereInput   `json:"not,omitempty"`
+	Or         []*FulfillmentWhereInput `json:"or,omitempty"`
+	And        []*FulfillmentWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "method" field predicates.
+	Method      *fulfillment.Method  `json:"method,omitempty"`
+	MethodNEQ   *fulfillment.Method  `json:"methodNEQ,omitempty"`
+	MethodIn    []fulfillment.Method `json:"methodIn,omitempty"`
+	MethodNotIn []fulfillment.Method `json:"methodNotIn,omitempty"`
+
+	// "status" field predicates.
+	Status      *fulfillment.Status  `json:"status,omitempty"`
+	StatusNEQ   *fulfillment.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []fulfillment.Status `json:"statusIn,omitempty"`
+	StatusNotIn []fulfillment.Status `json:"statusNotIn,omitempty"`
+
+	// "collected_at" field predicates.
+	CollectedAt       *time.Time  `json:"collectedAt,omitempty"`
+	CollectedAtNEQ    *time.Time  `json:"collectedAtNEQ,omitempty"`
+	CollectedAtIn     []time.Time `json:"collectedAtIn,omitempty"`
+	CollectedAtNotIn  []time.Time `json:"collectedAtNotIn,omitempty"`
+	CollectedAtGT     *time.Time  `json:"collectedAtGT,omitempty"`
+	CollectedAtGTE    *time.Time  `json:"collectedAtGTE,omitempty"`
+	CollectedAtLT     *time.Time  `json:"collectedAtLT,omitempty"`
+	CollectedAtLTE    *time.Time  `json:"collectedAtLTE,omitempty"`
+	CollectedAtIsNil  bool        `json:"collectedAtIsNil,omitempty"`
+	CollectedAtNotNil bool        `json:"collectedAtNotNil,omitempty"`
+
+	// "events" edge predicates.
+	HasEvents     *bool                         `json:"hasEvents,omitempty"`
+	HasEventsWith []*FulfillmentEventWhereInput `json:"hasEventsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *FulfillmentWhereInput) AddPredicates(predicates ...predicate.Fulfillment) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the FulfillmentWhereInput filter on the FulfillmentQuery builder.
+func (i *FulfillmentWhereInput) Filter(q *FulfillmentQuery) (*FulfillmentQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyFulfillmentWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyFulfillmentWhereInput is returned in case the FulfillmentWhereInput is empty.
+var ErrEmptyFulfillmentWhereInput = errors.New("ent: empty predicate FulfillmentWhereInput")
+
+// P returns a predicate for filtering fulfillments.
+// An error is returned if the input is empty or invalid.
+func (i *FulfillmentWhereInput) P() (predicate.Fulfillment, error) {
+	var predicates []predicate.Fulfillment
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, fulfillment.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Fulfillment, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, fulfillment.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Fulfillment, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, fulfillment.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, fulfillment.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, fulfillment.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, fulfillment.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, fulfillment.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, fulfillment.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, fulfillment.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, fulfillment.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, fulfillment.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, fulfillment.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, fulfillment.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, fulfillment.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, fulfillment.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, fulfillment.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, fulfillment.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, fulfillment.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, fulfillment.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, fulfillment.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, fulfillment.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, fulfillment.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, fulfillment.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, fulfillment.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, fulfillment.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, fulfillment.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, fulfillment.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Method != nil {
+		predicates = append(predicates, fulfillment.MethodEQ(*i.Method))
+	}
+	if i.MethodNEQ != nil {
+		predicates = append(predicates, fulfillment.MethodNEQ(*i.MethodNEQ))
+	}
+	if len(i.MethodIn) > 0 {
+		predicates = append(predicates, fulfillment.MethodIn(i.MethodIn...))
+	}
+	if len(i.MethodNotIn) > 0 {
+		predicates = append(predicates, fulfillment.MethodNotIn(i.MethodNotIn...))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, fulfillment.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, fulfillment.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, fulfillment.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, fulfillment.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.CollectedAt != nil {
+		predicates = append(predicates, fulfillment.CollectedAtEQ(*i.CollectedAt))
+	}
+	if i.CollectedAtNEQ != nil {
+		predicates = append(predicates, fulfillment.CollectedAtNEQ(*i.CollectedAtNEQ))
+	}
+	if len(i.CollectedAtIn) > 0 {
+		predicates = append(predicates, fulfillment.CollectedAtIn(i.CollectedAtIn...))
+	}
+	if len(i.CollectedAtNotIn) > 0 {
+		predicates = append(predicates, fulfillment.CollectedAtNotIn(i.CollectedAtNotIn...))
+	}
+	if i.CollectedAtGT != nil {
+		predicates = append(predicates, fulfillment.CollectedAtGT(*i.CollectedAtGT))
+	}
+	if i.CollectedAtGTE != nil {
+		predicates = append(predicates, fulfillment.CollectedAtGTE(*i.CollectedAtGTE))
+	}
+	if i.CollectedAtLT != nil {
+		predicates = append(predicates, fulfillment.CollectedAtLT(*i.CollectedAtLT))
+	}
+	if i.CollectedAtLTE != nil {
+		predicates = append(predicates, fulfillment.CollectedAtLTE(*i.CollectedAtLTE))
+	}
+	if i.CollectedAtIsNil {
+		predicates = append(predicates, fulfillment.CollectedAtIsNil())
+	}
+	if i.CollectedAtNotNil {
+		predicates = append(predicates, fulfillment.CollectedAtNotNil())
+	}
+
+	if i.HasEvents != nil {
+		p := fulfillment.HasEvents()
+		if !*i.HasEvents {
+			p = fulfillment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEventsWith) > 0 {
+		with := make([]predicate.FulfillmentEvent, 0, len(i.HasEventsWith))
+		for _, w := range i.HasEventsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEventsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, fulfillment.HasEventsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyFulfillmentWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return fulfillment.And(predicates...), nil
+	}
+}
+
+// FulfillmentEventWhereInput represents a where input for filtering FulfillmentEvent queries.
+type FulfillmentEventWhereInput struct {
+	Predicates []predicate.FulfillmentEvent  `json:"-"`
+	Not        *FulfillmentEventWhereInput   `json:"not,omitempty"`
+	Or         []*FulfillmentEventWhereInput `json:"or,omitempty"`
+	And        []*FulfillmentEventWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "from" field predicates.
+	From             *string  `json:"from,omitempty"`
+	FromNEQ          *string  `json:"fromNEQ,omitempty"`
+	FromIn           []string `json:"fromIn,omitempty"`
+	FromNotIn        []string `json:"fromNotIn,omitempty"`
+	FromGT           *string  `json:"fromGT,omitempty"`
+	FromGTE          *string  `json:"fromGTE,omitempty"`
+	FromLT           *string  `json:"fromLT,omitempty"`
+	FromLTE          *string  `json:"fromLTE,omitempty"`
+	FromContains     *string  `json:"fromContains,omitempty"`
+	FromHasPrefix    *string  `json:"fromHasPrefix,omitempty"`
+	FromHasSuffix    *string  `json:"fromHasSuffix,omitempty"`
+	FromEqualFold    *string  `json:"fromEqualFold,omitempty"`
+	FromContainsFold *string  `json:"fromContainsFold,omitempty"`
+
+	// "to" field predicates.
+	To             *string  `json:"to,omitempty"`
+	ToNEQ          *string  `json:"toNEQ,omitempty"`
+	ToIn           []string `json:"toIn,omitempty"`
+	ToNotIn        []string `json:"toNotIn,omitempty"`
+	ToGT           *string  `json:"toGT,omitempty"`
+	ToGTE          *string  `json:"toGTE,omitempty"`
+	ToLT           *string  `json:"toLT,omitempty"`
+	ToLTE          *string  `json:"toLTE,omitempty"`
+	ToContains     *string  `json:"toContains,omitempty"`
+	ToHasPrefix    *string  `json:"toHasPrefix,omitempty"`
+	ToHasSuffix    *string  `json:"toHasSuffix,omitempty"`
+	ToEqualFold    *string  `json:"toEqualFold,omitempty"`
+	ToContainsFold *string  `json:"toContainsFold,omitempty"`
+
+	// "actor" field predicates.
+	Actor      *fulfillmentevent.Actor  `json:"actor,omitempty"`
+	ActorNEQ   *fulfillmentevent.Actor  `json:"actorNEQ,omitempty"`
+	ActorIn    []fulfillmentevent.Actor `json:"actorIn,omitempty"`
+	ActorNotIn []fulfillmentevent.Actor `json:"actorNotIn,omitempty"`
+
+	// "note" field predicates.
+	Note             *string  `json:"note,omitempty"`
+	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
+	NoteIn           []string `json:"noteIn,omitempty"`
+	NoteNotIn        []string `json:"noteNotIn,omitempty"`
+	NoteGT           *string  `json:"noteGT,omitempty"`
+	NoteGTE          *string  `json:"noteGTE,omitempty"`
+	NoteLT           *string  `json:"noteLT,omitempty"`
+	NoteLTE          *string  `json:"noteLTE,omitempty"`
+	NoteContains     *string  `json:"noteContains,omitempty"`
+	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
+	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
+	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
+	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+
+	// "at" field predicates.
+	At      *time.Time  `json:"at,omitempty"`
+	AtNEQ   *time.Time  `json:"atNEQ,omitempty"`
+	AtIn    []time.Time `json:"atIn,omitempty"`
+	AtNotIn []time.Time `json:"atNotIn,omitempty"`
+	AtGT    *time.Time  `json:"atGT,omitempty"`
+	AtGTE   *time.Time  `json:"atGTE,omitempty"`
+	AtLT    *time.Time  `json:"atLT,omitempty"`
+	AtLTE   *time.Time  `json:"atLTE,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *FulfillmentEventWhereInput) AddPredicates(predicates ...predicate.FulfillmentEvent) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the FulfillmentEventWhereInput filter on the FulfillmentEventQuery builder.
+func (i *FulfillmentEventWhereInput) Filter(q *FulfillmentEventQuery) (*FulfillmentEventQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyFulfillmentEventWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyFulfillmentEventWhereInput is returned in case the FulfillmentEventWhereInput is empty.
+var ErrEmptyFulfillmentEventWhereInput = errors.New("ent: empty predicate FulfillmentEventWhereInput")
+
+// P returns a predicate for filtering fulfillmentevents.
+// An error is returned if the input is empty or invalid.
+func (i *FulfillmentEventWhereInput) P() (predicate.FulfillmentEvent, error) {
+	var predicates []predicate.FulfillmentEvent
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, fulfillmentevent.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.FulfillmentEvent, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, fulfillmentevent.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.FulfillmentEvent, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, fulfillmentevent.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, fulfillmentevent.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, fulfillmentevent.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, fulfillmentevent.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, fulfillmentevent.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, fulfillmentevent.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, fulfillmentevent.IDLTE(*i.IDLTE))
+	}
+	if i.From != nil {
+		predicates = append(predicates, fulfillmentevent.FromEQ(*i.From))
+	}
+	if i.FromNEQ != nil {
+		predicates = append(predicates, fulfillmentevent.FromNEQ(*i.FromNEQ))
+	}
+	if len(i.FromIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.FromIn(i.FromIn...))
+	}
+	if len(i.FromNotIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.FromNotIn(i.FromNotIn...))
+	}
+	if i.FromGT != nil {
+		predicates = append(predicates, fulfillmentevent.FromGT(*i.FromGT))
+	}
+	if i.FromGTE != nil {
+		predicates = append(predicates, fulfillmentevent.FromGTE(*i.FromGTE))
+	}
+	if i.FromLT != nil {
+		predicates = append(predicates, fulfillmentevent.FromLT(*i.FromLT))
+	}
+	if i.FromLTE != nil {
+		predicates = append(predicates, fulfillmentevent.FromLTE(*i.FromLTE))
+	}
+	if i.FromContains != nil {
+		predicates = append(predicates, fulfillmentevent.FromContains(*i.FromContains))
+	}
+	if i.FromHasPrefix != nil {
+		predicates = append(predicates, fulfillmentevent.FromHasPrefix(*i.FromHasPrefix))
+	}
+	if i.FromHasSuffix != nil {
+		predicates = append(predicates, fulfillmentevent.FromHasSuffix(*i.FromHasSuffix))
+	}
+	if i.FromEqualFold != nil {
+		predicates = append(predicates, fulfillmentevent.FromEqualFold(*i.FromEqualFold))
+	}
+	if i.FromContainsFold != nil {
+		predicates = append(predicates, fulfillmentevent.FromContainsFold(*i.FromContainsFold))
+	}
+	if i.To != nil {
+		predicates = append(predicates, fulfillmentevent.ToEQ(*i.To))
+	}
+	if i.ToNEQ != nil {
+		predicates = append(predicates, fulfillmentevent.ToNEQ(*i.ToNEQ))
+	}
+	if len(i.ToIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.ToIn(i.ToIn...))
+	}
+	if len(i.ToNotIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.ToNotIn(i.ToNotIn...))
+	}
+	if i.ToGT != nil {
+		predicates = append(predicates, fulfillmentevent.ToGT(*i.ToGT))
+	}
+	if i.ToGTE != nil {
+		predicates = append(predicates, fulfillmentevent.ToGTE(*i.ToGTE))
+	}
+	if i.ToLT != nil {
+		predicates = append(predicates, fulfillmentevent.ToLT(*i.ToLT))
+	}
+	if i.ToLTE != nil {
+		predicates = append(predicates, fulfillmentevent.ToLTE(*i.ToLTE))
+	}
+	if i.ToContains != nil {
+		predicates = append(predicates, fulfillmentevent.ToContains(*i.ToContains))
+	}
+	if i.ToHasPrefix != nil {
+		predicates = append(predicates, fulfillmentevent.ToHasPrefix(*i.ToHasPrefix))
+	}
+	if i.ToHasSuffix != nil {
+		predicates = append(predicates, fulfillmentevent.ToHasSuffix(*i.ToHasSuffix))
+	}
+	if i.ToEqualFold != nil {
+		predicates = append(predicates, fulfillmentevent.ToEqualFold(*i.ToEqualFold))
+	}
+	if i.ToContainsFold != nil {
+		predicates = append(predicates, fulfillmentevent.ToContainsFold(*i.ToContainsFold))
+	}
+	if i.Actor != nil {
+		predicates = append(predicates, fulfillmentevent.ActorEQ(*i.Actor))
+	}
+	if i.ActorNEQ != nil {
+		predicates = append(predicates, fulfillmentevent.ActorNEQ(*i.ActorNEQ))
+	}
+	if len(i.ActorIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.ActorIn(i.ActorIn...))
+	}
+	if len(i.ActorNotIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.ActorNotIn(i.ActorNotIn...))
+	}
+	if i.Note != nil {
+		predicates = append(predicates, fulfillmentevent.NoteEQ(*i.Note))
+	}
+	if i.NoteNEQ != nil {
+		predicates = append(predicates, fulfillmentevent.NoteNEQ(*i.NoteNEQ))
+	}
+	if len(i.NoteIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.NoteIn(i.NoteIn...))
+	}
+	if len(i.NoteNotIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.NoteNotIn(i.NoteNotIn...))
+	}
+	if i.NoteGT != nil {
+		predicates = append(predicates, fulfillmentevent.NoteGT(*i.NoteGT))
+	}
+	if i.NoteGTE != nil {
+		predicates = append(predicates, fulfillmentevent.NoteGTE(*i.NoteGTE))
+	}
+	if i.NoteLT != nil {
+		predicates = append(predicates, fulfillmentevent.NoteLT(*i.NoteLT))
+	}
+	if i.NoteLTE != nil {
+		predicates = append(predicates, fulfillmentevent.NoteLTE(*i.NoteLTE))
+	}
+	if i.NoteContains != nil {
+		predicates = append(predicates, fulfillmentevent.NoteContains(*i.NoteContains))
+	}
+	if i.NoteHasPrefix != nil {
+		predicates = append(predicates, fulfillmentevent.NoteHasPrefix(*i.NoteHasPrefix))
+	}
+	if i.NoteHasSuffix != nil {
+		predicates = append(predicates, fulfillmentevent.NoteHasSuffix(*i.NoteHasSuffix))
+	}
+	if i.NoteEqualFold != nil {
+		predicates = append(predicates, fulfillmentevent.NoteEqualFold(*i.NoteEqualFold))
+	}
+	if i.NoteContainsFold != nil {
+		predicates = append(predicates, fulfillmentevent.NoteContainsFold(*i.NoteContainsFold))
+	}
+	if i.At != nil {
+		predicates = append(predicates, fulfillmentevent.AtEQ(*i.At))
+	}
+	if i.AtNEQ != nil {
+		predicates = append(predicates, fulfillmentevent.AtNEQ(*i.AtNEQ))
+	}
+	if len(i.AtIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.AtIn(i.AtIn...))
+	}
+	if len(i.AtNotIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.AtNotIn(i.AtNotIn...))
+	}
+	if i.AtGT != nil {
+		predicates = append(predicates, fulfillmentevent.AtGT(*i.AtGT))
+	}
+	if i.AtGTE != nil {
+		predicates = append(predicates, fulfillmentevent.AtGTE(*i.AtGTE))
+	}
+	if i.AtLT != nil {
+		predicates = append(predicates, fulfillmentevent.AtLT(*i.AtLT))
+	}
+	if i.AtLTE != nil {
+		predicates = append(predicates, fulfillmentevent.AtLTE(*i.AtLTE))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyFulfillmentEventWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return fulfillmentevent.And(predicates...), nil
 	}
 }
 
@@ -3674,6 +4306,10 @@ type OrderWhereInput struct {
 	// "refunds" edge predicates.
 	HasRefunds     *bool               `json:"hasRefunds,omitempty"`
 	HasRefundsWith []*RefundWhereInput `json:"hasRefundsWith,omitempty"`
+
+	// "fulfillment" edge predicates.
+	HasFulfillment     *bool                    `json:"hasFulfillment,omitempty"`
+	HasFulfillmentWith []*FulfillmentWhereInput `json:"hasFulfillmentWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -3972,6 +4608,24 @@ func (i *OrderWhereInput) P() (predicate.Order, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, order.HasRefundsWith(with...))
+	}
+	if i.HasFulfillment != nil {
+		p := order.HasFulfillment()
+		if !*i.HasFulfillment {
+			p = order.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasFulfillmentWith) > 0 {
+		with := make([]predicate.Fulfillment, 0, len(i.HasFulfillmentWith))
+		for _, w := range i.HasFulfillmentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasFulfillmentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, order.HasFulfillmentWith(with...))
 	}
 	switch len(predicates) {
 	case 0:

@@ -19,6 +19,8 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubpassspend"
@@ -62,44 +64,46 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeCart            = "Cart"
-	TypeCartLine        = "CartLine"
-	TypeCollection      = "Collection"
-	TypeCustomer        = "Customer"
-	TypeCustomerSession = "CustomerSession"
-	TypeDrop            = "Drop"
-	TypeDropCustomer    = "DropCustomer"
-	TypeDropPool        = "DropPool"
-	TypeGiftDraw        = "GiftDraw"
-	TypeGiftLot         = "GiftLot"
-	TypeHubPassSpend    = "HubPassSpend"
-	TypeHubPayment      = "HubPayment"
-	TypeHubSale         = "HubSale"
-	TypeHubWallet       = "HubWallet"
-	TypeIdempotencyKey  = "IdempotencyKey"
-	TypeImage           = "Image"
-	TypeLocation        = "Location"
-	TypeMemberPrice     = "MemberPrice"
-	TypeMembership      = "Membership"
-	TypeMembershipTier  = "MembershipTier"
-	TypeOrder           = "Order"
-	TypeOrderEvent      = "OrderEvent"
-	TypeOrderLine       = "OrderLine"
-	TypeOutbox          = "Outbox"
-	TypePayment         = "Payment"
-	TypeProduct         = "Product"
-	TypeReaderBinding   = "ReaderBinding"
-	TypeRefund          = "Refund"
-	TypeSetting         = "Setting"
-	TypeStaff           = "Staff"
-	TypeStaffToken      = "StaffToken"
-	TypeStock           = "Stock"
-	TypeStream          = "Stream"
-	TypeStripeEvent     = "StripeEvent"
-	TypeTopUp           = "TopUp"
-	TypeVariant         = "Variant"
-	TypeWallet          = "Wallet"
-	TypeWalletEntry     = "WalletEntry"
+	TypeCart             = "Cart"
+	TypeCartLine         = "CartLine"
+	TypeCollection       = "Collection"
+	TypeCustomer         = "Customer"
+	TypeCustomerSession  = "CustomerSession"
+	TypeDrop             = "Drop"
+	TypeDropCustomer     = "DropCustomer"
+	TypeDropPool         = "DropPool"
+	TypeFulfillment      = "Fulfillment"
+	TypeFulfillmentEvent = "FulfillmentEvent"
+	TypeGiftDraw         = "GiftDraw"
+	TypeGiftLot          = "GiftLot"
+	TypeHubPassSpend     = "HubPassSpend"
+	TypeHubPayment       = "HubPayment"
+	TypeHubSale          = "HubSale"
+	TypeHubWallet        = "HubWallet"
+	TypeIdempotencyKey   = "IdempotencyKey"
+	TypeImage            = "Image"
+	TypeLocation         = "Location"
+	TypeMemberPrice      = "MemberPrice"
+	TypeMembership       = "Membership"
+	TypeMembershipTier   = "MembershipTier"
+	TypeOrder            = "Order"
+	TypeOrderEvent       = "OrderEvent"
+	TypeOrderLine        = "OrderLine"
+	TypeOutbox           = "Outbox"
+	TypePayment          = "Payment"
+	TypeProduct          = "Product"
+	TypeReaderBinding    = "ReaderBinding"
+	TypeRefund           = "Refund"
+	TypeSetting          = "Setting"
+	TypeStaff            = "Staff"
+	TypeStaffToken       = "StaffToken"
+	TypeStock            = "Stock"
+	TypeStream           = "Stream"
+	TypeStripeEvent      = "StripeEvent"
+	TypeTopUp            = "TopUp"
+	TypeVariant          = "Variant"
+	TypeWallet           = "Wallet"
+	TypeWalletEntry      = "WalletEntry"
 )
 
 // CartMutation represents an operation that mutates the Cart nodes in the graph.
@@ -6358,6 +6362,1808 @@ func (m *DropPoolMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown DropPool edge %s", name)
+}
+
+// FulfillmentMutation represents an operation that mutates the Fulfillment nodes in the graph.
+type FulfillmentMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	updated_at     *time.Time
+	customer_id    *int
+	addcustomer_id *int
+	method         *fulfillment.Method
+	status         *fulfillment.Status
+	location_id    *int
+	addlocation_id *int
+	pickup_code    *string
+	collected_at   *time.Time
+	clearedFields  map[string]struct{}
+	_order         *int
+	cleared_order  bool
+	events         map[int]struct{}
+	removedevents  map[int]struct{}
+	clearedevents  bool
+	done           bool
+	oldValue       func(context.Context) (*Fulfillment, error)
+	predicates     []predicate.Fulfillment
+}
+
+var _ ent.Mutation = (*FulfillmentMutation)(nil)
+
+// fulfillmentOption allows management of the mutation configuration using functional options.
+type fulfillmentOption func(*FulfillmentMutation)
+
+// newFulfillmentMutation creates new mutation for the Fulfillment entity.
+func newFulfillmentMutation(c config, op Op, opts ...fulfillmentOption) *FulfillmentMutation {
+	m := &FulfillmentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeFulfillment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withFulfillmentID sets the ID field of the mutation.
+func withFulfillmentID(id int) fulfillmentOption {
+	return func(m *FulfillmentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Fulfillment
+		)
+		m.oldValue = func(ctx context.Context) (*Fulfillment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Fulfillment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withFulfillment sets the old Fulfillment of the mutation.
+func withFulfillment(node *Fulfillment) fulfillmentOption {
+	return func(m *FulfillmentMutation) {
+		m.oldValue = func(context.Context) (*Fulfillment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m FulfillmentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m FulfillmentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *FulfillmentMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *FulfillmentMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Fulfillment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *FulfillmentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *FulfillmentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *FulfillmentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *FulfillmentMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *FulfillmentMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *FulfillmentMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *FulfillmentMutation) SetOrderID(i int) {
+	m._order = &i
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *FulfillmentMutation) OrderID() (r int, exists bool) {
+	v := m._order
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldOrderID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *FulfillmentMutation) ResetOrderID() {
+	m._order = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *FulfillmentMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *FulfillmentMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *FulfillmentMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *FulfillmentMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *FulfillmentMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetMethod sets the "method" field.
+func (m *FulfillmentMutation) SetMethod(f fulfillment.Method) {
+	m.method = &f
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *FulfillmentMutation) Method() (r fulfillment.Method, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldMethod(ctx context.Context) (v fulfillment.Method, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *FulfillmentMutation) ResetMethod() {
+	m.method = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *FulfillmentMutation) SetStatus(f fulfillment.Status) {
+	m.status = &f
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *FulfillmentMutation) Status() (r fulfillment.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldStatus(ctx context.Context) (v fulfillment.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *FulfillmentMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetLocationID sets the "location_id" field.
+func (m *FulfillmentMutation) SetLocationID(i int) {
+	m.location_id = &i
+	m.addlocation_id = nil
+}
+
+// LocationID returns the value of the "location_id" field in the mutation.
+func (m *FulfillmentMutation) LocationID() (r int, exists bool) {
+	v := m.location_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocationID returns the old "location_id" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldLocationID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocationID: %w", err)
+	}
+	return oldValue.LocationID, nil
+}
+
+// AddLocationID adds i to the "location_id" field.
+func (m *FulfillmentMutation) AddLocationID(i int) {
+	if m.addlocation_id != nil {
+		*m.addlocation_id += i
+	} else {
+		m.addlocation_id = &i
+	}
+}
+
+// AddedLocationID returns the value that was added to the "location_id" field in this mutation.
+func (m *FulfillmentMutation) AddedLocationID() (r int, exists bool) {
+	v := m.addlocation_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLocationID clears the value of the "location_id" field.
+func (m *FulfillmentMutation) ClearLocationID() {
+	m.location_id = nil
+	m.addlocation_id = nil
+	m.clearedFields[fulfillment.FieldLocationID] = struct{}{}
+}
+
+// LocationIDCleared returns if the "location_id" field was cleared in this mutation.
+func (m *FulfillmentMutation) LocationIDCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldLocationID]
+	return ok
+}
+
+// ResetLocationID resets all changes to the "location_id" field.
+func (m *FulfillmentMutation) ResetLocationID() {
+	m.location_id = nil
+	m.addlocation_id = nil
+	delete(m.clearedFields, fulfillment.FieldLocationID)
+}
+
+// SetPickupCode sets the "pickup_code" field.
+func (m *FulfillmentMutation) SetPickupCode(s string) {
+	m.pickup_code = &s
+}
+
+// PickupCode returns the value of the "pickup_code" field in the mutation.
+func (m *FulfillmentMutation) PickupCode() (r string, exists bool) {
+	v := m.pickup_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPickupCode returns the old "pickup_code" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldPickupCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPickupCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPickupCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPickupCode: %w", err)
+	}
+	return oldValue.PickupCode, nil
+}
+
+// ResetPickupCode resets all changes to the "pickup_code" field.
+func (m *FulfillmentMutation) ResetPickupCode() {
+	m.pickup_code = nil
+}
+
+// SetCollectedAt sets the "collected_at" field.
+func (m *FulfillmentMutation) SetCollectedAt(t time.Time) {
+	m.collected_at = &t
+}
+
+// CollectedAt returns the value of the "collected_at" field in the mutation.
+func (m *FulfillmentMutation) CollectedAt() (r time.Time, exists bool) {
+	v := m.collected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectedAt returns the old "collected_at" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldCollectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectedAt: %w", err)
+	}
+	return oldValue.CollectedAt, nil
+}
+
+// ClearCollectedAt clears the value of the "collected_at" field.
+func (m *FulfillmentMutation) ClearCollectedAt() {
+	m.collected_at = nil
+	m.clearedFields[fulfillment.FieldCollectedAt] = struct{}{}
+}
+
+// CollectedAtCleared returns if the "collected_at" field was cleared in this mutation.
+func (m *FulfillmentMutation) CollectedAtCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldCollectedAt]
+	return ok
+}
+
+// ResetCollectedAt resets all changes to the "collected_at" field.
+func (m *FulfillmentMutation) ResetCollectedAt() {
+	m.collected_at = nil
+	delete(m.clearedFields, fulfillment.FieldCollectedAt)
+}
+
+// ClearOrder clears the "order" edge to the Order entity.
+func (m *FulfillmentMutation) ClearOrder() {
+	m.cleared_order = true
+	m.clearedFields[fulfillment.FieldOrderID] = struct{}{}
+}
+
+// OrderCleared reports if the "order" edge to the Order entity was cleared.
+func (m *FulfillmentMutation) OrderCleared() bool {
+	return m.cleared_order
+}
+
+// OrderIDs returns the "order" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrderID instead. It exists only for internal usage by the builders.
+func (m *FulfillmentMutation) OrderIDs() (ids []int) {
+	if id := m._order; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrder resets all changes to the "order" edge.
+func (m *FulfillmentMutation) ResetOrder() {
+	m._order = nil
+	m.cleared_order = false
+}
+
+// AddEventIDs adds the "events" edge to the FulfillmentEvent entity by ids.
+func (m *FulfillmentMutation) AddEventIDs(ids ...int) {
+	if m.events == nil {
+		m.events = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEvents clears the "events" edge to the FulfillmentEvent entity.
+func (m *FulfillmentMutation) ClearEvents() {
+	m.clearedevents = true
+}
+
+// EventsCleared reports if the "events" edge to the FulfillmentEvent entity was cleared.
+func (m *FulfillmentMutation) EventsCleared() bool {
+	return m.clearedevents
+}
+
+// RemoveEventIDs removes the "events" edge to the FulfillmentEvent entity by IDs.
+func (m *FulfillmentMutation) RemoveEventIDs(ids ...int) {
+	if m.removedevents == nil {
+		m.removedevents = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.events, ids[i])
+		m.removedevents[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEvents returns the removed IDs of the "events" edge to the FulfillmentEvent entity.
+func (m *FulfillmentMutation) RemovedEventsIDs() (ids []int) {
+	for id := range m.removedevents {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EventsIDs returns the "events" edge IDs in the mutation.
+func (m *FulfillmentMutation) EventsIDs() (ids []int) {
+	for id := range m.events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEvents resets all changes to the "events" edge.
+func (m *FulfillmentMutation) ResetEvents() {
+	m.events = nil
+	m.clearedevents = false
+	m.removedevents = nil
+}
+
+// Where appends a list predicates to the FulfillmentMutation builder.
+func (m *FulfillmentMutation) Where(ps ...predicate.Fulfillment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the FulfillmentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *FulfillmentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Fulfillment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *FulfillmentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *FulfillmentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Fulfillment).
+func (m *FulfillmentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *FulfillmentMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, fulfillment.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, fulfillment.FieldUpdatedAt)
+	}
+	if m._order != nil {
+		fields = append(fields, fulfillment.FieldOrderID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, fulfillment.FieldCustomerID)
+	}
+	if m.method != nil {
+		fields = append(fields, fulfillment.FieldMethod)
+	}
+	if m.status != nil {
+		fields = append(fields, fulfillment.FieldStatus)
+	}
+	if m.location_id != nil {
+		fields = append(fields, fulfillment.FieldLocationID)
+	}
+	if m.pickup_code != nil {
+		fields = append(fields, fulfillment.FieldPickupCode)
+	}
+	if m.collected_at != nil {
+		fields = append(fields, fulfillment.FieldCollectedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *FulfillmentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case fulfillment.FieldCreatedAt:
+		return m.CreatedAt()
+	case fulfillment.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case fulfillment.FieldOrderID:
+		return m.OrderID()
+	case fulfillment.FieldCustomerID:
+		return m.CustomerID()
+	case fulfillment.FieldMethod:
+		return m.Method()
+	case fulfillment.FieldStatus:
+		return m.Status()
+	case fulfillment.FieldLocationID:
+		return m.LocationID()
+	case fulfillment.FieldPickupCode:
+		return m.PickupCode()
+	case fulfillment.FieldCollectedAt:
+		return m.CollectedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *FulfillmentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case fulfillment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case fulfillment.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case fulfillment.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case fulfillment.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case fulfillment.FieldMethod:
+		return m.OldMethod(ctx)
+	case fulfillment.FieldStatus:
+		return m.OldStatus(ctx)
+	case fulfillment.FieldLocationID:
+		return m.OldLocationID(ctx)
+	case fulfillment.FieldPickupCode:
+		return m.OldPickupCode(ctx)
+	case fulfillment.FieldCollectedAt:
+		return m.OldCollectedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Fulfillment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FulfillmentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case fulfillment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case fulfillment.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case fulfillment.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case fulfillment.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case fulfillment.FieldMethod:
+		v, ok := value.(fulfillment.Method)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case fulfillment.FieldStatus:
+		v, ok := value.(fulfillment.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case fulfillment.FieldLocationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocationID(v)
+		return nil
+	case fulfillment.FieldPickupCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPickupCode(v)
+		return nil
+	case fulfillment.FieldCollectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Fulfillment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *FulfillmentMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, fulfillment.FieldCustomerID)
+	}
+	if m.addlocation_id != nil {
+		fields = append(fields, fulfillment.FieldLocationID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *FulfillmentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case fulfillment.FieldCustomerID:
+		return m.AddedCustomerID()
+	case fulfillment.FieldLocationID:
+		return m.AddedLocationID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FulfillmentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case fulfillment.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case fulfillment.FieldLocationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLocationID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Fulfillment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *FulfillmentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(fulfillment.FieldLocationID) {
+		fields = append(fields, fulfillment.FieldLocationID)
+	}
+	if m.FieldCleared(fulfillment.FieldCollectedAt) {
+		fields = append(fields, fulfillment.FieldCollectedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *FulfillmentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *FulfillmentMutation) ClearField(name string) error {
+	switch name {
+	case fulfillment.FieldLocationID:
+		m.ClearLocationID()
+		return nil
+	case fulfillment.FieldCollectedAt:
+		m.ClearCollectedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Fulfillment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *FulfillmentMutation) ResetField(name string) error {
+	switch name {
+	case fulfillment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case fulfillment.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case fulfillment.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case fulfillment.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case fulfillment.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case fulfillment.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case fulfillment.FieldLocationID:
+		m.ResetLocationID()
+		return nil
+	case fulfillment.FieldPickupCode:
+		m.ResetPickupCode()
+		return nil
+	case fulfillment.FieldCollectedAt:
+		m.ResetCollectedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Fulfillment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *FulfillmentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m._order != nil {
+		edges = append(edges, fulfillment.EdgeOrder)
+	}
+	if m.events != nil {
+		edges = append(edges, fulfillment.EdgeEvents)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *FulfillmentMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case fulfillment.EdgeOrder:
+		if id := m._order; id != nil {
+			return []ent.Value{*id}
+		}
+	case fulfillment.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.events))
+		for id := range m.events {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *FulfillmentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedevents != nil {
+		edges = append(edges, fulfillment.EdgeEvents)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *FulfillmentMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case fulfillment.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.removedevents))
+		for id := range m.removedevents {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *FulfillmentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleared_order {
+		edges = append(edges, fulfillment.EdgeOrder)
+	}
+	if m.clearedevents {
+		edges = append(edges, fulfillment.EdgeEvents)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *FulfillmentMutation) EdgeCleared(name string) bool {
+	switch name {
+	case fulfillment.EdgeOrder:
+		return m.cleared_order
+	case fulfillment.EdgeEvents:
+		return m.clearedevents
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *FulfillmentMutation) ClearEdge(name string) error {
+	switch name {
+	case fulfillment.EdgeOrder:
+		m.ClearOrder()
+		return nil
+	}
+	return fmt.Errorf("unknown Fulfillment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *FulfillmentMutation) ResetEdge(name string) error {
+	switch name {
+	case fulfillment.EdgeOrder:
+		m.ResetOrder()
+		return nil
+	case fulfillment.EdgeEvents:
+		m.ResetEvents()
+		return nil
+	}
+	return fmt.Errorf("unknown Fulfillment edge %s", name)
+}
+
+// FulfillmentEventMutation represents an operation that mutates the FulfillmentEvent nodes in the graph.
+type FulfillmentEventMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	customer_id        *int
+	addcustomer_id     *int
+	from               *string
+	to                 *string
+	actor              *fulfillmentevent.Actor
+	actor_id           *string
+	note               *string
+	at                 *time.Time
+	clearedFields      map[string]struct{}
+	fulfillment        *int
+	clearedfulfillment bool
+	done               bool
+	oldValue           func(context.Context) (*FulfillmentEvent, error)
+	predicates         []predicate.FulfillmentEvent
+}
+
+var _ ent.Mutation = (*FulfillmentEventMutation)(nil)
+
+// fulfillmenteventOption allows management of the mutation configuration using functional options.
+type fulfillmenteventOption func(*FulfillmentEventMutation)
+
+// newFulfillmentEventMutation creates new mutation for the FulfillmentEvent entity.
+func newFulfillmentEventMutation(c config, op Op, opts ...fulfillmenteventOption) *FulfillmentEventMutation {
+	m := &FulfillmentEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeFulfillmentEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withFulfillmentEventID sets the ID field of the mutation.
+func withFulfillmentEventID(id int) fulfillmenteventOption {
+	return func(m *FulfillmentEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *FulfillmentEvent
+		)
+		m.oldValue = func(ctx context.Context) (*FulfillmentEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().FulfillmentEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withFulfillmentEvent sets the old FulfillmentEvent of the mutation.
+func withFulfillmentEvent(node *FulfillmentEvent) fulfillmenteventOption {
+	return func(m *FulfillmentEventMutation) {
+		m.oldValue = func(context.Context) (*FulfillmentEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m FulfillmentEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m FulfillmentEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *FulfillmentEventMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *FulfillmentEventMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().FulfillmentEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetFulfillmentID sets the "fulfillment_id" field.
+func (m *FulfillmentEventMutation) SetFulfillmentID(i int) {
+	m.fulfillment = &i
+}
+
+// FulfillmentID returns the value of the "fulfillment_id" field in the mutation.
+func (m *FulfillmentEventMutation) FulfillmentID() (r int, exists bool) {
+	v := m.fulfillment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFulfillmentID returns the old "fulfillment_id" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldFulfillmentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFulfillmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFulfillmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFulfillmentID: %w", err)
+	}
+	return oldValue.FulfillmentID, nil
+}
+
+// ResetFulfillmentID resets all changes to the "fulfillment_id" field.
+func (m *FulfillmentEventMutation) ResetFulfillmentID() {
+	m.fulfillment = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *FulfillmentEventMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *FulfillmentEventMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *FulfillmentEventMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *FulfillmentEventMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *FulfillmentEventMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetFrom sets the "from" field.
+func (m *FulfillmentEventMutation) SetFrom(s string) {
+	m.from = &s
+}
+
+// From returns the value of the "from" field in the mutation.
+func (m *FulfillmentEventMutation) From() (r string, exists bool) {
+	v := m.from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFrom returns the old "from" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldFrom(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFrom: %w", err)
+	}
+	return oldValue.From, nil
+}
+
+// ResetFrom resets all changes to the "from" field.
+func (m *FulfillmentEventMutation) ResetFrom() {
+	m.from = nil
+}
+
+// SetTo sets the "to" field.
+func (m *FulfillmentEventMutation) SetTo(s string) {
+	m.to = &s
+}
+
+// To returns the value of the "to" field in the mutation.
+func (m *FulfillmentEventMutation) To() (r string, exists bool) {
+	v := m.to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTo returns the old "to" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldTo(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTo: %w", err)
+	}
+	return oldValue.To, nil
+}
+
+// ResetTo resets all changes to the "to" field.
+func (m *FulfillmentEventMutation) ResetTo() {
+	m.to = nil
+}
+
+// SetActor sets the "actor" field.
+func (m *FulfillmentEventMutation) SetActor(f fulfillmentevent.Actor) {
+	m.actor = &f
+}
+
+// Actor returns the value of the "actor" field in the mutation.
+func (m *FulfillmentEventMutation) Actor() (r fulfillmentevent.Actor, exists bool) {
+	v := m.actor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActor returns the old "actor" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldActor(ctx context.Context) (v fulfillmentevent.Actor, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActor: %w", err)
+	}
+	return oldValue.Actor, nil
+}
+
+// ResetActor resets all changes to the "actor" field.
+func (m *FulfillmentEventMutation) ResetActor() {
+	m.actor = nil
+}
+
+// SetActorID sets the "actor_id" field.
+func (m *FulfillmentEventMutation) SetActorID(s string) {
+	m.actor_id = &s
+}
+
+// ActorID returns the value of the "actor_id" field in the mutation.
+func (m *FulfillmentEventMutation) ActorID() (r string, exists bool) {
+	v := m.actor_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActorID returns the old "actor_id" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldActorID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActorID: %w", err)
+	}
+	return oldValue.ActorID, nil
+}
+
+// ResetActorID resets all changes to the "actor_id" field.
+func (m *FulfillmentEventMutation) ResetActorID() {
+	m.actor_id = nil
+}
+
+// SetNote sets the "note" field.
+func (m *FulfillmentEventMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *FulfillmentEventMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *FulfillmentEventMutation) ResetNote() {
+	m.note = nil
+}
+
+// SetAt sets the "at" field.
+func (m *FulfillmentEventMutation) SetAt(t time.Time) {
+	m.at = &t
+}
+
+// At returns the value of the "at" field in the mutation.
+func (m *FulfillmentEventMutation) At() (r time.Time, exists bool) {
+	v := m.at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAt returns the old "at" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAt: %w", err)
+	}
+	return oldValue.At, nil
+}
+
+// ResetAt resets all changes to the "at" field.
+func (m *FulfillmentEventMutation) ResetAt() {
+	m.at = nil
+}
+
+// ClearFulfillment clears the "fulfillment" edge to the Fulfillment entity.
+func (m *FulfillmentEventMutation) ClearFulfillment() {
+	m.clearedfulfillment = true
+	m.clearedFields[fulfillmentevent.FieldFulfillmentID] = struct{}{}
+}
+
+// FulfillmentCleared reports if the "fulfillment" edge to the Fulfillment entity was cleared.
+func (m *FulfillmentEventMutation) FulfillmentCleared() bool {
+	return m.clearedfulfillment
+}
+
+// FulfillmentIDs returns the "fulfillment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// FulfillmentID instead. It exists only for internal usage by the builders.
+func (m *FulfillmentEventMutation) FulfillmentIDs() (ids []int) {
+	if id := m.fulfillment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetFulfillment resets all changes to the "fulfillment" edge.
+func (m *FulfillmentEventMutation) ResetFulfillment() {
+	m.fulfillment = nil
+	m.clearedfulfillment = false
+}
+
+// Where appends a list predicates to the FulfillmentEventMutation builder.
+func (m *FulfillmentEventMutation) Where(ps ...predicate.FulfillmentEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the FulfillmentEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *FulfillmentEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.FulfillmentEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *FulfillmentEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *FulfillmentEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (FulfillmentEvent).
+func (m *FulfillmentEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *FulfillmentEventMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.fulfillment != nil {
+		fields = append(fields, fulfillmentevent.FieldFulfillmentID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, fulfillmentevent.FieldCustomerID)
+	}
+	if m.from != nil {
+		fields = append(fields, fulfillmentevent.FieldFrom)
+	}
+	if m.to != nil {
+		fields = append(fields, fulfillmentevent.FieldTo)
+	}
+	if m.actor != nil {
+		fields = append(fields, fulfillmentevent.FieldActor)
+	}
+	if m.actor_id != nil {
+		fields = append(fields, fulfillmentevent.FieldActorID)
+	}
+	if m.note != nil {
+		fields = append(fields, fulfillmentevent.FieldNote)
+	}
+	if m.at != nil {
+		fields = append(fields, fulfillmentevent.FieldAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *FulfillmentEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case fulfillmentevent.FieldFulfillmentID:
+		return m.FulfillmentID()
+	case fulfillmentevent.FieldCustomerID:
+		return m.CustomerID()
+	case fulfillmentevent.FieldFrom:
+		return m.From()
+	case fulfillmentevent.FieldTo:
+		return m.To()
+	case fulfillmentevent.FieldActor:
+		return m.Actor()
+	case fulfillmentevent.FieldActorID:
+		return m.ActorID()
+	case fulfillmentevent.FieldNote:
+		return m.Note()
+	case fulfillmentevent.FieldAt:
+		return m.At()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *FulfillmentEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case fulfillmentevent.FieldFulfillmentID:
+		return m.OldFulfillmentID(ctx)
+	case fulfillmentevent.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case fulfillmentevent.FieldFrom:
+		return m.OldFrom(ctx)
+	case fulfillmentevent.FieldTo:
+		return m.OldTo(ctx)
+	case fulfillmentevent.FieldActor:
+		return m.OldActor(ctx)
+	case fulfillmentevent.FieldActorID:
+		return m.OldActorID(ctx)
+	case fulfillmentevent.FieldNote:
+		return m.OldNote(ctx)
+	case fulfillmentevent.FieldAt:
+		return m.OldAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown FulfillmentEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FulfillmentEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case fulfillmentevent.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFulfillmentID(v)
+		return nil
+	case fulfillmentevent.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case fulfillmentevent.FieldFrom:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFrom(v)
+		return nil
+	case fulfillmentevent.FieldTo:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTo(v)
+		return nil
+	case fulfillmentevent.FieldActor:
+		v, ok := value.(fulfillmentevent.Actor)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActor(v)
+		return nil
+	case fulfillmentevent.FieldActorID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActorID(v)
+		return nil
+	case fulfillmentevent.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case fulfillmentevent.FieldAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *FulfillmentEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, fulfillmentevent.FieldCustomerID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *FulfillmentEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case fulfillmentevent.FieldCustomerID:
+		return m.AddedCustomerID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FulfillmentEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case fulfillmentevent.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *FulfillmentEventMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *FulfillmentEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *FulfillmentEventMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown FulfillmentEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *FulfillmentEventMutation) ResetField(name string) error {
+	switch name {
+	case fulfillmentevent.FieldFulfillmentID:
+		m.ResetFulfillmentID()
+		return nil
+	case fulfillmentevent.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case fulfillmentevent.FieldFrom:
+		m.ResetFrom()
+		return nil
+	case fulfillmentevent.FieldTo:
+		m.ResetTo()
+		return nil
+	case fulfillmentevent.FieldActor:
+		m.ResetActor()
+		return nil
+	case fulfillmentevent.FieldActorID:
+		m.ResetActorID()
+		return nil
+	case fulfillmentevent.FieldNote:
+		m.ResetNote()
+		return nil
+	case fulfillmentevent.FieldAt:
+		m.ResetAt()
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *FulfillmentEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.fulfillment != nil {
+		edges = append(edges, fulfillmentevent.EdgeFulfillment)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *FulfillmentEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case fulfillmentevent.EdgeFulfillment:
+		if id := m.fulfillment; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *FulfillmentEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *FulfillmentEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *FulfillmentEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedfulfillment {
+		edges = append(edges, fulfillmentevent.EdgeFulfillment)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *FulfillmentEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case fulfillmentevent.EdgeFulfillment:
+		return m.clearedfulfillment
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *FulfillmentEventMutation) ClearEdge(name string) error {
+	switch name {
+	case fulfillmentevent.EdgeFulfillment:
+		m.ClearFulfillment()
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *FulfillmentEventMutation) ResetEdge(name string) error {
+	switch name {
+	case fulfillmentevent.EdgeFulfillment:
+		m.ResetFulfillment()
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentEvent edge %s", name)
 }
 
 // GiftDrawMutation represents an operation that mutates the GiftDraw nodes in the graph.
@@ -15391,6 +17197,8 @@ type OrderMutation struct {
 	refunds            map[int]struct{}
 	removedrefunds     map[int]struct{}
 	clearedrefunds     bool
+	fulfillment        *int
+	clearedfulfillment bool
 	done               bool
 	oldValue           func(context.Context) (*Order, error)
 	predicates         []predicate.Order
@@ -16199,6 +18007,45 @@ func (m *OrderMutation) ResetRefunds() {
 	m.removedrefunds = nil
 }
 
+// SetFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by id.
+func (m *OrderMutation) SetFulfillmentID(id int) {
+	m.fulfillment = &id
+}
+
+// ClearFulfillment clears the "fulfillment" edge to the Fulfillment entity.
+func (m *OrderMutation) ClearFulfillment() {
+	m.clearedfulfillment = true
+}
+
+// FulfillmentCleared reports if the "fulfillment" edge to the Fulfillment entity was cleared.
+func (m *OrderMutation) FulfillmentCleared() bool {
+	return m.clearedfulfillment
+}
+
+// FulfillmentID returns the "fulfillment" edge ID in the mutation.
+func (m *OrderMutation) FulfillmentID() (id int, exists bool) {
+	if m.fulfillment != nil {
+		return *m.fulfillment, true
+	}
+	return
+}
+
+// FulfillmentIDs returns the "fulfillment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// FulfillmentID instead. It exists only for internal usage by the builders.
+func (m *OrderMutation) FulfillmentIDs() (ids []int) {
+	if id := m.fulfillment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetFulfillment resets all changes to the "fulfillment" edge.
+func (m *OrderMutation) ResetFulfillment() {
+	m.fulfillment = nil
+	m.clearedfulfillment = false
+}
+
 // Where appends a list predicates to the OrderMutation builder.
 func (m *OrderMutation) Where(ps ...predicate.Order) {
 	m.predicates = append(m.predicates, ps...)
@@ -16562,7 +18409,7 @@ func (m *OrderMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *OrderMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.lines != nil {
 		edges = append(edges, order.EdgeLines)
 	}
@@ -16574,6 +18421,9 @@ func (m *OrderMutation) AddedEdges() []string {
 	}
 	if m.refunds != nil {
 		edges = append(edges, order.EdgeRefunds)
+	}
+	if m.fulfillment != nil {
+		edges = append(edges, order.EdgeFulfillment)
 	}
 	return edges
 }
@@ -16606,13 +18456,17 @@ func (m *OrderMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case order.EdgeFulfillment:
+		if id := m.fulfillment; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *OrderMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.removedlines != nil {
 		edges = append(edges, order.EdgeLines)
 	}
@@ -16662,7 +18516,7 @@ func (m *OrderMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *OrderMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.clearedlines {
 		edges = append(edges, order.EdgeLines)
 	}
@@ -16674,6 +18528,9 @@ func (m *OrderMutation) ClearedEdges() []string {
 	}
 	if m.clearedrefunds {
 		edges = append(edges, order.EdgeRefunds)
+	}
+	if m.clearedfulfillment {
+		edges = append(edges, order.EdgeFulfillment)
 	}
 	return edges
 }
@@ -16690,6 +18547,8 @@ func (m *OrderMutation) EdgeCleared(name string) bool {
 		return m.clearedhistory
 	case order.EdgeRefunds:
 		return m.clearedrefunds
+	case order.EdgeFulfillment:
+		return m.clearedfulfillment
 	}
 	return false
 }
@@ -16698,6 +18557,9 @@ func (m *OrderMutation) EdgeCleared(name string) bool {
 // if that edge is not defined in the schema.
 func (m *OrderMutation) ClearEdge(name string) error {
 	switch name {
+	case order.EdgeFulfillment:
+		m.ClearFulfillment()
+		return nil
 	}
 	return fmt.Errorf("unknown Order unique edge %s", name)
 }
@@ -16717,6 +18579,9 @@ func (m *OrderMutation) ResetEdge(name string) error {
 		return nil
 	case order.EdgeRefunds:
 		m.ResetRefunds()
+		return nil
+	case order.EdgeFulfillment:
+		m.ResetFulfillment()
 		return nil
 	}
 	return fmt.Errorf("unknown Order edge %s", name)

@@ -9,6 +9,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/order"
 )
 
@@ -55,11 +56,13 @@ type OrderEdges struct {
 	History []*OrderEvent `json:"history,omitempty"`
 	// Refunds holds the value of the refunds edge.
 	Refunds []*Refund `json:"refunds,omitempty"`
+	// Fulfillment holds the value of the fulfillment edge.
+	Fulfillment *Fulfillment `json:"fulfillment,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
-	totalCount [4]map[string]int
+	totalCount [5]map[string]int
 
 	namedLines    map[string][]*OrderLine
 	namedPayments map[string][]*Payment
@@ -101,6 +104,17 @@ func (e OrderEdges) RefundsOrErr() ([]*Refund, error) {
 		return e.Refunds, nil
 	}
 	return nil, &NotLoadedError{edge: "refunds"}
+}
+
+// FulfillmentOrErr returns the Fulfillment value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e OrderEdges) FulfillmentOrErr() (*Fulfillment, error) {
+	if e.Fulfillment != nil {
+		return e.Fulfillment, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: fulfillment.Label}
+	}
+	return nil, &NotLoadedError{edge: "fulfillment"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -233,6 +247,11 @@ func (_m *Order) QueryHistory() *OrderEventQuery {
 // QueryRefunds queries the "refunds" edge of the Order entity.
 func (_m *Order) QueryRefunds() *RefundQuery {
 	return NewOrderClient(_m.config).QueryRefunds(_m)
+}
+
+// QueryFulfillment queries the "fulfillment" edge of the Order entity.
+func (_m *Order) QueryFulfillment() *FulfillmentQuery {
+	return NewOrderClient(_m.config).QueryFulfillment(_m)
 }
 
 // Update returns a builder for updating this Order.

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
@@ -190,6 +191,25 @@ func (_c *OrderCreate) AddRefunds(v ...*Refund) *OrderCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddRefundIDs(ids...)
+}
+
+// SetFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID.
+func (_c *OrderCreate) SetFulfillmentID(id int) *OrderCreate {
+	_c.mutation.SetFulfillmentID(id)
+	return _c
+}
+
+// SetNillableFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID if the given value is not nil.
+func (_c *OrderCreate) SetNillableFulfillmentID(id *int) *OrderCreate {
+	if id != nil {
+		_c = _c.SetFulfillmentID(*id)
+	}
+	return _c
+}
+
+// SetFulfillment sets the "fulfillment" edge to the Fulfillment entity.
+func (_c *OrderCreate) SetFulfillment(v *Fulfillment) *OrderCreate {
+	return _c.SetFulfillmentID(v.ID)
 }
 
 // Mutation returns the OrderMutation object of the builder.
@@ -429,6 +449,22 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.FulfillmentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   order.FulfillmentTable,
+			Columns: []string{order.FulfillmentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

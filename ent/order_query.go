@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
@@ -33,6 +34,7 @@ type OrderQuery struct {
 	withPayments      *PaymentQuery
 	withHistory       *OrderEventQuery
 	withRefunds       *RefundQuery
+	withFulfillment   *FulfillmentQuery
 	loadTotal         []func(context.Context, []*Order) error
 	modifiers         []func(*sql.Selector)
 	withNamedLines    map[string]*OrderLineQuery
@@ -156,6 +158,28 @@ func (_q *OrderQuery) QueryRefunds() *RefundQuery {
 			sqlgraph.From(order.Table, order.FieldID, selector),
 			sqlgraph.To(refund.Table, refund.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, order.RefundsTable, order.RefundsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryFulfillment chains the current query on the "fulfillment" edge.
+func (_q *OrderQuery) QueryFulfillment() *FulfillmentQuery {
+	query := (&FulfillmentClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(order.Table, order.FieldID, selector),
+			sqlgraph.To(fulfillment.Table, fulfillment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, order.FulfillmentTable, order.FulfillmentColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -350,15 +374,16 @@ func (_q *OrderQuery) Clone() *OrderQuery {
 		return nil
 	}
 	return &OrderQuery{
-		config:       _q.config,
-		ctx:          _q.ctx.Clone(),
-		order:        append([]order.OrderOption{}, _q.order...),
-		inters:       append([]Interceptor{}, _q.inters...),
-		predicates:   append([]predicate.Order{}, _q.predicates...),
-		withLines:    _q.withLines.Clone(),
-		withPayments: _q.withPayments.Clone(),
-		withHistory:  _q.withHistory.Clone(),
-		withRefunds:  _q.withRefunds.Clone(),
+		config:          _q.config,
+		ctx:             _q.ctx.Clone(),
+		order:           append([]order.OrderOption{}, _q.order...),
+		inters:          append([]Interceptor{}, _q.inters...),
+		predicates:      append([]predicate.Order{}, _q.predicates...),
+		withLines:       _q.withLines.Clone(),
+		withPayments:    _q.withPayments.Clone(),
+		withHistory:     _q.withHistory.Clone(),
+		withRefunds:     _q.withRefunds.Clone(),
+		withFulfillment: _q.withFulfillment.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -407,6 +432,17 @@ func (_q *OrderQuery) WithRefunds(opts ...func(*RefundQuery)) *OrderQuery {
 		opt(query)
 	}
 	_q.withRefunds = query
+	return _q
+}
+
+// WithFulfillment tells the query-builder to eager-load the nodes that are connected to
+// the "fulfillment" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrderQuery) WithFulfillment(opts ...func(*FulfillmentQuery)) *OrderQuery {
+	query := (&FulfillmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withFulfillment = query
 	return _q
 }
 
@@ -494,11 +530,12 @@ func (_q *OrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Order,
 	var (
 		nodes       = []*Order{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [5]bool{
 			_q.withLines != nil,
 			_q.withPayments != nil,
 			_q.withHistory != nil,
 			_q.withRefunds != nil,
+			_q.withFulfillment != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -547,6 +584,12 @@ func (_q *OrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Order,
 		if err := _q.loadRefunds(ctx, query, nodes,
 			func(n *Order) { n.Edges.Refunds = []*Refund{} },
 			func(n *Order, e *Refund) { n.Edges.Refunds = append(n.Edges.Refunds, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withFulfillment; query != nil {
+		if err := _q.loadFulfillment(ctx, query, nodes, nil,
+			func(n *Order, e *Fulfillment) { n.Edges.Fulfillment = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -691,6 +734,33 @@ func (_q *OrderQuery) loadRefunds(ctx context.Context, query *RefundQuery, nodes
 	}
 	query.Where(predicate.Refund(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(order.RefundsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrderID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "order_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrderQuery) loadFulfillment(ctx context.Context, query *FulfillmentQuery, nodes []*Order, init func(*Order), assign func(*Order, *Fulfillment)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Order)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(fulfillment.FieldOrderID)
+	}
+	query.Where(predicate.Fulfillment(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(order.FulfillmentColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
@@ -168,6 +169,25 @@ func (_u *OrderUpdate) AddRefunds(v ...*Refund) *OrderUpdate {
 	return _u.AddRefundIDs(ids...)
 }
 
+// SetFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID.
+func (_u *OrderUpdate) SetFulfillmentID(id int) *OrderUpdate {
+	_u.mutation.SetFulfillmentID(id)
+	return _u
+}
+
+// SetNillableFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID if the given value is not nil.
+func (_u *OrderUpdate) SetNillableFulfillmentID(id *int) *OrderUpdate {
+	if id != nil {
+		_u = _u.SetFulfillmentID(*id)
+	}
+	return _u
+}
+
+// SetFulfillment sets the "fulfillment" edge to the Fulfillment entity.
+func (_u *OrderUpdate) SetFulfillment(v *Fulfillment) *OrderUpdate {
+	return _u.SetFulfillmentID(v.ID)
+}
+
 // Mutation returns the OrderMutation object of the builder.
 func (_u *OrderUpdate) Mutation() *OrderMutation {
 	return _u.mutation
@@ -255,6 +275,12 @@ func (_u *OrderUpdate) RemoveRefunds(v ...*Refund) *OrderUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRefundIDs(ids...)
+}
+
+// ClearFulfillment clears the "fulfillment" edge to the Fulfillment entity.
+func (_u *OrderUpdate) ClearFulfillment() *OrderUpdate {
+	_u.mutation.ClearFulfillment()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -533,6 +559,35 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.FulfillmentCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   order.FulfillmentTable,
+			Columns: []string{order.FulfillmentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FulfillmentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   order.FulfillmentTable,
+			Columns: []string{order.FulfillmentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -690,6 +745,25 @@ func (_u *OrderUpdateOne) AddRefunds(v ...*Refund) *OrderUpdateOne {
 	return _u.AddRefundIDs(ids...)
 }
 
+// SetFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID.
+func (_u *OrderUpdateOne) SetFulfillmentID(id int) *OrderUpdateOne {
+	_u.mutation.SetFulfillmentID(id)
+	return _u
+}
+
+// SetNillableFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID if the given value is not nil.
+func (_u *OrderUpdateOne) SetNillableFulfillmentID(id *int) *OrderUpdateOne {
+	if id != nil {
+		_u = _u.SetFulfillmentID(*id)
+	}
+	return _u
+}
+
+// SetFulfillment sets the "fulfillment" edge to the Fulfillment entity.
+func (_u *OrderUpdateOne) SetFulfillment(v *Fulfillment) *OrderUpdateOne {
+	return _u.SetFulfillmentID(v.ID)
+}
+
 // Mutation returns the OrderMutation object of the builder.
 func (_u *OrderUpdateOne) Mutation() *OrderMutation {
 	return _u.mutation
@@ -777,6 +851,12 @@ func (_u *OrderUpdateOne) RemoveRefunds(v ...*Refund) *OrderUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRefundIDs(ids...)
+}
+
+// ClearFulfillment clears the "fulfillment" edge to the Fulfillment entity.
+func (_u *OrderUpdateOne) ClearFulfillment() *OrderUpdateOne {
+	_u.mutation.ClearFulfillment()
+	return _u
 }
 
 // Where appends a list predicates to the OrderUpdate builder.
@@ -1078,6 +1158,35 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.FulfillmentCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   order.FulfillmentTable,
+			Columns: []string{order.FulfillmentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FulfillmentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   order.FulfillmentTable,
+			Columns: []string{order.FulfillmentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

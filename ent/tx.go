@@ -30,6 +30,10 @@ type Tx struct {
 	DropCustomer *DropCustomerClient
 	// DropPool is the client for interacting with the DropPool builders.
 	DropPool *DropPoolClient
+	// Fulfillment is the client for interacting with the Fulfillment builders.
+	Fulfillment *FulfillmentClient
+	// FulfillmentEvent is the client for interacting with the FulfillmentEvent builders.
+	FulfillmentEvent *FulfillmentEventClient
 	// GiftDraw is the client for interacting with the GiftDraw builders.
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
@@ -229,6 +233,8 @@ func (tx *Tx) init() {
 	tx.Drop = NewDropClient(tx.config)
 	tx.DropCustomer = NewDropCustomerClient(tx.config)
 	tx.DropPool = NewDropPoolClient(tx.config)
+	tx.Fulfillment = NewFulfillmentClient(tx.config)
+	tx.FulfillmentEvent = NewFulfillmentEventClient(tx.config)
 	tx.GiftDraw = NewGiftDrawClient(tx.config)
 	tx.GiftLot = NewGiftLotClient(tx.config)
 	tx.HubPassSpend = NewHubPassSpendClient(tx.config)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"entgo.io/contrib/entgql"
-
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/drops"

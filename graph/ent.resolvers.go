@@ -109,6 +109,9 @@ func (r *Resolver) Customer() CustomerResolver { return &customerResolver{r} }
 // Drop returns DropResolver implementation.
 func (r *Resolver) Drop() DropResolver { return &dropResolver{r} }
 
+// Fulfillment returns FulfillmentResolver implementation.
+func (r *Resolver) Fulfillment() FulfillmentResolver { return &fulfillmentResolver{r} }
+
 // MemberPrice returns MemberPriceResolver implementation.
 func (r *Resolver) MemberPrice() MemberPriceResolver { return &memberPriceResolver{r} }
 
@@ -147,6 +150,7 @@ type (
 	cartLineResolver       struct{ *Resolver }
 	customerResolver       struct{ *Resolver }
 	dropResolver           struct{ *Resolver }
+	fulfillmentResolver    struct{ *Resolver }
 	memberPriceResolver    struct{ *Resolver }
 	membershipTierResolver struct{ *Resolver }
 	orderResolver          struct{ *Resolver }

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/privacy"
@@ -43,6 +44,8 @@ const (
 	CodeInternal             = "INTERNAL"
 	// CodeHubSaleMismatch: a hub delivered a recorded saleId with other content.
 	CodeHubSaleMismatch = "HUB_SALE_MISMATCH"
+	// CodeAlreadyCollected: a pickup handed over before.
+	CodeAlreadyCollected = "ALREADY_COLLECTED"
 )
 
 // domainCodes maps each domain sentinel to its code, most specific first.
@@ -51,6 +54,7 @@ var domainCodes = []struct {
 	code string
 }{
 	{checkout.ErrOutOfStock, CodeOutOfStock},
+	{fulfillment.ErrAlreadyCollected, CodeAlreadyCollected},
 	{checkout.ErrHubSaleMismatch, CodeHubSaleMismatch},
 	{checkout.ErrDropNotOpen, CodeDropNotOpen},
 	{checkout.ErrLimitExceeded, CodeLimitExceeded},

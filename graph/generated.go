@@ -20,6 +20,8 @@ import (
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/drop"
+	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
@@ -52,6 +54,7 @@ type ResolverRoot interface {
 	CartLine() CartLineResolver
 	Customer() CustomerResolver
 	Drop() DropResolver
+	Fulfillment() FulfillmentResolver
 	MemberPrice() MemberPriceResolver
 	MembershipTier() MembershipTierResolver
 	Money() MoneyResolver
@@ -75,6 +78,10 @@ type ComplexityRoot struct {
 	AddToCartPayload struct {
 		Cart func(childComplexity int) int
 		Line func(childComplexity int) int
+	}
+
+	AdvanceFulfillmentPayload struct {
+		Fulfillment func(childComplexity int) int
 	}
 
 	AuthPayload struct {
@@ -128,6 +135,10 @@ type ComplexityRoot struct {
 
 	CloseHubPayload struct {
 		Returned func(childComplexity int) int
+	}
+
+	CollectPickupPayload struct {
+		Fulfillment func(childComplexity int) int
 	}
 
 	Collection struct {
@@ -213,6 +224,27 @@ type ComplexityRoot struct {
 		Allocated func(childComplexity int) int
 		Channel   func(childComplexity int) int
 		Remaining func(childComplexity int) int
+	}
+
+	Fulfillment struct {
+		CollectedAt func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Events      func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Method      func(childComplexity int) int
+		Order       func(childComplexity int) int
+		PickupCode  func(childComplexity int) int
+		Status      func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	FulfillmentEvent struct {
+		Actor func(childComplexity int) int
+		At    func(childComplexity int) int
+		From  func(childComplexity int) int
+		ID    func(childComplexity int) int
+		Note  func(childComplexity int) int
+		To    func(childComplexity int) int
 	}
 
 	GrantCreditPayload struct {
@@ -392,6 +424,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddToCart             func(childComplexity int, input model.AddToCartInput) int
 		AdjustWallet          func(childComplexity int, input model.AdjustWalletInput) int
+		AdvanceFulfillment    func(childComplexity int, input model.AdvanceFulfillmentInput) int
 		ArchiveProduct        func(childComplexity int, input model.ArchiveProductInput) int
 		BindTerminalReader    func(childComplexity int, input model.BindTerminalReaderInput) int
 		BuyMembership         func(childComplexity int, input model.BuyMembershipInput) int
@@ -399,6 +432,7 @@ type ComplexityRoot struct {
 		CancelTerminalPayment func(childComplexity int, input model.CancelTerminalPaymentInput) int
 		Checkout              func(childComplexity int, input model.CheckoutInput) int
 		CloseHub              func(childComplexity int, input model.CloseHubInput) int
+		CollectPickup         func(childComplexity int, input model.CollectPickupInput) int
 		CreateCollection      func(childComplexity int, input ent.CreateCollectionInput) int
 		CreateDrop            func(childComplexity int, input model.CreateDropInput) int
 		CreateMembershipTier  func(childComplexity int, input model.CreateMembershipTierInput) int
@@ -437,20 +471,22 @@ type ComplexityRoot struct {
 	}
 
 	Order struct {
-		CreatedAt  func(childComplexity int) int
-		History    func(childComplexity int) int
-		ID         func(childComplexity int) int
-		Lines      func(childComplexity int) int
-		Number     func(childComplexity int) int
-		PaidAt     func(childComplexity int) int
-		Payments   func(childComplexity int) int
-		PickupCode func(childComplexity int) int
-		Refunded   func(childComplexity int) int
-		Refunds    func(childComplexity int) int
-		Status     func(childComplexity int) int
-		Stream     func(childComplexity int) int
-		Total      func(childComplexity int) int
-		UpdatedAt  func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Fulfillment func(childComplexity int) int
+		History     func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Lines       func(childComplexity int) int
+		Number      func(childComplexity int) int
+		PaidAt      func(childComplexity int) int
+		Payments    func(childComplexity int) int
+		PickupCode  func(childComplexity int) int
+		PickupPass  func(childComplexity int) int
+		Refunded    func(childComplexity int) int
+		Refunds     func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Stream      func(childComplexity int) int
+		Total       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
 	}
 
 	OrderConnection struct {
@@ -809,6 +845,9 @@ type DropResolver interface {
 	Pools(ctx context.Context, obj *ent.Drop) ([]*ent.DropPool, error)
 	HoldSeconds(ctx context.Context, obj *ent.Drop) (int, error)
 }
+type FulfillmentResolver interface {
+	Order(ctx context.Context, obj *ent.Fulfillment) (*ent.Order, error)
+}
 type MemberPriceResolver interface {
 	Amount(ctx context.Context, obj *ent.MemberPrice) (*ent.Money, error)
 }
@@ -839,6 +878,8 @@ type MutationResolver interface {
 	RemoveFromCart(ctx context.Context, input model.RemoveFromCartInput) (*model.CartPayload, error)
 	Checkout(ctx context.Context, input model.CheckoutInput) (*model.CheckoutPayload, error)
 	RefundOrder(ctx context.Context, input model.RefundOrderInput) (*model.RefundOrderPayload, error)
+	CollectPickup(ctx context.Context, input model.CollectPickupInput) (*model.CollectPickupPayload, error)
+	AdvanceFulfillment(ctx context.Context, input model.AdvanceFulfillmentInput) (*model.AdvanceFulfillmentPayload, error)
 	ScanToTill(ctx context.Context, input model.ScanToTillInput) (*model.ScanToTillPayload, error)
 	HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error)
 	LeaseAllocation(ctx context.Context, input model.LeaseAllocationInput) (*model.LeaseAllocationPayload, error)
@@ -868,6 +909,7 @@ type MutationResolver interface {
 type OrderResolver interface {
 	Total(ctx context.Context, obj *ent.Order) (*ent.Money, error)
 	Refunded(ctx context.Context, obj *ent.Order) (*ent.Money, error)
+	PickupPass(ctx context.Context, obj *ent.Order) (*string, error)
 	Stream(ctx context.Context, obj *ent.Order) (*ent.Stream, error)
 	PickupCode(ctx context.Context, obj *ent.Order) (*string, error)
 }
@@ -967,6 +1009,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AddToCartPayload.Line(childComplexity), true
+
+	case "AdvanceFulfillmentPayload.fulfillment":
+		if e.ComplexityRoot.AdvanceFulfillmentPayload.Fulfillment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdvanceFulfillmentPayload.Fulfillment(childComplexity), true
 
 	case "AuthPayload.customer":
 		if e.ComplexityRoot.AuthPayload.Customer == nil {
@@ -1149,6 +1198,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CloseHubPayload.Returned(childComplexity), true
+
+	case "CollectPickupPayload.fulfillment":
+		if e.ComplexityRoot.CollectPickupPayload.Fulfillment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CollectPickupPayload.Fulfillment(childComplexity), true
 
 	case "Collection.createdAt":
 		if e.ComplexityRoot.Collection.CreatedAt == nil {
@@ -1465,6 +1521,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DropPool.Remaining(childComplexity), true
+
+	case "Fulfillment.collectedAt":
+		if e.ComplexityRoot.Fulfillment.CollectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.CollectedAt(childComplexity), true
+	case "Fulfillment.createdAt":
+		if e.ComplexityRoot.Fulfillment.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.CreatedAt(childComplexity), true
+	case "Fulfillment.events":
+		if e.ComplexityRoot.Fulfillment.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.Events(childComplexity), true
+	case "Fulfillment.id":
+		if e.ComplexityRoot.Fulfillment.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.ID(childComplexity), true
+	case "Fulfillment.method":
+		if e.ComplexityRoot.Fulfillment.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.Method(childComplexity), true
+	case "Fulfillment.order":
+		if e.ComplexityRoot.Fulfillment.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.Order(childComplexity), true
+	case "Fulfillment.pickupCode":
+		if e.ComplexityRoot.Fulfillment.PickupCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.PickupCode(childComplexity), true
+	case "Fulfillment.status":
+		if e.ComplexityRoot.Fulfillment.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.Status(childComplexity), true
+	case "Fulfillment.updatedAt":
+		if e.ComplexityRoot.Fulfillment.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.UpdatedAt(childComplexity), true
+
+	case "FulfillmentEvent.actor":
+		if e.ComplexityRoot.FulfillmentEvent.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEvent.Actor(childComplexity), true
+	case "FulfillmentEvent.at":
+		if e.ComplexityRoot.FulfillmentEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEvent.At(childComplexity), true
+	case "FulfillmentEvent.from":
+		if e.ComplexityRoot.FulfillmentEvent.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEvent.From(childComplexity), true
+	case "FulfillmentEvent.id":
+		if e.ComplexityRoot.FulfillmentEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEvent.ID(childComplexity), true
+	case "FulfillmentEvent.note":
+		if e.ComplexityRoot.FulfillmentEvent.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEvent.Note(childComplexity), true
+	case "FulfillmentEvent.to":
+		if e.ComplexityRoot.FulfillmentEvent.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEvent.To(childComplexity), true
 
 	case "GrantCreditPayload.granted":
 		if e.ComplexityRoot.GrantCreditPayload.Granted == nil {
@@ -2107,6 +2255,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdjustWallet(childComplexity, args["input"].(model.AdjustWalletInput)), true
+	case "Mutation.advanceFulfillment":
+		if e.ComplexityRoot.Mutation.AdvanceFulfillment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_advanceFulfillment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdvanceFulfillment(childComplexity, args["input"].(model.AdvanceFulfillmentInput)), true
 	case "Mutation.archiveProduct":
 		if e.ComplexityRoot.Mutation.ArchiveProduct == nil {
 			break
@@ -2184,6 +2343,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CloseHub(childComplexity, args["input"].(model.CloseHubInput)), true
+	case "Mutation.collectPickup":
+		if e.ComplexityRoot.Mutation.CollectPickup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_collectPickup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CollectPickup(childComplexity, args["input"].(model.CollectPickupInput)), true
 	case "Mutation.createCollection":
 		if e.ComplexityRoot.Mutation.CreateCollection == nil {
 			break
@@ -2571,6 +2741,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.CreatedAt(childComplexity), true
+	case "Order.fulfillment":
+		if e.ComplexityRoot.Order.Fulfillment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Fulfillment(childComplexity), true
 	case "Order.history":
 		if e.ComplexityRoot.Order.History == nil {
 			break
@@ -2613,6 +2789,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.PickupCode(childComplexity), true
+	case "Order.pickupPass":
+		if e.ComplexityRoot.Order.PickupPass == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.PickupPass(childComplexity), true
 	case "Order.refunded":
 		if e.ComplexityRoot.Order.Refunded == nil {
 			break
@@ -4024,6 +4206,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputAddToCartInput,
 		ec.unmarshalInputAdjustWalletInput,
+		ec.unmarshalInputAdvanceFulfillmentInput,
 		ec.unmarshalInputArchiveProductInput,
 		ec.unmarshalInputBindTerminalReaderInput,
 		ec.unmarshalInputBuyMembershipInput,
@@ -4033,6 +4216,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCartWhereInput,
 		ec.unmarshalInputCheckoutInput,
 		ec.unmarshalInputCloseHubInput,
+		ec.unmarshalInputCollectPickupInput,
 		ec.unmarshalInputCollectionOrder,
 		ec.unmarshalInputCollectionWhereInput,
 		ec.unmarshalInputCreateCollectionInput,
@@ -4047,6 +4231,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputDropPoolInput,
 		ec.unmarshalInputDropWhereInput,
 		ec.unmarshalInputEndStreamInput,
+		ec.unmarshalInputFulfillmentEventWhereInput,
+		ec.unmarshalInputFulfillmentOrder,
+		ec.unmarshalInputFulfillmentWhereInput,
 		ec.unmarshalInputGrantCreditInput,
 		ec.unmarshalInputHighlightProductInput,
 		ec.unmarshalInputHubCardPaymentInput,
@@ -4204,7 +4391,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "checkout.graphqls" "ent.graphqls" "hub.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "wallet.graphqls" "web.graphqls"
+//go:embed "checkout.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "wallet.graphqls" "web.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4218,6 +4405,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "checkout.graphqls", Input: sourceData("checkout.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
+	{Name: "fulfillment.graphqls", Input: sourceData("fulfillment.graphqls"), BuiltIn: false},
 	{Name: "hub.graphqls", Input: sourceData("hub.graphqls"), BuiltIn: false},
 	{Name: "live.graphqls", Input: sourceData("live.graphqls"), BuiltIn: false},
 	{Name: "merchd.graphqls", Input: sourceData("merchd.graphqls"), BuiltIn: false},
@@ -4239,6 +4427,14 @@ func (ec *executionContext) childFields_AddToCartPayload(ctx context.Context, fi
 		return ec.fieldContext_AddToCartPayload_line(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AddToCartPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdvanceFulfillmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fulfillment":
+		return ec.fieldContext_AdvanceFulfillmentPayload_fulfillment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdvanceFulfillmentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4345,6 +4541,14 @@ func (ec *executionContext) childFields_CloseHubPayload(ctx context.Context, fie
 		return ec.fieldContext_CloseHubPayload_returned(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CloseHubPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CollectPickupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fulfillment":
+		return ec.fieldContext_CollectPickupPayload_fulfillment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CollectPickupPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Collection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4503,6 +4707,48 @@ func (ec *executionContext) childFields_DropPool(ctx context.Context, field grap
 		return ec.fieldContext_DropPool_remaining(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DropPool", field.Name)
+}
+
+func (ec *executionContext) childFields_Fulfillment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Fulfillment_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Fulfillment_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Fulfillment_updatedAt(ctx, field)
+	case "method":
+		return ec.fieldContext_Fulfillment_method(ctx, field)
+	case "status":
+		return ec.fieldContext_Fulfillment_status(ctx, field)
+	case "collectedAt":
+		return ec.fieldContext_Fulfillment_collectedAt(ctx, field)
+	case "events":
+		return ec.fieldContext_Fulfillment_events(ctx, field)
+	case "order":
+		return ec.fieldContext_Fulfillment_order(ctx, field)
+	case "pickupCode":
+		return ec.fieldContext_Fulfillment_pickupCode(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Fulfillment", field.Name)
+}
+
+func (ec *executionContext) childFields_FulfillmentEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FulfillmentEvent_id(ctx, field)
+	case "from":
+		return ec.fieldContext_FulfillmentEvent_from(ctx, field)
+	case "to":
+		return ec.fieldContext_FulfillmentEvent_to(ctx, field)
+	case "actor":
+		return ec.fieldContext_FulfillmentEvent_actor(ctx, field)
+	case "note":
+		return ec.fieldContext_FulfillmentEvent_note(ctx, field)
+	case "at":
+		return ec.fieldContext_FulfillmentEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FulfillmentEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_GrantCreditPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4875,10 +5121,14 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_history(ctx, field)
 	case "refunds":
 		return ec.fieldContext_Order_refunds(ctx, field)
+	case "fulfillment":
+		return ec.fieldContext_Order_fulfillment(ctx, field)
 	case "total":
 		return ec.fieldContext_Order_total(ctx, field)
 	case "refunded":
 		return ec.fieldContext_Order_refunded(ctx, field)
+	case "pickupPass":
+		return ec.fieldContext_Order_pickupPass(ctx, field)
 	case "stream":
 		return ec.fieldContext_Order_stream(ctx, field)
 	case "pickupCode":
@@ -5717,6 +5967,20 @@ func (ec *executionContext) field_Mutation_adjustWallet_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_advanceFulfillment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdvanceFulfillmentInput, error) {
+			return ec.unmarshalNAdvanceFulfillmentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAdvanceFulfillmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_archiveProduct_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5807,6 +6071,20 @@ func (ec *executionContext) field_Mutation_closeHub_args(ctx context.Context, ra
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CloseHubInput, error) {
 			return ec.unmarshalNCloseHubInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCloseHubInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_collectPickup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CollectPickupInput, error) {
+			return ec.unmarshalNCollectPickupInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCollectPickupInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7121,6 +7399,38 @@ func (ec *executionContext) fieldContext_AddToCartPayload_line(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _AdvanceFulfillmentPayload_fulfillment(ctx context.Context, field graphql.CollectedField, obj *model.AdvanceFulfillmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdvanceFulfillmentPayload_fulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfillment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdvanceFulfillmentPayload_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdvanceFulfillmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _AuthPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7882,6 +8192,38 @@ func (ec *executionContext) fieldContext_CloseHubPayload_returned(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_HubAllocationLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CollectPickupPayload_fulfillment(ctx context.Context, field graphql.CollectedField, obj *model.CollectPickupPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CollectPickupPayload_fulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfillment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CollectPickupPayload_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CollectPickupPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -9180,6 +9522,369 @@ func (ec *executionContext) _DropPool_remaining(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_DropPool_remaining(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DropPool", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_method(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v fulfillment.Method) graphql.Marshaler {
+			return ec.marshalNFulfillmentMethod2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type FulfillmentMethod does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_status(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v fulfillment.Status) graphql.Marshaler {
+			return ec.marshalNFulfillmentStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type FulfillmentStatus does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_collectedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_collectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_collectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_events(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.FulfillmentEvent) graphql.Marshaler {
+			return ec.marshalOFulfillmentEvent2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Fulfillment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Fulfillment_order(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Fulfillment().Order(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Fulfillment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Fulfillment_pickupCode(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_pickupCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PickupCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentEvent_id(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentEvent_from(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEvent_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEvent_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentEvent_to(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEvent_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEvent_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentEvent_actor(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEvent_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v fulfillmentevent.Actor) graphql.Marshaler {
+			return ec.marshalNFulfillmentEventActor2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEvent_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type FulfillmentEventActor does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentEvent_note(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEvent_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEvent_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentEvent_at(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _GrantCreditPayload_granted(ctx context.Context, field graphql.CollectedField, obj *model.GrantCreditPayload) (ret graphql.Marshaler) {
@@ -12445,6 +13150,94 @@ func (ec *executionContext) fieldContext_Mutation_refundOrder(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_collectPickup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_collectPickup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CollectPickup(ctx, fc.Args["input"].(model.CollectPickupInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CollectPickupPayload) graphql.Marshaler {
+			return ec.marshalNCollectPickupPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCollectPickupPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_collectPickup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CollectPickupPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_collectPickup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_advanceFulfillment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_advanceFulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdvanceFulfillment(ctx, fc.Args["input"].(model.AdvanceFulfillmentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdvanceFulfillmentPayload) graphql.Marshaler {
+			return ec.marshalNAdvanceFulfillmentPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAdvanceFulfillmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_advanceFulfillment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdvanceFulfillmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_advanceFulfillment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_scanToTill(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13811,6 +14604,38 @@ func (ec *executionContext) fieldContext_Order_refunds(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Order_fulfillment(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_fulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfillment(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalOFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Order_total(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13873,6 +14698,29 @@ func (ec *executionContext) fieldContext_Order_refunded(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Order_pickupPass(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_pickupPass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().PickupPass(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_pickupPass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Order_stream(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
@@ -20893,6 +21741,57 @@ func (ec *executionContext) unmarshalInputAdjustWalletInput(ctx context.Context,
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputAdvanceFulfillmentInput(ctx context.Context, obj any) (model.AdvanceFulfillmentInput, error) {
+	var it model.AdvanceFulfillmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"fulfillmentId", "status", "note", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "fulfillmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfillmentId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FulfillmentID = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNFulfillmentStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputArchiveProductInput(ctx context.Context, obj any) (model.ArchiveProductInput, error) {
 	var it model.ArchiveProductInput
 	if obj == nil {
@@ -21834,6 +22733,43 @@ func (ec *executionContext) unmarshalInputCloseHubInput(ctx context.Context, obj
 			continue
 		}
 		switch k {
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCollectPickupInput(ctx context.Context, obj any) (model.CollectPickupInput, error) {
+	var it model.CollectPickupInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
 		case "idempotencyKey":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
 			data, err := ec.unmarshalNString2string(ctx, v)
@@ -23988,6 +24924,856 @@ func (ec *executionContext) unmarshalInputEndStreamInput(ctx context.Context, ob
 				return it, err
 			}
 			it.StreamID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputFulfillmentEventWhereInput(ctx context.Context, obj any) (ent.FulfillmentEventWhereInput, error) {
+	var it ent.FulfillmentEventWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "from", "fromNEQ", "fromIn", "fromNotIn", "fromGT", "fromGTE", "fromLT", "fromLTE", "fromContains", "fromHasPrefix", "fromHasSuffix", "fromEqualFold", "fromContainsFold", "to", "toNEQ", "toIn", "toNotIn", "toGT", "toGTE", "toLT", "toLTE", "toContains", "toHasPrefix", "toHasSuffix", "toEqualFold", "toContainsFold", "actor", "actorNEQ", "actorIn", "actorNotIn", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteEqualFold", "noteContainsFold", "at", "atNEQ", "atIn", "atNotIn", "atGT", "atGTE", "atLT", "atLTE"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOFulfillmentEventWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOFulfillmentEventWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOFulfillmentEventWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "fromNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromNEQ = data
+		case "fromIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromIn = data
+		case "fromNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromNotIn = data
+		case "fromGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromGT = data
+		case "fromGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromGTE = data
+		case "fromLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromLT = data
+		case "fromLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromLTE = data
+		case "fromContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromContains = data
+		case "fromHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromHasPrefix = data
+		case "fromHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromHasSuffix = data
+		case "fromEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromEqualFold = data
+		case "fromContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromContainsFold = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		case "toNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToNEQ = data
+		case "toIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToIn = data
+		case "toNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToNotIn = data
+		case "toGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToGT = data
+		case "toGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToGTE = data
+		case "toLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToLT = data
+		case "toLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToLTE = data
+		case "toContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToContains = data
+		case "toHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToHasPrefix = data
+		case "toHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToHasSuffix = data
+		case "toEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToEqualFold = data
+		case "toContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToContainsFold = data
+		case "actor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actor"))
+			data, err := ec.unmarshalOFulfillmentEventActor2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActor(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Actor = data
+		case "actorNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorNEQ"))
+			data, err := ec.unmarshalOFulfillmentEventActor2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActor(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActorNEQ = data
+		case "actorIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorIn"))
+			data, err := ec.unmarshalOFulfillmentEventActor2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActorᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActorIn = data
+		case "actorNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorNotIn"))
+			data, err := ec.unmarshalOFulfillmentEventActor2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActorᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActorNotIn = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		case "noteNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNEQ = data
+		case "noteIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteIn = data
+		case "noteNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNotIn = data
+		case "noteGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteGT = data
+		case "noteGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteGTE = data
+		case "noteLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteLT = data
+		case "noteLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteLTE = data
+		case "noteContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteContains = data
+		case "noteHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteHasPrefix = data
+		case "noteHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteHasSuffix = data
+		case "noteEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteEqualFold = data
+		case "noteContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteContainsFold = data
+		case "at":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("at"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.At = data
+		case "atNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtNEQ = data
+		case "atIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtIn = data
+		case "atNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtNotIn = data
+		case "atGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtGT = data
+		case "atGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtGTE = data
+		case "atLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtLT = data
+		case "atLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtLTE = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputFulfillmentOrder(ctx context.Context, obj any) (ent.FulfillmentOrder, error) {
+	var it ent.FulfillmentOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNFulfillmentOrderField2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputFulfillmentWhereInput(ctx context.Context, obj any) (ent.FulfillmentWhereInput, error) {
+	var it ent.FulfillmentWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "method", "methodNEQ", "methodIn", "methodNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "collectedAtIsNil", "collectedAtNotNil", "hasEvents", "hasEventsWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOFulfillmentWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOFulfillmentWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOFulfillmentWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "method":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("method"))
+			data, err := ec.unmarshalOFulfillmentMethod2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Method = data
+		case "methodNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("methodNEQ"))
+			data, err := ec.unmarshalOFulfillmentMethod2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MethodNEQ = data
+		case "methodIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("methodIn"))
+			data, err := ec.unmarshalOFulfillmentMethod2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethodᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MethodIn = data
+		case "methodNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("methodNotIn"))
+			data, err := ec.unmarshalOFulfillmentMethod2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethodᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MethodNotIn = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOFulfillmentStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOFulfillmentStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOFulfillmentStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOFulfillmentStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "collectedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAt = data
+		case "collectedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtNEQ = data
+		case "collectedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtIn = data
+		case "collectedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtNotIn = data
+		case "collectedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtGT = data
+		case "collectedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtGTE = data
+		case "collectedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtLT = data
+		case "collectedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtLTE = data
+		case "collectedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtIsNil = data
+		case "collectedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtNotNil = data
+		case "hasEvents":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEvents"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEvents = data
+		case "hasEventsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEventsWith"))
+			data, err := ec.unmarshalOFulfillmentEventWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEventsWith = data
 		}
 	}
 	return it, nil
@@ -27675,7 +29461,7 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "hasLines", "hasLinesWith", "hasPayments", "hasPaymentsWith", "hasHistory", "hasHistoryWith", "hasRefunds", "hasRefundsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "hasLines", "hasLinesWith", "hasPayments", "hasPaymentsWith", "hasHistory", "hasHistoryWith", "hasRefunds", "hasRefundsWith", "hasFulfillment", "hasFulfillmentWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -28116,6 +29902,20 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.HasRefundsWith = data
+		case "hasFulfillment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasFulfillment"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasFulfillment = data
+		case "hasFulfillmentWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasFulfillmentWith"))
+			data, err := ec.unmarshalOFulfillmentWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasFulfillmentWith = data
 		}
 	}
 	return it, nil
@@ -33078,6 +34878,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._HubSale(ctx, sel, obj)
+	case *ent.FulfillmentEvent:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._FulfillmentEvent(ctx, sel, obj)
+	case *ent.Fulfillment:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Fulfillment(ctx, sel, obj)
 	case *ent.Drop:
 		if obj == nil {
 			return graphql.Null
@@ -33135,6 +34945,44 @@ func (ec *executionContext) _AddToCartPayload(ctx context.Context, sel ast.Selec
 			}
 		case "line":
 			out.Values[i] = ec._AddToCartPayload_line(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var advanceFulfillmentPayloadImplementors = []string{"AdvanceFulfillmentPayload"}
+
+func (ec *executionContext) _AdvanceFulfillmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdvanceFulfillmentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, advanceFulfillmentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdvanceFulfillmentPayload")
+		case "fulfillment":
+			out.Values[i] = ec._AdvanceFulfillmentPayload_fulfillment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -33742,6 +35590,44 @@ func (ec *executionContext) _CloseHubPayload(ctx context.Context, sel ast.Select
 			out.Values[i] = graphql.MarshalString("CloseHubPayload")
 		case "returned":
 			out.Values[i] = ec._CloseHubPayload_returned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var collectPickupPayloadImplementors = []string{"CollectPickupPayload"}
+
+func (ec *executionContext) _CollectPickupPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CollectPickupPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, collectPickupPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CollectPickupPayload")
+		case "fulfillment":
+			out.Values[i] = ec._CollectPickupPayload_fulfillment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -34680,6 +36566,213 @@ func (ec *executionContext) _DropPool(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "remaining":
 			out.Values[i] = ec._DropPool_remaining(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var fulfillmentImplementors = []string{"Fulfillment", "Node"}
+
+func (ec *executionContext) _Fulfillment(ctx context.Context, sel ast.SelectionSet, obj *ent.Fulfillment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fulfillmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Fulfillment")
+		case "id":
+			out.Values[i] = ec._Fulfillment_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Fulfillment_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Fulfillment_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "method":
+			out.Values[i] = ec._Fulfillment_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Fulfillment_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "collectedAt":
+			out.Values[i] = ec._Fulfillment_collectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "events":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Fulfillment_events(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "order":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Fulfillment_order(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "pickupCode":
+			out.Values[i] = ec._Fulfillment_pickupCode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var fulfillmentEventImplementors = []string{"FulfillmentEvent", "Node"}
+
+func (ec *executionContext) _FulfillmentEvent(ctx context.Context, sel ast.SelectionSet, obj *ent.FulfillmentEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fulfillmentEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FulfillmentEvent")
+		case "id":
+			out.Values[i] = ec._FulfillmentEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._FulfillmentEvent_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._FulfillmentEvent_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._FulfillmentEvent_actor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._FulfillmentEvent_note(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._FulfillmentEvent_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -36408,6 +38501,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "collectPickup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_collectPickup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "advanceFulfillment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_advanceFulfillment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "scanToTill":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_scanToTill(ctx, field)
@@ -36798,6 +38905,44 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "fulfillment":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_fulfillment(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "total":
 			field := field
 
@@ -36847,6 +38992,44 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 				}()
 				res = ec._Order_refunded(ctx, field, obj)
 				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "pickupPass":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_pickupPass(ctx, field, obj)
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -40950,6 +43133,21 @@ func (ec *executionContext) unmarshalNAdjustWalletInput2githubᚗcomᚋmerchdᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNAdvanceFulfillmentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAdvanceFulfillmentInput(ctx context.Context, v any) (model.AdvanceFulfillmentInput, error) {
+	res, err := ec.unmarshalInputAdvanceFulfillmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdvanceFulfillmentPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAdvanceFulfillmentPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdvanceFulfillmentPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AdvanceFulfillmentPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNArchiveProductInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐArchiveProductInput(ctx context.Context, v any) (model.ArchiveProductInput, error) {
 	res, err := ec.unmarshalInputArchiveProductInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -41130,6 +43328,21 @@ func (ec *executionContext) marshalNCloseHubPayload2ᚖgithubᚗcomᚋmerchdᚋm
 		return graphql.Null
 	}
 	return ec._CloseHubPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCollectPickupInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCollectPickupInput(ctx context.Context, v any) (model.CollectPickupInput, error) {
+	res, err := ec.unmarshalInputCollectPickupInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCollectPickupPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCollectPickupPayload(ctx context.Context, sel ast.SelectionSet, v *model.CollectPickupPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CollectPickupPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNCollection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐCollection(ctx context.Context, sel ast.SelectionSet, v *ent.Collection) graphql.Marshaler {
@@ -41355,6 +43568,82 @@ func (ec *executionContext) unmarshalNDropWhereInput2ᚖgithubᚗcomᚋmerchdᚋ
 func (ec *executionContext) unmarshalNEndStreamInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐEndStreamInput(ctx context.Context, v any) (model.EndStreamInput, error) {
 	res, err := ec.unmarshalInputEndStreamInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx context.Context, sel ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Fulfillment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFulfillmentEvent2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEvent(ctx context.Context, sel ast.SelectionSet, v *ent.FulfillmentEvent) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FulfillmentEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFulfillmentEventActor2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActor(ctx context.Context, v any) (fulfillmentevent.Actor, error) {
+	var res fulfillmentevent.Actor
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFulfillmentEventActor2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActor(ctx context.Context, sel ast.SelectionSet, v fulfillmentevent.Actor) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNFulfillmentEventWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventWhereInput(ctx context.Context, v any) (*ent.FulfillmentEventWhereInput, error) {
+	res, err := ec.unmarshalInputFulfillmentEventWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNFulfillmentMethod2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx context.Context, v any) (fulfillment.Method, error) {
+	var res fulfillment.Method
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFulfillmentMethod2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx context.Context, sel ast.SelectionSet, v fulfillment.Method) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNFulfillmentOrderField2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentOrderField(ctx context.Context, v any) (*ent.FulfillmentOrderField, error) {
+	var res = new(ent.FulfillmentOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFulfillmentOrderField2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.FulfillmentOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNFulfillmentStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx context.Context, v any) (fulfillment.Status, error) {
+	var res fulfillment.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFulfillmentStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx context.Context, sel ast.SelectionSet, v fulfillment.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNFulfillmentWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInput(ctx context.Context, v any) (*ent.FulfillmentWhereInput, error) {
+	res, err := ec.unmarshalInputFulfillmentWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNGrantCreditInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐGrantCreditInput(ctx context.Context, v any) (model.GrantCreditInput, error) {
@@ -43640,6 +45929,238 @@ func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel as
 	_ = sel
 	res := graphql.MarshalFloatContext(*v)
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalOFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx context.Context, sel ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Fulfillment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOFulfillmentEvent2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.FulfillmentEvent) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFulfillmentEvent2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOFulfillmentEventActor2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActorᚄ(ctx context.Context, v any) ([]fulfillmentevent.Actor, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]fulfillmentevent.Actor, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFulfillmentEventActor2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActor(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOFulfillmentEventActor2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActorᚄ(ctx context.Context, sel ast.SelectionSet, v []fulfillmentevent.Actor) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFulfillmentEventActor2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActor(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOFulfillmentEventActor2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActor(ctx context.Context, v any) (*fulfillmentevent.Actor, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(fulfillmentevent.Actor)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFulfillmentEventActor2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmenteventᚐActor(ctx context.Context, sel ast.SelectionSet, v *fulfillmentevent.Actor) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOFulfillmentEventWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventWhereInputᚄ(ctx context.Context, v any) ([]*ent.FulfillmentEventWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.FulfillmentEventWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFulfillmentEventWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOFulfillmentEventWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventWhereInput(ctx context.Context, v any) (*ent.FulfillmentEventWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputFulfillmentEventWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOFulfillmentMethod2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethodᚄ(ctx context.Context, v any) ([]fulfillment.Method, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]fulfillment.Method, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFulfillmentMethod2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOFulfillmentMethod2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethodᚄ(ctx context.Context, sel ast.SelectionSet, v []fulfillment.Method) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFulfillmentMethod2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOFulfillmentMethod2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx context.Context, v any) (*fulfillment.Method, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(fulfillment.Method)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFulfillmentMethod2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx context.Context, sel ast.SelectionSet, v *fulfillment.Method) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOFulfillmentStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatusᚄ(ctx context.Context, v any) ([]fulfillment.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]fulfillment.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFulfillmentStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOFulfillmentStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []fulfillment.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFulfillmentStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOFulfillmentStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx context.Context, v any) (*fulfillment.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(fulfillment.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFulfillmentStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatus(ctx context.Context, sel ast.SelectionSet, v *fulfillment.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOFulfillmentWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInputᚄ(ctx context.Context, v any) ([]*ent.FulfillmentWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.FulfillmentWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFulfillmentWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOFulfillmentWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInput(ctx context.Context, v any) (*ent.FulfillmentWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputFulfillmentWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOHubPhonePayment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePayment(ctx context.Context, sel ast.SelectionSet, v *model.HubPhonePayment) graphql.Marshaler {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/variant"
@@ -126,4 +127,13 @@ func (n notAHub) Queue(ctx context.Context) (hubs.HubQueue, error) {
 }
 func (n notAHub) OfflineWallet(ctx context.Context, _ string) (hubs.OfflineWallet, error) {
 	return hubs.OfflineWallet{}, n.refuse(ctx)
+}
+
+// fulfil is the fulfilment service, or a refusal at a hub (which hands
+// over at its till, not by order).
+func (r *Resolver) fulfil() (*fulfillment.Service, error) {
+	if r.Fulfil == nil {
+		return nil, &checkout.InputError{Field: "code", Msg: "orders are handed over on central; at a hub, sell at the till"}
+	}
+	return r.Fulfil, nil
 }

@@ -3,6 +3,8 @@ package graph_test
 import (
 	"context"
 	"fmt"
+	gqlast "github.com/vektah/gqlparser/v2/ast"
+	gqlparser "github.com/vektah/gqlparser/v2/parser"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -90,18 +92,16 @@ func schemaMutations(t *testing.T) []string {
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		graphtest.Must(t, err)
-		in := false
-		for _, line := range strings.Split(string(b), "\n") {
-			l := strings.TrimSpace(line)
-			switch {
-			case strings.HasPrefix(l, "type Mutation") || strings.HasPrefix(l, "extend type Mutation"):
-				in = true
-			case in && l == "}":
-				in = false
-			case in && l != "" && !strings.HasPrefix(l, "\"") && !strings.HasPrefix(l, "#"):
-				if i := strings.IndexAny(l, "(:"); i > 0 {
-					out = append(out, l[:i])
-				}
+		doc, gerr := gqlparser.ParseSchema(&gqlast.Source{Name: f, Input: string(b)})
+		if gerr != nil {
+			t.Fatalf("%s: %v", f, gerr)
+		}
+		for _, d := range append(doc.Definitions, doc.Extensions...) {
+			if d.Name != "Mutation" {
+				continue
+			}
+			for _, fd := range d.Fields {
+				out = append(out, fd.Name)
 			}
 		}
 	}

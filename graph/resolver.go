@@ -13,6 +13,7 @@ import (
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/drops"
+	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/memberships"
 	"github.com/merchd/merchd/checkout/orders"
@@ -46,6 +47,8 @@ type Resolver struct {
 	// Relay is the live relay (viewer counts, media time); may be nil.
 	Relay *live.Relay
 	QR    *qrcodes.Service
+	// Fulfillment hands paid orders over; nil at a hub.
+	Fulfil *fulfillment.Service
 	// Hubs is central's side of the pop-up protocol: leases, hub sales
 	// recorded exactly once, phone and card payments for them.
 	Hubs *hubs.Service

@@ -10,6 +10,7 @@ import (
 
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/graph/model"
@@ -35,6 +36,15 @@ func (r *orderResolver) PickupCode(ctx context.Context, obj *ent.Order) (*string
 	// or fully refunded order shows no code a counter could honour.
 	if obj.Status != order.StatusPAID && obj.Status != order.StatusPARTIALLY_REFUNDED {
 		return nil, nil
+	}
+	if r.Fulfil != nil {
+		f, err := r.Client.Fulfillment.Query().Where(fulfillment.OrderID(obj.ID)).Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		return &f.PickupCode, nil
 	}
 	code := r.QR.PickupCode(obj.ID)
 	return &code, nil

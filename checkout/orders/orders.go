@@ -37,6 +37,7 @@ type Service struct {
 	install     string // InstallID: Stripe events of other installations are not ours
 	retention   RetentionConfig
 	others      []checkout.PaymentEventHandler
+	fulfil      checkout.Fulfiller
 	hubCursorMu sync.Mutex
 	hubCursor   int // the last abandoned hub payment looked at
 	txn.Announcer
@@ -52,9 +53,20 @@ func (o *Service) SellAtTillOnly(hubCode string) { o.tillOnly = hubCode }
 //
 // others apply the payment events that are not about orders or top-ups
 // (central's hub payments), each in the webhook's transaction.
-func New(db *ent.Client, dialectName string, carts *carts.Service, wallets *wallets.Service, memberships *memberships.Service, pay checkout.PaymentProvider, now func() time.Time, log *slog.Logger, others ...checkout.PaymentEventHandler) *Service {
+//
+// fulfil (nil: none) opens each order's fulfilment when it is paid.
+func New(db *ent.Client, dialectName string, carts *carts.Service, wallets *wallets.Service, memberships *memberships.Service, pay checkout.PaymentProvider, now func() time.Time, log *slog.Logger, fulfil checkout.Fulfiller, others ...checkout.PaymentEventHandler) *Service {
 	return &Service{db: db, dialect: dialectName, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log,
-		retention: DefaultRetention(), others: others}
+		retention: DefaultRetention(), fulfil: fulfil, others: others}
+}
+
+// paid is what follows an order becoming PAID, in the same transaction.
+func (o *Service) paid(ctx context.Context, tx *ent.Tx, ord *ent.Order) error {
+	o.changed(tx, ord.ID)
+	if o.fulfil == nil {
+		return nil
+	}
+	return o.fulfil.Open(viewer.SystemContext(ctx), tx, ord.ID, ord.CustomerID)
 }
 
 // applyOther hands ev to the handler that owns it, if any.
@@ -249,7 +261,9 @@ func (o *Service) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID
 	if n != len(ids) {
 		return 0, fmt.Errorf("order %s: %d of %d holds changed under us: %w", ord.Number, len(ids)-n, len(ids), checkout.ErrHoldExpired)
 	}
-	o.changed(tx, ord.ID)
+	if err := o.paid(ctx, tx, ord); err != nil {
+		return 0, err
+	}
 	return ord.ID, tx.OrderEvent.CreateBulk(
 		tx.OrderEvent.Create().SetOrderID(ord.ID).SetStatus(string(order.StatusPENDING_PAYMENT)).SetNote("checkout").SetCreatedAt(now),
 		tx.OrderEvent.Create().SetOrderID(ord.ID).SetStatus(string(order.StatusPAID)).SetNote("paid").SetCreatedAt(now),

@@ -241,7 +241,9 @@ func (o *Service) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Paym
 		if n == 0 {
 			return 0, fmt.Errorf("order %d changed under payment event %s", ord.ID, ev.EventID)
 		}
-		o.changed(tx, ord.ID)
+		if err := o.paid(ctx, tx, ord); err != nil {
+			return 0, err
+		}
 		return 0, o.history(ctx, tx, ord.ID, order.StatusPAID, "payment succeeded")
 	}
 	return 0, nil

@@ -103,7 +103,7 @@ func TestHoldsExpireOnTheClock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		orderSvc := orders.New(db, "sqlite3", cartSvc, nil, nil, nil, time.Now, quiet)
+		orderSvc := orders.New(db, "sqlite3", cartSvc, nil, nil, nil, time.Now, quiet, nil)
 		ctx := viewer.NewContext(context.Background(), viewer.Viewer{Role: viewer.Customer, CustomerID: cust.ID})
 		if _, err := cartSvc.AddToCart(ctx, carts.AddToCartInput{VariantID: v, Quantity: 4, Key: "k"}); err != nil {
 			t.Fatal(err)

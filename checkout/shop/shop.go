@@ -20,6 +20,7 @@ import (
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/drops"
+	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/memberships"
 	"github.com/merchd/merchd/checkout/orders"
@@ -74,6 +75,8 @@ type Shop struct {
 	// recorded exactly once, payments for them); the hub's side is
 	// edge.Sales, which main builds at a hub.
 	Hubs *hubs.Service
+	// Fulfillment hands paid orders over (central only; nil at a hub).
+	Fulfillment *fulfillment.Service
 
 	log *slog.Logger
 }
@@ -107,7 +110,20 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 	}
 	s.Carts.Pricer = s.Members.Price
 	s.Hubs = hubs.New(db, dialect, now)
-	s.Orders = orders.New(db, dialect, s.Carts, s.Wallets, s.Members, cfg.Pay, now, cfg.Log, s.Hubs)
+	// Central signs codes (wallet passes, receipts, pickup passes) with its
+	// key; a hub only checks them, and hands orders over at its till.
+	var (
+		signer *hubs.Signer
+		fulfil checkout.Fulfiller
+	)
+	if cfg.Hub == "" {
+		if signer, err = hubs.NewSigner(ctx, db); err != nil {
+			return nil, err
+		}
+		s.Fulfillment = fulfillment.New(db, dialect, signer, s.Catalog.LocationID(), now)
+		fulfil = s.Fulfillment
+	}
+	s.Orders = orders.New(db, dialect, s.Carts, s.Wallets, s.Members, cfg.Pay, now, cfg.Log, fulfil, s.Hubs)
 	retention := cfg.Retention
 	if retention == (orders.RetentionConfig{}) {
 		retention = orders.DefaultRetention()
@@ -119,10 +135,6 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 	if cfg.Hub != "" {
 		s.Orders.SellAtTillOnly(cfg.Hub)
 	} else {
-		signer, err := hubs.NewSigner(ctx, db)
-		if err != nil {
-			return nil, err
-		}
 		s.Hubs.Central(signer, s.Wallets, cfg.Pay)
 		if cfg.HubWalletLimit != 0 {
 			s.Hubs.LimitHubWalletSales(cfg.HubWalletLimit)
@@ -138,6 +150,9 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 	if cfg.Notifier != nil {
 		for _, a := range []interface{ SetNotifier(checkout.Notifier) }{s.Catalog, s.Drops, s.Carts, s.Orders, s.Wallets, s.Streams, s.Hubs} {
 			a.SetNotifier(cfg.Notifier)
+		}
+		if s.Fulfillment != nil {
+			s.Fulfillment.SetNotifier(cfg.Notifier)
 		}
 	}
 	return s, nil

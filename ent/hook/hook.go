@@ -105,6 +105,30 @@ func (f DropPoolFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DropPoolMutation", m)
 }
 
+// The FulfillmentFunc type is an adapter to allow the use of ordinary
+// function as Fulfillment mutator.
+type FulfillmentFunc func(context.Context, *ent.FulfillmentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f FulfillmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.FulfillmentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.FulfillmentMutation", m)
+}
+
+// The FulfillmentEventFunc type is an adapter to allow the use of ordinary
+// function as FulfillmentEvent mutator.
+type FulfillmentEventFunc func(context.Context, *ent.FulfillmentEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f FulfillmentEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.FulfillmentEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.FulfillmentEventMutation", m)
+}
+
 // The GiftDrawFunc type is an adapter to allow the use of ordinary
 // function as GiftDraw mutator.
 type GiftDrawFunc func(context.Context, *ent.GiftDrawMutation) (ent.Value, error)

@@ -236,6 +236,74 @@ var (
 			},
 		},
 	}
+	// FulfillmentsColumns holds the columns for the "fulfillments" table.
+	FulfillmentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"PICKUP", "LOCAL_DELIVERY", "SHIPPING"}, Default: "PICKUP"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"UNFULFILLED", "PICKING", "PACKED", "READY_FOR_PICKUP", "HANDED_TO_COURIER", "COLLECTED", "DELIVERED", "FAILED", "REROUTED", "CANCELED"}, Default: "UNFULFILLED"},
+		{Name: "location_id", Type: field.TypeInt, Nullable: true},
+		{Name: "pickup_code", Type: field.TypeString},
+		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt, Unique: true},
+	}
+	// FulfillmentsTable holds the schema information for the "fulfillments" table.
+	FulfillmentsTable = &schema.Table{
+		Name:       "fulfillments",
+		Columns:    FulfillmentsColumns,
+		PrimaryKey: []*schema.Column{FulfillmentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fulfillments_orders_fulfillment",
+				Columns:    []*schema.Column{FulfillmentsColumns[9]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "fulfillment_pickup_code",
+				Unique:  true,
+				Columns: []*schema.Column{FulfillmentsColumns[7]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status NOT IN ('COLLECTED', 'DELIVERED', 'CANCELED', 'FAILED')",
+				},
+			},
+			{
+				Name:    "fulfillment_status_updated_at",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentsColumns[5], FulfillmentsColumns[2]},
+			},
+		},
+	}
+	// FulfillmentEventsColumns holds the columns for the "fulfillment_events" table.
+	FulfillmentEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "from", Type: field.TypeString},
+		{Name: "to", Type: field.TypeString},
+		{Name: "actor", Type: field.TypeEnum, Enums: []string{"STAFF", "HUB", "COURIER", "SYSTEM", "CUSTOMER"}},
+		{Name: "actor_id", Type: field.TypeString, Default: ""},
+		{Name: "note", Type: field.TypeString, Default: ""},
+		{Name: "at", Type: field.TypeTime},
+		{Name: "fulfillment_id", Type: field.TypeInt},
+	}
+	// FulfillmentEventsTable holds the schema information for the "fulfillment_events" table.
+	FulfillmentEventsTable = &schema.Table{
+		Name:       "fulfillment_events",
+		Columns:    FulfillmentEventsColumns,
+		PrimaryKey: []*schema.Column{FulfillmentEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fulfillment_events_fulfillments_events",
+				Columns:    []*schema.Column{FulfillmentEventsColumns[8]},
+				RefColumns: []*schema.Column{FulfillmentsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// GiftDrawsColumns holds the columns for the "gift_draws" table.
 	GiftDrawsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1068,6 +1136,8 @@ var (
 		DropsTable,
 		DropCustomersTable,
 		DropPoolsTable,
+		FulfillmentsTable,
+		FulfillmentEventsTable,
 		GiftDrawsTable,
 		GiftLotsTable,
 		HubPassSpendsTable,
@@ -1145,6 +1215,14 @@ func init() {
 	}
 	DropPoolsTable.Annotation.Checks = map[string]string{
 		"drop_pool_remaining_in_range": "remaining >= 0 AND remaining <= allocated",
+	}
+	FulfillmentsTable.ForeignKeys[0].RefTable = OrdersTable
+	FulfillmentsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(163208757248),
+	}
+	FulfillmentEventsTable.ForeignKeys[0].RefTable = FulfillmentsTable
+	FulfillmentEventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(167503724544),
 	}
 	GiftDrawsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(150323855360),

@@ -48,6 +48,8 @@ const (
 	EdgeHistory = "history"
 	// EdgeRefunds holds the string denoting the refunds edge name in mutations.
 	EdgeRefunds = "refunds"
+	// EdgeFulfillment holds the string denoting the fulfillment edge name in mutations.
+	EdgeFulfillment = "fulfillment"
 	// Table holds the table name of the order in the database.
 	Table = "orders"
 	// LinesTable is the table that holds the lines relation/edge.
@@ -78,6 +80,13 @@ const (
 	RefundsInverseTable = "refunds"
 	// RefundsColumn is the table column denoting the refunds relation/edge.
 	RefundsColumn = "order_id"
+	// FulfillmentTable is the table that holds the fulfillment relation/edge.
+	FulfillmentTable = "fulfillments"
+	// FulfillmentInverseTable is the table name for the Fulfillment entity.
+	// It exists in this package in order to avoid circular dependency with the "fulfillment" package.
+	FulfillmentInverseTable = "fulfillments"
+	// FulfillmentColumn is the table column denoting the fulfillment relation/edge.
+	FulfillmentColumn = "order_id"
 )
 
 // Columns holds all SQL columns for order fields.
@@ -276,6 +285,13 @@ func ByRefunds(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newRefundsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByFulfillmentField orders the results by fulfillment field.
+func ByFulfillmentField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newFulfillmentStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newLinesStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -302,6 +318,13 @@ func newRefundsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RefundsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, RefundsTable, RefundsColumn),
+	)
+}
+func newFulfillmentStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(FulfillmentInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2O, false, FulfillmentTable, FulfillmentColumn),
 	)
 }
 

@@ -677,6 +677,29 @@ func HasRefundsWith(preds ...predicate.Refund) predicate.Order {
 	})
 }
 
+// HasFulfillment applies the HasEdge predicate on the "fulfillment" edge.
+func HasFulfillment() predicate.Order {
+	return predicate.Order(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, FulfillmentTable, FulfillmentColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasFulfillmentWith applies the HasEdge predicate on the "fulfillment" edge with a given conditions (other predicates).
+func HasFulfillmentWith(preds ...predicate.Fulfillment) predicate.Order {
+	return predicate.Order(func(s *sql.Selector) {
+		step := newFulfillmentStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Order) predicate.Order {
 	return predicate.Order(sql.AndPredicates(predicates...))

@@ -30,6 +30,12 @@ type DropCustomer func(*sql.Selector)
 // DropPool is the predicate function for droppool builders.
 type DropPool func(*sql.Selector)
 
+// Fulfillment is the predicate function for fulfillment builders.
+type Fulfillment func(*sql.Selector)
+
+// FulfillmentEvent is the predicate function for fulfillmentevent builders.
+type FulfillmentEvent func(*sql.Selector)
+
 // GiftDraw is the predicate function for giftdraw builders.
 type GiftDraw func(*sql.Selector)
 

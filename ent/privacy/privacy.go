@@ -303,6 +303,54 @@ func (f DropPoolMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DropPoolMutation", m)
 }
 
+// The FulfillmentQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type FulfillmentQueryRuleFunc func(context.Context, *ent.FulfillmentQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f FulfillmentQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.FulfillmentQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.FulfillmentQuery", q)
+}
+
+// The FulfillmentMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type FulfillmentMutationRuleFunc func(context.Context, *ent.FulfillmentMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f FulfillmentMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.FulfillmentMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.FulfillmentMutation", m)
+}
+
+// The FulfillmentEventQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type FulfillmentEventQueryRuleFunc func(context.Context, *ent.FulfillmentEventQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f FulfillmentEventQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.FulfillmentEventQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.FulfillmentEventQuery", q)
+}
+
+// The FulfillmentEventMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type FulfillmentEventMutationRuleFunc func(context.Context, *ent.FulfillmentEventMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f FulfillmentEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.FulfillmentEventMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.FulfillmentEventMutation", m)
+}
+
 // The GiftDrawQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type GiftDrawQueryRuleFunc func(context.Context, *ent.GiftDrawQuery) error
@@ -1074,6 +1122,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.DropPoolQuery:
 		return q.Filter(), nil
+	case *ent.FulfillmentQuery:
+		return q.Filter(), nil
+	case *ent.FulfillmentEventQuery:
+		return q.Filter(), nil
 	case *ent.GiftDrawQuery:
 		return q.Filter(), nil
 	case *ent.GiftLotQuery:
@@ -1156,6 +1208,10 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.DropCustomerMutation:
 		return m.Filter(), nil
 	case *ent.DropPoolMutation:
+		return m.Filter(), nil
+	case *ent.FulfillmentMutation:
+		return m.Filter(), nil
+	case *ent.FulfillmentEventMutation:
 		return m.Filter(), nil
 	case *ent.GiftDrawMutation:
 		return m.Filter(), nil

@@ -14,6 +14,8 @@ import (
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
+	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubpassspend"
@@ -331,6 +333,53 @@ func init() {
 	droppoolDescRemaining := droppoolFields[3].Descriptor()
 	// droppool.RemainingValidator is a validator for the "remaining" field. It is called by the builders before save.
 	droppool.RemainingValidator = droppoolDescRemaining.Validators[0].(func(int) error)
+	fulfillmentMixin := schema.Fulfillment{}.Mixin()
+	fulfillment.Policy = privacy.NewPolicies(schema.Fulfillment{})
+	fulfillment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := fulfillment.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	fulfillmentMixinFields0 := fulfillmentMixin[0].Fields()
+	_ = fulfillmentMixinFields0
+	fulfillmentFields := schema.Fulfillment{}.Fields()
+	_ = fulfillmentFields
+	// fulfillmentDescCreatedAt is the schema descriptor for created_at field.
+	fulfillmentDescCreatedAt := fulfillmentMixinFields0[0].Descriptor()
+	// fulfillment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	fulfillment.DefaultCreatedAt = fulfillmentDescCreatedAt.Default.(func() time.Time)
+	// fulfillmentDescUpdatedAt is the schema descriptor for updated_at field.
+	fulfillmentDescUpdatedAt := fulfillmentMixinFields0[1].Descriptor()
+	// fulfillment.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	fulfillment.DefaultUpdatedAt = fulfillmentDescUpdatedAt.Default.(func() time.Time)
+	// fulfillment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	fulfillment.UpdateDefaultUpdatedAt = fulfillmentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	fulfillmentevent.Policy = privacy.NewPolicies(schema.FulfillmentEvent{})
+	fulfillmentevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := fulfillmentevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	fulfillmenteventFields := schema.FulfillmentEvent{}.Fields()
+	_ = fulfillmenteventFields
+	// fulfillmenteventDescActorID is the schema descriptor for actor_id field.
+	fulfillmenteventDescActorID := fulfillmenteventFields[5].Descriptor()
+	// fulfillmentevent.DefaultActorID holds the default value on creation for the actor_id field.
+	fulfillmentevent.DefaultActorID = fulfillmenteventDescActorID.Default.(string)
+	// fulfillmenteventDescNote is the schema descriptor for note field.
+	fulfillmenteventDescNote := fulfillmenteventFields[6].Descriptor()
+	// fulfillmentevent.DefaultNote holds the default value on creation for the note field.
+	fulfillmentevent.DefaultNote = fulfillmenteventDescNote.Default.(string)
+	// fulfillmenteventDescAt is the schema descriptor for at field.
+	fulfillmenteventDescAt := fulfillmenteventFields[7].Descriptor()
+	// fulfillmentevent.DefaultAt holds the default value on creation for the at field.
+	fulfillmentevent.DefaultAt = fulfillmenteventDescAt.Default.(func() time.Time)
 	giftdraw.Policy = privacy.NewPolicies(schema.GiftDraw{})
 	giftdraw.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -130,6 +130,7 @@ func (Order) Edges() []ent.Edge {
 		edge.To("payments", Payment.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("history", OrderEvent.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("refunds", Refund.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("fulfillment", Fulfillment.Type).Unique().Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/refund"
@@ -44,6 +45,17 @@ type AdjustWalletInput struct {
 	Amount         *ent.Money `json:"amount"`
 	Reason         string     `json:"reason"`
 	IdempotencyKey string     `json:"idempotencyKey"`
+}
+
+type AdvanceFulfillmentInput struct {
+	FulfillmentID  int                `json:"fulfillmentId"`
+	Status         fulfillment.Status `json:"status"`
+	Note           *string            `json:"note,omitempty"`
+	IdempotencyKey string             `json:"idempotencyKey"`
+}
+
+type AdvanceFulfillmentPayload struct {
+	Fulfillment *ent.Fulfillment `json:"fulfillment"`
 }
 
 type ArchiveProductInput struct {
@@ -107,6 +119,15 @@ type CloseHubInput struct {
 type CloseHubPayload struct {
 	// What the hub hands back.
 	Returned []*HubAllocationLine `json:"returned"`
+}
+
+type CollectPickupInput struct {
+	Code           string `json:"code"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type CollectPickupPayload struct {
+	Fulfillment *ent.Fulfillment `json:"fulfillment"`
 }
 
 type CollectionPayload struct {

@@ -1,0 +1,268 @@
+package fulfillment
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/txn"
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// Status is a fulfilment's state.
+type Status = fulfillment.Status
+
+// ErrAlreadyCollected refuses a second handover of one pickup.
+var ErrAlreadyCollected = errors.New("this order was already collected")
+
+// Pass is the buyer's pickup pass: central's signature over the
+// fulfilment, so a clerk (or a hub without a link) can check it offline.
+type Pass struct {
+	Kind          string `json:"k"` // "pickup"
+	FulfillmentID int    `json:"f"`
+	OrderID       int    `json:"o"`
+	Code          string `json:"c"`
+}
+
+// KindPickup is the signed-code kind of a pickup pass.
+const KindPickup = "pickup"
+
+// Signer signs and checks pickup passes (central's signing key).
+type Signer interface {
+	Sign(payload any) string
+	Verify(code, kind string, out any) error
+}
+
+// Service runs fulfilments: one for each paid order, opened in the
+// transaction that makes the order PAID, moved through its states by
+// staff, hubs and couriers, each transition one conditional write.
+type Service struct {
+	db      *ent.Client
+	dialect string
+	now     func() time.Time
+	signer  Signer
+	// pickupAt is the pickup point of new fulfilments (this server's own
+	// location until delivery methods are chosen at checkout).
+	pickupAt int
+	txn.Announcer
+}
+
+// New returns the fulfilment service; signer signs pickup passes, and
+// orders are picked up at location pickupAt.
+func New(db *ent.Client, dialectName string, signer Signer, pickupAt int, now func() time.Time) *Service {
+	return &Service{db: db, dialect: dialectName, signer: signer, pickupAt: pickupAt, now: now}
+}
+
+// codeAlphabet has no look-alikes (0/O, 1/I/L), so a code read aloud or
+// typed from a phone screen is typed right.
+const codeAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+// codeLen characters give 31^6 ≈ 887 million codes: with 100,000 open
+// pickups a random guess hits one in ~8,900 tries, and collectPickup is
+// staff-only and rate limited like every staff write.
+const codeLen = 6
+
+func newCode() string {
+	b := make([]byte, codeLen)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
+	}
+	return string(b)
+}
+
+// Open creates the fulfilment of a paid order in tx (the transaction that
+// made it PAID, so there is never a paid order without one). Its fallback
+// code is drawn until unique among open fulfilments (the partial unique
+// index decides, not a read). Opening an order twice is a no-op.
+func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int) error {
+	now := s.now().UTC()
+	for range 8 {
+		n, err := txn.Exec(ctx, tx, s.dialect,
+			`INSERT INTO fulfillments (created_at, updated_at, order_id, customer_id, method, status, location_id, pickup_code)
+			 VALUES (?, ?, ?, ?, 'PICKUP', 'UNFULFILLED', ?, ?) ON CONFLICT DO NOTHING`,
+			now, now, orderID, customerID, s.pickupAt, newCode())
+		if err != nil {
+			return fmt.Errorf("open fulfilment of order %d: %w", orderID, err)
+		}
+		if n == 1 {
+			f, err := tx.Fulfillment.Query().Where(fulfillment.OrderID(orderID)).Only(ctx)
+			if err != nil {
+				return err
+			}
+			s.AfterCommit(tx, checkout.OrderTopic(orderID))
+			return s.event(ctx, tx, f, "", string(fulfillment.StatusUNFULFILLED), "order paid")
+		}
+		if ok, err := tx.Fulfillment.Query().Where(fulfillment.OrderID(orderID)).Exist(ctx); err != nil || ok {
+			return err // opened before: once per order
+		}
+		// The code is taken by an open fulfilment: draw again.
+	}
+	return fmt.Errorf("open fulfilment of order %d: no free pickup code after 8 draws", orderID)
+}
+
+// transitions lists, for each state, the states a fulfilment may come
+// from: the one table every move is checked against, inside its UPDATE.
+var transitions = map[Status][]Status{
+	fulfillment.StatusPICKING:           {fulfillment.StatusUNFULFILLED, fulfillment.StatusREROUTED},
+	fulfillment.StatusPACKED:            {fulfillment.StatusUNFULFILLED, fulfillment.StatusPICKING, fulfillment.StatusREROUTED},
+	fulfillment.StatusREADY_FOR_PICKUP:  {fulfillment.StatusPACKED, fulfillment.StatusREROUTED},
+	fulfillment.StatusHANDED_TO_COURIER: {fulfillment.StatusPACKED},
+	// A pickup is handed over at the counter from any state before it:
+	// at a pop-up the clerk picks, packs and hands over in one go.
+	fulfillment.StatusCOLLECTED: {fulfillment.StatusUNFULFILLED, fulfillment.StatusPICKING, fulfillment.StatusPACKED,
+		fulfillment.StatusREADY_FOR_PICKUP},
+	fulfillment.StatusDELIVERED: {fulfillment.StatusHANDED_TO_COURIER},
+	fulfillment.StatusFAILED:    {fulfillment.StatusHANDED_TO_COURIER},
+	fulfillment.StatusREROUTED:  {fulfillment.StatusREADY_FOR_PICKUP, fulfillment.StatusFAILED},
+	fulfillment.StatusCANCELED: {fulfillment.StatusUNFULFILLED, fulfillment.StatusPICKING, fulfillment.StatusPACKED,
+		fulfillment.StatusREADY_FOR_PICKUP},
+}
+
+// Advance moves fulfilment id to status `to`, once: a replay of key
+// returns the first answer; a move the state does not allow is refused.
+func (s *Service) Advance(ctx context.Context, id int, to Status, note, key string) (*ent.Fulfillment, error) {
+	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+		return nil, err
+	}
+	if _, ok := transitions[to]; !ok {
+		return nil, checkout.BadInput("status", "a fulfilment cannot be moved to %s", to)
+	}
+	if len(note) > 500 {
+		return nil, checkout.BadInput("note", "at most 500 characters")
+	}
+	req := struct {
+		ID   int
+		To   Status
+		Note string
+	}{id, to, note}
+	fid, err := txn.Idempotent(ctx, s.db, "advanceFulfillment", key, req, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		return s.move(ctx, tx, id, to, note)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Fulfillment.Get(viewer.SystemContext(ctx), fid)
+}
+
+// Collect hands a pickup over to the buyer who shows code: their pickup
+// pass (scanned) or its fallback code (typed). Exactly once: of two
+// clerks scanning one pass, one gets COLLECTED and the other
+// ErrAlreadyCollected.
+func (s *Service) Collect(ctx context.Context, code, key string) (*ent.Fulfillment, error) {
+	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+		return nil, err
+	}
+	code = strings.TrimSpace(code)
+	if code == "" || len(code) > 4096 {
+		return nil, checkout.BadInput("code", "scan the pickup pass or type its code")
+	}
+	fid, err := txn.Idempotent(ctx, s.db, "collectPickup", key, code, func(ctx context.Context, tx *ent.Tx) (int, error) {
+		sys := viewer.SystemContext(ctx)
+		f, err := s.find(sys, tx, code)
+		if err != nil {
+			return 0, err
+		}
+		if f.Method != fulfillment.MethodPICKUP {
+			return 0, checkout.BadInput("code", "order %d is not a pickup", f.OrderID)
+		}
+		return s.move(ctx, tx, f.ID, fulfillment.StatusCOLLECTED, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Fulfillment.Get(viewer.SystemContext(ctx), fid)
+}
+
+// find resolves a scanned pass or a typed fallback code.
+func (s *Service) find(ctx context.Context, tx *ent.Tx, code string) (*ent.Fulfillment, error) {
+	if strings.HasPrefix(code, "M1.") {
+		var p Pass
+		if s.signer == nil || s.signer.Verify(code, KindPickup, &p) != nil {
+			return nil, checkout.BadInput("code", "this pickup pass is not valid (damaged or not from this shop)")
+		}
+		f, err := tx.Fulfillment.Get(ctx, p.FulfillmentID)
+		if err != nil || f.OrderID != p.OrderID || f.PickupCode != p.Code {
+			return nil, checkout.BadInput("code", "this pickup pass is not valid (damaged or not from this shop)")
+		}
+		return f, nil
+	}
+	c := strings.ToUpper(strings.ReplaceAll(code, "-", ""))
+	// The open one with the code; else the last collected one (to answer
+	// "already collected" rather than "unknown").
+	f, err := tx.Fulfillment.Query().Where(fulfillment.PickupCode(c)).
+		Order(ent.Desc(fulfillment.FieldID)).First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, checkout.BadInput("code", "no pickup has code %s", c)
+	}
+	return f, err
+}
+
+// move is the one conditional write of every transition, and its event:
+// `UPDATE … SET status = to WHERE id = ? AND status = <the state read>`,
+// where <the state read> must be one `to` may come from. Zero rows means
+// another move won in between; the state is read again and judged again
+// (so of two clerks collecting one pickup, the second reads COLLECTED).
+func (s *Service) move(ctx context.Context, tx *ent.Tx, id int, to Status, note string) (int, error) {
+	sys := viewer.SystemContext(ctx)
+	for range 4 {
+		f, err := tx.Fulfillment.Get(sys, id)
+		if err != nil {
+			return 0, checkout.NotFoundAs(err, "fulfillment")
+		}
+		if !slices.Contains(transitions[to], f.Status) {
+			if f.Status == to && to == fulfillment.StatusCOLLECTED {
+				return 0, fmt.Errorf("order %d, collected at %s: %w", f.OrderID, f.CollectedAt.UTC().Format(time.RFC3339), ErrAlreadyCollected)
+			}
+			return 0, checkout.BadInput("status", "order %d is %s: it cannot become %s", f.OrderID, f.Status, to)
+		}
+		now := s.now().UTC()
+		u := tx.Fulfillment.Update().Where(fulfillment.ID(id), fulfillment.StatusEQ(f.Status)).
+			SetStatus(to).SetUpdatedAt(now)
+		if to == fulfillment.StatusCOLLECTED {
+			u = u.SetCollectedAt(now)
+		}
+		n, err := u.Save(sys)
+		if err != nil {
+			return 0, err
+		}
+		if n == 1 {
+			s.AfterCommit(tx, checkout.OrderTopic(f.OrderID))
+			return f.ID, s.event(ctx, tx, f, string(f.Status), string(to), note)
+		}
+	}
+	return 0, fmt.Errorf("fulfillment %d keeps changing under us", id)
+}
+
+// event records who moved f, when, to what.
+func (s *Service) event(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, from, to, note string) error {
+	actor, actorID := fulfillmentevent.ActorSYSTEM, ""
+	switch v := viewer.FromContext(ctx); v.Role {
+	case viewer.Staff:
+		actor, actorID = fulfillmentevent.ActorSTAFF, fmt.Sprint(v.StaffID)
+	case viewer.HubToken:
+		actor, actorID = fulfillmentevent.ActorHUB, v.Hub
+	case viewer.Customer:
+		actor, actorID = fulfillmentevent.ActorCUSTOMER, fmt.Sprint(v.CustomerID)
+	}
+	return tx.FulfillmentEvent.Create().SetFulfillmentID(f.ID).SetCustomerID(f.CustomerID).
+		SetFrom(from).SetTo(to).SetActor(actor).SetActorID(actorID).SetNote(note).
+		SetAt(s.now().UTC()).Exec(viewer.SystemContext(ctx))
+}
+
+// Pass is f's pickup pass: central's signature over the fulfilment and
+// its fallback code ("" without a signer).
+func (s *Service) Pass(f *ent.Fulfillment) string {
+	if s.signer == nil {
+		return ""
+	}
+	return s.signer.Sign(Pass{Kind: KindPickup, FulfillmentID: f.ID, OrderID: f.OrderID, Code: f.PickupCode})
+}
