@@ -55,8 +55,8 @@ var checkoutDeps = map[string][]string{
 // payments in resolvers); the hub sells with the hub protocol, holds and
 // the catalog, and writes its own sales and stock with txn and inventory.
 var checkoutUsers = map[string][]string{
-	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/drops", "checkout/hubs",
-		"checkout/memberships", "checkout/orders", "checkout/qrcodes", "checkout/streams", "checkout/wallets"},
+	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/drops", "checkout/fulfillment",
+		"checkout/hubs", "checkout/memberships", "checkout/orders", "checkout/qrcodes", "checkout/streams", "checkout/wallets"},
 	"edge": {"checkout", "checkout/carts", "checkout/catalog", "checkout/hubs", "checkout/inventory", "checkout/txn"},
 }
 
