@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
@@ -499,20 +500,26 @@ func (s *Syncer) deliverOne(ctx context.Context, o *ent.Outbox) error {
 	}
 	var out struct{ ReturnAllocation struct{ Units int } }
 	err := s.call(ctx, returnMutation, map[string]any{"in": ret}, &out)
-	var refusal *refusalError
-	if errors.As(err, &refusal) {
-		return s.refused(ctx, s.db, o, refusal.Error())
+	var ce *centralError
+	if errors.As(err, &ce) && ce.refusal() {
+		return s.refused(ctx, s.db, o, ce.Error())
 	} else if err != nil {
 		return err
 	}
 	return s.db.Outbox.UpdateOneID(o.ID).SetStatus(outbox.StatusDONE).SetDoneAt(s.now()).Exec(ctx)
 }
 
-// refusalError is central turning a request down on its merits (bad input,
-// unknown hub or SKU): retrying at once would not help.
-type refusalError struct{ code, msg string }
+// centralError is central's answer to a call: a GraphQL error, with its
+// extensions.code.
+type centralError struct{ code, msg string }
 
-func (e *refusalError) Error() string { return "central refused (" + e.code + "): " + e.msg }
+func (e *centralError) Error() string { return "central (" + e.code + "): " + e.msg }
+
+// refusal reports whether central turned the request down on its merits
+// (a refusal in checkout's error table: bad input, an unknown hub or SKU):
+// retrying at once would not help. INTERNAL, RATE_LIMITED and codes the
+// table does not know are worth retrying.
+func (e *centralError) refusal() bool { return checkout.IsRefusalCode(e.code) }
 
 // call posts one GraphQL operation to central.
 func (s *Syncer) call(ctx context.Context, query string, vars map[string]any, out any) error {
@@ -543,12 +550,8 @@ func (s *Syncer) call(ctx context.Context, query string, vars map[string]any, ou
 		return fmt.Errorf("central answered %s: %w", resp.Status, err)
 	}
 	if len(env.Errors) > 0 {
-		switch e := env.Errors[0]; e.Extensions.Code {
-		case "BAD_USER_INPUT", "NOT_FOUND", "OUT_OF_STOCK":
-			return &refusalError{code: e.Extensions.Code, msg: e.Message}
-		default:
-			return fmt.Errorf("central: %s", e.Message)
-		}
+		e := env.Errors[0]
+		return &centralError{code: e.Extensions.Code, msg: e.Message}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("central answered %s", resp.Status)

@@ -113,6 +113,7 @@ func TestErrorTable(t *testing.T) {
 		"checkout.ErrRateLimited":           {checkout.ErrRateLimited, "RATE_LIMITED"},
 		"fulfillment.ErrAlreadyCollected":   {fulfillment.ErrAlreadyCollected, "ALREADY_COLLECTED"},
 		"hubs.ErrBadSignedCode":             {hubs.ErrBadSignedCode, "BAD_USER_INPUT"},
+		"hubs.ErrReaderBusy":                {hubs.ErrReaderBusy, "BAD_USER_INPUT"},
 		"qrcodes.ErrBadQRCode":              {qrcodes.ErrBadQRCode, "BAD_USER_INPUT"},
 	}
 	// Not refusals: never the client's doing, INTERNAL should one escape.
