@@ -498,20 +498,28 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Flush lets streaming responses through.
 func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
 
-// terminal adapts the Stripe Terminal driver to checkout's interface.
+// terminal adapts the Stripe Terminal driver to checkout's interface; a
+// busy reader is the refusal checkout knows, any other error stays ours.
 type stripeTerminal struct{ *hardware.StripeTerminal }
 
 func (t stripeTerminal) Process(ctx context.Context, readerID, paymentIntentID string) (hubs.ReaderState, error) {
 	s, err := t.StripeTerminal.Process(ctx, readerID, paymentIntentID)
-	return hubs.ReaderState(s), err
+	return hubs.ReaderState(s), readerRefusal(err)
 }
 
 func (t stripeTerminal) Cancel(ctx context.Context, readerID string) (hubs.ReaderState, error) {
 	s, err := t.StripeTerminal.Cancel(ctx, readerID)
-	return hubs.ReaderState(s), err
+	return hubs.ReaderState(s), readerRefusal(err)
 }
 
 func (t stripeTerminal) Reader(ctx context.Context, readerID string) (hubs.ReaderState, error) {
 	s, err := t.StripeTerminal.Reader(ctx, readerID)
-	return hubs.ReaderState(s), err
+	return hubs.ReaderState(s), readerRefusal(err)
+}
+
+func readerRefusal(err error) error {
+	if errors.Is(err, hardware.ErrReaderBusy) {
+		return hubs.ErrReaderBusy
+	}
+	return err
 }

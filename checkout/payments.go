@@ -86,7 +86,9 @@ type PaymentEvent struct {
 	Install         string // likewise: the installation that created it
 }
 
-// ErrDuplicateEvent reports an event id that was processed before.
+// ErrDuplicateEvent reports an event id that was processed before. It is
+// the webhook's bookkeeping, not a refusal of a client: it has no code in
+// the error table (INTERNAL, should one ever escape).
 var ErrDuplicateEvent = errors.New("event already processed")
 
 // SubscriptionEvent is a membership's billing news from Stripe.

@@ -35,10 +35,13 @@ type pair struct {
 	syncer  *edge.Syncer
 }
 
-func newPair(tb testing.TB) *pair {
+func newPair(tb testing.TB) *pair { return newPairWith(tb, graphtest.Options{}) }
+
+// newPairWith is newPair with central started with o.
+func newPairWith(tb testing.TB, o graphtest.Options) *pair {
 	tb.Helper()
 	ctx := context.Background()
-	central := graphtest.New(tb, graphtest.Options{})
+	central := graphtest.New(tb, o)
 	graphtest.Must(tb, shop.SeedDemo(ctx, central.Client, "EUR", central.Catalog.LocationID()))
 	cv, err := central.Client.Variant.Query().Where(variant.Sku(benchSKU)).OnlyID(viewer.SystemContext(ctx))
 	graphtest.Must(tb, err)

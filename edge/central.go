@@ -96,12 +96,18 @@ func (s *Syncer) HubPaymentState(ctx context.Context, saleID string) (*hubs.Phon
 }
 
 // linkError turns a failed call to central into what the clerk reads:
-// central's refusal as it stands, an unreachable central as the rule.
+// central's refusal in central's (public) words, as a refusal of the
+// clerk's input (central's UNAUTHENTICATED is about the hub's token, not
+// the clerk's session); anything else (central unreachable, or failing on
+// its side) as a fixed text, the cause logged with the request, never
+// shown.
 func linkError(err error) error {
-	var refusal *refusalError
-	if errors.As(err, &refusal) {
-		return &checkout.InputError{Field: "central", Msg: refusal.msg}
+	var ce *centralError
+	switch {
+	case errors.As(err, &ce) && ce.refusal():
+		return &checkout.InputError{Field: "central", Msg: ce.msg}
+	case errors.As(err, &ce):
+		return &checkout.InputError{Field: "central", Msg: "could not answer just now: try again, or take cash, a wallet pass or a phone payment", Cause: err}
 	}
-	return &checkout.InputError{Field: "central", Msg: "card payments need the link to central, which is down (" + err.Error() +
-		"): take cash, a wallet pass or a phone payment"}
+	return &checkout.InputError{Field: "central", Msg: "card payments need the link to central, which is down: take cash, a wallet pass or a phone payment", Cause: err}
 }

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -21,10 +22,30 @@ type Receipts struct {
 }
 
 // PrintSale prints the receipt. A printer that is off or out of paper
-// returns an error wrapping hardware.ErrPrinterOffline or ErrPaperOut;
-// the sale is recorded either way.
+// returns a *hubs.PrinterProblem wrapping hardware.ErrPrinterOffline or
+// ErrPaperOut; the sale is recorded either way.
 func (t *Receipts) PrintSale(ctx context.Context, s hubs.RemoteSale) error {
-	return t.Printer.Print(ctx, SaleReceipt(t.Shop, t.Cols, t.OrderURL, s))
+	return printerProblem("receipt", t.Printer.Print(ctx, SaleReceipt(t.Shop, t.Cols, t.OrderURL, s)))
+}
+
+// printerProblem turns the printer states a clerk can fix into a
+// hubs.PrinterProblem with a fixed text; the driver's own words (the
+// printer's address, the network's error) stay in its Cause.
+func printerProblem(which string, err error) error {
+	var msg string
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, hardware.ErrPaperOut):
+		msg = "the " + which + " printer is out of paper"
+	case errors.Is(err, hardware.ErrCoverOpen):
+		msg = "the " + which + " printer's cover is open"
+	case errors.Is(err, hardware.ErrPrinterOffline):
+		msg = "the " + which + " printer is off or unreachable: check its power and cable"
+	default:
+		return err
+	}
+	return &hubs.PrinterProblem{Msg: msg, Cause: err}
 }
 
 // SaleReceipt lays out a hub sale as ESC/POS.
@@ -68,7 +89,8 @@ type Labeler struct {
 }
 
 // PrintLabels prints the sale's labels and returns how many; a printer
-// that is off returns an error wrapping hardware.ErrPrinterOffline.
+// that is off returns a *hubs.PrinterProblem wrapping
+// hardware.ErrPrinterOffline.
 func (l *Labeler) PrintLabels(ctx context.Context, s hubs.RemoteSale) (int, error) {
 	var job strings.Builder
 	n := 0
@@ -82,7 +104,7 @@ func (l *Labeler) PrintLabels(ctx context.Context, s hubs.RemoteSale) (int, erro
 		n += line.Quantity
 	}
 	if err := l.Printer.Send(ctx, []byte(job.String())); err != nil {
-		return 0, err
+		return 0, printerProblem("label", err)
 	}
 	return n, nil
 }

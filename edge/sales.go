@@ -306,7 +306,9 @@ func (h *Sales) Queue(ctx context.Context) (hubs.HubQueue, error) {
 		return hubs.HubQueue{}, err
 	}
 	first, err := q.Order(outbox.ByID()).First(sys)
-	if err != nil {
+	if ent.IsNotFound(err) {
+		return hubs.HubQueue{}, nil // delivered since the count
+	} else if err != nil {
 		return hubs.HubQueue{}, err
 	}
 	return hubs.HubQueue{Depth: n, Oldest: &first.CreatedAt}, nil

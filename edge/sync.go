@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
@@ -370,7 +371,7 @@ func LoadTrust(ctx context.Context, cfg Config, db *ent.Client, hs *Sales) error
 }
 
 const recordMutation = `mutation($in: RecordHubSalesInput!) {
-  recordHubSales(input: $in) { results { saleId applied conflict error walletBalance } }
+  recordHubSales(input: $in) { results { saleId applied conflict error code walletBalance } }
 }`
 
 // deliver sends one batch of due outbox records and settles them by
@@ -436,19 +437,63 @@ type saleResult struct {
 	Applied       bool
 	Conflict      *string
 	Error         *string
+	Code          *string
 	WalletBalance *int64
 }
 
+// saleOutcome is what the hub makes of central's answer for one sale.
+type saleOutcome int
+
+const (
+	// saleDone: central holds the sale (applied now, before, or kept as a
+	// conflict for staff).
+	saleDone saleOutcome = iota
+	// saleRefused: central turned the sale down on its merits (an unknown
+	// hub, the saleId recorded with other content): sending it again soon
+	// would be refused again, so it waits cfg.Refused for staff.
+	saleRefused
+	// saleRetry: central failed on its side (INTERNAL, RATE_LIMITED): the
+	// sale goes again after the normal backoff.
+	saleRetry
+)
+
+// outcome reads central's answer by checkout's error table. An error
+// without a code (a central older than codes) is a refusal, as it was.
+func (r saleResult) outcome() saleOutcome {
+	switch {
+	case r.Error == nil:
+		return saleDone
+	case r.Code != nil && checkout.Retryable(*r.Code):
+		return saleRetry
+	}
+	return saleRefused
+}
+
+// reason is the error as the outbox keeps it, with its code.
+func (r saleResult) reason() string {
+	if r.Code == nil {
+		return *r.Error
+	}
+	return *r.Code + ": " + *r.Error
+}
+
 // settle records central's answers in tx: confirmed sales (applied now,
-// before, or kept as a conflict) are done; refused ones wait. It returns how
+// before, or kept as a conflict) are done; refused ones wait cfg.Refused,
+// ones central failed on its side go again after a backoff. It returns how
 // many are done.
 func (s *Syncer) settle(ctx context.Context, tx *ent.Tx, due []*ent.Outbox, res []saleResult) (int, error) {
 	var done []int
 	var doneSales []string
 	balances := map[string]*int64{}
 	for i, r := range res {
-		if r.Error != nil {
-			if err := s.refused(ctx, tx.Client(), due[i], *r.Error); err != nil {
+		switch r.outcome() {
+		case saleRefused:
+			if err := s.refused(ctx, tx.Client(), due[i], r.reason()); err != nil {
+				return 0, err
+			}
+			continue
+		case saleRetry:
+			if err := s.retry(ctx, tx.Client(), due[i], r.reason()); err != nil {
 				return 0, err
 			}
 			continue
@@ -486,6 +531,15 @@ func (s *Syncer) refused(ctx context.Context, db *ent.Client, o *ent.Outbox, rea
 		SetNextAttemptAt(s.now().Add(s.cfg.Refused)).Exec(ctx)
 }
 
+// retry keeps a record central failed on its side and offers it again
+// after the backoff of its attempts so far, as a failed call would be.
+func (s *Syncer) retry(ctx context.Context, db *ent.Client, o *ent.Outbox, reason string) error {
+	wait := backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, o.Attempts+1)
+	s.log.Warn("central failed on a hub record; retrying", "key", o.Key, "error", reason, "retry_in", wait)
+	return db.Outbox.UpdateOneID(o.ID).AddAttempts(1).SetLastError(reason).
+		SetNextAttemptAt(s.now().Add(wait)).Exec(ctx)
+}
+
 const returnMutation = `mutation($in: ReturnAllocationInput!) { returnAllocation(input: $in) { units } }`
 
 // deliverOne sends a record that is not a sale (a return of allocation).
@@ -499,20 +553,26 @@ func (s *Syncer) deliverOne(ctx context.Context, o *ent.Outbox) error {
 	}
 	var out struct{ ReturnAllocation struct{ Units int } }
 	err := s.call(ctx, returnMutation, map[string]any{"in": ret}, &out)
-	var refusal *refusalError
-	if errors.As(err, &refusal) {
-		return s.refused(ctx, s.db, o, refusal.Error())
+	var ce *centralError
+	if errors.As(err, &ce) && ce.refusal() {
+		return s.refused(ctx, s.db, o, ce.Error())
 	} else if err != nil {
 		return err
 	}
 	return s.db.Outbox.UpdateOneID(o.ID).SetStatus(outbox.StatusDONE).SetDoneAt(s.now()).Exec(ctx)
 }
 
-// refusalError is central turning a request down on its merits (bad input,
-// unknown hub or SKU): retrying at once would not help.
-type refusalError struct{ code, msg string }
+// centralError is central's answer to a call: a GraphQL error, with its
+// extensions.code.
+type centralError struct{ code, msg string }
 
-func (e *refusalError) Error() string { return "central refused (" + e.code + "): " + e.msg }
+func (e *centralError) Error() string { return "central (" + e.code + "): " + e.msg }
+
+// refusal reports whether central turned the request down on its merits
+// (a refusal in checkout's error table: bad input, an unknown hub or SKU):
+// retrying at once would not help. INTERNAL, RATE_LIMITED and codes the
+// table does not know are worth retrying.
+func (e *centralError) refusal() bool { return checkout.IsRefusalCode(e.code) }
 
 // call posts one GraphQL operation to central.
 func (s *Syncer) call(ctx context.Context, query string, vars map[string]any, out any) error {
@@ -543,12 +603,8 @@ func (s *Syncer) call(ctx context.Context, query string, vars map[string]any, ou
 		return fmt.Errorf("central answered %s: %w", resp.Status, err)
 	}
 	if len(env.Errors) > 0 {
-		switch e := env.Errors[0]; e.Extensions.Code {
-		case "BAD_USER_INPUT", "NOT_FOUND", "OUT_OF_STOCK":
-			return &refusalError{code: e.Extensions.Code, msg: e.Message}
-		default:
-			return fmt.Errorf("central: %s", e.Message)
-		}
+		e := env.Errors[0]
+		return &centralError{code: e.Extensions.Code, msg: e.Message}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("central answered %s", resp.Status)

@@ -16,68 +16,43 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/merchd/merchd/checkout"
-	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/privacy"
 	"github.com/merchd/merchd/ent/viewer"
 )
 
-// Error codes sent in extensions.code. Clients switch on these.
+// Error codes sent in extensions.code. Clients switch on these. The
+// domain's are checkout's (its error table gives each refusal its code
+// and text); QUERY_TOO_COMPLEX is the API's own.
 const (
-	CodeBadUserInput         = "BAD_USER_INPUT"
-	CodeUnauthenticated      = "UNAUTHENTICATED"
-	CodeForbidden            = "FORBIDDEN"
-	CodeNotFound             = "NOT_FOUND"
-	CodeOutOfStock           = "OUT_OF_STOCK"
-	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
+	CodeBadUserInput         = checkout.CodeBadUserInput
+	CodeUnauthenticated      = checkout.CodeUnauthenticated
+	CodeForbidden            = checkout.CodeForbidden
+	CodeNotFound             = checkout.CodeNotFound
+	CodeOutOfStock           = checkout.CodeOutOfStock
+	CodeIdempotencyKeyReused = checkout.CodeIdempotencyKeyReused
 	CodeQueryTooComplex      = "QUERY_TOO_COMPLEX"
-	CodeDropNotOpen          = "DROP_NOT_OPEN"
-	CodeLimitExceeded        = "LIMIT_EXCEEDED"
-	CodeHoldExpired          = "HOLD_EXPIRED"
-	CodeCartCheckedOut       = "CART_CHECKED_OUT"
-	CodeRateLimited          = "RATE_LIMITED"
-	CodePaymentDeclined      = "PAYMENT_DECLINED"
-	CodeInsufficientFunds    = "INSUFFICIENT_FUNDS"
-	CodeAlreadyMember        = "ALREADY_MEMBER"
-	CodeStreamNotLive        = "STREAM_NOT_LIVE"
-	CodeInternal             = "INTERNAL"
+	CodeDropNotOpen          = checkout.CodeDropNotOpen
+	CodeLimitExceeded        = checkout.CodeLimitExceeded
+	CodeHoldExpired          = checkout.CodeHoldExpired
+	CodeCartCheckedOut       = checkout.CodeCartCheckedOut
+	CodeRateLimited          = checkout.CodeRateLimited
+	CodePaymentDeclined      = checkout.CodePaymentDeclined
+	CodeInsufficientFunds    = checkout.CodeInsufficientFunds
+	CodeAlreadyMember        = checkout.CodeAlreadyMember
+	CodeStreamNotLive        = checkout.CodeStreamNotLive
+	CodeInternal             = checkout.CodeInternal
 	// CodeHubSaleMismatch: a hub delivered a recorded saleId with other content.
-	CodeHubSaleMismatch = "HUB_SALE_MISMATCH"
+	CodeHubSaleMismatch = checkout.CodeHubSaleMismatch
 	// CodeAlreadyCollected: a pickup handed over before.
-	CodeAlreadyCollected = "ALREADY_COLLECTED"
+	CodeAlreadyCollected = checkout.CodeAlreadyCollected
 )
 
-// domainCodes maps each domain sentinel to its code, most specific first.
-var domainCodes = []struct {
-	err  error
-	code string
-}{
-	{checkout.ErrOutOfStock, CodeOutOfStock},
-	{fulfillment.ErrAlreadyCollected, CodeAlreadyCollected},
-	{checkout.ErrHubSaleMismatch, CodeHubSaleMismatch},
-	{checkout.ErrDropNotOpen, CodeDropNotOpen},
-	{checkout.ErrLimitExceeded, CodeLimitExceeded},
-	{checkout.ErrHoldExpired, CodeHoldExpired},
-	{checkout.ErrCartCheckedOut, CodeCartCheckedOut},
-	{checkout.ErrRateLimited, CodeRateLimited},
-	{checkout.ErrPaymentDeclined, CodePaymentDeclined},
-	{checkout.ErrInsufficientFunds, CodeInsufficientFunds},
-	{checkout.ErrAlreadyMember, CodeAlreadyMember},
-	{checkout.ErrStreamNotLive, CodeStreamNotLive},
-	{checkout.ErrIdempotencyKeyReused, CodeIdempotencyKeyReused},
-	{checkout.ErrIdempotencyInProgress, CodeIdempotencyKeyReused},
-	{checkout.ErrInvalidCredentials, CodeUnauthenticated},
-	{checkout.ErrUnauthenticated, CodeUnauthenticated},
-	{checkout.ErrForbidden, CodeForbidden},
-	{checkout.ErrNotFound, CodeNotFound},
-	{checkout.ErrEmailTaken, CodeBadUserInput},
-	{checkout.ErrBadInput, CodeBadUserInput},
-	{gid.ErrInvalidID, CodeBadUserInput},
-	{gid.ErrInvalidCursor, CodeBadUserInput},
-	{errPageSize, CodeBadUserInput},
-	{errTooManySubscriptions, CodeBadUserInput},
-}
+// apiErrors are the API's own refusals of a request's shape (ids,
+// cursors, page sizes, subscriptions per connection): BAD_USER_INPUT,
+// their text written for the client.
+var apiErrors = []error{gid.ErrInvalidID, gid.ErrInvalidCursor, errPageSize, errTooManySubscriptions}
 
 // resolverError marks an error returned by a resolver (as opposed to one
 // gqlgen raised while coercing arguments, which is always the client's input).
@@ -101,9 +76,12 @@ func markResolverErrors(ctx context.Context, next graphql.Resolver) (any, error)
 // code classifies err. Unknown errors from resolvers are INTERNAL; unknown
 // errors gqlgen raised before calling a resolver are input coercion failures.
 func code(ctx context.Context, err error) string {
-	for _, d := range domainCodes {
-		if errors.Is(err, d.err) {
-			return d.code
+	if c, ok := checkout.CodeOf(err); ok {
+		return c
+	}
+	for _, e := range apiErrors {
+		if errors.Is(err, e) {
+			return CodeBadUserInput
 		}
 	}
 	switch {
@@ -148,23 +126,10 @@ func isEmptyWhere(err error) bool {
 	return false
 }
 
-// publicMessages replaces the text of refusals whose wrapped detail is ours,
-// not the client's business.
-var publicMessages = map[string]string{
-	CodeNotFound:          "not found",
-	CodeForbidden:         "forbidden",
-	CodeUnauthenticated:   "sign in first",
-	CodeOutOfStock:        checkout.ErrOutOfStock.Error(),
-	CodeLimitExceeded:     checkout.ErrLimitExceeded.Error(),
-	CodeHoldExpired:       checkout.ErrHoldExpired.Error() + "; remove it and add the item again",
-	CodeCartCheckedOut:    checkout.ErrCartCheckedOut.Error() + "; see your orders",
-	CodePaymentDeclined:   checkout.ErrPaymentDeclined.Error(),
-	CodeInsufficientFunds: checkout.ErrInsufficientFunds.Error(),
-	CodeStreamNotLive:     checkout.ErrStreamNotLive.Error() + "; buy without streamId",
-}
-
-// errorPresenter maps every error to an extensions.code. INTERNAL errors get
-// an id that is logged with the real cause; the cause never reaches clients.
+// errorPresenter maps every error to an extensions.code. A refusal reads
+// as checkout's table writes it (never the text wrapped around it);
+// INTERNAL errors get an id that is logged with the real cause, which
+// never reaches clients, nor does the internal cause behind a refusal.
 func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		out := graphql.DefaultErrorPresenter(ctx, err)
@@ -172,7 +137,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			// Parse, validation and limit errors already carry a code.
 			switch {
 			case out.Extensions["code"] == CodeNotFound:
-				out.Message = publicMessages[CodeNotFound]
+				out.Message = checkout.ErrNotFound.Msg
 			case out.Extensions["code"] == "GRAPHQL_VALIDATION_FAILED" && len(out.Path) > 0 && out.Path[0] == ast.PathName("variable"):
 				// A variable's value is the client's input, not its document.
 				out.Extensions["code"] = CodeBadUserInput
@@ -191,13 +156,21 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions = map[string]any{}
 		}
 		out.Extensions["code"] = c
-		switch c {
-		case CodeRateLimited:
+		if _, msg, ok := checkout.Public(err); ok {
+			out.Message = msg
 			var rl *checkout.RateLimitError
 			if errors.As(err, &rl) {
-				out.Message = rl.Error()
 				out.Extensions["retryAfter"] = int(math.Ceil(rl.RetryAfter.Seconds()))
 			}
+			var ie *checkout.InputError
+			if errors.As(err, &ie) && ie.Cause != nil {
+				id := errorID()
+				log.WarnContext(ctx, "graphql refusal with an internal cause", "error_id", id, "path", out.Path.String(), "error", ie.Cause)
+				out.Extensions["errorId"] = id
+			}
+			return out
+		}
+		switch c {
 		case CodeInternal:
 			id := errorID()
 			var ie internalError
@@ -208,25 +181,12 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			out.Message = "internal error (id " + id + ")"
 			out.Extensions["errorId"] = id
-		case CodeLimitExceeded:
-			var le *checkout.LimitError
-			if errors.As(err, &le) {
-				out.Message = le.Error() // names the cap
-			} else {
-				out.Message = publicMessages[c]
-			}
-		case CodeBadUserInput, CodeIdempotencyKeyReused, CodeDropNotOpen:
-			// The domain message is written for clients.
-			var ie *checkout.InputError
-			if errors.As(err, &ie) {
-				out.Message = ie.Error()
-			}
-		default:
-			if c == CodeUnauthenticated && errors.Is(err, checkout.ErrInvalidCredentials) {
-				out.Message = checkout.ErrInvalidCredentials.Error()
-			} else if msg, ok := publicMessages[c]; ok {
-				out.Message = msg
-			}
+		case CodeNotFound:
+			out.Message = checkout.ErrNotFound.Msg
+		case CodeUnauthenticated:
+			out.Message = checkout.ErrUnauthenticated.Msg
+		case CodeForbidden:
+			out.Message = checkout.ErrForbidden.Msg
 		}
 		return out
 	}

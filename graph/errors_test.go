@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +17,9 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/fulfillment"
+	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/privacy"
 	"github.com/merchd/merchd/ent/viewer"
@@ -70,4 +78,122 @@ func TestErrorPresenter(t *testing.T) {
 			t.Fatalf("panic not logged with id and stack")
 		}
 	})
+}
+
+// TestErrorTable: every sentinel error checkout and its packages declare
+// (read from their source, so a new one cannot be left out) has a code in
+// checkout's error table, and the presenter sends exactly that code with
+// the sentinel's own public text, bare and wrapped with fmt.Errorf's %w,
+// whose words are for the log only.
+func TestErrorTable(t *testing.T) {
+	want := map[string]struct {
+		err  error
+		code string
+	}{
+		"checkout.ErrBadInput":              {checkout.ErrBadInput, "BAD_USER_INPUT"},
+		"checkout.ErrUnauthenticated":       {checkout.ErrUnauthenticated, "UNAUTHENTICATED"},
+		"checkout.ErrForbidden":             {checkout.ErrForbidden, "FORBIDDEN"},
+		"checkout.ErrNotFound":              {checkout.ErrNotFound, "NOT_FOUND"},
+		"checkout.ErrOutOfStock":            {checkout.ErrOutOfStock, "OUT_OF_STOCK"},
+		"checkout.ErrIdempotencyKeyReused":  {checkout.ErrIdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED"},
+		"checkout.ErrInvalidCredentials":    {checkout.ErrInvalidCredentials, "UNAUTHENTICATED"},
+		"checkout.ErrEmailTaken":            {checkout.ErrEmailTaken, "BAD_USER_INPUT"},
+		"checkout.ErrIdempotencyInProgress": {checkout.ErrIdempotencyInProgress, "IDEMPOTENCY_KEY_REUSED"},
+		"checkout.ErrHubSaleMismatch":       {checkout.ErrHubSaleMismatch, "HUB_SALE_MISMATCH"},
+		"checkout.ErrDropNotOpen":           {checkout.ErrDropNotOpen, "DROP_NOT_OPEN"},
+		"checkout.ErrLimitExceeded":         {checkout.ErrLimitExceeded, "LIMIT_EXCEEDED"},
+		"checkout.ErrHoldExpired":           {checkout.ErrHoldExpired, "HOLD_EXPIRED"},
+		"checkout.ErrCartCheckedOut":        {checkout.ErrCartCheckedOut, "CART_CHECKED_OUT"},
+		"checkout.ErrPaymentDeclined":       {checkout.ErrPaymentDeclined, "PAYMENT_DECLINED"},
+		"checkout.ErrPaymentsNotConfigured": {checkout.ErrPaymentsNotConfigured, "BAD_USER_INPUT"},
+		"checkout.ErrEmptyCart":             {checkout.ErrEmptyCart, "BAD_USER_INPUT"},
+		"checkout.ErrStreamNotLive":         {checkout.ErrStreamNotLive, "STREAM_NOT_LIVE"},
+		"checkout.ErrAlreadyMember":         {checkout.ErrAlreadyMember, "ALREADY_MEMBER"},
+		"checkout.ErrInsufficientFunds":     {checkout.ErrInsufficientFunds, "INSUFFICIENT_FUNDS"},
+		"checkout.ErrRateLimited":           {checkout.ErrRateLimited, "RATE_LIMITED"},
+		"fulfillment.ErrAlreadyCollected":   {fulfillment.ErrAlreadyCollected, "ALREADY_COLLECTED"},
+		"hubs.ErrBadSignedCode":             {hubs.ErrBadSignedCode, "BAD_USER_INPUT"},
+		"hubs.ErrReaderBusy":                {hubs.ErrReaderBusy, "BAD_USER_INPUT"},
+		"qrcodes.ErrBadQRCode":              {qrcodes.ErrBadQRCode, "BAD_USER_INPUT"},
+	}
+	// Not refusals: never the client's doing, INTERNAL should one escape.
+	internal := map[string]error{"checkout.ErrDuplicateEvent": checkout.ErrDuplicateEvent}
+
+	declared := declaredSentinels(t, "../checkout")
+	for name := range declared {
+		if _, ok := want[name]; !ok && internal[name] == nil {
+			t.Errorf("%s is declared but not in this test: give it a code in checkout's table and add it here", name)
+		}
+	}
+	for name := range want {
+		if !declared[name] {
+			t.Errorf("%s is in this test but not declared in checkout: the source scan is broken", name)
+		}
+	}
+
+	var logs logBuffer
+	present := errorPresenter(slog.New(slog.NewJSONHandler(&logs, nil)))
+	customer := viewer.NewContext(context.Background(), viewer.Viewer{Role: viewer.Customer, CustomerID: 1})
+	for name, w := range want {
+		t.Run(name, func(t *testing.T) {
+			code, msg, ok := checkout.Public(w.err)
+			if !ok || code != w.code || msg != w.err.Error() {
+				t.Fatalf("checkout's table: %s %q (ok %v), want %s %q", code, msg, ok, w.code, w.err.Error())
+			}
+			if checkout.Retryable(code) != (code == "RATE_LIMITED") || checkout.IsRefusalCode(code) == checkout.Retryable(code) {
+				t.Fatalf("%s: retryable %v, refusal %v", code, checkout.Retryable(code), checkout.IsRefusalCode(code))
+			}
+			for _, err := range []error{w.err, fmt.Errorf("checkout: hold 7 of customer 4242: %w", w.err)} {
+				got := present(customer, resolverError{err})
+				if got.Extensions["code"] != w.code || got.Message != msg {
+					t.Fatalf("presented %v as %v %q, want %s %q", err, got.Extensions["code"], got.Message, w.code, msg)
+				}
+			}
+		})
+	}
+	for name, err := range internal {
+		if _, ok := checkout.CodeOf(err); ok {
+			t.Errorf("%s has a code: it is not a refusal", name)
+		}
+		if got := present(customer, resolverError{err}); got.Extensions["code"] != "INTERNAL" {
+			t.Errorf("%s presented as %v", name, got.Extensions["code"])
+		}
+	}
+}
+
+// declaredSentinels reads the package-level Err… variables declared in
+// the Go files under dir (tests aside), as "package.ErrName".
+func declaredSentinels(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				for _, n := range spec.(*ast.ValueSpec).Names {
+					if strings.HasPrefix(n.Name, "Err") {
+						out[f.Name.Name+"."+n.Name] = true
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 20 {
+		t.Fatalf("found only %d sentinels under %s", len(out), dir)
+	}
+	return out
 }

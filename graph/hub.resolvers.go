@@ -42,8 +42,7 @@ func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput
 	out := &model.HubSellPayload{SaleID: sale.SaleID}
 	if r.Receipts != nil {
 		if err := r.Receipts.PrintSale(ctx, sale); err != nil {
-			msg := err.Error()
-			out.ReceiptError = &msg
+			out.ReceiptError = r.printerError(ctx, sale.SaleID, err)
 		} else {
 			out.ReceiptPrinted = true
 		}
@@ -51,8 +50,7 @@ func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput
 	if r.Labels != nil {
 		n, err := r.Labels.PrintLabels(ctx, sale)
 		if err != nil {
-			msg := err.Error()
-			out.LabelError = &msg
+			out.LabelError = r.printerError(ctx, sale.SaleID, err)
 		}
 		out.LabelsPrinted = n
 	}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/carts"
@@ -47,6 +48,23 @@ func (r *Resolver) central() (hubs.CentralLink, error) {
 		return nil, &checkout.InputError{Msg: "this is central: use startTerminalPayment"}
 	}
 	return r.Central, nil
+}
+
+// printerError is what the clerk reads of a printer's failure on a sale
+// that is recorded regardless: a problem they can fix (out of paper) in
+// its fixed text, anything else as INTERNAL under a logged id. The
+// driver's own words (the printer's address, the network's) are logged,
+// never copied into the payload.
+func (r *Resolver) printerError(ctx context.Context, saleID string, err error) *string {
+	var pp *hubs.PrinterProblem
+	if errors.As(err, &pp) {
+		if r.log != nil {
+			r.log.WarnContext(ctx, "hub printer", "sale_id", saleID, "problem", pp.Msg, "error", pp.Cause)
+		}
+		return &pp.Msg
+	}
+	msg, _ := r.publicError(ctx, err)
+	return &msg
 }
 
 func phonePaymentModel(p *hubs.PhonePaymentState) (*model.HubPhonePayment, error) {

@@ -5,6 +5,7 @@ package graph
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -30,7 +31,10 @@ import (
 type Resolver struct {
 	// present is the API's error presenter (set by NewServer), for errors
 	// that travel inside a payload rather than as GraphQL errors.
-	present  graphql.ErrorPresenterFunc
+	present graphql.ErrorPresenterFunc
+	// log is the API's logger (set by NewServer), for causes kept out of
+	// a payload.
+	log      *slog.Logger
 	Client   *ent.Client
 	Accounts *accounts.Service
 	Catalog  *catalog.Service

@@ -174,7 +174,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	if m != nil {
 		srv.AroundResponses(m.observe)
 	}
-	r.present = errorPresenter(log)
+	r.present, r.log = errorPresenter(log), log
 	srv.SetErrorPresenter(r.present)
 	srv.SetRecoverFunc(recoverFunc(log))
 	s.gql = srv

@@ -289,7 +289,7 @@ func (c *Service) dropFor(ctx context.Context, in AddToCartInput) (*ent.Drop, er
 func (c *Service) checkDropOpen(ctx context.Context, customerID int, d *ent.Drop, now time.Time) error {
 	switch {
 	case !now.Before(d.ClosesAt):
-		return fmt.Errorf("closed at %s: %w", d.ClosesAt.Format(time.RFC3339), checkout.ErrDropNotOpen)
+		return checkout.ErrDropNotOpen.Detail("closed at %s", d.ClosesAt.Format(time.RFC3339))
 	case !now.Before(d.OpensAt):
 		return nil
 	case d.EarlyAccessAt != nil && !now.Before(*d.EarlyAccessAt):
@@ -300,9 +300,9 @@ func (c *Service) checkDropOpen(ctx context.Context, customerID int, d *ent.Drop
 		if ok {
 			return nil
 		}
-		return fmt.Errorf("members only until %s: %w", d.OpensAt.Format(time.RFC3339), checkout.ErrDropNotOpen)
+		return checkout.ErrDropNotOpen.Detail("members only until %s", d.OpensAt.Format(time.RFC3339))
 	default:
-		return fmt.Errorf("opens at %s: %w", d.OpensAt.Format(time.RFC3339), checkout.ErrDropNotOpen)
+		return checkout.ErrDropNotOpen.Detail("opens at %s", d.OpensAt.Format(time.RFC3339))
 	}
 }
 

@@ -3,7 +3,6 @@ package fulfillment
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,7 +20,7 @@ import (
 type Status = fulfillment.Status
 
 // ErrAlreadyCollected refuses a second handover of one pickup.
-var ErrAlreadyCollected = errors.New("this order was already collected")
+var ErrAlreadyCollected = &checkout.Refusal{Code: checkout.CodeAlreadyCollected, Msg: "this order was already collected"}
 
 // Pass is the buyer's pickup pass: central's signature over the
 // fulfilment, so a clerk (or a hub without a link) can check it offline.
@@ -220,7 +219,7 @@ func (s *Service) move(ctx context.Context, tx *ent.Tx, id int, to Status, note 
 		}
 		if !slices.Contains(transitions[to], f.Status) {
 			if f.Status == to && to == fulfillment.StatusCOLLECTED {
-				return 0, fmt.Errorf("order %d, collected at %s: %w", f.OrderID, f.CollectedAt.UTC().Format(time.RFC3339), ErrAlreadyCollected)
+				return 0, ErrAlreadyCollected.Detail("collected at %s", f.CollectedAt.UTC().Format(time.RFC3339))
 			}
 			return 0, checkout.BadInput("status", "order %d is %s: it cannot become %s", f.OrderID, f.Status, to)
 		}

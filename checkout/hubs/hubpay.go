@@ -293,7 +293,7 @@ func (h *Service) StartTerminalPayment(ctx context.Context, request, readerID st
 	}
 	st, err := h.terminal.Process(ctx, readerID, p.PaymentIntentID)
 	if err != nil {
-		return TerminalPayment{}, &checkout.InputError{Field: "readerId", Msg: "the card reader did not take the payment: " + err.Error()}
+		return TerminalPayment{}, readerError(readerID, err)
 	}
 	return TerminalPayment{Request: r, PaymentIntentID: p.PaymentIntentID, Reader: st}, nil
 }
@@ -352,12 +352,22 @@ func (h *Service) readerOf(ctx context.Context, readerID string) error {
 	return nil
 }
 
-// readerError is what a reader's refusal tells the clerk (nil for none).
+// ErrReaderBusy refuses a payment on a reader already running one. The
+// Terminal driver returns it (or another checkout refusal) for what the
+// clerk can act on; any other error is a failure of ours.
+var ErrReaderBusy = &checkout.InputError{Field: "readerId", Msg: "the card reader is busy with another payment; cancel it first"}
+
+// readerError is what a reader's failure tells the clerk (nil for none): a
+// refusal as the driver wrote it; anything else (Stripe's answer, the
+// network's) as a fixed text, the cause logged with the request.
 func readerError(readerID string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &checkout.InputError{Field: "readerId", Msg: "card reader " + readerID + ": " + err.Error()}
+	if _, refusal := checkout.CodeOf(err); refusal {
+		return err
+	}
+	return &checkout.InputError{Field: "readerId", Msg: "card reader " + readerID + " did not take the request: check that it is on and online, or take cash, a wallet pass or a phone payment", Cause: err}
 }
 
 // ApplyPaymentEvent applies a Stripe event to a hub phone payment, if it

@@ -137,15 +137,29 @@ type LinkReporter interface {
 	LinkStatus() (state LinkState, lastSync *time.Time, lastErr string)
 }
 
-// SalePrinter prints a hub sale's receipt.
+// SalePrinter prints a hub sale's receipt. A printer state the clerk can
+// fix is a *PrinterProblem; any other error is a failure of ours.
 type SalePrinter interface {
 	PrintSale(ctx context.Context, s RemoteSale) error
 }
 
-// LabelPrinter prints a hub sale's smart labels and says how many.
+// LabelPrinter prints a hub sale's smart labels and says how many; its
+// errors are as SalePrinter's.
 type LabelPrinter interface {
 	PrintLabels(ctx context.Context, s RemoteSale) (int, error)
 }
+
+// PrinterProblem is a printer's state the clerk can fix (out of paper,
+// cover open, switched off or unplugged): Msg is written for the clerk,
+// Cause is the driver's error (the printer's address, the network's
+// words), for the log only.
+type PrinterProblem struct {
+	Msg   string
+	Cause error
+}
+
+func (p *PrinterProblem) Error() string { return p.Msg }
+func (p *PrinterProblem) Unwrap() error { return p.Cause }
 
 // OutboxHubReturn is the outbox kind of a hub handing back its stock.
 const OutboxHubReturn = "hubReturn"

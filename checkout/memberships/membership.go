@@ -2,6 +2,7 @@ package memberships
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -393,7 +394,7 @@ func (m *Service) Renew(ctx context.Context) (int, error) {
 		switch {
 		case err == nil:
 			renewed++
-		case checkout.IsRefusal(err, checkout.ErrInsufficientFunds):
+		case errors.Is(err, checkout.ErrInsufficientFunds):
 			st := membership.StatusPAST_DUE
 			if !now.Before(ms.CurrentPeriodEnd.Add(m.Grace)) {
 				st = membership.StatusEXPIRED
@@ -401,7 +402,7 @@ func (m *Service) Renew(ctx context.Context) (int, error) {
 			if err := m.db.Membership.UpdateOneID(ms.ID).SetStatus(st).Exec(sys); err != nil {
 				return renewed, err
 			}
-		case checkout.IsRefusal(err, checkout.ErrOutOfStock):
+		case errors.Is(err, checkout.ErrOutOfStock):
 		default:
 			return renewed, err
 		}

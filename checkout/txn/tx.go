@@ -2,7 +2,6 @@ package txn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/merchd/merchd/checkout"
@@ -28,17 +27,11 @@ func Do[T any](ctx context.Context, db *ent.Client, op string, fn func(tx *ent.T
 	return res, nil
 }
 
-// wrapOp adds the operation to unexpected errors; refusals pass unchanged
-// so their client-facing message stays clean.
+// wrapOp adds the operation to unexpected errors; refusals (the error
+// table's) pass unchanged so their client-facing message stays clean.
 func wrapOp(op string, err error) error {
-	var ie *checkout.InputError
-	if errors.As(err, &ie) {
+	if _, refusal := checkout.CodeOf(err); refusal {
 		return err
-	}
-	for _, refusal := range []error{checkout.ErrOutOfStock, checkout.ErrDropNotOpen, checkout.ErrLimitExceeded, checkout.ErrHoldExpired, checkout.ErrCartCheckedOut, checkout.ErrPaymentDeclined, checkout.ErrNotFound, checkout.ErrForbidden, checkout.ErrUnauthenticated, checkout.ErrIdempotencyKeyReused, checkout.ErrInsufficientFunds} {
-		if errors.Is(err, refusal) {
-			return err
-		}
 	}
 	return fmt.Errorf("txn: %s: %w", op, checkout.NotFoundAs(err, "record"))
 }

@@ -108,7 +108,7 @@ func (w *Service) Post(ctx context.Context, tx *ent.Tx, p Posting) (*ent.WalletE
 		SetNillableReversesID(p.Reverses).SetNillableExpiresAt(p.ExpiresAt).SetCreatedAt(w.now()).Save(ctx)
 	if err != nil {
 		if ent.IsConstraintError(err) && p.Reverses != nil {
-			return nil, fmt.Errorf("entry %d is already reversed: %w", *p.Reverses, checkout.ErrIdempotencyKeyReused)
+			return nil, checkout.ErrIdempotencyKeyReused.Detail("entry %d is already reversed", *p.Reverses)
 		}
 		return nil, err
 	}
