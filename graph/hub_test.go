@@ -134,7 +134,8 @@ func TestHubLeaseAndRecord(t *testing.T) {
 			// A sale beyond the allocation, or of an unknown SKU, becomes a
 			// CONFLICT record for staff without touching stock; the rest of the
 			// batch applies; an unknown hub is refused and stays with the hub.
-			res := record(t, e, hubSale("too-big", "fest", sku, 41), hubSale("ghost", "fest", "NO-SUCH-SKU", 1),
+			tooBig := hubSale("too-big", "fest", sku, 41) // redelivered below as is
+			res := record(t, e, tooBig, hubSale("ghost", "fest", "NO-SUCH-SKU", 1),
 				hubSale("ok", "fest", sku, 1), hubSale("lost", "nowhere", sku, 1))
 			if res[0].Applied || res[0].Conflict == nil || !strings.Contains(*res[0].Conflict, "allocation") || res[0].Error != nil {
 				t.Fatalf("over-allocation sale: %+v", res[0])
@@ -148,7 +149,7 @@ func TestHubLeaseAndRecord(t *testing.T) {
 			if res[3].Applied || res[3].Error == nil || res[3].Conflict != nil {
 				t.Fatalf("sale from an unknown hub: %+v", res[3])
 			}
-			if again := record(t, e, hubSale("too-big", "fest", sku, 41)); again[0].Applied || again[0].Conflict != nil || again[0].Error != nil {
+			if again := record(t, e, tooBig); again[0].Applied || again[0].Conflict != nil || again[0].Error != nil {
 				t.Fatalf("redelivered conflict: %+v", again[0])
 			}
 			if got := allocation(t, e, "fest")[sku]; got != 39 {
@@ -280,8 +281,9 @@ func TestHubWalletSales(t *testing.T) {
 				e.Staff(t, rec, map[string]any{"i": map[string]any{"sales": []any{s}}}, &out)
 				return out.RecordHubSales.Results[0]
 			}
-			for i := range 2 { // delivered twice: debited once
-				r := send(walletSale("w1", p.WalletPass.Code))
+			w1 := walletSale("w1", p.WalletPass.Code) // one sale, one soldAt
+			for i := range 2 {                        // delivered twice: debited once
+				r := send(w1)
 				if r.Applied != (i == 0) || r.Conflict != nil || r.Error != nil || r.WalletBalance == nil || *r.WalletBalance != 500 {
 					t.Fatalf("delivery %d of a covered wallet sale: %+v", i, r)
 				}
