@@ -147,7 +147,7 @@ try {
     await page.getByRole("button", { name: "Continue" }).click();
     await page.locator("#pickup-code").waitFor({ timeout: 10000 });
     const code = await page.locator("#pickup-code").textContent();
-    if (!/^\d{4}$/.test(code)) throw new Error("pickup code " + code);
+    if (!/^[ABCDEFGHJKMNPQRSTUVWXYZ2-9]{6}$/.test(code)) throw new Error("pickup code " + code);
     ok("QR checkout", "pickup " + code);
     await shot(page, "qr-paid");
     const forged = await page.goto(cfg.base + "/q/forged.code");
