@@ -120,14 +120,22 @@ type limitCheck struct {
 // hash runs f while holding one of the hashing slots; when all are busy
 // for longer than a short wait it refuses instead of queueing memory.
 func (t *throttle) hash(ctx context.Context, f func()) error {
-	timer := time.NewTimer(200 * time.Millisecond)
-	defer timer.Stop()
+	// A free slot is taken at once. (A single select with the timer could
+	// pick the timer even with a slot free, if this goroutine was not run
+	// for 200 ms on a busy machine: select chooses among ready cases at
+	// random.)
 	select {
 	case t.hashing <- struct{}{}:
-	case <-timer.C:
-		return &checkout.RateLimitError{What: "password hashing", RetryAfter: time.Second}
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		timer := time.NewTimer(200 * time.Millisecond)
+		defer timer.Stop()
+		select {
+		case t.hashing <- struct{}{}:
+		case <-timer.C:
+			return &checkout.RateLimitError{What: "password hashing", RetryAfter: time.Second}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	defer func() { <-t.hashing }()
 	f()
