@@ -3,6 +3,8 @@ package checkout
 import (
 	"context"
 	"strconv"
+
+	"github.com/merchd/merchd/ent"
 )
 
 // Notifier announces that something changed, by topic. It carries no data:
@@ -19,3 +21,42 @@ func CartTopic(customerID int) string   { return "cart:" + strconv.Itoa(customer
 func OrderTopic(orderID int) string     { return "order:" + strconv.Itoa(orderID) }
 func WalletTopic(customerID int) string { return "wallet:" + strconv.Itoa(customerID) }
 func StreamTopic(streamID int) string   { return "stream:" + strconv.Itoa(streamID) }
+
+// Event is something a buyer or the merchant's other systems are told
+// about: an email to the buyer, a signed webhook to each endpoint that
+// subscribes to its Type. It is recorded in the transaction of the change
+// that caused it (an outbox), so it is sent if and only if the change
+// committed, and delivered with retries after.
+type Event struct {
+	Type       string         // one of the Event* constants
+	OrderID    int            // the order it concerns (0 for none): webhooks keep each order's events in order
+	CustomerID int            // the buyer to email (0 for none)
+	Data       map[string]any // small JSON payload: ids, statuses, amounts; no secrets
+}
+
+// Event types: the names outbound webhooks subscribe to.
+const (
+	EventOrderPaid          = "order.paid"
+	EventFulfillmentUpdated = "fulfillment.updated" // Data: fulfillment_id, status, method, …
+	EventPickupReady        = "pickup.ready"        // Data: fulfillment_id, location, window; the email carries the pass
+	EventPickupRerouted     = "pickup.rerouted"
+	EventOrderShipped       = "order.shipped"
+	EventOrderDelivered     = "order.delivered"
+	EventReturnRequested    = "return.requested"
+	EventReturnReceived     = "return.received"
+	EventRefundIssued       = "refund.issued"
+)
+
+// Outbox records events in the caller's transaction.
+type Outbox interface {
+	Record(ctx context.Context, tx *ent.Tx, e Event) error
+}
+
+// Record records e in tx through o; a nil o (a test or a hub without
+// notifications) records nothing.
+func Record(ctx context.Context, o Outbox, tx *ent.Tx, e Event) error {
+	if o == nil {
+		return nil
+	}
+	return o.Record(ctx, tx, e)
+}
