@@ -18,6 +18,7 @@ import (
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/payments"
@@ -47,6 +48,9 @@ type serveConfig struct {
 	// Retention is how long the sweeper keeps replay guards and abandoned
 	// hub payments.
 	Retention orders.RetentionConfig
+	// Fulfillment holds the fulfilment SLAs (pickup grace, shipping and
+	// delivery deadlines, the late-delivery credit).
+	Fulfillment fulfillment.Config
 	// StripePublishableKey (pk_…, not a secret) turns on Stripe Elements.
 	StripePublishableKey string
 	// DebugAddr, when set, serves /debug/pprof there (keep it private).
@@ -176,6 +180,10 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Retention.Idempotency, "idempotency-retention", c.Retention.Idempotency, "how long an idempotency key replays its first result (at least 24h)")
 	fs.DurationVar(&c.Retention.StripeEvents, "stripe-event-retention", c.Retention.StripeEvents, "how long processed Stripe event ids are kept against redelivery (at least 96h)")
 	fs.DurationVar(&c.Retention.HubPayments, "hub-payment-retention", c.Retention.HubPayments, "how long a hub payment never paid is kept before its PaymentIntent is canceled and it is deleted (at least 24h)")
+	fs.DurationVar(&c.Fulfillment.PickupGrace, "pickup-grace", c.Fulfillment.PickupGrace, "a pickup with no window goes on the late list this long after payment (0: 7 days; negative: never)")
+	fs.DurationVar(&c.Fulfillment.DeliverWithin, "deliver-within", c.Fulfillment.DeliverWithin, "a local delivery is late this long after payment unless its zone's cutoff says otherwise (0: 8h)")
+	fs.DurationVar(&c.Fulfillment.ShipWithin, "ship-within", c.Fulfillment.ShipWithin, "a shipment must be handed to the courier this long after payment (0: 48h)")
+	fs.Int64Var(&c.Fulfillment.LateCredit, "late-delivery-credit", c.Fulfillment.LateCredit, "wallet credit for a late local delivery, in minor units, once per order (0: none)")
 	fs.Int64Var(&c.Wallet.TopUpMin, "topup-min", c.Wallet.TopUpMin, "smallest wallet top-up, in minor units")
 	fs.Int64Var(&c.Wallet.TopUpMax, "topup-max", c.Wallet.TopUpMax, "largest wallet top-up, in minor units")
 	fs.Func("topup-presets", "comma-separated top-up amounts clients offer, in minor units (default 1000,2500,5000)", func(s string) error {
@@ -289,6 +297,9 @@ func (c serveConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Retention.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Fulfillment.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.SubscriptionRate <= 0 || c.SubscriptionRate > 1000 {

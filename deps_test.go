@@ -20,7 +20,7 @@ var allowedDeps = map[string][]string{
 	"live":     {"live"},
 	"checkout": {"checkout", "ent"},
 	"edge":     {"edge", "ent", "checkout", "hardware"},
-	"graph":    {"graph", "checkout", "live", "ent"},
+	"graph":    {"graph", "checkout", "live", "ent", "hardware"},
 	"web":      {"web"},
 	"bench":    {},
 }
@@ -45,7 +45,7 @@ var checkoutDeps = map[string][]string{
 	"checkout/memberships": {"checkout", "checkout/txn", "checkout/wallets"},
 	"checkout/carts":       {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops"},
 	"checkout/orders":      {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships"},
-	"checkout/fulfillment": {"checkout", "checkout/txn"},
+	"checkout/fulfillment": {"checkout", "checkout/txn", "checkout/wallets"},
 	"checkout/hubs":        {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
 	"checkout/shop":        {"*"},
 }

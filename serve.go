@@ -150,7 +150,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		DB: db, Currencies: []string{cfg.Currency}, Hub: hubCode,
 		Accounts: accounts.Config{SessionTTL: cfg.SessionTTL, Password: accounts.DefaultPasswordParams, Throttle: cfg.Throttle},
 		Cart:     cfg.Cart, Wallet: cfg.Wallet, Retention: cfg.Retention, HubWalletLimit: cfg.HubWalletLimit,
-		Pay: pay, Subs: subs, Install: install, Terminal: terminal,
+		Pay: pay, Subs: subs, Install: install, Terminal: terminal, Fulfillment: cfg.Fulfillment,
 		Notifier: bus, Now: now, Log: log,
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ func CartTopic(customerID int) string   { return "cart:" + strconv.Itoa(customer
 func OrderTopic(orderID int) string     { return "order:" + strconv.Itoa(orderID) }
 func WalletTopic(customerID int) string { return "wallet:" + strconv.Itoa(customerID) }
 func StreamTopic(streamID int) string   { return "stream:" + strconv.Itoa(streamID) }
+func FulfillmentTopic(id int) string    { return "fulfillment:" + strconv.Itoa(id) }
 
 // Event is something a buyer or the merchant's other systems are told
 // about: an email to the buyer, a signed webhook to each endpoint that

@@ -220,15 +220,21 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Fulfillment",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			fulfillment.FieldCreatedAt:   {Type: field.TypeTime, Column: fulfillment.FieldCreatedAt},
-			fulfillment.FieldUpdatedAt:   {Type: field.TypeTime, Column: fulfillment.FieldUpdatedAt},
-			fulfillment.FieldOrderID:     {Type: field.TypeInt, Column: fulfillment.FieldOrderID},
-			fulfillment.FieldCustomerID:  {Type: field.TypeInt, Column: fulfillment.FieldCustomerID},
-			fulfillment.FieldMethod:      {Type: field.TypeEnum, Column: fulfillment.FieldMethod},
-			fulfillment.FieldStatus:      {Type: field.TypeEnum, Column: fulfillment.FieldStatus},
-			fulfillment.FieldLocationID:  {Type: field.TypeInt, Column: fulfillment.FieldLocationID},
-			fulfillment.FieldPickupCode:  {Type: field.TypeString, Column: fulfillment.FieldPickupCode},
-			fulfillment.FieldCollectedAt: {Type: field.TypeTime, Column: fulfillment.FieldCollectedAt},
+			fulfillment.FieldCreatedAt:        {Type: field.TypeTime, Column: fulfillment.FieldCreatedAt},
+			fulfillment.FieldUpdatedAt:        {Type: field.TypeTime, Column: fulfillment.FieldUpdatedAt},
+			fulfillment.FieldOrderID:          {Type: field.TypeInt, Column: fulfillment.FieldOrderID},
+			fulfillment.FieldCustomerID:       {Type: field.TypeInt, Column: fulfillment.FieldCustomerID},
+			fulfillment.FieldMethod:           {Type: field.TypeEnum, Column: fulfillment.FieldMethod},
+			fulfillment.FieldStatus:           {Type: field.TypeEnum, Column: fulfillment.FieldStatus},
+			fulfillment.FieldLocationID:       {Type: field.TypeInt, Column: fulfillment.FieldLocationID},
+			fulfillment.FieldWindowID:         {Type: field.TypeInt, Column: fulfillment.FieldWindowID},
+			fulfillment.FieldPickupCode:       {Type: field.TypeString, Column: fulfillment.FieldPickupCode},
+			fulfillment.FieldCollectedAt:      {Type: field.TypeTime, Column: fulfillment.FieldCollectedAt},
+			fulfillment.FieldDueAt:            {Type: field.TypeTime, Column: fulfillment.FieldDueAt},
+			fulfillment.FieldEscalatedAt:      {Type: field.TypeTime, Column: fulfillment.FieldEscalatedAt},
+			fulfillment.FieldReroutes:         {Type: field.TypeInt, Column: fulfillment.FieldReroutes},
+			fulfillment.FieldLateCreditedAt:   {Type: field.TypeTime, Column: fulfillment.FieldLateCreditedAt},
+			fulfillment.FieldPackagingVariant: {Type: field.TypeString, Column: fulfillment.FieldPackagingVariant},
 		},
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
@@ -249,6 +255,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			fulfillmentevent.FieldActor:         {Type: field.TypeEnum, Column: fulfillmentevent.FieldActor},
 			fulfillmentevent.FieldActorID:       {Type: field.TypeString, Column: fulfillmentevent.FieldActorID},
 			fulfillmentevent.FieldNote:          {Type: field.TypeString, Column: fulfillmentevent.FieldNote},
+			fulfillmentevent.FieldScan:          {Type: field.TypeString, Column: fulfillmentevent.FieldScan},
 			fulfillmentevent.FieldAt:            {Type: field.TypeTime, Column: fulfillmentevent.FieldAt},
 		},
 	}
@@ -2129,6 +2136,11 @@ func (f *FulfillmentFilter) WhereLocationID(p entql.IntP) {
 	f.Where(p.Field(fulfillment.FieldLocationID))
 }
 
+// WhereWindowID applies the entql int predicate on the window_id field.
+func (f *FulfillmentFilter) WhereWindowID(p entql.IntP) {
+	f.Where(p.Field(fulfillment.FieldWindowID))
+}
+
 // WherePickupCode applies the entql string predicate on the pickup_code field.
 func (f *FulfillmentFilter) WherePickupCode(p entql.StringP) {
 	f.Where(p.Field(fulfillment.FieldPickupCode))
@@ -2137,6 +2149,31 @@ func (f *FulfillmentFilter) WherePickupCode(p entql.StringP) {
 // WhereCollectedAt applies the entql time.Time predicate on the collected_at field.
 func (f *FulfillmentFilter) WhereCollectedAt(p entql.TimeP) {
 	f.Where(p.Field(fulfillment.FieldCollectedAt))
+}
+
+// WhereDueAt applies the entql time.Time predicate on the due_at field.
+func (f *FulfillmentFilter) WhereDueAt(p entql.TimeP) {
+	f.Where(p.Field(fulfillment.FieldDueAt))
+}
+
+// WhereEscalatedAt applies the entql time.Time predicate on the escalated_at field.
+func (f *FulfillmentFilter) WhereEscalatedAt(p entql.TimeP) {
+	f.Where(p.Field(fulfillment.FieldEscalatedAt))
+}
+
+// WhereReroutes applies the entql int predicate on the reroutes field.
+func (f *FulfillmentFilter) WhereReroutes(p entql.IntP) {
+	f.Where(p.Field(fulfillment.FieldReroutes))
+}
+
+// WhereLateCreditedAt applies the entql time.Time predicate on the late_credited_at field.
+func (f *FulfillmentFilter) WhereLateCreditedAt(p entql.TimeP) {
+	f.Where(p.Field(fulfillment.FieldLateCreditedAt))
+}
+
+// WherePackagingVariant applies the entql string predicate on the packaging_variant field.
+func (f *FulfillmentFilter) WherePackagingVariant(p entql.StringP) {
+	f.Where(p.Field(fulfillment.FieldPackagingVariant))
 }
 
 // WhereHasOrder applies a predicate to check if query has an edge order.
@@ -2240,6 +2277,11 @@ func (f *FulfillmentEventFilter) WhereActorID(p entql.StringP) {
 // WhereNote applies the entql string predicate on the note field.
 func (f *FulfillmentEventFilter) WhereNote(p entql.StringP) {
 	f.Where(p.Field(fulfillmentevent.FieldNote))
+}
+
+// WhereScan applies the entql string predicate on the scan field.
+func (f *FulfillmentEventFilter) WhereScan(p entql.StringP) {
+	f.Where(p.Field(fulfillmentevent.FieldScan))
 }
 
 // WhereAt applies the entql time.Time predicate on the at field.

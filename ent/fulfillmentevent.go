@@ -32,6 +32,8 @@ type FulfillmentEvent struct {
 	ActorID string `json:"actor_id,omitempty"`
 	// Note holds the value of the "note" field.
 	Note string `json:"note,omitempty"`
+	// Scan holds the value of the "scan" field.
+	Scan string `json:"scan,omitempty"`
 	// At holds the value of the "at" field.
 	At time.Time `json:"at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -67,7 +69,7 @@ func (*FulfillmentEvent) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case fulfillmentevent.FieldID, fulfillmentevent.FieldFulfillmentID, fulfillmentevent.FieldCustomerID:
 			values[i] = new(sql.NullInt64)
-		case fulfillmentevent.FieldFrom, fulfillmentevent.FieldTo, fulfillmentevent.FieldActor, fulfillmentevent.FieldActorID, fulfillmentevent.FieldNote:
+		case fulfillmentevent.FieldFrom, fulfillmentevent.FieldTo, fulfillmentevent.FieldActor, fulfillmentevent.FieldActorID, fulfillmentevent.FieldNote, fulfillmentevent.FieldScan:
 			values[i] = new(sql.NullString)
 		case fulfillmentevent.FieldAt:
 			values[i] = new(sql.NullTime)
@@ -133,6 +135,12 @@ func (_m *FulfillmentEvent) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field note", values[i])
 			} else if value.Valid {
 				_m.Note = value.String
+			}
+		case fulfillmentevent.FieldScan:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field scan", values[i])
+			} else if value.Valid {
+				_m.Scan = value.String
 			}
 		case fulfillmentevent.FieldAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -201,6 +209,9 @@ func (_m *FulfillmentEvent) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("note=")
 	builder.WriteString(_m.Note)
+	builder.WriteString(", ")
+	builder.WriteString("scan=")
+	builder.WriteString(_m.Scan)
 	builder.WriteString(", ")
 	builder.WriteString("at=")
 	builder.WriteString(_m.At.Format(time.ANSIC))

@@ -81,6 +81,20 @@ func (_c *FulfillmentEventCreate) SetNillableNote(v *string) *FulfillmentEventCr
 	return _c
 }
 
+// SetScan sets the "scan" field.
+func (_c *FulfillmentEventCreate) SetScan(v string) *FulfillmentEventCreate {
+	_c.mutation.SetScan(v)
+	return _c
+}
+
+// SetNillableScan sets the "scan" field if the given value is not nil.
+func (_c *FulfillmentEventCreate) SetNillableScan(v *string) *FulfillmentEventCreate {
+	if v != nil {
+		_c.SetScan(*v)
+	}
+	return _c
+}
+
 // SetAt sets the "at" field.
 func (_c *FulfillmentEventCreate) SetAt(v time.Time) *FulfillmentEventCreate {
 	_c.mutation.SetAt(v)
@@ -145,6 +159,10 @@ func (_c *FulfillmentEventCreate) defaults() error {
 		v := fulfillmentevent.DefaultNote
 		_c.mutation.SetNote(v)
 	}
+	if _, ok := _c.mutation.Scan(); !ok {
+		v := fulfillmentevent.DefaultScan
+		_c.mutation.SetScan(v)
+	}
 	if _, ok := _c.mutation.At(); !ok {
 		if fulfillmentevent.DefaultAt == nil {
 			return fmt.Errorf("ent: uninitialized fulfillmentevent.DefaultAt (forgotten import ent/runtime?)")
@@ -182,6 +200,14 @@ func (_c *FulfillmentEventCreate) check() error {
 	}
 	if _, ok := _c.mutation.Note(); !ok {
 		return &ValidationError{Name: "note", err: errors.New(`ent: missing required field "FulfillmentEvent.note"`)}
+	}
+	if _, ok := _c.mutation.Scan(); !ok {
+		return &ValidationError{Name: "scan", err: errors.New(`ent: missing required field "FulfillmentEvent.scan"`)}
+	}
+	if v, ok := _c.mutation.Scan(); ok {
+		if err := fulfillmentevent.ScanValidator(v); err != nil {
+			return &ValidationError{Name: "scan", err: fmt.Errorf(`ent: validator failed for field "FulfillmentEvent.scan": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.At(); !ok {
 		return &ValidationError{Name: "at", err: errors.New(`ent: missing required field "FulfillmentEvent.at"`)}
@@ -239,6 +265,10 @@ func (_c *FulfillmentEventCreate) createSpec() (*FulfillmentEvent, *sqlgraph.Cre
 	if value, ok := _c.mutation.Note(); ok {
 		_spec.SetField(fulfillmentevent.FieldNote, field.TypeString, value)
 		_node.Note = value
+	}
+	if value, ok := _c.mutation.Scan(); ok {
+		_spec.SetField(fulfillmentevent.FieldScan, field.TypeString, value)
+		_node.Scan = value
 	}
 	if value, ok := _c.mutation.At(); ok {
 		_spec.SetField(fulfillmentevent.FieldAt, field.TypeTime, value)
@@ -344,6 +374,9 @@ func (u *FulfillmentEventUpsertOne) UpdateNewValues() *FulfillmentEventUpsertOne
 		}
 		if _, exists := u.create.mutation.Note(); exists {
 			s.SetIgnore(fulfillmentevent.FieldNote)
+		}
+		if _, exists := u.create.mutation.Scan(); exists {
+			s.SetIgnore(fulfillmentevent.FieldScan)
 		}
 		if _, exists := u.create.mutation.At(); exists {
 			s.SetIgnore(fulfillmentevent.FieldAt)
@@ -575,6 +608,9 @@ func (u *FulfillmentEventUpsertBulk) UpdateNewValues() *FulfillmentEventUpsertBu
 			}
 			if _, exists := b.mutation.Note(); exists {
 				s.SetIgnore(fulfillmentevent.FieldNote)
+			}
+			if _, exists := b.mutation.Scan(); exists {
+				s.SetIgnore(fulfillmentevent.FieldScan)
 			}
 			if _, exists := b.mutation.At(); exists {
 				s.SetIgnore(fulfillmentevent.FieldAt)

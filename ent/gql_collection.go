@@ -772,6 +772,26 @@ func (_q *FulfillmentQuery) collectField(ctx context.Context, oneNode bool, opCt
 				selectedFields = append(selectedFields, fulfillment.FieldCollectedAt)
 				fieldSeen[fulfillment.FieldCollectedAt] = struct{}{}
 			}
+		case "dueAt":
+			if _, ok := fieldSeen[fulfillment.FieldDueAt]; !ok {
+				selectedFields = append(selectedFields, fulfillment.FieldDueAt)
+				fieldSeen[fulfillment.FieldDueAt] = struct{}{}
+			}
+		case "escalatedAt":
+			if _, ok := fieldSeen[fulfillment.FieldEscalatedAt]; !ok {
+				selectedFields = append(selectedFields, fulfillment.FieldEscalatedAt)
+				fieldSeen[fulfillment.FieldEscalatedAt] = struct{}{}
+			}
+		case "reroutes":
+			if _, ok := fieldSeen[fulfillment.FieldReroutes]; !ok {
+				selectedFields = append(selectedFields, fulfillment.FieldReroutes)
+				fieldSeen[fulfillment.FieldReroutes] = struct{}{}
+			}
+		case "packagingVariant":
+			if _, ok := fieldSeen[fulfillment.FieldPackagingVariant]; !ok {
+				selectedFields = append(selectedFields, fulfillment.FieldPackagingVariant)
+				fieldSeen[fulfillment.FieldPackagingVariant] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -875,6 +895,11 @@ func (_q *FulfillmentEventQuery) collectField(ctx context.Context, oneNode bool,
 			if _, ok := fieldSeen[fulfillmentevent.FieldNote]; !ok {
 				selectedFields = append(selectedFields, fulfillmentevent.FieldNote)
 				fieldSeen[fulfillmentevent.FieldNote] = struct{}{}
+			}
+		case "scan":
+			if _, ok := fieldSeen[fulfillmentevent.FieldScan]; !ok {
+				selectedFields = append(selectedFields, fulfillmentevent.FieldScan)
+				fieldSeen[fulfillmentevent.FieldScan] = struct{}{}
 			}
 		case "at":
 			if _, ok := fieldSeen[fulfillmentevent.FieldAt]; !ok {

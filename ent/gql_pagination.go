@@ -1917,6 +1917,20 @@ var (
 			}
 		},
 	}
+	// FulfillmentOrderFieldDueAt orders Fulfillment by due_at.
+	FulfillmentOrderFieldDueAt = &FulfillmentOrderField{
+		Value: func(_m *Fulfillment) (ent.Value, error) {
+			return _m.DueAt, nil
+		},
+		column: fulfillment.FieldDueAt,
+		toTerm: fulfillment.ByDueAt,
+		toCursor: func(_m *Fulfillment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.DueAt,
+			}
+		},
+	}
 )
 
 // String implement fmt.Stringer interface.
@@ -1927,6 +1941,8 @@ func (f FulfillmentOrderField) String() string {
 		str = "CREATED_AT"
 	case FulfillmentOrderFieldUpdatedAt.column:
 		str = "UPDATED_AT"
+	case FulfillmentOrderFieldDueAt.column:
+		str = "DUE_AT"
 	}
 	return str
 }
@@ -1947,6 +1963,8 @@ func (f *FulfillmentOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *FulfillmentOrderFieldCreatedAt
 	case "UPDATED_AT":
 		*f = *FulfillmentOrderFieldUpdatedAt
+	case "DUE_AT":
+		*f = *FulfillmentOrderFieldDueAt
 	default:
 		return fmt.Errorf("%s is not a valid FulfillmentOrderField", str)
 	}

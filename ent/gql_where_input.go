@@ -1862,6 +1862,55 @@ type FulfillmentWhereInput struct {
 	CollectedAtIsNil  bool        `json:"collectedAtIsNil,omitempty"`
 	CollectedAtNotNil bool        `json:"collectedAtNotNil,omitempty"`
 
+	// "due_at" field predicates.
+	DueAt       *time.Time  `json:"dueAt,omitempty"`
+	DueAtNEQ    *time.Time  `json:"dueAtNEQ,omitempty"`
+	DueAtIn     []time.Time `json:"dueAtIn,omitempty"`
+	DueAtNotIn  []time.Time `json:"dueAtNotIn,omitempty"`
+	DueAtGT     *time.Time  `json:"dueAtGT,omitempty"`
+	DueAtGTE    *time.Time  `json:"dueAtGTE,omitempty"`
+	DueAtLT     *time.Time  `json:"dueAtLT,omitempty"`
+	DueAtLTE    *time.Time  `json:"dueAtLTE,omitempty"`
+	DueAtIsNil  bool        `json:"dueAtIsNil,omitempty"`
+	DueAtNotNil bool        `json:"dueAtNotNil,omitempty"`
+
+	// "escalated_at" field predicates.
+	EscalatedAt       *time.Time  `json:"escalatedAt,omitempty"`
+	EscalatedAtNEQ    *time.Time  `json:"escalatedAtNEQ,omitempty"`
+	EscalatedAtIn     []time.Time `json:"escalatedAtIn,omitempty"`
+	EscalatedAtNotIn  []time.Time `json:"escalatedAtNotIn,omitempty"`
+	EscalatedAtGT     *time.Time  `json:"escalatedAtGT,omitempty"`
+	EscalatedAtGTE    *time.Time  `json:"escalatedAtGTE,omitempty"`
+	EscalatedAtLT     *time.Time  `json:"escalatedAtLT,omitempty"`
+	EscalatedAtLTE    *time.Time  `json:"escalatedAtLTE,omitempty"`
+	EscalatedAtIsNil  bool        `json:"escalatedAtIsNil,omitempty"`
+	EscalatedAtNotNil bool        `json:"escalatedAtNotNil,omitempty"`
+
+	// "reroutes" field predicates.
+	Reroutes      *int  `json:"reroutes,omitempty"`
+	ReroutesNEQ   *int  `json:"reroutesNEQ,omitempty"`
+	ReroutesIn    []int `json:"reroutesIn,omitempty"`
+	ReroutesNotIn []int `json:"reroutesNotIn,omitempty"`
+	ReroutesGT    *int  `json:"reroutesGT,omitempty"`
+	ReroutesGTE   *int  `json:"reroutesGTE,omitempty"`
+	ReroutesLT    *int  `json:"reroutesLT,omitempty"`
+	ReroutesLTE   *int  `json:"reroutesLTE,omitempty"`
+
+	// "packaging_variant" field predicates.
+	PackagingVariant             *string  `json:"packagingVariant,omitempty"`
+	PackagingVariantNEQ          *string  `json:"packagingVariantNEQ,omitempty"`
+	PackagingVariantIn           []string `json:"packagingVariantIn,omitempty"`
+	PackagingVariantNotIn        []string `json:"packagingVariantNotIn,omitempty"`
+	PackagingVariantGT           *string  `json:"packagingVariantGT,omitempty"`
+	PackagingVariantGTE          *string  `json:"packagingVariantGTE,omitempty"`
+	PackagingVariantLT           *string  `json:"packagingVariantLT,omitempty"`
+	PackagingVariantLTE          *string  `json:"packagingVariantLTE,omitempty"`
+	PackagingVariantContains     *string  `json:"packagingVariantContains,omitempty"`
+	PackagingVariantHasPrefix    *string  `json:"packagingVariantHasPrefix,omitempty"`
+	PackagingVariantHasSuffix    *string  `json:"packagingVariantHasSuffix,omitempty"`
+	PackagingVariantEqualFold    *string  `json:"packagingVariantEqualFold,omitempty"`
+	PackagingVariantContainsFold *string  `json:"packagingVariantContainsFold,omitempty"`
+
 	// "events" edge predicates.
 	HasEvents     *bool                         `json:"hasEvents,omitempty"`
 	HasEventsWith []*FulfillmentEventWhereInput `json:"hasEventsWith,omitempty"`
@@ -2064,6 +2113,129 @@ func (i *FulfillmentWhereInput) P() (predicate.Fulfillment, error) {
 	if i.CollectedAtNotNil {
 		predicates = append(predicates, fulfillment.CollectedAtNotNil())
 	}
+	if i.DueAt != nil {
+		predicates = append(predicates, fulfillment.DueAtEQ(*i.DueAt))
+	}
+	if i.DueAtNEQ != nil {
+		predicates = append(predicates, fulfillment.DueAtNEQ(*i.DueAtNEQ))
+	}
+	if len(i.DueAtIn) > 0 {
+		predicates = append(predicates, fulfillment.DueAtIn(i.DueAtIn...))
+	}
+	if len(i.DueAtNotIn) > 0 {
+		predicates = append(predicates, fulfillment.DueAtNotIn(i.DueAtNotIn...))
+	}
+	if i.DueAtGT != nil {
+		predicates = append(predicates, fulfillment.DueAtGT(*i.DueAtGT))
+	}
+	if i.DueAtGTE != nil {
+		predicates = append(predicates, fulfillment.DueAtGTE(*i.DueAtGTE))
+	}
+	if i.DueAtLT != nil {
+		predicates = append(predicates, fulfillment.DueAtLT(*i.DueAtLT))
+	}
+	if i.DueAtLTE != nil {
+		predicates = append(predicates, fulfillment.DueAtLTE(*i.DueAtLTE))
+	}
+	if i.DueAtIsNil {
+		predicates = append(predicates, fulfillment.DueAtIsNil())
+	}
+	if i.DueAtNotNil {
+		predicates = append(predicates, fulfillment.DueAtNotNil())
+	}
+	if i.EscalatedAt != nil {
+		predicates = append(predicates, fulfillment.EscalatedAtEQ(*i.EscalatedAt))
+	}
+	if i.EscalatedAtNEQ != nil {
+		predicates = append(predicates, fulfillment.EscalatedAtNEQ(*i.EscalatedAtNEQ))
+	}
+	if len(i.EscalatedAtIn) > 0 {
+		predicates = append(predicates, fulfillment.EscalatedAtIn(i.EscalatedAtIn...))
+	}
+	if len(i.EscalatedAtNotIn) > 0 {
+		predicates = append(predicates, fulfillment.EscalatedAtNotIn(i.EscalatedAtNotIn...))
+	}
+	if i.EscalatedAtGT != nil {
+		predicates = append(predicates, fulfillment.EscalatedAtGT(*i.EscalatedAtGT))
+	}
+	if i.EscalatedAtGTE != nil {
+		predicates = append(predicates, fulfillment.EscalatedAtGTE(*i.EscalatedAtGTE))
+	}
+	if i.EscalatedAtLT != nil {
+		predicates = append(predicates, fulfillment.EscalatedAtLT(*i.EscalatedAtLT))
+	}
+	if i.EscalatedAtLTE != nil {
+		predicates = append(predicates, fulfillment.EscalatedAtLTE(*i.EscalatedAtLTE))
+	}
+	if i.EscalatedAtIsNil {
+		predicates = append(predicates, fulfillment.EscalatedAtIsNil())
+	}
+	if i.EscalatedAtNotNil {
+		predicates = append(predicates, fulfillment.EscalatedAtNotNil())
+	}
+	if i.Reroutes != nil {
+		predicates = append(predicates, fulfillment.ReroutesEQ(*i.Reroutes))
+	}
+	if i.ReroutesNEQ != nil {
+		predicates = append(predicates, fulfillment.ReroutesNEQ(*i.ReroutesNEQ))
+	}
+	if len(i.ReroutesIn) > 0 {
+		predicates = append(predicates, fulfillment.ReroutesIn(i.ReroutesIn...))
+	}
+	if len(i.ReroutesNotIn) > 0 {
+		predicates = append(predicates, fulfillment.ReroutesNotIn(i.ReroutesNotIn...))
+	}
+	if i.ReroutesGT != nil {
+		predicates = append(predicates, fulfillment.ReroutesGT(*i.ReroutesGT))
+	}
+	if i.ReroutesGTE != nil {
+		predicates = append(predicates, fulfillment.ReroutesGTE(*i.ReroutesGTE))
+	}
+	if i.ReroutesLT != nil {
+		predicates = append(predicates, fulfillment.ReroutesLT(*i.ReroutesLT))
+	}
+	if i.ReroutesLTE != nil {
+		predicates = append(predicates, fulfillment.ReroutesLTE(*i.ReroutesLTE))
+	}
+	if i.PackagingVariant != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantEQ(*i.PackagingVariant))
+	}
+	if i.PackagingVariantNEQ != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantNEQ(*i.PackagingVariantNEQ))
+	}
+	if len(i.PackagingVariantIn) > 0 {
+		predicates = append(predicates, fulfillment.PackagingVariantIn(i.PackagingVariantIn...))
+	}
+	if len(i.PackagingVariantNotIn) > 0 {
+		predicates = append(predicates, fulfillment.PackagingVariantNotIn(i.PackagingVariantNotIn...))
+	}
+	if i.PackagingVariantGT != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantGT(*i.PackagingVariantGT))
+	}
+	if i.PackagingVariantGTE != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantGTE(*i.PackagingVariantGTE))
+	}
+	if i.PackagingVariantLT != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantLT(*i.PackagingVariantLT))
+	}
+	if i.PackagingVariantLTE != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantLTE(*i.PackagingVariantLTE))
+	}
+	if i.PackagingVariantContains != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantContains(*i.PackagingVariantContains))
+	}
+	if i.PackagingVariantHasPrefix != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantHasPrefix(*i.PackagingVariantHasPrefix))
+	}
+	if i.PackagingVariantHasSuffix != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantHasSuffix(*i.PackagingVariantHasSuffix))
+	}
+	if i.PackagingVariantEqualFold != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantEqualFold(*i.PackagingVariantEqualFold))
+	}
+	if i.PackagingVariantContainsFold != nil {
+		predicates = append(predicates, fulfillment.PackagingVariantContainsFold(*i.PackagingVariantContainsFold))
+	}
 
 	if i.HasEvents != nil {
 		p := fulfillment.HasEvents()
@@ -2160,6 +2332,21 @@ type FulfillmentEventWhereInput struct {
 	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
 	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
 	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+
+	// "scan" field predicates.
+	Scan             *string  `json:"scan,omitempty"`
+	ScanNEQ          *string  `json:"scanNEQ,omitempty"`
+	ScanIn           []string `json:"scanIn,omitempty"`
+	ScanNotIn        []string `json:"scanNotIn,omitempty"`
+	ScanGT           *string  `json:"scanGT,omitempty"`
+	ScanGTE          *string  `json:"scanGTE,omitempty"`
+	ScanLT           *string  `json:"scanLT,omitempty"`
+	ScanLTE          *string  `json:"scanLTE,omitempty"`
+	ScanContains     *string  `json:"scanContains,omitempty"`
+	ScanHasPrefix    *string  `json:"scanHasPrefix,omitempty"`
+	ScanHasSuffix    *string  `json:"scanHasSuffix,omitempty"`
+	ScanEqualFold    *string  `json:"scanEqualFold,omitempty"`
+	ScanContainsFold *string  `json:"scanContainsFold,omitempty"`
 
 	// "at" field predicates.
 	At      *time.Time  `json:"at,omitempty"`
@@ -2395,6 +2582,45 @@ func (i *FulfillmentEventWhereInput) P() (predicate.FulfillmentEvent, error) {
 	}
 	if i.NoteContainsFold != nil {
 		predicates = append(predicates, fulfillmentevent.NoteContainsFold(*i.NoteContainsFold))
+	}
+	if i.Scan != nil {
+		predicates = append(predicates, fulfillmentevent.ScanEQ(*i.Scan))
+	}
+	if i.ScanNEQ != nil {
+		predicates = append(predicates, fulfillmentevent.ScanNEQ(*i.ScanNEQ))
+	}
+	if len(i.ScanIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.ScanIn(i.ScanIn...))
+	}
+	if len(i.ScanNotIn) > 0 {
+		predicates = append(predicates, fulfillmentevent.ScanNotIn(i.ScanNotIn...))
+	}
+	if i.ScanGT != nil {
+		predicates = append(predicates, fulfillmentevent.ScanGT(*i.ScanGT))
+	}
+	if i.ScanGTE != nil {
+		predicates = append(predicates, fulfillmentevent.ScanGTE(*i.ScanGTE))
+	}
+	if i.ScanLT != nil {
+		predicates = append(predicates, fulfillmentevent.ScanLT(*i.ScanLT))
+	}
+	if i.ScanLTE != nil {
+		predicates = append(predicates, fulfillmentevent.ScanLTE(*i.ScanLTE))
+	}
+	if i.ScanContains != nil {
+		predicates = append(predicates, fulfillmentevent.ScanContains(*i.ScanContains))
+	}
+	if i.ScanHasPrefix != nil {
+		predicates = append(predicates, fulfillmentevent.ScanHasPrefix(*i.ScanHasPrefix))
+	}
+	if i.ScanHasSuffix != nil {
+		predicates = append(predicates, fulfillmentevent.ScanHasSuffix(*i.ScanHasSuffix))
+	}
+	if i.ScanEqualFold != nil {
+		predicates = append(predicates, fulfillmentevent.ScanEqualFold(*i.ScanEqualFold))
+	}
+	if i.ScanContainsFold != nil {
+		predicates = append(predicates, fulfillmentevent.ScanContainsFold(*i.ScanContainsFold))
 	}
 	if i.At != nil {
 		predicates = append(predicates, fulfillmentevent.AtEQ(*i.At))

@@ -6367,28 +6367,36 @@ func (m *DropPoolMutation) ResetEdge(name string) error {
 // FulfillmentMutation represents an operation that mutates the Fulfillment nodes in the graph.
 type FulfillmentMutation struct {
 	config
-	op             Op
-	typ            string
-	id             *int
-	created_at     *time.Time
-	updated_at     *time.Time
-	customer_id    *int
-	addcustomer_id *int
-	method         *fulfillment.Method
-	status         *fulfillment.Status
-	location_id    *int
-	addlocation_id *int
-	pickup_code    *string
-	collected_at   *time.Time
-	clearedFields  map[string]struct{}
-	_order         *int
-	cleared_order  bool
-	events         map[int]struct{}
-	removedevents  map[int]struct{}
-	clearedevents  bool
-	done           bool
-	oldValue       func(context.Context) (*Fulfillment, error)
-	predicates     []predicate.Fulfillment
+	op                Op
+	typ               string
+	id                *int
+	created_at        *time.Time
+	updated_at        *time.Time
+	customer_id       *int
+	addcustomer_id    *int
+	method            *fulfillment.Method
+	status            *fulfillment.Status
+	location_id       *int
+	addlocation_id    *int
+	window_id         *int
+	addwindow_id      *int
+	pickup_code       *string
+	collected_at      *time.Time
+	due_at            *time.Time
+	escalated_at      *time.Time
+	reroutes          *int
+	addreroutes       *int
+	late_credited_at  *time.Time
+	packaging_variant *string
+	clearedFields     map[string]struct{}
+	_order            *int
+	cleared_order     bool
+	events            map[int]struct{}
+	removedevents     map[int]struct{}
+	clearedevents     bool
+	done              bool
+	oldValue          func(context.Context) (*Fulfillment, error)
+	predicates        []predicate.Fulfillment
 }
 
 var _ ent.Mutation = (*FulfillmentMutation)(nil)
@@ -6795,6 +6803,76 @@ func (m *FulfillmentMutation) ResetLocationID() {
 	delete(m.clearedFields, fulfillment.FieldLocationID)
 }
 
+// SetWindowID sets the "window_id" field.
+func (m *FulfillmentMutation) SetWindowID(i int) {
+	m.window_id = &i
+	m.addwindow_id = nil
+}
+
+// WindowID returns the value of the "window_id" field in the mutation.
+func (m *FulfillmentMutation) WindowID() (r int, exists bool) {
+	v := m.window_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWindowID returns the old "window_id" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldWindowID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWindowID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWindowID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWindowID: %w", err)
+	}
+	return oldValue.WindowID, nil
+}
+
+// AddWindowID adds i to the "window_id" field.
+func (m *FulfillmentMutation) AddWindowID(i int) {
+	if m.addwindow_id != nil {
+		*m.addwindow_id += i
+	} else {
+		m.addwindow_id = &i
+	}
+}
+
+// AddedWindowID returns the value that was added to the "window_id" field in this mutation.
+func (m *FulfillmentMutation) AddedWindowID() (r int, exists bool) {
+	v := m.addwindow_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearWindowID clears the value of the "window_id" field.
+func (m *FulfillmentMutation) ClearWindowID() {
+	m.window_id = nil
+	m.addwindow_id = nil
+	m.clearedFields[fulfillment.FieldWindowID] = struct{}{}
+}
+
+// WindowIDCleared returns if the "window_id" field was cleared in this mutation.
+func (m *FulfillmentMutation) WindowIDCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldWindowID]
+	return ok
+}
+
+// ResetWindowID resets all changes to the "window_id" field.
+func (m *FulfillmentMutation) ResetWindowID() {
+	m.window_id = nil
+	m.addwindow_id = nil
+	delete(m.clearedFields, fulfillment.FieldWindowID)
+}
+
 // SetPickupCode sets the "pickup_code" field.
 func (m *FulfillmentMutation) SetPickupCode(s string) {
 	m.pickup_code = &s
@@ -6878,6 +6956,245 @@ func (m *FulfillmentMutation) CollectedAtCleared() bool {
 func (m *FulfillmentMutation) ResetCollectedAt() {
 	m.collected_at = nil
 	delete(m.clearedFields, fulfillment.FieldCollectedAt)
+}
+
+// SetDueAt sets the "due_at" field.
+func (m *FulfillmentMutation) SetDueAt(t time.Time) {
+	m.due_at = &t
+}
+
+// DueAt returns the value of the "due_at" field in the mutation.
+func (m *FulfillmentMutation) DueAt() (r time.Time, exists bool) {
+	v := m.due_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDueAt returns the old "due_at" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldDueAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDueAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDueAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDueAt: %w", err)
+	}
+	return oldValue.DueAt, nil
+}
+
+// ClearDueAt clears the value of the "due_at" field.
+func (m *FulfillmentMutation) ClearDueAt() {
+	m.due_at = nil
+	m.clearedFields[fulfillment.FieldDueAt] = struct{}{}
+}
+
+// DueAtCleared returns if the "due_at" field was cleared in this mutation.
+func (m *FulfillmentMutation) DueAtCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldDueAt]
+	return ok
+}
+
+// ResetDueAt resets all changes to the "due_at" field.
+func (m *FulfillmentMutation) ResetDueAt() {
+	m.due_at = nil
+	delete(m.clearedFields, fulfillment.FieldDueAt)
+}
+
+// SetEscalatedAt sets the "escalated_at" field.
+func (m *FulfillmentMutation) SetEscalatedAt(t time.Time) {
+	m.escalated_at = &t
+}
+
+// EscalatedAt returns the value of the "escalated_at" field in the mutation.
+func (m *FulfillmentMutation) EscalatedAt() (r time.Time, exists bool) {
+	v := m.escalated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEscalatedAt returns the old "escalated_at" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldEscalatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEscalatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEscalatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEscalatedAt: %w", err)
+	}
+	return oldValue.EscalatedAt, nil
+}
+
+// ClearEscalatedAt clears the value of the "escalated_at" field.
+func (m *FulfillmentMutation) ClearEscalatedAt() {
+	m.escalated_at = nil
+	m.clearedFields[fulfillment.FieldEscalatedAt] = struct{}{}
+}
+
+// EscalatedAtCleared returns if the "escalated_at" field was cleared in this mutation.
+func (m *FulfillmentMutation) EscalatedAtCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldEscalatedAt]
+	return ok
+}
+
+// ResetEscalatedAt resets all changes to the "escalated_at" field.
+func (m *FulfillmentMutation) ResetEscalatedAt() {
+	m.escalated_at = nil
+	delete(m.clearedFields, fulfillment.FieldEscalatedAt)
+}
+
+// SetReroutes sets the "reroutes" field.
+func (m *FulfillmentMutation) SetReroutes(i int) {
+	m.reroutes = &i
+	m.addreroutes = nil
+}
+
+// Reroutes returns the value of the "reroutes" field in the mutation.
+func (m *FulfillmentMutation) Reroutes() (r int, exists bool) {
+	v := m.reroutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReroutes returns the old "reroutes" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldReroutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReroutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReroutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReroutes: %w", err)
+	}
+	return oldValue.Reroutes, nil
+}
+
+// AddReroutes adds i to the "reroutes" field.
+func (m *FulfillmentMutation) AddReroutes(i int) {
+	if m.addreroutes != nil {
+		*m.addreroutes += i
+	} else {
+		m.addreroutes = &i
+	}
+}
+
+// AddedReroutes returns the value that was added to the "reroutes" field in this mutation.
+func (m *FulfillmentMutation) AddedReroutes() (r int, exists bool) {
+	v := m.addreroutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReroutes resets all changes to the "reroutes" field.
+func (m *FulfillmentMutation) ResetReroutes() {
+	m.reroutes = nil
+	m.addreroutes = nil
+}
+
+// SetLateCreditedAt sets the "late_credited_at" field.
+func (m *FulfillmentMutation) SetLateCreditedAt(t time.Time) {
+	m.late_credited_at = &t
+}
+
+// LateCreditedAt returns the value of the "late_credited_at" field in the mutation.
+func (m *FulfillmentMutation) LateCreditedAt() (r time.Time, exists bool) {
+	v := m.late_credited_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLateCreditedAt returns the old "late_credited_at" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldLateCreditedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLateCreditedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLateCreditedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLateCreditedAt: %w", err)
+	}
+	return oldValue.LateCreditedAt, nil
+}
+
+// ClearLateCreditedAt clears the value of the "late_credited_at" field.
+func (m *FulfillmentMutation) ClearLateCreditedAt() {
+	m.late_credited_at = nil
+	m.clearedFields[fulfillment.FieldLateCreditedAt] = struct{}{}
+}
+
+// LateCreditedAtCleared returns if the "late_credited_at" field was cleared in this mutation.
+func (m *FulfillmentMutation) LateCreditedAtCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldLateCreditedAt]
+	return ok
+}
+
+// ResetLateCreditedAt resets all changes to the "late_credited_at" field.
+func (m *FulfillmentMutation) ResetLateCreditedAt() {
+	m.late_credited_at = nil
+	delete(m.clearedFields, fulfillment.FieldLateCreditedAt)
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (m *FulfillmentMutation) SetPackagingVariant(s string) {
+	m.packaging_variant = &s
+}
+
+// PackagingVariant returns the value of the "packaging_variant" field in the mutation.
+func (m *FulfillmentMutation) PackagingVariant() (r string, exists bool) {
+	v := m.packaging_variant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPackagingVariant returns the old "packaging_variant" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldPackagingVariant(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPackagingVariant is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPackagingVariant requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPackagingVariant: %w", err)
+	}
+	return oldValue.PackagingVariant, nil
+}
+
+// ResetPackagingVariant resets all changes to the "packaging_variant" field.
+func (m *FulfillmentMutation) ResetPackagingVariant() {
+	m.packaging_variant = nil
 }
 
 // ClearOrder clears the "order" edge to the Order entity.
@@ -6995,7 +7312,7 @@ func (m *FulfillmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FulfillmentMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, fulfillment.FieldCreatedAt)
 	}
@@ -7017,11 +7334,29 @@ func (m *FulfillmentMutation) Fields() []string {
 	if m.location_id != nil {
 		fields = append(fields, fulfillment.FieldLocationID)
 	}
+	if m.window_id != nil {
+		fields = append(fields, fulfillment.FieldWindowID)
+	}
 	if m.pickup_code != nil {
 		fields = append(fields, fulfillment.FieldPickupCode)
 	}
 	if m.collected_at != nil {
 		fields = append(fields, fulfillment.FieldCollectedAt)
+	}
+	if m.due_at != nil {
+		fields = append(fields, fulfillment.FieldDueAt)
+	}
+	if m.escalated_at != nil {
+		fields = append(fields, fulfillment.FieldEscalatedAt)
+	}
+	if m.reroutes != nil {
+		fields = append(fields, fulfillment.FieldReroutes)
+	}
+	if m.late_credited_at != nil {
+		fields = append(fields, fulfillment.FieldLateCreditedAt)
+	}
+	if m.packaging_variant != nil {
+		fields = append(fields, fulfillment.FieldPackagingVariant)
 	}
 	return fields
 }
@@ -7045,10 +7380,22 @@ func (m *FulfillmentMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case fulfillment.FieldLocationID:
 		return m.LocationID()
+	case fulfillment.FieldWindowID:
+		return m.WindowID()
 	case fulfillment.FieldPickupCode:
 		return m.PickupCode()
 	case fulfillment.FieldCollectedAt:
 		return m.CollectedAt()
+	case fulfillment.FieldDueAt:
+		return m.DueAt()
+	case fulfillment.FieldEscalatedAt:
+		return m.EscalatedAt()
+	case fulfillment.FieldReroutes:
+		return m.Reroutes()
+	case fulfillment.FieldLateCreditedAt:
+		return m.LateCreditedAt()
+	case fulfillment.FieldPackagingVariant:
+		return m.PackagingVariant()
 	}
 	return nil, false
 }
@@ -7072,10 +7419,22 @@ func (m *FulfillmentMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldStatus(ctx)
 	case fulfillment.FieldLocationID:
 		return m.OldLocationID(ctx)
+	case fulfillment.FieldWindowID:
+		return m.OldWindowID(ctx)
 	case fulfillment.FieldPickupCode:
 		return m.OldPickupCode(ctx)
 	case fulfillment.FieldCollectedAt:
 		return m.OldCollectedAt(ctx)
+	case fulfillment.FieldDueAt:
+		return m.OldDueAt(ctx)
+	case fulfillment.FieldEscalatedAt:
+		return m.OldEscalatedAt(ctx)
+	case fulfillment.FieldReroutes:
+		return m.OldReroutes(ctx)
+	case fulfillment.FieldLateCreditedAt:
+		return m.OldLateCreditedAt(ctx)
+	case fulfillment.FieldPackagingVariant:
+		return m.OldPackagingVariant(ctx)
 	}
 	return nil, fmt.Errorf("unknown Fulfillment field %s", name)
 }
@@ -7134,6 +7493,13 @@ func (m *FulfillmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLocationID(v)
 		return nil
+	case fulfillment.FieldWindowID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWindowID(v)
+		return nil
 	case fulfillment.FieldPickupCode:
 		v, ok := value.(string)
 		if !ok {
@@ -7147,6 +7513,41 @@ func (m *FulfillmentMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCollectedAt(v)
+		return nil
+	case fulfillment.FieldDueAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDueAt(v)
+		return nil
+	case fulfillment.FieldEscalatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEscalatedAt(v)
+		return nil
+	case fulfillment.FieldReroutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReroutes(v)
+		return nil
+	case fulfillment.FieldLateCreditedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLateCreditedAt(v)
+		return nil
+	case fulfillment.FieldPackagingVariant:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPackagingVariant(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment field %s", name)
@@ -7162,6 +7563,12 @@ func (m *FulfillmentMutation) AddedFields() []string {
 	if m.addlocation_id != nil {
 		fields = append(fields, fulfillment.FieldLocationID)
 	}
+	if m.addwindow_id != nil {
+		fields = append(fields, fulfillment.FieldWindowID)
+	}
+	if m.addreroutes != nil {
+		fields = append(fields, fulfillment.FieldReroutes)
+	}
 	return fields
 }
 
@@ -7174,6 +7581,10 @@ func (m *FulfillmentMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedCustomerID()
 	case fulfillment.FieldLocationID:
 		return m.AddedLocationID()
+	case fulfillment.FieldWindowID:
+		return m.AddedWindowID()
+	case fulfillment.FieldReroutes:
+		return m.AddedReroutes()
 	}
 	return nil, false
 }
@@ -7197,6 +7608,20 @@ func (m *FulfillmentMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddLocationID(v)
 		return nil
+	case fulfillment.FieldWindowID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWindowID(v)
+		return nil
+	case fulfillment.FieldReroutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReroutes(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment numeric field %s", name)
 }
@@ -7208,8 +7633,20 @@ func (m *FulfillmentMutation) ClearedFields() []string {
 	if m.FieldCleared(fulfillment.FieldLocationID) {
 		fields = append(fields, fulfillment.FieldLocationID)
 	}
+	if m.FieldCleared(fulfillment.FieldWindowID) {
+		fields = append(fields, fulfillment.FieldWindowID)
+	}
 	if m.FieldCleared(fulfillment.FieldCollectedAt) {
 		fields = append(fields, fulfillment.FieldCollectedAt)
+	}
+	if m.FieldCleared(fulfillment.FieldDueAt) {
+		fields = append(fields, fulfillment.FieldDueAt)
+	}
+	if m.FieldCleared(fulfillment.FieldEscalatedAt) {
+		fields = append(fields, fulfillment.FieldEscalatedAt)
+	}
+	if m.FieldCleared(fulfillment.FieldLateCreditedAt) {
+		fields = append(fields, fulfillment.FieldLateCreditedAt)
 	}
 	return fields
 }
@@ -7228,8 +7665,20 @@ func (m *FulfillmentMutation) ClearField(name string) error {
 	case fulfillment.FieldLocationID:
 		m.ClearLocationID()
 		return nil
+	case fulfillment.FieldWindowID:
+		m.ClearWindowID()
+		return nil
 	case fulfillment.FieldCollectedAt:
 		m.ClearCollectedAt()
+		return nil
+	case fulfillment.FieldDueAt:
+		m.ClearDueAt()
+		return nil
+	case fulfillment.FieldEscalatedAt:
+		m.ClearEscalatedAt()
+		return nil
+	case fulfillment.FieldLateCreditedAt:
+		m.ClearLateCreditedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment nullable field %s", name)
@@ -7260,11 +7709,29 @@ func (m *FulfillmentMutation) ResetField(name string) error {
 	case fulfillment.FieldLocationID:
 		m.ResetLocationID()
 		return nil
+	case fulfillment.FieldWindowID:
+		m.ResetWindowID()
+		return nil
 	case fulfillment.FieldPickupCode:
 		m.ResetPickupCode()
 		return nil
 	case fulfillment.FieldCollectedAt:
 		m.ResetCollectedAt()
+		return nil
+	case fulfillment.FieldDueAt:
+		m.ResetDueAt()
+		return nil
+	case fulfillment.FieldEscalatedAt:
+		m.ResetEscalatedAt()
+		return nil
+	case fulfillment.FieldReroutes:
+		m.ResetReroutes()
+		return nil
+	case fulfillment.FieldLateCreditedAt:
+		m.ResetLateCreditedAt()
+		return nil
+	case fulfillment.FieldPackagingVariant:
+		m.ResetPackagingVariant()
 		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment field %s", name)
@@ -7385,6 +7852,7 @@ type FulfillmentEventMutation struct {
 	actor              *fulfillmentevent.Actor
 	actor_id           *string
 	note               *string
+	scan               *string
 	at                 *time.Time
 	clearedFields      map[string]struct{}
 	fulfillment        *int
@@ -7764,6 +8232,42 @@ func (m *FulfillmentEventMutation) ResetNote() {
 	m.note = nil
 }
 
+// SetScan sets the "scan" field.
+func (m *FulfillmentEventMutation) SetScan(s string) {
+	m.scan = &s
+}
+
+// Scan returns the value of the "scan" field in the mutation.
+func (m *FulfillmentEventMutation) Scan() (r string, exists bool) {
+	v := m.scan
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScan returns the old "scan" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldScan(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScan is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScan requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScan: %w", err)
+	}
+	return oldValue.Scan, nil
+}
+
+// ResetScan resets all changes to the "scan" field.
+func (m *FulfillmentEventMutation) ResetScan() {
+	m.scan = nil
+}
+
 // SetAt sets the "at" field.
 func (m *FulfillmentEventMutation) SetAt(t time.Time) {
 	m.at = &t
@@ -7861,7 +8365,7 @@ func (m *FulfillmentEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FulfillmentEventMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.fulfillment != nil {
 		fields = append(fields, fulfillmentevent.FieldFulfillmentID)
 	}
@@ -7882,6 +8386,9 @@ func (m *FulfillmentEventMutation) Fields() []string {
 	}
 	if m.note != nil {
 		fields = append(fields, fulfillmentevent.FieldNote)
+	}
+	if m.scan != nil {
+		fields = append(fields, fulfillmentevent.FieldScan)
 	}
 	if m.at != nil {
 		fields = append(fields, fulfillmentevent.FieldAt)
@@ -7908,6 +8415,8 @@ func (m *FulfillmentEventMutation) Field(name string) (ent.Value, bool) {
 		return m.ActorID()
 	case fulfillmentevent.FieldNote:
 		return m.Note()
+	case fulfillmentevent.FieldScan:
+		return m.Scan()
 	case fulfillmentevent.FieldAt:
 		return m.At()
 	}
@@ -7933,6 +8442,8 @@ func (m *FulfillmentEventMutation) OldField(ctx context.Context, name string) (e
 		return m.OldActorID(ctx)
 	case fulfillmentevent.FieldNote:
 		return m.OldNote(ctx)
+	case fulfillmentevent.FieldScan:
+		return m.OldScan(ctx)
 	case fulfillmentevent.FieldAt:
 		return m.OldAt(ctx)
 	}
@@ -7992,6 +8503,13 @@ func (m *FulfillmentEventMutation) SetField(name string, value ent.Value) error 
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetNote(v)
+		return nil
+	case fulfillmentevent.FieldScan:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScan(v)
 		return nil
 	case fulfillmentevent.FieldAt:
 		v, ok := value.(time.Time)
@@ -8084,6 +8602,9 @@ func (m *FulfillmentEventMutation) ResetField(name string) error {
 		return nil
 	case fulfillmentevent.FieldNote:
 		m.ResetNote()
+		return nil
+	case fulfillmentevent.FieldScan:
+		m.ResetScan()
 		return nil
 	case fulfillmentevent.FieldAt:
 		m.ResetAt()

@@ -53,6 +53,15 @@ func (r *queryResolver) Drops(ctx context.Context, after *entgql.Cursor[int], fi
 		ent.WithDropOrder(orderBy), ent.WithDropFilter(where.Filter))
 }
 
+// Fulfillments is the resolver for the fulfillments field.
+func (r *queryResolver) Fulfillments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.FulfillmentOrder, where *ent.FulfillmentWhereInput) (*ent.FulfillmentConnection, error) {
+	if err := checkPage(first, last); err != nil {
+		return nil, err
+	}
+	return r.Client.Fulfillment.Query().Paginate(ctx, after, first, before, last,
+		ent.WithFulfillmentOrder(orderBy), ent.WithFulfillmentFilter(where.Filter))
+}
+
 // HubSales is the resolver for the hubSales field.
 func (r *queryResolver) HubSales(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) (*ent.HubSaleConnection, error) {
 	if err := checkPage(first, last); err != nil {

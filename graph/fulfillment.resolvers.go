@@ -7,7 +7,9 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/graph/model"
@@ -16,6 +18,11 @@ import (
 // Order is the resolver for the order field.
 func (r *fulfillmentResolver) Order(ctx context.Context, obj *ent.Fulfillment) (*ent.Order, error) {
 	return r.Client.Order.Get(ctx, obj.OrderID)
+}
+
+// Late is the resolver for the late field.
+func (r *fulfillmentResolver) Late(ctx context.Context, obj *ent.Fulfillment) (bool, error) {
+	return isLate(obj, r.Now()), nil
 }
 
 // CollectPickup is the resolver for the collectPickup field.
@@ -44,6 +51,32 @@ func (r *mutationResolver) AdvanceFulfillment(ctx context.Context, input model.A
 	return &model.AdvanceFulfillmentPayload{Fulfillment: f}, nil
 }
 
+// PrintFulfillmentLabel is the resolver for the printFulfillmentLabel field.
+func (r *mutationResolver) PrintFulfillmentLabel(ctx context.Context, input model.PrintFulfillmentLabelInput) (*model.PrintFulfillmentLabelPayload, error) {
+	svc, err := r.fulfil()
+	if err != nil {
+		return nil, err
+	}
+	l, err := svc.PrintLabel(ctx, input.FulfillmentID, input.PackagingVariant, input.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	return renderLabel(l, input.Format)
+}
+
+// ScanLabel is the resolver for the scanLabel field.
+func (r *mutationResolver) ScanLabel(ctx context.Context, input model.ScanLabelInput) (*model.ScanLabelPayload, error) {
+	svc, err := r.fulfil()
+	if err != nil {
+		return nil, err
+	}
+	f, err := svc.ScanLabel(ctx, input.Code, labelScan(input.Scan), input.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ScanLabelPayload{Fulfillment: f}, nil
+}
+
 // PickupPass is the resolver for the pickupPass field.
 func (r *orderResolver) PickupPass(ctx context.Context, obj *ent.Order) (*string, error) {
 	if r.Fulfil == nil {
@@ -60,4 +93,35 @@ func (r *orderResolver) PickupPass(ctx context.Context, obj *ent.Order) (*string
 	}
 	pass := r.Fulfil.Pass(f)
 	return &pass, nil
+}
+
+// LateFulfillments is the resolver for the lateFulfillments field.
+func (r *queryResolver) LateFulfillments(ctx context.Context, first *int) ([]*ent.Fulfillment, error) {
+	svc, err := r.fulfil()
+	if err != nil {
+		return nil, err
+	}
+	n := 50
+	if first != nil {
+		n = *first
+	}
+	if err := checkPage(&n, nil); err != nil {
+		return nil, err
+	}
+	return svc.Late(ctx, n)
+}
+
+// FulfillmentUpdated is the resolver for the fulfillmentUpdated field.
+func (r *subscriptionResolver) FulfillmentUpdated(ctx context.Context, fulfillmentIds []int) (<-chan *ent.Fulfillment, error) {
+	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+		return nil, err
+	}
+	if len(fulfillmentIds) == 0 || len(fulfillmentIds) > 100 {
+		return nil, fmt.Errorf("%w: watch 1 to 100 fulfilments", errPageSize)
+	}
+	topics := make([]string, len(fulfillmentIds))
+	for i, id := range fulfillmentIds {
+		topics[i] = checkout.FulfillmentTopic(id)
+	}
+	return watch[*ent.Fulfillment](ctx, r.Resolver, topics)
 }

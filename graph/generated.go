@@ -227,15 +227,31 @@ type ComplexityRoot struct {
 	}
 
 	Fulfillment struct {
-		CollectedAt func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		Events      func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Method      func(childComplexity int) int
-		Order       func(childComplexity int) int
-		PickupCode  func(childComplexity int) int
-		Status      func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		CollectedAt      func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		DueAt            func(childComplexity int) int
+		EscalatedAt      func(childComplexity int) int
+		Events           func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Late             func(childComplexity int) int
+		Method           func(childComplexity int) int
+		Order            func(childComplexity int) int
+		PackagingVariant func(childComplexity int) int
+		PickupCode       func(childComplexity int) int
+		Reroutes         func(childComplexity int) int
+		Status           func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+	}
+
+	FulfillmentConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	FulfillmentEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	FulfillmentEvent struct {
@@ -244,6 +260,7 @@ type ComplexityRoot struct {
 		From  func(childComplexity int) int
 		ID    func(childComplexity int) int
 		Note  func(childComplexity int) int
+		Scan  func(childComplexity int) int
 		To    func(childComplexity int) int
 	}
 
@@ -448,6 +465,7 @@ type ComplexityRoot struct {
 		LeaseAllocation       func(childComplexity int, input model.LeaseAllocationInput) int
 		PayHubSale            func(childComplexity int, input model.PayHubSaleInput) int
 		PinProducts           func(childComplexity int, input model.PinProductsInput) int
+		PrintFulfillmentLabel func(childComplexity int, input model.PrintFulfillmentLabelInput) int
 		RebalanceDropPools    func(childComplexity int, input model.RebalanceDropPoolsInput) int
 		RecordHubSales        func(childComplexity int, input model.RecordHubSalesInput) int
 		RefundHubPayment      func(childComplexity int, input model.RefundHubPaymentInput) int
@@ -455,6 +473,7 @@ type ComplexityRoot struct {
 		RemoveFromCart        func(childComplexity int, input model.RemoveFromCartInput) int
 		ReturnAllocation      func(childComplexity int, input model.ReturnAllocationInput) int
 		RotateStreamKey       func(childComplexity int, input model.RotateStreamKeyInput) int
+		ScanLabel             func(childComplexity int, input model.ScanLabelInput) int
 		ScanToTill            func(childComplexity int, input model.ScanToTillInput) int
 		SetMemberPrice        func(childComplexity int, input model.SetMemberPriceInput) int
 		SetProductImages      func(childComplexity int, input model.SetProductImagesInput) int
@@ -548,6 +567,14 @@ type ComplexityRoot struct {
 		UpdatedAt func(childComplexity int) int
 	}
 
+	PrintFulfillmentLabelPayload struct {
+		ContentType func(childComplexity int) int
+		Data        func(childComplexity int) int
+		Format      func(childComplexity int) int
+		Fulfillment func(childComplexity int) int
+		QR          func(childComplexity int) int
+	}
+
 	Product struct {
 		Collections func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -587,6 +614,7 @@ type ComplexityRoot struct {
 		Cart                 func(childComplexity int) int
 		Collections          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
 		Drops                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) int
+		Fulfillments         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.FulfillmentOrder, where *ent.FulfillmentWhereInput) int
 		HubAllocation        func(childComplexity int, hub string) int
 		HubCardPaymentStatus func(childComplexity int, saleID string) int
 		HubPaymentRequest    func(childComplexity int, lines []*model.HubSellLineInput) int
@@ -596,6 +624,7 @@ type ComplexityRoot struct {
 		HubStatus            func(childComplexity int) int
 		HubWallet            func(childComplexity int, walletPass string) int
 		HubWallets           func(childComplexity int, currency string, after *int, first *int) int
+		LateFulfillments     func(childComplexity int, first *int) int
 		Locations            func(childComplexity int) int
 		MembershipTiers      func(childComplexity int) int
 		Node                 func(childComplexity int, id int) int
@@ -635,6 +664,10 @@ type ComplexityRoot struct {
 
 	ReturnAllocationPayload struct {
 		Units func(childComplexity int) int
+	}
+
+	ScanLabelPayload struct {
+		Fulfillment func(childComplexity int) int
 	}
 
 	ScanToTillPayload struct {
@@ -703,12 +736,13 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		CartUpdated   func(childComplexity int) int
-		DropUpdated   func(childComplexity int, dropID int) int
-		OrderUpdated  func(childComplexity int, orderID int) int
-		StockChanged  func(childComplexity int, variantIds []int) int
-		StreamOverlay func(childComplexity int, streamID int) int
-		WalletUpdated func(childComplexity int, currency *string) int
+		CartUpdated        func(childComplexity int) int
+		DropUpdated        func(childComplexity int, dropID int) int
+		FulfillmentUpdated func(childComplexity int, fulfillmentIds []int) int
+		OrderUpdated       func(childComplexity int, orderID int) int
+		StockChanged       func(childComplexity int, variantIds []int) int
+		StreamOverlay      func(childComplexity int, streamID int) int
+		WalletUpdated      func(childComplexity int, currency *string) int
 	}
 
 	TerminalPaymentPayload struct {
@@ -847,6 +881,8 @@ type DropResolver interface {
 }
 type FulfillmentResolver interface {
 	Order(ctx context.Context, obj *ent.Fulfillment) (*ent.Order, error)
+
+	Late(ctx context.Context, obj *ent.Fulfillment) (bool, error)
 }
 type MemberPriceResolver interface {
 	Amount(ctx context.Context, obj *ent.MemberPrice) (*ent.Money, error)
@@ -880,6 +916,8 @@ type MutationResolver interface {
 	RefundOrder(ctx context.Context, input model.RefundOrderInput) (*model.RefundOrderPayload, error)
 	CollectPickup(ctx context.Context, input model.CollectPickupInput) (*model.CollectPickupPayload, error)
 	AdvanceFulfillment(ctx context.Context, input model.AdvanceFulfillmentInput) (*model.AdvanceFulfillmentPayload, error)
+	PrintFulfillmentLabel(ctx context.Context, input model.PrintFulfillmentLabelInput) (*model.PrintFulfillmentLabelPayload, error)
+	ScanLabel(ctx context.Context, input model.ScanLabelInput) (*model.ScanLabelPayload, error)
 	ScanToTill(ctx context.Context, input model.ScanToTillInput) (*model.ScanToTillPayload, error)
 	HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error)
 	LeaseAllocation(ctx context.Context, input model.LeaseAllocationInput) (*model.LeaseAllocationPayload, error)
@@ -924,12 +962,14 @@ type QueryResolver interface {
 	Nodes(ctx context.Context, ids []int) ([]ent.Noder, error)
 	Collections(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) (*ent.CollectionConnection, error)
 	Drops(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) (*ent.DropConnection, error)
+	Fulfillments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.FulfillmentOrder, where *ent.FulfillmentWhereInput) (*ent.FulfillmentConnection, error)
 	HubSales(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) (*ent.HubSaleConnection, error)
 	Orders(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error)
 	Products(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) (*ent.ProductConnection, error)
 	Streams(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) (*ent.StreamConnection, error)
 	Variants(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) (*ent.VariantConnection, error)
 	Cart(ctx context.Context) (*ent.Cart, error)
+	LateFulfillments(ctx context.Context, first *int) ([]*ent.Fulfillment, error)
 	HubStatus(ctx context.Context) (*model.HubStatus, error)
 	TillCart(ctx context.Context) (*ent.Cart, error)
 	HubAllocation(ctx context.Context, hub string) ([]*model.HubAllocationLine, error)
@@ -965,6 +1005,7 @@ type SubscriptionResolver interface {
 	CartUpdated(ctx context.Context) (<-chan *ent.Cart, error)
 	OrderUpdated(ctx context.Context, orderID int) (<-chan *ent.Order, error)
 	WalletUpdated(ctx context.Context, currency *string) (<-chan *ent.Wallet, error)
+	FulfillmentUpdated(ctx context.Context, fulfillmentIds []int) (<-chan *ent.Fulfillment, error)
 	StreamOverlay(ctx context.Context, streamID int) (<-chan *model.StreamOverlayEvent, error)
 }
 type VariantResolver interface {
@@ -1534,6 +1575,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.CreatedAt(childComplexity), true
+	case "Fulfillment.dueAt":
+		if e.ComplexityRoot.Fulfillment.DueAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.DueAt(childComplexity), true
+	case "Fulfillment.escalatedAt":
+		if e.ComplexityRoot.Fulfillment.EscalatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.EscalatedAt(childComplexity), true
 	case "Fulfillment.events":
 		if e.ComplexityRoot.Fulfillment.Events == nil {
 			break
@@ -1546,6 +1599,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.ID(childComplexity), true
+	case "Fulfillment.late":
+		if e.ComplexityRoot.Fulfillment.Late == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.Late(childComplexity), true
 	case "Fulfillment.method":
 		if e.ComplexityRoot.Fulfillment.Method == nil {
 			break
@@ -1558,12 +1617,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.Order(childComplexity), true
+	case "Fulfillment.packagingVariant":
+		if e.ComplexityRoot.Fulfillment.PackagingVariant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.PackagingVariant(childComplexity), true
 	case "Fulfillment.pickupCode":
 		if e.ComplexityRoot.Fulfillment.PickupCode == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Fulfillment.PickupCode(childComplexity), true
+	case "Fulfillment.reroutes":
+		if e.ComplexityRoot.Fulfillment.Reroutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.Reroutes(childComplexity), true
 	case "Fulfillment.status":
 		if e.ComplexityRoot.Fulfillment.Status == nil {
 			break
@@ -1576,6 +1647,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.UpdatedAt(childComplexity), true
+
+	case "FulfillmentConnection.edges":
+		if e.ComplexityRoot.FulfillmentConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentConnection.Edges(childComplexity), true
+	case "FulfillmentConnection.pageInfo":
+		if e.ComplexityRoot.FulfillmentConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentConnection.PageInfo(childComplexity), true
+	case "FulfillmentConnection.totalCount":
+		if e.ComplexityRoot.FulfillmentConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentConnection.TotalCount(childComplexity), true
+
+	case "FulfillmentEdge.cursor":
+		if e.ComplexityRoot.FulfillmentEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEdge.Cursor(childComplexity), true
+	case "FulfillmentEdge.node":
+		if e.ComplexityRoot.FulfillmentEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEdge.Node(childComplexity), true
 
 	case "FulfillmentEvent.actor":
 		if e.ComplexityRoot.FulfillmentEvent.Actor == nil {
@@ -1607,6 +1710,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FulfillmentEvent.Note(childComplexity), true
+	case "FulfillmentEvent.scan":
+		if e.ComplexityRoot.FulfillmentEvent.Scan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEvent.Scan(childComplexity), true
 	case "FulfillmentEvent.to":
 		if e.ComplexityRoot.FulfillmentEvent.To == nil {
 			break
@@ -2519,6 +2628,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PinProducts(childComplexity, args["input"].(model.PinProductsInput)), true
+	case "Mutation.printFulfillmentLabel":
+		if e.ComplexityRoot.Mutation.PrintFulfillmentLabel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_printFulfillmentLabel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PrintFulfillmentLabel(childComplexity, args["input"].(model.PrintFulfillmentLabelInput)), true
 	case "Mutation.rebalanceDropPools":
 		if e.ComplexityRoot.Mutation.RebalanceDropPools == nil {
 			break
@@ -2596,6 +2716,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateStreamKey(childComplexity, args["input"].(model.RotateStreamKeyInput)), true
+	case "Mutation.scanLabel":
+		if e.ComplexityRoot.Mutation.ScanLabel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_scanLabel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ScanLabel(childComplexity, args["input"].(model.ScanLabelInput)), true
 	case "Mutation.scanToTill":
 		if e.ComplexityRoot.Mutation.ScanToTill == nil {
 			break
@@ -3050,6 +3181,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Payment.UpdatedAt(childComplexity), true
 
+	case "PrintFulfillmentLabelPayload.contentType":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.ContentType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.ContentType(childComplexity), true
+	case "PrintFulfillmentLabelPayload.data":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.Data(childComplexity), true
+	case "PrintFulfillmentLabelPayload.format":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.Format(childComplexity), true
+	case "PrintFulfillmentLabelPayload.fulfillment":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.Fulfillment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.Fulfillment(childComplexity), true
+	case "PrintFulfillmentLabelPayload.qr":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.QR == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.QR(childComplexity), true
+
 	case "Product.collections":
 		if e.ComplexityRoot.Product.Collections == nil {
 			break
@@ -3203,6 +3365,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Drops(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.DropOrder), args["where"].(*ent.DropWhereInput)), true
+	case "Query.fulfillments":
+		if e.ComplexityRoot.Query.Fulfillments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_fulfillments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Fulfillments(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.FulfillmentOrder), args["where"].(*ent.FulfillmentWhereInput)), true
 	case "Query.hubAllocation":
 		if e.ComplexityRoot.Query.HubAllocation == nil {
 			break
@@ -3298,6 +3471,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.HubWallets(childComplexity, args["currency"].(string), args["after"].(*int), args["first"].(*int)), true
 
+	case "Query.lateFulfillments":
+		if e.ComplexityRoot.Query.LateFulfillments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_lateFulfillments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LateFulfillments(childComplexity, args["first"].(*int)), true
 	case "Query.locations":
 		if e.ComplexityRoot.Query.Locations == nil {
 			break
@@ -3514,6 +3698,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReturnAllocationPayload.Units(childComplexity), true
+
+	case "ScanLabelPayload.fulfillment":
+		if e.ComplexityRoot.ScanLabelPayload.Fulfillment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanLabelPayload.Fulfillment(childComplexity), true
 
 	case "ScanToTillPayload.cart":
 		if e.ComplexityRoot.ScanToTillPayload.Cart == nil {
@@ -3752,6 +3943,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.DropUpdated(childComplexity, args["dropId"].(int)), true
+	case "Subscription.fulfillmentUpdated":
+		if e.ComplexityRoot.Subscription.FulfillmentUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_fulfillmentUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.FulfillmentUpdated(childComplexity, args["fulfillmentIds"].([]int)), true
 	case "Subscription.orderUpdated":
 		if e.ComplexityRoot.Subscription.OrderUpdated == nil {
 			break
@@ -4262,6 +4464,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputPaymentOrder,
 		ec.unmarshalInputPaymentWhereInput,
 		ec.unmarshalInputPinProductsInput,
+		ec.unmarshalInputPrintFulfillmentLabelInput,
 		ec.unmarshalInputProductOrder,
 		ec.unmarshalInputProductWhereInput,
 		ec.unmarshalInputRebalanceDropPoolsInput,
@@ -4275,6 +4478,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputReturnAllocationInput,
 		ec.unmarshalInputReturnLineInput,
 		ec.unmarshalInputRotateStreamKeyInput,
+		ec.unmarshalInputScanLabelInput,
 		ec.unmarshalInputScanToTillInput,
 		ec.unmarshalInputSelectedOptionInput,
 		ec.unmarshalInputSetMemberPriceInput,
@@ -4723,14 +4927,46 @@ func (ec *executionContext) childFields_Fulfillment(ctx context.Context, field g
 		return ec.fieldContext_Fulfillment_status(ctx, field)
 	case "collectedAt":
 		return ec.fieldContext_Fulfillment_collectedAt(ctx, field)
+	case "dueAt":
+		return ec.fieldContext_Fulfillment_dueAt(ctx, field)
+	case "escalatedAt":
+		return ec.fieldContext_Fulfillment_escalatedAt(ctx, field)
+	case "reroutes":
+		return ec.fieldContext_Fulfillment_reroutes(ctx, field)
+	case "packagingVariant":
+		return ec.fieldContext_Fulfillment_packagingVariant(ctx, field)
 	case "events":
 		return ec.fieldContext_Fulfillment_events(ctx, field)
 	case "order":
 		return ec.fieldContext_Fulfillment_order(ctx, field)
 	case "pickupCode":
 		return ec.fieldContext_Fulfillment_pickupCode(ctx, field)
+	case "late":
+		return ec.fieldContext_Fulfillment_late(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Fulfillment", field.Name)
+}
+
+func (ec *executionContext) childFields_FulfillmentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_FulfillmentConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_FulfillmentConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_FulfillmentConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FulfillmentConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_FulfillmentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_FulfillmentEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_FulfillmentEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FulfillmentEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_FulfillmentEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4745,6 +4981,8 @@ func (ec *executionContext) childFields_FulfillmentEvent(ctx context.Context, fi
 		return ec.fieldContext_FulfillmentEvent_actor(ctx, field)
 	case "note":
 		return ec.fieldContext_FulfillmentEvent_note(ctx, field)
+	case "scan":
+		return ec.fieldContext_FulfillmentEvent_scan(ctx, field)
 	case "at":
 		return ec.fieldContext_FulfillmentEvent_at(ctx, field)
 	}
@@ -5255,6 +5493,22 @@ func (ec *executionContext) childFields_Payment(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Payment", field.Name)
 }
 
+func (ec *executionContext) childFields_PrintFulfillmentLabelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fulfillment":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_fulfillment(ctx, field)
+	case "format":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_format(ctx, field)
+	case "contentType":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_contentType(ctx, field)
+	case "data":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_data(ctx, field)
+	case "qr":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_qr(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PrintFulfillmentLabelPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Product(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5369,6 +5623,14 @@ func (ec *executionContext) childFields_ReturnAllocationPayload(ctx context.Cont
 		return ec.fieldContext_ReturnAllocationPayload_units(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ReturnAllocationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ScanLabelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fulfillment":
+		return ec.fieldContext_ScanLabelPayload_fulfillment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScanLabelPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ScanToTillPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6303,6 +6565,20 @@ func (ec *executionContext) field_Mutation_pinProducts_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_printFulfillmentLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PrintFulfillmentLabelInput, error) {
+			return ec.unmarshalNPrintFulfillmentLabelInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPrintFulfillmentLabelInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rebalanceDropPools_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6393,6 +6669,20 @@ func (ec *executionContext) field_Mutation_rotateStreamKey_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RotateStreamKeyInput, error) {
 			return ec.unmarshalNRotateStreamKeyInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRotateStreamKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_scanLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ScanLabelInput, error) {
+			return ec.unmarshalNScanLabelInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanLabelInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6691,6 +6981,60 @@ func (ec *executionContext) field_Query_drops_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_fulfillments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.FulfillmentOrder, error) {
+			return ec.unmarshalOFulfillmentOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.FulfillmentWhereInput, error) {
+			return ec.unmarshalOFulfillmentWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_hubAllocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6848,6 +7192,20 @@ func (ec *executionContext) field_Query_hubWallets_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["first"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_lateFulfillments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
 	return args, nil
 }
 
@@ -7162,6 +7520,20 @@ func (ec *executionContext) field_Subscription_dropUpdated_args(ctx context.Cont
 		return nil, err
 	}
 	args["dropId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_fulfillmentUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "fulfillmentIds",
+		func(ctx context.Context, v any) ([]int, error) {
+			return ec.unmarshalNID2ᚕintᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["fulfillmentIds"] = arg0
 	return args, nil
 }
 
@@ -9662,6 +10034,98 @@ func (ec *executionContext) fieldContext_Fulfillment_collectedAt(_ context.Conte
 	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _Fulfillment_dueAt(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_dueAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DueAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_dueAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_escalatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_escalatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EscalatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_escalatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_reroutes(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_reroutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reroutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_reroutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_packagingVariant(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_packagingVariant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PackagingVariant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_packagingVariant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Fulfillment_events(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9747,6 +10211,171 @@ func (ec *executionContext) _Fulfillment_pickupCode(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Fulfillment_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_late(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_late(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Fulfillment().Late(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_late(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.FulfillmentEdge) graphql.Marshaler {
+			return ec.marshalOFulfillmentEdge2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FulfillmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FulfillmentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FulfillmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FulfillmentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalOFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FulfillmentEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FulfillmentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
 func (ec *executionContext) _FulfillmentEvent_id(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
@@ -9861,6 +10490,29 @@ func (ec *executionContext) _FulfillmentEvent_note(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_FulfillmentEvent_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentEvent_scan(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEvent_scan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scan, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEvent_scan(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -13238,6 +13890,94 @@ func (ec *executionContext) fieldContext_Mutation_advanceFulfillment(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_printFulfillmentLabel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_printFulfillmentLabel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PrintFulfillmentLabel(ctx, fc.Args["input"].(model.PrintFulfillmentLabelInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PrintFulfillmentLabelPayload) graphql.Marshaler {
+			return ec.marshalNPrintFulfillmentLabelPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPrintFulfillmentLabelPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_printFulfillmentLabel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PrintFulfillmentLabelPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_printFulfillmentLabel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_scanLabel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_scanLabel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ScanLabel(ctx, fc.Args["input"].(model.ScanLabelInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScanLabelPayload) graphql.Marshaler {
+			return ec.marshalNScanLabelPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanLabelPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_scanLabel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanLabelPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_scanLabel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_scanToTill(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15682,6 +16422,130 @@ func (ec *executionContext) fieldContext_Payment_amount(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _PrintFulfillmentLabelPayload_fulfillment(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_fulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfillment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PrintFulfillmentLabelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload_format(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.LabelFormat) graphql.Marshaler {
+			return ec.marshalNLabelFormat2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelFormat(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type LabelFormat does not have child fields"))
+}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload_contentType(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_contentType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContentType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_contentType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload_data(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload_qr(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_qr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QR, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_qr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Product_id(ctx context.Context, field graphql.CollectedField, obj *ent.Product) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16399,6 +17263,50 @@ func (ec *executionContext) fieldContext_Query_drops(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_fulfillments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_fulfillments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Fulfillments(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.FulfillmentOrder), fc.Args["where"].(*ent.FulfillmentWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.FulfillmentConnection) graphql.Marshaler {
+			return ec.marshalNFulfillmentConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_fulfillments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_fulfillments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_hubSales(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16647,6 +17555,50 @@ func (ec *executionContext) fieldContext_Query_cart(_ context.Context, field gra
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Cart(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_lateFulfillments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_lateFulfillments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LateFulfillments(ctx, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_lateFulfillments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_lateFulfillments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -17713,6 +18665,38 @@ func (ec *executionContext) _ReturnAllocationPayload_units(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_ReturnAllocationPayload_units(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReturnAllocationPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ScanLabelPayload_fulfillment(ctx context.Context, field graphql.CollectedField, obj *model.ScanLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanLabelPayload_fulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfillment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanLabelPayload_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanLabelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ScanToTillPayload_cart(ctx context.Context, field graphql.CollectedField, obj *model.ScanToTillPayload) (ret graphql.Marshaler) {
@@ -18839,6 +19823,50 @@ func (ec *executionContext) fieldContext_Subscription_walletUpdated(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_walletUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_fulfillmentUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_fulfillmentUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().FulfillmentUpdated(ctx, fc.Args["fulfillmentIds"].([]int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_fulfillmentUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_fulfillmentUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -24940,7 +25968,7 @@ func (ec *executionContext) unmarshalInputFulfillmentEventWhereInput(ctx context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "from", "fromNEQ", "fromIn", "fromNotIn", "fromGT", "fromGTE", "fromLT", "fromLTE", "fromContains", "fromHasPrefix", "fromHasSuffix", "fromEqualFold", "fromContainsFold", "to", "toNEQ", "toIn", "toNotIn", "toGT", "toGTE", "toLT", "toLTE", "toContains", "toHasPrefix", "toHasSuffix", "toEqualFold", "toContainsFold", "actor", "actorNEQ", "actorIn", "actorNotIn", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteEqualFold", "noteContainsFold", "at", "atNEQ", "atIn", "atNotIn", "atGT", "atGTE", "atLT", "atLTE"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "from", "fromNEQ", "fromIn", "fromNotIn", "fromGT", "fromGTE", "fromLT", "fromLTE", "fromContains", "fromHasPrefix", "fromHasSuffix", "fromEqualFold", "fromContainsFold", "to", "toNEQ", "toIn", "toNotIn", "toGT", "toGTE", "toLT", "toLTE", "toContains", "toHasPrefix", "toHasSuffix", "toEqualFold", "toContainsFold", "actor", "actorNEQ", "actorIn", "actorNotIn", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteEqualFold", "noteContainsFold", "scan", "scanNEQ", "scanIn", "scanNotIn", "scanGT", "scanGTE", "scanLT", "scanLTE", "scanContains", "scanHasPrefix", "scanHasSuffix", "scanEqualFold", "scanContainsFold", "at", "atNEQ", "atIn", "atNotIn", "atGT", "atGTE", "atLT", "atLTE"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25325,6 +26353,97 @@ func (ec *executionContext) unmarshalInputFulfillmentEventWhereInput(ctx context
 				return it, err
 			}
 			it.NoteContainsFold = data
+		case "scan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scan"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scan = data
+		case "scanNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanNEQ = data
+		case "scanIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanIn = data
+		case "scanNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanNotIn = data
+		case "scanGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanGT = data
+		case "scanGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanGTE = data
+		case "scanLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanLT = data
+		case "scanLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanLTE = data
+		case "scanContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanContains = data
+		case "scanHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanHasPrefix = data
+		case "scanHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanHasSuffix = data
+		case "scanEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanEqualFold = data
+		case "scanContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanContainsFold = data
 		case "at":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("at"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -25438,7 +26557,7 @@ func (ec *executionContext) unmarshalInputFulfillmentWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "method", "methodNEQ", "methodIn", "methodNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "collectedAtIsNil", "collectedAtNotNil", "hasEvents", "hasEventsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "method", "methodNEQ", "methodIn", "methodNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "collectedAtIsNil", "collectedAtNotNil", "dueAt", "dueAtNEQ", "dueAtIn", "dueAtNotIn", "dueAtGT", "dueAtGTE", "dueAtLT", "dueAtLTE", "dueAtIsNil", "dueAtNotNil", "escalatedAt", "escalatedAtNEQ", "escalatedAtIn", "escalatedAtNotIn", "escalatedAtGT", "escalatedAtGTE", "escalatedAtLT", "escalatedAtLTE", "escalatedAtIsNil", "escalatedAtNotNil", "reroutes", "reroutesNEQ", "reroutesIn", "reroutesNotIn", "reroutesGT", "reroutesGTE", "reroutesLT", "reroutesLTE", "packagingVariant", "packagingVariantNEQ", "packagingVariantIn", "packagingVariantNotIn", "packagingVariantGT", "packagingVariantGTE", "packagingVariantLT", "packagingVariantLTE", "packagingVariantContains", "packagingVariantHasPrefix", "packagingVariantHasSuffix", "packagingVariantEqualFold", "packagingVariantContainsFold", "hasEvents", "hasEventsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25760,6 +26879,293 @@ func (ec *executionContext) unmarshalInputFulfillmentWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.CollectedAtNotNil = data
+		case "dueAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAt = data
+		case "dueAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtNEQ = data
+		case "dueAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtIn = data
+		case "dueAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtNotIn = data
+		case "dueAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtGT = data
+		case "dueAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtGTE = data
+		case "dueAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtLT = data
+		case "dueAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtLTE = data
+		case "dueAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtIsNil = data
+		case "dueAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtNotNil = data
+		case "escalatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAt = data
+		case "escalatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtNEQ = data
+		case "escalatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtIn = data
+		case "escalatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtNotIn = data
+		case "escalatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtGT = data
+		case "escalatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtGTE = data
+		case "escalatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtLT = data
+		case "escalatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtLTE = data
+		case "escalatedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtIsNil = data
+		case "escalatedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtNotNil = data
+		case "reroutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reroutes = data
+		case "reroutesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesNEQ = data
+		case "reroutesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesIn = data
+		case "reroutesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesNotIn = data
+		case "reroutesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesGT = data
+		case "reroutesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesGTE = data
+		case "reroutesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesLT = data
+		case "reroutesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesLTE = data
+		case "packagingVariant":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariant"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariant = data
+		case "packagingVariantNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantNEQ = data
+		case "packagingVariantIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantIn = data
+		case "packagingVariantNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantNotIn = data
+		case "packagingVariantGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantGT = data
+		case "packagingVariantGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantGTE = data
+		case "packagingVariantLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantLT = data
+		case "packagingVariantLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantLTE = data
+		case "packagingVariantContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantContains = data
+		case "packagingVariantHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantHasPrefix = data
+		case "packagingVariantHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantHasSuffix = data
+		case "packagingVariantEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantEqualFold = data
+		case "packagingVariantContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantContainsFold = data
 		case "hasEvents":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEvents"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -30334,6 +31740,61 @@ func (ec *executionContext) unmarshalInputPinProductsInput(ctx context.Context, 
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputPrintFulfillmentLabelInput(ctx context.Context, obj any) (model.PrintFulfillmentLabelInput, error) {
+	var it model.PrintFulfillmentLabelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["format"]; !present {
+		asMap["format"] = "PDF"
+	}
+
+	fieldsInOrder := [...]string{"fulfillmentId", "packagingVariant", "format", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "fulfillmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfillmentId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FulfillmentID = data
+		case "packagingVariant":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariant"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariant = data
+		case "format":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("format"))
+			data, err := ec.unmarshalNLabelFormat2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelFormat(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Format = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputProductOrder(ctx context.Context, obj any) (ent.ProductOrder, error) {
 	var it ent.ProductOrder
 	if obj == nil {
@@ -31770,6 +33231,50 @@ func (ec *executionContext) unmarshalInputRotateStreamKeyInput(ctx context.Conte
 				return it, err
 			}
 			it.StreamID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputScanLabelInput(ctx context.Context, obj any) (model.ScanLabelInput, error) {
+	var it model.ScanLabelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "scan", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "scan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scan"))
+			data, err := ec.unmarshalNLabelScan2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelScan(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scan = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
 		}
 	}
 	return it, nil
@@ -36632,6 +38137,26 @@ func (ec *executionContext) _Fulfillment(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "dueAt":
+			out.Values[i] = ec._Fulfillment_dueAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "escalatedAt":
+			out.Values[i] = ec._Fulfillment_escalatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reroutes":
+			out.Values[i] = ec._Fulfillment_reroutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "packagingVariant":
+			out.Values[i] = ec._Fulfillment_packagingVariant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "events":
 			field := field
 
@@ -36713,6 +38238,135 @@ func (ec *executionContext) _Fulfillment(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "late":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Fulfillment_late(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var fulfillmentConnectionImplementors = []string{"FulfillmentConnection"}
+
+func (ec *executionContext) _FulfillmentConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.FulfillmentConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fulfillmentConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FulfillmentConnection")
+		case "edges":
+			out.Values[i] = ec._FulfillmentConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._FulfillmentConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._FulfillmentConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var fulfillmentEdgeImplementors = []string{"FulfillmentEdge"}
+
+func (ec *executionContext) _FulfillmentEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.FulfillmentEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fulfillmentEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FulfillmentEdge")
+		case "node":
+			out.Values[i] = ec._FulfillmentEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._FulfillmentEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -36768,6 +38422,11 @@ func (ec *executionContext) _FulfillmentEvent(ctx context.Context, sel ast.Selec
 			}
 		case "note":
 			out.Values[i] = ec._FulfillmentEvent_note(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scan":
+			out.Values[i] = ec._FulfillmentEvent_scan(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -38515,6 +40174,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "printFulfillmentLabel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_printFulfillmentLabel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scanLabel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_scanLabel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "scanToTill":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_scanToTill(ctx, field)
@@ -39692,6 +41365,64 @@ func (ec *executionContext) _Payment(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var printFulfillmentLabelPayloadImplementors = []string{"PrintFulfillmentLabelPayload"}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload(ctx context.Context, sel ast.SelectionSet, obj *model.PrintFulfillmentLabelPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, printFulfillmentLabelPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PrintFulfillmentLabelPayload")
+		case "fulfillment":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_fulfillment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "format":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contentType":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_contentType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "data":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qr":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_qr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var productImplementors = []string{"Product", "Node"}
 
 func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, obj *ent.Product) graphql.Marshaler {
@@ -40164,6 +41895,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "fulfillments":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_fulfillments(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "hubSales":
 			field := field
 
@@ -40285,6 +42038,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				}()
 				res = ec._Query_cart(ctx, field)
 				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "lateFulfillments":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_lateFulfillments(ctx, field)
+				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -40923,6 +42698,44 @@ func (ec *executionContext) _ReturnAllocationPayload(ctx context.Context, sel as
 			out.Values[i] = graphql.MarshalString("ReturnAllocationPayload")
 		case "units":
 			out.Values[i] = ec._ReturnAllocationPayload_units(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var scanLabelPayloadImplementors = []string{"ScanLabelPayload"}
+
+func (ec *executionContext) _ScanLabelPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ScanLabelPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scanLabelPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScanLabelPayload")
+		case "fulfillment":
+			out.Values[i] = ec._ScanLabelPayload_fulfillment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -41640,6 +43453,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_orderUpdated(ctx, fields[0])
 	case "walletUpdated":
 		return ec._Subscription_walletUpdated(ctx, fields[0])
+	case "fulfillmentUpdated":
+		return ec._Subscription_fulfillmentUpdated(ctx, fields[0])
 	case "streamOverlay":
 		return ec._Subscription_streamOverlay(ctx, fields[0])
 	default:
@@ -43570,6 +45385,22 @@ func (ec *executionContext) unmarshalNEndStreamInput2githubᚗcomᚋmerchdᚋmer
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNFulfillment2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Fulfillment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx context.Context, sel ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -43578,6 +45409,16 @@ func (ec *executionContext) marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerch
 		return graphql.Null
 	}
 	return ec._Fulfillment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFulfillmentConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentConnection(ctx context.Context, sel ast.SelectionSet, v *ent.FulfillmentConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FulfillmentConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNFulfillmentEvent2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEvent(ctx context.Context, sel ast.SelectionSet, v *ent.FulfillmentEvent) graphql.Marshaler {
@@ -44068,6 +45909,26 @@ func (ec *executionContext) marshalNIssueQRCodePayload2ᚖgithubᚗcomᚋmerchd�
 	return ec._IssueQRCodePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNLabelFormat2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelFormat(ctx context.Context, v any) (model.LabelFormat, error) {
+	var res model.LabelFormat
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabelFormat2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelFormat(ctx context.Context, sel ast.SelectionSet, v model.LabelFormat) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabelScan2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelScan(ctx context.Context, v any) (model.LabelScan, error) {
+	var res model.LabelScan
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabelScan2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelScan(ctx context.Context, sel ast.SelectionSet, v model.LabelScan) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNLeaseAllocationInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLeaseAllocationInput(ctx context.Context, v any) (model.LeaseAllocationInput, error) {
 	res, err := ec.unmarshalInputLeaseAllocationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -44519,6 +46380,21 @@ func (ec *executionContext) unmarshalNPinProductsInput2githubᚗcomᚋmerchdᚋm
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNPrintFulfillmentLabelInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPrintFulfillmentLabelInput(ctx context.Context, v any) (model.PrintFulfillmentLabelInput, error) {
+	res, err := ec.unmarshalInputPrintFulfillmentLabelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPrintFulfillmentLabelPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPrintFulfillmentLabelPayload(ctx context.Context, sel ast.SelectionSet, v *model.PrintFulfillmentLabelPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PrintFulfillmentLabelPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNProduct2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐProductᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Product) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -44744,6 +46620,21 @@ func (ec *executionContext) unmarshalNReturnLineInput2ᚖgithubᚗcomᚋmerchd�
 func (ec *executionContext) unmarshalNRotateStreamKeyInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRotateStreamKeyInput(ctx context.Context, v any) (model.RotateStreamKeyInput, error) {
 	res, err := ec.unmarshalInputRotateStreamKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNScanLabelInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanLabelInput(ctx context.Context, v any) (model.ScanLabelInput, error) {
+	res, err := ec.unmarshalInputScanLabelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScanLabelPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanLabelPayload(ctx context.Context, sel ast.SelectionSet, v *model.ScanLabelPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ScanLabelPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNScanToTillInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanToTillInput(ctx context.Context, v any) (model.ScanToTillInput, error) {
@@ -45938,6 +47829,26 @@ func (ec *executionContext) marshalOFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerch
 	return ec._Fulfillment(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOFulfillmentEdge2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.FulfillmentEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOFulfillmentEdge2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOFulfillmentEdge2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEdge(ctx context.Context, sel ast.SelectionSet, v *ent.FulfillmentEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._FulfillmentEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOFulfillmentEvent2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.FulfillmentEvent) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -46084,6 +47995,14 @@ func (ec *executionContext) marshalOFulfillmentMethod2ᚖgithubᚗcomᚋmerchd�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOFulfillmentOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentOrder(ctx context.Context, v any) (*ent.FulfillmentOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputFulfillmentOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOFulfillmentStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatusᚄ(ctx context.Context, v any) ([]fulfillment.Status, error) {

@@ -64,6 +64,13 @@ func (r *Resolver) registerTopics() {
 		}
 		return r.Client.Order.Get(viewer.SystemContext(ctx), id)
 	})
+	r.Broker.Handle("fulfillment", func(ctx context.Context, topic string) (any, error) {
+		id, err := topicID(topic)
+		if err != nil {
+			return nil, err
+		}
+		return r.Client.Fulfillment.Get(viewer.SystemContext(ctx), id)
+	})
 	r.Broker.Handle("wallet", func(ctx context.Context, topic string) (any, error) {
 		id, err := topicID(topic)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/merchd/merchd/hardware"
+	"github.com/merchd/merchd/hardware/hardwaretest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -224,4 +225,33 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = hardware.Parse(b) // must not panic, whatever arrives
 	})
+}
+
+// TestParcelLabelDecodes renders a parcel label (with a signed code as
+// long as central's) as ZPL through the independent ZPL renderer and as a
+// PDF through poppler, and reads the QR code back from both.
+func TestParcelLabelDecodes(t *testing.T) {
+	l := hardware.ParcelLabel{OrderNumber: "K7Q-2MXD", Method: "PICKUP", Node: "venue-1", Due: time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC),
+		Packaging: "bag-compostable", PickupCode: "H7K2QP",
+		QR: "https://shop.example/l/M1." + strings.Repeat("eyJrIjoibGFiZWwiLCJmIjo0Mn0", 6) + ".c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmUtc2lnbmF0dXJl"}
+	pdf, err := l.PDF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hardwaretest.DecodePDFQR(t, pdf); got != l.QR {
+		t.Fatalf("PDF label QR reads %q", got)
+	}
+	dir := filepath.Join(root(), "testdata", "node")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "zpl-renderer-js")); err != nil {
+		t.Skip("needs the npm peers: run `npm ci` in testdata/node")
+	}
+	png := filepath.Join(t.TempDir(), "parcel.png")
+	cmd := exec.Command("node", filepath.Join(dir, "zpl-render.mjs"), png, "101.6", "152.4")
+	cmd.Stdin = strings.NewReader(l.ZPL())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("render: %v\n%s", err, out)
+	}
+	if got := hardwaretest.DecodeQRFile(t, png); got != l.QR {
+		t.Fatalf("ZPL label QR reads %q", got)
+	}
 }

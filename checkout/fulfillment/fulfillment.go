@@ -51,13 +51,33 @@ type Service struct {
 	// pickupAt is the pickup point of new fulfilments (this server's own
 	// location until delivery methods are chosen at checkout).
 	pickupAt int
+	cfg      Config
+	outbox   checkout.Outbox
+	windows  Windows
+	credit   Crediter
 	txn.Announcer
+}
+
+// Deps are what the fulfilment service tells and asks others: the outbox
+// its events go to (emails, webhooks), where a missed pickup goes next,
+// and the wallet a late delivery is credited to. Each may be nil.
+type Deps struct {
+	Config  Config
+	Outbox  checkout.Outbox
+	Windows Windows
+	Credit  Crediter
+}
+
+// Wire sets the service's deps (before it serves).
+func (s *Service) Wire(d Deps) {
+	s.cfg = d.Config.withDefaults()
+	s.outbox, s.windows, s.credit = d.Outbox, d.Windows, d.Credit
 }
 
 // New returns the fulfilment service; signer signs pickup passes, and
 // orders are picked up at location pickupAt.
 func New(db *ent.Client, dialectName string, signer Signer, pickupAt int, now func() time.Time) *Service {
-	return &Service{db: db, dialect: dialectName, signer: signer, pickupAt: pickupAt, now: now}
+	return &Service{db: db, dialect: dialectName, signer: signer, pickupAt: pickupAt, now: now, cfg: Config{}.withDefaults()}
 }
 
 // codeAlphabet has no look-alikes (0/O, 1/I/L), so a code read aloud or
@@ -84,11 +104,12 @@ func newCode() string {
 // index decides, not a read). Opening an order twice is a no-op.
 func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int) error {
 	now := s.now().UTC()
+	due := s.cfg.due(fulfillment.MethodPICKUP, now)
 	for range 8 {
 		n, err := txn.Exec(ctx, tx, s.dialect,
-			`INSERT INTO fulfillments (created_at, updated_at, order_id, customer_id, method, status, location_id, pickup_code)
-			 VALUES (?, ?, ?, ?, 'PICKUP', 'UNFULFILLED', ?, ?) ON CONFLICT DO NOTHING`,
-			now, now, orderID, customerID, s.pickupAt, newCode())
+			`INSERT INTO fulfillments (created_at, updated_at, order_id, customer_id, method, status, location_id, pickup_code, due_at, reroutes, packaging_variant)
+			 VALUES (?, ?, ?, ?, 'PICKUP', 'UNFULFILLED', ?, ?, ?, 0, '') ON CONFLICT DO NOTHING`,
+			now, now, orderID, customerID, s.pickupAt, newCode(), due)
 		if err != nil {
 			return fmt.Errorf("open fulfilment of order %d: %w", orderID, err)
 		}
@@ -97,8 +118,8 @@ func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int)
 			if err != nil {
 				return err
 			}
-			s.AfterCommit(tx, checkout.OrderTopic(orderID))
-			return s.event(ctx, tx, f, "", string(fulfillment.StatusUNFULFILLED), "order paid")
+			s.AfterCommit(tx, checkout.OrderTopic(orderID), checkout.FulfillmentTopic(f.ID))
+			return s.event(ctx, tx, f, "", string(fulfillment.StatusUNFULFILLED), "order paid", "")
 		}
 		if ok, err := tx.Fulfillment.Query().Where(fulfillment.OrderID(orderID)).Exist(ctx); err != nil || ok {
 			return err // opened before: once per order
@@ -117,8 +138,10 @@ var transitions = map[Status][]Status{
 	fulfillment.StatusHANDED_TO_COURIER: {fulfillment.StatusPACKED},
 	// A pickup is handed over at the counter from any state before it:
 	// at a pop-up the clerk picks, packs and hands over in one go.
+	// From REROUTED too: the buyer who comes after the SLA moved their
+	// pickup on still gets it if it is at the counter.
 	fulfillment.StatusCOLLECTED: {fulfillment.StatusUNFULFILLED, fulfillment.StatusPICKING, fulfillment.StatusPACKED,
-		fulfillment.StatusREADY_FOR_PICKUP},
+		fulfillment.StatusREADY_FOR_PICKUP, fulfillment.StatusREROUTED},
 	fulfillment.StatusDELIVERED: {fulfillment.StatusHANDED_TO_COURIER},
 	fulfillment.StatusFAILED:    {fulfillment.StatusHANDED_TO_COURIER},
 	fulfillment.StatusREROUTED:  {fulfillment.StatusREADY_FOR_PICKUP, fulfillment.StatusFAILED},
@@ -144,7 +167,7 @@ func (s *Service) Advance(ctx context.Context, id int, to Status, note, key stri
 		Note string
 	}{id, to, note}
 	fid, err := txn.Idempotent(ctx, s.db, "advanceFulfillment", key, req, func(ctx context.Context, tx *ent.Tx) (int, error) {
-		return s.move(ctx, tx, id, to, note)
+		return s.move(ctx, tx, id, to, note, "")
 	})
 	if err != nil {
 		return nil, err
@@ -173,7 +196,7 @@ func (s *Service) Collect(ctx context.Context, code, key string) (*ent.Fulfillme
 		if f.Method != fulfillment.MethodPICKUP {
 			return 0, checkout.BadInput("code", "order %d is not a pickup", f.OrderID)
 		}
-		return s.move(ctx, tx, f.ID, fulfillment.StatusCOLLECTED, "")
+		return s.move(ctx, tx, f.ID, fulfillment.StatusCOLLECTED, "", "")
 	})
 	if err != nil {
 		return nil, err
@@ -183,7 +206,12 @@ func (s *Service) Collect(ctx context.Context, code, key string) (*ent.Fulfillme
 
 // find resolves a scanned pass or a typed fallback code.
 func (s *Service) find(ctx context.Context, tx *ent.Tx, code string) (*ent.Fulfillment, error) {
+	code = scanned(code)
 	if strings.HasPrefix(code, "M1.") {
+		var l LabelCode
+		if s.signer != nil && s.signer.Verify(code, KindLabel, &l) == nil {
+			return s.byLabel(ctx, tx, l)
+		}
 		var p Pass
 		if s.signer == nil || s.signer.Verify(code, KindPickup, &p) != nil {
 			return nil, checkout.BadInput("code", "this pickup pass is not valid (damaged or not from this shop)")
@@ -210,7 +238,7 @@ func (s *Service) find(ctx context.Context, tx *ent.Tx, code string) (*ent.Fulfi
 // where <the state read> must be one `to` may come from. Zero rows means
 // another move won in between; the state is read again and judged again
 // (so of two clerks collecting one pickup, the second reads COLLECTED).
-func (s *Service) move(ctx context.Context, tx *ent.Tx, id int, to Status, note string) (int, error) {
+func (s *Service) move(ctx context.Context, tx *ent.Tx, id int, to Status, note, scan string) (int, error) {
 	sys := viewer.SystemContext(ctx)
 	for range 4 {
 		f, err := tx.Fulfillment.Get(sys, id)
@@ -229,20 +257,29 @@ func (s *Service) move(ctx context.Context, tx *ent.Tx, id int, to Status, note 
 		if to == fulfillment.StatusCOLLECTED {
 			u = u.SetCollectedAt(now)
 		}
+		if due, change := s.cfg.dueAfter(f, to, now); change {
+			u = u.SetNillableDueAt(due)
+			if due == nil {
+				u = u.ClearDueAt()
+			}
+		}
 		n, err := u.Save(sys)
 		if err != nil {
 			return 0, err
 		}
 		if n == 1 {
-			s.AfterCommit(tx, checkout.OrderTopic(f.OrderID))
-			return f.ID, s.event(ctx, tx, f, string(f.Status), string(to), note)
+			s.AfterCommit(tx, checkout.OrderTopic(f.OrderID), checkout.FulfillmentTopic(f.ID))
+			if err := s.event(ctx, tx, f, string(f.Status), string(to), note, scan); err != nil {
+				return 0, err
+			}
+			return f.ID, s.tell(ctx, tx, f, to)
 		}
 	}
 	return 0, fmt.Errorf("fulfillment %d keeps changing under us", id)
 }
 
 // event records who moved f, when, to what.
-func (s *Service) event(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, from, to, note string) error {
+func (s *Service) event(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, from, to, note, scan string) error {
 	actor, actorID := fulfillmentevent.ActorSYSTEM, ""
 	switch v := viewer.FromContext(ctx); v.Role {
 	case viewer.Staff:
@@ -253,7 +290,7 @@ func (s *Service) event(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, fro
 		actor, actorID = fulfillmentevent.ActorCUSTOMER, fmt.Sprint(v.CustomerID)
 	}
 	return tx.FulfillmentEvent.Create().SetFulfillmentID(f.ID).SetCustomerID(f.CustomerID).
-		SetFrom(from).SetTo(to).SetActor(actor).SetActorID(actorID).SetNote(note).
+		SetFrom(from).SetTo(to).SetActor(actor).SetActorID(actorID).SetNote(note).SetScan(scan).
 		SetAt(s.now().UTC()).Exec(viewer.SystemContext(ctx))
 }
 
@@ -264,4 +301,43 @@ func (s *Service) Pass(f *ent.Fulfillment) string {
 		return ""
 	}
 	return s.signer.Sign(Pass{Kind: KindPickup, FulfillmentID: f.ID, OrderID: f.OrderID, Code: f.PickupCode})
+}
+
+// tell records, in the transition's transaction, the events the buyer and
+// the merchant's systems hear about f's move to `to`.
+func (s *Service) tell(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, to Status) error {
+	data := map[string]any{"fulfillment_id": f.ID, "order_id": f.OrderID, "status": string(to), "method": string(f.Method)}
+	if err := checkout.Record(ctx, s.outbox, tx, checkout.Event{Type: checkout.EventFulfillmentUpdated,
+		OrderID: f.OrderID, CustomerID: f.CustomerID, Data: data}); err != nil {
+		return err
+	}
+	var typ string
+	switch to {
+	case fulfillment.StatusREADY_FOR_PICKUP:
+		typ = checkout.EventPickupReady
+	case fulfillment.StatusHANDED_TO_COURIER:
+		typ = checkout.EventOrderShipped
+	case fulfillment.StatusDELIVERED:
+		typ = checkout.EventOrderDelivered
+	default:
+		return nil
+	}
+	d := map[string]any{"fulfillment_id": f.ID, "order_id": f.OrderID, "method": string(f.Method)}
+	if typ == checkout.EventPickupReady {
+		d["pickup_code"] = f.PickupCode
+		d["_pass"] = s.Pass(f) // "_": for the buyer's email only, never a webhook
+		if f.LocationID != nil {
+			d["location_id"] = *f.LocationID
+		}
+	}
+	return checkout.Record(ctx, s.outbox, tx, checkout.Event{Type: typ, OrderID: f.OrderID, CustomerID: f.CustomerID, Data: d})
+}
+
+// scanned is the code in what a scanner read: a label's QR holds a URL
+// ending in the signed code; a pass or a typed code is itself.
+func scanned(code string) string {
+	if i := strings.LastIndex(code, "/"); i >= 0 && strings.Contains(code[i:], "M1.") {
+		return code[i+1:]
+	}
+	return code
 }

@@ -54,6 +54,8 @@ type Config struct {
 	Install string
 	// Terminal drives card readers for hub sales on central (nil: none).
 	Terminal hubs.Terminal
+	// Fulfillment holds the fulfilment SLAs (zero: fulfillment's defaults).
+	Fulfillment fulfillment.Config
 	// Notifier hears every committed change (nil: nobody).
 	Notifier checkout.Notifier
 	Now      func() time.Time
@@ -120,6 +122,12 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		if signer, err = hubs.NewSigner(ctx, db); err != nil {
 			return nil, err
 		}
+		if cfg.Fulfillment.LateCurrency == "" {
+			cfg.Fulfillment.LateCurrency = cfg.Currencies[0]
+		}
+		if err := cfg.Fulfillment.Validate(); err != nil {
+			return nil, err
+		}
 		s.Fulfillment = fulfillment.New(db, dialect, signer, s.Catalog.LocationID(), now)
 		fulfil = s.Fulfillment
 	}
@@ -142,6 +150,9 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		if cfg.Terminal != nil {
 			s.Hubs.UseTerminal(cfg.Terminal)
 		}
+	}
+	if s.Fulfillment != nil {
+		s.Fulfillment.Wire(fulfillment.Deps{Config: cfg.Fulfillment, Credit: s.Wallets})
 	}
 	s.Streams = streams.New(db, now)
 	if s.QR, err = qrcodes.New(ctx, db); err != nil {
@@ -173,6 +184,9 @@ func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	wg.Go(func() { s.Orders.RunSweeper(ctx, sweepInterval) })
 	wg.Go(func() { s.every(ctx, sweepInterval, "expire gifts", s.Wallets.ExpireGifts) })
 	wg.Go(func() { s.every(ctx, sweepInterval, "renew memberships", s.Members.Renew) })
+	if s.Fulfillment != nil {
+		wg.Go(func() { s.every(ctx, sweepInterval, "fulfilment SLAs", s.Fulfillment.Sweep) })
+	}
 	wg.Wait()
 }
 
@@ -186,7 +200,10 @@ func (s *Shop) Sweep(ctx context.Context) (int, error) {
 	if _, err := s.Wallets.ExpireGifts(ctx); err != nil {
 		return n, err
 	}
-	_, err = s.Members.Renew(ctx)
+	if _, err = s.Members.Renew(ctx); err != nil || s.Fulfillment == nil {
+		return n, err
+	}
+	_, err = s.Fulfillment.Sweep(ctx)
 	return n, err
 }
 

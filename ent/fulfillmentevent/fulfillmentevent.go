@@ -32,6 +32,8 @@ const (
 	FieldActorID = "actor_id"
 	// FieldNote holds the string denoting the note field in the database.
 	FieldNote = "note"
+	// FieldScan holds the string denoting the scan field in the database.
+	FieldScan = "scan"
 	// FieldAt holds the string denoting the at field in the database.
 	FieldAt = "at"
 	// EdgeFulfillment holds the string denoting the fulfillment edge name in mutations.
@@ -57,6 +59,7 @@ var Columns = []string{
 	FieldActor,
 	FieldActorID,
 	FieldNote,
+	FieldScan,
 	FieldAt,
 }
 
@@ -82,6 +85,10 @@ var (
 	DefaultActorID string
 	// DefaultNote holds the default value on creation for the "note" field.
 	DefaultNote string
+	// DefaultScan holds the default value on creation for the "scan" field.
+	DefaultScan string
+	// ScanValidator is a validator for the "scan" field. It is called by the builders before save.
+	ScanValidator func(string) error
 	// DefaultAt holds the default value on creation for the "at" field.
 	DefaultAt func() time.Time
 )
@@ -153,6 +160,11 @@ func ByActorID(opts ...sql.OrderTermOption) OrderOption {
 // ByNote orders the results by the note field.
 func ByNote(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldNote, opts...).ToFunc()
+}
+
+// ByScan orders the results by the scan field.
+func ByScan(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScan, opts...).ToFunc()
 }
 
 // ByAt orders the results by the at field.

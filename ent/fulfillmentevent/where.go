@@ -85,6 +85,11 @@ func Note(v string) predicate.FulfillmentEvent {
 	return predicate.FulfillmentEvent(sql.FieldEQ(FieldNote, v))
 }
 
+// Scan applies equality check predicate on the "scan" field. It's identical to ScanEQ.
+func Scan(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldEQ(FieldScan, v))
+}
+
 // At applies equality check predicate on the "at" field. It's identical to AtEQ.
 func At(v time.Time) predicate.FulfillmentEvent {
 	return predicate.FulfillmentEvent(sql.FieldEQ(FieldAt, v))
@@ -428,6 +433,71 @@ func NoteEqualFold(v string) predicate.FulfillmentEvent {
 // NoteContainsFold applies the ContainsFold predicate on the "note" field.
 func NoteContainsFold(v string) predicate.FulfillmentEvent {
 	return predicate.FulfillmentEvent(sql.FieldContainsFold(FieldNote, v))
+}
+
+// ScanEQ applies the EQ predicate on the "scan" field.
+func ScanEQ(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldEQ(FieldScan, v))
+}
+
+// ScanNEQ applies the NEQ predicate on the "scan" field.
+func ScanNEQ(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldNEQ(FieldScan, v))
+}
+
+// ScanIn applies the In predicate on the "scan" field.
+func ScanIn(vs ...string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldIn(FieldScan, vs...))
+}
+
+// ScanNotIn applies the NotIn predicate on the "scan" field.
+func ScanNotIn(vs ...string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldNotIn(FieldScan, vs...))
+}
+
+// ScanGT applies the GT predicate on the "scan" field.
+func ScanGT(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldGT(FieldScan, v))
+}
+
+// ScanGTE applies the GTE predicate on the "scan" field.
+func ScanGTE(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldGTE(FieldScan, v))
+}
+
+// ScanLT applies the LT predicate on the "scan" field.
+func ScanLT(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldLT(FieldScan, v))
+}
+
+// ScanLTE applies the LTE predicate on the "scan" field.
+func ScanLTE(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldLTE(FieldScan, v))
+}
+
+// ScanContains applies the Contains predicate on the "scan" field.
+func ScanContains(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldContains(FieldScan, v))
+}
+
+// ScanHasPrefix applies the HasPrefix predicate on the "scan" field.
+func ScanHasPrefix(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldHasPrefix(FieldScan, v))
+}
+
+// ScanHasSuffix applies the HasSuffix predicate on the "scan" field.
+func ScanHasSuffix(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldHasSuffix(FieldScan, v))
+}
+
+// ScanEqualFold applies the EqualFold predicate on the "scan" field.
+func ScanEqualFold(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldEqualFold(FieldScan, v))
+}
+
+// ScanContainsFold applies the ContainsFold predicate on the "scan" field.
+func ScanContainsFold(v string) predicate.FulfillmentEvent {
+	return predicate.FulfillmentEvent(sql.FieldContainsFold(FieldScan, v))
 }
 
 // AtEQ applies the EQ predicate on the "at" field.

@@ -245,8 +245,14 @@ var (
 		{Name: "method", Type: field.TypeEnum, Enums: []string{"PICKUP", "LOCAL_DELIVERY", "SHIPPING"}, Default: "PICKUP"},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"UNFULFILLED", "PICKING", "PACKED", "READY_FOR_PICKUP", "HANDED_TO_COURIER", "COLLECTED", "DELIVERED", "FAILED", "REROUTED", "CANCELED"}, Default: "UNFULFILLED"},
 		{Name: "location_id", Type: field.TypeInt, Nullable: true},
+		{Name: "window_id", Type: field.TypeInt, Nullable: true},
 		{Name: "pickup_code", Type: field.TypeString},
 		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "due_at", Type: field.TypeTime, Nullable: true},
+		{Name: "escalated_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reroutes", Type: field.TypeInt, Default: 0},
+		{Name: "late_credited_at", Type: field.TypeTime, Nullable: true},
+		{Name: "packaging_variant", Type: field.TypeString, Size: 40, Default: ""},
 		{Name: "order_id", Type: field.TypeInt, Unique: true},
 	}
 	// FulfillmentsTable holds the schema information for the "fulfillments" table.
@@ -257,7 +263,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fulfillments_orders_fulfillment",
-				Columns:    []*schema.Column{FulfillmentsColumns[9]},
+				Columns:    []*schema.Column{FulfillmentsColumns[15]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -266,7 +272,7 @@ var (
 			{
 				Name:    "fulfillment_pickup_code",
 				Unique:  true,
-				Columns: []*schema.Column{FulfillmentsColumns[7]},
+				Columns: []*schema.Column{FulfillmentsColumns[8]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "status NOT IN ('COLLECTED', 'DELIVERED', 'CANCELED', 'FAILED')",
 				},
@@ -275,6 +281,14 @@ var (
 				Name:    "fulfillment_status_updated_at",
 				Unique:  false,
 				Columns: []*schema.Column{FulfillmentsColumns[5], FulfillmentsColumns[2]},
+			},
+			{
+				Name:    "fulfillment_due_at",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentsColumns[10]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status NOT IN ('COLLECTED', 'DELIVERED', 'CANCELED', 'FAILED') AND due_at IS NOT NULL",
+				},
 			},
 		},
 	}
@@ -287,6 +301,7 @@ var (
 		{Name: "actor", Type: field.TypeEnum, Enums: []string{"STAFF", "HUB", "COURIER", "SYSTEM", "CUSTOMER"}},
 		{Name: "actor_id", Type: field.TypeString, Default: ""},
 		{Name: "note", Type: field.TypeString, Default: ""},
+		{Name: "scan", Type: field.TypeString, Size: 20, Default: ""},
 		{Name: "at", Type: field.TypeTime},
 		{Name: "fulfillment_id", Type: field.TypeInt},
 	}
@@ -298,7 +313,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fulfillment_events_fulfillments_events",
-				Columns:    []*schema.Column{FulfillmentEventsColumns[8]},
+				Columns:    []*schema.Column{FulfillmentEventsColumns[9]},
 				RefColumns: []*schema.Column{FulfillmentsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},

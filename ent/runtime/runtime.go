@@ -357,6 +357,18 @@ func init() {
 	fulfillment.DefaultUpdatedAt = fulfillmentDescUpdatedAt.Default.(func() time.Time)
 	// fulfillment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	fulfillment.UpdateDefaultUpdatedAt = fulfillmentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// fulfillmentDescReroutes is the schema descriptor for reroutes field.
+	fulfillmentDescReroutes := fulfillmentFields[10].Descriptor()
+	// fulfillment.DefaultReroutes holds the default value on creation for the reroutes field.
+	fulfillment.DefaultReroutes = fulfillmentDescReroutes.Default.(int)
+	// fulfillment.ReroutesValidator is a validator for the "reroutes" field. It is called by the builders before save.
+	fulfillment.ReroutesValidator = fulfillmentDescReroutes.Validators[0].(func(int) error)
+	// fulfillmentDescPackagingVariant is the schema descriptor for packaging_variant field.
+	fulfillmentDescPackagingVariant := fulfillmentFields[12].Descriptor()
+	// fulfillment.DefaultPackagingVariant holds the default value on creation for the packaging_variant field.
+	fulfillment.DefaultPackagingVariant = fulfillmentDescPackagingVariant.Default.(string)
+	// fulfillment.PackagingVariantValidator is a validator for the "packaging_variant" field. It is called by the builders before save.
+	fulfillment.PackagingVariantValidator = fulfillmentDescPackagingVariant.Validators[0].(func(string) error)
 	fulfillmentevent.Policy = privacy.NewPolicies(schema.FulfillmentEvent{})
 	fulfillmentevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -376,8 +388,14 @@ func init() {
 	fulfillmenteventDescNote := fulfillmenteventFields[6].Descriptor()
 	// fulfillmentevent.DefaultNote holds the default value on creation for the note field.
 	fulfillmentevent.DefaultNote = fulfillmenteventDescNote.Default.(string)
+	// fulfillmenteventDescScan is the schema descriptor for scan field.
+	fulfillmenteventDescScan := fulfillmenteventFields[7].Descriptor()
+	// fulfillmentevent.DefaultScan holds the default value on creation for the scan field.
+	fulfillmentevent.DefaultScan = fulfillmenteventDescScan.Default.(string)
+	// fulfillmentevent.ScanValidator is a validator for the "scan" field. It is called by the builders before save.
+	fulfillmentevent.ScanValidator = fulfillmenteventDescScan.Validators[0].(func(string) error)
 	// fulfillmenteventDescAt is the schema descriptor for at field.
-	fulfillmenteventDescAt := fulfillmenteventFields[7].Descriptor()
+	fulfillmenteventDescAt := fulfillmenteventFields[8].Descriptor()
 	// fulfillmentevent.DefaultAt holds the default value on creation for the at field.
 	fulfillmentevent.DefaultAt = fulfillmenteventDescAt.Default.(func() time.Time)
 	giftdraw.Policy = privacy.NewPolicies(schema.GiftDraw{})

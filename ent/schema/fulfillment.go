@@ -34,11 +34,26 @@ func (Fulfillment) Fields() []ent.Field {
 			"COLLECTED", "DELIVERED", "FAILED", "REROUTED", "CANCELED").Default("UNFULFILLED"),
 		// The pickup point (a location), for PICKUP.
 		field.Int("location_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// The pickup window booked at checkout (or moved to by a reroute).
+		field.Int("window_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 		// The short code a clerk types when the pass cannot be scanned:
 		// unique among open fulfilments (see Indexes), shown only to the
 		// buyer and staff.
 		field.String("pickup_code").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("collected_at").Optional().Nillable(),
+		// The SLA deadline: by then the next scan must have happened (a
+		// pickup collected, a delivery delivered, a parcel handed to the
+		// courier), or the SLA sweep escalates it, once. Null: no timer.
+		field.Time("due_at").Optional().Nillable().Annotations(entgql.OrderField("DUE_AT")),
+		// When the SLA sweep last escalated it (it stays on the late list).
+		field.Time("escalated_at").Optional().Nillable(),
+		// How many times a missed pickup was moved on to another window.
+		field.Int("reroutes").Default(0).NonNegative(),
+		// When a late same-day delivery credited the buyer (once).
+		field.Time("late_credited_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// The packaging the parcel went out in ("" unknown), so returns
+		// can be counted per packaging variant.
+		field.String("packaging_variant").Default("").MaxLen(40),
 	}
 }
 
@@ -56,7 +71,16 @@ func (Fulfillment) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("pickup_code").Unique().Annotations(entsql.IndexWhere(fulfillmentOpen)),
 		index.Fields("status", "updated_at"),
+		// The SLA sweep reads open fulfilments past their deadline from
+		// this index only (never a scan of all fulfilments).
+		index.Fields("due_at").Annotations(entsql.IndexWhere(fulfillmentOpen + " AND due_at IS NOT NULL")),
 	}
+}
+
+// Annotations of the Fulfillment: staff page through every fulfilment
+// (buyers see their own, by the policy).
+func (Fulfillment) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection(), entgql.QueryField()}
 }
 
 // Policy of the Fulfillment.
@@ -77,6 +101,9 @@ func (FulfillmentEvent) Fields() []ent.Field {
 		// The staff token, hub code or courier that acted ("" for the system).
 		field.String("actor_id").Default("").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("note").Default("").Immutable(),
+		// The label scan that made it ("" for a move made by hand): PACKED,
+		// HANDED_OVER, AT_LOCKER, COLLECTED, DELIVERED, RETURNED, or SLA.
+		field.String("scan").Default("").MaxLen(20).Immutable(),
 		field.Time("at").Default(timeNow).Immutable(),
 	}
 }

@@ -421,6 +421,25 @@ type PinProductsInput struct {
 	ProductIds []int `json:"productIds"`
 }
 
+type PrintFulfillmentLabelInput struct {
+	FulfillmentID int `json:"fulfillmentId"`
+	// e.g. mailer-S, box-M, bag-reusable (at most 40 characters).
+	PackagingVariant string      `json:"packagingVariant"`
+	Format           LabelFormat `json:"format"`
+	IdempotencyKey   string      `json:"idempotencyKey"`
+}
+
+type PrintFulfillmentLabelPayload struct {
+	Fulfillment *ent.Fulfillment `json:"fulfillment"`
+	Format      LabelFormat      `json:"format"`
+	// application/pdf or application/zpl.
+	ContentType string `json:"contentType"`
+	// The label file, base64.
+	Data string `json:"data"`
+	// What the QR code encodes.
+	QR string `json:"qr"`
+}
+
 type ProductPayload struct {
 	Product *ent.Product `json:"product"`
 }
@@ -494,6 +513,16 @@ type ReturnLineInput struct {
 
 type RotateStreamKeyInput struct {
 	StreamID int `json:"streamId"`
+}
+
+type ScanLabelInput struct {
+	Code           string    `json:"code"`
+	Scan           LabelScan `json:"scan"`
+	IdempotencyKey string    `json:"idempotencyKey"`
+}
+
+type ScanLabelPayload struct {
+	Fulfillment *ent.Fulfillment `json:"fulfillment"`
 }
 
 type ScanToTillInput struct {
@@ -793,6 +822,124 @@ func (e *HubPhonePaymentStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e HubPhonePaymentStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type LabelFormat string
+
+const (
+	LabelFormatZpl LabelFormat = "ZPL"
+	LabelFormatPDF LabelFormat = "PDF"
+)
+
+var AllLabelFormat = []LabelFormat{
+	LabelFormatZpl,
+	LabelFormatPDF,
+}
+
+func (e LabelFormat) IsValid() bool {
+	switch e {
+	case LabelFormatZpl, LabelFormatPDF:
+		return true
+	}
+	return false
+}
+
+func (e LabelFormat) String() string {
+	return string(e)
+}
+
+func (e *LabelFormat) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LabelFormat(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LabelFormat", str)
+	}
+	return nil
+}
+
+func (e LabelFormat) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LabelFormat) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LabelFormat) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type LabelScan string
+
+const (
+	LabelScanPacked     LabelScan = "PACKED"
+	LabelScanHandedOver LabelScan = "HANDED_OVER"
+	LabelScanAtPoint    LabelScan = "AT_POINT"
+	LabelScanCollected  LabelScan = "COLLECTED"
+	LabelScanDelivered  LabelScan = "DELIVERED"
+	LabelScanReturned   LabelScan = "RETURNED"
+)
+
+var AllLabelScan = []LabelScan{
+	LabelScanPacked,
+	LabelScanHandedOver,
+	LabelScanAtPoint,
+	LabelScanCollected,
+	LabelScanDelivered,
+	LabelScanReturned,
+}
+
+func (e LabelScan) IsValid() bool {
+	switch e {
+	case LabelScanPacked, LabelScanHandedOver, LabelScanAtPoint, LabelScanCollected, LabelScanDelivered, LabelScanReturned:
+		return true
+	}
+	return false
+}
+
+func (e LabelScan) String() string {
+	return string(e)
+}
+
+func (e *LabelScan) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LabelScan(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LabelScan", str)
+	}
+	return nil
+}
+
+func (e LabelScan) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LabelScan) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LabelScan) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

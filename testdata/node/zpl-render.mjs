@@ -1,10 +1,12 @@
-// Renders ZPL (stdin) to a PNG (argv[2]) with zebrash compiled to WASM
+// Renders ZPL (stdin) to a PNG (argv[2]; label size in mm in argv[3] and
+// argv[4], 4×3 inches by default) with zebrash compiled to WASM
 // (zpl-renderer-js): an independent renderer for merchd's labels.
 import { ready } from "zpl-renderer-js";
 import fs from "node:fs";
 
 const zpl = fs.readFileSync(0, "utf8");
 const { api } = await ready;
-const png = await api.zplToBase64Async(zpl, 101.6, 76.2, 8);
+const [w, h] = [Number(process.argv[3] ?? 101.6), Number(process.argv[4] ?? 76.2)];
+const png = await api.zplToBase64Async(zpl, w, h, 8);
 fs.writeFileSync(process.argv[2], Buffer.from(png, "base64"));
 process.exit(0);

@@ -1,0 +1,48 @@
+package graph
+
+import (
+	"encoding/base64"
+	"time"
+
+	"github.com/merchd/merchd/checkout/fulfillment"
+	"github.com/merchd/merchd/ent"
+	entfulfillment "github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/graph/model"
+	"github.com/merchd/merchd/hardware"
+)
+
+// isLate: open, and past its deadline or escalated by the SLA sweep.
+func isLate(f *ent.Fulfillment, now time.Time) bool {
+	switch f.Status {
+	case entfulfillment.StatusCOLLECTED, entfulfillment.StatusDELIVERED, entfulfillment.StatusCANCELED, entfulfillment.StatusFAILED:
+		return false
+	}
+	return f.EscalatedAt != nil || (f.DueAt != nil && !now.Before(*f.DueAt))
+}
+
+// renderLabel renders l as a label file in format.
+func renderLabel(l *fulfillment.Label, format model.LabelFormat) (*model.PrintFulfillmentLabelPayload, error) {
+	f := l.Fulfillment
+	p := hardware.ParcelLabel{OrderNumber: l.OrderNumber, Method: string(f.Method), Node: l.Node,
+		Packaging: l.Packaging, QR: l.QR}
+	if l.Due != nil {
+		p.Due = *l.Due
+	}
+	if f.Method == entfulfillment.MethodPICKUP {
+		p.PickupCode = f.PickupCode
+	}
+	out := &model.PrintFulfillmentLabelPayload{Fulfillment: f, Format: format, QR: l.QR}
+	switch format {
+	case model.LabelFormatZpl:
+		out.ContentType, out.Data = "application/zpl", base64.StdEncoding.EncodeToString([]byte(p.ZPL()))
+	default:
+		b, err := p.PDF()
+		if err != nil {
+			return nil, err
+		}
+		out.ContentType, out.Data = "application/pdf", base64.StdEncoding.EncodeToString(b)
+	}
+	return out, nil
+}
+
+func labelScan(s model.LabelScan) fulfillment.Scan { return fulfillment.Scan(s) }
