@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/merchd/merchd/checkout/fulfillment"
 	"entgo.io/ent/dialect"
+	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/ent/entdb/entdbtest"
 )
