@@ -56,6 +56,8 @@ func (Fulfillment) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("pickup_code").Unique().Annotations(entsql.IndexWhere(fulfillmentOpen)),
 		index.Fields("status", "updated_at"),
+		// The pickups waiting at one point (a hub lists its own).
+		index.Fields("location_id", "status"),
 	}
 }
 
