@@ -39,8 +39,8 @@ const recordCollectionsMutation = `mutation($i: RecordHubCollectionsInput!) { re
 
 type hubHandover struct {
 	CollectionID, FulfillmentID, OrderID, PickupCode, State string
-	CollectedAt                                              time.Time
-	Note                                                     *string
+	CollectedAt                                             time.Time
+	Note                                                    *string
 }
 
 type collectionResult struct {
@@ -327,7 +327,9 @@ func TestHubPickupOffline(t *testing.T) {
 			// hub's outbox sends it again.
 			in := collectionIn(got[orderA].CollectionID, fidA, passA, got[orderA].CollectedAt)
 			for range 2 {
-				var out struct{ RecordHubCollections struct{ Results []collectionResult } }
+				var out struct {
+					RecordHubCollections struct{ Results []collectionResult }
+				}
 				recordCollections(t, c, p.hubTok, in).Decode(t, &out)
 				r := out.RecordHubCollections.Results[0]
 				if r.Outcome == nil || *r.Outcome != "COLLECTED" || r.CollectedAt == nil || !r.CollectedAt.Equal(hv.CollectedAt) {
@@ -364,7 +366,9 @@ func TestHubPickupTrustBoundary(t *testing.T) {
 	now := c.Clock.Now()
 	result := func(tok string, in map[string]any) collectionResult {
 		t.Helper()
-		var out struct{ RecordHubCollections struct{ Results []collectionResult } }
+		var out struct {
+			RecordHubCollections struct{ Results []collectionResult }
+		}
 		recordCollections(t, c, tok, in).Decode(t, &out)
 		return out.RecordHubCollections.Results[0]
 	}
@@ -435,7 +439,9 @@ func TestRace_recordHubCollections(t *testing.T) {
 			rs = raceAll(raceN, func(i int) graphtest.Response { return send(collectionIn(fmt.Sprint("each-", i), fid2, pass2, at)) })
 			outcomes := map[string]int{}
 			for _, r := range rs {
-				var out struct{ RecordHubCollections struct{ Results []collectionResult } }
+				var out struct {
+					RecordHubCollections struct{ Results []collectionResult }
+				}
 				r.Decode(t, &out)
 				if o := out.RecordHubCollections.Results[0].Outcome; o != nil {
 					outcomes[*o]++
@@ -495,7 +501,9 @@ func TestHubPickupRacesCounter(t *testing.T) {
 						counter = collect(t, c, c.StaffToken, pass, fmt.Sprint("counter-", i))
 					}
 				})
-				var out struct{ RecordHubCollections struct{ Results []collectionResult } }
+				var out struct {
+					RecordHubCollections struct{ Results []collectionResult }
+				}
 				hub.Decode(t, &out)
 				o := out.RecordHubCollections.Results[0].Outcome
 				switch {
