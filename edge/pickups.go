@@ -162,14 +162,28 @@ func (h *Sales) Handovers(ctx context.Context, first int) ([]fulfillment.HubHand
 		return nil, err
 	}
 	out := make([]fulfillment.HubHandover, len(rows))
+	var queued []string
 	for i, p := range rows {
 		out[i] = handover(p)
 		if p.Outcome == nil && p.CollectionID != nil {
-			// Queued: why central refused it so far, if it did.
-			o, err := h.db.Outbox.Query().Where(outbox.Key("hubcollect-" + *p.CollectionID)).Only(sys)
-			if err == nil && o.LastError != "" {
-				out[i].Note = o.LastError
-			}
+			queued = append(queued, "hubcollect-"+*p.CollectionID)
+		}
+	}
+	if len(queued) == 0 {
+		return out, nil
+	}
+	// Queued: why central refused each so far, if it did.
+	boxes, err := h.db.Outbox.Query().Where(outbox.KeyIn(queued...), outbox.LastErrorNEQ("")).All(sys)
+	if err != nil {
+		return nil, err
+	}
+	why := map[string]string{}
+	for _, o := range boxes {
+		why[strings.TrimPrefix(o.Key, "hubcollect-")] = o.LastError
+	}
+	for i := range out {
+		if out[i].State == fulfillment.HubQueued && why[out[i].CollectionID] != "" {
+			out[i].Note = why[out[i].CollectionID]
 		}
 	}
 	return out, nil

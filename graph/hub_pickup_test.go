@@ -93,7 +93,11 @@ type pickupPair struct {
 	buyer   string // a customer's token on central
 }
 
-func startPickupPair(t *testing.T, d string) *pickupPair {
+func startPickupPair(t *testing.T, d string) *pickupPair { return startPickupPairPolling(t, d, 10*time.Millisecond) }
+
+// startPickupPairPolling is startPickupPair with the sync loop polling
+// an idle link every poll.
+func startPickupPairPolling(t *testing.T, d string, poll time.Duration) *pickupPair {
 	t.Helper()
 	p := &pickupPair{popupEnv: startPopupEnv(t, d, 5)}
 	c, h := p.central, p.hub
@@ -107,7 +111,7 @@ func startPickupPair(t *testing.T, d string) *pickupPair {
 	p.link = newLink(t, c.Base)
 	cfg := edge.DefaultConfig()
 	cfg.Upstream, cfg.Token, cfg.Hub, cfg.Currency = p.link.url, p.hubTok, "fest", "EUR"
-	cfg.Poll, cfg.MinBackoff, cfg.MaxBackoff, cfg.Refused = 10*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond, time.Hour
+	cfg.Poll, cfg.MinBackoff, cfg.MaxBackoff, cfg.Refused = poll, 10*time.Millisecond, 50*time.Millisecond, time.Hour
 	p.syncer = edge.New(cfg, h.Client, h.Sales, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -350,6 +354,24 @@ func TestHubPickupOffline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHubPickupOnlineGoesAtOnce: online, a handover at the hub reaches
+// central at once, not at the sync loop's next poll (an hour here).
+func TestHubPickupOnlineGoesAtOnce(t *testing.T) {
+	p := startPickupPairPolling(t, "sqlite", time.Hour)
+	p.setLink(t, true)
+	_, fid, pass, _ := p.pickupAt(t, p.hubLoc, "now")
+	if r := hubCollect(t, p.hub, pass, "scan"); r.Code() != "" {
+		t.Fatalf("handover: %s", r.Code())
+	}
+	waitFor(t, "collected on central", func() bool { return p.centralPickup(t, fid).Status == "COLLECTED" })
+	waitFor(t, "central's answer at the hub", func() bool {
+		for _, hv := range hubHandovers(t, p.hub) {
+			return hv.State == "COLLECTED"
+		}
+		return false
+	})
 }
 
 // TestHubPickupTrustBoundary: central takes a hub's handovers only with
