@@ -93,7 +93,9 @@ type pickupPair struct {
 	buyer   string // a customer's token on central
 }
 
-func startPickupPair(t *testing.T, d string) *pickupPair { return startPickupPairPolling(t, d, 10*time.Millisecond) }
+func startPickupPair(t *testing.T, d string) *pickupPair {
+	return startPickupPairPolling(t, d, 10*time.Millisecond)
+}
 
 // startPickupPairPolling is startPickupPair with the sync loop polling
 // an idle link every poll.
