@@ -42,11 +42,13 @@ type Sales struct {
 	walletLimit int64
 	// The key this hub's payment requests are signed with.
 	requestKey []byte
+	// kick wakes the sync loop for a record just queued (Nudge).
+	kick chan struct{}
 }
 
 // NewSales returns the selling side of the hub whose location code is code.
 func NewSales(db *ent.Client, dialectName, code string, now func() time.Time) *Sales {
-	return &Sales{code: code, db: db, dialect: dialectName, now: now}
+	return &Sales{code: code, db: db, dialect: dialectName, now: now, kick: make(chan struct{}, 1)}
 }
 
 // TrustCentral sets the key a hub checks central's codes with, and the

@@ -19,6 +19,7 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/gid"
@@ -200,9 +201,16 @@ func (s *Syncer) Run(ctx context.Context) {
 				wait = s.cfg.MinBackoff
 			}
 		}
+		// Online, a record just queued (a pickup handed over) goes now;
+		// after a failure, the backoff stands.
+		kick := s.hubs.kick
+		if st, _, _ := s.LinkStatus(); st == hubs.LinkOffline {
+			kick = nil
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
+		case <-kick:
 		}
 	}
 }
@@ -287,7 +295,10 @@ func (s *Syncer) adopt(ctx context.Context) error {
 	if err := s.hubs.Adopt(ctx, s.cfg.Hub, lines); err != nil {
 		return err
 	}
-	return s.adoptWallets(ctx)
+	if err := s.adoptWallets(ctx); err != nil {
+		return err
+	}
+	return s.adoptPickups(ctx)
 }
 
 // walletsPage bounds one hubWallets call.
@@ -384,7 +395,11 @@ func (s *Syncer) deliver(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	// Records go in the order they were written: a run of sales in one
-	// call, anything else on its own.
+	// call, a run of pickup handovers in one call, anything else on its
+	// own.
+	if due[0].Kind == fulfillment.OutboxHubCollection {
+		return s.deliverHandovers(ctx, due)
+	}
 	if due[0].Kind != hubs.OutboxHubSale {
 		return 1, s.deliverOne(ctx, due[0])
 	}

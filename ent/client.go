@@ -27,8 +27,10 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -88,10 +90,14 @@ type Client struct {
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
+	// HubCollection is the client for interacting with the HubCollection builders.
+	HubCollection *HubCollectionClient
 	// HubPassSpend is the client for interacting with the HubPassSpend builders.
 	HubPassSpend *HubPassSpendClient
 	// HubPayment is the client for interacting with the HubPayment builders.
 	HubPayment *HubPaymentClient
+	// HubPickup is the client for interacting with the HubPickup builders.
+	HubPickup *HubPickupClient
 	// HubSale is the client for interacting with the HubSale builders.
 	HubSale *HubSaleClient
 	// HubWallet is the client for interacting with the HubWallet builders.
@@ -167,8 +173,10 @@ func (c *Client) init() {
 	c.FulfillmentEvent = NewFulfillmentEventClient(c.config)
 	c.GiftDraw = NewGiftDrawClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
+	c.HubCollection = NewHubCollectionClient(c.config)
 	c.HubPassSpend = NewHubPassSpendClient(c.config)
 	c.HubPayment = NewHubPaymentClient(c.config)
+	c.HubPickup = NewHubPickupClient(c.config)
 	c.HubSale = NewHubSaleClient(c.config)
 	c.HubWallet = NewHubWalletClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
@@ -299,8 +307,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		FulfillmentEvent: NewFulfillmentEventClient(cfg),
 		GiftDraw:         NewGiftDrawClient(cfg),
 		GiftLot:          NewGiftLotClient(cfg),
+		HubCollection:    NewHubCollectionClient(cfg),
 		HubPassSpend:     NewHubPassSpendClient(cfg),
 		HubPayment:       NewHubPaymentClient(cfg),
+		HubPickup:        NewHubPickupClient(cfg),
 		HubSale:          NewHubSaleClient(cfg),
 		HubWallet:        NewHubWalletClient(cfg),
 		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
@@ -358,8 +368,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		FulfillmentEvent: NewFulfillmentEventClient(cfg),
 		GiftDraw:         NewGiftDrawClient(cfg),
 		GiftLot:          NewGiftLotClient(cfg),
+		HubCollection:    NewHubCollectionClient(cfg),
 		HubPassSpend:     NewHubPassSpendClient(cfg),
 		HubPayment:       NewHubPaymentClient(cfg),
+		HubPickup:        NewHubPickupClient(cfg),
 		HubSale:          NewHubSaleClient(cfg),
 		HubWallet:        NewHubWalletClient(cfg),
 		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
@@ -417,11 +429,12 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
 		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw,
-		c.GiftLot, c.HubPassSpend, c.HubPayment, c.HubSale, c.HubWallet,
-		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
-		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
-		c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff, c.StaffToken,
-		c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.GiftLot, c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup,
+		c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
+		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
+		c.Payment, c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff,
+		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
+		c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -433,11 +446,12 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
 		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw,
-		c.GiftLot, c.HubPassSpend, c.HubPayment, c.HubSale, c.HubWallet,
-		c.IdempotencyKey, c.Image, c.Location, c.MemberPrice, c.Membership,
-		c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox, c.Payment,
-		c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff, c.StaffToken,
-		c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry,
+		c.GiftLot, c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup,
+		c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
+		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
+		c.Payment, c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff,
+		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
+		c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -470,10 +484,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.GiftDraw.mutate(ctx, m)
 	case *GiftLotMutation:
 		return c.GiftLot.mutate(ctx, m)
+	case *HubCollectionMutation:
+		return c.HubCollection.mutate(ctx, m)
 	case *HubPassSpendMutation:
 		return c.HubPassSpend.mutate(ctx, m)
 	case *HubPaymentMutation:
 		return c.HubPayment.mutate(ctx, m)
+	case *HubPickupMutation:
+		return c.HubPickup.mutate(ctx, m)
 	case *HubSaleMutation:
 		return c.HubSale.mutate(ctx, m)
 	case *HubWalletMutation:
@@ -2347,6 +2365,140 @@ func (c *GiftLotClient) mutate(ctx context.Context, m *GiftLotMutation) (Value, 
 	}
 }
 
+// HubCollectionClient is a client for the HubCollection schema.
+type HubCollectionClient struct {
+	config
+}
+
+// NewHubCollectionClient returns a client for the HubCollection from the given config.
+func NewHubCollectionClient(c config) *HubCollectionClient {
+	return &HubCollectionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hubcollection.Hooks(f(g(h())))`.
+func (c *HubCollectionClient) Use(hooks ...Hook) {
+	c.hooks.HubCollection = append(c.hooks.HubCollection, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hubcollection.Intercept(f(g(h())))`.
+func (c *HubCollectionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HubCollection = append(c.inters.HubCollection, interceptors...)
+}
+
+// Create returns a builder for creating a HubCollection entity.
+func (c *HubCollectionClient) Create() *HubCollectionCreate {
+	mutation := newHubCollectionMutation(c.config, OpCreate)
+	return &HubCollectionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HubCollection entities.
+func (c *HubCollectionClient) CreateBulk(builders ...*HubCollectionCreate) *HubCollectionCreateBulk {
+	return &HubCollectionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HubCollectionClient) MapCreateBulk(slice any, setFunc func(*HubCollectionCreate, int)) *HubCollectionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HubCollectionCreateBulk{err: fmt.Errorf("calling to HubCollectionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HubCollectionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HubCollectionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HubCollection.
+func (c *HubCollectionClient) Update() *HubCollectionUpdate {
+	mutation := newHubCollectionMutation(c.config, OpUpdate)
+	return &HubCollectionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HubCollectionClient) UpdateOne(_m *HubCollection) *HubCollectionUpdateOne {
+	mutation := newHubCollectionMutation(c.config, OpUpdateOne, withHubCollection(_m))
+	return &HubCollectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HubCollectionClient) UpdateOneID(id int) *HubCollectionUpdateOne {
+	mutation := newHubCollectionMutation(c.config, OpUpdateOne, withHubCollectionID(id))
+	return &HubCollectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HubCollection.
+func (c *HubCollectionClient) Delete() *HubCollectionDelete {
+	mutation := newHubCollectionMutation(c.config, OpDelete)
+	return &HubCollectionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HubCollectionClient) DeleteOne(_m *HubCollection) *HubCollectionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HubCollectionClient) DeleteOneID(id int) *HubCollectionDeleteOne {
+	builder := c.Delete().Where(hubcollection.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HubCollectionDeleteOne{builder}
+}
+
+// Query returns a query builder for HubCollection.
+func (c *HubCollectionClient) Query() *HubCollectionQuery {
+	return &HubCollectionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHubCollection},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HubCollection entity by its id.
+func (c *HubCollectionClient) Get(ctx context.Context, id int) (*HubCollection, error) {
+	return c.Query().Where(hubcollection.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HubCollectionClient) GetX(ctx context.Context, id int) *HubCollection {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *HubCollectionClient) Hooks() []Hook {
+	hooks := c.hooks.HubCollection
+	return append(hooks[:len(hooks):len(hooks)], hubcollection.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *HubCollectionClient) Interceptors() []Interceptor {
+	return c.inters.HubCollection
+}
+
+func (c *HubCollectionClient) mutate(ctx context.Context, m *HubCollectionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HubCollectionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HubCollectionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HubCollectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HubCollectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HubCollection mutation op: %q", m.Op())
+	}
+}
+
 // HubPassSpendClient is a client for the HubPassSpend schema.
 type HubPassSpendClient struct {
 	config
@@ -2612,6 +2764,140 @@ func (c *HubPaymentClient) mutate(ctx context.Context, m *HubPaymentMutation) (V
 		return (&HubPaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown HubPayment mutation op: %q", m.Op())
+	}
+}
+
+// HubPickupClient is a client for the HubPickup schema.
+type HubPickupClient struct {
+	config
+}
+
+// NewHubPickupClient returns a client for the HubPickup from the given config.
+func NewHubPickupClient(c config) *HubPickupClient {
+	return &HubPickupClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hubpickup.Hooks(f(g(h())))`.
+func (c *HubPickupClient) Use(hooks ...Hook) {
+	c.hooks.HubPickup = append(c.hooks.HubPickup, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hubpickup.Intercept(f(g(h())))`.
+func (c *HubPickupClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HubPickup = append(c.inters.HubPickup, interceptors...)
+}
+
+// Create returns a builder for creating a HubPickup entity.
+func (c *HubPickupClient) Create() *HubPickupCreate {
+	mutation := newHubPickupMutation(c.config, OpCreate)
+	return &HubPickupCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HubPickup entities.
+func (c *HubPickupClient) CreateBulk(builders ...*HubPickupCreate) *HubPickupCreateBulk {
+	return &HubPickupCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HubPickupClient) MapCreateBulk(slice any, setFunc func(*HubPickupCreate, int)) *HubPickupCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HubPickupCreateBulk{err: fmt.Errorf("calling to HubPickupClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HubPickupCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HubPickupCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HubPickup.
+func (c *HubPickupClient) Update() *HubPickupUpdate {
+	mutation := newHubPickupMutation(c.config, OpUpdate)
+	return &HubPickupUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HubPickupClient) UpdateOne(_m *HubPickup) *HubPickupUpdateOne {
+	mutation := newHubPickupMutation(c.config, OpUpdateOne, withHubPickup(_m))
+	return &HubPickupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HubPickupClient) UpdateOneID(id int) *HubPickupUpdateOne {
+	mutation := newHubPickupMutation(c.config, OpUpdateOne, withHubPickupID(id))
+	return &HubPickupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HubPickup.
+func (c *HubPickupClient) Delete() *HubPickupDelete {
+	mutation := newHubPickupMutation(c.config, OpDelete)
+	return &HubPickupDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HubPickupClient) DeleteOne(_m *HubPickup) *HubPickupDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HubPickupClient) DeleteOneID(id int) *HubPickupDeleteOne {
+	builder := c.Delete().Where(hubpickup.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HubPickupDeleteOne{builder}
+}
+
+// Query returns a query builder for HubPickup.
+func (c *HubPickupClient) Query() *HubPickupQuery {
+	return &HubPickupQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHubPickup},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HubPickup entity by its id.
+func (c *HubPickupClient) Get(ctx context.Context, id int) (*HubPickup, error) {
+	return c.Query().Where(hubpickup.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HubPickupClient) GetX(ctx context.Context, id int) *HubPickup {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *HubPickupClient) Hooks() []Hook {
+	hooks := c.hooks.HubPickup
+	return append(hooks[:len(hooks):len(hooks)], hubpickup.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *HubPickupClient) Interceptors() []Interceptor {
+	return c.inters.HubPickup
+}
+
+func (c *HubPickupClient) mutate(ctx context.Context, m *HubPickupMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HubPickupCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HubPickupUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HubPickupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HubPickupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HubPickup mutation op: %q", m.Op())
 	}
 }
 
@@ -6535,19 +6821,21 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubPassSpend,
-		HubPayment, HubSale, HubWallet, IdempotencyKey, Image, Location, MemberPrice,
-		Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment,
-		Product, ReaderBinding, Refund, Setting, Staff, StaffToken, Stock, Stream,
-		StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Hook
+		DropPool, Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubCollection,
+		HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet, IdempotencyKey, Image,
+		Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
+		OrderLine, Outbox, Payment, Product, ReaderBinding, Refund, Setting, Staff,
+		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
+		WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubPassSpend,
-		HubPayment, HubSale, HubWallet, IdempotencyKey, Image, Location, MemberPrice,
-		Membership, MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment,
-		Product, ReaderBinding, Refund, Setting, Staff, StaffToken, Stock, Stream,
-		StripeEvent, TopUp, Variant, Wallet, WalletEntry []ent.Interceptor
+		DropPool, Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubCollection,
+		HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet, IdempotencyKey, Image,
+		Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
+		OrderLine, Outbox, Payment, Product, ReaderBinding, Refund, Setting, Staff,
+		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
+		WalletEntry []ent.Interceptor
 	}
 )
 

@@ -24,8 +24,10 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -124,8 +126,10 @@ func checkColumn(t, c string) error {
 			fulfillmentevent.Table: fulfillmentevent.ValidColumn,
 			giftdraw.Table:         giftdraw.ValidColumn,
 			giftlot.Table:          giftlot.ValidColumn,
+			hubcollection.Table:    hubcollection.ValidColumn,
 			hubpassspend.Table:     hubpassspend.ValidColumn,
 			hubpayment.Table:       hubpayment.ValidColumn,
+			hubpickup.Table:        hubpickup.ValidColumn,
 			hubsale.Table:          hubsale.ValidColumn,
 			hubwallet.Table:        hubwallet.ValidColumn,
 			idempotencykey.Table:   idempotencykey.ValidColumn,

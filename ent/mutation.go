@@ -23,8 +23,10 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -76,8 +78,10 @@ const (
 	TypeFulfillmentEvent = "FulfillmentEvent"
 	TypeGiftDraw         = "GiftDraw"
 	TypeGiftLot          = "GiftLot"
+	TypeHubCollection    = "HubCollection"
 	TypeHubPassSpend     = "HubPassSpend"
 	TypeHubPayment       = "HubPayment"
+	TypeHubPickup        = "HubPickup"
 	TypeHubSale          = "HubSale"
 	TypeHubWallet        = "HubWallet"
 	TypeIdempotencyKey   = "IdempotencyKey"
@@ -9900,6 +9904,768 @@ func (m *GiftLotMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown GiftLot edge %s", name)
 }
 
+// HubCollectionMutation represents an operation that mutates the HubCollection nodes in the graph.
+type HubCollectionMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	collection_id     *string
+	hub               *string
+	fulfillment_id    *int
+	addfulfillment_id *int
+	outcome           *hubcollection.Outcome
+	claimed_at        *time.Time
+	collected_at      *time.Time
+	recorded_at       *time.Time
+	note              *string
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*HubCollection, error)
+	predicates        []predicate.HubCollection
+}
+
+var _ ent.Mutation = (*HubCollectionMutation)(nil)
+
+// hubcollectionOption allows management of the mutation configuration using functional options.
+type hubcollectionOption func(*HubCollectionMutation)
+
+// newHubCollectionMutation creates new mutation for the HubCollection entity.
+func newHubCollectionMutation(c config, op Op, opts ...hubcollectionOption) *HubCollectionMutation {
+	m := &HubCollectionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHubCollection,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHubCollectionID sets the ID field of the mutation.
+func withHubCollectionID(id int) hubcollectionOption {
+	return func(m *HubCollectionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HubCollection
+		)
+		m.oldValue = func(ctx context.Context) (*HubCollection, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HubCollection.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHubCollection sets the old HubCollection of the mutation.
+func withHubCollection(node *HubCollection) hubcollectionOption {
+	return func(m *HubCollectionMutation) {
+		m.oldValue = func(context.Context) (*HubCollection, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HubCollectionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HubCollectionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HubCollectionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HubCollectionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HubCollection.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCollectionID sets the "collection_id" field.
+func (m *HubCollectionMutation) SetCollectionID(s string) {
+	m.collection_id = &s
+}
+
+// CollectionID returns the value of the "collection_id" field in the mutation.
+func (m *HubCollectionMutation) CollectionID() (r string, exists bool) {
+	v := m.collection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectionID returns the old "collection_id" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldCollectionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectionID: %w", err)
+	}
+	return oldValue.CollectionID, nil
+}
+
+// ResetCollectionID resets all changes to the "collection_id" field.
+func (m *HubCollectionMutation) ResetCollectionID() {
+	m.collection_id = nil
+}
+
+// SetHub sets the "hub" field.
+func (m *HubCollectionMutation) SetHub(s string) {
+	m.hub = &s
+}
+
+// Hub returns the value of the "hub" field in the mutation.
+func (m *HubCollectionMutation) Hub() (r string, exists bool) {
+	v := m.hub
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHub returns the old "hub" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldHub(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHub is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHub requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHub: %w", err)
+	}
+	return oldValue.Hub, nil
+}
+
+// ResetHub resets all changes to the "hub" field.
+func (m *HubCollectionMutation) ResetHub() {
+	m.hub = nil
+}
+
+// SetFulfillmentID sets the "fulfillment_id" field.
+func (m *HubCollectionMutation) SetFulfillmentID(i int) {
+	m.fulfillment_id = &i
+	m.addfulfillment_id = nil
+}
+
+// FulfillmentID returns the value of the "fulfillment_id" field in the mutation.
+func (m *HubCollectionMutation) FulfillmentID() (r int, exists bool) {
+	v := m.fulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFulfillmentID returns the old "fulfillment_id" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldFulfillmentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFulfillmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFulfillmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFulfillmentID: %w", err)
+	}
+	return oldValue.FulfillmentID, nil
+}
+
+// AddFulfillmentID adds i to the "fulfillment_id" field.
+func (m *HubCollectionMutation) AddFulfillmentID(i int) {
+	if m.addfulfillment_id != nil {
+		*m.addfulfillment_id += i
+	} else {
+		m.addfulfillment_id = &i
+	}
+}
+
+// AddedFulfillmentID returns the value that was added to the "fulfillment_id" field in this mutation.
+func (m *HubCollectionMutation) AddedFulfillmentID() (r int, exists bool) {
+	v := m.addfulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFulfillmentID resets all changes to the "fulfillment_id" field.
+func (m *HubCollectionMutation) ResetFulfillmentID() {
+	m.fulfillment_id = nil
+	m.addfulfillment_id = nil
+}
+
+// SetOutcome sets the "outcome" field.
+func (m *HubCollectionMutation) SetOutcome(h hubcollection.Outcome) {
+	m.outcome = &h
+}
+
+// Outcome returns the value of the "outcome" field in the mutation.
+func (m *HubCollectionMutation) Outcome() (r hubcollection.Outcome, exists bool) {
+	v := m.outcome
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutcome returns the old "outcome" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldOutcome(ctx context.Context) (v hubcollection.Outcome, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutcome requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
+	}
+	return oldValue.Outcome, nil
+}
+
+// ResetOutcome resets all changes to the "outcome" field.
+func (m *HubCollectionMutation) ResetOutcome() {
+	m.outcome = nil
+}
+
+// SetClaimedAt sets the "claimed_at" field.
+func (m *HubCollectionMutation) SetClaimedAt(t time.Time) {
+	m.claimed_at = &t
+}
+
+// ClaimedAt returns the value of the "claimed_at" field in the mutation.
+func (m *HubCollectionMutation) ClaimedAt() (r time.Time, exists bool) {
+	v := m.claimed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimedAt returns the old "claimed_at" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldClaimedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimedAt: %w", err)
+	}
+	return oldValue.ClaimedAt, nil
+}
+
+// ResetClaimedAt resets all changes to the "claimed_at" field.
+func (m *HubCollectionMutation) ResetClaimedAt() {
+	m.claimed_at = nil
+}
+
+// SetCollectedAt sets the "collected_at" field.
+func (m *HubCollectionMutation) SetCollectedAt(t time.Time) {
+	m.collected_at = &t
+}
+
+// CollectedAt returns the value of the "collected_at" field in the mutation.
+func (m *HubCollectionMutation) CollectedAt() (r time.Time, exists bool) {
+	v := m.collected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectedAt returns the old "collected_at" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldCollectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectedAt: %w", err)
+	}
+	return oldValue.CollectedAt, nil
+}
+
+// ClearCollectedAt clears the value of the "collected_at" field.
+func (m *HubCollectionMutation) ClearCollectedAt() {
+	m.collected_at = nil
+	m.clearedFields[hubcollection.FieldCollectedAt] = struct{}{}
+}
+
+// CollectedAtCleared returns if the "collected_at" field was cleared in this mutation.
+func (m *HubCollectionMutation) CollectedAtCleared() bool {
+	_, ok := m.clearedFields[hubcollection.FieldCollectedAt]
+	return ok
+}
+
+// ResetCollectedAt resets all changes to the "collected_at" field.
+func (m *HubCollectionMutation) ResetCollectedAt() {
+	m.collected_at = nil
+	delete(m.clearedFields, hubcollection.FieldCollectedAt)
+}
+
+// SetRecordedAt sets the "recorded_at" field.
+func (m *HubCollectionMutation) SetRecordedAt(t time.Time) {
+	m.recorded_at = &t
+}
+
+// RecordedAt returns the value of the "recorded_at" field in the mutation.
+func (m *HubCollectionMutation) RecordedAt() (r time.Time, exists bool) {
+	v := m.recorded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedAt returns the old "recorded_at" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldRecordedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedAt: %w", err)
+	}
+	return oldValue.RecordedAt, nil
+}
+
+// ResetRecordedAt resets all changes to the "recorded_at" field.
+func (m *HubCollectionMutation) ResetRecordedAt() {
+	m.recorded_at = nil
+}
+
+// SetNote sets the "note" field.
+func (m *HubCollectionMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *HubCollectionMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *HubCollectionMutation) ResetNote() {
+	m.note = nil
+}
+
+// Where appends a list predicates to the HubCollectionMutation builder.
+func (m *HubCollectionMutation) Where(ps ...predicate.HubCollection) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HubCollectionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HubCollectionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HubCollection, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HubCollectionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HubCollectionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HubCollection).
+func (m *HubCollectionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HubCollectionMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.collection_id != nil {
+		fields = append(fields, hubcollection.FieldCollectionID)
+	}
+	if m.hub != nil {
+		fields = append(fields, hubcollection.FieldHub)
+	}
+	if m.fulfillment_id != nil {
+		fields = append(fields, hubcollection.FieldFulfillmentID)
+	}
+	if m.outcome != nil {
+		fields = append(fields, hubcollection.FieldOutcome)
+	}
+	if m.claimed_at != nil {
+		fields = append(fields, hubcollection.FieldClaimedAt)
+	}
+	if m.collected_at != nil {
+		fields = append(fields, hubcollection.FieldCollectedAt)
+	}
+	if m.recorded_at != nil {
+		fields = append(fields, hubcollection.FieldRecordedAt)
+	}
+	if m.note != nil {
+		fields = append(fields, hubcollection.FieldNote)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HubCollectionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case hubcollection.FieldCollectionID:
+		return m.CollectionID()
+	case hubcollection.FieldHub:
+		return m.Hub()
+	case hubcollection.FieldFulfillmentID:
+		return m.FulfillmentID()
+	case hubcollection.FieldOutcome:
+		return m.Outcome()
+	case hubcollection.FieldClaimedAt:
+		return m.ClaimedAt()
+	case hubcollection.FieldCollectedAt:
+		return m.CollectedAt()
+	case hubcollection.FieldRecordedAt:
+		return m.RecordedAt()
+	case hubcollection.FieldNote:
+		return m.Note()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HubCollectionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case hubcollection.FieldCollectionID:
+		return m.OldCollectionID(ctx)
+	case hubcollection.FieldHub:
+		return m.OldHub(ctx)
+	case hubcollection.FieldFulfillmentID:
+		return m.OldFulfillmentID(ctx)
+	case hubcollection.FieldOutcome:
+		return m.OldOutcome(ctx)
+	case hubcollection.FieldClaimedAt:
+		return m.OldClaimedAt(ctx)
+	case hubcollection.FieldCollectedAt:
+		return m.OldCollectedAt(ctx)
+	case hubcollection.FieldRecordedAt:
+		return m.OldRecordedAt(ctx)
+	case hubcollection.FieldNote:
+		return m.OldNote(ctx)
+	}
+	return nil, fmt.Errorf("unknown HubCollection field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubCollectionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case hubcollection.FieldCollectionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectionID(v)
+		return nil
+	case hubcollection.FieldHub:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHub(v)
+		return nil
+	case hubcollection.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFulfillmentID(v)
+		return nil
+	case hubcollection.FieldOutcome:
+		v, ok := value.(hubcollection.Outcome)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutcome(v)
+		return nil
+	case hubcollection.FieldClaimedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimedAt(v)
+		return nil
+	case hubcollection.FieldCollectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectedAt(v)
+		return nil
+	case hubcollection.FieldRecordedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedAt(v)
+		return nil
+	case hubcollection.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubCollection field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HubCollectionMutation) AddedFields() []string {
+	var fields []string
+	if m.addfulfillment_id != nil {
+		fields = append(fields, hubcollection.FieldFulfillmentID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HubCollectionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case hubcollection.FieldFulfillmentID:
+		return m.AddedFulfillmentID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubCollectionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case hubcollection.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFulfillmentID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubCollection numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HubCollectionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(hubcollection.FieldCollectedAt) {
+		fields = append(fields, hubcollection.FieldCollectedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HubCollectionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HubCollectionMutation) ClearField(name string) error {
+	switch name {
+	case hubcollection.FieldCollectedAt:
+		m.ClearCollectedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HubCollection nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HubCollectionMutation) ResetField(name string) error {
+	switch name {
+	case hubcollection.FieldCollectionID:
+		m.ResetCollectionID()
+		return nil
+	case hubcollection.FieldHub:
+		m.ResetHub()
+		return nil
+	case hubcollection.FieldFulfillmentID:
+		m.ResetFulfillmentID()
+		return nil
+	case hubcollection.FieldOutcome:
+		m.ResetOutcome()
+		return nil
+	case hubcollection.FieldClaimedAt:
+		m.ResetClaimedAt()
+		return nil
+	case hubcollection.FieldCollectedAt:
+		m.ResetCollectedAt()
+		return nil
+	case hubcollection.FieldRecordedAt:
+		m.ResetRecordedAt()
+		return nil
+	case hubcollection.FieldNote:
+		m.ResetNote()
+		return nil
+	}
+	return fmt.Errorf("unknown HubCollection field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HubCollectionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HubCollectionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HubCollectionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HubCollectionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HubCollectionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HubCollectionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HubCollectionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown HubCollection unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HubCollectionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown HubCollection edge %s", name)
+}
+
 // HubPassSpendMutation represents an operation that mutates the HubPassSpend nodes in the graph.
 type HubPassSpendMutation struct {
 	config
@@ -11468,6 +12234,985 @@ func (m *HubPaymentMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *HubPaymentMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown HubPayment edge %s", name)
+}
+
+// HubPickupMutation represents an operation that mutates the HubPickup nodes in the graph.
+type HubPickupMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	fulfillment_id    *int
+	addfulfillment_id *int
+	order_id          *int
+	addorder_id       *int
+	pickup_code       *string
+	status            *hubpickup.Status
+	listed_at         *time.Time
+	collection_id     *string
+	collected_at      *time.Time
+	outcome           *hubpickup.Outcome
+	note              *string
+	synced_at         *time.Time
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*HubPickup, error)
+	predicates        []predicate.HubPickup
+}
+
+var _ ent.Mutation = (*HubPickupMutation)(nil)
+
+// hubpickupOption allows management of the mutation configuration using functional options.
+type hubpickupOption func(*HubPickupMutation)
+
+// newHubPickupMutation creates new mutation for the HubPickup entity.
+func newHubPickupMutation(c config, op Op, opts ...hubpickupOption) *HubPickupMutation {
+	m := &HubPickupMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHubPickup,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHubPickupID sets the ID field of the mutation.
+func withHubPickupID(id int) hubpickupOption {
+	return func(m *HubPickupMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HubPickup
+		)
+		m.oldValue = func(ctx context.Context) (*HubPickup, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HubPickup.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHubPickup sets the old HubPickup of the mutation.
+func withHubPickup(node *HubPickup) hubpickupOption {
+	return func(m *HubPickupMutation) {
+		m.oldValue = func(context.Context) (*HubPickup, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HubPickupMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HubPickupMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HubPickupMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HubPickupMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HubPickup.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetFulfillmentID sets the "fulfillment_id" field.
+func (m *HubPickupMutation) SetFulfillmentID(i int) {
+	m.fulfillment_id = &i
+	m.addfulfillment_id = nil
+}
+
+// FulfillmentID returns the value of the "fulfillment_id" field in the mutation.
+func (m *HubPickupMutation) FulfillmentID() (r int, exists bool) {
+	v := m.fulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFulfillmentID returns the old "fulfillment_id" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldFulfillmentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFulfillmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFulfillmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFulfillmentID: %w", err)
+	}
+	return oldValue.FulfillmentID, nil
+}
+
+// AddFulfillmentID adds i to the "fulfillment_id" field.
+func (m *HubPickupMutation) AddFulfillmentID(i int) {
+	if m.addfulfillment_id != nil {
+		*m.addfulfillment_id += i
+	} else {
+		m.addfulfillment_id = &i
+	}
+}
+
+// AddedFulfillmentID returns the value that was added to the "fulfillment_id" field in this mutation.
+func (m *HubPickupMutation) AddedFulfillmentID() (r int, exists bool) {
+	v := m.addfulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFulfillmentID resets all changes to the "fulfillment_id" field.
+func (m *HubPickupMutation) ResetFulfillmentID() {
+	m.fulfillment_id = nil
+	m.addfulfillment_id = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *HubPickupMutation) SetOrderID(i int) {
+	m.order_id = &i
+	m.addorder_id = nil
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *HubPickupMutation) OrderID() (r int, exists bool) {
+	v := m.order_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldOrderID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// AddOrderID adds i to the "order_id" field.
+func (m *HubPickupMutation) AddOrderID(i int) {
+	if m.addorder_id != nil {
+		*m.addorder_id += i
+	} else {
+		m.addorder_id = &i
+	}
+}
+
+// AddedOrderID returns the value that was added to the "order_id" field in this mutation.
+func (m *HubPickupMutation) AddedOrderID() (r int, exists bool) {
+	v := m.addorder_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *HubPickupMutation) ResetOrderID() {
+	m.order_id = nil
+	m.addorder_id = nil
+}
+
+// SetPickupCode sets the "pickup_code" field.
+func (m *HubPickupMutation) SetPickupCode(s string) {
+	m.pickup_code = &s
+}
+
+// PickupCode returns the value of the "pickup_code" field in the mutation.
+func (m *HubPickupMutation) PickupCode() (r string, exists bool) {
+	v := m.pickup_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPickupCode returns the old "pickup_code" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldPickupCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPickupCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPickupCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPickupCode: %w", err)
+	}
+	return oldValue.PickupCode, nil
+}
+
+// ResetPickupCode resets all changes to the "pickup_code" field.
+func (m *HubPickupMutation) ResetPickupCode() {
+	m.pickup_code = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *HubPickupMutation) SetStatus(h hubpickup.Status) {
+	m.status = &h
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *HubPickupMutation) Status() (r hubpickup.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldStatus(ctx context.Context) (v hubpickup.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *HubPickupMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetListedAt sets the "listed_at" field.
+func (m *HubPickupMutation) SetListedAt(t time.Time) {
+	m.listed_at = &t
+}
+
+// ListedAt returns the value of the "listed_at" field in the mutation.
+func (m *HubPickupMutation) ListedAt() (r time.Time, exists bool) {
+	v := m.listed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldListedAt returns the old "listed_at" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldListedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldListedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldListedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldListedAt: %w", err)
+	}
+	return oldValue.ListedAt, nil
+}
+
+// ClearListedAt clears the value of the "listed_at" field.
+func (m *HubPickupMutation) ClearListedAt() {
+	m.listed_at = nil
+	m.clearedFields[hubpickup.FieldListedAt] = struct{}{}
+}
+
+// ListedAtCleared returns if the "listed_at" field was cleared in this mutation.
+func (m *HubPickupMutation) ListedAtCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldListedAt]
+	return ok
+}
+
+// ResetListedAt resets all changes to the "listed_at" field.
+func (m *HubPickupMutation) ResetListedAt() {
+	m.listed_at = nil
+	delete(m.clearedFields, hubpickup.FieldListedAt)
+}
+
+// SetCollectionID sets the "collection_id" field.
+func (m *HubPickupMutation) SetCollectionID(s string) {
+	m.collection_id = &s
+}
+
+// CollectionID returns the value of the "collection_id" field in the mutation.
+func (m *HubPickupMutation) CollectionID() (r string, exists bool) {
+	v := m.collection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectionID returns the old "collection_id" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldCollectionID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectionID: %w", err)
+	}
+	return oldValue.CollectionID, nil
+}
+
+// ClearCollectionID clears the value of the "collection_id" field.
+func (m *HubPickupMutation) ClearCollectionID() {
+	m.collection_id = nil
+	m.clearedFields[hubpickup.FieldCollectionID] = struct{}{}
+}
+
+// CollectionIDCleared returns if the "collection_id" field was cleared in this mutation.
+func (m *HubPickupMutation) CollectionIDCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldCollectionID]
+	return ok
+}
+
+// ResetCollectionID resets all changes to the "collection_id" field.
+func (m *HubPickupMutation) ResetCollectionID() {
+	m.collection_id = nil
+	delete(m.clearedFields, hubpickup.FieldCollectionID)
+}
+
+// SetCollectedAt sets the "collected_at" field.
+func (m *HubPickupMutation) SetCollectedAt(t time.Time) {
+	m.collected_at = &t
+}
+
+// CollectedAt returns the value of the "collected_at" field in the mutation.
+func (m *HubPickupMutation) CollectedAt() (r time.Time, exists bool) {
+	v := m.collected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectedAt returns the old "collected_at" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldCollectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectedAt: %w", err)
+	}
+	return oldValue.CollectedAt, nil
+}
+
+// ClearCollectedAt clears the value of the "collected_at" field.
+func (m *HubPickupMutation) ClearCollectedAt() {
+	m.collected_at = nil
+	m.clearedFields[hubpickup.FieldCollectedAt] = struct{}{}
+}
+
+// CollectedAtCleared returns if the "collected_at" field was cleared in this mutation.
+func (m *HubPickupMutation) CollectedAtCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldCollectedAt]
+	return ok
+}
+
+// ResetCollectedAt resets all changes to the "collected_at" field.
+func (m *HubPickupMutation) ResetCollectedAt() {
+	m.collected_at = nil
+	delete(m.clearedFields, hubpickup.FieldCollectedAt)
+}
+
+// SetOutcome sets the "outcome" field.
+func (m *HubPickupMutation) SetOutcome(h hubpickup.Outcome) {
+	m.outcome = &h
+}
+
+// Outcome returns the value of the "outcome" field in the mutation.
+func (m *HubPickupMutation) Outcome() (r hubpickup.Outcome, exists bool) {
+	v := m.outcome
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutcome returns the old "outcome" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldOutcome(ctx context.Context) (v *hubpickup.Outcome, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutcome requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
+	}
+	return oldValue.Outcome, nil
+}
+
+// ClearOutcome clears the value of the "outcome" field.
+func (m *HubPickupMutation) ClearOutcome() {
+	m.outcome = nil
+	m.clearedFields[hubpickup.FieldOutcome] = struct{}{}
+}
+
+// OutcomeCleared returns if the "outcome" field was cleared in this mutation.
+func (m *HubPickupMutation) OutcomeCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldOutcome]
+	return ok
+}
+
+// ResetOutcome resets all changes to the "outcome" field.
+func (m *HubPickupMutation) ResetOutcome() {
+	m.outcome = nil
+	delete(m.clearedFields, hubpickup.FieldOutcome)
+}
+
+// SetNote sets the "note" field.
+func (m *HubPickupMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *HubPickupMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *HubPickupMutation) ResetNote() {
+	m.note = nil
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (m *HubPickupMutation) SetSyncedAt(t time.Time) {
+	m.synced_at = &t
+}
+
+// SyncedAt returns the value of the "synced_at" field in the mutation.
+func (m *HubPickupMutation) SyncedAt() (r time.Time, exists bool) {
+	v := m.synced_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncedAt returns the old "synced_at" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldSyncedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncedAt: %w", err)
+	}
+	return oldValue.SyncedAt, nil
+}
+
+// ClearSyncedAt clears the value of the "synced_at" field.
+func (m *HubPickupMutation) ClearSyncedAt() {
+	m.synced_at = nil
+	m.clearedFields[hubpickup.FieldSyncedAt] = struct{}{}
+}
+
+// SyncedAtCleared returns if the "synced_at" field was cleared in this mutation.
+func (m *HubPickupMutation) SyncedAtCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldSyncedAt]
+	return ok
+}
+
+// ResetSyncedAt resets all changes to the "synced_at" field.
+func (m *HubPickupMutation) ResetSyncedAt() {
+	m.synced_at = nil
+	delete(m.clearedFields, hubpickup.FieldSyncedAt)
+}
+
+// Where appends a list predicates to the HubPickupMutation builder.
+func (m *HubPickupMutation) Where(ps ...predicate.HubPickup) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HubPickupMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HubPickupMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HubPickup, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HubPickupMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HubPickupMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HubPickup).
+func (m *HubPickupMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HubPickupMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.fulfillment_id != nil {
+		fields = append(fields, hubpickup.FieldFulfillmentID)
+	}
+	if m.order_id != nil {
+		fields = append(fields, hubpickup.FieldOrderID)
+	}
+	if m.pickup_code != nil {
+		fields = append(fields, hubpickup.FieldPickupCode)
+	}
+	if m.status != nil {
+		fields = append(fields, hubpickup.FieldStatus)
+	}
+	if m.listed_at != nil {
+		fields = append(fields, hubpickup.FieldListedAt)
+	}
+	if m.collection_id != nil {
+		fields = append(fields, hubpickup.FieldCollectionID)
+	}
+	if m.collected_at != nil {
+		fields = append(fields, hubpickup.FieldCollectedAt)
+	}
+	if m.outcome != nil {
+		fields = append(fields, hubpickup.FieldOutcome)
+	}
+	if m.note != nil {
+		fields = append(fields, hubpickup.FieldNote)
+	}
+	if m.synced_at != nil {
+		fields = append(fields, hubpickup.FieldSyncedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HubPickupMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		return m.FulfillmentID()
+	case hubpickup.FieldOrderID:
+		return m.OrderID()
+	case hubpickup.FieldPickupCode:
+		return m.PickupCode()
+	case hubpickup.FieldStatus:
+		return m.Status()
+	case hubpickup.FieldListedAt:
+		return m.ListedAt()
+	case hubpickup.FieldCollectionID:
+		return m.CollectionID()
+	case hubpickup.FieldCollectedAt:
+		return m.CollectedAt()
+	case hubpickup.FieldOutcome:
+		return m.Outcome()
+	case hubpickup.FieldNote:
+		return m.Note()
+	case hubpickup.FieldSyncedAt:
+		return m.SyncedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HubPickupMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		return m.OldFulfillmentID(ctx)
+	case hubpickup.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case hubpickup.FieldPickupCode:
+		return m.OldPickupCode(ctx)
+	case hubpickup.FieldStatus:
+		return m.OldStatus(ctx)
+	case hubpickup.FieldListedAt:
+		return m.OldListedAt(ctx)
+	case hubpickup.FieldCollectionID:
+		return m.OldCollectionID(ctx)
+	case hubpickup.FieldCollectedAt:
+		return m.OldCollectedAt(ctx)
+	case hubpickup.FieldOutcome:
+		return m.OldOutcome(ctx)
+	case hubpickup.FieldNote:
+		return m.OldNote(ctx)
+	case hubpickup.FieldSyncedAt:
+		return m.OldSyncedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown HubPickup field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubPickupMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFulfillmentID(v)
+		return nil
+	case hubpickup.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case hubpickup.FieldPickupCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPickupCode(v)
+		return nil
+	case hubpickup.FieldStatus:
+		v, ok := value.(hubpickup.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case hubpickup.FieldListedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetListedAt(v)
+		return nil
+	case hubpickup.FieldCollectionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectionID(v)
+		return nil
+	case hubpickup.FieldCollectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectedAt(v)
+		return nil
+	case hubpickup.FieldOutcome:
+		v, ok := value.(hubpickup.Outcome)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutcome(v)
+		return nil
+	case hubpickup.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case hubpickup.FieldSyncedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubPickup field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HubPickupMutation) AddedFields() []string {
+	var fields []string
+	if m.addfulfillment_id != nil {
+		fields = append(fields, hubpickup.FieldFulfillmentID)
+	}
+	if m.addorder_id != nil {
+		fields = append(fields, hubpickup.FieldOrderID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HubPickupMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		return m.AddedFulfillmentID()
+	case hubpickup.FieldOrderID:
+		return m.AddedOrderID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubPickupMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFulfillmentID(v)
+		return nil
+	case hubpickup.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrderID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubPickup numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HubPickupMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(hubpickup.FieldListedAt) {
+		fields = append(fields, hubpickup.FieldListedAt)
+	}
+	if m.FieldCleared(hubpickup.FieldCollectionID) {
+		fields = append(fields, hubpickup.FieldCollectionID)
+	}
+	if m.FieldCleared(hubpickup.FieldCollectedAt) {
+		fields = append(fields, hubpickup.FieldCollectedAt)
+	}
+	if m.FieldCleared(hubpickup.FieldOutcome) {
+		fields = append(fields, hubpickup.FieldOutcome)
+	}
+	if m.FieldCleared(hubpickup.FieldSyncedAt) {
+		fields = append(fields, hubpickup.FieldSyncedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HubPickupMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HubPickupMutation) ClearField(name string) error {
+	switch name {
+	case hubpickup.FieldListedAt:
+		m.ClearListedAt()
+		return nil
+	case hubpickup.FieldCollectionID:
+		m.ClearCollectionID()
+		return nil
+	case hubpickup.FieldCollectedAt:
+		m.ClearCollectedAt()
+		return nil
+	case hubpickup.FieldOutcome:
+		m.ClearOutcome()
+		return nil
+	case hubpickup.FieldSyncedAt:
+		m.ClearSyncedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HubPickup nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HubPickupMutation) ResetField(name string) error {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		m.ResetFulfillmentID()
+		return nil
+	case hubpickup.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case hubpickup.FieldPickupCode:
+		m.ResetPickupCode()
+		return nil
+	case hubpickup.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case hubpickup.FieldListedAt:
+		m.ResetListedAt()
+		return nil
+	case hubpickup.FieldCollectionID:
+		m.ResetCollectionID()
+		return nil
+	case hubpickup.FieldCollectedAt:
+		m.ResetCollectedAt()
+		return nil
+	case hubpickup.FieldOutcome:
+		m.ResetOutcome()
+		return nil
+	case hubpickup.FieldNote:
+		m.ResetNote()
+		return nil
+	case hubpickup.FieldSyncedAt:
+		m.ResetSyncedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HubPickup field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HubPickupMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HubPickupMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HubPickupMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HubPickupMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HubPickupMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HubPickupMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HubPickupMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown HubPickup unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HubPickupMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown HubPickup edge %s", name)
 }
 
 // HubSaleMutation represents an operation that mutates the HubSale nodes in the graph.

@@ -38,10 +38,14 @@ type Tx struct {
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
+	// HubCollection is the client for interacting with the HubCollection builders.
+	HubCollection *HubCollectionClient
 	// HubPassSpend is the client for interacting with the HubPassSpend builders.
 	HubPassSpend *HubPassSpendClient
 	// HubPayment is the client for interacting with the HubPayment builders.
 	HubPayment *HubPaymentClient
+	// HubPickup is the client for interacting with the HubPickup builders.
+	HubPickup *HubPickupClient
 	// HubSale is the client for interacting with the HubSale builders.
 	HubSale *HubSaleClient
 	// HubWallet is the client for interacting with the HubWallet builders.
@@ -237,8 +241,10 @@ func (tx *Tx) init() {
 	tx.FulfillmentEvent = NewFulfillmentEventClient(tx.config)
 	tx.GiftDraw = NewGiftDrawClient(tx.config)
 	tx.GiftLot = NewGiftLotClient(tx.config)
+	tx.HubCollection = NewHubCollectionClient(tx.config)
 	tx.HubPassSpend = NewHubPassSpendClient(tx.config)
 	tx.HubPayment = NewHubPaymentClient(tx.config)
+	tx.HubPickup = NewHubPickupClient(tx.config)
 	tx.HubSale = NewHubSaleClient(tx.config)
 	tx.HubWallet = NewHubWalletClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)

@@ -14,6 +14,14 @@ import (
 	"github.com/merchd/merchd/ent"
 )
 
+// Events is the resolver for the events field.
+func (r *fulfillmentResolver) Events(ctx context.Context, obj *ent.Fulfillment) ([]*ent.FulfillmentEvent, error) {
+	if r.Fulfil == nil {
+		return []*ent.FulfillmentEvent{}, nil // at a hub: the events are on central
+	}
+	return obj.Events(ctx)
+}
+
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id int) (ent.Noder, error) {
 	n, err := r.Client.Noder(ctx, id)

@@ -17,6 +17,9 @@ import (
 
 // Order is the resolver for the order field.
 func (r *fulfillmentResolver) Order(ctx context.Context, obj *ent.Fulfillment) (*ent.Order, error) {
+	if r.Fulfil == nil {
+		return nil, nil // at a hub: the order is on central
+	}
 	return r.Client.Order.Get(ctx, obj.OrderID)
 }
 
@@ -27,6 +30,13 @@ func (r *fulfillmentResolver) Late(ctx context.Context, obj *ent.Fulfillment) (b
 
 // CollectPickup is the resolver for the collectPickup field.
 func (r *mutationResolver) CollectPickup(ctx context.Context, input model.CollectPickupInput) (*model.CollectPickupPayload, error) {
+	if r.Fulfil == nil && r.Pickups != nil {
+		hv, err := r.Pickups.CollectPickup(ctx, input.Code, input.IdempotencyKey)
+		if err != nil {
+			return nil, err
+		}
+		return &model.CollectPickupPayload{Fulfillment: hubFulfillment(hv), HubHandover: handoverModel(hv)}, nil
+	}
 	svc, err := r.fulfil()
 	if err != nil {
 		return nil, err

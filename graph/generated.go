@@ -139,6 +139,7 @@ type ComplexityRoot struct {
 
 	CollectPickupPayload struct {
 		Fulfillment func(childComplexity int) int
+		HubHandover func(childComplexity int) int
 	}
 
 	Collection struct {
@@ -279,6 +280,25 @@ type ComplexityRoot struct {
 		Variant   func(childComplexity int) int
 	}
 
+	HubCollectionResult struct {
+		Code         func(childComplexity int) int
+		CollectedAt  func(childComplexity int) int
+		CollectionID func(childComplexity int) int
+		Error        func(childComplexity int) int
+		Note         func(childComplexity int) int
+		Outcome      func(childComplexity int) int
+	}
+
+	HubHandover struct {
+		CollectedAt   func(childComplexity int) int
+		CollectionID  func(childComplexity int) int
+		FulfillmentID func(childComplexity int) int
+		Note          func(childComplexity int) int
+		OrderID       func(childComplexity int) int
+		PickupCode    func(childComplexity int) int
+		State         func(childComplexity int) int
+	}
+
 	HubPaymentLine struct {
 		Quantity   func(childComplexity int) int
 		Sku        func(childComplexity int) int
@@ -298,6 +318,12 @@ type ComplexityRoot struct {
 		Receipt      func(childComplexity int) int
 		ReceiptQRPng func(childComplexity int) int
 		Status       func(childComplexity int) int
+	}
+
+	HubPickupLine struct {
+		FulfillmentID func(childComplexity int) int
+		OrderID       func(childComplexity int) int
+		PickupCode    func(childComplexity int) int
 	}
 
 	HubSale struct {
@@ -467,6 +493,7 @@ type ComplexityRoot struct {
 		PinProducts           func(childComplexity int, input model.PinProductsInput) int
 		PrintFulfillmentLabel func(childComplexity int, input model.PrintFulfillmentLabelInput) int
 		RebalanceDropPools    func(childComplexity int, input model.RebalanceDropPoolsInput) int
+		RecordHubCollections  func(childComplexity int, input model.RecordHubCollectionsInput) int
 		RecordHubSales        func(childComplexity int, input model.RecordHubSalesInput) int
 		RefundHubPayment      func(childComplexity int, input model.RefundHubPaymentInput) int
 		RefundOrder           func(childComplexity int, input model.RefundOrderInput) int
@@ -617,8 +644,10 @@ type ComplexityRoot struct {
 		Fulfillments         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.FulfillmentOrder, where *ent.FulfillmentWhereInput) int
 		HubAllocation        func(childComplexity int, hub string) int
 		HubCardPaymentStatus func(childComplexity int, saleID string) int
+		HubHandovers         func(childComplexity int, first *int) int
 		HubPaymentRequest    func(childComplexity int, lines []*model.HubSellLineInput) int
 		HubPhonePayment      func(childComplexity int, saleID string) int
+		HubPickups           func(childComplexity int, hub string, after *int, first *int) int
 		HubSaleReceipt       func(childComplexity int, saleID string) int
 		HubSales             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) int
 		HubStatus            func(childComplexity int) int
@@ -641,6 +670,10 @@ type ComplexityRoot struct {
 		Viewer               func(childComplexity int) int
 		Wallet               func(childComplexity int, currency *string) int
 		WalletPass           func(childComplexity int, currency *string) int
+	}
+
+	RecordHubCollectionsPayload struct {
+		Results func(childComplexity int) int
 	}
 
 	RecordHubSalesPayload struct {
@@ -880,6 +913,7 @@ type DropResolver interface {
 	HoldSeconds(ctx context.Context, obj *ent.Drop) (int, error)
 }
 type FulfillmentResolver interface {
+	Events(ctx context.Context, obj *ent.Fulfillment) ([]*ent.FulfillmentEvent, error)
 	Order(ctx context.Context, obj *ent.Fulfillment) (*ent.Order, error)
 
 	Late(ctx context.Context, obj *ent.Fulfillment) (bool, error)
@@ -931,6 +965,7 @@ type MutationResolver interface {
 	HubCardPayment(ctx context.Context, input model.HubCardPaymentInput) (*model.TerminalPaymentPayload, error)
 	CancelHubCardPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error)
 	BindTerminalReader(ctx context.Context, input model.BindTerminalReaderInput) (*model.BindTerminalReaderPayload, error)
+	RecordHubCollections(ctx context.Context, input model.RecordHubCollectionsInput) (*model.RecordHubCollectionsPayload, error)
 	CreateStream(ctx context.Context, input model.CreateStreamInput) (*model.StreamKeyPayload, error)
 	PinProducts(ctx context.Context, input model.PinProductsInput) (*model.StreamPayload, error)
 	HighlightProduct(ctx context.Context, input model.HighlightProductInput) (*model.StreamPayload, error)
@@ -982,6 +1017,8 @@ type QueryResolver interface {
 	TerminalReader(ctx context.Context, id string) (*model.TerminalReader, error)
 	HubCardPaymentStatus(ctx context.Context, saleID string) (*model.HubPhonePayment, error)
 	HubSaleReceipt(ctx context.Context, saleID string) (*model.HubSaleReceipt, error)
+	HubPickups(ctx context.Context, hub string, after *int, first *int) ([]*model.HubPickupLine, error)
+	HubHandovers(ctx context.Context, first *int) ([]*model.HubHandover, error)
 	Viewer(ctx context.Context) (*ent.Customer, error)
 	Locations(ctx context.Context) ([]*ent.Location, error)
 	Wallet(ctx context.Context, currency *string) (*ent.Wallet, error)
@@ -1246,6 +1283,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CollectPickupPayload.Fulfillment(childComplexity), true
+	case "CollectPickupPayload.hubHandover":
+		if e.ComplexityRoot.CollectPickupPayload.HubHandover == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CollectPickupPayload.HubHandover(childComplexity), true
 
 	case "Collection.createdAt":
 		if e.ComplexityRoot.Collection.CreatedAt == nil {
@@ -1762,6 +1805,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HubAllocationLine.Variant(childComplexity), true
 
+	case "HubCollectionResult.code":
+		if e.ComplexityRoot.HubCollectionResult.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.Code(childComplexity), true
+	case "HubCollectionResult.collectedAt":
+		if e.ComplexityRoot.HubCollectionResult.CollectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.CollectedAt(childComplexity), true
+	case "HubCollectionResult.collectionId":
+		if e.ComplexityRoot.HubCollectionResult.CollectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.CollectionID(childComplexity), true
+	case "HubCollectionResult.error":
+		if e.ComplexityRoot.HubCollectionResult.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.Error(childComplexity), true
+	case "HubCollectionResult.note":
+		if e.ComplexityRoot.HubCollectionResult.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.Note(childComplexity), true
+	case "HubCollectionResult.outcome":
+		if e.ComplexityRoot.HubCollectionResult.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.Outcome(childComplexity), true
+
+	case "HubHandover.collectedAt":
+		if e.ComplexityRoot.HubHandover.CollectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.CollectedAt(childComplexity), true
+	case "HubHandover.collectionId":
+		if e.ComplexityRoot.HubHandover.CollectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.CollectionID(childComplexity), true
+	case "HubHandover.fulfillmentId":
+		if e.ComplexityRoot.HubHandover.FulfillmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.FulfillmentID(childComplexity), true
+	case "HubHandover.note":
+		if e.ComplexityRoot.HubHandover.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.Note(childComplexity), true
+	case "HubHandover.orderId":
+		if e.ComplexityRoot.HubHandover.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.OrderID(childComplexity), true
+	case "HubHandover.pickupCode":
+		if e.ComplexityRoot.HubHandover.PickupCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.PickupCode(childComplexity), true
+	case "HubHandover.state":
+		if e.ComplexityRoot.HubHandover.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.State(childComplexity), true
+
 	case "HubPaymentLine.quantity":
 		if e.ComplexityRoot.HubPaymentLine.Quantity == nil {
 			break
@@ -1836,6 +1959,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubPhonePayment.Status(childComplexity), true
+
+	case "HubPickupLine.fulfillmentId":
+		if e.ComplexityRoot.HubPickupLine.FulfillmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPickupLine.FulfillmentID(childComplexity), true
+	case "HubPickupLine.orderId":
+		if e.ComplexityRoot.HubPickupLine.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPickupLine.OrderID(childComplexity), true
+	case "HubPickupLine.pickupCode":
+		if e.ComplexityRoot.HubPickupLine.PickupCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPickupLine.PickupCode(childComplexity), true
 
 	case "HubSale.conflict":
 		if e.ComplexityRoot.HubSale.Conflict == nil {
@@ -2650,6 +2792,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RebalanceDropPools(childComplexity, args["input"].(model.RebalanceDropPoolsInput)), true
+	case "Mutation.recordHubCollections":
+		if e.ComplexityRoot.Mutation.RecordHubCollections == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordHubCollections_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordHubCollections(childComplexity, args["input"].(model.RecordHubCollectionsInput)), true
 	case "Mutation.recordHubSales":
 		if e.ComplexityRoot.Mutation.RecordHubSales == nil {
 			break
@@ -3398,6 +3551,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.HubCardPaymentStatus(childComplexity, args["saleId"].(string)), true
+	case "Query.hubHandovers":
+		if e.ComplexityRoot.Query.HubHandovers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubHandovers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubHandovers(childComplexity, args["first"].(*int)), true
 	case "Query.hubPaymentRequest":
 		if e.ComplexityRoot.Query.HubPaymentRequest == nil {
 			break
@@ -3420,6 +3584,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.HubPhonePayment(childComplexity, args["saleId"].(string)), true
+	case "Query.hubPickups":
+		if e.ComplexityRoot.Query.HubPickups == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubPickups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubPickups(childComplexity, args["hub"].(string), args["after"].(*int), args["first"].(*int)), true
 	case "Query.hubSaleReceipt":
 		if e.ComplexityRoot.Query.HubSaleReceipt == nil {
 			break
@@ -3628,6 +3803,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WalletPass(childComplexity, args["currency"].(*string)), true
+
+	case "RecordHubCollectionsPayload.results":
+		if e.ComplexityRoot.RecordHubCollectionsPayload.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordHubCollectionsPayload.Results(childComplexity), true
 
 	case "RecordHubSalesPayload.results":
 		if e.ComplexityRoot.RecordHubSalesPayload.Results == nil {
@@ -4439,6 +4621,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputGrantCreditInput,
 		ec.unmarshalInputHighlightProductInput,
 		ec.unmarshalInputHubCardPaymentInput,
+		ec.unmarshalInputHubCollectionInput,
 		ec.unmarshalInputHubSaleInput,
 		ec.unmarshalInputHubSaleLineInput,
 		ec.unmarshalInputHubSaleWhereInput,
@@ -4468,6 +4651,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputProductOrder,
 		ec.unmarshalInputProductWhereInput,
 		ec.unmarshalInputRebalanceDropPoolsInput,
+		ec.unmarshalInputRecordHubCollectionsInput,
 		ec.unmarshalInputRecordHubSalesInput,
 		ec.unmarshalInputRefundHubPaymentInput,
 		ec.unmarshalInputRefundLineInput,
@@ -4595,7 +4779,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "checkout.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "wallet.graphqls" "web.graphqls"
+//go:embed "checkout.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "wallet.graphqls" "web.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4611,6 +4795,7 @@ var sources = []*ast.Source{
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "fulfillment.graphqls", Input: sourceData("fulfillment.graphqls"), BuiltIn: false},
 	{Name: "hub.graphqls", Input: sourceData("hub.graphqls"), BuiltIn: false},
+	{Name: "hubpickup.graphqls", Input: sourceData("hubpickup.graphqls"), BuiltIn: false},
 	{Name: "live.graphqls", Input: sourceData("live.graphqls"), BuiltIn: false},
 	{Name: "merchd.graphqls", Input: sourceData("merchd.graphqls"), BuiltIn: false},
 	{Name: "realtime.graphqls", Input: sourceData("realtime.graphqls"), BuiltIn: false},
@@ -4751,6 +4936,8 @@ func (ec *executionContext) childFields_CollectPickupPayload(ctx context.Context
 	switch field.Name {
 	case "fulfillment":
 		return ec.fieldContext_CollectPickupPayload_fulfillment(ctx, field)
+	case "hubHandover":
+		return ec.fieldContext_CollectPickupPayload_hubHandover(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CollectPickupPayload", field.Name)
 }
@@ -5019,6 +5206,44 @@ func (ec *executionContext) childFields_HubAllocationLine(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type HubAllocationLine", field.Name)
 }
 
+func (ec *executionContext) childFields_HubCollectionResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "collectionId":
+		return ec.fieldContext_HubCollectionResult_collectionId(ctx, field)
+	case "outcome":
+		return ec.fieldContext_HubCollectionResult_outcome(ctx, field)
+	case "collectedAt":
+		return ec.fieldContext_HubCollectionResult_collectedAt(ctx, field)
+	case "note":
+		return ec.fieldContext_HubCollectionResult_note(ctx, field)
+	case "error":
+		return ec.fieldContext_HubCollectionResult_error(ctx, field)
+	case "code":
+		return ec.fieldContext_HubCollectionResult_code(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubCollectionResult", field.Name)
+}
+
+func (ec *executionContext) childFields_HubHandover(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "collectionId":
+		return ec.fieldContext_HubHandover_collectionId(ctx, field)
+	case "fulfillmentId":
+		return ec.fieldContext_HubHandover_fulfillmentId(ctx, field)
+	case "orderId":
+		return ec.fieldContext_HubHandover_orderId(ctx, field)
+	case "pickupCode":
+		return ec.fieldContext_HubHandover_pickupCode(ctx, field)
+	case "collectedAt":
+		return ec.fieldContext_HubHandover_collectedAt(ctx, field)
+	case "state":
+		return ec.fieldContext_HubHandover_state(ctx, field)
+	case "note":
+		return ec.fieldContext_HubHandover_note(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubHandover", field.Name)
+}
+
 func (ec *executionContext) childFields_HubPaymentLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "sku":
@@ -5059,6 +5284,18 @@ func (ec *executionContext) childFields_HubPhonePayment(ctx context.Context, fie
 		return ec.fieldContext_HubPhonePayment_receiptQrPng(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubPhonePayment", field.Name)
+}
+
+func (ec *executionContext) childFields_HubPickupLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fulfillmentId":
+		return ec.fieldContext_HubPickupLine_fulfillmentId(ctx, field)
+	case "orderId":
+		return ec.fieldContext_HubPickupLine_orderId(ctx, field)
+	case "pickupCode":
+		return ec.fieldContext_HubPickupLine_pickupCode(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubPickupLine", field.Name)
 }
 
 func (ec *executionContext) childFields_HubSale(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5577,6 +5814,14 @@ func (ec *executionContext) childFields_QRCode(ctx context.Context, field graphq
 		return ec.fieldContext_QRCode_products(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type QRCode", field.Name)
+}
+
+func (ec *executionContext) childFields_RecordHubCollectionsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "results":
+		return ec.fieldContext_RecordHubCollectionsPayload_results(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RecordHubCollectionsPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RecordHubSalesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6593,6 +6838,20 @@ func (ec *executionContext) field_Mutation_rebalanceDropPools_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_recordHubCollections_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RecordHubCollectionsInput, error) {
+			return ec.unmarshalNRecordHubCollectionsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubCollectionsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_recordHubSales_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7063,6 +7322,20 @@ func (ec *executionContext) field_Query_hubCardPaymentStatus_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_hubHandovers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_hubPaymentRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7088,6 +7361,36 @@ func (ec *executionContext) field_Query_hubPhonePayment_args(ctx context.Context
 		return nil, err
 	}
 	args["saleId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_hubPickups_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "hub",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["hub"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
 	return args, nil
 }
 
@@ -8596,6 +8899,38 @@ func (ec *executionContext) fieldContext_CollectPickupPayload_fulfillment(_ cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CollectPickupPayload_hubHandover(ctx context.Context, field graphql.CollectedField, obj *model.CollectPickupPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CollectPickupPayload_hubHandover(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HubHandover, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubHandover) graphql.Marshaler {
+			return ec.marshalOHubHandover2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandover(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CollectPickupPayload_hubHandover(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CollectPickupPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubHandover(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10135,7 +10470,7 @@ func (ec *executionContext) _Fulfillment_events(ctx context.Context, field graph
 			return ec.fieldContext_Fulfillment_events(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Events(ctx)
+			return ec.Resolvers.Fulfillment().Events(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.FulfillmentEvent) graphql.Marshaler {
@@ -10150,7 +10485,7 @@ func (ec *executionContext) fieldContext_Fulfillment_events(_ context.Context, f
 		Object:     "Fulfillment",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_FulfillmentEvent(ctx, field)
 		},
@@ -10171,10 +10506,10 @@ func (ec *executionContext) _Fulfillment_order(ctx context.Context, field graphq
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
-			return ec.marshalNOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrder(ctx, selections, v)
+			return ec.marshalOOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrder(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Fulfillment_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -10686,6 +11021,305 @@ func (ec *executionContext) fieldContext_HubAllocationLine_variant(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _HubCollectionResult_collectionId(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_collectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_collectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_outcome(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubCollectionOutcome) graphql.Marshaler {
+			return ec.marshalOHubCollectionOutcome2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionOutcome(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type HubCollectionOutcome does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_collectedAt(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_collectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_collectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_note(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_error(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_code(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_collectionId(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_collectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_collectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_fulfillmentId(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_fulfillmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FulfillmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_fulfillmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_orderId(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_pickupCode(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_pickupCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PickupCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_collectedAt(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_collectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_collectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_state(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.HubHandoverState) graphql.Marshaler {
+			return ec.marshalNHubHandoverState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type HubHandoverState does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_note(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _HubPaymentLine_sku(ctx context.Context, field graphql.CollectedField, obj *model.HubPaymentLine) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10978,6 +11612,75 @@ func (ec *executionContext) _HubPhonePayment_receiptQrPng(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_HubPhonePayment_receiptQrPng(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HubPhonePayment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubPickupLine_fulfillmentId(ctx context.Context, field graphql.CollectedField, obj *model.HubPickupLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPickupLine_fulfillmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FulfillmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPickupLine_fulfillmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPickupLine", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubPickupLine_orderId(ctx context.Context, field graphql.CollectedField, obj *model.HubPickupLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPickupLine_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPickupLine_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPickupLine", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubPickupLine_pickupCode(ctx context.Context, field graphql.CollectedField, obj *model.HubPickupLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPickupLine_pickupCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PickupCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPickupLine_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPickupLine", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _HubSale_id(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
@@ -14550,6 +15253,50 @@ func (ec *executionContext) fieldContext_Mutation_bindTerminalReader(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_recordHubCollections(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordHubCollections(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordHubCollections(ctx, fc.Args["input"].(model.RecordHubCollectionsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RecordHubCollectionsPayload) graphql.Marshaler {
+			return ec.marshalNRecordHubCollectionsPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubCollectionsPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordHubCollections(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RecordHubCollectionsPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordHubCollections_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18086,6 +18833,94 @@ func (ec *executionContext) fieldContext_Query_hubSaleReceipt(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_hubPickups(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubPickups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubPickups(ctx, fc.Args["hub"].(string), fc.Args["after"].(*int), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubPickupLine) graphql.Marshaler {
+			return ec.marshalNHubPickupLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPickupLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubPickups(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubPickupLine(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubPickups_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_hubHandovers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubHandovers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubHandovers(ctx, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubHandover) graphql.Marshaler {
+			return ec.marshalNHubHandover2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubHandovers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubHandover(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubHandovers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18373,6 +19208,38 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RecordHubCollectionsPayload_results(ctx context.Context, field graphql.CollectedField, obj *model.RecordHubCollectionsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordHubCollectionsPayload_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Results, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubCollectionResult) graphql.Marshaler {
+			return ec.marshalNHubCollectionResult2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecordHubCollectionsPayload_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RecordHubCollectionsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubCollectionResult(ctx, field)
 		},
 	}
 	return fc, nil
@@ -27324,6 +28191,57 @@ func (ec *executionContext) unmarshalInputHubCardPaymentInput(ctx context.Contex
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputHubCollectionInput(ctx context.Context, obj any) (model.HubCollectionInput, error) {
+	var it model.HubCollectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"collectionId", "fulfillmentId", "code", "collectedAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "collectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectionId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectionID = data
+		case "fulfillmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfillmentId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FulfillmentID = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "collectedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAt = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputHubSaleInput(ctx context.Context, obj any) (model.HubSaleInput, error) {
 	var it model.HubSaleInput
 	if obj == nil {
@@ -32540,6 +33458,36 @@ func (ec *executionContext) unmarshalInputRebalanceDropPoolsInput(ctx context.Co
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputRecordHubCollectionsInput(ctx context.Context, obj any) (model.RecordHubCollectionsInput, error) {
+	var it model.RecordHubCollectionsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"collections"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "collections":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collections"))
+			data, err := ec.unmarshalNHubCollectionInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Collections = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRecordHubSalesInput(ctx context.Context, obj any) (model.RecordHubSalesInput, error) {
 	var it model.RecordHubSalesInput
 	if obj == nil {
@@ -37136,6 +38084,11 @@ func (ec *executionContext) _CollectPickupPayload(ctx context.Context, sel ast.S
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "hubHandover":
+			out.Values[i] = ec._CollectPickupPayload_hubHandover(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -38205,7 +39158,7 @@ func (ec *executionContext) _Fulfillment(ctx context.Context, sel ast.SelectionS
 					}
 				}()
 				res = ec._Fulfillment_order(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -38585,6 +39538,137 @@ func (ec *executionContext) _HubAllocationLine(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var hubCollectionResultImplementors = []string{"HubCollectionResult"}
+
+func (ec *executionContext) _HubCollectionResult(ctx context.Context, sel ast.SelectionSet, obj *model.HubCollectionResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubCollectionResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubCollectionResult")
+		case "collectionId":
+			out.Values[i] = ec._HubCollectionResult_collectionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outcome":
+			out.Values[i] = ec._HubCollectionResult_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "collectedAt":
+			out.Values[i] = ec._HubCollectionResult_collectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._HubCollectionResult_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._HubCollectionResult_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._HubCollectionResult_code(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubHandoverImplementors = []string{"HubHandover"}
+
+func (ec *executionContext) _HubHandover(ctx context.Context, sel ast.SelectionSet, obj *model.HubHandover) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubHandoverImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubHandover")
+		case "collectionId":
+			out.Values[i] = ec._HubHandover_collectionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fulfillmentId":
+			out.Values[i] = ec._HubHandover_fulfillmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderId":
+			out.Values[i] = ec._HubHandover_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pickupCode":
+			out.Values[i] = ec._HubHandover_pickupCode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "collectedAt":
+			out.Values[i] = ec._HubHandover_collectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._HubHandover_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._HubHandover_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var hubPaymentLineImplementors = []string{"HubPaymentLine"}
 
 func (ec *executionContext) _HubPaymentLine(ctx context.Context, sel ast.SelectionSet, obj *model.HubPaymentLine) graphql.Marshaler {
@@ -38721,6 +39805,54 @@ func (ec *executionContext) _HubPhonePayment(ctx context.Context, sel ast.Select
 		case "receiptQrPng":
 			out.Values[i] = ec._HubPhonePayment_receiptQrPng(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubPickupLineImplementors = []string{"HubPickupLine"}
+
+func (ec *executionContext) _HubPickupLine(ctx context.Context, sel ast.SelectionSet, obj *model.HubPickupLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubPickupLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubPickupLine")
+		case "fulfillmentId":
+			out.Values[i] = ec._HubPickupLine_fulfillmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderId":
+			out.Values[i] = ec._HubPickupLine_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pickupCode":
+			out.Values[i] = ec._HubPickupLine_pickupCode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -40275,6 +41407,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "bindTerminalReader":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_bindTerminalReader(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordHubCollections":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordHubCollections(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -42335,6 +43474,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubPickups":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubPickups(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubHandovers":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubHandovers(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "viewer":
 			field := field
 
@@ -42480,6 +43663,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var recordHubCollectionsPayloadImplementors = []string{"RecordHubCollectionsPayload"}
+
+func (ec *executionContext) _RecordHubCollectionsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RecordHubCollectionsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, recordHubCollectionsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RecordHubCollectionsPayload")
+		case "results":
+			out.Values[i] = ec._RecordHubCollectionsPayload_results(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -45548,6 +46769,87 @@ func (ec *executionContext) unmarshalNHubCardPaymentInput2githubᚗcomᚋmerchd�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNHubCollectionInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionInputᚄ(ctx context.Context, v any) ([]*model.HubCollectionInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.HubCollectionInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHubCollectionInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNHubCollectionInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionInput(ctx context.Context, v any) (*model.HubCollectionInput, error) {
+	res, err := ec.unmarshalInputHubCollectionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubCollectionResult2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubCollectionResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubCollectionResult2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubCollectionResult2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionResult(ctx context.Context, sel ast.SelectionSet, v *model.HubCollectionResult) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubCollectionResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHubHandover2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubHandover) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubHandover2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandover(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubHandover2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandover(ctx context.Context, sel ast.SelectionSet, v *model.HubHandover) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubHandover(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHubHandoverState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverState(ctx context.Context, v any) (model.HubHandoverState, error) {
+	var res model.HubHandoverState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubHandoverState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverState(ctx context.Context, sel ast.SelectionSet, v model.HubHandoverState) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNHubLinkState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubLinkState(ctx context.Context, v any) (model.HubLinkState, error) {
 	var res model.HubLinkState
 	err := res.UnmarshalGQL(v)
@@ -45612,6 +46914,32 @@ func (ec *executionContext) unmarshalNHubPhonePaymentStatus2githubᚗcomᚋmerch
 
 func (ec *executionContext) marshalNHubPhonePaymentStatus2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePaymentStatus(ctx context.Context, sel ast.SelectionSet, v model.HubPhonePaymentStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNHubPickupLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPickupLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubPickupLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubPickupLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPickupLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubPickupLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPickupLine(ctx context.Context, sel ast.SelectionSet, v *model.HubPickupLine) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubPickupLine(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNHubSaleConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleConnection(ctx context.Context, sel ast.SelectionSet, v *ent.HubSaleConnection) graphql.Marshaler {
@@ -46485,6 +47813,21 @@ func (ec *executionContext) marshalNQRCode2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋg
 func (ec *executionContext) unmarshalNRebalanceDropPoolsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRebalanceDropPoolsInput(ctx context.Context, v any) (model.RebalanceDropPoolsInput, error) {
 	res, err := ec.unmarshalInputRebalanceDropPoolsInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRecordHubCollectionsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubCollectionsInput(ctx context.Context, v any) (model.RecordHubCollectionsInput, error) {
+	res, err := ec.unmarshalInputRecordHubCollectionsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRecordHubCollectionsPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubCollectionsPayload(ctx context.Context, sel ast.SelectionSet, v *model.RecordHubCollectionsPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RecordHubCollectionsPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRecordHubSalesInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubSalesInput(ctx context.Context, v any) (model.RecordHubSalesInput, error) {
@@ -48080,6 +49423,29 @@ func (ec *executionContext) unmarshalOFulfillmentWhereInput2ᚖgithubᚗcomᚋme
 	}
 	res, err := ec.unmarshalInputFulfillmentWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOHubCollectionOutcome2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionOutcome(ctx context.Context, v any) (*model.HubCollectionOutcome, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.HubCollectionOutcome)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOHubCollectionOutcome2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionOutcome(ctx context.Context, sel ast.SelectionSet, v *model.HubCollectionOutcome) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOHubHandover2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandover(ctx context.Context, sel ast.SelectionSet, v *model.HubHandover) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HubHandover(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOHubPhonePayment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePayment(ctx context.Context, sel ast.SelectionSet, v *model.HubPhonePayment) graphql.Marshaler {

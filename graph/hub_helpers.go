@@ -9,6 +9,7 @@ import (
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent"
+	entfulfillment "github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/graph/model"
 )
@@ -154,4 +155,22 @@ func (r *Resolver) fulfil() (*fulfillment.Service, error) {
 		return nil, &checkout.InputError{Field: "code", Msg: "orders are handed over on central; at a hub, sell at the till"}
 	}
 	return r.Fulfil, nil
+}
+
+// hubFulfillment is a pickup handed over at this hub, as the hub knows its
+// fulfilment (its order and events are on central).
+func hubFulfillment(hv fulfillment.HubHandover) *ent.Fulfillment {
+	at := hv.CollectedAt
+	return &ent.Fulfillment{ID: hv.FulfillmentID, OrderID: hv.OrderID, Method: entfulfillment.MethodPICKUP,
+		Status: entfulfillment.StatusCOLLECTED, PickupCode: hv.Code, CollectedAt: &at, CreatedAt: at, UpdatedAt: at}
+}
+
+// handoverModel is a handover at this hub as the API shows it.
+func handoverModel(hv fulfillment.HubHandover) *model.HubHandover {
+	m := &model.HubHandover{CollectionID: hv.CollectionID, FulfillmentID: hv.FulfillmentID, OrderID: hv.OrderID,
+		PickupCode: hv.Code, CollectedAt: hv.CollectedAt, State: model.HubHandoverState(hv.State)}
+	if hv.Note != "" {
+		m.Note = &hv.Note
+	}
+	return m
 }

@@ -17,6 +17,7 @@ var hubScopedFields = map[string]bool{
 	"hubStatus": true, "hubAllocation": true, "hubWallets": true, "signingKey": true,
 	"hubPhonePayment": true, "terminalReader": true,
 	"recordHubSales": true, "returnAllocation": true, "startTerminalPayment": true, "cancelTerminalPayment": true,
+	"hubPickups": true, "recordHubCollections": true,
 }
 
 // hubScope is field middleware: a viewer holding a hub's token reaches
@@ -47,6 +48,7 @@ var centralOnlyFields = map[string]bool{
 	"topUpWallet": true, "grantCredit": true, "adjustWallet": true, "buyMembership": true, "refundOrder": true,
 	"leaseAllocation": true, "recordHubSales": true, "returnAllocation": true, "payHubSale": true,
 	"refundHubPayment": true, "startTerminalPayment": true, "cancelTerminalPayment": true, "walletPass": true,
+	"recordHubCollections": true, "hubPickups": true,
 }
 
 // atHub is field middleware for `merchd edge`: central's money mutations

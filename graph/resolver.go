@@ -58,6 +58,9 @@ type Resolver struct {
 	Hubs *hubs.Service
 	// Sales sells at this pop-up hub (edge.Sales); nil on central.
 	Sales HubSales
+	// Pickups hands pickups over at this pop-up hub, with or without the
+	// link (edge.Sales); nil on central.
+	Pickups HubPickups
 	// HubLink is the hub's sync loop; nil on central.
 	HubLink hubs.LinkReporter
 	// Central is a hub's link to central for card payments; nil on central.
@@ -83,4 +86,10 @@ type HubSales interface {
 	PaymentRequest(ctx context.Context, lines []hubs.SellLine) (hubs.PaymentRequest, error)
 	Queue(ctx context.Context) (hubs.HubQueue, error)
 	OfflineWallet(ctx context.Context, pass string) (hubs.OfflineWallet, error)
+}
+
+// HubPickups is a pop-up hub's handover of pickups, as the API uses it.
+type HubPickups interface {
+	CollectPickup(ctx context.Context, code, key string) (fulfillment.HubHandover, error)
+	Handovers(ctx context.Context, first int) ([]fulfillment.HubHandover, error)
 }

@@ -153,6 +153,18 @@ func (f GiftLotFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.GiftLotMutation", m)
 }
 
+// The HubCollectionFunc type is an adapter to allow the use of ordinary
+// function as HubCollection mutator.
+type HubCollectionFunc func(context.Context, *ent.HubCollectionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HubCollectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HubCollectionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HubCollectionMutation", m)
+}
+
 // The HubPassSpendFunc type is an adapter to allow the use of ordinary
 // function as HubPassSpend mutator.
 type HubPassSpendFunc func(context.Context, *ent.HubPassSpendMutation) (ent.Value, error)
@@ -175,6 +187,18 @@ func (f HubPaymentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HubPaymentMutation", m)
+}
+
+// The HubPickupFunc type is an adapter to allow the use of ordinary
+// function as HubPickup mutator.
+type HubPickupFunc func(context.Context, *ent.HubPickupMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HubPickupFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HubPickupMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HubPickupMutation", m)
 }
 
 // The HubSaleFunc type is an adapter to allow the use of ordinary

@@ -290,6 +290,11 @@ var (
 					Where: "status NOT IN ('COLLECTED', 'DELIVERED', 'CANCELED', 'FAILED') AND due_at IS NOT NULL",
 				},
 			},
+			{
+				Name:    "fulfillment_location_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentsColumns[6], FulfillmentsColumns[5]},
+			},
 		},
 	}
 	// FulfillmentEventsColumns holds the columns for the "fulfillment_events" table.
@@ -366,6 +371,36 @@ var (
 			},
 		},
 	}
+	// HubCollectionsColumns holds the columns for the "hub_collections" table.
+	HubCollectionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "collection_id", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "hub", Type: field.TypeString, Size: 40},
+		{Name: "fulfillment_id", Type: field.TypeInt},
+		{Name: "outcome", Type: field.TypeEnum, Enums: []string{"COLLECTED", "ALREADY_COLLECTED", "CONFLICT"}},
+		{Name: "claimed_at", Type: field.TypeTime},
+		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "recorded_at", Type: field.TypeTime},
+		{Name: "note", Type: field.TypeString, Default: ""},
+	}
+	// HubCollectionsTable holds the schema information for the "hub_collections" table.
+	HubCollectionsTable = &schema.Table{
+		Name:       "hub_collections",
+		Columns:    HubCollectionsColumns,
+		PrimaryKey: []*schema.Column{HubCollectionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "hubcollection_fulfillment_id",
+				Unique:  false,
+				Columns: []*schema.Column{HubCollectionsColumns[3]},
+			},
+			{
+				Name:    "hubcollection_hub_recorded_at",
+				Unique:  false,
+				Columns: []*schema.Column{HubCollectionsColumns[2], HubCollectionsColumns[7]},
+			},
+		},
+	}
 	// HubPassSpendsColumns holds the columns for the "hub_pass_spends" table.
 	HubPassSpendsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -418,6 +453,38 @@ var (
 				Name:    "hubpayment_status_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{HubPaymentsColumns[7], HubPaymentsColumns[9]},
+			},
+		},
+	}
+	// HubPickupsColumns holds the columns for the "hub_pickups" table.
+	HubPickupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "fulfillment_id", Type: field.TypeInt, Unique: true},
+		{Name: "order_id", Type: field.TypeInt},
+		{Name: "pickup_code", Type: field.TypeString, Size: 16},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"WAITING", "COLLECTED", "GONE"}, Default: "WAITING"},
+		{Name: "listed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "collection_id", Type: field.TypeString, Unique: true, Nullable: true, Size: 64},
+		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "outcome", Type: field.TypeEnum, Nullable: true, Enums: []string{"COLLECTED", "ALREADY_COLLECTED", "CONFLICT"}},
+		{Name: "note", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "synced_at", Type: field.TypeTime, Nullable: true},
+	}
+	// HubPickupsTable holds the schema information for the "hub_pickups" table.
+	HubPickupsTable = &schema.Table{
+		Name:       "hub_pickups",
+		Columns:    HubPickupsColumns,
+		PrimaryKey: []*schema.Column{HubPickupsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "hubpickup_pickup_code",
+				Unique:  false,
+				Columns: []*schema.Column{HubPickupsColumns[3]},
+			},
+			{
+				Name:    "hubpickup_status_listed_at",
+				Unique:  false,
+				Columns: []*schema.Column{HubPickupsColumns[4], HubPickupsColumns[5]},
 			},
 		},
 	}
@@ -1155,8 +1222,10 @@ var (
 		FulfillmentEventsTable,
 		GiftDrawsTable,
 		GiftLotsTable,
+		HubCollectionsTable,
 		HubPassSpendsTable,
 		HubPaymentsTable,
+		HubPickupsTable,
 		HubSalesTable,
 		HubWalletsTable,
 		IdempotencyKeysTable,
@@ -1251,6 +1320,9 @@ func init() {
 	GiftLotsTable.Annotation.Checks = map[string]string{
 		"gift_lot_remaining_non_negative": "remaining >= 0",
 	}
+	HubCollectionsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(171798691840),
+	}
 	HubPassSpendsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(158913789952),
 	}
@@ -1262,6 +1334,9 @@ func init() {
 	}
 	HubPaymentsTable.Annotation.Checks = map[string]string{
 		"hub_payment_amount_positive": "amount > 0",
+	}
+	HubPickupsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(176093659136),
 	}
 	HubSalesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(133143986176),

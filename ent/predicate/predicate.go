@@ -42,11 +42,17 @@ type GiftDraw func(*sql.Selector)
 // GiftLot is the predicate function for giftlot builders.
 type GiftLot func(*sql.Selector)
 
+// HubCollection is the predicate function for hubcollection builders.
+type HubCollection func(*sql.Selector)
+
 // HubPassSpend is the predicate function for hubpassspend builders.
 type HubPassSpend func(*sql.Selector)
 
 // HubPayment is the predicate function for hubpayment builders.
 type HubPayment func(*sql.Selector)
+
+// HubPickup is the predicate function for hubpickup builders.
+type HubPickup func(*sql.Selector)
 
 // HubSale is the predicate function for hubsale builders.
 type HubSale func(*sql.Selector)

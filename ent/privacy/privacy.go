@@ -399,6 +399,30 @@ func (f GiftLotMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.GiftLotMutation", m)
 }
 
+// The HubCollectionQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type HubCollectionQueryRuleFunc func(context.Context, *ent.HubCollectionQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f HubCollectionQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.HubCollectionQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.HubCollectionQuery", q)
+}
+
+// The HubCollectionMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type HubCollectionMutationRuleFunc func(context.Context, *ent.HubCollectionMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f HubCollectionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.HubCollectionMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.HubCollectionMutation", m)
+}
+
 // The HubPassSpendQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type HubPassSpendQueryRuleFunc func(context.Context, *ent.HubPassSpendQuery) error
@@ -445,6 +469,30 @@ func (f HubPaymentMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.HubPaymentMutation", m)
+}
+
+// The HubPickupQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type HubPickupQueryRuleFunc func(context.Context, *ent.HubPickupQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f HubPickupQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.HubPickupQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.HubPickupQuery", q)
+}
+
+// The HubPickupMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type HubPickupMutationRuleFunc func(context.Context, *ent.HubPickupMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f HubPickupMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.HubPickupMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.HubPickupMutation", m)
 }
 
 // The HubSaleQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -1130,9 +1178,13 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.GiftLotQuery:
 		return q.Filter(), nil
+	case *ent.HubCollectionQuery:
+		return q.Filter(), nil
 	case *ent.HubPassSpendQuery:
 		return q.Filter(), nil
 	case *ent.HubPaymentQuery:
+		return q.Filter(), nil
+	case *ent.HubPickupQuery:
 		return q.Filter(), nil
 	case *ent.HubSaleQuery:
 		return q.Filter(), nil
@@ -1217,9 +1269,13 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.GiftLotMutation:
 		return m.Filter(), nil
+	case *ent.HubCollectionMutation:
+		return m.Filter(), nil
 	case *ent.HubPassSpendMutation:
 		return m.Filter(), nil
 	case *ent.HubPaymentMutation:
+		return m.Filter(), nil
+	case *ent.HubPickupMutation:
 		return m.Filter(), nil
 	case *ent.HubSaleMutation:
 		return m.Filter(), nil

@@ -18,8 +18,10 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -426,6 +428,61 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	hubcollection.Policy = privacy.NewPolicies(schema.HubCollection{})
+	hubcollection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := hubcollection.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	hubcollectionFields := schema.HubCollection{}.Fields()
+	_ = hubcollectionFields
+	// hubcollectionDescCollectionID is the schema descriptor for collection_id field.
+	hubcollectionDescCollectionID := hubcollectionFields[0].Descriptor()
+	// hubcollection.CollectionIDValidator is a validator for the "collection_id" field. It is called by the builders before save.
+	hubcollection.CollectionIDValidator = func() func(string) error {
+		validators := hubcollectionDescCollectionID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(collection_id string) error {
+			for _, fn := range fns {
+				if err := fn(collection_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// hubcollectionDescHub is the schema descriptor for hub field.
+	hubcollectionDescHub := hubcollectionFields[1].Descriptor()
+	// hubcollection.HubValidator is a validator for the "hub" field. It is called by the builders before save.
+	hubcollection.HubValidator = func() func(string) error {
+		validators := hubcollectionDescHub.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(hub string) error {
+			for _, fn := range fns {
+				if err := fn(hub); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// hubcollectionDescRecordedAt is the schema descriptor for recorded_at field.
+	hubcollectionDescRecordedAt := hubcollectionFields[6].Descriptor()
+	// hubcollection.DefaultRecordedAt holds the default value on creation for the recorded_at field.
+	hubcollection.DefaultRecordedAt = hubcollectionDescRecordedAt.Default.(func() time.Time)
+	// hubcollectionDescNote is the schema descriptor for note field.
+	hubcollectionDescNote := hubcollectionFields[7].Descriptor()
+	// hubcollection.DefaultNote holds the default value on creation for the note field.
+	hubcollection.DefaultNote = hubcollectionDescNote.Default.(string)
 	hubpassspend.Policy = privacy.NewPolicies(schema.HubPassSpend{})
 	hubpassspend.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -506,6 +563,31 @@ func init() {
 	hubpaymentDescCreatedAt := hubpaymentFields[8].Descriptor()
 	// hubpayment.DefaultCreatedAt holds the default value on creation for the created_at field.
 	hubpayment.DefaultCreatedAt = hubpaymentDescCreatedAt.Default.(func() time.Time)
+	hubpickup.Policy = privacy.NewPolicies(schema.HubPickup{})
+	hubpickup.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := hubpickup.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	hubpickupFields := schema.HubPickup{}.Fields()
+	_ = hubpickupFields
+	// hubpickupDescPickupCode is the schema descriptor for pickup_code field.
+	hubpickupDescPickupCode := hubpickupFields[2].Descriptor()
+	// hubpickup.PickupCodeValidator is a validator for the "pickup_code" field. It is called by the builders before save.
+	hubpickup.PickupCodeValidator = hubpickupDescPickupCode.Validators[0].(func(string) error)
+	// hubpickupDescCollectionID is the schema descriptor for collection_id field.
+	hubpickupDescCollectionID := hubpickupFields[5].Descriptor()
+	// hubpickup.CollectionIDValidator is a validator for the "collection_id" field. It is called by the builders before save.
+	hubpickup.CollectionIDValidator = hubpickupDescCollectionID.Validators[0].(func(string) error)
+	// hubpickupDescNote is the schema descriptor for note field.
+	hubpickupDescNote := hubpickupFields[8].Descriptor()
+	// hubpickup.DefaultNote holds the default value on creation for the note field.
+	hubpickup.DefaultNote = hubpickupDescNote.Default.(string)
+	// hubpickup.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	hubpickup.NoteValidator = hubpickupDescNote.Validators[0].(func(string) error)
 	hubsale.Policy = privacy.NewPolicies(schema.HubSale{})
 	hubsale.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -74,6 +74,8 @@ func (Fulfillment) Indexes() []ent.Index {
 		// The SLA sweep reads open fulfilments past their deadline from
 		// this index only (never a scan of all fulfilments).
 		index.Fields("due_at").Annotations(entsql.IndexWhere(fulfillmentOpen + " AND due_at IS NOT NULL")),
+		// The pickups waiting at one point (a hub lists its own).
+		index.Fields("location_id", "status"),
 	}
 }
 

@@ -215,6 +215,7 @@ func New(t testing.TB, o Options) *Env {
 	}
 	if sales != nil {
 		resolver.Sales = sales
+		resolver.Pickups = sales
 	}
 	if o.Central != nil {
 		resolver.Central = o.Central

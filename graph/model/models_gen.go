@@ -128,6 +128,11 @@ type CollectPickupInput struct {
 
 type CollectPickupPayload struct {
 	Fulfillment *ent.Fulfillment `json:"fulfillment"`
+	// At a hub: the handover as the hub recorded it: QUEUED until central
+	// answers, then central's outcome. Null on central. (At a hub, fulfillment
+	// is the hub's view of it: id, status, method, collectedAt, pickupCode; its
+	// order and events are on central.)
+	HubHandover *HubHandover `json:"hubHandover,omitempty"`
 }
 
 type CollectionPayload struct {
@@ -227,6 +232,39 @@ type HubCardPaymentInput struct {
 	ReaderID string              `json:"readerId"`
 }
 
+type HubCollectionInput struct {
+	CollectionID  string `json:"collectionId"`
+	FulfillmentID int    `json:"fulfillmentId"`
+	// The pickup pass the hub scanned, or the fallback code typed.
+	Code string `json:"code"`
+	// When the hub handed over; central clamps it to [paid, now].
+	CollectedAt time.Time `json:"collectedAt"`
+}
+
+type HubCollectionResult struct {
+	CollectionID string `json:"collectionId"`
+	// Central's outcome, final for the hub; null with error.
+	Outcome *HubCollectionOutcome `json:"outcome,omitempty"`
+	// When central holds the pickup collected.
+	CollectedAt *time.Time `json:"collectedAt,omitempty"`
+	Note        *string    `json:"note,omitempty"`
+	// Why central could not take the handover (another hub's pickup, a pass that is not the pickup's); the hub keeps it queued.
+	Error *string `json:"error,omitempty"`
+	// The error's code, as extensions.code would give it (FORBIDDEN, BAD_USER_INPUT, NOT_FOUND, INTERNAL).
+	Code *string `json:"code,omitempty"`
+}
+
+type HubHandover struct {
+	CollectionID  string           `json:"collectionId"`
+	FulfillmentID int              `json:"fulfillmentId"`
+	OrderID       int              `json:"orderId"`
+	PickupCode    string           `json:"pickupCode"`
+	CollectedAt   time.Time        `json:"collectedAt"`
+	State         HubHandoverState `json:"state"`
+	// Central's note (ALREADY_COLLECTED, CONFLICT), or why central refused the handover so far (it stays queued for staff).
+	Note *string `json:"note,omitempty"`
+}
+
 type HubPaymentLine struct {
 	Sku        string `json:"sku"`
 	Quantity   int    `json:"quantity"`
@@ -250,6 +288,13 @@ type HubPhonePayment struct {
 	Receipt *string `json:"receipt,omitempty"`
 	// The receipt as a QR code (data:image/png), for the hub's scanner.
 	ReceiptQRPng *string `json:"receiptQrPng,omitempty"`
+}
+
+type HubPickupLine struct {
+	FulfillmentID int `json:"fulfillmentId"`
+	OrderID       int `json:"orderId"`
+	// The fallback code a clerk types.
+	PickupCode string `json:"pickupCode"`
 }
 
 type HubSaleInput struct {
@@ -456,6 +501,16 @@ type RebalanceDropPoolsInput struct {
 	To             types.Channel `json:"to"`
 	Units          int           `json:"units"`
 	IdempotencyKey string        `json:"idempotencyKey"`
+}
+
+type RecordHubCollectionsInput struct {
+	// At most 100 handovers per call.
+	Collections []*HubCollectionInput `json:"collections"`
+}
+
+type RecordHubCollectionsPayload struct {
+	// One result per input handover, in order.
+	Results []*HubCollectionResult `json:"results"`
 }
 
 type RecordHubSalesInput struct {
@@ -705,6 +760,126 @@ type WalletPass struct {
 	// Signed by central; valid until expiresAt.
 	Code      string    `json:"code"`
 	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+type HubCollectionOutcome string
+
+const (
+	HubCollectionOutcomeCollected        HubCollectionOutcome = "COLLECTED"
+	HubCollectionOutcomeAlreadyCollected HubCollectionOutcome = "ALREADY_COLLECTED"
+	HubCollectionOutcomeConflict         HubCollectionOutcome = "CONFLICT"
+)
+
+var AllHubCollectionOutcome = []HubCollectionOutcome{
+	HubCollectionOutcomeCollected,
+	HubCollectionOutcomeAlreadyCollected,
+	HubCollectionOutcomeConflict,
+}
+
+func (e HubCollectionOutcome) IsValid() bool {
+	switch e {
+	case HubCollectionOutcomeCollected, HubCollectionOutcomeAlreadyCollected, HubCollectionOutcomeConflict:
+		return true
+	}
+	return false
+}
+
+func (e HubCollectionOutcome) String() string {
+	return string(e)
+}
+
+func (e *HubCollectionOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = HubCollectionOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid HubCollectionOutcome", str)
+	}
+	return nil
+}
+
+func (e HubCollectionOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *HubCollectionOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e HubCollectionOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type HubHandoverState string
+
+const (
+	// Recorded at the hub; central has not answered yet.
+	HubHandoverStateQueued HubHandoverState = "QUEUED"
+	// Central holds the pickup collected by this handover.
+	HubHandoverStateCollected HubHandoverState = "COLLECTED"
+	// Central had the pickup collected before (at the counter, another scan): a conflict, noted on the fulfilment for staff.
+	HubHandoverStateAlreadyCollected HubHandoverState = "ALREADY_COLLECTED"
+	// The pickup's state on central allowed no handover (canceled, say): noted on the fulfilment for staff.
+	HubHandoverStateConflict HubHandoverState = "CONFLICT"
+)
+
+var AllHubHandoverState = []HubHandoverState{
+	HubHandoverStateQueued,
+	HubHandoverStateCollected,
+	HubHandoverStateAlreadyCollected,
+	HubHandoverStateConflict,
+}
+
+func (e HubHandoverState) IsValid() bool {
+	switch e {
+	case HubHandoverStateQueued, HubHandoverStateCollected, HubHandoverStateAlreadyCollected, HubHandoverStateConflict:
+		return true
+	}
+	return false
+}
+
+func (e HubHandoverState) String() string {
+	return string(e)
+}
+
+func (e *HubHandoverState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = HubHandoverState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid HubHandoverState", str)
+	}
+	return nil
+}
+
+func (e HubHandoverState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *HubHandoverState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e HubHandoverState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type HubLinkState string
