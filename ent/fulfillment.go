@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/schema/types"
 )
 
 // Fulfillment is the model entity for the Fulfillment schema.
@@ -36,6 +38,10 @@ type Fulfillment struct {
 	PickupCode string `json:"pickup_code,omitempty"`
 	// CollectedAt holds the value of the "collected_at" field.
 	CollectedAt *time.Time `json:"collected_at,omitempty"`
+	// WindowID holds the value of the "window_id" field.
+	WindowID *int `json:"window_id,omitempty"`
+	// Address holds the value of the "address" field.
+	Address *types.Address `json:"address,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the FulfillmentQuery when eager-loading is set.
 	Edges        FulfillmentEdges `json:"edges"`
@@ -82,7 +88,9 @@ func (*Fulfillment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case fulfillment.FieldID, fulfillment.FieldOrderID, fulfillment.FieldCustomerID, fulfillment.FieldLocationID:
+		case fulfillment.FieldAddress:
+			values[i] = new([]byte)
+		case fulfillment.FieldID, fulfillment.FieldOrderID, fulfillment.FieldCustomerID, fulfillment.FieldLocationID, fulfillment.FieldWindowID:
 			values[i] = new(sql.NullInt64)
 		case fulfillment.FieldMethod, fulfillment.FieldStatus, fulfillment.FieldPickupCode:
 			values[i] = new(sql.NullString)
@@ -165,6 +173,21 @@ func (_m *Fulfillment) assignValues(columns []string, values []any) error {
 				_m.CollectedAt = new(time.Time)
 				*_m.CollectedAt = value.Time
 			}
+		case fulfillment.FieldWindowID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field window_id", values[i])
+			} else if value.Valid {
+				_m.WindowID = new(int)
+				*_m.WindowID = int(value.Int64)
+			}
+		case fulfillment.FieldAddress:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field address", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Address); err != nil {
+					return fmt.Errorf("unmarshal field address: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -241,6 +264,14 @@ func (_m *Fulfillment) String() string {
 		builder.WriteString("collected_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	if v := _m.WindowID; v != nil {
+		builder.WriteString("window_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("address=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Address))
 	builder.WriteByte(')')
 	return builder.String()
 }

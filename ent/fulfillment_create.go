@@ -14,6 +14,7 @@ import (
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/schema/types"
 )
 
 // FulfillmentCreate is the builder for creating a Fulfillment entity.
@@ -123,6 +124,26 @@ func (_c *FulfillmentCreate) SetNillableCollectedAt(v *time.Time) *FulfillmentCr
 	if v != nil {
 		_c.SetCollectedAt(*v)
 	}
+	return _c
+}
+
+// SetWindowID sets the "window_id" field.
+func (_c *FulfillmentCreate) SetWindowID(v int) *FulfillmentCreate {
+	_c.mutation.SetWindowID(v)
+	return _c
+}
+
+// SetNillableWindowID sets the "window_id" field if the given value is not nil.
+func (_c *FulfillmentCreate) SetNillableWindowID(v *int) *FulfillmentCreate {
+	if v != nil {
+		_c.SetWindowID(*v)
+	}
+	return _c
+}
+
+// SetAddress sets the "address" field.
+func (_c *FulfillmentCreate) SetAddress(v *types.Address) *FulfillmentCreate {
+	_c.mutation.SetAddress(v)
 	return _c
 }
 
@@ -303,6 +324,14 @@ func (_c *FulfillmentCreate) createSpec() (*Fulfillment, *sqlgraph.CreateSpec) {
 		_spec.SetField(fulfillment.FieldCollectedAt, field.TypeTime, value)
 		_node.CollectedAt = &value
 	}
+	if value, ok := _c.mutation.WindowID(); ok {
+		_spec.SetField(fulfillment.FieldWindowID, field.TypeInt, value)
+		_node.WindowID = &value
+	}
+	if value, ok := _c.mutation.Address(); ok {
+		_spec.SetField(fulfillment.FieldAddress, field.TypeJSON, value)
+		_node.Address = value
+	}
 	if nodes := _c.mutation.OrderIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2O,
@@ -466,6 +495,48 @@ func (u *FulfillmentUpsert) ClearCollectedAt() *FulfillmentUpsert {
 	return u
 }
 
+// SetWindowID sets the "window_id" field.
+func (u *FulfillmentUpsert) SetWindowID(v int) *FulfillmentUpsert {
+	u.Set(fulfillment.FieldWindowID, v)
+	return u
+}
+
+// UpdateWindowID sets the "window_id" field to the value that was provided on create.
+func (u *FulfillmentUpsert) UpdateWindowID() *FulfillmentUpsert {
+	u.SetExcluded(fulfillment.FieldWindowID)
+	return u
+}
+
+// AddWindowID adds v to the "window_id" field.
+func (u *FulfillmentUpsert) AddWindowID(v int) *FulfillmentUpsert {
+	u.Add(fulfillment.FieldWindowID, v)
+	return u
+}
+
+// ClearWindowID clears the value of the "window_id" field.
+func (u *FulfillmentUpsert) ClearWindowID() *FulfillmentUpsert {
+	u.SetNull(fulfillment.FieldWindowID)
+	return u
+}
+
+// SetAddress sets the "address" field.
+func (u *FulfillmentUpsert) SetAddress(v *types.Address) *FulfillmentUpsert {
+	u.Set(fulfillment.FieldAddress, v)
+	return u
+}
+
+// UpdateAddress sets the "address" field to the value that was provided on create.
+func (u *FulfillmentUpsert) UpdateAddress() *FulfillmentUpsert {
+	u.SetExcluded(fulfillment.FieldAddress)
+	return u
+}
+
+// ClearAddress clears the value of the "address" field.
+func (u *FulfillmentUpsert) ClearAddress() *FulfillmentUpsert {
+	u.SetNull(fulfillment.FieldAddress)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -608,6 +679,55 @@ func (u *FulfillmentUpsertOne) UpdateCollectedAt() *FulfillmentUpsertOne {
 func (u *FulfillmentUpsertOne) ClearCollectedAt() *FulfillmentUpsertOne {
 	return u.Update(func(s *FulfillmentUpsert) {
 		s.ClearCollectedAt()
+	})
+}
+
+// SetWindowID sets the "window_id" field.
+func (u *FulfillmentUpsertOne) SetWindowID(v int) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetWindowID(v)
+	})
+}
+
+// AddWindowID adds v to the "window_id" field.
+func (u *FulfillmentUpsertOne) AddWindowID(v int) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.AddWindowID(v)
+	})
+}
+
+// UpdateWindowID sets the "window_id" field to the value that was provided on create.
+func (u *FulfillmentUpsertOne) UpdateWindowID() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateWindowID()
+	})
+}
+
+// ClearWindowID clears the value of the "window_id" field.
+func (u *FulfillmentUpsertOne) ClearWindowID() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearWindowID()
+	})
+}
+
+// SetAddress sets the "address" field.
+func (u *FulfillmentUpsertOne) SetAddress(v *types.Address) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetAddress(v)
+	})
+}
+
+// UpdateAddress sets the "address" field to the value that was provided on create.
+func (u *FulfillmentUpsertOne) UpdateAddress() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateAddress()
+	})
+}
+
+// ClearAddress clears the value of the "address" field.
+func (u *FulfillmentUpsertOne) ClearAddress() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearAddress()
 	})
 }
 
@@ -919,6 +1039,55 @@ func (u *FulfillmentUpsertBulk) UpdateCollectedAt() *FulfillmentUpsertBulk {
 func (u *FulfillmentUpsertBulk) ClearCollectedAt() *FulfillmentUpsertBulk {
 	return u.Update(func(s *FulfillmentUpsert) {
 		s.ClearCollectedAt()
+	})
+}
+
+// SetWindowID sets the "window_id" field.
+func (u *FulfillmentUpsertBulk) SetWindowID(v int) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetWindowID(v)
+	})
+}
+
+// AddWindowID adds v to the "window_id" field.
+func (u *FulfillmentUpsertBulk) AddWindowID(v int) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.AddWindowID(v)
+	})
+}
+
+// UpdateWindowID sets the "window_id" field to the value that was provided on create.
+func (u *FulfillmentUpsertBulk) UpdateWindowID() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateWindowID()
+	})
+}
+
+// ClearWindowID clears the value of the "window_id" field.
+func (u *FulfillmentUpsertBulk) ClearWindowID() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearWindowID()
+	})
+}
+
+// SetAddress sets the "address" field.
+func (u *FulfillmentUpsertBulk) SetAddress(v *types.Address) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetAddress(v)
+	})
+}
+
+// UpdateAddress sets the "address" field to the value that was provided on create.
+func (u *FulfillmentUpsertBulk) UpdateAddress() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateAddress()
+	})
+}
+
+// ClearAddress clears the value of the "address" field.
+func (u *FulfillmentUpsertBulk) ClearAddress() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearAddress()
 	})
 }
 

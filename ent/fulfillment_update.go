@@ -14,6 +14,7 @@ import (
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/predicate"
+	"github.com/merchd/merchd/ent/schema/types"
 )
 
 // FulfillmentUpdate is the builder for updating Fulfillment entities.
@@ -108,6 +109,45 @@ func (_u *FulfillmentUpdate) SetNillableCollectedAt(v *time.Time) *FulfillmentUp
 // ClearCollectedAt clears the value of the "collected_at" field.
 func (_u *FulfillmentUpdate) ClearCollectedAt() *FulfillmentUpdate {
 	_u.mutation.ClearCollectedAt()
+	return _u
+}
+
+// SetWindowID sets the "window_id" field.
+func (_u *FulfillmentUpdate) SetWindowID(v int) *FulfillmentUpdate {
+	_u.mutation.ResetWindowID()
+	_u.mutation.SetWindowID(v)
+	return _u
+}
+
+// SetNillableWindowID sets the "window_id" field if the given value is not nil.
+func (_u *FulfillmentUpdate) SetNillableWindowID(v *int) *FulfillmentUpdate {
+	if v != nil {
+		_u.SetWindowID(*v)
+	}
+	return _u
+}
+
+// AddWindowID adds value to the "window_id" field.
+func (_u *FulfillmentUpdate) AddWindowID(v int) *FulfillmentUpdate {
+	_u.mutation.AddWindowID(v)
+	return _u
+}
+
+// ClearWindowID clears the value of the "window_id" field.
+func (_u *FulfillmentUpdate) ClearWindowID() *FulfillmentUpdate {
+	_u.mutation.ClearWindowID()
+	return _u
+}
+
+// SetAddress sets the "address" field.
+func (_u *FulfillmentUpdate) SetAddress(v *types.Address) *FulfillmentUpdate {
+	_u.mutation.SetAddress(v)
+	return _u
+}
+
+// ClearAddress clears the value of the "address" field.
+func (_u *FulfillmentUpdate) ClearAddress() *FulfillmentUpdate {
+	_u.mutation.ClearAddress()
 	return _u
 }
 
@@ -254,6 +294,21 @@ func (_u *FulfillmentUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	if _u.mutation.CollectedAtCleared() {
 		_spec.ClearField(fulfillment.FieldCollectedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.WindowID(); ok {
+		_spec.SetField(fulfillment.FieldWindowID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedWindowID(); ok {
+		_spec.AddField(fulfillment.FieldWindowID, field.TypeInt, value)
+	}
+	if _u.mutation.WindowIDCleared() {
+		_spec.ClearField(fulfillment.FieldWindowID, field.TypeInt)
+	}
+	if value, ok := _u.mutation.Address(); ok {
+		_spec.SetField(fulfillment.FieldAddress, field.TypeJSON, value)
+	}
+	if _u.mutation.AddressCleared() {
+		_spec.ClearField(fulfillment.FieldAddress, field.TypeJSON)
+	}
 	if _u.mutation.EventsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -399,6 +454,45 @@ func (_u *FulfillmentUpdateOne) SetNillableCollectedAt(v *time.Time) *Fulfillmen
 // ClearCollectedAt clears the value of the "collected_at" field.
 func (_u *FulfillmentUpdateOne) ClearCollectedAt() *FulfillmentUpdateOne {
 	_u.mutation.ClearCollectedAt()
+	return _u
+}
+
+// SetWindowID sets the "window_id" field.
+func (_u *FulfillmentUpdateOne) SetWindowID(v int) *FulfillmentUpdateOne {
+	_u.mutation.ResetWindowID()
+	_u.mutation.SetWindowID(v)
+	return _u
+}
+
+// SetNillableWindowID sets the "window_id" field if the given value is not nil.
+func (_u *FulfillmentUpdateOne) SetNillableWindowID(v *int) *FulfillmentUpdateOne {
+	if v != nil {
+		_u.SetWindowID(*v)
+	}
+	return _u
+}
+
+// AddWindowID adds value to the "window_id" field.
+func (_u *FulfillmentUpdateOne) AddWindowID(v int) *FulfillmentUpdateOne {
+	_u.mutation.AddWindowID(v)
+	return _u
+}
+
+// ClearWindowID clears the value of the "window_id" field.
+func (_u *FulfillmentUpdateOne) ClearWindowID() *FulfillmentUpdateOne {
+	_u.mutation.ClearWindowID()
+	return _u
+}
+
+// SetAddress sets the "address" field.
+func (_u *FulfillmentUpdateOne) SetAddress(v *types.Address) *FulfillmentUpdateOne {
+	_u.mutation.SetAddress(v)
+	return _u
+}
+
+// ClearAddress clears the value of the "address" field.
+func (_u *FulfillmentUpdateOne) ClearAddress() *FulfillmentUpdateOne {
+	_u.mutation.ClearAddress()
 	return _u
 }
 
@@ -574,6 +668,21 @@ func (_u *FulfillmentUpdateOne) sqlSave(ctx context.Context) (_node *Fulfillment
 	}
 	if _u.mutation.CollectedAtCleared() {
 		_spec.ClearField(fulfillment.FieldCollectedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.WindowID(); ok {
+		_spec.SetField(fulfillment.FieldWindowID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedWindowID(); ok {
+		_spec.AddField(fulfillment.FieldWindowID, field.TypeInt, value)
+	}
+	if _u.mutation.WindowIDCleared() {
+		_spec.ClearField(fulfillment.FieldWindowID, field.TypeInt)
+	}
+	if value, ok := _u.mutation.Address(); ok {
+		_spec.SetField(fulfillment.FieldAddress, field.TypeJSON, value)
+	}
+	if _u.mutation.AddressCleared() {
+		_spec.ClearField(fulfillment.FieldAddress, field.TypeJSON)
 	}
 	if _u.mutation.EventsCleared() {
 		edge := &sqlgraph.EdgeSpec{

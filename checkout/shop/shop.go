@@ -19,6 +19,7 @@ import (
 	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/delivery"
 	"github.com/merchd/merchd/checkout/drops"
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
@@ -77,6 +78,10 @@ type Shop struct {
 	Hubs *hubs.Service
 	// Fulfillment hands paid orders over (central only; nil at a hub).
 	Fulfillment *fulfillment.Service
+	// Delivery is how orders reach their buyers, chosen at checkout:
+	// pickup windows, local zones, shipping rates, addresses (central
+	// only; nil at a hub, which sells at its counter).
+	Delivery *delivery.Service
 
 	log *slog.Logger
 }
@@ -124,6 +129,13 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		fulfil = s.Fulfillment
 	}
 	s.Orders = orders.New(db, dialect, s.Carts, s.Wallets, s.Members, cfg.Pay, now, cfg.Log, fulfil, s.Hubs)
+	if cfg.Hub == "" {
+		// A pickup place is held with the cart's holds and goes back with
+		// the last of them; checkout puts the price on the order.
+		s.Delivery = delivery.New(db, dialect, cfg.Currencies, now)
+		s.Carts.Places = s.Delivery
+		s.Orders.UseDelivery(s.Delivery)
+	}
 	retention := cfg.Retention
 	if retention == (orders.RetentionConfig{}) {
 		retention = orders.DefaultRetention()
@@ -154,6 +166,9 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		if s.Fulfillment != nil {
 			s.Fulfillment.SetNotifier(cfg.Notifier)
 		}
+		if s.Delivery != nil {
+			s.Delivery.SetNotifier(cfg.Notifier)
+		}
 	}
 	return s, nil
 }
@@ -173,6 +188,9 @@ func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	wg.Go(func() { s.Orders.RunSweeper(ctx, sweepInterval) })
 	wg.Go(func() { s.every(ctx, sweepInterval, "expire gifts", s.Wallets.ExpireGifts) })
 	wg.Go(func() { s.every(ctx, sweepInterval, "renew memberships", s.Members.Renew) })
+	if s.Delivery != nil {
+		wg.Go(func() { s.every(ctx, sweepInterval, "sweep pickup places", s.Delivery.SweepPlaces) })
+	}
 	wg.Wait()
 }
 
@@ -186,7 +204,12 @@ func (s *Shop) Sweep(ctx context.Context) (int, error) {
 	if _, err := s.Wallets.ExpireGifts(ctx); err != nil {
 		return n, err
 	}
-	_, err = s.Members.Renew(ctx)
+	if _, err = s.Members.Renew(ctx); err != nil {
+		return n, err
+	}
+	if s.Delivery != nil {
+		_, err = s.Delivery.SweepPlaces(ctx)
+	}
 	return n, err
 }
 

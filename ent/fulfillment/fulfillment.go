@@ -36,6 +36,10 @@ const (
 	FieldPickupCode = "pickup_code"
 	// FieldCollectedAt holds the string denoting the collected_at field in the database.
 	FieldCollectedAt = "collected_at"
+	// FieldWindowID holds the string denoting the window_id field in the database.
+	FieldWindowID = "window_id"
+	// FieldAddress holds the string denoting the address field in the database.
+	FieldAddress = "address"
 	// EdgeOrder holds the string denoting the order edge name in mutations.
 	EdgeOrder = "order"
 	// EdgeEvents holds the string denoting the events edge name in mutations.
@@ -70,6 +74,8 @@ var Columns = []string{
 	FieldLocationID,
 	FieldPickupCode,
 	FieldCollectedAt,
+	FieldWindowID,
+	FieldAddress,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -210,6 +216,11 @@ func ByPickupCode(opts ...sql.OrderTermOption) OrderOption {
 // ByCollectedAt orders the results by the collected_at field.
 func ByCollectedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCollectedAt, opts...).ToFunc()
+}
+
+// ByWindowID orders the results by the window_id field.
+func ByWindowID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWindowID, opts...).ToFunc()
 }
 
 // ByOrderField orders the results by order field.

@@ -90,6 +90,11 @@ func CollectedAt(v time.Time) predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldEQ(FieldCollectedAt, v))
 }
 
+// WindowID applies equality check predicate on the "window_id" field. It's identical to WindowIDEQ.
+func WindowID(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldWindowID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldEQ(FieldCreatedAt, v))
@@ -433,6 +438,66 @@ func CollectedAtIsNil() predicate.Fulfillment {
 // CollectedAtNotNil applies the NotNil predicate on the "collected_at" field.
 func CollectedAtNotNil() predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldNotNull(FieldCollectedAt))
+}
+
+// WindowIDEQ applies the EQ predicate on the "window_id" field.
+func WindowIDEQ(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldWindowID, v))
+}
+
+// WindowIDNEQ applies the NEQ predicate on the "window_id" field.
+func WindowIDNEQ(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNEQ(FieldWindowID, v))
+}
+
+// WindowIDIn applies the In predicate on the "window_id" field.
+func WindowIDIn(vs ...int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIn(FieldWindowID, vs...))
+}
+
+// WindowIDNotIn applies the NotIn predicate on the "window_id" field.
+func WindowIDNotIn(vs ...int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotIn(FieldWindowID, vs...))
+}
+
+// WindowIDGT applies the GT predicate on the "window_id" field.
+func WindowIDGT(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGT(FieldWindowID, v))
+}
+
+// WindowIDGTE applies the GTE predicate on the "window_id" field.
+func WindowIDGTE(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGTE(FieldWindowID, v))
+}
+
+// WindowIDLT applies the LT predicate on the "window_id" field.
+func WindowIDLT(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLT(FieldWindowID, v))
+}
+
+// WindowIDLTE applies the LTE predicate on the "window_id" field.
+func WindowIDLTE(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLTE(FieldWindowID, v))
+}
+
+// WindowIDIsNil applies the IsNil predicate on the "window_id" field.
+func WindowIDIsNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIsNull(FieldWindowID))
+}
+
+// WindowIDNotNil applies the NotNil predicate on the "window_id" field.
+func WindowIDNotNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotNull(FieldWindowID))
+}
+
+// AddressIsNil applies the IsNil predicate on the "address" field.
+func AddressIsNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIsNull(FieldAddress))
+}
+
+// AddressNotNil applies the NotNil predicate on the "address" field.
+func AddressNotNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotNull(FieldAddress))
 }
 
 // HasOrder applies the HasEdge predicate on the "order" edge.

@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/merchd/merchd/ent/schema/types"
 )
 
 // fulfillmentOpen is the SQL of a fulfilment not yet handed over: its
@@ -39,6 +41,11 @@ func (Fulfillment) Fields() []ent.Field {
 		// buyer and staff.
 		field.String("pickup_code").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("collected_at").Optional().Nillable(),
+		// The pickup window the buyer chose (PICKUP), and where to deliver
+		// (LOCAL_DELIVERY, SHIPPING): copied from the order's delivery
+		// choice when the fulfilment opens.
+		field.Int("window_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.JSON("address", &types.Address{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
