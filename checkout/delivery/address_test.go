@@ -113,7 +113,7 @@ func FuzzValidateAddress(f *testing.F) {
 }
 
 func f64(v float64) *float64 { return &v }
-func intp(v int) *int         { return &v }
+func intp(v int) *int        { return &v }
 
 // TestZoneCovers: postcode lists, prefixes and radii.
 func TestZoneCovers(t *testing.T) {
