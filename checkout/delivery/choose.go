@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
+
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/ent"
@@ -18,6 +20,7 @@ import (
 	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/pickupwindow"
+	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/viewer"
 )
@@ -73,6 +76,11 @@ func (s *Service) stateOf(ctx context.Context, db *ent.Client, k *ent.Cart, now 
 	}
 	return st, nil
 }
+
+// placesLeft: a window with a place neither held nor sold.
+var placesLeft = predicate.PickupWindow(func(s *sql.Selector) {
+	s.Where(sql.ColumnsLT(s.C(pickupwindow.FieldTaken), s.C(pickupwindow.FieldCapacity)))
+})
 
 // AddressRef is an address for delivery: a saved one (by id) or one
 // typed at checkout. Neither: options for pickup only.
@@ -134,15 +142,13 @@ func (s *Service) Options(ctx context.Context, ref AddressRef) ([]Option, error)
 	}
 	var out []Option
 	windows, err := s.db.PickupWindow.Query().
-		Where(pickupwindow.EndsAtGT(now), pickupwindow.HasPickupPointWith(pickuppoint.Active(true), pickuppoint.Currency(st.currency))).
+		Where(pickupwindow.EndsAtGT(now), placesLeft,
+			pickupwindow.HasPickupPointWith(pickuppoint.Active(true), pickuppoint.Currency(st.currency))).
 		WithPickupPoint().Order(ent.Asc(pickupwindow.FieldStartsAt), ent.Asc(pickupwindow.FieldID)).Limit(200).All(sys)
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range windows {
-		if w.Taken >= w.Capacity {
-			continue
-		}
 		p := w.Edges.PickupPoint
 		out = append(out, Option{Method: Pickup, Price: checkout.Money{Amount: p.PriceAmount, Currency: p.Currency},
 			Point: p, Window: w, PlacesLeft: w.Capacity - w.Taken})
@@ -359,8 +365,15 @@ func (s *Service) Choose(ctx context.Context, in ChooseInput, key string) (int, 
 	if err != nil {
 		return 0, err
 	}
-	if in.Method == Pickup && addr != nil {
+	switch {
+	case in.Method == Pickup && addr != nil:
 		return 0, checkout.BadInput("address", "a pickup needs no address")
+	case in.Method != Pickup && in.WindowID != nil:
+		return 0, checkout.BadInput("pickupWindowId", "is for PICKUP only")
+	case in.Method != LocalDelivery && in.ZoneID != nil:
+		return 0, checkout.BadInput("zoneId", "is for LOCAL_DELIVERY only")
+	case in.Method != Shipping && in.RateID != nil:
+		return 0, checkout.BadInput("rateId", "is for SHIPPING only")
 	}
 	sys := viewer.SystemContext(ctx)
 	contact := Contact{}
