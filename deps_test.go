@@ -44,7 +44,8 @@ var checkoutDeps = map[string][]string{
 	"checkout/wallets":     {"checkout", "checkout/txn"},
 	"checkout/memberships": {"checkout", "checkout/txn", "checkout/wallets"},
 	"checkout/carts":       {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops"},
-	"checkout/orders":      {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships"},
+	"checkout/delivery":    {"checkout", "checkout/txn"},
+	"checkout/orders":      {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
 	"checkout/fulfillment": {"checkout", "checkout/txn", "checkout/wallets"},
 	"checkout/hubs":        {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
 	"checkout/shop":        {"*"},
@@ -55,7 +56,7 @@ var checkoutDeps = map[string][]string{
 // payments in resolvers); the hub sells with the hub protocol, holds and
 // the catalog, and writes its own sales and stock with txn and inventory.
 var checkoutUsers = map[string][]string{
-	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/drops", "checkout/fulfillment",
+	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/delivery", "checkout/drops", "checkout/fulfillment",
 		"checkout/hubs", "checkout/memberships", "checkout/orders", "checkout/qrcodes", "checkout/streams", "checkout/wallets"},
 	"edge": {"checkout", "checkout/carts", "checkout/catalog", "checkout/fulfillment", "checkout/hubs", "checkout/inventory", "checkout/txn"},
 }

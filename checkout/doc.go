@@ -14,6 +14,7 @@
 //	checkout/drops        drops, their pools and the per-customer limit (Claim)
 //	checkout/carts        holds
 //	checkout/orders       checkout, payment events, refunds, the sweeper
+//	checkout/delivery     delivery methods chosen at checkout: pickup windows, zones, rates, addresses
 //	checkout/fulfillment  handing paid orders over: pickups and their passes
 //	checkout/payments     Stripe: the provider and the webhook
 //	checkout/wallets      the credit ledger, top-ups, gifts

@@ -36,6 +36,8 @@ const (
 	CodeHubSaleMismatch = "HUB_SALE_MISMATCH"
 	// CodeAlreadyCollected: a pickup handed over before.
 	CodeAlreadyCollected = "ALREADY_COLLECTED"
+	// CodeWindowFull: every place in a pickup window is held or sold.
+	CodeWindowFull = "WINDOW_FULL"
 	// CodeInternal is every error that is not a refusal: ours, not the
 	// client's. Its text never reaches the client.
 	CodeInternal = "INTERNAL"
@@ -61,6 +63,7 @@ var retryable = map[string]bool{
 	CodeStreamNotLive:        false,
 	CodeHubSaleMismatch:      false,
 	CodeAlreadyCollected:     false,
+	CodeWindowFull:           false,
 	CodeRateLimited:          true,
 	CodeInternal:             true,
 }
@@ -208,6 +211,10 @@ func (e *LimitError) Error() string {
 func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
 
 func (e *LimitError) public() (string, string) { return CodeLimitExceeded, e.Error() }
+
+// ErrWindowFull refuses a place in a pickup window whose places are all
+// held or sold (the conditional take of checkout/delivery found none).
+var ErrWindowFull = &Refusal{CodeWindowFull, "this pickup window is full; choose another window"}
 
 // ErrAlreadyMember refuses a second membership while one is active or past due.
 var ErrAlreadyMember = &Refusal{CodeAlreadyMember, "you already have an active membership"}

@@ -19,7 +19,10 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customeraddress"
 	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/deliverychoice"
+	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
@@ -27,10 +30,8 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
-	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
-	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -44,10 +45,13 @@ import (
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/pickuppoint"
+	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/setting"
+	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
@@ -74,8 +78,14 @@ type Client struct {
 	Collection *CollectionClient
 	// Customer is the client for interacting with the Customer builders.
 	Customer *CustomerClient
+	// CustomerAddress is the client for interacting with the CustomerAddress builders.
+	CustomerAddress *CustomerAddressClient
 	// CustomerSession is the client for interacting with the CustomerSession builders.
 	CustomerSession *CustomerSessionClient
+	// DeliveryChoice is the client for interacting with the DeliveryChoice builders.
+	DeliveryChoice *DeliveryChoiceClient
+	// DeliveryZone is the client for interacting with the DeliveryZone builders.
+	DeliveryZone *DeliveryZoneClient
 	// Drop is the client for interacting with the Drop builders.
 	Drop *DropClient
 	// DropCustomer is the client for interacting with the DropCustomer builders.
@@ -90,14 +100,10 @@ type Client struct {
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
-	// HubCollection is the client for interacting with the HubCollection builders.
-	HubCollection *HubCollectionClient
 	// HubPassSpend is the client for interacting with the HubPassSpend builders.
 	HubPassSpend *HubPassSpendClient
 	// HubPayment is the client for interacting with the HubPayment builders.
 	HubPayment *HubPaymentClient
-	// HubPickup is the client for interacting with the HubPickup builders.
-	HubPickup *HubPickupClient
 	// HubSale is the client for interacting with the HubSale builders.
 	HubSale *HubSaleClient
 	// HubWallet is the client for interacting with the HubWallet builders.
@@ -124,6 +130,10 @@ type Client struct {
 	Outbox *OutboxClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
+	// PickupPoint is the client for interacting with the PickupPoint builders.
+	PickupPoint *PickupPointClient
+	// PickupWindow is the client for interacting with the PickupWindow builders.
+	PickupWindow *PickupWindowClient
 	// Product is the client for interacting with the Product builders.
 	Product *ProductClient
 	// ReaderBinding is the client for interacting with the ReaderBinding builders.
@@ -132,6 +142,8 @@ type Client struct {
 	Refund *RefundClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// ShippingRate is the client for interacting with the ShippingRate builders.
+	ShippingRate *ShippingRateClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
 	// StaffToken is the client for interacting with the StaffToken builders.
@@ -165,7 +177,10 @@ func (c *Client) init() {
 	c.CartLine = NewCartLineClient(c.config)
 	c.Collection = NewCollectionClient(c.config)
 	c.Customer = NewCustomerClient(c.config)
+	c.CustomerAddress = NewCustomerAddressClient(c.config)
 	c.CustomerSession = NewCustomerSessionClient(c.config)
+	c.DeliveryChoice = NewDeliveryChoiceClient(c.config)
+	c.DeliveryZone = NewDeliveryZoneClient(c.config)
 	c.Drop = NewDropClient(c.config)
 	c.DropCustomer = NewDropCustomerClient(c.config)
 	c.DropPool = NewDropPoolClient(c.config)
@@ -173,10 +188,8 @@ func (c *Client) init() {
 	c.FulfillmentEvent = NewFulfillmentEventClient(c.config)
 	c.GiftDraw = NewGiftDrawClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
-	c.HubCollection = NewHubCollectionClient(c.config)
 	c.HubPassSpend = NewHubPassSpendClient(c.config)
 	c.HubPayment = NewHubPaymentClient(c.config)
-	c.HubPickup = NewHubPickupClient(c.config)
 	c.HubSale = NewHubSaleClient(c.config)
 	c.HubWallet = NewHubWalletClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
@@ -190,10 +203,13 @@ func (c *Client) init() {
 	c.OrderLine = NewOrderLineClient(c.config)
 	c.Outbox = NewOutboxClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
+	c.PickupPoint = NewPickupPointClient(c.config)
+	c.PickupWindow = NewPickupWindowClient(c.config)
 	c.Product = NewProductClient(c.config)
 	c.ReaderBinding = NewReaderBindingClient(c.config)
 	c.Refund = NewRefundClient(c.config)
 	c.Setting = NewSettingClient(c.config)
+	c.ShippingRate = NewShippingRateClient(c.config)
 	c.Staff = NewStaffClient(c.config)
 	c.StaffToken = NewStaffTokenClient(c.config)
 	c.Stock = NewStockClient(c.config)
@@ -299,7 +315,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		CartLine:         NewCartLineClient(cfg),
 		Collection:       NewCollectionClient(cfg),
 		Customer:         NewCustomerClient(cfg),
+		CustomerAddress:  NewCustomerAddressClient(cfg),
 		CustomerSession:  NewCustomerSessionClient(cfg),
+		DeliveryChoice:   NewDeliveryChoiceClient(cfg),
+		DeliveryZone:     NewDeliveryZoneClient(cfg),
 		Drop:             NewDropClient(cfg),
 		DropCustomer:     NewDropCustomerClient(cfg),
 		DropPool:         NewDropPoolClient(cfg),
@@ -307,10 +326,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		FulfillmentEvent: NewFulfillmentEventClient(cfg),
 		GiftDraw:         NewGiftDrawClient(cfg),
 		GiftLot:          NewGiftLotClient(cfg),
-		HubCollection:    NewHubCollectionClient(cfg),
 		HubPassSpend:     NewHubPassSpendClient(cfg),
 		HubPayment:       NewHubPaymentClient(cfg),
-		HubPickup:        NewHubPickupClient(cfg),
 		HubSale:          NewHubSaleClient(cfg),
 		HubWallet:        NewHubWalletClient(cfg),
 		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
@@ -324,10 +341,13 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		OrderLine:        NewOrderLineClient(cfg),
 		Outbox:           NewOutboxClient(cfg),
 		Payment:          NewPaymentClient(cfg),
+		PickupPoint:      NewPickupPointClient(cfg),
+		PickupWindow:     NewPickupWindowClient(cfg),
 		Product:          NewProductClient(cfg),
 		ReaderBinding:    NewReaderBindingClient(cfg),
 		Refund:           NewRefundClient(cfg),
 		Setting:          NewSettingClient(cfg),
+		ShippingRate:     NewShippingRateClient(cfg),
 		Staff:            NewStaffClient(cfg),
 		StaffToken:       NewStaffTokenClient(cfg),
 		Stock:            NewStockClient(cfg),
@@ -360,7 +380,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		CartLine:         NewCartLineClient(cfg),
 		Collection:       NewCollectionClient(cfg),
 		Customer:         NewCustomerClient(cfg),
+		CustomerAddress:  NewCustomerAddressClient(cfg),
 		CustomerSession:  NewCustomerSessionClient(cfg),
+		DeliveryChoice:   NewDeliveryChoiceClient(cfg),
+		DeliveryZone:     NewDeliveryZoneClient(cfg),
 		Drop:             NewDropClient(cfg),
 		DropCustomer:     NewDropCustomerClient(cfg),
 		DropPool:         NewDropPoolClient(cfg),
@@ -368,10 +391,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		FulfillmentEvent: NewFulfillmentEventClient(cfg),
 		GiftDraw:         NewGiftDrawClient(cfg),
 		GiftLot:          NewGiftLotClient(cfg),
-		HubCollection:    NewHubCollectionClient(cfg),
 		HubPassSpend:     NewHubPassSpendClient(cfg),
 		HubPayment:       NewHubPaymentClient(cfg),
-		HubPickup:        NewHubPickupClient(cfg),
 		HubSale:          NewHubSaleClient(cfg),
 		HubWallet:        NewHubWalletClient(cfg),
 		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
@@ -385,10 +406,13 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		OrderLine:        NewOrderLineClient(cfg),
 		Outbox:           NewOutboxClient(cfg),
 		Payment:          NewPaymentClient(cfg),
+		PickupPoint:      NewPickupPointClient(cfg),
+		PickupWindow:     NewPickupWindowClient(cfg),
 		Product:          NewProductClient(cfg),
 		ReaderBinding:    NewReaderBindingClient(cfg),
 		Refund:           NewRefundClient(cfg),
 		Setting:          NewSettingClient(cfg),
+		ShippingRate:     NewShippingRateClient(cfg),
 		Staff:            NewStaffClient(cfg),
 		StaffToken:       NewStaffTokenClient(cfg),
 		Stock:            NewStockClient(cfg),
@@ -427,12 +451,13 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw,
-		c.GiftLot, c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup,
-		c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
-		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
-		c.Payment, c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff,
+		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
+		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
+		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw, c.GiftLot,
+		c.HubPassSpend, c.HubPayment, c.HubSale, c.HubWallet, c.IdempotencyKey,
+		c.Image, c.Location, c.MemberPrice, c.Membership, c.MembershipTier, c.Order,
+		c.OrderEvent, c.OrderLine, c.Outbox, c.Payment, c.PickupPoint, c.PickupWindow,
+		c.Product, c.ReaderBinding, c.Refund, c.Setting, c.ShippingRate, c.Staff,
 		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
 		c.WalletEntry,
 	} {
@@ -444,12 +469,13 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerSession, c.Drop,
-		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw,
-		c.GiftLot, c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup,
-		c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
-		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine, c.Outbox,
-		c.Payment, c.Product, c.ReaderBinding, c.Refund, c.Setting, c.Staff,
+		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
+		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
+		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw, c.GiftLot,
+		c.HubPassSpend, c.HubPayment, c.HubSale, c.HubWallet, c.IdempotencyKey,
+		c.Image, c.Location, c.MemberPrice, c.Membership, c.MembershipTier, c.Order,
+		c.OrderEvent, c.OrderLine, c.Outbox, c.Payment, c.PickupPoint, c.PickupWindow,
+		c.Product, c.ReaderBinding, c.Refund, c.Setting, c.ShippingRate, c.Staff,
 		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
 		c.WalletEntry,
 	} {
@@ -468,8 +494,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Collection.mutate(ctx, m)
 	case *CustomerMutation:
 		return c.Customer.mutate(ctx, m)
+	case *CustomerAddressMutation:
+		return c.CustomerAddress.mutate(ctx, m)
 	case *CustomerSessionMutation:
 		return c.CustomerSession.mutate(ctx, m)
+	case *DeliveryChoiceMutation:
+		return c.DeliveryChoice.mutate(ctx, m)
+	case *DeliveryZoneMutation:
+		return c.DeliveryZone.mutate(ctx, m)
 	case *DropMutation:
 		return c.Drop.mutate(ctx, m)
 	case *DropCustomerMutation:
@@ -484,14 +516,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.GiftDraw.mutate(ctx, m)
 	case *GiftLotMutation:
 		return c.GiftLot.mutate(ctx, m)
-	case *HubCollectionMutation:
-		return c.HubCollection.mutate(ctx, m)
 	case *HubPassSpendMutation:
 		return c.HubPassSpend.mutate(ctx, m)
 	case *HubPaymentMutation:
 		return c.HubPayment.mutate(ctx, m)
-	case *HubPickupMutation:
-		return c.HubPickup.mutate(ctx, m)
 	case *HubSaleMutation:
 		return c.HubSale.mutate(ctx, m)
 	case *HubWalletMutation:
@@ -518,6 +546,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Outbox.mutate(ctx, m)
 	case *PaymentMutation:
 		return c.Payment.mutate(ctx, m)
+	case *PickupPointMutation:
+		return c.PickupPoint.mutate(ctx, m)
+	case *PickupWindowMutation:
+		return c.PickupWindow.mutate(ctx, m)
 	case *ProductMutation:
 		return c.Product.mutate(ctx, m)
 	case *ReaderBindingMutation:
@@ -526,6 +558,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Refund.mutate(ctx, m)
 	case *SettingMutation:
 		return c.Setting.mutate(ctx, m)
+	case *ShippingRateMutation:
+		return c.ShippingRate.mutate(ctx, m)
 	case *StaffMutation:
 		return c.Staff.mutate(ctx, m)
 	case *StaffTokenMutation:
@@ -1181,6 +1215,140 @@ func (c *CustomerClient) mutate(ctx context.Context, m *CustomerMutation) (Value
 	}
 }
 
+// CustomerAddressClient is a client for the CustomerAddress schema.
+type CustomerAddressClient struct {
+	config
+}
+
+// NewCustomerAddressClient returns a client for the CustomerAddress from the given config.
+func NewCustomerAddressClient(c config) *CustomerAddressClient {
+	return &CustomerAddressClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `customeraddress.Hooks(f(g(h())))`.
+func (c *CustomerAddressClient) Use(hooks ...Hook) {
+	c.hooks.CustomerAddress = append(c.hooks.CustomerAddress, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `customeraddress.Intercept(f(g(h())))`.
+func (c *CustomerAddressClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CustomerAddress = append(c.inters.CustomerAddress, interceptors...)
+}
+
+// Create returns a builder for creating a CustomerAddress entity.
+func (c *CustomerAddressClient) Create() *CustomerAddressCreate {
+	mutation := newCustomerAddressMutation(c.config, OpCreate)
+	return &CustomerAddressCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CustomerAddress entities.
+func (c *CustomerAddressClient) CreateBulk(builders ...*CustomerAddressCreate) *CustomerAddressCreateBulk {
+	return &CustomerAddressCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CustomerAddressClient) MapCreateBulk(slice any, setFunc func(*CustomerAddressCreate, int)) *CustomerAddressCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CustomerAddressCreateBulk{err: fmt.Errorf("calling to CustomerAddressClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CustomerAddressCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CustomerAddressCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CustomerAddress.
+func (c *CustomerAddressClient) Update() *CustomerAddressUpdate {
+	mutation := newCustomerAddressMutation(c.config, OpUpdate)
+	return &CustomerAddressUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CustomerAddressClient) UpdateOne(_m *CustomerAddress) *CustomerAddressUpdateOne {
+	mutation := newCustomerAddressMutation(c.config, OpUpdateOne, withCustomerAddress(_m))
+	return &CustomerAddressUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CustomerAddressClient) UpdateOneID(id int) *CustomerAddressUpdateOne {
+	mutation := newCustomerAddressMutation(c.config, OpUpdateOne, withCustomerAddressID(id))
+	return &CustomerAddressUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CustomerAddress.
+func (c *CustomerAddressClient) Delete() *CustomerAddressDelete {
+	mutation := newCustomerAddressMutation(c.config, OpDelete)
+	return &CustomerAddressDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CustomerAddressClient) DeleteOne(_m *CustomerAddress) *CustomerAddressDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CustomerAddressClient) DeleteOneID(id int) *CustomerAddressDeleteOne {
+	builder := c.Delete().Where(customeraddress.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CustomerAddressDeleteOne{builder}
+}
+
+// Query returns a query builder for CustomerAddress.
+func (c *CustomerAddressClient) Query() *CustomerAddressQuery {
+	return &CustomerAddressQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCustomerAddress},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CustomerAddress entity by its id.
+func (c *CustomerAddressClient) Get(ctx context.Context, id int) (*CustomerAddress, error) {
+	return c.Query().Where(customeraddress.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CustomerAddressClient) GetX(ctx context.Context, id int) *CustomerAddress {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CustomerAddressClient) Hooks() []Hook {
+	hooks := c.hooks.CustomerAddress
+	return append(hooks[:len(hooks):len(hooks)], customeraddress.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CustomerAddressClient) Interceptors() []Interceptor {
+	return c.inters.CustomerAddress
+}
+
+func (c *CustomerAddressClient) mutate(ctx context.Context, m *CustomerAddressMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CustomerAddressCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CustomerAddressUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CustomerAddressUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CustomerAddressDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CustomerAddress mutation op: %q", m.Op())
+	}
+}
+
 // CustomerSessionClient is a client for the CustomerSession schema.
 type CustomerSessionClient struct {
 	config
@@ -1328,6 +1496,274 @@ func (c *CustomerSessionClient) mutate(ctx context.Context, m *CustomerSessionMu
 		return (&CustomerSessionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown CustomerSession mutation op: %q", m.Op())
+	}
+}
+
+// DeliveryChoiceClient is a client for the DeliveryChoice schema.
+type DeliveryChoiceClient struct {
+	config
+}
+
+// NewDeliveryChoiceClient returns a client for the DeliveryChoice from the given config.
+func NewDeliveryChoiceClient(c config) *DeliveryChoiceClient {
+	return &DeliveryChoiceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `deliverychoice.Hooks(f(g(h())))`.
+func (c *DeliveryChoiceClient) Use(hooks ...Hook) {
+	c.hooks.DeliveryChoice = append(c.hooks.DeliveryChoice, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `deliverychoice.Intercept(f(g(h())))`.
+func (c *DeliveryChoiceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DeliveryChoice = append(c.inters.DeliveryChoice, interceptors...)
+}
+
+// Create returns a builder for creating a DeliveryChoice entity.
+func (c *DeliveryChoiceClient) Create() *DeliveryChoiceCreate {
+	mutation := newDeliveryChoiceMutation(c.config, OpCreate)
+	return &DeliveryChoiceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DeliveryChoice entities.
+func (c *DeliveryChoiceClient) CreateBulk(builders ...*DeliveryChoiceCreate) *DeliveryChoiceCreateBulk {
+	return &DeliveryChoiceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DeliveryChoiceClient) MapCreateBulk(slice any, setFunc func(*DeliveryChoiceCreate, int)) *DeliveryChoiceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DeliveryChoiceCreateBulk{err: fmt.Errorf("calling to DeliveryChoiceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DeliveryChoiceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DeliveryChoiceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DeliveryChoice.
+func (c *DeliveryChoiceClient) Update() *DeliveryChoiceUpdate {
+	mutation := newDeliveryChoiceMutation(c.config, OpUpdate)
+	return &DeliveryChoiceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DeliveryChoiceClient) UpdateOne(_m *DeliveryChoice) *DeliveryChoiceUpdateOne {
+	mutation := newDeliveryChoiceMutation(c.config, OpUpdateOne, withDeliveryChoice(_m))
+	return &DeliveryChoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DeliveryChoiceClient) UpdateOneID(id int) *DeliveryChoiceUpdateOne {
+	mutation := newDeliveryChoiceMutation(c.config, OpUpdateOne, withDeliveryChoiceID(id))
+	return &DeliveryChoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DeliveryChoice.
+func (c *DeliveryChoiceClient) Delete() *DeliveryChoiceDelete {
+	mutation := newDeliveryChoiceMutation(c.config, OpDelete)
+	return &DeliveryChoiceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DeliveryChoiceClient) DeleteOne(_m *DeliveryChoice) *DeliveryChoiceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DeliveryChoiceClient) DeleteOneID(id int) *DeliveryChoiceDeleteOne {
+	builder := c.Delete().Where(deliverychoice.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DeliveryChoiceDeleteOne{builder}
+}
+
+// Query returns a query builder for DeliveryChoice.
+func (c *DeliveryChoiceClient) Query() *DeliveryChoiceQuery {
+	return &DeliveryChoiceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDeliveryChoice},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DeliveryChoice entity by its id.
+func (c *DeliveryChoiceClient) Get(ctx context.Context, id int) (*DeliveryChoice, error) {
+	return c.Query().Where(deliverychoice.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DeliveryChoiceClient) GetX(ctx context.Context, id int) *DeliveryChoice {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DeliveryChoiceClient) Hooks() []Hook {
+	hooks := c.hooks.DeliveryChoice
+	return append(hooks[:len(hooks):len(hooks)], deliverychoice.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DeliveryChoiceClient) Interceptors() []Interceptor {
+	return c.inters.DeliveryChoice
+}
+
+func (c *DeliveryChoiceClient) mutate(ctx context.Context, m *DeliveryChoiceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DeliveryChoiceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DeliveryChoiceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DeliveryChoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DeliveryChoiceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DeliveryChoice mutation op: %q", m.Op())
+	}
+}
+
+// DeliveryZoneClient is a client for the DeliveryZone schema.
+type DeliveryZoneClient struct {
+	config
+}
+
+// NewDeliveryZoneClient returns a client for the DeliveryZone from the given config.
+func NewDeliveryZoneClient(c config) *DeliveryZoneClient {
+	return &DeliveryZoneClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `deliveryzone.Hooks(f(g(h())))`.
+func (c *DeliveryZoneClient) Use(hooks ...Hook) {
+	c.hooks.DeliveryZone = append(c.hooks.DeliveryZone, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `deliveryzone.Intercept(f(g(h())))`.
+func (c *DeliveryZoneClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DeliveryZone = append(c.inters.DeliveryZone, interceptors...)
+}
+
+// Create returns a builder for creating a DeliveryZone entity.
+func (c *DeliveryZoneClient) Create() *DeliveryZoneCreate {
+	mutation := newDeliveryZoneMutation(c.config, OpCreate)
+	return &DeliveryZoneCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DeliveryZone entities.
+func (c *DeliveryZoneClient) CreateBulk(builders ...*DeliveryZoneCreate) *DeliveryZoneCreateBulk {
+	return &DeliveryZoneCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DeliveryZoneClient) MapCreateBulk(slice any, setFunc func(*DeliveryZoneCreate, int)) *DeliveryZoneCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DeliveryZoneCreateBulk{err: fmt.Errorf("calling to DeliveryZoneClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DeliveryZoneCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DeliveryZoneCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DeliveryZone.
+func (c *DeliveryZoneClient) Update() *DeliveryZoneUpdate {
+	mutation := newDeliveryZoneMutation(c.config, OpUpdate)
+	return &DeliveryZoneUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DeliveryZoneClient) UpdateOne(_m *DeliveryZone) *DeliveryZoneUpdateOne {
+	mutation := newDeliveryZoneMutation(c.config, OpUpdateOne, withDeliveryZone(_m))
+	return &DeliveryZoneUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DeliveryZoneClient) UpdateOneID(id int) *DeliveryZoneUpdateOne {
+	mutation := newDeliveryZoneMutation(c.config, OpUpdateOne, withDeliveryZoneID(id))
+	return &DeliveryZoneUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DeliveryZone.
+func (c *DeliveryZoneClient) Delete() *DeliveryZoneDelete {
+	mutation := newDeliveryZoneMutation(c.config, OpDelete)
+	return &DeliveryZoneDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DeliveryZoneClient) DeleteOne(_m *DeliveryZone) *DeliveryZoneDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DeliveryZoneClient) DeleteOneID(id int) *DeliveryZoneDeleteOne {
+	builder := c.Delete().Where(deliveryzone.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DeliveryZoneDeleteOne{builder}
+}
+
+// Query returns a query builder for DeliveryZone.
+func (c *DeliveryZoneClient) Query() *DeliveryZoneQuery {
+	return &DeliveryZoneQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDeliveryZone},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DeliveryZone entity by its id.
+func (c *DeliveryZoneClient) Get(ctx context.Context, id int) (*DeliveryZone, error) {
+	return c.Query().Where(deliveryzone.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DeliveryZoneClient) GetX(ctx context.Context, id int) *DeliveryZone {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DeliveryZoneClient) Hooks() []Hook {
+	hooks := c.hooks.DeliveryZone
+	return append(hooks[:len(hooks):len(hooks)], deliveryzone.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DeliveryZoneClient) Interceptors() []Interceptor {
+	return c.inters.DeliveryZone
+}
+
+func (c *DeliveryZoneClient) mutate(ctx context.Context, m *DeliveryZoneMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DeliveryZoneCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DeliveryZoneUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DeliveryZoneUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DeliveryZoneDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DeliveryZone mutation op: %q", m.Op())
 	}
 }
 
@@ -2365,140 +2801,6 @@ func (c *GiftLotClient) mutate(ctx context.Context, m *GiftLotMutation) (Value, 
 	}
 }
 
-// HubCollectionClient is a client for the HubCollection schema.
-type HubCollectionClient struct {
-	config
-}
-
-// NewHubCollectionClient returns a client for the HubCollection from the given config.
-func NewHubCollectionClient(c config) *HubCollectionClient {
-	return &HubCollectionClient{config: c}
-}
-
-// Use adds a list of mutation hooks to the hooks stack.
-// A call to `Use(f, g, h)` equals to `hubcollection.Hooks(f(g(h())))`.
-func (c *HubCollectionClient) Use(hooks ...Hook) {
-	c.hooks.HubCollection = append(c.hooks.HubCollection, hooks...)
-}
-
-// Intercept adds a list of query interceptors to the interceptors stack.
-// A call to `Intercept(f, g, h)` equals to `hubcollection.Intercept(f(g(h())))`.
-func (c *HubCollectionClient) Intercept(interceptors ...Interceptor) {
-	c.inters.HubCollection = append(c.inters.HubCollection, interceptors...)
-}
-
-// Create returns a builder for creating a HubCollection entity.
-func (c *HubCollectionClient) Create() *HubCollectionCreate {
-	mutation := newHubCollectionMutation(c.config, OpCreate)
-	return &HubCollectionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// CreateBulk returns a builder for creating a bulk of HubCollection entities.
-func (c *HubCollectionClient) CreateBulk(builders ...*HubCollectionCreate) *HubCollectionCreateBulk {
-	return &HubCollectionCreateBulk{config: c.config, builders: builders}
-}
-
-// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
-// a builder and applies setFunc on it.
-func (c *HubCollectionClient) MapCreateBulk(slice any, setFunc func(*HubCollectionCreate, int)) *HubCollectionCreateBulk {
-	rv := reflect.ValueOf(slice)
-	if rv.Kind() != reflect.Slice {
-		return &HubCollectionCreateBulk{err: fmt.Errorf("calling to HubCollectionClient.MapCreateBulk with wrong type %T, need slice", slice)}
-	}
-	builders := make([]*HubCollectionCreate, rv.Len())
-	for i := 0; i < rv.Len(); i++ {
-		builders[i] = c.Create()
-		setFunc(builders[i], i)
-	}
-	return &HubCollectionCreateBulk{config: c.config, builders: builders}
-}
-
-// Update returns an update builder for HubCollection.
-func (c *HubCollectionClient) Update() *HubCollectionUpdate {
-	mutation := newHubCollectionMutation(c.config, OpUpdate)
-	return &HubCollectionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOne returns an update builder for the given entity.
-func (c *HubCollectionClient) UpdateOne(_m *HubCollection) *HubCollectionUpdateOne {
-	mutation := newHubCollectionMutation(c.config, OpUpdateOne, withHubCollection(_m))
-	return &HubCollectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOneID returns an update builder for the given id.
-func (c *HubCollectionClient) UpdateOneID(id int) *HubCollectionUpdateOne {
-	mutation := newHubCollectionMutation(c.config, OpUpdateOne, withHubCollectionID(id))
-	return &HubCollectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// Delete returns a delete builder for HubCollection.
-func (c *HubCollectionClient) Delete() *HubCollectionDelete {
-	mutation := newHubCollectionMutation(c.config, OpDelete)
-	return &HubCollectionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// DeleteOne returns a builder for deleting the given entity.
-func (c *HubCollectionClient) DeleteOne(_m *HubCollection) *HubCollectionDeleteOne {
-	return c.DeleteOneID(_m.ID)
-}
-
-// DeleteOneID returns a builder for deleting the given entity by its id.
-func (c *HubCollectionClient) DeleteOneID(id int) *HubCollectionDeleteOne {
-	builder := c.Delete().Where(hubcollection.ID(id))
-	builder.mutation.id = &id
-	builder.mutation.op = OpDeleteOne
-	return &HubCollectionDeleteOne{builder}
-}
-
-// Query returns a query builder for HubCollection.
-func (c *HubCollectionClient) Query() *HubCollectionQuery {
-	return &HubCollectionQuery{
-		config: c.config,
-		ctx:    &QueryContext{Type: TypeHubCollection},
-		inters: c.Interceptors(),
-	}
-}
-
-// Get returns a HubCollection entity by its id.
-func (c *HubCollectionClient) Get(ctx context.Context, id int) (*HubCollection, error) {
-	return c.Query().Where(hubcollection.ID(id)).Only(ctx)
-}
-
-// GetX is like Get, but panics if an error occurs.
-func (c *HubCollectionClient) GetX(ctx context.Context, id int) *HubCollection {
-	obj, err := c.Get(ctx, id)
-	if err != nil {
-		panic(err)
-	}
-	return obj
-}
-
-// Hooks returns the client hooks.
-func (c *HubCollectionClient) Hooks() []Hook {
-	hooks := c.hooks.HubCollection
-	return append(hooks[:len(hooks):len(hooks)], hubcollection.Hooks[:]...)
-}
-
-// Interceptors returns the client interceptors.
-func (c *HubCollectionClient) Interceptors() []Interceptor {
-	return c.inters.HubCollection
-}
-
-func (c *HubCollectionClient) mutate(ctx context.Context, m *HubCollectionMutation) (Value, error) {
-	switch m.Op() {
-	case OpCreate:
-		return (&HubCollectionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdate:
-		return (&HubCollectionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdateOne:
-		return (&HubCollectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpDelete, OpDeleteOne:
-		return (&HubCollectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
-	default:
-		return nil, fmt.Errorf("ent: unknown HubCollection mutation op: %q", m.Op())
-	}
-}
-
 // HubPassSpendClient is a client for the HubPassSpend schema.
 type HubPassSpendClient struct {
 	config
@@ -2764,140 +3066,6 @@ func (c *HubPaymentClient) mutate(ctx context.Context, m *HubPaymentMutation) (V
 		return (&HubPaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown HubPayment mutation op: %q", m.Op())
-	}
-}
-
-// HubPickupClient is a client for the HubPickup schema.
-type HubPickupClient struct {
-	config
-}
-
-// NewHubPickupClient returns a client for the HubPickup from the given config.
-func NewHubPickupClient(c config) *HubPickupClient {
-	return &HubPickupClient{config: c}
-}
-
-// Use adds a list of mutation hooks to the hooks stack.
-// A call to `Use(f, g, h)` equals to `hubpickup.Hooks(f(g(h())))`.
-func (c *HubPickupClient) Use(hooks ...Hook) {
-	c.hooks.HubPickup = append(c.hooks.HubPickup, hooks...)
-}
-
-// Intercept adds a list of query interceptors to the interceptors stack.
-// A call to `Intercept(f, g, h)` equals to `hubpickup.Intercept(f(g(h())))`.
-func (c *HubPickupClient) Intercept(interceptors ...Interceptor) {
-	c.inters.HubPickup = append(c.inters.HubPickup, interceptors...)
-}
-
-// Create returns a builder for creating a HubPickup entity.
-func (c *HubPickupClient) Create() *HubPickupCreate {
-	mutation := newHubPickupMutation(c.config, OpCreate)
-	return &HubPickupCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// CreateBulk returns a builder for creating a bulk of HubPickup entities.
-func (c *HubPickupClient) CreateBulk(builders ...*HubPickupCreate) *HubPickupCreateBulk {
-	return &HubPickupCreateBulk{config: c.config, builders: builders}
-}
-
-// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
-// a builder and applies setFunc on it.
-func (c *HubPickupClient) MapCreateBulk(slice any, setFunc func(*HubPickupCreate, int)) *HubPickupCreateBulk {
-	rv := reflect.ValueOf(slice)
-	if rv.Kind() != reflect.Slice {
-		return &HubPickupCreateBulk{err: fmt.Errorf("calling to HubPickupClient.MapCreateBulk with wrong type %T, need slice", slice)}
-	}
-	builders := make([]*HubPickupCreate, rv.Len())
-	for i := 0; i < rv.Len(); i++ {
-		builders[i] = c.Create()
-		setFunc(builders[i], i)
-	}
-	return &HubPickupCreateBulk{config: c.config, builders: builders}
-}
-
-// Update returns an update builder for HubPickup.
-func (c *HubPickupClient) Update() *HubPickupUpdate {
-	mutation := newHubPickupMutation(c.config, OpUpdate)
-	return &HubPickupUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOne returns an update builder for the given entity.
-func (c *HubPickupClient) UpdateOne(_m *HubPickup) *HubPickupUpdateOne {
-	mutation := newHubPickupMutation(c.config, OpUpdateOne, withHubPickup(_m))
-	return &HubPickupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOneID returns an update builder for the given id.
-func (c *HubPickupClient) UpdateOneID(id int) *HubPickupUpdateOne {
-	mutation := newHubPickupMutation(c.config, OpUpdateOne, withHubPickupID(id))
-	return &HubPickupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// Delete returns a delete builder for HubPickup.
-func (c *HubPickupClient) Delete() *HubPickupDelete {
-	mutation := newHubPickupMutation(c.config, OpDelete)
-	return &HubPickupDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// DeleteOne returns a builder for deleting the given entity.
-func (c *HubPickupClient) DeleteOne(_m *HubPickup) *HubPickupDeleteOne {
-	return c.DeleteOneID(_m.ID)
-}
-
-// DeleteOneID returns a builder for deleting the given entity by its id.
-func (c *HubPickupClient) DeleteOneID(id int) *HubPickupDeleteOne {
-	builder := c.Delete().Where(hubpickup.ID(id))
-	builder.mutation.id = &id
-	builder.mutation.op = OpDeleteOne
-	return &HubPickupDeleteOne{builder}
-}
-
-// Query returns a query builder for HubPickup.
-func (c *HubPickupClient) Query() *HubPickupQuery {
-	return &HubPickupQuery{
-		config: c.config,
-		ctx:    &QueryContext{Type: TypeHubPickup},
-		inters: c.Interceptors(),
-	}
-}
-
-// Get returns a HubPickup entity by its id.
-func (c *HubPickupClient) Get(ctx context.Context, id int) (*HubPickup, error) {
-	return c.Query().Where(hubpickup.ID(id)).Only(ctx)
-}
-
-// GetX is like Get, but panics if an error occurs.
-func (c *HubPickupClient) GetX(ctx context.Context, id int) *HubPickup {
-	obj, err := c.Get(ctx, id)
-	if err != nil {
-		panic(err)
-	}
-	return obj
-}
-
-// Hooks returns the client hooks.
-func (c *HubPickupClient) Hooks() []Hook {
-	hooks := c.hooks.HubPickup
-	return append(hooks[:len(hooks):len(hooks)], hubpickup.Hooks[:]...)
-}
-
-// Interceptors returns the client interceptors.
-func (c *HubPickupClient) Interceptors() []Interceptor {
-	return c.inters.HubPickup
-}
-
-func (c *HubPickupClient) mutate(ctx context.Context, m *HubPickupMutation) (Value, error) {
-	switch m.Op() {
-	case OpCreate:
-		return (&HubPickupCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdate:
-		return (&HubPickupUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdateOne:
-		return (&HubPickupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpDelete, OpDeleteOne:
-		return (&HubPickupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
-	default:
-		return nil, fmt.Errorf("ent: unknown HubPickup mutation op: %q", m.Op())
 	}
 }
 
@@ -4867,6 +5035,322 @@ func (c *PaymentClient) mutate(ctx context.Context, m *PaymentMutation) (Value, 
 	}
 }
 
+// PickupPointClient is a client for the PickupPoint schema.
+type PickupPointClient struct {
+	config
+}
+
+// NewPickupPointClient returns a client for the PickupPoint from the given config.
+func NewPickupPointClient(c config) *PickupPointClient {
+	return &PickupPointClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `pickuppoint.Hooks(f(g(h())))`.
+func (c *PickupPointClient) Use(hooks ...Hook) {
+	c.hooks.PickupPoint = append(c.hooks.PickupPoint, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `pickuppoint.Intercept(f(g(h())))`.
+func (c *PickupPointClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PickupPoint = append(c.inters.PickupPoint, interceptors...)
+}
+
+// Create returns a builder for creating a PickupPoint entity.
+func (c *PickupPointClient) Create() *PickupPointCreate {
+	mutation := newPickupPointMutation(c.config, OpCreate)
+	return &PickupPointCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PickupPoint entities.
+func (c *PickupPointClient) CreateBulk(builders ...*PickupPointCreate) *PickupPointCreateBulk {
+	return &PickupPointCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PickupPointClient) MapCreateBulk(slice any, setFunc func(*PickupPointCreate, int)) *PickupPointCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PickupPointCreateBulk{err: fmt.Errorf("calling to PickupPointClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PickupPointCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PickupPointCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PickupPoint.
+func (c *PickupPointClient) Update() *PickupPointUpdate {
+	mutation := newPickupPointMutation(c.config, OpUpdate)
+	return &PickupPointUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PickupPointClient) UpdateOne(_m *PickupPoint) *PickupPointUpdateOne {
+	mutation := newPickupPointMutation(c.config, OpUpdateOne, withPickupPoint(_m))
+	return &PickupPointUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PickupPointClient) UpdateOneID(id int) *PickupPointUpdateOne {
+	mutation := newPickupPointMutation(c.config, OpUpdateOne, withPickupPointID(id))
+	return &PickupPointUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PickupPoint.
+func (c *PickupPointClient) Delete() *PickupPointDelete {
+	mutation := newPickupPointMutation(c.config, OpDelete)
+	return &PickupPointDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PickupPointClient) DeleteOne(_m *PickupPoint) *PickupPointDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PickupPointClient) DeleteOneID(id int) *PickupPointDeleteOne {
+	builder := c.Delete().Where(pickuppoint.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PickupPointDeleteOne{builder}
+}
+
+// Query returns a query builder for PickupPoint.
+func (c *PickupPointClient) Query() *PickupPointQuery {
+	return &PickupPointQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePickupPoint},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PickupPoint entity by its id.
+func (c *PickupPointClient) Get(ctx context.Context, id int) (*PickupPoint, error) {
+	return c.Query().Where(pickuppoint.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PickupPointClient) GetX(ctx context.Context, id int) *PickupPoint {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryLocation queries the location edge of a PickupPoint.
+func (c *PickupPointClient) QueryLocation(_m *PickupPoint) *LocationQuery {
+	query := (&LocationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(pickuppoint.Table, pickuppoint.FieldID, id),
+			sqlgraph.To(location.Table, location.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, pickuppoint.LocationTable, pickuppoint.LocationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryWindows queries the windows edge of a PickupPoint.
+func (c *PickupPointClient) QueryWindows(_m *PickupPoint) *PickupWindowQuery {
+	query := (&PickupWindowClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(pickuppoint.Table, pickuppoint.FieldID, id),
+			sqlgraph.To(pickupwindow.Table, pickupwindow.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, pickuppoint.WindowsTable, pickuppoint.WindowsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PickupPointClient) Hooks() []Hook {
+	hooks := c.hooks.PickupPoint
+	return append(hooks[:len(hooks):len(hooks)], pickuppoint.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PickupPointClient) Interceptors() []Interceptor {
+	return c.inters.PickupPoint
+}
+
+func (c *PickupPointClient) mutate(ctx context.Context, m *PickupPointMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PickupPointCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PickupPointUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PickupPointUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PickupPointDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PickupPoint mutation op: %q", m.Op())
+	}
+}
+
+// PickupWindowClient is a client for the PickupWindow schema.
+type PickupWindowClient struct {
+	config
+}
+
+// NewPickupWindowClient returns a client for the PickupWindow from the given config.
+func NewPickupWindowClient(c config) *PickupWindowClient {
+	return &PickupWindowClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `pickupwindow.Hooks(f(g(h())))`.
+func (c *PickupWindowClient) Use(hooks ...Hook) {
+	c.hooks.PickupWindow = append(c.hooks.PickupWindow, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `pickupwindow.Intercept(f(g(h())))`.
+func (c *PickupWindowClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PickupWindow = append(c.inters.PickupWindow, interceptors...)
+}
+
+// Create returns a builder for creating a PickupWindow entity.
+func (c *PickupWindowClient) Create() *PickupWindowCreate {
+	mutation := newPickupWindowMutation(c.config, OpCreate)
+	return &PickupWindowCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PickupWindow entities.
+func (c *PickupWindowClient) CreateBulk(builders ...*PickupWindowCreate) *PickupWindowCreateBulk {
+	return &PickupWindowCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PickupWindowClient) MapCreateBulk(slice any, setFunc func(*PickupWindowCreate, int)) *PickupWindowCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PickupWindowCreateBulk{err: fmt.Errorf("calling to PickupWindowClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PickupWindowCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PickupWindowCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PickupWindow.
+func (c *PickupWindowClient) Update() *PickupWindowUpdate {
+	mutation := newPickupWindowMutation(c.config, OpUpdate)
+	return &PickupWindowUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PickupWindowClient) UpdateOne(_m *PickupWindow) *PickupWindowUpdateOne {
+	mutation := newPickupWindowMutation(c.config, OpUpdateOne, withPickupWindow(_m))
+	return &PickupWindowUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PickupWindowClient) UpdateOneID(id int) *PickupWindowUpdateOne {
+	mutation := newPickupWindowMutation(c.config, OpUpdateOne, withPickupWindowID(id))
+	return &PickupWindowUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PickupWindow.
+func (c *PickupWindowClient) Delete() *PickupWindowDelete {
+	mutation := newPickupWindowMutation(c.config, OpDelete)
+	return &PickupWindowDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PickupWindowClient) DeleteOne(_m *PickupWindow) *PickupWindowDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PickupWindowClient) DeleteOneID(id int) *PickupWindowDeleteOne {
+	builder := c.Delete().Where(pickupwindow.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PickupWindowDeleteOne{builder}
+}
+
+// Query returns a query builder for PickupWindow.
+func (c *PickupWindowClient) Query() *PickupWindowQuery {
+	return &PickupWindowQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePickupWindow},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PickupWindow entity by its id.
+func (c *PickupWindowClient) Get(ctx context.Context, id int) (*PickupWindow, error) {
+	return c.Query().Where(pickupwindow.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PickupWindowClient) GetX(ctx context.Context, id int) *PickupWindow {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPickupPoint queries the pickup_point edge of a PickupWindow.
+func (c *PickupWindowClient) QueryPickupPoint(_m *PickupWindow) *PickupPointQuery {
+	query := (&PickupPointClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(pickupwindow.Table, pickupwindow.FieldID, id),
+			sqlgraph.To(pickuppoint.Table, pickuppoint.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, pickupwindow.PickupPointTable, pickupwindow.PickupPointColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PickupWindowClient) Hooks() []Hook {
+	hooks := c.hooks.PickupWindow
+	return append(hooks[:len(hooks):len(hooks)], pickupwindow.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PickupWindowClient) Interceptors() []Interceptor {
+	return c.inters.PickupWindow
+}
+
+func (c *PickupWindowClient) mutate(ctx context.Context, m *PickupWindowMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PickupWindowCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PickupWindowUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PickupWindowUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PickupWindowDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PickupWindow mutation op: %q", m.Op())
+	}
+}
+
 // ProductClient is a client for the Product schema.
 type ProductClient struct {
 	config
@@ -5464,6 +5948,140 @@ func (c *SettingClient) mutate(ctx context.Context, m *SettingMutation) (Value, 
 		return (&SettingDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Setting mutation op: %q", m.Op())
+	}
+}
+
+// ShippingRateClient is a client for the ShippingRate schema.
+type ShippingRateClient struct {
+	config
+}
+
+// NewShippingRateClient returns a client for the ShippingRate from the given config.
+func NewShippingRateClient(c config) *ShippingRateClient {
+	return &ShippingRateClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `shippingrate.Hooks(f(g(h())))`.
+func (c *ShippingRateClient) Use(hooks ...Hook) {
+	c.hooks.ShippingRate = append(c.hooks.ShippingRate, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `shippingrate.Intercept(f(g(h())))`.
+func (c *ShippingRateClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ShippingRate = append(c.inters.ShippingRate, interceptors...)
+}
+
+// Create returns a builder for creating a ShippingRate entity.
+func (c *ShippingRateClient) Create() *ShippingRateCreate {
+	mutation := newShippingRateMutation(c.config, OpCreate)
+	return &ShippingRateCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ShippingRate entities.
+func (c *ShippingRateClient) CreateBulk(builders ...*ShippingRateCreate) *ShippingRateCreateBulk {
+	return &ShippingRateCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ShippingRateClient) MapCreateBulk(slice any, setFunc func(*ShippingRateCreate, int)) *ShippingRateCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ShippingRateCreateBulk{err: fmt.Errorf("calling to ShippingRateClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ShippingRateCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ShippingRateCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ShippingRate.
+func (c *ShippingRateClient) Update() *ShippingRateUpdate {
+	mutation := newShippingRateMutation(c.config, OpUpdate)
+	return &ShippingRateUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ShippingRateClient) UpdateOne(_m *ShippingRate) *ShippingRateUpdateOne {
+	mutation := newShippingRateMutation(c.config, OpUpdateOne, withShippingRate(_m))
+	return &ShippingRateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ShippingRateClient) UpdateOneID(id int) *ShippingRateUpdateOne {
+	mutation := newShippingRateMutation(c.config, OpUpdateOne, withShippingRateID(id))
+	return &ShippingRateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ShippingRate.
+func (c *ShippingRateClient) Delete() *ShippingRateDelete {
+	mutation := newShippingRateMutation(c.config, OpDelete)
+	return &ShippingRateDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ShippingRateClient) DeleteOne(_m *ShippingRate) *ShippingRateDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ShippingRateClient) DeleteOneID(id int) *ShippingRateDeleteOne {
+	builder := c.Delete().Where(shippingrate.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ShippingRateDeleteOne{builder}
+}
+
+// Query returns a query builder for ShippingRate.
+func (c *ShippingRateClient) Query() *ShippingRateQuery {
+	return &ShippingRateQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeShippingRate},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ShippingRate entity by its id.
+func (c *ShippingRateClient) Get(ctx context.Context, id int) (*ShippingRate, error) {
+	return c.Query().Where(shippingrate.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ShippingRateClient) GetX(ctx context.Context, id int) *ShippingRate {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ShippingRateClient) Hooks() []Hook {
+	hooks := c.hooks.ShippingRate
+	return append(hooks[:len(hooks):len(hooks)], shippingrate.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ShippingRateClient) Interceptors() []Interceptor {
+	return c.inters.ShippingRate
+}
+
+func (c *ShippingRateClient) mutate(ctx context.Context, m *ShippingRateMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ShippingRateCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ShippingRateUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ShippingRateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ShippingRateDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ShippingRate mutation op: %q", m.Op())
 	}
 }
 
@@ -6820,20 +7438,22 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubCollection,
-		HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet, IdempotencyKey, Image,
-		Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
-		OrderLine, Outbox, Payment, Product, ReaderBinding, Refund, Setting, Staff,
+		Cart, CartLine, Collection, Customer, CustomerAddress, CustomerSession,
+		DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool, Fulfillment,
+		FulfillmentEvent, GiftDraw, GiftLot, HubPassSpend, HubPayment, HubSale,
+		HubWallet, IdempotencyKey, Image, Location, MemberPrice, Membership,
+		MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment, PickupPoint,
+		PickupWindow, Product, ReaderBinding, Refund, Setting, ShippingRate, Staff,
 		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
 		WalletEntry []ent.Hook
 	}
 	inters struct {
-		Cart, CartLine, Collection, Customer, CustomerSession, Drop, DropCustomer,
-		DropPool, Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubCollection,
-		HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet, IdempotencyKey, Image,
-		Location, MemberPrice, Membership, MembershipTier, Order, OrderEvent,
-		OrderLine, Outbox, Payment, Product, ReaderBinding, Refund, Setting, Staff,
+		Cart, CartLine, Collection, Customer, CustomerAddress, CustomerSession,
+		DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool, Fulfillment,
+		FulfillmentEvent, GiftDraw, GiftLot, HubPassSpend, HubPayment, HubSale,
+		HubWallet, IdempotencyKey, Image, Location, MemberPrice, Membership,
+		MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment, PickupPoint,
+		PickupWindow, Product, ReaderBinding, Refund, Setting, ShippingRate, Staff,
 		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
 		WalletEntry []ent.Interceptor
 	}

@@ -16,7 +16,10 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customeraddress"
 	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/deliverychoice"
+	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
@@ -41,10 +44,13 @@ import (
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/pickuppoint"
+	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/setting"
+	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
@@ -118,7 +124,10 @@ func checkColumn(t, c string) error {
 			cartline.Table:         cartline.ValidColumn,
 			collection.Table:       collection.ValidColumn,
 			customer.Table:         customer.ValidColumn,
+			customeraddress.Table:  customeraddress.ValidColumn,
 			customersession.Table:  customersession.ValidColumn,
+			deliverychoice.Table:   deliverychoice.ValidColumn,
+			deliveryzone.Table:     deliveryzone.ValidColumn,
 			drop.Table:             drop.ValidColumn,
 			dropcustomer.Table:     dropcustomer.ValidColumn,
 			droppool.Table:         droppool.ValidColumn,
@@ -143,10 +152,13 @@ func checkColumn(t, c string) error {
 			orderline.Table:        orderline.ValidColumn,
 			outbox.Table:           outbox.ValidColumn,
 			payment.Table:          payment.ValidColumn,
+			pickuppoint.Table:      pickuppoint.ValidColumn,
+			pickupwindow.Table:     pickupwindow.ValidColumn,
 			product.Table:          product.ValidColumn,
 			readerbinding.Table:    readerbinding.ValidColumn,
 			refund.Table:           refund.ValidColumn,
 			setting.Table:          setting.ValidColumn,
+			shippingrate.Table:     shippingrate.ValidColumn,
 			staff.Table:            staff.ValidColumn,
 			stafftoken.Table:       stafftoken.ValidColumn,
 			stock.Table:            stock.ValidColumn,

@@ -7,7 +7,10 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customeraddress"
 	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/deliverychoice"
+	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
@@ -15,10 +18,8 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
-	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
-	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -32,11 +33,14 @@ import (
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/pickuppoint"
+	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/setting"
+	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
@@ -55,7 +59,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 42)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 46)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   cart.Table,
@@ -140,6 +144,24 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   customeraddress.Table,
+			Columns: customeraddress.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: customeraddress.FieldID,
+			},
+		},
+		Type: "CustomerAddress",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			customeraddress.FieldCreatedAt:  {Type: field.TypeTime, Column: customeraddress.FieldCreatedAt},
+			customeraddress.FieldUpdatedAt:  {Type: field.TypeTime, Column: customeraddress.FieldUpdatedAt},
+			customeraddress.FieldCustomerID: {Type: field.TypeInt, Column: customeraddress.FieldCustomerID},
+			customeraddress.FieldLabel:      {Type: field.TypeString, Column: customeraddress.FieldLabel},
+			customeraddress.FieldAddress:    {Type: field.TypeJSON, Column: customeraddress.FieldAddress},
+		},
+	}
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   customersession.Table,
 			Columns: customersession.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -155,7 +177,67 @@ var schemaGraph = func() *sqlgraph.Schema {
 			customersession.FieldExpiresAt:  {Type: field.TypeTime, Column: customersession.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   deliverychoice.Table,
+			Columns: deliverychoice.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: deliverychoice.FieldID,
+			},
+		},
+		Type: "DeliveryChoice",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			deliverychoice.FieldCreatedAt:      {Type: field.TypeTime, Column: deliverychoice.FieldCreatedAt},
+			deliverychoice.FieldUpdatedAt:      {Type: field.TypeTime, Column: deliverychoice.FieldUpdatedAt},
+			deliverychoice.FieldCartID:         {Type: field.TypeInt, Column: deliverychoice.FieldCartID},
+			deliverychoice.FieldCustomerID:     {Type: field.TypeInt, Column: deliverychoice.FieldCustomerID},
+			deliverychoice.FieldOrderID:        {Type: field.TypeInt, Column: deliverychoice.FieldOrderID},
+			deliverychoice.FieldMethod:         {Type: field.TypeEnum, Column: deliverychoice.FieldMethod},
+			deliverychoice.FieldPickupPointID:  {Type: field.TypeInt, Column: deliverychoice.FieldPickupPointID},
+			deliverychoice.FieldLocationID:     {Type: field.TypeInt, Column: deliverychoice.FieldLocationID},
+			deliverychoice.FieldWindowID:       {Type: field.TypeInt, Column: deliverychoice.FieldWindowID},
+			deliverychoice.FieldZoneID:         {Type: field.TypeInt, Column: deliverychoice.FieldZoneID},
+			deliverychoice.FieldRateID:         {Type: field.TypeInt, Column: deliverychoice.FieldRateID},
+			deliverychoice.FieldLabel:          {Type: field.TypeString, Column: deliverychoice.FieldLabel},
+			deliverychoice.FieldWindowStartsAt: {Type: field.TypeTime, Column: deliverychoice.FieldWindowStartsAt},
+			deliverychoice.FieldWindowEndsAt:   {Type: field.TypeTime, Column: deliverychoice.FieldWindowEndsAt},
+			deliverychoice.FieldAddress:        {Type: field.TypeJSON, Column: deliverychoice.FieldAddress},
+			deliverychoice.FieldContact:        {Type: field.TypeJSON, Column: deliverychoice.FieldContact},
+			deliverychoice.FieldSameDay:        {Type: field.TypeBool, Column: deliverychoice.FieldSameDay},
+			deliverychoice.FieldPlace:          {Type: field.TypeEnum, Column: deliverychoice.FieldPlace},
+			deliverychoice.FieldPriceAmount:    {Type: field.TypeInt64, Column: deliverychoice.FieldPriceAmount},
+			deliverychoice.FieldCurrency:       {Type: field.TypeString, Column: deliverychoice.FieldCurrency},
+		},
+	}
+	graph.Nodes[7] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   deliveryzone.Table,
+			Columns: deliveryzone.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: deliveryzone.FieldID,
+			},
+		},
+		Type: "DeliveryZone",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			deliveryzone.FieldCreatedAt:        {Type: field.TypeTime, Column: deliveryzone.FieldCreatedAt},
+			deliveryzone.FieldUpdatedAt:        {Type: field.TypeTime, Column: deliveryzone.FieldUpdatedAt},
+			deliveryzone.FieldName:             {Type: field.TypeString, Column: deliveryzone.FieldName},
+			deliveryzone.FieldCountry:          {Type: field.TypeString, Column: deliveryzone.FieldCountry},
+			deliveryzone.FieldPostcodes:        {Type: field.TypeJSON, Column: deliveryzone.FieldPostcodes},
+			deliveryzone.FieldPostcodePrefixes: {Type: field.TypeJSON, Column: deliveryzone.FieldPostcodePrefixes},
+			deliveryzone.FieldCenterLat:        {Type: field.TypeFloat64, Column: deliveryzone.FieldCenterLat},
+			deliveryzone.FieldCenterLng:        {Type: field.TypeFloat64, Column: deliveryzone.FieldCenterLng},
+			deliveryzone.FieldRadiusKm:         {Type: field.TypeFloat64, Column: deliveryzone.FieldRadiusKm},
+			deliveryzone.FieldSameDayCutoff:    {Type: field.TypeString, Column: deliveryzone.FieldSameDayCutoff},
+			deliveryzone.FieldTimezone:         {Type: field.TypeString, Column: deliveryzone.FieldTimezone},
+			deliveryzone.FieldPriceAmount:      {Type: field.TypeInt64, Column: deliveryzone.FieldPriceAmount},
+			deliveryzone.FieldCurrency:         {Type: field.TypeString, Column: deliveryzone.FieldCurrency},
+			deliveryzone.FieldActive:           {Type: field.TypeBool, Column: deliveryzone.FieldActive},
+		},
+	}
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   drop.Table,
 			Columns: drop.Columns,
@@ -178,7 +260,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			drop.FieldState:            {Type: field.TypeEnum, Column: drop.FieldState},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   dropcustomer.Table,
 			Columns: dropcustomer.Columns,
@@ -194,7 +276,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			dropcustomer.FieldUnits:      {Type: field.TypeInt, Column: dropcustomer.FieldUnits},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   droppool.Table,
 			Columns: droppool.Columns,
@@ -211,7 +293,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			droppool.FieldRemaining: {Type: field.TypeInt, Column: droppool.FieldRemaining},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   fulfillment.Table,
 			Columns: fulfillment.Columns,
@@ -222,24 +304,20 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Fulfillment",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			fulfillment.FieldCreatedAt:        {Type: field.TypeTime, Column: fulfillment.FieldCreatedAt},
-			fulfillment.FieldUpdatedAt:        {Type: field.TypeTime, Column: fulfillment.FieldUpdatedAt},
-			fulfillment.FieldOrderID:          {Type: field.TypeInt, Column: fulfillment.FieldOrderID},
-			fulfillment.FieldCustomerID:       {Type: field.TypeInt, Column: fulfillment.FieldCustomerID},
-			fulfillment.FieldMethod:           {Type: field.TypeEnum, Column: fulfillment.FieldMethod},
-			fulfillment.FieldStatus:           {Type: field.TypeEnum, Column: fulfillment.FieldStatus},
-			fulfillment.FieldLocationID:       {Type: field.TypeInt, Column: fulfillment.FieldLocationID},
-			fulfillment.FieldWindowID:         {Type: field.TypeInt, Column: fulfillment.FieldWindowID},
-			fulfillment.FieldPickupCode:       {Type: field.TypeString, Column: fulfillment.FieldPickupCode},
-			fulfillment.FieldCollectedAt:      {Type: field.TypeTime, Column: fulfillment.FieldCollectedAt},
-			fulfillment.FieldDueAt:            {Type: field.TypeTime, Column: fulfillment.FieldDueAt},
-			fulfillment.FieldEscalatedAt:      {Type: field.TypeTime, Column: fulfillment.FieldEscalatedAt},
-			fulfillment.FieldReroutes:         {Type: field.TypeInt, Column: fulfillment.FieldReroutes},
-			fulfillment.FieldLateCreditedAt:   {Type: field.TypeTime, Column: fulfillment.FieldLateCreditedAt},
-			fulfillment.FieldPackagingVariant: {Type: field.TypeString, Column: fulfillment.FieldPackagingVariant},
+			fulfillment.FieldCreatedAt:   {Type: field.TypeTime, Column: fulfillment.FieldCreatedAt},
+			fulfillment.FieldUpdatedAt:   {Type: field.TypeTime, Column: fulfillment.FieldUpdatedAt},
+			fulfillment.FieldOrderID:     {Type: field.TypeInt, Column: fulfillment.FieldOrderID},
+			fulfillment.FieldCustomerID:  {Type: field.TypeInt, Column: fulfillment.FieldCustomerID},
+			fulfillment.FieldMethod:      {Type: field.TypeEnum, Column: fulfillment.FieldMethod},
+			fulfillment.FieldStatus:      {Type: field.TypeEnum, Column: fulfillment.FieldStatus},
+			fulfillment.FieldLocationID:  {Type: field.TypeInt, Column: fulfillment.FieldLocationID},
+			fulfillment.FieldPickupCode:  {Type: field.TypeString, Column: fulfillment.FieldPickupCode},
+			fulfillment.FieldCollectedAt: {Type: field.TypeTime, Column: fulfillment.FieldCollectedAt},
+			fulfillment.FieldWindowID:    {Type: field.TypeInt, Column: fulfillment.FieldWindowID},
+			fulfillment.FieldAddress:     {Type: field.TypeJSON, Column: fulfillment.FieldAddress},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   fulfillmentevent.Table,
 			Columns: fulfillmentevent.Columns,
@@ -257,11 +335,10 @@ var schemaGraph = func() *sqlgraph.Schema {
 			fulfillmentevent.FieldActor:         {Type: field.TypeEnum, Column: fulfillmentevent.FieldActor},
 			fulfillmentevent.FieldActorID:       {Type: field.TypeString, Column: fulfillmentevent.FieldActorID},
 			fulfillmentevent.FieldNote:          {Type: field.TypeString, Column: fulfillmentevent.FieldNote},
-			fulfillmentevent.FieldScan:          {Type: field.TypeString, Column: fulfillmentevent.FieldScan},
 			fulfillmentevent.FieldAt:            {Type: field.TypeTime, Column: fulfillmentevent.FieldAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   giftdraw.Table,
 			Columns: giftdraw.Columns,
@@ -278,7 +355,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			giftdraw.FieldRestored: {Type: field.TypeInt64, Column: giftdraw.FieldRestored},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   giftlot.Table,
 			Columns: giftlot.Columns,
@@ -295,28 +372,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			giftlot.FieldExpiresAt: {Type: field.TypeTime, Column: giftlot.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
-		NodeSpec: sqlgraph.NodeSpec{
-			Table:   hubcollection.Table,
-			Columns: hubcollection.Columns,
-			ID: &sqlgraph.FieldSpec{
-				Type:   field.TypeInt,
-				Column: hubcollection.FieldID,
-			},
-		},
-		Type: "HubCollection",
-		Fields: map[string]*sqlgraph.FieldSpec{
-			hubcollection.FieldCollectionID:  {Type: field.TypeString, Column: hubcollection.FieldCollectionID},
-			hubcollection.FieldHub:           {Type: field.TypeString, Column: hubcollection.FieldHub},
-			hubcollection.FieldFulfillmentID: {Type: field.TypeInt, Column: hubcollection.FieldFulfillmentID},
-			hubcollection.FieldOutcome:       {Type: field.TypeEnum, Column: hubcollection.FieldOutcome},
-			hubcollection.FieldClaimedAt:     {Type: field.TypeTime, Column: hubcollection.FieldClaimedAt},
-			hubcollection.FieldCollectedAt:   {Type: field.TypeTime, Column: hubcollection.FieldCollectedAt},
-			hubcollection.FieldRecordedAt:    {Type: field.TypeTime, Column: hubcollection.FieldRecordedAt},
-			hubcollection.FieldNote:          {Type: field.TypeString, Column: hubcollection.FieldNote},
-		},
-	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubpassspend.Table,
 			Columns: hubpassspend.Columns,
@@ -335,7 +391,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubpassspend.FieldSpent:      {Type: field.TypeInt64, Column: hubpassspend.FieldSpent},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubpayment.Table,
 			Columns: hubpayment.Columns,
@@ -358,30 +414,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubpayment.FieldPaidAt:                {Type: field.TypeTime, Column: hubpayment.FieldPaidAt},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
-		NodeSpec: sqlgraph.NodeSpec{
-			Table:   hubpickup.Table,
-			Columns: hubpickup.Columns,
-			ID: &sqlgraph.FieldSpec{
-				Type:   field.TypeInt,
-				Column: hubpickup.FieldID,
-			},
-		},
-		Type: "HubPickup",
-		Fields: map[string]*sqlgraph.FieldSpec{
-			hubpickup.FieldFulfillmentID: {Type: field.TypeInt, Column: hubpickup.FieldFulfillmentID},
-			hubpickup.FieldOrderID:       {Type: field.TypeInt, Column: hubpickup.FieldOrderID},
-			hubpickup.FieldPickupCode:    {Type: field.TypeString, Column: hubpickup.FieldPickupCode},
-			hubpickup.FieldStatus:        {Type: field.TypeEnum, Column: hubpickup.FieldStatus},
-			hubpickup.FieldListedAt:      {Type: field.TypeTime, Column: hubpickup.FieldListedAt},
-			hubpickup.FieldCollectionID:  {Type: field.TypeString, Column: hubpickup.FieldCollectionID},
-			hubpickup.FieldCollectedAt:   {Type: field.TypeTime, Column: hubpickup.FieldCollectedAt},
-			hubpickup.FieldOutcome:       {Type: field.TypeEnum, Column: hubpickup.FieldOutcome},
-			hubpickup.FieldNote:          {Type: field.TypeString, Column: hubpickup.FieldNote},
-			hubpickup.FieldSyncedAt:      {Type: field.TypeTime, Column: hubpickup.FieldSyncedAt},
-		},
-	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubsale.Table,
 			Columns: hubsale.Columns,
@@ -407,7 +440,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubsale.FieldContentHash:     {Type: field.TypeString, Column: hubsale.FieldContentHash},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubwallet.Table,
 			Columns: hubwallet.Columns,
@@ -425,7 +458,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubwallet.FieldSyncedAt:    {Type: field.TypeTime, Column: hubwallet.FieldSyncedAt},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   idempotencykey.Table,
 			Columns: idempotencykey.Columns,
@@ -444,7 +477,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			idempotencykey.FieldCreatedAt:   {Type: field.TypeTime, Column: idempotencykey.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   image.Table,
 			Columns: image.Columns,
@@ -461,7 +494,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			image.FieldProductID: {Type: field.TypeInt, Column: image.FieldProductID},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   location.Table,
 			Columns: location.Columns,
@@ -477,7 +510,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			location.FieldKind: {Type: field.TypeEnum, Column: location.FieldKind},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   memberprice.Table,
 			Columns: memberprice.Columns,
@@ -495,7 +528,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memberprice.FieldPercentOff:   {Type: field.TypeInt, Column: memberprice.FieldPercentOff},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
@@ -517,7 +550,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldClientSecret:         {Type: field.TypeString, Column: membership.FieldClientSecret},
 		},
 	}
-	graph.Nodes[23] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membershiptier.Table,
 			Columns: membershiptier.Columns,
@@ -539,7 +572,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membershiptier.FieldStripeProductID:    {Type: field.TypeString, Column: membershiptier.FieldStripeProductID},
 		},
 	}
-	graph.Nodes[24] = &sqlgraph.Node{
+	graph.Nodes[25] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   order.Table,
 			Columns: order.Columns,
@@ -557,13 +590,14 @@ var schemaGraph = func() *sqlgraph.Schema {
 			order.FieldCartID:         {Type: field.TypeInt, Column: order.FieldCartID},
 			order.FieldStatus:         {Type: field.TypeEnum, Column: order.FieldStatus},
 			order.FieldTotalAmount:    {Type: field.TypeInt64, Column: order.FieldTotalAmount},
+			order.FieldDeliveryAmount: {Type: field.TypeInt64, Column: order.FieldDeliveryAmount},
 			order.FieldRefundedAmount: {Type: field.TypeInt64, Column: order.FieldRefundedAmount},
 			order.FieldCurrency:       {Type: field.TypeString, Column: order.FieldCurrency},
 			order.FieldPaymentDueAt:   {Type: field.TypeTime, Column: order.FieldPaymentDueAt},
 			order.FieldPaidAt:         {Type: field.TypeTime, Column: order.FieldPaidAt},
 		},
 	}
-	graph.Nodes[25] = &sqlgraph.Node{
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderevent.Table,
 			Columns: orderevent.Columns,
@@ -580,7 +614,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderevent.FieldCreatedAt: {Type: field.TypeTime, Column: orderevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[26] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderline.Table,
 			Columns: orderline.Columns,
@@ -603,7 +637,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderline.FieldRefundedQuantity: {Type: field.TypeInt, Column: orderline.FieldRefundedQuantity},
 		},
 	}
-	graph.Nodes[27] = &sqlgraph.Node{
+	graph.Nodes[28] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   outbox.Table,
 			Columns: outbox.Columns,
@@ -625,7 +659,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outbox.FieldDoneAt:        {Type: field.TypeTime, Column: outbox.FieldDoneAt},
 		},
 	}
-	graph.Nodes[28] = &sqlgraph.Node{
+	graph.Nodes[29] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -648,7 +682,50 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldClientSecret:          {Type: field.TypeString, Column: payment.FieldClientSecret},
 		},
 	}
-	graph.Nodes[29] = &sqlgraph.Node{
+	graph.Nodes[30] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   pickuppoint.Table,
+			Columns: pickuppoint.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: pickuppoint.FieldID,
+			},
+		},
+		Type: "PickupPoint",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			pickuppoint.FieldCreatedAt:    {Type: field.TypeTime, Column: pickuppoint.FieldCreatedAt},
+			pickuppoint.FieldUpdatedAt:    {Type: field.TypeTime, Column: pickuppoint.FieldUpdatedAt},
+			pickuppoint.FieldLocationID:   {Type: field.TypeInt, Column: pickuppoint.FieldLocationID},
+			pickuppoint.FieldKind:         {Type: field.TypeEnum, Column: pickuppoint.FieldKind},
+			pickuppoint.FieldName:         {Type: field.TypeString, Column: pickuppoint.FieldName},
+			pickuppoint.FieldAddress:      {Type: field.TypeJSON, Column: pickuppoint.FieldAddress},
+			pickuppoint.FieldOpeningHours: {Type: field.TypeJSON, Column: pickuppoint.FieldOpeningHours},
+			pickuppoint.FieldPriceAmount:  {Type: field.TypeInt64, Column: pickuppoint.FieldPriceAmount},
+			pickuppoint.FieldCurrency:     {Type: field.TypeString, Column: pickuppoint.FieldCurrency},
+			pickuppoint.FieldActive:       {Type: field.TypeBool, Column: pickuppoint.FieldActive},
+		},
+	}
+	graph.Nodes[31] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   pickupwindow.Table,
+			Columns: pickupwindow.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: pickupwindow.FieldID,
+			},
+		},
+		Type: "PickupWindow",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			pickupwindow.FieldCreatedAt:     {Type: field.TypeTime, Column: pickupwindow.FieldCreatedAt},
+			pickupwindow.FieldUpdatedAt:     {Type: field.TypeTime, Column: pickupwindow.FieldUpdatedAt},
+			pickupwindow.FieldPickupPointID: {Type: field.TypeInt, Column: pickupwindow.FieldPickupPointID},
+			pickupwindow.FieldStartsAt:      {Type: field.TypeTime, Column: pickupwindow.FieldStartsAt},
+			pickupwindow.FieldEndsAt:        {Type: field.TypeTime, Column: pickupwindow.FieldEndsAt},
+			pickupwindow.FieldCapacity:      {Type: field.TypeInt, Column: pickupwindow.FieldCapacity},
+			pickupwindow.FieldTaken:         {Type: field.TypeInt, Column: pickupwindow.FieldTaken},
+		},
+	}
+	graph.Nodes[32] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   product.Table,
 			Columns: product.Columns,
@@ -668,7 +745,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			product.FieldVendor:      {Type: field.TypeString, Column: product.FieldVendor},
 		},
 	}
-	graph.Nodes[30] = &sqlgraph.Node{
+	graph.Nodes[33] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   readerbinding.Table,
 			Columns: readerbinding.Columns,
@@ -684,7 +761,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			readerbinding.FieldUpdatedAt: {Type: field.TypeTime, Column: readerbinding.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[31] = &sqlgraph.Node{
+	graph.Nodes[34] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refund.Table,
 			Columns: refund.Columns,
@@ -710,7 +787,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refund.FieldNextAttemptAt:  {Type: field.TypeTime, Column: refund.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[32] = &sqlgraph.Node{
+	graph.Nodes[35] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   setting.Table,
 			Columns: setting.Columns,
@@ -725,7 +802,29 @@ var schemaGraph = func() *sqlgraph.Schema {
 			setting.FieldValue: {Type: field.TypeBytes, Column: setting.FieldValue},
 		},
 	}
-	graph.Nodes[33] = &sqlgraph.Node{
+	graph.Nodes[36] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   shippingrate.Table,
+			Columns: shippingrate.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: shippingrate.FieldID,
+			},
+		},
+		Type: "ShippingRate",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			shippingrate.FieldCreatedAt:   {Type: field.TypeTime, Column: shippingrate.FieldCreatedAt},
+			shippingrate.FieldUpdatedAt:   {Type: field.TypeTime, Column: shippingrate.FieldUpdatedAt},
+			shippingrate.FieldName:        {Type: field.TypeString, Column: shippingrate.FieldName},
+			shippingrate.FieldCountry:     {Type: field.TypeString, Column: shippingrate.FieldCountry},
+			shippingrate.FieldMinGrams:    {Type: field.TypeInt, Column: shippingrate.FieldMinGrams},
+			shippingrate.FieldMaxGrams:    {Type: field.TypeInt, Column: shippingrate.FieldMaxGrams},
+			shippingrate.FieldPriceAmount: {Type: field.TypeInt64, Column: shippingrate.FieldPriceAmount},
+			shippingrate.FieldCurrency:    {Type: field.TypeString, Column: shippingrate.FieldCurrency},
+			shippingrate.FieldActive:      {Type: field.TypeBool, Column: shippingrate.FieldActive},
+		},
+	}
+	graph.Nodes[37] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   staff.Table,
 			Columns: staff.Columns,
@@ -742,7 +841,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			staff.FieldName:      {Type: field.TypeString, Column: staff.FieldName},
 		},
 	}
-	graph.Nodes[34] = &sqlgraph.Node{
+	graph.Nodes[38] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stafftoken.Table,
 			Columns: stafftoken.Columns,
@@ -762,7 +861,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldExpiresAt: {Type: field.TypeTime, Column: stafftoken.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[35] = &sqlgraph.Node{
+	graph.Nodes[39] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stock.Table,
 			Columns: stock.Columns,
@@ -780,7 +879,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stock.FieldLeasedAt:   {Type: field.TypeTime, Column: stock.FieldLeasedAt},
 		},
 	}
-	graph.Nodes[36] = &sqlgraph.Node{
+	graph.Nodes[40] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stream.Table,
 			Columns: stream.Columns,
@@ -802,7 +901,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stream.FieldEndedAt:              {Type: field.TypeTime, Column: stream.FieldEndedAt},
 		},
 	}
-	graph.Nodes[37] = &sqlgraph.Node{
+	graph.Nodes[41] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -818,7 +917,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[38] = &sqlgraph.Node{
+	graph.Nodes[42] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   topup.Table,
 			Columns: topup.Columns,
@@ -839,7 +938,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
 		},
 	}
-	graph.Nodes[39] = &sqlgraph.Node{
+	graph.Nodes[43] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -859,10 +958,11 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldCurrency:        {Type: field.TypeString, Column: variant.FieldCurrency},
 			variant.FieldCompareAtAmount: {Type: field.TypeInt64, Column: variant.FieldCompareAtAmount},
 			variant.FieldPosition:        {Type: field.TypeInt, Column: variant.FieldPosition},
+			variant.FieldWeightGrams:     {Type: field.TypeInt, Column: variant.FieldWeightGrams},
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
-	graph.Nodes[40] = &sqlgraph.Node{
+	graph.Nodes[44] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   wallet.Table,
 			Columns: wallet.Columns,
@@ -880,7 +980,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
 		},
 	}
-	graph.Nodes[41] = &sqlgraph.Node{
+	graph.Nodes[45] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   walletentry.Table,
 			Columns: walletentry.Columns,
@@ -1226,6 +1326,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Payment",
 		"Order",
+	)
+	graph.MustAddE(
+		"location",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   pickuppoint.LocationTable,
+			Columns: []string{pickuppoint.LocationColumn},
+			Bidi:    false,
+		},
+		"PickupPoint",
+		"Location",
+	)
+	graph.MustAddE(
+		"windows",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   pickuppoint.WindowsTable,
+			Columns: []string{pickuppoint.WindowsColumn},
+			Bidi:    false,
+		},
+		"PickupPoint",
+		"PickupWindow",
+	)
+	graph.MustAddE(
+		"pickup_point",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   pickupwindow.PickupPointTable,
+			Columns: []string{pickupwindow.PickupPointColumn},
+			Bidi:    false,
+		},
+		"PickupWindow",
+		"PickupPoint",
 	)
 	graph.MustAddE(
 		"variants",
@@ -1787,6 +1923,71 @@ func (f *CustomerFilter) WhereHasSessionsWith(preds ...predicate.CustomerSession
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *CustomerAddressQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CustomerAddressQuery builder.
+func (_q *CustomerAddressQuery) Filter() *CustomerAddressFilter {
+	return &CustomerAddressFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CustomerAddressMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CustomerAddressMutation builder.
+func (m *CustomerAddressMutation) Filter() *CustomerAddressFilter {
+	return &CustomerAddressFilter{config: m.config, predicateAdder: m}
+}
+
+// CustomerAddressFilter provides a generic filtering capability at runtime for CustomerAddressQuery.
+type CustomerAddressFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CustomerAddressFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *CustomerAddressFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(customeraddress.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *CustomerAddressFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(customeraddress.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *CustomerAddressFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(customeraddress.FieldUpdatedAt))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *CustomerAddressFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(customeraddress.FieldCustomerID))
+}
+
+// WhereLabel applies the entql string predicate on the label field.
+func (f *CustomerAddressFilter) WhereLabel(p entql.StringP) {
+	f.Where(p.Field(customeraddress.FieldLabel))
+}
+
+// WhereAddress applies the entql json.RawMessage predicate on the address field.
+func (f *CustomerAddressFilter) WhereAddress(p entql.BytesP) {
+	f.Where(p.Field(customeraddress.FieldAddress))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *CustomerSessionQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1815,7 +2016,7 @@ type CustomerSessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CustomerSessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1861,6 +2062,256 @@ func (f *CustomerSessionFilter) WhereHasCustomerWith(preds ...predicate.Customer
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *DeliveryChoiceQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the DeliveryChoiceQuery builder.
+func (_q *DeliveryChoiceQuery) Filter() *DeliveryChoiceFilter {
+	return &DeliveryChoiceFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *DeliveryChoiceMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the DeliveryChoiceMutation builder.
+func (m *DeliveryChoiceMutation) Filter() *DeliveryChoiceFilter {
+	return &DeliveryChoiceFilter{config: m.config, predicateAdder: m}
+}
+
+// DeliveryChoiceFilter provides a generic filtering capability at runtime for DeliveryChoiceQuery.
+type DeliveryChoiceFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *DeliveryChoiceFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *DeliveryChoiceFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(deliverychoice.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *DeliveryChoiceFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(deliverychoice.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *DeliveryChoiceFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(deliverychoice.FieldUpdatedAt))
+}
+
+// WhereCartID applies the entql int predicate on the cart_id field.
+func (f *DeliveryChoiceFilter) WhereCartID(p entql.IntP) {
+	f.Where(p.Field(deliverychoice.FieldCartID))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *DeliveryChoiceFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(deliverychoice.FieldCustomerID))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *DeliveryChoiceFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(deliverychoice.FieldOrderID))
+}
+
+// WhereMethod applies the entql string predicate on the method field.
+func (f *DeliveryChoiceFilter) WhereMethod(p entql.StringP) {
+	f.Where(p.Field(deliverychoice.FieldMethod))
+}
+
+// WherePickupPointID applies the entql int predicate on the pickup_point_id field.
+func (f *DeliveryChoiceFilter) WherePickupPointID(p entql.IntP) {
+	f.Where(p.Field(deliverychoice.FieldPickupPointID))
+}
+
+// WhereLocationID applies the entql int predicate on the location_id field.
+func (f *DeliveryChoiceFilter) WhereLocationID(p entql.IntP) {
+	f.Where(p.Field(deliverychoice.FieldLocationID))
+}
+
+// WhereWindowID applies the entql int predicate on the window_id field.
+func (f *DeliveryChoiceFilter) WhereWindowID(p entql.IntP) {
+	f.Where(p.Field(deliverychoice.FieldWindowID))
+}
+
+// WhereZoneID applies the entql int predicate on the zone_id field.
+func (f *DeliveryChoiceFilter) WhereZoneID(p entql.IntP) {
+	f.Where(p.Field(deliverychoice.FieldZoneID))
+}
+
+// WhereRateID applies the entql int predicate on the rate_id field.
+func (f *DeliveryChoiceFilter) WhereRateID(p entql.IntP) {
+	f.Where(p.Field(deliverychoice.FieldRateID))
+}
+
+// WhereLabel applies the entql string predicate on the label field.
+func (f *DeliveryChoiceFilter) WhereLabel(p entql.StringP) {
+	f.Where(p.Field(deliverychoice.FieldLabel))
+}
+
+// WhereWindowStartsAt applies the entql time.Time predicate on the window_starts_at field.
+func (f *DeliveryChoiceFilter) WhereWindowStartsAt(p entql.TimeP) {
+	f.Where(p.Field(deliverychoice.FieldWindowStartsAt))
+}
+
+// WhereWindowEndsAt applies the entql time.Time predicate on the window_ends_at field.
+func (f *DeliveryChoiceFilter) WhereWindowEndsAt(p entql.TimeP) {
+	f.Where(p.Field(deliverychoice.FieldWindowEndsAt))
+}
+
+// WhereAddress applies the entql json.RawMessage predicate on the address field.
+func (f *DeliveryChoiceFilter) WhereAddress(p entql.BytesP) {
+	f.Where(p.Field(deliverychoice.FieldAddress))
+}
+
+// WhereContact applies the entql json.RawMessage predicate on the contact field.
+func (f *DeliveryChoiceFilter) WhereContact(p entql.BytesP) {
+	f.Where(p.Field(deliverychoice.FieldContact))
+}
+
+// WhereSameDay applies the entql bool predicate on the same_day field.
+func (f *DeliveryChoiceFilter) WhereSameDay(p entql.BoolP) {
+	f.Where(p.Field(deliverychoice.FieldSameDay))
+}
+
+// WherePlace applies the entql string predicate on the place field.
+func (f *DeliveryChoiceFilter) WherePlace(p entql.StringP) {
+	f.Where(p.Field(deliverychoice.FieldPlace))
+}
+
+// WherePriceAmount applies the entql int64 predicate on the price_amount field.
+func (f *DeliveryChoiceFilter) WherePriceAmount(p entql.Int64P) {
+	f.Where(p.Field(deliverychoice.FieldPriceAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *DeliveryChoiceFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(deliverychoice.FieldCurrency))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *DeliveryZoneQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the DeliveryZoneQuery builder.
+func (_q *DeliveryZoneQuery) Filter() *DeliveryZoneFilter {
+	return &DeliveryZoneFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *DeliveryZoneMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the DeliveryZoneMutation builder.
+func (m *DeliveryZoneMutation) Filter() *DeliveryZoneFilter {
+	return &DeliveryZoneFilter{config: m.config, predicateAdder: m}
+}
+
+// DeliveryZoneFilter provides a generic filtering capability at runtime for DeliveryZoneQuery.
+type DeliveryZoneFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *DeliveryZoneFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *DeliveryZoneFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(deliveryzone.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *DeliveryZoneFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(deliveryzone.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *DeliveryZoneFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(deliveryzone.FieldUpdatedAt))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *DeliveryZoneFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(deliveryzone.FieldName))
+}
+
+// WhereCountry applies the entql string predicate on the country field.
+func (f *DeliveryZoneFilter) WhereCountry(p entql.StringP) {
+	f.Where(p.Field(deliveryzone.FieldCountry))
+}
+
+// WherePostcodes applies the entql json.RawMessage predicate on the postcodes field.
+func (f *DeliveryZoneFilter) WherePostcodes(p entql.BytesP) {
+	f.Where(p.Field(deliveryzone.FieldPostcodes))
+}
+
+// WherePostcodePrefixes applies the entql json.RawMessage predicate on the postcode_prefixes field.
+func (f *DeliveryZoneFilter) WherePostcodePrefixes(p entql.BytesP) {
+	f.Where(p.Field(deliveryzone.FieldPostcodePrefixes))
+}
+
+// WhereCenterLat applies the entql float64 predicate on the center_lat field.
+func (f *DeliveryZoneFilter) WhereCenterLat(p entql.Float64P) {
+	f.Where(p.Field(deliveryzone.FieldCenterLat))
+}
+
+// WhereCenterLng applies the entql float64 predicate on the center_lng field.
+func (f *DeliveryZoneFilter) WhereCenterLng(p entql.Float64P) {
+	f.Where(p.Field(deliveryzone.FieldCenterLng))
+}
+
+// WhereRadiusKm applies the entql float64 predicate on the radius_km field.
+func (f *DeliveryZoneFilter) WhereRadiusKm(p entql.Float64P) {
+	f.Where(p.Field(deliveryzone.FieldRadiusKm))
+}
+
+// WhereSameDayCutoff applies the entql string predicate on the same_day_cutoff field.
+func (f *DeliveryZoneFilter) WhereSameDayCutoff(p entql.StringP) {
+	f.Where(p.Field(deliveryzone.FieldSameDayCutoff))
+}
+
+// WhereTimezone applies the entql string predicate on the timezone field.
+func (f *DeliveryZoneFilter) WhereTimezone(p entql.StringP) {
+	f.Where(p.Field(deliveryzone.FieldTimezone))
+}
+
+// WherePriceAmount applies the entql int64 predicate on the price_amount field.
+func (f *DeliveryZoneFilter) WherePriceAmount(p entql.Int64P) {
+	f.Where(p.Field(deliveryzone.FieldPriceAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *DeliveryZoneFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(deliveryzone.FieldCurrency))
+}
+
+// WhereActive applies the entql bool predicate on the active field.
+func (f *DeliveryZoneFilter) WhereActive(p entql.BoolP) {
+	f.Where(p.Field(deliveryzone.FieldActive))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *DropQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1889,7 +2340,7 @@ type DropFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *DropFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2007,7 +2458,7 @@ type DropCustomerFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *DropCustomerFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2062,7 +2513,7 @@ type DropPoolFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *DropPoolFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2136,7 +2587,7 @@ type FulfillmentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *FulfillmentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2182,11 +2633,6 @@ func (f *FulfillmentFilter) WhereLocationID(p entql.IntP) {
 	f.Where(p.Field(fulfillment.FieldLocationID))
 }
 
-// WhereWindowID applies the entql int predicate on the window_id field.
-func (f *FulfillmentFilter) WhereWindowID(p entql.IntP) {
-	f.Where(p.Field(fulfillment.FieldWindowID))
-}
-
 // WherePickupCode applies the entql string predicate on the pickup_code field.
 func (f *FulfillmentFilter) WherePickupCode(p entql.StringP) {
 	f.Where(p.Field(fulfillment.FieldPickupCode))
@@ -2197,29 +2643,14 @@ func (f *FulfillmentFilter) WhereCollectedAt(p entql.TimeP) {
 	f.Where(p.Field(fulfillment.FieldCollectedAt))
 }
 
-// WhereDueAt applies the entql time.Time predicate on the due_at field.
-func (f *FulfillmentFilter) WhereDueAt(p entql.TimeP) {
-	f.Where(p.Field(fulfillment.FieldDueAt))
+// WhereWindowID applies the entql int predicate on the window_id field.
+func (f *FulfillmentFilter) WhereWindowID(p entql.IntP) {
+	f.Where(p.Field(fulfillment.FieldWindowID))
 }
 
-// WhereEscalatedAt applies the entql time.Time predicate on the escalated_at field.
-func (f *FulfillmentFilter) WhereEscalatedAt(p entql.TimeP) {
-	f.Where(p.Field(fulfillment.FieldEscalatedAt))
-}
-
-// WhereReroutes applies the entql int predicate on the reroutes field.
-func (f *FulfillmentFilter) WhereReroutes(p entql.IntP) {
-	f.Where(p.Field(fulfillment.FieldReroutes))
-}
-
-// WhereLateCreditedAt applies the entql time.Time predicate on the late_credited_at field.
-func (f *FulfillmentFilter) WhereLateCreditedAt(p entql.TimeP) {
-	f.Where(p.Field(fulfillment.FieldLateCreditedAt))
-}
-
-// WherePackagingVariant applies the entql string predicate on the packaging_variant field.
-func (f *FulfillmentFilter) WherePackagingVariant(p entql.StringP) {
-	f.Where(p.Field(fulfillment.FieldPackagingVariant))
+// WhereAddress applies the entql json.RawMessage predicate on the address field.
+func (f *FulfillmentFilter) WhereAddress(p entql.BytesP) {
+	f.Where(p.Field(fulfillment.FieldAddress))
 }
 
 // WhereHasOrder applies a predicate to check if query has an edge order.
@@ -2279,7 +2710,7 @@ type FulfillmentEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *FulfillmentEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2323,11 +2754,6 @@ func (f *FulfillmentEventFilter) WhereActorID(p entql.StringP) {
 // WhereNote applies the entql string predicate on the note field.
 func (f *FulfillmentEventFilter) WhereNote(p entql.StringP) {
 	f.Where(p.Field(fulfillmentevent.FieldNote))
-}
-
-// WhereScan applies the entql string predicate on the scan field.
-func (f *FulfillmentEventFilter) WhereScan(p entql.StringP) {
-	f.Where(p.Field(fulfillmentevent.FieldScan))
 }
 
 // WhereAt applies the entql time.Time predicate on the at field.
@@ -2378,7 +2804,7 @@ type GiftDrawFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *GiftDrawFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2438,7 +2864,7 @@ type GiftLotFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *GiftLotFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2470,86 +2896,6 @@ func (f *GiftLotFilter) WhereExpiresAt(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
-func (_q *HubCollectionQuery) addPredicate(pred func(s *sql.Selector)) {
-	_q.predicates = append(_q.predicates, pred)
-}
-
-// Filter returns a Filter implementation to apply filters on the HubCollectionQuery builder.
-func (_q *HubCollectionQuery) Filter() *HubCollectionFilter {
-	return &HubCollectionFilter{config: _q.config, predicateAdder: _q}
-}
-
-// addPredicate implements the predicateAdder interface.
-func (m *HubCollectionMutation) addPredicate(pred func(s *sql.Selector)) {
-	m.predicates = append(m.predicates, pred)
-}
-
-// Filter returns an entql.Where implementation to apply filters on the HubCollectionMutation builder.
-func (m *HubCollectionMutation) Filter() *HubCollectionFilter {
-	return &HubCollectionFilter{config: m.config, predicateAdder: m}
-}
-
-// HubCollectionFilter provides a generic filtering capability at runtime for HubCollectionQuery.
-type HubCollectionFilter struct {
-	predicateAdder
-	config
-}
-
-// Where applies the entql predicate on the query filter.
-func (f *HubCollectionFilter) Where(p entql.P) {
-	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
-			s.AddError(err)
-		}
-	})
-}
-
-// WhereID applies the entql int predicate on the id field.
-func (f *HubCollectionFilter) WhereID(p entql.IntP) {
-	f.Where(p.Field(hubcollection.FieldID))
-}
-
-// WhereCollectionID applies the entql string predicate on the collection_id field.
-func (f *HubCollectionFilter) WhereCollectionID(p entql.StringP) {
-	f.Where(p.Field(hubcollection.FieldCollectionID))
-}
-
-// WhereHub applies the entql string predicate on the hub field.
-func (f *HubCollectionFilter) WhereHub(p entql.StringP) {
-	f.Where(p.Field(hubcollection.FieldHub))
-}
-
-// WhereFulfillmentID applies the entql int predicate on the fulfillment_id field.
-func (f *HubCollectionFilter) WhereFulfillmentID(p entql.IntP) {
-	f.Where(p.Field(hubcollection.FieldFulfillmentID))
-}
-
-// WhereOutcome applies the entql string predicate on the outcome field.
-func (f *HubCollectionFilter) WhereOutcome(p entql.StringP) {
-	f.Where(p.Field(hubcollection.FieldOutcome))
-}
-
-// WhereClaimedAt applies the entql time.Time predicate on the claimed_at field.
-func (f *HubCollectionFilter) WhereClaimedAt(p entql.TimeP) {
-	f.Where(p.Field(hubcollection.FieldClaimedAt))
-}
-
-// WhereCollectedAt applies the entql time.Time predicate on the collected_at field.
-func (f *HubCollectionFilter) WhereCollectedAt(p entql.TimeP) {
-	f.Where(p.Field(hubcollection.FieldCollectedAt))
-}
-
-// WhereRecordedAt applies the entql time.Time predicate on the recorded_at field.
-func (f *HubCollectionFilter) WhereRecordedAt(p entql.TimeP) {
-	f.Where(p.Field(hubcollection.FieldRecordedAt))
-}
-
-// WhereNote applies the entql string predicate on the note field.
-func (f *HubCollectionFilter) WhereNote(p entql.StringP) {
-	f.Where(p.Field(hubcollection.FieldNote))
-}
-
-// addPredicate implements the predicateAdder interface.
 func (_q *HubPassSpendQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2578,7 +2924,7 @@ type HubPassSpendFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubPassSpendFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2648,7 +2994,7 @@ type HubPaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubPaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2710,96 +3056,6 @@ func (f *HubPaymentFilter) WherePaidAt(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
-func (_q *HubPickupQuery) addPredicate(pred func(s *sql.Selector)) {
-	_q.predicates = append(_q.predicates, pred)
-}
-
-// Filter returns a Filter implementation to apply filters on the HubPickupQuery builder.
-func (_q *HubPickupQuery) Filter() *HubPickupFilter {
-	return &HubPickupFilter{config: _q.config, predicateAdder: _q}
-}
-
-// addPredicate implements the predicateAdder interface.
-func (m *HubPickupMutation) addPredicate(pred func(s *sql.Selector)) {
-	m.predicates = append(m.predicates, pred)
-}
-
-// Filter returns an entql.Where implementation to apply filters on the HubPickupMutation builder.
-func (m *HubPickupMutation) Filter() *HubPickupFilter {
-	return &HubPickupFilter{config: m.config, predicateAdder: m}
-}
-
-// HubPickupFilter provides a generic filtering capability at runtime for HubPickupQuery.
-type HubPickupFilter struct {
-	predicateAdder
-	config
-}
-
-// Where applies the entql predicate on the query filter.
-func (f *HubPickupFilter) Where(p entql.P) {
-	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
-			s.AddError(err)
-		}
-	})
-}
-
-// WhereID applies the entql int predicate on the id field.
-func (f *HubPickupFilter) WhereID(p entql.IntP) {
-	f.Where(p.Field(hubpickup.FieldID))
-}
-
-// WhereFulfillmentID applies the entql int predicate on the fulfillment_id field.
-func (f *HubPickupFilter) WhereFulfillmentID(p entql.IntP) {
-	f.Where(p.Field(hubpickup.FieldFulfillmentID))
-}
-
-// WhereOrderID applies the entql int predicate on the order_id field.
-func (f *HubPickupFilter) WhereOrderID(p entql.IntP) {
-	f.Where(p.Field(hubpickup.FieldOrderID))
-}
-
-// WherePickupCode applies the entql string predicate on the pickup_code field.
-func (f *HubPickupFilter) WherePickupCode(p entql.StringP) {
-	f.Where(p.Field(hubpickup.FieldPickupCode))
-}
-
-// WhereStatus applies the entql string predicate on the status field.
-func (f *HubPickupFilter) WhereStatus(p entql.StringP) {
-	f.Where(p.Field(hubpickup.FieldStatus))
-}
-
-// WhereListedAt applies the entql time.Time predicate on the listed_at field.
-func (f *HubPickupFilter) WhereListedAt(p entql.TimeP) {
-	f.Where(p.Field(hubpickup.FieldListedAt))
-}
-
-// WhereCollectionID applies the entql string predicate on the collection_id field.
-func (f *HubPickupFilter) WhereCollectionID(p entql.StringP) {
-	f.Where(p.Field(hubpickup.FieldCollectionID))
-}
-
-// WhereCollectedAt applies the entql time.Time predicate on the collected_at field.
-func (f *HubPickupFilter) WhereCollectedAt(p entql.TimeP) {
-	f.Where(p.Field(hubpickup.FieldCollectedAt))
-}
-
-// WhereOutcome applies the entql string predicate on the outcome field.
-func (f *HubPickupFilter) WhereOutcome(p entql.StringP) {
-	f.Where(p.Field(hubpickup.FieldOutcome))
-}
-
-// WhereNote applies the entql string predicate on the note field.
-func (f *HubPickupFilter) WhereNote(p entql.StringP) {
-	f.Where(p.Field(hubpickup.FieldNote))
-}
-
-// WhereSyncedAt applies the entql time.Time predicate on the synced_at field.
-func (f *HubPickupFilter) WhereSyncedAt(p entql.TimeP) {
-	f.Where(p.Field(hubpickup.FieldSyncedAt))
-}
-
-// addPredicate implements the predicateAdder interface.
 func (_q *HubSaleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2828,7 +3084,7 @@ type HubSaleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubSaleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2933,7 +3189,7 @@ type HubWalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubWalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2998,7 +3254,7 @@ type IdempotencyKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *IdempotencyKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3068,7 +3324,7 @@ type ImageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ImageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3142,7 +3398,7 @@ type LocationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LocationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3211,7 +3467,7 @@ type MemberPriceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MemberPriceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3290,7 +3546,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3389,7 +3645,7 @@ type MembershipTierFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipTierFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3488,7 +3744,7 @@ type OrderFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3532,6 +3788,11 @@ func (f *OrderFilter) WhereStatus(p entql.StringP) {
 // WhereTotalAmount applies the entql int64 predicate on the total_amount field.
 func (f *OrderFilter) WhereTotalAmount(p entql.Int64P) {
 	f.Where(p.Field(order.FieldTotalAmount))
+}
+
+// WhereDeliveryAmount applies the entql int64 predicate on the delivery_amount field.
+func (f *OrderFilter) WhereDeliveryAmount(p entql.Int64P) {
+	f.Where(p.Field(order.FieldDeliveryAmount))
 }
 
 // WhereRefundedAmount applies the entql int64 predicate on the refunded_amount field.
@@ -3653,7 +3914,7 @@ type OrderEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3727,7 +3988,7 @@ type OrderLineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderLineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3845,7 +4106,7 @@ type OutboxFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OutboxFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3930,7 +4191,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4006,6 +4267,213 @@ func (f *PaymentFilter) WhereHasOrderWith(preds ...predicate.Order) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *PickupPointQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the PickupPointQuery builder.
+func (_q *PickupPointQuery) Filter() *PickupPointFilter {
+	return &PickupPointFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *PickupPointMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the PickupPointMutation builder.
+func (m *PickupPointMutation) Filter() *PickupPointFilter {
+	return &PickupPointFilter{config: m.config, predicateAdder: m}
+}
+
+// PickupPointFilter provides a generic filtering capability at runtime for PickupPointQuery.
+type PickupPointFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *PickupPointFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *PickupPointFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(pickuppoint.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *PickupPointFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(pickuppoint.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *PickupPointFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(pickuppoint.FieldUpdatedAt))
+}
+
+// WhereLocationID applies the entql int predicate on the location_id field.
+func (f *PickupPointFilter) WhereLocationID(p entql.IntP) {
+	f.Where(p.Field(pickuppoint.FieldLocationID))
+}
+
+// WhereKind applies the entql string predicate on the kind field.
+func (f *PickupPointFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(pickuppoint.FieldKind))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *PickupPointFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(pickuppoint.FieldName))
+}
+
+// WhereAddress applies the entql json.RawMessage predicate on the address field.
+func (f *PickupPointFilter) WhereAddress(p entql.BytesP) {
+	f.Where(p.Field(pickuppoint.FieldAddress))
+}
+
+// WhereOpeningHours applies the entql json.RawMessage predicate on the opening_hours field.
+func (f *PickupPointFilter) WhereOpeningHours(p entql.BytesP) {
+	f.Where(p.Field(pickuppoint.FieldOpeningHours))
+}
+
+// WherePriceAmount applies the entql int64 predicate on the price_amount field.
+func (f *PickupPointFilter) WherePriceAmount(p entql.Int64P) {
+	f.Where(p.Field(pickuppoint.FieldPriceAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *PickupPointFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(pickuppoint.FieldCurrency))
+}
+
+// WhereActive applies the entql bool predicate on the active field.
+func (f *PickupPointFilter) WhereActive(p entql.BoolP) {
+	f.Where(p.Field(pickuppoint.FieldActive))
+}
+
+// WhereHasLocation applies a predicate to check if query has an edge location.
+func (f *PickupPointFilter) WhereHasLocation() {
+	f.Where(entql.HasEdge("location"))
+}
+
+// WhereHasLocationWith applies a predicate to check if query has an edge location with a given conditions (other predicates).
+func (f *PickupPointFilter) WhereHasLocationWith(preds ...predicate.Location) {
+	f.Where(entql.HasEdgeWith("location", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasWindows applies a predicate to check if query has an edge windows.
+func (f *PickupPointFilter) WhereHasWindows() {
+	f.Where(entql.HasEdge("windows"))
+}
+
+// WhereHasWindowsWith applies a predicate to check if query has an edge windows with a given conditions (other predicates).
+func (f *PickupPointFilter) WhereHasWindowsWith(preds ...predicate.PickupWindow) {
+	f.Where(entql.HasEdgeWith("windows", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *PickupWindowQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the PickupWindowQuery builder.
+func (_q *PickupWindowQuery) Filter() *PickupWindowFilter {
+	return &PickupWindowFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *PickupWindowMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the PickupWindowMutation builder.
+func (m *PickupWindowMutation) Filter() *PickupWindowFilter {
+	return &PickupWindowFilter{config: m.config, predicateAdder: m}
+}
+
+// PickupWindowFilter provides a generic filtering capability at runtime for PickupWindowQuery.
+type PickupWindowFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *PickupWindowFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *PickupWindowFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(pickupwindow.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *PickupWindowFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(pickupwindow.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *PickupWindowFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(pickupwindow.FieldUpdatedAt))
+}
+
+// WherePickupPointID applies the entql int predicate on the pickup_point_id field.
+func (f *PickupWindowFilter) WherePickupPointID(p entql.IntP) {
+	f.Where(p.Field(pickupwindow.FieldPickupPointID))
+}
+
+// WhereStartsAt applies the entql time.Time predicate on the starts_at field.
+func (f *PickupWindowFilter) WhereStartsAt(p entql.TimeP) {
+	f.Where(p.Field(pickupwindow.FieldStartsAt))
+}
+
+// WhereEndsAt applies the entql time.Time predicate on the ends_at field.
+func (f *PickupWindowFilter) WhereEndsAt(p entql.TimeP) {
+	f.Where(p.Field(pickupwindow.FieldEndsAt))
+}
+
+// WhereCapacity applies the entql int predicate on the capacity field.
+func (f *PickupWindowFilter) WhereCapacity(p entql.IntP) {
+	f.Where(p.Field(pickupwindow.FieldCapacity))
+}
+
+// WhereTaken applies the entql int predicate on the taken field.
+func (f *PickupWindowFilter) WhereTaken(p entql.IntP) {
+	f.Where(p.Field(pickupwindow.FieldTaken))
+}
+
+// WhereHasPickupPoint applies a predicate to check if query has an edge pickup_point.
+func (f *PickupWindowFilter) WhereHasPickupPoint() {
+	f.Where(entql.HasEdge("pickup_point"))
+}
+
+// WhereHasPickupPointWith applies a predicate to check if query has an edge pickup_point with a given conditions (other predicates).
+func (f *PickupWindowFilter) WhereHasPickupPointWith(preds ...predicate.PickupPoint) {
+	f.Where(entql.HasEdgeWith("pickup_point", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ProductQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -4034,7 +4502,7 @@ type ProductFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProductFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4151,7 +4619,7 @@ type ReaderBindingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReaderBindingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4206,7 +4674,7 @@ type RefundFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefundFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4325,7 +4793,7 @@ type SettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[35].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4344,6 +4812,91 @@ func (f *SettingFilter) WhereKey(p entql.StringP) {
 // WhereValue applies the entql []byte predicate on the value field.
 func (f *SettingFilter) WhereValue(p entql.BytesP) {
 	f.Where(p.Field(setting.FieldValue))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *ShippingRateQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ShippingRateQuery builder.
+func (_q *ShippingRateQuery) Filter() *ShippingRateFilter {
+	return &ShippingRateFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ShippingRateMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ShippingRateMutation builder.
+func (m *ShippingRateMutation) Filter() *ShippingRateFilter {
+	return &ShippingRateFilter{config: m.config, predicateAdder: m}
+}
+
+// ShippingRateFilter provides a generic filtering capability at runtime for ShippingRateQuery.
+type ShippingRateFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ShippingRateFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[36].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ShippingRateFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(shippingrate.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ShippingRateFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(shippingrate.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *ShippingRateFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(shippingrate.FieldUpdatedAt))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *ShippingRateFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(shippingrate.FieldName))
+}
+
+// WhereCountry applies the entql string predicate on the country field.
+func (f *ShippingRateFilter) WhereCountry(p entql.StringP) {
+	f.Where(p.Field(shippingrate.FieldCountry))
+}
+
+// WhereMinGrams applies the entql int predicate on the min_grams field.
+func (f *ShippingRateFilter) WhereMinGrams(p entql.IntP) {
+	f.Where(p.Field(shippingrate.FieldMinGrams))
+}
+
+// WhereMaxGrams applies the entql int predicate on the max_grams field.
+func (f *ShippingRateFilter) WhereMaxGrams(p entql.IntP) {
+	f.Where(p.Field(shippingrate.FieldMaxGrams))
+}
+
+// WherePriceAmount applies the entql int64 predicate on the price_amount field.
+func (f *ShippingRateFilter) WherePriceAmount(p entql.Int64P) {
+	f.Where(p.Field(shippingrate.FieldPriceAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *ShippingRateFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(shippingrate.FieldCurrency))
+}
+
+// WhereActive applies the entql bool predicate on the active field.
+func (f *ShippingRateFilter) WhereActive(p entql.BoolP) {
+	f.Where(p.Field(shippingrate.FieldActive))
 }
 
 // addPredicate implements the predicateAdder interface.
@@ -4375,7 +4928,7 @@ type StaffFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[37].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4449,7 +5002,7 @@ type StaffTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[38].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4538,7 +5091,7 @@ type StockFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StockFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[35].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[39].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4631,7 +5184,7 @@ type StreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[36].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[40].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4716,7 +5269,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[37].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[41].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4771,7 +5324,7 @@ type TopUpFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TopUpFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[38].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[42].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4851,7 +5404,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[39].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[43].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4905,6 +5458,11 @@ func (f *VariantFilter) WhereCompareAtAmount(p entql.Int64P) {
 // WherePosition applies the entql int predicate on the position field.
 func (f *VariantFilter) WherePosition(p entql.IntP) {
 	f.Where(p.Field(variant.FieldPosition))
+}
+
+// WhereWeightGrams applies the entql int predicate on the weight_grams field.
+func (f *VariantFilter) WhereWeightGrams(p entql.IntP) {
+	f.Where(p.Field(variant.FieldWeightGrams))
 }
 
 // WhereProductID applies the entql int predicate on the product_id field.
@@ -4983,7 +5541,7 @@ type WalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[40].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[44].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5062,7 +5620,7 @@ type WalletEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[41].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[45].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/schema/types"
 )
 
 // Fulfillment is the model entity for the Fulfillment schema.
@@ -32,22 +34,14 @@ type Fulfillment struct {
 	Status fulfillment.Status `json:"status,omitempty"`
 	// LocationID holds the value of the "location_id" field.
 	LocationID *int `json:"location_id,omitempty"`
-	// WindowID holds the value of the "window_id" field.
-	WindowID *int `json:"window_id,omitempty"`
 	// PickupCode holds the value of the "pickup_code" field.
 	PickupCode string `json:"pickup_code,omitempty"`
 	// CollectedAt holds the value of the "collected_at" field.
 	CollectedAt *time.Time `json:"collected_at,omitempty"`
-	// DueAt holds the value of the "due_at" field.
-	DueAt *time.Time `json:"due_at,omitempty"`
-	// EscalatedAt holds the value of the "escalated_at" field.
-	EscalatedAt *time.Time `json:"escalated_at,omitempty"`
-	// Reroutes holds the value of the "reroutes" field.
-	Reroutes int `json:"reroutes,omitempty"`
-	// LateCreditedAt holds the value of the "late_credited_at" field.
-	LateCreditedAt *time.Time `json:"late_credited_at,omitempty"`
-	// PackagingVariant holds the value of the "packaging_variant" field.
-	PackagingVariant string `json:"packaging_variant,omitempty"`
+	// WindowID holds the value of the "window_id" field.
+	WindowID *int `json:"window_id,omitempty"`
+	// Address holds the value of the "address" field.
+	Address *types.Address `json:"address,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the FulfillmentQuery when eager-loading is set.
 	Edges        FulfillmentEdges `json:"edges"`
@@ -94,11 +88,13 @@ func (*Fulfillment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case fulfillment.FieldID, fulfillment.FieldOrderID, fulfillment.FieldCustomerID, fulfillment.FieldLocationID, fulfillment.FieldWindowID, fulfillment.FieldReroutes:
+		case fulfillment.FieldAddress:
+			values[i] = new([]byte)
+		case fulfillment.FieldID, fulfillment.FieldOrderID, fulfillment.FieldCustomerID, fulfillment.FieldLocationID, fulfillment.FieldWindowID:
 			values[i] = new(sql.NullInt64)
-		case fulfillment.FieldMethod, fulfillment.FieldStatus, fulfillment.FieldPickupCode, fulfillment.FieldPackagingVariant:
+		case fulfillment.FieldMethod, fulfillment.FieldStatus, fulfillment.FieldPickupCode:
 			values[i] = new(sql.NullString)
-		case fulfillment.FieldCreatedAt, fulfillment.FieldUpdatedAt, fulfillment.FieldCollectedAt, fulfillment.FieldDueAt, fulfillment.FieldEscalatedAt, fulfillment.FieldLateCreditedAt:
+		case fulfillment.FieldCreatedAt, fulfillment.FieldUpdatedAt, fulfillment.FieldCollectedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -164,13 +160,6 @@ func (_m *Fulfillment) assignValues(columns []string, values []any) error {
 				_m.LocationID = new(int)
 				*_m.LocationID = int(value.Int64)
 			}
-		case fulfillment.FieldWindowID:
-			if value, ok := values[i].(*sql.NullInt64); !ok {
-				return fmt.Errorf("unexpected type %T for field window_id", values[i])
-			} else if value.Valid {
-				_m.WindowID = new(int)
-				*_m.WindowID = int(value.Int64)
-			}
 		case fulfillment.FieldPickupCode:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field pickup_code", values[i])
@@ -184,38 +173,20 @@ func (_m *Fulfillment) assignValues(columns []string, values []any) error {
 				_m.CollectedAt = new(time.Time)
 				*_m.CollectedAt = value.Time
 			}
-		case fulfillment.FieldDueAt:
-			if value, ok := values[i].(*sql.NullTime); !ok {
-				return fmt.Errorf("unexpected type %T for field due_at", values[i])
-			} else if value.Valid {
-				_m.DueAt = new(time.Time)
-				*_m.DueAt = value.Time
-			}
-		case fulfillment.FieldEscalatedAt:
-			if value, ok := values[i].(*sql.NullTime); !ok {
-				return fmt.Errorf("unexpected type %T for field escalated_at", values[i])
-			} else if value.Valid {
-				_m.EscalatedAt = new(time.Time)
-				*_m.EscalatedAt = value.Time
-			}
-		case fulfillment.FieldReroutes:
+		case fulfillment.FieldWindowID:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
-				return fmt.Errorf("unexpected type %T for field reroutes", values[i])
+				return fmt.Errorf("unexpected type %T for field window_id", values[i])
 			} else if value.Valid {
-				_m.Reroutes = int(value.Int64)
+				_m.WindowID = new(int)
+				*_m.WindowID = int(value.Int64)
 			}
-		case fulfillment.FieldLateCreditedAt:
-			if value, ok := values[i].(*sql.NullTime); !ok {
-				return fmt.Errorf("unexpected type %T for field late_credited_at", values[i])
-			} else if value.Valid {
-				_m.LateCreditedAt = new(time.Time)
-				*_m.LateCreditedAt = value.Time
-			}
-		case fulfillment.FieldPackagingVariant:
-			if value, ok := values[i].(*sql.NullString); !ok {
-				return fmt.Errorf("unexpected type %T for field packaging_variant", values[i])
-			} else if value.Valid {
-				_m.PackagingVariant = value.String
+		case fulfillment.FieldAddress:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field address", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Address); err != nil {
+					return fmt.Errorf("unmarshal field address: %w", err)
+				}
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -286,11 +257,6 @@ func (_m *Fulfillment) String() string {
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteString(", ")
-	if v := _m.WindowID; v != nil {
-		builder.WriteString("window_id=")
-		builder.WriteString(fmt.Sprintf("%v", *v))
-	}
-	builder.WriteString(", ")
 	builder.WriteString("pickup_code=")
 	builder.WriteString(_m.PickupCode)
 	builder.WriteString(", ")
@@ -299,26 +265,13 @@ func (_m *Fulfillment) String() string {
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")
-	if v := _m.DueAt; v != nil {
-		builder.WriteString("due_at=")
-		builder.WriteString(v.Format(time.ANSIC))
+	if v := _m.WindowID; v != nil {
+		builder.WriteString("window_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteString(", ")
-	if v := _m.EscalatedAt; v != nil {
-		builder.WriteString("escalated_at=")
-		builder.WriteString(v.Format(time.ANSIC))
-	}
-	builder.WriteString(", ")
-	builder.WriteString("reroutes=")
-	builder.WriteString(fmt.Sprintf("%v", _m.Reroutes))
-	builder.WriteString(", ")
-	if v := _m.LateCreditedAt; v != nil {
-		builder.WriteString("late_credited_at=")
-		builder.WriteString(v.Format(time.ANSIC))
-	}
-	builder.WriteString(", ")
-	builder.WriteString("packaging_variant=")
-	builder.WriteString(_m.PackagingVariant)
+	builder.WriteString("address=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Address))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -14,6 +14,9 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customeraddress"
+	"github.com/merchd/merchd/ent/deliverychoice"
+	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
@@ -27,8 +30,11 @@ import (
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/pickuppoint"
+	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
@@ -572,6 +578,373 @@ func newCustomerPaginateArgs(rv map[string]any) *customerPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*CustomerWhereInput); ok {
 		args.opts = append(args.opts, WithCustomerFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CustomerAddressQuery) CollectFields(ctx context.Context, satisfies ...string) (*CustomerAddressQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CustomerAddressQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(customeraddress.Columns))
+		selectedFields = []string{customeraddress.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[customeraddress.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, customeraddress.FieldCreatedAt)
+				fieldSeen[customeraddress.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[customeraddress.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, customeraddress.FieldUpdatedAt)
+				fieldSeen[customeraddress.FieldUpdatedAt] = struct{}{}
+			}
+		case "label":
+			if _, ok := fieldSeen[customeraddress.FieldLabel]; !ok {
+				selectedFields = append(selectedFields, customeraddress.FieldLabel)
+				fieldSeen[customeraddress.FieldLabel] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type customeraddressPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CustomerAddressPaginateOption
+}
+
+func newCustomerAddressPaginateArgs(rv map[string]any) *customeraddressPaginateArgs {
+	args := &customeraddressPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CustomerAddressOrder{Field: &CustomerAddressOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCustomerAddressOrder(order))
+			}
+		case *CustomerAddressOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCustomerAddressOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CustomerAddressWhereInput); ok {
+		args.opts = append(args.opts, WithCustomerAddressFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DeliveryChoiceQuery) CollectFields(ctx context.Context, satisfies ...string) (*DeliveryChoiceQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DeliveryChoiceQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(deliverychoice.Columns))
+		selectedFields = []string{deliverychoice.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[deliverychoice.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, deliverychoice.FieldCreatedAt)
+				fieldSeen[deliverychoice.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[deliverychoice.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, deliverychoice.FieldUpdatedAt)
+				fieldSeen[deliverychoice.FieldUpdatedAt] = struct{}{}
+			}
+		case "method":
+			if _, ok := fieldSeen[deliverychoice.FieldMethod]; !ok {
+				selectedFields = append(selectedFields, deliverychoice.FieldMethod)
+				fieldSeen[deliverychoice.FieldMethod] = struct{}{}
+			}
+		case "label":
+			if _, ok := fieldSeen[deliverychoice.FieldLabel]; !ok {
+				selectedFields = append(selectedFields, deliverychoice.FieldLabel)
+				fieldSeen[deliverychoice.FieldLabel] = struct{}{}
+			}
+		case "windowStartsAt":
+			if _, ok := fieldSeen[deliverychoice.FieldWindowStartsAt]; !ok {
+				selectedFields = append(selectedFields, deliverychoice.FieldWindowStartsAt)
+				fieldSeen[deliverychoice.FieldWindowStartsAt] = struct{}{}
+			}
+		case "windowEndsAt":
+			if _, ok := fieldSeen[deliverychoice.FieldWindowEndsAt]; !ok {
+				selectedFields = append(selectedFields, deliverychoice.FieldWindowEndsAt)
+				fieldSeen[deliverychoice.FieldWindowEndsAt] = struct{}{}
+			}
+		case "sameDay":
+			if _, ok := fieldSeen[deliverychoice.FieldSameDay]; !ok {
+				selectedFields = append(selectedFields, deliverychoice.FieldSameDay)
+				fieldSeen[deliverychoice.FieldSameDay] = struct{}{}
+			}
+		case "place":
+			if _, ok := fieldSeen[deliverychoice.FieldPlace]; !ok {
+				selectedFields = append(selectedFields, deliverychoice.FieldPlace)
+				fieldSeen[deliverychoice.FieldPlace] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type deliverychoicePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DeliveryChoicePaginateOption
+}
+
+func newDeliveryChoicePaginateArgs(rv map[string]any) *deliverychoicePaginateArgs {
+	args := &deliverychoicePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DeliveryChoiceOrder{Field: &DeliveryChoiceOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDeliveryChoiceOrder(order))
+			}
+		case *DeliveryChoiceOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDeliveryChoiceOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*DeliveryChoiceWhereInput); ok {
+		args.opts = append(args.opts, WithDeliveryChoiceFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DeliveryZoneQuery) CollectFields(ctx context.Context, satisfies ...string) (*DeliveryZoneQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DeliveryZoneQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(deliveryzone.Columns))
+		selectedFields = []string{deliveryzone.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[deliveryzone.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldCreatedAt)
+				fieldSeen[deliveryzone.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[deliveryzone.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldUpdatedAt)
+				fieldSeen[deliveryzone.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[deliveryzone.FieldName]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldName)
+				fieldSeen[deliveryzone.FieldName] = struct{}{}
+			}
+		case "country":
+			if _, ok := fieldSeen[deliveryzone.FieldCountry]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldCountry)
+				fieldSeen[deliveryzone.FieldCountry] = struct{}{}
+			}
+		case "postcodes":
+			if _, ok := fieldSeen[deliveryzone.FieldPostcodes]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldPostcodes)
+				fieldSeen[deliveryzone.FieldPostcodes] = struct{}{}
+			}
+		case "postcodePrefixes":
+			if _, ok := fieldSeen[deliveryzone.FieldPostcodePrefixes]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldPostcodePrefixes)
+				fieldSeen[deliveryzone.FieldPostcodePrefixes] = struct{}{}
+			}
+		case "centerLat":
+			if _, ok := fieldSeen[deliveryzone.FieldCenterLat]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldCenterLat)
+				fieldSeen[deliveryzone.FieldCenterLat] = struct{}{}
+			}
+		case "centerLng":
+			if _, ok := fieldSeen[deliveryzone.FieldCenterLng]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldCenterLng)
+				fieldSeen[deliveryzone.FieldCenterLng] = struct{}{}
+			}
+		case "radiusKm":
+			if _, ok := fieldSeen[deliveryzone.FieldRadiusKm]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldRadiusKm)
+				fieldSeen[deliveryzone.FieldRadiusKm] = struct{}{}
+			}
+		case "sameDayCutoff":
+			if _, ok := fieldSeen[deliveryzone.FieldSameDayCutoff]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldSameDayCutoff)
+				fieldSeen[deliveryzone.FieldSameDayCutoff] = struct{}{}
+			}
+		case "timezone":
+			if _, ok := fieldSeen[deliveryzone.FieldTimezone]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldTimezone)
+				fieldSeen[deliveryzone.FieldTimezone] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[deliveryzone.FieldActive]; !ok {
+				selectedFields = append(selectedFields, deliveryzone.FieldActive)
+				fieldSeen[deliveryzone.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type deliveryzonePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DeliveryZonePaginateOption
+}
+
+func newDeliveryZonePaginateArgs(rv map[string]any) *deliveryzonePaginateArgs {
+	args := &deliveryzonePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DeliveryZoneOrder{Field: &DeliveryZoneOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDeliveryZoneOrder(order))
+			}
+		case *DeliveryZoneOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDeliveryZoneOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*DeliveryZoneWhereInput); ok {
+		args.opts = append(args.opts, WithDeliveryZoneFilter(v.Filter))
 	}
 	return args
 }
@@ -1987,6 +2360,259 @@ func newPaymentPaginateArgs(rv map[string]any) *paymentPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PickupPointQuery) CollectFields(ctx context.Context, satisfies ...string) (*PickupPointQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PickupPointQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(pickuppoint.Columns))
+		selectedFields = []string{pickuppoint.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "location":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LocationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, locationImplementors)...); err != nil {
+				return err
+			}
+			_q.withLocation = query
+			if _, ok := fieldSeen[pickuppoint.FieldLocationID]; !ok {
+				selectedFields = append(selectedFields, pickuppoint.FieldLocationID)
+				fieldSeen[pickuppoint.FieldLocationID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[pickuppoint.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, pickuppoint.FieldCreatedAt)
+				fieldSeen[pickuppoint.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[pickuppoint.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, pickuppoint.FieldUpdatedAt)
+				fieldSeen[pickuppoint.FieldUpdatedAt] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[pickuppoint.FieldKind]; !ok {
+				selectedFields = append(selectedFields, pickuppoint.FieldKind)
+				fieldSeen[pickuppoint.FieldKind] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[pickuppoint.FieldName]; !ok {
+				selectedFields = append(selectedFields, pickuppoint.FieldName)
+				fieldSeen[pickuppoint.FieldName] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[pickuppoint.FieldActive]; !ok {
+				selectedFields = append(selectedFields, pickuppoint.FieldActive)
+				fieldSeen[pickuppoint.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type pickuppointPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PickupPointPaginateOption
+}
+
+func newPickupPointPaginateArgs(rv map[string]any) *pickuppointPaginateArgs {
+	args := &pickuppointPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PickupPointOrder{Field: &PickupPointOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPickupPointOrder(order))
+			}
+		case *PickupPointOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPickupPointOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PickupPointWhereInput); ok {
+		args.opts = append(args.opts, WithPickupPointFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PickupWindowQuery) CollectFields(ctx context.Context, satisfies ...string) (*PickupWindowQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PickupWindowQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(pickupwindow.Columns))
+		selectedFields = []string{pickupwindow.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "pickupPoint":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PickupPointClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, pickuppointImplementors)...); err != nil {
+				return err
+			}
+			_q.withPickupPoint = query
+			if _, ok := fieldSeen[pickupwindow.FieldPickupPointID]; !ok {
+				selectedFields = append(selectedFields, pickupwindow.FieldPickupPointID)
+				fieldSeen[pickupwindow.FieldPickupPointID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[pickupwindow.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, pickupwindow.FieldCreatedAt)
+				fieldSeen[pickupwindow.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[pickupwindow.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, pickupwindow.FieldUpdatedAt)
+				fieldSeen[pickupwindow.FieldUpdatedAt] = struct{}{}
+			}
+		case "startsAt":
+			if _, ok := fieldSeen[pickupwindow.FieldStartsAt]; !ok {
+				selectedFields = append(selectedFields, pickupwindow.FieldStartsAt)
+				fieldSeen[pickupwindow.FieldStartsAt] = struct{}{}
+			}
+		case "endsAt":
+			if _, ok := fieldSeen[pickupwindow.FieldEndsAt]; !ok {
+				selectedFields = append(selectedFields, pickupwindow.FieldEndsAt)
+				fieldSeen[pickupwindow.FieldEndsAt] = struct{}{}
+			}
+		case "capacity":
+			if _, ok := fieldSeen[pickupwindow.FieldCapacity]; !ok {
+				selectedFields = append(selectedFields, pickupwindow.FieldCapacity)
+				fieldSeen[pickupwindow.FieldCapacity] = struct{}{}
+			}
+		case "taken":
+			if _, ok := fieldSeen[pickupwindow.FieldTaken]; !ok {
+				selectedFields = append(selectedFields, pickupwindow.FieldTaken)
+				fieldSeen[pickupwindow.FieldTaken] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type pickupwindowPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PickupWindowPaginateOption
+}
+
+func newPickupWindowPaginateArgs(rv map[string]any) *pickupwindowPaginateArgs {
+	args := &pickupwindowPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PickupWindowOrder{Field: &PickupWindowOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPickupWindowOrder(order))
+			}
+		case *PickupWindowOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPickupWindowOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PickupWindowWhereInput); ok {
+		args.opts = append(args.opts, WithPickupWindowFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *ProductQuery) CollectFields(ctx context.Context, satisfies ...string) (*ProductQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -2249,6 +2875,125 @@ func newRefundPaginateArgs(rv map[string]any) *refundPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*RefundWhereInput); ok {
 		args.opts = append(args.opts, WithRefundFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ShippingRateQuery) CollectFields(ctx context.Context, satisfies ...string) (*ShippingRateQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ShippingRateQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(shippingrate.Columns))
+		selectedFields = []string{shippingrate.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[shippingrate.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, shippingrate.FieldCreatedAt)
+				fieldSeen[shippingrate.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[shippingrate.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, shippingrate.FieldUpdatedAt)
+				fieldSeen[shippingrate.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[shippingrate.FieldName]; !ok {
+				selectedFields = append(selectedFields, shippingrate.FieldName)
+				fieldSeen[shippingrate.FieldName] = struct{}{}
+			}
+		case "country":
+			if _, ok := fieldSeen[shippingrate.FieldCountry]; !ok {
+				selectedFields = append(selectedFields, shippingrate.FieldCountry)
+				fieldSeen[shippingrate.FieldCountry] = struct{}{}
+			}
+		case "minGrams":
+			if _, ok := fieldSeen[shippingrate.FieldMinGrams]; !ok {
+				selectedFields = append(selectedFields, shippingrate.FieldMinGrams)
+				fieldSeen[shippingrate.FieldMinGrams] = struct{}{}
+			}
+		case "maxGrams":
+			if _, ok := fieldSeen[shippingrate.FieldMaxGrams]; !ok {
+				selectedFields = append(selectedFields, shippingrate.FieldMaxGrams)
+				fieldSeen[shippingrate.FieldMaxGrams] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[shippingrate.FieldActive]; !ok {
+				selectedFields = append(selectedFields, shippingrate.FieldActive)
+				fieldSeen[shippingrate.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type shippingratePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ShippingRatePaginateOption
+}
+
+func newShippingRatePaginateArgs(rv map[string]any) *shippingratePaginateArgs {
+	args := &shippingratePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ShippingRateOrder{Field: &ShippingRateOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithShippingRateOrder(order))
+			}
+		case *ShippingRateOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithShippingRateOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ShippingRateWhereInput); ok {
+		args.opts = append(args.opts, WithShippingRateFilter(v.Filter))
 	}
 	return args
 }
@@ -2526,6 +3271,11 @@ func (_q *VariantQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 			if _, ok := fieldSeen[variant.FieldPosition]; !ok {
 				selectedFields = append(selectedFields, variant.FieldPosition)
 				fieldSeen[variant.FieldPosition] = struct{}{}
+			}
+		case "weightGrams":
+			if _, ok := fieldSeen[variant.FieldWeightGrams]; !ok {
+				selectedFields = append(selectedFields, variant.FieldWeightGrams)
+				fieldSeen[variant.FieldWeightGrams] = struct{}{}
 			}
 		case "id":
 		case "__typename":

@@ -173,6 +173,22 @@ func (_m *OrderLine) Variant(ctx context.Context) (*Variant, error) {
 	return result, err
 }
 
+func (_m *PickupPoint) Location(ctx context.Context) (*Location, error) {
+	result, err := _m.Edges.LocationOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLocation().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PickupWindow) PickupPoint(ctx context.Context) (*PickupPoint, error) {
+	result, err := _m.Edges.PickupPointOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPickupPoint().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Product) Variants(ctx context.Context) (result []*Variant, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedVariants(graphql.GetFieldContext(ctx).Field.Alias)

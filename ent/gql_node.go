@@ -14,6 +14,9 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customeraddress"
+	"github.com/merchd/merchd/ent/deliverychoice"
+	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
@@ -28,8 +31,11 @@ import (
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/pickuppoint"
+	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
@@ -61,6 +67,21 @@ var customerImplementors = []string{"Customer", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Customer) IsNode() {}
+
+var customeraddressImplementors = []string{"CustomerAddress", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CustomerAddress) IsNode() {}
+
+var deliverychoiceImplementors = []string{"DeliveryChoice", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*DeliveryChoice) IsNode() {}
+
+var deliveryzoneImplementors = []string{"DeliveryZone", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*DeliveryZone) IsNode() {}
 
 var dropImplementors = []string{"Drop", "Node"}
 
@@ -127,6 +148,16 @@ var paymentImplementors = []string{"Payment", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Payment) IsNode() {}
 
+var pickuppointImplementors = []string{"PickupPoint", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PickupPoint) IsNode() {}
+
+var pickupwindowImplementors = []string{"PickupWindow", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PickupWindow) IsNode() {}
+
 var productImplementors = []string{"Product", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -136,6 +167,11 @@ var refundImplementors = []string{"Refund", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Refund) IsNode() {}
+
+var shippingrateImplementors = []string{"ShippingRate", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ShippingRate) IsNode() {}
 
 var streamImplementors = []string{"Stream", "Node"}
 
@@ -275,6 +311,33 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			}
 		}
 		return query.Only(ctx)
+	case customeraddress.Table:
+		query := c.CustomerAddress.Query().
+			Where(customeraddress.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, customeraddressImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case deliverychoice.Table:
+		query := c.DeliveryChoice.Query().
+			Where(deliverychoice.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, deliverychoiceImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case deliveryzone.Table:
+		query := c.DeliveryZone.Query().
+			Where(deliveryzone.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, deliveryzoneImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case drop.Table:
 		query := c.Drop.Query().
 			Where(drop.ID(id))
@@ -392,6 +455,24 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			}
 		}
 		return query.Only(ctx)
+	case pickuppoint.Table:
+		query := c.PickupPoint.Query().
+			Where(pickuppoint.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, pickuppointImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case pickupwindow.Table:
+		query := c.PickupWindow.Query().
+			Where(pickupwindow.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, pickupwindowImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case product.Table:
 		query := c.Product.Query().
 			Where(product.ID(id))
@@ -406,6 +487,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(refund.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, refundImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case shippingrate.Table:
+		query := c.ShippingRate.Query().
+			Where(shippingrate.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, shippingrateImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -580,6 +670,54 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Customer.Query().
 			Where(customer.IDIn(ids...))
 		query, err := query.CollectFields(ctx, customerImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case customeraddress.Table:
+		query := c.CustomerAddress.Query().
+			Where(customeraddress.IDIn(ids...))
+		query, err := query.CollectFields(ctx, customeraddressImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case deliverychoice.Table:
+		query := c.DeliveryChoice.Query().
+			Where(deliverychoice.IDIn(ids...))
+		query, err := query.CollectFields(ctx, deliverychoiceImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case deliveryzone.Table:
+		query := c.DeliveryZone.Query().
+			Where(deliveryzone.IDIn(ids...))
+		query, err := query.CollectFields(ctx, deliveryzoneImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -800,6 +938,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 				*noder = node
 			}
 		}
+	case pickuppoint.Table:
+		query := c.PickupPoint.Query().
+			Where(pickuppoint.IDIn(ids...))
+		query, err := query.CollectFields(ctx, pickuppointImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case pickupwindow.Table:
+		query := c.PickupWindow.Query().
+			Where(pickupwindow.IDIn(ids...))
+		query, err := query.CollectFields(ctx, pickupwindowImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case product.Table:
 		query := c.Product.Query().
 			Where(product.IDIn(ids...))
@@ -820,6 +990,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Refund.Query().
 			Where(refund.IDIn(ids...))
 		query, err := query.CollectFields(ctx, refundImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case shippingrate.Table:
+		query := c.ShippingRate.Query().
+			Where(shippingrate.IDIn(ids...))
+		query, err := query.CollectFields(ctx, shippingrateImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,9 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customeraddress"
+	"github.com/merchd/merchd/ent/deliverychoice"
+	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
@@ -31,8 +34,11 @@ import (
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/pickuppoint"
+	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
@@ -1325,6 +1331,948 @@ func (_m *Customer) ToEdge(order *CustomerOrder) *CustomerEdge {
 		order = DefaultCustomerOrder
 	}
 	return &CustomerEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// CustomerAddressEdge is the edge representation of CustomerAddress.
+type CustomerAddressEdge struct {
+	Node   *CustomerAddress `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// CustomerAddressConnection is the connection containing edges to CustomerAddress.
+type CustomerAddressConnection struct {
+	Edges      []*CustomerAddressEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *CustomerAddressConnection) build(nodes []*CustomerAddress, pager *customeraddressPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *CustomerAddress
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *CustomerAddress {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *CustomerAddress {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CustomerAddressEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CustomerAddressEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CustomerAddressPaginateOption enables pagination customization.
+type CustomerAddressPaginateOption func(*customeraddressPager) error
+
+// WithCustomerAddressOrder configures pagination ordering.
+func WithCustomerAddressOrder(order *CustomerAddressOrder) CustomerAddressPaginateOption {
+	if order == nil {
+		order = DefaultCustomerAddressOrder
+	}
+	o := *order
+	return func(pager *customeraddressPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCustomerAddressOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCustomerAddressFilter configures pagination filter.
+func WithCustomerAddressFilter(filter func(*CustomerAddressQuery) (*CustomerAddressQuery, error)) CustomerAddressPaginateOption {
+	return func(pager *customeraddressPager) error {
+		if filter == nil {
+			return errors.New("CustomerAddressQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type customeraddressPager struct {
+	reverse bool
+	order   *CustomerAddressOrder
+	filter  func(*CustomerAddressQuery) (*CustomerAddressQuery, error)
+}
+
+func newCustomerAddressPager(opts []CustomerAddressPaginateOption, reverse bool) (*customeraddressPager, error) {
+	pager := &customeraddressPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCustomerAddressOrder
+	}
+	return pager, nil
+}
+
+func (p *customeraddressPager) applyFilter(query *CustomerAddressQuery) (*CustomerAddressQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *customeraddressPager) toCursor(_m *CustomerAddress) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *customeraddressPager) applyCursors(query *CustomerAddressQuery, after, before *Cursor) (*CustomerAddressQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCustomerAddressOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *customeraddressPager) applyOrder(query *CustomerAddressQuery) *CustomerAddressQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCustomerAddressOrder.Field {
+		query = query.Order(DefaultCustomerAddressOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *customeraddressPager) orderExpr(query *CustomerAddressQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCustomerAddressOrder.Field {
+			b.Comma().Ident(DefaultCustomerAddressOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to CustomerAddress.
+func (_m *CustomerAddressQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CustomerAddressPaginateOption,
+) (*CustomerAddressConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCustomerAddressPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CustomerAddressConnection{Edges: []*CustomerAddressEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// CustomerAddressOrderFieldCreatedAt orders CustomerAddress by created_at.
+	CustomerAddressOrderFieldCreatedAt = &CustomerAddressOrderField{
+		Value: func(_m *CustomerAddress) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: customeraddress.FieldCreatedAt,
+		toTerm: customeraddress.ByCreatedAt,
+		toCursor: func(_m *CustomerAddress) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// CustomerAddressOrderFieldUpdatedAt orders CustomerAddress by updated_at.
+	CustomerAddressOrderFieldUpdatedAt = &CustomerAddressOrderField{
+		Value: func(_m *CustomerAddress) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: customeraddress.FieldUpdatedAt,
+		toTerm: customeraddress.ByUpdatedAt,
+		toCursor: func(_m *CustomerAddress) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CustomerAddressOrderField) String() string {
+	var str string
+	switch f.column {
+	case CustomerAddressOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case CustomerAddressOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CustomerAddressOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CustomerAddressOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CustomerAddressOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *CustomerAddressOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *CustomerAddressOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid CustomerAddressOrderField", str)
+	}
+	return nil
+}
+
+// CustomerAddressOrderField defines the ordering field of CustomerAddress.
+type CustomerAddressOrderField struct {
+	// Value extracts the ordering value from the given CustomerAddress.
+	Value    func(*CustomerAddress) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) customeraddress.OrderOption
+	toCursor func(*CustomerAddress) Cursor
+}
+
+// CustomerAddressOrder defines the ordering of CustomerAddress.
+type CustomerAddressOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *CustomerAddressOrderField `json:"field"`
+}
+
+// DefaultCustomerAddressOrder is the default ordering of CustomerAddress.
+var DefaultCustomerAddressOrder = &CustomerAddressOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CustomerAddressOrderField{
+		Value: func(_m *CustomerAddress) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: customeraddress.FieldID,
+		toTerm: customeraddress.ByID,
+		toCursor: func(_m *CustomerAddress) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts CustomerAddress into CustomerAddressEdge.
+func (_m *CustomerAddress) ToEdge(order *CustomerAddressOrder) *CustomerAddressEdge {
+	if order == nil {
+		order = DefaultCustomerAddressOrder
+	}
+	return &CustomerAddressEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DeliveryChoiceEdge is the edge representation of DeliveryChoice.
+type DeliveryChoiceEdge struct {
+	Node   *DeliveryChoice `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// DeliveryChoiceConnection is the connection containing edges to DeliveryChoice.
+type DeliveryChoiceConnection struct {
+	Edges      []*DeliveryChoiceEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *DeliveryChoiceConnection) build(nodes []*DeliveryChoice, pager *deliverychoicePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *DeliveryChoice
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *DeliveryChoice {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *DeliveryChoice {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DeliveryChoiceEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DeliveryChoiceEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DeliveryChoicePaginateOption enables pagination customization.
+type DeliveryChoicePaginateOption func(*deliverychoicePager) error
+
+// WithDeliveryChoiceOrder configures pagination ordering.
+func WithDeliveryChoiceOrder(order *DeliveryChoiceOrder) DeliveryChoicePaginateOption {
+	if order == nil {
+		order = DefaultDeliveryChoiceOrder
+	}
+	o := *order
+	return func(pager *deliverychoicePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDeliveryChoiceOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDeliveryChoiceFilter configures pagination filter.
+func WithDeliveryChoiceFilter(filter func(*DeliveryChoiceQuery) (*DeliveryChoiceQuery, error)) DeliveryChoicePaginateOption {
+	return func(pager *deliverychoicePager) error {
+		if filter == nil {
+			return errors.New("DeliveryChoiceQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type deliverychoicePager struct {
+	reverse bool
+	order   *DeliveryChoiceOrder
+	filter  func(*DeliveryChoiceQuery) (*DeliveryChoiceQuery, error)
+}
+
+func newDeliveryChoicePager(opts []DeliveryChoicePaginateOption, reverse bool) (*deliverychoicePager, error) {
+	pager := &deliverychoicePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDeliveryChoiceOrder
+	}
+	return pager, nil
+}
+
+func (p *deliverychoicePager) applyFilter(query *DeliveryChoiceQuery) (*DeliveryChoiceQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *deliverychoicePager) toCursor(_m *DeliveryChoice) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *deliverychoicePager) applyCursors(query *DeliveryChoiceQuery, after, before *Cursor) (*DeliveryChoiceQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDeliveryChoiceOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *deliverychoicePager) applyOrder(query *DeliveryChoiceQuery) *DeliveryChoiceQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDeliveryChoiceOrder.Field {
+		query = query.Order(DefaultDeliveryChoiceOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *deliverychoicePager) orderExpr(query *DeliveryChoiceQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDeliveryChoiceOrder.Field {
+			b.Comma().Ident(DefaultDeliveryChoiceOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to DeliveryChoice.
+func (_m *DeliveryChoiceQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DeliveryChoicePaginateOption,
+) (*DeliveryChoiceConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDeliveryChoicePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DeliveryChoiceConnection{Edges: []*DeliveryChoiceEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DeliveryChoiceOrderFieldCreatedAt orders DeliveryChoice by created_at.
+	DeliveryChoiceOrderFieldCreatedAt = &DeliveryChoiceOrderField{
+		Value: func(_m *DeliveryChoice) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: deliverychoice.FieldCreatedAt,
+		toTerm: deliverychoice.ByCreatedAt,
+		toCursor: func(_m *DeliveryChoice) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// DeliveryChoiceOrderFieldUpdatedAt orders DeliveryChoice by updated_at.
+	DeliveryChoiceOrderFieldUpdatedAt = &DeliveryChoiceOrderField{
+		Value: func(_m *DeliveryChoice) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: deliverychoice.FieldUpdatedAt,
+		toTerm: deliverychoice.ByUpdatedAt,
+		toCursor: func(_m *DeliveryChoice) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DeliveryChoiceOrderField) String() string {
+	var str string
+	switch f.column {
+	case DeliveryChoiceOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case DeliveryChoiceOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DeliveryChoiceOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DeliveryChoiceOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DeliveryChoiceOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DeliveryChoiceOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *DeliveryChoiceOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid DeliveryChoiceOrderField", str)
+	}
+	return nil
+}
+
+// DeliveryChoiceOrderField defines the ordering field of DeliveryChoice.
+type DeliveryChoiceOrderField struct {
+	// Value extracts the ordering value from the given DeliveryChoice.
+	Value    func(*DeliveryChoice) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) deliverychoice.OrderOption
+	toCursor func(*DeliveryChoice) Cursor
+}
+
+// DeliveryChoiceOrder defines the ordering of DeliveryChoice.
+type DeliveryChoiceOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *DeliveryChoiceOrderField `json:"field"`
+}
+
+// DefaultDeliveryChoiceOrder is the default ordering of DeliveryChoice.
+var DefaultDeliveryChoiceOrder = &DeliveryChoiceOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DeliveryChoiceOrderField{
+		Value: func(_m *DeliveryChoice) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: deliverychoice.FieldID,
+		toTerm: deliverychoice.ByID,
+		toCursor: func(_m *DeliveryChoice) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts DeliveryChoice into DeliveryChoiceEdge.
+func (_m *DeliveryChoice) ToEdge(order *DeliveryChoiceOrder) *DeliveryChoiceEdge {
+	if order == nil {
+		order = DefaultDeliveryChoiceOrder
+	}
+	return &DeliveryChoiceEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DeliveryZoneEdge is the edge representation of DeliveryZone.
+type DeliveryZoneEdge struct {
+	Node   *DeliveryZone `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// DeliveryZoneConnection is the connection containing edges to DeliveryZone.
+type DeliveryZoneConnection struct {
+	Edges      []*DeliveryZoneEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *DeliveryZoneConnection) build(nodes []*DeliveryZone, pager *deliveryzonePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *DeliveryZone
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *DeliveryZone {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *DeliveryZone {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DeliveryZoneEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DeliveryZoneEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DeliveryZonePaginateOption enables pagination customization.
+type DeliveryZonePaginateOption func(*deliveryzonePager) error
+
+// WithDeliveryZoneOrder configures pagination ordering.
+func WithDeliveryZoneOrder(order *DeliveryZoneOrder) DeliveryZonePaginateOption {
+	if order == nil {
+		order = DefaultDeliveryZoneOrder
+	}
+	o := *order
+	return func(pager *deliveryzonePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDeliveryZoneOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDeliveryZoneFilter configures pagination filter.
+func WithDeliveryZoneFilter(filter func(*DeliveryZoneQuery) (*DeliveryZoneQuery, error)) DeliveryZonePaginateOption {
+	return func(pager *deliveryzonePager) error {
+		if filter == nil {
+			return errors.New("DeliveryZoneQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type deliveryzonePager struct {
+	reverse bool
+	order   *DeliveryZoneOrder
+	filter  func(*DeliveryZoneQuery) (*DeliveryZoneQuery, error)
+}
+
+func newDeliveryZonePager(opts []DeliveryZonePaginateOption, reverse bool) (*deliveryzonePager, error) {
+	pager := &deliveryzonePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDeliveryZoneOrder
+	}
+	return pager, nil
+}
+
+func (p *deliveryzonePager) applyFilter(query *DeliveryZoneQuery) (*DeliveryZoneQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *deliveryzonePager) toCursor(_m *DeliveryZone) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *deliveryzonePager) applyCursors(query *DeliveryZoneQuery, after, before *Cursor) (*DeliveryZoneQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDeliveryZoneOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *deliveryzonePager) applyOrder(query *DeliveryZoneQuery) *DeliveryZoneQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDeliveryZoneOrder.Field {
+		query = query.Order(DefaultDeliveryZoneOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *deliveryzonePager) orderExpr(query *DeliveryZoneQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDeliveryZoneOrder.Field {
+			b.Comma().Ident(DefaultDeliveryZoneOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to DeliveryZone.
+func (_m *DeliveryZoneQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DeliveryZonePaginateOption,
+) (*DeliveryZoneConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDeliveryZonePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DeliveryZoneConnection{Edges: []*DeliveryZoneEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DeliveryZoneOrderFieldCreatedAt orders DeliveryZone by created_at.
+	DeliveryZoneOrderFieldCreatedAt = &DeliveryZoneOrderField{
+		Value: func(_m *DeliveryZone) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: deliveryzone.FieldCreatedAt,
+		toTerm: deliveryzone.ByCreatedAt,
+		toCursor: func(_m *DeliveryZone) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// DeliveryZoneOrderFieldUpdatedAt orders DeliveryZone by updated_at.
+	DeliveryZoneOrderFieldUpdatedAt = &DeliveryZoneOrderField{
+		Value: func(_m *DeliveryZone) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: deliveryzone.FieldUpdatedAt,
+		toTerm: deliveryzone.ByUpdatedAt,
+		toCursor: func(_m *DeliveryZone) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DeliveryZoneOrderField) String() string {
+	var str string
+	switch f.column {
+	case DeliveryZoneOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case DeliveryZoneOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DeliveryZoneOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DeliveryZoneOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DeliveryZoneOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DeliveryZoneOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *DeliveryZoneOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid DeliveryZoneOrderField", str)
+	}
+	return nil
+}
+
+// DeliveryZoneOrderField defines the ordering field of DeliveryZone.
+type DeliveryZoneOrderField struct {
+	// Value extracts the ordering value from the given DeliveryZone.
+	Value    func(*DeliveryZone) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) deliveryzone.OrderOption
+	toCursor func(*DeliveryZone) Cursor
+}
+
+// DeliveryZoneOrder defines the ordering of DeliveryZone.
+type DeliveryZoneOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *DeliveryZoneOrderField `json:"field"`
+}
+
+// DefaultDeliveryZoneOrder is the default ordering of DeliveryZone.
+var DefaultDeliveryZoneOrder = &DeliveryZoneOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DeliveryZoneOrderField{
+		Value: func(_m *DeliveryZone) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: deliveryzone.FieldID,
+		toTerm: deliveryzone.ByID,
+		toCursor: func(_m *DeliveryZone) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts DeliveryZone into DeliveryZoneEdge.
+func (_m *DeliveryZone) ToEdge(order *DeliveryZoneOrder) *DeliveryZoneEdge {
+	if order == nil {
+		order = DefaultDeliveryZoneOrder
+	}
+	return &DeliveryZoneEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -5011,6 +5959,634 @@ func (_m *Payment) ToEdge(order *PaymentOrder) *PaymentEdge {
 	}
 }
 
+// PickupPointEdge is the edge representation of PickupPoint.
+type PickupPointEdge struct {
+	Node   *PickupPoint `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// PickupPointConnection is the connection containing edges to PickupPoint.
+type PickupPointConnection struct {
+	Edges      []*PickupPointEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *PickupPointConnection) build(nodes []*PickupPoint, pager *pickuppointPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PickupPoint
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PickupPoint {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PickupPoint {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PickupPointEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PickupPointEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PickupPointPaginateOption enables pagination customization.
+type PickupPointPaginateOption func(*pickuppointPager) error
+
+// WithPickupPointOrder configures pagination ordering.
+func WithPickupPointOrder(order *PickupPointOrder) PickupPointPaginateOption {
+	if order == nil {
+		order = DefaultPickupPointOrder
+	}
+	o := *order
+	return func(pager *pickuppointPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPickupPointOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPickupPointFilter configures pagination filter.
+func WithPickupPointFilter(filter func(*PickupPointQuery) (*PickupPointQuery, error)) PickupPointPaginateOption {
+	return func(pager *pickuppointPager) error {
+		if filter == nil {
+			return errors.New("PickupPointQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type pickuppointPager struct {
+	reverse bool
+	order   *PickupPointOrder
+	filter  func(*PickupPointQuery) (*PickupPointQuery, error)
+}
+
+func newPickupPointPager(opts []PickupPointPaginateOption, reverse bool) (*pickuppointPager, error) {
+	pager := &pickuppointPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPickupPointOrder
+	}
+	return pager, nil
+}
+
+func (p *pickuppointPager) applyFilter(query *PickupPointQuery) (*PickupPointQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *pickuppointPager) toCursor(_m *PickupPoint) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *pickuppointPager) applyCursors(query *PickupPointQuery, after, before *Cursor) (*PickupPointQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPickupPointOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *pickuppointPager) applyOrder(query *PickupPointQuery) *PickupPointQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPickupPointOrder.Field {
+		query = query.Order(DefaultPickupPointOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *pickuppointPager) orderExpr(query *PickupPointQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPickupPointOrder.Field {
+			b.Comma().Ident(DefaultPickupPointOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PickupPoint.
+func (_m *PickupPointQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PickupPointPaginateOption,
+) (*PickupPointConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPickupPointPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PickupPointConnection{Edges: []*PickupPointEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PickupPointOrderFieldCreatedAt orders PickupPoint by created_at.
+	PickupPointOrderFieldCreatedAt = &PickupPointOrderField{
+		Value: func(_m *PickupPoint) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: pickuppoint.FieldCreatedAt,
+		toTerm: pickuppoint.ByCreatedAt,
+		toCursor: func(_m *PickupPoint) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PickupPointOrderFieldUpdatedAt orders PickupPoint by updated_at.
+	PickupPointOrderFieldUpdatedAt = &PickupPointOrderField{
+		Value: func(_m *PickupPoint) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: pickuppoint.FieldUpdatedAt,
+		toTerm: pickuppoint.ByUpdatedAt,
+		toCursor: func(_m *PickupPoint) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PickupPointOrderField) String() string {
+	var str string
+	switch f.column {
+	case PickupPointOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PickupPointOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PickupPointOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PickupPointOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PickupPointOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PickupPointOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PickupPointOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PickupPointOrderField", str)
+	}
+	return nil
+}
+
+// PickupPointOrderField defines the ordering field of PickupPoint.
+type PickupPointOrderField struct {
+	// Value extracts the ordering value from the given PickupPoint.
+	Value    func(*PickupPoint) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) pickuppoint.OrderOption
+	toCursor func(*PickupPoint) Cursor
+}
+
+// PickupPointOrder defines the ordering of PickupPoint.
+type PickupPointOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *PickupPointOrderField `json:"field"`
+}
+
+// DefaultPickupPointOrder is the default ordering of PickupPoint.
+var DefaultPickupPointOrder = &PickupPointOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PickupPointOrderField{
+		Value: func(_m *PickupPoint) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: pickuppoint.FieldID,
+		toTerm: pickuppoint.ByID,
+		toCursor: func(_m *PickupPoint) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PickupPoint into PickupPointEdge.
+func (_m *PickupPoint) ToEdge(order *PickupPointOrder) *PickupPointEdge {
+	if order == nil {
+		order = DefaultPickupPointOrder
+	}
+	return &PickupPointEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PickupWindowEdge is the edge representation of PickupWindow.
+type PickupWindowEdge struct {
+	Node   *PickupWindow `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// PickupWindowConnection is the connection containing edges to PickupWindow.
+type PickupWindowConnection struct {
+	Edges      []*PickupWindowEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *PickupWindowConnection) build(nodes []*PickupWindow, pager *pickupwindowPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PickupWindow
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PickupWindow {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PickupWindow {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PickupWindowEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PickupWindowEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PickupWindowPaginateOption enables pagination customization.
+type PickupWindowPaginateOption func(*pickupwindowPager) error
+
+// WithPickupWindowOrder configures pagination ordering.
+func WithPickupWindowOrder(order *PickupWindowOrder) PickupWindowPaginateOption {
+	if order == nil {
+		order = DefaultPickupWindowOrder
+	}
+	o := *order
+	return func(pager *pickupwindowPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPickupWindowOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPickupWindowFilter configures pagination filter.
+func WithPickupWindowFilter(filter func(*PickupWindowQuery) (*PickupWindowQuery, error)) PickupWindowPaginateOption {
+	return func(pager *pickupwindowPager) error {
+		if filter == nil {
+			return errors.New("PickupWindowQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type pickupwindowPager struct {
+	reverse bool
+	order   *PickupWindowOrder
+	filter  func(*PickupWindowQuery) (*PickupWindowQuery, error)
+}
+
+func newPickupWindowPager(opts []PickupWindowPaginateOption, reverse bool) (*pickupwindowPager, error) {
+	pager := &pickupwindowPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPickupWindowOrder
+	}
+	return pager, nil
+}
+
+func (p *pickupwindowPager) applyFilter(query *PickupWindowQuery) (*PickupWindowQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *pickupwindowPager) toCursor(_m *PickupWindow) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *pickupwindowPager) applyCursors(query *PickupWindowQuery, after, before *Cursor) (*PickupWindowQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPickupWindowOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *pickupwindowPager) applyOrder(query *PickupWindowQuery) *PickupWindowQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPickupWindowOrder.Field {
+		query = query.Order(DefaultPickupWindowOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *pickupwindowPager) orderExpr(query *PickupWindowQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPickupWindowOrder.Field {
+			b.Comma().Ident(DefaultPickupWindowOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PickupWindow.
+func (_m *PickupWindowQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PickupWindowPaginateOption,
+) (*PickupWindowConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPickupWindowPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PickupWindowConnection{Edges: []*PickupWindowEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PickupWindowOrderFieldCreatedAt orders PickupWindow by created_at.
+	PickupWindowOrderFieldCreatedAt = &PickupWindowOrderField{
+		Value: func(_m *PickupWindow) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: pickupwindow.FieldCreatedAt,
+		toTerm: pickupwindow.ByCreatedAt,
+		toCursor: func(_m *PickupWindow) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PickupWindowOrderFieldUpdatedAt orders PickupWindow by updated_at.
+	PickupWindowOrderFieldUpdatedAt = &PickupWindowOrderField{
+		Value: func(_m *PickupWindow) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: pickupwindow.FieldUpdatedAt,
+		toTerm: pickupwindow.ByUpdatedAt,
+		toCursor: func(_m *PickupWindow) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PickupWindowOrderField) String() string {
+	var str string
+	switch f.column {
+	case PickupWindowOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PickupWindowOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PickupWindowOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PickupWindowOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PickupWindowOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PickupWindowOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PickupWindowOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PickupWindowOrderField", str)
+	}
+	return nil
+}
+
+// PickupWindowOrderField defines the ordering field of PickupWindow.
+type PickupWindowOrderField struct {
+	// Value extracts the ordering value from the given PickupWindow.
+	Value    func(*PickupWindow) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) pickupwindow.OrderOption
+	toCursor func(*PickupWindow) Cursor
+}
+
+// PickupWindowOrder defines the ordering of PickupWindow.
+type PickupWindowOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *PickupWindowOrderField `json:"field"`
+}
+
+// DefaultPickupWindowOrder is the default ordering of PickupWindow.
+var DefaultPickupWindowOrder = &PickupWindowOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PickupWindowOrderField{
+		Value: func(_m *PickupWindow) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: pickupwindow.FieldID,
+		toTerm: pickupwindow.ByID,
+		toCursor: func(_m *PickupWindow) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PickupWindow into PickupWindowEdge.
+func (_m *PickupWindow) ToEdge(order *PickupWindowOrder) *PickupWindowEdge {
+	if order == nil {
+		order = DefaultPickupWindowOrder
+	}
+	return &PickupWindowEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // ProductEdge is the edge representation of Product.
 type ProductEdge struct {
 	Node   *Product `json:"node"`
@@ -5670,6 +7246,320 @@ func (_m *Refund) ToEdge(order *RefundOrder) *RefundEdge {
 		order = DefaultRefundOrder
 	}
 	return &RefundEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ShippingRateEdge is the edge representation of ShippingRate.
+type ShippingRateEdge struct {
+	Node   *ShippingRate `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// ShippingRateConnection is the connection containing edges to ShippingRate.
+type ShippingRateConnection struct {
+	Edges      []*ShippingRateEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *ShippingRateConnection) build(nodes []*ShippingRate, pager *shippingratePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ShippingRate
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ShippingRate {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ShippingRate {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ShippingRateEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ShippingRateEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ShippingRatePaginateOption enables pagination customization.
+type ShippingRatePaginateOption func(*shippingratePager) error
+
+// WithShippingRateOrder configures pagination ordering.
+func WithShippingRateOrder(order *ShippingRateOrder) ShippingRatePaginateOption {
+	if order == nil {
+		order = DefaultShippingRateOrder
+	}
+	o := *order
+	return func(pager *shippingratePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultShippingRateOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithShippingRateFilter configures pagination filter.
+func WithShippingRateFilter(filter func(*ShippingRateQuery) (*ShippingRateQuery, error)) ShippingRatePaginateOption {
+	return func(pager *shippingratePager) error {
+		if filter == nil {
+			return errors.New("ShippingRateQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type shippingratePager struct {
+	reverse bool
+	order   *ShippingRateOrder
+	filter  func(*ShippingRateQuery) (*ShippingRateQuery, error)
+}
+
+func newShippingRatePager(opts []ShippingRatePaginateOption, reverse bool) (*shippingratePager, error) {
+	pager := &shippingratePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultShippingRateOrder
+	}
+	return pager, nil
+}
+
+func (p *shippingratePager) applyFilter(query *ShippingRateQuery) (*ShippingRateQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *shippingratePager) toCursor(_m *ShippingRate) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *shippingratePager) applyCursors(query *ShippingRateQuery, after, before *Cursor) (*ShippingRateQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultShippingRateOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *shippingratePager) applyOrder(query *ShippingRateQuery) *ShippingRateQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultShippingRateOrder.Field {
+		query = query.Order(DefaultShippingRateOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *shippingratePager) orderExpr(query *ShippingRateQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultShippingRateOrder.Field {
+			b.Comma().Ident(DefaultShippingRateOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ShippingRate.
+func (_m *ShippingRateQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ShippingRatePaginateOption,
+) (*ShippingRateConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newShippingRatePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ShippingRateConnection{Edges: []*ShippingRateEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ShippingRateOrderFieldCreatedAt orders ShippingRate by created_at.
+	ShippingRateOrderFieldCreatedAt = &ShippingRateOrderField{
+		Value: func(_m *ShippingRate) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: shippingrate.FieldCreatedAt,
+		toTerm: shippingrate.ByCreatedAt,
+		toCursor: func(_m *ShippingRate) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ShippingRateOrderFieldUpdatedAt orders ShippingRate by updated_at.
+	ShippingRateOrderFieldUpdatedAt = &ShippingRateOrderField{
+		Value: func(_m *ShippingRate) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: shippingrate.FieldUpdatedAt,
+		toTerm: shippingrate.ByUpdatedAt,
+		toCursor: func(_m *ShippingRate) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ShippingRateOrderField) String() string {
+	var str string
+	switch f.column {
+	case ShippingRateOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ShippingRateOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ShippingRateOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ShippingRateOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ShippingRateOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ShippingRateOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ShippingRateOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ShippingRateOrderField", str)
+	}
+	return nil
+}
+
+// ShippingRateOrderField defines the ordering field of ShippingRate.
+type ShippingRateOrderField struct {
+	// Value extracts the ordering value from the given ShippingRate.
+	Value    func(*ShippingRate) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) shippingrate.OrderOption
+	toCursor func(*ShippingRate) Cursor
+}
+
+// ShippingRateOrder defines the ordering of ShippingRate.
+type ShippingRateOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *ShippingRateOrderField `json:"field"`
+}
+
+// DefaultShippingRateOrder is the default ordering of ShippingRate.
+var DefaultShippingRateOrder = &ShippingRateOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ShippingRateOrderField{
+		Value: func(_m *ShippingRate) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: shippingrate.FieldID,
+		toTerm: shippingrate.ByID,
+		toCursor: func(_m *ShippingRate) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ShippingRate into ShippingRateEdge.
+func (_m *ShippingRate) ToEdge(order *ShippingRateOrder) *ShippingRateEdge {
+	if order == nil {
+		order = DefaultShippingRateOrder
+	}
+	return &ShippingRateEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -11,6 +11,9 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customeraddress"
+	"github.com/merchd/merchd/ent/deliverychoice"
+	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
@@ -24,10 +27,13 @@ import (
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/pickuppoint"
+	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema/types"
+	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
 	"github.com/merchd/merchd/ent/variant"
@@ -1300,6 +1306,1172 @@ func (i *CustomerWhereInput) P() (predicate.Customer, error) {
 		return predicates[0], nil
 	default:
 		return customer.And(predicates...), nil
+	}
+}
+
+// CustomerAddressWhereInput represents a where input for filtering CustomerAddress queries.
+type CustomerAddressWhereInput struct {
+	Predicates []predicate.CustomerAddress  `json:"-"`
+	Not        *CustomerAddressWhereInput   `json:"not,omitempty"`
+	Or         []*CustomerAddressWhereInput `json:"or,omitempty"`
+	And        []*CustomerAddressWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "label" field predicates.
+	Label             *string  `json:"label,omitempty"`
+	LabelNEQ          *string  `json:"labelNEQ,omitempty"`
+	LabelIn           []string `json:"labelIn,omitempty"`
+	LabelNotIn        []string `json:"labelNotIn,omitempty"`
+	LabelGT           *string  `json:"labelGT,omitempty"`
+	LabelGTE          *string  `json:"labelGTE,omitempty"`
+	LabelLT           *string  `json:"labelLT,omitempty"`
+	LabelLTE          *string  `json:"labelLTE,omitempty"`
+	LabelContains     *string  `json:"labelContains,omitempty"`
+	LabelHasPrefix    *string  `json:"labelHasPrefix,omitempty"`
+	LabelHasSuffix    *string  `json:"labelHasSuffix,omitempty"`
+	LabelEqualFold    *string  `json:"labelEqualFold,omitempty"`
+	LabelContainsFold *string  `json:"labelContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CustomerAddressWhereInput) AddPredicates(predicates ...predicate.CustomerAddress) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CustomerAddressWhereInput filter on the CustomerAddressQuery builder.
+func (i *CustomerAddressWhereInput) Filter(q *CustomerAddressQuery) (*CustomerAddressQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCustomerAddressWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCustomerAddressWhereInput is returned in case the CustomerAddressWhereInput is empty.
+var ErrEmptyCustomerAddressWhereInput = errors.New("ent: empty predicate CustomerAddressWhereInput")
+
+// P returns a predicate for filtering customeraddresses.
+// An error is returned if the input is empty or invalid.
+func (i *CustomerAddressWhereInput) P() (predicate.CustomerAddress, error) {
+	var predicates []predicate.CustomerAddress
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, customeraddress.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CustomerAddress, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, customeraddress.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CustomerAddress, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, customeraddress.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, customeraddress.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, customeraddress.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, customeraddress.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, customeraddress.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, customeraddress.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, customeraddress.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, customeraddress.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, customeraddress.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, customeraddress.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, customeraddress.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, customeraddress.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, customeraddress.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, customeraddress.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, customeraddress.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, customeraddress.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, customeraddress.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, customeraddress.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, customeraddress.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, customeraddress.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, customeraddress.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, customeraddress.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, customeraddress.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, customeraddress.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, customeraddress.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Label != nil {
+		predicates = append(predicates, customeraddress.LabelEQ(*i.Label))
+	}
+	if i.LabelNEQ != nil {
+		predicates = append(predicates, customeraddress.LabelNEQ(*i.LabelNEQ))
+	}
+	if len(i.LabelIn) > 0 {
+		predicates = append(predicates, customeraddress.LabelIn(i.LabelIn...))
+	}
+	if len(i.LabelNotIn) > 0 {
+		predicates = append(predicates, customeraddress.LabelNotIn(i.LabelNotIn...))
+	}
+	if i.LabelGT != nil {
+		predicates = append(predicates, customeraddress.LabelGT(*i.LabelGT))
+	}
+	if i.LabelGTE != nil {
+		predicates = append(predicates, customeraddress.LabelGTE(*i.LabelGTE))
+	}
+	if i.LabelLT != nil {
+		predicates = append(predicates, customeraddress.LabelLT(*i.LabelLT))
+	}
+	if i.LabelLTE != nil {
+		predicates = append(predicates, customeraddress.LabelLTE(*i.LabelLTE))
+	}
+	if i.LabelContains != nil {
+		predicates = append(predicates, customeraddress.LabelContains(*i.LabelContains))
+	}
+	if i.LabelHasPrefix != nil {
+		predicates = append(predicates, customeraddress.LabelHasPrefix(*i.LabelHasPrefix))
+	}
+	if i.LabelHasSuffix != nil {
+		predicates = append(predicates, customeraddress.LabelHasSuffix(*i.LabelHasSuffix))
+	}
+	if i.LabelEqualFold != nil {
+		predicates = append(predicates, customeraddress.LabelEqualFold(*i.LabelEqualFold))
+	}
+	if i.LabelContainsFold != nil {
+		predicates = append(predicates, customeraddress.LabelContainsFold(*i.LabelContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCustomerAddressWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return customeraddress.And(predicates...), nil
+	}
+}
+
+// DeliveryChoiceWhereInput represents a where input for filtering DeliveryChoice queries.
+type DeliveryChoiceWhereInput struct {
+	Predicates []predicate.DeliveryChoice  `json:"-"`
+	Not        *DeliveryChoiceWhereInput   `json:"not,omitempty"`
+	Or         []*DeliveryChoiceWhereInput `json:"or,omitempty"`
+	And        []*DeliveryChoiceWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "method" field predicates.
+	Method      *deliverychoice.Method  `json:"method,omitempty"`
+	MethodNEQ   *deliverychoice.Method  `json:"methodNEQ,omitempty"`
+	MethodIn    []deliverychoice.Method `json:"methodIn,omitempty"`
+	MethodNotIn []deliverychoice.Method `json:"methodNotIn,omitempty"`
+
+	// "label" field predicates.
+	Label             *string  `json:"label,omitempty"`
+	LabelNEQ          *string  `json:"labelNEQ,omitempty"`
+	LabelIn           []string `json:"labelIn,omitempty"`
+	LabelNotIn        []string `json:"labelNotIn,omitempty"`
+	LabelGT           *string  `json:"labelGT,omitempty"`
+	LabelGTE          *string  `json:"labelGTE,omitempty"`
+	LabelLT           *string  `json:"labelLT,omitempty"`
+	LabelLTE          *string  `json:"labelLTE,omitempty"`
+	LabelContains     *string  `json:"labelContains,omitempty"`
+	LabelHasPrefix    *string  `json:"labelHasPrefix,omitempty"`
+	LabelHasSuffix    *string  `json:"labelHasSuffix,omitempty"`
+	LabelEqualFold    *string  `json:"labelEqualFold,omitempty"`
+	LabelContainsFold *string  `json:"labelContainsFold,omitempty"`
+
+	// "window_starts_at" field predicates.
+	WindowStartsAt       *time.Time  `json:"windowStartsAt,omitempty"`
+	WindowStartsAtNEQ    *time.Time  `json:"windowStartsAtNEQ,omitempty"`
+	WindowStartsAtIn     []time.Time `json:"windowStartsAtIn,omitempty"`
+	WindowStartsAtNotIn  []time.Time `json:"windowStartsAtNotIn,omitempty"`
+	WindowStartsAtGT     *time.Time  `json:"windowStartsAtGT,omitempty"`
+	WindowStartsAtGTE    *time.Time  `json:"windowStartsAtGTE,omitempty"`
+	WindowStartsAtLT     *time.Time  `json:"windowStartsAtLT,omitempty"`
+	WindowStartsAtLTE    *time.Time  `json:"windowStartsAtLTE,omitempty"`
+	WindowStartsAtIsNil  bool        `json:"windowStartsAtIsNil,omitempty"`
+	WindowStartsAtNotNil bool        `json:"windowStartsAtNotNil,omitempty"`
+
+	// "window_ends_at" field predicates.
+	WindowEndsAt       *time.Time  `json:"windowEndsAt,omitempty"`
+	WindowEndsAtNEQ    *time.Time  `json:"windowEndsAtNEQ,omitempty"`
+	WindowEndsAtIn     []time.Time `json:"windowEndsAtIn,omitempty"`
+	WindowEndsAtNotIn  []time.Time `json:"windowEndsAtNotIn,omitempty"`
+	WindowEndsAtGT     *time.Time  `json:"windowEndsAtGT,omitempty"`
+	WindowEndsAtGTE    *time.Time  `json:"windowEndsAtGTE,omitempty"`
+	WindowEndsAtLT     *time.Time  `json:"windowEndsAtLT,omitempty"`
+	WindowEndsAtLTE    *time.Time  `json:"windowEndsAtLTE,omitempty"`
+	WindowEndsAtIsNil  bool        `json:"windowEndsAtIsNil,omitempty"`
+	WindowEndsAtNotNil bool        `json:"windowEndsAtNotNil,omitempty"`
+
+	// "same_day" field predicates.
+	SameDay    *bool `json:"sameDay,omitempty"`
+	SameDayNEQ *bool `json:"sameDayNEQ,omitempty"`
+
+	// "place" field predicates.
+	Place      *deliverychoice.Place  `json:"place,omitempty"`
+	PlaceNEQ   *deliverychoice.Place  `json:"placeNEQ,omitempty"`
+	PlaceIn    []deliverychoice.Place `json:"placeIn,omitempty"`
+	PlaceNotIn []deliverychoice.Place `json:"placeNotIn,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *DeliveryChoiceWhereInput) AddPredicates(predicates ...predicate.DeliveryChoice) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the DeliveryChoiceWhereInput filter on the DeliveryChoiceQuery builder.
+func (i *DeliveryChoiceWhereInput) Filter(q *DeliveryChoiceQuery) (*DeliveryChoiceQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyDeliveryChoiceWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyDeliveryChoiceWhereInput is returned in case the DeliveryChoiceWhereInput is empty.
+var ErrEmptyDeliveryChoiceWhereInput = errors.New("ent: empty predicate DeliveryChoiceWhereInput")
+
+// P returns a predicate for filtering deliverychoices.
+// An error is returned if the input is empty or invalid.
+func (i *DeliveryChoiceWhereInput) P() (predicate.DeliveryChoice, error) {
+	var predicates []predicate.DeliveryChoice
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, deliverychoice.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.DeliveryChoice, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, deliverychoice.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.DeliveryChoice, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, deliverychoice.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, deliverychoice.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, deliverychoice.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, deliverychoice.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, deliverychoice.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, deliverychoice.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, deliverychoice.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, deliverychoice.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, deliverychoice.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, deliverychoice.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, deliverychoice.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, deliverychoice.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, deliverychoice.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, deliverychoice.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, deliverychoice.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, deliverychoice.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, deliverychoice.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, deliverychoice.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, deliverychoice.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, deliverychoice.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, deliverychoice.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, deliverychoice.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, deliverychoice.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, deliverychoice.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, deliverychoice.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Method != nil {
+		predicates = append(predicates, deliverychoice.MethodEQ(*i.Method))
+	}
+	if i.MethodNEQ != nil {
+		predicates = append(predicates, deliverychoice.MethodNEQ(*i.MethodNEQ))
+	}
+	if len(i.MethodIn) > 0 {
+		predicates = append(predicates, deliverychoice.MethodIn(i.MethodIn...))
+	}
+	if len(i.MethodNotIn) > 0 {
+		predicates = append(predicates, deliverychoice.MethodNotIn(i.MethodNotIn...))
+	}
+	if i.Label != nil {
+		predicates = append(predicates, deliverychoice.LabelEQ(*i.Label))
+	}
+	if i.LabelNEQ != nil {
+		predicates = append(predicates, deliverychoice.LabelNEQ(*i.LabelNEQ))
+	}
+	if len(i.LabelIn) > 0 {
+		predicates = append(predicates, deliverychoice.LabelIn(i.LabelIn...))
+	}
+	if len(i.LabelNotIn) > 0 {
+		predicates = append(predicates, deliverychoice.LabelNotIn(i.LabelNotIn...))
+	}
+	if i.LabelGT != nil {
+		predicates = append(predicates, deliverychoice.LabelGT(*i.LabelGT))
+	}
+	if i.LabelGTE != nil {
+		predicates = append(predicates, deliverychoice.LabelGTE(*i.LabelGTE))
+	}
+	if i.LabelLT != nil {
+		predicates = append(predicates, deliverychoice.LabelLT(*i.LabelLT))
+	}
+	if i.LabelLTE != nil {
+		predicates = append(predicates, deliverychoice.LabelLTE(*i.LabelLTE))
+	}
+	if i.LabelContains != nil {
+		predicates = append(predicates, deliverychoice.LabelContains(*i.LabelContains))
+	}
+	if i.LabelHasPrefix != nil {
+		predicates = append(predicates, deliverychoice.LabelHasPrefix(*i.LabelHasPrefix))
+	}
+	if i.LabelHasSuffix != nil {
+		predicates = append(predicates, deliverychoice.LabelHasSuffix(*i.LabelHasSuffix))
+	}
+	if i.LabelEqualFold != nil {
+		predicates = append(predicates, deliverychoice.LabelEqualFold(*i.LabelEqualFold))
+	}
+	if i.LabelContainsFold != nil {
+		predicates = append(predicates, deliverychoice.LabelContainsFold(*i.LabelContainsFold))
+	}
+	if i.WindowStartsAt != nil {
+		predicates = append(predicates, deliverychoice.WindowStartsAtEQ(*i.WindowStartsAt))
+	}
+	if i.WindowStartsAtNEQ != nil {
+		predicates = append(predicates, deliverychoice.WindowStartsAtNEQ(*i.WindowStartsAtNEQ))
+	}
+	if len(i.WindowStartsAtIn) > 0 {
+		predicates = append(predicates, deliverychoice.WindowStartsAtIn(i.WindowStartsAtIn...))
+	}
+	if len(i.WindowStartsAtNotIn) > 0 {
+		predicates = append(predicates, deliverychoice.WindowStartsAtNotIn(i.WindowStartsAtNotIn...))
+	}
+	if i.WindowStartsAtGT != nil {
+		predicates = append(predicates, deliverychoice.WindowStartsAtGT(*i.WindowStartsAtGT))
+	}
+	if i.WindowStartsAtGTE != nil {
+		predicates = append(predicates, deliverychoice.WindowStartsAtGTE(*i.WindowStartsAtGTE))
+	}
+	if i.WindowStartsAtLT != nil {
+		predicates = append(predicates, deliverychoice.WindowStartsAtLT(*i.WindowStartsAtLT))
+	}
+	if i.WindowStartsAtLTE != nil {
+		predicates = append(predicates, deliverychoice.WindowStartsAtLTE(*i.WindowStartsAtLTE))
+	}
+	if i.WindowStartsAtIsNil {
+		predicates = append(predicates, deliverychoice.WindowStartsAtIsNil())
+	}
+	if i.WindowStartsAtNotNil {
+		predicates = append(predicates, deliverychoice.WindowStartsAtNotNil())
+	}
+	if i.WindowEndsAt != nil {
+		predicates = append(predicates, deliverychoice.WindowEndsAtEQ(*i.WindowEndsAt))
+	}
+	if i.WindowEndsAtNEQ != nil {
+		predicates = append(predicates, deliverychoice.WindowEndsAtNEQ(*i.WindowEndsAtNEQ))
+	}
+	if len(i.WindowEndsAtIn) > 0 {
+		predicates = append(predicates, deliverychoice.WindowEndsAtIn(i.WindowEndsAtIn...))
+	}
+	if len(i.WindowEndsAtNotIn) > 0 {
+		predicates = append(predicates, deliverychoice.WindowEndsAtNotIn(i.WindowEndsAtNotIn...))
+	}
+	if i.WindowEndsAtGT != nil {
+		predicates = append(predicates, deliverychoice.WindowEndsAtGT(*i.WindowEndsAtGT))
+	}
+	if i.WindowEndsAtGTE != nil {
+		predicates = append(predicates, deliverychoice.WindowEndsAtGTE(*i.WindowEndsAtGTE))
+	}
+	if i.WindowEndsAtLT != nil {
+		predicates = append(predicates, deliverychoice.WindowEndsAtLT(*i.WindowEndsAtLT))
+	}
+	if i.WindowEndsAtLTE != nil {
+		predicates = append(predicates, deliverychoice.WindowEndsAtLTE(*i.WindowEndsAtLTE))
+	}
+	if i.WindowEndsAtIsNil {
+		predicates = append(predicates, deliverychoice.WindowEndsAtIsNil())
+	}
+	if i.WindowEndsAtNotNil {
+		predicates = append(predicates, deliverychoice.WindowEndsAtNotNil())
+	}
+	if i.SameDay != nil {
+		predicates = append(predicates, deliverychoice.SameDayEQ(*i.SameDay))
+	}
+	if i.SameDayNEQ != nil {
+		predicates = append(predicates, deliverychoice.SameDayNEQ(*i.SameDayNEQ))
+	}
+	if i.Place != nil {
+		predicates = append(predicates, deliverychoice.PlaceEQ(*i.Place))
+	}
+	if i.PlaceNEQ != nil {
+		predicates = append(predicates, deliverychoice.PlaceNEQ(*i.PlaceNEQ))
+	}
+	if len(i.PlaceIn) > 0 {
+		predicates = append(predicates, deliverychoice.PlaceIn(i.PlaceIn...))
+	}
+	if len(i.PlaceNotIn) > 0 {
+		predicates = append(predicates, deliverychoice.PlaceNotIn(i.PlaceNotIn...))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyDeliveryChoiceWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return deliverychoice.And(predicates...), nil
+	}
+}
+
+// DeliveryZoneWhereInput represents a where input for filtering DeliveryZone queries.
+type DeliveryZoneWhereInput struct {
+	Predicates []predicate.DeliveryZone  `json:"-"`
+	Not        *DeliveryZoneWhereInput   `json:"not,omitempty"`
+	Or         []*DeliveryZoneWhereInput `json:"or,omitempty"`
+	And        []*DeliveryZoneWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "country" field predicates.
+	Country             *string  `json:"country,omitempty"`
+	CountryNEQ          *string  `json:"countryNEQ,omitempty"`
+	CountryIn           []string `json:"countryIn,omitempty"`
+	CountryNotIn        []string `json:"countryNotIn,omitempty"`
+	CountryGT           *string  `json:"countryGT,omitempty"`
+	CountryGTE          *string  `json:"countryGTE,omitempty"`
+	CountryLT           *string  `json:"countryLT,omitempty"`
+	CountryLTE          *string  `json:"countryLTE,omitempty"`
+	CountryContains     *string  `json:"countryContains,omitempty"`
+	CountryHasPrefix    *string  `json:"countryHasPrefix,omitempty"`
+	CountryHasSuffix    *string  `json:"countryHasSuffix,omitempty"`
+	CountryEqualFold    *string  `json:"countryEqualFold,omitempty"`
+	CountryContainsFold *string  `json:"countryContainsFold,omitempty"`
+
+	// "center_lat" field predicates.
+	CenterLat       *float64  `json:"centerLat,omitempty"`
+	CenterLatNEQ    *float64  `json:"centerLatNEQ,omitempty"`
+	CenterLatIn     []float64 `json:"centerLatIn,omitempty"`
+	CenterLatNotIn  []float64 `json:"centerLatNotIn,omitempty"`
+	CenterLatGT     *float64  `json:"centerLatGT,omitempty"`
+	CenterLatGTE    *float64  `json:"centerLatGTE,omitempty"`
+	CenterLatLT     *float64  `json:"centerLatLT,omitempty"`
+	CenterLatLTE    *float64  `json:"centerLatLTE,omitempty"`
+	CenterLatIsNil  bool      `json:"centerLatIsNil,omitempty"`
+	CenterLatNotNil bool      `json:"centerLatNotNil,omitempty"`
+
+	// "center_lng" field predicates.
+	CenterLng       *float64  `json:"centerLng,omitempty"`
+	CenterLngNEQ    *float64  `json:"centerLngNEQ,omitempty"`
+	CenterLngIn     []float64 `json:"centerLngIn,omitempty"`
+	CenterLngNotIn  []float64 `json:"centerLngNotIn,omitempty"`
+	CenterLngGT     *float64  `json:"centerLngGT,omitempty"`
+	CenterLngGTE    *float64  `json:"centerLngGTE,omitempty"`
+	CenterLngLT     *float64  `json:"centerLngLT,omitempty"`
+	CenterLngLTE    *float64  `json:"centerLngLTE,omitempty"`
+	CenterLngIsNil  bool      `json:"centerLngIsNil,omitempty"`
+	CenterLngNotNil bool      `json:"centerLngNotNil,omitempty"`
+
+	// "radius_km" field predicates.
+	RadiusKm       *float64  `json:"radiusKm,omitempty"`
+	RadiusKmNEQ    *float64  `json:"radiusKmNEQ,omitempty"`
+	RadiusKmIn     []float64 `json:"radiusKmIn,omitempty"`
+	RadiusKmNotIn  []float64 `json:"radiusKmNotIn,omitempty"`
+	RadiusKmGT     *float64  `json:"radiusKmGT,omitempty"`
+	RadiusKmGTE    *float64  `json:"radiusKmGTE,omitempty"`
+	RadiusKmLT     *float64  `json:"radiusKmLT,omitempty"`
+	RadiusKmLTE    *float64  `json:"radiusKmLTE,omitempty"`
+	RadiusKmIsNil  bool      `json:"radiusKmIsNil,omitempty"`
+	RadiusKmNotNil bool      `json:"radiusKmNotNil,omitempty"`
+
+	// "same_day_cutoff" field predicates.
+	SameDayCutoff             *string  `json:"sameDayCutoff,omitempty"`
+	SameDayCutoffNEQ          *string  `json:"sameDayCutoffNEQ,omitempty"`
+	SameDayCutoffIn           []string `json:"sameDayCutoffIn,omitempty"`
+	SameDayCutoffNotIn        []string `json:"sameDayCutoffNotIn,omitempty"`
+	SameDayCutoffGT           *string  `json:"sameDayCutoffGT,omitempty"`
+	SameDayCutoffGTE          *string  `json:"sameDayCutoffGTE,omitempty"`
+	SameDayCutoffLT           *string  `json:"sameDayCutoffLT,omitempty"`
+	SameDayCutoffLTE          *string  `json:"sameDayCutoffLTE,omitempty"`
+	SameDayCutoffContains     *string  `json:"sameDayCutoffContains,omitempty"`
+	SameDayCutoffHasPrefix    *string  `json:"sameDayCutoffHasPrefix,omitempty"`
+	SameDayCutoffHasSuffix    *string  `json:"sameDayCutoffHasSuffix,omitempty"`
+	SameDayCutoffEqualFold    *string  `json:"sameDayCutoffEqualFold,omitempty"`
+	SameDayCutoffContainsFold *string  `json:"sameDayCutoffContainsFold,omitempty"`
+
+	// "timezone" field predicates.
+	Timezone             *string  `json:"timezone,omitempty"`
+	TimezoneNEQ          *string  `json:"timezoneNEQ,omitempty"`
+	TimezoneIn           []string `json:"timezoneIn,omitempty"`
+	TimezoneNotIn        []string `json:"timezoneNotIn,omitempty"`
+	TimezoneGT           *string  `json:"timezoneGT,omitempty"`
+	TimezoneGTE          *string  `json:"timezoneGTE,omitempty"`
+	TimezoneLT           *string  `json:"timezoneLT,omitempty"`
+	TimezoneLTE          *string  `json:"timezoneLTE,omitempty"`
+	TimezoneContains     *string  `json:"timezoneContains,omitempty"`
+	TimezoneHasPrefix    *string  `json:"timezoneHasPrefix,omitempty"`
+	TimezoneHasSuffix    *string  `json:"timezoneHasSuffix,omitempty"`
+	TimezoneEqualFold    *string  `json:"timezoneEqualFold,omitempty"`
+	TimezoneContainsFold *string  `json:"timezoneContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *DeliveryZoneWhereInput) AddPredicates(predicates ...predicate.DeliveryZone) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the DeliveryZoneWhereInput filter on the DeliveryZoneQuery builder.
+func (i *DeliveryZoneWhereInput) Filter(q *DeliveryZoneQuery) (*DeliveryZoneQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyDeliveryZoneWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyDeliveryZoneWhereInput is returned in case the DeliveryZoneWhereInput is empty.
+var ErrEmptyDeliveryZoneWhereInput = errors.New("ent: empty predicate DeliveryZoneWhereInput")
+
+// P returns a predicate for filtering deliveryzones.
+// An error is returned if the input is empty or invalid.
+func (i *DeliveryZoneWhereInput) P() (predicate.DeliveryZone, error) {
+	var predicates []predicate.DeliveryZone
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, deliveryzone.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.DeliveryZone, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, deliveryzone.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.DeliveryZone, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, deliveryzone.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, deliveryzone.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, deliveryzone.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, deliveryzone.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, deliveryzone.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, deliveryzone.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, deliveryzone.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, deliveryzone.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, deliveryzone.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, deliveryzone.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, deliveryzone.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, deliveryzone.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, deliveryzone.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, deliveryzone.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, deliveryzone.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, deliveryzone.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, deliveryzone.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, deliveryzone.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, deliveryzone.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, deliveryzone.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, deliveryzone.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, deliveryzone.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, deliveryzone.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, deliveryzone.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, deliveryzone.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, deliveryzone.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, deliveryzone.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, deliveryzone.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, deliveryzone.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, deliveryzone.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, deliveryzone.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, deliveryzone.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, deliveryzone.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, deliveryzone.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Country != nil {
+		predicates = append(predicates, deliveryzone.CountryEQ(*i.Country))
+	}
+	if i.CountryNEQ != nil {
+		predicates = append(predicates, deliveryzone.CountryNEQ(*i.CountryNEQ))
+	}
+	if len(i.CountryIn) > 0 {
+		predicates = append(predicates, deliveryzone.CountryIn(i.CountryIn...))
+	}
+	if len(i.CountryNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.CountryNotIn(i.CountryNotIn...))
+	}
+	if i.CountryGT != nil {
+		predicates = append(predicates, deliveryzone.CountryGT(*i.CountryGT))
+	}
+	if i.CountryGTE != nil {
+		predicates = append(predicates, deliveryzone.CountryGTE(*i.CountryGTE))
+	}
+	if i.CountryLT != nil {
+		predicates = append(predicates, deliveryzone.CountryLT(*i.CountryLT))
+	}
+	if i.CountryLTE != nil {
+		predicates = append(predicates, deliveryzone.CountryLTE(*i.CountryLTE))
+	}
+	if i.CountryContains != nil {
+		predicates = append(predicates, deliveryzone.CountryContains(*i.CountryContains))
+	}
+	if i.CountryHasPrefix != nil {
+		predicates = append(predicates, deliveryzone.CountryHasPrefix(*i.CountryHasPrefix))
+	}
+	if i.CountryHasSuffix != nil {
+		predicates = append(predicates, deliveryzone.CountryHasSuffix(*i.CountryHasSuffix))
+	}
+	if i.CountryEqualFold != nil {
+		predicates = append(predicates, deliveryzone.CountryEqualFold(*i.CountryEqualFold))
+	}
+	if i.CountryContainsFold != nil {
+		predicates = append(predicates, deliveryzone.CountryContainsFold(*i.CountryContainsFold))
+	}
+	if i.CenterLat != nil {
+		predicates = append(predicates, deliveryzone.CenterLatEQ(*i.CenterLat))
+	}
+	if i.CenterLatNEQ != nil {
+		predicates = append(predicates, deliveryzone.CenterLatNEQ(*i.CenterLatNEQ))
+	}
+	if len(i.CenterLatIn) > 0 {
+		predicates = append(predicates, deliveryzone.CenterLatIn(i.CenterLatIn...))
+	}
+	if len(i.CenterLatNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.CenterLatNotIn(i.CenterLatNotIn...))
+	}
+	if i.CenterLatGT != nil {
+		predicates = append(predicates, deliveryzone.CenterLatGT(*i.CenterLatGT))
+	}
+	if i.CenterLatGTE != nil {
+		predicates = append(predicates, deliveryzone.CenterLatGTE(*i.CenterLatGTE))
+	}
+	if i.CenterLatLT != nil {
+		predicates = append(predicates, deliveryzone.CenterLatLT(*i.CenterLatLT))
+	}
+	if i.CenterLatLTE != nil {
+		predicates = append(predicates, deliveryzone.CenterLatLTE(*i.CenterLatLTE))
+	}
+	if i.CenterLatIsNil {
+		predicates = append(predicates, deliveryzone.CenterLatIsNil())
+	}
+	if i.CenterLatNotNil {
+		predicates = append(predicates, deliveryzone.CenterLatNotNil())
+	}
+	if i.CenterLng != nil {
+		predicates = append(predicates, deliveryzone.CenterLngEQ(*i.CenterLng))
+	}
+	if i.CenterLngNEQ != nil {
+		predicates = append(predicates, deliveryzone.CenterLngNEQ(*i.CenterLngNEQ))
+	}
+	if len(i.CenterLngIn) > 0 {
+		predicates = append(predicates, deliveryzone.CenterLngIn(i.CenterLngIn...))
+	}
+	if len(i.CenterLngNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.CenterLngNotIn(i.CenterLngNotIn...))
+	}
+	if i.CenterLngGT != nil {
+		predicates = append(predicates, deliveryzone.CenterLngGT(*i.CenterLngGT))
+	}
+	if i.CenterLngGTE != nil {
+		predicates = append(predicates, deliveryzone.CenterLngGTE(*i.CenterLngGTE))
+	}
+	if i.CenterLngLT != nil {
+		predicates = append(predicates, deliveryzone.CenterLngLT(*i.CenterLngLT))
+	}
+	if i.CenterLngLTE != nil {
+		predicates = append(predicates, deliveryzone.CenterLngLTE(*i.CenterLngLTE))
+	}
+	if i.CenterLngIsNil {
+		predicates = append(predicates, deliveryzone.CenterLngIsNil())
+	}
+	if i.CenterLngNotNil {
+		predicates = append(predicates, deliveryzone.CenterLngNotNil())
+	}
+	if i.RadiusKm != nil {
+		predicates = append(predicates, deliveryzone.RadiusKmEQ(*i.RadiusKm))
+	}
+	if i.RadiusKmNEQ != nil {
+		predicates = append(predicates, deliveryzone.RadiusKmNEQ(*i.RadiusKmNEQ))
+	}
+	if len(i.RadiusKmIn) > 0 {
+		predicates = append(predicates, deliveryzone.RadiusKmIn(i.RadiusKmIn...))
+	}
+	if len(i.RadiusKmNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.RadiusKmNotIn(i.RadiusKmNotIn...))
+	}
+	if i.RadiusKmGT != nil {
+		predicates = append(predicates, deliveryzone.RadiusKmGT(*i.RadiusKmGT))
+	}
+	if i.RadiusKmGTE != nil {
+		predicates = append(predicates, deliveryzone.RadiusKmGTE(*i.RadiusKmGTE))
+	}
+	if i.RadiusKmLT != nil {
+		predicates = append(predicates, deliveryzone.RadiusKmLT(*i.RadiusKmLT))
+	}
+	if i.RadiusKmLTE != nil {
+		predicates = append(predicates, deliveryzone.RadiusKmLTE(*i.RadiusKmLTE))
+	}
+	if i.RadiusKmIsNil {
+		predicates = append(predicates, deliveryzone.RadiusKmIsNil())
+	}
+	if i.RadiusKmNotNil {
+		predicates = append(predicates, deliveryzone.RadiusKmNotNil())
+	}
+	if i.SameDayCutoff != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffEQ(*i.SameDayCutoff))
+	}
+	if i.SameDayCutoffNEQ != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffNEQ(*i.SameDayCutoffNEQ))
+	}
+	if len(i.SameDayCutoffIn) > 0 {
+		predicates = append(predicates, deliveryzone.SameDayCutoffIn(i.SameDayCutoffIn...))
+	}
+	if len(i.SameDayCutoffNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.SameDayCutoffNotIn(i.SameDayCutoffNotIn...))
+	}
+	if i.SameDayCutoffGT != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffGT(*i.SameDayCutoffGT))
+	}
+	if i.SameDayCutoffGTE != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffGTE(*i.SameDayCutoffGTE))
+	}
+	if i.SameDayCutoffLT != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffLT(*i.SameDayCutoffLT))
+	}
+	if i.SameDayCutoffLTE != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffLTE(*i.SameDayCutoffLTE))
+	}
+	if i.SameDayCutoffContains != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffContains(*i.SameDayCutoffContains))
+	}
+	if i.SameDayCutoffHasPrefix != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffHasPrefix(*i.SameDayCutoffHasPrefix))
+	}
+	if i.SameDayCutoffHasSuffix != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffHasSuffix(*i.SameDayCutoffHasSuffix))
+	}
+	if i.SameDayCutoffEqualFold != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffEqualFold(*i.SameDayCutoffEqualFold))
+	}
+	if i.SameDayCutoffContainsFold != nil {
+		predicates = append(predicates, deliveryzone.SameDayCutoffContainsFold(*i.SameDayCutoffContainsFold))
+	}
+	if i.Timezone != nil {
+		predicates = append(predicates, deliveryzone.TimezoneEQ(*i.Timezone))
+	}
+	if i.TimezoneNEQ != nil {
+		predicates = append(predicates, deliveryzone.TimezoneNEQ(*i.TimezoneNEQ))
+	}
+	if len(i.TimezoneIn) > 0 {
+		predicates = append(predicates, deliveryzone.TimezoneIn(i.TimezoneIn...))
+	}
+	if len(i.TimezoneNotIn) > 0 {
+		predicates = append(predicates, deliveryzone.TimezoneNotIn(i.TimezoneNotIn...))
+	}
+	if i.TimezoneGT != nil {
+		predicates = append(predicates, deliveryzone.TimezoneGT(*i.TimezoneGT))
+	}
+	if i.TimezoneGTE != nil {
+		predicates = append(predicates, deliveryzone.TimezoneGTE(*i.TimezoneGTE))
+	}
+	if i.TimezoneLT != nil {
+		predicates = append(predicates, deliveryzone.TimezoneLT(*i.TimezoneLT))
+	}
+	if i.TimezoneLTE != nil {
+		predicates = append(predicates, deliveryzone.TimezoneLTE(*i.TimezoneLTE))
+	}
+	if i.TimezoneContains != nil {
+		predicates = append(predicates, deliveryzone.TimezoneContains(*i.TimezoneContains))
+	}
+	if i.TimezoneHasPrefix != nil {
+		predicates = append(predicates, deliveryzone.TimezoneHasPrefix(*i.TimezoneHasPrefix))
+	}
+	if i.TimezoneHasSuffix != nil {
+		predicates = append(predicates, deliveryzone.TimezoneHasSuffix(*i.TimezoneHasSuffix))
+	}
+	if i.TimezoneEqualFold != nil {
+		predicates = append(predicates, deliveryzone.TimezoneEqualFold(*i.TimezoneEqualFold))
+	}
+	if i.TimezoneContainsFold != nil {
+		predicates = append(predicates, deliveryzone.TimezoneContainsFold(*i.TimezoneContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, deliveryzone.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, deliveryzone.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyDeliveryZoneWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return deliveryzone.And(predicates...), nil
 	}
 }
 
@@ -5679,6 +6851,652 @@ func (i *PaymentWhereInput) P() (predicate.Payment, error) {
 	}
 }
 
+// PickupPointWhereInput represents a where input for filtering PickupPoint queries.
+type PickupPointWhereInput struct {
+	Predicates []predicate.PickupPoint  `json:"-"`
+	Not        *PickupPointWhereInput   `json:"not,omitempty"`
+	Or         []*PickupPointWhereInput `json:"or,omitempty"`
+	And        []*PickupPointWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *pickuppoint.Kind  `json:"kind,omitempty"`
+	KindNEQ   *pickuppoint.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []pickuppoint.Kind `json:"kindIn,omitempty"`
+	KindNotIn []pickuppoint.Kind `json:"kindNotIn,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "location" edge predicates.
+	HasLocation     *bool                 `json:"hasLocation,omitempty"`
+	HasLocationWith []*LocationWhereInput `json:"hasLocationWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PickupPointWhereInput) AddPredicates(predicates ...predicate.PickupPoint) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PickupPointWhereInput filter on the PickupPointQuery builder.
+func (i *PickupPointWhereInput) Filter(q *PickupPointQuery) (*PickupPointQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPickupPointWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPickupPointWhereInput is returned in case the PickupPointWhereInput is empty.
+var ErrEmptyPickupPointWhereInput = errors.New("ent: empty predicate PickupPointWhereInput")
+
+// P returns a predicate for filtering pickuppoints.
+// An error is returned if the input is empty or invalid.
+func (i *PickupPointWhereInput) P() (predicate.PickupPoint, error) {
+	var predicates []predicate.PickupPoint
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, pickuppoint.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PickupPoint, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, pickuppoint.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PickupPoint, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, pickuppoint.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, pickuppoint.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, pickuppoint.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, pickuppoint.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, pickuppoint.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, pickuppoint.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, pickuppoint.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, pickuppoint.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, pickuppoint.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, pickuppoint.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, pickuppoint.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, pickuppoint.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, pickuppoint.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, pickuppoint.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, pickuppoint.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, pickuppoint.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, pickuppoint.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, pickuppoint.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, pickuppoint.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, pickuppoint.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, pickuppoint.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, pickuppoint.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, pickuppoint.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, pickuppoint.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, pickuppoint.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, pickuppoint.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, pickuppoint.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, pickuppoint.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, pickuppoint.KindNotIn(i.KindNotIn...))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, pickuppoint.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, pickuppoint.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, pickuppoint.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, pickuppoint.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, pickuppoint.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, pickuppoint.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, pickuppoint.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, pickuppoint.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, pickuppoint.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, pickuppoint.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, pickuppoint.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, pickuppoint.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, pickuppoint.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, pickuppoint.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, pickuppoint.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	if i.HasLocation != nil {
+		p := pickuppoint.HasLocation()
+		if !*i.HasLocation {
+			p = pickuppoint.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLocationWith) > 0 {
+		with := make([]predicate.Location, 0, len(i.HasLocationWith))
+		for _, w := range i.HasLocationWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLocationWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, pickuppoint.HasLocationWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPickupPointWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return pickuppoint.And(predicates...), nil
+	}
+}
+
+// PickupWindowWhereInput represents a where input for filtering PickupWindow queries.
+type PickupWindowWhereInput struct {
+	Predicates []predicate.PickupWindow  `json:"-"`
+	Not        *PickupWindowWhereInput   `json:"not,omitempty"`
+	Or         []*PickupWindowWhereInput `json:"or,omitempty"`
+	And        []*PickupWindowWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "starts_at" field predicates.
+	StartsAt      *time.Time  `json:"startsAt,omitempty"`
+	StartsAtNEQ   *time.Time  `json:"startsAtNEQ,omitempty"`
+	StartsAtIn    []time.Time `json:"startsAtIn,omitempty"`
+	StartsAtNotIn []time.Time `json:"startsAtNotIn,omitempty"`
+	StartsAtGT    *time.Time  `json:"startsAtGT,omitempty"`
+	StartsAtGTE   *time.Time  `json:"startsAtGTE,omitempty"`
+	StartsAtLT    *time.Time  `json:"startsAtLT,omitempty"`
+	StartsAtLTE   *time.Time  `json:"startsAtLTE,omitempty"`
+
+	// "ends_at" field predicates.
+	EndsAt      *time.Time  `json:"endsAt,omitempty"`
+	EndsAtNEQ   *time.Time  `json:"endsAtNEQ,omitempty"`
+	EndsAtIn    []time.Time `json:"endsAtIn,omitempty"`
+	EndsAtNotIn []time.Time `json:"endsAtNotIn,omitempty"`
+	EndsAtGT    *time.Time  `json:"endsAtGT,omitempty"`
+	EndsAtGTE   *time.Time  `json:"endsAtGTE,omitempty"`
+	EndsAtLT    *time.Time  `json:"endsAtLT,omitempty"`
+	EndsAtLTE   *time.Time  `json:"endsAtLTE,omitempty"`
+
+	// "capacity" field predicates.
+	Capacity      *int  `json:"capacity,omitempty"`
+	CapacityNEQ   *int  `json:"capacityNEQ,omitempty"`
+	CapacityIn    []int `json:"capacityIn,omitempty"`
+	CapacityNotIn []int `json:"capacityNotIn,omitempty"`
+	CapacityGT    *int  `json:"capacityGT,omitempty"`
+	CapacityGTE   *int  `json:"capacityGTE,omitempty"`
+	CapacityLT    *int  `json:"capacityLT,omitempty"`
+	CapacityLTE   *int  `json:"capacityLTE,omitempty"`
+
+	// "taken" field predicates.
+	Taken      *int  `json:"taken,omitempty"`
+	TakenNEQ   *int  `json:"takenNEQ,omitempty"`
+	TakenIn    []int `json:"takenIn,omitempty"`
+	TakenNotIn []int `json:"takenNotIn,omitempty"`
+	TakenGT    *int  `json:"takenGT,omitempty"`
+	TakenGTE   *int  `json:"takenGTE,omitempty"`
+	TakenLT    *int  `json:"takenLT,omitempty"`
+	TakenLTE   *int  `json:"takenLTE,omitempty"`
+
+	// "pickup_point" edge predicates.
+	HasPickupPoint     *bool                    `json:"hasPickupPoint,omitempty"`
+	HasPickupPointWith []*PickupPointWhereInput `json:"hasPickupPointWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PickupWindowWhereInput) AddPredicates(predicates ...predicate.PickupWindow) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PickupWindowWhereInput filter on the PickupWindowQuery builder.
+func (i *PickupWindowWhereInput) Filter(q *PickupWindowQuery) (*PickupWindowQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPickupWindowWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPickupWindowWhereInput is returned in case the PickupWindowWhereInput is empty.
+var ErrEmptyPickupWindowWhereInput = errors.New("ent: empty predicate PickupWindowWhereInput")
+
+// P returns a predicate for filtering pickupwindows.
+// An error is returned if the input is empty or invalid.
+func (i *PickupWindowWhereInput) P() (predicate.PickupWindow, error) {
+	var predicates []predicate.PickupWindow
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, pickupwindow.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PickupWindow, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, pickupwindow.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PickupWindow, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, pickupwindow.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, pickupwindow.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, pickupwindow.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, pickupwindow.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, pickupwindow.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, pickupwindow.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, pickupwindow.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, pickupwindow.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, pickupwindow.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, pickupwindow.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, pickupwindow.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, pickupwindow.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, pickupwindow.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, pickupwindow.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, pickupwindow.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, pickupwindow.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, pickupwindow.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, pickupwindow.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, pickupwindow.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, pickupwindow.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, pickupwindow.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, pickupwindow.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, pickupwindow.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, pickupwindow.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, pickupwindow.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.StartsAt != nil {
+		predicates = append(predicates, pickupwindow.StartsAtEQ(*i.StartsAt))
+	}
+	if i.StartsAtNEQ != nil {
+		predicates = append(predicates, pickupwindow.StartsAtNEQ(*i.StartsAtNEQ))
+	}
+	if len(i.StartsAtIn) > 0 {
+		predicates = append(predicates, pickupwindow.StartsAtIn(i.StartsAtIn...))
+	}
+	if len(i.StartsAtNotIn) > 0 {
+		predicates = append(predicates, pickupwindow.StartsAtNotIn(i.StartsAtNotIn...))
+	}
+	if i.StartsAtGT != nil {
+		predicates = append(predicates, pickupwindow.StartsAtGT(*i.StartsAtGT))
+	}
+	if i.StartsAtGTE != nil {
+		predicates = append(predicates, pickupwindow.StartsAtGTE(*i.StartsAtGTE))
+	}
+	if i.StartsAtLT != nil {
+		predicates = append(predicates, pickupwindow.StartsAtLT(*i.StartsAtLT))
+	}
+	if i.StartsAtLTE != nil {
+		predicates = append(predicates, pickupwindow.StartsAtLTE(*i.StartsAtLTE))
+	}
+	if i.EndsAt != nil {
+		predicates = append(predicates, pickupwindow.EndsAtEQ(*i.EndsAt))
+	}
+	if i.EndsAtNEQ != nil {
+		predicates = append(predicates, pickupwindow.EndsAtNEQ(*i.EndsAtNEQ))
+	}
+	if len(i.EndsAtIn) > 0 {
+		predicates = append(predicates, pickupwindow.EndsAtIn(i.EndsAtIn...))
+	}
+	if len(i.EndsAtNotIn) > 0 {
+		predicates = append(predicates, pickupwindow.EndsAtNotIn(i.EndsAtNotIn...))
+	}
+	if i.EndsAtGT != nil {
+		predicates = append(predicates, pickupwindow.EndsAtGT(*i.EndsAtGT))
+	}
+	if i.EndsAtGTE != nil {
+		predicates = append(predicates, pickupwindow.EndsAtGTE(*i.EndsAtGTE))
+	}
+	if i.EndsAtLT != nil {
+		predicates = append(predicates, pickupwindow.EndsAtLT(*i.EndsAtLT))
+	}
+	if i.EndsAtLTE != nil {
+		predicates = append(predicates, pickupwindow.EndsAtLTE(*i.EndsAtLTE))
+	}
+	if i.Capacity != nil {
+		predicates = append(predicates, pickupwindow.CapacityEQ(*i.Capacity))
+	}
+	if i.CapacityNEQ != nil {
+		predicates = append(predicates, pickupwindow.CapacityNEQ(*i.CapacityNEQ))
+	}
+	if len(i.CapacityIn) > 0 {
+		predicates = append(predicates, pickupwindow.CapacityIn(i.CapacityIn...))
+	}
+	if len(i.CapacityNotIn) > 0 {
+		predicates = append(predicates, pickupwindow.CapacityNotIn(i.CapacityNotIn...))
+	}
+	if i.CapacityGT != nil {
+		predicates = append(predicates, pickupwindow.CapacityGT(*i.CapacityGT))
+	}
+	if i.CapacityGTE != nil {
+		predicates = append(predicates, pickupwindow.CapacityGTE(*i.CapacityGTE))
+	}
+	if i.CapacityLT != nil {
+		predicates = append(predicates, pickupwindow.CapacityLT(*i.CapacityLT))
+	}
+	if i.CapacityLTE != nil {
+		predicates = append(predicates, pickupwindow.CapacityLTE(*i.CapacityLTE))
+	}
+	if i.Taken != nil {
+		predicates = append(predicates, pickupwindow.TakenEQ(*i.Taken))
+	}
+	if i.TakenNEQ != nil {
+		predicates = append(predicates, pickupwindow.TakenNEQ(*i.TakenNEQ))
+	}
+	if len(i.TakenIn) > 0 {
+		predicates = append(predicates, pickupwindow.TakenIn(i.TakenIn...))
+	}
+	if len(i.TakenNotIn) > 0 {
+		predicates = append(predicates, pickupwindow.TakenNotIn(i.TakenNotIn...))
+	}
+	if i.TakenGT != nil {
+		predicates = append(predicates, pickupwindow.TakenGT(*i.TakenGT))
+	}
+	if i.TakenGTE != nil {
+		predicates = append(predicates, pickupwindow.TakenGTE(*i.TakenGTE))
+	}
+	if i.TakenLT != nil {
+		predicates = append(predicates, pickupwindow.TakenLT(*i.TakenLT))
+	}
+	if i.TakenLTE != nil {
+		predicates = append(predicates, pickupwindow.TakenLTE(*i.TakenLTE))
+	}
+
+	if i.HasPickupPoint != nil {
+		p := pickupwindow.HasPickupPoint()
+		if !*i.HasPickupPoint {
+			p = pickupwindow.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPickupPointWith) > 0 {
+		with := make([]predicate.PickupPoint, 0, len(i.HasPickupPointWith))
+		for _, w := range i.HasPickupPointWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPickupPointWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, pickupwindow.HasPickupPointWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPickupWindowWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return pickupwindow.And(predicates...), nil
+	}
+}
+
 // ProductWhereInput represents a where input for filtering Product queries.
 type ProductWhereInput struct {
 	Predicates []predicate.Product  `json:"-"`
@@ -6453,6 +8271,400 @@ func (i *RefundWhereInput) P() (predicate.Refund, error) {
 	}
 }
 
+// ShippingRateWhereInput represents a where input for filtering ShippingRate queries.
+type ShippingRateWhereInput struct {
+	Predicates []predicate.ShippingRate  `json:"-"`
+	Not        *ShippingRateWhereInput   `json:"not,omitempty"`
+	Or         []*ShippingRateWhereInput `json:"or,omitempty"`
+	And        []*ShippingRateWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "country" field predicates.
+	Country             *string  `json:"country,omitempty"`
+	CountryNEQ          *string  `json:"countryNEQ,omitempty"`
+	CountryIn           []string `json:"countryIn,omitempty"`
+	CountryNotIn        []string `json:"countryNotIn,omitempty"`
+	CountryGT           *string  `json:"countryGT,omitempty"`
+	CountryGTE          *string  `json:"countryGTE,omitempty"`
+	CountryLT           *string  `json:"countryLT,omitempty"`
+	CountryLTE          *string  `json:"countryLTE,omitempty"`
+	CountryContains     *string  `json:"countryContains,omitempty"`
+	CountryHasPrefix    *string  `json:"countryHasPrefix,omitempty"`
+	CountryHasSuffix    *string  `json:"countryHasSuffix,omitempty"`
+	CountryEqualFold    *string  `json:"countryEqualFold,omitempty"`
+	CountryContainsFold *string  `json:"countryContainsFold,omitempty"`
+
+	// "min_grams" field predicates.
+	MinGrams       *int  `json:"minGrams,omitempty"`
+	MinGramsNEQ    *int  `json:"minGramsNEQ,omitempty"`
+	MinGramsIn     []int `json:"minGramsIn,omitempty"`
+	MinGramsNotIn  []int `json:"minGramsNotIn,omitempty"`
+	MinGramsGT     *int  `json:"minGramsGT,omitempty"`
+	MinGramsGTE    *int  `json:"minGramsGTE,omitempty"`
+	MinGramsLT     *int  `json:"minGramsLT,omitempty"`
+	MinGramsLTE    *int  `json:"minGramsLTE,omitempty"`
+	MinGramsIsNil  bool  `json:"minGramsIsNil,omitempty"`
+	MinGramsNotNil bool  `json:"minGramsNotNil,omitempty"`
+
+	// "max_grams" field predicates.
+	MaxGrams       *int  `json:"maxGrams,omitempty"`
+	MaxGramsNEQ    *int  `json:"maxGramsNEQ,omitempty"`
+	MaxGramsIn     []int `json:"maxGramsIn,omitempty"`
+	MaxGramsNotIn  []int `json:"maxGramsNotIn,omitempty"`
+	MaxGramsGT     *int  `json:"maxGramsGT,omitempty"`
+	MaxGramsGTE    *int  `json:"maxGramsGTE,omitempty"`
+	MaxGramsLT     *int  `json:"maxGramsLT,omitempty"`
+	MaxGramsLTE    *int  `json:"maxGramsLTE,omitempty"`
+	MaxGramsIsNil  bool  `json:"maxGramsIsNil,omitempty"`
+	MaxGramsNotNil bool  `json:"maxGramsNotNil,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ShippingRateWhereInput) AddPredicates(predicates ...predicate.ShippingRate) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ShippingRateWhereInput filter on the ShippingRateQuery builder.
+func (i *ShippingRateWhereInput) Filter(q *ShippingRateQuery) (*ShippingRateQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyShippingRateWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyShippingRateWhereInput is returned in case the ShippingRateWhereInput is empty.
+var ErrEmptyShippingRateWhereInput = errors.New("ent: empty predicate ShippingRateWhereInput")
+
+// P returns a predicate for filtering shippingrates.
+// An error is returned if the input is empty or invalid.
+func (i *ShippingRateWhereInput) P() (predicate.ShippingRate, error) {
+	var predicates []predicate.ShippingRate
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, shippingrate.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ShippingRate, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, shippingrate.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ShippingRate, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, shippingrate.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, shippingrate.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, shippingrate.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, shippingrate.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, shippingrate.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, shippingrate.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, shippingrate.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, shippingrate.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, shippingrate.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, shippingrate.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, shippingrate.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, shippingrate.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, shippingrate.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, shippingrate.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, shippingrate.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, shippingrate.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, shippingrate.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, shippingrate.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, shippingrate.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, shippingrate.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, shippingrate.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, shippingrate.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, shippingrate.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, shippingrate.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, shippingrate.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, shippingrate.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, shippingrate.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, shippingrate.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, shippingrate.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, shippingrate.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, shippingrate.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, shippingrate.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, shippingrate.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, shippingrate.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, shippingrate.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, shippingrate.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, shippingrate.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, shippingrate.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Country != nil {
+		predicates = append(predicates, shippingrate.CountryEQ(*i.Country))
+	}
+	if i.CountryNEQ != nil {
+		predicates = append(predicates, shippingrate.CountryNEQ(*i.CountryNEQ))
+	}
+	if len(i.CountryIn) > 0 {
+		predicates = append(predicates, shippingrate.CountryIn(i.CountryIn...))
+	}
+	if len(i.CountryNotIn) > 0 {
+		predicates = append(predicates, shippingrate.CountryNotIn(i.CountryNotIn...))
+	}
+	if i.CountryGT != nil {
+		predicates = append(predicates, shippingrate.CountryGT(*i.CountryGT))
+	}
+	if i.CountryGTE != nil {
+		predicates = append(predicates, shippingrate.CountryGTE(*i.CountryGTE))
+	}
+	if i.CountryLT != nil {
+		predicates = append(predicates, shippingrate.CountryLT(*i.CountryLT))
+	}
+	if i.CountryLTE != nil {
+		predicates = append(predicates, shippingrate.CountryLTE(*i.CountryLTE))
+	}
+	if i.CountryContains != nil {
+		predicates = append(predicates, shippingrate.CountryContains(*i.CountryContains))
+	}
+	if i.CountryHasPrefix != nil {
+		predicates = append(predicates, shippingrate.CountryHasPrefix(*i.CountryHasPrefix))
+	}
+	if i.CountryHasSuffix != nil {
+		predicates = append(predicates, shippingrate.CountryHasSuffix(*i.CountryHasSuffix))
+	}
+	if i.CountryEqualFold != nil {
+		predicates = append(predicates, shippingrate.CountryEqualFold(*i.CountryEqualFold))
+	}
+	if i.CountryContainsFold != nil {
+		predicates = append(predicates, shippingrate.CountryContainsFold(*i.CountryContainsFold))
+	}
+	if i.MinGrams != nil {
+		predicates = append(predicates, shippingrate.MinGramsEQ(*i.MinGrams))
+	}
+	if i.MinGramsNEQ != nil {
+		predicates = append(predicates, shippingrate.MinGramsNEQ(*i.MinGramsNEQ))
+	}
+	if len(i.MinGramsIn) > 0 {
+		predicates = append(predicates, shippingrate.MinGramsIn(i.MinGramsIn...))
+	}
+	if len(i.MinGramsNotIn) > 0 {
+		predicates = append(predicates, shippingrate.MinGramsNotIn(i.MinGramsNotIn...))
+	}
+	if i.MinGramsGT != nil {
+		predicates = append(predicates, shippingrate.MinGramsGT(*i.MinGramsGT))
+	}
+	if i.MinGramsGTE != nil {
+		predicates = append(predicates, shippingrate.MinGramsGTE(*i.MinGramsGTE))
+	}
+	if i.MinGramsLT != nil {
+		predicates = append(predicates, shippingrate.MinGramsLT(*i.MinGramsLT))
+	}
+	if i.MinGramsLTE != nil {
+		predicates = append(predicates, shippingrate.MinGramsLTE(*i.MinGramsLTE))
+	}
+	if i.MinGramsIsNil {
+		predicates = append(predicates, shippingrate.MinGramsIsNil())
+	}
+	if i.MinGramsNotNil {
+		predicates = append(predicates, shippingrate.MinGramsNotNil())
+	}
+	if i.MaxGrams != nil {
+		predicates = append(predicates, shippingrate.MaxGramsEQ(*i.MaxGrams))
+	}
+	if i.MaxGramsNEQ != nil {
+		predicates = append(predicates, shippingrate.MaxGramsNEQ(*i.MaxGramsNEQ))
+	}
+	if len(i.MaxGramsIn) > 0 {
+		predicates = append(predicates, shippingrate.MaxGramsIn(i.MaxGramsIn...))
+	}
+	if len(i.MaxGramsNotIn) > 0 {
+		predicates = append(predicates, shippingrate.MaxGramsNotIn(i.MaxGramsNotIn...))
+	}
+	if i.MaxGramsGT != nil {
+		predicates = append(predicates, shippingrate.MaxGramsGT(*i.MaxGramsGT))
+	}
+	if i.MaxGramsGTE != nil {
+		predicates = append(predicates, shippingrate.MaxGramsGTE(*i.MaxGramsGTE))
+	}
+	if i.MaxGramsLT != nil {
+		predicates = append(predicates, shippingrate.MaxGramsLT(*i.MaxGramsLT))
+	}
+	if i.MaxGramsLTE != nil {
+		predicates = append(predicates, shippingrate.MaxGramsLTE(*i.MaxGramsLTE))
+	}
+	if i.MaxGramsIsNil {
+		predicates = append(predicates, shippingrate.MaxGramsIsNil())
+	}
+	if i.MaxGramsNotNil {
+		predicates = append(predicates, shippingrate.MaxGramsNotNil())
+	}
+	if i.Active != nil {
+		predicates = append(predicates, shippingrate.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, shippingrate.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyShippingRateWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return shippingrate.And(predicates...), nil
+	}
+}
+
 // StreamWhereInput represents a where input for filtering Stream queries.
 type StreamWhereInput struct {
 	Predicates []predicate.Stream  `json:"-"`
@@ -7125,6 +9337,16 @@ type VariantWhereInput struct {
 	PositionLT    *int  `json:"positionLT,omitempty"`
 	PositionLTE   *int  `json:"positionLTE,omitempty"`
 
+	// "weight_grams" field predicates.
+	WeightGrams      *int  `json:"weightGrams,omitempty"`
+	WeightGramsNEQ   *int  `json:"weightGramsNEQ,omitempty"`
+	WeightGramsIn    []int `json:"weightGramsIn,omitempty"`
+	WeightGramsNotIn []int `json:"weightGramsNotIn,omitempty"`
+	WeightGramsGT    *int  `json:"weightGramsGT,omitempty"`
+	WeightGramsGTE   *int  `json:"weightGramsGTE,omitempty"`
+	WeightGramsLT    *int  `json:"weightGramsLT,omitempty"`
+	WeightGramsLTE   *int  `json:"weightGramsLTE,omitempty"`
+
 	// "product" edge predicates.
 	HasProduct     *bool                `json:"hasProduct,omitempty"`
 	HasProductWith []*ProductWhereInput `json:"hasProductWith,omitempty"`
@@ -7467,6 +9689,30 @@ func (i *VariantWhereInput) P() (predicate.Variant, error) {
 	}
 	if i.PositionLTE != nil {
 		predicates = append(predicates, variant.PositionLTE(*i.PositionLTE))
+	}
+	if i.WeightGrams != nil {
+		predicates = append(predicates, variant.WeightGramsEQ(*i.WeightGrams))
+	}
+	if i.WeightGramsNEQ != nil {
+		predicates = append(predicates, variant.WeightGramsNEQ(*i.WeightGramsNEQ))
+	}
+	if len(i.WeightGramsIn) > 0 {
+		predicates = append(predicates, variant.WeightGramsIn(i.WeightGramsIn...))
+	}
+	if len(i.WeightGramsNotIn) > 0 {
+		predicates = append(predicates, variant.WeightGramsNotIn(i.WeightGramsNotIn...))
+	}
+	if i.WeightGramsGT != nil {
+		predicates = append(predicates, variant.WeightGramsGT(*i.WeightGramsGT))
+	}
+	if i.WeightGramsGTE != nil {
+		predicates = append(predicates, variant.WeightGramsGTE(*i.WeightGramsGTE))
+	}
+	if i.WeightGramsLT != nil {
+		predicates = append(predicates, variant.WeightGramsLT(*i.WeightGramsLT))
+	}
+	if i.WeightGramsLTE != nil {
+		predicates = append(predicates, variant.WeightGramsLTE(*i.WeightGramsLTE))
 	}
 
 	if i.HasProduct != nil {

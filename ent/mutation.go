@@ -15,7 +15,10 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customeraddress"
 	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/deliverychoice"
+	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
@@ -23,10 +26,8 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
-	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
-	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -40,12 +41,15 @@ import (
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/pickuppoint"
+	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema/types"
 	"github.com/merchd/merchd/ent/setting"
+	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
@@ -70,7 +74,10 @@ const (
 	TypeCartLine         = "CartLine"
 	TypeCollection       = "Collection"
 	TypeCustomer         = "Customer"
+	TypeCustomerAddress  = "CustomerAddress"
 	TypeCustomerSession  = "CustomerSession"
+	TypeDeliveryChoice   = "DeliveryChoice"
+	TypeDeliveryZone     = "DeliveryZone"
 	TypeDrop             = "Drop"
 	TypeDropCustomer     = "DropCustomer"
 	TypeDropPool         = "DropPool"
@@ -78,10 +85,8 @@ const (
 	TypeFulfillmentEvent = "FulfillmentEvent"
 	TypeGiftDraw         = "GiftDraw"
 	TypeGiftLot          = "GiftLot"
-	TypeHubCollection    = "HubCollection"
 	TypeHubPassSpend     = "HubPassSpend"
 	TypeHubPayment       = "HubPayment"
-	TypeHubPickup        = "HubPickup"
 	TypeHubSale          = "HubSale"
 	TypeHubWallet        = "HubWallet"
 	TypeIdempotencyKey   = "IdempotencyKey"
@@ -95,10 +100,13 @@ const (
 	TypeOrderLine        = "OrderLine"
 	TypeOutbox           = "Outbox"
 	TypePayment          = "Payment"
+	TypePickupPoint      = "PickupPoint"
+	TypePickupWindow     = "PickupWindow"
 	TypeProduct          = "Product"
 	TypeReaderBinding    = "ReaderBinding"
 	TypeRefund           = "Refund"
 	TypeSetting          = "Setting"
+	TypeShippingRate     = "ShippingRate"
 	TypeStaff            = "Staff"
 	TypeStaffToken       = "StaffToken"
 	TypeStock            = "Stock"
@@ -3564,6 +3572,584 @@ func (m *CustomerMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Customer edge %s", name)
 }
 
+// CustomerAddressMutation represents an operation that mutates the CustomerAddress nodes in the graph.
+type CustomerAddressMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	updated_at     *time.Time
+	customer_id    *int
+	addcustomer_id *int
+	label          *string
+	address        *types.Address
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*CustomerAddress, error)
+	predicates     []predicate.CustomerAddress
+}
+
+var _ ent.Mutation = (*CustomerAddressMutation)(nil)
+
+// customeraddressOption allows management of the mutation configuration using functional options.
+type customeraddressOption func(*CustomerAddressMutation)
+
+// newCustomerAddressMutation creates new mutation for the CustomerAddress entity.
+func newCustomerAddressMutation(c config, op Op, opts ...customeraddressOption) *CustomerAddressMutation {
+	m := &CustomerAddressMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCustomerAddress,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCustomerAddressID sets the ID field of the mutation.
+func withCustomerAddressID(id int) customeraddressOption {
+	return func(m *CustomerAddressMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CustomerAddress
+		)
+		m.oldValue = func(ctx context.Context) (*CustomerAddress, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CustomerAddress.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCustomerAddress sets the old CustomerAddress of the mutation.
+func withCustomerAddress(node *CustomerAddress) customeraddressOption {
+	return func(m *CustomerAddressMutation) {
+		m.oldValue = func(context.Context) (*CustomerAddress, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CustomerAddressMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CustomerAddressMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CustomerAddressMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CustomerAddressMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CustomerAddress.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CustomerAddressMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CustomerAddressMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CustomerAddress entity.
+// If the CustomerAddress object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerAddressMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CustomerAddressMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CustomerAddressMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CustomerAddressMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CustomerAddress entity.
+// If the CustomerAddress object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerAddressMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CustomerAddressMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *CustomerAddressMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *CustomerAddressMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the CustomerAddress entity.
+// If the CustomerAddress object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerAddressMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *CustomerAddressMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *CustomerAddressMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *CustomerAddressMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetLabel sets the "label" field.
+func (m *CustomerAddressMutation) SetLabel(s string) {
+	m.label = &s
+}
+
+// Label returns the value of the "label" field in the mutation.
+func (m *CustomerAddressMutation) Label() (r string, exists bool) {
+	v := m.label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLabel returns the old "label" field's value of the CustomerAddress entity.
+// If the CustomerAddress object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerAddressMutation) OldLabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLabel: %w", err)
+	}
+	return oldValue.Label, nil
+}
+
+// ResetLabel resets all changes to the "label" field.
+func (m *CustomerAddressMutation) ResetLabel() {
+	m.label = nil
+}
+
+// SetAddress sets the "address" field.
+func (m *CustomerAddressMutation) SetAddress(t types.Address) {
+	m.address = &t
+}
+
+// Address returns the value of the "address" field in the mutation.
+func (m *CustomerAddressMutation) Address() (r types.Address, exists bool) {
+	v := m.address
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddress returns the old "address" field's value of the CustomerAddress entity.
+// If the CustomerAddress object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerAddressMutation) OldAddress(ctx context.Context) (v types.Address, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddress: %w", err)
+	}
+	return oldValue.Address, nil
+}
+
+// ResetAddress resets all changes to the "address" field.
+func (m *CustomerAddressMutation) ResetAddress() {
+	m.address = nil
+}
+
+// Where appends a list predicates to the CustomerAddressMutation builder.
+func (m *CustomerAddressMutation) Where(ps ...predicate.CustomerAddress) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CustomerAddressMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CustomerAddressMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CustomerAddress, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CustomerAddressMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CustomerAddressMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CustomerAddress).
+func (m *CustomerAddressMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CustomerAddressMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, customeraddress.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, customeraddress.FieldUpdatedAt)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, customeraddress.FieldCustomerID)
+	}
+	if m.label != nil {
+		fields = append(fields, customeraddress.FieldLabel)
+	}
+	if m.address != nil {
+		fields = append(fields, customeraddress.FieldAddress)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CustomerAddressMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case customeraddress.FieldCreatedAt:
+		return m.CreatedAt()
+	case customeraddress.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case customeraddress.FieldCustomerID:
+		return m.CustomerID()
+	case customeraddress.FieldLabel:
+		return m.Label()
+	case customeraddress.FieldAddress:
+		return m.Address()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CustomerAddressMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case customeraddress.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case customeraddress.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case customeraddress.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case customeraddress.FieldLabel:
+		return m.OldLabel(ctx)
+	case customeraddress.FieldAddress:
+		return m.OldAddress(ctx)
+	}
+	return nil, fmt.Errorf("unknown CustomerAddress field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CustomerAddressMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case customeraddress.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case customeraddress.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case customeraddress.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case customeraddress.FieldLabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLabel(v)
+		return nil
+	case customeraddress.FieldAddress:
+		v, ok := value.(types.Address)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddress(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CustomerAddress field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CustomerAddressMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, customeraddress.FieldCustomerID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CustomerAddressMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case customeraddress.FieldCustomerID:
+		return m.AddedCustomerID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CustomerAddressMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case customeraddress.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CustomerAddress numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CustomerAddressMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CustomerAddressMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CustomerAddressMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown CustomerAddress nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CustomerAddressMutation) ResetField(name string) error {
+	switch name {
+	case customeraddress.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case customeraddress.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case customeraddress.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case customeraddress.FieldLabel:
+		m.ResetLabel()
+		return nil
+	case customeraddress.FieldAddress:
+		m.ResetAddress()
+		return nil
+	}
+	return fmt.Errorf("unknown CustomerAddress field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CustomerAddressMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CustomerAddressMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CustomerAddressMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CustomerAddressMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CustomerAddressMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CustomerAddressMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CustomerAddressMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown CustomerAddress unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CustomerAddressMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown CustomerAddress edge %s", name)
+}
+
 // CustomerSessionMutation represents an operation that mutates the CustomerSession nodes in the graph.
 type CustomerSessionMutation struct {
 	config
@@ -4107,6 +4693,3155 @@ func (m *CustomerSessionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown CustomerSession edge %s", name)
+}
+
+// DeliveryChoiceMutation represents an operation that mutates the DeliveryChoice nodes in the graph.
+type DeliveryChoiceMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	created_at         *time.Time
+	updated_at         *time.Time
+	cart_id            *int
+	addcart_id         *int
+	customer_id        *int
+	addcustomer_id     *int
+	order_id           *int
+	addorder_id        *int
+	method             *deliverychoice.Method
+	pickup_point_id    *int
+	addpickup_point_id *int
+	location_id        *int
+	addlocation_id     *int
+	window_id          *int
+	addwindow_id       *int
+	zone_id            *int
+	addzone_id         *int
+	rate_id            *int
+	addrate_id         *int
+	label              *string
+	window_starts_at   *time.Time
+	window_ends_at     *time.Time
+	address            **types.Address
+	contact            *types.Contact
+	same_day           *bool
+	place              *deliverychoice.Place
+	price_amount       *int64
+	addprice_amount    *int64
+	currency           *string
+	clearedFields      map[string]struct{}
+	done               bool
+	oldValue           func(context.Context) (*DeliveryChoice, error)
+	predicates         []predicate.DeliveryChoice
+}
+
+var _ ent.Mutation = (*DeliveryChoiceMutation)(nil)
+
+// deliverychoiceOption allows management of the mutation configuration using functional options.
+type deliverychoiceOption func(*DeliveryChoiceMutation)
+
+// newDeliveryChoiceMutation creates new mutation for the DeliveryChoice entity.
+func newDeliveryChoiceMutation(c config, op Op, opts ...deliverychoiceOption) *DeliveryChoiceMutation {
+	m := &DeliveryChoiceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDeliveryChoice,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDeliveryChoiceID sets the ID field of the mutation.
+func withDeliveryChoiceID(id int) deliverychoiceOption {
+	return func(m *DeliveryChoiceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DeliveryChoice
+		)
+		m.oldValue = func(ctx context.Context) (*DeliveryChoice, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DeliveryChoice.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDeliveryChoice sets the old DeliveryChoice of the mutation.
+func withDeliveryChoice(node *DeliveryChoice) deliverychoiceOption {
+	return func(m *DeliveryChoiceMutation) {
+		m.oldValue = func(context.Context) (*DeliveryChoice, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DeliveryChoiceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DeliveryChoiceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DeliveryChoiceMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DeliveryChoiceMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DeliveryChoice.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DeliveryChoiceMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DeliveryChoiceMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DeliveryChoiceMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DeliveryChoiceMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DeliveryChoiceMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DeliveryChoiceMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCartID sets the "cart_id" field.
+func (m *DeliveryChoiceMutation) SetCartID(i int) {
+	m.cart_id = &i
+	m.addcart_id = nil
+}
+
+// CartID returns the value of the "cart_id" field in the mutation.
+func (m *DeliveryChoiceMutation) CartID() (r int, exists bool) {
+	v := m.cart_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCartID returns the old "cart_id" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldCartID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCartID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCartID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCartID: %w", err)
+	}
+	return oldValue.CartID, nil
+}
+
+// AddCartID adds i to the "cart_id" field.
+func (m *DeliveryChoiceMutation) AddCartID(i int) {
+	if m.addcart_id != nil {
+		*m.addcart_id += i
+	} else {
+		m.addcart_id = &i
+	}
+}
+
+// AddedCartID returns the value that was added to the "cart_id" field in this mutation.
+func (m *DeliveryChoiceMutation) AddedCartID() (r int, exists bool) {
+	v := m.addcart_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCartID resets all changes to the "cart_id" field.
+func (m *DeliveryChoiceMutation) ResetCartID() {
+	m.cart_id = nil
+	m.addcart_id = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *DeliveryChoiceMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *DeliveryChoiceMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *DeliveryChoiceMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *DeliveryChoiceMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *DeliveryChoiceMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *DeliveryChoiceMutation) SetOrderID(i int) {
+	m.order_id = &i
+	m.addorder_id = nil
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *DeliveryChoiceMutation) OrderID() (r int, exists bool) {
+	v := m.order_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldOrderID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// AddOrderID adds i to the "order_id" field.
+func (m *DeliveryChoiceMutation) AddOrderID(i int) {
+	if m.addorder_id != nil {
+		*m.addorder_id += i
+	} else {
+		m.addorder_id = &i
+	}
+}
+
+// AddedOrderID returns the value that was added to the "order_id" field in this mutation.
+func (m *DeliveryChoiceMutation) AddedOrderID() (r int, exists bool) {
+	v := m.addorder_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearOrderID clears the value of the "order_id" field.
+func (m *DeliveryChoiceMutation) ClearOrderID() {
+	m.order_id = nil
+	m.addorder_id = nil
+	m.clearedFields[deliverychoice.FieldOrderID] = struct{}{}
+}
+
+// OrderIDCleared returns if the "order_id" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) OrderIDCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldOrderID]
+	return ok
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *DeliveryChoiceMutation) ResetOrderID() {
+	m.order_id = nil
+	m.addorder_id = nil
+	delete(m.clearedFields, deliverychoice.FieldOrderID)
+}
+
+// SetMethod sets the "method" field.
+func (m *DeliveryChoiceMutation) SetMethod(d deliverychoice.Method) {
+	m.method = &d
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *DeliveryChoiceMutation) Method() (r deliverychoice.Method, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldMethod(ctx context.Context) (v deliverychoice.Method, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *DeliveryChoiceMutation) ResetMethod() {
+	m.method = nil
+}
+
+// SetPickupPointID sets the "pickup_point_id" field.
+func (m *DeliveryChoiceMutation) SetPickupPointID(i int) {
+	m.pickup_point_id = &i
+	m.addpickup_point_id = nil
+}
+
+// PickupPointID returns the value of the "pickup_point_id" field in the mutation.
+func (m *DeliveryChoiceMutation) PickupPointID() (r int, exists bool) {
+	v := m.pickup_point_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPickupPointID returns the old "pickup_point_id" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldPickupPointID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPickupPointID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPickupPointID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPickupPointID: %w", err)
+	}
+	return oldValue.PickupPointID, nil
+}
+
+// AddPickupPointID adds i to the "pickup_point_id" field.
+func (m *DeliveryChoiceMutation) AddPickupPointID(i int) {
+	if m.addpickup_point_id != nil {
+		*m.addpickup_point_id += i
+	} else {
+		m.addpickup_point_id = &i
+	}
+}
+
+// AddedPickupPointID returns the value that was added to the "pickup_point_id" field in this mutation.
+func (m *DeliveryChoiceMutation) AddedPickupPointID() (r int, exists bool) {
+	v := m.addpickup_point_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPickupPointID clears the value of the "pickup_point_id" field.
+func (m *DeliveryChoiceMutation) ClearPickupPointID() {
+	m.pickup_point_id = nil
+	m.addpickup_point_id = nil
+	m.clearedFields[deliverychoice.FieldPickupPointID] = struct{}{}
+}
+
+// PickupPointIDCleared returns if the "pickup_point_id" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) PickupPointIDCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldPickupPointID]
+	return ok
+}
+
+// ResetPickupPointID resets all changes to the "pickup_point_id" field.
+func (m *DeliveryChoiceMutation) ResetPickupPointID() {
+	m.pickup_point_id = nil
+	m.addpickup_point_id = nil
+	delete(m.clearedFields, deliverychoice.FieldPickupPointID)
+}
+
+// SetLocationID sets the "location_id" field.
+func (m *DeliveryChoiceMutation) SetLocationID(i int) {
+	m.location_id = &i
+	m.addlocation_id = nil
+}
+
+// LocationID returns the value of the "location_id" field in the mutation.
+func (m *DeliveryChoiceMutation) LocationID() (r int, exists bool) {
+	v := m.location_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocationID returns the old "location_id" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldLocationID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocationID: %w", err)
+	}
+	return oldValue.LocationID, nil
+}
+
+// AddLocationID adds i to the "location_id" field.
+func (m *DeliveryChoiceMutation) AddLocationID(i int) {
+	if m.addlocation_id != nil {
+		*m.addlocation_id += i
+	} else {
+		m.addlocation_id = &i
+	}
+}
+
+// AddedLocationID returns the value that was added to the "location_id" field in this mutation.
+func (m *DeliveryChoiceMutation) AddedLocationID() (r int, exists bool) {
+	v := m.addlocation_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLocationID clears the value of the "location_id" field.
+func (m *DeliveryChoiceMutation) ClearLocationID() {
+	m.location_id = nil
+	m.addlocation_id = nil
+	m.clearedFields[deliverychoice.FieldLocationID] = struct{}{}
+}
+
+// LocationIDCleared returns if the "location_id" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) LocationIDCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldLocationID]
+	return ok
+}
+
+// ResetLocationID resets all changes to the "location_id" field.
+func (m *DeliveryChoiceMutation) ResetLocationID() {
+	m.location_id = nil
+	m.addlocation_id = nil
+	delete(m.clearedFields, deliverychoice.FieldLocationID)
+}
+
+// SetWindowID sets the "window_id" field.
+func (m *DeliveryChoiceMutation) SetWindowID(i int) {
+	m.window_id = &i
+	m.addwindow_id = nil
+}
+
+// WindowID returns the value of the "window_id" field in the mutation.
+func (m *DeliveryChoiceMutation) WindowID() (r int, exists bool) {
+	v := m.window_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWindowID returns the old "window_id" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldWindowID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWindowID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWindowID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWindowID: %w", err)
+	}
+	return oldValue.WindowID, nil
+}
+
+// AddWindowID adds i to the "window_id" field.
+func (m *DeliveryChoiceMutation) AddWindowID(i int) {
+	if m.addwindow_id != nil {
+		*m.addwindow_id += i
+	} else {
+		m.addwindow_id = &i
+	}
+}
+
+// AddedWindowID returns the value that was added to the "window_id" field in this mutation.
+func (m *DeliveryChoiceMutation) AddedWindowID() (r int, exists bool) {
+	v := m.addwindow_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearWindowID clears the value of the "window_id" field.
+func (m *DeliveryChoiceMutation) ClearWindowID() {
+	m.window_id = nil
+	m.addwindow_id = nil
+	m.clearedFields[deliverychoice.FieldWindowID] = struct{}{}
+}
+
+// WindowIDCleared returns if the "window_id" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) WindowIDCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldWindowID]
+	return ok
+}
+
+// ResetWindowID resets all changes to the "window_id" field.
+func (m *DeliveryChoiceMutation) ResetWindowID() {
+	m.window_id = nil
+	m.addwindow_id = nil
+	delete(m.clearedFields, deliverychoice.FieldWindowID)
+}
+
+// SetZoneID sets the "zone_id" field.
+func (m *DeliveryChoiceMutation) SetZoneID(i int) {
+	m.zone_id = &i
+	m.addzone_id = nil
+}
+
+// ZoneID returns the value of the "zone_id" field in the mutation.
+func (m *DeliveryChoiceMutation) ZoneID() (r int, exists bool) {
+	v := m.zone_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldZoneID returns the old "zone_id" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldZoneID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldZoneID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldZoneID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldZoneID: %w", err)
+	}
+	return oldValue.ZoneID, nil
+}
+
+// AddZoneID adds i to the "zone_id" field.
+func (m *DeliveryChoiceMutation) AddZoneID(i int) {
+	if m.addzone_id != nil {
+		*m.addzone_id += i
+	} else {
+		m.addzone_id = &i
+	}
+}
+
+// AddedZoneID returns the value that was added to the "zone_id" field in this mutation.
+func (m *DeliveryChoiceMutation) AddedZoneID() (r int, exists bool) {
+	v := m.addzone_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearZoneID clears the value of the "zone_id" field.
+func (m *DeliveryChoiceMutation) ClearZoneID() {
+	m.zone_id = nil
+	m.addzone_id = nil
+	m.clearedFields[deliverychoice.FieldZoneID] = struct{}{}
+}
+
+// ZoneIDCleared returns if the "zone_id" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) ZoneIDCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldZoneID]
+	return ok
+}
+
+// ResetZoneID resets all changes to the "zone_id" field.
+func (m *DeliveryChoiceMutation) ResetZoneID() {
+	m.zone_id = nil
+	m.addzone_id = nil
+	delete(m.clearedFields, deliverychoice.FieldZoneID)
+}
+
+// SetRateID sets the "rate_id" field.
+func (m *DeliveryChoiceMutation) SetRateID(i int) {
+	m.rate_id = &i
+	m.addrate_id = nil
+}
+
+// RateID returns the value of the "rate_id" field in the mutation.
+func (m *DeliveryChoiceMutation) RateID() (r int, exists bool) {
+	v := m.rate_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRateID returns the old "rate_id" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldRateID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRateID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRateID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRateID: %w", err)
+	}
+	return oldValue.RateID, nil
+}
+
+// AddRateID adds i to the "rate_id" field.
+func (m *DeliveryChoiceMutation) AddRateID(i int) {
+	if m.addrate_id != nil {
+		*m.addrate_id += i
+	} else {
+		m.addrate_id = &i
+	}
+}
+
+// AddedRateID returns the value that was added to the "rate_id" field in this mutation.
+func (m *DeliveryChoiceMutation) AddedRateID() (r int, exists bool) {
+	v := m.addrate_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearRateID clears the value of the "rate_id" field.
+func (m *DeliveryChoiceMutation) ClearRateID() {
+	m.rate_id = nil
+	m.addrate_id = nil
+	m.clearedFields[deliverychoice.FieldRateID] = struct{}{}
+}
+
+// RateIDCleared returns if the "rate_id" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) RateIDCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldRateID]
+	return ok
+}
+
+// ResetRateID resets all changes to the "rate_id" field.
+func (m *DeliveryChoiceMutation) ResetRateID() {
+	m.rate_id = nil
+	m.addrate_id = nil
+	delete(m.clearedFields, deliverychoice.FieldRateID)
+}
+
+// SetLabel sets the "label" field.
+func (m *DeliveryChoiceMutation) SetLabel(s string) {
+	m.label = &s
+}
+
+// Label returns the value of the "label" field in the mutation.
+func (m *DeliveryChoiceMutation) Label() (r string, exists bool) {
+	v := m.label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLabel returns the old "label" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldLabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLabel: %w", err)
+	}
+	return oldValue.Label, nil
+}
+
+// ResetLabel resets all changes to the "label" field.
+func (m *DeliveryChoiceMutation) ResetLabel() {
+	m.label = nil
+}
+
+// SetWindowStartsAt sets the "window_starts_at" field.
+func (m *DeliveryChoiceMutation) SetWindowStartsAt(t time.Time) {
+	m.window_starts_at = &t
+}
+
+// WindowStartsAt returns the value of the "window_starts_at" field in the mutation.
+func (m *DeliveryChoiceMutation) WindowStartsAt() (r time.Time, exists bool) {
+	v := m.window_starts_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWindowStartsAt returns the old "window_starts_at" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldWindowStartsAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWindowStartsAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWindowStartsAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWindowStartsAt: %w", err)
+	}
+	return oldValue.WindowStartsAt, nil
+}
+
+// ClearWindowStartsAt clears the value of the "window_starts_at" field.
+func (m *DeliveryChoiceMutation) ClearWindowStartsAt() {
+	m.window_starts_at = nil
+	m.clearedFields[deliverychoice.FieldWindowStartsAt] = struct{}{}
+}
+
+// WindowStartsAtCleared returns if the "window_starts_at" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) WindowStartsAtCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldWindowStartsAt]
+	return ok
+}
+
+// ResetWindowStartsAt resets all changes to the "window_starts_at" field.
+func (m *DeliveryChoiceMutation) ResetWindowStartsAt() {
+	m.window_starts_at = nil
+	delete(m.clearedFields, deliverychoice.FieldWindowStartsAt)
+}
+
+// SetWindowEndsAt sets the "window_ends_at" field.
+func (m *DeliveryChoiceMutation) SetWindowEndsAt(t time.Time) {
+	m.window_ends_at = &t
+}
+
+// WindowEndsAt returns the value of the "window_ends_at" field in the mutation.
+func (m *DeliveryChoiceMutation) WindowEndsAt() (r time.Time, exists bool) {
+	v := m.window_ends_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWindowEndsAt returns the old "window_ends_at" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldWindowEndsAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWindowEndsAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWindowEndsAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWindowEndsAt: %w", err)
+	}
+	return oldValue.WindowEndsAt, nil
+}
+
+// ClearWindowEndsAt clears the value of the "window_ends_at" field.
+func (m *DeliveryChoiceMutation) ClearWindowEndsAt() {
+	m.window_ends_at = nil
+	m.clearedFields[deliverychoice.FieldWindowEndsAt] = struct{}{}
+}
+
+// WindowEndsAtCleared returns if the "window_ends_at" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) WindowEndsAtCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldWindowEndsAt]
+	return ok
+}
+
+// ResetWindowEndsAt resets all changes to the "window_ends_at" field.
+func (m *DeliveryChoiceMutation) ResetWindowEndsAt() {
+	m.window_ends_at = nil
+	delete(m.clearedFields, deliverychoice.FieldWindowEndsAt)
+}
+
+// SetAddress sets the "address" field.
+func (m *DeliveryChoiceMutation) SetAddress(t *types.Address) {
+	m.address = &t
+}
+
+// Address returns the value of the "address" field in the mutation.
+func (m *DeliveryChoiceMutation) Address() (r *types.Address, exists bool) {
+	v := m.address
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddress returns the old "address" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldAddress(ctx context.Context) (v *types.Address, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddress: %w", err)
+	}
+	return oldValue.Address, nil
+}
+
+// ClearAddress clears the value of the "address" field.
+func (m *DeliveryChoiceMutation) ClearAddress() {
+	m.address = nil
+	m.clearedFields[deliverychoice.FieldAddress] = struct{}{}
+}
+
+// AddressCleared returns if the "address" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) AddressCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldAddress]
+	return ok
+}
+
+// ResetAddress resets all changes to the "address" field.
+func (m *DeliveryChoiceMutation) ResetAddress() {
+	m.address = nil
+	delete(m.clearedFields, deliverychoice.FieldAddress)
+}
+
+// SetContact sets the "contact" field.
+func (m *DeliveryChoiceMutation) SetContact(t types.Contact) {
+	m.contact = &t
+}
+
+// Contact returns the value of the "contact" field in the mutation.
+func (m *DeliveryChoiceMutation) Contact() (r types.Contact, exists bool) {
+	v := m.contact
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContact returns the old "contact" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldContact(ctx context.Context) (v types.Contact, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContact is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContact requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContact: %w", err)
+	}
+	return oldValue.Contact, nil
+}
+
+// ClearContact clears the value of the "contact" field.
+func (m *DeliveryChoiceMutation) ClearContact() {
+	m.contact = nil
+	m.clearedFields[deliverychoice.FieldContact] = struct{}{}
+}
+
+// ContactCleared returns if the "contact" field was cleared in this mutation.
+func (m *DeliveryChoiceMutation) ContactCleared() bool {
+	_, ok := m.clearedFields[deliverychoice.FieldContact]
+	return ok
+}
+
+// ResetContact resets all changes to the "contact" field.
+func (m *DeliveryChoiceMutation) ResetContact() {
+	m.contact = nil
+	delete(m.clearedFields, deliverychoice.FieldContact)
+}
+
+// SetSameDay sets the "same_day" field.
+func (m *DeliveryChoiceMutation) SetSameDay(b bool) {
+	m.same_day = &b
+}
+
+// SameDay returns the value of the "same_day" field in the mutation.
+func (m *DeliveryChoiceMutation) SameDay() (r bool, exists bool) {
+	v := m.same_day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSameDay returns the old "same_day" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldSameDay(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSameDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSameDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSameDay: %w", err)
+	}
+	return oldValue.SameDay, nil
+}
+
+// ResetSameDay resets all changes to the "same_day" field.
+func (m *DeliveryChoiceMutation) ResetSameDay() {
+	m.same_day = nil
+}
+
+// SetPlace sets the "place" field.
+func (m *DeliveryChoiceMutation) SetPlace(d deliverychoice.Place) {
+	m.place = &d
+}
+
+// Place returns the value of the "place" field in the mutation.
+func (m *DeliveryChoiceMutation) Place() (r deliverychoice.Place, exists bool) {
+	v := m.place
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPlace returns the old "place" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldPlace(ctx context.Context) (v deliverychoice.Place, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPlace is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPlace requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPlace: %w", err)
+	}
+	return oldValue.Place, nil
+}
+
+// ResetPlace resets all changes to the "place" field.
+func (m *DeliveryChoiceMutation) ResetPlace() {
+	m.place = nil
+}
+
+// SetPriceAmount sets the "price_amount" field.
+func (m *DeliveryChoiceMutation) SetPriceAmount(i int64) {
+	m.price_amount = &i
+	m.addprice_amount = nil
+}
+
+// PriceAmount returns the value of the "price_amount" field in the mutation.
+func (m *DeliveryChoiceMutation) PriceAmount() (r int64, exists bool) {
+	v := m.price_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriceAmount returns the old "price_amount" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldPriceAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriceAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriceAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriceAmount: %w", err)
+	}
+	return oldValue.PriceAmount, nil
+}
+
+// AddPriceAmount adds i to the "price_amount" field.
+func (m *DeliveryChoiceMutation) AddPriceAmount(i int64) {
+	if m.addprice_amount != nil {
+		*m.addprice_amount += i
+	} else {
+		m.addprice_amount = &i
+	}
+}
+
+// AddedPriceAmount returns the value that was added to the "price_amount" field in this mutation.
+func (m *DeliveryChoiceMutation) AddedPriceAmount() (r int64, exists bool) {
+	v := m.addprice_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPriceAmount resets all changes to the "price_amount" field.
+func (m *DeliveryChoiceMutation) ResetPriceAmount() {
+	m.price_amount = nil
+	m.addprice_amount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *DeliveryChoiceMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *DeliveryChoiceMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the DeliveryChoice entity.
+// If the DeliveryChoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryChoiceMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *DeliveryChoiceMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// Where appends a list predicates to the DeliveryChoiceMutation builder.
+func (m *DeliveryChoiceMutation) Where(ps ...predicate.DeliveryChoice) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DeliveryChoiceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DeliveryChoiceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DeliveryChoice, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DeliveryChoiceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DeliveryChoiceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DeliveryChoice).
+func (m *DeliveryChoiceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DeliveryChoiceMutation) Fields() []string {
+	fields := make([]string, 0, 20)
+	if m.created_at != nil {
+		fields = append(fields, deliverychoice.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, deliverychoice.FieldUpdatedAt)
+	}
+	if m.cart_id != nil {
+		fields = append(fields, deliverychoice.FieldCartID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, deliverychoice.FieldCustomerID)
+	}
+	if m.order_id != nil {
+		fields = append(fields, deliverychoice.FieldOrderID)
+	}
+	if m.method != nil {
+		fields = append(fields, deliverychoice.FieldMethod)
+	}
+	if m.pickup_point_id != nil {
+		fields = append(fields, deliverychoice.FieldPickupPointID)
+	}
+	if m.location_id != nil {
+		fields = append(fields, deliverychoice.FieldLocationID)
+	}
+	if m.window_id != nil {
+		fields = append(fields, deliverychoice.FieldWindowID)
+	}
+	if m.zone_id != nil {
+		fields = append(fields, deliverychoice.FieldZoneID)
+	}
+	if m.rate_id != nil {
+		fields = append(fields, deliverychoice.FieldRateID)
+	}
+	if m.label != nil {
+		fields = append(fields, deliverychoice.FieldLabel)
+	}
+	if m.window_starts_at != nil {
+		fields = append(fields, deliverychoice.FieldWindowStartsAt)
+	}
+	if m.window_ends_at != nil {
+		fields = append(fields, deliverychoice.FieldWindowEndsAt)
+	}
+	if m.address != nil {
+		fields = append(fields, deliverychoice.FieldAddress)
+	}
+	if m.contact != nil {
+		fields = append(fields, deliverychoice.FieldContact)
+	}
+	if m.same_day != nil {
+		fields = append(fields, deliverychoice.FieldSameDay)
+	}
+	if m.place != nil {
+		fields = append(fields, deliverychoice.FieldPlace)
+	}
+	if m.price_amount != nil {
+		fields = append(fields, deliverychoice.FieldPriceAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, deliverychoice.FieldCurrency)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DeliveryChoiceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case deliverychoice.FieldCreatedAt:
+		return m.CreatedAt()
+	case deliverychoice.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case deliverychoice.FieldCartID:
+		return m.CartID()
+	case deliverychoice.FieldCustomerID:
+		return m.CustomerID()
+	case deliverychoice.FieldOrderID:
+		return m.OrderID()
+	case deliverychoice.FieldMethod:
+		return m.Method()
+	case deliverychoice.FieldPickupPointID:
+		return m.PickupPointID()
+	case deliverychoice.FieldLocationID:
+		return m.LocationID()
+	case deliverychoice.FieldWindowID:
+		return m.WindowID()
+	case deliverychoice.FieldZoneID:
+		return m.ZoneID()
+	case deliverychoice.FieldRateID:
+		return m.RateID()
+	case deliverychoice.FieldLabel:
+		return m.Label()
+	case deliverychoice.FieldWindowStartsAt:
+		return m.WindowStartsAt()
+	case deliverychoice.FieldWindowEndsAt:
+		return m.WindowEndsAt()
+	case deliverychoice.FieldAddress:
+		return m.Address()
+	case deliverychoice.FieldContact:
+		return m.Contact()
+	case deliverychoice.FieldSameDay:
+		return m.SameDay()
+	case deliverychoice.FieldPlace:
+		return m.Place()
+	case deliverychoice.FieldPriceAmount:
+		return m.PriceAmount()
+	case deliverychoice.FieldCurrency:
+		return m.Currency()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DeliveryChoiceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case deliverychoice.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case deliverychoice.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case deliverychoice.FieldCartID:
+		return m.OldCartID(ctx)
+	case deliverychoice.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case deliverychoice.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case deliverychoice.FieldMethod:
+		return m.OldMethod(ctx)
+	case deliverychoice.FieldPickupPointID:
+		return m.OldPickupPointID(ctx)
+	case deliverychoice.FieldLocationID:
+		return m.OldLocationID(ctx)
+	case deliverychoice.FieldWindowID:
+		return m.OldWindowID(ctx)
+	case deliverychoice.FieldZoneID:
+		return m.OldZoneID(ctx)
+	case deliverychoice.FieldRateID:
+		return m.OldRateID(ctx)
+	case deliverychoice.FieldLabel:
+		return m.OldLabel(ctx)
+	case deliverychoice.FieldWindowStartsAt:
+		return m.OldWindowStartsAt(ctx)
+	case deliverychoice.FieldWindowEndsAt:
+		return m.OldWindowEndsAt(ctx)
+	case deliverychoice.FieldAddress:
+		return m.OldAddress(ctx)
+	case deliverychoice.FieldContact:
+		return m.OldContact(ctx)
+	case deliverychoice.FieldSameDay:
+		return m.OldSameDay(ctx)
+	case deliverychoice.FieldPlace:
+		return m.OldPlace(ctx)
+	case deliverychoice.FieldPriceAmount:
+		return m.OldPriceAmount(ctx)
+	case deliverychoice.FieldCurrency:
+		return m.OldCurrency(ctx)
+	}
+	return nil, fmt.Errorf("unknown DeliveryChoice field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DeliveryChoiceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case deliverychoice.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case deliverychoice.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case deliverychoice.FieldCartID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCartID(v)
+		return nil
+	case deliverychoice.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case deliverychoice.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case deliverychoice.FieldMethod:
+		v, ok := value.(deliverychoice.Method)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case deliverychoice.FieldPickupPointID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPickupPointID(v)
+		return nil
+	case deliverychoice.FieldLocationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocationID(v)
+		return nil
+	case deliverychoice.FieldWindowID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWindowID(v)
+		return nil
+	case deliverychoice.FieldZoneID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetZoneID(v)
+		return nil
+	case deliverychoice.FieldRateID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRateID(v)
+		return nil
+	case deliverychoice.FieldLabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLabel(v)
+		return nil
+	case deliverychoice.FieldWindowStartsAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWindowStartsAt(v)
+		return nil
+	case deliverychoice.FieldWindowEndsAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWindowEndsAt(v)
+		return nil
+	case deliverychoice.FieldAddress:
+		v, ok := value.(*types.Address)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddress(v)
+		return nil
+	case deliverychoice.FieldContact:
+		v, ok := value.(types.Contact)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContact(v)
+		return nil
+	case deliverychoice.FieldSameDay:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSameDay(v)
+		return nil
+	case deliverychoice.FieldPlace:
+		v, ok := value.(deliverychoice.Place)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPlace(v)
+		return nil
+	case deliverychoice.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriceAmount(v)
+		return nil
+	case deliverychoice.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DeliveryChoice field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DeliveryChoiceMutation) AddedFields() []string {
+	var fields []string
+	if m.addcart_id != nil {
+		fields = append(fields, deliverychoice.FieldCartID)
+	}
+	if m.addcustomer_id != nil {
+		fields = append(fields, deliverychoice.FieldCustomerID)
+	}
+	if m.addorder_id != nil {
+		fields = append(fields, deliverychoice.FieldOrderID)
+	}
+	if m.addpickup_point_id != nil {
+		fields = append(fields, deliverychoice.FieldPickupPointID)
+	}
+	if m.addlocation_id != nil {
+		fields = append(fields, deliverychoice.FieldLocationID)
+	}
+	if m.addwindow_id != nil {
+		fields = append(fields, deliverychoice.FieldWindowID)
+	}
+	if m.addzone_id != nil {
+		fields = append(fields, deliverychoice.FieldZoneID)
+	}
+	if m.addrate_id != nil {
+		fields = append(fields, deliverychoice.FieldRateID)
+	}
+	if m.addprice_amount != nil {
+		fields = append(fields, deliverychoice.FieldPriceAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DeliveryChoiceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case deliverychoice.FieldCartID:
+		return m.AddedCartID()
+	case deliverychoice.FieldCustomerID:
+		return m.AddedCustomerID()
+	case deliverychoice.FieldOrderID:
+		return m.AddedOrderID()
+	case deliverychoice.FieldPickupPointID:
+		return m.AddedPickupPointID()
+	case deliverychoice.FieldLocationID:
+		return m.AddedLocationID()
+	case deliverychoice.FieldWindowID:
+		return m.AddedWindowID()
+	case deliverychoice.FieldZoneID:
+		return m.AddedZoneID()
+	case deliverychoice.FieldRateID:
+		return m.AddedRateID()
+	case deliverychoice.FieldPriceAmount:
+		return m.AddedPriceAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DeliveryChoiceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case deliverychoice.FieldCartID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCartID(v)
+		return nil
+	case deliverychoice.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case deliverychoice.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrderID(v)
+		return nil
+	case deliverychoice.FieldPickupPointID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPickupPointID(v)
+		return nil
+	case deliverychoice.FieldLocationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLocationID(v)
+		return nil
+	case deliverychoice.FieldWindowID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWindowID(v)
+		return nil
+	case deliverychoice.FieldZoneID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddZoneID(v)
+		return nil
+	case deliverychoice.FieldRateID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRateID(v)
+		return nil
+	case deliverychoice.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPriceAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DeliveryChoice numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DeliveryChoiceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(deliverychoice.FieldOrderID) {
+		fields = append(fields, deliverychoice.FieldOrderID)
+	}
+	if m.FieldCleared(deliverychoice.FieldPickupPointID) {
+		fields = append(fields, deliverychoice.FieldPickupPointID)
+	}
+	if m.FieldCleared(deliverychoice.FieldLocationID) {
+		fields = append(fields, deliverychoice.FieldLocationID)
+	}
+	if m.FieldCleared(deliverychoice.FieldWindowID) {
+		fields = append(fields, deliverychoice.FieldWindowID)
+	}
+	if m.FieldCleared(deliverychoice.FieldZoneID) {
+		fields = append(fields, deliverychoice.FieldZoneID)
+	}
+	if m.FieldCleared(deliverychoice.FieldRateID) {
+		fields = append(fields, deliverychoice.FieldRateID)
+	}
+	if m.FieldCleared(deliverychoice.FieldWindowStartsAt) {
+		fields = append(fields, deliverychoice.FieldWindowStartsAt)
+	}
+	if m.FieldCleared(deliverychoice.FieldWindowEndsAt) {
+		fields = append(fields, deliverychoice.FieldWindowEndsAt)
+	}
+	if m.FieldCleared(deliverychoice.FieldAddress) {
+		fields = append(fields, deliverychoice.FieldAddress)
+	}
+	if m.FieldCleared(deliverychoice.FieldContact) {
+		fields = append(fields, deliverychoice.FieldContact)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DeliveryChoiceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DeliveryChoiceMutation) ClearField(name string) error {
+	switch name {
+	case deliverychoice.FieldOrderID:
+		m.ClearOrderID()
+		return nil
+	case deliverychoice.FieldPickupPointID:
+		m.ClearPickupPointID()
+		return nil
+	case deliverychoice.FieldLocationID:
+		m.ClearLocationID()
+		return nil
+	case deliverychoice.FieldWindowID:
+		m.ClearWindowID()
+		return nil
+	case deliverychoice.FieldZoneID:
+		m.ClearZoneID()
+		return nil
+	case deliverychoice.FieldRateID:
+		m.ClearRateID()
+		return nil
+	case deliverychoice.FieldWindowStartsAt:
+		m.ClearWindowStartsAt()
+		return nil
+	case deliverychoice.FieldWindowEndsAt:
+		m.ClearWindowEndsAt()
+		return nil
+	case deliverychoice.FieldAddress:
+		m.ClearAddress()
+		return nil
+	case deliverychoice.FieldContact:
+		m.ClearContact()
+		return nil
+	}
+	return fmt.Errorf("unknown DeliveryChoice nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DeliveryChoiceMutation) ResetField(name string) error {
+	switch name {
+	case deliverychoice.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case deliverychoice.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case deliverychoice.FieldCartID:
+		m.ResetCartID()
+		return nil
+	case deliverychoice.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case deliverychoice.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case deliverychoice.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case deliverychoice.FieldPickupPointID:
+		m.ResetPickupPointID()
+		return nil
+	case deliverychoice.FieldLocationID:
+		m.ResetLocationID()
+		return nil
+	case deliverychoice.FieldWindowID:
+		m.ResetWindowID()
+		return nil
+	case deliverychoice.FieldZoneID:
+		m.ResetZoneID()
+		return nil
+	case deliverychoice.FieldRateID:
+		m.ResetRateID()
+		return nil
+	case deliverychoice.FieldLabel:
+		m.ResetLabel()
+		return nil
+	case deliverychoice.FieldWindowStartsAt:
+		m.ResetWindowStartsAt()
+		return nil
+	case deliverychoice.FieldWindowEndsAt:
+		m.ResetWindowEndsAt()
+		return nil
+	case deliverychoice.FieldAddress:
+		m.ResetAddress()
+		return nil
+	case deliverychoice.FieldContact:
+		m.ResetContact()
+		return nil
+	case deliverychoice.FieldSameDay:
+		m.ResetSameDay()
+		return nil
+	case deliverychoice.FieldPlace:
+		m.ResetPlace()
+		return nil
+	case deliverychoice.FieldPriceAmount:
+		m.ResetPriceAmount()
+		return nil
+	case deliverychoice.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	}
+	return fmt.Errorf("unknown DeliveryChoice field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DeliveryChoiceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DeliveryChoiceMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DeliveryChoiceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DeliveryChoiceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DeliveryChoiceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DeliveryChoiceMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DeliveryChoiceMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DeliveryChoice unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DeliveryChoiceMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DeliveryChoice edge %s", name)
+}
+
+// DeliveryZoneMutation represents an operation that mutates the DeliveryZone nodes in the graph.
+type DeliveryZoneMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *int
+	created_at              *time.Time
+	updated_at              *time.Time
+	name                    *string
+	country                 *string
+	postcodes               *[]string
+	appendpostcodes         []string
+	postcode_prefixes       *[]string
+	appendpostcode_prefixes []string
+	center_lat              *float64
+	addcenter_lat           *float64
+	center_lng              *float64
+	addcenter_lng           *float64
+	radius_km               *float64
+	addradius_km            *float64
+	same_day_cutoff         *string
+	timezone                *string
+	price_amount            *int64
+	addprice_amount         *int64
+	currency                *string
+	active                  *bool
+	clearedFields           map[string]struct{}
+	done                    bool
+	oldValue                func(context.Context) (*DeliveryZone, error)
+	predicates              []predicate.DeliveryZone
+}
+
+var _ ent.Mutation = (*DeliveryZoneMutation)(nil)
+
+// deliveryzoneOption allows management of the mutation configuration using functional options.
+type deliveryzoneOption func(*DeliveryZoneMutation)
+
+// newDeliveryZoneMutation creates new mutation for the DeliveryZone entity.
+func newDeliveryZoneMutation(c config, op Op, opts ...deliveryzoneOption) *DeliveryZoneMutation {
+	m := &DeliveryZoneMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDeliveryZone,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDeliveryZoneID sets the ID field of the mutation.
+func withDeliveryZoneID(id int) deliveryzoneOption {
+	return func(m *DeliveryZoneMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DeliveryZone
+		)
+		m.oldValue = func(ctx context.Context) (*DeliveryZone, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DeliveryZone.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDeliveryZone sets the old DeliveryZone of the mutation.
+func withDeliveryZone(node *DeliveryZone) deliveryzoneOption {
+	return func(m *DeliveryZoneMutation) {
+		m.oldValue = func(context.Context) (*DeliveryZone, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DeliveryZoneMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DeliveryZoneMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DeliveryZoneMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DeliveryZoneMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DeliveryZone.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DeliveryZoneMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DeliveryZoneMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DeliveryZoneMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DeliveryZoneMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DeliveryZoneMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DeliveryZoneMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *DeliveryZoneMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *DeliveryZoneMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *DeliveryZoneMutation) ResetName() {
+	m.name = nil
+}
+
+// SetCountry sets the "country" field.
+func (m *DeliveryZoneMutation) SetCountry(s string) {
+	m.country = &s
+}
+
+// Country returns the value of the "country" field in the mutation.
+func (m *DeliveryZoneMutation) Country() (r string, exists bool) {
+	v := m.country
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCountry returns the old "country" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldCountry(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCountry is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCountry requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCountry: %w", err)
+	}
+	return oldValue.Country, nil
+}
+
+// ResetCountry resets all changes to the "country" field.
+func (m *DeliveryZoneMutation) ResetCountry() {
+	m.country = nil
+}
+
+// SetPostcodes sets the "postcodes" field.
+func (m *DeliveryZoneMutation) SetPostcodes(s []string) {
+	m.postcodes = &s
+	m.appendpostcodes = nil
+}
+
+// Postcodes returns the value of the "postcodes" field in the mutation.
+func (m *DeliveryZoneMutation) Postcodes() (r []string, exists bool) {
+	v := m.postcodes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPostcodes returns the old "postcodes" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldPostcodes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPostcodes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPostcodes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPostcodes: %w", err)
+	}
+	return oldValue.Postcodes, nil
+}
+
+// AppendPostcodes adds s to the "postcodes" field.
+func (m *DeliveryZoneMutation) AppendPostcodes(s []string) {
+	m.appendpostcodes = append(m.appendpostcodes, s...)
+}
+
+// AppendedPostcodes returns the list of values that were appended to the "postcodes" field in this mutation.
+func (m *DeliveryZoneMutation) AppendedPostcodes() ([]string, bool) {
+	if len(m.appendpostcodes) == 0 {
+		return nil, false
+	}
+	return m.appendpostcodes, true
+}
+
+// ClearPostcodes clears the value of the "postcodes" field.
+func (m *DeliveryZoneMutation) ClearPostcodes() {
+	m.postcodes = nil
+	m.appendpostcodes = nil
+	m.clearedFields[deliveryzone.FieldPostcodes] = struct{}{}
+}
+
+// PostcodesCleared returns if the "postcodes" field was cleared in this mutation.
+func (m *DeliveryZoneMutation) PostcodesCleared() bool {
+	_, ok := m.clearedFields[deliveryzone.FieldPostcodes]
+	return ok
+}
+
+// ResetPostcodes resets all changes to the "postcodes" field.
+func (m *DeliveryZoneMutation) ResetPostcodes() {
+	m.postcodes = nil
+	m.appendpostcodes = nil
+	delete(m.clearedFields, deliveryzone.FieldPostcodes)
+}
+
+// SetPostcodePrefixes sets the "postcode_prefixes" field.
+func (m *DeliveryZoneMutation) SetPostcodePrefixes(s []string) {
+	m.postcode_prefixes = &s
+	m.appendpostcode_prefixes = nil
+}
+
+// PostcodePrefixes returns the value of the "postcode_prefixes" field in the mutation.
+func (m *DeliveryZoneMutation) PostcodePrefixes() (r []string, exists bool) {
+	v := m.postcode_prefixes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPostcodePrefixes returns the old "postcode_prefixes" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldPostcodePrefixes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPostcodePrefixes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPostcodePrefixes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPostcodePrefixes: %w", err)
+	}
+	return oldValue.PostcodePrefixes, nil
+}
+
+// AppendPostcodePrefixes adds s to the "postcode_prefixes" field.
+func (m *DeliveryZoneMutation) AppendPostcodePrefixes(s []string) {
+	m.appendpostcode_prefixes = append(m.appendpostcode_prefixes, s...)
+}
+
+// AppendedPostcodePrefixes returns the list of values that were appended to the "postcode_prefixes" field in this mutation.
+func (m *DeliveryZoneMutation) AppendedPostcodePrefixes() ([]string, bool) {
+	if len(m.appendpostcode_prefixes) == 0 {
+		return nil, false
+	}
+	return m.appendpostcode_prefixes, true
+}
+
+// ClearPostcodePrefixes clears the value of the "postcode_prefixes" field.
+func (m *DeliveryZoneMutation) ClearPostcodePrefixes() {
+	m.postcode_prefixes = nil
+	m.appendpostcode_prefixes = nil
+	m.clearedFields[deliveryzone.FieldPostcodePrefixes] = struct{}{}
+}
+
+// PostcodePrefixesCleared returns if the "postcode_prefixes" field was cleared in this mutation.
+func (m *DeliveryZoneMutation) PostcodePrefixesCleared() bool {
+	_, ok := m.clearedFields[deliveryzone.FieldPostcodePrefixes]
+	return ok
+}
+
+// ResetPostcodePrefixes resets all changes to the "postcode_prefixes" field.
+func (m *DeliveryZoneMutation) ResetPostcodePrefixes() {
+	m.postcode_prefixes = nil
+	m.appendpostcode_prefixes = nil
+	delete(m.clearedFields, deliveryzone.FieldPostcodePrefixes)
+}
+
+// SetCenterLat sets the "center_lat" field.
+func (m *DeliveryZoneMutation) SetCenterLat(f float64) {
+	m.center_lat = &f
+	m.addcenter_lat = nil
+}
+
+// CenterLat returns the value of the "center_lat" field in the mutation.
+func (m *DeliveryZoneMutation) CenterLat() (r float64, exists bool) {
+	v := m.center_lat
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCenterLat returns the old "center_lat" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldCenterLat(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCenterLat is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCenterLat requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCenterLat: %w", err)
+	}
+	return oldValue.CenterLat, nil
+}
+
+// AddCenterLat adds f to the "center_lat" field.
+func (m *DeliveryZoneMutation) AddCenterLat(f float64) {
+	if m.addcenter_lat != nil {
+		*m.addcenter_lat += f
+	} else {
+		m.addcenter_lat = &f
+	}
+}
+
+// AddedCenterLat returns the value that was added to the "center_lat" field in this mutation.
+func (m *DeliveryZoneMutation) AddedCenterLat() (r float64, exists bool) {
+	v := m.addcenter_lat
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCenterLat clears the value of the "center_lat" field.
+func (m *DeliveryZoneMutation) ClearCenterLat() {
+	m.center_lat = nil
+	m.addcenter_lat = nil
+	m.clearedFields[deliveryzone.FieldCenterLat] = struct{}{}
+}
+
+// CenterLatCleared returns if the "center_lat" field was cleared in this mutation.
+func (m *DeliveryZoneMutation) CenterLatCleared() bool {
+	_, ok := m.clearedFields[deliveryzone.FieldCenterLat]
+	return ok
+}
+
+// ResetCenterLat resets all changes to the "center_lat" field.
+func (m *DeliveryZoneMutation) ResetCenterLat() {
+	m.center_lat = nil
+	m.addcenter_lat = nil
+	delete(m.clearedFields, deliveryzone.FieldCenterLat)
+}
+
+// SetCenterLng sets the "center_lng" field.
+func (m *DeliveryZoneMutation) SetCenterLng(f float64) {
+	m.center_lng = &f
+	m.addcenter_lng = nil
+}
+
+// CenterLng returns the value of the "center_lng" field in the mutation.
+func (m *DeliveryZoneMutation) CenterLng() (r float64, exists bool) {
+	v := m.center_lng
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCenterLng returns the old "center_lng" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldCenterLng(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCenterLng is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCenterLng requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCenterLng: %w", err)
+	}
+	return oldValue.CenterLng, nil
+}
+
+// AddCenterLng adds f to the "center_lng" field.
+func (m *DeliveryZoneMutation) AddCenterLng(f float64) {
+	if m.addcenter_lng != nil {
+		*m.addcenter_lng += f
+	} else {
+		m.addcenter_lng = &f
+	}
+}
+
+// AddedCenterLng returns the value that was added to the "center_lng" field in this mutation.
+func (m *DeliveryZoneMutation) AddedCenterLng() (r float64, exists bool) {
+	v := m.addcenter_lng
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCenterLng clears the value of the "center_lng" field.
+func (m *DeliveryZoneMutation) ClearCenterLng() {
+	m.center_lng = nil
+	m.addcenter_lng = nil
+	m.clearedFields[deliveryzone.FieldCenterLng] = struct{}{}
+}
+
+// CenterLngCleared returns if the "center_lng" field was cleared in this mutation.
+func (m *DeliveryZoneMutation) CenterLngCleared() bool {
+	_, ok := m.clearedFields[deliveryzone.FieldCenterLng]
+	return ok
+}
+
+// ResetCenterLng resets all changes to the "center_lng" field.
+func (m *DeliveryZoneMutation) ResetCenterLng() {
+	m.center_lng = nil
+	m.addcenter_lng = nil
+	delete(m.clearedFields, deliveryzone.FieldCenterLng)
+}
+
+// SetRadiusKm sets the "radius_km" field.
+func (m *DeliveryZoneMutation) SetRadiusKm(f float64) {
+	m.radius_km = &f
+	m.addradius_km = nil
+}
+
+// RadiusKm returns the value of the "radius_km" field in the mutation.
+func (m *DeliveryZoneMutation) RadiusKm() (r float64, exists bool) {
+	v := m.radius_km
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRadiusKm returns the old "radius_km" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldRadiusKm(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRadiusKm is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRadiusKm requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRadiusKm: %w", err)
+	}
+	return oldValue.RadiusKm, nil
+}
+
+// AddRadiusKm adds f to the "radius_km" field.
+func (m *DeliveryZoneMutation) AddRadiusKm(f float64) {
+	if m.addradius_km != nil {
+		*m.addradius_km += f
+	} else {
+		m.addradius_km = &f
+	}
+}
+
+// AddedRadiusKm returns the value that was added to the "radius_km" field in this mutation.
+func (m *DeliveryZoneMutation) AddedRadiusKm() (r float64, exists bool) {
+	v := m.addradius_km
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearRadiusKm clears the value of the "radius_km" field.
+func (m *DeliveryZoneMutation) ClearRadiusKm() {
+	m.radius_km = nil
+	m.addradius_km = nil
+	m.clearedFields[deliveryzone.FieldRadiusKm] = struct{}{}
+}
+
+// RadiusKmCleared returns if the "radius_km" field was cleared in this mutation.
+func (m *DeliveryZoneMutation) RadiusKmCleared() bool {
+	_, ok := m.clearedFields[deliveryzone.FieldRadiusKm]
+	return ok
+}
+
+// ResetRadiusKm resets all changes to the "radius_km" field.
+func (m *DeliveryZoneMutation) ResetRadiusKm() {
+	m.radius_km = nil
+	m.addradius_km = nil
+	delete(m.clearedFields, deliveryzone.FieldRadiusKm)
+}
+
+// SetSameDayCutoff sets the "same_day_cutoff" field.
+func (m *DeliveryZoneMutation) SetSameDayCutoff(s string) {
+	m.same_day_cutoff = &s
+}
+
+// SameDayCutoff returns the value of the "same_day_cutoff" field in the mutation.
+func (m *DeliveryZoneMutation) SameDayCutoff() (r string, exists bool) {
+	v := m.same_day_cutoff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSameDayCutoff returns the old "same_day_cutoff" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldSameDayCutoff(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSameDayCutoff is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSameDayCutoff requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSameDayCutoff: %w", err)
+	}
+	return oldValue.SameDayCutoff, nil
+}
+
+// ResetSameDayCutoff resets all changes to the "same_day_cutoff" field.
+func (m *DeliveryZoneMutation) ResetSameDayCutoff() {
+	m.same_day_cutoff = nil
+}
+
+// SetTimezone sets the "timezone" field.
+func (m *DeliveryZoneMutation) SetTimezone(s string) {
+	m.timezone = &s
+}
+
+// Timezone returns the value of the "timezone" field in the mutation.
+func (m *DeliveryZoneMutation) Timezone() (r string, exists bool) {
+	v := m.timezone
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTimezone returns the old "timezone" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldTimezone(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTimezone is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTimezone requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTimezone: %w", err)
+	}
+	return oldValue.Timezone, nil
+}
+
+// ResetTimezone resets all changes to the "timezone" field.
+func (m *DeliveryZoneMutation) ResetTimezone() {
+	m.timezone = nil
+}
+
+// SetPriceAmount sets the "price_amount" field.
+func (m *DeliveryZoneMutation) SetPriceAmount(i int64) {
+	m.price_amount = &i
+	m.addprice_amount = nil
+}
+
+// PriceAmount returns the value of the "price_amount" field in the mutation.
+func (m *DeliveryZoneMutation) PriceAmount() (r int64, exists bool) {
+	v := m.price_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriceAmount returns the old "price_amount" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldPriceAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriceAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriceAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriceAmount: %w", err)
+	}
+	return oldValue.PriceAmount, nil
+}
+
+// AddPriceAmount adds i to the "price_amount" field.
+func (m *DeliveryZoneMutation) AddPriceAmount(i int64) {
+	if m.addprice_amount != nil {
+		*m.addprice_amount += i
+	} else {
+		m.addprice_amount = &i
+	}
+}
+
+// AddedPriceAmount returns the value that was added to the "price_amount" field in this mutation.
+func (m *DeliveryZoneMutation) AddedPriceAmount() (r int64, exists bool) {
+	v := m.addprice_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPriceAmount resets all changes to the "price_amount" field.
+func (m *DeliveryZoneMutation) ResetPriceAmount() {
+	m.price_amount = nil
+	m.addprice_amount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *DeliveryZoneMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *DeliveryZoneMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *DeliveryZoneMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetActive sets the "active" field.
+func (m *DeliveryZoneMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *DeliveryZoneMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the DeliveryZone entity.
+// If the DeliveryZone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryZoneMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *DeliveryZoneMutation) ResetActive() {
+	m.active = nil
+}
+
+// Where appends a list predicates to the DeliveryZoneMutation builder.
+func (m *DeliveryZoneMutation) Where(ps ...predicate.DeliveryZone) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DeliveryZoneMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DeliveryZoneMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DeliveryZone, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DeliveryZoneMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DeliveryZoneMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DeliveryZone).
+func (m *DeliveryZoneMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DeliveryZoneMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.created_at != nil {
+		fields = append(fields, deliveryzone.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, deliveryzone.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, deliveryzone.FieldName)
+	}
+	if m.country != nil {
+		fields = append(fields, deliveryzone.FieldCountry)
+	}
+	if m.postcodes != nil {
+		fields = append(fields, deliveryzone.FieldPostcodes)
+	}
+	if m.postcode_prefixes != nil {
+		fields = append(fields, deliveryzone.FieldPostcodePrefixes)
+	}
+	if m.center_lat != nil {
+		fields = append(fields, deliveryzone.FieldCenterLat)
+	}
+	if m.center_lng != nil {
+		fields = append(fields, deliveryzone.FieldCenterLng)
+	}
+	if m.radius_km != nil {
+		fields = append(fields, deliveryzone.FieldRadiusKm)
+	}
+	if m.same_day_cutoff != nil {
+		fields = append(fields, deliveryzone.FieldSameDayCutoff)
+	}
+	if m.timezone != nil {
+		fields = append(fields, deliveryzone.FieldTimezone)
+	}
+	if m.price_amount != nil {
+		fields = append(fields, deliveryzone.FieldPriceAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, deliveryzone.FieldCurrency)
+	}
+	if m.active != nil {
+		fields = append(fields, deliveryzone.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DeliveryZoneMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case deliveryzone.FieldCreatedAt:
+		return m.CreatedAt()
+	case deliveryzone.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case deliveryzone.FieldName:
+		return m.Name()
+	case deliveryzone.FieldCountry:
+		return m.Country()
+	case deliveryzone.FieldPostcodes:
+		return m.Postcodes()
+	case deliveryzone.FieldPostcodePrefixes:
+		return m.PostcodePrefixes()
+	case deliveryzone.FieldCenterLat:
+		return m.CenterLat()
+	case deliveryzone.FieldCenterLng:
+		return m.CenterLng()
+	case deliveryzone.FieldRadiusKm:
+		return m.RadiusKm()
+	case deliveryzone.FieldSameDayCutoff:
+		return m.SameDayCutoff()
+	case deliveryzone.FieldTimezone:
+		return m.Timezone()
+	case deliveryzone.FieldPriceAmount:
+		return m.PriceAmount()
+	case deliveryzone.FieldCurrency:
+		return m.Currency()
+	case deliveryzone.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DeliveryZoneMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case deliveryzone.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case deliveryzone.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case deliveryzone.FieldName:
+		return m.OldName(ctx)
+	case deliveryzone.FieldCountry:
+		return m.OldCountry(ctx)
+	case deliveryzone.FieldPostcodes:
+		return m.OldPostcodes(ctx)
+	case deliveryzone.FieldPostcodePrefixes:
+		return m.OldPostcodePrefixes(ctx)
+	case deliveryzone.FieldCenterLat:
+		return m.OldCenterLat(ctx)
+	case deliveryzone.FieldCenterLng:
+		return m.OldCenterLng(ctx)
+	case deliveryzone.FieldRadiusKm:
+		return m.OldRadiusKm(ctx)
+	case deliveryzone.FieldSameDayCutoff:
+		return m.OldSameDayCutoff(ctx)
+	case deliveryzone.FieldTimezone:
+		return m.OldTimezone(ctx)
+	case deliveryzone.FieldPriceAmount:
+		return m.OldPriceAmount(ctx)
+	case deliveryzone.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case deliveryzone.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown DeliveryZone field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DeliveryZoneMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case deliveryzone.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case deliveryzone.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case deliveryzone.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case deliveryzone.FieldCountry:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCountry(v)
+		return nil
+	case deliveryzone.FieldPostcodes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPostcodes(v)
+		return nil
+	case deliveryzone.FieldPostcodePrefixes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPostcodePrefixes(v)
+		return nil
+	case deliveryzone.FieldCenterLat:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCenterLat(v)
+		return nil
+	case deliveryzone.FieldCenterLng:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCenterLng(v)
+		return nil
+	case deliveryzone.FieldRadiusKm:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRadiusKm(v)
+		return nil
+	case deliveryzone.FieldSameDayCutoff:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSameDayCutoff(v)
+		return nil
+	case deliveryzone.FieldTimezone:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTimezone(v)
+		return nil
+	case deliveryzone.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriceAmount(v)
+		return nil
+	case deliveryzone.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case deliveryzone.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DeliveryZone field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DeliveryZoneMutation) AddedFields() []string {
+	var fields []string
+	if m.addcenter_lat != nil {
+		fields = append(fields, deliveryzone.FieldCenterLat)
+	}
+	if m.addcenter_lng != nil {
+		fields = append(fields, deliveryzone.FieldCenterLng)
+	}
+	if m.addradius_km != nil {
+		fields = append(fields, deliveryzone.FieldRadiusKm)
+	}
+	if m.addprice_amount != nil {
+		fields = append(fields, deliveryzone.FieldPriceAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DeliveryZoneMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case deliveryzone.FieldCenterLat:
+		return m.AddedCenterLat()
+	case deliveryzone.FieldCenterLng:
+		return m.AddedCenterLng()
+	case deliveryzone.FieldRadiusKm:
+		return m.AddedRadiusKm()
+	case deliveryzone.FieldPriceAmount:
+		return m.AddedPriceAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DeliveryZoneMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case deliveryzone.FieldCenterLat:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCenterLat(v)
+		return nil
+	case deliveryzone.FieldCenterLng:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCenterLng(v)
+		return nil
+	case deliveryzone.FieldRadiusKm:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRadiusKm(v)
+		return nil
+	case deliveryzone.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPriceAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DeliveryZone numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DeliveryZoneMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(deliveryzone.FieldPostcodes) {
+		fields = append(fields, deliveryzone.FieldPostcodes)
+	}
+	if m.FieldCleared(deliveryzone.FieldPostcodePrefixes) {
+		fields = append(fields, deliveryzone.FieldPostcodePrefixes)
+	}
+	if m.FieldCleared(deliveryzone.FieldCenterLat) {
+		fields = append(fields, deliveryzone.FieldCenterLat)
+	}
+	if m.FieldCleared(deliveryzone.FieldCenterLng) {
+		fields = append(fields, deliveryzone.FieldCenterLng)
+	}
+	if m.FieldCleared(deliveryzone.FieldRadiusKm) {
+		fields = append(fields, deliveryzone.FieldRadiusKm)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DeliveryZoneMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DeliveryZoneMutation) ClearField(name string) error {
+	switch name {
+	case deliveryzone.FieldPostcodes:
+		m.ClearPostcodes()
+		return nil
+	case deliveryzone.FieldPostcodePrefixes:
+		m.ClearPostcodePrefixes()
+		return nil
+	case deliveryzone.FieldCenterLat:
+		m.ClearCenterLat()
+		return nil
+	case deliveryzone.FieldCenterLng:
+		m.ClearCenterLng()
+		return nil
+	case deliveryzone.FieldRadiusKm:
+		m.ClearRadiusKm()
+		return nil
+	}
+	return fmt.Errorf("unknown DeliveryZone nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DeliveryZoneMutation) ResetField(name string) error {
+	switch name {
+	case deliveryzone.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case deliveryzone.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case deliveryzone.FieldName:
+		m.ResetName()
+		return nil
+	case deliveryzone.FieldCountry:
+		m.ResetCountry()
+		return nil
+	case deliveryzone.FieldPostcodes:
+		m.ResetPostcodes()
+		return nil
+	case deliveryzone.FieldPostcodePrefixes:
+		m.ResetPostcodePrefixes()
+		return nil
+	case deliveryzone.FieldCenterLat:
+		m.ResetCenterLat()
+		return nil
+	case deliveryzone.FieldCenterLng:
+		m.ResetCenterLng()
+		return nil
+	case deliveryzone.FieldRadiusKm:
+		m.ResetRadiusKm()
+		return nil
+	case deliveryzone.FieldSameDayCutoff:
+		m.ResetSameDayCutoff()
+		return nil
+	case deliveryzone.FieldTimezone:
+		m.ResetTimezone()
+		return nil
+	case deliveryzone.FieldPriceAmount:
+		m.ResetPriceAmount()
+		return nil
+	case deliveryzone.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case deliveryzone.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown DeliveryZone field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DeliveryZoneMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DeliveryZoneMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DeliveryZoneMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DeliveryZoneMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DeliveryZoneMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DeliveryZoneMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DeliveryZoneMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DeliveryZone unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DeliveryZoneMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DeliveryZone edge %s", name)
 }
 
 // DropMutation represents an operation that mutates the Drop nodes in the graph.
@@ -6371,36 +10106,31 @@ func (m *DropPoolMutation) ResetEdge(name string) error {
 // FulfillmentMutation represents an operation that mutates the Fulfillment nodes in the graph.
 type FulfillmentMutation struct {
 	config
-	op                Op
-	typ               string
-	id                *int
-	created_at        *time.Time
-	updated_at        *time.Time
-	customer_id       *int
-	addcustomer_id    *int
-	method            *fulfillment.Method
-	status            *fulfillment.Status
-	location_id       *int
-	addlocation_id    *int
-	window_id         *int
-	addwindow_id      *int
-	pickup_code       *string
-	collected_at      *time.Time
-	due_at            *time.Time
-	escalated_at      *time.Time
-	reroutes          *int
-	addreroutes       *int
-	late_credited_at  *time.Time
-	packaging_variant *string
-	clearedFields     map[string]struct{}
-	_order            *int
-	cleared_order     bool
-	events            map[int]struct{}
-	removedevents     map[int]struct{}
-	clearedevents     bool
-	done              bool
-	oldValue          func(context.Context) (*Fulfillment, error)
-	predicates        []predicate.Fulfillment
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	updated_at     *time.Time
+	customer_id    *int
+	addcustomer_id *int
+	method         *fulfillment.Method
+	status         *fulfillment.Status
+	location_id    *int
+	addlocation_id *int
+	pickup_code    *string
+	collected_at   *time.Time
+	window_id      *int
+	addwindow_id   *int
+	address        **types.Address
+	clearedFields  map[string]struct{}
+	_order         *int
+	cleared_order  bool
+	events         map[int]struct{}
+	removedevents  map[int]struct{}
+	clearedevents  bool
+	done           bool
+	oldValue       func(context.Context) (*Fulfillment, error)
+	predicates     []predicate.Fulfillment
 }
 
 var _ ent.Mutation = (*FulfillmentMutation)(nil)
@@ -6807,76 +10537,6 @@ func (m *FulfillmentMutation) ResetLocationID() {
 	delete(m.clearedFields, fulfillment.FieldLocationID)
 }
 
-// SetWindowID sets the "window_id" field.
-func (m *FulfillmentMutation) SetWindowID(i int) {
-	m.window_id = &i
-	m.addwindow_id = nil
-}
-
-// WindowID returns the value of the "window_id" field in the mutation.
-func (m *FulfillmentMutation) WindowID() (r int, exists bool) {
-	v := m.window_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldWindowID returns the old "window_id" field's value of the Fulfillment entity.
-// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *FulfillmentMutation) OldWindowID(ctx context.Context) (v *int, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldWindowID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldWindowID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldWindowID: %w", err)
-	}
-	return oldValue.WindowID, nil
-}
-
-// AddWindowID adds i to the "window_id" field.
-func (m *FulfillmentMutation) AddWindowID(i int) {
-	if m.addwindow_id != nil {
-		*m.addwindow_id += i
-	} else {
-		m.addwindow_id = &i
-	}
-}
-
-// AddedWindowID returns the value that was added to the "window_id" field in this mutation.
-func (m *FulfillmentMutation) AddedWindowID() (r int, exists bool) {
-	v := m.addwindow_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// ClearWindowID clears the value of the "window_id" field.
-func (m *FulfillmentMutation) ClearWindowID() {
-	m.window_id = nil
-	m.addwindow_id = nil
-	m.clearedFields[fulfillment.FieldWindowID] = struct{}{}
-}
-
-// WindowIDCleared returns if the "window_id" field was cleared in this mutation.
-func (m *FulfillmentMutation) WindowIDCleared() bool {
-	_, ok := m.clearedFields[fulfillment.FieldWindowID]
-	return ok
-}
-
-// ResetWindowID resets all changes to the "window_id" field.
-func (m *FulfillmentMutation) ResetWindowID() {
-	m.window_id = nil
-	m.addwindow_id = nil
-	delete(m.clearedFields, fulfillment.FieldWindowID)
-}
-
 // SetPickupCode sets the "pickup_code" field.
 func (m *FulfillmentMutation) SetPickupCode(s string) {
 	m.pickup_code = &s
@@ -6962,243 +10622,123 @@ func (m *FulfillmentMutation) ResetCollectedAt() {
 	delete(m.clearedFields, fulfillment.FieldCollectedAt)
 }
 
-// SetDueAt sets the "due_at" field.
-func (m *FulfillmentMutation) SetDueAt(t time.Time) {
-	m.due_at = &t
+// SetWindowID sets the "window_id" field.
+func (m *FulfillmentMutation) SetWindowID(i int) {
+	m.window_id = &i
+	m.addwindow_id = nil
 }
 
-// DueAt returns the value of the "due_at" field in the mutation.
-func (m *FulfillmentMutation) DueAt() (r time.Time, exists bool) {
-	v := m.due_at
+// WindowID returns the value of the "window_id" field in the mutation.
+func (m *FulfillmentMutation) WindowID() (r int, exists bool) {
+	v := m.window_id
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldDueAt returns the old "due_at" field's value of the Fulfillment entity.
+// OldWindowID returns the old "window_id" field's value of the Fulfillment entity.
 // If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *FulfillmentMutation) OldDueAt(ctx context.Context) (v *time.Time, err error) {
+func (m *FulfillmentMutation) OldWindowID(ctx context.Context) (v *int, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldDueAt is only allowed on UpdateOne operations")
+		return v, errors.New("OldWindowID is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldDueAt requires an ID field in the mutation")
+		return v, errors.New("OldWindowID requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldDueAt: %w", err)
+		return v, fmt.Errorf("querying old value for OldWindowID: %w", err)
 	}
-	return oldValue.DueAt, nil
+	return oldValue.WindowID, nil
 }
 
-// ClearDueAt clears the value of the "due_at" field.
-func (m *FulfillmentMutation) ClearDueAt() {
-	m.due_at = nil
-	m.clearedFields[fulfillment.FieldDueAt] = struct{}{}
-}
-
-// DueAtCleared returns if the "due_at" field was cleared in this mutation.
-func (m *FulfillmentMutation) DueAtCleared() bool {
-	_, ok := m.clearedFields[fulfillment.FieldDueAt]
-	return ok
-}
-
-// ResetDueAt resets all changes to the "due_at" field.
-func (m *FulfillmentMutation) ResetDueAt() {
-	m.due_at = nil
-	delete(m.clearedFields, fulfillment.FieldDueAt)
-}
-
-// SetEscalatedAt sets the "escalated_at" field.
-func (m *FulfillmentMutation) SetEscalatedAt(t time.Time) {
-	m.escalated_at = &t
-}
-
-// EscalatedAt returns the value of the "escalated_at" field in the mutation.
-func (m *FulfillmentMutation) EscalatedAt() (r time.Time, exists bool) {
-	v := m.escalated_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldEscalatedAt returns the old "escalated_at" field's value of the Fulfillment entity.
-// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *FulfillmentMutation) OldEscalatedAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldEscalatedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldEscalatedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldEscalatedAt: %w", err)
-	}
-	return oldValue.EscalatedAt, nil
-}
-
-// ClearEscalatedAt clears the value of the "escalated_at" field.
-func (m *FulfillmentMutation) ClearEscalatedAt() {
-	m.escalated_at = nil
-	m.clearedFields[fulfillment.FieldEscalatedAt] = struct{}{}
-}
-
-// EscalatedAtCleared returns if the "escalated_at" field was cleared in this mutation.
-func (m *FulfillmentMutation) EscalatedAtCleared() bool {
-	_, ok := m.clearedFields[fulfillment.FieldEscalatedAt]
-	return ok
-}
-
-// ResetEscalatedAt resets all changes to the "escalated_at" field.
-func (m *FulfillmentMutation) ResetEscalatedAt() {
-	m.escalated_at = nil
-	delete(m.clearedFields, fulfillment.FieldEscalatedAt)
-}
-
-// SetReroutes sets the "reroutes" field.
-func (m *FulfillmentMutation) SetReroutes(i int) {
-	m.reroutes = &i
-	m.addreroutes = nil
-}
-
-// Reroutes returns the value of the "reroutes" field in the mutation.
-func (m *FulfillmentMutation) Reroutes() (r int, exists bool) {
-	v := m.reroutes
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldReroutes returns the old "reroutes" field's value of the Fulfillment entity.
-// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *FulfillmentMutation) OldReroutes(ctx context.Context) (v int, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldReroutes is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldReroutes requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldReroutes: %w", err)
-	}
-	return oldValue.Reroutes, nil
-}
-
-// AddReroutes adds i to the "reroutes" field.
-func (m *FulfillmentMutation) AddReroutes(i int) {
-	if m.addreroutes != nil {
-		*m.addreroutes += i
+// AddWindowID adds i to the "window_id" field.
+func (m *FulfillmentMutation) AddWindowID(i int) {
+	if m.addwindow_id != nil {
+		*m.addwindow_id += i
 	} else {
-		m.addreroutes = &i
+		m.addwindow_id = &i
 	}
 }
 
-// AddedReroutes returns the value that was added to the "reroutes" field in this mutation.
-func (m *FulfillmentMutation) AddedReroutes() (r int, exists bool) {
-	v := m.addreroutes
+// AddedWindowID returns the value that was added to the "window_id" field in this mutation.
+func (m *FulfillmentMutation) AddedWindowID() (r int, exists bool) {
+	v := m.addwindow_id
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// ResetReroutes resets all changes to the "reroutes" field.
-func (m *FulfillmentMutation) ResetReroutes() {
-	m.reroutes = nil
-	m.addreroutes = nil
+// ClearWindowID clears the value of the "window_id" field.
+func (m *FulfillmentMutation) ClearWindowID() {
+	m.window_id = nil
+	m.addwindow_id = nil
+	m.clearedFields[fulfillment.FieldWindowID] = struct{}{}
 }
 
-// SetLateCreditedAt sets the "late_credited_at" field.
-func (m *FulfillmentMutation) SetLateCreditedAt(t time.Time) {
-	m.late_credited_at = &t
-}
-
-// LateCreditedAt returns the value of the "late_credited_at" field in the mutation.
-func (m *FulfillmentMutation) LateCreditedAt() (r time.Time, exists bool) {
-	v := m.late_credited_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldLateCreditedAt returns the old "late_credited_at" field's value of the Fulfillment entity.
-// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *FulfillmentMutation) OldLateCreditedAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldLateCreditedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldLateCreditedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldLateCreditedAt: %w", err)
-	}
-	return oldValue.LateCreditedAt, nil
-}
-
-// ClearLateCreditedAt clears the value of the "late_credited_at" field.
-func (m *FulfillmentMutation) ClearLateCreditedAt() {
-	m.late_credited_at = nil
-	m.clearedFields[fulfillment.FieldLateCreditedAt] = struct{}{}
-}
-
-// LateCreditedAtCleared returns if the "late_credited_at" field was cleared in this mutation.
-func (m *FulfillmentMutation) LateCreditedAtCleared() bool {
-	_, ok := m.clearedFields[fulfillment.FieldLateCreditedAt]
+// WindowIDCleared returns if the "window_id" field was cleared in this mutation.
+func (m *FulfillmentMutation) WindowIDCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldWindowID]
 	return ok
 }
 
-// ResetLateCreditedAt resets all changes to the "late_credited_at" field.
-func (m *FulfillmentMutation) ResetLateCreditedAt() {
-	m.late_credited_at = nil
-	delete(m.clearedFields, fulfillment.FieldLateCreditedAt)
+// ResetWindowID resets all changes to the "window_id" field.
+func (m *FulfillmentMutation) ResetWindowID() {
+	m.window_id = nil
+	m.addwindow_id = nil
+	delete(m.clearedFields, fulfillment.FieldWindowID)
 }
 
-// SetPackagingVariant sets the "packaging_variant" field.
-func (m *FulfillmentMutation) SetPackagingVariant(s string) {
-	m.packaging_variant = &s
+// SetAddress sets the "address" field.
+func (m *FulfillmentMutation) SetAddress(t *types.Address) {
+	m.address = &t
 }
 
-// PackagingVariant returns the value of the "packaging_variant" field in the mutation.
-func (m *FulfillmentMutation) PackagingVariant() (r string, exists bool) {
-	v := m.packaging_variant
+// Address returns the value of the "address" field in the mutation.
+func (m *FulfillmentMutation) Address() (r *types.Address, exists bool) {
+	v := m.address
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldPackagingVariant returns the old "packaging_variant" field's value of the Fulfillment entity.
+// OldAddress returns the old "address" field's value of the Fulfillment entity.
 // If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *FulfillmentMutation) OldPackagingVariant(ctx context.Context) (v string, err error) {
+func (m *FulfillmentMutation) OldAddress(ctx context.Context) (v *types.Address, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldPackagingVariant is only allowed on UpdateOne operations")
+		return v, errors.New("OldAddress is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldPackagingVariant requires an ID field in the mutation")
+		return v, errors.New("OldAddress requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldPackagingVariant: %w", err)
+		return v, fmt.Errorf("querying old value for OldAddress: %w", err)
 	}
-	return oldValue.PackagingVariant, nil
+	return oldValue.Address, nil
 }
 
-// ResetPackagingVariant resets all changes to the "packaging_variant" field.
-func (m *FulfillmentMutation) ResetPackagingVariant() {
-	m.packaging_variant = nil
+// ClearAddress clears the value of the "address" field.
+func (m *FulfillmentMutation) ClearAddress() {
+	m.address = nil
+	m.clearedFields[fulfillment.FieldAddress] = struct{}{}
+}
+
+// AddressCleared returns if the "address" field was cleared in this mutation.
+func (m *FulfillmentMutation) AddressCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldAddress]
+	return ok
+}
+
+// ResetAddress resets all changes to the "address" field.
+func (m *FulfillmentMutation) ResetAddress() {
+	m.address = nil
+	delete(m.clearedFields, fulfillment.FieldAddress)
 }
 
 // ClearOrder clears the "order" edge to the Order entity.
@@ -7316,7 +10856,7 @@ func (m *FulfillmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FulfillmentMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, fulfillment.FieldCreatedAt)
 	}
@@ -7338,29 +10878,17 @@ func (m *FulfillmentMutation) Fields() []string {
 	if m.location_id != nil {
 		fields = append(fields, fulfillment.FieldLocationID)
 	}
-	if m.window_id != nil {
-		fields = append(fields, fulfillment.FieldWindowID)
-	}
 	if m.pickup_code != nil {
 		fields = append(fields, fulfillment.FieldPickupCode)
 	}
 	if m.collected_at != nil {
 		fields = append(fields, fulfillment.FieldCollectedAt)
 	}
-	if m.due_at != nil {
-		fields = append(fields, fulfillment.FieldDueAt)
+	if m.window_id != nil {
+		fields = append(fields, fulfillment.FieldWindowID)
 	}
-	if m.escalated_at != nil {
-		fields = append(fields, fulfillment.FieldEscalatedAt)
-	}
-	if m.reroutes != nil {
-		fields = append(fields, fulfillment.FieldReroutes)
-	}
-	if m.late_credited_at != nil {
-		fields = append(fields, fulfillment.FieldLateCreditedAt)
-	}
-	if m.packaging_variant != nil {
-		fields = append(fields, fulfillment.FieldPackagingVariant)
+	if m.address != nil {
+		fields = append(fields, fulfillment.FieldAddress)
 	}
 	return fields
 }
@@ -7384,22 +10912,14 @@ func (m *FulfillmentMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case fulfillment.FieldLocationID:
 		return m.LocationID()
-	case fulfillment.FieldWindowID:
-		return m.WindowID()
 	case fulfillment.FieldPickupCode:
 		return m.PickupCode()
 	case fulfillment.FieldCollectedAt:
 		return m.CollectedAt()
-	case fulfillment.FieldDueAt:
-		return m.DueAt()
-	case fulfillment.FieldEscalatedAt:
-		return m.EscalatedAt()
-	case fulfillment.FieldReroutes:
-		return m.Reroutes()
-	case fulfillment.FieldLateCreditedAt:
-		return m.LateCreditedAt()
-	case fulfillment.FieldPackagingVariant:
-		return m.PackagingVariant()
+	case fulfillment.FieldWindowID:
+		return m.WindowID()
+	case fulfillment.FieldAddress:
+		return m.Address()
 	}
 	return nil, false
 }
@@ -7423,22 +10943,14 @@ func (m *FulfillmentMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldStatus(ctx)
 	case fulfillment.FieldLocationID:
 		return m.OldLocationID(ctx)
-	case fulfillment.FieldWindowID:
-		return m.OldWindowID(ctx)
 	case fulfillment.FieldPickupCode:
 		return m.OldPickupCode(ctx)
 	case fulfillment.FieldCollectedAt:
 		return m.OldCollectedAt(ctx)
-	case fulfillment.FieldDueAt:
-		return m.OldDueAt(ctx)
-	case fulfillment.FieldEscalatedAt:
-		return m.OldEscalatedAt(ctx)
-	case fulfillment.FieldReroutes:
-		return m.OldReroutes(ctx)
-	case fulfillment.FieldLateCreditedAt:
-		return m.OldLateCreditedAt(ctx)
-	case fulfillment.FieldPackagingVariant:
-		return m.OldPackagingVariant(ctx)
+	case fulfillment.FieldWindowID:
+		return m.OldWindowID(ctx)
+	case fulfillment.FieldAddress:
+		return m.OldAddress(ctx)
 	}
 	return nil, fmt.Errorf("unknown Fulfillment field %s", name)
 }
@@ -7497,13 +11009,6 @@ func (m *FulfillmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLocationID(v)
 		return nil
-	case fulfillment.FieldWindowID:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetWindowID(v)
-		return nil
 	case fulfillment.FieldPickupCode:
 		v, ok := value.(string)
 		if !ok {
@@ -7518,40 +11023,19 @@ func (m *FulfillmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCollectedAt(v)
 		return nil
-	case fulfillment.FieldDueAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetDueAt(v)
-		return nil
-	case fulfillment.FieldEscalatedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetEscalatedAt(v)
-		return nil
-	case fulfillment.FieldReroutes:
+	case fulfillment.FieldWindowID:
 		v, ok := value.(int)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetReroutes(v)
+		m.SetWindowID(v)
 		return nil
-	case fulfillment.FieldLateCreditedAt:
-		v, ok := value.(time.Time)
+	case fulfillment.FieldAddress:
+		v, ok := value.(*types.Address)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetLateCreditedAt(v)
-		return nil
-	case fulfillment.FieldPackagingVariant:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetPackagingVariant(v)
+		m.SetAddress(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment field %s", name)
@@ -7570,9 +11054,6 @@ func (m *FulfillmentMutation) AddedFields() []string {
 	if m.addwindow_id != nil {
 		fields = append(fields, fulfillment.FieldWindowID)
 	}
-	if m.addreroutes != nil {
-		fields = append(fields, fulfillment.FieldReroutes)
-	}
 	return fields
 }
 
@@ -7587,8 +11068,6 @@ func (m *FulfillmentMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedLocationID()
 	case fulfillment.FieldWindowID:
 		return m.AddedWindowID()
-	case fulfillment.FieldReroutes:
-		return m.AddedReroutes()
 	}
 	return nil, false
 }
@@ -7619,13 +11098,6 @@ func (m *FulfillmentMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddWindowID(v)
 		return nil
-	case fulfillment.FieldReroutes:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.AddReroutes(v)
-		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment numeric field %s", name)
 }
@@ -7637,20 +11109,14 @@ func (m *FulfillmentMutation) ClearedFields() []string {
 	if m.FieldCleared(fulfillment.FieldLocationID) {
 		fields = append(fields, fulfillment.FieldLocationID)
 	}
-	if m.FieldCleared(fulfillment.FieldWindowID) {
-		fields = append(fields, fulfillment.FieldWindowID)
-	}
 	if m.FieldCleared(fulfillment.FieldCollectedAt) {
 		fields = append(fields, fulfillment.FieldCollectedAt)
 	}
-	if m.FieldCleared(fulfillment.FieldDueAt) {
-		fields = append(fields, fulfillment.FieldDueAt)
+	if m.FieldCleared(fulfillment.FieldWindowID) {
+		fields = append(fields, fulfillment.FieldWindowID)
 	}
-	if m.FieldCleared(fulfillment.FieldEscalatedAt) {
-		fields = append(fields, fulfillment.FieldEscalatedAt)
-	}
-	if m.FieldCleared(fulfillment.FieldLateCreditedAt) {
-		fields = append(fields, fulfillment.FieldLateCreditedAt)
+	if m.FieldCleared(fulfillment.FieldAddress) {
+		fields = append(fields, fulfillment.FieldAddress)
 	}
 	return fields
 }
@@ -7669,20 +11135,14 @@ func (m *FulfillmentMutation) ClearField(name string) error {
 	case fulfillment.FieldLocationID:
 		m.ClearLocationID()
 		return nil
-	case fulfillment.FieldWindowID:
-		m.ClearWindowID()
-		return nil
 	case fulfillment.FieldCollectedAt:
 		m.ClearCollectedAt()
 		return nil
-	case fulfillment.FieldDueAt:
-		m.ClearDueAt()
+	case fulfillment.FieldWindowID:
+		m.ClearWindowID()
 		return nil
-	case fulfillment.FieldEscalatedAt:
-		m.ClearEscalatedAt()
-		return nil
-	case fulfillment.FieldLateCreditedAt:
-		m.ClearLateCreditedAt()
+	case fulfillment.FieldAddress:
+		m.ClearAddress()
 		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment nullable field %s", name)
@@ -7713,29 +11173,17 @@ func (m *FulfillmentMutation) ResetField(name string) error {
 	case fulfillment.FieldLocationID:
 		m.ResetLocationID()
 		return nil
-	case fulfillment.FieldWindowID:
-		m.ResetWindowID()
-		return nil
 	case fulfillment.FieldPickupCode:
 		m.ResetPickupCode()
 		return nil
 	case fulfillment.FieldCollectedAt:
 		m.ResetCollectedAt()
 		return nil
-	case fulfillment.FieldDueAt:
-		m.ResetDueAt()
+	case fulfillment.FieldWindowID:
+		m.ResetWindowID()
 		return nil
-	case fulfillment.FieldEscalatedAt:
-		m.ResetEscalatedAt()
-		return nil
-	case fulfillment.FieldReroutes:
-		m.ResetReroutes()
-		return nil
-	case fulfillment.FieldLateCreditedAt:
-		m.ResetLateCreditedAt()
-		return nil
-	case fulfillment.FieldPackagingVariant:
-		m.ResetPackagingVariant()
+	case fulfillment.FieldAddress:
+		m.ResetAddress()
 		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment field %s", name)
@@ -7856,7 +11304,6 @@ type FulfillmentEventMutation struct {
 	actor              *fulfillmentevent.Actor
 	actor_id           *string
 	note               *string
-	scan               *string
 	at                 *time.Time
 	clearedFields      map[string]struct{}
 	fulfillment        *int
@@ -8236,42 +11683,6 @@ func (m *FulfillmentEventMutation) ResetNote() {
 	m.note = nil
 }
 
-// SetScan sets the "scan" field.
-func (m *FulfillmentEventMutation) SetScan(s string) {
-	m.scan = &s
-}
-
-// Scan returns the value of the "scan" field in the mutation.
-func (m *FulfillmentEventMutation) Scan() (r string, exists bool) {
-	v := m.scan
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldScan returns the old "scan" field's value of the FulfillmentEvent entity.
-// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *FulfillmentEventMutation) OldScan(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldScan is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldScan requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldScan: %w", err)
-	}
-	return oldValue.Scan, nil
-}
-
-// ResetScan resets all changes to the "scan" field.
-func (m *FulfillmentEventMutation) ResetScan() {
-	m.scan = nil
-}
-
 // SetAt sets the "at" field.
 func (m *FulfillmentEventMutation) SetAt(t time.Time) {
 	m.at = &t
@@ -8369,7 +11780,7 @@ func (m *FulfillmentEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FulfillmentEventMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 8)
 	if m.fulfillment != nil {
 		fields = append(fields, fulfillmentevent.FieldFulfillmentID)
 	}
@@ -8390,9 +11801,6 @@ func (m *FulfillmentEventMutation) Fields() []string {
 	}
 	if m.note != nil {
 		fields = append(fields, fulfillmentevent.FieldNote)
-	}
-	if m.scan != nil {
-		fields = append(fields, fulfillmentevent.FieldScan)
 	}
 	if m.at != nil {
 		fields = append(fields, fulfillmentevent.FieldAt)
@@ -8419,8 +11827,6 @@ func (m *FulfillmentEventMutation) Field(name string) (ent.Value, bool) {
 		return m.ActorID()
 	case fulfillmentevent.FieldNote:
 		return m.Note()
-	case fulfillmentevent.FieldScan:
-		return m.Scan()
 	case fulfillmentevent.FieldAt:
 		return m.At()
 	}
@@ -8446,8 +11852,6 @@ func (m *FulfillmentEventMutation) OldField(ctx context.Context, name string) (e
 		return m.OldActorID(ctx)
 	case fulfillmentevent.FieldNote:
 		return m.OldNote(ctx)
-	case fulfillmentevent.FieldScan:
-		return m.OldScan(ctx)
 	case fulfillmentevent.FieldAt:
 		return m.OldAt(ctx)
 	}
@@ -8507,13 +11911,6 @@ func (m *FulfillmentEventMutation) SetField(name string, value ent.Value) error 
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetNote(v)
-		return nil
-	case fulfillmentevent.FieldScan:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetScan(v)
 		return nil
 	case fulfillmentevent.FieldAt:
 		v, ok := value.(time.Time)
@@ -8606,9 +12003,6 @@ func (m *FulfillmentEventMutation) ResetField(name string) error {
 		return nil
 	case fulfillmentevent.FieldNote:
 		m.ResetNote()
-		return nil
-	case fulfillmentevent.FieldScan:
-		m.ResetScan()
 		return nil
 	case fulfillmentevent.FieldAt:
 		m.ResetAt()
@@ -9902,768 +13296,6 @@ func (m *GiftLotMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *GiftLotMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown GiftLot edge %s", name)
-}
-
-// HubCollectionMutation represents an operation that mutates the HubCollection nodes in the graph.
-type HubCollectionMutation struct {
-	config
-	op                Op
-	typ               string
-	id                *int
-	collection_id     *string
-	hub               *string
-	fulfillment_id    *int
-	addfulfillment_id *int
-	outcome           *hubcollection.Outcome
-	claimed_at        *time.Time
-	collected_at      *time.Time
-	recorded_at       *time.Time
-	note              *string
-	clearedFields     map[string]struct{}
-	done              bool
-	oldValue          func(context.Context) (*HubCollection, error)
-	predicates        []predicate.HubCollection
-}
-
-var _ ent.Mutation = (*HubCollectionMutation)(nil)
-
-// hubcollectionOption allows management of the mutation configuration using functional options.
-type hubcollectionOption func(*HubCollectionMutation)
-
-// newHubCollectionMutation creates new mutation for the HubCollection entity.
-func newHubCollectionMutation(c config, op Op, opts ...hubcollectionOption) *HubCollectionMutation {
-	m := &HubCollectionMutation{
-		config:        c,
-		op:            op,
-		typ:           TypeHubCollection,
-		clearedFields: make(map[string]struct{}),
-	}
-	for _, opt := range opts {
-		opt(m)
-	}
-	return m
-}
-
-// withHubCollectionID sets the ID field of the mutation.
-func withHubCollectionID(id int) hubcollectionOption {
-	return func(m *HubCollectionMutation) {
-		var (
-			err   error
-			once  sync.Once
-			value *HubCollection
-		)
-		m.oldValue = func(ctx context.Context) (*HubCollection, error) {
-			once.Do(func() {
-				if m.done {
-					err = errors.New("querying old values post mutation is not allowed")
-				} else {
-					value, err = m.Client().HubCollection.Get(ctx, id)
-				}
-			})
-			return value, err
-		}
-		m.id = &id
-	}
-}
-
-// withHubCollection sets the old HubCollection of the mutation.
-func withHubCollection(node *HubCollection) hubcollectionOption {
-	return func(m *HubCollectionMutation) {
-		m.oldValue = func(context.Context) (*HubCollection, error) {
-			return node, nil
-		}
-		m.id = &node.ID
-	}
-}
-
-// Client returns a new `ent.Client` from the mutation. If the mutation was
-// executed in a transaction (ent.Tx), a transactional client is returned.
-func (m HubCollectionMutation) Client() *Client {
-	client := &Client{config: m.config}
-	client.init()
-	return client
-}
-
-// Tx returns an `ent.Tx` for mutations that were executed in transactions;
-// it returns an error otherwise.
-func (m HubCollectionMutation) Tx() (*Tx, error) {
-	if _, ok := m.driver.(*txDriver); !ok {
-		return nil, errors.New("ent: mutation is not running in a transaction")
-	}
-	tx := &Tx{config: m.config}
-	tx.init()
-	return tx, nil
-}
-
-// ID returns the ID value in the mutation. Note that the ID is only available
-// if it was provided to the builder or after it was returned from the database.
-func (m *HubCollectionMutation) ID() (id int, exists bool) {
-	if m.id == nil {
-		return
-	}
-	return *m.id, true
-}
-
-// IDs queries the database and returns the entity ids that match the mutation's predicate.
-// That means, if the mutation is applied within a transaction with an isolation level such
-// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
-// or updated by the mutation.
-func (m *HubCollectionMutation) IDs(ctx context.Context) ([]int, error) {
-	switch {
-	case m.op.Is(OpUpdateOne | OpDeleteOne):
-		id, exists := m.ID()
-		if exists {
-			return []int{id}, nil
-		}
-		fallthrough
-	case m.op.Is(OpUpdate | OpDelete):
-		return m.Client().HubCollection.Query().Where(m.predicates...).IDs(ctx)
-	default:
-		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
-	}
-}
-
-// SetCollectionID sets the "collection_id" field.
-func (m *HubCollectionMutation) SetCollectionID(s string) {
-	m.collection_id = &s
-}
-
-// CollectionID returns the value of the "collection_id" field in the mutation.
-func (m *HubCollectionMutation) CollectionID() (r string, exists bool) {
-	v := m.collection_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldCollectionID returns the old "collection_id" field's value of the HubCollection entity.
-// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubCollectionMutation) OldCollectionID(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldCollectionID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldCollectionID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldCollectionID: %w", err)
-	}
-	return oldValue.CollectionID, nil
-}
-
-// ResetCollectionID resets all changes to the "collection_id" field.
-func (m *HubCollectionMutation) ResetCollectionID() {
-	m.collection_id = nil
-}
-
-// SetHub sets the "hub" field.
-func (m *HubCollectionMutation) SetHub(s string) {
-	m.hub = &s
-}
-
-// Hub returns the value of the "hub" field in the mutation.
-func (m *HubCollectionMutation) Hub() (r string, exists bool) {
-	v := m.hub
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldHub returns the old "hub" field's value of the HubCollection entity.
-// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubCollectionMutation) OldHub(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldHub is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldHub requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldHub: %w", err)
-	}
-	return oldValue.Hub, nil
-}
-
-// ResetHub resets all changes to the "hub" field.
-func (m *HubCollectionMutation) ResetHub() {
-	m.hub = nil
-}
-
-// SetFulfillmentID sets the "fulfillment_id" field.
-func (m *HubCollectionMutation) SetFulfillmentID(i int) {
-	m.fulfillment_id = &i
-	m.addfulfillment_id = nil
-}
-
-// FulfillmentID returns the value of the "fulfillment_id" field in the mutation.
-func (m *HubCollectionMutation) FulfillmentID() (r int, exists bool) {
-	v := m.fulfillment_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldFulfillmentID returns the old "fulfillment_id" field's value of the HubCollection entity.
-// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubCollectionMutation) OldFulfillmentID(ctx context.Context) (v int, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldFulfillmentID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldFulfillmentID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldFulfillmentID: %w", err)
-	}
-	return oldValue.FulfillmentID, nil
-}
-
-// AddFulfillmentID adds i to the "fulfillment_id" field.
-func (m *HubCollectionMutation) AddFulfillmentID(i int) {
-	if m.addfulfillment_id != nil {
-		*m.addfulfillment_id += i
-	} else {
-		m.addfulfillment_id = &i
-	}
-}
-
-// AddedFulfillmentID returns the value that was added to the "fulfillment_id" field in this mutation.
-func (m *HubCollectionMutation) AddedFulfillmentID() (r int, exists bool) {
-	v := m.addfulfillment_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// ResetFulfillmentID resets all changes to the "fulfillment_id" field.
-func (m *HubCollectionMutation) ResetFulfillmentID() {
-	m.fulfillment_id = nil
-	m.addfulfillment_id = nil
-}
-
-// SetOutcome sets the "outcome" field.
-func (m *HubCollectionMutation) SetOutcome(h hubcollection.Outcome) {
-	m.outcome = &h
-}
-
-// Outcome returns the value of the "outcome" field in the mutation.
-func (m *HubCollectionMutation) Outcome() (r hubcollection.Outcome, exists bool) {
-	v := m.outcome
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldOutcome returns the old "outcome" field's value of the HubCollection entity.
-// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubCollectionMutation) OldOutcome(ctx context.Context) (v hubcollection.Outcome, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldOutcome requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
-	}
-	return oldValue.Outcome, nil
-}
-
-// ResetOutcome resets all changes to the "outcome" field.
-func (m *HubCollectionMutation) ResetOutcome() {
-	m.outcome = nil
-}
-
-// SetClaimedAt sets the "claimed_at" field.
-func (m *HubCollectionMutation) SetClaimedAt(t time.Time) {
-	m.claimed_at = &t
-}
-
-// ClaimedAt returns the value of the "claimed_at" field in the mutation.
-func (m *HubCollectionMutation) ClaimedAt() (r time.Time, exists bool) {
-	v := m.claimed_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldClaimedAt returns the old "claimed_at" field's value of the HubCollection entity.
-// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubCollectionMutation) OldClaimedAt(ctx context.Context) (v time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldClaimedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldClaimedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldClaimedAt: %w", err)
-	}
-	return oldValue.ClaimedAt, nil
-}
-
-// ResetClaimedAt resets all changes to the "claimed_at" field.
-func (m *HubCollectionMutation) ResetClaimedAt() {
-	m.claimed_at = nil
-}
-
-// SetCollectedAt sets the "collected_at" field.
-func (m *HubCollectionMutation) SetCollectedAt(t time.Time) {
-	m.collected_at = &t
-}
-
-// CollectedAt returns the value of the "collected_at" field in the mutation.
-func (m *HubCollectionMutation) CollectedAt() (r time.Time, exists bool) {
-	v := m.collected_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldCollectedAt returns the old "collected_at" field's value of the HubCollection entity.
-// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubCollectionMutation) OldCollectedAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldCollectedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldCollectedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldCollectedAt: %w", err)
-	}
-	return oldValue.CollectedAt, nil
-}
-
-// ClearCollectedAt clears the value of the "collected_at" field.
-func (m *HubCollectionMutation) ClearCollectedAt() {
-	m.collected_at = nil
-	m.clearedFields[hubcollection.FieldCollectedAt] = struct{}{}
-}
-
-// CollectedAtCleared returns if the "collected_at" field was cleared in this mutation.
-func (m *HubCollectionMutation) CollectedAtCleared() bool {
-	_, ok := m.clearedFields[hubcollection.FieldCollectedAt]
-	return ok
-}
-
-// ResetCollectedAt resets all changes to the "collected_at" field.
-func (m *HubCollectionMutation) ResetCollectedAt() {
-	m.collected_at = nil
-	delete(m.clearedFields, hubcollection.FieldCollectedAt)
-}
-
-// SetRecordedAt sets the "recorded_at" field.
-func (m *HubCollectionMutation) SetRecordedAt(t time.Time) {
-	m.recorded_at = &t
-}
-
-// RecordedAt returns the value of the "recorded_at" field in the mutation.
-func (m *HubCollectionMutation) RecordedAt() (r time.Time, exists bool) {
-	v := m.recorded_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldRecordedAt returns the old "recorded_at" field's value of the HubCollection entity.
-// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubCollectionMutation) OldRecordedAt(ctx context.Context) (v time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldRecordedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldRecordedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldRecordedAt: %w", err)
-	}
-	return oldValue.RecordedAt, nil
-}
-
-// ResetRecordedAt resets all changes to the "recorded_at" field.
-func (m *HubCollectionMutation) ResetRecordedAt() {
-	m.recorded_at = nil
-}
-
-// SetNote sets the "note" field.
-func (m *HubCollectionMutation) SetNote(s string) {
-	m.note = &s
-}
-
-// Note returns the value of the "note" field in the mutation.
-func (m *HubCollectionMutation) Note() (r string, exists bool) {
-	v := m.note
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldNote returns the old "note" field's value of the HubCollection entity.
-// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubCollectionMutation) OldNote(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldNote is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldNote requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldNote: %w", err)
-	}
-	return oldValue.Note, nil
-}
-
-// ResetNote resets all changes to the "note" field.
-func (m *HubCollectionMutation) ResetNote() {
-	m.note = nil
-}
-
-// Where appends a list predicates to the HubCollectionMutation builder.
-func (m *HubCollectionMutation) Where(ps ...predicate.HubCollection) {
-	m.predicates = append(m.predicates, ps...)
-}
-
-// WhereP appends storage-level predicates to the HubCollectionMutation builder. Using this method,
-// users can use type-assertion to append predicates that do not depend on any generated package.
-func (m *HubCollectionMutation) WhereP(ps ...func(*sql.Selector)) {
-	p := make([]predicate.HubCollection, len(ps))
-	for i := range ps {
-		p[i] = ps[i]
-	}
-	m.Where(p...)
-}
-
-// Op returns the operation name.
-func (m *HubCollectionMutation) Op() Op {
-	return m.op
-}
-
-// SetOp allows setting the mutation operation.
-func (m *HubCollectionMutation) SetOp(op Op) {
-	m.op = op
-}
-
-// Type returns the node type of this mutation (HubCollection).
-func (m *HubCollectionMutation) Type() string {
-	return m.typ
-}
-
-// Fields returns all fields that were changed during this mutation. Note that in
-// order to get all numeric fields that were incremented/decremented, call
-// AddedFields().
-func (m *HubCollectionMutation) Fields() []string {
-	fields := make([]string, 0, 8)
-	if m.collection_id != nil {
-		fields = append(fields, hubcollection.FieldCollectionID)
-	}
-	if m.hub != nil {
-		fields = append(fields, hubcollection.FieldHub)
-	}
-	if m.fulfillment_id != nil {
-		fields = append(fields, hubcollection.FieldFulfillmentID)
-	}
-	if m.outcome != nil {
-		fields = append(fields, hubcollection.FieldOutcome)
-	}
-	if m.claimed_at != nil {
-		fields = append(fields, hubcollection.FieldClaimedAt)
-	}
-	if m.collected_at != nil {
-		fields = append(fields, hubcollection.FieldCollectedAt)
-	}
-	if m.recorded_at != nil {
-		fields = append(fields, hubcollection.FieldRecordedAt)
-	}
-	if m.note != nil {
-		fields = append(fields, hubcollection.FieldNote)
-	}
-	return fields
-}
-
-// Field returns the value of a field with the given name. The second boolean
-// return value indicates that this field was not set, or was not defined in the
-// schema.
-func (m *HubCollectionMutation) Field(name string) (ent.Value, bool) {
-	switch name {
-	case hubcollection.FieldCollectionID:
-		return m.CollectionID()
-	case hubcollection.FieldHub:
-		return m.Hub()
-	case hubcollection.FieldFulfillmentID:
-		return m.FulfillmentID()
-	case hubcollection.FieldOutcome:
-		return m.Outcome()
-	case hubcollection.FieldClaimedAt:
-		return m.ClaimedAt()
-	case hubcollection.FieldCollectedAt:
-		return m.CollectedAt()
-	case hubcollection.FieldRecordedAt:
-		return m.RecordedAt()
-	case hubcollection.FieldNote:
-		return m.Note()
-	}
-	return nil, false
-}
-
-// OldField returns the old value of the field from the database. An error is
-// returned if the mutation operation is not UpdateOne, or the query to the
-// database failed.
-func (m *HubCollectionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
-	switch name {
-	case hubcollection.FieldCollectionID:
-		return m.OldCollectionID(ctx)
-	case hubcollection.FieldHub:
-		return m.OldHub(ctx)
-	case hubcollection.FieldFulfillmentID:
-		return m.OldFulfillmentID(ctx)
-	case hubcollection.FieldOutcome:
-		return m.OldOutcome(ctx)
-	case hubcollection.FieldClaimedAt:
-		return m.OldClaimedAt(ctx)
-	case hubcollection.FieldCollectedAt:
-		return m.OldCollectedAt(ctx)
-	case hubcollection.FieldRecordedAt:
-		return m.OldRecordedAt(ctx)
-	case hubcollection.FieldNote:
-		return m.OldNote(ctx)
-	}
-	return nil, fmt.Errorf("unknown HubCollection field %s", name)
-}
-
-// SetField sets the value of a field with the given name. It returns an error if
-// the field is not defined in the schema, or if the type mismatched the field
-// type.
-func (m *HubCollectionMutation) SetField(name string, value ent.Value) error {
-	switch name {
-	case hubcollection.FieldCollectionID:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetCollectionID(v)
-		return nil
-	case hubcollection.FieldHub:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetHub(v)
-		return nil
-	case hubcollection.FieldFulfillmentID:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetFulfillmentID(v)
-		return nil
-	case hubcollection.FieldOutcome:
-		v, ok := value.(hubcollection.Outcome)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetOutcome(v)
-		return nil
-	case hubcollection.FieldClaimedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetClaimedAt(v)
-		return nil
-	case hubcollection.FieldCollectedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetCollectedAt(v)
-		return nil
-	case hubcollection.FieldRecordedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetRecordedAt(v)
-		return nil
-	case hubcollection.FieldNote:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetNote(v)
-		return nil
-	}
-	return fmt.Errorf("unknown HubCollection field %s", name)
-}
-
-// AddedFields returns all numeric fields that were incremented/decremented during
-// this mutation.
-func (m *HubCollectionMutation) AddedFields() []string {
-	var fields []string
-	if m.addfulfillment_id != nil {
-		fields = append(fields, hubcollection.FieldFulfillmentID)
-	}
-	return fields
-}
-
-// AddedField returns the numeric value that was incremented/decremented on a field
-// with the given name. The second boolean return value indicates that this field
-// was not set, or was not defined in the schema.
-func (m *HubCollectionMutation) AddedField(name string) (ent.Value, bool) {
-	switch name {
-	case hubcollection.FieldFulfillmentID:
-		return m.AddedFulfillmentID()
-	}
-	return nil, false
-}
-
-// AddField adds the value to the field with the given name. It returns an error if
-// the field is not defined in the schema, or if the type mismatched the field
-// type.
-func (m *HubCollectionMutation) AddField(name string, value ent.Value) error {
-	switch name {
-	case hubcollection.FieldFulfillmentID:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.AddFulfillmentID(v)
-		return nil
-	}
-	return fmt.Errorf("unknown HubCollection numeric field %s", name)
-}
-
-// ClearedFields returns all nullable fields that were cleared during this
-// mutation.
-func (m *HubCollectionMutation) ClearedFields() []string {
-	var fields []string
-	if m.FieldCleared(hubcollection.FieldCollectedAt) {
-		fields = append(fields, hubcollection.FieldCollectedAt)
-	}
-	return fields
-}
-
-// FieldCleared returns a boolean indicating if a field with the given name was
-// cleared in this mutation.
-func (m *HubCollectionMutation) FieldCleared(name string) bool {
-	_, ok := m.clearedFields[name]
-	return ok
-}
-
-// ClearField clears the value of the field with the given name. It returns an
-// error if the field is not defined in the schema.
-func (m *HubCollectionMutation) ClearField(name string) error {
-	switch name {
-	case hubcollection.FieldCollectedAt:
-		m.ClearCollectedAt()
-		return nil
-	}
-	return fmt.Errorf("unknown HubCollection nullable field %s", name)
-}
-
-// ResetField resets all changes in the mutation for the field with the given name.
-// It returns an error if the field is not defined in the schema.
-func (m *HubCollectionMutation) ResetField(name string) error {
-	switch name {
-	case hubcollection.FieldCollectionID:
-		m.ResetCollectionID()
-		return nil
-	case hubcollection.FieldHub:
-		m.ResetHub()
-		return nil
-	case hubcollection.FieldFulfillmentID:
-		m.ResetFulfillmentID()
-		return nil
-	case hubcollection.FieldOutcome:
-		m.ResetOutcome()
-		return nil
-	case hubcollection.FieldClaimedAt:
-		m.ResetClaimedAt()
-		return nil
-	case hubcollection.FieldCollectedAt:
-		m.ResetCollectedAt()
-		return nil
-	case hubcollection.FieldRecordedAt:
-		m.ResetRecordedAt()
-		return nil
-	case hubcollection.FieldNote:
-		m.ResetNote()
-		return nil
-	}
-	return fmt.Errorf("unknown HubCollection field %s", name)
-}
-
-// AddedEdges returns all edge names that were set/added in this mutation.
-func (m *HubCollectionMutation) AddedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// AddedIDs returns all IDs (to other nodes) that were added for the given edge
-// name in this mutation.
-func (m *HubCollectionMutation) AddedIDs(name string) []ent.Value {
-	return nil
-}
-
-// RemovedEdges returns all edge names that were removed in this mutation.
-func (m *HubCollectionMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
-// the given name in this mutation.
-func (m *HubCollectionMutation) RemovedIDs(name string) []ent.Value {
-	return nil
-}
-
-// ClearedEdges returns all edge names that were cleared in this mutation.
-func (m *HubCollectionMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// EdgeCleared returns a boolean which indicates if the edge with the given name
-// was cleared in this mutation.
-func (m *HubCollectionMutation) EdgeCleared(name string) bool {
-	return false
-}
-
-// ClearEdge clears the value of the edge with the given name. It returns an error
-// if that edge is not defined in the schema.
-func (m *HubCollectionMutation) ClearEdge(name string) error {
-	return fmt.Errorf("unknown HubCollection unique edge %s", name)
-}
-
-// ResetEdge resets all changes to the edge with the given name in this mutation.
-// It returns an error if the edge is not defined in the schema.
-func (m *HubCollectionMutation) ResetEdge(name string) error {
-	return fmt.Errorf("unknown HubCollection edge %s", name)
 }
 
 // HubPassSpendMutation represents an operation that mutates the HubPassSpend nodes in the graph.
@@ -12234,985 +14866,6 @@ func (m *HubPaymentMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *HubPaymentMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown HubPayment edge %s", name)
-}
-
-// HubPickupMutation represents an operation that mutates the HubPickup nodes in the graph.
-type HubPickupMutation struct {
-	config
-	op                Op
-	typ               string
-	id                *int
-	fulfillment_id    *int
-	addfulfillment_id *int
-	order_id          *int
-	addorder_id       *int
-	pickup_code       *string
-	status            *hubpickup.Status
-	listed_at         *time.Time
-	collection_id     *string
-	collected_at      *time.Time
-	outcome           *hubpickup.Outcome
-	note              *string
-	synced_at         *time.Time
-	clearedFields     map[string]struct{}
-	done              bool
-	oldValue          func(context.Context) (*HubPickup, error)
-	predicates        []predicate.HubPickup
-}
-
-var _ ent.Mutation = (*HubPickupMutation)(nil)
-
-// hubpickupOption allows management of the mutation configuration using functional options.
-type hubpickupOption func(*HubPickupMutation)
-
-// newHubPickupMutation creates new mutation for the HubPickup entity.
-func newHubPickupMutation(c config, op Op, opts ...hubpickupOption) *HubPickupMutation {
-	m := &HubPickupMutation{
-		config:        c,
-		op:            op,
-		typ:           TypeHubPickup,
-		clearedFields: make(map[string]struct{}),
-	}
-	for _, opt := range opts {
-		opt(m)
-	}
-	return m
-}
-
-// withHubPickupID sets the ID field of the mutation.
-func withHubPickupID(id int) hubpickupOption {
-	return func(m *HubPickupMutation) {
-		var (
-			err   error
-			once  sync.Once
-			value *HubPickup
-		)
-		m.oldValue = func(ctx context.Context) (*HubPickup, error) {
-			once.Do(func() {
-				if m.done {
-					err = errors.New("querying old values post mutation is not allowed")
-				} else {
-					value, err = m.Client().HubPickup.Get(ctx, id)
-				}
-			})
-			return value, err
-		}
-		m.id = &id
-	}
-}
-
-// withHubPickup sets the old HubPickup of the mutation.
-func withHubPickup(node *HubPickup) hubpickupOption {
-	return func(m *HubPickupMutation) {
-		m.oldValue = func(context.Context) (*HubPickup, error) {
-			return node, nil
-		}
-		m.id = &node.ID
-	}
-}
-
-// Client returns a new `ent.Client` from the mutation. If the mutation was
-// executed in a transaction (ent.Tx), a transactional client is returned.
-func (m HubPickupMutation) Client() *Client {
-	client := &Client{config: m.config}
-	client.init()
-	return client
-}
-
-// Tx returns an `ent.Tx` for mutations that were executed in transactions;
-// it returns an error otherwise.
-func (m HubPickupMutation) Tx() (*Tx, error) {
-	if _, ok := m.driver.(*txDriver); !ok {
-		return nil, errors.New("ent: mutation is not running in a transaction")
-	}
-	tx := &Tx{config: m.config}
-	tx.init()
-	return tx, nil
-}
-
-// ID returns the ID value in the mutation. Note that the ID is only available
-// if it was provided to the builder or after it was returned from the database.
-func (m *HubPickupMutation) ID() (id int, exists bool) {
-	if m.id == nil {
-		return
-	}
-	return *m.id, true
-}
-
-// IDs queries the database and returns the entity ids that match the mutation's predicate.
-// That means, if the mutation is applied within a transaction with an isolation level such
-// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
-// or updated by the mutation.
-func (m *HubPickupMutation) IDs(ctx context.Context) ([]int, error) {
-	switch {
-	case m.op.Is(OpUpdateOne | OpDeleteOne):
-		id, exists := m.ID()
-		if exists {
-			return []int{id}, nil
-		}
-		fallthrough
-	case m.op.Is(OpUpdate | OpDelete):
-		return m.Client().HubPickup.Query().Where(m.predicates...).IDs(ctx)
-	default:
-		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
-	}
-}
-
-// SetFulfillmentID sets the "fulfillment_id" field.
-func (m *HubPickupMutation) SetFulfillmentID(i int) {
-	m.fulfillment_id = &i
-	m.addfulfillment_id = nil
-}
-
-// FulfillmentID returns the value of the "fulfillment_id" field in the mutation.
-func (m *HubPickupMutation) FulfillmentID() (r int, exists bool) {
-	v := m.fulfillment_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldFulfillmentID returns the old "fulfillment_id" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldFulfillmentID(ctx context.Context) (v int, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldFulfillmentID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldFulfillmentID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldFulfillmentID: %w", err)
-	}
-	return oldValue.FulfillmentID, nil
-}
-
-// AddFulfillmentID adds i to the "fulfillment_id" field.
-func (m *HubPickupMutation) AddFulfillmentID(i int) {
-	if m.addfulfillment_id != nil {
-		*m.addfulfillment_id += i
-	} else {
-		m.addfulfillment_id = &i
-	}
-}
-
-// AddedFulfillmentID returns the value that was added to the "fulfillment_id" field in this mutation.
-func (m *HubPickupMutation) AddedFulfillmentID() (r int, exists bool) {
-	v := m.addfulfillment_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// ResetFulfillmentID resets all changes to the "fulfillment_id" field.
-func (m *HubPickupMutation) ResetFulfillmentID() {
-	m.fulfillment_id = nil
-	m.addfulfillment_id = nil
-}
-
-// SetOrderID sets the "order_id" field.
-func (m *HubPickupMutation) SetOrderID(i int) {
-	m.order_id = &i
-	m.addorder_id = nil
-}
-
-// OrderID returns the value of the "order_id" field in the mutation.
-func (m *HubPickupMutation) OrderID() (r int, exists bool) {
-	v := m.order_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldOrderID returns the old "order_id" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldOrderID(ctx context.Context) (v int, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldOrderID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
-	}
-	return oldValue.OrderID, nil
-}
-
-// AddOrderID adds i to the "order_id" field.
-func (m *HubPickupMutation) AddOrderID(i int) {
-	if m.addorder_id != nil {
-		*m.addorder_id += i
-	} else {
-		m.addorder_id = &i
-	}
-}
-
-// AddedOrderID returns the value that was added to the "order_id" field in this mutation.
-func (m *HubPickupMutation) AddedOrderID() (r int, exists bool) {
-	v := m.addorder_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// ResetOrderID resets all changes to the "order_id" field.
-func (m *HubPickupMutation) ResetOrderID() {
-	m.order_id = nil
-	m.addorder_id = nil
-}
-
-// SetPickupCode sets the "pickup_code" field.
-func (m *HubPickupMutation) SetPickupCode(s string) {
-	m.pickup_code = &s
-}
-
-// PickupCode returns the value of the "pickup_code" field in the mutation.
-func (m *HubPickupMutation) PickupCode() (r string, exists bool) {
-	v := m.pickup_code
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldPickupCode returns the old "pickup_code" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldPickupCode(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldPickupCode is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldPickupCode requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldPickupCode: %w", err)
-	}
-	return oldValue.PickupCode, nil
-}
-
-// ResetPickupCode resets all changes to the "pickup_code" field.
-func (m *HubPickupMutation) ResetPickupCode() {
-	m.pickup_code = nil
-}
-
-// SetStatus sets the "status" field.
-func (m *HubPickupMutation) SetStatus(h hubpickup.Status) {
-	m.status = &h
-}
-
-// Status returns the value of the "status" field in the mutation.
-func (m *HubPickupMutation) Status() (r hubpickup.Status, exists bool) {
-	v := m.status
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldStatus returns the old "status" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldStatus(ctx context.Context) (v hubpickup.Status, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldStatus requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
-	}
-	return oldValue.Status, nil
-}
-
-// ResetStatus resets all changes to the "status" field.
-func (m *HubPickupMutation) ResetStatus() {
-	m.status = nil
-}
-
-// SetListedAt sets the "listed_at" field.
-func (m *HubPickupMutation) SetListedAt(t time.Time) {
-	m.listed_at = &t
-}
-
-// ListedAt returns the value of the "listed_at" field in the mutation.
-func (m *HubPickupMutation) ListedAt() (r time.Time, exists bool) {
-	v := m.listed_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldListedAt returns the old "listed_at" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldListedAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldListedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldListedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldListedAt: %w", err)
-	}
-	return oldValue.ListedAt, nil
-}
-
-// ClearListedAt clears the value of the "listed_at" field.
-func (m *HubPickupMutation) ClearListedAt() {
-	m.listed_at = nil
-	m.clearedFields[hubpickup.FieldListedAt] = struct{}{}
-}
-
-// ListedAtCleared returns if the "listed_at" field was cleared in this mutation.
-func (m *HubPickupMutation) ListedAtCleared() bool {
-	_, ok := m.clearedFields[hubpickup.FieldListedAt]
-	return ok
-}
-
-// ResetListedAt resets all changes to the "listed_at" field.
-func (m *HubPickupMutation) ResetListedAt() {
-	m.listed_at = nil
-	delete(m.clearedFields, hubpickup.FieldListedAt)
-}
-
-// SetCollectionID sets the "collection_id" field.
-func (m *HubPickupMutation) SetCollectionID(s string) {
-	m.collection_id = &s
-}
-
-// CollectionID returns the value of the "collection_id" field in the mutation.
-func (m *HubPickupMutation) CollectionID() (r string, exists bool) {
-	v := m.collection_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldCollectionID returns the old "collection_id" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldCollectionID(ctx context.Context) (v *string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldCollectionID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldCollectionID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldCollectionID: %w", err)
-	}
-	return oldValue.CollectionID, nil
-}
-
-// ClearCollectionID clears the value of the "collection_id" field.
-func (m *HubPickupMutation) ClearCollectionID() {
-	m.collection_id = nil
-	m.clearedFields[hubpickup.FieldCollectionID] = struct{}{}
-}
-
-// CollectionIDCleared returns if the "collection_id" field was cleared in this mutation.
-func (m *HubPickupMutation) CollectionIDCleared() bool {
-	_, ok := m.clearedFields[hubpickup.FieldCollectionID]
-	return ok
-}
-
-// ResetCollectionID resets all changes to the "collection_id" field.
-func (m *HubPickupMutation) ResetCollectionID() {
-	m.collection_id = nil
-	delete(m.clearedFields, hubpickup.FieldCollectionID)
-}
-
-// SetCollectedAt sets the "collected_at" field.
-func (m *HubPickupMutation) SetCollectedAt(t time.Time) {
-	m.collected_at = &t
-}
-
-// CollectedAt returns the value of the "collected_at" field in the mutation.
-func (m *HubPickupMutation) CollectedAt() (r time.Time, exists bool) {
-	v := m.collected_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldCollectedAt returns the old "collected_at" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldCollectedAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldCollectedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldCollectedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldCollectedAt: %w", err)
-	}
-	return oldValue.CollectedAt, nil
-}
-
-// ClearCollectedAt clears the value of the "collected_at" field.
-func (m *HubPickupMutation) ClearCollectedAt() {
-	m.collected_at = nil
-	m.clearedFields[hubpickup.FieldCollectedAt] = struct{}{}
-}
-
-// CollectedAtCleared returns if the "collected_at" field was cleared in this mutation.
-func (m *HubPickupMutation) CollectedAtCleared() bool {
-	_, ok := m.clearedFields[hubpickup.FieldCollectedAt]
-	return ok
-}
-
-// ResetCollectedAt resets all changes to the "collected_at" field.
-func (m *HubPickupMutation) ResetCollectedAt() {
-	m.collected_at = nil
-	delete(m.clearedFields, hubpickup.FieldCollectedAt)
-}
-
-// SetOutcome sets the "outcome" field.
-func (m *HubPickupMutation) SetOutcome(h hubpickup.Outcome) {
-	m.outcome = &h
-}
-
-// Outcome returns the value of the "outcome" field in the mutation.
-func (m *HubPickupMutation) Outcome() (r hubpickup.Outcome, exists bool) {
-	v := m.outcome
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldOutcome returns the old "outcome" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldOutcome(ctx context.Context) (v *hubpickup.Outcome, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldOutcome requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
-	}
-	return oldValue.Outcome, nil
-}
-
-// ClearOutcome clears the value of the "outcome" field.
-func (m *HubPickupMutation) ClearOutcome() {
-	m.outcome = nil
-	m.clearedFields[hubpickup.FieldOutcome] = struct{}{}
-}
-
-// OutcomeCleared returns if the "outcome" field was cleared in this mutation.
-func (m *HubPickupMutation) OutcomeCleared() bool {
-	_, ok := m.clearedFields[hubpickup.FieldOutcome]
-	return ok
-}
-
-// ResetOutcome resets all changes to the "outcome" field.
-func (m *HubPickupMutation) ResetOutcome() {
-	m.outcome = nil
-	delete(m.clearedFields, hubpickup.FieldOutcome)
-}
-
-// SetNote sets the "note" field.
-func (m *HubPickupMutation) SetNote(s string) {
-	m.note = &s
-}
-
-// Note returns the value of the "note" field in the mutation.
-func (m *HubPickupMutation) Note() (r string, exists bool) {
-	v := m.note
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldNote returns the old "note" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldNote(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldNote is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldNote requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldNote: %w", err)
-	}
-	return oldValue.Note, nil
-}
-
-// ResetNote resets all changes to the "note" field.
-func (m *HubPickupMutation) ResetNote() {
-	m.note = nil
-}
-
-// SetSyncedAt sets the "synced_at" field.
-func (m *HubPickupMutation) SetSyncedAt(t time.Time) {
-	m.synced_at = &t
-}
-
-// SyncedAt returns the value of the "synced_at" field in the mutation.
-func (m *HubPickupMutation) SyncedAt() (r time.Time, exists bool) {
-	v := m.synced_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldSyncedAt returns the old "synced_at" field's value of the HubPickup entity.
-// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *HubPickupMutation) OldSyncedAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldSyncedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldSyncedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldSyncedAt: %w", err)
-	}
-	return oldValue.SyncedAt, nil
-}
-
-// ClearSyncedAt clears the value of the "synced_at" field.
-func (m *HubPickupMutation) ClearSyncedAt() {
-	m.synced_at = nil
-	m.clearedFields[hubpickup.FieldSyncedAt] = struct{}{}
-}
-
-// SyncedAtCleared returns if the "synced_at" field was cleared in this mutation.
-func (m *HubPickupMutation) SyncedAtCleared() bool {
-	_, ok := m.clearedFields[hubpickup.FieldSyncedAt]
-	return ok
-}
-
-// ResetSyncedAt resets all changes to the "synced_at" field.
-func (m *HubPickupMutation) ResetSyncedAt() {
-	m.synced_at = nil
-	delete(m.clearedFields, hubpickup.FieldSyncedAt)
-}
-
-// Where appends a list predicates to the HubPickupMutation builder.
-func (m *HubPickupMutation) Where(ps ...predicate.HubPickup) {
-	m.predicates = append(m.predicates, ps...)
-}
-
-// WhereP appends storage-level predicates to the HubPickupMutation builder. Using this method,
-// users can use type-assertion to append predicates that do not depend on any generated package.
-func (m *HubPickupMutation) WhereP(ps ...func(*sql.Selector)) {
-	p := make([]predicate.HubPickup, len(ps))
-	for i := range ps {
-		p[i] = ps[i]
-	}
-	m.Where(p...)
-}
-
-// Op returns the operation name.
-func (m *HubPickupMutation) Op() Op {
-	return m.op
-}
-
-// SetOp allows setting the mutation operation.
-func (m *HubPickupMutation) SetOp(op Op) {
-	m.op = op
-}
-
-// Type returns the node type of this mutation (HubPickup).
-func (m *HubPickupMutation) Type() string {
-	return m.typ
-}
-
-// Fields returns all fields that were changed during this mutation. Note that in
-// order to get all numeric fields that were incremented/decremented, call
-// AddedFields().
-func (m *HubPickupMutation) Fields() []string {
-	fields := make([]string, 0, 10)
-	if m.fulfillment_id != nil {
-		fields = append(fields, hubpickup.FieldFulfillmentID)
-	}
-	if m.order_id != nil {
-		fields = append(fields, hubpickup.FieldOrderID)
-	}
-	if m.pickup_code != nil {
-		fields = append(fields, hubpickup.FieldPickupCode)
-	}
-	if m.status != nil {
-		fields = append(fields, hubpickup.FieldStatus)
-	}
-	if m.listed_at != nil {
-		fields = append(fields, hubpickup.FieldListedAt)
-	}
-	if m.collection_id != nil {
-		fields = append(fields, hubpickup.FieldCollectionID)
-	}
-	if m.collected_at != nil {
-		fields = append(fields, hubpickup.FieldCollectedAt)
-	}
-	if m.outcome != nil {
-		fields = append(fields, hubpickup.FieldOutcome)
-	}
-	if m.note != nil {
-		fields = append(fields, hubpickup.FieldNote)
-	}
-	if m.synced_at != nil {
-		fields = append(fields, hubpickup.FieldSyncedAt)
-	}
-	return fields
-}
-
-// Field returns the value of a field with the given name. The second boolean
-// return value indicates that this field was not set, or was not defined in the
-// schema.
-func (m *HubPickupMutation) Field(name string) (ent.Value, bool) {
-	switch name {
-	case hubpickup.FieldFulfillmentID:
-		return m.FulfillmentID()
-	case hubpickup.FieldOrderID:
-		return m.OrderID()
-	case hubpickup.FieldPickupCode:
-		return m.PickupCode()
-	case hubpickup.FieldStatus:
-		return m.Status()
-	case hubpickup.FieldListedAt:
-		return m.ListedAt()
-	case hubpickup.FieldCollectionID:
-		return m.CollectionID()
-	case hubpickup.FieldCollectedAt:
-		return m.CollectedAt()
-	case hubpickup.FieldOutcome:
-		return m.Outcome()
-	case hubpickup.FieldNote:
-		return m.Note()
-	case hubpickup.FieldSyncedAt:
-		return m.SyncedAt()
-	}
-	return nil, false
-}
-
-// OldField returns the old value of the field from the database. An error is
-// returned if the mutation operation is not UpdateOne, or the query to the
-// database failed.
-func (m *HubPickupMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
-	switch name {
-	case hubpickup.FieldFulfillmentID:
-		return m.OldFulfillmentID(ctx)
-	case hubpickup.FieldOrderID:
-		return m.OldOrderID(ctx)
-	case hubpickup.FieldPickupCode:
-		return m.OldPickupCode(ctx)
-	case hubpickup.FieldStatus:
-		return m.OldStatus(ctx)
-	case hubpickup.FieldListedAt:
-		return m.OldListedAt(ctx)
-	case hubpickup.FieldCollectionID:
-		return m.OldCollectionID(ctx)
-	case hubpickup.FieldCollectedAt:
-		return m.OldCollectedAt(ctx)
-	case hubpickup.FieldOutcome:
-		return m.OldOutcome(ctx)
-	case hubpickup.FieldNote:
-		return m.OldNote(ctx)
-	case hubpickup.FieldSyncedAt:
-		return m.OldSyncedAt(ctx)
-	}
-	return nil, fmt.Errorf("unknown HubPickup field %s", name)
-}
-
-// SetField sets the value of a field with the given name. It returns an error if
-// the field is not defined in the schema, or if the type mismatched the field
-// type.
-func (m *HubPickupMutation) SetField(name string, value ent.Value) error {
-	switch name {
-	case hubpickup.FieldFulfillmentID:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetFulfillmentID(v)
-		return nil
-	case hubpickup.FieldOrderID:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetOrderID(v)
-		return nil
-	case hubpickup.FieldPickupCode:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetPickupCode(v)
-		return nil
-	case hubpickup.FieldStatus:
-		v, ok := value.(hubpickup.Status)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetStatus(v)
-		return nil
-	case hubpickup.FieldListedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetListedAt(v)
-		return nil
-	case hubpickup.FieldCollectionID:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetCollectionID(v)
-		return nil
-	case hubpickup.FieldCollectedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetCollectedAt(v)
-		return nil
-	case hubpickup.FieldOutcome:
-		v, ok := value.(hubpickup.Outcome)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetOutcome(v)
-		return nil
-	case hubpickup.FieldNote:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetNote(v)
-		return nil
-	case hubpickup.FieldSyncedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetSyncedAt(v)
-		return nil
-	}
-	return fmt.Errorf("unknown HubPickup field %s", name)
-}
-
-// AddedFields returns all numeric fields that were incremented/decremented during
-// this mutation.
-func (m *HubPickupMutation) AddedFields() []string {
-	var fields []string
-	if m.addfulfillment_id != nil {
-		fields = append(fields, hubpickup.FieldFulfillmentID)
-	}
-	if m.addorder_id != nil {
-		fields = append(fields, hubpickup.FieldOrderID)
-	}
-	return fields
-}
-
-// AddedField returns the numeric value that was incremented/decremented on a field
-// with the given name. The second boolean return value indicates that this field
-// was not set, or was not defined in the schema.
-func (m *HubPickupMutation) AddedField(name string) (ent.Value, bool) {
-	switch name {
-	case hubpickup.FieldFulfillmentID:
-		return m.AddedFulfillmentID()
-	case hubpickup.FieldOrderID:
-		return m.AddedOrderID()
-	}
-	return nil, false
-}
-
-// AddField adds the value to the field with the given name. It returns an error if
-// the field is not defined in the schema, or if the type mismatched the field
-// type.
-func (m *HubPickupMutation) AddField(name string, value ent.Value) error {
-	switch name {
-	case hubpickup.FieldFulfillmentID:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.AddFulfillmentID(v)
-		return nil
-	case hubpickup.FieldOrderID:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.AddOrderID(v)
-		return nil
-	}
-	return fmt.Errorf("unknown HubPickup numeric field %s", name)
-}
-
-// ClearedFields returns all nullable fields that were cleared during this
-// mutation.
-func (m *HubPickupMutation) ClearedFields() []string {
-	var fields []string
-	if m.FieldCleared(hubpickup.FieldListedAt) {
-		fields = append(fields, hubpickup.FieldListedAt)
-	}
-	if m.FieldCleared(hubpickup.FieldCollectionID) {
-		fields = append(fields, hubpickup.FieldCollectionID)
-	}
-	if m.FieldCleared(hubpickup.FieldCollectedAt) {
-		fields = append(fields, hubpickup.FieldCollectedAt)
-	}
-	if m.FieldCleared(hubpickup.FieldOutcome) {
-		fields = append(fields, hubpickup.FieldOutcome)
-	}
-	if m.FieldCleared(hubpickup.FieldSyncedAt) {
-		fields = append(fields, hubpickup.FieldSyncedAt)
-	}
-	return fields
-}
-
-// FieldCleared returns a boolean indicating if a field with the given name was
-// cleared in this mutation.
-func (m *HubPickupMutation) FieldCleared(name string) bool {
-	_, ok := m.clearedFields[name]
-	return ok
-}
-
-// ClearField clears the value of the field with the given name. It returns an
-// error if the field is not defined in the schema.
-func (m *HubPickupMutation) ClearField(name string) error {
-	switch name {
-	case hubpickup.FieldListedAt:
-		m.ClearListedAt()
-		return nil
-	case hubpickup.FieldCollectionID:
-		m.ClearCollectionID()
-		return nil
-	case hubpickup.FieldCollectedAt:
-		m.ClearCollectedAt()
-		return nil
-	case hubpickup.FieldOutcome:
-		m.ClearOutcome()
-		return nil
-	case hubpickup.FieldSyncedAt:
-		m.ClearSyncedAt()
-		return nil
-	}
-	return fmt.Errorf("unknown HubPickup nullable field %s", name)
-}
-
-// ResetField resets all changes in the mutation for the field with the given name.
-// It returns an error if the field is not defined in the schema.
-func (m *HubPickupMutation) ResetField(name string) error {
-	switch name {
-	case hubpickup.FieldFulfillmentID:
-		m.ResetFulfillmentID()
-		return nil
-	case hubpickup.FieldOrderID:
-		m.ResetOrderID()
-		return nil
-	case hubpickup.FieldPickupCode:
-		m.ResetPickupCode()
-		return nil
-	case hubpickup.FieldStatus:
-		m.ResetStatus()
-		return nil
-	case hubpickup.FieldListedAt:
-		m.ResetListedAt()
-		return nil
-	case hubpickup.FieldCollectionID:
-		m.ResetCollectionID()
-		return nil
-	case hubpickup.FieldCollectedAt:
-		m.ResetCollectedAt()
-		return nil
-	case hubpickup.FieldOutcome:
-		m.ResetOutcome()
-		return nil
-	case hubpickup.FieldNote:
-		m.ResetNote()
-		return nil
-	case hubpickup.FieldSyncedAt:
-		m.ResetSyncedAt()
-		return nil
-	}
-	return fmt.Errorf("unknown HubPickup field %s", name)
-}
-
-// AddedEdges returns all edge names that were set/added in this mutation.
-func (m *HubPickupMutation) AddedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// AddedIDs returns all IDs (to other nodes) that were added for the given edge
-// name in this mutation.
-func (m *HubPickupMutation) AddedIDs(name string) []ent.Value {
-	return nil
-}
-
-// RemovedEdges returns all edge names that were removed in this mutation.
-func (m *HubPickupMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
-// the given name in this mutation.
-func (m *HubPickupMutation) RemovedIDs(name string) []ent.Value {
-	return nil
-}
-
-// ClearedEdges returns all edge names that were cleared in this mutation.
-func (m *HubPickupMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 0)
-	return edges
-}
-
-// EdgeCleared returns a boolean which indicates if the edge with the given name
-// was cleared in this mutation.
-func (m *HubPickupMutation) EdgeCleared(name string) bool {
-	return false
-}
-
-// ClearEdge clears the value of the edge with the given name. It returns an error
-// if that edge is not defined in the schema.
-func (m *HubPickupMutation) ClearEdge(name string) error {
-	return fmt.Errorf("unknown HubPickup unique edge %s", name)
-}
-
-// ResetEdge resets all changes to the edge with the given name in this mutation.
-// It returns an error if the edge is not defined in the schema.
-func (m *HubPickupMutation) ResetEdge(name string) error {
-	return fmt.Errorf("unknown HubPickup edge %s", name)
 }
 
 // HubSaleMutation represents an operation that mutates the HubSale nodes in the graph.
@@ -19445,6 +21098,8 @@ type OrderMutation struct {
 	status             *order.Status
 	total_amount       *int64
 	addtotal_amount    *int64
+	delivery_amount    *int64
+	adddelivery_amount *int64
 	refunded_amount    *int64
 	addrefunded_amount *int64
 	currency           *string
@@ -19878,6 +21533,62 @@ func (m *OrderMutation) AddedTotalAmount() (r int64, exists bool) {
 func (m *OrderMutation) ResetTotalAmount() {
 	m.total_amount = nil
 	m.addtotal_amount = nil
+}
+
+// SetDeliveryAmount sets the "delivery_amount" field.
+func (m *OrderMutation) SetDeliveryAmount(i int64) {
+	m.delivery_amount = &i
+	m.adddelivery_amount = nil
+}
+
+// DeliveryAmount returns the value of the "delivery_amount" field in the mutation.
+func (m *OrderMutation) DeliveryAmount() (r int64, exists bool) {
+	v := m.delivery_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeliveryAmount returns the old "delivery_amount" field's value of the Order entity.
+// If the Order object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderMutation) OldDeliveryAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeliveryAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeliveryAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeliveryAmount: %w", err)
+	}
+	return oldValue.DeliveryAmount, nil
+}
+
+// AddDeliveryAmount adds i to the "delivery_amount" field.
+func (m *OrderMutation) AddDeliveryAmount(i int64) {
+	if m.adddelivery_amount != nil {
+		*m.adddelivery_amount += i
+	} else {
+		m.adddelivery_amount = &i
+	}
+}
+
+// AddedDeliveryAmount returns the value that was added to the "delivery_amount" field in this mutation.
+func (m *OrderMutation) AddedDeliveryAmount() (r int64, exists bool) {
+	v := m.adddelivery_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDeliveryAmount resets all changes to the "delivery_amount" field.
+func (m *OrderMutation) ResetDeliveryAmount() {
+	m.delivery_amount = nil
+	m.adddelivery_amount = nil
 }
 
 // SetRefundedAmount sets the "refunded_amount" field.
@@ -20346,7 +22057,7 @@ func (m *OrderMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrderMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, order.FieldCreatedAt)
 	}
@@ -20367,6 +22078,9 @@ func (m *OrderMutation) Fields() []string {
 	}
 	if m.total_amount != nil {
 		fields = append(fields, order.FieldTotalAmount)
+	}
+	if m.delivery_amount != nil {
+		fields = append(fields, order.FieldDeliveryAmount)
 	}
 	if m.refunded_amount != nil {
 		fields = append(fields, order.FieldRefundedAmount)
@@ -20402,6 +22116,8 @@ func (m *OrderMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case order.FieldTotalAmount:
 		return m.TotalAmount()
+	case order.FieldDeliveryAmount:
+		return m.DeliveryAmount()
 	case order.FieldRefundedAmount:
 		return m.RefundedAmount()
 	case order.FieldCurrency:
@@ -20433,6 +22149,8 @@ func (m *OrderMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldStatus(ctx)
 	case order.FieldTotalAmount:
 		return m.OldTotalAmount(ctx)
+	case order.FieldDeliveryAmount:
+		return m.OldDeliveryAmount(ctx)
 	case order.FieldRefundedAmount:
 		return m.OldRefundedAmount(ctx)
 	case order.FieldCurrency:
@@ -20499,6 +22217,13 @@ func (m *OrderMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTotalAmount(v)
 		return nil
+	case order.FieldDeliveryAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeliveryAmount(v)
+		return nil
 	case order.FieldRefundedAmount:
 		v, ok := value.(int64)
 		if !ok {
@@ -20544,6 +22269,9 @@ func (m *OrderMutation) AddedFields() []string {
 	if m.addtotal_amount != nil {
 		fields = append(fields, order.FieldTotalAmount)
 	}
+	if m.adddelivery_amount != nil {
+		fields = append(fields, order.FieldDeliveryAmount)
+	}
 	if m.addrefunded_amount != nil {
 		fields = append(fields, order.FieldRefundedAmount)
 	}
@@ -20561,6 +22289,8 @@ func (m *OrderMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedCartID()
 	case order.FieldTotalAmount:
 		return m.AddedTotalAmount()
+	case order.FieldDeliveryAmount:
+		return m.AddedDeliveryAmount()
 	case order.FieldRefundedAmount:
 		return m.AddedRefundedAmount()
 	}
@@ -20592,6 +22322,13 @@ func (m *OrderMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddTotalAmount(v)
+		return nil
+	case order.FieldDeliveryAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDeliveryAmount(v)
 		return nil
 	case order.FieldRefundedAmount:
 		v, ok := value.(int64)
@@ -20656,6 +22393,9 @@ func (m *OrderMutation) ResetField(name string) error {
 		return nil
 	case order.FieldTotalAmount:
 		m.ResetTotalAmount()
+		return nil
+	case order.FieldDeliveryAmount:
+		m.ResetDeliveryAmount()
 		return nil
 	case order.FieldRefundedAmount:
 		m.ResetRefundedAmount()
@@ -24293,6 +26033,1805 @@ func (m *PaymentMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Payment edge %s", name)
 }
 
+// PickupPointMutation represents an operation that mutates the PickupPoint nodes in the graph.
+type PickupPointMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	created_at          *time.Time
+	updated_at          *time.Time
+	kind                *pickuppoint.Kind
+	name                *string
+	address             *types.Address
+	opening_hours       *[]types.OpeningHours
+	appendopening_hours []types.OpeningHours
+	price_amount        *int64
+	addprice_amount     *int64
+	currency            *string
+	active              *bool
+	clearedFields       map[string]struct{}
+	location            *int
+	clearedlocation     bool
+	windows             map[int]struct{}
+	removedwindows      map[int]struct{}
+	clearedwindows      bool
+	done                bool
+	oldValue            func(context.Context) (*PickupPoint, error)
+	predicates          []predicate.PickupPoint
+}
+
+var _ ent.Mutation = (*PickupPointMutation)(nil)
+
+// pickuppointOption allows management of the mutation configuration using functional options.
+type pickuppointOption func(*PickupPointMutation)
+
+// newPickupPointMutation creates new mutation for the PickupPoint entity.
+func newPickupPointMutation(c config, op Op, opts ...pickuppointOption) *PickupPointMutation {
+	m := &PickupPointMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePickupPoint,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPickupPointID sets the ID field of the mutation.
+func withPickupPointID(id int) pickuppointOption {
+	return func(m *PickupPointMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PickupPoint
+		)
+		m.oldValue = func(ctx context.Context) (*PickupPoint, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PickupPoint.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPickupPoint sets the old PickupPoint of the mutation.
+func withPickupPoint(node *PickupPoint) pickuppointOption {
+	return func(m *PickupPointMutation) {
+		m.oldValue = func(context.Context) (*PickupPoint, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PickupPointMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PickupPointMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PickupPointMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PickupPointMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PickupPoint.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PickupPointMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PickupPointMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PickupPointMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PickupPointMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PickupPointMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PickupPointMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetLocationID sets the "location_id" field.
+func (m *PickupPointMutation) SetLocationID(i int) {
+	m.location = &i
+}
+
+// LocationID returns the value of the "location_id" field in the mutation.
+func (m *PickupPointMutation) LocationID() (r int, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocationID returns the old "location_id" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldLocationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocationID: %w", err)
+	}
+	return oldValue.LocationID, nil
+}
+
+// ResetLocationID resets all changes to the "location_id" field.
+func (m *PickupPointMutation) ResetLocationID() {
+	m.location = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *PickupPointMutation) SetKind(pi pickuppoint.Kind) {
+	m.kind = &pi
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *PickupPointMutation) Kind() (r pickuppoint.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldKind(ctx context.Context) (v pickuppoint.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *PickupPointMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetName sets the "name" field.
+func (m *PickupPointMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *PickupPointMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *PickupPointMutation) ResetName() {
+	m.name = nil
+}
+
+// SetAddress sets the "address" field.
+func (m *PickupPointMutation) SetAddress(t types.Address) {
+	m.address = &t
+}
+
+// Address returns the value of the "address" field in the mutation.
+func (m *PickupPointMutation) Address() (r types.Address, exists bool) {
+	v := m.address
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddress returns the old "address" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldAddress(ctx context.Context) (v types.Address, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddress: %w", err)
+	}
+	return oldValue.Address, nil
+}
+
+// ResetAddress resets all changes to the "address" field.
+func (m *PickupPointMutation) ResetAddress() {
+	m.address = nil
+}
+
+// SetOpeningHours sets the "opening_hours" field.
+func (m *PickupPointMutation) SetOpeningHours(th []types.OpeningHours) {
+	m.opening_hours = &th
+	m.appendopening_hours = nil
+}
+
+// OpeningHours returns the value of the "opening_hours" field in the mutation.
+func (m *PickupPointMutation) OpeningHours() (r []types.OpeningHours, exists bool) {
+	v := m.opening_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpeningHours returns the old "opening_hours" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldOpeningHours(ctx context.Context) (v []types.OpeningHours, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpeningHours is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpeningHours requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpeningHours: %w", err)
+	}
+	return oldValue.OpeningHours, nil
+}
+
+// AppendOpeningHours adds th to the "opening_hours" field.
+func (m *PickupPointMutation) AppendOpeningHours(th []types.OpeningHours) {
+	m.appendopening_hours = append(m.appendopening_hours, th...)
+}
+
+// AppendedOpeningHours returns the list of values that were appended to the "opening_hours" field in this mutation.
+func (m *PickupPointMutation) AppendedOpeningHours() ([]types.OpeningHours, bool) {
+	if len(m.appendopening_hours) == 0 {
+		return nil, false
+	}
+	return m.appendopening_hours, true
+}
+
+// ClearOpeningHours clears the value of the "opening_hours" field.
+func (m *PickupPointMutation) ClearOpeningHours() {
+	m.opening_hours = nil
+	m.appendopening_hours = nil
+	m.clearedFields[pickuppoint.FieldOpeningHours] = struct{}{}
+}
+
+// OpeningHoursCleared returns if the "opening_hours" field was cleared in this mutation.
+func (m *PickupPointMutation) OpeningHoursCleared() bool {
+	_, ok := m.clearedFields[pickuppoint.FieldOpeningHours]
+	return ok
+}
+
+// ResetOpeningHours resets all changes to the "opening_hours" field.
+func (m *PickupPointMutation) ResetOpeningHours() {
+	m.opening_hours = nil
+	m.appendopening_hours = nil
+	delete(m.clearedFields, pickuppoint.FieldOpeningHours)
+}
+
+// SetPriceAmount sets the "price_amount" field.
+func (m *PickupPointMutation) SetPriceAmount(i int64) {
+	m.price_amount = &i
+	m.addprice_amount = nil
+}
+
+// PriceAmount returns the value of the "price_amount" field in the mutation.
+func (m *PickupPointMutation) PriceAmount() (r int64, exists bool) {
+	v := m.price_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriceAmount returns the old "price_amount" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldPriceAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriceAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriceAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriceAmount: %w", err)
+	}
+	return oldValue.PriceAmount, nil
+}
+
+// AddPriceAmount adds i to the "price_amount" field.
+func (m *PickupPointMutation) AddPriceAmount(i int64) {
+	if m.addprice_amount != nil {
+		*m.addprice_amount += i
+	} else {
+		m.addprice_amount = &i
+	}
+}
+
+// AddedPriceAmount returns the value that was added to the "price_amount" field in this mutation.
+func (m *PickupPointMutation) AddedPriceAmount() (r int64, exists bool) {
+	v := m.addprice_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPriceAmount resets all changes to the "price_amount" field.
+func (m *PickupPointMutation) ResetPriceAmount() {
+	m.price_amount = nil
+	m.addprice_amount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *PickupPointMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *PickupPointMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *PickupPointMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetActive sets the "active" field.
+func (m *PickupPointMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *PickupPointMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the PickupPoint entity.
+// If the PickupPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupPointMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *PickupPointMutation) ResetActive() {
+	m.active = nil
+}
+
+// ClearLocation clears the "location" edge to the Location entity.
+func (m *PickupPointMutation) ClearLocation() {
+	m.clearedlocation = true
+	m.clearedFields[pickuppoint.FieldLocationID] = struct{}{}
+}
+
+// LocationCleared reports if the "location" edge to the Location entity was cleared.
+func (m *PickupPointMutation) LocationCleared() bool {
+	return m.clearedlocation
+}
+
+// LocationIDs returns the "location" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// LocationID instead. It exists only for internal usage by the builders.
+func (m *PickupPointMutation) LocationIDs() (ids []int) {
+	if id := m.location; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetLocation resets all changes to the "location" edge.
+func (m *PickupPointMutation) ResetLocation() {
+	m.location = nil
+	m.clearedlocation = false
+}
+
+// AddWindowIDs adds the "windows" edge to the PickupWindow entity by ids.
+func (m *PickupPointMutation) AddWindowIDs(ids ...int) {
+	if m.windows == nil {
+		m.windows = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.windows[ids[i]] = struct{}{}
+	}
+}
+
+// ClearWindows clears the "windows" edge to the PickupWindow entity.
+func (m *PickupPointMutation) ClearWindows() {
+	m.clearedwindows = true
+}
+
+// WindowsCleared reports if the "windows" edge to the PickupWindow entity was cleared.
+func (m *PickupPointMutation) WindowsCleared() bool {
+	return m.clearedwindows
+}
+
+// RemoveWindowIDs removes the "windows" edge to the PickupWindow entity by IDs.
+func (m *PickupPointMutation) RemoveWindowIDs(ids ...int) {
+	if m.removedwindows == nil {
+		m.removedwindows = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.windows, ids[i])
+		m.removedwindows[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedWindows returns the removed IDs of the "windows" edge to the PickupWindow entity.
+func (m *PickupPointMutation) RemovedWindowsIDs() (ids []int) {
+	for id := range m.removedwindows {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// WindowsIDs returns the "windows" edge IDs in the mutation.
+func (m *PickupPointMutation) WindowsIDs() (ids []int) {
+	for id := range m.windows {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetWindows resets all changes to the "windows" edge.
+func (m *PickupPointMutation) ResetWindows() {
+	m.windows = nil
+	m.clearedwindows = false
+	m.removedwindows = nil
+}
+
+// Where appends a list predicates to the PickupPointMutation builder.
+func (m *PickupPointMutation) Where(ps ...predicate.PickupPoint) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PickupPointMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PickupPointMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PickupPoint, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PickupPointMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PickupPointMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PickupPoint).
+func (m *PickupPointMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PickupPointMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, pickuppoint.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, pickuppoint.FieldUpdatedAt)
+	}
+	if m.location != nil {
+		fields = append(fields, pickuppoint.FieldLocationID)
+	}
+	if m.kind != nil {
+		fields = append(fields, pickuppoint.FieldKind)
+	}
+	if m.name != nil {
+		fields = append(fields, pickuppoint.FieldName)
+	}
+	if m.address != nil {
+		fields = append(fields, pickuppoint.FieldAddress)
+	}
+	if m.opening_hours != nil {
+		fields = append(fields, pickuppoint.FieldOpeningHours)
+	}
+	if m.price_amount != nil {
+		fields = append(fields, pickuppoint.FieldPriceAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, pickuppoint.FieldCurrency)
+	}
+	if m.active != nil {
+		fields = append(fields, pickuppoint.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PickupPointMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case pickuppoint.FieldCreatedAt:
+		return m.CreatedAt()
+	case pickuppoint.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case pickuppoint.FieldLocationID:
+		return m.LocationID()
+	case pickuppoint.FieldKind:
+		return m.Kind()
+	case pickuppoint.FieldName:
+		return m.Name()
+	case pickuppoint.FieldAddress:
+		return m.Address()
+	case pickuppoint.FieldOpeningHours:
+		return m.OpeningHours()
+	case pickuppoint.FieldPriceAmount:
+		return m.PriceAmount()
+	case pickuppoint.FieldCurrency:
+		return m.Currency()
+	case pickuppoint.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PickupPointMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case pickuppoint.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case pickuppoint.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case pickuppoint.FieldLocationID:
+		return m.OldLocationID(ctx)
+	case pickuppoint.FieldKind:
+		return m.OldKind(ctx)
+	case pickuppoint.FieldName:
+		return m.OldName(ctx)
+	case pickuppoint.FieldAddress:
+		return m.OldAddress(ctx)
+	case pickuppoint.FieldOpeningHours:
+		return m.OldOpeningHours(ctx)
+	case pickuppoint.FieldPriceAmount:
+		return m.OldPriceAmount(ctx)
+	case pickuppoint.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case pickuppoint.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown PickupPoint field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PickupPointMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case pickuppoint.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case pickuppoint.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case pickuppoint.FieldLocationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocationID(v)
+		return nil
+	case pickuppoint.FieldKind:
+		v, ok := value.(pickuppoint.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case pickuppoint.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case pickuppoint.FieldAddress:
+		v, ok := value.(types.Address)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddress(v)
+		return nil
+	case pickuppoint.FieldOpeningHours:
+		v, ok := value.([]types.OpeningHours)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpeningHours(v)
+		return nil
+	case pickuppoint.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriceAmount(v)
+		return nil
+	case pickuppoint.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case pickuppoint.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PickupPoint field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PickupPointMutation) AddedFields() []string {
+	var fields []string
+	if m.addprice_amount != nil {
+		fields = append(fields, pickuppoint.FieldPriceAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PickupPointMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case pickuppoint.FieldPriceAmount:
+		return m.AddedPriceAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PickupPointMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case pickuppoint.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPriceAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PickupPoint numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PickupPointMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(pickuppoint.FieldOpeningHours) {
+		fields = append(fields, pickuppoint.FieldOpeningHours)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PickupPointMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PickupPointMutation) ClearField(name string) error {
+	switch name {
+	case pickuppoint.FieldOpeningHours:
+		m.ClearOpeningHours()
+		return nil
+	}
+	return fmt.Errorf("unknown PickupPoint nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PickupPointMutation) ResetField(name string) error {
+	switch name {
+	case pickuppoint.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case pickuppoint.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case pickuppoint.FieldLocationID:
+		m.ResetLocationID()
+		return nil
+	case pickuppoint.FieldKind:
+		m.ResetKind()
+		return nil
+	case pickuppoint.FieldName:
+		m.ResetName()
+		return nil
+	case pickuppoint.FieldAddress:
+		m.ResetAddress()
+		return nil
+	case pickuppoint.FieldOpeningHours:
+		m.ResetOpeningHours()
+		return nil
+	case pickuppoint.FieldPriceAmount:
+		m.ResetPriceAmount()
+		return nil
+	case pickuppoint.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case pickuppoint.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown PickupPoint field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PickupPointMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.location != nil {
+		edges = append(edges, pickuppoint.EdgeLocation)
+	}
+	if m.windows != nil {
+		edges = append(edges, pickuppoint.EdgeWindows)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PickupPointMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case pickuppoint.EdgeLocation:
+		if id := m.location; id != nil {
+			return []ent.Value{*id}
+		}
+	case pickuppoint.EdgeWindows:
+		ids := make([]ent.Value, 0, len(m.windows))
+		for id := range m.windows {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PickupPointMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedwindows != nil {
+		edges = append(edges, pickuppoint.EdgeWindows)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PickupPointMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case pickuppoint.EdgeWindows:
+		ids := make([]ent.Value, 0, len(m.removedwindows))
+		for id := range m.removedwindows {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PickupPointMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedlocation {
+		edges = append(edges, pickuppoint.EdgeLocation)
+	}
+	if m.clearedwindows {
+		edges = append(edges, pickuppoint.EdgeWindows)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PickupPointMutation) EdgeCleared(name string) bool {
+	switch name {
+	case pickuppoint.EdgeLocation:
+		return m.clearedlocation
+	case pickuppoint.EdgeWindows:
+		return m.clearedwindows
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PickupPointMutation) ClearEdge(name string) error {
+	switch name {
+	case pickuppoint.EdgeLocation:
+		m.ClearLocation()
+		return nil
+	}
+	return fmt.Errorf("unknown PickupPoint unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PickupPointMutation) ResetEdge(name string) error {
+	switch name {
+	case pickuppoint.EdgeLocation:
+		m.ResetLocation()
+		return nil
+	case pickuppoint.EdgeWindows:
+		m.ResetWindows()
+		return nil
+	}
+	return fmt.Errorf("unknown PickupPoint edge %s", name)
+}
+
+// PickupWindowMutation represents an operation that mutates the PickupWindow nodes in the graph.
+type PickupWindowMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	created_at          *time.Time
+	updated_at          *time.Time
+	starts_at           *time.Time
+	ends_at             *time.Time
+	capacity            *int
+	addcapacity         *int
+	taken               *int
+	addtaken            *int
+	clearedFields       map[string]struct{}
+	pickup_point        *int
+	clearedpickup_point bool
+	done                bool
+	oldValue            func(context.Context) (*PickupWindow, error)
+	predicates          []predicate.PickupWindow
+}
+
+var _ ent.Mutation = (*PickupWindowMutation)(nil)
+
+// pickupwindowOption allows management of the mutation configuration using functional options.
+type pickupwindowOption func(*PickupWindowMutation)
+
+// newPickupWindowMutation creates new mutation for the PickupWindow entity.
+func newPickupWindowMutation(c config, op Op, opts ...pickupwindowOption) *PickupWindowMutation {
+	m := &PickupWindowMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePickupWindow,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPickupWindowID sets the ID field of the mutation.
+func withPickupWindowID(id int) pickupwindowOption {
+	return func(m *PickupWindowMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PickupWindow
+		)
+		m.oldValue = func(ctx context.Context) (*PickupWindow, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PickupWindow.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPickupWindow sets the old PickupWindow of the mutation.
+func withPickupWindow(node *PickupWindow) pickupwindowOption {
+	return func(m *PickupWindowMutation) {
+		m.oldValue = func(context.Context) (*PickupWindow, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PickupWindowMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PickupWindowMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PickupWindowMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PickupWindowMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PickupWindow.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PickupWindowMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PickupWindowMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PickupWindow entity.
+// If the PickupWindow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupWindowMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PickupWindowMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PickupWindowMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PickupWindowMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PickupWindow entity.
+// If the PickupWindow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupWindowMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PickupWindowMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPickupPointID sets the "pickup_point_id" field.
+func (m *PickupWindowMutation) SetPickupPointID(i int) {
+	m.pickup_point = &i
+}
+
+// PickupPointID returns the value of the "pickup_point_id" field in the mutation.
+func (m *PickupWindowMutation) PickupPointID() (r int, exists bool) {
+	v := m.pickup_point
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPickupPointID returns the old "pickup_point_id" field's value of the PickupWindow entity.
+// If the PickupWindow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupWindowMutation) OldPickupPointID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPickupPointID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPickupPointID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPickupPointID: %w", err)
+	}
+	return oldValue.PickupPointID, nil
+}
+
+// ResetPickupPointID resets all changes to the "pickup_point_id" field.
+func (m *PickupWindowMutation) ResetPickupPointID() {
+	m.pickup_point = nil
+}
+
+// SetStartsAt sets the "starts_at" field.
+func (m *PickupWindowMutation) SetStartsAt(t time.Time) {
+	m.starts_at = &t
+}
+
+// StartsAt returns the value of the "starts_at" field in the mutation.
+func (m *PickupWindowMutation) StartsAt() (r time.Time, exists bool) {
+	v := m.starts_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartsAt returns the old "starts_at" field's value of the PickupWindow entity.
+// If the PickupWindow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupWindowMutation) OldStartsAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartsAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartsAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartsAt: %w", err)
+	}
+	return oldValue.StartsAt, nil
+}
+
+// ResetStartsAt resets all changes to the "starts_at" field.
+func (m *PickupWindowMutation) ResetStartsAt() {
+	m.starts_at = nil
+}
+
+// SetEndsAt sets the "ends_at" field.
+func (m *PickupWindowMutation) SetEndsAt(t time.Time) {
+	m.ends_at = &t
+}
+
+// EndsAt returns the value of the "ends_at" field in the mutation.
+func (m *PickupWindowMutation) EndsAt() (r time.Time, exists bool) {
+	v := m.ends_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndsAt returns the old "ends_at" field's value of the PickupWindow entity.
+// If the PickupWindow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupWindowMutation) OldEndsAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndsAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndsAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndsAt: %w", err)
+	}
+	return oldValue.EndsAt, nil
+}
+
+// ResetEndsAt resets all changes to the "ends_at" field.
+func (m *PickupWindowMutation) ResetEndsAt() {
+	m.ends_at = nil
+}
+
+// SetCapacity sets the "capacity" field.
+func (m *PickupWindowMutation) SetCapacity(i int) {
+	m.capacity = &i
+	m.addcapacity = nil
+}
+
+// Capacity returns the value of the "capacity" field in the mutation.
+func (m *PickupWindowMutation) Capacity() (r int, exists bool) {
+	v := m.capacity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCapacity returns the old "capacity" field's value of the PickupWindow entity.
+// If the PickupWindow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupWindowMutation) OldCapacity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCapacity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCapacity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCapacity: %w", err)
+	}
+	return oldValue.Capacity, nil
+}
+
+// AddCapacity adds i to the "capacity" field.
+func (m *PickupWindowMutation) AddCapacity(i int) {
+	if m.addcapacity != nil {
+		*m.addcapacity += i
+	} else {
+		m.addcapacity = &i
+	}
+}
+
+// AddedCapacity returns the value that was added to the "capacity" field in this mutation.
+func (m *PickupWindowMutation) AddedCapacity() (r int, exists bool) {
+	v := m.addcapacity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCapacity resets all changes to the "capacity" field.
+func (m *PickupWindowMutation) ResetCapacity() {
+	m.capacity = nil
+	m.addcapacity = nil
+}
+
+// SetTaken sets the "taken" field.
+func (m *PickupWindowMutation) SetTaken(i int) {
+	m.taken = &i
+	m.addtaken = nil
+}
+
+// Taken returns the value of the "taken" field in the mutation.
+func (m *PickupWindowMutation) Taken() (r int, exists bool) {
+	v := m.taken
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTaken returns the old "taken" field's value of the PickupWindow entity.
+// If the PickupWindow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PickupWindowMutation) OldTaken(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTaken is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTaken requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTaken: %w", err)
+	}
+	return oldValue.Taken, nil
+}
+
+// AddTaken adds i to the "taken" field.
+func (m *PickupWindowMutation) AddTaken(i int) {
+	if m.addtaken != nil {
+		*m.addtaken += i
+	} else {
+		m.addtaken = &i
+	}
+}
+
+// AddedTaken returns the value that was added to the "taken" field in this mutation.
+func (m *PickupWindowMutation) AddedTaken() (r int, exists bool) {
+	v := m.addtaken
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTaken resets all changes to the "taken" field.
+func (m *PickupWindowMutation) ResetTaken() {
+	m.taken = nil
+	m.addtaken = nil
+}
+
+// ClearPickupPoint clears the "pickup_point" edge to the PickupPoint entity.
+func (m *PickupWindowMutation) ClearPickupPoint() {
+	m.clearedpickup_point = true
+	m.clearedFields[pickupwindow.FieldPickupPointID] = struct{}{}
+}
+
+// PickupPointCleared reports if the "pickup_point" edge to the PickupPoint entity was cleared.
+func (m *PickupWindowMutation) PickupPointCleared() bool {
+	return m.clearedpickup_point
+}
+
+// PickupPointIDs returns the "pickup_point" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PickupPointID instead. It exists only for internal usage by the builders.
+func (m *PickupWindowMutation) PickupPointIDs() (ids []int) {
+	if id := m.pickup_point; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPickupPoint resets all changes to the "pickup_point" edge.
+func (m *PickupWindowMutation) ResetPickupPoint() {
+	m.pickup_point = nil
+	m.clearedpickup_point = false
+}
+
+// Where appends a list predicates to the PickupWindowMutation builder.
+func (m *PickupWindowMutation) Where(ps ...predicate.PickupWindow) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PickupWindowMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PickupWindowMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PickupWindow, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PickupWindowMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PickupWindowMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PickupWindow).
+func (m *PickupWindowMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PickupWindowMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, pickupwindow.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, pickupwindow.FieldUpdatedAt)
+	}
+	if m.pickup_point != nil {
+		fields = append(fields, pickupwindow.FieldPickupPointID)
+	}
+	if m.starts_at != nil {
+		fields = append(fields, pickupwindow.FieldStartsAt)
+	}
+	if m.ends_at != nil {
+		fields = append(fields, pickupwindow.FieldEndsAt)
+	}
+	if m.capacity != nil {
+		fields = append(fields, pickupwindow.FieldCapacity)
+	}
+	if m.taken != nil {
+		fields = append(fields, pickupwindow.FieldTaken)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PickupWindowMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case pickupwindow.FieldCreatedAt:
+		return m.CreatedAt()
+	case pickupwindow.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case pickupwindow.FieldPickupPointID:
+		return m.PickupPointID()
+	case pickupwindow.FieldStartsAt:
+		return m.StartsAt()
+	case pickupwindow.FieldEndsAt:
+		return m.EndsAt()
+	case pickupwindow.FieldCapacity:
+		return m.Capacity()
+	case pickupwindow.FieldTaken:
+		return m.Taken()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PickupWindowMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case pickupwindow.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case pickupwindow.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case pickupwindow.FieldPickupPointID:
+		return m.OldPickupPointID(ctx)
+	case pickupwindow.FieldStartsAt:
+		return m.OldStartsAt(ctx)
+	case pickupwindow.FieldEndsAt:
+		return m.OldEndsAt(ctx)
+	case pickupwindow.FieldCapacity:
+		return m.OldCapacity(ctx)
+	case pickupwindow.FieldTaken:
+		return m.OldTaken(ctx)
+	}
+	return nil, fmt.Errorf("unknown PickupWindow field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PickupWindowMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case pickupwindow.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case pickupwindow.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case pickupwindow.FieldPickupPointID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPickupPointID(v)
+		return nil
+	case pickupwindow.FieldStartsAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartsAt(v)
+		return nil
+	case pickupwindow.FieldEndsAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndsAt(v)
+		return nil
+	case pickupwindow.FieldCapacity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCapacity(v)
+		return nil
+	case pickupwindow.FieldTaken:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTaken(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PickupWindow field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PickupWindowMutation) AddedFields() []string {
+	var fields []string
+	if m.addcapacity != nil {
+		fields = append(fields, pickupwindow.FieldCapacity)
+	}
+	if m.addtaken != nil {
+		fields = append(fields, pickupwindow.FieldTaken)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PickupWindowMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case pickupwindow.FieldCapacity:
+		return m.AddedCapacity()
+	case pickupwindow.FieldTaken:
+		return m.AddedTaken()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PickupWindowMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case pickupwindow.FieldCapacity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCapacity(v)
+		return nil
+	case pickupwindow.FieldTaken:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTaken(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PickupWindow numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PickupWindowMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PickupWindowMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PickupWindowMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown PickupWindow nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PickupWindowMutation) ResetField(name string) error {
+	switch name {
+	case pickupwindow.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case pickupwindow.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case pickupwindow.FieldPickupPointID:
+		m.ResetPickupPointID()
+		return nil
+	case pickupwindow.FieldStartsAt:
+		m.ResetStartsAt()
+		return nil
+	case pickupwindow.FieldEndsAt:
+		m.ResetEndsAt()
+		return nil
+	case pickupwindow.FieldCapacity:
+		m.ResetCapacity()
+		return nil
+	case pickupwindow.FieldTaken:
+		m.ResetTaken()
+		return nil
+	}
+	return fmt.Errorf("unknown PickupWindow field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PickupWindowMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.pickup_point != nil {
+		edges = append(edges, pickupwindow.EdgePickupPoint)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PickupWindowMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case pickupwindow.EdgePickupPoint:
+		if id := m.pickup_point; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PickupWindowMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PickupWindowMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PickupWindowMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedpickup_point {
+		edges = append(edges, pickupwindow.EdgePickupPoint)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PickupWindowMutation) EdgeCleared(name string) bool {
+	switch name {
+	case pickupwindow.EdgePickupPoint:
+		return m.clearedpickup_point
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PickupWindowMutation) ClearEdge(name string) error {
+	switch name {
+	case pickupwindow.EdgePickupPoint:
+		m.ClearPickupPoint()
+		return nil
+	}
+	return fmt.Errorf("unknown PickupWindow unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PickupWindowMutation) ResetEdge(name string) error {
+	switch name {
+	case pickupwindow.EdgePickupPoint:
+		m.ResetPickupPoint()
+		return nil
+	}
+	return fmt.Errorf("unknown PickupWindow edge %s", name)
+}
+
 // ProductMutation represents an operation that mutates the Product nodes in the graph.
 type ProductMutation struct {
 	config
@@ -27224,6 +30763,909 @@ func (m *SettingMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *SettingMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Setting edge %s", name)
+}
+
+// ShippingRateMutation represents an operation that mutates the ShippingRate nodes in the graph.
+type ShippingRateMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	created_at      *time.Time
+	updated_at      *time.Time
+	name            *string
+	country         *string
+	min_grams       *int
+	addmin_grams    *int
+	max_grams       *int
+	addmax_grams    *int
+	price_amount    *int64
+	addprice_amount *int64
+	currency        *string
+	active          *bool
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*ShippingRate, error)
+	predicates      []predicate.ShippingRate
+}
+
+var _ ent.Mutation = (*ShippingRateMutation)(nil)
+
+// shippingrateOption allows management of the mutation configuration using functional options.
+type shippingrateOption func(*ShippingRateMutation)
+
+// newShippingRateMutation creates new mutation for the ShippingRate entity.
+func newShippingRateMutation(c config, op Op, opts ...shippingrateOption) *ShippingRateMutation {
+	m := &ShippingRateMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeShippingRate,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withShippingRateID sets the ID field of the mutation.
+func withShippingRateID(id int) shippingrateOption {
+	return func(m *ShippingRateMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ShippingRate
+		)
+		m.oldValue = func(ctx context.Context) (*ShippingRate, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ShippingRate.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withShippingRate sets the old ShippingRate of the mutation.
+func withShippingRate(node *ShippingRate) shippingrateOption {
+	return func(m *ShippingRateMutation) {
+		m.oldValue = func(context.Context) (*ShippingRate, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ShippingRateMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ShippingRateMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ShippingRateMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ShippingRateMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ShippingRate.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ShippingRateMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ShippingRateMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ShippingRate entity.
+// If the ShippingRate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShippingRateMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ShippingRateMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ShippingRateMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ShippingRateMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ShippingRate entity.
+// If the ShippingRate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShippingRateMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ShippingRateMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *ShippingRateMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ShippingRateMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the ShippingRate entity.
+// If the ShippingRate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShippingRateMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ShippingRateMutation) ResetName() {
+	m.name = nil
+}
+
+// SetCountry sets the "country" field.
+func (m *ShippingRateMutation) SetCountry(s string) {
+	m.country = &s
+}
+
+// Country returns the value of the "country" field in the mutation.
+func (m *ShippingRateMutation) Country() (r string, exists bool) {
+	v := m.country
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCountry returns the old "country" field's value of the ShippingRate entity.
+// If the ShippingRate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShippingRateMutation) OldCountry(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCountry is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCountry requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCountry: %w", err)
+	}
+	return oldValue.Country, nil
+}
+
+// ResetCountry resets all changes to the "country" field.
+func (m *ShippingRateMutation) ResetCountry() {
+	m.country = nil
+}
+
+// SetMinGrams sets the "min_grams" field.
+func (m *ShippingRateMutation) SetMinGrams(i int) {
+	m.min_grams = &i
+	m.addmin_grams = nil
+}
+
+// MinGrams returns the value of the "min_grams" field in the mutation.
+func (m *ShippingRateMutation) MinGrams() (r int, exists bool) {
+	v := m.min_grams
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMinGrams returns the old "min_grams" field's value of the ShippingRate entity.
+// If the ShippingRate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShippingRateMutation) OldMinGrams(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMinGrams is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMinGrams requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMinGrams: %w", err)
+	}
+	return oldValue.MinGrams, nil
+}
+
+// AddMinGrams adds i to the "min_grams" field.
+func (m *ShippingRateMutation) AddMinGrams(i int) {
+	if m.addmin_grams != nil {
+		*m.addmin_grams += i
+	} else {
+		m.addmin_grams = &i
+	}
+}
+
+// AddedMinGrams returns the value that was added to the "min_grams" field in this mutation.
+func (m *ShippingRateMutation) AddedMinGrams() (r int, exists bool) {
+	v := m.addmin_grams
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearMinGrams clears the value of the "min_grams" field.
+func (m *ShippingRateMutation) ClearMinGrams() {
+	m.min_grams = nil
+	m.addmin_grams = nil
+	m.clearedFields[shippingrate.FieldMinGrams] = struct{}{}
+}
+
+// MinGramsCleared returns if the "min_grams" field was cleared in this mutation.
+func (m *ShippingRateMutation) MinGramsCleared() bool {
+	_, ok := m.clearedFields[shippingrate.FieldMinGrams]
+	return ok
+}
+
+// ResetMinGrams resets all changes to the "min_grams" field.
+func (m *ShippingRateMutation) ResetMinGrams() {
+	m.min_grams = nil
+	m.addmin_grams = nil
+	delete(m.clearedFields, shippingrate.FieldMinGrams)
+}
+
+// SetMaxGrams sets the "max_grams" field.
+func (m *ShippingRateMutation) SetMaxGrams(i int) {
+	m.max_grams = &i
+	m.addmax_grams = nil
+}
+
+// MaxGrams returns the value of the "max_grams" field in the mutation.
+func (m *ShippingRateMutation) MaxGrams() (r int, exists bool) {
+	v := m.max_grams
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxGrams returns the old "max_grams" field's value of the ShippingRate entity.
+// If the ShippingRate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShippingRateMutation) OldMaxGrams(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxGrams is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxGrams requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxGrams: %w", err)
+	}
+	return oldValue.MaxGrams, nil
+}
+
+// AddMaxGrams adds i to the "max_grams" field.
+func (m *ShippingRateMutation) AddMaxGrams(i int) {
+	if m.addmax_grams != nil {
+		*m.addmax_grams += i
+	} else {
+		m.addmax_grams = &i
+	}
+}
+
+// AddedMaxGrams returns the value that was added to the "max_grams" field in this mutation.
+func (m *ShippingRateMutation) AddedMaxGrams() (r int, exists bool) {
+	v := m.addmax_grams
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearMaxGrams clears the value of the "max_grams" field.
+func (m *ShippingRateMutation) ClearMaxGrams() {
+	m.max_grams = nil
+	m.addmax_grams = nil
+	m.clearedFields[shippingrate.FieldMaxGrams] = struct{}{}
+}
+
+// MaxGramsCleared returns if the "max_grams" field was cleared in this mutation.
+func (m *ShippingRateMutation) MaxGramsCleared() bool {
+	_, ok := m.clearedFields[shippingrate.FieldMaxGrams]
+	return ok
+}
+
+// ResetMaxGrams resets all changes to the "max_grams" field.
+func (m *ShippingRateMutation) ResetMaxGrams() {
+	m.max_grams = nil
+	m.addmax_grams = nil
+	delete(m.clearedFields, shippingrate.FieldMaxGrams)
+}
+
+// SetPriceAmount sets the "price_amount" field.
+func (m *ShippingRateMutation) SetPriceAmount(i int64) {
+	m.price_amount = &i
+	m.addprice_amount = nil
+}
+
+// PriceAmount returns the value of the "price_amount" field in the mutation.
+func (m *ShippingRateMutation) PriceAmount() (r int64, exists bool) {
+	v := m.price_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriceAmount returns the old "price_amount" field's value of the ShippingRate entity.
+// If the ShippingRate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShippingRateMutation) OldPriceAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriceAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriceAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriceAmount: %w", err)
+	}
+	return oldValue.PriceAmount, nil
+}
+
+// AddPriceAmount adds i to the "price_amount" field.
+func (m *ShippingRateMutation) AddPriceAmount(i int64) {
+	if m.addprice_amount != nil {
+		*m.addprice_amount += i
+	} else {
+		m.addprice_amount = &i
+	}
+}
+
+// AddedPriceAmount returns the value that was added to the "price_amount" field in this mutation.
+func (m *ShippingRateMutation) AddedPriceAmount() (r int64, exists bool) {
+	v := m.addprice_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPriceAmount resets all changes to the "price_amount" field.
+func (m *ShippingRateMutation) ResetPriceAmount() {
+	m.price_amount = nil
+	m.addprice_amount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *ShippingRateMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *ShippingRateMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the ShippingRate entity.
+// If the ShippingRate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShippingRateMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *ShippingRateMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetActive sets the "active" field.
+func (m *ShippingRateMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *ShippingRateMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the ShippingRate entity.
+// If the ShippingRate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShippingRateMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *ShippingRateMutation) ResetActive() {
+	m.active = nil
+}
+
+// Where appends a list predicates to the ShippingRateMutation builder.
+func (m *ShippingRateMutation) Where(ps ...predicate.ShippingRate) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ShippingRateMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ShippingRateMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ShippingRate, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ShippingRateMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ShippingRateMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ShippingRate).
+func (m *ShippingRateMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ShippingRateMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, shippingrate.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, shippingrate.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, shippingrate.FieldName)
+	}
+	if m.country != nil {
+		fields = append(fields, shippingrate.FieldCountry)
+	}
+	if m.min_grams != nil {
+		fields = append(fields, shippingrate.FieldMinGrams)
+	}
+	if m.max_grams != nil {
+		fields = append(fields, shippingrate.FieldMaxGrams)
+	}
+	if m.price_amount != nil {
+		fields = append(fields, shippingrate.FieldPriceAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, shippingrate.FieldCurrency)
+	}
+	if m.active != nil {
+		fields = append(fields, shippingrate.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ShippingRateMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case shippingrate.FieldCreatedAt:
+		return m.CreatedAt()
+	case shippingrate.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case shippingrate.FieldName:
+		return m.Name()
+	case shippingrate.FieldCountry:
+		return m.Country()
+	case shippingrate.FieldMinGrams:
+		return m.MinGrams()
+	case shippingrate.FieldMaxGrams:
+		return m.MaxGrams()
+	case shippingrate.FieldPriceAmount:
+		return m.PriceAmount()
+	case shippingrate.FieldCurrency:
+		return m.Currency()
+	case shippingrate.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ShippingRateMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case shippingrate.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case shippingrate.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case shippingrate.FieldName:
+		return m.OldName(ctx)
+	case shippingrate.FieldCountry:
+		return m.OldCountry(ctx)
+	case shippingrate.FieldMinGrams:
+		return m.OldMinGrams(ctx)
+	case shippingrate.FieldMaxGrams:
+		return m.OldMaxGrams(ctx)
+	case shippingrate.FieldPriceAmount:
+		return m.OldPriceAmount(ctx)
+	case shippingrate.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case shippingrate.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown ShippingRate field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ShippingRateMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case shippingrate.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case shippingrate.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case shippingrate.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case shippingrate.FieldCountry:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCountry(v)
+		return nil
+	case shippingrate.FieldMinGrams:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMinGrams(v)
+		return nil
+	case shippingrate.FieldMaxGrams:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxGrams(v)
+		return nil
+	case shippingrate.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriceAmount(v)
+		return nil
+	case shippingrate.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case shippingrate.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ShippingRate field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ShippingRateMutation) AddedFields() []string {
+	var fields []string
+	if m.addmin_grams != nil {
+		fields = append(fields, shippingrate.FieldMinGrams)
+	}
+	if m.addmax_grams != nil {
+		fields = append(fields, shippingrate.FieldMaxGrams)
+	}
+	if m.addprice_amount != nil {
+		fields = append(fields, shippingrate.FieldPriceAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ShippingRateMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case shippingrate.FieldMinGrams:
+		return m.AddedMinGrams()
+	case shippingrate.FieldMaxGrams:
+		return m.AddedMaxGrams()
+	case shippingrate.FieldPriceAmount:
+		return m.AddedPriceAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ShippingRateMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case shippingrate.FieldMinGrams:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMinGrams(v)
+		return nil
+	case shippingrate.FieldMaxGrams:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxGrams(v)
+		return nil
+	case shippingrate.FieldPriceAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPriceAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ShippingRate numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ShippingRateMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(shippingrate.FieldMinGrams) {
+		fields = append(fields, shippingrate.FieldMinGrams)
+	}
+	if m.FieldCleared(shippingrate.FieldMaxGrams) {
+		fields = append(fields, shippingrate.FieldMaxGrams)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ShippingRateMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ShippingRateMutation) ClearField(name string) error {
+	switch name {
+	case shippingrate.FieldMinGrams:
+		m.ClearMinGrams()
+		return nil
+	case shippingrate.FieldMaxGrams:
+		m.ClearMaxGrams()
+		return nil
+	}
+	return fmt.Errorf("unknown ShippingRate nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ShippingRateMutation) ResetField(name string) error {
+	switch name {
+	case shippingrate.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case shippingrate.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case shippingrate.FieldName:
+		m.ResetName()
+		return nil
+	case shippingrate.FieldCountry:
+		m.ResetCountry()
+		return nil
+	case shippingrate.FieldMinGrams:
+		m.ResetMinGrams()
+		return nil
+	case shippingrate.FieldMaxGrams:
+		m.ResetMaxGrams()
+		return nil
+	case shippingrate.FieldPriceAmount:
+		m.ResetPriceAmount()
+		return nil
+	case shippingrate.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case shippingrate.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown ShippingRate field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ShippingRateMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ShippingRateMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ShippingRateMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ShippingRateMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ShippingRateMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ShippingRateMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ShippingRateMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ShippingRate unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ShippingRateMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ShippingRate edge %s", name)
 }
 
 // StaffMutation represents an operation that mutates the Staff nodes in the graph.
@@ -31431,6 +35873,8 @@ type VariantMutation struct {
 	addcompare_at_amount *int64
 	position             *int
 	addposition          *int
+	weight_grams         *int
+	addweight_grams      *int
 	clearedFields        map[string]struct{}
 	product              *int
 	clearedproduct       bool
@@ -31954,6 +36398,62 @@ func (m *VariantMutation) ResetPosition() {
 	m.addposition = nil
 }
 
+// SetWeightGrams sets the "weight_grams" field.
+func (m *VariantMutation) SetWeightGrams(i int) {
+	m.weight_grams = &i
+	m.addweight_grams = nil
+}
+
+// WeightGrams returns the value of the "weight_grams" field in the mutation.
+func (m *VariantMutation) WeightGrams() (r int, exists bool) {
+	v := m.weight_grams
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWeightGrams returns the old "weight_grams" field's value of the Variant entity.
+// If the Variant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VariantMutation) OldWeightGrams(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWeightGrams is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWeightGrams requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWeightGrams: %w", err)
+	}
+	return oldValue.WeightGrams, nil
+}
+
+// AddWeightGrams adds i to the "weight_grams" field.
+func (m *VariantMutation) AddWeightGrams(i int) {
+	if m.addweight_grams != nil {
+		*m.addweight_grams += i
+	} else {
+		m.addweight_grams = &i
+	}
+}
+
+// AddedWeightGrams returns the value that was added to the "weight_grams" field in this mutation.
+func (m *VariantMutation) AddedWeightGrams() (r int, exists bool) {
+	v := m.addweight_grams
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWeightGrams resets all changes to the "weight_grams" field.
+func (m *VariantMutation) ResetWeightGrams() {
+	m.weight_grams = nil
+	m.addweight_grams = nil
+}
+
 // SetProductID sets the "product_id" field.
 func (m *VariantMutation) SetProductID(i int) {
 	m.product = &i
@@ -32159,7 +36659,7 @@ func (m *VariantMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *VariantMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, variant.FieldCreatedAt)
 	}
@@ -32186,6 +36686,9 @@ func (m *VariantMutation) Fields() []string {
 	}
 	if m.position != nil {
 		fields = append(fields, variant.FieldPosition)
+	}
+	if m.weight_grams != nil {
+		fields = append(fields, variant.FieldWeightGrams)
 	}
 	if m.product != nil {
 		fields = append(fields, variant.FieldProductID)
@@ -32216,6 +36719,8 @@ func (m *VariantMutation) Field(name string) (ent.Value, bool) {
 		return m.CompareAtAmount()
 	case variant.FieldPosition:
 		return m.Position()
+	case variant.FieldWeightGrams:
+		return m.WeightGrams()
 	case variant.FieldProductID:
 		return m.ProductID()
 	}
@@ -32245,6 +36750,8 @@ func (m *VariantMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldCompareAtAmount(ctx)
 	case variant.FieldPosition:
 		return m.OldPosition(ctx)
+	case variant.FieldWeightGrams:
+		return m.OldWeightGrams(ctx)
 	case variant.FieldProductID:
 		return m.OldProductID(ctx)
 	}
@@ -32319,6 +36826,13 @@ func (m *VariantMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPosition(v)
 		return nil
+	case variant.FieldWeightGrams:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWeightGrams(v)
+		return nil
 	case variant.FieldProductID:
 		v, ok := value.(int)
 		if !ok {
@@ -32343,6 +36857,9 @@ func (m *VariantMutation) AddedFields() []string {
 	if m.addposition != nil {
 		fields = append(fields, variant.FieldPosition)
 	}
+	if m.addweight_grams != nil {
+		fields = append(fields, variant.FieldWeightGrams)
+	}
 	return fields
 }
 
@@ -32357,6 +36874,8 @@ func (m *VariantMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedCompareAtAmount()
 	case variant.FieldPosition:
 		return m.AddedPosition()
+	case variant.FieldWeightGrams:
+		return m.AddedWeightGrams()
 	}
 	return nil, false
 }
@@ -32386,6 +36905,13 @@ func (m *VariantMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddPosition(v)
+		return nil
+	case variant.FieldWeightGrams:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWeightGrams(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Variant numeric field %s", name)
@@ -32455,6 +36981,9 @@ func (m *VariantMutation) ResetField(name string) error {
 		return nil
 	case variant.FieldPosition:
 		m.ResetPosition()
+		return nil
+	case variant.FieldWeightGrams:
+		m.ResetWeightGrams()
 		return nil
 	case variant.FieldProductID:
 		m.ResetProductID()

@@ -32,6 +32,8 @@ type Order struct {
 	Status order.Status `json:"status,omitempty"`
 	// TotalAmount holds the value of the "total_amount" field.
 	TotalAmount int64 `json:"total_amount,omitempty"`
+	// DeliveryAmount holds the value of the "delivery_amount" field.
+	DeliveryAmount int64 `json:"delivery_amount,omitempty"`
 	// RefundedAmount holds the value of the "refunded_amount" field.
 	RefundedAmount int64 `json:"refunded_amount,omitempty"`
 	// Currency holds the value of the "currency" field.
@@ -122,7 +124,7 @@ func (*Order) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case order.FieldID, order.FieldCustomerID, order.FieldCartID, order.FieldTotalAmount, order.FieldRefundedAmount:
+		case order.FieldID, order.FieldCustomerID, order.FieldCartID, order.FieldTotalAmount, order.FieldDeliveryAmount, order.FieldRefundedAmount:
 			values[i] = new(sql.NullInt64)
 		case order.FieldNumber, order.FieldStatus, order.FieldCurrency:
 			values[i] = new(sql.NullString)
@@ -190,6 +192,12 @@ func (_m *Order) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field total_amount", values[i])
 			} else if value.Valid {
 				_m.TotalAmount = value.Int64
+			}
+		case order.FieldDeliveryAmount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field delivery_amount", values[i])
+			} else if value.Valid {
+				_m.DeliveryAmount = value.Int64
 			}
 		case order.FieldRefundedAmount:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -297,6 +305,9 @@ func (_m *Order) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("total_amount=")
 	builder.WriteString(fmt.Sprintf("%v", _m.TotalAmount))
+	builder.WriteString(", ")
+	builder.WriteString("delivery_amount=")
+	builder.WriteString(fmt.Sprintf("%v", _m.DeliveryAmount))
 	builder.WriteString(", ")
 	builder.WriteString("refunded_amount=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RefundedAmount))

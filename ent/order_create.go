@@ -93,6 +93,20 @@ func (_c *OrderCreate) SetTotalAmount(v int64) *OrderCreate {
 	return _c
 }
 
+// SetDeliveryAmount sets the "delivery_amount" field.
+func (_c *OrderCreate) SetDeliveryAmount(v int64) *OrderCreate {
+	_c.mutation.SetDeliveryAmount(v)
+	return _c
+}
+
+// SetNillableDeliveryAmount sets the "delivery_amount" field if the given value is not nil.
+func (_c *OrderCreate) SetNillableDeliveryAmount(v *int64) *OrderCreate {
+	if v != nil {
+		_c.SetDeliveryAmount(*v)
+	}
+	return _c
+}
+
 // SetRefundedAmount sets the "refunded_amount" field.
 func (_c *OrderCreate) SetRefundedAmount(v int64) *OrderCreate {
 	_c.mutation.SetRefundedAmount(v)
@@ -267,6 +281,10 @@ func (_c *OrderCreate) defaults() error {
 		v := order.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.DeliveryAmount(); !ok {
+		v := order.DefaultDeliveryAmount
+		_c.mutation.SetDeliveryAmount(v)
+	}
 	if _, ok := _c.mutation.RefundedAmount(); !ok {
 		v := order.DefaultRefundedAmount
 		_c.mutation.SetRefundedAmount(v)
@@ -305,6 +323,14 @@ func (_c *OrderCreate) check() error {
 	if v, ok := _c.mutation.TotalAmount(); ok {
 		if err := order.TotalAmountValidator(v); err != nil {
 			return &ValidationError{Name: "total_amount", err: fmt.Errorf(`ent: validator failed for field "Order.total_amount": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.DeliveryAmount(); !ok {
+		return &ValidationError{Name: "delivery_amount", err: errors.New(`ent: missing required field "Order.delivery_amount"`)}
+	}
+	if v, ok := _c.mutation.DeliveryAmount(); ok {
+		if err := order.DeliveryAmountValidator(v); err != nil {
+			return &ValidationError{Name: "delivery_amount", err: fmt.Errorf(`ent: validator failed for field "Order.delivery_amount": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.RefundedAmount(); !ok {
@@ -375,6 +401,10 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.TotalAmount(); ok {
 		_spec.SetField(order.FieldTotalAmount, field.TypeInt64, value)
 		_node.TotalAmount = value
+	}
+	if value, ok := _c.mutation.DeliveryAmount(); ok {
+		_spec.SetField(order.FieldDeliveryAmount, field.TypeInt64, value)
+		_node.DeliveryAmount = value
 	}
 	if value, ok := _c.mutation.RefundedAmount(); ok {
 		_spec.SetField(order.FieldRefundedAmount, field.TypeInt64, value)
@@ -621,6 +651,9 @@ func (u *OrderUpsertOne) UpdateNewValues() *OrderUpsertOne {
 		}
 		if _, exists := u.create.mutation.TotalAmount(); exists {
 			s.SetIgnore(order.FieldTotalAmount)
+		}
+		if _, exists := u.create.mutation.DeliveryAmount(); exists {
+			s.SetIgnore(order.FieldDeliveryAmount)
 		}
 		if _, exists := u.create.mutation.Currency(); exists {
 			s.SetIgnore(order.FieldCurrency)
@@ -930,6 +963,9 @@ func (u *OrderUpsertBulk) UpdateNewValues() *OrderUpsertBulk {
 			}
 			if _, exists := b.mutation.TotalAmount(); exists {
 				s.SetIgnore(order.FieldTotalAmount)
+			}
+			if _, exists := b.mutation.DeliveryAmount(); exists {
+				s.SetIgnore(order.FieldDeliveryAmount)
 			}
 			if _, exists := b.mutation.Currency(); exists {
 				s.SetIgnore(order.FieldCurrency)

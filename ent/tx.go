@@ -22,8 +22,14 @@ type Tx struct {
 	Collection *CollectionClient
 	// Customer is the client for interacting with the Customer builders.
 	Customer *CustomerClient
+	// CustomerAddress is the client for interacting with the CustomerAddress builders.
+	CustomerAddress *CustomerAddressClient
 	// CustomerSession is the client for interacting with the CustomerSession builders.
 	CustomerSession *CustomerSessionClient
+	// DeliveryChoice is the client for interacting with the DeliveryChoice builders.
+	DeliveryChoice *DeliveryChoiceClient
+	// DeliveryZone is the client for interacting with the DeliveryZone builders.
+	DeliveryZone *DeliveryZoneClient
 	// Drop is the client for interacting with the Drop builders.
 	Drop *DropClient
 	// DropCustomer is the client for interacting with the DropCustomer builders.
@@ -72,6 +78,10 @@ type Tx struct {
 	Outbox *OutboxClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
+	// PickupPoint is the client for interacting with the PickupPoint builders.
+	PickupPoint *PickupPointClient
+	// PickupWindow is the client for interacting with the PickupWindow builders.
+	PickupWindow *PickupWindowClient
 	// Product is the client for interacting with the Product builders.
 	Product *ProductClient
 	// ReaderBinding is the client for interacting with the ReaderBinding builders.
@@ -80,6 +90,8 @@ type Tx struct {
 	Refund *RefundClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// ShippingRate is the client for interacting with the ShippingRate builders.
+	ShippingRate *ShippingRateClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
 	// StaffToken is the client for interacting with the StaffToken builders.
@@ -233,7 +245,10 @@ func (tx *Tx) init() {
 	tx.CartLine = NewCartLineClient(tx.config)
 	tx.Collection = NewCollectionClient(tx.config)
 	tx.Customer = NewCustomerClient(tx.config)
+	tx.CustomerAddress = NewCustomerAddressClient(tx.config)
 	tx.CustomerSession = NewCustomerSessionClient(tx.config)
+	tx.DeliveryChoice = NewDeliveryChoiceClient(tx.config)
+	tx.DeliveryZone = NewDeliveryZoneClient(tx.config)
 	tx.Drop = NewDropClient(tx.config)
 	tx.DropCustomer = NewDropCustomerClient(tx.config)
 	tx.DropPool = NewDropPoolClient(tx.config)
@@ -258,10 +273,13 @@ func (tx *Tx) init() {
 	tx.OrderLine = NewOrderLineClient(tx.config)
 	tx.Outbox = NewOutboxClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
+	tx.PickupPoint = NewPickupPointClient(tx.config)
+	tx.PickupWindow = NewPickupWindowClient(tx.config)
 	tx.Product = NewProductClient(tx.config)
 	tx.ReaderBinding = NewReaderBindingClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
+	tx.ShippingRate = NewShippingRateClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)
 	tx.StaffToken = NewStaffTokenClient(tx.config)
 	tx.Stock = NewStockClient(tx.config)

@@ -37,6 +37,8 @@ type Variant struct {
 	CompareAtAmount *int64 `json:"compare_at_amount,omitempty"`
 	// Position holds the value of the "position" field.
 	Position int `json:"position,omitempty"`
+	// WeightGrams holds the value of the "weight_grams" field.
+	WeightGrams int `json:"weight_grams,omitempty"`
 	// ProductID holds the value of the "product_id" field.
 	ProductID int `json:"product_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -99,7 +101,7 @@ func (*Variant) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case variant.FieldOptions:
 			values[i] = new([]byte)
-		case variant.FieldID, variant.FieldPriceAmount, variant.FieldCompareAtAmount, variant.FieldPosition, variant.FieldProductID:
+		case variant.FieldID, variant.FieldPriceAmount, variant.FieldCompareAtAmount, variant.FieldPosition, variant.FieldWeightGrams, variant.FieldProductID:
 			values[i] = new(sql.NullInt64)
 		case variant.FieldSku, variant.FieldTitle, variant.FieldCurrency:
 			values[i] = new(sql.NullString)
@@ -182,6 +184,12 @@ func (_m *Variant) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field position", values[i])
 			} else if value.Valid {
 				_m.Position = int(value.Int64)
+			}
+		case variant.FieldWeightGrams:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field weight_grams", values[i])
+			} else if value.Valid {
+				_m.WeightGrams = int(value.Int64)
 			}
 		case variant.FieldProductID:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -268,6 +276,9 @@ func (_m *Variant) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("position=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Position))
+	builder.WriteString(", ")
+	builder.WriteString("weight_grams=")
+	builder.WriteString(fmt.Sprintf("%v", _m.WeightGrams))
 	builder.WriteString(", ")
 	builder.WriteString("product_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ProductID))

@@ -111,6 +111,20 @@ func (_c *VariantCreate) SetNillablePosition(v *int) *VariantCreate {
 	return _c
 }
 
+// SetWeightGrams sets the "weight_grams" field.
+func (_c *VariantCreate) SetWeightGrams(v int) *VariantCreate {
+	_c.mutation.SetWeightGrams(v)
+	return _c
+}
+
+// SetNillableWeightGrams sets the "weight_grams" field if the given value is not nil.
+func (_c *VariantCreate) SetNillableWeightGrams(v *int) *VariantCreate {
+	if v != nil {
+		_c.SetWeightGrams(*v)
+	}
+	return _c
+}
+
 // SetProductID sets the "product_id" field.
 func (_c *VariantCreate) SetProductID(v int) *VariantCreate {
 	_c.mutation.SetProductID(v)
@@ -207,6 +221,10 @@ func (_c *VariantCreate) defaults() error {
 		v := variant.DefaultPosition
 		_c.mutation.SetPosition(v)
 	}
+	if _, ok := _c.mutation.WeightGrams(); !ok {
+		v := variant.DefaultWeightGrams
+		_c.mutation.SetWeightGrams(v)
+	}
 	return nil
 }
 
@@ -257,6 +275,14 @@ func (_c *VariantCreate) check() error {
 	}
 	if _, ok := _c.mutation.Position(); !ok {
 		return &ValidationError{Name: "position", err: errors.New(`ent: missing required field "Variant.position"`)}
+	}
+	if _, ok := _c.mutation.WeightGrams(); !ok {
+		return &ValidationError{Name: "weight_grams", err: errors.New(`ent: missing required field "Variant.weight_grams"`)}
+	}
+	if v, ok := _c.mutation.WeightGrams(); ok {
+		if err := variant.WeightGramsValidator(v); err != nil {
+			return &ValidationError{Name: "weight_grams", err: fmt.Errorf(`ent: validator failed for field "Variant.weight_grams": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.ProductID(); !ok {
 		return &ValidationError{Name: "product_id", err: errors.New(`ent: missing required field "Variant.product_id"`)}
@@ -326,6 +352,10 @@ func (_c *VariantCreate) createSpec() (*Variant, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Position(); ok {
 		_spec.SetField(variant.FieldPosition, field.TypeInt, value)
 		_node.Position = value
+	}
+	if value, ok := _c.mutation.WeightGrams(); ok {
+		_spec.SetField(variant.FieldWeightGrams, field.TypeInt, value)
+		_node.WeightGrams = value
 	}
 	if nodes := _c.mutation.ProductIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -554,6 +584,24 @@ func (u *VariantUpsert) AddPosition(v int) *VariantUpsert {
 	return u
 }
 
+// SetWeightGrams sets the "weight_grams" field.
+func (u *VariantUpsert) SetWeightGrams(v int) *VariantUpsert {
+	u.Set(variant.FieldWeightGrams, v)
+	return u
+}
+
+// UpdateWeightGrams sets the "weight_grams" field to the value that was provided on create.
+func (u *VariantUpsert) UpdateWeightGrams() *VariantUpsert {
+	u.SetExcluded(variant.FieldWeightGrams)
+	return u
+}
+
+// AddWeightGrams adds v to the "weight_grams" field.
+func (u *VariantUpsert) AddWeightGrams(v int) *VariantUpsert {
+	u.Add(variant.FieldWeightGrams, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -746,6 +794,27 @@ func (u *VariantUpsertOne) AddPosition(v int) *VariantUpsertOne {
 func (u *VariantUpsertOne) UpdatePosition() *VariantUpsertOne {
 	return u.Update(func(s *VariantUpsert) {
 		s.UpdatePosition()
+	})
+}
+
+// SetWeightGrams sets the "weight_grams" field.
+func (u *VariantUpsertOne) SetWeightGrams(v int) *VariantUpsertOne {
+	return u.Update(func(s *VariantUpsert) {
+		s.SetWeightGrams(v)
+	})
+}
+
+// AddWeightGrams adds v to the "weight_grams" field.
+func (u *VariantUpsertOne) AddWeightGrams(v int) *VariantUpsertOne {
+	return u.Update(func(s *VariantUpsert) {
+		s.AddWeightGrams(v)
+	})
+}
+
+// UpdateWeightGrams sets the "weight_grams" field to the value that was provided on create.
+func (u *VariantUpsertOne) UpdateWeightGrams() *VariantUpsertOne {
+	return u.Update(func(s *VariantUpsert) {
+		s.UpdateWeightGrams()
 	})
 }
 
@@ -1107,6 +1176,27 @@ func (u *VariantUpsertBulk) AddPosition(v int) *VariantUpsertBulk {
 func (u *VariantUpsertBulk) UpdatePosition() *VariantUpsertBulk {
 	return u.Update(func(s *VariantUpsert) {
 		s.UpdatePosition()
+	})
+}
+
+// SetWeightGrams sets the "weight_grams" field.
+func (u *VariantUpsertBulk) SetWeightGrams(v int) *VariantUpsertBulk {
+	return u.Update(func(s *VariantUpsert) {
+		s.SetWeightGrams(v)
+	})
+}
+
+// AddWeightGrams adds v to the "weight_grams" field.
+func (u *VariantUpsertBulk) AddWeightGrams(v int) *VariantUpsertBulk {
+	return u.Update(func(s *VariantUpsert) {
+		s.AddWeightGrams(v)
+	})
+}
+
+// UpdateWeightGrams sets the "weight_grams" field to the value that was provided on create.
+func (u *VariantUpsertBulk) UpdateWeightGrams() *VariantUpsertBulk {
+	return u.Update(func(s *VariantUpsert) {
+		s.UpdateWeightGrams()
 	})
 }
 

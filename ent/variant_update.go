@@ -160,6 +160,27 @@ func (_u *VariantUpdate) AddPosition(v int) *VariantUpdate {
 	return _u
 }
 
+// SetWeightGrams sets the "weight_grams" field.
+func (_u *VariantUpdate) SetWeightGrams(v int) *VariantUpdate {
+	_u.mutation.ResetWeightGrams()
+	_u.mutation.SetWeightGrams(v)
+	return _u
+}
+
+// SetNillableWeightGrams sets the "weight_grams" field if the given value is not nil.
+func (_u *VariantUpdate) SetNillableWeightGrams(v *int) *VariantUpdate {
+	if v != nil {
+		_u.SetWeightGrams(*v)
+	}
+	return _u
+}
+
+// AddWeightGrams adds value to the "weight_grams" field.
+func (_u *VariantUpdate) AddWeightGrams(v int) *VariantUpdate {
+	_u.mutation.AddWeightGrams(v)
+	return _u
+}
+
 // AddStockIDs adds the "stocks" edge to the Stock entity by IDs.
 func (_u *VariantUpdate) AddStockIDs(ids ...int) *VariantUpdate {
 	_u.mutation.AddStockIDs(ids...)
@@ -306,6 +327,11 @@ func (_u *VariantUpdate) check() error {
 			return &ValidationError{Name: "compare_at_amount", err: fmt.Errorf(`ent: validator failed for field "Variant.compare_at_amount": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.WeightGrams(); ok {
+		if err := variant.WeightGramsValidator(v); err != nil {
+			return &ValidationError{Name: "weight_grams", err: fmt.Errorf(`ent: validator failed for field "Variant.weight_grams": %w`, err)}
+		}
+	}
 	if _u.mutation.ProductCleared() && len(_u.mutation.ProductIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Variant.product"`)
 	}
@@ -368,6 +394,12 @@ func (_u *VariantUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedPosition(); ok {
 		_spec.AddField(variant.FieldPosition, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.WeightGrams(); ok {
+		_spec.SetField(variant.FieldWeightGrams, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedWeightGrams(); ok {
+		_spec.AddField(variant.FieldWeightGrams, field.TypeInt, value)
 	}
 	if _u.mutation.StocksCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -610,6 +642,27 @@ func (_u *VariantUpdateOne) AddPosition(v int) *VariantUpdateOne {
 	return _u
 }
 
+// SetWeightGrams sets the "weight_grams" field.
+func (_u *VariantUpdateOne) SetWeightGrams(v int) *VariantUpdateOne {
+	_u.mutation.ResetWeightGrams()
+	_u.mutation.SetWeightGrams(v)
+	return _u
+}
+
+// SetNillableWeightGrams sets the "weight_grams" field if the given value is not nil.
+func (_u *VariantUpdateOne) SetNillableWeightGrams(v *int) *VariantUpdateOne {
+	if v != nil {
+		_u.SetWeightGrams(*v)
+	}
+	return _u
+}
+
+// AddWeightGrams adds value to the "weight_grams" field.
+func (_u *VariantUpdateOne) AddWeightGrams(v int) *VariantUpdateOne {
+	_u.mutation.AddWeightGrams(v)
+	return _u
+}
+
 // AddStockIDs adds the "stocks" edge to the Stock entity by IDs.
 func (_u *VariantUpdateOne) AddStockIDs(ids ...int) *VariantUpdateOne {
 	_u.mutation.AddStockIDs(ids...)
@@ -769,6 +822,11 @@ func (_u *VariantUpdateOne) check() error {
 			return &ValidationError{Name: "compare_at_amount", err: fmt.Errorf(`ent: validator failed for field "Variant.compare_at_amount": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.WeightGrams(); ok {
+		if err := variant.WeightGramsValidator(v); err != nil {
+			return &ValidationError{Name: "weight_grams", err: fmt.Errorf(`ent: validator failed for field "Variant.weight_grams": %w`, err)}
+		}
+	}
 	if _u.mutation.ProductCleared() && len(_u.mutation.ProductIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Variant.product"`)
 	}
@@ -848,6 +906,12 @@ func (_u *VariantUpdateOne) sqlSave(ctx context.Context) (_node *Variant, err er
 	}
 	if value, ok := _u.mutation.AddedPosition(); ok {
 		_spec.AddField(variant.FieldPosition, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.WeightGrams(); ok {
+		_spec.SetField(variant.FieldWeightGrams, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedWeightGrams(); ok {
+		_spec.AddField(variant.FieldWeightGrams, field.TypeInt, value)
 	}
 	if _u.mutation.StocksCleared() {
 		edge := &sqlgraph.EdgeSpec{

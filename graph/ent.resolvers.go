@@ -123,6 +123,12 @@ func (r *Resolver) CartLine() CartLineResolver { return &cartLineResolver{r} }
 // Customer returns CustomerResolver implementation.
 func (r *Resolver) Customer() CustomerResolver { return &customerResolver{r} }
 
+// DeliveryChoice returns DeliveryChoiceResolver implementation.
+func (r *Resolver) DeliveryChoice() DeliveryChoiceResolver { return &deliveryChoiceResolver{r} }
+
+// DeliveryZone returns DeliveryZoneResolver implementation.
+func (r *Resolver) DeliveryZone() DeliveryZoneResolver { return &deliveryZoneResolver{r} }
+
 // Drop returns DropResolver implementation.
 func (r *Resolver) Drop() DropResolver { return &dropResolver{r} }
 
@@ -144,11 +150,20 @@ func (r *Resolver) OrderLine() OrderLineResolver { return &orderLineResolver{r} 
 // Payment returns PaymentResolver implementation.
 func (r *Resolver) Payment() PaymentResolver { return &paymentResolver{r} }
 
+// PickupPoint returns PickupPointResolver implementation.
+func (r *Resolver) PickupPoint() PickupPointResolver { return &pickupPointResolver{r} }
+
+// PickupWindow returns PickupWindowResolver implementation.
+func (r *Resolver) PickupWindow() PickupWindowResolver { return &pickupWindowResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 // Refund returns RefundResolver implementation.
 func (r *Resolver) Refund() RefundResolver { return &refundResolver{r} }
+
+// ShippingRate returns ShippingRateResolver implementation.
+func (r *Resolver) ShippingRate() ShippingRateResolver { return &shippingRateResolver{r} }
 
 // Stream returns StreamResolver implementation.
 func (r *Resolver) Stream() StreamResolver { return &streamResolver{r} }
@@ -166,6 +181,8 @@ type (
 	cartResolver           struct{ *Resolver }
 	cartLineResolver       struct{ *Resolver }
 	customerResolver       struct{ *Resolver }
+	deliveryChoiceResolver struct{ *Resolver }
+	deliveryZoneResolver   struct{ *Resolver }
 	dropResolver           struct{ *Resolver }
 	fulfillmentResolver    struct{ *Resolver }
 	memberPriceResolver    struct{ *Resolver }
@@ -173,8 +190,11 @@ type (
 	orderResolver          struct{ *Resolver }
 	orderLineResolver      struct{ *Resolver }
 	paymentResolver        struct{ *Resolver }
+	pickupPointResolver    struct{ *Resolver }
+	pickupWindowResolver   struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
 	refundResolver         struct{ *Resolver }
+	shippingRateResolver   struct{ *Resolver }
 	streamResolver         struct{ *Resolver }
 	variantResolver        struct{ *Resolver }
 	walletResolver         struct{ *Resolver }

@@ -82,7 +82,7 @@ func (r *mutationResolver) ArchiveProduct(ctx context.Context, input model.Archi
 func (r *mutationResolver) CreateVariant(ctx context.Context, input model.CreateVariantInput) (*model.VariantPayload, error) {
 	v, err := r.Catalog.CreateVariant(ctx, input.ProductID, catalog.VariantInput{
 		SKU: &input.Sku, Title: &input.Title, Options: options(input.Options),
-		Price: input.Price, CompareAtPrice: input.CompareAtPrice, Position: input.Position,
+		Price: input.Price, CompareAtPrice: input.CompareAtPrice, Position: input.Position, WeightGrams: input.WeightGrams,
 	})
 	if err != nil {
 		return nil, err
@@ -95,7 +95,7 @@ func (r *mutationResolver) UpdateVariant(ctx context.Context, input model.Update
 	v, err := r.Catalog.UpdateVariant(ctx, input.ID, catalog.VariantInput{
 		SKU: input.Sku, Title: input.Title, Options: options(input.Options),
 		Price: input.Price, CompareAtPrice: input.CompareAtPrice,
-		ClearCompareAt: deref(input.ClearCompareAtPrice), Position: input.Position,
+		ClearCompareAt: deref(input.ClearCompareAtPrice), Position: input.Position, WeightGrams: input.WeightGrams,
 	})
 	if err != nil {
 		return nil, err

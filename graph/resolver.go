@@ -13,6 +13,7 @@ import (
 	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/delivery"
 	"github.com/merchd/merchd/checkout/drops"
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
@@ -53,6 +54,9 @@ type Resolver struct {
 	QR    *qrcodes.Service
 	// Fulfillment hands paid orders over; nil at a hub.
 	Fulfil *fulfillment.Service
+	// Delivery is how orders reach their buyers, chosen at checkout;
+	// nil at a hub.
+	Delivery *delivery.Service
 	// Hubs is central's side of the pop-up protocol: leases, hub sales
 	// recorded exactly once, phone and card payments for them.
 	Hubs *hubs.Service

@@ -85,7 +85,18 @@ type Service struct {
 	// Pricer, when set, is what a customer pays per unit (member prices);
 	// the price is fixed when the hold is taken.
 	Pricer func(ctx context.Context, customerID int, v *ent.Variant) (int64, error)
+	// Places, when set, is what a cart holds besides its lines' units (a
+	// pickup window's place, checkout/delivery): told in the transaction
+	// that releases each line, it gives the place back with the last.
+	Places CartPlaces
 	txn.Announcer
+}
+
+// CartPlaces holds, for a whole cart, what goes back with its last hold.
+type CartPlaces interface {
+	// LineReleased runs in the transaction that released a line of the
+	// cart (expired: it timed out).
+	LineReleased(ctx context.Context, tx *ent.Tx, cartID int, expired bool) error
 }
 
 // New returns the cart service; holds take stock at locationID.
@@ -449,7 +460,13 @@ func (c *Service) Release(ctx context.Context, tx *ent.Tx, l *ent.CartLine, stat
 	if err != nil || n == 0 {
 		return false, err
 	}
-	return true, c.give(ctx, tx, l)
+	if err := c.give(ctx, tx, l); err != nil {
+		return false, err
+	}
+	if c.Places != nil {
+		return true, c.Places.LineReleased(ctx, tx, l.CartID, status == cartline.StatusEXPIRED)
+	}
+	return true, nil
 }
 
 // Retake holds a line's units again (a payment that arrived after its hold

@@ -126,6 +126,8 @@ type VariantInput struct {
 	CompareAtPrice *checkout.Money
 	ClearCompareAt bool
 	Position       *int
+	// WeightGrams is what one unit weighs packed (shipping by weight).
+	WeightGrams *int
 }
 
 func (c *Service) checkVariant(in VariantInput) error {
@@ -141,6 +143,9 @@ func (c *Service) checkVariant(in VariantInput) error {
 		if in.Price != nil && in.CompareAtPrice.Currency != in.Price.Currency {
 			return checkout.BadInput("compareAtPrice", "currency differs from the price's")
 		}
+	}
+	if in.WeightGrams != nil && (*in.WeightGrams < 0 || *in.WeightGrams > 1_000_000) {
+		return checkout.BadInput("weightGrams", "must be between 0 and 1000000")
 	}
 	_, err := optionMap(in.Options)
 	return err
@@ -189,6 +194,7 @@ func (c *Service) CreateVariant(ctx context.Context, productID int, in VariantIn
 	if in.Position != nil {
 		q.SetPosition(*in.Position)
 	}
+	q.SetNillableWeightGrams(in.WeightGrams)
 	v, err := q.Save(ctx)
 	return v, checkout.WrapWrite("create variant", err)
 }
@@ -223,6 +229,7 @@ func (c *Service) UpdateVariant(ctx context.Context, id int, in VariantInput) (*
 	if in.Position != nil {
 		u.SetPosition(*in.Position)
 	}
+	u.SetNillableWeightGrams(in.WeightGrams)
 	v, err := u.Save(ctx)
 	return v, checkout.WrapWrite("update variant", err)
 }

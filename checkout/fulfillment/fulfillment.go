@@ -3,6 +3,7 @@ package fulfillment
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/deliverychoice"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/viewer"
@@ -102,14 +104,49 @@ func newCode() string {
 // made it PAID, so there is never a paid order without one). Its fallback
 // code is drawn until unique among open fulfilments (the partial unique
 // index decides, not a read). Opening an order twice is a no-op.
+//
+// How it reaches the buyer is the order's delivery choice (checkout/
+// delivery), copied here: the method, the pickup point's location and
+// window, or the address to deliver to. An order placed without a choice
+// is picked up at this server's own location.
 func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int) error {
 	now := s.now().UTC()
-	due := s.cfg.due(fulfillment.MethodPICKUP, now)
+	method, locationID := string(fulfillment.MethodPICKUP), s.pickupAt
+	var windowID *int
+	var address any // NULL, or the address as JSON
+	choice, err := tx.DeliveryChoice.Query().Where(deliverychoice.OrderID(orderID)).Only(viewer.SystemContext(ctx))
+	switch {
+	case err == nil:
+		method = string(choice.Method)
+		if choice.LocationID != nil {
+			locationID = *choice.LocationID // PICKUP: the point; otherwise where it ships from
+		}
+		windowID = choice.WindowID
+		if choice.Address != nil {
+			b, err := json.Marshal(choice.Address)
+			if err != nil {
+				return fmt.Errorf("open fulfilment of order %d: %w", orderID, err)
+			}
+			address = string(b)
+		}
+	case !ent.IsNotFound(err):
+		return fmt.Errorf("open fulfilment of order %d: delivery choice: %w", orderID, err)
+	}
+	// The first SLA deadline: a pickup window's end, else the method's.
+	due := s.cfg.due(fulfillment.Method(method), now)
+	if windowID != nil {
+		w, err := tx.PickupWindow.Get(viewer.SystemContext(ctx), *windowID)
+		if err != nil {
+			return fmt.Errorf("open fulfilment of order %d: pickup window: %w", orderID, err)
+		}
+		end := w.EndsAt.UTC()
+		due = &end
+	}
 	for range 8 {
 		n, err := txn.Exec(ctx, tx, s.dialect,
-			`INSERT INTO fulfillments (created_at, updated_at, order_id, customer_id, method, status, location_id, pickup_code, due_at, reroutes, packaging_variant)
-			 VALUES (?, ?, ?, ?, 'PICKUP', 'UNFULFILLED', ?, ?, ?, 0, '') ON CONFLICT DO NOTHING`,
-			now, now, orderID, customerID, s.pickupAt, newCode(), due)
+			`INSERT INTO fulfillments (created_at, updated_at, order_id, customer_id, method, status, location_id, pickup_code, window_id, address, due_at, reroutes, packaging_variant)
+			 VALUES (?, ?, ?, ?, ?, 'UNFULFILLED', ?, ?, ?, ?, ?, 0, '') ON CONFLICT DO NOTHING`,
+			now, now, orderID, customerID, method, locationID, newCode(), windowID, address, due)
 		if err != nil {
 			return fmt.Errorf("open fulfilment of order %d: %w", orderID, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/delivery"
 	"github.com/merchd/merchd/checkout/memberships"
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/checkout/wallets"
@@ -38,6 +39,7 @@ type Service struct {
 	retention   RetentionConfig
 	others      []checkout.PaymentEventHandler
 	fulfil      checkout.Fulfiller
+	delivery    *delivery.Service // nil: no delivery choices (a hub)
 	hubCursorMu sync.Mutex
 	hubCursor   int // the last abandoned hub payment looked at
 	txn.Announcer
@@ -59,6 +61,10 @@ func New(db *ent.Client, dialectName string, carts *carts.Service, wallets *wall
 	return &Service{db: db, dialect: dialectName, carts: carts, wallets: wallets, memberships: memberships, pay: pay, now: now, log: log,
 		retention: DefaultRetention(), fulfil: fulfil, others: others}
 }
+
+// UseDelivery makes checkout take each cart's delivery choice onto its
+// order: its price into the total, its pickup place kept once paid.
+func (o *Service) UseDelivery(d *delivery.Service) { o.delivery = d }
 
 // paid is what follows an order becoming PAID, in the same transaction.
 func (o *Service) paid(ctx context.Context, tx *ent.Tx, ord *ent.Order) error {
@@ -174,6 +180,18 @@ func (o *Service) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID
 	if len(held) == 0 {
 		return 0, checkout.ErrEmptyCart
 	}
+	// The delivery price is decided by the delivery service and added to
+	// the total here, once: every payment below (wallet, card) is a part
+	// of this total, so what is charged includes it exactly once.
+	var joined delivery.Joined
+	if o.delivery != nil {
+		if joined, err = o.delivery.Join(ctx, tx, k); err != nil {
+			return 0, err
+		}
+		if total, err = checkout.AddMoney(total, joined.Price); err != nil {
+			return 0, checkout.BadInput("cartId", "the order total is too large")
+		}
+	}
 	var fromWallet int64
 	if with.Wallet != nil {
 		switch {
@@ -195,13 +213,18 @@ func (o *Service) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID
 	}
 	due := now.Add(o.carts.Cfg.PaymentWindow)
 	oc := tx.Order.Create().SetNumber(newOrderNumber()).SetCustomerID(customerID).SetCartID(cartID).
-		SetTotalAmount(total).SetCurrency(k.Currency).SetPaymentDueAt(due)
+		SetTotalAmount(total).SetDeliveryAmount(joined.Price).SetCurrency(k.Currency).SetPaymentDueAt(due)
 	if byCard == 0 {
 		oc.SetStatus(order.StatusPAID).SetPaidAt(now) // settled below, in this transaction
 	}
 	ord, err := oc.Save(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if o.delivery != nil {
+		if err := o.delivery.Attach(ctx, tx, joined, ord.ID); err != nil {
+			return 0, err
+		}
 	}
 	ids := make([]int, len(held))
 	bulk := make([]*ent.OrderLineCreate, len(held))
@@ -260,6 +283,11 @@ func (o *Service) placeOrder(ctx context.Context, tx *ent.Tx, customerID, cartID
 	}
 	if n != len(ids) {
 		return 0, fmt.Errorf("order %s: %d of %d holds changed under us: %w", ord.Number, len(ids)-n, len(ids), checkout.ErrHoldExpired)
+	}
+	if o.delivery != nil {
+		if err := o.delivery.Sold(ctx, tx, ord.ID); err != nil {
+			return 0, err
+		}
 	}
 	if err := o.paid(ctx, tx, ord); err != nil {
 		return 0, err
@@ -359,6 +387,11 @@ func (o *Service) sell(ctx context.Context, tx *ent.Tx, orderID int) error {
 				return err
 			}
 		}
+	}
+	if o.delivery != nil {
+		// The pickup place is kept for good (or taken again, if it went
+		// back with the holds: ErrWindowFull if the window filled since).
+		return o.delivery.Sold(ctx, tx, orderID)
 	}
 	return nil
 }

@@ -220,6 +220,9 @@ func (o *Service) applyPaymentEvent(ctx context.Context, tx *ent.Tx, p *ent.Paym
 		// Sell the units; a savepoint would be neater, but a failed sell
 		// must leave no partial re-takes, so it runs in a nested check.
 		if err := o.sell(ctx, tx, ord.ID); err != nil {
+			if errors.Is(err, checkout.ErrWindowFull) {
+				return 0, errLateNoStock{orderID: ord.ID, paymentID: p.ID, reason: "paid after the hold expired; the pickup window filled up"}
+			}
 			if !errors.Is(err, checkout.ErrOutOfStock) && !errors.Is(err, checkout.ErrLimitExceeded) {
 				return 0, err
 			}

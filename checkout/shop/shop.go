@@ -19,6 +19,7 @@ import (
 	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
+	"github.com/merchd/merchd/checkout/delivery"
 	"github.com/merchd/merchd/checkout/drops"
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
@@ -28,6 +29,7 @@ import (
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/checkout/wallets"
+	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/entdb"
 )
 
@@ -79,6 +81,10 @@ type Shop struct {
 	Hubs *hubs.Service
 	// Fulfillment hands paid orders over (central only; nil at a hub).
 	Fulfillment *fulfillment.Service
+	// Delivery is how orders reach their buyers, chosen at checkout:
+	// pickup windows, local zones, shipping rates, addresses (central
+	// only; nil at a hub, which sells at its counter).
+	Delivery *delivery.Service
 
 	log *slog.Logger
 }
@@ -132,6 +138,13 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		fulfil = s.Fulfillment
 	}
 	s.Orders = orders.New(db, dialect, s.Carts, s.Wallets, s.Members, cfg.Pay, now, cfg.Log, fulfil, s.Hubs)
+	if cfg.Hub == "" {
+		// A pickup place is held with the cart's holds and goes back with
+		// the last of them; checkout puts the price on the order.
+		s.Delivery = delivery.New(db, dialect, cfg.Currencies, now)
+		s.Carts.Places = s.Delivery
+		s.Orders.UseDelivery(s.Delivery)
+	}
 	retention := cfg.Retention
 	if retention == (orders.RetentionConfig{}) {
 		retention = orders.DefaultRetention()
@@ -152,7 +165,11 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		}
 	}
 	if s.Fulfillment != nil {
-		s.Fulfillment.Wire(fulfillment.Deps{Config: cfg.Fulfillment, Credit: s.Wallets})
+		d := fulfillment.Deps{Config: cfg.Fulfillment, Credit: s.Wallets}
+		if s.Delivery != nil {
+			d.Windows = reroutes{s.Delivery}
+		}
+		s.Fulfillment.Wire(d)
 	}
 	s.Streams = streams.New(db, now)
 	if s.QR, err = qrcodes.New(ctx, db); err != nil {
@@ -164,6 +181,9 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		}
 		if s.Fulfillment != nil {
 			s.Fulfillment.SetNotifier(cfg.Notifier)
+		}
+		if s.Delivery != nil {
+			s.Delivery.SetNotifier(cfg.Notifier)
 		}
 	}
 	return s, nil
@@ -187,6 +207,9 @@ func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	if s.Fulfillment != nil {
 		wg.Go(func() { s.every(ctx, sweepInterval, "fulfilment SLAs", s.Fulfillment.Sweep) })
 	}
+	if s.Delivery != nil {
+		wg.Go(func() { s.every(ctx, sweepInterval, "sweep pickup places", s.Delivery.SweepPlaces) })
+	}
 	wg.Wait()
 }
 
@@ -200,10 +223,17 @@ func (s *Shop) Sweep(ctx context.Context) (int, error) {
 	if _, err := s.Wallets.ExpireGifts(ctx); err != nil {
 		return n, err
 	}
-	if _, err = s.Members.Renew(ctx); err != nil || s.Fulfillment == nil {
+	if _, err = s.Members.Renew(ctx); err != nil {
 		return n, err
 	}
-	_, err = s.Fulfillment.Sweep(ctx)
+	if s.Delivery != nil {
+		if _, err = s.Delivery.SweepPlaces(ctx); err != nil {
+			return n, err
+		}
+	}
+	if s.Fulfillment != nil {
+		_, err = s.Fulfillment.Sweep(ctx)
+	}
 	return n, err
 }
 
@@ -223,4 +253,21 @@ func (s *Shop) every(ctx context.Context, interval time.Duration, name string, j
 		case <-t.C:
 		}
 	}
+}
+
+// reroutes finds a missed pickup's next window for fulfilment's SLA sweep
+// among delivery's pickup windows.
+type reroutes struct{ d *delivery.Service }
+
+func (r reroutes) Reroute(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, now time.Time) (fulfillment.Reroute, bool, error) {
+	if f.LocationID == nil {
+		return fulfillment.Reroute{}, false, nil
+	}
+	w, p, ok, err := r.d.NextWindow(ctx, tx, *f.LocationID, now)
+	if !ok || err != nil {
+		return fulfillment.Reroute{}, false, err
+	}
+	id := w.ID
+	label := fmt.Sprintf("%s · %s–%s UTC", p.Name, w.StartsAt.UTC().Format("Mon 02 Jan 15:04"), w.EndsAt.UTC().Format("15:04"))
+	return fulfillment.Reroute{LocationID: p.LocationID, WindowID: &id, Due: w.EndsAt.UTC(), Label: label}, true, nil
 }

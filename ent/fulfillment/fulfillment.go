@@ -32,22 +32,14 @@ const (
 	FieldStatus = "status"
 	// FieldLocationID holds the string denoting the location_id field in the database.
 	FieldLocationID = "location_id"
-	// FieldWindowID holds the string denoting the window_id field in the database.
-	FieldWindowID = "window_id"
 	// FieldPickupCode holds the string denoting the pickup_code field in the database.
 	FieldPickupCode = "pickup_code"
 	// FieldCollectedAt holds the string denoting the collected_at field in the database.
 	FieldCollectedAt = "collected_at"
-	// FieldDueAt holds the string denoting the due_at field in the database.
-	FieldDueAt = "due_at"
-	// FieldEscalatedAt holds the string denoting the escalated_at field in the database.
-	FieldEscalatedAt = "escalated_at"
-	// FieldReroutes holds the string denoting the reroutes field in the database.
-	FieldReroutes = "reroutes"
-	// FieldLateCreditedAt holds the string denoting the late_credited_at field in the database.
-	FieldLateCreditedAt = "late_credited_at"
-	// FieldPackagingVariant holds the string denoting the packaging_variant field in the database.
-	FieldPackagingVariant = "packaging_variant"
+	// FieldWindowID holds the string denoting the window_id field in the database.
+	FieldWindowID = "window_id"
+	// FieldAddress holds the string denoting the address field in the database.
+	FieldAddress = "address"
 	// EdgeOrder holds the string denoting the order edge name in mutations.
 	EdgeOrder = "order"
 	// EdgeEvents holds the string denoting the events edge name in mutations.
@@ -80,14 +72,10 @@ var Columns = []string{
 	FieldMethod,
 	FieldStatus,
 	FieldLocationID,
-	FieldWindowID,
 	FieldPickupCode,
 	FieldCollectedAt,
-	FieldDueAt,
-	FieldEscalatedAt,
-	FieldReroutes,
-	FieldLateCreditedAt,
-	FieldPackagingVariant,
+	FieldWindowID,
+	FieldAddress,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -114,14 +102,6 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
-	// DefaultReroutes holds the default value on creation for the "reroutes" field.
-	DefaultReroutes int
-	// ReroutesValidator is a validator for the "reroutes" field. It is called by the builders before save.
-	ReroutesValidator func(int) error
-	// DefaultPackagingVariant holds the default value on creation for the "packaging_variant" field.
-	DefaultPackagingVariant string
-	// PackagingVariantValidator is a validator for the "packaging_variant" field. It is called by the builders before save.
-	PackagingVariantValidator func(string) error
 )
 
 // Method defines the type for the "method" enum field.
@@ -228,11 +208,6 @@ func ByLocationID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLocationID, opts...).ToFunc()
 }
 
-// ByWindowID orders the results by the window_id field.
-func ByWindowID(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldWindowID, opts...).ToFunc()
-}
-
 // ByPickupCode orders the results by the pickup_code field.
 func ByPickupCode(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPickupCode, opts...).ToFunc()
@@ -243,29 +218,9 @@ func ByCollectedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCollectedAt, opts...).ToFunc()
 }
 
-// ByDueAt orders the results by the due_at field.
-func ByDueAt(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldDueAt, opts...).ToFunc()
-}
-
-// ByEscalatedAt orders the results by the escalated_at field.
-func ByEscalatedAt(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldEscalatedAt, opts...).ToFunc()
-}
-
-// ByReroutes orders the results by the reroutes field.
-func ByReroutes(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldReroutes, opts...).ToFunc()
-}
-
-// ByLateCreditedAt orders the results by the late_credited_at field.
-func ByLateCreditedAt(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldLateCreditedAt, opts...).ToFunc()
-}
-
-// ByPackagingVariant orders the results by the packaging_variant field.
-func ByPackagingVariant(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldPackagingVariant, opts...).ToFunc()
+// ByWindowID orders the results by the window_id field.
+func ByWindowID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWindowID, opts...).ToFunc()
 }
 
 // ByOrderField orders the results by order field.

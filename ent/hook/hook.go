@@ -57,6 +57,18 @@ func (f CustomerFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CustomerMutation", m)
 }
 
+// The CustomerAddressFunc type is an adapter to allow the use of ordinary
+// function as CustomerAddress mutator.
+type CustomerAddressFunc func(context.Context, *ent.CustomerAddressMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CustomerAddressFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CustomerAddressMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CustomerAddressMutation", m)
+}
+
 // The CustomerSessionFunc type is an adapter to allow the use of ordinary
 // function as CustomerSession mutator.
 type CustomerSessionFunc func(context.Context, *ent.CustomerSessionMutation) (ent.Value, error)
@@ -67,6 +79,30 @@ func (f CustomerSessionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CustomerSessionMutation", m)
+}
+
+// The DeliveryChoiceFunc type is an adapter to allow the use of ordinary
+// function as DeliveryChoice mutator.
+type DeliveryChoiceFunc func(context.Context, *ent.DeliveryChoiceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DeliveryChoiceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DeliveryChoiceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DeliveryChoiceMutation", m)
+}
+
+// The DeliveryZoneFunc type is an adapter to allow the use of ordinary
+// function as DeliveryZone mutator.
+type DeliveryZoneFunc func(context.Context, *ent.DeliveryZoneMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DeliveryZoneFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DeliveryZoneMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DeliveryZoneMutation", m)
 }
 
 // The DropFunc type is an adapter to allow the use of ordinary
@@ -357,6 +393,30 @@ func (f PaymentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentMutation", m)
 }
 
+// The PickupPointFunc type is an adapter to allow the use of ordinary
+// function as PickupPoint mutator.
+type PickupPointFunc func(context.Context, *ent.PickupPointMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PickupPointFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PickupPointMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PickupPointMutation", m)
+}
+
+// The PickupWindowFunc type is an adapter to allow the use of ordinary
+// function as PickupWindow mutator.
+type PickupWindowFunc func(context.Context, *ent.PickupWindowMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PickupWindowFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PickupWindowMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PickupWindowMutation", m)
+}
+
 // The ProductFunc type is an adapter to allow the use of ordinary
 // function as Product mutator.
 type ProductFunc func(context.Context, *ent.ProductMutation) (ent.Value, error)
@@ -403,6 +463,18 @@ func (f SettingFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SettingMutation", m)
+}
+
+// The ShippingRateFunc type is an adapter to allow the use of ordinary
+// function as ShippingRate mutator.
+type ShippingRateFunc func(context.Context, *ent.ShippingRateMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ShippingRateFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ShippingRateMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ShippingRateMutation", m)
 }
 
 // The StaffFunc type is an adapter to allow the use of ordinary

@@ -73,8 +73,10 @@ type Kind string
 
 // Kind values.
 const (
-	KindCENTRAL Kind = "CENTRAL"
-	KindHUB     Kind = "HUB"
+	KindCENTRAL         Kind = "CENTRAL"
+	KindHUB             Kind = "HUB"
+	KindPARTNER_COUNTER Kind = "PARTNER_COUNTER"
+	KindLOCKER          Kind = "LOCKER"
 )
 
 func (k Kind) String() string {
@@ -84,7 +86,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindCENTRAL, KindHUB:
+	case KindCENTRAL, KindHUB, KindPARTNER_COUNTER, KindLOCKER:
 		return nil
 	default:
 		return fmt.Errorf("location: invalid enum value for kind field: %q", k)

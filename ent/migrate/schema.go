@@ -131,6 +131,28 @@ var (
 		Columns:    CustomersColumns,
 		PrimaryKey: []*schema.Column{CustomersColumns[0]},
 	}
+	// CustomerAddressesColumns holds the columns for the "customer_addresses" table.
+	CustomerAddressesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "label", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "address", Type: field.TypeJSON},
+	}
+	// CustomerAddressesTable holds the schema information for the "customer_addresses" table.
+	CustomerAddressesTable = &schema.Table{
+		Name:       "customer_addresses",
+		Columns:    CustomerAddressesColumns,
+		PrimaryKey: []*schema.Column{CustomerAddressesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "customeraddress_customer_id",
+				Unique:  false,
+				Columns: []*schema.Column{CustomerAddressesColumns[3]},
+			},
+		},
+	}
 	// CustomerSessionsColumns holds the columns for the "customer_sessions" table.
 	CustomerSessionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -159,6 +181,72 @@ var (
 				Columns: []*schema.Column{CustomerSessionsColumns[3]},
 			},
 		},
+	}
+	// DeliveryChoicesColumns holds the columns for the "delivery_choices" table.
+	DeliveryChoicesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "cart_id", Type: field.TypeInt, Unique: true},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "order_id", Type: field.TypeInt, Unique: true, Nullable: true},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"PICKUP", "LOCAL_DELIVERY", "SHIPPING"}},
+		{Name: "pickup_point_id", Type: field.TypeInt, Nullable: true},
+		{Name: "location_id", Type: field.TypeInt, Nullable: true},
+		{Name: "window_id", Type: field.TypeInt, Nullable: true},
+		{Name: "zone_id", Type: field.TypeInt, Nullable: true},
+		{Name: "rate_id", Type: field.TypeInt, Nullable: true},
+		{Name: "label", Type: field.TypeString, Default: ""},
+		{Name: "window_starts_at", Type: field.TypeTime, Nullable: true},
+		{Name: "window_ends_at", Type: field.TypeTime, Nullable: true},
+		{Name: "address", Type: field.TypeJSON, Nullable: true},
+		{Name: "contact", Type: field.TypeJSON, Nullable: true},
+		{Name: "same_day", Type: field.TypeBool, Default: false},
+		{Name: "place", Type: field.TypeEnum, Enums: []string{"NONE", "HELD", "RELEASED", "EXPIRED", "SOLD"}, Default: "NONE"},
+		{Name: "price_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "currency", Type: field.TypeString},
+	}
+	// DeliveryChoicesTable holds the schema information for the "delivery_choices" table.
+	DeliveryChoicesTable = &schema.Table{
+		Name:       "delivery_choices",
+		Columns:    DeliveryChoicesColumns,
+		PrimaryKey: []*schema.Column{DeliveryChoicesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "deliverychoice_window_id_place",
+				Unique:  false,
+				Columns: []*schema.Column{DeliveryChoicesColumns[9], DeliveryChoicesColumns[18]},
+			},
+			{
+				Name:    "deliverychoice_customer_id",
+				Unique:  false,
+				Columns: []*schema.Column{DeliveryChoicesColumns[4]},
+			},
+		},
+	}
+	// DeliveryZonesColumns holds the columns for the "delivery_zones" table.
+	DeliveryZonesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "country", Type: field.TypeString, Size: 2},
+		{Name: "postcodes", Type: field.TypeJSON, Nullable: true},
+		{Name: "postcode_prefixes", Type: field.TypeJSON, Nullable: true},
+		{Name: "center_lat", Type: field.TypeFloat64, Nullable: true},
+		{Name: "center_lng", Type: field.TypeFloat64, Nullable: true},
+		{Name: "radius_km", Type: field.TypeFloat64, Nullable: true},
+		{Name: "same_day_cutoff", Type: field.TypeString, Default: "14:00"},
+		{Name: "timezone", Type: field.TypeString, Default: "UTC"},
+		{Name: "price_amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "active", Type: field.TypeBool, Default: true},
+	}
+	// DeliveryZonesTable holds the schema information for the "delivery_zones" table.
+	DeliveryZonesTable = &schema.Table{
+		Name:       "delivery_zones",
+		Columns:    DeliveryZonesColumns,
+		PrimaryKey: []*schema.Column{DeliveryZonesColumns[0]},
 	}
 	// DropsColumns holds the columns for the "drops" table.
 	DropsColumns = []*schema.Column{
@@ -245,14 +333,10 @@ var (
 		{Name: "method", Type: field.TypeEnum, Enums: []string{"PICKUP", "LOCAL_DELIVERY", "SHIPPING"}, Default: "PICKUP"},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"UNFULFILLED", "PICKING", "PACKED", "READY_FOR_PICKUP", "HANDED_TO_COURIER", "COLLECTED", "DELIVERED", "FAILED", "REROUTED", "CANCELED"}, Default: "UNFULFILLED"},
 		{Name: "location_id", Type: field.TypeInt, Nullable: true},
-		{Name: "window_id", Type: field.TypeInt, Nullable: true},
 		{Name: "pickup_code", Type: field.TypeString},
 		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
-		{Name: "due_at", Type: field.TypeTime, Nullable: true},
-		{Name: "escalated_at", Type: field.TypeTime, Nullable: true},
-		{Name: "reroutes", Type: field.TypeInt, Default: 0},
-		{Name: "late_credited_at", Type: field.TypeTime, Nullable: true},
-		{Name: "packaging_variant", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "window_id", Type: field.TypeInt, Nullable: true},
+		{Name: "address", Type: field.TypeJSON, Nullable: true},
 		{Name: "order_id", Type: field.TypeInt, Unique: true},
 	}
 	// FulfillmentsTable holds the schema information for the "fulfillments" table.
@@ -263,7 +347,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fulfillments_orders_fulfillment",
-				Columns:    []*schema.Column{FulfillmentsColumns[15]},
+				Columns:    []*schema.Column{FulfillmentsColumns[11]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -272,7 +356,7 @@ var (
 			{
 				Name:    "fulfillment_pickup_code",
 				Unique:  true,
-				Columns: []*schema.Column{FulfillmentsColumns[8]},
+				Columns: []*schema.Column{FulfillmentsColumns[7]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "status NOT IN ('COLLECTED', 'DELIVERED', 'CANCELED', 'FAILED')",
 				},
@@ -281,19 +365,6 @@ var (
 				Name:    "fulfillment_status_updated_at",
 				Unique:  false,
 				Columns: []*schema.Column{FulfillmentsColumns[5], FulfillmentsColumns[2]},
-			},
-			{
-				Name:    "fulfillment_due_at",
-				Unique:  false,
-				Columns: []*schema.Column{FulfillmentsColumns[10]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "status NOT IN ('COLLECTED', 'DELIVERED', 'CANCELED', 'FAILED') AND due_at IS NOT NULL",
-				},
-			},
-			{
-				Name:    "fulfillment_location_id_status",
-				Unique:  false,
-				Columns: []*schema.Column{FulfillmentsColumns[6], FulfillmentsColumns[5]},
 			},
 		},
 	}
@@ -306,7 +377,6 @@ var (
 		{Name: "actor", Type: field.TypeEnum, Enums: []string{"STAFF", "HUB", "COURIER", "SYSTEM", "CUSTOMER"}},
 		{Name: "actor_id", Type: field.TypeString, Default: ""},
 		{Name: "note", Type: field.TypeString, Default: ""},
-		{Name: "scan", Type: field.TypeString, Size: 20, Default: ""},
 		{Name: "at", Type: field.TypeTime},
 		{Name: "fulfillment_id", Type: field.TypeInt},
 	}
@@ -318,7 +388,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fulfillment_events_fulfillments_events",
-				Columns:    []*schema.Column{FulfillmentEventsColumns[9]},
+				Columns:    []*schema.Column{FulfillmentEventsColumns[8]},
 				RefColumns: []*schema.Column{FulfillmentsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -368,36 +438,6 @@ var (
 				Name:    "giftlot_expires_at",
 				Unique:  false,
 				Columns: []*schema.Column{GiftLotsColumns[4]},
-			},
-		},
-	}
-	// HubCollectionsColumns holds the columns for the "hub_collections" table.
-	HubCollectionsColumns = []*schema.Column{
-		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "collection_id", Type: field.TypeString, Unique: true, Size: 64},
-		{Name: "hub", Type: field.TypeString, Size: 40},
-		{Name: "fulfillment_id", Type: field.TypeInt},
-		{Name: "outcome", Type: field.TypeEnum, Enums: []string{"COLLECTED", "ALREADY_COLLECTED", "CONFLICT"}},
-		{Name: "claimed_at", Type: field.TypeTime},
-		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
-		{Name: "recorded_at", Type: field.TypeTime},
-		{Name: "note", Type: field.TypeString, Default: ""},
-	}
-	// HubCollectionsTable holds the schema information for the "hub_collections" table.
-	HubCollectionsTable = &schema.Table{
-		Name:       "hub_collections",
-		Columns:    HubCollectionsColumns,
-		PrimaryKey: []*schema.Column{HubCollectionsColumns[0]},
-		Indexes: []*schema.Index{
-			{
-				Name:    "hubcollection_fulfillment_id",
-				Unique:  false,
-				Columns: []*schema.Column{HubCollectionsColumns[3]},
-			},
-			{
-				Name:    "hubcollection_hub_recorded_at",
-				Unique:  false,
-				Columns: []*schema.Column{HubCollectionsColumns[2], HubCollectionsColumns[7]},
 			},
 		},
 	}
@@ -453,38 +493,6 @@ var (
 				Name:    "hubpayment_status_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{HubPaymentsColumns[7], HubPaymentsColumns[9]},
-			},
-		},
-	}
-	// HubPickupsColumns holds the columns for the "hub_pickups" table.
-	HubPickupsColumns = []*schema.Column{
-		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "fulfillment_id", Type: field.TypeInt, Unique: true},
-		{Name: "order_id", Type: field.TypeInt},
-		{Name: "pickup_code", Type: field.TypeString, Size: 16},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"WAITING", "COLLECTED", "GONE"}, Default: "WAITING"},
-		{Name: "listed_at", Type: field.TypeTime, Nullable: true},
-		{Name: "collection_id", Type: field.TypeString, Unique: true, Nullable: true, Size: 64},
-		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
-		{Name: "outcome", Type: field.TypeEnum, Nullable: true, Enums: []string{"COLLECTED", "ALREADY_COLLECTED", "CONFLICT"}},
-		{Name: "note", Type: field.TypeString, Size: 1000, Default: ""},
-		{Name: "synced_at", Type: field.TypeTime, Nullable: true},
-	}
-	// HubPickupsTable holds the schema information for the "hub_pickups" table.
-	HubPickupsTable = &schema.Table{
-		Name:       "hub_pickups",
-		Columns:    HubPickupsColumns,
-		PrimaryKey: []*schema.Column{HubPickupsColumns[0]},
-		Indexes: []*schema.Index{
-			{
-				Name:    "hubpickup_pickup_code",
-				Unique:  false,
-				Columns: []*schema.Column{HubPickupsColumns[3]},
-			},
-			{
-				Name:    "hubpickup_status_listed_at",
-				Unique:  false,
-				Columns: []*schema.Column{HubPickupsColumns[4], HubPickupsColumns[5]},
 			},
 		},
 	}
@@ -607,7 +615,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "code", Type: field.TypeString, Unique: true, Size: 64},
 		{Name: "name", Type: field.TypeString, Size: 200},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"CENTRAL", "HUB"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"CENTRAL", "HUB", "PARTNER_COUNTER", "LOCKER"}},
 	}
 	// LocationsTable holds the schema information for the "locations" table.
 	LocationsTable = &schema.Table{
@@ -714,6 +722,7 @@ var (
 		{Name: "cart_id", Type: field.TypeInt},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING_PAYMENT", "PAID", "PAYMENT_FAILED", "CANCELED", "REFUNDED", "PARTIALLY_REFUNDED"}, Default: "PENDING_PAYMENT"},
 		{Name: "total_amount", Type: field.TypeInt64},
+		{Name: "delivery_amount", Type: field.TypeInt64, Default: 0},
 		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
 		{Name: "currency", Type: field.TypeString},
 		{Name: "payment_due_at", Type: field.TypeTime},
@@ -733,7 +742,7 @@ var (
 			{
 				Name:    "order_status_payment_due_at",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[10]},
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[11]},
 			},
 		},
 	}
@@ -847,6 +856,71 @@ var (
 			},
 		},
 	}
+	// PickupPointsColumns holds the columns for the "pickup_points" table.
+	PickupPointsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"CENTRAL", "HUB", "PARTNER_COUNTER", "LOCKER"}},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "address", Type: field.TypeJSON},
+		{Name: "opening_hours", Type: field.TypeJSON, Nullable: true},
+		{Name: "price_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "location_id", Type: field.TypeInt},
+	}
+	// PickupPointsTable holds the schema information for the "pickup_points" table.
+	PickupPointsTable = &schema.Table{
+		Name:       "pickup_points",
+		Columns:    PickupPointsColumns,
+		PrimaryKey: []*schema.Column{PickupPointsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "pickup_points_locations_location",
+				Columns:    []*schema.Column{PickupPointsColumns[10]},
+				RefColumns: []*schema.Column{LocationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
+	// PickupWindowsColumns holds the columns for the "pickup_windows" table.
+	PickupWindowsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "starts_at", Type: field.TypeTime},
+		{Name: "ends_at", Type: field.TypeTime},
+		{Name: "capacity", Type: field.TypeInt},
+		{Name: "taken", Type: field.TypeInt, Default: 0},
+		{Name: "pickup_point_id", Type: field.TypeInt},
+	}
+	// PickupWindowsTable holds the schema information for the "pickup_windows" table.
+	PickupWindowsTable = &schema.Table{
+		Name:       "pickup_windows",
+		Columns:    PickupWindowsColumns,
+		PrimaryKey: []*schema.Column{PickupWindowsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "pickup_windows_pickup_points_windows",
+				Columns:    []*schema.Column{PickupWindowsColumns[7]},
+				RefColumns: []*schema.Column{PickupPointsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "pickupwindow_pickup_point_id_starts_at",
+				Unique:  false,
+				Columns: []*schema.Column{PickupWindowsColumns[7], PickupWindowsColumns[3]},
+			},
+			{
+				Name:    "pickupwindow_ends_at",
+				Unique:  false,
+				Columns: []*schema.Column{PickupWindowsColumns[4]},
+			},
+		},
+	}
 	// ProductsColumns holds the columns for the "products" table.
 	ProductsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -933,6 +1007,32 @@ var (
 		Name:       "settings",
 		Columns:    SettingsColumns,
 		PrimaryKey: []*schema.Column{SettingsColumns[0]},
+	}
+	// ShippingRatesColumns holds the columns for the "shipping_rates" table.
+	ShippingRatesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "country", Type: field.TypeString, Size: 2},
+		{Name: "min_grams", Type: field.TypeInt, Nullable: true},
+		{Name: "max_grams", Type: field.TypeInt, Nullable: true},
+		{Name: "price_amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "active", Type: field.TypeBool, Default: true},
+	}
+	// ShippingRatesTable holds the schema information for the "shipping_rates" table.
+	ShippingRatesTable = &schema.Table{
+		Name:       "shipping_rates",
+		Columns:    ShippingRatesColumns,
+		PrimaryKey: []*schema.Column{ShippingRatesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "shippingrate_country_active",
+				Unique:  false,
+				Columns: []*schema.Column{ShippingRatesColumns[4], ShippingRatesColumns[9]},
+			},
+		},
 	}
 	// StaffsColumns holds the columns for the "staffs" table.
 	StaffsColumns = []*schema.Column{
@@ -1078,6 +1178,7 @@ var (
 		{Name: "currency", Type: field.TypeString},
 		{Name: "compare_at_amount", Type: field.TypeInt64, Nullable: true},
 		{Name: "position", Type: field.TypeInt, Default: 0},
+		{Name: "weight_grams", Type: field.TypeInt, Default: 0},
 		{Name: "product_id", Type: field.TypeInt},
 	}
 	// VariantsTable holds the schema information for the "variants" table.
@@ -1088,7 +1189,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "variants_products_variants",
-				Columns:    []*schema.Column{VariantsColumns[10]},
+				Columns:    []*schema.Column{VariantsColumns[11]},
 				RefColumns: []*schema.Column{ProductsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -1097,7 +1198,7 @@ var (
 			{
 				Name:    "variant_product_id_position",
 				Unique:  false,
-				Columns: []*schema.Column{VariantsColumns[10], VariantsColumns[9]},
+				Columns: []*schema.Column{VariantsColumns[11], VariantsColumns[9]},
 			},
 		},
 	}
@@ -1214,7 +1315,10 @@ var (
 		CartLinesTable,
 		CollectionsTable,
 		CustomersTable,
+		CustomerAddressesTable,
 		CustomerSessionsTable,
+		DeliveryChoicesTable,
+		DeliveryZonesTable,
 		DropsTable,
 		DropCustomersTable,
 		DropPoolsTable,
@@ -1222,10 +1326,8 @@ var (
 		FulfillmentEventsTable,
 		GiftDrawsTable,
 		GiftLotsTable,
-		HubCollectionsTable,
 		HubPassSpendsTable,
 		HubPaymentsTable,
-		HubPickupsTable,
 		HubSalesTable,
 		HubWalletsTable,
 		IdempotencyKeysTable,
@@ -1239,10 +1341,13 @@ var (
 		OrderLinesTable,
 		OutboxesTable,
 		PaymentsTable,
+		PickupPointsTable,
+		PickupWindowsTable,
 		ProductsTable,
 		ReaderBindingsTable,
 		RefundsTable,
 		SettingsTable,
+		ShippingRatesTable,
 		StaffsTable,
 		StaffTokensTable,
 		StocksTable,
@@ -1276,9 +1381,24 @@ func init() {
 	CustomersTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(4294967296),
 	}
+	CustomerAddressesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(171798691840),
+	}
 	CustomerSessionsTable.ForeignKeys[0].RefTable = CustomersTable
 	CustomerSessionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
+	}
+	DeliveryChoicesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(176093659136),
+	}
+	DeliveryChoicesTable.Annotation.Checks = map[string]string{
+		"delivery_choice_price_non_negative": "price_amount >= 0",
+	}
+	DeliveryZonesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(180388626432),
+	}
+	DeliveryZonesTable.Annotation.Checks = map[string]string{
+		"delivery_zone_price_non_negative": "price_amount >= 0",
 	}
 	DropsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(55834574848),
@@ -1320,9 +1440,6 @@ func init() {
 	GiftLotsTable.Annotation.Checks = map[string]string{
 		"gift_lot_remaining_non_negative": "remaining >= 0",
 	}
-	HubCollectionsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(171798691840),
-	}
 	HubPassSpendsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(158913789952),
 	}
@@ -1334,9 +1451,6 @@ func init() {
 	}
 	HubPaymentsTable.Annotation.Checks = map[string]string{
 		"hub_payment_amount_positive": "amount > 0",
-	}
-	HubPickupsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(176093659136),
 	}
 	HubSalesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(133143986176),
@@ -1377,7 +1491,8 @@ func init() {
 		IncrementStart: func(i int) *int { return &i }(68719476736),
 	}
 	OrdersTable.Annotation.Checks = map[string]string{
-		"order_refund_within_total": "refunded_amount >= 0 AND refunded_amount <= total_amount",
+		"order_delivery_within_total": "delivery_amount >= 0 AND delivery_amount <= total_amount",
+		"order_refund_within_total":   "refunded_amount >= 0 AND refunded_amount <= total_amount",
 	}
 	OrderEventsTable.ForeignKeys[0].RefTable = OrdersTable
 	OrderEventsTable.Annotation = &entsql.Annotation{
@@ -1404,6 +1519,21 @@ func init() {
 	PaymentsTable.Annotation.Checks = map[string]string{
 		"payment_refund_within_amount": "refunded_amount >= 0 AND refunded_amount <= amount",
 	}
+	PickupPointsTable.ForeignKeys[0].RefTable = LocationsTable
+	PickupPointsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(184683593728),
+	}
+	PickupPointsTable.Annotation.Checks = map[string]string{
+		"pickup_point_price_non_negative": "price_amount >= 0",
+	}
+	PickupWindowsTable.ForeignKeys[0].RefTable = PickupPointsTable
+	PickupWindowsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(188978561024),
+	}
+	PickupWindowsTable.Annotation.Checks = map[string]string{
+		"pickup_window_ends_after_start":      "ends_at > starts_at",
+		"pickup_window_taken_within_capacity": "taken >= 0 AND taken <= capacity",
+	}
 	ProductsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(21474836480),
 	}
@@ -1416,6 +1546,13 @@ func init() {
 	}
 	SettingsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(128849018880),
+	}
+	ShippingRatesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(193273528320),
+	}
+	ShippingRatesTable.Annotation.Checks = map[string]string{
+		"shipping_rate_band":               "min_grams IS NULL OR max_grams IS NULL OR min_grams <= max_grams",
+		"shipping_rate_price_non_negative": "price_amount >= 0",
 	}
 	StaffsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(25769803776),
@@ -1448,6 +1585,7 @@ func init() {
 	VariantsTable.Annotation.Checks = map[string]string{
 		"variant_compare_at_non_negative": "compare_at_amount IS NULL OR compare_at_amount >= 0",
 		"variant_price_non_negative":      "price_amount >= 0",
+		"variant_weight_non_negative":     "weight_grams >= 0",
 	}
 	WalletsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(115964116992),

@@ -32,6 +32,8 @@ const (
 	FieldStatus = "status"
 	// FieldTotalAmount holds the string denoting the total_amount field in the database.
 	FieldTotalAmount = "total_amount"
+	// FieldDeliveryAmount holds the string denoting the delivery_amount field in the database.
+	FieldDeliveryAmount = "delivery_amount"
 	// FieldRefundedAmount holds the string denoting the refunded_amount field in the database.
 	FieldRefundedAmount = "refunded_amount"
 	// FieldCurrency holds the string denoting the currency field in the database.
@@ -99,6 +101,7 @@ var Columns = []string{
 	FieldCartID,
 	FieldStatus,
 	FieldTotalAmount,
+	FieldDeliveryAmount,
 	FieldRefundedAmount,
 	FieldCurrency,
 	FieldPaymentDueAt,
@@ -131,6 +134,10 @@ var (
 	UpdateDefaultUpdatedAt func() time.Time
 	// TotalAmountValidator is a validator for the "total_amount" field. It is called by the builders before save.
 	TotalAmountValidator func(int64) error
+	// DefaultDeliveryAmount holds the default value on creation for the "delivery_amount" field.
+	DefaultDeliveryAmount int64
+	// DeliveryAmountValidator is a validator for the "delivery_amount" field. It is called by the builders before save.
+	DeliveryAmountValidator func(int64) error
 	// DefaultRefundedAmount holds the default value on creation for the "refunded_amount" field.
 	DefaultRefundedAmount int64
 	// RefundedAmountValidator is a validator for the "refunded_amount" field. It is called by the builders before save.
@@ -208,6 +215,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByTotalAmount orders the results by the total_amount field.
 func ByTotalAmount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTotalAmount, opts...).ToFunc()
+}
+
+// ByDeliveryAmount orders the results by the delivery_amount field.
+func ByDeliveryAmount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeliveryAmount, opts...).ToFunc()
 }
 
 // ByRefundedAmount orders the results by the refunded_amount field.

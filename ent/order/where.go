@@ -85,6 +85,11 @@ func TotalAmount(v int64) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldTotalAmount, v))
 }
 
+// DeliveryAmount applies equality check predicate on the "delivery_amount" field. It's identical to DeliveryAmountEQ.
+func DeliveryAmount(v int64) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldDeliveryAmount, v))
+}
+
 // RefundedAmount applies equality check predicate on the "refunded_amount" field. It's identical to RefundedAmountEQ.
 func RefundedAmount(v int64) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldRefundedAmount, v))
@@ -388,6 +393,46 @@ func TotalAmountLT(v int64) predicate.Order {
 // TotalAmountLTE applies the LTE predicate on the "total_amount" field.
 func TotalAmountLTE(v int64) predicate.Order {
 	return predicate.Order(sql.FieldLTE(FieldTotalAmount, v))
+}
+
+// DeliveryAmountEQ applies the EQ predicate on the "delivery_amount" field.
+func DeliveryAmountEQ(v int64) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldDeliveryAmount, v))
+}
+
+// DeliveryAmountNEQ applies the NEQ predicate on the "delivery_amount" field.
+func DeliveryAmountNEQ(v int64) predicate.Order {
+	return predicate.Order(sql.FieldNEQ(FieldDeliveryAmount, v))
+}
+
+// DeliveryAmountIn applies the In predicate on the "delivery_amount" field.
+func DeliveryAmountIn(vs ...int64) predicate.Order {
+	return predicate.Order(sql.FieldIn(FieldDeliveryAmount, vs...))
+}
+
+// DeliveryAmountNotIn applies the NotIn predicate on the "delivery_amount" field.
+func DeliveryAmountNotIn(vs ...int64) predicate.Order {
+	return predicate.Order(sql.FieldNotIn(FieldDeliveryAmount, vs...))
+}
+
+// DeliveryAmountGT applies the GT predicate on the "delivery_amount" field.
+func DeliveryAmountGT(v int64) predicate.Order {
+	return predicate.Order(sql.FieldGT(FieldDeliveryAmount, v))
+}
+
+// DeliveryAmountGTE applies the GTE predicate on the "delivery_amount" field.
+func DeliveryAmountGTE(v int64) predicate.Order {
+	return predicate.Order(sql.FieldGTE(FieldDeliveryAmount, v))
+}
+
+// DeliveryAmountLT applies the LT predicate on the "delivery_amount" field.
+func DeliveryAmountLT(v int64) predicate.Order {
+	return predicate.Order(sql.FieldLT(FieldDeliveryAmount, v))
+}
+
+// DeliveryAmountLTE applies the LTE predicate on the "delivery_amount" field.
+func DeliveryAmountLTE(v int64) predicate.Order {
+	return predicate.Order(sql.FieldLTE(FieldDeliveryAmount, v))
 }
 
 // RefundedAmountEQ applies the EQ predicate on the "refunded_amount" field.

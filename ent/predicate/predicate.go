@@ -18,8 +18,17 @@ type Collection func(*sql.Selector)
 // Customer is the predicate function for customer builders.
 type Customer func(*sql.Selector)
 
+// CustomerAddress is the predicate function for customeraddress builders.
+type CustomerAddress func(*sql.Selector)
+
 // CustomerSession is the predicate function for customersession builders.
 type CustomerSession func(*sql.Selector)
+
+// DeliveryChoice is the predicate function for deliverychoice builders.
+type DeliveryChoice func(*sql.Selector)
+
+// DeliveryZone is the predicate function for deliveryzone builders.
+type DeliveryZone func(*sql.Selector)
 
 // Drop is the predicate function for drop builders.
 type Drop func(*sql.Selector)
@@ -93,6 +102,12 @@ type Outbox func(*sql.Selector)
 // Payment is the predicate function for payment builders.
 type Payment func(*sql.Selector)
 
+// PickupPoint is the predicate function for pickuppoint builders.
+type PickupPoint func(*sql.Selector)
+
+// PickupWindow is the predicate function for pickupwindow builders.
+type PickupWindow func(*sql.Selector)
+
 // Product is the predicate function for product builders.
 type Product func(*sql.Selector)
 
@@ -104,6 +119,9 @@ type Refund func(*sql.Selector)
 
 // Setting is the predicate function for setting builders.
 type Setting func(*sql.Selector)
+
+// ShippingRate is the predicate function for shippingrate builders.
+type ShippingRate func(*sql.Selector)
 
 // Staff is the predicate function for staff builders.
 type Staff func(*sql.Selector)

@@ -207,6 +207,30 @@ func (f CustomerMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CustomerMutation", m)
 }
 
+// The CustomerAddressQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CustomerAddressQueryRuleFunc func(context.Context, *ent.CustomerAddressQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CustomerAddressQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CustomerAddressQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CustomerAddressQuery", q)
+}
+
+// The CustomerAddressMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CustomerAddressMutationRuleFunc func(context.Context, *ent.CustomerAddressMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CustomerAddressMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CustomerAddressMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CustomerAddressMutation", m)
+}
+
 // The CustomerSessionQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type CustomerSessionQueryRuleFunc func(context.Context, *ent.CustomerSessionQuery) error
@@ -229,6 +253,54 @@ func (f CustomerSessionMutationRuleFunc) EvalMutation(ctx context.Context, m ent
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CustomerSessionMutation", m)
+}
+
+// The DeliveryChoiceQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DeliveryChoiceQueryRuleFunc func(context.Context, *ent.DeliveryChoiceQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DeliveryChoiceQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DeliveryChoiceQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DeliveryChoiceQuery", q)
+}
+
+// The DeliveryChoiceMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DeliveryChoiceMutationRuleFunc func(context.Context, *ent.DeliveryChoiceMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DeliveryChoiceMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DeliveryChoiceMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DeliveryChoiceMutation", m)
+}
+
+// The DeliveryZoneQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DeliveryZoneQueryRuleFunc func(context.Context, *ent.DeliveryZoneQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DeliveryZoneQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DeliveryZoneQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DeliveryZoneQuery", q)
+}
+
+// The DeliveryZoneMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DeliveryZoneMutationRuleFunc func(context.Context, *ent.DeliveryZoneMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DeliveryZoneMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DeliveryZoneMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DeliveryZoneMutation", m)
 }
 
 // The DropQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -807,6 +879,54 @@ func (f PaymentMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.PaymentMutation", m)
 }
 
+// The PickupPointQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type PickupPointQueryRuleFunc func(context.Context, *ent.PickupPointQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f PickupPointQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PickupPointQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.PickupPointQuery", q)
+}
+
+// The PickupPointMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type PickupPointMutationRuleFunc func(context.Context, *ent.PickupPointMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f PickupPointMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.PickupPointMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.PickupPointMutation", m)
+}
+
+// The PickupWindowQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type PickupWindowQueryRuleFunc func(context.Context, *ent.PickupWindowQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f PickupWindowQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PickupWindowQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.PickupWindowQuery", q)
+}
+
+// The PickupWindowMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type PickupWindowMutationRuleFunc func(context.Context, *ent.PickupWindowMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f PickupWindowMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.PickupWindowMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.PickupWindowMutation", m)
+}
+
 // The ProductQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ProductQueryRuleFunc func(context.Context, *ent.ProductQuery) error
@@ -901,6 +1021,30 @@ func (f SettingMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SettingMutation", m)
+}
+
+// The ShippingRateQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ShippingRateQueryRuleFunc func(context.Context, *ent.ShippingRateQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ShippingRateQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ShippingRateQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ShippingRateQuery", q)
+}
+
+// The ShippingRateMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ShippingRateMutationRuleFunc func(context.Context, *ent.ShippingRateMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ShippingRateMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ShippingRateMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ShippingRateMutation", m)
 }
 
 // The StaffQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -1162,7 +1306,13 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.CustomerQuery:
 		return q.Filter(), nil
+	case *ent.CustomerAddressQuery:
+		return q.Filter(), nil
 	case *ent.CustomerSessionQuery:
+		return q.Filter(), nil
+	case *ent.DeliveryChoiceQuery:
+		return q.Filter(), nil
+	case *ent.DeliveryZoneQuery:
 		return q.Filter(), nil
 	case *ent.DropQuery:
 		return q.Filter(), nil
@@ -1212,6 +1362,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.PaymentQuery:
 		return q.Filter(), nil
+	case *ent.PickupPointQuery:
+		return q.Filter(), nil
+	case *ent.PickupWindowQuery:
+		return q.Filter(), nil
 	case *ent.ProductQuery:
 		return q.Filter(), nil
 	case *ent.ReaderBindingQuery:
@@ -1219,6 +1373,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	case *ent.RefundQuery:
 		return q.Filter(), nil
 	case *ent.SettingQuery:
+		return q.Filter(), nil
+	case *ent.ShippingRateQuery:
 		return q.Filter(), nil
 	case *ent.StaffQuery:
 		return q.Filter(), nil
@@ -1253,7 +1409,13 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.CustomerMutation:
 		return m.Filter(), nil
+	case *ent.CustomerAddressMutation:
+		return m.Filter(), nil
 	case *ent.CustomerSessionMutation:
+		return m.Filter(), nil
+	case *ent.DeliveryChoiceMutation:
+		return m.Filter(), nil
+	case *ent.DeliveryZoneMutation:
 		return m.Filter(), nil
 	case *ent.DropMutation:
 		return m.Filter(), nil
@@ -1303,6 +1465,10 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.PaymentMutation:
 		return m.Filter(), nil
+	case *ent.PickupPointMutation:
+		return m.Filter(), nil
+	case *ent.PickupWindowMutation:
+		return m.Filter(), nil
 	case *ent.ProductMutation:
 		return m.Filter(), nil
 	case *ent.ReaderBindingMutation:
@@ -1310,6 +1476,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.RefundMutation:
 		return m.Filter(), nil
 	case *ent.SettingMutation:
+		return m.Filter(), nil
+	case *ent.ShippingRateMutation:
 		return m.Filter(), nil
 	case *ent.StaffMutation:
 		return m.Filter(), nil

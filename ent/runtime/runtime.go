@@ -10,7 +10,10 @@ import (
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/customeraddress"
 	"github.com/merchd/merchd/ent/customersession"
+	"github.com/merchd/merchd/ent/deliverychoice"
+	"github.com/merchd/merchd/ent/deliveryzone"
 	"github.com/merchd/merchd/ent/drop"
 	"github.com/merchd/merchd/ent/dropcustomer"
 	"github.com/merchd/merchd/ent/droppool"
@@ -35,11 +38,14 @@ import (
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
+	"github.com/merchd/merchd/ent/pickuppoint"
+	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema"
 	"github.com/merchd/merchd/ent/setting"
+	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
@@ -228,6 +234,36 @@ func init() {
 	customerDescPasswordHash := customerFields[2].Descriptor()
 	// customer.PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
 	customer.PasswordHashValidator = customerDescPasswordHash.Validators[0].(func(string) error)
+	customeraddressMixin := schema.CustomerAddress{}.Mixin()
+	customeraddress.Policy = privacy.NewPolicies(schema.CustomerAddress{})
+	customeraddress.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := customeraddress.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	customeraddressMixinFields0 := customeraddressMixin[0].Fields()
+	_ = customeraddressMixinFields0
+	customeraddressFields := schema.CustomerAddress{}.Fields()
+	_ = customeraddressFields
+	// customeraddressDescCreatedAt is the schema descriptor for created_at field.
+	customeraddressDescCreatedAt := customeraddressMixinFields0[0].Descriptor()
+	// customeraddress.DefaultCreatedAt holds the default value on creation for the created_at field.
+	customeraddress.DefaultCreatedAt = customeraddressDescCreatedAt.Default.(func() time.Time)
+	// customeraddressDescUpdatedAt is the schema descriptor for updated_at field.
+	customeraddressDescUpdatedAt := customeraddressMixinFields0[1].Descriptor()
+	// customeraddress.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	customeraddress.DefaultUpdatedAt = customeraddressDescUpdatedAt.Default.(func() time.Time)
+	// customeraddress.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	customeraddress.UpdateDefaultUpdatedAt = customeraddressDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// customeraddressDescLabel is the schema descriptor for label field.
+	customeraddressDescLabel := customeraddressFields[1].Descriptor()
+	// customeraddress.DefaultLabel holds the default value on creation for the label field.
+	customeraddress.DefaultLabel = customeraddressDescLabel.Default.(string)
+	// customeraddress.LabelValidator is a validator for the "label" field. It is called by the builders before save.
+	customeraddress.LabelValidator = customeraddressDescLabel.Validators[0].(func(string) error)
 	customersession.Policy = privacy.NewPolicies(schema.CustomerSession{})
 	customersession.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -243,6 +279,128 @@ func init() {
 	customersessionDescCreatedAt := customersessionFields[2].Descriptor()
 	// customersession.DefaultCreatedAt holds the default value on creation for the created_at field.
 	customersession.DefaultCreatedAt = customersessionDescCreatedAt.Default.(func() time.Time)
+	deliverychoiceMixin := schema.DeliveryChoice{}.Mixin()
+	deliverychoice.Policy = privacy.NewPolicies(schema.DeliveryChoice{})
+	deliverychoice.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := deliverychoice.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	deliverychoiceMixinFields0 := deliverychoiceMixin[0].Fields()
+	_ = deliverychoiceMixinFields0
+	deliverychoiceFields := schema.DeliveryChoice{}.Fields()
+	_ = deliverychoiceFields
+	// deliverychoiceDescCreatedAt is the schema descriptor for created_at field.
+	deliverychoiceDescCreatedAt := deliverychoiceMixinFields0[0].Descriptor()
+	// deliverychoice.DefaultCreatedAt holds the default value on creation for the created_at field.
+	deliverychoice.DefaultCreatedAt = deliverychoiceDescCreatedAt.Default.(func() time.Time)
+	// deliverychoiceDescUpdatedAt is the schema descriptor for updated_at field.
+	deliverychoiceDescUpdatedAt := deliverychoiceMixinFields0[1].Descriptor()
+	// deliverychoice.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	deliverychoice.DefaultUpdatedAt = deliverychoiceDescUpdatedAt.Default.(func() time.Time)
+	// deliverychoice.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	deliverychoice.UpdateDefaultUpdatedAt = deliverychoiceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// deliverychoiceDescLabel is the schema descriptor for label field.
+	deliverychoiceDescLabel := deliverychoiceFields[9].Descriptor()
+	// deliverychoice.DefaultLabel holds the default value on creation for the label field.
+	deliverychoice.DefaultLabel = deliverychoiceDescLabel.Default.(string)
+	// deliverychoiceDescSameDay is the schema descriptor for same_day field.
+	deliverychoiceDescSameDay := deliverychoiceFields[14].Descriptor()
+	// deliverychoice.DefaultSameDay holds the default value on creation for the same_day field.
+	deliverychoice.DefaultSameDay = deliverychoiceDescSameDay.Default.(bool)
+	// deliverychoiceDescPriceAmount is the schema descriptor for price_amount field.
+	deliverychoiceDescPriceAmount := deliverychoiceFields[16].Descriptor()
+	// deliverychoice.DefaultPriceAmount holds the default value on creation for the price_amount field.
+	deliverychoice.DefaultPriceAmount = deliverychoiceDescPriceAmount.Default.(int64)
+	// deliverychoice.PriceAmountValidator is a validator for the "price_amount" field. It is called by the builders before save.
+	deliverychoice.PriceAmountValidator = deliverychoiceDescPriceAmount.Validators[0].(func(int64) error)
+	// deliverychoiceDescCurrency is the schema descriptor for currency field.
+	deliverychoiceDescCurrency := deliverychoiceFields[17].Descriptor()
+	// deliverychoice.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	deliverychoice.CurrencyValidator = deliverychoiceDescCurrency.Validators[0].(func(string) error)
+	deliveryzoneMixin := schema.DeliveryZone{}.Mixin()
+	deliveryzone.Policy = privacy.NewPolicies(schema.DeliveryZone{})
+	deliveryzone.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := deliveryzone.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	deliveryzoneMixinFields0 := deliveryzoneMixin[0].Fields()
+	_ = deliveryzoneMixinFields0
+	deliveryzoneFields := schema.DeliveryZone{}.Fields()
+	_ = deliveryzoneFields
+	// deliveryzoneDescCreatedAt is the schema descriptor for created_at field.
+	deliveryzoneDescCreatedAt := deliveryzoneMixinFields0[0].Descriptor()
+	// deliveryzone.DefaultCreatedAt holds the default value on creation for the created_at field.
+	deliveryzone.DefaultCreatedAt = deliveryzoneDescCreatedAt.Default.(func() time.Time)
+	// deliveryzoneDescUpdatedAt is the schema descriptor for updated_at field.
+	deliveryzoneDescUpdatedAt := deliveryzoneMixinFields0[1].Descriptor()
+	// deliveryzone.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	deliveryzone.DefaultUpdatedAt = deliveryzoneDescUpdatedAt.Default.(func() time.Time)
+	// deliveryzone.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	deliveryzone.UpdateDefaultUpdatedAt = deliveryzoneDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// deliveryzoneDescName is the schema descriptor for name field.
+	deliveryzoneDescName := deliveryzoneFields[0].Descriptor()
+	// deliveryzone.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	deliveryzone.NameValidator = func() func(string) error {
+		validators := deliveryzoneDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// deliveryzoneDescCountry is the schema descriptor for country field.
+	deliveryzoneDescCountry := deliveryzoneFields[1].Descriptor()
+	// deliveryzone.CountryValidator is a validator for the "country" field. It is called by the builders before save.
+	deliveryzone.CountryValidator = func() func(string) error {
+		validators := deliveryzoneDescCountry.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(country string) error {
+			for _, fn := range fns {
+				if err := fn(country); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// deliveryzoneDescSameDayCutoff is the schema descriptor for same_day_cutoff field.
+	deliveryzoneDescSameDayCutoff := deliveryzoneFields[7].Descriptor()
+	// deliveryzone.DefaultSameDayCutoff holds the default value on creation for the same_day_cutoff field.
+	deliveryzone.DefaultSameDayCutoff = deliveryzoneDescSameDayCutoff.Default.(string)
+	// deliveryzoneDescTimezone is the schema descriptor for timezone field.
+	deliveryzoneDescTimezone := deliveryzoneFields[8].Descriptor()
+	// deliveryzone.DefaultTimezone holds the default value on creation for the timezone field.
+	deliveryzone.DefaultTimezone = deliveryzoneDescTimezone.Default.(string)
+	// deliveryzoneDescPriceAmount is the schema descriptor for price_amount field.
+	deliveryzoneDescPriceAmount := deliveryzoneFields[9].Descriptor()
+	// deliveryzone.PriceAmountValidator is a validator for the "price_amount" field. It is called by the builders before save.
+	deliveryzone.PriceAmountValidator = deliveryzoneDescPriceAmount.Validators[0].(func(int64) error)
+	// deliveryzoneDescCurrency is the schema descriptor for currency field.
+	deliveryzoneDescCurrency := deliveryzoneFields[10].Descriptor()
+	// deliveryzone.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	deliveryzone.CurrencyValidator = deliveryzoneDescCurrency.Validators[0].(func(string) error)
+	// deliveryzoneDescActive is the schema descriptor for active field.
+	deliveryzoneDescActive := deliveryzoneFields[11].Descriptor()
+	// deliveryzone.DefaultActive holds the default value on creation for the active field.
+	deliveryzone.DefaultActive = deliveryzoneDescActive.Default.(bool)
 	dropMixin := schema.Drop{}.Mixin()
 	drop.Policy = privacy.NewPolicies(schema.Drop{})
 	drop.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -945,8 +1103,14 @@ func init() {
 	orderDescTotalAmount := orderFields[4].Descriptor()
 	// order.TotalAmountValidator is a validator for the "total_amount" field. It is called by the builders before save.
 	order.TotalAmountValidator = orderDescTotalAmount.Validators[0].(func(int64) error)
+	// orderDescDeliveryAmount is the schema descriptor for delivery_amount field.
+	orderDescDeliveryAmount := orderFields[5].Descriptor()
+	// order.DefaultDeliveryAmount holds the default value on creation for the delivery_amount field.
+	order.DefaultDeliveryAmount = orderDescDeliveryAmount.Default.(int64)
+	// order.DeliveryAmountValidator is a validator for the "delivery_amount" field. It is called by the builders before save.
+	order.DeliveryAmountValidator = orderDescDeliveryAmount.Validators[0].(func(int64) error)
 	// orderDescRefundedAmount is the schema descriptor for refunded_amount field.
-	orderDescRefundedAmount := orderFields[5].Descriptor()
+	orderDescRefundedAmount := orderFields[6].Descriptor()
 	// order.DefaultRefundedAmount holds the default value on creation for the refunded_amount field.
 	order.DefaultRefundedAmount = orderDescRefundedAmount.Default.(int64)
 	// order.RefundedAmountValidator is a validator for the "refunded_amount" field. It is called by the builders before save.
@@ -1056,6 +1220,96 @@ func init() {
 	payment.DefaultRefundedAmount = paymentDescRefundedAmount.Default.(int64)
 	// payment.RefundedAmountValidator is a validator for the "refunded_amount" field. It is called by the builders before save.
 	payment.RefundedAmountValidator = paymentDescRefundedAmount.Validators[0].(func(int64) error)
+	pickuppointMixin := schema.PickupPoint{}.Mixin()
+	pickuppoint.Policy = privacy.NewPolicies(schema.PickupPoint{})
+	pickuppoint.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := pickuppoint.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	pickuppointMixinFields0 := pickuppointMixin[0].Fields()
+	_ = pickuppointMixinFields0
+	pickuppointFields := schema.PickupPoint{}.Fields()
+	_ = pickuppointFields
+	// pickuppointDescCreatedAt is the schema descriptor for created_at field.
+	pickuppointDescCreatedAt := pickuppointMixinFields0[0].Descriptor()
+	// pickuppoint.DefaultCreatedAt holds the default value on creation for the created_at field.
+	pickuppoint.DefaultCreatedAt = pickuppointDescCreatedAt.Default.(func() time.Time)
+	// pickuppointDescUpdatedAt is the schema descriptor for updated_at field.
+	pickuppointDescUpdatedAt := pickuppointMixinFields0[1].Descriptor()
+	// pickuppoint.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	pickuppoint.DefaultUpdatedAt = pickuppointDescUpdatedAt.Default.(func() time.Time)
+	// pickuppoint.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	pickuppoint.UpdateDefaultUpdatedAt = pickuppointDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// pickuppointDescName is the schema descriptor for name field.
+	pickuppointDescName := pickuppointFields[2].Descriptor()
+	// pickuppoint.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	pickuppoint.NameValidator = func() func(string) error {
+		validators := pickuppointDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// pickuppointDescPriceAmount is the schema descriptor for price_amount field.
+	pickuppointDescPriceAmount := pickuppointFields[5].Descriptor()
+	// pickuppoint.DefaultPriceAmount holds the default value on creation for the price_amount field.
+	pickuppoint.DefaultPriceAmount = pickuppointDescPriceAmount.Default.(int64)
+	// pickuppoint.PriceAmountValidator is a validator for the "price_amount" field. It is called by the builders before save.
+	pickuppoint.PriceAmountValidator = pickuppointDescPriceAmount.Validators[0].(func(int64) error)
+	// pickuppointDescCurrency is the schema descriptor for currency field.
+	pickuppointDescCurrency := pickuppointFields[6].Descriptor()
+	// pickuppoint.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	pickuppoint.CurrencyValidator = pickuppointDescCurrency.Validators[0].(func(string) error)
+	// pickuppointDescActive is the schema descriptor for active field.
+	pickuppointDescActive := pickuppointFields[7].Descriptor()
+	// pickuppoint.DefaultActive holds the default value on creation for the active field.
+	pickuppoint.DefaultActive = pickuppointDescActive.Default.(bool)
+	pickupwindowMixin := schema.PickupWindow{}.Mixin()
+	pickupwindow.Policy = privacy.NewPolicies(schema.PickupWindow{})
+	pickupwindow.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := pickupwindow.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	pickupwindowMixinFields0 := pickupwindowMixin[0].Fields()
+	_ = pickupwindowMixinFields0
+	pickupwindowFields := schema.PickupWindow{}.Fields()
+	_ = pickupwindowFields
+	// pickupwindowDescCreatedAt is the schema descriptor for created_at field.
+	pickupwindowDescCreatedAt := pickupwindowMixinFields0[0].Descriptor()
+	// pickupwindow.DefaultCreatedAt holds the default value on creation for the created_at field.
+	pickupwindow.DefaultCreatedAt = pickupwindowDescCreatedAt.Default.(func() time.Time)
+	// pickupwindowDescUpdatedAt is the schema descriptor for updated_at field.
+	pickupwindowDescUpdatedAt := pickupwindowMixinFields0[1].Descriptor()
+	// pickupwindow.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	pickupwindow.DefaultUpdatedAt = pickupwindowDescUpdatedAt.Default.(func() time.Time)
+	// pickupwindow.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	pickupwindow.UpdateDefaultUpdatedAt = pickupwindowDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// pickupwindowDescCapacity is the schema descriptor for capacity field.
+	pickupwindowDescCapacity := pickupwindowFields[3].Descriptor()
+	// pickupwindow.CapacityValidator is a validator for the "capacity" field. It is called by the builders before save.
+	pickupwindow.CapacityValidator = pickupwindowDescCapacity.Validators[0].(func(int) error)
+	// pickupwindowDescTaken is the schema descriptor for taken field.
+	pickupwindowDescTaken := pickupwindowFields[4].Descriptor()
+	// pickupwindow.DefaultTaken holds the default value on creation for the taken field.
+	pickupwindow.DefaultTaken = pickupwindowDescTaken.Default.(int)
+	// pickupwindow.TakenValidator is a validator for the "taken" field. It is called by the builders before save.
+	pickupwindow.TakenValidator = pickupwindowDescTaken.Validators[0].(func(int) error)
 	productMixin := schema.Product{}.Mixin()
 	product.Policy = privacy.NewPolicies(schema.Product{})
 	product.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1229,6 +1483,86 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	shippingrateMixin := schema.ShippingRate{}.Mixin()
+	shippingrate.Policy = privacy.NewPolicies(schema.ShippingRate{})
+	shippingrate.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := shippingrate.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	shippingrateMixinFields0 := shippingrateMixin[0].Fields()
+	_ = shippingrateMixinFields0
+	shippingrateFields := schema.ShippingRate{}.Fields()
+	_ = shippingrateFields
+	// shippingrateDescCreatedAt is the schema descriptor for created_at field.
+	shippingrateDescCreatedAt := shippingrateMixinFields0[0].Descriptor()
+	// shippingrate.DefaultCreatedAt holds the default value on creation for the created_at field.
+	shippingrate.DefaultCreatedAt = shippingrateDescCreatedAt.Default.(func() time.Time)
+	// shippingrateDescUpdatedAt is the schema descriptor for updated_at field.
+	shippingrateDescUpdatedAt := shippingrateMixinFields0[1].Descriptor()
+	// shippingrate.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	shippingrate.DefaultUpdatedAt = shippingrateDescUpdatedAt.Default.(func() time.Time)
+	// shippingrate.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	shippingrate.UpdateDefaultUpdatedAt = shippingrateDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// shippingrateDescName is the schema descriptor for name field.
+	shippingrateDescName := shippingrateFields[0].Descriptor()
+	// shippingrate.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	shippingrate.NameValidator = func() func(string) error {
+		validators := shippingrateDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// shippingrateDescCountry is the schema descriptor for country field.
+	shippingrateDescCountry := shippingrateFields[1].Descriptor()
+	// shippingrate.CountryValidator is a validator for the "country" field. It is called by the builders before save.
+	shippingrate.CountryValidator = func() func(string) error {
+		validators := shippingrateDescCountry.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(country string) error {
+			for _, fn := range fns {
+				if err := fn(country); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// shippingrateDescMinGrams is the schema descriptor for min_grams field.
+	shippingrateDescMinGrams := shippingrateFields[2].Descriptor()
+	// shippingrate.MinGramsValidator is a validator for the "min_grams" field. It is called by the builders before save.
+	shippingrate.MinGramsValidator = shippingrateDescMinGrams.Validators[0].(func(int) error)
+	// shippingrateDescMaxGrams is the schema descriptor for max_grams field.
+	shippingrateDescMaxGrams := shippingrateFields[3].Descriptor()
+	// shippingrate.MaxGramsValidator is a validator for the "max_grams" field. It is called by the builders before save.
+	shippingrate.MaxGramsValidator = shippingrateDescMaxGrams.Validators[0].(func(int) error)
+	// shippingrateDescPriceAmount is the schema descriptor for price_amount field.
+	shippingrateDescPriceAmount := shippingrateFields[4].Descriptor()
+	// shippingrate.PriceAmountValidator is a validator for the "price_amount" field. It is called by the builders before save.
+	shippingrate.PriceAmountValidator = shippingrateDescPriceAmount.Validators[0].(func(int64) error)
+	// shippingrateDescCurrency is the schema descriptor for currency field.
+	shippingrateDescCurrency := shippingrateFields[5].Descriptor()
+	// shippingrate.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	shippingrate.CurrencyValidator = shippingrateDescCurrency.Validators[0].(func(string) error)
+	// shippingrateDescActive is the schema descriptor for active field.
+	shippingrateDescActive := shippingrateFields[6].Descriptor()
+	// shippingrate.DefaultActive holds the default value on creation for the active field.
+	shippingrate.DefaultActive = shippingrateDescActive.Default.(bool)
 	staffMixin := schema.Staff{}.Mixin()
 	staff.Policy = privacy.NewPolicies(schema.Staff{})
 	staff.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1484,6 +1818,12 @@ func init() {
 	variantDescPosition := variantFields[6].Descriptor()
 	// variant.DefaultPosition holds the default value on creation for the position field.
 	variant.DefaultPosition = variantDescPosition.Default.(int)
+	// variantDescWeightGrams is the schema descriptor for weight_grams field.
+	variantDescWeightGrams := variantFields[7].Descriptor()
+	// variant.DefaultWeightGrams holds the default value on creation for the weight_grams field.
+	variant.DefaultWeightGrams = variantDescWeightGrams.Default.(int)
+	// variant.WeightGramsValidator is a validator for the "weight_grams" field. It is called by the builders before save.
+	variant.WeightGramsValidator = variantDescWeightGrams.Validators[0].(func(int) error)
 	walletMixin := schema.Wallet{}.Mixin()
 	wallet.Policy = privacy.NewPolicies(schema.Wallet{})
 	wallet.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -87,6 +87,8 @@ func (Variant) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipType)),
 		field.Int("position").Default(0).
 			Annotations(entgql.OrderField("POSITION")),
+		// What one unit weighs packed, for shipping rates by weight band.
+		field.Int("weight_grams").NonNegative().Default(0),
 		field.Int("product_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
@@ -114,6 +116,7 @@ func (Variant) Annotations() []schema.Annotation {
 		entsql.Checks(map[string]string{
 			"variant_price_non_negative":      "price_amount >= 0",
 			"variant_compare_at_non_negative": "compare_at_amount IS NULL OR compare_at_amount >= 0",
+			"variant_weight_non_negative":     "weight_grams >= 0",
 		}),
 	}
 }
@@ -185,7 +188,8 @@ func (Collection) Annotations() []schema.Annotation {
 // Policy of the Collection.
 func (Collection) Policy() ent.Policy { return catalogPolicy() }
 
-// Location is where stock sits: the central warehouse or a pop-up hub.
+// Location is where stock sits or orders are picked up: the central
+// warehouse, a pop-up hub, a partner's counter or a locker bank.
 type Location struct{ ent.Schema }
 
 // Fields of the Location.
@@ -193,7 +197,7 @@ func (Location) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("code").Unique().NotEmpty().MaxLen(64).Match(slugRE),
 		field.String("name").NotEmpty().MaxLen(200),
-		field.Enum("kind").Values("CENTRAL", "HUB"),
+		field.Enum("kind").Values("CENTRAL", "HUB", "PARTNER_COUNTER", "LOCKER"),
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/merchd/merchd/ent/schema/types"
 )
 
 // fulfillmentOpen is the SQL of a fulfilment not yet handed over: its
@@ -34,8 +36,6 @@ func (Fulfillment) Fields() []ent.Field {
 			"COLLECTED", "DELIVERED", "FAILED", "REROUTED", "CANCELED").Default("UNFULFILLED"),
 		// The pickup point (a location), for PICKUP.
 		field.Int("location_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
-		// The pickup window booked at checkout (or moved to by a reroute).
-		field.Int("window_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 		// The short code a clerk types when the pass cannot be scanned:
 		// unique among open fulfilments (see Indexes), shown only to the
 		// buyer and staff.
@@ -54,6 +54,11 @@ func (Fulfillment) Fields() []ent.Field {
 		// The packaging the parcel went out in ("" unknown), so returns
 		// can be counted per packaging variant.
 		field.String("packaging_variant").Default("").MaxLen(40),
+		// The pickup window the buyer chose (PICKUP), and where to deliver
+		// (LOCAL_DELIVERY, SHIPPING): copied from the order's delivery
+		// choice when the fulfilment opens.
+		field.Int("window_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.JSON("address", &types.Address{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

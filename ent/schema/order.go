@@ -115,6 +115,8 @@ func (Order) Fields() []ent.Field {
 		field.Enum("status").Values("PENDING_PAYMENT", "PAID", "PAYMENT_FAILED", "CANCELED", "REFUNDED", "PARTIALLY_REFUNDED").
 			Default("PENDING_PAYMENT"),
 		field.Int64("total_amount").NonNegative().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// The delivery price (checkout/delivery), part of total_amount.
+		field.Int64("delivery_amount").NonNegative().Default(0).Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Int64("refunded_amount").NonNegative().Default(0).Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("currency").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		// Holds stay reserved until then while the payment is in flight.
@@ -144,7 +146,10 @@ func (Order) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
 		entgql.QueryField(),
-		entsql.Checks(map[string]string{"order_refund_within_total": "refunded_amount >= 0 AND refunded_amount <= total_amount"}),
+		entsql.Checks(map[string]string{
+			"order_refund_within_total":   "refunded_amount >= 0 AND refunded_amount <= total_amount",
+			"order_delivery_within_total": "delivery_amount >= 0 AND delivery_amount <= total_amount",
+		}),
 	}
 }
 

@@ -33,6 +33,8 @@ const (
 	FieldCompareAtAmount = "compare_at_amount"
 	// FieldPosition holds the string denoting the position field in the database.
 	FieldPosition = "position"
+	// FieldWeightGrams holds the string denoting the weight_grams field in the database.
+	FieldWeightGrams = "weight_grams"
 	// FieldProductID holds the string denoting the product_id field in the database.
 	FieldProductID = "product_id"
 	// EdgeProduct holds the string denoting the product edge name in mutations.
@@ -76,6 +78,7 @@ var Columns = []string{
 	FieldCurrency,
 	FieldCompareAtAmount,
 	FieldPosition,
+	FieldWeightGrams,
 	FieldProductID,
 }
 
@@ -121,6 +124,10 @@ var (
 	CompareAtAmountValidator func(int64) error
 	// DefaultPosition holds the default value on creation for the "position" field.
 	DefaultPosition int
+	// DefaultWeightGrams holds the default value on creation for the "weight_grams" field.
+	DefaultWeightGrams int
+	// WeightGramsValidator is a validator for the "weight_grams" field. It is called by the builders before save.
+	WeightGramsValidator func(int) error
 )
 
 // OrderOption defines the ordering options for the Variant queries.
@@ -169,6 +176,11 @@ func ByCompareAtAmount(opts ...sql.OrderTermOption) OrderOption {
 // ByPosition orders the results by the position field.
 func ByPosition(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPosition, opts...).ToFunc()
+}
+
+// ByWeightGrams orders the results by the weight_grams field.
+func ByWeightGrams(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWeightGrams, opts...).ToFunc()
 }
 
 // ByProductID orders the results by the product_id field.

@@ -95,6 +95,11 @@ func Position(v int) predicate.Variant {
 	return predicate.Variant(sql.FieldEQ(FieldPosition, v))
 }
 
+// WeightGrams applies equality check predicate on the "weight_grams" field. It's identical to WeightGramsEQ.
+func WeightGrams(v int) predicate.Variant {
+	return predicate.Variant(sql.FieldEQ(FieldWeightGrams, v))
+}
+
 // ProductID applies equality check predicate on the "product_id" field. It's identical to ProductIDEQ.
 func ProductID(v int) predicate.Variant {
 	return predicate.Variant(sql.FieldEQ(FieldProductID, v))
@@ -513,6 +518,46 @@ func PositionLT(v int) predicate.Variant {
 // PositionLTE applies the LTE predicate on the "position" field.
 func PositionLTE(v int) predicate.Variant {
 	return predicate.Variant(sql.FieldLTE(FieldPosition, v))
+}
+
+// WeightGramsEQ applies the EQ predicate on the "weight_grams" field.
+func WeightGramsEQ(v int) predicate.Variant {
+	return predicate.Variant(sql.FieldEQ(FieldWeightGrams, v))
+}
+
+// WeightGramsNEQ applies the NEQ predicate on the "weight_grams" field.
+func WeightGramsNEQ(v int) predicate.Variant {
+	return predicate.Variant(sql.FieldNEQ(FieldWeightGrams, v))
+}
+
+// WeightGramsIn applies the In predicate on the "weight_grams" field.
+func WeightGramsIn(vs ...int) predicate.Variant {
+	return predicate.Variant(sql.FieldIn(FieldWeightGrams, vs...))
+}
+
+// WeightGramsNotIn applies the NotIn predicate on the "weight_grams" field.
+func WeightGramsNotIn(vs ...int) predicate.Variant {
+	return predicate.Variant(sql.FieldNotIn(FieldWeightGrams, vs...))
+}
+
+// WeightGramsGT applies the GT predicate on the "weight_grams" field.
+func WeightGramsGT(v int) predicate.Variant {
+	return predicate.Variant(sql.FieldGT(FieldWeightGrams, v))
+}
+
+// WeightGramsGTE applies the GTE predicate on the "weight_grams" field.
+func WeightGramsGTE(v int) predicate.Variant {
+	return predicate.Variant(sql.FieldGTE(FieldWeightGrams, v))
+}
+
+// WeightGramsLT applies the LT predicate on the "weight_grams" field.
+func WeightGramsLT(v int) predicate.Variant {
+	return predicate.Variant(sql.FieldLT(FieldWeightGrams, v))
+}
+
+// WeightGramsLTE applies the LTE predicate on the "weight_grams" field.
+func WeightGramsLTE(v int) predicate.Variant {
+	return predicate.Variant(sql.FieldLTE(FieldWeightGrams, v))
 }
 
 // ProductIDEQ applies the EQ predicate on the "product_id" field.

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/deliverychoice"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/membershiptier"
+	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/schema/types"
 )
@@ -37,6 +39,29 @@ type AddToCartInput struct {
 type AddToCartPayload struct {
 	Cart *ent.Cart     `json:"cart"`
 	Line *ent.CartLine `json:"line"`
+}
+
+// An address as typed. Fields are checked by the rules of the country: a
+// postcode of the country's shape (DE, FR, ES, IT: 5 digits; NL: 1234 AB;
+// GB: SW1A 1AA; US: 12345 or 12345-6789 and a region; …), name, line1 and
+// city always. A refusal is BAD_USER_INPUT naming the field (address.postcode).
+type AddressInput struct {
+	Name     string  `json:"name"`
+	Company  *string `json:"company,omitempty"`
+	Line1    string  `json:"line1"`
+	Line2    *string `json:"line2,omitempty"`
+	City     string  `json:"city"`
+	Region   *string `json:"region,omitempty"`
+	Postcode *string `json:"postcode,omitempty"`
+	Country  string  `json:"country"`
+	Phone    *string `json:"phone,omitempty"`
+	// Latitude and longitude, if the client geocoded the address (for delivery zones drawn as a radius).
+	Lat *float64 `json:"lat,omitempty"`
+	Lng *float64 `json:"lng,omitempty"`
+}
+
+type AddressPayload struct {
+	Address *ent.CustomerAddress `json:"address"`
 }
 
 type AdjustWalletInput struct {
@@ -139,6 +164,40 @@ type CollectionPayload struct {
 	Collection *ent.Collection `json:"collection"`
 }
 
+// Defaults: the account's name and email, the address's phone.
+type ContactInput struct {
+	Name  *string `json:"name,omitempty"`
+	Email *string `json:"email,omitempty"`
+	Phone *string `json:"phone,omitempty"`
+}
+
+type CreateAddressInput struct {
+	// Home, Work…
+	Label          *string       `json:"label,omitempty"`
+	Address        *AddressInput `json:"address"`
+	IdempotencyKey string        `json:"idempotencyKey"`
+}
+
+type CreateDeliveryZoneInput struct {
+	Name    string `json:"name"`
+	Country string `json:"country"`
+	// Exact postcodes (compared without spaces, case-insensitively).
+	Postcodes []string `json:"postcodes,omitempty"`
+	// Postcode prefixes, e.g. 101 for 10115…10179.
+	PostcodePrefixes []string `json:"postcodePrefixes,omitempty"`
+	// Or a radius (km) around a point.
+	CenterLat *float64 `json:"centerLat,omitempty"`
+	CenterLng *float64 `json:"centerLng,omitempty"`
+	RadiusKm  *float64 `json:"radiusKm,omitempty"`
+	// Orders placed before this local time (HH:MM) arrive the same day. Default 14:00.
+	SameDayCutoff *string `json:"sameDayCutoff,omitempty"`
+	// IANA time zone of the cutoff. Default UTC.
+	Timezone       *string    `json:"timezone,omitempty"`
+	Price          *ent.Money `json:"price"`
+	Active         *bool      `json:"active,omitempty"`
+	IdempotencyKey string     `json:"idempotencyKey"`
+}
+
 type CreateDropInput struct {
 	Title      string `json:"title"`
 	VariantIds []int  `json:"variantIds"`
@@ -166,6 +225,38 @@ type CreateMembershipTierInput struct {
 	DiscountPercent *int `json:"discountPercent,omitempty"`
 }
 
+type CreatePickupPointInput struct {
+	// The location's code (a slug): central, a hub's code, or a new one for a partner counter or locker bank.
+	Code         string               `json:"code"`
+	Kind         pickuppoint.Kind     `json:"kind"`
+	Name         string               `json:"name"`
+	Address      *AddressInput        `json:"address"`
+	OpeningHours []*OpeningHoursInput `json:"openingHours,omitempty"`
+	// Default: free.
+	Price          *ent.Money `json:"price,omitempty"`
+	Active         *bool      `json:"active,omitempty"`
+	IdempotencyKey string     `json:"idempotencyKey"`
+}
+
+type CreatePickupWindowInput struct {
+	PickupPointID  int       `json:"pickupPointId"`
+	StartsAt       time.Time `json:"startsAt"`
+	EndsAt         time.Time `json:"endsAt"`
+	Capacity       int       `json:"capacity"`
+	IdempotencyKey string    `json:"idempotencyKey"`
+}
+
+type CreateShippingRateInput struct {
+	Name    string `json:"name"`
+	Country string `json:"country"`
+	// The weight band, inclusive; both absent: a flat rate.
+	MinGrams       *int       `json:"minGrams,omitempty"`
+	MaxGrams       *int       `json:"maxGrams,omitempty"`
+	Price          *ent.Money `json:"price"`
+	Active         *bool      `json:"active,omitempty"`
+	IdempotencyKey string     `json:"idempotencyKey"`
+}
+
 type CreateStreamInput struct {
 	Title            string `json:"title"`
 	PinnedProductIds []int  `json:"pinnedProductIds,omitempty"`
@@ -179,6 +270,36 @@ type CreateVariantInput struct {
 	Price          *ent.Money            `json:"price"`
 	CompareAtPrice *ent.Money            `json:"compareAtPrice,omitempty"`
 	Position       *int                  `json:"position,omitempty"`
+	// What one unit weighs packed, in grams (shipping rates by weight band); default 0.
+	WeightGrams *int `json:"weightGrams,omitempty"`
+}
+
+type DeleteAddressInput struct {
+	ID             int    `json:"id"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type DeleteAddressPayload struct {
+	DeletedID int `json:"deletedId"`
+}
+
+// One way the cart can reach the buyer, with its price.
+type DeliveryOption struct {
+	Method deliverychoice.Method `json:"method"`
+	Price  *ent.Money            `json:"price"`
+	// PICKUP: the point and window, and how many places the window has left.
+	PickupPoint *ent.PickupPoint  `json:"pickupPoint,omitempty"`
+	Window      *ent.PickupWindow `json:"window,omitempty"`
+	PlacesLeft  *int              `json:"placesLeft,omitempty"`
+	// LOCAL_DELIVERY: the zone, and whether an order placed now arrives today (before the zone's cutoff).
+	Zone    *ent.DeliveryZone `json:"zone,omitempty"`
+	SameDay *bool             `json:"sameDay,omitempty"`
+	// SHIPPING: the rate that fits the cart's weight.
+	Rate *ent.ShippingRate `json:"rate,omitempty"`
+}
+
+type DeliveryZonePayload struct {
+	Zone *ent.DeliveryZone `json:"zone"`
 }
 
 type DropPayload struct {
@@ -432,6 +553,12 @@ type MembershipTierPayload struct {
 	Tier *ent.MembershipTier `json:"tier"`
 }
 
+type OpeningHoursInput struct {
+	Day    string `json:"day"`
+	Opens  string `json:"opens"`
+	Closes string `json:"closes"`
+}
+
 type OverlayProduct struct {
 	Product  *ent.Product    `json:"product"`
 	Variants []*VariantStock `json:"variants"`
@@ -459,6 +586,14 @@ type PayWithInput struct {
 	Card *bool `json:"card,omitempty"`
 	// Pay this much from the wallet (coming with the wallet).
 	Wallet *ent.Money `json:"wallet,omitempty"`
+}
+
+type PickupPointPayload struct {
+	PickupPoint *ent.PickupPoint `json:"pickupPoint"`
+}
+
+type PickupWindowPayload struct {
+	Window *ent.PickupWindow `json:"window"`
 }
 
 type PinProductsInput struct {
@@ -590,6 +725,28 @@ type ScanToTillPayload struct {
 	Cart *ent.Cart `json:"cart"`
 }
 
+type SetDeliveryMethodInput struct {
+	// Default: your open cart.
+	CartID *int                  `json:"cartId,omitempty"`
+	Method deliverychoice.Method `json:"method"`
+	// PICKUP: the window.
+	PickupWindowID *int `json:"pickupWindowId,omitempty"`
+	// LOCAL_DELIVERY: the zone (default: the cheapest that covers the address).
+	ZoneID *int `json:"zoneId,omitempty"`
+	// SHIPPING: the rate (default: the cheapest that fits the cart).
+	RateID *int `json:"rateId,omitempty"`
+	// LOCAL_DELIVERY, SHIPPING: a saved address, or one typed here.
+	AddressID      *int          `json:"addressId,omitempty"`
+	Address        *AddressInput `json:"address,omitempty"`
+	Contact        *ContactInput `json:"contact,omitempty"`
+	IdempotencyKey string        `json:"idempotencyKey"`
+}
+
+type SetDeliveryMethodPayload struct {
+	Cart     *ent.Cart           `json:"cart"`
+	Delivery *ent.DeliveryChoice `json:"delivery"`
+}
+
 type SetMemberPriceInput struct {
 	TierID       int  `json:"tierId"`
 	VariantID    *int `json:"variantId,omitempty"`
@@ -623,6 +780,10 @@ type SetStockPayload struct {
 	Location *ent.Location `json:"location"`
 	// Units that can be sold now: the count minus the units held in carts.
 	Available int `json:"available"`
+}
+
+type ShippingRatePayload struct {
+	Rate *ent.ShippingRate `json:"rate"`
 }
 
 type SignInInput struct {
@@ -710,9 +871,32 @@ type TopUpWalletInput struct {
 	IdempotencyKey string     `json:"idempotencyKey"`
 }
 
+type UpdateAddressInput struct {
+	ID             int           `json:"id"`
+	Label          *string       `json:"label,omitempty"`
+	Address        *AddressInput `json:"address,omitempty"`
+	IdempotencyKey string        `json:"idempotencyKey"`
+}
+
 type UpdateCollectionMutationInput struct {
 	ID  int                        `json:"id"`
 	Set *ent.UpdateCollectionInput `json:"set"`
+}
+
+type UpdateDeliveryZoneInput struct {
+	ID               int        `json:"id"`
+	Name             *string    `json:"name,omitempty"`
+	Country          *string    `json:"country,omitempty"`
+	Postcodes        []string   `json:"postcodes,omitempty"`
+	PostcodePrefixes []string   `json:"postcodePrefixes,omitempty"`
+	CenterLat        *float64   `json:"centerLat,omitempty"`
+	CenterLng        *float64   `json:"centerLng,omitempty"`
+	RadiusKm         *float64   `json:"radiusKm,omitempty"`
+	SameDayCutoff    *string    `json:"sameDayCutoff,omitempty"`
+	Timezone         *string    `json:"timezone,omitempty"`
+	Price            *ent.Money `json:"price,omitempty"`
+	Active           *bool      `json:"active,omitempty"`
+	IdempotencyKey   string     `json:"idempotencyKey"`
 }
 
 type UpdateDropInput struct {
@@ -726,9 +910,39 @@ type UpdateDropInput struct {
 	HoldSeconds      *int       `json:"holdSeconds,omitempty"`
 }
 
+type UpdatePickupPointInput struct {
+	ID      int           `json:"id"`
+	Name    *string       `json:"name,omitempty"`
+	Address *AddressInput `json:"address,omitempty"`
+	// Replaces all opening hours when given.
+	OpeningHours   []*OpeningHoursInput `json:"openingHours,omitempty"`
+	Price          *ent.Money           `json:"price,omitempty"`
+	Active         *bool                `json:"active,omitempty"`
+	IdempotencyKey string               `json:"idempotencyKey"`
+}
+
+type UpdatePickupWindowInput struct {
+	ID             int    `json:"id"`
+	Capacity       int    `json:"capacity"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
 type UpdateProductMutationInput struct {
 	ID  int                     `json:"id"`
 	Set *ent.UpdateProductInput `json:"set"`
+}
+
+type UpdateShippingRateInput struct {
+	ID       int     `json:"id"`
+	Name     *string `json:"name,omitempty"`
+	Country  *string `json:"country,omitempty"`
+	MinGrams *int    `json:"minGrams,omitempty"`
+	MaxGrams *int    `json:"maxGrams,omitempty"`
+	// Make the rate flat (before minGrams/maxGrams apply).
+	ClearBand      *bool      `json:"clearBand,omitempty"`
+	Price          *ent.Money `json:"price,omitempty"`
+	Active         *bool      `json:"active,omitempty"`
+	IdempotencyKey string     `json:"idempotencyKey"`
 }
 
 type UpdateVariantInput struct {
@@ -741,6 +955,8 @@ type UpdateVariantInput struct {
 	CompareAtPrice      *ent.Money            `json:"compareAtPrice,omitempty"`
 	ClearCompareAtPrice *bool                 `json:"clearCompareAtPrice,omitempty"`
 	Position            *int                  `json:"position,omitempty"`
+	// What one unit weighs packed, in grams.
+	WeightGrams *int `json:"weightGrams,omitempty"`
 }
 
 type VariantPayload struct {
