@@ -21,6 +21,7 @@ import (
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/payments"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
@@ -47,6 +48,8 @@ type serveConfig struct {
 	// Retention is how long the sweeper keeps replay guards and abandoned
 	// hub payments.
 	Retention orders.RetentionConfig
+	// Returns is the default return policy (staff may change it).
+	Returns returns.Config
 	// StripePublishableKey (pk_…, not a secret) turns on Stripe Elements.
 	StripePublishableKey string
 	// DebugAddr, when set, serves /debug/pprof there (keep it private).
@@ -152,6 +155,7 @@ func defaultServeConfig() serveConfig {
 		Wallet:           wallets.DefaultConfig(),
 		SweepInterval:    time.Second,
 		Retention:        orders.DefaultRetention(),
+		Returns:          returns.DefaultConfig(),
 		SubscriptionRate: 10,
 		API:              graph.DefaultConfig(),
 		Live:             live.DefaultConfig(),
@@ -176,6 +180,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Retention.Idempotency, "idempotency-retention", c.Retention.Idempotency, "how long an idempotency key replays its first result (at least 24h)")
 	fs.DurationVar(&c.Retention.StripeEvents, "stripe-event-retention", c.Retention.StripeEvents, "how long processed Stripe event ids are kept against redelivery (at least 96h)")
 	fs.DurationVar(&c.Retention.HubPayments, "hub-payment-retention", c.Retention.HubPayments, "how long a hub payment never paid is kept before its PaymentIntent is canceled and it is deleted (at least 24h)")
+	fs.DurationVar(&c.Returns.Window, "return-window", c.Returns.Window, "how long after collection or delivery a buyer may ask for a return (whole days; staff may change it)")
+	fs.Func("return-refund", "how returns are refunded: WALLET_ON_DROPOFF (credit at drop-off) or CARD_AFTER_INSPECTION (default WALLET_ON_DROPOFF; staff may change it)", func(s string) error {
+		c.Returns.Refund = returns.RefundMode(strings.ToUpper(strings.TrimSpace(s)))
+		return nil
+	})
 	fs.Int64Var(&c.Wallet.TopUpMin, "topup-min", c.Wallet.TopUpMin, "smallest wallet top-up, in minor units")
 	fs.Int64Var(&c.Wallet.TopUpMax, "topup-max", c.Wallet.TopUpMax, "largest wallet top-up, in minor units")
 	fs.Func("topup-presets", "comma-separated top-up amounts clients offer, in minor units (default 1000,2500,5000)", func(s string) error {
@@ -290,6 +299,9 @@ func (c serveConfig) Validate() error {
 	}
 	if err := c.Retention.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.Returns.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--return-window, --return-refund: %w", err))
 	}
 	if c.SubscriptionRate <= 0 || c.SubscriptionRate > 1000 {
 		errs = append(errs, fmt.Errorf("--subscription-rate %g is outside (0, 1000]", c.SubscriptionRate))

@@ -36,6 +36,8 @@ const (
 	CodeHubSaleMismatch = "HUB_SALE_MISMATCH"
 	// CodeAlreadyCollected: a pickup handed over before.
 	CodeAlreadyCollected = "ALREADY_COLLECTED"
+	// CodeAlreadyReceived: a return dropped off before.
+	CodeAlreadyReceived = "ALREADY_RECEIVED"
 	// CodeInternal is every error that is not a refusal: ours, not the
 	// client's. Its text never reaches the client.
 	CodeInternal = "INTERNAL"
@@ -61,6 +63,7 @@ var retryable = map[string]bool{
 	CodeStreamNotLive:        false,
 	CodeHubSaleMismatch:      false,
 	CodeAlreadyCollected:     false,
+	CodeAlreadyReceived:      false,
 	CodeRateLimited:          true,
 	CodeInternal:             true,
 }

@@ -37,11 +37,13 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
@@ -137,11 +139,13 @@ func checkColumn(t, c string) error {
 			order.Table:            order.ValidColumn,
 			orderevent.Table:       orderevent.ValidColumn,
 			orderline.Table:        orderline.ValidColumn,
+			orderreturn.Table:      orderreturn.ValidColumn,
 			outbox.Table:           outbox.ValidColumn,
 			payment.Table:          payment.ValidColumn,
 			product.Table:          product.ValidColumn,
 			readerbinding.Table:    readerbinding.ValidColumn,
 			refund.Table:           refund.ValidColumn,
+			returnline.Table:       returnline.ValidColumn,
 			setting.Table:          setting.ValidColumn,
 			staff.Table:            staff.ValidColumn,
 			stafftoken.Table:       stafftoken.ValidColumn,

@@ -28,12 +28,14 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
@@ -53,7 +55,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 40)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 42)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   cart.Table,
@@ -220,15 +222,16 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Fulfillment",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			fulfillment.FieldCreatedAt:   {Type: field.TypeTime, Column: fulfillment.FieldCreatedAt},
-			fulfillment.FieldUpdatedAt:   {Type: field.TypeTime, Column: fulfillment.FieldUpdatedAt},
-			fulfillment.FieldOrderID:     {Type: field.TypeInt, Column: fulfillment.FieldOrderID},
-			fulfillment.FieldCustomerID:  {Type: field.TypeInt, Column: fulfillment.FieldCustomerID},
-			fulfillment.FieldMethod:      {Type: field.TypeEnum, Column: fulfillment.FieldMethod},
-			fulfillment.FieldStatus:      {Type: field.TypeEnum, Column: fulfillment.FieldStatus},
-			fulfillment.FieldLocationID:  {Type: field.TypeInt, Column: fulfillment.FieldLocationID},
-			fulfillment.FieldPickupCode:  {Type: field.TypeString, Column: fulfillment.FieldPickupCode},
-			fulfillment.FieldCollectedAt: {Type: field.TypeTime, Column: fulfillment.FieldCollectedAt},
+			fulfillment.FieldCreatedAt:        {Type: field.TypeTime, Column: fulfillment.FieldCreatedAt},
+			fulfillment.FieldUpdatedAt:        {Type: field.TypeTime, Column: fulfillment.FieldUpdatedAt},
+			fulfillment.FieldOrderID:          {Type: field.TypeInt, Column: fulfillment.FieldOrderID},
+			fulfillment.FieldCustomerID:       {Type: field.TypeInt, Column: fulfillment.FieldCustomerID},
+			fulfillment.FieldMethod:           {Type: field.TypeEnum, Column: fulfillment.FieldMethod},
+			fulfillment.FieldStatus:           {Type: field.TypeEnum, Column: fulfillment.FieldStatus},
+			fulfillment.FieldLocationID:       {Type: field.TypeInt, Column: fulfillment.FieldLocationID},
+			fulfillment.FieldPickupCode:       {Type: field.TypeString, Column: fulfillment.FieldPickupCode},
+			fulfillment.FieldCollectedAt:      {Type: field.TypeTime, Column: fulfillment.FieldCollectedAt},
+			fulfillment.FieldPackagingVariant: {Type: field.TypeString, Column: fulfillment.FieldPackagingVariant},
 		},
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
@@ -548,9 +551,46 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderline.FieldUnitAmount:       {Type: field.TypeInt64, Column: orderline.FieldUnitAmount},
 			orderline.FieldCurrency:         {Type: field.TypeString, Column: orderline.FieldCurrency},
 			orderline.FieldRefundedQuantity: {Type: field.TypeInt, Column: orderline.FieldRefundedQuantity},
+			orderline.FieldReturnedQuantity: {Type: field.TypeInt, Column: orderline.FieldReturnedQuantity},
 		},
 	}
 	graph.Nodes[25] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   orderreturn.Table,
+			Columns: orderreturn.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: orderreturn.FieldID,
+			},
+		},
+		Type: "OrderReturn",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			orderreturn.FieldCreatedAt:          {Type: field.TypeTime, Column: orderreturn.FieldCreatedAt},
+			orderreturn.FieldUpdatedAt:          {Type: field.TypeTime, Column: orderreturn.FieldUpdatedAt},
+			orderreturn.FieldOrderID:            {Type: field.TypeInt, Column: orderreturn.FieldOrderID},
+			orderreturn.FieldCustomerID:         {Type: field.TypeInt, Column: orderreturn.FieldCustomerID},
+			orderreturn.FieldFulfillmentID:      {Type: field.TypeInt, Column: orderreturn.FieldFulfillmentID},
+			orderreturn.FieldStatus:             {Type: field.TypeEnum, Column: orderreturn.FieldStatus},
+			orderreturn.FieldReason:             {Type: field.TypeEnum, Column: orderreturn.FieldReason},
+			orderreturn.FieldReasonText:         {Type: field.TypeString, Column: orderreturn.FieldReasonText},
+			orderreturn.FieldCode:               {Type: field.TypeString, Column: orderreturn.FieldCode},
+			orderreturn.FieldRefundMode:         {Type: field.TypeEnum, Column: orderreturn.FieldRefundMode},
+			orderreturn.FieldPackagingVariant:   {Type: field.TypeString, Column: orderreturn.FieldPackagingVariant},
+			orderreturn.FieldUnits:              {Type: field.TypeInt, Column: orderreturn.FieldUnits},
+			orderreturn.FieldGradedUnits:        {Type: field.TypeInt, Column: orderreturn.FieldGradedUnits},
+			orderreturn.FieldAmount:             {Type: field.TypeInt64, Column: orderreturn.FieldAmount},
+			orderreturn.FieldCurrency:           {Type: field.TypeString, Column: orderreturn.FieldCurrency},
+			orderreturn.FieldRefundedAmount:     {Type: field.TypeInt64, Column: orderreturn.FieldRefundedAmount},
+			orderreturn.FieldCardRefundID:       {Type: field.TypeInt, Column: orderreturn.FieldCardRefundID},
+			orderreturn.FieldReceivedAt:         {Type: field.TypeTime, Column: orderreturn.FieldReceivedAt},
+			orderreturn.FieldReceivedLocationID: {Type: field.TypeInt, Column: orderreturn.FieldReceivedLocationID},
+			orderreturn.FieldReceivedBy:         {Type: field.TypeString, Column: orderreturn.FieldReceivedBy},
+			orderreturn.FieldInspectedAt:        {Type: field.TypeTime, Column: orderreturn.FieldInspectedAt},
+			orderreturn.FieldRefundedAt:         {Type: field.TypeTime, Column: orderreturn.FieldRefundedAt},
+			orderreturn.FieldCanceledAt:         {Type: field.TypeTime, Column: orderreturn.FieldCanceledAt},
+		},
+	}
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   outbox.Table,
 			Columns: outbox.Columns,
@@ -572,7 +612,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outbox.FieldDoneAt:        {Type: field.TypeTime, Column: outbox.FieldDoneAt},
 		},
 	}
-	graph.Nodes[26] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -595,7 +635,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldClientSecret:          {Type: field.TypeString, Column: payment.FieldClientSecret},
 		},
 	}
-	graph.Nodes[27] = &sqlgraph.Node{
+	graph.Nodes[28] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   product.Table,
 			Columns: product.Columns,
@@ -615,7 +655,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			product.FieldVendor:      {Type: field.TypeString, Column: product.FieldVendor},
 		},
 	}
-	graph.Nodes[28] = &sqlgraph.Node{
+	graph.Nodes[29] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   readerbinding.Table,
 			Columns: readerbinding.Columns,
@@ -631,7 +671,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			readerbinding.FieldUpdatedAt: {Type: field.TypeTime, Column: readerbinding.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[29] = &sqlgraph.Node{
+	graph.Nodes[30] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refund.Table,
 			Columns: refund.Columns,
@@ -657,7 +697,29 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refund.FieldNextAttemptAt:  {Type: field.TypeTime, Column: refund.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[30] = &sqlgraph.Node{
+	graph.Nodes[31] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   returnline.Table,
+			Columns: returnline.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: returnline.FieldID,
+			},
+		},
+		Type: "ReturnLine",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			returnline.FieldReturnID:    {Type: field.TypeInt, Column: returnline.FieldReturnID},
+			returnline.FieldCustomerID:  {Type: field.TypeInt, Column: returnline.FieldCustomerID},
+			returnline.FieldOrderLineID: {Type: field.TypeInt, Column: returnline.FieldOrderLineID},
+			returnline.FieldVariantID:   {Type: field.TypeInt, Column: returnline.FieldVariantID},
+			returnline.FieldUnitAmount:  {Type: field.TypeInt64, Column: returnline.FieldUnitAmount},
+			returnline.FieldGrade:       {Type: field.TypeEnum, Column: returnline.FieldGrade},
+			returnline.FieldGradedAt:    {Type: field.TypeTime, Column: returnline.FieldGradedAt},
+			returnline.FieldLocationID:  {Type: field.TypeInt, Column: returnline.FieldLocationID},
+			returnline.FieldGradedBy:    {Type: field.TypeString, Column: returnline.FieldGradedBy},
+		},
+	}
+	graph.Nodes[32] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   setting.Table,
 			Columns: setting.Columns,
@@ -672,7 +734,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			setting.FieldValue: {Type: field.TypeBytes, Column: setting.FieldValue},
 		},
 	}
-	graph.Nodes[31] = &sqlgraph.Node{
+	graph.Nodes[33] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   staff.Table,
 			Columns: staff.Columns,
@@ -689,7 +751,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			staff.FieldName:      {Type: field.TypeString, Column: staff.FieldName},
 		},
 	}
-	graph.Nodes[32] = &sqlgraph.Node{
+	graph.Nodes[34] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stafftoken.Table,
 			Columns: stafftoken.Columns,
@@ -709,7 +771,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldExpiresAt: {Type: field.TypeTime, Column: stafftoken.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[33] = &sqlgraph.Node{
+	graph.Nodes[35] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stock.Table,
 			Columns: stock.Columns,
@@ -727,7 +789,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stock.FieldLeasedAt:   {Type: field.TypeTime, Column: stock.FieldLeasedAt},
 		},
 	}
-	graph.Nodes[34] = &sqlgraph.Node{
+	graph.Nodes[36] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stream.Table,
 			Columns: stream.Columns,
@@ -749,7 +811,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stream.FieldEndedAt:              {Type: field.TypeTime, Column: stream.FieldEndedAt},
 		},
 	}
-	graph.Nodes[35] = &sqlgraph.Node{
+	graph.Nodes[37] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -765,7 +827,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[36] = &sqlgraph.Node{
+	graph.Nodes[38] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   topup.Table,
 			Columns: topup.Columns,
@@ -786,7 +848,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
 		},
 	}
-	graph.Nodes[37] = &sqlgraph.Node{
+	graph.Nodes[39] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -809,7 +871,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
-	graph.Nodes[38] = &sqlgraph.Node{
+	graph.Nodes[40] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   wallet.Table,
 			Columns: wallet.Columns,
@@ -827,7 +889,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
 		},
 	}
-	graph.Nodes[39] = &sqlgraph.Node{
+	graph.Nodes[41] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   walletentry.Table,
 			Columns: walletentry.Columns,
@@ -1127,6 +1189,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Fulfillment",
 	)
 	graph.MustAddE(
+		"returns",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.ReturnsTable,
+			Columns: []string{order.ReturnsColumn},
+			Bidi:    false,
+		},
+		"Order",
+		"OrderReturn",
+	)
+	graph.MustAddE(
 		"order",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -1161,6 +1235,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"OrderLine",
 		"Variant",
+	)
+	graph.MustAddE(
+		"order",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   orderreturn.OrderTable,
+			Columns: []string{orderreturn.OrderColumn},
+			Bidi:    false,
+		},
+		"OrderReturn",
+		"Order",
+	)
+	graph.MustAddE(
+		"lines",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   orderreturn.LinesTable,
+			Columns: []string{orderreturn.LinesColumn},
+			Bidi:    false,
+		},
+		"OrderReturn",
+		"ReturnLine",
+	)
+	graph.MustAddE(
+		"received_location",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   orderreturn.ReceivedLocationTable,
+			Columns: []string{orderreturn.ReceivedLocationColumn},
+			Bidi:    false,
+		},
+		"OrderReturn",
+		"Location",
 	)
 	graph.MustAddE(
 		"order",
@@ -1221,6 +1331,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Refund",
 		"Order",
+	)
+	graph.MustAddE(
+		"order_return",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   returnline.OrderReturnTable,
+			Columns: []string{returnline.OrderReturnColumn},
+			Bidi:    false,
+		},
+		"ReturnLine",
+		"OrderReturn",
+	)
+	graph.MustAddE(
+		"order_line",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   returnline.OrderLineTable,
+			Columns: []string{returnline.OrderLineColumn},
+			Bidi:    false,
+		},
+		"ReturnLine",
+		"OrderLine",
+	)
+	graph.MustAddE(
+		"location",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   returnline.LocationTable,
+			Columns: []string{returnline.LocationColumn},
+			Bidi:    false,
+		},
+		"ReturnLine",
+		"Location",
 	)
 	graph.MustAddE(
 		"tokens",
@@ -2137,6 +2283,11 @@ func (f *FulfillmentFilter) WherePickupCode(p entql.StringP) {
 // WhereCollectedAt applies the entql time.Time predicate on the collected_at field.
 func (f *FulfillmentFilter) WhereCollectedAt(p entql.TimeP) {
 	f.Where(p.Field(fulfillment.FieldCollectedAt))
+}
+
+// WherePackagingVariant applies the entql string predicate on the packaging_variant field.
+func (f *FulfillmentFilter) WherePackagingVariant(p entql.StringP) {
+	f.Where(p.Field(fulfillment.FieldPackagingVariant))
 }
 
 // WhereHasOrder applies a predicate to check if query has an edge order.
@@ -3366,6 +3517,20 @@ func (f *OrderFilter) WhereHasFulfillmentWith(preds ...predicate.Fulfillment) {
 	})))
 }
 
+// WhereHasReturns applies a predicate to check if query has an edge returns.
+func (f *OrderFilter) WhereHasReturns() {
+	f.Where(entql.HasEdge("returns"))
+}
+
+// WhereHasReturnsWith applies a predicate to check if query has an edge returns with a given conditions (other predicates).
+func (f *OrderFilter) WhereHasReturnsWith(preds ...predicate.OrderReturn) {
+	f.Where(entql.HasEdgeWith("returns", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *OrderEventQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -3530,6 +3695,11 @@ func (f *OrderLineFilter) WhereRefundedQuantity(p entql.IntP) {
 	f.Where(p.Field(orderline.FieldRefundedQuantity))
 }
 
+// WhereReturnedQuantity applies the entql int predicate on the returned_quantity field.
+func (f *OrderLineFilter) WhereReturnedQuantity(p entql.IntP) {
+	f.Where(p.Field(orderline.FieldReturnedQuantity))
+}
+
 // WhereHasOrder applies a predicate to check if query has an edge order.
 func (f *OrderLineFilter) WhereHasOrder() {
 	f.Where(entql.HasEdge("order"))
@@ -3552,6 +3722,203 @@ func (f *OrderLineFilter) WhereHasVariant() {
 // WhereHasVariantWith applies a predicate to check if query has an edge variant with a given conditions (other predicates).
 func (f *OrderLineFilter) WhereHasVariantWith(preds ...predicate.Variant) {
 	f.Where(entql.HasEdgeWith("variant", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *OrderReturnQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OrderReturnQuery builder.
+func (_q *OrderReturnQuery) Filter() *OrderReturnFilter {
+	return &OrderReturnFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OrderReturnMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OrderReturnMutation builder.
+func (m *OrderReturnMutation) Filter() *OrderReturnFilter {
+	return &OrderReturnFilter{config: m.config, predicateAdder: m}
+}
+
+// OrderReturnFilter provides a generic filtering capability at runtime for OrderReturnQuery.
+type OrderReturnFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OrderReturnFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *OrderReturnFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OrderReturnFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *OrderReturnFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldUpdatedAt))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *OrderReturnFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldOrderID))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *OrderReturnFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldCustomerID))
+}
+
+// WhereFulfillmentID applies the entql int predicate on the fulfillment_id field.
+func (f *OrderReturnFilter) WhereFulfillmentID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldFulfillmentID))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *OrderReturnFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldStatus))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *OrderReturnFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldReason))
+}
+
+// WhereReasonText applies the entql string predicate on the reason_text field.
+func (f *OrderReturnFilter) WhereReasonText(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldReasonText))
+}
+
+// WhereCode applies the entql string predicate on the code field.
+func (f *OrderReturnFilter) WhereCode(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldCode))
+}
+
+// WhereRefundMode applies the entql string predicate on the refund_mode field.
+func (f *OrderReturnFilter) WhereRefundMode(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldRefundMode))
+}
+
+// WherePackagingVariant applies the entql string predicate on the packaging_variant field.
+func (f *OrderReturnFilter) WherePackagingVariant(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldPackagingVariant))
+}
+
+// WhereUnits applies the entql int predicate on the units field.
+func (f *OrderReturnFilter) WhereUnits(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldUnits))
+}
+
+// WhereGradedUnits applies the entql int predicate on the graded_units field.
+func (f *OrderReturnFilter) WhereGradedUnits(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldGradedUnits))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *OrderReturnFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(orderreturn.FieldAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *OrderReturnFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldCurrency))
+}
+
+// WhereRefundedAmount applies the entql int64 predicate on the refunded_amount field.
+func (f *OrderReturnFilter) WhereRefundedAmount(p entql.Int64P) {
+	f.Where(p.Field(orderreturn.FieldRefundedAmount))
+}
+
+// WhereCardRefundID applies the entql int predicate on the card_refund_id field.
+func (f *OrderReturnFilter) WhereCardRefundID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldCardRefundID))
+}
+
+// WhereReceivedAt applies the entql time.Time predicate on the received_at field.
+func (f *OrderReturnFilter) WhereReceivedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldReceivedAt))
+}
+
+// WhereReceivedLocationID applies the entql int predicate on the received_location_id field.
+func (f *OrderReturnFilter) WhereReceivedLocationID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldReceivedLocationID))
+}
+
+// WhereReceivedBy applies the entql string predicate on the received_by field.
+func (f *OrderReturnFilter) WhereReceivedBy(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldReceivedBy))
+}
+
+// WhereInspectedAt applies the entql time.Time predicate on the inspected_at field.
+func (f *OrderReturnFilter) WhereInspectedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldInspectedAt))
+}
+
+// WhereRefundedAt applies the entql time.Time predicate on the refunded_at field.
+func (f *OrderReturnFilter) WhereRefundedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldRefundedAt))
+}
+
+// WhereCanceledAt applies the entql time.Time predicate on the canceled_at field.
+func (f *OrderReturnFilter) WhereCanceledAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldCanceledAt))
+}
+
+// WhereHasOrder applies a predicate to check if query has an edge order.
+func (f *OrderReturnFilter) WhereHasOrder() {
+	f.Where(entql.HasEdge("order"))
+}
+
+// WhereHasOrderWith applies a predicate to check if query has an edge order with a given conditions (other predicates).
+func (f *OrderReturnFilter) WhereHasOrderWith(preds ...predicate.Order) {
+	f.Where(entql.HasEdgeWith("order", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasLines applies a predicate to check if query has an edge lines.
+func (f *OrderReturnFilter) WhereHasLines() {
+	f.Where(entql.HasEdge("lines"))
+}
+
+// WhereHasLinesWith applies a predicate to check if query has an edge lines with a given conditions (other predicates).
+func (f *OrderReturnFilter) WhereHasLinesWith(preds ...predicate.ReturnLine) {
+	f.Where(entql.HasEdgeWith("lines", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasReceivedLocation applies a predicate to check if query has an edge received_location.
+func (f *OrderReturnFilter) WhereHasReceivedLocation() {
+	f.Where(entql.HasEdge("received_location"))
+}
+
+// WhereHasReceivedLocationWith applies a predicate to check if query has an edge received_location with a given conditions (other predicates).
+func (f *OrderReturnFilter) WhereHasReceivedLocationWith(preds ...predicate.Location) {
+	f.Where(entql.HasEdgeWith("received_location", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -3587,7 +3954,7 @@ type OutboxFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OutboxFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3672,7 +4039,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3776,7 +4143,7 @@ type ProductFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProductFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3893,7 +4260,7 @@ type ReaderBindingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReaderBindingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3948,7 +4315,7 @@ type RefundFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefundFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4039,6 +4406,133 @@ func (f *RefundFilter) WhereHasOrderWith(preds ...predicate.Order) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ReturnLineQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ReturnLineQuery builder.
+func (_q *ReturnLineQuery) Filter() *ReturnLineFilter {
+	return &ReturnLineFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ReturnLineMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ReturnLineMutation builder.
+func (m *ReturnLineMutation) Filter() *ReturnLineFilter {
+	return &ReturnLineFilter{config: m.config, predicateAdder: m}
+}
+
+// ReturnLineFilter provides a generic filtering capability at runtime for ReturnLineQuery.
+type ReturnLineFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ReturnLineFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ReturnLineFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldID))
+}
+
+// WhereReturnID applies the entql int predicate on the return_id field.
+func (f *ReturnLineFilter) WhereReturnID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldReturnID))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *ReturnLineFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldCustomerID))
+}
+
+// WhereOrderLineID applies the entql int predicate on the order_line_id field.
+func (f *ReturnLineFilter) WhereOrderLineID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldOrderLineID))
+}
+
+// WhereVariantID applies the entql int predicate on the variant_id field.
+func (f *ReturnLineFilter) WhereVariantID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldVariantID))
+}
+
+// WhereUnitAmount applies the entql int64 predicate on the unit_amount field.
+func (f *ReturnLineFilter) WhereUnitAmount(p entql.Int64P) {
+	f.Where(p.Field(returnline.FieldUnitAmount))
+}
+
+// WhereGrade applies the entql string predicate on the grade field.
+func (f *ReturnLineFilter) WhereGrade(p entql.StringP) {
+	f.Where(p.Field(returnline.FieldGrade))
+}
+
+// WhereGradedAt applies the entql time.Time predicate on the graded_at field.
+func (f *ReturnLineFilter) WhereGradedAt(p entql.TimeP) {
+	f.Where(p.Field(returnline.FieldGradedAt))
+}
+
+// WhereLocationID applies the entql int predicate on the location_id field.
+func (f *ReturnLineFilter) WhereLocationID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldLocationID))
+}
+
+// WhereGradedBy applies the entql string predicate on the graded_by field.
+func (f *ReturnLineFilter) WhereGradedBy(p entql.StringP) {
+	f.Where(p.Field(returnline.FieldGradedBy))
+}
+
+// WhereHasOrderReturn applies a predicate to check if query has an edge order_return.
+func (f *ReturnLineFilter) WhereHasOrderReturn() {
+	f.Where(entql.HasEdge("order_return"))
+}
+
+// WhereHasOrderReturnWith applies a predicate to check if query has an edge order_return with a given conditions (other predicates).
+func (f *ReturnLineFilter) WhereHasOrderReturnWith(preds ...predicate.OrderReturn) {
+	f.Where(entql.HasEdgeWith("order_return", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasOrderLine applies a predicate to check if query has an edge order_line.
+func (f *ReturnLineFilter) WhereHasOrderLine() {
+	f.Where(entql.HasEdge("order_line"))
+}
+
+// WhereHasOrderLineWith applies a predicate to check if query has an edge order_line with a given conditions (other predicates).
+func (f *ReturnLineFilter) WhereHasOrderLineWith(preds ...predicate.OrderLine) {
+	f.Where(entql.HasEdgeWith("order_line", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasLocation applies a predicate to check if query has an edge location.
+func (f *ReturnLineFilter) WhereHasLocation() {
+	f.Where(entql.HasEdge("location"))
+}
+
+// WhereHasLocationWith applies a predicate to check if query has an edge location with a given conditions (other predicates).
+func (f *ReturnLineFilter) WhereHasLocationWith(preds ...predicate.Location) {
+	f.Where(entql.HasEdgeWith("location", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *SettingQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -4067,7 +4561,7 @@ type SettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4117,7 +4611,7 @@ type StaffFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4191,7 +4685,7 @@ type StaffTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4280,7 +4774,7 @@ type StockFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StockFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[35].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4373,7 +4867,7 @@ type StreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[36].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4458,7 +4952,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[35].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[37].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4513,7 +5007,7 @@ type TopUpFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TopUpFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[36].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[38].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4593,7 +5087,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[37].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[39].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4725,7 +5219,7 @@ type WalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[38].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[40].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4804,7 +5298,7 @@ type WalletEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[39].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[41].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -36,6 +36,8 @@ type Fulfillment struct {
 	PickupCode string `json:"pickup_code,omitempty"`
 	// CollectedAt holds the value of the "collected_at" field.
 	CollectedAt *time.Time `json:"collected_at,omitempty"`
+	// PackagingVariant holds the value of the "packaging_variant" field.
+	PackagingVariant *string `json:"packaging_variant,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the FulfillmentQuery when eager-loading is set.
 	Edges        FulfillmentEdges `json:"edges"`
@@ -84,7 +86,7 @@ func (*Fulfillment) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case fulfillment.FieldID, fulfillment.FieldOrderID, fulfillment.FieldCustomerID, fulfillment.FieldLocationID:
 			values[i] = new(sql.NullInt64)
-		case fulfillment.FieldMethod, fulfillment.FieldStatus, fulfillment.FieldPickupCode:
+		case fulfillment.FieldMethod, fulfillment.FieldStatus, fulfillment.FieldPickupCode, fulfillment.FieldPackagingVariant:
 			values[i] = new(sql.NullString)
 		case fulfillment.FieldCreatedAt, fulfillment.FieldUpdatedAt, fulfillment.FieldCollectedAt:
 			values[i] = new(sql.NullTime)
@@ -165,6 +167,13 @@ func (_m *Fulfillment) assignValues(columns []string, values []any) error {
 				_m.CollectedAt = new(time.Time)
 				*_m.CollectedAt = value.Time
 			}
+		case fulfillment.FieldPackagingVariant:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field packaging_variant", values[i])
+			} else if value.Valid {
+				_m.PackagingVariant = new(string)
+				*_m.PackagingVariant = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -240,6 +249,11 @@ func (_m *Fulfillment) String() string {
 	if v := _m.CollectedAt; v != nil {
 		builder.WriteString("collected_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.PackagingVariant; v != nil {
+		builder.WriteString("packaging_variant=")
+		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -126,6 +126,20 @@ func (_c *FulfillmentCreate) SetNillableCollectedAt(v *time.Time) *FulfillmentCr
 	return _c
 }
 
+// SetPackagingVariant sets the "packaging_variant" field.
+func (_c *FulfillmentCreate) SetPackagingVariant(v string) *FulfillmentCreate {
+	_c.mutation.SetPackagingVariant(v)
+	return _c
+}
+
+// SetNillablePackagingVariant sets the "packaging_variant" field if the given value is not nil.
+func (_c *FulfillmentCreate) SetNillablePackagingVariant(v *string) *FulfillmentCreate {
+	if v != nil {
+		_c.SetPackagingVariant(*v)
+	}
+	return _c
+}
+
 // SetOrder sets the "order" edge to the Order entity.
 func (_c *FulfillmentCreate) SetOrder(v *Order) *FulfillmentCreate {
 	return _c.SetOrderID(v.ID)
@@ -303,6 +317,10 @@ func (_c *FulfillmentCreate) createSpec() (*Fulfillment, *sqlgraph.CreateSpec) {
 		_spec.SetField(fulfillment.FieldCollectedAt, field.TypeTime, value)
 		_node.CollectedAt = &value
 	}
+	if value, ok := _c.mutation.PackagingVariant(); ok {
+		_spec.SetField(fulfillment.FieldPackagingVariant, field.TypeString, value)
+		_node.PackagingVariant = &value
+	}
 	if nodes := _c.mutation.OrderIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2O,
@@ -466,6 +484,24 @@ func (u *FulfillmentUpsert) ClearCollectedAt() *FulfillmentUpsert {
 	return u
 }
 
+// SetPackagingVariant sets the "packaging_variant" field.
+func (u *FulfillmentUpsert) SetPackagingVariant(v string) *FulfillmentUpsert {
+	u.Set(fulfillment.FieldPackagingVariant, v)
+	return u
+}
+
+// UpdatePackagingVariant sets the "packaging_variant" field to the value that was provided on create.
+func (u *FulfillmentUpsert) UpdatePackagingVariant() *FulfillmentUpsert {
+	u.SetExcluded(fulfillment.FieldPackagingVariant)
+	return u
+}
+
+// ClearPackagingVariant clears the value of the "packaging_variant" field.
+func (u *FulfillmentUpsert) ClearPackagingVariant() *FulfillmentUpsert {
+	u.SetNull(fulfillment.FieldPackagingVariant)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -608,6 +644,27 @@ func (u *FulfillmentUpsertOne) UpdateCollectedAt() *FulfillmentUpsertOne {
 func (u *FulfillmentUpsertOne) ClearCollectedAt() *FulfillmentUpsertOne {
 	return u.Update(func(s *FulfillmentUpsert) {
 		s.ClearCollectedAt()
+	})
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (u *FulfillmentUpsertOne) SetPackagingVariant(v string) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetPackagingVariant(v)
+	})
+}
+
+// UpdatePackagingVariant sets the "packaging_variant" field to the value that was provided on create.
+func (u *FulfillmentUpsertOne) UpdatePackagingVariant() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdatePackagingVariant()
+	})
+}
+
+// ClearPackagingVariant clears the value of the "packaging_variant" field.
+func (u *FulfillmentUpsertOne) ClearPackagingVariant() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearPackagingVariant()
 	})
 }
 
@@ -919,6 +976,27 @@ func (u *FulfillmentUpsertBulk) UpdateCollectedAt() *FulfillmentUpsertBulk {
 func (u *FulfillmentUpsertBulk) ClearCollectedAt() *FulfillmentUpsertBulk {
 	return u.Update(func(s *FulfillmentUpsert) {
 		s.ClearCollectedAt()
+	})
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (u *FulfillmentUpsertBulk) SetPackagingVariant(v string) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetPackagingVariant(v)
+	})
+}
+
+// UpdatePackagingVariant sets the "packaging_variant" field to the value that was provided on create.
+func (u *FulfillmentUpsertBulk) UpdatePackagingVariant() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdatePackagingVariant()
+	})
+}
+
+// ClearPackagingVariant clears the value of the "packaging_variant" field.
+func (u *FulfillmentUpsertBulk) ClearPackagingVariant() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearPackagingVariant()
 	})
 }
 

@@ -111,6 +111,26 @@ func (_u *FulfillmentUpdate) ClearCollectedAt() *FulfillmentUpdate {
 	return _u
 }
 
+// SetPackagingVariant sets the "packaging_variant" field.
+func (_u *FulfillmentUpdate) SetPackagingVariant(v string) *FulfillmentUpdate {
+	_u.mutation.SetPackagingVariant(v)
+	return _u
+}
+
+// SetNillablePackagingVariant sets the "packaging_variant" field if the given value is not nil.
+func (_u *FulfillmentUpdate) SetNillablePackagingVariant(v *string) *FulfillmentUpdate {
+	if v != nil {
+		_u.SetPackagingVariant(*v)
+	}
+	return _u
+}
+
+// ClearPackagingVariant clears the value of the "packaging_variant" field.
+func (_u *FulfillmentUpdate) ClearPackagingVariant() *FulfillmentUpdate {
+	_u.mutation.ClearPackagingVariant()
+	return _u
+}
+
 // AddEventIDs adds the "events" edge to the FulfillmentEvent entity by IDs.
 func (_u *FulfillmentUpdate) AddEventIDs(ids ...int) *FulfillmentUpdate {
 	_u.mutation.AddEventIDs(ids...)
@@ -253,6 +273,12 @@ func (_u *FulfillmentUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	}
 	if _u.mutation.CollectedAtCleared() {
 		_spec.ClearField(fulfillment.FieldCollectedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PackagingVariant(); ok {
+		_spec.SetField(fulfillment.FieldPackagingVariant, field.TypeString, value)
+	}
+	if _u.mutation.PackagingVariantCleared() {
+		_spec.ClearField(fulfillment.FieldPackagingVariant, field.TypeString)
 	}
 	if _u.mutation.EventsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -399,6 +425,26 @@ func (_u *FulfillmentUpdateOne) SetNillableCollectedAt(v *time.Time) *Fulfillmen
 // ClearCollectedAt clears the value of the "collected_at" field.
 func (_u *FulfillmentUpdateOne) ClearCollectedAt() *FulfillmentUpdateOne {
 	_u.mutation.ClearCollectedAt()
+	return _u
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (_u *FulfillmentUpdateOne) SetPackagingVariant(v string) *FulfillmentUpdateOne {
+	_u.mutation.SetPackagingVariant(v)
+	return _u
+}
+
+// SetNillablePackagingVariant sets the "packaging_variant" field if the given value is not nil.
+func (_u *FulfillmentUpdateOne) SetNillablePackagingVariant(v *string) *FulfillmentUpdateOne {
+	if v != nil {
+		_u.SetPackagingVariant(*v)
+	}
+	return _u
+}
+
+// ClearPackagingVariant clears the value of the "packaging_variant" field.
+func (_u *FulfillmentUpdateOne) ClearPackagingVariant() *FulfillmentUpdateOne {
+	_u.mutation.ClearPackagingVariant()
 	return _u
 }
 
@@ -574,6 +620,12 @@ func (_u *FulfillmentUpdateOne) sqlSave(ctx context.Context) (_node *Fulfillment
 	}
 	if _u.mutation.CollectedAtCleared() {
 		_spec.ClearField(fulfillment.FieldCollectedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PackagingVariant(); ok {
+		_spec.SetField(fulfillment.FieldPackagingVariant, field.TypeString, value)
+	}
+	if _u.mutation.PackagingVariantCleared() {
+		_spec.ClearField(fulfillment.FieldPackagingVariant, field.TypeString)
 	}
 	if _u.mutation.EventsCleared() {
 		edge := &sqlgraph.EdgeSpec{

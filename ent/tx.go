@@ -64,6 +64,8 @@ type Tx struct {
 	OrderEvent *OrderEventClient
 	// OrderLine is the client for interacting with the OrderLine builders.
 	OrderLine *OrderLineClient
+	// OrderReturn is the client for interacting with the OrderReturn builders.
+	OrderReturn *OrderReturnClient
 	// Outbox is the client for interacting with the Outbox builders.
 	Outbox *OutboxClient
 	// Payment is the client for interacting with the Payment builders.
@@ -74,6 +76,8 @@ type Tx struct {
 	ReaderBinding *ReaderBindingClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
+	// ReturnLine is the client for interacting with the ReturnLine builders.
+	ReturnLine *ReturnLineClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
 	// Staff is the client for interacting with the Staff builders.
@@ -250,11 +254,13 @@ func (tx *Tx) init() {
 	tx.Order = NewOrderClient(tx.config)
 	tx.OrderEvent = NewOrderEventClient(tx.config)
 	tx.OrderLine = NewOrderLineClient(tx.config)
+	tx.OrderReturn = NewOrderReturnClient(tx.config)
 	tx.Outbox = NewOutboxClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.Product = NewProductClient(tx.config)
 	tx.ReaderBinding = NewReaderBindingClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
+	tx.ReturnLine = NewReturnLineClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)
 	tx.StaffToken = NewStaffTokenClient(tx.config)

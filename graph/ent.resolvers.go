@@ -133,6 +133,12 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Refund returns RefundResolver implementation.
 func (r *Resolver) Refund() RefundResolver { return &refundResolver{r} }
 
+// Return returns ReturnResolver implementation.
+func (r *Resolver) Return() ReturnResolver { return &returnResolver{r} }
+
+// ReturnLine returns ReturnLineResolver implementation.
+func (r *Resolver) ReturnLine() ReturnLineResolver { return &returnLineResolver{r} }
+
 // Stream returns StreamResolver implementation.
 func (r *Resolver) Stream() StreamResolver { return &streamResolver{r} }
 
@@ -158,6 +164,8 @@ type (
 	paymentResolver        struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
 	refundResolver         struct{ *Resolver }
+	returnResolver         struct{ *Resolver }
+	returnLineResolver     struct{ *Resolver }
 	streamResolver         struct{ *Resolver }
 	variantResolver        struct{ *Resolver }
 	walletResolver         struct{ *Resolver }

@@ -8,6 +8,7 @@ import (
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/graph/model"
@@ -154,4 +155,13 @@ func (r *Resolver) fulfil() (*fulfillment.Service, error) {
 		return nil, &checkout.InputError{Field: "code", Msg: "orders are handed over on central; at a hub, sell at the till"}
 	}
 	return r.Fulfil, nil
+}
+
+// returns is the returns service, or a refusal at a hub (returns are
+// central's; a hub scans drop-offs through central).
+func (r *Resolver) returns() (*returns.Service, error) {
+	if r.Returns == nil {
+		return nil, &checkout.InputError{Field: "code", Msg: "returns are handled on central"}
+	}
+	return r.Returns, nil
 }

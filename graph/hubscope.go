@@ -17,6 +17,7 @@ var hubScopedFields = map[string]bool{
 	"hubStatus": true, "hubAllocation": true, "hubWallets": true, "signingKey": true,
 	"hubPhonePayment": true, "terminalReader": true,
 	"recordHubSales": true, "returnAllocation": true, "startTerminalPayment": true, "cancelTerminalPayment": true,
+	"receiveReturn": true, // a drop-off at the hub (its own location only; checkout checks)
 }
 
 // hubScope is field middleware: a viewer holding a hub's token reaches

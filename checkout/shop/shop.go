@@ -26,6 +26,7 @@ import (
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/payments"
 	"github.com/merchd/merchd/checkout/qrcodes"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent/entdb"
@@ -44,6 +45,9 @@ type Config struct {
 	Wallet   wallets.Config
 	// Retention (zero: orders.DefaultRetention).
 	Retention orders.RetentionConfig
+	// Returns is the default return policy (zero: returns.DefaultConfig:
+	// 30 days, wallet credit on drop-off); staff may change it.
+	Returns returns.Config
 	// HubWalletLimit is, on central, the most one wallet pass pays at hubs
 	// (zero: hubs.DefaultHubWalletLimit).
 	HubWalletLimit int64
@@ -77,6 +81,8 @@ type Shop struct {
 	Hubs *hubs.Service
 	// Fulfillment hands paid orders over (central only; nil at a hub).
 	Fulfillment *fulfillment.Service
+	// Returns takes goods back (central only; nil at a hub).
+	Returns *returns.Service
 
 	log *slog.Logger
 }
@@ -143,6 +149,11 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 			s.Hubs.UseTerminal(cfg.Terminal)
 		}
 	}
+	if cfg.Hub == "" {
+		if s.Returns, err = returns.New(db, dialect, cfg.Returns, signer, s.Orders, now, cfg.Log); err != nil {
+			return nil, err
+		}
+	}
 	s.Streams = streams.New(db, now)
 	if s.QR, err = qrcodes.New(ctx, db); err != nil {
 		return nil, err
@@ -153,6 +164,7 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		}
 		if s.Fulfillment != nil {
 			s.Fulfillment.SetNotifier(cfg.Notifier)
+			s.Returns.SetNotifier(cfg.Notifier)
 		}
 	}
 	return s, nil
@@ -166,13 +178,17 @@ func (s *Shop) Webhook(secret checkout.Secret) http.Handler {
 // Run runs the shop's background jobs until ctx ends, each domain its
 // own: the drop scheduler (on the clock), and every sweepInterval the
 // orders' sweeper (expired holds, overdue orders, refund retries,
-// retention), gift expiry and membership renewals.
+// retention), gift expiry, membership renewals and returns whose card
+// refund went through on a retry.
 func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Drops.RunScheduler(ctx) })
 	wg.Go(func() { s.Orders.RunSweeper(ctx, sweepInterval) })
 	wg.Go(func() { s.every(ctx, sweepInterval, "expire gifts", s.Wallets.ExpireGifts) })
 	wg.Go(func() { s.every(ctx, sweepInterval, "renew memberships", s.Members.Renew) })
+	if s.Returns != nil {
+		wg.Go(func() { s.every(ctx, sweepInterval, "settle returns", s.Returns.Settle) })
+	}
 	wg.Wait()
 }
 
@@ -186,7 +202,10 @@ func (s *Shop) Sweep(ctx context.Context) (int, error) {
 	if _, err := s.Wallets.ExpireGifts(ctx); err != nil {
 		return n, err
 	}
-	_, err = s.Members.Renew(ctx)
+	if _, err = s.Members.Renew(ctx); err != nil || s.Returns == nil {
+		return n, err
+	}
+	_, err = s.Returns.Settle(ctx)
 	return n, err
 }
 

@@ -36,6 +36,8 @@ const (
 	FieldPickupCode = "pickup_code"
 	// FieldCollectedAt holds the string denoting the collected_at field in the database.
 	FieldCollectedAt = "collected_at"
+	// FieldPackagingVariant holds the string denoting the packaging_variant field in the database.
+	FieldPackagingVariant = "packaging_variant"
 	// EdgeOrder holds the string denoting the order edge name in mutations.
 	EdgeOrder = "order"
 	// EdgeEvents holds the string denoting the events edge name in mutations.
@@ -70,6 +72,7 @@ var Columns = []string{
 	FieldLocationID,
 	FieldPickupCode,
 	FieldCollectedAt,
+	FieldPackagingVariant,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -210,6 +213,11 @@ func ByPickupCode(opts ...sql.OrderTermOption) OrderOption {
 // ByCollectedAt orders the results by the collected_at field.
 func ByCollectedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCollectedAt, opts...).ToFunc()
+}
+
+// ByPackagingVariant orders the results by the packaging_variant field.
+func ByPackagingVariant(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPackagingVariant, opts...).ToFunc()
 }
 
 // ByOrderField orders the results by order field.

@@ -90,6 +90,11 @@ func CollectedAt(v time.Time) predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldEQ(FieldCollectedAt, v))
 }
 
+// PackagingVariant applies equality check predicate on the "packaging_variant" field. It's identical to PackagingVariantEQ.
+func PackagingVariant(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldPackagingVariant, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldEQ(FieldCreatedAt, v))
@@ -433,6 +438,81 @@ func CollectedAtIsNil() predicate.Fulfillment {
 // CollectedAtNotNil applies the NotNil predicate on the "collected_at" field.
 func CollectedAtNotNil() predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldNotNull(FieldCollectedAt))
+}
+
+// PackagingVariantEQ applies the EQ predicate on the "packaging_variant" field.
+func PackagingVariantEQ(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldPackagingVariant, v))
+}
+
+// PackagingVariantNEQ applies the NEQ predicate on the "packaging_variant" field.
+func PackagingVariantNEQ(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNEQ(FieldPackagingVariant, v))
+}
+
+// PackagingVariantIn applies the In predicate on the "packaging_variant" field.
+func PackagingVariantIn(vs ...string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIn(FieldPackagingVariant, vs...))
+}
+
+// PackagingVariantNotIn applies the NotIn predicate on the "packaging_variant" field.
+func PackagingVariantNotIn(vs ...string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotIn(FieldPackagingVariant, vs...))
+}
+
+// PackagingVariantGT applies the GT predicate on the "packaging_variant" field.
+func PackagingVariantGT(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGT(FieldPackagingVariant, v))
+}
+
+// PackagingVariantGTE applies the GTE predicate on the "packaging_variant" field.
+func PackagingVariantGTE(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGTE(FieldPackagingVariant, v))
+}
+
+// PackagingVariantLT applies the LT predicate on the "packaging_variant" field.
+func PackagingVariantLT(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLT(FieldPackagingVariant, v))
+}
+
+// PackagingVariantLTE applies the LTE predicate on the "packaging_variant" field.
+func PackagingVariantLTE(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLTE(FieldPackagingVariant, v))
+}
+
+// PackagingVariantContains applies the Contains predicate on the "packaging_variant" field.
+func PackagingVariantContains(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldContains(FieldPackagingVariant, v))
+}
+
+// PackagingVariantHasPrefix applies the HasPrefix predicate on the "packaging_variant" field.
+func PackagingVariantHasPrefix(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldHasPrefix(FieldPackagingVariant, v))
+}
+
+// PackagingVariantHasSuffix applies the HasSuffix predicate on the "packaging_variant" field.
+func PackagingVariantHasSuffix(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldHasSuffix(FieldPackagingVariant, v))
+}
+
+// PackagingVariantIsNil applies the IsNil predicate on the "packaging_variant" field.
+func PackagingVariantIsNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIsNull(FieldPackagingVariant))
+}
+
+// PackagingVariantNotNil applies the NotNil predicate on the "packaging_variant" field.
+func PackagingVariantNotNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotNull(FieldPackagingVariant))
+}
+
+// PackagingVariantEqualFold applies the EqualFold predicate on the "packaging_variant" field.
+func PackagingVariantEqualFold(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEqualFold(FieldPackagingVariant, v))
+}
+
+// PackagingVariantContainsFold applies the ContainsFold predicate on the "packaging_variant" field.
+func PackagingVariantContainsFold(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldContainsFold(FieldPackagingVariant, v))
 }
 
 // HasOrder applies the HasEdge predicate on the "order" edge.

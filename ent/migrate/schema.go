@@ -247,6 +247,7 @@ var (
 		{Name: "location_id", Type: field.TypeInt, Nullable: true},
 		{Name: "pickup_code", Type: field.TypeString},
 		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "packaging_variant", Type: field.TypeString, Nullable: true},
 		{Name: "order_id", Type: field.TypeInt, Unique: true},
 	}
 	// FulfillmentsTable holds the schema information for the "fulfillments" table.
@@ -257,7 +258,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fulfillments_orders_fulfillment",
-				Columns:    []*schema.Column{FulfillmentsColumns[9]},
+				Columns:    []*schema.Column{FulfillmentsColumns[10]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -688,6 +689,7 @@ var (
 		{Name: "unit_amount", Type: field.TypeInt64},
 		{Name: "currency", Type: field.TypeString},
 		{Name: "refunded_quantity", Type: field.TypeInt, Default: 0},
+		{Name: "returned_quantity", Type: field.TypeInt, Default: 0},
 		{Name: "order_id", Type: field.TypeInt},
 		{Name: "variant_id", Type: field.TypeInt},
 	}
@@ -699,15 +701,87 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "order_lines_orders_lines",
-				Columns:    []*schema.Column{OrderLinesColumns[9]},
+				Columns:    []*schema.Column{OrderLinesColumns[10]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "order_lines_variants_variant",
-				Columns:    []*schema.Column{OrderLinesColumns[10]},
+				Columns:    []*schema.Column{OrderLinesColumns[11]},
 				RefColumns: []*schema.Column{VariantsColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+		},
+	}
+	// OrderReturnsColumns holds the columns for the "order_returns" table.
+	OrderReturnsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "fulfillment_id", Type: field.TypeInt, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"REQUESTED", "RECEIVED", "INSPECTED", "REFUNDED", "CANCELED"}, Default: "REQUESTED"},
+		{Name: "reason", Type: field.TypeEnum, Enums: []string{"DAMAGED", "DEFECTIVE", "WRONG_ITEM", "NOT_AS_DESCRIBED", "DOES_NOT_FIT", "CHANGED_MIND", "OTHER"}},
+		{Name: "reason_text", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "code", Type: field.TypeString},
+		{Name: "refund_mode", Type: field.TypeEnum, Enums: []string{"WALLET_ON_DROPOFF", "CARD_AFTER_INSPECTION"}},
+		{Name: "packaging_variant", Type: field.TypeString, Nullable: true},
+		{Name: "units", Type: field.TypeInt},
+		{Name: "graded_units", Type: field.TypeInt, Default: 0},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "card_refund_id", Type: field.TypeInt, Nullable: true},
+		{Name: "received_at", Type: field.TypeTime, Nullable: true},
+		{Name: "received_by", Type: field.TypeString, Default: ""},
+		{Name: "inspected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "refunded_at", Type: field.TypeTime, Nullable: true},
+		{Name: "canceled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt},
+		{Name: "received_location_id", Type: field.TypeInt, Nullable: true},
+	}
+	// OrderReturnsTable holds the schema information for the "order_returns" table.
+	OrderReturnsTable = &schema.Table{
+		Name:       "order_returns",
+		Columns:    OrderReturnsColumns,
+		PrimaryKey: []*schema.Column{OrderReturnsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "order_returns_orders_returns",
+				Columns:    []*schema.Column{OrderReturnsColumns[22]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "order_returns_locations_received_location",
+				Columns:    []*schema.Column{OrderReturnsColumns[23]},
+				RefColumns: []*schema.Column{LocationsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "orderreturn_code",
+				Unique:  true,
+				Columns: []*schema.Column{OrderReturnsColumns[8]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'REQUESTED'",
+				},
+			},
+			{
+				Name:    "orderreturn_status_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrderReturnsColumns[5], OrderReturnsColumns[0]},
+			},
+			{
+				Name:    "orderreturn_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrderReturnsColumns[22]},
+			},
+			{
+				Name:    "orderreturn_packaging_variant",
+				Unique:  false,
+				Columns: []*schema.Column{OrderReturnsColumns[10]},
 			},
 		},
 	}
@@ -837,6 +911,52 @@ var (
 				Name:    "refund_status_next_attempt_at",
 				Unique:  false,
 				Columns: []*schema.Column{RefundsColumns[7], RefundsColumns[12]},
+			},
+		},
+	}
+	// ReturnLinesColumns holds the columns for the "return_lines" table.
+	ReturnLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "variant_id", Type: field.TypeInt},
+		{Name: "unit_amount", Type: field.TypeInt64},
+		{Name: "grade", Type: field.TypeEnum, Nullable: true, Enums: []string{"RESELLABLE", "NEEDS_REPACK", "DISPOSE"}},
+		{Name: "graded_at", Type: field.TypeTime, Nullable: true},
+		{Name: "graded_by", Type: field.TypeString, Default: ""},
+		{Name: "return_id", Type: field.TypeInt},
+		{Name: "order_line_id", Type: field.TypeInt},
+		{Name: "location_id", Type: field.TypeInt, Nullable: true},
+	}
+	// ReturnLinesTable holds the schema information for the "return_lines" table.
+	ReturnLinesTable = &schema.Table{
+		Name:       "return_lines",
+		Columns:    ReturnLinesColumns,
+		PrimaryKey: []*schema.Column{ReturnLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "return_lines_order_returns_lines",
+				Columns:    []*schema.Column{ReturnLinesColumns[7]},
+				RefColumns: []*schema.Column{OrderReturnsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "return_lines_order_lines_order_line",
+				Columns:    []*schema.Column{ReturnLinesColumns[8]},
+				RefColumns: []*schema.Column{OrderLinesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "return_lines_locations_location",
+				Columns:    []*schema.Column{ReturnLinesColumns[9]},
+				RefColumns: []*schema.Column{LocationsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "returnline_return_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReturnLinesColumns[7]},
 			},
 		},
 	}
@@ -1153,11 +1273,13 @@ var (
 		OrdersTable,
 		OrderEventsTable,
 		OrderLinesTable,
+		OrderReturnsTable,
 		OutboxesTable,
 		PaymentsTable,
 		ProductsTable,
 		ReaderBindingsTable,
 		RefundsTable,
+		ReturnLinesTable,
 		SettingsTable,
 		StaffsTable,
 		StaffTokensTable,
@@ -1299,7 +1421,21 @@ func init() {
 		IncrementStart: func(i int) *int { return &i }(77309411328),
 	}
 	OrderLinesTable.Annotation.Checks = map[string]string{
-		"order_line_refund_within_quantity": "refunded_quantity >= 0 AND refunded_quantity <= quantity",
+		"order_line_refund_within_quantity":  "refunded_quantity >= 0 AND refunded_quantity <= quantity",
+		"order_line_returns_within_quantity": "returned_quantity >= 0 AND returned_quantity + refunded_quantity <= quantity",
+	}
+	OrderReturnsTable.ForeignKeys[0].RefTable = OrdersTable
+	OrderReturnsTable.ForeignKeys[1].RefTable = LocationsTable
+	OrderReturnsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(171798691840),
+	}
+	OrderReturnsTable.Annotation.Checks = map[string]string{
+		"order_return_amount_non_negative":    "amount >= 0",
+		"order_return_canceled_only_unopened": "status <> 'CANCELED' OR received_at IS NULL",
+		"order_return_graded_within_units":    "graded_units >= 0 AND graded_units <= units",
+		"order_return_received_has_location":  "status IN ('REQUESTED', 'CANCELED') OR received_location_id IS NOT NULL",
+		"order_return_refund_within_amount":   "refunded_amount >= 0 AND refunded_amount <= amount",
+		"order_return_units_positive":         "units > 0",
 	}
 	OutboxesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(137438953472),
@@ -1323,6 +1459,15 @@ func init() {
 	RefundsTable.ForeignKeys[0].RefTable = OrdersTable
 	RefundsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(85899345920),
+	}
+	ReturnLinesTable.ForeignKeys[0].RefTable = OrderReturnsTable
+	ReturnLinesTable.ForeignKeys[1].RefTable = OrderLinesTable
+	ReturnLinesTable.ForeignKeys[2].RefTable = LocationsTable
+	ReturnLinesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(176093659136),
+	}
+	ReturnLinesTable.Annotation.Checks = map[string]string{
+		"return_line_graded_whole": "grade IS NULL AND graded_at IS NULL OR grade IS NOT NULL AND graded_at IS NOT NULL",
 	}
 	SettingsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(128849018880),

@@ -39,6 +39,9 @@ func (Fulfillment) Fields() []ent.Field {
 		// buyer and staff.
 		field.String("pickup_code").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("collected_at").Optional().Nillable(),
+		// The packaging the order leaves in (a label's variant, e.g.
+		// "mailer-v2"); returns copy it, so return rates compare packagings.
+		field.String("packaging_variant").Optional().Nillable(),
 	}
 }
 
