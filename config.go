@@ -22,6 +22,7 @@ import (
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/payments"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
@@ -51,6 +52,8 @@ type serveConfig struct {
 	// Fulfillment holds the fulfilment SLAs (pickup grace, shipping and
 	// delivery deadlines, the late-delivery credit).
 	Fulfillment fulfillment.Config
+	// Returns is the default return policy (staff may change it).
+	Returns returns.Config
 	// StripePublishableKey (pk_…, not a secret) turns on Stripe Elements.
 	StripePublishableKey string
 	// DebugAddr, when set, serves /debug/pprof there (keep it private).
@@ -156,6 +159,7 @@ func defaultServeConfig() serveConfig {
 		Wallet:           wallets.DefaultConfig(),
 		SweepInterval:    time.Second,
 		Retention:        orders.DefaultRetention(),
+		Returns:          returns.DefaultConfig(),
 		SubscriptionRate: 10,
 		API:              graph.DefaultConfig(),
 		Live:             live.DefaultConfig(),
@@ -184,6 +188,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fulfillment.DeliverWithin, "deliver-within", c.Fulfillment.DeliverWithin, "a local delivery is late this long after payment unless its zone's cutoff says otherwise (0: 8h)")
 	fs.DurationVar(&c.Fulfillment.ShipWithin, "ship-within", c.Fulfillment.ShipWithin, "a shipment must be handed to the courier this long after payment (0: 48h)")
 	fs.Int64Var(&c.Fulfillment.LateCredit, "late-delivery-credit", c.Fulfillment.LateCredit, "wallet credit for a late local delivery, in minor units, once per order (0: none)")
+	fs.DurationVar(&c.Returns.Window, "return-window", c.Returns.Window, "how long after collection or delivery a buyer may ask for a return (whole days; staff may change it)")
+	fs.Func("return-refund", "how returns are refunded: WALLET_ON_DROPOFF (credit at drop-off) or CARD_AFTER_INSPECTION (default WALLET_ON_DROPOFF; staff may change it)", func(s string) error {
+		c.Returns.Refund = returns.RefundMode(strings.ToUpper(strings.TrimSpace(s)))
+		return nil
+	})
 	fs.Int64Var(&c.Wallet.TopUpMin, "topup-min", c.Wallet.TopUpMin, "smallest wallet top-up, in minor units")
 	fs.Int64Var(&c.Wallet.TopUpMax, "topup-max", c.Wallet.TopUpMax, "largest wallet top-up, in minor units")
 	fs.Func("topup-presets", "comma-separated top-up amounts clients offer, in minor units (default 1000,2500,5000)", func(s string) error {
@@ -301,6 +310,9 @@ func (c serveConfig) Validate() error {
 	}
 	if err := c.Fulfillment.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.Returns.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--return-window, --return-refund: %w", err))
 	}
 	if c.SubscriptionRate <= 0 || c.SubscriptionRate > 1000 {
 		errs = append(errs, fmt.Errorf("--subscription-rate %g is outside (0, 1000]", c.SubscriptionRate))

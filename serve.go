@@ -149,7 +149,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	s, err := shop.New(ctx, shop.Config{
 		DB: db, Currencies: []string{cfg.Currency}, Hub: hubCode,
 		Accounts: accounts.Config{SessionTTL: cfg.SessionTTL, Password: accounts.DefaultPasswordParams, Throttle: cfg.Throttle},
-		Cart:     cfg.Cart, Wallet: cfg.Wallet, Retention: cfg.Retention, HubWalletLimit: cfg.HubWalletLimit,
+		Cart:     cfg.Cart, Wallet: cfg.Wallet, Retention: cfg.Retention, Returns: cfg.Returns, HubWalletLimit: cfg.HubWalletLimit,
 		Pay: pay, Subs: subs, Install: install, Terminal: terminal, Fulfillment: cfg.Fulfillment,
 		Notifier: bus, Now: now, Log: log,
 	})
@@ -191,7 +191,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: now,
 		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Broker: broker,
-		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery,
+		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery, Returns: s.Returns,
 	}
 	if syncer != nil {
 		resolver.HubLink = syncer

@@ -38,6 +38,8 @@ const (
 	CodeAlreadyCollected = "ALREADY_COLLECTED"
 	// CodeWindowFull: every place in a pickup window is held or sold.
 	CodeWindowFull = "WINDOW_FULL"
+	// CodeAlreadyReceived: a return dropped off before.
+	CodeAlreadyReceived = "ALREADY_RECEIVED"
 	// CodeInternal is every error that is not a refusal: ours, not the
 	// client's. Its text never reaches the client.
 	CodeInternal = "INTERNAL"
@@ -64,6 +66,7 @@ var retryable = map[string]bool{
 	CodeHubSaleMismatch:      false,
 	CodeAlreadyCollected:     false,
 	CodeWindowFull:           false,
+	CodeAlreadyReceived:      false,
 	CodeRateLimited:          true,
 	CodeInternal:             true,
 }

@@ -30,8 +30,10 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -43,6 +45,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
@@ -50,6 +53,7 @@ import (
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/staff"
@@ -100,10 +104,14 @@ type Client struct {
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
 	GiftLot *GiftLotClient
+	// HubCollection is the client for interacting with the HubCollection builders.
+	HubCollection *HubCollectionClient
 	// HubPassSpend is the client for interacting with the HubPassSpend builders.
 	HubPassSpend *HubPassSpendClient
 	// HubPayment is the client for interacting with the HubPayment builders.
 	HubPayment *HubPaymentClient
+	// HubPickup is the client for interacting with the HubPickup builders.
+	HubPickup *HubPickupClient
 	// HubSale is the client for interacting with the HubSale builders.
 	HubSale *HubSaleClient
 	// HubWallet is the client for interacting with the HubWallet builders.
@@ -126,6 +134,8 @@ type Client struct {
 	OrderEvent *OrderEventClient
 	// OrderLine is the client for interacting with the OrderLine builders.
 	OrderLine *OrderLineClient
+	// OrderReturn is the client for interacting with the OrderReturn builders.
+	OrderReturn *OrderReturnClient
 	// Outbox is the client for interacting with the Outbox builders.
 	Outbox *OutboxClient
 	// Payment is the client for interacting with the Payment builders.
@@ -140,6 +150,8 @@ type Client struct {
 	ReaderBinding *ReaderBindingClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
+	// ReturnLine is the client for interacting with the ReturnLine builders.
+	ReturnLine *ReturnLineClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
 	// ShippingRate is the client for interacting with the ShippingRate builders.
@@ -188,8 +200,10 @@ func (c *Client) init() {
 	c.FulfillmentEvent = NewFulfillmentEventClient(c.config)
 	c.GiftDraw = NewGiftDrawClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
+	c.HubCollection = NewHubCollectionClient(c.config)
 	c.HubPassSpend = NewHubPassSpendClient(c.config)
 	c.HubPayment = NewHubPaymentClient(c.config)
+	c.HubPickup = NewHubPickupClient(c.config)
 	c.HubSale = NewHubSaleClient(c.config)
 	c.HubWallet = NewHubWalletClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
@@ -201,6 +215,7 @@ func (c *Client) init() {
 	c.Order = NewOrderClient(c.config)
 	c.OrderEvent = NewOrderEventClient(c.config)
 	c.OrderLine = NewOrderLineClient(c.config)
+	c.OrderReturn = NewOrderReturnClient(c.config)
 	c.Outbox = NewOutboxClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
 	c.PickupPoint = NewPickupPointClient(c.config)
@@ -208,6 +223,7 @@ func (c *Client) init() {
 	c.Product = NewProductClient(c.config)
 	c.ReaderBinding = NewReaderBindingClient(c.config)
 	c.Refund = NewRefundClient(c.config)
+	c.ReturnLine = NewReturnLineClient(c.config)
 	c.Setting = NewSettingClient(c.config)
 	c.ShippingRate = NewShippingRateClient(c.config)
 	c.Staff = NewStaffClient(c.config)
@@ -326,8 +342,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		FulfillmentEvent: NewFulfillmentEventClient(cfg),
 		GiftDraw:         NewGiftDrawClient(cfg),
 		GiftLot:          NewGiftLotClient(cfg),
+		HubCollection:    NewHubCollectionClient(cfg),
 		HubPassSpend:     NewHubPassSpendClient(cfg),
 		HubPayment:       NewHubPaymentClient(cfg),
+		HubPickup:        NewHubPickupClient(cfg),
 		HubSale:          NewHubSaleClient(cfg),
 		HubWallet:        NewHubWalletClient(cfg),
 		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
@@ -339,6 +357,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Order:            NewOrderClient(cfg),
 		OrderEvent:       NewOrderEventClient(cfg),
 		OrderLine:        NewOrderLineClient(cfg),
+		OrderReturn:      NewOrderReturnClient(cfg),
 		Outbox:           NewOutboxClient(cfg),
 		Payment:          NewPaymentClient(cfg),
 		PickupPoint:      NewPickupPointClient(cfg),
@@ -346,6 +365,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Product:          NewProductClient(cfg),
 		ReaderBinding:    NewReaderBindingClient(cfg),
 		Refund:           NewRefundClient(cfg),
+		ReturnLine:       NewReturnLineClient(cfg),
 		Setting:          NewSettingClient(cfg),
 		ShippingRate:     NewShippingRateClient(cfg),
 		Staff:            NewStaffClient(cfg),
@@ -391,8 +411,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		FulfillmentEvent: NewFulfillmentEventClient(cfg),
 		GiftDraw:         NewGiftDrawClient(cfg),
 		GiftLot:          NewGiftLotClient(cfg),
+		HubCollection:    NewHubCollectionClient(cfg),
 		HubPassSpend:     NewHubPassSpendClient(cfg),
 		HubPayment:       NewHubPaymentClient(cfg),
+		HubPickup:        NewHubPickupClient(cfg),
 		HubSale:          NewHubSaleClient(cfg),
 		HubWallet:        NewHubWalletClient(cfg),
 		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
@@ -404,6 +426,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Order:            NewOrderClient(cfg),
 		OrderEvent:       NewOrderEventClient(cfg),
 		OrderLine:        NewOrderLineClient(cfg),
+		OrderReturn:      NewOrderReturnClient(cfg),
 		Outbox:           NewOutboxClient(cfg),
 		Payment:          NewPaymentClient(cfg),
 		PickupPoint:      NewPickupPointClient(cfg),
@@ -411,6 +434,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Product:          NewProductClient(cfg),
 		ReaderBinding:    NewReaderBindingClient(cfg),
 		Refund:           NewRefundClient(cfg),
+		ReturnLine:       NewReturnLineClient(cfg),
 		Setting:          NewSettingClient(cfg),
 		ShippingRate:     NewShippingRateClient(cfg),
 		Staff:            NewStaffClient(cfg),
@@ -454,10 +478,11 @@ func (c *Client) Use(hooks ...Hook) {
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
 		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
 		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw, c.GiftLot,
-		c.HubPassSpend, c.HubPayment, c.HubSale, c.HubWallet, c.IdempotencyKey,
-		c.Image, c.Location, c.MemberPrice, c.Membership, c.MembershipTier, c.Order,
-		c.OrderEvent, c.OrderLine, c.Outbox, c.Payment, c.PickupPoint, c.PickupWindow,
-		c.Product, c.ReaderBinding, c.Refund, c.Setting, c.ShippingRate, c.Staff,
+		c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup, c.HubSale,
+		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
+		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine,
+		c.OrderReturn, c.Outbox, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
+		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
 		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
 		c.WalletEntry,
 	} {
@@ -472,10 +497,11 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
 		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
 		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw, c.GiftLot,
-		c.HubPassSpend, c.HubPayment, c.HubSale, c.HubWallet, c.IdempotencyKey,
-		c.Image, c.Location, c.MemberPrice, c.Membership, c.MembershipTier, c.Order,
-		c.OrderEvent, c.OrderLine, c.Outbox, c.Payment, c.PickupPoint, c.PickupWindow,
-		c.Product, c.ReaderBinding, c.Refund, c.Setting, c.ShippingRate, c.Staff,
+		c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup, c.HubSale,
+		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
+		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine,
+		c.OrderReturn, c.Outbox, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
+		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
 		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
 		c.WalletEntry,
 	} {
@@ -516,10 +542,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.GiftDraw.mutate(ctx, m)
 	case *GiftLotMutation:
 		return c.GiftLot.mutate(ctx, m)
+	case *HubCollectionMutation:
+		return c.HubCollection.mutate(ctx, m)
 	case *HubPassSpendMutation:
 		return c.HubPassSpend.mutate(ctx, m)
 	case *HubPaymentMutation:
 		return c.HubPayment.mutate(ctx, m)
+	case *HubPickupMutation:
+		return c.HubPickup.mutate(ctx, m)
 	case *HubSaleMutation:
 		return c.HubSale.mutate(ctx, m)
 	case *HubWalletMutation:
@@ -542,6 +572,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.OrderEvent.mutate(ctx, m)
 	case *OrderLineMutation:
 		return c.OrderLine.mutate(ctx, m)
+	case *OrderReturnMutation:
+		return c.OrderReturn.mutate(ctx, m)
 	case *OutboxMutation:
 		return c.Outbox.mutate(ctx, m)
 	case *PaymentMutation:
@@ -556,6 +588,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ReaderBinding.mutate(ctx, m)
 	case *RefundMutation:
 		return c.Refund.mutate(ctx, m)
+	case *ReturnLineMutation:
+		return c.ReturnLine.mutate(ctx, m)
 	case *SettingMutation:
 		return c.Setting.mutate(ctx, m)
 	case *ShippingRateMutation:
@@ -2801,6 +2835,140 @@ func (c *GiftLotClient) mutate(ctx context.Context, m *GiftLotMutation) (Value, 
 	}
 }
 
+// HubCollectionClient is a client for the HubCollection schema.
+type HubCollectionClient struct {
+	config
+}
+
+// NewHubCollectionClient returns a client for the HubCollection from the given config.
+func NewHubCollectionClient(c config) *HubCollectionClient {
+	return &HubCollectionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hubcollection.Hooks(f(g(h())))`.
+func (c *HubCollectionClient) Use(hooks ...Hook) {
+	c.hooks.HubCollection = append(c.hooks.HubCollection, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hubcollection.Intercept(f(g(h())))`.
+func (c *HubCollectionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HubCollection = append(c.inters.HubCollection, interceptors...)
+}
+
+// Create returns a builder for creating a HubCollection entity.
+func (c *HubCollectionClient) Create() *HubCollectionCreate {
+	mutation := newHubCollectionMutation(c.config, OpCreate)
+	return &HubCollectionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HubCollection entities.
+func (c *HubCollectionClient) CreateBulk(builders ...*HubCollectionCreate) *HubCollectionCreateBulk {
+	return &HubCollectionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HubCollectionClient) MapCreateBulk(slice any, setFunc func(*HubCollectionCreate, int)) *HubCollectionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HubCollectionCreateBulk{err: fmt.Errorf("calling to HubCollectionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HubCollectionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HubCollectionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HubCollection.
+func (c *HubCollectionClient) Update() *HubCollectionUpdate {
+	mutation := newHubCollectionMutation(c.config, OpUpdate)
+	return &HubCollectionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HubCollectionClient) UpdateOne(_m *HubCollection) *HubCollectionUpdateOne {
+	mutation := newHubCollectionMutation(c.config, OpUpdateOne, withHubCollection(_m))
+	return &HubCollectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HubCollectionClient) UpdateOneID(id int) *HubCollectionUpdateOne {
+	mutation := newHubCollectionMutation(c.config, OpUpdateOne, withHubCollectionID(id))
+	return &HubCollectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HubCollection.
+func (c *HubCollectionClient) Delete() *HubCollectionDelete {
+	mutation := newHubCollectionMutation(c.config, OpDelete)
+	return &HubCollectionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HubCollectionClient) DeleteOne(_m *HubCollection) *HubCollectionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HubCollectionClient) DeleteOneID(id int) *HubCollectionDeleteOne {
+	builder := c.Delete().Where(hubcollection.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HubCollectionDeleteOne{builder}
+}
+
+// Query returns a query builder for HubCollection.
+func (c *HubCollectionClient) Query() *HubCollectionQuery {
+	return &HubCollectionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHubCollection},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HubCollection entity by its id.
+func (c *HubCollectionClient) Get(ctx context.Context, id int) (*HubCollection, error) {
+	return c.Query().Where(hubcollection.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HubCollectionClient) GetX(ctx context.Context, id int) *HubCollection {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *HubCollectionClient) Hooks() []Hook {
+	hooks := c.hooks.HubCollection
+	return append(hooks[:len(hooks):len(hooks)], hubcollection.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *HubCollectionClient) Interceptors() []Interceptor {
+	return c.inters.HubCollection
+}
+
+func (c *HubCollectionClient) mutate(ctx context.Context, m *HubCollectionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HubCollectionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HubCollectionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HubCollectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HubCollectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HubCollection mutation op: %q", m.Op())
+	}
+}
+
 // HubPassSpendClient is a client for the HubPassSpend schema.
 type HubPassSpendClient struct {
 	config
@@ -3066,6 +3234,140 @@ func (c *HubPaymentClient) mutate(ctx context.Context, m *HubPaymentMutation) (V
 		return (&HubPaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown HubPayment mutation op: %q", m.Op())
+	}
+}
+
+// HubPickupClient is a client for the HubPickup schema.
+type HubPickupClient struct {
+	config
+}
+
+// NewHubPickupClient returns a client for the HubPickup from the given config.
+func NewHubPickupClient(c config) *HubPickupClient {
+	return &HubPickupClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hubpickup.Hooks(f(g(h())))`.
+func (c *HubPickupClient) Use(hooks ...Hook) {
+	c.hooks.HubPickup = append(c.hooks.HubPickup, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hubpickup.Intercept(f(g(h())))`.
+func (c *HubPickupClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HubPickup = append(c.inters.HubPickup, interceptors...)
+}
+
+// Create returns a builder for creating a HubPickup entity.
+func (c *HubPickupClient) Create() *HubPickupCreate {
+	mutation := newHubPickupMutation(c.config, OpCreate)
+	return &HubPickupCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HubPickup entities.
+func (c *HubPickupClient) CreateBulk(builders ...*HubPickupCreate) *HubPickupCreateBulk {
+	return &HubPickupCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HubPickupClient) MapCreateBulk(slice any, setFunc func(*HubPickupCreate, int)) *HubPickupCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HubPickupCreateBulk{err: fmt.Errorf("calling to HubPickupClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HubPickupCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HubPickupCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HubPickup.
+func (c *HubPickupClient) Update() *HubPickupUpdate {
+	mutation := newHubPickupMutation(c.config, OpUpdate)
+	return &HubPickupUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HubPickupClient) UpdateOne(_m *HubPickup) *HubPickupUpdateOne {
+	mutation := newHubPickupMutation(c.config, OpUpdateOne, withHubPickup(_m))
+	return &HubPickupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HubPickupClient) UpdateOneID(id int) *HubPickupUpdateOne {
+	mutation := newHubPickupMutation(c.config, OpUpdateOne, withHubPickupID(id))
+	return &HubPickupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HubPickup.
+func (c *HubPickupClient) Delete() *HubPickupDelete {
+	mutation := newHubPickupMutation(c.config, OpDelete)
+	return &HubPickupDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HubPickupClient) DeleteOne(_m *HubPickup) *HubPickupDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HubPickupClient) DeleteOneID(id int) *HubPickupDeleteOne {
+	builder := c.Delete().Where(hubpickup.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HubPickupDeleteOne{builder}
+}
+
+// Query returns a query builder for HubPickup.
+func (c *HubPickupClient) Query() *HubPickupQuery {
+	return &HubPickupQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHubPickup},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HubPickup entity by its id.
+func (c *HubPickupClient) Get(ctx context.Context, id int) (*HubPickup, error) {
+	return c.Query().Where(hubpickup.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HubPickupClient) GetX(ctx context.Context, id int) *HubPickup {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *HubPickupClient) Hooks() []Hook {
+	hooks := c.hooks.HubPickup
+	return append(hooks[:len(hooks):len(hooks)], hubpickup.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *HubPickupClient) Interceptors() []Interceptor {
+	return c.inters.HubPickup
+}
+
+func (c *HubPickupClient) mutate(ctx context.Context, m *HubPickupMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HubPickupCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HubPickupUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HubPickupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HubPickupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HubPickup mutation op: %q", m.Op())
 	}
 }
 
@@ -4409,6 +4711,22 @@ func (c *OrderClient) QueryFulfillment(_m *Order) *FulfillmentQuery {
 	return query
 }
 
+// QueryReturns queries the returns edge of a Order.
+func (c *OrderClient) QueryReturns(_m *Order) *OrderReturnQuery {
+	query := (&OrderReturnClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(order.Table, order.FieldID, id),
+			sqlgraph.To(orderreturn.Table, orderreturn.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, order.ReturnsTable, order.ReturnsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *OrderClient) Hooks() []Hook {
 	hooks := c.hooks.Order
@@ -4748,6 +5066,188 @@ func (c *OrderLineClient) mutate(ctx context.Context, m *OrderLineMutation) (Val
 		return (&OrderLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown OrderLine mutation op: %q", m.Op())
+	}
+}
+
+// OrderReturnClient is a client for the OrderReturn schema.
+type OrderReturnClient struct {
+	config
+}
+
+// NewOrderReturnClient returns a client for the OrderReturn from the given config.
+func NewOrderReturnClient(c config) *OrderReturnClient {
+	return &OrderReturnClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `orderreturn.Hooks(f(g(h())))`.
+func (c *OrderReturnClient) Use(hooks ...Hook) {
+	c.hooks.OrderReturn = append(c.hooks.OrderReturn, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `orderreturn.Intercept(f(g(h())))`.
+func (c *OrderReturnClient) Intercept(interceptors ...Interceptor) {
+	c.inters.OrderReturn = append(c.inters.OrderReturn, interceptors...)
+}
+
+// Create returns a builder for creating a OrderReturn entity.
+func (c *OrderReturnClient) Create() *OrderReturnCreate {
+	mutation := newOrderReturnMutation(c.config, OpCreate)
+	return &OrderReturnCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of OrderReturn entities.
+func (c *OrderReturnClient) CreateBulk(builders ...*OrderReturnCreate) *OrderReturnCreateBulk {
+	return &OrderReturnCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *OrderReturnClient) MapCreateBulk(slice any, setFunc func(*OrderReturnCreate, int)) *OrderReturnCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &OrderReturnCreateBulk{err: fmt.Errorf("calling to OrderReturnClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*OrderReturnCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &OrderReturnCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for OrderReturn.
+func (c *OrderReturnClient) Update() *OrderReturnUpdate {
+	mutation := newOrderReturnMutation(c.config, OpUpdate)
+	return &OrderReturnUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *OrderReturnClient) UpdateOne(_m *OrderReturn) *OrderReturnUpdateOne {
+	mutation := newOrderReturnMutation(c.config, OpUpdateOne, withOrderReturn(_m))
+	return &OrderReturnUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *OrderReturnClient) UpdateOneID(id int) *OrderReturnUpdateOne {
+	mutation := newOrderReturnMutation(c.config, OpUpdateOne, withOrderReturnID(id))
+	return &OrderReturnUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for OrderReturn.
+func (c *OrderReturnClient) Delete() *OrderReturnDelete {
+	mutation := newOrderReturnMutation(c.config, OpDelete)
+	return &OrderReturnDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *OrderReturnClient) DeleteOne(_m *OrderReturn) *OrderReturnDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *OrderReturnClient) DeleteOneID(id int) *OrderReturnDeleteOne {
+	builder := c.Delete().Where(orderreturn.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &OrderReturnDeleteOne{builder}
+}
+
+// Query returns a query builder for OrderReturn.
+func (c *OrderReturnClient) Query() *OrderReturnQuery {
+	return &OrderReturnQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeOrderReturn},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a OrderReturn entity by its id.
+func (c *OrderReturnClient) Get(ctx context.Context, id int) (*OrderReturn, error) {
+	return c.Query().Where(orderreturn.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *OrderReturnClient) GetX(ctx context.Context, id int) *OrderReturn {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrder queries the order edge of a OrderReturn.
+func (c *OrderReturnClient) QueryOrder(_m *OrderReturn) *OrderQuery {
+	query := (&OrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(orderreturn.Table, orderreturn.FieldID, id),
+			sqlgraph.To(order.Table, order.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, orderreturn.OrderTable, orderreturn.OrderColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLines queries the lines edge of a OrderReturn.
+func (c *OrderReturnClient) QueryLines(_m *OrderReturn) *ReturnLineQuery {
+	query := (&ReturnLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(orderreturn.Table, orderreturn.FieldID, id),
+			sqlgraph.To(returnline.Table, returnline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, orderreturn.LinesTable, orderreturn.LinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReceivedLocation queries the received_location edge of a OrderReturn.
+func (c *OrderReturnClient) QueryReceivedLocation(_m *OrderReturn) *LocationQuery {
+	query := (&LocationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(orderreturn.Table, orderreturn.FieldID, id),
+			sqlgraph.To(location.Table, location.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, orderreturn.ReceivedLocationTable, orderreturn.ReceivedLocationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *OrderReturnClient) Hooks() []Hook {
+	hooks := c.hooks.OrderReturn
+	return append(hooks[:len(hooks):len(hooks)], orderreturn.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *OrderReturnClient) Interceptors() []Interceptor {
+	return c.inters.OrderReturn
+}
+
+func (c *OrderReturnClient) mutate(ctx context.Context, m *OrderReturnMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&OrderReturnCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&OrderReturnUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&OrderReturnUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&OrderReturnDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown OrderReturn mutation op: %q", m.Op())
 	}
 }
 
@@ -5814,6 +6314,188 @@ func (c *RefundClient) mutate(ctx context.Context, m *RefundMutation) (Value, er
 		return (&RefundDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Refund mutation op: %q", m.Op())
+	}
+}
+
+// ReturnLineClient is a client for the ReturnLine schema.
+type ReturnLineClient struct {
+	config
+}
+
+// NewReturnLineClient returns a client for the ReturnLine from the given config.
+func NewReturnLineClient(c config) *ReturnLineClient {
+	return &ReturnLineClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `returnline.Hooks(f(g(h())))`.
+func (c *ReturnLineClient) Use(hooks ...Hook) {
+	c.hooks.ReturnLine = append(c.hooks.ReturnLine, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `returnline.Intercept(f(g(h())))`.
+func (c *ReturnLineClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReturnLine = append(c.inters.ReturnLine, interceptors...)
+}
+
+// Create returns a builder for creating a ReturnLine entity.
+func (c *ReturnLineClient) Create() *ReturnLineCreate {
+	mutation := newReturnLineMutation(c.config, OpCreate)
+	return &ReturnLineCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReturnLine entities.
+func (c *ReturnLineClient) CreateBulk(builders ...*ReturnLineCreate) *ReturnLineCreateBulk {
+	return &ReturnLineCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReturnLineClient) MapCreateBulk(slice any, setFunc func(*ReturnLineCreate, int)) *ReturnLineCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReturnLineCreateBulk{err: fmt.Errorf("calling to ReturnLineClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReturnLineCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReturnLineCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReturnLine.
+func (c *ReturnLineClient) Update() *ReturnLineUpdate {
+	mutation := newReturnLineMutation(c.config, OpUpdate)
+	return &ReturnLineUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReturnLineClient) UpdateOne(_m *ReturnLine) *ReturnLineUpdateOne {
+	mutation := newReturnLineMutation(c.config, OpUpdateOne, withReturnLine(_m))
+	return &ReturnLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReturnLineClient) UpdateOneID(id int) *ReturnLineUpdateOne {
+	mutation := newReturnLineMutation(c.config, OpUpdateOne, withReturnLineID(id))
+	return &ReturnLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReturnLine.
+func (c *ReturnLineClient) Delete() *ReturnLineDelete {
+	mutation := newReturnLineMutation(c.config, OpDelete)
+	return &ReturnLineDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReturnLineClient) DeleteOne(_m *ReturnLine) *ReturnLineDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReturnLineClient) DeleteOneID(id int) *ReturnLineDeleteOne {
+	builder := c.Delete().Where(returnline.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReturnLineDeleteOne{builder}
+}
+
+// Query returns a query builder for ReturnLine.
+func (c *ReturnLineClient) Query() *ReturnLineQuery {
+	return &ReturnLineQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReturnLine},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReturnLine entity by its id.
+func (c *ReturnLineClient) Get(ctx context.Context, id int) (*ReturnLine, error) {
+	return c.Query().Where(returnline.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReturnLineClient) GetX(ctx context.Context, id int) *ReturnLine {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrderReturn queries the order_return edge of a ReturnLine.
+func (c *ReturnLineClient) QueryOrderReturn(_m *ReturnLine) *OrderReturnQuery {
+	query := (&OrderReturnClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(returnline.Table, returnline.FieldID, id),
+			sqlgraph.To(orderreturn.Table, orderreturn.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, returnline.OrderReturnTable, returnline.OrderReturnColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryOrderLine queries the order_line edge of a ReturnLine.
+func (c *ReturnLineClient) QueryOrderLine(_m *ReturnLine) *OrderLineQuery {
+	query := (&OrderLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(returnline.Table, returnline.FieldID, id),
+			sqlgraph.To(orderline.Table, orderline.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, returnline.OrderLineTable, returnline.OrderLineColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLocation queries the location edge of a ReturnLine.
+func (c *ReturnLineClient) QueryLocation(_m *ReturnLine) *LocationQuery {
+	query := (&LocationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(returnline.Table, returnline.FieldID, id),
+			sqlgraph.To(location.Table, location.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, returnline.LocationTable, returnline.LocationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ReturnLineClient) Hooks() []Hook {
+	hooks := c.hooks.ReturnLine
+	return append(hooks[:len(hooks):len(hooks)], returnline.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReturnLineClient) Interceptors() []Interceptor {
+	return c.inters.ReturnLine
+}
+
+func (c *ReturnLineClient) mutate(ctx context.Context, m *ReturnLineMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReturnLineCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReturnLineUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReturnLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReturnLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReturnLine mutation op: %q", m.Op())
 	}
 }
 
@@ -7440,22 +8122,22 @@ type (
 	hooks struct {
 		Cart, CartLine, Collection, Customer, CustomerAddress, CustomerSession,
 		DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool, Fulfillment,
-		FulfillmentEvent, GiftDraw, GiftLot, HubPassSpend, HubPayment, HubSale,
-		HubWallet, IdempotencyKey, Image, Location, MemberPrice, Membership,
-		MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment, PickupPoint,
-		PickupWindow, Product, ReaderBinding, Refund, Setting, ShippingRate, Staff,
-		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
-		WalletEntry []ent.Hook
+		FulfillmentEvent, GiftDraw, GiftLot, HubCollection, HubPassSpend, HubPayment,
+		HubPickup, HubSale, HubWallet, IdempotencyKey, Image, Location, MemberPrice,
+		Membership, MembershipTier, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
+		Payment, PickupPoint, PickupWindow, Product, ReaderBinding, Refund, ReturnLine,
+		Setting, ShippingRate, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp,
+		Variant, Wallet, WalletEntry []ent.Hook
 	}
 	inters struct {
 		Cart, CartLine, Collection, Customer, CustomerAddress, CustomerSession,
 		DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool, Fulfillment,
-		FulfillmentEvent, GiftDraw, GiftLot, HubPassSpend, HubPayment, HubSale,
-		HubWallet, IdempotencyKey, Image, Location, MemberPrice, Membership,
-		MembershipTier, Order, OrderEvent, OrderLine, Outbox, Payment, PickupPoint,
-		PickupWindow, Product, ReaderBinding, Refund, Setting, ShippingRate, Staff,
-		StaffToken, Stock, Stream, StripeEvent, TopUp, Variant, Wallet,
-		WalletEntry []ent.Interceptor
+		FulfillmentEvent, GiftDraw, GiftLot, HubCollection, HubPassSpend, HubPayment,
+		HubPickup, HubSale, HubWallet, IdempotencyKey, Image, Location, MemberPrice,
+		Membership, MembershipTier, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
+		Payment, PickupPoint, PickupWindow, Product, ReaderBinding, Refund, ReturnLine,
+		Setting, ShippingRate, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp,
+		Variant, Wallet, WalletEntry []ent.Interceptor
 	}
 )
 

@@ -42,6 +42,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
@@ -49,6 +50,7 @@ import (
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/staff"
@@ -150,6 +152,7 @@ func checkColumn(t, c string) error {
 			order.Table:            order.ValidColumn,
 			orderevent.Table:       orderevent.ValidColumn,
 			orderline.Table:        orderline.ValidColumn,
+			orderreturn.Table:      orderreturn.ValidColumn,
 			outbox.Table:           outbox.ValidColumn,
 			payment.Table:          payment.ValidColumn,
 			pickuppoint.Table:      pickuppoint.ValidColumn,
@@ -157,6 +160,7 @@ func checkColumn(t, c string) error {
 			product.Table:          product.ValidColumn,
 			readerbinding.Table:    readerbinding.ValidColumn,
 			refund.Table:           refund.ValidColumn,
+			returnline.Table:       returnline.ValidColumn,
 			setting.Table:          setting.ValidColumn,
 			shippingrate.Table:     shippingrate.ValidColumn,
 			staff.Table:            staff.ValidColumn,

@@ -18,8 +18,10 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -31,6 +33,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
@@ -39,6 +42,7 @@ import (
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/staff"
@@ -59,7 +63,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 46)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 50)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   cart.Table,
@@ -304,17 +308,22 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Fulfillment",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			fulfillment.FieldCreatedAt:   {Type: field.TypeTime, Column: fulfillment.FieldCreatedAt},
-			fulfillment.FieldUpdatedAt:   {Type: field.TypeTime, Column: fulfillment.FieldUpdatedAt},
-			fulfillment.FieldOrderID:     {Type: field.TypeInt, Column: fulfillment.FieldOrderID},
-			fulfillment.FieldCustomerID:  {Type: field.TypeInt, Column: fulfillment.FieldCustomerID},
-			fulfillment.FieldMethod:      {Type: field.TypeEnum, Column: fulfillment.FieldMethod},
-			fulfillment.FieldStatus:      {Type: field.TypeEnum, Column: fulfillment.FieldStatus},
-			fulfillment.FieldLocationID:  {Type: field.TypeInt, Column: fulfillment.FieldLocationID},
-			fulfillment.FieldPickupCode:  {Type: field.TypeString, Column: fulfillment.FieldPickupCode},
-			fulfillment.FieldCollectedAt: {Type: field.TypeTime, Column: fulfillment.FieldCollectedAt},
-			fulfillment.FieldWindowID:    {Type: field.TypeInt, Column: fulfillment.FieldWindowID},
-			fulfillment.FieldAddress:     {Type: field.TypeJSON, Column: fulfillment.FieldAddress},
+			fulfillment.FieldCreatedAt:        {Type: field.TypeTime, Column: fulfillment.FieldCreatedAt},
+			fulfillment.FieldUpdatedAt:        {Type: field.TypeTime, Column: fulfillment.FieldUpdatedAt},
+			fulfillment.FieldOrderID:          {Type: field.TypeInt, Column: fulfillment.FieldOrderID},
+			fulfillment.FieldCustomerID:       {Type: field.TypeInt, Column: fulfillment.FieldCustomerID},
+			fulfillment.FieldMethod:           {Type: field.TypeEnum, Column: fulfillment.FieldMethod},
+			fulfillment.FieldStatus:           {Type: field.TypeEnum, Column: fulfillment.FieldStatus},
+			fulfillment.FieldLocationID:       {Type: field.TypeInt, Column: fulfillment.FieldLocationID},
+			fulfillment.FieldPickupCode:       {Type: field.TypeString, Column: fulfillment.FieldPickupCode},
+			fulfillment.FieldCollectedAt:      {Type: field.TypeTime, Column: fulfillment.FieldCollectedAt},
+			fulfillment.FieldDueAt:            {Type: field.TypeTime, Column: fulfillment.FieldDueAt},
+			fulfillment.FieldEscalatedAt:      {Type: field.TypeTime, Column: fulfillment.FieldEscalatedAt},
+			fulfillment.FieldReroutes:         {Type: field.TypeInt, Column: fulfillment.FieldReroutes},
+			fulfillment.FieldLateCreditedAt:   {Type: field.TypeTime, Column: fulfillment.FieldLateCreditedAt},
+			fulfillment.FieldPackagingVariant: {Type: field.TypeString, Column: fulfillment.FieldPackagingVariant},
+			fulfillment.FieldWindowID:         {Type: field.TypeInt, Column: fulfillment.FieldWindowID},
+			fulfillment.FieldAddress:          {Type: field.TypeJSON, Column: fulfillment.FieldAddress},
 		},
 	}
 	graph.Nodes[12] = &sqlgraph.Node{
@@ -335,6 +344,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			fulfillmentevent.FieldActor:         {Type: field.TypeEnum, Column: fulfillmentevent.FieldActor},
 			fulfillmentevent.FieldActorID:       {Type: field.TypeString, Column: fulfillmentevent.FieldActorID},
 			fulfillmentevent.FieldNote:          {Type: field.TypeString, Column: fulfillmentevent.FieldNote},
+			fulfillmentevent.FieldScan:          {Type: field.TypeString, Column: fulfillmentevent.FieldScan},
 			fulfillmentevent.FieldAt:            {Type: field.TypeTime, Column: fulfillmentevent.FieldAt},
 		},
 	}
@@ -374,6 +384,27 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   hubcollection.Table,
+			Columns: hubcollection.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: hubcollection.FieldID,
+			},
+		},
+		Type: "HubCollection",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			hubcollection.FieldCollectionID:  {Type: field.TypeString, Column: hubcollection.FieldCollectionID},
+			hubcollection.FieldHub:           {Type: field.TypeString, Column: hubcollection.FieldHub},
+			hubcollection.FieldFulfillmentID: {Type: field.TypeInt, Column: hubcollection.FieldFulfillmentID},
+			hubcollection.FieldOutcome:       {Type: field.TypeEnum, Column: hubcollection.FieldOutcome},
+			hubcollection.FieldClaimedAt:     {Type: field.TypeTime, Column: hubcollection.FieldClaimedAt},
+			hubcollection.FieldCollectedAt:   {Type: field.TypeTime, Column: hubcollection.FieldCollectedAt},
+			hubcollection.FieldRecordedAt:    {Type: field.TypeTime, Column: hubcollection.FieldRecordedAt},
+			hubcollection.FieldNote:          {Type: field.TypeString, Column: hubcollection.FieldNote},
+		},
+	}
+	graph.Nodes[16] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubpassspend.Table,
 			Columns: hubpassspend.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -391,7 +422,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubpassspend.FieldSpent:      {Type: field.TypeInt64, Column: hubpassspend.FieldSpent},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubpayment.Table,
 			Columns: hubpayment.Columns,
@@ -414,7 +445,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubpayment.FieldPaidAt:                {Type: field.TypeTime, Column: hubpayment.FieldPaidAt},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   hubpickup.Table,
+			Columns: hubpickup.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: hubpickup.FieldID,
+			},
+		},
+		Type: "HubPickup",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			hubpickup.FieldFulfillmentID: {Type: field.TypeInt, Column: hubpickup.FieldFulfillmentID},
+			hubpickup.FieldOrderID:       {Type: field.TypeInt, Column: hubpickup.FieldOrderID},
+			hubpickup.FieldPickupCode:    {Type: field.TypeString, Column: hubpickup.FieldPickupCode},
+			hubpickup.FieldStatus:        {Type: field.TypeEnum, Column: hubpickup.FieldStatus},
+			hubpickup.FieldListedAt:      {Type: field.TypeTime, Column: hubpickup.FieldListedAt},
+			hubpickup.FieldCollectionID:  {Type: field.TypeString, Column: hubpickup.FieldCollectionID},
+			hubpickup.FieldCollectedAt:   {Type: field.TypeTime, Column: hubpickup.FieldCollectedAt},
+			hubpickup.FieldOutcome:       {Type: field.TypeEnum, Column: hubpickup.FieldOutcome},
+			hubpickup.FieldNote:          {Type: field.TypeString, Column: hubpickup.FieldNote},
+			hubpickup.FieldSyncedAt:      {Type: field.TypeTime, Column: hubpickup.FieldSyncedAt},
+		},
+	}
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubsale.Table,
 			Columns: hubsale.Columns,
@@ -440,7 +494,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubsale.FieldContentHash:     {Type: field.TypeString, Column: hubsale.FieldContentHash},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubwallet.Table,
 			Columns: hubwallet.Columns,
@@ -458,7 +512,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubwallet.FieldSyncedAt:    {Type: field.TypeTime, Column: hubwallet.FieldSyncedAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   idempotencykey.Table,
 			Columns: idempotencykey.Columns,
@@ -477,7 +531,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			idempotencykey.FieldCreatedAt:   {Type: field.TypeTime, Column: idempotencykey.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   image.Table,
 			Columns: image.Columns,
@@ -494,7 +548,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			image.FieldProductID: {Type: field.TypeInt, Column: image.FieldProductID},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   location.Table,
 			Columns: location.Columns,
@@ -510,7 +564,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			location.FieldKind: {Type: field.TypeEnum, Column: location.FieldKind},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   memberprice.Table,
 			Columns: memberprice.Columns,
@@ -528,7 +582,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memberprice.FieldPercentOff:   {Type: field.TypeInt, Column: memberprice.FieldPercentOff},
 		},
 	}
-	graph.Nodes[23] = &sqlgraph.Node{
+	graph.Nodes[25] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
@@ -550,7 +604,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldClientSecret:         {Type: field.TypeString, Column: membership.FieldClientSecret},
 		},
 	}
-	graph.Nodes[24] = &sqlgraph.Node{
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membershiptier.Table,
 			Columns: membershiptier.Columns,
@@ -572,7 +626,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membershiptier.FieldStripeProductID:    {Type: field.TypeString, Column: membershiptier.FieldStripeProductID},
 		},
 	}
-	graph.Nodes[25] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   order.Table,
 			Columns: order.Columns,
@@ -597,7 +651,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			order.FieldPaidAt:         {Type: field.TypeTime, Column: order.FieldPaidAt},
 		},
 	}
-	graph.Nodes[26] = &sqlgraph.Node{
+	graph.Nodes[28] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderevent.Table,
 			Columns: orderevent.Columns,
@@ -614,7 +668,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderevent.FieldCreatedAt: {Type: field.TypeTime, Column: orderevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[27] = &sqlgraph.Node{
+	graph.Nodes[29] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderline.Table,
 			Columns: orderline.Columns,
@@ -635,9 +689,46 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderline.FieldUnitAmount:       {Type: field.TypeInt64, Column: orderline.FieldUnitAmount},
 			orderline.FieldCurrency:         {Type: field.TypeString, Column: orderline.FieldCurrency},
 			orderline.FieldRefundedQuantity: {Type: field.TypeInt, Column: orderline.FieldRefundedQuantity},
+			orderline.FieldReturnedQuantity: {Type: field.TypeInt, Column: orderline.FieldReturnedQuantity},
 		},
 	}
-	graph.Nodes[28] = &sqlgraph.Node{
+	graph.Nodes[30] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   orderreturn.Table,
+			Columns: orderreturn.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: orderreturn.FieldID,
+			},
+		},
+		Type: "OrderReturn",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			orderreturn.FieldCreatedAt:          {Type: field.TypeTime, Column: orderreturn.FieldCreatedAt},
+			orderreturn.FieldUpdatedAt:          {Type: field.TypeTime, Column: orderreturn.FieldUpdatedAt},
+			orderreturn.FieldOrderID:            {Type: field.TypeInt, Column: orderreturn.FieldOrderID},
+			orderreturn.FieldCustomerID:         {Type: field.TypeInt, Column: orderreturn.FieldCustomerID},
+			orderreturn.FieldFulfillmentID:      {Type: field.TypeInt, Column: orderreturn.FieldFulfillmentID},
+			orderreturn.FieldStatus:             {Type: field.TypeEnum, Column: orderreturn.FieldStatus},
+			orderreturn.FieldReason:             {Type: field.TypeEnum, Column: orderreturn.FieldReason},
+			orderreturn.FieldReasonText:         {Type: field.TypeString, Column: orderreturn.FieldReasonText},
+			orderreturn.FieldCode:               {Type: field.TypeString, Column: orderreturn.FieldCode},
+			orderreturn.FieldRefundMode:         {Type: field.TypeEnum, Column: orderreturn.FieldRefundMode},
+			orderreturn.FieldPackagingVariant:   {Type: field.TypeString, Column: orderreturn.FieldPackagingVariant},
+			orderreturn.FieldUnits:              {Type: field.TypeInt, Column: orderreturn.FieldUnits},
+			orderreturn.FieldGradedUnits:        {Type: field.TypeInt, Column: orderreturn.FieldGradedUnits},
+			orderreturn.FieldAmount:             {Type: field.TypeInt64, Column: orderreturn.FieldAmount},
+			orderreturn.FieldCurrency:           {Type: field.TypeString, Column: orderreturn.FieldCurrency},
+			orderreturn.FieldRefundedAmount:     {Type: field.TypeInt64, Column: orderreturn.FieldRefundedAmount},
+			orderreturn.FieldCardRefundID:       {Type: field.TypeInt, Column: orderreturn.FieldCardRefundID},
+			orderreturn.FieldReceivedAt:         {Type: field.TypeTime, Column: orderreturn.FieldReceivedAt},
+			orderreturn.FieldReceivedLocationID: {Type: field.TypeInt, Column: orderreturn.FieldReceivedLocationID},
+			orderreturn.FieldReceivedBy:         {Type: field.TypeString, Column: orderreturn.FieldReceivedBy},
+			orderreturn.FieldInspectedAt:        {Type: field.TypeTime, Column: orderreturn.FieldInspectedAt},
+			orderreturn.FieldRefundedAt:         {Type: field.TypeTime, Column: orderreturn.FieldRefundedAt},
+			orderreturn.FieldCanceledAt:         {Type: field.TypeTime, Column: orderreturn.FieldCanceledAt},
+		},
+	}
+	graph.Nodes[31] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   outbox.Table,
 			Columns: outbox.Columns,
@@ -659,7 +750,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outbox.FieldDoneAt:        {Type: field.TypeTime, Column: outbox.FieldDoneAt},
 		},
 	}
-	graph.Nodes[29] = &sqlgraph.Node{
+	graph.Nodes[32] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -682,7 +773,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldClientSecret:          {Type: field.TypeString, Column: payment.FieldClientSecret},
 		},
 	}
-	graph.Nodes[30] = &sqlgraph.Node{
+	graph.Nodes[33] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   pickuppoint.Table,
 			Columns: pickuppoint.Columns,
@@ -705,7 +796,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			pickuppoint.FieldActive:       {Type: field.TypeBool, Column: pickuppoint.FieldActive},
 		},
 	}
-	graph.Nodes[31] = &sqlgraph.Node{
+	graph.Nodes[34] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   pickupwindow.Table,
 			Columns: pickupwindow.Columns,
@@ -725,7 +816,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			pickupwindow.FieldTaken:         {Type: field.TypeInt, Column: pickupwindow.FieldTaken},
 		},
 	}
-	graph.Nodes[32] = &sqlgraph.Node{
+	graph.Nodes[35] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   product.Table,
 			Columns: product.Columns,
@@ -745,7 +836,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			product.FieldVendor:      {Type: field.TypeString, Column: product.FieldVendor},
 		},
 	}
-	graph.Nodes[33] = &sqlgraph.Node{
+	graph.Nodes[36] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   readerbinding.Table,
 			Columns: readerbinding.Columns,
@@ -761,7 +852,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			readerbinding.FieldUpdatedAt: {Type: field.TypeTime, Column: readerbinding.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[34] = &sqlgraph.Node{
+	graph.Nodes[37] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refund.Table,
 			Columns: refund.Columns,
@@ -787,7 +878,29 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refund.FieldNextAttemptAt:  {Type: field.TypeTime, Column: refund.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[35] = &sqlgraph.Node{
+	graph.Nodes[38] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   returnline.Table,
+			Columns: returnline.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: returnline.FieldID,
+			},
+		},
+		Type: "ReturnLine",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			returnline.FieldReturnID:    {Type: field.TypeInt, Column: returnline.FieldReturnID},
+			returnline.FieldCustomerID:  {Type: field.TypeInt, Column: returnline.FieldCustomerID},
+			returnline.FieldOrderLineID: {Type: field.TypeInt, Column: returnline.FieldOrderLineID},
+			returnline.FieldVariantID:   {Type: field.TypeInt, Column: returnline.FieldVariantID},
+			returnline.FieldUnitAmount:  {Type: field.TypeInt64, Column: returnline.FieldUnitAmount},
+			returnline.FieldGrade:       {Type: field.TypeEnum, Column: returnline.FieldGrade},
+			returnline.FieldGradedAt:    {Type: field.TypeTime, Column: returnline.FieldGradedAt},
+			returnline.FieldLocationID:  {Type: field.TypeInt, Column: returnline.FieldLocationID},
+			returnline.FieldGradedBy:    {Type: field.TypeString, Column: returnline.FieldGradedBy},
+		},
+	}
+	graph.Nodes[39] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   setting.Table,
 			Columns: setting.Columns,
@@ -802,7 +915,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			setting.FieldValue: {Type: field.TypeBytes, Column: setting.FieldValue},
 		},
 	}
-	graph.Nodes[36] = &sqlgraph.Node{
+	graph.Nodes[40] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   shippingrate.Table,
 			Columns: shippingrate.Columns,
@@ -824,7 +937,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			shippingrate.FieldActive:      {Type: field.TypeBool, Column: shippingrate.FieldActive},
 		},
 	}
-	graph.Nodes[37] = &sqlgraph.Node{
+	graph.Nodes[41] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   staff.Table,
 			Columns: staff.Columns,
@@ -841,7 +954,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			staff.FieldName:      {Type: field.TypeString, Column: staff.FieldName},
 		},
 	}
-	graph.Nodes[38] = &sqlgraph.Node{
+	graph.Nodes[42] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stafftoken.Table,
 			Columns: stafftoken.Columns,
@@ -861,7 +974,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldExpiresAt: {Type: field.TypeTime, Column: stafftoken.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[39] = &sqlgraph.Node{
+	graph.Nodes[43] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stock.Table,
 			Columns: stock.Columns,
@@ -879,7 +992,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stock.FieldLeasedAt:   {Type: field.TypeTime, Column: stock.FieldLeasedAt},
 		},
 	}
-	graph.Nodes[40] = &sqlgraph.Node{
+	graph.Nodes[44] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stream.Table,
 			Columns: stream.Columns,
@@ -901,7 +1014,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stream.FieldEndedAt:              {Type: field.TypeTime, Column: stream.FieldEndedAt},
 		},
 	}
-	graph.Nodes[41] = &sqlgraph.Node{
+	graph.Nodes[45] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -917,7 +1030,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[42] = &sqlgraph.Node{
+	graph.Nodes[46] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   topup.Table,
 			Columns: topup.Columns,
@@ -938,7 +1051,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
 		},
 	}
-	graph.Nodes[43] = &sqlgraph.Node{
+	graph.Nodes[47] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -962,7 +1075,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
-	graph.Nodes[44] = &sqlgraph.Node{
+	graph.Nodes[48] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   wallet.Table,
 			Columns: wallet.Columns,
@@ -980,7 +1093,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
 		},
 	}
-	graph.Nodes[45] = &sqlgraph.Node{
+	graph.Nodes[49] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   walletentry.Table,
 			Columns: walletentry.Columns,
@@ -1280,6 +1393,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Fulfillment",
 	)
 	graph.MustAddE(
+		"returns",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.ReturnsTable,
+			Columns: []string{order.ReturnsColumn},
+			Bidi:    false,
+		},
+		"Order",
+		"OrderReturn",
+	)
+	graph.MustAddE(
 		"order",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -1314,6 +1439,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"OrderLine",
 		"Variant",
+	)
+	graph.MustAddE(
+		"order",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   orderreturn.OrderTable,
+			Columns: []string{orderreturn.OrderColumn},
+			Bidi:    false,
+		},
+		"OrderReturn",
+		"Order",
+	)
+	graph.MustAddE(
+		"lines",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   orderreturn.LinesTable,
+			Columns: []string{orderreturn.LinesColumn},
+			Bidi:    false,
+		},
+		"OrderReturn",
+		"ReturnLine",
+	)
+	graph.MustAddE(
+		"received_location",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   orderreturn.ReceivedLocationTable,
+			Columns: []string{orderreturn.ReceivedLocationColumn},
+			Bidi:    false,
+		},
+		"OrderReturn",
+		"Location",
 	)
 	graph.MustAddE(
 		"order",
@@ -1410,6 +1571,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Refund",
 		"Order",
+	)
+	graph.MustAddE(
+		"order_return",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   returnline.OrderReturnTable,
+			Columns: []string{returnline.OrderReturnColumn},
+			Bidi:    false,
+		},
+		"ReturnLine",
+		"OrderReturn",
+	)
+	graph.MustAddE(
+		"order_line",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   returnline.OrderLineTable,
+			Columns: []string{returnline.OrderLineColumn},
+			Bidi:    false,
+		},
+		"ReturnLine",
+		"OrderLine",
+	)
+	graph.MustAddE(
+		"location",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   returnline.LocationTable,
+			Columns: []string{returnline.LocationColumn},
+			Bidi:    false,
+		},
+		"ReturnLine",
+		"Location",
 	)
 	graph.MustAddE(
 		"tokens",
@@ -2643,6 +2840,31 @@ func (f *FulfillmentFilter) WhereCollectedAt(p entql.TimeP) {
 	f.Where(p.Field(fulfillment.FieldCollectedAt))
 }
 
+// WhereDueAt applies the entql time.Time predicate on the due_at field.
+func (f *FulfillmentFilter) WhereDueAt(p entql.TimeP) {
+	f.Where(p.Field(fulfillment.FieldDueAt))
+}
+
+// WhereEscalatedAt applies the entql time.Time predicate on the escalated_at field.
+func (f *FulfillmentFilter) WhereEscalatedAt(p entql.TimeP) {
+	f.Where(p.Field(fulfillment.FieldEscalatedAt))
+}
+
+// WhereReroutes applies the entql int predicate on the reroutes field.
+func (f *FulfillmentFilter) WhereReroutes(p entql.IntP) {
+	f.Where(p.Field(fulfillment.FieldReroutes))
+}
+
+// WhereLateCreditedAt applies the entql time.Time predicate on the late_credited_at field.
+func (f *FulfillmentFilter) WhereLateCreditedAt(p entql.TimeP) {
+	f.Where(p.Field(fulfillment.FieldLateCreditedAt))
+}
+
+// WherePackagingVariant applies the entql string predicate on the packaging_variant field.
+func (f *FulfillmentFilter) WherePackagingVariant(p entql.StringP) {
+	f.Where(p.Field(fulfillment.FieldPackagingVariant))
+}
+
 // WhereWindowID applies the entql int predicate on the window_id field.
 func (f *FulfillmentFilter) WhereWindowID(p entql.IntP) {
 	f.Where(p.Field(fulfillment.FieldWindowID))
@@ -2754,6 +2976,11 @@ func (f *FulfillmentEventFilter) WhereActorID(p entql.StringP) {
 // WhereNote applies the entql string predicate on the note field.
 func (f *FulfillmentEventFilter) WhereNote(p entql.StringP) {
 	f.Where(p.Field(fulfillmentevent.FieldNote))
+}
+
+// WhereScan applies the entql string predicate on the scan field.
+func (f *FulfillmentEventFilter) WhereScan(p entql.StringP) {
+	f.Where(p.Field(fulfillmentevent.FieldScan))
 }
 
 // WhereAt applies the entql time.Time predicate on the at field.
@@ -2896,6 +3123,86 @@ func (f *GiftLotFilter) WhereExpiresAt(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *HubCollectionQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the HubCollectionQuery builder.
+func (_q *HubCollectionQuery) Filter() *HubCollectionFilter {
+	return &HubCollectionFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *HubCollectionMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the HubCollectionMutation builder.
+func (m *HubCollectionMutation) Filter() *HubCollectionFilter {
+	return &HubCollectionFilter{config: m.config, predicateAdder: m}
+}
+
+// HubCollectionFilter provides a generic filtering capability at runtime for HubCollectionQuery.
+type HubCollectionFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *HubCollectionFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *HubCollectionFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(hubcollection.FieldID))
+}
+
+// WhereCollectionID applies the entql string predicate on the collection_id field.
+func (f *HubCollectionFilter) WhereCollectionID(p entql.StringP) {
+	f.Where(p.Field(hubcollection.FieldCollectionID))
+}
+
+// WhereHub applies the entql string predicate on the hub field.
+func (f *HubCollectionFilter) WhereHub(p entql.StringP) {
+	f.Where(p.Field(hubcollection.FieldHub))
+}
+
+// WhereFulfillmentID applies the entql int predicate on the fulfillment_id field.
+func (f *HubCollectionFilter) WhereFulfillmentID(p entql.IntP) {
+	f.Where(p.Field(hubcollection.FieldFulfillmentID))
+}
+
+// WhereOutcome applies the entql string predicate on the outcome field.
+func (f *HubCollectionFilter) WhereOutcome(p entql.StringP) {
+	f.Where(p.Field(hubcollection.FieldOutcome))
+}
+
+// WhereClaimedAt applies the entql time.Time predicate on the claimed_at field.
+func (f *HubCollectionFilter) WhereClaimedAt(p entql.TimeP) {
+	f.Where(p.Field(hubcollection.FieldClaimedAt))
+}
+
+// WhereCollectedAt applies the entql time.Time predicate on the collected_at field.
+func (f *HubCollectionFilter) WhereCollectedAt(p entql.TimeP) {
+	f.Where(p.Field(hubcollection.FieldCollectedAt))
+}
+
+// WhereRecordedAt applies the entql time.Time predicate on the recorded_at field.
+func (f *HubCollectionFilter) WhereRecordedAt(p entql.TimeP) {
+	f.Where(p.Field(hubcollection.FieldRecordedAt))
+}
+
+// WhereNote applies the entql string predicate on the note field.
+func (f *HubCollectionFilter) WhereNote(p entql.StringP) {
+	f.Where(p.Field(hubcollection.FieldNote))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *HubPassSpendQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2924,7 +3231,7 @@ type HubPassSpendFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubPassSpendFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2994,7 +3301,7 @@ type HubPaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubPaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3056,6 +3363,96 @@ func (f *HubPaymentFilter) WherePaidAt(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *HubPickupQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the HubPickupQuery builder.
+func (_q *HubPickupQuery) Filter() *HubPickupFilter {
+	return &HubPickupFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *HubPickupMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the HubPickupMutation builder.
+func (m *HubPickupMutation) Filter() *HubPickupFilter {
+	return &HubPickupFilter{config: m.config, predicateAdder: m}
+}
+
+// HubPickupFilter provides a generic filtering capability at runtime for HubPickupQuery.
+type HubPickupFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *HubPickupFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *HubPickupFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(hubpickup.FieldID))
+}
+
+// WhereFulfillmentID applies the entql int predicate on the fulfillment_id field.
+func (f *HubPickupFilter) WhereFulfillmentID(p entql.IntP) {
+	f.Where(p.Field(hubpickup.FieldFulfillmentID))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *HubPickupFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(hubpickup.FieldOrderID))
+}
+
+// WherePickupCode applies the entql string predicate on the pickup_code field.
+func (f *HubPickupFilter) WherePickupCode(p entql.StringP) {
+	f.Where(p.Field(hubpickup.FieldPickupCode))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *HubPickupFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(hubpickup.FieldStatus))
+}
+
+// WhereListedAt applies the entql time.Time predicate on the listed_at field.
+func (f *HubPickupFilter) WhereListedAt(p entql.TimeP) {
+	f.Where(p.Field(hubpickup.FieldListedAt))
+}
+
+// WhereCollectionID applies the entql string predicate on the collection_id field.
+func (f *HubPickupFilter) WhereCollectionID(p entql.StringP) {
+	f.Where(p.Field(hubpickup.FieldCollectionID))
+}
+
+// WhereCollectedAt applies the entql time.Time predicate on the collected_at field.
+func (f *HubPickupFilter) WhereCollectedAt(p entql.TimeP) {
+	f.Where(p.Field(hubpickup.FieldCollectedAt))
+}
+
+// WhereOutcome applies the entql string predicate on the outcome field.
+func (f *HubPickupFilter) WhereOutcome(p entql.StringP) {
+	f.Where(p.Field(hubpickup.FieldOutcome))
+}
+
+// WhereNote applies the entql string predicate on the note field.
+func (f *HubPickupFilter) WhereNote(p entql.StringP) {
+	f.Where(p.Field(hubpickup.FieldNote))
+}
+
+// WhereSyncedAt applies the entql time.Time predicate on the synced_at field.
+func (f *HubPickupFilter) WhereSyncedAt(p entql.TimeP) {
+	f.Where(p.Field(hubpickup.FieldSyncedAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *HubSaleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -3084,7 +3481,7 @@ type HubSaleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubSaleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3189,7 +3586,7 @@ type HubWalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubWalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3254,7 +3651,7 @@ type IdempotencyKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *IdempotencyKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3324,7 +3721,7 @@ type ImageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ImageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3398,7 +3795,7 @@ type LocationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LocationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3467,7 +3864,7 @@ type MemberPriceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MemberPriceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3546,7 +3943,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3645,7 +4042,7 @@ type MembershipTierFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipTierFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3744,7 +4141,7 @@ type OrderFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3885,6 +4282,20 @@ func (f *OrderFilter) WhereHasFulfillmentWith(preds ...predicate.Fulfillment) {
 	})))
 }
 
+// WhereHasReturns applies a predicate to check if query has an edge returns.
+func (f *OrderFilter) WhereHasReturns() {
+	f.Where(entql.HasEdge("returns"))
+}
+
+// WhereHasReturnsWith applies a predicate to check if query has an edge returns with a given conditions (other predicates).
+func (f *OrderFilter) WhereHasReturnsWith(preds ...predicate.OrderReturn) {
+	f.Where(entql.HasEdgeWith("returns", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *OrderEventQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -3914,7 +4325,7 @@ type OrderEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3988,7 +4399,7 @@ type OrderLineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderLineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4049,6 +4460,11 @@ func (f *OrderLineFilter) WhereRefundedQuantity(p entql.IntP) {
 	f.Where(p.Field(orderline.FieldRefundedQuantity))
 }
 
+// WhereReturnedQuantity applies the entql int predicate on the returned_quantity field.
+func (f *OrderLineFilter) WhereReturnedQuantity(p entql.IntP) {
+	f.Where(p.Field(orderline.FieldReturnedQuantity))
+}
+
 // WhereHasOrder applies a predicate to check if query has an edge order.
 func (f *OrderLineFilter) WhereHasOrder() {
 	f.Where(entql.HasEdge("order"))
@@ -4071,6 +4487,203 @@ func (f *OrderLineFilter) WhereHasVariant() {
 // WhereHasVariantWith applies a predicate to check if query has an edge variant with a given conditions (other predicates).
 func (f *OrderLineFilter) WhereHasVariantWith(preds ...predicate.Variant) {
 	f.Where(entql.HasEdgeWith("variant", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *OrderReturnQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OrderReturnQuery builder.
+func (_q *OrderReturnQuery) Filter() *OrderReturnFilter {
+	return &OrderReturnFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OrderReturnMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OrderReturnMutation builder.
+func (m *OrderReturnMutation) Filter() *OrderReturnFilter {
+	return &OrderReturnFilter{config: m.config, predicateAdder: m}
+}
+
+// OrderReturnFilter provides a generic filtering capability at runtime for OrderReturnQuery.
+type OrderReturnFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OrderReturnFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *OrderReturnFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OrderReturnFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *OrderReturnFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldUpdatedAt))
+}
+
+// WhereOrderID applies the entql int predicate on the order_id field.
+func (f *OrderReturnFilter) WhereOrderID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldOrderID))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *OrderReturnFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldCustomerID))
+}
+
+// WhereFulfillmentID applies the entql int predicate on the fulfillment_id field.
+func (f *OrderReturnFilter) WhereFulfillmentID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldFulfillmentID))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *OrderReturnFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldStatus))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *OrderReturnFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldReason))
+}
+
+// WhereReasonText applies the entql string predicate on the reason_text field.
+func (f *OrderReturnFilter) WhereReasonText(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldReasonText))
+}
+
+// WhereCode applies the entql string predicate on the code field.
+func (f *OrderReturnFilter) WhereCode(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldCode))
+}
+
+// WhereRefundMode applies the entql string predicate on the refund_mode field.
+func (f *OrderReturnFilter) WhereRefundMode(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldRefundMode))
+}
+
+// WherePackagingVariant applies the entql string predicate on the packaging_variant field.
+func (f *OrderReturnFilter) WherePackagingVariant(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldPackagingVariant))
+}
+
+// WhereUnits applies the entql int predicate on the units field.
+func (f *OrderReturnFilter) WhereUnits(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldUnits))
+}
+
+// WhereGradedUnits applies the entql int predicate on the graded_units field.
+func (f *OrderReturnFilter) WhereGradedUnits(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldGradedUnits))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *OrderReturnFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(orderreturn.FieldAmount))
+}
+
+// WhereCurrency applies the entql string predicate on the currency field.
+func (f *OrderReturnFilter) WhereCurrency(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldCurrency))
+}
+
+// WhereRefundedAmount applies the entql int64 predicate on the refunded_amount field.
+func (f *OrderReturnFilter) WhereRefundedAmount(p entql.Int64P) {
+	f.Where(p.Field(orderreturn.FieldRefundedAmount))
+}
+
+// WhereCardRefundID applies the entql int predicate on the card_refund_id field.
+func (f *OrderReturnFilter) WhereCardRefundID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldCardRefundID))
+}
+
+// WhereReceivedAt applies the entql time.Time predicate on the received_at field.
+func (f *OrderReturnFilter) WhereReceivedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldReceivedAt))
+}
+
+// WhereReceivedLocationID applies the entql int predicate on the received_location_id field.
+func (f *OrderReturnFilter) WhereReceivedLocationID(p entql.IntP) {
+	f.Where(p.Field(orderreturn.FieldReceivedLocationID))
+}
+
+// WhereReceivedBy applies the entql string predicate on the received_by field.
+func (f *OrderReturnFilter) WhereReceivedBy(p entql.StringP) {
+	f.Where(p.Field(orderreturn.FieldReceivedBy))
+}
+
+// WhereInspectedAt applies the entql time.Time predicate on the inspected_at field.
+func (f *OrderReturnFilter) WhereInspectedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldInspectedAt))
+}
+
+// WhereRefundedAt applies the entql time.Time predicate on the refunded_at field.
+func (f *OrderReturnFilter) WhereRefundedAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldRefundedAt))
+}
+
+// WhereCanceledAt applies the entql time.Time predicate on the canceled_at field.
+func (f *OrderReturnFilter) WhereCanceledAt(p entql.TimeP) {
+	f.Where(p.Field(orderreturn.FieldCanceledAt))
+}
+
+// WhereHasOrder applies a predicate to check if query has an edge order.
+func (f *OrderReturnFilter) WhereHasOrder() {
+	f.Where(entql.HasEdge("order"))
+}
+
+// WhereHasOrderWith applies a predicate to check if query has an edge order with a given conditions (other predicates).
+func (f *OrderReturnFilter) WhereHasOrderWith(preds ...predicate.Order) {
+	f.Where(entql.HasEdgeWith("order", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasLines applies a predicate to check if query has an edge lines.
+func (f *OrderReturnFilter) WhereHasLines() {
+	f.Where(entql.HasEdge("lines"))
+}
+
+// WhereHasLinesWith applies a predicate to check if query has an edge lines with a given conditions (other predicates).
+func (f *OrderReturnFilter) WhereHasLinesWith(preds ...predicate.ReturnLine) {
+	f.Where(entql.HasEdgeWith("lines", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasReceivedLocation applies a predicate to check if query has an edge received_location.
+func (f *OrderReturnFilter) WhereHasReceivedLocation() {
+	f.Where(entql.HasEdge("received_location"))
+}
+
+// WhereHasReceivedLocationWith applies a predicate to check if query has an edge received_location with a given conditions (other predicates).
+func (f *OrderReturnFilter) WhereHasReceivedLocationWith(preds ...predicate.Location) {
+	f.Where(entql.HasEdgeWith("received_location", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -4106,7 +4719,7 @@ type OutboxFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OutboxFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4191,7 +4804,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4295,7 +4908,7 @@ type PickupPointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PickupPointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4413,7 +5026,7 @@ type PickupWindowFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PickupWindowFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4502,7 +5115,7 @@ type ProductFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProductFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[35].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4619,7 +5232,7 @@ type ReaderBindingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReaderBindingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[36].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4674,7 +5287,7 @@ type RefundFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefundFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[37].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4765,6 +5378,133 @@ func (f *RefundFilter) WhereHasOrderWith(preds ...predicate.Order) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ReturnLineQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ReturnLineQuery builder.
+func (_q *ReturnLineQuery) Filter() *ReturnLineFilter {
+	return &ReturnLineFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ReturnLineMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ReturnLineMutation builder.
+func (m *ReturnLineMutation) Filter() *ReturnLineFilter {
+	return &ReturnLineFilter{config: m.config, predicateAdder: m}
+}
+
+// ReturnLineFilter provides a generic filtering capability at runtime for ReturnLineQuery.
+type ReturnLineFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ReturnLineFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[38].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ReturnLineFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldID))
+}
+
+// WhereReturnID applies the entql int predicate on the return_id field.
+func (f *ReturnLineFilter) WhereReturnID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldReturnID))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *ReturnLineFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldCustomerID))
+}
+
+// WhereOrderLineID applies the entql int predicate on the order_line_id field.
+func (f *ReturnLineFilter) WhereOrderLineID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldOrderLineID))
+}
+
+// WhereVariantID applies the entql int predicate on the variant_id field.
+func (f *ReturnLineFilter) WhereVariantID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldVariantID))
+}
+
+// WhereUnitAmount applies the entql int64 predicate on the unit_amount field.
+func (f *ReturnLineFilter) WhereUnitAmount(p entql.Int64P) {
+	f.Where(p.Field(returnline.FieldUnitAmount))
+}
+
+// WhereGrade applies the entql string predicate on the grade field.
+func (f *ReturnLineFilter) WhereGrade(p entql.StringP) {
+	f.Where(p.Field(returnline.FieldGrade))
+}
+
+// WhereGradedAt applies the entql time.Time predicate on the graded_at field.
+func (f *ReturnLineFilter) WhereGradedAt(p entql.TimeP) {
+	f.Where(p.Field(returnline.FieldGradedAt))
+}
+
+// WhereLocationID applies the entql int predicate on the location_id field.
+func (f *ReturnLineFilter) WhereLocationID(p entql.IntP) {
+	f.Where(p.Field(returnline.FieldLocationID))
+}
+
+// WhereGradedBy applies the entql string predicate on the graded_by field.
+func (f *ReturnLineFilter) WhereGradedBy(p entql.StringP) {
+	f.Where(p.Field(returnline.FieldGradedBy))
+}
+
+// WhereHasOrderReturn applies a predicate to check if query has an edge order_return.
+func (f *ReturnLineFilter) WhereHasOrderReturn() {
+	f.Where(entql.HasEdge("order_return"))
+}
+
+// WhereHasOrderReturnWith applies a predicate to check if query has an edge order_return with a given conditions (other predicates).
+func (f *ReturnLineFilter) WhereHasOrderReturnWith(preds ...predicate.OrderReturn) {
+	f.Where(entql.HasEdgeWith("order_return", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasOrderLine applies a predicate to check if query has an edge order_line.
+func (f *ReturnLineFilter) WhereHasOrderLine() {
+	f.Where(entql.HasEdge("order_line"))
+}
+
+// WhereHasOrderLineWith applies a predicate to check if query has an edge order_line with a given conditions (other predicates).
+func (f *ReturnLineFilter) WhereHasOrderLineWith(preds ...predicate.OrderLine) {
+	f.Where(entql.HasEdgeWith("order_line", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasLocation applies a predicate to check if query has an edge location.
+func (f *ReturnLineFilter) WhereHasLocation() {
+	f.Where(entql.HasEdge("location"))
+}
+
+// WhereHasLocationWith applies a predicate to check if query has an edge location with a given conditions (other predicates).
+func (f *ReturnLineFilter) WhereHasLocationWith(preds ...predicate.Location) {
+	f.Where(entql.HasEdgeWith("location", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *SettingQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -4793,7 +5533,7 @@ type SettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[35].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[39].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4843,7 +5583,7 @@ type ShippingRateFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ShippingRateFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[36].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[40].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4928,7 +5668,7 @@ type StaffFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[37].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[41].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5002,7 +5742,7 @@ type StaffTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[38].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[42].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5091,7 +5831,7 @@ type StockFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StockFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[39].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[43].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5184,7 +5924,7 @@ type StreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[40].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[44].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5269,7 +6009,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[41].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[45].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5324,7 +6064,7 @@ type TopUpFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TopUpFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[42].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[46].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5404,7 +6144,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[43].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[47].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5541,7 +6281,7 @@ type WalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[44].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[48].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5620,7 +6360,7 @@ type WalletEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[45].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[49].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -38,6 +38,16 @@ type Fulfillment struct {
 	PickupCode string `json:"pickup_code,omitempty"`
 	// CollectedAt holds the value of the "collected_at" field.
 	CollectedAt *time.Time `json:"collected_at,omitempty"`
+	// DueAt holds the value of the "due_at" field.
+	DueAt *time.Time `json:"due_at,omitempty"`
+	// EscalatedAt holds the value of the "escalated_at" field.
+	EscalatedAt *time.Time `json:"escalated_at,omitempty"`
+	// Reroutes holds the value of the "reroutes" field.
+	Reroutes int `json:"reroutes,omitempty"`
+	// LateCreditedAt holds the value of the "late_credited_at" field.
+	LateCreditedAt *time.Time `json:"late_credited_at,omitempty"`
+	// PackagingVariant holds the value of the "packaging_variant" field.
+	PackagingVariant string `json:"packaging_variant,omitempty"`
 	// WindowID holds the value of the "window_id" field.
 	WindowID *int `json:"window_id,omitempty"`
 	// Address holds the value of the "address" field.
@@ -90,11 +100,11 @@ func (*Fulfillment) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case fulfillment.FieldAddress:
 			values[i] = new([]byte)
-		case fulfillment.FieldID, fulfillment.FieldOrderID, fulfillment.FieldCustomerID, fulfillment.FieldLocationID, fulfillment.FieldWindowID:
+		case fulfillment.FieldID, fulfillment.FieldOrderID, fulfillment.FieldCustomerID, fulfillment.FieldLocationID, fulfillment.FieldReroutes, fulfillment.FieldWindowID:
 			values[i] = new(sql.NullInt64)
-		case fulfillment.FieldMethod, fulfillment.FieldStatus, fulfillment.FieldPickupCode:
+		case fulfillment.FieldMethod, fulfillment.FieldStatus, fulfillment.FieldPickupCode, fulfillment.FieldPackagingVariant:
 			values[i] = new(sql.NullString)
-		case fulfillment.FieldCreatedAt, fulfillment.FieldUpdatedAt, fulfillment.FieldCollectedAt:
+		case fulfillment.FieldCreatedAt, fulfillment.FieldUpdatedAt, fulfillment.FieldCollectedAt, fulfillment.FieldDueAt, fulfillment.FieldEscalatedAt, fulfillment.FieldLateCreditedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -172,6 +182,39 @@ func (_m *Fulfillment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CollectedAt = new(time.Time)
 				*_m.CollectedAt = value.Time
+			}
+		case fulfillment.FieldDueAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field due_at", values[i])
+			} else if value.Valid {
+				_m.DueAt = new(time.Time)
+				*_m.DueAt = value.Time
+			}
+		case fulfillment.FieldEscalatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field escalated_at", values[i])
+			} else if value.Valid {
+				_m.EscalatedAt = new(time.Time)
+				*_m.EscalatedAt = value.Time
+			}
+		case fulfillment.FieldReroutes:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reroutes", values[i])
+			} else if value.Valid {
+				_m.Reroutes = int(value.Int64)
+			}
+		case fulfillment.FieldLateCreditedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field late_credited_at", values[i])
+			} else if value.Valid {
+				_m.LateCreditedAt = new(time.Time)
+				*_m.LateCreditedAt = value.Time
+			}
+		case fulfillment.FieldPackagingVariant:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field packaging_variant", values[i])
+			} else if value.Valid {
+				_m.PackagingVariant = value.String
 			}
 		case fulfillment.FieldWindowID:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -264,6 +307,27 @@ func (_m *Fulfillment) String() string {
 		builder.WriteString("collected_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	if v := _m.DueAt; v != nil {
+		builder.WriteString("due_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.EscalatedAt; v != nil {
+		builder.WriteString("escalated_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("reroutes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Reroutes))
+	builder.WriteString(", ")
+	if v := _m.LateCreditedAt; v != nil {
+		builder.WriteString("late_credited_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("packaging_variant=")
+	builder.WriteString(_m.PackagingVariant)
 	builder.WriteString(", ")
 	if v := _m.WindowID; v != nil {
 		builder.WriteString("window_id=")

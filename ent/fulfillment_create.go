@@ -127,6 +127,76 @@ func (_c *FulfillmentCreate) SetNillableCollectedAt(v *time.Time) *FulfillmentCr
 	return _c
 }
 
+// SetDueAt sets the "due_at" field.
+func (_c *FulfillmentCreate) SetDueAt(v time.Time) *FulfillmentCreate {
+	_c.mutation.SetDueAt(v)
+	return _c
+}
+
+// SetNillableDueAt sets the "due_at" field if the given value is not nil.
+func (_c *FulfillmentCreate) SetNillableDueAt(v *time.Time) *FulfillmentCreate {
+	if v != nil {
+		_c.SetDueAt(*v)
+	}
+	return _c
+}
+
+// SetEscalatedAt sets the "escalated_at" field.
+func (_c *FulfillmentCreate) SetEscalatedAt(v time.Time) *FulfillmentCreate {
+	_c.mutation.SetEscalatedAt(v)
+	return _c
+}
+
+// SetNillableEscalatedAt sets the "escalated_at" field if the given value is not nil.
+func (_c *FulfillmentCreate) SetNillableEscalatedAt(v *time.Time) *FulfillmentCreate {
+	if v != nil {
+		_c.SetEscalatedAt(*v)
+	}
+	return _c
+}
+
+// SetReroutes sets the "reroutes" field.
+func (_c *FulfillmentCreate) SetReroutes(v int) *FulfillmentCreate {
+	_c.mutation.SetReroutes(v)
+	return _c
+}
+
+// SetNillableReroutes sets the "reroutes" field if the given value is not nil.
+func (_c *FulfillmentCreate) SetNillableReroutes(v *int) *FulfillmentCreate {
+	if v != nil {
+		_c.SetReroutes(*v)
+	}
+	return _c
+}
+
+// SetLateCreditedAt sets the "late_credited_at" field.
+func (_c *FulfillmentCreate) SetLateCreditedAt(v time.Time) *FulfillmentCreate {
+	_c.mutation.SetLateCreditedAt(v)
+	return _c
+}
+
+// SetNillableLateCreditedAt sets the "late_credited_at" field if the given value is not nil.
+func (_c *FulfillmentCreate) SetNillableLateCreditedAt(v *time.Time) *FulfillmentCreate {
+	if v != nil {
+		_c.SetLateCreditedAt(*v)
+	}
+	return _c
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (_c *FulfillmentCreate) SetPackagingVariant(v string) *FulfillmentCreate {
+	_c.mutation.SetPackagingVariant(v)
+	return _c
+}
+
+// SetNillablePackagingVariant sets the "packaging_variant" field if the given value is not nil.
+func (_c *FulfillmentCreate) SetNillablePackagingVariant(v *string) *FulfillmentCreate {
+	if v != nil {
+		_c.SetPackagingVariant(*v)
+	}
+	return _c
+}
+
 // SetWindowID sets the "window_id" field.
 func (_c *FulfillmentCreate) SetWindowID(v int) *FulfillmentCreate {
 	_c.mutation.SetWindowID(v)
@@ -226,6 +296,14 @@ func (_c *FulfillmentCreate) defaults() error {
 		v := fulfillment.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Reroutes(); !ok {
+		v := fulfillment.DefaultReroutes
+		_c.mutation.SetReroutes(v)
+	}
+	if _, ok := _c.mutation.PackagingVariant(); !ok {
+		v := fulfillment.DefaultPackagingVariant
+		_c.mutation.SetPackagingVariant(v)
+	}
 	return nil
 }
 
@@ -261,6 +339,22 @@ func (_c *FulfillmentCreate) check() error {
 	}
 	if _, ok := _c.mutation.PickupCode(); !ok {
 		return &ValidationError{Name: "pickup_code", err: errors.New(`ent: missing required field "Fulfillment.pickup_code"`)}
+	}
+	if _, ok := _c.mutation.Reroutes(); !ok {
+		return &ValidationError{Name: "reroutes", err: errors.New(`ent: missing required field "Fulfillment.reroutes"`)}
+	}
+	if v, ok := _c.mutation.Reroutes(); ok {
+		if err := fulfillment.ReroutesValidator(v); err != nil {
+			return &ValidationError{Name: "reroutes", err: fmt.Errorf(`ent: validator failed for field "Fulfillment.reroutes": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PackagingVariant(); !ok {
+		return &ValidationError{Name: "packaging_variant", err: errors.New(`ent: missing required field "Fulfillment.packaging_variant"`)}
+	}
+	if v, ok := _c.mutation.PackagingVariant(); ok {
+		if err := fulfillment.PackagingVariantValidator(v); err != nil {
+			return &ValidationError{Name: "packaging_variant", err: fmt.Errorf(`ent: validator failed for field "Fulfillment.packaging_variant": %w`, err)}
+		}
 	}
 	if len(_c.mutation.OrderIDs()) == 0 {
 		return &ValidationError{Name: "order", err: errors.New(`ent: missing required edge "Fulfillment.order"`)}
@@ -323,6 +417,26 @@ func (_c *FulfillmentCreate) createSpec() (*Fulfillment, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CollectedAt(); ok {
 		_spec.SetField(fulfillment.FieldCollectedAt, field.TypeTime, value)
 		_node.CollectedAt = &value
+	}
+	if value, ok := _c.mutation.DueAt(); ok {
+		_spec.SetField(fulfillment.FieldDueAt, field.TypeTime, value)
+		_node.DueAt = &value
+	}
+	if value, ok := _c.mutation.EscalatedAt(); ok {
+		_spec.SetField(fulfillment.FieldEscalatedAt, field.TypeTime, value)
+		_node.EscalatedAt = &value
+	}
+	if value, ok := _c.mutation.Reroutes(); ok {
+		_spec.SetField(fulfillment.FieldReroutes, field.TypeInt, value)
+		_node.Reroutes = value
+	}
+	if value, ok := _c.mutation.LateCreditedAt(); ok {
+		_spec.SetField(fulfillment.FieldLateCreditedAt, field.TypeTime, value)
+		_node.LateCreditedAt = &value
+	}
+	if value, ok := _c.mutation.PackagingVariant(); ok {
+		_spec.SetField(fulfillment.FieldPackagingVariant, field.TypeString, value)
+		_node.PackagingVariant = value
 	}
 	if value, ok := _c.mutation.WindowID(); ok {
 		_spec.SetField(fulfillment.FieldWindowID, field.TypeInt, value)
@@ -492,6 +606,90 @@ func (u *FulfillmentUpsert) UpdateCollectedAt() *FulfillmentUpsert {
 // ClearCollectedAt clears the value of the "collected_at" field.
 func (u *FulfillmentUpsert) ClearCollectedAt() *FulfillmentUpsert {
 	u.SetNull(fulfillment.FieldCollectedAt)
+	return u
+}
+
+// SetDueAt sets the "due_at" field.
+func (u *FulfillmentUpsert) SetDueAt(v time.Time) *FulfillmentUpsert {
+	u.Set(fulfillment.FieldDueAt, v)
+	return u
+}
+
+// UpdateDueAt sets the "due_at" field to the value that was provided on create.
+func (u *FulfillmentUpsert) UpdateDueAt() *FulfillmentUpsert {
+	u.SetExcluded(fulfillment.FieldDueAt)
+	return u
+}
+
+// ClearDueAt clears the value of the "due_at" field.
+func (u *FulfillmentUpsert) ClearDueAt() *FulfillmentUpsert {
+	u.SetNull(fulfillment.FieldDueAt)
+	return u
+}
+
+// SetEscalatedAt sets the "escalated_at" field.
+func (u *FulfillmentUpsert) SetEscalatedAt(v time.Time) *FulfillmentUpsert {
+	u.Set(fulfillment.FieldEscalatedAt, v)
+	return u
+}
+
+// UpdateEscalatedAt sets the "escalated_at" field to the value that was provided on create.
+func (u *FulfillmentUpsert) UpdateEscalatedAt() *FulfillmentUpsert {
+	u.SetExcluded(fulfillment.FieldEscalatedAt)
+	return u
+}
+
+// ClearEscalatedAt clears the value of the "escalated_at" field.
+func (u *FulfillmentUpsert) ClearEscalatedAt() *FulfillmentUpsert {
+	u.SetNull(fulfillment.FieldEscalatedAt)
+	return u
+}
+
+// SetReroutes sets the "reroutes" field.
+func (u *FulfillmentUpsert) SetReroutes(v int) *FulfillmentUpsert {
+	u.Set(fulfillment.FieldReroutes, v)
+	return u
+}
+
+// UpdateReroutes sets the "reroutes" field to the value that was provided on create.
+func (u *FulfillmentUpsert) UpdateReroutes() *FulfillmentUpsert {
+	u.SetExcluded(fulfillment.FieldReroutes)
+	return u
+}
+
+// AddReroutes adds v to the "reroutes" field.
+func (u *FulfillmentUpsert) AddReroutes(v int) *FulfillmentUpsert {
+	u.Add(fulfillment.FieldReroutes, v)
+	return u
+}
+
+// SetLateCreditedAt sets the "late_credited_at" field.
+func (u *FulfillmentUpsert) SetLateCreditedAt(v time.Time) *FulfillmentUpsert {
+	u.Set(fulfillment.FieldLateCreditedAt, v)
+	return u
+}
+
+// UpdateLateCreditedAt sets the "late_credited_at" field to the value that was provided on create.
+func (u *FulfillmentUpsert) UpdateLateCreditedAt() *FulfillmentUpsert {
+	u.SetExcluded(fulfillment.FieldLateCreditedAt)
+	return u
+}
+
+// ClearLateCreditedAt clears the value of the "late_credited_at" field.
+func (u *FulfillmentUpsert) ClearLateCreditedAt() *FulfillmentUpsert {
+	u.SetNull(fulfillment.FieldLateCreditedAt)
+	return u
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (u *FulfillmentUpsert) SetPackagingVariant(v string) *FulfillmentUpsert {
+	u.Set(fulfillment.FieldPackagingVariant, v)
+	return u
+}
+
+// UpdatePackagingVariant sets the "packaging_variant" field to the value that was provided on create.
+func (u *FulfillmentUpsert) UpdatePackagingVariant() *FulfillmentUpsert {
+	u.SetExcluded(fulfillment.FieldPackagingVariant)
 	return u
 }
 
@@ -679,6 +877,104 @@ func (u *FulfillmentUpsertOne) UpdateCollectedAt() *FulfillmentUpsertOne {
 func (u *FulfillmentUpsertOne) ClearCollectedAt() *FulfillmentUpsertOne {
 	return u.Update(func(s *FulfillmentUpsert) {
 		s.ClearCollectedAt()
+	})
+}
+
+// SetDueAt sets the "due_at" field.
+func (u *FulfillmentUpsertOne) SetDueAt(v time.Time) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetDueAt(v)
+	})
+}
+
+// UpdateDueAt sets the "due_at" field to the value that was provided on create.
+func (u *FulfillmentUpsertOne) UpdateDueAt() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateDueAt()
+	})
+}
+
+// ClearDueAt clears the value of the "due_at" field.
+func (u *FulfillmentUpsertOne) ClearDueAt() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearDueAt()
+	})
+}
+
+// SetEscalatedAt sets the "escalated_at" field.
+func (u *FulfillmentUpsertOne) SetEscalatedAt(v time.Time) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetEscalatedAt(v)
+	})
+}
+
+// UpdateEscalatedAt sets the "escalated_at" field to the value that was provided on create.
+func (u *FulfillmentUpsertOne) UpdateEscalatedAt() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateEscalatedAt()
+	})
+}
+
+// ClearEscalatedAt clears the value of the "escalated_at" field.
+func (u *FulfillmentUpsertOne) ClearEscalatedAt() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearEscalatedAt()
+	})
+}
+
+// SetReroutes sets the "reroutes" field.
+func (u *FulfillmentUpsertOne) SetReroutes(v int) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetReroutes(v)
+	})
+}
+
+// AddReroutes adds v to the "reroutes" field.
+func (u *FulfillmentUpsertOne) AddReroutes(v int) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.AddReroutes(v)
+	})
+}
+
+// UpdateReroutes sets the "reroutes" field to the value that was provided on create.
+func (u *FulfillmentUpsertOne) UpdateReroutes() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateReroutes()
+	})
+}
+
+// SetLateCreditedAt sets the "late_credited_at" field.
+func (u *FulfillmentUpsertOne) SetLateCreditedAt(v time.Time) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetLateCreditedAt(v)
+	})
+}
+
+// UpdateLateCreditedAt sets the "late_credited_at" field to the value that was provided on create.
+func (u *FulfillmentUpsertOne) UpdateLateCreditedAt() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateLateCreditedAt()
+	})
+}
+
+// ClearLateCreditedAt clears the value of the "late_credited_at" field.
+func (u *FulfillmentUpsertOne) ClearLateCreditedAt() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearLateCreditedAt()
+	})
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (u *FulfillmentUpsertOne) SetPackagingVariant(v string) *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetPackagingVariant(v)
+	})
+}
+
+// UpdatePackagingVariant sets the "packaging_variant" field to the value that was provided on create.
+func (u *FulfillmentUpsertOne) UpdatePackagingVariant() *FulfillmentUpsertOne {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdatePackagingVariant()
 	})
 }
 
@@ -1039,6 +1335,104 @@ func (u *FulfillmentUpsertBulk) UpdateCollectedAt() *FulfillmentUpsertBulk {
 func (u *FulfillmentUpsertBulk) ClearCollectedAt() *FulfillmentUpsertBulk {
 	return u.Update(func(s *FulfillmentUpsert) {
 		s.ClearCollectedAt()
+	})
+}
+
+// SetDueAt sets the "due_at" field.
+func (u *FulfillmentUpsertBulk) SetDueAt(v time.Time) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetDueAt(v)
+	})
+}
+
+// UpdateDueAt sets the "due_at" field to the value that was provided on create.
+func (u *FulfillmentUpsertBulk) UpdateDueAt() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateDueAt()
+	})
+}
+
+// ClearDueAt clears the value of the "due_at" field.
+func (u *FulfillmentUpsertBulk) ClearDueAt() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearDueAt()
+	})
+}
+
+// SetEscalatedAt sets the "escalated_at" field.
+func (u *FulfillmentUpsertBulk) SetEscalatedAt(v time.Time) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetEscalatedAt(v)
+	})
+}
+
+// UpdateEscalatedAt sets the "escalated_at" field to the value that was provided on create.
+func (u *FulfillmentUpsertBulk) UpdateEscalatedAt() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateEscalatedAt()
+	})
+}
+
+// ClearEscalatedAt clears the value of the "escalated_at" field.
+func (u *FulfillmentUpsertBulk) ClearEscalatedAt() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearEscalatedAt()
+	})
+}
+
+// SetReroutes sets the "reroutes" field.
+func (u *FulfillmentUpsertBulk) SetReroutes(v int) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetReroutes(v)
+	})
+}
+
+// AddReroutes adds v to the "reroutes" field.
+func (u *FulfillmentUpsertBulk) AddReroutes(v int) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.AddReroutes(v)
+	})
+}
+
+// UpdateReroutes sets the "reroutes" field to the value that was provided on create.
+func (u *FulfillmentUpsertBulk) UpdateReroutes() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateReroutes()
+	})
+}
+
+// SetLateCreditedAt sets the "late_credited_at" field.
+func (u *FulfillmentUpsertBulk) SetLateCreditedAt(v time.Time) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetLateCreditedAt(v)
+	})
+}
+
+// UpdateLateCreditedAt sets the "late_credited_at" field to the value that was provided on create.
+func (u *FulfillmentUpsertBulk) UpdateLateCreditedAt() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdateLateCreditedAt()
+	})
+}
+
+// ClearLateCreditedAt clears the value of the "late_credited_at" field.
+func (u *FulfillmentUpsertBulk) ClearLateCreditedAt() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.ClearLateCreditedAt()
+	})
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (u *FulfillmentUpsertBulk) SetPackagingVariant(v string) *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.SetPackagingVariant(v)
+	})
+}
+
+// UpdatePackagingVariant sets the "packaging_variant" field to the value that was provided on create.
+func (u *FulfillmentUpsertBulk) UpdatePackagingVariant() *FulfillmentUpsertBulk {
+	return u.Update(func(s *FulfillmentUpsert) {
+		s.UpdatePackagingVariant()
 	})
 }
 

@@ -112,6 +112,101 @@ func (_u *FulfillmentUpdate) ClearCollectedAt() *FulfillmentUpdate {
 	return _u
 }
 
+// SetDueAt sets the "due_at" field.
+func (_u *FulfillmentUpdate) SetDueAt(v time.Time) *FulfillmentUpdate {
+	_u.mutation.SetDueAt(v)
+	return _u
+}
+
+// SetNillableDueAt sets the "due_at" field if the given value is not nil.
+func (_u *FulfillmentUpdate) SetNillableDueAt(v *time.Time) *FulfillmentUpdate {
+	if v != nil {
+		_u.SetDueAt(*v)
+	}
+	return _u
+}
+
+// ClearDueAt clears the value of the "due_at" field.
+func (_u *FulfillmentUpdate) ClearDueAt() *FulfillmentUpdate {
+	_u.mutation.ClearDueAt()
+	return _u
+}
+
+// SetEscalatedAt sets the "escalated_at" field.
+func (_u *FulfillmentUpdate) SetEscalatedAt(v time.Time) *FulfillmentUpdate {
+	_u.mutation.SetEscalatedAt(v)
+	return _u
+}
+
+// SetNillableEscalatedAt sets the "escalated_at" field if the given value is not nil.
+func (_u *FulfillmentUpdate) SetNillableEscalatedAt(v *time.Time) *FulfillmentUpdate {
+	if v != nil {
+		_u.SetEscalatedAt(*v)
+	}
+	return _u
+}
+
+// ClearEscalatedAt clears the value of the "escalated_at" field.
+func (_u *FulfillmentUpdate) ClearEscalatedAt() *FulfillmentUpdate {
+	_u.mutation.ClearEscalatedAt()
+	return _u
+}
+
+// SetReroutes sets the "reroutes" field.
+func (_u *FulfillmentUpdate) SetReroutes(v int) *FulfillmentUpdate {
+	_u.mutation.ResetReroutes()
+	_u.mutation.SetReroutes(v)
+	return _u
+}
+
+// SetNillableReroutes sets the "reroutes" field if the given value is not nil.
+func (_u *FulfillmentUpdate) SetNillableReroutes(v *int) *FulfillmentUpdate {
+	if v != nil {
+		_u.SetReroutes(*v)
+	}
+	return _u
+}
+
+// AddReroutes adds value to the "reroutes" field.
+func (_u *FulfillmentUpdate) AddReroutes(v int) *FulfillmentUpdate {
+	_u.mutation.AddReroutes(v)
+	return _u
+}
+
+// SetLateCreditedAt sets the "late_credited_at" field.
+func (_u *FulfillmentUpdate) SetLateCreditedAt(v time.Time) *FulfillmentUpdate {
+	_u.mutation.SetLateCreditedAt(v)
+	return _u
+}
+
+// SetNillableLateCreditedAt sets the "late_credited_at" field if the given value is not nil.
+func (_u *FulfillmentUpdate) SetNillableLateCreditedAt(v *time.Time) *FulfillmentUpdate {
+	if v != nil {
+		_u.SetLateCreditedAt(*v)
+	}
+	return _u
+}
+
+// ClearLateCreditedAt clears the value of the "late_credited_at" field.
+func (_u *FulfillmentUpdate) ClearLateCreditedAt() *FulfillmentUpdate {
+	_u.mutation.ClearLateCreditedAt()
+	return _u
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (_u *FulfillmentUpdate) SetPackagingVariant(v string) *FulfillmentUpdate {
+	_u.mutation.SetPackagingVariant(v)
+	return _u
+}
+
+// SetNillablePackagingVariant sets the "packaging_variant" field if the given value is not nil.
+func (_u *FulfillmentUpdate) SetNillablePackagingVariant(v *string) *FulfillmentUpdate {
+	if v != nil {
+		_u.SetPackagingVariant(*v)
+	}
+	return _u
+}
+
 // SetWindowID sets the "window_id" field.
 func (_u *FulfillmentUpdate) SetWindowID(v int) *FulfillmentUpdate {
 	_u.mutation.ResetWindowID()
@@ -246,6 +341,16 @@ func (_u *FulfillmentUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Fulfillment.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Reroutes(); ok {
+		if err := fulfillment.ReroutesValidator(v); err != nil {
+			return &ValidationError{Name: "reroutes", err: fmt.Errorf(`ent: validator failed for field "Fulfillment.reroutes": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PackagingVariant(); ok {
+		if err := fulfillment.PackagingVariantValidator(v); err != nil {
+			return &ValidationError{Name: "packaging_variant", err: fmt.Errorf(`ent: validator failed for field "Fulfillment.packaging_variant": %w`, err)}
+		}
+	}
 	if _u.mutation.OrderCleared() && len(_u.mutation.OrderIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Fulfillment.order"`)
 	}
@@ -293,6 +398,33 @@ func (_u *FulfillmentUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	}
 	if _u.mutation.CollectedAtCleared() {
 		_spec.ClearField(fulfillment.FieldCollectedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DueAt(); ok {
+		_spec.SetField(fulfillment.FieldDueAt, field.TypeTime, value)
+	}
+	if _u.mutation.DueAtCleared() {
+		_spec.ClearField(fulfillment.FieldDueAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EscalatedAt(); ok {
+		_spec.SetField(fulfillment.FieldEscalatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.EscalatedAtCleared() {
+		_spec.ClearField(fulfillment.FieldEscalatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Reroutes(); ok {
+		_spec.SetField(fulfillment.FieldReroutes, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReroutes(); ok {
+		_spec.AddField(fulfillment.FieldReroutes, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.LateCreditedAt(); ok {
+		_spec.SetField(fulfillment.FieldLateCreditedAt, field.TypeTime, value)
+	}
+	if _u.mutation.LateCreditedAtCleared() {
+		_spec.ClearField(fulfillment.FieldLateCreditedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PackagingVariant(); ok {
+		_spec.SetField(fulfillment.FieldPackagingVariant, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.WindowID(); ok {
 		_spec.SetField(fulfillment.FieldWindowID, field.TypeInt, value)
@@ -457,6 +589,101 @@ func (_u *FulfillmentUpdateOne) ClearCollectedAt() *FulfillmentUpdateOne {
 	return _u
 }
 
+// SetDueAt sets the "due_at" field.
+func (_u *FulfillmentUpdateOne) SetDueAt(v time.Time) *FulfillmentUpdateOne {
+	_u.mutation.SetDueAt(v)
+	return _u
+}
+
+// SetNillableDueAt sets the "due_at" field if the given value is not nil.
+func (_u *FulfillmentUpdateOne) SetNillableDueAt(v *time.Time) *FulfillmentUpdateOne {
+	if v != nil {
+		_u.SetDueAt(*v)
+	}
+	return _u
+}
+
+// ClearDueAt clears the value of the "due_at" field.
+func (_u *FulfillmentUpdateOne) ClearDueAt() *FulfillmentUpdateOne {
+	_u.mutation.ClearDueAt()
+	return _u
+}
+
+// SetEscalatedAt sets the "escalated_at" field.
+func (_u *FulfillmentUpdateOne) SetEscalatedAt(v time.Time) *FulfillmentUpdateOne {
+	_u.mutation.SetEscalatedAt(v)
+	return _u
+}
+
+// SetNillableEscalatedAt sets the "escalated_at" field if the given value is not nil.
+func (_u *FulfillmentUpdateOne) SetNillableEscalatedAt(v *time.Time) *FulfillmentUpdateOne {
+	if v != nil {
+		_u.SetEscalatedAt(*v)
+	}
+	return _u
+}
+
+// ClearEscalatedAt clears the value of the "escalated_at" field.
+func (_u *FulfillmentUpdateOne) ClearEscalatedAt() *FulfillmentUpdateOne {
+	_u.mutation.ClearEscalatedAt()
+	return _u
+}
+
+// SetReroutes sets the "reroutes" field.
+func (_u *FulfillmentUpdateOne) SetReroutes(v int) *FulfillmentUpdateOne {
+	_u.mutation.ResetReroutes()
+	_u.mutation.SetReroutes(v)
+	return _u
+}
+
+// SetNillableReroutes sets the "reroutes" field if the given value is not nil.
+func (_u *FulfillmentUpdateOne) SetNillableReroutes(v *int) *FulfillmentUpdateOne {
+	if v != nil {
+		_u.SetReroutes(*v)
+	}
+	return _u
+}
+
+// AddReroutes adds value to the "reroutes" field.
+func (_u *FulfillmentUpdateOne) AddReroutes(v int) *FulfillmentUpdateOne {
+	_u.mutation.AddReroutes(v)
+	return _u
+}
+
+// SetLateCreditedAt sets the "late_credited_at" field.
+func (_u *FulfillmentUpdateOne) SetLateCreditedAt(v time.Time) *FulfillmentUpdateOne {
+	_u.mutation.SetLateCreditedAt(v)
+	return _u
+}
+
+// SetNillableLateCreditedAt sets the "late_credited_at" field if the given value is not nil.
+func (_u *FulfillmentUpdateOne) SetNillableLateCreditedAt(v *time.Time) *FulfillmentUpdateOne {
+	if v != nil {
+		_u.SetLateCreditedAt(*v)
+	}
+	return _u
+}
+
+// ClearLateCreditedAt clears the value of the "late_credited_at" field.
+func (_u *FulfillmentUpdateOne) ClearLateCreditedAt() *FulfillmentUpdateOne {
+	_u.mutation.ClearLateCreditedAt()
+	return _u
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (_u *FulfillmentUpdateOne) SetPackagingVariant(v string) *FulfillmentUpdateOne {
+	_u.mutation.SetPackagingVariant(v)
+	return _u
+}
+
+// SetNillablePackagingVariant sets the "packaging_variant" field if the given value is not nil.
+func (_u *FulfillmentUpdateOne) SetNillablePackagingVariant(v *string) *FulfillmentUpdateOne {
+	if v != nil {
+		_u.SetPackagingVariant(*v)
+	}
+	return _u
+}
+
 // SetWindowID sets the "window_id" field.
 func (_u *FulfillmentUpdateOne) SetWindowID(v int) *FulfillmentUpdateOne {
 	_u.mutation.ResetWindowID()
@@ -604,6 +831,16 @@ func (_u *FulfillmentUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Fulfillment.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Reroutes(); ok {
+		if err := fulfillment.ReroutesValidator(v); err != nil {
+			return &ValidationError{Name: "reroutes", err: fmt.Errorf(`ent: validator failed for field "Fulfillment.reroutes": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PackagingVariant(); ok {
+		if err := fulfillment.PackagingVariantValidator(v); err != nil {
+			return &ValidationError{Name: "packaging_variant", err: fmt.Errorf(`ent: validator failed for field "Fulfillment.packaging_variant": %w`, err)}
+		}
+	}
 	if _u.mutation.OrderCleared() && len(_u.mutation.OrderIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Fulfillment.order"`)
 	}
@@ -668,6 +905,33 @@ func (_u *FulfillmentUpdateOne) sqlSave(ctx context.Context) (_node *Fulfillment
 	}
 	if _u.mutation.CollectedAtCleared() {
 		_spec.ClearField(fulfillment.FieldCollectedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DueAt(); ok {
+		_spec.SetField(fulfillment.FieldDueAt, field.TypeTime, value)
+	}
+	if _u.mutation.DueAtCleared() {
+		_spec.ClearField(fulfillment.FieldDueAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EscalatedAt(); ok {
+		_spec.SetField(fulfillment.FieldEscalatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.EscalatedAtCleared() {
+		_spec.ClearField(fulfillment.FieldEscalatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Reroutes(); ok {
+		_spec.SetField(fulfillment.FieldReroutes, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReroutes(); ok {
+		_spec.AddField(fulfillment.FieldReroutes, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.LateCreditedAt(); ok {
+		_spec.SetField(fulfillment.FieldLateCreditedAt, field.TypeTime, value)
+	}
+	if _u.mutation.LateCreditedAtCleared() {
+		_spec.ClearField(fulfillment.FieldLateCreditedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PackagingVariant(); ok {
+		_spec.SetField(fulfillment.FieldPackagingVariant, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.WindowID(); ok {
 		_spec.SetField(fulfillment.FieldWindowID, field.TypeInt, value)

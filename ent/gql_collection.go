@@ -29,11 +29,13 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
@@ -1993,6 +1995,19 @@ func (_q *OrderQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 				return err
 			}
 			_q.withFulfillment = query
+
+		case "returns":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrderReturnClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, orderreturnImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedReturns(alias, func(wq *OrderReturnQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[order.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, order.FieldCreatedAt)
@@ -2214,6 +2229,11 @@ func (_q *OrderLineQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				selectedFields = append(selectedFields, orderline.FieldRefundedQuantity)
 				fieldSeen[orderline.FieldRefundedQuantity] = struct{}{}
 			}
+		case "returnedQuantity":
+			if _, ok := fieldSeen[orderline.FieldReturnedQuantity]; !ok {
+				selectedFields = append(selectedFields, orderline.FieldReturnedQuantity)
+				fieldSeen[orderline.FieldReturnedQuantity] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -2251,6 +2271,203 @@ func newOrderLinePaginateArgs(rv map[string]any) *orderlinePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*OrderLineWhereInput); ok {
 		args.opts = append(args.opts, WithOrderLineFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *OrderReturnQuery) CollectFields(ctx context.Context, satisfies ...string) (*OrderReturnQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *OrderReturnQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(orderreturn.Columns))
+		selectedFields = []string{orderreturn.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "order":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, orderImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrder = query
+			if _, ok := fieldSeen[orderreturn.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldOrderID)
+				fieldSeen[orderreturn.FieldOrderID] = struct{}{}
+			}
+
+		case "lines":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ReturnLineClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, returnlineImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedLines(alias, func(wq *ReturnLineQuery) {
+				*wq = *query
+			})
+
+		case "receivedLocation":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LocationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, locationImplementors)...); err != nil {
+				return err
+			}
+			_q.withReceivedLocation = query
+			if _, ok := fieldSeen[orderreturn.FieldReceivedLocationID]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldReceivedLocationID)
+				fieldSeen[orderreturn.FieldReceivedLocationID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[orderreturn.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldCreatedAt)
+				fieldSeen[orderreturn.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[orderreturn.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldUpdatedAt)
+				fieldSeen[orderreturn.FieldUpdatedAt] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[orderreturn.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldStatus)
+				fieldSeen[orderreturn.FieldStatus] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[orderreturn.FieldReason]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldReason)
+				fieldSeen[orderreturn.FieldReason] = struct{}{}
+			}
+		case "reasonText":
+			if _, ok := fieldSeen[orderreturn.FieldReasonText]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldReasonText)
+				fieldSeen[orderreturn.FieldReasonText] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[orderreturn.FieldCode]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldCode)
+				fieldSeen[orderreturn.FieldCode] = struct{}{}
+			}
+		case "refundMode":
+			if _, ok := fieldSeen[orderreturn.FieldRefundMode]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldRefundMode)
+				fieldSeen[orderreturn.FieldRefundMode] = struct{}{}
+			}
+		case "packagingVariant":
+			if _, ok := fieldSeen[orderreturn.FieldPackagingVariant]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldPackagingVariant)
+				fieldSeen[orderreturn.FieldPackagingVariant] = struct{}{}
+			}
+		case "units":
+			if _, ok := fieldSeen[orderreturn.FieldUnits]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldUnits)
+				fieldSeen[orderreturn.FieldUnits] = struct{}{}
+			}
+		case "gradedUnits":
+			if _, ok := fieldSeen[orderreturn.FieldGradedUnits]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldGradedUnits)
+				fieldSeen[orderreturn.FieldGradedUnits] = struct{}{}
+			}
+		case "receivedAt":
+			if _, ok := fieldSeen[orderreturn.FieldReceivedAt]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldReceivedAt)
+				fieldSeen[orderreturn.FieldReceivedAt] = struct{}{}
+			}
+		case "inspectedAt":
+			if _, ok := fieldSeen[orderreturn.FieldInspectedAt]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldInspectedAt)
+				fieldSeen[orderreturn.FieldInspectedAt] = struct{}{}
+			}
+		case "refundedAt":
+			if _, ok := fieldSeen[orderreturn.FieldRefundedAt]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldRefundedAt)
+				fieldSeen[orderreturn.FieldRefundedAt] = struct{}{}
+			}
+		case "canceledAt":
+			if _, ok := fieldSeen[orderreturn.FieldCanceledAt]; !ok {
+				selectedFields = append(selectedFields, orderreturn.FieldCanceledAt)
+				fieldSeen[orderreturn.FieldCanceledAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type returnPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ReturnPaginateOption
+}
+
+func newReturnPaginateArgs(rv map[string]any) *returnPaginateArgs {
+	args := &returnPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ReturnOrder{Field: &ReturnOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithReturnOrder(order))
+			}
+		case *ReturnOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithReturnOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ReturnWhereInput); ok {
+		args.opts = append(args.opts, WithReturnFilter(v.Filter))
 	}
 	return args
 }
@@ -2875,6 +3092,123 @@ func newRefundPaginateArgs(rv map[string]any) *refundPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*RefundWhereInput); ok {
 		args.opts = append(args.opts, WithRefundFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ReturnLineQuery) CollectFields(ctx context.Context, satisfies ...string) (*ReturnLineQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ReturnLineQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(returnline.Columns))
+		selectedFields = []string{returnline.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "orderReturn":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrderReturnClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, orderreturnImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrderReturn = query
+			if _, ok := fieldSeen[returnline.FieldReturnID]; !ok {
+				selectedFields = append(selectedFields, returnline.FieldReturnID)
+				fieldSeen[returnline.FieldReturnID] = struct{}{}
+			}
+
+		case "orderLine":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrderLineClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, orderlineImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrderLine = query
+			if _, ok := fieldSeen[returnline.FieldOrderLineID]; !ok {
+				selectedFields = append(selectedFields, returnline.FieldOrderLineID)
+				fieldSeen[returnline.FieldOrderLineID] = struct{}{}
+			}
+
+		case "location":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LocationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, locationImplementors)...); err != nil {
+				return err
+			}
+			_q.withLocation = query
+			if _, ok := fieldSeen[returnline.FieldLocationID]; !ok {
+				selectedFields = append(selectedFields, returnline.FieldLocationID)
+				fieldSeen[returnline.FieldLocationID] = struct{}{}
+			}
+		case "grade":
+			if _, ok := fieldSeen[returnline.FieldGrade]; !ok {
+				selectedFields = append(selectedFields, returnline.FieldGrade)
+				fieldSeen[returnline.FieldGrade] = struct{}{}
+			}
+		case "gradedAt":
+			if _, ok := fieldSeen[returnline.FieldGradedAt]; !ok {
+				selectedFields = append(selectedFields, returnline.FieldGradedAt)
+				fieldSeen[returnline.FieldGradedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type returnlinePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ReturnLinePaginateOption
+}
+
+func newReturnLinePaginateArgs(rv map[string]any) *returnlinePaginateArgs {
+	args := &returnlinePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*ReturnLineWhereInput); ok {
+		args.opts = append(args.opts, WithReturnLineFilter(v.Filter))
 	}
 	return args
 }

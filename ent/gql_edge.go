@@ -165,12 +165,52 @@ func (_m *Order) Fulfillment(ctx context.Context) (*Fulfillment, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Order) Returns(ctx context.Context) (result []*OrderReturn, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedReturns(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ReturnsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReturns().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *OrderLine) Variant(ctx context.Context) (*Variant, error) {
 	result, err := _m.Edges.VariantOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryVariant().Only(ctx)
 	}
 	return result, err
+}
+
+func (_m *OrderReturn) Order(ctx context.Context) (*Order, error) {
+	result, err := _m.Edges.OrderOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrder().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *OrderReturn) Lines(ctx context.Context) (result []*ReturnLine, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedLines(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.LinesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLines().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *OrderReturn) ReceivedLocation(ctx context.Context) (*Location, error) {
+	result, err := _m.Edges.ReceivedLocationOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReceivedLocation().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *PickupPoint) Location(ctx context.Context) (*Location, error) {
@@ -223,6 +263,30 @@ func (_m *Product) Collections(ctx context.Context) (result []*Collection, err e
 		result, err = _m.QueryCollections().All(ctx)
 	}
 	return result, err
+}
+
+func (_m *ReturnLine) OrderReturn(ctx context.Context) (*OrderReturn, error) {
+	result, err := _m.Edges.OrderReturnOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrderReturn().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ReturnLine) OrderLine(ctx context.Context) (*OrderLine, error) {
+	result, err := _m.Edges.OrderLineOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrderLine().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ReturnLine) Location(ctx context.Context) (*Location, error) {
+	result, err := _m.Edges.LocationOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLocation().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *Variant) Product(ctx context.Context) (*Product, error) {

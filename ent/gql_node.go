@@ -30,11 +30,13 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
@@ -143,6 +145,11 @@ var orderlineImplementors = []string{"OrderLine", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*OrderLine) IsNode() {}
 
+var orderreturnImplementors = []string{"Return", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*OrderReturn) IsNode() {}
+
 var paymentImplementors = []string{"Payment", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -167,6 +174,11 @@ var refundImplementors = []string{"Refund", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Refund) IsNode() {}
+
+var returnlineImplementors = []string{"ReturnLine", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ReturnLine) IsNode() {}
 
 var shippingrateImplementors = []string{"ShippingRate", "Node"}
 
@@ -446,6 +458,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			}
 		}
 		return query.Only(ctx)
+	case orderreturn.Table:
+		query := c.OrderReturn.Query().
+			Where(orderreturn.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, orderreturnImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case payment.Table:
 		query := c.Payment.Query().
 			Where(payment.ID(id))
@@ -487,6 +508,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(refund.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, refundImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case returnline.Table:
+		query := c.ReturnLine.Query().
+			Where(returnline.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, returnlineImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -922,6 +952,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 				*noder = node
 			}
 		}
+	case orderreturn.Table:
+		query := c.OrderReturn.Query().
+			Where(orderreturn.IDIn(ids...))
+		query, err := query.CollectFields(ctx, orderreturnImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case payment.Table:
 		query := c.Payment.Query().
 			Where(payment.IDIn(ids...))
@@ -990,6 +1036,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Refund.Query().
 			Where(refund.IDIn(ids...))
 		query, err := query.CollectFields(ctx, refundImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case returnline.Table:
+		query := c.ReturnLine.Query().
+			Where(returnline.IDIn(ids...))
+		query, err := query.CollectFields(ctx, returnlineImplementors...)
 		if err != nil {
 			return nil, err
 		}

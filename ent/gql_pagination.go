@@ -33,11 +33,13 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
@@ -5645,6 +5647,323 @@ func (_m *OrderLine) ToEdge(order *OrderLineOrder) *OrderLineEdge {
 	}
 }
 
+// Return is the type alias for OrderReturn.
+type Return = OrderReturn
+
+// ReturnEdge is the edge representation of Return.
+type ReturnEdge struct {
+	Node   *Return `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// ReturnConnection is the connection containing edges to Return.
+type ReturnConnection struct {
+	Edges      []*ReturnEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *ReturnConnection) build(nodes []*Return, pager *returnPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Return
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Return {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Return {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ReturnEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ReturnEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ReturnPaginateOption enables pagination customization.
+type ReturnPaginateOption func(*returnPager) error
+
+// WithReturnOrder configures pagination ordering.
+func WithReturnOrder(order *ReturnOrder) ReturnPaginateOption {
+	if order == nil {
+		order = DefaultReturnOrder
+	}
+	o := *order
+	return func(pager *returnPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultReturnOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithReturnFilter configures pagination filter.
+func WithReturnFilter(filter func(*OrderReturnQuery) (*OrderReturnQuery, error)) ReturnPaginateOption {
+	return func(pager *returnPager) error {
+		if filter == nil {
+			return errors.New("OrderReturnQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type returnPager struct {
+	reverse bool
+	order   *ReturnOrder
+	filter  func(*OrderReturnQuery) (*OrderReturnQuery, error)
+}
+
+func newReturnPager(opts []ReturnPaginateOption, reverse bool) (*returnPager, error) {
+	pager := &returnPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultReturnOrder
+	}
+	return pager, nil
+}
+
+func (p *returnPager) applyFilter(query *OrderReturnQuery) (*OrderReturnQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *returnPager) toCursor(_m *Return) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *returnPager) applyCursors(query *OrderReturnQuery, after, before *Cursor) (*OrderReturnQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultReturnOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *returnPager) applyOrder(query *OrderReturnQuery) *OrderReturnQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultReturnOrder.Field {
+		query = query.Order(DefaultReturnOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *returnPager) orderExpr(query *OrderReturnQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultReturnOrder.Field {
+			b.Comma().Ident(DefaultReturnOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Return.
+func (_m *OrderReturnQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ReturnPaginateOption,
+) (*ReturnConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newReturnPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ReturnConnection{Edges: []*ReturnEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// OrderReturnOrderFieldCreatedAt orders OrderReturn by created_at.
+	OrderReturnOrderFieldCreatedAt = &ReturnOrderField{
+		Value: func(_m *Return) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: orderreturn.FieldCreatedAt,
+		toTerm: orderreturn.ByCreatedAt,
+		toCursor: func(_m *Return) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// OrderReturnOrderFieldUpdatedAt orders OrderReturn by updated_at.
+	OrderReturnOrderFieldUpdatedAt = &ReturnOrderField{
+		Value: func(_m *Return) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: orderreturn.FieldUpdatedAt,
+		toTerm: orderreturn.ByUpdatedAt,
+		toCursor: func(_m *Return) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ReturnOrderField) String() string {
+	var str string
+	switch f.column {
+	case OrderReturnOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case OrderReturnOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ReturnOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ReturnOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ReturnOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *OrderReturnOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *OrderReturnOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ReturnOrderField", str)
+	}
+	return nil
+}
+
+// ReturnOrderField defines the ordering field of OrderReturn.
+type ReturnOrderField struct {
+	// Value extracts the ordering value from the given OrderReturn.
+	Value    func(*Return) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) orderreturn.OrderOption
+	toCursor func(*Return) Cursor
+}
+
+// ReturnOrder defines the ordering of OrderReturn.
+type ReturnOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *ReturnOrderField `json:"field"`
+}
+
+// DefaultReturnOrder is the default ordering of OrderReturn.
+var DefaultReturnOrder = &ReturnOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ReturnOrderField{
+		Value: func(_m *Return) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: orderreturn.FieldID,
+		toTerm: orderreturn.ByID,
+		toCursor: func(_m *Return) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Return into ReturnEdge.
+func (_m *Return) ToEdge(order *ReturnOrder) *ReturnEdge {
+	if order == nil {
+		order = DefaultReturnOrder
+	}
+	return &ReturnEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // PaymentEdge is the edge representation of Payment.
 type PaymentEdge struct {
 	Node   *Payment `json:"node"`
@@ -7246,6 +7565,255 @@ func (_m *Refund) ToEdge(order *RefundOrder) *RefundEdge {
 		order = DefaultRefundOrder
 	}
 	return &RefundEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ReturnLineEdge is the edge representation of ReturnLine.
+type ReturnLineEdge struct {
+	Node   *ReturnLine `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// ReturnLineConnection is the connection containing edges to ReturnLine.
+type ReturnLineConnection struct {
+	Edges      []*ReturnLineEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *ReturnLineConnection) build(nodes []*ReturnLine, pager *returnlinePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ReturnLine
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ReturnLine {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ReturnLine {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ReturnLineEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ReturnLineEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ReturnLinePaginateOption enables pagination customization.
+type ReturnLinePaginateOption func(*returnlinePager) error
+
+// WithReturnLineOrder configures pagination ordering.
+func WithReturnLineOrder(order *ReturnLineOrder) ReturnLinePaginateOption {
+	if order == nil {
+		order = DefaultReturnLineOrder
+	}
+	o := *order
+	return func(pager *returnlinePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultReturnLineOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithReturnLineFilter configures pagination filter.
+func WithReturnLineFilter(filter func(*ReturnLineQuery) (*ReturnLineQuery, error)) ReturnLinePaginateOption {
+	return func(pager *returnlinePager) error {
+		if filter == nil {
+			return errors.New("ReturnLineQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type returnlinePager struct {
+	reverse bool
+	order   *ReturnLineOrder
+	filter  func(*ReturnLineQuery) (*ReturnLineQuery, error)
+}
+
+func newReturnLinePager(opts []ReturnLinePaginateOption, reverse bool) (*returnlinePager, error) {
+	pager := &returnlinePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultReturnLineOrder
+	}
+	return pager, nil
+}
+
+func (p *returnlinePager) applyFilter(query *ReturnLineQuery) (*ReturnLineQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *returnlinePager) toCursor(_m *ReturnLine) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *returnlinePager) applyCursors(query *ReturnLineQuery, after, before *Cursor) (*ReturnLineQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultReturnLineOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *returnlinePager) applyOrder(query *ReturnLineQuery) *ReturnLineQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultReturnLineOrder.Field {
+		query = query.Order(DefaultReturnLineOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *returnlinePager) orderExpr(query *ReturnLineQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultReturnLineOrder.Field {
+			b.Comma().Ident(DefaultReturnLineOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ReturnLine.
+func (_m *ReturnLineQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ReturnLinePaginateOption,
+) (*ReturnLineConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newReturnLinePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ReturnLineConnection{Edges: []*ReturnLineEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// ReturnLineOrderField defines the ordering field of ReturnLine.
+type ReturnLineOrderField struct {
+	// Value extracts the ordering value from the given ReturnLine.
+	Value    func(*ReturnLine) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) returnline.OrderOption
+	toCursor func(*ReturnLine) Cursor
+}
+
+// ReturnLineOrder defines the ordering of ReturnLine.
+type ReturnLineOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *ReturnLineOrderField `json:"field"`
+}
+
+// DefaultReturnLineOrder is the default ordering of ReturnLine.
+var DefaultReturnLineOrder = &ReturnLineOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ReturnLineOrderField{
+		Value: func(_m *ReturnLine) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: returnline.FieldID,
+		toTerm: returnline.ByID,
+		toCursor: func(_m *ReturnLine) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ReturnLine into ReturnLineEdge.
+func (_m *ReturnLine) ToEdge(order *ReturnLineOrder) *ReturnLineEdge {
+	if order == nil {
+		order = DefaultReturnLineOrder
+	}
+	return &ReturnLineEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -26,12 +26,14 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/pickupwindow"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/schema/types"
 	"github.com/merchd/merchd/ent/shippingrate"
 	"github.com/merchd/merchd/ent/stream"
@@ -5708,6 +5710,10 @@ type OrderWhereInput struct {
 	// "fulfillment" edge predicates.
 	HasFulfillment     *bool                    `json:"hasFulfillment,omitempty"`
 	HasFulfillmentWith []*FulfillmentWhereInput `json:"hasFulfillmentWith,omitempty"`
+
+	// "returns" edge predicates.
+	HasReturns     *bool               `json:"hasReturns,omitempty"`
+	HasReturnsWith []*ReturnWhereInput `json:"hasReturnsWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -6024,6 +6030,24 @@ func (i *OrderWhereInput) P() (predicate.Order, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, order.HasFulfillmentWith(with...))
+	}
+	if i.HasReturns != nil {
+		p := order.HasReturns()
+		if !*i.HasReturns {
+			p = order.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReturnsWith) > 0 {
+		with := make([]predicate.OrderReturn, 0, len(i.HasReturnsWith))
+		for _, w := range i.HasReturnsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReturnsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, order.HasReturnsWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -6368,6 +6392,16 @@ type OrderLineWhereInput struct {
 	RefundedQuantityLT    *int  `json:"refundedQuantityLT,omitempty"`
 	RefundedQuantityLTE   *int  `json:"refundedQuantityLTE,omitempty"`
 
+	// "returned_quantity" field predicates.
+	ReturnedQuantity      *int  `json:"returnedQuantity,omitempty"`
+	ReturnedQuantityNEQ   *int  `json:"returnedQuantityNEQ,omitempty"`
+	ReturnedQuantityIn    []int `json:"returnedQuantityIn,omitempty"`
+	ReturnedQuantityNotIn []int `json:"returnedQuantityNotIn,omitempty"`
+	ReturnedQuantityGT    *int  `json:"returnedQuantityGT,omitempty"`
+	ReturnedQuantityGTE   *int  `json:"returnedQuantityGTE,omitempty"`
+	ReturnedQuantityLT    *int  `json:"returnedQuantityLT,omitempty"`
+	ReturnedQuantityLTE   *int  `json:"returnedQuantityLTE,omitempty"`
+
 	// "variant" edge predicates.
 	HasVariant     *bool                `json:"hasVariant,omitempty"`
 	HasVariantWith []*VariantWhereInput `json:"hasVariantWith,omitempty"`
@@ -6594,6 +6628,30 @@ func (i *OrderLineWhereInput) P() (predicate.OrderLine, error) {
 	if i.RefundedQuantityLTE != nil {
 		predicates = append(predicates, orderline.RefundedQuantityLTE(*i.RefundedQuantityLTE))
 	}
+	if i.ReturnedQuantity != nil {
+		predicates = append(predicates, orderline.ReturnedQuantityEQ(*i.ReturnedQuantity))
+	}
+	if i.ReturnedQuantityNEQ != nil {
+		predicates = append(predicates, orderline.ReturnedQuantityNEQ(*i.ReturnedQuantityNEQ))
+	}
+	if len(i.ReturnedQuantityIn) > 0 {
+		predicates = append(predicates, orderline.ReturnedQuantityIn(i.ReturnedQuantityIn...))
+	}
+	if len(i.ReturnedQuantityNotIn) > 0 {
+		predicates = append(predicates, orderline.ReturnedQuantityNotIn(i.ReturnedQuantityNotIn...))
+	}
+	if i.ReturnedQuantityGT != nil {
+		predicates = append(predicates, orderline.ReturnedQuantityGT(*i.ReturnedQuantityGT))
+	}
+	if i.ReturnedQuantityGTE != nil {
+		predicates = append(predicates, orderline.ReturnedQuantityGTE(*i.ReturnedQuantityGTE))
+	}
+	if i.ReturnedQuantityLT != nil {
+		predicates = append(predicates, orderline.ReturnedQuantityLT(*i.ReturnedQuantityLT))
+	}
+	if i.ReturnedQuantityLTE != nil {
+		predicates = append(predicates, orderline.ReturnedQuantityLTE(*i.ReturnedQuantityLTE))
+	}
 
 	if i.HasVariant != nil {
 		p := orderline.HasVariant()
@@ -6620,6 +6678,724 @@ func (i *OrderLineWhereInput) P() (predicate.OrderLine, error) {
 		return predicates[0], nil
 	default:
 		return orderline.And(predicates...), nil
+	}
+}
+
+// ReturnWhereInput represents a where input for filtering OrderReturn queries.
+type ReturnWhereInput struct {
+	Predicates []predicate.OrderReturn `json:"-"`
+	Not        *ReturnWhereInput       `json:"not,omitempty"`
+	Or         []*ReturnWhereInput     `json:"or,omitempty"`
+	And        []*ReturnWhereInput     `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "status" field predicates.
+	Status      *orderreturn.Status  `json:"status,omitempty"`
+	StatusNEQ   *orderreturn.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []orderreturn.Status `json:"statusIn,omitempty"`
+	StatusNotIn []orderreturn.Status `json:"statusNotIn,omitempty"`
+
+	// "reason" field predicates.
+	Reason      *orderreturn.Reason  `json:"reason,omitempty"`
+	ReasonNEQ   *orderreturn.Reason  `json:"reasonNEQ,omitempty"`
+	ReasonIn    []orderreturn.Reason `json:"reasonIn,omitempty"`
+	ReasonNotIn []orderreturn.Reason `json:"reasonNotIn,omitempty"`
+
+	// "reason_text" field predicates.
+	ReasonText             *string  `json:"reasonText,omitempty"`
+	ReasonTextNEQ          *string  `json:"reasonTextNEQ,omitempty"`
+	ReasonTextIn           []string `json:"reasonTextIn,omitempty"`
+	ReasonTextNotIn        []string `json:"reasonTextNotIn,omitempty"`
+	ReasonTextGT           *string  `json:"reasonTextGT,omitempty"`
+	ReasonTextGTE          *string  `json:"reasonTextGTE,omitempty"`
+	ReasonTextLT           *string  `json:"reasonTextLT,omitempty"`
+	ReasonTextLTE          *string  `json:"reasonTextLTE,omitempty"`
+	ReasonTextContains     *string  `json:"reasonTextContains,omitempty"`
+	ReasonTextHasPrefix    *string  `json:"reasonTextHasPrefix,omitempty"`
+	ReasonTextHasSuffix    *string  `json:"reasonTextHasSuffix,omitempty"`
+	ReasonTextEqualFold    *string  `json:"reasonTextEqualFold,omitempty"`
+	ReasonTextContainsFold *string  `json:"reasonTextContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "refund_mode" field predicates.
+	RefundMode      *orderreturn.RefundMode  `json:"refundMode,omitempty"`
+	RefundModeNEQ   *orderreturn.RefundMode  `json:"refundModeNEQ,omitempty"`
+	RefundModeIn    []orderreturn.RefundMode `json:"refundModeIn,omitempty"`
+	RefundModeNotIn []orderreturn.RefundMode `json:"refundModeNotIn,omitempty"`
+
+	// "packaging_variant" field predicates.
+	PackagingVariant             *string  `json:"packagingVariant,omitempty"`
+	PackagingVariantNEQ          *string  `json:"packagingVariantNEQ,omitempty"`
+	PackagingVariantIn           []string `json:"packagingVariantIn,omitempty"`
+	PackagingVariantNotIn        []string `json:"packagingVariantNotIn,omitempty"`
+	PackagingVariantGT           *string  `json:"packagingVariantGT,omitempty"`
+	PackagingVariantGTE          *string  `json:"packagingVariantGTE,omitempty"`
+	PackagingVariantLT           *string  `json:"packagingVariantLT,omitempty"`
+	PackagingVariantLTE          *string  `json:"packagingVariantLTE,omitempty"`
+	PackagingVariantContains     *string  `json:"packagingVariantContains,omitempty"`
+	PackagingVariantHasPrefix    *string  `json:"packagingVariantHasPrefix,omitempty"`
+	PackagingVariantHasSuffix    *string  `json:"packagingVariantHasSuffix,omitempty"`
+	PackagingVariantIsNil        bool     `json:"packagingVariantIsNil,omitempty"`
+	PackagingVariantNotNil       bool     `json:"packagingVariantNotNil,omitempty"`
+	PackagingVariantEqualFold    *string  `json:"packagingVariantEqualFold,omitempty"`
+	PackagingVariantContainsFold *string  `json:"packagingVariantContainsFold,omitempty"`
+
+	// "units" field predicates.
+	Units      *int  `json:"units,omitempty"`
+	UnitsNEQ   *int  `json:"unitsNEQ,omitempty"`
+	UnitsIn    []int `json:"unitsIn,omitempty"`
+	UnitsNotIn []int `json:"unitsNotIn,omitempty"`
+	UnitsGT    *int  `json:"unitsGT,omitempty"`
+	UnitsGTE   *int  `json:"unitsGTE,omitempty"`
+	UnitsLT    *int  `json:"unitsLT,omitempty"`
+	UnitsLTE   *int  `json:"unitsLTE,omitempty"`
+
+	// "graded_units" field predicates.
+	GradedUnits      *int  `json:"gradedUnits,omitempty"`
+	GradedUnitsNEQ   *int  `json:"gradedUnitsNEQ,omitempty"`
+	GradedUnitsIn    []int `json:"gradedUnitsIn,omitempty"`
+	GradedUnitsNotIn []int `json:"gradedUnitsNotIn,omitempty"`
+	GradedUnitsGT    *int  `json:"gradedUnitsGT,omitempty"`
+	GradedUnitsGTE   *int  `json:"gradedUnitsGTE,omitempty"`
+	GradedUnitsLT    *int  `json:"gradedUnitsLT,omitempty"`
+	GradedUnitsLTE   *int  `json:"gradedUnitsLTE,omitempty"`
+
+	// "received_at" field predicates.
+	ReceivedAt       *time.Time  `json:"receivedAt,omitempty"`
+	ReceivedAtNEQ    *time.Time  `json:"receivedAtNEQ,omitempty"`
+	ReceivedAtIn     []time.Time `json:"receivedAtIn,omitempty"`
+	ReceivedAtNotIn  []time.Time `json:"receivedAtNotIn,omitempty"`
+	ReceivedAtGT     *time.Time  `json:"receivedAtGT,omitempty"`
+	ReceivedAtGTE    *time.Time  `json:"receivedAtGTE,omitempty"`
+	ReceivedAtLT     *time.Time  `json:"receivedAtLT,omitempty"`
+	ReceivedAtLTE    *time.Time  `json:"receivedAtLTE,omitempty"`
+	ReceivedAtIsNil  bool        `json:"receivedAtIsNil,omitempty"`
+	ReceivedAtNotNil bool        `json:"receivedAtNotNil,omitempty"`
+
+	// "inspected_at" field predicates.
+	InspectedAt       *time.Time  `json:"inspectedAt,omitempty"`
+	InspectedAtNEQ    *time.Time  `json:"inspectedAtNEQ,omitempty"`
+	InspectedAtIn     []time.Time `json:"inspectedAtIn,omitempty"`
+	InspectedAtNotIn  []time.Time `json:"inspectedAtNotIn,omitempty"`
+	InspectedAtGT     *time.Time  `json:"inspectedAtGT,omitempty"`
+	InspectedAtGTE    *time.Time  `json:"inspectedAtGTE,omitempty"`
+	InspectedAtLT     *time.Time  `json:"inspectedAtLT,omitempty"`
+	InspectedAtLTE    *time.Time  `json:"inspectedAtLTE,omitempty"`
+	InspectedAtIsNil  bool        `json:"inspectedAtIsNil,omitempty"`
+	InspectedAtNotNil bool        `json:"inspectedAtNotNil,omitempty"`
+
+	// "refunded_at" field predicates.
+	RefundedAt       *time.Time  `json:"refundedAt,omitempty"`
+	RefundedAtNEQ    *time.Time  `json:"refundedAtNEQ,omitempty"`
+	RefundedAtIn     []time.Time `json:"refundedAtIn,omitempty"`
+	RefundedAtNotIn  []time.Time `json:"refundedAtNotIn,omitempty"`
+	RefundedAtGT     *time.Time  `json:"refundedAtGT,omitempty"`
+	RefundedAtGTE    *time.Time  `json:"refundedAtGTE,omitempty"`
+	RefundedAtLT     *time.Time  `json:"refundedAtLT,omitempty"`
+	RefundedAtLTE    *time.Time  `json:"refundedAtLTE,omitempty"`
+	RefundedAtIsNil  bool        `json:"refundedAtIsNil,omitempty"`
+	RefundedAtNotNil bool        `json:"refundedAtNotNil,omitempty"`
+
+	// "canceled_at" field predicates.
+	CanceledAt       *time.Time  `json:"canceledAt,omitempty"`
+	CanceledAtNEQ    *time.Time  `json:"canceledAtNEQ,omitempty"`
+	CanceledAtIn     []time.Time `json:"canceledAtIn,omitempty"`
+	CanceledAtNotIn  []time.Time `json:"canceledAtNotIn,omitempty"`
+	CanceledAtGT     *time.Time  `json:"canceledAtGT,omitempty"`
+	CanceledAtGTE    *time.Time  `json:"canceledAtGTE,omitempty"`
+	CanceledAtLT     *time.Time  `json:"canceledAtLT,omitempty"`
+	CanceledAtLTE    *time.Time  `json:"canceledAtLTE,omitempty"`
+	CanceledAtIsNil  bool        `json:"canceledAtIsNil,omitempty"`
+	CanceledAtNotNil bool        `json:"canceledAtNotNil,omitempty"`
+
+	// "order" edge predicates.
+	HasOrder     *bool              `json:"hasOrder,omitempty"`
+	HasOrderWith []*OrderWhereInput `json:"hasOrderWith,omitempty"`
+
+	// "lines" edge predicates.
+	HasLines     *bool                   `json:"hasLines,omitempty"`
+	HasLinesWith []*ReturnLineWhereInput `json:"hasLinesWith,omitempty"`
+
+	// "received_location" edge predicates.
+	HasReceivedLocation     *bool                 `json:"hasReceivedLocation,omitempty"`
+	HasReceivedLocationWith []*LocationWhereInput `json:"hasReceivedLocationWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ReturnWhereInput) AddPredicates(predicates ...predicate.OrderReturn) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ReturnWhereInput filter on the OrderReturnQuery builder.
+func (i *ReturnWhereInput) Filter(q *OrderReturnQuery) (*OrderReturnQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyReturnWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyReturnWhereInput is returned in case the ReturnWhereInput is empty.
+var ErrEmptyReturnWhereInput = errors.New("ent: empty predicate ReturnWhereInput")
+
+// P returns a predicate for filtering orderreturns.
+// An error is returned if the input is empty or invalid.
+func (i *ReturnWhereInput) P() (predicate.OrderReturn, error) {
+	var predicates []predicate.OrderReturn
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, orderreturn.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.OrderReturn, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, orderreturn.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.OrderReturn, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, orderreturn.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, orderreturn.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, orderreturn.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, orderreturn.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, orderreturn.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, orderreturn.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, orderreturn.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, orderreturn.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, orderreturn.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, orderreturn.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, orderreturn.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, orderreturn.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, orderreturn.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, orderreturn.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, orderreturn.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, orderreturn.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, orderreturn.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, orderreturn.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, orderreturn.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, orderreturn.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, orderreturn.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, orderreturn.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, orderreturn.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, orderreturn.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, orderreturn.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, orderreturn.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, orderreturn.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, orderreturn.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, orderreturn.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, orderreturn.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, orderreturn.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, orderreturn.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, orderreturn.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonText != nil {
+		predicates = append(predicates, orderreturn.ReasonTextEQ(*i.ReasonText))
+	}
+	if i.ReasonTextNEQ != nil {
+		predicates = append(predicates, orderreturn.ReasonTextNEQ(*i.ReasonTextNEQ))
+	}
+	if len(i.ReasonTextIn) > 0 {
+		predicates = append(predicates, orderreturn.ReasonTextIn(i.ReasonTextIn...))
+	}
+	if len(i.ReasonTextNotIn) > 0 {
+		predicates = append(predicates, orderreturn.ReasonTextNotIn(i.ReasonTextNotIn...))
+	}
+	if i.ReasonTextGT != nil {
+		predicates = append(predicates, orderreturn.ReasonTextGT(*i.ReasonTextGT))
+	}
+	if i.ReasonTextGTE != nil {
+		predicates = append(predicates, orderreturn.ReasonTextGTE(*i.ReasonTextGTE))
+	}
+	if i.ReasonTextLT != nil {
+		predicates = append(predicates, orderreturn.ReasonTextLT(*i.ReasonTextLT))
+	}
+	if i.ReasonTextLTE != nil {
+		predicates = append(predicates, orderreturn.ReasonTextLTE(*i.ReasonTextLTE))
+	}
+	if i.ReasonTextContains != nil {
+		predicates = append(predicates, orderreturn.ReasonTextContains(*i.ReasonTextContains))
+	}
+	if i.ReasonTextHasPrefix != nil {
+		predicates = append(predicates, orderreturn.ReasonTextHasPrefix(*i.ReasonTextHasPrefix))
+	}
+	if i.ReasonTextHasSuffix != nil {
+		predicates = append(predicates, orderreturn.ReasonTextHasSuffix(*i.ReasonTextHasSuffix))
+	}
+	if i.ReasonTextEqualFold != nil {
+		predicates = append(predicates, orderreturn.ReasonTextEqualFold(*i.ReasonTextEqualFold))
+	}
+	if i.ReasonTextContainsFold != nil {
+		predicates = append(predicates, orderreturn.ReasonTextContainsFold(*i.ReasonTextContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, orderreturn.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, orderreturn.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, orderreturn.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, orderreturn.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, orderreturn.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, orderreturn.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, orderreturn.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, orderreturn.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, orderreturn.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, orderreturn.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, orderreturn.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, orderreturn.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, orderreturn.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.RefundMode != nil {
+		predicates = append(predicates, orderreturn.RefundModeEQ(*i.RefundMode))
+	}
+	if i.RefundModeNEQ != nil {
+		predicates = append(predicates, orderreturn.RefundModeNEQ(*i.RefundModeNEQ))
+	}
+	if len(i.RefundModeIn) > 0 {
+		predicates = append(predicates, orderreturn.RefundModeIn(i.RefundModeIn...))
+	}
+	if len(i.RefundModeNotIn) > 0 {
+		predicates = append(predicates, orderreturn.RefundModeNotIn(i.RefundModeNotIn...))
+	}
+	if i.PackagingVariant != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantEQ(*i.PackagingVariant))
+	}
+	if i.PackagingVariantNEQ != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantNEQ(*i.PackagingVariantNEQ))
+	}
+	if len(i.PackagingVariantIn) > 0 {
+		predicates = append(predicates, orderreturn.PackagingVariantIn(i.PackagingVariantIn...))
+	}
+	if len(i.PackagingVariantNotIn) > 0 {
+		predicates = append(predicates, orderreturn.PackagingVariantNotIn(i.PackagingVariantNotIn...))
+	}
+	if i.PackagingVariantGT != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantGT(*i.PackagingVariantGT))
+	}
+	if i.PackagingVariantGTE != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantGTE(*i.PackagingVariantGTE))
+	}
+	if i.PackagingVariantLT != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantLT(*i.PackagingVariantLT))
+	}
+	if i.PackagingVariantLTE != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantLTE(*i.PackagingVariantLTE))
+	}
+	if i.PackagingVariantContains != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantContains(*i.PackagingVariantContains))
+	}
+	if i.PackagingVariantHasPrefix != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantHasPrefix(*i.PackagingVariantHasPrefix))
+	}
+	if i.PackagingVariantHasSuffix != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantHasSuffix(*i.PackagingVariantHasSuffix))
+	}
+	if i.PackagingVariantIsNil {
+		predicates = append(predicates, orderreturn.PackagingVariantIsNil())
+	}
+	if i.PackagingVariantNotNil {
+		predicates = append(predicates, orderreturn.PackagingVariantNotNil())
+	}
+	if i.PackagingVariantEqualFold != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantEqualFold(*i.PackagingVariantEqualFold))
+	}
+	if i.PackagingVariantContainsFold != nil {
+		predicates = append(predicates, orderreturn.PackagingVariantContainsFold(*i.PackagingVariantContainsFold))
+	}
+	if i.Units != nil {
+		predicates = append(predicates, orderreturn.UnitsEQ(*i.Units))
+	}
+	if i.UnitsNEQ != nil {
+		predicates = append(predicates, orderreturn.UnitsNEQ(*i.UnitsNEQ))
+	}
+	if len(i.UnitsIn) > 0 {
+		predicates = append(predicates, orderreturn.UnitsIn(i.UnitsIn...))
+	}
+	if len(i.UnitsNotIn) > 0 {
+		predicates = append(predicates, orderreturn.UnitsNotIn(i.UnitsNotIn...))
+	}
+	if i.UnitsGT != nil {
+		predicates = append(predicates, orderreturn.UnitsGT(*i.UnitsGT))
+	}
+	if i.UnitsGTE != nil {
+		predicates = append(predicates, orderreturn.UnitsGTE(*i.UnitsGTE))
+	}
+	if i.UnitsLT != nil {
+		predicates = append(predicates, orderreturn.UnitsLT(*i.UnitsLT))
+	}
+	if i.UnitsLTE != nil {
+		predicates = append(predicates, orderreturn.UnitsLTE(*i.UnitsLTE))
+	}
+	if i.GradedUnits != nil {
+		predicates = append(predicates, orderreturn.GradedUnitsEQ(*i.GradedUnits))
+	}
+	if i.GradedUnitsNEQ != nil {
+		predicates = append(predicates, orderreturn.GradedUnitsNEQ(*i.GradedUnitsNEQ))
+	}
+	if len(i.GradedUnitsIn) > 0 {
+		predicates = append(predicates, orderreturn.GradedUnitsIn(i.GradedUnitsIn...))
+	}
+	if len(i.GradedUnitsNotIn) > 0 {
+		predicates = append(predicates, orderreturn.GradedUnitsNotIn(i.GradedUnitsNotIn...))
+	}
+	if i.GradedUnitsGT != nil {
+		predicates = append(predicates, orderreturn.GradedUnitsGT(*i.GradedUnitsGT))
+	}
+	if i.GradedUnitsGTE != nil {
+		predicates = append(predicates, orderreturn.GradedUnitsGTE(*i.GradedUnitsGTE))
+	}
+	if i.GradedUnitsLT != nil {
+		predicates = append(predicates, orderreturn.GradedUnitsLT(*i.GradedUnitsLT))
+	}
+	if i.GradedUnitsLTE != nil {
+		predicates = append(predicates, orderreturn.GradedUnitsLTE(*i.GradedUnitsLTE))
+	}
+	if i.ReceivedAt != nil {
+		predicates = append(predicates, orderreturn.ReceivedAtEQ(*i.ReceivedAt))
+	}
+	if i.ReceivedAtNEQ != nil {
+		predicates = append(predicates, orderreturn.ReceivedAtNEQ(*i.ReceivedAtNEQ))
+	}
+	if len(i.ReceivedAtIn) > 0 {
+		predicates = append(predicates, orderreturn.ReceivedAtIn(i.ReceivedAtIn...))
+	}
+	if len(i.ReceivedAtNotIn) > 0 {
+		predicates = append(predicates, orderreturn.ReceivedAtNotIn(i.ReceivedAtNotIn...))
+	}
+	if i.ReceivedAtGT != nil {
+		predicates = append(predicates, orderreturn.ReceivedAtGT(*i.ReceivedAtGT))
+	}
+	if i.ReceivedAtGTE != nil {
+		predicates = append(predicates, orderreturn.ReceivedAtGTE(*i.ReceivedAtGTE))
+	}
+	if i.ReceivedAtLT != nil {
+		predicates = append(predicates, orderreturn.ReceivedAtLT(*i.ReceivedAtLT))
+	}
+	if i.ReceivedAtLTE != nil {
+		predicates = append(predicates, orderreturn.ReceivedAtLTE(*i.ReceivedAtLTE))
+	}
+	if i.ReceivedAtIsNil {
+		predicates = append(predicates, orderreturn.ReceivedAtIsNil())
+	}
+	if i.ReceivedAtNotNil {
+		predicates = append(predicates, orderreturn.ReceivedAtNotNil())
+	}
+	if i.InspectedAt != nil {
+		predicates = append(predicates, orderreturn.InspectedAtEQ(*i.InspectedAt))
+	}
+	if i.InspectedAtNEQ != nil {
+		predicates = append(predicates, orderreturn.InspectedAtNEQ(*i.InspectedAtNEQ))
+	}
+	if len(i.InspectedAtIn) > 0 {
+		predicates = append(predicates, orderreturn.InspectedAtIn(i.InspectedAtIn...))
+	}
+	if len(i.InspectedAtNotIn) > 0 {
+		predicates = append(predicates, orderreturn.InspectedAtNotIn(i.InspectedAtNotIn...))
+	}
+	if i.InspectedAtGT != nil {
+		predicates = append(predicates, orderreturn.InspectedAtGT(*i.InspectedAtGT))
+	}
+	if i.InspectedAtGTE != nil {
+		predicates = append(predicates, orderreturn.InspectedAtGTE(*i.InspectedAtGTE))
+	}
+	if i.InspectedAtLT != nil {
+		predicates = append(predicates, orderreturn.InspectedAtLT(*i.InspectedAtLT))
+	}
+	if i.InspectedAtLTE != nil {
+		predicates = append(predicates, orderreturn.InspectedAtLTE(*i.InspectedAtLTE))
+	}
+	if i.InspectedAtIsNil {
+		predicates = append(predicates, orderreturn.InspectedAtIsNil())
+	}
+	if i.InspectedAtNotNil {
+		predicates = append(predicates, orderreturn.InspectedAtNotNil())
+	}
+	if i.RefundedAt != nil {
+		predicates = append(predicates, orderreturn.RefundedAtEQ(*i.RefundedAt))
+	}
+	if i.RefundedAtNEQ != nil {
+		predicates = append(predicates, orderreturn.RefundedAtNEQ(*i.RefundedAtNEQ))
+	}
+	if len(i.RefundedAtIn) > 0 {
+		predicates = append(predicates, orderreturn.RefundedAtIn(i.RefundedAtIn...))
+	}
+	if len(i.RefundedAtNotIn) > 0 {
+		predicates = append(predicates, orderreturn.RefundedAtNotIn(i.RefundedAtNotIn...))
+	}
+	if i.RefundedAtGT != nil {
+		predicates = append(predicates, orderreturn.RefundedAtGT(*i.RefundedAtGT))
+	}
+	if i.RefundedAtGTE != nil {
+		predicates = append(predicates, orderreturn.RefundedAtGTE(*i.RefundedAtGTE))
+	}
+	if i.RefundedAtLT != nil {
+		predicates = append(predicates, orderreturn.RefundedAtLT(*i.RefundedAtLT))
+	}
+	if i.RefundedAtLTE != nil {
+		predicates = append(predicates, orderreturn.RefundedAtLTE(*i.RefundedAtLTE))
+	}
+	if i.RefundedAtIsNil {
+		predicates = append(predicates, orderreturn.RefundedAtIsNil())
+	}
+	if i.RefundedAtNotNil {
+		predicates = append(predicates, orderreturn.RefundedAtNotNil())
+	}
+	if i.CanceledAt != nil {
+		predicates = append(predicates, orderreturn.CanceledAtEQ(*i.CanceledAt))
+	}
+	if i.CanceledAtNEQ != nil {
+		predicates = append(predicates, orderreturn.CanceledAtNEQ(*i.CanceledAtNEQ))
+	}
+	if len(i.CanceledAtIn) > 0 {
+		predicates = append(predicates, orderreturn.CanceledAtIn(i.CanceledAtIn...))
+	}
+	if len(i.CanceledAtNotIn) > 0 {
+		predicates = append(predicates, orderreturn.CanceledAtNotIn(i.CanceledAtNotIn...))
+	}
+	if i.CanceledAtGT != nil {
+		predicates = append(predicates, orderreturn.CanceledAtGT(*i.CanceledAtGT))
+	}
+	if i.CanceledAtGTE != nil {
+		predicates = append(predicates, orderreturn.CanceledAtGTE(*i.CanceledAtGTE))
+	}
+	if i.CanceledAtLT != nil {
+		predicates = append(predicates, orderreturn.CanceledAtLT(*i.CanceledAtLT))
+	}
+	if i.CanceledAtLTE != nil {
+		predicates = append(predicates, orderreturn.CanceledAtLTE(*i.CanceledAtLTE))
+	}
+	if i.CanceledAtIsNil {
+		predicates = append(predicates, orderreturn.CanceledAtIsNil())
+	}
+	if i.CanceledAtNotNil {
+		predicates = append(predicates, orderreturn.CanceledAtNotNil())
+	}
+
+	if i.HasOrder != nil {
+		p := orderreturn.HasOrder()
+		if !*i.HasOrder {
+			p = orderreturn.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasOrderWith) > 0 {
+		with := make([]predicate.Order, 0, len(i.HasOrderWith))
+		for _, w := range i.HasOrderWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasOrderWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, orderreturn.HasOrderWith(with...))
+	}
+	if i.HasLines != nil {
+		p := orderreturn.HasLines()
+		if !*i.HasLines {
+			p = orderreturn.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLinesWith) > 0 {
+		with := make([]predicate.ReturnLine, 0, len(i.HasLinesWith))
+		for _, w := range i.HasLinesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLinesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, orderreturn.HasLinesWith(with...))
+	}
+	if i.HasReceivedLocation != nil {
+		p := orderreturn.HasReceivedLocation()
+		if !*i.HasReceivedLocation {
+			p = orderreturn.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReceivedLocationWith) > 0 {
+		with := make([]predicate.Location, 0, len(i.HasReceivedLocationWith))
+		for _, w := range i.HasReceivedLocationWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReceivedLocationWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, orderreturn.HasReceivedLocationWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyReturnWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return orderreturn.And(predicates...), nil
 	}
 }
 
@@ -8268,6 +9044,264 @@ func (i *RefundWhereInput) P() (predicate.Refund, error) {
 		return predicates[0], nil
 	default:
 		return refund.And(predicates...), nil
+	}
+}
+
+// ReturnLineWhereInput represents a where input for filtering ReturnLine queries.
+type ReturnLineWhereInput struct {
+	Predicates []predicate.ReturnLine  `json:"-"`
+	Not        *ReturnLineWhereInput   `json:"not,omitempty"`
+	Or         []*ReturnLineWhereInput `json:"or,omitempty"`
+	And        []*ReturnLineWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "grade" field predicates.
+	Grade       *returnline.Grade  `json:"grade,omitempty"`
+	GradeNEQ    *returnline.Grade  `json:"gradeNEQ,omitempty"`
+	GradeIn     []returnline.Grade `json:"gradeIn,omitempty"`
+	GradeNotIn  []returnline.Grade `json:"gradeNotIn,omitempty"`
+	GradeIsNil  bool               `json:"gradeIsNil,omitempty"`
+	GradeNotNil bool               `json:"gradeNotNil,omitempty"`
+
+	// "graded_at" field predicates.
+	GradedAt       *time.Time  `json:"gradedAt,omitempty"`
+	GradedAtNEQ    *time.Time  `json:"gradedAtNEQ,omitempty"`
+	GradedAtIn     []time.Time `json:"gradedAtIn,omitempty"`
+	GradedAtNotIn  []time.Time `json:"gradedAtNotIn,omitempty"`
+	GradedAtGT     *time.Time  `json:"gradedAtGT,omitempty"`
+	GradedAtGTE    *time.Time  `json:"gradedAtGTE,omitempty"`
+	GradedAtLT     *time.Time  `json:"gradedAtLT,omitempty"`
+	GradedAtLTE    *time.Time  `json:"gradedAtLTE,omitempty"`
+	GradedAtIsNil  bool        `json:"gradedAtIsNil,omitempty"`
+	GradedAtNotNil bool        `json:"gradedAtNotNil,omitempty"`
+
+	// "order_return" edge predicates.
+	HasOrderReturn     *bool               `json:"hasOrderReturn,omitempty"`
+	HasOrderReturnWith []*ReturnWhereInput `json:"hasOrderReturnWith,omitempty"`
+
+	// "order_line" edge predicates.
+	HasOrderLine     *bool                  `json:"hasOrderLine,omitempty"`
+	HasOrderLineWith []*OrderLineWhereInput `json:"hasOrderLineWith,omitempty"`
+
+	// "location" edge predicates.
+	HasLocation     *bool                 `json:"hasLocation,omitempty"`
+	HasLocationWith []*LocationWhereInput `json:"hasLocationWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ReturnLineWhereInput) AddPredicates(predicates ...predicate.ReturnLine) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ReturnLineWhereInput filter on the ReturnLineQuery builder.
+func (i *ReturnLineWhereInput) Filter(q *ReturnLineQuery) (*ReturnLineQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyReturnLineWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyReturnLineWhereInput is returned in case the ReturnLineWhereInput is empty.
+var ErrEmptyReturnLineWhereInput = errors.New("ent: empty predicate ReturnLineWhereInput")
+
+// P returns a predicate for filtering returnlines.
+// An error is returned if the input is empty or invalid.
+func (i *ReturnLineWhereInput) P() (predicate.ReturnLine, error) {
+	var predicates []predicate.ReturnLine
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, returnline.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ReturnLine, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, returnline.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ReturnLine, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, returnline.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, returnline.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, returnline.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, returnline.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, returnline.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, returnline.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, returnline.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, returnline.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, returnline.IDLTE(*i.IDLTE))
+	}
+	if i.Grade != nil {
+		predicates = append(predicates, returnline.GradeEQ(*i.Grade))
+	}
+	if i.GradeNEQ != nil {
+		predicates = append(predicates, returnline.GradeNEQ(*i.GradeNEQ))
+	}
+	if len(i.GradeIn) > 0 {
+		predicates = append(predicates, returnline.GradeIn(i.GradeIn...))
+	}
+	if len(i.GradeNotIn) > 0 {
+		predicates = append(predicates, returnline.GradeNotIn(i.GradeNotIn...))
+	}
+	if i.GradeIsNil {
+		predicates = append(predicates, returnline.GradeIsNil())
+	}
+	if i.GradeNotNil {
+		predicates = append(predicates, returnline.GradeNotNil())
+	}
+	if i.GradedAt != nil {
+		predicates = append(predicates, returnline.GradedAtEQ(*i.GradedAt))
+	}
+	if i.GradedAtNEQ != nil {
+		predicates = append(predicates, returnline.GradedAtNEQ(*i.GradedAtNEQ))
+	}
+	if len(i.GradedAtIn) > 0 {
+		predicates = append(predicates, returnline.GradedAtIn(i.GradedAtIn...))
+	}
+	if len(i.GradedAtNotIn) > 0 {
+		predicates = append(predicates, returnline.GradedAtNotIn(i.GradedAtNotIn...))
+	}
+	if i.GradedAtGT != nil {
+		predicates = append(predicates, returnline.GradedAtGT(*i.GradedAtGT))
+	}
+	if i.GradedAtGTE != nil {
+		predicates = append(predicates, returnline.GradedAtGTE(*i.GradedAtGTE))
+	}
+	if i.GradedAtLT != nil {
+		predicates = append(predicates, returnline.GradedAtLT(*i.GradedAtLT))
+	}
+	if i.GradedAtLTE != nil {
+		predicates = append(predicates, returnline.GradedAtLTE(*i.GradedAtLTE))
+	}
+	if i.GradedAtIsNil {
+		predicates = append(predicates, returnline.GradedAtIsNil())
+	}
+	if i.GradedAtNotNil {
+		predicates = append(predicates, returnline.GradedAtNotNil())
+	}
+
+	if i.HasOrderReturn != nil {
+		p := returnline.HasOrderReturn()
+		if !*i.HasOrderReturn {
+			p = returnline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasOrderReturnWith) > 0 {
+		with := make([]predicate.OrderReturn, 0, len(i.HasOrderReturnWith))
+		for _, w := range i.HasOrderReturnWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasOrderReturnWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, returnline.HasOrderReturnWith(with...))
+	}
+	if i.HasOrderLine != nil {
+		p := returnline.HasOrderLine()
+		if !*i.HasOrderLine {
+			p = returnline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasOrderLineWith) > 0 {
+		with := make([]predicate.OrderLine, 0, len(i.HasOrderLineWith))
+		for _, w := range i.HasOrderLineWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasOrderLineWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, returnline.HasOrderLineWith(with...))
+	}
+	if i.HasLocation != nil {
+		p := returnline.HasLocation()
+		if !*i.HasLocation {
+			p = returnline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLocationWith) > 0 {
+		with := make([]predicate.Location, 0, len(i.HasLocationWith))
+		for _, w := range i.HasLocationWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLocationWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, returnline.HasLocationWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyReturnLineWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return returnline.And(predicates...), nil
 	}
 }
 

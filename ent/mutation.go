@@ -26,8 +26,10 @@ import (
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
+	"github.com/merchd/merchd/ent/hubcollection"
 	"github.com/merchd/merchd/ent/hubpassspend"
 	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/hubpickup"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -39,6 +41,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
@@ -47,6 +50,7 @@ import (
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/schema/types"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/shippingrate"
@@ -85,8 +89,10 @@ const (
 	TypeFulfillmentEvent = "FulfillmentEvent"
 	TypeGiftDraw         = "GiftDraw"
 	TypeGiftLot          = "GiftLot"
+	TypeHubCollection    = "HubCollection"
 	TypeHubPassSpend     = "HubPassSpend"
 	TypeHubPayment       = "HubPayment"
+	TypeHubPickup        = "HubPickup"
 	TypeHubSale          = "HubSale"
 	TypeHubWallet        = "HubWallet"
 	TypeIdempotencyKey   = "IdempotencyKey"
@@ -98,6 +104,7 @@ const (
 	TypeOrder            = "Order"
 	TypeOrderEvent       = "OrderEvent"
 	TypeOrderLine        = "OrderLine"
+	TypeOrderReturn      = "OrderReturn"
 	TypeOutbox           = "Outbox"
 	TypePayment          = "Payment"
 	TypePickupPoint      = "PickupPoint"
@@ -105,6 +112,7 @@ const (
 	TypeProduct          = "Product"
 	TypeReaderBinding    = "ReaderBinding"
 	TypeRefund           = "Refund"
+	TypeReturnLine       = "ReturnLine"
 	TypeSetting          = "Setting"
 	TypeShippingRate     = "ShippingRate"
 	TypeStaff            = "Staff"
@@ -10106,31 +10114,37 @@ func (m *DropPoolMutation) ResetEdge(name string) error {
 // FulfillmentMutation represents an operation that mutates the Fulfillment nodes in the graph.
 type FulfillmentMutation struct {
 	config
-	op             Op
-	typ            string
-	id             *int
-	created_at     *time.Time
-	updated_at     *time.Time
-	customer_id    *int
-	addcustomer_id *int
-	method         *fulfillment.Method
-	status         *fulfillment.Status
-	location_id    *int
-	addlocation_id *int
-	pickup_code    *string
-	collected_at   *time.Time
-	window_id      *int
-	addwindow_id   *int
-	address        **types.Address
-	clearedFields  map[string]struct{}
-	_order         *int
-	cleared_order  bool
-	events         map[int]struct{}
-	removedevents  map[int]struct{}
-	clearedevents  bool
-	done           bool
-	oldValue       func(context.Context) (*Fulfillment, error)
-	predicates     []predicate.Fulfillment
+	op                Op
+	typ               string
+	id                *int
+	created_at        *time.Time
+	updated_at        *time.Time
+	customer_id       *int
+	addcustomer_id    *int
+	method            *fulfillment.Method
+	status            *fulfillment.Status
+	location_id       *int
+	addlocation_id    *int
+	pickup_code       *string
+	collected_at      *time.Time
+	due_at            *time.Time
+	escalated_at      *time.Time
+	reroutes          *int
+	addreroutes       *int
+	late_credited_at  *time.Time
+	packaging_variant *string
+	window_id         *int
+	addwindow_id      *int
+	address           **types.Address
+	clearedFields     map[string]struct{}
+	_order            *int
+	cleared_order     bool
+	events            map[int]struct{}
+	removedevents     map[int]struct{}
+	clearedevents     bool
+	done              bool
+	oldValue          func(context.Context) (*Fulfillment, error)
+	predicates        []predicate.Fulfillment
 }
 
 var _ ent.Mutation = (*FulfillmentMutation)(nil)
@@ -10622,6 +10636,245 @@ func (m *FulfillmentMutation) ResetCollectedAt() {
 	delete(m.clearedFields, fulfillment.FieldCollectedAt)
 }
 
+// SetDueAt sets the "due_at" field.
+func (m *FulfillmentMutation) SetDueAt(t time.Time) {
+	m.due_at = &t
+}
+
+// DueAt returns the value of the "due_at" field in the mutation.
+func (m *FulfillmentMutation) DueAt() (r time.Time, exists bool) {
+	v := m.due_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDueAt returns the old "due_at" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldDueAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDueAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDueAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDueAt: %w", err)
+	}
+	return oldValue.DueAt, nil
+}
+
+// ClearDueAt clears the value of the "due_at" field.
+func (m *FulfillmentMutation) ClearDueAt() {
+	m.due_at = nil
+	m.clearedFields[fulfillment.FieldDueAt] = struct{}{}
+}
+
+// DueAtCleared returns if the "due_at" field was cleared in this mutation.
+func (m *FulfillmentMutation) DueAtCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldDueAt]
+	return ok
+}
+
+// ResetDueAt resets all changes to the "due_at" field.
+func (m *FulfillmentMutation) ResetDueAt() {
+	m.due_at = nil
+	delete(m.clearedFields, fulfillment.FieldDueAt)
+}
+
+// SetEscalatedAt sets the "escalated_at" field.
+func (m *FulfillmentMutation) SetEscalatedAt(t time.Time) {
+	m.escalated_at = &t
+}
+
+// EscalatedAt returns the value of the "escalated_at" field in the mutation.
+func (m *FulfillmentMutation) EscalatedAt() (r time.Time, exists bool) {
+	v := m.escalated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEscalatedAt returns the old "escalated_at" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldEscalatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEscalatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEscalatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEscalatedAt: %w", err)
+	}
+	return oldValue.EscalatedAt, nil
+}
+
+// ClearEscalatedAt clears the value of the "escalated_at" field.
+func (m *FulfillmentMutation) ClearEscalatedAt() {
+	m.escalated_at = nil
+	m.clearedFields[fulfillment.FieldEscalatedAt] = struct{}{}
+}
+
+// EscalatedAtCleared returns if the "escalated_at" field was cleared in this mutation.
+func (m *FulfillmentMutation) EscalatedAtCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldEscalatedAt]
+	return ok
+}
+
+// ResetEscalatedAt resets all changes to the "escalated_at" field.
+func (m *FulfillmentMutation) ResetEscalatedAt() {
+	m.escalated_at = nil
+	delete(m.clearedFields, fulfillment.FieldEscalatedAt)
+}
+
+// SetReroutes sets the "reroutes" field.
+func (m *FulfillmentMutation) SetReroutes(i int) {
+	m.reroutes = &i
+	m.addreroutes = nil
+}
+
+// Reroutes returns the value of the "reroutes" field in the mutation.
+func (m *FulfillmentMutation) Reroutes() (r int, exists bool) {
+	v := m.reroutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReroutes returns the old "reroutes" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldReroutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReroutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReroutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReroutes: %w", err)
+	}
+	return oldValue.Reroutes, nil
+}
+
+// AddReroutes adds i to the "reroutes" field.
+func (m *FulfillmentMutation) AddReroutes(i int) {
+	if m.addreroutes != nil {
+		*m.addreroutes += i
+	} else {
+		m.addreroutes = &i
+	}
+}
+
+// AddedReroutes returns the value that was added to the "reroutes" field in this mutation.
+func (m *FulfillmentMutation) AddedReroutes() (r int, exists bool) {
+	v := m.addreroutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReroutes resets all changes to the "reroutes" field.
+func (m *FulfillmentMutation) ResetReroutes() {
+	m.reroutes = nil
+	m.addreroutes = nil
+}
+
+// SetLateCreditedAt sets the "late_credited_at" field.
+func (m *FulfillmentMutation) SetLateCreditedAt(t time.Time) {
+	m.late_credited_at = &t
+}
+
+// LateCreditedAt returns the value of the "late_credited_at" field in the mutation.
+func (m *FulfillmentMutation) LateCreditedAt() (r time.Time, exists bool) {
+	v := m.late_credited_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLateCreditedAt returns the old "late_credited_at" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldLateCreditedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLateCreditedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLateCreditedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLateCreditedAt: %w", err)
+	}
+	return oldValue.LateCreditedAt, nil
+}
+
+// ClearLateCreditedAt clears the value of the "late_credited_at" field.
+func (m *FulfillmentMutation) ClearLateCreditedAt() {
+	m.late_credited_at = nil
+	m.clearedFields[fulfillment.FieldLateCreditedAt] = struct{}{}
+}
+
+// LateCreditedAtCleared returns if the "late_credited_at" field was cleared in this mutation.
+func (m *FulfillmentMutation) LateCreditedAtCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldLateCreditedAt]
+	return ok
+}
+
+// ResetLateCreditedAt resets all changes to the "late_credited_at" field.
+func (m *FulfillmentMutation) ResetLateCreditedAt() {
+	m.late_credited_at = nil
+	delete(m.clearedFields, fulfillment.FieldLateCreditedAt)
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (m *FulfillmentMutation) SetPackagingVariant(s string) {
+	m.packaging_variant = &s
+}
+
+// PackagingVariant returns the value of the "packaging_variant" field in the mutation.
+func (m *FulfillmentMutation) PackagingVariant() (r string, exists bool) {
+	v := m.packaging_variant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPackagingVariant returns the old "packaging_variant" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldPackagingVariant(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPackagingVariant is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPackagingVariant requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPackagingVariant: %w", err)
+	}
+	return oldValue.PackagingVariant, nil
+}
+
+// ResetPackagingVariant resets all changes to the "packaging_variant" field.
+func (m *FulfillmentMutation) ResetPackagingVariant() {
+	m.packaging_variant = nil
+}
+
 // SetWindowID sets the "window_id" field.
 func (m *FulfillmentMutation) SetWindowID(i int) {
 	m.window_id = &i
@@ -10856,7 +11109,7 @@ func (m *FulfillmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FulfillmentMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 16)
 	if m.created_at != nil {
 		fields = append(fields, fulfillment.FieldCreatedAt)
 	}
@@ -10883,6 +11136,21 @@ func (m *FulfillmentMutation) Fields() []string {
 	}
 	if m.collected_at != nil {
 		fields = append(fields, fulfillment.FieldCollectedAt)
+	}
+	if m.due_at != nil {
+		fields = append(fields, fulfillment.FieldDueAt)
+	}
+	if m.escalated_at != nil {
+		fields = append(fields, fulfillment.FieldEscalatedAt)
+	}
+	if m.reroutes != nil {
+		fields = append(fields, fulfillment.FieldReroutes)
+	}
+	if m.late_credited_at != nil {
+		fields = append(fields, fulfillment.FieldLateCreditedAt)
+	}
+	if m.packaging_variant != nil {
+		fields = append(fields, fulfillment.FieldPackagingVariant)
 	}
 	if m.window_id != nil {
 		fields = append(fields, fulfillment.FieldWindowID)
@@ -10916,6 +11184,16 @@ func (m *FulfillmentMutation) Field(name string) (ent.Value, bool) {
 		return m.PickupCode()
 	case fulfillment.FieldCollectedAt:
 		return m.CollectedAt()
+	case fulfillment.FieldDueAt:
+		return m.DueAt()
+	case fulfillment.FieldEscalatedAt:
+		return m.EscalatedAt()
+	case fulfillment.FieldReroutes:
+		return m.Reroutes()
+	case fulfillment.FieldLateCreditedAt:
+		return m.LateCreditedAt()
+	case fulfillment.FieldPackagingVariant:
+		return m.PackagingVariant()
 	case fulfillment.FieldWindowID:
 		return m.WindowID()
 	case fulfillment.FieldAddress:
@@ -10947,6 +11225,16 @@ func (m *FulfillmentMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldPickupCode(ctx)
 	case fulfillment.FieldCollectedAt:
 		return m.OldCollectedAt(ctx)
+	case fulfillment.FieldDueAt:
+		return m.OldDueAt(ctx)
+	case fulfillment.FieldEscalatedAt:
+		return m.OldEscalatedAt(ctx)
+	case fulfillment.FieldReroutes:
+		return m.OldReroutes(ctx)
+	case fulfillment.FieldLateCreditedAt:
+		return m.OldLateCreditedAt(ctx)
+	case fulfillment.FieldPackagingVariant:
+		return m.OldPackagingVariant(ctx)
 	case fulfillment.FieldWindowID:
 		return m.OldWindowID(ctx)
 	case fulfillment.FieldAddress:
@@ -11023,6 +11311,41 @@ func (m *FulfillmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCollectedAt(v)
 		return nil
+	case fulfillment.FieldDueAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDueAt(v)
+		return nil
+	case fulfillment.FieldEscalatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEscalatedAt(v)
+		return nil
+	case fulfillment.FieldReroutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReroutes(v)
+		return nil
+	case fulfillment.FieldLateCreditedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLateCreditedAt(v)
+		return nil
+	case fulfillment.FieldPackagingVariant:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPackagingVariant(v)
+		return nil
 	case fulfillment.FieldWindowID:
 		v, ok := value.(int)
 		if !ok {
@@ -11051,6 +11374,9 @@ func (m *FulfillmentMutation) AddedFields() []string {
 	if m.addlocation_id != nil {
 		fields = append(fields, fulfillment.FieldLocationID)
 	}
+	if m.addreroutes != nil {
+		fields = append(fields, fulfillment.FieldReroutes)
+	}
 	if m.addwindow_id != nil {
 		fields = append(fields, fulfillment.FieldWindowID)
 	}
@@ -11066,6 +11392,8 @@ func (m *FulfillmentMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedCustomerID()
 	case fulfillment.FieldLocationID:
 		return m.AddedLocationID()
+	case fulfillment.FieldReroutes:
+		return m.AddedReroutes()
 	case fulfillment.FieldWindowID:
 		return m.AddedWindowID()
 	}
@@ -11091,6 +11419,13 @@ func (m *FulfillmentMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddLocationID(v)
 		return nil
+	case fulfillment.FieldReroutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReroutes(v)
+		return nil
 	case fulfillment.FieldWindowID:
 		v, ok := value.(int)
 		if !ok {
@@ -11111,6 +11446,15 @@ func (m *FulfillmentMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(fulfillment.FieldCollectedAt) {
 		fields = append(fields, fulfillment.FieldCollectedAt)
+	}
+	if m.FieldCleared(fulfillment.FieldDueAt) {
+		fields = append(fields, fulfillment.FieldDueAt)
+	}
+	if m.FieldCleared(fulfillment.FieldEscalatedAt) {
+		fields = append(fields, fulfillment.FieldEscalatedAt)
+	}
+	if m.FieldCleared(fulfillment.FieldLateCreditedAt) {
+		fields = append(fields, fulfillment.FieldLateCreditedAt)
 	}
 	if m.FieldCleared(fulfillment.FieldWindowID) {
 		fields = append(fields, fulfillment.FieldWindowID)
@@ -11137,6 +11481,15 @@ func (m *FulfillmentMutation) ClearField(name string) error {
 		return nil
 	case fulfillment.FieldCollectedAt:
 		m.ClearCollectedAt()
+		return nil
+	case fulfillment.FieldDueAt:
+		m.ClearDueAt()
+		return nil
+	case fulfillment.FieldEscalatedAt:
+		m.ClearEscalatedAt()
+		return nil
+	case fulfillment.FieldLateCreditedAt:
+		m.ClearLateCreditedAt()
 		return nil
 	case fulfillment.FieldWindowID:
 		m.ClearWindowID()
@@ -11178,6 +11531,21 @@ func (m *FulfillmentMutation) ResetField(name string) error {
 		return nil
 	case fulfillment.FieldCollectedAt:
 		m.ResetCollectedAt()
+		return nil
+	case fulfillment.FieldDueAt:
+		m.ResetDueAt()
+		return nil
+	case fulfillment.FieldEscalatedAt:
+		m.ResetEscalatedAt()
+		return nil
+	case fulfillment.FieldReroutes:
+		m.ResetReroutes()
+		return nil
+	case fulfillment.FieldLateCreditedAt:
+		m.ResetLateCreditedAt()
+		return nil
+	case fulfillment.FieldPackagingVariant:
+		m.ResetPackagingVariant()
 		return nil
 	case fulfillment.FieldWindowID:
 		m.ResetWindowID()
@@ -11304,6 +11672,7 @@ type FulfillmentEventMutation struct {
 	actor              *fulfillmentevent.Actor
 	actor_id           *string
 	note               *string
+	scan               *string
 	at                 *time.Time
 	clearedFields      map[string]struct{}
 	fulfillment        *int
@@ -11683,6 +12052,42 @@ func (m *FulfillmentEventMutation) ResetNote() {
 	m.note = nil
 }
 
+// SetScan sets the "scan" field.
+func (m *FulfillmentEventMutation) SetScan(s string) {
+	m.scan = &s
+}
+
+// Scan returns the value of the "scan" field in the mutation.
+func (m *FulfillmentEventMutation) Scan() (r string, exists bool) {
+	v := m.scan
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScan returns the old "scan" field's value of the FulfillmentEvent entity.
+// If the FulfillmentEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentEventMutation) OldScan(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScan is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScan requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScan: %w", err)
+	}
+	return oldValue.Scan, nil
+}
+
+// ResetScan resets all changes to the "scan" field.
+func (m *FulfillmentEventMutation) ResetScan() {
+	m.scan = nil
+}
+
 // SetAt sets the "at" field.
 func (m *FulfillmentEventMutation) SetAt(t time.Time) {
 	m.at = &t
@@ -11780,7 +12185,7 @@ func (m *FulfillmentEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FulfillmentEventMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.fulfillment != nil {
 		fields = append(fields, fulfillmentevent.FieldFulfillmentID)
 	}
@@ -11801,6 +12206,9 @@ func (m *FulfillmentEventMutation) Fields() []string {
 	}
 	if m.note != nil {
 		fields = append(fields, fulfillmentevent.FieldNote)
+	}
+	if m.scan != nil {
+		fields = append(fields, fulfillmentevent.FieldScan)
 	}
 	if m.at != nil {
 		fields = append(fields, fulfillmentevent.FieldAt)
@@ -11827,6 +12235,8 @@ func (m *FulfillmentEventMutation) Field(name string) (ent.Value, bool) {
 		return m.ActorID()
 	case fulfillmentevent.FieldNote:
 		return m.Note()
+	case fulfillmentevent.FieldScan:
+		return m.Scan()
 	case fulfillmentevent.FieldAt:
 		return m.At()
 	}
@@ -11852,6 +12262,8 @@ func (m *FulfillmentEventMutation) OldField(ctx context.Context, name string) (e
 		return m.OldActorID(ctx)
 	case fulfillmentevent.FieldNote:
 		return m.OldNote(ctx)
+	case fulfillmentevent.FieldScan:
+		return m.OldScan(ctx)
 	case fulfillmentevent.FieldAt:
 		return m.OldAt(ctx)
 	}
@@ -11911,6 +12323,13 @@ func (m *FulfillmentEventMutation) SetField(name string, value ent.Value) error 
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetNote(v)
+		return nil
+	case fulfillmentevent.FieldScan:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScan(v)
 		return nil
 	case fulfillmentevent.FieldAt:
 		v, ok := value.(time.Time)
@@ -12003,6 +12422,9 @@ func (m *FulfillmentEventMutation) ResetField(name string) error {
 		return nil
 	case fulfillmentevent.FieldNote:
 		m.ResetNote()
+		return nil
+	case fulfillmentevent.FieldScan:
+		m.ResetScan()
 		return nil
 	case fulfillmentevent.FieldAt:
 		m.ResetAt()
@@ -13296,6 +13718,768 @@ func (m *GiftLotMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *GiftLotMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown GiftLot edge %s", name)
+}
+
+// HubCollectionMutation represents an operation that mutates the HubCollection nodes in the graph.
+type HubCollectionMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	collection_id     *string
+	hub               *string
+	fulfillment_id    *int
+	addfulfillment_id *int
+	outcome           *hubcollection.Outcome
+	claimed_at        *time.Time
+	collected_at      *time.Time
+	recorded_at       *time.Time
+	note              *string
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*HubCollection, error)
+	predicates        []predicate.HubCollection
+}
+
+var _ ent.Mutation = (*HubCollectionMutation)(nil)
+
+// hubcollectionOption allows management of the mutation configuration using functional options.
+type hubcollectionOption func(*HubCollectionMutation)
+
+// newHubCollectionMutation creates new mutation for the HubCollection entity.
+func newHubCollectionMutation(c config, op Op, opts ...hubcollectionOption) *HubCollectionMutation {
+	m := &HubCollectionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHubCollection,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHubCollectionID sets the ID field of the mutation.
+func withHubCollectionID(id int) hubcollectionOption {
+	return func(m *HubCollectionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HubCollection
+		)
+		m.oldValue = func(ctx context.Context) (*HubCollection, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HubCollection.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHubCollection sets the old HubCollection of the mutation.
+func withHubCollection(node *HubCollection) hubcollectionOption {
+	return func(m *HubCollectionMutation) {
+		m.oldValue = func(context.Context) (*HubCollection, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HubCollectionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HubCollectionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HubCollectionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HubCollectionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HubCollection.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCollectionID sets the "collection_id" field.
+func (m *HubCollectionMutation) SetCollectionID(s string) {
+	m.collection_id = &s
+}
+
+// CollectionID returns the value of the "collection_id" field in the mutation.
+func (m *HubCollectionMutation) CollectionID() (r string, exists bool) {
+	v := m.collection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectionID returns the old "collection_id" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldCollectionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectionID: %w", err)
+	}
+	return oldValue.CollectionID, nil
+}
+
+// ResetCollectionID resets all changes to the "collection_id" field.
+func (m *HubCollectionMutation) ResetCollectionID() {
+	m.collection_id = nil
+}
+
+// SetHub sets the "hub" field.
+func (m *HubCollectionMutation) SetHub(s string) {
+	m.hub = &s
+}
+
+// Hub returns the value of the "hub" field in the mutation.
+func (m *HubCollectionMutation) Hub() (r string, exists bool) {
+	v := m.hub
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHub returns the old "hub" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldHub(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHub is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHub requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHub: %w", err)
+	}
+	return oldValue.Hub, nil
+}
+
+// ResetHub resets all changes to the "hub" field.
+func (m *HubCollectionMutation) ResetHub() {
+	m.hub = nil
+}
+
+// SetFulfillmentID sets the "fulfillment_id" field.
+func (m *HubCollectionMutation) SetFulfillmentID(i int) {
+	m.fulfillment_id = &i
+	m.addfulfillment_id = nil
+}
+
+// FulfillmentID returns the value of the "fulfillment_id" field in the mutation.
+func (m *HubCollectionMutation) FulfillmentID() (r int, exists bool) {
+	v := m.fulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFulfillmentID returns the old "fulfillment_id" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldFulfillmentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFulfillmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFulfillmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFulfillmentID: %w", err)
+	}
+	return oldValue.FulfillmentID, nil
+}
+
+// AddFulfillmentID adds i to the "fulfillment_id" field.
+func (m *HubCollectionMutation) AddFulfillmentID(i int) {
+	if m.addfulfillment_id != nil {
+		*m.addfulfillment_id += i
+	} else {
+		m.addfulfillment_id = &i
+	}
+}
+
+// AddedFulfillmentID returns the value that was added to the "fulfillment_id" field in this mutation.
+func (m *HubCollectionMutation) AddedFulfillmentID() (r int, exists bool) {
+	v := m.addfulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFulfillmentID resets all changes to the "fulfillment_id" field.
+func (m *HubCollectionMutation) ResetFulfillmentID() {
+	m.fulfillment_id = nil
+	m.addfulfillment_id = nil
+}
+
+// SetOutcome sets the "outcome" field.
+func (m *HubCollectionMutation) SetOutcome(h hubcollection.Outcome) {
+	m.outcome = &h
+}
+
+// Outcome returns the value of the "outcome" field in the mutation.
+func (m *HubCollectionMutation) Outcome() (r hubcollection.Outcome, exists bool) {
+	v := m.outcome
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutcome returns the old "outcome" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldOutcome(ctx context.Context) (v hubcollection.Outcome, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutcome requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
+	}
+	return oldValue.Outcome, nil
+}
+
+// ResetOutcome resets all changes to the "outcome" field.
+func (m *HubCollectionMutation) ResetOutcome() {
+	m.outcome = nil
+}
+
+// SetClaimedAt sets the "claimed_at" field.
+func (m *HubCollectionMutation) SetClaimedAt(t time.Time) {
+	m.claimed_at = &t
+}
+
+// ClaimedAt returns the value of the "claimed_at" field in the mutation.
+func (m *HubCollectionMutation) ClaimedAt() (r time.Time, exists bool) {
+	v := m.claimed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimedAt returns the old "claimed_at" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldClaimedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimedAt: %w", err)
+	}
+	return oldValue.ClaimedAt, nil
+}
+
+// ResetClaimedAt resets all changes to the "claimed_at" field.
+func (m *HubCollectionMutation) ResetClaimedAt() {
+	m.claimed_at = nil
+}
+
+// SetCollectedAt sets the "collected_at" field.
+func (m *HubCollectionMutation) SetCollectedAt(t time.Time) {
+	m.collected_at = &t
+}
+
+// CollectedAt returns the value of the "collected_at" field in the mutation.
+func (m *HubCollectionMutation) CollectedAt() (r time.Time, exists bool) {
+	v := m.collected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectedAt returns the old "collected_at" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldCollectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectedAt: %w", err)
+	}
+	return oldValue.CollectedAt, nil
+}
+
+// ClearCollectedAt clears the value of the "collected_at" field.
+func (m *HubCollectionMutation) ClearCollectedAt() {
+	m.collected_at = nil
+	m.clearedFields[hubcollection.FieldCollectedAt] = struct{}{}
+}
+
+// CollectedAtCleared returns if the "collected_at" field was cleared in this mutation.
+func (m *HubCollectionMutation) CollectedAtCleared() bool {
+	_, ok := m.clearedFields[hubcollection.FieldCollectedAt]
+	return ok
+}
+
+// ResetCollectedAt resets all changes to the "collected_at" field.
+func (m *HubCollectionMutation) ResetCollectedAt() {
+	m.collected_at = nil
+	delete(m.clearedFields, hubcollection.FieldCollectedAt)
+}
+
+// SetRecordedAt sets the "recorded_at" field.
+func (m *HubCollectionMutation) SetRecordedAt(t time.Time) {
+	m.recorded_at = &t
+}
+
+// RecordedAt returns the value of the "recorded_at" field in the mutation.
+func (m *HubCollectionMutation) RecordedAt() (r time.Time, exists bool) {
+	v := m.recorded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedAt returns the old "recorded_at" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldRecordedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedAt: %w", err)
+	}
+	return oldValue.RecordedAt, nil
+}
+
+// ResetRecordedAt resets all changes to the "recorded_at" field.
+func (m *HubCollectionMutation) ResetRecordedAt() {
+	m.recorded_at = nil
+}
+
+// SetNote sets the "note" field.
+func (m *HubCollectionMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *HubCollectionMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the HubCollection entity.
+// If the HubCollection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubCollectionMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *HubCollectionMutation) ResetNote() {
+	m.note = nil
+}
+
+// Where appends a list predicates to the HubCollectionMutation builder.
+func (m *HubCollectionMutation) Where(ps ...predicate.HubCollection) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HubCollectionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HubCollectionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HubCollection, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HubCollectionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HubCollectionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HubCollection).
+func (m *HubCollectionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HubCollectionMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.collection_id != nil {
+		fields = append(fields, hubcollection.FieldCollectionID)
+	}
+	if m.hub != nil {
+		fields = append(fields, hubcollection.FieldHub)
+	}
+	if m.fulfillment_id != nil {
+		fields = append(fields, hubcollection.FieldFulfillmentID)
+	}
+	if m.outcome != nil {
+		fields = append(fields, hubcollection.FieldOutcome)
+	}
+	if m.claimed_at != nil {
+		fields = append(fields, hubcollection.FieldClaimedAt)
+	}
+	if m.collected_at != nil {
+		fields = append(fields, hubcollection.FieldCollectedAt)
+	}
+	if m.recorded_at != nil {
+		fields = append(fields, hubcollection.FieldRecordedAt)
+	}
+	if m.note != nil {
+		fields = append(fields, hubcollection.FieldNote)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HubCollectionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case hubcollection.FieldCollectionID:
+		return m.CollectionID()
+	case hubcollection.FieldHub:
+		return m.Hub()
+	case hubcollection.FieldFulfillmentID:
+		return m.FulfillmentID()
+	case hubcollection.FieldOutcome:
+		return m.Outcome()
+	case hubcollection.FieldClaimedAt:
+		return m.ClaimedAt()
+	case hubcollection.FieldCollectedAt:
+		return m.CollectedAt()
+	case hubcollection.FieldRecordedAt:
+		return m.RecordedAt()
+	case hubcollection.FieldNote:
+		return m.Note()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HubCollectionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case hubcollection.FieldCollectionID:
+		return m.OldCollectionID(ctx)
+	case hubcollection.FieldHub:
+		return m.OldHub(ctx)
+	case hubcollection.FieldFulfillmentID:
+		return m.OldFulfillmentID(ctx)
+	case hubcollection.FieldOutcome:
+		return m.OldOutcome(ctx)
+	case hubcollection.FieldClaimedAt:
+		return m.OldClaimedAt(ctx)
+	case hubcollection.FieldCollectedAt:
+		return m.OldCollectedAt(ctx)
+	case hubcollection.FieldRecordedAt:
+		return m.OldRecordedAt(ctx)
+	case hubcollection.FieldNote:
+		return m.OldNote(ctx)
+	}
+	return nil, fmt.Errorf("unknown HubCollection field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubCollectionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case hubcollection.FieldCollectionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectionID(v)
+		return nil
+	case hubcollection.FieldHub:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHub(v)
+		return nil
+	case hubcollection.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFulfillmentID(v)
+		return nil
+	case hubcollection.FieldOutcome:
+		v, ok := value.(hubcollection.Outcome)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutcome(v)
+		return nil
+	case hubcollection.FieldClaimedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimedAt(v)
+		return nil
+	case hubcollection.FieldCollectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectedAt(v)
+		return nil
+	case hubcollection.FieldRecordedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedAt(v)
+		return nil
+	case hubcollection.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubCollection field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HubCollectionMutation) AddedFields() []string {
+	var fields []string
+	if m.addfulfillment_id != nil {
+		fields = append(fields, hubcollection.FieldFulfillmentID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HubCollectionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case hubcollection.FieldFulfillmentID:
+		return m.AddedFulfillmentID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubCollectionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case hubcollection.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFulfillmentID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubCollection numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HubCollectionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(hubcollection.FieldCollectedAt) {
+		fields = append(fields, hubcollection.FieldCollectedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HubCollectionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HubCollectionMutation) ClearField(name string) error {
+	switch name {
+	case hubcollection.FieldCollectedAt:
+		m.ClearCollectedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HubCollection nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HubCollectionMutation) ResetField(name string) error {
+	switch name {
+	case hubcollection.FieldCollectionID:
+		m.ResetCollectionID()
+		return nil
+	case hubcollection.FieldHub:
+		m.ResetHub()
+		return nil
+	case hubcollection.FieldFulfillmentID:
+		m.ResetFulfillmentID()
+		return nil
+	case hubcollection.FieldOutcome:
+		m.ResetOutcome()
+		return nil
+	case hubcollection.FieldClaimedAt:
+		m.ResetClaimedAt()
+		return nil
+	case hubcollection.FieldCollectedAt:
+		m.ResetCollectedAt()
+		return nil
+	case hubcollection.FieldRecordedAt:
+		m.ResetRecordedAt()
+		return nil
+	case hubcollection.FieldNote:
+		m.ResetNote()
+		return nil
+	}
+	return fmt.Errorf("unknown HubCollection field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HubCollectionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HubCollectionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HubCollectionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HubCollectionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HubCollectionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HubCollectionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HubCollectionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown HubCollection unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HubCollectionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown HubCollection edge %s", name)
 }
 
 // HubPassSpendMutation represents an operation that mutates the HubPassSpend nodes in the graph.
@@ -14866,6 +16050,985 @@ func (m *HubPaymentMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *HubPaymentMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown HubPayment edge %s", name)
+}
+
+// HubPickupMutation represents an operation that mutates the HubPickup nodes in the graph.
+type HubPickupMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	fulfillment_id    *int
+	addfulfillment_id *int
+	order_id          *int
+	addorder_id       *int
+	pickup_code       *string
+	status            *hubpickup.Status
+	listed_at         *time.Time
+	collection_id     *string
+	collected_at      *time.Time
+	outcome           *hubpickup.Outcome
+	note              *string
+	synced_at         *time.Time
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*HubPickup, error)
+	predicates        []predicate.HubPickup
+}
+
+var _ ent.Mutation = (*HubPickupMutation)(nil)
+
+// hubpickupOption allows management of the mutation configuration using functional options.
+type hubpickupOption func(*HubPickupMutation)
+
+// newHubPickupMutation creates new mutation for the HubPickup entity.
+func newHubPickupMutation(c config, op Op, opts ...hubpickupOption) *HubPickupMutation {
+	m := &HubPickupMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHubPickup,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHubPickupID sets the ID field of the mutation.
+func withHubPickupID(id int) hubpickupOption {
+	return func(m *HubPickupMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HubPickup
+		)
+		m.oldValue = func(ctx context.Context) (*HubPickup, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HubPickup.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHubPickup sets the old HubPickup of the mutation.
+func withHubPickup(node *HubPickup) hubpickupOption {
+	return func(m *HubPickupMutation) {
+		m.oldValue = func(context.Context) (*HubPickup, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HubPickupMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HubPickupMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HubPickupMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HubPickupMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HubPickup.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetFulfillmentID sets the "fulfillment_id" field.
+func (m *HubPickupMutation) SetFulfillmentID(i int) {
+	m.fulfillment_id = &i
+	m.addfulfillment_id = nil
+}
+
+// FulfillmentID returns the value of the "fulfillment_id" field in the mutation.
+func (m *HubPickupMutation) FulfillmentID() (r int, exists bool) {
+	v := m.fulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFulfillmentID returns the old "fulfillment_id" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldFulfillmentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFulfillmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFulfillmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFulfillmentID: %w", err)
+	}
+	return oldValue.FulfillmentID, nil
+}
+
+// AddFulfillmentID adds i to the "fulfillment_id" field.
+func (m *HubPickupMutation) AddFulfillmentID(i int) {
+	if m.addfulfillment_id != nil {
+		*m.addfulfillment_id += i
+	} else {
+		m.addfulfillment_id = &i
+	}
+}
+
+// AddedFulfillmentID returns the value that was added to the "fulfillment_id" field in this mutation.
+func (m *HubPickupMutation) AddedFulfillmentID() (r int, exists bool) {
+	v := m.addfulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFulfillmentID resets all changes to the "fulfillment_id" field.
+func (m *HubPickupMutation) ResetFulfillmentID() {
+	m.fulfillment_id = nil
+	m.addfulfillment_id = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *HubPickupMutation) SetOrderID(i int) {
+	m.order_id = &i
+	m.addorder_id = nil
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *HubPickupMutation) OrderID() (r int, exists bool) {
+	v := m.order_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldOrderID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// AddOrderID adds i to the "order_id" field.
+func (m *HubPickupMutation) AddOrderID(i int) {
+	if m.addorder_id != nil {
+		*m.addorder_id += i
+	} else {
+		m.addorder_id = &i
+	}
+}
+
+// AddedOrderID returns the value that was added to the "order_id" field in this mutation.
+func (m *HubPickupMutation) AddedOrderID() (r int, exists bool) {
+	v := m.addorder_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *HubPickupMutation) ResetOrderID() {
+	m.order_id = nil
+	m.addorder_id = nil
+}
+
+// SetPickupCode sets the "pickup_code" field.
+func (m *HubPickupMutation) SetPickupCode(s string) {
+	m.pickup_code = &s
+}
+
+// PickupCode returns the value of the "pickup_code" field in the mutation.
+func (m *HubPickupMutation) PickupCode() (r string, exists bool) {
+	v := m.pickup_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPickupCode returns the old "pickup_code" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldPickupCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPickupCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPickupCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPickupCode: %w", err)
+	}
+	return oldValue.PickupCode, nil
+}
+
+// ResetPickupCode resets all changes to the "pickup_code" field.
+func (m *HubPickupMutation) ResetPickupCode() {
+	m.pickup_code = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *HubPickupMutation) SetStatus(h hubpickup.Status) {
+	m.status = &h
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *HubPickupMutation) Status() (r hubpickup.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldStatus(ctx context.Context) (v hubpickup.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *HubPickupMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetListedAt sets the "listed_at" field.
+func (m *HubPickupMutation) SetListedAt(t time.Time) {
+	m.listed_at = &t
+}
+
+// ListedAt returns the value of the "listed_at" field in the mutation.
+func (m *HubPickupMutation) ListedAt() (r time.Time, exists bool) {
+	v := m.listed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldListedAt returns the old "listed_at" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldListedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldListedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldListedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldListedAt: %w", err)
+	}
+	return oldValue.ListedAt, nil
+}
+
+// ClearListedAt clears the value of the "listed_at" field.
+func (m *HubPickupMutation) ClearListedAt() {
+	m.listed_at = nil
+	m.clearedFields[hubpickup.FieldListedAt] = struct{}{}
+}
+
+// ListedAtCleared returns if the "listed_at" field was cleared in this mutation.
+func (m *HubPickupMutation) ListedAtCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldListedAt]
+	return ok
+}
+
+// ResetListedAt resets all changes to the "listed_at" field.
+func (m *HubPickupMutation) ResetListedAt() {
+	m.listed_at = nil
+	delete(m.clearedFields, hubpickup.FieldListedAt)
+}
+
+// SetCollectionID sets the "collection_id" field.
+func (m *HubPickupMutation) SetCollectionID(s string) {
+	m.collection_id = &s
+}
+
+// CollectionID returns the value of the "collection_id" field in the mutation.
+func (m *HubPickupMutation) CollectionID() (r string, exists bool) {
+	v := m.collection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectionID returns the old "collection_id" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldCollectionID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectionID: %w", err)
+	}
+	return oldValue.CollectionID, nil
+}
+
+// ClearCollectionID clears the value of the "collection_id" field.
+func (m *HubPickupMutation) ClearCollectionID() {
+	m.collection_id = nil
+	m.clearedFields[hubpickup.FieldCollectionID] = struct{}{}
+}
+
+// CollectionIDCleared returns if the "collection_id" field was cleared in this mutation.
+func (m *HubPickupMutation) CollectionIDCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldCollectionID]
+	return ok
+}
+
+// ResetCollectionID resets all changes to the "collection_id" field.
+func (m *HubPickupMutation) ResetCollectionID() {
+	m.collection_id = nil
+	delete(m.clearedFields, hubpickup.FieldCollectionID)
+}
+
+// SetCollectedAt sets the "collected_at" field.
+func (m *HubPickupMutation) SetCollectedAt(t time.Time) {
+	m.collected_at = &t
+}
+
+// CollectedAt returns the value of the "collected_at" field in the mutation.
+func (m *HubPickupMutation) CollectedAt() (r time.Time, exists bool) {
+	v := m.collected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectedAt returns the old "collected_at" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldCollectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectedAt: %w", err)
+	}
+	return oldValue.CollectedAt, nil
+}
+
+// ClearCollectedAt clears the value of the "collected_at" field.
+func (m *HubPickupMutation) ClearCollectedAt() {
+	m.collected_at = nil
+	m.clearedFields[hubpickup.FieldCollectedAt] = struct{}{}
+}
+
+// CollectedAtCleared returns if the "collected_at" field was cleared in this mutation.
+func (m *HubPickupMutation) CollectedAtCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldCollectedAt]
+	return ok
+}
+
+// ResetCollectedAt resets all changes to the "collected_at" field.
+func (m *HubPickupMutation) ResetCollectedAt() {
+	m.collected_at = nil
+	delete(m.clearedFields, hubpickup.FieldCollectedAt)
+}
+
+// SetOutcome sets the "outcome" field.
+func (m *HubPickupMutation) SetOutcome(h hubpickup.Outcome) {
+	m.outcome = &h
+}
+
+// Outcome returns the value of the "outcome" field in the mutation.
+func (m *HubPickupMutation) Outcome() (r hubpickup.Outcome, exists bool) {
+	v := m.outcome
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutcome returns the old "outcome" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldOutcome(ctx context.Context) (v *hubpickup.Outcome, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutcome requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
+	}
+	return oldValue.Outcome, nil
+}
+
+// ClearOutcome clears the value of the "outcome" field.
+func (m *HubPickupMutation) ClearOutcome() {
+	m.outcome = nil
+	m.clearedFields[hubpickup.FieldOutcome] = struct{}{}
+}
+
+// OutcomeCleared returns if the "outcome" field was cleared in this mutation.
+func (m *HubPickupMutation) OutcomeCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldOutcome]
+	return ok
+}
+
+// ResetOutcome resets all changes to the "outcome" field.
+func (m *HubPickupMutation) ResetOutcome() {
+	m.outcome = nil
+	delete(m.clearedFields, hubpickup.FieldOutcome)
+}
+
+// SetNote sets the "note" field.
+func (m *HubPickupMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *HubPickupMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *HubPickupMutation) ResetNote() {
+	m.note = nil
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (m *HubPickupMutation) SetSyncedAt(t time.Time) {
+	m.synced_at = &t
+}
+
+// SyncedAt returns the value of the "synced_at" field in the mutation.
+func (m *HubPickupMutation) SyncedAt() (r time.Time, exists bool) {
+	v := m.synced_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncedAt returns the old "synced_at" field's value of the HubPickup entity.
+// If the HubPickup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HubPickupMutation) OldSyncedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncedAt: %w", err)
+	}
+	return oldValue.SyncedAt, nil
+}
+
+// ClearSyncedAt clears the value of the "synced_at" field.
+func (m *HubPickupMutation) ClearSyncedAt() {
+	m.synced_at = nil
+	m.clearedFields[hubpickup.FieldSyncedAt] = struct{}{}
+}
+
+// SyncedAtCleared returns if the "synced_at" field was cleared in this mutation.
+func (m *HubPickupMutation) SyncedAtCleared() bool {
+	_, ok := m.clearedFields[hubpickup.FieldSyncedAt]
+	return ok
+}
+
+// ResetSyncedAt resets all changes to the "synced_at" field.
+func (m *HubPickupMutation) ResetSyncedAt() {
+	m.synced_at = nil
+	delete(m.clearedFields, hubpickup.FieldSyncedAt)
+}
+
+// Where appends a list predicates to the HubPickupMutation builder.
+func (m *HubPickupMutation) Where(ps ...predicate.HubPickup) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HubPickupMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HubPickupMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HubPickup, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HubPickupMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HubPickupMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HubPickup).
+func (m *HubPickupMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HubPickupMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.fulfillment_id != nil {
+		fields = append(fields, hubpickup.FieldFulfillmentID)
+	}
+	if m.order_id != nil {
+		fields = append(fields, hubpickup.FieldOrderID)
+	}
+	if m.pickup_code != nil {
+		fields = append(fields, hubpickup.FieldPickupCode)
+	}
+	if m.status != nil {
+		fields = append(fields, hubpickup.FieldStatus)
+	}
+	if m.listed_at != nil {
+		fields = append(fields, hubpickup.FieldListedAt)
+	}
+	if m.collection_id != nil {
+		fields = append(fields, hubpickup.FieldCollectionID)
+	}
+	if m.collected_at != nil {
+		fields = append(fields, hubpickup.FieldCollectedAt)
+	}
+	if m.outcome != nil {
+		fields = append(fields, hubpickup.FieldOutcome)
+	}
+	if m.note != nil {
+		fields = append(fields, hubpickup.FieldNote)
+	}
+	if m.synced_at != nil {
+		fields = append(fields, hubpickup.FieldSyncedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HubPickupMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		return m.FulfillmentID()
+	case hubpickup.FieldOrderID:
+		return m.OrderID()
+	case hubpickup.FieldPickupCode:
+		return m.PickupCode()
+	case hubpickup.FieldStatus:
+		return m.Status()
+	case hubpickup.FieldListedAt:
+		return m.ListedAt()
+	case hubpickup.FieldCollectionID:
+		return m.CollectionID()
+	case hubpickup.FieldCollectedAt:
+		return m.CollectedAt()
+	case hubpickup.FieldOutcome:
+		return m.Outcome()
+	case hubpickup.FieldNote:
+		return m.Note()
+	case hubpickup.FieldSyncedAt:
+		return m.SyncedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HubPickupMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		return m.OldFulfillmentID(ctx)
+	case hubpickup.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case hubpickup.FieldPickupCode:
+		return m.OldPickupCode(ctx)
+	case hubpickup.FieldStatus:
+		return m.OldStatus(ctx)
+	case hubpickup.FieldListedAt:
+		return m.OldListedAt(ctx)
+	case hubpickup.FieldCollectionID:
+		return m.OldCollectionID(ctx)
+	case hubpickup.FieldCollectedAt:
+		return m.OldCollectedAt(ctx)
+	case hubpickup.FieldOutcome:
+		return m.OldOutcome(ctx)
+	case hubpickup.FieldNote:
+		return m.OldNote(ctx)
+	case hubpickup.FieldSyncedAt:
+		return m.OldSyncedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown HubPickup field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubPickupMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFulfillmentID(v)
+		return nil
+	case hubpickup.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case hubpickup.FieldPickupCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPickupCode(v)
+		return nil
+	case hubpickup.FieldStatus:
+		v, ok := value.(hubpickup.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case hubpickup.FieldListedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetListedAt(v)
+		return nil
+	case hubpickup.FieldCollectionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectionID(v)
+		return nil
+	case hubpickup.FieldCollectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectedAt(v)
+		return nil
+	case hubpickup.FieldOutcome:
+		v, ok := value.(hubpickup.Outcome)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutcome(v)
+		return nil
+	case hubpickup.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case hubpickup.FieldSyncedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubPickup field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HubPickupMutation) AddedFields() []string {
+	var fields []string
+	if m.addfulfillment_id != nil {
+		fields = append(fields, hubpickup.FieldFulfillmentID)
+	}
+	if m.addorder_id != nil {
+		fields = append(fields, hubpickup.FieldOrderID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HubPickupMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		return m.AddedFulfillmentID()
+	case hubpickup.FieldOrderID:
+		return m.AddedOrderID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HubPickupMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFulfillmentID(v)
+		return nil
+	case hubpickup.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrderID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HubPickup numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HubPickupMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(hubpickup.FieldListedAt) {
+		fields = append(fields, hubpickup.FieldListedAt)
+	}
+	if m.FieldCleared(hubpickup.FieldCollectionID) {
+		fields = append(fields, hubpickup.FieldCollectionID)
+	}
+	if m.FieldCleared(hubpickup.FieldCollectedAt) {
+		fields = append(fields, hubpickup.FieldCollectedAt)
+	}
+	if m.FieldCleared(hubpickup.FieldOutcome) {
+		fields = append(fields, hubpickup.FieldOutcome)
+	}
+	if m.FieldCleared(hubpickup.FieldSyncedAt) {
+		fields = append(fields, hubpickup.FieldSyncedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HubPickupMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HubPickupMutation) ClearField(name string) error {
+	switch name {
+	case hubpickup.FieldListedAt:
+		m.ClearListedAt()
+		return nil
+	case hubpickup.FieldCollectionID:
+		m.ClearCollectionID()
+		return nil
+	case hubpickup.FieldCollectedAt:
+		m.ClearCollectedAt()
+		return nil
+	case hubpickup.FieldOutcome:
+		m.ClearOutcome()
+		return nil
+	case hubpickup.FieldSyncedAt:
+		m.ClearSyncedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HubPickup nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HubPickupMutation) ResetField(name string) error {
+	switch name {
+	case hubpickup.FieldFulfillmentID:
+		m.ResetFulfillmentID()
+		return nil
+	case hubpickup.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case hubpickup.FieldPickupCode:
+		m.ResetPickupCode()
+		return nil
+	case hubpickup.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case hubpickup.FieldListedAt:
+		m.ResetListedAt()
+		return nil
+	case hubpickup.FieldCollectionID:
+		m.ResetCollectionID()
+		return nil
+	case hubpickup.FieldCollectedAt:
+		m.ResetCollectedAt()
+		return nil
+	case hubpickup.FieldOutcome:
+		m.ResetOutcome()
+		return nil
+	case hubpickup.FieldNote:
+		m.ResetNote()
+		return nil
+	case hubpickup.FieldSyncedAt:
+		m.ResetSyncedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HubPickup field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HubPickupMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HubPickupMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HubPickupMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HubPickupMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HubPickupMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HubPickupMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HubPickupMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown HubPickup unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HubPickupMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown HubPickup edge %s", name)
 }
 
 // HubSaleMutation represents an operation that mutates the HubSale nodes in the graph.
@@ -21120,6 +23283,9 @@ type OrderMutation struct {
 	clearedrefunds     bool
 	fulfillment        *int
 	clearedfulfillment bool
+	returns            map[int]struct{}
+	removedreturns     map[int]struct{}
+	clearedreturns     bool
 	done               bool
 	oldValue           func(context.Context) (*Order, error)
 	predicates         []predicate.Order
@@ -22023,6 +24189,60 @@ func (m *OrderMutation) ResetFulfillment() {
 	m.clearedfulfillment = false
 }
 
+// AddReturnIDs adds the "returns" edge to the OrderReturn entity by ids.
+func (m *OrderMutation) AddReturnIDs(ids ...int) {
+	if m.returns == nil {
+		m.returns = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.returns[ids[i]] = struct{}{}
+	}
+}
+
+// ClearReturns clears the "returns" edge to the OrderReturn entity.
+func (m *OrderMutation) ClearReturns() {
+	m.clearedreturns = true
+}
+
+// ReturnsCleared reports if the "returns" edge to the OrderReturn entity was cleared.
+func (m *OrderMutation) ReturnsCleared() bool {
+	return m.clearedreturns
+}
+
+// RemoveReturnIDs removes the "returns" edge to the OrderReturn entity by IDs.
+func (m *OrderMutation) RemoveReturnIDs(ids ...int) {
+	if m.removedreturns == nil {
+		m.removedreturns = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.returns, ids[i])
+		m.removedreturns[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedReturns returns the removed IDs of the "returns" edge to the OrderReturn entity.
+func (m *OrderMutation) RemovedReturnsIDs() (ids []int) {
+	for id := range m.removedreturns {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ReturnsIDs returns the "returns" edge IDs in the mutation.
+func (m *OrderMutation) ReturnsIDs() (ids []int) {
+	for id := range m.returns {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetReturns resets all changes to the "returns" edge.
+func (m *OrderMutation) ResetReturns() {
+	m.returns = nil
+	m.clearedreturns = false
+	m.removedreturns = nil
+}
+
 // Where appends a list predicates to the OrderMutation builder.
 func (m *OrderMutation) Where(ps ...predicate.Order) {
 	m.predicates = append(m.predicates, ps...)
@@ -22415,7 +24635,7 @@ func (m *OrderMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *OrderMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.lines != nil {
 		edges = append(edges, order.EdgeLines)
 	}
@@ -22430,6 +24650,9 @@ func (m *OrderMutation) AddedEdges() []string {
 	}
 	if m.fulfillment != nil {
 		edges = append(edges, order.EdgeFulfillment)
+	}
+	if m.returns != nil {
+		edges = append(edges, order.EdgeReturns)
 	}
 	return edges
 }
@@ -22466,13 +24689,19 @@ func (m *OrderMutation) AddedIDs(name string) []ent.Value {
 		if id := m.fulfillment; id != nil {
 			return []ent.Value{*id}
 		}
+	case order.EdgeReturns:
+		ids := make([]ent.Value, 0, len(m.returns))
+		for id := range m.returns {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *OrderMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedlines != nil {
 		edges = append(edges, order.EdgeLines)
 	}
@@ -22484,6 +24713,9 @@ func (m *OrderMutation) RemovedEdges() []string {
 	}
 	if m.removedrefunds != nil {
 		edges = append(edges, order.EdgeRefunds)
+	}
+	if m.removedreturns != nil {
+		edges = append(edges, order.EdgeReturns)
 	}
 	return edges
 }
@@ -22516,13 +24748,19 @@ func (m *OrderMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case order.EdgeReturns:
+		ids := make([]ent.Value, 0, len(m.removedreturns))
+		for id := range m.removedreturns {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *OrderMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedlines {
 		edges = append(edges, order.EdgeLines)
 	}
@@ -22537,6 +24775,9 @@ func (m *OrderMutation) ClearedEdges() []string {
 	}
 	if m.clearedfulfillment {
 		edges = append(edges, order.EdgeFulfillment)
+	}
+	if m.clearedreturns {
+		edges = append(edges, order.EdgeReturns)
 	}
 	return edges
 }
@@ -22555,6 +24796,8 @@ func (m *OrderMutation) EdgeCleared(name string) bool {
 		return m.clearedrefunds
 	case order.EdgeFulfillment:
 		return m.clearedfulfillment
+	case order.EdgeReturns:
+		return m.clearedreturns
 	}
 	return false
 }
@@ -22588,6 +24831,9 @@ func (m *OrderMutation) ResetEdge(name string) error {
 		return nil
 	case order.EdgeFulfillment:
 		m.ResetFulfillment()
+		return nil
+	case order.EdgeReturns:
+		m.ResetReturns()
 		return nil
 	}
 	return fmt.Errorf("unknown Order edge %s", name)
@@ -23157,6 +25403,8 @@ type OrderLineMutation struct {
 	currency             *string
 	refunded_quantity    *int
 	addrefunded_quantity *int
+	returned_quantity    *int
+	addreturned_quantity *int
 	clearedFields        map[string]struct{}
 	_order               *int
 	cleared_order        bool
@@ -23739,6 +25987,62 @@ func (m *OrderLineMutation) ResetRefundedQuantity() {
 	m.addrefunded_quantity = nil
 }
 
+// SetReturnedQuantity sets the "returned_quantity" field.
+func (m *OrderLineMutation) SetReturnedQuantity(i int) {
+	m.returned_quantity = &i
+	m.addreturned_quantity = nil
+}
+
+// ReturnedQuantity returns the value of the "returned_quantity" field in the mutation.
+func (m *OrderLineMutation) ReturnedQuantity() (r int, exists bool) {
+	v := m.returned_quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReturnedQuantity returns the old "returned_quantity" field's value of the OrderLine entity.
+// If the OrderLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderLineMutation) OldReturnedQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReturnedQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReturnedQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReturnedQuantity: %w", err)
+	}
+	return oldValue.ReturnedQuantity, nil
+}
+
+// AddReturnedQuantity adds i to the "returned_quantity" field.
+func (m *OrderLineMutation) AddReturnedQuantity(i int) {
+	if m.addreturned_quantity != nil {
+		*m.addreturned_quantity += i
+	} else {
+		m.addreturned_quantity = &i
+	}
+}
+
+// AddedReturnedQuantity returns the value that was added to the "returned_quantity" field in this mutation.
+func (m *OrderLineMutation) AddedReturnedQuantity() (r int, exists bool) {
+	v := m.addreturned_quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReturnedQuantity resets all changes to the "returned_quantity" field.
+func (m *OrderLineMutation) ResetReturnedQuantity() {
+	m.returned_quantity = nil
+	m.addreturned_quantity = nil
+}
+
 // ClearOrder clears the "order" edge to the Order entity.
 func (m *OrderLineMutation) ClearOrder() {
 	m.cleared_order = true
@@ -23827,7 +26131,7 @@ func (m *OrderLineMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrderLineMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m._order != nil {
 		fields = append(fields, orderline.FieldOrderID)
 	}
@@ -23858,6 +26162,9 @@ func (m *OrderLineMutation) Fields() []string {
 	if m.refunded_quantity != nil {
 		fields = append(fields, orderline.FieldRefundedQuantity)
 	}
+	if m.returned_quantity != nil {
+		fields = append(fields, orderline.FieldReturnedQuantity)
+	}
 	return fields
 }
 
@@ -23886,6 +26193,8 @@ func (m *OrderLineMutation) Field(name string) (ent.Value, bool) {
 		return m.Currency()
 	case orderline.FieldRefundedQuantity:
 		return m.RefundedQuantity()
+	case orderline.FieldReturnedQuantity:
+		return m.ReturnedQuantity()
 	}
 	return nil, false
 }
@@ -23915,6 +26224,8 @@ func (m *OrderLineMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldCurrency(ctx)
 	case orderline.FieldRefundedQuantity:
 		return m.OldRefundedQuantity(ctx)
+	case orderline.FieldReturnedQuantity:
+		return m.OldReturnedQuantity(ctx)
 	}
 	return nil, fmt.Errorf("unknown OrderLine field %s", name)
 }
@@ -23994,6 +26305,13 @@ func (m *OrderLineMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRefundedQuantity(v)
 		return nil
+	case orderline.FieldReturnedQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReturnedQuantity(v)
+		return nil
 	}
 	return fmt.Errorf("unknown OrderLine field %s", name)
 }
@@ -24017,6 +26335,9 @@ func (m *OrderLineMutation) AddedFields() []string {
 	if m.addrefunded_quantity != nil {
 		fields = append(fields, orderline.FieldRefundedQuantity)
 	}
+	if m.addreturned_quantity != nil {
+		fields = append(fields, orderline.FieldReturnedQuantity)
+	}
 	return fields
 }
 
@@ -24035,6 +26356,8 @@ func (m *OrderLineMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedUnitAmount()
 	case orderline.FieldRefundedQuantity:
 		return m.AddedRefundedQuantity()
+	case orderline.FieldReturnedQuantity:
+		return m.AddedReturnedQuantity()
 	}
 	return nil, false
 }
@@ -24078,6 +26401,13 @@ func (m *OrderLineMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddRefundedQuantity(v)
+		return nil
+	case orderline.FieldReturnedQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReturnedQuantity(v)
 		return nil
 	}
 	return fmt.Errorf("unknown OrderLine numeric field %s", name)
@@ -24144,6 +26474,9 @@ func (m *OrderLineMutation) ResetField(name string) error {
 		return nil
 	case orderline.FieldRefundedQuantity:
 		m.ResetRefundedQuantity()
+		return nil
+	case orderline.FieldReturnedQuantity:
+		m.ResetReturnedQuantity()
 		return nil
 	}
 	return fmt.Errorf("unknown OrderLine field %s", name)
@@ -24239,6 +26572,2096 @@ func (m *OrderLineMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown OrderLine edge %s", name)
+}
+
+// OrderReturnMutation represents an operation that mutates the OrderReturn nodes in the graph.
+type OrderReturnMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *int
+	created_at               *time.Time
+	updated_at               *time.Time
+	customer_id              *int
+	addcustomer_id           *int
+	fulfillment_id           *int
+	addfulfillment_id        *int
+	status                   *orderreturn.Status
+	reason                   *orderreturn.Reason
+	reason_text              *string
+	code                     *string
+	refund_mode              *orderreturn.RefundMode
+	packaging_variant        *string
+	units                    *int
+	addunits                 *int
+	graded_units             *int
+	addgraded_units          *int
+	amount                   *int64
+	addamount                *int64
+	currency                 *string
+	refunded_amount          *int64
+	addrefunded_amount       *int64
+	card_refund_id           *int
+	addcard_refund_id        *int
+	received_at              *time.Time
+	received_by              *string
+	inspected_at             *time.Time
+	refunded_at              *time.Time
+	canceled_at              *time.Time
+	clearedFields            map[string]struct{}
+	_order                   *int
+	cleared_order            bool
+	lines                    map[int]struct{}
+	removedlines             map[int]struct{}
+	clearedlines             bool
+	received_location        *int
+	clearedreceived_location bool
+	done                     bool
+	oldValue                 func(context.Context) (*OrderReturn, error)
+	predicates               []predicate.OrderReturn
+}
+
+var _ ent.Mutation = (*OrderReturnMutation)(nil)
+
+// orderreturnOption allows management of the mutation configuration using functional options.
+type orderreturnOption func(*OrderReturnMutation)
+
+// newOrderReturnMutation creates new mutation for the OrderReturn entity.
+func newOrderReturnMutation(c config, op Op, opts ...orderreturnOption) *OrderReturnMutation {
+	m := &OrderReturnMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeOrderReturn,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withOrderReturnID sets the ID field of the mutation.
+func withOrderReturnID(id int) orderreturnOption {
+	return func(m *OrderReturnMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *OrderReturn
+		)
+		m.oldValue = func(ctx context.Context) (*OrderReturn, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().OrderReturn.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withOrderReturn sets the old OrderReturn of the mutation.
+func withOrderReturn(node *OrderReturn) orderreturnOption {
+	return func(m *OrderReturnMutation) {
+		m.oldValue = func(context.Context) (*OrderReturn, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m OrderReturnMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m OrderReturnMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *OrderReturnMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *OrderReturnMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().OrderReturn.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *OrderReturnMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *OrderReturnMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *OrderReturnMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *OrderReturnMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *OrderReturnMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *OrderReturnMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *OrderReturnMutation) SetOrderID(i int) {
+	m._order = &i
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *OrderReturnMutation) OrderID() (r int, exists bool) {
+	v := m._order
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldOrderID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *OrderReturnMutation) ResetOrderID() {
+	m._order = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *OrderReturnMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *OrderReturnMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *OrderReturnMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *OrderReturnMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *OrderReturnMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetFulfillmentID sets the "fulfillment_id" field.
+func (m *OrderReturnMutation) SetFulfillmentID(i int) {
+	m.fulfillment_id = &i
+	m.addfulfillment_id = nil
+}
+
+// FulfillmentID returns the value of the "fulfillment_id" field in the mutation.
+func (m *OrderReturnMutation) FulfillmentID() (r int, exists bool) {
+	v := m.fulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFulfillmentID returns the old "fulfillment_id" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldFulfillmentID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFulfillmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFulfillmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFulfillmentID: %w", err)
+	}
+	return oldValue.FulfillmentID, nil
+}
+
+// AddFulfillmentID adds i to the "fulfillment_id" field.
+func (m *OrderReturnMutation) AddFulfillmentID(i int) {
+	if m.addfulfillment_id != nil {
+		*m.addfulfillment_id += i
+	} else {
+		m.addfulfillment_id = &i
+	}
+}
+
+// AddedFulfillmentID returns the value that was added to the "fulfillment_id" field in this mutation.
+func (m *OrderReturnMutation) AddedFulfillmentID() (r int, exists bool) {
+	v := m.addfulfillment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearFulfillmentID clears the value of the "fulfillment_id" field.
+func (m *OrderReturnMutation) ClearFulfillmentID() {
+	m.fulfillment_id = nil
+	m.addfulfillment_id = nil
+	m.clearedFields[orderreturn.FieldFulfillmentID] = struct{}{}
+}
+
+// FulfillmentIDCleared returns if the "fulfillment_id" field was cleared in this mutation.
+func (m *OrderReturnMutation) FulfillmentIDCleared() bool {
+	_, ok := m.clearedFields[orderreturn.FieldFulfillmentID]
+	return ok
+}
+
+// ResetFulfillmentID resets all changes to the "fulfillment_id" field.
+func (m *OrderReturnMutation) ResetFulfillmentID() {
+	m.fulfillment_id = nil
+	m.addfulfillment_id = nil
+	delete(m.clearedFields, orderreturn.FieldFulfillmentID)
+}
+
+// SetStatus sets the "status" field.
+func (m *OrderReturnMutation) SetStatus(o orderreturn.Status) {
+	m.status = &o
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *OrderReturnMutation) Status() (r orderreturn.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldStatus(ctx context.Context) (v orderreturn.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *OrderReturnMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *OrderReturnMutation) SetReason(o orderreturn.Reason) {
+	m.reason = &o
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *OrderReturnMutation) Reason() (r orderreturn.Reason, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldReason(ctx context.Context) (v orderreturn.Reason, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *OrderReturnMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetReasonText sets the "reason_text" field.
+func (m *OrderReturnMutation) SetReasonText(s string) {
+	m.reason_text = &s
+}
+
+// ReasonText returns the value of the "reason_text" field in the mutation.
+func (m *OrderReturnMutation) ReasonText() (r string, exists bool) {
+	v := m.reason_text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReasonText returns the old "reason_text" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldReasonText(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReasonText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReasonText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReasonText: %w", err)
+	}
+	return oldValue.ReasonText, nil
+}
+
+// ResetReasonText resets all changes to the "reason_text" field.
+func (m *OrderReturnMutation) ResetReasonText() {
+	m.reason_text = nil
+}
+
+// SetCode sets the "code" field.
+func (m *OrderReturnMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *OrderReturnMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *OrderReturnMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetRefundMode sets the "refund_mode" field.
+func (m *OrderReturnMutation) SetRefundMode(om orderreturn.RefundMode) {
+	m.refund_mode = &om
+}
+
+// RefundMode returns the value of the "refund_mode" field in the mutation.
+func (m *OrderReturnMutation) RefundMode() (r orderreturn.RefundMode, exists bool) {
+	v := m.refund_mode
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundMode returns the old "refund_mode" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldRefundMode(ctx context.Context) (v orderreturn.RefundMode, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundMode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundMode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundMode: %w", err)
+	}
+	return oldValue.RefundMode, nil
+}
+
+// ResetRefundMode resets all changes to the "refund_mode" field.
+func (m *OrderReturnMutation) ResetRefundMode() {
+	m.refund_mode = nil
+}
+
+// SetPackagingVariant sets the "packaging_variant" field.
+func (m *OrderReturnMutation) SetPackagingVariant(s string) {
+	m.packaging_variant = &s
+}
+
+// PackagingVariant returns the value of the "packaging_variant" field in the mutation.
+func (m *OrderReturnMutation) PackagingVariant() (r string, exists bool) {
+	v := m.packaging_variant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPackagingVariant returns the old "packaging_variant" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldPackagingVariant(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPackagingVariant is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPackagingVariant requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPackagingVariant: %w", err)
+	}
+	return oldValue.PackagingVariant, nil
+}
+
+// ClearPackagingVariant clears the value of the "packaging_variant" field.
+func (m *OrderReturnMutation) ClearPackagingVariant() {
+	m.packaging_variant = nil
+	m.clearedFields[orderreturn.FieldPackagingVariant] = struct{}{}
+}
+
+// PackagingVariantCleared returns if the "packaging_variant" field was cleared in this mutation.
+func (m *OrderReturnMutation) PackagingVariantCleared() bool {
+	_, ok := m.clearedFields[orderreturn.FieldPackagingVariant]
+	return ok
+}
+
+// ResetPackagingVariant resets all changes to the "packaging_variant" field.
+func (m *OrderReturnMutation) ResetPackagingVariant() {
+	m.packaging_variant = nil
+	delete(m.clearedFields, orderreturn.FieldPackagingVariant)
+}
+
+// SetUnits sets the "units" field.
+func (m *OrderReturnMutation) SetUnits(i int) {
+	m.units = &i
+	m.addunits = nil
+}
+
+// Units returns the value of the "units" field in the mutation.
+func (m *OrderReturnMutation) Units() (r int, exists bool) {
+	v := m.units
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnits returns the old "units" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldUnits(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnits is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnits requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnits: %w", err)
+	}
+	return oldValue.Units, nil
+}
+
+// AddUnits adds i to the "units" field.
+func (m *OrderReturnMutation) AddUnits(i int) {
+	if m.addunits != nil {
+		*m.addunits += i
+	} else {
+		m.addunits = &i
+	}
+}
+
+// AddedUnits returns the value that was added to the "units" field in this mutation.
+func (m *OrderReturnMutation) AddedUnits() (r int, exists bool) {
+	v := m.addunits
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnits resets all changes to the "units" field.
+func (m *OrderReturnMutation) ResetUnits() {
+	m.units = nil
+	m.addunits = nil
+}
+
+// SetGradedUnits sets the "graded_units" field.
+func (m *OrderReturnMutation) SetGradedUnits(i int) {
+	m.graded_units = &i
+	m.addgraded_units = nil
+}
+
+// GradedUnits returns the value of the "graded_units" field in the mutation.
+func (m *OrderReturnMutation) GradedUnits() (r int, exists bool) {
+	v := m.graded_units
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGradedUnits returns the old "graded_units" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldGradedUnits(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGradedUnits is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGradedUnits requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGradedUnits: %w", err)
+	}
+	return oldValue.GradedUnits, nil
+}
+
+// AddGradedUnits adds i to the "graded_units" field.
+func (m *OrderReturnMutation) AddGradedUnits(i int) {
+	if m.addgraded_units != nil {
+		*m.addgraded_units += i
+	} else {
+		m.addgraded_units = &i
+	}
+}
+
+// AddedGradedUnits returns the value that was added to the "graded_units" field in this mutation.
+func (m *OrderReturnMutation) AddedGradedUnits() (r int, exists bool) {
+	v := m.addgraded_units
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetGradedUnits resets all changes to the "graded_units" field.
+func (m *OrderReturnMutation) ResetGradedUnits() {
+	m.graded_units = nil
+	m.addgraded_units = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *OrderReturnMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *OrderReturnMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *OrderReturnMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *OrderReturnMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *OrderReturnMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *OrderReturnMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *OrderReturnMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *OrderReturnMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (m *OrderReturnMutation) SetRefundedAmount(i int64) {
+	m.refunded_amount = &i
+	m.addrefunded_amount = nil
+}
+
+// RefundedAmount returns the value of the "refunded_amount" field in the mutation.
+func (m *OrderReturnMutation) RefundedAmount() (r int64, exists bool) {
+	v := m.refunded_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundedAmount returns the old "refunded_amount" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldRefundedAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundedAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundedAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundedAmount: %w", err)
+	}
+	return oldValue.RefundedAmount, nil
+}
+
+// AddRefundedAmount adds i to the "refunded_amount" field.
+func (m *OrderReturnMutation) AddRefundedAmount(i int64) {
+	if m.addrefunded_amount != nil {
+		*m.addrefunded_amount += i
+	} else {
+		m.addrefunded_amount = &i
+	}
+}
+
+// AddedRefundedAmount returns the value that was added to the "refunded_amount" field in this mutation.
+func (m *OrderReturnMutation) AddedRefundedAmount() (r int64, exists bool) {
+	v := m.addrefunded_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRefundedAmount resets all changes to the "refunded_amount" field.
+func (m *OrderReturnMutation) ResetRefundedAmount() {
+	m.refunded_amount = nil
+	m.addrefunded_amount = nil
+}
+
+// SetCardRefundID sets the "card_refund_id" field.
+func (m *OrderReturnMutation) SetCardRefundID(i int) {
+	m.card_refund_id = &i
+	m.addcard_refund_id = nil
+}
+
+// CardRefundID returns the value of the "card_refund_id" field in the mutation.
+func (m *OrderReturnMutation) CardRefundID() (r int, exists bool) {
+	v := m.card_refund_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCardRefundID returns the old "card_refund_id" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldCardRefundID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCardRefundID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCardRefundID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCardRefundID: %w", err)
+	}
+	return oldValue.CardRefundID, nil
+}
+
+// AddCardRefundID adds i to the "card_refund_id" field.
+func (m *OrderReturnMutation) AddCardRefundID(i int) {
+	if m.addcard_refund_id != nil {
+		*m.addcard_refund_id += i
+	} else {
+		m.addcard_refund_id = &i
+	}
+}
+
+// AddedCardRefundID returns the value that was added to the "card_refund_id" field in this mutation.
+func (m *OrderReturnMutation) AddedCardRefundID() (r int, exists bool) {
+	v := m.addcard_refund_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCardRefundID clears the value of the "card_refund_id" field.
+func (m *OrderReturnMutation) ClearCardRefundID() {
+	m.card_refund_id = nil
+	m.addcard_refund_id = nil
+	m.clearedFields[orderreturn.FieldCardRefundID] = struct{}{}
+}
+
+// CardRefundIDCleared returns if the "card_refund_id" field was cleared in this mutation.
+func (m *OrderReturnMutation) CardRefundIDCleared() bool {
+	_, ok := m.clearedFields[orderreturn.FieldCardRefundID]
+	return ok
+}
+
+// ResetCardRefundID resets all changes to the "card_refund_id" field.
+func (m *OrderReturnMutation) ResetCardRefundID() {
+	m.card_refund_id = nil
+	m.addcard_refund_id = nil
+	delete(m.clearedFields, orderreturn.FieldCardRefundID)
+}
+
+// SetReceivedAt sets the "received_at" field.
+func (m *OrderReturnMutation) SetReceivedAt(t time.Time) {
+	m.received_at = &t
+}
+
+// ReceivedAt returns the value of the "received_at" field in the mutation.
+func (m *OrderReturnMutation) ReceivedAt() (r time.Time, exists bool) {
+	v := m.received_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedAt returns the old "received_at" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldReceivedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedAt: %w", err)
+	}
+	return oldValue.ReceivedAt, nil
+}
+
+// ClearReceivedAt clears the value of the "received_at" field.
+func (m *OrderReturnMutation) ClearReceivedAt() {
+	m.received_at = nil
+	m.clearedFields[orderreturn.FieldReceivedAt] = struct{}{}
+}
+
+// ReceivedAtCleared returns if the "received_at" field was cleared in this mutation.
+func (m *OrderReturnMutation) ReceivedAtCleared() bool {
+	_, ok := m.clearedFields[orderreturn.FieldReceivedAt]
+	return ok
+}
+
+// ResetReceivedAt resets all changes to the "received_at" field.
+func (m *OrderReturnMutation) ResetReceivedAt() {
+	m.received_at = nil
+	delete(m.clearedFields, orderreturn.FieldReceivedAt)
+}
+
+// SetReceivedLocationID sets the "received_location_id" field.
+func (m *OrderReturnMutation) SetReceivedLocationID(i int) {
+	m.received_location = &i
+}
+
+// ReceivedLocationID returns the value of the "received_location_id" field in the mutation.
+func (m *OrderReturnMutation) ReceivedLocationID() (r int, exists bool) {
+	v := m.received_location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedLocationID returns the old "received_location_id" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldReceivedLocationID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedLocationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedLocationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedLocationID: %w", err)
+	}
+	return oldValue.ReceivedLocationID, nil
+}
+
+// ClearReceivedLocationID clears the value of the "received_location_id" field.
+func (m *OrderReturnMutation) ClearReceivedLocationID() {
+	m.received_location = nil
+	m.clearedFields[orderreturn.FieldReceivedLocationID] = struct{}{}
+}
+
+// ReceivedLocationIDCleared returns if the "received_location_id" field was cleared in this mutation.
+func (m *OrderReturnMutation) ReceivedLocationIDCleared() bool {
+	_, ok := m.clearedFields[orderreturn.FieldReceivedLocationID]
+	return ok
+}
+
+// ResetReceivedLocationID resets all changes to the "received_location_id" field.
+func (m *OrderReturnMutation) ResetReceivedLocationID() {
+	m.received_location = nil
+	delete(m.clearedFields, orderreturn.FieldReceivedLocationID)
+}
+
+// SetReceivedBy sets the "received_by" field.
+func (m *OrderReturnMutation) SetReceivedBy(s string) {
+	m.received_by = &s
+}
+
+// ReceivedBy returns the value of the "received_by" field in the mutation.
+func (m *OrderReturnMutation) ReceivedBy() (r string, exists bool) {
+	v := m.received_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedBy returns the old "received_by" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldReceivedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedBy: %w", err)
+	}
+	return oldValue.ReceivedBy, nil
+}
+
+// ResetReceivedBy resets all changes to the "received_by" field.
+func (m *OrderReturnMutation) ResetReceivedBy() {
+	m.received_by = nil
+}
+
+// SetInspectedAt sets the "inspected_at" field.
+func (m *OrderReturnMutation) SetInspectedAt(t time.Time) {
+	m.inspected_at = &t
+}
+
+// InspectedAt returns the value of the "inspected_at" field in the mutation.
+func (m *OrderReturnMutation) InspectedAt() (r time.Time, exists bool) {
+	v := m.inspected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInspectedAt returns the old "inspected_at" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldInspectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInspectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInspectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInspectedAt: %w", err)
+	}
+	return oldValue.InspectedAt, nil
+}
+
+// ClearInspectedAt clears the value of the "inspected_at" field.
+func (m *OrderReturnMutation) ClearInspectedAt() {
+	m.inspected_at = nil
+	m.clearedFields[orderreturn.FieldInspectedAt] = struct{}{}
+}
+
+// InspectedAtCleared returns if the "inspected_at" field was cleared in this mutation.
+func (m *OrderReturnMutation) InspectedAtCleared() bool {
+	_, ok := m.clearedFields[orderreturn.FieldInspectedAt]
+	return ok
+}
+
+// ResetInspectedAt resets all changes to the "inspected_at" field.
+func (m *OrderReturnMutation) ResetInspectedAt() {
+	m.inspected_at = nil
+	delete(m.clearedFields, orderreturn.FieldInspectedAt)
+}
+
+// SetRefundedAt sets the "refunded_at" field.
+func (m *OrderReturnMutation) SetRefundedAt(t time.Time) {
+	m.refunded_at = &t
+}
+
+// RefundedAt returns the value of the "refunded_at" field in the mutation.
+func (m *OrderReturnMutation) RefundedAt() (r time.Time, exists bool) {
+	v := m.refunded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundedAt returns the old "refunded_at" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldRefundedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundedAt: %w", err)
+	}
+	return oldValue.RefundedAt, nil
+}
+
+// ClearRefundedAt clears the value of the "refunded_at" field.
+func (m *OrderReturnMutation) ClearRefundedAt() {
+	m.refunded_at = nil
+	m.clearedFields[orderreturn.FieldRefundedAt] = struct{}{}
+}
+
+// RefundedAtCleared returns if the "refunded_at" field was cleared in this mutation.
+func (m *OrderReturnMutation) RefundedAtCleared() bool {
+	_, ok := m.clearedFields[orderreturn.FieldRefundedAt]
+	return ok
+}
+
+// ResetRefundedAt resets all changes to the "refunded_at" field.
+func (m *OrderReturnMutation) ResetRefundedAt() {
+	m.refunded_at = nil
+	delete(m.clearedFields, orderreturn.FieldRefundedAt)
+}
+
+// SetCanceledAt sets the "canceled_at" field.
+func (m *OrderReturnMutation) SetCanceledAt(t time.Time) {
+	m.canceled_at = &t
+}
+
+// CanceledAt returns the value of the "canceled_at" field in the mutation.
+func (m *OrderReturnMutation) CanceledAt() (r time.Time, exists bool) {
+	v := m.canceled_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCanceledAt returns the old "canceled_at" field's value of the OrderReturn entity.
+// If the OrderReturn object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderReturnMutation) OldCanceledAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCanceledAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCanceledAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCanceledAt: %w", err)
+	}
+	return oldValue.CanceledAt, nil
+}
+
+// ClearCanceledAt clears the value of the "canceled_at" field.
+func (m *OrderReturnMutation) ClearCanceledAt() {
+	m.canceled_at = nil
+	m.clearedFields[orderreturn.FieldCanceledAt] = struct{}{}
+}
+
+// CanceledAtCleared returns if the "canceled_at" field was cleared in this mutation.
+func (m *OrderReturnMutation) CanceledAtCleared() bool {
+	_, ok := m.clearedFields[orderreturn.FieldCanceledAt]
+	return ok
+}
+
+// ResetCanceledAt resets all changes to the "canceled_at" field.
+func (m *OrderReturnMutation) ResetCanceledAt() {
+	m.canceled_at = nil
+	delete(m.clearedFields, orderreturn.FieldCanceledAt)
+}
+
+// ClearOrder clears the "order" edge to the Order entity.
+func (m *OrderReturnMutation) ClearOrder() {
+	m.cleared_order = true
+	m.clearedFields[orderreturn.FieldOrderID] = struct{}{}
+}
+
+// OrderCleared reports if the "order" edge to the Order entity was cleared.
+func (m *OrderReturnMutation) OrderCleared() bool {
+	return m.cleared_order
+}
+
+// OrderIDs returns the "order" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrderID instead. It exists only for internal usage by the builders.
+func (m *OrderReturnMutation) OrderIDs() (ids []int) {
+	if id := m._order; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrder resets all changes to the "order" edge.
+func (m *OrderReturnMutation) ResetOrder() {
+	m._order = nil
+	m.cleared_order = false
+}
+
+// AddLineIDs adds the "lines" edge to the ReturnLine entity by ids.
+func (m *OrderReturnMutation) AddLineIDs(ids ...int) {
+	if m.lines == nil {
+		m.lines = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.lines[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLines clears the "lines" edge to the ReturnLine entity.
+func (m *OrderReturnMutation) ClearLines() {
+	m.clearedlines = true
+}
+
+// LinesCleared reports if the "lines" edge to the ReturnLine entity was cleared.
+func (m *OrderReturnMutation) LinesCleared() bool {
+	return m.clearedlines
+}
+
+// RemoveLineIDs removes the "lines" edge to the ReturnLine entity by IDs.
+func (m *OrderReturnMutation) RemoveLineIDs(ids ...int) {
+	if m.removedlines == nil {
+		m.removedlines = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.lines, ids[i])
+		m.removedlines[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLines returns the removed IDs of the "lines" edge to the ReturnLine entity.
+func (m *OrderReturnMutation) RemovedLinesIDs() (ids []int) {
+	for id := range m.removedlines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LinesIDs returns the "lines" edge IDs in the mutation.
+func (m *OrderReturnMutation) LinesIDs() (ids []int) {
+	for id := range m.lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLines resets all changes to the "lines" edge.
+func (m *OrderReturnMutation) ResetLines() {
+	m.lines = nil
+	m.clearedlines = false
+	m.removedlines = nil
+}
+
+// ClearReceivedLocation clears the "received_location" edge to the Location entity.
+func (m *OrderReturnMutation) ClearReceivedLocation() {
+	m.clearedreceived_location = true
+	m.clearedFields[orderreturn.FieldReceivedLocationID] = struct{}{}
+}
+
+// ReceivedLocationCleared reports if the "received_location" edge to the Location entity was cleared.
+func (m *OrderReturnMutation) ReceivedLocationCleared() bool {
+	return m.ReceivedLocationIDCleared() || m.clearedreceived_location
+}
+
+// ReceivedLocationIDs returns the "received_location" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReceivedLocationID instead. It exists only for internal usage by the builders.
+func (m *OrderReturnMutation) ReceivedLocationIDs() (ids []int) {
+	if id := m.received_location; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReceivedLocation resets all changes to the "received_location" edge.
+func (m *OrderReturnMutation) ResetReceivedLocation() {
+	m.received_location = nil
+	m.clearedreceived_location = false
+}
+
+// Where appends a list predicates to the OrderReturnMutation builder.
+func (m *OrderReturnMutation) Where(ps ...predicate.OrderReturn) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the OrderReturnMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *OrderReturnMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.OrderReturn, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *OrderReturnMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *OrderReturnMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (OrderReturn).
+func (m *OrderReturnMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *OrderReturnMutation) Fields() []string {
+	fields := make([]string, 0, 23)
+	if m.created_at != nil {
+		fields = append(fields, orderreturn.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, orderreturn.FieldUpdatedAt)
+	}
+	if m._order != nil {
+		fields = append(fields, orderreturn.FieldOrderID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, orderreturn.FieldCustomerID)
+	}
+	if m.fulfillment_id != nil {
+		fields = append(fields, orderreturn.FieldFulfillmentID)
+	}
+	if m.status != nil {
+		fields = append(fields, orderreturn.FieldStatus)
+	}
+	if m.reason != nil {
+		fields = append(fields, orderreturn.FieldReason)
+	}
+	if m.reason_text != nil {
+		fields = append(fields, orderreturn.FieldReasonText)
+	}
+	if m.code != nil {
+		fields = append(fields, orderreturn.FieldCode)
+	}
+	if m.refund_mode != nil {
+		fields = append(fields, orderreturn.FieldRefundMode)
+	}
+	if m.packaging_variant != nil {
+		fields = append(fields, orderreturn.FieldPackagingVariant)
+	}
+	if m.units != nil {
+		fields = append(fields, orderreturn.FieldUnits)
+	}
+	if m.graded_units != nil {
+		fields = append(fields, orderreturn.FieldGradedUnits)
+	}
+	if m.amount != nil {
+		fields = append(fields, orderreturn.FieldAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, orderreturn.FieldCurrency)
+	}
+	if m.refunded_amount != nil {
+		fields = append(fields, orderreturn.FieldRefundedAmount)
+	}
+	if m.card_refund_id != nil {
+		fields = append(fields, orderreturn.FieldCardRefundID)
+	}
+	if m.received_at != nil {
+		fields = append(fields, orderreturn.FieldReceivedAt)
+	}
+	if m.received_location != nil {
+		fields = append(fields, orderreturn.FieldReceivedLocationID)
+	}
+	if m.received_by != nil {
+		fields = append(fields, orderreturn.FieldReceivedBy)
+	}
+	if m.inspected_at != nil {
+		fields = append(fields, orderreturn.FieldInspectedAt)
+	}
+	if m.refunded_at != nil {
+		fields = append(fields, orderreturn.FieldRefundedAt)
+	}
+	if m.canceled_at != nil {
+		fields = append(fields, orderreturn.FieldCanceledAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *OrderReturnMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case orderreturn.FieldCreatedAt:
+		return m.CreatedAt()
+	case orderreturn.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case orderreturn.FieldOrderID:
+		return m.OrderID()
+	case orderreturn.FieldCustomerID:
+		return m.CustomerID()
+	case orderreturn.FieldFulfillmentID:
+		return m.FulfillmentID()
+	case orderreturn.FieldStatus:
+		return m.Status()
+	case orderreturn.FieldReason:
+		return m.Reason()
+	case orderreturn.FieldReasonText:
+		return m.ReasonText()
+	case orderreturn.FieldCode:
+		return m.Code()
+	case orderreturn.FieldRefundMode:
+		return m.RefundMode()
+	case orderreturn.FieldPackagingVariant:
+		return m.PackagingVariant()
+	case orderreturn.FieldUnits:
+		return m.Units()
+	case orderreturn.FieldGradedUnits:
+		return m.GradedUnits()
+	case orderreturn.FieldAmount:
+		return m.Amount()
+	case orderreturn.FieldCurrency:
+		return m.Currency()
+	case orderreturn.FieldRefundedAmount:
+		return m.RefundedAmount()
+	case orderreturn.FieldCardRefundID:
+		return m.CardRefundID()
+	case orderreturn.FieldReceivedAt:
+		return m.ReceivedAt()
+	case orderreturn.FieldReceivedLocationID:
+		return m.ReceivedLocationID()
+	case orderreturn.FieldReceivedBy:
+		return m.ReceivedBy()
+	case orderreturn.FieldInspectedAt:
+		return m.InspectedAt()
+	case orderreturn.FieldRefundedAt:
+		return m.RefundedAt()
+	case orderreturn.FieldCanceledAt:
+		return m.CanceledAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *OrderReturnMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case orderreturn.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case orderreturn.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case orderreturn.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case orderreturn.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case orderreturn.FieldFulfillmentID:
+		return m.OldFulfillmentID(ctx)
+	case orderreturn.FieldStatus:
+		return m.OldStatus(ctx)
+	case orderreturn.FieldReason:
+		return m.OldReason(ctx)
+	case orderreturn.FieldReasonText:
+		return m.OldReasonText(ctx)
+	case orderreturn.FieldCode:
+		return m.OldCode(ctx)
+	case orderreturn.FieldRefundMode:
+		return m.OldRefundMode(ctx)
+	case orderreturn.FieldPackagingVariant:
+		return m.OldPackagingVariant(ctx)
+	case orderreturn.FieldUnits:
+		return m.OldUnits(ctx)
+	case orderreturn.FieldGradedUnits:
+		return m.OldGradedUnits(ctx)
+	case orderreturn.FieldAmount:
+		return m.OldAmount(ctx)
+	case orderreturn.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case orderreturn.FieldRefundedAmount:
+		return m.OldRefundedAmount(ctx)
+	case orderreturn.FieldCardRefundID:
+		return m.OldCardRefundID(ctx)
+	case orderreturn.FieldReceivedAt:
+		return m.OldReceivedAt(ctx)
+	case orderreturn.FieldReceivedLocationID:
+		return m.OldReceivedLocationID(ctx)
+	case orderreturn.FieldReceivedBy:
+		return m.OldReceivedBy(ctx)
+	case orderreturn.FieldInspectedAt:
+		return m.OldInspectedAt(ctx)
+	case orderreturn.FieldRefundedAt:
+		return m.OldRefundedAt(ctx)
+	case orderreturn.FieldCanceledAt:
+		return m.OldCanceledAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown OrderReturn field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *OrderReturnMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case orderreturn.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case orderreturn.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case orderreturn.FieldOrderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case orderreturn.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case orderreturn.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFulfillmentID(v)
+		return nil
+	case orderreturn.FieldStatus:
+		v, ok := value.(orderreturn.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case orderreturn.FieldReason:
+		v, ok := value.(orderreturn.Reason)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case orderreturn.FieldReasonText:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReasonText(v)
+		return nil
+	case orderreturn.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case orderreturn.FieldRefundMode:
+		v, ok := value.(orderreturn.RefundMode)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundMode(v)
+		return nil
+	case orderreturn.FieldPackagingVariant:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPackagingVariant(v)
+		return nil
+	case orderreturn.FieldUnits:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnits(v)
+		return nil
+	case orderreturn.FieldGradedUnits:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGradedUnits(v)
+		return nil
+	case orderreturn.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case orderreturn.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case orderreturn.FieldRefundedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundedAmount(v)
+		return nil
+	case orderreturn.FieldCardRefundID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCardRefundID(v)
+		return nil
+	case orderreturn.FieldReceivedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedAt(v)
+		return nil
+	case orderreturn.FieldReceivedLocationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedLocationID(v)
+		return nil
+	case orderreturn.FieldReceivedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedBy(v)
+		return nil
+	case orderreturn.FieldInspectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInspectedAt(v)
+		return nil
+	case orderreturn.FieldRefundedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundedAt(v)
+		return nil
+	case orderreturn.FieldCanceledAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCanceledAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown OrderReturn field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *OrderReturnMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, orderreturn.FieldCustomerID)
+	}
+	if m.addfulfillment_id != nil {
+		fields = append(fields, orderreturn.FieldFulfillmentID)
+	}
+	if m.addunits != nil {
+		fields = append(fields, orderreturn.FieldUnits)
+	}
+	if m.addgraded_units != nil {
+		fields = append(fields, orderreturn.FieldGradedUnits)
+	}
+	if m.addamount != nil {
+		fields = append(fields, orderreturn.FieldAmount)
+	}
+	if m.addrefunded_amount != nil {
+		fields = append(fields, orderreturn.FieldRefundedAmount)
+	}
+	if m.addcard_refund_id != nil {
+		fields = append(fields, orderreturn.FieldCardRefundID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *OrderReturnMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case orderreturn.FieldCustomerID:
+		return m.AddedCustomerID()
+	case orderreturn.FieldFulfillmentID:
+		return m.AddedFulfillmentID()
+	case orderreturn.FieldUnits:
+		return m.AddedUnits()
+	case orderreturn.FieldGradedUnits:
+		return m.AddedGradedUnits()
+	case orderreturn.FieldAmount:
+		return m.AddedAmount()
+	case orderreturn.FieldRefundedAmount:
+		return m.AddedRefundedAmount()
+	case orderreturn.FieldCardRefundID:
+		return m.AddedCardRefundID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *OrderReturnMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case orderreturn.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case orderreturn.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFulfillmentID(v)
+		return nil
+	case orderreturn.FieldUnits:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnits(v)
+		return nil
+	case orderreturn.FieldGradedUnits:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddGradedUnits(v)
+		return nil
+	case orderreturn.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case orderreturn.FieldRefundedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRefundedAmount(v)
+		return nil
+	case orderreturn.FieldCardRefundID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCardRefundID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown OrderReturn numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *OrderReturnMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(orderreturn.FieldFulfillmentID) {
+		fields = append(fields, orderreturn.FieldFulfillmentID)
+	}
+	if m.FieldCleared(orderreturn.FieldPackagingVariant) {
+		fields = append(fields, orderreturn.FieldPackagingVariant)
+	}
+	if m.FieldCleared(orderreturn.FieldCardRefundID) {
+		fields = append(fields, orderreturn.FieldCardRefundID)
+	}
+	if m.FieldCleared(orderreturn.FieldReceivedAt) {
+		fields = append(fields, orderreturn.FieldReceivedAt)
+	}
+	if m.FieldCleared(orderreturn.FieldReceivedLocationID) {
+		fields = append(fields, orderreturn.FieldReceivedLocationID)
+	}
+	if m.FieldCleared(orderreturn.FieldInspectedAt) {
+		fields = append(fields, orderreturn.FieldInspectedAt)
+	}
+	if m.FieldCleared(orderreturn.FieldRefundedAt) {
+		fields = append(fields, orderreturn.FieldRefundedAt)
+	}
+	if m.FieldCleared(orderreturn.FieldCanceledAt) {
+		fields = append(fields, orderreturn.FieldCanceledAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *OrderReturnMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *OrderReturnMutation) ClearField(name string) error {
+	switch name {
+	case orderreturn.FieldFulfillmentID:
+		m.ClearFulfillmentID()
+		return nil
+	case orderreturn.FieldPackagingVariant:
+		m.ClearPackagingVariant()
+		return nil
+	case orderreturn.FieldCardRefundID:
+		m.ClearCardRefundID()
+		return nil
+	case orderreturn.FieldReceivedAt:
+		m.ClearReceivedAt()
+		return nil
+	case orderreturn.FieldReceivedLocationID:
+		m.ClearReceivedLocationID()
+		return nil
+	case orderreturn.FieldInspectedAt:
+		m.ClearInspectedAt()
+		return nil
+	case orderreturn.FieldRefundedAt:
+		m.ClearRefundedAt()
+		return nil
+	case orderreturn.FieldCanceledAt:
+		m.ClearCanceledAt()
+		return nil
+	}
+	return fmt.Errorf("unknown OrderReturn nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *OrderReturnMutation) ResetField(name string) error {
+	switch name {
+	case orderreturn.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case orderreturn.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case orderreturn.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case orderreturn.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case orderreturn.FieldFulfillmentID:
+		m.ResetFulfillmentID()
+		return nil
+	case orderreturn.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case orderreturn.FieldReason:
+		m.ResetReason()
+		return nil
+	case orderreturn.FieldReasonText:
+		m.ResetReasonText()
+		return nil
+	case orderreturn.FieldCode:
+		m.ResetCode()
+		return nil
+	case orderreturn.FieldRefundMode:
+		m.ResetRefundMode()
+		return nil
+	case orderreturn.FieldPackagingVariant:
+		m.ResetPackagingVariant()
+		return nil
+	case orderreturn.FieldUnits:
+		m.ResetUnits()
+		return nil
+	case orderreturn.FieldGradedUnits:
+		m.ResetGradedUnits()
+		return nil
+	case orderreturn.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case orderreturn.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case orderreturn.FieldRefundedAmount:
+		m.ResetRefundedAmount()
+		return nil
+	case orderreturn.FieldCardRefundID:
+		m.ResetCardRefundID()
+		return nil
+	case orderreturn.FieldReceivedAt:
+		m.ResetReceivedAt()
+		return nil
+	case orderreturn.FieldReceivedLocationID:
+		m.ResetReceivedLocationID()
+		return nil
+	case orderreturn.FieldReceivedBy:
+		m.ResetReceivedBy()
+		return nil
+	case orderreturn.FieldInspectedAt:
+		m.ResetInspectedAt()
+		return nil
+	case orderreturn.FieldRefundedAt:
+		m.ResetRefundedAt()
+		return nil
+	case orderreturn.FieldCanceledAt:
+		m.ResetCanceledAt()
+		return nil
+	}
+	return fmt.Errorf("unknown OrderReturn field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *OrderReturnMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m._order != nil {
+		edges = append(edges, orderreturn.EdgeOrder)
+	}
+	if m.lines != nil {
+		edges = append(edges, orderreturn.EdgeLines)
+	}
+	if m.received_location != nil {
+		edges = append(edges, orderreturn.EdgeReceivedLocation)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *OrderReturnMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case orderreturn.EdgeOrder:
+		if id := m._order; id != nil {
+			return []ent.Value{*id}
+		}
+	case orderreturn.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.lines))
+		for id := range m.lines {
+			ids = append(ids, id)
+		}
+		return ids
+	case orderreturn.EdgeReceivedLocation:
+		if id := m.received_location; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *OrderReturnMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedlines != nil {
+		edges = append(edges, orderreturn.EdgeLines)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *OrderReturnMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case orderreturn.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.removedlines))
+		for id := range m.removedlines {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *OrderReturnMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.cleared_order {
+		edges = append(edges, orderreturn.EdgeOrder)
+	}
+	if m.clearedlines {
+		edges = append(edges, orderreturn.EdgeLines)
+	}
+	if m.clearedreceived_location {
+		edges = append(edges, orderreturn.EdgeReceivedLocation)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *OrderReturnMutation) EdgeCleared(name string) bool {
+	switch name {
+	case orderreturn.EdgeOrder:
+		return m.cleared_order
+	case orderreturn.EdgeLines:
+		return m.clearedlines
+	case orderreturn.EdgeReceivedLocation:
+		return m.clearedreceived_location
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *OrderReturnMutation) ClearEdge(name string) error {
+	switch name {
+	case orderreturn.EdgeOrder:
+		m.ClearOrder()
+		return nil
+	case orderreturn.EdgeReceivedLocation:
+		m.ClearReceivedLocation()
+		return nil
+	}
+	return fmt.Errorf("unknown OrderReturn unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *OrderReturnMutation) ResetEdge(name string) error {
+	switch name {
+	case orderreturn.EdgeOrder:
+		m.ResetOrder()
+		return nil
+	case orderreturn.EdgeLines:
+		m.ResetLines()
+		return nil
+	case orderreturn.EdgeReceivedLocation:
+		m.ResetReceivedLocation()
+		return nil
+	}
+	return fmt.Errorf("unknown OrderReturn edge %s", name)
 }
 
 // OutboxMutation represents an operation that mutates the Outbox nodes in the graph.
@@ -30383,6 +34806,1085 @@ func (m *RefundMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Refund edge %s", name)
+}
+
+// ReturnLineMutation represents an operation that mutates the ReturnLine nodes in the graph.
+type ReturnLineMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	customer_id         *int
+	addcustomer_id      *int
+	variant_id          *int
+	addvariant_id       *int
+	unit_amount         *int64
+	addunit_amount      *int64
+	grade               *returnline.Grade
+	graded_at           *time.Time
+	graded_by           *string
+	clearedFields       map[string]struct{}
+	order_return        *int
+	clearedorder_return bool
+	order_line          *int
+	clearedorder_line   bool
+	location            *int
+	clearedlocation     bool
+	done                bool
+	oldValue            func(context.Context) (*ReturnLine, error)
+	predicates          []predicate.ReturnLine
+}
+
+var _ ent.Mutation = (*ReturnLineMutation)(nil)
+
+// returnlineOption allows management of the mutation configuration using functional options.
+type returnlineOption func(*ReturnLineMutation)
+
+// newReturnLineMutation creates new mutation for the ReturnLine entity.
+func newReturnLineMutation(c config, op Op, opts ...returnlineOption) *ReturnLineMutation {
+	m := &ReturnLineMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReturnLine,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReturnLineID sets the ID field of the mutation.
+func withReturnLineID(id int) returnlineOption {
+	return func(m *ReturnLineMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReturnLine
+		)
+		m.oldValue = func(ctx context.Context) (*ReturnLine, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReturnLine.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReturnLine sets the old ReturnLine of the mutation.
+func withReturnLine(node *ReturnLine) returnlineOption {
+	return func(m *ReturnLineMutation) {
+		m.oldValue = func(context.Context) (*ReturnLine, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReturnLineMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReturnLineMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReturnLineMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReturnLineMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReturnLine.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetReturnID sets the "return_id" field.
+func (m *ReturnLineMutation) SetReturnID(i int) {
+	m.order_return = &i
+}
+
+// ReturnID returns the value of the "return_id" field in the mutation.
+func (m *ReturnLineMutation) ReturnID() (r int, exists bool) {
+	v := m.order_return
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReturnID returns the old "return_id" field's value of the ReturnLine entity.
+// If the ReturnLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReturnLineMutation) OldReturnID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReturnID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReturnID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReturnID: %w", err)
+	}
+	return oldValue.ReturnID, nil
+}
+
+// ResetReturnID resets all changes to the "return_id" field.
+func (m *ReturnLineMutation) ResetReturnID() {
+	m.order_return = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *ReturnLineMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *ReturnLineMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the ReturnLine entity.
+// If the ReturnLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReturnLineMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *ReturnLineMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *ReturnLineMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *ReturnLineMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetOrderLineID sets the "order_line_id" field.
+func (m *ReturnLineMutation) SetOrderLineID(i int) {
+	m.order_line = &i
+}
+
+// OrderLineID returns the value of the "order_line_id" field in the mutation.
+func (m *ReturnLineMutation) OrderLineID() (r int, exists bool) {
+	v := m.order_line
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderLineID returns the old "order_line_id" field's value of the ReturnLine entity.
+// If the ReturnLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReturnLineMutation) OldOrderLineID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderLineID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderLineID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderLineID: %w", err)
+	}
+	return oldValue.OrderLineID, nil
+}
+
+// ResetOrderLineID resets all changes to the "order_line_id" field.
+func (m *ReturnLineMutation) ResetOrderLineID() {
+	m.order_line = nil
+}
+
+// SetVariantID sets the "variant_id" field.
+func (m *ReturnLineMutation) SetVariantID(i int) {
+	m.variant_id = &i
+	m.addvariant_id = nil
+}
+
+// VariantID returns the value of the "variant_id" field in the mutation.
+func (m *ReturnLineMutation) VariantID() (r int, exists bool) {
+	v := m.variant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVariantID returns the old "variant_id" field's value of the ReturnLine entity.
+// If the ReturnLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReturnLineMutation) OldVariantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVariantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVariantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVariantID: %w", err)
+	}
+	return oldValue.VariantID, nil
+}
+
+// AddVariantID adds i to the "variant_id" field.
+func (m *ReturnLineMutation) AddVariantID(i int) {
+	if m.addvariant_id != nil {
+		*m.addvariant_id += i
+	} else {
+		m.addvariant_id = &i
+	}
+}
+
+// AddedVariantID returns the value that was added to the "variant_id" field in this mutation.
+func (m *ReturnLineMutation) AddedVariantID() (r int, exists bool) {
+	v := m.addvariant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVariantID resets all changes to the "variant_id" field.
+func (m *ReturnLineMutation) ResetVariantID() {
+	m.variant_id = nil
+	m.addvariant_id = nil
+}
+
+// SetUnitAmount sets the "unit_amount" field.
+func (m *ReturnLineMutation) SetUnitAmount(i int64) {
+	m.unit_amount = &i
+	m.addunit_amount = nil
+}
+
+// UnitAmount returns the value of the "unit_amount" field in the mutation.
+func (m *ReturnLineMutation) UnitAmount() (r int64, exists bool) {
+	v := m.unit_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnitAmount returns the old "unit_amount" field's value of the ReturnLine entity.
+// If the ReturnLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReturnLineMutation) OldUnitAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnitAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnitAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnitAmount: %w", err)
+	}
+	return oldValue.UnitAmount, nil
+}
+
+// AddUnitAmount adds i to the "unit_amount" field.
+func (m *ReturnLineMutation) AddUnitAmount(i int64) {
+	if m.addunit_amount != nil {
+		*m.addunit_amount += i
+	} else {
+		m.addunit_amount = &i
+	}
+}
+
+// AddedUnitAmount returns the value that was added to the "unit_amount" field in this mutation.
+func (m *ReturnLineMutation) AddedUnitAmount() (r int64, exists bool) {
+	v := m.addunit_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnitAmount resets all changes to the "unit_amount" field.
+func (m *ReturnLineMutation) ResetUnitAmount() {
+	m.unit_amount = nil
+	m.addunit_amount = nil
+}
+
+// SetGrade sets the "grade" field.
+func (m *ReturnLineMutation) SetGrade(r returnline.Grade) {
+	m.grade = &r
+}
+
+// Grade returns the value of the "grade" field in the mutation.
+func (m *ReturnLineMutation) Grade() (r returnline.Grade, exists bool) {
+	v := m.grade
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGrade returns the old "grade" field's value of the ReturnLine entity.
+// If the ReturnLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReturnLineMutation) OldGrade(ctx context.Context) (v *returnline.Grade, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGrade is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGrade requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGrade: %w", err)
+	}
+	return oldValue.Grade, nil
+}
+
+// ClearGrade clears the value of the "grade" field.
+func (m *ReturnLineMutation) ClearGrade() {
+	m.grade = nil
+	m.clearedFields[returnline.FieldGrade] = struct{}{}
+}
+
+// GradeCleared returns if the "grade" field was cleared in this mutation.
+func (m *ReturnLineMutation) GradeCleared() bool {
+	_, ok := m.clearedFields[returnline.FieldGrade]
+	return ok
+}
+
+// ResetGrade resets all changes to the "grade" field.
+func (m *ReturnLineMutation) ResetGrade() {
+	m.grade = nil
+	delete(m.clearedFields, returnline.FieldGrade)
+}
+
+// SetGradedAt sets the "graded_at" field.
+func (m *ReturnLineMutation) SetGradedAt(t time.Time) {
+	m.graded_at = &t
+}
+
+// GradedAt returns the value of the "graded_at" field in the mutation.
+func (m *ReturnLineMutation) GradedAt() (r time.Time, exists bool) {
+	v := m.graded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGradedAt returns the old "graded_at" field's value of the ReturnLine entity.
+// If the ReturnLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReturnLineMutation) OldGradedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGradedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGradedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGradedAt: %w", err)
+	}
+	return oldValue.GradedAt, nil
+}
+
+// ClearGradedAt clears the value of the "graded_at" field.
+func (m *ReturnLineMutation) ClearGradedAt() {
+	m.graded_at = nil
+	m.clearedFields[returnline.FieldGradedAt] = struct{}{}
+}
+
+// GradedAtCleared returns if the "graded_at" field was cleared in this mutation.
+func (m *ReturnLineMutation) GradedAtCleared() bool {
+	_, ok := m.clearedFields[returnline.FieldGradedAt]
+	return ok
+}
+
+// ResetGradedAt resets all changes to the "graded_at" field.
+func (m *ReturnLineMutation) ResetGradedAt() {
+	m.graded_at = nil
+	delete(m.clearedFields, returnline.FieldGradedAt)
+}
+
+// SetLocationID sets the "location_id" field.
+func (m *ReturnLineMutation) SetLocationID(i int) {
+	m.location = &i
+}
+
+// LocationID returns the value of the "location_id" field in the mutation.
+func (m *ReturnLineMutation) LocationID() (r int, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocationID returns the old "location_id" field's value of the ReturnLine entity.
+// If the ReturnLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReturnLineMutation) OldLocationID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocationID: %w", err)
+	}
+	return oldValue.LocationID, nil
+}
+
+// ClearLocationID clears the value of the "location_id" field.
+func (m *ReturnLineMutation) ClearLocationID() {
+	m.location = nil
+	m.clearedFields[returnline.FieldLocationID] = struct{}{}
+}
+
+// LocationIDCleared returns if the "location_id" field was cleared in this mutation.
+func (m *ReturnLineMutation) LocationIDCleared() bool {
+	_, ok := m.clearedFields[returnline.FieldLocationID]
+	return ok
+}
+
+// ResetLocationID resets all changes to the "location_id" field.
+func (m *ReturnLineMutation) ResetLocationID() {
+	m.location = nil
+	delete(m.clearedFields, returnline.FieldLocationID)
+}
+
+// SetGradedBy sets the "graded_by" field.
+func (m *ReturnLineMutation) SetGradedBy(s string) {
+	m.graded_by = &s
+}
+
+// GradedBy returns the value of the "graded_by" field in the mutation.
+func (m *ReturnLineMutation) GradedBy() (r string, exists bool) {
+	v := m.graded_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGradedBy returns the old "graded_by" field's value of the ReturnLine entity.
+// If the ReturnLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReturnLineMutation) OldGradedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGradedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGradedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGradedBy: %w", err)
+	}
+	return oldValue.GradedBy, nil
+}
+
+// ResetGradedBy resets all changes to the "graded_by" field.
+func (m *ReturnLineMutation) ResetGradedBy() {
+	m.graded_by = nil
+}
+
+// SetOrderReturnID sets the "order_return" edge to the OrderReturn entity by id.
+func (m *ReturnLineMutation) SetOrderReturnID(id int) {
+	m.order_return = &id
+}
+
+// ClearOrderReturn clears the "order_return" edge to the OrderReturn entity.
+func (m *ReturnLineMutation) ClearOrderReturn() {
+	m.clearedorder_return = true
+	m.clearedFields[returnline.FieldReturnID] = struct{}{}
+}
+
+// OrderReturnCleared reports if the "order_return" edge to the OrderReturn entity was cleared.
+func (m *ReturnLineMutation) OrderReturnCleared() bool {
+	return m.clearedorder_return
+}
+
+// OrderReturnID returns the "order_return" edge ID in the mutation.
+func (m *ReturnLineMutation) OrderReturnID() (id int, exists bool) {
+	if m.order_return != nil {
+		return *m.order_return, true
+	}
+	return
+}
+
+// OrderReturnIDs returns the "order_return" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrderReturnID instead. It exists only for internal usage by the builders.
+func (m *ReturnLineMutation) OrderReturnIDs() (ids []int) {
+	if id := m.order_return; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrderReturn resets all changes to the "order_return" edge.
+func (m *ReturnLineMutation) ResetOrderReturn() {
+	m.order_return = nil
+	m.clearedorder_return = false
+}
+
+// ClearOrderLine clears the "order_line" edge to the OrderLine entity.
+func (m *ReturnLineMutation) ClearOrderLine() {
+	m.clearedorder_line = true
+	m.clearedFields[returnline.FieldOrderLineID] = struct{}{}
+}
+
+// OrderLineCleared reports if the "order_line" edge to the OrderLine entity was cleared.
+func (m *ReturnLineMutation) OrderLineCleared() bool {
+	return m.clearedorder_line
+}
+
+// OrderLineIDs returns the "order_line" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrderLineID instead. It exists only for internal usage by the builders.
+func (m *ReturnLineMutation) OrderLineIDs() (ids []int) {
+	if id := m.order_line; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrderLine resets all changes to the "order_line" edge.
+func (m *ReturnLineMutation) ResetOrderLine() {
+	m.order_line = nil
+	m.clearedorder_line = false
+}
+
+// ClearLocation clears the "location" edge to the Location entity.
+func (m *ReturnLineMutation) ClearLocation() {
+	m.clearedlocation = true
+	m.clearedFields[returnline.FieldLocationID] = struct{}{}
+}
+
+// LocationCleared reports if the "location" edge to the Location entity was cleared.
+func (m *ReturnLineMutation) LocationCleared() bool {
+	return m.LocationIDCleared() || m.clearedlocation
+}
+
+// LocationIDs returns the "location" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// LocationID instead. It exists only for internal usage by the builders.
+func (m *ReturnLineMutation) LocationIDs() (ids []int) {
+	if id := m.location; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetLocation resets all changes to the "location" edge.
+func (m *ReturnLineMutation) ResetLocation() {
+	m.location = nil
+	m.clearedlocation = false
+}
+
+// Where appends a list predicates to the ReturnLineMutation builder.
+func (m *ReturnLineMutation) Where(ps ...predicate.ReturnLine) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReturnLineMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReturnLineMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReturnLine, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReturnLineMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReturnLineMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReturnLine).
+func (m *ReturnLineMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReturnLineMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.order_return != nil {
+		fields = append(fields, returnline.FieldReturnID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, returnline.FieldCustomerID)
+	}
+	if m.order_line != nil {
+		fields = append(fields, returnline.FieldOrderLineID)
+	}
+	if m.variant_id != nil {
+		fields = append(fields, returnline.FieldVariantID)
+	}
+	if m.unit_amount != nil {
+		fields = append(fields, returnline.FieldUnitAmount)
+	}
+	if m.grade != nil {
+		fields = append(fields, returnline.FieldGrade)
+	}
+	if m.graded_at != nil {
+		fields = append(fields, returnline.FieldGradedAt)
+	}
+	if m.location != nil {
+		fields = append(fields, returnline.FieldLocationID)
+	}
+	if m.graded_by != nil {
+		fields = append(fields, returnline.FieldGradedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReturnLineMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case returnline.FieldReturnID:
+		return m.ReturnID()
+	case returnline.FieldCustomerID:
+		return m.CustomerID()
+	case returnline.FieldOrderLineID:
+		return m.OrderLineID()
+	case returnline.FieldVariantID:
+		return m.VariantID()
+	case returnline.FieldUnitAmount:
+		return m.UnitAmount()
+	case returnline.FieldGrade:
+		return m.Grade()
+	case returnline.FieldGradedAt:
+		return m.GradedAt()
+	case returnline.FieldLocationID:
+		return m.LocationID()
+	case returnline.FieldGradedBy:
+		return m.GradedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReturnLineMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case returnline.FieldReturnID:
+		return m.OldReturnID(ctx)
+	case returnline.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case returnline.FieldOrderLineID:
+		return m.OldOrderLineID(ctx)
+	case returnline.FieldVariantID:
+		return m.OldVariantID(ctx)
+	case returnline.FieldUnitAmount:
+		return m.OldUnitAmount(ctx)
+	case returnline.FieldGrade:
+		return m.OldGrade(ctx)
+	case returnline.FieldGradedAt:
+		return m.OldGradedAt(ctx)
+	case returnline.FieldLocationID:
+		return m.OldLocationID(ctx)
+	case returnline.FieldGradedBy:
+		return m.OldGradedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReturnLine field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReturnLineMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case returnline.FieldReturnID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReturnID(v)
+		return nil
+	case returnline.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case returnline.FieldOrderLineID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderLineID(v)
+		return nil
+	case returnline.FieldVariantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVariantID(v)
+		return nil
+	case returnline.FieldUnitAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnitAmount(v)
+		return nil
+	case returnline.FieldGrade:
+		v, ok := value.(returnline.Grade)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGrade(v)
+		return nil
+	case returnline.FieldGradedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGradedAt(v)
+		return nil
+	case returnline.FieldLocationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocationID(v)
+		return nil
+	case returnline.FieldGradedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGradedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReturnLine field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReturnLineMutation) AddedFields() []string {
+	var fields []string
+	if m.addcustomer_id != nil {
+		fields = append(fields, returnline.FieldCustomerID)
+	}
+	if m.addvariant_id != nil {
+		fields = append(fields, returnline.FieldVariantID)
+	}
+	if m.addunit_amount != nil {
+		fields = append(fields, returnline.FieldUnitAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReturnLineMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case returnline.FieldCustomerID:
+		return m.AddedCustomerID()
+	case returnline.FieldVariantID:
+		return m.AddedVariantID()
+	case returnline.FieldUnitAmount:
+		return m.AddedUnitAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReturnLineMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case returnline.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case returnline.FieldVariantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVariantID(v)
+		return nil
+	case returnline.FieldUnitAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnitAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReturnLine numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReturnLineMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(returnline.FieldGrade) {
+		fields = append(fields, returnline.FieldGrade)
+	}
+	if m.FieldCleared(returnline.FieldGradedAt) {
+		fields = append(fields, returnline.FieldGradedAt)
+	}
+	if m.FieldCleared(returnline.FieldLocationID) {
+		fields = append(fields, returnline.FieldLocationID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReturnLineMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReturnLineMutation) ClearField(name string) error {
+	switch name {
+	case returnline.FieldGrade:
+		m.ClearGrade()
+		return nil
+	case returnline.FieldGradedAt:
+		m.ClearGradedAt()
+		return nil
+	case returnline.FieldLocationID:
+		m.ClearLocationID()
+		return nil
+	}
+	return fmt.Errorf("unknown ReturnLine nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReturnLineMutation) ResetField(name string) error {
+	switch name {
+	case returnline.FieldReturnID:
+		m.ResetReturnID()
+		return nil
+	case returnline.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case returnline.FieldOrderLineID:
+		m.ResetOrderLineID()
+		return nil
+	case returnline.FieldVariantID:
+		m.ResetVariantID()
+		return nil
+	case returnline.FieldUnitAmount:
+		m.ResetUnitAmount()
+		return nil
+	case returnline.FieldGrade:
+		m.ResetGrade()
+		return nil
+	case returnline.FieldGradedAt:
+		m.ResetGradedAt()
+		return nil
+	case returnline.FieldLocationID:
+		m.ResetLocationID()
+		return nil
+	case returnline.FieldGradedBy:
+		m.ResetGradedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown ReturnLine field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReturnLineMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.order_return != nil {
+		edges = append(edges, returnline.EdgeOrderReturn)
+	}
+	if m.order_line != nil {
+		edges = append(edges, returnline.EdgeOrderLine)
+	}
+	if m.location != nil {
+		edges = append(edges, returnline.EdgeLocation)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReturnLineMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case returnline.EdgeOrderReturn:
+		if id := m.order_return; id != nil {
+			return []ent.Value{*id}
+		}
+	case returnline.EdgeOrderLine:
+		if id := m.order_line; id != nil {
+			return []ent.Value{*id}
+		}
+	case returnline.EdgeLocation:
+		if id := m.location; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReturnLineMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReturnLineMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReturnLineMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedorder_return {
+		edges = append(edges, returnline.EdgeOrderReturn)
+	}
+	if m.clearedorder_line {
+		edges = append(edges, returnline.EdgeOrderLine)
+	}
+	if m.clearedlocation {
+		edges = append(edges, returnline.EdgeLocation)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReturnLineMutation) EdgeCleared(name string) bool {
+	switch name {
+	case returnline.EdgeOrderReturn:
+		return m.clearedorder_return
+	case returnline.EdgeOrderLine:
+		return m.clearedorder_line
+	case returnline.EdgeLocation:
+		return m.clearedlocation
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReturnLineMutation) ClearEdge(name string) error {
+	switch name {
+	case returnline.EdgeOrderReturn:
+		m.ClearOrderReturn()
+		return nil
+	case returnline.EdgeOrderLine:
+		m.ClearOrderLine()
+		return nil
+	case returnline.EdgeLocation:
+		m.ClearLocation()
+		return nil
+	}
+	return fmt.Errorf("unknown ReturnLine unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReturnLineMutation) ResetEdge(name string) error {
+	switch name {
+	case returnline.EdgeOrderReturn:
+		m.ResetOrderReturn()
+		return nil
+	case returnline.EdgeOrderLine:
+		m.ResetOrderLine()
+		return nil
+	case returnline.EdgeLocation:
+		m.ResetLocation()
+		return nil
+	}
+	return fmt.Errorf("unknown ReturnLine edge %s", name)
 }
 
 // SettingMutation represents an operation that mutates the Setting nodes in the graph.

@@ -60,16 +60,19 @@ type OrderEdges struct {
 	Refunds []*Refund `json:"refunds,omitempty"`
 	// Fulfillment holds the value of the fulfillment edge.
 	Fulfillment *Fulfillment `json:"fulfillment,omitempty"`
+	// Returns holds the value of the returns edge.
+	Returns []*OrderReturn `json:"returns,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 	// totalCount holds the count of the edges above.
-	totalCount [5]map[string]int
+	totalCount [6]map[string]int
 
 	namedLines    map[string][]*OrderLine
 	namedPayments map[string][]*Payment
 	namedHistory  map[string][]*OrderEvent
 	namedRefunds  map[string][]*Refund
+	namedReturns  map[string][]*OrderReturn
 }
 
 // LinesOrErr returns the Lines value or an error if the edge
@@ -117,6 +120,15 @@ func (e OrderEdges) FulfillmentOrErr() (*Fulfillment, error) {
 		return nil, &NotFoundError{label: fulfillment.Label}
 	}
 	return nil, &NotLoadedError{edge: "fulfillment"}
+}
+
+// ReturnsOrErr returns the Returns value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrderEdges) ReturnsOrErr() ([]*OrderReturn, error) {
+	if e.loadedTypes[5] {
+		return e.Returns, nil
+	}
+	return nil, &NotLoadedError{edge: "returns"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -260,6 +272,11 @@ func (_m *Order) QueryRefunds() *RefundQuery {
 // QueryFulfillment queries the "fulfillment" edge of the Order entity.
 func (_m *Order) QueryFulfillment() *FulfillmentQuery {
 	return NewOrderClient(_m.config).QueryFulfillment(_m)
+}
+
+// QueryReturns queries the "returns" edge of the Order entity.
+func (_m *Order) QueryReturns() *OrderReturnQuery {
+	return NewOrderClient(_m.config).QueryReturns(_m)
 }
 
 // Update returns a builder for updating this Order.
@@ -419,6 +436,30 @@ func (_m *Order) appendNamedRefunds(name string, edges ...*Refund) {
 		_m.Edges.namedRefunds[name] = []*Refund{}
 	} else {
 		_m.Edges.namedRefunds[name] = append(_m.Edges.namedRefunds[name], edges...)
+	}
+}
+
+// NamedReturns returns the Returns named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Order) NamedReturns(name string) ([]*OrderReturn, error) {
+	if _m.Edges.namedReturns == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedReturns[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Order) appendNamedReturns(name string, edges ...*OrderReturn) {
+	if _m.Edges.namedReturns == nil {
+		_m.Edges.namedReturns = make(map[string][]*OrderReturn)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedReturns[name] = []*OrderReturn{}
+	} else {
+		_m.Edges.namedReturns[name] = append(_m.Edges.namedReturns[name], edges...)
 	}
 }
 

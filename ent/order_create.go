@@ -15,6 +15,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/refund"
 )
@@ -224,6 +225,21 @@ func (_c *OrderCreate) SetNillableFulfillmentID(id *int) *OrderCreate {
 // SetFulfillment sets the "fulfillment" edge to the Fulfillment entity.
 func (_c *OrderCreate) SetFulfillment(v *Fulfillment) *OrderCreate {
 	return _c.SetFulfillmentID(v.ID)
+}
+
+// AddReturnIDs adds the "returns" edge to the OrderReturn entity by IDs.
+func (_c *OrderCreate) AddReturnIDs(ids ...int) *OrderCreate {
+	_c.mutation.AddReturnIDs(ids...)
+	return _c
+}
+
+// AddReturns adds the "returns" edges to the OrderReturn entity.
+func (_c *OrderCreate) AddReturns(v ...*OrderReturn) *OrderCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddReturnIDs(ids...)
 }
 
 // Mutation returns the OrderMutation object of the builder.
@@ -495,6 +511,22 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ReturnsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.ReturnsTable,
+			Columns: []string{order.ReturnsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(orderreturn.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

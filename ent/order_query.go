@@ -18,6 +18,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/refund"
@@ -35,12 +36,14 @@ type OrderQuery struct {
 	withHistory       *OrderEventQuery
 	withRefunds       *RefundQuery
 	withFulfillment   *FulfillmentQuery
+	withReturns       *OrderReturnQuery
 	loadTotal         []func(context.Context, []*Order) error
 	modifiers         []func(*sql.Selector)
 	withNamedLines    map[string]*OrderLineQuery
 	withNamedPayments map[string]*PaymentQuery
 	withNamedHistory  map[string]*OrderEventQuery
 	withNamedRefunds  map[string]*RefundQuery
+	withNamedReturns  map[string]*OrderReturnQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -180,6 +183,28 @@ func (_q *OrderQuery) QueryFulfillment() *FulfillmentQuery {
 			sqlgraph.From(order.Table, order.FieldID, selector),
 			sqlgraph.To(fulfillment.Table, fulfillment.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, false, order.FulfillmentTable, order.FulfillmentColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryReturns chains the current query on the "returns" edge.
+func (_q *OrderQuery) QueryReturns() *OrderReturnQuery {
+	query := (&OrderReturnClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(order.Table, order.FieldID, selector),
+			sqlgraph.To(orderreturn.Table, orderreturn.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, order.ReturnsTable, order.ReturnsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -384,6 +409,7 @@ func (_q *OrderQuery) Clone() *OrderQuery {
 		withHistory:     _q.withHistory.Clone(),
 		withRefunds:     _q.withRefunds.Clone(),
 		withFulfillment: _q.withFulfillment.Clone(),
+		withReturns:     _q.withReturns.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -443,6 +469,17 @@ func (_q *OrderQuery) WithFulfillment(opts ...func(*FulfillmentQuery)) *OrderQue
 		opt(query)
 	}
 	_q.withFulfillment = query
+	return _q
+}
+
+// WithReturns tells the query-builder to eager-load the nodes that are connected to
+// the "returns" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrderQuery) WithReturns(opts ...func(*OrderReturnQuery)) *OrderQuery {
+	query := (&OrderReturnClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withReturns = query
 	return _q
 }
 
@@ -530,12 +567,13 @@ func (_q *OrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Order,
 	var (
 		nodes       = []*Order{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withLines != nil,
 			_q.withPayments != nil,
 			_q.withHistory != nil,
 			_q.withRefunds != nil,
 			_q.withFulfillment != nil,
+			_q.withReturns != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -593,6 +631,13 @@ func (_q *OrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Order,
 			return nil, err
 		}
 	}
+	if query := _q.withReturns; query != nil {
+		if err := _q.loadReturns(ctx, query, nodes,
+			func(n *Order) { n.Edges.Returns = []*OrderReturn{} },
+			func(n *Order, e *OrderReturn) { n.Edges.Returns = append(n.Edges.Returns, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedLines {
 		if err := _q.loadLines(ctx, query, nodes,
 			func(n *Order) { n.appendNamedLines(name) },
@@ -618,6 +663,13 @@ func (_q *OrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Order,
 		if err := _q.loadRefunds(ctx, query, nodes,
 			func(n *Order) { n.appendNamedRefunds(name) },
 			func(n *Order, e *Refund) { n.appendNamedRefunds(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedReturns {
+		if err := _q.loadReturns(ctx, query, nodes,
+			func(n *Order) { n.appendNamedReturns(name) },
+			func(n *Order, e *OrderReturn) { n.appendNamedReturns(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -761,6 +813,36 @@ func (_q *OrderQuery) loadFulfillment(ctx context.Context, query *FulfillmentQue
 	}
 	query.Where(predicate.Fulfillment(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(order.FulfillmentColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrderID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "order_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrderQuery) loadReturns(ctx context.Context, query *OrderReturnQuery, nodes []*Order, init func(*Order), assign func(*Order, *OrderReturn)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Order)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(orderreturn.FieldOrderID)
+	}
+	query.Where(predicate.OrderReturn(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(order.ReturnsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -949,6 +1031,20 @@ func (_q *OrderQuery) WithNamedRefunds(name string, opts ...func(*RefundQuery)) 
 		_q.withNamedRefunds = make(map[string]*RefundQuery)
 	}
 	_q.withNamedRefunds[name] = query
+	return _q
+}
+
+// WithNamedReturns tells the query-builder to eager-load the nodes that are connected to the "returns"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrderQuery) WithNamedReturns(name string, opts ...func(*OrderReturnQuery)) *OrderQuery {
+	query := (&OrderReturnClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedReturns == nil {
+		_q.withNamedReturns = make(map[string]*OrderReturnQuery)
+	}
+	_q.withNamedReturns[name] = query
 	return _q
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/refund"
@@ -188,6 +189,21 @@ func (_u *OrderUpdate) SetFulfillment(v *Fulfillment) *OrderUpdate {
 	return _u.SetFulfillmentID(v.ID)
 }
 
+// AddReturnIDs adds the "returns" edge to the OrderReturn entity by IDs.
+func (_u *OrderUpdate) AddReturnIDs(ids ...int) *OrderUpdate {
+	_u.mutation.AddReturnIDs(ids...)
+	return _u
+}
+
+// AddReturns adds the "returns" edges to the OrderReturn entity.
+func (_u *OrderUpdate) AddReturns(v ...*OrderReturn) *OrderUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddReturnIDs(ids...)
+}
+
 // Mutation returns the OrderMutation object of the builder.
 func (_u *OrderUpdate) Mutation() *OrderMutation {
 	return _u.mutation
@@ -281,6 +297,27 @@ func (_u *OrderUpdate) RemoveRefunds(v ...*Refund) *OrderUpdate {
 func (_u *OrderUpdate) ClearFulfillment() *OrderUpdate {
 	_u.mutation.ClearFulfillment()
 	return _u
+}
+
+// ClearReturns clears all "returns" edges to the OrderReturn entity.
+func (_u *OrderUpdate) ClearReturns() *OrderUpdate {
+	_u.mutation.ClearReturns()
+	return _u
+}
+
+// RemoveReturnIDs removes the "returns" edge to OrderReturn entities by IDs.
+func (_u *OrderUpdate) RemoveReturnIDs(ids ...int) *OrderUpdate {
+	_u.mutation.RemoveReturnIDs(ids...)
+	return _u
+}
+
+// RemoveReturns removes "returns" edges to OrderReturn entities.
+func (_u *OrderUpdate) RemoveReturns(v ...*OrderReturn) *OrderUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveReturnIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -588,6 +625,51 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.ReturnsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.ReturnsTable,
+			Columns: []string{order.ReturnsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(orderreturn.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedReturnsIDs(); len(nodes) > 0 && !_u.mutation.ReturnsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.ReturnsTable,
+			Columns: []string{order.ReturnsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(orderreturn.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ReturnsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.ReturnsTable,
+			Columns: []string{order.ReturnsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(orderreturn.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -764,6 +846,21 @@ func (_u *OrderUpdateOne) SetFulfillment(v *Fulfillment) *OrderUpdateOne {
 	return _u.SetFulfillmentID(v.ID)
 }
 
+// AddReturnIDs adds the "returns" edge to the OrderReturn entity by IDs.
+func (_u *OrderUpdateOne) AddReturnIDs(ids ...int) *OrderUpdateOne {
+	_u.mutation.AddReturnIDs(ids...)
+	return _u
+}
+
+// AddReturns adds the "returns" edges to the OrderReturn entity.
+func (_u *OrderUpdateOne) AddReturns(v ...*OrderReturn) *OrderUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddReturnIDs(ids...)
+}
+
 // Mutation returns the OrderMutation object of the builder.
 func (_u *OrderUpdateOne) Mutation() *OrderMutation {
 	return _u.mutation
@@ -857,6 +954,27 @@ func (_u *OrderUpdateOne) RemoveRefunds(v ...*Refund) *OrderUpdateOne {
 func (_u *OrderUpdateOne) ClearFulfillment() *OrderUpdateOne {
 	_u.mutation.ClearFulfillment()
 	return _u
+}
+
+// ClearReturns clears all "returns" edges to the OrderReturn entity.
+func (_u *OrderUpdateOne) ClearReturns() *OrderUpdateOne {
+	_u.mutation.ClearReturns()
+	return _u
+}
+
+// RemoveReturnIDs removes the "returns" edge to OrderReturn entities by IDs.
+func (_u *OrderUpdateOne) RemoveReturnIDs(ids ...int) *OrderUpdateOne {
+	_u.mutation.RemoveReturnIDs(ids...)
+	return _u
+}
+
+// RemoveReturns removes "returns" edges to OrderReturn entities.
+func (_u *OrderUpdateOne) RemoveReturns(v ...*OrderReturn) *OrderUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveReturnIDs(ids...)
 }
 
 // Where appends a list predicates to the OrderUpdate builder.
@@ -1187,6 +1305,51 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ReturnsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.ReturnsTable,
+			Columns: []string{order.ReturnsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(orderreturn.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedReturnsIDs(); len(nodes) > 0 && !_u.mutation.ReturnsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.ReturnsTable,
+			Columns: []string{order.ReturnsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(orderreturn.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ReturnsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.ReturnsTable,
+			Columns: []string{order.ReturnsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(orderreturn.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -38,6 +38,8 @@ type OrderLine struct {
 	Currency string `json:"currency,omitempty"`
 	// RefundedQuantity holds the value of the "refunded_quantity" field.
 	RefundedQuantity int `json:"refunded_quantity,omitempty"`
+	// ReturnedQuantity holds the value of the "returned_quantity" field.
+	ReturnedQuantity int `json:"returned_quantity,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrderLineQuery when eager-loading is set.
 	Edges        OrderLineEdges `json:"edges"`
@@ -84,7 +86,7 @@ func (*OrderLine) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case orderline.FieldID, orderline.FieldOrderID, orderline.FieldVariantID, orderline.FieldCartLineID, orderline.FieldDropID, orderline.FieldQuantity, orderline.FieldUnitAmount, orderline.FieldRefundedQuantity:
+		case orderline.FieldID, orderline.FieldOrderID, orderline.FieldVariantID, orderline.FieldCartLineID, orderline.FieldDropID, orderline.FieldQuantity, orderline.FieldUnitAmount, orderline.FieldRefundedQuantity, orderline.FieldReturnedQuantity:
 			values[i] = new(sql.NullInt64)
 		case orderline.FieldSku, orderline.FieldTitle, orderline.FieldCurrency:
 			values[i] = new(sql.NullString)
@@ -170,6 +172,12 @@ func (_m *OrderLine) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RefundedQuantity = int(value.Int64)
 			}
+		case orderline.FieldReturnedQuantity:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field returned_quantity", values[i])
+			} else if value.Valid {
+				_m.ReturnedQuantity = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -247,6 +255,9 @@ func (_m *OrderLine) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("refunded_quantity=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RefundedQuantity))
+	builder.WriteString(", ")
+	builder.WriteString("returned_quantity=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReturnedQuantity))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -99,6 +99,20 @@ func (_c *OrderLineCreate) SetNillableRefundedQuantity(v *int) *OrderLineCreate 
 	return _c
 }
 
+// SetReturnedQuantity sets the "returned_quantity" field.
+func (_c *OrderLineCreate) SetReturnedQuantity(v int) *OrderLineCreate {
+	_c.mutation.SetReturnedQuantity(v)
+	return _c
+}
+
+// SetNillableReturnedQuantity sets the "returned_quantity" field if the given value is not nil.
+func (_c *OrderLineCreate) SetNillableReturnedQuantity(v *int) *OrderLineCreate {
+	if v != nil {
+		_c.SetReturnedQuantity(*v)
+	}
+	return _c
+}
+
 // SetOrder sets the "order" edge to the Order entity.
 func (_c *OrderLineCreate) SetOrder(v *Order) *OrderLineCreate {
 	return _c.SetOrderID(v.ID)
@@ -150,6 +164,10 @@ func (_c *OrderLineCreate) defaults() error {
 		v := orderline.DefaultRefundedQuantity
 		_c.mutation.SetRefundedQuantity(v)
 	}
+	if _, ok := _c.mutation.ReturnedQuantity(); !ok {
+		v := orderline.DefaultReturnedQuantity
+		_c.mutation.SetReturnedQuantity(v)
+	}
 	return nil
 }
 
@@ -195,6 +213,14 @@ func (_c *OrderLineCreate) check() error {
 	if v, ok := _c.mutation.RefundedQuantity(); ok {
 		if err := orderline.RefundedQuantityValidator(v); err != nil {
 			return &ValidationError{Name: "refunded_quantity", err: fmt.Errorf(`ent: validator failed for field "OrderLine.refunded_quantity": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ReturnedQuantity(); !ok {
+		return &ValidationError{Name: "returned_quantity", err: errors.New(`ent: missing required field "OrderLine.returned_quantity"`)}
+	}
+	if v, ok := _c.mutation.ReturnedQuantity(); ok {
+		if err := orderline.ReturnedQuantityValidator(v); err != nil {
+			return &ValidationError{Name: "returned_quantity", err: fmt.Errorf(`ent: validator failed for field "OrderLine.returned_quantity": %w`, err)}
 		}
 	}
 	if len(_c.mutation.OrderIDs()) == 0 {
@@ -261,6 +287,10 @@ func (_c *OrderLineCreate) createSpec() (*OrderLine, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RefundedQuantity(); ok {
 		_spec.SetField(orderline.FieldRefundedQuantity, field.TypeInt, value)
 		_node.RefundedQuantity = value
+	}
+	if value, ok := _c.mutation.ReturnedQuantity(); ok {
+		_spec.SetField(orderline.FieldReturnedQuantity, field.TypeInt, value)
+		_node.ReturnedQuantity = value
 	}
 	if nodes := _c.mutation.OrderIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -366,6 +396,24 @@ func (u *OrderLineUpsert) AddRefundedQuantity(v int) *OrderLineUpsert {
 	return u
 }
 
+// SetReturnedQuantity sets the "returned_quantity" field.
+func (u *OrderLineUpsert) SetReturnedQuantity(v int) *OrderLineUpsert {
+	u.Set(orderline.FieldReturnedQuantity, v)
+	return u
+}
+
+// UpdateReturnedQuantity sets the "returned_quantity" field to the value that was provided on create.
+func (u *OrderLineUpsert) UpdateReturnedQuantity() *OrderLineUpsert {
+	u.SetExcluded(orderline.FieldReturnedQuantity)
+	return u
+}
+
+// AddReturnedQuantity adds v to the "returned_quantity" field.
+func (u *OrderLineUpsert) AddReturnedQuantity(v int) *OrderLineUpsert {
+	u.Add(orderline.FieldReturnedQuantity, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -453,6 +501,27 @@ func (u *OrderLineUpsertOne) AddRefundedQuantity(v int) *OrderLineUpsertOne {
 func (u *OrderLineUpsertOne) UpdateRefundedQuantity() *OrderLineUpsertOne {
 	return u.Update(func(s *OrderLineUpsert) {
 		s.UpdateRefundedQuantity()
+	})
+}
+
+// SetReturnedQuantity sets the "returned_quantity" field.
+func (u *OrderLineUpsertOne) SetReturnedQuantity(v int) *OrderLineUpsertOne {
+	return u.Update(func(s *OrderLineUpsert) {
+		s.SetReturnedQuantity(v)
+	})
+}
+
+// AddReturnedQuantity adds v to the "returned_quantity" field.
+func (u *OrderLineUpsertOne) AddReturnedQuantity(v int) *OrderLineUpsertOne {
+	return u.Update(func(s *OrderLineUpsert) {
+		s.AddReturnedQuantity(v)
+	})
+}
+
+// UpdateReturnedQuantity sets the "returned_quantity" field to the value that was provided on create.
+func (u *OrderLineUpsertOne) UpdateReturnedQuantity() *OrderLineUpsertOne {
+	return u.Update(func(s *OrderLineUpsert) {
+		s.UpdateReturnedQuantity()
 	})
 }
 
@@ -709,6 +778,27 @@ func (u *OrderLineUpsertBulk) AddRefundedQuantity(v int) *OrderLineUpsertBulk {
 func (u *OrderLineUpsertBulk) UpdateRefundedQuantity() *OrderLineUpsertBulk {
 	return u.Update(func(s *OrderLineUpsert) {
 		s.UpdateRefundedQuantity()
+	})
+}
+
+// SetReturnedQuantity sets the "returned_quantity" field.
+func (u *OrderLineUpsertBulk) SetReturnedQuantity(v int) *OrderLineUpsertBulk {
+	return u.Update(func(s *OrderLineUpsert) {
+		s.SetReturnedQuantity(v)
+	})
+}
+
+// AddReturnedQuantity adds v to the "returned_quantity" field.
+func (u *OrderLineUpsertBulk) AddReturnedQuantity(v int) *OrderLineUpsertBulk {
+	return u.Update(func(s *OrderLineUpsert) {
+		s.AddReturnedQuantity(v)
+	})
+}
+
+// UpdateReturnedQuantity sets the "returned_quantity" field to the value that was provided on create.
+func (u *OrderLineUpsertBulk) UpdateReturnedQuantity() *OrderLineUpsertBulk {
+	return u.Update(func(s *OrderLineUpsert) {
+		s.UpdateReturnedQuantity()
 	})
 }
 

@@ -49,6 +49,27 @@ func (_u *OrderLineUpdate) AddRefundedQuantity(v int) *OrderLineUpdate {
 	return _u
 }
 
+// SetReturnedQuantity sets the "returned_quantity" field.
+func (_u *OrderLineUpdate) SetReturnedQuantity(v int) *OrderLineUpdate {
+	_u.mutation.ResetReturnedQuantity()
+	_u.mutation.SetReturnedQuantity(v)
+	return _u
+}
+
+// SetNillableReturnedQuantity sets the "returned_quantity" field if the given value is not nil.
+func (_u *OrderLineUpdate) SetNillableReturnedQuantity(v *int) *OrderLineUpdate {
+	if v != nil {
+		_u.SetReturnedQuantity(*v)
+	}
+	return _u
+}
+
+// AddReturnedQuantity adds value to the "returned_quantity" field.
+func (_u *OrderLineUpdate) AddReturnedQuantity(v int) *OrderLineUpdate {
+	_u.mutation.AddReturnedQuantity(v)
+	return _u
+}
+
 // Mutation returns the OrderLineMutation object of the builder.
 func (_u *OrderLineUpdate) Mutation() *OrderLineMutation {
 	return _u.mutation
@@ -88,6 +109,11 @@ func (_u *OrderLineUpdate) check() error {
 			return &ValidationError{Name: "refunded_quantity", err: fmt.Errorf(`ent: validator failed for field "OrderLine.refunded_quantity": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ReturnedQuantity(); ok {
+		if err := orderline.ReturnedQuantityValidator(v); err != nil {
+			return &ValidationError{Name: "returned_quantity", err: fmt.Errorf(`ent: validator failed for field "OrderLine.returned_quantity": %w`, err)}
+		}
+	}
 	if _u.mutation.OrderCleared() && len(_u.mutation.OrderIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "OrderLine.order"`)
 	}
@@ -123,6 +149,12 @@ func (_u *OrderLineUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedRefundedQuantity(); ok {
 		_spec.AddField(orderline.FieldRefundedQuantity, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReturnedQuantity(); ok {
+		_spec.SetField(orderline.FieldReturnedQuantity, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReturnedQuantity(); ok {
+		_spec.AddField(orderline.FieldReturnedQuantity, field.TypeInt, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -164,6 +196,27 @@ func (_u *OrderLineUpdateOne) SetNillableRefundedQuantity(v *int) *OrderLineUpda
 // AddRefundedQuantity adds value to the "refunded_quantity" field.
 func (_u *OrderLineUpdateOne) AddRefundedQuantity(v int) *OrderLineUpdateOne {
 	_u.mutation.AddRefundedQuantity(v)
+	return _u
+}
+
+// SetReturnedQuantity sets the "returned_quantity" field.
+func (_u *OrderLineUpdateOne) SetReturnedQuantity(v int) *OrderLineUpdateOne {
+	_u.mutation.ResetReturnedQuantity()
+	_u.mutation.SetReturnedQuantity(v)
+	return _u
+}
+
+// SetNillableReturnedQuantity sets the "returned_quantity" field if the given value is not nil.
+func (_u *OrderLineUpdateOne) SetNillableReturnedQuantity(v *int) *OrderLineUpdateOne {
+	if v != nil {
+		_u.SetReturnedQuantity(*v)
+	}
+	return _u
+}
+
+// AddReturnedQuantity adds value to the "returned_quantity" field.
+func (_u *OrderLineUpdateOne) AddReturnedQuantity(v int) *OrderLineUpdateOne {
+	_u.mutation.AddReturnedQuantity(v)
 	return _u
 }
 
@@ -219,6 +272,11 @@ func (_u *OrderLineUpdateOne) check() error {
 			return &ValidationError{Name: "refunded_quantity", err: fmt.Errorf(`ent: validator failed for field "OrderLine.refunded_quantity": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ReturnedQuantity(); ok {
+		if err := orderline.ReturnedQuantityValidator(v); err != nil {
+			return &ValidationError{Name: "returned_quantity", err: fmt.Errorf(`ent: validator failed for field "OrderLine.returned_quantity": %w`, err)}
+		}
+	}
 	if _u.mutation.OrderCleared() && len(_u.mutation.OrderIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "OrderLine.order"`)
 	}
@@ -271,6 +329,12 @@ func (_u *OrderLineUpdateOne) sqlSave(ctx context.Context) (_node *OrderLine, er
 	}
 	if value, ok := _u.mutation.AddedRefundedQuantity(); ok {
 		_spec.AddField(orderline.FieldRefundedQuantity, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReturnedQuantity(); ok {
+		_spec.SetField(orderline.FieldReturnedQuantity, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReturnedQuantity(); ok {
+		_spec.AddField(orderline.FieldReturnedQuantity, field.TypeInt, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &OrderLine{config: _u.config}

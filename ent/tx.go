@@ -74,6 +74,8 @@ type Tx struct {
 	OrderEvent *OrderEventClient
 	// OrderLine is the client for interacting with the OrderLine builders.
 	OrderLine *OrderLineClient
+	// OrderReturn is the client for interacting with the OrderReturn builders.
+	OrderReturn *OrderReturnClient
 	// Outbox is the client for interacting with the Outbox builders.
 	Outbox *OutboxClient
 	// Payment is the client for interacting with the Payment builders.
@@ -88,6 +90,8 @@ type Tx struct {
 	ReaderBinding *ReaderBindingClient
 	// Refund is the client for interacting with the Refund builders.
 	Refund *RefundClient
+	// ReturnLine is the client for interacting with the ReturnLine builders.
+	ReturnLine *ReturnLineClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
 	// ShippingRate is the client for interacting with the ShippingRate builders.
@@ -271,6 +275,7 @@ func (tx *Tx) init() {
 	tx.Order = NewOrderClient(tx.config)
 	tx.OrderEvent = NewOrderEventClient(tx.config)
 	tx.OrderLine = NewOrderLineClient(tx.config)
+	tx.OrderReturn = NewOrderReturnClient(tx.config)
 	tx.Outbox = NewOutboxClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.PickupPoint = NewPickupPointClient(tx.config)
@@ -278,6 +283,7 @@ func (tx *Tx) init() {
 	tx.Product = NewProductClient(tx.config)
 	tx.ReaderBinding = NewReaderBindingClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
+	tx.ReturnLine = NewReturnLineClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
 	tx.ShippingRate = NewShippingRateClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)

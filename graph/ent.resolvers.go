@@ -162,6 +162,12 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Refund returns RefundResolver implementation.
 func (r *Resolver) Refund() RefundResolver { return &refundResolver{r} }
 
+// Return returns ReturnResolver implementation.
+func (r *Resolver) Return() ReturnResolver { return &returnResolver{r} }
+
+// ReturnLine returns ReturnLineResolver implementation.
+func (r *Resolver) ReturnLine() ReturnLineResolver { return &returnLineResolver{r} }
+
 // ShippingRate returns ShippingRateResolver implementation.
 func (r *Resolver) ShippingRate() ShippingRateResolver { return &shippingRateResolver{r} }
 
@@ -194,6 +200,8 @@ type (
 	pickupWindowResolver   struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
 	refundResolver         struct{ *Resolver }
+	returnResolver         struct{ *Resolver }
+	returnLineResolver     struct{ *Resolver }
 	shippingRateResolver   struct{ *Resolver }
 	streamResolver         struct{ *Resolver }
 	variantResolver        struct{ *Resolver }

@@ -47,6 +47,8 @@ const (
 	CodeHubSaleMismatch = checkout.CodeHubSaleMismatch
 	// CodeAlreadyCollected: a pickup handed over before.
 	CodeAlreadyCollected = checkout.CodeAlreadyCollected
+	// CodeAlreadyReceived: a return dropped off before.
+	CodeAlreadyReceived = checkout.CodeAlreadyReceived
 )
 
 // apiErrors are the API's own refusals of a request's shape (ids,

@@ -20,6 +20,7 @@ import (
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/qrcodes"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/privacy"
 	"github.com/merchd/merchd/ent/viewer"
@@ -116,6 +117,7 @@ func TestErrorTable(t *testing.T) {
 		"hubs.ErrBadSignedCode":             {hubs.ErrBadSignedCode, "BAD_USER_INPUT"},
 		"hubs.ErrReaderBusy":                {hubs.ErrReaderBusy, "BAD_USER_INPUT"},
 		"qrcodes.ErrBadQRCode":              {qrcodes.ErrBadQRCode, "BAD_USER_INPUT"},
+		"returns.ErrAlreadyReceived":        {returns.ErrAlreadyReceived, "ALREADY_RECEIVED"},
 	}
 	// Not refusals: never the client's doing, INTERNAL should one escape.
 	internal := map[string]error{"checkout.ErrDuplicateEvent": checkout.ErrDuplicateEvent}

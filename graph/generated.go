@@ -29,10 +29,12 @@ import (
 	"github.com/merchd/merchd/ent/membership"
 	"github.com/merchd/merchd/ent/membershiptier"
 	"github.com/merchd/merchd/ent/order"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/schema/types"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/topup"
@@ -70,6 +72,8 @@ type ResolverRoot interface {
 	PickupWindow() PickupWindowResolver
 	Query() QueryResolver
 	Refund() RefundResolver
+	Return() ReturnResolver
+	ReturnLine() ReturnLineResolver
 	ShippingRate() ShippingRateResolver
 	Stream() StreamResolver
 	Subscription() SubscriptionResolver
@@ -125,6 +129,10 @@ type ComplexityRoot struct {
 		Membership   func(childComplexity int) int
 	}
 
+	CancelReturnPayload struct {
+		Return func(childComplexity int) int
+	}
+
 	Cart struct {
 		CreatedAt func(childComplexity int) int
 		Currency  func(childComplexity int) int
@@ -165,6 +173,7 @@ type ComplexityRoot struct {
 
 	CollectPickupPayload struct {
 		Fulfillment func(childComplexity int) int
+		HubHandover func(childComplexity int) int
 	}
 
 	Collection struct {
@@ -323,17 +332,33 @@ type ComplexityRoot struct {
 	}
 
 	Fulfillment struct {
-		Address     func(childComplexity int) int
-		CollectedAt func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		Events      func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Method      func(childComplexity int) int
-		Order       func(childComplexity int) int
-		PickupCode  func(childComplexity int) int
-		Status      func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
-		Window      func(childComplexity int) int
+		Address          func(childComplexity int) int
+		CollectedAt      func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		DueAt            func(childComplexity int) int
+		EscalatedAt      func(childComplexity int) int
+		Events           func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Late             func(childComplexity int) int
+		Method           func(childComplexity int) int
+		Order            func(childComplexity int) int
+		PackagingVariant func(childComplexity int) int
+		PickupCode       func(childComplexity int) int
+		Reroutes         func(childComplexity int) int
+		Status           func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+		Window           func(childComplexity int) int
+	}
+
+	FulfillmentConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	FulfillmentEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	FulfillmentEvent struct {
@@ -342,7 +367,12 @@ type ComplexityRoot struct {
 		From  func(childComplexity int) int
 		ID    func(childComplexity int) int
 		Note  func(childComplexity int) int
+		Scan  func(childComplexity int) int
 		To    func(childComplexity int) int
+	}
+
+	GradeReturnLinePayload struct {
+		Line func(childComplexity int) int
 	}
 
 	GrantCreditPayload struct {
@@ -358,6 +388,25 @@ type ComplexityRoot struct {
 		Available func(childComplexity int) int
 		Sku       func(childComplexity int) int
 		Variant   func(childComplexity int) int
+	}
+
+	HubCollectionResult struct {
+		Code         func(childComplexity int) int
+		CollectedAt  func(childComplexity int) int
+		CollectionID func(childComplexity int) int
+		Error        func(childComplexity int) int
+		Note         func(childComplexity int) int
+		Outcome      func(childComplexity int) int
+	}
+
+	HubHandover struct {
+		CollectedAt   func(childComplexity int) int
+		CollectionID  func(childComplexity int) int
+		FulfillmentID func(childComplexity int) int
+		Note          func(childComplexity int) int
+		OrderID       func(childComplexity int) int
+		PickupCode    func(childComplexity int) int
+		State         func(childComplexity int) int
 	}
 
 	HubPaymentLine struct {
@@ -379,6 +428,12 @@ type ComplexityRoot struct {
 		Receipt      func(childComplexity int) int
 		ReceiptQRPng func(childComplexity int) int
 		Status       func(childComplexity int) int
+	}
+
+	HubPickupLine struct {
+		FulfillmentID func(childComplexity int) int
+		OrderID       func(childComplexity int) int
+		PickupCode    func(childComplexity int) int
 	}
 
 	HubSale struct {
@@ -527,6 +582,7 @@ type ComplexityRoot struct {
 		BindTerminalReader    func(childComplexity int, input model.BindTerminalReaderInput) int
 		BuyMembership         func(childComplexity int, input model.BuyMembershipInput) int
 		CancelHubCardPayment  func(childComplexity int, input model.CancelTerminalPaymentInput) int
+		CancelReturn          func(childComplexity int, input model.CancelReturnInput) int
 		CancelTerminalPayment func(childComplexity int, input model.CancelTerminalPaymentInput) int
 		Checkout              func(childComplexity int, input model.CheckoutInput) int
 		CloseHub              func(childComplexity int, input model.CloseHubInput) int
@@ -544,6 +600,7 @@ type ComplexityRoot struct {
 		CreateVariant         func(childComplexity int, input model.CreateVariantInput) int
 		DeleteAddress         func(childComplexity int, input model.DeleteAddressInput) int
 		EndStream             func(childComplexity int, input model.EndStreamInput) int
+		GradeReturnLine       func(childComplexity int, input model.GradeReturnLineInput) int
 		GrantCredit           func(childComplexity int, input model.GrantCreditInput) int
 		HighlightProduct      func(childComplexity int, input model.HighlightProductInput) int
 		HubCardPayment        func(childComplexity int, input model.HubCardPaymentInput) int
@@ -552,17 +609,23 @@ type ComplexityRoot struct {
 		LeaseAllocation       func(childComplexity int, input model.LeaseAllocationInput) int
 		PayHubSale            func(childComplexity int, input model.PayHubSaleInput) int
 		PinProducts           func(childComplexity int, input model.PinProductsInput) int
+		PrintFulfillmentLabel func(childComplexity int, input model.PrintFulfillmentLabelInput) int
 		RebalanceDropPools    func(childComplexity int, input model.RebalanceDropPoolsInput) int
+		ReceiveReturn         func(childComplexity int, input model.ReceiveReturnInput) int
+		RecordHubCollections  func(childComplexity int, input model.RecordHubCollectionsInput) int
 		RecordHubSales        func(childComplexity int, input model.RecordHubSalesInput) int
 		RefundHubPayment      func(childComplexity int, input model.RefundHubPaymentInput) int
 		RefundOrder           func(childComplexity int, input model.RefundOrderInput) int
 		RemoveFromCart        func(childComplexity int, input model.RemoveFromCartInput) int
+		RequestReturn         func(childComplexity int, input model.RequestReturnInput) int
 		ReturnAllocation      func(childComplexity int, input model.ReturnAllocationInput) int
 		RotateStreamKey       func(childComplexity int, input model.RotateStreamKeyInput) int
+		ScanLabel             func(childComplexity int, input model.ScanLabelInput) int
 		ScanToTill            func(childComplexity int, input model.ScanToTillInput) int
 		SetDeliveryMethod     func(childComplexity int, input model.SetDeliveryMethodInput) int
 		SetMemberPrice        func(childComplexity int, input model.SetMemberPriceInput) int
 		SetProductImages      func(childComplexity int, input model.SetProductImagesInput) int
+		SetReturnPolicy       func(childComplexity int, input model.SetReturnPolicyInput) int
 		SetStock              func(childComplexity int, input model.SetStockInput) int
 		SignIn                func(childComplexity int, input model.SignInInput) int
 		SignOut               func(childComplexity int) int
@@ -601,6 +664,7 @@ type ComplexityRoot struct {
 		PickupPass    func(childComplexity int) int
 		Refunded      func(childComplexity int) int
 		Refunds       func(childComplexity int) int
+		Returns       func(childComplexity int) int
 		Status        func(childComplexity int) int
 		Stream        func(childComplexity int) int
 		Total         func(childComplexity int) int
@@ -629,6 +693,7 @@ type ComplexityRoot struct {
 		ID               func(childComplexity int) int
 		Quantity         func(childComplexity int) int
 		RefundedQuantity func(childComplexity int) int
+		ReturnedQuantity func(childComplexity int) int
 		Sku              func(childComplexity int) int
 		Title            func(childComplexity int) int
 		UnitPrice        func(childComplexity int) int
@@ -700,6 +765,14 @@ type ComplexityRoot struct {
 		Window func(childComplexity int) int
 	}
 
+	PrintFulfillmentLabelPayload struct {
+		ContentType func(childComplexity int) int
+		Data        func(childComplexity int) int
+		Format      func(childComplexity int) int
+		Fulfillment func(childComplexity int) int
+		QR          func(childComplexity int) int
+	}
+
 	Product struct {
 		Collections func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -741,15 +814,19 @@ type ComplexityRoot struct {
 		DeliveryOptions      func(childComplexity int, addressID *int, address *model.AddressInput) int
 		DeliveryZones        func(childComplexity int) int
 		Drops                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) int
+		Fulfillments         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.FulfillmentOrder, where *ent.FulfillmentWhereInput) int
 		HubAllocation        func(childComplexity int, hub string) int
 		HubCardPaymentStatus func(childComplexity int, saleID string) int
+		HubHandovers         func(childComplexity int, first *int) int
 		HubPaymentRequest    func(childComplexity int, lines []*model.HubSellLineInput) int
 		HubPhonePayment      func(childComplexity int, saleID string) int
+		HubPickups           func(childComplexity int, hub string, after *int, first *int) int
 		HubSaleReceipt       func(childComplexity int, saleID string) int
 		HubSales             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) int
 		HubStatus            func(childComplexity int) int
 		HubWallet            func(childComplexity int, walletPass string) int
 		HubWallets           func(childComplexity int, currency string, after *int, first *int) int
+		LateFulfillments     func(childComplexity int, first *int) int
 		Locations            func(childComplexity int) int
 		MembershipTiers      func(childComplexity int) int
 		Node                 func(childComplexity int, id int) int
@@ -758,6 +835,9 @@ type ComplexityRoot struct {
 		PickupPoints         func(childComplexity int) int
 		Products             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) int
 		QRCode               func(childComplexity int, code string) int
+		ReturnPolicy         func(childComplexity int) int
+		ReturnRates          func(childComplexity int, since *time.Time) int
+		Returns              func(childComplexity int, status *orderreturn.Status, after *entgql.Cursor[int], first *int) int
 		ShippingRates        func(childComplexity int, country *string) int
 		SigningKey           func(childComplexity int) int
 		Streams              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) int
@@ -768,6 +848,14 @@ type ComplexityRoot struct {
 		Viewer               func(childComplexity int) int
 		Wallet               func(childComplexity int, currency *string) int
 		WalletPass           func(childComplexity int, currency *string) int
+	}
+
+	ReceiveReturnPayload struct {
+		Return func(childComplexity int) int
+	}
+
+	RecordHubCollectionsPayload struct {
+		Results func(childComplexity int) int
 	}
 
 	RecordHubSalesPayload struct {
@@ -789,8 +877,75 @@ type ComplexityRoot struct {
 		Refund func(childComplexity int) int
 	}
 
+	RequestReturnPayload struct {
+		Return func(childComplexity int) int
+	}
+
+	Return struct {
+		Amount           func(childComplexity int) int
+		CanceledAt       func(childComplexity int) int
+		Code             func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		GradedUnits      func(childComplexity int) int
+		ID               func(childComplexity int) int
+		InspectedAt      func(childComplexity int) int
+		Lines            func(childComplexity int) int
+		Order            func(childComplexity int) int
+		PackagingVariant func(childComplexity int) int
+		QR               func(childComplexity int) int
+		Reason           func(childComplexity int) int
+		ReasonText       func(childComplexity int) int
+		ReceivedAt       func(childComplexity int) int
+		ReceivedLocation func(childComplexity int) int
+		RefundMode       func(childComplexity int) int
+		Refunded         func(childComplexity int) int
+		RefundedAt       func(childComplexity int) int
+		Status           func(childComplexity int) int
+		Units            func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+	}
+
 	ReturnAllocationPayload struct {
 		Units func(childComplexity int) int
+	}
+
+	ReturnConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ReturnEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ReturnLine struct {
+		Grade       func(childComplexity int) int
+		GradedAt    func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Location    func(childComplexity int) int
+		OrderLine   func(childComplexity int) int
+		OrderReturn func(childComplexity int) int
+		UnitPrice   func(childComplexity int) int
+	}
+
+	ReturnPolicy struct {
+		Refund     func(childComplexity int) int
+		WindowDays func(childComplexity int) int
+	}
+
+	ReturnRate struct {
+		Fulfillments     func(childComplexity int) int
+		PackagingVariant func(childComplexity int) int
+		Rate             func(childComplexity int) int
+		ReturnedOrders   func(childComplexity int) int
+		Returns          func(childComplexity int) int
+		Units            func(childComplexity int) int
+	}
+
+	ScanLabelPayload struct {
+		Fulfillment func(childComplexity int) int
 	}
 
 	ScanToTillPayload struct {
@@ -805,6 +960,10 @@ type ComplexityRoot struct {
 	SetDeliveryMethodPayload struct {
 		Cart     func(childComplexity int) int
 		Delivery func(childComplexity int) int
+	}
+
+	SetReturnPolicyPayload struct {
+		Policy func(childComplexity int) int
 	}
 
 	SetStockPayload struct {
@@ -880,12 +1039,13 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		CartUpdated   func(childComplexity int) int
-		DropUpdated   func(childComplexity int, dropID int) int
-		OrderUpdated  func(childComplexity int, orderID int) int
-		StockChanged  func(childComplexity int, variantIds []int) int
-		StreamOverlay func(childComplexity int, streamID int) int
-		WalletUpdated func(childComplexity int, currency *string) int
+		CartUpdated        func(childComplexity int) int
+		DropUpdated        func(childComplexity int, dropID int) int
+		FulfillmentUpdated func(childComplexity int, fulfillmentIds []int) int
+		OrderUpdated       func(childComplexity int, orderID int) int
+		StockChanged       func(childComplexity int, variantIds []int) int
+		StreamOverlay      func(childComplexity int, streamID int) int
+		WalletUpdated      func(childComplexity int, currency *string) int
 	}
 
 	TerminalPaymentPayload struct {
@@ -1036,8 +1196,12 @@ type DropResolver interface {
 	HoldSeconds(ctx context.Context, obj *ent.Drop) (int, error)
 }
 type FulfillmentResolver interface {
+	Events(ctx context.Context, obj *ent.Fulfillment) ([]*ent.FulfillmentEvent, error)
+
 	Window(ctx context.Context, obj *ent.Fulfillment) (*ent.PickupWindow, error)
 	Order(ctx context.Context, obj *ent.Fulfillment) (*ent.Order, error)
+
+	Late(ctx context.Context, obj *ent.Fulfillment) (bool, error)
 }
 type MemberPriceResolver interface {
 	Amount(ctx context.Context, obj *ent.MemberPrice) (*ent.Money, error)
@@ -1083,6 +1247,8 @@ type MutationResolver interface {
 	SetDeliveryMethod(ctx context.Context, input model.SetDeliveryMethodInput) (*model.SetDeliveryMethodPayload, error)
 	CollectPickup(ctx context.Context, input model.CollectPickupInput) (*model.CollectPickupPayload, error)
 	AdvanceFulfillment(ctx context.Context, input model.AdvanceFulfillmentInput) (*model.AdvanceFulfillmentPayload, error)
+	PrintFulfillmentLabel(ctx context.Context, input model.PrintFulfillmentLabelInput) (*model.PrintFulfillmentLabelPayload, error)
+	ScanLabel(ctx context.Context, input model.ScanLabelInput) (*model.ScanLabelPayload, error)
 	ScanToTill(ctx context.Context, input model.ScanToTillInput) (*model.ScanToTillPayload, error)
 	HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error)
 	LeaseAllocation(ctx context.Context, input model.LeaseAllocationInput) (*model.LeaseAllocationPayload, error)
@@ -1096,11 +1262,17 @@ type MutationResolver interface {
 	HubCardPayment(ctx context.Context, input model.HubCardPaymentInput) (*model.TerminalPaymentPayload, error)
 	CancelHubCardPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error)
 	BindTerminalReader(ctx context.Context, input model.BindTerminalReaderInput) (*model.BindTerminalReaderPayload, error)
+	RecordHubCollections(ctx context.Context, input model.RecordHubCollectionsInput) (*model.RecordHubCollectionsPayload, error)
 	CreateStream(ctx context.Context, input model.CreateStreamInput) (*model.StreamKeyPayload, error)
 	PinProducts(ctx context.Context, input model.PinProductsInput) (*model.StreamPayload, error)
 	HighlightProduct(ctx context.Context, input model.HighlightProductInput) (*model.StreamPayload, error)
 	RotateStreamKey(ctx context.Context, input model.RotateStreamKeyInput) (*model.StreamKeyPayload, error)
 	EndStream(ctx context.Context, input model.EndStreamInput) (*model.StreamPayload, error)
+	RequestReturn(ctx context.Context, input model.RequestReturnInput) (*model.RequestReturnPayload, error)
+	CancelReturn(ctx context.Context, input model.CancelReturnInput) (*model.CancelReturnPayload, error)
+	ReceiveReturn(ctx context.Context, input model.ReceiveReturnInput) (*model.ReceiveReturnPayload, error)
+	GradeReturnLine(ctx context.Context, input model.GradeReturnLineInput) (*model.GradeReturnLinePayload, error)
+	SetReturnPolicy(ctx context.Context, input model.SetReturnPolicyInput) (*model.SetReturnPolicyPayload, error)
 	TopUpWallet(ctx context.Context, input model.TopUpWalletInput) (*model.TopUpPayload, error)
 	GrantCredit(ctx context.Context, input model.GrantCreditInput) (*model.GrantCreditPayload, error)
 	AdjustWallet(ctx context.Context, input model.AdjustWalletInput) (*model.WalletEntryPayload, error)
@@ -1136,6 +1308,7 @@ type QueryResolver interface {
 	Nodes(ctx context.Context, ids []int) ([]ent.Noder, error)
 	Collections(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) (*ent.CollectionConnection, error)
 	Drops(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) (*ent.DropConnection, error)
+	Fulfillments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.FulfillmentOrder, where *ent.FulfillmentWhereInput) (*ent.FulfillmentConnection, error)
 	HubSales(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) (*ent.HubSaleConnection, error)
 	Orders(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error)
 	Products(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) (*ent.ProductConnection, error)
@@ -1146,6 +1319,7 @@ type QueryResolver interface {
 	DeliveryZones(ctx context.Context) ([]*ent.DeliveryZone, error)
 	ShippingRates(ctx context.Context, country *string) ([]*ent.ShippingRate, error)
 	DeliveryOptions(ctx context.Context, addressID *int, address *model.AddressInput) ([]*model.DeliveryOption, error)
+	LateFulfillments(ctx context.Context, first *int) ([]*ent.Fulfillment, error)
 	HubStatus(ctx context.Context) (*model.HubStatus, error)
 	TillCart(ctx context.Context) (*ent.Cart, error)
 	HubAllocation(ctx context.Context, hub string) ([]*model.HubAllocationLine, error)
@@ -1158,8 +1332,13 @@ type QueryResolver interface {
 	TerminalReader(ctx context.Context, id string) (*model.TerminalReader, error)
 	HubCardPaymentStatus(ctx context.Context, saleID string) (*model.HubPhonePayment, error)
 	HubSaleReceipt(ctx context.Context, saleID string) (*model.HubSaleReceipt, error)
+	HubPickups(ctx context.Context, hub string, after *int, first *int) ([]*model.HubPickupLine, error)
+	HubHandovers(ctx context.Context, first *int) ([]*model.HubHandover, error)
 	Viewer(ctx context.Context) (*ent.Customer, error)
 	Locations(ctx context.Context) ([]*ent.Location, error)
+	Returns(ctx context.Context, status *orderreturn.Status, after *entgql.Cursor[int], first *int) (*ent.ReturnConnection, error)
+	ReturnRates(ctx context.Context, since *time.Time) ([]*model.ReturnRate, error)
+	ReturnPolicy(ctx context.Context) (*model.ReturnPolicy, error)
 	Wallet(ctx context.Context, currency *string) (*ent.Wallet, error)
 	TopUpOptions(ctx context.Context) (*model.TopUpOptions, error)
 	MembershipTiers(ctx context.Context) ([]*ent.MembershipTier, error)
@@ -1167,6 +1346,14 @@ type QueryResolver interface {
 }
 type RefundResolver interface {
 	Amount(ctx context.Context, obj *ent.Refund) (*ent.Money, error)
+}
+type ReturnResolver interface {
+	QR(ctx context.Context, obj *ent.OrderReturn) (*string, error)
+	Amount(ctx context.Context, obj *ent.OrderReturn) (*ent.Money, error)
+	Refunded(ctx context.Context, obj *ent.OrderReturn) (*ent.Money, error)
+}
+type ReturnLineResolver interface {
+	UnitPrice(ctx context.Context, obj *ent.ReturnLine) (*ent.Money, error)
 }
 type ShippingRateResolver interface {
 	Price(ctx context.Context, obj *ent.ShippingRate) (*ent.Money, error)
@@ -1184,6 +1371,7 @@ type SubscriptionResolver interface {
 	CartUpdated(ctx context.Context) (<-chan *ent.Cart, error)
 	OrderUpdated(ctx context.Context, orderID int) (<-chan *ent.Order, error)
 	WalletUpdated(ctx context.Context, currency *string) (<-chan *ent.Wallet, error)
+	FulfillmentUpdated(ctx context.Context, fulfillmentIds []int) (<-chan *ent.Fulfillment, error)
 	StreamOverlay(ctx context.Context, streamID int) (<-chan *model.StreamOverlayEvent, error)
 }
 type VariantResolver interface {
@@ -1355,6 +1543,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BuyMembershipPayload.Membership(childComplexity), true
 
+	case "CancelReturnPayload.return":
+		if e.ComplexityRoot.CancelReturnPayload.Return == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CancelReturnPayload.Return(childComplexity), true
+
 	case "Cart.createdAt":
 		if e.ComplexityRoot.Cart.CreatedAt == nil {
 			break
@@ -1504,6 +1699,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CollectPickupPayload.Fulfillment(childComplexity), true
+	case "CollectPickupPayload.hubHandover":
+		if e.ComplexityRoot.CollectPickupPayload.HubHandover == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CollectPickupPayload.HubHandover(childComplexity), true
 
 	case "Collection.createdAt":
 		if e.ComplexityRoot.Collection.CreatedAt == nil {
@@ -2140,6 +2341,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.CreatedAt(childComplexity), true
+	case "Fulfillment.dueAt":
+		if e.ComplexityRoot.Fulfillment.DueAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.DueAt(childComplexity), true
+	case "Fulfillment.escalatedAt":
+		if e.ComplexityRoot.Fulfillment.EscalatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.EscalatedAt(childComplexity), true
 	case "Fulfillment.events":
 		if e.ComplexityRoot.Fulfillment.Events == nil {
 			break
@@ -2152,6 +2365,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.ID(childComplexity), true
+	case "Fulfillment.late":
+		if e.ComplexityRoot.Fulfillment.Late == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.Late(childComplexity), true
 	case "Fulfillment.method":
 		if e.ComplexityRoot.Fulfillment.Method == nil {
 			break
@@ -2164,12 +2383,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.Order(childComplexity), true
+	case "Fulfillment.packagingVariant":
+		if e.ComplexityRoot.Fulfillment.PackagingVariant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.PackagingVariant(childComplexity), true
 	case "Fulfillment.pickupCode":
 		if e.ComplexityRoot.Fulfillment.PickupCode == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Fulfillment.PickupCode(childComplexity), true
+	case "Fulfillment.reroutes":
+		if e.ComplexityRoot.Fulfillment.Reroutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.Reroutes(childComplexity), true
 	case "Fulfillment.status":
 		if e.ComplexityRoot.Fulfillment.Status == nil {
 			break
@@ -2188,6 +2419,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.Window(childComplexity), true
+
+	case "FulfillmentConnection.edges":
+		if e.ComplexityRoot.FulfillmentConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentConnection.Edges(childComplexity), true
+	case "FulfillmentConnection.pageInfo":
+		if e.ComplexityRoot.FulfillmentConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentConnection.PageInfo(childComplexity), true
+	case "FulfillmentConnection.totalCount":
+		if e.ComplexityRoot.FulfillmentConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentConnection.TotalCount(childComplexity), true
+
+	case "FulfillmentEdge.cursor":
+		if e.ComplexityRoot.FulfillmentEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEdge.Cursor(childComplexity), true
+	case "FulfillmentEdge.node":
+		if e.ComplexityRoot.FulfillmentEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEdge.Node(childComplexity), true
 
 	case "FulfillmentEvent.actor":
 		if e.ComplexityRoot.FulfillmentEvent.Actor == nil {
@@ -2219,12 +2482,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FulfillmentEvent.Note(childComplexity), true
+	case "FulfillmentEvent.scan":
+		if e.ComplexityRoot.FulfillmentEvent.Scan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentEvent.Scan(childComplexity), true
 	case "FulfillmentEvent.to":
 		if e.ComplexityRoot.FulfillmentEvent.To == nil {
 			break
 		}
 
 		return e.ComplexityRoot.FulfillmentEvent.To(childComplexity), true
+
+	case "GradeReturnLinePayload.line":
+		if e.ComplexityRoot.GradeReturnLinePayload.Line == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GradeReturnLinePayload.Line(childComplexity), true
 
 	case "GrantCreditPayload.granted":
 		if e.ComplexityRoot.GrantCreditPayload.Granted == nil {
@@ -2264,6 +2540,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubAllocationLine.Variant(childComplexity), true
+
+	case "HubCollectionResult.code":
+		if e.ComplexityRoot.HubCollectionResult.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.Code(childComplexity), true
+	case "HubCollectionResult.collectedAt":
+		if e.ComplexityRoot.HubCollectionResult.CollectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.CollectedAt(childComplexity), true
+	case "HubCollectionResult.collectionId":
+		if e.ComplexityRoot.HubCollectionResult.CollectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.CollectionID(childComplexity), true
+	case "HubCollectionResult.error":
+		if e.ComplexityRoot.HubCollectionResult.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.Error(childComplexity), true
+	case "HubCollectionResult.note":
+		if e.ComplexityRoot.HubCollectionResult.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.Note(childComplexity), true
+	case "HubCollectionResult.outcome":
+		if e.ComplexityRoot.HubCollectionResult.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubCollectionResult.Outcome(childComplexity), true
+
+	case "HubHandover.collectedAt":
+		if e.ComplexityRoot.HubHandover.CollectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.CollectedAt(childComplexity), true
+	case "HubHandover.collectionId":
+		if e.ComplexityRoot.HubHandover.CollectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.CollectionID(childComplexity), true
+	case "HubHandover.fulfillmentId":
+		if e.ComplexityRoot.HubHandover.FulfillmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.FulfillmentID(childComplexity), true
+	case "HubHandover.note":
+		if e.ComplexityRoot.HubHandover.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.Note(childComplexity), true
+	case "HubHandover.orderId":
+		if e.ComplexityRoot.HubHandover.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.OrderID(childComplexity), true
+	case "HubHandover.pickupCode":
+		if e.ComplexityRoot.HubHandover.PickupCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.PickupCode(childComplexity), true
+	case "HubHandover.state":
+		if e.ComplexityRoot.HubHandover.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubHandover.State(childComplexity), true
 
 	case "HubPaymentLine.quantity":
 		if e.ComplexityRoot.HubPaymentLine.Quantity == nil {
@@ -2339,6 +2695,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HubPhonePayment.Status(childComplexity), true
+
+	case "HubPickupLine.fulfillmentId":
+		if e.ComplexityRoot.HubPickupLine.FulfillmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPickupLine.FulfillmentID(childComplexity), true
+	case "HubPickupLine.orderId":
+		if e.ComplexityRoot.HubPickupLine.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPickupLine.OrderID(childComplexity), true
+	case "HubPickupLine.pickupCode":
+		if e.ComplexityRoot.HubPickupLine.PickupCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubPickupLine.PickupCode(childComplexity), true
 
 	case "HubSale.conflict":
 		if e.ComplexityRoot.HubSale.Conflict == nil {
@@ -2922,6 +3297,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelHubCardPayment(childComplexity, args["input"].(model.CancelTerminalPaymentInput)), true
+	case "Mutation.cancelReturn":
+		if e.ComplexityRoot.Mutation.CancelReturn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelReturn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelReturn(childComplexity, args["input"].(model.CancelReturnInput)), true
 	case "Mutation.cancelTerminalPayment":
 		if e.ComplexityRoot.Mutation.CancelTerminalPayment == nil {
 			break
@@ -3109,6 +3495,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EndStream(childComplexity, args["input"].(model.EndStreamInput)), true
+	case "Mutation.gradeReturnLine":
+		if e.ComplexityRoot.Mutation.GradeReturnLine == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_gradeReturnLine_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GradeReturnLine(childComplexity, args["input"].(model.GradeReturnLineInput)), true
 	case "Mutation.grantCredit":
 		if e.ComplexityRoot.Mutation.GrantCredit == nil {
 			break
@@ -3197,6 +3594,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PinProducts(childComplexity, args["input"].(model.PinProductsInput)), true
+	case "Mutation.printFulfillmentLabel":
+		if e.ComplexityRoot.Mutation.PrintFulfillmentLabel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_printFulfillmentLabel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PrintFulfillmentLabel(childComplexity, args["input"].(model.PrintFulfillmentLabelInput)), true
 	case "Mutation.rebalanceDropPools":
 		if e.ComplexityRoot.Mutation.RebalanceDropPools == nil {
 			break
@@ -3208,6 +3616,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RebalanceDropPools(childComplexity, args["input"].(model.RebalanceDropPoolsInput)), true
+	case "Mutation.receiveReturn":
+		if e.ComplexityRoot.Mutation.ReceiveReturn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_receiveReturn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReceiveReturn(childComplexity, args["input"].(model.ReceiveReturnInput)), true
+	case "Mutation.recordHubCollections":
+		if e.ComplexityRoot.Mutation.RecordHubCollections == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordHubCollections_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordHubCollections(childComplexity, args["input"].(model.RecordHubCollectionsInput)), true
 	case "Mutation.recordHubSales":
 		if e.ComplexityRoot.Mutation.RecordHubSales == nil {
 			break
@@ -3252,6 +3682,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveFromCart(childComplexity, args["input"].(model.RemoveFromCartInput)), true
+	case "Mutation.requestReturn":
+		if e.ComplexityRoot.Mutation.RequestReturn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestReturn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestReturn(childComplexity, args["input"].(model.RequestReturnInput)), true
 	case "Mutation.returnAllocation":
 		if e.ComplexityRoot.Mutation.ReturnAllocation == nil {
 			break
@@ -3274,6 +3715,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateStreamKey(childComplexity, args["input"].(model.RotateStreamKeyInput)), true
+	case "Mutation.scanLabel":
+		if e.ComplexityRoot.Mutation.ScanLabel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_scanLabel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ScanLabel(childComplexity, args["input"].(model.ScanLabelInput)), true
 	case "Mutation.scanToTill":
 		if e.ComplexityRoot.Mutation.ScanToTill == nil {
 			break
@@ -3318,6 +3770,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetProductImages(childComplexity, args["input"].(model.SetProductImagesInput)), true
+	case "Mutation.setReturnPolicy":
+		if e.ComplexityRoot.Mutation.SetReturnPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setReturnPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetReturnPolicy(childComplexity, args["input"].(model.SetReturnPolicyInput)), true
 	case "Mutation.setStock":
 		if e.ComplexityRoot.Mutation.SetStock == nil {
 			break
@@ -3582,6 +4045,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Refunds(childComplexity), true
+	case "Order.returns":
+		if e.ComplexityRoot.Order.Returns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Returns(childComplexity), true
 	case "Order.status":
 		if e.ComplexityRoot.Order.Status == nil {
 			break
@@ -3682,6 +4151,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrderLine.RefundedQuantity(childComplexity), true
+	case "OrderLine.returnedQuantity":
+		if e.ComplexityRoot.OrderLine.ReturnedQuantity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderLine.ReturnedQuantity(childComplexity), true
 	case "OrderLine.sku":
 		if e.ComplexityRoot.OrderLine.Sku == nil {
 			break
@@ -3961,6 +4436,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PickupWindowPayload.Window(childComplexity), true
 
+	case "PrintFulfillmentLabelPayload.contentType":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.ContentType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.ContentType(childComplexity), true
+	case "PrintFulfillmentLabelPayload.data":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.Data(childComplexity), true
+	case "PrintFulfillmentLabelPayload.format":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.Format(childComplexity), true
+	case "PrintFulfillmentLabelPayload.fulfillment":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.Fulfillment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.Fulfillment(childComplexity), true
+	case "PrintFulfillmentLabelPayload.qr":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.QR == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.QR(childComplexity), true
+
 	case "Product.collections":
 		if e.ComplexityRoot.Product.Collections == nil {
 			break
@@ -4131,6 +4637,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Drops(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.DropOrder), args["where"].(*ent.DropWhereInput)), true
+	case "Query.fulfillments":
+		if e.ComplexityRoot.Query.Fulfillments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_fulfillments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Fulfillments(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.FulfillmentOrder), args["where"].(*ent.FulfillmentWhereInput)), true
 	case "Query.hubAllocation":
 		if e.ComplexityRoot.Query.HubAllocation == nil {
 			break
@@ -4153,6 +4670,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.HubCardPaymentStatus(childComplexity, args["saleId"].(string)), true
+	case "Query.hubHandovers":
+		if e.ComplexityRoot.Query.HubHandovers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubHandovers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubHandovers(childComplexity, args["first"].(*int)), true
 	case "Query.hubPaymentRequest":
 		if e.ComplexityRoot.Query.HubPaymentRequest == nil {
 			break
@@ -4175,6 +4703,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.HubPhonePayment(childComplexity, args["saleId"].(string)), true
+	case "Query.hubPickups":
+		if e.ComplexityRoot.Query.HubPickups == nil {
+			break
+		}
+
+		args, err := ec.field_Query_hubPickups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HubPickups(childComplexity, args["hub"].(string), args["after"].(*int), args["first"].(*int)), true
 	case "Query.hubSaleReceipt":
 		if e.ComplexityRoot.Query.HubSaleReceipt == nil {
 			break
@@ -4226,6 +4765,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.HubWallets(childComplexity, args["currency"].(string), args["after"].(*int), args["first"].(*int)), true
 
+	case "Query.lateFulfillments":
+		if e.ComplexityRoot.Query.LateFulfillments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_lateFulfillments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LateFulfillments(childComplexity, args["first"].(*int)), true
 	case "Query.locations":
 		if e.ComplexityRoot.Query.Locations == nil {
 			break
@@ -4299,6 +4849,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.QRCode(childComplexity, args["code"].(string)), true
+	case "Query.returnPolicy":
+		if e.ComplexityRoot.Query.ReturnPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ReturnPolicy(childComplexity), true
+	case "Query.returnRates":
+		if e.ComplexityRoot.Query.ReturnRates == nil {
+			break
+		}
+
+		args, err := ec.field_Query_returnRates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReturnRates(childComplexity, args["since"].(*time.Time)), true
+	case "Query.returns":
+		if e.ComplexityRoot.Query.Returns == nil {
+			break
+		}
+
+		args, err := ec.field_Query_returns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Returns(childComplexity, args["status"].(*orderreturn.Status), args["after"].(*entgql.Cursor[int]), args["first"].(*int)), true
 	case "Query.shippingRates":
 		if e.ComplexityRoot.Query.ShippingRates == nil {
 			break
@@ -4390,6 +4968,20 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.WalletPass(childComplexity, args["currency"].(*string)), true
 
+	case "ReceiveReturnPayload.return":
+		if e.ComplexityRoot.ReceiveReturnPayload.Return == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReceiveReturnPayload.Return(childComplexity), true
+
+	case "RecordHubCollectionsPayload.results":
+		if e.ComplexityRoot.RecordHubCollectionsPayload.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordHubCollectionsPayload.Results(childComplexity), true
+
 	case "RecordHubSalesPayload.results":
 		if e.ComplexityRoot.RecordHubSalesPayload.Results == nil {
 			break
@@ -4453,12 +5045,278 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RefundOrderPayload.Refund(childComplexity), true
 
+	case "RequestReturnPayload.return":
+		if e.ComplexityRoot.RequestReturnPayload.Return == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestReturnPayload.Return(childComplexity), true
+
+	case "Return.amount":
+		if e.ComplexityRoot.Return.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.Amount(childComplexity), true
+	case "Return.canceledAt":
+		if e.ComplexityRoot.Return.CanceledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.CanceledAt(childComplexity), true
+	case "Return.code":
+		if e.ComplexityRoot.Return.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.Code(childComplexity), true
+	case "Return.createdAt":
+		if e.ComplexityRoot.Return.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.CreatedAt(childComplexity), true
+	case "Return.gradedUnits":
+		if e.ComplexityRoot.Return.GradedUnits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.GradedUnits(childComplexity), true
+	case "Return.id":
+		if e.ComplexityRoot.Return.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.ID(childComplexity), true
+	case "Return.inspectedAt":
+		if e.ComplexityRoot.Return.InspectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.InspectedAt(childComplexity), true
+	case "Return.lines":
+		if e.ComplexityRoot.Return.Lines == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.Lines(childComplexity), true
+	case "Return.order":
+		if e.ComplexityRoot.Return.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.Order(childComplexity), true
+	case "Return.packagingVariant":
+		if e.ComplexityRoot.Return.PackagingVariant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.PackagingVariant(childComplexity), true
+	case "Return.qr":
+		if e.ComplexityRoot.Return.QR == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.QR(childComplexity), true
+	case "Return.reason":
+		if e.ComplexityRoot.Return.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.Reason(childComplexity), true
+	case "Return.reasonText":
+		if e.ComplexityRoot.Return.ReasonText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.ReasonText(childComplexity), true
+	case "Return.receivedAt":
+		if e.ComplexityRoot.Return.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.ReceivedAt(childComplexity), true
+	case "Return.receivedLocation":
+		if e.ComplexityRoot.Return.ReceivedLocation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.ReceivedLocation(childComplexity), true
+	case "Return.refundMode":
+		if e.ComplexityRoot.Return.RefundMode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.RefundMode(childComplexity), true
+	case "Return.refunded":
+		if e.ComplexityRoot.Return.Refunded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.Refunded(childComplexity), true
+	case "Return.refundedAt":
+		if e.ComplexityRoot.Return.RefundedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.RefundedAt(childComplexity), true
+	case "Return.status":
+		if e.ComplexityRoot.Return.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.Status(childComplexity), true
+	case "Return.units":
+		if e.ComplexityRoot.Return.Units == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.Units(childComplexity), true
+	case "Return.updatedAt":
+		if e.ComplexityRoot.Return.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Return.UpdatedAt(childComplexity), true
+
 	case "ReturnAllocationPayload.units":
 		if e.ComplexityRoot.ReturnAllocationPayload.Units == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ReturnAllocationPayload.Units(childComplexity), true
+
+	case "ReturnConnection.edges":
+		if e.ComplexityRoot.ReturnConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnConnection.Edges(childComplexity), true
+	case "ReturnConnection.pageInfo":
+		if e.ComplexityRoot.ReturnConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnConnection.PageInfo(childComplexity), true
+	case "ReturnConnection.totalCount":
+		if e.ComplexityRoot.ReturnConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnConnection.TotalCount(childComplexity), true
+
+	case "ReturnEdge.cursor":
+		if e.ComplexityRoot.ReturnEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnEdge.Cursor(childComplexity), true
+	case "ReturnEdge.node":
+		if e.ComplexityRoot.ReturnEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnEdge.Node(childComplexity), true
+
+	case "ReturnLine.grade":
+		if e.ComplexityRoot.ReturnLine.Grade == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnLine.Grade(childComplexity), true
+	case "ReturnLine.gradedAt":
+		if e.ComplexityRoot.ReturnLine.GradedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnLine.GradedAt(childComplexity), true
+	case "ReturnLine.id":
+		if e.ComplexityRoot.ReturnLine.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnLine.ID(childComplexity), true
+	case "ReturnLine.location":
+		if e.ComplexityRoot.ReturnLine.Location == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnLine.Location(childComplexity), true
+	case "ReturnLine.orderLine":
+		if e.ComplexityRoot.ReturnLine.OrderLine == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnLine.OrderLine(childComplexity), true
+	case "ReturnLine.orderReturn":
+		if e.ComplexityRoot.ReturnLine.OrderReturn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnLine.OrderReturn(childComplexity), true
+	case "ReturnLine.unitPrice":
+		if e.ComplexityRoot.ReturnLine.UnitPrice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnLine.UnitPrice(childComplexity), true
+
+	case "ReturnPolicy.refund":
+		if e.ComplexityRoot.ReturnPolicy.Refund == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnPolicy.Refund(childComplexity), true
+	case "ReturnPolicy.windowDays":
+		if e.ComplexityRoot.ReturnPolicy.WindowDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnPolicy.WindowDays(childComplexity), true
+
+	case "ReturnRate.fulfillments":
+		if e.ComplexityRoot.ReturnRate.Fulfillments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnRate.Fulfillments(childComplexity), true
+	case "ReturnRate.packagingVariant":
+		if e.ComplexityRoot.ReturnRate.PackagingVariant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnRate.PackagingVariant(childComplexity), true
+	case "ReturnRate.rate":
+		if e.ComplexityRoot.ReturnRate.Rate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnRate.Rate(childComplexity), true
+	case "ReturnRate.returnedOrders":
+		if e.ComplexityRoot.ReturnRate.ReturnedOrders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnRate.ReturnedOrders(childComplexity), true
+	case "ReturnRate.returns":
+		if e.ComplexityRoot.ReturnRate.Returns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnRate.Returns(childComplexity), true
+	case "ReturnRate.units":
+		if e.ComplexityRoot.ReturnRate.Units == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReturnRate.Units(childComplexity), true
+
+	case "ScanLabelPayload.fulfillment":
+		if e.ComplexityRoot.ScanLabelPayload.Fulfillment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanLabelPayload.Fulfillment(childComplexity), true
 
 	case "ScanToTillPayload.cart":
 		if e.ComplexityRoot.ScanToTillPayload.Cart == nil {
@@ -4492,6 +5350,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SetDeliveryMethodPayload.Delivery(childComplexity), true
+
+	case "SetReturnPolicyPayload.policy":
+		if e.ComplexityRoot.SetReturnPolicyPayload.Policy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetReturnPolicyPayload.Policy(childComplexity), true
 
 	case "SetStockPayload.available":
 		if e.ComplexityRoot.SetStockPayload.Available == nil {
@@ -4772,6 +5637,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.DropUpdated(childComplexity, args["dropId"].(int)), true
+	case "Subscription.fulfillmentUpdated":
+		if e.ComplexityRoot.Subscription.FulfillmentUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_fulfillmentUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.FulfillmentUpdated(childComplexity, args["fulfillmentIds"].([]int)), true
 	case "Subscription.orderUpdated":
 		if e.ComplexityRoot.Subscription.OrderUpdated == nil {
 			break
@@ -5237,6 +6113,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputArchiveProductInput,
 		ec.unmarshalInputBindTerminalReaderInput,
 		ec.unmarshalInputBuyMembershipInput,
+		ec.unmarshalInputCancelReturnInput,
 		ec.unmarshalInputCancelTerminalPaymentInput,
 		ec.unmarshalInputCartLineWhereInput,
 		ec.unmarshalInputCartOrder,
@@ -5274,9 +6151,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputFulfillmentEventWhereInput,
 		ec.unmarshalInputFulfillmentOrder,
 		ec.unmarshalInputFulfillmentWhereInput,
+		ec.unmarshalInputGradeReturnLineInput,
 		ec.unmarshalInputGrantCreditInput,
 		ec.unmarshalInputHighlightProductInput,
 		ec.unmarshalInputHubCardPaymentInput,
+		ec.unmarshalInputHubCollectionInput,
 		ec.unmarshalInputHubSaleInput,
 		ec.unmarshalInputHubSaleLineInput,
 		ec.unmarshalInputHubSaleWhereInput,
@@ -5307,9 +6186,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputPickupWindowOrder,
 		ec.unmarshalInputPickupWindowWhereInput,
 		ec.unmarshalInputPinProductsInput,
+		ec.unmarshalInputPrintFulfillmentLabelInput,
 		ec.unmarshalInputProductOrder,
 		ec.unmarshalInputProductWhereInput,
 		ec.unmarshalInputRebalanceDropPoolsInput,
+		ec.unmarshalInputReceiveReturnInput,
+		ec.unmarshalInputRecordHubCollectionsInput,
 		ec.unmarshalInputRecordHubSalesInput,
 		ec.unmarshalInputRefundHubPaymentInput,
 		ec.unmarshalInputRefundLineInput,
@@ -5317,14 +6199,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRefundOrderInput,
 		ec.unmarshalInputRefundWhereInput,
 		ec.unmarshalInputRemoveFromCartInput,
+		ec.unmarshalInputRequestReturnInput,
 		ec.unmarshalInputReturnAllocationInput,
 		ec.unmarshalInputReturnLineInput,
+		ec.unmarshalInputReturnLineWhereInput,
+		ec.unmarshalInputReturnOrder,
+		ec.unmarshalInputReturnRequestLineInput,
+		ec.unmarshalInputReturnWhereInput,
 		ec.unmarshalInputRotateStreamKeyInput,
+		ec.unmarshalInputScanLabelInput,
 		ec.unmarshalInputScanToTillInput,
 		ec.unmarshalInputSelectedOptionInput,
 		ec.unmarshalInputSetDeliveryMethodInput,
 		ec.unmarshalInputSetMemberPriceInput,
 		ec.unmarshalInputSetProductImagesInput,
+		ec.unmarshalInputSetReturnPolicyInput,
 		ec.unmarshalInputSetStockInput,
 		ec.unmarshalInputShippingRateOrder,
 		ec.unmarshalInputShippingRateWhereInput,
@@ -5444,7 +6333,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "checkout.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "wallet.graphqls" "web.graphqls"
+//go:embed "checkout.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "live.graphqls" "merchd.graphqls" "realtime.graphqls" "returns.graphqls" "wallet.graphqls" "web.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -5461,9 +6350,11 @@ var sources = []*ast.Source{
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "fulfillment.graphqls", Input: sourceData("fulfillment.graphqls"), BuiltIn: false},
 	{Name: "hub.graphqls", Input: sourceData("hub.graphqls"), BuiltIn: false},
+	{Name: "hubpickup.graphqls", Input: sourceData("hubpickup.graphqls"), BuiltIn: false},
 	{Name: "live.graphqls", Input: sourceData("live.graphqls"), BuiltIn: false},
 	{Name: "merchd.graphqls", Input: sourceData("merchd.graphqls"), BuiltIn: false},
 	{Name: "realtime.graphqls", Input: sourceData("realtime.graphqls"), BuiltIn: false},
+	{Name: "returns.graphqls", Input: sourceData("returns.graphqls"), BuiltIn: false},
 	{Name: "wallet.graphqls", Input: sourceData("wallet.graphqls"), BuiltIn: false},
 	{Name: "web.graphqls", Input: sourceData("web.graphqls"), BuiltIn: false},
 }
@@ -5559,6 +6450,14 @@ func (ec *executionContext) childFields_BuyMembershipPayload(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type BuyMembershipPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CancelReturnPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "return":
+		return ec.fieldContext_CancelReturnPayload_return(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CancelReturnPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Cart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5639,6 +6538,8 @@ func (ec *executionContext) childFields_CollectPickupPayload(ctx context.Context
 	switch field.Name {
 	case "fulfillment":
 		return ec.fieldContext_CollectPickupPayload_fulfillment(ctx, field)
+	case "hubHandover":
+		return ec.fieldContext_CollectPickupPayload_hubHandover(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CollectPickupPayload", field.Name)
 }
@@ -5955,6 +6856,14 @@ func (ec *executionContext) childFields_Fulfillment(ctx context.Context, field g
 		return ec.fieldContext_Fulfillment_status(ctx, field)
 	case "collectedAt":
 		return ec.fieldContext_Fulfillment_collectedAt(ctx, field)
+	case "dueAt":
+		return ec.fieldContext_Fulfillment_dueAt(ctx, field)
+	case "escalatedAt":
+		return ec.fieldContext_Fulfillment_escalatedAt(ctx, field)
+	case "reroutes":
+		return ec.fieldContext_Fulfillment_reroutes(ctx, field)
+	case "packagingVariant":
+		return ec.fieldContext_Fulfillment_packagingVariant(ctx, field)
 	case "events":
 		return ec.fieldContext_Fulfillment_events(ctx, field)
 	case "address":
@@ -5965,8 +6874,32 @@ func (ec *executionContext) childFields_Fulfillment(ctx context.Context, field g
 		return ec.fieldContext_Fulfillment_order(ctx, field)
 	case "pickupCode":
 		return ec.fieldContext_Fulfillment_pickupCode(ctx, field)
+	case "late":
+		return ec.fieldContext_Fulfillment_late(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Fulfillment", field.Name)
+}
+
+func (ec *executionContext) childFields_FulfillmentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_FulfillmentConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_FulfillmentConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_FulfillmentConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FulfillmentConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_FulfillmentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_FulfillmentEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_FulfillmentEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FulfillmentEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_FulfillmentEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5981,10 +6914,20 @@ func (ec *executionContext) childFields_FulfillmentEvent(ctx context.Context, fi
 		return ec.fieldContext_FulfillmentEvent_actor(ctx, field)
 	case "note":
 		return ec.fieldContext_FulfillmentEvent_note(ctx, field)
+	case "scan":
+		return ec.fieldContext_FulfillmentEvent_scan(ctx, field)
 	case "at":
 		return ec.fieldContext_FulfillmentEvent_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FulfillmentEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_GradeReturnLinePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "line":
+		return ec.fieldContext_GradeReturnLinePayload_line(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GradeReturnLinePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_GrantCreditPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6015,6 +6958,44 @@ func (ec *executionContext) childFields_HubAllocationLine(ctx context.Context, f
 		return ec.fieldContext_HubAllocationLine_variant(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubAllocationLine", field.Name)
+}
+
+func (ec *executionContext) childFields_HubCollectionResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "collectionId":
+		return ec.fieldContext_HubCollectionResult_collectionId(ctx, field)
+	case "outcome":
+		return ec.fieldContext_HubCollectionResult_outcome(ctx, field)
+	case "collectedAt":
+		return ec.fieldContext_HubCollectionResult_collectedAt(ctx, field)
+	case "note":
+		return ec.fieldContext_HubCollectionResult_note(ctx, field)
+	case "error":
+		return ec.fieldContext_HubCollectionResult_error(ctx, field)
+	case "code":
+		return ec.fieldContext_HubCollectionResult_code(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubCollectionResult", field.Name)
+}
+
+func (ec *executionContext) childFields_HubHandover(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "collectionId":
+		return ec.fieldContext_HubHandover_collectionId(ctx, field)
+	case "fulfillmentId":
+		return ec.fieldContext_HubHandover_fulfillmentId(ctx, field)
+	case "orderId":
+		return ec.fieldContext_HubHandover_orderId(ctx, field)
+	case "pickupCode":
+		return ec.fieldContext_HubHandover_pickupCode(ctx, field)
+	case "collectedAt":
+		return ec.fieldContext_HubHandover_collectedAt(ctx, field)
+	case "state":
+		return ec.fieldContext_HubHandover_state(ctx, field)
+	case "note":
+		return ec.fieldContext_HubHandover_note(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubHandover", field.Name)
 }
 
 func (ec *executionContext) childFields_HubPaymentLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6057,6 +7038,18 @@ func (ec *executionContext) childFields_HubPhonePayment(ctx context.Context, fie
 		return ec.fieldContext_HubPhonePayment_receiptQrPng(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HubPhonePayment", field.Name)
+}
+
+func (ec *executionContext) childFields_HubPickupLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fulfillmentId":
+		return ec.fieldContext_HubPickupLine_fulfillmentId(ctx, field)
+	case "orderId":
+		return ec.fieldContext_HubPickupLine_orderId(ctx, field)
+	case "pickupCode":
+		return ec.fieldContext_HubPickupLine_pickupCode(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubPickupLine", field.Name)
 }
 
 func (ec *executionContext) childFields_HubSale(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6371,6 +7364,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_refunds(ctx, field)
 	case "fulfillment":
 		return ec.fieldContext_Order_fulfillment(ctx, field)
+	case "returns":
+		return ec.fieldContext_Order_returns(ctx, field)
 	case "total":
 		return ec.fieldContext_Order_total(ctx, field)
 	case "refunded":
@@ -6437,6 +7432,8 @@ func (ec *executionContext) childFields_OrderLine(ctx context.Context, field gra
 		return ec.fieldContext_OrderLine_quantity(ctx, field)
 	case "refundedQuantity":
 		return ec.fieldContext_OrderLine_refundedQuantity(ctx, field)
+	case "returnedQuantity":
+		return ec.fieldContext_OrderLine_returnedQuantity(ctx, field)
 	case "variant":
 		return ec.fieldContext_OrderLine_variant(ctx, field)
 	case "unitPrice":
@@ -6575,6 +7572,22 @@ func (ec *executionContext) childFields_PickupWindowPayload(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type PickupWindowPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_PrintFulfillmentLabelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fulfillment":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_fulfillment(ctx, field)
+	case "format":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_format(ctx, field)
+	case "contentType":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_contentType(ctx, field)
+	case "data":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_data(ctx, field)
+	case "qr":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_qr(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PrintFulfillmentLabelPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Product(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6645,6 +7658,22 @@ func (ec *executionContext) childFields_QRCode(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type QRCode", field.Name)
 }
 
+func (ec *executionContext) childFields_ReceiveReturnPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "return":
+		return ec.fieldContext_ReceiveReturnPayload_return(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReceiveReturnPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RecordHubCollectionsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "results":
+		return ec.fieldContext_RecordHubCollectionsPayload_results(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RecordHubCollectionsPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RecordHubSalesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "results":
@@ -6683,12 +7712,146 @@ func (ec *executionContext) childFields_RefundOrderPayload(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type RefundOrderPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RequestReturnPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "return":
+		return ec.fieldContext_RequestReturnPayload_return(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RequestReturnPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Return(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Return_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Return_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Return_updatedAt(ctx, field)
+	case "status":
+		return ec.fieldContext_Return_status(ctx, field)
+	case "reason":
+		return ec.fieldContext_Return_reason(ctx, field)
+	case "reasonText":
+		return ec.fieldContext_Return_reasonText(ctx, field)
+	case "code":
+		return ec.fieldContext_Return_code(ctx, field)
+	case "refundMode":
+		return ec.fieldContext_Return_refundMode(ctx, field)
+	case "packagingVariant":
+		return ec.fieldContext_Return_packagingVariant(ctx, field)
+	case "units":
+		return ec.fieldContext_Return_units(ctx, field)
+	case "gradedUnits":
+		return ec.fieldContext_Return_gradedUnits(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_Return_receivedAt(ctx, field)
+	case "inspectedAt":
+		return ec.fieldContext_Return_inspectedAt(ctx, field)
+	case "refundedAt":
+		return ec.fieldContext_Return_refundedAt(ctx, field)
+	case "canceledAt":
+		return ec.fieldContext_Return_canceledAt(ctx, field)
+	case "order":
+		return ec.fieldContext_Return_order(ctx, field)
+	case "lines":
+		return ec.fieldContext_Return_lines(ctx, field)
+	case "receivedLocation":
+		return ec.fieldContext_Return_receivedLocation(ctx, field)
+	case "qr":
+		return ec.fieldContext_Return_qr(ctx, field)
+	case "amount":
+		return ec.fieldContext_Return_amount(ctx, field)
+	case "refunded":
+		return ec.fieldContext_Return_refunded(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Return", field.Name)
+}
+
 func (ec *executionContext) childFields_ReturnAllocationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "units":
 		return ec.fieldContext_ReturnAllocationPayload_units(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ReturnAllocationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ReturnConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ReturnConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ReturnConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ReturnConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReturnConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ReturnEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ReturnEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ReturnEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReturnEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ReturnLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ReturnLine_id(ctx, field)
+	case "grade":
+		return ec.fieldContext_ReturnLine_grade(ctx, field)
+	case "gradedAt":
+		return ec.fieldContext_ReturnLine_gradedAt(ctx, field)
+	case "orderReturn":
+		return ec.fieldContext_ReturnLine_orderReturn(ctx, field)
+	case "orderLine":
+		return ec.fieldContext_ReturnLine_orderLine(ctx, field)
+	case "location":
+		return ec.fieldContext_ReturnLine_location(ctx, field)
+	case "unitPrice":
+		return ec.fieldContext_ReturnLine_unitPrice(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReturnLine", field.Name)
+}
+
+func (ec *executionContext) childFields_ReturnPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "windowDays":
+		return ec.fieldContext_ReturnPolicy_windowDays(ctx, field)
+	case "refund":
+		return ec.fieldContext_ReturnPolicy_refund(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReturnPolicy", field.Name)
+}
+
+func (ec *executionContext) childFields_ReturnRate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "packagingVariant":
+		return ec.fieldContext_ReturnRate_packagingVariant(ctx, field)
+	case "fulfillments":
+		return ec.fieldContext_ReturnRate_fulfillments(ctx, field)
+	case "returns":
+		return ec.fieldContext_ReturnRate_returns(ctx, field)
+	case "returnedOrders":
+		return ec.fieldContext_ReturnRate_returnedOrders(ctx, field)
+	case "units":
+		return ec.fieldContext_ReturnRate_units(ctx, field)
+	case "rate":
+		return ec.fieldContext_ReturnRate_rate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReturnRate", field.Name)
+}
+
+func (ec *executionContext) childFields_ScanLabelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fulfillment":
+		return ec.fieldContext_ScanLabelPayload_fulfillment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScanLabelPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ScanToTillPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6717,6 +7880,14 @@ func (ec *executionContext) childFields_SetDeliveryMethodPayload(ctx context.Con
 		return ec.fieldContext_SetDeliveryMethodPayload_delivery(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetDeliveryMethodPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SetReturnPolicyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "policy":
+		return ec.fieldContext_SetReturnPolicyPayload_policy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetReturnPolicyPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SetStockPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7401,6 +8572,20 @@ func (ec *executionContext) field_Mutation_cancelHubCardPayment_args(ctx context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelReturn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CancelReturnInput, error) {
+			return ec.unmarshalNCancelReturnInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCancelReturnInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_cancelTerminalPayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7639,6 +8824,20 @@ func (ec *executionContext) field_Mutation_endStream_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_gradeReturnLine_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.GradeReturnLineInput, error) {
+			return ec.unmarshalNGradeReturnLineInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐGradeReturnLineInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_grantCredit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7751,12 +8950,54 @@ func (ec *executionContext) field_Mutation_pinProducts_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_printFulfillmentLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PrintFulfillmentLabelInput, error) {
+			return ec.unmarshalNPrintFulfillmentLabelInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPrintFulfillmentLabelInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rebalanceDropPools_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RebalanceDropPoolsInput, error) {
 			return ec.unmarshalNRebalanceDropPoolsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRebalanceDropPoolsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_receiveReturn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReceiveReturnInput, error) {
+			return ec.unmarshalNReceiveReturnInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReceiveReturnInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordHubCollections_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RecordHubCollectionsInput, error) {
+			return ec.unmarshalNRecordHubCollectionsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubCollectionsInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7821,6 +9062,20 @@ func (ec *executionContext) field_Mutation_removeFromCart_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_requestReturn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RequestReturnInput, error) {
+			return ec.unmarshalNRequestReturnInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRequestReturnInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_returnAllocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7841,6 +9096,20 @@ func (ec *executionContext) field_Mutation_rotateStreamKey_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RotateStreamKeyInput, error) {
 			return ec.unmarshalNRotateStreamKeyInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRotateStreamKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_scanLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ScanLabelInput, error) {
+			return ec.unmarshalNScanLabelInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanLabelInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7897,6 +9166,20 @@ func (ec *executionContext) field_Mutation_setProductImages_args(ctx context.Con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SetProductImagesInput, error) {
 			return ec.unmarshalNSetProductImagesInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSetProductImagesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setReturnPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetReturnPolicyInput, error) {
+			return ec.unmarshalNSetReturnPolicyInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSetReturnPolicyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8245,6 +9528,60 @@ func (ec *executionContext) field_Query_drops_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_fulfillments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.FulfillmentOrder, error) {
+			return ec.unmarshalOFulfillmentOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.FulfillmentWhereInput, error) {
+			return ec.unmarshalOFulfillmentWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_hubAllocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8273,6 +9610,20 @@ func (ec *executionContext) field_Query_hubCardPaymentStatus_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_hubHandovers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_hubPaymentRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8298,6 +9649,36 @@ func (ec *executionContext) field_Query_hubPhonePayment_args(ctx context.Context
 		return nil, err
 	}
 	args["saleId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_hubPickups_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "hub",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["hub"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
 	return args, nil
 }
 
@@ -8402,6 +9783,20 @@ func (ec *executionContext) field_Query_hubWallets_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["first"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_lateFulfillments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
 	return args, nil
 }
 
@@ -8552,6 +9947,50 @@ func (ec *executionContext) field_Query_qrCode_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["code"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_returnRates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_returns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*orderreturn.Status, error) {
+			return ec.unmarshalOReturnStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
 	return args, nil
 }
 
@@ -8730,6 +10169,20 @@ func (ec *executionContext) field_Subscription_dropUpdated_args(ctx context.Cont
 		return nil, err
 	}
 	args["dropId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_fulfillmentUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "fulfillmentIds",
+		func(ctx context.Context, v any) ([]int, error) {
+			return ec.unmarshalNID2ᚕintᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["fulfillmentIds"] = arg0
 	return args, nil
 }
 
@@ -9463,6 +10916,38 @@ func (ec *executionContext) fieldContext_BuyMembershipPayload_clientSecret(_ con
 	return graphql.NewScalarFieldContext("BuyMembershipPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _CancelReturnPayload_return(ctx context.Context, field graphql.CollectedField, obj *model.CancelReturnPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CancelReturnPayload_return(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Return, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrderReturn) graphql.Marshaler {
+			return ec.marshalNReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CancelReturnPayload_return(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CancelReturnPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Return(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Cart_id(ctx context.Context, field graphql.CollectedField, obj *ent.Cart) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10109,6 +11594,38 @@ func (ec *executionContext) fieldContext_CollectPickupPayload_fulfillment(_ cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CollectPickupPayload_hubHandover(ctx context.Context, field graphql.CollectedField, obj *model.CollectPickupPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CollectPickupPayload_hubHandover(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HubHandover, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubHandover) graphql.Marshaler {
+			return ec.marshalOHubHandover2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandover(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CollectPickupPayload_hubHandover(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CollectPickupPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubHandover(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12818,6 +14335,98 @@ func (ec *executionContext) fieldContext_Fulfillment_collectedAt(_ context.Conte
 	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _Fulfillment_dueAt(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_dueAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DueAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_dueAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_escalatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_escalatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EscalatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_escalatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_reroutes(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_reroutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reroutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_reroutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_packagingVariant(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_packagingVariant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PackagingVariant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_packagingVariant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Fulfillment_events(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12827,7 +14436,7 @@ func (ec *executionContext) _Fulfillment_events(ctx context.Context, field graph
 			return ec.fieldContext_Fulfillment_events(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Events(ctx)
+			return ec.Resolvers.Fulfillment().Events(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.FulfillmentEvent) graphql.Marshaler {
@@ -12842,7 +14451,7 @@ func (ec *executionContext) fieldContext_Fulfillment_events(_ context.Context, f
 		Object:     "Fulfillment",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_FulfillmentEvent(ctx, field)
 		},
@@ -12927,10 +14536,10 @@ func (ec *executionContext) _Fulfillment_order(ctx context.Context, field graphq
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
-			return ec.marshalNOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrder(ctx, selections, v)
+			return ec.marshalOOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrder(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Fulfillment_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -12967,6 +14576,171 @@ func (ec *executionContext) _Fulfillment_pickupCode(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Fulfillment_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Fulfillment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_late(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_late(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Fulfillment().Late(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_late(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.FulfillmentEdge) graphql.Marshaler {
+			return ec.marshalOFulfillmentEdge2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FulfillmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FulfillmentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FulfillmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FulfillmentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalOFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FulfillmentEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FulfillmentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
 func (ec *executionContext) _FulfillmentEvent_id(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
@@ -13084,6 +14858,29 @@ func (ec *executionContext) fieldContext_FulfillmentEvent_note(_ context.Context
 	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _FulfillmentEvent_scan(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentEvent_scan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scan, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentEvent_scan(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _FulfillmentEvent_at(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13105,6 +14902,38 @@ func (ec *executionContext) _FulfillmentEvent_at(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_FulfillmentEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _GradeReturnLinePayload_line(ctx context.Context, field graphql.CollectedField, obj *model.GradeReturnLinePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GradeReturnLinePayload_line(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Line, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReturnLine) graphql.Marshaler {
+			return ec.marshalNReturnLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLine(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GradeReturnLinePayload_line(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GradeReturnLinePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReturnLine(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _GrantCreditPayload_granted(ctx context.Context, field graphql.CollectedField, obj *model.GrantCreditPayload) (ret graphql.Marshaler) {
@@ -13252,6 +15081,305 @@ func (ec *executionContext) fieldContext_HubAllocationLine_variant(_ context.Con
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _HubCollectionResult_collectionId(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_collectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_collectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_outcome(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubCollectionOutcome) graphql.Marshaler {
+			return ec.marshalOHubCollectionOutcome2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionOutcome(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type HubCollectionOutcome does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_collectedAt(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_collectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_collectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_note(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_error(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubCollectionResult_code(ctx context.Context, field graphql.CollectedField, obj *model.HubCollectionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubCollectionResult_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubCollectionResult_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_collectionId(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_collectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_collectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_fulfillmentId(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_fulfillmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FulfillmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_fulfillmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_orderId(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_pickupCode(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_pickupCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PickupCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_collectedAt(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_collectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_collectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_state(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.HubHandoverState) graphql.Marshaler {
+			return ec.marshalNHubHandoverState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type HubHandoverState does not have child fields"))
+}
+
+func (ec *executionContext) _HubHandover_note(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubHandover_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubHandover_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubHandover", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _HubPaymentLine_sku(ctx context.Context, field graphql.CollectedField, obj *model.HubPaymentLine) (ret graphql.Marshaler) {
@@ -13546,6 +15674,75 @@ func (ec *executionContext) _HubPhonePayment_receiptQrPng(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_HubPhonePayment_receiptQrPng(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HubPhonePayment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubPickupLine_fulfillmentId(ctx context.Context, field graphql.CollectedField, obj *model.HubPickupLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPickupLine_fulfillmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FulfillmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPickupLine_fulfillmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPickupLine", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubPickupLine_orderId(ctx context.Context, field graphql.CollectedField, obj *model.HubPickupLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPickupLine_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPickupLine_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPickupLine", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubPickupLine_pickupCode(ctx context.Context, field graphql.CollectedField, obj *model.HubPickupLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubPickupLine_pickupCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PickupCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubPickupLine_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubPickupLine", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _HubSale_id(ctx context.Context, field graphql.CollectedField, obj *ent.HubSale) (ret graphql.Marshaler) {
@@ -16986,6 +19183,94 @@ func (ec *executionContext) fieldContext_Mutation_advanceFulfillment(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_printFulfillmentLabel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_printFulfillmentLabel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PrintFulfillmentLabel(ctx, fc.Args["input"].(model.PrintFulfillmentLabelInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PrintFulfillmentLabelPayload) graphql.Marshaler {
+			return ec.marshalNPrintFulfillmentLabelPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPrintFulfillmentLabelPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_printFulfillmentLabel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PrintFulfillmentLabelPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_printFulfillmentLabel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_scanLabel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_scanLabel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ScanLabel(ctx, fc.Args["input"].(model.ScanLabelInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScanLabelPayload) graphql.Marshaler {
+			return ec.marshalNScanLabelPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanLabelPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_scanLabel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanLabelPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_scanLabel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_scanToTill(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17558,6 +19843,50 @@ func (ec *executionContext) fieldContext_Mutation_bindTerminalReader(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_recordHubCollections(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordHubCollections(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordHubCollections(ctx, fc.Args["input"].(model.RecordHubCollectionsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RecordHubCollectionsPayload) graphql.Marshaler {
+			return ec.marshalNRecordHubCollectionsPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubCollectionsPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordHubCollections(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RecordHubCollectionsPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordHubCollections_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17772,6 +20101,226 @@ func (ec *executionContext) fieldContext_Mutation_endStream(ctx context.Context,
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_endStream_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestReturn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestReturn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestReturn(ctx, fc.Args["input"].(model.RequestReturnInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RequestReturnPayload) graphql.Marshaler {
+			return ec.marshalNRequestReturnPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRequestReturnPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestReturn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RequestReturnPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestReturn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelReturn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelReturn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelReturn(ctx, fc.Args["input"].(model.CancelReturnInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CancelReturnPayload) graphql.Marshaler {
+			return ec.marshalNCancelReturnPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCancelReturnPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelReturn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CancelReturnPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelReturn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_receiveReturn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_receiveReturn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReceiveReturn(ctx, fc.Args["input"].(model.ReceiveReturnInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReceiveReturnPayload) graphql.Marshaler {
+			return ec.marshalNReceiveReturnPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReceiveReturnPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_receiveReturn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReceiveReturnPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_receiveReturn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_gradeReturnLine(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_gradeReturnLine(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GradeReturnLine(ctx, fc.Args["input"].(model.GradeReturnLineInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.GradeReturnLinePayload) graphql.Marshaler {
+			return ec.marshalNGradeReturnLinePayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐGradeReturnLinePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_gradeReturnLine(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GradeReturnLinePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_gradeReturnLine_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setReturnPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setReturnPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetReturnPolicy(ctx, fc.Args["input"].(model.SetReturnPolicyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SetReturnPolicyPayload) graphql.Marshaler {
+			return ec.marshalNSetReturnPolicyPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSetReturnPolicyPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setReturnPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SetReturnPolicyPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setReturnPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18453,6 +21002,38 @@ func (ec *executionContext) fieldContext_Order_fulfillment(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Order_returns(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_returns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Returns(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.OrderReturn) graphql.Marshaler {
+			return ec.marshalOReturn2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturnᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_returns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Return(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Order_total(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19005,6 +21586,29 @@ func (ec *executionContext) _OrderLine_refundedQuantity(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_OrderLine_refundedQuantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderLine", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrderLine_returnedQuantity(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderLine_returnedQuantity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReturnedQuantity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderLine_returnedQuantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OrderLine", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
@@ -20141,6 +22745,130 @@ func (ec *executionContext) fieldContext_PickupWindowPayload_window(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _PrintFulfillmentLabelPayload_fulfillment(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_fulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfillment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PrintFulfillmentLabelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload_format(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.LabelFormat) graphql.Marshaler {
+			return ec.marshalNLabelFormat2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelFormat(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type LabelFormat does not have child fields"))
+}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload_contentType(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_contentType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContentType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_contentType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload_data(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload_qr(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_qr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QR, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_qr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Product_id(ctx context.Context, field graphql.CollectedField, obj *ent.Product) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20858,6 +23586,50 @@ func (ec *executionContext) fieldContext_Query_drops(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_fulfillments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_fulfillments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Fulfillments(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.FulfillmentOrder), fc.Args["where"].(*ent.FulfillmentWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.FulfillmentConnection) graphql.Marshaler {
+			return ec.marshalNFulfillmentConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_fulfillments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_fulfillments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_hubSales(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21256,6 +24028,50 @@ func (ec *executionContext) fieldContext_Query_deliveryOptions(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_deliveryOptions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_lateFulfillments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_lateFulfillments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LateFulfillments(ctx, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_lateFulfillments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_lateFulfillments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21745,6 +24561,94 @@ func (ec *executionContext) fieldContext_Query_hubSaleReceipt(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_hubPickups(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubPickups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubPickups(ctx, fc.Args["hub"].(string), fc.Args["after"].(*int), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubPickupLine) graphql.Marshaler {
+			return ec.marshalNHubPickupLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPickupLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubPickups(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubPickupLine(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubPickups_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_hubHandovers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_hubHandovers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HubHandovers(ctx, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubHandover) graphql.Marshaler {
+			return ec.marshalNHubHandover2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_hubHandovers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubHandover(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_hubHandovers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21804,6 +24708,126 @@ func (ec *executionContext) fieldContext_Query_locations(_ context.Context, fiel
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Location(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_returns(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_returns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Returns(ctx, fc.Args["status"].(*orderreturn.Status), fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReturnConnection) graphql.Marshaler {
+			return ec.marshalNReturnConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_returns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReturnConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_returns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_returnRates(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_returnRates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReturnRates(ctx, fc.Args["since"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReturnRate) graphql.Marshaler {
+			return ec.marshalNReturnRate2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnRateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_returnRates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReturnRate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_returnRates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_returnPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_returnPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ReturnPolicy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReturnPolicy) graphql.Marshaler {
+			return ec.marshalNReturnPolicy2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_returnPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReturnPolicy(ctx, field)
 		},
 	}
 	return fc, nil
@@ -22032,6 +25056,70 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReceiveReturnPayload_return(ctx context.Context, field graphql.CollectedField, obj *model.ReceiveReturnPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReceiveReturnPayload_return(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Return, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrderReturn) graphql.Marshaler {
+			return ec.marshalNReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReceiveReturnPayload_return(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReceiveReturnPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Return(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RecordHubCollectionsPayload_results(ctx context.Context, field graphql.CollectedField, obj *model.RecordHubCollectionsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordHubCollectionsPayload_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Results, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HubCollectionResult) graphql.Marshaler {
+			return ec.marshalNHubCollectionResult2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecordHubCollectionsPayload_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RecordHubCollectionsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubCollectionResult(ctx, field)
 		},
 	}
 	return fc, nil
@@ -22303,6 +25391,566 @@ func (ec *executionContext) fieldContext_RefundOrderPayload_refund(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _RequestReturnPayload_return(ctx context.Context, field graphql.CollectedField, obj *model.RequestReturnPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestReturnPayload_return(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Return, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrderReturn) graphql.Marshaler {
+			return ec.marshalNReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestReturnPayload_return(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestReturnPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Return(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Return_id(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Return_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Return_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Return_status(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v orderreturn.Status) graphql.Marshaler {
+			return ec.marshalNReturnStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type ReturnStatus does not have child fields"))
+}
+
+func (ec *executionContext) _Return_reason(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v orderreturn.Reason) graphql.Marshaler {
+			return ec.marshalNReturnReason2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type ReturnReason does not have child fields"))
+}
+
+func (ec *executionContext) _Return_reasonText(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_reasonText(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReasonText, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_reasonText(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Return_code(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Return_refundMode(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_refundMode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefundMode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v orderreturn.RefundMode) graphql.Marshaler {
+			return ec.marshalNReturnRefundMode2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_refundMode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type ReturnRefundMode does not have child fields"))
+}
+
+func (ec *executionContext) _Return_packagingVariant(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_packagingVariant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PackagingVariant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Return_packagingVariant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Return_units(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_units(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Units, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_units(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Return_gradedUnits(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_gradedUnits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GradedUnits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_gradedUnits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Return_receivedAt(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Return_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Return_inspectedAt(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_inspectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InspectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Return_inspectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Return_refundedAt(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_refundedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefundedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Return_refundedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Return_canceledAt(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_canceledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CanceledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Return_canceledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Return_order(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Return",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Return_lines(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_lines(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lines(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ReturnLine) graphql.Marshaler {
+			return ec.marshalOReturnLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Return_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Return",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReturnLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Return_receivedLocation(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_receivedLocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedLocation(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Location) graphql.Marshaler {
+			return ec.marshalOLocation2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐLocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Return_receivedLocation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Return",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Location(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Return_qr(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_qr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Return().QR(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Return_qr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Return", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Return_amount(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Return().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Return",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Return_refunded(ctx context.Context, field graphql.CollectedField, obj *ent.OrderReturn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Return_refunded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Return().Refunded(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Return_refunded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Return",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ReturnAllocationPayload_units(ctx context.Context, field graphql.CollectedField, obj *model.ReturnAllocationPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22324,6 +25972,561 @@ func (ec *executionContext) _ReturnAllocationPayload_units(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_ReturnAllocationPayload_units(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReturnAllocationPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ReturnEdge) graphql.Marshaler {
+			return ec.marshalOReturnEdge2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReturnConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReturnEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReturnConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReturnConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReturnConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrderReturn) graphql.Marshaler {
+			return ec.marshalOReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReturnEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Return(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReturnEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnLine_id(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnLine_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnLine_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnLine", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnLine_grade(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnLine_grade(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Grade, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *returnline.Grade) graphql.Marshaler {
+			return ec.marshalOReturnLineGrade2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnLine_grade(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnLine", field, false, false, errors.New("field of type ReturnLineGrade does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnLine_gradedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnLine_gradedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GradedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnLine_gradedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnLine", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnLine_orderReturn(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnLine_orderReturn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderReturn(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrderReturn) graphql.Marshaler {
+			return ec.marshalNReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnLine_orderReturn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReturnLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Return(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReturnLine_orderLine(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnLine_orderLine(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderLine(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrderLine) graphql.Marshaler {
+			return ec.marshalNOrderLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderLine(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnLine_orderLine(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReturnLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReturnLine_location(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnLine_location(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Location(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Location) graphql.Marshaler {
+			return ec.marshalOLocation2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐLocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnLine_location(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReturnLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Location(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReturnLine_unitPrice(ctx context.Context, field graphql.CollectedField, obj *ent.ReturnLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnLine_unitPrice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ReturnLine().UnitPrice(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnLine_unitPrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReturnLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReturnPolicy_windowDays(ctx context.Context, field graphql.CollectedField, obj *model.ReturnPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnPolicy_windowDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WindowDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnPolicy_windowDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnPolicy_refund(ctx context.Context, field graphql.CollectedField, obj *model.ReturnPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnPolicy_refund(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Refund, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v orderreturn.RefundMode) graphql.Marshaler {
+			return ec.marshalNReturnRefundMode2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnPolicy_refund(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnPolicy", field, false, false, errors.New("field of type ReturnRefundMode does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnRate_packagingVariant(ctx context.Context, field graphql.CollectedField, obj *model.ReturnRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnRate_packagingVariant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PackagingVariant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnRate_packagingVariant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnRate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnRate_fulfillments(ctx context.Context, field graphql.CollectedField, obj *model.ReturnRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnRate_fulfillments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfillments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnRate_fulfillments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnRate", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnRate_returns(ctx context.Context, field graphql.CollectedField, obj *model.ReturnRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnRate_returns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Returns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnRate_returns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnRate", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnRate_returnedOrders(ctx context.Context, field graphql.CollectedField, obj *model.ReturnRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnRate_returnedOrders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReturnedOrders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnRate_returnedOrders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnRate", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnRate_units(ctx context.Context, field graphql.CollectedField, obj *model.ReturnRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnRate_units(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Units, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnRate_units(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnRate", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReturnRate_rate(ctx context.Context, field graphql.CollectedField, obj *model.ReturnRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReturnRate_rate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReturnRate_rate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReturnRate", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _ScanLabelPayload_fulfillment(ctx context.Context, field graphql.CollectedField, obj *model.ScanLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanLabelPayload_fulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfillment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanLabelPayload_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanLabelPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ScanToTillPayload_cart(ctx context.Context, field graphql.CollectedField, obj *model.ScanToTillPayload) (ret graphql.Marshaler) {
@@ -22463,6 +26666,38 @@ func (ec *executionContext) fieldContext_SetDeliveryMethodPayload_delivery(_ con
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_DeliveryChoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SetReturnPolicyPayload_policy(ctx context.Context, field graphql.CollectedField, obj *model.SetReturnPolicyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetReturnPolicyPayload_policy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Policy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReturnPolicy) graphql.Marshaler {
+			return ec.marshalNReturnPolicy2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetReturnPolicyPayload_policy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetReturnPolicyPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReturnPolicy(ctx, field)
 		},
 	}
 	return fc, nil
@@ -23762,6 +27997,50 @@ func (ec *executionContext) fieldContext_Subscription_walletUpdated(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_walletUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_fulfillmentUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_fulfillmentUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().FulfillmentUpdated(ctx, fc.Args["fulfillmentIds"].([]int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_fulfillmentUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_fulfillmentUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -26937,6 +31216,43 @@ func (ec *executionContext) unmarshalInputBuyMembershipInput(ctx context.Context
 				return it, err
 			}
 			it.PayWith = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCancelReturnInput(ctx context.Context, obj any) (model.CancelReturnInput, error) {
+	var it model.CancelReturnInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"returnId", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "returnId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnID = data
 		case "idempotencyKey":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
 			data, err := ec.unmarshalNString2string(ctx, v)
@@ -32173,7 +36489,7 @@ func (ec *executionContext) unmarshalInputFulfillmentEventWhereInput(ctx context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "from", "fromNEQ", "fromIn", "fromNotIn", "fromGT", "fromGTE", "fromLT", "fromLTE", "fromContains", "fromHasPrefix", "fromHasSuffix", "fromEqualFold", "fromContainsFold", "to", "toNEQ", "toIn", "toNotIn", "toGT", "toGTE", "toLT", "toLTE", "toContains", "toHasPrefix", "toHasSuffix", "toEqualFold", "toContainsFold", "actor", "actorNEQ", "actorIn", "actorNotIn", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteEqualFold", "noteContainsFold", "at", "atNEQ", "atIn", "atNotIn", "atGT", "atGTE", "atLT", "atLTE"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "from", "fromNEQ", "fromIn", "fromNotIn", "fromGT", "fromGTE", "fromLT", "fromLTE", "fromContains", "fromHasPrefix", "fromHasSuffix", "fromEqualFold", "fromContainsFold", "to", "toNEQ", "toIn", "toNotIn", "toGT", "toGTE", "toLT", "toLTE", "toContains", "toHasPrefix", "toHasSuffix", "toEqualFold", "toContainsFold", "actor", "actorNEQ", "actorIn", "actorNotIn", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteEqualFold", "noteContainsFold", "scan", "scanNEQ", "scanIn", "scanNotIn", "scanGT", "scanGTE", "scanLT", "scanLTE", "scanContains", "scanHasPrefix", "scanHasSuffix", "scanEqualFold", "scanContainsFold", "at", "atNEQ", "atIn", "atNotIn", "atGT", "atGTE", "atLT", "atLTE"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -32558,6 +36874,97 @@ func (ec *executionContext) unmarshalInputFulfillmentEventWhereInput(ctx context
 				return it, err
 			}
 			it.NoteContainsFold = data
+		case "scan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scan"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scan = data
+		case "scanNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanNEQ = data
+		case "scanIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanIn = data
+		case "scanNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanNotIn = data
+		case "scanGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanGT = data
+		case "scanGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanGTE = data
+		case "scanLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanLT = data
+		case "scanLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanLTE = data
+		case "scanContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanContains = data
+		case "scanHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanHasPrefix = data
+		case "scanHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanHasSuffix = data
+		case "scanEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanEqualFold = data
+		case "scanContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scanContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScanContainsFold = data
 		case "at":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("at"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -32671,7 +37078,7 @@ func (ec *executionContext) unmarshalInputFulfillmentWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "method", "methodNEQ", "methodIn", "methodNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "collectedAtIsNil", "collectedAtNotNil", "hasEvents", "hasEventsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "method", "methodNEQ", "methodIn", "methodNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "collectedAtIsNil", "collectedAtNotNil", "dueAt", "dueAtNEQ", "dueAtIn", "dueAtNotIn", "dueAtGT", "dueAtGTE", "dueAtLT", "dueAtLTE", "dueAtIsNil", "dueAtNotNil", "escalatedAt", "escalatedAtNEQ", "escalatedAtIn", "escalatedAtNotIn", "escalatedAtGT", "escalatedAtGTE", "escalatedAtLT", "escalatedAtLTE", "escalatedAtIsNil", "escalatedAtNotNil", "reroutes", "reroutesNEQ", "reroutesIn", "reroutesNotIn", "reroutesGT", "reroutesGTE", "reroutesLT", "reroutesLTE", "packagingVariant", "packagingVariantNEQ", "packagingVariantIn", "packagingVariantNotIn", "packagingVariantGT", "packagingVariantGTE", "packagingVariantLT", "packagingVariantLTE", "packagingVariantContains", "packagingVariantHasPrefix", "packagingVariantHasSuffix", "packagingVariantEqualFold", "packagingVariantContainsFold", "hasEvents", "hasEventsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -32993,6 +37400,293 @@ func (ec *executionContext) unmarshalInputFulfillmentWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.CollectedAtNotNil = data
+		case "dueAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAt = data
+		case "dueAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtNEQ = data
+		case "dueAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtIn = data
+		case "dueAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtNotIn = data
+		case "dueAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtGT = data
+		case "dueAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtGTE = data
+		case "dueAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtLT = data
+		case "dueAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtLTE = data
+		case "dueAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtIsNil = data
+		case "dueAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dueAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DueAtNotNil = data
+		case "escalatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAt = data
+		case "escalatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtNEQ = data
+		case "escalatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtIn = data
+		case "escalatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtNotIn = data
+		case "escalatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtGT = data
+		case "escalatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtGTE = data
+		case "escalatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtLT = data
+		case "escalatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtLTE = data
+		case "escalatedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtIsNil = data
+		case "escalatedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalatedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalatedAtNotNil = data
+		case "reroutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reroutes = data
+		case "reroutesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesNEQ = data
+		case "reroutesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesIn = data
+		case "reroutesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesNotIn = data
+		case "reroutesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesGT = data
+		case "reroutesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesGTE = data
+		case "reroutesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesLT = data
+		case "reroutesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reroutesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReroutesLTE = data
+		case "packagingVariant":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariant"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariant = data
+		case "packagingVariantNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantNEQ = data
+		case "packagingVariantIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantIn = data
+		case "packagingVariantNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantNotIn = data
+		case "packagingVariantGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantGT = data
+		case "packagingVariantGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantGTE = data
+		case "packagingVariantLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantLT = data
+		case "packagingVariantLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantLTE = data
+		case "packagingVariantContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantContains = data
+		case "packagingVariantHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantHasPrefix = data
+		case "packagingVariantHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantHasSuffix = data
+		case "packagingVariantEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantEqualFold = data
+		case "packagingVariantContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantContainsFold = data
 		case "hasEvents":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEvents"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -33007,6 +37701,57 @@ func (ec *executionContext) unmarshalInputFulfillmentWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.HasEventsWith = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputGradeReturnLineInput(ctx context.Context, obj any) (model.GradeReturnLineInput, error) {
+	var it model.GradeReturnLineInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"lineId", "grade", "locationId", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "lineId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lineId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LineID = data
+		case "grade":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("grade"))
+			data, err := ec.unmarshalNReturnLineGrade2githubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Grade = data
+		case "locationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locationId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocationID = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
 		}
 	}
 	return it, nil
@@ -33146,6 +37891,57 @@ func (ec *executionContext) unmarshalInputHubCardPaymentInput(ctx context.Contex
 				return it, err
 			}
 			it.ReaderID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputHubCollectionInput(ctx context.Context, obj any) (model.HubCollectionInput, error) {
+	var it model.HubCollectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"collectionId", "fulfillmentId", "code", "collectedAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "collectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectionId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectionID = data
+		case "fulfillmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfillmentId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FulfillmentID = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "collectedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAt = data
 		}
 	}
 	return it, nil
@@ -36289,7 +41085,7 @@ func (ec *executionContext) unmarshalInputOrderLineWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "sku", "skuNEQ", "skuIn", "skuNotIn", "skuGT", "skuGTE", "skuLT", "skuLTE", "skuContains", "skuHasPrefix", "skuHasSuffix", "skuEqualFold", "skuContainsFold", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleEqualFold", "titleContainsFold", "quantity", "quantityNEQ", "quantityIn", "quantityNotIn", "quantityGT", "quantityGTE", "quantityLT", "quantityLTE", "refundedQuantity", "refundedQuantityNEQ", "refundedQuantityIn", "refundedQuantityNotIn", "refundedQuantityGT", "refundedQuantityGTE", "refundedQuantityLT", "refundedQuantityLTE", "hasVariant", "hasVariantWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "sku", "skuNEQ", "skuIn", "skuNotIn", "skuGT", "skuGTE", "skuLT", "skuLTE", "skuContains", "skuHasPrefix", "skuHasSuffix", "skuEqualFold", "skuContainsFold", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleEqualFold", "titleContainsFold", "quantity", "quantityNEQ", "quantityIn", "quantityNotIn", "quantityGT", "quantityGTE", "quantityLT", "quantityLTE", "refundedQuantity", "refundedQuantityNEQ", "refundedQuantityIn", "refundedQuantityNotIn", "refundedQuantityGT", "refundedQuantityGTE", "refundedQuantityLT", "refundedQuantityLTE", "returnedQuantity", "returnedQuantityNEQ", "returnedQuantityIn", "returnedQuantityNotIn", "returnedQuantityGT", "returnedQuantityGTE", "returnedQuantityLT", "returnedQuantityLTE", "hasVariant", "hasVariantWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -36667,6 +41463,62 @@ func (ec *executionContext) unmarshalInputOrderLineWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.RefundedQuantityLTE = data
+		case "returnedQuantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnedQuantity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnedQuantity = data
+		case "returnedQuantityNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnedQuantityNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnedQuantityNEQ = data
+		case "returnedQuantityIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnedQuantityIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnedQuantityIn = data
+		case "returnedQuantityNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnedQuantityNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnedQuantityNotIn = data
+		case "returnedQuantityGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnedQuantityGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnedQuantityGT = data
+		case "returnedQuantityGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnedQuantityGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnedQuantityGTE = data
+		case "returnedQuantityLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnedQuantityLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnedQuantityLT = data
+		case "returnedQuantityLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnedQuantityLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnedQuantityLTE = data
 		case "hasVariant":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasVariant"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -36738,7 +41590,7 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "hasLines", "hasLinesWith", "hasPayments", "hasPaymentsWith", "hasHistory", "hasHistoryWith", "hasRefunds", "hasRefundsWith", "hasFulfillment", "hasFulfillmentWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "hasLines", "hasLinesWith", "hasPayments", "hasPaymentsWith", "hasHistory", "hasHistoryWith", "hasRefunds", "hasRefundsWith", "hasFulfillment", "hasFulfillmentWith", "hasReturns", "hasReturnsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -37193,6 +42045,20 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.HasFulfillmentWith = data
+		case "hasReturns":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReturns"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReturns = data
+		case "hasReturnsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReturnsWith"))
+			data, err := ec.unmarshalOReturnWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReturnsWith = data
 		}
 	}
 	return it, nil
@@ -38502,6 +43368,61 @@ func (ec *executionContext) unmarshalInputPinProductsInput(ctx context.Context, 
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputPrintFulfillmentLabelInput(ctx context.Context, obj any) (model.PrintFulfillmentLabelInput, error) {
+	var it model.PrintFulfillmentLabelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["format"]; !present {
+		asMap["format"] = "PDF"
+	}
+
+	fieldsInOrder := [...]string{"fulfillmentId", "packagingVariant", "format", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "fulfillmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfillmentId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FulfillmentID = data
+		case "packagingVariant":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariant"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariant = data
+		case "format":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("format"))
+			data, err := ec.unmarshalNLabelFormat2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelFormat(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Format = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputProductOrder(ctx context.Context, obj any) (ent.ProductOrder, error) {
 	var it ent.ProductOrder
 	if obj == nil {
@@ -39247,6 +44168,87 @@ func (ec *executionContext) unmarshalInputRebalanceDropPoolsInput(ctx context.Co
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputReceiveReturnInput(ctx context.Context, obj any) (model.ReceiveReturnInput, error) {
+	var it model.ReceiveReturnInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "locationId", "scannedAt", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "locationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locationId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocationID = data
+		case "scannedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannedAt = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRecordHubCollectionsInput(ctx context.Context, obj any) (model.RecordHubCollectionsInput, error) {
+	var it model.RecordHubCollectionsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"collections"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "collections":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collections"))
+			data, err := ec.unmarshalNHubCollectionInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Collections = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRecordHubSalesInput(ctx context.Context, obj any) (model.RecordHubSalesInput, error) {
 	var it model.RecordHubSalesInput
 	if obj == nil {
@@ -39832,6 +44834,64 @@ func (ec *executionContext) unmarshalInputRemoveFromCartInput(ctx context.Contex
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputRequestReturnInput(ctx context.Context, obj any) (model.RequestReturnInput, error) {
+	var it model.RequestReturnInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"orderId", "lines", "reason", "reasonText", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "orderId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderID = data
+		case "lines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lines"))
+			data, err := ec.unmarshalNReturnRequestLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnRequestLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lines = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNReturnReason2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "reasonText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonText = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputReturnAllocationInput(ctx context.Context, obj any) (model.ReturnAllocationInput, error) {
 	var it model.ReturnAllocationInput
 	if obj == nil {
@@ -39913,6 +44973,1355 @@ func (ec *executionContext) unmarshalInputReturnLineInput(ctx context.Context, o
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputReturnLineWhereInput(ctx context.Context, obj any) (ent.ReturnLineWhereInput, error) {
+	var it ent.ReturnLineWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "grade", "gradeNEQ", "gradeIn", "gradeNotIn", "gradeIsNil", "gradeNotNil", "gradedAt", "gradedAtNEQ", "gradedAtIn", "gradedAtNotIn", "gradedAtGT", "gradedAtGTE", "gradedAtLT", "gradedAtLTE", "gradedAtIsNil", "gradedAtNotNil", "hasOrderReturn", "hasOrderReturnWith", "hasOrderLine", "hasOrderLineWith", "hasLocation", "hasLocationWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOReturnLineWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOReturnLineWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOReturnLineWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "grade":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("grade"))
+			data, err := ec.unmarshalOReturnLineGrade2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Grade = data
+		case "gradeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradeNEQ"))
+			data, err := ec.unmarshalOReturnLineGrade2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradeNEQ = data
+		case "gradeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradeIn"))
+			data, err := ec.unmarshalOReturnLineGrade2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGradeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradeIn = data
+		case "gradeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradeNotIn"))
+			data, err := ec.unmarshalOReturnLineGrade2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGradeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradeNotIn = data
+		case "gradeIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradeIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradeIsNil = data
+		case "gradeNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradeNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradeNotNil = data
+		case "gradedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAt = data
+		case "gradedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAtNEQ = data
+		case "gradedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAtIn = data
+		case "gradedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAtNotIn = data
+		case "gradedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAtGT = data
+		case "gradedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAtGTE = data
+		case "gradedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAtLT = data
+		case "gradedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAtLTE = data
+		case "gradedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAtIsNil = data
+		case "gradedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedAtNotNil = data
+		case "hasOrderReturn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrderReturn"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrderReturn = data
+		case "hasOrderReturnWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrderReturnWith"))
+			data, err := ec.unmarshalOReturnWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrderReturnWith = data
+		case "hasOrderLine":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrderLine"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrderLine = data
+		case "hasOrderLineWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrderLineWith"))
+			data, err := ec.unmarshalOOrderLineWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderLineWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrderLineWith = data
+		case "hasLocation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLocation"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLocation = data
+		case "hasLocationWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLocationWith"))
+			data, err := ec.unmarshalOLocationWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐLocationWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLocationWith = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputReturnOrder(ctx context.Context, obj any) (ent.ReturnOrder, error) {
+	var it ent.ReturnOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNReturnOrderField2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputReturnRequestLineInput(ctx context.Context, obj any) (model.ReturnRequestLineInput, error) {
+	var it model.ReturnRequestLineInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"orderLineId", "quantity"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "orderLineId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderLineId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderLineID = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputReturnWhereInput(ctx context.Context, obj any) (ent.ReturnWhereInput, error) {
+	var it ent.ReturnWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonText", "reasonTextNEQ", "reasonTextIn", "reasonTextNotIn", "reasonTextGT", "reasonTextGTE", "reasonTextLT", "reasonTextLTE", "reasonTextContains", "reasonTextHasPrefix", "reasonTextHasSuffix", "reasonTextEqualFold", "reasonTextContainsFold", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "refundMode", "refundModeNEQ", "refundModeIn", "refundModeNotIn", "packagingVariant", "packagingVariantNEQ", "packagingVariantIn", "packagingVariantNotIn", "packagingVariantGT", "packagingVariantGTE", "packagingVariantLT", "packagingVariantLTE", "packagingVariantContains", "packagingVariantHasPrefix", "packagingVariantHasSuffix", "packagingVariantIsNil", "packagingVariantNotNil", "packagingVariantEqualFold", "packagingVariantContainsFold", "units", "unitsNEQ", "unitsIn", "unitsNotIn", "unitsGT", "unitsGTE", "unitsLT", "unitsLTE", "gradedUnits", "gradedUnitsNEQ", "gradedUnitsIn", "gradedUnitsNotIn", "gradedUnitsGT", "gradedUnitsGTE", "gradedUnitsLT", "gradedUnitsLTE", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "receivedAtIsNil", "receivedAtNotNil", "inspectedAt", "inspectedAtNEQ", "inspectedAtIn", "inspectedAtNotIn", "inspectedAtGT", "inspectedAtGTE", "inspectedAtLT", "inspectedAtLTE", "inspectedAtIsNil", "inspectedAtNotNil", "refundedAt", "refundedAtNEQ", "refundedAtIn", "refundedAtNotIn", "refundedAtGT", "refundedAtGTE", "refundedAtLT", "refundedAtLTE", "refundedAtIsNil", "refundedAtNotNil", "canceledAt", "canceledAtNEQ", "canceledAtIn", "canceledAtNotIn", "canceledAtGT", "canceledAtGTE", "canceledAtLT", "canceledAtLTE", "canceledAtIsNil", "canceledAtNotNil", "hasOrder", "hasOrderWith", "hasLines", "hasLinesWith", "hasReceivedLocation", "hasReceivedLocationWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOReturnWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOReturnWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOReturnWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOReturnStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOReturnStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOReturnStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOReturnStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOReturnReason2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "reasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNEQ"))
+			data, err := ec.unmarshalOReturnReason2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonNEQ = data
+		case "reasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIn"))
+			data, err := ec.unmarshalOReturnReason2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReasonᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonIn = data
+		case "reasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotIn"))
+			data, err := ec.unmarshalOReturnReason2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReasonᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonNotIn = data
+		case "reasonText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonText = data
+		case "reasonTextNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextNEQ = data
+		case "reasonTextIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextIn = data
+		case "reasonTextNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextNotIn = data
+		case "reasonTextGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextGT = data
+		case "reasonTextGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextGTE = data
+		case "reasonTextLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextLT = data
+		case "reasonTextLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextLTE = data
+		case "reasonTextContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextContains = data
+		case "reasonTextHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextHasPrefix = data
+		case "reasonTextHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextHasSuffix = data
+		case "reasonTextEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextEqualFold = data
+		case "reasonTextContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonTextContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonTextContainsFold = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "codeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNEQ = data
+		case "codeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeIn = data
+		case "codeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNotIn = data
+		case "codeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGT = data
+		case "codeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGTE = data
+		case "codeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLT = data
+		case "codeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLTE = data
+		case "codeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContains = data
+		case "codeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasPrefix = data
+		case "codeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasSuffix = data
+		case "codeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeEqualFold = data
+		case "codeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContainsFold = data
+		case "refundMode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundMode"))
+			data, err := ec.unmarshalOReturnRefundMode2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundMode = data
+		case "refundModeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundModeNEQ"))
+			data, err := ec.unmarshalOReturnRefundMode2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundModeNEQ = data
+		case "refundModeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundModeIn"))
+			data, err := ec.unmarshalOReturnRefundMode2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundModeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundModeIn = data
+		case "refundModeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundModeNotIn"))
+			data, err := ec.unmarshalOReturnRefundMode2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundModeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundModeNotIn = data
+		case "packagingVariant":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariant"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariant = data
+		case "packagingVariantNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantNEQ = data
+		case "packagingVariantIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantIn = data
+		case "packagingVariantNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantNotIn = data
+		case "packagingVariantGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantGT = data
+		case "packagingVariantGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantGTE = data
+		case "packagingVariantLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantLT = data
+		case "packagingVariantLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantLTE = data
+		case "packagingVariantContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantContains = data
+		case "packagingVariantHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantHasPrefix = data
+		case "packagingVariantHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantHasSuffix = data
+		case "packagingVariantIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantIsNil = data
+		case "packagingVariantNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantNotNil = data
+		case "packagingVariantEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantEqualFold = data
+		case "packagingVariantContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packagingVariantContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackagingVariantContainsFold = data
+		case "units":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("units"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Units = data
+		case "unitsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitsNEQ = data
+		case "unitsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitsIn = data
+		case "unitsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitsNotIn = data
+		case "unitsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitsGT = data
+		case "unitsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitsGTE = data
+		case "unitsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitsLT = data
+		case "unitsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitsLTE = data
+		case "gradedUnits":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedUnits"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedUnits = data
+		case "gradedUnitsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedUnitsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedUnitsNEQ = data
+		case "gradedUnitsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedUnitsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedUnitsIn = data
+		case "gradedUnitsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedUnitsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedUnitsNotIn = data
+		case "gradedUnitsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedUnitsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedUnitsGT = data
+		case "gradedUnitsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedUnitsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedUnitsGTE = data
+		case "gradedUnitsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedUnitsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedUnitsLT = data
+		case "gradedUnitsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gradedUnitsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GradedUnitsLTE = data
+		case "receivedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAt = data
+		case "receivedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtNEQ = data
+		case "receivedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtIn = data
+		case "receivedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtNotIn = data
+		case "receivedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtGT = data
+		case "receivedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtGTE = data
+		case "receivedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtLT = data
+		case "receivedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtLTE = data
+		case "receivedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtIsNil = data
+		case "receivedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtNotNil = data
+		case "inspectedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAt = data
+		case "inspectedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAtNEQ = data
+		case "inspectedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAtIn = data
+		case "inspectedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAtNotIn = data
+		case "inspectedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAtGT = data
+		case "inspectedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAtGTE = data
+		case "inspectedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAtLT = data
+		case "inspectedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAtLTE = data
+		case "inspectedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAtIsNil = data
+		case "inspectedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inspectedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InspectedAtNotNil = data
+		case "refundedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAt = data
+		case "refundedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAtNEQ = data
+		case "refundedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAtIn = data
+		case "refundedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAtNotIn = data
+		case "refundedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAtGT = data
+		case "refundedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAtGTE = data
+		case "refundedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAtLT = data
+		case "refundedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAtLTE = data
+		case "refundedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAtIsNil = data
+		case "refundedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundedAtNotNil = data
+		case "canceledAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAt = data
+		case "canceledAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAtNEQ = data
+		case "canceledAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAtIn = data
+		case "canceledAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAtNotIn = data
+		case "canceledAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAtGT = data
+		case "canceledAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAtGTE = data
+		case "canceledAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAtLT = data
+		case "canceledAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAtLTE = data
+		case "canceledAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAtIsNil = data
+		case "canceledAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canceledAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanceledAtNotNil = data
+		case "hasOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrder"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrder = data
+		case "hasOrderWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrderWith"))
+			data, err := ec.unmarshalOOrderWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrderWith = data
+		case "hasLines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLines"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLines = data
+		case "hasLinesWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLinesWith"))
+			data, err := ec.unmarshalOReturnLineWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLinesWith = data
+		case "hasReceivedLocation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReceivedLocation"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReceivedLocation = data
+		case "hasReceivedLocationWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReceivedLocationWith"))
+			data, err := ec.unmarshalOLocationWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐLocationWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReceivedLocationWith = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRotateStreamKeyInput(ctx context.Context, obj any) (model.RotateStreamKeyInput, error) {
 	var it model.RotateStreamKeyInput
 	if obj == nil {
@@ -39938,6 +46347,50 @@ func (ec *executionContext) unmarshalInputRotateStreamKeyInput(ctx context.Conte
 				return it, err
 			}
 			it.StreamID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputScanLabelInput(ctx context.Context, obj any) (model.ScanLabelInput, error) {
+	var it model.ScanLabelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "scan", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "scan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scan"))
+			data, err := ec.unmarshalNLabelScan2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelScan(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scan = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
 		}
 	}
 	return it, nil
@@ -40193,6 +46646,43 @@ func (ec *executionContext) unmarshalInputSetProductImagesInput(ctx context.Cont
 				return it, err
 			}
 			it.Images = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSetReturnPolicyInput(ctx context.Context, obj any) (model.SetReturnPolicyInput, error) {
+	var it model.SetReturnPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"windowDays", "refund"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "windowDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("windowDays"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WindowDays = data
+		case "refund":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refund"))
+			data, err := ec.unmarshalNReturnRefundMode2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Refund = data
 		}
 	}
 	return it, nil
@@ -44096,6 +50586,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._ShippingRate(ctx, sel, obj)
+	case *ent.ReturnLine:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ReturnLine(ctx, sel, obj)
+	case *ent.OrderReturn:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Return(ctx, sel, obj)
 	case *ent.Refund:
 		if obj == nil {
 			return graphql.Null
@@ -44547,6 +51047,44 @@ func (ec *executionContext) _BuyMembershipPayload(ctx context.Context, sel ast.S
 		case "clientSecret":
 			out.Values[i] = ec._BuyMembershipPayload_clientSecret(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var cancelReturnPayloadImplementors = []string{"CancelReturnPayload"}
+
+func (ec *executionContext) _CancelReturnPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CancelReturnPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cancelReturnPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CancelReturnPayload")
+		case "return":
+			out.Values[i] = ec._CancelReturnPayload_return(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -45096,6 +51634,11 @@ func (ec *executionContext) _CollectPickupPayload(ctx context.Context, sel ast.S
 		case "fulfillment":
 			out.Values[i] = ec._CollectPickupPayload_fulfillment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hubHandover":
+			out.Values[i] = ec._CollectPickupPayload_hubHandover(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -46806,6 +53349,26 @@ func (ec *executionContext) _Fulfillment(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "dueAt":
+			out.Values[i] = ec._Fulfillment_dueAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "escalatedAt":
+			out.Values[i] = ec._Fulfillment_escalatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reroutes":
+			out.Values[i] = ec._Fulfillment_reroutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "packagingVariant":
+			out.Values[i] = ec._Fulfillment_packagingVariant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "events":
 			field := field
 
@@ -46897,7 +53460,7 @@ func (ec *executionContext) _Fulfillment(ctx context.Context, sel ast.SelectionS
 					}
 				}()
 				res = ec._Fulfillment_order(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -46929,6 +53492,135 @@ func (ec *executionContext) _Fulfillment(ctx context.Context, sel ast.SelectionS
 			out.Values[i] = ec._Fulfillment_pickupCode(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "late":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Fulfillment_late(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var fulfillmentConnectionImplementors = []string{"FulfillmentConnection"}
+
+func (ec *executionContext) _FulfillmentConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.FulfillmentConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fulfillmentConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FulfillmentConnection")
+		case "edges":
+			out.Values[i] = ec._FulfillmentConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._FulfillmentConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._FulfillmentConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var fulfillmentEdgeImplementors = []string{"FulfillmentEdge"}
+
+func (ec *executionContext) _FulfillmentEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.FulfillmentEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fulfillmentEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FulfillmentEdge")
+		case "node":
+			out.Values[i] = ec._FulfillmentEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._FulfillmentEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -46988,8 +53680,51 @@ func (ec *executionContext) _FulfillmentEvent(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "scan":
+			out.Values[i] = ec._FulfillmentEvent_scan(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "at":
 			out.Values[i] = ec._FulfillmentEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var gradeReturnLinePayloadImplementors = []string{"GradeReturnLinePayload"}
+
+func (ec *executionContext) _GradeReturnLinePayload(ctx context.Context, sel ast.SelectionSet, obj *model.GradeReturnLinePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gradeReturnLinePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GradeReturnLinePayload")
+		case "line":
+			out.Values[i] = ec._GradeReturnLinePayload_line(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -47119,6 +53854,137 @@ func (ec *executionContext) _HubAllocationLine(ctx context.Context, sel ast.Sele
 			}
 		case "variant":
 			out.Values[i] = ec._HubAllocationLine_variant(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubCollectionResultImplementors = []string{"HubCollectionResult"}
+
+func (ec *executionContext) _HubCollectionResult(ctx context.Context, sel ast.SelectionSet, obj *model.HubCollectionResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubCollectionResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubCollectionResult")
+		case "collectionId":
+			out.Values[i] = ec._HubCollectionResult_collectionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outcome":
+			out.Values[i] = ec._HubCollectionResult_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "collectedAt":
+			out.Values[i] = ec._HubCollectionResult_collectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._HubCollectionResult_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._HubCollectionResult_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._HubCollectionResult_code(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubHandoverImplementors = []string{"HubHandover"}
+
+func (ec *executionContext) _HubHandover(ctx context.Context, sel ast.SelectionSet, obj *model.HubHandover) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubHandoverImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubHandover")
+		case "collectionId":
+			out.Values[i] = ec._HubHandover_collectionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fulfillmentId":
+			out.Values[i] = ec._HubHandover_fulfillmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderId":
+			out.Values[i] = ec._HubHandover_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pickupCode":
+			out.Values[i] = ec._HubHandover_pickupCode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "collectedAt":
+			out.Values[i] = ec._HubHandover_collectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._HubHandover_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._HubHandover_note(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -47279,6 +54145,54 @@ func (ec *executionContext) _HubPhonePayment(ctx context.Context, sel ast.Select
 		case "receiptQrPng":
 			out.Values[i] = ec._HubPhonePayment_receiptQrPng(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var hubPickupLineImplementors = []string{"HubPickupLine"}
+
+func (ec *executionContext) _HubPickupLine(ctx context.Context, sel ast.SelectionSet, obj *model.HubPickupLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubPickupLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubPickupLine")
+		case "fulfillmentId":
+			out.Values[i] = ec._HubPickupLine_fulfillmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderId":
+			out.Values[i] = ec._HubPickupLine_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pickupCode":
+			out.Values[i] = ec._HubPickupLine_pickupCode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -48816,6 +55730,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "printFulfillmentLabel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_printFulfillmentLabel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scanLabel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_scanLabel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "scanToTill":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_scanToTill(ctx, field)
@@ -48907,6 +55835,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "recordHubCollections":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordHubCollections(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createStream":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createStream(ctx, field)
@@ -48938,6 +55873,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "endStream":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_endStream(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestReturn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestReturn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelReturn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelReturn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "receiveReturn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_receiveReturn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "gradeReturnLine":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_gradeReturnLine(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setReturnPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setReturnPolicy(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -49264,6 +56234,44 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 					}
 				}()
 				res = ec._Order_fulfillment(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "returns":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_returns(ctx, field, obj)
 				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -49757,6 +56765,11 @@ func (ec *executionContext) _OrderLine(ctx context.Context, sel ast.SelectionSet
 			}
 		case "refundedQuantity":
 			out.Values[i] = ec._OrderLine_refundedQuantity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "returnedQuantity":
+			out.Values[i] = ec._OrderLine_returnedQuantity(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -50524,6 +57537,64 @@ func (ec *executionContext) _PickupWindowPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var printFulfillmentLabelPayloadImplementors = []string{"PrintFulfillmentLabelPayload"}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload(ctx context.Context, sel ast.SelectionSet, obj *model.PrintFulfillmentLabelPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, printFulfillmentLabelPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PrintFulfillmentLabelPayload")
+		case "fulfillment":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_fulfillment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "format":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contentType":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_contentType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "data":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qr":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_qr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var productImplementors = []string{"Product", "Node"}
 
 func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, obj *ent.Product) graphql.Marshaler {
@@ -50996,6 +58067,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "fulfillments":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_fulfillments(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "hubSales":
 			field := field
 
@@ -51204,6 +58297,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_deliveryOptions(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "lateFulfillments":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_lateFulfillments(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -51480,6 +58595,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubPickups":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubPickups(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "hubHandovers":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_hubHandovers(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "viewer":
 			field := field
 
@@ -51512,6 +58671,72 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_locations(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "returns":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_returns(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "returnRates":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_returnRates(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "returnPolicy":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_returnPolicy(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -51625,6 +58850,82 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var receiveReturnPayloadImplementors = []string{"ReceiveReturnPayload"}
+
+func (ec *executionContext) _ReceiveReturnPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ReceiveReturnPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, receiveReturnPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReceiveReturnPayload")
+		case "return":
+			out.Values[i] = ec._ReceiveReturnPayload_return(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var recordHubCollectionsPayloadImplementors = []string{"RecordHubCollectionsPayload"}
+
+func (ec *executionContext) _RecordHubCollectionsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RecordHubCollectionsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, recordHubCollectionsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RecordHubCollectionsPayload")
+		case "results":
+			out.Values[i] = ec._RecordHubCollectionsPayload_results(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -51829,6 +59130,380 @@ func (ec *executionContext) _RefundOrderPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var requestReturnPayloadImplementors = []string{"RequestReturnPayload"}
+
+func (ec *executionContext) _RequestReturnPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RequestReturnPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, requestReturnPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RequestReturnPayload")
+		case "return":
+			out.Values[i] = ec._RequestReturnPayload_return(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var returnImplementors = []string{"Return", "Node"}
+
+func (ec *executionContext) _Return(ctx context.Context, sel ast.SelectionSet, obj *ent.OrderReturn) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, returnImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Return")
+		case "id":
+			out.Values[i] = ec._Return_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Return_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Return_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Return_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._Return_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reasonText":
+			out.Values[i] = ec._Return_reasonText(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "code":
+			out.Values[i] = ec._Return_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "refundMode":
+			out.Values[i] = ec._Return_refundMode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "packagingVariant":
+			out.Values[i] = ec._Return_packagingVariant(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "units":
+			out.Values[i] = ec._Return_units(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "gradedUnits":
+			out.Values[i] = ec._Return_gradedUnits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receivedAt":
+			out.Values[i] = ec._Return_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "inspectedAt":
+			out.Values[i] = ec._Return_inspectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "refundedAt":
+			out.Values[i] = ec._Return_refundedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "canceledAt":
+			out.Values[i] = ec._Return_canceledAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "order":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Return_order(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "lines":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Return_lines(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "receivedLocation":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Return_receivedLocation(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "qr":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Return_qr(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "amount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Return_amount(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "refunded":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Return_refunded(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var returnAllocationPayloadImplementors = []string{"ReturnAllocationPayload"}
 
 func (ec *executionContext) _ReturnAllocationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ReturnAllocationPayload) graphql.Marshaler {
@@ -51843,6 +59518,441 @@ func (ec *executionContext) _ReturnAllocationPayload(ctx context.Context, sel as
 			out.Values[i] = graphql.MarshalString("ReturnAllocationPayload")
 		case "units":
 			out.Values[i] = ec._ReturnAllocationPayload_units(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var returnConnectionImplementors = []string{"ReturnConnection"}
+
+func (ec *executionContext) _ReturnConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ReturnConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, returnConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReturnConnection")
+		case "edges":
+			out.Values[i] = ec._ReturnConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ReturnConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ReturnConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var returnEdgeImplementors = []string{"ReturnEdge"}
+
+func (ec *executionContext) _ReturnEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ReturnEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, returnEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReturnEdge")
+		case "node":
+			out.Values[i] = ec._ReturnEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ReturnEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var returnLineImplementors = []string{"ReturnLine", "Node"}
+
+func (ec *executionContext) _ReturnLine(ctx context.Context, sel ast.SelectionSet, obj *ent.ReturnLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, returnLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReturnLine")
+		case "id":
+			out.Values[i] = ec._ReturnLine_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "grade":
+			out.Values[i] = ec._ReturnLine_grade(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "gradedAt":
+			out.Values[i] = ec._ReturnLine_gradedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "orderReturn":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ReturnLine_orderReturn(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "orderLine":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ReturnLine_orderLine(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "location":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ReturnLine_location(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "unitPrice":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ReturnLine_unitPrice(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var returnPolicyImplementors = []string{"ReturnPolicy"}
+
+func (ec *executionContext) _ReturnPolicy(ctx context.Context, sel ast.SelectionSet, obj *model.ReturnPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, returnPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReturnPolicy")
+		case "windowDays":
+			out.Values[i] = ec._ReturnPolicy_windowDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refund":
+			out.Values[i] = ec._ReturnPolicy_refund(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var returnRateImplementors = []string{"ReturnRate"}
+
+func (ec *executionContext) _ReturnRate(ctx context.Context, sel ast.SelectionSet, obj *model.ReturnRate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, returnRateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReturnRate")
+		case "packagingVariant":
+			out.Values[i] = ec._ReturnRate_packagingVariant(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fulfillments":
+			out.Values[i] = ec._ReturnRate_fulfillments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "returns":
+			out.Values[i] = ec._ReturnRate_returns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "returnedOrders":
+			out.Values[i] = ec._ReturnRate_returnedOrders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "units":
+			out.Values[i] = ec._ReturnRate_units(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rate":
+			out.Values[i] = ec._ReturnRate_rate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var scanLabelPayloadImplementors = []string{"ScanLabelPayload"}
+
+func (ec *executionContext) _ScanLabelPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ScanLabelPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scanLabelPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScanLabelPayload")
+		case "fulfillment":
+			out.Values[i] = ec._ScanLabelPayload_fulfillment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -51967,6 +60077,44 @@ func (ec *executionContext) _SetDeliveryMethodPayload(ctx context.Context, sel a
 			}
 		case "delivery":
 			out.Values[i] = ec._SetDeliveryMethodPayload_delivery(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var setReturnPolicyPayloadImplementors = []string{"SetReturnPolicyPayload"}
+
+func (ec *executionContext) _SetReturnPolicyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SetReturnPolicyPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, setReturnPolicyPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SetReturnPolicyPayload")
+		case "policy":
+			out.Values[i] = ec._SetReturnPolicyPayload_policy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -52752,6 +60900,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_orderUpdated(ctx, fields[0])
 	case "walletUpdated":
 		return ec._Subscription_walletUpdated(ctx, fields[0])
+	case "fulfillmentUpdated":
+		return ec._Subscription_fulfillmentUpdated(ctx, fields[0])
 	case "streamOverlay":
 		return ec._Subscription_streamOverlay(ctx, fields[0])
 	default:
@@ -54345,6 +62495,21 @@ func (ec *executionContext) marshalNBuyMembershipPayload2ᚖgithubᚗcomᚋmerch
 	return ec._BuyMembershipPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCancelReturnInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCancelReturnInput(ctx context.Context, v any) (model.CancelReturnInput, error) {
+	res, err := ec.unmarshalInputCancelReturnInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCancelReturnPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCancelReturnPayload(ctx context.Context, sel ast.SelectionSet, v *model.CancelReturnPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CancelReturnPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCancelTerminalPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCancelTerminalPaymentInput(ctx context.Context, v any) (model.CancelTerminalPaymentInput, error) {
 	res, err := ec.unmarshalInputCancelTerminalPaymentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -54947,6 +63112,22 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) marshalNFulfillment2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Fulfillment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx context.Context, sel ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -54955,6 +63136,16 @@ func (ec *executionContext) marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerch
 		return graphql.Null
 	}
 	return ec._Fulfillment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFulfillmentConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentConnection(ctx context.Context, sel ast.SelectionSet, v *ent.FulfillmentConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FulfillmentConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNFulfillmentEvent2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEvent(ctx context.Context, sel ast.SelectionSet, v *ent.FulfillmentEvent) graphql.Marshaler {
@@ -55023,6 +63214,21 @@ func (ec *executionContext) unmarshalNFulfillmentWhereInput2ᚖgithubᚗcomᚋme
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNGradeReturnLineInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐGradeReturnLineInput(ctx context.Context, v any) (model.GradeReturnLineInput, error) {
+	res, err := ec.unmarshalInputGradeReturnLineInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGradeReturnLinePayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐGradeReturnLinePayload(ctx context.Context, sel ast.SelectionSet, v *model.GradeReturnLinePayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._GradeReturnLinePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNGrantCreditInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐGrantCreditInput(ctx context.Context, v any) (model.GrantCreditInput, error) {
 	res, err := ec.unmarshalInputGrantCreditInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -55082,6 +63288,87 @@ func (ec *executionContext) marshalNHubAllocationLine2ᚖgithubᚗcomᚋmerchd�
 func (ec *executionContext) unmarshalNHubCardPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCardPaymentInput(ctx context.Context, v any) (model.HubCardPaymentInput, error) {
 	res, err := ec.unmarshalInputHubCardPaymentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNHubCollectionInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionInputᚄ(ctx context.Context, v any) ([]*model.HubCollectionInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.HubCollectionInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHubCollectionInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNHubCollectionInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionInput(ctx context.Context, v any) (*model.HubCollectionInput, error) {
+	res, err := ec.unmarshalInputHubCollectionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubCollectionResult2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubCollectionResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubCollectionResult2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubCollectionResult2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionResult(ctx context.Context, sel ast.SelectionSet, v *model.HubCollectionResult) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubCollectionResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHubHandover2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubHandover) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubHandover2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandover(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubHandover2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandover(ctx context.Context, sel ast.SelectionSet, v *model.HubHandover) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubHandover(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHubHandoverState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverState(ctx context.Context, v any) (model.HubHandoverState, error) {
+	var res model.HubHandoverState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubHandoverState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverState(ctx context.Context, sel ast.SelectionSet, v model.HubHandoverState) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNHubLinkState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubLinkState(ctx context.Context, v any) (model.HubLinkState, error) {
@@ -55148,6 +63435,32 @@ func (ec *executionContext) unmarshalNHubPhonePaymentStatus2githubᚗcomᚋmerch
 
 func (ec *executionContext) marshalNHubPhonePaymentStatus2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePaymentStatus(ctx context.Context, sel ast.SelectionSet, v model.HubPhonePaymentStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNHubPickupLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPickupLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubPickupLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHubPickupLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPickupLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHubPickupLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPickupLine(ctx context.Context, sel ast.SelectionSet, v *model.HubPickupLine) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._HubPickupLine(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNHubSaleConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐHubSaleConnection(ctx context.Context, sel ast.SelectionSet, v *ent.HubSaleConnection) graphql.Marshaler {
@@ -55443,6 +63756,26 @@ func (ec *executionContext) marshalNIssueQRCodePayload2ᚖgithubᚗcomᚋmerchd�
 		return graphql.Null
 	}
 	return ec._IssueQRCodePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLabelFormat2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelFormat(ctx context.Context, v any) (model.LabelFormat, error) {
+	var res model.LabelFormat
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabelFormat2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelFormat(ctx context.Context, sel ast.SelectionSet, v model.LabelFormat) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabelScan2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelScan(ctx context.Context, v any) (model.LabelScan, error) {
+	var res model.LabelScan
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabelScan2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLabelScan(ctx context.Context, sel ast.SelectionSet, v model.LabelScan) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNLeaseAllocationInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐLeaseAllocationInput(ctx context.Context, v any) (model.LeaseAllocationInput, error) {
@@ -56045,6 +64378,21 @@ func (ec *executionContext) unmarshalNPinProductsInput2githubᚗcomᚋmerchdᚋm
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNPrintFulfillmentLabelInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPrintFulfillmentLabelInput(ctx context.Context, v any) (model.PrintFulfillmentLabelInput, error) {
+	res, err := ec.unmarshalInputPrintFulfillmentLabelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPrintFulfillmentLabelPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐPrintFulfillmentLabelPayload(ctx context.Context, sel ast.SelectionSet, v *model.PrintFulfillmentLabelPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PrintFulfillmentLabelPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNProduct2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐProductᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Product) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -56135,6 +64483,36 @@ func (ec *executionContext) marshalNQRCode2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋg
 func (ec *executionContext) unmarshalNRebalanceDropPoolsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRebalanceDropPoolsInput(ctx context.Context, v any) (model.RebalanceDropPoolsInput, error) {
 	res, err := ec.unmarshalInputRebalanceDropPoolsInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReceiveReturnInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReceiveReturnInput(ctx context.Context, v any) (model.ReceiveReturnInput, error) {
+	res, err := ec.unmarshalInputReceiveReturnInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReceiveReturnPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReceiveReturnPayload(ctx context.Context, sel ast.SelectionSet, v *model.ReceiveReturnPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReceiveReturnPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRecordHubCollectionsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubCollectionsInput(ctx context.Context, v any) (model.RecordHubCollectionsInput, error) {
+	res, err := ec.unmarshalInputRecordHubCollectionsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRecordHubCollectionsPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubCollectionsPayload(ctx context.Context, sel ast.SelectionSet, v *model.RecordHubCollectionsPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RecordHubCollectionsPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRecordHubSalesInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubSalesInput(ctx context.Context, v any) (model.RecordHubSalesInput, error) {
@@ -56233,6 +64611,31 @@ func (ec *executionContext) unmarshalNRemoveFromCartInput2githubᚗcomᚋmerchd�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNRequestReturnInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRequestReturnInput(ctx context.Context, v any) (model.RequestReturnInput, error) {
+	res, err := ec.unmarshalInputRequestReturnInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRequestReturnPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRequestReturnPayload(ctx context.Context, sel ast.SelectionSet, v *model.RequestReturnPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RequestReturnPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx context.Context, sel ast.SelectionSet, v *ent.OrderReturn) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Return(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNReturnAllocationInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnAllocationInput(ctx context.Context, v any) (model.ReturnAllocationInput, error) {
 	res, err := ec.unmarshalInputReturnAllocationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -56246,6 +64649,36 @@ func (ec *executionContext) marshalNReturnAllocationPayload2ᚖgithubᚗcomᚋme
 		return graphql.Null
 	}
 	return ec._ReturnAllocationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReturnConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ReturnConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReturnConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReturnLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLine(ctx context.Context, sel ast.SelectionSet, v *ent.ReturnLine) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReturnLine(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReturnLineGrade2githubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx context.Context, v any) (returnline.Grade, error) {
+	var res returnline.Grade
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReturnLineGrade2githubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx context.Context, sel ast.SelectionSet, v returnline.Grade) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNReturnLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnLineInputᚄ(ctx context.Context, v any) ([]*model.ReturnLineInput, error) {
@@ -56267,9 +64700,135 @@ func (ec *executionContext) unmarshalNReturnLineInput2ᚖgithubᚗcomᚋmerchd�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNReturnLineWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineWhereInput(ctx context.Context, v any) (*ent.ReturnLineWhereInput, error) {
+	res, err := ec.unmarshalInputReturnLineWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReturnOrderField2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnOrderField(ctx context.Context, v any) (*ent.ReturnOrderField, error) {
+	var res = new(ent.ReturnOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReturnOrderField2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ReturnOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalNReturnPolicy2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnPolicy(ctx context.Context, sel ast.SelectionSet, v *model.ReturnPolicy) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReturnPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReturnRate2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnRateᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReturnRate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReturnRate2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnRate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReturnRate2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnRate(ctx context.Context, sel ast.SelectionSet, v *model.ReturnRate) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReturnRate(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReturnReason2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx context.Context, v any) (orderreturn.Reason, error) {
+	var res orderreturn.Reason
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReturnReason2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx context.Context, sel ast.SelectionSet, v orderreturn.Reason) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNReturnRefundMode2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx context.Context, v any) (orderreturn.RefundMode, error) {
+	var res orderreturn.RefundMode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReturnRefundMode2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx context.Context, sel ast.SelectionSet, v orderreturn.RefundMode) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNReturnRequestLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnRequestLineInputᚄ(ctx context.Context, v any) ([]*model.ReturnRequestLineInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ReturnRequestLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReturnRequestLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnRequestLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNReturnRequestLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐReturnRequestLineInput(ctx context.Context, v any) (*model.ReturnRequestLineInput, error) {
+	res, err := ec.unmarshalInputReturnRequestLineInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReturnStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx context.Context, v any) (orderreturn.Status, error) {
+	var res orderreturn.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReturnStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx context.Context, sel ast.SelectionSet, v orderreturn.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNReturnWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnWhereInput(ctx context.Context, v any) (*ent.ReturnWhereInput, error) {
+	res, err := ec.unmarshalInputReturnWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRotateStreamKeyInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRotateStreamKeyInput(ctx context.Context, v any) (model.RotateStreamKeyInput, error) {
 	res, err := ec.unmarshalInputRotateStreamKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNScanLabelInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanLabelInput(ctx context.Context, v any) (model.ScanLabelInput, error) {
+	res, err := ec.unmarshalInputScanLabelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScanLabelPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanLabelPayload(ctx context.Context, sel ast.SelectionSet, v *model.ScanLabelPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ScanLabelPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNScanToTillInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanToTillInput(ctx context.Context, v any) (model.ScanToTillInput, error) {
@@ -56335,6 +64894,21 @@ func (ec *executionContext) unmarshalNSetMemberPriceInput2githubᚗcomᚋmerchd�
 func (ec *executionContext) unmarshalNSetProductImagesInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSetProductImagesInput(ctx context.Context, v any) (model.SetProductImagesInput, error) {
 	res, err := ec.unmarshalInputSetProductImagesInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSetReturnPolicyInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSetReturnPolicyInput(ctx context.Context, v any) (model.SetReturnPolicyInput, error) {
+	res, err := ec.unmarshalInputSetReturnPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSetReturnPolicyPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSetReturnPolicyPayload(ctx context.Context, sel ast.SelectionSet, v *model.SetReturnPolicyPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SetReturnPolicyPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSetStockInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSetStockInput(ctx context.Context, v any) (model.SetStockInput, error) {
@@ -57812,6 +66386,26 @@ func (ec *executionContext) marshalOFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerch
 	return ec._Fulfillment(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOFulfillmentEdge2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.FulfillmentEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOFulfillmentEdge2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOFulfillmentEdge2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEdge(ctx context.Context, sel ast.SelectionSet, v *ent.FulfillmentEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._FulfillmentEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOFulfillmentEvent2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.FulfillmentEvent) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -57960,6 +66554,14 @@ func (ec *executionContext) marshalOFulfillmentMethod2ᚖgithubᚗcomᚋmerchd�
 	return v
 }
 
+func (ec *executionContext) unmarshalOFulfillmentOrder2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentOrder(ctx context.Context, v any) (*ent.FulfillmentOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputFulfillmentOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOFulfillmentStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐStatusᚄ(ctx context.Context, v any) ([]fulfillment.Status, error) {
 	if v == nil {
 		return nil, nil
@@ -58035,6 +66637,29 @@ func (ec *executionContext) unmarshalOFulfillmentWhereInput2ᚖgithubᚗcomᚋme
 	}
 	res, err := ec.unmarshalInputFulfillmentWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOHubCollectionOutcome2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionOutcome(ctx context.Context, v any) (*model.HubCollectionOutcome, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.HubCollectionOutcome)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOHubCollectionOutcome2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubCollectionOutcome(ctx context.Context, sel ast.SelectionSet, v *model.HubCollectionOutcome) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOHubHandover2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandover(ctx context.Context, sel ast.SelectionSet, v *model.HubHandover) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HubHandover(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOHubPhonePayment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubPhonePayment(ctx context.Context, sel ast.SelectionSet, v *model.HubPhonePayment) graphql.Marshaler {
@@ -59535,6 +68160,329 @@ func (ec *executionContext) unmarshalORefundWhereInput2ᚖgithubᚗcomᚋmerchd�
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputRefundWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReturn2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturnᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.OrderReturn) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx context.Context, sel ast.SelectionSet, v *ent.OrderReturn) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Return(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOReturnEdge2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ReturnEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOReturnEdge2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOReturnEdge2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ReturnEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ReturnEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOReturnLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ReturnLine) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReturnLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOReturnLineGrade2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGradeᚄ(ctx context.Context, v any) ([]returnline.Grade, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]returnline.Grade, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReturnLineGrade2githubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOReturnLineGrade2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGradeᚄ(ctx context.Context, sel ast.SelectionSet, v []returnline.Grade) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReturnLineGrade2githubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOReturnLineGrade2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx context.Context, v any) (*returnline.Grade, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(returnline.Grade)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReturnLineGrade2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋreturnlineᚐGrade(ctx context.Context, sel ast.SelectionSet, v *returnline.Grade) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOReturnLineWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineWhereInputᚄ(ctx context.Context, v any) ([]*ent.ReturnLineWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.ReturnLineWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReturnLineWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOReturnLineWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnLineWhereInput(ctx context.Context, v any) (*ent.ReturnLineWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputReturnLineWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOReturnReason2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReasonᚄ(ctx context.Context, v any) ([]orderreturn.Reason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]orderreturn.Reason, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReturnReason2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOReturnReason2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReasonᚄ(ctx context.Context, sel ast.SelectionSet, v []orderreturn.Reason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReturnReason2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOReturnReason2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx context.Context, v any) (*orderreturn.Reason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(orderreturn.Reason)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReturnReason2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐReason(ctx context.Context, sel ast.SelectionSet, v *orderreturn.Reason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOReturnRefundMode2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundModeᚄ(ctx context.Context, v any) ([]orderreturn.RefundMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]orderreturn.RefundMode, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReturnRefundMode2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOReturnRefundMode2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundModeᚄ(ctx context.Context, sel ast.SelectionSet, v []orderreturn.RefundMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReturnRefundMode2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOReturnRefundMode2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx context.Context, v any) (*orderreturn.RefundMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(orderreturn.RefundMode)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReturnRefundMode2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐRefundMode(ctx context.Context, sel ast.SelectionSet, v *orderreturn.RefundMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOReturnStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatusᚄ(ctx context.Context, v any) ([]orderreturn.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]orderreturn.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReturnStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOReturnStatus2ᚕgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []orderreturn.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReturnStatus2githubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOReturnStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx context.Context, v any) (*orderreturn.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(orderreturn.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReturnStatus2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚋorderreturnᚐStatus(ctx context.Context, sel ast.SelectionSet, v *orderreturn.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOReturnWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnWhereInputᚄ(ctx context.Context, v any) ([]*ent.ReturnWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.ReturnWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReturnWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOReturnWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐReturnWhereInput(ctx context.Context, v any) (*ent.ReturnWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputReturnWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

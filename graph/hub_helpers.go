@@ -8,6 +8,7 @@ import (
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/ent"
 	entfulfillment "github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/variant"
@@ -173,4 +174,13 @@ func handoverModel(hv fulfillment.HubHandover) *model.HubHandover {
 		m.Note = &hv.Note
 	}
 	return m
+}
+
+// returns is the returns service, or a refusal at a hub (returns are
+// central's; a hub scans drop-offs through central).
+func (r *Resolver) returns() (*returns.Service, error) {
+	if r.Returns == nil {
+		return nil, &checkout.InputError{Field: "code", Msg: "returns are handled on central"}
+	}
+	return r.Returns, nil
 }

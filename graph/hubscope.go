@@ -18,6 +18,7 @@ var hubScopedFields = map[string]bool{
 	"hubPhonePayment": true, "terminalReader": true,
 	"recordHubSales": true, "returnAllocation": true, "startTerminalPayment": true, "cancelTerminalPayment": true,
 	"hubPickups": true, "recordHubCollections": true,
+	"receiveReturn": true, // a drop-off at the hub (its own location only; checkout checks)
 }
 
 // hubScope is field middleware: a viewer holding a hub's token reaches

@@ -61,6 +61,7 @@ var raceExempt = map[string]string{
 	"scanToTill":            "adds to the till's cart through the same hold path as addToCart (TestRace_addToCart)",
 	"cancelTerminalPayment": "asks the reader to stop; the payment's outcome still arrives only as a webhook",
 	"cancelHubCardPayment":  "forwards cancelTerminalPayment to central",
+	"setReturnPolicy":       "configuration: the return window and refund mode; a return keeps the mode it was asked under",
 }
 
 // TestRaceCoverage: every mutation in the schema is either raced or exempt

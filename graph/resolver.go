@@ -20,6 +20,7 @@ import (
 	"github.com/merchd/merchd/checkout/memberships"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/qrcodes"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/graph/realtime"
@@ -57,6 +58,8 @@ type Resolver struct {
 	// Delivery is how orders reach their buyers, chosen at checkout;
 	// nil at a hub.
 	Delivery *delivery.Service
+	// Returns takes goods back; nil at a hub.
+	Returns *returns.Service
 	// Hubs is central's side of the pop-up protocol: leases, hub sales
 	// recorded exactly once, phone and card payments for them.
 	Hubs *hubs.Service

@@ -82,14 +82,15 @@ func (o *Service) RefundOrder(ctx context.Context, orderID int, lines []RefundLi
 				if err != nil {
 					return 0, checkout.NotFoundAs(err, "order line")
 				}
-				n, err := tx.OrderLine.Update().
-					Where(orderline.ID(l.ID), orderline.RefundedQuantityLTE(l.Quantity-rl.Quantity)).
+				// Units in a return are refunded with it: a line refund
+				// takes only units neither refunded nor returned.
+				n, err := tx.OrderLine.Update().Where(orderline.ID(l.ID), unitsLeft(rl.Quantity)).
 					AddRefundedQuantity(rl.Quantity).Save(sys)
 				if err != nil {
 					return 0, err
 				}
 				if n == 0 {
-					return 0, checkout.BadInput("lines", "line %d has fewer than %d unrefunded units", rl.LineID, rl.Quantity)
+					return 0, checkout.BadInput("lines", "line %d has fewer than %d units neither refunded nor returned", rl.LineID, rl.Quantity)
 				}
 				amount += int64(rl.Quantity) * l.UnitAmount
 			}
@@ -97,63 +98,7 @@ func (o *Service) RefundOrder(ctx context.Context, orderID int, lines []RefundLi
 		if amount <= 0 {
 			return 0, checkout.BadInput("orderId", "nothing left to refund")
 		}
-		var paymentID *int
-		if to == RefundToCard {
-			p, err := tx.Payment.Query().Where(payment.OrderID(orderID), payment.MethodEQ(payment.MethodCARD),
-				payment.StatusEQ(payment.StatusSUCCEEDED)).Only(sys)
-			if err != nil {
-				return 0, checkout.BadInput("to", "the order has no card payment to refund; refund to WALLET")
-			}
-			if err := o.reserveCardRefund(sys, tx, p.ID, amount); err != nil {
-				return 0, err
-			}
-			paymentID = &p.ID
-		}
-		n, err := tx.Order.Update().Where(order.ID(orderID), order.StatusIn(order.StatusPAID, order.StatusPARTIALLY_REFUNDED),
-			order.RefundedAmountLTE(ord.TotalAmount-amount)).AddRefundedAmount(amount).Save(sys)
-		if err != nil {
-			return 0, err
-		}
-		if n == 0 {
-			return 0, checkout.BadInput("orderId", "the refund would exceed what was paid")
-		}
-		r, err := tx.Refund.Create().SetOrderID(orderID).SetNillablePaymentID(paymentID).SetAmount(amount).
-			SetCurrency(ord.Currency).SetTo(to).SetReason("staff refund").Save(sys)
-		if err != nil {
-			return 0, err
-		}
-		if to == RefundToWallet {
-			// Credit lands now, in this transaction. Gift credit the order
-			// spent goes back to its lots, expiry and all.
-			spends, err := tx.WalletEntry.Query().Where(walletentry.OrderID(ord.ID), walletentry.KindEQ(walletentry.KindSPEND)).IDs(sys)
-			if err != nil {
-				return 0, err
-			}
-			if _, err := o.wallets.Post(sys, tx, wallets.Posting{CustomerID: ord.CustomerID, Currency: ord.Currency, Amount: amount,
-				Kind: walletentry.KindREFUND, Note: "refund of order " + ord.Number, OrderID: &ord.ID, RestoreFrom: spends}); err != nil {
-				return 0, err
-			}
-			if err := tx.Refund.UpdateOneID(r.ID).SetStatus(refund.StatusSUCCEEDED).Exec(sys); err != nil {
-				return 0, err
-			}
-			// Read after our own update: the row is ours until commit.
-			now, err := tx.Order.Get(sys, ord.ID)
-			if err != nil {
-				return 0, err
-			}
-			st := order.StatusPARTIALLY_REFUNDED
-			if now.RefundedAmount >= now.TotalAmount {
-				st = order.StatusREFUNDED
-			}
-			if err := tx.Order.UpdateOneID(ord.ID).SetStatus(st).Exec(sys); err != nil {
-				return 0, err
-			}
-			o.changed(tx, ord.ID)
-			if err := o.history(sys, tx, ord.ID, st, fmt.Sprintf("refunded %d %s to wallet", amount, ord.Currency)); err != nil {
-				return 0, err
-			}
-		}
-		return r.ID, nil
+		return o.refund(sys, tx, ord, amount, to, "staff refund")
 	})
 	if err != nil {
 		return 0, err
@@ -165,6 +110,81 @@ func (o *Service) RefundOrder(ctx context.Context, orderID int, lines []RefundLi
 		return refundID, err
 	}
 	return refundID, nil
+}
+
+// refund reserves amount of ord for a refund to `to` inside tx and
+// records it: to the wallet it lands now; to the card it is PENDING, to
+// be sent after commit (sendRefund). The order's refunded total moves
+// with one conditional update, so refunds never exceed what was paid.
+func (o *Service) refund(sys context.Context, tx *ent.Tx, ord *ent.Order, amount int64, to RefundTo, reason string) (int, error) {
+	var paymentID *int
+	if to == RefundToCard {
+		p, err := tx.Payment.Query().Where(payment.OrderID(ord.ID), payment.MethodEQ(payment.MethodCARD),
+			payment.StatusEQ(payment.StatusSUCCEEDED)).Only(sys)
+		if err != nil {
+			return 0, checkout.BadInput("to", "the order has no card payment to refund; refund to WALLET")
+		}
+		if err := o.reserveCardRefund(sys, tx, p.ID, amount); err != nil {
+			return 0, err
+		}
+		paymentID = &p.ID
+	}
+	n, err := tx.Order.Update().Where(order.ID(ord.ID), order.StatusIn(order.StatusPAID, order.StatusPARTIALLY_REFUNDED),
+		order.RefundedAmountLTE(ord.TotalAmount-amount)).AddRefundedAmount(amount).Save(sys)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, checkout.BadInput("orderId", "the refund would exceed what was paid")
+	}
+	r, err := tx.Refund.Create().SetOrderID(ord.ID).SetNillablePaymentID(paymentID).SetAmount(amount).
+		SetCurrency(ord.Currency).SetTo(to).SetReason(reason).Save(sys)
+	if err != nil {
+		return 0, err
+	}
+	if to == RefundToWallet {
+		// Credit lands now, in this transaction. Gift credit the order
+		// spent goes back to its lots, expiry and all.
+		spends, err := tx.WalletEntry.Query().Where(walletentry.OrderID(ord.ID), walletentry.KindEQ(walletentry.KindSPEND)).IDs(sys)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := o.wallets.Post(sys, tx, wallets.Posting{CustomerID: ord.CustomerID, Currency: ord.Currency, Amount: amount,
+			Kind: walletentry.KindREFUND, Note: "refund of order " + ord.Number, OrderID: &ord.ID, RestoreFrom: spends}); err != nil {
+			return 0, err
+		}
+		if err := tx.Refund.UpdateOneID(r.ID).SetStatus(refund.StatusSUCCEEDED).Exec(sys); err != nil {
+			return 0, err
+		}
+		// Read after our own update: the row is ours until commit.
+		now, err := tx.Order.Get(sys, ord.ID)
+		if err != nil {
+			return 0, err
+		}
+		st := order.StatusPARTIALLY_REFUNDED
+		if now.RefundedAmount >= now.TotalAmount {
+			st = order.StatusREFUNDED
+		}
+		if err := tx.Order.UpdateOneID(ord.ID).SetStatus(st).Exec(sys); err != nil {
+			return 0, err
+		}
+		o.changed(tx, ord.ID)
+		if err := o.history(sys, tx, ord.ID, st, fmt.Sprintf("refunded %d %s to wallet", amount, ord.Currency)); err != nil {
+			return 0, err
+		}
+	}
+	return r.ID, nil
+}
+
+// unitsLeft is an order line with n units neither refunded nor in a
+// return: refunded_quantity + returned_quantity + n <= quantity.
+func unitsLeft(n int) func(*sql.Selector) {
+	return func(s *sql.Selector) {
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString(s.C(orderline.FieldRefundedQuantity)).WriteString(" + ").WriteString(s.C(orderline.FieldReturnedQuantity)).
+				WriteString(" + ").Arg(n).WriteString(" <= ").WriteString(s.C(orderline.FieldQuantity))
+		}))
+	}
 }
 
 // reserveCardRefund moves amount onto a card payment's refunded total with
@@ -288,4 +308,62 @@ func refundBackoff(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, 6*time.Hour)
+}
+
+// RefundReturn refunds up to amount of order orderID for goods that came
+// back, inside tx (the return's own transition, so the money moves if and
+// only if the return does). To the wallet it lands now. toCard sends it
+// to the card the order was paid with, as far as that card has anything
+// left to refund, and the rest to the wallet; the card part is PENDING,
+// sent after commit with SendRefund and retried by the sweeper. The
+// refund is capped at what the order has left (a staff refund may have
+// taken the rest). It returns the card refund's id (0: none) and the
+// amount refunded.
+func (o *Service) RefundReturn(ctx context.Context, tx *ent.Tx, orderID int, amount int64, toCard bool, note string) (cardRefund int, refunded int64, err error) {
+	sys := viewer.SystemContext(ctx)
+	ord, err := tx.Order.Get(sys, orderID)
+	if err != nil {
+		return 0, 0, checkout.NotFoundAs(err, "order")
+	}
+	if ord.Status != order.StatusPAID && ord.Status != order.StatusPARTIALLY_REFUNDED {
+		return 0, 0, nil // refunded in full (or canceled) already: nothing is left to give
+	}
+	amount = min(amount, ord.TotalAmount-ord.RefundedAmount)
+	if amount <= 0 {
+		return 0, 0, nil
+	}
+	toWallet := amount
+	if toCard && o.pay != nil {
+		p, err := tx.Payment.Query().Where(payment.OrderID(orderID), payment.MethodEQ(payment.MethodCARD),
+			payment.StatusEQ(payment.StatusSUCCEEDED)).Only(sys)
+		if err != nil && !ent.IsNotFound(err) {
+			return 0, 0, err
+		}
+		if p != nil {
+			if card := min(amount, p.Amount-p.RefundedAmount); card > 0 {
+				if cardRefund, err = o.refund(sys, tx, ord, card, RefundToCard, note); err != nil {
+					return 0, 0, err
+				}
+				toWallet -= card
+				if ord, err = tx.Order.Get(sys, orderID); err != nil {
+					return 0, 0, err
+				}
+			}
+		}
+	}
+	if toWallet > 0 {
+		if o.wallets == nil {
+			return 0, 0, checkout.BadInput("to", "wallet refunds are not available")
+		}
+		if _, err := o.refund(sys, tx, ord, toWallet, RefundToWallet, note); err != nil {
+			return 0, 0, err
+		}
+	}
+	return cardRefund, amount, nil
+}
+
+// SendRefund sends a card refund RefundReturn left PENDING, after its
+// transaction committed. A failure leaves it PENDING for the sweeper.
+func (o *Service) SendRefund(ctx context.Context, refundID int) error {
+	return o.sendRefund(viewer.SystemContext(ctx), refundID)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/payments"
 	"github.com/merchd/merchd/checkout/qrcodes"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent"
@@ -46,6 +47,9 @@ type Config struct {
 	Wallet   wallets.Config
 	// Retention (zero: orders.DefaultRetention).
 	Retention orders.RetentionConfig
+	// Returns is the default return policy (zero: returns.DefaultConfig:
+	// 30 days, wallet credit on drop-off); staff may change it.
+	Returns returns.Config
 	// HubWalletLimit is, on central, the most one wallet pass pays at hubs
 	// (zero: hubs.DefaultHubWalletLimit).
 	HubWalletLimit int64
@@ -85,6 +89,8 @@ type Shop struct {
 	// pickup windows, local zones, shipping rates, addresses (central
 	// only; nil at a hub, which sells at its counter).
 	Delivery *delivery.Service
+	// Returns takes goods back (central only; nil at a hub).
+	Returns *returns.Service
 
 	log *slog.Logger
 }
@@ -171,6 +177,11 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		}
 		s.Fulfillment.Wire(d)
 	}
+	if cfg.Hub == "" {
+		if s.Returns, err = returns.New(db, dialect, cfg.Returns, signer, s.Orders, now, cfg.Log); err != nil {
+			return nil, err
+		}
+	}
 	s.Streams = streams.New(db, now)
 	if s.QR, err = qrcodes.New(ctx, db); err != nil {
 		return nil, err
@@ -181,6 +192,7 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		}
 		if s.Fulfillment != nil {
 			s.Fulfillment.SetNotifier(cfg.Notifier)
+			s.Returns.SetNotifier(cfg.Notifier)
 		}
 		if s.Delivery != nil {
 			s.Delivery.SetNotifier(cfg.Notifier)
@@ -197,7 +209,8 @@ func (s *Shop) Webhook(secret checkout.Secret) http.Handler {
 // Run runs the shop's background jobs until ctx ends, each domain its
 // own: the drop scheduler (on the clock), and every sweepInterval the
 // orders' sweeper (expired holds, overdue orders, refund retries,
-// retention), gift expiry and membership renewals.
+// retention), gift expiry, membership renewals and returns whose card
+// refund went through on a retry.
 func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Drops.RunScheduler(ctx) })
@@ -209,6 +222,9 @@ func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	}
 	if s.Delivery != nil {
 		wg.Go(func() { s.every(ctx, sweepInterval, "sweep pickup places", s.Delivery.SweepPlaces) })
+	}
+	if s.Returns != nil {
+		wg.Go(func() { s.every(ctx, sweepInterval, "settle returns", s.Returns.Settle) })
 	}
 	wg.Wait()
 }
@@ -228,6 +244,11 @@ func (s *Shop) Sweep(ctx context.Context) (int, error) {
 	}
 	if s.Delivery != nil {
 		if _, err = s.Delivery.SweepPlaces(ctx); err != nil {
+			return n, err
+		}
+	}
+	if s.Returns != nil {
+		if _, err = s.Returns.Settle(ctx); err != nil {
 			return n, err
 		}
 	}

@@ -36,6 +36,16 @@ const (
 	FieldPickupCode = "pickup_code"
 	// FieldCollectedAt holds the string denoting the collected_at field in the database.
 	FieldCollectedAt = "collected_at"
+	// FieldDueAt holds the string denoting the due_at field in the database.
+	FieldDueAt = "due_at"
+	// FieldEscalatedAt holds the string denoting the escalated_at field in the database.
+	FieldEscalatedAt = "escalated_at"
+	// FieldReroutes holds the string denoting the reroutes field in the database.
+	FieldReroutes = "reroutes"
+	// FieldLateCreditedAt holds the string denoting the late_credited_at field in the database.
+	FieldLateCreditedAt = "late_credited_at"
+	// FieldPackagingVariant holds the string denoting the packaging_variant field in the database.
+	FieldPackagingVariant = "packaging_variant"
 	// FieldWindowID holds the string denoting the window_id field in the database.
 	FieldWindowID = "window_id"
 	// FieldAddress holds the string denoting the address field in the database.
@@ -74,6 +84,11 @@ var Columns = []string{
 	FieldLocationID,
 	FieldPickupCode,
 	FieldCollectedAt,
+	FieldDueAt,
+	FieldEscalatedAt,
+	FieldReroutes,
+	FieldLateCreditedAt,
+	FieldPackagingVariant,
 	FieldWindowID,
 	FieldAddress,
 }
@@ -102,6 +117,14 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// DefaultReroutes holds the default value on creation for the "reroutes" field.
+	DefaultReroutes int
+	// ReroutesValidator is a validator for the "reroutes" field. It is called by the builders before save.
+	ReroutesValidator func(int) error
+	// DefaultPackagingVariant holds the default value on creation for the "packaging_variant" field.
+	DefaultPackagingVariant string
+	// PackagingVariantValidator is a validator for the "packaging_variant" field. It is called by the builders before save.
+	PackagingVariantValidator func(string) error
 )
 
 // Method defines the type for the "method" enum field.
@@ -216,6 +239,31 @@ func ByPickupCode(opts ...sql.OrderTermOption) OrderOption {
 // ByCollectedAt orders the results by the collected_at field.
 func ByCollectedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCollectedAt, opts...).ToFunc()
+}
+
+// ByDueAt orders the results by the due_at field.
+func ByDueAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDueAt, opts...).ToFunc()
+}
+
+// ByEscalatedAt orders the results by the escalated_at field.
+func ByEscalatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEscalatedAt, opts...).ToFunc()
+}
+
+// ByReroutes orders the results by the reroutes field.
+func ByReroutes(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReroutes, opts...).ToFunc()
+}
+
+// ByLateCreditedAt orders the results by the late_credited_at field.
+func ByLateCreditedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLateCreditedAt, opts...).ToFunc()
+}
+
+// ByPackagingVariant orders the results by the packaging_variant field.
+func ByPackagingVariant(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPackagingVariant, opts...).ToFunc()
 }
 
 // ByWindowID orders the results by the window_id field.

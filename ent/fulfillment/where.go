@@ -90,6 +90,31 @@ func CollectedAt(v time.Time) predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldEQ(FieldCollectedAt, v))
 }
 
+// DueAt applies equality check predicate on the "due_at" field. It's identical to DueAtEQ.
+func DueAt(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldDueAt, v))
+}
+
+// EscalatedAt applies equality check predicate on the "escalated_at" field. It's identical to EscalatedAtEQ.
+func EscalatedAt(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldEscalatedAt, v))
+}
+
+// Reroutes applies equality check predicate on the "reroutes" field. It's identical to ReroutesEQ.
+func Reroutes(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldReroutes, v))
+}
+
+// LateCreditedAt applies equality check predicate on the "late_credited_at" field. It's identical to LateCreditedAtEQ.
+func LateCreditedAt(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldLateCreditedAt, v))
+}
+
+// PackagingVariant applies equality check predicate on the "packaging_variant" field. It's identical to PackagingVariantEQ.
+func PackagingVariant(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldPackagingVariant, v))
+}
+
 // WindowID applies equality check predicate on the "window_id" field. It's identical to WindowIDEQ.
 func WindowID(v int) predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldEQ(FieldWindowID, v))
@@ -438,6 +463,261 @@ func CollectedAtIsNil() predicate.Fulfillment {
 // CollectedAtNotNil applies the NotNil predicate on the "collected_at" field.
 func CollectedAtNotNil() predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldNotNull(FieldCollectedAt))
+}
+
+// DueAtEQ applies the EQ predicate on the "due_at" field.
+func DueAtEQ(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldDueAt, v))
+}
+
+// DueAtNEQ applies the NEQ predicate on the "due_at" field.
+func DueAtNEQ(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNEQ(FieldDueAt, v))
+}
+
+// DueAtIn applies the In predicate on the "due_at" field.
+func DueAtIn(vs ...time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIn(FieldDueAt, vs...))
+}
+
+// DueAtNotIn applies the NotIn predicate on the "due_at" field.
+func DueAtNotIn(vs ...time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotIn(FieldDueAt, vs...))
+}
+
+// DueAtGT applies the GT predicate on the "due_at" field.
+func DueAtGT(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGT(FieldDueAt, v))
+}
+
+// DueAtGTE applies the GTE predicate on the "due_at" field.
+func DueAtGTE(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGTE(FieldDueAt, v))
+}
+
+// DueAtLT applies the LT predicate on the "due_at" field.
+func DueAtLT(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLT(FieldDueAt, v))
+}
+
+// DueAtLTE applies the LTE predicate on the "due_at" field.
+func DueAtLTE(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLTE(FieldDueAt, v))
+}
+
+// DueAtIsNil applies the IsNil predicate on the "due_at" field.
+func DueAtIsNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIsNull(FieldDueAt))
+}
+
+// DueAtNotNil applies the NotNil predicate on the "due_at" field.
+func DueAtNotNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotNull(FieldDueAt))
+}
+
+// EscalatedAtEQ applies the EQ predicate on the "escalated_at" field.
+func EscalatedAtEQ(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldEscalatedAt, v))
+}
+
+// EscalatedAtNEQ applies the NEQ predicate on the "escalated_at" field.
+func EscalatedAtNEQ(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNEQ(FieldEscalatedAt, v))
+}
+
+// EscalatedAtIn applies the In predicate on the "escalated_at" field.
+func EscalatedAtIn(vs ...time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIn(FieldEscalatedAt, vs...))
+}
+
+// EscalatedAtNotIn applies the NotIn predicate on the "escalated_at" field.
+func EscalatedAtNotIn(vs ...time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotIn(FieldEscalatedAt, vs...))
+}
+
+// EscalatedAtGT applies the GT predicate on the "escalated_at" field.
+func EscalatedAtGT(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGT(FieldEscalatedAt, v))
+}
+
+// EscalatedAtGTE applies the GTE predicate on the "escalated_at" field.
+func EscalatedAtGTE(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGTE(FieldEscalatedAt, v))
+}
+
+// EscalatedAtLT applies the LT predicate on the "escalated_at" field.
+func EscalatedAtLT(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLT(FieldEscalatedAt, v))
+}
+
+// EscalatedAtLTE applies the LTE predicate on the "escalated_at" field.
+func EscalatedAtLTE(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLTE(FieldEscalatedAt, v))
+}
+
+// EscalatedAtIsNil applies the IsNil predicate on the "escalated_at" field.
+func EscalatedAtIsNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIsNull(FieldEscalatedAt))
+}
+
+// EscalatedAtNotNil applies the NotNil predicate on the "escalated_at" field.
+func EscalatedAtNotNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotNull(FieldEscalatedAt))
+}
+
+// ReroutesEQ applies the EQ predicate on the "reroutes" field.
+func ReroutesEQ(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldReroutes, v))
+}
+
+// ReroutesNEQ applies the NEQ predicate on the "reroutes" field.
+func ReroutesNEQ(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNEQ(FieldReroutes, v))
+}
+
+// ReroutesIn applies the In predicate on the "reroutes" field.
+func ReroutesIn(vs ...int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIn(FieldReroutes, vs...))
+}
+
+// ReroutesNotIn applies the NotIn predicate on the "reroutes" field.
+func ReroutesNotIn(vs ...int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotIn(FieldReroutes, vs...))
+}
+
+// ReroutesGT applies the GT predicate on the "reroutes" field.
+func ReroutesGT(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGT(FieldReroutes, v))
+}
+
+// ReroutesGTE applies the GTE predicate on the "reroutes" field.
+func ReroutesGTE(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGTE(FieldReroutes, v))
+}
+
+// ReroutesLT applies the LT predicate on the "reroutes" field.
+func ReroutesLT(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLT(FieldReroutes, v))
+}
+
+// ReroutesLTE applies the LTE predicate on the "reroutes" field.
+func ReroutesLTE(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLTE(FieldReroutes, v))
+}
+
+// LateCreditedAtEQ applies the EQ predicate on the "late_credited_at" field.
+func LateCreditedAtEQ(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldLateCreditedAt, v))
+}
+
+// LateCreditedAtNEQ applies the NEQ predicate on the "late_credited_at" field.
+func LateCreditedAtNEQ(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNEQ(FieldLateCreditedAt, v))
+}
+
+// LateCreditedAtIn applies the In predicate on the "late_credited_at" field.
+func LateCreditedAtIn(vs ...time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIn(FieldLateCreditedAt, vs...))
+}
+
+// LateCreditedAtNotIn applies the NotIn predicate on the "late_credited_at" field.
+func LateCreditedAtNotIn(vs ...time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotIn(FieldLateCreditedAt, vs...))
+}
+
+// LateCreditedAtGT applies the GT predicate on the "late_credited_at" field.
+func LateCreditedAtGT(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGT(FieldLateCreditedAt, v))
+}
+
+// LateCreditedAtGTE applies the GTE predicate on the "late_credited_at" field.
+func LateCreditedAtGTE(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGTE(FieldLateCreditedAt, v))
+}
+
+// LateCreditedAtLT applies the LT predicate on the "late_credited_at" field.
+func LateCreditedAtLT(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLT(FieldLateCreditedAt, v))
+}
+
+// LateCreditedAtLTE applies the LTE predicate on the "late_credited_at" field.
+func LateCreditedAtLTE(v time.Time) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLTE(FieldLateCreditedAt, v))
+}
+
+// LateCreditedAtIsNil applies the IsNil predicate on the "late_credited_at" field.
+func LateCreditedAtIsNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIsNull(FieldLateCreditedAt))
+}
+
+// LateCreditedAtNotNil applies the NotNil predicate on the "late_credited_at" field.
+func LateCreditedAtNotNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotNull(FieldLateCreditedAt))
+}
+
+// PackagingVariantEQ applies the EQ predicate on the "packaging_variant" field.
+func PackagingVariantEQ(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldPackagingVariant, v))
+}
+
+// PackagingVariantNEQ applies the NEQ predicate on the "packaging_variant" field.
+func PackagingVariantNEQ(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNEQ(FieldPackagingVariant, v))
+}
+
+// PackagingVariantIn applies the In predicate on the "packaging_variant" field.
+func PackagingVariantIn(vs ...string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIn(FieldPackagingVariant, vs...))
+}
+
+// PackagingVariantNotIn applies the NotIn predicate on the "packaging_variant" field.
+func PackagingVariantNotIn(vs ...string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotIn(FieldPackagingVariant, vs...))
+}
+
+// PackagingVariantGT applies the GT predicate on the "packaging_variant" field.
+func PackagingVariantGT(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGT(FieldPackagingVariant, v))
+}
+
+// PackagingVariantGTE applies the GTE predicate on the "packaging_variant" field.
+func PackagingVariantGTE(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGTE(FieldPackagingVariant, v))
+}
+
+// PackagingVariantLT applies the LT predicate on the "packaging_variant" field.
+func PackagingVariantLT(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLT(FieldPackagingVariant, v))
+}
+
+// PackagingVariantLTE applies the LTE predicate on the "packaging_variant" field.
+func PackagingVariantLTE(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLTE(FieldPackagingVariant, v))
+}
+
+// PackagingVariantContains applies the Contains predicate on the "packaging_variant" field.
+func PackagingVariantContains(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldContains(FieldPackagingVariant, v))
+}
+
+// PackagingVariantHasPrefix applies the HasPrefix predicate on the "packaging_variant" field.
+func PackagingVariantHasPrefix(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldHasPrefix(FieldPackagingVariant, v))
+}
+
+// PackagingVariantHasSuffix applies the HasSuffix predicate on the "packaging_variant" field.
+func PackagingVariantHasSuffix(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldHasSuffix(FieldPackagingVariant, v))
+}
+
+// PackagingVariantEqualFold applies the EqualFold predicate on the "packaging_variant" field.
+func PackagingVariantEqualFold(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEqualFold(FieldPackagingVariant, v))
+}
+
+// PackagingVariantContainsFold applies the ContainsFold predicate on the "packaging_variant" field.
+func PackagingVariantContainsFold(v string) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldContainsFold(FieldPackagingVariant, v))
 }
 
 // WindowIDEQ applies the EQ predicate on the "window_id" field.

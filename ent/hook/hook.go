@@ -369,6 +369,18 @@ func (f OrderLineFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, e
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.OrderLineMutation", m)
 }
 
+// The OrderReturnFunc type is an adapter to allow the use of ordinary
+// function as OrderReturn mutator.
+type OrderReturnFunc func(context.Context, *ent.OrderReturnMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f OrderReturnFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.OrderReturnMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.OrderReturnMutation", m)
+}
+
 // The OutboxFunc type is an adapter to allow the use of ordinary
 // function as Outbox mutator.
 type OutboxFunc func(context.Context, *ent.OutboxMutation) (ent.Value, error)
@@ -451,6 +463,18 @@ func (f RefundFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RefundMutation", m)
+}
+
+// The ReturnLineFunc type is an adapter to allow the use of ordinary
+// function as ReturnLine mutator.
+type ReturnLineFunc func(context.Context, *ent.ReturnLineMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReturnLineFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReturnLineMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReturnLineMutation", m)
 }
 
 // The SettingFunc type is an adapter to allow the use of ordinary

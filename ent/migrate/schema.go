@@ -335,6 +335,11 @@ var (
 		{Name: "location_id", Type: field.TypeInt, Nullable: true},
 		{Name: "pickup_code", Type: field.TypeString},
 		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "due_at", Type: field.TypeTime, Nullable: true},
+		{Name: "escalated_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reroutes", Type: field.TypeInt, Default: 0},
+		{Name: "late_credited_at", Type: field.TypeTime, Nullable: true},
+		{Name: "packaging_variant", Type: field.TypeString, Size: 40, Default: ""},
 		{Name: "window_id", Type: field.TypeInt, Nullable: true},
 		{Name: "address", Type: field.TypeJSON, Nullable: true},
 		{Name: "order_id", Type: field.TypeInt, Unique: true},
@@ -347,7 +352,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fulfillments_orders_fulfillment",
-				Columns:    []*schema.Column{FulfillmentsColumns[11]},
+				Columns:    []*schema.Column{FulfillmentsColumns[16]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -366,6 +371,19 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{FulfillmentsColumns[5], FulfillmentsColumns[2]},
 			},
+			{
+				Name:    "fulfillment_due_at",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentsColumns[9]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status NOT IN ('COLLECTED', 'DELIVERED', 'CANCELED', 'FAILED') AND due_at IS NOT NULL",
+				},
+			},
+			{
+				Name:    "fulfillment_location_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentsColumns[6], FulfillmentsColumns[5]},
+			},
 		},
 	}
 	// FulfillmentEventsColumns holds the columns for the "fulfillment_events" table.
@@ -377,6 +395,7 @@ var (
 		{Name: "actor", Type: field.TypeEnum, Enums: []string{"STAFF", "HUB", "COURIER", "SYSTEM", "CUSTOMER"}},
 		{Name: "actor_id", Type: field.TypeString, Default: ""},
 		{Name: "note", Type: field.TypeString, Default: ""},
+		{Name: "scan", Type: field.TypeString, Size: 20, Default: ""},
 		{Name: "at", Type: field.TypeTime},
 		{Name: "fulfillment_id", Type: field.TypeInt},
 	}
@@ -388,7 +407,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fulfillment_events_fulfillments_events",
-				Columns:    []*schema.Column{FulfillmentEventsColumns[8]},
+				Columns:    []*schema.Column{FulfillmentEventsColumns[9]},
 				RefColumns: []*schema.Column{FulfillmentsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -438,6 +457,36 @@ var (
 				Name:    "giftlot_expires_at",
 				Unique:  false,
 				Columns: []*schema.Column{GiftLotsColumns[4]},
+			},
+		},
+	}
+	// HubCollectionsColumns holds the columns for the "hub_collections" table.
+	HubCollectionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "collection_id", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "hub", Type: field.TypeString, Size: 40},
+		{Name: "fulfillment_id", Type: field.TypeInt},
+		{Name: "outcome", Type: field.TypeEnum, Enums: []string{"COLLECTED", "ALREADY_COLLECTED", "CONFLICT"}},
+		{Name: "claimed_at", Type: field.TypeTime},
+		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "recorded_at", Type: field.TypeTime},
+		{Name: "note", Type: field.TypeString, Default: ""},
+	}
+	// HubCollectionsTable holds the schema information for the "hub_collections" table.
+	HubCollectionsTable = &schema.Table{
+		Name:       "hub_collections",
+		Columns:    HubCollectionsColumns,
+		PrimaryKey: []*schema.Column{HubCollectionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "hubcollection_fulfillment_id",
+				Unique:  false,
+				Columns: []*schema.Column{HubCollectionsColumns[3]},
+			},
+			{
+				Name:    "hubcollection_hub_recorded_at",
+				Unique:  false,
+				Columns: []*schema.Column{HubCollectionsColumns[2], HubCollectionsColumns[7]},
 			},
 		},
 	}
@@ -493,6 +542,38 @@ var (
 				Name:    "hubpayment_status_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{HubPaymentsColumns[7], HubPaymentsColumns[9]},
+			},
+		},
+	}
+	// HubPickupsColumns holds the columns for the "hub_pickups" table.
+	HubPickupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "fulfillment_id", Type: field.TypeInt, Unique: true},
+		{Name: "order_id", Type: field.TypeInt},
+		{Name: "pickup_code", Type: field.TypeString, Size: 16},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"WAITING", "COLLECTED", "GONE"}, Default: "WAITING"},
+		{Name: "listed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "collection_id", Type: field.TypeString, Unique: true, Nullable: true, Size: 64},
+		{Name: "collected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "outcome", Type: field.TypeEnum, Nullable: true, Enums: []string{"COLLECTED", "ALREADY_COLLECTED", "CONFLICT"}},
+		{Name: "note", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "synced_at", Type: field.TypeTime, Nullable: true},
+	}
+	// HubPickupsTable holds the schema information for the "hub_pickups" table.
+	HubPickupsTable = &schema.Table{
+		Name:       "hub_pickups",
+		Columns:    HubPickupsColumns,
+		PrimaryKey: []*schema.Column{HubPickupsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "hubpickup_pickup_code",
+				Unique:  false,
+				Columns: []*schema.Column{HubPickupsColumns[3]},
+			},
+			{
+				Name:    "hubpickup_status_listed_at",
+				Unique:  false,
+				Columns: []*schema.Column{HubPickupsColumns[4], HubPickupsColumns[5]},
 			},
 		},
 	}
@@ -779,6 +860,7 @@ var (
 		{Name: "unit_amount", Type: field.TypeInt64},
 		{Name: "currency", Type: field.TypeString},
 		{Name: "refunded_quantity", Type: field.TypeInt, Default: 0},
+		{Name: "returned_quantity", Type: field.TypeInt, Default: 0},
 		{Name: "order_id", Type: field.TypeInt},
 		{Name: "variant_id", Type: field.TypeInt},
 	}
@@ -790,15 +872,87 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "order_lines_orders_lines",
-				Columns:    []*schema.Column{OrderLinesColumns[9]},
+				Columns:    []*schema.Column{OrderLinesColumns[10]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "order_lines_variants_variant",
-				Columns:    []*schema.Column{OrderLinesColumns[10]},
+				Columns:    []*schema.Column{OrderLinesColumns[11]},
 				RefColumns: []*schema.Column{VariantsColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+		},
+	}
+	// OrderReturnsColumns holds the columns for the "order_returns" table.
+	OrderReturnsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "fulfillment_id", Type: field.TypeInt, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"REQUESTED", "RECEIVED", "INSPECTED", "REFUNDED", "CANCELED"}, Default: "REQUESTED"},
+		{Name: "reason", Type: field.TypeEnum, Enums: []string{"DAMAGED", "DEFECTIVE", "WRONG_ITEM", "NOT_AS_DESCRIBED", "DOES_NOT_FIT", "CHANGED_MIND", "OTHER"}},
+		{Name: "reason_text", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "code", Type: field.TypeString},
+		{Name: "refund_mode", Type: field.TypeEnum, Enums: []string{"WALLET_ON_DROPOFF", "CARD_AFTER_INSPECTION"}},
+		{Name: "packaging_variant", Type: field.TypeString, Nullable: true},
+		{Name: "units", Type: field.TypeInt},
+		{Name: "graded_units", Type: field.TypeInt, Default: 0},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "card_refund_id", Type: field.TypeInt, Nullable: true},
+		{Name: "received_at", Type: field.TypeTime, Nullable: true},
+		{Name: "received_by", Type: field.TypeString, Default: ""},
+		{Name: "inspected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "refunded_at", Type: field.TypeTime, Nullable: true},
+		{Name: "canceled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt},
+		{Name: "received_location_id", Type: field.TypeInt, Nullable: true},
+	}
+	// OrderReturnsTable holds the schema information for the "order_returns" table.
+	OrderReturnsTable = &schema.Table{
+		Name:       "order_returns",
+		Columns:    OrderReturnsColumns,
+		PrimaryKey: []*schema.Column{OrderReturnsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "order_returns_orders_returns",
+				Columns:    []*schema.Column{OrderReturnsColumns[22]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "order_returns_locations_received_location",
+				Columns:    []*schema.Column{OrderReturnsColumns[23]},
+				RefColumns: []*schema.Column{LocationsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "orderreturn_code",
+				Unique:  true,
+				Columns: []*schema.Column{OrderReturnsColumns[8]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'REQUESTED'",
+				},
+			},
+			{
+				Name:    "orderreturn_status_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrderReturnsColumns[5], OrderReturnsColumns[0]},
+			},
+			{
+				Name:    "orderreturn_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrderReturnsColumns[22]},
+			},
+			{
+				Name:    "orderreturn_packaging_variant",
+				Unique:  false,
+				Columns: []*schema.Column{OrderReturnsColumns[10]},
 			},
 		},
 	}
@@ -993,6 +1147,52 @@ var (
 				Name:    "refund_status_next_attempt_at",
 				Unique:  false,
 				Columns: []*schema.Column{RefundsColumns[7], RefundsColumns[12]},
+			},
+		},
+	}
+	// ReturnLinesColumns holds the columns for the "return_lines" table.
+	ReturnLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "variant_id", Type: field.TypeInt},
+		{Name: "unit_amount", Type: field.TypeInt64},
+		{Name: "grade", Type: field.TypeEnum, Nullable: true, Enums: []string{"RESELLABLE", "NEEDS_REPACK", "DISPOSE"}},
+		{Name: "graded_at", Type: field.TypeTime, Nullable: true},
+		{Name: "graded_by", Type: field.TypeString, Default: ""},
+		{Name: "return_id", Type: field.TypeInt},
+		{Name: "order_line_id", Type: field.TypeInt},
+		{Name: "location_id", Type: field.TypeInt, Nullable: true},
+	}
+	// ReturnLinesTable holds the schema information for the "return_lines" table.
+	ReturnLinesTable = &schema.Table{
+		Name:       "return_lines",
+		Columns:    ReturnLinesColumns,
+		PrimaryKey: []*schema.Column{ReturnLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "return_lines_order_returns_lines",
+				Columns:    []*schema.Column{ReturnLinesColumns[7]},
+				RefColumns: []*schema.Column{OrderReturnsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "return_lines_order_lines_order_line",
+				Columns:    []*schema.Column{ReturnLinesColumns[8]},
+				RefColumns: []*schema.Column{OrderLinesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "return_lines_locations_location",
+				Columns:    []*schema.Column{ReturnLinesColumns[9]},
+				RefColumns: []*schema.Column{LocationsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "returnline_return_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReturnLinesColumns[7]},
 			},
 		},
 	}
@@ -1326,8 +1526,10 @@ var (
 		FulfillmentEventsTable,
 		GiftDrawsTable,
 		GiftLotsTable,
+		HubCollectionsTable,
 		HubPassSpendsTable,
 		HubPaymentsTable,
+		HubPickupsTable,
 		HubSalesTable,
 		HubWalletsTable,
 		IdempotencyKeysTable,
@@ -1339,6 +1541,7 @@ var (
 		OrdersTable,
 		OrderEventsTable,
 		OrderLinesTable,
+		OrderReturnsTable,
 		OutboxesTable,
 		PaymentsTable,
 		PickupPointsTable,
@@ -1346,6 +1549,7 @@ var (
 		ProductsTable,
 		ReaderBindingsTable,
 		RefundsTable,
+		ReturnLinesTable,
 		SettingsTable,
 		ShippingRatesTable,
 		StaffsTable,
@@ -1382,20 +1586,20 @@ func init() {
 		IncrementStart: func(i int) *int { return &i }(4294967296),
 	}
 	CustomerAddressesTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(171798691840),
+		IncrementStart: func(i int) *int { return &i }(180388626432),
 	}
 	CustomerSessionsTable.ForeignKeys[0].RefTable = CustomersTable
 	CustomerSessionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
 	}
 	DeliveryChoicesTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(176093659136),
+		IncrementStart: func(i int) *int { return &i }(184683593728),
 	}
 	DeliveryChoicesTable.Annotation.Checks = map[string]string{
 		"delivery_choice_price_non_negative": "price_amount >= 0",
 	}
 	DeliveryZonesTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(180388626432),
+		IncrementStart: func(i int) *int { return &i }(188978561024),
 	}
 	DeliveryZonesTable.Annotation.Checks = map[string]string{
 		"delivery_zone_price_non_negative": "price_amount >= 0",
@@ -1440,6 +1644,9 @@ func init() {
 	GiftLotsTable.Annotation.Checks = map[string]string{
 		"gift_lot_remaining_non_negative": "remaining >= 0",
 	}
+	HubCollectionsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(193273528320),
+	}
 	HubPassSpendsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(158913789952),
 	}
@@ -1451,6 +1658,9 @@ func init() {
 	}
 	HubPaymentsTable.Annotation.Checks = map[string]string{
 		"hub_payment_amount_positive": "amount > 0",
+	}
+	HubPickupsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(197568495616),
 	}
 	HubSalesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(133143986176),
@@ -1504,7 +1714,21 @@ func init() {
 		IncrementStart: func(i int) *int { return &i }(77309411328),
 	}
 	OrderLinesTable.Annotation.Checks = map[string]string{
-		"order_line_refund_within_quantity": "refunded_quantity >= 0 AND refunded_quantity <= quantity",
+		"order_line_refund_within_quantity":  "refunded_quantity >= 0 AND refunded_quantity <= quantity",
+		"order_line_returns_within_quantity": "returned_quantity >= 0 AND returned_quantity + refunded_quantity <= quantity",
+	}
+	OrderReturnsTable.ForeignKeys[0].RefTable = OrdersTable
+	OrderReturnsTable.ForeignKeys[1].RefTable = LocationsTable
+	OrderReturnsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(171798691840),
+	}
+	OrderReturnsTable.Annotation.Checks = map[string]string{
+		"order_return_amount_non_negative":    "amount >= 0",
+		"order_return_canceled_only_unopened": "status <> 'CANCELED' OR received_at IS NULL",
+		"order_return_graded_within_units":    "graded_units >= 0 AND graded_units <= units",
+		"order_return_received_has_location":  "status IN ('REQUESTED', 'CANCELED') OR received_location_id IS NOT NULL",
+		"order_return_refund_within_amount":   "refunded_amount >= 0 AND refunded_amount <= amount",
+		"order_return_units_positive":         "units > 0",
 	}
 	OutboxesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(137438953472),
@@ -1521,14 +1745,14 @@ func init() {
 	}
 	PickupPointsTable.ForeignKeys[0].RefTable = LocationsTable
 	PickupPointsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(184683593728),
+		IncrementStart: func(i int) *int { return &i }(201863462912),
 	}
 	PickupPointsTable.Annotation.Checks = map[string]string{
 		"pickup_point_price_non_negative": "price_amount >= 0",
 	}
 	PickupWindowsTable.ForeignKeys[0].RefTable = PickupPointsTable
 	PickupWindowsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(188978561024),
+		IncrementStart: func(i int) *int { return &i }(206158430208),
 	}
 	PickupWindowsTable.Annotation.Checks = map[string]string{
 		"pickup_window_ends_after_start":      "ends_at > starts_at",
@@ -1544,11 +1768,20 @@ func init() {
 	RefundsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(85899345920),
 	}
+	ReturnLinesTable.ForeignKeys[0].RefTable = OrderReturnsTable
+	ReturnLinesTable.ForeignKeys[1].RefTable = OrderLinesTable
+	ReturnLinesTable.ForeignKeys[2].RefTable = LocationsTable
+	ReturnLinesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(176093659136),
+	}
+	ReturnLinesTable.Annotation.Checks = map[string]string{
+		"return_line_graded_whole": "grade IS NULL AND graded_at IS NULL OR grade IS NOT NULL AND graded_at IS NOT NULL",
+	}
 	SettingsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(128849018880),
 	}
 	ShippingRatesTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(193273528320),
+		IncrementStart: func(i int) *int { return &i }(210453397504),
 	}
 	ShippingRatesTable.Annotation.Checks = map[string]string{
 		"shipping_rate_band":               "min_grams IS NULL OR max_grams IS NULL OR min_grams <= max_grams",

@@ -52,6 +52,8 @@ const (
 	EdgeRefunds = "refunds"
 	// EdgeFulfillment holds the string denoting the fulfillment edge name in mutations.
 	EdgeFulfillment = "fulfillment"
+	// EdgeReturns holds the string denoting the returns edge name in mutations.
+	EdgeReturns = "returns"
 	// Table holds the table name of the order in the database.
 	Table = "orders"
 	// LinesTable is the table that holds the lines relation/edge.
@@ -89,6 +91,13 @@ const (
 	FulfillmentInverseTable = "fulfillments"
 	// FulfillmentColumn is the table column denoting the fulfillment relation/edge.
 	FulfillmentColumn = "order_id"
+	// ReturnsTable is the table that holds the returns relation/edge.
+	ReturnsTable = "order_returns"
+	// ReturnsInverseTable is the table name for the OrderReturn entity.
+	// It exists in this package in order to avoid circular dependency with the "orderreturn" package.
+	ReturnsInverseTable = "order_returns"
+	// ReturnsColumn is the table column denoting the returns relation/edge.
+	ReturnsColumn = "order_id"
 )
 
 // Columns holds all SQL columns for order fields.
@@ -304,6 +313,20 @@ func ByFulfillmentField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newFulfillmentStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByReturnsCount orders the results by returns count.
+func ByReturnsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newReturnsStep(), opts...)
+	}
+}
+
+// ByReturns orders the results by returns terms.
+func ByReturns(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newReturnsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newLinesStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -337,6 +360,13 @@ func newFulfillmentStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(FulfillmentInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, false, FulfillmentTable, FulfillmentColumn),
+	)
+}
+func newReturnsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ReturnsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ReturnsTable, ReturnsColumn),
 	)
 }
 

@@ -745,6 +745,29 @@ func HasFulfillmentWith(preds ...predicate.Fulfillment) predicate.Order {
 	})
 }
 
+// HasReturns applies the HasEdge predicate on the "returns" edge.
+func HasReturns() predicate.Order {
+	return predicate.Order(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ReturnsTable, ReturnsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasReturnsWith applies the HasEdge predicate on the "returns" edge with a given conditions (other predicates).
+func HasReturnsWith(preds ...predicate.OrderReturn) predicate.Order {
+	return predicate.Order(func(s *sql.Selector) {
+		step := newReturnsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Order) predicate.Order {
 	return predicate.Order(sql.AndPredicates(predicates...))

@@ -33,6 +33,8 @@ const (
 	FieldCurrency = "currency"
 	// FieldRefundedQuantity holds the string denoting the refunded_quantity field in the database.
 	FieldRefundedQuantity = "refunded_quantity"
+	// FieldReturnedQuantity holds the string denoting the returned_quantity field in the database.
+	FieldReturnedQuantity = "returned_quantity"
 	// EdgeOrder holds the string denoting the order edge name in mutations.
 	EdgeOrder = "order"
 	// EdgeVariant holds the string denoting the variant edge name in mutations.
@@ -68,6 +70,7 @@ var Columns = []string{
 	FieldUnitAmount,
 	FieldCurrency,
 	FieldRefundedQuantity,
+	FieldReturnedQuantity,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -96,6 +99,10 @@ var (
 	DefaultRefundedQuantity int
 	// RefundedQuantityValidator is a validator for the "refunded_quantity" field. It is called by the builders before save.
 	RefundedQuantityValidator func(int) error
+	// DefaultReturnedQuantity holds the default value on creation for the "returned_quantity" field.
+	DefaultReturnedQuantity int
+	// ReturnedQuantityValidator is a validator for the "returned_quantity" field. It is called by the builders before save.
+	ReturnedQuantityValidator func(int) error
 )
 
 // OrderOption defines the ordering options for the OrderLine queries.
@@ -154,6 +161,11 @@ func ByCurrency(opts ...sql.OrderTermOption) OrderOption {
 // ByRefundedQuantity orders the results by the refunded_quantity field.
 func ByRefundedQuantity(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRefundedQuantity, opts...).ToFunc()
+}
+
+// ByReturnedQuantity orders the results by the returned_quantity field.
+func ByReturnedQuantity(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReturnedQuantity, opts...).ToFunc()
 }
 
 // ByOrderField orders the results by order field.

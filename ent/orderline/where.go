@@ -103,6 +103,11 @@ func RefundedQuantity(v int) predicate.OrderLine {
 	return predicate.OrderLine(sql.FieldEQ(FieldRefundedQuantity, v))
 }
 
+// ReturnedQuantity applies equality check predicate on the "returned_quantity" field. It's identical to ReturnedQuantityEQ.
+func ReturnedQuantity(v int) predicate.OrderLine {
+	return predicate.OrderLine(sql.FieldEQ(FieldReturnedQuantity, v))
+}
+
 // OrderIDEQ applies the EQ predicate on the "order_id" field.
 func OrderIDEQ(v int) predicate.OrderLine {
 	return predicate.OrderLine(sql.FieldEQ(FieldOrderID, v))
@@ -546,6 +551,46 @@ func RefundedQuantityLT(v int) predicate.OrderLine {
 // RefundedQuantityLTE applies the LTE predicate on the "refunded_quantity" field.
 func RefundedQuantityLTE(v int) predicate.OrderLine {
 	return predicate.OrderLine(sql.FieldLTE(FieldRefundedQuantity, v))
+}
+
+// ReturnedQuantityEQ applies the EQ predicate on the "returned_quantity" field.
+func ReturnedQuantityEQ(v int) predicate.OrderLine {
+	return predicate.OrderLine(sql.FieldEQ(FieldReturnedQuantity, v))
+}
+
+// ReturnedQuantityNEQ applies the NEQ predicate on the "returned_quantity" field.
+func ReturnedQuantityNEQ(v int) predicate.OrderLine {
+	return predicate.OrderLine(sql.FieldNEQ(FieldReturnedQuantity, v))
+}
+
+// ReturnedQuantityIn applies the In predicate on the "returned_quantity" field.
+func ReturnedQuantityIn(vs ...int) predicate.OrderLine {
+	return predicate.OrderLine(sql.FieldIn(FieldReturnedQuantity, vs...))
+}
+
+// ReturnedQuantityNotIn applies the NotIn predicate on the "returned_quantity" field.
+func ReturnedQuantityNotIn(vs ...int) predicate.OrderLine {
+	return predicate.OrderLine(sql.FieldNotIn(FieldReturnedQuantity, vs...))
+}
+
+// ReturnedQuantityGT applies the GT predicate on the "returned_quantity" field.
+func ReturnedQuantityGT(v int) predicate.OrderLine {
+	return predicate.OrderLine(sql.FieldGT(FieldReturnedQuantity, v))
+}
+
+// ReturnedQuantityGTE applies the GTE predicate on the "returned_quantity" field.
+func ReturnedQuantityGTE(v int) predicate.OrderLine {
+	return predicate.OrderLine(sql.FieldGTE(FieldReturnedQuantity, v))
+}
+
+// ReturnedQuantityLT applies the LT predicate on the "returned_quantity" field.
+func ReturnedQuantityLT(v int) predicate.OrderLine {
+	return predicate.OrderLine(sql.FieldLT(FieldReturnedQuantity, v))
+}
+
+// ReturnedQuantityLTE applies the LTE predicate on the "returned_quantity" field.
+func ReturnedQuantityLTE(v int) predicate.OrderLine {
+	return predicate.OrderLine(sql.FieldLTE(FieldReturnedQuantity, v))
 }
 
 // HasOrder applies the HasEdge predicate on the "order" edge.

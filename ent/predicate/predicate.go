@@ -96,6 +96,9 @@ type OrderEvent func(*sql.Selector)
 // OrderLine is the predicate function for orderline builders.
 type OrderLine func(*sql.Selector)
 
+// OrderReturn is the predicate function for orderreturn builders.
+type OrderReturn func(*sql.Selector)
+
 // Outbox is the predicate function for outbox builders.
 type Outbox func(*sql.Selector)
 
@@ -116,6 +119,9 @@ type ReaderBinding func(*sql.Selector)
 
 // Refund is the predicate function for refund builders.
 type Refund func(*sql.Selector)
+
+// ReturnLine is the predicate function for returnline builders.
+type ReturnLine func(*sql.Selector)
 
 // Setting is the predicate function for setting builders.
 type Setting func(*sql.Selector)

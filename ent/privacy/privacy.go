@@ -831,6 +831,30 @@ func (f OrderLineMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutat
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.OrderLineMutation", m)
 }
 
+// The OrderReturnQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type OrderReturnQueryRuleFunc func(context.Context, *ent.OrderReturnQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f OrderReturnQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OrderReturnQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.OrderReturnQuery", q)
+}
+
+// The OrderReturnMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type OrderReturnMutationRuleFunc func(context.Context, *ent.OrderReturnMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f OrderReturnMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.OrderReturnMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.OrderReturnMutation", m)
+}
+
 // The OutboxQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type OutboxQueryRuleFunc func(context.Context, *ent.OutboxQuery) error
@@ -997,6 +1021,30 @@ func (f RefundMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RefundMutation", m)
+}
+
+// The ReturnLineQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ReturnLineQueryRuleFunc func(context.Context, *ent.ReturnLineQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ReturnLineQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReturnLineQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ReturnLineQuery", q)
+}
+
+// The ReturnLineMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ReturnLineMutationRuleFunc func(context.Context, *ent.ReturnLineMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ReturnLineMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ReturnLineMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ReturnLineMutation", m)
 }
 
 // The SettingQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -1358,6 +1406,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.OrderLineQuery:
 		return q.Filter(), nil
+	case *ent.OrderReturnQuery:
+		return q.Filter(), nil
 	case *ent.OutboxQuery:
 		return q.Filter(), nil
 	case *ent.PaymentQuery:
@@ -1371,6 +1421,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	case *ent.ReaderBindingQuery:
 		return q.Filter(), nil
 	case *ent.RefundQuery:
+		return q.Filter(), nil
+	case *ent.ReturnLineQuery:
 		return q.Filter(), nil
 	case *ent.SettingQuery:
 		return q.Filter(), nil
@@ -1461,6 +1513,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.OrderLineMutation:
 		return m.Filter(), nil
+	case *ent.OrderReturnMutation:
+		return m.Filter(), nil
 	case *ent.OutboxMutation:
 		return m.Filter(), nil
 	case *ent.PaymentMutation:
@@ -1474,6 +1528,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.ReaderBindingMutation:
 		return m.Filter(), nil
 	case *ent.RefundMutation:
+		return m.Filter(), nil
+	case *ent.ReturnLineMutation:
 		return m.Filter(), nil
 	case *ent.SettingMutation:
 		return m.Filter(), nil

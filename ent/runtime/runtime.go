@@ -36,6 +36,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
@@ -43,6 +44,7 @@ import (
 	"github.com/merchd/merchd/ent/product"
 	"github.com/merchd/merchd/ent/readerbinding"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/schema"
 	"github.com/merchd/merchd/ent/setting"
 	"github.com/merchd/merchd/ent/shippingrate"
@@ -518,13 +520,13 @@ func init() {
 	// fulfillment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	fulfillment.UpdateDefaultUpdatedAt = fulfillmentDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// fulfillmentDescReroutes is the schema descriptor for reroutes field.
-	fulfillmentDescReroutes := fulfillmentFields[10].Descriptor()
+	fulfillmentDescReroutes := fulfillmentFields[9].Descriptor()
 	// fulfillment.DefaultReroutes holds the default value on creation for the reroutes field.
 	fulfillment.DefaultReroutes = fulfillmentDescReroutes.Default.(int)
 	// fulfillment.ReroutesValidator is a validator for the "reroutes" field. It is called by the builders before save.
 	fulfillment.ReroutesValidator = fulfillmentDescReroutes.Validators[0].(func(int) error)
 	// fulfillmentDescPackagingVariant is the schema descriptor for packaging_variant field.
-	fulfillmentDescPackagingVariant := fulfillmentFields[12].Descriptor()
+	fulfillmentDescPackagingVariant := fulfillmentFields[11].Descriptor()
 	// fulfillment.DefaultPackagingVariant holds the default value on creation for the packaging_variant field.
 	fulfillment.DefaultPackagingVariant = fulfillmentDescPackagingVariant.Default.(string)
 	// fulfillment.PackagingVariantValidator is a validator for the "packaging_variant" field. It is called by the builders before save.
@@ -1159,6 +1161,66 @@ func init() {
 	orderline.DefaultRefundedQuantity = orderlineDescRefundedQuantity.Default.(int)
 	// orderline.RefundedQuantityValidator is a validator for the "refunded_quantity" field. It is called by the builders before save.
 	orderline.RefundedQuantityValidator = orderlineDescRefundedQuantity.Validators[0].(func(int) error)
+	// orderlineDescReturnedQuantity is the schema descriptor for returned_quantity field.
+	orderlineDescReturnedQuantity := orderlineFields[10].Descriptor()
+	// orderline.DefaultReturnedQuantity holds the default value on creation for the returned_quantity field.
+	orderline.DefaultReturnedQuantity = orderlineDescReturnedQuantity.Default.(int)
+	// orderline.ReturnedQuantityValidator is a validator for the "returned_quantity" field. It is called by the builders before save.
+	orderline.ReturnedQuantityValidator = orderlineDescReturnedQuantity.Validators[0].(func(int) error)
+	orderreturnMixin := schema.OrderReturn{}.Mixin()
+	orderreturn.Policy = privacy.NewPolicies(schema.OrderReturn{})
+	orderreturn.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := orderreturn.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	orderreturnMixinFields0 := orderreturnMixin[0].Fields()
+	_ = orderreturnMixinFields0
+	orderreturnFields := schema.OrderReturn{}.Fields()
+	_ = orderreturnFields
+	// orderreturnDescCreatedAt is the schema descriptor for created_at field.
+	orderreturnDescCreatedAt := orderreturnMixinFields0[0].Descriptor()
+	// orderreturn.DefaultCreatedAt holds the default value on creation for the created_at field.
+	orderreturn.DefaultCreatedAt = orderreturnDescCreatedAt.Default.(func() time.Time)
+	// orderreturnDescUpdatedAt is the schema descriptor for updated_at field.
+	orderreturnDescUpdatedAt := orderreturnMixinFields0[1].Descriptor()
+	// orderreturn.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	orderreturn.DefaultUpdatedAt = orderreturnDescUpdatedAt.Default.(func() time.Time)
+	// orderreturn.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	orderreturn.UpdateDefaultUpdatedAt = orderreturnDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// orderreturnDescReasonText is the schema descriptor for reason_text field.
+	orderreturnDescReasonText := orderreturnFields[5].Descriptor()
+	// orderreturn.DefaultReasonText holds the default value on creation for the reason_text field.
+	orderreturn.DefaultReasonText = orderreturnDescReasonText.Default.(string)
+	// orderreturn.ReasonTextValidator is a validator for the "reason_text" field. It is called by the builders before save.
+	orderreturn.ReasonTextValidator = orderreturnDescReasonText.Validators[0].(func(string) error)
+	// orderreturnDescUnits is the schema descriptor for units field.
+	orderreturnDescUnits := orderreturnFields[9].Descriptor()
+	// orderreturn.UnitsValidator is a validator for the "units" field. It is called by the builders before save.
+	orderreturn.UnitsValidator = orderreturnDescUnits.Validators[0].(func(int) error)
+	// orderreturnDescGradedUnits is the schema descriptor for graded_units field.
+	orderreturnDescGradedUnits := orderreturnFields[10].Descriptor()
+	// orderreturn.DefaultGradedUnits holds the default value on creation for the graded_units field.
+	orderreturn.DefaultGradedUnits = orderreturnDescGradedUnits.Default.(int)
+	// orderreturn.GradedUnitsValidator is a validator for the "graded_units" field. It is called by the builders before save.
+	orderreturn.GradedUnitsValidator = orderreturnDescGradedUnits.Validators[0].(func(int) error)
+	// orderreturnDescAmount is the schema descriptor for amount field.
+	orderreturnDescAmount := orderreturnFields[11].Descriptor()
+	// orderreturn.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	orderreturn.AmountValidator = orderreturnDescAmount.Validators[0].(func(int64) error)
+	// orderreturnDescRefundedAmount is the schema descriptor for refunded_amount field.
+	orderreturnDescRefundedAmount := orderreturnFields[13].Descriptor()
+	// orderreturn.DefaultRefundedAmount holds the default value on creation for the refunded_amount field.
+	orderreturn.DefaultRefundedAmount = orderreturnDescRefundedAmount.Default.(int64)
+	// orderreturn.RefundedAmountValidator is a validator for the "refunded_amount" field. It is called by the builders before save.
+	orderreturn.RefundedAmountValidator = orderreturnDescRefundedAmount.Validators[0].(func(int64) error)
+	// orderreturnDescReceivedBy is the schema descriptor for received_by field.
+	orderreturnDescReceivedBy := orderreturnFields[17].Descriptor()
+	// orderreturn.DefaultReceivedBy holds the default value on creation for the received_by field.
+	orderreturn.DefaultReceivedBy = orderreturnDescReceivedBy.Default.(string)
 	outbox.Policy = privacy.NewPolicies(schema.Outbox{})
 	outbox.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -1474,6 +1536,25 @@ func init() {
 	refund.DefaultAttempts = refundDescAttempts.Default.(int)
 	// refund.AttemptsValidator is a validator for the "attempts" field. It is called by the builders before save.
 	refund.AttemptsValidator = refundDescAttempts.Validators[0].(func(int) error)
+	returnline.Policy = privacy.NewPolicies(schema.ReturnLine{})
+	returnline.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := returnline.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	returnlineFields := schema.ReturnLine{}.Fields()
+	_ = returnlineFields
+	// returnlineDescUnitAmount is the schema descriptor for unit_amount field.
+	returnlineDescUnitAmount := returnlineFields[4].Descriptor()
+	// returnline.UnitAmountValidator is a validator for the "unit_amount" field. It is called by the builders before save.
+	returnline.UnitAmountValidator = returnlineDescUnitAmount.Validators[0].(func(int64) error)
+	// returnlineDescGradedBy is the schema descriptor for graded_by field.
+	returnlineDescGradedBy := returnlineFields[8].Descriptor()
+	// returnline.DefaultGradedBy holds the default value on creation for the graded_by field.
+	returnline.DefaultGradedBy = returnlineDescGradedBy.Default.(string)
 	setting.Policy = privacy.NewPolicies(schema.Setting{})
 	setting.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -133,6 +133,7 @@ func (Order) Edges() []ent.Edge {
 		edge.To("history", OrderEvent.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("refunds", Refund.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("fulfillment", Fulfillment.Type).Unique().Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("returns", OrderReturn.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }
 
@@ -171,7 +172,12 @@ func (OrderLine) Fields() []ent.Field {
 		field.Int("quantity").Positive().Immutable(),
 		field.Int64("unit_amount").NonNegative().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("currency").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// refunded_quantity counts units refunded without coming back
+		// (refundOrder by lines); returned_quantity units in returns not
+		// canceled (refunded with the return). Both move with one
+		// conditional update and together never exceed quantity.
 		field.Int("refunded_quantity").NonNegative().Default(0),
+		field.Int("returned_quantity").NonNegative().Default(0),
 	}
 }
 
@@ -187,7 +193,10 @@ func (OrderLine) Edges() []ent.Edge {
 // Annotations of the OrderLine.
 func (OrderLine) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entsql.Checks(map[string]string{"order_line_refund_within_quantity": "refunded_quantity >= 0 AND refunded_quantity <= quantity"}),
+		entsql.Checks(map[string]string{
+			"order_line_refund_within_quantity":  "refunded_quantity >= 0 AND refunded_quantity <= quantity",
+			"order_line_returns_within_quantity": "returned_quantity >= 0 AND returned_quantity + refunded_quantity <= quantity",
+		}),
 	}
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/merchd/merchd/checkout/memberships"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/qrcodes"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/checkout/shop"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/edge"
@@ -70,6 +71,8 @@ type Env struct {
 	Relay    *live.Relay
 	QR       *qrcodes.Service
 	Hubs     *hubs.Service
+	// Returns takes goods back (central only).
+	Returns *returns.Service
 	// Sales is the hub's selling side, with Options.Hub; nil on central.
 	Sales *edge.Sales
 	// Mux is the server's router; tests may mount more (the web pages).
@@ -212,6 +215,7 @@ func New(t testing.TB, o Options) *Env {
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: clock.Now,
 		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Broker: broker,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery,
+		Returns: s.Returns,
 	}
 	if sales != nil {
 		resolver.Sales = sales
@@ -239,7 +243,7 @@ func New(t testing.TB, o Options) *Env {
 		Accounts: s.Accounts, Catalog: s.Catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Stripe: fake, Clock: clock,
 		Wallets: s.Wallets, Members: s.Members, Broker: broker, Relay: relay, Base: srv.URL, QR: s.QR, Mux: mux,
-		Hubs: s.Hubs, Sales: sales, shop: s,
+		Hubs: s.Hubs, Returns: s.Returns, Sales: sales, shop: s,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/membershiptier"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/refund"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/schema/types"
 )
 
@@ -114,6 +116,15 @@ type BuyMembershipPayload struct {
 	Membership *ent.Membership `json:"membership"`
 	// For card: confirm the first payment with Stripe.js or the mobile SDKs.
 	ClientSecret *string `json:"clientSecret,omitempty"`
+}
+
+type CancelReturnInput struct {
+	ReturnID       int    `json:"returnId"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type CancelReturnPayload struct {
+	Return *ent.OrderReturn `json:"return"`
 }
 
 type CancelTerminalPaymentInput struct {
@@ -313,6 +324,18 @@ type DropPoolInput struct {
 
 type EndStreamInput struct {
 	StreamID int `json:"streamId"`
+}
+
+type GradeReturnLineInput struct {
+	LineID int              `json:"lineId"`
+	Grade  returnline.Grade `json:"grade"`
+	// Where the unit is graded: a RESELLABLE unit goes back into this location's stock.
+	LocationID     int    `json:"locationId"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type GradeReturnLinePayload struct {
+	Line *ent.ReturnLine `json:"line"`
 }
 
 type GrantCreditInput struct {
@@ -638,6 +661,19 @@ type RebalanceDropPoolsInput struct {
 	IdempotencyKey string        `json:"idempotencyKey"`
 }
 
+type ReceiveReturnInput struct {
+	Code string `json:"code"`
+	// Where it was dropped off (a hub's token: its own hub only).
+	LocationID int `json:"locationId"`
+	// When it was scanned, if not now (a hub replaying scans made offline).
+	ScannedAt      *time.Time `json:"scannedAt,omitempty"`
+	IdempotencyKey string     `json:"idempotencyKey"`
+}
+
+type ReceiveReturnPayload struct {
+	Return *ent.OrderReturn `json:"return"`
+}
+
 type RecordHubCollectionsInput struct {
 	// At most 100 handovers per call.
 	Collections []*HubCollectionInput `json:"collections"`
@@ -685,6 +721,19 @@ type RemoveFromCartInput struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
+type RequestReturnInput struct {
+	OrderID int                       `json:"orderId"`
+	Lines   []*ReturnRequestLineInput `json:"lines"`
+	Reason  orderreturn.Reason        `json:"reason"`
+	// Anything the buyer wants to add (at most 500 characters).
+	ReasonText     *string `json:"reasonText,omitempty"`
+	IdempotencyKey string  `json:"idempotencyKey"`
+}
+
+type RequestReturnPayload struct {
+	Return *ent.OrderReturn `json:"return"`
+}
+
 type ReturnAllocationInput struct {
 	ReturnID string             `json:"returnId"`
 	Hub      string             `json:"hub"`
@@ -699,6 +748,35 @@ type ReturnAllocationPayload struct {
 type ReturnLineInput struct {
 	Sku      string `json:"sku"`
 	Quantity int    `json:"quantity"`
+}
+
+// The shop's return policy.
+type ReturnPolicy struct {
+	// Days after collection or delivery within which a return may be asked for.
+	WindowDays int `json:"windowDays"`
+	// How returns asked for now are refunded.
+	Refund orderreturn.RefundMode `json:"refund"`
+}
+
+// How often orders shipped in one packaging variant come back.
+type ReturnRate struct {
+	// Null for fulfilments with no packaging variant recorded.
+	PackagingVariant *string `json:"packagingVariant,omitempty"`
+	// Fulfilments that reached their buyer (collected or delivered).
+	Fulfillments int `json:"fulfillments"`
+	// Returns asked for (not canceled).
+	Returns int `json:"returns"`
+	// Orders with at least one return.
+	ReturnedOrders int `json:"returnedOrders"`
+	// Units asked back.
+	Units int `json:"units"`
+	// returnedOrders / fulfillments (0 with no fulfilments).
+	Rate float64 `json:"rate"`
+}
+
+type ReturnRequestLineInput struct {
+	OrderLineID int `json:"orderLineId"`
+	Quantity    int `json:"quantity"`
 }
 
 type RotateStreamKeyInput struct {
@@ -759,6 +837,15 @@ type SetProductImagesInput struct {
 	ProductID int `json:"productId"`
 	// Replaces the product's images, in this order.
 	Images []*ImageInput `json:"images"`
+}
+
+type SetReturnPolicyInput struct {
+	WindowDays int                    `json:"windowDays"`
+	Refund     orderreturn.RefundMode `json:"refund"`
+}
+
+type SetReturnPolicyPayload struct {
+	Policy *ReturnPolicy `json:"policy"`
 }
 
 type SetStockInput struct {
