@@ -36,6 +36,9 @@ const (
 	CodeHubSaleMismatch = "HUB_SALE_MISMATCH"
 	// CodeAlreadyCollected: a pickup handed over before.
 	CodeAlreadyCollected = "ALREADY_COLLECTED"
+	// CodeInvalidToken: an emailed link (password reset, email
+	// verification) that is unknown, used or expired.
+	CodeInvalidToken = "INVALID_TOKEN"
 	// CodeInternal is every error that is not a refusal: ours, not the
 	// client's. Its text never reaches the client.
 	CodeInternal = "INTERNAL"
@@ -61,6 +64,7 @@ var retryable = map[string]bool{
 	CodeStreamNotLive:        false,
 	CodeHubSaleMismatch:      false,
 	CodeAlreadyCollected:     false,
+	CodeInvalidToken:         false,
 	CodeRateLimited:          true,
 	CodeInternal:             true,
 }
@@ -211,6 +215,10 @@ func (e *LimitError) public() (string, string) { return CodeLimitExceeded, e.Err
 
 // ErrAlreadyMember refuses a second membership while one is active or past due.
 var ErrAlreadyMember = &Refusal{CodeAlreadyMember, "you already have an active membership"}
+
+// ErrInvalidToken refuses an emailed link that is unknown, used or
+// expired (one answer for all three).
+var ErrInvalidToken = &Refusal{CodeInvalidToken, "this link is invalid, used or expired; ask for a new one"}
 
 // ErrInsufficientFunds refuses a wallet debit the balance cannot cover.
 var ErrInsufficientFunds = &Refusal{CodeInsufficientFunds, "insufficient wallet funds"}

@@ -111,6 +111,7 @@ func TestErrorTable(t *testing.T) {
 		"checkout.ErrAlreadyMember":         {checkout.ErrAlreadyMember, "ALREADY_MEMBER"},
 		"checkout.ErrInsufficientFunds":     {checkout.ErrInsufficientFunds, "INSUFFICIENT_FUNDS"},
 		"checkout.ErrRateLimited":           {checkout.ErrRateLimited, "RATE_LIMITED"},
+		"checkout.ErrInvalidToken":          {checkout.ErrInvalidToken, "INVALID_TOKEN"},
 		"fulfillment.ErrAlreadyCollected":   {fulfillment.ErrAlreadyCollected, "ALREADY_COLLECTED"},
 		"hubs.ErrBadSignedCode":             {hubs.ErrBadSignedCode, "BAD_USER_INPUT"},
 		"hubs.ErrReaderBusy":                {hubs.ErrReaderBusy, "BAD_USER_INPUT"},

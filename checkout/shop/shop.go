@@ -23,6 +23,7 @@ import (
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/memberships"
+	"github.com/merchd/merchd/checkout/notify"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/payments"
 	"github.com/merchd/merchd/checkout/qrcodes"
@@ -56,8 +57,10 @@ type Config struct {
 	Terminal hubs.Terminal
 	// Notifier hears every committed change (nil: nobody).
 	Notifier checkout.Notifier
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Notify configures email and outbound webhooks (central only).
+	Notify notify.Config
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // Shop is every domain service, built once.
@@ -77,6 +80,10 @@ type Shop struct {
 	Hubs *hubs.Service
 	// Fulfillment hands paid orders over (central only; nil at a hub).
 	Fulfillment *fulfillment.Service
+	// Notify is the outbox: buyers' emails and the merchant's webhooks,
+	// recorded with each change and sent after (central only; nil at a
+	// hub, whose sales reach central's outbox when they sync).
+	Notify *notify.Service
 
 	log *slog.Logger
 }
@@ -122,6 +129,9 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		}
 		s.Fulfillment = fulfillment.New(db, dialect, signer, s.Catalog.LocationID(), now)
 		fulfil = s.Fulfillment
+		if s.Notify, err = notify.New(db, cfg.Notify, now, cfg.Log); err != nil {
+			return nil, err
+		}
 	}
 	s.Orders = orders.New(db, dialect, s.Carts, s.Wallets, s.Members, cfg.Pay, now, cfg.Log, fulfil, s.Hubs)
 	retention := cfg.Retention
@@ -132,6 +142,10 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		return nil, err
 	}
 	s.Orders.IgnoreOtherInstallations(cfg.Install)
+	if s.Notify != nil {
+		s.Orders.SetOutbox(s.Notify)
+		s.Accounts.SetOutbox(s.Notify)
+	}
 	if cfg.Hub != "" {
 		s.Orders.SellAtTillOnly(cfg.Hub)
 	} else {
@@ -164,15 +178,19 @@ func (s *Shop) Webhook(secret checkout.Secret) http.Handler {
 }
 
 // Run runs the shop's background jobs until ctx ends, each domain its
-// own: the drop scheduler (on the clock), and every sweepInterval the
-// orders' sweeper (expired holds, overdue orders, refund retries,
-// retention), gift expiry and membership renewals.
+// own: the drop scheduler (on the clock), the notification worker (on
+// central), and every sweepInterval the orders' sweeper (expired holds,
+// overdue orders, refund retries, retention), gift expiry and membership
+// renewals.
 func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Drops.RunScheduler(ctx) })
 	wg.Go(func() { s.Orders.RunSweeper(ctx, sweepInterval) })
 	wg.Go(func() { s.every(ctx, sweepInterval, "expire gifts", s.Wallets.ExpireGifts) })
 	wg.Go(func() { s.every(ctx, sweepInterval, "renew memberships", s.Members.Renew) })
+	if s.Notify != nil {
+		wg.Go(func() { s.Notify.Run(ctx) })
+	}
 	wg.Wait()
 }
 
