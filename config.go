@@ -250,6 +250,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Notify.PublicURL, "public-url", c.Notify.PublicURL, "the shop's public base `URL` (https://shop.example): links in emails start with it")
 	fs.BoolVar(&c.Notify.AllowPrivateWebhooks, "allow-private-webhooks", c.Notify.AllowPrivateWebhooks, "let webhook endpoints be on loopback and private addresses")
 	fs.IntVar(&c.Notify.MaxAttempts, "notify-max-attempts", c.Notify.MaxAttempts, "attempts an email or webhook gets before it is DEAD (retried with backoff from 30s, doubling, up to 6h)")
+	fs.DurationVar(&c.Notify.WebhookTimeout, "webhook-timeout", c.Notify.WebhookTimeout, "time limit for one webhook POST (no 2xx in time: retried)")
 	fs.DurationVar(&c.Notify.Lease, "notify-lease", c.Notify.Lease, "how long a replica owns an email or webhook it is sending; after it another replica sends it")
 	fs.Func("allowed-origins", "comma-separated browser origins allowed to call the API (\"*\" for any)", func(s string) error {
 		c.API.AllowedOrigins = splitList(s)

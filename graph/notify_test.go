@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/notify"
+	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/notificationdelivery"
 	"github.com/merchd/merchd/ent/outboxevent"
@@ -588,4 +590,119 @@ func TestWebhookEndpointRules(t *testing.T) {
 	if len(ds) != 1 || ds[0].Status != "PENDING" || ds[0].LastError == nil || !strings.Contains(*ds[0].LastError, "is not a public address") {
 		t.Fatalf("delivery to loopback: %+v", ds)
 	}
+}
+
+var linkRE = regexp.MustCompile(`https://shop\.test/(reset-password|verify-email)\?token=([A-Za-z0-9_\-]+)`)
+
+// linkIn is the account link in an email (text and HTML must agree).
+func linkIn(t testing.TB, m graphtest.Message, page string) string {
+	t.Helper()
+	got := linkRE.FindStringSubmatch(m.Text)
+	if got == nil || got[1] != page {
+		t.Fatalf("no %s link in the text part:\n%s", page, m.Text)
+	}
+	mustContain(t, "HTML part", m.HTML, `href="`+got[0]+`"`)
+	return got[2]
+}
+
+// TestPasswordReset: a reset link reaches the buyer's inbox (and nothing
+// reaches an address without an account, for the same answer); it sets
+// a new password once, ends the account's sessions, verifies the email,
+// and is gone from the outbox once sent. A link past its hour is refused.
+func TestPasswordReset(t *testing.T) {
+	e, ms := mailEnv(t, graphtest.Options{}, nil)
+	ctx := viewer.SystemContext(context.Background())
+	session, _ := e.SignUp(t, "lost@mail.example")
+	ask := func(email, key string) graphtest.Response {
+		return e.Do(t, "", requestResetMutation, map[string]any{"i": map[string]any{"email": email, "idempotencyKey": key}})
+	}
+	known, unknown := ask("Lost@Mail.example ", "r1"), ask("nobody@mail.example", "r2")
+	if string(known.Data) != string(unknown.Data) || len(known.Errors)+len(unknown.Errors) > 0 {
+		t.Fatalf("answers differ: %s %v / %s %v", known.Data, known.Errors, unknown.Data, unknown.Errors)
+	}
+	send(t, e)
+	msgs := ms.Messages()
+	if len(msgs) != 1 || msgs[0].To[0] != "lost@mail.example" {
+		t.Fatalf("emails: %+v", msgs)
+	}
+	mustContain(t, "reset email", msgs[0].Subject, "Reset your password — Test Shop")
+	mustContain(t, "reset email", msgs[0].Text, "lost@mail.example", "within an hour")
+	token := linkIn(t, msgs[0], "reset-password")
+	if n := e.Client.OutboxEvent.Query().Where(outboxevent.Type(checkout.EventPasswordReset)).OnlyX(ctx); bytes.Contains(n.Data, []byte(token)) {
+		t.Fatal("the outbox keeps the reset token after the email went")
+	}
+
+	reset := func(token, password, key string) graphtest.Response {
+		return e.Do(t, "", resetPasswordMutation, map[string]any{"i": map[string]any{"token": token, "newPassword": password, "idempotencyKey": key}})
+	}
+	wantCode(t, reset(token, "short", "p0"), "BAD_USER_INPUT")
+	wantCode(t, reset("mpr_forged", "a long new password", "p1"), "INVALID_TOKEN")
+	var out struct{ ResetPassword struct{ Email string } }
+	reset(token, "a long new password", "p2").Decode(t, &out)
+	if out.ResetPassword.Email != "lost@mail.example" {
+		t.Fatalf("reset answered %q", out.ResetPassword.Email)
+	}
+	wantCode(t, reset(token, "another password", "p3"), "INVALID_TOKEN")
+	wantCode(t, e.Do(t, session, `{ viewer { email } }`, nil), "UNAUTHENTICATED")
+	signIn := func(password string) graphtest.Response {
+		return e.Do(t, "", `mutation($i: SignInInput!) { signIn(input: $i) { token customer { emailVerified } } }`,
+			map[string]any{"i": map[string]any{"email": "lost@mail.example", "password": password}})
+	}
+	wantCode(t, signIn("correct horse battery"), "UNAUTHENTICATED")
+	var in struct {
+		SignIn struct {
+			Customer struct{ EmailVerified bool }
+		}
+	}
+	signIn("a long new password").Decode(t, &in)
+	if !in.SignIn.Customer.EmailVerified {
+		t.Fatal("a reset through the emailed link does not count as a verified email")
+	}
+
+	// A link past its hour (accounts run on the wall clock: the link is
+	// made an hour and a second old).
+	ask("lost@mail.example", "r3").Decode(t, &struct{}{})
+	send(t, e)
+	late := linkIn(t, ms.WaitFor(t, 2, 10*time.Second)[1], "reset-password")
+	sum := sha256.Sum256([]byte(late))
+	lt := e.Client.AccountToken.Query().Where(accounttoken.TokenHash(sum[:])).OnlyX(ctx)
+	if d := lt.ExpiresAt.Sub(lt.CreatedAt); d != time.Hour {
+		t.Fatalf("a reset link lives %s, want 1h", d)
+	}
+	e.Client.AccountToken.Delete().Where(accounttoken.ID(lt.ID)).ExecX(ctx)
+	e.Client.AccountToken.Create().SetTokenHash(lt.TokenHash).SetCustomerID(lt.CustomerID).SetPurpose(lt.Purpose).SetEmail(lt.Email).
+		SetCreatedAt(lt.CreatedAt.Add(-time.Hour - time.Second)).SetExpiresAt(lt.ExpiresAt.Add(-time.Hour - time.Second)).ExecX(ctx)
+	wantCode(t, reset(late, "yet another password", "p4"), "INVALID_TOKEN")
+}
+
+// TestEmailVerification: a signed-in customer asks for a link, it
+// arrives, it verifies the address once; then asking again is refused.
+func TestEmailVerification(t *testing.T) {
+	e, ms := mailEnv(t, graphtest.Options{}, nil)
+	tok, _ := e.SignUp(t, "new@mail.example")
+	verified := func() bool {
+		var out struct{ Viewer struct{ EmailVerified bool } }
+		e.Do(t, tok, `{ viewer { emailVerified } }`, nil).Decode(t, &out)
+		return out.Viewer.EmailVerified
+	}
+	if verified() {
+		t.Fatal("verified at sign-up")
+	}
+	wantCode(t, e.Do(t, "", requestVerifyMutation, map[string]any{"i": map[string]any{"idempotencyKey": "v0"}}), "UNAUTHENTICATED")
+	e.Do(t, tok, requestVerifyMutation, map[string]any{"i": map[string]any{"idempotencyKey": "v1"}}).Decode(t, &struct{}{})
+	send(t, e)
+	m := ms.WaitFor(t, 1, 10*time.Second)[0]
+	mustContain(t, "verification email", m.Subject, "Confirm your email — Test Shop")
+	mustContain(t, "verification email", m.Text, "new@mail.example")
+	token := linkIn(t, m, "verify-email")
+	verify := func(key string) graphtest.Response {
+		return e.Do(t, "", verifyEmailMutation, map[string]any{"i": map[string]any{"token": token, "idempotencyKey": key}})
+	}
+	var out struct{ VerifyEmail struct{ Email string } }
+	verify("e1").Decode(t, &out)
+	if out.VerifyEmail.Email != "new@mail.example" || !verified() {
+		t.Fatalf("verifyEmail answered %q; verified %v", out.VerifyEmail.Email, verified())
+	}
+	wantCode(t, verify("e2"), "INVALID_TOKEN")
+	wantCode(t, e.Do(t, tok, requestVerifyMutation, map[string]any{"i": map[string]any{"idempotencyKey": "v2"}}), "BAD_USER_INPUT")
 }

@@ -40,6 +40,9 @@ type Config struct {
 	Interval time.Duration
 	// Workers is how many deliveries are sent at once.
 	Workers int
+	// Retention is how long events are kept once none of their
+	// deliveries is pending (staff see their webhooks' last responses).
+	Retention time.Duration
 }
 
 // SMTPConfig is the mail server. Host "" turns email off: email
@@ -84,6 +87,7 @@ func DefaultConfig() Config {
 		WebhookTimeout: 10 * time.Second,
 		Interval:       5 * time.Second,
 		Workers:        4,
+		Retention:      30 * 24 * time.Hour,
 		SMTP:           SMTPConfig{TLS: TLSStartTLS, Timeout: 30 * time.Second},
 	}
 }
@@ -114,6 +118,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Workers == 0 {
 		c.Workers = d.Workers
+	}
+	if c.Retention == 0 {
+		c.Retention = d.Retention
 	}
 	if c.SMTP.TLS == "" {
 		c.SMTP.TLS = d.SMTP.TLS
@@ -187,6 +194,9 @@ func (c Config) Validate() error {
 	}
 	if c.Interval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("notification interval %s is below 10ms", c.Interval))
+	}
+	if c.Retention < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("notification retention %s is shorter than a day", c.Retention))
 	}
 	if c.Workers < 1 || c.Workers > 64 {
 		errs = append(errs, fmt.Errorf("notification workers %d is outside 1..64", c.Workers))

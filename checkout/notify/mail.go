@@ -258,16 +258,20 @@ func (s *Service) render(ctx context.Context, d *ent.NotificationDelivery) (Mail
 	v := mailView{Shop: s.cfg.ShopName, PublicURL: base, Name: c.Name, Email: c.Email, Data: data}
 	if ev.OrderID != 0 {
 		o, err := s.db.Order.Query().Where(order.ID(ev.OrderID)).WithLines().Only(sys)
-		if err != nil {
+		if ent.IsNotFound(err) {
+			o = nil // gone since (retention): the email goes without it
+		} else if err != nil {
 			return Mail{}, "", fmt.Errorf("order %d: %w", ev.OrderID, err)
 		}
-		ov := &orderView{Number: o.Number, Total: checkout.DisplayMoney(o.TotalAmount, o.Currency),
-			URL: base + "/orders/" + gid.Encode(o.ID)}
-		for _, l := range o.Edges.Lines {
-			ov.Lines = append(ov.Lines, lineView{Title: l.Title, Quantity: l.Quantity,
-				Amount: checkout.DisplayMoney(int64(l.Quantity)*l.UnitAmount, l.Currency)})
+		if o != nil {
+			ov := &orderView{Number: o.Number, Total: checkout.DisplayMoney(o.TotalAmount, o.Currency),
+				URL: base + "/orders/" + gid.Encode(o.ID)}
+			for _, l := range o.Edges.Lines {
+				ov.Lines = append(ov.Lines, lineView{Title: l.Title, Quantity: l.Quantity,
+					Amount: checkout.DisplayMoney(int64(l.Quantity)*l.UnitAmount, l.Currency)})
+			}
+			v.Order, v.Link = ov, ov.URL
 		}
-		v.Order, v.Link = ov, ov.URL
 	}
 	token, _ := data["_token"].(string)
 	switch ev.Type {

@@ -139,11 +139,20 @@ func (s *Service) poke() {
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if n, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("notifications", "error", err)
 		} else if n > 0 {
 			s.log.Debug("notifications sent", "n", n)
+		}
+		if now := s.now(); now.Sub(pruned) > time.Hour {
+			pruned = now
+			if n, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("prune notifications", "error", err)
+			} else if n > 0 {
+				s.log.Info("pruned notifications", "events", n)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -152,6 +161,21 @@ func (s *Service) Run(ctx context.Context) {
 		case <-s.wake:
 		}
 	}
+}
+
+// Prune deletes events older than the retention with nothing pending,
+// their deliveries with them, and returns how many.
+func (s *Service) Prune(ctx context.Context) (int, error) {
+	sys := viewer.SystemContext(ctx)
+	cutoff := s.now().UTC().Add(-s.cfg.Retention)
+	return txn.Do(sys, s.db, "prune notifications", func(tx *ent.Tx) (int, error) {
+		old := []predicate.OutboxEvent{outboxevent.CreatedAtLT(cutoff),
+			outboxevent.Not(outboxevent.HasDeliveriesWith(notificationdelivery.StatusEQ(notificationdelivery.StatusPENDING)))}
+		if _, err := tx.NotificationDelivery.Delete().Where(notificationdelivery.HasEventWith(old...)).Exec(sys); err != nil {
+			return 0, err
+		}
+		return tx.OutboxEvent.Delete().Where(old...).Exec(sys)
+	})
 }
 
 // batch bounds the deliveries one scan claims.
