@@ -23,6 +23,7 @@ import (
 	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/checkout/notify"
 	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/gid"
@@ -705,4 +706,25 @@ func TestEmailVerification(t *testing.T) {
 	}
 	wantCode(t, verify("e2"), "INVALID_TOKEN")
 	wantCode(t, e.Do(t, tok, requestVerifyMutation, map[string]any{"i": map[string]any{"idempotencyKey": "v2"}}), "BAD_USER_INPUT")
+}
+
+// TestPasswordResetThrottled: reset requests are throttled like sign-in,
+// per address and per account, the same whether the account exists; and
+// one operation holds at most one.
+func TestPasswordResetThrottled(t *testing.T) {
+	def := accounts.DefaultThrottle()
+	e := graphtest.New(t, graphtest.Options{Throttle: &def})
+	ask := func(email string, i int) graphtest.Response {
+		return e.Do(t, "", requestResetMutation, map[string]any{"i": map[string]any{"email": email, "idempotencyKey": fmt.Sprintf("%s-%d", email, i)}})
+	}
+	codes := map[string]int{}
+	for i := range 8 {
+		codes[ask("nobody@throttle.example", i).Code()]++
+	}
+	if codes[""] != def.Burst || codes["RATE_LIMITED"] != 8-def.Burst {
+		t.Fatalf("8 reset requests for one address: %v, want %d answered, then RATE_LIMITED", codes, def.Burst)
+	}
+	many := `mutation { a: requestPasswordReset(input: {email: "a@x.example", idempotencyKey: "a"}) { accepted }
+		b: requestPasswordReset(input: {email: "b@x.example", idempotencyKey: "b"}) { accepted } }`
+	wantCode(t, e.Do(t, "", many, nil), "QUERY_TOO_COMPLEX")
 }
