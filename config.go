@@ -20,6 +20,7 @@ import (
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/notify"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/payments"
 	"github.com/merchd/merchd/checkout/returns"
@@ -69,6 +70,9 @@ type serveConfig struct {
 	Stripe payments.Config
 	API    graph.ServerConfig
 	Live   live.Config
+	// Notify is email (SMTP; the password only from MERCHD_SMTP_PASSWORD
+	// or MERCHD_SMTP_PASSWORD_FILE) and outbound webhooks.
+	Notify notify.Config
 	// Edge is set by `merchd edge`: this server is a pop-up hub.
 	Edge *edgeConfig
 }
@@ -163,6 +167,7 @@ func defaultServeConfig() serveConfig {
 		SubscriptionRate: 10,
 		API:              graph.DefaultConfig(),
 		Live:             live.DefaultConfig(),
+		Notify:           notify.DefaultConfig(),
 	}
 }
 
@@ -252,6 +257,18 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft memory limit in bytes for the Go runtime (GOMEMLIMIT overrides)")
 	fs.Int64Var(&c.API.MaxBodyBytes, "max-body-bytes", c.API.MaxBodyBytes, "largest accepted request body")
 	fs.DurationVar(&c.API.RequestTimeout, "request-timeout", c.API.RequestTimeout, "time limit for one query or mutation")
+	fs.StringVar(&c.Notify.SMTP.Host, "smtp-host", c.Notify.SMTP.Host, "SMTP server `host` for the buyers' emails (empty: email off; webhooks still go)")
+	fs.IntVar(&c.Notify.SMTP.Port, "smtp-port", c.Notify.SMTP.Port, "SMTP port (0: 587, or 465 with --smtp-tls tls)")
+	fs.StringVar(&c.Notify.SMTP.User, "smtp-user", c.Notify.SMTP.User, "SMTP user name (password: MERCHD_SMTP_PASSWORD or MERCHD_SMTP_PASSWORD_FILE)")
+	fs.StringVar(&c.Notify.SMTP.From, "smtp-from", c.Notify.SMTP.From, "the emails' sender, e.g. \"Shop <orders@shop.example>\"")
+	fs.StringVar(&c.Notify.SMTP.TLS, "smtp-tls", c.Notify.SMTP.TLS, "starttls (required), tls (implicit, port 465), opportunistic, or none")
+	fs.DurationVar(&c.Notify.SMTP.Timeout, "smtp-timeout", c.Notify.SMTP.Timeout, "time limit for sending one email")
+	fs.StringVar(&c.Notify.ShopName, "shop-name", c.Notify.ShopName, "the shop's name in emails")
+	fs.StringVar(&c.Notify.PublicURL, "public-url", c.Notify.PublicURL, "the shop's public base `URL` (https://shop.example): links in emails start with it")
+	fs.BoolVar(&c.Notify.AllowPrivateWebhooks, "allow-private-webhooks", c.Notify.AllowPrivateWebhooks, "let webhook endpoints be on loopback and private addresses")
+	fs.IntVar(&c.Notify.MaxAttempts, "notify-max-attempts", c.Notify.MaxAttempts, "attempts an email or webhook gets before it is DEAD (retried with backoff from 30s, doubling, up to 6h)")
+	fs.DurationVar(&c.Notify.WebhookTimeout, "webhook-timeout", c.Notify.WebhookTimeout, "time limit for one webhook POST (no 2xx in time: retried)")
+	fs.DurationVar(&c.Notify.Lease, "notify-lease", c.Notify.Lease, "how long a replica owns an email or webhook it is sending; after it another replica sends it")
 	fs.Func("allowed-origins", "comma-separated browser origins allowed to call the API (\"*\" for any)", func(s string) error {
 		c.API.AllowedOrigins = splitList(s)
 		return nil
@@ -327,6 +344,9 @@ func (c serveConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.API.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Notify.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

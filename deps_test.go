@@ -35,7 +35,8 @@ var checkoutDeps = map[string][]string{
 	"checkout":             {},
 	"checkout/txn":         {"checkout"},
 	"checkout/inventory":   {},
-	"checkout/accounts":    {"checkout"},
+	"checkout/accounts":    {"checkout", "checkout/txn"},
+	"checkout/notify":      {"checkout", "checkout/txn"},
 	"checkout/catalog":     {"checkout", "checkout/txn"},
 	"checkout/drops":       {"checkout", "checkout/txn"},
 	"checkout/streams":     {"checkout", "checkout/txn"},
@@ -58,7 +59,7 @@ var checkoutDeps = map[string][]string{
 // the catalog, and writes its own sales and stock with txn and inventory.
 var checkoutUsers = map[string][]string{
 	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/delivery", "checkout/drops", "checkout/fulfillment",
-		"checkout/hubs", "checkout/memberships", "checkout/orders", "checkout/qrcodes", "checkout/returns", "checkout/streams", "checkout/wallets"},
+		"checkout/hubs", "checkout/memberships", "checkout/notify", "checkout/orders", "checkout/qrcodes", "checkout/returns", "checkout/streams", "checkout/wallets"},
 	"edge": {"checkout", "checkout/carts", "checkout/catalog", "checkout/fulfillment", "checkout/hubs", "checkout/inventory", "checkout/txn"},
 }
 

@@ -36,6 +36,14 @@ func TestConfigValidate(t *testing.T) {
 		{[]string{"--allowed-origins", "shop.example"}, `allowed origin "shop.example" must be`},
 		{[]string{"--max-depth", "x"}, `invalid value "x" for flag -max-depth`},
 		{[]string{"--database", "/no/such/dir/merchd.db"}, `directory "/no/such/dir" for the SQLite file does not exist`},
+		{[]string{"--smtp-host", "mail.example"}, "--smtp-from is required with --smtp-host"},
+		{[]string{"--smtp-host", "mail.example", "--smtp-from", "s@shop.example"}, "--public-url is required with --smtp-host"},
+		{[]string{"--smtp-host", "mail.example:25"}, "the port goes in --smtp-port"},
+		{[]string{"--smtp-host", "m.example", "--smtp-tls", "ssl"}, `--smtp-tls "ssl": starttls, tls, opportunistic or none`},
+		{[]string{"--smtp-host", "m.example", "--smtp-user", "u"}, "--smtp-user and MERCHD_SMTP_PASSWORD"},
+		{[]string{"--public-url", "shop.example"}, `--public-url "shop.example" is not an http(s) URL`},
+		{[]string{"--notify-lease", "5s"}, "--notify-lease 5s must outlast the webhook timeout 10s"},
+		{[]string{"--notify-max-attempts", "1000"}, "--notify-max-attempts 1000 is outside 1..100"},
 	} {
 		err := run(context.Background(), append([]string{"serve"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

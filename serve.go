@@ -80,6 +80,9 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if cfg.Stripe.WebhookSecret, err = secretFromEnv("MERCHD_STRIPE_WEBHOOK_SECRET"); err != nil {
 		return err
 	}
+	if cfg.Notify.SMTP.Password, err = secretFromEnv("MERCHD_SMTP_PASSWORD"); err != nil {
+		return err
+	}
 	metricsToken, err := secretFromEnv("MERCHD_METRICS_TOKEN")
 	if err != nil {
 		return err
@@ -151,10 +154,13 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Accounts: accounts.Config{SessionTTL: cfg.SessionTTL, Password: accounts.DefaultPasswordParams, Throttle: cfg.Throttle},
 		Cart:     cfg.Cart, Wallet: cfg.Wallet, Retention: cfg.Retention, Returns: cfg.Returns, HubWalletLimit: cfg.HubWalletLimit,
 		Pay: pay, Subs: subs, Install: install, Terminal: terminal, Fulfillment: cfg.Fulfillment,
-		Notifier: bus, Now: now, Log: log,
+		Notifier: bus, Notify: cfg.Notify, Now: now, Log: log,
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.Edge == nil && !cfg.Notify.SMTP.Enabled() {
+		log.Warn("email is off (order confirmations, pickup passes, password resets): set --smtp-host, --smtp-from and --public-url")
 	}
 	// At a hub, the hub's own side of the pop-up protocol: selling with or
 	// without central, and the sync loop that delivers the outbox.
@@ -192,6 +198,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: now,
 		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Broker: broker,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery, Returns: s.Returns,
+		Notify: s.Notify,
 	}
 	if syncer != nil {
 		resolver.HubLink = syncer

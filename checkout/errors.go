@@ -40,6 +40,9 @@ const (
 	CodeWindowFull = "WINDOW_FULL"
 	// CodeAlreadyReceived: a return dropped off before.
 	CodeAlreadyReceived = "ALREADY_RECEIVED"
+	// CodeInvalidToken: an emailed link (password reset, email
+	// verification) that is unknown, used or expired.
+	CodeInvalidToken = "INVALID_TOKEN"
 	// CodeInternal is every error that is not a refusal: ours, not the
 	// client's. Its text never reaches the client.
 	CodeInternal = "INTERNAL"
@@ -67,6 +70,7 @@ var retryable = map[string]bool{
 	CodeAlreadyCollected:     false,
 	CodeWindowFull:           false,
 	CodeAlreadyReceived:      false,
+	CodeInvalidToken:         false,
 	CodeRateLimited:          true,
 	CodeInternal:             true,
 }
@@ -221,6 +225,10 @@ var ErrWindowFull = &Refusal{CodeWindowFull, "this pickup window is full; choose
 
 // ErrAlreadyMember refuses a second membership while one is active or past due.
 var ErrAlreadyMember = &Refusal{CodeAlreadyMember, "you already have an active membership"}
+
+// ErrInvalidToken refuses an emailed link that is unknown, used or
+// expired (one answer for all three).
+var ErrInvalidToken = &Refusal{CodeInvalidToken, "this link is invalid, used or expired; ask for a new one"}
 
 // ErrInsufficientFunds refuses a wallet debit the balance cannot cover.
 var ErrInsufficientFunds = &Refusal{CodeInsufficientFunds, "insufficient wallet funds"}

@@ -33,6 +33,9 @@ type Event struct {
 	OrderID    int            // the order it concerns (0 for none): webhooks keep each order's events in order
 	CustomerID int            // the buyer to email (0 for none)
 	Data       map[string]any // small JSON payload: ids, statuses, amounts; no secrets
+	// Keys of Data starting with "_" (such as "_pass", the pickup pass)
+	// are for the buyer's email only: webhooks never carry them, and they
+	// are cleared once the email is sent.
 }
 
 // Event types: the names outbound webhooks subscribe to.
@@ -46,6 +49,19 @@ const (
 	EventReturnRequested    = "return.requested"
 	EventReturnReceived     = "return.received"
 	EventRefundIssued       = "refund.issued"
+)
+
+// WebhookEvents are the event types webhook endpoints may subscribe to.
+var WebhookEvents = []string{
+	EventOrderPaid, EventFulfillmentUpdated, EventPickupReady, EventPickupRerouted, EventOrderShipped,
+	EventOrderDelivered, EventReturnRequested, EventReturnReceived, EventRefundIssued,
+}
+
+// Account mails: sent to the customer only, never to a webhook. Their
+// Data carries the link's token under "_token" (an email-only key).
+const (
+	EventPasswordReset     = "account.password_reset"
+	EventEmailVerification = "account.email_verification"
 )
 
 // Outbox records events in the caller's transaction.

@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
@@ -42,11 +43,13 @@ import (
 	"github.com/merchd/merchd/ent/memberprice"
 	"github.com/merchd/merchd/ent/membership"
 	"github.com/merchd/merchd/ent/membershiptier"
+	"github.com/merchd/merchd/ent/notificationdelivery"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
+	"github.com/merchd/merchd/ent/outboxevent"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/pickupwindow"
@@ -65,6 +68,7 @@ import (
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/wallet"
 	"github.com/merchd/merchd/ent/walletentry"
+	"github.com/merchd/merchd/ent/webhookendpoint"
 
 	stdsql "database/sql"
 )
@@ -74,6 +78,8 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// AccountToken is the client for interacting with the AccountToken builders.
+	AccountToken *AccountTokenClient
 	// Cart is the client for interacting with the Cart builders.
 	Cart *CartClient
 	// CartLine is the client for interacting with the CartLine builders.
@@ -128,6 +134,8 @@ type Client struct {
 	Membership *MembershipClient
 	// MembershipTier is the client for interacting with the MembershipTier builders.
 	MembershipTier *MembershipTierClient
+	// NotificationDelivery is the client for interacting with the NotificationDelivery builders.
+	NotificationDelivery *NotificationDeliveryClient
 	// Order is the client for interacting with the Order builders.
 	Order *OrderClient
 	// OrderEvent is the client for interacting with the OrderEvent builders.
@@ -138,6 +146,8 @@ type Client struct {
 	OrderReturn *OrderReturnClient
 	// Outbox is the client for interacting with the Outbox builders.
 	Outbox *OutboxClient
+	// OutboxEvent is the client for interacting with the OutboxEvent builders.
+	OutboxEvent *OutboxEventClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
 	// PickupPoint is the client for interacting with the PickupPoint builders.
@@ -174,6 +184,8 @@ type Client struct {
 	Wallet *WalletClient
 	// WalletEntry is the client for interacting with the WalletEntry builders.
 	WalletEntry *WalletEntryClient
+	// WebhookEndpoint is the client for interacting with the WebhookEndpoint builders.
+	WebhookEndpoint *WebhookEndpointClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -185,6 +197,7 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.AccountToken = NewAccountTokenClient(c.config)
 	c.Cart = NewCartClient(c.config)
 	c.CartLine = NewCartLineClient(c.config)
 	c.Collection = NewCollectionClient(c.config)
@@ -212,11 +225,13 @@ func (c *Client) init() {
 	c.MemberPrice = NewMemberPriceClient(c.config)
 	c.Membership = NewMembershipClient(c.config)
 	c.MembershipTier = NewMembershipTierClient(c.config)
+	c.NotificationDelivery = NewNotificationDeliveryClient(c.config)
 	c.Order = NewOrderClient(c.config)
 	c.OrderEvent = NewOrderEventClient(c.config)
 	c.OrderLine = NewOrderLineClient(c.config)
 	c.OrderReturn = NewOrderReturnClient(c.config)
 	c.Outbox = NewOutboxClient(c.config)
+	c.OutboxEvent = NewOutboxEventClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
 	c.PickupPoint = NewPickupPointClient(c.config)
 	c.PickupWindow = NewPickupWindowClient(c.config)
@@ -235,6 +250,7 @@ func (c *Client) init() {
 	c.Variant = NewVariantClient(c.config)
 	c.Wallet = NewWalletClient(c.config)
 	c.WalletEntry = NewWalletEntryClient(c.config)
+	c.WebhookEndpoint = NewWebhookEndpointClient(c.config)
 }
 
 type (
@@ -325,58 +341,62 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:              ctx,
-		config:           cfg,
-		Cart:             NewCartClient(cfg),
-		CartLine:         NewCartLineClient(cfg),
-		Collection:       NewCollectionClient(cfg),
-		Customer:         NewCustomerClient(cfg),
-		CustomerAddress:  NewCustomerAddressClient(cfg),
-		CustomerSession:  NewCustomerSessionClient(cfg),
-		DeliveryChoice:   NewDeliveryChoiceClient(cfg),
-		DeliveryZone:     NewDeliveryZoneClient(cfg),
-		Drop:             NewDropClient(cfg),
-		DropCustomer:     NewDropCustomerClient(cfg),
-		DropPool:         NewDropPoolClient(cfg),
-		Fulfillment:      NewFulfillmentClient(cfg),
-		FulfillmentEvent: NewFulfillmentEventClient(cfg),
-		GiftDraw:         NewGiftDrawClient(cfg),
-		GiftLot:          NewGiftLotClient(cfg),
-		HubCollection:    NewHubCollectionClient(cfg),
-		HubPassSpend:     NewHubPassSpendClient(cfg),
-		HubPayment:       NewHubPaymentClient(cfg),
-		HubPickup:        NewHubPickupClient(cfg),
-		HubSale:          NewHubSaleClient(cfg),
-		HubWallet:        NewHubWalletClient(cfg),
-		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
-		Image:            NewImageClient(cfg),
-		Location:         NewLocationClient(cfg),
-		MemberPrice:      NewMemberPriceClient(cfg),
-		Membership:       NewMembershipClient(cfg),
-		MembershipTier:   NewMembershipTierClient(cfg),
-		Order:            NewOrderClient(cfg),
-		OrderEvent:       NewOrderEventClient(cfg),
-		OrderLine:        NewOrderLineClient(cfg),
-		OrderReturn:      NewOrderReturnClient(cfg),
-		Outbox:           NewOutboxClient(cfg),
-		Payment:          NewPaymentClient(cfg),
-		PickupPoint:      NewPickupPointClient(cfg),
-		PickupWindow:     NewPickupWindowClient(cfg),
-		Product:          NewProductClient(cfg),
-		ReaderBinding:    NewReaderBindingClient(cfg),
-		Refund:           NewRefundClient(cfg),
-		ReturnLine:       NewReturnLineClient(cfg),
-		Setting:          NewSettingClient(cfg),
-		ShippingRate:     NewShippingRateClient(cfg),
-		Staff:            NewStaffClient(cfg),
-		StaffToken:       NewStaffTokenClient(cfg),
-		Stock:            NewStockClient(cfg),
-		Stream:           NewStreamClient(cfg),
-		StripeEvent:      NewStripeEventClient(cfg),
-		TopUp:            NewTopUpClient(cfg),
-		Variant:          NewVariantClient(cfg),
-		Wallet:           NewWalletClient(cfg),
-		WalletEntry:      NewWalletEntryClient(cfg),
+		ctx:                  ctx,
+		config:               cfg,
+		AccountToken:         NewAccountTokenClient(cfg),
+		Cart:                 NewCartClient(cfg),
+		CartLine:             NewCartLineClient(cfg),
+		Collection:           NewCollectionClient(cfg),
+		Customer:             NewCustomerClient(cfg),
+		CustomerAddress:      NewCustomerAddressClient(cfg),
+		CustomerSession:      NewCustomerSessionClient(cfg),
+		DeliveryChoice:       NewDeliveryChoiceClient(cfg),
+		DeliveryZone:         NewDeliveryZoneClient(cfg),
+		Drop:                 NewDropClient(cfg),
+		DropCustomer:         NewDropCustomerClient(cfg),
+		DropPool:             NewDropPoolClient(cfg),
+		Fulfillment:          NewFulfillmentClient(cfg),
+		FulfillmentEvent:     NewFulfillmentEventClient(cfg),
+		GiftDraw:             NewGiftDrawClient(cfg),
+		GiftLot:              NewGiftLotClient(cfg),
+		HubCollection:        NewHubCollectionClient(cfg),
+		HubPassSpend:         NewHubPassSpendClient(cfg),
+		HubPayment:           NewHubPaymentClient(cfg),
+		HubPickup:            NewHubPickupClient(cfg),
+		HubSale:              NewHubSaleClient(cfg),
+		HubWallet:            NewHubWalletClient(cfg),
+		IdempotencyKey:       NewIdempotencyKeyClient(cfg),
+		Image:                NewImageClient(cfg),
+		Location:             NewLocationClient(cfg),
+		MemberPrice:          NewMemberPriceClient(cfg),
+		Membership:           NewMembershipClient(cfg),
+		MembershipTier:       NewMembershipTierClient(cfg),
+		NotificationDelivery: NewNotificationDeliveryClient(cfg),
+		Order:                NewOrderClient(cfg),
+		OrderEvent:           NewOrderEventClient(cfg),
+		OrderLine:            NewOrderLineClient(cfg),
+		OrderReturn:          NewOrderReturnClient(cfg),
+		Outbox:               NewOutboxClient(cfg),
+		OutboxEvent:          NewOutboxEventClient(cfg),
+		Payment:              NewPaymentClient(cfg),
+		PickupPoint:          NewPickupPointClient(cfg),
+		PickupWindow:         NewPickupWindowClient(cfg),
+		Product:              NewProductClient(cfg),
+		ReaderBinding:        NewReaderBindingClient(cfg),
+		Refund:               NewRefundClient(cfg),
+		ReturnLine:           NewReturnLineClient(cfg),
+		Setting:              NewSettingClient(cfg),
+		ShippingRate:         NewShippingRateClient(cfg),
+		Staff:                NewStaffClient(cfg),
+		StaffToken:           NewStaffTokenClient(cfg),
+		Stock:                NewStockClient(cfg),
+		Stream:               NewStreamClient(cfg),
+		StripeEvent:          NewStripeEventClient(cfg),
+		TopUp:                NewTopUpClient(cfg),
+		Variant:              NewVariantClient(cfg),
+		Wallet:               NewWalletClient(cfg),
+		WalletEntry:          NewWalletEntryClient(cfg),
+		WebhookEndpoint:      NewWebhookEndpointClient(cfg),
 	}, nil
 }
 
@@ -394,65 +414,69 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:              ctx,
-		config:           cfg,
-		Cart:             NewCartClient(cfg),
-		CartLine:         NewCartLineClient(cfg),
-		Collection:       NewCollectionClient(cfg),
-		Customer:         NewCustomerClient(cfg),
-		CustomerAddress:  NewCustomerAddressClient(cfg),
-		CustomerSession:  NewCustomerSessionClient(cfg),
-		DeliveryChoice:   NewDeliveryChoiceClient(cfg),
-		DeliveryZone:     NewDeliveryZoneClient(cfg),
-		Drop:             NewDropClient(cfg),
-		DropCustomer:     NewDropCustomerClient(cfg),
-		DropPool:         NewDropPoolClient(cfg),
-		Fulfillment:      NewFulfillmentClient(cfg),
-		FulfillmentEvent: NewFulfillmentEventClient(cfg),
-		GiftDraw:         NewGiftDrawClient(cfg),
-		GiftLot:          NewGiftLotClient(cfg),
-		HubCollection:    NewHubCollectionClient(cfg),
-		HubPassSpend:     NewHubPassSpendClient(cfg),
-		HubPayment:       NewHubPaymentClient(cfg),
-		HubPickup:        NewHubPickupClient(cfg),
-		HubSale:          NewHubSaleClient(cfg),
-		HubWallet:        NewHubWalletClient(cfg),
-		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
-		Image:            NewImageClient(cfg),
-		Location:         NewLocationClient(cfg),
-		MemberPrice:      NewMemberPriceClient(cfg),
-		Membership:       NewMembershipClient(cfg),
-		MembershipTier:   NewMembershipTierClient(cfg),
-		Order:            NewOrderClient(cfg),
-		OrderEvent:       NewOrderEventClient(cfg),
-		OrderLine:        NewOrderLineClient(cfg),
-		OrderReturn:      NewOrderReturnClient(cfg),
-		Outbox:           NewOutboxClient(cfg),
-		Payment:          NewPaymentClient(cfg),
-		PickupPoint:      NewPickupPointClient(cfg),
-		PickupWindow:     NewPickupWindowClient(cfg),
-		Product:          NewProductClient(cfg),
-		ReaderBinding:    NewReaderBindingClient(cfg),
-		Refund:           NewRefundClient(cfg),
-		ReturnLine:       NewReturnLineClient(cfg),
-		Setting:          NewSettingClient(cfg),
-		ShippingRate:     NewShippingRateClient(cfg),
-		Staff:            NewStaffClient(cfg),
-		StaffToken:       NewStaffTokenClient(cfg),
-		Stock:            NewStockClient(cfg),
-		Stream:           NewStreamClient(cfg),
-		StripeEvent:      NewStripeEventClient(cfg),
-		TopUp:            NewTopUpClient(cfg),
-		Variant:          NewVariantClient(cfg),
-		Wallet:           NewWalletClient(cfg),
-		WalletEntry:      NewWalletEntryClient(cfg),
+		ctx:                  ctx,
+		config:               cfg,
+		AccountToken:         NewAccountTokenClient(cfg),
+		Cart:                 NewCartClient(cfg),
+		CartLine:             NewCartLineClient(cfg),
+		Collection:           NewCollectionClient(cfg),
+		Customer:             NewCustomerClient(cfg),
+		CustomerAddress:      NewCustomerAddressClient(cfg),
+		CustomerSession:      NewCustomerSessionClient(cfg),
+		DeliveryChoice:       NewDeliveryChoiceClient(cfg),
+		DeliveryZone:         NewDeliveryZoneClient(cfg),
+		Drop:                 NewDropClient(cfg),
+		DropCustomer:         NewDropCustomerClient(cfg),
+		DropPool:             NewDropPoolClient(cfg),
+		Fulfillment:          NewFulfillmentClient(cfg),
+		FulfillmentEvent:     NewFulfillmentEventClient(cfg),
+		GiftDraw:             NewGiftDrawClient(cfg),
+		GiftLot:              NewGiftLotClient(cfg),
+		HubCollection:        NewHubCollectionClient(cfg),
+		HubPassSpend:         NewHubPassSpendClient(cfg),
+		HubPayment:           NewHubPaymentClient(cfg),
+		HubPickup:            NewHubPickupClient(cfg),
+		HubSale:              NewHubSaleClient(cfg),
+		HubWallet:            NewHubWalletClient(cfg),
+		IdempotencyKey:       NewIdempotencyKeyClient(cfg),
+		Image:                NewImageClient(cfg),
+		Location:             NewLocationClient(cfg),
+		MemberPrice:          NewMemberPriceClient(cfg),
+		Membership:           NewMembershipClient(cfg),
+		MembershipTier:       NewMembershipTierClient(cfg),
+		NotificationDelivery: NewNotificationDeliveryClient(cfg),
+		Order:                NewOrderClient(cfg),
+		OrderEvent:           NewOrderEventClient(cfg),
+		OrderLine:            NewOrderLineClient(cfg),
+		OrderReturn:          NewOrderReturnClient(cfg),
+		Outbox:               NewOutboxClient(cfg),
+		OutboxEvent:          NewOutboxEventClient(cfg),
+		Payment:              NewPaymentClient(cfg),
+		PickupPoint:          NewPickupPointClient(cfg),
+		PickupWindow:         NewPickupWindowClient(cfg),
+		Product:              NewProductClient(cfg),
+		ReaderBinding:        NewReaderBindingClient(cfg),
+		Refund:               NewRefundClient(cfg),
+		ReturnLine:           NewReturnLineClient(cfg),
+		Setting:              NewSettingClient(cfg),
+		ShippingRate:         NewShippingRateClient(cfg),
+		Staff:                NewStaffClient(cfg),
+		StaffToken:           NewStaffTokenClient(cfg),
+		Stock:                NewStockClient(cfg),
+		Stream:               NewStreamClient(cfg),
+		StripeEvent:          NewStripeEventClient(cfg),
+		TopUp:                NewTopUpClient(cfg),
+		Variant:              NewVariantClient(cfg),
+		Wallet:               NewWalletClient(cfg),
+		WalletEntry:          NewWalletEntryClient(cfg),
+		WebhookEndpoint:      NewWebhookEndpointClient(cfg),
 	}, nil
 }
 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		Cart.
+//		AccountToken.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -475,16 +499,16 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
+		c.AccountToken, c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
 		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
 		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw, c.GiftLot,
 		c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup, c.HubSale,
 		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
-		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine,
-		c.OrderReturn, c.Outbox, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
-		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
-		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
-		c.WalletEntry,
+		c.Membership, c.MembershipTier, c.NotificationDelivery, c.Order, c.OrderEvent,
+		c.OrderLine, c.OrderReturn, c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint,
+		c.PickupWindow, c.Product, c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting,
+		c.ShippingRate, c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent,
+		c.TopUp, c.Variant, c.Wallet, c.WalletEntry, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -494,16 +518,16 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
+		c.AccountToken, c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
 		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
 		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw, c.GiftLot,
 		c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup, c.HubSale,
 		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
-		c.Membership, c.MembershipTier, c.Order, c.OrderEvent, c.OrderLine,
-		c.OrderReturn, c.Outbox, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
-		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
-		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
-		c.WalletEntry,
+		c.Membership, c.MembershipTier, c.NotificationDelivery, c.Order, c.OrderEvent,
+		c.OrderLine, c.OrderReturn, c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint,
+		c.PickupWindow, c.Product, c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting,
+		c.ShippingRate, c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent,
+		c.TopUp, c.Variant, c.Wallet, c.WalletEntry, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -512,6 +536,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *AccountTokenMutation:
+		return c.AccountToken.mutate(ctx, m)
 	case *CartMutation:
 		return c.Cart.mutate(ctx, m)
 	case *CartLineMutation:
@@ -566,6 +592,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Membership.mutate(ctx, m)
 	case *MembershipTierMutation:
 		return c.MembershipTier.mutate(ctx, m)
+	case *NotificationDeliveryMutation:
+		return c.NotificationDelivery.mutate(ctx, m)
 	case *OrderMutation:
 		return c.Order.mutate(ctx, m)
 	case *OrderEventMutation:
@@ -576,6 +604,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.OrderReturn.mutate(ctx, m)
 	case *OutboxMutation:
 		return c.Outbox.mutate(ctx, m)
+	case *OutboxEventMutation:
+		return c.OutboxEvent.mutate(ctx, m)
 	case *PaymentMutation:
 		return c.Payment.mutate(ctx, m)
 	case *PickupPointMutation:
@@ -612,8 +642,160 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Wallet.mutate(ctx, m)
 	case *WalletEntryMutation:
 		return c.WalletEntry.mutate(ctx, m)
+	case *WebhookEndpointMutation:
+		return c.WebhookEndpoint.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// AccountTokenClient is a client for the AccountToken schema.
+type AccountTokenClient struct {
+	config
+}
+
+// NewAccountTokenClient returns a client for the AccountToken from the given config.
+func NewAccountTokenClient(c config) *AccountTokenClient {
+	return &AccountTokenClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accounttoken.Hooks(f(g(h())))`.
+func (c *AccountTokenClient) Use(hooks ...Hook) {
+	c.hooks.AccountToken = append(c.hooks.AccountToken, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accounttoken.Intercept(f(g(h())))`.
+func (c *AccountTokenClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccountToken = append(c.inters.AccountToken, interceptors...)
+}
+
+// Create returns a builder for creating a AccountToken entity.
+func (c *AccountTokenClient) Create() *AccountTokenCreate {
+	mutation := newAccountTokenMutation(c.config, OpCreate)
+	return &AccountTokenCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccountToken entities.
+func (c *AccountTokenClient) CreateBulk(builders ...*AccountTokenCreate) *AccountTokenCreateBulk {
+	return &AccountTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccountTokenClient) MapCreateBulk(slice any, setFunc func(*AccountTokenCreate, int)) *AccountTokenCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccountTokenCreateBulk{err: fmt.Errorf("calling to AccountTokenClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccountTokenCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccountTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccountToken.
+func (c *AccountTokenClient) Update() *AccountTokenUpdate {
+	mutation := newAccountTokenMutation(c.config, OpUpdate)
+	return &AccountTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccountTokenClient) UpdateOne(_m *AccountToken) *AccountTokenUpdateOne {
+	mutation := newAccountTokenMutation(c.config, OpUpdateOne, withAccountToken(_m))
+	return &AccountTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccountTokenClient) UpdateOneID(id int) *AccountTokenUpdateOne {
+	mutation := newAccountTokenMutation(c.config, OpUpdateOne, withAccountTokenID(id))
+	return &AccountTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccountToken.
+func (c *AccountTokenClient) Delete() *AccountTokenDelete {
+	mutation := newAccountTokenMutation(c.config, OpDelete)
+	return &AccountTokenDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccountTokenClient) DeleteOne(_m *AccountToken) *AccountTokenDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccountTokenClient) DeleteOneID(id int) *AccountTokenDeleteOne {
+	builder := c.Delete().Where(accounttoken.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccountTokenDeleteOne{builder}
+}
+
+// Query returns a query builder for AccountToken.
+func (c *AccountTokenClient) Query() *AccountTokenQuery {
+	return &AccountTokenQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccountToken},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccountToken entity by its id.
+func (c *AccountTokenClient) Get(ctx context.Context, id int) (*AccountToken, error) {
+	return c.Query().Where(accounttoken.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccountTokenClient) GetX(ctx context.Context, id int) *AccountToken {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCustomer queries the customer edge of a AccountToken.
+func (c *AccountTokenClient) QueryCustomer(_m *AccountToken) *CustomerQuery {
+	query := (&CustomerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(accounttoken.Table, accounttoken.FieldID, id),
+			sqlgraph.To(customer.Table, customer.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, accounttoken.CustomerTable, accounttoken.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AccountTokenClient) Hooks() []Hook {
+	hooks := c.hooks.AccountToken
+	return append(hooks[:len(hooks):len(hooks)], accounttoken.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccountTokenClient) Interceptors() []Interceptor {
+	return c.inters.AccountToken
+}
+
+func (c *AccountTokenClient) mutate(ctx context.Context, m *AccountTokenMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccountTokenCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccountTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccountTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccountTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AccountToken mutation op: %q", m.Op())
 	}
 }
 
@@ -1216,6 +1398,22 @@ func (c *CustomerClient) QuerySessions(_m *Customer) *CustomerSessionQuery {
 			sqlgraph.From(customer.Table, customer.FieldID, id),
 			sqlgraph.To(customersession.Table, customersession.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, customer.SessionsTable, customer.SessionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAccountTokens queries the account_tokens edge of a Customer.
+func (c *CustomerClient) QueryAccountTokens(_m *Customer) *AccountTokenQuery {
+	query := (&AccountTokenClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(customer.Table, customer.FieldID, id),
+			sqlgraph.To(accounttoken.Table, accounttoken.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, customer.AccountTokensTable, customer.AccountTokensColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -4523,6 +4721,172 @@ func (c *MembershipTierClient) mutate(ctx context.Context, m *MembershipTierMuta
 	}
 }
 
+// NotificationDeliveryClient is a client for the NotificationDelivery schema.
+type NotificationDeliveryClient struct {
+	config
+}
+
+// NewNotificationDeliveryClient returns a client for the NotificationDelivery from the given config.
+func NewNotificationDeliveryClient(c config) *NotificationDeliveryClient {
+	return &NotificationDeliveryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `notificationdelivery.Hooks(f(g(h())))`.
+func (c *NotificationDeliveryClient) Use(hooks ...Hook) {
+	c.hooks.NotificationDelivery = append(c.hooks.NotificationDelivery, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `notificationdelivery.Intercept(f(g(h())))`.
+func (c *NotificationDeliveryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.NotificationDelivery = append(c.inters.NotificationDelivery, interceptors...)
+}
+
+// Create returns a builder for creating a NotificationDelivery entity.
+func (c *NotificationDeliveryClient) Create() *NotificationDeliveryCreate {
+	mutation := newNotificationDeliveryMutation(c.config, OpCreate)
+	return &NotificationDeliveryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of NotificationDelivery entities.
+func (c *NotificationDeliveryClient) CreateBulk(builders ...*NotificationDeliveryCreate) *NotificationDeliveryCreateBulk {
+	return &NotificationDeliveryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *NotificationDeliveryClient) MapCreateBulk(slice any, setFunc func(*NotificationDeliveryCreate, int)) *NotificationDeliveryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &NotificationDeliveryCreateBulk{err: fmt.Errorf("calling to NotificationDeliveryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*NotificationDeliveryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &NotificationDeliveryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for NotificationDelivery.
+func (c *NotificationDeliveryClient) Update() *NotificationDeliveryUpdate {
+	mutation := newNotificationDeliveryMutation(c.config, OpUpdate)
+	return &NotificationDeliveryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *NotificationDeliveryClient) UpdateOne(_m *NotificationDelivery) *NotificationDeliveryUpdateOne {
+	mutation := newNotificationDeliveryMutation(c.config, OpUpdateOne, withNotificationDelivery(_m))
+	return &NotificationDeliveryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *NotificationDeliveryClient) UpdateOneID(id int) *NotificationDeliveryUpdateOne {
+	mutation := newNotificationDeliveryMutation(c.config, OpUpdateOne, withNotificationDeliveryID(id))
+	return &NotificationDeliveryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for NotificationDelivery.
+func (c *NotificationDeliveryClient) Delete() *NotificationDeliveryDelete {
+	mutation := newNotificationDeliveryMutation(c.config, OpDelete)
+	return &NotificationDeliveryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *NotificationDeliveryClient) DeleteOne(_m *NotificationDelivery) *NotificationDeliveryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *NotificationDeliveryClient) DeleteOneID(id int) *NotificationDeliveryDeleteOne {
+	builder := c.Delete().Where(notificationdelivery.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &NotificationDeliveryDeleteOne{builder}
+}
+
+// Query returns a query builder for NotificationDelivery.
+func (c *NotificationDeliveryClient) Query() *NotificationDeliveryQuery {
+	return &NotificationDeliveryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeNotificationDelivery},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a NotificationDelivery entity by its id.
+func (c *NotificationDeliveryClient) Get(ctx context.Context, id int) (*NotificationDelivery, error) {
+	return c.Query().Where(notificationdelivery.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *NotificationDeliveryClient) GetX(ctx context.Context, id int) *NotificationDelivery {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEvent queries the event edge of a NotificationDelivery.
+func (c *NotificationDeliveryClient) QueryEvent(_m *NotificationDelivery) *OutboxEventQuery {
+	query := (&OutboxEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(notificationdelivery.Table, notificationdelivery.FieldID, id),
+			sqlgraph.To(outboxevent.Table, outboxevent.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, notificationdelivery.EventTable, notificationdelivery.EventColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEndpoint queries the endpoint edge of a NotificationDelivery.
+func (c *NotificationDeliveryClient) QueryEndpoint(_m *NotificationDelivery) *WebhookEndpointQuery {
+	query := (&WebhookEndpointClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(notificationdelivery.Table, notificationdelivery.FieldID, id),
+			sqlgraph.To(webhookendpoint.Table, webhookendpoint.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, notificationdelivery.EndpointTable, notificationdelivery.EndpointColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *NotificationDeliveryClient) Hooks() []Hook {
+	hooks := c.hooks.NotificationDelivery
+	return append(hooks[:len(hooks):len(hooks)], notificationdelivery.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *NotificationDeliveryClient) Interceptors() []Interceptor {
+	return c.inters.NotificationDelivery
+}
+
+func (c *NotificationDeliveryClient) mutate(ctx context.Context, m *NotificationDeliveryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&NotificationDeliveryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&NotificationDeliveryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&NotificationDeliveryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&NotificationDeliveryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown NotificationDelivery mutation op: %q", m.Op())
+	}
+}
+
 // OrderClient is a client for the Order schema.
 type OrderClient struct {
 	config
@@ -5382,6 +5746,156 @@ func (c *OutboxClient) mutate(ctx context.Context, m *OutboxMutation) (Value, er
 		return (&OutboxDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Outbox mutation op: %q", m.Op())
+	}
+}
+
+// OutboxEventClient is a client for the OutboxEvent schema.
+type OutboxEventClient struct {
+	config
+}
+
+// NewOutboxEventClient returns a client for the OutboxEvent from the given config.
+func NewOutboxEventClient(c config) *OutboxEventClient {
+	return &OutboxEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `outboxevent.Hooks(f(g(h())))`.
+func (c *OutboxEventClient) Use(hooks ...Hook) {
+	c.hooks.OutboxEvent = append(c.hooks.OutboxEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `outboxevent.Intercept(f(g(h())))`.
+func (c *OutboxEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.OutboxEvent = append(c.inters.OutboxEvent, interceptors...)
+}
+
+// Create returns a builder for creating a OutboxEvent entity.
+func (c *OutboxEventClient) Create() *OutboxEventCreate {
+	mutation := newOutboxEventMutation(c.config, OpCreate)
+	return &OutboxEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of OutboxEvent entities.
+func (c *OutboxEventClient) CreateBulk(builders ...*OutboxEventCreate) *OutboxEventCreateBulk {
+	return &OutboxEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *OutboxEventClient) MapCreateBulk(slice any, setFunc func(*OutboxEventCreate, int)) *OutboxEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &OutboxEventCreateBulk{err: fmt.Errorf("calling to OutboxEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*OutboxEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &OutboxEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for OutboxEvent.
+func (c *OutboxEventClient) Update() *OutboxEventUpdate {
+	mutation := newOutboxEventMutation(c.config, OpUpdate)
+	return &OutboxEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *OutboxEventClient) UpdateOne(_m *OutboxEvent) *OutboxEventUpdateOne {
+	mutation := newOutboxEventMutation(c.config, OpUpdateOne, withOutboxEvent(_m))
+	return &OutboxEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *OutboxEventClient) UpdateOneID(id int) *OutboxEventUpdateOne {
+	mutation := newOutboxEventMutation(c.config, OpUpdateOne, withOutboxEventID(id))
+	return &OutboxEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for OutboxEvent.
+func (c *OutboxEventClient) Delete() *OutboxEventDelete {
+	mutation := newOutboxEventMutation(c.config, OpDelete)
+	return &OutboxEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *OutboxEventClient) DeleteOne(_m *OutboxEvent) *OutboxEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *OutboxEventClient) DeleteOneID(id int) *OutboxEventDeleteOne {
+	builder := c.Delete().Where(outboxevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &OutboxEventDeleteOne{builder}
+}
+
+// Query returns a query builder for OutboxEvent.
+func (c *OutboxEventClient) Query() *OutboxEventQuery {
+	return &OutboxEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeOutboxEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a OutboxEvent entity by its id.
+func (c *OutboxEventClient) Get(ctx context.Context, id int) (*OutboxEvent, error) {
+	return c.Query().Where(outboxevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *OutboxEventClient) GetX(ctx context.Context, id int) *OutboxEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDeliveries queries the deliveries edge of a OutboxEvent.
+func (c *OutboxEventClient) QueryDeliveries(_m *OutboxEvent) *NotificationDeliveryQuery {
+	query := (&NotificationDeliveryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(outboxevent.Table, outboxevent.FieldID, id),
+			sqlgraph.To(notificationdelivery.Table, notificationdelivery.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, outboxevent.DeliveriesTable, outboxevent.DeliveriesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *OutboxEventClient) Hooks() []Hook {
+	hooks := c.hooks.OutboxEvent
+	return append(hooks[:len(hooks):len(hooks)], outboxevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *OutboxEventClient) Interceptors() []Interceptor {
+	return c.inters.OutboxEvent
+}
+
+func (c *OutboxEventClient) mutate(ctx context.Context, m *OutboxEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&OutboxEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&OutboxEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&OutboxEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&OutboxEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown OutboxEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -8117,27 +8631,179 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 	}
 }
 
+// WebhookEndpointClient is a client for the WebhookEndpoint schema.
+type WebhookEndpointClient struct {
+	config
+}
+
+// NewWebhookEndpointClient returns a client for the WebhookEndpoint from the given config.
+func NewWebhookEndpointClient(c config) *WebhookEndpointClient {
+	return &WebhookEndpointClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `webhookendpoint.Hooks(f(g(h())))`.
+func (c *WebhookEndpointClient) Use(hooks ...Hook) {
+	c.hooks.WebhookEndpoint = append(c.hooks.WebhookEndpoint, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `webhookendpoint.Intercept(f(g(h())))`.
+func (c *WebhookEndpointClient) Intercept(interceptors ...Interceptor) {
+	c.inters.WebhookEndpoint = append(c.inters.WebhookEndpoint, interceptors...)
+}
+
+// Create returns a builder for creating a WebhookEndpoint entity.
+func (c *WebhookEndpointClient) Create() *WebhookEndpointCreate {
+	mutation := newWebhookEndpointMutation(c.config, OpCreate)
+	return &WebhookEndpointCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of WebhookEndpoint entities.
+func (c *WebhookEndpointClient) CreateBulk(builders ...*WebhookEndpointCreate) *WebhookEndpointCreateBulk {
+	return &WebhookEndpointCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *WebhookEndpointClient) MapCreateBulk(slice any, setFunc func(*WebhookEndpointCreate, int)) *WebhookEndpointCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &WebhookEndpointCreateBulk{err: fmt.Errorf("calling to WebhookEndpointClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*WebhookEndpointCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &WebhookEndpointCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for WebhookEndpoint.
+func (c *WebhookEndpointClient) Update() *WebhookEndpointUpdate {
+	mutation := newWebhookEndpointMutation(c.config, OpUpdate)
+	return &WebhookEndpointUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *WebhookEndpointClient) UpdateOne(_m *WebhookEndpoint) *WebhookEndpointUpdateOne {
+	mutation := newWebhookEndpointMutation(c.config, OpUpdateOne, withWebhookEndpoint(_m))
+	return &WebhookEndpointUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *WebhookEndpointClient) UpdateOneID(id int) *WebhookEndpointUpdateOne {
+	mutation := newWebhookEndpointMutation(c.config, OpUpdateOne, withWebhookEndpointID(id))
+	return &WebhookEndpointUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for WebhookEndpoint.
+func (c *WebhookEndpointClient) Delete() *WebhookEndpointDelete {
+	mutation := newWebhookEndpointMutation(c.config, OpDelete)
+	return &WebhookEndpointDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *WebhookEndpointClient) DeleteOne(_m *WebhookEndpoint) *WebhookEndpointDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *WebhookEndpointClient) DeleteOneID(id int) *WebhookEndpointDeleteOne {
+	builder := c.Delete().Where(webhookendpoint.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &WebhookEndpointDeleteOne{builder}
+}
+
+// Query returns a query builder for WebhookEndpoint.
+func (c *WebhookEndpointClient) Query() *WebhookEndpointQuery {
+	return &WebhookEndpointQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeWebhookEndpoint},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a WebhookEndpoint entity by its id.
+func (c *WebhookEndpointClient) Get(ctx context.Context, id int) (*WebhookEndpoint, error) {
+	return c.Query().Where(webhookendpoint.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *WebhookEndpointClient) GetX(ctx context.Context, id int) *WebhookEndpoint {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDeliveries queries the deliveries edge of a WebhookEndpoint.
+func (c *WebhookEndpointClient) QueryDeliveries(_m *WebhookEndpoint) *NotificationDeliveryQuery {
+	query := (&NotificationDeliveryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(webhookendpoint.Table, webhookendpoint.FieldID, id),
+			sqlgraph.To(notificationdelivery.Table, notificationdelivery.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, webhookendpoint.DeliveriesTable, webhookendpoint.DeliveriesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *WebhookEndpointClient) Hooks() []Hook {
+	hooks := c.hooks.WebhookEndpoint
+	return append(hooks[:len(hooks):len(hooks)], webhookendpoint.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *WebhookEndpointClient) Interceptors() []Interceptor {
+	return c.inters.WebhookEndpoint
+}
+
+func (c *WebhookEndpointClient) mutate(ctx context.Context, m *WebhookEndpointMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&WebhookEndpointCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&WebhookEndpointUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&WebhookEndpointUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&WebhookEndpointDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown WebhookEndpoint mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Cart, CartLine, Collection, Customer, CustomerAddress, CustomerSession,
-		DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool, Fulfillment,
-		FulfillmentEvent, GiftDraw, GiftLot, HubCollection, HubPassSpend, HubPayment,
-		HubPickup, HubSale, HubWallet, IdempotencyKey, Image, Location, MemberPrice,
-		Membership, MembershipTier, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
-		Payment, PickupPoint, PickupWindow, Product, ReaderBinding, Refund, ReturnLine,
-		Setting, ShippingRate, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp,
-		Variant, Wallet, WalletEntry []ent.Hook
+		AccountToken, Cart, CartLine, Collection, Customer, CustomerAddress,
+		CustomerSession, DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool,
+		Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubCollection, HubPassSpend,
+		HubPayment, HubPickup, HubSale, HubWallet, IdempotencyKey, Image, Location,
+		MemberPrice, Membership, MembershipTier, NotificationDelivery, Order,
+		OrderEvent, OrderLine, OrderReturn, Outbox, OutboxEvent, Payment, PickupPoint,
+		PickupWindow, Product, ReaderBinding, Refund, ReturnLine, Setting,
+		ShippingRate, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant,
+		Wallet, WalletEntry, WebhookEndpoint []ent.Hook
 	}
 	inters struct {
-		Cart, CartLine, Collection, Customer, CustomerAddress, CustomerSession,
-		DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool, Fulfillment,
-		FulfillmentEvent, GiftDraw, GiftLot, HubCollection, HubPassSpend, HubPayment,
-		HubPickup, HubSale, HubWallet, IdempotencyKey, Image, Location, MemberPrice,
-		Membership, MembershipTier, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
-		Payment, PickupPoint, PickupWindow, Product, ReaderBinding, Refund, ReturnLine,
-		Setting, ShippingRate, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp,
-		Variant, Wallet, WalletEntry []ent.Interceptor
+		AccountToken, Cart, CartLine, Collection, Customer, CustomerAddress,
+		CustomerSession, DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool,
+		Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubCollection, HubPassSpend,
+		HubPayment, HubPickup, HubSale, HubWallet, IdempotencyKey, Image, Location,
+		MemberPrice, Membership, MembershipTier, NotificationDelivery, Order,
+		OrderEvent, OrderLine, OrderReturn, Outbox, OutboxEvent, Payment, PickupPoint,
+		PickupWindow, Product, ReaderBinding, Refund, ReturnLine, Setting,
+		ShippingRate, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant,
+		Wallet, WalletEntry, WebhookEndpoint []ent.Interceptor
 	}
 )
 

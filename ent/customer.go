@@ -29,6 +29,8 @@ type Customer struct {
 	PasswordHash string `json:"-"`
 	// StripeCustomerID holds the value of the "stripe_customer_id" field.
 	StripeCustomerID *string `json:"stripe_customer_id,omitempty"`
+	// EmailVerified holds the value of the "email_verified" field.
+	EmailVerified bool `json:"email_verified,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the CustomerQuery when eager-loading is set.
 	Edges        CustomerEdges `json:"edges"`
@@ -39,11 +41,14 @@ type Customer struct {
 type CustomerEdges struct {
 	// Sessions holds the value of the sessions edge.
 	Sessions []*CustomerSession `json:"sessions,omitempty"`
+	// AccountTokens holds the value of the account_tokens edge.
+	AccountTokens []*AccountToken `json:"account_tokens,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 
-	namedSessions map[string][]*CustomerSession
+	namedSessions      map[string][]*CustomerSession
+	namedAccountTokens map[string][]*AccountToken
 }
 
 // SessionsOrErr returns the Sessions value or an error if the edge
@@ -55,11 +60,22 @@ func (e CustomerEdges) SessionsOrErr() ([]*CustomerSession, error) {
 	return nil, &NotLoadedError{edge: "sessions"}
 }
 
+// AccountTokensOrErr returns the AccountTokens value or an error if the edge
+// was not loaded in eager-loading.
+func (e CustomerEdges) AccountTokensOrErr() ([]*AccountToken, error) {
+	if e.loadedTypes[1] {
+		return e.AccountTokens, nil
+	}
+	return nil, &NotLoadedError{edge: "account_tokens"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Customer) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case customer.FieldEmailVerified:
+			values[i] = new(sql.NullBool)
 		case customer.FieldID:
 			values[i] = new(sql.NullInt64)
 		case customer.FieldEmail, customer.FieldName, customer.FieldPasswordHash, customer.FieldStripeCustomerID:
@@ -124,6 +140,12 @@ func (_m *Customer) assignValues(columns []string, values []any) error {
 				_m.StripeCustomerID = new(string)
 				*_m.StripeCustomerID = value.String
 			}
+		case customer.FieldEmailVerified:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field email_verified", values[i])
+			} else if value.Valid {
+				_m.EmailVerified = value.Bool
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -140,6 +162,11 @@ func (_m *Customer) Value(name string) (ent.Value, error) {
 // QuerySessions queries the "sessions" edge of the Customer entity.
 func (_m *Customer) QuerySessions() *CustomerSessionQuery {
 	return NewCustomerClient(_m.config).QuerySessions(_m)
+}
+
+// QueryAccountTokens queries the "account_tokens" edge of the Customer entity.
+func (_m *Customer) QueryAccountTokens() *AccountTokenQuery {
+	return NewCustomerClient(_m.config).QueryAccountTokens(_m)
 }
 
 // Update returns a builder for updating this Customer.
@@ -183,6 +210,9 @@ func (_m *Customer) String() string {
 		builder.WriteString("stripe_customer_id=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	builder.WriteString("email_verified=")
+	builder.WriteString(fmt.Sprintf("%v", _m.EmailVerified))
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -208,6 +238,30 @@ func (_m *Customer) appendNamedSessions(name string, edges ...*CustomerSession) 
 		_m.Edges.namedSessions[name] = []*CustomerSession{}
 	} else {
 		_m.Edges.namedSessions[name] = append(_m.Edges.namedSessions[name], edges...)
+	}
+}
+
+// NamedAccountTokens returns the AccountTokens named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Customer) NamedAccountTokens(name string) ([]*AccountToken, error) {
+	if _m.Edges.namedAccountTokens == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAccountTokens[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Customer) appendNamedAccountTokens(name string, edges ...*AccountToken) {
+	if _m.Edges.namedAccountTokens == nil {
+		_m.Edges.namedAccountTokens = make(map[string][]*AccountToken)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAccountTokens[name] = []*AccountToken{}
+	} else {
+		_m.Edges.namedAccountTokens[name] = append(_m.Edges.namedAccountTokens[name], edges...)
 	}
 }
 

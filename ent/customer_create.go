@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/customersession"
 )
@@ -91,6 +92,20 @@ func (_c *CustomerCreate) SetNillableStripeCustomerID(v *string) *CustomerCreate
 	return _c
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (_c *CustomerCreate) SetEmailVerified(v bool) *CustomerCreate {
+	_c.mutation.SetEmailVerified(v)
+	return _c
+}
+
+// SetNillableEmailVerified sets the "email_verified" field if the given value is not nil.
+func (_c *CustomerCreate) SetNillableEmailVerified(v *bool) *CustomerCreate {
+	if v != nil {
+		_c.SetEmailVerified(*v)
+	}
+	return _c
+}
+
 // AddSessionIDs adds the "sessions" edge to the CustomerSession entity by IDs.
 func (_c *CustomerCreate) AddSessionIDs(ids ...int) *CustomerCreate {
 	_c.mutation.AddSessionIDs(ids...)
@@ -104,6 +119,21 @@ func (_c *CustomerCreate) AddSessions(v ...*CustomerSession) *CustomerCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddSessionIDs(ids...)
+}
+
+// AddAccountTokenIDs adds the "account_tokens" edge to the AccountToken entity by IDs.
+func (_c *CustomerCreate) AddAccountTokenIDs(ids ...int) *CustomerCreate {
+	_c.mutation.AddAccountTokenIDs(ids...)
+	return _c
+}
+
+// AddAccountTokens adds the "account_tokens" edges to the AccountToken entity.
+func (_c *CustomerCreate) AddAccountTokens(v ...*AccountToken) *CustomerCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAccountTokenIDs(ids...)
 }
 
 // Mutation returns the CustomerMutation object of the builder.
@@ -161,6 +191,10 @@ func (_c *CustomerCreate) defaults() error {
 		v := customer.DefaultName
 		_c.mutation.SetName(v)
 	}
+	if _, ok := _c.mutation.EmailVerified(); !ok {
+		v := customer.DefaultEmailVerified
+		_c.mutation.SetEmailVerified(v)
+	}
 	return nil
 }
 
@@ -195,6 +229,9 @@ func (_c *CustomerCreate) check() error {
 		if err := customer.PasswordHashValidator(v); err != nil {
 			return &ValidationError{Name: "password_hash", err: fmt.Errorf(`ent: validator failed for field "Customer.password_hash": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.EmailVerified(); !ok {
+		return &ValidationError{Name: "email_verified", err: errors.New(`ent: missing required field "Customer.email_verified"`)}
 	}
 	return nil
 }
@@ -247,6 +284,10 @@ func (_c *CustomerCreate) createSpec() (*Customer, *sqlgraph.CreateSpec) {
 		_spec.SetField(customer.FieldStripeCustomerID, field.TypeString, value)
 		_node.StripeCustomerID = &value
 	}
+	if value, ok := _c.mutation.EmailVerified(); ok {
+		_spec.SetField(customer.FieldEmailVerified, field.TypeBool, value)
+		_node.EmailVerified = value
+	}
 	if nodes := _c.mutation.SessionsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -256,6 +297,22 @@ func (_c *CustomerCreate) createSpec() (*Customer, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(customersession.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.AccountTokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customer.AccountTokensTable,
+			Columns: []string{customer.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -381,6 +438,18 @@ func (u *CustomerUpsert) ClearStripeCustomerID() *CustomerUpsert {
 	return u
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (u *CustomerUpsert) SetEmailVerified(v bool) *CustomerUpsert {
+	u.Set(customer.FieldEmailVerified, v)
+	return u
+}
+
+// UpdateEmailVerified sets the "email_verified" field to the value that was provided on create.
+func (u *CustomerUpsert) UpdateEmailVerified() *CustomerUpsert {
+	u.SetExcluded(customer.FieldEmailVerified)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -500,6 +569,20 @@ func (u *CustomerUpsertOne) UpdateStripeCustomerID() *CustomerUpsertOne {
 func (u *CustomerUpsertOne) ClearStripeCustomerID() *CustomerUpsertOne {
 	return u.Update(func(s *CustomerUpsert) {
 		s.ClearStripeCustomerID()
+	})
+}
+
+// SetEmailVerified sets the "email_verified" field.
+func (u *CustomerUpsertOne) SetEmailVerified(v bool) *CustomerUpsertOne {
+	return u.Update(func(s *CustomerUpsert) {
+		s.SetEmailVerified(v)
+	})
+}
+
+// UpdateEmailVerified sets the "email_verified" field to the value that was provided on create.
+func (u *CustomerUpsertOne) UpdateEmailVerified() *CustomerUpsertOne {
+	return u.Update(func(s *CustomerUpsert) {
+		s.UpdateEmailVerified()
 	})
 }
 
@@ -788,6 +871,20 @@ func (u *CustomerUpsertBulk) UpdateStripeCustomerID() *CustomerUpsertBulk {
 func (u *CustomerUpsertBulk) ClearStripeCustomerID() *CustomerUpsertBulk {
 	return u.Update(func(s *CustomerUpsert) {
 		s.ClearStripeCustomerID()
+	})
+}
+
+// SetEmailVerified sets the "email_verified" field.
+func (u *CustomerUpsertBulk) SetEmailVerified(v bool) *CustomerUpsertBulk {
+	return u.Update(func(s *CustomerUpsert) {
+		s.SetEmailVerified(v)
+	})
+}
+
+// UpdateEmailVerified sets the "email_verified" field to the value that was provided on create.
+func (u *CustomerUpsertBulk) UpdateEmailVerified() *CustomerUpsertBulk {
+	return u.Update(func(s *CustomerUpsert) {
+		s.UpdateEmailVerified()
 	})
 }
 

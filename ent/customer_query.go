@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/customersession"
 	"github.com/merchd/merchd/ent/predicate"
@@ -22,14 +23,16 @@ import (
 // CustomerQuery is the builder for querying Customer entities.
 type CustomerQuery struct {
 	config
-	ctx               *QueryContext
-	order             []customer.OrderOption
-	inters            []Interceptor
-	predicates        []predicate.Customer
-	withSessions      *CustomerSessionQuery
-	loadTotal         []func(context.Context, []*Customer) error
-	modifiers         []func(*sql.Selector)
-	withNamedSessions map[string]*CustomerSessionQuery
+	ctx                    *QueryContext
+	order                  []customer.OrderOption
+	inters                 []Interceptor
+	predicates             []predicate.Customer
+	withSessions           *CustomerSessionQuery
+	withAccountTokens      *AccountTokenQuery
+	loadTotal              []func(context.Context, []*Customer) error
+	modifiers              []func(*sql.Selector)
+	withNamedSessions      map[string]*CustomerSessionQuery
+	withNamedAccountTokens map[string]*AccountTokenQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -81,6 +84,28 @@ func (_q *CustomerQuery) QuerySessions() *CustomerSessionQuery {
 			sqlgraph.From(customer.Table, customer.FieldID, selector),
 			sqlgraph.To(customersession.Table, customersession.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, customer.SessionsTable, customer.SessionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAccountTokens chains the current query on the "account_tokens" edge.
+func (_q *CustomerQuery) QueryAccountTokens() *AccountTokenQuery {
+	query := (&AccountTokenClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(customer.Table, customer.FieldID, selector),
+			sqlgraph.To(accounttoken.Table, accounttoken.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, customer.AccountTokensTable, customer.AccountTokensColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -275,12 +300,13 @@ func (_q *CustomerQuery) Clone() *CustomerQuery {
 		return nil
 	}
 	return &CustomerQuery{
-		config:       _q.config,
-		ctx:          _q.ctx.Clone(),
-		order:        append([]customer.OrderOption{}, _q.order...),
-		inters:       append([]Interceptor{}, _q.inters...),
-		predicates:   append([]predicate.Customer{}, _q.predicates...),
-		withSessions: _q.withSessions.Clone(),
+		config:            _q.config,
+		ctx:               _q.ctx.Clone(),
+		order:             append([]customer.OrderOption{}, _q.order...),
+		inters:            append([]Interceptor{}, _q.inters...),
+		predicates:        append([]predicate.Customer{}, _q.predicates...),
+		withSessions:      _q.withSessions.Clone(),
+		withAccountTokens: _q.withAccountTokens.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -296,6 +322,17 @@ func (_q *CustomerQuery) WithSessions(opts ...func(*CustomerSessionQuery)) *Cust
 		opt(query)
 	}
 	_q.withSessions = query
+	return _q
+}
+
+// WithAccountTokens tells the query-builder to eager-load the nodes that are connected to
+// the "account_tokens" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *CustomerQuery) WithAccountTokens(opts ...func(*AccountTokenQuery)) *CustomerQuery {
+	query := (&AccountTokenClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAccountTokens = query
 	return _q
 }
 
@@ -383,8 +420,9 @@ func (_q *CustomerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Cus
 	var (
 		nodes       = []*Customer{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withSessions != nil,
+			_q.withAccountTokens != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -415,10 +453,24 @@ func (_q *CustomerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Cus
 			return nil, err
 		}
 	}
+	if query := _q.withAccountTokens; query != nil {
+		if err := _q.loadAccountTokens(ctx, query, nodes,
+			func(n *Customer) { n.Edges.AccountTokens = []*AccountToken{} },
+			func(n *Customer, e *AccountToken) { n.Edges.AccountTokens = append(n.Edges.AccountTokens, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedSessions {
 		if err := _q.loadSessions(ctx, query, nodes,
 			func(n *Customer) { n.appendNamedSessions(name) },
 			func(n *Customer, e *CustomerSession) { n.appendNamedSessions(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAccountTokens {
+		if err := _q.loadAccountTokens(ctx, query, nodes,
+			func(n *Customer) { n.appendNamedAccountTokens(name) },
+			func(n *Customer, e *AccountToken) { n.appendNamedAccountTokens(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -445,6 +497,36 @@ func (_q *CustomerQuery) loadSessions(ctx context.Context, query *CustomerSessio
 	}
 	query.Where(predicate.CustomerSession(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(customer.SessionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.CustomerID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "customer_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *CustomerQuery) loadAccountTokens(ctx context.Context, query *AccountTokenQuery, nodes []*Customer, init func(*Customer), assign func(*Customer, *AccountToken)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Customer)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(accounttoken.FieldCustomerID)
+	}
+	query.Where(predicate.AccountToken(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(customer.AccountTokensColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -591,6 +673,20 @@ func (_q *CustomerQuery) WithNamedSessions(name string, opts ...func(*CustomerSe
 		_q.withNamedSessions = make(map[string]*CustomerSessionQuery)
 	}
 	_q.withNamedSessions[name] = query
+	return _q
+}
+
+// WithNamedAccountTokens tells the query-builder to eager-load the nodes that are connected to the "account_tokens"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *CustomerQuery) WithNamedAccountTokens(name string, opts ...func(*AccountTokenQuery)) *CustomerQuery {
+	query := (&AccountTokenClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAccountTokens == nil {
+		_q.withNamedAccountTokens = make(map[string]*AccountTokenQuery)
+	}
+	_q.withNamedAccountTokens[name] = query
 	return _q
 }
 

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/customersession"
 	"github.com/merchd/merchd/ent/predicate"
@@ -98,6 +99,20 @@ func (_u *CustomerUpdate) ClearStripeCustomerID() *CustomerUpdate {
 	return _u
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (_u *CustomerUpdate) SetEmailVerified(v bool) *CustomerUpdate {
+	_u.mutation.SetEmailVerified(v)
+	return _u
+}
+
+// SetNillableEmailVerified sets the "email_verified" field if the given value is not nil.
+func (_u *CustomerUpdate) SetNillableEmailVerified(v *bool) *CustomerUpdate {
+	if v != nil {
+		_u.SetEmailVerified(*v)
+	}
+	return _u
+}
+
 // AddSessionIDs adds the "sessions" edge to the CustomerSession entity by IDs.
 func (_u *CustomerUpdate) AddSessionIDs(ids ...int) *CustomerUpdate {
 	_u.mutation.AddSessionIDs(ids...)
@@ -111,6 +126,21 @@ func (_u *CustomerUpdate) AddSessions(v ...*CustomerSession) *CustomerUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddSessionIDs(ids...)
+}
+
+// AddAccountTokenIDs adds the "account_tokens" edge to the AccountToken entity by IDs.
+func (_u *CustomerUpdate) AddAccountTokenIDs(ids ...int) *CustomerUpdate {
+	_u.mutation.AddAccountTokenIDs(ids...)
+	return _u
+}
+
+// AddAccountTokens adds the "account_tokens" edges to the AccountToken entity.
+func (_u *CustomerUpdate) AddAccountTokens(v ...*AccountToken) *CustomerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAccountTokenIDs(ids...)
 }
 
 // Mutation returns the CustomerMutation object of the builder.
@@ -137,6 +167,27 @@ func (_u *CustomerUpdate) RemoveSessions(v ...*CustomerSession) *CustomerUpdate 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearAccountTokens clears all "account_tokens" edges to the AccountToken entity.
+func (_u *CustomerUpdate) ClearAccountTokens() *CustomerUpdate {
+	_u.mutation.ClearAccountTokens()
+	return _u
+}
+
+// RemoveAccountTokenIDs removes the "account_tokens" edge to AccountToken entities by IDs.
+func (_u *CustomerUpdate) RemoveAccountTokenIDs(ids ...int) *CustomerUpdate {
+	_u.mutation.RemoveAccountTokenIDs(ids...)
+	return _u
+}
+
+// RemoveAccountTokens removes "account_tokens" edges to AccountToken entities.
+func (_u *CustomerUpdate) RemoveAccountTokens(v ...*AccountToken) *CustomerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAccountTokenIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -237,6 +288,9 @@ func (_u *CustomerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.StripeCustomerIDCleared() {
 		_spec.ClearField(customer.FieldStripeCustomerID, field.TypeString)
 	}
+	if value, ok := _u.mutation.EmailVerified(); ok {
+		_spec.SetField(customer.FieldEmailVerified, field.TypeBool, value)
+	}
 	if _u.mutation.SessionsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -275,6 +329,51 @@ func (_u *CustomerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(customersession.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AccountTokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customer.AccountTokensTable,
+			Columns: []string{customer.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAccountTokensIDs(); len(nodes) > 0 && !_u.mutation.AccountTokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customer.AccountTokensTable,
+			Columns: []string{customer.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AccountTokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customer.AccountTokensTable,
+			Columns: []string{customer.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -372,6 +471,20 @@ func (_u *CustomerUpdateOne) ClearStripeCustomerID() *CustomerUpdateOne {
 	return _u
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (_u *CustomerUpdateOne) SetEmailVerified(v bool) *CustomerUpdateOne {
+	_u.mutation.SetEmailVerified(v)
+	return _u
+}
+
+// SetNillableEmailVerified sets the "email_verified" field if the given value is not nil.
+func (_u *CustomerUpdateOne) SetNillableEmailVerified(v *bool) *CustomerUpdateOne {
+	if v != nil {
+		_u.SetEmailVerified(*v)
+	}
+	return _u
+}
+
 // AddSessionIDs adds the "sessions" edge to the CustomerSession entity by IDs.
 func (_u *CustomerUpdateOne) AddSessionIDs(ids ...int) *CustomerUpdateOne {
 	_u.mutation.AddSessionIDs(ids...)
@@ -385,6 +498,21 @@ func (_u *CustomerUpdateOne) AddSessions(v ...*CustomerSession) *CustomerUpdateO
 		ids[i] = v[i].ID
 	}
 	return _u.AddSessionIDs(ids...)
+}
+
+// AddAccountTokenIDs adds the "account_tokens" edge to the AccountToken entity by IDs.
+func (_u *CustomerUpdateOne) AddAccountTokenIDs(ids ...int) *CustomerUpdateOne {
+	_u.mutation.AddAccountTokenIDs(ids...)
+	return _u
+}
+
+// AddAccountTokens adds the "account_tokens" edges to the AccountToken entity.
+func (_u *CustomerUpdateOne) AddAccountTokens(v ...*AccountToken) *CustomerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAccountTokenIDs(ids...)
 }
 
 // Mutation returns the CustomerMutation object of the builder.
@@ -411,6 +539,27 @@ func (_u *CustomerUpdateOne) RemoveSessions(v ...*CustomerSession) *CustomerUpda
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearAccountTokens clears all "account_tokens" edges to the AccountToken entity.
+func (_u *CustomerUpdateOne) ClearAccountTokens() *CustomerUpdateOne {
+	_u.mutation.ClearAccountTokens()
+	return _u
+}
+
+// RemoveAccountTokenIDs removes the "account_tokens" edge to AccountToken entities by IDs.
+func (_u *CustomerUpdateOne) RemoveAccountTokenIDs(ids ...int) *CustomerUpdateOne {
+	_u.mutation.RemoveAccountTokenIDs(ids...)
+	return _u
+}
+
+// RemoveAccountTokens removes "account_tokens" edges to AccountToken entities.
+func (_u *CustomerUpdateOne) RemoveAccountTokens(v ...*AccountToken) *CustomerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAccountTokenIDs(ids...)
 }
 
 // Where appends a list predicates to the CustomerUpdate builder.
@@ -541,6 +690,9 @@ func (_u *CustomerUpdateOne) sqlSave(ctx context.Context) (_node *Customer, err 
 	if _u.mutation.StripeCustomerIDCleared() {
 		_spec.ClearField(customer.FieldStripeCustomerID, field.TypeString)
 	}
+	if value, ok := _u.mutation.EmailVerified(); ok {
+		_spec.SetField(customer.FieldEmailVerified, field.TypeBool, value)
+	}
 	if _u.mutation.SessionsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -579,6 +731,51 @@ func (_u *CustomerUpdateOne) sqlSave(ctx context.Context) (_node *Customer, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(customersession.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AccountTokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customer.AccountTokensTable,
+			Columns: []string{customer.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAccountTokensIDs(); len(nodes) > 0 && !_u.mutation.AccountTokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customer.AccountTokensTable,
+			Columns: []string{customer.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AccountTokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customer.AccountTokensTable,
+			Columns: []string{customer.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
@@ -39,11 +40,13 @@ import (
 	"github.com/merchd/merchd/ent/memberprice"
 	"github.com/merchd/merchd/ent/membership"
 	"github.com/merchd/merchd/ent/membershiptier"
+	"github.com/merchd/merchd/ent/notificationdelivery"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
+	"github.com/merchd/merchd/ent/outboxevent"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/pickupwindow"
@@ -62,6 +65,7 @@ import (
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/wallet"
 	"github.com/merchd/merchd/ent/walletentry"
+	"github.com/merchd/merchd/ent/webhookendpoint"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -122,56 +126,60 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			cart.Table:             cart.ValidColumn,
-			cartline.Table:         cartline.ValidColumn,
-			collection.Table:       collection.ValidColumn,
-			customer.Table:         customer.ValidColumn,
-			customeraddress.Table:  customeraddress.ValidColumn,
-			customersession.Table:  customersession.ValidColumn,
-			deliverychoice.Table:   deliverychoice.ValidColumn,
-			deliveryzone.Table:     deliveryzone.ValidColumn,
-			drop.Table:             drop.ValidColumn,
-			dropcustomer.Table:     dropcustomer.ValidColumn,
-			droppool.Table:         droppool.ValidColumn,
-			fulfillment.Table:      fulfillment.ValidColumn,
-			fulfillmentevent.Table: fulfillmentevent.ValidColumn,
-			giftdraw.Table:         giftdraw.ValidColumn,
-			giftlot.Table:          giftlot.ValidColumn,
-			hubcollection.Table:    hubcollection.ValidColumn,
-			hubpassspend.Table:     hubpassspend.ValidColumn,
-			hubpayment.Table:       hubpayment.ValidColumn,
-			hubpickup.Table:        hubpickup.ValidColumn,
-			hubsale.Table:          hubsale.ValidColumn,
-			hubwallet.Table:        hubwallet.ValidColumn,
-			idempotencykey.Table:   idempotencykey.ValidColumn,
-			image.Table:            image.ValidColumn,
-			location.Table:         location.ValidColumn,
-			memberprice.Table:      memberprice.ValidColumn,
-			membership.Table:       membership.ValidColumn,
-			membershiptier.Table:   membershiptier.ValidColumn,
-			order.Table:            order.ValidColumn,
-			orderevent.Table:       orderevent.ValidColumn,
-			orderline.Table:        orderline.ValidColumn,
-			orderreturn.Table:      orderreturn.ValidColumn,
-			outbox.Table:           outbox.ValidColumn,
-			payment.Table:          payment.ValidColumn,
-			pickuppoint.Table:      pickuppoint.ValidColumn,
-			pickupwindow.Table:     pickupwindow.ValidColumn,
-			product.Table:          product.ValidColumn,
-			readerbinding.Table:    readerbinding.ValidColumn,
-			refund.Table:           refund.ValidColumn,
-			returnline.Table:       returnline.ValidColumn,
-			setting.Table:          setting.ValidColumn,
-			shippingrate.Table:     shippingrate.ValidColumn,
-			staff.Table:            staff.ValidColumn,
-			stafftoken.Table:       stafftoken.ValidColumn,
-			stock.Table:            stock.ValidColumn,
-			stream.Table:           stream.ValidColumn,
-			stripeevent.Table:      stripeevent.ValidColumn,
-			topup.Table:            topup.ValidColumn,
-			variant.Table:          variant.ValidColumn,
-			wallet.Table:           wallet.ValidColumn,
-			walletentry.Table:      walletentry.ValidColumn,
+			accounttoken.Table:         accounttoken.ValidColumn,
+			cart.Table:                 cart.ValidColumn,
+			cartline.Table:             cartline.ValidColumn,
+			collection.Table:           collection.ValidColumn,
+			customer.Table:             customer.ValidColumn,
+			customeraddress.Table:      customeraddress.ValidColumn,
+			customersession.Table:      customersession.ValidColumn,
+			deliverychoice.Table:       deliverychoice.ValidColumn,
+			deliveryzone.Table:         deliveryzone.ValidColumn,
+			drop.Table:                 drop.ValidColumn,
+			dropcustomer.Table:         dropcustomer.ValidColumn,
+			droppool.Table:             droppool.ValidColumn,
+			fulfillment.Table:          fulfillment.ValidColumn,
+			fulfillmentevent.Table:     fulfillmentevent.ValidColumn,
+			giftdraw.Table:             giftdraw.ValidColumn,
+			giftlot.Table:              giftlot.ValidColumn,
+			hubcollection.Table:        hubcollection.ValidColumn,
+			hubpassspend.Table:         hubpassspend.ValidColumn,
+			hubpayment.Table:           hubpayment.ValidColumn,
+			hubpickup.Table:            hubpickup.ValidColumn,
+			hubsale.Table:              hubsale.ValidColumn,
+			hubwallet.Table:            hubwallet.ValidColumn,
+			idempotencykey.Table:       idempotencykey.ValidColumn,
+			image.Table:                image.ValidColumn,
+			location.Table:             location.ValidColumn,
+			memberprice.Table:          memberprice.ValidColumn,
+			membership.Table:           membership.ValidColumn,
+			membershiptier.Table:       membershiptier.ValidColumn,
+			notificationdelivery.Table: notificationdelivery.ValidColumn,
+			order.Table:                order.ValidColumn,
+			orderevent.Table:           orderevent.ValidColumn,
+			orderline.Table:            orderline.ValidColumn,
+			orderreturn.Table:          orderreturn.ValidColumn,
+			outbox.Table:               outbox.ValidColumn,
+			outboxevent.Table:          outboxevent.ValidColumn,
+			payment.Table:              payment.ValidColumn,
+			pickuppoint.Table:          pickuppoint.ValidColumn,
+			pickupwindow.Table:         pickupwindow.ValidColumn,
+			product.Table:              product.ValidColumn,
+			readerbinding.Table:        readerbinding.ValidColumn,
+			refund.Table:               refund.ValidColumn,
+			returnline.Table:           returnline.ValidColumn,
+			setting.Table:              setting.ValidColumn,
+			shippingrate.Table:         shippingrate.ValidColumn,
+			staff.Table:                staff.ValidColumn,
+			stafftoken.Table:           stafftoken.ValidColumn,
+			stock.Table:                stock.ValidColumn,
+			stream.Table:               stream.ValidColumn,
+			stripeevent.Table:          stripeevent.ValidColumn,
+			topup.Table:                topup.ValidColumn,
+			variant.Table:              variant.ValidColumn,
+			wallet.Table:               wallet.ValidColumn,
+			walletentry.Table:          walletentry.ValidColumn,
+			webhookendpoint.Table:      webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -521,6 +521,11 @@ func (_q *CustomerQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				selectedFields = append(selectedFields, customer.FieldName)
 				fieldSeen[customer.FieldName] = struct{}{}
 			}
+		case "emailVerified":
+			if _, ok := fieldSeen[customer.FieldEmailVerified]; !ok {
+				selectedFields = append(selectedFields, customer.FieldEmailVerified)
+				fieldSeen[customer.FieldEmailVerified] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

@@ -1077,6 +1077,10 @@ type CustomerWhereInput struct {
 	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
 	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
 	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "email_verified" field predicates.
+	EmailVerified    *bool `json:"emailVerified,omitempty"`
+	EmailVerifiedNEQ *bool `json:"emailVerifiedNEQ,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -1299,6 +1303,12 @@ func (i *CustomerWhereInput) P() (predicate.Customer, error) {
 	}
 	if i.NameContainsFold != nil {
 		predicates = append(predicates, customer.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.EmailVerified != nil {
+		predicates = append(predicates, customer.EmailVerifiedEQ(*i.EmailVerified))
+	}
+	if i.EmailVerifiedNEQ != nil {
+		predicates = append(predicates, customer.EmailVerifiedNEQ(*i.EmailVerifiedNEQ))
 	}
 
 	switch len(predicates) {

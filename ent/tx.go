@@ -14,6 +14,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// AccountToken is the client for interacting with the AccountToken builders.
+	AccountToken *AccountTokenClient
 	// Cart is the client for interacting with the Cart builders.
 	Cart *CartClient
 	// CartLine is the client for interacting with the CartLine builders.
@@ -68,6 +70,8 @@ type Tx struct {
 	Membership *MembershipClient
 	// MembershipTier is the client for interacting with the MembershipTier builders.
 	MembershipTier *MembershipTierClient
+	// NotificationDelivery is the client for interacting with the NotificationDelivery builders.
+	NotificationDelivery *NotificationDeliveryClient
 	// Order is the client for interacting with the Order builders.
 	Order *OrderClient
 	// OrderEvent is the client for interacting with the OrderEvent builders.
@@ -78,6 +82,8 @@ type Tx struct {
 	OrderReturn *OrderReturnClient
 	// Outbox is the client for interacting with the Outbox builders.
 	Outbox *OutboxClient
+	// OutboxEvent is the client for interacting with the OutboxEvent builders.
+	OutboxEvent *OutboxEventClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
 	// PickupPoint is the client for interacting with the PickupPoint builders.
@@ -114,6 +120,8 @@ type Tx struct {
 	Wallet *WalletClient
 	// WalletEntry is the client for interacting with the WalletEntry builders.
 	WalletEntry *WalletEntryClient
+	// WebhookEndpoint is the client for interacting with the WebhookEndpoint builders.
+	WebhookEndpoint *WebhookEndpointClient
 
 	// lazily loaded.
 	client     *Client
@@ -245,6 +253,7 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.AccountToken = NewAccountTokenClient(tx.config)
 	tx.Cart = NewCartClient(tx.config)
 	tx.CartLine = NewCartLineClient(tx.config)
 	tx.Collection = NewCollectionClient(tx.config)
@@ -272,11 +281,13 @@ func (tx *Tx) init() {
 	tx.MemberPrice = NewMemberPriceClient(tx.config)
 	tx.Membership = NewMembershipClient(tx.config)
 	tx.MembershipTier = NewMembershipTierClient(tx.config)
+	tx.NotificationDelivery = NewNotificationDeliveryClient(tx.config)
 	tx.Order = NewOrderClient(tx.config)
 	tx.OrderEvent = NewOrderEventClient(tx.config)
 	tx.OrderLine = NewOrderLineClient(tx.config)
 	tx.OrderReturn = NewOrderReturnClient(tx.config)
 	tx.Outbox = NewOutboxClient(tx.config)
+	tx.OutboxEvent = NewOutboxEventClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.PickupPoint = NewPickupPointClient(tx.config)
 	tx.PickupWindow = NewPickupWindowClient(tx.config)
@@ -295,6 +306,7 @@ func (tx *Tx) init() {
 	tx.Variant = NewVariantClient(tx.config)
 	tx.Wallet = NewWalletClient(tx.config)
 	tx.WalletEntry = NewWalletEntryClient(tx.config)
+	tx.WebhookEndpoint = NewWebhookEndpointClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.
@@ -304,7 +316,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Cart.QueryXXX(), the query will be executed
+// applies a query, for example: AccountToken.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

@@ -113,6 +113,7 @@ func TestErrorTable(t *testing.T) {
 		"checkout.ErrInsufficientFunds":     {checkout.ErrInsufficientFunds, "INSUFFICIENT_FUNDS"},
 		"checkout.ErrRateLimited":           {checkout.ErrRateLimited, "RATE_LIMITED"},
 		"checkout.ErrWindowFull":            {checkout.ErrWindowFull, "WINDOW_FULL"},
+		"checkout.ErrInvalidToken":          {checkout.ErrInvalidToken, "INVALID_TOKEN"},
 		"fulfillment.ErrAlreadyCollected":   {fulfillment.ErrAlreadyCollected, "ALREADY_COLLECTED"},
 		"hubs.ErrBadSignedCode":             {hubs.ErrBadSignedCode, "BAD_USER_INPUT"},
 		"hubs.ErrReaderBusy":                {hubs.ErrReaderBusy, "BAD_USER_INPUT"},

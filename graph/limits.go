@@ -29,8 +29,10 @@ var (
 	_ graphql.OperationContextMutator = (*queryLimits)(nil)
 )
 
-// authMutations check a password: at most one per operation.
-var authMutations = map[string]bool{"signIn": true, "signUp": true}
+// authMutations check or set a password, or mail an account link: at
+// most one per operation (each is throttled per request).
+var authMutations = map[string]bool{"signIn": true, "signUp": true, "requestPasswordReset": true, "resetPassword": true,
+	"requestEmailVerification": true, "verifyEmail": true}
 
 // listBound is what a plain list field (no page arguments) is priced at per
 // element when it has no bound of its own: variants of a product, lines of
@@ -110,7 +112,7 @@ func (l *queryLimits) MutateOperationContext(ctx context.Context, oc *graphql.Op
 	case schemas > 1:
 		return tooComplex("operation asks for the schema %d times; once is enough", schemas)
 	case auth > 1:
-		return tooComplex("operation has %d sign-in or sign-up fields; send one per request", auth)
+		return tooComplex("operation has %d sign-in, sign-up or account-link fields; send one per request", auth)
 	case writes > l.MaxWrites:
 		return tooComplex("operation has %d mutations that move stock or money, more than the limit of %d", writes, l.MaxWrites)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/memberships"
+	"github.com/merchd/merchd/checkout/notify"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/checkout/returns"
@@ -60,6 +61,8 @@ type Resolver struct {
 	Delivery *delivery.Service
 	// Returns takes goods back; nil at a hub.
 	Returns *returns.Service
+	// Notify registers webhook endpoints; nil at a hub.
+	Notify *notify.Service
 	// Hubs is central's side of the pop-up protocol: leases, hub sales
 	// recorded exactly once, phone and card payments for them.
 	Hubs *hubs.Service

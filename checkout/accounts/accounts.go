@@ -68,6 +68,7 @@ type Service struct {
 	throttle *throttle
 	activeMu sync.Mutex
 	active   map[sessionKey]activeEntry
+	outbox   checkout.Outbox // nil: no account emails
 }
 
 // New returns the accounts service.

@@ -15,6 +15,7 @@ import (
 	"github.com/merchd/merchd/ent/deliverychoice"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/viewer"
 )
 
@@ -341,9 +342,10 @@ func (s *Service) Pass(f *ent.Fulfillment) string {
 }
 
 // tell records, in the transition's transaction, the events the buyer and
-// the merchant's systems hear about f's move to `to`.
+// the merchant's systems hear about f's move to `to`. Ids are the API's
+// global ids, so a webhook receiver can ask the API about them.
 func (s *Service) tell(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, to Status) error {
-	data := map[string]any{"fulfillment_id": f.ID, "order_id": f.OrderID, "status": string(to), "method": string(f.Method)}
+	data := s.eventData(ctx, tx, f, to)
 	if err := checkout.Record(ctx, s.outbox, tx, checkout.Event{Type: checkout.EventFulfillmentUpdated,
 		OrderID: f.OrderID, CustomerID: f.CustomerID, Data: data}); err != nil {
 		return err
@@ -359,15 +361,34 @@ func (s *Service) tell(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, to S
 	default:
 		return nil
 	}
-	d := map[string]any{"fulfillment_id": f.ID, "order_id": f.OrderID, "method": string(f.Method)}
+	d := s.eventData(ctx, tx, f, to)
 	if typ == checkout.EventPickupReady {
 		d["pickup_code"] = f.PickupCode
 		d["_pass"] = s.Pass(f) // "_": for the buyer's email only, never a webhook
-		if f.LocationID != nil {
-			d["location_id"] = *f.LocationID
-		}
 	}
 	return checkout.Record(ctx, s.outbox, tx, checkout.Event{Type: typ, OrderID: f.OrderID, CustomerID: f.CustomerID, Data: d})
+}
+
+// eventData is what every fulfilment event says: which, of which order,
+// how, now where, and (for a pickup) at which point and window.
+func (s *Service) eventData(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, to Status) map[string]any {
+	sys := viewer.SystemContext(ctx)
+	d := map[string]any{"fulfillment_id": gid.Encode(f.ID), "order_id": gid.Encode(f.OrderID),
+		"status": string(to), "method": string(f.Method)}
+	if o, err := tx.Order.Get(sys, f.OrderID); err == nil {
+		d["number"] = o.Number
+	}
+	if f.LocationID != nil {
+		if loc, err := tx.Location.Get(sys, *f.LocationID); err == nil {
+			d["location"] = loc.Name
+		}
+	}
+	if f.WindowID != nil {
+		if w, err := tx.PickupWindow.Get(sys, *f.WindowID); err == nil {
+			d["window"] = w.StartsAt.UTC().Format("Mon 02 Jan 15:04") + "–" + w.EndsAt.UTC().Format("15:04 MST")
+		}
+	}
+	return d
 }
 
 // scanned is the code in what a scanner read: a label's QR holds a URL

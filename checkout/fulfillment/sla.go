@@ -196,7 +196,6 @@ func (s *Service) escalate(ctx context.Context, f *ent.Fulfillment, now time.Tim
 		guard := tx.Fulfillment.Update().Where(fulfillment.ID(f.ID), fulfillment.StatusEQ(f.Status),
 			fulfillment.DueAtLTE(now)).SetUpdatedAt(now).SetEscalatedAt(now)
 		note, typ := "", ""
-		data := map[string]any{"fulfillment_id": f.ID, "order_id": f.OrderID, "method": string(f.Method)}
 		to := f.Status
 		switch f.Method {
 		case fulfillment.MethodPICKUP:
@@ -221,7 +220,6 @@ func (s *Service) escalate(ctx context.Context, f *ent.Fulfillment, now time.Tim
 				guard = guard.SetWindowID(*r.WindowID)
 			}
 			note, typ = "not collected by its deadline: moved to "+r.Label, checkout.EventPickupRerouted
-			data["location_id"], data["window"], data["due_at"] = r.LocationID, r.Label, r.Due.Format(time.RFC3339)
 		case fulfillment.MethodLOCAL_DELIVERY:
 			guard = guard.ClearDueAt()
 			note = "not delivered by its deadline"
@@ -244,13 +242,21 @@ func (s *Service) escalate(ctx context.Context, f *ent.Fulfillment, now time.Tim
 				Note: fmt.Sprintf("late delivery of order %d", f.OrderID)}); err != nil {
 				return false, err
 			}
-			data["credited"] = s.cfg.LateCredit
 		}
 		if err := s.event(ctx, tx, f, string(f.Status), string(to), note, "SLA"); err != nil {
 			return false, err
 		}
 		s.AfterCommit(tx, checkout.OrderTopic(f.OrderID), checkout.FulfillmentTopic(f.ID))
-		data["status"] = string(to)
+		// Read again: a reroute moved it to another point and window.
+		cur, err := tx.Fulfillment.Get(ctx, f.ID)
+		if err != nil {
+			return false, err
+		}
+		data := s.eventData(ctx, tx, cur, to)
+		data["escalated"] = note
+		if r := cur.DueAt; r != nil {
+			data["due_at"] = r.UTC().Format(time.RFC3339)
+		}
 		if typ != "" {
 			if err := checkout.Record(ctx, s.outbox, tx, checkout.Event{Type: typ, OrderID: f.OrderID,
 				CustomerID: f.CustomerID, Data: data}); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/viewer"
@@ -40,6 +41,7 @@ type Service struct {
 	others      []checkout.PaymentEventHandler
 	fulfil      checkout.Fulfiller
 	delivery    *delivery.Service // nil: no delivery choices (a hub)
+	outbox      checkout.Outbox // nil: no emails or webhooks
 	hubCursorMu sync.Mutex
 	hubCursor   int // the last abandoned hub payment looked at
 	txn.Announcer
@@ -66,9 +68,18 @@ func New(db *ent.Client, dialectName string, carts *carts.Service, wallets *wall
 // order: its price into the total, its pickup place kept once paid.
 func (o *Service) UseDelivery(d *delivery.Service) { o.delivery = d }
 
-// paid is what follows an order becoming PAID, in the same transaction.
+// SetOutbox records the orders' events (order.paid, refund.issued) in
+// the transactions that cause them.
+func (o *Service) SetOutbox(ob checkout.Outbox) { o.outbox = ob }
+
+// paid is what follows an order becoming PAID, in the same transaction:
+// the buyer's confirmation and the order.paid webhooks, and its fulfilment.
 func (o *Service) paid(ctx context.Context, tx *ent.Tx, ord *ent.Order) error {
 	o.changed(tx, ord.ID)
+	if err := checkout.Record(ctx, o.outbox, tx, checkout.Event{Type: checkout.EventOrderPaid, OrderID: ord.ID, CustomerID: ord.CustomerID,
+		Data: map[string]any{"order_id": gid.Encode(ord.ID), "number": ord.Number, "amount": ord.TotalAmount, "currency": ord.Currency}}); err != nil {
+		return err
+	}
 	if o.fulfil == nil {
 		return nil
 	}

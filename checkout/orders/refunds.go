@@ -12,6 +12,7 @@ import (
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/payment"
@@ -172,6 +173,9 @@ func (o *Service) refund(sys context.Context, tx *ent.Tx, ord *ent.Order, amount
 		if err := o.history(sys, tx, ord.ID, st, fmt.Sprintf("refunded %d %s to wallet", amount, ord.Currency)); err != nil {
 			return 0, err
 		}
+		if err := o.refunded(sys, tx, ord, r.ID, amount, RefundToWallet); err != nil {
+			return 0, err
+		}
 	}
 	return r.ID, nil
 }
@@ -271,9 +275,20 @@ func (o *Service) sendRefund(ctx context.Context, refundID int) error {
 			}
 			o.changed(tx, ord.ID)
 		}
+		if err := o.refunded(ctx, tx, ord, r.ID, r.Amount, RefundToCard); err != nil {
+			return struct{}{}, err
+		}
 		return struct{}{}, o.history(ctx, tx, ord.ID, st, note)
 	})
 	return err
+}
+
+// refunded records refund.issued (the buyer's email and the webhooks) in
+// the transaction where the refund succeeded.
+func (o *Service) refunded(ctx context.Context, tx *ent.Tx, ord *ent.Order, refundID int, amount int64, to RefundTo) error {
+	return checkout.Record(ctx, o.outbox, tx, checkout.Event{Type: checkout.EventRefundIssued, OrderID: ord.ID, CustomerID: ord.CustomerID,
+		Data: map[string]any{"order_id": gid.Encode(ord.ID), "number": ord.Number, "refund_id": gid.Encode(refundID),
+			"amount": amount, "currency": ord.Currency, "to": string(to)}})
 }
 
 // retryRefunds resends card refunds still PENDING whose next attempt is

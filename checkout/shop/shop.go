@@ -24,6 +24,7 @@ import (
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/memberships"
+	"github.com/merchd/merchd/checkout/notify"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/payments"
 	"github.com/merchd/merchd/checkout/qrcodes"
@@ -64,8 +65,10 @@ type Config struct {
 	Fulfillment fulfillment.Config
 	// Notifier hears every committed change (nil: nobody).
 	Notifier checkout.Notifier
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Notify configures email and outbound webhooks (central only).
+	Notify notify.Config
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // Shop is every domain service, built once.
@@ -91,6 +94,10 @@ type Shop struct {
 	Delivery *delivery.Service
 	// Returns takes goods back (central only; nil at a hub).
 	Returns *returns.Service
+	// Notify is the outbox: buyers' emails and the merchant's webhooks,
+	// recorded with each change and sent after (central only; nil at a
+	// hub, whose sales reach central's outbox when they sync).
+	Notify *notify.Service
 
 	log *slog.Logger
 }
@@ -142,6 +149,9 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		}
 		s.Fulfillment = fulfillment.New(db, dialect, signer, s.Catalog.LocationID(), now)
 		fulfil = s.Fulfillment
+		if s.Notify, err = notify.New(db, cfg.Notify, now, cfg.Log); err != nil {
+			return nil, err
+		}
 	}
 	s.Orders = orders.New(db, dialect, s.Carts, s.Wallets, s.Members, cfg.Pay, now, cfg.Log, fulfil, s.Hubs)
 	if cfg.Hub == "" {
@@ -159,6 +169,10 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		return nil, err
 	}
 	s.Orders.IgnoreOtherInstallations(cfg.Install)
+	if s.Notify != nil {
+		s.Orders.SetOutbox(s.Notify)
+		s.Accounts.SetOutbox(s.Notify)
+	}
 	if cfg.Hub != "" {
 		s.Orders.SellAtTillOnly(cfg.Hub)
 	} else {
@@ -175,11 +189,17 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		if s.Delivery != nil {
 			d.Windows = reroutes{s.Delivery}
 		}
+		if s.Notify != nil {
+			d.Outbox = s.Notify
+		}
 		s.Fulfillment.Wire(d)
 	}
 	if cfg.Hub == "" {
 		if s.Returns, err = returns.New(db, dialect, cfg.Returns, signer, s.Orders, now, cfg.Log); err != nil {
 			return nil, err
+		}
+		if s.Notify != nil {
+			s.Returns.SetOutbox(s.Notify)
 		}
 	}
 	s.Streams = streams.New(db, now)
@@ -207,10 +227,11 @@ func (s *Shop) Webhook(secret checkout.Secret) http.Handler {
 }
 
 // Run runs the shop's background jobs until ctx ends, each domain its
-// own: the drop scheduler (on the clock), and every sweepInterval the
-// orders' sweeper (expired holds, overdue orders, refund retries,
-// retention), gift expiry, membership renewals and returns whose card
-// refund went through on a retry.
+// own: the drop scheduler (on the clock), the notification worker (on
+// central), and every sweepInterval the orders' sweeper (expired holds,
+// overdue orders, refund retries, retention), gift expiry, membership
+// renewals, fulfilment SLAs, pickup places and returns whose card refund
+// went through on a retry.
 func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Drops.RunScheduler(ctx) })
@@ -225,6 +246,9 @@ func (s *Shop) Run(ctx context.Context, sweepInterval time.Duration) {
 	}
 	if s.Returns != nil {
 		wg.Go(func() { s.every(ctx, sweepInterval, "settle returns", s.Returns.Settle) })
+	}
+	if s.Notify != nil {
+		wg.Go(func() { s.Notify.Run(ctx) })
 	}
 	wg.Wait()
 }

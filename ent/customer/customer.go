@@ -27,8 +27,12 @@ const (
 	FieldPasswordHash = "password_hash"
 	// FieldStripeCustomerID holds the string denoting the stripe_customer_id field in the database.
 	FieldStripeCustomerID = "stripe_customer_id"
+	// FieldEmailVerified holds the string denoting the email_verified field in the database.
+	FieldEmailVerified = "email_verified"
 	// EdgeSessions holds the string denoting the sessions edge name in mutations.
 	EdgeSessions = "sessions"
+	// EdgeAccountTokens holds the string denoting the account_tokens edge name in mutations.
+	EdgeAccountTokens = "account_tokens"
 	// Table holds the table name of the customer in the database.
 	Table = "customers"
 	// SessionsTable is the table that holds the sessions relation/edge.
@@ -38,6 +42,13 @@ const (
 	SessionsInverseTable = "customer_sessions"
 	// SessionsColumn is the table column denoting the sessions relation/edge.
 	SessionsColumn = "customer_id"
+	// AccountTokensTable is the table that holds the account_tokens relation/edge.
+	AccountTokensTable = "account_tokens"
+	// AccountTokensInverseTable is the table name for the AccountToken entity.
+	// It exists in this package in order to avoid circular dependency with the "accounttoken" package.
+	AccountTokensInverseTable = "account_tokens"
+	// AccountTokensColumn is the table column denoting the account_tokens relation/edge.
+	AccountTokensColumn = "customer_id"
 )
 
 // Columns holds all SQL columns for customer fields.
@@ -49,6 +60,7 @@ var Columns = []string{
 	FieldName,
 	FieldPasswordHash,
 	FieldStripeCustomerID,
+	FieldEmailVerified,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -83,6 +95,8 @@ var (
 	NameValidator func(string) error
 	// PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
 	PasswordHashValidator func(string) error
+	// DefaultEmailVerified holds the default value on creation for the "email_verified" field.
+	DefaultEmailVerified bool
 )
 
 // OrderOption defines the ordering options for the Customer queries.
@@ -123,6 +137,11 @@ func ByStripeCustomerID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStripeCustomerID, opts...).ToFunc()
 }
 
+// ByEmailVerified orders the results by the email_verified field.
+func ByEmailVerified(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmailVerified, opts...).ToFunc()
+}
+
 // BySessionsCount orders the results by sessions count.
 func BySessionsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -136,10 +155,31 @@ func BySessions(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newSessionsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByAccountTokensCount orders the results by account_tokens count.
+func ByAccountTokensCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAccountTokensStep(), opts...)
+	}
+}
+
+// ByAccountTokens orders the results by account_tokens terms.
+func ByAccountTokens(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAccountTokensStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newSessionsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(SessionsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, SessionsTable, SessionsColumn),
+	)
+}
+func newAccountTokensStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AccountTokensInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AccountTokensTable, AccountTokensColumn),
 	)
 }

@@ -85,6 +85,11 @@ func StripeCustomerID(v string) predicate.Customer {
 	return predicate.Customer(sql.FieldEQ(FieldStripeCustomerID, v))
 }
 
+// EmailVerified applies equality check predicate on the "email_verified" field. It's identical to EmailVerifiedEQ.
+func EmailVerified(v bool) predicate.Customer {
+	return predicate.Customer(sql.FieldEQ(FieldEmailVerified, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Customer {
 	return predicate.Customer(sql.FieldEQ(FieldCreatedAt, v))
@@ -435,6 +440,16 @@ func StripeCustomerIDContainsFold(v string) predicate.Customer {
 	return predicate.Customer(sql.FieldContainsFold(FieldStripeCustomerID, v))
 }
 
+// EmailVerifiedEQ applies the EQ predicate on the "email_verified" field.
+func EmailVerifiedEQ(v bool) predicate.Customer {
+	return predicate.Customer(sql.FieldEQ(FieldEmailVerified, v))
+}
+
+// EmailVerifiedNEQ applies the NEQ predicate on the "email_verified" field.
+func EmailVerifiedNEQ(v bool) predicate.Customer {
+	return predicate.Customer(sql.FieldNEQ(FieldEmailVerified, v))
+}
+
 // HasSessions applies the HasEdge predicate on the "sessions" edge.
 func HasSessions() predicate.Customer {
 	return predicate.Customer(func(s *sql.Selector) {
@@ -450,6 +465,29 @@ func HasSessions() predicate.Customer {
 func HasSessionsWith(preds ...predicate.CustomerSession) predicate.Customer {
 	return predicate.Customer(func(s *sql.Selector) {
 		step := newSessionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAccountTokens applies the HasEdge predicate on the "account_tokens" edge.
+func HasAccountTokens() predicate.Customer {
+	return predicate.Customer(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, AccountTokensTable, AccountTokensColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAccountTokensWith applies the HasEdge predicate on the "account_tokens" edge with a given conditions (other predicates).
+func HasAccountTokensWith(preds ...predicate.AccountToken) predicate.Customer {
+	return predicate.Customer(func(s *sql.Selector) {
+		step := newAccountTokensStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -9,6 +9,38 @@ import (
 )
 
 var (
+	// AccountTokensColumns holds the columns for the "account_tokens" table.
+	AccountTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"PASSWORD_RESET", "EMAIL_VERIFICATION"}},
+		{Name: "email", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "customer_id", Type: field.TypeInt},
+	}
+	// AccountTokensTable holds the schema information for the "account_tokens" table.
+	AccountTokensTable = &schema.Table{
+		Name:       "account_tokens",
+		Columns:    AccountTokensColumns,
+		PrimaryKey: []*schema.Column{AccountTokensColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "account_tokens_customers_account_tokens",
+				Columns:    []*schema.Column{AccountTokensColumns[7]},
+				RefColumns: []*schema.Column{CustomersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accounttoken_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{AccountTokensColumns[5]},
+			},
+		},
+	}
 	// CartsColumns holds the columns for the "carts" table.
 	CartsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -124,6 +156,7 @@ var (
 		{Name: "name", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "password_hash", Type: field.TypeString},
 		{Name: "stripe_customer_id", Type: field.TypeString, Nullable: true},
+		{Name: "email_verified", Type: field.TypeBool, Default: false},
 	}
 	// CustomersTable holds the schema information for the "customers" table.
 	CustomersTable = &schema.Table{
@@ -793,6 +826,57 @@ var (
 		Columns:    MembershipTiersColumns,
 		PrimaryKey: []*schema.Column{MembershipTiersColumns[0]},
 	}
+	// NotificationDeliveriesColumns holds the columns for the "notification_deliveries" table.
+	NotificationDeliveriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"MAIL", "WEBHOOK"}},
+		{Name: "order_id", Type: field.TypeInt, Default: 0},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SENT", "DEAD", "SKIPPED"}, Default: "PENDING"},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "next_attempt_at", Type: field.TypeTime},
+		{Name: "claimed_until", Type: field.TypeTime, Nullable: true},
+		{Name: "claim", Type: field.TypeString, Default: ""},
+		{Name: "last_error", Type: field.TypeString, Default: ""},
+		{Name: "last_status_code", Type: field.TypeInt, Default: 0},
+		{Name: "last_response", Type: field.TypeString, Default: ""},
+		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "event_id", Type: field.TypeInt},
+		{Name: "endpoint_id", Type: field.TypeInt, Nullable: true},
+	}
+	// NotificationDeliveriesTable holds the schema information for the "notification_deliveries" table.
+	NotificationDeliveriesTable = &schema.Table{
+		Name:       "notification_deliveries",
+		Columns:    NotificationDeliveriesColumns,
+		PrimaryKey: []*schema.Column{NotificationDeliveriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "notification_deliveries_outbox_events_deliveries",
+				Columns:    []*schema.Column{NotificationDeliveriesColumns[14]},
+				RefColumns: []*schema.Column{OutboxEventsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "notification_deliveries_webhook_endpoints_deliveries",
+				Columns:    []*schema.Column{NotificationDeliveriesColumns[15]},
+				RefColumns: []*schema.Column{WebhookEndpointsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "notificationdelivery_status_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationDeliveriesColumns[3], NotificationDeliveriesColumns[5]},
+			},
+			{
+				Name:    "notificationdelivery_endpoint_id_order_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationDeliveriesColumns[15], NotificationDeliveriesColumns[2], NotificationDeliveriesColumns[3]},
+			},
+		},
+	}
 	// OrdersColumns holds the columns for the "orders" table.
 	OrdersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -979,6 +1063,28 @@ var (
 				Name:    "outbox_status_next_attempt_at",
 				Unique:  false,
 				Columns: []*schema.Column{OutboxesColumns[4], OutboxesColumns[8]},
+			},
+		},
+	}
+	// OutboxEventsColumns holds the columns for the "outbox_events" table.
+	OutboxEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "type", Type: field.TypeString, Size: 64},
+		{Name: "order_id", Type: field.TypeInt, Default: 0},
+		{Name: "customer_id", Type: field.TypeInt, Default: 0},
+		{Name: "data", Type: field.TypeBytes},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// OutboxEventsTable holds the schema information for the "outbox_events" table.
+	OutboxEventsTable = &schema.Table{
+		Name:       "outbox_events",
+		Columns:    OutboxEventsColumns,
+		PrimaryKey: []*schema.Column{OutboxEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "outboxevent_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{OutboxEventsColumns[5]},
 			},
 		},
 	}
@@ -1459,6 +1565,20 @@ var (
 			},
 		},
 	}
+	// WebhookEndpointsColumns holds the columns for the "webhook_endpoints" table.
+	WebhookEndpointsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "url", Type: field.TypeString, Size: 2048},
+		{Name: "events", Type: field.TypeJSON},
+		{Name: "secret", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// WebhookEndpointsTable holds the schema information for the "webhook_endpoints" table.
+	WebhookEndpointsTable = &schema.Table{
+		Name:       "webhook_endpoints",
+		Columns:    WebhookEndpointsColumns,
+		PrimaryKey: []*schema.Column{WebhookEndpointsColumns[0]},
+	}
 	// CollectionProductsColumns holds the columns for the "collection_products" table.
 	CollectionProductsColumns = []*schema.Column{
 		{Name: "collection_id", Type: field.TypeInt},
@@ -1511,6 +1631,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AccountTokensTable,
 		CartsTable,
 		CartLinesTable,
 		CollectionsTable,
@@ -1538,11 +1659,13 @@ var (
 		MemberPricesTable,
 		MembershipsTable,
 		MembershipTiersTable,
+		NotificationDeliveriesTable,
 		OrdersTable,
 		OrderEventsTable,
 		OrderLinesTable,
 		OrderReturnsTable,
 		OutboxesTable,
+		OutboxEventsTable,
 		PaymentsTable,
 		PickupPointsTable,
 		PickupWindowsTable,
@@ -1561,12 +1684,17 @@ var (
 		VariantsTable,
 		WalletsTable,
 		WalletEntriesTable,
+		WebhookEndpointsTable,
 		CollectionProductsTable,
 		DropVariantsTable,
 	}
 )
 
 func init() {
+	AccountTokensTable.ForeignKeys[0].RefTable = CustomersTable
+	AccountTokensTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(214748364800),
+	}
 	CartsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(47244640256),
 	}
@@ -1697,6 +1825,11 @@ func init() {
 	MembershipTiersTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(107374182400),
 	}
+	NotificationDeliveriesTable.ForeignKeys[0].RefTable = OutboxEventsTable
+	NotificationDeliveriesTable.ForeignKeys[1].RefTable = WebhookEndpointsTable
+	NotificationDeliveriesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(219043332096),
+	}
 	OrdersTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(68719476736),
 	}
@@ -1735,6 +1868,9 @@ func init() {
 	}
 	OutboxesTable.Annotation.Checks = map[string]string{
 		"outbox_attempts": "attempts >= 0",
+	}
+	OutboxEventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(223338299392),
 	}
 	PaymentsTable.ForeignKeys[0].RefTable = OrdersTable
 	PaymentsTable.Annotation = &entsql.Annotation{
@@ -1833,6 +1969,9 @@ func init() {
 	WalletEntriesTable.Annotation.Checks = map[string]string{
 		"wallet_entry_balance_non_negative": "balance_after >= 0",
 		"wallet_entry_nonzero":              "amount <> 0",
+	}
+	WebhookEndpointsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(227633266688),
 	}
 	CollectionProductsTable.ForeignKeys[0].RefTable = CollectionsTable
 	CollectionProductsTable.ForeignKeys[1].RefTable = ProductsTable

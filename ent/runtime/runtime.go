@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
@@ -33,11 +34,13 @@ import (
 	"github.com/merchd/merchd/ent/memberprice"
 	"github.com/merchd/merchd/ent/membership"
 	"github.com/merchd/merchd/ent/membershiptier"
+	"github.com/merchd/merchd/ent/notificationdelivery"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
+	"github.com/merchd/merchd/ent/outboxevent"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/pickuppoint"
 	"github.com/merchd/merchd/ent/pickupwindow"
@@ -57,6 +60,7 @@ import (
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/ent/wallet"
 	"github.com/merchd/merchd/ent/walletentry"
+	"github.com/merchd/merchd/ent/webhookendpoint"
 
 	"entgo.io/ent"
 	"entgo.io/ent/privacy"
@@ -66,6 +70,21 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	accounttoken.Policy = privacy.NewPolicies(schema.AccountToken{})
+	accounttoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := accounttoken.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	accounttokenFields := schema.AccountToken{}.Fields()
+	_ = accounttokenFields
+	// accounttokenDescCreatedAt is the schema descriptor for created_at field.
+	accounttokenDescCreatedAt := accounttokenFields[4].Descriptor()
+	// accounttoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	accounttoken.DefaultCreatedAt = accounttokenDescCreatedAt.Default.(func() time.Time)
 	cartMixin := schema.Cart{}.Mixin()
 	cart.Policy = privacy.NewPolicies(schema.Cart{})
 	cart.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -236,6 +255,10 @@ func init() {
 	customerDescPasswordHash := customerFields[2].Descriptor()
 	// customer.PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
 	customer.PasswordHashValidator = customerDescPasswordHash.Validators[0].(func(string) error)
+	// customerDescEmailVerified is the schema descriptor for email_verified field.
+	customerDescEmailVerified := customerFields[4].Descriptor()
+	// customer.DefaultEmailVerified holds the default value on creation for the email_verified field.
+	customer.DefaultEmailVerified = customerDescEmailVerified.Default.(bool)
 	customeraddressMixin := schema.CustomerAddress{}.Mixin()
 	customeraddress.Policy = privacy.NewPolicies(schema.CustomerAddress{})
 	customeraddress.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1077,6 +1100,53 @@ func init() {
 	membershiptier.DefaultDiscountPercent = membershiptierDescDiscountPercent.Default.(int)
 	// membershiptier.DiscountPercentValidator is a validator for the "discount_percent" field. It is called by the builders before save.
 	membershiptier.DiscountPercentValidator = membershiptierDescDiscountPercent.Validators[0].(func(int) error)
+	notificationdelivery.Policy = privacy.NewPolicies(schema.NotificationDelivery{})
+	notificationdelivery.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := notificationdelivery.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	notificationdeliveryFields := schema.NotificationDelivery{}.Fields()
+	_ = notificationdeliveryFields
+	// notificationdeliveryDescOrderID is the schema descriptor for order_id field.
+	notificationdeliveryDescOrderID := notificationdeliveryFields[3].Descriptor()
+	// notificationdelivery.DefaultOrderID holds the default value on creation for the order_id field.
+	notificationdelivery.DefaultOrderID = notificationdeliveryDescOrderID.Default.(int)
+	// notificationdeliveryDescAttempts is the schema descriptor for attempts field.
+	notificationdeliveryDescAttempts := notificationdeliveryFields[5].Descriptor()
+	// notificationdelivery.DefaultAttempts holds the default value on creation for the attempts field.
+	notificationdelivery.DefaultAttempts = notificationdeliveryDescAttempts.Default.(int)
+	// notificationdelivery.AttemptsValidator is a validator for the "attempts" field. It is called by the builders before save.
+	notificationdelivery.AttemptsValidator = notificationdeliveryDescAttempts.Validators[0].(func(int) error)
+	// notificationdeliveryDescClaim is the schema descriptor for claim field.
+	notificationdeliveryDescClaim := notificationdeliveryFields[8].Descriptor()
+	// notificationdelivery.DefaultClaim holds the default value on creation for the claim field.
+	notificationdelivery.DefaultClaim = notificationdeliveryDescClaim.Default.(string)
+	// notificationdeliveryDescLastError is the schema descriptor for last_error field.
+	notificationdeliveryDescLastError := notificationdeliveryFields[9].Descriptor()
+	// notificationdelivery.DefaultLastError holds the default value on creation for the last_error field.
+	notificationdelivery.DefaultLastError = notificationdeliveryDescLastError.Default.(string)
+	// notificationdeliveryDescLastStatusCode is the schema descriptor for last_status_code field.
+	notificationdeliveryDescLastStatusCode := notificationdeliveryFields[10].Descriptor()
+	// notificationdelivery.DefaultLastStatusCode holds the default value on creation for the last_status_code field.
+	notificationdelivery.DefaultLastStatusCode = notificationdeliveryDescLastStatusCode.Default.(int)
+	// notificationdeliveryDescLastResponse is the schema descriptor for last_response field.
+	notificationdeliveryDescLastResponse := notificationdeliveryFields[11].Descriptor()
+	// notificationdelivery.DefaultLastResponse holds the default value on creation for the last_response field.
+	notificationdelivery.DefaultLastResponse = notificationdeliveryDescLastResponse.Default.(string)
+	// notificationdeliveryDescCreatedAt is the schema descriptor for created_at field.
+	notificationdeliveryDescCreatedAt := notificationdeliveryFields[13].Descriptor()
+	// notificationdelivery.DefaultCreatedAt holds the default value on creation for the created_at field.
+	notificationdelivery.DefaultCreatedAt = notificationdeliveryDescCreatedAt.Default.(func() time.Time)
+	// notificationdeliveryDescUpdatedAt is the schema descriptor for updated_at field.
+	notificationdeliveryDescUpdatedAt := notificationdeliveryFields[14].Descriptor()
+	// notificationdelivery.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	notificationdelivery.DefaultUpdatedAt = notificationdeliveryDescUpdatedAt.Default.(func() time.Time)
+	// notificationdelivery.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	notificationdelivery.UpdateDefaultUpdatedAt = notificationdeliveryDescUpdatedAt.UpdateDefault.(func() time.Time)
 	orderMixin := schema.Order{}.Mixin()
 	order.Policy = privacy.NewPolicies(schema.Order{})
 	order.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1248,6 +1318,47 @@ func init() {
 	outboxDescNextAttemptAt := outboxFields[7].Descriptor()
 	// outbox.DefaultNextAttemptAt holds the default value on creation for the next_attempt_at field.
 	outbox.DefaultNextAttemptAt = outboxDescNextAttemptAt.Default.(func() time.Time)
+	outboxevent.Policy = privacy.NewPolicies(schema.OutboxEvent{})
+	outboxevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := outboxevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	outboxeventFields := schema.OutboxEvent{}.Fields()
+	_ = outboxeventFields
+	// outboxeventDescType is the schema descriptor for type field.
+	outboxeventDescType := outboxeventFields[0].Descriptor()
+	// outboxevent.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	outboxevent.TypeValidator = func() func(string) error {
+		validators := outboxeventDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// outboxeventDescOrderID is the schema descriptor for order_id field.
+	outboxeventDescOrderID := outboxeventFields[1].Descriptor()
+	// outboxevent.DefaultOrderID holds the default value on creation for the order_id field.
+	outboxevent.DefaultOrderID = outboxeventDescOrderID.Default.(int)
+	// outboxeventDescCustomerID is the schema descriptor for customer_id field.
+	outboxeventDescCustomerID := outboxeventFields[2].Descriptor()
+	// outboxevent.DefaultCustomerID holds the default value on creation for the customer_id field.
+	outboxevent.DefaultCustomerID = outboxeventDescCustomerID.Default.(int)
+	// outboxeventDescCreatedAt is the schema descriptor for created_at field.
+	outboxeventDescCreatedAt := outboxeventFields[4].Descriptor()
+	// outboxevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	outboxevent.DefaultCreatedAt = outboxeventDescCreatedAt.Default.(func() time.Time)
 	paymentMixin := schema.Payment{}.Mixin()
 	payment.Policy = privacy.NewPolicies(schema.Payment{})
 	payment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1961,6 +2072,39 @@ func init() {
 	walletentryDescCreatedAt := walletentryFields[9].Descriptor()
 	// walletentry.DefaultCreatedAt holds the default value on creation for the created_at field.
 	walletentry.DefaultCreatedAt = walletentryDescCreatedAt.Default.(func() time.Time)
+	webhookendpoint.Policy = privacy.NewPolicies(schema.WebhookEndpoint{})
+	webhookendpoint.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := webhookendpoint.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	webhookendpointFields := schema.WebhookEndpoint{}.Fields()
+	_ = webhookendpointFields
+	// webhookendpointDescURL is the schema descriptor for url field.
+	webhookendpointDescURL := webhookendpointFields[0].Descriptor()
+	// webhookendpoint.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	webhookendpoint.URLValidator = func() func(string) error {
+		validators := webhookendpointDescURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(url string) error {
+			for _, fn := range fns {
+				if err := fn(url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webhookendpointDescCreatedAt is the schema descriptor for created_at field.
+	webhookendpointDescCreatedAt := webhookendpointFields[3].Descriptor()
+	// webhookendpoint.DefaultCreatedAt holds the default value on creation for the created_at field.
+	webhookendpoint.DefaultCreatedAt = webhookendpointDescCreatedAt.Default.(func() time.Time)
 }
 
 const (

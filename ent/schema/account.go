@@ -29,6 +29,9 @@ func (Customer) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("stripe_customer_id").Optional().Nillable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		// email_verified: the customer opened the link sent to email
+		// (verifyEmail); it is for this address only.
+		field.Bool("email_verified").Default(false).Annotations(skipInputs),
 	}
 }
 
@@ -36,6 +39,8 @@ func (Customer) Fields() []ent.Field {
 func (Customer) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("sessions", CustomerSession.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
+		edge.To("account_tokens", AccountToken.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
 	}
 }
@@ -80,6 +85,46 @@ func (CustomerSession) Annotations() []schema.Annotation {
 
 // Policy of the CustomerSession.
 func (CustomerSession) Policy() ent.Policy { return systemOnlyPolicy() }
+
+// AccountToken is a one-time link sent by email: a password reset or an
+// email verification. Only its SHA-256 is stored; it is used once (a
+// guarded update sets used_at) and only before expires_at.
+type AccountToken struct{ ent.Schema }
+
+// Fields of the AccountToken.
+func (AccountToken) Fields() []ent.Field {
+	return []ent.Field{
+		field.Bytes("token_hash").Unique().Sensitive().Immutable(),
+		field.Int("customer_id").Immutable(),
+		field.Enum("purpose").Values("PASSWORD_RESET", "EMAIL_VERIFICATION").Immutable(),
+		// email is the address it was sent to: verifying it verifies that
+		// address, not whatever the account's is by then.
+		field.String("email").Immutable(),
+		field.Time("created_at").Default(timeNow).Immutable(),
+		field.Time("expires_at").Immutable(),
+		field.Time("used_at").Optional().Nillable(),
+	}
+}
+
+// Edges of the AccountToken.
+func (AccountToken) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("customer", Customer.Type).Ref("account_tokens").Field("customer_id").Unique().Required().Immutable(),
+	}
+}
+
+// Indexes of the AccountToken.
+func (AccountToken) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("expires_at")}
+}
+
+// Annotations of the AccountToken.
+func (AccountToken) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Policy of the AccountToken.
+func (AccountToken) Policy() ent.Policy { return systemOnlyPolicy() }
 
 // Staff is a shop operator.
 type Staff struct{ ent.Schema }

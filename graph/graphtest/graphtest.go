@@ -29,6 +29,7 @@ import (
 	"github.com/merchd/merchd/checkout/drops"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/memberships"
+	"github.com/merchd/merchd/checkout/notify"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/checkout/returns"
@@ -73,6 +74,9 @@ type Env struct {
 	Hubs     *hubs.Service
 	// Returns takes goods back (central only).
 	Returns *returns.Service
+	// Notify is the outbox (central only): tests send what is due with
+	// Notify.DeliverDue.
+	Notify *notify.Service
 	// Sales is the hub's selling side, with Options.Hub; nil on central.
 	Sales *edge.Sales
 	// Mux is the server's router; tests may mount more (the web pages).
@@ -111,6 +115,24 @@ type Options struct {
 	// Throttle sets sign-in and sign-up rates; nil turns them off (tests
 	// sign up hundreds of customers from 127.0.0.1).
 	Throttle *accounts.ThrottleConfig
+	// Notify configures email and webhooks (by default TestNotify: no
+	// SMTP, webhooks to 127.0.0.1 allowed).
+	Notify *notify.Config
+}
+
+// TestNotify is the notifications of a test shop: no SMTP server, links
+// to https://shop.test, and webhook endpoints on loopback allowed.
+func TestNotify() notify.Config {
+	c := notify.DefaultConfig()
+	c.ShopName, c.PublicURL, c.AllowPrivateWebhooks = "Test Shop", "https://shop.test", true
+	return c
+}
+
+func (o Options) notify() notify.Config {
+	if o.Notify == nil {
+		return TestNotify()
+	}
+	return *o.Notify
 }
 
 func (o Options) throttle() accounts.ThrottleConfig {
@@ -187,7 +209,7 @@ func New(t testing.TB, o Options) *Env {
 		DB: db, Currencies: []string{"EUR", "USD"}, Hub: o.Hub,
 		Accounts: accounts.Config{SessionTTL: sessionTTL, Password: FastPasswords, Throttle: o.throttle()},
 		Cart:     cc, Wallet: wallets.DefaultConfig(), Pay: fake, Subs: fake,
-		Notifier: bus, Now: clock.Now, Log: log,
+		Notifier: bus, Notify: o.notify(), Now: clock.Now, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +237,7 @@ func New(t testing.TB, o Options) *Env {
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: clock.Now,
 		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Broker: broker,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery,
-		Returns: s.Returns,
+		Returns: s.Returns, Notify: s.Notify,
 	}
 	if sales != nil {
 		resolver.Sales = sales
@@ -243,7 +265,7 @@ func New(t testing.TB, o Options) *Env {
 		Accounts: s.Accounts, Catalog: s.Catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Stripe: fake, Clock: clock,
 		Wallets: s.Wallets, Members: s.Members, Broker: broker, Relay: relay, Base: srv.URL, QR: s.QR, Mux: mux,
-		Hubs: s.Hubs, Returns: s.Returns, Sales: sales, shop: s,
+		Hubs: s.Hubs, Returns: s.Returns, Sales: sales, shop: s, Notify: s.Notify,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

@@ -285,12 +285,35 @@ type CreateVariantInput struct {
 	WeightGrams *int `json:"weightGrams,omitempty"`
 }
 
+type CreateWebhookEndpointInput struct {
+	URL string `json:"url"`
+	// Event types (webhookEventTypes), or "*" for all.
+	Events         []string `json:"events"`
+	IdempotencyKey string   `json:"idempotencyKey"`
+}
+
+type CreateWebhookEndpointPayload struct {
+	Endpoint *ent.WebhookEndpoint `json:"endpoint"`
+	// Signs every delivery: Merchd-Signature: t=<unix seconds>,v1=<hex
+	// HMAC-SHA256(secret, "<t>.<raw body>")>. Shown only here.
+	Secret string `json:"secret"`
+}
+
 type DeleteAddressInput struct {
 	ID             int    `json:"id"`
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
 type DeleteAddressPayload struct {
+	DeletedID int `json:"deletedId"`
+}
+
+type DeleteWebhookEndpointInput struct {
+	ID             int    `json:"id"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type DeleteWebhookEndpointPayload struct {
 	DeletedID int `json:"deletedId"`
 }
 
@@ -721,6 +744,24 @@ type RemoveFromCartInput struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
+type RequestEmailVerificationInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type RequestEmailVerificationPayload struct {
+	Sent bool `json:"sent"`
+}
+
+type RequestPasswordResetInput struct {
+	Email          string `json:"email"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type RequestPasswordResetPayload struct {
+	// Always true: it does not tell whether the address has an account.
+	Accepted bool `json:"accepted"`
+}
+
 type RequestReturnInput struct {
 	OrderID int                       `json:"orderId"`
 	Lines   []*ReturnRequestLineInput `json:"lines"`
@@ -732,6 +773,18 @@ type RequestReturnInput struct {
 
 type RequestReturnPayload struct {
 	Return *ent.OrderReturn `json:"return"`
+}
+
+type ResetPasswordInput struct {
+	// The token from the link (its token= parameter).
+	Token          string `json:"token"`
+	NewPassword    string `json:"newPassword"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type ResetPasswordPayload struct {
+	// The account's email, to sign in with the new password.
+	Email string `json:"email"`
 }
 
 type ReturnAllocationInput struct {
@@ -1055,6 +1108,16 @@ type VariantStock struct {
 	Available int          `json:"available"`
 }
 
+type VerifyEmailInput struct {
+	Token          string `json:"token"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type VerifyEmailPayload struct {
+	// The address now verified.
+	Email string `json:"email"`
+}
+
 type WalletEntryPayload struct {
 	Entry *ent.WalletEntry `json:"entry"`
 }
@@ -1063,6 +1126,27 @@ type WalletPass struct {
 	// Signed by central; valid until expiresAt.
 	Code      string    `json:"code"`
 	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// One event POSTed (or to be POSTed) to one endpoint.
+type WebhookDelivery struct {
+	// Also the Merchd-Delivery header of its requests.
+	ID int `json:"id"`
+	// The event's id (the body's id).
+	EventID   int                   `json:"eventId"`
+	EventType string                `json:"eventType"`
+	Status    WebhookDeliveryStatus `json:"status"`
+	Attempts  int                   `json:"attempts"`
+	// The last response's HTTP status (null before any answer).
+	LastStatusCode *int `json:"lastStatusCode,omitempty"`
+	// The start of the last response's body.
+	LastResponse *string `json:"lastResponse,omitempty"`
+	// Why the last attempt failed.
+	LastError *string `json:"lastError,omitempty"`
+	// When it is tried next (PENDING only).
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	SentAt        *time.Time `json:"sentAt,omitempty"`
 }
 
 type HubCollectionOutcome string
@@ -1473,6 +1557,67 @@ func (e *OverlayEventKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e OverlayEventKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type WebhookDeliveryStatus string
+
+const (
+	// Not yet sent, or failed and waiting for its next attempt.
+	WebhookDeliveryStatusPending WebhookDeliveryStatus = "PENDING"
+	WebhookDeliveryStatusSent    WebhookDeliveryStatus = "SENT"
+	// Failed on every attempt; not retried.
+	WebhookDeliveryStatusDead    WebhookDeliveryStatus = "DEAD"
+	WebhookDeliveryStatusSkipped WebhookDeliveryStatus = "SKIPPED"
+)
+
+var AllWebhookDeliveryStatus = []WebhookDeliveryStatus{
+	WebhookDeliveryStatusPending,
+	WebhookDeliveryStatusSent,
+	WebhookDeliveryStatusDead,
+	WebhookDeliveryStatusSkipped,
+}
+
+func (e WebhookDeliveryStatus) IsValid() bool {
+	switch e {
+	case WebhookDeliveryStatusPending, WebhookDeliveryStatusSent, WebhookDeliveryStatusDead, WebhookDeliveryStatusSkipped:
+		return true
+	}
+	return false
+}
+
+func (e WebhookDeliveryStatus) String() string {
+	return string(e)
+}
+
+func (e *WebhookDeliveryStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WebhookDeliveryStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WebhookDeliveryStatus", str)
+	}
+	return nil
+}
+
+func (e WebhookDeliveryStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WebhookDeliveryStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WebhookDeliveryStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
