@@ -247,7 +247,7 @@ func decodeQR(t testing.TB, pngData []byte) string {
 	graphtest.Must(t, err)
 	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
 	graphtest.Must(t, err)
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
 	graphtest.Must(t, err)
 	return res.GetText()
 }

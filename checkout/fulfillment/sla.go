@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -101,6 +102,8 @@ func (c Config) due(m fulfillment.Method, now time.Time) *time.Time {
 // states leave the open set (and the sweep's index) by their status.
 func (c Config) dueAfter(f *ent.Fulfillment, to Status, now time.Time) (*time.Time, bool) {
 	switch {
+	case slices.Contains(closed, to):
+		return nil, true // handed over or ended: no timer runs on it
 	case to == fulfillment.StatusHANDED_TO_COURIER && f.Method == fulfillment.MethodSHIPPING:
 		return nil, true
 	case to == fulfillment.StatusREADY_FOR_PICKUP && f.DueAt == nil:
@@ -129,6 +132,9 @@ type Reroute struct {
 type Crediter interface {
 	Post(ctx context.Context, tx *ent.Tx, p wallets.Posting) (*ent.WalletEntry, error)
 }
+
+// closed are the states a fulfilment ends in: no timer runs on them.
+var closed = []Status{fulfillment.StatusCOLLECTED, fulfillment.StatusDELIVERED, fulfillment.StatusCANCELED, fulfillment.StatusFAILED}
 
 // sweepSQL finds the overdue fulfilments, oldest deadline first. Its
 // first two terms are the exact predicate of the partial index on due_at
@@ -190,11 +196,11 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 // (or, with none left, onto the late list), a late local delivery credits
 // the buyer once, a shipment not handed over goes on the late list.
 func (s *Service) escalate(ctx context.Context, f *ent.Fulfillment, now time.Time) (bool, error) {
-	return txn.Do(ctx, s.db, "sla escalation", func(tx *ent.Tx) (bool, error) {
+	fired, err := txn.Do(ctx, s.db, "sla escalation", func(tx *ent.Tx) (bool, error) {
 		// The guard: still this state, still past a deadline (escalating
 		// clears the deadline or moves it on, so it holds once).
 		guard := tx.Fulfillment.Update().Where(fulfillment.ID(f.ID), fulfillment.StatusEQ(f.Status),
-			fulfillment.DueAtLTE(now)).SetUpdatedAt(now).SetEscalatedAt(now)
+			fulfillment.StatusNotIn(closed...), fulfillment.DueAtLTE(now)).SetUpdatedAt(now).SetEscalatedAt(now)
 		note, typ := "", ""
 		to := f.Status
 		switch f.Method {
@@ -232,8 +238,13 @@ func (s *Service) escalate(ctx context.Context, f *ent.Fulfillment, now time.Tim
 			note = "not handed to the courier by its deadline"
 		}
 		n, err := guard.Save(ctx)
-		if err != nil || n == 0 {
-			return false, err // a scan or another replica got there first
+		if err != nil {
+			return false, err
+		}
+		if n == 0 {
+			// A scan or another replica got there first: roll back, so a
+			// place the reroute took in the next window is given back.
+			return false, errLostRace
 		}
 		if f.Method == fulfillment.MethodLOCAL_DELIVERY && s.cfg.LateCredit > 0 && s.credit != nil && f.LateCreditedAt == nil {
 			oid := f.OrderID
@@ -266,7 +277,15 @@ func (s *Service) escalate(ctx context.Context, f *ent.Fulfillment, now time.Tim
 		return true, checkout.Record(ctx, s.outbox, tx, checkout.Event{Type: checkout.EventFulfillmentUpdated,
 			OrderID: f.OrderID, CustomerID: f.CustomerID, Data: data})
 	})
+	if errors.Is(err, errLostRace) {
+		return false, nil
+	}
+	return fired, err
 }
+
+// errLostRace rolls back an escalation whose guard found the fulfilment
+// moved on.
+var errLostRace = errors.New("fulfillment: escalation lost its race")
 
 // Late lists open fulfilments past their deadline or escalated, oldest
 // deadline first: the staff's late list.

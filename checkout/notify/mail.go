@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	htmltemplate "html/template"
+	"image"
+	"image/draw"
 	"image/png"
 	"io/fs"
 	"net/url"
@@ -317,17 +319,25 @@ func messageID(deliveryID int, base string) string {
 	return "notification-" + strconv.Itoa(deliveryID) + "@" + host
 }
 
-// qrPNG renders content as a QR code PNG about 5 cm wide.
+// qrPNG renders content as a QR code PNG about 5 cm wide: whole pixels
+// per module (a fractional scale blurs module edges and phones misread
+// them) and the four-module quiet zone scanners need around it.
 func qrPNG(content string) ([]byte, error) {
 	code, err := qr.Encode(content, qr.M, qr.Auto)
 	if err != nil {
 		return nil, err
 	}
-	if code, err = barcode.Scale(code, 320, 320); err != nil {
+	modules := code.Bounds().Dx()
+	px := max(1, 320/(modules+8))
+	if code, err = barcode.Scale(code, modules*px, modules*px); err != nil {
 		return nil, err
 	}
+	side := (modules + 8) * px
+	img := image.NewGray(image.Rect(0, 0, side, side))
+	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	draw.Draw(img, image.Rect(4*px, 4*px, side-4*px, side-4*px), code, code.Bounds().Min, draw.Src)
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, code); err != nil {
+	if err := png.Encode(&buf, img); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

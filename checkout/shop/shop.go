@@ -185,7 +185,11 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		}
 	}
 	if s.Fulfillment != nil {
-		d := fulfillment.Deps{Config: cfg.Fulfillment, Credit: s.Wallets}
+		fc := cfg.Fulfillment
+		if fc.LabelURL == "" {
+			fc.LabelURL = cfg.Notify.PublicURL // label QR codes open the shop's console
+		}
+		d := fulfillment.Deps{Config: fc, Credit: s.Wallets}
 		if s.Delivery != nil {
 			d.Windows = reroutes{s.Delivery}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/checkout/carts"
+	"github.com/merchd/merchd/checkout/delivery"
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/shop"
 	"github.com/merchd/merchd/checkout/txn"
@@ -228,3 +229,74 @@ func TestSLATimersAcrossReplicas(t *testing.T) {
 		})
 	}
 }
+
+// TestRaceRerouteWhileCollecting: the SLA timer of a pickup fires (moving
+// it on to the next window, taking a place there) while a clerk hands the
+// same pickup over. Whoever commits first wins; the other finds its guard
+// false. Every pickup ends COLLECTED exactly once, and the next window
+// holds a place for exactly the reroutes that committed (a reroute that
+// lost gave its place back by rolling back).
+func TestRaceRerouteWhileCollecting(t *testing.T) {
+	for _, d := range entdbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			s, db := newShop(t, d)
+			sys := viewer.SystemContext(context.Background())
+			staff := viewer.NewContext(context.Background(), viewer.Viewer{Role: viewer.Staff, StaffID: 1})
+			kind := delivery.PointKind("CENTRAL")
+			pt, err := s.Delivery.CreatePickupPoint(staff, delivery.PointInput{Code: "central", Kind: kind,
+				Name: ptr("Central counter"), Address: &delivery.Address{Name: "Shop", Line1: "Torstraße 1", City: "Berlin", Postcode: "10119", Country: "DE"}}, "pp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			next, err := s.Delivery.CreatePickupWindow(staff, delivery.WindowInput{PickupPointID: pt.ID,
+				StartsAt: time.Now().Add(24 * time.Hour), EndsAt: time.Now().Add(26 * time.Hour), Capacity: 100}, "w")
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 8
+			_, ids := paidOrders(t, s, db.Client, n, entfulfillment.MethodPICKUP)
+			for _, id := range ids {
+				for _, st := range []entfulfillment.Status{entfulfillment.StatusPACKED, entfulfillment.StatusREADY_FOR_PICKUP} {
+					if _, err := s.Fulfillment.Advance(staff, id, st, "", fmt.Sprint(id, st)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				db.Client.Fulfillment.UpdateOneID(id).SetDueAt(time.Now().Add(-time.Minute).UTC()).ExecX(sys)
+			}
+			var wg sync.WaitGroup
+			for _, id := range ids {
+				f := db.Client.Fulfillment.GetX(sys, id)
+				wg.Go(func() {
+					if _, err := s.Fulfillment.Collect(staff, f.PickupCode, fmt.Sprint("collect-", id)); err != nil {
+						t.Errorf("collect %d: %v", id, err)
+					}
+				})
+			}
+			wg.Go(func() {
+				if _, err := s.Fulfillment.Sweep(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+			wg.Wait()
+			rerouted := 0
+			for _, id := range ids {
+				f := db.Client.Fulfillment.GetX(sys, id)
+				if f.Status != entfulfillment.StatusCOLLECTED || f.CollectedAt == nil {
+					t.Fatalf("fulfilment %d ended %s", id, f.Status)
+				}
+				collected := db.Client.FulfillmentEvent.Query().Where(fulfillmentevent.FulfillmentID(id),
+					fulfillmentevent.To(string(entfulfillment.StatusCOLLECTED))).CountX(sys)
+				if collected != 1 {
+					t.Fatalf("fulfilment %d collected %d times", id, collected)
+				}
+				rerouted += f.Reroutes
+			}
+			if w := db.Client.PickupWindow.GetX(sys, next.ID); w.Taken != rerouted {
+				t.Fatalf("next window holds %d places for %d committed reroutes", w.Taken, rerouted)
+			}
+			t.Logf("%d of %d pickups were rerouted before the clerk's handover", rerouted, n)
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
