@@ -41,7 +41,7 @@ type Service struct {
 	others      []checkout.PaymentEventHandler
 	fulfil      checkout.Fulfiller
 	delivery    *delivery.Service // nil: no delivery choices (a hub)
-	outbox      checkout.Outbox // nil: no emails or webhooks
+	outbox      checkout.Outbox   // nil: no emails or webhooks
 	hubCursorMu sync.Mutex
 	hubCursor   int // the last abandoned hub payment looked at
 	txn.Announcer
