@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -361,7 +362,7 @@ func (s *Service) tell(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment, to S
 	default:
 		return nil
 	}
-	d := s.eventData(ctx, tx, f, to)
+	d := maps.Clone(data) // the same facts, read once
 	if typ == checkout.EventPickupReady {
 		d["pickup_code"] = f.PickupCode
 		d["_pass"] = s.Pass(f) // "_": for the buyer's email only, never a webhook

@@ -203,6 +203,8 @@ func (s *Service) escalate(ctx context.Context, f *ent.Fulfillment, now time.Tim
 			fulfillment.StatusNotIn(closed...), fulfillment.DueAtLTE(now)).SetUpdatedAt(now).SetEscalatedAt(now)
 		note, typ := "", ""
 		to := f.Status
+		// A late local delivery credits its buyer, once.
+		credit := f.Method == fulfillment.MethodLOCAL_DELIVERY && s.cfg.LateCredit > 0 && s.credit != nil && f.LateCreditedAt == nil
 		switch f.Method {
 		case fulfillment.MethodPICKUP:
 			var r Reroute
@@ -229,7 +231,7 @@ func (s *Service) escalate(ctx context.Context, f *ent.Fulfillment, now time.Tim
 		case fulfillment.MethodLOCAL_DELIVERY:
 			guard = guard.ClearDueAt()
 			note = "not delivered by its deadline"
-			if s.cfg.LateCredit > 0 && s.credit != nil && f.LateCreditedAt == nil {
+			if credit {
 				guard = guard.Where(fulfillment.LateCreditedAtIsNil()).SetLateCreditedAt(now)
 				note += fmt.Sprintf(": %d credited to the buyer's wallet", s.cfg.LateCredit)
 			}
@@ -246,7 +248,7 @@ func (s *Service) escalate(ctx context.Context, f *ent.Fulfillment, now time.Tim
 			// place the reroute took in the next window is given back.
 			return false, errLostRace
 		}
-		if f.Method == fulfillment.MethodLOCAL_DELIVERY && s.cfg.LateCredit > 0 && s.credit != nil && f.LateCreditedAt == nil {
+		if credit {
 			oid := f.OrderID
 			if _, err := s.credit.Post(ctx, tx, wallets.Posting{CustomerID: f.CustomerID, Currency: s.cfg.LateCurrency,
 				Amount: s.cfg.LateCredit, Kind: walletentry.KindADJUSTMENT, OrderID: &oid,
