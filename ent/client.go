@@ -29,6 +29,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubcollection"
@@ -106,6 +107,8 @@ type Client struct {
 	Fulfillment *FulfillmentClient
 	// FulfillmentEvent is the client for interacting with the FulfillmentEvent builders.
 	FulfillmentEvent *FulfillmentEventClient
+	// FulfillmentLine is the client for interacting with the FulfillmentLine builders.
+	FulfillmentLine *FulfillmentLineClient
 	// GiftDraw is the client for interacting with the GiftDraw builders.
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
@@ -211,6 +214,7 @@ func (c *Client) init() {
 	c.DropPool = NewDropPoolClient(c.config)
 	c.Fulfillment = NewFulfillmentClient(c.config)
 	c.FulfillmentEvent = NewFulfillmentEventClient(c.config)
+	c.FulfillmentLine = NewFulfillmentLineClient(c.config)
 	c.GiftDraw = NewGiftDrawClient(c.config)
 	c.GiftLot = NewGiftLotClient(c.config)
 	c.HubCollection = NewHubCollectionClient(c.config)
@@ -357,6 +361,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DropPool:             NewDropPoolClient(cfg),
 		Fulfillment:          NewFulfillmentClient(cfg),
 		FulfillmentEvent:     NewFulfillmentEventClient(cfg),
+		FulfillmentLine:      NewFulfillmentLineClient(cfg),
 		GiftDraw:             NewGiftDrawClient(cfg),
 		GiftLot:              NewGiftLotClient(cfg),
 		HubCollection:        NewHubCollectionClient(cfg),
@@ -430,6 +435,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DropPool:             NewDropPoolClient(cfg),
 		Fulfillment:          NewFulfillmentClient(cfg),
 		FulfillmentEvent:     NewFulfillmentEventClient(cfg),
+		FulfillmentLine:      NewFulfillmentLineClient(cfg),
 		GiftDraw:             NewGiftDrawClient(cfg),
 		GiftLot:              NewGiftLotClient(cfg),
 		HubCollection:        NewHubCollectionClient(cfg),
@@ -501,9 +507,9 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AccountToken, c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
 		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
-		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw, c.GiftLot,
-		c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup, c.HubSale,
-		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
+		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.FulfillmentLine, c.GiftDraw,
+		c.GiftLot, c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup,
+		c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
 		c.Membership, c.MembershipTier, c.NotificationDelivery, c.Order, c.OrderEvent,
 		c.OrderLine, c.OrderReturn, c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint,
 		c.PickupWindow, c.Product, c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting,
@@ -520,9 +526,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AccountToken, c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
 		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
-		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.GiftDraw, c.GiftLot,
-		c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup, c.HubSale,
-		c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
+		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.FulfillmentLine, c.GiftDraw,
+		c.GiftLot, c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup,
+		c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
 		c.Membership, c.MembershipTier, c.NotificationDelivery, c.Order, c.OrderEvent,
 		c.OrderLine, c.OrderReturn, c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint,
 		c.PickupWindow, c.Product, c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting,
@@ -564,6 +570,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Fulfillment.mutate(ctx, m)
 	case *FulfillmentEventMutation:
 		return c.FulfillmentEvent.mutate(ctx, m)
+	case *FulfillmentLineMutation:
+		return c.FulfillmentLine.mutate(ctx, m)
 	case *GiftDrawMutation:
 		return c.GiftDraw.mutate(ctx, m)
 	case *GiftLotMutation:
@@ -2565,7 +2573,7 @@ func (c *FulfillmentClient) QueryOrder(_m *Fulfillment) *OrderQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(fulfillment.Table, fulfillment.FieldID, id),
 			sqlgraph.To(order.Table, order.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, true, fulfillment.OrderTable, fulfillment.OrderColumn),
+			sqlgraph.Edge(sqlgraph.M2O, true, fulfillment.OrderTable, fulfillment.OrderColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -2582,6 +2590,22 @@ func (c *FulfillmentClient) QueryEvents(_m *Fulfillment) *FulfillmentEventQuery 
 			sqlgraph.From(fulfillment.Table, fulfillment.FieldID, id),
 			sqlgraph.To(fulfillmentevent.Table, fulfillmentevent.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, fulfillment.EventsTable, fulfillment.EventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLines queries the lines edge of a Fulfillment.
+func (c *FulfillmentClient) QueryLines(_m *Fulfillment) *FulfillmentLineQuery {
+	query := (&FulfillmentLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(fulfillment.Table, fulfillment.FieldID, id),
+			sqlgraph.To(fulfillmentline.Table, fulfillmentline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, fulfillment.LinesTable, fulfillment.LinesColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -2762,6 +2786,156 @@ func (c *FulfillmentEventClient) mutate(ctx context.Context, m *FulfillmentEvent
 		return (&FulfillmentEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown FulfillmentEvent mutation op: %q", m.Op())
+	}
+}
+
+// FulfillmentLineClient is a client for the FulfillmentLine schema.
+type FulfillmentLineClient struct {
+	config
+}
+
+// NewFulfillmentLineClient returns a client for the FulfillmentLine from the given config.
+func NewFulfillmentLineClient(c config) *FulfillmentLineClient {
+	return &FulfillmentLineClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `fulfillmentline.Hooks(f(g(h())))`.
+func (c *FulfillmentLineClient) Use(hooks ...Hook) {
+	c.hooks.FulfillmentLine = append(c.hooks.FulfillmentLine, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `fulfillmentline.Intercept(f(g(h())))`.
+func (c *FulfillmentLineClient) Intercept(interceptors ...Interceptor) {
+	c.inters.FulfillmentLine = append(c.inters.FulfillmentLine, interceptors...)
+}
+
+// Create returns a builder for creating a FulfillmentLine entity.
+func (c *FulfillmentLineClient) Create() *FulfillmentLineCreate {
+	mutation := newFulfillmentLineMutation(c.config, OpCreate)
+	return &FulfillmentLineCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of FulfillmentLine entities.
+func (c *FulfillmentLineClient) CreateBulk(builders ...*FulfillmentLineCreate) *FulfillmentLineCreateBulk {
+	return &FulfillmentLineCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *FulfillmentLineClient) MapCreateBulk(slice any, setFunc func(*FulfillmentLineCreate, int)) *FulfillmentLineCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &FulfillmentLineCreateBulk{err: fmt.Errorf("calling to FulfillmentLineClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*FulfillmentLineCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &FulfillmentLineCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for FulfillmentLine.
+func (c *FulfillmentLineClient) Update() *FulfillmentLineUpdate {
+	mutation := newFulfillmentLineMutation(c.config, OpUpdate)
+	return &FulfillmentLineUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *FulfillmentLineClient) UpdateOne(_m *FulfillmentLine) *FulfillmentLineUpdateOne {
+	mutation := newFulfillmentLineMutation(c.config, OpUpdateOne, withFulfillmentLine(_m))
+	return &FulfillmentLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *FulfillmentLineClient) UpdateOneID(id int) *FulfillmentLineUpdateOne {
+	mutation := newFulfillmentLineMutation(c.config, OpUpdateOne, withFulfillmentLineID(id))
+	return &FulfillmentLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for FulfillmentLine.
+func (c *FulfillmentLineClient) Delete() *FulfillmentLineDelete {
+	mutation := newFulfillmentLineMutation(c.config, OpDelete)
+	return &FulfillmentLineDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *FulfillmentLineClient) DeleteOne(_m *FulfillmentLine) *FulfillmentLineDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *FulfillmentLineClient) DeleteOneID(id int) *FulfillmentLineDeleteOne {
+	builder := c.Delete().Where(fulfillmentline.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &FulfillmentLineDeleteOne{builder}
+}
+
+// Query returns a query builder for FulfillmentLine.
+func (c *FulfillmentLineClient) Query() *FulfillmentLineQuery {
+	return &FulfillmentLineQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeFulfillmentLine},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a FulfillmentLine entity by its id.
+func (c *FulfillmentLineClient) Get(ctx context.Context, id int) (*FulfillmentLine, error) {
+	return c.Query().Where(fulfillmentline.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *FulfillmentLineClient) GetX(ctx context.Context, id int) *FulfillmentLine {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryFulfillment queries the fulfillment edge of a FulfillmentLine.
+func (c *FulfillmentLineClient) QueryFulfillment(_m *FulfillmentLine) *FulfillmentQuery {
+	query := (&FulfillmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(fulfillmentline.Table, fulfillmentline.FieldID, id),
+			sqlgraph.To(fulfillment.Table, fulfillment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, fulfillmentline.FulfillmentTable, fulfillmentline.FulfillmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *FulfillmentLineClient) Hooks() []Hook {
+	hooks := c.hooks.FulfillmentLine
+	return append(hooks[:len(hooks):len(hooks)], fulfillmentline.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *FulfillmentLineClient) Interceptors() []Interceptor {
+	return c.inters.FulfillmentLine
+}
+
+func (c *FulfillmentLineClient) mutate(ctx context.Context, m *FulfillmentLineMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&FulfillmentLineCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&FulfillmentLineUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&FulfillmentLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&FulfillmentLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown FulfillmentLine mutation op: %q", m.Op())
 	}
 }
 
@@ -5059,15 +5233,15 @@ func (c *OrderClient) QueryRefunds(_m *Order) *RefundQuery {
 	return query
 }
 
-// QueryFulfillment queries the fulfillment edge of a Order.
-func (c *OrderClient) QueryFulfillment(_m *Order) *FulfillmentQuery {
+// QueryFulfillments queries the fulfillments edge of a Order.
+func (c *OrderClient) QueryFulfillments(_m *Order) *FulfillmentQuery {
 	query := (&FulfillmentClient{config: c.config}).Query()
 	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
 		id := _m.ID
 		step := sqlgraph.NewStep(
 			sqlgraph.From(order.Table, order.FieldID, id),
 			sqlgraph.To(fulfillment.Table, fulfillment.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, false, order.FulfillmentTable, order.FulfillmentColumn),
+			sqlgraph.Edge(sqlgraph.O2M, false, order.FulfillmentsTable, order.FulfillmentsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -8786,24 +8960,25 @@ type (
 	hooks struct {
 		AccountToken, Cart, CartLine, Collection, Customer, CustomerAddress,
 		CustomerSession, DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool,
-		Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubCollection, HubPassSpend,
-		HubPayment, HubPickup, HubSale, HubWallet, IdempotencyKey, Image, Location,
-		MemberPrice, Membership, MembershipTier, NotificationDelivery, Order,
-		OrderEvent, OrderLine, OrderReturn, Outbox, OutboxEvent, Payment, PickupPoint,
-		PickupWindow, Product, ReaderBinding, Refund, ReturnLine, Setting,
-		ShippingRate, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant,
-		Wallet, WalletEntry, WebhookEndpoint []ent.Hook
+		Fulfillment, FulfillmentEvent, FulfillmentLine, GiftDraw, GiftLot,
+		HubCollection, HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet,
+		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
+		NotificationDelivery, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
+		OutboxEvent, Payment, PickupPoint, PickupWindow, Product, ReaderBinding,
+		Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken, Stock, Stream,
+		StripeEvent, TopUp, Variant, Wallet, WalletEntry, WebhookEndpoint []ent.Hook
 	}
 	inters struct {
 		AccountToken, Cart, CartLine, Collection, Customer, CustomerAddress,
 		CustomerSession, DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool,
-		Fulfillment, FulfillmentEvent, GiftDraw, GiftLot, HubCollection, HubPassSpend,
-		HubPayment, HubPickup, HubSale, HubWallet, IdempotencyKey, Image, Location,
-		MemberPrice, Membership, MembershipTier, NotificationDelivery, Order,
-		OrderEvent, OrderLine, OrderReturn, Outbox, OutboxEvent, Payment, PickupPoint,
-		PickupWindow, Product, ReaderBinding, Refund, ReturnLine, Setting,
-		ShippingRate, Staff, StaffToken, Stock, Stream, StripeEvent, TopUp, Variant,
-		Wallet, WalletEntry, WebhookEndpoint []ent.Interceptor
+		Fulfillment, FulfillmentEvent, FulfillmentLine, GiftDraw, GiftLot,
+		HubCollection, HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet,
+		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
+		NotificationDelivery, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
+		OutboxEvent, Payment, PickupPoint, PickupWindow, Product, ReaderBinding,
+		Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken, Stock, Stream,
+		StripeEvent, TopUp, Variant, Wallet, WalletEntry,
+		WebhookEndpoint []ent.Interceptor
 	}
 )
 

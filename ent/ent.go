@@ -26,6 +26,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubcollection"
@@ -140,6 +141,7 @@ func checkColumn(t, c string) error {
 			droppool.Table:             droppool.ValidColumn,
 			fulfillment.Table:          fulfillment.ValidColumn,
 			fulfillmentevent.Table:     fulfillmentevent.ValidColumn,
+			fulfillmentline.Table:      fulfillmentline.ValidColumn,
 			giftdraw.Table:             giftdraw.ValidColumn,
 			giftlot.Table:              giftlot.ValidColumn,
 			hubcollection.Table:        hubcollection.ValidColumn,

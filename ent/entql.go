@@ -17,6 +17,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubcollection"
@@ -67,7 +68,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 54)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 55)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accounttoken.Table,
@@ -349,6 +350,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			fulfillment.FieldPackagingVariant: {Type: field.TypeString, Column: fulfillment.FieldPackagingVariant},
 			fulfillment.FieldWindowID:         {Type: field.TypeInt, Column: fulfillment.FieldWindowID},
 			fulfillment.FieldAddress:          {Type: field.TypeJSON, Column: fulfillment.FieldAddress},
+			fulfillment.FieldSplitFrom:        {Type: field.TypeInt, Column: fulfillment.FieldSplitFrom},
 		},
 	}
 	graph.Nodes[13] = &sqlgraph.Node{
@@ -375,6 +377,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   fulfillmentline.Table,
+			Columns: fulfillmentline.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: fulfillmentline.FieldID,
+			},
+		},
+		Type: "FulfillmentLine",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			fulfillmentline.FieldFulfillmentID: {Type: field.TypeInt, Column: fulfillmentline.FieldFulfillmentID},
+			fulfillmentline.FieldOrderLineID:   {Type: field.TypeInt, Column: fulfillmentline.FieldOrderLineID},
+			fulfillmentline.FieldCustomerID:    {Type: field.TypeInt, Column: fulfillmentline.FieldCustomerID},
+			fulfillmentline.FieldQuantity:      {Type: field.TypeInt, Column: fulfillmentline.FieldQuantity},
+		},
+	}
+	graph.Nodes[15] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   giftdraw.Table,
 			Columns: giftdraw.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -390,7 +409,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			giftdraw.FieldRestored: {Type: field.TypeInt64, Column: giftdraw.FieldRestored},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   giftlot.Table,
 			Columns: giftlot.Columns,
@@ -407,7 +426,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			giftlot.FieldExpiresAt: {Type: field.TypeTime, Column: giftlot.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubcollection.Table,
 			Columns: hubcollection.Columns,
@@ -428,7 +447,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubcollection.FieldNote:          {Type: field.TypeString, Column: hubcollection.FieldNote},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubpassspend.Table,
 			Columns: hubpassspend.Columns,
@@ -447,7 +466,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubpassspend.FieldSpent:      {Type: field.TypeInt64, Column: hubpassspend.FieldSpent},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubpayment.Table,
 			Columns: hubpayment.Columns,
@@ -470,7 +489,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubpayment.FieldPaidAt:                {Type: field.TypeTime, Column: hubpayment.FieldPaidAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubpickup.Table,
 			Columns: hubpickup.Columns,
@@ -493,7 +512,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubpickup.FieldSyncedAt:      {Type: field.TypeTime, Column: hubpickup.FieldSyncedAt},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubsale.Table,
 			Columns: hubsale.Columns,
@@ -519,7 +538,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubsale.FieldContentHash:     {Type: field.TypeString, Column: hubsale.FieldContentHash},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hubwallet.Table,
 			Columns: hubwallet.Columns,
@@ -537,7 +556,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hubwallet.FieldSyncedAt:    {Type: field.TypeTime, Column: hubwallet.FieldSyncedAt},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   idempotencykey.Table,
 			Columns: idempotencykey.Columns,
@@ -556,7 +575,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			idempotencykey.FieldCreatedAt:   {Type: field.TypeTime, Column: idempotencykey.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[23] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   image.Table,
 			Columns: image.Columns,
@@ -573,7 +592,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			image.FieldProductID: {Type: field.TypeInt, Column: image.FieldProductID},
 		},
 	}
-	graph.Nodes[24] = &sqlgraph.Node{
+	graph.Nodes[25] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   location.Table,
 			Columns: location.Columns,
@@ -589,7 +608,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			location.FieldKind: {Type: field.TypeEnum, Column: location.FieldKind},
 		},
 	}
-	graph.Nodes[25] = &sqlgraph.Node{
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   memberprice.Table,
 			Columns: memberprice.Columns,
@@ -607,7 +626,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			memberprice.FieldPercentOff:   {Type: field.TypeInt, Column: memberprice.FieldPercentOff},
 		},
 	}
-	graph.Nodes[26] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
@@ -629,7 +648,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldClientSecret:         {Type: field.TypeString, Column: membership.FieldClientSecret},
 		},
 	}
-	graph.Nodes[27] = &sqlgraph.Node{
+	graph.Nodes[28] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membershiptier.Table,
 			Columns: membershiptier.Columns,
@@ -651,7 +670,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membershiptier.FieldStripeProductID:    {Type: field.TypeString, Column: membershiptier.FieldStripeProductID},
 		},
 	}
-	graph.Nodes[28] = &sqlgraph.Node{
+	graph.Nodes[29] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   notificationdelivery.Table,
 			Columns: notificationdelivery.Columns,
@@ -679,7 +698,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			notificationdelivery.FieldUpdatedAt:      {Type: field.TypeTime, Column: notificationdelivery.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[29] = &sqlgraph.Node{
+	graph.Nodes[30] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   order.Table,
 			Columns: order.Columns,
@@ -704,7 +723,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			order.FieldPaidAt:         {Type: field.TypeTime, Column: order.FieldPaidAt},
 		},
 	}
-	graph.Nodes[30] = &sqlgraph.Node{
+	graph.Nodes[31] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderevent.Table,
 			Columns: orderevent.Columns,
@@ -721,7 +740,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderevent.FieldCreatedAt: {Type: field.TypeTime, Column: orderevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[31] = &sqlgraph.Node{
+	graph.Nodes[32] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderline.Table,
 			Columns: orderline.Columns,
@@ -745,7 +764,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderline.FieldReturnedQuantity: {Type: field.TypeInt, Column: orderline.FieldReturnedQuantity},
 		},
 	}
-	graph.Nodes[32] = &sqlgraph.Node{
+	graph.Nodes[33] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   orderreturn.Table,
 			Columns: orderreturn.Columns,
@@ -781,7 +800,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			orderreturn.FieldCanceledAt:         {Type: field.TypeTime, Column: orderreturn.FieldCanceledAt},
 		},
 	}
-	graph.Nodes[33] = &sqlgraph.Node{
+	graph.Nodes[34] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   outbox.Table,
 			Columns: outbox.Columns,
@@ -803,7 +822,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outbox.FieldDoneAt:        {Type: field.TypeTime, Column: outbox.FieldDoneAt},
 		},
 	}
-	graph.Nodes[34] = &sqlgraph.Node{
+	graph.Nodes[35] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   outboxevent.Table,
 			Columns: outboxevent.Columns,
@@ -821,7 +840,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outboxevent.FieldCreatedAt:  {Type: field.TypeTime, Column: outboxevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[35] = &sqlgraph.Node{
+	graph.Nodes[36] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -844,7 +863,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldClientSecret:          {Type: field.TypeString, Column: payment.FieldClientSecret},
 		},
 	}
-	graph.Nodes[36] = &sqlgraph.Node{
+	graph.Nodes[37] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   pickuppoint.Table,
 			Columns: pickuppoint.Columns,
@@ -867,7 +886,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			pickuppoint.FieldActive:       {Type: field.TypeBool, Column: pickuppoint.FieldActive},
 		},
 	}
-	graph.Nodes[37] = &sqlgraph.Node{
+	graph.Nodes[38] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   pickupwindow.Table,
 			Columns: pickupwindow.Columns,
@@ -887,7 +906,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			pickupwindow.FieldTaken:         {Type: field.TypeInt, Column: pickupwindow.FieldTaken},
 		},
 	}
-	graph.Nodes[38] = &sqlgraph.Node{
+	graph.Nodes[39] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   product.Table,
 			Columns: product.Columns,
@@ -907,7 +926,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			product.FieldVendor:      {Type: field.TypeString, Column: product.FieldVendor},
 		},
 	}
-	graph.Nodes[39] = &sqlgraph.Node{
+	graph.Nodes[40] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   readerbinding.Table,
 			Columns: readerbinding.Columns,
@@ -923,7 +942,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			readerbinding.FieldUpdatedAt: {Type: field.TypeTime, Column: readerbinding.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[40] = &sqlgraph.Node{
+	graph.Nodes[41] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refund.Table,
 			Columns: refund.Columns,
@@ -949,7 +968,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refund.FieldNextAttemptAt:  {Type: field.TypeTime, Column: refund.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[41] = &sqlgraph.Node{
+	graph.Nodes[42] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   returnline.Table,
 			Columns: returnline.Columns,
@@ -971,7 +990,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			returnline.FieldGradedBy:    {Type: field.TypeString, Column: returnline.FieldGradedBy},
 		},
 	}
-	graph.Nodes[42] = &sqlgraph.Node{
+	graph.Nodes[43] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   setting.Table,
 			Columns: setting.Columns,
@@ -986,7 +1005,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			setting.FieldValue: {Type: field.TypeBytes, Column: setting.FieldValue},
 		},
 	}
-	graph.Nodes[43] = &sqlgraph.Node{
+	graph.Nodes[44] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   shippingrate.Table,
 			Columns: shippingrate.Columns,
@@ -1008,7 +1027,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			shippingrate.FieldActive:      {Type: field.TypeBool, Column: shippingrate.FieldActive},
 		},
 	}
-	graph.Nodes[44] = &sqlgraph.Node{
+	graph.Nodes[45] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   staff.Table,
 			Columns: staff.Columns,
@@ -1025,7 +1044,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			staff.FieldName:      {Type: field.TypeString, Column: staff.FieldName},
 		},
 	}
-	graph.Nodes[45] = &sqlgraph.Node{
+	graph.Nodes[46] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stafftoken.Table,
 			Columns: stafftoken.Columns,
@@ -1045,7 +1064,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stafftoken.FieldExpiresAt: {Type: field.TypeTime, Column: stafftoken.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[46] = &sqlgraph.Node{
+	graph.Nodes[47] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stock.Table,
 			Columns: stock.Columns,
@@ -1063,7 +1082,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stock.FieldLeasedAt:   {Type: field.TypeTime, Column: stock.FieldLeasedAt},
 		},
 	}
-	graph.Nodes[47] = &sqlgraph.Node{
+	graph.Nodes[48] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stream.Table,
 			Columns: stream.Columns,
@@ -1085,7 +1104,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stream.FieldEndedAt:              {Type: field.TypeTime, Column: stream.FieldEndedAt},
 		},
 	}
-	graph.Nodes[48] = &sqlgraph.Node{
+	graph.Nodes[49] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -1101,7 +1120,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[49] = &sqlgraph.Node{
+	graph.Nodes[50] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   topup.Table,
 			Columns: topup.Columns,
@@ -1122,7 +1141,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
 		},
 	}
-	graph.Nodes[50] = &sqlgraph.Node{
+	graph.Nodes[51] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -1146,7 +1165,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
-	graph.Nodes[51] = &sqlgraph.Node{
+	graph.Nodes[52] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   wallet.Table,
 			Columns: wallet.Columns,
@@ -1164,7 +1183,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
 		},
 	}
-	graph.Nodes[52] = &sqlgraph.Node{
+	graph.Nodes[53] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   walletentry.Table,
 			Columns: walletentry.Columns,
@@ -1187,7 +1206,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			walletentry.FieldCreatedAt:    {Type: field.TypeTime, Column: walletentry.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[53] = &sqlgraph.Node{
+	graph.Nodes[54] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -1351,7 +1370,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 	graph.MustAddE(
 		"order",
 		&sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
+			Rel:     sqlgraph.M2O,
 			Inverse: true,
 			Table:   fulfillment.OrderTable,
 			Columns: []string{fulfillment.OrderColumn},
@@ -1373,6 +1392,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"FulfillmentEvent",
 	)
 	graph.MustAddE(
+		"lines",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   fulfillment.LinesTable,
+			Columns: []string{fulfillment.LinesColumn},
+			Bidi:    false,
+		},
+		"Fulfillment",
+		"FulfillmentLine",
+	)
+	graph.MustAddE(
 		"fulfillment",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -1382,6 +1413,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 			Bidi:    false,
 		},
 		"FulfillmentEvent",
+		"Fulfillment",
+	)
+	graph.MustAddE(
+		"fulfillment",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   fulfillmentline.FulfillmentTable,
+			Columns: []string{fulfillmentline.FulfillmentColumn},
+			Bidi:    false,
+		},
+		"FulfillmentLine",
 		"Fulfillment",
 	)
 	graph.MustAddE(
@@ -1517,12 +1560,12 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Refund",
 	)
 	graph.MustAddE(
-		"fulfillment",
+		"fulfillments",
 		&sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
+			Rel:     sqlgraph.O2M,
 			Inverse: false,
-			Table:   order.FulfillmentTable,
-			Columns: []string{order.FulfillmentColumn},
+			Table:   order.FulfillmentsTable,
+			Columns: []string{order.FulfillmentsColumn},
 			Bidi:    false,
 		},
 		"Order",
@@ -3143,6 +3186,11 @@ func (f *FulfillmentFilter) WhereAddress(p entql.BytesP) {
 	f.Where(p.Field(fulfillment.FieldAddress))
 }
 
+// WhereSplitFrom applies the entql int predicate on the split_from field.
+func (f *FulfillmentFilter) WhereSplitFrom(p entql.IntP) {
+	f.Where(p.Field(fulfillment.FieldSplitFrom))
+}
+
 // WhereHasOrder applies a predicate to check if query has an edge order.
 func (f *FulfillmentFilter) WhereHasOrder() {
 	f.Where(entql.HasEdge("order"))
@@ -3165,6 +3213,20 @@ func (f *FulfillmentFilter) WhereHasEvents() {
 // WhereHasEventsWith applies a predicate to check if query has an edge events with a given conditions (other predicates).
 func (f *FulfillmentFilter) WhereHasEventsWith(preds ...predicate.FulfillmentEvent) {
 	f.Where(entql.HasEdgeWith("events", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasLines applies a predicate to check if query has an edge lines.
+func (f *FulfillmentFilter) WhereHasLines() {
+	f.Where(entql.HasEdge("lines"))
+}
+
+// WhereHasLinesWith applies a predicate to check if query has an edge lines with a given conditions (other predicates).
+func (f *FulfillmentFilter) WhereHasLinesWith(preds ...predicate.FulfillmentLine) {
+	f.Where(entql.HasEdgeWith("lines", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -3271,6 +3333,80 @@ func (f *FulfillmentEventFilter) WhereHasFulfillmentWith(preds ...predicate.Fulf
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *FulfillmentLineQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the FulfillmentLineQuery builder.
+func (_q *FulfillmentLineQuery) Filter() *FulfillmentLineFilter {
+	return &FulfillmentLineFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *FulfillmentLineMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the FulfillmentLineMutation builder.
+func (m *FulfillmentLineMutation) Filter() *FulfillmentLineFilter {
+	return &FulfillmentLineFilter{config: m.config, predicateAdder: m}
+}
+
+// FulfillmentLineFilter provides a generic filtering capability at runtime for FulfillmentLineQuery.
+type FulfillmentLineFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *FulfillmentLineFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *FulfillmentLineFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(fulfillmentline.FieldID))
+}
+
+// WhereFulfillmentID applies the entql int predicate on the fulfillment_id field.
+func (f *FulfillmentLineFilter) WhereFulfillmentID(p entql.IntP) {
+	f.Where(p.Field(fulfillmentline.FieldFulfillmentID))
+}
+
+// WhereOrderLineID applies the entql int predicate on the order_line_id field.
+func (f *FulfillmentLineFilter) WhereOrderLineID(p entql.IntP) {
+	f.Where(p.Field(fulfillmentline.FieldOrderLineID))
+}
+
+// WhereCustomerID applies the entql int predicate on the customer_id field.
+func (f *FulfillmentLineFilter) WhereCustomerID(p entql.IntP) {
+	f.Where(p.Field(fulfillmentline.FieldCustomerID))
+}
+
+// WhereQuantity applies the entql int predicate on the quantity field.
+func (f *FulfillmentLineFilter) WhereQuantity(p entql.IntP) {
+	f.Where(p.Field(fulfillmentline.FieldQuantity))
+}
+
+// WhereHasFulfillment applies a predicate to check if query has an edge fulfillment.
+func (f *FulfillmentLineFilter) WhereHasFulfillment() {
+	f.Where(entql.HasEdge("fulfillment"))
+}
+
+// WhereHasFulfillmentWith applies a predicate to check if query has an edge fulfillment with a given conditions (other predicates).
+func (f *FulfillmentLineFilter) WhereHasFulfillmentWith(preds ...predicate.Fulfillment) {
+	f.Where(entql.HasEdgeWith("fulfillment", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *GiftDrawQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -3299,7 +3435,7 @@ type GiftDrawFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *GiftDrawFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3359,7 +3495,7 @@ type GiftLotFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *GiftLotFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3419,7 +3555,7 @@ type HubCollectionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubCollectionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3499,7 +3635,7 @@ type HubPassSpendFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubPassSpendFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3569,7 +3705,7 @@ type HubPaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubPaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3659,7 +3795,7 @@ type HubPickupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubPickupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3749,7 +3885,7 @@ type HubSaleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubSaleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3854,7 +3990,7 @@ type HubWalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HubWalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3919,7 +4055,7 @@ type IdempotencyKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *IdempotencyKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3989,7 +4125,7 @@ type ImageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ImageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4063,7 +4199,7 @@ type LocationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LocationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4132,7 +4268,7 @@ type MemberPriceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MemberPriceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4211,7 +4347,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4310,7 +4446,7 @@ type MembershipTierFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipTierFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4409,7 +4545,7 @@ type NotificationDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NotificationDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[28].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4552,7 +4688,7 @@ type OrderFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[29].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4679,14 +4815,14 @@ func (f *OrderFilter) WhereHasRefundsWith(preds ...predicate.Refund) {
 	})))
 }
 
-// WhereHasFulfillment applies a predicate to check if query has an edge fulfillment.
-func (f *OrderFilter) WhereHasFulfillment() {
-	f.Where(entql.HasEdge("fulfillment"))
+// WhereHasFulfillments applies a predicate to check if query has an edge fulfillments.
+func (f *OrderFilter) WhereHasFulfillments() {
+	f.Where(entql.HasEdge("fulfillments"))
 }
 
-// WhereHasFulfillmentWith applies a predicate to check if query has an edge fulfillment with a given conditions (other predicates).
-func (f *OrderFilter) WhereHasFulfillmentWith(preds ...predicate.Fulfillment) {
-	f.Where(entql.HasEdgeWith("fulfillment", sqlgraph.WrapFunc(func(s *sql.Selector) {
+// WhereHasFulfillmentsWith applies a predicate to check if query has an edge fulfillments with a given conditions (other predicates).
+func (f *OrderFilter) WhereHasFulfillmentsWith(preds ...predicate.Fulfillment) {
+	f.Where(entql.HasEdgeWith("fulfillments", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -4736,7 +4872,7 @@ type OrderEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[30].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4810,7 +4946,7 @@ type OrderLineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderLineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[31].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4933,7 +5069,7 @@ type OrderReturnFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrderReturnFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[32].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5130,7 +5266,7 @@ type OutboxFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OutboxFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[33].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5215,7 +5351,7 @@ type OutboxEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OutboxEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[34].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[35].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5294,7 +5430,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[35].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[36].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5398,7 +5534,7 @@ type PickupPointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PickupPointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[36].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[37].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5516,7 +5652,7 @@ type PickupWindowFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PickupWindowFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[37].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[38].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5605,7 +5741,7 @@ type ProductFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProductFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[38].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[39].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5722,7 +5858,7 @@ type ReaderBindingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReaderBindingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[39].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[40].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5777,7 +5913,7 @@ type RefundFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefundFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[40].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[41].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -5896,7 +6032,7 @@ type ReturnLineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReturnLineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[41].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[42].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6023,7 +6159,7 @@ type SettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[42].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[43].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6073,7 +6209,7 @@ type ShippingRateFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ShippingRateFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[43].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[44].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6158,7 +6294,7 @@ type StaffFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[44].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[45].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6232,7 +6368,7 @@ type StaffTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StaffTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[45].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[46].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6321,7 +6457,7 @@ type StockFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StockFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[46].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[47].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6414,7 +6550,7 @@ type StreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[47].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[48].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6499,7 +6635,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[48].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[49].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6554,7 +6690,7 @@ type TopUpFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TopUpFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[49].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[50].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6634,7 +6770,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[50].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[51].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6771,7 +6907,7 @@ type WalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[51].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[52].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6850,7 +6986,7 @@ type WalletEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[52].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[53].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6954,7 +7090,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[53].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[54].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

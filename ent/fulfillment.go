@@ -52,6 +52,8 @@ type Fulfillment struct {
 	WindowID *int `json:"window_id,omitempty"`
 	// Address holds the value of the "address" field.
 	Address *types.Address `json:"address,omitempty"`
+	// SplitFrom holds the value of the "split_from" field.
+	SplitFrom *int `json:"split_from,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the FulfillmentQuery when eager-loading is set.
 	Edges        FulfillmentEdges `json:"edges"`
@@ -64,13 +66,16 @@ type FulfillmentEdges struct {
 	Order *Order `json:"order,omitempty"`
 	// Events holds the value of the events edge.
 	Events []*FulfillmentEvent `json:"events,omitempty"`
+	// Lines holds the value of the lines edge.
+	Lines []*FulfillmentLine `json:"lines,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 
 	namedEvents map[string][]*FulfillmentEvent
+	namedLines  map[string][]*FulfillmentLine
 }
 
 // OrderOrErr returns the Order value or an error if the edge
@@ -93,6 +98,15 @@ func (e FulfillmentEdges) EventsOrErr() ([]*FulfillmentEvent, error) {
 	return nil, &NotLoadedError{edge: "events"}
 }
 
+// LinesOrErr returns the Lines value or an error if the edge
+// was not loaded in eager-loading.
+func (e FulfillmentEdges) LinesOrErr() ([]*FulfillmentLine, error) {
+	if e.loadedTypes[2] {
+		return e.Lines, nil
+	}
+	return nil, &NotLoadedError{edge: "lines"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Fulfillment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -100,7 +114,7 @@ func (*Fulfillment) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case fulfillment.FieldAddress:
 			values[i] = new([]byte)
-		case fulfillment.FieldID, fulfillment.FieldOrderID, fulfillment.FieldCustomerID, fulfillment.FieldLocationID, fulfillment.FieldReroutes, fulfillment.FieldWindowID:
+		case fulfillment.FieldID, fulfillment.FieldOrderID, fulfillment.FieldCustomerID, fulfillment.FieldLocationID, fulfillment.FieldReroutes, fulfillment.FieldWindowID, fulfillment.FieldSplitFrom:
 			values[i] = new(sql.NullInt64)
 		case fulfillment.FieldMethod, fulfillment.FieldStatus, fulfillment.FieldPickupCode, fulfillment.FieldPackagingVariant:
 			values[i] = new(sql.NullString)
@@ -231,6 +245,13 @@ func (_m *Fulfillment) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field address: %w", err)
 				}
 			}
+		case fulfillment.FieldSplitFrom:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field split_from", values[i])
+			} else if value.Valid {
+				_m.SplitFrom = new(int)
+				*_m.SplitFrom = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -252,6 +273,11 @@ func (_m *Fulfillment) QueryOrder() *OrderQuery {
 // QueryEvents queries the "events" edge of the Fulfillment entity.
 func (_m *Fulfillment) QueryEvents() *FulfillmentEventQuery {
 	return NewFulfillmentClient(_m.config).QueryEvents(_m)
+}
+
+// QueryLines queries the "lines" edge of the Fulfillment entity.
+func (_m *Fulfillment) QueryLines() *FulfillmentLineQuery {
+	return NewFulfillmentClient(_m.config).QueryLines(_m)
 }
 
 // Update returns a builder for updating this Fulfillment.
@@ -336,6 +362,11 @@ func (_m *Fulfillment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("address=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Address))
+	builder.WriteString(", ")
+	if v := _m.SplitFrom; v != nil {
+		builder.WriteString("split_from=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -361,6 +392,30 @@ func (_m *Fulfillment) appendNamedEvents(name string, edges ...*FulfillmentEvent
 		_m.Edges.namedEvents[name] = []*FulfillmentEvent{}
 	} else {
 		_m.Edges.namedEvents[name] = append(_m.Edges.namedEvents[name], edges...)
+	}
+}
+
+// NamedLines returns the Lines named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Fulfillment) NamedLines(name string) ([]*FulfillmentLine, error) {
+	if _m.Edges.namedLines == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedLines[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Fulfillment) appendNamedLines(name string, edges ...*FulfillmentLine) {
+	if _m.Edges.namedLines == nil {
+		_m.Edges.namedLines = make(map[string][]*FulfillmentLine)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedLines[name] = []*FulfillmentLine{}
+	} else {
+		_m.Edges.namedLines[name] = append(_m.Edges.namedLines[name], edges...)
 	}
 }
 

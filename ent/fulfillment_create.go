@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/schema/types"
 )
@@ -217,6 +218,20 @@ func (_c *FulfillmentCreate) SetAddress(v *types.Address) *FulfillmentCreate {
 	return _c
 }
 
+// SetSplitFrom sets the "split_from" field.
+func (_c *FulfillmentCreate) SetSplitFrom(v int) *FulfillmentCreate {
+	_c.mutation.SetSplitFrom(v)
+	return _c
+}
+
+// SetNillableSplitFrom sets the "split_from" field if the given value is not nil.
+func (_c *FulfillmentCreate) SetNillableSplitFrom(v *int) *FulfillmentCreate {
+	if v != nil {
+		_c.SetSplitFrom(*v)
+	}
+	return _c
+}
+
 // SetOrder sets the "order" edge to the Order entity.
 func (_c *FulfillmentCreate) SetOrder(v *Order) *FulfillmentCreate {
 	return _c.SetOrderID(v.ID)
@@ -235,6 +250,21 @@ func (_c *FulfillmentCreate) AddEvents(v ...*FulfillmentEvent) *FulfillmentCreat
 		ids[i] = v[i].ID
 	}
 	return _c.AddEventIDs(ids...)
+}
+
+// AddLineIDs adds the "lines" edge to the FulfillmentLine entity by IDs.
+func (_c *FulfillmentCreate) AddLineIDs(ids ...int) *FulfillmentCreate {
+	_c.mutation.AddLineIDs(ids...)
+	return _c
+}
+
+// AddLines adds the "lines" edges to the FulfillmentLine entity.
+func (_c *FulfillmentCreate) AddLines(v ...*FulfillmentLine) *FulfillmentCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddLineIDs(ids...)
 }
 
 // Mutation returns the FulfillmentMutation object of the builder.
@@ -446,9 +476,13 @@ func (_c *FulfillmentCreate) createSpec() (*Fulfillment, *sqlgraph.CreateSpec) {
 		_spec.SetField(fulfillment.FieldAddress, field.TypeJSON, value)
 		_node.Address = value
 	}
+	if value, ok := _c.mutation.SplitFrom(); ok {
+		_spec.SetField(fulfillment.FieldSplitFrom, field.TypeInt, value)
+		_node.SplitFrom = &value
+	}
 	if nodes := _c.mutation.OrderIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
+			Rel:     sqlgraph.M2O,
 			Inverse: true,
 			Table:   fulfillment.OrderTable,
 			Columns: []string{fulfillment.OrderColumn},
@@ -472,6 +506,22 @@ func (_c *FulfillmentCreate) createSpec() (*Fulfillment, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillmentevent.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LinesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   fulfillment.LinesTable,
+			Columns: []string{fulfillment.LinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillmentline.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -757,6 +807,9 @@ func (u *FulfillmentUpsertOne) UpdateNewValues() *FulfillmentUpsertOne {
 		}
 		if _, exists := u.create.mutation.PickupCode(); exists {
 			s.SetIgnore(fulfillment.FieldPickupCode)
+		}
+		if _, exists := u.create.mutation.SplitFrom(); exists {
+			s.SetIgnore(fulfillment.FieldSplitFrom)
 		}
 	}))
 	return u
@@ -1214,6 +1267,9 @@ func (u *FulfillmentUpsertBulk) UpdateNewValues() *FulfillmentUpsertBulk {
 			}
 			if _, exists := b.mutation.PickupCode(); exists {
 				s.SetIgnore(fulfillment.FieldPickupCode)
+			}
+			if _, exists := b.mutation.SplitFrom(); exists {
+				s.SetIgnore(fulfillment.FieldSplitFrom)
 			}
 		}
 	}))

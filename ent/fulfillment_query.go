@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/predicate"
 )
@@ -29,9 +30,11 @@ type FulfillmentQuery struct {
 	predicates      []predicate.Fulfillment
 	withOrder       *OrderQuery
 	withEvents      *FulfillmentEventQuery
+	withLines       *FulfillmentLineQuery
 	loadTotal       []func(context.Context, []*Fulfillment) error
 	modifiers       []func(*sql.Selector)
 	withNamedEvents map[string]*FulfillmentEventQuery
+	withNamedLines  map[string]*FulfillmentLineQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -82,7 +85,7 @@ func (_q *FulfillmentQuery) QueryOrder() *OrderQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(fulfillment.Table, fulfillment.FieldID, selector),
 			sqlgraph.To(order.Table, order.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, true, fulfillment.OrderTable, fulfillment.OrderColumn),
+			sqlgraph.Edge(sqlgraph.M2O, true, fulfillment.OrderTable, fulfillment.OrderColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -105,6 +108,28 @@ func (_q *FulfillmentQuery) QueryEvents() *FulfillmentEventQuery {
 			sqlgraph.From(fulfillment.Table, fulfillment.FieldID, selector),
 			sqlgraph.To(fulfillmentevent.Table, fulfillmentevent.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, fulfillment.EventsTable, fulfillment.EventsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryLines chains the current query on the "lines" edge.
+func (_q *FulfillmentQuery) QueryLines() *FulfillmentLineQuery {
+	query := (&FulfillmentLineClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(fulfillment.Table, fulfillment.FieldID, selector),
+			sqlgraph.To(fulfillmentline.Table, fulfillmentline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, fulfillment.LinesTable, fulfillment.LinesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -306,6 +331,7 @@ func (_q *FulfillmentQuery) Clone() *FulfillmentQuery {
 		predicates: append([]predicate.Fulfillment{}, _q.predicates...),
 		withOrder:  _q.withOrder.Clone(),
 		withEvents: _q.withEvents.Clone(),
+		withLines:  _q.withLines.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -332,6 +358,17 @@ func (_q *FulfillmentQuery) WithEvents(opts ...func(*FulfillmentEventQuery)) *Fu
 		opt(query)
 	}
 	_q.withEvents = query
+	return _q
+}
+
+// WithLines tells the query-builder to eager-load the nodes that are connected to
+// the "lines" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *FulfillmentQuery) WithLines(opts ...func(*FulfillmentLineQuery)) *FulfillmentQuery {
+	query := (&FulfillmentLineClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLines = query
 	return _q
 }
 
@@ -419,9 +456,10 @@ func (_q *FulfillmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*Fulfillment{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withOrder != nil,
 			_q.withEvents != nil,
+			_q.withLines != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -458,10 +496,24 @@ func (_q *FulfillmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 			return nil, err
 		}
 	}
+	if query := _q.withLines; query != nil {
+		if err := _q.loadLines(ctx, query, nodes,
+			func(n *Fulfillment) { n.Edges.Lines = []*FulfillmentLine{} },
+			func(n *Fulfillment, e *FulfillmentLine) { n.Edges.Lines = append(n.Edges.Lines, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedEvents {
 		if err := _q.loadEvents(ctx, query, nodes,
 			func(n *Fulfillment) { n.appendNamedEvents(name) },
 			func(n *Fulfillment, e *FulfillmentEvent) { n.appendNamedEvents(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedLines {
+		if err := _q.loadLines(ctx, query, nodes,
+			func(n *Fulfillment) { n.appendNamedLines(name) },
+			func(n *Fulfillment, e *FulfillmentLine) { n.appendNamedLines(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -517,6 +569,36 @@ func (_q *FulfillmentQuery) loadEvents(ctx context.Context, query *FulfillmentEv
 	}
 	query.Where(predicate.FulfillmentEvent(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(fulfillment.EventsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.FulfillmentID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "fulfillment_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *FulfillmentQuery) loadLines(ctx context.Context, query *FulfillmentLineQuery, nodes []*Fulfillment, init func(*Fulfillment), assign func(*Fulfillment, *FulfillmentLine)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Fulfillment)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(fulfillmentline.FieldFulfillmentID)
+	}
+	query.Where(predicate.FulfillmentLine(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(fulfillment.LinesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -666,6 +748,20 @@ func (_q *FulfillmentQuery) WithNamedEvents(name string, opts ...func(*Fulfillme
 		_q.withNamedEvents = make(map[string]*FulfillmentEventQuery)
 	}
 	_q.withNamedEvents[name] = query
+	return _q
+}
+
+// WithNamedLines tells the query-builder to eager-load the nodes that are connected to the "lines"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *FulfillmentQuery) WithNamedLines(name string, opts ...func(*FulfillmentLineQuery)) *FulfillmentQuery {
+	query := (&FulfillmentLineClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedLines == nil {
+		_q.withNamedLines = make(map[string]*FulfillmentLineQuery)
+	}
+	_q.withNamedLines[name] = query
 	return _q
 }
 

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/ent/predicate"
 	"github.com/merchd/merchd/ent/schema/types"
 )
@@ -261,6 +262,21 @@ func (_u *FulfillmentUpdate) AddEvents(v ...*FulfillmentEvent) *FulfillmentUpdat
 	return _u.AddEventIDs(ids...)
 }
 
+// AddLineIDs adds the "lines" edge to the FulfillmentLine entity by IDs.
+func (_u *FulfillmentUpdate) AddLineIDs(ids ...int) *FulfillmentUpdate {
+	_u.mutation.AddLineIDs(ids...)
+	return _u
+}
+
+// AddLines adds the "lines" edges to the FulfillmentLine entity.
+func (_u *FulfillmentUpdate) AddLines(v ...*FulfillmentLine) *FulfillmentUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLineIDs(ids...)
+}
+
 // Mutation returns the FulfillmentMutation object of the builder.
 func (_u *FulfillmentUpdate) Mutation() *FulfillmentMutation {
 	return _u.mutation
@@ -285,6 +301,27 @@ func (_u *FulfillmentUpdate) RemoveEvents(v ...*FulfillmentEvent) *FulfillmentUp
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveEventIDs(ids...)
+}
+
+// ClearLines clears all "lines" edges to the FulfillmentLine entity.
+func (_u *FulfillmentUpdate) ClearLines() *FulfillmentUpdate {
+	_u.mutation.ClearLines()
+	return _u
+}
+
+// RemoveLineIDs removes the "lines" edge to FulfillmentLine entities by IDs.
+func (_u *FulfillmentUpdate) RemoveLineIDs(ids ...int) *FulfillmentUpdate {
+	_u.mutation.RemoveLineIDs(ids...)
+	return _u
+}
+
+// RemoveLines removes "lines" edges to FulfillmentLine entities.
+func (_u *FulfillmentUpdate) RemoveLines(v ...*FulfillmentLine) *FulfillmentUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLineIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -441,6 +478,9 @@ func (_u *FulfillmentUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	if _u.mutation.AddressCleared() {
 		_spec.ClearField(fulfillment.FieldAddress, field.TypeJSON)
 	}
+	if _u.mutation.SplitFromCleared() {
+		_spec.ClearField(fulfillment.FieldSplitFrom, field.TypeInt)
+	}
 	if _u.mutation.EventsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -479,6 +519,51 @@ func (_u *FulfillmentUpdate) sqlSave(ctx context.Context) (_node int, err error)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillmentevent.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   fulfillment.LinesTable,
+			Columns: []string{fulfillment.LinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillmentline.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLinesIDs(); len(nodes) > 0 && !_u.mutation.LinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   fulfillment.LinesTable,
+			Columns: []string{fulfillment.LinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillmentline.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LinesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   fulfillment.LinesTable,
+			Columns: []string{fulfillment.LinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillmentline.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -738,6 +823,21 @@ func (_u *FulfillmentUpdateOne) AddEvents(v ...*FulfillmentEvent) *FulfillmentUp
 	return _u.AddEventIDs(ids...)
 }
 
+// AddLineIDs adds the "lines" edge to the FulfillmentLine entity by IDs.
+func (_u *FulfillmentUpdateOne) AddLineIDs(ids ...int) *FulfillmentUpdateOne {
+	_u.mutation.AddLineIDs(ids...)
+	return _u
+}
+
+// AddLines adds the "lines" edges to the FulfillmentLine entity.
+func (_u *FulfillmentUpdateOne) AddLines(v ...*FulfillmentLine) *FulfillmentUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLineIDs(ids...)
+}
+
 // Mutation returns the FulfillmentMutation object of the builder.
 func (_u *FulfillmentUpdateOne) Mutation() *FulfillmentMutation {
 	return _u.mutation
@@ -762,6 +862,27 @@ func (_u *FulfillmentUpdateOne) RemoveEvents(v ...*FulfillmentEvent) *Fulfillmen
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveEventIDs(ids...)
+}
+
+// ClearLines clears all "lines" edges to the FulfillmentLine entity.
+func (_u *FulfillmentUpdateOne) ClearLines() *FulfillmentUpdateOne {
+	_u.mutation.ClearLines()
+	return _u
+}
+
+// RemoveLineIDs removes the "lines" edge to FulfillmentLine entities by IDs.
+func (_u *FulfillmentUpdateOne) RemoveLineIDs(ids ...int) *FulfillmentUpdateOne {
+	_u.mutation.RemoveLineIDs(ids...)
+	return _u
+}
+
+// RemoveLines removes "lines" edges to FulfillmentLine entities.
+func (_u *FulfillmentUpdateOne) RemoveLines(v ...*FulfillmentLine) *FulfillmentUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLineIDs(ids...)
 }
 
 // Where appends a list predicates to the FulfillmentUpdate builder.
@@ -948,6 +1069,9 @@ func (_u *FulfillmentUpdateOne) sqlSave(ctx context.Context) (_node *Fulfillment
 	if _u.mutation.AddressCleared() {
 		_spec.ClearField(fulfillment.FieldAddress, field.TypeJSON)
 	}
+	if _u.mutation.SplitFromCleared() {
+		_spec.ClearField(fulfillment.FieldSplitFrom, field.TypeInt)
+	}
 	if _u.mutation.EventsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -986,6 +1110,51 @@ func (_u *FulfillmentUpdateOne) sqlSave(ctx context.Context) (_node *Fulfillment
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillmentevent.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   fulfillment.LinesTable,
+			Columns: []string{fulfillment.LinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillmentline.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLinesIDs(); len(nodes) > 0 && !_u.mutation.LinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   fulfillment.LinesTable,
+			Columns: []string{fulfillment.LinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillmentline.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LinesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   fulfillment.LinesTable,
+			Columns: []string{fulfillment.LinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillmentline.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -1990,17 +1990,6 @@ func (_q *OrderQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 				*wq = *query
 			})
 
-		case "fulfillment":
-			var (
-				alias = field.Alias
-				path  = append(path, alias)
-				query = (&FulfillmentClient{config: _q.config}).Query()
-			)
-			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, fulfillmentImplementors)...); err != nil {
-				return err
-			}
-			_q.withFulfillment = query
-
 		case "returns":
 			var (
 				alias = field.Alias

@@ -157,14 +157,6 @@ func (_m *Order) Refunds(ctx context.Context) (result []*Refund, err error) {
 	return result, err
 }
 
-func (_m *Order) Fulfillment(ctx context.Context) (*Fulfillment, error) {
-	result, err := _m.Edges.FulfillmentOrErr()
-	if IsNotLoaded(err) {
-		result, err = _m.QueryFulfillment().Only(ctx)
-	}
-	return result, MaskNotFound(err)
-}
-
 func (_m *Order) Returns(ctx context.Context) (result []*OrderReturn, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedReturns(graphql.GetFieldContext(ctx).Field.Alias)

@@ -5717,10 +5717,6 @@ type OrderWhereInput struct {
 	HasRefunds     *bool               `json:"hasRefunds,omitempty"`
 	HasRefundsWith []*RefundWhereInput `json:"hasRefundsWith,omitempty"`
 
-	// "fulfillment" edge predicates.
-	HasFulfillment     *bool                    `json:"hasFulfillment,omitempty"`
-	HasFulfillmentWith []*FulfillmentWhereInput `json:"hasFulfillmentWith,omitempty"`
-
 	// "returns" edge predicates.
 	HasReturns     *bool               `json:"hasReturns,omitempty"`
 	HasReturnsWith []*ReturnWhereInput `json:"hasReturnsWith,omitempty"`
@@ -6022,24 +6018,6 @@ func (i *OrderWhereInput) P() (predicate.Order, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, order.HasRefundsWith(with...))
-	}
-	if i.HasFulfillment != nil {
-		p := order.HasFulfillment()
-		if !*i.HasFulfillment {
-			p = order.Not(p)
-		}
-		predicates = append(predicates, p)
-	}
-	if len(i.HasFulfillmentWith) > 0 {
-		with := make([]predicate.Fulfillment, 0, len(i.HasFulfillmentWith))
-		for _, w := range i.HasFulfillmentWith {
-			p, err := w.P()
-			if err != nil {
-				return nil, fmt.Errorf("%w: field 'HasFulfillmentWith'", err)
-			}
-			with = append(with, p)
-		}
-		predicates = append(predicates, order.HasFulfillmentWith(with...))
 	}
 	if i.HasReturns != nil {
 		p := order.HasReturns()

@@ -25,6 +25,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubcollection"
@@ -92,6 +93,7 @@ const (
 	TypeDropPool             = "DropPool"
 	TypeFulfillment          = "Fulfillment"
 	TypeFulfillmentEvent     = "FulfillmentEvent"
+	TypeFulfillmentLine      = "FulfillmentLine"
 	TypeGiftDraw             = "GiftDraw"
 	TypeGiftLot              = "GiftLot"
 	TypeHubCollection        = "HubCollection"
@@ -11010,12 +11012,17 @@ type FulfillmentMutation struct {
 	window_id         *int
 	addwindow_id      *int
 	address           **types.Address
+	split_from        *int
+	addsplit_from     *int
 	clearedFields     map[string]struct{}
 	_order            *int
 	cleared_order     bool
 	events            map[int]struct{}
 	removedevents     map[int]struct{}
 	clearedevents     bool
+	lines             map[int]struct{}
+	removedlines      map[int]struct{}
+	clearedlines      bool
 	done              bool
 	oldValue          func(context.Context) (*Fulfillment, error)
 	predicates        []predicate.Fulfillment
@@ -11868,6 +11875,76 @@ func (m *FulfillmentMutation) ResetAddress() {
 	delete(m.clearedFields, fulfillment.FieldAddress)
 }
 
+// SetSplitFrom sets the "split_from" field.
+func (m *FulfillmentMutation) SetSplitFrom(i int) {
+	m.split_from = &i
+	m.addsplit_from = nil
+}
+
+// SplitFrom returns the value of the "split_from" field in the mutation.
+func (m *FulfillmentMutation) SplitFrom() (r int, exists bool) {
+	v := m.split_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSplitFrom returns the old "split_from" field's value of the Fulfillment entity.
+// If the Fulfillment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentMutation) OldSplitFrom(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSplitFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSplitFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSplitFrom: %w", err)
+	}
+	return oldValue.SplitFrom, nil
+}
+
+// AddSplitFrom adds i to the "split_from" field.
+func (m *FulfillmentMutation) AddSplitFrom(i int) {
+	if m.addsplit_from != nil {
+		*m.addsplit_from += i
+	} else {
+		m.addsplit_from = &i
+	}
+}
+
+// AddedSplitFrom returns the value that was added to the "split_from" field in this mutation.
+func (m *FulfillmentMutation) AddedSplitFrom() (r int, exists bool) {
+	v := m.addsplit_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearSplitFrom clears the value of the "split_from" field.
+func (m *FulfillmentMutation) ClearSplitFrom() {
+	m.split_from = nil
+	m.addsplit_from = nil
+	m.clearedFields[fulfillment.FieldSplitFrom] = struct{}{}
+}
+
+// SplitFromCleared returns if the "split_from" field was cleared in this mutation.
+func (m *FulfillmentMutation) SplitFromCleared() bool {
+	_, ok := m.clearedFields[fulfillment.FieldSplitFrom]
+	return ok
+}
+
+// ResetSplitFrom resets all changes to the "split_from" field.
+func (m *FulfillmentMutation) ResetSplitFrom() {
+	m.split_from = nil
+	m.addsplit_from = nil
+	delete(m.clearedFields, fulfillment.FieldSplitFrom)
+}
+
 // ClearOrder clears the "order" edge to the Order entity.
 func (m *FulfillmentMutation) ClearOrder() {
 	m.cleared_order = true
@@ -11949,6 +12026,60 @@ func (m *FulfillmentMutation) ResetEvents() {
 	m.removedevents = nil
 }
 
+// AddLineIDs adds the "lines" edge to the FulfillmentLine entity by ids.
+func (m *FulfillmentMutation) AddLineIDs(ids ...int) {
+	if m.lines == nil {
+		m.lines = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.lines[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLines clears the "lines" edge to the FulfillmentLine entity.
+func (m *FulfillmentMutation) ClearLines() {
+	m.clearedlines = true
+}
+
+// LinesCleared reports if the "lines" edge to the FulfillmentLine entity was cleared.
+func (m *FulfillmentMutation) LinesCleared() bool {
+	return m.clearedlines
+}
+
+// RemoveLineIDs removes the "lines" edge to the FulfillmentLine entity by IDs.
+func (m *FulfillmentMutation) RemoveLineIDs(ids ...int) {
+	if m.removedlines == nil {
+		m.removedlines = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.lines, ids[i])
+		m.removedlines[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLines returns the removed IDs of the "lines" edge to the FulfillmentLine entity.
+func (m *FulfillmentMutation) RemovedLinesIDs() (ids []int) {
+	for id := range m.removedlines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LinesIDs returns the "lines" edge IDs in the mutation.
+func (m *FulfillmentMutation) LinesIDs() (ids []int) {
+	for id := range m.lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLines resets all changes to the "lines" edge.
+func (m *FulfillmentMutation) ResetLines() {
+	m.lines = nil
+	m.clearedlines = false
+	m.removedlines = nil
+}
+
 // Where appends a list predicates to the FulfillmentMutation builder.
 func (m *FulfillmentMutation) Where(ps ...predicate.Fulfillment) {
 	m.predicates = append(m.predicates, ps...)
@@ -11983,7 +12114,7 @@ func (m *FulfillmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FulfillmentMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, fulfillment.FieldCreatedAt)
 	}
@@ -12032,6 +12163,9 @@ func (m *FulfillmentMutation) Fields() []string {
 	if m.address != nil {
 		fields = append(fields, fulfillment.FieldAddress)
 	}
+	if m.split_from != nil {
+		fields = append(fields, fulfillment.FieldSplitFrom)
+	}
 	return fields
 }
 
@@ -12072,6 +12206,8 @@ func (m *FulfillmentMutation) Field(name string) (ent.Value, bool) {
 		return m.WindowID()
 	case fulfillment.FieldAddress:
 		return m.Address()
+	case fulfillment.FieldSplitFrom:
+		return m.SplitFrom()
 	}
 	return nil, false
 }
@@ -12113,6 +12249,8 @@ func (m *FulfillmentMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldWindowID(ctx)
 	case fulfillment.FieldAddress:
 		return m.OldAddress(ctx)
+	case fulfillment.FieldSplitFrom:
+		return m.OldSplitFrom(ctx)
 	}
 	return nil, fmt.Errorf("unknown Fulfillment field %s", name)
 }
@@ -12234,6 +12372,13 @@ func (m *FulfillmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAddress(v)
 		return nil
+	case fulfillment.FieldSplitFrom:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSplitFrom(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment field %s", name)
 }
@@ -12254,6 +12399,9 @@ func (m *FulfillmentMutation) AddedFields() []string {
 	if m.addwindow_id != nil {
 		fields = append(fields, fulfillment.FieldWindowID)
 	}
+	if m.addsplit_from != nil {
+		fields = append(fields, fulfillment.FieldSplitFrom)
+	}
 	return fields
 }
 
@@ -12270,6 +12418,8 @@ func (m *FulfillmentMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedReroutes()
 	case fulfillment.FieldWindowID:
 		return m.AddedWindowID()
+	case fulfillment.FieldSplitFrom:
+		return m.AddedSplitFrom()
 	}
 	return nil, false
 }
@@ -12307,6 +12457,13 @@ func (m *FulfillmentMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddWindowID(v)
 		return nil
+	case fulfillment.FieldSplitFrom:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSplitFrom(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment numeric field %s", name)
 }
@@ -12335,6 +12492,9 @@ func (m *FulfillmentMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(fulfillment.FieldAddress) {
 		fields = append(fields, fulfillment.FieldAddress)
+	}
+	if m.FieldCleared(fulfillment.FieldSplitFrom) {
+		fields = append(fields, fulfillment.FieldSplitFrom)
 	}
 	return fields
 }
@@ -12370,6 +12530,9 @@ func (m *FulfillmentMutation) ClearField(name string) error {
 		return nil
 	case fulfillment.FieldAddress:
 		m.ClearAddress()
+		return nil
+	case fulfillment.FieldSplitFrom:
+		m.ClearSplitFrom()
 		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment nullable field %s", name)
@@ -12427,18 +12590,24 @@ func (m *FulfillmentMutation) ResetField(name string) error {
 	case fulfillment.FieldAddress:
 		m.ResetAddress()
 		return nil
+	case fulfillment.FieldSplitFrom:
+		m.ResetSplitFrom()
+		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *FulfillmentMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m._order != nil {
 		edges = append(edges, fulfillment.EdgeOrder)
 	}
 	if m.events != nil {
 		edges = append(edges, fulfillment.EdgeEvents)
+	}
+	if m.lines != nil {
+		edges = append(edges, fulfillment.EdgeLines)
 	}
 	return edges
 }
@@ -12457,15 +12626,24 @@ func (m *FulfillmentMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case fulfillment.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.lines))
+		for id := range m.lines {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *FulfillmentMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.removedevents != nil {
 		edges = append(edges, fulfillment.EdgeEvents)
+	}
+	if m.removedlines != nil {
+		edges = append(edges, fulfillment.EdgeLines)
 	}
 	return edges
 }
@@ -12480,18 +12658,27 @@ func (m *FulfillmentMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case fulfillment.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.removedlines))
+		for id := range m.removedlines {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *FulfillmentMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.cleared_order {
 		edges = append(edges, fulfillment.EdgeOrder)
 	}
 	if m.clearedevents {
 		edges = append(edges, fulfillment.EdgeEvents)
+	}
+	if m.clearedlines {
+		edges = append(edges, fulfillment.EdgeLines)
 	}
 	return edges
 }
@@ -12504,6 +12691,8 @@ func (m *FulfillmentMutation) EdgeCleared(name string) bool {
 		return m.cleared_order
 	case fulfillment.EdgeEvents:
 		return m.clearedevents
+	case fulfillment.EdgeLines:
+		return m.clearedlines
 	}
 	return false
 }
@@ -12528,6 +12717,9 @@ func (m *FulfillmentMutation) ResetEdge(name string) error {
 		return nil
 	case fulfillment.EdgeEvents:
 		m.ResetEvents()
+		return nil
+	case fulfillment.EdgeLines:
+		m.ResetLines()
 		return nil
 	}
 	return fmt.Errorf("unknown Fulfillment edge %s", name)
@@ -13379,6 +13571,650 @@ func (m *FulfillmentEventMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown FulfillmentEvent edge %s", name)
+}
+
+// FulfillmentLineMutation represents an operation that mutates the FulfillmentLine nodes in the graph.
+type FulfillmentLineMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	order_line_id      *int
+	addorder_line_id   *int
+	customer_id        *int
+	addcustomer_id     *int
+	quantity           *int
+	addquantity        *int
+	clearedFields      map[string]struct{}
+	fulfillment        *int
+	clearedfulfillment bool
+	done               bool
+	oldValue           func(context.Context) (*FulfillmentLine, error)
+	predicates         []predicate.FulfillmentLine
+}
+
+var _ ent.Mutation = (*FulfillmentLineMutation)(nil)
+
+// fulfillmentlineOption allows management of the mutation configuration using functional options.
+type fulfillmentlineOption func(*FulfillmentLineMutation)
+
+// newFulfillmentLineMutation creates new mutation for the FulfillmentLine entity.
+func newFulfillmentLineMutation(c config, op Op, opts ...fulfillmentlineOption) *FulfillmentLineMutation {
+	m := &FulfillmentLineMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeFulfillmentLine,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withFulfillmentLineID sets the ID field of the mutation.
+func withFulfillmentLineID(id int) fulfillmentlineOption {
+	return func(m *FulfillmentLineMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *FulfillmentLine
+		)
+		m.oldValue = func(ctx context.Context) (*FulfillmentLine, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().FulfillmentLine.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withFulfillmentLine sets the old FulfillmentLine of the mutation.
+func withFulfillmentLine(node *FulfillmentLine) fulfillmentlineOption {
+	return func(m *FulfillmentLineMutation) {
+		m.oldValue = func(context.Context) (*FulfillmentLine, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m FulfillmentLineMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m FulfillmentLineMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *FulfillmentLineMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *FulfillmentLineMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().FulfillmentLine.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetFulfillmentID sets the "fulfillment_id" field.
+func (m *FulfillmentLineMutation) SetFulfillmentID(i int) {
+	m.fulfillment = &i
+}
+
+// FulfillmentID returns the value of the "fulfillment_id" field in the mutation.
+func (m *FulfillmentLineMutation) FulfillmentID() (r int, exists bool) {
+	v := m.fulfillment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFulfillmentID returns the old "fulfillment_id" field's value of the FulfillmentLine entity.
+// If the FulfillmentLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentLineMutation) OldFulfillmentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFulfillmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFulfillmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFulfillmentID: %w", err)
+	}
+	return oldValue.FulfillmentID, nil
+}
+
+// ResetFulfillmentID resets all changes to the "fulfillment_id" field.
+func (m *FulfillmentLineMutation) ResetFulfillmentID() {
+	m.fulfillment = nil
+}
+
+// SetOrderLineID sets the "order_line_id" field.
+func (m *FulfillmentLineMutation) SetOrderLineID(i int) {
+	m.order_line_id = &i
+	m.addorder_line_id = nil
+}
+
+// OrderLineID returns the value of the "order_line_id" field in the mutation.
+func (m *FulfillmentLineMutation) OrderLineID() (r int, exists bool) {
+	v := m.order_line_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderLineID returns the old "order_line_id" field's value of the FulfillmentLine entity.
+// If the FulfillmentLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentLineMutation) OldOrderLineID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderLineID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderLineID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderLineID: %w", err)
+	}
+	return oldValue.OrderLineID, nil
+}
+
+// AddOrderLineID adds i to the "order_line_id" field.
+func (m *FulfillmentLineMutation) AddOrderLineID(i int) {
+	if m.addorder_line_id != nil {
+		*m.addorder_line_id += i
+	} else {
+		m.addorder_line_id = &i
+	}
+}
+
+// AddedOrderLineID returns the value that was added to the "order_line_id" field in this mutation.
+func (m *FulfillmentLineMutation) AddedOrderLineID() (r int, exists bool) {
+	v := m.addorder_line_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOrderLineID resets all changes to the "order_line_id" field.
+func (m *FulfillmentLineMutation) ResetOrderLineID() {
+	m.order_line_id = nil
+	m.addorder_line_id = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *FulfillmentLineMutation) SetCustomerID(i int) {
+	m.customer_id = &i
+	m.addcustomer_id = nil
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *FulfillmentLineMutation) CustomerID() (r int, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the FulfillmentLine entity.
+// If the FulfillmentLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentLineMutation) OldCustomerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// AddCustomerID adds i to the "customer_id" field.
+func (m *FulfillmentLineMutation) AddCustomerID(i int) {
+	if m.addcustomer_id != nil {
+		*m.addcustomer_id += i
+	} else {
+		m.addcustomer_id = &i
+	}
+}
+
+// AddedCustomerID returns the value that was added to the "customer_id" field in this mutation.
+func (m *FulfillmentLineMutation) AddedCustomerID() (r int, exists bool) {
+	v := m.addcustomer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *FulfillmentLineMutation) ResetCustomerID() {
+	m.customer_id = nil
+	m.addcustomer_id = nil
+}
+
+// SetQuantity sets the "quantity" field.
+func (m *FulfillmentLineMutation) SetQuantity(i int) {
+	m.quantity = &i
+	m.addquantity = nil
+}
+
+// Quantity returns the value of the "quantity" field in the mutation.
+func (m *FulfillmentLineMutation) Quantity() (r int, exists bool) {
+	v := m.quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantity returns the old "quantity" field's value of the FulfillmentLine entity.
+// If the FulfillmentLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FulfillmentLineMutation) OldQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantity: %w", err)
+	}
+	return oldValue.Quantity, nil
+}
+
+// AddQuantity adds i to the "quantity" field.
+func (m *FulfillmentLineMutation) AddQuantity(i int) {
+	if m.addquantity != nil {
+		*m.addquantity += i
+	} else {
+		m.addquantity = &i
+	}
+}
+
+// AddedQuantity returns the value that was added to the "quantity" field in this mutation.
+func (m *FulfillmentLineMutation) AddedQuantity() (r int, exists bool) {
+	v := m.addquantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuantity resets all changes to the "quantity" field.
+func (m *FulfillmentLineMutation) ResetQuantity() {
+	m.quantity = nil
+	m.addquantity = nil
+}
+
+// ClearFulfillment clears the "fulfillment" edge to the Fulfillment entity.
+func (m *FulfillmentLineMutation) ClearFulfillment() {
+	m.clearedfulfillment = true
+	m.clearedFields[fulfillmentline.FieldFulfillmentID] = struct{}{}
+}
+
+// FulfillmentCleared reports if the "fulfillment" edge to the Fulfillment entity was cleared.
+func (m *FulfillmentLineMutation) FulfillmentCleared() bool {
+	return m.clearedfulfillment
+}
+
+// FulfillmentIDs returns the "fulfillment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// FulfillmentID instead. It exists only for internal usage by the builders.
+func (m *FulfillmentLineMutation) FulfillmentIDs() (ids []int) {
+	if id := m.fulfillment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetFulfillment resets all changes to the "fulfillment" edge.
+func (m *FulfillmentLineMutation) ResetFulfillment() {
+	m.fulfillment = nil
+	m.clearedfulfillment = false
+}
+
+// Where appends a list predicates to the FulfillmentLineMutation builder.
+func (m *FulfillmentLineMutation) Where(ps ...predicate.FulfillmentLine) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the FulfillmentLineMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *FulfillmentLineMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.FulfillmentLine, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *FulfillmentLineMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *FulfillmentLineMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (FulfillmentLine).
+func (m *FulfillmentLineMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *FulfillmentLineMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.fulfillment != nil {
+		fields = append(fields, fulfillmentline.FieldFulfillmentID)
+	}
+	if m.order_line_id != nil {
+		fields = append(fields, fulfillmentline.FieldOrderLineID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, fulfillmentline.FieldCustomerID)
+	}
+	if m.quantity != nil {
+		fields = append(fields, fulfillmentline.FieldQuantity)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *FulfillmentLineMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case fulfillmentline.FieldFulfillmentID:
+		return m.FulfillmentID()
+	case fulfillmentline.FieldOrderLineID:
+		return m.OrderLineID()
+	case fulfillmentline.FieldCustomerID:
+		return m.CustomerID()
+	case fulfillmentline.FieldQuantity:
+		return m.Quantity()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *FulfillmentLineMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case fulfillmentline.FieldFulfillmentID:
+		return m.OldFulfillmentID(ctx)
+	case fulfillmentline.FieldOrderLineID:
+		return m.OldOrderLineID(ctx)
+	case fulfillmentline.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case fulfillmentline.FieldQuantity:
+		return m.OldQuantity(ctx)
+	}
+	return nil, fmt.Errorf("unknown FulfillmentLine field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FulfillmentLineMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case fulfillmentline.FieldFulfillmentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFulfillmentID(v)
+		return nil
+	case fulfillmentline.FieldOrderLineID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderLineID(v)
+		return nil
+	case fulfillmentline.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case fulfillmentline.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantity(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentLine field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *FulfillmentLineMutation) AddedFields() []string {
+	var fields []string
+	if m.addorder_line_id != nil {
+		fields = append(fields, fulfillmentline.FieldOrderLineID)
+	}
+	if m.addcustomer_id != nil {
+		fields = append(fields, fulfillmentline.FieldCustomerID)
+	}
+	if m.addquantity != nil {
+		fields = append(fields, fulfillmentline.FieldQuantity)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *FulfillmentLineMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case fulfillmentline.FieldOrderLineID:
+		return m.AddedOrderLineID()
+	case fulfillmentline.FieldCustomerID:
+		return m.AddedCustomerID()
+	case fulfillmentline.FieldQuantity:
+		return m.AddedQuantity()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FulfillmentLineMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case fulfillmentline.FieldOrderLineID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrderLineID(v)
+		return nil
+	case fulfillmentline.FieldCustomerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerID(v)
+		return nil
+	case fulfillmentline.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuantity(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentLine numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *FulfillmentLineMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *FulfillmentLineMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *FulfillmentLineMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown FulfillmentLine nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *FulfillmentLineMutation) ResetField(name string) error {
+	switch name {
+	case fulfillmentline.FieldFulfillmentID:
+		m.ResetFulfillmentID()
+		return nil
+	case fulfillmentline.FieldOrderLineID:
+		m.ResetOrderLineID()
+		return nil
+	case fulfillmentline.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case fulfillmentline.FieldQuantity:
+		m.ResetQuantity()
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentLine field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *FulfillmentLineMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.fulfillment != nil {
+		edges = append(edges, fulfillmentline.EdgeFulfillment)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *FulfillmentLineMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case fulfillmentline.EdgeFulfillment:
+		if id := m.fulfillment; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *FulfillmentLineMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *FulfillmentLineMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *FulfillmentLineMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedfulfillment {
+		edges = append(edges, fulfillmentline.EdgeFulfillment)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *FulfillmentLineMutation) EdgeCleared(name string) bool {
+	switch name {
+	case fulfillmentline.EdgeFulfillment:
+		return m.clearedfulfillment
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *FulfillmentLineMutation) ClearEdge(name string) error {
+	switch name {
+	case fulfillmentline.EdgeFulfillment:
+		m.ClearFulfillment()
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentLine unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *FulfillmentLineMutation) ResetEdge(name string) error {
+	switch name {
+	case fulfillmentline.EdgeFulfillment:
+		m.ResetFulfillment()
+		return nil
+	}
+	return fmt.Errorf("unknown FulfillmentLine edge %s", name)
 }
 
 // GiftDrawMutation represents an operation that mutates the GiftDraw nodes in the graph.
@@ -25466,47 +26302,48 @@ func (m *NotificationDeliveryMutation) ResetEdge(name string) error {
 // OrderMutation represents an operation that mutates the Order nodes in the graph.
 type OrderMutation struct {
 	config
-	op                 Op
-	typ                string
-	id                 *int
-	created_at         *time.Time
-	updated_at         *time.Time
-	number             *string
-	customer_id        *int
-	addcustomer_id     *int
-	cart_id            *int
-	addcart_id         *int
-	status             *order.Status
-	total_amount       *int64
-	addtotal_amount    *int64
-	delivery_amount    *int64
-	adddelivery_amount *int64
-	refunded_amount    *int64
-	addrefunded_amount *int64
-	currency           *string
-	payment_due_at     *time.Time
-	paid_at            *time.Time
-	clearedFields      map[string]struct{}
-	lines              map[int]struct{}
-	removedlines       map[int]struct{}
-	clearedlines       bool
-	payments           map[int]struct{}
-	removedpayments    map[int]struct{}
-	clearedpayments    bool
-	history            map[int]struct{}
-	removedhistory     map[int]struct{}
-	clearedhistory     bool
-	refunds            map[int]struct{}
-	removedrefunds     map[int]struct{}
-	clearedrefunds     bool
-	fulfillment        *int
-	clearedfulfillment bool
-	returns            map[int]struct{}
-	removedreturns     map[int]struct{}
-	clearedreturns     bool
-	done               bool
-	oldValue           func(context.Context) (*Order, error)
-	predicates         []predicate.Order
+	op                  Op
+	typ                 string
+	id                  *int
+	created_at          *time.Time
+	updated_at          *time.Time
+	number              *string
+	customer_id         *int
+	addcustomer_id      *int
+	cart_id             *int
+	addcart_id          *int
+	status              *order.Status
+	total_amount        *int64
+	addtotal_amount     *int64
+	delivery_amount     *int64
+	adddelivery_amount  *int64
+	refunded_amount     *int64
+	addrefunded_amount  *int64
+	currency            *string
+	payment_due_at      *time.Time
+	paid_at             *time.Time
+	clearedFields       map[string]struct{}
+	lines               map[int]struct{}
+	removedlines        map[int]struct{}
+	clearedlines        bool
+	payments            map[int]struct{}
+	removedpayments     map[int]struct{}
+	clearedpayments     bool
+	history             map[int]struct{}
+	removedhistory      map[int]struct{}
+	clearedhistory      bool
+	refunds             map[int]struct{}
+	removedrefunds      map[int]struct{}
+	clearedrefunds      bool
+	fulfillments        map[int]struct{}
+	removedfulfillments map[int]struct{}
+	clearedfulfillments bool
+	returns             map[int]struct{}
+	removedreturns      map[int]struct{}
+	clearedreturns      bool
+	done                bool
+	oldValue            func(context.Context) (*Order, error)
+	predicates          []predicate.Order
 }
 
 var _ ent.Mutation = (*OrderMutation)(nil)
@@ -26368,43 +27205,58 @@ func (m *OrderMutation) ResetRefunds() {
 	m.removedrefunds = nil
 }
 
-// SetFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by id.
-func (m *OrderMutation) SetFulfillmentID(id int) {
-	m.fulfillment = &id
+// AddFulfillmentIDs adds the "fulfillments" edge to the Fulfillment entity by ids.
+func (m *OrderMutation) AddFulfillmentIDs(ids ...int) {
+	if m.fulfillments == nil {
+		m.fulfillments = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.fulfillments[ids[i]] = struct{}{}
+	}
 }
 
-// ClearFulfillment clears the "fulfillment" edge to the Fulfillment entity.
-func (m *OrderMutation) ClearFulfillment() {
-	m.clearedfulfillment = true
+// ClearFulfillments clears the "fulfillments" edge to the Fulfillment entity.
+func (m *OrderMutation) ClearFulfillments() {
+	m.clearedfulfillments = true
 }
 
-// FulfillmentCleared reports if the "fulfillment" edge to the Fulfillment entity was cleared.
-func (m *OrderMutation) FulfillmentCleared() bool {
-	return m.clearedfulfillment
+// FulfillmentsCleared reports if the "fulfillments" edge to the Fulfillment entity was cleared.
+func (m *OrderMutation) FulfillmentsCleared() bool {
+	return m.clearedfulfillments
 }
 
-// FulfillmentID returns the "fulfillment" edge ID in the mutation.
-func (m *OrderMutation) FulfillmentID() (id int, exists bool) {
-	if m.fulfillment != nil {
-		return *m.fulfillment, true
+// RemoveFulfillmentIDs removes the "fulfillments" edge to the Fulfillment entity by IDs.
+func (m *OrderMutation) RemoveFulfillmentIDs(ids ...int) {
+	if m.removedfulfillments == nil {
+		m.removedfulfillments = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.fulfillments, ids[i])
+		m.removedfulfillments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedFulfillments returns the removed IDs of the "fulfillments" edge to the Fulfillment entity.
+func (m *OrderMutation) RemovedFulfillmentsIDs() (ids []int) {
+	for id := range m.removedfulfillments {
+		ids = append(ids, id)
 	}
 	return
 }
 
-// FulfillmentIDs returns the "fulfillment" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// FulfillmentID instead. It exists only for internal usage by the builders.
-func (m *OrderMutation) FulfillmentIDs() (ids []int) {
-	if id := m.fulfillment; id != nil {
-		ids = append(ids, *id)
+// FulfillmentsIDs returns the "fulfillments" edge IDs in the mutation.
+func (m *OrderMutation) FulfillmentsIDs() (ids []int) {
+	for id := range m.fulfillments {
+		ids = append(ids, id)
 	}
 	return
 }
 
-// ResetFulfillment resets all changes to the "fulfillment" edge.
-func (m *OrderMutation) ResetFulfillment() {
-	m.fulfillment = nil
-	m.clearedfulfillment = false
+// ResetFulfillments resets all changes to the "fulfillments" edge.
+func (m *OrderMutation) ResetFulfillments() {
+	m.fulfillments = nil
+	m.clearedfulfillments = false
+	m.removedfulfillments = nil
 }
 
 // AddReturnIDs adds the "returns" edge to the OrderReturn entity by ids.
@@ -26866,8 +27718,8 @@ func (m *OrderMutation) AddedEdges() []string {
 	if m.refunds != nil {
 		edges = append(edges, order.EdgeRefunds)
 	}
-	if m.fulfillment != nil {
-		edges = append(edges, order.EdgeFulfillment)
+	if m.fulfillments != nil {
+		edges = append(edges, order.EdgeFulfillments)
 	}
 	if m.returns != nil {
 		edges = append(edges, order.EdgeReturns)
@@ -26903,10 +27755,12 @@ func (m *OrderMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
-	case order.EdgeFulfillment:
-		if id := m.fulfillment; id != nil {
-			return []ent.Value{*id}
+	case order.EdgeFulfillments:
+		ids := make([]ent.Value, 0, len(m.fulfillments))
+		for id := range m.fulfillments {
+			ids = append(ids, id)
 		}
+		return ids
 	case order.EdgeReturns:
 		ids := make([]ent.Value, 0, len(m.returns))
 		for id := range m.returns {
@@ -26931,6 +27785,9 @@ func (m *OrderMutation) RemovedEdges() []string {
 	}
 	if m.removedrefunds != nil {
 		edges = append(edges, order.EdgeRefunds)
+	}
+	if m.removedfulfillments != nil {
+		edges = append(edges, order.EdgeFulfillments)
 	}
 	if m.removedreturns != nil {
 		edges = append(edges, order.EdgeReturns)
@@ -26966,6 +27823,12 @@ func (m *OrderMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case order.EdgeFulfillments:
+		ids := make([]ent.Value, 0, len(m.removedfulfillments))
+		for id := range m.removedfulfillments {
+			ids = append(ids, id)
+		}
+		return ids
 	case order.EdgeReturns:
 		ids := make([]ent.Value, 0, len(m.removedreturns))
 		for id := range m.removedreturns {
@@ -26991,8 +27854,8 @@ func (m *OrderMutation) ClearedEdges() []string {
 	if m.clearedrefunds {
 		edges = append(edges, order.EdgeRefunds)
 	}
-	if m.clearedfulfillment {
-		edges = append(edges, order.EdgeFulfillment)
+	if m.clearedfulfillments {
+		edges = append(edges, order.EdgeFulfillments)
 	}
 	if m.clearedreturns {
 		edges = append(edges, order.EdgeReturns)
@@ -27012,8 +27875,8 @@ func (m *OrderMutation) EdgeCleared(name string) bool {
 		return m.clearedhistory
 	case order.EdgeRefunds:
 		return m.clearedrefunds
-	case order.EdgeFulfillment:
-		return m.clearedfulfillment
+	case order.EdgeFulfillments:
+		return m.clearedfulfillments
 	case order.EdgeReturns:
 		return m.clearedreturns
 	}
@@ -27024,9 +27887,6 @@ func (m *OrderMutation) EdgeCleared(name string) bool {
 // if that edge is not defined in the schema.
 func (m *OrderMutation) ClearEdge(name string) error {
 	switch name {
-	case order.EdgeFulfillment:
-		m.ClearFulfillment()
-		return nil
 	}
 	return fmt.Errorf("unknown Order unique edge %s", name)
 }
@@ -27047,8 +27907,8 @@ func (m *OrderMutation) ResetEdge(name string) error {
 	case order.EdgeRefunds:
 		m.ResetRefunds()
 		return nil
-	case order.EdgeFulfillment:
-		m.ResetFulfillment()
+	case order.EdgeFulfillments:
+		m.ResetFulfillments()
 		return nil
 	case order.EdgeReturns:
 		m.ResetReturns()

@@ -9,7 +9,6 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
-	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/order"
 )
 
@@ -58,21 +57,22 @@ type OrderEdges struct {
 	History []*OrderEvent `json:"history,omitempty"`
 	// Refunds holds the value of the refunds edge.
 	Refunds []*Refund `json:"refunds,omitempty"`
-	// Fulfillment holds the value of the fulfillment edge.
-	Fulfillment *Fulfillment `json:"fulfillment,omitempty"`
+	// Fulfillments holds the value of the fulfillments edge.
+	Fulfillments []*Fulfillment `json:"fulfillments,omitempty"`
 	// Returns holds the value of the returns edge.
 	Returns []*OrderReturn `json:"returns,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [6]bool
 	// totalCount holds the count of the edges above.
-	totalCount [6]map[string]int
+	totalCount [5]map[string]int
 
-	namedLines    map[string][]*OrderLine
-	namedPayments map[string][]*Payment
-	namedHistory  map[string][]*OrderEvent
-	namedRefunds  map[string][]*Refund
-	namedReturns  map[string][]*OrderReturn
+	namedLines        map[string][]*OrderLine
+	namedPayments     map[string][]*Payment
+	namedHistory      map[string][]*OrderEvent
+	namedRefunds      map[string][]*Refund
+	namedFulfillments map[string][]*Fulfillment
+	namedReturns      map[string][]*OrderReturn
 }
 
 // LinesOrErr returns the Lines value or an error if the edge
@@ -111,15 +111,13 @@ func (e OrderEdges) RefundsOrErr() ([]*Refund, error) {
 	return nil, &NotLoadedError{edge: "refunds"}
 }
 
-// FulfillmentOrErr returns the Fulfillment value or an error if the edge
-// was not loaded in eager-loading, or loaded but was not found.
-func (e OrderEdges) FulfillmentOrErr() (*Fulfillment, error) {
-	if e.Fulfillment != nil {
-		return e.Fulfillment, nil
-	} else if e.loadedTypes[4] {
-		return nil, &NotFoundError{label: fulfillment.Label}
+// FulfillmentsOrErr returns the Fulfillments value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrderEdges) FulfillmentsOrErr() ([]*Fulfillment, error) {
+	if e.loadedTypes[4] {
+		return e.Fulfillments, nil
 	}
-	return nil, &NotLoadedError{edge: "fulfillment"}
+	return nil, &NotLoadedError{edge: "fulfillments"}
 }
 
 // ReturnsOrErr returns the Returns value or an error if the edge
@@ -269,9 +267,9 @@ func (_m *Order) QueryRefunds() *RefundQuery {
 	return NewOrderClient(_m.config).QueryRefunds(_m)
 }
 
-// QueryFulfillment queries the "fulfillment" edge of the Order entity.
-func (_m *Order) QueryFulfillment() *FulfillmentQuery {
-	return NewOrderClient(_m.config).QueryFulfillment(_m)
+// QueryFulfillments queries the "fulfillments" edge of the Order entity.
+func (_m *Order) QueryFulfillments() *FulfillmentQuery {
+	return NewOrderClient(_m.config).QueryFulfillments(_m)
 }
 
 // QueryReturns queries the "returns" edge of the Order entity.
@@ -436,6 +434,30 @@ func (_m *Order) appendNamedRefunds(name string, edges ...*Refund) {
 		_m.Edges.namedRefunds[name] = []*Refund{}
 	} else {
 		_m.Edges.namedRefunds[name] = append(_m.Edges.namedRefunds[name], edges...)
+	}
+}
+
+// NamedFulfillments returns the Fulfillments named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Order) NamedFulfillments(name string) ([]*Fulfillment, error) {
+	if _m.Edges.namedFulfillments == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedFulfillments[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Order) appendNamedFulfillments(name string, edges ...*Fulfillment) {
+	if _m.Edges.namedFulfillments == nil {
+		_m.Edges.namedFulfillments = make(map[string][]*Fulfillment)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedFulfillments[name] = []*Fulfillment{}
+	} else {
+		_m.Edges.namedFulfillments[name] = append(_m.Edges.namedFulfillments[name], edges...)
 	}
 }
 

@@ -208,23 +208,19 @@ func (_c *OrderCreate) AddRefunds(v ...*Refund) *OrderCreate {
 	return _c.AddRefundIDs(ids...)
 }
 
-// SetFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID.
-func (_c *OrderCreate) SetFulfillmentID(id int) *OrderCreate {
-	_c.mutation.SetFulfillmentID(id)
+// AddFulfillmentIDs adds the "fulfillments" edge to the Fulfillment entity by IDs.
+func (_c *OrderCreate) AddFulfillmentIDs(ids ...int) *OrderCreate {
+	_c.mutation.AddFulfillmentIDs(ids...)
 	return _c
 }
 
-// SetNillableFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID if the given value is not nil.
-func (_c *OrderCreate) SetNillableFulfillmentID(id *int) *OrderCreate {
-	if id != nil {
-		_c = _c.SetFulfillmentID(*id)
+// AddFulfillments adds the "fulfillments" edges to the Fulfillment entity.
+func (_c *OrderCreate) AddFulfillments(v ...*Fulfillment) *OrderCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
 	}
-	return _c
-}
-
-// SetFulfillment sets the "fulfillment" edge to the Fulfillment entity.
-func (_c *OrderCreate) SetFulfillment(v *Fulfillment) *OrderCreate {
-	return _c.SetFulfillmentID(v.ID)
+	return _c.AddFulfillmentIDs(ids...)
 }
 
 // AddReturnIDs adds the "returns" edge to the OrderReturn entity by IDs.
@@ -502,12 +498,12 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
-	if nodes := _c.mutation.FulfillmentIDs(); len(nodes) > 0 {
+	if nodes := _c.mutation.FulfillmentsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
+			Rel:     sqlgraph.O2M,
 			Inverse: false,
-			Table:   order.FulfillmentTable,
-			Columns: []string{order.FulfillmentColumn},
+			Table:   order.FulfillmentsTable,
+			Columns: []string{order.FulfillmentsColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),

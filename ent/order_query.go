@@ -27,23 +27,24 @@ import (
 // OrderQuery is the builder for querying Order entities.
 type OrderQuery struct {
 	config
-	ctx               *QueryContext
-	order             []order.OrderOption
-	inters            []Interceptor
-	predicates        []predicate.Order
-	withLines         *OrderLineQuery
-	withPayments      *PaymentQuery
-	withHistory       *OrderEventQuery
-	withRefunds       *RefundQuery
-	withFulfillment   *FulfillmentQuery
-	withReturns       *OrderReturnQuery
-	loadTotal         []func(context.Context, []*Order) error
-	modifiers         []func(*sql.Selector)
-	withNamedLines    map[string]*OrderLineQuery
-	withNamedPayments map[string]*PaymentQuery
-	withNamedHistory  map[string]*OrderEventQuery
-	withNamedRefunds  map[string]*RefundQuery
-	withNamedReturns  map[string]*OrderReturnQuery
+	ctx                   *QueryContext
+	order                 []order.OrderOption
+	inters                []Interceptor
+	predicates            []predicate.Order
+	withLines             *OrderLineQuery
+	withPayments          *PaymentQuery
+	withHistory           *OrderEventQuery
+	withRefunds           *RefundQuery
+	withFulfillments      *FulfillmentQuery
+	withReturns           *OrderReturnQuery
+	loadTotal             []func(context.Context, []*Order) error
+	modifiers             []func(*sql.Selector)
+	withNamedLines        map[string]*OrderLineQuery
+	withNamedPayments     map[string]*PaymentQuery
+	withNamedHistory      map[string]*OrderEventQuery
+	withNamedRefunds      map[string]*RefundQuery
+	withNamedFulfillments map[string]*FulfillmentQuery
+	withNamedReturns      map[string]*OrderReturnQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -168,8 +169,8 @@ func (_q *OrderQuery) QueryRefunds() *RefundQuery {
 	return query
 }
 
-// QueryFulfillment chains the current query on the "fulfillment" edge.
-func (_q *OrderQuery) QueryFulfillment() *FulfillmentQuery {
+// QueryFulfillments chains the current query on the "fulfillments" edge.
+func (_q *OrderQuery) QueryFulfillments() *FulfillmentQuery {
 	query := (&FulfillmentClient{config: _q.config}).Query()
 	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
 		if err := _q.prepareQuery(ctx); err != nil {
@@ -182,7 +183,7 @@ func (_q *OrderQuery) QueryFulfillment() *FulfillmentQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(order.Table, order.FieldID, selector),
 			sqlgraph.To(fulfillment.Table, fulfillment.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, false, order.FulfillmentTable, order.FulfillmentColumn),
+			sqlgraph.Edge(sqlgraph.O2M, false, order.FulfillmentsTable, order.FulfillmentsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -399,17 +400,17 @@ func (_q *OrderQuery) Clone() *OrderQuery {
 		return nil
 	}
 	return &OrderQuery{
-		config:          _q.config,
-		ctx:             _q.ctx.Clone(),
-		order:           append([]order.OrderOption{}, _q.order...),
-		inters:          append([]Interceptor{}, _q.inters...),
-		predicates:      append([]predicate.Order{}, _q.predicates...),
-		withLines:       _q.withLines.Clone(),
-		withPayments:    _q.withPayments.Clone(),
-		withHistory:     _q.withHistory.Clone(),
-		withRefunds:     _q.withRefunds.Clone(),
-		withFulfillment: _q.withFulfillment.Clone(),
-		withReturns:     _q.withReturns.Clone(),
+		config:           _q.config,
+		ctx:              _q.ctx.Clone(),
+		order:            append([]order.OrderOption{}, _q.order...),
+		inters:           append([]Interceptor{}, _q.inters...),
+		predicates:       append([]predicate.Order{}, _q.predicates...),
+		withLines:        _q.withLines.Clone(),
+		withPayments:     _q.withPayments.Clone(),
+		withHistory:      _q.withHistory.Clone(),
+		withRefunds:      _q.withRefunds.Clone(),
+		withFulfillments: _q.withFulfillments.Clone(),
+		withReturns:      _q.withReturns.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -461,14 +462,14 @@ func (_q *OrderQuery) WithRefunds(opts ...func(*RefundQuery)) *OrderQuery {
 	return _q
 }
 
-// WithFulfillment tells the query-builder to eager-load the nodes that are connected to
-// the "fulfillment" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *OrderQuery) WithFulfillment(opts ...func(*FulfillmentQuery)) *OrderQuery {
+// WithFulfillments tells the query-builder to eager-load the nodes that are connected to
+// the "fulfillments" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrderQuery) WithFulfillments(opts ...func(*FulfillmentQuery)) *OrderQuery {
 	query := (&FulfillmentClient{config: _q.config}).Query()
 	for _, opt := range opts {
 		opt(query)
 	}
-	_q.withFulfillment = query
+	_q.withFulfillments = query
 	return _q
 }
 
@@ -572,7 +573,7 @@ func (_q *OrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Order,
 			_q.withPayments != nil,
 			_q.withHistory != nil,
 			_q.withRefunds != nil,
-			_q.withFulfillment != nil,
+			_q.withFulfillments != nil,
 			_q.withReturns != nil,
 		}
 	)
@@ -625,9 +626,10 @@ func (_q *OrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Order,
 			return nil, err
 		}
 	}
-	if query := _q.withFulfillment; query != nil {
-		if err := _q.loadFulfillment(ctx, query, nodes, nil,
-			func(n *Order, e *Fulfillment) { n.Edges.Fulfillment = e }); err != nil {
+	if query := _q.withFulfillments; query != nil {
+		if err := _q.loadFulfillments(ctx, query, nodes,
+			func(n *Order) { n.Edges.Fulfillments = []*Fulfillment{} },
+			func(n *Order, e *Fulfillment) { n.Edges.Fulfillments = append(n.Edges.Fulfillments, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -663,6 +665,13 @@ func (_q *OrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Order,
 		if err := _q.loadRefunds(ctx, query, nodes,
 			func(n *Order) { n.appendNamedRefunds(name) },
 			func(n *Order, e *Refund) { n.appendNamedRefunds(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedFulfillments {
+		if err := _q.loadFulfillments(ctx, query, nodes,
+			func(n *Order) { n.appendNamedFulfillments(name) },
+			func(n *Order, e *Fulfillment) { n.appendNamedFulfillments(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -801,18 +810,21 @@ func (_q *OrderQuery) loadRefunds(ctx context.Context, query *RefundQuery, nodes
 	}
 	return nil
 }
-func (_q *OrderQuery) loadFulfillment(ctx context.Context, query *FulfillmentQuery, nodes []*Order, init func(*Order), assign func(*Order, *Fulfillment)) error {
+func (_q *OrderQuery) loadFulfillments(ctx context.Context, query *FulfillmentQuery, nodes []*Order, init func(*Order), assign func(*Order, *Fulfillment)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[int]*Order)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
 		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
 	}
 	if len(query.ctx.Fields) > 0 {
 		query.ctx.AppendFieldOnce(fulfillment.FieldOrderID)
 	}
 	query.Where(predicate.Fulfillment(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(order.FulfillmentColumn), fks...))
+		s.Where(sql.InValues(s.C(order.FulfillmentsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1031,6 +1043,20 @@ func (_q *OrderQuery) WithNamedRefunds(name string, opts ...func(*RefundQuery)) 
 		_q.withNamedRefunds = make(map[string]*RefundQuery)
 	}
 	_q.withNamedRefunds[name] = query
+	return _q
+}
+
+// WithNamedFulfillments tells the query-builder to eager-load the nodes that are connected to the "fulfillments"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrderQuery) WithNamedFulfillments(name string, opts ...func(*FulfillmentQuery)) *OrderQuery {
+	query := (&FulfillmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedFulfillments == nil {
+		_q.withNamedFulfillments = make(map[string]*FulfillmentQuery)
+	}
+	_q.withNamedFulfillments[name] = query
 	return _q
 }
 

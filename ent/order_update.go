@@ -170,23 +170,19 @@ func (_u *OrderUpdate) AddRefunds(v ...*Refund) *OrderUpdate {
 	return _u.AddRefundIDs(ids...)
 }
 
-// SetFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID.
-func (_u *OrderUpdate) SetFulfillmentID(id int) *OrderUpdate {
-	_u.mutation.SetFulfillmentID(id)
+// AddFulfillmentIDs adds the "fulfillments" edge to the Fulfillment entity by IDs.
+func (_u *OrderUpdate) AddFulfillmentIDs(ids ...int) *OrderUpdate {
+	_u.mutation.AddFulfillmentIDs(ids...)
 	return _u
 }
 
-// SetNillableFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID if the given value is not nil.
-func (_u *OrderUpdate) SetNillableFulfillmentID(id *int) *OrderUpdate {
-	if id != nil {
-		_u = _u.SetFulfillmentID(*id)
+// AddFulfillments adds the "fulfillments" edges to the Fulfillment entity.
+func (_u *OrderUpdate) AddFulfillments(v ...*Fulfillment) *OrderUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
 	}
-	return _u
-}
-
-// SetFulfillment sets the "fulfillment" edge to the Fulfillment entity.
-func (_u *OrderUpdate) SetFulfillment(v *Fulfillment) *OrderUpdate {
-	return _u.SetFulfillmentID(v.ID)
+	return _u.AddFulfillmentIDs(ids...)
 }
 
 // AddReturnIDs adds the "returns" edge to the OrderReturn entity by IDs.
@@ -293,10 +289,25 @@ func (_u *OrderUpdate) RemoveRefunds(v ...*Refund) *OrderUpdate {
 	return _u.RemoveRefundIDs(ids...)
 }
 
-// ClearFulfillment clears the "fulfillment" edge to the Fulfillment entity.
-func (_u *OrderUpdate) ClearFulfillment() *OrderUpdate {
-	_u.mutation.ClearFulfillment()
+// ClearFulfillments clears all "fulfillments" edges to the Fulfillment entity.
+func (_u *OrderUpdate) ClearFulfillments() *OrderUpdate {
+	_u.mutation.ClearFulfillments()
 	return _u
+}
+
+// RemoveFulfillmentIDs removes the "fulfillments" edge to Fulfillment entities by IDs.
+func (_u *OrderUpdate) RemoveFulfillmentIDs(ids ...int) *OrderUpdate {
+	_u.mutation.RemoveFulfillmentIDs(ids...)
+	return _u
+}
+
+// RemoveFulfillments removes "fulfillments" edges to Fulfillment entities.
+func (_u *OrderUpdate) RemoveFulfillments(v ...*Fulfillment) *OrderUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveFulfillmentIDs(ids...)
 }
 
 // ClearReturns clears all "returns" edges to the OrderReturn entity.
@@ -596,12 +607,12 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
-	if _u.mutation.FulfillmentCleared() {
+	if _u.mutation.FulfillmentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
+			Rel:     sqlgraph.O2M,
 			Inverse: false,
-			Table:   order.FulfillmentTable,
-			Columns: []string{order.FulfillmentColumn},
+			Table:   order.FulfillmentsTable,
+			Columns: []string{order.FulfillmentsColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
@@ -609,12 +620,28 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
 	}
-	if nodes := _u.mutation.FulfillmentIDs(); len(nodes) > 0 {
+	if nodes := _u.mutation.RemovedFulfillmentsIDs(); len(nodes) > 0 && !_u.mutation.FulfillmentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
+			Rel:     sqlgraph.O2M,
 			Inverse: false,
-			Table:   order.FulfillmentTable,
-			Columns: []string{order.FulfillmentColumn},
+			Table:   order.FulfillmentsTable,
+			Columns: []string{order.FulfillmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FulfillmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.FulfillmentsTable,
+			Columns: []string{order.FulfillmentsColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
@@ -827,23 +854,19 @@ func (_u *OrderUpdateOne) AddRefunds(v ...*Refund) *OrderUpdateOne {
 	return _u.AddRefundIDs(ids...)
 }
 
-// SetFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID.
-func (_u *OrderUpdateOne) SetFulfillmentID(id int) *OrderUpdateOne {
-	_u.mutation.SetFulfillmentID(id)
+// AddFulfillmentIDs adds the "fulfillments" edge to the Fulfillment entity by IDs.
+func (_u *OrderUpdateOne) AddFulfillmentIDs(ids ...int) *OrderUpdateOne {
+	_u.mutation.AddFulfillmentIDs(ids...)
 	return _u
 }
 
-// SetNillableFulfillmentID sets the "fulfillment" edge to the Fulfillment entity by ID if the given value is not nil.
-func (_u *OrderUpdateOne) SetNillableFulfillmentID(id *int) *OrderUpdateOne {
-	if id != nil {
-		_u = _u.SetFulfillmentID(*id)
+// AddFulfillments adds the "fulfillments" edges to the Fulfillment entity.
+func (_u *OrderUpdateOne) AddFulfillments(v ...*Fulfillment) *OrderUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
 	}
-	return _u
-}
-
-// SetFulfillment sets the "fulfillment" edge to the Fulfillment entity.
-func (_u *OrderUpdateOne) SetFulfillment(v *Fulfillment) *OrderUpdateOne {
-	return _u.SetFulfillmentID(v.ID)
+	return _u.AddFulfillmentIDs(ids...)
 }
 
 // AddReturnIDs adds the "returns" edge to the OrderReturn entity by IDs.
@@ -950,10 +973,25 @@ func (_u *OrderUpdateOne) RemoveRefunds(v ...*Refund) *OrderUpdateOne {
 	return _u.RemoveRefundIDs(ids...)
 }
 
-// ClearFulfillment clears the "fulfillment" edge to the Fulfillment entity.
-func (_u *OrderUpdateOne) ClearFulfillment() *OrderUpdateOne {
-	_u.mutation.ClearFulfillment()
+// ClearFulfillments clears all "fulfillments" edges to the Fulfillment entity.
+func (_u *OrderUpdateOne) ClearFulfillments() *OrderUpdateOne {
+	_u.mutation.ClearFulfillments()
 	return _u
+}
+
+// RemoveFulfillmentIDs removes the "fulfillments" edge to Fulfillment entities by IDs.
+func (_u *OrderUpdateOne) RemoveFulfillmentIDs(ids ...int) *OrderUpdateOne {
+	_u.mutation.RemoveFulfillmentIDs(ids...)
+	return _u
+}
+
+// RemoveFulfillments removes "fulfillments" edges to Fulfillment entities.
+func (_u *OrderUpdateOne) RemoveFulfillments(v ...*Fulfillment) *OrderUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveFulfillmentIDs(ids...)
 }
 
 // ClearReturns clears all "returns" edges to the OrderReturn entity.
@@ -1283,12 +1321,12 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
-	if _u.mutation.FulfillmentCleared() {
+	if _u.mutation.FulfillmentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
+			Rel:     sqlgraph.O2M,
 			Inverse: false,
-			Table:   order.FulfillmentTable,
-			Columns: []string{order.FulfillmentColumn},
+			Table:   order.FulfillmentsTable,
+			Columns: []string{order.FulfillmentsColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
@@ -1296,12 +1334,28 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 		}
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
 	}
-	if nodes := _u.mutation.FulfillmentIDs(); len(nodes) > 0 {
+	if nodes := _u.mutation.RemovedFulfillmentsIDs(); len(nodes) > 0 && !_u.mutation.FulfillmentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
+			Rel:     sqlgraph.O2M,
 			Inverse: false,
-			Table:   order.FulfillmentTable,
-			Columns: []string{order.FulfillmentColumn},
+			Table:   order.FulfillmentsTable,
+			Columns: []string{order.FulfillmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FulfillmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   order.FulfillmentsTable,
+			Columns: []string{order.FulfillmentsColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(fulfillment.FieldID, field.TypeInt),

@@ -42,6 +42,8 @@ type Tx struct {
 	Fulfillment *FulfillmentClient
 	// FulfillmentEvent is the client for interacting with the FulfillmentEvent builders.
 	FulfillmentEvent *FulfillmentEventClient
+	// FulfillmentLine is the client for interacting with the FulfillmentLine builders.
+	FulfillmentLine *FulfillmentLineClient
 	// GiftDraw is the client for interacting with the GiftDraw builders.
 	GiftDraw *GiftDrawClient
 	// GiftLot is the client for interacting with the GiftLot builders.
@@ -267,6 +269,7 @@ func (tx *Tx) init() {
 	tx.DropPool = NewDropPoolClient(tx.config)
 	tx.Fulfillment = NewFulfillmentClient(tx.config)
 	tx.FulfillmentEvent = NewFulfillmentEventClient(tx.config)
+	tx.FulfillmentLine = NewFulfillmentLineClient(tx.config)
 	tx.GiftDraw = NewGiftDrawClient(tx.config)
 	tx.GiftLot = NewGiftLotClient(tx.config)
 	tx.HubCollection = NewHubCollectionClient(tx.config)

@@ -12,6 +12,7 @@ import (
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/graph/model"
 )
 
@@ -26,6 +27,30 @@ func (r *fulfillmentResolver) Order(ctx context.Context, obj *ent.Fulfillment) (
 // Late is the resolver for the late field.
 func (r *fulfillmentResolver) Late(ctx context.Context, obj *ent.Fulfillment) (bool, error) {
 	return isLate(obj, r.Now()), nil
+}
+
+// PickupPass is the resolver for the pickupPass field.
+func (r *fulfillmentResolver) PickupPass(ctx context.Context, obj *ent.Fulfillment) (*string, error) {
+	return r.pickupPass(obj), nil
+}
+
+// Lines is the resolver for the lines field.
+func (r *fulfillmentResolver) Lines(ctx context.Context, obj *ent.Fulfillment) ([]*ent.FulfillmentLine, error) {
+	return r.Client.FulfillmentLine.Query().Where(fulfillmentline.FulfillmentID(obj.ID)).
+		Order(ent.Asc(fulfillmentline.FieldOrderLineID)).All(ctx)
+}
+
+// SplitFrom is the resolver for the splitFrom field.
+func (r *fulfillmentResolver) SplitFrom(ctx context.Context, obj *ent.Fulfillment) (*ent.Fulfillment, error) {
+	if obj.SplitFrom == nil {
+		return nil, nil
+	}
+	return r.Client.Fulfillment.Get(ctx, *obj.SplitFrom)
+}
+
+// OrderLine is the resolver for the orderLine field.
+func (r *fulfillmentLineResolver) OrderLine(ctx context.Context, obj *ent.FulfillmentLine) (*ent.OrderLine, error) {
+	return r.Client.OrderLine.Get(ctx, obj.OrderLineID)
 }
 
 // CollectPickup is the resolver for the collectPickup field.
@@ -87,22 +112,37 @@ func (r *mutationResolver) ScanLabel(ctx context.Context, input model.ScanLabelI
 	return &model.ScanLabelPayload{Fulfillment: f}, nil
 }
 
+// SplitFulfillment is the resolver for the splitFulfillment field.
+func (r *mutationResolver) SplitFulfillment(ctx context.Context, input model.SplitFulfillmentInput) (*model.SplitFulfillmentPayload, error) {
+	return r.splitFulfillment(ctx, input)
+}
+
 // PickupPass is the resolver for the pickupPass field.
 func (r *orderResolver) PickupPass(ctx context.Context, obj *ent.Order) (*string, error) {
 	if r.Fulfil == nil {
 		return nil, nil
 	}
-	f, err := r.Client.Fulfillment.Query().Where(fulfillment.OrderID(obj.ID)).Only(ctx)
+	f, err := r.Client.Fulfillment.Query().Where(fulfillment.OrderID(obj.ID), fulfillment.SplitFromIsNil()).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, nil // not paid yet, or not the viewer's
 	} else if err != nil {
 		return nil, err
 	}
-	if f.Status == fulfillment.StatusCOLLECTED || f.Status == fulfillment.StatusCANCELED || f.Method != fulfillment.MethodPICKUP {
-		return nil, nil
+	return r.pickupPass(f), nil
+}
+
+// Fulfillment is the resolver for the fulfillment field.
+func (r *orderResolver) Fulfillment(ctx context.Context, obj *ent.Order) (*ent.Fulfillment, error) {
+	f, err := r.Client.Fulfillment.Query().Where(fulfillment.OrderID(obj.ID), fulfillment.SplitFromIsNil()).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil // not paid yet, or not the viewer's
 	}
-	pass := r.Fulfil.Pass(f)
-	return &pass, nil
+	return f, err
+}
+
+// Fulfillments is the resolver for the fulfillments field.
+func (r *orderResolver) Fulfillments(ctx context.Context, obj *ent.Order) ([]*ent.Fulfillment, error) {
+	return r.Client.Fulfillment.Query().Where(fulfillment.OrderID(obj.ID)).Order(ent.Asc(fulfillment.FieldID)).All(ctx)
 }
 
 // LateFulfillments is the resolver for the lateFulfillments field.
@@ -135,3 +175,8 @@ func (r *subscriptionResolver) FulfillmentUpdated(ctx context.Context, fulfillme
 	}
 	return watch[*ent.Fulfillment](ctx, r.Resolver, topics)
 }
+
+// FulfillmentLine returns FulfillmentLineResolver implementation.
+func (r *Resolver) FulfillmentLine() FulfillmentLineResolver { return &fulfillmentLineResolver{r} }
+
+type fulfillmentLineResolver struct{ *Resolver }

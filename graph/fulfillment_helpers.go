@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"encoding/base64"
 	"time"
 
@@ -46,3 +47,36 @@ func renderLabel(l *fulfillment.Label, format model.LabelFormat) (*model.PrintFu
 }
 
 func labelScan(s model.LabelScan) fulfillment.Scan { return fulfillment.Scan(s) }
+
+// pickupPass is f's pass while it waits to be picked up (nil otherwise).
+func (r *Resolver) pickupPass(f *ent.Fulfillment) *string {
+	if r.Fulfil == nil {
+		return nil
+	}
+	if f.Status == entfulfillment.StatusCOLLECTED || f.Status == entfulfillment.StatusCANCELED || f.Method != entfulfillment.MethodPICKUP {
+		return nil
+	}
+	pass := r.Fulfil.Pass(f)
+	return &pass
+}
+
+// splitFulfillment splits the input's lines off its fulfilment.
+func (r *Resolver) splitFulfillment(ctx context.Context, input model.SplitFulfillmentInput) (*model.SplitFulfillmentPayload, error) {
+	svc, err := r.fulfil()
+	if err != nil {
+		return nil, err
+	}
+	lines := make([]fulfillment.LineQty, len(input.Lines))
+	for i, l := range input.Lines {
+		lines[i] = fulfillment.LineQty{OrderLineID: l.OrderLineID, Quantity: l.Quantity}
+	}
+	split, err := svc.Split(ctx, input.FulfillmentID, lines, deref(input.Note), input.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.Client.Fulfillment.Get(ctx, *split.SplitFrom)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SplitFulfillmentPayload{Fulfillment: f, Split: split}, nil
+}

@@ -61,6 +61,7 @@ type ResolverRoot interface {
 	DeliveryZone() DeliveryZoneResolver
 	Drop() DropResolver
 	Fulfillment() FulfillmentResolver
+	FulfillmentLine() FulfillmentLineResolver
 	MemberPrice() MemberPriceResolver
 	MembershipTier() MembershipTierResolver
 	Money() MoneyResolver
@@ -351,11 +352,14 @@ type ComplexityRoot struct {
 		Events           func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Late             func(childComplexity int) int
+		Lines            func(childComplexity int) int
 		Method           func(childComplexity int) int
 		Order            func(childComplexity int) int
 		PackagingVariant func(childComplexity int) int
 		PickupCode       func(childComplexity int) int
+		PickupPass       func(childComplexity int) int
 		Reroutes         func(childComplexity int) int
+		SplitFrom        func(childComplexity int) int
 		Status           func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
 		Window           func(childComplexity int) int
@@ -380,6 +384,11 @@ type ComplexityRoot struct {
 		Note  func(childComplexity int) int
 		Scan  func(childComplexity int) int
 		To    func(childComplexity int) int
+	}
+
+	FulfillmentLine struct {
+		OrderLine func(childComplexity int) int
+		Quantity  func(childComplexity int) int
 	}
 
 	GradeReturnLinePayload struct {
@@ -646,6 +655,7 @@ type ComplexityRoot struct {
 		SignIn                   func(childComplexity int, input model.SignInInput) int
 		SignOut                  func(childComplexity int) int
 		SignUp                   func(childComplexity int, input model.SignUpInput) int
+		SplitFulfillment         func(childComplexity int, input model.SplitFulfillmentInput) int
 		StartTerminalPayment     func(childComplexity int, input model.StartTerminalPaymentInput) int
 		TopUpWallet              func(childComplexity int, input model.TopUpWalletInput) int
 		UpdateAddress            func(childComplexity int, input model.UpdateAddressInput) int
@@ -671,6 +681,7 @@ type ComplexityRoot struct {
 		Delivery      func(childComplexity int) int
 		DeliveryPrice func(childComplexity int) int
 		Fulfillment   func(childComplexity int) int
+		Fulfillments  func(childComplexity int) int
 		History       func(childComplexity int) int
 		ID            func(childComplexity int) int
 		Lines         func(childComplexity int) int
@@ -1023,6 +1034,11 @@ type ComplexityRoot struct {
 		Ok func(childComplexity int) int
 	}
 
+	SplitFulfillmentPayload struct {
+		Fulfillment func(childComplexity int) int
+		Split       func(childComplexity int) int
+	}
+
 	Stream struct {
 		CreatedAt   func(childComplexity int) int
 		EndedAt     func(childComplexity int) int
@@ -1259,6 +1275,12 @@ type FulfillmentResolver interface {
 	Order(ctx context.Context, obj *ent.Fulfillment) (*ent.Order, error)
 
 	Late(ctx context.Context, obj *ent.Fulfillment) (bool, error)
+	PickupPass(ctx context.Context, obj *ent.Fulfillment) (*string, error)
+	Lines(ctx context.Context, obj *ent.Fulfillment) ([]*ent.FulfillmentLine, error)
+	SplitFrom(ctx context.Context, obj *ent.Fulfillment) (*ent.Fulfillment, error)
+}
+type FulfillmentLineResolver interface {
+	OrderLine(ctx context.Context, obj *ent.FulfillmentLine) (*ent.OrderLine, error)
 }
 type MemberPriceResolver interface {
 	Amount(ctx context.Context, obj *ent.MemberPrice) (*ent.Money, error)
@@ -1306,6 +1328,7 @@ type MutationResolver interface {
 	AdvanceFulfillment(ctx context.Context, input model.AdvanceFulfillmentInput) (*model.AdvanceFulfillmentPayload, error)
 	PrintFulfillmentLabel(ctx context.Context, input model.PrintFulfillmentLabelInput) (*model.PrintFulfillmentLabelPayload, error)
 	ScanLabel(ctx context.Context, input model.ScanLabelInput) (*model.ScanLabelPayload, error)
+	SplitFulfillment(ctx context.Context, input model.SplitFulfillmentInput) (*model.SplitFulfillmentPayload, error)
 	ScanToTill(ctx context.Context, input model.ScanToTillInput) (*model.ScanToTillPayload, error)
 	HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error)
 	LeaseAllocation(ctx context.Context, input model.LeaseAllocationInput) (*model.LeaseAllocationPayload, error)
@@ -1350,6 +1373,8 @@ type OrderResolver interface {
 	Delivery(ctx context.Context, obj *ent.Order) (*ent.DeliveryChoice, error)
 	DeliveryPrice(ctx context.Context, obj *ent.Order) (*ent.Money, error)
 	PickupPass(ctx context.Context, obj *ent.Order) (*string, error)
+	Fulfillment(ctx context.Context, obj *ent.Order) (*ent.Fulfillment, error)
+	Fulfillments(ctx context.Context, obj *ent.Order) ([]*ent.Fulfillment, error)
 	Stream(ctx context.Context, obj *ent.Order) (*ent.Stream, error)
 	PickupCode(ctx context.Context, obj *ent.Order) (*string, error)
 }
@@ -2465,6 +2490,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.Late(childComplexity), true
+	case "Fulfillment.lines":
+		if e.ComplexityRoot.Fulfillment.Lines == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.Lines(childComplexity), true
 	case "Fulfillment.method":
 		if e.ComplexityRoot.Fulfillment.Method == nil {
 			break
@@ -2489,12 +2520,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Fulfillment.PickupCode(childComplexity), true
+	case "Fulfillment.pickupPass":
+		if e.ComplexityRoot.Fulfillment.PickupPass == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.PickupPass(childComplexity), true
 	case "Fulfillment.reroutes":
 		if e.ComplexityRoot.Fulfillment.Reroutes == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Fulfillment.Reroutes(childComplexity), true
+	case "Fulfillment.splitFrom":
+		if e.ComplexityRoot.Fulfillment.SplitFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Fulfillment.SplitFrom(childComplexity), true
 	case "Fulfillment.status":
 		if e.ComplexityRoot.Fulfillment.Status == nil {
 			break
@@ -2588,6 +2631,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FulfillmentEvent.To(childComplexity), true
+
+	case "FulfillmentLine.orderLine":
+		if e.ComplexityRoot.FulfillmentLine.OrderLine == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentLine.OrderLine(childComplexity), true
+	case "FulfillmentLine.quantity":
+		if e.ComplexityRoot.FulfillmentLine.Quantity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentLine.Quantity(childComplexity), true
 
 	case "GradeReturnLinePayload.line":
 		if e.ComplexityRoot.GradeReturnLinePayload.Line == nil {
@@ -3969,6 +4025,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SignUp(childComplexity, args["input"].(model.SignUpInput)), true
+	case "Mutation.splitFulfillment":
+		if e.ComplexityRoot.Mutation.SplitFulfillment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_splitFulfillment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SplitFulfillment(childComplexity, args["input"].(model.SplitFulfillmentInput)), true
 	case "Mutation.startTerminalPayment":
 		if e.ComplexityRoot.Mutation.StartTerminalPayment == nil {
 			break
@@ -4145,6 +4212,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Fulfillment(childComplexity), true
+	case "Order.fulfillments":
+		if e.ComplexityRoot.Order.Fulfillments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Fulfillments(childComplexity), true
 	case "Order.history":
 		if e.ComplexityRoot.Order.History == nil {
 			break
@@ -5639,6 +5712,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SignOutPayload.Ok(childComplexity), true
 
+	case "SplitFulfillmentPayload.fulfillment":
+		if e.ComplexityRoot.SplitFulfillmentPayload.Fulfillment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SplitFulfillmentPayload.Fulfillment(childComplexity), true
+	case "SplitFulfillmentPayload.split":
+		if e.ComplexityRoot.SplitFulfillmentPayload.Split == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SplitFulfillmentPayload.Split(childComplexity), true
+
 	case "Stream.createdAt":
 		if e.ComplexityRoot.Stream.CreatedAt == nil {
 			break
@@ -6454,6 +6540,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputDropWhereInput,
 		ec.unmarshalInputEndStreamInput,
 		ec.unmarshalInputFulfillmentEventWhereInput,
+		ec.unmarshalInputFulfillmentLineInput,
 		ec.unmarshalInputFulfillmentOrder,
 		ec.unmarshalInputFulfillmentWhereInput,
 		ec.unmarshalInputGradeReturnLineInput,
@@ -6527,6 +6614,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputShippingRateWhereInput,
 		ec.unmarshalInputSignInInput,
 		ec.unmarshalInputSignUpInput,
+		ec.unmarshalInputSplitFulfillmentInput,
 		ec.unmarshalInputStartTerminalPaymentInput,
 		ec.unmarshalInputStreamOrder,
 		ec.unmarshalInputStreamWhereInput,
@@ -7206,6 +7294,12 @@ func (ec *executionContext) childFields_Fulfillment(ctx context.Context, field g
 		return ec.fieldContext_Fulfillment_pickupCode(ctx, field)
 	case "late":
 		return ec.fieldContext_Fulfillment_late(ctx, field)
+	case "pickupPass":
+		return ec.fieldContext_Fulfillment_pickupPass(ctx, field)
+	case "lines":
+		return ec.fieldContext_Fulfillment_lines(ctx, field)
+	case "splitFrom":
+		return ec.fieldContext_Fulfillment_splitFrom(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Fulfillment", field.Name)
 }
@@ -7250,6 +7344,16 @@ func (ec *executionContext) childFields_FulfillmentEvent(ctx context.Context, fi
 		return ec.fieldContext_FulfillmentEvent_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FulfillmentEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_FulfillmentLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "orderLine":
+		return ec.fieldContext_FulfillmentLine_orderLine(ctx, field)
+	case "quantity":
+		return ec.fieldContext_FulfillmentLine_quantity(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FulfillmentLine", field.Name)
 }
 
 func (ec *executionContext) childFields_GradeReturnLinePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7692,8 +7796,6 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_history(ctx, field)
 	case "refunds":
 		return ec.fieldContext_Order_refunds(ctx, field)
-	case "fulfillment":
-		return ec.fieldContext_Order_fulfillment(ctx, field)
 	case "returns":
 		return ec.fieldContext_Order_returns(ctx, field)
 	case "total":
@@ -7706,6 +7808,10 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_deliveryPrice(ctx, field)
 	case "pickupPass":
 		return ec.fieldContext_Order_pickupPass(ctx, field)
+	case "fulfillment":
+		return ec.fieldContext_Order_fulfillment(ctx, field)
+	case "fulfillments":
+		return ec.fieldContext_Order_fulfillments(ctx, field)
 	case "stream":
 		return ec.fieldContext_Order_stream(ctx, field)
 	case "pickupCode":
@@ -8294,6 +8400,16 @@ func (ec *executionContext) childFields_SignOutPayload(ctx context.Context, fiel
 		return ec.fieldContext_SignOutPayload_ok(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SignOutPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SplitFulfillmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fulfillment":
+		return ec.fieldContext_SplitFulfillmentPayload_fulfillment(ctx, field)
+	case "split":
+		return ec.fieldContext_SplitFulfillmentPayload_split(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SplitFulfillmentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Stream(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9698,6 +9814,20 @@ func (ec *executionContext) field_Mutation_signUp_args(ctx context.Context, rawA
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SignUpInput, error) {
 			return ec.unmarshalNSignUpInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSignUpInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_splitFulfillment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SplitFulfillmentInput, error) {
+			return ec.unmarshalNSplitFulfillmentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSplitFulfillmentInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -15206,6 +15336,93 @@ func (ec *executionContext) fieldContext_Fulfillment_late(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Fulfillment", field, true, true, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _Fulfillment_pickupPass(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_pickupPass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Fulfillment().PickupPass(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_pickupPass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Fulfillment", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Fulfillment_lines(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_lines(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Fulfillment().Lines(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.FulfillmentLine) graphql.Marshaler {
+			return ec.marshalNFulfillmentLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Fulfillment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Fulfillment_splitFrom(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Fulfillment_splitFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Fulfillment().SplitFrom(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalOFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Fulfillment_splitFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Fulfillment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _FulfillmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15507,6 +15724,61 @@ func (ec *executionContext) _FulfillmentEvent_at(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_FulfillmentEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FulfillmentEvent", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _FulfillmentLine_orderLine(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentLine_orderLine(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.FulfillmentLine().OrderLine(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrderLine) graphql.Marshaler {
+			return ec.marshalNOrderLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderLine(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentLine_orderLine(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FulfillmentLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FulfillmentLine_quantity(ctx context.Context, field graphql.CollectedField, obj *ent.FulfillmentLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentLine_quantity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quantity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentLine_quantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentLine", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _GradeReturnLinePayload_line(ctx context.Context, field graphql.CollectedField, obj *model.GradeReturnLinePayload) (ret graphql.Marshaler) {
@@ -19876,6 +20148,50 @@ func (ec *executionContext) fieldContext_Mutation_scanLabel(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_splitFulfillment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_splitFulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SplitFulfillment(ctx, fc.Args["input"].(model.SplitFulfillmentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SplitFulfillmentPayload) graphql.Marshaler {
+			return ec.marshalNSplitFulfillmentPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSplitFulfillmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_splitFulfillment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SplitFulfillmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_splitFulfillment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_scanToTill(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21839,38 +22155,6 @@ func (ec *executionContext) fieldContext_Order_refunds(_ context.Context, field 
 	return fc, nil
 }
 
-func (ec *executionContext) _Order_fulfillment(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Order_fulfillment(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Fulfillment(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
-			return ec.marshalOFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Order_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Order",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Fulfillment(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Order_returns(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22052,6 +22336,70 @@ func (ec *executionContext) _Order_pickupPass(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Order_pickupPass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Order_fulfillment(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_fulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().Fulfillment(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalOFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Order_fulfillments(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_fulfillments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().Fulfillments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_fulfillments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Order_stream(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
@@ -28052,6 +28400,70 @@ func (ec *executionContext) _SignOutPayload_ok(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_SignOutPayload_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SignOutPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SplitFulfillmentPayload_fulfillment(ctx context.Context, field graphql.CollectedField, obj *model.SplitFulfillmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SplitFulfillmentPayload_fulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfillment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SplitFulfillmentPayload_fulfillment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SplitFulfillmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SplitFulfillmentPayload_split(ctx context.Context, field graphql.CollectedField, obj *model.SplitFulfillmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SplitFulfillmentPayload_split(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Split, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Fulfillment) graphql.Marshaler {
+			return ec.marshalNFulfillment2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SplitFulfillmentPayload_split(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SplitFulfillmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Fulfillment(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Stream_id(ctx context.Context, field graphql.CollectedField, obj *ent.Stream) (ret graphql.Marshaler) {
@@ -38526,6 +38938,43 @@ func (ec *executionContext) unmarshalInputFulfillmentEventWhereInput(ctx context
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputFulfillmentLineInput(ctx context.Context, obj any) (model.FulfillmentLineInput, error) {
+	var it model.FulfillmentLineInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"orderLineId", "quantity"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "orderLineId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderLineId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderLineID = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputFulfillmentOrder(ctx context.Context, obj any) (ent.FulfillmentOrder, error) {
 	var it ent.FulfillmentOrder
 	if obj == nil {
@@ -43090,7 +43539,7 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "hasLines", "hasLinesWith", "hasPayments", "hasPaymentsWith", "hasHistory", "hasHistoryWith", "hasRefunds", "hasRefundsWith", "hasFulfillment", "hasFulfillmentWith", "hasReturns", "hasReturnsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "hasLines", "hasLinesWith", "hasPayments", "hasPaymentsWith", "hasHistory", "hasHistoryWith", "hasRefunds", "hasRefundsWith", "hasReturns", "hasReturnsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -43531,20 +43980,6 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.HasRefundsWith = data
-		case "hasFulfillment":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasFulfillment"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasFulfillment = data
-		case "hasFulfillmentWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasFulfillmentWith"))
-			data, err := ec.unmarshalOFulfillmentWhereInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasFulfillmentWith = data
 		case "hasReturns":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReturns"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -49015,6 +49450,57 @@ func (ec *executionContext) unmarshalInputSignUpInput(ctx context.Context, obj a
 				return it, err
 			}
 			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSplitFulfillmentInput(ctx context.Context, obj any) (model.SplitFulfillmentInput, error) {
+	var it model.SplitFulfillmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"fulfillmentId", "lines", "note", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "fulfillmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfillmentId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FulfillmentID = data
+		case "lines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lines"))
+			data, err := ec.unmarshalNFulfillmentLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐFulfillmentLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lines = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
 		}
 	}
 	return it, nil
@@ -55265,6 +55751,120 @@ func (ec *executionContext) _Fulfillment(ctx context.Context, sel ast.SelectionS
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "pickupPass":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Fulfillment_pickupPass(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "lines":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Fulfillment_lines(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "splitFrom":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Fulfillment_splitFrom(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -55423,6 +56023,82 @@ func (ec *executionContext) _FulfillmentEvent(ctx context.Context, sel ast.Selec
 			out.Values[i] = ec._FulfillmentEvent_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var fulfillmentLineImplementors = []string{"FulfillmentLine"}
+
+func (ec *executionContext) _FulfillmentLine(ctx context.Context, sel ast.SelectionSet, obj *ent.FulfillmentLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fulfillmentLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FulfillmentLine")
+		case "orderLine":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._FulfillmentLine_orderLine(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "quantity":
+			out.Values[i] = ec._FulfillmentLine_quantity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -57478,6 +58154,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "splitFulfillment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_splitFulfillment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "scanToTill":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_scanToTill(ctx, field)
@@ -58000,44 +58683,6 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
-		case "fulfillment":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Order_fulfillment(ctx, field, obj)
-				if res == graphql.RequiredNull {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "returns":
 			field := field
 
@@ -58239,6 +58884,82 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 				}()
 				res = ec._Order_pickupPass(ctx, field, obj)
 				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "fulfillment":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_fulfillment(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "fulfillments":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_fulfillments(ctx, field, obj)
+				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -62308,6 +63029,49 @@ func (ec *executionContext) _SignOutPayload(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var splitFulfillmentPayloadImplementors = []string{"SplitFulfillmentPayload"}
+
+func (ec *executionContext) _SplitFulfillmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SplitFulfillmentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, splitFulfillmentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SplitFulfillmentPayload")
+		case "fulfillment":
+			out.Values[i] = ec._SplitFulfillmentPayload_fulfillment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "split":
+			out.Values[i] = ec._SplitFulfillmentPayload_split(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var streamImplementors = []string{"Stream", "Node"}
 
 func (ec *executionContext) _Stream(ctx context.Context, sel ast.SelectionSet, obj *ent.Stream) graphql.Marshaler {
@@ -65354,6 +66118,51 @@ func (ec *executionContext) unmarshalNFulfillmentEventWhereInput2ᚖgithubᚗcom
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNFulfillmentLine2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.FulfillmentLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFulfillmentLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFulfillmentLine2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐFulfillmentLine(ctx context.Context, sel ast.SelectionSet, v *ent.FulfillmentLine) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FulfillmentLine(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFulfillmentLineInput2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐFulfillmentLineInputᚄ(ctx context.Context, v any) ([]*model.FulfillmentLineInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.FulfillmentLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFulfillmentLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐFulfillmentLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNFulfillmentLineInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐFulfillmentLineInput(ctx context.Context, v any) (*model.FulfillmentLineInput, error) {
+	res, err := ec.unmarshalInputFulfillmentLineInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNFulfillmentMethod2githubᚗcomᚋmerchdᚋmerchdᚋentᚋfulfillmentᚐMethod(ctx context.Context, v any) (fulfillment.Method, error) {
 	var res fulfillment.Method
 	err := res.UnmarshalGQL(v)
@@ -67227,6 +68036,21 @@ func (ec *executionContext) marshalNSignOutPayload2ᚖgithubᚗcomᚋmerchdᚋme
 func (ec *executionContext) unmarshalNSignUpInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSignUpInput(ctx context.Context, v any) (model.SignUpInput, error) {
 	res, err := ec.unmarshalInputSignUpInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSplitFulfillmentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSplitFulfillmentInput(ctx context.Context, v any) (model.SplitFulfillmentInput, error) {
+	res, err := ec.unmarshalInputSplitFulfillmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSplitFulfillmentPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSplitFulfillmentPayload(ctx context.Context, sel ast.SelectionSet, v *model.SplitFulfillmentPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SplitFulfillmentPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNStartTerminalPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐStartTerminalPaymentInput(ctx context.Context, v any) (model.StartTerminalPaymentInput, error) {

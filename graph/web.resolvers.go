@@ -38,7 +38,7 @@ func (r *orderResolver) PickupCode(ctx context.Context, obj *ent.Order) (*string
 		return nil, nil
 	}
 	if r.Fulfil != nil {
-		f, err := r.Client.Fulfillment.Query().Where(fulfillment.OrderID(obj.ID)).Only(ctx)
+		f, err := r.Client.Fulfillment.Query().Where(fulfillment.OrderID(obj.ID), fulfillment.SplitFromIsNil()).Only(ctx)
 		if ent.IsNotFound(err) {
 			return nil, nil
 		} else if err != nil {

@@ -153,9 +153,15 @@ func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int)
 			return fmt.Errorf("open fulfilment of order %d: %w", orderID, err)
 		}
 		if n == 1 {
-			f, err := tx.Fulfillment.Query().Where(fulfillment.OrderID(orderID)).Only(ctx)
+			f, err := tx.Fulfillment.Query().Where(fulfillment.OrderID(orderID), fulfillment.SplitFromIsNil()).Only(ctx)
 			if err != nil {
 				return err
+			}
+			// The first fulfilment carries every unit of the order.
+			if _, err := txn.Exec(ctx, tx, s.dialect,
+				`INSERT INTO fulfillment_lines (fulfillment_id, order_line_id, customer_id, quantity)
+				 SELECT ?, id, ?, quantity FROM order_lines WHERE order_id = ?`, f.ID, customerID, orderID); err != nil {
+				return fmt.Errorf("open fulfilment of order %d: lines: %w", orderID, err)
 			}
 			s.AfterCommit(tx, checkout.OrderTopic(orderID), checkout.FulfillmentTopic(f.ID))
 			return s.event(ctx, tx, f, "", string(fulfillment.StatusUNFULFILLED), "order paid", "")

@@ -17,6 +17,7 @@ import (
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderline"
@@ -270,43 +271,61 @@ func (s *Service) request(ctx context.Context, tx *ent.Tx, customerID int, in Re
 	if ord.Status != order.StatusPAID && ord.Status != order.StatusPARTIALLY_REFUNDED {
 		return 0, checkout.BadInput("orderId", "only paid orders can be returned (this one is %s)", ord.Status)
 	}
-	f, err := tx.Fulfillment.Query().Where(fulfillment.OrderID(ord.ID)).Only(sys)
-	if ent.IsNotFound(err) {
-		return 0, checkout.BadInput("orderId", "order %s has not reached you yet", ord.Number)
-	} else if err != nil {
-		return 0, err
-	}
-	handed, err := handedOver(sys, tx, f)
-	if err != nil {
-		return 0, err
-	}
-	if handed.IsZero() {
-		return 0, checkout.BadInput("orderId", "order %s has not reached you yet (it is %s)", ord.Number, f.Status)
-	}
 	p, err := s.policy(sys, tx.Setting)
 	if err != nil {
 		return 0, err
 	}
 	now := s.now().UTC()
-	if closes := handed.Add(time.Duration(p.WindowDays) * 24 * time.Hour); now.After(closes) {
-		return 0, checkout.BadInput("orderId", "the return window of order %s closed at %s (%d days after it reached you)",
-			ord.Number, closes.Format(time.RFC3339), p.WindowDays)
-	}
 	var (
 		amount int64
 		lines  []*ent.OrderLine
 		per    []int
+		f      *ent.Fulfillment // the last to reach the buyer of those carrying the lines: its packaging is the return's
+		fAt    time.Time
 	)
 	for _, l := range in.Lines {
 		ol, err := tx.OrderLine.Query().Where(orderline.ID(l.OrderLineID), orderline.OrderID(ord.ID)).Only(sys)
 		if err != nil {
 			return 0, checkout.NotFoundAs(err, "order line")
 		}
+		// The fulfilments that carried this line and reached the buyer (an
+		// order split into parts reaches them part by part).
+		carried, err := tx.FulfillmentLine.Query().Where(fulfillmentline.OrderLineID(ol.ID),
+			fulfillmentline.HasFulfillmentWith(fulfillment.StatusIn(fulfillment.StatusCOLLECTED, fulfillment.StatusDELIVERED))).
+			WithFulfillment().All(sys)
+		if err != nil {
+			return 0, err
+		}
+		var last time.Time
+		for _, c := range carried {
+			at, err := handedOver(sys, tx, c.Edges.Fulfillment)
+			if err != nil {
+				return 0, err
+			}
+			if at.After(last) {
+				last = at
+			}
+			if at.After(fAt) {
+				f, fAt = c.Edges.Fulfillment, at
+			}
+		}
+		if last.IsZero() {
+			return 0, checkout.BadInput("lines", "%s of order %s has not reached you yet", ol.Sku, ord.Number)
+		}
+		if closes := last.Add(time.Duration(p.WindowDays) * 24 * time.Hour); now.After(closes) {
+			return 0, checkout.BadInput("orderId", "the return window of %s in order %s closed at %s (%d days after it reached you)",
+				ol.Sku, ord.Number, closes.Format(time.RFC3339), p.WindowDays)
+		}
 		// The reservation: one conditional update, never a read and a
-		// write. Its CHECK holds the same bound below the code.
+		// write: no more than bought (its CHECK holds it below the code
+		// too), and no more than reached the buyer.
 		n, err := txn.Exec(ctx, tx, s.dialect,
 			`UPDATE order_lines SET returned_quantity = returned_quantity + ?
-			 WHERE id = ? AND refunded_quantity + returned_quantity + ? <= quantity`, l.Quantity, ol.ID, l.Quantity)
+			 WHERE id = ? AND refunded_quantity + returned_quantity + ? <= quantity
+			   AND returned_quantity + ? <= (SELECT COALESCE(SUM(fl.quantity), 0) FROM fulfillment_lines fl
+			     JOIN fulfillments f ON f.id = fl.fulfillment_id
+			     WHERE fl.order_line_id = ? AND f.status IN ('COLLECTED', 'DELIVERED'))`,
+			l.Quantity, ol.ID, l.Quantity, l.Quantity, ol.ID)
 		if err != nil {
 			return 0, err
 		}

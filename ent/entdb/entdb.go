@@ -147,10 +147,28 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("entdb: take migration lock: %w", err)
 	}
 	defer unlock()
-	if err := d.Client.Schema.Create(ctx, migrate.WithForeignKeys(true)); err != nil {
+	// Indexes the schema no longer has are dropped (a uniqueness the
+	// schema relaxed must not keep refusing rows).
+	if err := d.Client.Schema.Create(ctx, migrate.WithForeignKeys(true), migrate.WithDropIndex(true)); err != nil {
 		return fmt.Errorf("entdb: migrate: %w", err)
 	}
+	for _, q := range dataMigrations {
+		if _, err := d.SQL.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("entdb: migrate rows: %w", err)
+		}
+	}
 	return nil
+}
+
+// dataMigrations bring rows an earlier version wrote up to the schema.
+// Each is idempotent and cheap when there is nothing to do (it runs at
+// every start, under the migration lock).
+var dataMigrations = []string{
+	// Fulfilments opened before partial fulfilment existed carry every
+	// unit of their order.
+	`INSERT INTO fulfillment_lines (fulfillment_id, order_line_id, customer_id, quantity)
+	 SELECT f.id, ol.id, f.customer_id, ol.quantity FROM fulfillments f JOIN order_lines ol ON ol.order_id = f.order_id
+	 WHERE f.split_from IS NULL AND NOT EXISTS (SELECT 1 FROM fulfillment_lines fl WHERE fl.fulfillment_id = f.id)`,
 }
 
 var migrateMu sync.Mutex

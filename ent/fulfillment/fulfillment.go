@@ -50,10 +50,14 @@ const (
 	FieldWindowID = "window_id"
 	// FieldAddress holds the string denoting the address field in the database.
 	FieldAddress = "address"
+	// FieldSplitFrom holds the string denoting the split_from field in the database.
+	FieldSplitFrom = "split_from"
 	// EdgeOrder holds the string denoting the order edge name in mutations.
 	EdgeOrder = "order"
 	// EdgeEvents holds the string denoting the events edge name in mutations.
 	EdgeEvents = "events"
+	// EdgeLines holds the string denoting the lines edge name in mutations.
+	EdgeLines = "lines"
 	// Table holds the table name of the fulfillment in the database.
 	Table = "fulfillments"
 	// OrderTable is the table that holds the order relation/edge.
@@ -70,6 +74,13 @@ const (
 	EventsInverseTable = "fulfillment_events"
 	// EventsColumn is the table column denoting the events relation/edge.
 	EventsColumn = "fulfillment_id"
+	// LinesTable is the table that holds the lines relation/edge.
+	LinesTable = "fulfillment_lines"
+	// LinesInverseTable is the table name for the FulfillmentLine entity.
+	// It exists in this package in order to avoid circular dependency with the "fulfillmentline" package.
+	LinesInverseTable = "fulfillment_lines"
+	// LinesColumn is the table column denoting the lines relation/edge.
+	LinesColumn = "fulfillment_id"
 )
 
 // Columns holds all SQL columns for fulfillment fields.
@@ -91,6 +102,7 @@ var Columns = []string{
 	FieldPackagingVariant,
 	FieldWindowID,
 	FieldAddress,
+	FieldSplitFrom,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -271,6 +283,11 @@ func ByWindowID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldWindowID, opts...).ToFunc()
 }
 
+// BySplitFrom orders the results by the split_from field.
+func BySplitFrom(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSplitFrom, opts...).ToFunc()
+}
+
 // ByOrderField orders the results by order field.
 func ByOrderField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -291,11 +308,25 @@ func ByEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByLinesCount orders the results by lines count.
+func ByLinesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newLinesStep(), opts...)
+	}
+}
+
+// ByLines orders the results by lines terms.
+func ByLines(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLinesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newOrderStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(OrderInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2O, true, OrderTable, OrderColumn),
+		sqlgraph.Edge(sqlgraph.M2O, true, OrderTable, OrderColumn),
 	)
 }
 func newEventsStep() *sqlgraph.Step {
@@ -303,6 +334,13 @@ func newEventsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(EventsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, EventsTable, EventsColumn),
+	)
+}
+func newLinesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LinesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, LinesTable, LinesColumn),
 	)
 }
 

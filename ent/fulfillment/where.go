@@ -120,6 +120,11 @@ func WindowID(v int) predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldEQ(FieldWindowID, v))
 }
 
+// SplitFrom applies equality check predicate on the "split_from" field. It's identical to SplitFromEQ.
+func SplitFrom(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldSplitFrom, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldEQ(FieldCreatedAt, v))
@@ -780,12 +785,62 @@ func AddressNotNil() predicate.Fulfillment {
 	return predicate.Fulfillment(sql.FieldNotNull(FieldAddress))
 }
 
+// SplitFromEQ applies the EQ predicate on the "split_from" field.
+func SplitFromEQ(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldEQ(FieldSplitFrom, v))
+}
+
+// SplitFromNEQ applies the NEQ predicate on the "split_from" field.
+func SplitFromNEQ(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNEQ(FieldSplitFrom, v))
+}
+
+// SplitFromIn applies the In predicate on the "split_from" field.
+func SplitFromIn(vs ...int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIn(FieldSplitFrom, vs...))
+}
+
+// SplitFromNotIn applies the NotIn predicate on the "split_from" field.
+func SplitFromNotIn(vs ...int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotIn(FieldSplitFrom, vs...))
+}
+
+// SplitFromGT applies the GT predicate on the "split_from" field.
+func SplitFromGT(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGT(FieldSplitFrom, v))
+}
+
+// SplitFromGTE applies the GTE predicate on the "split_from" field.
+func SplitFromGTE(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldGTE(FieldSplitFrom, v))
+}
+
+// SplitFromLT applies the LT predicate on the "split_from" field.
+func SplitFromLT(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLT(FieldSplitFrom, v))
+}
+
+// SplitFromLTE applies the LTE predicate on the "split_from" field.
+func SplitFromLTE(v int) predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldLTE(FieldSplitFrom, v))
+}
+
+// SplitFromIsNil applies the IsNil predicate on the "split_from" field.
+func SplitFromIsNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldIsNull(FieldSplitFrom))
+}
+
+// SplitFromNotNil applies the NotNil predicate on the "split_from" field.
+func SplitFromNotNil() predicate.Fulfillment {
+	return predicate.Fulfillment(sql.FieldNotNull(FieldSplitFrom))
+}
+
 // HasOrder applies the HasEdge predicate on the "order" edge.
 func HasOrder() predicate.Fulfillment {
 	return predicate.Fulfillment(func(s *sql.Selector) {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, true, OrderTable, OrderColumn),
+			sqlgraph.Edge(sqlgraph.M2O, true, OrderTable, OrderColumn),
 		)
 		sqlgraph.HasNeighbors(s, step)
 	})
@@ -818,6 +873,29 @@ func HasEvents() predicate.Fulfillment {
 func HasEventsWith(preds ...predicate.FulfillmentEvent) predicate.Fulfillment {
 	return predicate.Fulfillment(func(s *sql.Selector) {
 		step := newEventsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasLines applies the HasEdge predicate on the "lines" edge.
+func HasLines() predicate.Fulfillment {
+	return predicate.Fulfillment(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, LinesTable, LinesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLinesWith applies the HasEdge predicate on the "lines" edge with a given conditions (other predicates).
+func HasLinesWith(preds ...predicate.FulfillmentLine) predicate.Fulfillment {
+	return predicate.Fulfillment(func(s *sql.Selector) {
+		step := newLinesStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

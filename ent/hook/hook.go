@@ -177,6 +177,18 @@ func (f FulfillmentEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.V
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.FulfillmentEventMutation", m)
 }
 
+// The FulfillmentLineFunc type is an adapter to allow the use of ordinary
+// function as FulfillmentLine mutator.
+type FulfillmentLineFunc func(context.Context, *ent.FulfillmentLineMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f FulfillmentLineFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.FulfillmentLineMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.FulfillmentLineMutation", m)
+}
+
 // The GiftDrawFunc type is an adapter to allow the use of ordinary
 // function as GiftDraw mutator.
 type GiftDrawFunc func(context.Context, *ent.GiftDrawMutation) (ent.Value, error)

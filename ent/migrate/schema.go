@@ -375,7 +375,8 @@ var (
 		{Name: "packaging_variant", Type: field.TypeString, Size: 40, Default: ""},
 		{Name: "window_id", Type: field.TypeInt, Nullable: true},
 		{Name: "address", Type: field.TypeJSON, Nullable: true},
-		{Name: "order_id", Type: field.TypeInt, Unique: true},
+		{Name: "split_from", Type: field.TypeInt, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt},
 	}
 	// FulfillmentsTable holds the schema information for the "fulfillments" table.
 	FulfillmentsTable = &schema.Table{
@@ -384,13 +385,21 @@ var (
 		PrimaryKey: []*schema.Column{FulfillmentsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "fulfillments_orders_fulfillment",
-				Columns:    []*schema.Column{FulfillmentsColumns[16]},
+				Symbol:     "fulfillments_orders_fulfillments",
+				Columns:    []*schema.Column{FulfillmentsColumns[17]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
+			{
+				Name:    "fulfillment_order_id",
+				Unique:  true,
+				Columns: []*schema.Column{FulfillmentsColumns[17]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "split_from IS NULL",
+				},
+			},
 			{
 				Name:    "fulfillment_pickup_code",
 				Unique:  true,
@@ -443,6 +452,40 @@ var (
 				Columns:    []*schema.Column{FulfillmentEventsColumns[9]},
 				RefColumns: []*schema.Column{FulfillmentsColumns[0]},
 				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// FulfillmentLinesColumns holds the columns for the "fulfillment_lines" table.
+	FulfillmentLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "order_line_id", Type: field.TypeInt},
+		{Name: "customer_id", Type: field.TypeInt},
+		{Name: "quantity", Type: field.TypeInt},
+		{Name: "fulfillment_id", Type: field.TypeInt},
+	}
+	// FulfillmentLinesTable holds the schema information for the "fulfillment_lines" table.
+	FulfillmentLinesTable = &schema.Table{
+		Name:       "fulfillment_lines",
+		Columns:    FulfillmentLinesColumns,
+		PrimaryKey: []*schema.Column{FulfillmentLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fulfillment_lines_fulfillments_lines",
+				Columns:    []*schema.Column{FulfillmentLinesColumns[4]},
+				RefColumns: []*schema.Column{FulfillmentsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "fulfillmentline_fulfillment_id_order_line_id",
+				Unique:  true,
+				Columns: []*schema.Column{FulfillmentLinesColumns[4], FulfillmentLinesColumns[1]},
+			},
+			{
+				Name:    "fulfillmentline_order_line_id",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentLinesColumns[1]},
 			},
 		},
 	}
@@ -1645,6 +1688,7 @@ var (
 		DropPoolsTable,
 		FulfillmentsTable,
 		FulfillmentEventsTable,
+		FulfillmentLinesTable,
 		GiftDrawsTable,
 		GiftLotsTable,
 		HubCollectionsTable,
@@ -1759,6 +1803,10 @@ func init() {
 	FulfillmentEventsTable.ForeignKeys[0].RefTable = FulfillmentsTable
 	FulfillmentEventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(167503724544),
+	}
+	FulfillmentLinesTable.ForeignKeys[0].RefTable = FulfillmentsTable
+	FulfillmentLinesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(231928233984),
 	}
 	GiftDrawsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(150323855360),

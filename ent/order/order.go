@@ -50,8 +50,8 @@ const (
 	EdgeHistory = "history"
 	// EdgeRefunds holds the string denoting the refunds edge name in mutations.
 	EdgeRefunds = "refunds"
-	// EdgeFulfillment holds the string denoting the fulfillment edge name in mutations.
-	EdgeFulfillment = "fulfillment"
+	// EdgeFulfillments holds the string denoting the fulfillments edge name in mutations.
+	EdgeFulfillments = "fulfillments"
 	// EdgeReturns holds the string denoting the returns edge name in mutations.
 	EdgeReturns = "returns"
 	// Table holds the table name of the order in the database.
@@ -84,13 +84,13 @@ const (
 	RefundsInverseTable = "refunds"
 	// RefundsColumn is the table column denoting the refunds relation/edge.
 	RefundsColumn = "order_id"
-	// FulfillmentTable is the table that holds the fulfillment relation/edge.
-	FulfillmentTable = "fulfillments"
-	// FulfillmentInverseTable is the table name for the Fulfillment entity.
+	// FulfillmentsTable is the table that holds the fulfillments relation/edge.
+	FulfillmentsTable = "fulfillments"
+	// FulfillmentsInverseTable is the table name for the Fulfillment entity.
 	// It exists in this package in order to avoid circular dependency with the "fulfillment" package.
-	FulfillmentInverseTable = "fulfillments"
-	// FulfillmentColumn is the table column denoting the fulfillment relation/edge.
-	FulfillmentColumn = "order_id"
+	FulfillmentsInverseTable = "fulfillments"
+	// FulfillmentsColumn is the table column denoting the fulfillments relation/edge.
+	FulfillmentsColumn = "order_id"
 	// ReturnsTable is the table that holds the returns relation/edge.
 	ReturnsTable = "order_returns"
 	// ReturnsInverseTable is the table name for the OrderReturn entity.
@@ -307,10 +307,17 @@ func ByRefunds(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
-// ByFulfillmentField orders the results by fulfillment field.
-func ByFulfillmentField(field string, opts ...sql.OrderTermOption) OrderOption {
+// ByFulfillmentsCount orders the results by fulfillments count.
+func ByFulfillmentsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newFulfillmentStep(), sql.OrderByField(field, opts...))
+		sqlgraph.OrderByNeighborsCount(s, newFulfillmentsStep(), opts...)
+	}
+}
+
+// ByFulfillments orders the results by fulfillments terms.
+func ByFulfillments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newFulfillmentsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
 
@@ -355,11 +362,11 @@ func newRefundsStep() *sqlgraph.Step {
 		sqlgraph.Edge(sqlgraph.O2M, false, RefundsTable, RefundsColumn),
 	)
 }
-func newFulfillmentStep() *sqlgraph.Step {
+func newFulfillmentsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(FulfillmentInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2O, false, FulfillmentTable, FulfillmentColumn),
+		sqlgraph.To(FulfillmentsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, FulfillmentsTable, FulfillmentsColumn),
 	)
 }
 func newReturnsStep() *sqlgraph.Step {

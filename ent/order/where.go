@@ -722,21 +722,21 @@ func HasRefundsWith(preds ...predicate.Refund) predicate.Order {
 	})
 }
 
-// HasFulfillment applies the HasEdge predicate on the "fulfillment" edge.
-func HasFulfillment() predicate.Order {
+// HasFulfillments applies the HasEdge predicate on the "fulfillments" edge.
+func HasFulfillments() predicate.Order {
 	return predicate.Order(func(s *sql.Selector) {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, false, FulfillmentTable, FulfillmentColumn),
+			sqlgraph.Edge(sqlgraph.O2M, false, FulfillmentsTable, FulfillmentsColumn),
 		)
 		sqlgraph.HasNeighbors(s, step)
 	})
 }
 
-// HasFulfillmentWith applies the HasEdge predicate on the "fulfillment" edge with a given conditions (other predicates).
-func HasFulfillmentWith(preds ...predicate.Fulfillment) predicate.Order {
+// HasFulfillmentsWith applies the HasEdge predicate on the "fulfillments" edge with a given conditions (other predicates).
+func HasFulfillmentsWith(preds ...predicate.Fulfillment) predicate.Order {
 	return predicate.Order(func(s *sql.Selector) {
-		step := newFulfillmentStep()
+		step := newFulfillmentsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -48,6 +48,9 @@ type Fulfillment func(*sql.Selector)
 // FulfillmentEvent is the predicate function for fulfillmentevent builders.
 type FulfillmentEvent func(*sql.Selector)
 
+// FulfillmentLine is the predicate function for fulfillmentline builders.
+type FulfillmentLine func(*sql.Selector)
+
 // GiftDraw is the predicate function for giftdraw builders.
 type GiftDraw func(*sql.Selector)
 

@@ -447,6 +447,30 @@ func (f FulfillmentEventMutationRuleFunc) EvalMutation(ctx context.Context, m en
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.FulfillmentEventMutation", m)
 }
 
+// The FulfillmentLineQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type FulfillmentLineQueryRuleFunc func(context.Context, *ent.FulfillmentLineQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f FulfillmentLineQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.FulfillmentLineQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.FulfillmentLineQuery", q)
+}
+
+// The FulfillmentLineMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type FulfillmentLineMutationRuleFunc func(context.Context, *ent.FulfillmentLineMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f FulfillmentLineMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.FulfillmentLineMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.FulfillmentLineMutation", m)
+}
+
 // The GiftDrawQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type GiftDrawQueryRuleFunc func(context.Context, *ent.GiftDrawQuery) error
@@ -1470,6 +1494,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.FulfillmentEventQuery:
 		return q.Filter(), nil
+	case *ent.FulfillmentLineQuery:
+		return q.Filter(), nil
 	case *ent.GiftDrawQuery:
 		return q.Filter(), nil
 	case *ent.GiftLotQuery:
@@ -1584,6 +1610,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.FulfillmentMutation:
 		return m.Filter(), nil
 	case *ent.FulfillmentEventMutation:
+		return m.Filter(), nil
+	case *ent.FulfillmentLineMutation:
 		return m.Filter(), nil
 	case *ent.GiftDrawMutation:
 		return m.Filter(), nil

@@ -20,6 +20,7 @@ import (
 	"github.com/merchd/merchd/ent/droppool"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
+	"github.com/merchd/merchd/ent/fulfillmentline"
 	"github.com/merchd/merchd/ent/giftdraw"
 	"github.com/merchd/merchd/ent/giftlot"
 	"github.com/merchd/merchd/ent/hubcollection"
@@ -583,6 +584,21 @@ func init() {
 	fulfillmenteventDescAt := fulfillmenteventFields[8].Descriptor()
 	// fulfillmentevent.DefaultAt holds the default value on creation for the at field.
 	fulfillmentevent.DefaultAt = fulfillmenteventDescAt.Default.(func() time.Time)
+	fulfillmentline.Policy = privacy.NewPolicies(schema.FulfillmentLine{})
+	fulfillmentline.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := fulfillmentline.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	fulfillmentlineFields := schema.FulfillmentLine{}.Fields()
+	_ = fulfillmentlineFields
+	// fulfillmentlineDescQuantity is the schema descriptor for quantity field.
+	fulfillmentlineDescQuantity := fulfillmentlineFields[3].Descriptor()
+	// fulfillmentline.QuantityValidator is a validator for the "quantity" field. It is called by the builders before save.
+	fulfillmentline.QuantityValidator = fulfillmentlineDescQuantity.Validators[0].(func(int) error)
 	giftdraw.Policy = privacy.NewPolicies(schema.GiftDraw{})
 	giftdraw.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

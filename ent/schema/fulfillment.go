@@ -29,7 +29,9 @@ func (Fulfillment) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
 // Fields of the Fulfillment.
 func (Fulfillment) Fields() []ent.Field {
 	return []ent.Field{
-		field.Int("order_id").Unique().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// An order has one fulfilment, and one more for each part staff
+		// split off (partial fulfilment by line): see split_from.
+		field.Int("order_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Int("customer_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Enum("method").Values("PICKUP", "LOCAL_DELIVERY", "SHIPPING").Default("PICKUP"),
 		field.Enum("status").Values("UNFULFILLED", "PICKING", "PACKED", "READY_FOR_PICKUP", "HANDED_TO_COURIER",
@@ -59,21 +61,28 @@ func (Fulfillment) Fields() []ent.Field {
 		// choice when the fulfilment opens.
 		field.Int("window_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.JSON("address", &types.Address{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
+		// The fulfilment this one was split off (null: the order's first,
+		// opened when it was paid). Split fulfilments move on their own.
+		field.Int("split_from").Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
 // Edges of the Fulfillment.
 func (Fulfillment) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("order", Order.Type).Ref("fulfillment").Field("order_id").Unique().Required().Immutable().
+		edge.From("order", Order.Type).Ref("fulfillments").Field("order_id").Unique().Required().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.To("events", FulfillmentEvent.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("lines", FulfillmentLine.Type).Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
 	}
 }
 
 // Indexes of the Fulfillment.
 func (Fulfillment) Indexes() []ent.Index {
 	return []ent.Index{
+		// One first fulfilment per order: opening a paid order twice is a
+		// no-op under this index (splits add the others).
+		index.Fields("order_id").Unique().Annotations(entsql.IndexWhere("split_from IS NULL")),
 		index.Fields("pickup_code").Unique().Annotations(entsql.IndexWhere(fulfillmentOpen)),
 		index.Fields("status", "updated_at"),
 		// The SLA sweep reads open fulfilments past their deadline from
@@ -128,3 +137,43 @@ func (FulfillmentEvent) Annotations() []schema.Annotation { return nil }
 
 // Policy of the FulfillmentEvent.
 func (FulfillmentEvent) Policy() ent.Policy { return ownedPolicy() }
+
+// FulfillmentLine is how many units of one order line a fulfilment
+// carries. The order's first fulfilment carries every line; a split moves
+// units to a new fulfilment with one conditional decrement here
+// (`quantity >= n`), so a unit is never in two fulfilments.
+type FulfillmentLine struct{ ent.Schema }
+
+// Fields of the FulfillmentLine.
+func (FulfillmentLine) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("fulfillment_id").Immutable(),
+		field.Int("order_line_id").Immutable(),
+		field.Int("customer_id").Immutable(),
+		field.Int("quantity").NonNegative(),
+	}
+}
+
+// Edges of the FulfillmentLine.
+func (FulfillmentLine) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("fulfillment", Fulfillment.Type).Ref("lines").Field("fulfillment_id").Unique().Required().Immutable(),
+	}
+}
+
+// Indexes of the FulfillmentLine.
+func (FulfillmentLine) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("fulfillment_id", "order_line_id").Unique(),
+		// What of an order line was handed over (returns read it).
+		index.Fields("order_line_id"),
+	}
+}
+
+// Annotations of the FulfillmentLine: read through Fulfillment.lines.
+func (FulfillmentLine) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Policy of the FulfillmentLine.
+func (FulfillmentLine) Policy() ent.Policy { return ownedPolicy() }

@@ -132,7 +132,7 @@ func (Order) Edges() []ent.Edge {
 		edge.To("payments", Payment.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("history", OrderEvent.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("refunds", Refund.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
-		edge.To("fulfillment", Fulfillment.Type).Unique().Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("fulfillments", Fulfillment.Type).Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
 		edge.To("returns", OrderReturn.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }

@@ -349,6 +349,11 @@ type EndStreamInput struct {
 	StreamID int `json:"streamId"`
 }
 
+type FulfillmentLineInput struct {
+	OrderLineID int `json:"orderLineId"`
+	Quantity    int `json:"quantity"`
+}
+
 type GradeReturnLineInput struct {
 	LineID int              `json:"lineId"`
 	Grade  returnline.Grade `json:"grade"`
@@ -939,6 +944,20 @@ type SignUpInput struct {
 	Email    string  `json:"email"`
 	Password string  `json:"password"`
 	Name     *string `json:"name,omitempty"`
+}
+
+type SplitFulfillmentInput struct {
+	FulfillmentID  int                     `json:"fulfillmentId"`
+	Lines          []*FulfillmentLineInput `json:"lines"`
+	Note           *string                 `json:"note,omitempty"`
+	IdempotencyKey string                  `json:"idempotencyKey"`
+}
+
+type SplitFulfillmentPayload struct {
+	// The fulfilment split, with the units it kept.
+	Fulfillment *ent.Fulfillment `json:"fulfillment"`
+	// The new fulfilment, with the units split off.
+	Split *ent.Fulfillment `json:"split"`
 }
 
 type StartTerminalPaymentInput struct {
