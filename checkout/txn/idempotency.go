@@ -91,6 +91,23 @@ func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 		}
 	}
 
+	for attempt := 1; ; attempt++ {
+		res, err := claimAndRun(ctx, db, op, key, scope, sum[:], fn)
+		if err == nil || !Retryable(err) || attempt == maxAttempts || ctx.Err() != nil {
+			return res, err
+		}
+		if !backoff(ctx, attempt) {
+			return zero, err
+		}
+	}
+}
+
+// claimAndRun is one attempt of an idempotent operation: claim the key,
+// run fn, record its result, in one transaction.
+func claimAndRun[T any](ctx context.Context, db *ent.Client, op, key, scope string, sum []byte,
+	fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {
+	var zero T
+	sys := viewer.SystemContext(ctx)
 	tx, err := db.Tx(ctx)
 	if err != nil {
 		return zero, fmt.Errorf("txn: %s: begin: %w", op, err)
@@ -101,12 +118,12 @@ func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 	// one commits, then fails to claim and replays our result; if we roll
 	// back, the claim goes with everything else and the key is free again.
 	claim, err := tx.IdempotencyKey.Create().
-		SetScope(scope).SetKey(key).SetOperation(op).SetRequestHash(sum[:]).SetResponse([]byte{}).
+		SetScope(scope).SetKey(key).SetOperation(op).SetRequestHash(sum).SetResponse([]byte{}).
 		Save(sys)
 	if err != nil {
 		_ = tx.Rollback()
 		if ent.IsConstraintError(err) {
-			if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
+			if res, found, err := replay[T](sys, db, scope, key, sum); found || err != nil {
 				return res, err
 			}
 			return zero, checkout.ErrIdempotencyInProgress

@@ -313,3 +313,59 @@ func TestToDollar(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadlockVictimRunsAgain: two transactions lock two rows in opposite
+// orders, each waiting for the other (on PostgreSQL, a deadlock: it
+// aborts one). Both Do and Idempotent run the victim again, so both
+// callers succeed and each one's write is there once.
+func TestDeadlockVictimRunsAgain(t *testing.T) {
+	db := open(t, dialect.Postgres)
+	ctx := viewer.SystemContext(context.Background())
+	a := db.Client.Location.Create().SetCode("dl-a").SetName("a").SetKind(location.KindHUB).SaveX(ctx)
+	b := db.Client.Location.Create().SetCode("dl-b").SetName("b").SetKind(location.KindHUB).SaveX(ctx)
+	for _, idem := range []bool{false, true} {
+		var (
+			locked sync.WaitGroup // both hold their first row
+			runs   atomic.Int32
+		)
+		locked.Add(2)
+		swap := func(first, second *ent.Location, name string) func(ctx context.Context, tx *ent.Tx) (int, error) {
+			return func(ctx context.Context, tx *ent.Tx) (int, error) {
+				run := runs.Add(1)
+				if err := tx.Location.UpdateOne(first).SetName(name).Exec(ctx); err != nil {
+					return 0, err
+				}
+				if run <= 2 { // the first two runs meet; a run again goes straight through
+					locked.Done()
+					locked.Wait()
+				}
+				return 1, tx.Location.UpdateOne(second).SetName(name).Exec(ctx)
+			}
+		}
+		errs := make([]error, 2)
+		race(2, func(i int) {
+			first, second := a, b
+			if i == 1 {
+				first, second = b, a
+			}
+			fn := swap(first, second, fmt.Sprint("tx-", i))
+			if idem {
+				_, errs[i] = txn.Idempotent(ctx, db.Client, "swap", fmt.Sprint("dl-", i), i, fn)
+			} else {
+				_, errs[i] = txn.Do(ctx, db.Client, "swap", func(tx *ent.Tx) (int, error) { return fn(ctx, tx) })
+			}
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("idempotent=%v: transaction %d: %v", idem, i, err)
+			}
+		}
+		if n := runs.Load(); n != 3 {
+			t.Fatalf("idempotent=%v: %d runs, want 3 (the deadlock victim once more)", idem, n)
+		}
+		got := db.Client.Location.GetX(ctx, a.ID).Name
+		if got2 := db.Client.Location.GetX(ctx, b.ID).Name; got != got2 {
+			t.Fatalf("idempotent=%v: the rows disagree (%q, %q): a transaction half applied", idem, got, got2)
+		}
+	}
+}
