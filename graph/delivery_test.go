@@ -474,6 +474,15 @@ func TestDeliveryLocalZones(t *testing.T) {
 	if d := ord.Node.Delivery; d.SameDay || d.Price.Amount != 590 || d.Address.Postcode != "10435" {
 		t.Fatalf("order's delivery %+v", d)
 	}
+	// Paid past the cutoff, it is due by the end of the next Berlin day
+	// (its SLA deadline; a same-day order is due by the end of this one).
+	deliver(t, e, "evt_local", "payment_intent.succeeded", *co.Checkout.PaymentIntentID)
+	f := e.Client.Fulfillment.Query().Where(fulfillment.OrderID(decodeID(t, co.Checkout.Order.ID))).OnlyX(sys())
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	now := e.Clock.Now().In(berlin)
+	if want := time.Date(now.Year(), now.Month(), now.Day()+2, 0, 0, 0, 0, berlin); f.DueAt == nil || !f.DueAt.Equal(want) {
+		t.Fatalf("a next-day local delivery is due %v, want %v (the end of the next Berlin day)", f.DueAt, want)
+	}
 }
 
 // TestDeliveryAddresses: saved addresses are their owner's only, and one

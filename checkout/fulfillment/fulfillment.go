@@ -134,8 +134,17 @@ func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int)
 	case !ent.IsNotFound(err):
 		return fmt.Errorf("open fulfilment of order %d: delivery choice: %w", orderID, err)
 	}
-	// The first SLA deadline: a pickup window's end, else the method's.
+	// The first SLA deadline: a pickup window's end; for a local delivery,
+	// the end of the zone's day it was promised for; else the method's.
 	due := s.cfg.due(fulfillment.Method(method), now)
+	if choice != nil && choice.Method == deliverychoice.MethodLOCAL_DELIVERY && choice.ZoneID != nil {
+		z, err := tx.DeliveryZone.Get(viewer.SystemContext(ctx), *choice.ZoneID)
+		if err != nil {
+			return fmt.Errorf("open fulfilment of order %d: delivery zone: %w", orderID, err)
+		}
+		end := deliveryDay(z.Timezone, choice.SameDay, now)
+		due = &end
+	}
 	if windowID != nil {
 		w, err := tx.PickupWindow.Get(viewer.SystemContext(ctx), *windowID)
 		if err != nil {
@@ -172,6 +181,22 @@ func (s *Service) Open(ctx context.Context, tx *ent.Tx, orderID, customerID int)
 		// The code is taken by an open fulfilment: draw again.
 	}
 	return fmt.Errorf("open fulfilment of order %d: no free pickup code after 8 draws", orderID)
+}
+
+// deliveryDay is when a local delivery ordered at now is due: the end of
+// the zone's local day when it was same-day (ordered before the zone's
+// cutoff), else the end of the next local day.
+func deliveryDay(timezone string, sameDay bool, now time.Time) time.Time {
+	loc, err := time.LoadLocation(timezone)
+	if err != nil {
+		loc = time.UTC // the zone's time zone is checked when staff set it
+	}
+	t := now.In(loc)
+	days := 1
+	if !sameDay {
+		days = 2
+	}
+	return time.Date(t.Year(), t.Month(), t.Day()+days, 0, 0, 0, 0, loc).UTC()
 }
 
 // transitions lists, for each state, the states a fulfilment may come
