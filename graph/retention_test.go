@@ -14,6 +14,7 @@ import (
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/customer"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -26,7 +27,8 @@ import (
 // TestRetentionJobs is finding 13 of the abuse issue (its
 // clean-up part): nothing was ever deleted. Now each sweep deletes, a
 // bounded batch at a time, expired sessions, idempotency keys past 7 days,
-// Stripe event ids past 30 days and hub payments that can never complete,
+// Stripe event ids past 30 days, hub payments that can never complete and
+// password-reset/verification tokens a day past their expiry,
 // exactly those, even with two replicas sweeping at once.
 func TestRetentionJobs(t *testing.T) {
 	for _, d := range graphtest.Dialects(t) {
@@ -63,6 +65,13 @@ func TestRetentionJobs(t *testing.T) {
 			}
 			week, month := 7*24*time.Hour, 30*24*time.Hour
 
+			accountToken := func(name string, expires time.Time) int {
+				h := sha256.Sum256([]byte(name))
+				return e.Client.AccountToken.Create().SetTokenHash(h[:]).SetCustomerID(cust.ID).SetPurpose(accounttoken.PurposePASSWORD_RESET).
+					SetEmail(cust.Email).SetExpiresAt(expires).SaveX(ctx).ID
+			}
+			goneToken := accountToken("reset-old", T.Add(-25*time.Hour))
+			keptToken := accountToken("reset-late-click", T.Add(-23*time.Hour))
 			goneSession := session("expired", t0.Add(10*time.Minute))
 			keptSession := session("live", t0.Add(20*time.Minute))
 			goneKeys := []int{key("old-1", T.Add(-week-time.Second)), key("old-2", T.Add(-week-time.Hour)), key("old-3", T.Add(-2*week))}
@@ -131,6 +140,10 @@ func TestRetentionJobs(t *testing.T) {
 				t.Fatalf("stripe events left %v: want %d kept, %d gone", events, keptEvent, goneEvent)
 			}
 			same("hub payments", ids(e.Client.HubPayment.Query()), keptHub)
+			same("account tokens", ids(e.Client.AccountToken.Query()), []int{keptToken})
+			if keptToken == goneToken {
+				t.Fatal("unreachable")
+			}
 			for _, id := range goneHub {
 				if contains(keptHub, id) {
 					t.Fatal("unreachable")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/accounttoken"
 	"github.com/merchd/merchd/ent/customersession"
 	"github.com/merchd/merchd/ent/hubpayment"
 	"github.com/merchd/merchd/ent/idempotencykey"
@@ -77,6 +78,15 @@ func (o *Service) sweepRetention(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("orders: delete expired sessions: %w", err)
+	}
+	// Password-reset and email-verification tokens, a day after they
+	// expired (until then a late click is told "expired", not "unknown").
+	ids, err = o.db.AccountToken.Query().Where(accounttoken.ExpiresAtLTE(now.Add(-24 * time.Hour))).Limit(r.Batch).IDs(ctx)
+	if err == nil && len(ids) > 0 {
+		_, err = o.db.AccountToken.Delete().Where(accounttoken.IDIn(ids...), accounttoken.ExpiresAtLTE(now.Add(-24*time.Hour))).Exec(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("orders: delete expired account tokens: %w", err)
 	}
 	cut := now.Add(-r.Idempotency)
 	ids, err = o.db.IdempotencyKey.Query().Where(idempotencykey.CreatedAtLT(cut)).Limit(r.Batch).IDs(ctx)
