@@ -105,6 +105,19 @@ func (r *orderResolver) PickupPass(ctx context.Context, obj *ent.Order) (*string
 	return &pass, nil
 }
 
+// PickupPassQR is the resolver for the pickupPassQr field.
+func (r *orderResolver) PickupPassQR(ctx context.Context, obj *ent.Order) (*string, error) {
+	pass, err := r.PickupPass(ctx, obj)
+	if err != nil || pass == nil {
+		return nil, err
+	}
+	png, err := qrPNG(*pass)
+	if err != nil {
+		return nil, err
+	}
+	return &png, nil
+}
+
 // LateFulfillments is the resolver for the lateFulfillments field.
 func (r *queryResolver) LateFulfillments(ctx context.Context, first *int) ([]*ent.Fulfillment, error) {
 	svc, err := r.fulfil()

@@ -56,8 +56,9 @@ func TestPagesCarryCSP(t *testing.T) {
 	pages := []page{
 		{"/", true, false, 200}, {"/products/tee", true, false, 200}, {"/drops/x", true, false, 200},
 		{"/cart", true, false, 200}, {"/signin", true, false, 200}, {"/orders/x", true, false, 200},
-		{"/wallet", true, false, 200}, {"/q/good", false, false, 200}, {"/q/forged", false, false, 400},
-		{"/pay/hub", true, false, 200}, {"/hub-sales/abc", false, false, 200}, {"/watch/s", false, false, 200},
+		{"/wallet", true, false, 200}, {"/q/good", true, false, 200}, {"/q/forged", false, false, 400},
+		{"/orders", true, false, 200}, {"/account", true, false, 200}, {"/reset-password", true, false, 200}, {"/verify-email", true, false, 200},
+		{"/pay/hub", true, false, 200}, {"/hub-sales/abc", false, false, 200}, {"/watch/s", true, false, 200},
 		{"/overlay/s", false, true, 200}, {"/assets/shop.js", false, false, 200}, {"/nope/nope", false, false, 404},
 	}
 	for _, pk := range []string{"", "pk_test_123"} {
