@@ -23,9 +23,11 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 
+	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/hubpayment"
+	"github.com/merchd/merchd/ent/outboxevent"
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
@@ -69,7 +71,7 @@ func TestPagesInChromium(t *testing.T) {
 	e.Mux.Handle("/", web.Handler(web.Config{
 		VerifyQR:             func(code string) error { _, err := e.QR.Verify(code); return err },
 		StripePublishableKey: "pk_test_e2e", ShopName: "Night Owl Merch",
-		Brand: web.Brand{Color: "#6a1fb0", StripeJSURL: "/test/stripe.js"},
+		Brand: web.Brand{Color: "#6a1fb0", LogoURL: "/assets/demo/night-owl.svg", StripeJSURL: "/test/stripe.js"},
 	}))
 	// Test-only: Stripe confirms an order's card payment.
 	e.Mux.HandleFunc("POST /test/pay", func(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +119,20 @@ func TestPagesInChromium(t *testing.T) {
 		}
 		body, sig := e.Stripe.Event(t, "evt_e2e_hub_"+p.SaleID, "payment_intent.succeeded", *p.StripePaymentIntentID)
 		w.WriteHeader(graphtest.Deliver(t, e.WebhookURL, body, sig))
+	})
+	// Test-only: the link in the newest password-reset email (the outbox
+	// keeps the token for the mailer).
+	e.Mux.HandleFunc("GET /test/reset-link", func(w http.ResponseWriter, r *http.Request) {
+		ev, err := e.Client.OutboxEvent.Query().Where(outboxevent.Type(checkout.EventPasswordReset)).Order(outboxevent.ByID()).All(viewer.SystemContext(r.Context()))
+		if err != nil || len(ev) == 0 {
+			http.Error(w, fmt.Sprint("no reset email: ", err), 404)
+			return
+		}
+		var data struct {
+			Token string `json:"_token"`
+		}
+		_ = json.Unmarshal(ev[len(ev)-1].Data, &data)
+		io.WriteString(w, "/reset-password?token="+url.QueryEscape(data.Token))
 	})
 	// Test-only: holds run out (the clock moves past them and the sweeper runs).
 	e.Mux.HandleFunc("POST /test/expire", func(w http.ResponseWriter, r *http.Request) {

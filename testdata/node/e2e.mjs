@@ -326,6 +326,51 @@ try {
     await ctx.close();
   }
 
+  // 3a. The guest claims the account: "forgot password?", the emailed
+  // link, a new password, signed in, signed out.
+  {
+    const ctx = await context(PHONE);
+    const page = await ctx.newPage();
+    await page.goto(cfg.base + "/account");
+    await page.getByLabel("Email").fill("new.fan@e2e.example");
+    await page.locator("#forgot").click();
+    await inView(page, "#notice", "reset link sent (phone)");
+    const link = await (await fetch(cfg.base + "/test/reset-link")).text();
+    await page.goto(cfg.base + link);
+    await page.getByLabel(/New password/).fill("a brand new secret");
+    await page.getByRole("button", { name: "Set password" }).click();
+    await page.getByRole("heading", { name: "Password set" }).waitFor();
+    await axe(page, "reset-password");
+    await page.getByRole("link", { name: "Sign in" }).click();
+    await page.getByLabel("Email").fill("new.fan@e2e.example");
+    await page.getByLabel("Password").fill("a brand new secret");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(cfg.base + "/");
+    await page.goto(cfg.base + "/account");
+    await page.locator("#account-email", { hasText: "new.fan@e2e.example" }).waitFor();
+    await shot(page, "phone-account");
+    await page.locator("#sign-out").click();
+    await page.waitForURL(cfg.base + "/");
+    if (await page.evaluate(() => localStorage.getItem("merchd.token"))) throw new Error("still signed in after signing out");
+    ok("a guest claims the account by the reset link, signs in and out");
+    await ctx.close();
+  }
+  // Dark mode: the same pages, the system's dark scheme, still accessible.
+  {
+    const ctx = await context({ ...PHONE, colorScheme: "dark" }, cfg.carol.token);
+    const page = await ctx.newPage();
+    await page.goto(cfg.base + "/products/" + cfg.sizedSlug);
+    await page.locator("#add").waitFor();
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    if (bg === "rgb(255, 255, 255)") throw new Error("dark mode not applied");
+    await axe(page, "product (dark)");
+    await shot(page, "phone-product-dark");
+    const logo = await page.locator(".brand img").evaluate((i) => i.complete && i.naturalWidth > 0);
+    if (!logo) throw new Error("the logo did not load");
+    ok("dark mode and the creator's logo", bg);
+    await ctx.close();
+  }
+
   // 3b. A pop-up hub's order paid from the buyer's phone.
   {
     const ctx = await context(PHONE);

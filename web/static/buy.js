@@ -88,6 +88,8 @@ export async function buy(v, p, onPaid, extra = {}) {
     if (!pk) throw Object.assign(new Error(), { code: "NO_CARD" });
     const d = await checkout(c, { card: true });
     if (d.order.status === "PAID") return paid(d.order, onPaid);
+    card.hidden = true;
+    if (wallet) wallet.hidden = true;
     await stripeForm(pk, d.clientSecret, box, "Pay " + money(c.total));
     box.replaceChildren(h("p", { class: "status", id: "qr-waiting" }, "Confirming your payment…"));
     follow(d.order.id, onPaid);
