@@ -144,3 +144,33 @@ func TestPolicyIgnoresOddHost(t *testing.T) {
 		t.Fatalf("policy %q", csp)
 	}
 }
+
+// The creator's colour reaches the pages through /assets/brand.css (the
+// policy allows no inline style), and Stripe.js from another address
+// widens the policy by that origin only.
+func TestBrandAndStripeJSURL(t *testing.T) {
+	h := web.Handler(web.Config{StripePublishableKey: "pk_test_1", ShopName: "Night Owl",
+		Brand: web.Brand{Color: "#6a1fb0", LogoURL: "/assets/demo/owl.svg", StripeJSURL: "https://js.example/v3/"}})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/assets/brand.css", nil))
+	if !strings.Contains(rec.Body.String(), "--brand: #6a1fb0") {
+		t.Fatalf("brand.css: %q", rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/q/code", nil))
+	body, csp := rec.Body.String(), rec.Header().Get("Content-Security-Policy")
+	for _, want := range []string{"Night Owl", `src="/assets/demo/owl.svg"`, `data-stripe-js="https://js.example/v3/"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if !strings.Contains(csp, "script-src 'self' https://js.example;") || strings.Contains(csp, "stripe.com") {
+		t.Errorf("policy %q", csp)
+	}
+	// A bad colour never reaches a page (main refuses it first).
+	rec = httptest.NewRecorder()
+	web.Handler(web.Config{Brand: web.Brand{Color: "red;}*{display:none"}}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/assets/brand.css", nil))
+	if strings.Contains(rec.Body.String(), "display") {
+		t.Fatalf("brand.css: %q", rec.Body.String())
+	}
+}
