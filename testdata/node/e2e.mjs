@@ -400,6 +400,7 @@ try {
     const state = (s) => page.waitForFunction((s) => document.getElementById("app").dataset.state === s, s, { timeout: 20000 });
     await page.goto(cfg.base + "/watch/" + cfg.streamId);
     await state("offline");
+    if (await page.locator("#live-badge").isVisible()) throw new Error("LIVE shown while offline");
     ok("watch: offline before the publisher", await page.locator("#stage-state").textContent());
     await shot(page, "phone-watch-offline");
     await axe(page, "watch");
@@ -419,6 +420,7 @@ try {
     await page.locator("#sheet-close").click();
     await post("/test/unpublish");
     await state("offline");
+    if (await page.locator("#live-badge").isVisible()) throw new Error("LIVE shown after the publisher left");
     ok("watch: the publisher left, the page says so");
     await post("/test/publish");
     await state("live");

@@ -141,7 +141,7 @@ export function notice(msg, kind = "error", action) {
   clearTimeout(noticeTimer);
   el.replaceChildren(msg, action ? h("a", { href: action.href }, action.label) : "");
   el.className = "toast " + kind;
-  if (kind === "ok") noticeTimer = setTimeout(() => el.replaceChildren(), 5000);
+  noticeTimer = setTimeout(() => el.replaceChildren(), kind === "ok" ? 6000 : 12000);
 }
 export const clearNotice = () => { const el = document.getElementById("notice"); if (el) el.replaceChildren(); };
 
