@@ -30,6 +30,7 @@ import (
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/hardware"
 	"github.com/merchd/merchd/live"
+	"github.com/merchd/merchd/web"
 )
 
 // serveConfig is everything `merchd serve` can be told.
@@ -57,6 +58,8 @@ type serveConfig struct {
 	Returns returns.Config
 	// StripePublishableKey (pk_…, not a secret) turns on Stripe Elements.
 	StripePublishableKey string
+	// Brand is the pages' look: brand colour, logo, Stripe.js's address.
+	Brand web.Brand
 	// DebugAddr, when set, serves /debug/pprof there (keep it private).
 	DebugAddr string
 	// SubscriptionRate caps updates per second per subscribed topic.
@@ -213,6 +216,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&c.StripePublishableKey, "stripe-publishable-key", c.StripePublishableKey, "Stripe publishable key (pk_…) for card payments in the pages")
+	fs.StringVar(&c.Brand.Color, "brand-color", c.Brand.Color, "the pages' brand `colour` (#rrggbb): buttons, links, highlights")
+	fs.StringVar(&c.Brand.LogoURL, "logo-url", c.Brand.LogoURL, "the shop's logo in the pages' header: an https `URL` or a path on this server")
+	fs.StringVar(&c.Brand.StripeJSURL, "stripe-js-url", c.Brand.StripeJSURL, "where the pages load Stripe.js from (default Stripe's; change only for a test stand-in)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "serve Go's /debug/pprof on this private `host:port` (off by default)")
 	fs.Int64Var(&c.HubWalletLimit, "hub-wallet-limit", hubs.DefaultHubWalletLimit,
 		"on central: the most one wallet pass pays at hubs in total (all its sales, every hub), in minor units (match the hubs' --offline-wallet-limit); the rest is a SHORTFALL for staff")
@@ -263,7 +269,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Notify.SMTP.From, "smtp-from", c.Notify.SMTP.From, "the emails' sender, e.g. \"Shop <orders@shop.example>\"")
 	fs.StringVar(&c.Notify.SMTP.TLS, "smtp-tls", c.Notify.SMTP.TLS, "starttls (required), tls (implicit, port 465), opportunistic, or none")
 	fs.DurationVar(&c.Notify.SMTP.Timeout, "smtp-timeout", c.Notify.SMTP.Timeout, "time limit for sending one email")
-	fs.StringVar(&c.Notify.ShopName, "shop-name", c.Notify.ShopName, "the shop's name in emails")
+	fs.StringVar(&c.Notify.ShopName, "shop-name", c.Notify.ShopName, "the shop's name in emails and on the pages")
 	fs.StringVar(&c.Notify.PublicURL, "public-url", c.Notify.PublicURL, "the shop's public base `URL` (https://shop.example): links in emails start with it")
 	fs.BoolVar(&c.Notify.AllowPrivateWebhooks, "allow-private-webhooks", c.Notify.AllowPrivateWebhooks, "let webhook endpoints be on loopback and private addresses")
 	fs.IntVar(&c.Notify.MaxAttempts, "notify-max-attempts", c.Notify.MaxAttempts, "attempts an email or webhook gets before it is DEAD (retried with backoff from 30s, doubling, up to 6h)")
@@ -336,6 +342,9 @@ func (c serveConfig) Validate() error {
 	}
 	if c.SweepInterval < 10*time.Millisecond || c.SweepInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("--sweep-interval %s is outside 10ms..1m", c.SweepInterval))
+	}
+	if err := c.Brand.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Stripe.Validate(); err != nil {
 		errs = append(errs, err)

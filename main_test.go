@@ -44,6 +44,9 @@ func TestConfigValidate(t *testing.T) {
 		{[]string{"--public-url", "shop.example"}, `--public-url "shop.example" is not an http(s) URL`},
 		{[]string{"--notify-lease", "5s"}, "--notify-lease 5s must outlast the webhook timeout 10s"},
 		{[]string{"--notify-max-attempts", "1000"}, "--notify-max-attempts 1000 is outside 1..100"},
+		{[]string{"--brand-color", "red; } body { display: none"}, `--brand-color "red; } body { display: none" is not a colour`},
+		{[]string{"--logo-url", "javascript:alert(1)"}, `--logo-url "javascript:alert(1)" is neither an https URL nor a path`},
+		{[]string{"--stripe-js-url", "http://evil.example/stripe.js"}, `--stripe-js-url "http://evil.example/stripe.js" is neither`},
 	} {
 		err := run(context.Background(), append([]string{"serve"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -198,7 +198,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: now,
 		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Broker: broker,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery, Returns: s.Returns,
-		Notify: s.Notify,
+		Notify: s.Notify, PublicURL: cfg.Notify.PublicURL,
 	}
 	if syncer != nil {
 		resolver.HubLink = syncer
@@ -230,6 +230,8 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	mux.Handle("/", web.Handler(web.Config{
 		StripePublishableKey: cfg.StripePublishableKey,
 		VerifyQR:             func(code string) error { _, err := s.QR.Verify(code); return err },
+		ShopName:             cfg.Notify.ShopName,
+		Brand:                cfg.Brand,
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

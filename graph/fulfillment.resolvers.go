@@ -131,6 +131,19 @@ func (r *orderResolver) PickupPass(ctx context.Context, obj *ent.Order) (*string
 	return r.pickupPass(f), nil
 }
 
+// PickupPassQR is the resolver for the pickupPassQr field.
+func (r *orderResolver) PickupPassQR(ctx context.Context, obj *ent.Order) (*string, error) {
+	pass, err := r.PickupPass(ctx, obj)
+	if err != nil || pass == nil {
+		return nil, err
+	}
+	png, err := qrPNG(*pass)
+	if err != nil {
+		return nil, err
+	}
+	return &png, nil
+}
+
 // Fulfillment is the resolver for the fulfillment field.
 func (r *orderResolver) Fulfillment(ctx context.Context, obj *ent.Order) (*ent.Fulfillment, error) {
 	f, err := r.Client.Fulfillment.Query().Where(fulfillment.OrderID(obj.ID), fulfillment.SplitFromIsNil()).Only(ctx)

@@ -538,6 +538,7 @@ type ComplexityRoot struct {
 		Code func(childComplexity int) int
 		Path func(childComplexity int) int
 		Png  func(childComplexity int) int
+		URL  func(childComplexity int) int
 	}
 
 	LeaseAllocationPayload struct {
@@ -624,6 +625,7 @@ type ComplexityRoot struct {
 		EndStream                func(childComplexity int, input model.EndStreamInput) int
 		GradeReturnLine          func(childComplexity int, input model.GradeReturnLineInput) int
 		GrantCredit              func(childComplexity int, input model.GrantCreditInput) int
+		GuestSignUp              func(childComplexity int, input model.GuestSignUpInput) int
 		HighlightProduct         func(childComplexity int, input model.HighlightProductInput) int
 		HubCardPayment           func(childComplexity int, input model.HubCardPaymentInput) int
 		HubSell                  func(childComplexity int, input model.HubSellInput) int
@@ -690,6 +692,7 @@ type ComplexityRoot struct {
 		Payments      func(childComplexity int) int
 		PickupCode    func(childComplexity int) int
 		PickupPass    func(childComplexity int) int
+		PickupPassQR  func(childComplexity int) int
 		Refunded      func(childComplexity int) int
 		Refunds       func(childComplexity int) int
 		Returns       func(childComplexity int) int
@@ -1294,6 +1297,7 @@ type MoneyResolver interface {
 }
 type MutationResolver interface {
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
+	GuestSignUp(ctx context.Context, input model.GuestSignUpInput) (*model.AuthPayload, error)
 	SignIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error)
 	SignOut(ctx context.Context) (*model.SignOutPayload, error)
 	CreateProduct(ctx context.Context, input ent.CreateProductInput) (*model.ProductPayload, error)
@@ -1373,6 +1377,7 @@ type OrderResolver interface {
 	Delivery(ctx context.Context, obj *ent.Order) (*ent.DeliveryChoice, error)
 	DeliveryPrice(ctx context.Context, obj *ent.Order) (*ent.Money, error)
 	PickupPass(ctx context.Context, obj *ent.Order) (*string, error)
+	PickupPassQR(ctx context.Context, obj *ent.Order) (*string, error)
 	Fulfillment(ctx context.Context, obj *ent.Order) (*ent.Fulfillment, error)
 	Fulfillments(ctx context.Context, obj *ent.Order) ([]*ent.Fulfillment, error)
 	Stream(ctx context.Context, obj *ent.Order) (*ent.Stream, error)
@@ -3181,6 +3186,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IssueQRCodePayload.Png(childComplexity), true
+	case "IssueQRCodePayload.url":
+		if e.ComplexityRoot.IssueQRCodePayload.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssueQRCodePayload.URL(childComplexity), true
 
 	case "LeaseAllocationPayload.available":
 		if e.ComplexityRoot.LeaseAllocationPayload.Available == nil {
@@ -3689,6 +3700,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.GrantCredit(childComplexity, args["input"].(model.GrantCreditInput)), true
+	case "Mutation.guestSignUp":
+		if e.ComplexityRoot.Mutation.GuestSignUp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_guestSignUp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GuestSignUp(childComplexity, args["input"].(model.GuestSignUpInput)), true
 	case "Mutation.highlightProduct":
 		if e.ComplexityRoot.Mutation.HighlightProduct == nil {
 			break
@@ -4266,6 +4288,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.PickupPass(childComplexity), true
+	case "Order.pickupPassQr":
+		if e.ComplexityRoot.Order.PickupPassQR == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.PickupPassQR(childComplexity), true
 	case "Order.refunded":
 		if e.ComplexityRoot.Order.Refunded == nil {
 			break
@@ -6545,6 +6573,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputFulfillmentWhereInput,
 		ec.unmarshalInputGradeReturnLineInput,
 		ec.unmarshalInputGrantCreditInput,
+		ec.unmarshalInputGuestSignUpInput,
 		ec.unmarshalInputHighlightProductInput,
 		ec.unmarshalInputHubCardPaymentInput,
 		ec.unmarshalInputHubCollectionInput,
@@ -7648,6 +7677,8 @@ func (ec *executionContext) childFields_IssueQRCodePayload(ctx context.Context, 
 		return ec.fieldContext_IssueQRCodePayload_code(ctx, field)
 	case "path":
 		return ec.fieldContext_IssueQRCodePayload_path(ctx, field)
+	case "url":
+		return ec.fieldContext_IssueQRCodePayload_url(ctx, field)
 	case "png":
 		return ec.fieldContext_IssueQRCodePayload_png(ctx, field)
 	}
@@ -7808,6 +7839,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_deliveryPrice(ctx, field)
 	case "pickupPass":
 		return ec.fieldContext_Order_pickupPass(ctx, field)
+	case "pickupPassQr":
+		return ec.fieldContext_Order_pickupPassQr(ctx, field)
 	case "fulfillment":
 		return ec.fieldContext_Order_fulfillment(ctx, field)
 	case "fulfillments":
@@ -9394,6 +9427,20 @@ func (ec *executionContext) field_Mutation_grantCredit_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.GrantCreditInput, error) {
 			return ec.unmarshalNGrantCreditInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐGrantCreditInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_guestSignUp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.GuestSignUpInput, error) {
+			return ec.unmarshalNGuestSignUpInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐGuestSignUpInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -17853,6 +17900,29 @@ func (ec *executionContext) fieldContext_IssueQRCodePayload_path(_ context.Conte
 	return graphql.NewScalarFieldContext("IssueQRCodePayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _IssueQRCodePayload_url(ctx context.Context, field graphql.CollectedField, obj *model.IssueQRCodePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssueQRCodePayload_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssueQRCodePayload_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssueQRCodePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _IssueQRCodePayload_png(ctx context.Context, field graphql.CollectedField, obj *model.IssueQRCodePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18658,6 +18728,50 @@ func (ec *executionContext) fieldContext_Mutation_signUp(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_signUp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_guestSignUp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_guestSignUp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GuestSignUp(ctx, fc.Args["input"].(model.GuestSignUpInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_guestSignUp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_guestSignUp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -22335,6 +22449,29 @@ func (ec *executionContext) _Order_pickupPass(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Order_pickupPass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Order_pickupPassQr(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_pickupPassQr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().PickupPassQR(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_pickupPassQr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
@@ -39766,6 +39903,36 @@ func (ec *executionContext) unmarshalInputGrantCreditInput(ctx context.Context, 
 				return it, err
 			}
 			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputGuestSignUpInput(ctx context.Context, obj any) (model.GuestSignUpInput, error) {
+	var it model.GuestSignUpInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"email"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
 		}
 	}
 	return it, nil
@@ -57251,6 +57418,11 @@ func (ec *executionContext) _IssueQRCodePayload(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "url":
+			out.Values[i] = ec._IssueQRCodePayload_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "png":
 			out.Values[i] = ec._IssueQRCodePayload_png(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -57912,6 +58084,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "signUp":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_signUp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "guestSignUp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_guestSignUp(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -58883,6 +59062,44 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 					}
 				}()
 				res = ec._Order_pickupPass(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "pickupPassQr":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_pickupPassQr(ctx, field, obj)
 				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -66232,6 +66449,11 @@ func (ec *executionContext) marshalNGrantCreditPayload2ᚖgithubᚗcomᚋmerchd�
 		return graphql.Null
 	}
 	return ec._GrantCreditPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNGuestSignUpInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐGuestSignUpInput(ctx context.Context, v any) (model.GuestSignUpInput, error) {
+	res, err := ec.unmarshalInputGuestSignUpInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNHighlightProductInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHighlightProductInput(ctx context.Context, v any) (model.HighlightProductInput, error) {

@@ -34,6 +34,15 @@ func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) 
 	return &model.AuthPayload{Token: s.Token, ExpiresAt: s.ExpiresAt, Customer: s.Customer}, nil
 }
 
+// GuestSignUp is the resolver for the guestSignUp field.
+func (r *mutationResolver) GuestSignUp(ctx context.Context, input model.GuestSignUpInput) (*model.AuthPayload, error) {
+	s, err := r.Accounts.GuestSignUp(ctx, input.Email)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AuthPayload{Token: s.Token, ExpiresAt: s.ExpiresAt, Customer: s.Customer}, nil
+}
+
 // SignIn is the resolver for the signIn field.
 func (r *mutationResolver) SignIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error) {
 	s, err := r.Accounts.SignIn(ctx, input.Email, input.Password)

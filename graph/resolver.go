@@ -78,6 +78,9 @@ type Resolver struct {
 	// Upstream is central's base URL, at a hub (its phone-payment QR codes
 	// point there).
 	Upstream string
+	// PublicURL is the shop's public base URL (--public-url): the venue
+	// QR codes hold it, so a phone camera opens them. Empty: a bare path.
+	PublicURL string
 	// Receipts prints hub sale receipts; nil when no printer is attached.
 	Receipts hubs.SalePrinter
 	// Labels prints hub sales' smart labels; nil without a label printer.

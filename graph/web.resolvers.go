@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"strings"
 
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/ent"
@@ -23,11 +24,12 @@ func (r *mutationResolver) IssueQRCode(ctx context.Context, input model.IssueQRC
 		return nil, err
 	}
 	path := "/q/" + code
-	png, err := qrPNG(path)
+	url := strings.TrimRight(r.PublicURL, "/") + path
+	png, err := qrPNG(url)
 	if err != nil {
 		return nil, err
 	}
-	return &model.IssueQRCodePayload{Code: code, Path: path, Png: png}, nil
+	return &model.IssueQRCodePayload{Code: code, Path: path, URL: url, Png: png}, nil
 }
 
 // PickupCode is the resolver for the pickupCode field.

@@ -56,8 +56,9 @@ func TestPagesCarryCSP(t *testing.T) {
 	pages := []page{
 		{"/", true, false, 200}, {"/products/tee", true, false, 200}, {"/drops/x", true, false, 200},
 		{"/cart", true, false, 200}, {"/signin", true, false, 200}, {"/orders/x", true, false, 200},
-		{"/wallet", true, false, 200}, {"/q/good", false, false, 200}, {"/q/forged", false, false, 400},
-		{"/pay/hub", true, false, 200}, {"/hub-sales/abc", false, false, 200}, {"/watch/s", false, false, 200},
+		{"/wallet", true, false, 200}, {"/q/good", true, false, 200}, {"/q/forged", false, false, 400},
+		{"/orders", true, false, 200}, {"/account", true, false, 200}, {"/reset-password", true, false, 200}, {"/verify-email", true, false, 200},
+		{"/pay/hub", true, false, 200}, {"/hub-sales/abc", false, false, 200}, {"/watch/s", true, false, 200},
 		{"/overlay/s", false, true, 200}, {"/assets/shop.js", false, false, 200}, {"/nope/nope", false, false, 404},
 	}
 	for _, pk := range []string{"", "pk_test_123"} {
@@ -141,5 +142,35 @@ func TestPolicyIgnoresOddHost(t *testing.T) {
 	csp := rec.Header().Get("Content-Security-Policy")
 	if strings.Contains(csp, "evil") || !strings.Contains(csp, "connect-src 'self';") {
 		t.Fatalf("policy %q", csp)
+	}
+}
+
+// The creator's colour reaches the pages through /assets/brand.css (the
+// policy allows no inline style), and Stripe.js from another address
+// widens the policy by that origin only.
+func TestBrandAndStripeJSURL(t *testing.T) {
+	h := web.Handler(web.Config{StripePublishableKey: "pk_test_1", ShopName: "Night Owl",
+		Brand: web.Brand{Color: "#6a1fb0", LogoURL: "/assets/demo/owl.svg", StripeJSURL: "https://js.example/v3/"}})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/assets/brand.css", nil))
+	if !strings.Contains(rec.Body.String(), "--brand: #6a1fb0") {
+		t.Fatalf("brand.css: %q", rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/q/code", nil))
+	body, csp := rec.Body.String(), rec.Header().Get("Content-Security-Policy")
+	for _, want := range []string{"Night Owl", `src="/assets/demo/owl.svg"`, `data-stripe-js="https://js.example/v3/"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if !strings.Contains(csp, "script-src 'self' https://js.example;") || strings.Contains(csp, "stripe.com") {
+		t.Errorf("policy %q", csp)
+	}
+	// A bad colour never reaches a page (main refuses it first).
+	rec = httptest.NewRecorder()
+	web.Handler(web.Config{Brand: web.Brand{Color: "red;}*{display:none"}}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/assets/brand.css", nil))
+	if strings.Contains(rec.Body.String(), "display") {
+		t.Fatalf("brand.css: %q", rec.Body.String())
 	}
 }

@@ -6,11 +6,14 @@ package web
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -23,8 +26,69 @@ type Config struct {
 	StripePublishableKey string
 	// VerifyQR checks a QR code's signature; a forged code gets an error page.
 	VerifyQR func(code string) error
-	// ShopName is shown in the header.
+	// ShopName is shown in the header and titles ("merchd" when empty).
 	ShopName string
+	// Brand is the creator's look.
+	Brand Brand
+}
+
+// Brand is the creator's look on every page, from flags.
+type Brand struct {
+	// Color is the brand colour (#rrggbb or #rgb): buttons, links, focus.
+	Color string
+	// LogoURL is the logo in the header: https or a path on this server.
+	LogoURL string
+	// StripeJSURL is where pages load Stripe.js from: Stripe's by default
+	// (https://js.stripe.com/v3/); tests point it at a stand-in.
+	StripeJSURL string
+}
+
+// DefaultStripeJS is Stripe.js, which must come from Stripe.
+const DefaultStripeJS = "https://js.stripe.com/v3/"
+
+var hexColor = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// Validate reports a colour or address the pages cannot use.
+func (b Brand) Validate() error {
+	var errs []error
+	if b.Color != "" && !hexColor.MatchString(b.Color) {
+		errs = append(errs, fmt.Errorf("--brand-color %q is not a colour like #0b57d0", b.Color))
+	}
+	if b.LogoURL != "" && !pageURL(b.LogoURL) {
+		errs = append(errs, fmt.Errorf("--logo-url %q is neither an https URL nor a path like /assets/logo.svg", b.LogoURL))
+	}
+	if b.StripeJSURL != "" && !pageURL(b.StripeJSURL) {
+		errs = append(errs, fmt.Errorf("--stripe-js-url %q is neither an https URL nor a path", b.StripeJSURL))
+	}
+	return errors.Join(errs...)
+}
+
+// pageURL: an https URL, or a path on this server (one leading slash).
+func pageURL(s string) bool {
+	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.ContainsAny(s, "\\\"'<> ") {
+		return true
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != "" && validHost(u.Host)
+}
+
+// stripeJS is Stripe.js's address and the origin the policy must allow
+// for it ("" when it is on this server).
+func (b Brand) stripeJS() (src, origin string) {
+	src = b.StripeJSURL
+	if src == "" {
+		src = DefaultStripeJS
+	}
+	if u, err := url.Parse(src); err == nil && u.Host != "" {
+		origin = u.Scheme + "://" + u.Host
+	}
+	return src, origin
+}
+
+// view is what the templates see.
+type view struct {
+	Config
+	StripeJS string
 }
 
 var pages = template.Must(template.ParseFS(static, "static/*.html"))
@@ -34,7 +98,17 @@ func Handler(cfg Config) http.Handler {
 	if cfg.ShopName == "" {
 		cfg.ShopName = "merchd"
 	}
+	if cfg.Brand.Validate() != nil {
+		cfg.Brand = Brand{} // main validates; a bad value never reaches a page
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /assets/brand.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		if cfg.Brand.Color != "" {
+			fmt.Fprintf(w, ":root { --brand: %s; }\n", cfg.Brand.Color)
+		}
+	})
 	assets, _ := fs.Sub(static, "static")
 	files := http.FileServerFS(assets)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheable(files)))
@@ -42,7 +116,8 @@ func Handler(cfg Config) http.Handler {
 	page := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) { render(w, r, http.StatusOK, name, cfg) }
 	}
-	for _, p := range []string{"/{$}", "/products/{slug}", "/drops/{id}", "/cart", "/signin", "/orders/{id}", "/wallet"} {
+	for _, p := range []string{"/{$}", "/products/{slug}", "/drops/{id}", "/cart", "/signin", "/orders", "/orders/{id}", "/wallet",
+		"/account", "/reset-password", "/verify-email"} {
 		mux.HandleFunc("GET "+p, page("shop.html"))
 	}
 	mux.HandleFunc("GET /q/{code}", func(w http.ResponseWriter, r *http.Request) {
@@ -62,19 +137,27 @@ func Handler(cfg Config) http.Handler {
 }
 
 // stripePages mount Stripe Elements (card payments) when a key is set.
-var stripePages = map[string]bool{"shop.html": true, "pay.html": true}
+var stripePages = map[string]bool{"shop.html": true, "pay.html": true, "qr.html": true, "watch.html": true}
 
 // embeddable pages may be framed (the OBS overlay); no other page may.
 var embeddable = map[string]bool{"overlay.html": true}
 
 func render(w http.ResponseWriter, r *http.Request, status int, name string, cfg Config) {
-	w.Header().Set("Content-Security-Policy", policy(r, cfg.StripePublishableKey != "" && stripePages[name], embeddable[name]))
+	src, origin := cfg.Brand.stripeJS()
+	stripe := ""
+	if cfg.StripePublishableKey != "" && stripePages[name] {
+		stripe = origin
+		if origin == "" {
+			stripe = "'self'" // a stand-in on this server
+		}
+	}
+	w.Header().Set("Content-Security-Policy", policy(r, stripe, embeddable[name]))
 	if embeddable[name] {
 		w.Header().Del("X-Frame-Options")
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = pages.ExecuteTemplate(w, name, cfg)
+	_ = pages.ExecuteTemplate(w, name, view{Config: cfg, StripeJS: src})
 }
 
 func cacheable(next http.Handler) http.Handler {
@@ -90,7 +173,7 @@ func cacheable(next http.Handler) http.Handler {
 func security(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", policy(r, false, false))
+		h.Set("Content-Security-Policy", policy(r, "", false))
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY") // render lifts it for the OBS overlay
@@ -118,15 +201,23 @@ func Explorer(h http.Handler) http.Handler {
 // no inline script or style, no plugins, no <base> or foreign form targets.
 // Stripe's origins are added only to pages that mount Stripe Elements,
 // and only the OBS overlay may be framed.
-func policy(r *http.Request, stripe, embeddable bool) string {
+//
+// stripe is Stripe.js's origin on a page that mounts Elements ("" on
+// others); Stripe's own origin brings its API and frames with it.
+func policy(r *http.Request, stripe string, embeddable bool) string {
 	script, connect, frame := "'self'", "'self'", "'none'"
 	if host := r.Host; validHost(host) {
 		connect += " ws://" + host + " wss://" + host
 	}
-	if stripe {
+	switch {
+	case stripe == "https://js.stripe.com":
 		script += " https://js.stripe.com https://*.js.stripe.com"
 		connect += " https://api.stripe.com"
 		frame = "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com"
+	case stripe == "'self'":
+	case stripe != "":
+		script += " " + stripe
+		frame = stripe
 	}
 	p := "default-src 'self'; script-src " + script + "; style-src 'self'; img-src 'self' data: https:; " +
 		"connect-src " + connect + "; frame-src " + frame + "; object-src 'none'; base-uri 'none'; form-action 'self'"

@@ -107,6 +107,33 @@ func (a *Service) SignUp(ctx context.Context, email, password, name string) (*Se
 	if err := a.throttle.hash(ctx, func() { hash = hashPassword(password, a.cfg.Password) }); err != nil {
 		return nil, err
 	}
+	return a.create(ctx, email, name, hash)
+}
+
+// guestHash marks an account made by GuestSignUp: it has no password, so
+// no password signs it in (checkPassword refuses anything but argon2id)
+// until its owner sets one through a password-reset link.
+const guestHash = "guest"
+
+// GuestSignUp creates an account with an email and no password and signs
+// it in: a buyer at a venue checks out with their email only. The
+// account is claimed later through the password-reset email. An email
+// that already has an account is refused (ErrEmailTaken) — a guest never
+// gets a session for someone else's account; its owner signs in.
+func (a *Service) GuestSignUp(ctx context.Context, email string) (*Session, error) {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.throttle.allow("sign-up", limitCheck{a.throttle.signUp, checkout.ClientIP(ctx)}); err != nil {
+		return nil, err
+	}
+	return a.create(ctx, email, "", guestHash)
+}
+
+// create inserts a customer (a unique email: a taken one is
+// ErrEmailTaken) and opens its first session in one transaction.
+func (a *Service) create(ctx context.Context, email, name, hash string) (*Session, error) {
 	sys := viewer.SystemContext(ctx)
 	tx, err := a.db.Tx(sys)
 	if err != nil {

@@ -232,7 +232,12 @@ func New(t testing.TB, o Options) *Env {
 	go func() { bus.Run(busCtx, broker); close(busDone) }()
 	t.Cleanup(func() { stopBus(); <-busDone })
 	reg := prometheus.NewRegistry()
-	resolver := &graph.Resolver{
+	// The server starts first: venue QR codes hold its URL as the shop's
+	// public URL, so a test can open what a phone camera would.
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	resolver := &graph.Resolver{PublicURL: srv.URL,
 		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: clock.Now,
 		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Broker: broker,
@@ -250,12 +255,9 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
 	mux.Handle("/query", api)
 	mux.Handle("/webhooks/stripe", s.Webhook(WebhookSecret))
 	mux.Handle("/live/", relay.Handler())
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
 	tok, err := s.Accounts.CreateStaffToken(ctx, "staff@example.com", "Staff", "tests")
 	if err != nil {
 		t.Fatal(err)

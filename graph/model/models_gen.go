@@ -381,6 +381,10 @@ type GrantCreditPayload struct {
 	Granted int `json:"granted"`
 }
 
+type GuestSignUpInput struct {
+	Email string `json:"email"`
+}
+
 type HighlightProductInput struct {
 	StreamID  int  `json:"streamId"`
 	ProductID *int `json:"productId,omitempty"`
@@ -580,6 +584,8 @@ type IssueQRCodePayload struct {
 	Code string `json:"code"`
 	// The page the QR code opens: /q/{code}.
 	Path string `json:"path"`
+	// What the QR code holds: the shop's public URL (--public-url) and path, so a phone camera opens it; the path alone when no public URL is set.
+	URL string `json:"url"`
 	// The QR code as a PNG data URL, ready to print.
 	Png string `json:"png"`
 }

@@ -78,6 +78,9 @@ type Publisher struct {
 	Frames       atomic.Int64
 	stop         chan struct{}
 	done         sync.WaitGroup
+	// Resource is the WHIP session's Location (PublishIVF): DELETE it to
+	// end the stream as OBS does.
+	Resource string
 }
 
 var (
@@ -210,7 +213,8 @@ func PublishIVF(t testing.TB, base, stream, key, file string) (*Publisher, int) 
 	if _, err := pc.AddTransceiverFromTrack(p.video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
-	code, _ := Exchange(t, pc, base+"/live/"+stream+"/whip", key)
+	code, loc := Exchange(t, pc, base+"/live/"+stream+"/whip", key)
+	p.Resource = loc
 	t.Cleanup(func() { p.Close() })
 	if code != http.StatusCreated {
 		return p, code

@@ -1,6 +1,6 @@
 // Shared by the viewer page and the OBS overlay: follows streamOverlay and
 // applies each event when the video shows the frame it was stamped with.
-import { subscribe, h, money } from "/assets/lib.js";
+import { subscribe, h, money, intent } from "/assets/lib.js";
 
 export const overlayQuery = `subscription($s: ID!) { streamOverlay(streamId: $s) { seq kind mediaTime rtpTimestamp viewerCount
   stream { title state } highlighted { id }
@@ -35,5 +35,9 @@ export function tile(p, highlighted, onBuy) {
   return h("div", { class: "tile card" + (highlighted ? " highlight" : ""), "data-product": p.product.id },
     h("strong", {}, p.product.title), h("div", {}, money(p.variants[0] && p.variants[0].variant.price)),
     soldOut ? h("div", { class: "soldout" }, "Sold out") : h("div", { class: "left" }, left + " left"),
-    onBuy && !soldOut ? p.variants.filter((v) => v.available > 0).map((v) => h("button", { class: "buy", onclick: () => onBuy(v.variant) }, "Buy " + v.variant.title)) : null);
+    onBuy && !soldOut ? p.variants.filter((v) => v.available > 0).map((v) => {
+      const b = h("button", { class: "buy" }, "Buy " + v.variant.title);
+      b.onclick = intent(b, () => onBuy(v.variant));
+      return b;
+    }) : null);
 }
