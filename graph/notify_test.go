@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/accounts"
@@ -31,6 +28,7 @@ import (
 	"github.com/merchd/merchd/ent/outboxevent"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
+	"github.com/merchd/merchd/hardware/hardwaretest"
 )
 
 // mailEnv is a test shop that sends email to a real SMTP server (with
@@ -243,13 +241,7 @@ func keys[V any](m map[string]V) []string {
 
 func decodeQR(t testing.TB, pngData []byte) string {
 	t.Helper()
-	img, err := png.Decode(bytes.NewReader(pngData))
-	graphtest.Must(t, err)
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	graphtest.Must(t, err)
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
-	graphtest.Must(t, err)
-	return res.GetText()
+	return hardwaretest.DecodeQRPNG(t, pngData)
 }
 
 // hookCall is one request a webhook receiver got.

@@ -2,12 +2,10 @@ package web_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"image/png"
 	"io"
 	"net/http"
 	"net/url"
@@ -20,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/hubs"
@@ -31,6 +27,7 @@ import (
 	"github.com/merchd/merchd/ent/payment"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
+	"github.com/merchd/merchd/hardware/hardwaretest"
 	"github.com/merchd/merchd/live/livetest"
 	"github.com/merchd/merchd/web"
 )
@@ -321,19 +318,7 @@ func decodeQR(t *testing.T, dataURL string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := png.Decode(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.GetText()
+	return hardwaretest.DecodeQRPNG(t, raw)
 }
 
 // stripeStandIn plays Stripe.js for the browser test: Stripe(pk),
