@@ -798,6 +798,7 @@ type ComplexityRoot struct {
 		Format      func(childComplexity int) int
 		Fulfillment func(childComplexity int) int
 		QR          func(childComplexity int) int
+		ReturnQR    func(childComplexity int) int
 	}
 
 	Product struct {
@@ -4693,6 +4694,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PrintFulfillmentLabelPayload.QR(childComplexity), true
+	case "PrintFulfillmentLabelPayload.returnQr":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.ReturnQR == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.ReturnQR(childComplexity), true
 
 	case "Product.collections":
 		if e.ComplexityRoot.Product.Collections == nil {
@@ -8032,6 +8039,8 @@ func (ec *executionContext) childFields_PrintFulfillmentLabelPayload(ctx context
 		return ec.fieldContext_PrintFulfillmentLabelPayload_data(ctx, field)
 	case "qr":
 		return ec.fieldContext_PrintFulfillmentLabelPayload_qr(ctx, field)
+	case "returnQr":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_returnQr(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PrintFulfillmentLabelPayload", field.Name)
 }
@@ -24065,6 +24074,29 @@ func (ec *executionContext) _PrintFulfillmentLabelPayload_qr(ctx context.Context
 	)
 }
 func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_qr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PrintFulfillmentLabelPayload_returnQr(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_returnQr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReturnQR, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_returnQr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -59925,6 +59957,11 @@ func (ec *executionContext) _PrintFulfillmentLabelPayload(ctx context.Context, s
 		case "qr":
 			out.Values[i] = ec._PrintFulfillmentLabelPayload_qr(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "returnQr":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_returnQr(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:

@@ -675,6 +675,12 @@ type PrintFulfillmentLabelPayload struct {
 	Data string `json:"data"`
 	// What the QR code encodes.
 	QR string `json:"qr"`
+	// What the smaller QR code under RETURN encodes, when the shop takes
+	// returns: the parcel's signed return code. Scanned by receiveReturn (at
+	// a counter or a hub) it brings back the return the buyer asked for, or
+	// starts one of the parcel's units not yet returned (reason OTHER); once
+	// every unit is back it is ALREADY_RECEIVED.
+	ReturnQR *string `json:"returnQr,omitempty"`
 }
 
 type ProductPayload struct {
