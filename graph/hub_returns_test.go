@@ -2,7 +2,9 @@ package graph_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/outbox"
 	"github.com/merchd/merchd/graph/graphtest"
+	"github.com/merchd/merchd/hardware/hardwaretest"
 )
 
 // Returns dropped off at a hub (fest), with or without its link to
@@ -268,6 +271,135 @@ func TestRace_recordHubDropoff(t *testing.T) {
 			}
 			if b, n := balance(t, c, p.buyer), refundEntries(t, c); b != 3000 || n != 2 {
 				t.Fatalf("balance %d, %d refund entries; want 3000 and 2", b, n)
+			}
+		})
+	}
+}
+
+// parcelReturnQR prints the label of fulfilment fid at packing, as ZPL
+// and as a PDF, and returns the return QR both carry; the PDF's two QR
+// codes are read back.
+func parcelReturnQR(t *testing.T, c *graphtest.Env, fid int, key string) string {
+	t.Helper()
+	const q = `mutation($i: PrintFulfillmentLabelInput!) { printFulfillmentLabel(input: $i) { data qr returnQr } }`
+	var zpl, pdf struct {
+		PrintFulfillmentLabel struct {
+			Data, QR string
+			ReturnQR *string
+		}
+	}
+	for format, out := range map[string]any{"ZPL": &zpl, "PDF": &pdf} {
+		c.Do(t, c.StaffToken, q, map[string]any{"i": map[string]any{"fulfillmentId": gid.Encode(fid), "packagingVariant": "mailer-M",
+			"format": format, "idempotencyKey": key + "-" + format}}).Decode(t, out)
+	}
+	z, p := zpl.PrintFulfillmentLabel, pdf.PrintFulfillmentLabel
+	if z.ReturnQR == nil || p.ReturnQR == nil || *z.ReturnQR != *p.ReturnQR || *z.ReturnQR == z.QR {
+		t.Fatalf("return QRs: ZPL %v, PDF %v", z.ReturnQR, p.ReturnQR)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(z.Data)
+	if !strings.Contains(string(raw), "^FDRETURN^FS") || !strings.Contains(string(raw), *z.ReturnQR) || !strings.Contains(string(raw), z.QR) {
+		t.Fatalf("the ZPL label lacks a QR code:\n%s", raw)
+	}
+	doc, _ := base64.StdEncoding.DecodeString(p.Data)
+	want := []string{p.QR, *p.ReturnQR}
+	slices.Sort(want)
+	if got := hardwaretest.DecodePDFQRs(t, doc); !slices.Equal(got, want) {
+		t.Fatalf("the PDF label's QR codes read %q, want %q", got, want)
+	}
+	return *p.ReturnQR
+}
+
+// TestParcelLabelReturnQR: the label printed at packing carries the
+// parcel's return QR. A buyer who asked for nothing online drops the
+// parcel at the counter: the scan starts the return of every unit
+// (reason OTHER) and receives it, wallet credited once; a second scan is
+// ALREADY_RECEIVED. At a hub, offline, the same QR of another parcel is
+// taken in once and central starts and receives its return once. A
+// forged one is refused.
+func TestParcelLabelReturnQR(t *testing.T) {
+	p := startPickupPair(t, "sqlite")
+	c, h := p.central, p.hub
+	_, fid, pass, _ := p.pickupAt(t, 0, "counter")
+	ret := parcelReturnQR(t, c, fid, "label")
+	if r := collect(t, c, c.StaffToken, pass, "hand-over"); r.Code() != "" {
+		t.Fatalf("collect: %+v", r.Errors)
+	}
+	var out struct {
+		ReceiveReturn struct {
+			Return struct {
+				ID, Status, Reason string
+				Units              int
+				Refunded           struct{ Amount int }
+			}
+		}
+	}
+	c.Do(t, c.StaffToken, `mutation($i: ReceiveReturnInput!) { receiveReturn(input: $i) { return { id status reason units refunded { amount } } } }`,
+		receiveVars(ret, centralID(c), "desk-1")).Decode(t, &out)
+	if r := out.ReceiveReturn.Return; r.Status != "RECEIVED" || r.Reason != "OTHER" || r.Units != 1 || r.Refunded.Amount != 1500 {
+		t.Fatalf("the label's return at the desk: %+v", r)
+	}
+	wantCode(t, receive(t, c, c.StaffToken, ret, "desk-2"), "ALREADY_RECEIVED")
+	wantCode(t, receive(t, c, c.StaffToken, ret[:len(ret)-4]+"AAAA", "desk-forged"), "BAD_USER_INPUT")
+	if b, n := balance(t, c, p.buyer), refundEntries(t, c); b != 1500 || n != 1 {
+		t.Fatalf("balance %d, %d refund entries; want 1500 and 1", b, n)
+	}
+
+	// At the hub, offline.
+	_, fid2, pass2, _ := p.pickupAt(t, 0, "hub")
+	ret2 := parcelReturnQR(t, c, fid2, "label-2")
+	if r := collect(t, c, c.StaffToken, pass2, "hand-over-2"); r.Code() != "" {
+		t.Fatalf("collect: %+v", r.Errors)
+	}
+	p.setLink(t, false)
+	var a receivedAtHub
+	hubReceive(t, h, ret2, "hub-1").Decode(t, &a)
+	if hd := a.ReceiveReturn.HubDropoff; hd.State != "QUEUED" || hd.ReturnID != nil || hd.FulfillmentID == nil || *hd.FulfillmentID != gid.Encode(fid2) ||
+		a.ReceiveReturn.Return != nil {
+		t.Fatalf("the label's drop-off at the hub: %+v, return %+v", hd, a.ReceiveReturn.Return)
+	}
+	wantCode(t, hubReceive(t, h, ret2, "hub-2"), "ALREADY_RECEIVED")
+	wantCode(t, hubReceive(t, h, ret2[:len(ret2)-4]+"AAAA", "hub-forged"), "BAD_USER_INPUT")
+	p.setLink(t, true)
+	waitFor(t, "the drop-off delivered", func() bool {
+		q, _ := h.Sales.Queue(context.Background())
+		return q.Depth == 0
+	})
+	rs := c.Client.OrderReturn.Query().Where(orderreturn.FulfillmentID(fid2)).AllX(sysCtx())
+	if len(rs) != 1 || rs[0].Status != orderreturn.StatusRECEIVED || rs[0].ReceivedBy != "hub:fest" || rs[0].Reason != orderreturn.ReasonOTHER {
+		t.Fatalf("central's returns of the hub's parcel: %v", rs)
+	}
+	if b, n := balance(t, c, p.buyer), refundEntries(t, c); b != 3000 || n != 2 {
+		t.Fatalf("balance %d, %d refund entries; want 3000 and 2", b, n)
+	}
+}
+
+// TestRace_labelReturnDropoff: clerks scanning one parcel label's return
+// QR at once, each with a key: one return is started and received, the
+// rest ALREADY_RECEIVED; the wallet is credited once.
+func TestRace_labelReturnDropoff(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			p := startPickupPair(t, d)
+			c, cl := p.central, raceClient()
+			_, fid, pass, _ := p.pickupAt(t, 0, "race")
+			const q = `mutation($i: PrintFulfillmentLabelInput!) { printFulfillmentLabel(input: $i) { returnQr } }`
+			var l struct{ PrintFulfillmentLabel struct{ ReturnQR string } }
+			c.Do(t, c.StaffToken, q, map[string]any{"i": map[string]any{"fulfillmentId": gid.Encode(fid), "packagingVariant": "bag",
+				"format": "ZPL", "idempotencyKey": "l"}}).Decode(t, &l)
+			if r := collect(t, c, c.StaffToken, pass, "hand-over"); r.Code() != "" {
+				t.Fatalf("collect: %+v", r.Errors)
+			}
+			rs := raceAll(raceN, func(i int) graphtest.Response {
+				return postWith(t, cl, c.URL, c.StaffToken, receiveReturnMutation, receiveVars(l.PrintFulfillmentLabel.ReturnQR, centralID(c), fmt.Sprint("scan-", i)))
+			})
+			if got := codeCounts(rs); got[""] != 1 || got["ALREADY_RECEIVED"] != raceN-1 {
+				t.Fatalf("outcomes %v, want 1 drop-off and %d ALREADY_RECEIVED", got, raceN-1)
+			}
+			if n := c.Client.OrderReturn.Query().Where(orderreturn.FulfillmentID(fid)).CountX(sysCtx()); n != 1 {
+				t.Fatalf("%d returns of the parcel, want 1", n)
+			}
+			if b, n := balance(t, c, p.buyer), refundEntries(t, c); b != 1500 || n != 1 {
+				t.Fatalf("balance %d, %d refund entries; want 1500 and 1", b, n)
 			}
 		})
 	}

@@ -72,6 +72,9 @@ func (s *Service) fromLabel(ctx context.Context, tx *ent.Tx, lp LabelPass, at ti
 	if err != nil {
 		return nil, err
 	}
+	if ord.Status == order.StatusREFUNDED { // by its returns, or by staff
+		return nil, ErrAlreadyReceived.Detail("every unit of order %s is back or refunded", ord.Number)
+	}
 	if ord.Status != order.StatusPAID && ord.Status != order.StatusPARTIALLY_REFUNDED {
 		return nil, checkout.BadInput("code", "order %s is %s: it cannot be returned", ord.Number, ord.Status)
 	}
