@@ -8,19 +8,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/accounts"
@@ -31,6 +29,7 @@ import (
 	"github.com/merchd/merchd/ent/outboxevent"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
+	"github.com/merchd/merchd/hardware/hardwaretest"
 )
 
 // mailEnv is a test shop that sends email to a real SMTP server (with
@@ -243,13 +242,9 @@ func keys[V any](m map[string]V) []string {
 
 func decodeQR(t testing.TB, pngData []byte) string {
 	t.Helper()
-	img, err := png.Decode(bytes.NewReader(pngData))
-	graphtest.Must(t, err)
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	graphtest.Must(t, err)
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
-	graphtest.Must(t, err)
-	return res.GetText()
+	f := filepath.Join(t.TempDir(), "qr.png")
+	graphtest.Must(t, os.WriteFile(f, pngData, 0o600))
+	return hardwaretest.DecodeQRFile(t, f)
 }
 
 // hookCall is one request a webhook receiver got.
