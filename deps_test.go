@@ -60,7 +60,7 @@ var checkoutDeps = map[string][]string{
 var checkoutUsers = map[string][]string{
 	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/delivery", "checkout/drops", "checkout/fulfillment",
 		"checkout/hubs", "checkout/memberships", "checkout/notify", "checkout/orders", "checkout/qrcodes", "checkout/returns", "checkout/streams", "checkout/wallets"},
-	"edge": {"checkout", "checkout/carts", "checkout/catalog", "checkout/fulfillment", "checkout/hubs", "checkout/inventory", "checkout/txn"},
+	"edge": {"checkout", "checkout/carts", "checkout/catalog", "checkout/fulfillment", "checkout/hubs", "checkout/inventory", "checkout/returns", "checkout/txn"},
 }
 
 // shopUsers are the only packages that may import the composition root:

@@ -204,6 +204,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		resolver.HubLink = syncer
 		resolver.Sales = sales
 		resolver.Pickups = sales
+		resolver.Dropoffs = sales
 		resolver.Upstream = cfg.Edge.Sync.Upstream
 		receiptURL := strings.TrimRight(cfg.Edge.Sync.Upstream, "/") + "/hub-sales/" // central's receipt page of a sale
 		resolver.Central = syncer

@@ -21,6 +21,7 @@ import (
 	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/hubsale"
@@ -557,8 +558,12 @@ func (s *Syncer) retry(ctx context.Context, db *ent.Client, o *ent.Outbox, reaso
 
 const returnMutation = `mutation($in: ReturnAllocationInput!) { returnAllocation(input: $in) { units } }`
 
-// deliverOne sends a record that is not a sale (a return of allocation).
+// deliverOne sends a record that is not a sale: a return of allocation,
+// or a return dropped off by a buyer.
 func (s *Syncer) deliverOne(ctx context.Context, o *ent.Outbox) error {
+	if o.Kind == returns.OutboxHubDropoff {
+		return s.deliverDropoff(ctx, o)
+	}
 	if o.Kind != hubs.OutboxHubReturn {
 		return s.refused(ctx, s.db, o, "this merchd does not know outbox kind "+o.Kind)
 	}

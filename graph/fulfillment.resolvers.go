@@ -96,7 +96,11 @@ func (r *mutationResolver) PrintFulfillmentLabel(ctx context.Context, input mode
 	if err != nil {
 		return nil, err
 	}
-	return renderLabel(l, input.Format)
+	ret := ""
+	if r.Returns != nil { // the shop takes returns: the parcel's return QR goes on its label
+		ret = r.Returns.LabelQR(l.Fulfillment)
+	}
+	return renderLabel(l, ret, input.Format)
 }
 
 // ScanLabel is the resolver for the scanLabel field.

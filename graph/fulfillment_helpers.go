@@ -21,11 +21,12 @@ func isLate(f *ent.Fulfillment, now time.Time) bool {
 	return f.EscalatedAt != nil || (f.DueAt != nil && !now.Before(*f.DueAt))
 }
 
-// renderLabel renders l as a label file in format.
-func renderLabel(l *fulfillment.Label, format model.LabelFormat) (*model.PrintFulfillmentLabelPayload, error) {
+// renderLabel renders l as a label file in format, with the parcel's
+// return QR retQR ("" for none).
+func renderLabel(l *fulfillment.Label, retQR string, format model.LabelFormat) (*model.PrintFulfillmentLabelPayload, error) {
 	f := l.Fulfillment
 	p := hardware.ParcelLabel{OrderNumber: l.OrderNumber, Method: string(f.Method), Node: l.Node,
-		Packaging: l.Packaging, QR: l.QR}
+		Packaging: l.Packaging, QR: l.QR, ReturnQR: retQR}
 	if l.Due != nil {
 		p.Due = *l.Due
 	}
@@ -33,6 +34,9 @@ func renderLabel(l *fulfillment.Label, format model.LabelFormat) (*model.PrintFu
 		p.PickupCode = f.PickupCode
 	}
 	out := &model.PrintFulfillmentLabelPayload{Fulfillment: f, Format: format, QR: l.QR}
+	if retQR != "" {
+		out.ReturnQR = &retQR
+	}
 	switch format {
 	case model.LabelFormatZpl:
 		out.ContentType, out.Data = "application/zpl", base64.StdEncoding.EncodeToString([]byte(p.ZPL()))

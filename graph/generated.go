@@ -419,6 +419,15 @@ type ComplexityRoot struct {
 		Outcome      func(childComplexity int) int
 	}
 
+	HubDropoff struct {
+		DropoffID     func(childComplexity int) int
+		FulfillmentID func(childComplexity int) int
+		OrderID       func(childComplexity int) int
+		ReturnID      func(childComplexity int) int
+		ScannedAt     func(childComplexity int) int
+		State         func(childComplexity int) int
+	}
+
 	HubHandover struct {
 		CollectedAt   func(childComplexity int) int
 		CollectionID  func(childComplexity int) int
@@ -637,6 +646,7 @@ type ComplexityRoot struct {
 		RebalanceDropPools       func(childComplexity int, input model.RebalanceDropPoolsInput) int
 		ReceiveReturn            func(childComplexity int, input model.ReceiveReturnInput) int
 		RecordHubCollections     func(childComplexity int, input model.RecordHubCollectionsInput) int
+		RecordHubDropoff         func(childComplexity int, input model.RecordHubDropoffInput) int
 		RecordHubSales           func(childComplexity int, input model.RecordHubSalesInput) int
 		RefundHubPayment         func(childComplexity int, input model.RefundHubPaymentInput) int
 		RefundOrder              func(childComplexity int, input model.RefundOrderInput) int
@@ -802,6 +812,7 @@ type ComplexityRoot struct {
 		Format      func(childComplexity int) int
 		Fulfillment func(childComplexity int) int
 		QR          func(childComplexity int) int
+		ReturnQR    func(childComplexity int) int
 	}
 
 	Product struct {
@@ -884,11 +895,19 @@ type ComplexityRoot struct {
 	}
 
 	ReceiveReturnPayload struct {
-		Return func(childComplexity int) int
+		HubDropoff func(childComplexity int) int
+		Return     func(childComplexity int) int
 	}
 
 	RecordHubCollectionsPayload struct {
 		Results func(childComplexity int) int
+	}
+
+	RecordHubDropoffPayload struct {
+		Note       func(childComplexity int) int
+		Outcome    func(childComplexity int) int
+		ReceivedAt func(childComplexity int) int
+		Return     func(childComplexity int) int
 	}
 
 	RecordHubSalesPayload struct {
@@ -1347,6 +1366,7 @@ type MutationResolver interface {
 	CancelHubCardPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error)
 	BindTerminalReader(ctx context.Context, input model.BindTerminalReaderInput) (*model.BindTerminalReaderPayload, error)
 	RecordHubCollections(ctx context.Context, input model.RecordHubCollectionsInput) (*model.RecordHubCollectionsPayload, error)
+	RecordHubDropoff(ctx context.Context, input model.RecordHubDropoffInput) (*model.RecordHubDropoffPayload, error)
 	CreateStream(ctx context.Context, input model.CreateStreamInput) (*model.StreamKeyPayload, error)
 	PinProducts(ctx context.Context, input model.PinProductsInput) (*model.StreamPayload, error)
 	HighlightProduct(ctx context.Context, input model.HighlightProductInput) (*model.StreamPayload, error)
@@ -2733,6 +2753,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HubCollectionResult.Outcome(childComplexity), true
 
+	case "HubDropoff.dropoffId":
+		if e.ComplexityRoot.HubDropoff.DropoffID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubDropoff.DropoffID(childComplexity), true
+	case "HubDropoff.fulfillmentId":
+		if e.ComplexityRoot.HubDropoff.FulfillmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubDropoff.FulfillmentID(childComplexity), true
+	case "HubDropoff.orderId":
+		if e.ComplexityRoot.HubDropoff.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubDropoff.OrderID(childComplexity), true
+	case "HubDropoff.returnId":
+		if e.ComplexityRoot.HubDropoff.ReturnID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubDropoff.ReturnID(childComplexity), true
+	case "HubDropoff.scannedAt":
+		if e.ComplexityRoot.HubDropoff.ScannedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubDropoff.ScannedAt(childComplexity), true
+	case "HubDropoff.state":
+		if e.ComplexityRoot.HubDropoff.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HubDropoff.State(childComplexity), true
+
 	case "HubHandover.collectedAt":
 		if e.ComplexityRoot.HubHandover.CollectedAt == nil {
 			break
@@ -3832,6 +3889,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RecordHubCollections(childComplexity, args["input"].(model.RecordHubCollectionsInput)), true
+	case "Mutation.recordHubDropoff":
+		if e.ComplexityRoot.Mutation.RecordHubDropoff == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordHubDropoff_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordHubDropoff(childComplexity, args["input"].(model.RecordHubDropoffInput)), true
 	case "Mutation.recordHubSales":
 		if e.ComplexityRoot.Mutation.RecordHubSales == nil {
 			break
@@ -4727,6 +4795,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PrintFulfillmentLabelPayload.QR(childComplexity), true
+	case "PrintFulfillmentLabelPayload.returnQr":
+		if e.ComplexityRoot.PrintFulfillmentLabelPayload.ReturnQR == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrintFulfillmentLabelPayload.ReturnQR(childComplexity), true
 
 	case "Product.collections":
 		if e.ComplexityRoot.Product.Collections == nil {
@@ -5241,6 +5315,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.WebhookEventTypes(childComplexity), true
 
+	case "ReceiveReturnPayload.hubDropoff":
+		if e.ComplexityRoot.ReceiveReturnPayload.HubDropoff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReceiveReturnPayload.HubDropoff(childComplexity), true
 	case "ReceiveReturnPayload.return":
 		if e.ComplexityRoot.ReceiveReturnPayload.Return == nil {
 			break
@@ -5254,6 +5334,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RecordHubCollectionsPayload.Results(childComplexity), true
+
+	case "RecordHubDropoffPayload.note":
+		if e.ComplexityRoot.RecordHubDropoffPayload.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordHubDropoffPayload.Note(childComplexity), true
+	case "RecordHubDropoffPayload.outcome":
+		if e.ComplexityRoot.RecordHubDropoffPayload.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordHubDropoffPayload.Outcome(childComplexity), true
+	case "RecordHubDropoffPayload.receivedAt":
+		if e.ComplexityRoot.RecordHubDropoffPayload.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordHubDropoffPayload.ReceivedAt(childComplexity), true
+	case "RecordHubDropoffPayload.return":
+		if e.ComplexityRoot.RecordHubDropoffPayload.Return == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordHubDropoffPayload.Return(childComplexity), true
 
 	case "RecordHubSalesPayload.results":
 		if e.ComplexityRoot.RecordHubSalesPayload.Results == nil {
@@ -6613,6 +6718,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRebalanceDropPoolsInput,
 		ec.unmarshalInputReceiveReturnInput,
 		ec.unmarshalInputRecordHubCollectionsInput,
+		ec.unmarshalInputRecordHubDropoffInput,
 		ec.unmarshalInputRecordHubSalesInput,
 		ec.unmarshalInputRefundHubPaymentInput,
 		ec.unmarshalInputRefundLineInput,
@@ -6759,7 +6865,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "checkout.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "live.graphqls" "merchd.graphqls" "notify.graphqls" "realtime.graphqls" "returns.graphqls" "wallet.graphqls" "web.graphqls"
+//go:embed "checkout.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "hubreturns.graphqls" "live.graphqls" "merchd.graphqls" "notify.graphqls" "realtime.graphqls" "returns.graphqls" "wallet.graphqls" "web.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -6777,6 +6883,7 @@ var sources = []*ast.Source{
 	{Name: "fulfillment.graphqls", Input: sourceData("fulfillment.graphqls"), BuiltIn: false},
 	{Name: "hub.graphqls", Input: sourceData("hub.graphqls"), BuiltIn: false},
 	{Name: "hubpickup.graphqls", Input: sourceData("hubpickup.graphqls"), BuiltIn: false},
+	{Name: "hubreturns.graphqls", Input: sourceData("hubreturns.graphqls"), BuiltIn: false},
 	{Name: "live.graphqls", Input: sourceData("live.graphqls"), BuiltIn: false},
 	{Name: "merchd.graphqls", Input: sourceData("merchd.graphqls"), BuiltIn: false},
 	{Name: "notify.graphqls", Input: sourceData("notify.graphqls"), BuiltIn: false},
@@ -7441,6 +7548,24 @@ func (ec *executionContext) childFields_HubCollectionResult(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type HubCollectionResult", field.Name)
 }
 
+func (ec *executionContext) childFields_HubDropoff(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dropoffId":
+		return ec.fieldContext_HubDropoff_dropoffId(ctx, field)
+	case "returnId":
+		return ec.fieldContext_HubDropoff_returnId(ctx, field)
+	case "fulfillmentId":
+		return ec.fieldContext_HubDropoff_fulfillmentId(ctx, field)
+	case "orderId":
+		return ec.fieldContext_HubDropoff_orderId(ctx, field)
+	case "scannedAt":
+		return ec.fieldContext_HubDropoff_scannedAt(ctx, field)
+	case "state":
+		return ec.fieldContext_HubDropoff_state(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HubDropoff", field.Name)
+}
+
 func (ec *executionContext) childFields_HubHandover(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "collectionId":
@@ -8053,6 +8178,8 @@ func (ec *executionContext) childFields_PrintFulfillmentLabelPayload(ctx context
 		return ec.fieldContext_PrintFulfillmentLabelPayload_data(ctx, field)
 	case "qr":
 		return ec.fieldContext_PrintFulfillmentLabelPayload_qr(ctx, field)
+	case "returnQr":
+		return ec.fieldContext_PrintFulfillmentLabelPayload_returnQr(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PrintFulfillmentLabelPayload", field.Name)
 }
@@ -8131,6 +8258,8 @@ func (ec *executionContext) childFields_ReceiveReturnPayload(ctx context.Context
 	switch field.Name {
 	case "return":
 		return ec.fieldContext_ReceiveReturnPayload_return(ctx, field)
+	case "hubDropoff":
+		return ec.fieldContext_ReceiveReturnPayload_hubDropoff(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ReceiveReturnPayload", field.Name)
 }
@@ -8141,6 +8270,20 @@ func (ec *executionContext) childFields_RecordHubCollectionsPayload(ctx context.
 		return ec.fieldContext_RecordHubCollectionsPayload_results(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RecordHubCollectionsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RecordHubDropoffPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "outcome":
+		return ec.fieldContext_RecordHubDropoffPayload_outcome(ctx, field)
+	case "return":
+		return ec.fieldContext_RecordHubDropoffPayload_return(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_RecordHubDropoffPayload_receivedAt(ctx, field)
+	case "note":
+		return ec.fieldContext_RecordHubDropoffPayload_note(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RecordHubDropoffPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RecordHubSalesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9595,6 +9738,20 @@ func (ec *executionContext) field_Mutation_recordHubCollections_args(ctx context
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RecordHubCollectionsInput, error) {
 			return ec.unmarshalNRecordHubCollectionsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubCollectionsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordHubDropoff_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RecordHubDropoffInput, error) {
+			return ec.unmarshalNRecordHubDropoffInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubDropoffInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -16145,6 +16302,144 @@ func (ec *executionContext) fieldContext_HubCollectionResult_code(_ context.Cont
 	return graphql.NewScalarFieldContext("HubCollectionResult", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _HubDropoff_dropoffId(ctx context.Context, field graphql.CollectedField, obj *model.HubDropoff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubDropoff_dropoffId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DropoffID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubDropoff_dropoffId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubDropoff", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HubDropoff_returnId(ctx context.Context, field graphql.CollectedField, obj *model.HubDropoff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubDropoff_returnId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReturnID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubDropoff_returnId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubDropoff", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubDropoff_fulfillmentId(ctx context.Context, field graphql.CollectedField, obj *model.HubDropoff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubDropoff_fulfillmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FulfillmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HubDropoff_fulfillmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubDropoff", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubDropoff_orderId(ctx context.Context, field graphql.CollectedField, obj *model.HubDropoff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubDropoff_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubDropoff_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubDropoff", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _HubDropoff_scannedAt(ctx context.Context, field graphql.CollectedField, obj *model.HubDropoff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubDropoff_scannedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScannedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubDropoff_scannedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubDropoff", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _HubDropoff_state(ctx context.Context, field graphql.CollectedField, obj *model.HubDropoff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HubDropoff_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.HubDropoffState) graphql.Marshaler {
+			return ec.marshalNHubDropoffState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubDropoffState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HubDropoff_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HubDropoff", field, false, false, errors.New("field of type HubDropoffState does not have child fields"))
+}
+
 func (ec *executionContext) _HubHandover_collectionId(ctx context.Context, field graphql.CollectedField, obj *model.HubHandover) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20922,6 +21217,50 @@ func (ec *executionContext) fieldContext_Mutation_recordHubCollections(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_recordHubDropoff(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordHubDropoff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordHubDropoff(ctx, fc.Args["input"].(model.RecordHubDropoffInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RecordHubDropoffPayload) graphql.Marshaler {
+			return ec.marshalNRecordHubDropoffPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubDropoffPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordHubDropoff(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RecordHubDropoffPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordHubDropoff_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -24223,6 +24562,29 @@ func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_qr(_ conte
 	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _PrintFulfillmentLabelPayload_returnQr(ctx context.Context, field graphql.CollectedField, obj *model.PrintFulfillmentLabelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrintFulfillmentLabelPayload_returnQr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReturnQR, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PrintFulfillmentLabelPayload_returnQr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrintFulfillmentLabelPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Product_id(ctx context.Context, field graphql.CollectedField, obj *ent.Product) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -26483,10 +26845,10 @@ func (ec *executionContext) _ReceiveReturnPayload_return(ctx context.Context, fi
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrderReturn) graphql.Marshaler {
-			return ec.marshalNReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx, selections, v)
+			return ec.marshalOReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ReceiveReturnPayload_return(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -26497,6 +26859,38 @@ func (ec *executionContext) fieldContext_ReceiveReturnPayload_return(_ context.C
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Return(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReceiveReturnPayload_hubDropoff(ctx context.Context, field graphql.CollectedField, obj *model.ReceiveReturnPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReceiveReturnPayload_hubDropoff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HubDropoff, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HubDropoff) graphql.Marshaler {
+			return ec.marshalOHubDropoff2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubDropoff(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReceiveReturnPayload_hubDropoff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReceiveReturnPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HubDropoff(ctx, field)
 		},
 	}
 	return fc, nil
@@ -26532,6 +26926,107 @@ func (ec *executionContext) fieldContext_RecordHubCollectionsPayload_results(_ c
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RecordHubDropoffPayload_outcome(ctx context.Context, field graphql.CollectedField, obj *model.RecordHubDropoffPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordHubDropoffPayload_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.HubDropoffState) graphql.Marshaler {
+			return ec.marshalNHubDropoffState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubDropoffState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecordHubDropoffPayload_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RecordHubDropoffPayload", field, false, false, errors.New("field of type HubDropoffState does not have child fields"))
+}
+
+func (ec *executionContext) _RecordHubDropoffPayload_return(ctx context.Context, field graphql.CollectedField, obj *model.RecordHubDropoffPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordHubDropoffPayload_return(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Return, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrderReturn) graphql.Marshaler {
+			return ec.marshalOReturn2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐOrderReturn(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RecordHubDropoffPayload_return(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RecordHubDropoffPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Return(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RecordHubDropoffPayload_receivedAt(ctx context.Context, field graphql.CollectedField, obj *model.RecordHubDropoffPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordHubDropoffPayload_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RecordHubDropoffPayload_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RecordHubDropoffPayload", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _RecordHubDropoffPayload_note(ctx context.Context, field graphql.CollectedField, obj *model.RecordHubDropoffPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordHubDropoffPayload_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RecordHubDropoffPayload_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RecordHubDropoffPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _RecordHubSalesPayload_results(ctx context.Context, field graphql.CollectedField, obj *model.RecordHubSalesPayload) (ret graphql.Marshaler) {
@@ -46297,7 +46792,7 @@ func (ec *executionContext) unmarshalInputReceiveReturnInput(ctx context.Context
 			it.Code = data
 		case "locationId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locationId"))
-			data, err := ec.unmarshalNID2int(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -46346,6 +46841,50 @@ func (ec *executionContext) unmarshalInputRecordHubCollectionsInput(ctx context.
 				return it, err
 			}
 			it.Collections = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRecordHubDropoffInput(ctx context.Context, obj any) (model.RecordHubDropoffInput, error) {
+	var it model.RecordHubDropoffInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"dropoffId", "code", "scannedAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "dropoffId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dropoffId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DropoffID = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "scannedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannedAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannedAt = data
 		}
 	}
 	return it, nil
@@ -56518,6 +57057,69 @@ func (ec *executionContext) _HubCollectionResult(ctx context.Context, sel ast.Se
 	return out
 }
 
+var hubDropoffImplementors = []string{"HubDropoff"}
+
+func (ec *executionContext) _HubDropoff(ctx context.Context, sel ast.SelectionSet, obj *model.HubDropoff) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hubDropoffImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HubDropoff")
+		case "dropoffId":
+			out.Values[i] = ec._HubDropoff_dropoffId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "returnId":
+			out.Values[i] = ec._HubDropoff_returnId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fulfillmentId":
+			out.Values[i] = ec._HubDropoff_fulfillmentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "orderId":
+			out.Values[i] = ec._HubDropoff_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scannedAt":
+			out.Values[i] = ec._HubDropoff_scannedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._HubDropoff_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var hubHandoverImplementors = []string{"HubHandover"}
 
 func (ec *executionContext) _HubHandover(ctx context.Context, sel ast.SelectionSet, obj *model.HubHandover) graphql.Marshaler {
@@ -58438,6 +59040,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "recordHubDropoff":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordHubDropoff(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createStream":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createStream(ctx, field)
@@ -60288,6 +60897,11 @@ func (ec *executionContext) _PrintFulfillmentLabelPayload(ctx context.Context, s
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "returnQr":
+			out.Values[i] = ec._PrintFulfillmentLabelPayload_returnQr(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -61644,7 +62258,12 @@ func (ec *executionContext) _ReceiveReturnPayload(ctx context.Context, sel ast.S
 			out.Values[i] = graphql.MarshalString("ReceiveReturnPayload")
 		case "return":
 			out.Values[i] = ec._ReceiveReturnPayload_return(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hubDropoff":
+			out.Values[i] = ec._ReceiveReturnPayload_hubDropoff(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -61683,6 +62302,59 @@ func (ec *executionContext) _RecordHubCollectionsPayload(ctx context.Context, se
 		case "results":
 			out.Values[i] = ec._RecordHubCollectionsPayload_results(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var recordHubDropoffPayloadImplementors = []string{"RecordHubDropoffPayload"}
+
+func (ec *executionContext) _RecordHubDropoffPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RecordHubDropoffPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, recordHubDropoffPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RecordHubDropoffPayload")
+		case "outcome":
+			out.Values[i] = ec._RecordHubDropoffPayload_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "return":
+			out.Values[i] = ec._RecordHubDropoffPayload_return(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "receivedAt":
+			out.Values[i] = ec._RecordHubDropoffPayload_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._RecordHubDropoffPayload_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -66547,6 +67219,16 @@ func (ec *executionContext) marshalNHubCollectionResult2ᚖgithubᚗcomᚋmerchd
 	return ec._HubCollectionResult(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNHubDropoffState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubDropoffState(ctx context.Context, v any) (model.HubDropoffState, error) {
+	var res model.HubDropoffState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHubDropoffState2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubDropoffState(ctx context.Context, sel ast.SelectionSet, v model.HubDropoffState) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNHubHandover2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandoverᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HubHandover) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -67725,6 +68407,21 @@ func (ec *executionContext) marshalNRecordHubCollectionsPayload2ᚖgithubᚗcom�
 		return graphql.Null
 	}
 	return ec._RecordHubCollectionsPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRecordHubDropoffInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubDropoffInput(ctx context.Context, v any) (model.RecordHubDropoffInput, error) {
+	res, err := ec.unmarshalInputRecordHubDropoffInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRecordHubDropoffPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubDropoffPayload(ctx context.Context, sel ast.SelectionSet, v *model.RecordHubDropoffPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RecordHubDropoffPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRecordHubSalesInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRecordHubSalesInput(ctx context.Context, v any) (model.RecordHubSalesInput, error) {
@@ -70031,6 +70728,13 @@ func (ec *executionContext) marshalOHubCollectionOutcome2ᚖgithubᚗcomᚋmerch
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOHubDropoff2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubDropoff(ctx context.Context, sel ast.SelectionSet, v *model.HubDropoff) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HubDropoff(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOHubHandover2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐHubHandover(ctx context.Context, sel ast.SelectionSet, v *model.HubHandover) graphql.Marshaler {

@@ -11,6 +11,7 @@ import (
 	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/ent"
 	entfulfillment "github.com/merchd/merchd/ent/fulfillment"
+	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/variant"
 	"github.com/merchd/merchd/graph/model"
 )
@@ -183,4 +184,28 @@ func (r *Resolver) returns() (*returns.Service, error) {
 		return nil, &checkout.InputError{Field: "code", Msg: "returns are handled on central"}
 	}
 	return r.Returns, nil
+}
+
+// hubReturn is a drop-off at this hub as the hub's view of its return:
+// nil for a parcel label's return QR (central finds or starts the return).
+func hubReturn(d returns.HubDropoff) *ent.OrderReturn {
+	if d.ReturnID == 0 {
+		return nil
+	}
+	at := d.ScannedAt
+	return &ent.OrderReturn{ID: d.ReturnID, OrderID: d.OrderID, FulfillmentID: nilIfZero(d.FulfillmentID),
+		Status: orderreturn.StatusRECEIVED, ReceivedAt: &at, CreatedAt: at, UpdatedAt: at}
+}
+
+// dropoffModel is a drop-off at this hub as the API shows it.
+func dropoffModel(d returns.HubDropoff) *model.HubDropoff {
+	return &model.HubDropoff{DropoffID: d.DropoffID, ReturnID: nilIfZero(d.ReturnID), FulfillmentID: nilIfZero(d.FulfillmentID),
+		OrderID: d.OrderID, ScannedAt: d.ScannedAt, State: model.HubDropoffState(d.State)}
+}
+
+func nilIfZero(n int) *int {
+	if n == 0 {
+		return nil
+	}
+	return &n
 }

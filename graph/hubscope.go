@@ -18,7 +18,7 @@ var hubScopedFields = map[string]bool{
 	"hubPhonePayment": true, "terminalReader": true,
 	"recordHubSales": true, "returnAllocation": true, "startTerminalPayment": true, "cancelTerminalPayment": true,
 	"hubPickups": true, "recordHubCollections": true,
-	"receiveReturn": true, // a drop-off at the hub (its own location only; checkout checks)
+	"receiveReturn": true, "recordHubDropoff": true, // a drop-off at the hub (its own location only; checkout checks)
 }
 
 // hubScope is field middleware: a viewer holding a hub's token reaches
@@ -49,7 +49,7 @@ var centralOnlyFields = map[string]bool{
 	"topUpWallet": true, "grantCredit": true, "adjustWallet": true, "buyMembership": true, "refundOrder": true,
 	"leaseAllocation": true, "recordHubSales": true, "returnAllocation": true, "payHubSale": true,
 	"refundHubPayment": true, "startTerminalPayment": true, "cancelTerminalPayment": true, "walletPass": true,
-	"recordHubCollections": true, "hubPickups": true,
+	"recordHubCollections": true, "hubPickups": true, "recordHubDropoff": true,
 }
 
 // atHub is field middleware for `merchd edge`: central's money mutations

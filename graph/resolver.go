@@ -71,6 +71,9 @@ type Resolver struct {
 	// Pickups hands pickups over at this pop-up hub, with or without the
 	// link (edge.Sales); nil on central.
 	Pickups HubPickups
+	// Dropoffs takes returns dropped off at this pop-up hub, with or
+	// without the link (edge.Sales); nil on central.
+	Dropoffs HubDropoffs
 	// HubLink is the hub's sync loop; nil on central.
 	HubLink hubs.LinkReporter
 	// Central is a hub's link to central for card payments; nil on central.
@@ -105,4 +108,9 @@ type HubSales interface {
 type HubPickups interface {
 	CollectPickup(ctx context.Context, code, key string) (fulfillment.HubHandover, error)
 	Handovers(ctx context.Context, first int) ([]fulfillment.HubHandover, error)
+}
+
+// HubDropoffs is a pop-up hub's drop-off of returns, as the API uses it.
+type HubDropoffs interface {
+	ReceiveReturn(ctx context.Context, code, key string) (returns.HubDropoff, error)
 }

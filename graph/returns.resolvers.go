@@ -50,11 +50,22 @@ func (r *mutationResolver) CancelReturn(ctx context.Context, input model.CancelR
 
 // ReceiveReturn is the resolver for the receiveReturn field.
 func (r *mutationResolver) ReceiveReturn(ctx context.Context, input model.ReceiveReturnInput) (*model.ReceiveReturnPayload, error) {
+	if r.Returns == nil && r.Dropoffs != nil {
+		d, err := r.Dropoffs.ReceiveReturn(ctx, input.Code, input.IdempotencyKey)
+		if err != nil {
+			return nil, err
+		}
+		return &model.ReceiveReturnPayload{Return: hubReturn(d), HubDropoff: dropoffModel(d)}, nil
+	}
 	svc, err := r.returns()
 	if err != nil {
 		return nil, err
 	}
-	ret, err := svc.Receive(ctx, input.Code, input.LocationID, input.ScannedAt, input.IdempotencyKey)
+	loc := 0
+	if input.LocationID != nil {
+		loc = *input.LocationID
+	}
+	ret, err := svc.Receive(ctx, input.Code, loc, input.ScannedAt, input.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}

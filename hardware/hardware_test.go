@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +254,39 @@ func TestParcelLabelDecodes(t *testing.T) {
 	}
 	if got := hardwaretest.DecodeQRFile(t, png); got != l.QR {
 		t.Fatalf("ZPL label QR reads %q", got)
+	}
+}
+
+// TestParcelLabelReturnQR: a label with the parcel's return QR carries
+// both codes, each read back from the ZPL (rendered by zebrash) and from
+// the PDF (rendered by poppler).
+func TestParcelLabelReturnQR(t *testing.T) {
+	l := hardware.ParcelLabel{OrderNumber: "K7Q-2MXD", Method: "SHIPPING", Node: "central", Packaging: "mailer-M",
+		QR:       "M1." + strings.Repeat("eyJrIjoibGFiZWwiLCJmIjo0Mn0", 6) + ".c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmUtc2lnbmF0dXJl",
+		ReturnQR: "M1.eyJrIjoicmV0dXJubGFiZWwiLCJmIjo0MiwibyI6NDF9." + strings.Repeat("c2lnbmF0dXJl", 7)}
+	want := []string{l.QR, l.ReturnQR}
+	slices.Sort(want)
+	pdf, err := l.PDF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hardwaretest.DecodePDFQRs(t, pdf); !slices.Equal(got, want) {
+		t.Fatalf("PDF label QRs read %q, want %q", got, want)
+	}
+	if z := l.ZPL(); strings.Count(z, "^BQN") != 2 || !strings.Contains(z, "^FDRETURN^FS") {
+		t.Fatalf("ZPL label:\n%s", z)
+	}
+	dir := filepath.Join(root(), "testdata", "node")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "zpl-renderer-js")); err != nil {
+		t.Skip("needs the npm peers: run `npm ci` in testdata/node")
+	}
+	png := filepath.Join(t.TempDir(), "parcel.png")
+	cmd := exec.Command("node", filepath.Join(dir, "zpl-render.mjs"), png, "101.6", "152.4")
+	cmd.Stdin = strings.NewReader(l.ZPL())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("render: %v\n%s", err, out)
+	}
+	if got := hardwaretest.DecodeQRsFile(t, png); !slices.Equal(got, want) {
+		t.Fatalf("ZPL label QRs read %q, want %q", got, want)
 	}
 }

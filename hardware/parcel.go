@@ -3,11 +3,8 @@ package hardware
 import (
 	"bytes"
 	"fmt"
-	"image/png"
 	"time"
 
-	"github.com/boombuler/barcode"
-	"github.com/boombuler/barcode/qr"
 	"github.com/go-pdf/fpdf"
 )
 
@@ -22,6 +19,10 @@ type ParcelLabel struct {
 	Packaging   string
 	PickupCode  string // the fallback code, for pickups
 	QR          string // the signed label code, or a URL ending in it
+	// ReturnQR, when the shop takes returns, is the parcel's signed return
+	// code: printed smaller under "RETURN", for the returns desk to scan
+	// at drop-off. "" prints none.
+	ReturnQR string
 }
 
 func (l ParcelLabel) lines() []string {
@@ -49,6 +50,12 @@ func (l ParcelLabel) ZPL() string {
 		fmt.Fprintf(&b, "^FO40,%d^A0N,40,40^FD%s^FS\n", 150+i*55, zplText(s))
 	}
 	fmt.Fprintf(&b, "^FO40,420^BQN,2,5^FDLA,%s^FS\n", zplText(l.QR))
+	if l.ReturnQR != "" {
+		// 3-dot modules: a 150-character return code (version 7-8) is
+		// about 150 dots wide, bottom right, clear of the label's QR.
+		b.WriteString("^FO560,880^A0N,36,36^FDRETURN^FS\n")
+		fmt.Fprintf(&b, "^FO540,920^BQN,2,3^FDLA,%s^FS\n", zplText(l.ReturnQR))
+	}
 	b.WriteString("^XZ\n")
 	return b.String()
 }
@@ -56,18 +63,15 @@ func (l ParcelLabel) ZPL() string {
 // PDF renders the label as a one-page 100×150 mm PDF, for offices without
 // a label printer: print it on paper and tape it on.
 func (l ParcelLabel) PDF() ([]byte, error) {
-	code, err := qr.Encode(l.QR, qr.M, qr.Auto)
+	img, err := QRPNG(l.QR, 800)
 	if err != nil {
 		return nil, fmt.Errorf("label qr: %w", err)
 	}
-	// Whole pixels per module keep the code crisp when printed.
-	side := code.Bounds().Dx() * 8
-	if code, err = barcode.Scale(code, side, side); err != nil {
-		return nil, err
-	}
-	var img bytes.Buffer
-	if err := png.Encode(&img, code); err != nil {
-		return nil, err
+	var ret []byte
+	if l.ReturnQR != "" {
+		if ret, err = QRPNG(l.ReturnQR, 400); err != nil {
+			return nil, fmt.Errorf("label return qr: %w", err)
+		}
 	}
 	pdf := fpdf.NewCustom(&fpdf.InitType{UnitStr: "mm", Size: fpdf.SizeType{Wd: 100, Ht: 150}})
 	pdf.SetCreationDate(time.Unix(0, 0).UTC()) // the same label renders to the same bytes
@@ -81,8 +85,19 @@ func (l ParcelLabel) PDF() ([]byte, error) {
 	for _, s := range l.lines() {
 		pdf.CellFormat(88, 7, tr(s), "", 1, "L", false, 0, "")
 	}
-	pdf.RegisterImageOptionsReader("qr", fpdf.ImageOptions{ImageType: "PNG"}, &img)
-	pdf.ImageOptions("qr", 10, 60, 80, 80, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
+	x, y, size := 10.0, 60.0, 80.0
+	if ret != nil {
+		x, y, size = 6, 52, 62 // room for the return QR below
+	}
+	pdf.RegisterImageOptionsReader("qr", fpdf.ImageOptions{ImageType: "PNG"}, bytes.NewReader(img))
+	pdf.ImageOptions("qr", x, y, size, size, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
+	if ret != nil {
+		pdf.SetFont("Helvetica", "B", 12)
+		pdf.SetXY(70, 112)
+		pdf.CellFormat(24, 6, "RETURN", "", 0, "C", false, 0, "")
+		pdf.RegisterImageOptionsReader("ret", fpdf.ImageOptions{ImageType: "PNG"}, bytes.NewReader(ret))
+		pdf.ImageOptions("ret", 66, 118, 30, 30, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
+	}
 	var out bytes.Buffer
 	if err := pdf.Output(&out); err != nil {
 		return nil, fmt.Errorf("label pdf: %w", err)

@@ -465,8 +465,9 @@ func (s *Service) Cancel(ctx context.Context, returnID int, key string) (*ent.Or
 }
 
 // Receive records the drop-off of the return with code (its QR, scanned,
-// or its fallback code, typed) at location locationID at time at (the
-// scan's time; a hub replaying its outbox gives the time it scanned).
+// or its fallback code, typed; or a parcel label's return QR) at location
+// locationID (0: the own hub of a hub's token) at time at (the scan's
+// time; a hub replaying its outbox gives the time it scanned).
 // Exactly once: one conditional write REQUESTED → RECEIVED; of two clerks
 // scanning one return, the second gets ErrAlreadyReceived. With the
 // WALLET_ON_DROPOFF policy the buyer's wallet is credited in the same
@@ -484,11 +485,19 @@ func (s *Service) Receive(ctx context.Context, code string, locationID int, at *
 		return nil, checkout.BadInput("scannedAt", "is in the future")
 	}
 	sys := viewer.SystemContext(ctx)
-	loc, err := s.db.Location.Get(sys, locationID)
+	v := viewer.FromContext(ctx)
+	if locationID == 0 && v.Role != viewer.HubToken {
+		return nil, checkout.BadInput("locationId", "name where the return was dropped off")
+	}
+	q := s.db.Location.Query().Where(location.ID(locationID))
+	if locationID == 0 { // a hub's token: its own hub
+		q = s.db.Location.Query().Where(location.Code(v.Hub), location.KindEQ(location.KindHUB))
+	}
+	loc, err := q.Only(sys)
 	if err != nil {
 		return nil, checkout.NotFoundAs(err, "location")
 	}
-	if v := viewer.FromContext(ctx); v.Role == viewer.HubToken && (loc.Kind != location.KindHUB || loc.Code != v.Hub) {
+	if v.Role == viewer.HubToken && (loc.Kind != location.KindHUB || loc.Code != v.Hub) {
 		return nil, fmt.Errorf("the token of hub %s receives at %s: %w", v.Hub, loc.Code, checkout.ErrForbidden)
 	}
 	req := struct {
@@ -511,42 +520,52 @@ func (s *Service) Receive(ctx context.Context, code string, locationID int, at *
 
 func (s *Service) receive(ctx context.Context, tx *ent.Tx, code string, locationID int, at time.Time) (int, error) {
 	sys := viewer.SystemContext(ctx)
-	r, err := s.find(sys, tx, code)
+	r, err := s.resolve(ctx, tx, code, at)
 	if err != nil {
 		return 0, err
 	}
+	ok, err := s.dropoff(ctx, tx, r, locationID, at)
+	if err != nil || ok {
+		return r.ID, err
+	}
+	r, err = tx.OrderReturn.Get(sys, r.ID)
+	if err != nil {
+		return 0, err
+	}
+	if r.Status == orderreturn.StatusCANCELED {
+		return 0, checkout.BadInput("code", "this return was canceled by the buyer")
+	}
+	when := ""
+	if r.ReceivedAt != nil {
+		when = r.ReceivedAt.UTC().Format(time.RFC3339)
+	}
+	return 0, ErrAlreadyReceived.Detail("received at %s", when)
+}
+
+// dropoff is the drop-off's one guarded write, REQUESTED → RECEIVED at
+// locationID at time at, with its event and, under WALLET_ON_DROPOFF, the
+// wallet credit in the same transaction. ok is false when r was not
+// REQUESTED any more (received before, or canceled): nothing changed.
+func (s *Service) dropoff(ctx context.Context, tx *ent.Tx, r *ent.OrderReturn, locationID int, at time.Time) (ok bool, err error) {
+	sys := viewer.SystemContext(ctx)
 	n, err := tx.OrderReturn.Update().Where(orderreturn.ID(r.ID), orderreturn.StatusEQ(orderreturn.StatusREQUESTED)).
 		SetStatus(orderreturn.StatusRECEIVED).SetReceivedAt(at).SetReceivedLocationID(locationID).
 		SetReceivedBy(actor(ctx)).SetUpdatedAt(s.now().UTC()).Save(sys)
-	if err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		r, err := tx.OrderReturn.Get(sys, r.ID)
-		if err != nil {
-			return 0, err
-		}
-		if r.Status == orderreturn.StatusCANCELED {
-			return 0, checkout.BadInput("code", "this return was canceled by the buyer")
-		}
-		when := ""
-		if r.ReceivedAt != nil {
-			when = r.ReceivedAt.UTC().Format(time.RFC3339)
-		}
-		return 0, ErrAlreadyReceived.Detail("received at %s", when)
+	if err != nil || n == 0 {
+		return false, err
 	}
 	s.AfterCommit(tx, checkout.OrderTopic(r.OrderID))
 	if err := checkout.Record(sys, s.outbox, tx, checkout.Event{Type: checkout.EventReturnReceived, OrderID: r.OrderID,
 		CustomerID: r.CustomerID, Data: map[string]any{"return_id": r.ID, "location_id": locationID,
 			"received_at": at.Format(time.RFC3339), "units": r.Units, "refund_mode": string(r.RefundMode)}}); err != nil {
-		return 0, err
+		return false, err
 	}
 	if r.RefundMode == WalletOnDropoff {
 		if _, err := s.refund(ctx, tx, r, false); err != nil {
-			return 0, err
+			return false, err
 		}
 	}
-	return r.ID, nil
+	return true, nil
 }
 
 // refund refunds r's units inside tx (once: the caller's transition is
@@ -576,6 +595,18 @@ func (s *Service) refund(ctx context.Context, tx *ent.Tx, r *ent.OrderReturn, to
 	}
 	return cardRefund, checkout.Record(sys, s.outbox, tx, checkout.Event{Type: checkout.EventRefundIssued, OrderID: r.OrderID,
 		CustomerID: r.CustomerID, Data: map[string]any{"return_id": r.ID, "amount": amount, "currency": r.Currency, "to": to}})
+}
+
+// resolve is the return a drop-off scan names: the return QR, its typed
+// fallback code, or a parcel label's return QR scanned at time at (which
+// starts the return of the parcel's units, if none was asked for: see
+// fromLabel).
+func (s *Service) resolve(ctx context.Context, tx *ent.Tx, code string, at time.Time) (*ent.OrderReturn, error) {
+	var lp LabelPass
+	if strings.HasPrefix(code, "M1.") && s.signer != nil && s.signer.Verify(code, KindLabel, &lp) == nil {
+		return s.fromLabel(ctx, tx, lp, at)
+	}
+	return s.find(viewer.SystemContext(ctx), tx, code)
 }
 
 // find resolves a scanned return QR or a typed fallback code.

@@ -247,6 +247,7 @@ func New(t testing.TB, o Options) *Env {
 	if sales != nil {
 		resolver.Sales = sales
 		resolver.Pickups = sales
+		resolver.Dropoffs = sales
 	}
 	if o.Central != nil {
 		resolver.Central = o.Central

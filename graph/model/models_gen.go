@@ -430,6 +430,17 @@ type HubCollectionResult struct {
 	Code *string `json:"code,omitempty"`
 }
 
+type HubDropoff struct {
+	DropoffID string `json:"dropoffId"`
+	// The return the QR names; null for a parcel label's return QR.
+	ReturnID *int `json:"returnId,omitempty"`
+	// The parcel a label's return QR names.
+	FulfillmentID *int            `json:"fulfillmentId,omitempty"`
+	OrderID       int             `json:"orderId"`
+	ScannedAt     time.Time       `json:"scannedAt"`
+	State         HubDropoffState `json:"state"`
+}
+
 type HubHandover struct {
 	CollectionID  string           `json:"collectionId"`
 	FulfillmentID int              `json:"fulfillmentId"`
@@ -675,6 +686,12 @@ type PrintFulfillmentLabelPayload struct {
 	Data string `json:"data"`
 	// What the QR code encodes.
 	QR string `json:"qr"`
+	// What the smaller QR code under RETURN encodes, when the shop takes
+	// returns: the parcel's signed return code. Scanned by receiveReturn (at
+	// a counter or a hub) it brings back the return the buyer asked for, or
+	// starts one of the parcel's units not yet returned (reason OTHER); once
+	// every unit is back it is ALREADY_RECEIVED.
+	ReturnQR *string `json:"returnQr,omitempty"`
 }
 
 type ProductPayload struct {
@@ -697,15 +714,23 @@ type RebalanceDropPoolsInput struct {
 
 type ReceiveReturnInput struct {
 	Code string `json:"code"`
-	// Where it was dropped off (a hub's token: its own hub only).
-	LocationID int `json:"locationId"`
+	// Where it was dropped off. Staff on central: required. A hub's token:
+	// its own hub only (null: its own). At a hub (merchd edge): the hub
+	// itself; locationId is not used.
+	LocationID *int `json:"locationId,omitempty"`
 	// When it was scanned, if not now (a hub replaying scans made offline).
 	ScannedAt      *time.Time `json:"scannedAt,omitempty"`
 	IdempotencyKey string     `json:"idempotencyKey"`
 }
 
 type ReceiveReturnPayload struct {
-	Return *ent.OrderReturn `json:"return"`
+	// The return received (null at a hub for a parcel label's return QR: see hubDropoff).
+	Return *ent.OrderReturn `json:"return,omitempty"`
+	// At a hub: the drop-off as the hub recorded it: QUEUED until central
+	// answers. Null on central. (At a hub, return is the hub's view of it: id,
+	// status, receivedAt; null for a parcel label's return QR, whose return
+	// central finds or starts when the drop-off reaches it.)
+	HubDropoff *HubDropoff `json:"hubDropoff,omitempty"`
 }
 
 type RecordHubCollectionsInput struct {
@@ -716,6 +741,24 @@ type RecordHubCollectionsInput struct {
 type RecordHubCollectionsPayload struct {
 	// One result per input handover, in order.
 	Results []*HubCollectionResult `json:"results"`
+}
+
+type RecordHubDropoffInput struct {
+	DropoffID string `json:"dropoffId"`
+	// The return QR the hub scanned, or the parcel label's return QR.
+	Code string `json:"code"`
+	// When the hub took it in; central clamps it to [requested, now].
+	ScannedAt time.Time `json:"scannedAt"`
+}
+
+type RecordHubDropoffPayload struct {
+	// Central's outcome, final for the hub (never QUEUED).
+	Outcome HubDropoffState  `json:"outcome"`
+	Return  *ent.OrderReturn `json:"return,omitempty"`
+	// When central holds the return received.
+	ReceivedAt *time.Time `json:"receivedAt,omitempty"`
+	// Why, for ALREADY_RECEIVED and CONFLICT.
+	Note *string `json:"note,omitempty"`
 }
 
 type RecordHubSalesInput struct {
@@ -1226,6 +1269,69 @@ func (e *HubCollectionOutcome) UnmarshalJSON(b []byte) error {
 }
 
 func (e HubCollectionOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type HubDropoffState string
+
+const (
+	// Recorded at the hub; central has not answered yet.
+	HubDropoffStateQueued HubDropoffState = "QUEUED"
+	// Central holds the return received by this drop-off.
+	HubDropoffStateReceived HubDropoffState = "RECEIVED"
+	// Central had the return received before (a counter, another scan): a conflict for staff.
+	HubDropoffStateAlreadyReceived HubDropoffState = "ALREADY_RECEIVED"
+	// The return's state allowed no drop-off (the buyer canceled it).
+	HubDropoffStateConflict HubDropoffState = "CONFLICT"
+)
+
+var AllHubDropoffState = []HubDropoffState{
+	HubDropoffStateQueued,
+	HubDropoffStateReceived,
+	HubDropoffStateAlreadyReceived,
+	HubDropoffStateConflict,
+}
+
+func (e HubDropoffState) IsValid() bool {
+	switch e {
+	case HubDropoffStateQueued, HubDropoffStateReceived, HubDropoffStateAlreadyReceived, HubDropoffStateConflict:
+		return true
+	}
+	return false
+}
+
+func (e HubDropoffState) String() string {
+	return string(e)
+}
+
+func (e *HubDropoffState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = HubDropoffState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid HubDropoffState", str)
+	}
+	return nil
+}
+
+func (e HubDropoffState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *HubDropoffState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e HubDropoffState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
