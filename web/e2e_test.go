@@ -281,7 +281,7 @@ func TestPagesInChromium(t *testing.T) {
 	cfg := map[string]any{
 		"base": e.Base, "chromium": browser, "artifacts": artifacts, "nodeDir": dir,
 		"alice": person("alice@e2e.example", 20000), "bob": person("bob@e2e.example", 0), "carol": person("carol@e2e.example", 5000),
-		"dave":         person("dave@e2e.example", 20000), "erin": erin, "earlyDropId": early.CreateDrop.Drop.ID,
+		"dave": person("dave@e2e.example", 20000), "erin": erin, "earlyDropId": early.CreateDrop.Drop.ID,
 		"productTitle": "E2E Tee", "productSlug": "e2e-tee", "sizedSlug": "tour-tee", "dropId": d.CreateDrop.Drop.ID, "dropSlug": "glow-hoodie",
 		"soonDropId": soon.CreateDrop.Drop.ID, "qrURL": held, "lastQRURL": decodeQR(t, lastQR.IssueQRCode.Png), "lastVariant": lastVariant,
 		"hubPayPath": "/pay/hub#" + hubReq.Encode(), "hubSaleId": hubReq.SaleID, "receiptPath": "/hub-sales/e2e0receipt1",
