@@ -197,6 +197,7 @@ func TestPagesInChromium(t *testing.T) {
 	_, soonVariant := newProduct("Winter Scarf", "winter-scarf", 5, 3000)
 	liveProduct, liveVariant := newProduct("Live Cap", "live-cap", 9, 2500)
 	_, lastVariant := newProduct("Last Pin", "last-pin", 1, 500)
+	newProduct("The Extraordinarily Long Limited Edition Anniversary Tour Heavyweight Garment-Dyed Tee With Supercalifragilisticexpialidocious Print", "long-tee", 3, 123456)
 	now := e.Clock.Now()
 	var d, soon struct {
 		CreateDrop struct{ Drop struct{ ID string } }

@@ -185,7 +185,7 @@ try {
       }
       await page.keyboard.press("Escape");
       await page.locator("#cart-drawer").waitFor({ state: "hidden" });
-      if ((await page.evaluate(() => document.activeElement.id)) !== "add") throw new Error("focus did not go back to the add button");
+      await page.waitForFunction(() => document.activeElement.id === "add", null, { timeout: 2000 }).catch(() => { throw new Error("focus did not go back to the add button"); });
       await page.goto(cfg.base + "/orders");
       await page.locator("#nav-cart").click();
       await drawer(page);
@@ -361,6 +361,17 @@ try {
     const held = await cartHeld(cfg.carol.token);
     if (held.length !== 1 || held[0].quantity !== 1) throw new Error("a double tap on Buy held " + JSON.stringify(held));
     ok("double tap on Buy holds one unit");
+    // The hold runs out on the pay step: said, in view; Buy holds anew
+    // (never "Pay €0.00" from the kept key's stale hold).
+    await post("/test/expire");
+    await page.locator("#pay-wallet").click();
+    const gone = await inView(page, "#notice", "hold expired on the pay step (phone)");
+    if (!/ran out/.test(gone)) throw new Error("expired hold says: " + gone);
+    await page.locator(".buy").first().click();
+    await page.locator("#pay-wallet").waitFor();
+    const again = await page.locator("#qr-total").textContent();
+    if (!/19\.99/.test(again)) throw new Error("Buy after an expired hold shows total " + again);
+    ok("Buy after an expired hold holds anew", again);
     // Out of stock between the page loading and the tap: said, in view.
     await page.goto(cfg.lastQRURL);
     await page.locator(".buy").first().waitFor();
@@ -385,6 +396,12 @@ try {
     await page.getByLabel("Email").fill("new.fan@e2e.example");
     await page.locator("#forgot").click();
     await inView(page, "#notice", "reset link sent (phone)");
+    // An expired or used link: said, in view, with the way to a new one.
+    await page.goto(cfg.base + "/reset-password?token=expired-or-used");
+    await page.getByLabel(/New password/).fill("a brand new secret");
+    await page.getByRole("button", { name: "Set password" }).click();
+    await inView(page, "#notice", "expired reset link (phone)");
+    await page.getByRole("link", { name: "Ask for a new link" }).waitFor();
     const link = await (await fetch(cfg.base + "/test/reset-link")).text();
     await page.goto(cfg.base + link);
     await page.getByLabel(/New password/).fill("a brand new secret");
@@ -418,6 +435,14 @@ try {
     const logo = await page.locator(".brand img").evaluate((i) => i.complete && i.naturalWidth > 0);
     if (!logo) throw new Error("the logo did not load");
     ok("dark mode and the creator's logo", bg);
+    // A very long product name wraps: nothing is wider than the phone.
+    for (const u of ["/", "/products/long-tee"]) {
+      await page.goto(cfg.base + u);
+      await page.locator(u === "/" ? ".grid .card" : "#add").first().waitFor();
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (wide > 390) throw new Error(u + " is wider than the phone with a long product name: " + wide);
+    }
+    ok("long product names wrap on the phone");
     await ctx.close();
   }
 
@@ -500,6 +525,13 @@ try {
     await noRawText(page, "expired cart");
     ok("expired holds: no pay button, a sentence instead");
     await shot(page, "phone-cart-expired");
+    // Adding again and paying works with the run-out line still listed.
+    await page.keyboard.press("Escape");
+    await page.locator("#add").click();
+    await page.locator("#cart-drawer #pay-wallet").click();
+    await page.waitForURL(/\/orders\//);
+    await page.locator("#order-status", { hasText: "Paid" }).waitFor({ timeout: 10000 });
+    ok("paid after a hold ran out, with the run-out line still in the cart");
     await ctx.close();
   }
 

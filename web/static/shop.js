@@ -1,5 +1,5 @@
 import { gql, subscribe, money, moneyInput, h, countdown, human, newKey, notice, clearNotice, errorText, intent, token, setToken,
-  variantFields, cartFields, orderFields, stripeForm, passView, safeNext } from "/assets/lib.js";
+  variantFields, cartFields, orderFields, stripeForm, passView, safeNext, clearExpired } from "/assets/lib.js";
 
 const app = document.getElementById("app");
 const path = location.pathname;
@@ -240,6 +240,7 @@ navCart.setAttribute("aria-haspopup", "dialog");
 if (path !== "/cart") navCart.onclick = (e) => { e.preventDefault(); openCart(); };
 
 async function checkout(c, payWith, key) {
+  await clearExpired(c.lines);
   const d = await gql("mutation($i: CheckoutInput!) { checkout(input: $i) { order { id status } clientSecret } }", { i: { cartId: c.id, payWith, idempotencyKey: key } });
   if (d.checkout.clientSecret && pk) sessionStorage.setItem("merchd.pay." + d.checkout.order.id, d.checkout.clientSecret);
   location.href = "/orders/" + d.checkout.order.id;
@@ -355,7 +356,8 @@ async function resetPassword() {
   const form = h("form", { id: "reset-form", novalidate: true }, pl, password, h("div", { class: "actions" }, submit));
   form.onsubmit = intent(submit, async (key) => {
     if (!password.reportValidity()) return;
-    const d = await gql("mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { email } }", { i: { token: tok, newPassword: password.value, idempotencyKey: key } });
+    const d = await gql("mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { email } }", { i: { token: tok, newPassword: password.value, idempotencyKey: key } })
+      .catch((e) => { if (e.code === "INVALID_TOKEN") show(h("h1", {}, "This link has expired"), h("p", {}, "Links to set a password work once, for a short time."), h("a", { class: "button", href: "/account" }, "Ask for a new link")); throw e; });
     show(h("h1", {}, "Password set"), h("p", {}, "Sign in as " + d.resetPassword.email + " with your new password."), h("a", { class: "button", href: "/account" }, "Sign in"));
   });
   show(h("h1", {}, "Set a password"), tok ? form : h("p", { class: "notice error" }, "This link is incomplete. ", h("a", { href: "/account" }, "Ask for a new one")));
