@@ -194,6 +194,7 @@ func TestPagesInChromium(t *testing.T) {
 	_, soonVariant := newProduct("Winter Scarf", "winter-scarf", 5, 3000)
 	liveProduct, liveVariant := newProduct("Live Cap", "live-cap", 9, 2500)
 	_, lastVariant := newProduct("Last Pin", "last-pin", 1, 500)
+	newProduct("The Extraordinarily Long Limited Edition Anniversary Tour Heavyweight Garment-Dyed Tee With Supercalifragilisticexpialidocious Print", "long-tee", 3, 123456)
 	now := e.Clock.Now()
 	var d, soon struct {
 		CreateDrop struct{ Drop struct{ ID string } }
@@ -202,6 +203,22 @@ func TestPagesInChromium(t *testing.T) {
 		map[string]any{"v": dropVariant, "o": now.Add(-time.Minute), "c": now.Add(3 * time.Hour)}, &d)
 	staff(`mutation($v: ID!, $o: Time!, $c: Time!) { createDrop(input: {title: "Winter drop", variantIds: [$v], cap: 3, opensAt: $o, closesAt: $c}) { drop { id } } }`,
 		map[string]any{"v": soonVariant, "o": now.Add(26 * time.Hour), "c": now.Add(30 * time.Hour)}, &soon)
+	// Members' early access: a tier that lets members in two hours before
+	// a drop opens, a drop in its early window (open to all in an hour),
+	// and a member who bought the tier from the wallet.
+	var tier struct {
+		CreateMembershipTier struct{ Tier struct{ ID string } }
+	}
+	staff(`mutation { createMembershipTier(input: {name: "Night owls", price: {amount: 500, currency: "EUR"}, period: MONTH, earlyAccessMinutes: 120}) { tier { id } } }`, nil, &tier)
+	_, earlyVariant := newProduct("Owl Tote", "owl-tote", 5, 2000)
+	var early struct {
+		CreateDrop struct{ Drop struct{ ID string } }
+	}
+	staff(`mutation($v: ID!, $e: Time!, $o: Time!, $c: Time!) { createDrop(input: {title: "Owl drop", variantIds: [$v], cap: 3, earlyAccessAt: $e, opensAt: $o, closesAt: $c}) { drop { id } } }`,
+		map[string]any{"v": earlyVariant, "e": now.Add(-time.Minute), "o": now.Add(time.Hour), "c": now.Add(3 * time.Hour)}, &early)
+	erin := person("erin@e2e.example", 2000)
+	e.Do(t, erin.Token, `mutation($i: BuyMembershipInput!) { buyMembership(input: $i) { membership { status } } }`, map[string]any{"i": map[string]any{
+		"tierId": tier.CreateMembershipTier.Tier.ID, "payWith": map[string]any{"wallet": map[string]any{"amount": 500, "currency": "EUR"}}, "idempotencyKey": "e2e-member"}}).Decode(t, &struct{}{})
 	// The venue QR code: what it holds must be a URL a phone camera opens.
 	var qr struct {
 		IssueQRCode struct{ Path, URL, Png string }
@@ -262,7 +279,7 @@ func TestPagesInChromium(t *testing.T) {
 	cfg := map[string]any{
 		"base": e.Base, "chromium": browser, "artifacts": artifacts, "nodeDir": dir,
 		"alice": person("alice@e2e.example", 20000), "bob": person("bob@e2e.example", 0), "carol": person("carol@e2e.example", 5000),
-		"dave":         person("dave@e2e.example", 20000),
+		"dave": person("dave@e2e.example", 20000), "erin": erin, "earlyDropId": early.CreateDrop.Drop.ID,
 		"productTitle": "E2E Tee", "productSlug": "e2e-tee", "sizedSlug": "tour-tee", "dropId": d.CreateDrop.Drop.ID, "dropSlug": "glow-hoodie",
 		"soonDropId": soon.CreateDrop.Drop.ID, "qrURL": held, "lastQRURL": decodeQR(t, lastQR.IssueQRCode.Png), "lastVariant": lastVariant,
 		"hubPayPath": "/pay/hub#" + hubReq.Encode(), "hubSaleId": hubReq.SaleID, "receiptPath": "/hub-sales/e2e0receipt1",
@@ -271,7 +288,13 @@ func TestPagesInChromium(t *testing.T) {
 	raw, _ := json.Marshal(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "e2e.mjs"), string(raw))
+	// MERCHD_E2E_SCRIPT runs another script against the same seeded shop
+	// (an exploratory walk); the checks below still apply.
+	script := os.Getenv("MERCHD_E2E_SCRIPT")
+	if script == "" {
+		script = filepath.Join(dir, "e2e.mjs")
+	}
+	cmd := exec.CommandContext(ctx, "node", script, string(raw))
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -79,6 +79,13 @@ async function noRawText(page, what) {
   if (m) throw new Error(`${what}: raw text "${m[0]}" in: ${t.slice(0, 400)}`);
 }
 
+// drawer waits for the cart drawer (opened by adding to the cart or by
+// the header's Cart link) to show its holds.
+async function drawer(page) {
+  await page.locator("#cart-drawer[open] .list li").first().waitFor({ timeout: 10000 });
+  return page.locator("#cart-drawer");
+}
+
 async function cartHeld(token) {
   const d = await gql(token, "{ cart { lines { status quantity variant { id } } } }");
   return d.cart ? d.cart.lines.filter((l) => l.status === "HELD") : [];
@@ -154,7 +161,8 @@ try {
     }
     await shot(page, size + "-product");
     await add.dblclick(); // a double tap is one hold
-    await page.waitForURL(cfg.base + "/cart");
+    await drawer(page);
+    if (!page.url().endsWith("/products/" + cfg.sizedSlug)) throw new Error("adding left the product page: " + page.url());
     const held = await cartHeld(who.token || (await page.evaluate(() => localStorage.getItem("merchd.token"))));
     if (held.length !== 1 || held[0].quantity !== 1) throw new Error("a double tap held " + JSON.stringify(held));
     ok("double tap on add to cart holds one unit (" + size + ")");
@@ -167,7 +175,22 @@ try {
     ok("hold countdown " + size, `${t1} → ${t2}`);
     await noRawText(page, "cart " + size);
     await shot(page, size + "-cart");
-    if (size === "phone") await axe(page, "cart");
+    if (size === "phone") {
+      await axe(page, "cart drawer");
+      // The drawer is modal: Tab stays inside, Escape closes it and
+      // gives focus back; the header's Cart link opens it from any page.
+      for (let i = 0; i < 6; i++) {
+        await page.keyboard.press("Tab");
+        if (!(await page.evaluate(() => document.getElementById("cart-drawer").contains(document.activeElement)))) throw new Error("Tab left the cart drawer after " + (i + 1));
+      }
+      await page.keyboard.press("Escape");
+      await page.locator("#cart-drawer").waitFor({ state: "hidden" });
+      await page.waitForFunction(() => document.activeElement.id === "add", null, { timeout: 2000 }).catch(() => { throw new Error("focus did not go back to the add button"); });
+      await page.goto(cfg.base + "/orders");
+      await page.locator("#nav-cart").click();
+      await drawer(page);
+      ok("cart drawer: focus trapped, Escape closes, opens from the header");
+    }
     await page.locator("#pay-wallet").click();
     await page.waitForURL(/\/orders\//);
     await page.locator("#order-status", { hasText: "Paid" }).waitFor({ timeout: 10000 });
@@ -186,7 +209,7 @@ try {
       // By card: Stripe Elements (the test's stand-in) on the order page; PAID live.
       await page.goto(cfg.base + "/products/" + cfg.productSlug);
       await page.locator("#add").click();
-      await page.waitForURL(cfg.base + "/cart");
+      await drawer(page);
       await page.locator("#pay-card").click();
       await page.waitForURL(/\/orders\//);
       await page.locator("#order-status", { hasText: "Waiting for payment" }).waitFor();
@@ -238,7 +261,7 @@ try {
     await page.locator("#drop-remaining", { hasText: "2 left" }).waitFor();
     await shot(page, "phone-drop-open");
     await page.locator(".add").first().click();
-    await page.waitForURL(cfg.base + "/cart");
+    await drawer(page);
     await page.goto(cfg.base + "/drops/" + cfg.dropId);
     await page.locator("#drop-remaining", { hasText: "1 left" }).waitFor();
     await page.locator(".add").first().click();
@@ -248,7 +271,7 @@ try {
     await shot(page, "phone-drop-limit");
     await bob.goto(cfg.base + "/drops/" + cfg.dropId);
     await bob.locator(".add").first().click();
-    await bob.waitForURL(cfg.base + "/cart");
+    await drawer(bob);
     await page.locator("#drop-state", { hasText: "Sold out" }).waitFor({ timeout: 10000 });
     ok("sold out live for the other buyer");
     await shot(page, "phone-drop-sold-out");
@@ -257,6 +280,33 @@ try {
     if (!(await bob.locator("#add").isDisabled())) throw new Error("the sold-out drop's product page sells");
     ok("the drop's product page agrees: sold out, though the variant has stock");
     await shot(bob, "desktop-drop-product-sold-out");
+    await ctx.close();
+  }
+
+  // 2a. Members' early access: a member sees the early window and buys
+  // before the public opening; a non-member sees the countdown to it.
+  {
+    const ctx = await context(PHONE, cfg.erin.token);
+    const page = await ctx.newPage();
+    await page.goto(cfg.base + "/drops/" + cfg.earlyDropId);
+    await page.locator("#drop-state", { hasText: "You are a member" }).waitFor({ timeout: 10000 });
+    await noRawText(page, "drop early access (member)");
+    await shot(page, "phone-drop-early-member");
+    await page.locator(".add").first().click();
+    await drawer(page);
+    const held = await cartHeld(cfg.erin.token);
+    if (held.length !== 1) throw new Error("the member's early tap held " + JSON.stringify(held));
+    ok("members' early access: a member buys before the opening", await page.locator("#drop-state").innerText());
+    const other = await (await context(PHONE, cfg.bob.token)).newPage();
+    await other.goto(cfg.base + "/drops/" + cfg.earlyDropId);
+    await other.locator("#drop-state", { hasText: "Members buy first" }).waitFor({ timeout: 10000 });
+    const when = await other.locator("#drop-when").innerText();
+    if (!/opens to everyone in (59|60) min|opens to everyone in 1 h/.test(when)) throw new Error("non-member countdown: " + when);
+    if (!(await other.locator(".add").first().isDisabled())) throw new Error("a non-member can buy in the early window");
+    await noRawText(other, "drop early access (non-member)");
+    await shot(other, "phone-drop-early-nonmember");
+    ok("members' early access: a non-member sees the countdown", when);
+    await other.context().close();
     await ctx.close();
   }
 
@@ -311,6 +361,17 @@ try {
     const held = await cartHeld(cfg.carol.token);
     if (held.length !== 1 || held[0].quantity !== 1) throw new Error("a double tap on Buy held " + JSON.stringify(held));
     ok("double tap on Buy holds one unit");
+    // The hold runs out on the pay step: said, in view; Buy holds anew
+    // (never "Pay €0.00" from the kept key's stale hold).
+    await post("/test/expire");
+    await page.locator("#pay-wallet").click();
+    const gone = await inView(page, "#notice", "hold expired on the pay step (phone)");
+    if (!/ran out/.test(gone)) throw new Error("expired hold says: " + gone);
+    await page.locator(".buy").first().click();
+    await page.locator("#pay-wallet").waitFor();
+    const again = await page.locator("#qr-total").textContent();
+    if (!/19\.99/.test(again)) throw new Error("Buy after an expired hold shows total " + again);
+    ok("Buy after an expired hold holds anew", again);
     // Out of stock between the page loading and the tap: said, in view.
     await page.goto(cfg.lastQRURL);
     await page.locator(".buy").first().waitFor();
@@ -335,6 +396,12 @@ try {
     await page.getByLabel("Email").fill("new.fan@e2e.example");
     await page.locator("#forgot").click();
     await inView(page, "#notice", "reset link sent (phone)");
+    // An expired or used link: said, in view, with the way to a new one.
+    await page.goto(cfg.base + "/reset-password?token=expired-or-used");
+    await page.getByLabel(/New password/).fill("a brand new secret");
+    await page.getByRole("button", { name: "Set password" }).click();
+    await inView(page, "#notice", "expired reset link (phone)");
+    await page.getByRole("link", { name: "Ask for a new link" }).waitFor();
     const link = await (await fetch(cfg.base + "/test/reset-link")).text();
     await page.goto(cfg.base + link);
     await page.getByLabel(/New password/).fill("a brand new secret");
@@ -368,6 +435,14 @@ try {
     const logo = await page.locator(".brand img").evaluate((i) => i.complete && i.naturalWidth > 0);
     if (!logo) throw new Error("the logo did not load");
     ok("dark mode and the creator's logo", bg);
+    // A very long product name wraps: nothing is wider than the phone.
+    for (const u of ["/", "/products/long-tee"]) {
+      await page.goto(cfg.base + u);
+      await page.locator(u === "/" ? ".grid .card" : "#add").first().waitFor();
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (wide > 390) throw new Error(u + " is wider than the phone with a long product name: " + wide);
+    }
+    ok("long product names wrap on the phone");
     await ctx.close();
   }
 
@@ -442,7 +517,7 @@ try {
     const page = await ctx.newPage();
     await page.goto(cfg.base + "/products/" + cfg.productSlug);
     await page.locator("#add").click();
-    await page.waitForURL(cfg.base + "/cart");
+    await drawer(page);
     await page.locator("#pay-wallet").waitFor({ timeout: 10000 });
     await post("/test/expire");
     await page.locator(".notice.warn").waitFor({ timeout: 10000 });
@@ -450,6 +525,13 @@ try {
     await noRawText(page, "expired cart");
     ok("expired holds: no pay button, a sentence instead");
     await shot(page, "phone-cart-expired");
+    // Adding again and paying works with the run-out line still listed.
+    await page.keyboard.press("Escape");
+    await page.locator("#add").click();
+    await page.locator("#cart-drawer #pay-wallet").click();
+    await page.waitForURL(/\/orders\//);
+    await page.locator("#order-status", { hasText: "Paid" }).waitFor({ timeout: 10000 });
+    ok("paid after a hold ran out, with the run-out line still in the cart");
     await ctx.close();
   }
 

@@ -4,7 +4,7 @@
 // leaving the page, and gets the pickup pass. One tap on Buy is one hold:
 // the intent's idempotency key is kept (in sessionStorage, across
 // reloads) until the order is paid.
-import { gql, subscribe, money, moneyInput, h, notice, clearNotice, errorText, intent, newKey, token, setToken, orderFields, stripeForm } from "/assets/lib.js";
+import { gql, subscribe, money, moneyInput, h, notice, clearNotice, errorText, intent, newKey, token, setToken, orderFields, stripeForm, clearExpired } from "/assets/lib.js";
 
 const pk = document.body.dataset.stripePk;
 export const sheet = h("section", { class: "sheet", id: "sheet", "aria-live": "polite", "aria-labelledby": "sheet-h", hidden: true });
@@ -75,9 +75,12 @@ function who() {
 // (streamId on the watch page).
 export async function buy(v, p, onPaid, extra = {}) {
   await who();
-  const a = await gql("mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id total { amount currency currencyDigits } lines { status } } } }",
+  const hold = () => gql("mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id total { amount currency currencyDigits } lines { id status } } } }",
     { i: { variantId: v.id, quantity: 1, idempotencyKey: keyFor("hold." + v.id), ...extra } });
-  const c = a.addToCart.cart;
+  let c = (await hold()).addToCart.cart;
+  // The kept key replays a hold that has since run out: hold anew.
+  if (!c.total.amount) { forget(); c = (await hold()).addToCart.cart; }
+  await clearExpired(c.lines);
   const w = await gql("{ wallet { balance { amount currency currencyDigits } } }").catch(() => ({ wallet: null }));
   const bal = w.wallet && w.wallet.balance.currency === c.total.currency ? w.wallet.balance.amount : 0;
   const n = c.lines.filter((l) => l.status === "HELD").length;
@@ -93,14 +96,20 @@ export async function buy(v, p, onPaid, extra = {}) {
     await stripeForm(pk, d.clientSecret, box, "Pay " + money(c.total));
     box.replaceChildren(h("p", { class: "status", id: "qr-waiting" }, "Confirming your payment…"));
     follow(d.order.id, onPaid);
-  }, (e) => { if (e.code === "NO_CARD") notice("Card payments are not set up here. Pay from your wallet or at the counter."); });
+  }, expired);
   const wallet = bal >= c.total.amount ? h("button", { id: "pay-wallet", class: "wide" }, "Pay " + money(c.total) + " from wallet (" + money(w.wallet.balance) + ")") : null;
-  if (wallet) wallet.onclick = intent(wallet, async () => paid((await checkout(c, { wallet: moneyInput(c.total) })).order, onPaid));
+  if (wallet) wallet.onclick = intent(wallet, async () => paid((await checkout(c, { wallet: moneyInput(c.total) })).order, onPaid), expired);
   openSheet("Pay", summary, box, h("div", { class: "actions" }, wallet, pk ? card : null),
     !wallet && bal > 0 ? h("p", { class: "muted" }, "Your wallet has " + money(w.wallet.balance) + ": not enough for this.") : null);
   // No wallet to pay from: the card form opens at once (one tap fewer).
   if (!wallet && pk) card.click();
   else (wallet || card).focus();
+}
+
+// expired: the hold ran out on the pay step; the next Buy holds anew.
+function expired(e) {
+  if (e.code === "NO_CARD") notice("Card payments are not set up here. Pay from your wallet or at the counter.");
+  if (e.code === "HOLD_EXPIRED") { forget(); sheet.hidden = true; }
 }
 
 async function checkout(c, payWith) {

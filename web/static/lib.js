@@ -155,7 +155,7 @@ export function errorText(e) {
     OUT_OF_STOCK: "Sorry — that just sold out. Pick another size or check back later.",
     DROP_NOT_OPEN: "This drop is not open yet. Keep this page open: the button turns on when it opens.",
     LIMIT_EXCEEDED: "You have reached the limit for this drop. Your items are in your cart.",
-    HOLD_EXPIRED: "Your hold ran out and the item went back on sale. Remove it and add it again.",
+    HOLD_EXPIRED: "Your hold ran out and the item went back on sale. Add it again to hold it once more.",
     INSUFFICIENT_FUNDS: "Your wallet balance is too low for this. Pay by card, or top up your wallet.",
     UNAUTHENTICATED: "Please sign in to continue.",
     WRONG_PASSWORD: "That email and password do not match. Try again, or use “Forgot password?”.",
@@ -168,7 +168,7 @@ export function errorText(e) {
     IDEMPOTENCY_KEY_REUSED: "That is still being processed. Wait a moment and reload the page.",
     STREAM_NOT_LIVE: "The stream has ended. You can still buy in the shop.",
     ALREADY_MEMBER: "You are already a member.",
-    INVALID_TOKEN: "This link is used or expired. Ask for a new one below.",
+    INVALID_TOKEN: "This link is used or expired. Ask for a new one on your account page.",
     WINDOW_FULL: "That pickup time is full. Choose another.",
     BAD_USER_INPUT: "Please check what you entered" + (e && e.field ? " (" + e.field + ")" : "") + " and try again.",
   })[code] || "Something went wrong on our side. Please try again; if it keeps happening, ask the staff.";
@@ -197,6 +197,11 @@ export function intent(btn, run, onError) {
     if (err && err.code !== "CANCELED") { notice(errorText(err)); onError && onError(err); }
   };
 }
+
+// clearExpired takes the cart's run-out holds out of it (they went back
+// on sale): checkout refuses a cart that still has one.
+export const clearExpired = (lines) => Promise.all(lines.filter((l) => l.status === "EXPIRED").map((l) =>
+  gql("mutation($i: RemoveFromCartInput!) { removeFromCart(input: $i) { cart { id } } }", { i: { lineId: l.id, idempotencyKey: "rm-" + l.id } })));
 
 // Fragments shared by pages.
 export const variantFields = "id sku title available price { amount currency currencyDigits } compareAtPrice { amount currency currencyDigits } memberPrice { amount currency currencyDigits } selectedOptions { name value }";

@@ -1,5 +1,5 @@
 import { gql, subscribe, money, moneyInput, h, countdown, human, newKey, notice, clearNotice, errorText, intent, token, setToken,
-  variantFields, cartFields, orderFields, stripeForm, passView, safeNext } from "/assets/lib.js";
+  variantFields, cartFields, orderFields, stripeForm, passView, safeNext, clearExpired } from "/assets/lib.js";
 
 const app = document.getElementById("app");
 const path = location.pathname;
@@ -12,7 +12,7 @@ for (const a of document.querySelectorAll(".bar nav a")) if (a.getAttribute("hre
 
 const needSignIn = () => { location.href = "/account?next=" + encodeURIComponent(location.pathname); };
 const img = (im, alt, cls, eager) => im ? h("img", { src: im.url, alt: im.alt || alt, class: cls, loading: eager ? "eager" : "lazy", decoding: "async",
-  width: 400, height: 400, sizes: "(min-width: 48rem) 50vw, 100vw" }) : h("div", { class: cls + " placeholder", role: "img", "aria-label": alt });
+  width: 400, height: 400 }) : h("div", { class: cls + " placeholder", role: "img", "aria-label": alt });
 
 // add holds one unit: one key per tap-intent (lib's intent), so a double
 // tap or a retry after a lost answer holds one unit, not two.
@@ -22,7 +22,7 @@ const addButton = (label, variant, extra = {}, onError) => {
     if (!token()) return needSignIn();
     const v = typeof variant === "function" ? variant() : variant;
     await gql("mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id } } }", { i: { variantId: v, quantity: 1, idempotencyKey: key, ...extra } });
-    location.href = "/cart";
+    openCart(btn);
   }, onError);
   return btn;
 };
@@ -160,13 +160,13 @@ async function drop(id) {
   stops.push(subscribe("subscription($id: ID!) { dropUpdated(dropId: $id) { state remaining nextTransitionAt } }", { id }, (u) => render(u.dropUpdated)));
 }
 
-async function cart() {
-  title("Cart");
-  if (!token()) return needSignIn();
+// The cart: each hold with its countdown, then pay. cartInto renders it
+// into box (the /cart page or the drawer) and returns stop().
+function cartInto(box) {
   const list = h("ul", { class: "list", "aria-label": "Items held for you" });
   const total = h("p", { class: "price", id: "cart-total" });
   const pay = h("div", { class: "actions", id: "pay" });
-  show(h("h1", {}, "Your cart"), list, total, pay);
+  box.replaceChildren(list, total, pay);
   const stopsLines = [];
   const render = (c) => {
     stopsLines.splice(0).forEach((s) => s());
@@ -179,7 +179,7 @@ async function cart() {
     list.replaceChildren(...lines.map((l) => {
       const cd = h("span", { class: "countdown hold-countdown" });
       if (l.hold.active) stopsLines.push(countdown(cd, l.hold.expiresAt));
-      const rm = h("button", { class: "secondary" }, "Remove");
+      const rm = h("button", { class: "secondary", "aria-label": "Remove " + l.variant.product.title }, "Remove");
       rm.onclick = intent(rm, (key) => gql("mutation($i: RemoveFromCartInput!) { removeFromCart(input: $i) { cart { id } } }", { i: { lineId: l.id, idempotencyKey: key } }));
       return h("li", {}, h("div", { class: "grow" }, h("strong", {}, l.variant.product.title + " — " + l.variant.title), h("br"),
         l.quantity + " × " + money(l.unitPrice), " · ",
@@ -198,10 +198,49 @@ async function cart() {
     card.onclick = intent(card, (key) => checkout(c, { card: true }, key));
     pay.replaceChildren(card, wallet);
   };
-  stops.push(subscribe(`subscription { cartUpdated { ${cartFields} } }`, {}, (d) => render(d.cartUpdated), (e) => notice(errorText(e))));
+  const stop = subscribe(`subscription { cartUpdated { ${cartFields} } }`, {}, (d) => render(d.cartUpdated), (e) => notice(errorText(e)));
+  return () => { stop(); stopsLines.splice(0).forEach((s) => s()); };
 }
 
+async function cart() {
+  title("Cart");
+  if (!token()) return needSignIn();
+  const box = h("div");
+  show(h("h1", {}, "Your cart"), box);
+  stops.push(cartInto(box));
+}
+
+// The cart drawer, from every page: a modal <dialog> (the page behind is
+// inert, Escape closes it), Tab kept inside, focus back where it was.
+const noticeEl = document.getElementById("notice");
+const drawer = h("dialog", { class: "drawer", id: "cart-drawer", "aria-labelledby": "cart-h" });
+document.body.append(drawer);
+let stopDrawer = () => {}, opener = null;
+const openCart = (from) => {
+  if (!token()) return needSignIn();
+  opener = from || document.activeElement;
+  const x = h("button", { class: "secondary", id: "cart-close", "aria-label": "Close the cart" }, "×");
+  x.onclick = () => drawer.close();
+  const box = h("div");
+  // The notice goes in too: outside, it would be inert, unseen and unheard.
+  drawer.replaceChildren(h("div", { class: "sheet-top" }, h("h2", { id: "cart-h" }, "Your cart"), x), box, noticeEl);
+  if (!drawer.open) drawer.showModal();
+  stopDrawer();
+  stopDrawer = cartInto(box);
+};
+drawer.onclose = () => { stopDrawer(); stopDrawer = () => {}; document.body.append(noticeEl); opener && opener.focus && opener.focus(); };
+drawer.onclick = (e) => { if (e.target === drawer) drawer.close(); }; // a tap on the backdrop
+drawer.onkeydown = (e) => {
+  if (e.key !== "Tab") return;
+  const f = [...drawer.querySelectorAll("button:not(:disabled),a[href]")], first = f[0], last = f[f.length - 1];
+  if (e.shiftKey ? document.activeElement === first : document.activeElement === last) { e.preventDefault(); (e.shiftKey ? last : first).focus(); }
+};
+const navCart = document.getElementById("nav-cart");
+navCart.setAttribute("aria-haspopup", "dialog");
+if (path !== "/cart") navCart.onclick = (e) => { e.preventDefault(); openCart(); };
+
 async function checkout(c, payWith, key) {
+  await clearExpired(c.lines);
   const d = await gql("mutation($i: CheckoutInput!) { checkout(input: $i) { order { id status } clientSecret } }", { i: { cartId: c.id, payWith, idempotencyKey: key } });
   if (d.checkout.clientSecret && pk) sessionStorage.setItem("merchd.pay." + d.checkout.order.id, d.checkout.clientSecret);
   location.href = "/orders/" + d.checkout.order.id;
@@ -317,7 +356,8 @@ async function resetPassword() {
   const form = h("form", { id: "reset-form", novalidate: true }, pl, password, h("div", { class: "actions" }, submit));
   form.onsubmit = intent(submit, async (key) => {
     if (!password.reportValidity()) return;
-    const d = await gql("mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { email } }", { i: { token: tok, newPassword: password.value, idempotencyKey: key } });
+    const d = await gql("mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { email } }", { i: { token: tok, newPassword: password.value, idempotencyKey: key } })
+      .catch((e) => { if (e.code === "INVALID_TOKEN") show(h("h1", {}, "This link has expired"), h("p", {}, "Links to set a password work once, for a short time."), h("a", { class: "button", href: "/account" }, "Ask for a new link")); throw e; });
     show(h("h1", {}, "Password set"), h("p", {}, "Sign in as " + d.resetPassword.email + " with your new password."), h("a", { class: "button", href: "/account" }, "Sign in"));
   });
   show(h("h1", {}, "Set a password"), tok ? form : h("p", { class: "notice error" }, "This link is incomplete. ", h("a", { href: "/account" }, "Ask for a new one")));
