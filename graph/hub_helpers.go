@@ -12,6 +12,7 @@ import (
 	"github.com/merchd/merchd/ent"
 	entfulfillment "github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/model"
 )
 
@@ -183,4 +184,13 @@ func (r *Resolver) returns() (*returns.Service, error) {
 		return nil, &checkout.InputError{Field: "code", Msg: "returns are handled on central"}
 	}
 	return r.Returns, nil
+}
+
+// tillWorker lets through who may work a hub's till: owners, staff and
+// hub tokens, and clerks whose location is this hub.
+func (r *Resolver) tillWorker(ctx context.Context) error {
+	if v := viewer.FromContext(ctx); v.Role == viewer.Staff && v.Rank == viewer.RankClerk {
+		return checkout.AtLocation(ctx, r.Sales.HubCode())
+	}
+	return checkout.RequireStaffOrHub(ctx)
 }
