@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -44,7 +43,7 @@ import (
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := defaultServeConfig()
-	fs := newFlagSet("serve", "Run the central merchd server: GraphQL API at /query, GraphiQL at /.", stderr)
+	fs := newFlagSet("serve", "Run the central merchd server: GraphQL API at /query (subscriptions on its websocket), GraphiQL at /graphiql (embedded in the binary: works offline; off with --introspection=false), storefront at /.", stderr)
 	cfg.flags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -227,7 +226,9 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
 	if cfg.API.Introspection {
-		mux.Handle("GET /graphiql", web.Explorer(playground.Handler("merchd GraphiQL", "/query")))
+		explorer := web.Explorer() // embedded: works offline
+		mux.Handle("GET /graphiql", explorer)
+		mux.Handle("GET /graphiql/", explorer)
 	}
 	mux.Handle("/", web.Handler(web.Config{
 		StripePublishableKey: cfg.StripePublishableKey,

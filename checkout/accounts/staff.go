@@ -114,7 +114,7 @@ func (a *Service) CreateStaff(ctx context.Context, spec StaffSpec) (*ent.Staff, 
 			return nil, fmt.Errorf("accounts: create staff: %w", err)
 		}
 		if !ok {
-			return nil, checkout.BadInput("location", "no location has the code %q", loc)
+			return nil, checkout.BadInput("location", "no location has the code %q (central's is made when merchd first starts; a hub's or counter's with its pickup point)", loc)
 		}
 	}
 	var hash string
