@@ -244,7 +244,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Live.MaxViewersPerIP, "live-max-viewers-per-ip", c.Live.MaxViewersPerIP, "most WHEP viewers from one address across all streams (more get HTTP 429)")
 	fs.DurationVar(&c.Live.ViewerConnectTimeout, "live-viewer-connect-timeout", c.Live.ViewerConnectTimeout, "time a WHEP viewer has to connect before its session is closed")
 	fs.StringVar(&c.Stripe.APIURL, "stripe-api-url", c.Stripe.APIURL, "Stripe API base URL (for stripe-mock); default Stripe's")
-	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection")
+	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection, and serve GraphiQL (embedded, works offline) at /graphiql")
 	fs.IntVar(&c.API.MaxDepth, "max-depth", c.API.MaxDepth, "deepest allowed query nesting")
 	fs.IntVar(&c.API.MaxComplexity, "max-complexity", c.API.MaxComplexity, "highest allowed query complexity")
 	fs.Func("trusted-proxies", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client for per-address limits", func(s string) error {

@@ -1,6 +1,9 @@
 // Command merchd runs a shop for drops, pop-ups and live commerce.
 //
 //	merchd serve   the central server (GraphQL API, webhooks, pages)
+//	merchd staff create   add a staff member (owner, staff or clerk) who signs in with a password
+//	merchd staff list     list staff members
+//	merchd staff disable  disable a member and end all their tokens
 //	merchd staff create-token   issue a staff API token
 //	merchd staff list-tokens    list staff and hub tokens
 //	merchd staff revoke-token   end a token at once
@@ -29,7 +32,11 @@ Usage:
   merchd serve [flags]                 run the central server
   merchd edge --upstream URL --hub CODE [flags]
                                        run a pop-up hub that sells offline and syncs to central
-  merchd staff create-token [flags]    issue a staff API token (printed once; --expires, --hub)
+  merchd staff create --email E --role owner|staff|clerk [--location CODE]
+                                       add a staff member; the password is read from stdin (or --password-file)
+  merchd staff list                    list staff members, their roles and state
+  merchd staff disable --email E       disable a member: no sign-in, every token of theirs ends at once
+  merchd staff create-token [flags]    issue a staff API token (printed once; --expires, --hub, --role)
   merchd staff list-tokens             list staff and hub tokens with their state
   merchd staff revoke-token --id ID    end a token at once (its open sockets close too)
   merchd stripe setup --url URL        create the Stripe webhook endpoint (pinned API version)

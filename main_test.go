@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -385,6 +386,78 @@ func TestStaffCreateToken(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"staff", "create-token", "--database", db}, io.Discard, io.Discard); err == nil {
 		t.Fatal("create-token without --email succeeded")
+	}
+}
+
+// TestStaffCreateSignInDisable: `merchd staff create` reads the password
+// from stdin or a file (never a flag), the member signs in with it over
+// GraphQL, `staff list` shows them, and `staff disable` ends their session
+// at once.
+func TestStaffCreateSignInDisable(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "merchd.db")
+	ctx := context.Background()
+	stdin = strings.NewReader("owner password 1\n")
+	t.Cleanup(func() { stdin = os.Stdin })
+	if err := run(ctx, []string{"staff", "create", "--database", db, "--email", "Boss@Example.com", "--name", "Boss", "--role", "owner"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	pwFile := filepath.Join(dir, "pw")
+	graphtest.Must(t, os.WriteFile(pwFile, []byte("clerk password 1\n"), 0o600))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--email", "till@example.com", "--role", "clerk", "--password-file", pwFile}, "location"}, // a clerk needs a location
+		{[]string{"--email", "till@example.com", "--role", "clerk", "--location", "nowhere", "--password-file", pwFile}, "nowhere"},
+		{[]string{"--email", "till@example.com", "--role", "cashier", "--password-file", pwFile}, "--role"},
+		{[]string{"--email", "boss@example.com", "--role", "staff", "--password-file", pwFile}, "already exists"},
+		{[]string{"--email", "x@example.com", "--role", "staff", "--password", "flag"}, "password"}, // no such flag
+	} {
+		err := run(ctx, append([]string{"staff", "create", "--database", db}, tc.args...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("staff create %v: %v, want an error naming %q", tc.args, err, tc.want)
+		}
+	}
+	base, _, _ := startServe(t, "--database", db)
+	if err := run(ctx, []string{"staff", "create", "--database", db, "--email", "till@example.com", "--role", "clerk", "--location", "central", "--password-file", pwFile}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var list bytes.Buffer
+	if err := run(ctx, []string{"staff", "list", "--database", db}, &list, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(grepLines(list.String(), "boss@example.com"), "OWNER") || !strings.Contains(grepLines(list.String(), "till@example.com"), "CLERK") {
+		t.Fatalf("staff list:\n%s", list.String())
+	}
+
+	post := func(token, query string) string {
+		req, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(mustJSON(map[string]any{"query": query})))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	var signIn struct {
+		Data struct{ StaffSignIn struct{ Token string } }
+	}
+	graphtest.Must(t, json.Unmarshal([]byte(post("", `mutation { staffSignIn(input: {email: "till@example.com", password: "clerk password 1"}) { token } }`)), &signIn))
+	tok := signIn.Data.StaffSignIn.Token
+	if got := post(tok, `{ staffViewer { role location } }`); !strings.Contains(got, `"role":"CLERK","location":"central"`) {
+		t.Fatalf("clerk's staffViewer: %s", got)
+	}
+	if err := run(ctx, []string{"staff", "disable", "--database", db, "--email", "till@example.com"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := post(tok, `{ staffViewer { role } }`); !strings.Contains(got, "UNAUTHENTICATED") {
+		t.Fatalf("a disabled clerk's session still works: %s", got)
 	}
 }
 

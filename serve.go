@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -33,6 +32,8 @@ import (
 	"github.com/merchd/merchd/checkout/shop"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/ent/staff"
+	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/realtime"
 	"github.com/merchd/merchd/hardware"
@@ -42,7 +43,7 @@ import (
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := defaultServeConfig()
-	fs := newFlagSet("serve", "Run the central merchd server: GraphQL API at /query, GraphiQL at /.", stderr)
+	fs := newFlagSet("serve", "Run the central merchd server: GraphQL API at /query (subscriptions on its websocket), GraphiQL at /graphiql (embedded in the binary: works offline; off with --introspection=false), storefront at /.", stderr)
 	cfg.flags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -226,7 +227,9 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
 	if cfg.API.Introspection {
-		mux.Handle("GET /graphiql", web.Explorer(playground.Handler("merchd GraphiQL", "/query")))
+		explorer := web.Explorer() // embedded: works offline
+		mux.Handle("GET /graphiql", explorer)
+		mux.Handle("GET /graphiql/", explorer)
 	}
 	mux.Handle("/", web.Handler(web.Config{
 		StripePublishableKey: cfg.StripePublishableKey,
@@ -334,34 +337,52 @@ func requireBearer(token checkout.Secret, h http.Handler) http.Handler {
 	})
 }
 
+// stdin is where `merchd staff create` reads a password (tests set it).
+var stdin io.Reader = os.Stdin
+
 func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = `Usage:
-  merchd staff create-token --email EMAIL [--name NAME] [--label LABEL] [--hub HUB] [--expires 72h] [--database DB]
+  merchd staff create --email EMAIL --role owner|staff|clerk [--name NAME] [--location CODE] [--password-file FILE] [--database DB]
+                      (the password is read from the first line of stdin unless --password-file is given)
+  merchd staff list [--database DB]
+  merchd staff disable --email EMAIL [--database DB]   (every token of theirs ends at once)
+  merchd staff create-token --email EMAIL [--name NAME] [--label LABEL] [--role ROLE] [--hub HUB] [--expires 72h] [--database DB]
   merchd staff list-tokens [--database DB]
   merchd staff revoke-token --id ID [--database DB]`
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
-		return errors.New("staff: expected create-token, list-tokens or revoke-token")
+		return errors.New("staff: expected create, list, disable, create-token, list-tokens or revoke-token")
 	}
 	sub := args[0]
 	switch sub {
 	case "--help", "-h":
 		fmt.Fprintln(stderr, usage)
 		return nil
-	case "create-token", "list-tokens", "revoke-token":
+	case "create", "list", "disable", "create-token", "list-tokens", "revoke-token":
 	default:
 		fmt.Fprintln(stderr, usage)
 		return fmt.Errorf("staff: unknown subcommand %q", sub)
 	}
-	fs := newFlagSet("staff "+sub, "Manage staff and hub API tokens. A token is printed once; only its hash is stored.", stderr)
+	fs := newFlagSet("staff "+sub, "Manage staff members and their API tokens. A token is printed once; only its hash is stored.", stderr)
 	database := fs.String("database", "merchd.db", "SQLite file path, or a postgres:// URL")
 	var spec accounts.TokenSpec
+	var member accounts.StaffSpec
 	var id int
+	var role, passwordFile string
 	switch sub {
+	case "create":
+		fs.StringVar(&member.Email, "email", "", "the staff member's email (their sign-in)")
+		fs.StringVar(&member.Name, "name", "", "the staff member's name")
+		fs.StringVar(&role, "role", "", "owner (everything: tokens, settings, staff, webhooks), staff (catalog, drops, orders, fulfilment, customers, streams, refunds) or clerk (till, pickups, returns intake at --location)")
+		fs.StringVar(&member.Location, "location", "", "a clerk's location code (central, or a hub's code)")
+		fs.StringVar(&passwordFile, "password-file", "", "read the password from this file's first line (default: stdin); never give a password as a flag")
+	case "disable":
+		fs.StringVar(&member.Email, "email", "", "the staff member's email")
 	case "create-token":
 		fs.StringVar(&spec.Email, "email", "", "the staff member's email (created if new)")
 		fs.StringVar(&spec.Name, "name", "", "the staff member's name")
 		fs.StringVar(&spec.Label, "label", "", "what this token is for, e.g. \"pop-up laptop\"")
+		fs.StringVar(&role, "role", "", "narrow the token to this role (owner, staff or clerk); a new member gets it as theirs (default owner)")
 		fs.StringVar(&spec.Hub, "hub", "", "scope the token to this hub's business (recording its sales, its allocation, card payments): give a hub box this, not a full staff token")
 		fs.DurationVar(&spec.TTL, "expires", 0, "the token ends by itself after this long (e.g. 72h for a weekend's pop-up); 0: until revoked")
 	case "revoke-token":
@@ -370,11 +391,29 @@ func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
+	if role != "" {
+		r, ok := viewer.ParseRank(role)
+		if !ok {
+			return fmt.Errorf("staff %s: --role is owner, staff or clerk, not %q", sub, role)
+		}
+		member.Role, spec.Role = staff.Role(r.String()), staff.Role(r.String())
+	}
 	switch {
 	case sub == "create-token" && spec.Email == "":
 		return errors.New("staff create-token: --email is required")
 	case sub == "revoke-token" && id <= 0:
 		return errors.New("staff revoke-token: --id is required (see list-tokens)")
+	case (sub == "create" || sub == "disable") && member.Email == "":
+		return fmt.Errorf("staff %s: --email is required", sub)
+	case sub == "create" && role == "":
+		return errors.New("staff create: --role is required (owner, staff or clerk)")
+	}
+	if sub == "create" {
+		pw, err := readPassword(passwordFile)
+		if err != nil {
+			return err
+		}
+		member.Password = pw
 	}
 	db, err := entdb.Open(ctx, entdb.Config{URL: *database})
 	if err != nil {
@@ -386,6 +425,39 @@ func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	switch sub {
+	case "create":
+		s, err := accounts.CreateStaff(ctx, member)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "staff %d %s (%s) created; they sign in with staffSignIn\n", s.ID, s.Email, s.Role)
+	case "list":
+		ss, err := accounts.ListStaff(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLE\tLOCATION\tPASSWORD\tSTATE")
+		for _, s := range ss {
+			pw, state := "no", "active"
+			if s.PasswordHash != "" {
+				pw = "yes"
+			}
+			if s.DisabledAt != nil {
+				state = "disabled " + s.DisabledAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Email, s.Name, s.Role, s.Location, pw, state)
+		}
+		return tw.Flush()
+	case "disable":
+		s, err := accounts.StaffByEmail(ctx, member.Email)
+		if err != nil {
+			return err
+		}
+		if _, err := accounts.DisableStaff(ctx, s.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "staff %s disabled; every token of theirs is revoked\n", s.Email)
 	case "create-token":
 		tok, err := accounts.CreateToken(ctx, spec)
 		if err != nil {
@@ -420,6 +492,28 @@ func staffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "token %d revoked\n", id)
 	}
 	return nil
+}
+
+// readPassword reads a password from the first line of file, or of stdin.
+func readPassword(file string) (string, error) {
+	var r io.Reader = stdin
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return "", fmt.Errorf("staff create: --password-file: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("staff create: read password: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("staff create: no password: give it on stdin or with --password-file")
+	}
+	return line, nil
 }
 
 // newLogger writes JSON lines with the request id of the context, if any.

@@ -35,10 +35,13 @@ func RequireStaffOrHub(ctx context.Context) error {
 	return RequireStaff(ctx)
 }
 
-// RequireStaff lets staff (and the system) through: anonymous callers are
-// ErrUnauthenticated, everyone else ErrForbidden.
+// RequireStaff lets owners and staff (and the system) through: anonymous
+// callers are ErrUnauthenticated, everyone else — clerks included —
+// ErrForbidden. Clerks pass only the narrower RequireCounter.
 func RequireStaff(ctx context.Context) error {
 	switch v := viewer.FromContext(ctx); {
+	case v.Role == viewer.Staff && v.Rank == viewer.RankClerk:
+		return ErrForbidden.Detail("a clerk works the till, pickups and returns intake only")
 	case v.IsStaff():
 		return nil
 	case v.Role == viewer.Anonymous:
@@ -46,6 +49,45 @@ func RequireStaff(ctx context.Context) error {
 	default:
 		return ErrForbidden
 	}
+}
+
+// RequireOwner lets owners (and the system) through: tokens, staff,
+// settings, webhooks and the return policy are theirs.
+func RequireOwner(ctx context.Context) error {
+	if err := RequireStaff(ctx); err != nil {
+		return err
+	}
+	if v := viewer.FromContext(ctx); v.Role == viewer.Staff && v.Rank != viewer.RankOwner {
+		return ErrForbidden.Detail("only an owner may do this (this token is %s)", v.Rank)
+	}
+	return nil
+}
+
+// RequireCounter lets through what may work a counter: owners, staff,
+// hub tokens, and clerks. The caller then checks AtLocation once it
+// knows where the work is.
+func RequireCounter(ctx context.Context) error {
+	if v := viewer.FromContext(ctx); v.Role == viewer.Staff && v.Rank == viewer.RankClerk {
+		return nil
+	}
+	return RequireStaffOrHub(ctx)
+}
+
+// AtLocation refuses a clerk working anywhere but their own location
+// (code); everybody else passes.
+func AtLocation(ctx context.Context, code string) error {
+	v := viewer.FromContext(ctx)
+	if v.Role != viewer.Staff || v.Rank != viewer.RankClerk {
+		return nil
+	}
+	if v.Location == "" || v.Location != code {
+		where := code
+		if where == "" {
+			where = "no location"
+		}
+		return ErrForbidden.Detail("a clerk at %q cannot act for %s", v.Location, where)
+	}
+	return nil
 }
 
 // RequireCustomer returns the signed-in customer's id, or

@@ -69,7 +69,7 @@ func (h *Sales) Trusted() bool { return h.central.Load() != nil }
 // pass never more than the offline limit in all (hubs.TakeFromPass); a
 // phone payment needs central's receipt for exactly this sale's total.
 func (h *Sales) Sell(ctx context.Context, in hubs.SaleInput) (hubs.RemoteSale, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := h.counter(ctx); err != nil {
 		return hubs.RemoteSale{}, err
 	}
 	hubCode := h.code
@@ -320,7 +320,7 @@ func (h *Sales) Queue(ctx context.Context) (hubs.HubQueue, error) {
 // and a return of them is queued, in one transaction, behind the sales
 // already queued. Central moves them back to its own stock on delivery.
 func (h *Sales) Close(ctx context.Context, key string) (hubs.RemoteReturn, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := h.counter(ctx); err != nil {
 		return hubs.RemoteReturn{}, err
 	}
 	if h.code == "" {
@@ -452,7 +452,7 @@ func (h *Sales) Confirmed(ctx context.Context, tx *ent.Tx, saleIDs []string, bal
 
 // OfflineWallet reports, at a hub, what the customer holding pass can spend.
 func (h *Sales) OfflineWallet(ctx context.Context, pass string) (hubs.OfflineWallet, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := h.counter(ctx); err != nil {
 		return hubs.OfflineWallet{}, err
 	}
 	v := h.central.Load()
@@ -487,7 +487,7 @@ func (h *Sales) SignRequestsWith(key []byte) { h.requestKey = key }
 // PaymentRequest prices lines at this hub for a buyer to pay by phone;
 // nothing is taken until the hub sells with the receipt.
 func (h *Sales) PaymentRequest(ctx context.Context, lines []hubs.SellLine) (hubs.PaymentRequest, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := h.counter(ctx); err != nil {
 		return hubs.PaymentRequest{}, err
 	}
 	if h.code == "" {

@@ -24,7 +24,7 @@ func (h *Sales) tillEmail() string { return "till@" + h.code + ".hub.invalid" }
 // TillContext is ctx acting as the hub's till (a customer), created on
 // first use.
 func (h *Sales) TillContext(ctx context.Context) (context.Context, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := h.counter(ctx); err != nil {
 		return nil, err
 	}
 	if h.code == "" {
@@ -46,7 +46,7 @@ func (h *Sales) TillContext(ctx context.Context) (context.Context, error) {
 // ScanToTill adds one unit of the variant whose SKU (or barcode) is code to
 // the till's cart, holding it at the hub; it returns the cart line.
 func (h *Sales) ScanToTill(ctx context.Context, cs *carts.Service, code, key string) (int, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := h.counter(ctx); err != nil {
 		return 0, err
 	}
 	sys := viewer.SystemContext(ctx)
@@ -108,4 +108,13 @@ func (h *Sales) ringUpTill(ctx context.Context, tx *ent.Tx, hubID int) ([]hubs.S
 	}
 	h.AfterCommit(tx, checkout.CartTopic(tillID))
 	return lines, currency, total, nil
+}
+
+// counter lets owners and staff work this hub's till and counter, and
+// clerks whose location is this hub; a hub's token is not staff here.
+func (h *Sales) counter(ctx context.Context) error {
+	if v := viewer.FromContext(ctx); v.Role == viewer.Staff && v.Rank == viewer.RankClerk {
+		return checkout.AtLocation(ctx, h.code)
+	}
+	return checkout.RequireStaff(ctx)
 }

@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/merchd/merchd/ent/accounttoken"
+	"github.com/merchd/merchd/ent/auditentry"
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
@@ -81,6 +82,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// AccountToken is the client for interacting with the AccountToken builders.
 	AccountToken *AccountTokenClient
+	// AuditEntry is the client for interacting with the AuditEntry builders.
+	AuditEntry *AuditEntryClient
 	// Cart is the client for interacting with the Cart builders.
 	Cart *CartClient
 	// CartLine is the client for interacting with the CartLine builders.
@@ -201,6 +204,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.AccountToken = NewAccountTokenClient(c.config)
+	c.AuditEntry = NewAuditEntryClient(c.config)
 	c.Cart = NewCartClient(c.config)
 	c.CartLine = NewCartLineClient(c.config)
 	c.Collection = NewCollectionClient(c.config)
@@ -348,6 +352,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:                  ctx,
 		config:               cfg,
 		AccountToken:         NewAccountTokenClient(cfg),
+		AuditEntry:           NewAuditEntryClient(cfg),
 		Cart:                 NewCartClient(cfg),
 		CartLine:             NewCartLineClient(cfg),
 		Collection:           NewCollectionClient(cfg),
@@ -422,6 +427,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:                  ctx,
 		config:               cfg,
 		AccountToken:         NewAccountTokenClient(cfg),
+		AuditEntry:           NewAuditEntryClient(cfg),
 		Cart:                 NewCartClient(cfg),
 		CartLine:             NewCartLineClient(cfg),
 		Collection:           NewCollectionClient(cfg),
@@ -505,16 +511,17 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AccountToken, c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
-		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
-		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.FulfillmentLine, c.GiftDraw,
-		c.GiftLot, c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup,
-		c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
-		c.Membership, c.MembershipTier, c.NotificationDelivery, c.Order, c.OrderEvent,
-		c.OrderLine, c.OrderReturn, c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint,
-		c.PickupWindow, c.Product, c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting,
-		c.ShippingRate, c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent,
-		c.TopUp, c.Variant, c.Wallet, c.WalletEntry, c.WebhookEndpoint,
+		c.AccountToken, c.AuditEntry, c.Cart, c.CartLine, c.Collection, c.Customer,
+		c.CustomerAddress, c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop,
+		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent,
+		c.FulfillmentLine, c.GiftDraw, c.GiftLot, c.HubCollection, c.HubPassSpend,
+		c.HubPayment, c.HubPickup, c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image,
+		c.Location, c.MemberPrice, c.Membership, c.MembershipTier,
+		c.NotificationDelivery, c.Order, c.OrderEvent, c.OrderLine, c.OrderReturn,
+		c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
+		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
+		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
+		c.WalletEntry, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -524,16 +531,17 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AccountToken, c.Cart, c.CartLine, c.Collection, c.Customer, c.CustomerAddress,
-		c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop, c.DropCustomer,
-		c.DropPool, c.Fulfillment, c.FulfillmentEvent, c.FulfillmentLine, c.GiftDraw,
-		c.GiftLot, c.HubCollection, c.HubPassSpend, c.HubPayment, c.HubPickup,
-		c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image, c.Location, c.MemberPrice,
-		c.Membership, c.MembershipTier, c.NotificationDelivery, c.Order, c.OrderEvent,
-		c.OrderLine, c.OrderReturn, c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint,
-		c.PickupWindow, c.Product, c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting,
-		c.ShippingRate, c.Staff, c.StaffToken, c.Stock, c.Stream, c.StripeEvent,
-		c.TopUp, c.Variant, c.Wallet, c.WalletEntry, c.WebhookEndpoint,
+		c.AccountToken, c.AuditEntry, c.Cart, c.CartLine, c.Collection, c.Customer,
+		c.CustomerAddress, c.CustomerSession, c.DeliveryChoice, c.DeliveryZone, c.Drop,
+		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent,
+		c.FulfillmentLine, c.GiftDraw, c.GiftLot, c.HubCollection, c.HubPassSpend,
+		c.HubPayment, c.HubPickup, c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image,
+		c.Location, c.MemberPrice, c.Membership, c.MembershipTier,
+		c.NotificationDelivery, c.Order, c.OrderEvent, c.OrderLine, c.OrderReturn,
+		c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
+		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
+		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
+		c.WalletEntry, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -544,6 +552,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *AccountTokenMutation:
 		return c.AccountToken.mutate(ctx, m)
+	case *AuditEntryMutation:
+		return c.AuditEntry.mutate(ctx, m)
 	case *CartMutation:
 		return c.Cart.mutate(ctx, m)
 	case *CartLineMutation:
@@ -804,6 +814,140 @@ func (c *AccountTokenClient) mutate(ctx context.Context, m *AccountTokenMutation
 		return (&AccountTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AccountToken mutation op: %q", m.Op())
+	}
+}
+
+// AuditEntryClient is a client for the AuditEntry schema.
+type AuditEntryClient struct {
+	config
+}
+
+// NewAuditEntryClient returns a client for the AuditEntry from the given config.
+func NewAuditEntryClient(c config) *AuditEntryClient {
+	return &AuditEntryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `auditentry.Hooks(f(g(h())))`.
+func (c *AuditEntryClient) Use(hooks ...Hook) {
+	c.hooks.AuditEntry = append(c.hooks.AuditEntry, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `auditentry.Intercept(f(g(h())))`.
+func (c *AuditEntryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuditEntry = append(c.inters.AuditEntry, interceptors...)
+}
+
+// Create returns a builder for creating a AuditEntry entity.
+func (c *AuditEntryClient) Create() *AuditEntryCreate {
+	mutation := newAuditEntryMutation(c.config, OpCreate)
+	return &AuditEntryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuditEntry entities.
+func (c *AuditEntryClient) CreateBulk(builders ...*AuditEntryCreate) *AuditEntryCreateBulk {
+	return &AuditEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuditEntryClient) MapCreateBulk(slice any, setFunc func(*AuditEntryCreate, int)) *AuditEntryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuditEntryCreateBulk{err: fmt.Errorf("calling to AuditEntryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuditEntryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuditEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuditEntry.
+func (c *AuditEntryClient) Update() *AuditEntryUpdate {
+	mutation := newAuditEntryMutation(c.config, OpUpdate)
+	return &AuditEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuditEntryClient) UpdateOne(_m *AuditEntry) *AuditEntryUpdateOne {
+	mutation := newAuditEntryMutation(c.config, OpUpdateOne, withAuditEntry(_m))
+	return &AuditEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuditEntryClient) UpdateOneID(id int) *AuditEntryUpdateOne {
+	mutation := newAuditEntryMutation(c.config, OpUpdateOne, withAuditEntryID(id))
+	return &AuditEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuditEntry.
+func (c *AuditEntryClient) Delete() *AuditEntryDelete {
+	mutation := newAuditEntryMutation(c.config, OpDelete)
+	return &AuditEntryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuditEntryClient) DeleteOne(_m *AuditEntry) *AuditEntryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuditEntryClient) DeleteOneID(id int) *AuditEntryDeleteOne {
+	builder := c.Delete().Where(auditentry.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuditEntryDeleteOne{builder}
+}
+
+// Query returns a query builder for AuditEntry.
+func (c *AuditEntryClient) Query() *AuditEntryQuery {
+	return &AuditEntryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuditEntry},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuditEntry entity by its id.
+func (c *AuditEntryClient) Get(ctx context.Context, id int) (*AuditEntry, error) {
+	return c.Query().Where(auditentry.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuditEntryClient) GetX(ctx context.Context, id int) *AuditEntry {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuditEntryClient) Hooks() []Hook {
+	hooks := c.hooks.AuditEntry
+	return append(hooks[:len(hooks):len(hooks)], auditentry.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuditEntryClient) Interceptors() []Interceptor {
+	return c.inters.AuditEntry
+}
+
+func (c *AuditEntryClient) mutate(ctx context.Context, m *AuditEntryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuditEntryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuditEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuditEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuditEntryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuditEntry mutation op: %q", m.Op())
 	}
 }
 
@@ -8958,7 +9102,7 @@ func (c *WebhookEndpointClient) mutate(ctx context.Context, m *WebhookEndpointMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AccountToken, Cart, CartLine, Collection, Customer, CustomerAddress,
+		AccountToken, AuditEntry, Cart, CartLine, Collection, Customer, CustomerAddress,
 		CustomerSession, DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool,
 		Fulfillment, FulfillmentEvent, FulfillmentLine, GiftDraw, GiftLot,
 		HubCollection, HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet,
@@ -8969,7 +9113,7 @@ type (
 		StripeEvent, TopUp, Variant, Wallet, WalletEntry, WebhookEndpoint []ent.Hook
 	}
 	inters struct {
-		AccountToken, Cart, CartLine, Collection, Customer, CustomerAddress,
+		AccountToken, AuditEntry, Cart, CartLine, Collection, Customer, CustomerAddress,
 		CustomerSession, DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool,
 		Fulfillment, FulfillmentEvent, FulfillmentLine, GiftDraw, GiftLot,
 		HubCollection, HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet,

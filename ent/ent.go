@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/merchd/merchd/ent/accounttoken"
+	"github.com/merchd/merchd/ent/auditentry"
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
@@ -128,6 +129,7 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			accounttoken.Table:         accounttoken.ValidColumn,
+			auditentry.Table:           auditentry.ValidColumn,
 			cart.Table:                 cart.ValidColumn,
 			cartline.Table:             cartline.ValidColumn,
 			collection.Table:           collection.ValidColumn,

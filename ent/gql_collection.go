@@ -10,6 +10,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/merchd/merchd/ent/auditentry"
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
@@ -43,6 +44,117 @@ import (
 	"github.com/merchd/merchd/ent/wallet"
 	"github.com/merchd/merchd/ent/walletentry"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AuditEntryQuery) CollectFields(ctx context.Context, satisfies ...string) (*AuditEntryQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AuditEntryQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(auditentry.Columns))
+		selectedFields = []string{auditentry.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "at":
+			if _, ok := fieldSeen[auditentry.FieldAt]; !ok {
+				selectedFields = append(selectedFields, auditentry.FieldAt)
+				fieldSeen[auditentry.FieldAt] = struct{}{}
+			}
+		case "role":
+			if _, ok := fieldSeen[auditentry.FieldRole]; !ok {
+				selectedFields = append(selectedFields, auditentry.FieldRole)
+				fieldSeen[auditentry.FieldRole] = struct{}{}
+			}
+		case "operation":
+			if _, ok := fieldSeen[auditentry.FieldOperation]; !ok {
+				selectedFields = append(selectedFields, auditentry.FieldOperation)
+				fieldSeen[auditentry.FieldOperation] = struct{}{}
+			}
+		case "targetID":
+			if _, ok := fieldSeen[auditentry.FieldTargetID]; !ok {
+				selectedFields = append(selectedFields, auditentry.FieldTargetID)
+				fieldSeen[auditentry.FieldTargetID] = struct{}{}
+			}
+		case "input":
+			if _, ok := fieldSeen[auditentry.FieldInput]; !ok {
+				selectedFields = append(selectedFields, auditentry.FieldInput)
+				fieldSeen[auditentry.FieldInput] = struct{}{}
+			}
+		case "outcome":
+			if _, ok := fieldSeen[auditentry.FieldOutcome]; !ok {
+				selectedFields = append(selectedFields, auditentry.FieldOutcome)
+				fieldSeen[auditentry.FieldOutcome] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type auditentryPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AuditEntryPaginateOption
+}
+
+func newAuditEntryPaginateArgs(rv map[string]any) *auditentryPaginateArgs {
+	args := &auditentryPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AuditEntryOrder{Field: &AuditEntryOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAuditEntryOrder(order))
+			}
+		case *AuditEntryOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAuditEntryOrder(v))
+			}
+		}
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *CartQuery) CollectFields(ctx context.Context, satisfies ...string) (*CartQuery, error) {

@@ -71,6 +71,62 @@ func (_c *StaffCreate) SetNillableName(v *string) *StaffCreate {
 	return _c
 }
 
+// SetRole sets the "role" field.
+func (_c *StaffCreate) SetRole(v staff.Role) *StaffCreate {
+	_c.mutation.SetRole(v)
+	return _c
+}
+
+// SetNillableRole sets the "role" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableRole(v *staff.Role) *StaffCreate {
+	if v != nil {
+		_c.SetRole(*v)
+	}
+	return _c
+}
+
+// SetLocation sets the "location" field.
+func (_c *StaffCreate) SetLocation(v string) *StaffCreate {
+	_c.mutation.SetLocation(v)
+	return _c
+}
+
+// SetNillableLocation sets the "location" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableLocation(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetLocation(*v)
+	}
+	return _c
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (_c *StaffCreate) SetPasswordHash(v string) *StaffCreate {
+	_c.mutation.SetPasswordHash(v)
+	return _c
+}
+
+// SetNillablePasswordHash sets the "password_hash" field if the given value is not nil.
+func (_c *StaffCreate) SetNillablePasswordHash(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetPasswordHash(*v)
+	}
+	return _c
+}
+
+// SetDisabledAt sets the "disabled_at" field.
+func (_c *StaffCreate) SetDisabledAt(v time.Time) *StaffCreate {
+	_c.mutation.SetDisabledAt(v)
+	return _c
+}
+
+// SetNillableDisabledAt sets the "disabled_at" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableDisabledAt(v *time.Time) *StaffCreate {
+	if v != nil {
+		_c.SetDisabledAt(*v)
+	}
+	return _c
+}
+
 // AddTokenIDs adds the "tokens" edge to the StaffToken entity by IDs.
 func (_c *StaffCreate) AddTokenIDs(ids ...int) *StaffCreate {
 	_c.mutation.AddTokenIDs(ids...)
@@ -141,6 +197,18 @@ func (_c *StaffCreate) defaults() error {
 		v := staff.DefaultName
 		_c.mutation.SetName(v)
 	}
+	if _, ok := _c.mutation.Role(); !ok {
+		v := staff.DefaultRole
+		_c.mutation.SetRole(v)
+	}
+	if _, ok := _c.mutation.Location(); !ok {
+		v := staff.DefaultLocation
+		_c.mutation.SetLocation(v)
+	}
+	if _, ok := _c.mutation.PasswordHash(); !ok {
+		v := staff.DefaultPasswordHash
+		_c.mutation.SetPasswordHash(v)
+	}
 	return nil
 }
 
@@ -167,6 +235,25 @@ func (_c *StaffCreate) check() error {
 		if err := staff.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Staff.name": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.Role(); !ok {
+		return &ValidationError{Name: "role", err: errors.New(`ent: missing required field "Staff.role"`)}
+	}
+	if v, ok := _c.mutation.Role(); ok {
+		if err := staff.RoleValidator(v); err != nil {
+			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "Staff.role": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Location(); !ok {
+		return &ValidationError{Name: "location", err: errors.New(`ent: missing required field "Staff.location"`)}
+	}
+	if v, ok := _c.mutation.Location(); ok {
+		if err := staff.LocationValidator(v); err != nil {
+			return &ValidationError{Name: "location", err: fmt.Errorf(`ent: validator failed for field "Staff.location": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PasswordHash(); !ok {
+		return &ValidationError{Name: "password_hash", err: errors.New(`ent: missing required field "Staff.password_hash"`)}
 	}
 	return nil
 }
@@ -210,6 +297,22 @@ func (_c *StaffCreate) createSpec() (*Staff, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Name(); ok {
 		_spec.SetField(staff.FieldName, field.TypeString, value)
 		_node.Name = value
+	}
+	if value, ok := _c.mutation.Role(); ok {
+		_spec.SetField(staff.FieldRole, field.TypeEnum, value)
+		_node.Role = value
+	}
+	if value, ok := _c.mutation.Location(); ok {
+		_spec.SetField(staff.FieldLocation, field.TypeString, value)
+		_node.Location = value
+	}
+	if value, ok := _c.mutation.PasswordHash(); ok {
+		_spec.SetField(staff.FieldPasswordHash, field.TypeString, value)
+		_node.PasswordHash = value
+	}
+	if value, ok := _c.mutation.DisabledAt(); ok {
+		_spec.SetField(staff.FieldDisabledAt, field.TypeTime, value)
+		_node.DisabledAt = &value
 	}
 	if nodes := _c.mutation.TokensIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -315,6 +418,60 @@ func (u *StaffUpsert) UpdateName() *StaffUpsert {
 	return u
 }
 
+// SetRole sets the "role" field.
+func (u *StaffUpsert) SetRole(v staff.Role) *StaffUpsert {
+	u.Set(staff.FieldRole, v)
+	return u
+}
+
+// UpdateRole sets the "role" field to the value that was provided on create.
+func (u *StaffUpsert) UpdateRole() *StaffUpsert {
+	u.SetExcluded(staff.FieldRole)
+	return u
+}
+
+// SetLocation sets the "location" field.
+func (u *StaffUpsert) SetLocation(v string) *StaffUpsert {
+	u.Set(staff.FieldLocation, v)
+	return u
+}
+
+// UpdateLocation sets the "location" field to the value that was provided on create.
+func (u *StaffUpsert) UpdateLocation() *StaffUpsert {
+	u.SetExcluded(staff.FieldLocation)
+	return u
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (u *StaffUpsert) SetPasswordHash(v string) *StaffUpsert {
+	u.Set(staff.FieldPasswordHash, v)
+	return u
+}
+
+// UpdatePasswordHash sets the "password_hash" field to the value that was provided on create.
+func (u *StaffUpsert) UpdatePasswordHash() *StaffUpsert {
+	u.SetExcluded(staff.FieldPasswordHash)
+	return u
+}
+
+// SetDisabledAt sets the "disabled_at" field.
+func (u *StaffUpsert) SetDisabledAt(v time.Time) *StaffUpsert {
+	u.Set(staff.FieldDisabledAt, v)
+	return u
+}
+
+// UpdateDisabledAt sets the "disabled_at" field to the value that was provided on create.
+func (u *StaffUpsert) UpdateDisabledAt() *StaffUpsert {
+	u.SetExcluded(staff.FieldDisabledAt)
+	return u
+}
+
+// ClearDisabledAt clears the value of the "disabled_at" field.
+func (u *StaffUpsert) ClearDisabledAt() *StaffUpsert {
+	u.SetNull(staff.FieldDisabledAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -399,6 +556,69 @@ func (u *StaffUpsertOne) SetName(v string) *StaffUpsertOne {
 func (u *StaffUpsertOne) UpdateName() *StaffUpsertOne {
 	return u.Update(func(s *StaffUpsert) {
 		s.UpdateName()
+	})
+}
+
+// SetRole sets the "role" field.
+func (u *StaffUpsertOne) SetRole(v staff.Role) *StaffUpsertOne {
+	return u.Update(func(s *StaffUpsert) {
+		s.SetRole(v)
+	})
+}
+
+// UpdateRole sets the "role" field to the value that was provided on create.
+func (u *StaffUpsertOne) UpdateRole() *StaffUpsertOne {
+	return u.Update(func(s *StaffUpsert) {
+		s.UpdateRole()
+	})
+}
+
+// SetLocation sets the "location" field.
+func (u *StaffUpsertOne) SetLocation(v string) *StaffUpsertOne {
+	return u.Update(func(s *StaffUpsert) {
+		s.SetLocation(v)
+	})
+}
+
+// UpdateLocation sets the "location" field to the value that was provided on create.
+func (u *StaffUpsertOne) UpdateLocation() *StaffUpsertOne {
+	return u.Update(func(s *StaffUpsert) {
+		s.UpdateLocation()
+	})
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (u *StaffUpsertOne) SetPasswordHash(v string) *StaffUpsertOne {
+	return u.Update(func(s *StaffUpsert) {
+		s.SetPasswordHash(v)
+	})
+}
+
+// UpdatePasswordHash sets the "password_hash" field to the value that was provided on create.
+func (u *StaffUpsertOne) UpdatePasswordHash() *StaffUpsertOne {
+	return u.Update(func(s *StaffUpsert) {
+		s.UpdatePasswordHash()
+	})
+}
+
+// SetDisabledAt sets the "disabled_at" field.
+func (u *StaffUpsertOne) SetDisabledAt(v time.Time) *StaffUpsertOne {
+	return u.Update(func(s *StaffUpsert) {
+		s.SetDisabledAt(v)
+	})
+}
+
+// UpdateDisabledAt sets the "disabled_at" field to the value that was provided on create.
+func (u *StaffUpsertOne) UpdateDisabledAt() *StaffUpsertOne {
+	return u.Update(func(s *StaffUpsert) {
+		s.UpdateDisabledAt()
+	})
+}
+
+// ClearDisabledAt clears the value of the "disabled_at" field.
+func (u *StaffUpsertOne) ClearDisabledAt() *StaffUpsertOne {
+	return u.Update(func(s *StaffUpsert) {
+		s.ClearDisabledAt()
 	})
 }
 
@@ -652,6 +872,69 @@ func (u *StaffUpsertBulk) SetName(v string) *StaffUpsertBulk {
 func (u *StaffUpsertBulk) UpdateName() *StaffUpsertBulk {
 	return u.Update(func(s *StaffUpsert) {
 		s.UpdateName()
+	})
+}
+
+// SetRole sets the "role" field.
+func (u *StaffUpsertBulk) SetRole(v staff.Role) *StaffUpsertBulk {
+	return u.Update(func(s *StaffUpsert) {
+		s.SetRole(v)
+	})
+}
+
+// UpdateRole sets the "role" field to the value that was provided on create.
+func (u *StaffUpsertBulk) UpdateRole() *StaffUpsertBulk {
+	return u.Update(func(s *StaffUpsert) {
+		s.UpdateRole()
+	})
+}
+
+// SetLocation sets the "location" field.
+func (u *StaffUpsertBulk) SetLocation(v string) *StaffUpsertBulk {
+	return u.Update(func(s *StaffUpsert) {
+		s.SetLocation(v)
+	})
+}
+
+// UpdateLocation sets the "location" field to the value that was provided on create.
+func (u *StaffUpsertBulk) UpdateLocation() *StaffUpsertBulk {
+	return u.Update(func(s *StaffUpsert) {
+		s.UpdateLocation()
+	})
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (u *StaffUpsertBulk) SetPasswordHash(v string) *StaffUpsertBulk {
+	return u.Update(func(s *StaffUpsert) {
+		s.SetPasswordHash(v)
+	})
+}
+
+// UpdatePasswordHash sets the "password_hash" field to the value that was provided on create.
+func (u *StaffUpsertBulk) UpdatePasswordHash() *StaffUpsertBulk {
+	return u.Update(func(s *StaffUpsert) {
+		s.UpdatePasswordHash()
+	})
+}
+
+// SetDisabledAt sets the "disabled_at" field.
+func (u *StaffUpsertBulk) SetDisabledAt(v time.Time) *StaffUpsertBulk {
+	return u.Update(func(s *StaffUpsert) {
+		s.SetDisabledAt(v)
+	})
+}
+
+// UpdateDisabledAt sets the "disabled_at" field to the value that was provided on create.
+func (u *StaffUpsertBulk) UpdateDisabledAt() *StaffUpsertBulk {
+	return u.Update(func(s *StaffUpsert) {
+		s.UpdateDisabledAt()
+	})
+}
+
+// ClearDisabledAt clears the value of the "disabled_at" field.
+func (u *StaffUpsertBulk) ClearDisabledAt() *StaffUpsertBulk {
+	return u.Update(func(s *StaffUpsert) {
+		s.ClearDisabledAt()
 	})
 }
 

@@ -64,6 +64,68 @@ func (_u *StaffUpdate) SetNillableName(v *string) *StaffUpdate {
 	return _u
 }
 
+// SetRole sets the "role" field.
+func (_u *StaffUpdate) SetRole(v staff.Role) *StaffUpdate {
+	_u.mutation.SetRole(v)
+	return _u
+}
+
+// SetNillableRole sets the "role" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableRole(v *staff.Role) *StaffUpdate {
+	if v != nil {
+		_u.SetRole(*v)
+	}
+	return _u
+}
+
+// SetLocation sets the "location" field.
+func (_u *StaffUpdate) SetLocation(v string) *StaffUpdate {
+	_u.mutation.SetLocation(v)
+	return _u
+}
+
+// SetNillableLocation sets the "location" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableLocation(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetLocation(*v)
+	}
+	return _u
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (_u *StaffUpdate) SetPasswordHash(v string) *StaffUpdate {
+	_u.mutation.SetPasswordHash(v)
+	return _u
+}
+
+// SetNillablePasswordHash sets the "password_hash" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillablePasswordHash(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetPasswordHash(*v)
+	}
+	return _u
+}
+
+// SetDisabledAt sets the "disabled_at" field.
+func (_u *StaffUpdate) SetDisabledAt(v time.Time) *StaffUpdate {
+	_u.mutation.SetDisabledAt(v)
+	return _u
+}
+
+// SetNillableDisabledAt sets the "disabled_at" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableDisabledAt(v *time.Time) *StaffUpdate {
+	if v != nil {
+		_u.SetDisabledAt(*v)
+	}
+	return _u
+}
+
+// ClearDisabledAt clears the value of the "disabled_at" field.
+func (_u *StaffUpdate) ClearDisabledAt() *StaffUpdate {
+	_u.mutation.ClearDisabledAt()
+	return _u
+}
+
 // AddTokenIDs adds the "tokens" edge to the StaffToken entity by IDs.
 func (_u *StaffUpdate) AddTokenIDs(ids ...int) *StaffUpdate {
 	_u.mutation.AddTokenIDs(ids...)
@@ -159,6 +221,16 @@ func (_u *StaffUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Staff.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Role(); ok {
+		if err := staff.RoleValidator(v); err != nil {
+			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "Staff.role": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Location(); ok {
+		if err := staff.LocationValidator(v); err != nil {
+			return &ValidationError{Name: "location", err: fmt.Errorf(`ent: validator failed for field "Staff.location": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -188,6 +260,21 @@ func (_u *StaffUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(staff.FieldName, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Role(); ok {
+		_spec.SetField(staff.FieldRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Location(); ok {
+		_spec.SetField(staff.FieldLocation, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PasswordHash(); ok {
+		_spec.SetField(staff.FieldPasswordHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.DisabledAt(); ok {
+		_spec.SetField(staff.FieldDisabledAt, field.TypeTime, value)
+	}
+	if _u.mutation.DisabledAtCleared() {
+		_spec.ClearField(staff.FieldDisabledAt, field.TypeTime)
 	}
 	if _u.mutation.TokensCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -287,6 +374,68 @@ func (_u *StaffUpdateOne) SetNillableName(v *string) *StaffUpdateOne {
 	if v != nil {
 		_u.SetName(*v)
 	}
+	return _u
+}
+
+// SetRole sets the "role" field.
+func (_u *StaffUpdateOne) SetRole(v staff.Role) *StaffUpdateOne {
+	_u.mutation.SetRole(v)
+	return _u
+}
+
+// SetNillableRole sets the "role" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableRole(v *staff.Role) *StaffUpdateOne {
+	if v != nil {
+		_u.SetRole(*v)
+	}
+	return _u
+}
+
+// SetLocation sets the "location" field.
+func (_u *StaffUpdateOne) SetLocation(v string) *StaffUpdateOne {
+	_u.mutation.SetLocation(v)
+	return _u
+}
+
+// SetNillableLocation sets the "location" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableLocation(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetLocation(*v)
+	}
+	return _u
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (_u *StaffUpdateOne) SetPasswordHash(v string) *StaffUpdateOne {
+	_u.mutation.SetPasswordHash(v)
+	return _u
+}
+
+// SetNillablePasswordHash sets the "password_hash" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillablePasswordHash(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetPasswordHash(*v)
+	}
+	return _u
+}
+
+// SetDisabledAt sets the "disabled_at" field.
+func (_u *StaffUpdateOne) SetDisabledAt(v time.Time) *StaffUpdateOne {
+	_u.mutation.SetDisabledAt(v)
+	return _u
+}
+
+// SetNillableDisabledAt sets the "disabled_at" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableDisabledAt(v *time.Time) *StaffUpdateOne {
+	if v != nil {
+		_u.SetDisabledAt(*v)
+	}
+	return _u
+}
+
+// ClearDisabledAt clears the value of the "disabled_at" field.
+func (_u *StaffUpdateOne) ClearDisabledAt() *StaffUpdateOne {
+	_u.mutation.ClearDisabledAt()
 	return _u
 }
 
@@ -398,6 +547,16 @@ func (_u *StaffUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Staff.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Role(); ok {
+		if err := staff.RoleValidator(v); err != nil {
+			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "Staff.role": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Location(); ok {
+		if err := staff.LocationValidator(v); err != nil {
+			return &ValidationError{Name: "location", err: fmt.Errorf(`ent: validator failed for field "Staff.location": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -444,6 +603,21 @@ func (_u *StaffUpdateOne) sqlSave(ctx context.Context) (_node *Staff, err error)
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(staff.FieldName, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Role(); ok {
+		_spec.SetField(staff.FieldRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Location(); ok {
+		_spec.SetField(staff.FieldLocation, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PasswordHash(); ok {
+		_spec.SetField(staff.FieldPasswordHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.DisabledAt(); ok {
+		_spec.SetField(staff.FieldDisabledAt, field.TypeTime, value)
+	}
+	if _u.mutation.DisabledAtCleared() {
+		_spec.ClearField(staff.FieldDisabledAt, field.TypeTime)
 	}
 	if _u.mutation.TokensCleared() {
 		edge := &sqlgraph.EdgeSpec{

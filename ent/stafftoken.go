@@ -32,6 +32,8 @@ type StaffToken struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	// ExpiresAt holds the value of the "expires_at" field.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Role holds the value of the "role" field.
+	Role *stafftoken.Role `json:"role,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the StaffTokenQuery when eager-loading is set.
 	Edges        StaffTokenEdges `json:"edges"`
@@ -67,7 +69,7 @@ func (*StaffToken) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case stafftoken.FieldID, stafftoken.FieldStaffID:
 			values[i] = new(sql.NullInt64)
-		case stafftoken.FieldLabel, stafftoken.FieldHub:
+		case stafftoken.FieldLabel, stafftoken.FieldHub, stafftoken.FieldRole:
 			values[i] = new(sql.NullString)
 		case stafftoken.FieldCreatedAt, stafftoken.FieldRevokedAt, stafftoken.FieldExpiresAt:
 			values[i] = new(sql.NullTime)
@@ -136,6 +138,13 @@ func (_m *StaffToken) assignValues(columns []string, values []any) error {
 				_m.ExpiresAt = new(time.Time)
 				*_m.ExpiresAt = value.Time
 			}
+		case stafftoken.FieldRole:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field role", values[i])
+			} else if value.Valid {
+				_m.Role = new(stafftoken.Role)
+				*_m.Role = stafftoken.Role(value.String)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -199,6 +208,11 @@ func (_m *StaffToken) String() string {
 	if v := _m.ExpiresAt; v != nil {
 		builder.WriteString("expires_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.Role; v != nil {
+		builder.WriteString("role=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

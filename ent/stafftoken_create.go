@@ -105,6 +105,20 @@ func (_c *StaffTokenCreate) SetNillableExpiresAt(v *time.Time) *StaffTokenCreate
 	return _c
 }
 
+// SetRole sets the "role" field.
+func (_c *StaffTokenCreate) SetRole(v stafftoken.Role) *StaffTokenCreate {
+	_c.mutation.SetRole(v)
+	return _c
+}
+
+// SetNillableRole sets the "role" field if the given value is not nil.
+func (_c *StaffTokenCreate) SetNillableRole(v *stafftoken.Role) *StaffTokenCreate {
+	if v != nil {
+		_c.SetRole(*v)
+	}
+	return _c
+}
+
 // SetStaff sets the "staff" edge to the Staff entity.
 func (_c *StaffTokenCreate) SetStaff(v *Staff) *StaffTokenCreate {
 	return _c.SetStaffID(v.ID)
@@ -185,6 +199,11 @@ func (_c *StaffTokenCreate) check() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "StaffToken.created_at"`)}
 	}
+	if v, ok := _c.mutation.Role(); ok {
+		if err := stafftoken.RoleValidator(v); err != nil {
+			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "StaffToken.role": %w`, err)}
+		}
+	}
 	if len(_c.mutation.StaffIDs()) == 0 {
 		return &ValidationError{Name: "staff", err: errors.New(`ent: missing required edge "StaffToken.staff"`)}
 	}
@@ -238,6 +257,10 @@ func (_c *StaffTokenCreate) createSpec() (*StaffToken, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ExpiresAt(); ok {
 		_spec.SetField(stafftoken.FieldExpiresAt, field.TypeTime, value)
 		_node.ExpiresAt = &value
+	}
+	if value, ok := _c.mutation.Role(); ok {
+		_spec.SetField(stafftoken.FieldRole, field.TypeEnum, value)
+		_node.Role = &value
 	}
 	if nodes := _c.mutation.StaffIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -378,6 +401,9 @@ func (u *StaffTokenUpsertOne) UpdateNewValues() *StaffTokenUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(stafftoken.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.Role(); exists {
+			s.SetIgnore(stafftoken.FieldRole)
 		}
 	}))
 	return u
@@ -653,6 +679,9 @@ func (u *StaffTokenUpsertBulk) UpdateNewValues() *StaffTokenUpsertBulk {
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(stafftoken.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.Role(); exists {
+				s.SetIgnore(stafftoken.FieldRole)
 			}
 		}
 	}))

@@ -164,6 +164,9 @@ func (_u *StaffTokenUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.ExpiresAtCleared() {
 		_spec.ClearField(stafftoken.FieldExpiresAt, field.TypeTime)
 	}
+	if _u.mutation.RoleCleared() {
+		_spec.ClearField(stafftoken.FieldRole, field.TypeEnum)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -350,6 +353,9 @@ func (_u *StaffTokenUpdateOne) sqlSave(ctx context.Context) (_node *StaffToken, 
 	}
 	if _u.mutation.ExpiresAtCleared() {
 		_spec.ClearField(stafftoken.FieldExpiresAt, field.TypeTime)
+	}
+	if _u.mutation.RoleCleared() {
+		_spec.ClearField(stafftoken.FieldRole, field.TypeEnum)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &StaffToken{config: _u.config}

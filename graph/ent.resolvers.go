@@ -114,6 +114,9 @@ func (r *queryResolver) Variants(ctx context.Context, after *entgql.Cursor[int],
 		ent.WithVariantOrder(orderBy), ent.WithVariantFilter(where.Filter))
 }
 
+// AuditEntry returns AuditEntryResolver implementation.
+func (r *Resolver) AuditEntry() AuditEntryResolver { return &auditEntryResolver{r} }
+
 // Cart returns CartResolver implementation.
 func (r *Resolver) Cart() CartResolver { return &cartResolver{r} }
 
@@ -184,6 +187,7 @@ func (r *Resolver) Wallet() WalletResolver { return &walletResolver{r} }
 func (r *Resolver) WalletEntry() WalletEntryResolver { return &walletEntryResolver{r} }
 
 type (
+	auditEntryResolver     struct{ *Resolver }
 	cartResolver           struct{ *Resolver }
 	cartLineResolver       struct{ *Resolver }
 	customerResolver       struct{ *Resolver }

@@ -184,7 +184,7 @@ func (r *mutationResolver) HubCardPayment(ctx context.Context, input model.HubCa
 
 // CancelHubCardPayment is the resolver for the cancelHubCardPayment field.
 func (r *mutationResolver) CancelHubCardPayment(ctx context.Context, input model.CancelTerminalPaymentInput) (*model.TerminalReader, error) {
-	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+	if err := r.tillWorker(ctx); err != nil {
 		return nil, err
 	}
 	central, err := r.central()
@@ -208,7 +208,7 @@ func (r *mutationResolver) BindTerminalReader(ctx context.Context, input model.B
 
 // HubStatus is the resolver for the hubStatus field.
 func (r *queryResolver) HubStatus(ctx context.Context) (*model.HubStatus, error) {
-	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+	if err := r.tillWorker(ctx); err != nil {
 		return nil, err
 	}
 	if r.HubLink == nil {
@@ -331,7 +331,7 @@ func (r *queryResolver) TerminalReader(ctx context.Context, id string) (*model.T
 
 // HubCardPaymentStatus is the resolver for the hubCardPaymentStatus field.
 func (r *queryResolver) HubCardPaymentStatus(ctx context.Context, saleID string) (*model.HubPhonePayment, error) {
-	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+	if err := r.tillWorker(ctx); err != nil {
 		return nil, err
 	}
 	central, err := r.central()

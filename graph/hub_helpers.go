@@ -13,6 +13,7 @@ import (
 	entfulfillment "github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/orderreturn"
 	"github.com/merchd/merchd/ent/variant"
+	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/model"
 )
 
@@ -208,4 +209,13 @@ func nilIfZero(n int) *int {
 		return nil
 	}
 	return &n
+}
+
+// tillWorker lets through who may work a hub's till: owners, staff and
+// hub tokens, and clerks whose location is this hub.
+func (r *Resolver) tillWorker(ctx context.Context) error {
+	if v := viewer.FromContext(ctx); v.Role == viewer.Staff && v.Rank == viewer.RankClerk {
+		return checkout.AtLocation(ctx, r.Sales.HubCode())
+	}
+	return checkout.RequireStaffOrHub(ctx)
 }

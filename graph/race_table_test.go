@@ -63,6 +63,12 @@ var raceExempt = map[string]string{
 	"cancelTerminalPayment": "asks the reader to stop; the payment's outcome still arrives only as a webhook",
 	"cancelHubCardPayment":  "forwards cancelTerminalPayment to central",
 	"setReturnPolicy":       "configuration: the return window and refund mode; a return keeps the mode it was asked under",
+	"staffSignIn":           "reads credentials, issues a token",
+	"staffSignOut":          "revokes the caller's own token",
+	"createStaff":           "creates a member; the unique email index refuses the second",
+	"disableStaff":          "one guarded write (disabled_at IS NULL) and revoking tokens; no stock or money",
+	"createStaffToken":      "issues a token; no stock or money",
+	"revokeStaffToken":      "one guarded write (revoked_at IS NULL); no stock or money",
 }
 
 // TestRaceCoverage: every mutation in the schema is either raced or exempt

@@ -171,6 +171,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		srv.AroundFields(atHub(r.Sales.HubCode()))
 	}
 	srv.AroundFields(markResolverErrors)
+	srv.AroundFields(r.audit)
 	if m != nil {
 		srv.AroundResponses(m.observe)
 	}

@@ -181,18 +181,28 @@ func security(next http.Handler) http.Handler {
 	})
 }
 
-// Explorer serves a developer tool (GraphiQL) with the pages' headers. Its
-// scripts come from jsDelivr (pinned with subresource integrity by gqlgen)
-// and one inline script starts it, so its policy names that origin; it may
-// not be framed.
-func Explorer(h http.Handler) http.Handler {
-	const csp = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; " +
-		"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; font-src 'self' data: https://cdn.jsdelivr.net; " +
-		"img-src 'self' data: https://cdn.jsdelivr.net; connect-src 'self' ws: wss:; " +
-		"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+// Explorer serves GraphiQL at /graphiql and its files under /graphiql/,
+// all from the binary (GraphiQL and React vendored from npm, see
+// testdata/node/vendor-graphiql.mjs): it works with no internet, and its
+// policy allows this origin only (fonts and icons are data: URIs inside
+// GraphiQL's stylesheet). Mount it on "GET /graphiql" and "GET /graphiql/".
+func Explorer() http.Handler {
+	files, _ := fs.Sub(static, "static/graphiql")
+	assets := http.StripPrefix("/graphiql/", cacheable(http.FileServerFS(files)))
 	return security(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", csp)
-		h.ServeHTTP(w, r)
+		connect := "'self'"
+		if host := r.Host; validHost(host) {
+			connect += " ws://" + host + " wss://" + host
+		}
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self' data:; "+
+			"img-src 'self' data:; connect-src "+connect+"; worker-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		if r.URL.Path == "/graphiql" || r.URL.Path == "/graphiql/" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-cache")
+			http.ServeFileFS(w, r, files, "index.html")
+			return
+		}
+		assets.ServeHTTP(w, r)
 	}))
 }
 

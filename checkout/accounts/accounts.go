@@ -284,7 +284,8 @@ func (a *Service) SessionActive(ctx context.Context, v viewer.Viewer) (bool, err
 	if key.customer {
 		ok, err = a.db.CustomerSession.Query().Where(customersession.ID(v.SessionID), customersession.ExpiresAtGT(now)).Exist(sys)
 	} else {
-		ok, err = a.db.StaffToken.Query().Where(stafftoken.ID(v.SessionID), checkout.TokenInForce(now)).Exist(sys)
+		ok, err = a.db.StaffToken.Query().Where(stafftoken.ID(v.SessionID), checkout.TokenInForce(now),
+			stafftoken.HasStaffWith(staff.DisabledAtIsNil())).Exist(sys)
 	}
 	if err != nil {
 		return false, fmt.Errorf("accounts: session of %v: %w", v.Role, err)
@@ -327,7 +328,8 @@ func (a *Service) Authenticate(ctx context.Context, token string) (viewer.Viewer
 		}
 		return viewer.Viewer{Role: viewer.Customer, CustomerID: s.CustomerID, SessionID: s.ID}, nil
 	case strings.HasPrefix(token, staffTokenPrefix):
-		t, err := a.db.StaffToken.Query().Where(stafftoken.TokenHash(sum[:]), checkout.TokenInForce(a.now())).Only(sys)
+		t, err := a.db.StaffToken.Query().Where(stafftoken.TokenHash(sum[:]), checkout.TokenInForce(a.now()),
+			stafftoken.HasStaffWith(staff.DisabledAtIsNil())).WithStaff().Only(sys)
 		if ent.IsNotFound(err) {
 			return viewer.Viewer{}, checkout.ErrUnauthenticated
 		}
@@ -337,7 +339,8 @@ func (a *Service) Authenticate(ctx context.Context, token string) (viewer.Viewer
 		if t.Hub != "" { // a hub's box, not a staff login
 			return viewer.Viewer{Role: viewer.HubToken, StaffID: t.StaffID, SessionID: t.ID, Hub: t.Hub}, nil
 		}
-		return viewer.Viewer{Role: viewer.Staff, StaffID: t.StaffID, SessionID: t.ID}, nil
+		return viewer.Viewer{Role: viewer.Staff, StaffID: t.StaffID, SessionID: t.ID,
+			Rank: rankOf(t.Edges.Staff.Role, t.Role), Location: t.Edges.Staff.Location}, nil
 	default:
 		return viewer.Viewer{}, checkout.ErrUnauthenticated
 	}
@@ -363,51 +366,84 @@ type TokenSpec struct {
 	Hub string
 	// TTL, when positive, makes the token expire by itself.
 	TTL time.Duration
+	// Role, when set, narrows the token below its member's role. A member
+	// created by their first token gets this role (OWNER if unset).
+	Role staff.Role
+	// StaffID, when set, names the member instead of Email (who must
+	// exist then).
+	StaffID int
 }
 
 // CreateToken issues a staff API token (creating the staff member on first
 // use) and returns it; only its hash is stored.
 func (a *Service) CreateToken(ctx context.Context, spec TokenSpec) (string, error) {
+	tok, _, err := a.IssueToken(ctx, spec)
+	return tok, err
+}
+
+// IssueToken is CreateToken, also returning the token's row.
+func (a *Service) IssueToken(ctx context.Context, spec TokenSpec) (string, *ent.StaffToken, error) {
 	email, name, label, hub := spec.Email, spec.Name, spec.Label, spec.Hub
 	if spec.TTL < 0 {
-		return "", checkout.BadInput("expires", "must be positive")
+		return "", nil, checkout.BadInput("expires", "must be positive")
 	}
-	email, err := normalizeEmail(email)
-	if err != nil {
-		return "", err
+	if spec.Role != "" && staff.RoleValidator(spec.Role) != nil {
+		return "", nil, checkout.BadInput("role", "is OWNER, STAFF or CLERK")
+	}
+	if spec.StaffID == 0 {
+		var err error
+		if email, err = normalizeEmail(email); err != nil {
+			return "", nil, err
+		}
 	}
 	if hub != "" && !checkout.ValidHubCode(hub) {
-		return "", checkout.BadInput("hub", "a hub code is 1 to 40 letters, digits, '-' or '_'")
+		return "", nil, checkout.BadInput("hub", "a hub code is 1 to 40 letters, digits, '-' or '_'")
 	}
 	sys := viewer.SystemContext(ctx)
 	tx, err := a.db.Tx(sys)
 	if err != nil {
-		return "", fmt.Errorf("accounts: create staff token: %w", err)
+		return "", nil, fmt.Errorf("accounts: create staff token: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	id, err := tx.Staff.Query().Where(staff.Email(email)).OnlyID(sys)
-	if ent.IsNotFound(err) {
-		s, cerr := tx.Staff.Create().SetEmail(email).SetName(name).Save(sys)
+	var id int
+	if spec.StaffID != 0 {
+		id, err = tx.Staff.Query().Where(staff.ID(spec.StaffID), staff.DisabledAtIsNil()).OnlyID(sys)
+		if ent.IsNotFound(err) {
+			return "", nil, fmt.Errorf("staff %d (or disabled): %w", spec.StaffID, checkout.ErrNotFound)
+		}
+	} else {
+		id, err = tx.Staff.Query().Where(staff.Email(email)).OnlyID(sys)
+	}
+	if spec.StaffID == 0 && ent.IsNotFound(err) {
+		role := spec.Role
+		if role == "" {
+			role = staff.RoleOWNER
+		}
+		s, cerr := tx.Staff.Create().SetEmail(email).SetName(name).SetRole(role).Save(sys)
 		if cerr != nil {
-			return "", fmt.Errorf("accounts: create staff: %w", cerr)
+			return "", nil, fmt.Errorf("accounts: create staff: %w", cerr)
 		}
 		id, err = s.ID, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("accounts: find staff: %w", err)
+		return "", nil, fmt.Errorf("accounts: find staff: %w", err)
 	}
 	token, hash := checkout.NewToken(staffTokenPrefix)
 	tc := tx.StaffToken.Create().SetStaffID(id).SetTokenHash(hash).SetLabel(label).SetHub(hub)
+	if spec.Role != "" {
+		tc.SetRole(stafftoken.Role(spec.Role))
+	}
 	if spec.TTL > 0 {
 		tc.SetExpiresAt(a.now().Add(spec.TTL).UTC().Truncate(time.Second))
 	}
-	if _, err := tc.Save(sys); err != nil {
-		return "", fmt.Errorf("accounts: store staff token: %w", err)
+	t, err := tc.Save(sys)
+	if err != nil {
+		return "", nil, fmt.Errorf("accounts: store staff token: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return "", fmt.Errorf("accounts: create staff token: commit: %w", err)
+		return "", nil, fmt.Errorf("accounts: create staff token: commit: %w", err)
 	}
-	return token, nil
+	return token, t.Unwrap(), nil
 }
 
 // Customer returns the viewer's own account, or nil when anonymous.

@@ -142,7 +142,7 @@ func (s *Service) checkPoint(in *PointInput, create bool) error {
 // with the code if there is one of the same kind (central, a hub), or a
 // new location of the point's kind.
 func (s *Service) CreatePickupPoint(ctx context.Context, in PointInput, key string) (*ent.PickupPoint, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.checkPoint(&in, true); err != nil {
@@ -195,7 +195,7 @@ func (s *Service) CreatePickupPoint(ctx context.Context, in PointInput, key stri
 // UpdatePickupPoint changes a pickup point (staff). Places already held
 // or sold keep the price they were chosen at.
 func (s *Service) UpdatePickupPoint(ctx context.Context, id int, in PointInput, key string) (*ent.PickupPoint, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.checkPoint(&in, false); err != nil {
@@ -427,7 +427,7 @@ func (s *Service) checkZone(in *ZoneInput, z *ent.DeliveryZone) error {
 
 // CreateDeliveryZone adds a local delivery zone (staff).
 func (s *Service) CreateDeliveryZone(ctx context.Context, in ZoneInput, key string) (*ent.DeliveryZone, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.checkZone(&in, nil); err != nil {
@@ -459,7 +459,7 @@ func (s *Service) CreateDeliveryZone(ctx context.Context, in ZoneInput, key stri
 // UpdateDeliveryZone changes a zone (staff). Orders placed keep the price
 // and same-day promise they were placed with.
 func (s *Service) UpdateDeliveryZone(ctx context.Context, id int, in ZoneInput, key string) (*ent.DeliveryZone, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return nil, err
 	}
 	req := struct {
@@ -557,7 +557,7 @@ func (s *Service) checkRate(in *RateInput, r *ent.ShippingRate) error {
 
 // CreateShippingRate adds a shipping rate (staff).
 func (s *Service) CreateShippingRate(ctx context.Context, in RateInput, key string) (*ent.ShippingRate, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.checkRate(&in, nil); err != nil {
@@ -580,7 +580,7 @@ func (s *Service) CreateShippingRate(ctx context.Context, in RateInput, key stri
 
 // UpdateShippingRate changes a rate (staff).
 func (s *Service) UpdateShippingRate(ctx context.Context, id int, in RateInput, key string) (*ent.ShippingRate, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return nil, err
 	}
 	req := struct {

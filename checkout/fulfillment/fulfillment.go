@@ -250,7 +250,7 @@ func (s *Service) Advance(ctx context.Context, id int, to Status, note, key stri
 // clerks scanning one pass, one gets COLLECTED and the other
 // ErrAlreadyCollected.
 func (s *Service) Collect(ctx context.Context, code, key string) (*ent.Fulfillment, error) {
-	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+	if err := checkout.RequireCounter(ctx); err != nil {
 		return nil, err
 	}
 	code = strings.TrimSpace(code)
@@ -261,6 +261,9 @@ func (s *Service) Collect(ctx context.Context, code, key string) (*ent.Fulfillme
 		sys := viewer.SystemContext(ctx)
 		f, err := s.find(sys, tx, code)
 		if err != nil {
+			return 0, err
+		}
+		if err := clerkAt(ctx, tx, f); err != nil {
 			return 0, err
 		}
 		if f.Method != fulfillment.MethodPICKUP {
@@ -430,4 +433,21 @@ func scanned(code string) string {
 		return code[i+1:]
 	}
 	return code
+}
+
+// clerkAt refuses a clerk handling a fulfilment that is not at their
+// location (a delivery, or a pickup elsewhere); others pass.
+func clerkAt(ctx context.Context, tx *ent.Tx, f *ent.Fulfillment) error {
+	if v := viewer.FromContext(ctx); v.Role != viewer.Staff || v.Rank != viewer.RankClerk {
+		return nil
+	}
+	code := ""
+	if f.LocationID != nil {
+		loc, err := tx.Location.Get(viewer.SystemContext(ctx), *f.LocationID)
+		if err != nil {
+			return fmt.Errorf("fulfillment %d: location: %w", f.ID, err)
+		}
+		code = loc.Code
+	}
+	return checkout.AtLocation(ctx, code)
 }

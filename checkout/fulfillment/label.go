@@ -142,7 +142,7 @@ func (s *Service) Label(ctx context.Context, id int) (*Label, error) {
 // event with the scan's name and who scanned. A RETURNED scan moves
 // nothing and is recorded only. Idempotent by key.
 func (s *Service) ScanLabel(ctx context.Context, code string, scan Scan, key string) (*ent.Fulfillment, error) {
-	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+	if err := checkout.RequireCounter(ctx); err != nil {
 		return nil, err
 	}
 	to, moves := scanMoves[scan]
@@ -160,6 +160,9 @@ func (s *Service) ScanLabel(ctx context.Context, code string, scan Scan, key str
 	fid, err := txn.Idempotent(ctx, s.db, "scanLabel", key, req, func(ctx context.Context, tx *ent.Tx) (int, error) {
 		f, err := s.find(viewer.SystemContext(ctx), tx, code)
 		if err != nil {
+			return 0, err
+		}
+		if err := clerkAt(ctx, tx, f); err != nil {
 			return 0, err
 		}
 		if !moves {

@@ -60,7 +60,7 @@ type CreatedEndpoint struct {
 // allows them. A replay with the same key returns the same endpoint and
 // secret.
 func (s *Service) CreateEndpoint(ctx context.Context, rawURL string, events []string, key string) (CreatedEndpoint, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return CreatedEndpoint{}, err
 	}
 	u, err := s.checkURL(rawURL)
@@ -89,7 +89,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, rawURL string, events []st
 // DeleteEndpoint removes an endpoint (staff only) with its deliveries:
 // nothing more is sent to it. An unknown id is NOT_FOUND.
 func (s *Service) DeleteEndpoint(ctx context.Context, id int, key string) (int, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return 0, err
 	}
 	return txn.Idempotent(ctx, s.db, "deleteWebhookEndpoint", key, id, func(ctx context.Context, tx *ent.Tx) (int, error) {
@@ -112,7 +112,7 @@ func (s *Service) DeleteEndpoint(ctx context.Context, id int, key string) (int, 
 
 // Endpoint returns one endpoint (staff only).
 func (s *Service) Endpoint(ctx context.Context, id int) (*ent.WebhookEndpoint, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return nil, err
 	}
 	ep, err := s.db.WebhookEndpoint.Get(viewer.SystemContext(ctx), id)
@@ -124,7 +124,7 @@ func (s *Service) Endpoint(ctx context.Context, id int) (*ent.WebhookEndpoint, e
 
 // Endpoints lists the endpoints (staff only), oldest first.
 func (s *Service) Endpoints(ctx context.Context) ([]*ent.WebhookEndpoint, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return nil, err
 	}
 	return s.db.WebhookEndpoint.Query().Order(webhookendpoint.ByID()).All(viewer.SystemContext(ctx))
@@ -133,7 +133,7 @@ func (s *Service) Endpoints(ctx context.Context) ([]*ent.WebhookEndpoint, error)
 // Deliveries lists an endpoint's most recent deliveries (staff only),
 // newest first, each with its event.
 func (s *Service) Deliveries(ctx context.Context, endpointID, limit int) ([]*ent.NotificationDelivery, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return nil, err
 	}
 	if limit <= 0 || limit > 100 {

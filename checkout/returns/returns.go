@@ -173,7 +173,7 @@ func (s *Service) policy(ctx context.Context, c *ent.SettingClient) (Policy, err
 // SetPolicy lets staff change the return window and the refund mode.
 // Returns already asked for keep the refund mode they were asked under.
 func (s *Service) SetPolicy(ctx context.Context, p Policy) (Policy, error) {
-	if err := checkout.RequireStaff(ctx); err != nil {
+	if err := checkout.RequireOwner(ctx); err != nil {
 		return Policy{}, err
 	}
 	if p.WindowDays < 1 || p.WindowDays > maxWindowDays {
@@ -473,7 +473,7 @@ func (s *Service) Cancel(ctx context.Context, returnID int, key string) (*ent.Or
 // WALLET_ON_DROPOFF policy the buyer's wallet is credited in the same
 // transaction. A replay of key (the same viewer) returns the first answer.
 func (s *Service) Receive(ctx context.Context, code string, locationID int, at *time.Time, key string) (*ent.OrderReturn, error) {
-	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+	if err := checkout.RequireCounter(ctx); err != nil {
 		return nil, err
 	}
 	code = strings.TrimSpace(code)
@@ -499,6 +499,9 @@ func (s *Service) Receive(ctx context.Context, code string, locationID int, at *
 	}
 	if v.Role == viewer.HubToken && (loc.Kind != location.KindHUB || loc.Code != v.Hub) {
 		return nil, fmt.Errorf("the token of hub %s receives at %s: %w", v.Hub, loc.Code, checkout.ErrForbidden)
+	}
+	if err := checkout.AtLocation(ctx, loc.Code); err != nil {
+		return nil, err
 	}
 	req := struct {
 		Code     string

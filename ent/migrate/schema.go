@@ -41,6 +41,41 @@ var (
 			},
 		},
 	}
+	// AuditEntriesColumns holds the columns for the "audit_entries" table.
+	AuditEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "at", Type: field.TypeTime},
+		{Name: "staff_id", Type: field.TypeInt},
+		{Name: "token_id", Type: field.TypeInt},
+		{Name: "role", Type: field.TypeString, Size: 20},
+		{Name: "operation", Type: field.TypeString, Size: 100},
+		{Name: "target_id", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "input", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "outcome", Type: field.TypeString, Size: 40},
+	}
+	// AuditEntriesTable holds the schema information for the "audit_entries" table.
+	AuditEntriesTable = &schema.Table{
+		Name:       "audit_entries",
+		Columns:    AuditEntriesColumns,
+		PrimaryKey: []*schema.Column{AuditEntriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditentry_staff_id_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEntriesColumns[2], AuditEntriesColumns[1]},
+			},
+			{
+				Name:    "auditentry_operation_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEntriesColumns[5], AuditEntriesColumns[1]},
+			},
+			{
+				Name:    "auditentry_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEntriesColumns[1]},
+			},
+		},
+	}
 	// CartsColumns holds the columns for the "carts" table.
 	CartsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1390,6 +1425,10 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "email", Type: field.TypeString, Unique: true, Size: 254},
 		{Name: "name", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "role", Type: field.TypeEnum, Enums: []string{"OWNER", "STAFF", "CLERK"}, Default: "OWNER"},
+		{Name: "location", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "password_hash", Type: field.TypeString, Default: ""},
+		{Name: "disabled_at", Type: field.TypeTime, Nullable: true},
 	}
 	// StaffsTable holds the schema information for the "staffs" table.
 	StaffsTable = &schema.Table{
@@ -1406,6 +1445,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "role", Type: field.TypeEnum, Nullable: true, Enums: []string{"OWNER", "STAFF", "CLERK"}},
 		{Name: "staff_id", Type: field.TypeInt},
 	}
 	// StaffTokensTable holds the schema information for the "staff_tokens" table.
@@ -1416,9 +1456,16 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "staff_tokens_staffs_tokens",
-				Columns:    []*schema.Column{StaffTokensColumns[7]},
+				Columns:    []*schema.Column{StaffTokensColumns[8]},
 				RefColumns: []*schema.Column{StaffsColumns[0]},
 				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stafftoken_staff_id",
+				Unique:  false,
+				Columns: []*schema.Column{StaffTokensColumns[8]},
 			},
 		},
 	}
@@ -1675,6 +1722,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccountTokensTable,
+		AuditEntriesTable,
 		CartsTable,
 		CartLinesTable,
 		CollectionsTable,
@@ -1738,6 +1786,9 @@ func init() {
 	AccountTokensTable.ForeignKeys[0].RefTable = CustomersTable
 	AccountTokensTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(214748364800),
+	}
+	AuditEntriesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(236223201280),
 	}
 	CartsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(47244640256),

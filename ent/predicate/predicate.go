@@ -9,6 +9,9 @@ import (
 // AccountToken is the predicate function for accounttoken builders.
 type AccountToken func(*sql.Selector)
 
+// AuditEntry is the predicate function for auditentry builders.
+type AuditEntry func(*sql.Selector)
+
 // Cart is the predicate function for cart builders.
 type Cart func(*sql.Selector)
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/merchd/merchd/ent/accounttoken"
+	"github.com/merchd/merchd/ent/auditentry"
 	"github.com/merchd/merchd/ent/cart"
 	"github.com/merchd/merchd/ent/cartline"
 	"github.com/merchd/merchd/ent/collection"
@@ -86,6 +87,43 @@ func init() {
 	accounttokenDescCreatedAt := accounttokenFields[4].Descriptor()
 	// accounttoken.DefaultCreatedAt holds the default value on creation for the created_at field.
 	accounttoken.DefaultCreatedAt = accounttokenDescCreatedAt.Default.(func() time.Time)
+	auditentry.Policy = privacy.NewPolicies(schema.AuditEntry{})
+	auditentry.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := auditentry.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	auditentryFields := schema.AuditEntry{}.Fields()
+	_ = auditentryFields
+	// auditentryDescAt is the schema descriptor for at field.
+	auditentryDescAt := auditentryFields[0].Descriptor()
+	// auditentry.DefaultAt holds the default value on creation for the at field.
+	auditentry.DefaultAt = auditentryDescAt.Default.(func() time.Time)
+	// auditentryDescRole is the schema descriptor for role field.
+	auditentryDescRole := auditentryFields[3].Descriptor()
+	// auditentry.RoleValidator is a validator for the "role" field. It is called by the builders before save.
+	auditentry.RoleValidator = auditentryDescRole.Validators[0].(func(string) error)
+	// auditentryDescOperation is the schema descriptor for operation field.
+	auditentryDescOperation := auditentryFields[4].Descriptor()
+	// auditentry.OperationValidator is a validator for the "operation" field. It is called by the builders before save.
+	auditentry.OperationValidator = auditentryDescOperation.Validators[0].(func(string) error)
+	// auditentryDescTargetID is the schema descriptor for target_id field.
+	auditentryDescTargetID := auditentryFields[5].Descriptor()
+	// auditentry.DefaultTargetID holds the default value on creation for the target_id field.
+	auditentry.DefaultTargetID = auditentryDescTargetID.Default.(string)
+	// auditentry.TargetIDValidator is a validator for the "target_id" field. It is called by the builders before save.
+	auditentry.TargetIDValidator = auditentryDescTargetID.Validators[0].(func(string) error)
+	// auditentryDescInput is the schema descriptor for input field.
+	auditentryDescInput := auditentryFields[6].Descriptor()
+	// auditentry.DefaultInput holds the default value on creation for the input field.
+	auditentry.DefaultInput = auditentryDescInput.Default.(string)
+	// auditentryDescOutcome is the schema descriptor for outcome field.
+	auditentryDescOutcome := auditentryFields[7].Descriptor()
+	// auditentry.OutcomeValidator is a validator for the "outcome" field. It is called by the builders before save.
+	auditentry.OutcomeValidator = auditentryDescOutcome.Validators[0].(func(string) error)
 	cartMixin := schema.Cart{}.Mixin()
 	cart.Policy = privacy.NewPolicies(schema.Cart{})
 	cart.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1819,6 +1857,16 @@ func init() {
 	staff.DefaultName = staffDescName.Default.(string)
 	// staff.NameValidator is a validator for the "name" field. It is called by the builders before save.
 	staff.NameValidator = staffDescName.Validators[0].(func(string) error)
+	// staffDescLocation is the schema descriptor for location field.
+	staffDescLocation := staffFields[3].Descriptor()
+	// staff.DefaultLocation holds the default value on creation for the location field.
+	staff.DefaultLocation = staffDescLocation.Default.(string)
+	// staff.LocationValidator is a validator for the "location" field. It is called by the builders before save.
+	staff.LocationValidator = staffDescLocation.Validators[0].(func(string) error)
+	// staffDescPasswordHash is the schema descriptor for password_hash field.
+	staffDescPasswordHash := staffFields[4].Descriptor()
+	// staff.DefaultPasswordHash holds the default value on creation for the password_hash field.
+	staff.DefaultPasswordHash = staffDescPasswordHash.Default.(string)
 	stafftoken.Policy = privacy.NewPolicies(schema.StaffToken{})
 	stafftoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -132,11 +132,28 @@ type Staff struct{ ent.Schema }
 // Mixin of the Staff.
 func (Staff) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
 
+// staffRoles, widest first: an owner does everything (tokens, settings,
+// staff, webhooks); staff run the catalog, drops, orders, fulfilment,
+// customers, streams and refunds; a clerk works the till, pickups and
+// returns intake at one location.
+var staffRoles = []string{"OWNER", "STAFF", "CLERK"}
+
 // Fields of the Staff.
 func (Staff) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("email").Unique().NotEmpty().MaxLen(254),
 		field.String("name").Default("").MaxLen(200),
+		// role defaults to OWNER: staff who existed before roles had
+		// tokens that could do everything, and keep doing so.
+		field.Enum("role").Values(staffRoles...).Default("OWNER"),
+		// location is the code of the one location a clerk works at.
+		field.String("location").Default("").MaxLen(64),
+		// password_hash is argon2id, as for customers; "" means the
+		// member signs in with API tokens only.
+		field.String("password_hash").Default("").Sensitive(),
+		// disabled_at: a disabled member cannot sign in and none of their
+		// tokens is accepted, whatever its own state.
+		field.Time("disabled_at").Optional().Nillable(),
 	}
 }
 
@@ -174,7 +191,16 @@ func (StaffToken) Fields() []ent.Field {
 		// expires_at, when set, ends the token by itself (a hub's token for
 		// one weekend's pop-up).
 		field.Time("expires_at").Optional().Nillable(),
+		// role, when set, narrows what the token may do below its staff
+		// member's role (a clerk's till tablet signed in by the owner);
+		// it never widens it.
+		field.Enum("role").Values(staffRoles...).Optional().Nillable().Immutable(),
 	}
+}
+
+// Indexes of the StaffToken.
+func (StaffToken) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("staff_id")}
 }
 
 // Edges of the StaffToken.

@@ -3,6 +3,9 @@
 package stafftoken
 
 import (
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent"
@@ -29,6 +32,8 @@ const (
 	FieldRevokedAt = "revoked_at"
 	// FieldExpiresAt holds the string denoting the expires_at field in the database.
 	FieldExpiresAt = "expires_at"
+	// FieldRole holds the string denoting the role field in the database.
+	FieldRole = "role"
 	// EdgeStaff holds the string denoting the staff edge name in mutations.
 	EdgeStaff = "staff"
 	// Table holds the table name of the stafftoken in the database.
@@ -52,6 +57,7 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldRevokedAt,
 	FieldExpiresAt,
+	FieldRole,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -81,6 +87,30 @@ var (
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 )
+
+// Role defines the type for the "role" enum field.
+type Role string
+
+// Role values.
+const (
+	RoleOWNER Role = "OWNER"
+	RoleSTAFF Role = "STAFF"
+	RoleCLERK Role = "CLERK"
+)
+
+func (r Role) String() string {
+	return string(r)
+}
+
+// RoleValidator is a validator for the "role" field enum values. It is called by the builders before save.
+func RoleValidator(r Role) error {
+	switch r {
+	case RoleOWNER, RoleSTAFF, RoleCLERK:
+		return nil
+	default:
+		return fmt.Errorf("stafftoken: invalid enum value for role field: %q", r)
+	}
+}
 
 // OrderOption defines the ordering options for the StaffToken queries.
 type OrderOption func(*sql.Selector)
@@ -120,6 +150,11 @@ func ByExpiresAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExpiresAt, opts...).ToFunc()
 }
 
+// ByRole orders the results by the role field.
+func ByRole(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRole, opts...).ToFunc()
+}
+
 // ByStaffField orders the results by staff field.
 func ByStaffField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -132,4 +167,22 @@ func newStaffStep() *sqlgraph.Step {
 		sqlgraph.To(StaffInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, StaffTable, StaffColumn),
 	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e Role) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *Role) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = Role(str)
+	if err := RoleValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid Role", str)
+	}
+	return nil
 }

@@ -425,6 +425,36 @@ func ExpiresAtNotNil() predicate.StaffToken {
 	return predicate.StaffToken(sql.FieldNotNull(FieldExpiresAt))
 }
 
+// RoleEQ applies the EQ predicate on the "role" field.
+func RoleEQ(v Role) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldEQ(FieldRole, v))
+}
+
+// RoleNEQ applies the NEQ predicate on the "role" field.
+func RoleNEQ(v Role) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldNEQ(FieldRole, v))
+}
+
+// RoleIn applies the In predicate on the "role" field.
+func RoleIn(vs ...Role) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldIn(FieldRole, vs...))
+}
+
+// RoleNotIn applies the NotIn predicate on the "role" field.
+func RoleNotIn(vs ...Role) predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldNotIn(FieldRole, vs...))
+}
+
+// RoleIsNil applies the IsNil predicate on the "role" field.
+func RoleIsNil() predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldIsNull(FieldRole))
+}
+
+// RoleNotNil applies the NotNil predicate on the "role" field.
+func RoleNotNil() predicate.StaffToken {
+	return predicate.StaffToken(sql.FieldNotNull(FieldRole))
+}
+
 // HasStaff applies the HasEdge predicate on the "staff" edge.
 func HasStaff() predicate.StaffToken {
 	return predicate.StaffToken(func(s *sql.Selector) {

@@ -2,7 +2,10 @@
 // rules and services can decide what they may see and do.
 package viewer
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // Role says what kind of principal a Viewer is.
 type Role int
@@ -37,12 +40,52 @@ func (r Role) String() string {
 	}
 }
 
+// Rank is what a staff viewer may do. The zero Rank is RankOwner: staff
+// tokens issued before ranks existed could do everything, and still do.
+type Rank int
+
+const (
+	// RankOwner does everything: tokens, settings, staff, webhooks.
+	RankOwner Rank = iota
+	// RankStaff runs the catalog, drops, orders, fulfilment, customers,
+	// streams and refunds.
+	RankStaff
+	// RankClerk works the till, pickups and returns intake at one
+	// location (Viewer.Location).
+	RankClerk
+)
+
+func (r Rank) String() string {
+	switch r {
+	case RankStaff:
+		return "STAFF"
+	case RankClerk:
+		return "CLERK"
+	default:
+		return "OWNER"
+	}
+}
+
+// ParseRank reads OWNER, STAFF or CLERK (any case).
+func ParseRank(s string) (Rank, bool) {
+	for _, r := range []Rank{RankOwner, RankStaff, RankClerk} {
+		if strings.EqualFold(s, r.String()) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
 // Viewer is the principal behind a request.
 type Viewer struct {
 	Role       Role
 	CustomerID int // set when Role == Customer
 	StaffID    int // set when Role == Staff
-	SessionID  int // the customer session or staff token row that authenticated this viewer
+	// Rank and Location, for Role == Staff: what the member may do, and
+	// the code of the one location a clerk works at.
+	Rank      Rank
+	Location  string
+	SessionID int // the customer session or staff token row that authenticated this viewer
 	// Hub, for a HubToken, is the one hub whose business the viewer may
 	// do; "" for everybody else.
 	Hub string

@@ -19,6 +19,7 @@ import (
 	"github.com/merchd/merchd/ent/refund"
 	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/schema/types"
+	"github.com/merchd/merchd/ent/staff"
 )
 
 type AddToCartInput struct {
@@ -268,6 +269,30 @@ type CreateShippingRateInput struct {
 	IdempotencyKey string     `json:"idempotencyKey"`
 }
 
+type CreateStaffInput struct {
+	Email string     `json:"email"`
+	Name  *string    `json:"name,omitempty"`
+	Role  staff.Role `json:"role"`
+	// A clerk's location code (required for CLERK).
+	Location *string `json:"location,omitempty"`
+	// At least 8 characters.
+	Password string `json:"password"`
+}
+
+type CreateStaffTokenInput struct {
+	StaffID int         `json:"staffId"`
+	Label   *string     `json:"label,omitempty"`
+	Role    *staff.Role `json:"role,omitempty"`
+	// Seconds until the token ends by itself; none: until revoked.
+	ExpiresIn *int `json:"expiresIn,omitempty"`
+}
+
+type CreateStaffTokenPayload struct {
+	// The secret, shown this once.
+	Token      string          `json:"token"`
+	StaffToken *ent.StaffToken `json:"staffToken"`
+}
+
 type CreateStreamInput struct {
 	Title            string `json:"title"`
 	PinnedProductIds []int  `json:"pinnedProductIds,omitempty"`
@@ -334,6 +359,10 @@ type DeliveryOption struct {
 
 type DeliveryZonePayload struct {
 	Zone *ent.DeliveryZone `json:"zone"`
+}
+
+type DisableStaffInput struct {
+	StaffID int `json:"staffId"`
 }
 
 type DropPayload struct {
@@ -886,6 +915,14 @@ type ReturnRequestLineInput struct {
 	Quantity    int `json:"quantity"`
 }
 
+type RevokeStaffTokenInput struct {
+	TokenID int `json:"tokenId"`
+}
+
+type RevokeStaffTokenPayload struct {
+	Ok bool `json:"ok"`
+}
+
 type RotateStreamKeyInput struct {
 	StreamID int `json:"streamId"`
 }
@@ -1007,6 +1044,22 @@ type SplitFulfillmentPayload struct {
 	Fulfillment *ent.Fulfillment `json:"fulfillment"`
 	// The new fulfilment, with the units split off.
 	Split *ent.Fulfillment `json:"split"`
+}
+
+type StaffAuthPayload struct {
+	// Opaque bearer token: send it as `Authorization: Bearer <token>`.
+	Token     string     `json:"token"`
+	ExpiresAt time.Time  `json:"expiresAt"`
+	Staff     *ent.Staff `json:"staff"`
+}
+
+type StaffPayload struct {
+	Staff *ent.Staff `json:"staff"`
+}
+
+type StaffSignInInput struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
 }
 
 type StartTerminalPaymentInput struct {

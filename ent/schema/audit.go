@@ -1,0 +1,66 @@
+package schema
+
+import (
+	"context"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/merchd/merchd/ent/privacy"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// AuditEntry records one staff write: who (staff member, token, role), what
+// (the root mutation, its target and its input with secrets redacted,
+// bounded) and how it ended (OK or the refusal code). Written by the
+// GraphQL layer around every root mutation a staff viewer runs; never
+// changed afterwards.
+type AuditEntry struct{ ent.Schema }
+
+// Fields of the AuditEntry.
+func (AuditEntry) Fields() []ent.Field {
+	return []ent.Field{
+		field.Time("at").Default(timeNow).Immutable().Annotations(entgql.OrderField("AT")),
+		field.Int("staff_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int("token_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("role").Immutable().MaxLen(20),
+		field.String("operation").Immutable().MaxLen(100),
+		field.String("target_id").Default("").Immutable().MaxLen(100),
+		// input is the mutation's arguments as JSON, passwords, secrets and
+		// tokens replaced by "[redacted]", cut at 4 KiB.
+		field.Text("input").Default("").Immutable(),
+		// outcome is OK or the refusal's extensions.code.
+		field.String("outcome").Immutable().MaxLen(40),
+	}
+}
+
+// Indexes of the AuditEntry.
+func (AuditEntry) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("staff_id", "at"),
+		index.Fields("operation", "at"),
+		index.Fields("at"),
+	}
+}
+
+// Annotations of the AuditEntry.
+func (AuditEntry) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection(), entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+}
+
+// Policy of the AuditEntry: owners and staff read it (not clerks); only
+// merchd writes it.
+func (AuditEntry) Policy() ent.Policy {
+	return privacy.Policy{
+		Mutation: privacy.MutationPolicy{allowSystem, privacy.AlwaysDenyRule()},
+		Query: privacy.QueryPolicy{allowSystem, privacy.ContextQueryMutationRule(func(ctx context.Context) error {
+			if v := viewer.FromContext(ctx); v.Role == viewer.Staff && v.Rank != viewer.RankClerk {
+				return privacy.Allow
+			}
+			return privacy.Deny
+		})},
+	}
+}

@@ -1,0 +1,114 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/merchd/merchd/ent/gid"
+	"github.com/merchd/merchd/ent/viewer"
+)
+
+// maxAuditInput bounds the input JSON an audit entry keeps.
+const maxAuditInput = 4 << 10
+
+// audit is field middleware that records every root mutation a staff
+// member runs, once it has run: who (member, token, role), what (the
+// mutation, its target, its arguments with secrets redacted) and how it
+// ended (OK or the refusal's code). It is the one place staff writes are
+// audited, so no resolver can forget to.
+func (r *Resolver) audit(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	v := viewer.FromContext(ctx)
+	if fc == nil || fc.Object != "Mutation" || v.Role != viewer.Staff {
+		return next(ctx)
+	}
+	res, err := next(ctx)
+	outcome := "OK"
+	if err != nil {
+		var ge *gqlerror.Error
+		if errors.As(err, &ge) {
+			outcome = code(ctx, err)
+		} else {
+			outcome = code(ctx, resolverError{err})
+		}
+	}
+	input, target := auditInput(fc.Args)
+	sys := viewer.SystemContext(context.WithoutCancel(ctx))
+	if aerr := r.Client.AuditEntry.Create().SetAt(r.Now().UTC()).SetStaffID(v.StaffID).SetTokenID(v.SessionID).
+		SetRole(v.Rank.String()).SetOperation(fc.Field.Name).SetTargetID(target).SetInput(input).
+		SetOutcome(outcome).Exec(sys); aerr != nil && r.log != nil {
+		r.log.ErrorContext(ctx, "audit entry not written", "operation", fc.Field.Name, "staff_id", v.StaffID, "error", aerr)
+	}
+	return res, err
+}
+
+// auditInput is args as JSON with passwords, secrets and tokens redacted,
+// cut at maxAuditInput bytes, and the first id it names (a global id).
+func auditInput(args map[string]any) (input, target string) {
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return `{"unreadable":true}`, ""
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return `{"unreadable":true}`, ""
+	}
+	tree = redact(tree, &target)
+	out, _ := json.Marshal(tree)
+	s := string(out)
+	if len(s) > maxAuditInput {
+		cut := maxAuditInput
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s, target
+}
+
+// redact replaces the values of secret-looking keys and notes the first id.
+func redact(v any, target *string) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			x := v[k]
+			if secretKey(k) {
+				v[k] = "[redacted]"
+				continue
+			}
+			if *target == "" && (k == "id" || strings.HasSuffix(k, "Id")) {
+				if n, ok := x.(float64); ok && n > 0 && n == float64(int(n)) {
+					*target = gid.Encode(int(n))
+				}
+			}
+			v[k] = redact(x, target)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = redact(x, target)
+		}
+	}
+	return v
+}
+
+// secretKey reports whether an argument named k holds a secret.
+func secretKey(k string) bool {
+	l := strings.ToLower(k)
+	if strings.HasSuffix(l, "tokenid") {
+		return false
+	}
+	for _, s := range []string{"password", "secret", "token", "streamkey", "apikey", "pass"} {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
