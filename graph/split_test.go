@@ -196,3 +196,62 @@ func TestRace_splitFulfillment(t *testing.T) {
 		})
 	}
 }
+
+const splitLabelMutation = `mutation($i: PrintFulfillmentLabelInput!) { printFulfillmentLabel(input: $i) { returnQr } }`
+
+func returnQROfLabel(t *testing.T, e *graphtest.Env, fid, key string) string {
+	t.Helper()
+	var out struct{ PrintFulfillmentLabel struct{ ReturnQR *string } }
+	e.Do(t, e.StaffToken, splitLabelMutation, map[string]any{"i": map[string]any{"fulfillmentId": fid, "packagingVariant": "mailer-M",
+		"format": "ZPL", "idempotencyKey": key}}).Decode(t, &out)
+	if out.PrintFulfillmentLabel.ReturnQR == nil {
+		t.Fatal("the label has no return QR")
+	}
+	return *out.PrintFulfillmentLabel.ReturnQR
+}
+
+// TestSplitPartLabelReturnsItsOwnUnits: each part of a split order has its
+// own label, and its return QR brings back that parcel's units once — not
+// the other parcel's (an independent attack found a 1-unit part's label
+// taken in three times, bringing back the whole line).
+func TestSplitPartLabelReturnsItsOwnUnits(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 20, 1500, "EUR")
+			tok, _ := e.SignUp(t, "fan@split-label.example")
+			co := buy(t, e, tok, v, 3, "sl")
+			deliver(t, e, "evt_sl", "payment_intent.succeeded", *co.Checkout.PaymentIntentID)
+			orderID := co.Checkout.Order.ID
+			lineID := orderLines(t, e, tok, orderID)[0].ID
+			p := orderPickup(t, e, tok, orderID)
+			var out splitView
+			e.Do(t, e.StaffToken, splitMutation, splitVars(p.Node.Fulfillment.ID, lineID, 1, "s1")).Decode(t, &out)
+			child := out.SplitFulfillment.Split
+			childQR := returnQROfLabel(t, e, child.ID, "label-child")
+			parentQR := returnQROfLabel(t, e, p.Node.Fulfillment.ID, "label-parent")
+			for _, pass := range []string{*p.Node.PickupPass, *child.PickupPass} {
+				if r := collect(t, e, e.StaffToken, pass, "c-"+pass[len(pass)-6:]); r.Code() != "" {
+					t.Fatal(r.Errors)
+				}
+			}
+			if r := receive(t, e, e.StaffToken, childQR, "r1"); r.Code() != "" {
+				t.Fatalf("the part's label at drop-off: %+v", r.Errors)
+			}
+			for _, key := range []string{"r2", "r3"} {
+				if r := receive(t, e, e.StaffToken, childQR, key); r.Code() != "ALREADY_RECEIVED" {
+					t.Fatalf("the 1-unit part's label scanned again: %q, want ALREADY_RECEIVED", r.Code())
+				}
+			}
+			if l := orderLines(t, e, tok, orderID)[0]; l.ReturnedQuantity != 1 {
+				t.Fatalf("a 1-unit parcel's label brought back %d units", l.ReturnedQuantity)
+			}
+			if r := receive(t, e, e.StaffToken, parentQR, "r4"); r.Code() != "" {
+				t.Fatalf("the other parcel's label at drop-off: %+v", r.Errors)
+			}
+			if l := orderLines(t, e, tok, orderID)[0]; l.ReturnedQuantity != 3 {
+				t.Fatalf("both parcels back, and %d units returned, want 3", l.ReturnedQuantity)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderline"
 	"github.com/merchd/merchd/ent/orderreturn"
+	"github.com/merchd/merchd/ent/returnline"
 	"github.com/merchd/merchd/ent/viewer"
 )
 
@@ -97,6 +98,12 @@ func (s *Service) fromLabel(ctx context.Context, tx *ent.Tx, lp LabelPass, at ti
 		return nil, checkout.BadInput("code", "the return window of order %s closed at %s (%d days after it reached its buyer)",
 			ord.Number, closes.UTC().Format(time.RFC3339), p.WindowDays)
 	}
+	// One label scan of this parcel at a time (the row lock on PostgreSQL;
+	// SQLite serialises writers): the units already back from it, read
+	// below, are then those every earlier scan committed.
+	if _, err := txn.Exec(ctx, tx, s.dialect, `UPDATE fulfillments SET updated_at = updated_at WHERE id = ?`, f.ID); err != nil {
+		return nil, err
+	}
 	// The units this parcel carried (an order split into parts has a
 	// label per part).
 	carried, err := tx.FulfillmentLine.Query().Where(fulfillmentline.FulfillmentID(f.ID)).
@@ -122,7 +129,15 @@ func (s *Service) fromLabel(ctx context.Context, tx *ent.Tx, lp LabelPass, at ti
 		per    []int
 	)
 	for _, ol := range lines {
-		left := min(inParcel[ol.ID], ol.Quantity-ol.RefundedQuantity-ol.ReturnedQuantity)
+		// This parcel's units still out: what it carried, less what
+		// returns tied to it (by its label, or asked for online) brought
+		// back or will.
+		back, err := tx.ReturnLine.Query().Where(returnline.OrderLineID(ol.ID),
+			returnline.HasOrderReturnWith(orderreturn.FulfillmentID(f.ID), orderreturn.StatusNEQ(orderreturn.StatusCANCELED))).Count(sys)
+		if err != nil {
+			return nil, err
+		}
+		left := min(inParcel[ol.ID]-back, ol.Quantity-ol.RefundedQuantity-ol.ReturnedQuantity)
 		if left <= 0 {
 			continue
 		}
