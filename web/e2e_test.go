@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/ent/gid"
