@@ -141,18 +141,11 @@ func (s *Service) fromLabel(ctx context.Context, tx *ent.Tx, lp LabelPass, at ti
 		if left <= 0 {
 			continue
 		}
-		// The reservation request() makes: no more than bought, and no
-		// more than reached the buyer.
-		n, err := txn.Exec(ctx, tx, s.dialect,
-			`UPDATE order_lines SET returned_quantity = returned_quantity + ?
-			 WHERE id = ? AND refunded_quantity + returned_quantity + ? <= quantity
-			   AND returned_quantity + ? <= (SELECT COALESCE(SUM(fl.quantity), 0) FROM fulfillment_lines fl
-			     JOIN fulfillments f ON f.id = fl.fulfillment_id
-			     WHERE fl.order_line_id = ? AND f.status IN ('COLLECTED', 'DELIVERED'))`, left, ol.ID, left, left, ol.ID)
+		ok, err := s.reserve(ctx, tx, ol.ID, left)
 		if err != nil {
 			return nil, err
 		}
-		if n == 0 {
+		if !ok {
 			continue // a concurrent scan or request took them
 		}
 		units += left

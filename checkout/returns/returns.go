@@ -316,20 +316,11 @@ func (s *Service) request(ctx context.Context, tx *ent.Tx, customerID int, in Re
 			return 0, checkout.BadInput("orderId", "the return window of %s in order %s closed at %s (%d days after it reached you)",
 				ol.Sku, ord.Number, closes.Format(time.RFC3339), p.WindowDays)
 		}
-		// The reservation: one conditional update, never a read and a
-		// write: no more than bought (its CHECK holds it below the code
-		// too), and no more than reached the buyer.
-		n, err := txn.Exec(ctx, tx, s.dialect,
-			`UPDATE order_lines SET returned_quantity = returned_quantity + ?
-			 WHERE id = ? AND refunded_quantity + returned_quantity + ? <= quantity
-			   AND returned_quantity + ? <= (SELECT COALESCE(SUM(fl.quantity), 0) FROM fulfillment_lines fl
-			     JOIN fulfillments f ON f.id = fl.fulfillment_id
-			     WHERE fl.order_line_id = ? AND f.status IN ('COLLECTED', 'DELIVERED'))`,
-			l.Quantity, ol.ID, l.Quantity, l.Quantity, ol.ID)
+		ok, err := s.reserve(ctx, tx, ol.ID, l.Quantity)
 		if err != nil {
 			return 0, err
 		}
-		if n == 0 {
+		if !ok {
 			return 0, checkout.BadInput("lines", "%s has fewer than %d units left to return", ol.Sku, l.Quantity)
 		}
 		amount += int64(l.Quantity) * ol.UnitAmount
@@ -353,6 +344,22 @@ func (s *Service) request(ctx context.Context, tx *ent.Tx, customerID int, in Re
 	return rid, checkout.Record(sys, s.outbox, tx, checkout.Event{Type: checkout.EventReturnRequested, OrderID: ord.ID,
 		CustomerID: ord.CustomerID, Data: map[string]any{"return_id": rid, "code": code, "units": units,
 			"amount": amount, "currency": ord.Currency, "reason": string(in.Reason), "refund_mode": string(p.Refund)}})
+}
+
+// reserve takes n units of order line lineID for a return: one
+// conditional update, never a read and a write — no more than bought (its
+// CHECK holds it below the code too), and no more than reached the buyer
+// (the units of its fulfilments COLLECTED or DELIVERED). False: fewer are
+// left.
+func (s *Service) reserve(ctx context.Context, tx *ent.Tx, lineID, n int) (bool, error) {
+	rows, err := txn.Exec(ctx, tx, s.dialect,
+		`UPDATE order_lines SET returned_quantity = returned_quantity + ?
+		 WHERE id = ? AND refunded_quantity + returned_quantity + ? <= quantity
+		   AND returned_quantity + ? <= (SELECT COALESCE(SUM(fl.quantity), 0) FROM fulfillment_lines fl
+		     JOIN fulfillments f ON f.id = fl.fulfillment_id
+		     WHERE fl.order_line_id = ? AND f.status IN ('COLLECTED', 'DELIVERED'))`,
+		n, lineID, n, n, lineID)
+	return rows == 1, err
 }
 
 // insert writes the return with a fallback code drawn until unique among
