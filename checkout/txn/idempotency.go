@@ -91,15 +91,7 @@ func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 		}
 	}
 
-	for attempt := 1; ; attempt++ {
-		res, err := claimAndRun(ctx, db, op, key, scope, sum[:], fn)
-		if err == nil || !Retryable(err) || attempt == maxAttempts || ctx.Err() != nil {
-			return res, err
-		}
-		if !backoff(ctx, attempt) {
-			return zero, err
-		}
-	}
+	return retried(ctx, func() (T, error) { return claimAndRun(ctx, db, op, key, scope, sum[:], fn) })
 }
 
 // claimAndRun is one attempt of an idempotent operation: claim the key,

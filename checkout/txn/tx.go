@@ -18,13 +18,20 @@ import (
 // aborts as a deadlock victim (or a serialization failure) is run again
 // from the start, up to a few times, so fn's only effects are its writes.
 func Do[T any](ctx context.Context, db *ent.Client, op string, fn func(tx *ent.Tx) (T, error)) (T, error) {
+	return retried(ctx, func() (T, error) { return do(ctx, db, op, fn) })
+}
+
+// retried runs attempt until it succeeds, fails for good, or has run
+// maxAttempts times: a transaction PostgreSQL aborted (Retryable) is run
+// again after a short jittered wait.
+func retried[T any](ctx context.Context, attempt func() (T, error)) (T, error) {
 	var zero T
-	for attempt := 1; ; attempt++ {
-		res, err := do(ctx, db, op, fn)
-		if err == nil || !Retryable(err) || attempt == maxAttempts || ctx.Err() != nil {
+	for n := 1; ; n++ {
+		res, err := attempt()
+		if err == nil || !Retryable(err) || n == maxAttempts || ctx.Err() != nil {
 			return res, err
 		}
-		if !backoff(ctx, attempt) {
+		if !backoff(ctx, n) {
 			return zero, err
 		}
 	}
