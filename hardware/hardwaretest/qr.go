@@ -55,16 +55,16 @@ func DecodeQRPNG(t testing.TB, data []byte) string {
 		}
 		errs = append(errs, err)
 	}
-	if bin, err := exec.LookPath("zbarimg"); err == nil {
+	if hasZbar() {
 		f := filepath.Join(t.TempDir(), "qr.png")
 		if err := os.WriteFile(f, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(bin, "-q", "--raw", "-Sdisable", "-Sqrcode.enable", f).Output()
+		codes, err := zbar(f)
 		if err == nil {
-			return strings.TrimSuffix(string(out), "\n")
+			return codes[0]
 		}
-		errs = append(errs, fmt.Errorf("zbarimg: %w", err))
+		errs = append(errs, err)
 	}
 	t.Fatalf("no QR code read: %v", errors.Join(errs...))
 	return ""
@@ -76,12 +76,11 @@ func DecodeQRPNG(t testing.TB, data []byte) string {
 // nothing), else by gozxing.
 func DecodeQRsFile(t testing.TB, png string) []string {
 	t.Helper()
-	if bin, err := exec.LookPath("zbarimg"); err == nil {
-		out, err := exec.Command(bin, "-q", "--raw", "-Sdisable", "-Sqrcode.enable", png).Output()
+	if hasZbar() {
+		codes, err := zbar(png)
 		if err != nil {
-			t.Fatalf("zbarimg %s: %v", png, err)
+			t.Fatalf("%s: %v", png, err)
 		}
-		codes := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 		slices.Sort(codes)
 		return codes
 	}
@@ -141,4 +140,19 @@ func renderPDF(t testing.TB, pdf []byte) string {
 		t.Fatalf("pdftoppm: %v\n%s", err, out)
 	}
 	return filepath.Join(dir, "label.png")
+}
+
+func hasZbar() bool {
+	_, err := exec.LookPath("zbarimg")
+	return err == nil
+}
+
+// zbar reads every QR code in a PNG file with zbar's zbarimg, one per
+// line of its output, in the order it found them.
+func zbar(png string) ([]string, error) {
+	out, err := exec.Command("zbarimg", "-q", "--raw", "-Sdisable", "-Sqrcode.enable", png).Output()
+	if err != nil {
+		return nil, fmt.Errorf("zbarimg: %w", err)
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"), nil
 }
