@@ -284,15 +284,23 @@ func TestPagesInChromium(t *testing.T) {
 		"hubPayPath": "/pay/hub#" + hubReq.Encode(), "hubSaleId": hubReq.SaleID, "receiptPath": "/hub-sales/e2e0receipt1",
 		"streamId": st.CreateStream.Stream.ID, "streamProductId": liveProduct, "streamVariantId": liveVariant, "staffToken": e.StaffToken,
 	}
-	raw, _ := json.Marshal(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	// MERCHD_E2E_SCRIPT runs another script against the same seeded shop
 	// (an exploratory walk); the checks below still apply.
 	script := os.Getenv("MERCHD_E2E_SCRIPT")
 	if script == "" {
 		script = filepath.Join(dir, "e2e.mjs")
 	}
+	runBrowser(t, script, cfg, 30)
+}
+
+// runBrowser runs a playwright script with cfg as its JSON argument: each
+// line it prints ({name, ok, detail}) is a check; a failed check fails the
+// test, and fewer than min passed checks too (a script that stopped early).
+func runBrowser(t *testing.T, script string, cfg map[string]any, min int) {
+	t.Helper()
+	raw, _ := json.Marshal(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", script, string(raw))
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -318,9 +326,9 @@ func TestPagesInChromium(t *testing.T) {
 		t.Logf("browser: %s %s", r.Name, r.Detail)
 	}
 	if err := cmd.Wait(); err != nil || t.Failed() {
-		t.Fatalf("the browser run failed (%v); screenshots in %s", err, artifacts)
+		t.Fatalf("the browser run failed (%v); screenshots in %s", err, cfg["artifacts"])
 	}
-	if passed < 30 {
+	if passed < min {
 		t.Fatalf("only %d browser checks passed", passed)
 	}
 }

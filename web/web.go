@@ -129,6 +129,9 @@ func Handler(cfg Config) http.Handler {
 		}
 		render(w, r, http.StatusOK, "qr.html", cfg)
 	})
+	// The staff console: one page; admin.js routes /admin/<area>/… itself.
+	mux.HandleFunc("GET /admin", page("admin.html"))
+	mux.HandleFunc("GET /admin/{rest...}", page("admin.html"))
 	mux.HandleFunc("GET /pay/hub", page("pay.html"))
 	mux.HandleFunc("GET /hub-sales/{sale}", page("receipt.html"))
 	mux.HandleFunc("GET /watch/{stream}", page("watch.html"))

@@ -1,7 +1,11 @@
 // merchd's page library: GraphQL over HTTP and graphql-transport-ws,
 // money, countdowns, and a tiny element builder. No dependencies.
 
-export const tokenKey = "merchd.token";
+// The storefront keeps the buyer's session under "merchd.token"; the staff
+// console and the till keep a staff session under their own key
+// (useTokenKey), so a buyer and a clerk on one tablet never mix.
+let tokenKey = "merchd.token";
+export const useTokenKey = (k) => { tokenKey = k; };
 export const token = () => localStorage.getItem(tokenKey) || "";
 export const setToken = (t) => (t ? localStorage.setItem(tokenKey, t) : localStorage.removeItem(tokenKey));
 
