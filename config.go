@@ -255,6 +255,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.API.MaxConnectionsPerIP, "max-connections-per-ip", c.API.MaxConnectionsPerIP, "open websockets and SSE streams from one address")
 	fs.IntVar(&c.API.MaxInFlight, "max-in-flight", c.API.MaxInFlight, "queries and mutations running at once on one websocket")
 	fs.IntVar(&c.API.MaxAliases, "max-aliases", c.API.MaxAliases, "most aliased fields in one operation")
+	fs.Int64Var(&c.API.ResponseCacheBytes, "response-cache-bytes", c.API.ResponseCacheBytes, "memory for anonymous catalog responses served from the cache (0: off); a change reaches it as fast as subscriptions")
+	fs.DurationVar(&c.API.ResponseCacheMaxAge, "response-cache-max-age", c.API.ResponseCacheMaxAge, "longest life of a cached catalog response")
 	fs.IntVar(&c.API.MaxWrites, "max-writes", c.API.MaxWrites, "most mutations moving stock or money in one operation")
 	fs.Float64Var(&c.Throttle.SignInPerIP, "signin-rate", c.Throttle.SignInPerIP, "sign-in attempts per minute from one address")
 	fs.Float64Var(&c.Throttle.SignInPerAccount, "signin-account-rate", c.Throttle.SignInPerAccount, "sign-in attempts per minute on one account")

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -120,6 +122,42 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 	if got := readAvail(); !strings.Contains(got, `"available":3`) {
 		t.Fatalf("B's subscriber after a purchase on A: %s", got)
 	}
+	// B's response cache follows a catalog edit made on A (announced on
+	// PostgreSQL's LISTEN/NOTIFY, like the subscriptions).
+	anonPage := func(base, variantID string) (body, how string) {
+		raw, _ := json.Marshal(map[string]any{"query": `query($id: ID!) { node(id: $id) { ... on Variant { available price { amount } } } }`,
+			"variables": map[string]any{"id": variantID}})
+		res, err := client.Post(base+"/query", "application/json", bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b), res.Header.Get("X-Merchd-Cache")
+	}
+	anonPage(urls[1], v2.CreateVariant.Variant.ID)
+	if _, how := anonPage(urls[1], v2.CreateVariant.Variant.ID); how != "hit" {
+		t.Fatalf("B's second anonymous read: cache %q, want hit", how)
+	}
+	edited := time.Now()
+	do(urls[0], staff, `mutation($v: ID!) { updateVariant(input: {id: $v, price: {amount: 3100, currency: "EUR"}}) { variant { id } } }`,
+		map[string]any{"v": v2.CreateVariant.Variant.ID}).Decode(t, &struct{}{})
+	for {
+		body, _ := anonPage(urls[1], v2.CreateVariant.Variant.ID)
+		if strings.Contains(body, `"amount":3100`) {
+			break
+		}
+		if time.Since(edited) > 3*time.Second {
+			t.Fatalf("B still serves the old price 3 s after the edit on A: %s", body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("a price edited on A reached B's cached page in %v", time.Since(edited).Round(time.Millisecond))
+	for _, u := range urls {
+		anonPage(u, vid)
+		anonPage(u, vid)
+	}
+
 	codes := make([]string, buyers)
 	carts := make([]string, buyers)
 	start := make(chan struct{})
@@ -192,6 +230,12 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 	vnum, _ := gid.Decode(vid)
 	if err := db.SQL.QueryRow("SELECT available FROM stocks WHERE variant_id = $1", vnum).Scan(&avail); err != nil || avail != 50 {
 		t.Fatalf("stock %d (%v), want 50", avail, err)
+	}
+	// Both processes' anonymous pages (cached before the storm) show it.
+	for _, u := range urls {
+		if body, _ := anonPage(u, vid); !strings.Contains(body, `"available":50`) {
+			t.Fatalf("%s after the storm: %s", u, body)
+		}
 	}
 }
 

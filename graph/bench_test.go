@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,21 +33,31 @@ import (
 //   - memory: a bare gqlgen server (POST transport and a query cache, no
 //     merchd middleware) running the same schema with resolvers that return
 //     the same objects from memory — the ceiling;
-//   - sqlite, postgres: the real merchd handler on each database.
+//   - sqlite, postgres: the real merchd handler on each database, response
+//     cache off;
+//   - sqlite-cached, postgres-cached: the same with the response cache on
+//     (package respcache), as `merchd serve` runs by default.
 //
 // Run: go test ./graph -run '^$' -bench Storefront -benchtime 5s
 // (PostgreSQL with MERCHD_TEST_POSTGRES set). Reports req/s, p50/p99 and
 // server-side allocations per request.
 func BenchmarkStorefront(b *testing.B) {
 	body, _ := json.Marshal(map[string]any{"query": storefrontQuery, "variables": map[string]any{"first": 20}})
-	dialects := graphtest.Dialects(b)
-	for _, name := range append([]string{"memory"}, dialects...) {
+	names := []string{"memory"}
+	for _, d := range graphtest.Dialects(b) {
+		names = append(names, d, d+"-cached")
+	}
+	for _, name := range names {
 		b.Run(name, func(b *testing.B) {
-			d := name
+			d, cached := strings.CutSuffix(name, "-cached")
 			if d == "memory" {
 				d = "sqlite" // the data is loaded from SQLite once, then served from memory
 			}
-			e := graphtest.New(b, graphtest.Options{Dialect: d})
+			cfg := graph.DefaultConfig()
+			if !cached {
+				cfg.ResponseCacheBytes = 0
+			}
+			e := graphtest.New(b, graphtest.Options{Dialect: d, Config: &cfg})
 			seedCatalog(b, e, 20)
 			h := http.Handler(e.Server.Config.Handler)
 			if name == "memory" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
@@ -49,7 +50,10 @@ type Resolver struct {
 	// Currency is the shop's default currency.
 	Currency string
 	// Broker serves subscriptions; nil turns them off.
-	Broker  *realtime.Broker
+	Broker *realtime.Broker
+	// Bus announces committed changes to every replica (the notifier the
+	// services use); nil: this process's Broker only.
+	Bus     checkout.Notifier
 	Streams *streams.Service
 	// Relay is the live relay (viewer counts, media time); may be nil.
 	Relay *live.Relay

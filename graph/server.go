@@ -1,10 +1,12 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -26,6 +28,7 @@ import (
 	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/viewer"
+	"github.com/merchd/merchd/graph/respcache"
 )
 
 // ServerConfig are the API's limits and switches.
@@ -55,6 +58,12 @@ type ServerConfig struct {
 	// TrustedProxies are the load balancers (CIDRs) whose X-Forwarded-For
 	// names the client for per-address limits.
 	TrustedProxies []string
+	// ResponseCacheBytes bounds the anonymous catalog responses kept in
+	// memory (package respcache); 0 turns the cache off. It needs the
+	// broker (subscriptions on): that is how it learns of changes.
+	ResponseCacheBytes int64
+	// ResponseCacheMaxAge is a cached response's longest life.
+	ResponseCacheMaxAge time.Duration
 }
 
 // DefaultConfig is what `merchd serve` starts with.
@@ -74,6 +83,8 @@ func DefaultConfig() ServerConfig {
 		MaxConnections:      20000,
 		MaxConnectionsPerIP: 64,
 		MaxInFlight:         8,
+		ResponseCacheBytes:  32 << 20,
+		ResponseCacheMaxAge: 30 * time.Second,
 	}
 }
 
@@ -123,6 +134,7 @@ type Server struct {
 	accounts *accounts.Service
 	gql      *handler.Server
 	metrics  *Metrics
+	cache    *respcache.Cache // nil: off
 }
 
 // NewServer builds the GraphQL handler over r.
@@ -131,9 +143,22 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		return nil, err
 	}
 	r.Client.Variant.Intercept(registerLoadedVariants())
+	var cache *respcache.Cache
 	if r.Broker != nil {
 		r.registerTopics()
 		r.registerOverlay()
+		// Catalog writes are announced to every replica (on the bus the
+		// services use), so each one's response cache starts over.
+		var bus checkout.Notifier = r.Broker
+		if r.Bus != nil {
+			bus = r.Bus
+		}
+		respcache.Announce(r.Client, bus)
+		if cfg.ResponseCacheBytes > 0 {
+			cache = respcache.New(respcache.Config{MaxBytes: cfg.ResponseCacheBytes, MaxAge: cfg.ResponseCacheMaxAge,
+				Now: r.Now, NextChange: r.nextDropChange})
+			r.Broker.Observe(cache.Topics)
+		}
 	}
 
 	schema := NewExecutableSchema(gqlConfig(r))
@@ -141,7 +166,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	for i, p := range cfg.TrustedProxies {
 		proxies[i] = netip.MustParsePrefix(p).Masked() // validated
 	}
-	s := &Server{proxies: proxies, cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP)}
+	s := &Server{proxies: proxies, cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP), cache: cache}
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Websocket{
 		Implementation:        gorillaWebsocket{checkOrigin: s.originAllowed},
@@ -239,9 +264,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("request body is larger than %d bytes", s.cfg.MaxBodyBytes))
 		return
 	}
+	var body []byte
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-		body, err := readAll(r.Body, s.cfg.MaxBodyBytes)
+		var err error
+		body, err = readAll(r.Body, s.cfg.MaxBodyBytes)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -252,7 +279,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeGraphQLError(w, http.StatusBadRequest, CodeBadUserInput, "could not read request body")
 			return
 		}
-		r.Body = body
+		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	ctx, ok := s.authenticate(w, r)
 	if !ok {
@@ -271,12 +298,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.gql.ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
-	// Queries and mutations get a deadline.
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	// Anonymous catalog reads may come from the response cache.
+	if s.cache != nil && r.Method == http.MethodPost && r.Header.Get("Authorization") == "" {
+		s.cache.Serve(w, r.WithContext(ctx), body, http.HandlerFunc(s.execute))
+		return
+	}
+	s.execute(w, r.WithContext(ctx))
+}
+
+// execute runs a query or mutation under the request deadline.
+func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	cw := &codedErrors{ResponseWriter: w}
 	s.gql.ServeHTTP(cw, r.WithContext(ctx))
 	cw.flush()
+}
+
+// CacheStats are the response cache's hits and misses (zeros when it is off).
+func (s *Server) CacheStats() (hits, misses uint64) {
+	if s.cache == nil {
+		return 0, 0
+	}
+	return s.cache.Stats()
 }
 
 // holdConnection takes one of the long-lived connection slots for the

@@ -87,6 +87,8 @@ type Env struct {
 	// WebhookURL is /webhooks/stripe, signed with WebhookSecret.
 	WebhookURL string
 	Registry   *prometheus.Registry
+	// API is the GraphQL handler (its response cache's stats, say).
+	API *graph.Server
 	// StaffToken is a valid staff API token.
 	StaffToken string
 	// Logs holds everything the server logged.
@@ -240,7 +242,7 @@ func New(t testing.TB, o Options) *Env {
 	resolver := &graph.Resolver{PublicURL: srv.URL,
 		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: clock.Now,
-		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Broker: broker,
+		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Broker: broker, Bus: bus,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery,
 		Returns: s.Returns, Notify: s.Notify,
 	}
@@ -264,7 +266,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	return &Env{
-		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client,
+		URL: srv.URL + "/query", Server: srv, DB: db, Client: db.Client, API: api,
 		Accounts: s.Accounts, Catalog: s.Catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Stripe: fake, Clock: clock,
 		Wallets: s.Wallets, Members: s.Members, Broker: broker, Relay: relay, Base: srv.URL, QR: s.QR, Mux: mux,

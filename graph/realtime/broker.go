@@ -31,7 +31,13 @@ type Broker struct {
 	keys map[string]*key
 
 	derive map[string]derivation // by source prefix
+
+	observers []func(topics []string)
 }
+
+// Observe makes f see every notification's topics first (the response
+// cache); call it before notifications start. f must not block.
+func (b *Broker) Observe(f func(topics []string)) { b.observers = append(b.observers, f) }
 
 // derivation maps a change of one topic to other topics (a stock change to
 // the overlays pinning that product).
@@ -63,6 +69,9 @@ func (b *Broker) Handle(prefix string, f Fetch) { b.fetchers[prefix] = f }
 // Notify marks topics changed; "*" means everything (after a lost link).
 // It never blocks on subscribers.
 func (b *Broker) Notify(_ context.Context, topics ...string) {
+	for _, f := range b.observers {
+		f(topics)
+	}
 	b.mu.Lock()
 	var ks []*key
 	for _, t := range topics {
