@@ -44,6 +44,13 @@ await run(async () => {
   await page.locator("#cart-lines li", { hasText: "1 ×" }).waitFor({ timeout: 10000 });
   await tee.click();
   await page.locator("#cart-lines li", { hasText: "2 ×" }).waitFor({ timeout: 10000 });
+  // A third tap by mistake, taken back out.
+  await tee.click();
+  await page.locator("#cart-lines li", { hasText: "3 ×" }).waitFor({ timeout: 10000 });
+  await page.getByRole("button", { name: "Remove one Tour Tee 2026 · S" }).click();
+  await page.locator("#cart-lines li", { hasText: "2 ×" }).waitFor({ timeout: 10000 });
+  await page.locator(`button.product[data-sku="${cfg.sku}"]`, { hasText: "18 left" }).waitFor({ timeout: 10000 });
+  ok("a mis-tap is taken out of the sale and back on the shelf");
   if ((await text(page, "#total")) !== "€70.00") throw new Error("total " + (await text(page, "#total")));
   ok("tapping a product twice puts two in the sale", await text(page, "#total"));
   await touchTargets(page, "tablet portrait");

@@ -312,6 +312,26 @@ async function scan(code, input) {
   focusScan();
 }
 
+// removeLine takes one scanned unit out of the sale, back on the shelf.
+async function removeLine(lineId, btn) {
+  if (busy) return;
+  btn.disabled = true;
+  const key = newKey();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      cart = (await gql(`mutation($i: RemoveFromTillInput!) { removeFromTill(input: $i) { cart { ${cartFields} } } }`, { i: { lineId, idempotencyKey: key } })).removeFromTill.cart;
+      break;
+    } catch (e) {
+      if (transient(e) && attempt < 2) { await new Promise((r) => setTimeout(r, 800)); continue; }
+      notice(tillText(e));
+      break;
+    }
+  }
+  drawCart();
+  refreshProducts();
+  focusScan();
+}
+
 let productsTimer;
 const refreshProducts = () => { clearTimeout(productsTimer); productsTimer = setTimeout(loadProducts, 300); };
 
@@ -334,13 +354,15 @@ function drawCart() {
   const by = new Map();
   for (const l of held()) {
     const g = by.get(l.variant.id);
-    if (g) g.quantity += l.quantity; else by.set(l.variant.id, { ...l });
+    if (g) { g.quantity += l.quantity; g.last = l.id; } else by.set(l.variant.id, { ...l, last: l.id });
   }
   const lines = [...by.values()];
   ul.replaceChildren(...(lines.length ? lines.map((l) => h("li", { "data-sku": l.variant.sku },
     h("span", { class: "qty" }, l.quantity + " ×"),
     h("span", { class: "grow" }, l.variant.product.title + (l.variant.title ? " · " + l.variant.title : "")),
-    h("span", { class: "amount" }, money({ ...l.unitPrice, amount: l.unitPrice.amount * l.quantity })))) :
+    h("span", { class: "amount" }, money({ ...l.unitPrice, amount: l.unitPrice.amount * l.quantity })),
+    h("button", { type: "button", class: "secondary remove", disabled: busy, "aria-label": "Remove one " + l.variant.product.title + (l.variant.title ? " · " + l.variant.title : ""),
+      onclick: (ev) => removeLine(l.last, ev.currentTarget) }, "−"))) :
     [h("li", { class: "muted empty" }, "Scan or tap products to start a sale.")]));
   document.getElementById("total").textContent = lines.length ? money(cart.total) : "—";
   for (const id of ["pay-cash", "pay-wallet", "pay-qr"]) document.getElementById(id).disabled = !payable();
