@@ -97,6 +97,16 @@ await run(async () => {
   await axe(page, "offline till");
   await shot(page, "till-offline-tablet");
 
+  // The phone QR is made by the hub alone: it shows offline too.
+  await page.locator("#pay-qr").click();
+  await page.locator("#show-qr").click();
+  await page.locator("#pay-qr-img").waitFor({ timeout: 10000 });
+  if (!(await page.locator("#pay-qr-img").getAttribute("src")).startsWith("data:image/png")) throw new Error("the pay QR is no image");
+  await axe(page, "till phone QR");
+  await page.getByRole("button", { name: "Start over" }).click();
+  if (await page.evaluate(() => localStorage.getItem("merchd.till.qr"))) throw new Error("the QR outlived Start over");
+  ok("the phone QR shows offline, for the buyer to pay on central over their own data");
+
   // The dangerous moment: the wallet payment reaches the hub, its answer
   // never reaches the page, and the page reloads.
   let sent = false;
