@@ -686,6 +686,7 @@ type ComplexityRoot struct {
 		RefundHubPayment         func(childComplexity int, input model.RefundHubPaymentInput) int
 		RefundOrder              func(childComplexity int, input model.RefundOrderInput) int
 		RemoveFromCart           func(childComplexity int, input model.RemoveFromCartInput) int
+		RemoveFromTill           func(childComplexity int, input model.RemoveFromTillInput) int
 		RequestEmailVerification func(childComplexity int, input model.RequestEmailVerificationInput) int
 		RequestPasswordReset     func(childComplexity int, input model.RequestPasswordResetInput) int
 		RequestReturn            func(childComplexity int, input model.RequestReturnInput) int
@@ -1436,6 +1437,7 @@ type MutationResolver interface {
 	ScanLabel(ctx context.Context, input model.ScanLabelInput) (*model.ScanLabelPayload, error)
 	SplitFulfillment(ctx context.Context, input model.SplitFulfillmentInput) (*model.SplitFulfillmentPayload, error)
 	ScanToTill(ctx context.Context, input model.ScanToTillInput) (*model.ScanToTillPayload, error)
+	RemoveFromTill(ctx context.Context, input model.RemoveFromTillInput) (*model.ScanToTillPayload, error)
 	HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error)
 	LeaseAllocation(ctx context.Context, input model.LeaseAllocationInput) (*model.LeaseAllocationPayload, error)
 	RecordHubSales(ctx context.Context, input model.RecordHubSalesInput) (*model.RecordHubSalesPayload, error)
@@ -4183,6 +4185,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveFromCart(childComplexity, args["input"].(model.RemoveFromCartInput)), true
+	case "Mutation.removeFromTill":
+		if e.ComplexityRoot.Mutation.RemoveFromTill == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeFromTill_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveFromTill(childComplexity, args["input"].(model.RemoveFromTillInput)), true
 	case "Mutation.requestEmailVerification":
 		if e.ComplexityRoot.Mutation.RequestEmailVerification == nil {
 			break
@@ -7168,6 +7181,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRefundOrderInput,
 		ec.unmarshalInputRefundWhereInput,
 		ec.unmarshalInputRemoveFromCartInput,
+		ec.unmarshalInputRemoveFromTillInput,
 		ec.unmarshalInputRequestEmailVerificationInput,
 		ec.unmarshalInputRequestPasswordResetInput,
 		ec.unmarshalInputRequestReturnInput,
@@ -10437,6 +10451,20 @@ func (ec *executionContext) field_Mutation_removeFromCart_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RemoveFromCartInput, error) {
 			return ec.unmarshalNRemoveFromCartInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRemoveFromCartInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeFromTill_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RemoveFromTillInput, error) {
+			return ec.unmarshalNRemoveFromTillInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRemoveFromTillInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -21809,6 +21837,50 @@ func (ec *executionContext) fieldContext_Mutation_scanToTill(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_scanToTill_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeFromTill(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeFromTill(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveFromTill(ctx, fc.Args["input"].(model.RemoveFromTillInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScanToTillPayload) graphql.Marshaler {
+			return ec.marshalNScanToTillPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐScanToTillPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeFromTill(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanToTillPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeFromTill_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -49780,6 +49852,43 @@ func (ec *executionContext) unmarshalInputRemoveFromCartInput(ctx context.Contex
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputRemoveFromTillInput(ctx context.Context, obj any) (model.RemoveFromTillInput, error) {
+	var it model.RemoveFromTillInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"lineId", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "lineId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lineId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LineID = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRequestEmailVerificationInput(ctx context.Context, obj any) (model.RequestEmailVerificationInput, error) {
 	var it model.RequestEmailVerificationInput
 	if obj == nil {
@@ -61609,6 +61718,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "removeFromTill":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeFromTill(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "hubSell":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_hubSell(ctx, field)
@@ -71759,6 +71875,11 @@ func (ec *executionContext) unmarshalNRefundWhereInput2ᚖgithubᚗcomᚋmerchd�
 
 func (ec *executionContext) unmarshalNRemoveFromCartInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRemoveFromCartInput(ctx context.Context, v any) (model.RemoveFromCartInput, error) {
 	res, err := ec.unmarshalInputRemoveFromCartInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRemoveFromTillInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐRemoveFromTillInput(ctx context.Context, v any) (model.RemoveFromTillInput, error) {
+	res, err := ec.unmarshalInputRemoveFromTillInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

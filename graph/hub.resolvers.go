@@ -29,6 +29,22 @@ func (r *mutationResolver) ScanToTill(ctx context.Context, input model.ScanToTil
 	return &model.ScanToTillPayload{Cart: c}, nil
 }
 
+// RemoveFromTill is the resolver for the removeFromTill field.
+func (r *mutationResolver) RemoveFromTill(ctx context.Context, input model.RemoveFromTillInput) (*model.ScanToTillPayload, error) {
+	till, err := r.Sales.TillContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Carts.RemoveFromCart(till, input.LineID, input.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	c, err := r.Carts.Cart(till)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ScanToTillPayload{Cart: c}, nil
+}
+
 // HubSell is the resolver for the hubSell field.
 func (r *mutationResolver) HubSell(ctx context.Context, input model.HubSellInput) (*model.HubSellPayload, error) {
 	pay := hubs.HubPay{Method: "CASH", WalletPass: deref(input.WalletPass), Receipt: deref(input.Receipt)}

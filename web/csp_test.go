@@ -60,6 +60,7 @@ func TestPagesCarryCSP(t *testing.T) {
 		{"/orders", true, false, 200}, {"/account", true, false, 200}, {"/reset-password", true, false, 200}, {"/verify-email", true, false, 200},
 		{"/pay/hub", true, false, 200}, {"/hub-sales/abc", false, false, 200}, {"/watch/s", true, false, 200},
 		{"/overlay/s", false, true, 200}, {"/assets/shop.js", false, false, 200}, {"/nope/nope", false, false, 404},
+		{"/till", false, false, 200}, {"/assets/till.js", false, false, 200},
 	}
 	for _, pk := range []string{"", "pk_test_123"} {
 		srv := httptest.NewServer(web.Handler(web.Config{StripePublishableKey: pk, VerifyQR: verify}))

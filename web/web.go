@@ -132,6 +132,8 @@ func Handler(cfg Config) http.Handler {
 	// The staff console: one page; admin.js routes /admin/<area>/… itself.
 	mux.HandleFunc("GET /admin", page("admin.html"))
 	mux.HandleFunc("GET /admin/{rest...}", page("admin.html"))
+	// The till: a clerk's counter page on a hub (and on central).
+	mux.HandleFunc("GET /till", page("till.html"))
 	mux.HandleFunc("GET /pay/hub", page("pay.html"))
 	mux.HandleFunc("GET /hub-sales/{sale}", page("receipt.html"))
 	mux.HandleFunc("GET /watch/{stream}", page("watch.html"))

@@ -827,6 +827,12 @@ type RemoveFromCartInput struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
+type RemoveFromTillInput struct {
+	// A line of tillCart.
+	LineID         int    `json:"lineId"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
 type RequestEmailVerificationInput struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 }
