@@ -46,6 +46,9 @@ func newConsole(t *testing.T, o graphtest.Options) *console {
 		e.Staff(t, `mutation($i: CreateStaffInput!) { createStaff(input: $i) { staff { id } } }`, map[string]any{"i": in}, &out)
 		return member{ID: out.CreateStaff.Staff.ID, Email: email, Password: "correct horse battery"}
 	}
+	// The clerk's counter: a hub at the venue.
+	e.Staff(t, `mutation { createPickupPoint(input: {code: "popup-1", kind: HUB, name: "Pop-up at the Roundhouse",
+		address: {name: "Roundhouse", line1: "Chalk Farm Rd", city: "London", postcode: "NW1 8EH", country: "GB"}, idempotencyKey: "pp-popup-1"}) { pickupPoint { id } } }`, nil, &struct{}{})
 	artifacts := os.Getenv("MERCHD_ARTIFACTS")
 	if artifacts == "" {
 		artifacts = filepath.Join(repoRoot(), "artifacts", "screenshots")
