@@ -121,3 +121,16 @@ func TestConsoleOrdersInChromium(t *testing.T) {
 	seedShop(t, c)
 	c.run(t, "console-orders.mjs", 12)
 }
+
+// TestConsoleFulfilmentInChromium: the pick list grouped by where orders
+// go, packing, a label, the late list; a pickup handed over through the
+// wedge-scanner path (the pass typed fast, then Enter) and through a
+// BarcodeDetector stand-in; a second scan is refused as already
+// collected; a clerk at popup-1 hands over their location's pickup and
+// reads no other location's order; then a return through intake and the
+// inspection lane back to stock.
+func TestConsoleFulfilmentInChromium(t *testing.T) {
+	c := newConsole(t, graphtest.Options{})
+	seedShop(t, c)
+	c.run(t, "console-fulfilment.mjs", 12)
+}
