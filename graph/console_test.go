@@ -108,12 +108,13 @@ func TestClerkSeesOnlyTheirLocation(t *testing.T) {
 					Customer    *struct{ Email string }
 					Lines       []struct{ Sku string }
 					Fulfillment *struct {
+						ID       string
 						Status   string
 						Location struct{ Code string }
 					}
 				}
 			}
-			orderQ := `query($id: ID!) { node(id: $id) { ... on Order { number customer { email } lines { sku } fulfillment { status location { code } } } } }`
+			orderQ := `query($id: ID!) { node(id: $id) { ... on Order { number customer { email } lines { sku } fulfillment { id status location { code } } } } }`
 			e.Do(t, clerk.Token, orderQ, map[string]any{"id": atPopup}).Decode(t, &mine)
 			if mine.Node == nil || mine.Node.Customer == nil || mine.Node.Customer.Email != "here@clerk.example" || len(mine.Node.Lines) != 1 ||
 				mine.Node.Fulfillment == nil || mine.Node.Fulfillment.Location.Code != "popup-1" {
@@ -150,6 +151,19 @@ func TestClerkSeesOnlyTheirLocation(t *testing.T) {
 			e.Staff(t, `{ fulfillments(first: 50) { totalCount } }`, nil, &list)
 			if list.Fulfillments.TotalCount != 2 {
 				t.Fatalf("staff's fulfilment list: %d, want 2", list.Fulfillments.TotalCount)
+			}
+
+			// Live: the clerk watches popup-1's pickup, not another location's.
+			ws := dialWS(t, e, clerk.Token)
+			sub := `subscription($ids: [ID!]!) { fulfillmentUpdated(fulfillmentIds: $ids) { id status } }`
+			ws.subscribe("here", sub, map[string]any{"ids": []string{mine.Node.Fulfillment.ID}})
+			if got := ws.next("here"); !strings.Contains(got, "UNFULFILLED") {
+				t.Fatalf("the clerk's own pickup, watched: %s", got)
+			}
+			awayF := orderPickup(t, e, away, elsewhere).Node.Fulfillment.ID
+			ws.subscribe("away", sub, map[string]any{"ids": []string{mine.Node.Fulfillment.ID, awayF}})
+			if code := ws.refusal("away"); code != "NOT_FOUND" {
+				t.Fatalf("a clerk watching another location's pickup: %s, want NOT_FOUND", code)
 			}
 		})
 	}
