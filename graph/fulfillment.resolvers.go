@@ -180,11 +180,14 @@ func (r *queryResolver) LateFulfillments(ctx context.Context, first *int) ([]*en
 
 // FulfillmentUpdated is the resolver for the fulfillmentUpdated field.
 func (r *subscriptionResolver) FulfillmentUpdated(ctx context.Context, fulfillmentIds []int) (<-chan *ent.Fulfillment, error) {
-	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+	if err := checkout.RequireCounter(ctx); err != nil {
 		return nil, err
 	}
 	if len(fulfillmentIds) == 0 || len(fulfillmentIds) > 100 {
 		return nil, fmt.Errorf("%w: watch 1 to 100 fulfilments", errPageSize)
+	}
+	if err := r.clerkWatches(ctx, fulfillmentIds); err != nil {
+		return nil, err
 	}
 	topics := make([]string, len(fulfillmentIds))
 	for i, id := range fulfillmentIds {

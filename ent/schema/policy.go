@@ -52,6 +52,7 @@ func customerPolicy() ent.Policy {
 	return privacy.Policy{
 		Mutation: privacy.MutationPolicy{allowStaff, privacy.AlwaysDenyRule()},
 		Query: privacy.QueryPolicy{
+			clerkScope,
 			allowStaff,
 			privacy.CustomerQueryRuleFunc(func(ctx context.Context, q *gen.CustomerQuery) error {
 				v := viewer.FromContext(ctx)
@@ -79,6 +80,7 @@ func ownedPolicy() ent.Policy {
 	return privacy.Policy{
 		Mutation: privacy.MutationPolicy{allowStaff, privacy.AlwaysDenyRule()},
 		Query: privacy.QueryPolicy{
+			clerkScope,
 			allowStaff,
 			privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
 				v := viewer.FromContext(ctx)
