@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"entgo.io/ent/dialect/sql"
+	"golang.org/x/time/rate"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/txn"
@@ -38,6 +39,9 @@ type Service struct {
 	client *http.Client
 	tmpl   *templates
 	wake   chan struct{}
+
+	testOnce  sync.Once
+	testLimit *rate.Limiter // test emails (SendTest)
 }
 
 var _ checkout.Outbox = (*Service)(nil)
