@@ -35,10 +35,7 @@ func (r *mutationResolver) SendTestEmail(ctx context.Context, input model.SendTe
 	if r.Notify == nil {
 		return nil, notify.ErrEmailOff
 	}
-	shop := "merchd"
-	if r.Settings != nil {
-		shop = r.Settings.Get(ctx).Name
-	}
+	shop := r.Notify.ShopName(ctx) // the owner's setting, else --shop-name
 	sender := "an owner"
 	if v := viewer.FromContext(ctx); v.Role == viewer.Staff {
 		if s, err := r.Accounts.Staff(ctx, v.StaffID); err == nil {

@@ -27,7 +27,7 @@ func TestConsoleSettingsInChromium(t *testing.T) {
 
 	msgs := ms.WaitFor(t, 2, 10*time.Second) // one per screen size
 	for _, m := range msgs {
-		if len(m.To) != 1 || !strings.HasPrefix(m.To[0], "ops-") || !strings.Contains(m.Subject, "Test email from") {
+		if len(m.To) != 1 || !strings.HasPrefix(m.To[0], "ops-") || !strings.Contains(m.Subject, "Test email from Harbour Lights") { // the name just set
 			t.Fatalf("test email: to %v subject %q", m.To, m.Subject)
 		}
 	}

@@ -42,6 +42,8 @@ type Service struct {
 
 	testOnce  sync.Once
 	testLimit *rate.Limiter // test emails (SendTest)
+	// shopName, when set, names the shop in emails (SetShopName).
+	shopName func(ctx context.Context) string
 }
 
 var _ checkout.Outbox = (*Service)(nil)

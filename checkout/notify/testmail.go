@@ -21,6 +21,20 @@ const (
 	TestMailEvery = 10 * time.Second
 )
 
+// SetShopName makes emails name the shop as f says (the owner's setting)
+// rather than --shop-name.
+func (s *Service) SetShopName(f func(ctx context.Context) string) { s.shopName = f }
+
+// ShopName is the shop's name as emails give it.
+func (s *Service) ShopName(ctx context.Context) string {
+	if s.shopName != nil {
+		if n := s.shopName(ctx); n != "" {
+			return n
+		}
+	}
+	return s.cfg.ShopName
+}
+
 // EmailInfo is how email leaves the shop, without the password.
 type EmailInfo struct {
 	Enabled         bool

@@ -189,6 +189,7 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 	}
 	s.Orders.IgnoreOtherInstallations(cfg.Install)
 	if s.Notify != nil {
+		s.Notify.SetShopName(func(ctx context.Context) string { return s.Settings.Get(ctx).Name })
 		s.Orders.SetOutbox(s.Notify)
 		s.Accounts.SetOutbox(s.Notify)
 	}
