@@ -349,3 +349,34 @@ func TestRevokedTokenClosesSockets(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditIntentBeforeWrite: the audit entry exists (PENDING) while the
+// write runs — here a test email the SMTP server holds — so a process
+// stopped at that moment leaves the entry; the end completes it once.
+func TestAuditIntentBeforeWrite(t *testing.T) {
+	e, ms := mailEnv(t, graphtest.Options{}, nil)
+	began, release := ms.Hold()
+	defer release()
+	done := make(chan graphtest.Response, 1)
+	go func() {
+		done <- e.Do(t, e.StaffToken, sendTestEmailMutation, map[string]any{"to": "owner@shop.example"})
+	}()
+	select {
+	case <-began:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the email never reached DATA")
+	}
+	sys := viewer.SystemContext(context.Background())
+	a, err := e.Client.AuditEntry.Query().Where(auditentry.Operation("sendTestEmail")).Only(sys)
+	graphtest.Must(t, err)
+	if a.Outcome != "PENDING" || a.Role != "OWNER" || a.StaffID == 0 {
+		t.Fatalf("while the write runs: %+v", a)
+	}
+	release()
+	wantCode(t, <-done, "EMAIL_FAILED")
+	a, err = e.Client.AuditEntry.Query().Where(auditentry.Operation("sendTestEmail")).Only(sys)
+	graphtest.Must(t, err)
+	if a.Outcome != "EMAIL_FAILED" {
+		t.Fatalf("after the write: %+v", a)
+	}
+}
