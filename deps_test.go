@@ -50,6 +50,7 @@ var checkoutDeps = map[string][]string{
 	"checkout/fulfillment": {"checkout", "checkout/txn", "checkout/wallets"},
 	"checkout/returns":     {"checkout", "checkout/txn", "checkout/inventory", "checkout/orders", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
 	"checkout/hubs":        {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
+	"checkout/settings":    {"checkout"},
 	"checkout/shop":        {"*"},
 }
 
@@ -59,7 +60,7 @@ var checkoutDeps = map[string][]string{
 // the catalog, and writes its own sales and stock with txn and inventory.
 var checkoutUsers = map[string][]string{
 	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/delivery", "checkout/drops", "checkout/fulfillment",
-		"checkout/hubs", "checkout/memberships", "checkout/notify", "checkout/orders", "checkout/qrcodes", "checkout/returns", "checkout/streams", "checkout/wallets"},
+		"checkout/hubs", "checkout/memberships", "checkout/notify", "checkout/orders", "checkout/qrcodes", "checkout/returns", "checkout/settings", "checkout/streams", "checkout/wallets"},
 	"edge": {"checkout", "checkout/carts", "checkout/catalog", "checkout/fulfillment", "checkout/hubs", "checkout/inventory", "checkout/returns", "checkout/txn"},
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/merchd/merchd/checkout/accounts"
 	"github.com/merchd/merchd/checkout/hubs"
 	"github.com/merchd/merchd/checkout/payments"
+	"github.com/merchd/merchd/checkout/settings"
 	"github.com/merchd/merchd/checkout/shop"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
@@ -156,6 +157,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Cart:     cfg.Cart, Wallet: cfg.Wallet, Retention: cfg.Retention, Returns: cfg.Returns, HubWalletLimit: cfg.HubWalletLimit,
 		Pay: pay, Subs: subs, Install: install, Terminal: terminal, Fulfillment: cfg.Fulfillment,
 		Notifier: bus, Notify: cfg.Notify, Now: now, Log: log,
+		Look: settings.Shop{Name: cfg.Notify.ShopName, LogoURL: cfg.Brand.LogoURL, BrandColor: cfg.Brand.Color, Currency: cfg.Currency},
 	})
 	if err != nil {
 		return err
@@ -199,8 +201,10 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: now,
 		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Broker: broker, Bus: bus,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery, Returns: s.Returns,
-		Notify: s.Notify, PublicURL: cfg.Notify.PublicURL,
+		Notify: s.Notify, PublicURL: cfg.Notify.PublicURL, Settings: s.Settings,
 	}
+	// Every replica drops its cached settings when any replica changes them.
+	broker.Listen(s.Settings.Hear)
 	if syncer != nil {
 		resolver.HubLink = syncer
 		resolver.Sales = sales
@@ -236,6 +240,10 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		VerifyQR:             func(code string) error { _, err := s.QR.Verify(code); return err },
 		ShopName:             cfg.Notify.ShopName,
 		Brand:                cfg.Brand,
+		Look: func(ctx context.Context) web.Look {
+			l := s.Settings.Get(ctx)
+			return web.Look{ShopName: l.Name, LogoURL: l.LogoURL, BrandColor: l.BrandColor}
+		},
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

@@ -43,6 +43,11 @@ const (
 	// CodeInvalidToken: an emailed link (password reset, email
 	// verification) that is unknown, used or expired.
 	CodeInvalidToken = "INVALID_TOKEN"
+	// CodeEmailFailed: the SMTP server did not take an email sent now
+	// (the message carries its reply, or why it could not be reached).
+	CodeEmailFailed = "EMAIL_FAILED"
+	// CodeEmailOff: no SMTP server is configured (--smtp-host).
+	CodeEmailOff = "EMAIL_OFF"
 	// CodeInternal is every error that is not a refusal: ours, not the
 	// client's. Its text never reaches the client.
 	CodeInternal = "INTERNAL"
@@ -71,6 +76,8 @@ var retryable = map[string]bool{
 	CodeWindowFull:           false,
 	CodeAlreadyReceived:      false,
 	CodeInvalidToken:         false,
+	CodeEmailOff:             false,
+	CodeEmailFailed:          true,
 	CodeRateLimited:          true,
 	CodeInternal:             true,
 }

@@ -25,6 +25,8 @@ type AuditEntry struct {
 	TokenID int `json:"token_id,omitempty"`
 	// Role holds the value of the "role" field.
 	Role string `json:"role,omitempty"`
+	// Hub holds the value of the "hub" field.
+	Hub string `json:"hub,omitempty"`
 	// Operation holds the value of the "operation" field.
 	Operation string `json:"operation,omitempty"`
 	// TargetID holds the value of the "target_id" field.
@@ -43,7 +45,7 @@ func (*AuditEntry) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case auditentry.FieldID, auditentry.FieldStaffID, auditentry.FieldTokenID:
 			values[i] = new(sql.NullInt64)
-		case auditentry.FieldRole, auditentry.FieldOperation, auditentry.FieldTargetID, auditentry.FieldInput, auditentry.FieldOutcome:
+		case auditentry.FieldRole, auditentry.FieldHub, auditentry.FieldOperation, auditentry.FieldTargetID, auditentry.FieldInput, auditentry.FieldOutcome:
 			values[i] = new(sql.NullString)
 		case auditentry.FieldAt:
 			values[i] = new(sql.NullTime)
@@ -91,6 +93,12 @@ func (_m *AuditEntry) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field role", values[i])
 			} else if value.Valid {
 				_m.Role = value.String
+			}
+		case auditentry.FieldHub:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field hub", values[i])
+			} else if value.Valid {
+				_m.Hub = value.String
 			}
 		case auditentry.FieldOperation:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -163,6 +171,9 @@ func (_m *AuditEntry) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("role=")
 	builder.WriteString(_m.Role)
+	builder.WriteString(", ")
+	builder.WriteString("hub=")
+	builder.WriteString(_m.Hub)
 	builder.WriteString(", ")
 	builder.WriteString("operation=")
 	builder.WriteString(_m.Operation)

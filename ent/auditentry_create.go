@@ -54,6 +54,20 @@ func (_c *AuditEntryCreate) SetRole(v string) *AuditEntryCreate {
 	return _c
 }
 
+// SetHub sets the "hub" field.
+func (_c *AuditEntryCreate) SetHub(v string) *AuditEntryCreate {
+	_c.mutation.SetHub(v)
+	return _c
+}
+
+// SetNillableHub sets the "hub" field if the given value is not nil.
+func (_c *AuditEntryCreate) SetNillableHub(v *string) *AuditEntryCreate {
+	if v != nil {
+		_c.SetHub(*v)
+	}
+	return _c
+}
+
 // SetOperation sets the "operation" field.
 func (_c *AuditEntryCreate) SetOperation(v string) *AuditEntryCreate {
 	_c.mutation.SetOperation(v)
@@ -138,6 +152,10 @@ func (_c *AuditEntryCreate) defaults() error {
 		v := auditentry.DefaultAt()
 		_c.mutation.SetAt(v)
 	}
+	if _, ok := _c.mutation.Hub(); !ok {
+		v := auditentry.DefaultHub
+		_c.mutation.SetHub(v)
+	}
 	if _, ok := _c.mutation.TargetID(); !ok {
 		v := auditentry.DefaultTargetID
 		_c.mutation.SetTargetID(v)
@@ -166,6 +184,14 @@ func (_c *AuditEntryCreate) check() error {
 	if v, ok := _c.mutation.Role(); ok {
 		if err := auditentry.RoleValidator(v); err != nil {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "AuditEntry.role": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Hub(); !ok {
+		return &ValidationError{Name: "hub", err: errors.New(`ent: missing required field "AuditEntry.hub"`)}
+	}
+	if v, ok := _c.mutation.Hub(); ok {
+		if err := auditentry.HubValidator(v); err != nil {
+			return &ValidationError{Name: "hub", err: fmt.Errorf(`ent: validator failed for field "AuditEntry.hub": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Operation(); !ok {
@@ -238,6 +264,10 @@ func (_c *AuditEntryCreate) createSpec() (*AuditEntry, *sqlgraph.CreateSpec) {
 		_spec.SetField(auditentry.FieldRole, field.TypeString, value)
 		_node.Role = value
 	}
+	if value, ok := _c.mutation.Hub(); ok {
+		_spec.SetField(auditentry.FieldHub, field.TypeString, value)
+		_node.Hub = value
+	}
 	if value, ok := _c.mutation.Operation(); ok {
 		_spec.SetField(auditentry.FieldOperation, field.TypeString, value)
 		_node.Operation = value
@@ -306,6 +336,18 @@ type (
 	}
 )
 
+// SetOutcome sets the "outcome" field.
+func (u *AuditEntryUpsert) SetOutcome(v string) *AuditEntryUpsert {
+	u.Set(auditentry.FieldOutcome, v)
+	return u
+}
+
+// UpdateOutcome sets the "outcome" field to the value that was provided on create.
+func (u *AuditEntryUpsert) UpdateOutcome() *AuditEntryUpsert {
+	u.SetExcluded(auditentry.FieldOutcome)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -329,6 +371,9 @@ func (u *AuditEntryUpsertOne) UpdateNewValues() *AuditEntryUpsertOne {
 		if _, exists := u.create.mutation.Role(); exists {
 			s.SetIgnore(auditentry.FieldRole)
 		}
+		if _, exists := u.create.mutation.Hub(); exists {
+			s.SetIgnore(auditentry.FieldHub)
+		}
 		if _, exists := u.create.mutation.Operation(); exists {
 			s.SetIgnore(auditentry.FieldOperation)
 		}
@@ -337,9 +382,6 @@ func (u *AuditEntryUpsertOne) UpdateNewValues() *AuditEntryUpsertOne {
 		}
 		if _, exists := u.create.mutation.Input(); exists {
 			s.SetIgnore(auditentry.FieldInput)
-		}
-		if _, exists := u.create.mutation.Outcome(); exists {
-			s.SetIgnore(auditentry.FieldOutcome)
 		}
 	}))
 	return u
@@ -370,6 +412,20 @@ func (u *AuditEntryUpsertOne) Update(set func(*AuditEntryUpsert)) *AuditEntryUps
 		set(&AuditEntryUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetOutcome sets the "outcome" field.
+func (u *AuditEntryUpsertOne) SetOutcome(v string) *AuditEntryUpsertOne {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.SetOutcome(v)
+	})
+}
+
+// UpdateOutcome sets the "outcome" field to the value that was provided on create.
+func (u *AuditEntryUpsertOne) UpdateOutcome() *AuditEntryUpsertOne {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.UpdateOutcome()
+	})
 }
 
 // Exec executes the query.
@@ -560,6 +616,9 @@ func (u *AuditEntryUpsertBulk) UpdateNewValues() *AuditEntryUpsertBulk {
 			if _, exists := b.mutation.Role(); exists {
 				s.SetIgnore(auditentry.FieldRole)
 			}
+			if _, exists := b.mutation.Hub(); exists {
+				s.SetIgnore(auditentry.FieldHub)
+			}
 			if _, exists := b.mutation.Operation(); exists {
 				s.SetIgnore(auditentry.FieldOperation)
 			}
@@ -568,9 +627,6 @@ func (u *AuditEntryUpsertBulk) UpdateNewValues() *AuditEntryUpsertBulk {
 			}
 			if _, exists := b.mutation.Input(); exists {
 				s.SetIgnore(auditentry.FieldInput)
-			}
-			if _, exists := b.mutation.Outcome(); exists {
-				s.SetIgnore(auditentry.FieldOutcome)
 			}
 		}
 	}))
@@ -602,6 +658,20 @@ func (u *AuditEntryUpsertBulk) Update(set func(*AuditEntryUpsert)) *AuditEntryUp
 		set(&AuditEntryUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetOutcome sets the "outcome" field.
+func (u *AuditEntryUpsertBulk) SetOutcome(v string) *AuditEntryUpsertBulk {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.SetOutcome(v)
+	})
+}
+
+// UpdateOutcome sets the "outcome" field to the value that was provided on create.
+func (u *AuditEntryUpsertBulk) UpdateOutcome() *AuditEntryUpsertBulk {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.UpdateOutcome()
+	})
 }
 
 // Exec executes the query.

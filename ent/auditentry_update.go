@@ -28,6 +28,20 @@ func (_u *AuditEntryUpdate) Where(ps ...predicate.AuditEntry) *AuditEntryUpdate 
 	return _u
 }
 
+// SetOutcome sets the "outcome" field.
+func (_u *AuditEntryUpdate) SetOutcome(v string) *AuditEntryUpdate {
+	_u.mutation.SetOutcome(v)
+	return _u
+}
+
+// SetNillableOutcome sets the "outcome" field if the given value is not nil.
+func (_u *AuditEntryUpdate) SetNillableOutcome(v *string) *AuditEntryUpdate {
+	if v != nil {
+		_u.SetOutcome(*v)
+	}
+	return _u
+}
+
 // Mutation returns the AuditEntryMutation object of the builder.
 func (_u *AuditEntryUpdate) Mutation() *AuditEntryMutation {
 	return _u.mutation
@@ -60,6 +74,16 @@ func (_u *AuditEntryUpdate) ExecX(ctx context.Context) {
 	}
 }
 
+// check runs all checks and user-defined validators on the builder.
+func (_u *AuditEntryUpdate) check() error {
+	if v, ok := _u.mutation.Outcome(); ok {
+		if err := auditentry.OutcomeValidator(v); err != nil {
+			return &ValidationError{Name: "outcome", err: fmt.Errorf(`ent: validator failed for field "AuditEntry.outcome": %w`, err)}
+		}
+	}
+	return nil
+}
+
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *AuditEntryUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *AuditEntryUpdate {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -67,6 +91,9 @@ func (_u *AuditEntryUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *Aud
 }
 
 func (_u *AuditEntryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
+	if err := _u.check(); err != nil {
+		return _node, err
+	}
 	_spec := sqlgraph.NewUpdateSpec(auditentry.Table, auditentry.Columns, sqlgraph.NewFieldSpec(auditentry.FieldID, field.TypeInt))
 	if ps := _u.mutation.predicates; len(ps) > 0 {
 		_spec.Predicate = func(selector *sql.Selector) {
@@ -74,6 +101,9 @@ func (_u *AuditEntryUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 				ps[i](selector)
 			}
 		}
+	}
+	if value, ok := _u.mutation.Outcome(); ok {
+		_spec.SetField(auditentry.FieldOutcome, field.TypeString, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -95,6 +125,20 @@ type AuditEntryUpdateOne struct {
 	hooks     []Hook
 	mutation  *AuditEntryMutation
 	modifiers []func(*sql.UpdateBuilder)
+}
+
+// SetOutcome sets the "outcome" field.
+func (_u *AuditEntryUpdateOne) SetOutcome(v string) *AuditEntryUpdateOne {
+	_u.mutation.SetOutcome(v)
+	return _u
+}
+
+// SetNillableOutcome sets the "outcome" field if the given value is not nil.
+func (_u *AuditEntryUpdateOne) SetNillableOutcome(v *string) *AuditEntryUpdateOne {
+	if v != nil {
+		_u.SetOutcome(*v)
+	}
+	return _u
 }
 
 // Mutation returns the AuditEntryMutation object of the builder.
@@ -142,6 +186,16 @@ func (_u *AuditEntryUpdateOne) ExecX(ctx context.Context) {
 	}
 }
 
+// check runs all checks and user-defined validators on the builder.
+func (_u *AuditEntryUpdateOne) check() error {
+	if v, ok := _u.mutation.Outcome(); ok {
+		if err := auditentry.OutcomeValidator(v); err != nil {
+			return &ValidationError{Name: "outcome", err: fmt.Errorf(`ent: validator failed for field "AuditEntry.outcome": %w`, err)}
+		}
+	}
+	return nil
+}
+
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *AuditEntryUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *AuditEntryUpdateOne {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -149,6 +203,9 @@ func (_u *AuditEntryUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *
 }
 
 func (_u *AuditEntryUpdateOne) sqlSave(ctx context.Context) (_node *AuditEntry, err error) {
+	if err := _u.check(); err != nil {
+		return _node, err
+	}
 	_spec := sqlgraph.NewUpdateSpec(auditentry.Table, auditentry.Columns, sqlgraph.NewFieldSpec(auditentry.FieldID, field.TypeInt))
 	id, ok := _u.mutation.ID()
 	if !ok {
@@ -173,6 +230,9 @@ func (_u *AuditEntryUpdateOne) sqlSave(ctx context.Context) (_node *AuditEntry, 
 				ps[i](selector)
 			}
 		}
+	}
+	if value, ok := _u.mutation.Outcome(); ok {
+		_spec.SetField(auditentry.FieldOutcome, field.TypeString, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &AuditEntry{config: _u.config}

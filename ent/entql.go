@@ -105,6 +105,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			auditentry.FieldStaffID:   {Type: field.TypeInt, Column: auditentry.FieldStaffID},
 			auditentry.FieldTokenID:   {Type: field.TypeInt, Column: auditentry.FieldTokenID},
 			auditentry.FieldRole:      {Type: field.TypeString, Column: auditentry.FieldRole},
+			auditentry.FieldHub:       {Type: field.TypeString, Column: auditentry.FieldHub},
 			auditentry.FieldOperation: {Type: field.TypeString, Column: auditentry.FieldOperation},
 			auditentry.FieldTargetID:  {Type: field.TypeString, Column: auditentry.FieldTargetID},
 			auditentry.FieldInput:     {Type: field.TypeString, Column: auditentry.FieldInput},
@@ -2102,6 +2103,11 @@ func (f *AuditEntryFilter) WhereTokenID(p entql.IntP) {
 // WhereRole applies the entql string predicate on the role field.
 func (f *AuditEntryFilter) WhereRole(p entql.StringP) {
 	f.Where(p.Field(auditentry.FieldRole))
+}
+
+// WhereHub applies the entql string predicate on the hub field.
+func (f *AuditEntryFilter) WhereHub(p entql.StringP) {
+	f.Where(p.Field(auditentry.FieldHub))
 }
 
 // WhereOperation applies the entql string predicate on the operation field.

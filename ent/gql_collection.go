@@ -76,6 +76,11 @@ func (_q *AuditEntryQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, auditentry.FieldRole)
 				fieldSeen[auditentry.FieldRole] = struct{}{}
 			}
+		case "hub":
+			if _, ok := fieldSeen[auditentry.FieldHub]; !ok {
+				selectedFields = append(selectedFields, auditentry.FieldHub)
+				fieldSeen[auditentry.FieldHub] = struct{}{}
+			}
 		case "operation":
 			if _, ok := fieldSeen[auditentry.FieldOperation]; !ok {
 				selectedFields = append(selectedFields, auditentry.FieldOperation)

@@ -879,6 +879,7 @@ type AuditEntryMutation struct {
 	token_id      *int
 	addtoken_id   *int
 	role          *string
+	hub           *string
 	operation     *string
 	target_id     *string
 	input         *string
@@ -1171,6 +1172,42 @@ func (m *AuditEntryMutation) ResetRole() {
 	m.role = nil
 }
 
+// SetHub sets the "hub" field.
+func (m *AuditEntryMutation) SetHub(s string) {
+	m.hub = &s
+}
+
+// Hub returns the value of the "hub" field in the mutation.
+func (m *AuditEntryMutation) Hub() (r string, exists bool) {
+	v := m.hub
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHub returns the old "hub" field's value of the AuditEntry entity.
+// If the AuditEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditEntryMutation) OldHub(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHub is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHub requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHub: %w", err)
+	}
+	return oldValue.Hub, nil
+}
+
+// ResetHub resets all changes to the "hub" field.
+func (m *AuditEntryMutation) ResetHub() {
+	m.hub = nil
+}
+
 // SetOperation sets the "operation" field.
 func (m *AuditEntryMutation) SetOperation(s string) {
 	m.operation = &s
@@ -1349,7 +1386,7 @@ func (m *AuditEntryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AuditEntryMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.at != nil {
 		fields = append(fields, auditentry.FieldAt)
 	}
@@ -1361,6 +1398,9 @@ func (m *AuditEntryMutation) Fields() []string {
 	}
 	if m.role != nil {
 		fields = append(fields, auditentry.FieldRole)
+	}
+	if m.hub != nil {
+		fields = append(fields, auditentry.FieldHub)
 	}
 	if m.operation != nil {
 		fields = append(fields, auditentry.FieldOperation)
@@ -1390,6 +1430,8 @@ func (m *AuditEntryMutation) Field(name string) (ent.Value, bool) {
 		return m.TokenID()
 	case auditentry.FieldRole:
 		return m.Role()
+	case auditentry.FieldHub:
+		return m.Hub()
 	case auditentry.FieldOperation:
 		return m.Operation()
 	case auditentry.FieldTargetID:
@@ -1415,6 +1457,8 @@ func (m *AuditEntryMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldTokenID(ctx)
 	case auditentry.FieldRole:
 		return m.OldRole(ctx)
+	case auditentry.FieldHub:
+		return m.OldHub(ctx)
 	case auditentry.FieldOperation:
 		return m.OldOperation(ctx)
 	case auditentry.FieldTargetID:
@@ -1459,6 +1503,13 @@ func (m *AuditEntryMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRole(v)
+		return nil
+	case auditentry.FieldHub:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHub(v)
 		return nil
 	case auditentry.FieldOperation:
 		v, ok := value.(string)
@@ -1575,6 +1626,9 @@ func (m *AuditEntryMutation) ResetField(name string) error {
 		return nil
 	case auditentry.FieldRole:
 		m.ResetRole()
+		return nil
+	case auditentry.FieldHub:
+		m.ResetHub()
 		return nil
 	case auditentry.FieldOperation:
 		m.ResetOperation()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/merchd/merchd/ent/auditentry"
 	"github.com/merchd/merchd/ent/gid"
 	"github.com/merchd/merchd/ent/viewer"
 )
@@ -19,16 +21,37 @@ import (
 // maxAuditInput bounds the input JSON an audit entry keeps.
 const maxAuditInput = 4 << 10
 
+// auditPending is an entry's outcome from its intent until its end.
+const auditPending = "PENDING"
+
 // audit is field middleware that records every root mutation a staff
-// member runs, once it has run: who (member, token, role), what (the
+// member or a hub's token runs: who (member, token, role, hub), what (the
 // mutation, its target, its arguments with secrets redacted) and how it
-// ended (OK or the refusal's code). It is the one place staff writes are
+// ended (OK or the refusal's code). It is the one place these writes are
 // audited, so no resolver can forget to.
+//
+// The entry is written before the mutation runs (outcome PENDING) and
+// completed after with one guarded update (WHERE outcome = 'PENDING'):
+// a process that stops in between leaves a PENDING entry, never a write
+// without one. When the intent cannot be written the mutation does not
+// run.
 func (r *Resolver) audit(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
 	v := viewer.FromContext(ctx)
-	if fc == nil || fc.Object != "Mutation" || v.Role != viewer.Staff {
+	if fc == nil || fc.Object != "Mutation" || (v.Role != viewer.Staff && v.Role != viewer.HubToken) {
 		return next(ctx)
+	}
+	input, target := auditInput(fc.Args)
+	role := v.Rank.String()
+	if v.Role == viewer.HubToken {
+		role = "HUB"
+	}
+	sys := viewer.SystemContext(context.WithoutCancel(ctx))
+	entry, aerr := r.Client.AuditEntry.Create().SetAt(r.Now().UTC()).SetStaffID(v.StaffID).SetTokenID(v.SessionID).
+		SetRole(role).SetHub(v.Hub).SetOperation(fc.Field.Name).SetTargetID(target).SetInput(input).
+		SetOutcome(auditPending).Save(sys)
+	if aerr != nil {
+		return nil, fmt.Errorf("audit: intent of %s: %w", fc.Field.Name, aerr)
 	}
 	res, err := next(ctx)
 	outcome := "OK"
@@ -40,12 +63,9 @@ func (r *Resolver) audit(ctx context.Context, next graphql.Resolver) (any, error
 			outcome = code(ctx, resolverError{err})
 		}
 	}
-	input, target := auditInput(fc.Args)
-	sys := viewer.SystemContext(context.WithoutCancel(ctx))
-	if aerr := r.Client.AuditEntry.Create().SetAt(r.Now().UTC()).SetStaffID(v.StaffID).SetTokenID(v.SessionID).
-		SetRole(v.Rank.String()).SetOperation(fc.Field.Name).SetTargetID(target).SetInput(input).
-		SetOutcome(outcome).Exec(sys); aerr != nil && r.log != nil {
-		r.log.ErrorContext(ctx, "audit entry not written", "operation", fc.Field.Name, "staff_id", v.StaffID, "error", aerr)
+	if _, aerr := r.Client.AuditEntry.Update().Where(auditentry.ID(entry.ID), auditentry.Outcome(auditPending)).
+		SetOutcome(outcome).Save(sys); aerr != nil && r.log != nil {
+		r.log.ErrorContext(ctx, "audit entry not completed", "operation", fc.Field.Name, "staff_id", v.StaffID, "audit_id", entry.ID, "error", aerr)
 	}
 	return res, err
 }

@@ -165,6 +165,9 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 				out.Extensions["retryAfter"] = int(math.Ceil(rl.RetryAfter.Seconds()))
 			}
 			var ie *checkout.InputError
+			if errors.As(err, &ie) && ie.Field != "" {
+				out.Extensions["field"] = ie.Field // the input field to fix
+			}
 			if errors.As(err, &ie) && ie.Cause != nil {
 				id := errorID()
 				log.WarnContext(ctx, "graphql refusal with an internal cause", "error_id", id, "path", out.Path.String(), "error", ie.Cause)

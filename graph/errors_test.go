@@ -19,6 +19,7 @@ import (
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/fulfillment"
 	"github.com/merchd/merchd/checkout/hubs"
+	"github.com/merchd/merchd/checkout/notify"
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/checkout/returns"
 	"github.com/merchd/merchd/ent/gid"
@@ -119,6 +120,7 @@ func TestErrorTable(t *testing.T) {
 		"hubs.ErrReaderBusy":                {hubs.ErrReaderBusy, "BAD_USER_INPUT"},
 		"qrcodes.ErrBadQRCode":              {qrcodes.ErrBadQRCode, "BAD_USER_INPUT"},
 		"returns.ErrAlreadyReceived":        {returns.ErrAlreadyReceived, "ALREADY_RECEIVED"},
+		"notify.ErrEmailOff":                {notify.ErrEmailOff, "EMAIL_OFF"},
 	}
 	// Not refusals: never the client's doing, INTERNAL should one escape.
 	internal := map[string]error{"checkout.ErrDuplicateEvent": checkout.ErrDuplicateEvent}

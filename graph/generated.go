@@ -120,6 +120,7 @@ type ComplexityRoot struct {
 
 	AuditEntry struct {
 		At        func(childComplexity int) int
+		Hub       func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Input     func(childComplexity int) int
 		Operation func(childComplexity int) int
@@ -373,6 +374,15 @@ type ComplexityRoot struct {
 		Allocated func(childComplexity int) int
 		Channel   func(childComplexity int) int
 		Remaining func(childComplexity int) int
+	}
+
+	EmailSettings struct {
+		Auth    func(childComplexity int) int
+		Enabled func(childComplexity int) int
+		From    func(childComplexity int) int
+		Host    func(childComplexity int) int
+		Port    func(childComplexity int) int
+		TLS     func(childComplexity int) int
 	}
 
 	Fulfillment struct {
@@ -697,6 +707,7 @@ type ComplexityRoot struct {
 		RotateStreamKey          func(childComplexity int, input model.RotateStreamKeyInput) int
 		ScanLabel                func(childComplexity int, input model.ScanLabelInput) int
 		ScanToTill               func(childComplexity int, input model.ScanToTillInput) int
+		SendTestEmail            func(childComplexity int, input model.SendTestEmailInput) int
 		SetDeliveryMethod        func(childComplexity int, input model.SetDeliveryMethodInput) int
 		SetMemberPrice           func(childComplexity int, input model.SetMemberPriceInput) int
 		SetProductImages         func(childComplexity int, input model.SetProductImagesInput) int
@@ -718,6 +729,7 @@ type ComplexityRoot struct {
 		UpdatePickupWindow       func(childComplexity int, input model.UpdatePickupWindowInput) int
 		UpdateProduct            func(childComplexity int, input model.UpdateProductMutationInput) int
 		UpdateShippingRate       func(childComplexity int, input model.UpdateShippingRateInput) int
+		UpdateShopSettings       func(childComplexity int, input model.UpdateShopSettingsInput) int
 		UpdateVariant            func(childComplexity int, input model.UpdateVariantInput) int
 		VerifyEmail              func(childComplexity int, input model.VerifyEmailInput) int
 	}
@@ -899,6 +911,7 @@ type ComplexityRoot struct {
 		DeliveryOptions      func(childComplexity int, addressID *int, address *model.AddressInput) int
 		DeliveryZones        func(childComplexity int) int
 		Drops                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) int
+		EmailSettings        func(childComplexity int) int
 		Fulfillments         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.FulfillmentOrder, where *ent.FulfillmentWhereInput) int
 		HubAllocation        func(childComplexity int, hub string) int
 		HubCardPaymentStatus func(childComplexity int, saleID string) int
@@ -925,6 +938,7 @@ type ComplexityRoot struct {
 		Returns              func(childComplexity int, status *orderreturn.Status, after *entgql.Cursor[int], first *int) int
 		SearchOrders         func(childComplexity int, search *string, status *order.Status, first *int, after *entgql.Cursor[int]) int
 		ShippingRates        func(childComplexity int, country *string) int
+		ShopSettings         func(childComplexity int) int
 		SigningKey           func(childComplexity int) int
 		StaffMembers         func(childComplexity int) int
 		StaffTokens          func(childComplexity int) int
@@ -1072,6 +1086,10 @@ type ComplexityRoot struct {
 		Value func(childComplexity int) int
 	}
 
+	SendTestEmailPayload struct {
+		To func(childComplexity int) int
+	}
+
 	SetDeliveryMethodPayload struct {
 		Cart     func(childComplexity int) int
 		Delivery func(childComplexity int) int
@@ -1101,6 +1119,18 @@ type ComplexityRoot struct {
 
 	ShippingRatePayload struct {
 		Rate func(childComplexity int) int
+	}
+
+	ShopSettings struct {
+		BrandColor func(childComplexity int) int
+		Currency   func(childComplexity int) int
+		LogoURL    func(childComplexity int) int
+		Name       func(childComplexity int) int
+		UpdatedAt  func(childComplexity int) int
+	}
+
+	ShopSettingsPayload struct {
+		Settings func(childComplexity int) int
 	}
 
 	SignOutPayload struct {
@@ -1471,6 +1501,8 @@ type MutationResolver interface {
 	ReceiveReturn(ctx context.Context, input model.ReceiveReturnInput) (*model.ReceiveReturnPayload, error)
 	GradeReturnLine(ctx context.Context, input model.GradeReturnLineInput) (*model.GradeReturnLinePayload, error)
 	SetReturnPolicy(ctx context.Context, input model.SetReturnPolicyInput) (*model.SetReturnPolicyPayload, error)
+	UpdateShopSettings(ctx context.Context, input model.UpdateShopSettingsInput) (*model.ShopSettingsPayload, error)
+	SendTestEmail(ctx context.Context, input model.SendTestEmailInput) (*model.SendTestEmailPayload, error)
 	StaffSignIn(ctx context.Context, input model.StaffSignInInput) (*model.StaffAuthPayload, error)
 	StaffSignOut(ctx context.Context) (*model.SignOutPayload, error)
 	CreateStaff(ctx context.Context, input model.CreateStaffInput) (*model.StaffPayload, error)
@@ -1550,6 +1582,8 @@ type QueryResolver interface {
 	Returns(ctx context.Context, status *orderreturn.Status, after *entgql.Cursor[int], first *int) (*ent.ReturnConnection, error)
 	ReturnRates(ctx context.Context, since *time.Time) ([]*model.ReturnRate, error)
 	ReturnPolicy(ctx context.Context) (*model.ReturnPolicy, error)
+	ShopSettings(ctx context.Context) (*model.ShopSettings, error)
+	EmailSettings(ctx context.Context) (*model.EmailSettings, error)
 	StaffViewer(ctx context.Context) (*ent.Staff, error)
 	Customers(ctx context.Context, search *string, first *int, after *entgql.Cursor[int]) (*ent.CustomerConnection, error)
 	AuditLog(ctx context.Context, first *int, after *entgql.Cursor[int], staffID *int, operation *string) (*ent.AuditEntryConnection, error)
@@ -1728,6 +1762,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntry.At(childComplexity), true
+	case "AuditEntry.hub":
+		if e.ComplexityRoot.AuditEntry.Hub == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Hub(childComplexity), true
 	case "AuditEntry.id":
 		if e.ComplexityRoot.AuditEntry.ID == nil {
 			break
@@ -2678,6 +2718,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DropPool.Remaining(childComplexity), true
+
+	case "EmailSettings.auth":
+		if e.ComplexityRoot.EmailSettings.Auth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.Auth(childComplexity), true
+	case "EmailSettings.enabled":
+		if e.ComplexityRoot.EmailSettings.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.Enabled(childComplexity), true
+	case "EmailSettings.from":
+		if e.ComplexityRoot.EmailSettings.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.From(childComplexity), true
+	case "EmailSettings.host":
+		if e.ComplexityRoot.EmailSettings.Host == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.Host(childComplexity), true
+	case "EmailSettings.port":
+		if e.ComplexityRoot.EmailSettings.Port == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.Port(childComplexity), true
+	case "EmailSettings.tls":
+		if e.ComplexityRoot.EmailSettings.TLS == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.TLS(childComplexity), true
 
 	case "Fulfillment.address":
 		if e.ComplexityRoot.Fulfillment.Address == nil {
@@ -4305,6 +4382,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ScanToTill(childComplexity, args["input"].(model.ScanToTillInput)), true
+	case "Mutation.sendTestEmail":
+		if e.ComplexityRoot.Mutation.SendTestEmail == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendTestEmail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendTestEmail(childComplexity, args["input"].(model.SendTestEmailInput)), true
 	case "Mutation.setDeliveryMethod":
 		if e.ComplexityRoot.Mutation.SetDeliveryMethod == nil {
 			break
@@ -4526,6 +4614,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateShippingRate(childComplexity, args["input"].(model.UpdateShippingRateInput)), true
+	case "Mutation.updateShopSettings":
+		if e.ComplexityRoot.Mutation.UpdateShopSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateShopSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateShopSettings(childComplexity, args["input"].(model.UpdateShopSettingsInput)), true
 	case "Mutation.updateVariant":
 		if e.ComplexityRoot.Mutation.UpdateVariant == nil {
 			break
@@ -5290,6 +5389,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Drops(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.DropOrder), args["where"].(*ent.DropWhereInput)), true
+	case "Query.emailSettings":
+		if e.ComplexityRoot.Query.EmailSettings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.EmailSettings(childComplexity), true
 	case "Query.fulfillments":
 		if e.ComplexityRoot.Query.Fulfillments == nil {
 			break
@@ -5552,6 +5657,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ShippingRates(childComplexity, args["country"].(*string)), true
+	case "Query.shopSettings":
+		if e.ComplexityRoot.Query.ShopSettings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ShopSettings(childComplexity), true
 	case "Query.signingKey":
 		if e.ComplexityRoot.Query.SigningKey == nil {
 			break
@@ -6091,6 +6202,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SelectedOption.Value(childComplexity), true
 
+	case "SendTestEmailPayload.to":
+		if e.ComplexityRoot.SendTestEmailPayload.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendTestEmailPayload.To(childComplexity), true
+
 	case "SetDeliveryMethodPayload.cart":
 		if e.ComplexityRoot.SetDeliveryMethodPayload.Cart == nil {
 			break
@@ -6191,6 +6309,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ShippingRatePayload.Rate(childComplexity), true
+
+	case "ShopSettings.brandColor":
+		if e.ComplexityRoot.ShopSettings.BrandColor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShopSettings.BrandColor(childComplexity), true
+	case "ShopSettings.currency":
+		if e.ComplexityRoot.ShopSettings.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShopSettings.Currency(childComplexity), true
+	case "ShopSettings.logoUrl":
+		if e.ComplexityRoot.ShopSettings.LogoURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShopSettings.LogoURL(childComplexity), true
+	case "ShopSettings.name":
+		if e.ComplexityRoot.ShopSettings.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShopSettings.Name(childComplexity), true
+	case "ShopSettings.updatedAt":
+		if e.ComplexityRoot.ShopSettings.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShopSettings.UpdatedAt(childComplexity), true
+
+	case "ShopSettingsPayload.settings":
+		if e.ComplexityRoot.ShopSettingsPayload.Settings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShopSettingsPayload.Settings(childComplexity), true
 
 	case "SignOutPayload.ok":
 		if e.ComplexityRoot.SignOutPayload.Ok == nil {
@@ -7218,6 +7374,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputScanLabelInput,
 		ec.unmarshalInputScanToTillInput,
 		ec.unmarshalInputSelectedOptionInput,
+		ec.unmarshalInputSendTestEmailInput,
 		ec.unmarshalInputSetDeliveryMethodInput,
 		ec.unmarshalInputSetMemberPriceInput,
 		ec.unmarshalInputSetProductImagesInput,
@@ -7245,6 +7402,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputUpdateProductInput,
 		ec.unmarshalInputUpdateProductMutationInput,
 		ec.unmarshalInputUpdateShippingRateInput,
+		ec.unmarshalInputUpdateShopSettingsInput,
 		ec.unmarshalInputUpdateVariantInput,
 		ec.unmarshalInputVariantOrder,
 		ec.unmarshalInputVariantWhereInput,
@@ -7344,7 +7502,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "checkout.graphqls" "console.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "hubreturns.graphqls" "live.graphqls" "merchd.graphqls" "notify.graphqls" "realtime.graphqls" "returns.graphqls" "staff.graphqls" "wallet.graphqls" "web.graphqls"
+//go:embed "checkout.graphqls" "console.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "hubreturns.graphqls" "live.graphqls" "merchd.graphqls" "notify.graphqls" "realtime.graphqls" "returns.graphqls" "settings.graphqls" "staff.graphqls" "wallet.graphqls" "web.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -7369,6 +7527,7 @@ var sources = []*ast.Source{
 	{Name: "notify.graphqls", Input: sourceData("notify.graphqls"), BuiltIn: false},
 	{Name: "realtime.graphqls", Input: sourceData("realtime.graphqls"), BuiltIn: false},
 	{Name: "returns.graphqls", Input: sourceData("returns.graphqls"), BuiltIn: false},
+	{Name: "settings.graphqls", Input: sourceData("settings.graphqls"), BuiltIn: false},
 	{Name: "staff.graphqls", Input: sourceData("staff.graphqls"), BuiltIn: false},
 	{Name: "wallet.graphqls", Input: sourceData("wallet.graphqls"), BuiltIn: false},
 	{Name: "web.graphqls", Input: sourceData("web.graphqls"), BuiltIn: false},
@@ -7441,6 +7600,8 @@ func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field gr
 		return ec.fieldContext_AuditEntry_at(ctx, field)
 	case "role":
 		return ec.fieldContext_AuditEntry_role(ctx, field)
+	case "hub":
+		return ec.fieldContext_AuditEntry_hub(ctx, field)
 	case "operation":
 		return ec.fieldContext_AuditEntry_operation(ctx, field)
 	case "targetID":
@@ -7945,6 +8106,24 @@ func (ec *executionContext) childFields_DropPool(ctx context.Context, field grap
 		return ec.fieldContext_DropPool_remaining(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DropPool", field.Name)
+}
+
+func (ec *executionContext) childFields_EmailSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "enabled":
+		return ec.fieldContext_EmailSettings_enabled(ctx, field)
+	case "host":
+		return ec.fieldContext_EmailSettings_host(ctx, field)
+	case "port":
+		return ec.fieldContext_EmailSettings_port(ctx, field)
+	case "from":
+		return ec.fieldContext_EmailSettings_from(ctx, field)
+	case "tls":
+		return ec.fieldContext_EmailSettings_tls(ctx, field)
+	case "auth":
+		return ec.fieldContext_EmailSettings_auth(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EmailSettings", field.Name)
 }
 
 func (ec *executionContext) childFields_Fulfillment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9071,6 +9250,14 @@ func (ec *executionContext) childFields_SelectedOption(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type SelectedOption", field.Name)
 }
 
+func (ec *executionContext) childFields_SendTestEmailPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "to":
+		return ec.fieldContext_SendTestEmailPayload_to(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SendTestEmailPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SetDeliveryMethodPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cart":
@@ -9131,6 +9318,30 @@ func (ec *executionContext) childFields_ShippingRatePayload(ctx context.Context,
 		return ec.fieldContext_ShippingRatePayload_rate(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ShippingRatePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ShopSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ShopSettings_name(ctx, field)
+	case "logoUrl":
+		return ec.fieldContext_ShopSettings_logoUrl(ctx, field)
+	case "brandColor":
+		return ec.fieldContext_ShopSettings_brandColor(ctx, field)
+	case "currency":
+		return ec.fieldContext_ShopSettings_currency(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ShopSettings_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ShopSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_ShopSettingsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "settings":
+		return ec.fieldContext_ShopSettingsPayload_settings(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ShopSettingsPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SignOutPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10623,6 +10834,20 @@ func (ec *executionContext) field_Mutation_scanToTill_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_sendTestEmail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SendTestEmailInput, error) {
+			return ec.unmarshalNSendTestEmailInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSendTestEmailInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setDeliveryMethod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10881,6 +11106,20 @@ func (ec *executionContext) field_Mutation_updateShippingRate_args(ctx context.C
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateShippingRateInput, error) {
 			return ec.unmarshalNUpdateShippingRateInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐUpdateShippingRateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateShopSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateShopSettingsInput, error) {
+			return ec.unmarshalNUpdateShopSettingsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐUpdateShopSettingsInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -12456,6 +12695,29 @@ func (ec *executionContext) _AuditEntry_role(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_AuditEntry_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditEntry_hub(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_hub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hub, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_hub(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -16394,6 +16656,144 @@ func (ec *executionContext) _DropPool_remaining(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_DropPool_remaining(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DropPool", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _EmailSettings_enabled(ctx context.Context, field graphql.CollectedField, obj *model.EmailSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EmailSettings_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EmailSettings_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EmailSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _EmailSettings_host(ctx context.Context, field graphql.CollectedField, obj *model.EmailSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EmailSettings_host(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Host, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EmailSettings_host(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EmailSettings", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _EmailSettings_port(ctx context.Context, field graphql.CollectedField, obj *model.EmailSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EmailSettings_port(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Port, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EmailSettings_port(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EmailSettings", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _EmailSettings_from(ctx context.Context, field graphql.CollectedField, obj *model.EmailSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EmailSettings_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EmailSettings_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EmailSettings", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _EmailSettings_tls(ctx context.Context, field graphql.CollectedField, obj *model.EmailSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EmailSettings_tls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TLS, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EmailSettings_tls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EmailSettings", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _EmailSettings_auth(ctx context.Context, field graphql.CollectedField, obj *model.EmailSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EmailSettings_auth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Auth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EmailSettings_auth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EmailSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _Fulfillment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Fulfillment) (ret graphql.Marshaler) {
@@ -23301,6 +23701,94 @@ func (ec *executionContext) fieldContext_Mutation_setReturnPolicy(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateShopSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateShopSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateShopSettings(ctx, fc.Args["input"].(model.UpdateShopSettingsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ShopSettingsPayload) graphql.Marshaler {
+			return ec.marshalNShopSettingsPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐShopSettingsPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateShopSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShopSettingsPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateShopSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sendTestEmail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendTestEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendTestEmail(ctx, fc.Args["input"].(model.SendTestEmailInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SendTestEmailPayload) graphql.Marshaler {
+			return ec.marshalNSendTestEmailPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSendTestEmailPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendTestEmail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SendTestEmailPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendTestEmail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_staffSignIn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -28268,6 +28756,70 @@ func (ec *executionContext) fieldContext_Query_returnPolicy(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_shopSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_shopSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ShopSettings(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ShopSettings) graphql.Marshaler {
+			return ec.marshalNShopSettings2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐShopSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_shopSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShopSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_emailSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_emailSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().EmailSettings(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EmailSettings) graphql.Marshaler {
+			return ec.marshalNEmailSettings2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐEmailSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_emailSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EmailSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_staffViewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -30451,6 +31003,29 @@ func (ec *executionContext) fieldContext_SelectedOption_value(_ context.Context,
 	return graphql.NewScalarFieldContext("SelectedOption", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _SendTestEmailPayload_to(ctx context.Context, field graphql.CollectedField, obj *model.SendTestEmailPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SendTestEmailPayload_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SendTestEmailPayload_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SendTestEmailPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _SetDeliveryMethodPayload_cart(ctx context.Context, field graphql.CollectedField, obj *model.SetDeliveryMethodPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -30877,6 +31452,153 @@ func (ec *executionContext) fieldContext_ShippingRatePayload_rate(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ShippingRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ShopSettings_name(ctx context.Context, field graphql.CollectedField, obj *model.ShopSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShopSettings_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShopSettings_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShopSettings", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ShopSettings_logoUrl(ctx context.Context, field graphql.CollectedField, obj *model.ShopSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShopSettings_logoUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LogoURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShopSettings_logoUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShopSettings", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ShopSettings_brandColor(ctx context.Context, field graphql.CollectedField, obj *model.ShopSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShopSettings_brandColor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BrandColor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShopSettings_brandColor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShopSettings", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ShopSettings_currency(ctx context.Context, field graphql.CollectedField, obj *model.ShopSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShopSettings_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShopSettings_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShopSettings", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ShopSettings_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.ShopSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShopSettings_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ShopSettings_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShopSettings", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ShopSettingsPayload_settings(ctx context.Context, field graphql.CollectedField, obj *model.ShopSettingsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShopSettingsPayload_settings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Settings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ShopSettings) graphql.Marshaler {
+			return ec.marshalNShopSettings2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐShopSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShopSettingsPayload_settings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ShopSettingsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShopSettings(ctx, field)
 		},
 	}
 	return fc, nil
@@ -51804,6 +52526,36 @@ func (ec *executionContext) unmarshalInputSelectedOptionInput(ctx context.Contex
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputSendTestEmailInput(ctx context.Context, obj any) (model.SendTestEmailInput, error) {
+	var it model.SendTestEmailInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputSetDeliveryMethodInput(ctx context.Context, obj any) (model.SetDeliveryMethodInput, error) {
 	var it model.SetDeliveryMethodInput
 	if obj == nil {
@@ -54362,6 +55114,57 @@ func (ec *executionContext) unmarshalInputUpdateShippingRateInput(ctx context.Co
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputUpdateShopSettingsInput(ctx context.Context, obj any) (model.UpdateShopSettingsInput, error) {
+	var it model.UpdateShopSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "logoUrl", "brandColor", "currency"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "logoUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("logoUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LogoURL = data
+		case "brandColor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("brandColor"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BrandColor = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUpdateVariantInput(ctx context.Context, obj any) (model.UpdateVariantInput, error) {
 	var it model.UpdateVariantInput
 	if obj == nil {
@@ -56424,6 +57227,11 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 			}
 		case "role":
 			out.Values[i] = ec._AuditEntry_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "hub":
+			out.Values[i] = ec._AuditEntry_hub(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -59116,6 +59924,69 @@ func (ec *executionContext) _DropPool(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "remaining":
 			out.Values[i] = ec._DropPool_remaining(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var emailSettingsImplementors = []string{"EmailSettings"}
+
+func (ec *executionContext) _EmailSettings(ctx context.Context, sel ast.SelectionSet, obj *model.EmailSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, emailSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EmailSettings")
+		case "enabled":
+			out.Values[i] = ec._EmailSettings_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "host":
+			out.Values[i] = ec._EmailSettings_host(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "port":
+			out.Values[i] = ec._EmailSettings_port(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._EmailSettings_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tls":
+			out.Values[i] = ec._EmailSettings_tls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "auth":
+			out.Values[i] = ec._EmailSettings_auth(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -62107,6 +62978,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setReturnPolicy":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setReturnPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateShopSettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateShopSettings(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sendTestEmail":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendTestEmail(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -65175,6 +66060,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "shopSettings":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_shopSettings(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "emailSettings":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_emailSettings(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "staffViewer":
 			field := field
 
@@ -66804,6 +67733,44 @@ func (ec *executionContext) _SelectedOption(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var sendTestEmailPayloadImplementors = []string{"SendTestEmailPayload"}
+
+func (ec *executionContext) _SendTestEmailPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SendTestEmailPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sendTestEmailPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SendTestEmailPayload")
+		case "to":
+			out.Values[i] = ec._SendTestEmailPayload_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var setDeliveryMethodPayloadImplementors = []string{"SetDeliveryMethodPayload"}
 
 func (ec *executionContext) _SetDeliveryMethodPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SetDeliveryMethodPayload) graphql.Marshaler {
@@ -67058,6 +68025,102 @@ func (ec *executionContext) _ShippingRatePayload(ctx context.Context, sel ast.Se
 			out.Values[i] = graphql.MarshalString("ShippingRatePayload")
 		case "rate":
 			out.Values[i] = ec._ShippingRatePayload_rate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var shopSettingsImplementors = []string{"ShopSettings"}
+
+func (ec *executionContext) _ShopSettings(ctx context.Context, sel ast.SelectionSet, obj *model.ShopSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, shopSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ShopSettings")
+		case "name":
+			out.Values[i] = ec._ShopSettings_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "logoUrl":
+			out.Values[i] = ec._ShopSettings_logoUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "brandColor":
+			out.Values[i] = ec._ShopSettings_brandColor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._ShopSettings_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ShopSettings_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var shopSettingsPayloadImplementors = []string{"ShopSettingsPayload"}
+
+func (ec *executionContext) _ShopSettingsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ShopSettingsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, shopSettingsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ShopSettingsPayload")
+		case "settings":
+			out.Values[i] = ec._ShopSettingsPayload_settings(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -70481,6 +71544,16 @@ func (ec *executionContext) unmarshalNDropWhereInput2ᚖgithubᚗcomᚋmerchdᚋ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNEmailSettings2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐEmailSettings(ctx context.Context, sel ast.SelectionSet, v *model.EmailSettings) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._EmailSettings(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNEndStreamInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐEndStreamInput(ctx context.Context, v any) (model.EndStreamInput, error) {
 	res, err := ec.unmarshalInputEndStreamInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -72401,6 +73474,21 @@ func (ec *executionContext) unmarshalNSelectedOptionInput2ᚖgithubᚗcomᚋmerc
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNSendTestEmailInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSendTestEmailInput(ctx context.Context, v any) (model.SendTestEmailInput, error) {
+	res, err := ec.unmarshalInputSendTestEmailInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSendTestEmailPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSendTestEmailPayload(ctx context.Context, sel ast.SelectionSet, v *model.SendTestEmailPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SendTestEmailPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNSetDeliveryMethodInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSetDeliveryMethodInput(ctx context.Context, v any) (model.SetDeliveryMethodInput, error) {
 	res, err := ec.unmarshalInputSetDeliveryMethodInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -72511,6 +73599,26 @@ func (ec *executionContext) marshalNShippingRatePayload2ᚖgithubᚗcomᚋmerchd
 func (ec *executionContext) unmarshalNShippingRateWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐShippingRateWhereInput(ctx context.Context, v any) (*ent.ShippingRateWhereInput, error) {
 	res, err := ec.unmarshalInputShippingRateWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNShopSettings2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐShopSettings(ctx context.Context, sel ast.SelectionSet, v *model.ShopSettings) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ShopSettings(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNShopSettingsPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐShopSettingsPayload(ctx context.Context, sel ast.SelectionSet, v *model.ShopSettingsPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ShopSettingsPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSignInInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐSignInInput(ctx context.Context, v any) (model.SignInInput, error) {
@@ -72915,6 +74023,11 @@ func (ec *executionContext) unmarshalNUpdateProductMutationInput2githubᚗcomᚋ
 
 func (ec *executionContext) unmarshalNUpdateShippingRateInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐUpdateShippingRateInput(ctx context.Context, v any) (model.UpdateShippingRateInput, error) {
 	res, err := ec.unmarshalInputUpdateShippingRateInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateShopSettingsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐUpdateShopSettingsInput(ctx context.Context, v any) (model.UpdateShopSettingsInput, error) {
+	res, err := ec.unmarshalInputUpdateShopSettingsInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -69,6 +69,8 @@ var raceExempt = map[string]string{
 	"disableStaff":          "one guarded write (disabled_at IS NULL) and revoking tokens; no stock or money",
 	"createStaffToken":      "issues a token; no stock or money",
 	"revokeStaffToken":      "one guarded write (revoked_at IS NULL); no stock or money",
+	"updateShopSettings":    "configuration: one compare-and-swap per change; concurrent changes all land (TestShopSettings, both dialects)",
+	"sendTestEmail":         "sends one email now, rate limited; no stock, money or status",
 }
 
 // TestRaceCoverage: every mutation in the schema is either raced or exempt

@@ -23,6 +23,7 @@ import (
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/checkout/returns"
+	"github.com/merchd/merchd/checkout/settings"
 	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/graph/realtime"
@@ -67,6 +68,9 @@ type Resolver struct {
 	Returns *returns.Service
 	// Notify registers webhook endpoints; nil at a hub.
 	Notify *notify.Service
+	// Settings are the shop's name, logo, colour and currency as an owner
+	// set them; nil: the defaults only.
+	Settings *settings.Service
 	// Hubs is central's side of the pop-up protocol: leases, hub sales
 	// recorded exactly once, phone and card payments for them.
 	Hubs *hubs.Service

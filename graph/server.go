@@ -157,7 +157,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		if cfg.ResponseCacheBytes > 0 {
 			cache = respcache.New(respcache.Config{MaxBytes: cfg.ResponseCacheBytes, MaxAge: cfg.ResponseCacheMaxAge,
 				Now: r.Now, NextChange: r.nextDropChange})
-			r.Broker.Observe(cache.Topics)
+			r.Broker.Listen(cache.Topics)
 		}
 	}
 
@@ -189,6 +189,8 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(withMemberCache(withStockLoader(ctx)))
 	})
+	// The audit is outermost: it sees every refusal, the hub scope's too.
+	srv.AroundFields(r.audit)
 	srv.AroundFields(hubScope)
 	if r.Sales == nil {
 		r.Sales = notAHub{}
@@ -196,7 +198,6 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		srv.AroundFields(atHub(r.Sales.HubCode()))
 	}
 	srv.AroundFields(markResolverErrors)
-	srv.AroundFields(r.audit)
 	if m != nil {
 		srv.AroundResponses(m.observe)
 	}

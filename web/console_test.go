@@ -1,10 +1,13 @@
 package web_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
 	"github.com/merchd/merchd/web"
 )
@@ -34,7 +37,14 @@ func newConsole(t *testing.T, o graphtest.Options) *console {
 	}
 	e := graphtest.New(t, o)
 	e.Mux.Handle("/", web.Handler(web.Config{ShopName: "Night Owl Merch",
-		Brand: web.Brand{Color: "#6a1fb0", LogoURL: "/assets/demo/night-owl.svg"}}))
+		Brand: web.Brand{Color: "#6a1fb0", LogoURL: "/assets/demo/night-owl.svg"},
+		Look: func(ctx context.Context) web.Look { // what an owner set in the console's settings
+			l := e.Settings.Get(ctx)
+			return web.Look{ShopName: l.Name, LogoURL: l.LogoURL, BrandColor: l.BrandColor}
+		}}))
+	// The clerk's location: clerks work at a location that exists.
+	graphtest.Must(t, e.Client.Location.Create().SetCode("popup-1").SetName("Pop-up 1").SetKind(location.KindHUB).
+		Exec(viewer.SystemContext(context.Background())))
 	add := func(email, role, location string) member {
 		var out struct {
 			CreateStaff struct{ Staff struct{ ID string } }

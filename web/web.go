@@ -5,6 +5,7 @@
 package web
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -30,6 +31,47 @@ type Config struct {
 	ShopName string
 	// Brand is the creator's look.
 	Brand Brand
+	// Look, when set, is asked at every page and brand.css for the shop's
+	// name, logo and colour as an owner set them in the console (cached
+	// by its provider); its empty fields keep ShopName and Brand's.
+	Look func(ctx context.Context) Look
+}
+
+// Look is what an owner may change without a restart.
+type Look struct {
+	ShopName   string
+	LogoURL    string
+	BrandColor string
+}
+
+// current is cfg with the owner's look laid over it; a value the pages
+// cannot use is ignored (the settings refuse them; this guards old rows).
+func (cfg Config) current(ctx context.Context) Config {
+	if cfg.Look == nil {
+		return cfg
+	}
+	l := cfg.Look(ctx)
+	if l.ShopName != "" {
+		cfg.ShopName = l.ShopName
+	}
+	if l.LogoURL != "" && pageURL(l.LogoURL) {
+		cfg.Brand.LogoURL = l.LogoURL
+	}
+	if l.BrandColor != "" && hexColor.MatchString(l.BrandColor) {
+		cfg.Brand.Color = l.BrandColor
+	}
+	return cfg
+}
+
+// BrandCSS is brand.css's address, versioned by the colour so that a
+// changed colour is fetched at the next page load despite caching.
+func (b Brand) BrandCSS() string {
+	if b.Color == "" {
+		return "/assets/brand.css"
+	}
+	h := fnv.New32a()
+	h.Write([]byte(b.Color))
+	return fmt.Sprintf("/assets/brand.css?v=%08x", h.Sum32())
 }
 
 // Brand is the creator's look on every page, from flags.
@@ -105,8 +147,8 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /assets/brand.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Header().Set("Cache-Control", "public, max-age=300")
-		if cfg.Brand.Color != "" {
-			fmt.Fprintf(w, ":root { --brand: %s; }\n", cfg.Brand.Color)
+		if c := cfg.current(r.Context()); c.Brand.Color != "" {
+			fmt.Fprintf(w, ":root { --brand: %s; }\n", c.Brand.Color)
 		}
 	})
 	assets, _ := fs.Sub(static, "static")
@@ -114,7 +156,9 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheable(files)))
 	mux.HandleFunc("GET /assets/demo/{name}", demoImage)
 	page := func(name string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) { render(w, r, http.StatusOK, name, cfg) }
+		return func(w http.ResponseWriter, r *http.Request) {
+			render(w, r, http.StatusOK, name, cfg.current(r.Context()))
+		}
 	}
 	for _, p := range []string{"/{$}", "/products/{slug}", "/drops/{id}", "/cart", "/signin", "/orders", "/orders/{id}", "/wallet",
 		"/account", "/reset-password", "/verify-email"} {
@@ -123,11 +167,11 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /q/{code}", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.VerifyQR != nil {
 			if err := cfg.VerifyQR(r.PathValue("code")); err != nil {
-				render(w, r, http.StatusBadRequest, "qr-invalid.html", cfg)
+				render(w, r, http.StatusBadRequest, "qr-invalid.html", cfg.current(r.Context()))
 				return
 			}
 		}
-		render(w, r, http.StatusOK, "qr.html", cfg)
+		render(w, r, http.StatusOK, "qr.html", cfg.current(r.Context()))
 	})
 	// The staff console: one page; admin.js routes /admin/<area>/… itself.
 	mux.HandleFunc("GET /admin", page("admin.html"))

@@ -257,7 +257,7 @@ func (s *Service) render(ctx context.Context, d *ent.NotificationDelivery) (Mail
 		return Mail{}, "", fmt.Errorf("decode event data: %w", err)
 	}
 	base := strings.TrimRight(s.cfg.PublicURL, "/")
-	v := mailView{Shop: s.cfg.ShopName, PublicURL: base, Name: c.Name, Email: c.Email, Data: data}
+	v := mailView{Shop: s.ShopName(ctx), PublicURL: base, Name: c.Name, Email: c.Email, Data: data}
 	if ev.OrderID != 0 {
 		o, err := s.db.Order.Query().Where(order.ID(ev.OrderID)).WithLines().Only(sys)
 		if ent.IsNotFound(err) {

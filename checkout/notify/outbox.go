@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"entgo.io/ent/dialect/sql"
+	"golang.org/x/time/rate"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/txn"
@@ -38,6 +39,11 @@ type Service struct {
 	client *http.Client
 	tmpl   *templates
 	wake   chan struct{}
+
+	testOnce  sync.Once
+	testLimit *rate.Limiter // test emails (SendTest)
+	// shopName, when set, names the shop in emails (SetShopName).
+	shopName func(ctx context.Context) string
 }
 
 var _ checkout.Outbox = (*Service)(nil)

@@ -29,6 +29,7 @@ import (
 	"github.com/merchd/merchd/checkout/payments"
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/checkout/returns"
+	"github.com/merchd/merchd/checkout/settings"
 	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/ent"
@@ -67,8 +68,12 @@ type Config struct {
 	Notifier checkout.Notifier
 	// Notify configures email and outbound webhooks (central only).
 	Notify notify.Config
-	Now    func() time.Time
-	Log    *slog.Logger
+	// Look is the defaults (the flags) of the settings an owner edits:
+	// shop name, logo, brand colour, currency (empty Name: Notify's
+	// ShopName; empty Currency: the first of Currencies).
+	Look settings.Shop
+	Now  func() time.Time
+	Log  *slog.Logger
 }
 
 // Shop is every domain service, built once.
@@ -98,6 +103,9 @@ type Shop struct {
 	// recorded with each change and sent after (central only; nil at a
 	// hub, whose sales reach central's outbox when they sync).
 	Notify *notify.Service
+	// Settings are the shop's name, logo, brand colour and currency as
+	// an owner set them, over the flags.
+	Settings *settings.Service
 
 	log *slog.Logger
 }
@@ -111,6 +119,17 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 	db, dialect, now := cfg.DB.Client, cfg.DB.Dialect, cfg.Now
 	s := &Shop{log: cfg.Log}
 	var err error
+	look := cfg.Look
+	if look.Name == "" {
+		look.Name = cfg.Notify.ShopName
+	}
+	if look.Currency == "" {
+		look.Currency = cfg.Currencies[0]
+	}
+	s.Settings = settings.New(db, look, now)
+	if cfg.Notifier != nil {
+		s.Settings.SetNotifier(cfg.Notifier)
+	}
 	if s.Accounts, err = accounts.New(db, cfg.Accounts); err != nil {
 		return nil, err
 	}
@@ -170,6 +189,7 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 	}
 	s.Orders.IgnoreOtherInstallations(cfg.Install)
 	if s.Notify != nil {
+		s.Notify.SetShopName(func(ctx context.Context) string { return s.Settings.Get(ctx).Name })
 		s.Orders.SetOutbox(s.Notify)
 		s.Accounts.SetOutbox(s.Notify)
 	}

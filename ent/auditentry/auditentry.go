@@ -22,6 +22,8 @@ const (
 	FieldTokenID = "token_id"
 	// FieldRole holds the string denoting the role field in the database.
 	FieldRole = "role"
+	// FieldHub holds the string denoting the hub field in the database.
+	FieldHub = "hub"
 	// FieldOperation holds the string denoting the operation field in the database.
 	FieldOperation = "operation"
 	// FieldTargetID holds the string denoting the target_id field in the database.
@@ -41,6 +43,7 @@ var Columns = []string{
 	FieldStaffID,
 	FieldTokenID,
 	FieldRole,
+	FieldHub,
 	FieldOperation,
 	FieldTargetID,
 	FieldInput,
@@ -69,6 +72,10 @@ var (
 	DefaultAt func() time.Time
 	// RoleValidator is a validator for the "role" field. It is called by the builders before save.
 	RoleValidator func(string) error
+	// DefaultHub holds the default value on creation for the "hub" field.
+	DefaultHub string
+	// HubValidator is a validator for the "hub" field. It is called by the builders before save.
+	HubValidator func(string) error
 	// OperationValidator is a validator for the "operation" field. It is called by the builders before save.
 	OperationValidator func(string) error
 	// DefaultTargetID holds the default value on creation for the "target_id" field.
@@ -107,6 +114,11 @@ func ByTokenID(opts ...sql.OrderTermOption) OrderOption {
 // ByRole orders the results by the role field.
 func ByRole(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRole, opts...).ToFunc()
+}
+
+// ByHub orders the results by the hub field.
+func ByHub(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldHub, opts...).ToFunc()
 }
 
 // ByOperation orders the results by the operation field.

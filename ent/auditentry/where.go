@@ -74,6 +74,11 @@ func Role(v string) predicate.AuditEntry {
 	return predicate.AuditEntry(sql.FieldEQ(FieldRole, v))
 }
 
+// Hub applies equality check predicate on the "hub" field. It's identical to HubEQ.
+func Hub(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldEQ(FieldHub, v))
+}
+
 // Operation applies equality check predicate on the "operation" field. It's identical to OperationEQ.
 func Operation(v string) predicate.AuditEntry {
 	return predicate.AuditEntry(sql.FieldEQ(FieldOperation, v))
@@ -277,6 +282,71 @@ func RoleEqualFold(v string) predicate.AuditEntry {
 // RoleContainsFold applies the ContainsFold predicate on the "role" field.
 func RoleContainsFold(v string) predicate.AuditEntry {
 	return predicate.AuditEntry(sql.FieldContainsFold(FieldRole, v))
+}
+
+// HubEQ applies the EQ predicate on the "hub" field.
+func HubEQ(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldEQ(FieldHub, v))
+}
+
+// HubNEQ applies the NEQ predicate on the "hub" field.
+func HubNEQ(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldNEQ(FieldHub, v))
+}
+
+// HubIn applies the In predicate on the "hub" field.
+func HubIn(vs ...string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldIn(FieldHub, vs...))
+}
+
+// HubNotIn applies the NotIn predicate on the "hub" field.
+func HubNotIn(vs ...string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldNotIn(FieldHub, vs...))
+}
+
+// HubGT applies the GT predicate on the "hub" field.
+func HubGT(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldGT(FieldHub, v))
+}
+
+// HubGTE applies the GTE predicate on the "hub" field.
+func HubGTE(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldGTE(FieldHub, v))
+}
+
+// HubLT applies the LT predicate on the "hub" field.
+func HubLT(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldLT(FieldHub, v))
+}
+
+// HubLTE applies the LTE predicate on the "hub" field.
+func HubLTE(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldLTE(FieldHub, v))
+}
+
+// HubContains applies the Contains predicate on the "hub" field.
+func HubContains(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldContains(FieldHub, v))
+}
+
+// HubHasPrefix applies the HasPrefix predicate on the "hub" field.
+func HubHasPrefix(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldHasPrefix(FieldHub, v))
+}
+
+// HubHasSuffix applies the HasSuffix predicate on the "hub" field.
+func HubHasSuffix(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldHasSuffix(FieldHub, v))
+}
+
+// HubEqualFold applies the EqualFold predicate on the "hub" field.
+func HubEqualFold(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldEqualFold(FieldHub, v))
+}
+
+// HubContainsFold applies the ContainsFold predicate on the "hub" field.
+func HubContainsFold(v string) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldContainsFold(FieldHub, v))
 }
 
 // OperationEQ applies the EQ predicate on the "operation" field.

@@ -48,6 +48,7 @@ var (
 		{Name: "staff_id", Type: field.TypeInt},
 		{Name: "token_id", Type: field.TypeInt},
 		{Name: "role", Type: field.TypeString, Size: 20},
+		{Name: "hub", Type: field.TypeString, Size: 40, Default: ""},
 		{Name: "operation", Type: field.TypeString, Size: 100},
 		{Name: "target_id", Type: field.TypeString, Size: 100, Default: ""},
 		{Name: "input", Type: field.TypeString, Size: 2147483647, Default: ""},
@@ -67,7 +68,7 @@ var (
 			{
 				Name:    "auditentry_operation_at",
 				Unique:  false,
-				Columns: []*schema.Column{AuditEntriesColumns[5], AuditEntriesColumns[1]},
+				Columns: []*schema.Column{AuditEntriesColumns[6], AuditEntriesColumns[1]},
 			},
 			{
 				Name:    "auditentry_at",

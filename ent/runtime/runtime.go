@@ -106,22 +106,28 @@ func init() {
 	auditentryDescRole := auditentryFields[3].Descriptor()
 	// auditentry.RoleValidator is a validator for the "role" field. It is called by the builders before save.
 	auditentry.RoleValidator = auditentryDescRole.Validators[0].(func(string) error)
+	// auditentryDescHub is the schema descriptor for hub field.
+	auditentryDescHub := auditentryFields[4].Descriptor()
+	// auditentry.DefaultHub holds the default value on creation for the hub field.
+	auditentry.DefaultHub = auditentryDescHub.Default.(string)
+	// auditentry.HubValidator is a validator for the "hub" field. It is called by the builders before save.
+	auditentry.HubValidator = auditentryDescHub.Validators[0].(func(string) error)
 	// auditentryDescOperation is the schema descriptor for operation field.
-	auditentryDescOperation := auditentryFields[4].Descriptor()
+	auditentryDescOperation := auditentryFields[5].Descriptor()
 	// auditentry.OperationValidator is a validator for the "operation" field. It is called by the builders before save.
 	auditentry.OperationValidator = auditentryDescOperation.Validators[0].(func(string) error)
 	// auditentryDescTargetID is the schema descriptor for target_id field.
-	auditentryDescTargetID := auditentryFields[5].Descriptor()
+	auditentryDescTargetID := auditentryFields[6].Descriptor()
 	// auditentry.DefaultTargetID holds the default value on creation for the target_id field.
 	auditentry.DefaultTargetID = auditentryDescTargetID.Default.(string)
 	// auditentry.TargetIDValidator is a validator for the "target_id" field. It is called by the builders before save.
 	auditentry.TargetIDValidator = auditentryDescTargetID.Validators[0].(func(string) error)
 	// auditentryDescInput is the schema descriptor for input field.
-	auditentryDescInput := auditentryFields[6].Descriptor()
+	auditentryDescInput := auditentryFields[7].Descriptor()
 	// auditentry.DefaultInput holds the default value on creation for the input field.
 	auditentry.DefaultInput = auditentryDescInput.Default.(string)
 	// auditentryDescOutcome is the schema descriptor for outcome field.
-	auditentryDescOutcome := auditentryFields[7].Descriptor()
+	auditentryDescOutcome := auditentryFields[8].Descriptor()
 	// auditentry.OutcomeValidator is a validator for the "outcome" field. It is called by the builders before save.
 	auditentry.OutcomeValidator = auditentryDescOutcome.Validators[0].(func(string) error)
 	cartMixin := schema.Cart{}.Mixin()

@@ -33,6 +33,7 @@ import (
 	"github.com/merchd/merchd/checkout/orders"
 	"github.com/merchd/merchd/checkout/qrcodes"
 	"github.com/merchd/merchd/checkout/returns"
+	"github.com/merchd/merchd/checkout/settings"
 	"github.com/merchd/merchd/checkout/shop"
 	"github.com/merchd/merchd/checkout/wallets"
 	"github.com/merchd/merchd/edge"
@@ -77,6 +78,8 @@ type Env struct {
 	// Notify is the outbox (central only): tests send what is due with
 	// Notify.DeliverDue.
 	Notify *notify.Service
+	// Settings are the shop's owner-edited settings (name, logo, colour).
+	Settings *settings.Service
 	// Sales is the hub's selling side, with Options.Hub; nil on central.
 	Sales *edge.Sales
 	// Mux is the server's router; tests may mount more (the web pages).
@@ -229,6 +232,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { relay.Close() })
+	broker.Listen(s.Settings.Hear)
 	busCtx, stopBus := context.WithCancel(context.Background())
 	busDone := make(chan struct{})
 	go func() { bus.Run(busCtx, broker); close(busDone) }()
@@ -244,7 +248,7 @@ func New(t testing.TB, o Options) *Env {
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: clock.Now,
 		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Broker: broker, Bus: bus,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery,
-		Returns: s.Returns, Notify: s.Notify,
+		Returns: s.Returns, Notify: s.Notify, Settings: s.Settings,
 	}
 	if sales != nil {
 		resolver.Sales = sales
@@ -270,7 +274,7 @@ func New(t testing.TB, o Options) *Env {
 		Accounts: s.Accounts, Catalog: s.Catalog, Registry: reg, StaffToken: tok, Logs: logs,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Stripe: fake, Clock: clock,
 		Wallets: s.Wallets, Members: s.Members, Broker: broker, Relay: relay, Base: srv.URL, QR: s.QR, Mux: mux,
-		Hubs: s.Hubs, Returns: s.Returns, Sales: sales, shop: s, Notify: s.Notify,
+		Hubs: s.Hubs, Returns: s.Returns, Sales: sales, shop: s, Notify: s.Notify, Settings: s.Settings,
 		WebhookURL: srv.URL + "/webhooks/stripe",
 	}
 }

@@ -374,6 +374,18 @@ type DropPoolInput struct {
 	Units   int           `json:"units"`
 }
 
+// The SMTP server email goes through, from the flags (--smtp-*).
+type EmailSettings struct {
+	// False when no SMTP server is configured: no email is sent.
+	Enabled bool   `json:"enabled"`
+	Host    string `json:"host"`
+	Port    int    `json:"port"`
+	From    string `json:"from"`
+	TLS     string `json:"tls"`
+	// Whether the server is given a user name and password.
+	Auth bool `json:"auth"`
+}
+
 type EndStreamInput struct {
 	StreamID int `json:"streamId"`
 }
@@ -953,6 +965,15 @@ type ScanToTillPayload struct {
 	Cart *ent.Cart `json:"cart"`
 }
 
+type SendTestEmailInput struct {
+	To string `json:"to"`
+}
+
+type SendTestEmailPayload struct {
+	// The address the server took the email for.
+	To string `json:"to"`
+}
+
 type SetDeliveryMethodInput struct {
 	// Default: your open cart.
 	CartID *int                  `json:"cartId,omitempty"`
@@ -1021,6 +1042,23 @@ type SetStockPayload struct {
 
 type ShippingRatePayload struct {
 	Rate *ent.ShippingRate `json:"rate"`
+}
+
+// The shop's name, logo, brand colour and shown currency, as the pages show them.
+type ShopSettings struct {
+	Name string `json:"name"`
+	// An https URL or a path on this server; empty: no logo.
+	LogoURL string `json:"logoUrl"`
+	// The brand colour (#rrggbb or #rgb); empty: the design system's.
+	BrandColor string `json:"brandColor"`
+	// The ISO 4217 currency the shop shows (prices keep their own).
+	Currency string `json:"currency"`
+	// When an owner last changed them; null while the flags' defaults are in force.
+	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+}
+
+type ShopSettingsPayload struct {
+	Settings *ShopSettings `json:"settings"`
 }
 
 type SignInInput struct {
@@ -1210,6 +1248,13 @@ type UpdateShippingRateInput struct {
 	Price          *ent.Money `json:"price,omitempty"`
 	Active         *bool      `json:"active,omitempty"`
 	IdempotencyKey string     `json:"idempotencyKey"`
+}
+
+type UpdateShopSettingsInput struct {
+	Name       *string `json:"name,omitempty"`
+	LogoURL    *string `json:"logoUrl,omitempty"`
+	BrandColor *string `json:"brandColor,omitempty"`
+	Currency   *string `json:"currency,omitempty"`
 }
 
 type UpdateVariantInput struct {

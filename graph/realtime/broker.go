@@ -32,12 +32,8 @@ type Broker struct {
 
 	derive map[string]derivation // by source prefix
 
-	observers []func(topics []string)
+	listeners []func(topics []string)
 }
-
-// Observe makes f see every notification's topics first (the response
-// cache); call it before notifications start. f must not block.
-func (b *Broker) Observe(f func(topics []string)) { b.observers = append(b.observers, f) }
 
 // derivation maps a change of one topic to other topics (a stock change to
 // the overlays pinning that product).
@@ -66,10 +62,16 @@ func (b *Broker) Derive(source, target string, f func(ctx context.Context, topic
 // Handle registers the fetch for topics "prefix:…".
 func (b *Broker) Handle(prefix string, f Fetch) { b.fetchers[prefix] = f }
 
+// Listen makes f hear every notification's topics (a cache to drop),
+// from this replica and, through the bus, from every other. Call it
+// before the bus runs; f runs on the notifier's goroutine and must not
+// block.
+func (b *Broker) Listen(f func(topics []string)) { b.listeners = append(b.listeners, f) }
+
 // Notify marks topics changed; "*" means everything (after a lost link).
 // It never blocks on subscribers.
 func (b *Broker) Notify(_ context.Context, topics ...string) {
-	for _, f := range b.observers {
+	for _, f := range b.listeners {
 		f(topics)
 	}
 	b.mu.Lock()
