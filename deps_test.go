@@ -37,7 +37,7 @@ var checkoutDeps = map[string][]string{
 	"checkout/inventory":   {},
 	"checkout/accounts":    {"checkout", "checkout/txn"},
 	"checkout/notify":      {"checkout", "checkout/txn"},
-	"checkout/catalog":     {"checkout", "checkout/txn"},
+	"checkout/catalog":     {"checkout", "checkout/txn", "checkout/inventory"},
 	"checkout/drops":       {"checkout", "checkout/txn"},
 	"checkout/streams":     {"checkout", "checkout/txn"},
 	"checkout/qrcodes":     {"checkout"},
@@ -50,6 +50,7 @@ var checkoutDeps = map[string][]string{
 	"checkout/fulfillment": {"checkout", "checkout/txn", "checkout/wallets"},
 	"checkout/returns":     {"checkout", "checkout/txn", "checkout/inventory", "checkout/orders", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
 	"checkout/hubs":        {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
+	"checkout/analytics":   {"checkout"},
 	"checkout/shop":        {"*"},
 }
 
@@ -58,7 +59,7 @@ var checkoutDeps = map[string][]string{
 // payments in resolvers); the hub sells with the hub protocol, holds and
 // the catalog, and writes its own sales and stock with txn and inventory.
 var checkoutUsers = map[string][]string{
-	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/delivery", "checkout/drops", "checkout/fulfillment",
+	"graph": {"checkout", "checkout/accounts", "checkout/analytics", "checkout/carts", "checkout/catalog", "checkout/delivery", "checkout/drops", "checkout/fulfillment",
 		"checkout/hubs", "checkout/memberships", "checkout/notify", "checkout/orders", "checkout/qrcodes", "checkout/returns", "checkout/streams", "checkout/wallets"},
 	"edge": {"checkout", "checkout/carts", "checkout/catalog", "checkout/fulfillment", "checkout/hubs", "checkout/inventory", "checkout/returns", "checkout/txn"},
 }

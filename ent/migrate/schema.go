@@ -1505,6 +1505,35 @@ var (
 			},
 		},
 	}
+	// StockOutsColumns holds the columns for the "stock_outs" table.
+	StockOutsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "variant_id", Type: field.TypeInt},
+		{Name: "location_id", Type: field.TypeInt},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+	}
+	// StockOutsTable holds the schema information for the "stock_outs" table.
+	StockOutsTable = &schema.Table{
+		Name:       "stock_outs",
+		Columns:    StockOutsColumns,
+		PrimaryKey: []*schema.Column{StockOutsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stockout_variant_id_location_id",
+				Unique:  true,
+				Columns: []*schema.Column{StockOutsColumns[1], StockOutsColumns[2]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "ended_at IS NULL",
+				},
+			},
+			{
+				Name:    "stockout_started_at",
+				Unique:  false,
+				Columns: []*schema.Column{StockOutsColumns[3]},
+			},
+		},
+	}
 	// StreamsColumns holds the columns for the "streams" table.
 	StreamsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1770,6 +1799,7 @@ var (
 		StaffsTable,
 		StaffTokensTable,
 		StocksTable,
+		StockOutsTable,
 		StreamsTable,
 		StripeEventsTable,
 		TopUpsTable,
@@ -2036,6 +2066,12 @@ func init() {
 	}
 	StocksTable.Annotation.Checks = map[string]string{
 		"stock_available_non_negative": "available >= 0",
+	}
+	StockOutsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(240518168576),
+	}
+	StockOutsTable.Annotation.Checks = map[string]string{
+		"stock_out_ends_after_start": "ended_at IS NULL OR ended_at >= started_at",
 	}
 	StreamsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(124554051584),
