@@ -32,26 +32,27 @@ var allowedDeps = map[string][]string{
 // streams, qrcodes and payments on no other domain); only the composition
 // root (shop) sees them all. Every package under checkout/ must be listed.
 var checkoutDeps = map[string][]string{
-	"checkout":             {},
-	"checkout/txn":         {"checkout"},
-	"checkout/inventory":   {},
-	"checkout/accounts":    {"checkout", "checkout/txn"},
-	"checkout/notify":      {"checkout", "checkout/txn"},
-	"checkout/catalog":     {"checkout", "checkout/txn", "checkout/inventory"},
-	"checkout/drops":       {"checkout", "checkout/txn"},
-	"checkout/streams":     {"checkout", "checkout/txn"},
-	"checkout/qrcodes":     {"checkout"},
-	"checkout/payments":    {"checkout"},
-	"checkout/wallets":     {"checkout", "checkout/txn"},
-	"checkout/memberships": {"checkout", "checkout/txn", "checkout/wallets"},
-	"checkout/carts":       {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops"},
-	"checkout/delivery":    {"checkout", "checkout/txn"},
-	"checkout/orders":      {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
-	"checkout/fulfillment": {"checkout", "checkout/txn", "checkout/wallets"},
-	"checkout/returns":     {"checkout", "checkout/txn", "checkout/inventory", "checkout/orders", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
-	"checkout/hubs":        {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
-	"checkout/analytics":   {"checkout"},
-	"checkout/shop":        {"*"},
+	"checkout":                         {},
+	"checkout/txn":                     {"checkout"},
+	"checkout/inventory":               {},
+	"checkout/accounts":                {"checkout", "checkout/txn"},
+	"checkout/notify":                  {"checkout", "checkout/txn"},
+	"checkout/catalog":                 {"checkout", "checkout/txn", "checkout/inventory"},
+	"checkout/drops":                   {"checkout", "checkout/txn"},
+	"checkout/streams":                 {"checkout", "checkout/txn"},
+	"checkout/qrcodes":                 {"checkout"},
+	"checkout/payments":                {"checkout"},
+	"checkout/wallets":                 {"checkout", "checkout/txn"},
+	"checkout/memberships":             {"checkout", "checkout/txn", "checkout/wallets"},
+	"checkout/carts":                   {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops"},
+	"checkout/delivery":                {"checkout", "checkout/txn"},
+	"checkout/orders":                  {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
+	"checkout/fulfillment":             {"checkout", "checkout/txn", "checkout/wallets"},
+	"checkout/returns":                 {"checkout", "checkout/txn", "checkout/inventory", "checkout/orders", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
+	"checkout/hubs":                    {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
+	"checkout/analytics":               {"checkout"},
+	"checkout/analytics/analyticstest": {},
+	"checkout/shop":                    {"*"},
 }
 
 // checkoutUsers limits what the other folders import from checkout
@@ -71,10 +72,11 @@ var shopUsers = []string{module, module + "/graph/graphtest"}
 // testHelpers are the packages that exist for tests: what they may depend
 // on, and the folders whose tests may use them.
 var testHelpers = map[string]struct{ deps, users []string }{
-	module + "/ent/entdb/entdbtest":   {deps: []string{"ent"}, users: []string{"*"}},
-	module + "/hardware/hardwaretest": {deps: []string{}, users: []string{"*"}},
-	module + "/live/livetest":         {deps: []string{"live"}, users: []string{"live", "graph", "web", ""}},
-	module + "/graph/graphtest":       {deps: []string{"graph", "checkout", "live", "ent", "hardware", "edge"}, users: []string{"graph", "web", "edge", ""}},
+	module + "/ent/entdb/entdbtest":              {deps: []string{"ent"}, users: []string{"*"}},
+	module + "/hardware/hardwaretest":            {deps: []string{}, users: []string{"*"}},
+	module + "/checkout/analytics/analyticstest": {deps: []string{"ent"}, users: []string{"checkout", "graph", "web"}},
+	module + "/live/livetest":                    {deps: []string{"live"}, users: []string{"live", "graph", "web", ""}},
+	module + "/graph/graphtest":                  {deps: []string{"graph", "checkout", "live", "ent", "hardware", "edge"}, users: []string{"graph", "web", "edge", ""}},
 }
 
 type pkg struct {

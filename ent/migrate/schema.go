@@ -165,6 +165,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{CartLinesColumns[10]},
 			},
+			{
+				Name:    "cartline_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{CartLinesColumns[9]},
+			},
 		},
 	}
 	// CollectionsColumns holds the columns for the "collections" table.
@@ -461,6 +466,16 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{FulfillmentsColumns[6], FulfillmentsColumns[5]},
 			},
+			{
+				Name:    "fulfillment_collected_at",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentsColumns[8]},
+			},
+			{
+				Name:    "fulfillment_escalated_at",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentsColumns[10]},
+			},
 		},
 	}
 	// FulfillmentEventsColumns holds the columns for the "fulfillment_events" table.
@@ -487,6 +502,13 @@ var (
 				Columns:    []*schema.Column{FulfillmentEventsColumns[9]},
 				RefColumns: []*schema.Column{FulfillmentsColumns[0]},
 				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "fulfillmentevent_to_at",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentEventsColumns[3], FulfillmentEventsColumns[8]},
 			},
 		},
 	}
@@ -717,9 +739,9 @@ var (
 				Columns: []*schema.Column{HubSalesColumns[2], HubSalesColumns[8]},
 			},
 			{
-				Name:    "hubsale_status",
+				Name:    "hubsale_status_sold_at",
 				Unique:  false,
-				Columns: []*schema.Column{HubSalesColumns[10]},
+				Columns: []*schema.Column{HubSalesColumns[10], HubSalesColumns[8]},
 			},
 		},
 	}
@@ -987,6 +1009,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[11]},
 			},
+			{
+				Name:    "order_status_paid_at",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[12]},
+			},
 		},
 	}
 	// OrderEventsColumns holds the columns for the "order_events" table.
@@ -1043,6 +1070,18 @@ var (
 				Columns:    []*schema.Column{OrderLinesColumns[11]},
 				RefColumns: []*schema.Column{VariantsColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "orderline_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrderLinesColumns[10]},
+			},
+			{
+				Name:    "orderline_drop_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrderLinesColumns[2]},
 			},
 		},
 	}
