@@ -198,7 +198,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: now,
 		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Broker: broker,
-		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery, Returns: s.Returns,
+		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery, Returns: s.Returns, Analytics: s.Analytics,
 		Notify: s.Notify, PublicURL: cfg.Notify.PublicURL,
 	}
 	if syncer != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/merchd/merchd/checkout/accounts"
+	"github.com/merchd/merchd/checkout/analytics"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/delivery"
@@ -61,6 +62,8 @@ type Resolver struct {
 	Delivery *delivery.Service
 	// Returns takes goods back; nil at a hub.
 	Returns *returns.Service
+	// Analytics measures sales; nil at a hub.
+	Analytics *analytics.Service
 	// Notify registers webhook endpoints; nil at a hub.
 	Notify *notify.Service
 	// Hubs is central's side of the pop-up protocol: leases, hub sales
