@@ -8,6 +8,10 @@ package graph
 import (
 	"context"
 
+	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/ent"
+	"github.com/merchd/merchd/ent/location"
+
 	"github.com/merchd/merchd/graph/model"
 )
 
@@ -27,4 +31,20 @@ func (r *queryResolver) AnalyticsCSV(ctx context.Context, input model.AnalyticsI
 		return "", err
 	}
 	return rep.CSV(), nil
+}
+
+// AnalyticsLocations is the resolver for the analyticsLocations field.
+func (r *queryResolver) AnalyticsLocations(ctx context.Context) ([]*model.AnalyticsLocation, error) {
+	if err := checkout.RequireStaff(ctx); err != nil {
+		return nil, err
+	}
+	locs, err := r.Client.Location.Query().Order(ent.Asc(location.FieldCode)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.AnalyticsLocation, len(locs))
+	for i, l := range locs {
+		out[i] = &model.AnalyticsLocation{ID: l.ID, Code: l.Code, Name: l.Name, Kind: l.Kind.String()}
+	}
+	return out, nil
 }

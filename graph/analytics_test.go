@@ -164,6 +164,11 @@ func TestAnalyticsRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for who, tok := range map[string]string{"clerk": clerk.Token, "customer": customer, "hub token": hubTok} {
+		if r := e.Do(t, tok, `{ analyticsLocations { code } }`, nil); r.Code() != "FORBIDDEN" {
+			t.Errorf("%s lists locations: %s, want FORBIDDEN", who, r.Code())
+		}
+	}
 	for _, q := range []string{analyticsQuery, analyticsCSVQuery} {
 		vars := map[string]any{"i": seededPeriod}
 		for who, tok := range map[string]string{"clerk": clerk.Token, "customer": customer, "hub token": hubTok} {

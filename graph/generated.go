@@ -129,6 +129,13 @@ type ComplexityRoot struct {
 		Title            func(childComplexity int) int
 	}
 
+	AnalyticsLocation struct {
+		Code func(childComplexity int) int
+		ID   func(childComplexity int) int
+		Kind func(childComplexity int) int
+		Name func(childComplexity int) int
+	}
+
 	AnalyticsPoint struct {
 		At      func(childComplexity int) int
 		Orders  func(childComplexity int) int
@@ -953,6 +960,7 @@ type ComplexityRoot struct {
 	Query struct {
 		Analytics            func(childComplexity int, input model.AnalyticsInput) int
 		AnalyticsCSV         func(childComplexity int, input model.AnalyticsInput) int
+		AnalyticsLocations   func(childComplexity int) int
 		AuditLog             func(childComplexity int, first *int, after *entgql.Cursor[int], staffID *int, operation *string) int
 		Cart                 func(childComplexity int) int
 		Collections          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
@@ -1582,6 +1590,7 @@ type QueryResolver interface {
 	Variants(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) (*ent.VariantConnection, error)
 	Analytics(ctx context.Context, input model.AnalyticsInput) (*model.AnalyticsReport, error)
 	AnalyticsCSV(ctx context.Context, input model.AnalyticsInput) (string, error)
+	AnalyticsLocations(ctx context.Context) ([]*model.AnalyticsLocation, error)
 	Cart(ctx context.Context) (*ent.Cart, error)
 	PickupPoints(ctx context.Context) ([]*ent.PickupPoint, error)
 	DeliveryZones(ctx context.Context) ([]*ent.DeliveryZone, error)
@@ -1829,6 +1838,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AnalyticsDrop.Title(childComplexity), true
+
+	case "AnalyticsLocation.code":
+		if e.ComplexityRoot.AnalyticsLocation.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsLocation.Code(childComplexity), true
+	case "AnalyticsLocation.id":
+		if e.ComplexityRoot.AnalyticsLocation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsLocation.ID(childComplexity), true
+	case "AnalyticsLocation.kind":
+		if e.ComplexityRoot.AnalyticsLocation.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsLocation.Kind(childComplexity), true
+	case "AnalyticsLocation.name":
+		if e.ComplexityRoot.AnalyticsLocation.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsLocation.Name(childComplexity), true
 
 	case "AnalyticsPoint.at":
 		if e.ComplexityRoot.AnalyticsPoint.At == nil {
@@ -5534,6 +5568,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AnalyticsCSV(childComplexity, args["input"].(model.AnalyticsInput)), true
+	case "Query.analyticsLocations":
+		if e.ComplexityRoot.Query.AnalyticsLocations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AnalyticsLocations(childComplexity), true
 	case "Query.auditLog":
 		if e.ComplexityRoot.Query.AuditLog == nil {
 			break
@@ -7753,6 +7793,20 @@ func (ec *executionContext) childFields_AnalyticsDrop(ctx context.Context, field
 		return ec.fieldContext_AnalyticsDrop_minutesToSellOut(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AnalyticsDrop", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsLocation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AnalyticsLocation_id(ctx, field)
+	case "code":
+		return ec.fieldContext_AnalyticsLocation_code(ctx, field)
+	case "name":
+		return ec.fieldContext_AnalyticsLocation_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_AnalyticsLocation_kind(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsLocation", field.Name)
 }
 
 func (ec *executionContext) childFields_AnalyticsPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12968,6 +13022,98 @@ func (ec *executionContext) _AnalyticsDrop_minutesToSellOut(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_AnalyticsDrop_minutesToSellOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AnalyticsDrop", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsLocation_id(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsLocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsLocation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsLocation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsLocation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsLocation_code(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsLocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsLocation_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsLocation_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsLocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsLocation_name(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsLocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsLocation_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsLocation_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsLocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsLocation_kind(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsLocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsLocation_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsLocation_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsLocation", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _AnalyticsPoint_at(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsPoint) (ret graphql.Marshaler) {
@@ -28618,6 +28764,38 @@ func (ec *executionContext) fieldContext_Query_analyticsCSV(ctx context.Context,
 	if fc.Args, err = ec.field_Query_analyticsCSV_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_analyticsLocations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_analyticsLocations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AnalyticsLocations(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AnalyticsLocation) graphql.Marshaler {
+			return ec.marshalNAnalyticsLocation2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsLocationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_analyticsLocations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsLocation(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -57886,6 +58064,59 @@ func (ec *executionContext) _AnalyticsDrop(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var analyticsLocationImplementors = []string{"AnalyticsLocation"}
+
+func (ec *executionContext) _AnalyticsLocation(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsLocation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsLocationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsLocation")
+		case "id":
+			out.Values[i] = ec._AnalyticsLocation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._AnalyticsLocation_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._AnalyticsLocation_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._AnalyticsLocation_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var analyticsPointImplementors = []string{"AnalyticsPoint"}
 
 func (ec *executionContext) _AnalyticsPoint(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsPoint) graphql.Marshaler {
@@ -66402,6 +66633,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "analyticsLocations":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_analyticsLocations(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "cart":
 			field := field
 
@@ -71593,6 +71846,32 @@ func (ec *executionContext) marshalNAnalyticsDrop2ᚖgithubᚗcomᚋmerchdᚋmer
 func (ec *executionContext) unmarshalNAnalyticsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsInput(ctx context.Context, v any) (model.AnalyticsInput, error) {
 	res, err := ec.unmarshalInputAnalyticsInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAnalyticsLocation2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsLocationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AnalyticsLocation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAnalyticsLocation2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsLocation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAnalyticsLocation2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsLocation(ctx context.Context, sel ast.SelectionSet, v *model.AnalyticsLocation) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AnalyticsLocation(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNAnalyticsPoint2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsPointᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AnalyticsPoint) graphql.Marshaler {

@@ -111,6 +111,15 @@ type AnalyticsInput struct {
 	LocationID *int      `json:"locationId,omitempty"`
 }
 
+// A stock location, as the analytics scope picker lists it.
+type AnalyticsLocation struct {
+	ID   int    `json:"id"`
+	Code string `json:"code"`
+	Name string `json:"name"`
+	// CENTRAL, HUB, PARTNER_COUNTER or LOCKER.
+	Kind string `json:"kind"`
+}
+
 type AnalyticsPoint struct {
 	At      time.Time  `json:"at"`
 	Revenue *ent.Money `json:"revenue"`
