@@ -1,10 +1,13 @@
 package web_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/merchd/merchd/ent/location"
+	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
 	"github.com/merchd/merchd/web"
 )
@@ -33,6 +36,11 @@ func newConsole(t *testing.T, o graphtest.Options) *console {
 		t.Skipf("needs playwright-core: run `npm ci` in %s", dir)
 	}
 	e := graphtest.New(t, o)
+	// The clerk's location: a pop-up hub.
+	sys := viewer.SystemContext(context.Background())
+	if n, _ := e.Client.Location.Query().Where(location.Code("popup-1")).Count(sys); n == 0 {
+		graphtest.Must(t, e.Client.Location.Create().SetCode("popup-1").SetName("Pop-up").SetKind(location.KindHUB).Exec(sys))
+	}
 	e.Mux.Handle("/", web.Handler(web.Config{ShopName: "Night Owl Merch",
 		Brand: web.Brand{Color: "#6a1fb0", LogoURL: "/assets/demo/night-owl.svg"}}))
 	add := func(email, role, location string) member {

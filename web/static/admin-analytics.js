@@ -58,7 +58,7 @@ export default async function (ctx) {
     h("div", { class: "field" }, h("label", { for: "an-to" }, "To (last day)"), toIn));
   const show = h("button", { type: "submit" }, "Show");
   const exportBtn = h("button", { type: "button", id: "an-export", class: "secondary" }, "Export CSV");
-  const form = h("form", { class: "toolbar", id: "an-form", "aria-label": "Period and scope" },
+  const form = h("form", { class: "toolbar", id: "an-form", "aria-label": "Choose the figures" },
     h("div", { class: "field" }, h("label", { for: "an-period" }, "Period"), periodSel),
     custom,
     h("div", { class: "field" }, h("label", { for: "an-scope" }, "Scope"), scopeSel),
