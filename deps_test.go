@@ -32,26 +32,28 @@ var allowedDeps = map[string][]string{
 // streams, qrcodes and payments on no other domain); only the composition
 // root (shop) sees them all. Every package under checkout/ must be listed.
 var checkoutDeps = map[string][]string{
-	"checkout":             {},
-	"checkout/txn":         {"checkout"},
-	"checkout/inventory":   {},
-	"checkout/accounts":    {"checkout", "checkout/txn"},
-	"checkout/notify":      {"checkout", "checkout/txn"},
-	"checkout/catalog":     {"checkout", "checkout/txn"},
-	"checkout/drops":       {"checkout", "checkout/txn"},
-	"checkout/streams":     {"checkout", "checkout/txn"},
-	"checkout/qrcodes":     {"checkout"},
-	"checkout/payments":    {"checkout"},
-	"checkout/wallets":     {"checkout", "checkout/txn"},
-	"checkout/memberships": {"checkout", "checkout/txn", "checkout/wallets"},
-	"checkout/carts":       {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops"},
-	"checkout/delivery":    {"checkout", "checkout/txn"},
-	"checkout/orders":      {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
-	"checkout/fulfillment": {"checkout", "checkout/txn", "checkout/wallets"},
-	"checkout/returns":     {"checkout", "checkout/txn", "checkout/inventory", "checkout/orders", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
-	"checkout/hubs":        {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
-	"checkout/settings":    {"checkout"},
-	"checkout/shop":        {"*"},
+	"checkout":                         {},
+	"checkout/txn":                     {"checkout"},
+	"checkout/inventory":               {},
+	"checkout/accounts":                {"checkout", "checkout/txn"},
+	"checkout/notify":                  {"checkout", "checkout/txn"},
+	"checkout/catalog":                 {"checkout", "checkout/txn", "checkout/inventory"},
+	"checkout/drops":                   {"checkout", "checkout/txn"},
+	"checkout/streams":                 {"checkout", "checkout/txn"},
+	"checkout/qrcodes":                 {"checkout"},
+	"checkout/payments":                {"checkout"},
+	"checkout/wallets":                 {"checkout", "checkout/txn"},
+	"checkout/memberships":             {"checkout", "checkout/txn", "checkout/wallets"},
+	"checkout/carts":                   {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops"},
+	"checkout/delivery":                {"checkout", "checkout/txn"},
+	"checkout/orders":                  {"checkout", "checkout/txn", "checkout/inventory", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
+	"checkout/fulfillment":             {"checkout", "checkout/txn", "checkout/wallets"},
+	"checkout/returns":                 {"checkout", "checkout/txn", "checkout/inventory", "checkout/orders", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
+	"checkout/hubs":                    {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
+	"checkout/analytics":               {"checkout"},
+	"checkout/settings":                {"checkout"},
+	"checkout/analytics/analyticstest": {},
+	"checkout/shop":                    {"*"},
 }
 
 // checkoutUsers limits what the other folders import from checkout
@@ -59,7 +61,7 @@ var checkoutDeps = map[string][]string{
 // payments in resolvers); the hub sells with the hub protocol, holds and
 // the catalog, and writes its own sales and stock with txn and inventory.
 var checkoutUsers = map[string][]string{
-	"graph": {"checkout", "checkout/accounts", "checkout/carts", "checkout/catalog", "checkout/delivery", "checkout/drops", "checkout/fulfillment",
+	"graph": {"checkout", "checkout/accounts", "checkout/analytics", "checkout/carts", "checkout/catalog", "checkout/delivery", "checkout/drops", "checkout/fulfillment",
 		"checkout/hubs", "checkout/memberships", "checkout/notify", "checkout/orders", "checkout/qrcodes", "checkout/returns", "checkout/settings", "checkout/streams", "checkout/wallets"},
 	"edge": {"checkout", "checkout/carts", "checkout/catalog", "checkout/fulfillment", "checkout/hubs", "checkout/inventory", "checkout/returns", "checkout/txn"},
 }
@@ -71,10 +73,11 @@ var shopUsers = []string{module, module + "/graph/graphtest"}
 // testHelpers are the packages that exist for tests: what they may depend
 // on, and the folders whose tests may use them.
 var testHelpers = map[string]struct{ deps, users []string }{
-	module + "/ent/entdb/entdbtest":   {deps: []string{"ent"}, users: []string{"*"}},
-	module + "/hardware/hardwaretest": {deps: []string{}, users: []string{"*"}},
-	module + "/live/livetest":         {deps: []string{"live"}, users: []string{"live", "graph", "web", ""}},
-	module + "/graph/graphtest":       {deps: []string{"graph", "checkout", "live", "ent", "hardware", "edge"}, users: []string{"graph", "web", "edge", ""}},
+	module + "/ent/entdb/entdbtest":              {deps: []string{"ent"}, users: []string{"*"}},
+	module + "/hardware/hardwaretest":            {deps: []string{}, users: []string{"*"}},
+	module + "/checkout/analytics/analyticstest": {deps: []string{"ent"}, users: []string{"checkout", "graph", "web"}},
+	module + "/live/livetest":                    {deps: []string{"live"}, users: []string{"live", "graph", "web", ""}},
+	module + "/graph/graphtest":                  {deps: []string{"graph", "checkout", "live", "ent", "hardware", "edge"}, users: []string{"graph", "web", "edge", ""}},
 }
 
 type pkg struct {

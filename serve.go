@@ -200,7 +200,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Client: db.Client, Accounts: s.Accounts, Catalog: s.Catalog,
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: now,
 		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Broker: broker, Bus: bus,
-		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery, Returns: s.Returns,
+		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery, Returns: s.Returns, Analytics: s.Analytics,
 		Notify: s.Notify, PublicURL: cfg.Notify.PublicURL, Settings: s.Settings,
 	}
 	// Every replica drops its cached settings when any replica changes them.

@@ -64,6 +64,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stockout"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
@@ -178,6 +179,8 @@ type Client struct {
 	StaffToken *StaffTokenClient
 	// Stock is the client for interacting with the Stock builders.
 	Stock *StockClient
+	// StockOut is the client for interacting with the StockOut builders.
+	StockOut *StockOutClient
 	// Stream is the client for interacting with the Stream builders.
 	Stream *StreamClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
@@ -252,6 +255,7 @@ func (c *Client) init() {
 	c.Staff = NewStaffClient(c.config)
 	c.StaffToken = NewStaffTokenClient(c.config)
 	c.Stock = NewStockClient(c.config)
+	c.StockOut = NewStockOutClient(c.config)
 	c.Stream = NewStreamClient(c.config)
 	c.StripeEvent = NewStripeEventClient(c.config)
 	c.TopUp = NewTopUpClient(c.config)
@@ -400,6 +404,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Staff:                NewStaffClient(cfg),
 		StaffToken:           NewStaffTokenClient(cfg),
 		Stock:                NewStockClient(cfg),
+		StockOut:             NewStockOutClient(cfg),
 		Stream:               NewStreamClient(cfg),
 		StripeEvent:          NewStripeEventClient(cfg),
 		TopUp:                NewTopUpClient(cfg),
@@ -475,6 +480,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Staff:                NewStaffClient(cfg),
 		StaffToken:           NewStaffTokenClient(cfg),
 		Stock:                NewStockClient(cfg),
+		StockOut:             NewStockOutClient(cfg),
 		Stream:               NewStreamClient(cfg),
 		StripeEvent:          NewStripeEventClient(cfg),
 		TopUp:                NewTopUpClient(cfg),
@@ -520,8 +526,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.NotificationDelivery, c.Order, c.OrderEvent, c.OrderLine, c.OrderReturn,
 		c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
 		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
-		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
-		c.WalletEntry, c.WebhookEndpoint,
+		c.StaffToken, c.Stock, c.StockOut, c.Stream, c.StripeEvent, c.TopUp, c.Variant,
+		c.Wallet, c.WalletEntry, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -540,8 +546,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.NotificationDelivery, c.Order, c.OrderEvent, c.OrderLine, c.OrderReturn,
 		c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
 		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
-		c.StaffToken, c.Stock, c.Stream, c.StripeEvent, c.TopUp, c.Variant, c.Wallet,
-		c.WalletEntry, c.WebhookEndpoint,
+		c.StaffToken, c.Stock, c.StockOut, c.Stream, c.StripeEvent, c.TopUp, c.Variant,
+		c.Wallet, c.WalletEntry, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -648,6 +654,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.StaffToken.mutate(ctx, m)
 	case *StockMutation:
 		return c.Stock.mutate(ctx, m)
+	case *StockOutMutation:
+		return c.StockOut.mutate(ctx, m)
 	case *StreamMutation:
 		return c.Stream.mutate(ctx, m)
 	case *StripeEventMutation:
@@ -8065,6 +8073,140 @@ func (c *StockClient) mutate(ctx context.Context, m *StockMutation) (Value, erro
 	}
 }
 
+// StockOutClient is a client for the StockOut schema.
+type StockOutClient struct {
+	config
+}
+
+// NewStockOutClient returns a client for the StockOut from the given config.
+func NewStockOutClient(c config) *StockOutClient {
+	return &StockOutClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `stockout.Hooks(f(g(h())))`.
+func (c *StockOutClient) Use(hooks ...Hook) {
+	c.hooks.StockOut = append(c.hooks.StockOut, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `stockout.Intercept(f(g(h())))`.
+func (c *StockOutClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StockOut = append(c.inters.StockOut, interceptors...)
+}
+
+// Create returns a builder for creating a StockOut entity.
+func (c *StockOutClient) Create() *StockOutCreate {
+	mutation := newStockOutMutation(c.config, OpCreate)
+	return &StockOutCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StockOut entities.
+func (c *StockOutClient) CreateBulk(builders ...*StockOutCreate) *StockOutCreateBulk {
+	return &StockOutCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StockOutClient) MapCreateBulk(slice any, setFunc func(*StockOutCreate, int)) *StockOutCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StockOutCreateBulk{err: fmt.Errorf("calling to StockOutClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StockOutCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StockOutCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StockOut.
+func (c *StockOutClient) Update() *StockOutUpdate {
+	mutation := newStockOutMutation(c.config, OpUpdate)
+	return &StockOutUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StockOutClient) UpdateOne(_m *StockOut) *StockOutUpdateOne {
+	mutation := newStockOutMutation(c.config, OpUpdateOne, withStockOut(_m))
+	return &StockOutUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StockOutClient) UpdateOneID(id int) *StockOutUpdateOne {
+	mutation := newStockOutMutation(c.config, OpUpdateOne, withStockOutID(id))
+	return &StockOutUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StockOut.
+func (c *StockOutClient) Delete() *StockOutDelete {
+	mutation := newStockOutMutation(c.config, OpDelete)
+	return &StockOutDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StockOutClient) DeleteOne(_m *StockOut) *StockOutDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StockOutClient) DeleteOneID(id int) *StockOutDeleteOne {
+	builder := c.Delete().Where(stockout.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StockOutDeleteOne{builder}
+}
+
+// Query returns a query builder for StockOut.
+func (c *StockOutClient) Query() *StockOutQuery {
+	return &StockOutQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStockOut},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StockOut entity by its id.
+func (c *StockOutClient) Get(ctx context.Context, id int) (*StockOut, error) {
+	return c.Query().Where(stockout.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StockOutClient) GetX(ctx context.Context, id int) *StockOut {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *StockOutClient) Hooks() []Hook {
+	hooks := c.hooks.StockOut
+	return append(hooks[:len(hooks):len(hooks)], stockout.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *StockOutClient) Interceptors() []Interceptor {
+	return c.inters.StockOut
+}
+
+func (c *StockOutClient) mutate(ctx context.Context, m *StockOutMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StockOutCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StockOutUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StockOutUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StockOutDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StockOut mutation op: %q", m.Op())
+	}
+}
+
 // StreamClient is a client for the Stream schema.
 type StreamClient struct {
 	config
@@ -9109,8 +9251,9 @@ type (
 		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
 		NotificationDelivery, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
 		OutboxEvent, Payment, PickupPoint, PickupWindow, Product, ReaderBinding,
-		Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken, Stock, Stream,
-		StripeEvent, TopUp, Variant, Wallet, WalletEntry, WebhookEndpoint []ent.Hook
+		Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken, Stock, StockOut,
+		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry,
+		WebhookEndpoint []ent.Hook
 	}
 	inters struct {
 		AccountToken, AuditEntry, Cart, CartLine, Collection, Customer, CustomerAddress,
@@ -9120,8 +9263,8 @@ type (
 		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
 		NotificationDelivery, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
 		OutboxEvent, Payment, PickupPoint, PickupWindow, Product, ReaderBinding,
-		Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken, Stock, Stream,
-		StripeEvent, TopUp, Variant, Wallet, WalletEntry,
+		Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken, Stock, StockOut,
+		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry,
 		WebhookEndpoint []ent.Interceptor
 	}
 )

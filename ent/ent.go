@@ -61,6 +61,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stockout"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
@@ -177,6 +178,7 @@ func checkColumn(t, c string) error {
 			staff.Table:                staff.ValidColumn,
 			stafftoken.Table:           stafftoken.ValidColumn,
 			stock.Table:                stock.ValidColumn,
+			stockout.Table:             stockout.ValidColumn,
 			stream.Table:               stream.ValidColumn,
 			stripeevent.Table:          stripeevent.ValidColumn,
 			topup.Table:                topup.ValidColumn,

@@ -53,6 +53,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stockout"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
@@ -69,7 +70,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 56)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 57)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accounttoken.Table,
@@ -1112,6 +1113,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[49] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   stockout.Table,
+			Columns: stockout.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: stockout.FieldID,
+			},
+		},
+		Type: "StockOut",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			stockout.FieldVariantID:  {Type: field.TypeInt, Column: stockout.FieldVariantID},
+			stockout.FieldLocationID: {Type: field.TypeInt, Column: stockout.FieldLocationID},
+			stockout.FieldStartedAt:  {Type: field.TypeTime, Column: stockout.FieldStartedAt},
+			stockout.FieldEndedAt:    {Type: field.TypeTime, Column: stockout.FieldEndedAt},
+		},
+	}
+	graph.Nodes[50] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stream.Table,
 			Columns: stream.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -1132,7 +1150,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stream.FieldEndedAt:              {Type: field.TypeTime, Column: stream.FieldEndedAt},
 		},
 	}
-	graph.Nodes[50] = &sqlgraph.Node{
+	graph.Nodes[51] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -1148,7 +1166,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldCreatedAt: {Type: field.TypeTime, Column: stripeevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[51] = &sqlgraph.Node{
+	graph.Nodes[52] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   topup.Table,
 			Columns: topup.Columns,
@@ -1169,7 +1187,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			topup.FieldClientSecret:          {Type: field.TypeString, Column: topup.FieldClientSecret},
 		},
 	}
-	graph.Nodes[52] = &sqlgraph.Node{
+	graph.Nodes[53] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   variant.Table,
 			Columns: variant.Columns,
@@ -1193,7 +1211,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			variant.FieldProductID:       {Type: field.TypeInt, Column: variant.FieldProductID},
 		},
 	}
-	graph.Nodes[53] = &sqlgraph.Node{
+	graph.Nodes[54] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   wallet.Table,
 			Columns: wallet.Columns,
@@ -1211,7 +1229,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			wallet.FieldBalance:    {Type: field.TypeInt64, Column: wallet.FieldBalance},
 		},
 	}
-	graph.Nodes[54] = &sqlgraph.Node{
+	graph.Nodes[55] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   walletentry.Table,
 			Columns: walletentry.Columns,
@@ -1234,7 +1252,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			walletentry.FieldCreatedAt:    {Type: field.TypeTime, Column: walletentry.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[55] = &sqlgraph.Node{
+	graph.Nodes[56] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -6660,6 +6678,66 @@ func (f *StockFilter) WhereHasLocationWith(preds ...predicate.Location) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *StockOutQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the StockOutQuery builder.
+func (_q *StockOutQuery) Filter() *StockOutFilter {
+	return &StockOutFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *StockOutMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the StockOutMutation builder.
+func (m *StockOutMutation) Filter() *StockOutFilter {
+	return &StockOutFilter{config: m.config, predicateAdder: m}
+}
+
+// StockOutFilter provides a generic filtering capability at runtime for StockOutQuery.
+type StockOutFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *StockOutFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[49].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *StockOutFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(stockout.FieldID))
+}
+
+// WhereVariantID applies the entql int predicate on the variant_id field.
+func (f *StockOutFilter) WhereVariantID(p entql.IntP) {
+	f.Where(p.Field(stockout.FieldVariantID))
+}
+
+// WhereLocationID applies the entql int predicate on the location_id field.
+func (f *StockOutFilter) WhereLocationID(p entql.IntP) {
+	f.Where(p.Field(stockout.FieldLocationID))
+}
+
+// WhereStartedAt applies the entql time.Time predicate on the started_at field.
+func (f *StockOutFilter) WhereStartedAt(p entql.TimeP) {
+	f.Where(p.Field(stockout.FieldStartedAt))
+}
+
+// WhereEndedAt applies the entql time.Time predicate on the ended_at field.
+func (f *StockOutFilter) WhereEndedAt(p entql.TimeP) {
+	f.Where(p.Field(stockout.FieldEndedAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *StreamQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -6688,7 +6766,7 @@ type StreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[49].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[50].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6773,7 +6851,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[50].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[51].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6828,7 +6906,7 @@ type TopUpFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TopUpFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[51].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[52].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -6908,7 +6986,7 @@ type VariantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VariantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[52].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[53].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -7045,7 +7123,7 @@ type WalletFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[53].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[54].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -7124,7 +7202,7 @@ type WalletEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WalletEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[54].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[55].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -7228,7 +7306,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[55].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[56].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

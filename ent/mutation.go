@@ -62,6 +62,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stockout"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
@@ -129,6 +130,7 @@ const (
 	TypeStaff                = "Staff"
 	TypeStaffToken           = "StaffToken"
 	TypeStock                = "Stock"
+	TypeStockOut             = "StockOut"
 	TypeStream               = "Stream"
 	TypeStripeEvent          = "StripeEvent"
 	TypeTopUp                = "TopUp"
@@ -44138,6 +44140,585 @@ func (m *StockMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Stock edge %s", name)
+}
+
+// StockOutMutation represents an operation that mutates the StockOut nodes in the graph.
+type StockOutMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	variant_id     *int
+	addvariant_id  *int
+	location_id    *int
+	addlocation_id *int
+	started_at     *time.Time
+	ended_at       *time.Time
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*StockOut, error)
+	predicates     []predicate.StockOut
+}
+
+var _ ent.Mutation = (*StockOutMutation)(nil)
+
+// stockoutOption allows management of the mutation configuration using functional options.
+type stockoutOption func(*StockOutMutation)
+
+// newStockOutMutation creates new mutation for the StockOut entity.
+func newStockOutMutation(c config, op Op, opts ...stockoutOption) *StockOutMutation {
+	m := &StockOutMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStockOut,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStockOutID sets the ID field of the mutation.
+func withStockOutID(id int) stockoutOption {
+	return func(m *StockOutMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StockOut
+		)
+		m.oldValue = func(ctx context.Context) (*StockOut, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StockOut.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStockOut sets the old StockOut of the mutation.
+func withStockOut(node *StockOut) stockoutOption {
+	return func(m *StockOutMutation) {
+		m.oldValue = func(context.Context) (*StockOut, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StockOutMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StockOutMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StockOutMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StockOutMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StockOut.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetVariantID sets the "variant_id" field.
+func (m *StockOutMutation) SetVariantID(i int) {
+	m.variant_id = &i
+	m.addvariant_id = nil
+}
+
+// VariantID returns the value of the "variant_id" field in the mutation.
+func (m *StockOutMutation) VariantID() (r int, exists bool) {
+	v := m.variant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVariantID returns the old "variant_id" field's value of the StockOut entity.
+// If the StockOut object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockOutMutation) OldVariantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVariantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVariantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVariantID: %w", err)
+	}
+	return oldValue.VariantID, nil
+}
+
+// AddVariantID adds i to the "variant_id" field.
+func (m *StockOutMutation) AddVariantID(i int) {
+	if m.addvariant_id != nil {
+		*m.addvariant_id += i
+	} else {
+		m.addvariant_id = &i
+	}
+}
+
+// AddedVariantID returns the value that was added to the "variant_id" field in this mutation.
+func (m *StockOutMutation) AddedVariantID() (r int, exists bool) {
+	v := m.addvariant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVariantID resets all changes to the "variant_id" field.
+func (m *StockOutMutation) ResetVariantID() {
+	m.variant_id = nil
+	m.addvariant_id = nil
+}
+
+// SetLocationID sets the "location_id" field.
+func (m *StockOutMutation) SetLocationID(i int) {
+	m.location_id = &i
+	m.addlocation_id = nil
+}
+
+// LocationID returns the value of the "location_id" field in the mutation.
+func (m *StockOutMutation) LocationID() (r int, exists bool) {
+	v := m.location_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocationID returns the old "location_id" field's value of the StockOut entity.
+// If the StockOut object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockOutMutation) OldLocationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocationID: %w", err)
+	}
+	return oldValue.LocationID, nil
+}
+
+// AddLocationID adds i to the "location_id" field.
+func (m *StockOutMutation) AddLocationID(i int) {
+	if m.addlocation_id != nil {
+		*m.addlocation_id += i
+	} else {
+		m.addlocation_id = &i
+	}
+}
+
+// AddedLocationID returns the value that was added to the "location_id" field in this mutation.
+func (m *StockOutMutation) AddedLocationID() (r int, exists bool) {
+	v := m.addlocation_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLocationID resets all changes to the "location_id" field.
+func (m *StockOutMutation) ResetLocationID() {
+	m.location_id = nil
+	m.addlocation_id = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *StockOutMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *StockOutMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the StockOut entity.
+// If the StockOut object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockOutMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *StockOutMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *StockOutMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *StockOutMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the StockOut entity.
+// If the StockOut object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockOutMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *StockOutMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[stockout.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *StockOutMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[stockout.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *StockOutMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, stockout.FieldEndedAt)
+}
+
+// Where appends a list predicates to the StockOutMutation builder.
+func (m *StockOutMutation) Where(ps ...predicate.StockOut) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StockOutMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StockOutMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StockOut, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StockOutMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StockOutMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StockOut).
+func (m *StockOutMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StockOutMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.variant_id != nil {
+		fields = append(fields, stockout.FieldVariantID)
+	}
+	if m.location_id != nil {
+		fields = append(fields, stockout.FieldLocationID)
+	}
+	if m.started_at != nil {
+		fields = append(fields, stockout.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, stockout.FieldEndedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StockOutMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case stockout.FieldVariantID:
+		return m.VariantID()
+	case stockout.FieldLocationID:
+		return m.LocationID()
+	case stockout.FieldStartedAt:
+		return m.StartedAt()
+	case stockout.FieldEndedAt:
+		return m.EndedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StockOutMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case stockout.FieldVariantID:
+		return m.OldVariantID(ctx)
+	case stockout.FieldLocationID:
+		return m.OldLocationID(ctx)
+	case stockout.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case stockout.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown StockOut field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StockOutMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case stockout.FieldVariantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVariantID(v)
+		return nil
+	case stockout.FieldLocationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocationID(v)
+		return nil
+	case stockout.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case stockout.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StockOut field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StockOutMutation) AddedFields() []string {
+	var fields []string
+	if m.addvariant_id != nil {
+		fields = append(fields, stockout.FieldVariantID)
+	}
+	if m.addlocation_id != nil {
+		fields = append(fields, stockout.FieldLocationID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StockOutMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case stockout.FieldVariantID:
+		return m.AddedVariantID()
+	case stockout.FieldLocationID:
+		return m.AddedLocationID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StockOutMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case stockout.FieldVariantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVariantID(v)
+		return nil
+	case stockout.FieldLocationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLocationID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StockOut numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StockOutMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(stockout.FieldEndedAt) {
+		fields = append(fields, stockout.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StockOutMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StockOutMutation) ClearField(name string) error {
+	switch name {
+	case stockout.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StockOut nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StockOutMutation) ResetField(name string) error {
+	switch name {
+	case stockout.FieldVariantID:
+		m.ResetVariantID()
+		return nil
+	case stockout.FieldLocationID:
+		m.ResetLocationID()
+		return nil
+	case stockout.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case stockout.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StockOut field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StockOutMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StockOutMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StockOutMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StockOutMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StockOutMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StockOutMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StockOutMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown StockOut unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StockOutMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown StockOut edge %s", name)
 }
 
 // StreamMutation represents an operation that mutates the Stream nodes in the graph.

@@ -112,6 +112,8 @@ type Tx struct {
 	StaffToken *StaffTokenClient
 	// Stock is the client for interacting with the Stock builders.
 	Stock *StockClient
+	// StockOut is the client for interacting with the StockOut builders.
+	StockOut *StockOutClient
 	// Stream is the client for interacting with the Stream builders.
 	Stream *StreamClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
@@ -306,6 +308,7 @@ func (tx *Tx) init() {
 	tx.Staff = NewStaffClient(tx.config)
 	tx.StaffToken = NewStaffTokenClient(tx.config)
 	tx.Stock = NewStockClient(tx.config)
+	tx.StockOut = NewStockOutClient(tx.config)
 	tx.Stream = NewStreamClient(tx.config)
 	tx.StripeEvent = NewStripeEventClient(tx.config)
 	tx.TopUp = NewTopUpClient(tx.config)

@@ -118,6 +118,74 @@ type ComplexityRoot struct {
 		Fulfillment func(childComplexity int) int
 	}
 
+	AnalyticsDrop struct {
+		Cap              func(childComplexity int) int
+		DropID           func(childComplexity int) int
+		MinutesToSellOut func(childComplexity int) int
+		SellThrough      func(childComplexity int) int
+		Sold             func(childComplexity int) int
+		SoldOutAt        func(childComplexity int) int
+		StartsAt         func(childComplexity int) int
+		Title            func(childComplexity int) int
+	}
+
+	AnalyticsLocation struct {
+		Code func(childComplexity int) int
+		ID   func(childComplexity int) int
+		Kind func(childComplexity int) int
+		Name func(childComplexity int) int
+	}
+
+	AnalyticsPoint struct {
+		At      func(childComplexity int) int
+		Orders  func(childComplexity int) int
+		Revenue func(childComplexity int) int
+	}
+
+	AnalyticsRatio struct {
+		Part  func(childComplexity int) int
+		Rate  func(childComplexity int) int
+		Whole func(childComplexity int) int
+	}
+
+	AnalyticsReport struct {
+		Attach                    func(childComplexity int) int
+		AverageMinutesToFulfilled func(childComplexity int) int
+		Bucket                    func(childComplexity int) int
+		Conversion                func(childComplexity int) int
+		Drops                     func(childComplexity int) int
+		From                      func(childComplexity int) int
+		Fulfilled                 func(childComplexity int) int
+		PickupsWithinSLA          func(childComplexity int) int
+		RepeatPurchase            func(childComplexity int) int
+		Returns                   func(childComplexity int) int
+		Sales                     func(childComplexity int) int
+		Series                    func(childComplexity int) int
+		StockOuts                 func(childComplexity int) int
+		To                        func(childComplexity int) int
+	}
+
+	AnalyticsReturnCohort struct {
+		CohortStart      func(childComplexity int) int
+		PackagingVariant func(childComplexity int) int
+		Rate             func(childComplexity int) int
+		UnitsReturned    func(childComplexity int) int
+		UnitsSold        func(childComplexity int) int
+	}
+
+	AnalyticsSales struct {
+		AverageOrder func(childComplexity int) int
+		Orders       func(childComplexity int) int
+		Revenue      func(childComplexity int) int
+	}
+
+	AnalyticsStockOut struct {
+		Intervals func(childComplexity int) int
+		Location  func(childComplexity int) int
+		Minutes   func(childComplexity int) int
+		Sku       func(childComplexity int) int
+	}
+
 	AuditEntry struct {
 		At        func(childComplexity int) int
 		Hub       func(childComplexity int) int
@@ -904,6 +972,9 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Analytics            func(childComplexity int, input model.AnalyticsInput) int
+		AnalyticsCSV         func(childComplexity int, input model.AnalyticsInput) int
+		AnalyticsLocations   func(childComplexity int) int
 		AuditLog             func(childComplexity int, first *int, after *entgql.Cursor[int], staffID *int, operation *string) int
 		Cart                 func(childComplexity int) int
 		Collections          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
@@ -1554,6 +1625,9 @@ type QueryResolver interface {
 	Products(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProductOrder, where *ent.ProductWhereInput) (*ent.ProductConnection, error)
 	Streams(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.StreamOrder, where *ent.StreamWhereInput) (*ent.StreamConnection, error)
 	Variants(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VariantOrder, where *ent.VariantWhereInput) (*ent.VariantConnection, error)
+	Analytics(ctx context.Context, input model.AnalyticsInput) (*model.AnalyticsReport, error)
+	AnalyticsCSV(ctx context.Context, input model.AnalyticsInput) (string, error)
+	AnalyticsLocations(ctx context.Context) ([]*model.AnalyticsLocation, error)
 	Cart(ctx context.Context) (*ent.Cart, error)
 	SearchOrders(ctx context.Context, search *string, status *order.Status, first *int, after *entgql.Cursor[int]) (*ent.OrderConnection, error)
 	PickupPoints(ctx context.Context) ([]*ent.PickupPoint, error)
@@ -1755,6 +1829,278 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdvanceFulfillmentPayload.Fulfillment(childComplexity), true
+
+	case "AnalyticsDrop.cap":
+		if e.ComplexityRoot.AnalyticsDrop.Cap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsDrop.Cap(childComplexity), true
+	case "AnalyticsDrop.dropId":
+		if e.ComplexityRoot.AnalyticsDrop.DropID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsDrop.DropID(childComplexity), true
+	case "AnalyticsDrop.minutesToSellOut":
+		if e.ComplexityRoot.AnalyticsDrop.MinutesToSellOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsDrop.MinutesToSellOut(childComplexity), true
+	case "AnalyticsDrop.sellThrough":
+		if e.ComplexityRoot.AnalyticsDrop.SellThrough == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsDrop.SellThrough(childComplexity), true
+	case "AnalyticsDrop.sold":
+		if e.ComplexityRoot.AnalyticsDrop.Sold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsDrop.Sold(childComplexity), true
+	case "AnalyticsDrop.soldOutAt":
+		if e.ComplexityRoot.AnalyticsDrop.SoldOutAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsDrop.SoldOutAt(childComplexity), true
+	case "AnalyticsDrop.startsAt":
+		if e.ComplexityRoot.AnalyticsDrop.StartsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsDrop.StartsAt(childComplexity), true
+	case "AnalyticsDrop.title":
+		if e.ComplexityRoot.AnalyticsDrop.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsDrop.Title(childComplexity), true
+
+	case "AnalyticsLocation.code":
+		if e.ComplexityRoot.AnalyticsLocation.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsLocation.Code(childComplexity), true
+	case "AnalyticsLocation.id":
+		if e.ComplexityRoot.AnalyticsLocation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsLocation.ID(childComplexity), true
+	case "AnalyticsLocation.kind":
+		if e.ComplexityRoot.AnalyticsLocation.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsLocation.Kind(childComplexity), true
+	case "AnalyticsLocation.name":
+		if e.ComplexityRoot.AnalyticsLocation.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsLocation.Name(childComplexity), true
+
+	case "AnalyticsPoint.at":
+		if e.ComplexityRoot.AnalyticsPoint.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsPoint.At(childComplexity), true
+	case "AnalyticsPoint.orders":
+		if e.ComplexityRoot.AnalyticsPoint.Orders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsPoint.Orders(childComplexity), true
+	case "AnalyticsPoint.revenue":
+		if e.ComplexityRoot.AnalyticsPoint.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsPoint.Revenue(childComplexity), true
+
+	case "AnalyticsRatio.part":
+		if e.ComplexityRoot.AnalyticsRatio.Part == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsRatio.Part(childComplexity), true
+	case "AnalyticsRatio.rate":
+		if e.ComplexityRoot.AnalyticsRatio.Rate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsRatio.Rate(childComplexity), true
+	case "AnalyticsRatio.whole":
+		if e.ComplexityRoot.AnalyticsRatio.Whole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsRatio.Whole(childComplexity), true
+
+	case "AnalyticsReport.attach":
+		if e.ComplexityRoot.AnalyticsReport.Attach == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.Attach(childComplexity), true
+	case "AnalyticsReport.averageMinutesToFulfilled":
+		if e.ComplexityRoot.AnalyticsReport.AverageMinutesToFulfilled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.AverageMinutesToFulfilled(childComplexity), true
+	case "AnalyticsReport.bucket":
+		if e.ComplexityRoot.AnalyticsReport.Bucket == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.Bucket(childComplexity), true
+	case "AnalyticsReport.conversion":
+		if e.ComplexityRoot.AnalyticsReport.Conversion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.Conversion(childComplexity), true
+	case "AnalyticsReport.drops":
+		if e.ComplexityRoot.AnalyticsReport.Drops == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.Drops(childComplexity), true
+	case "AnalyticsReport.from":
+		if e.ComplexityRoot.AnalyticsReport.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.From(childComplexity), true
+	case "AnalyticsReport.fulfilled":
+		if e.ComplexityRoot.AnalyticsReport.Fulfilled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.Fulfilled(childComplexity), true
+	case "AnalyticsReport.pickupsWithinSLA":
+		if e.ComplexityRoot.AnalyticsReport.PickupsWithinSLA == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.PickupsWithinSLA(childComplexity), true
+	case "AnalyticsReport.repeatPurchase":
+		if e.ComplexityRoot.AnalyticsReport.RepeatPurchase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.RepeatPurchase(childComplexity), true
+	case "AnalyticsReport.returns":
+		if e.ComplexityRoot.AnalyticsReport.Returns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.Returns(childComplexity), true
+	case "AnalyticsReport.sales":
+		if e.ComplexityRoot.AnalyticsReport.Sales == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.Sales(childComplexity), true
+	case "AnalyticsReport.series":
+		if e.ComplexityRoot.AnalyticsReport.Series == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.Series(childComplexity), true
+	case "AnalyticsReport.stockOuts":
+		if e.ComplexityRoot.AnalyticsReport.StockOuts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.StockOuts(childComplexity), true
+	case "AnalyticsReport.to":
+		if e.ComplexityRoot.AnalyticsReport.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReport.To(childComplexity), true
+
+	case "AnalyticsReturnCohort.cohortStart":
+		if e.ComplexityRoot.AnalyticsReturnCohort.CohortStart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReturnCohort.CohortStart(childComplexity), true
+	case "AnalyticsReturnCohort.packagingVariant":
+		if e.ComplexityRoot.AnalyticsReturnCohort.PackagingVariant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReturnCohort.PackagingVariant(childComplexity), true
+	case "AnalyticsReturnCohort.rate":
+		if e.ComplexityRoot.AnalyticsReturnCohort.Rate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReturnCohort.Rate(childComplexity), true
+	case "AnalyticsReturnCohort.unitsReturned":
+		if e.ComplexityRoot.AnalyticsReturnCohort.UnitsReturned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReturnCohort.UnitsReturned(childComplexity), true
+	case "AnalyticsReturnCohort.unitsSold":
+		if e.ComplexityRoot.AnalyticsReturnCohort.UnitsSold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsReturnCohort.UnitsSold(childComplexity), true
+
+	case "AnalyticsSales.averageOrder":
+		if e.ComplexityRoot.AnalyticsSales.AverageOrder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsSales.AverageOrder(childComplexity), true
+	case "AnalyticsSales.orders":
+		if e.ComplexityRoot.AnalyticsSales.Orders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsSales.Orders(childComplexity), true
+	case "AnalyticsSales.revenue":
+		if e.ComplexityRoot.AnalyticsSales.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsSales.Revenue(childComplexity), true
+
+	case "AnalyticsStockOut.intervals":
+		if e.ComplexityRoot.AnalyticsStockOut.Intervals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsStockOut.Intervals(childComplexity), true
+	case "AnalyticsStockOut.location":
+		if e.ComplexityRoot.AnalyticsStockOut.Location == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsStockOut.Location(childComplexity), true
+	case "AnalyticsStockOut.minutes":
+		if e.ComplexityRoot.AnalyticsStockOut.Minutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsStockOut.Minutes(childComplexity), true
+	case "AnalyticsStockOut.sku":
+		if e.ComplexityRoot.AnalyticsStockOut.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsStockOut.Sku(childComplexity), true
 
 	case "AuditEntry.at":
 		if e.ComplexityRoot.AuditEntry.At == nil {
@@ -5322,6 +5668,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.QRCode.Products(childComplexity), true
 
+	case "Query.analytics":
+		if e.ComplexityRoot.Query.Analytics == nil {
+			break
+		}
+
+		args, err := ec.field_Query_analytics_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Analytics(childComplexity, args["input"].(model.AnalyticsInput)), true
+	case "Query.analyticsCSV":
+		if e.ComplexityRoot.Query.AnalyticsCSV == nil {
+			break
+		}
+
+		args, err := ec.field_Query_analyticsCSV_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AnalyticsCSV(childComplexity, args["input"].(model.AnalyticsInput)), true
+	case "Query.analyticsLocations":
+		if e.ComplexityRoot.Query.AnalyticsLocations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AnalyticsLocations(childComplexity), true
 	case "Query.auditLog":
 		if e.ComplexityRoot.Query.AuditLog == nil {
 			break
@@ -7260,6 +7634,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAddressInput,
 		ec.unmarshalInputAdjustWalletInput,
 		ec.unmarshalInputAdvanceFulfillmentInput,
+		ec.unmarshalInputAnalyticsInput,
 		ec.unmarshalInputArchiveProductInput,
 		ec.unmarshalInputAuditEntryOrder,
 		ec.unmarshalInputBindTerminalReaderInput,
@@ -7502,7 +7877,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "checkout.graphqls" "console.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "hubreturns.graphqls" "live.graphqls" "merchd.graphqls" "notify.graphqls" "realtime.graphqls" "returns.graphqls" "settings.graphqls" "staff.graphqls" "wallet.graphqls" "web.graphqls"
+//go:embed "analytics.graphqls" "checkout.graphqls" "console.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "hubreturns.graphqls" "live.graphqls" "merchd.graphqls" "notify.graphqls" "realtime.graphqls" "returns.graphqls" "settings.graphqls" "staff.graphqls" "wallet.graphqls" "web.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -7514,6 +7889,7 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "analytics.graphqls", Input: sourceData("analytics.graphqls"), BuiltIn: false},
 	{Name: "checkout.graphqls", Input: sourceData("checkout.graphqls"), BuiltIn: false},
 	{Name: "console.graphqls", Input: sourceData("console.graphqls"), BuiltIn: false},
 	{Name: "delivery.graphqls", Input: sourceData("delivery.graphqls"), BuiltIn: false},
@@ -7590,6 +7966,142 @@ func (ec *executionContext) childFields_AdvanceFulfillmentPayload(ctx context.Co
 		return ec.fieldContext_AdvanceFulfillmentPayload_fulfillment(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AdvanceFulfillmentPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsDrop(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dropId":
+		return ec.fieldContext_AnalyticsDrop_dropId(ctx, field)
+	case "title":
+		return ec.fieldContext_AnalyticsDrop_title(ctx, field)
+	case "cap":
+		return ec.fieldContext_AnalyticsDrop_cap(ctx, field)
+	case "sold":
+		return ec.fieldContext_AnalyticsDrop_sold(ctx, field)
+	case "sellThrough":
+		return ec.fieldContext_AnalyticsDrop_sellThrough(ctx, field)
+	case "startsAt":
+		return ec.fieldContext_AnalyticsDrop_startsAt(ctx, field)
+	case "soldOutAt":
+		return ec.fieldContext_AnalyticsDrop_soldOutAt(ctx, field)
+	case "minutesToSellOut":
+		return ec.fieldContext_AnalyticsDrop_minutesToSellOut(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsDrop", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsLocation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AnalyticsLocation_id(ctx, field)
+	case "code":
+		return ec.fieldContext_AnalyticsLocation_code(ctx, field)
+	case "name":
+		return ec.fieldContext_AnalyticsLocation_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_AnalyticsLocation_kind(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsLocation", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_AnalyticsPoint_at(ctx, field)
+	case "revenue":
+		return ec.fieldContext_AnalyticsPoint_revenue(ctx, field)
+	case "orders":
+		return ec.fieldContext_AnalyticsPoint_orders(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsPoint", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsRatio(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "part":
+		return ec.fieldContext_AnalyticsRatio_part(ctx, field)
+	case "whole":
+		return ec.fieldContext_AnalyticsRatio_whole(ctx, field)
+	case "rate":
+		return ec.fieldContext_AnalyticsRatio_rate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsRatio", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_AnalyticsReport_from(ctx, field)
+	case "to":
+		return ec.fieldContext_AnalyticsReport_to(ctx, field)
+	case "bucket":
+		return ec.fieldContext_AnalyticsReport_bucket(ctx, field)
+	case "sales":
+		return ec.fieldContext_AnalyticsReport_sales(ctx, field)
+	case "conversion":
+		return ec.fieldContext_AnalyticsReport_conversion(ctx, field)
+	case "attach":
+		return ec.fieldContext_AnalyticsReport_attach(ctx, field)
+	case "repeatPurchase":
+		return ec.fieldContext_AnalyticsReport_repeatPurchase(ctx, field)
+	case "pickupsWithinSLA":
+		return ec.fieldContext_AnalyticsReport_pickupsWithinSLA(ctx, field)
+	case "fulfilled":
+		return ec.fieldContext_AnalyticsReport_fulfilled(ctx, field)
+	case "averageMinutesToFulfilled":
+		return ec.fieldContext_AnalyticsReport_averageMinutesToFulfilled(ctx, field)
+	case "drops":
+		return ec.fieldContext_AnalyticsReport_drops(ctx, field)
+	case "stockOuts":
+		return ec.fieldContext_AnalyticsReport_stockOuts(ctx, field)
+	case "returns":
+		return ec.fieldContext_AnalyticsReport_returns(ctx, field)
+	case "series":
+		return ec.fieldContext_AnalyticsReport_series(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsReport", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsReturnCohort(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cohortStart":
+		return ec.fieldContext_AnalyticsReturnCohort_cohortStart(ctx, field)
+	case "packagingVariant":
+		return ec.fieldContext_AnalyticsReturnCohort_packagingVariant(ctx, field)
+	case "unitsSold":
+		return ec.fieldContext_AnalyticsReturnCohort_unitsSold(ctx, field)
+	case "unitsReturned":
+		return ec.fieldContext_AnalyticsReturnCohort_unitsReturned(ctx, field)
+	case "rate":
+		return ec.fieldContext_AnalyticsReturnCohort_rate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsReturnCohort", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsSales(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revenue":
+		return ec.fieldContext_AnalyticsSales_revenue(ctx, field)
+	case "orders":
+		return ec.fieldContext_AnalyticsSales_orders(ctx, field)
+	case "averageOrder":
+		return ec.fieldContext_AnalyticsSales_averageOrder(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsSales", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsStockOut(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sku":
+		return ec.fieldContext_AnalyticsStockOut_sku(ctx, field)
+	case "location":
+		return ec.fieldContext_AnalyticsStockOut_location(ctx, field)
+	case "intervals":
+		return ec.fieldContext_AnalyticsStockOut_intervals(ctx, field)
+	case "minutes":
+		return ec.fieldContext_AnalyticsStockOut_minutes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsStockOut", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11170,6 +11682,34 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_analyticsCSV_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AnalyticsInput, error) {
+			return ec.unmarshalNAnalyticsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_analytics_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AnalyticsInput, error) {
+			return ec.unmarshalNAnalyticsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -12627,6 +13167,1126 @@ func (ec *executionContext) fieldContext_AdvanceFulfillmentPayload_fulfillment(_
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsDrop_dropId(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsDrop) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsDrop_dropId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DropID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsDrop_dropId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsDrop", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsDrop_title(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsDrop) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsDrop_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsDrop_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsDrop", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsDrop_cap(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsDrop) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsDrop_cap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsDrop_cap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsDrop", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsDrop_sold(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsDrop) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsDrop_sold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sold, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsDrop_sold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsDrop", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsDrop_sellThrough(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsDrop) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsDrop_sellThrough(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SellThrough, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsDrop_sellThrough(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsDrop", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsDrop_startsAt(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsDrop) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsDrop_startsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsDrop_startsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsDrop", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsDrop_soldOutAt(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsDrop) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsDrop_soldOutAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoldOutAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsDrop_soldOutAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsDrop", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsDrop_minutesToSellOut(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsDrop) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsDrop_minutesToSellOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinutesToSellOut, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsDrop_minutesToSellOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsDrop", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsLocation_id(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsLocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsLocation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsLocation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsLocation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsLocation_code(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsLocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsLocation_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsLocation_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsLocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsLocation_name(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsLocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsLocation_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsLocation_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsLocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsLocation_kind(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsLocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsLocation_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsLocation_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsLocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsPoint_at(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsPoint_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsPoint_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsPoint", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsPoint_revenue(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsPoint_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsPoint_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsPoint",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsPoint_orders(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsPoint_orders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Orders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsPoint_orders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsPoint", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsRatio_part(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsRatio) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsRatio_part(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Part, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsRatio_part(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsRatio", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsRatio_whole(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsRatio) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsRatio_whole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Whole, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsRatio_whole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsRatio", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsRatio_rate(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsRatio) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsRatio_rate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsRatio_rate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsRatio", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReport_from(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReport", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReport_to(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReport", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReport_bucket(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_bucket(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bucket, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AnalyticsBucket) graphql.Marshaler {
+			return ec.marshalNAnalyticsBucket2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsBucket(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_bucket(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReport", field, false, false, errors.New("field of type AnalyticsBucket does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReport_sales(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_sales(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sales, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AnalyticsSales) graphql.Marshaler {
+			return ec.marshalNAnalyticsSales2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsSalesᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_sales(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsSales(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsReport_conversion(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_conversion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AnalyticsRatio) graphql.Marshaler {
+			return ec.marshalNAnalyticsRatio2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_conversion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsRatio(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsReport_attach(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_attach(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attach, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AnalyticsRatio) graphql.Marshaler {
+			return ec.marshalNAnalyticsRatio2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_attach(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsRatio(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsReport_repeatPurchase(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_repeatPurchase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepeatPurchase, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AnalyticsRatio) graphql.Marshaler {
+			return ec.marshalNAnalyticsRatio2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_repeatPurchase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsRatio(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsReport_pickupsWithinSLA(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_pickupsWithinSLA(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PickupsWithinSLA, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AnalyticsRatio) graphql.Marshaler {
+			return ec.marshalNAnalyticsRatio2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_pickupsWithinSLA(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsRatio(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsReport_fulfilled(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_fulfilled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfilled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_fulfilled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReport", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReport_averageMinutesToFulfilled(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_averageMinutesToFulfilled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageMinutesToFulfilled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_averageMinutesToFulfilled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReport", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReport_drops(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_drops(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Drops, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AnalyticsDrop) graphql.Marshaler {
+			return ec.marshalNAnalyticsDrop2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsDropᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_drops(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsDrop(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsReport_stockOuts(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_stockOuts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StockOuts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AnalyticsStockOut) graphql.Marshaler {
+			return ec.marshalNAnalyticsStockOut2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsStockOutᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_stockOuts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsStockOut(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsReport_returns(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_returns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Returns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AnalyticsReturnCohort) graphql.Marshaler {
+			return ec.marshalNAnalyticsReturnCohort2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsReturnCohortᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_returns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsReturnCohort(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsReport_series(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReport_series(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Series, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AnalyticsPoint) graphql.Marshaler {
+			return ec.marshalNAnalyticsPoint2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsPointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReport_series(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsPoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsReturnCohort_cohortStart(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReturnCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReturnCohort_cohortStart(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CohortStart, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReturnCohort_cohortStart(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReturnCohort", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReturnCohort_packagingVariant(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReturnCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReturnCohort_packagingVariant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PackagingVariant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReturnCohort_packagingVariant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReturnCohort", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReturnCohort_unitsSold(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReturnCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReturnCohort_unitsSold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnitsSold, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReturnCohort_unitsSold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReturnCohort", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReturnCohort_unitsReturned(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReturnCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReturnCohort_unitsReturned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnitsReturned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReturnCohort_unitsReturned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReturnCohort", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsReturnCohort_rate(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsReturnCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsReturnCohort_rate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsReturnCohort_rate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsReturnCohort", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsSales_revenue(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsSales) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsSales_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsSales_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsSales",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsSales_orders(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsSales) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsSales_orders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Orders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsSales_orders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsSales", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsSales_averageOrder(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsSales) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsSales_averageOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageOrder, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsSales_averageOrder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsSales",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsStockOut_sku(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsStockOut) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsStockOut_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sku, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsStockOut_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsStockOut", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsStockOut_location(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsStockOut) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsStockOut_location(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Location, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsStockOut_location(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsStockOut", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsStockOut_intervals(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsStockOut) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsStockOut_intervals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Intervals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsStockOut_intervals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsStockOut", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsStockOut_minutes(ctx context.Context, field graphql.CollectedField, obj *model.AnalyticsStockOut) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsStockOut_minutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Minutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsStockOut_minutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsStockOut", field, false, false, errors.New("field of type Float does not have child fields"))
 }
 
 func (ec *executionContext) _AuditEntry_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEntry) (ret graphql.Marshaler) {
@@ -27674,6 +29334,126 @@ func (ec *executionContext) fieldContext_Query_variants(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_analytics(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_analytics(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Analytics(ctx, fc.Args["input"].(model.AnalyticsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AnalyticsReport) graphql.Marshaler {
+			return ec.marshalNAnalyticsReport2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_analytics(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_analytics_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_analyticsCSV(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_analyticsCSV(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AnalyticsCSV(ctx, fc.Args["input"].(model.AnalyticsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_analyticsCSV(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_analyticsCSV_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_analyticsLocations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_analyticsLocations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AnalyticsLocations(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AnalyticsLocation) graphql.Marshaler {
+			return ec.marshalNAnalyticsLocation2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsLocationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_analyticsLocations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsLocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_cart(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -36618,6 +38398,64 @@ func (ec *executionContext) unmarshalInputAdvanceFulfillmentInput(ctx context.Co
 				return it, err
 			}
 			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputAnalyticsInput(ctx context.Context, obj any) (model.AnalyticsInput, error) {
+	var it model.AnalyticsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"from", "to", "dropId", "streamId", "locationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		case "dropId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dropId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DropID = data
+		case "streamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("streamId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StreamID = data
+		case "locationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locationId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocationID = data
 		}
 	}
 	return it, nil
@@ -57203,6 +59041,490 @@ func (ec *executionContext) _AdvanceFulfillmentPayload(ctx context.Context, sel 
 	return out
 }
 
+var analyticsDropImplementors = []string{"AnalyticsDrop"}
+
+func (ec *executionContext) _AnalyticsDrop(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsDrop) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsDropImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsDrop")
+		case "dropId":
+			out.Values[i] = ec._AnalyticsDrop_dropId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._AnalyticsDrop_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cap":
+			out.Values[i] = ec._AnalyticsDrop_cap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sold":
+			out.Values[i] = ec._AnalyticsDrop_sold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sellThrough":
+			out.Values[i] = ec._AnalyticsDrop_sellThrough(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startsAt":
+			out.Values[i] = ec._AnalyticsDrop_startsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "soldOutAt":
+			out.Values[i] = ec._AnalyticsDrop_soldOutAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "minutesToSellOut":
+			out.Values[i] = ec._AnalyticsDrop_minutesToSellOut(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var analyticsLocationImplementors = []string{"AnalyticsLocation"}
+
+func (ec *executionContext) _AnalyticsLocation(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsLocation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsLocationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsLocation")
+		case "id":
+			out.Values[i] = ec._AnalyticsLocation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._AnalyticsLocation_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._AnalyticsLocation_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._AnalyticsLocation_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var analyticsPointImplementors = []string{"AnalyticsPoint"}
+
+func (ec *executionContext) _AnalyticsPoint(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsPoint) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsPointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsPoint")
+		case "at":
+			out.Values[i] = ec._AnalyticsPoint_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenue":
+			out.Values[i] = ec._AnalyticsPoint_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orders":
+			out.Values[i] = ec._AnalyticsPoint_orders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var analyticsRatioImplementors = []string{"AnalyticsRatio"}
+
+func (ec *executionContext) _AnalyticsRatio(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsRatio) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsRatioImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsRatio")
+		case "part":
+			out.Values[i] = ec._AnalyticsRatio_part(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "whole":
+			out.Values[i] = ec._AnalyticsRatio_whole(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rate":
+			out.Values[i] = ec._AnalyticsRatio_rate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var analyticsReportImplementors = []string{"AnalyticsReport"}
+
+func (ec *executionContext) _AnalyticsReport(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsReport")
+		case "from":
+			out.Values[i] = ec._AnalyticsReport_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._AnalyticsReport_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bucket":
+			out.Values[i] = ec._AnalyticsReport_bucket(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sales":
+			out.Values[i] = ec._AnalyticsReport_sales(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversion":
+			out.Values[i] = ec._AnalyticsReport_conversion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attach":
+			out.Values[i] = ec._AnalyticsReport_attach(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repeatPurchase":
+			out.Values[i] = ec._AnalyticsReport_repeatPurchase(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pickupsWithinSLA":
+			out.Values[i] = ec._AnalyticsReport_pickupsWithinSLA(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fulfilled":
+			out.Values[i] = ec._AnalyticsReport_fulfilled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "averageMinutesToFulfilled":
+			out.Values[i] = ec._AnalyticsReport_averageMinutesToFulfilled(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "drops":
+			out.Values[i] = ec._AnalyticsReport_drops(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stockOuts":
+			out.Values[i] = ec._AnalyticsReport_stockOuts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "returns":
+			out.Values[i] = ec._AnalyticsReport_returns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "series":
+			out.Values[i] = ec._AnalyticsReport_series(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var analyticsReturnCohortImplementors = []string{"AnalyticsReturnCohort"}
+
+func (ec *executionContext) _AnalyticsReturnCohort(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsReturnCohort) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsReturnCohortImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsReturnCohort")
+		case "cohortStart":
+			out.Values[i] = ec._AnalyticsReturnCohort_cohortStart(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "packagingVariant":
+			out.Values[i] = ec._AnalyticsReturnCohort_packagingVariant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unitsSold":
+			out.Values[i] = ec._AnalyticsReturnCohort_unitsSold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unitsReturned":
+			out.Values[i] = ec._AnalyticsReturnCohort_unitsReturned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rate":
+			out.Values[i] = ec._AnalyticsReturnCohort_rate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var analyticsSalesImplementors = []string{"AnalyticsSales"}
+
+func (ec *executionContext) _AnalyticsSales(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsSales) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsSalesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsSales")
+		case "revenue":
+			out.Values[i] = ec._AnalyticsSales_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orders":
+			out.Values[i] = ec._AnalyticsSales_orders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "averageOrder":
+			out.Values[i] = ec._AnalyticsSales_averageOrder(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var analyticsStockOutImplementors = []string{"AnalyticsStockOut"}
+
+func (ec *executionContext) _AnalyticsStockOut(ctx context.Context, sel ast.SelectionSet, obj *model.AnalyticsStockOut) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsStockOutImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsStockOut")
+		case "sku":
+			out.Values[i] = ec._AnalyticsStockOut_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "location":
+			out.Values[i] = ec._AnalyticsStockOut_location(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "intervals":
+			out.Values[i] = ec._AnalyticsStockOut_intervals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minutes":
+			out.Values[i] = ec._AnalyticsStockOut_minutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var auditEntryImplementors = []string{"AuditEntry", "Node"}
 
 func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEntry) graphql.Marshaler {
@@ -65444,6 +67766,72 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "analytics":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_analytics(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "analyticsCSV":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_analyticsCSV(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "analyticsLocations":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_analyticsLocations(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "cart":
 			field := field
 
@@ -70794,6 +73182,197 @@ func (ec *executionContext) marshalNAdvanceFulfillmentPayload2ᚖgithubᚗcomᚋ
 		return graphql.Null
 	}
 	return ec._AdvanceFulfillmentPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAnalyticsBucket2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsBucket(ctx context.Context, v any) (model.AnalyticsBucket, error) {
+	var res model.AnalyticsBucket
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAnalyticsBucket2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsBucket(ctx context.Context, sel ast.SelectionSet, v model.AnalyticsBucket) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNAnalyticsDrop2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsDropᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AnalyticsDrop) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAnalyticsDrop2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsDrop(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAnalyticsDrop2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsDrop(ctx context.Context, sel ast.SelectionSet, v *model.AnalyticsDrop) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AnalyticsDrop(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAnalyticsInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsInput(ctx context.Context, v any) (model.AnalyticsInput, error) {
+	res, err := ec.unmarshalInputAnalyticsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAnalyticsLocation2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsLocationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AnalyticsLocation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAnalyticsLocation2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsLocation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAnalyticsLocation2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsLocation(ctx context.Context, sel ast.SelectionSet, v *model.AnalyticsLocation) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AnalyticsLocation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAnalyticsPoint2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsPointᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AnalyticsPoint) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAnalyticsPoint2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsPoint(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAnalyticsPoint2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsPoint(ctx context.Context, sel ast.SelectionSet, v *model.AnalyticsPoint) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AnalyticsPoint(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAnalyticsRatio2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsRatio(ctx context.Context, sel ast.SelectionSet, v *model.AnalyticsRatio) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AnalyticsRatio(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAnalyticsReport2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsReport(ctx context.Context, sel ast.SelectionSet, v *model.AnalyticsReport) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AnalyticsReport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAnalyticsReturnCohort2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsReturnCohortᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AnalyticsReturnCohort) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAnalyticsReturnCohort2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsReturnCohort(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAnalyticsReturnCohort2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsReturnCohort(ctx context.Context, sel ast.SelectionSet, v *model.AnalyticsReturnCohort) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AnalyticsReturnCohort(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAnalyticsSales2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsSalesᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AnalyticsSales) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAnalyticsSales2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsSales(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAnalyticsSales2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsSales(ctx context.Context, sel ast.SelectionSet, v *model.AnalyticsSales) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AnalyticsSales(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAnalyticsStockOut2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsStockOutᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AnalyticsStockOut) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAnalyticsStockOut2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsStockOut(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAnalyticsStockOut2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐAnalyticsStockOut(ctx context.Context, sel ast.SelectionSet, v *model.AnalyticsStockOut) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AnalyticsStockOut(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNArchiveProductInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐArchiveProductInput(ctx context.Context, v any) (model.ArchiveProductInput, error) {

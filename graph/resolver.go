@@ -12,6 +12,7 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/accounts"
+	"github.com/merchd/merchd/checkout/analytics"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/delivery"
@@ -66,6 +67,8 @@ type Resolver struct {
 	Delivery *delivery.Service
 	// Returns takes goods back; nil at a hub.
 	Returns *returns.Service
+	// Analytics measures sales; nil at a hub.
+	Analytics *analytics.Service
 	// Notify registers webhook endpoints; nil at a hub.
 	Notify *notify.Service
 	// Settings are the shop's name, logo, colour and currency as an owner

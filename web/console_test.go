@@ -36,6 +36,11 @@ func newConsole(t *testing.T, o graphtest.Options) *console {
 		t.Skipf("needs playwright-core: run `npm ci` in %s", dir)
 	}
 	e := graphtest.New(t, o)
+	// The clerk's location: a pop-up hub.
+	sys := viewer.SystemContext(context.Background())
+	if n, _ := e.Client.Location.Query().Where(location.Code("popup-1")).Count(sys); n == 0 {
+		graphtest.Must(t, e.Client.Location.Create().SetCode("popup-1").SetName("Pop-up").SetKind(location.KindHUB).Exec(sys))
+	}
 	e.Mux.Handle("/", web.Handler(web.Config{ShopName: "Night Owl Merch",
 		Brand: web.Brand{Color: "#6a1fb0", LogoURL: "/assets/demo/night-owl.svg"},
 		Look: func(ctx context.Context) web.Look { // what an owner set in the console's settings

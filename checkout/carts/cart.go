@@ -444,6 +444,9 @@ func (c *Service) give(ctx context.Context, tx *ent.Tx, l *ent.CartLine) error {
 		AddAvailable(l.Quantity).Save(ctx); err != nil {
 		return err
 	}
+	if err := inventory.MarkStockOut(ctx, tx, l.VariantID, l.LocationID, time.Now()); err != nil {
+		return err
+	}
 	c.AfterCommit(tx, checkout.StockTopic(l.VariantID), checkout.CartTopic(l.CustomerID))
 	if l.DropID == nil {
 		return nil

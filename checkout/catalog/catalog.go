@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/inventory"
 	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/cartline"
@@ -365,6 +367,9 @@ func (c *Service) SetStock(ctx context.Context, variantID, locationID, onHand in
 		lvl := StockLevel{VariantID: variantID, LocationID: locationID, Available: onHand - held}
 		if err := tx.Stock.Update().Where(stock.VariantID(variantID), stock.LocationID(locationID)).
 			SetAvailable(lvl.Available).Exec(ctx); err != nil {
+			return StockLevel{}, checkout.WrapWrite("set stock", err)
+		}
+		if err := inventory.MarkStockOut(ctx, tx, variantID, locationID, time.Now()); err != nil {
 			return StockLevel{}, checkout.WrapWrite("set stock", err)
 		}
 		c.AfterCommit(tx, checkout.StockTopic(variantID))

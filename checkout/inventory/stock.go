@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"time"
 
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/stock"
@@ -14,11 +15,17 @@ func Take(ctx context.Context, tx *ent.Tx, variantID, locationID, units int) (bo
 	n, err := tx.Stock.Update().
 		Where(stock.VariantID(variantID), stock.LocationID(locationID), stock.AvailableGTE(units)).
 		AddAvailable(-units).Save(ctx)
-	return n > 0, err
+	if err != nil || n == 0 {
+		return false, err
+	}
+	return true, MarkStockOut(ctx, tx, variantID, locationID, time.Now())
 }
 
 // Put adds units of a variant at a location, creating its stock row.
 func Put(ctx context.Context, tx *ent.Tx, variantID, locationID, units int) error {
-	return tx.Stock.Create().SetVariantID(variantID).SetLocationID(locationID).SetAvailable(units).
-		OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).AddAvailable(units).Exec(ctx)
+	if err := tx.Stock.Create().SetVariantID(variantID).SetLocationID(locationID).SetAvailable(units).
+		OnConflictColumns(stock.FieldVariantID, stock.FieldLocationID).AddAvailable(units).Exec(ctx); err != nil {
+		return err
+	}
+	return MarkStockOut(ctx, tx, variantID, locationID, time.Now())
 }

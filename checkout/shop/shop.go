@@ -17,6 +17,7 @@ import (
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/accounts"
+	"github.com/merchd/merchd/checkout/analytics"
 	"github.com/merchd/merchd/checkout/carts"
 	"github.com/merchd/merchd/checkout/catalog"
 	"github.com/merchd/merchd/checkout/delivery"
@@ -99,6 +100,8 @@ type Shop struct {
 	Delivery *delivery.Service
 	// Returns takes goods back (central only; nil at a hub).
 	Returns *returns.Service
+	// Analytics measures sales (central only; nil at a hub).
+	Analytics *analytics.Service
 	// Notify is the outbox: buyers' emails and the merchant's webhooks,
 	// recorded with each change and sent after (central only; nil at a
 	// hub, whose sales reach central's outbox when they sync).
@@ -225,6 +228,7 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		if s.Notify != nil {
 			s.Returns.SetOutbox(s.Notify)
 		}
+		s.Analytics = analytics.New(cfg.DB, now)
 	}
 	s.Streams = streams.New(db, now)
 	if s.QR, err = qrcodes.New(ctx, db); err != nil {

@@ -597,6 +597,18 @@ func (f StockFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StockMutation", m)
 }
 
+// The StockOutFunc type is an adapter to allow the use of ordinary
+// function as StockOut mutator.
+type StockOutFunc func(context.Context, *ent.StockOutMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StockOutFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StockOutMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StockOutMutation", m)
+}
+
 // The StreamFunc type is an adapter to allow the use of ordinary
 // function as Stream mutator.
 type StreamFunc func(context.Context, *ent.StreamMutation) (ent.Value, error)

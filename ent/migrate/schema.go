@@ -166,6 +166,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{CartLinesColumns[10]},
 			},
+			{
+				Name:    "cartline_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{CartLinesColumns[9]},
+			},
 		},
 	}
 	// CollectionsColumns holds the columns for the "collections" table.
@@ -462,6 +467,16 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{FulfillmentsColumns[6], FulfillmentsColumns[5]},
 			},
+			{
+				Name:    "fulfillment_collected_at",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentsColumns[8]},
+			},
+			{
+				Name:    "fulfillment_escalated_at",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentsColumns[10]},
+			},
 		},
 	}
 	// FulfillmentEventsColumns holds the columns for the "fulfillment_events" table.
@@ -488,6 +503,13 @@ var (
 				Columns:    []*schema.Column{FulfillmentEventsColumns[9]},
 				RefColumns: []*schema.Column{FulfillmentsColumns[0]},
 				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "fulfillmentevent_to_at",
+				Unique:  false,
+				Columns: []*schema.Column{FulfillmentEventsColumns[3], FulfillmentEventsColumns[8]},
 			},
 		},
 	}
@@ -718,9 +740,9 @@ var (
 				Columns: []*schema.Column{HubSalesColumns[2], HubSalesColumns[8]},
 			},
 			{
-				Name:    "hubsale_status",
+				Name:    "hubsale_status_sold_at",
 				Unique:  false,
-				Columns: []*schema.Column{HubSalesColumns[10]},
+				Columns: []*schema.Column{HubSalesColumns[10], HubSalesColumns[8]},
 			},
 		},
 	}
@@ -988,6 +1010,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[11]},
 			},
+			{
+				Name:    "order_status_paid_at",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[12]},
+			},
 		},
 	}
 	// OrderEventsColumns holds the columns for the "order_events" table.
@@ -1044,6 +1071,18 @@ var (
 				Columns:    []*schema.Column{OrderLinesColumns[11]},
 				RefColumns: []*schema.Column{VariantsColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "orderline_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrderLinesColumns[10]},
+			},
+			{
+				Name:    "orderline_drop_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrderLinesColumns[2]},
 			},
 		},
 	}
@@ -1506,6 +1545,35 @@ var (
 			},
 		},
 	}
+	// StockOutsColumns holds the columns for the "stock_outs" table.
+	StockOutsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "variant_id", Type: field.TypeInt},
+		{Name: "location_id", Type: field.TypeInt},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+	}
+	// StockOutsTable holds the schema information for the "stock_outs" table.
+	StockOutsTable = &schema.Table{
+		Name:       "stock_outs",
+		Columns:    StockOutsColumns,
+		PrimaryKey: []*schema.Column{StockOutsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stockout_variant_id_location_id",
+				Unique:  true,
+				Columns: []*schema.Column{StockOutsColumns[1], StockOutsColumns[2]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "ended_at IS NULL",
+				},
+			},
+			{
+				Name:    "stockout_started_at",
+				Unique:  false,
+				Columns: []*schema.Column{StockOutsColumns[3]},
+			},
+		},
+	}
 	// StreamsColumns holds the columns for the "streams" table.
 	StreamsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1771,6 +1839,7 @@ var (
 		StaffsTable,
 		StaffTokensTable,
 		StocksTable,
+		StockOutsTable,
 		StreamsTable,
 		StripeEventsTable,
 		TopUpsTable,
@@ -2037,6 +2106,12 @@ func init() {
 	}
 	StocksTable.Annotation.Checks = map[string]string{
 		"stock_available_non_negative": "available >= 0",
+	}
+	StockOutsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(240518168576),
+	}
+	StockOutsTable.Annotation.Checks = map[string]string{
+		"stock_out_ends_after_start": "ended_at IS NULL OR ended_at >= started_at",
 	}
 	StreamsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(124554051584),

@@ -153,6 +153,9 @@ type StaffToken func(*sql.Selector)
 // Stock is the predicate function for stock builders.
 type Stock func(*sql.Selector)
 
+// StockOut is the predicate function for stockout builders.
+type StockOut func(*sql.Selector)
+
 // Stream is the predicate function for stream builders.
 type Stream func(*sql.Selector)
 

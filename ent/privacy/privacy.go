@@ -1287,6 +1287,30 @@ func (f StockMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation)
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.StockMutation", m)
 }
 
+// The StockOutQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type StockOutQueryRuleFunc func(context.Context, *ent.StockOutQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f StockOutQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StockOutQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.StockOutQuery", q)
+}
+
+// The StockOutMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type StockOutMutationRuleFunc func(context.Context, *ent.StockOutMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f StockOutMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.StockOutMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.StockOutMutation", m)
+}
+
 // The StreamQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type StreamQueryRuleFunc func(context.Context, *ent.StreamQuery) error
@@ -1588,6 +1612,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.StockQuery:
 		return q.Filter(), nil
+	case *ent.StockOutQuery:
+		return q.Filter(), nil
 	case *ent.StreamQuery:
 		return q.Filter(), nil
 	case *ent.StripeEventQuery:
@@ -1706,6 +1732,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.StaffTokenMutation:
 		return m.Filter(), nil
 	case *ent.StockMutation:
+		return m.Filter(), nil
+	case *ent.StockOutMutation:
 		return m.Filter(), nil
 	case *ent.StreamMutation:
 		return m.Filter(), nil

@@ -56,6 +56,7 @@ import (
 	"github.com/merchd/merchd/ent/staff"
 	"github.com/merchd/merchd/ent/stafftoken"
 	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/stockout"
 	"github.com/merchd/merchd/ent/stream"
 	"github.com/merchd/merchd/ent/stripeevent"
 	"github.com/merchd/merchd/ent/topup"
@@ -1919,6 +1920,15 @@ func init() {
 	stock.DefaultUpdatedAt = stockDescUpdatedAt.Default.(func() time.Time)
 	// stock.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	stock.UpdateDefaultUpdatedAt = stockDescUpdatedAt.UpdateDefault.(func() time.Time)
+	stockout.Policy = privacy.NewPolicies(schema.StockOut{})
+	stockout.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := stockout.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	streamMixin := schema.Stream{}.Mixin()
 	stream.Policy = privacy.NewPolicies(schema.Stream{})
 	stream.Hooks[0] = func(next ent.Mutator) ent.Mutator {

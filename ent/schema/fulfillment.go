@@ -90,6 +90,9 @@ func (Fulfillment) Indexes() []ent.Index {
 		index.Fields("due_at").Annotations(entsql.IndexWhere(fulfillmentOpen + " AND due_at IS NOT NULL")),
 		// The pickups waiting at one point (a hub lists its own).
 		index.Fields("location_id", "status"),
+		// Analytics: pickups collected, and deadlines missed, in a period.
+		index.Fields("collected_at"),
+		index.Fields("escalated_at"),
 	}
 }
 
@@ -130,6 +133,12 @@ func (FulfillmentEvent) Edges() []ent.Edge {
 		edge.From("fulfillment", Fulfillment.Type).Ref("events").Field("fulfillment_id").Unique().Required().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
+}
+
+// Indexes of the FulfillmentEvent: analytics reads the handovers of a
+// period.
+func (FulfillmentEvent) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("to", "at")}
 }
 
 // Annotations of the FulfillmentEvent.

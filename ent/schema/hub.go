@@ -51,7 +51,7 @@ func (HubSale) Fields() []ent.Field {
 
 // Indexes of the HubSale.
 func (HubSale) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("hub", "sold_at"), index.Fields("status")}
+	return []ent.Index{index.Fields("hub", "sold_at"), index.Fields("status", "sold_at")}
 }
 
 // Annotations of the HubSale. The CHECKs hold for the raw INSERT that

@@ -87,6 +87,7 @@ func (CartLine) Indexes() []ent.Index {
 		index.Fields("customer_id", "status"), // a customer's holds, counted against the caps
 		index.Fields("cart_id"),
 		index.Fields("order_id"),
+		index.Fields("created_at"), // analytics: holds made in a period
 	}
 }
 
@@ -139,7 +140,8 @@ func (Order) Edges() []ent.Edge {
 
 // Indexes of the Order.
 func (Order) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("customer_id", "created_at"), index.Fields("status", "payment_due_at")}
+	return []ent.Index{index.Fields("customer_id", "created_at"), index.Fields("status", "payment_due_at"),
+		index.Fields("status", "paid_at")} // analytics: orders paid in a period
 }
 
 // Annotations of the Order.
@@ -188,6 +190,11 @@ func (OrderLine) Edges() []ent.Edge {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.To("variant", Variant.Type).Field("variant_id").Unique().Required().Immutable(),
 	}
+}
+
+// Indexes of the OrderLine: an order's lines, and a drop's (analytics).
+func (OrderLine) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("order_id"), index.Fields("drop_id")}
 }
 
 // Annotations of the OrderLine.

@@ -248,7 +248,7 @@ func New(t testing.TB, o Options) *Env {
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Now: clock.Now,
 		Wallets: s.Wallets, Members: s.Members, Currency: "EUR", Broker: broker, Bus: bus,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery,
-		Returns: s.Returns, Notify: s.Notify, Settings: s.Settings,
+		Returns: s.Returns, Notify: s.Notify, Settings: s.Settings, Analytics: s.Analytics,
 	}
 	if sales != nil {
 		resolver.Sales = sales

@@ -86,6 +86,105 @@ type AdvanceFulfillmentPayload struct {
 	Fulfillment *ent.Fulfillment `json:"fulfillment"`
 }
 
+type AnalyticsDrop struct {
+	DropID int    `json:"dropId"`
+	Title  string `json:"title"`
+	Cap    int    `json:"cap"`
+	// Units of the drop in paid orders, over its whole life.
+	Sold int `json:"sold"`
+	// sold / cap.
+	SellThrough float64 `json:"sellThrough"`
+	// Early access, else opening.
+	StartsAt time.Time `json:"startsAt"`
+	// When the last unit was paid, once sold reaches cap.
+	SoldOutAt        *time.Time `json:"soldOutAt,omitempty"`
+	MinutesToSellOut *float64   `json:"minutesToSellOut,omitempty"`
+}
+
+// A period and, at most one of them, a drop, a stream or a location.
+type AnalyticsInput struct {
+	From time.Time `json:"from"`
+	// Exclusive.
+	To         time.Time `json:"to"`
+	DropID     *int      `json:"dropId,omitempty"`
+	StreamID   *int      `json:"streamId,omitempty"`
+	LocationID *int      `json:"locationId,omitempty"`
+}
+
+// A stock location, as the analytics scope picker lists it.
+type AnalyticsLocation struct {
+	ID   int    `json:"id"`
+	Code string `json:"code"`
+	Name string `json:"name"`
+	// CENTRAL, HUB, PARTNER_COUNTER or LOCKER.
+	Kind string `json:"kind"`
+}
+
+type AnalyticsPoint struct {
+	At      time.Time  `json:"at"`
+	Revenue *ent.Money `json:"revenue"`
+	Orders  int        `json:"orders"`
+}
+
+// part of whole; rate = part / whole (0 when whole is 0).
+type AnalyticsRatio struct {
+	Part  int     `json:"part"`
+	Whole int     `json:"whole"`
+	Rate  float64 `json:"rate"`
+}
+
+type AnalyticsReport struct {
+	From   time.Time       `json:"from"`
+	To     time.Time       `json:"to"`
+	Bucket AnalyticsBucket `json:"bucket"`
+	// Per currency: revenue and orders of paid orders (and hub sales), average order value.
+	Sales []*AnalyticsSales `json:"sales"`
+	// Cart lines held in the period → those that ended in a paid order.
+	Conversion *AnalyticsRatio `json:"conversion"`
+	// Paid orders with an item in scope → those with another product too (unscoped: with two or more products).
+	Attach *AnalyticsRatio `json:"attach"`
+	// Customers with a paid order → those with two or more.
+	RepeatPurchase *AnalyticsRatio `json:"repeatPurchase"`
+	// Pickups collected or escalated in the period → collected without ever missing their deadline.
+	PickupsWithinSLA *AnalyticsRatio `json:"pickupsWithinSLA"`
+	// Fulfilments handed over (collected or delivered) in the period.
+	Fulfilled int `json:"fulfilled"`
+	// Their average time from payment to handover, in minutes; null when none.
+	AverageMinutesToFulfilled *float64 `json:"averageMinutesToFulfilled,omitempty"`
+	// Sell-through of the scoped drop, or of every drop selling in the period.
+	Drops []*AnalyticsDrop `json:"drops"`
+	// Minutes out of stock per SKU and location, most first.
+	StockOuts []*AnalyticsStockOut `json:"stockOuts"`
+	// Return rates per 30-day cohort of the sale and packaging variant.
+	Returns []*AnalyticsReturnCohort `json:"returns"`
+	// Revenue and orders per bucket and currency; every bucket present.
+	Series []*AnalyticsPoint `json:"series"`
+}
+
+type AnalyticsReturnCohort struct {
+	CohortStart time.Time `json:"cohortStart"`
+	// The packaging the units went out in (empty: not recorded).
+	PackagingVariant string  `json:"packagingVariant"`
+	UnitsSold        int     `json:"unitsSold"`
+	UnitsReturned    int     `json:"unitsReturned"`
+	Rate             float64 `json:"rate"`
+}
+
+type AnalyticsSales struct {
+	Revenue *ent.Money `json:"revenue"`
+	Orders  int        `json:"orders"`
+	// revenue / orders, rounded to the minor unit.
+	AverageOrder *ent.Money `json:"averageOrder"`
+}
+
+type AnalyticsStockOut struct {
+	Sku string `json:"sku"`
+	// The location's code.
+	Location  string  `json:"location"`
+	Intervals int     `json:"intervals"`
+	Minutes   float64 `json:"minutes"`
+}
+
 type ArchiveProductInput struct {
 	ID int `json:"id"`
 }
@@ -1319,6 +1418,62 @@ type WebhookDelivery struct {
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
 	CreatedAt     time.Time  `json:"createdAt"`
 	SentAt        *time.Time `json:"sentAt,omitempty"`
+}
+
+// The step of a report's time series: hourly up to 48 hours, else daily.
+type AnalyticsBucket string
+
+const (
+	AnalyticsBucketHour AnalyticsBucket = "HOUR"
+	AnalyticsBucketDay  AnalyticsBucket = "DAY"
+)
+
+var AllAnalyticsBucket = []AnalyticsBucket{
+	AnalyticsBucketHour,
+	AnalyticsBucketDay,
+}
+
+func (e AnalyticsBucket) IsValid() bool {
+	switch e {
+	case AnalyticsBucketHour, AnalyticsBucketDay:
+		return true
+	}
+	return false
+}
+
+func (e AnalyticsBucket) String() string {
+	return string(e)
+}
+
+func (e *AnalyticsBucket) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AnalyticsBucket(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AnalyticsBucket", str)
+	}
+	return nil
+}
+
+func (e AnalyticsBucket) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AnalyticsBucket) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AnalyticsBucket) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type HubCollectionOutcome string
