@@ -74,7 +74,7 @@ function signInForm() {
 function drawNav(current) {
   nav.replaceChildren(...AREAS.filter(allowed).map((a) =>
     h("a", { href: "/admin/" + a.id, "aria-current": a.id === current ? "page" : null, "data-area": a.id }, a.label)),
-    staff.role === "CLERK" || staff.role === "OWNER" ? h("a", { href: "/till" }, "Till") : null);
+    staff.role === "CLERK" || staff.role === "OWNER" ? h("a", { href: "/till" }, "Till") : "");
   nav.hidden = false;
   who.textContent = (staff.name || staff.email) + " · " + staff.role.toLowerCase() + (staff.location ? " @ " + staff.location : "");
   signOut.hidden = false;
