@@ -310,7 +310,13 @@ func (c *Service) ImportCSV(ctx context.Context, text string) (ImportReport, err
 	var rep ImportReport
 	for i, row := range rows {
 		res := RowResult{Row: i + 1, SKU: row.sku}
-		out, err := c.importRow(ctx, row, fmt.Sprintf("csv:%s:%d", fileKey, i+1))
+		key := fmt.Sprintf("csv:%s:%d", fileKey, i+1)
+		out, err := c.importRow(ctx, row, key)
+		if conflict(err) {
+			// Another import created the same slug or SKU since this row
+			// looked: read again and compare with what it wrote.
+			out, err = c.importRow(ctx, row, key)
+		}
 		res.Outcome = out
 		if err != nil {
 			res.Outcome = RowFailed
@@ -333,6 +339,13 @@ func (c *Service) ImportCSV(ctx context.Context, text string) (ImportReport, err
 		rep.Rows = append(rep.Rows, res)
 	}
 	return rep, nil
+}
+
+// conflict reports a create refused by a unique index (WrapWrite's
+// refusal of a taken slug or SKU).
+func conflict(err error) bool {
+	var ie *checkout.InputError
+	return errors.As(err, &ie) && strings.Contains(ie.Msg, "conflicts with an existing record")
 }
 
 // parsed is a row checked before anything is written.
