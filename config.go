@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -78,6 +79,25 @@ type serveConfig struct {
 	Notify notify.Config
 	// Edge is set by `merchd edge`: this server is a pop-up hub.
 	Edge *edgeConfig
+	// UploadsDir holds the product images staff upload (POST /uploads);
+	// empty: an "uploads" folder next to the SQLite file, or in the
+	// working directory with PostgreSQL.
+	UploadsDir string
+	// MaxUploadBytes bounds one uploaded image.
+	MaxUploadBytes int64
+}
+
+// uploadsDir is where uploaded images are kept.
+func (c serveConfig) uploadsDir() string {
+	if c.UploadsDir != "" {
+		return c.UploadsDir
+	}
+	if entdb.IsPostgres(c.Database) {
+		return "uploads"
+	}
+	path := strings.TrimPrefix(c.Database, "file:")
+	path, _, _ = strings.Cut(path, "?")
+	return filepath.Join(filepath.Dir(path), "uploads")
 }
 
 // edgeConfig is what `merchd edge` adds to serve's flags.
@@ -171,12 +191,15 @@ func defaultServeConfig() serveConfig {
 		API:              graph.DefaultConfig(),
 		Live:             live.DefaultConfig(),
 		Notify:           notify.DefaultConfig(),
+		MaxUploadBytes:   graph.DefaultMaxUploadBytes,
 	}
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "`host:port` to listen on")
 	fs.StringVar(&c.Database, "database", c.Database, "SQLite file path, or a postgres:// URL")
+	fs.StringVar(&c.UploadsDir, "uploads-dir", c.UploadsDir, "`directory` for the product images staff upload (default: \"uploads\" next to the SQLite file; with PostgreSQL, in the working directory — share it between replicas)")
+	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest product image staff may upload")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed a demo creator shop (idempotent)")
 	fs.StringVar(&c.Currency, "currency", c.Currency, "the shop's ISO 4217 currency")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
@@ -305,6 +328,9 @@ func (c serveConfig) Validate() error {
 	}
 	if err := c.Throttle.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--signin-rate, --signup-rate, --signin-account-rate, --max-hashing: %w", err))
+	}
+	if c.MaxUploadBytes < 1 || c.MaxUploadBytes > 64<<20 {
+		errs = append(errs, fmt.Errorf("--max-upload-bytes %d: between 1 and 64 MiB", c.MaxUploadBytes))
 	}
 	if c.MemoryLimit < 64<<20 {
 		errs = append(errs, fmt.Errorf("--memory-limit %d is below 64 MiB", c.MemoryLimit))

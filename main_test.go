@@ -48,6 +48,7 @@ func TestConfigValidate(t *testing.T) {
 		{[]string{"--brand-color", "red; } body { display: none"}, `--brand-color "red; } body { display: none" is not a colour`},
 		{[]string{"--logo-url", "javascript:alert(1)"}, `--logo-url "javascript:alert(1)" is neither an https URL nor a path`},
 		{[]string{"--stripe-js-url", "http://evil.example/stripe.js"}, `--stripe-js-url "http://evil.example/stripe.js" is neither`},
+		{[]string{"--max-upload-bytes", "0"}, "--max-upload-bytes 0: between 1 and 64 MiB"},
 	} {
 		err := run(context.Background(), append([]string{"serve"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -75,6 +76,24 @@ func TestConfigValidate(t *testing.T) {
 		err := run(context.Background(), append([]string{"edge"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("edge %v: error %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestUploadsDir: uploaded images live next to the SQLite file unless
+// --uploads-dir says otherwise; with PostgreSQL, in the working directory.
+func TestUploadsDir(t *testing.T) {
+	for _, tc := range []struct{ db, flag, want string }{
+		{"merchd.db", "", "uploads"},
+		{"/var/lib/merchd/shop.db", "", "/var/lib/merchd/uploads"},
+		{"file:/srv/m.db?_pragma=x", "", "/srv/uploads"},
+		{"postgres://u@db:5432/shop", "", "uploads"},
+		{"/var/lib/merchd/shop.db", "/mnt/images", "/mnt/images"},
+	} {
+		c := defaultServeConfig()
+		c.Database, c.UploadsDir = tc.db, tc.flag
+		if got := c.uploadsDir(); got != tc.want {
+			t.Errorf("database %q, --uploads-dir %q: %q, want %q", tc.db, tc.flag, got, tc.want)
 		}
 	}
 }

@@ -263,6 +263,12 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		mux.Handle("GET /metrics", requireBearer(metricsToken, metrics))
 	}
 	mux.Handle("/live/", relay.Handler())
+	uploads, err := api.Uploads(cfg.uploadsDir(), cfg.MaxUploadBytes)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/uploads", uploads)
+	mux.Handle("/uploads/", uploads)
 	if cfg.Stripe.Enabled() {
 		mux.Handle("/webhooks/stripe", s.Webhook(cfg.Stripe.WebhookSecret))
 	}

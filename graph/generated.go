@@ -226,6 +226,14 @@ type ComplexityRoot struct {
 		Membership   func(childComplexity int) int
 	}
 
+	CSVRowResult struct {
+		Code    func(childComplexity int) int
+		Message func(childComplexity int) int
+		Outcome func(childComplexity int) int
+		Row     func(childComplexity int) int
+		Sku     func(childComplexity int) int
+	}
+
 	CancelReturnPayload struct {
 		Return func(childComplexity int) int
 	}
@@ -421,6 +429,18 @@ type ComplexityRoot struct {
 		Title            func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
 		Variants         func(childComplexity int) int
+	}
+
+	DropBoard struct {
+		AddedUnits     func(childComplexity int) int
+		Conversion     func(childComplexity int) int
+		Drop           func(childComplexity int) int
+		FirstSaleAt    func(childComplexity int) int
+		HeldUnits      func(childComplexity int) int
+		LastSaleAt     func(childComplexity int) int
+		PaidUnits      func(childComplexity int) int
+		SalesPerMinute func(childComplexity int) int
+		SoldOutAt      func(childComplexity int) int
 	}
 
 	DropConnection struct {
@@ -654,6 +674,14 @@ type ComplexityRoot struct {
 		URL      func(childComplexity int) int
 	}
 
+	ImportCatalogCSVPayload struct {
+		Created   func(childComplexity int) int
+		Failed    func(childComplexity int) int
+		Rows      func(childComplexity int) int
+		Unchanged func(childComplexity int) int
+		Updated   func(childComplexity int) int
+	}
+
 	IssueQRCodePayload struct {
 		Code func(childComplexity int) int
 		Path func(childComplexity int) int
@@ -674,8 +702,10 @@ type ComplexityRoot struct {
 
 	MemberPrice struct {
 		Amount     func(childComplexity int) int
+		Collection func(childComplexity int) int
 		ID         func(childComplexity int) int
 		PercentOff func(childComplexity int) int
+		Variant    func(childComplexity int) int
 	}
 
 	MemberPricePayload struct {
@@ -706,6 +736,11 @@ type ComplexityRoot struct {
 
 	MembershipTierPayload struct {
 		Tier func(childComplexity int) int
+	}
+
+	MinuteUnits struct {
+		At    func(childComplexity int) int
+		Units func(childComplexity int) int
 	}
 
 	Money struct {
@@ -752,6 +787,7 @@ type ComplexityRoot struct {
 		HighlightProduct         func(childComplexity int, input model.HighlightProductInput) int
 		HubCardPayment           func(childComplexity int, input model.HubCardPaymentInput) int
 		HubSell                  func(childComplexity int, input model.HubSellInput) int
+		ImportCatalogCSV         func(childComplexity int, input model.ImportCatalogCSVInput) int
 		IssueQRCode              func(childComplexity int, input model.IssueQRCodeInput) int
 		LeaseAllocation          func(childComplexity int, input model.LeaseAllocationInput) int
 		PayHubSale               func(childComplexity int, input model.PayHubSaleInput) int
@@ -977,10 +1013,12 @@ type ComplexityRoot struct {
 		AnalyticsLocations   func(childComplexity int) int
 		AuditLog             func(childComplexity int, first *int, after *entgql.Cursor[int], staffID *int, operation *string) int
 		Cart                 func(childComplexity int) int
+		CatalogCSV           func(childComplexity int) int
 		Collections          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CollectionOrder, where *ent.CollectionWhereInput) int
 		Customers            func(childComplexity int, search *string, first *int, after *entgql.Cursor[int]) int
 		DeliveryOptions      func(childComplexity int, addressID *int, address *model.AddressInput) int
 		DeliveryZones        func(childComplexity int) int
+		DropBoard            func(childComplexity int, dropID int, minutes *int) int
 		Drops                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DropOrder, where *ent.DropWhereInput) int
 		EmailSettings        func(childComplexity int) int
 		Fulfillments         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.FulfillmentOrder, where *ent.FulfillmentWhereInput) int
@@ -1244,6 +1282,13 @@ type ComplexityRoot struct {
 		Staff     func(childComplexity int) int
 	}
 
+	StockLevel struct {
+		Available func(childComplexity int) int
+		Held      func(childComplexity int) int
+		Location  func(childComplexity int) int
+		OnHand    func(childComplexity int) int
+	}
+
 	Stream struct {
 		CreatedAt   func(childComplexity int) int
 		EndedAt     func(childComplexity int) int
@@ -1348,6 +1393,7 @@ type ComplexityRoot struct {
 		Product         func(childComplexity int) int
 		SelectedOptions func(childComplexity int) int
 		Sku             func(childComplexity int) int
+		StockLevels     func(childComplexity int) int
 		Title           func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
 		WeightGrams     func(childComplexity int) int
@@ -1493,6 +1539,8 @@ type FulfillmentLineResolver interface {
 	OrderLine(ctx context.Context, obj *ent.FulfillmentLine) (*ent.OrderLine, error)
 }
 type MemberPriceResolver interface {
+	Variant(ctx context.Context, obj *ent.MemberPrice) (*ent.Variant, error)
+	Collection(ctx context.Context, obj *ent.MemberPrice) (*ent.Collection, error)
 	Amount(ctx context.Context, obj *ent.MemberPrice) (*ent.Money, error)
 }
 type MembershipTierResolver interface {
@@ -1516,6 +1564,7 @@ type MutationResolver interface {
 	CreateCollection(ctx context.Context, input ent.CreateCollectionInput) (*model.CollectionPayload, error)
 	UpdateCollection(ctx context.Context, input model.UpdateCollectionMutationInput) (*model.CollectionPayload, error)
 	SetStock(ctx context.Context, input model.SetStockInput) (*model.SetStockPayload, error)
+	ImportCatalogCSV(ctx context.Context, input model.ImportCatalogCSVInput) (*model.ImportCatalogCSVPayload, error)
 	CreateDrop(ctx context.Context, input model.CreateDropInput) (*model.DropPayload, error)
 	UpdateDrop(ctx context.Context, input model.UpdateDropInput) (*model.DropPayload, error)
 	RebalanceDropPools(ctx context.Context, input model.RebalanceDropPoolsInput) (*model.DropPayload, error)
@@ -1628,6 +1677,8 @@ type QueryResolver interface {
 	Analytics(ctx context.Context, input model.AnalyticsInput) (*model.AnalyticsReport, error)
 	AnalyticsCSV(ctx context.Context, input model.AnalyticsInput) (string, error)
 	AnalyticsLocations(ctx context.Context) ([]*model.AnalyticsLocation, error)
+	DropBoard(ctx context.Context, dropID int, minutes *int) (*model.DropBoard, error)
+	CatalogCSV(ctx context.Context) (string, error)
 	Cart(ctx context.Context) (*ent.Cart, error)
 	SearchOrders(ctx context.Context, search *string, status *order.Status, first *int, after *entgql.Cursor[int]) (*ent.OrderConnection, error)
 	PickupPoints(ctx context.Context) ([]*ent.PickupPoint, error)
@@ -1704,6 +1755,8 @@ type SubscriptionResolver interface {
 	StreamOverlay(ctx context.Context, streamID int) (<-chan *model.StreamOverlayEvent, error)
 }
 type VariantResolver interface {
+	StockLevels(ctx context.Context, obj *ent.Variant) ([]*model.StockLevel, error)
+
 	Available(ctx context.Context, obj *ent.Variant) (int, error)
 	MemberPrice(ctx context.Context, obj *ent.Variant) (*ent.Money, error)
 }
@@ -2239,6 +2292,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.BuyMembershipPayload.Membership(childComplexity), true
+
+	case "CSVRowResult.code":
+		if e.ComplexityRoot.CSVRowResult.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CSVRowResult.Code(childComplexity), true
+	case "CSVRowResult.message":
+		if e.ComplexityRoot.CSVRowResult.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CSVRowResult.Message(childComplexity), true
+	case "CSVRowResult.outcome":
+		if e.ComplexityRoot.CSVRowResult.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CSVRowResult.Outcome(childComplexity), true
+	case "CSVRowResult.row":
+		if e.ComplexityRoot.CSVRowResult.Row == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CSVRowResult.Row(childComplexity), true
+	case "CSVRowResult.sku":
+		if e.ComplexityRoot.CSVRowResult.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CSVRowResult.Sku(childComplexity), true
 
 	case "CancelReturnPayload.return":
 		if e.ComplexityRoot.CancelReturnPayload.Return == nil {
@@ -3006,6 +3090,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Drop.Variants(childComplexity), true
+
+	case "DropBoard.addedUnits":
+		if e.ComplexityRoot.DropBoard.AddedUnits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DropBoard.AddedUnits(childComplexity), true
+	case "DropBoard.conversion":
+		if e.ComplexityRoot.DropBoard.Conversion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DropBoard.Conversion(childComplexity), true
+	case "DropBoard.drop":
+		if e.ComplexityRoot.DropBoard.Drop == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DropBoard.Drop(childComplexity), true
+	case "DropBoard.firstSaleAt":
+		if e.ComplexityRoot.DropBoard.FirstSaleAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DropBoard.FirstSaleAt(childComplexity), true
+	case "DropBoard.heldUnits":
+		if e.ComplexityRoot.DropBoard.HeldUnits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DropBoard.HeldUnits(childComplexity), true
+	case "DropBoard.lastSaleAt":
+		if e.ComplexityRoot.DropBoard.LastSaleAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DropBoard.LastSaleAt(childComplexity), true
+	case "DropBoard.paidUnits":
+		if e.ComplexityRoot.DropBoard.PaidUnits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DropBoard.PaidUnits(childComplexity), true
+	case "DropBoard.salesPerMinute":
+		if e.ComplexityRoot.DropBoard.SalesPerMinute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DropBoard.SalesPerMinute(childComplexity), true
+	case "DropBoard.soldOutAt":
+		if e.ComplexityRoot.DropBoard.SoldOutAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DropBoard.SoldOutAt(childComplexity), true
 
 	case "DropConnection.edges":
 		if e.ComplexityRoot.DropConnection.Edges == nil {
@@ -3866,6 +4005,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Image.URL(childComplexity), true
 
+	case "ImportCatalogCSVPayload.created":
+		if e.ComplexityRoot.ImportCatalogCSVPayload.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCatalogCSVPayload.Created(childComplexity), true
+	case "ImportCatalogCSVPayload.failed":
+		if e.ComplexityRoot.ImportCatalogCSVPayload.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCatalogCSVPayload.Failed(childComplexity), true
+	case "ImportCatalogCSVPayload.rows":
+		if e.ComplexityRoot.ImportCatalogCSVPayload.Rows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCatalogCSVPayload.Rows(childComplexity), true
+	case "ImportCatalogCSVPayload.unchanged":
+		if e.ComplexityRoot.ImportCatalogCSVPayload.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCatalogCSVPayload.Unchanged(childComplexity), true
+	case "ImportCatalogCSVPayload.updated":
+		if e.ComplexityRoot.ImportCatalogCSVPayload.Updated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCatalogCSVPayload.Updated(childComplexity), true
+
 	case "IssueQRCodePayload.code":
 		if e.ComplexityRoot.IssueQRCodePayload.Code == nil {
 			break
@@ -3929,6 +4099,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MemberPrice.Amount(childComplexity), true
+	case "MemberPrice.collection":
+		if e.ComplexityRoot.MemberPrice.Collection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemberPrice.Collection(childComplexity), true
 	case "MemberPrice.id":
 		if e.ComplexityRoot.MemberPrice.ID == nil {
 			break
@@ -3941,6 +4117,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MemberPrice.PercentOff(childComplexity), true
+	case "MemberPrice.variant":
+		if e.ComplexityRoot.MemberPrice.Variant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemberPrice.Variant(childComplexity), true
 
 	case "MemberPricePayload.memberPrice":
 		if e.ComplexityRoot.MemberPricePayload.MemberPrice == nil {
@@ -4053,6 +4235,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MembershipTierPayload.Tier(childComplexity), true
+
+	case "MinuteUnits.at":
+		if e.ComplexityRoot.MinuteUnits.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MinuteUnits.At(childComplexity), true
+	case "MinuteUnits.units":
+		if e.ComplexityRoot.MinuteUnits.Units == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MinuteUnits.Units(childComplexity), true
 
 	case "Money.amount":
 		if e.ComplexityRoot.Money.Amount == nil {
@@ -4475,6 +4670,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.HubSell(childComplexity, args["input"].(model.HubSellInput)), true
+	case "Mutation.importCatalogCSV":
+		if e.ComplexityRoot.Mutation.ImportCatalogCSV == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importCatalogCSV_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportCatalogCSV(childComplexity, args["input"].(model.ImportCatalogCSVInput)), true
 	case "Mutation.issueQRCode":
 		if e.ComplexityRoot.Mutation.IssueQRCode == nil {
 			break
@@ -5713,6 +5919,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Cart(childComplexity), true
+	case "Query.catalogCSV":
+		if e.ComplexityRoot.Query.CatalogCSV == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.CatalogCSV(childComplexity), true
 	case "Query.collections":
 		if e.ComplexityRoot.Query.Collections == nil {
 			break
@@ -5752,6 +5964,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DeliveryZones(childComplexity), true
+	case "Query.dropBoard":
+		if e.ComplexityRoot.Query.DropBoard == nil {
+			break
+		}
+
+		args, err := ec.field_Query_dropBoard_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DropBoard(childComplexity, args["dropId"].(int), args["minutes"].(*int)), true
 	case "Query.drops":
 		if e.ComplexityRoot.Query.Drops == nil {
 			break
@@ -6860,6 +7083,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.StaffToken.Staff(childComplexity), true
 
+	case "StockLevel.available":
+		if e.ComplexityRoot.StockLevel.Available == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockLevel.Available(childComplexity), true
+	case "StockLevel.held":
+		if e.ComplexityRoot.StockLevel.Held == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockLevel.Held(childComplexity), true
+	case "StockLevel.location":
+		if e.ComplexityRoot.StockLevel.Location == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockLevel.Location(childComplexity), true
+	case "StockLevel.onHand":
+		if e.ComplexityRoot.StockLevel.OnHand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockLevel.OnHand(childComplexity), true
+
 	case "Stream.createdAt":
 		if e.ComplexityRoot.Stream.CreatedAt == nil {
 			break
@@ -7304,6 +7552,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Variant.Sku(childComplexity), true
+	case "Variant.stockLevels":
+		if e.ComplexityRoot.Variant.StockLevels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Variant.StockLevels(childComplexity), true
 	case "Variant.title":
 		if e.ComplexityRoot.Variant.Title == nil {
 			break
@@ -7696,6 +7950,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputHubSellLineInput,
 		ec.unmarshalInputImageInput,
 		ec.unmarshalInputImageWhereInput,
+		ec.unmarshalInputImportCatalogCSVInput,
 		ec.unmarshalInputIssueQRCodeInput,
 		ec.unmarshalInputLeaseAllocationInput,
 		ec.unmarshalInputLocationWhereInput,
@@ -7877,7 +8132,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "analytics.graphqls" "checkout.graphqls" "console.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "hubreturns.graphqls" "live.graphqls" "merchd.graphqls" "notify.graphqls" "realtime.graphqls" "returns.graphqls" "settings.graphqls" "staff.graphqls" "wallet.graphqls" "web.graphqls"
+//go:embed "analytics.graphqls" "board.graphqls" "catalogadmin.graphqls" "checkout.graphqls" "console.graphqls" "delivery.graphqls" "ent.graphqls" "fulfillment.graphqls" "hub.graphqls" "hubpickup.graphqls" "hubreturns.graphqls" "live.graphqls" "merchd.graphqls" "notify.graphqls" "realtime.graphqls" "returns.graphqls" "settings.graphqls" "staff.graphqls" "wallet.graphqls" "web.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -7890,6 +8145,8 @@ func sourceData(filename string) string {
 
 var sources = []*ast.Source{
 	{Name: "analytics.graphqls", Input: sourceData("analytics.graphqls"), BuiltIn: false},
+	{Name: "board.graphqls", Input: sourceData("board.graphqls"), BuiltIn: false},
+	{Name: "catalogadmin.graphqls", Input: sourceData("catalogadmin.graphqls"), BuiltIn: false},
 	{Name: "checkout.graphqls", Input: sourceData("checkout.graphqls"), BuiltIn: false},
 	{Name: "console.graphqls", Input: sourceData("console.graphqls"), BuiltIn: false},
 	{Name: "delivery.graphqls", Input: sourceData("delivery.graphqls"), BuiltIn: false},
@@ -8182,6 +8439,22 @@ func (ec *executionContext) childFields_BuyMembershipPayload(ctx context.Context
 		return ec.fieldContext_BuyMembershipPayload_clientSecret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BuyMembershipPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CSVRowResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "row":
+		return ec.fieldContext_CSVRowResult_row(ctx, field)
+	case "sku":
+		return ec.fieldContext_CSVRowResult_sku(ctx, field)
+	case "outcome":
+		return ec.fieldContext_CSVRowResult_outcome(ctx, field)
+	case "code":
+		return ec.fieldContext_CSVRowResult_code(ctx, field)
+	case "message":
+		return ec.fieldContext_CSVRowResult_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CSVRowResult", field.Name)
 }
 
 func (ec *executionContext) childFields_CancelReturnPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8576,6 +8849,30 @@ func (ec *executionContext) childFields_Drop(ctx context.Context, field graphql.
 		return ec.fieldContext_Drop_holdSeconds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Drop", field.Name)
+}
+
+func (ec *executionContext) childFields_DropBoard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "drop":
+		return ec.fieldContext_DropBoard_drop(ctx, field)
+	case "heldUnits":
+		return ec.fieldContext_DropBoard_heldUnits(ctx, field)
+	case "addedUnits":
+		return ec.fieldContext_DropBoard_addedUnits(ctx, field)
+	case "paidUnits":
+		return ec.fieldContext_DropBoard_paidUnits(ctx, field)
+	case "conversion":
+		return ec.fieldContext_DropBoard_conversion(ctx, field)
+	case "firstSaleAt":
+		return ec.fieldContext_DropBoard_firstSaleAt(ctx, field)
+	case "lastSaleAt":
+		return ec.fieldContext_DropBoard_lastSaleAt(ctx, field)
+	case "soldOutAt":
+		return ec.fieldContext_DropBoard_soldOutAt(ctx, field)
+	case "salesPerMinute":
+		return ec.fieldContext_DropBoard_salesPerMinute(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DropBoard", field.Name)
 }
 
 func (ec *executionContext) childFields_DropConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9040,6 +9337,22 @@ func (ec *executionContext) childFields_Image(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Image", field.Name)
 }
 
+func (ec *executionContext) childFields_ImportCatalogCSVPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "created":
+		return ec.fieldContext_ImportCatalogCSVPayload_created(ctx, field)
+	case "updated":
+		return ec.fieldContext_ImportCatalogCSVPayload_updated(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_ImportCatalogCSVPayload_unchanged(ctx, field)
+	case "failed":
+		return ec.fieldContext_ImportCatalogCSVPayload_failed(ctx, field)
+	case "rows":
+		return ec.fieldContext_ImportCatalogCSVPayload_rows(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportCatalogCSVPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_IssueQRCodePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "code":
@@ -9082,6 +9395,10 @@ func (ec *executionContext) childFields_MemberPrice(ctx context.Context, field g
 		return ec.fieldContext_MemberPrice_id(ctx, field)
 	case "percentOff":
 		return ec.fieldContext_MemberPrice_percentOff(ctx, field)
+	case "variant":
+		return ec.fieldContext_MemberPrice_variant(ctx, field)
+	case "collection":
+		return ec.fieldContext_MemberPrice_collection(ctx, field)
 	case "amount":
 		return ec.fieldContext_MemberPrice_amount(ctx, field)
 	}
@@ -9146,6 +9463,16 @@ func (ec *executionContext) childFields_MembershipTierPayload(ctx context.Contex
 		return ec.fieldContext_MembershipTierPayload_tier(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MembershipTierPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_MinuteUnits(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_MinuteUnits_at(ctx, field)
+	case "units":
+		return ec.fieldContext_MinuteUnits_units(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MinuteUnits", field.Name)
 }
 
 func (ec *executionContext) childFields_Money(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9936,6 +10263,20 @@ func (ec *executionContext) childFields_StaffToken(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type StaffToken", field.Name)
 }
 
+func (ec *executionContext) childFields_StockLevel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "location":
+		return ec.fieldContext_StockLevel_location(ctx, field)
+	case "available":
+		return ec.fieldContext_StockLevel_available(ctx, field)
+	case "held":
+		return ec.fieldContext_StockLevel_held(ctx, field)
+	case "onHand":
+		return ec.fieldContext_StockLevel_onHand(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StockLevel", field.Name)
+}
+
 func (ec *executionContext) childFields_Stream(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -10120,6 +10461,8 @@ func (ec *executionContext) childFields_Variant(ctx context.Context, field graph
 		return ec.fieldContext_Variant_weightGrams(ctx, field)
 	case "product":
 		return ec.fieldContext_Variant_product(ctx, field)
+	case "stockLevels":
+		return ec.fieldContext_Variant_stockLevels(ctx, field)
 	case "price":
 		return ec.fieldContext_Variant_price(ctx, field)
 	case "compareAtPrice":
@@ -11024,6 +11367,20 @@ func (ec *executionContext) field_Mutation_hubSell_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_importCatalogCSV_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ImportCatalogCSVInput, error) {
+			return ec.unmarshalNImportCatalogCSVInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐImportCatalogCSVInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_issueQRCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -11851,6 +12208,28 @@ func (ec *executionContext) field_Query_deliveryOptions_args(ctx context.Context
 		return nil, err
 	}
 	args["address"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_dropBoard_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "dropId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dropId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "minutes",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minutes"] = arg1
 	return args, nil
 }
 
@@ -14847,6 +15226,121 @@ func (ec *executionContext) _BuyMembershipPayload_clientSecret(ctx context.Conte
 }
 func (ec *executionContext) fieldContext_BuyMembershipPayload_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("BuyMembershipPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CSVRowResult_row(ctx context.Context, field graphql.CollectedField, obj *model.CSVRowResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CSVRowResult_row(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Row, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CSVRowResult_row(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CSVRowResult", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _CSVRowResult_sku(ctx context.Context, field graphql.CollectedField, obj *model.CSVRowResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CSVRowResult_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sku, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CSVRowResult_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CSVRowResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CSVRowResult_outcome(ctx context.Context, field graphql.CollectedField, obj *model.CSVRowResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CSVRowResult_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.CSVRowOutcome) graphql.Marshaler {
+			return ec.marshalNCSVRowOutcome2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCSVRowOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CSVRowResult_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CSVRowResult", field, false, false, errors.New("field of type CSVRowOutcome does not have child fields"))
+}
+
+func (ec *executionContext) _CSVRowResult_code(ctx context.Context, field graphql.CollectedField, obj *model.CSVRowResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CSVRowResult_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CSVRowResult_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CSVRowResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CSVRowResult_message(ctx context.Context, field graphql.CollectedField, obj *model.CSVRowResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CSVRowResult_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CSVRowResult_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CSVRowResult", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _CancelReturnPayload_return(ctx context.Context, field graphql.CollectedField, obj *model.CancelReturnPayload) (ret graphql.Marshaler) {
@@ -18073,6 +18567,231 @@ func (ec *executionContext) _Drop_holdSeconds(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Drop_holdSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Drop", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _DropBoard_drop(ctx context.Context, field graphql.CollectedField, obj *model.DropBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DropBoard_drop(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Drop, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Drop) graphql.Marshaler {
+			return ec.marshalNDrop2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐDrop(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DropBoard_drop(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DropBoard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Drop(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DropBoard_heldUnits(ctx context.Context, field graphql.CollectedField, obj *model.DropBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DropBoard_heldUnits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeldUnits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DropBoard_heldUnits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DropBoard", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _DropBoard_addedUnits(ctx context.Context, field graphql.CollectedField, obj *model.DropBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DropBoard_addedUnits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AddedUnits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DropBoard_addedUnits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DropBoard", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _DropBoard_paidUnits(ctx context.Context, field graphql.CollectedField, obj *model.DropBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DropBoard_paidUnits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaidUnits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DropBoard_paidUnits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DropBoard", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _DropBoard_conversion(ctx context.Context, field graphql.CollectedField, obj *model.DropBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DropBoard_conversion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DropBoard_conversion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DropBoard", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _DropBoard_firstSaleAt(ctx context.Context, field graphql.CollectedField, obj *model.DropBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DropBoard_firstSaleAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstSaleAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DropBoard_firstSaleAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DropBoard", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _DropBoard_lastSaleAt(ctx context.Context, field graphql.CollectedField, obj *model.DropBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DropBoard_lastSaleAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSaleAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DropBoard_lastSaleAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DropBoard", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _DropBoard_soldOutAt(ctx context.Context, field graphql.CollectedField, obj *model.DropBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DropBoard_soldOutAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoldOutAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DropBoard_soldOutAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DropBoard", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _DropBoard_salesPerMinute(ctx context.Context, field graphql.CollectedField, obj *model.DropBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DropBoard_salesPerMinute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SalesPerMinute, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MinuteUnits) graphql.Marshaler {
+			return ec.marshalNMinuteUnits2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐMinuteUnitsᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DropBoard_salesPerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DropBoard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MinuteUnits(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _DropConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.DropConnection) (ret graphql.Marshaler) {
@@ -21501,6 +22220,130 @@ func (ec *executionContext) fieldContext_Image_product(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _ImportCatalogCSVPayload_created(ctx context.Context, field graphql.CollectedField, obj *model.ImportCatalogCSVPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCatalogCSVPayload_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCatalogCSVPayload_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCatalogCSVPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportCatalogCSVPayload_updated(ctx context.Context, field graphql.CollectedField, obj *model.ImportCatalogCSVPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCatalogCSVPayload_updated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCatalogCSVPayload_updated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCatalogCSVPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportCatalogCSVPayload_unchanged(ctx context.Context, field graphql.CollectedField, obj *model.ImportCatalogCSVPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCatalogCSVPayload_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCatalogCSVPayload_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCatalogCSVPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportCatalogCSVPayload_failed(ctx context.Context, field graphql.CollectedField, obj *model.ImportCatalogCSVPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCatalogCSVPayload_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCatalogCSVPayload_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCatalogCSVPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportCatalogCSVPayload_rows(ctx context.Context, field graphql.CollectedField, obj *model.ImportCatalogCSVPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCatalogCSVPayload_rows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CSVRowResult) graphql.Marshaler {
+			return ec.marshalNCSVRowResult2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCSVRowResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCatalogCSVPayload_rows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportCatalogCSVPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CSVRowResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _IssueQRCodePayload_code(ctx context.Context, field graphql.CollectedField, obj *model.IssueQRCodePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21752,6 +22595,70 @@ func (ec *executionContext) _MemberPrice_percentOff(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_MemberPrice_percentOff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MemberPrice", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _MemberPrice_variant(ctx context.Context, field graphql.CollectedField, obj *ent.MemberPrice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemberPrice_variant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MemberPrice().Variant(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Variant) graphql.Marshaler {
+			return ec.marshalOVariant2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐVariant(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MemberPrice_variant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MemberPrice",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Variant(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MemberPrice_collection(ctx context.Context, field graphql.CollectedField, obj *ent.MemberPrice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemberPrice_collection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MemberPrice().Collection(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Collection) graphql.Marshaler {
+			return ec.marshalOCollection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐCollection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MemberPrice_collection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MemberPrice",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Collection(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _MemberPrice_amount(ctx context.Context, field graphql.CollectedField, obj *ent.MemberPrice) (ret graphql.Marshaler) {
@@ -22243,6 +23150,52 @@ func (ec *executionContext) fieldContext_MembershipTierPayload_tier(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MinuteUnits_at(ctx context.Context, field graphql.CollectedField, obj *model.MinuteUnits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MinuteUnits_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MinuteUnits_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MinuteUnits", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _MinuteUnits_units(ctx context.Context, field graphql.CollectedField, obj *model.MinuteUnits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MinuteUnits_units(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Units, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MinuteUnits_units(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MinuteUnits", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Money_amount(ctx context.Context, field graphql.CollectedField, obj *ent.Money) (ret graphql.Marshaler) {
@@ -22891,6 +23844,50 @@ func (ec *executionContext) fieldContext_Mutation_setStock(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setStock_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_importCatalogCSV(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_importCatalogCSV(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ImportCatalogCSV(ctx, fc.Args["input"].(model.ImportCatalogCSVInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ImportCatalogCSVPayload) graphql.Marshaler {
+			return ec.marshalNImportCatalogCSVPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐImportCatalogCSVPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_importCatalogCSV(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportCatalogCSVPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_importCatalogCSV_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -29454,6 +30451,73 @@ func (ec *executionContext) fieldContext_Query_analyticsLocations(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_dropBoard(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_dropBoard(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DropBoard(ctx, fc.Args["dropId"].(int), fc.Args["minutes"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DropBoard) graphql.Marshaler {
+			return ec.marshalNDropBoard2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐDropBoard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_dropBoard(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DropBoard(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_dropBoard_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_catalogCSV(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_catalogCSV(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().CatalogCSV(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_catalogCSV(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Query_cart(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -33935,6 +34999,107 @@ func (ec *executionContext) fieldContext_StaffToken_revokedAt(_ context.Context,
 	return graphql.NewScalarFieldContext("StaffToken", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _StockLevel_location(ctx context.Context, field graphql.CollectedField, obj *model.StockLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockLevel_location(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Location, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Location) graphql.Marshaler {
+			return ec.marshalNLocation2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐLocation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockLevel_location(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StockLevel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Location(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StockLevel_available(ctx context.Context, field graphql.CollectedField, obj *model.StockLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockLevel_available(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Available, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockLevel_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockLevel", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _StockLevel_held(ctx context.Context, field graphql.CollectedField, obj *model.StockLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockLevel_held(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Held, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockLevel_held(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockLevel", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _StockLevel_onHand(ctx context.Context, field graphql.CollectedField, obj *model.StockLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockLevel_onHand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnHand, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockLevel_onHand(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockLevel", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _Stream_id(ctx context.Context, field graphql.CollectedField, obj *ent.Stream) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -35713,6 +36878,38 @@ func (ec *executionContext) fieldContext_Variant_product(_ context.Context, fiel
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Product(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Variant_stockLevels(ctx context.Context, field graphql.CollectedField, obj *ent.Variant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Variant_stockLevels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Variant().StockLevels(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.StockLevel) graphql.Marshaler {
+			return ec.marshalNStockLevel2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐStockLevelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Variant_stockLevels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Variant",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StockLevel(ctx, field)
 		},
 	}
 	return fc, nil
@@ -46870,6 +48067,36 @@ func (ec *executionContext) unmarshalInputImageWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.HasProductWith = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputImportCatalogCSVInput(ctx context.Context, obj any) (model.ImportCatalogCSVInput, error) {
+	var it model.ImportCatalogCSVInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"csv"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "csv":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("csv"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CSV = data
 		}
 	}
 	return it, nil
@@ -59866,6 +61093,64 @@ func (ec *executionContext) _BuyMembershipPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var cSVRowResultImplementors = []string{"CSVRowResult"}
+
+func (ec *executionContext) _CSVRowResult(ctx context.Context, sel ast.SelectionSet, obj *model.CSVRowResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cSVRowResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CSVRowResult")
+		case "row":
+			out.Values[i] = ec._CSVRowResult_row(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sku":
+			out.Values[i] = ec._CSVRowResult_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outcome":
+			out.Values[i] = ec._CSVRowResult_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._CSVRowResult_code(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._CSVRowResult_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var cancelReturnPayloadImplementors = []string{"CancelReturnPayload"}
 
 func (ec *executionContext) _CancelReturnPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CancelReturnPayload) graphql.Marshaler {
@@ -62093,6 +63378,84 @@ func (ec *executionContext) _Drop(ctx context.Context, sel ast.SelectionSet, obj
 	return out
 }
 
+var dropBoardImplementors = []string{"DropBoard"}
+
+func (ec *executionContext) _DropBoard(ctx context.Context, sel ast.SelectionSet, obj *model.DropBoard) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dropBoardImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DropBoard")
+		case "drop":
+			out.Values[i] = ec._DropBoard_drop(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "heldUnits":
+			out.Values[i] = ec._DropBoard_heldUnits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addedUnits":
+			out.Values[i] = ec._DropBoard_addedUnits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paidUnits":
+			out.Values[i] = ec._DropBoard_paidUnits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversion":
+			out.Values[i] = ec._DropBoard_conversion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "firstSaleAt":
+			out.Values[i] = ec._DropBoard_firstSaleAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSaleAt":
+			out.Values[i] = ec._DropBoard_lastSaleAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "soldOutAt":
+			out.Values[i] = ec._DropBoard_soldOutAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "salesPerMinute":
+			out.Values[i] = ec._DropBoard_salesPerMinute(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var dropConnectionImplementors = []string{"DropConnection"}
 
 func (ec *executionContext) _DropConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.DropConnection) graphql.Marshaler {
@@ -64136,6 +65499,64 @@ func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var importCatalogCSVPayloadImplementors = []string{"ImportCatalogCSVPayload"}
+
+func (ec *executionContext) _ImportCatalogCSVPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ImportCatalogCSVPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importCatalogCSVPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportCatalogCSVPayload")
+		case "created":
+			out.Values[i] = ec._ImportCatalogCSVPayload_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updated":
+			out.Values[i] = ec._ImportCatalogCSVPayload_updated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._ImportCatalogCSVPayload_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._ImportCatalogCSVPayload_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rows":
+			out.Values[i] = ec._ImportCatalogCSVPayload_rows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var issueQRCodePayloadImplementors = []string{"IssueQRCodePayload"}
 
 func (ec *executionContext) _IssueQRCodePayload(ctx context.Context, sel ast.SelectionSet, obj *model.IssueQRCodePayload) graphql.Marshaler {
@@ -64302,6 +65723,82 @@ func (ec *executionContext) _MemberPrice(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "variant":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._MemberPrice_variant(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "collection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._MemberPrice_collection(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "amount":
 			field := field
 
@@ -64682,6 +66179,49 @@ func (ec *executionContext) _MembershipTierPayload(ctx context.Context, sel ast.
 	return out
 }
 
+var minuteUnitsImplementors = []string{"MinuteUnits"}
+
+func (ec *executionContext) _MinuteUnits(ctx context.Context, sel ast.SelectionSet, obj *model.MinuteUnits) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, minuteUnitsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MinuteUnits")
+		case "at":
+			out.Values[i] = ec._MinuteUnits_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "units":
+			out.Values[i] = ec._MinuteUnits_units(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var moneyImplementors = []string{"Money"}
 
 func (ec *executionContext) _Money(ctx context.Context, sel ast.SelectionSet, obj *ent.Money) graphql.Marshaler {
@@ -64908,6 +66448,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setStock":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setStock(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "importCatalogCSV":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_importCatalogCSV(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -67820,6 +69367,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_analyticsLocations(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "dropBoard":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_dropBoard(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "catalogCSV":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_catalogCSV(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -70907,6 +72498,59 @@ func (ec *executionContext) _StaffToken(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var stockLevelImplementors = []string{"StockLevel"}
+
+func (ec *executionContext) _StockLevel(ctx context.Context, sel ast.SelectionSet, obj *model.StockLevel) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stockLevelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StockLevel")
+		case "location":
+			out.Values[i] = ec._StockLevel_location(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "available":
+			out.Values[i] = ec._StockLevel_available(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "held":
+			out.Values[i] = ec._StockLevel_held(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onHand":
+			out.Values[i] = ec._StockLevel_onHand(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var streamImplementors = []string{"Stream", "Node"}
 
 func (ec *executionContext) _Stream(ctx context.Context, sel ast.SelectionSet, obj *ent.Stream) graphql.Marshaler {
@@ -71774,6 +73418,44 @@ func (ec *executionContext) _Variant(ctx context.Context, sel ast.SelectionSet, 
 					}
 				}()
 				res = ec._Variant_product(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "stockLevels":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Variant_stockLevels(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -73462,6 +75144,42 @@ func (ec *executionContext) marshalNBuyMembershipPayload2ᚖgithubᚗcomᚋmerch
 	return ec._BuyMembershipPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCSVRowOutcome2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCSVRowOutcome(ctx context.Context, v any) (model.CSVRowOutcome, error) {
+	var res model.CSVRowOutcome
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCSVRowOutcome2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCSVRowOutcome(ctx context.Context, sel ast.SelectionSet, v model.CSVRowOutcome) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNCSVRowResult2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCSVRowResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CSVRowResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCSVRowResult2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCSVRowResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCSVRowResult2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCSVRowResult(ctx context.Context, sel ast.SelectionSet, v *model.CSVRowResult) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CSVRowResult(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCancelReturnInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐCancelReturnInput(ctx context.Context, v any) (model.CancelReturnInput, error) {
 	res, err := ec.unmarshalInputCancelReturnInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -74039,6 +75757,16 @@ func (ec *executionContext) marshalNDrop2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋent
 		return graphql.Null
 	}
 	return ec._Drop(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDropBoard2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐDropBoard(ctx context.Context, sel ast.SelectionSet, v *model.DropBoard) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DropBoard(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDropConnection2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐDropConnection(ctx context.Context, sel ast.SelectionSet, v *ent.DropConnection) graphql.Marshaler {
@@ -74813,6 +76541,21 @@ func (ec *executionContext) unmarshalNImageWhereInput2ᚖgithubᚗcomᚋmerchd�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNImportCatalogCSVInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐImportCatalogCSVInput(ctx context.Context, v any) (model.ImportCatalogCSVInput, error) {
+	res, err := ec.unmarshalInputImportCatalogCSVInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNImportCatalogCSVPayload2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐImportCatalogCSVPayload(ctx context.Context, sel ast.SelectionSet, v *model.ImportCatalogCSVPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ImportCatalogCSVPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -75077,6 +76820,32 @@ func (ec *executionContext) unmarshalNMembershipTierWhereInput2ᚖgithubᚗcom�
 func (ec *executionContext) unmarshalNMembershipWhereInput2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐMembershipWhereInput(ctx context.Context, v any) (*ent.MembershipWhereInput, error) {
 	res, err := ec.unmarshalInputMembershipWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMinuteUnits2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐMinuteUnitsᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MinuteUnits) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMinuteUnits2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐMinuteUnits(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMinuteUnits2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐMinuteUnits(ctx context.Context, sel ast.SelectionSet, v *model.MinuteUnits) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._MinuteUnits(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNMoney2githubᚗcomᚋmerchdᚋmerchdᚋentᚐMoney(ctx context.Context, sel ast.SelectionSet, v ent.Money) graphql.Marshaler {
@@ -76325,6 +78094,32 @@ func (ec *executionContext) marshalNStaffToken2ᚖgithubᚗcomᚋmerchdᚋmerchd
 func (ec *executionContext) unmarshalNStartTerminalPaymentInput2githubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐStartTerminalPaymentInput(ctx context.Context, v any) (model.StartTerminalPaymentInput, error) {
 	res, err := ec.unmarshalInputStartTerminalPaymentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStockLevel2ᚕᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐStockLevelᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.StockLevel) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStockLevel2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐStockLevel(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStockLevel2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋgraphᚋmodelᚐStockLevel(ctx context.Context, sel ast.SelectionSet, v *model.StockLevel) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._StockLevel(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNStream2ᚖgithubᚗcomᚋmerchdᚋmerchdᚋentᚐStream(ctx context.Context, sel ast.SelectionSet, v *ent.Stream) graphql.Marshaler {

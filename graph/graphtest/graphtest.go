@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -96,6 +97,8 @@ type Env struct {
 	StaffToken string
 	// Logs holds everything the server logged.
 	Logs *SyncBuffer
+	// UploadsDir holds the images uploaded to POST /uploads (5 MB each at most).
+	UploadsDir string
 
 	shop *shop.Shop
 }
@@ -265,6 +268,13 @@ func New(t testing.TB, o Options) *Env {
 	mux.Handle("/query", api)
 	mux.Handle("/webhooks/stripe", s.Webhook(WebhookSecret))
 	mux.Handle("/live/", relay.Handler())
+	uploadsDir := filepath.Join(t.TempDir(), "uploads")
+	uploads, err := api.Uploads(uploadsDir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/uploads", uploads)
+	mux.Handle("/uploads/", uploads)
 	tok, err := s.Accounts.CreateStaffToken(ctx, "staff@example.com", "Staff", "tests")
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +285,7 @@ func New(t testing.TB, o Options) *Env {
 		Drops: s.Drops, Carts: s.Carts, Orders: s.Orders, Stripe: fake, Clock: clock,
 		Wallets: s.Wallets, Members: s.Members, Broker: broker, Relay: relay, Base: srv.URL, QR: s.QR, Mux: mux,
 		Hubs: s.Hubs, Returns: s.Returns, Sales: sales, shop: s, Notify: s.Notify, Settings: s.Settings,
-		WebhookURL: srv.URL + "/webhooks/stripe",
+		WebhookURL: srv.URL + "/webhooks/stripe", UploadsDir: uploadsDir,
 	}
 }
 

@@ -218,6 +218,17 @@ type BuyMembershipPayload struct {
 	ClientSecret *string `json:"clientSecret,omitempty"`
 }
 
+// What happened to one data row (row 1 is the first row after the header).
+type CSVRowResult struct {
+	Row     int           `json:"row"`
+	Sku     string        `json:"sku"`
+	Outcome CSVRowOutcome `json:"outcome"`
+	// The refusal's code (e.g. BAD_USER_INPUT) when the row failed.
+	Code *string `json:"code,omitempty"`
+	// Why the row failed, for people.
+	Message *string `json:"message,omitempty"`
+}
+
 type CancelReturnInput struct {
 	ReturnID       int    `json:"returnId"`
 	IdempotencyKey string `json:"idempotencyKey"`
@@ -462,6 +473,25 @@ type DeliveryZonePayload struct {
 
 type DisableStaffInput struct {
 	StaffID int `json:"staffId"`
+}
+
+// A running drop's figures for the live board.
+type DropBoard struct {
+	Drop *ent.Drop `json:"drop"`
+	// Units in customers' carts now (held, neither paid nor run out).
+	HeldUnits int `json:"heldUnits"`
+	// Units ever put in carts through this drop (every hold taken).
+	AddedUnits int `json:"addedUnits"`
+	// Units in paid orders (refunded ones included).
+	PaidUnits int `json:"paidUnits"`
+	// paidUnits / addedUnits (0–1); null before the first hold.
+	Conversion  *float64   `json:"conversion,omitempty"`
+	FirstSaleAt *time.Time `json:"firstSaleAt,omitempty"`
+	LastSaleAt  *time.Time `json:"lastSaleAt,omitempty"`
+	// When the last unit sold: the last sale once nothing remains or is held; null until then.
+	SoldOutAt *time.Time `json:"soldOutAt,omitempty"`
+	// Paid units per minute, oldest first, one point a minute (zeros included).
+	SalesPerMinute []*MinuteUnits `json:"salesPerMinute"`
 }
 
 type DropPayload struct {
@@ -725,6 +755,18 @@ type ImageInput struct {
 	Alt *string `json:"alt,omitempty"`
 }
 
+type ImportCatalogCSVInput struct {
+	CSV string `json:"csv"`
+}
+
+type ImportCatalogCSVPayload struct {
+	Created   int             `json:"created"`
+	Updated   int             `json:"updated"`
+	Unchanged int             `json:"unchanged"`
+	Failed    int             `json:"failed"`
+	Rows      []*CSVRowResult `json:"rows"`
+}
+
 type IssueQRCodeInput struct {
 	HubID      *int    `json:"hubId,omitempty"`
 	ProductIds []int   `json:"productIds,omitempty"`
@@ -759,6 +801,12 @@ type MemberPricePayload struct {
 
 type MembershipTierPayload struct {
 	Tier *ent.MembershipTier `json:"tier"`
+}
+
+// Units paid in the minute starting at `at`.
+type MinuteUnits struct {
+	At    time.Time `json:"at"`
+	Units int       `json:"units"`
 }
 
 type OpeningHoursInput struct {
@@ -1210,6 +1258,17 @@ type StartTerminalPaymentInput struct {
 	ReaderID string `json:"readerId"`
 }
 
+// A variant's stock at one location.
+type StockLevel struct {
+	Location *ent.Location `json:"location"`
+	// Units sellable now (the shelf count minus the units held in carts).
+	Available int `json:"available"`
+	// Units held in customers' carts (still on the shelf).
+	Held int `json:"held"`
+	// The shelf count setStock takes: available + held.
+	OnHand int `json:"onHand"`
+}
+
 type StreamKeyPayload struct {
 	Stream *ent.Stream `json:"stream"`
 	// Shown once; only its hash is stored.
@@ -1471,6 +1530,65 @@ func (e *AnalyticsBucket) UnmarshalJSON(b []byte) error {
 }
 
 func (e AnalyticsBucket) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type CSVRowOutcome string
+
+const (
+	CSVRowOutcomeCreated   CSVRowOutcome = "CREATED"
+	CSVRowOutcomeUpdated   CSVRowOutcome = "UPDATED"
+	CSVRowOutcomeUnchanged CSVRowOutcome = "UNCHANGED"
+	CSVRowOutcomeFailed    CSVRowOutcome = "FAILED"
+)
+
+var AllCSVRowOutcome = []CSVRowOutcome{
+	CSVRowOutcomeCreated,
+	CSVRowOutcomeUpdated,
+	CSVRowOutcomeUnchanged,
+	CSVRowOutcomeFailed,
+}
+
+func (e CSVRowOutcome) IsValid() bool {
+	switch e {
+	case CSVRowOutcomeCreated, CSVRowOutcomeUpdated, CSVRowOutcomeUnchanged, CSVRowOutcomeFailed:
+		return true
+	}
+	return false
+}
+
+func (e CSVRowOutcome) String() string {
+	return string(e)
+}
+
+func (e *CSVRowOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CSVRowOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CSVRowOutcome", str)
+	}
+	return nil
+}
+
+func (e CSVRowOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CSVRowOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CSVRowOutcome) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
