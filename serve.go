@@ -44,7 +44,7 @@ import (
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := defaultServeConfig()
-	fs := newFlagSet("serve", "Run the central merchd server: GraphQL API at /query (subscriptions on its websocket), GraphiQL at /graphiql (embedded in the binary: works offline; off with --introspection=false), storefront at /.", stderr)
+	fs := newFlagSet("serve", "Run the central merchd server: GraphQL API at /query (subscriptions on its websocket), GraphiQL at /graphiql (embedded in the binary: works offline; off with --introspection=false), storefront at /, staff console at /admin (make the first owner with `merchd staff create`), till at /till.", stderr)
 	cfg.flags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
