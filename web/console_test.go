@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/merchd/merchd/ent/location"
-	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
 	"github.com/merchd/merchd/web"
 )
@@ -36,20 +34,12 @@ func newConsole(t *testing.T, o graphtest.Options) *console {
 		t.Skipf("needs playwright-core: run `npm ci` in %s", dir)
 	}
 	e := graphtest.New(t, o)
-	// The clerk's location: a pop-up hub.
-	sys := viewer.SystemContext(context.Background())
-	if n, _ := e.Client.Location.Query().Where(location.Code("popup-1")).Count(sys); n == 0 {
-		graphtest.Must(t, e.Client.Location.Create().SetCode("popup-1").SetName("Pop-up").SetKind(location.KindHUB).Exec(sys))
-	}
 	e.Mux.Handle("/", web.Handler(web.Config{ShopName: "Night Owl Merch",
 		Brand: web.Brand{Color: "#6a1fb0", LogoURL: "/assets/demo/night-owl.svg"},
 		Look: func(ctx context.Context) web.Look { // what an owner set in the console's settings
 			l := e.Settings.Get(ctx)
 			return web.Look{ShopName: l.Name, LogoURL: l.LogoURL, BrandColor: l.BrandColor}
 		}}))
-	// The clerk's location: clerks work at a location that exists.
-	graphtest.Must(t, e.Client.Location.Create().SetCode("popup-1").SetName("Pop-up 1").SetKind(location.KindHUB).
-		Exec(viewer.SystemContext(context.Background())))
 	add := func(email, role, location string) member {
 		var out struct {
 			CreateStaff struct{ Staff struct{ ID string } }
