@@ -48,6 +48,11 @@ const (
 	CodeEmailFailed = "EMAIL_FAILED"
 	// CodeEmailOff: no SMTP server is configured (--smtp-host).
 	CodeEmailOff = "EMAIL_OFF"
+	// CodeUnavailable: the server could not finish the request for want
+	// of capacity — its deadline passed, or the database refused a
+	// connection (too many clients, starting or stopping). Not a refusal
+	// and not a bug: the same request may succeed in a moment.
+	CodeUnavailable = "UNAVAILABLE"
 	// CodeInternal is every error that is not a refusal: ours, not the
 	// client's. Its text never reaches the client.
 	CodeInternal = "INTERNAL"
@@ -79,6 +84,7 @@ var retryable = map[string]bool{
 	CodeEmailOff:             false,
 	CodeEmailFailed:          true,
 	CodeRateLimited:          true,
+	CodeUnavailable:          true,
 	CodeInternal:             true,
 }
 

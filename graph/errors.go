@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -43,6 +44,9 @@ const (
 	CodeAlreadyMember        = checkout.CodeAlreadyMember
 	CodeStreamNotLive        = checkout.CodeStreamNotLive
 	CodeInternal             = checkout.CodeInternal
+	// CodeUnavailable: overload (a deadline passed, the database refused a
+	// connection), retryable; not our bug, so not INTERNAL.
+	CodeUnavailable = checkout.CodeUnavailable
 	// CodeHubSaleMismatch: a hub delivered a recorded saleId with other content.
 	CodeHubSaleMismatch = checkout.CodeHubSaleMismatch
 	// CodeAlreadyCollected: a pickup handed over before.
@@ -100,6 +104,9 @@ func code(ctx context.Context, err error) string {
 	if isEmptyWhere(err) {
 		return CodeBadUserInput
 	}
+	if unavailable(err) {
+		return CodeUnavailable
+	}
 	var re resolverError
 	if errors.As(err, &re) {
 		return CodeInternal
@@ -115,6 +122,22 @@ func code(ctx context.Context, err error) string {
 		return CodeBadUserInput
 	}
 	return CodeInternal
+}
+
+// unavailable reports an error of capacity, not of code: the request's
+// deadline passed, or PostgreSQL refused or lost the connection (class 08
+// connection exceptions, class 53 insufficient resources such as "too
+// many clients", 57P01–57P03 shutting down or starting up).
+func unavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return strings.HasPrefix(pg.Code, "08") || strings.HasPrefix(pg.Code, "53") || strings.HasPrefix(pg.Code, "57P0")
+	}
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
 }
 
 // isEmptyWhere is ent's refusal of a where input with nothing in it
@@ -176,6 +199,12 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			return out
 		}
 		switch c {
+		case CodeUnavailable:
+			id := errorID()
+			log.WarnContext(ctx, "graphql request could not finish: overload", "error_id", id, "path", out.Path.String(), "error", err)
+			out.Message = "the server is too busy to finish this now; send it again in a moment (id " + id + ")"
+			out.Extensions["errorId"] = id
+			out.Extensions["retryAfter"] = 1
 		case CodeInternal:
 			id := errorID()
 			var ie internalError

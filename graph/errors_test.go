@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/merchd/merchd/checkout"
@@ -202,4 +203,36 @@ func declaredSentinels(t *testing.T, dir string) map[string]bool {
 		t.Fatalf("found only %d sentinels under %s", len(out), dir)
 	}
 	return out
+}
+
+// TestOverloadIsUnavailable: a request that cannot finish for want of
+// capacity — its deadline passed, PostgreSQL has no connection to give
+// ("too many clients", 53300), is starting or stopping, or was cut — is
+// UNAVAILABLE (retryable, with retryAfter), never INTERNAL; a database
+// error that is a real failure stays INTERNAL.
+func TestOverloadIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	for _, err := range []error{
+		fmt.Errorf("query: %w", context.DeadlineExceeded),
+		fmt.Errorf("ent: %w", &pgconn.PgError{Code: "53300", Message: "sorry, too many clients already"}),
+		&pgconn.PgError{Code: "57P03", Message: "the database system is starting up"},
+		&pgconn.PgError{Code: "08006", Message: "connection failure"},
+	} {
+		if c := code(ctx, resolverError{err}); c != CodeUnavailable {
+			t.Errorf("%v: %s, want UNAVAILABLE", err, c)
+		}
+	}
+	for _, err := range []error{errors.New("boom"), &pgconn.PgError{Code: "42703", Message: "column does not exist"}} {
+		if c := code(ctx, resolverError{err}); c != CodeInternal {
+			t.Errorf("%v: %s, want INTERNAL", err, c)
+		}
+	}
+	present := errorPresenter(slog.New(slog.DiscardHandler))
+	out := present(ctx, resolverError{context.DeadlineExceeded})
+	if out.Extensions["code"] != CodeUnavailable || out.Extensions["retryAfter"] != 1 || strings.Contains(out.Message, "deadline") {
+		t.Fatalf("presented: %+v", out)
+	}
+	if !checkout.Retryable(CodeUnavailable) {
+		t.Fatal("UNAVAILABLE is not retryable")
+	}
 }

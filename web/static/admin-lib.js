@@ -32,7 +32,7 @@ export function act(btn, run, ok) {
       key = null;
       if (ok) await ok(r);
     } catch (e) {
-      if (!["OFFLINE", "BAD_RESPONSE", "RATE_LIMITED"].includes(e && e.code)) key = null;
+      if (!["OFFLINE", "BAD_RESPONSE", "RATE_LIMITED", "UNAVAILABLE"].includes(e && e.code)) key = null;
       notice(staffErrorText(e));
     } finally {
       btn.disabled = false; btn.removeAttribute("aria-busy");

@@ -167,6 +167,7 @@ export function errorText(e) {
     FORBIDDEN: "This is not available to your account.",
     NOT_FOUND: "We could not find that. It may have been removed.",
     RATE_LIMITED: "Too many tries in a short time. Wait a minute and try again.",
+    UNAVAILABLE: "The shop is very busy right now. Try again in a moment.",
     PAYMENT_DECLINED: "Your card was declined. Try another card or pay from your wallet.",
     CART_CHECKED_OUT: "This cart was already paid for. See your orders.",
     IDEMPOTENCY_KEY_REUSED: "That is still being processed. Wait a moment and reload the page.",
@@ -195,7 +196,7 @@ export function intent(btn, run, onError) {
       key = null; // done: a later tap is a new purchase
     } catch (e) {
       err = e;
-      if (!["OFFLINE", "BAD_RESPONSE", "RATE_LIMITED", "IDEMPOTENCY_KEY_REUSED"].includes(e && e.code)) key = null; // refused on its merits
+      if (!["OFFLINE", "BAD_RESPONSE", "RATE_LIMITED", "UNAVAILABLE", "IDEMPOTENCY_KEY_REUSED"].includes(e && e.code)) key = null; // refused on its merits
     }
     busy = false; btn.disabled = was; btn.removeAttribute("aria-busy");
     if (err && err.code !== "CANCELED") { notice(errorText(err)); onError && onError(err); }
