@@ -83,13 +83,14 @@ func TestTillInChromium(t *testing.T) {
 		"clerk": clerk, "other": other, "pass": p.pass["alice"], "sku": popupSKU, "hubToken": p.edgeTok,
 	}, 20)
 
-	// Central holds each of the hub's sales once: the cash sale of two and
-	// the wallet sale of one, whatever the reloads resent.
+	// Central holds each of the hub's sales once: the cash sale of two,
+	// the wallet sale of one and the offline cash sale of one, whatever
+	// the reloads resent.
 	p.link.SetUp(true)
 	p.waitEdge(func(s hubStatus) bool { return s.State == "ONLINE" && s.QueueDepth == 0 }, "synced")
 	hubIDs, centralIDs := saleIDs(p, p.edge.URL, p.edgeTok), saleIDs(p, p.central, p.centralTok)
-	if len(hubIDs) != 2 || strings.Join(hubIDs, ",") != strings.Join(centralIDs, ",") {
-		t.Fatalf("hub sales %v, central's %v: want the same two", hubIDs, centralIDs)
+	if len(hubIDs) != 3 || strings.Join(hubIDs, ",") != strings.Join(centralIDs, ",") {
+		t.Fatalf("hub sales %v, central's %v: want the same three", hubIDs, centralIDs)
 	}
 	for _, s := range p.centralSaleList() {
 		if s.Status != "APPLIED" {
@@ -99,7 +100,7 @@ func TestTillInChromium(t *testing.T) {
 	if b := p.centralBalance("alice"); b != 10000-3500 {
 		t.Fatalf("alice's wallet on central: %d, want %d (one 35.00 tee)", b, 10000-3500)
 	}
-	// Closed: the 17 units left went back to central.
+	// Closed: the 16 units left went back to central.
 	if c := p.centralStock(); c != 0 {
 		t.Fatalf("central counts %d units at the closed hub, want 0", c)
 	}
