@@ -19,7 +19,7 @@ import (
 // fromTill sells that cart. The till is a customer account of the hub's
 // database that cannot sign in.
 
-func (h *Sales) tillEmail() string { return "till@" + h.code + ".hub.invalid" }
+func (h *Sales) tillEmail() string { return viewer.TillEmail(h.code) }
 
 // TillContext is ctx acting as the hub's till (a customer), created on
 // first use.

@@ -1,8 +1,8 @@
 package graph_test
 
-// Attacks on the release's promises that fail today (branch fix/attack).
-// Each test states what was observed and what the promise says; none
-// changes product code.
+// An independent attacker's reproductions of promises the console's
+// release broke (each comment says what was observed before the fix and
+// where it was); they pass since the fixes and keep them fixed.
 
 import (
 	"net/http"
@@ -14,14 +14,14 @@ import (
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
-// TestAttack_ClerkReadsAnyBuyersAddressAndCart: a clerk reads only their
+// TestAttack_ClerkCannotReadOtherBuyersAddressOrCart: a clerk reads only their
 // location's work (README: "a clerk is refused all but the till, pickups
 // and returns at their location"). Observed: a clerk at popup-1 reads, by
 // node(id), the saved address (name, street, phone) and the open cart of a
 // customer who never bought anything there. ent/schema/clerk.go clerkScope
 // has no case for CustomerAddress, Cart, CartLine (nor DeliveryChoice), so
 // they fall through to allowStaff (ent/schema/mixin.go).
-func TestAttack_ClerkReadsAnyBuyersAddressAndCart(t *testing.T) {
+func TestAttack_ClerkCannotReadOtherBuyersAddressOrCart(t *testing.T) {
 	for _, d := range graphtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
@@ -53,10 +53,10 @@ func TestAttack_ClerkReadsAnyBuyersAddressAndCart(t *testing.T) {
 	}
 }
 
-// TestAttack_ClerkListsHubSales: hub sales are staff business; a customer
+// TestAttack_ClerkCannotListHubSales: hub sales are staff business; a customer
 // gets FORBIDDEN, a clerk gets the list (HubSale's staffOnlyPolicy lets
 // every staff rank through, and the hubSales resolver checks no rank).
-func TestAttack_ClerkListsHubSales(t *testing.T) {
+func TestAttack_ClerkCannotListHubSales(t *testing.T) {
 	e := graphtest.New(t, graphtest.Options{})
 	clerk := addStaff(t, e, "cleo@hubsales.example", "CLERK", "central")
 	wantCode(t, e.Do(t, clerk.Token, `{ hubSales(first: 5) { totalCount } }`, nil), "FORBIDDEN")
@@ -82,7 +82,7 @@ func TestAttack_CSVDuplicateSkuInOneFile(t *testing.T) {
 	}
 }
 
-// TestAttack_AnalyticsFractionalPeriodIsInternal: a period whose start has
+// TestAttack_AnalyticsFractionalPeriod: a period whose start has
 // a fraction of a second (any client sending milliseconds) and a paid
 // order near its end answers INTERNAL ("series: bucket 2 of EUR outside
 // the period"): the bucket index is computed from From.Unix() (floor)
@@ -90,7 +90,7 @@ func TestAttack_CSVDuplicateSkuInOneFile(t *testing.T) {
 // PostgreSQL), checkout/analytics/analytics.go:288 and :450-463. On
 // PostgreSQL a whole-second period fails too when a sale falls in its
 // last half second.
-func TestAttack_AnalyticsFractionalPeriodIsInternal(t *testing.T) {
+func TestAttack_AnalyticsFractionalPeriod(t *testing.T) {
 	for _, d := range graphtest.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
@@ -118,12 +118,12 @@ func TestAttack_AnalyticsFractionalPeriodIsInternal(t *testing.T) {
 	}
 }
 
-// TestAttack_LongFilterStringIsInternal: anonymous, a where filter with a
+// TestAttack_LongFilterStringRefused: anonymous, a where filter with a
 // 60,000-character titleContainsFold answers INTERNAL on SQLite ("LIKE or
 // GLOB pattern too complex"): where strings have no length limit
 // (graph/limits.go counts conditions only). It is the client's input:
 // BAD_USER_INPUT.
-func TestAttack_LongFilterStringIsInternal(t *testing.T) {
+func TestAttack_LongFilterStringRefused(t *testing.T) {
 	e := graphtest.New(t, graphtest.Options{})
 	newVariant(t, e, 1, 100, "EUR") // a row for the LIKE to look at
 	r := e.Do(t, "", `query($t: String) { products(first: 1, where: {titleContainsFold: $t}) { totalCount } }`,
@@ -133,16 +133,36 @@ func TestAttack_LongFilterStringIsInternal(t *testing.T) {
 	}
 }
 
-// TestAttack_UploadPolyglotAccepted: "only real PNG/JPEG/WebP/GIF": a body
+// TestAttack_UploadPolyglotRefused: "only real PNG/JPEG/WebP/GIF": a body
 // that is a PNG signature followed by HTML is stored and served as
 // image/png (graph/uploads.go: http.DetectContentType looks at the magic
 // bytes only; nothing decodes the image). Served with nosniff and a
 // sandbox CSP, so it does not run as script today, but it is not an image.
-func TestAttack_UploadPolyglotAccepted(t *testing.T) {
+func TestAttack_UploadPolyglotRefused(t *testing.T) {
 	e := graphtest.New(t, graphtest.Options{})
 	body := []byte("\x89PNG\r\n\x1a\n<html><script>alert(document.domain)</script></html>")
 	res, out := upload(t, e, e.StaffToken, body)
 	if res.StatusCode != http.StatusUnsupportedMediaType {
 		t.Fatalf("PNG signature + HTML: %d %s, want 415", res.StatusCode, out)
 	}
+}
+
+// TestAttack_ImageFromAnotherSiteAsPath: "//evil.example/x.png" starts
+// with a slash but is another site to a browser; a product image must be
+// an http(s) URL or a path on this server.
+func TestAttack_ImageFromAnotherSiteAsPath(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	var p struct {
+		CreateProduct struct{ Product struct{ ID string } }
+	}
+	e.Staff(t, `mutation { createProduct(input: {title: "Pic", slug: "pic"}) { product { id } } }`, nil, &p)
+	for _, u := range []string{"//evil.example/x.png", "/\\evil.example/x.png", "javascript:alert(1)", "/a\" onerror=\"x"} {
+		r := e.Do(t, e.StaffToken, `mutation($p: ID!, $u: String!) { setProductImages(input: {productId: $p, images: [{url: $u}]}) { product { id } } }`,
+			map[string]any{"p": p.CreateProduct.Product.ID, "u": u})
+		if r.Code() != "BAD_USER_INPUT" {
+			t.Errorf("image %q: %v, want BAD_USER_INPUT", u, r.Errors)
+		}
+	}
+	e.Staff(t, `mutation($p: ID!) { setProductImages(input: {productId: $p, images: [{url: "/uploads/ab.png"}, {url: "https://cdn.example/x.png"}]}) { product { id } } }`,
+		map[string]any{"p": p.CreateProduct.Product.ID}, &struct{}{})
 }

@@ -72,6 +72,10 @@ func (r *queryResolver) Fulfillments(ctx context.Context, after *entgql.Cursor[i
 
 // HubSales is the resolver for the hubSales field.
 func (r *queryResolver) HubSales(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, where *ent.HubSaleWhereInput) (*ent.HubSaleConnection, error) {
+	// Reconciling hub sales is owners', staff's and the hubs' own business.
+	if err := checkout.RequireStaffOrHub(ctx); err != nil {
+		return nil, err
+	}
 	if err := checkPage(first, last); err != nil {
 		return nil, err
 	}

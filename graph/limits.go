@@ -86,6 +86,11 @@ func (l *queryLimits) MutateOperationContext(ctx context.Context, oc *graphql.Op
 		err.Extensions = map[string]any{"code": CodeBadUserInput}
 		return err
 	}
+	if sh.longWhere != "" {
+		err := gqlerror.Errorf("%s: a where filter's text is longer than %d characters", sh.longWhere, maxWhereText)
+		err.Extensions = map[string]any{"code": CodeBadUserInput, "field": "where"}
+		return err
+	}
 	if sh.whereNodes > maxWhereNodes {
 		return tooComplex("the operation's where filters hold %d conditions, more than the limit of %d", sh.whereNodes, maxWhereNodes)
 	}
@@ -176,6 +181,7 @@ func (l *queryLimits) cost(ctx context.Context, set ast.SelectionSet, vars map[s
 type shape struct {
 	aliases, whereNodes int
 	nulField            string
+	longWhere           string // the first field whose where filter holds text over maxWhereText
 }
 
 func (sh *shape) walk(set ast.SelectionSet, vars map[string]any, level int) {
@@ -195,6 +201,9 @@ func (sh *shape) walk(set ast.SelectionSet, vars map[string]any, level int) {
 				}
 				if s.Definition != nil && s.Definition.Arguments.ForName("where") != nil {
 					sh.whereNodes += countNodes(args["where"], 0)
+					if sh.longWhere == "" && longText(args["where"], 0) {
+						sh.longWhere = s.Name
+					}
 				}
 			}
 			sh.walk(s.SelectionSet, vars, level+1)
@@ -224,6 +233,34 @@ func hasNUL(v any, level int) bool {
 	case []any:
 		for _, e := range x {
 			if hasNUL(e, level+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maxWhereText bounds one text of a where filter: a 60,000-character
+// "contains" is no search anybody types, and SQLite refuses its LIKE
+// pattern as too complex.
+const maxWhereText = 1000
+
+func longText(v any, level int) bool {
+	if level > 32 {
+		return false
+	}
+	switch x := v.(type) {
+	case string:
+		return len([]rune(x)) > maxWhereText
+	case map[string]any:
+		for _, e := range x {
+			if longText(e, level+1) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if longText(e, level+1) {
 				return true
 			}
 		}

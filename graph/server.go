@@ -178,11 +178,11 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](cfg.QueryCacheSize))
+	srv.SetQueryCache(smallOnly[*ast.QueryDocument]{lru.New[*ast.QueryDocument](cfg.QueryCacheSize), func(q string, _ *ast.QueryDocument) int { return len(q) }})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{lru.New[string](cfg.APQCacheSize), func(_, q string) int { return len(q) }}})
 	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases, MaxWrites: cfg.MaxWrites})
 	srv.AroundOperations(s.checkSession)
 	srv.AroundOperations(s.boundSocketOperations)
@@ -314,6 +314,25 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 	cw := &codedErrors{ResponseWriter: w}
 	s.gql.ServeHTTP(cw, r.WithContext(ctx))
 	cw.flush()
+}
+
+// maxCachedQuery is the longest query text the parsed-query and
+// persisted-query caches keep: theirs are counted in entries, so without
+// it 1,000 anonymous 1 MiB queries would pin a gigabyte. Real operations
+// are a few KiB; a longer one is parsed again each time.
+const maxCachedQuery = 16 << 10
+
+// smallOnly is a gqlgen cache that keeps only entries whose query text
+// (size) is at most maxCachedQuery bytes.
+type smallOnly[T any] struct {
+	graphql.Cache[T]
+	size func(key string, v T) int
+}
+
+func (c smallOnly[T]) Add(ctx context.Context, key string, v T) {
+	if c.size(key, v) <= maxCachedQuery {
+		c.Cache.Add(ctx, key, v)
+	}
 }
 
 // CacheStats are the response cache's hits and misses (zeros when it is off).

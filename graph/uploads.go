@@ -1,11 +1,17 @@
 package graph
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	_ "image/gif" // decoders for wellFormed
+	_ "image/jpeg"
+	_ "image/png"
 	"io"
 	"net/http"
 	"os"
@@ -94,7 +100,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir string, maxB
 		return
 	}
 	ext, ok := imageTypes[http.DetectContentType(body)]
-	if len(body) == 0 || !ok {
+	if len(body) == 0 || !ok || wellFormed(body, ext) != nil {
 		writeGraphQLError(w, http.StatusUnsupportedMediaType, CodeBadUserInput, "not an image: upload a PNG, JPEG, WebP or GIF file")
 		return
 	}
@@ -110,6 +116,36 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir string, maxB
 	w.Header().Set("Location", "/uploads/"+name)
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(map[string]any{"url": "/uploads/" + name, "contentType": extTypes[ext], "bytes": len(body)})
+}
+
+// maxImageSide bounds an upload's width and height (pixels).
+const maxImageSide = 12000
+
+// wellFormed checks more than the first bytes: a PNG, JPEG or GIF must
+// decode (its pixels, within maxImageSide a side), a WebP must be a RIFF
+// container of exactly its length holding a VP8/VP8L/VP8X chunk. A file
+// that only starts like an image (a signature, then HTML) is refused.
+func wellFormed(body []byte, ext string) error {
+	if ext == ".webp" {
+		if len(body) < 20 || string(body[:4]) != "RIFF" || string(body[8:12]) != "WEBP" ||
+			int(binary.LittleEndian.Uint32(body[4:8])) != len(body)-8 {
+			return errors.New("not a WebP container")
+		}
+		switch string(body[12:16]) {
+		case "VP8 ", "VP8L", "VP8X":
+			return nil
+		}
+		return errors.New("no WebP image chunk")
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxImageSide || cfg.Height > maxImageSide {
+		return fmt.Errorf("%d×%d pixels", cfg.Width, cfg.Height)
+	}
+	_, _, err = image.Decode(bytes.NewReader(body))
+	return err
 }
 
 // storeFile writes body as dir/name through a temporary file and a

@@ -246,11 +246,14 @@ func (s *Service) Report(ctx context.Context, req Request) (*Report, error) {
 	if err := checkout.RequireStaff(ctx); err != nil {
 		return nil, err
 	}
+	// Whole seconds: the figures bucket rows by their time in whole
+	// seconds (epoch), so a period's ends must fall on whole seconds too
+	// or a row in the period's last fraction lands past its last bucket.
+	req.From, req.To = req.From.UTC().Truncate(time.Second), req.To.UTC().Truncate(time.Second)
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	sys := viewer.SystemContext(ctx)
-	req.From, req.To = req.From.UTC(), req.To.UTC()
 	q, err := s.scoped(sys, req)
 	if err != nil {
 		return nil, err
@@ -359,13 +362,14 @@ func (q *query) salesSQL() (string, []any) {
 	return b.String(), args
 }
 
-// epoch is the SQL of a timestamp column in Unix seconds. SQLite holds
+// epoch is the SQL of a timestamp column in whole Unix seconds, rounded
+// down on both databases. SQLite holds
 // times as Go writes them ("2006-01-02 15:04:05.999999999 -0700 MST"):
 // the first 19 characters are the local time and the offset follows the
 // first space after them.
 func (s *Service) epoch(col string) string {
 	if s.dialect == dialect.Postgres {
-		return "CAST(EXTRACT(EPOCH FROM " + col + ") AS BIGINT)"
+		return "CAST(FLOOR(EXTRACT(EPOCH FROM " + col + ")) AS BIGINT)" // down, as SQLite's strftime
 	}
 	off := "substr(" + col + ", 20 + instr(substr(" + col + ", 20), ' '), 5)"
 	return "(CAST(strftime('%s', substr(" + col + ", 1, 19)) AS INTEGER) - " +

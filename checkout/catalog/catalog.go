@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -242,6 +243,20 @@ type Image struct {
 	Alt string
 }
 
+// imageURL: an http(s) URL with a host, or a path on this server (one
+// leading slash: "//host/x.png" is another site, "/\\host" too to a
+// browser), with no characters that could end an attribute or a URL.
+func imageURL(s string) bool {
+	if strings.ContainsAny(s, "\"'<> \t\r\n\\") {
+		return false
+	}
+	if strings.HasPrefix(s, "/") {
+		return !strings.HasPrefix(s, "//")
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
 // SetProductImages replaces a product's images, in order.
 func (c *Service) SetProductImages(ctx context.Context, productID int, images []Image) (*ent.Product, error) {
 	if err := checkout.RequireStaff(ctx); err != nil {
@@ -251,8 +266,8 @@ func (c *Service) SetProductImages(ctx context.Context, productID int, images []
 		return nil, checkout.BadInput("images", "more than 50 images")
 	}
 	for i, im := range images {
-		if !strings.HasPrefix(im.URL, "https://") && !strings.HasPrefix(im.URL, "http://") && !strings.HasPrefix(im.URL, "/") {
-			return nil, checkout.BadInput(fmt.Sprintf("images[%d].url", i), "must be an http(s) URL or an absolute path")
+		if !imageURL(im.URL) {
+			return nil, checkout.BadInput(fmt.Sprintf("images[%d].url", i), "must be an http(s) URL or a path on this server like /uploads/…")
 		}
 	}
 	tx, err := c.db.Tx(ctx)

@@ -237,6 +237,34 @@ type csvRow struct {
 	slug, title, status, sku, vtitle, price, compareAt, currency, location, stock string
 }
 
+// product is what a row says of the variant and its product (not its stock).
+func (r csvRow) product() [8]string {
+	return [8]string{r.slug, r.title, r.status, r.vtitle, r.price, r.compareAt, r.currency, strings.ToUpper(r.sku)}
+}
+
+// repeated refuses row i when an earlier row of the file names its SKU
+// at the same location, or names its SKU with other product or price
+// values: each would write over the other, and the file imported again
+// would write again. A SKU may appear once per location, with the same
+// variant values on each of its rows.
+func repeated(rows []csvRow, i int, first map[string]int, placed map[[2]string]int) error {
+	row := rows[i]
+	if row.sku == "" {
+		return nil // importRow refuses it
+	}
+	sku := strings.ToUpper(row.sku)
+	if j, ok := placed[[2]string{sku, row.location}]; ok {
+		return checkout.BadInput("sku", "%s at this location is also on row %d: a file names each SKU once per location", row.sku, j+1)
+	}
+	placed[[2]string{sku, row.location}] = i
+	if j, ok := first[sku]; ok && rows[j].product() != row.product() {
+		return checkout.BadInput("sku", "%s has other product or price values than on row %d: give them once, the same on every row of the SKU", row.sku, j+1)
+	} else if !ok {
+		first[sku] = i
+	}
+	return nil
+}
+
 // ImportCSV creates and updates products, variants, prices and stock from
 // CSV text (the columns of ExportCSV, named by the header in any order).
 // Each row is checked, then written with the catalog's own writes, and
@@ -308,11 +336,16 @@ func (c *Service) ImportCSV(ctx context.Context, text string) (ImportReport, err
 	sum := sha256.Sum256([]byte(text))
 	fileKey := hex.EncodeToString(sum[:16])
 	var rep ImportReport
+	first := map[string]int{} // sku → its first row's index
+	placed := map[[2]string]int{}
 	for i, row := range rows {
 		res := RowResult{Row: i + 1, SKU: row.sku}
 		key := fmt.Sprintf("csv:%s:%d", fileKey, i+1)
-		out, err := c.importRow(ctx, row, key)
-		if conflict(err) {
+		out, err := RowOutcome(""), repeated(rows, i, first, placed)
+		if err == nil {
+			out, err = c.importRow(ctx, row, key)
+		}
+		if err != nil && conflict(err) {
 			// Another import created the same slug or SKU since this row
 			// looked: read again and compare with what it wrote.
 			out, err = c.importRow(ctx, row, key)

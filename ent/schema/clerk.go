@@ -7,9 +7,11 @@ import (
 
 	gen "github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/customer"
+	"github.com/merchd/merchd/ent/deliverychoice"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentevent"
 	"github.com/merchd/merchd/ent/fulfillmentline"
+	"github.com/merchd/merchd/ent/hubsale"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/order"
 	"github.com/merchd/merchd/ent/orderevent"
@@ -28,9 +30,10 @@ import (
 // there (with those orders' lines, payments, refunds, history and
 // returns), the fulfilments at their location, and the customers behind
 // them. Everything else of a buyer's (other orders, wallets, top-ups) does
-// not exist for a clerk (empty lists, NOT_FOUND by id), like a customer reading another's
-// order. Owners, staff and everybody else fall through to the next rule;
-// carts (the till's) are left to it too.
+// not exist for a clerk (empty lists, NOT_FOUND by id), like a customer
+// reading another's order: addresses, carts other than their hub till's,
+// hub sales of other hubs. Owners, staff and everybody else fall through
+// to the next rule.
 var clerkScope = privacy.QueryRuleFunc(func(ctx context.Context, q gen.Query) error {
 	v := viewer.FromContext(ctx)
 	if v.Role != viewer.Staff || v.Rank != viewer.RankClerk {
@@ -66,6 +69,16 @@ var clerkScope = privacy.QueryRuleFunc(func(ctx context.Context, q gen.Query) er
 		q.Where(none)
 	case *gen.TopUpQuery:
 		q.Where(none)
+	case *gen.CustomerAddressQuery:
+		q.Where(none) // pickups and returns need no buyer's address book
+	case *gen.CartQuery:
+		q.Where(ownedByTill[predicate.Cart](code)) // the till's own cart at their hub, no buyer's
+	case *gen.CartLineQuery:
+		q.Where(ownedByTill[predicate.CartLine](code))
+	case *gen.DeliveryChoiceQuery:
+		q.Where(func(s *sql.Selector) { s.Where(sql.In(s.C(deliverychoice.FieldOrderID), clerkOrderIDs(code))) })
+	case *gen.HubSaleQuery:
+		q.Where(hubsale.Hub(code)) // their own hub's sales only
 	default:
 		return privacy.Skip
 	}
@@ -99,6 +112,24 @@ func returnAt(code string) predicate.OrderReturn {
 // clerkOrders: orders with a fulfilment at code or a return dropped off there.
 func clerkOrders(code string) predicate.Order {
 	return order.Or(order.HasFulfillmentsWith(fulfillmentAt(code)), order.HasReturnsWith(returnAt(code)))
+}
+
+// clerkOrderIDs selects the ids of clerkOrders(code).
+func clerkOrderIDs(code string) *sql.Selector {
+	t := sql.Table(order.Table)
+	sel := sql.Select(t.C(order.FieldID)).From(t)
+	clerkOrders(code)(sel)
+	return sel
+}
+
+// ownedByTill: rows whose customer_id is the till account of the hub
+// code (viewer.TillEmail), the only cart a clerk works with.
+func ownedByTill[P ~func(*sql.Selector)](code string) P {
+	return func(s *sql.Selector) {
+		c := sql.Table(customer.Table)
+		s.Where(sql.In(s.C("customer_id"), sql.Select(c.C(customer.FieldID)).From(c).
+			Where(sql.EQ(c.C(customer.FieldEmail), viewer.TillEmail(code)))))
+	}
 }
 
 // clerkCustomers: the buyers of clerkOrders (by the customer_id the

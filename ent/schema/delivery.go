@@ -299,6 +299,6 @@ func ownerWritesPolicy() ent.Policy {
 	})
 	return privacy.Policy{
 		Mutation: privacy.MutationPolicy{allowStaff, ownCreate, ownerFilter},
-		Query:    privacy.QueryPolicy{allowStaff, ownerFilter},
+		Query:    privacy.QueryPolicy{clerkScope, allowStaff, ownerFilter},
 	}
 }

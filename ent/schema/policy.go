@@ -107,6 +107,6 @@ func ownedPolicy() ent.Policy {
 func staffOnlyPolicy() ent.Policy {
 	return privacy.Policy{
 		Mutation: privacy.MutationPolicy{allowStaff, privacy.AlwaysDenyRule()},
-		Query:    privacy.QueryPolicy{allowStaff, privacy.AlwaysDenyRule()},
+		Query:    privacy.QueryPolicy{clerkScope, allowStaff, privacy.AlwaysDenyRule()},
 	}
 }

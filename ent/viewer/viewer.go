@@ -112,3 +112,8 @@ func FromContext(ctx context.Context) Viewer {
 func SystemContext(ctx context.Context) context.Context {
 	return NewContext(ctx, Viewer{Role: System})
 }
+
+// TillEmail is the email of the customer account a hub's till sells from
+// (hub is the hub's location code): nobody signs in as it, and a clerk of
+// that hub may read its cart.
+func TillEmail(hub string) string { return "till@" + hub + ".hub.invalid" }
