@@ -37,21 +37,13 @@ const auditPending = "PENDING"
 // run.
 func (r *Resolver) audit(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	v := viewer.FromContext(ctx)
-	if fc == nil || fc.Object != "Mutation" || (v.Role != viewer.Staff && v.Role != viewer.HubToken) {
+	if fc == nil || fc.Object != "Mutation" {
 		return next(ctx)
 	}
 	input, target := auditInput(fc.Args)
-	role := v.Rank.String()
-	if v.Role == viewer.HubToken {
-		role = "HUB"
-	}
-	sys := viewer.SystemContext(context.WithoutCancel(ctx))
-	entry, aerr := r.Client.AuditEntry.Create().SetAt(r.Now().UTC()).SetStaffID(v.StaffID).SetTokenID(v.SessionID).
-		SetRole(role).SetHub(v.Hub).SetOperation(fc.Field.Name).SetTargetID(target).SetInput(input).
-		SetOutcome(auditPending).Save(sys)
-	if aerr != nil {
-		return nil, fmt.Errorf("audit: intent of %s: %w", fc.Field.Name, aerr)
+	finish, err := r.auditBegin(ctx, fc.Field.Name, target, input)
+	if err != nil {
+		return nil, err
 	}
 	res, err := next(ctx)
 	outcome := "OK"
@@ -63,11 +55,36 @@ func (r *Resolver) audit(ctx context.Context, next graphql.Resolver) (any, error
 			outcome = code(ctx, resolverError{err})
 		}
 	}
-	if _, aerr := r.Client.AuditEntry.Update().Where(auditentry.ID(entry.ID), auditentry.Outcome(auditPending)).
-		SetOutcome(outcome).Save(sys); aerr != nil && r.log != nil {
-		r.log.ErrorContext(ctx, "audit entry not completed", "operation", fc.Field.Name, "staff_id", v.StaffID, "audit_id", entry.ID, "error", aerr)
-	}
+	finish(outcome)
 	return res, err
+}
+
+// auditBegin records a staff member's (or a hub token's) write as PENDING
+// before it runs; finish records how it ended (OK or the refusal's code).
+// Anyone else's write is not audited (finish does nothing). When the
+// intent cannot be written the write must not run: the error says so.
+func (r *Resolver) auditBegin(ctx context.Context, operation, target, input string) (finish func(outcome string), err error) {
+	v := viewer.FromContext(ctx)
+	if v.Role != viewer.Staff && v.Role != viewer.HubToken {
+		return func(string) {}, nil
+	}
+	role := v.Rank.String()
+	if v.Role == viewer.HubToken {
+		role = "HUB"
+	}
+	sys := viewer.SystemContext(context.WithoutCancel(ctx))
+	entry, aerr := r.Client.AuditEntry.Create().SetAt(r.Now().UTC()).SetStaffID(v.StaffID).SetTokenID(v.SessionID).
+		SetRole(role).SetHub(v.Hub).SetOperation(operation).SetTargetID(target).SetInput(input).
+		SetOutcome(auditPending).Save(sys)
+	if aerr != nil {
+		return nil, fmt.Errorf("audit: intent of %s: %w", operation, aerr)
+	}
+	return func(outcome string) {
+		if _, aerr := r.Client.AuditEntry.Update().Where(auditentry.ID(entry.ID), auditentry.Outcome(auditPending)).
+			SetOutcome(outcome).Save(sys); aerr != nil && r.log != nil {
+			r.log.ErrorContext(ctx, "audit entry not completed", "operation", operation, "staff_id", v.StaffID, "audit_id", entry.ID, "error", aerr)
+		}
+	}, nil
 }
 
 // auditInput is args as JSON with passwords, secrets and tokens redacted,

@@ -244,6 +244,21 @@ func TestUploads(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", name, res.StatusCode, body, c.status, c.code)
 		}
 	}
+	// Uploads are staff writes: each staff attempt is in the audit log
+	// once, with its outcome (the customer's and the anonymous are not).
+	var log struct {
+		AuditLog struct{ Edges []struct{ Node struct{ Outcome string } } }
+	}
+	e.Staff(t, `{ auditLog(first: 50, operation: "uploadImage") { edges { node { outcome } } } }`, nil, &log)
+	outcomes := map[string]int{}
+	for _, ed := range log.AuditLog.Edges {
+		outcomes[ed.Node.Outcome]++
+	}
+	// 2 OK (the same image twice), the clerk's FORBIDDEN, and too big,
+	// svg, html, empty and the bad token's none (401 before any staff).
+	if outcomes["OK"] != 2 || outcomes["FORBIDDEN"] != 1 || outcomes["BAD_USER_INPUT"] != 4 || outcomes["PENDING"] != 0 || len(log.AuditLog.Edges) != 7 {
+		t.Fatalf("upload audit: %v", outcomes)
+	}
 }
 
 // TestRace_importCatalogCSV: the same file imported N times at once makes

@@ -135,6 +135,7 @@ type Server struct {
 	gql      *handler.Server
 	metrics  *Metrics
 	cache    *respcache.Cache // nil: off
+	res      *Resolver        // the audit of writes outside GraphQL (uploads)
 }
 
 // NewServer builds the GraphQL handler over r.
@@ -166,7 +167,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	for i, p := range cfg.TrustedProxies {
 		proxies[i] = netip.MustParsePrefix(p).Masked() // validated
 	}
-	s := &Server{proxies: proxies, cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP), cache: cache}
+	s := &Server{proxies: proxies, cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP), cache: cache, res: r}
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Websocket{
 		Implementation:        gorillaWebsocket{checkOrigin: s.originAllowed},

@@ -76,6 +76,17 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir string, maxB
 	if !ok {
 		return
 	}
+	// An upload is a staff write like any other: audited before it runs.
+	finish, err := s.res.auditBegin(ctx, "uploadImage", "", fmt.Sprintf(`{"contentType":%q,"contentLength":%d}`, r.Header.Get("Content-Type"), r.ContentLength))
+	if err != nil {
+		id := errorID()
+		s.log.ErrorContext(ctx, "upload audit", "error_id", id, "error", err)
+		writeGraphQLError(w, http.StatusInternalServerError, CodeInternal, "internal error (id "+id+")")
+		return
+	}
+	sw := &uploadStatus{ResponseWriter: w, status: http.StatusOK}
+	w = sw
+	defer func() { finish(sw.outcome()) }()
 	if err := checkout.RequireStaff(ctx); err != nil {
 		code, msg, _ := checkout.Public(err)
 		writeGraphQLError(w, http.StatusForbidden, code, "only owners and staff may upload images: "+msg)
@@ -116,6 +127,28 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir string, maxB
 	w.Header().Set("Location", "/uploads/"+name)
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(map[string]any{"url": "/uploads/" + name, "contentType": extTypes[ext], "bytes": len(body)})
+}
+
+// uploadStatus keeps an upload's answer for its audit entry.
+type uploadStatus struct {
+	http.ResponseWriter
+	status int
+}
+
+func (u *uploadStatus) WriteHeader(code int) { u.status = code; u.ResponseWriter.WriteHeader(code) }
+
+// outcome is the audit's word for the answer: OK, or the refusal's code.
+func (u *uploadStatus) outcome() string {
+	switch {
+	case u.status < 300:
+		return "OK"
+	case u.status == http.StatusForbidden:
+		return CodeForbidden
+	case u.status >= 500:
+		return CodeInternal
+	default:
+		return CodeBadUserInput
+	}
 }
 
 // maxImageSide bounds an upload's width and height (pixels).
