@@ -247,7 +247,9 @@ func TestUploads(t *testing.T) {
 	// Uploads are staff writes: each staff attempt is in the audit log
 	// once, with its outcome (the customer's and the anonymous are not).
 	var log struct {
-		AuditLog struct{ Edges []struct{ Node struct{ Outcome string } } }
+		AuditLog struct {
+			Edges []struct{ Node struct{ Outcome string } }
+		}
 	}
 	e.Staff(t, `{ auditLog(first: 50, operation: "uploadImage") { edges { node { outcome } } } }`, nil, &log)
 	outcomes := map[string]int{}
