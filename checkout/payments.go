@@ -107,6 +107,9 @@ type PayWith struct {
 // makes the order PAID: there is never a paid order without one.
 type Fulfiller interface {
 	Open(ctx context.Context, tx *ent.Tx, orderID, customerID int) error
+	// CancelOpen cancels, in tx, the order's fulfilments not yet handed
+	// over: an order refunded in full is not also handed over.
+	CancelOpen(ctx context.Context, tx *ent.Tx, orderID int, note string) error
 }
 
 // PaymentEventHandler applies, in the webhook's transaction, a payment

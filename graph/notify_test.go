@@ -520,8 +520,10 @@ func TestWebhookDeliveries(t *testing.T) {
 			}
 
 			// The down endpoint: 4 attempts each, then DEAD with the last
-			// answer (A's refund starts its attempts once A's paid is DEAD).
-			for _, wait := range []time.Duration{2 * time.Minute, 4 * time.Minute, time.Hour, time.Hour} {
+			// answer (A's next event starts its attempts once the one
+			// before is DEAD: paid, then the pickup canceled by the full
+			// refund, then the refund).
+			for _, wait := range []time.Duration{2 * time.Minute, 4 * time.Minute, time.Hour, time.Hour, 2 * time.Minute, 4 * time.Minute, time.Hour, time.Hour} {
 				e.Clock.Advance(wait)
 				send(t, e)
 			}

@@ -216,7 +216,30 @@ var transitions = map[Status][]Status{
 	fulfillment.StatusFAILED:    {fulfillment.StatusHANDED_TO_COURIER},
 	fulfillment.StatusREROUTED:  {fulfillment.StatusREADY_FOR_PICKUP, fulfillment.StatusFAILED},
 	fulfillment.StatusCANCELED: {fulfillment.StatusUNFULFILLED, fulfillment.StatusPICKING, fulfillment.StatusPACKED,
-		fulfillment.StatusREADY_FOR_PICKUP},
+		fulfillment.StatusREADY_FOR_PICKUP, fulfillment.StatusREROUTED},
+}
+
+// CancelOpen cancels, in tx, every fulfilment of the order that is not
+// yet handed over, each by move's one guarded write: an order refunded in
+// full before its handover must not be handed over too. A handover that
+// wins the race keeps its part COLLECTED (the refund stands, as a refund
+// after handover does); one that loses is refused (the part is CANCELED).
+func (s *Service) CancelOpen(ctx context.Context, tx *ent.Tx, orderID int, note string) error {
+	sys := viewer.SystemContext(ctx)
+	ids, err := tx.Fulfillment.Query().Where(fulfillment.OrderID(orderID),
+		fulfillment.StatusIn(transitions[fulfillment.StatusCANCELED]...)).IDs(sys)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := s.move(ctx, tx, id, fulfillment.StatusCANCELED, note, ""); err != nil {
+			if _, _, refused := checkout.Public(err); refused {
+				continue // handed over (or otherwise moved on) in between
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // Advance moves fulfilment id to status `to`, once: a replay of key

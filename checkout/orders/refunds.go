@@ -138,6 +138,20 @@ func (o *Service) refund(sys context.Context, tx *ent.Tx, ord *ent.Order, amount
 	if n == 0 {
 		return 0, checkout.BadInput("orderId", "the refund would exceed what was paid")
 	}
+	// Refunded in full (now, or once Stripe confirms the card refund):
+	// what has not been handed over is not handed over any more.
+	// (Read after our own update: it counts a concurrent refund too.)
+	if o.fulfil != nil {
+		cur, err := tx.Order.Get(sys, ord.ID)
+		if err != nil {
+			return 0, err
+		}
+		if cur.RefundedAmount >= cur.TotalAmount {
+			if err := o.fulfil.CancelOpen(sys, tx, ord.ID, "order refunded in full"); err != nil {
+				return 0, err
+			}
+		}
+	}
 	r, err := tx.Refund.Create().SetOrderID(ord.ID).SetNillablePaymentID(paymentID).SetAmount(amount).
 		SetCurrency(ord.Currency).SetTo(to).SetReason(reason).Save(sys)
 	if err != nil {
