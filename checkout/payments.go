@@ -110,6 +110,10 @@ type Fulfiller interface {
 	// CancelOpen cancels, in tx, the order's fulfilments not yet handed
 	// over: an order refunded in full is not also handed over.
 	CancelOpen(ctx context.Context, tx *ent.Tx, orderID int, note string) error
+	// Withdraw takes up to n units of an order line out of the order's
+	// fulfilments not yet handed over (a line refunded before its
+	// handover); it returns how many it took.
+	Withdraw(ctx context.Context, tx *ent.Tx, orderID, lineID, n int, note string) (int, error)
 }
 
 // PaymentEventHandler applies, in the webhook's transaction, a payment

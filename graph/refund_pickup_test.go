@@ -75,3 +75,123 @@ func TestRace_refundVersusHandover(t *testing.T) {
 		})
 	}
 }
+
+// paidPair is a paid card order of two units of v; it returns the order,
+// its line and its pickup pass.
+func paidPair(t *testing.T, e *graphtest.Env, tok, v, key string) (orderID, lineID, pass string) {
+	t.Helper()
+	var add struct {
+		AddToCart struct{ Cart struct{ ID string } }
+	}
+	addToCart(t, e, tok, v, 2, key+"-add").Decode(t, &add)
+	var out checkoutOut
+	e.Do(t, tok, checkoutMutation, map[string]any{"i": map[string]any{"cartId": add.AddToCart.Cart.ID,
+		"payWith": map[string]any{"card": true}, "idempotencyKey": key}}).Decode(t, &out)
+	deliver(t, e, "evt_"+key, "payment_intent.succeeded", *out.Checkout.PaymentIntentID)
+	var o struct {
+		Node struct {
+			PickupPass string
+			Lines      []struct{ ID string }
+		}
+	}
+	e.Do(t, tok, `query($id: ID!) { node(id: $id) { ... on Order { pickupPass lines { id } } } }`, map[string]any{"id": out.Checkout.Order.ID}).Decode(t, &o)
+	return out.Checkout.Order.ID, o.Node.Lines[0].ID, o.Node.PickupPass
+}
+
+// handedOver is how many units of the order reached the buyer.
+func handedOver(t *testing.T, e *graphtest.Env, orderID string) (collected, open int) {
+	t.Helper()
+	var o struct {
+		Node struct {
+			Fulfillments []struct {
+				Status string
+				Lines  []struct{ Quantity int }
+			}
+		}
+	}
+	e.Staff(t, `query($id: ID!) { node(id: $id) { ... on Order { fulfillments { status lines { quantity } } } } }`, map[string]any{"id": orderID}, &o)
+	for _, f := range o.Node.Fulfillments {
+		for _, l := range f.Lines {
+			switch f.Status {
+			case "COLLECTED":
+				collected += l.Quantity
+			case "CANCELED":
+			default:
+				open += l.Quantity
+			}
+		}
+	}
+	return collected, open
+}
+
+// TestLineRefundLeavesThePickup: refunding one of two units before the
+// handover takes it out of the pickup: the counter hands over one.
+// Refunding both by their line cancels the pickup.
+func TestLineRefundLeavesThePickup(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 10, 1500, "EUR")
+			tok, _ := e.SignUp(t, "fan@line-refund.example")
+			id, line, pass := paidPair(t, e, tok, v, "p1")
+			e.Staff(t, refundOrderMutation, map[string]any{"i": map[string]any{"orderId": id, "to": "WALLET",
+				"lines": []any{map[string]any{"lineId": line, "quantity": 1}}, "idempotencyKey": "rf1"}}, &struct{}{})
+			if c, o := handedOver(t, e, id); c != 0 || o != 1 {
+				t.Fatalf("after refunding 1 of 2: collected %d, open %d; want 0 and 1", c, o)
+			}
+			collect(t, e, e.StaffToken, pass, "hand").Decode(t, &struct{}{})
+			if c, o := handedOver(t, e, id); c != 1 || o != 0 {
+				t.Fatalf("after the handover: collected %d, open %d; want 1 and 0", c, o)
+			}
+
+			id2, line2, pass2 := paidPair(t, e, tok, v, "p2")
+			e.Staff(t, refundOrderMutation, map[string]any{"i": map[string]any{"orderId": id2, "to": "WALLET",
+				"lines": []any{map[string]any{"lineId": line2, "quantity": 2}}, "idempotencyKey": "rf2"}}, &struct{}{})
+			if c, o := handedOver(t, e, id2); c != 0 || o != 0 {
+				t.Fatalf("after refunding both by line: collected %d, open %d", c, o)
+			}
+			if r := collect(t, e, e.StaffToken, pass2, "hand2"); r.Code() != "BAD_USER_INPUT" {
+				t.Fatalf("handing over a pickup refunded by its lines: %+v", r.Errors)
+			}
+		})
+	}
+}
+
+// TestRace_lineRefundVersusHandover: refunding one of two units while the
+// counter hands the pickup over, 8 rounds: the handover always succeeds,
+// and hands over 2 (it came first; the refund is then one after the
+// handover) or 1 (the refund came first) — never a unit both refunded
+// before and handed over after.
+func TestRace_lineRefundVersusHandover(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			c := raceClient()
+			v := newVariant(t, e, 40, 1500, "EUR")
+			tok, _ := e.SignUp(t, "fan@line-race.example")
+			seen := map[int]int{}
+			for round := range 8 {
+				id, line, pass := paidPair(t, e, tok, v, fmt.Sprint("lr-", round))
+				var wg sync.WaitGroup
+				var handover, refund graphtest.Response
+				wg.Go(func() {
+					handover = postWith(t, c, e.URL, e.StaffToken, collectMutation, map[string]any{"i": map[string]any{"code": pass, "idempotencyKey": fmt.Sprint("h-", round)}})
+				})
+				wg.Go(func() {
+					refund = postWith(t, c, e.URL, e.StaffToken, refundOrderMutation, map[string]any{"i": map[string]any{"orderId": id, "to": "WALLET",
+						"lines": []any{map[string]any{"lineId": line, "quantity": 1}}, "idempotencyKey": fmt.Sprint("r-", round)}})
+				})
+				wg.Wait()
+				if handover.Code() != "" || refund.Code() != "" {
+					t.Fatalf("round %d: handover %+v, refund %+v", round, handover.Errors, refund.Errors)
+				}
+				collected, open := handedOver(t, e, id)
+				if open != 0 || (collected != 1 && collected != 2) {
+					t.Fatalf("round %d: collected %d, open %d", round, collected, open)
+				}
+				seen[collected]++
+			}
+			t.Logf("units handed over per round: %v", seen)
+		})
+	}
+}

@@ -93,6 +93,12 @@ func (o *Service) RefundOrder(ctx context.Context, orderID int, lines []RefundLi
 				if n == 0 {
 					return 0, checkout.BadInput("lines", "line %d has fewer than %d units neither refunded nor returned", rl.LineID, rl.Quantity)
 				}
+				// Refunded units not yet handed over leave the pickup.
+				if o.fulfil != nil {
+					if _, err := o.fulfil.Withdraw(sys, tx, orderID, l.ID, rl.Quantity, "refunded"); err != nil {
+						return 0, err
+					}
+				}
 				amount += int64(rl.Quantity) * l.UnitAmount
 			}
 		}
