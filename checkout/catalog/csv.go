@@ -345,9 +345,10 @@ func (c *Service) ImportCSV(ctx context.Context, text string) (ImportReport, err
 		if err == nil {
 			out, err = c.importRow(ctx, row, key)
 		}
-		if err != nil && conflict(err) {
+		for try := 0; try < 3 && err != nil && conflict(err); try++ {
 			// Another import created the same slug or SKU since this row
-			// looked: read again and compare with what it wrote.
+			// looked (the product, then its variant: up to two steps): read
+			// again and compare with what it wrote.
 			out, err = c.importRow(ctx, row, key)
 		}
 		res.Outcome = out

@@ -100,17 +100,23 @@ async function route() {
       "Your role (" + staff.role.toLowerCase() + ") cannot open " + a.label + ". Ask the shop's owner."));
     return;
   }
-  main.replaceChildren(h("div", { class: "skeleton", "aria-hidden": "true" }));
+  // Each page renders into its own view: a page still loading when the
+  // next one starts (a quick second click, a search sent at once) writes
+  // into a view no longer shown, never twice into the page.
+  const view = h("div", { class: "view" }, h("div", { class: "skeleton", "aria-hidden": "true" }));
+  main.replaceChildren(view);
   try {
     const mod = await import("/assets/admin-" + a.id + ".js");
-    main.replaceChildren();
-    await mod.default({ main, path: rest.filter(Boolean), query: new URLSearchParams(location.search), staff, go, onLeave: (f) => leave.push(f) });
+    if (!view.isConnected) return;
+    view.replaceChildren();
+    await mod.default({ main: view, path: rest.filter(Boolean), query: new URLSearchParams(location.search), staff, go, onLeave: (f) => leave.push(f) });
   } catch (e) {
+    if (!view.isConnected) return;
     if (e.code === "UNAUTHENTICATED") return route();
-    main.replaceChildren(h("h1", {}, a.label), h("p", { class: "notice error" }, e.code ? staffErrorText(e) : "This area could not load. Reload the page."));
+    view.replaceChildren(h("h1", {}, a.label), h("p", { class: "notice error" }, e.code ? staffErrorText(e) : "This area could not load. Reload the page."));
     if (!e.code) console.error(e);
   }
-  main.focus();
+  if (view.isConnected) main.focus();
 }
 
 export function go(href) {
