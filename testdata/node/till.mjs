@@ -75,7 +75,7 @@ await run(async () => {
 
   // The venue's internet goes: the till keeps selling from the hub.
   await link("down");
-  await page.locator("#link-state", { hasText: "Offline" }).waitFor({ timeout: 30000 });
+  await page.locator("#link-state", { hasText: "Offline" }).waitFor({ timeout: 60000 });
   ok("the link state turns offline");
 
   // A keyboard-wedge scanner types the SKU and Enter into the focused field.
@@ -170,7 +170,7 @@ await run(async () => {
 
   // The link returns: the queue drains and the page says so.
   await link("up");
-  await page.locator("#link-state", { hasText: "Online" }).waitFor({ timeout: 30000 });
+  await page.locator("#link-state", { hasText: "Online" }).waitFor({ timeout: 60000 });
   await page.locator("#queue", { hasText: "0 waiting to sync" }).waitFor({ timeout: 30000 });
   ok("the link returns and the queue drains", await text(page, "#last-sync"));
 
