@@ -23,6 +23,7 @@ export const AREAS = [
   { id: "drops", label: "Drops", min: "STAFF" },
   { id: "memberships", label: "Memberships", min: "STAFF" },
   { id: "streams", label: "Streams", min: "STAFF" },
+  { id: "popups", label: "Pop-ups", min: "STAFF" },
   { id: "analytics", label: "Analytics", min: "STAFF" },
   { id: "settings", label: "Settings", min: "OWNER" },
 ];
