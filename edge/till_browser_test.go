@@ -1,9 +1,7 @@
 package edge_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,11 +40,7 @@ func (p *popup) hubMember(email, role, location string) map[string]string {
 // central records each sale exactly once; the clerk closes the hub. A
 // clerk of another location and a customer are refused by the API itself.
 func TestTillInChromium(t *testing.T) {
-	browser := chromiumPath(t)
-	dir := graphtest.NodeDir(t)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Skipf("needs playwright-core: run `npm ci` in %s", dir)
-	}
+	browser, dir := graphtest.Browser(t)
 	const leased = 20
 	p := startPopup(t, leased)
 	clerk := p.hubMember("cleo@venue.example", "clerk", "popup-hub")
@@ -78,10 +72,10 @@ func TestTillInChromium(t *testing.T) {
 		_, file, _, _ := runtime.Caller(0)
 		artifacts = filepath.Join(filepath.Dir(file), "..", "artifacts", "screenshots")
 	}
-	runNode(t, filepath.Join(dir, "till.mjs"), map[string]any{
+	graphtest.RunBrowser(t, filepath.Join(dir, "till.mjs"), map[string]any{
 		"base": p.edge.URL, "chromium": browser, "artifacts": artifacts, "control": ctl.URL,
 		"clerk": clerk, "other": other, "pass": p.pass["alice"], "sku": popupSKU, "hubToken": p.edgeTok,
-	}, 20)
+	}, 20, 5*time.Minute)
 
 	// Central holds each of the hub's sales once: the cash sale of two,
 	// the wallet sale of one and the offline cash sale of one, whatever
@@ -141,57 +135,4 @@ func saleIDs(p *popup, base, tok string) []string {
 	}
 	sort.Strings(ids)
 	return ids
-}
-
-// chromiumPath finds Debian's Chromium; the test skips without it.
-func chromiumPath(t *testing.T) string {
-	for _, p := range []string{os.Getenv("MERCHD_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	t.Skip("needs Chromium: apt-get install chromium (or set MERCHD_CHROMIUM)")
-	return ""
-}
-
-// runNode runs a browser script (testdata/node/console-lib.mjs's protocol:
-// one JSON line per check); at least min checks must pass.
-func runNode(t *testing.T, script string, cfg map[string]any, min int) {
-	t.Helper()
-	raw, _ := json.Marshal(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", script, string(raw))
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	passed := 0
-	for sc.Scan() {
-		var r struct {
-			Name   string
-			OK     bool
-			Detail string
-		}
-		if json.Unmarshal(sc.Bytes(), &r) != nil {
-			continue
-		}
-		if !r.OK {
-			t.Errorf("browser: %s", r.Detail)
-			continue
-		}
-		passed++
-		t.Logf("browser: %s %s", r.Name, r.Detail)
-	}
-	if err := cmd.Wait(); err != nil || t.Failed() {
-		t.Fatalf("the browser run failed (%v); screenshots in %s", err, cfg["artifacts"])
-	}
-	if passed < min {
-		t.Fatalf("only %d browser checks passed, want at least %d", passed, min)
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/merchd/merchd/graph/graphtest"
 	"github.com/merchd/merchd/web"
@@ -28,11 +29,7 @@ type console struct {
 // clerk at location "popup-1" who sign in with passwords. Tests needing
 // Chromium or playwright-core skip without them.
 func newConsole(t *testing.T, o graphtest.Options) *console {
-	browser := chromium(t)
-	dir := graphtest.NodeDir(t)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Skipf("needs playwright-core: run `npm ci` in %s", dir)
-	}
+	browser, dir := graphtest.Browser(t)
 	e := graphtest.New(t, o)
 	e.Mux.Handle("/", web.Handler(web.Config{ShopName: "Night Owl Merch",
 		Brand: web.Brand{Color: "#6a1fb0", LogoURL: "/assets/demo/night-owl.svg"},
@@ -67,7 +64,7 @@ func newConsole(t *testing.T, o graphtest.Options) *console {
 
 // run runs testdata/node/<script> against the console; at least min checks must pass.
 func (c *console) run(t *testing.T, script string, min int) {
-	runBrowser(t, filepath.Join(graphtest.NodeDir(t), script), c.Config, min)
+	graphtest.RunBrowser(t, filepath.Join(graphtest.NodeDir(t), script), c.Config, min, 4*time.Minute)
 }
 
 // TestConsoleShellInChromium: staff sign in through the form at desktop and

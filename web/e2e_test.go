@@ -1,8 +1,6 @@
 package web_test
 
 import (
-	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -10,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -36,19 +33,6 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..")
 }
 
-// chromium finds Debian's Chromium; the test skips without it.
-func chromium(t *testing.T) string {
-	for _, p := range []string{os.Getenv("MERCHD_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	t.Skip("needs Chromium: apt-get install chromium (or set MERCHD_CHROMIUM)")
-	return ""
-}
-
 type account struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
@@ -58,11 +42,7 @@ type account struct {
 // TestPagesInChromium drives the storefront, the QR checkout and the stream
 // viewer in headless Chromium through playwright-core (testdata/node/e2e.mjs).
 func TestPagesInChromium(t *testing.T) {
-	browser := chromium(t)
-	dir := graphtest.NodeDir(t)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Skipf("needs playwright-core: run `npm ci` in %s", dir)
-	}
+	browser, dir := graphtest.Browser(t)
 	e := graphtest.New(t, graphtest.Options{})
 	e.Mux.Handle("/", web.Handler(web.Config{
 		VerifyQR:             func(code string) error { _, err := e.QR.Verify(code); return err },
@@ -290,47 +270,7 @@ func TestPagesInChromium(t *testing.T) {
 	if script == "" {
 		script = filepath.Join(dir, "e2e.mjs")
 	}
-	runBrowser(t, script, cfg, 30)
-}
-
-// runBrowser runs a playwright script with cfg as its JSON argument: each
-// line it prints ({name, ok, detail}) is a check; a failed check fails the
-// test, and fewer than min passed checks too (a script that stopped early).
-func runBrowser(t *testing.T, script string, cfg map[string]any, min int) {
-	t.Helper()
-	raw, _ := json.Marshal(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", script, string(raw))
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	passed := 0
-	for sc.Scan() {
-		var r struct {
-			Name   string
-			OK     bool
-			Detail string
-		}
-		if json.Unmarshal(sc.Bytes(), &r) != nil {
-			continue
-		}
-		if !r.OK {
-			t.Errorf("browser: %s", r.Detail)
-			continue
-		}
-		passed++
-		t.Logf("browser: %s %s", r.Name, r.Detail)
-	}
-	if err := cmd.Wait(); err != nil || t.Failed() {
-		t.Fatalf("the browser run failed (%v); screenshots in %s", err, cfg["artifacts"])
-	}
-	if passed < min {
-		t.Fatalf("only %d browser checks passed", passed)
-	}
+	graphtest.RunBrowser(t, script, cfg, 30, 4*time.Minute)
 }
 
 // lastVariantProduct is the product of a variant (for a QR code).

@@ -21,11 +21,7 @@ import (
 // beyond the server refused, loads it under a policy of this origin only,
 // runs { __typename } and sees the answer.
 func TestGraphiQLOffline(t *testing.T) {
-	browser := chromium(t)
-	dir := graphtest.NodeDir(t)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Skipf("needs playwright-core: run `npm ci` in %s", dir)
-	}
+	browser, dir := graphtest.Browser(t)
 	e := graphtest.New(t, graphtest.Options{})
 	explorer := web.Explorer()
 	e.Mux.Handle("GET /graphiql", explorer)
