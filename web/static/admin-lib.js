@@ -1,7 +1,7 @@
 // The console's toolkit on top of lib.js: staff-worded errors, a button
 // that runs one write, tables, stat tiles, form fields, SVG charts and CSV
 // downloads. Area modules (admin-<area>.js) build their pages from these.
-import { h, notice, errorText } from "/assets/lib.js";
+import { gql, h, token, setToken, notice, clearNotice, errorText } from "/assets/lib.js";
 
 // staffErrorText words a refusal for the person running the shop; codes a
 // buyer also meets fall back to lib.js's sentences.
@@ -138,3 +138,44 @@ export function download(name, text, type = "text/csv") {
 
 // ok confirms a finished write in the notice region.
 export const done = (msg) => notice(msg, "ok");
+
+// whoAmI is the signed-in staff member of this page's session, or null
+// when there is none (or it ended).
+export async function whoAmI() {
+  if (!token()) return null;
+  try {
+    return (await gql("{ staffViewer { id email name role location } }")).staffViewer;
+  } catch (e) {
+    if (e.code === "UNAUTHENTICATED") return null;
+    throw e;
+  }
+}
+
+// signInForm draws the staff sign-in form (the console's and the till's)
+// into main; after a sign-in, the session is kept and then() runs.
+export function signInForm(main, { id, title, intro, text, then }) {
+  const form = h("form", { class: "signin", id },
+    h("h1", {}, title),
+    intro ? h("p", { class: "muted" }, intro) : null,
+    h("label", { for: "email" }, "Email"), h("input", { id: "email", name: "email", type: "email", autocomplete: "username", required: true }),
+    h("label", { for: "password" }, "Password"), h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true }),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "wide" }, "Sign in")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const btn = form.querySelector("button");
+    btn.disabled = true;
+    try {
+      const d = await gql("mutation($i: StaffSignInInput!) { staffSignIn(input: $i) { token } }",
+        { i: { email: form.email.value.trim(), password: form.password.value } });
+      setToken(d.staffSignIn.token);
+      clearNotice();
+      await then();
+    } catch (e) {
+      notice(e.code === "UNAUTHENTICATED" ? "That email and password do not match an active staff member." : text(e));
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  main.replaceChildren(form);
+  form.email.focus();
+}

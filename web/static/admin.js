@@ -6,8 +6,8 @@
 //   ctx.staff  the signed-in member { id, email, name, role, location }
 //   ctx.go     navigate within the console (no reload)
 //   ctx.onLeave(fn) runs fn when the page is left (stop subscriptions)
-import { gql, h, token, setToken, useTokenKey, notice, clearNotice } from "/assets/lib.js";
-import { staffErrorText } from "/assets/admin-lib.js";
+import { gql, h, setToken, useTokenKey, notice } from "/assets/lib.js";
+import { staffErrorText, whoAmI, signInForm } from "/assets/admin-lib.js";
 
 useTokenKey("merchd.staff");
 
@@ -35,41 +35,9 @@ let staff = null, leave = [];
 
 const allowed = (a) => staff && RANK[staff.role] >= RANK[a.min];
 
-async function whoAmI() {
-  if (!token()) return null;
-  try {
-    return (await gql("{ staffViewer { id email name role location } }")).staffViewer;
-  } catch (e) {
-    if (e.code === "UNAUTHENTICATED") return null;
-    throw e;
-  }
-}
-
-function signInForm() {
+function signIn() {
   nav.hidden = true; signOut.hidden = true; who.textContent = "";
-  const form = h("form", { class: "signin", id: "staff-signin" },
-    h("h1", {}, "Staff sign-in"),
-    h("label", { for: "email" }, "Email"), h("input", { id: "email", name: "email", type: "email", autocomplete: "username", required: true }),
-    h("label", { for: "password" }, "Password"), h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true }),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "wide" }, "Sign in")));
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const btn = form.querySelector("button");
-    btn.disabled = true;
-    try {
-      const d = await gql("mutation($i: StaffSignInInput!) { staffSignIn(input: $i) { token } }",
-        { i: { email: form.email.value.trim(), password: form.password.value } });
-      setToken(d.staffSignIn.token);
-      clearNotice();
-      await route();
-    } catch (e) {
-      notice(e.code === "UNAUTHENTICATED" ? "That email and password do not match an active staff member." : staffErrorText(e));
-    } finally {
-      btn.disabled = false;
-    }
-  });
-  main.replaceChildren(form);
-  form.email.focus();
+  signInForm(main, { id: "staff-signin", title: "Staff sign-in", text: staffErrorText, then: route });
 }
 
 function drawNav(current) {
@@ -89,7 +57,7 @@ async function route() {
     main.replaceChildren(h("p", { class: "notice error" }, staffErrorText(e)));
     return;
   }
-  if (!staff) { setToken(""); return signInForm(); }
+  if (!staff) { setToken(""); return signIn(); }
   const [, , area = "", ...rest] = location.pathname.split("/").map(decodeURIComponent);
   const home = AREAS.find(allowed);
   const a = AREAS.find((x) => x.id === area);
@@ -144,7 +112,7 @@ signOut.addEventListener("click", async () => {
 const recheck = async () => {
   if (!staff) return;
   const me = await whoAmI().catch(() => staff);
-  if (!me) { staff = null; setToken(""); notice("Your session ended. Sign in again."); signInForm(); }
+  if (!me) { staff = null; setToken(""); notice("Your session ended. Sign in again."); signIn(); }
 };
 document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && recheck());
 setInterval(recheck, 20000);

@@ -4,8 +4,8 @@
 // hubSell whose idempotency key is written to localStorage before it is
 // sent, so a reload mid-sale resends the same key and the hub answers with
 // the first sale: nothing is lost and nothing is sold twice.
-import { gql, h, token, setToken, useTokenKey, notice, clearNotice, money, newKey } from "/assets/lib.js";
-import { staffErrorText } from "/assets/admin-lib.js";
+import { gql, h, setToken, useTokenKey, notice, clearNotice, money, newKey } from "/assets/lib.js";
+import { staffErrorText, whoAmI, signInForm } from "/assets/admin-lib.js";
 
 useTokenKey("merchd.till");
 
@@ -47,43 +47,10 @@ function tillText(e) {
   })[code] || staffErrorText(e);
 }
 
-async function whoAmI() {
-  if (!token()) return null;
-  try {
-    return (await gql("{ staffViewer { id email name role location } }")).staffViewer;
-  } catch (e) {
-    if (e.code === "UNAUTHENTICATED") return null;
-    throw e;
-  }
-}
-
-function signInForm() {
+function signIn() {
   stopPolling();
   linkEl.hidden = true; signOut.hidden = true; who.textContent = "";
-  const form = h("form", { class: "signin", id: "till-signin" },
-    h("h1", {}, "Till sign-in"),
-    h("p", { class: "muted" }, "Sign in with your clerk account at this hub."),
-    h("label", { for: "email" }, "Email"), h("input", { id: "email", name: "email", type: "email", autocomplete: "username", required: true }),
-    h("label", { for: "password" }, "Password"), h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true }),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "wide" }, "Sign in")));
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const btn = form.querySelector("button");
-    btn.disabled = true;
-    try {
-      const d = await gql("mutation($i: StaffSignInInput!) { staffSignIn(input: $i) { token } }",
-        { i: { email: form.email.value.trim(), password: form.password.value } });
-      setToken(d.staffSignIn.token);
-      clearNotice();
-      await start();
-    } catch (e) {
-      notice(e.code === "UNAUTHENTICATED" ? "That email and password do not match an active staff member." : tillText(e));
-    } finally {
-      btn.disabled = false;
-    }
-  });
-  main.replaceChildren(form);
-  form.email.focus();
+  signInForm(main, { id: "till-signin", title: "Till sign-in", intro: "Sign in with your clerk account at this hub.", text: tillText, then: start });
 }
 
 // start signs in (or not), finds out where it runs, resumes what a reload
@@ -95,14 +62,14 @@ async function start() {
     main.replaceChildren(h("p", { class: "notice error" }, tillText(e)));
     return;
   }
-  if (!staff) { setToken(""); return signInForm(); }
+  if (!staff) { setToken(""); return signIn(); }
   who.textContent = (staff.name || staff.email) + " · " + staff.role.toLowerCase() + (staff.location ? " @ " + staff.location : "");
   signOut.hidden = false;
   let st;
   try {
     st = (await gql("{ " + statusQuery + " }")).hubStatus;
   } catch (e) {
-    if (e.code === "UNAUTHENTICATED") { setToken(""); return signInForm(); }
+    if (e.code === "UNAUTHENTICATED") { setToken(""); return signIn(); }
     main.replaceChildren(h("h1", {}, "Till"), h("p", { class: "notice error", id: "not-allowed" },
       e.code === "FORBIDDEN" ? "Your account (" + staff.role.toLowerCase() + (staff.location ? " at " + staff.location : "") +
         ") cannot work this till. A clerk works the till of their own location; ask the shop's owner." : tillText(e)));
@@ -159,7 +126,7 @@ function startPolling() {
       drawLink(d.hubStatus);
       if (!busy && d.tillCart !== undefined && JSON.stringify(d.tillCart) !== JSON.stringify(cart)) { cart = d.tillCart; drawCart(); }
     } catch (e) {
-      if (e.code === "UNAUTHENTICATED") { stopPolling(); notice("Your session ended. Sign in again."); signInForm(); }
+      if (e.code === "UNAUTHENTICATED") { stopPolling(); notice("Your session ended. Sign in again."); signIn(); }
       else if (e.code === "OFFLINE") drawLink({ state: "UNREACHABLE", queueDepth: link ? link.queueDepth : 0, lastSyncAt: link && link.lastSyncAt });
     }
   }, 2500);
@@ -665,7 +632,7 @@ signOut.addEventListener("click", async () => {
   try { await gql("mutation { staffSignOut { ok } }"); } catch { /* ends locally anyway */ }
   setToken("");
   staff = null;
-  signInForm();
+  signIn();
 });
 document.addEventListener("keydown", (ev) => {
   // A wedge scanner types wherever the focus is: with nothing focused, send it to the scan field.
