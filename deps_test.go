@@ -50,7 +50,7 @@ var checkoutDeps = map[string][]string{
 	"checkout/fulfillment":             {"checkout", "checkout/txn", "checkout/wallets"},
 	"checkout/returns":                 {"checkout", "checkout/txn", "checkout/inventory", "checkout/orders", "checkout/drops", "checkout/carts", "checkout/wallets", "checkout/memberships", "checkout/delivery"},
 	"checkout/hubs":                    {"checkout", "checkout/txn", "checkout/inventory", "checkout/catalog", "checkout/wallets"},
-	"checkout/analytics":               {"checkout"},
+	"checkout/analytics":               {"checkout", "checkout/txn"},
 	"checkout/settings":                {"checkout"},
 	"checkout/analytics/analyticstest": {},
 	"checkout/shop":                    {"*"},

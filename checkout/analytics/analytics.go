@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
 
 	"github.com/merchd/merchd/checkout"
+	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/ent/location"
@@ -380,7 +380,7 @@ func (s *Service) epoch(col string) string {
 // rows runs a query written with ? placeholders.
 func (s *Service) rows(ctx context.Context, sqlText string, args []any, scan func(scan func(...any) error) error) error {
 	if s.dialect == dialect.Postgres {
-		sqlText = toDollar(sqlText)
+		sqlText = txn.ToDollar(sqlText)
 	}
 	rs, err := s.sql.QueryContext(ctx, sqlText, args...)
 	if err != nil {
@@ -692,19 +692,4 @@ func (s *Service) fulfilled(ctx context.Context, q *query, r *Report) error {
 		append([]any{q.From, q.To}, sArgs...), &n, &total)
 	r.Fulfilled = Fulfilled{Count: n, AverageSeconds: divRound(total, int64(n))}
 	return err
-}
-
-// toDollar rewrites ? placeholders as PostgreSQL's $1, $2, …
-func toDollar(q string) string {
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
