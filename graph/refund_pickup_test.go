@@ -80,22 +80,10 @@ func TestRace_refundVersusHandover(t *testing.T) {
 // its line and its pickup pass.
 func paidPair(t *testing.T, e *graphtest.Env, tok, v, key string) (orderID, lineID, pass string) {
 	t.Helper()
-	var add struct {
-		AddToCart struct{ Cart struct{ ID string } }
-	}
-	addToCart(t, e, tok, v, 2, key+"-add").Decode(t, &add)
-	var out checkoutOut
-	e.Do(t, tok, checkoutMutation, map[string]any{"i": map[string]any{"cartId": add.AddToCart.Cart.ID,
-		"payWith": map[string]any{"card": true}, "idempotencyKey": key}}).Decode(t, &out)
-	deliver(t, e, "evt_"+key, "payment_intent.succeeded", *out.Checkout.PaymentIntentID)
-	var o struct {
-		Node struct {
-			PickupPass string
-			Lines      []struct{ ID string }
-		}
-	}
-	e.Do(t, tok, `query($id: ID!) { node(id: $id) { ... on Order { pickupPass lines { id } } } }`, map[string]any{"id": out.Checkout.Order.ID}).Decode(t, &o)
-	return out.Checkout.Order.ID, o.Node.Lines[0].ID, o.Node.PickupPass
+	co := buy(t, e, tok, v, 2, key)
+	deliver(t, e, "evt_"+key, "payment_intent.succeeded", *co.Checkout.PaymentIntentID)
+	id := co.Checkout.Order.ID
+	return id, orderLines(t, e, tok, id)[0].ID, *orderPickup(t, e, tok, id).Node.PickupPass
 }
 
 // handedOver is how many units of the order reached the buyer.
