@@ -77,8 +77,7 @@ func (s *Service) split(ctx context.Context, tx *ent.Tx, id int, lines []LineQty
 	// The guard, and (on PostgreSQL) the row lock that orders concurrent
 	// splits of id: the second waits here until the first commits, so
 	// the "keeps a unit" count below reads what the first left.
-	n, err := tx.Fulfillment.Update().Where(fulfillment.ID(id), fulfillment.StatusIn(splittable...)).
-		SetUpdatedAt(now).Save(sys)
+	locked, err := s.lockOpen(ctx, tx, id)
 	if err != nil {
 		return 0, err
 	}
@@ -86,19 +85,17 @@ func (s *Service) split(ctx context.Context, tx *ent.Tx, id int, lines []LineQty
 	if err != nil {
 		return 0, checkout.NotFoundAs(err, "fulfillment")
 	}
-	if n == 0 {
+	if !locked {
 		return 0, checkout.BadInput("fulfillmentId", "order %d's fulfilment is %s: only one not yet handed over can be split",
 			parent.OrderID, parent.Status)
 	}
 	moved := 0
 	for _, l := range lines {
-		n, err := txn.Exec(ctx, tx, s.dialect,
-			`UPDATE fulfillment_lines SET quantity = quantity - ?
-			 WHERE fulfillment_id = ? AND order_line_id = ? AND quantity >= ?`, l.Quantity, id, l.OrderLineID, l.Quantity)
+		took, err := s.take(ctx, tx, id, l.OrderLineID, l.Quantity)
 		if err != nil {
 			return 0, err
 		}
-		if n == 0 {
+		if !took {
 			return 0, checkout.BadInput("lines", "order line %d has fewer than %d units in this fulfilment", l.OrderLineID, l.Quantity)
 		}
 		moved += l.Quantity
@@ -111,7 +108,7 @@ func (s *Service) split(ctx context.Context, tx *ent.Tx, id int, lines []LineQty
 	if left == 0 {
 		return 0, checkout.BadInput("lines", "a split must leave at least one unit behind (to move all of it, advance the fulfilment instead)")
 	}
-	if _, err := tx.FulfillmentLine.Delete().Where(fulfillmentline.FulfillmentID(id), fulfillmentline.Quantity(0)).Exec(sys); err != nil {
+	if err := dropEmptyLines(ctx, tx, id); err != nil {
 		return 0, err
 	}
 	cid, err := s.insertSplit(ctx, tx, parent, now)
@@ -183,4 +180,31 @@ func joinNote(what, note string) string {
 		return what
 	}
 	return what + ": " + note
+}
+
+// lockOpen is the guard of every change to a part's units: a touch of
+// fulfilment id that applies only while it is not yet handed over, and
+// (on PostgreSQL) the row lock that orders the changes to its units — a
+// concurrent split, refund or handover of it waits until this one
+// commits. false: it is handed over (or closed) already.
+func (s *Service) lockOpen(ctx context.Context, tx *ent.Tx, id int) (bool, error) {
+	n, err := tx.Fulfillment.Update().Where(fulfillment.ID(id), fulfillment.StatusIn(splittable...)).
+		SetUpdatedAt(s.now().UTC()).Save(viewer.SystemContext(ctx))
+	return n == 1, err
+}
+
+// take removes n units of order line lineID from fulfilment id's lines
+// with one conditional decrement: false when it holds fewer.
+func (s *Service) take(ctx context.Context, tx *ent.Tx, id, lineID, n int) (bool, error) {
+	m, err := txn.Exec(ctx, tx, s.dialect,
+		`UPDATE fulfillment_lines SET quantity = quantity - ? WHERE fulfillment_id = ? AND order_line_id = ? AND quantity >= ?`,
+		n, id, lineID, n)
+	return m == 1, err
+}
+
+// dropEmptyLines deletes fulfilment id's lines left with no unit.
+func dropEmptyLines(ctx context.Context, tx *ent.Tx, id int) error {
+	_, err := tx.FulfillmentLine.Delete().Where(fulfillmentline.FulfillmentID(id), fulfillmentline.Quantity(0)).
+		Exec(viewer.SystemContext(ctx))
+	return err
 }

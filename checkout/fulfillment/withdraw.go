@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/merchd/merchd/checkout"
-	"github.com/merchd/merchd/checkout/txn"
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/fulfillment"
 	"github.com/merchd/merchd/ent/fulfillmentline"
@@ -32,12 +31,11 @@ func (s *Service) Withdraw(ctx context.Context, tx *ent.Tx, orderID, lineID, n i
 		if taken == n {
 			break
 		}
-		locked, err := tx.Fulfillment.Update().Where(fulfillment.ID(id), fulfillment.StatusIn(splittable...)).
-			SetUpdatedAt(s.now().UTC()).Save(sys)
+		locked, err := s.lockOpen(ctx, tx, id)
 		if err != nil {
 			return 0, err
 		}
-		if locked == 0 {
+		if !locked {
 			continue // handed over in between: those units reached the buyer
 		}
 		have, err := tx.FulfillmentLine.Query().Where(fulfillmentline.FulfillmentID(id), fulfillmentline.OrderLineID(lineID)).
@@ -49,17 +47,15 @@ func (s *Service) Withdraw(ctx context.Context, tx *ent.Tx, orderID, lineID, n i
 		if k <= 0 {
 			continue
 		}
-		m, err := txn.Exec(ctx, tx, s.dialect,
-			`UPDATE fulfillment_lines SET quantity = quantity - ? WHERE fulfillment_id = ? AND order_line_id = ? AND quantity >= ?`,
-			k, id, lineID, k)
+		took, err := s.take(ctx, tx, id, lineID, k)
 		if err != nil {
 			return 0, err
 		}
-		if m == 0 {
+		if !took {
 			continue
 		}
 		taken += k
-		if _, err := tx.FulfillmentLine.Delete().Where(fulfillmentline.FulfillmentID(id), fulfillmentline.Quantity(0)).Exec(sys); err != nil {
+		if err := dropEmptyLines(ctx, tx, id); err != nil {
 			return 0, err
 		}
 		left, err := tx.FulfillmentLine.Query().Where(fulfillmentline.FulfillmentID(id)).Count(sys)
