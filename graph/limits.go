@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -217,22 +218,29 @@ func (sh *shape) walk(set ast.SelectionSet, vars map[string]any, level int) {
 	}
 }
 
+// hasNUL: a text of v (a value or a key) holds a NUL character.
 func hasNUL(v any, level int) bool {
+	return anyText(v, level, func(s string) bool { return strings.IndexByte(s, 0) >= 0 })
+}
+
+// anyText reports whether f holds for a text of v: a string, or a key or
+// value of its objects and lists, at most 32 levels down.
+func anyText(v any, level int, f func(string) bool) bool {
 	if level > 32 {
 		return false
 	}
 	switch x := v.(type) {
 	case string:
-		return strings.IndexByte(x, 0) >= 0
+		return f(x)
 	case map[string]any:
 		for k, e := range x {
-			if strings.IndexByte(k, 0) >= 0 || hasNUL(e, level+1) {
+			if f(k) || anyText(e, level+1, f) {
 				return true
 			}
 		}
 	case []any:
 		for _, e := range x {
-			if hasNUL(e, level+1) {
+			if anyText(e, level+1, f) {
 				return true
 			}
 		}
@@ -246,26 +254,7 @@ func hasNUL(v any, level int) bool {
 const maxWhereText = 1000
 
 func longText(v any, level int) bool {
-	if level > 32 {
-		return false
-	}
-	switch x := v.(type) {
-	case string:
-		return len([]rune(x)) > maxWhereText
-	case map[string]any:
-		for _, e := range x {
-			if longText(e, level+1) {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if longText(e, level+1) {
-				return true
-			}
-		}
-	}
-	return false
+	return anyText(v, level, func(s string) bool { return utf8.RuneCountInString(s) > maxWhereText })
 }
 
 // maxWhereNodes bounds the conditions of an operation's where filters: a
