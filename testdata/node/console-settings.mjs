@@ -100,7 +100,12 @@ await run(async () => {
     await page.locator("#audit-count").waitFor({ timeout: 10000 });
     await page.getByLabel("Operation").fill("revokeStaffToken");
     await page.getByRole("button", { name: "Filter" }).click();
-    await page.locator("#audit-rows td", { hasText: "revokeStaffToken" }).first().waitFor({ timeout: 10000 });
+    // The filtered list replaces the whole one (which also holds the row):
+    // wait until every row shown is the operation asked for.
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#audit-rows tbody tr")];
+      return rows.length > 0 && rows.every((r) => r.innerText.includes("revokeStaffToken"));
+    }, null, { timeout: 10000 }).catch(() => {});
     const rows = await page.locator("#audit-rows tbody tr").allInnerTexts();
     if (!rows.length || !rows.every((r) => r.includes(cfg.owner.email) && r.includes("revokeStaffToken"))) throw new Error("audit rows: " + rows.join(" | "));
     await noRawText(page, size + " audit log");
