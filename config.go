@@ -74,6 +74,9 @@ type serveConfig struct {
 	Stripe payments.Config
 	API    graph.ServerConfig
 	Live   live.Config
+	// LiveNode is this node among others relaying each other's live
+	// streams (PostgreSQL only).
+	LiveNode liveNodeConfig
 	// Notify is email (SMTP; the password only from MERCHD_SMTP_PASSWORD
 	// or MERCHD_SMTP_PASSWORD_FILE) and outbound webhooks.
 	Notify notify.Config
@@ -190,6 +193,7 @@ func defaultServeConfig() serveConfig {
 		SubscriptionRate: 10,
 		API:              graph.DefaultConfig(),
 		Live:             live.DefaultConfig(),
+		LiveNode:         liveNodeConfig{Capacity: 500, Grace: 5 * time.Second},
 		Notify:           notify.DefaultConfig(),
 		MaxUploadBytes:   graph.DefaultMaxUploadBytes,
 	}
@@ -265,6 +269,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Live.IncludeLoopback, "webrtc-loopback", c.Live.IncludeLoopback, "offer loopback ICE candidates (viewers on this host)")
 	fs.IntVar(&c.Live.MaxViewers, "live-max-viewers", c.Live.MaxViewers, "most WHEP viewers of one stream, connected or connecting (more get HTTP 503)")
 	fs.IntVar(&c.Live.MaxViewersPerIP, "live-max-viewers-per-ip", c.Live.MaxViewersPerIP, "most WHEP viewers from one address across all streams (more get HTTP 429)")
+	fs.StringVar(&c.LiveNode.URL, "live-node-url", c.LiveNode.URL, "this node's base `URL` as viewers and other nodes reach it, for live streams across nodes on PostgreSQL (default: http:// and the listen address)")
+	fs.IntVar(&c.LiveNode.Capacity, "live-node-capacity", c.LiveNode.Capacity, "WHEP sessions this node takes across its streams before it redirects new viewers to a less loaded node (PostgreSQL)")
+	fs.DurationVar(&c.LiveNode.Grace, "live-relay-grace", c.LiveNode.Grace, "how long a stream relayed from another node keeps its pull after its last viewer leaves")
 	fs.DurationVar(&c.Live.ViewerConnectTimeout, "live-viewer-connect-timeout", c.Live.ViewerConnectTimeout, "time a WHEP viewer has to connect before its session is closed")
 	fs.StringVar(&c.Stripe.APIURL, "stripe-api-url", c.Stripe.APIURL, "Stripe API base URL (for stripe-mock); default Stripe's")
 	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection, and serve GraphiQL (embedded, works offline) at /graphiql")
@@ -380,6 +387,9 @@ func (c serveConfig) Validate() error {
 	if err := c.Live.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.LiveNode.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.API.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -447,4 +457,27 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// liveNodeConfig is a node's part in live streams across nodes.
+type liveNodeConfig struct {
+	URL      string
+	Capacity int
+	Grace    time.Duration
+}
+
+func (c liveNodeConfig) validate() error {
+	if c.URL != "" {
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("--live-node-url %q must be a base URL like https://live1.shop.example", c.URL)
+		}
+	}
+	if c.Capacity < 1 {
+		return fmt.Errorf("--live-node-capacity %d must be at least 1", c.Capacity)
+	}
+	if c.Grace < 0 || c.Grace > 10*time.Minute {
+		return fmt.Errorf("--live-relay-grace %v must be between 0 and 10m", c.Grace)
+	}
+	return nil
 }

@@ -17,9 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"errors"
+	"slices"
+
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/merchd/merchd/ent/entdb"
+	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
 	"github.com/merchd/merchd/live/livetest"
 )
@@ -176,10 +181,12 @@ type benchPublisher struct {
 	pc   *webrtc.PeerConnection
 	sent atomic.Int64 // video and audio packets written
 	done chan struct{}
-	wg   sync.WaitGroup
+	// resource is the WHIP session's URL: DELETE ends the stream.
+	resource string
+	wg       sync.WaitGroup
 }
 
-func (rl *relayProc) publish(b *testing.B) *benchPublisher {
+func (rl *relayProc) publish(b testing.TB) *benchPublisher {
 	pc, err := livetest.ClientAPI(b).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		b.Fatal(err)
@@ -190,10 +197,11 @@ func (rl *relayProc) publish(b *testing.B) *benchPublisher {
 	for _, tr := range []webrtc.TrackLocal{video, audio} {
 		pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	}
-	if code, msg := livetest.Exchange(b, pc, rl.base+"/live/"+rl.stream+"/whip", rl.key); code != http.StatusCreated {
+	code, msg := livetest.Exchange(b, pc, rl.base+"/live/"+rl.stream+"/whip", rl.key)
+	if code != http.StatusCreated {
 		b.Fatalf("publish: %d %s", code, msg)
 	}
-	p := &benchPublisher{pc: pc, done: make(chan struct{})}
+	p := &benchPublisher{pc: pc, done: make(chan struct{}), resource: rl.base + msg}
 	payload := func(first byte, size int) []byte {
 		buf := make([]byte, size)
 		buf[0] = first
@@ -322,4 +330,497 @@ func (v *benchViewer) collect() (int64, int64, []time.Duration) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.recv, v.gaps, append([]time.Duration(nil), v.lat...)
+}
+
+// A stream beyond one machine (README, "Live across nodes"): an origin and
+// relay nodes, real `merchd serve` processes on one PostgreSQL.
+type cascadeNodes struct {
+	origin *graphtest.Process
+	relays []*graphtest.Process
+	db     string
+	rl     *relayProc // the stream, published at the origin
+	staff  string
+}
+
+func startCascade(tb testing.TB, originCap, relayCap, relays int) *cascadeNodes {
+	db := graphtest.NewPostgresDB(tb) // skips without MERCHD_TEST_POSTGRES
+	bin := graphtest.BuildMerchd(tb)
+	var tok bytes.Buffer
+	if err := run(context.Background(), []string{"staff", "create-token", "--database", db, "--email", "live@example.com"}, &tok, io.Discard); err != nil {
+		tb.Fatal(err)
+	}
+	c := &cascadeNodes{db: db, staff: strings.TrimSpace(tok.String())}
+	args := func(capacity int) []string {
+		return []string{"serve", "--addr", "127.0.0.1:0", "--database", db, "--webrtc-loopback",
+			"--live-max-viewers-per-ip", "2000", "--live-max-viewers", "2000", "--live-node-capacity", strconv.Itoa(capacity)}
+	}
+	c.origin = graphtest.StartCommand(tb, bin, nil, args(originCap)...)
+	c.relays = make([]*graphtest.Process, relays)
+	var wg sync.WaitGroup
+	for i := range c.relays {
+		wg.Go(func() { c.relays[i] = graphtest.StartCommand(tb, bin, nil, args(relayCap)...) })
+	}
+	wg.Wait()
+	var s struct {
+		CreateStream struct {
+			Stream    struct{ ID string }
+			StreamKey string
+		}
+	}
+	r := graphtest.Post(tb, c.origin.URL+"/query", c.staff, map[string]any{"query": `mutation { createStream(input: {title: "cascade"}) { stream { id } streamKey } }`})
+	r.Decode(tb, &s)
+	c.rl = &relayProc{base: c.origin.URL, stream: s.CreateStream.Stream.ID, key: s.CreateStream.StreamKey}
+	return c
+}
+
+// viewerCount is the stream's viewer count as node at base reports it.
+func (c *cascadeNodes) viewerCount(tb testing.TB, base string) int {
+	var out struct {
+		Node struct{ ViewerCount int }
+	}
+	graphtest.Post(tb, base+"/query", c.staff, map[string]any{"query": `query($id: ID!) { node(id: $id) { ... on Stream { viewerCount } } }`,
+		"variables": map[string]any{"id": c.rl.stream}}).Decode(tb, &out)
+	return out.Node.ViewerCount
+}
+
+// waitCounts waits (bounded) until every node at bases reports want.
+func (c *cascadeNodes) waitCounts(tb testing.TB, want int, bases ...string) {
+	tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var got []int
+		ok := true
+		for _, b := range bases {
+			n := c.viewerCount(tb, b)
+			got = append(got, n)
+			ok = ok && n == want
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("viewer counts per node %v, want %d on each", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// player is a WHEP viewer that behaves like a real player: it POSTs to the
+// stream's WHEP URL it was given (following 307s to the node that serves
+// it), and when the picture stalls (no video for stallAfter) or the
+// connection fails, it drops the connection and POSTs to the same URL
+// again, retrying with backoff until it plays.
+type player struct {
+	tb    testing.TB
+	entry string
+
+	mu         sync.Mutex
+	pc         *webrtc.PeerConnection
+	gen        int
+	node       string // base URL of the node serving it
+	recv, gaps int64
+	lat        []time.Duration
+	lastSeq    map[webrtc.RTPCodecType]uint16
+	lastVideo  time.Time
+	playing    chan struct{} // closed at the first video of a connection
+	playingAt  time.Time     // when it was closed
+	reconnects int
+	stopped    bool
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+const stallAfter = 600 * time.Millisecond
+
+func newPlayer(tb testing.TB, entry string) *player {
+	p := &player{tb: tb, entry: entry, stop: make(chan struct{}), lastSeq: map[webrtc.RTPCodecType]uint16{}, playing: make(chan struct{})}
+	if err := p.connect(); err != nil {
+		tb.Fatalf("player: %v", err)
+	}
+	p.wg.Go(p.watch)
+	tb.Cleanup(p.close)
+	return p
+}
+
+func (p *player) close() {
+	p.mu.Lock()
+	if !p.stopped {
+		p.stopped = true
+		close(p.stop)
+	}
+	pc := p.pc
+	p.mu.Unlock()
+	p.wg.Wait()
+	if pc != nil {
+		pc.Close()
+	}
+}
+
+// connect POSTs an offer to the entry URL, following redirects, retrying
+// for up to 10 s.
+func (p *player) connect() error {
+	var last error
+	for attempt, wait := 0, 50*time.Millisecond; attempt < 30; attempt++ {
+		select {
+		case <-p.stop:
+			return errors.New("stopped")
+		default:
+		}
+		if last = p.try(); last == nil {
+			return nil
+		}
+		time.Sleep(wait) // backoff between attempts, as a player does
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+	return last
+}
+
+func (p *player) try() error {
+	pc, err := livetest.ClientAPI(p.tb).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	}
+	p.mu.Lock()
+	p.gen++
+	gen := p.gen
+	p.mu.Unlock()
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.read(gen, tr) })
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		pc.Close()
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	pc.SetLocalDescription(offer)
+	<-gathered
+	res, err := http.Post(p.entry, "application/sdp", strings.NewReader(pc.LocalDescription().SDP)) // follows 307
+	if err != nil {
+		pc.Close()
+		return err
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		pc.Close()
+		return fmt.Errorf("WHEP POST: %s: %s", res.Status, body)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		pc.Close()
+		return err
+	}
+	p.mu.Lock()
+	p.pc, p.node = pc, res.Request.URL.Scheme+"://"+res.Request.URL.Host
+	p.lastVideo = time.Now() // the stall clock starts now
+	p.lastSeq = map[webrtc.RTPCodecType]uint16{}
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *player) read(gen int, tr *webrtc.TrackRemote) {
+	kind := tr.Kind()
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		if len(pkt.Payload) < 9 {
+			continue
+		}
+		sentAt := time.Unix(0, int64(binary.BigEndian.Uint64(pkt.Payload[1:9])))
+		p.mu.Lock()
+		if gen != p.gen {
+			p.mu.Unlock()
+			return
+		}
+		if last, ok := p.lastSeq[kind]; ok && pkt.SequenceNumber != last+1 && pkt.SequenceNumber-last < 0x8000 {
+			p.gaps++
+		}
+		p.lastSeq[kind] = pkt.SequenceNumber
+		p.recv++
+		p.lat = append(p.lat, now.Sub(sentAt))
+		if kind == webrtc.RTPCodecTypeVideo {
+			p.lastVideo = now
+			select {
+			case <-p.playing:
+			default:
+				close(p.playing)
+				p.playingAt = now
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// watch reconnects a stalled player.
+func (p *player) watch() {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		limit := 5 * time.Second // to start playing
+		select {
+		case <-p.playing:
+			limit = stallAfter // to keep playing
+		default:
+		}
+		stalled := time.Since(p.lastVideo) > limit
+		st := p.pc.ConnectionState()
+		old := p.pc
+		if stalled || st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			p.reconnects++
+			p.playing = make(chan struct{})
+			p.gen++ // the old connection's packets no longer count
+		} else {
+			old = nil
+		}
+		p.mu.Unlock()
+		if old != nil {
+			old.Close()
+			if err := p.connect(); err != nil {
+				p.tb.Errorf("player could not reconnect: %v", err)
+				return
+			}
+		}
+	}
+}
+
+func (p *player) waitPlaying(tb testing.TB, d time.Duration) {
+	tb.Helper()
+	p.mu.Lock()
+	ch := p.playing
+	p.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		tb.Fatalf("a player got no video within %v", d)
+	}
+}
+
+func (p *player) at() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.node
+}
+
+func (p *player) reset() {
+	p.mu.Lock()
+	p.recv, p.gaps, p.lat = 0, 0, nil
+	p.mu.Unlock()
+}
+
+func (p *player) collect() (int64, int64, []time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.recv, p.gaps, append([]time.Duration(nil), p.lat...)
+}
+
+// cascadeRun is one measured run: n players entering at the origin.
+type cascadeRun struct {
+	c   *cascadeNodes
+	pub *benchPublisher
+	ps  []*player
+}
+
+func runCascade(tb testing.TB, n, originCap, relayCap int) *cascadeRun {
+	c := startCascade(tb, originCap, relayCap, 2)
+	pub := c.rl.publish(tb)
+	tb.Cleanup(pub.stop)
+	time.Sleep(1500 * time.Millisecond) // a keyframe cached at the origin
+	entry := c.origin.URL + "/live/" + c.rl.stream + "/whep"
+	ps := make([]*player, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 10)
+	for i := range ps {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ps[i] = newPlayer(tb, entry)
+		})
+	}
+	wg.Wait()
+	for _, p := range ps {
+		p.waitPlaying(tb, 20*time.Second)
+	}
+	return &cascadeRun{c: c, pub: pub, ps: ps}
+}
+
+// window measures delivery over d: received / (sent × players), gaps,
+// and latency per node.
+func (r *cascadeRun) window(d time.Duration) (delivered float64, gaps int64, lat map[string][]time.Duration) {
+	for _, p := range r.ps {
+		p.reset()
+	}
+	sent0 := r.pub.sent.Load()
+	time.Sleep(d) // the measurement window
+	sent := r.pub.sent.Load() - sent0
+	var recv int64
+	lat = map[string][]time.Duration{}
+	for _, p := range r.ps {
+		rv, g, l := p.collect()
+		recv += rv
+		gaps += g
+		lat[p.at()] = append(lat[p.at()], l...)
+	}
+	return float64(recv) / float64(sent*int64(len(r.ps))), gaps, lat
+}
+
+func (r *cascadeRun) perNode() map[string]int {
+	m := map[string]int{}
+	for _, p := range r.ps {
+		m[p.at()]++
+	}
+	return m
+}
+
+func pct(l []time.Duration, q float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+// TestLiveCascade: an origin taking 5 viewers and two relay nodes, three
+// real processes on one PostgreSQL. 30 players enter at the origin; 25 are
+// redirected to the relays, which pull the stream once each. Delivery is
+// ≥ 99.9 %, every node reports the stream's 30 viewers (the relays' pulls
+// are not viewers). A relay is killed: its players come back through the
+// origin to the other relay within 3 s and the counts are 30 again. The
+// publisher stops: the relay stops relaying.
+func TestLiveCascade(t *testing.T) {
+	const n = 30
+	r := runCascade(t, n, 5, 100)
+	c := r.c
+	nodes := r.perNode()
+	t.Logf("players per node: %v (origin %s)", nodes, c.origin.URL)
+	if nodes[c.origin.URL] != 5 || nodes[c.relays[0].URL] == 0 || nodes[c.relays[1].URL] == 0 ||
+		nodes[c.origin.URL]+nodes[c.relays[0].URL]+nodes[c.relays[1].URL] != n {
+		t.Fatalf("players per node %v: want 5 at the origin, the rest on both relays", nodes)
+	}
+	c.waitCounts(t, n, c.origin.URL, c.relays[0].URL, c.relays[1].URL)
+	delivered, gaps, lat := r.window(3 * time.Second)
+	t.Logf("delivered %.3f%%, %d gaps, p99 origin %v, p99 relayed %v", delivered*100, gaps, pct(lat[c.origin.URL], .99),
+		pct(append(lat[c.relays[0].URL], lat[c.relays[1].URL]...), .99))
+	if delivered < 0.999 {
+		t.Fatalf("delivered %.3f%% < 99.9%%", delivered*100)
+	}
+
+	// Kill the relay with the most players.
+	dead, alive := c.relays[0], c.relays[1]
+	if nodes[c.relays[1].URL] > nodes[c.relays[0].URL] {
+		dead, alive = alive, dead
+	}
+	var moved []*player
+	for _, p := range r.ps {
+		if p.at() == dead.URL {
+			moved = append(moved, p)
+		}
+	}
+	killed := time.Now()
+	dead.Kill(t)
+	var worst time.Duration
+	for _, p := range moved {
+		deadline := time.Now().Add(10 * time.Second)
+		for p.at() == dead.URL || !isPlaying(p) {
+			if time.Now().After(deadline) {
+				t.Fatalf("a player of the killed relay is not playing 10 s later (at %s)", p.at())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		p.mu.Lock()
+		back := p.playingAt.Sub(killed)
+		p.mu.Unlock()
+		worst = max(worst, back)
+	}
+	t.Logf("%d players of the killed relay playing again on %v within %v", len(moved), r.perNode(), worst.Round(time.Millisecond))
+	if worst > 3*time.Second {
+		t.Fatalf("players took %v to come back, want ≤ 3 s", worst)
+	}
+	for _, p := range moved {
+		if p.at() != alive.URL {
+			t.Fatalf("a player came back on %s, want the live relay %s", p.at(), alive.URL)
+		}
+	}
+	c.waitCounts(t, n, c.origin.URL, alive.URL)
+	delivered, gaps, _ = r.window(3 * time.Second)
+	t.Logf("after the kill: delivered %.3f%%, %d gaps", delivered*100, gaps)
+	if delivered < 0.999 {
+		t.Fatalf("after the kill: delivered %.3f%% < 99.9%%", delivered*100)
+	}
+
+	// The publisher ends: the relay stops relaying (no node carries it).
+	for _, p := range r.ps {
+		p.close()
+	}
+	req, _ := http.NewRequest(http.MethodDelete, r.pub.resource, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("WHIP DELETE: %v %v", res, err)
+	}
+	res.Body.Close()
+	store, err := entdb.Open(context.Background(), entdb.Config{URL: c.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sys := viewer.SystemContext(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := store.Client.LiveNodeStream.Query().CountX(sys)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d nodes still carry the stream 10 s after its publisher left", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// isPlaying reports whether p's current connection is playing.
+func isPlaying(p *player) bool {
+	p.mu.Lock()
+	ch := p.playing
+	p.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// BenchmarkLiveCascade: 300 players entering at an origin that takes 100,
+// the rest redirected to two relay nodes (each pulling the stream once);
+// reports players per node, delivery, and p50/p99 latency at the origin
+// and one hop further, and their difference (the second hop's cost).
+//
+//	MERCHD_TEST_POSTGRES=... go test -run '^$' -bench LiveCascade -benchtime 1x .
+func BenchmarkLiveCascade(b *testing.B) {
+	r := runCascade(b, 300, 100, 150)
+	c := r.c
+	nodes := r.perNode()
+	time.Sleep(2 * time.Second) // settle
+	delivered, gaps, lat := r.window(8 * time.Second)
+	relayed := append(lat[c.relays[0].URL], lat[c.relays[1].URL]...)
+	b.ReportMetric(float64(nodes[c.origin.URL]), "viewers-origin")
+	b.ReportMetric(float64(nodes[c.relays[0].URL]), "viewers-relay1")
+	b.ReportMetric(float64(nodes[c.relays[1].URL]), "viewers-relay2")
+	b.ReportMetric(delivered*100, "delivered-%")
+	b.ReportMetric(float64(gaps), "gaps")
+	b.ReportMetric(float64(pct(lat[c.origin.URL], .5).Microseconds())/1000, "origin-p50-ms")
+	b.ReportMetric(float64(pct(lat[c.origin.URL], .99).Microseconds())/1000, "origin-p99-ms")
+	b.ReportMetric(float64(pct(relayed, .5).Microseconds())/1000, "relayed-p50-ms")
+	b.ReportMetric(float64(pct(relayed, .99).Microseconds())/1000, "relayed-p99-ms")
+	b.ReportMetric(float64((pct(relayed, .5)-pct(lat[c.origin.URL], .5)).Microseconds())/1000, "second-hop-p50-ms")
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/merchd/merchd/checkout/payments"
 	"github.com/merchd/merchd/checkout/settings"
 	"github.com/merchd/merchd/checkout/shop"
+	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/edge"
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/ent/staff"
@@ -177,11 +178,20 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			return err
 		}
 	}
-	relay, err := live.New(cfg.Live, &graph.LiveHooks{Streams: s.Streams, Broker: broker}, log)
+	liveHooks := &graph.LiveHooks{Streams: s.Streams, Broker: broker}
+	relay, err := live.New(cfg.Live, liveHooks, log)
 	if err != nil {
 		return err
 	}
 	defer relay.Close()
+	// On PostgreSQL, live nodes find each other in the database and relay
+	// each other's streams (README, "Live across nodes").
+	var liveNodes *streams.Nodes
+	if db.Dialect == dialect.Postgres && cfg.Edge == nil {
+		liveNodes = streams.NewNodes(db.Client, streams.NodeConfig{Capacity: cfg.LiveNode.Capacity}, bus, log)
+		liveHooks.Changed = liveNodes.Changed
+		relay.EnableCascade(liveDirectory{liveNodes}, live.CascadeConfig{Capacity: cfg.LiveNode.Capacity, Grace: cfg.LiveNode.Grace})
+	}
 	if cfg.Demo {
 		if err := shop.SeedDemo(ctx, db.Client, cfg.Currency, s.Catalog.LocationID()); err != nil {
 			return err
@@ -202,6 +212,9 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Wallets: s.Wallets, Members: s.Members, Currency: cfg.Currency, Broker: broker, Bus: bus,
 		Streams: s.Streams, Relay: relay, QR: s.QR, Hubs: s.Hubs, Fulfil: s.Fulfillment, Delivery: s.Delivery, Returns: s.Returns, Analytics: s.Analytics,
 		Notify: s.Notify, PublicURL: cfg.Notify.PublicURL, Settings: s.Settings,
+	}
+	if liveNodes != nil {
+		resolver.LiveMedia = liveNodes.Media(relay)
 	}
 	// Every replica drops its cached settings when any replica changes them.
 	broker.Listen(s.Settings.Hear)
@@ -318,6 +331,13 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		go func() { _ = dsrv.Serve(dln) }()
 		defer dsrv.Close()
 		log.Warn("debug endpoints on", "addr", dln.Addr().String())
+	}
+	if liveNodes != nil {
+		nodeURL := cfg.LiveNode.URL
+		if nodeURL == "" {
+			nodeURL = "http://" + advertised(ln.Addr())
+		}
+		wg.Go(func() { liveNodes.Run(bg, strings.TrimRight(nodeURL, "/"), liveSource{relay}) })
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -641,4 +661,45 @@ func readerRefusal(err error) error {
 		return hubs.ErrReaderBusy
 	}
 	return err
+}
+
+// liveDirectory is the node registry as the relay reads it.
+type liveDirectory struct{ nodes *streams.Nodes }
+
+func (d liveDirectory) Nodes(ctx context.Context, stream string) ([]live.NodeInfo, error) {
+	others, err := d.nodes.Others(ctx, stream)
+	out := make([]live.NodeInfo, 0, len(others))
+	for _, n := range others {
+		out = append(out, live.NodeInfo{URL: n.URL, Load: n.Load, Capacity: n.Capacity, Role: live.Role(n.Role)})
+	}
+	return out, err
+}
+
+// liveSource is the relay as the node registry reports it.
+type liveSource struct{ relay *live.Relay }
+
+func (s liveSource) Load() int { return s.relay.Load() }
+
+func (s liveSource) CarriedStreams() []streams.CarriedStream {
+	var out []streams.CarriedStream
+	for _, c := range s.relay.Carried() {
+		out = append(out, streams.CarriedStream{Stream: c.Stream, Origin: c.Role == live.RoleOrigin, Viewers: c.Viewers})
+	}
+	return out
+}
+
+// advertised is a listen address as another host reaches it: the host
+// name stands in for an unspecified address (set --live-node-url when
+// that is not enough).
+func advertised(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -41,6 +41,8 @@ import (
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
+	"github.com/merchd/merchd/ent/livenode"
+	"github.com/merchd/merchd/ent/livenodestream"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/memberprice"
 	"github.com/merchd/merchd/ent/membership"
@@ -133,6 +135,10 @@ type Client struct {
 	IdempotencyKey *IdempotencyKeyClient
 	// Image is the client for interacting with the Image builders.
 	Image *ImageClient
+	// LiveNode is the client for interacting with the LiveNode builders.
+	LiveNode *LiveNodeClient
+	// LiveNodeStream is the client for interacting with the LiveNodeStream builders.
+	LiveNodeStream *LiveNodeStreamClient
 	// Location is the client for interacting with the Location builders.
 	Location *LocationClient
 	// MemberPrice is the client for interacting with the MemberPrice builders.
@@ -232,6 +238,8 @@ func (c *Client) init() {
 	c.HubWallet = NewHubWalletClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.Image = NewImageClient(c.config)
+	c.LiveNode = NewLiveNodeClient(c.config)
+	c.LiveNodeStream = NewLiveNodeStreamClient(c.config)
 	c.Location = NewLocationClient(c.config)
 	c.MemberPrice = NewMemberPriceClient(c.config)
 	c.Membership = NewMembershipClient(c.config)
@@ -381,6 +389,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		HubWallet:            NewHubWalletClient(cfg),
 		IdempotencyKey:       NewIdempotencyKeyClient(cfg),
 		Image:                NewImageClient(cfg),
+		LiveNode:             NewLiveNodeClient(cfg),
+		LiveNodeStream:       NewLiveNodeStreamClient(cfg),
 		Location:             NewLocationClient(cfg),
 		MemberPrice:          NewMemberPriceClient(cfg),
 		Membership:           NewMembershipClient(cfg),
@@ -457,6 +467,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		HubWallet:            NewHubWalletClient(cfg),
 		IdempotencyKey:       NewIdempotencyKeyClient(cfg),
 		Image:                NewImageClient(cfg),
+		LiveNode:             NewLiveNodeClient(cfg),
+		LiveNodeStream:       NewLiveNodeStreamClient(cfg),
 		Location:             NewLocationClient(cfg),
 		MemberPrice:          NewMemberPriceClient(cfg),
 		Membership:           NewMembershipClient(cfg),
@@ -522,12 +534,12 @@ func (c *Client) Use(hooks ...Hook) {
 		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent,
 		c.FulfillmentLine, c.GiftDraw, c.GiftLot, c.HubCollection, c.HubPassSpend,
 		c.HubPayment, c.HubPickup, c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image,
-		c.Location, c.MemberPrice, c.Membership, c.MembershipTier,
-		c.NotificationDelivery, c.Order, c.OrderEvent, c.OrderLine, c.OrderReturn,
-		c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
-		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
-		c.StaffToken, c.Stock, c.StockOut, c.Stream, c.StripeEvent, c.TopUp, c.Variant,
-		c.Wallet, c.WalletEntry, c.WebhookEndpoint,
+		c.LiveNode, c.LiveNodeStream, c.Location, c.MemberPrice, c.Membership,
+		c.MembershipTier, c.NotificationDelivery, c.Order, c.OrderEvent, c.OrderLine,
+		c.OrderReturn, c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint,
+		c.PickupWindow, c.Product, c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting,
+		c.ShippingRate, c.Staff, c.StaffToken, c.Stock, c.StockOut, c.Stream,
+		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -542,12 +554,12 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.DropCustomer, c.DropPool, c.Fulfillment, c.FulfillmentEvent,
 		c.FulfillmentLine, c.GiftDraw, c.GiftLot, c.HubCollection, c.HubPassSpend,
 		c.HubPayment, c.HubPickup, c.HubSale, c.HubWallet, c.IdempotencyKey, c.Image,
-		c.Location, c.MemberPrice, c.Membership, c.MembershipTier,
-		c.NotificationDelivery, c.Order, c.OrderEvent, c.OrderLine, c.OrderReturn,
-		c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint, c.PickupWindow, c.Product,
-		c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting, c.ShippingRate, c.Staff,
-		c.StaffToken, c.Stock, c.StockOut, c.Stream, c.StripeEvent, c.TopUp, c.Variant,
-		c.Wallet, c.WalletEntry, c.WebhookEndpoint,
+		c.LiveNode, c.LiveNodeStream, c.Location, c.MemberPrice, c.Membership,
+		c.MembershipTier, c.NotificationDelivery, c.Order, c.OrderEvent, c.OrderLine,
+		c.OrderReturn, c.Outbox, c.OutboxEvent, c.Payment, c.PickupPoint,
+		c.PickupWindow, c.Product, c.ReaderBinding, c.Refund, c.ReturnLine, c.Setting,
+		c.ShippingRate, c.Staff, c.StaffToken, c.Stock, c.StockOut, c.Stream,
+		c.StripeEvent, c.TopUp, c.Variant, c.Wallet, c.WalletEntry, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -608,6 +620,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.IdempotencyKey.mutate(ctx, m)
 	case *ImageMutation:
 		return c.Image.mutate(ctx, m)
+	case *LiveNodeMutation:
+		return c.LiveNode.mutate(ctx, m)
+	case *LiveNodeStreamMutation:
+		return c.LiveNodeStream.mutate(ctx, m)
 	case *LocationMutation:
 		return c.Location.mutate(ctx, m)
 	case *MemberPriceMutation:
@@ -4444,6 +4460,274 @@ func (c *ImageClient) mutate(ctx context.Context, m *ImageMutation) (Value, erro
 		return (&ImageDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Image mutation op: %q", m.Op())
+	}
+}
+
+// LiveNodeClient is a client for the LiveNode schema.
+type LiveNodeClient struct {
+	config
+}
+
+// NewLiveNodeClient returns a client for the LiveNode from the given config.
+func NewLiveNodeClient(c config) *LiveNodeClient {
+	return &LiveNodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `livenode.Hooks(f(g(h())))`.
+func (c *LiveNodeClient) Use(hooks ...Hook) {
+	c.hooks.LiveNode = append(c.hooks.LiveNode, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `livenode.Intercept(f(g(h())))`.
+func (c *LiveNodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LiveNode = append(c.inters.LiveNode, interceptors...)
+}
+
+// Create returns a builder for creating a LiveNode entity.
+func (c *LiveNodeClient) Create() *LiveNodeCreate {
+	mutation := newLiveNodeMutation(c.config, OpCreate)
+	return &LiveNodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LiveNode entities.
+func (c *LiveNodeClient) CreateBulk(builders ...*LiveNodeCreate) *LiveNodeCreateBulk {
+	return &LiveNodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LiveNodeClient) MapCreateBulk(slice any, setFunc func(*LiveNodeCreate, int)) *LiveNodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LiveNodeCreateBulk{err: fmt.Errorf("calling to LiveNodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LiveNodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LiveNodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LiveNode.
+func (c *LiveNodeClient) Update() *LiveNodeUpdate {
+	mutation := newLiveNodeMutation(c.config, OpUpdate)
+	return &LiveNodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LiveNodeClient) UpdateOne(_m *LiveNode) *LiveNodeUpdateOne {
+	mutation := newLiveNodeMutation(c.config, OpUpdateOne, withLiveNode(_m))
+	return &LiveNodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LiveNodeClient) UpdateOneID(id int) *LiveNodeUpdateOne {
+	mutation := newLiveNodeMutation(c.config, OpUpdateOne, withLiveNodeID(id))
+	return &LiveNodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LiveNode.
+func (c *LiveNodeClient) Delete() *LiveNodeDelete {
+	mutation := newLiveNodeMutation(c.config, OpDelete)
+	return &LiveNodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LiveNodeClient) DeleteOne(_m *LiveNode) *LiveNodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LiveNodeClient) DeleteOneID(id int) *LiveNodeDeleteOne {
+	builder := c.Delete().Where(livenode.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LiveNodeDeleteOne{builder}
+}
+
+// Query returns a query builder for LiveNode.
+func (c *LiveNodeClient) Query() *LiveNodeQuery {
+	return &LiveNodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLiveNode},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LiveNode entity by its id.
+func (c *LiveNodeClient) Get(ctx context.Context, id int) (*LiveNode, error) {
+	return c.Query().Where(livenode.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LiveNodeClient) GetX(ctx context.Context, id int) *LiveNode {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LiveNodeClient) Hooks() []Hook {
+	hooks := c.hooks.LiveNode
+	return append(hooks[:len(hooks):len(hooks)], livenode.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *LiveNodeClient) Interceptors() []Interceptor {
+	return c.inters.LiveNode
+}
+
+func (c *LiveNodeClient) mutate(ctx context.Context, m *LiveNodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LiveNodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LiveNodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LiveNodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LiveNodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LiveNode mutation op: %q", m.Op())
+	}
+}
+
+// LiveNodeStreamClient is a client for the LiveNodeStream schema.
+type LiveNodeStreamClient struct {
+	config
+}
+
+// NewLiveNodeStreamClient returns a client for the LiveNodeStream from the given config.
+func NewLiveNodeStreamClient(c config) *LiveNodeStreamClient {
+	return &LiveNodeStreamClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `livenodestream.Hooks(f(g(h())))`.
+func (c *LiveNodeStreamClient) Use(hooks ...Hook) {
+	c.hooks.LiveNodeStream = append(c.hooks.LiveNodeStream, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `livenodestream.Intercept(f(g(h())))`.
+func (c *LiveNodeStreamClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LiveNodeStream = append(c.inters.LiveNodeStream, interceptors...)
+}
+
+// Create returns a builder for creating a LiveNodeStream entity.
+func (c *LiveNodeStreamClient) Create() *LiveNodeStreamCreate {
+	mutation := newLiveNodeStreamMutation(c.config, OpCreate)
+	return &LiveNodeStreamCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LiveNodeStream entities.
+func (c *LiveNodeStreamClient) CreateBulk(builders ...*LiveNodeStreamCreate) *LiveNodeStreamCreateBulk {
+	return &LiveNodeStreamCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LiveNodeStreamClient) MapCreateBulk(slice any, setFunc func(*LiveNodeStreamCreate, int)) *LiveNodeStreamCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LiveNodeStreamCreateBulk{err: fmt.Errorf("calling to LiveNodeStreamClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LiveNodeStreamCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LiveNodeStreamCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LiveNodeStream.
+func (c *LiveNodeStreamClient) Update() *LiveNodeStreamUpdate {
+	mutation := newLiveNodeStreamMutation(c.config, OpUpdate)
+	return &LiveNodeStreamUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LiveNodeStreamClient) UpdateOne(_m *LiveNodeStream) *LiveNodeStreamUpdateOne {
+	mutation := newLiveNodeStreamMutation(c.config, OpUpdateOne, withLiveNodeStream(_m))
+	return &LiveNodeStreamUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LiveNodeStreamClient) UpdateOneID(id int) *LiveNodeStreamUpdateOne {
+	mutation := newLiveNodeStreamMutation(c.config, OpUpdateOne, withLiveNodeStreamID(id))
+	return &LiveNodeStreamUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LiveNodeStream.
+func (c *LiveNodeStreamClient) Delete() *LiveNodeStreamDelete {
+	mutation := newLiveNodeStreamMutation(c.config, OpDelete)
+	return &LiveNodeStreamDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LiveNodeStreamClient) DeleteOne(_m *LiveNodeStream) *LiveNodeStreamDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LiveNodeStreamClient) DeleteOneID(id int) *LiveNodeStreamDeleteOne {
+	builder := c.Delete().Where(livenodestream.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LiveNodeStreamDeleteOne{builder}
+}
+
+// Query returns a query builder for LiveNodeStream.
+func (c *LiveNodeStreamClient) Query() *LiveNodeStreamQuery {
+	return &LiveNodeStreamQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLiveNodeStream},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LiveNodeStream entity by its id.
+func (c *LiveNodeStreamClient) Get(ctx context.Context, id int) (*LiveNodeStream, error) {
+	return c.Query().Where(livenodestream.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LiveNodeStreamClient) GetX(ctx context.Context, id int) *LiveNodeStream {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LiveNodeStreamClient) Hooks() []Hook {
+	hooks := c.hooks.LiveNodeStream
+	return append(hooks[:len(hooks):len(hooks)], livenodestream.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *LiveNodeStreamClient) Interceptors() []Interceptor {
+	return c.inters.LiveNodeStream
+}
+
+func (c *LiveNodeStreamClient) mutate(ctx context.Context, m *LiveNodeStreamMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LiveNodeStreamCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LiveNodeStreamUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LiveNodeStreamUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LiveNodeStreamDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LiveNodeStream mutation op: %q", m.Op())
 	}
 }
 
@@ -9248,11 +9532,11 @@ type (
 		CustomerSession, DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool,
 		Fulfillment, FulfillmentEvent, FulfillmentLine, GiftDraw, GiftLot,
 		HubCollection, HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet,
-		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
-		NotificationDelivery, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
-		OutboxEvent, Payment, PickupPoint, PickupWindow, Product, ReaderBinding,
-		Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken, Stock, StockOut,
-		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry,
+		IdempotencyKey, Image, LiveNode, LiveNodeStream, Location, MemberPrice,
+		Membership, MembershipTier, NotificationDelivery, Order, OrderEvent, OrderLine,
+		OrderReturn, Outbox, OutboxEvent, Payment, PickupPoint, PickupWindow, Product,
+		ReaderBinding, Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken,
+		Stock, StockOut, Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry,
 		WebhookEndpoint []ent.Hook
 	}
 	inters struct {
@@ -9260,11 +9544,11 @@ type (
 		CustomerSession, DeliveryChoice, DeliveryZone, Drop, DropCustomer, DropPool,
 		Fulfillment, FulfillmentEvent, FulfillmentLine, GiftDraw, GiftLot,
 		HubCollection, HubPassSpend, HubPayment, HubPickup, HubSale, HubWallet,
-		IdempotencyKey, Image, Location, MemberPrice, Membership, MembershipTier,
-		NotificationDelivery, Order, OrderEvent, OrderLine, OrderReturn, Outbox,
-		OutboxEvent, Payment, PickupPoint, PickupWindow, Product, ReaderBinding,
-		Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken, Stock, StockOut,
-		Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry,
+		IdempotencyKey, Image, LiveNode, LiveNodeStream, Location, MemberPrice,
+		Membership, MembershipTier, NotificationDelivery, Order, OrderEvent, OrderLine,
+		OrderReturn, Outbox, OutboxEvent, Payment, PickupPoint, PickupWindow, Product,
+		ReaderBinding, Refund, ReturnLine, Setting, ShippingRate, Staff, StaffToken,
+		Stock, StockOut, Stream, StripeEvent, TopUp, Variant, Wallet, WalletEntry,
 		WebhookEndpoint []ent.Interceptor
 	}
 )

@@ -38,6 +38,8 @@ import (
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
+	"github.com/merchd/merchd/ent/livenode"
+	"github.com/merchd/merchd/ent/livenodestream"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/memberprice"
 	"github.com/merchd/merchd/ent/membership"
@@ -155,6 +157,8 @@ func checkColumn(t, c string) error {
 			hubwallet.Table:            hubwallet.ValidColumn,
 			idempotencykey.Table:       idempotencykey.ValidColumn,
 			image.Table:                image.ValidColumn,
+			livenode.Table:             livenode.ValidColumn,
+			livenodestream.Table:       livenodestream.ValidColumn,
 			location.Table:             location.ValidColumn,
 			memberprice.Table:          memberprice.ValidColumn,
 			membership.Table:           membership.ValidColumn,

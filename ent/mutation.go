@@ -37,6 +37,8 @@ import (
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
+	"github.com/merchd/merchd/ent/livenode"
+	"github.com/merchd/merchd/ent/livenodestream"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/memberprice"
 	"github.com/merchd/merchd/ent/membership"
@@ -107,6 +109,8 @@ const (
 	TypeHubWallet            = "HubWallet"
 	TypeIdempotencyKey       = "IdempotencyKey"
 	TypeImage                = "Image"
+	TypeLiveNode             = "LiveNode"
+	TypeLiveNodeStream       = "LiveNodeStream"
 	TypeLocation             = "Location"
 	TypeMemberPrice          = "MemberPrice"
 	TypeMembership           = "Membership"
@@ -22560,6 +22564,1195 @@ func (m *ImageMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Image edge %s", name)
+}
+
+// LiveNodeMutation represents an operation that mutates the LiveNode nodes in the graph.
+type LiveNodeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	node          *string
+	url           *string
+	started_at    *time.Time
+	heartbeat_at  *time.Time
+	viewers       *int
+	addviewers    *int
+	capacity      *int
+	addcapacity   *int
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*LiveNode, error)
+	predicates    []predicate.LiveNode
+}
+
+var _ ent.Mutation = (*LiveNodeMutation)(nil)
+
+// livenodeOption allows management of the mutation configuration using functional options.
+type livenodeOption func(*LiveNodeMutation)
+
+// newLiveNodeMutation creates new mutation for the LiveNode entity.
+func newLiveNodeMutation(c config, op Op, opts ...livenodeOption) *LiveNodeMutation {
+	m := &LiveNodeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLiveNode,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLiveNodeID sets the ID field of the mutation.
+func withLiveNodeID(id int) livenodeOption {
+	return func(m *LiveNodeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LiveNode
+		)
+		m.oldValue = func(ctx context.Context) (*LiveNode, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LiveNode.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLiveNode sets the old LiveNode of the mutation.
+func withLiveNode(node *LiveNode) livenodeOption {
+	return func(m *LiveNodeMutation) {
+		m.oldValue = func(context.Context) (*LiveNode, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LiveNodeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LiveNodeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LiveNodeMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LiveNodeMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LiveNode.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetNode sets the "node" field.
+func (m *LiveNodeMutation) SetNode(s string) {
+	m.node = &s
+}
+
+// Node returns the value of the "node" field in the mutation.
+func (m *LiveNodeMutation) Node() (r string, exists bool) {
+	v := m.node
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNode returns the old "node" field's value of the LiveNode entity.
+// If the LiveNode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeMutation) OldNode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNode: %w", err)
+	}
+	return oldValue.Node, nil
+}
+
+// ResetNode resets all changes to the "node" field.
+func (m *LiveNodeMutation) ResetNode() {
+	m.node = nil
+}
+
+// SetURL sets the "url" field.
+func (m *LiveNodeMutation) SetURL(s string) {
+	m.url = &s
+}
+
+// URL returns the value of the "url" field in the mutation.
+func (m *LiveNodeMutation) URL() (r string, exists bool) {
+	v := m.url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldURL returns the old "url" field's value of the LiveNode entity.
+// If the LiveNode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeMutation) OldURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldURL: %w", err)
+	}
+	return oldValue.URL, nil
+}
+
+// ResetURL resets all changes to the "url" field.
+func (m *LiveNodeMutation) ResetURL() {
+	m.url = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *LiveNodeMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *LiveNodeMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the LiveNode entity.
+// If the LiveNode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *LiveNodeMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetHeartbeatAt sets the "heartbeat_at" field.
+func (m *LiveNodeMutation) SetHeartbeatAt(t time.Time) {
+	m.heartbeat_at = &t
+}
+
+// HeartbeatAt returns the value of the "heartbeat_at" field in the mutation.
+func (m *LiveNodeMutation) HeartbeatAt() (r time.Time, exists bool) {
+	v := m.heartbeat_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeartbeatAt returns the old "heartbeat_at" field's value of the LiveNode entity.
+// If the LiveNode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeMutation) OldHeartbeatAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeartbeatAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeartbeatAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeartbeatAt: %w", err)
+	}
+	return oldValue.HeartbeatAt, nil
+}
+
+// ResetHeartbeatAt resets all changes to the "heartbeat_at" field.
+func (m *LiveNodeMutation) ResetHeartbeatAt() {
+	m.heartbeat_at = nil
+}
+
+// SetViewers sets the "viewers" field.
+func (m *LiveNodeMutation) SetViewers(i int) {
+	m.viewers = &i
+	m.addviewers = nil
+}
+
+// Viewers returns the value of the "viewers" field in the mutation.
+func (m *LiveNodeMutation) Viewers() (r int, exists bool) {
+	v := m.viewers
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldViewers returns the old "viewers" field's value of the LiveNode entity.
+// If the LiveNode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeMutation) OldViewers(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldViewers is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldViewers requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldViewers: %w", err)
+	}
+	return oldValue.Viewers, nil
+}
+
+// AddViewers adds i to the "viewers" field.
+func (m *LiveNodeMutation) AddViewers(i int) {
+	if m.addviewers != nil {
+		*m.addviewers += i
+	} else {
+		m.addviewers = &i
+	}
+}
+
+// AddedViewers returns the value that was added to the "viewers" field in this mutation.
+func (m *LiveNodeMutation) AddedViewers() (r int, exists bool) {
+	v := m.addviewers
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetViewers resets all changes to the "viewers" field.
+func (m *LiveNodeMutation) ResetViewers() {
+	m.viewers = nil
+	m.addviewers = nil
+}
+
+// SetCapacity sets the "capacity" field.
+func (m *LiveNodeMutation) SetCapacity(i int) {
+	m.capacity = &i
+	m.addcapacity = nil
+}
+
+// Capacity returns the value of the "capacity" field in the mutation.
+func (m *LiveNodeMutation) Capacity() (r int, exists bool) {
+	v := m.capacity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCapacity returns the old "capacity" field's value of the LiveNode entity.
+// If the LiveNode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeMutation) OldCapacity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCapacity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCapacity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCapacity: %w", err)
+	}
+	return oldValue.Capacity, nil
+}
+
+// AddCapacity adds i to the "capacity" field.
+func (m *LiveNodeMutation) AddCapacity(i int) {
+	if m.addcapacity != nil {
+		*m.addcapacity += i
+	} else {
+		m.addcapacity = &i
+	}
+}
+
+// AddedCapacity returns the value that was added to the "capacity" field in this mutation.
+func (m *LiveNodeMutation) AddedCapacity() (r int, exists bool) {
+	v := m.addcapacity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCapacity resets all changes to the "capacity" field.
+func (m *LiveNodeMutation) ResetCapacity() {
+	m.capacity = nil
+	m.addcapacity = nil
+}
+
+// Where appends a list predicates to the LiveNodeMutation builder.
+func (m *LiveNodeMutation) Where(ps ...predicate.LiveNode) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LiveNodeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LiveNodeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LiveNode, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LiveNodeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LiveNodeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LiveNode).
+func (m *LiveNodeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LiveNodeMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.node != nil {
+		fields = append(fields, livenode.FieldNode)
+	}
+	if m.url != nil {
+		fields = append(fields, livenode.FieldURL)
+	}
+	if m.started_at != nil {
+		fields = append(fields, livenode.FieldStartedAt)
+	}
+	if m.heartbeat_at != nil {
+		fields = append(fields, livenode.FieldHeartbeatAt)
+	}
+	if m.viewers != nil {
+		fields = append(fields, livenode.FieldViewers)
+	}
+	if m.capacity != nil {
+		fields = append(fields, livenode.FieldCapacity)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LiveNodeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case livenode.FieldNode:
+		return m.Node()
+	case livenode.FieldURL:
+		return m.URL()
+	case livenode.FieldStartedAt:
+		return m.StartedAt()
+	case livenode.FieldHeartbeatAt:
+		return m.HeartbeatAt()
+	case livenode.FieldViewers:
+		return m.Viewers()
+	case livenode.FieldCapacity:
+		return m.Capacity()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LiveNodeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case livenode.FieldNode:
+		return m.OldNode(ctx)
+	case livenode.FieldURL:
+		return m.OldURL(ctx)
+	case livenode.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case livenode.FieldHeartbeatAt:
+		return m.OldHeartbeatAt(ctx)
+	case livenode.FieldViewers:
+		return m.OldViewers(ctx)
+	case livenode.FieldCapacity:
+		return m.OldCapacity(ctx)
+	}
+	return nil, fmt.Errorf("unknown LiveNode field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LiveNodeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case livenode.FieldNode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNode(v)
+		return nil
+	case livenode.FieldURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetURL(v)
+		return nil
+	case livenode.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case livenode.FieldHeartbeatAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeartbeatAt(v)
+		return nil
+	case livenode.FieldViewers:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetViewers(v)
+		return nil
+	case livenode.FieldCapacity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCapacity(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LiveNode field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LiveNodeMutation) AddedFields() []string {
+	var fields []string
+	if m.addviewers != nil {
+		fields = append(fields, livenode.FieldViewers)
+	}
+	if m.addcapacity != nil {
+		fields = append(fields, livenode.FieldCapacity)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LiveNodeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case livenode.FieldViewers:
+		return m.AddedViewers()
+	case livenode.FieldCapacity:
+		return m.AddedCapacity()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LiveNodeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case livenode.FieldViewers:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddViewers(v)
+		return nil
+	case livenode.FieldCapacity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCapacity(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LiveNode numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LiveNodeMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LiveNodeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LiveNodeMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LiveNode nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LiveNodeMutation) ResetField(name string) error {
+	switch name {
+	case livenode.FieldNode:
+		m.ResetNode()
+		return nil
+	case livenode.FieldURL:
+		m.ResetURL()
+		return nil
+	case livenode.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case livenode.FieldHeartbeatAt:
+		m.ResetHeartbeatAt()
+		return nil
+	case livenode.FieldViewers:
+		m.ResetViewers()
+		return nil
+	case livenode.FieldCapacity:
+		m.ResetCapacity()
+		return nil
+	}
+	return fmt.Errorf("unknown LiveNode field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LiveNodeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LiveNodeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LiveNodeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LiveNodeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LiveNodeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LiveNodeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LiveNodeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LiveNode unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LiveNodeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LiveNode edge %s", name)
+}
+
+// LiveNodeStreamMutation represents an operation that mutates the LiveNodeStream nodes in the graph.
+type LiveNodeStreamMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	node          *string
+	stream        *string
+	role          *livenodestream.Role
+	viewers       *int
+	addviewers    *int
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*LiveNodeStream, error)
+	predicates    []predicate.LiveNodeStream
+}
+
+var _ ent.Mutation = (*LiveNodeStreamMutation)(nil)
+
+// livenodestreamOption allows management of the mutation configuration using functional options.
+type livenodestreamOption func(*LiveNodeStreamMutation)
+
+// newLiveNodeStreamMutation creates new mutation for the LiveNodeStream entity.
+func newLiveNodeStreamMutation(c config, op Op, opts ...livenodestreamOption) *LiveNodeStreamMutation {
+	m := &LiveNodeStreamMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLiveNodeStream,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLiveNodeStreamID sets the ID field of the mutation.
+func withLiveNodeStreamID(id int) livenodestreamOption {
+	return func(m *LiveNodeStreamMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LiveNodeStream
+		)
+		m.oldValue = func(ctx context.Context) (*LiveNodeStream, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LiveNodeStream.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLiveNodeStream sets the old LiveNodeStream of the mutation.
+func withLiveNodeStream(node *LiveNodeStream) livenodestreamOption {
+	return func(m *LiveNodeStreamMutation) {
+		m.oldValue = func(context.Context) (*LiveNodeStream, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LiveNodeStreamMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LiveNodeStreamMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LiveNodeStreamMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LiveNodeStreamMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LiveNodeStream.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetNode sets the "node" field.
+func (m *LiveNodeStreamMutation) SetNode(s string) {
+	m.node = &s
+}
+
+// Node returns the value of the "node" field in the mutation.
+func (m *LiveNodeStreamMutation) Node() (r string, exists bool) {
+	v := m.node
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNode returns the old "node" field's value of the LiveNodeStream entity.
+// If the LiveNodeStream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeStreamMutation) OldNode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNode: %w", err)
+	}
+	return oldValue.Node, nil
+}
+
+// ResetNode resets all changes to the "node" field.
+func (m *LiveNodeStreamMutation) ResetNode() {
+	m.node = nil
+}
+
+// SetStream sets the "stream" field.
+func (m *LiveNodeStreamMutation) SetStream(s string) {
+	m.stream = &s
+}
+
+// Stream returns the value of the "stream" field in the mutation.
+func (m *LiveNodeStreamMutation) Stream() (r string, exists bool) {
+	v := m.stream
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStream returns the old "stream" field's value of the LiveNodeStream entity.
+// If the LiveNodeStream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeStreamMutation) OldStream(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStream is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStream requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStream: %w", err)
+	}
+	return oldValue.Stream, nil
+}
+
+// ResetStream resets all changes to the "stream" field.
+func (m *LiveNodeStreamMutation) ResetStream() {
+	m.stream = nil
+}
+
+// SetRole sets the "role" field.
+func (m *LiveNodeStreamMutation) SetRole(l livenodestream.Role) {
+	m.role = &l
+}
+
+// Role returns the value of the "role" field in the mutation.
+func (m *LiveNodeStreamMutation) Role() (r livenodestream.Role, exists bool) {
+	v := m.role
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRole returns the old "role" field's value of the LiveNodeStream entity.
+// If the LiveNodeStream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeStreamMutation) OldRole(ctx context.Context) (v livenodestream.Role, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRole is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRole requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRole: %w", err)
+	}
+	return oldValue.Role, nil
+}
+
+// ResetRole resets all changes to the "role" field.
+func (m *LiveNodeStreamMutation) ResetRole() {
+	m.role = nil
+}
+
+// SetViewers sets the "viewers" field.
+func (m *LiveNodeStreamMutation) SetViewers(i int) {
+	m.viewers = &i
+	m.addviewers = nil
+}
+
+// Viewers returns the value of the "viewers" field in the mutation.
+func (m *LiveNodeStreamMutation) Viewers() (r int, exists bool) {
+	v := m.viewers
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldViewers returns the old "viewers" field's value of the LiveNodeStream entity.
+// If the LiveNodeStream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeStreamMutation) OldViewers(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldViewers is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldViewers requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldViewers: %w", err)
+	}
+	return oldValue.Viewers, nil
+}
+
+// AddViewers adds i to the "viewers" field.
+func (m *LiveNodeStreamMutation) AddViewers(i int) {
+	if m.addviewers != nil {
+		*m.addviewers += i
+	} else {
+		m.addviewers = &i
+	}
+}
+
+// AddedViewers returns the value that was added to the "viewers" field in this mutation.
+func (m *LiveNodeStreamMutation) AddedViewers() (r int, exists bool) {
+	v := m.addviewers
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetViewers resets all changes to the "viewers" field.
+func (m *LiveNodeStreamMutation) ResetViewers() {
+	m.viewers = nil
+	m.addviewers = nil
+}
+
+// Where appends a list predicates to the LiveNodeStreamMutation builder.
+func (m *LiveNodeStreamMutation) Where(ps ...predicate.LiveNodeStream) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LiveNodeStreamMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LiveNodeStreamMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LiveNodeStream, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LiveNodeStreamMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LiveNodeStreamMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LiveNodeStream).
+func (m *LiveNodeStreamMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LiveNodeStreamMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.node != nil {
+		fields = append(fields, livenodestream.FieldNode)
+	}
+	if m.stream != nil {
+		fields = append(fields, livenodestream.FieldStream)
+	}
+	if m.role != nil {
+		fields = append(fields, livenodestream.FieldRole)
+	}
+	if m.viewers != nil {
+		fields = append(fields, livenodestream.FieldViewers)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LiveNodeStreamMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case livenodestream.FieldNode:
+		return m.Node()
+	case livenodestream.FieldStream:
+		return m.Stream()
+	case livenodestream.FieldRole:
+		return m.Role()
+	case livenodestream.FieldViewers:
+		return m.Viewers()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LiveNodeStreamMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case livenodestream.FieldNode:
+		return m.OldNode(ctx)
+	case livenodestream.FieldStream:
+		return m.OldStream(ctx)
+	case livenodestream.FieldRole:
+		return m.OldRole(ctx)
+	case livenodestream.FieldViewers:
+		return m.OldViewers(ctx)
+	}
+	return nil, fmt.Errorf("unknown LiveNodeStream field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LiveNodeStreamMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case livenodestream.FieldNode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNode(v)
+		return nil
+	case livenodestream.FieldStream:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStream(v)
+		return nil
+	case livenodestream.FieldRole:
+		v, ok := value.(livenodestream.Role)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRole(v)
+		return nil
+	case livenodestream.FieldViewers:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetViewers(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LiveNodeStream field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LiveNodeStreamMutation) AddedFields() []string {
+	var fields []string
+	if m.addviewers != nil {
+		fields = append(fields, livenodestream.FieldViewers)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LiveNodeStreamMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case livenodestream.FieldViewers:
+		return m.AddedViewers()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LiveNodeStreamMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case livenodestream.FieldViewers:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddViewers(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LiveNodeStream numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LiveNodeStreamMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LiveNodeStreamMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LiveNodeStreamMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LiveNodeStream nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LiveNodeStreamMutation) ResetField(name string) error {
+	switch name {
+	case livenodestream.FieldNode:
+		m.ResetNode()
+		return nil
+	case livenodestream.FieldStream:
+		m.ResetStream()
+		return nil
+	case livenodestream.FieldRole:
+		m.ResetRole()
+		return nil
+	case livenodestream.FieldViewers:
+		m.ResetViewers()
+		return nil
+	}
+	return fmt.Errorf("unknown LiveNodeStream field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LiveNodeStreamMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LiveNodeStreamMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LiveNodeStreamMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LiveNodeStreamMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LiveNodeStreamMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LiveNodeStreamMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LiveNodeStreamMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LiveNodeStream unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LiveNodeStreamMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LiveNodeStream edge %s", name)
 }
 
 // LocationMutation represents an operation that mutates the Location nodes in the graph.

@@ -66,6 +66,10 @@ type Tx struct {
 	IdempotencyKey *IdempotencyKeyClient
 	// Image is the client for interacting with the Image builders.
 	Image *ImageClient
+	// LiveNode is the client for interacting with the LiveNode builders.
+	LiveNode *LiveNodeClient
+	// LiveNodeStream is the client for interacting with the LiveNodeStream builders.
+	LiveNodeStream *LiveNodeStreamClient
 	// Location is the client for interacting with the Location builders.
 	Location *LocationClient
 	// MemberPrice is the client for interacting with the MemberPrice builders.
@@ -285,6 +289,8 @@ func (tx *Tx) init() {
 	tx.HubWallet = NewHubWalletClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Image = NewImageClient(tx.config)
+	tx.LiveNode = NewLiveNodeClient(tx.config)
+	tx.LiveNodeStream = NewLiveNodeStreamClient(tx.config)
 	tx.Location = NewLocationClient(tx.config)
 	tx.MemberPrice = NewMemberPriceClient(tx.config)
 	tx.Membership = NewMembershipClient(tx.config)

@@ -18,6 +18,9 @@ import (
 type LiveHooks struct {
 	Streams *streams.Service
 	Broker  *realtime.Broker // may be nil
+	// Changed hears of every change in a stream's live state or viewers
+	// (the node registry writes early); may be nil.
+	Changed func()
 }
 
 var _ live.Hooks = (*LiveHooks)(nil)
@@ -65,6 +68,9 @@ func (h *LiveHooks) AuthorizeViewer(ctx context.Context, s string) error {
 
 // Live implements live.Hooks.
 func (h *LiveHooks) Live(s string, on bool) {
+	if h.Changed != nil {
+		h.Changed()
+	}
 	if id, err := streamID(s); err == nil {
 		_ = h.Streams.SetLive(context.Background(), id, on)
 	}
@@ -72,6 +78,9 @@ func (h *LiveHooks) Live(s string, on bool) {
 
 // Viewers implements live.Hooks.
 func (h *LiveHooks) Viewers(s string, _ int) {
+	if h.Changed != nil {
+		h.Changed()
+	}
 	if id, err := streamID(s); err == nil && h.Broker != nil {
 		h.Broker.Notify(context.Background(), checkout.StreamTopic(id))
 	}
@@ -111,6 +120,9 @@ func (r *Resolver) registerOverlay() {
 
 // media is the relay as the overlay reads it; nil without one.
 func (r *Resolver) media() streams.Media {
+	if r.LiveMedia != nil {
+		return r.LiveMedia
+	}
 	if r.Relay == nil {
 		return nil
 	}

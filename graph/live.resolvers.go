@@ -92,10 +92,11 @@ func (r *streamResolver) Highlighted(ctx context.Context, obj *ent.Stream) (*ent
 
 // ViewerCount is the resolver for the viewerCount field.
 func (r *streamResolver) ViewerCount(ctx context.Context, obj *ent.Stream) (int, error) {
-	if r.Relay == nil {
+	m := r.media()
+	if m == nil {
 		return 0, nil
 	}
-	return r.Relay.Viewers(gid.Encode(obj.ID)), nil
+	return m.Viewers(gid.Encode(obj.ID)), nil
 }
 
 // WhipURL is the resolver for the whipURL field.

@@ -59,7 +59,10 @@ type Resolver struct {
 	Streams *streams.Service
 	// Relay is the live relay (viewer counts, media time); may be nil.
 	Relay *live.Relay
-	QR    *qrcodes.Service
+	// LiveMedia, when set, is what the overlay and viewerCount read instead
+	// of Relay: viewer counts summed across live nodes.
+	LiveMedia streams.Media
+	QR        *qrcodes.Service
 	// Fulfillment hands paid orders over; nil at a hub.
 	Fulfil *fulfillment.Service
 	// Delivery is how orders reach their buyers, chosen at checkout;

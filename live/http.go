@@ -36,7 +36,7 @@ func (r *Relay) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /live/{stream}/whep", func(w http.ResponseWriter, req *http.Request) {
 		r.offer(w, req, "whep", func(ctx context.Context, offer string) (string, string, error) {
-			return r.View(ctx, req.PathValue("stream"), clientIP(req), offer)
+			return r.viewOrRedirect(ctx, req, offer)
 		})
 	})
 	for _, kind := range []string{"whip", "whep"} {
@@ -107,6 +107,11 @@ func (r *Relay) offer(w http.ResponseWriter, req *http.Request, kind string, do 
 }
 
 func writeError(w http.ResponseWriter, err error) {
+	if loc, ok := isRedirect(err); ok { // another node serves this viewer (cascade.go)
+		w.Header().Set("Location", loc)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
+	}
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="merchd live"`)

@@ -82,6 +82,8 @@ type Relay struct {
 	mu      sync.Mutex
 	streams map[string]*stream
 	perIP   map[string]int // WHEP sessions per client address
+
+	cascade *cascade // nil: this node serves only its own publishers
 }
 
 // New starts a relay.
@@ -320,6 +322,9 @@ type stream struct {
 type session struct {
 	id string
 	pc *webrtc.PeerConnection
+	// pulled: the stream's media comes from another node (cascade.go),
+	// not from a WHIP publisher here.
+	pulled *pull
 }
 
 func newID() string {
@@ -440,6 +445,8 @@ type viewer struct {
 	tracks []*viewerTrack
 	done   chan struct{}
 	timer  *time.Timer // closes the session if it never connects
+
+	pull bool // another node relaying the stream, not a viewer
 
 	// Guarded by the stream's mu.
 	connected bool

@@ -155,6 +155,12 @@ func (s *stream) hasViewers() bool {
 // slots at once, but counts as a viewer only once it connects; one that has
 // not connected within Config.ViewerConnectTimeout is closed.
 func (r *Relay) View(ctx context.Context, streamID, clientIP, offer string) (answer, sessionID string, err error) {
+	return r.view(ctx, streamID, clientIP, offer, false)
+}
+
+// view is View; a pull is another node relaying the stream (cascade.go):
+// it gets the media like a viewer but is not counted as one.
+func (r *Relay) view(ctx context.Context, streamID, clientIP, offer string, pull bool) (answer, sessionID string, err error) {
 	if !validID(streamID) {
 		return "", "", ErrNoStream
 	}
@@ -183,7 +189,7 @@ func (r *Relay) View(ctx context.Context, streamID, clientIP, offer string) (ans
 	if err != nil {
 		return "", "", err
 	}
-	v := &viewer{id: newID(), ip: clientIP, pc: pc, done: make(chan struct{})}
+	v := &viewer{id: newID(), ip: clientIP, pc: pc, done: make(chan struct{}), pull: pull}
 	for _, t := range tracks {
 		local, err := webrtc.NewTrackLocalStaticRTP(t.codec, t.id, "merchd")
 		if err != nil {
@@ -235,7 +241,9 @@ func (s *stream) connect(v *viewer) {
 		return
 	}
 	v.connected = true
-	s.watching++
+	if !v.pull {
+		s.watching++
+	}
 	n := s.watching
 	needKey := false
 	// Subscribing under the stream's lock: a concurrent drop either sees
@@ -347,7 +355,7 @@ func (s *stream) dropViewer(v *viewer, onlyConnecting bool) {
 		return // View has not handed it out yet and cleans up itself
 	}
 	delete(s.viewers, v.id)
-	wasConnected := v.connected
+	wasConnected := v.connected && !v.pull
 	if wasConnected {
 		s.watching--
 	}

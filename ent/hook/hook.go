@@ -321,6 +321,30 @@ func (f ImageFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ImageMutation", m)
 }
 
+// The LiveNodeFunc type is an adapter to allow the use of ordinary
+// function as LiveNode mutator.
+type LiveNodeFunc func(context.Context, *ent.LiveNodeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LiveNodeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LiveNodeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LiveNodeMutation", m)
+}
+
+// The LiveNodeStreamFunc type is an adapter to allow the use of ordinary
+// function as LiveNodeStream mutator.
+type LiveNodeStreamFunc func(context.Context, *ent.LiveNodeStreamMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LiveNodeStreamFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LiveNodeStreamMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LiveNodeStreamMutation", m)
+}
+
 // The LocationFunc type is an adapter to allow the use of ordinary
 // function as Location mutator.
 type LocationFunc func(context.Context, *ent.LocationMutation) (ent.Value, error)

@@ -825,6 +825,60 @@ var (
 			},
 		},
 	}
+	// LiveNodesColumns holds the columns for the "live_nodes" table.
+	LiveNodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "node", Type: field.TypeString, Size: 64},
+		{Name: "url", Type: field.TypeString, Size: 500},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "heartbeat_at", Type: field.TypeTime},
+		{Name: "viewers", Type: field.TypeInt},
+		{Name: "capacity", Type: field.TypeInt},
+	}
+	// LiveNodesTable holds the schema information for the "live_nodes" table.
+	LiveNodesTable = &schema.Table{
+		Name:       "live_nodes",
+		Columns:    LiveNodesColumns,
+		PrimaryKey: []*schema.Column{LiveNodesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "livenode_node",
+				Unique:  true,
+				Columns: []*schema.Column{LiveNodesColumns[1]},
+			},
+			{
+				Name:    "livenode_heartbeat_at",
+				Unique:  false,
+				Columns: []*schema.Column{LiveNodesColumns[4]},
+			},
+		},
+	}
+	// LiveNodeStreamsColumns holds the columns for the "live_node_streams" table.
+	LiveNodeStreamsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "node", Type: field.TypeString, Size: 64},
+		{Name: "stream", Type: field.TypeString, Size: 64},
+		{Name: "role", Type: field.TypeEnum, Enums: []string{"ORIGIN", "RELAY"}},
+		{Name: "viewers", Type: field.TypeInt},
+	}
+	// LiveNodeStreamsTable holds the schema information for the "live_node_streams" table.
+	LiveNodeStreamsTable = &schema.Table{
+		Name:       "live_node_streams",
+		Columns:    LiveNodeStreamsColumns,
+		PrimaryKey: []*schema.Column{LiveNodeStreamsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "livenodestream_node_stream",
+				Unique:  true,
+				Columns: []*schema.Column{LiveNodeStreamsColumns[1], LiveNodeStreamsColumns[2]},
+			},
+			{
+				Name:    "livenodestream_stream",
+				Unique:  false,
+				Columns: []*schema.Column{LiveNodeStreamsColumns[2]},
+			},
+		},
+	}
 	// LocationsColumns holds the columns for the "locations" table.
 	LocationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1816,6 +1870,8 @@ var (
 		HubWalletsTable,
 		IdempotencyKeysTable,
 		ImagesTable,
+		LiveNodesTable,
+		LiveNodeStreamsTable,
 		LocationsTable,
 		MemberPricesTable,
 		MembershipsTable,
@@ -1975,6 +2031,12 @@ func init() {
 	ImagesTable.ForeignKeys[0].RefTable = ProductsTable
 	ImagesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(12884901888),
+	}
+	LiveNodesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(244813135872),
+	}
+	LiveNodeStreamsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(249108103168),
 	}
 	LocationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(17179869184),

@@ -84,6 +84,12 @@ type IdempotencyKey func(*sql.Selector)
 // Image is the predicate function for image builders.
 type Image func(*sql.Selector)
 
+// LiveNode is the predicate function for livenode builders.
+type LiveNode func(*sql.Selector)
+
+// LiveNodeStream is the predicate function for livenodestream builders.
+type LiveNodeStream func(*sql.Selector)
+
 // Location is the predicate function for location builders.
 type Location func(*sql.Selector)
 

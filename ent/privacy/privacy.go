@@ -735,6 +735,54 @@ func (f ImageMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation)
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ImageMutation", m)
 }
 
+// The LiveNodeQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type LiveNodeQueryRuleFunc func(context.Context, *ent.LiveNodeQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f LiveNodeQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LiveNodeQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.LiveNodeQuery", q)
+}
+
+// The LiveNodeMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type LiveNodeMutationRuleFunc func(context.Context, *ent.LiveNodeMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f LiveNodeMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.LiveNodeMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LiveNodeMutation", m)
+}
+
+// The LiveNodeStreamQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type LiveNodeStreamQueryRuleFunc func(context.Context, *ent.LiveNodeStreamQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f LiveNodeStreamQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LiveNodeStreamQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.LiveNodeStreamQuery", q)
+}
+
+// The LiveNodeStreamMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type LiveNodeStreamMutationRuleFunc func(context.Context, *ent.LiveNodeStreamMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f LiveNodeStreamMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.LiveNodeStreamMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LiveNodeStreamMutation", m)
+}
+
 // The LocationQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type LocationQueryRuleFunc func(context.Context, *ent.LocationQuery) error
@@ -1566,6 +1614,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.ImageQuery:
 		return q.Filter(), nil
+	case *ent.LiveNodeQuery:
+		return q.Filter(), nil
+	case *ent.LiveNodeStreamQuery:
+		return q.Filter(), nil
 	case *ent.LocationQuery:
 		return q.Filter(), nil
 	case *ent.MemberPriceQuery:
@@ -1686,6 +1738,10 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.IdempotencyKeyMutation:
 		return m.Filter(), nil
 	case *ent.ImageMutation:
+		return m.Filter(), nil
+	case *ent.LiveNodeMutation:
+		return m.Filter(), nil
+	case *ent.LiveNodeStreamMutation:
 		return m.Filter(), nil
 	case *ent.LocationMutation:
 		return m.Filter(), nil

@@ -32,6 +32,8 @@ import (
 	"github.com/merchd/merchd/ent/hubwallet"
 	"github.com/merchd/merchd/ent/idempotencykey"
 	"github.com/merchd/merchd/ent/image"
+	"github.com/merchd/merchd/ent/livenode"
+	"github.com/merchd/merchd/ent/livenodestream"
 	"github.com/merchd/merchd/ent/location"
 	"github.com/merchd/merchd/ent/memberprice"
 	"github.com/merchd/merchd/ent/membership"
@@ -1008,6 +1010,112 @@ func init() {
 	imageDescPosition := imageFields[2].Descriptor()
 	// image.DefaultPosition holds the default value on creation for the position field.
 	image.DefaultPosition = imageDescPosition.Default.(int)
+	livenode.Policy = privacy.NewPolicies(schema.LiveNode{})
+	livenode.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := livenode.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	livenodeFields := schema.LiveNode{}.Fields()
+	_ = livenodeFields
+	// livenodeDescNode is the schema descriptor for node field.
+	livenodeDescNode := livenodeFields[0].Descriptor()
+	// livenode.NodeValidator is a validator for the "node" field. It is called by the builders before save.
+	livenode.NodeValidator = func() func(string) error {
+		validators := livenodeDescNode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(node string) error {
+			for _, fn := range fns {
+				if err := fn(node); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// livenodeDescURL is the schema descriptor for url field.
+	livenodeDescURL := livenodeFields[1].Descriptor()
+	// livenode.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	livenode.URLValidator = func() func(string) error {
+		validators := livenodeDescURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(url string) error {
+			for _, fn := range fns {
+				if err := fn(url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// livenodeDescViewers is the schema descriptor for viewers field.
+	livenodeDescViewers := livenodeFields[4].Descriptor()
+	// livenode.ViewersValidator is a validator for the "viewers" field. It is called by the builders before save.
+	livenode.ViewersValidator = livenodeDescViewers.Validators[0].(func(int) error)
+	// livenodeDescCapacity is the schema descriptor for capacity field.
+	livenodeDescCapacity := livenodeFields[5].Descriptor()
+	// livenode.CapacityValidator is a validator for the "capacity" field. It is called by the builders before save.
+	livenode.CapacityValidator = livenodeDescCapacity.Validators[0].(func(int) error)
+	livenodestream.Policy = privacy.NewPolicies(schema.LiveNodeStream{})
+	livenodestream.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := livenodestream.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	livenodestreamFields := schema.LiveNodeStream{}.Fields()
+	_ = livenodestreamFields
+	// livenodestreamDescNode is the schema descriptor for node field.
+	livenodestreamDescNode := livenodestreamFields[0].Descriptor()
+	// livenodestream.NodeValidator is a validator for the "node" field. It is called by the builders before save.
+	livenodestream.NodeValidator = func() func(string) error {
+		validators := livenodestreamDescNode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(node string) error {
+			for _, fn := range fns {
+				if err := fn(node); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// livenodestreamDescStream is the schema descriptor for stream field.
+	livenodestreamDescStream := livenodestreamFields[1].Descriptor()
+	// livenodestream.StreamValidator is a validator for the "stream" field. It is called by the builders before save.
+	livenodestream.StreamValidator = func() func(string) error {
+		validators := livenodestreamDescStream.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(stream string) error {
+			for _, fn := range fns {
+				if err := fn(stream); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// livenodestreamDescViewers is the schema descriptor for viewers field.
+	livenodestreamDescViewers := livenodestreamFields[3].Descriptor()
+	// livenodestream.ViewersValidator is a validator for the "viewers" field. It is called by the builders before save.
+	livenodestream.ViewersValidator = livenodestreamDescViewers.Validators[0].(func(int) error)
 	location.Policy = privacy.NewPolicies(schema.Location{})
 	location.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
