@@ -20,6 +20,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/gorilla/websocket"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -183,7 +184,29 @@ type benchPublisher struct {
 	done chan struct{}
 	// resource is the WHIP session's URL: DELETE ends the stream.
 	resource string
+	mu       sync.Mutex
+	stamps   []int64 // each packet's send time, as its payload carries it
 	wg       sync.WaitGroup
+}
+
+func (p *benchPublisher) mark(payload []byte) {
+	p.sent.Add(1)
+	p.mu.Lock()
+	p.stamps = append(p.stamps, int64(binary.BigEndian.Uint64(payload[1:9])))
+	p.mu.Unlock()
+}
+
+// sentBetween is how many packets were sent in [from, to).
+func (p *benchPublisher) sentBetween(from, to time.Time) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n int64
+	for _, ts := range p.stamps {
+		if ts >= from.UnixNano() && ts < to.UnixNano() {
+			n++
+		}
+	}
+	return n
 }
 
 func (rl *relayProc) publish(b testing.TB) *benchPublisher {
@@ -229,7 +252,7 @@ func (rl *relayProc) publish(b testing.TB) *benchPublisher {
 				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(frame * 3000), Marker: i == 6},
 					Payload: payload(nal, 1150)}
 				if video.WriteRTP(pkt) == nil {
-					p.sent.Add(1)
+					p.mark(pkt.Payload)
 				}
 			}
 		}
@@ -248,7 +271,7 @@ func (rl *relayProc) publish(b testing.TB) *benchPublisher {
 			seq++
 			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(i * 960)}, Payload: payload(0xfc, 120)}
 			if audio.WriteRTP(pkt) == nil {
-				p.sent.Add(1)
+				p.mark(pkt.Payload)
 			}
 		}
 	}()
@@ -422,6 +445,10 @@ type player struct {
 	lat        []time.Duration
 	lastSeq    map[webrtc.RTPCodecType]uint16
 	lastVideo  time.Time
+	// from, to is the measurement window: packets sent in it count once
+	// each (in recv, gaps and lat), whenever they arrive.
+	from, to   time.Time
+	got        map[uint32]bool
 	playing    chan struct{} // closed at the first video of a connection
 	playingAt  time.Time     // when it was closed
 	reconnects int
@@ -433,7 +460,7 @@ type player struct {
 const stallAfter = 600 * time.Millisecond
 
 func newPlayer(tb testing.TB, entry string) *player {
-	p := &player{tb: tb, entry: entry, stop: make(chan struct{}), lastSeq: map[webrtc.RTPCodecType]uint16{}, playing: make(chan struct{})}
+	p := &player{tb: tb, entry: entry, stop: make(chan struct{}), lastSeq: map[webrtc.RTPCodecType]uint16{}, playing: make(chan struct{}), got: map[uint32]bool{}}
 	if err := p.connect(); err != nil {
 		tb.Fatalf("player: %v", err)
 	}
@@ -536,12 +563,16 @@ func (p *player) read(gen int, tr *webrtc.TrackRemote) {
 			p.mu.Unlock()
 			return
 		}
-		if last, ok := p.lastSeq[kind]; ok && pkt.SequenceNumber != last+1 && pkt.SequenceNumber-last < 0x8000 {
+		in := !sentAt.Before(p.from) && sentAt.Before(p.to)
+		if last, ok := p.lastSeq[kind]; ok && in && pkt.SequenceNumber != last+1 && pkt.SequenceNumber-last < 0x8000 {
 			p.gaps++
 		}
 		p.lastSeq[kind] = pkt.SequenceNumber
-		p.recv++
-		p.lat = append(p.lat, now.Sub(sentAt))
+		if key := uint32(kind)<<16 | uint32(pkt.SequenceNumber); in && !p.got[key] {
+			p.got[key] = true
+			p.recv++
+			p.lat = append(p.lat, now.Sub(sentAt))
+		}
 		if kind == webrtc.RTPCodecTypeVideo {
 			p.lastVideo = now
 			select {
@@ -611,9 +642,10 @@ func (p *player) at() string {
 	return p.node
 }
 
-func (p *player) reset() {
+// measure starts a measurement window of packets sent in [from, to).
+func (p *player) measure(from, to time.Time) {
 	p.mu.Lock()
-	p.recv, p.gaps, p.lat = 0, 0, nil
+	p.recv, p.gaps, p.lat, p.from, p.to, p.got = 0, 0, nil, from, to, map[uint32]bool{}
 	p.mu.Unlock()
 }
 
@@ -653,15 +685,17 @@ func runCascade(tb testing.TB, n, originCap, relayCap int) *cascadeRun {
 	return &cascadeRun{c: c, pub: pub, ps: ps}
 }
 
-// window measures delivery over d: received / (sent × players), gaps,
-// and latency per node.
+// window measures delivery of the packets sent over the next d: received
+// (each once, whenever it arrives) / (sent × players), gaps, and latency
+// per node.
 func (r *cascadeRun) window(d time.Duration) (delivered float64, gaps int64, lat map[string][]time.Duration) {
+	from := time.Now()
+	to := from.Add(d)
 	for _, p := range r.ps {
-		p.reset()
+		p.measure(from, to)
 	}
-	sent0 := r.pub.sent.Load()
-	time.Sleep(d) // the measurement window
-	sent := r.pub.sent.Load() - sent0
+	time.Sleep(d + time.Second) // the window, and a second for what is in flight
+	sent := r.pub.sentBetween(from, to)
 	var recv int64
 	lat = map[string][]time.Duration{}
 	for _, p := range r.ps {
@@ -758,10 +792,16 @@ func TestLiveCascade(t *testing.T) {
 		t.Fatalf("after the kill: delivered %.3f%% < 99.9%%", delivered*100)
 	}
 
-	// The publisher ends: the relay stops relaying (no node carries it).
+	// The overlay on the relay follows the stream's count across nodes:
+	// all players leave (most of them here, five at the origin) and it says 0.
+	ov := c.overlay(t, alive.URL)
+	ov.waitViewers(t, n)
 	for _, p := range r.ps {
 		p.close()
 	}
+	ov.waitViewers(t, 0)
+
+	// The publisher ends: the relay stops relaying (no node carries it).
 	req, _ := http.NewRequest(http.MethodDelete, r.pub.resource, nil)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != http.StatusOK {
@@ -784,6 +824,47 @@ func TestLiveCascade(t *testing.T) {
 			t.Fatalf("%d nodes still carry the stream 10 s after its publisher left", n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// overlaySub is a streamOverlay subscription on one node.
+type overlaySub struct{ ws *websocket.Conn }
+
+func (c *cascadeNodes) overlay(tb testing.TB, base string) *overlaySub {
+	ws, _, err := (&websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}).Dial("ws"+strings.TrimPrefix(base, "http")+"/query", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ws.Close() })
+	ws.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{}})
+	ws.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription($s: ID!) { streamOverlay(streamId: $s) { viewerCount } }`, "variables": map[string]any{"s": c.rl.stream}}})
+	return &overlaySub{ws}
+}
+
+// waitViewers reads overlay events until one says want viewers (bounded).
+func (o *overlaySub) waitViewers(tb testing.TB, want int) {
+	tb.Helper()
+	o.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	var seen []int
+	for {
+		var m struct {
+			Type    string
+			Payload struct {
+				Data struct{ StreamOverlay struct{ ViewerCount int } }
+			}
+		}
+		if err := o.ws.ReadJSON(&m); err != nil {
+			tb.Fatalf("overlay: waiting for %d viewers, saw %v: %v", want, seen, err)
+		}
+		if m.Type != "next" {
+			continue
+		}
+		got := m.Payload.Data.StreamOverlay.ViewerCount
+		seen = append(seen, got)
+		if got == want {
+			return
+		}
 	}
 }
 
