@@ -49,6 +49,10 @@ func TestConfigValidate(t *testing.T) {
 		{[]string{"--logo-url", "javascript:alert(1)"}, `--logo-url "javascript:alert(1)" is neither an https URL nor a path`},
 		{[]string{"--stripe-js-url", "http://evil.example/stripe.js"}, `--stripe-js-url "http://evil.example/stripe.js" is neither`},
 		{[]string{"--max-upload-bytes", "0"}, "--max-upload-bytes 0: between 1 and 64 MiB"},
+		{[]string{"--live-node-url", "live1.shop.example"}, `--live-node-url "live1.shop.example" must be a base URL`},
+		{[]string{"--live-node-url", "https://live1.shop.example/live"}, `--live-node-url "https://live1.shop.example/live" must be a base URL`},
+		{[]string{"--live-node-capacity", "0"}, "--live-node-capacity 0 must be at least 1"},
+		{[]string{"--live-relay-grace", "-1s"}, "--live-relay-grace -1s must be between 0 and 10m"},
 	} {
 		err := run(context.Background(), append([]string{"serve"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
