@@ -600,7 +600,7 @@ func (p *player) watch() {
 		case <-t.C:
 		}
 		p.mu.Lock()
-		limit := 5 * time.Second // to start playing
+		limit := 10 * time.Second // to start playing
 		select {
 		case <-p.playing:
 			limit = stallAfter // to keep playing
@@ -639,7 +639,9 @@ func (p *player) waitPlaying(tb testing.TB, d time.Duration) {
 	select {
 	case <-ch:
 	case <-time.After(d):
-		tb.Fatalf("a player got no video within %v", d)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		tb.Fatalf("a player got no video within %v (at %s, %d reconnects)", d, p.node, p.reconnects)
 	}
 }
 
