@@ -900,12 +900,12 @@ func isPlaying(p *player) bool {
 // third of them, the rest redirected to two relay nodes (each pulling the
 // stream once); reports players per node, delivery, and p50/p99 latency at
 // the origin and one hop further, and their difference (the second hop's
-// cost). viewers=300 needs a quiet machine: the players (pion peers in
+// cost). viewers=300 (the size) needs a quiet machine: the players (pion peers in
 // this process) and the three nodes share its cores.
 //
 //	MERCHD_TEST_POSTGRES=... go test -run '^$' -bench LiveCascade -benchtime 1x .
 func BenchmarkLiveCascade(b *testing.B) {
-	for _, n := range []int{90, 300} {
+	for _, n := range []int{90, 180, 300} {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
 			r := runCascade(b, n, n/3, n/2, 60*time.Second)
 			c := r.c
