@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
@@ -71,7 +72,9 @@ type Relay struct {
 	log        *slog.Logger
 	publishAPI *webrtc.API
 	viewAPI    *webrtc.API
-	udp        net.PacketConn
+	udp        *batchConn // every session's media, one socket (ICE UDP mux)
+	levers     levers
+	handshakes chan struct{} // DTLS handshakes in progress (Config.MaxHandshakes)
 	// cert is one DTLS certificate for every session: generating a key per
 	// PeerConnection is the costliest part of a join, and a join storm is
 	// exactly when the relay can least afford it.
@@ -106,13 +109,24 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 	if len(cfg.PublicIPs) > 0 {
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
-	if cfg.UDPPort > 0 {
-		conn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, fmt.Sprint(cfg.UDPPort)))
-		if err != nil {
-			return nil, fmt.Errorf("live: listen on UDP %d: %w", cfg.UDPPort, err)
-		}
-		r.udp = conn
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(slogFactory{log}.NewLogger("icemux"), conn))
+	r.levers = leversFromEnv()
+	// All sessions share one UDP socket (an ephemeral port unless
+	// Config.UDPPort names one), so a fan-out's datagrams can leave in one
+	// sendmmsg.
+	conn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, fmt.Sprint(cfg.UDPPort)))
+	if err != nil {
+		return nil, fmt.Errorf("live: listen on UDP %d: %w", cfg.UDPPort, err)
+	}
+	r.udp = newBatchConn(conn.(*net.UDPConn), r.levers.batch)
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(slogFactory{log}.NewLogger("icemux"), r.udp))
+	if r.levers.gcm {
+		// AES-128-GCM: authenticated encryption in one pass, with fewer
+		// rounds than pion's default first choice, AES-256-GCM.
+		se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	}
+	if r.levers.handshakes {
+		r.handshakes = make(chan struct{}, cfg.MaxHandshakes)
+		se.SetDTLSConnectContextMaker(r.handshakeSlot)
 	}
 	// Publishers: ask for retransmissions of what we lost.
 	if r.publishAPI, err = newAPI(se, func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
@@ -155,10 +169,20 @@ func (r *Relay) Close() error {
 	for _, s := range streams {
 		s.close()
 	}
-	if r.udp != nil {
-		return r.udp.Close()
+	return r.udp.Close()
+}
+
+// handshakeSlot waits for one of Config.MaxHandshakes DTLS handshake slots
+// (pion calls it just before a handshake, on the session's own goroutine)
+// and frees it when the handshake ends: a join storm queues its
+// handshakes instead of starving the fan-out of CPU, and none fails.
+func (r *Relay) handshakeSlot() (context.Context, func()) {
+	r.handshakes <- struct{}{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return ctx, func() {
+		cancel()
+		<-r.handshakes
 	}
-	return nil
 }
 
 // acquire returns the stream's entry, creating it when create is set
@@ -334,6 +358,8 @@ type track struct {
 	codec  webrtc.RTPCodecCapability
 	id     string
 	maxGOP int
+	out    *batchConn // the relay's socket (hold/release around a fan-out)
+	inline bool       // write from forward (levers.inline)
 
 	mu      sync.Mutex
 	gop     []*rtp.Packet // from the last keyframe (video)
@@ -356,8 +382,13 @@ func (t *track) mediaTime() (float64, bool) {
 	return float64(t.lastTS-t.firstTS) / float64(t.clock), true
 }
 
-// forward caches and hands one packet to every viewer's queue, never
-// waiting: a full queue drops the packet for that viewer only.
+// forward caches one packet and hands it to every viewer, never waiting
+// on one. Inline (the default), it writes the packet to each viewer from
+// this goroutine inside one hold of the batching socket, so the whole
+// fan-out leaves in a few sendmmsg calls; a viewer still catching up on
+// the cached keyframe gets it queued instead. Otherwise each viewer
+// track's goroutine takes it from a queue; a full queue drops it for that
+// viewer only.
 func (t *track) forward(pkt *rtp.Packet) {
 	t.received.Add(1)
 	t.mu.Lock()
@@ -380,7 +411,11 @@ func (t *track) forward(pkt *rtp.Packet) {
 		}
 	}
 	t.mu.Unlock()
-	if subs := t.subs.Load(); subs != nil {
+	subs := t.subs.Load()
+	if subs == nil {
+		return
+	}
+	if !t.inline {
 		for _, vt := range *subs {
 			select {
 			case vt.q <- pkt:
@@ -388,7 +423,13 @@ func (t *track) forward(pkt *rtp.Packet) {
 				vt.dropped.Add(1)
 			}
 		}
+		return
 	}
+	t.out.hold()
+	for _, vt := range *subs {
+		vt.deliver(pkt)
+	}
+	t.out.release()
 }
 
 // subscribe adds a viewer track and returns the cached GOP to send first;
@@ -446,14 +487,88 @@ type viewer struct {
 	dropped   bool
 }
 
-// viewerTrack is one track on its way to one viewer, with its own writer
-// goroutine: a slow viewer delays only itself.
+// viewerTrack is one track on its way to one viewer. Inline, forward
+// writes to it directly once it has caught up (live); until then a
+// short-lived goroutine sends the cached keyframe and whatever arrived
+// meanwhile (backlog). Otherwise it has its own writer goroutine and queue:
+// a slow viewer delays only itself.
 type viewerTrack struct {
 	src     *track
 	local   *webrtc.TrackLocalStaticRTP
-	q       chan *rtp.Packet
+	q       chan *rtp.Packet // goroutine per viewer track (levers.inline off)
+	limit   int              // backlog bound (Config.ViewerQueue)
+	live    atomic.Bool      // caught up: forward writes directly
+	mu      sync.Mutex       // guards backlog and the switch to live
+	backlog []*rtp.Packet
 	dropped atomic.Uint64
 	sent    atomic.Uint64
+}
+
+// deliver writes pkt to the viewer, or queues it while the viewer is
+// still catching up. Only forward calls it, one packet at a time.
+func (vt *viewerTrack) deliver(pkt *rtp.Packet) {
+	if !vt.live.Load() {
+		vt.mu.Lock()
+		if !vt.live.Load() {
+			if len(vt.backlog) < vt.limit {
+				vt.backlog = append(vt.backlog, pkt)
+			} else {
+				vt.dropped.Add(1)
+			}
+			vt.mu.Unlock()
+			return
+		}
+		vt.mu.Unlock()
+	}
+	if vt.local.WriteRTP(pkt) == nil {
+		vt.sent.Add(1)
+	}
+}
+
+// start sends the cached keyframe and then follows the stream.
+func (vt *viewerTrack) start(done <-chan struct{}, snapshot []*rtp.Packet) {
+	if vt.src.inline {
+		go vt.catchUp(done, snapshot)
+	} else {
+		go vt.run(done, snapshot)
+	}
+}
+
+// catchUpChunk is how many packets a catch-up writes per sendmmsg.
+const catchUpChunk = 32
+
+// catchUp writes the snapshot, then the backlog forward queued meanwhile,
+// until the backlog is empty; then forward takes over (under vt.mu, so no
+// packet is sent twice or skipped, and the order holds).
+func (vt *viewerTrack) catchUp(done <-chan struct{}, pkts []*rtp.Packet) {
+	out := vt.src.out
+	for {
+		for len(pkts) > 0 {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			chunk := pkts[:min(catchUpChunk, len(pkts))]
+			pkts = pkts[len(chunk):]
+			out.hold()
+			for _, p := range chunk {
+				if vt.local.WriteRTP(p) == nil {
+					vt.sent.Add(1)
+				}
+			}
+			out.release()
+		}
+		vt.mu.Lock()
+		if len(vt.backlog) == 0 {
+			vt.backlog = nil
+			vt.live.Store(true)
+			vt.mu.Unlock()
+			return
+		}
+		pkts, vt.backlog = vt.backlog, nil
+		vt.mu.Unlock()
+	}
 }
 
 func (vt *viewerTrack) run(done <-chan struct{}, snapshot []*rtp.Packet) {

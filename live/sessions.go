@@ -137,7 +137,8 @@ func (s *stream) trackFor(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapabil
 			return t
 		}
 	}
-	t := &track{kind: kind, codec: codec, id: kind.String(), maxGOP: maxGOP, clock: codec.ClockRate}
+	t := &track{kind: kind, codec: codec, id: kind.String(), maxGOP: maxGOP, clock: codec.ClockRate,
+		out: s.relay.udp, inline: s.relay.levers.inline}
 	s.tracks = append(s.tracks, t)
 	return t
 }
@@ -195,7 +196,11 @@ func (r *Relay) View(ctx context.Context, streamID, clientIP, offer string) (ans
 			_ = pc.Close()
 			return "", "", err
 		}
-		v.tracks = append(v.tracks, &viewerTrack{src: t, local: local, q: make(chan *rtp.Packet, r.cfg.ViewerQueue)})
+		vt := &viewerTrack{src: t, local: local, limit: r.cfg.ViewerQueue}
+		if !t.inline {
+			vt.q = make(chan *rtp.Packet, r.cfg.ViewerQueue)
+		}
+		v.tracks = append(v.tracks, vt)
 		go s.readRTCP(sender, v.done)
 	}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -245,7 +250,7 @@ func (s *stream) connect(v *viewer) {
 		if vt.src.kind == webrtc.RTPCodecTypeVideo && len(snapshot) == 0 {
 			needKey = true
 		}
-		go vt.run(v.done, snapshot)
+		vt.start(v.done, snapshot)
 	}
 	timer := v.timer
 	s.mu.Unlock()

@@ -1,0 +1,172 @@
+package live
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+// batchConn is the one UDP socket under the ICE mux. While a fan-out holds
+// it (hold … release), datagrams written to it by pion are copied into a
+// queue; release sends the queue with one sendmmsg system call
+// (ipv4.PacketConn.WriteBatch) instead of one sendmsg per viewer. Outside
+// a hold every write goes straight out, so ICE, DTLS and RTCP never wait,
+// and a datagram never waits longer than the fan-out of one packet (or
+// until the queue holds batchMax datagrams).
+type batchConn struct {
+	conn *net.UDPConn
+	pc   *ipv4.PacketConn
+	on   bool // batching enabled (MERCHD_LIVE_OFF=batch turns it off)
+
+	mu    sync.Mutex
+	holds int
+	cur   *batch
+
+	flushMu sync.Mutex // one WriteBatch at a time; guards spare
+	spare   *batch
+
+	batches, datagrams atomic.Uint64 // sendmmsg calls and what they carried
+}
+
+// batchMax bounds a queue: one sendmmsg carries at most this many datagrams.
+const batchMax = 256
+
+// batchBuf fits any datagram the relay sends (pion's MTU is 1,200 to 1,500).
+const batchBuf = 1500
+
+type batch struct {
+	msgs  []ipv4.Message
+	addrs []net.UDPAddr
+	ips   [][16]byte
+	bufs  [][]byte
+	n     int
+}
+
+func newBatch() *batch {
+	b := &batch{msgs: make([]ipv4.Message, batchMax), addrs: make([]net.UDPAddr, batchMax),
+		ips: make([][16]byte, batchMax), bufs: make([][]byte, batchMax)}
+	slab := make([]byte, batchMax*batchBuf)
+	for i := range b.msgs {
+		b.bufs[i] = slab[i*batchBuf : (i+1)*batchBuf : (i+1)*batchBuf]
+		b.msgs[i].Buffers = [][]byte{nil}
+		b.msgs[i].Addr = &b.addrs[i]
+	}
+	return b
+}
+
+func newBatchConn(conn *net.UDPConn, on bool) *batchConn {
+	c := &batchConn{conn: conn, pc: ipv4.NewPacketConn(conn), on: on}
+	if on {
+		c.cur, c.spare = newBatch(), newBatch()
+	}
+	return c
+}
+
+// hold starts queueing writes; every hold is ended by a release.
+func (c *batchConn) hold() {
+	if c == nil || !c.on {
+		return
+	}
+	c.mu.Lock()
+	c.holds++
+	c.mu.Unlock()
+}
+
+// release ends a hold and sends what is queued.
+func (c *batchConn) release() {
+	if c == nil || !c.on {
+		return
+	}
+	c.mu.Lock()
+	c.holds--
+	empty := c.cur.n == 0
+	c.mu.Unlock()
+	if !empty {
+		c.flush()
+	}
+}
+
+// flush swaps the queue for the spare one and sends it.
+func (c *batchConn) flush() {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	c.mu.Lock()
+	b := c.cur
+	c.cur, c.spare = c.spare, b
+	c.mu.Unlock()
+	if b.n == 0 {
+		return
+	}
+	msgs := b.msgs[:b.n]
+	c.batches.Add(1)
+	c.datagrams.Add(uint64(b.n))
+	for len(msgs) > 0 {
+		n, err := c.pc.WriteBatch(msgs, 0)
+		if err != nil {
+			if n < 0 {
+				n = 0
+			}
+			n++ // the datagram the kernel refused is lost, as UDP may lose it
+		}
+		if n <= 0 {
+			n = 1
+		}
+		msgs = msgs[min(n, len(msgs)):]
+	}
+	b.n = 0
+}
+
+// WriteToAddrPort queues b for addr during a hold, or sends it at once.
+// The ICE mux writes through it (ice.AddrPortReaderWriter), allocation-free.
+func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if !c.on || len(b) > batchBuf {
+		return c.conn.WriteToUDPAddrPort(b, addr)
+	}
+	c.mu.Lock()
+	if c.holds == 0 {
+		c.mu.Unlock()
+		return c.conn.WriteToUDPAddrPort(b, addr)
+	}
+	q := c.cur
+	i := q.n
+	q.n++
+	q.msgs[i].Buffers[0] = q.bufs[i][:copy(q.bufs[i], b)] // pion reuses b once we return
+	a := &q.addrs[i]
+	q.ips[i] = addr.Addr().As16()
+	if addr.Addr().Is4() || addr.Addr().Is4In6() {
+		a.IP = q.ips[i][12:16]
+	} else {
+		a.IP = q.ips[i][:]
+	}
+	a.Port, a.Zone = int(addr.Port()), ""
+	full := q.n == batchMax
+	c.mu.Unlock()
+	if full {
+		c.flush()
+	}
+	return len(b), nil
+}
+
+// ReadFromAddrPort reads the next datagram (ice.AddrPortReaderWriter).
+func (c *batchConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return c.conn.ReadFromUDPAddrPort(b)
+}
+
+func (c *batchConn) ReadFrom(b []byte) (int, net.Addr, error) { return c.conn.ReadFrom(b) }
+
+func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if u, ok := addr.(*net.UDPAddr); ok {
+		return c.WriteToAddrPort(b, u.AddrPort())
+	}
+	return c.conn.WriteTo(b, addr)
+}
+
+func (c *batchConn) Close() error                       { return c.conn.Close() }
+func (c *batchConn) LocalAddr() net.Addr                { return c.conn.LocalAddr() }
+func (c *batchConn) SetDeadline(t time.Time) error      { return c.conn.SetDeadline(t) }
+func (c *batchConn) SetReadDeadline(t time.Time) error  { return c.conn.SetReadDeadline(t) }
+func (c *batchConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
