@@ -1,6 +1,7 @@
 package live
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -26,7 +27,7 @@ type batchConn struct {
 	holds int
 	cur   *batch
 
-	flushMu sync.Mutex // one WriteBatch at a time; guards spare
+	flushMu sync.Mutex // one send at a time, in order; guards spare
 	spare   *batch
 
 	batches, datagrams atomic.Uint64 // sendmmsg calls and what they carried
@@ -58,6 +59,88 @@ func newBatch() *batch {
 	return b
 }
 
+// batchSet is the relay's sockets, one per local address (the ICE mux
+// must not share one socket between host candidates: each candidate reads
+// it on its own goroutine, and packets would overtake each other).
+type batchSet []*batchConn
+
+func (s batchSet) hold() {
+	for _, c := range s {
+		c.hold()
+	}
+}
+
+func (s batchSet) release() {
+	for _, c := range s {
+		c.release()
+	}
+}
+
+func (s batchSet) close() error {
+	var first error
+	for _, c := range s {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// listenUDP opens the relay's sockets: one on host if given, else one per
+// usable local address (loopback only with it), all on port if non-zero,
+// else on the first socket's ephemeral port where it is free.
+func listenUDP(host string, port int, loopback bool) ([]*net.UDPConn, error) {
+	var ips []net.IP
+	if host != "" {
+		ips = []net.IP{net.ParseIP(host)}
+		if ips[0] == nil {
+			return nil, fmt.Errorf("live: UDP host %q is not an IP address", host)
+		}
+	} else {
+		ifaces, err := net.Interfaces()
+		if err != nil {
+			return nil, err
+		}
+		for _, ifc := range ifaces {
+			if ifc.Flags&net.FlagUp == 0 || (ifc.Flags&net.FlagLoopback != 0 && !loopback) {
+				continue
+			}
+			addrs, err := ifc.Addrs()
+			if err != nil {
+				continue
+			}
+			for _, a := range addrs {
+				n, ok := a.(*net.IPNet)
+				if !ok || n.IP.IsLinkLocalUnicast() || n.IP.IsMulticast() || (n.IP.IsLoopback() && !loopback) {
+					continue
+				}
+				ips = append(ips, n.IP)
+			}
+		}
+		if len(ips) == 0 {
+			ips = []net.IP{net.IPv4zero}
+		}
+	}
+	var conns []*net.UDPConn
+	for _, ip := range ips {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
+		if err != nil && port != 0 && len(conns) > 0 && host == "" {
+			c, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip}) // the first socket's ephemeral port is taken here
+		}
+		if err != nil {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("live: listen on UDP %s: %w", net.JoinHostPort(ip.String(), fmt.Sprint(port)), err)
+		}
+		if port == 0 {
+			port = c.LocalAddr().(*net.UDPAddr).Port
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
 func newBatchConn(conn *net.UDPConn, on bool) *batchConn {
 	c := &batchConn{conn: conn, pc: ipv4.NewPacketConn(conn), on: on}
 	if on {
@@ -76,46 +159,45 @@ func (c *batchConn) hold() {
 	c.mu.Unlock()
 }
 
-// release ends a hold and sends what is queued.
+// release ends a hold and sends what is queued (waiting for a send in
+// flight, so that what this goroutine writes next cannot overtake it).
 func (c *batchConn) release() {
 	if c == nil || !c.on {
 		return
 	}
 	c.mu.Lock()
 	c.holds--
-	empty := c.cur.n == 0
 	c.mu.Unlock()
-	if !empty {
-		c.flush()
-	}
+	c.flush()
 }
 
-// flush swaps the queue for the spare one and sends it.
+// flush sends what is queued.
 func (c *batchConn) flush() {
 	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
+	c.flushLocked()
+	c.flushMu.Unlock()
+}
+
+// flushLocked swaps the queue for the spare one and sends it; flushMu is
+// held, so datagrams leave in the order they were written.
+func (c *batchConn) flushLocked() {
 	c.mu.Lock()
 	b := c.cur
-	c.cur, c.spare = c.spare, b
-	c.mu.Unlock()
 	if b.n == 0 {
+		c.mu.Unlock()
 		return
 	}
+	c.cur, c.spare = c.spare, b
+	c.mu.Unlock()
 	msgs := b.msgs[:b.n]
 	c.batches.Add(1)
 	c.datagrams.Add(uint64(b.n))
 	for len(msgs) > 0 {
 		n, err := c.pc.WriteBatch(msgs, 0)
 		if err != nil {
-			if n < 0 {
-				n = 0
-			}
-			n++ // the datagram the kernel refused is lost, as UDP may lose it
+			n = max(n, 0) + 1 // the datagram the kernel refused is lost, as UDP may lose it
 		}
-		if n <= 0 {
-			n = 1
-		}
-		msgs = msgs[min(n, len(msgs)):]
+		msgs = msgs[min(max(n, 1), len(msgs)):]
 	}
 	b.n = 0
 }
@@ -129,6 +211,10 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 	c.mu.Lock()
 	if c.holds == 0 {
 		c.mu.Unlock()
+		// After anything queued or in flight: order is kept per socket.
+		c.flushMu.Lock()
+		defer c.flushMu.Unlock()
+		c.flushLocked()
 		return c.conn.WriteToUDPAddrPort(b, addr)
 	}
 	q := c.cur

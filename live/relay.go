@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -65,6 +64,9 @@ type Hooks interface {
 	Viewers(stream string, n int)
 }
 
+// udpBuffer is the shared socket's receive and send buffer size.
+const udpBuffer = 4 << 20
+
 // Relay forwards each stream's media from its publisher to its viewers.
 type Relay struct {
 	cfg        Config
@@ -72,7 +74,7 @@ type Relay struct {
 	log        *slog.Logger
 	publishAPI *webrtc.API
 	viewAPI    *webrtc.API
-	udp        *batchConn // every session's media, one socket (ICE UDP mux)
+	udp        batchSet // every session's media: one socket per local address (ICE UDP mux)
 	levers     levers
 	handshakes chan struct{} // DTLS handshakes in progress (Config.MaxHandshakes)
 	// cert is one DTLS certificate for every session: generating a key per
@@ -110,15 +112,25 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
 	r.levers = leversFromEnv()
-	// All sessions share one UDP socket (an ephemeral port unless
-	// Config.UDPPort names one), so a fan-out's datagrams can leave in one
-	// sendmmsg.
-	conn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, fmt.Sprint(cfg.UDPPort)))
+	// All sessions share one UDP socket per local address (an ephemeral
+	// port unless Config.UDPPort names one), so a fan-out's datagrams can
+	// leave in one sendmmsg.
+	conns, err := listenUDP(cfg.UDPHost, cfg.UDPPort, cfg.IncludeLoopback)
 	if err != nil {
-		return nil, fmt.Errorf("live: listen on UDP %d: %w", cfg.UDPPort, err)
+		return nil, err
 	}
-	r.udp = newBatchConn(conn.(*net.UDPConn), r.levers.batch)
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(slogFactory{log}.NewLogger("icemux"), r.udp))
+	muxes := make([]ice.UDPMux, len(conns))
+	for i, udp := range conns {
+		// One socket carries many sessions: give it room for a burst (a
+		// join storm's handshakes, a publisher's keyframe) while its one
+		// reader is busy. The kernel caps both at net.core.[rw]mem_max.
+		_ = udp.SetReadBuffer(udpBuffer)
+		_ = udp.SetWriteBuffer(udpBuffer)
+		bc := newBatchConn(udp, r.levers.batch)
+		r.udp = append(r.udp, bc)
+		muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: slogFactory{log}.NewLogger("icemux"), UDPConn: bc})
+	}
+	se.SetICEUDPMux(ice.NewMultiUDPMuxDefault(muxes...))
 	if r.levers.gcm {
 		// AES-128-GCM: authenticated encryption in one pass, with fewer
 		// rounds than pion's default first choice, AES-256-GCM.
@@ -169,7 +181,7 @@ func (r *Relay) Close() error {
 	for _, s := range streams {
 		s.close()
 	}
-	return r.udp.Close()
+	return r.udp.close()
 }
 
 // handshakeSlot waits for one of Config.MaxHandshakes DTLS handshake slots
@@ -358,8 +370,8 @@ type track struct {
 	codec  webrtc.RTPCodecCapability
 	id     string
 	maxGOP int
-	out    *batchConn // the relay's socket (hold/release around a fan-out)
-	inline bool       // write from forward (levers.inline)
+	out    batchSet // the relay's sockets (hold/release around a fan-out)
+	inline bool     // write from forward (levers.inline)
 
 	mu      sync.Mutex
 	gop     []*rtp.Packet // from the last keyframe (video)
@@ -410,8 +422,11 @@ func (t *track) forward(pkt *rtp.Packet) {
 			}
 		}
 	}
-	t.mu.Unlock()
+	// Viewers as of this packet, read under the lock that subscribe holds
+	// while it copies the cache: a viewer gets pkt in its snapshot or from
+	// this fan-out, never both.
 	subs := t.subs.Load()
+	t.mu.Unlock()
 	if subs == nil {
 		return
 	}
@@ -440,6 +455,9 @@ func (t *track) subscribe(vt *viewerTrack) []*rtp.Packet {
 	var snapshot []*rtp.Packet
 	if t.caching {
 		snapshot = append(snapshot, t.gop...)
+	}
+	if t.inline && t.kind == webrtc.RTPCodecTypeVideo && len(snapshot) == 0 {
+		vt.waitKey = true // before forward can see vt
 	}
 	old := t.subs.Load()
 	var next []*viewerTrack
@@ -500,23 +518,33 @@ type viewerTrack struct {
 	live    atomic.Bool      // caught up: forward writes directly
 	mu      sync.Mutex       // guards backlog and the switch to live
 	backlog []*rtp.Packet
+	waitKey bool // video with no cached keyframe: start at the next one
 	dropped atomic.Uint64
 	sent    atomic.Uint64
 }
 
 // deliver writes pkt to the viewer, or queues it while the viewer is
-// still catching up. Only forward calls it, one packet at a time.
+// still catching up, or skips it while the viewer waits for a keyframe.
+// Only forward calls it, one packet at a time.
 func (vt *viewerTrack) deliver(pkt *rtp.Packet) {
 	if !vt.live.Load() {
 		vt.mu.Lock()
 		if !vt.live.Load() {
-			if len(vt.backlog) < vt.limit {
-				vt.backlog = append(vt.backlog, pkt)
-			} else {
-				vt.dropped.Add(1)
+			if !vt.waitKey {
+				if len(vt.backlog) < vt.limit {
+					vt.backlog = append(vt.backlog, pkt)
+				} else {
+					vt.dropped.Add(1)
+				}
+				vt.mu.Unlock()
+				return
 			}
-			vt.mu.Unlock()
-			return
+			if !isKeyframeStart(vt.src.codec.MimeType, pkt) {
+				vt.mu.Unlock()
+				return // undecodable without the keyframe it follows
+			}
+			vt.waitKey = false
+			vt.live.Store(true)
 		}
 		vt.mu.Unlock()
 	}
@@ -527,11 +555,24 @@ func (vt *viewerTrack) deliver(pkt *rtp.Packet) {
 
 // start sends the cached keyframe and then follows the stream.
 func (vt *viewerTrack) start(done <-chan struct{}, snapshot []*rtp.Packet) {
-	if vt.src.inline {
-		go vt.catchUp(done, snapshot)
-	} else {
+	if !vt.src.inline {
 		go vt.run(done, snapshot)
+		return
 	}
+	if len(snapshot) == 0 {
+		vt.mu.Lock()
+		if vt.waitKey || vt.live.Load() {
+			vt.mu.Unlock()
+			return // forward starts it at the next keyframe
+		}
+		if len(vt.backlog) == 0 {
+			vt.live.Store(true)
+			vt.mu.Unlock()
+			return
+		}
+		vt.mu.Unlock()
+	}
+	go vt.catchUp(done, snapshot)
 }
 
 // catchUpChunk is how many packets a catch-up writes per sendmmsg.
