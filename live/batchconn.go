@@ -209,6 +209,11 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 		return c.conn.WriteToUDPAddrPort(b, addr)
 	}
 	c.mu.Lock()
+	for c.cur.n == batchMax && c.holds > 0 { // full, its flush not begun yet
+		c.mu.Unlock()
+		c.flush()
+		c.mu.Lock()
+	}
 	if c.holds == 0 {
 		c.mu.Unlock()
 		// After anything queued or in flight: order is kept per socket.
