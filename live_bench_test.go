@@ -38,7 +38,8 @@ import (
 // Sub-benchmarks: viewers=N with every lever on (LIVE_BENCH_VIEWERS,
 // default 100,200,500); levers-off=X/viewers=200 switches one fan-out
 // lever off in the relay (MERCHD_LIVE_OFF: batch = sendmmsg batching,
-// gcm = AES-128-GCM first, inline = no goroutine per viewer track, all);
+// gcm = AES-128-GCM first, inline = no goroutine per viewer track, nack =
+// one resend buffer per track instead of a copy per viewer track, all);
 // join-storm=200/off=X connects 200 viewers at once next to 20 watching.
 // LIVE_BENCH_WINDOW sets the measuring window (default 8s),
 // LIVE_BENCH_LEVER_VIEWERS and LIVE_BENCH_JOINERS the 200s.
@@ -63,7 +64,7 @@ func BenchmarkLiveRelay(b *testing.B) {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) { benchFanout(b, bin, "", n, window) })
 	}
 	levers, joiners := envInt("LIVE_BENCH_LEVER_VIEWERS", 200), envInt("LIVE_BENCH_JOINERS", 200)
-	for _, off := range []string{"none", "batch", "gcm", "inline", "all"} {
+	for _, off := range []string{"none", "batch", "gcm", "inline", "nack", "all"} {
 		b.Run(fmt.Sprintf("levers-off=%s/viewers=%d", off, levers), func(b *testing.B) { benchFanout(b, bin, off, levers, window) })
 	}
 	for _, off := range []string{"none", "handshakes", "all"} {
@@ -84,7 +85,7 @@ func leversOff(off string) []string {
 	case "", "none":
 		return []string{"MERCHD_LIVE_OFF="}
 	case "all":
-		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes"}
+		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack"}
 	}
 	return []string{"MERCHD_LIVE_OFF=" + off}
 }
@@ -211,6 +212,9 @@ func startRelay(b *testing.B, bin string, env []string) *relayProc {
 	staff := strings.TrimSpace(tok.String())
 	// Every viewer comes from 127.0.0.1: lift the per-address cap.
 	cmdBin, args := bin, []string{"--database", db, "--webrtc-loopback", "--live-max-viewers-per-ip", "1000", "--live-max-viewers", "1000"}
+	if a := os.Getenv("LIVE_BENCH_DEBUG_ADDR"); a != "" {
+		args = append(args, "--debug-addr", a) // profile the relay: go tool pprof http://$a/debug/pprof/profile
+	}
 	if tp, err := exec.LookPath("taskset"); err == nil {
 		// Pin the relay to core 0: wrap the binary.
 		wrapper := filepath.Join(b.TempDir(), "pinned")

@@ -131,6 +131,10 @@ type seqViewer struct {
 	once        sync.Once
 	firstIsKey  atomic.Bool
 	video, gaps atomic.Int64
+	videoSSRC   atomic.Uint32
+	lastVideo   atomic.Uint32 // last video sequence number
+	want        atomic.Int32  // a sequence number asked for again (NACK), or -1
+	resent      atomic.Bool   // it arrived again
 }
 
 // watch connects a viewer; with pli it asks for a keyframe as soon as its
@@ -141,6 +145,7 @@ func watch(api *webrtc.API, base string, pli bool) (*seqViewer, error) {
 		return nil, err
 	}
 	v := &seqViewer{pc: pc, playing: make(chan struct{})}
+	v.want.Store(-1)
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return nil, err
@@ -162,6 +167,11 @@ func watch(api *webrtc.API, base string, pli bool) (*seqViewer, error) {
 				v.gaps.Add(1)
 			}
 			if video {
+				if w := v.want.Load(); w >= 0 && uint16(w) == pkt.SequenceNumber {
+					v.resent.Store(true)
+				}
+				v.videoSSRC.Store(uint32(tr.SSRC()))
+				v.lastVideo.Store(uint32(pkt.SequenceNumber))
 				if first {
 					v.firstIsKey.Store(len(pkt.Payload) > 0 && pkt.Payload[0]&0x1f == 5)
 					v.once.Do(func() { close(v.playing) })
@@ -195,9 +205,13 @@ func watch(api *webrtc.API, base string, pli bool) (*seqViewer, error) {
 // storm connects n viewers at once and waits (bounded) until all play.
 func storm(t *testing.T, base string, n int, pli bool) []*seqViewer {
 	t.Helper()
+	return stormWith(t, livetest.ClientAPI(t), base, n, pli)
+}
+
+func stormWith(t *testing.T, api *webrtc.API, base string, n int, pli bool) []*seqViewer {
+	t.Helper()
 	vs := make([]*seqViewer, n)
 	errs := make([]error, n)
-	api := livetest.ClientAPI(t)
 	var wg sync.WaitGroup
 	for i := range vs {
 		wg.Go(func() { vs[i], errs[i] = watch(api, base, pli) })
@@ -292,4 +306,31 @@ func TestJoinStormCoalescesKeyframeRequests(t *testing.T) {
 			t.Errorf("joiner %d did not start at a keyframe", i)
 		}
 	}
+}
+
+// A viewer's NACK is answered: the packet it asks for again arrives again
+// (from the track's one buffer, not a copy per viewer). The viewer accepts
+// an SRTP packet twice, to ask for one it has already had.
+func TestViewerNACKIsAnswered(t *testing.T) {
+	_, srv, _ := newRelay(t)
+	pub := startRawPublisher(t, srv.URL, true)
+	waitFor(t, "15 frames sent", func() bool { return pub.frames.Load() >= 15 })
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.DisableSRTPReplayProtection(true)
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+	v := stormWith(t, api, srv.URL, 1, false)[0]
+	waitFor(t, "60 video packets", func() bool { return v.video.Load() >= 60 })
+	seq := uint16(v.lastVideo.Load()) - 5
+	v.want.Store(int32(seq))
+	nack := &rtcp.TransportLayerNack{MediaSSRC: v.videoSSRC.Load(), Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{seq})}
+	if err := v.pc.WriteRTCP([]rtcp.Packet{nack}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, fmt.Sprintf("packet %d sent again", seq), v.resent.Load)
 }

@@ -148,7 +148,12 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 	}
 	// Viewers: resend from a small per-track buffer only; RTCP reports.
 	if r.viewAPI, err = newAPI(se, func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
-		if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(cfg.NACKBuffer)); err != nil {
+		if r.levers.nack {
+			// NACKs are answered from the track's own buffer (readRTCP):
+			// pion's responder would copy every packet for every viewer.
+			m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+			m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+		} else if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(cfg.NACKBuffer)); err != nil {
 			return err
 		}
 		return webrtc.ConfigureRTCPReports(ir)
@@ -372,6 +377,10 @@ type track struct {
 	maxGOP int
 	out    batchSet // the relay's sockets (hold/release around a fan-out)
 	inline bool     // write from forward (levers.inline)
+	// sent is the last packets by sequence number (Config.NACKBuffer, a
+	// power of two; video with levers.nack): every viewer's NACKs are
+	// answered from this one buffer. Guarded by mu.
+	sent []*rtp.Packet
 
 	mu      sync.Mutex
 	gop     []*rtp.Packet // from the last keyframe (video)
@@ -421,6 +430,9 @@ func (t *track) forward(pkt *rtp.Packet) {
 				t.gop = nil
 			}
 		}
+	}
+	if t.sent != nil {
+		t.sent[int(pkt.SequenceNumber)&(len(t.sent)-1)] = pkt
 	}
 	// Viewers as of this packet, read under the lock that subscribe holds
 	// while it copies the cache: a viewer gets pkt in its snapshot or from
@@ -485,6 +497,19 @@ func (t *track) unsubscribe(vt *viewerTrack) {
 	t.subs.Store(&next)
 }
 
+// resend is the packet with sequence number seq if still buffered.
+func (t *track) resend(seq uint16) *rtp.Packet {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sent == nil {
+		return nil
+	}
+	if p := t.sent[int(seq)&(len(t.sent)-1)]; p != nil && p.SequenceNumber == seq {
+		return p
+	}
+	return nil
+}
+
 func (t *track) hasKeyframe() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -521,6 +546,7 @@ type viewerTrack struct {
 	waitKey bool // video with no cached keyframe: start at the next one
 	dropped atomic.Uint64
 	sent    atomic.Uint64
+	resent  atomic.Uint64 // answers to NACKs
 }
 
 // deliver writes pkt to the viewer, or queues it while the viewer is

@@ -139,6 +139,9 @@ func (s *stream) trackFor(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapabil
 	}
 	t := &track{kind: kind, codec: codec, id: kind.String(), maxGOP: maxGOP, clock: codec.ClockRate,
 		out: s.relay.udp, inline: s.relay.levers.inline}
+	if kind == webrtc.RTPCodecTypeVideo && s.relay.levers.nack {
+		t.sent = make([]*rtp.Packet, s.relay.cfg.NACKBuffer)
+	}
 	s.tracks = append(s.tracks, t)
 	return t
 }
@@ -201,7 +204,7 @@ func (r *Relay) View(ctx context.Context, streamID, clientIP, offer string) (ans
 			vt.q = make(chan *rtp.Packet, r.cfg.ViewerQueue)
 		}
 		v.tracks = append(v.tracks, vt)
-		go s.readRTCP(sender, v.done)
+		go s.readRTCP(sender, vt, v.done)
 	}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
@@ -295,18 +298,31 @@ func (s *stream) waitForTracks(ctx context.Context) ([]*track, error) {
 	}
 }
 
-// readRTCP forwards a viewer's keyframe requests (rate-limited) and
-// otherwise just drains the RTCP the interceptors need read.
-func (s *stream) readRTCP(sender *webrtc.RTPSender, done <-chan struct{}) {
+// readRTCP forwards a viewer's keyframe requests (rate-limited), answers
+// its NACKs from the track's buffer (levers.nack) and otherwise drains the
+// RTCP the interceptors need read.
+func (s *stream) readRTCP(sender *webrtc.RTPSender, vt *viewerTrack, done <-chan struct{}) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				s.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				if !vt.live.Load() {
+					break // still catching up: what it misses is on its way
+				}
+				for _, pair := range p.Nacks {
+					pair.Range(func(seq uint16) bool {
+						if pkt := vt.src.resend(seq); pkt != nil && vt.local.WriteRTP(pkt) == nil {
+							vt.resent.Add(1)
+						}
+						return true
+					})
+				}
 			}
 		}
 		select {
