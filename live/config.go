@@ -54,7 +54,7 @@ func DefaultConfig() Config {
 	return Config{
 		GOPMaxPackets: 3000, ViewerQueue: 512, NACKBuffer: 128,
 		MaxViewers: 500, MaxViewersPerIP: 8, ViewerConnectTimeout: 15 * time.Second,
-		MaxHandshakes: 4,
+		MaxHandshakes: 16,
 	}
 }
 
