@@ -122,21 +122,28 @@ func listenUDP(host string, port int, loopback bool) ([]*net.UDPConn, error) {
 		}
 	}
 	var conns []*net.UDPConn
+	var firstErr error
+	ephemeral := port == 0
 	for _, ip := range ips {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
-		if err != nil && port != 0 && len(conns) > 0 && host == "" {
+		if err != nil && ephemeral && len(conns) > 0 {
 			c, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip}) // the first socket's ephemeral port is taken here
 		}
 		if err != nil {
-			for _, c := range conns {
-				_ = c.Close()
+			// An address that cannot be bound (say, IPv6 still in
+			// duplicate address detection) is left out; none is an error.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("live: listen on UDP %s: %w", net.JoinHostPort(ip.String(), fmt.Sprint(port)), err)
 			}
-			return nil, fmt.Errorf("live: listen on UDP %s: %w", net.JoinHostPort(ip.String(), fmt.Sprint(port)), err)
+			continue
 		}
 		if port == 0 {
 			port = c.LocalAddr().(*net.UDPAddr).Port
 		}
 		conns = append(conns, c)
+	}
+	if len(conns) == 0 {
+		return nil, firstErr
 	}
 	return conns, nil
 }
