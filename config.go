@@ -261,7 +261,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		c.Live.ICEServers = []webrtc.ICEServer{{URLs: urls}}
 		return nil
 	})
-	fs.IntVar(&c.Live.UDPPort, "webrtc-udp-port", c.Live.UDPPort, "carry all WebRTC media on this one UDP port (0: a port per session)")
+	fs.IntVar(&c.Live.UDPPort, "webrtc-udp-port", c.Live.UDPPort, "carry all WebRTC media on this one UDP port (0: an ephemeral port)")
 	fs.Func("webrtc-public-ips", "comma-separated public IPs to announce for WebRTC (1:1 NAT)", func(s string) error {
 		c.Live.PublicIPs = splitList(s)
 		return nil

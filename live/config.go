@@ -44,6 +44,9 @@ type Config struct {
 	// (ICE and DTLS) before it is closed and its slot freed. Until it
 	// connects, a viewer is not counted.
 	ViewerConnectTimeout time.Duration
+	// MaxHandshakes bounds DTLS handshakes in progress at once; more wait
+	// their turn (a join storm must not starve viewers already watching).
+	MaxHandshakes int
 }
 
 // DefaultConfig suits a single relay on a public host.
@@ -51,6 +54,7 @@ func DefaultConfig() Config {
 	return Config{
 		GOPMaxPackets: 3000, ViewerQueue: 512, NACKBuffer: 128,
 		MaxViewers: 500, MaxViewersPerIP: 8, ViewerConnectTimeout: 15 * time.Second,
+		MaxHandshakes: 16,
 	}
 }
 
@@ -72,6 +76,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxViewers < 1 || c.MaxViewersPerIP < 1 {
 		return fmt.Errorf("live: viewer caps must be at least 1 (per stream %d, per address %d)", c.MaxViewers, c.MaxViewersPerIP)
+	}
+	if c.MaxHandshakes < 1 {
+		return fmt.Errorf("live: at least one DTLS handshake must be allowed at a time (got %d)", c.MaxHandshakes)
 	}
 	if c.ViewerConnectTimeout < time.Second/10 || c.ViewerConnectTimeout > 2*time.Minute {
 		return fmt.Errorf("live: viewer connect timeout %v must be between 100ms and 2m", c.ViewerConnectTimeout)

@@ -7,13 +7,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
@@ -64,6 +64,9 @@ type Hooks interface {
 	Viewers(stream string, n int)
 }
 
+// udpBuffer is the shared socket's receive and send buffer size.
+const udpBuffer = 4 << 20
+
 // Relay forwards each stream's media from its publisher to its viewers.
 type Relay struct {
 	cfg        Config
@@ -71,7 +74,9 @@ type Relay struct {
 	log        *slog.Logger
 	publishAPI *webrtc.API
 	viewAPI    *webrtc.API
-	udp        net.PacketConn
+	udp        batchSet // every session's media: one socket per local address (ICE UDP mux)
+	levers     levers
+	handshakes chan struct{} // DTLS handshakes in progress (Config.MaxHandshakes)
 	// cert is one DTLS certificate for every session: generating a key per
 	// PeerConnection is the costliest part of a join, and a join storm is
 	// exactly when the relay can least afford it.
@@ -108,13 +113,34 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 	if len(cfg.PublicIPs) > 0 {
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
-	if cfg.UDPPort > 0 {
-		conn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, fmt.Sprint(cfg.UDPPort)))
-		if err != nil {
-			return nil, fmt.Errorf("live: listen on UDP %d: %w", cfg.UDPPort, err)
-		}
-		r.udp = conn
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(slogFactory{log}.NewLogger("icemux"), conn))
+	r.levers = leversFromEnv()
+	// All sessions share one UDP socket per local address (an ephemeral
+	// port unless Config.UDPPort names one), so a fan-out's datagrams can
+	// leave in one sendmmsg.
+	conns, err := listenUDP(cfg.UDPHost, cfg.UDPPort, cfg.IncludeLoopback)
+	if err != nil {
+		return nil, err
+	}
+	muxes := make([]ice.UDPMux, len(conns))
+	for i, udp := range conns {
+		// One socket carries many sessions: give it room for a burst (a
+		// join storm's handshakes, a publisher's keyframe) while its one
+		// reader is busy. The kernel caps both at net.core.[rw]mem_max.
+		_ = udp.SetReadBuffer(udpBuffer)
+		_ = udp.SetWriteBuffer(udpBuffer)
+		bc := newBatchConn(udp, r.levers.batch)
+		r.udp = append(r.udp, bc)
+		muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: slogFactory{log}.NewLogger("icemux"), UDPConn: bc})
+	}
+	se.SetICEUDPMux(ice.NewMultiUDPMuxDefault(muxes...))
+	if r.levers.gcm {
+		// AES-128-GCM: authenticated encryption in one pass, with fewer
+		// rounds than pion's default first choice, AES-256-GCM.
+		se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	}
+	if r.levers.handshakes {
+		r.handshakes = make(chan struct{}, cfg.MaxHandshakes)
+		se.SetDTLSConnectContextMaker(r.handshakeSlot)
 	}
 	// Publishers: ask for retransmissions of what we lost.
 	if r.publishAPI, err = newAPI(se, func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
@@ -124,7 +150,12 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 	}
 	// Viewers: resend from a small per-track buffer only; RTCP reports.
 	if r.viewAPI, err = newAPI(se, func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
-		if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(cfg.NACKBuffer)); err != nil {
+		if r.levers.nack {
+			// NACKs are answered from the track's own buffer (readRTCP):
+			// pion's responder would copy every packet for every viewer.
+			m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+			m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+		} else if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(cfg.NACKBuffer)); err != nil {
 			return err
 		}
 		return webrtc.ConfigureRTCPReports(ir)
@@ -157,10 +188,20 @@ func (r *Relay) Close() error {
 	for _, s := range streams {
 		s.close()
 	}
-	if r.udp != nil {
-		return r.udp.Close()
+	return r.udp.close()
+}
+
+// handshakeSlot waits for one of Config.MaxHandshakes DTLS handshake slots
+// (pion calls it just before a handshake, on the session's own goroutine)
+// and frees it when the handshake ends: a join storm queues its
+// handshakes instead of starving the fan-out of CPU, and none fails.
+func (r *Relay) handshakeSlot() (context.Context, func()) {
+	r.handshakes <- struct{}{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return ctx, func() {
+		cancel()
+		<-r.handshakes
 	}
-	return nil
 }
 
 // acquire returns the stream's entry, creating it when create is set
@@ -339,6 +380,12 @@ type track struct {
 	codec  webrtc.RTPCodecCapability
 	id     string
 	maxGOP int
+	out    batchSet // the relay's sockets (hold/release around a fan-out)
+	inline bool     // write from forward (levers.inline)
+	// sent is the last packets by sequence number (Config.NACKBuffer, a
+	// power of two; video with levers.nack): every viewer's NACKs are
+	// answered from this one buffer. Guarded by mu.
+	sent []*rtp.Packet
 
 	mu      sync.Mutex
 	gop     []*rtp.Packet // from the last keyframe (video)
@@ -361,8 +408,13 @@ func (t *track) mediaTime() (float64, bool) {
 	return float64(t.lastTS-t.firstTS) / float64(t.clock), true
 }
 
-// forward caches and hands one packet to every viewer's queue, never
-// waiting: a full queue drops the packet for that viewer only.
+// forward caches one packet and hands it to every viewer, never waiting
+// on one. Inline (the default), it writes the packet to each viewer from
+// this goroutine inside one hold of the batching socket, so the whole
+// fan-out leaves in a few sendmmsg calls; a viewer still catching up on
+// the cached keyframe gets it queued instead. Otherwise each viewer
+// track's goroutine takes it from a queue; a full queue drops it for that
+// viewer only.
 func (t *track) forward(pkt *rtp.Packet) {
 	t.received.Add(1)
 	t.mu.Lock()
@@ -384,8 +436,18 @@ func (t *track) forward(pkt *rtp.Packet) {
 			}
 		}
 	}
+	if t.sent != nil {
+		t.sent[int(pkt.SequenceNumber)&(len(t.sent)-1)] = pkt
+	}
+	// Viewers as of this packet, read under the lock that subscribe holds
+	// while it copies the cache: a viewer gets pkt in its snapshot or from
+	// this fan-out, never both.
+	subs := t.subs.Load()
 	t.mu.Unlock()
-	if subs := t.subs.Load(); subs != nil {
+	if subs == nil {
+		return
+	}
+	if !t.inline {
 		for _, vt := range *subs {
 			select {
 			case vt.q <- pkt:
@@ -393,7 +455,13 @@ func (t *track) forward(pkt *rtp.Packet) {
 				vt.dropped.Add(1)
 			}
 		}
+		return
 	}
+	t.out.hold()
+	for _, vt := range *subs {
+		vt.deliver(pkt)
+	}
+	t.out.release()
 }
 
 // subscribe adds a viewer track and returns the cached GOP to send first;
@@ -404,6 +472,9 @@ func (t *track) subscribe(vt *viewerTrack) []*rtp.Packet {
 	var snapshot []*rtp.Packet
 	if t.caching {
 		snapshot = append(snapshot, t.gop...)
+	}
+	if t.inline && t.kind == webrtc.RTPCodecTypeVideo && len(snapshot) == 0 {
+		vt.waitKey = true // before forward can see vt
 	}
 	old := t.subs.Load()
 	var next []*viewerTrack
@@ -431,6 +502,19 @@ func (t *track) unsubscribe(vt *viewerTrack) {
 	t.subs.Store(&next)
 }
 
+// resend is the packet with sequence number seq if still buffered.
+func (t *track) resend(seq uint16) *rtp.Packet {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sent == nil {
+		return nil
+	}
+	if p := t.sent[int(seq)&(len(t.sent)-1)]; p != nil && p.SequenceNumber == seq {
+		return p
+	}
+	return nil
+}
+
 func (t *track) hasKeyframe() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -453,14 +537,112 @@ type viewer struct {
 	dropped   bool
 }
 
-// viewerTrack is one track on its way to one viewer, with its own writer
-// goroutine: a slow viewer delays only itself.
+// viewerTrack is one track on its way to one viewer. Inline, forward
+// writes to it directly once it has caught up (live); until then a
+// short-lived goroutine sends the cached keyframe and whatever arrived
+// meanwhile (backlog). Otherwise it has its own writer goroutine and queue:
+// a slow viewer delays only itself.
 type viewerTrack struct {
 	src     *track
 	local   *webrtc.TrackLocalStaticRTP
-	q       chan *rtp.Packet
+	q       chan *rtp.Packet // goroutine per viewer track (levers.inline off)
+	limit   int              // backlog bound (Config.ViewerQueue)
+	live    atomic.Bool      // caught up: forward writes directly
+	mu      sync.Mutex       // guards backlog and the switch to live
+	backlog []*rtp.Packet
+	waitKey bool // video with no cached keyframe: start at the next one
 	dropped atomic.Uint64
 	sent    atomic.Uint64
+	resent  atomic.Uint64 // answers to NACKs
+}
+
+// deliver writes pkt to the viewer, or queues it while the viewer is
+// still catching up, or skips it while the viewer waits for a keyframe.
+// Only forward calls it, one packet at a time.
+func (vt *viewerTrack) deliver(pkt *rtp.Packet) {
+	if !vt.live.Load() {
+		vt.mu.Lock()
+		if !vt.live.Load() {
+			if !vt.waitKey {
+				if len(vt.backlog) < vt.limit {
+					vt.backlog = append(vt.backlog, pkt)
+				} else {
+					vt.dropped.Add(1)
+				}
+				vt.mu.Unlock()
+				return
+			}
+			if !isKeyframeStart(vt.src.codec.MimeType, pkt) {
+				vt.mu.Unlock()
+				return // undecodable without the keyframe it follows
+			}
+			vt.waitKey = false
+			vt.live.Store(true)
+		}
+		vt.mu.Unlock()
+	}
+	if vt.local.WriteRTP(pkt) == nil {
+		vt.sent.Add(1)
+	}
+}
+
+// start sends the cached keyframe and then follows the stream.
+func (vt *viewerTrack) start(done <-chan struct{}, snapshot []*rtp.Packet) {
+	if !vt.src.inline {
+		go vt.run(done, snapshot)
+		return
+	}
+	if len(snapshot) == 0 {
+		vt.mu.Lock()
+		if vt.waitKey || vt.live.Load() {
+			vt.mu.Unlock()
+			return // forward starts it at the next keyframe
+		}
+		if len(vt.backlog) == 0 {
+			vt.live.Store(true)
+			vt.mu.Unlock()
+			return
+		}
+		vt.mu.Unlock()
+	}
+	go vt.catchUp(done, snapshot)
+}
+
+// catchUpChunk is how many packets a catch-up writes per sendmmsg.
+const catchUpChunk = 32
+
+// catchUp writes the snapshot, then the backlog forward queued meanwhile,
+// until the backlog is empty; then forward takes over (under vt.mu, so no
+// packet is sent twice or skipped, and the order holds).
+func (vt *viewerTrack) catchUp(done <-chan struct{}, pkts []*rtp.Packet) {
+	out := vt.src.out
+	for {
+		for len(pkts) > 0 {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			chunk := pkts[:min(catchUpChunk, len(pkts))]
+			pkts = pkts[len(chunk):]
+			out.hold()
+			for _, p := range chunk {
+				if vt.local.WriteRTP(p) == nil {
+					vt.sent.Add(1)
+				}
+			}
+			out.release()
+		}
+		vt.mu.Lock()
+		if len(vt.backlog) == 0 {
+			vt.backlog = nil
+			vt.live.Store(true)
+			vt.mu.Unlock()
+			return
+		}
+		pkts, vt.backlog = vt.backlog, nil
+		vt.mu.Unlock()
+	}
 }
 
 func (vt *viewerTrack) run(done <-chan struct{}, snapshot []*rtp.Packet) {

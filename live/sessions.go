@@ -137,7 +137,11 @@ func (s *stream) trackFor(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapabil
 			return t
 		}
 	}
-	t := &track{kind: kind, codec: codec, id: kind.String(), maxGOP: maxGOP, clock: codec.ClockRate}
+	t := &track{kind: kind, codec: codec, id: kind.String(), maxGOP: maxGOP, clock: codec.ClockRate,
+		out: s.relay.udp, inline: s.relay.levers.inline}
+	if kind == webrtc.RTPCodecTypeVideo && s.relay.levers.nack {
+		t.sent = make([]*rtp.Packet, s.relay.cfg.NACKBuffer)
+	}
 	s.tracks = append(s.tracks, t)
 	return t
 }
@@ -201,8 +205,12 @@ func (r *Relay) view(ctx context.Context, streamID, clientIP, offer string, pull
 			_ = pc.Close()
 			return "", "", err
 		}
-		v.tracks = append(v.tracks, &viewerTrack{src: t, local: local, q: make(chan *rtp.Packet, r.cfg.ViewerQueue)})
-		go s.readRTCP(sender, v.done)
+		vt := &viewerTrack{src: t, local: local, limit: r.cfg.ViewerQueue}
+		if !t.inline {
+			vt.q = make(chan *rtp.Packet, r.cfg.ViewerQueue)
+		}
+		v.tracks = append(v.tracks, vt)
+		go s.readRTCP(sender, vt, v.done)
 	}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
@@ -253,7 +261,7 @@ func (s *stream) connect(v *viewer) {
 		if vt.src.kind == webrtc.RTPCodecTypeVideo && len(snapshot) == 0 {
 			needKey = true
 		}
-		go vt.run(v.done, snapshot)
+		vt.start(v.done, snapshot)
 	}
 	timer := v.timer
 	s.mu.Unlock()
@@ -298,18 +306,31 @@ func (s *stream) waitForTracks(ctx context.Context) ([]*track, error) {
 	}
 }
 
-// readRTCP forwards a viewer's keyframe requests (rate-limited) and
-// otherwise just drains the RTCP the interceptors need read.
-func (s *stream) readRTCP(sender *webrtc.RTPSender, done <-chan struct{}) {
+// readRTCP forwards a viewer's keyframe requests (rate-limited), answers
+// its NACKs from the track's buffer (levers.nack) and otherwise drains the
+// RTCP the interceptors need read.
+func (s *stream) readRTCP(sender *webrtc.RTPSender, vt *viewerTrack, done <-chan struct{}) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				s.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				if !vt.live.Load() {
+					break // still catching up: what it misses is on its way
+				}
+				for _, pair := range p.Nacks {
+					pair.Range(func(seq uint16) bool {
+						if pkt := vt.src.resend(seq); pkt != nil && vt.local.WriteRTP(pkt) == nil {
+							vt.resent.Add(1)
+						}
+						return true
+					})
+				}
 			}
 		}
 		select {

@@ -1,0 +1,36 @@
+package live
+
+import (
+	"os"
+	"strings"
+)
+
+// levers are the fan-out optimisations, each on by default. The benchmark
+// turns them off one by one (MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack in
+// the relay's environment) to measure what each is worth.
+type levers struct {
+	batch      bool // queue the fan-out's datagrams and send them with sendmmsg
+	gcm        bool // prefer SRTP_AEAD_AES_128_GCM to AES-CM + HMAC-SHA1
+	inline     bool // write to viewers from the publisher's goroutine, no goroutine per viewer track
+	handshakes bool // bound concurrent DTLS handshakes (Config.MaxHandshakes)
+	nack       bool // resend from one buffer per track, not a copy per viewer track (pion's responder)
+}
+
+func leversFromEnv() levers {
+	l := levers{batch: true, gcm: true, inline: true, handshakes: true, nack: true}
+	for _, off := range strings.Split(os.Getenv("MERCHD_LIVE_OFF"), ",") {
+		switch strings.TrimSpace(off) {
+		case "batch":
+			l.batch = false
+		case "gcm":
+			l.gcm = false
+		case "inline":
+			l.inline = false
+		case "handshakes":
+			l.handshakes = false
+		case "nack":
+			l.nack = false
+		}
+	}
+	return l
+}
