@@ -27,6 +27,7 @@ import (
 	"github.com/merchd/merchd/ent/entdb"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/graphtest"
+	"github.com/merchd/merchd/live"
 	"github.com/merchd/merchd/live/livetest"
 )
 
@@ -858,6 +859,29 @@ func TestLiveCascade(t *testing.T) {
 		pct(append(lat[c.relays[0].URL], lat[c.relays[1].URL]...), .99))
 	if delivered < 0.999 {
 		t.Fatalf("delivered %.3f%% < 99.9%%", delivered*100)
+	}
+
+	// A viewer claiming to be a node is refused, whatever it claims: the
+	// pull header carries a node's credential, checked in the registry.
+	for _, forged := range []string{"1", "0123456789abcdef01234567.00", strings.Repeat("a", 24) + "." + strings.Repeat("b", 48)} {
+		pc, err := livetest.ClientAPI(t).NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+		offer, _ := pc.CreateOffer(nil)
+		req, _ := http.NewRequest(http.MethodPost, c.origin.URL+"/live/"+c.rl.stream+"/whep", strings.NewReader(offer.SDP))
+		req.Header.Set("Content-Type", "application/sdp")
+		req.Header.Set(live.PullHeader, forged)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		pc.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("a pull with the forged credential %q: %d, want 403", forged, res.StatusCode)
+		}
 	}
 
 	// Kill the relay with the most players.

@@ -675,6 +675,12 @@ func (d liveDirectory) Nodes(ctx context.Context, stream string) ([]live.NodeInf
 	return out, err
 }
 
+func (d liveDirectory) PullCredential() string { return d.nodes.PullCredential() }
+
+func (d liveDirectory) VerifyPull(ctx context.Context, cred string) (bool, error) {
+	return d.nodes.VerifyPull(ctx, cred)
+}
+
 // liveSource is the relay as the node registry reports it.
 type liveSource struct{ relay *live.Relay }
 

@@ -631,6 +631,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 		Fields: map[string]*sqlgraph.FieldSpec{
 			livenode.FieldNode:        {Type: field.TypeString, Column: livenode.FieldNode},
 			livenode.FieldURL:         {Type: field.TypeString, Column: livenode.FieldURL},
+			livenode.FieldPullKey:     {Type: field.TypeString, Column: livenode.FieldPullKey},
 			livenode.FieldStartedAt:   {Type: field.TypeTime, Column: livenode.FieldStartedAt},
 			livenode.FieldHeartbeatAt: {Type: field.TypeTime, Column: livenode.FieldHeartbeatAt},
 			livenode.FieldViewers:     {Type: field.TypeInt, Column: livenode.FieldViewers},
@@ -4387,6 +4388,11 @@ func (f *LiveNodeFilter) WhereNode(p entql.StringP) {
 // WhereURL applies the entql string predicate on the url field.
 func (f *LiveNodeFilter) WhereURL(p entql.StringP) {
 	f.Where(p.Field(livenode.FieldURL))
+}
+
+// WherePullKey applies the entql string predicate on the pull_key field.
+func (f *LiveNodeFilter) WherePullKey(p entql.StringP) {
+	f.Where(p.Field(livenode.FieldPullKey))
 }
 
 // WhereStartedAt applies the entql time.Time predicate on the started_at field.

@@ -21,6 +21,8 @@ type LiveNode struct {
 	Node string `json:"node,omitempty"`
 	// URL holds the value of the "url" field.
 	URL string `json:"url,omitempty"`
+	// PullKey holds the value of the "pull_key" field.
+	PullKey string `json:"-"`
 	// StartedAt holds the value of the "started_at" field.
 	StartedAt time.Time `json:"started_at,omitempty"`
 	// HeartbeatAt holds the value of the "heartbeat_at" field.
@@ -39,7 +41,7 @@ func (*LiveNode) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case livenode.FieldID, livenode.FieldViewers, livenode.FieldCapacity:
 			values[i] = new(sql.NullInt64)
-		case livenode.FieldNode, livenode.FieldURL:
+		case livenode.FieldNode, livenode.FieldURL, livenode.FieldPullKey:
 			values[i] = new(sql.NullString)
 		case livenode.FieldStartedAt, livenode.FieldHeartbeatAt:
 			values[i] = new(sql.NullTime)
@@ -75,6 +77,12 @@ func (_m *LiveNode) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field url", values[i])
 			} else if value.Valid {
 				_m.URL = value.String
+			}
+		case livenode.FieldPullKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field pull_key", values[i])
+			} else if value.Valid {
+				_m.PullKey = value.String
 			}
 		case livenode.FieldStartedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -141,6 +149,8 @@ func (_m *LiveNode) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("url=")
 	builder.WriteString(_m.URL)
+	builder.WriteString(", ")
+	builder.WriteString("pull_key=<sensitive>")
 	builder.WriteString(", ")
 	builder.WriteString("started_at=")
 	builder.WriteString(_m.StartedAt.Format(time.ANSIC))

@@ -34,6 +34,20 @@ func (_c *LiveNodeCreate) SetURL(v string) *LiveNodeCreate {
 	return _c
 }
 
+// SetPullKey sets the "pull_key" field.
+func (_c *LiveNodeCreate) SetPullKey(v string) *LiveNodeCreate {
+	_c.mutation.SetPullKey(v)
+	return _c
+}
+
+// SetNillablePullKey sets the "pull_key" field if the given value is not nil.
+func (_c *LiveNodeCreate) SetNillablePullKey(v *string) *LiveNodeCreate {
+	if v != nil {
+		_c.SetPullKey(*v)
+	}
+	return _c
+}
+
 // SetStartedAt sets the "started_at" field.
 func (_c *LiveNodeCreate) SetStartedAt(v time.Time) *LiveNodeCreate {
 	_c.mutation.SetStartedAt(v)
@@ -65,6 +79,9 @@ func (_c *LiveNodeCreate) Mutation() *LiveNodeMutation {
 
 // Save creates the LiveNode in the database.
 func (_c *LiveNodeCreate) Save(ctx context.Context) (*LiveNode, error) {
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -90,6 +107,15 @@ func (_c *LiveNodeCreate) ExecX(ctx context.Context) {
 	}
 }
 
+// defaults sets the default values of the builder before save.
+func (_c *LiveNodeCreate) defaults() error {
+	if _, ok := _c.mutation.PullKey(); !ok {
+		v := livenode.DefaultPullKey
+		_c.mutation.SetPullKey(v)
+	}
+	return nil
+}
+
 // check runs all checks and user-defined validators on the builder.
 func (_c *LiveNodeCreate) check() error {
 	if _, ok := _c.mutation.Node(); !ok {
@@ -106,6 +132,14 @@ func (_c *LiveNodeCreate) check() error {
 	if v, ok := _c.mutation.URL(); ok {
 		if err := livenode.URLValidator(v); err != nil {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "LiveNode.url": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PullKey(); !ok {
+		return &ValidationError{Name: "pull_key", err: errors.New(`ent: missing required field "LiveNode.pull_key"`)}
+	}
+	if v, ok := _c.mutation.PullKey(); ok {
+		if err := livenode.PullKeyValidator(v); err != nil {
+			return &ValidationError{Name: "pull_key", err: fmt.Errorf(`ent: validator failed for field "LiveNode.pull_key": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.StartedAt(); !ok {
@@ -164,6 +198,10 @@ func (_c *LiveNodeCreate) createSpec() (*LiveNode, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.URL(); ok {
 		_spec.SetField(livenode.FieldURL, field.TypeString, value)
 		_node.URL = value
+	}
+	if value, ok := _c.mutation.PullKey(); ok {
+		_spec.SetField(livenode.FieldPullKey, field.TypeString, value)
+		_node.PullKey = value
 	}
 	if value, ok := _c.mutation.StartedAt(); ok {
 		_spec.SetField(livenode.FieldStartedAt, field.TypeTime, value)
@@ -242,6 +280,18 @@ func (u *LiveNodeUpsert) SetURL(v string) *LiveNodeUpsert {
 // UpdateURL sets the "url" field to the value that was provided on create.
 func (u *LiveNodeUpsert) UpdateURL() *LiveNodeUpsert {
 	u.SetExcluded(livenode.FieldURL)
+	return u
+}
+
+// SetPullKey sets the "pull_key" field.
+func (u *LiveNodeUpsert) SetPullKey(v string) *LiveNodeUpsert {
+	u.Set(livenode.FieldPullKey, v)
+	return u
+}
+
+// UpdatePullKey sets the "pull_key" field to the value that was provided on create.
+func (u *LiveNodeUpsert) UpdatePullKey() *LiveNodeUpsert {
+	u.SetExcluded(livenode.FieldPullKey)
 	return u
 }
 
@@ -355,6 +405,20 @@ func (u *LiveNodeUpsertOne) UpdateURL() *LiveNodeUpsertOne {
 	})
 }
 
+// SetPullKey sets the "pull_key" field.
+func (u *LiveNodeUpsertOne) SetPullKey(v string) *LiveNodeUpsertOne {
+	return u.Update(func(s *LiveNodeUpsert) {
+		s.SetPullKey(v)
+	})
+}
+
+// UpdatePullKey sets the "pull_key" field to the value that was provided on create.
+func (u *LiveNodeUpsertOne) UpdatePullKey() *LiveNodeUpsertOne {
+	return u.Update(func(s *LiveNodeUpsert) {
+		s.UpdatePullKey()
+	})
+}
+
 // SetHeartbeatAt sets the "heartbeat_at" field.
 func (u *LiveNodeUpsertOne) SetHeartbeatAt(v time.Time) *LiveNodeUpsertOne {
 	return u.Update(func(s *LiveNodeUpsert) {
@@ -463,6 +527,7 @@ func (_c *LiveNodeCreateBulk) Save(ctx context.Context) ([]*LiveNode, error) {
 	for i := range _c.builders {
 		func(i int, root context.Context) {
 			builder := _c.builders[i]
+			builder.defaults()
 			var mut Mutator = MutateFunc(func(ctx context.Context, m Mutation) (Value, error) {
 				mutation, ok := m.(*LiveNodeMutation)
 				if !ok {
@@ -635,6 +700,20 @@ func (u *LiveNodeUpsertBulk) SetURL(v string) *LiveNodeUpsertBulk {
 func (u *LiveNodeUpsertBulk) UpdateURL() *LiveNodeUpsertBulk {
 	return u.Update(func(s *LiveNodeUpsert) {
 		s.UpdateURL()
+	})
+}
+
+// SetPullKey sets the "pull_key" field.
+func (u *LiveNodeUpsertBulk) SetPullKey(v string) *LiveNodeUpsertBulk {
+	return u.Update(func(s *LiveNodeUpsert) {
+		s.SetPullKey(v)
+	})
+}
+
+// UpdatePullKey sets the "pull_key" field to the value that was provided on create.
+func (u *LiveNodeUpsertBulk) UpdatePullKey() *LiveNodeUpsertBulk {
+	return u.Update(func(s *LiveNodeUpsert) {
+		s.UpdatePullKey()
 	})
 }
 

@@ -43,6 +43,20 @@ func (_u *LiveNodeUpdate) SetNillableURL(v *string) *LiveNodeUpdate {
 	return _u
 }
 
+// SetPullKey sets the "pull_key" field.
+func (_u *LiveNodeUpdate) SetPullKey(v string) *LiveNodeUpdate {
+	_u.mutation.SetPullKey(v)
+	return _u
+}
+
+// SetNillablePullKey sets the "pull_key" field if the given value is not nil.
+func (_u *LiveNodeUpdate) SetNillablePullKey(v *string) *LiveNodeUpdate {
+	if v != nil {
+		_u.SetPullKey(*v)
+	}
+	return _u
+}
+
 // SetHeartbeatAt sets the "heartbeat_at" field.
 func (_u *LiveNodeUpdate) SetHeartbeatAt(v time.Time) *LiveNodeUpdate {
 	_u.mutation.SetHeartbeatAt(v)
@@ -138,6 +152,11 @@ func (_u *LiveNodeUpdate) check() error {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "LiveNode.url": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PullKey(); ok {
+		if err := livenode.PullKeyValidator(v); err != nil {
+			return &ValidationError{Name: "pull_key", err: fmt.Errorf(`ent: validator failed for field "LiveNode.pull_key": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Viewers(); ok {
 		if err := livenode.ViewersValidator(v); err != nil {
 			return &ValidationError{Name: "viewers", err: fmt.Errorf(`ent: validator failed for field "LiveNode.viewers": %w`, err)}
@@ -171,6 +190,9 @@ func (_u *LiveNodeUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(livenode.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PullKey(); ok {
+		_spec.SetField(livenode.FieldPullKey, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.HeartbeatAt(); ok {
 		_spec.SetField(livenode.FieldHeartbeatAt, field.TypeTime, value)
@@ -219,6 +241,20 @@ func (_u *LiveNodeUpdateOne) SetURL(v string) *LiveNodeUpdateOne {
 func (_u *LiveNodeUpdateOne) SetNillableURL(v *string) *LiveNodeUpdateOne {
 	if v != nil {
 		_u.SetURL(*v)
+	}
+	return _u
+}
+
+// SetPullKey sets the "pull_key" field.
+func (_u *LiveNodeUpdateOne) SetPullKey(v string) *LiveNodeUpdateOne {
+	_u.mutation.SetPullKey(v)
+	return _u
+}
+
+// SetNillablePullKey sets the "pull_key" field if the given value is not nil.
+func (_u *LiveNodeUpdateOne) SetNillablePullKey(v *string) *LiveNodeUpdateOne {
+	if v != nil {
+		_u.SetPullKey(*v)
 	}
 	return _u
 }
@@ -331,6 +367,11 @@ func (_u *LiveNodeUpdateOne) check() error {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "LiveNode.url": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PullKey(); ok {
+		if err := livenode.PullKeyValidator(v); err != nil {
+			return &ValidationError{Name: "pull_key", err: fmt.Errorf(`ent: validator failed for field "LiveNode.pull_key": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Viewers(); ok {
 		if err := livenode.ViewersValidator(v); err != nil {
 			return &ValidationError{Name: "viewers", err: fmt.Errorf(`ent: validator failed for field "LiveNode.viewers": %w`, err)}
@@ -381,6 +422,9 @@ func (_u *LiveNodeUpdateOne) sqlSave(ctx context.Context) (_node *LiveNode, err 
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(livenode.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PullKey(); ok {
+		_spec.SetField(livenode.FieldPullKey, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.HeartbeatAt(); ok {
 		_spec.SetField(livenode.FieldHeartbeatAt, field.TypeTime, value)

@@ -22574,6 +22574,7 @@ type LiveNodeMutation struct {
 	id            *int
 	node          *string
 	url           *string
+	pull_key      *string
 	started_at    *time.Time
 	heartbeat_at  *time.Time
 	viewers       *int
@@ -22754,6 +22755,42 @@ func (m *LiveNodeMutation) OldURL(ctx context.Context) (v string, err error) {
 // ResetURL resets all changes to the "url" field.
 func (m *LiveNodeMutation) ResetURL() {
 	m.url = nil
+}
+
+// SetPullKey sets the "pull_key" field.
+func (m *LiveNodeMutation) SetPullKey(s string) {
+	m.pull_key = &s
+}
+
+// PullKey returns the value of the "pull_key" field in the mutation.
+func (m *LiveNodeMutation) PullKey() (r string, exists bool) {
+	v := m.pull_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPullKey returns the old "pull_key" field's value of the LiveNode entity.
+// If the LiveNode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveNodeMutation) OldPullKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPullKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPullKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPullKey: %w", err)
+	}
+	return oldValue.PullKey, nil
+}
+
+// ResetPullKey resets all changes to the "pull_key" field.
+func (m *LiveNodeMutation) ResetPullKey() {
+	m.pull_key = nil
 }
 
 // SetStartedAt sets the "started_at" field.
@@ -22974,12 +23011,15 @@ func (m *LiveNodeMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LiveNodeMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.node != nil {
 		fields = append(fields, livenode.FieldNode)
 	}
 	if m.url != nil {
 		fields = append(fields, livenode.FieldURL)
+	}
+	if m.pull_key != nil {
+		fields = append(fields, livenode.FieldPullKey)
 	}
 	if m.started_at != nil {
 		fields = append(fields, livenode.FieldStartedAt)
@@ -23005,6 +23045,8 @@ func (m *LiveNodeMutation) Field(name string) (ent.Value, bool) {
 		return m.Node()
 	case livenode.FieldURL:
 		return m.URL()
+	case livenode.FieldPullKey:
+		return m.PullKey()
 	case livenode.FieldStartedAt:
 		return m.StartedAt()
 	case livenode.FieldHeartbeatAt:
@@ -23026,6 +23068,8 @@ func (m *LiveNodeMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldNode(ctx)
 	case livenode.FieldURL:
 		return m.OldURL(ctx)
+	case livenode.FieldPullKey:
+		return m.OldPullKey(ctx)
 	case livenode.FieldStartedAt:
 		return m.OldStartedAt(ctx)
 	case livenode.FieldHeartbeatAt:
@@ -23056,6 +23100,13 @@ func (m *LiveNodeMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetURL(v)
+		return nil
+	case livenode.FieldPullKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPullKey(v)
 		return nil
 	case livenode.FieldStartedAt:
 		v, ok := value.(time.Time)
@@ -23166,6 +23217,9 @@ func (m *LiveNodeMutation) ResetField(name string) error {
 		return nil
 	case livenode.FieldURL:
 		m.ResetURL()
+		return nil
+	case livenode.FieldPullKey:
+		m.ResetPullKey()
 		return nil
 	case livenode.FieldStartedAt:
 		m.ResetStartedAt()

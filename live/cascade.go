@@ -44,9 +44,15 @@ type NodeInfo struct {
 	Role Role
 }
 
-// Directory lists the other live nodes (alive: recent heartbeat).
+// Directory lists the other live nodes (alive: recent heartbeat) and
+// vouches for pulls: a node pulls with its credential, and the origin asks
+// the directory whose it is.
 type Directory interface {
 	Nodes(ctx context.Context, stream string) ([]NodeInfo, error)
+	// PullCredential is this node's, for the PullHeader of its pulls.
+	PullCredential() string
+	// VerifyPull reports whether cred is a live node's credential.
+	VerifyPull(ctx context.Context, cred string) (bool, error)
 }
 
 // CascadeConfig configures relaying between nodes.
@@ -62,7 +68,8 @@ type CascadeConfig struct {
 }
 
 // PullHeader marks a WHEP request from a relay node: never redirected,
-// not counted as a viewer.
+// not counted as a viewer. It carries the pulling node's credential, which
+// the directory checks: a viewer cannot claim to be a node.
 const PullHeader = "X-Merchd-Live-Pull"
 
 // hopParam counts redirects: a node sent a viewer here because it has room,
@@ -440,7 +447,7 @@ func (r *Relay) postPull(ctx context.Context, u, offer string) (answer, location
 		return "", "", err
 	}
 	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set(PullHeader, "1")
+	req.Header.Set(PullHeader, r.cascade.dir.PullCredential())
 	res, err := r.cascade.client.Do(req)
 	if err != nil {
 		return "", "", fmt.Errorf("live: pull from the origin: %w", err)
@@ -545,7 +552,14 @@ func (r *Relay) viewOrRedirect(ctx context.Context, req *http.Request, offer str
 	if r.cascade == nil {
 		return r.View(ctx, streamID, clientIP(req), offer)
 	}
-	if req.Header.Get(PullHeader) != "" {
+	if cred := req.Header.Get(PullHeader); cred != "" {
+		ok, err := r.cascade.dir.VerifyPull(ctx, cred)
+		switch {
+		case err != nil:
+			return "", "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+		case !ok:
+			return "", "", ErrNotANode
+		}
 		return r.view(ctx, streamID, clientIP(req), offer, true)
 	}
 	if !validID(streamID) {
@@ -560,9 +574,23 @@ func (r *Relay) viewOrRedirect(ctx context.Context, req *http.Request, offer str
 		defer r.doneAdmit()
 	}
 	if err != nil {
+		if _, ok := isRedirect(err); !ok && !known(err) {
+			// The registry or the origin failed us, not the viewer.
+			err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 		return "", "", err
 	}
 	return r.View(ctx, streamID, clientIP(req), offer)
+}
+
+// known reports whether err is one of the relay's own refusals.
+func known(err error) bool {
+	for _, e := range []error{ErrUnauthorized, ErrNoStream, ErrNotLive, ErrBusy, ErrStreamFull, ErrTooManyViewers, ErrNotANode, ErrUnavailable} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func isRedirect(err error) (string, bool) {

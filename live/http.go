@@ -128,6 +128,11 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrTooManyViewers):
 		w.Header().Set("Retry-After", "30")
 		http.Error(w, "too many viewers from your address; close another player and try again", http.StatusTooManyRequests)
+	case errors.Is(err, ErrNotANode):
+		http.Error(w, "not a live node of this shop", http.StatusForbidden)
+	case errors.Is(err, ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "relaying is unavailable right now; try again", http.StatusServiceUnavailable)
 	case errors.Is(err, errBadOffer):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	default:

@@ -32,6 +32,11 @@ var (
 	ErrStreamFull = errors.New("live: stream has as many viewers as it can take")
 	// ErrTooManyViewers refuses a viewer from an address at its cap.
 	ErrTooManyViewers = errors.New("live: too many viewers from one address")
+	// ErrNotANode refuses a pull whose credential names no live node.
+	ErrNotANode = errors.New("live: not a live node of this shop")
+	// ErrUnavailable is a viewer this node could not route or relay right
+	// now (the node registry or the origin did not answer): try again.
+	ErrUnavailable = errors.New("live: relaying is unavailable right now")
 )
 
 // maxIDLen bounds stream and session ids; real ones are 24 to 30 bytes.

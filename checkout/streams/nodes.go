@@ -3,8 +3,10 @@ package streams
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/merchd/merchd/checkout"
@@ -64,6 +66,7 @@ type Nodes struct {
 	checkout.Notifier
 	written map[string]int // viewers per stream as last written
 	url     string         // set by Run
+	pullKey string         // this node's secret for its pulls
 }
 
 // NewNodes registers nothing yet: Run does. n announces viewer counts that
@@ -75,9 +78,9 @@ func NewNodes(db *ent.Client, cfg NodeConfig, n checkout.Notifier, log *slog.Log
 	if cfg.Stale <= 0 {
 		cfg.Stale = 3 * time.Second
 	}
-	b := make([]byte, 12)
+	b := make([]byte, 12+24)
 	_, _ = rand.Read(b)
-	return &Nodes{db: db, cfg: cfg, id: hex.EncodeToString(b), log: log, wake: make(chan struct{}, 1),
+	return &Nodes{db: db, cfg: cfg, id: hex.EncodeToString(b[:12]), pullKey: hex.EncodeToString(b[12:]), log: log, wake: make(chan struct{}, 1),
 		now: func() time.Time { return time.Now().UTC() }, Notifier: n, written: map[string]int{}}
 }
 
@@ -141,7 +144,7 @@ func (n *Nodes) beat(ctx context.Context, src NodeSource) error {
 		return err
 	}
 	if updated == 0 { // first beat, or deleted as dead after a long pause
-		if err := n.db.LiveNode.Create().SetNode(n.id).SetURL(n.url).SetStartedAt(now).SetHeartbeatAt(now).
+		if err := n.db.LiveNode.Create().SetNode(n.id).SetURL(n.url).SetPullKey(n.pullKey).SetStartedAt(now).SetHeartbeatAt(now).
 			SetViewers(load).SetCapacity(n.cfg.Capacity).Exec(sys); err != nil {
 			return err
 		}
@@ -243,6 +246,28 @@ func (n *Nodes) Others(ctx context.Context, stream string) ([]Node, error) {
 		out = append(out, Node{URL: r.URL, Load: r.Viewers, Capacity: r.Capacity, Role: role[r.Node]})
 	}
 	return out, nil
+}
+
+// PullCredential is what this node presents when it pulls a stream from
+// another: its id and its secret.
+func (n *Nodes) PullCredential() string { return n.id + "." + n.pullKey }
+
+// VerifyPull reports whether cred is the credential of a live node (fresh
+// heartbeat) other than this one.
+func (n *Nodes) VerifyPull(ctx context.Context, cred string) (bool, error) {
+	id, key, ok := strings.Cut(cred, ".")
+	if !ok || id == "" || key == "" || id == n.id || len(cred) > 200 {
+		return false, nil
+	}
+	row, err := n.db.LiveNode.Query().Where(livenode.Node(id), livenode.HeartbeatAtGTE(n.now().Add(-n.cfg.Stale))).
+		Only(viewer.SystemContext(ctx))
+	if ent.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return row.PullKey != "" && subtle.ConstantTimeCompare([]byte(row.PullKey), []byte(key)) == 1, nil
 }
 
 // OtherViewers is stream's connected viewers on the other live nodes.

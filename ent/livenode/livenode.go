@@ -16,6 +16,8 @@ const (
 	FieldNode = "node"
 	// FieldURL holds the string denoting the url field in the database.
 	FieldURL = "url"
+	// FieldPullKey holds the string denoting the pull_key field in the database.
+	FieldPullKey = "pull_key"
 	// FieldStartedAt holds the string denoting the started_at field in the database.
 	FieldStartedAt = "started_at"
 	// FieldHeartbeatAt holds the string denoting the heartbeat_at field in the database.
@@ -33,6 +35,7 @@ var Columns = []string{
 	FieldID,
 	FieldNode,
 	FieldURL,
+	FieldPullKey,
 	FieldStartedAt,
 	FieldHeartbeatAt,
 	FieldViewers,
@@ -61,6 +64,10 @@ var (
 	NodeValidator func(string) error
 	// URLValidator is a validator for the "url" field. It is called by the builders before save.
 	URLValidator func(string) error
+	// DefaultPullKey holds the default value on creation for the "pull_key" field.
+	DefaultPullKey string
+	// PullKeyValidator is a validator for the "pull_key" field. It is called by the builders before save.
+	PullKeyValidator func(string) error
 	// ViewersValidator is a validator for the "viewers" field. It is called by the builders before save.
 	ViewersValidator func(int) error
 	// CapacityValidator is a validator for the "capacity" field. It is called by the builders before save.
@@ -83,6 +90,11 @@ func ByNode(opts ...sql.OrderTermOption) OrderOption {
 // ByURL orders the results by the url field.
 func ByURL(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldURL, opts...).ToFunc()
+}
+
+// ByPullKey orders the results by the pull_key field.
+func ByPullKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPullKey, opts...).ToFunc()
 }
 
 // ByStartedAt orders the results by the started_at field.

@@ -64,6 +64,11 @@ func URL(v string) predicate.LiveNode {
 	return predicate.LiveNode(sql.FieldEQ(FieldURL, v))
 }
 
+// PullKey applies equality check predicate on the "pull_key" field. It's identical to PullKeyEQ.
+func PullKey(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldEQ(FieldPullKey, v))
+}
+
 // StartedAt applies equality check predicate on the "started_at" field. It's identical to StartedAtEQ.
 func StartedAt(v time.Time) predicate.LiveNode {
 	return predicate.LiveNode(sql.FieldEQ(FieldStartedAt, v))
@@ -212,6 +217,71 @@ func URLEqualFold(v string) predicate.LiveNode {
 // URLContainsFold applies the ContainsFold predicate on the "url" field.
 func URLContainsFold(v string) predicate.LiveNode {
 	return predicate.LiveNode(sql.FieldContainsFold(FieldURL, v))
+}
+
+// PullKeyEQ applies the EQ predicate on the "pull_key" field.
+func PullKeyEQ(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldEQ(FieldPullKey, v))
+}
+
+// PullKeyNEQ applies the NEQ predicate on the "pull_key" field.
+func PullKeyNEQ(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldNEQ(FieldPullKey, v))
+}
+
+// PullKeyIn applies the In predicate on the "pull_key" field.
+func PullKeyIn(vs ...string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldIn(FieldPullKey, vs...))
+}
+
+// PullKeyNotIn applies the NotIn predicate on the "pull_key" field.
+func PullKeyNotIn(vs ...string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldNotIn(FieldPullKey, vs...))
+}
+
+// PullKeyGT applies the GT predicate on the "pull_key" field.
+func PullKeyGT(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldGT(FieldPullKey, v))
+}
+
+// PullKeyGTE applies the GTE predicate on the "pull_key" field.
+func PullKeyGTE(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldGTE(FieldPullKey, v))
+}
+
+// PullKeyLT applies the LT predicate on the "pull_key" field.
+func PullKeyLT(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldLT(FieldPullKey, v))
+}
+
+// PullKeyLTE applies the LTE predicate on the "pull_key" field.
+func PullKeyLTE(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldLTE(FieldPullKey, v))
+}
+
+// PullKeyContains applies the Contains predicate on the "pull_key" field.
+func PullKeyContains(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldContains(FieldPullKey, v))
+}
+
+// PullKeyHasPrefix applies the HasPrefix predicate on the "pull_key" field.
+func PullKeyHasPrefix(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldHasPrefix(FieldPullKey, v))
+}
+
+// PullKeyHasSuffix applies the HasSuffix predicate on the "pull_key" field.
+func PullKeyHasSuffix(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldHasSuffix(FieldPullKey, v))
+}
+
+// PullKeyEqualFold applies the EqualFold predicate on the "pull_key" field.
+func PullKeyEqualFold(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldEqualFold(FieldPullKey, v))
+}
+
+// PullKeyContainsFold applies the ContainsFold predicate on the "pull_key" field.
+func PullKeyContainsFold(v string) predicate.LiveNode {
+	return predicate.LiveNode(sql.FieldContainsFold(FieldPullKey, v))
 }
 
 // StartedAtEQ applies the EQ predicate on the "started_at" field.

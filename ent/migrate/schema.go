@@ -830,6 +830,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "node", Type: field.TypeString, Size: 64},
 		{Name: "url", Type: field.TypeString, Size: 500},
+		{Name: "pull_key", Type: field.TypeString, Size: 64, Default: ""},
 		{Name: "started_at", Type: field.TypeTime},
 		{Name: "heartbeat_at", Type: field.TypeTime},
 		{Name: "viewers", Type: field.TypeInt},
@@ -849,7 +850,7 @@ var (
 			{
 				Name:    "livenode_heartbeat_at",
 				Unique:  false,
-				Columns: []*schema.Column{LiveNodesColumns[4]},
+				Columns: []*schema.Column{LiveNodesColumns[5]},
 			},
 		},
 	}

@@ -1057,12 +1057,18 @@ func init() {
 			return nil
 		}
 	}()
+	// livenodeDescPullKey is the schema descriptor for pull_key field.
+	livenodeDescPullKey := livenodeFields[2].Descriptor()
+	// livenode.DefaultPullKey holds the default value on creation for the pull_key field.
+	livenode.DefaultPullKey = livenodeDescPullKey.Default.(string)
+	// livenode.PullKeyValidator is a validator for the "pull_key" field. It is called by the builders before save.
+	livenode.PullKeyValidator = livenodeDescPullKey.Validators[0].(func(string) error)
 	// livenodeDescViewers is the schema descriptor for viewers field.
-	livenodeDescViewers := livenodeFields[4].Descriptor()
+	livenodeDescViewers := livenodeFields[5].Descriptor()
 	// livenode.ViewersValidator is a validator for the "viewers" field. It is called by the builders before save.
 	livenode.ViewersValidator = livenodeDescViewers.Validators[0].(func(int) error)
 	// livenodeDescCapacity is the schema descriptor for capacity field.
-	livenodeDescCapacity := livenodeFields[5].Descriptor()
+	livenodeDescCapacity := livenodeFields[6].Descriptor()
 	// livenode.CapacityValidator is a validator for the "capacity" field. It is called by the builders before save.
 	livenode.CapacityValidator = livenodeDescCapacity.Validators[0].(func(int) error)
 	livenodestream.Policy = privacy.NewPolicies(schema.LiveNodeStream{})

@@ -21,6 +21,10 @@ func (LiveNode) Fields() []ent.Field {
 		field.String("node").NotEmpty().MaxLen(64).Immutable(),
 		// url is the node's base URL as viewers and other nodes reach it.
 		field.String("url").NotEmpty().MaxLen(500),
+		// pull_key is the node's secret for pulling streams from other
+		// nodes: a pull presents node and key, and the origin finds them
+		// here (random per process start; never leaves the database).
+		field.String("pull_key").Sensitive().Default("").MaxLen(64),
 		field.Time("started_at").Immutable(),
 		field.Time("heartbeat_at"),
 		// viewers is connected WHEP viewers across the node's streams;
