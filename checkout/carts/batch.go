@@ -148,10 +148,7 @@ func (c *Service) runBatch(ctx context.Context, reqs []*holdReq) {
 	sys := viewer.SystemContext(context.WithoutCancel(ctx))
 	sys, cancel := context.WithTimeout(sys, 30*time.Second)
 	defer cancel()
-	ans, err := txn.Do(sys, c.db, "addToCart batch", func(tx *ent.Tx) ([]holdAns, error) {
-		c.batchCount.Add(1)
-		return c.holdAll(sys, tx, in)
-	})
+	ans, err := c.runTx(sys, in)
 	for i, r := range in {
 		if err != nil {
 			r.done <- holdAns{alone: true}
@@ -162,6 +159,21 @@ func (c *Service) runBatch(ctx context.Context, reqs []*holdReq) {
 	for _, r := range dups {
 		r.done <- holdAns{alone: true}
 	}
+}
+
+// runTx runs the batch's transaction. A panic in it is an error like any
+// other (every request then runs alone and meets it there), never a
+// waiter left without an answer.
+func (c *Service) runTx(ctx context.Context, reqs []*holdReq) (ans []holdAns, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ans, err = nil, fmt.Errorf("carts: batch panicked: %v", p)
+		}
+	}()
+	return txn.Do(ctx, c.db, "addToCart batch", func(tx *ent.Tx) ([]holdAns, error) {
+		c.batchCount.Add(1)
+		return c.holdAll(ctx, tx, reqs)
+	})
 }
 
 // holdAll is one batch's transaction. Locks are taken in the order of the
