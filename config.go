@@ -214,6 +214,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Cart.MaxQuantity, "max-quantity", c.Cart.MaxQuantity, "most units one add-to-cart may take")
 	fs.IntVar(&c.Cart.MaxHeldPerVariant, "max-held-per-variant", c.Cart.MaxHeldPerVariant, "most units of one variant a customer may hold at once outside drops")
 	fs.IntVar(&c.Cart.MaxHeldUnits, "max-held-units", c.Cart.MaxHeldUnits, "most units a customer may hold at once outside drops, all variants together")
+	fs.BoolVar(&c.Cart.HoldBatch, "hold-batch", c.Cart.HoldBatch, "group commit: concurrent holds of one variant share one transaction")
 	fs.IntVar(&c.Cart.MaxUnpaidOrders, "max-unpaid-orders", c.Cart.MaxUnpaidOrders, "most orders awaiting a card payment a customer may have at once")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often expired holds are returned")
 	fs.DurationVar(&c.Retention.Idempotency, "idempotency-retention", c.Retention.Idempotency, "how long an idempotency key replays its first result (at least 24h)")

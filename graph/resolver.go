@@ -27,6 +27,7 @@ import (
 	"github.com/merchd/merchd/checkout/settings"
 	"github.com/merchd/merchd/checkout/streams"
 	"github.com/merchd/merchd/checkout/wallets"
+	"github.com/merchd/merchd/graph/model"
 	"github.com/merchd/merchd/graph/realtime"
 	"github.com/merchd/merchd/live"
 
@@ -104,6 +105,10 @@ type Resolver struct {
 	Labels hubs.LabelPrinter
 	// Now is the clock drop states are computed with.
 	Now func() time.Time
+	// NoopHold, when set, answers addToCart instead of taking a hold: the
+	// flash-drop benchmark's ceiling (HTTP and GraphQL with a no-op hold).
+	// Tests only; production leaves it nil.
+	NoopHold func(ctx context.Context, in carts.AddToCartInput) (*model.AddToCartPayload, error)
 }
 
 // HubSales is the selling side of a pop-up hub, as the API uses it.

@@ -2,9 +2,12 @@ package carts
 
 import (
 	"context"
+	stdsql "database/sql"
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"entgo.io/ent/dialect"
 
 	"github.com/merchd/merchd/checkout"
 	"github.com/merchd/merchd/checkout/drops"
@@ -42,6 +45,9 @@ type Config struct {
 	// MaxUnpaidOrders bounds a customer's orders awaiting a card payment:
 	// each keeps its holds for the payment window.
 	MaxUnpaidOrders int
+	// HoldBatch turns on group commit: concurrent holds of one variant
+	// (same drop and channel) share one transaction (batch.go).
+	HoldBatch bool
 }
 
 // DefaultConfig holds for 10 minutes and waits 15 for a payment; a
@@ -49,7 +55,7 @@ type Config struct {
 // 3 orders awaiting payment.
 func DefaultConfig() Config {
 	return Config{HoldTTL: 10 * time.Minute, PaymentWindow: 15 * time.Minute, MaxQuantity: 100,
-		MaxHeldPerVariant: 10, MaxHeldUnits: 50, MaxUnpaidOrders: 3}
+		MaxHeldPerVariant: 10, MaxHeldUnits: 50, MaxUnpaidOrders: 3, HoldBatch: true}
 }
 
 // Validate reports unusable settings.
@@ -90,6 +96,10 @@ type Service struct {
 	// that releases each line, it gives the place back with the last.
 	Places CartPlaces
 	txn.Announcer
+	// batch queues holds for group commit; batchCount counts its
+	// transactions.
+	batch      batcher
+	batchCount atomic.Int64
 }
 
 // CartPlaces holds, for a whole cart, what goes back with its last hold.
@@ -189,7 +199,21 @@ func (c *Service) AddToCart(ctx context.Context, in AddToCartInput) (int, error)
 		Drop, Stream      *int
 		Channel           checkout.Channel
 	}{in.VariantID, in.Quantity, in.DropID, in.StreamID, in.Channel}
-	return txn.IdempotentChecked(ctx, c.db, "addToCart", in.Key, req, check, func(ctx context.Context, tx *ent.Tx) (int, error) {
+	var batch func(txn.Claim) (int, bool, error)
+	if c.Cfg.HoldBatch {
+		batch = func(cl txn.Claim) (int, bool, error) {
+			r := &holdReq{claim: cl, customerID: customerID, variant: v, channel: channel, quantity: in.Quantity,
+				unit: unit, streamID: in.StreamID, ttl: c.Cfg.HoldTTL, now: now, done: make(chan holdAns, 1)}
+			k := batchKey{variant: v.ID, channel: channel}
+			if d != nil {
+				r.dropID, r.limit, r.ttl = &d.ID, d.PerCustomerLimit, time.Duration(d.HoldTTLSeconds)*time.Second
+				k.drop = d.ID
+			}
+			a := c.submit(ctx, k, r)
+			return a.lineID, !a.alone, a.err
+		}
+	}
+	return txn.IdempotentBatched(ctx, c.db, "addToCart", in.Key, req, check, batch, func(ctx context.Context, tx *ent.Tx) (int, error) {
 		cartID, err := c.lockOpenCart(sys, tx, customerID, v.Currency)
 		if err != nil {
 			return 0, err
@@ -580,4 +604,12 @@ func (c *Service) expire(ctx context.Context, where ...predicate.CartLine) ([]*e
 // affected.
 func (c *Service) exec(ctx context.Context, tx *ent.Tx, query string, args ...any) (int64, error) {
 	return txn.Exec(ctx, tx, c.dialect, query, args...)
+}
+
+// query runs a query written with ? placeholders inside tx.
+func (c *Service) query(ctx context.Context, tx *ent.Tx, query string, args ...any) (*stdsql.Rows, error) {
+	if c.dialect == dialect.Postgres {
+		query = txn.ToDollar(query)
+	}
+	return tx.QueryContext(ctx, query, args...)
 }

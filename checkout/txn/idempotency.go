@@ -61,6 +61,17 @@ func Idempotent[T any](ctx context.Context, db *ent.Client, op, key string, req 
 // a replay miss and before any write transaction opens: refusals it returns
 // (a sold-out drop, say) cost no write lock.
 func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key string, req any, pre func() error, fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {
+	return IdempotentBatched(ctx, db, op, key, req, pre, nil, fn)
+}
+
+// IdempotentBatched is IdempotentChecked whose write may run in a group
+// commit: after a replay miss and a passed precheck, batch gets the claim
+// to make inside a shared transaction (ClaimAll, RecordAll) and answers
+// with the result, or handled=false when the request must run alone —
+// then fn runs as in IdempotentChecked (claim, run, record in its own
+// transaction). A nil batch always runs alone.
+func IdempotentBatched[T any](ctx context.Context, db *ent.Client, op, key string, req any, pre func() error,
+	batch func(Claim) (T, bool, error), fn func(ctx context.Context, tx *ent.Tx) (T, error)) (T, error) {
 	var zero T
 	if err := ValidateIdempotencyKey(key); err != nil {
 		return zero, err
@@ -91,6 +102,11 @@ func IdempotentChecked[T any](ctx context.Context, db *ent.Client, op, key strin
 		}
 	}
 
+	if batch != nil {
+		if res, handled, err := batch(Claim{Op: op, Key: key, Scope: scope, Hash: sum[:]}); handled {
+			return res, err
+		}
+	}
 	return retried(ctx, func() (T, error) { return claimAndRun(ctx, db, op, key, scope, sum[:], fn) })
 }
 

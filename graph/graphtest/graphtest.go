@@ -126,6 +126,9 @@ type Options struct {
 	// Notify configures email and webhooks (by default TestNotify: no
 	// SMTP, webhooks to 127.0.0.1 allowed).
 	Notify *notify.Config
+	// Resolver, when set, adjusts the API's resolver before the server
+	// starts (benchmarks install graph.Resolver.NoopHold).
+	Resolver func(*graph.Resolver)
 }
 
 // TestNotify is the notifications of a test shop: no SMTP server, links
@@ -260,6 +263,9 @@ func New(t testing.TB, o Options) *Env {
 	}
 	if o.Central != nil {
 		resolver.Central = o.Central
+	}
+	if o.Resolver != nil {
+		o.Resolver(resolver)
 	}
 	api, err := graph.NewServer(cfg, resolver, log, graph.NewMetrics(reg))
 	if err != nil {
