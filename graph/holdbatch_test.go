@@ -243,3 +243,61 @@ func TestHoldBatch_RefusalsDoNotFailTheBatch(t *testing.T) {
 		})
 	}
 }
+
+// queryCounter counts the reads issued to the database.
+type queryCounter struct {
+	dialect.Driver
+	n *atomic.Int64
+}
+
+func (d queryCounter) Query(ctx context.Context, q string, args, v any) error {
+	d.n.Add(1)
+	return d.Driver.Query(ctx, q, args, v)
+}
+
+// TestSoldOutMemo attacks the sold-out memo (checkout/carts/soldout.go):
+// once a drop is sold out its refusals are answered from memory — but a
+// key that already holds still gets its line, and a unit coming back is
+// for sale at once, never refused from a stale memory.
+func TestSoldOutMemo(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			var reads atomic.Int64
+			e := graphtest.New(t, graphtest.Options{Dialect: d, Driver: func(d dialect.Driver) dialect.Driver { return queryCounter{d, &reads} }})
+			v := newVariant(t, e, 10, 1000, "EUR")
+			t0 := e.Clock.Now()
+			drop := createDrop(t, e, map[string]any{"title": "Memo", "variantIds": []string{v}, "cap": 2, "opensAt": t0, "closesAt": t0.Add(time.Hour),
+				"pools": []map[string]any{{"channel": "ONLINE", "units": 1}, {"channel": "LIVE", "units": 1}}})
+			toks := customers(t, e, 3, "memo-"+d)
+			ann, bob, cat := toks[0], toks[1], toks[2]
+			line := holdLine(t, addToCart(t, e, ann, v, 1, "a1"))
+
+			// The first refusal reads its way to "sold out"; the next is
+			// answered from memory with fewer reads.
+			n0 := reads.Load()
+			wantCode(t, addToCart(t, e, bob, v, 1, "b1"), "OUT_OF_STOCK")
+			n1 := reads.Load()
+			wantCode(t, addToCart(t, e, cat, v, 1, "c1"), "OUT_OF_STOCK")
+			n2 := reads.Load()
+			if n2-n1 >= n1-n0 {
+				t.Fatalf("a refusal from memory took %d reads, the first %d: no memo", n2-n1, n1-n0)
+			}
+
+			// Ann repeating her key gets her line, not the memo's refusal.
+			if got := holdLine(t, addToCart(t, e, ann, v, 1, "a1")); got != line {
+				t.Fatalf("ann's replay: line %q, want %q", got, line)
+			}
+
+			// Ann puts it back: the very next buyer gets it.
+			rm := `mutation($i: RemoveFromCartInput!) { removeFromCart(input: $i) { cart { id } } }`
+			wantCode(t, e.Do(t, ann, rm, map[string]any{"i": map[string]any{"lineId": line, "idempotencyKey": "rm"}}), "")
+			wantCode(t, addToCart(t, e, bob, v, 1, "b2"), "")
+			wantCode(t, addToCart(t, e, cat, v, 1, "c2"), "OUT_OF_STOCK")
+
+			// Staff move the live pool's unit online: for sale at once too.
+			wantCode(t, e.Do(t, e.StaffToken, `mutation($i: RebalanceDropPoolsInput!) { rebalanceDropPools(input: $i) { drop { id } } }`,
+				map[string]any{"i": map[string]any{"dropId": drop, "from": "LIVE", "to": "ONLINE", "units": 1, "idempotencyKey": "rb"}}), "")
+			wantCode(t, addToCart(t, e, cat, v, 1, "c3"), "")
+		})
+	}
+}

@@ -148,6 +148,10 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	if r.Broker != nil {
 		r.registerTopics()
 		r.registerOverlay()
+		if r.Carts != nil {
+			// Another replica's change voids the carts' sold-out memo too.
+			r.Broker.Listen(r.Carts.Changed)
+		}
 		// Catalog writes are announced to every replica (on the bus the
 		// services use), so each one's response cache starts over.
 		var bus checkout.Notifier = r.Broker

@@ -100,6 +100,8 @@ type Service struct {
 	// transactions.
 	batch      batcher
 	batchCount atomic.Int64
+	// soldOut refuses a sold-out drop's holds from memory (soldout.go).
+	soldOut soldOutMemo
 }
 
 // CartPlaces holds, for a whole cart, what goes back with its last hold.
@@ -153,7 +155,18 @@ func (c *Service) AddToCart(ctx context.Context, in AddToCartInput) (int, error)
 		now     = c.now()
 		channel checkout.Channel
 	)
+	memo := soldOutKey{variant: in.VariantID, channel: in.Channel}
+	if in.DropID != nil {
+		memo.drop = *in.DropID
+	}
+	if in.StreamID != nil {
+		memo.stream = *in.StreamID
+	}
 	check := func() error {
+		if c.soldOut.soldOut(memo, now) {
+			return fmt.Errorf("variant %d: %w (sold out)", in.VariantID, checkout.ErrOutOfStock)
+		}
+		gen := c.soldOut.generation()
 		if channel, err = c.channelFor(sys, in); err != nil {
 			return err
 		}
@@ -175,12 +188,18 @@ func (c *Service) AddToCart(ctx context.Context, in AddToCartInput) (int, error)
 			}
 			// Sold out: refuse without taking the write lock.
 			if p := poolOf(d, channel); p == nil || p.Remaining < in.Quantity {
+				if p == nil || p.Remaining == 0 {
+					c.soldOut.remember(memo, gen, now)
+				}
 				return fmt.Errorf("drop %d %s pool: %w", d.ID, channel, checkout.ErrOutOfStock)
 			}
 		}
 		avail, err := c.db.Stock.Query().Where(stock.VariantID(v.ID), stock.LocationID(c.locationID)).
 			Select(stock.FieldAvailable).Int(sys)
 		if ent.IsNotFound(err) || (err == nil && avail < in.Quantity) {
+			if avail == 0 {
+				c.soldOut.remember(memo, gen, now)
+			}
 			return fmt.Errorf("variant %d: %w", v.ID, checkout.ErrOutOfStock)
 		}
 		if err != nil {

@@ -235,6 +235,8 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		return nil, err
 	}
 	if cfg.Notifier != nil {
+		// The carts' sold-out memo hears every change first.
+		cfg.Notifier = s.Carts.Watching(cfg.Notifier)
 		for _, a := range []interface{ SetNotifier(checkout.Notifier) }{s.Catalog, s.Drops, s.Carts, s.Orders, s.Wallets, s.Streams, s.Hubs} {
 			a.SetNotifier(cfg.Notifier)
 		}

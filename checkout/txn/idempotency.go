@@ -87,19 +87,20 @@ func IdempotentBatched[T any](ctx context.Context, db *ent.Client, op, key strin
 	scope := idempotencyScope(viewer.FromContext(ctx))
 	sys := viewer.SystemContext(ctx)
 
-	if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
-		return res, err
-	}
+	// The precheck runs first: a refusal then costs one replay read (a key
+	// that already has a result — or a duplicate that committed meanwhile
+	// and took the last unit — answers with that result, not the refusal),
+	// and a pass costs the replay it always did.
 	if pre != nil {
 		if err := pre(); err != nil {
-			// A duplicate that committed between our replay miss and this
-			// refusal may be what refused us (it took the last unit): its
-			// result is the answer, not the refusal.
 			if res, found, rerr := replay[T](sys, db, scope, key, sum[:]); found || rerr != nil {
 				return res, rerr
 			}
 			return zero, err
 		}
+	}
+	if res, found, err := replay[T](sys, db, scope, key, sum[:]); found || err != nil {
+		return res, err
 	}
 
 	if batch != nil {
