@@ -53,6 +53,9 @@ type ServerConfig struct {
 	// SocketWriteTimeout bounds one websocket message's write: a client
 	// that reads nothing for that long is disconnected (0: 10s).
 	SocketWriteTimeout time.Duration
+	// SocketInitTimeout is how long a websocket may wait before its
+	// connection_init (closed with 4408; 0: 10s).
+	SocketInitTimeout time.Duration
 	// MaxSubscriptions bounds one websocket connection's live subscriptions.
 	MaxSubscriptions int
 	// MaxConnections and MaxConnectionsPerIP bound open websockets and SSE
@@ -178,7 +181,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		Init:         s.websocketInit,
 		CheckOrigin:  s.originAllowed,
 		KeepAlive:    cfg.KeepAlive,
-		InitTimeout:  10 * time.Second,
+		InitTimeout:  cfg.SocketInitTimeout,
 		WriteTimeout: cfg.SocketWriteTimeout,
 		ReadLimit:    cfg.MaxBodyBytes,
 	}))

@@ -157,7 +157,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		c.legacy = true // no subprotocol asked: gqlgen's default was graphql-ws
 	}
 	ws.SetReadLimit(t.cfg.ReadLimit)
+	c.mu.Lock()
 	c.timer = time.AfterFunc(t.cfg.InitTimeout, c.tick)
+	c.mu.Unlock()
 	go c.read()
 }
 
