@@ -116,6 +116,9 @@ func fanout(b *testing.B, bin, transport string, n int) {
 	after := rssKiB(b, pid)
 	perSub := float64(after-before) / float64(n)
 	perSubGo := float64(goAfter-goBefore) / float64(n)
+	if dir := os.Getenv("MERCHD_FANOUT_PROFILES"); dir != "" {
+		saveProfiles(b, debug, dir, fmt.Sprintf("%s-%d", transport, n))
+	}
 
 	t0 := time.Now()
 	mutate(b, base, staff, fmt.Sprintf(`mutation { setStock(input: {variantId: %q, available: 1, idempotencyKey: "fan"}) { available } }`, variant))
@@ -292,6 +295,25 @@ func goMemKiB(b *testing.B, debugAddr string) int64 {
 	}
 	time.Sleep(time.Second) // let the scavenger return what the GC freed
 	return (heap + stack) / 1024
+}
+
+// saveProfiles keeps the server's heap and goroutine profiles of the idle
+// subscribers (MERCHD_FANOUT_PROFILES=dir; read with go tool pprof).
+func saveProfiles(b *testing.B, debugAddr, dir, name string) {
+	for _, p := range []string{"heap", "goroutine"} {
+		resp, err := http.Get("http://" + debugAddr + "/debug/pprof/" + p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+"."+p+".pb.gz"), raw, 0o644)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func rssKiB(b *testing.B, pid int) int64 {

@@ -5,7 +5,7 @@
 // It is built to hold many idle subscribers cheaply. The upgrade hijacks
 // the connection and the HTTP handler returns, so net/http's goroutine and
 // its 4 KiB buffer pair go away; each socket then has one goroutine parked
-// in a read on a 512-byte buffer, and writes borrow a buffer from a shared
+// in a read on a 256-byte buffer, and writes borrow a buffer from a shared
 // pool only while they write. Timers (init timeout, keep-alive) are runtime
 // timers, not goroutines. A subscription whose resolver watches the broker
 // (realtime.Watch) has no goroutine of its own while idle: the broker
@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -111,7 +112,7 @@ func New(cfg Config) *Transport {
 	}
 	return &Transport{cfg: cfg, up: websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   512,
+		ReadBufferSize:   256,
 		WriteBufferSize:  4096,
 		WriteBufferPool:  writePool,
 		CheckOrigin:      check,
@@ -192,19 +193,15 @@ const (
 // each on a short-lived goroutine, so that its own stack stays small.
 func (c *conn) read() {
 	defer c.close(0, "")
-	var buf bytes.Buffer
 	for {
 		_, r, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
+		// A fresh slice per message: an idle socket keeps no buffer of it.
+		msg, err := io.ReadAll(r)
+		if err != nil {
 			return // too long (gorilla closes with 1009) or a broken socket
-		}
-		msg := buf.Bytes()
-		if buf.Cap() > 4096 {
-			buf = bytes.Buffer{} // keep no large buffer while idle
 		}
 		done := make(chan bool, 1)
 		go func() { done <- c.handle(msg) }()
