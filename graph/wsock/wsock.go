@@ -425,7 +425,39 @@ func (o *op) ready() {
 func (c *conn) startLocked(o *op) {
 	if o.next != nil && o.pending > 0 && !o.running && !o.done {
 		o.running = true
-		go o.drain()
+		dispatch(o)
+	}
+}
+
+// Deliveries run on workers that live on for workerIdle after their last
+// one: a fan-out to thousands of subscribers reuses warm goroutines (their
+// stacks already grown) instead of starting one each, and an idle server
+// keeps none. A worker stuck on a client that does not read never holds
+// up the others: when no worker is free, a new one starts.
+var work = make(chan *op)
+
+const workerIdle = time.Second
+
+func dispatch(o *op) {
+	select {
+	case work <- o:
+	default:
+		go worker(o)
+	}
+}
+
+func worker(o *op) {
+	o.drain()
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		select {
+		case o := <-work:
+			o.drain()
+			t.Reset(workerIdle)
+		case <-t.C:
+			return
+		}
 	}
 }
 
