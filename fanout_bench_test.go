@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,105 +24,253 @@ import (
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
-// BenchmarkFanout: one stock change delivered to 10,000 subscribers of a
+// BenchmarkFanout: one stock change delivered to many subscribers of a
 // real `merchd serve` process (SQLite), over websockets and over SSE.
 // Reports delivery p50/p99 (from sending the mutation to each subscriber
-// reading the event) and the server's resident memory per idle subscriber.
+// reading the event) and the server's memory per idle subscriber: Go heap
+// in use plus goroutine stacks (pprof's heap profile after a GC, on the
+// debug address) and resident set.
+//
+// The subscribers live in client processes (this test binary re-run as
+// TestFanoutClientProcess), at most fanoutPerClient each, and dial from
+// many loopback source addresses (127.0.0.2, 127.0.0.3, …; fanoutPerAddr
+// each), so that neither a process's file limit (RLIMIT_NOFILE, 20,000
+// here and not raisable) nor one address's ephemeral ports run out. One
+// server process holds at most ~19,900 sockets under that limit.
 //
 //	go test -run '^$' -bench Fanout -benchtime 1x .
+//	MERCHD_FANOUT_SUBSCRIBERS=10000,19000 go test -run '^$' -bench 'Fanout/websocket' -benchtime 1x -timeout 30m .
+//
+// MERCHD_FANOUT_SUBSCRIBERS is a comma-separated list of counts (default
+// 10000); SSE runs only up to 10,000 (each stream keeps net/http's
+// goroutine and buffers).
 func BenchmarkFanout(b *testing.B) {
-	n := 10_000
+	counts := []int{10_000}
 	if s := os.Getenv("MERCHD_FANOUT_SUBSCRIBERS"); s != "" {
-		n, _ = strconv.Atoi(s)
+		counts = counts[:0]
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				b.Fatalf("MERCHD_FANOUT_SUBSCRIBERS=%q: want counts like 10000,19000", s)
+			}
+			counts = append(counts, n)
+		}
 	}
 	bin := graphtest.BuildMerchd(b)
 	for _, transport := range []string{"websocket", "sse"} {
-		b.Run(transport, func(b *testing.B) {
-			db := filepath.Join(b.TempDir(), "fanout.db")
-			var tok bytes.Buffer
-			if err := run(context.Background(), []string{"staff", "create-token", "--database", db, "--email", "bench@example.com"}, &tok, io.Discard); err != nil {
-				b.Fatal(err)
+		for _, n := range counts {
+			if transport == "sse" && n > 10_000 {
+				continue
 			}
-			staff := strings.TrimSpace(tok.String())
-			// Port 0: merchd binds it and logs the address it got.
-			p := graphtest.StartCommand(b, bin, nil, "serve", "--addr", "127.0.0.1:0", "--database", db, "--debug-addr", "127.0.0.1:0")
-			base, pid, debug := p.URL, p.Cmd.Process.Pid, p.DebugAddr
-			if debug == "" {
-				b.Fatal("merchd logged no debug address")
-			}
-			variant := fanoutVariant(b, base, staff)
-			goBefore := goMemKiB(b, debug)
-			before := rssKiB(b, pid)
+			b.Run(fmt.Sprintf("%s/%d", transport, n), func(b *testing.B) { fanout(b, bin, transport, n) })
+		}
+	}
+}
 
-			recv := make([]time.Time, n)
-			var ready, got atomic.Int64
-			start := make(chan struct{})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var wg sync.WaitGroup
-			sem := make(chan struct{}, 200)
-			for i := range n {
-				wg.Go(func() {
-					sem <- struct{}{}
-					var next func() error
-					var err error
-					if transport == "websocket" {
-						next, err = wsSubscriber(ctx, base, variant)
-					} else {
-						next, err = sseSubscriber(ctx, base, variant)
-					}
-					<-sem
-					if err != nil {
-						b.Errorf("subscriber %d: %v", i, err)
-						ready.Add(1)
-						return
-					}
-					ready.Add(1)
-					<-start
-					if err := next(); err == nil {
-						recv[i] = time.Now()
-						got.Add(1)
-					}
-				})
-			}
-			for deadline := time.Now().Add(5 * time.Minute); ready.Load() < int64(n); time.Sleep(50 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					close(start) // the ready ones give up on the cancelled context
-					cancel()
-					b.Fatalf("only %d of %d subscribers ready after 5 minutes", ready.Load(), n)
-				}
-			}
-			time.Sleep(2 * time.Second) // let the server settle, then weigh it
-			goAfter := goMemKiB(b, debug)
-			after := rssKiB(b, pid)
-			perSub := float64(after-before) / float64(n)
-			perSubGo := float64(goAfter-goBefore) / float64(n)
+const (
+	fanoutPerClient = 5_000 // subscribers per client process
+	fanoutPerAddr   = 500   // subscribers per loopback source address
+)
 
-			close(start)
-			t0 := time.Now()
-			mutate(b, base, staff, fmt.Sprintf(`mutation { setStock(input: {variantId: %q, available: 1, idempotencyKey: "fan"}) { available } }`, variant))
-			deadline := time.Now().Add(60 * time.Second)
-			for got.Load() < int64(n) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
+func fanout(b *testing.B, bin, transport string, n int) {
+	db := filepath.Join(b.TempDir(), "fanout.db")
+	var tok bytes.Buffer
+	if err := run(context.Background(), []string{"staff", "create-token", "--database", db, "--email", "bench@example.com"}, &tok, io.Discard); err != nil {
+		b.Fatal(err)
+	}
+	staff := strings.TrimSpace(tok.String())
+	// Port 0: merchd binds it and logs the address it got.
+	p := graphtest.StartCommand(b, bin, nil, "serve", "--addr", "127.0.0.1:0", "--database", db, "--debug-addr", "127.0.0.1:0",
+		"--max-connections", strconv.Itoa(n+100), "--max-connections-per-ip", strconv.Itoa(fanoutPerAddr))
+	base, pid, debug := p.URL, p.Cmd.Process.Pid, p.DebugAddr
+	if debug == "" {
+		b.Fatal("merchd logged no debug address")
+	}
+	variant := fanoutVariant(b, base, staff)
+	goBefore := goMemKiB(b, debug)
+	before := rssKiB(b, pid)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var clients []*fanoutClient
+	defer func() {
+		for _, c := range clients {
+			c.stop()
+		}
+	}()
+	recv := make(chan int64, n)
+	for first := 0; first < n; first += fanoutPerClient {
+		c, err := startFanoutClient(ctx, transport, base, variant, first, min(fanoutPerClient, n-first), recv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	for _, c := range clients {
+		if err := c.waitReady(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	time.Sleep(2 * time.Second) // let the server settle, then weigh it
+	goAfter := goMemKiB(b, debug)
+	after := rssKiB(b, pid)
+	perSub := float64(after-before) / float64(n)
+	perSubGo := float64(goAfter-goBefore) / float64(n)
+	if dir := os.Getenv("MERCHD_FANOUT_PROFILES"); dir != "" {
+		saveProfiles(b, debug, dir, fmt.Sprintf("%s-%d", transport, n))
+	}
+
+	t0 := time.Now()
+	mutate(b, base, staff, fmt.Sprintf(`mutation { setStock(input: {variantId: %q, available: 1, idempotencyKey: "fan"}) { available } }`, variant))
+	lat := make([]time.Duration, 0, n)
+	deadline := time.After(60 * time.Second)
+collect:
+	for len(lat) < n {
+		select {
+		case at := <-recv:
+			lat = append(lat, time.Duration(at-t0.UnixNano()))
+		case <-deadline:
+			break collect
+		}
+	}
+	if len(lat) != n {
+		b.Fatalf("%d of %d subscribers got the change within 60s", len(lat), n)
+	}
+	b.ReportMetric(float64(n), "subscribers")
+	graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
+	b.ReportMetric(perSub, "RSS-KiB/idle-sub")
+	b.ReportMetric(perSubGo, "heap+stack-KiB/idle-sub")
+}
+
+// fanoutClient is one client process holding subscribers.
+type fanoutClient struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+	ready chan error
+}
+
+// startFanoutClient runs this test binary as TestFanoutClientProcess with
+// count subscribers numbered from first; their receive times (Unix ns)
+// arrive on recv.
+func startFanoutClient(ctx context.Context, transport, base, variant string, first, count int, recv chan<- int64) (*fanoutClient, error) {
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", "^TestFanoutClientProcess$", "-test.count", "1")
+	cmd.Env = append(os.Environ(), "MERCHD_FANOUT_CLIENT="+strings.Join([]string{transport, base, variant, strconv.Itoa(first), strconv.Itoa(count)}, " "))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &fanoutClient{cmd: cmd, stdin: in, ready: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(out)
+		readied := false
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			switch {
+			case len(f) == 2 && f[0] == "r":
+				at, _ := strconv.ParseInt(f[1], 10, 64)
+				recv <- at
+			case len(f) >= 1 && f[0] == "ready":
+				readied = true
+				c.ready <- nil
+			case len(f) >= 1 && f[0] == "fail" && !readied:
+				readied = true
+				c.ready <- fmt.Errorf("client process (subscribers %d..%d): %s", first, first+count-1, sc.Text())
 			}
-			delivered := got.Load()
-			cancel()
-			wg.Wait()
-			var lat []time.Duration
-			for _, r := range recv {
-				if !r.IsZero() {
-					lat = append(lat, r.Sub(t0))
-				}
+		}
+		if !readied {
+			c.ready <- fmt.Errorf("client process (subscribers %d..%d) ended before its subscribers were ready", first, first+count-1)
+		}
+	}()
+	return c, nil
+}
+
+func (c *fanoutClient) waitReady() error { return <-c.ready }
+
+// stop ends the client process: it exits when its stdin closes.
+func (c *fanoutClient) stop() {
+	c.stdin.Close()
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// TestFanoutClientProcess is BenchmarkFanout's client process (it skips
+// unless the benchmark runs it): it opens its subscribers, prints "ready",
+// then "r <unix ns>" for each one's next event, and exits when its stdin
+// closes.
+func TestFanoutClientProcess(t *testing.T) {
+	spec := os.Getenv("MERCHD_FANOUT_CLIENT")
+	if spec == "" {
+		t.Skip("the client process of BenchmarkFanout")
+	}
+	f := strings.Fields(spec)
+	transport, base, variant := f[0], f[1], f[2]
+	first, _ := strconv.Atoi(f[3])
+	count, _ := strconv.Atoi(f[4])
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := bufio.NewWriter(os.Stdout)
+	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, format+"\n", args...)
+		out.Flush()
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	sem := make(chan struct{}, 100)
+	nexts := make([]func() error, count)
+	for i := range count {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			// 127.0.0.2, 127.0.0.3, …: fanoutPerAddr subscribers each.
+			a := 2 + (first+i)/fanoutPerAddr
+			local := &net.TCPAddr{IP: net.IPv4(127, byte(a>>16), byte(a>>8), byte(a))}
+			var next func() error
+			var err error
+			if transport == "websocket" {
+				next, err = wsSubscriber(ctx, base, variant, local)
+			} else {
+				next, err = sseSubscriber(ctx, base, variant, local)
 			}
-			if delivered != int64(n) {
-				b.Fatalf("%d of %d subscribers got the change", delivered, n)
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, fmt.Sprintf("subscriber %d: %v", first+i, err))
+				return
 			}
-			b.ReportMetric(float64(n), "subscribers")
-			graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
-			b.ReportMetric(perSub, "RSS-KiB/idle-sub")
-			b.ReportMetric(perSubGo, "heap+stack-KiB/idle-sub")
+			nexts[i] = next
 		})
 	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		say("fail %d subscribers: %v", failed.Load(), firstErr.Load())
+		return
+	}
+	say("ready")
+	for _, next := range nexts {
+		go func() {
+			if next() == nil {
+				say("r %d", time.Now().UnixNano())
+			}
+		}()
+	}
+	io.Copy(io.Discard, os.Stdin) // until the benchmark closes it
 }
 
 // goMemKiB runs a GC in the server (pprof's heap?gc=1) and returns its
@@ -146,6 +295,25 @@ func goMemKiB(b *testing.B, debugAddr string) int64 {
 	}
 	time.Sleep(time.Second) // let the scavenger return what the GC freed
 	return (heap + stack) / 1024
+}
+
+// saveProfiles keeps the server's heap and goroutine profiles of the idle
+// subscribers (MERCHD_FANOUT_PROFILES=dir; read with go tool pprof).
+func saveProfiles(b *testing.B, debugAddr, dir, name string) {
+	for _, p := range []string{"heap", "goroutine"} {
+		resp, err := http.Get("http://" + debugAddr + "/debug/pprof/" + p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+"."+p+".pb.gz"), raw, 0o644)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func rssKiB(b *testing.B, pid int) int64 {
@@ -193,9 +361,9 @@ func subQuery(variant string) string {
 
 // wsSubscriber subscribes over graphql-transport-ws, reads the first value,
 // and returns a function that waits for the next one.
-func wsSubscriber(ctx context.Context, base, variant string) (func() error, error) {
+func wsSubscriber(ctx context.Context, base, variant string, local *net.TCPAddr) (func() error, error) {
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 30 * time.Second,
-		NetDialContext: (&net.Dialer{}).DialContext, ReadBufferSize: 512, WriteBufferSize: 512}
+		NetDialContext: (&net.Dialer{LocalAddr: local}).DialContext, ReadBufferSize: 512, WriteBufferSize: 512}
 	c, _, err := d.DialContext(ctx, "ws"+strings.TrimPrefix(base, "http")+"/query", nil)
 	if err != nil {
 		return nil, err
@@ -221,12 +389,13 @@ func wsSubscriber(ctx context.Context, base, variant string) (func() error, erro
 }
 
 // sseSubscriber does the same over Server-Sent Events.
-func sseSubscriber(ctx context.Context, base, variant string) (func() error, error) {
+func sseSubscriber(ctx context.Context, base, variant string, local *net.TCPAddr) (func() error, error) {
 	body, _ := json.Marshal(map[string]any{"query": subQuery(variant)})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/query", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := sseClient.Do(req)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{LocalAddr: local}).DialContext}}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -248,5 +417,3 @@ func sseSubscriber(ctx context.Context, base, variant string) (func() error, err
 	}
 	return next, nil
 }
-
-var sseClient = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: 0, DisableKeepAlives: true}}

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -29,6 +30,7 @@ import (
 	"github.com/merchd/merchd/ent"
 	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph/respcache"
+	"github.com/merchd/merchd/graph/wsock"
 )
 
 // ServerConfig are the API's limits and switches.
@@ -48,6 +50,12 @@ type ServerConfig struct {
 	QueryCacheSize int
 	APQCacheSize   int
 	KeepAlive      time.Duration
+	// SocketWriteTimeout bounds one websocket message's write: a client
+	// that reads nothing for that long is disconnected (0: 10s).
+	SocketWriteTimeout time.Duration
+	// SocketInitTimeout is how long a websocket may wait before its
+	// connection_init (closed with 4408; 0: 10s).
+	SocketInitTimeout time.Duration
 	// MaxSubscriptions bounds one websocket connection's live subscriptions.
 	MaxSubscriptions int
 	// MaxConnections and MaxConnectionsPerIP bound open websockets and SSE
@@ -173,12 +181,14 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	}
 	s := &Server{proxies: proxies, cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP), cache: cache, res: r}
 	srv := handler.New(schema)
-	srv.AddTransport(transport.Websocket{
-		Implementation:        gorillaWebsocket{checkOrigin: s.originAllowed},
-		InitFunc:              s.websocketInit,
-		KeepAlivePingInterval: cfg.KeepAlive,
-		InitTimeout:           10 * time.Second,
-	})
+	srv.AddTransport(wsock.New(wsock.Config{
+		Init:         s.websocketInit,
+		CheckOrigin:  s.originAllowed,
+		KeepAlive:    cfg.KeepAlive,
+		InitTimeout:  cfg.SocketInitTimeout,
+		WriteTimeout: cfg.SocketWriteTimeout,
+		ReadLimit:    cfg.MaxBodyBytes,
+	}))
 	srv.AddTransport(transport.SSE{}) // before POST: it claims Accept: text/event-stream
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -257,8 +267,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		defer release()
-		s.gql.ServeHTTP(w, r.WithContext(ctx))
+		// The socket outlives this call (the transport hijacks it and
+		// returns): the transport gives the slot back when it closes.
+		s.gql.ServeHTTP(w, r.WithContext(wsock.WithRelease(ctx, release)))
 		return
 	}
 	if msg, status := s.badTransport(r); msg != "" {
@@ -300,7 +311,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// An SSE stream lives on, and ends with the session that opened it.
 		ctx, cancel := context.WithCancel(withLongLived(ctx))
 		defer cancel()
-		go s.watchSession(ctx, viewer.FromContext(ctx), cancel)
+		s.watchSession(ctx, viewer.FromContext(ctx), cancel)
 		s.gql.ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
@@ -466,21 +477,20 @@ func (s *Server) writeAuthError(w http.ResponseWriter, err error) {
 	writeGraphQLError(w, http.StatusInternalServerError, CodeInternal, "internal error (id "+id+")")
 }
 
-func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+func (s *Server) websocketInit(ctx context.Context, p map[string]any) (context.Context, error) {
 	ctx = withInFlightLimit(withSubscriptionLimit(ctx, s.cfg.MaxSubscriptions), s.cfg.MaxInFlight)
-	raw := p.Authorization()
+	raw := transport.InitPayload(p).Authorization()
 	if raw == "" {
 		if t, ok := p["authToken"].(string); ok {
 			raw = "Bearer " + t
 		}
 	}
 	if raw == "" {
-		return ctx, nil, nil
+		return ctx, nil
 	}
 	// 4403 is graphql-transport-ws's "Forbidden": clients must not retry.
-	refuse := func(code int, msg string) (context.Context, *transport.InitPayload, error) {
-		ctx := transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, msg), code)
-		return ctx, nil, errors.New(msg)
+	refuse := func(code int, msg string) (context.Context, error) {
+		return nil, &wsock.CloseError{Code: code, Reason: msg}
 	}
 	tok, ok := bearer(raw)
 	if !ok {
@@ -496,8 +506,8 @@ func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (co
 	}
 	ctx = viewer.NewContext(withLongLived(ctx), v)
 	ctx, cancel := context.WithCancel(ctx)
-	go s.watchSession(ctx, v, cancel)
-	return ctx, nil, nil
+	s.watchSession(ctx, v, cancel)
+	return ctx, nil
 }
 
 // longLivedKey marks a connection that outlives its authentication
@@ -512,31 +522,42 @@ func withLongLived(ctx context.Context) context.Context {
 const sessionCheckEvery = 2 * time.Second
 
 // watchSession ends a long-lived connection (cancel) once the session
-// behind it is signed out, revoked or expired. It returns with ctx.
+// behind it is signed out, revoked or expired, checking every
+// sessionCheckEvery until ctx ends. It runs on a timer: an idle connection
+// keeps no goroutine for it.
 func (s *Server) watchSession(ctx context.Context, v viewer.Viewer, cancel context.CancelFunc) {
 	if v.Role == viewer.Anonymous {
 		return
 	}
-	t := time.NewTicker(sessionCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	w := &sessionWatch{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t = time.AfterFunc(sessionCheckEvery, func() {
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
-			ok, err := s.accounts.SessionActive(ctx, v)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.WarnContext(ctx, "check session of an open connection", "error", err)
-				}
-				continue
-			}
-			if !ok {
-				cancel()
-				return
-			}
 		}
-	}
+		ok, err := s.accounts.SessionActive(ctx, v)
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "check session of an open connection", "error", err)
+		}
+		if err == nil && !ok {
+			cancel()
+			return
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.t.Reset(sessionCheckEvery)
+	})
+	context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.t.Stop()
+	})
+}
+
+type sessionWatch struct {
+	mu sync.Mutex
+	t  *time.Timer
 }
 
 // checkSession refuses an operation on a long-lived connection whose

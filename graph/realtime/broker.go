@@ -248,6 +248,7 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 	s := &sub{ready: make(chan struct{}, 1)}
 	out := make(chan T, 1)
 	closed := false
+	ready := func() {} // set below, once the subscription is sure to start
 	if len(topics) == 1 {
 		var handed uint64
 		s.direct = func(v any, seq uint64) {
@@ -263,12 +264,15 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 			}
 			select {
 			case out <- t:
+				ready()
 			default: // the client has not taken the previous value: replace it
 				select {
 				case <-out:
-				default:
+					out <- t // replaced: the value taken out was already announced
+				default: // the client took it meanwhile: a new value
+					out <- t
+					ready()
 				}
-				out <- t
 			}
 		}
 	}
@@ -281,6 +285,8 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 		}
 		fetch[i] = f
 	}
+	// A transport that asked (WithReady) is told of each value put in out.
+	ready = claimReady(ctx)
 	keys := make([]*key, 0, len(topics))
 	b.mu.Lock()
 	for i, t := range topics {
@@ -342,6 +348,7 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 				}
 				select {
 				case out <- t:
+					ready()
 				case <-ctx.Done():
 					return
 				}
