@@ -158,20 +158,25 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 		anonPage(u, vid)
 	}
 
+	addLine := `mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { id } line { id } } }`
 	codes := make([]string, buyers)
 	carts := make([]string, buyers)
+	lines := make([]string, buyers)
 	start := make(chan struct{})
 	for i := range buyers {
 		wg.Go(func() {
 			<-start
-			r := do(urls[i%2], toks[i], add, map[string]any{"i": map[string]any{"variantId": vid, "quantity": 1, "idempotencyKey": "go"}})
+			r := do(urls[i%2], toks[i], addLine, map[string]any{"i": map[string]any{"variantId": vid, "quantity": 1, "idempotencyKey": "go"}})
 			codes[i] = r.Code()
 			if r.Code() == "" {
 				var out struct {
-					AddToCart struct{ Cart struct{ ID string } }
+					AddToCart struct {
+						Cart struct{ ID string }
+						Line struct{ ID string }
+					}
 				}
 				r.Decode(t, &out)
-				carts[i] = out.AddToCart.Cart.ID
+				carts[i], lines[i] = out.AddToCart.Cart.ID, out.AddToCart.Line.ID
 			}
 		})
 	}
@@ -192,6 +197,48 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 	if perProcess[0] == 0 || perProcess[1] == 0 {
 		t.Fatalf("one process sold nothing: %v", perProcess)
 	}
+
+	// Sold out, and both processes refuse from their sold-out memo. A unit
+	// put back on one process sells on the other at once: the put-back's
+	// announcement (LISTEN/NOTIFY) voids the other's memo.
+	w, l := -1, -1
+	for i := range buyers {
+		if codes[i] == "" && w < 0 {
+			w = i
+		}
+	}
+	for i := range buyers {
+		if codes[i] != "" && i%2 != w%2 {
+			l = i
+			break
+		}
+	}
+	for range 3 { // the memo is set on the loser's process
+		if r := do(urls[l%2], toks[l], addLine, map[string]any{"i": map[string]any{"variantId": vid, "quantity": 1, "idempotencyKey": "again"}}); r.Code() != "OUT_OF_STOCK" {
+			t.Fatalf("a loser retrying while sold out: %q", r.Code())
+		}
+	}
+	putBack := time.Now()
+	if r := do(urls[w%2], toks[w], `mutation($i: RemoveFromCartInput!) { removeFromCart(input: $i) { cart { id } } }`,
+		map[string]any{"i": map[string]any{"lineId": lines[w], "idempotencyKey": "back"}}); r.Code() != "" {
+		t.Fatalf("putting a unit back: %q", r.Code())
+	}
+	for {
+		r := do(urls[l%2], toks[l], addLine, map[string]any{"i": map[string]any{"variantId": vid, "quantity": 1, "idempotencyKey": "again"}})
+		if r.Code() == "" {
+			var out struct {
+				AddToCart struct{ Cart struct{ ID string } }
+			}
+			r.Decode(t, &out)
+			carts[w], carts[l] = "", out.AddToCart.Cart.ID
+			break
+		}
+		if r.Code() != "OUT_OF_STOCK" || time.Since(putBack) > 3*time.Second {
+			t.Fatalf("the unit put back on one process: the other still answers %q after %v", r.Code(), time.Since(putBack))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("a unit put back on one process sold on the other %v later", time.Since(putBack).Round(time.Millisecond))
 
 	// Each winner checks out on its process; Stripe (stripe-mock) creates the
 	// PaymentIntents and the signed success events go to the other process.
