@@ -884,6 +884,19 @@ func TestLiveCascade(t *testing.T) {
 		}
 	}
 
+	// What is not an offer never gets routed (routing may start a pull):
+	// refused at once, whatever hop it claims.
+	for _, hop := range []string{"", "?hop=1", "?hop=-1000000"} {
+		res, err := http.Post(c.relays[0].URL+"/live/"+c.rl.stream+"/whep"+hop, "application/sdp", strings.NewReader("not an offer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Fatalf("a non-offer with %q: %d, want 400", hop, res.StatusCode)
+		}
+	}
+
 	// Kill the relay with the most players.
 	dead, alive := c.relays[0], c.relays[1]
 	if nodes[c.relays[1].URL] > nodes[c.relays[0].URL] {

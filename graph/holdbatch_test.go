@@ -301,3 +301,70 @@ func TestSoldOutMemo(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldTwinsWhileUnitsReturn: each buyer sends one key four times at
+// once while staff move units into the sold-out pool mid-burst. Every copy
+// that holds gets the same line (one line per key), the pools account for
+// every unit, and a copy refused while a twin was still writing answers
+// the twin's line (checkout/txn: a refused call waits for its twins in
+// flight). Copies the server took one after the other may still differ —
+// a refusal is not stored, so a copy after it is a fresh try; the test
+// logs how many.
+func TestHoldTwinsWhileUnitsReturn(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			const buyers, copies, rounds = 24, 4, 3
+			for round := range rounds {
+				v := newVariant(t, e, 100, 1500, "EUR")
+				t0 := e.Clock.Now()
+				drop := createDrop(t, e, map[string]any{"title": "Twins", "variantIds": []string{v}, "cap": 20, "opensAt": t0, "closesAt": t0.Add(time.Hour),
+					"pools": []map[string]any{{"channel": "ONLINE", "units": 2}, {"channel": "LIVE", "units": 18}}})
+				toks := customers(t, e, buyers, fmt.Sprintf("twins-%s-%d-", d, round))
+				c := bigClient(buyers * copies)
+				rs := raceAll(buyers*copies+3, func(i int) graphtest.Response {
+					if i >= buyers*copies { // three rebalances land mid-burst
+						return e.Do(t, e.StaffToken, `mutation($i: RebalanceDropPoolsInput!) { rebalanceDropPools(input: $i) { drop { id } } }`,
+							map[string]any{"i": map[string]any{"dropId": drop, "from": "LIVE", "to": "ONLINE", "units": 3, "idempotencyKey": fmt.Sprintf("rb%d-%d", round, i)}})
+					}
+					return postWith(t, c, e.URL, toks[i/copies], addToCartMutation, map[string]any{"i": map[string]any{
+						"variantId": v, "quantity": 1, "idempotencyKey": "twin"}})
+				})
+				for _, r := range rs[buyers*copies:] {
+					if r.Code() != "" {
+						t.Fatalf("round %d: a rebalance: %s", round, r.Code())
+					}
+				}
+				held, split := 0, 0
+				for b := range buyers {
+					line, refused := "", false
+					for k := range copies {
+						r := rs[b*copies+k]
+						switch r.Code() {
+						case "":
+							l := holdLine(t, r)
+							if line != "" && l != line {
+								t.Fatalf("round %d, buyer %d: one key made two lines %s and %s", round, b, line, l)
+							}
+							line = l
+						case "OUT_OF_STOCK":
+							refused = true
+						default:
+							t.Fatalf("round %d, buyer %d: %s", round, b, r.Code())
+						}
+					}
+					if line != "" {
+						held++
+						if refused {
+							split++
+						}
+					}
+				}
+				t.Logf("round %d: %d held; %d keys also answered OUT_OF_STOCK to a copy taken before the line's", round, held, split)
+				if r := poolRemaining(t, e, drop); held+r != 20 || held > 11 {
+					t.Fatalf("round %d: %d held, %d left in the pools; want 20 in all and at most 11 held online", round, held, r)
+				}
+			}
+		})
+	}
+}

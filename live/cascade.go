@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -568,7 +569,12 @@ func (r *Relay) viewOrRedirect(ctx context.Context, req *http.Request, offer str
 	if err := r.hooks.AuthorizeViewer(ctx, streamID); err != nil {
 		return "", "", err
 	}
+	// Routing may start a pull from the origin: only for a real offer.
+	if err := checkOffer(offer); err != nil {
+		return "", "", err
+	}
 	hops, _ := strconv.Atoi(req.URL.Query().Get(hopParam))
+	hops = max(hops, 0) // a client's negative count would dodge maxHops
 	admitted, err := r.route(ctx, streamID, hops)
 	if admitted {
 		defer r.doneAdmit()
@@ -581,6 +587,21 @@ func (r *Relay) viewOrRedirect(ctx context.Context, req *http.Request, offer str
 		return "", "", err
 	}
 	return r.View(ctx, streamID, clientIP(req), offer)
+}
+
+// checkOffer refuses what cannot be a viewer's offer (before any work is
+// done for it): it must parse as SDP and ask for audio or video.
+func checkOffer(offer string) error {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return fmt.Errorf("%w: %v", errBadOffer, err)
+	}
+	for _, m := range d.MediaDescriptions {
+		if k := m.MediaName.Media; k == "video" || k == "audio" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no audio or video", errBadOffer)
 }
 
 // known reports whether err is one of the relay's own refusals.

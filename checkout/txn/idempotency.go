@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
+	"time"
 	"unicode"
 
 	"github.com/merchd/merchd/checkout"
@@ -91,10 +93,21 @@ func IdempotentBatched[T any](ctx context.Context, db *ent.Client, op, key strin
 	// that already has a result — or a duplicate that committed meanwhile
 	// and took the last unit — answers with that result, not the refusal),
 	// and a pass costs the replay it always did.
+	f := flights.enter(op + "\x00" + scope + "\x00" + key)
+	defer f.leave()
 	if pre != nil {
 		if err := pre(); err != nil {
 			if res, found, rerr := replay[T](sys, db, scope, key, sum[:]); found || rerr != nil {
 				return res, rerr
+			}
+			// A twin of this call in flight here may have passed its
+			// precheck just after ours refused (a unit came back) and be
+			// about to commit: its result, not our refusal, is the key's
+			// answer. Wait for the twins, then look again.
+			if f.waitOthers(ctx) {
+				if res, found, rerr := replay[T](sys, db, scope, key, sum[:]); found || rerr != nil {
+					return res, rerr
+				}
 			}
 			return zero, err
 		}
@@ -109,6 +122,94 @@ func IdempotentBatched[T any](ctx context.Context, db *ent.Client, op, key strin
 		}
 	}
 	return retried(ctx, func() (T, error) { return claimAndRun(ctx, db, op, key, scope, sum[:], fn) })
+}
+
+// flights counts, per operation, scope and key, the calls in flight in
+// this process that are still working (not waiting on a twin).
+var flights = flightTable{m: map[string]*flight{}}
+
+type flightTable struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	t       *flightTable
+	key     string
+	active  int           // calls working (under t.mu)
+	users   int           // calls holding this entry (under t.mu)
+	changed chan struct{} // closed and replaced when active drops
+}
+
+// call is one call's handle on its key's flight.
+type call struct {
+	f       *flight
+	waiting bool
+}
+
+func (t *flightTable) enter(k string) *call {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.m[k]
+	if f == nil {
+		f = &flight{t: t, key: k, changed: make(chan struct{})}
+		t.m[k] = f
+	}
+	f.active++
+	f.users++
+	return &call{f: f}
+}
+
+// drop takes one from active and wakes the waiters (under t.mu).
+func (f *flight) drop() {
+	f.active--
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (c *call) leave() {
+	t := c.f.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !c.waiting {
+		c.f.drop()
+	}
+	if c.f.users--; c.f.users == 0 {
+		delete(t.m, c.f.key)
+	}
+}
+
+// maxTwinWait bounds how long a refusal waits for its twins.
+const maxTwinWait = 10 * time.Second
+
+// waitOthers waits until no other call with this key is working here, and
+// reports whether there were any. Waiting calls do not count, so refused
+// twins never wait on each other.
+func (c *call) waitOthers(ctx context.Context) bool {
+	t := c.f.t
+	t.mu.Lock()
+	c.waiting = true
+	c.f.drop()
+	others := c.f.active > 0
+	t.mu.Unlock()
+	deadline := time.NewTimer(maxTwinWait)
+	defer deadline.Stop()
+	for {
+		t.mu.Lock()
+		if c.f.active == 0 {
+			t.mu.Unlock()
+			return others
+		}
+		ch := c.f.changed
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return others
+		case <-deadline.C:
+			return others
+		}
+	}
 }
 
 // claimAndRun is one attempt of an idempotent operation: claim the key,

@@ -369,3 +369,47 @@ func TestDeadlockVictimRunsAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedTwinAnswersWithTheWinner: two copies of one request, one key.
+// The first passes its precheck and is still writing when the second's
+// precheck refuses (in a drop: the unit that came back went to the first).
+// The second must answer the first's result, not its own refusal: the key
+// has one answer.
+func TestRefusedTwinAnswersWithTheWinner(t *testing.T) {
+	for _, d := range entdbtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			db := open(t, d)
+			inside, refused := make(chan struct{}), make(chan struct{})
+			w := &work{name: "twin", hold: func(int32) {
+				close(inside)
+				<-refused
+			}}
+			var first result
+			var firstErr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				first, firstErr = txn.IdempotentChecked(customer(1), db.Client, "hold", "k", order{1, 1}, func() error { return nil }, w.fn)
+			}()
+			<-inside
+			second, err := txn.IdempotentChecked(customer(1), db.Client, "hold", "k", order{1, 1}, func() error {
+				close(refused)
+				return checkout.ErrOutOfStock
+			}, w.fn)
+			<-done
+			if firstErr != nil {
+				t.Fatal(firstErr)
+			}
+			if err != nil || second != first {
+				t.Fatalf("the refused twin answered %+v, %v; want the first's %+v", second, err, first)
+			}
+			if n := w.runs.Load(); n != 1 {
+				t.Fatalf("the work ran %d times, want once", n)
+			}
+			// Alone, a refusal is still a refusal (nothing to wait for).
+			if _, err := txn.IdempotentChecked(customer(1), db.Client, "hold", "k2", order{1, 1}, func() error { return checkout.ErrOutOfStock }, w.fn); !errors.Is(err, checkout.ErrOutOfStock) {
+				t.Fatalf("a lone refusal: %v", err)
+			}
+		})
+	}
+}
