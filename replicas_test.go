@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -286,4 +287,10 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) { graphtest.Main(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("MERCHD_FANOUT_CLIENT"); spec != "" {
+		fanoutClientProcess(spec) // BenchmarkFanout's client process
+		return
+	}
+	graphtest.Main(m)
+}
