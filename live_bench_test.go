@@ -849,9 +849,11 @@ func TestLiveCascade(t *testing.T) {
 	c := r.c
 	nodes := r.perNode()
 	t.Logf("players per node: %v (origin %s)", nodes, c.origin.URL)
-	if nodes[c.origin.URL] != 5 || nodes[c.relays[0].URL] == 0 || nodes[c.relays[1].URL] == 0 ||
-		nodes[c.origin.URL]+nodes[c.relays[0].URL]+nodes[c.relays[1].URL] != n {
-		t.Fatalf("players per node %v: want 5 at the origin, the rest on both relays", nodes)
+	// The origin takes 5 sessions; a relay's pull is one of them when it
+	// starts before the origin's fifth player, so 3 to 5 players stay there.
+	if o := nodes[c.origin.URL]; o < 3 || o > 5 || nodes[c.relays[0].URL] == 0 || nodes[c.relays[1].URL] == 0 ||
+		o+nodes[c.relays[0].URL]+nodes[c.relays[1].URL] != n {
+		t.Fatalf("players per node %v: want 3 to 5 at the origin (5 sessions, the relays' pulls among them), the rest on both relays", nodes)
 	}
 	c.waitCounts(t, n, c.origin.URL, c.relays[0].URL, c.relays[1].URL)
 	delivered, gaps, lat := r.window(3 * time.Second)
