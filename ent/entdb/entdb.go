@@ -121,7 +121,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	var drv dialect.Driver = entsql.OpenDB(d.Dialect, d.SQL)
 	if d.Dialect == dialect.SQLite {
-		drv = serialWriter{Driver: drv, mu: &sync.Mutex{}}
+		drv = newSerialWriter(drv)
 	}
 	if cfg.Driver != nil {
 		drv = cfg.Driver(drv)

@@ -15,40 +15,35 @@ import (
 // of tens of milliseconds under load. A Go mutex hands the lock over the
 // moment it is free. (Other processes on the same file still meet the busy
 // timeout.)
+//
+// The lock is a channel of one slot, not a sync.Mutex: waiters queue in
+// arrival order, a waiter whose context ends just leaves, and a goroutine
+// waiting here is durably blocked in a testing/synctest bubble. (With a
+// mutex it was not, so a bubble whose other writer sat in SQLite's busy
+// handler — a sleep on the bubble's clock — could never advance its clock:
+// TestSLATimersOnTheClock hung about once in 40 runs.)
 type serialWriter struct {
 	dialect.Driver
-	mu *sync.Mutex
+	slot chan struct{}
+}
+
+func newSerialWriter(drv dialect.Driver) serialWriter {
+	return serialWriter{Driver: drv, slot: make(chan struct{}, 1)}
 }
 
 func (d serialWriter) Tx(ctx context.Context) (dialect.Tx, error) {
-	if err := lockCtx(ctx, d.mu); err != nil {
-		return nil, err
+	select {
+	case d.slot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
+	unlock := func() { <-d.slot }
 	tx, err := d.Driver.Tx(ctx)
 	if err != nil {
-		d.mu.Unlock()
+		unlock()
 		return nil, err
 	}
-	return &serialTx{Tx: tx, unlock: sync.OnceFunc(d.mu.Unlock)}, nil
-}
-
-// lockCtx takes mu unless ctx ends first.
-func lockCtx(ctx context.Context, mu *sync.Mutex) error {
-	if mu.TryLock() {
-		return nil
-	}
-	done := make(chan struct{})
-	go func() {
-		mu.Lock()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		go func() { <-done; mu.Unlock() }() // hand it back once we get it
-		return ctx.Err()
-	}
+	return &serialTx{Tx: tx, unlock: sync.OnceFunc(unlock)}, nil
 }
 
 type serialTx struct {
