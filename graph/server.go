@@ -143,7 +143,8 @@ type Server struct {
 	gql      *handler.Server
 	metrics  *Metrics
 	cache    *respcache.Cache // nil: off
-	res      *Resolver        // the audit of writes outside GraphQL (uploads)
+	sockets  *wsock.Transport
+	res      *Resolver // the audit of writes outside GraphQL (uploads)
 }
 
 // NewServer builds the GraphQL handler over r.
@@ -181,14 +182,20 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	}
 	s := &Server{proxies: proxies, cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP), cache: cache, res: r}
 	srv := handler.New(schema)
-	srv.AddTransport(wsock.New(wsock.Config{
+	s.sockets = wsock.New(wsock.Config{
 		Init:         s.websocketInit,
 		CheckOrigin:  s.originAllowed,
 		KeepAlive:    cfg.KeepAlive,
 		InitTimeout:  cfg.SocketInitTimeout,
 		WriteTimeout: cfg.SocketWriteTimeout,
 		ReadLimit:    cfg.MaxBodyBytes,
-	}))
+		// Anonymous subscribers of one operation see the same response for
+		// each value: it is executed and encoded once for all of them.
+		Share: func(ctx context.Context) (string, bool) {
+			return "anonymous", viewer.FromContext(ctx).Role == viewer.Anonymous
+		},
+	})
+	srv.AddTransport(s.sockets)
 	srv.AddTransport(transport.SSE{}) // before POST: it claims Accept: text/event-stream
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -350,6 +357,14 @@ func (c smallOnly[T]) Add(ctx context.Context, key string, v T) {
 		c.Cache.Add(ctx, key, v)
 	}
 }
+
+// SubscriptionSends counts the values sent to websocket subscribers:
+// shared, encoded once for every anonymous subscriber of one operation;
+// own, executed and encoded for one subscriber.
+func (s *Server) SubscriptionSends() (shared, own uint64) { return s.sockets.Encodings() }
+
+// ShareGroups is how many shared subscription operations have subscribers.
+func (s *Server) ShareGroups() int { return s.sockets.Groups() }
 
 // CacheStats are the response cache's hits and misses (zeros when it is off).
 func (s *Server) CacheStats() (hits, misses uint64) {

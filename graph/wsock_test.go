@@ -321,6 +321,13 @@ func TestSlowSocketIsDropped(t *testing.T) {
 	healthy.subscribe("h", stockSub, map[string]any{"ids": []string{v}})
 	healthy.next("h")
 	topic := "stock:" + mustDecode(t, v)
+	// Both subscriptions are in the broker before the changes start (the
+	// stalled one's subscribe may still be on its way).
+	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers, want the stalled one and the healthy one", e.Broker.Subscribers(topic))
+		}
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	i := 0
 	for ; e.Broker.Subscribers(topic) > 1; i++ {

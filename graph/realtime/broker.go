@@ -249,6 +249,8 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 	out := make(chan T, 1)
 	closed := false
 	ready := func() {} // set below, once the subscription is sure to start
+	var inOut ValueID  // under s.mu: the value last put in out (direct)
+	var thisKey *key   // the one topic's key (direct), set below
 	if len(topics) == 1 {
 		var handed uint64
 		s.direct = func(v any, seq uint64) {
@@ -262,6 +264,7 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 			if !ok {
 				return
 			}
+			inOut = ValueID{thisKey, seq}
 			select {
 			case out <- t:
 				ready()
@@ -285,8 +288,29 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 		}
 		fetch[i] = f
 	}
-	// A transport that asked (WithReady) is told of each value put in out.
-	ready = claimReady(ctx)
+	// A transport that asked (WithReady) is told of each value put in out,
+	// and, with one topic, which value waits there.
+	if r := claimReady(ctx); r != nil {
+		ready = r.f
+		if s.direct != nil {
+			r.mu.Lock()
+			r.head = func() (ValueID, bool) {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return inOut, len(out) == 1
+			}
+			r.skip = func(id ValueID) bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if len(out) != 1 || inOut != id {
+					return false
+				}
+				<-out
+				return true
+			}
+			r.mu.Unlock()
+		}
+	}
 	keys := make([]*key, 0, len(topics))
 	b.mu.Lock()
 	for i, t := range topics {
@@ -294,6 +318,11 @@ func Watch[T any](ctx context.Context, b *Broker, topics []string, conv func(any
 		if !ok {
 			k = &key{broker: b, topic: t, fetch: fetch[i], subs: map[*sub]struct{}{}}
 			b.keys[t] = k
+		}
+		if s.direct != nil {
+			s.mu.Lock()
+			thisKey = k
+			s.mu.Unlock()
 		}
 		k.mu.Lock()
 		k.subs[s] = struct{}{}

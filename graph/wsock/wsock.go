@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -82,12 +83,35 @@ type Config struct {
 	WriteTimeout time.Duration
 	// ReadLimit bounds one message from the client (bytes).
 	ReadLimit int64
+	// Share names the class of a connection (its Init context) whose
+	// subscriptions' responses depend on nothing but the operation and the
+	// value, so one encoding serves every subscriber of the class running
+	// the same operation (shared.go). ok false, or a nil Share: none.
+	Share func(ctx context.Context) (class string, ok bool)
 }
 
 // Transport is a gqlgen transport (handler.Server.AddTransport).
 type Transport struct {
-	cfg Config
-	up  websocket.Upgrader
+	cfg    Config
+	up     websocket.Upgrader
+	groups groups
+	// Subscription values sent from a group's encoding, and executed and
+	// encoded for one subscriber.
+	sharedSends, ownSends atomic.Uint64
+}
+
+// Encodings counts the subscription values sent so far: shared, from an
+// encoding made for another subscriber of the same operation; own,
+// executed and encoded for that subscriber alone.
+func (t *Transport) Encodings() (shared, own uint64) {
+	return t.sharedSends.Load(), t.ownSends.Load()
+}
+
+// Groups is how many share groups have members now.
+func (t *Transport) Groups() int {
+	t.groups.mu.Lock()
+	defer t.groups.mu.Unlock()
+	return len(t.groups.m)
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -344,6 +368,18 @@ type op struct {
 	done    bool // stopped or finished: send nothing more
 	next    graphql.ResponseHandler
 	ctx     context.Context
+	// A shared operation's group and its values' names (nil: not shared).
+	group  *group
+	shared *realtime.Ready
+	left   bool // under c.mu: o has left its group
+}
+
+// leaveLocked takes o out of its group once it ends (c.mu held).
+func (o *op) leaveLocked() {
+	if o.group != nil && !o.left {
+		o.left = true
+		o.c.t.groups.leave(o.group)
+	}
 }
 
 func (c *conn) subscribe(id string, payload json.RawMessage) bool {
@@ -407,8 +443,20 @@ func (c *conn) subscribe(id string, payload json.RawMessage) bool {
 		go o.loop(rc, next, ctx)
 		return true
 	}
+	var g *group
+	if class, ok := c.t.shareable(connCtx); ok {
+		if key, ok := shareKey(class, rc); ok {
+			g = c.t.groups.join(key)
+		}
+	}
 	c.mu.Lock()
 	o.next, o.ctx = next, ctx
+	if g != nil {
+		o.group, o.shared = g, ready
+		if o.done { // stopped meanwhile
+			o.leaveLocked()
+		}
+	}
 	c.startLocked(o)
 	c.mu.Unlock()
 	return true
@@ -474,6 +522,9 @@ func (o *op) drain() {
 		}
 		o.pending--
 		c.mu.Unlock()
+		if o.group != nil && o.sharedNext(rc) {
+			continue
+		}
 		var resp *graphql.Response
 		if !o.guard(rc, func() { resp = o.next(o.ctx) }) {
 			return
@@ -482,6 +533,7 @@ func (o *op) drain() {
 			o.finish()
 			return
 		}
+		c.t.ownSends.Add(1)
 		c.sendResponse(o, resp)
 	}
 }
@@ -534,6 +586,7 @@ func (o *op) finish() {
 	c.mu.Lock()
 	was := o.done
 	o.done = true
+	o.leaveLocked()
 	if c.ops[o.id] == o {
 		delete(c.ops, o.id)
 	}
@@ -557,6 +610,7 @@ func (c *conn) stop(id string) {
 	}
 	delete(c.ops, id)
 	o.done = true
+	o.leaveLocked()
 	cancel := o.cancel
 	c.mu.Unlock()
 	if cancel != nil {
@@ -564,12 +618,19 @@ func (c *conn) stop(id string) {
 	}
 }
 
+var encodeFailed = gqlerror.List{{Message: "internal error: the response could not be encoded"}}
+
 func (c *conn) sendResponse(o *op, resp *graphql.Response) {
 	b, err := json.Marshal(resp)
 	if err != nil {
-		c.sendErrors(o.id, gqlerror.List{{Message: "internal error: the response could not be encoded"}})
+		c.sendErrors(o.id, encodeFailed)
 		return
 	}
+	c.sendPayload(o, b)
+}
+
+// sendPayload sends an encoded response as o's next message.
+func (c *conn) sendPayload(o *op, b []byte) {
 	c.mu.Lock()
 	done := o.done
 	c.mu.Unlock()
@@ -637,6 +698,7 @@ func (c *conn) close(code int, reason string) {
 	var cancels []context.CancelFunc
 	for _, o := range ops {
 		o.done = true
+		o.leaveLocked()
 		if o.cancel != nil {
 			cancels = append(cancels, o.cancel)
 		}

@@ -1,0 +1,165 @@
+package wsock
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/merchd/merchd/graph/realtime"
+)
+
+// Encode once, send to many. When a stock counter changes during a drop,
+// thousands of anonymous subscribers run the same operation on the same
+// value: executing it and encoding the JSON for each of them was most of
+// a fan-out's CPU. Subscriptions whose response depends on nothing but the
+// operation and the value (Config.Share says which connections qualify,
+// e.g. anonymous ones) and whose Watch names its values (one topic) join a
+// group keyed by the class, the operation and its variables. For each
+// value, the first member to send it executes and encodes the response;
+// the others wait for those bytes, drop the value from their channel
+// unread (realtime.Ready.Skip) and send the bytes under their own id.
+// Whatever cannot be shared exactly — a value replaced while the first
+// member executed it, a member holding an older or newer value — falls
+// back to the member's own execution, so sharing changes the cost of a
+// delivery, never its content.
+
+// groups are the share groups of one transport.
+type groups struct {
+	mu sync.Mutex
+	m  map[string]*group
+}
+
+// group is one shared operation's members and its latest encoding.
+type group struct {
+	key  string
+	refs int      // members
+	cur  *encoded // the latest value's encoding (nil: none yet)
+}
+
+// encoded is one value's response, once encoded (done closed).
+type encoded struct {
+	id      realtime.ValueID
+	done    chan struct{}
+	payload []byte // nil: not shareable; each member executes its own
+}
+
+// shareKey is the group of an operation on a connection of class.
+func shareKey(class string, rc *graphql.OperationContext) (string, bool) {
+	if rc.Operation == nil || rc.Operation.Operation != ast.Subscription {
+		return "", false
+	}
+	vars, err := json.Marshal(rc.Variables) // map keys sorted: one spelling
+	if err != nil {
+		return "", false
+	}
+	return class + "\x00" + rc.OperationName + "\x00" + rc.RawQuery + "\x00" + string(vars), true
+}
+
+// join adds a member to the group of key (made on first use).
+func (gs *groups) join(key string) *group {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if gs.m == nil {
+		gs.m = map[string]*group{}
+	}
+	g := gs.m[key]
+	if g == nil {
+		g = &group{key: key}
+		gs.m[key] = g
+	}
+	g.refs++
+	return g
+}
+
+// leave removes a member; the last one out drops the group.
+func (gs *groups) leave(g *group) {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if g.refs--; g.refs == 0 {
+		delete(gs.m, g.key)
+	}
+}
+
+// claim returns the encoding of value id: leader says the caller is to
+// produce it (and must call publish). nil: id is older than the group's
+// latest value, so the caller executes its own.
+func (gs *groups) claim(g *group, id realtime.ValueID) (e *encoded, leader bool) {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if g.cur != nil && g.cur.id == id {
+		return g.cur, false
+	}
+	if g.cur != nil && !id.After(g.cur.id) {
+		return nil, false
+	}
+	g.cur = &encoded{id: id, done: make(chan struct{})}
+	return g.cur, true
+}
+
+// publish hands the encoding to the members waiting for it.
+func (e *encoded) publish(payload []byte) {
+	e.payload = payload
+	close(e.done)
+}
+
+// sharedNext sends o's next value from its group's encoding when it can:
+// true when the value was sent (or o ended), false when o must execute
+// its own.
+func (o *op) sharedNext(rc *graphql.OperationContext) (handled bool) {
+	id, ok := o.shared.Head()
+	if !ok {
+		return false
+	}
+	gs := &o.c.t.groups
+	e, leader := gs.claim(o.group, id)
+	if e == nil {
+		return false
+	}
+	if !leader {
+		select {
+		case <-e.done:
+		case <-o.ctx.Done():
+			return false
+		}
+		if e.payload == nil || !o.shared.Skip(id) {
+			return false
+		}
+		o.c.t.sharedSends.Add(1)
+		o.c.sendPayload(o, e.payload)
+		return true
+	}
+	var payload []byte
+	defer func() { e.publish(payload) }() // also when next panics: the others execute their own
+	var resp *graphql.Response
+	if !o.guard(rc, func() { resp = o.next(o.ctx) }) {
+		return true
+	}
+	if resp == nil {
+		o.finish()
+		return true
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		o.c.sendErrors(o.id, encodeFailed)
+		return true
+	}
+	// Shared only if next surely took value id: had a later value been put
+	// in the channel meanwhile, next may have taken that one instead.
+	if last, _ := o.shared.Head(); last == id {
+		payload = b
+	}
+	o.c.t.ownSends.Add(1)
+	o.c.sendPayload(o, b)
+	return true
+}
+
+// shareable is Config.Share's answer for ctx ("" and false: none).
+func (t *Transport) shareable(ctx context.Context) (string, bool) {
+	if t.cfg.Share == nil {
+		return "", false
+	}
+	return t.cfg.Share(ctx)
+}
