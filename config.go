@@ -38,6 +38,7 @@ import (
 type serveConfig struct {
 	Addr            string
 	Database        string
+	DatabaseConns   int
 	Demo            bool
 	Currency        string
 	LogLevel        string
@@ -202,6 +203,7 @@ func defaultServeConfig() serveConfig {
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "`host:port` to listen on")
 	fs.StringVar(&c.Database, "database", c.Database, "SQLite file path, or a postgres:// URL")
+	fs.IntVar(&c.DatabaseConns, "database-max-conns", c.DatabaseConns, "most database connections this process opens (0: 20 for PostgreSQL, 8 for SQLite); replicas × this (+1 each for LISTEN) must stay under PostgreSQL's max_connections")
 	fs.StringVar(&c.UploadsDir, "uploads-dir", c.UploadsDir, "`directory` for the product images staff upload (default: \"uploads\" next to the SQLite file; with PostgreSQL, in the working directory — share it between replicas)")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest product image staff may upload")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed a demo creator shop (idempotent)")
@@ -331,8 +333,8 @@ func (c serveConfig) Validate() error {
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("--addr %q is not host:port (e.g. 127.0.0.1:8080)", c.Addr))
 	}
-	if err := (entdb.Config{URL: c.Database}).Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("--database: %w", err))
+	if err := (entdb.Config{URL: c.Database, MaxOpenConns: c.DatabaseConns}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--database, --database-max-conns: %w", err))
 	}
 	if err := c.Throttle.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--signin-rate, --signup-rate, --signin-account-rate, --max-hashing: %w", err))

@@ -44,6 +44,14 @@ import (
 // MERCHD_FANOUT_SUBSCRIBERS is a comma-separated list of counts (default
 // 10000); SSE runs only up to 10,000 (each stream keeps net/http's
 // goroutine and buffers).
+//
+// Past one process's file limit, one box holds more subscribers by
+// running replicas: MERCHD_FANOUT_REPLICAS=R starts R `merchd serve`
+// processes on one PostgreSQL database (MERCHD_TEST_POSTGRES), the
+// subscribers split evenly among them (as a load balancer would), the
+// change is made on the first and reaches the others by LISTEN/NOTIFY:
+//
+//	MERCHD_TEST_POSTGRES=… MERCHD_FANOUT_REPLICAS=6 MERCHD_FANOUT_SUBSCRIBERS=100000 go test -run '^$' -bench 'Fanout/websocket' -benchtime 1x -timeout 30m .
 func BenchmarkFanout(b *testing.B) {
 	counts := []int{10_000}
 	if s := os.Getenv("MERCHD_FANOUT_SUBSCRIBERS"); s != "" {
@@ -72,23 +80,54 @@ const (
 	fanoutPerAddr   = 500   // subscribers per loopback source address
 )
 
+// fanoutServer is one `merchd serve` process of the benchmark.
+type fanoutServer struct {
+	base, debug string
+	pid         int
+}
+
 func fanout(b *testing.B, bin, transport string, n int) {
+	replicas := 1
+	if s := os.Getenv("MERCHD_FANOUT_REPLICAS"); s != "" {
+		r, err := strconv.Atoi(s)
+		if err != nil || r < 1 {
+			b.Fatalf("MERCHD_FANOUT_REPLICAS=%q: want a count like 6", s)
+		}
+		replicas = r
+	}
 	db := filepath.Join(b.TempDir(), "fanout.db")
+	if replicas > 1 {
+		db = graphtest.NewPostgresDB(b)
+	}
 	var tok bytes.Buffer
 	if err := run(context.Background(), []string{"staff", "create-token", "--database", db, "--email", "bench@example.com"}, &tok, io.Discard); err != nil {
 		b.Fatal(err)
 	}
 	staff := strings.TrimSpace(tok.String())
-	// Port 0: merchd binds it and logs the address it got.
-	p := graphtest.StartCommand(b, bin, nil, "serve", "--addr", "127.0.0.1:0", "--database", db, "--debug-addr", "127.0.0.1:0",
-		"--max-connections", strconv.Itoa(n+100), "--max-connections-per-ip", strconv.Itoa(fanoutPerAddr))
-	base, pid, debug := p.URL, p.Cmd.Process.Pid, p.DebugAddr
-	if debug == "" {
-		b.Fatal("merchd logged no debug address")
+	servers := make([]fanoutServer, replicas)
+	perReplica := (n + replicas - 1) / replicas
+	for i := range servers {
+		// Port 0: merchd binds it and logs the address it got.
+		// Each replica opens at most 10 database connections (and one to
+		// LISTEN), so replicas stay under PostgreSQL's 100.
+		p := graphtest.StartCommand(b, bin, nil, "serve", "--addr", "127.0.0.1:0", "--database", db, "--debug-addr", "127.0.0.1:0",
+			"--database-max-conns", "10",
+			"--max-connections", strconv.Itoa(perReplica+100), "--max-connections-per-ip", strconv.Itoa(fanoutPerAddr))
+		if p.DebugAddr == "" {
+			b.Fatal("merchd logged no debug address")
+		}
+		servers[i] = fanoutServer{base: p.URL, debug: p.DebugAddr, pid: p.Cmd.Process.Pid}
 	}
+	base := servers[0].base
 	variant := fanoutVariant(b, base, staff)
-	goBefore := goMemKiB(b, debug)
-	before := rssKiB(b, pid)
+	weigh := func() (goKiB, rss int64) {
+		for _, s := range servers {
+			goKiB += goMemKiB(b, s.debug)
+			rss += rssKiB(b, s.pid)
+		}
+		return goKiB, rss
+	}
+	goBefore, before := weigh()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -99,30 +138,38 @@ func fanout(b *testing.B, bin, transport string, n int) {
 		}
 	}()
 	recv := make(chan int64, n)
-	for first := 0; first < n; first += fanoutPerClient {
-		c, err := startFanoutClient(ctx, transport, base, variant, first, min(fanoutPerClient, n-first), recv)
-		if err != nil {
-			b.Fatal(err)
+	// Replica r serves subscribers [r*perReplica, (r+1)*perReplica), in
+	// client processes of at most fanoutPerClient each.
+	for r, srv := range servers {
+		end := min((r+1)*perReplica, n)
+		for first := r * perReplica; first < end; first += fanoutPerClient {
+			c, err := startFanoutClient(ctx, transport, srv.base, variant, first, min(fanoutPerClient, end-first), recv)
+			if err != nil {
+				b.Fatal(err)
+			}
+			clients = append(clients, c)
 		}
-		clients = append(clients, c)
 	}
 	for _, c := range clients {
 		if err := c.waitReady(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	time.Sleep(2 * time.Second) // let the server settle, then weigh it
-	goAfter := goMemKiB(b, debug)
-	after := rssKiB(b, pid)
+	time.Sleep(2 * time.Second) // let the servers settle, then weigh them
+	goAfter, after := weigh()
 	perSub := float64(after-before) / float64(n)
 	perSubGo := float64(goAfter-goBefore) / float64(n)
+	name := fmt.Sprintf("%s-%d", transport, n)
+	if replicas > 1 {
+		name += fmt.Sprintf("-replicas%d", replicas)
+	}
 	if dir := os.Getenv("MERCHD_FANOUT_PROFILES"); dir != "" {
-		saveProfiles(b, debug, dir, fmt.Sprintf("%s-%d", transport, n))
+		saveProfiles(b, servers[0].debug, dir, name)
 	}
 
 	var cpu sync.WaitGroup
-	if dir := os.Getenv("MERCHD_FANOUT_PROFILES"); dir != "" { // the server's CPU over the delivery
-		cpu.Go(func() { saveProfile(b, debug, dir, fmt.Sprintf("%s-%d", transport, n), "profile?seconds=3") })
+	if dir := os.Getenv("MERCHD_FANOUT_PROFILES"); dir != "" { // the (first) server's CPU over the delivery
+		cpu.Go(func() { saveProfile(b, servers[0].debug, dir, name, "profile?seconds=3") })
 		time.Sleep(100 * time.Millisecond)
 	}
 	defer cpu.Wait()
@@ -143,6 +190,7 @@ collect:
 		b.Fatalf("%d of %d subscribers got the change within 60s", len(lat), n)
 	}
 	b.ReportMetric(float64(n), "subscribers")
+	b.ReportMetric(float64(replicas), "processes")
 	graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
 	b.ReportMetric(perSub, "RSS-KiB/idle-sub")
 	b.ReportMetric(perSubGo, "heap+stack-KiB/idle-sub")

@@ -53,6 +53,7 @@ func TestConfigValidate(t *testing.T) {
 		{[]string{"--live-node-url", "https://live1.shop.example/live"}, `--live-node-url "https://live1.shop.example/live" must be a base URL`},
 		{[]string{"--live-node-capacity", "0"}, "--live-node-capacity 0 must be at least 1"},
 		{[]string{"--live-relay-grace", "-1s"}, "--live-relay-grace -1s must be between 0 and 10m"},
+		{[]string{"--database-max-conns", "-1"}, "max open connections -1 is negative"},
 	} {
 		err := run(context.Background(), append([]string{"serve"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -112,7 +112,7 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	level, _ := parseLevel(cfg.LogLevel)
 	log := newLogger(stdout, level)
 
-	db, err := entdb.Open(ctx, entdb.Config{URL: cfg.Database})
+	db, err := entdb.Open(ctx, entdb.Config{URL: cfg.Database, MaxOpenConns: cfg.DatabaseConns})
 	if err != nil {
 		return err
 	}
