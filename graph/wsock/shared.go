@@ -131,25 +131,39 @@ func (o *op) sharedNext(rc *graphql.OperationContext) (handled bool) {
 		o.c.sendPayload(o, e.payload)
 		return true
 	}
-	var payload []byte
-	defer func() { e.publish(payload) }() // also when next panics: the others execute their own
+	// The encoding is published before the leader's own write: a leader
+	// whose client does not read must not hold the others up for the
+	// write timeout. Published nil (each member executes its own) when
+	// next panics, ends the stream or the encoding fails.
+	published := false
+	publish := func(b []byte) {
+		if !published {
+			published = true
+			e.publish(b)
+		}
+	}
+	defer publish(nil)
 	var resp *graphql.Response
 	if !o.guard(rc, func() { resp = o.next(o.ctx) }) {
 		return true
 	}
 	if resp == nil {
+		publish(nil)
 		o.finish()
 		return true
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
+		publish(nil)
 		o.c.sendErrors(o.id, encodeFailed)
 		return true
 	}
 	// Shared only if next surely took value id: had a later value been put
 	// in the channel meanwhile, next may have taken that one instead.
 	if last, _ := o.shared.Head(); last == id {
-		payload = b
+		publish(b)
+	} else {
+		publish(nil)
 	}
 	o.c.t.ownSends.Add(1)
 	o.c.sendPayload(o, b)
