@@ -6,7 +6,7 @@ import (
 )
 
 // levers are the fan-out optimisations, each on by default. The benchmark
-// turns them off one by one (MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack in
+// turns them off one by one (MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct in
 // the relay's environment) to measure what each is worth.
 type levers struct {
 	batch      bool // queue the fan-out's datagrams and send them with sendmmsg
@@ -14,10 +14,11 @@ type levers struct {
 	inline     bool // write to viewers from the publisher's goroutine, no goroutine per viewer track
 	handshakes bool // bound concurrent DTLS handshakes (Config.MaxHandshakes)
 	nack       bool // resend from one buffer per track, not a copy per viewer track (pion's responder)
+	direct     bool // viewer tracks write to pion's SRTP writer directly, no interceptors; the relay sends sender reports
 }
 
 func leversFromEnv() levers {
-	l := levers{batch: true, gcm: true, inline: true, handshakes: true, nack: true}
+	l := levers{batch: true, gcm: true, inline: true, handshakes: true, nack: true, direct: true}
 	for _, off := range strings.Split(os.Getenv("MERCHD_LIVE_OFF"), ",") {
 		switch strings.TrimSpace(off) {
 		case "batch":
@@ -30,6 +31,8 @@ func leversFromEnv() levers {
 			l.handshakes = false
 		case "nack":
 			l.nack = false
+		case "direct":
+			l.direct = false
 		}
 	}
 	return l

@@ -94,6 +94,9 @@ type Relay struct {
 	perIP   map[string]int // WHEP sessions per client address
 
 	cascade *cascade // nil: this node serves only its own publishers
+
+	stopReports chan struct{} // ends sendReports (levers.direct)
+	closeOnce   sync.Once
 }
 
 // New starts a relay.
@@ -163,9 +166,19 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 		} else if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(cfg.NACKBuffer)); err != nil {
 			return err
 		}
+		if r.levers.direct {
+			// No interceptor on the write path: the relay sends the
+			// sender reports itself (sendReports). Viewers send no media,
+			// so there is nothing to send receiver reports about.
+			return nil
+		}
 		return webrtc.ConfigureRTCPReports(ir)
 	}); err != nil {
 		return nil, err
+	}
+	if r.levers.direct {
+		r.stopReports = make(chan struct{})
+		go r.sendReports(r.stopReports)
 	}
 	return r, nil
 }
@@ -193,6 +206,11 @@ func (r *Relay) Close() error {
 	for _, s := range streams {
 		s.close()
 	}
+	r.closeOnce.Do(func() {
+		if r.stopReports != nil {
+			close(r.stopReports)
+		}
+	})
 	return r.udp.close()
 }
 
@@ -398,6 +416,7 @@ type track struct {
 	subs    atomic.Pointer[[]*viewerTrack] // copy-on-write for the hot path
 	firstTS uint32
 	lastTS  uint32
+	lastAt  time.Time // when lastTS first arrived (sender reports)
 	started bool
 	clock   uint32
 
@@ -425,6 +444,9 @@ func (t *track) forward(pkt *rtp.Packet) {
 	t.mu.Lock()
 	if !t.started {
 		t.firstTS, t.started = pkt.Timestamp, true
+	}
+	if pkt.Timestamp != t.lastTS || t.lastAt.IsZero() {
+		t.lastAt = time.Now()
 	}
 	t.lastTS = pkt.Timestamp
 	if t.kind == webrtc.RTPCodecTypeVideo {
@@ -526,6 +548,13 @@ func (t *track) hasKeyframe() bool {
 	return t.caching && len(t.gop) > 0
 }
 
+// viewerLocal is a viewer's outgoing track: a *directTrack
+// (levers.direct) or pion's TrackLocalStaticRTP.
+type viewerLocal interface {
+	webrtc.TrackLocal
+	WriteRTP(*rtp.Packet) error
+}
+
 // viewer is one WHEP session.
 type viewer struct {
 	id     string
@@ -549,7 +578,7 @@ type viewer struct {
 // a slow viewer delays only itself.
 type viewerTrack struct {
 	src     *track
-	local   *webrtc.TrackLocalStaticRTP
+	local   viewerLocal
 	q       chan *rtp.Packet // goroutine per viewer track (levers.inline off)
 	limit   int              // backlog bound (Config.ViewerQueue)
 	live    atomic.Bool      // caught up: forward writes directly

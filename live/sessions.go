@@ -195,7 +195,12 @@ func (r *Relay) view(ctx context.Context, streamID, clientIP, offer string, pull
 	}
 	v := &viewer{id: newID(), ip: clientIP, pc: pc, done: make(chan struct{}), pull: pull}
 	for _, t := range tracks {
-		local, err := webrtc.NewTrackLocalStaticRTP(t.codec, t.id, "merchd")
+		var local viewerLocal
+		if r.levers.direct {
+			local, err = newDirectTrack(t.codec, t.id, "merchd")
+		} else {
+			local, err = webrtc.NewTrackLocalStaticRTP(t.codec, t.id, "merchd")
+		}
 		if err != nil {
 			_ = pc.Close()
 			return "", "", err
