@@ -74,7 +74,7 @@ func BenchmarkLiveRelay(b *testing.B) {
 	for _, off := range []string{"none", "batch", "gcm", "inline", "nack", "direct", "all"} {
 		b.Run(fmt.Sprintf("levers-off=%s/viewers=%d", off, levers), func(b *testing.B) { benchFanout(b, bin, off, levers, window) })
 	}
-	for _, off := range []string{"none", "handshakes", "all"} {
+	for _, off := range []string{"none", "handshakes", "dtls", "all"} {
 		b.Run(fmt.Sprintf("join-storm=%d/off=%s", joiners, off), func(b *testing.B) { benchStorm(b, bin, off, 20, joiners) })
 	}
 }
@@ -92,7 +92,7 @@ func leversOff(off string) []string {
 	case "", "none":
 		return []string{"MERCHD_LIVE_OFF="}
 	case "all":
-		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct"}
+		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct,dtls"}
 	}
 	return []string{"MERCHD_LIVE_OFF=" + off}
 }
@@ -114,6 +114,7 @@ func benchFanout(b *testing.B, bin, off string, n int, window time.Duration) {
 	}
 	sent0 := pub.sent.Load()
 	prof := rl.profile(b, window)
+	drops0 := udpRcvbufErrors()
 	cpuA, rssA := procStats(b, rl.pid)
 	userA, sysA := procTimes(b, rl.pid)
 	self0, _ := procStats(b, os.Getpid())
@@ -124,6 +125,7 @@ func benchFanout(b *testing.B, bin, off string, n int, window time.Duration) {
 	userB, sysB := procTimes(b, rl.pid)
 	self1, _ := procStats(b, os.Getpid())
 	prof()
+	drops := udpRcvbufErrors() - drops0
 	sent := pub.sent.Load() - sent0
 	var lat []time.Duration
 	var recv, gaps int64
@@ -143,6 +145,33 @@ func benchFanout(b *testing.B, bin, off string, n int, window time.Duration) {
 	b.ReportMetric(float64(recv)/float64(sent*int64(n))*100, "delivered-%")
 	graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
 	b.ReportMetric(float64(gaps), "gaps")
+	b.ReportMetric(float64(drops), "udp-rcvbuf-drops")
+}
+
+// udpRcvbufErrors is the kernel's count of UDP datagrams dropped because
+// the receiving socket's buffer was full (all sockets of the host). The
+// relay only receives RTCP and handshakes; media dropped this way was
+// dropped at a viewer's socket, by a load generator too busy to read it.
+func udpRcvbufErrors() int64 {
+	raw, _ := os.ReadFile("/proc/net/snmp")
+	var names []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
 }
 
 // benchStorm: watchers viewers play, then joiners connect at once. It
@@ -164,6 +193,7 @@ func benchStorm(b *testing.B, bin, off string, watchers, joiners int) {
 		v.reset()
 	}
 	plis0 := pub.plis.Load()
+	drops0 := udpRcvbufErrors()
 	start := time.Now()
 	js := rl.join(b, joiners, joiners)
 	for _, v := range js {
@@ -191,6 +221,7 @@ func benchStorm(b *testing.B, bin, off string, watchers, joiners int) {
 	b.ReportMetric(float64(joinGaps), "joiner-gaps")
 	b.ReportMetric(float64(notKey), "joiners-not-at-keyframe")
 	b.ReportMetric(float64(pub.plis.Load()-plis0), "PLIs")
+	b.ReportMetric(float64(udpRcvbufErrors()-drops0), "udp-rcvbuf-drops")
 }
 
 // join connects n viewers, at most par at a time.

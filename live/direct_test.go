@@ -1,6 +1,8 @@
 package live_test
 
 import (
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,5 +117,28 @@ func TestViewerGetsSenderReports(t *testing.T) {
 		if d := (float64(sr.RTPTime) - want) / float64(m.clock); d < -0.2 || d > 0.2 {
 			t.Errorf("%s: sender report's RTP time is %.3f s off the media's", kind, d)
 		}
+	}
+}
+
+// The relay answers a viewer as the DTLS server (levers.dtls), and the
+// viewer, a DTLS client that expects a cookie exchange the relay skips,
+// still connects and plays.
+func TestViewerAnswerIsDTLSServer(t *testing.T) {
+	_, srv, _ := newRelay(t)
+	pub := startRawPublisher(t, srv.URL, true)
+	waitLong(t, "15 frames sent", func() bool { return pub.frames.Load() >= 15 })
+	v := stormWith(t, livetest.ClientAPI(t), srv.URL, 1, false)[0]
+	want := "a=setup:passive"
+	if strings.Contains(os.Getenv("MERCHD_LIVE_OFF"), "dtls") {
+		want = "a=setup:active" // the lever off: pion's default answer
+	}
+	answer := v.pc.RemoteDescription()
+	if answer == nil || !strings.Contains(answer.SDP, want) {
+		t.Fatalf("the relay's answer has no %s:\n%v", want, answer)
+	}
+	frames := pub.frames.Load()
+	waitLong(t, "30 more frames sent", func() bool { return pub.frames.Load() >= frames+30 })
+	if v.video.Load() < 30 || v.gaps.Load() != 0 {
+		t.Fatalf("the viewer got %d video packets with %d gaps", v.video.Load(), v.gaps.Load())
 	}
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // levers are the fan-out optimisations, each on by default. The benchmark
-// turns them off one by one (MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct in
+// turns them off one by one (MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct,dtls in
 // the relay's environment) to measure what each is worth.
 type levers struct {
 	batch      bool // queue the fan-out's datagrams and send them with sendmmsg
@@ -15,10 +15,11 @@ type levers struct {
 	handshakes bool // bound concurrent DTLS handshakes (Config.MaxHandshakes)
 	nack       bool // resend from one buffer per track, not a copy per viewer track (pion's responder)
 	direct     bool // viewer tracks write to pion's SRTP writer directly, no interceptors; the relay sends sender reports
+	dtls       bool // answer viewers as the DTLS server without the cookie round trip (ICE already checked the address)
 }
 
 func leversFromEnv() levers {
-	l := levers{batch: true, gcm: true, inline: true, handshakes: true, nack: true, direct: true}
+	l := levers{batch: true, gcm: true, inline: true, handshakes: true, nack: true, direct: true, dtls: true}
 	for _, off := range strings.Split(os.Getenv("MERCHD_LIVE_OFF"), ",") {
 		switch strings.TrimSpace(off) {
 		case "batch":
@@ -33,6 +34,8 @@ func leversFromEnv() levers {
 			l.nack = false
 		case "direct":
 			l.direct = false
+		case "dtls":
+			l.dtls = false
 		}
 	}
 	return l
