@@ -74,7 +74,7 @@ func BenchmarkLiveRelay(b *testing.B) {
 	for _, off := range []string{"none", "batch", "gcm", "inline", "nack", "direct", "all"} {
 		b.Run(fmt.Sprintf("levers-off=%s/viewers=%d", off, levers), func(b *testing.B) { benchFanout(b, bin, off, levers, window) })
 	}
-	for _, off := range []string{"none", "handshakes", "dtls", "all"} {
+	for _, off := range []string{"none", "handshakes", "dtls", "pace", "all"} {
 		b.Run(fmt.Sprintf("join-storm=%d/off=%s", joiners, off), func(b *testing.B) { benchStorm(b, bin, off, 20, joiners) })
 	}
 }
@@ -92,7 +92,7 @@ func leversOff(off string) []string {
 	case "", "none":
 		return []string{"MERCHD_LIVE_OFF="}
 	case "all":
-		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct,dtls"}
+		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct,dtls,pace"}
 	}
 	return []string{"MERCHD_LIVE_OFF=" + off}
 }

@@ -597,6 +597,7 @@ type viewerTrack struct {
 	mu      sync.Mutex       // guards backlog and the switch to live
 	backlog []*rtp.Packet
 	waitKey bool // video with no cached keyframe: start at the next one
+	pace    bool // catch up at a bounded rate (levers.pace)
 	dropped atomic.Uint64
 	sent    atomic.Uint64
 	resent  atomic.Uint64 // answers to NACKs
@@ -657,11 +658,29 @@ func (vt *viewerTrack) start(done <-chan struct{}, snapshot []*rtp.Packet) {
 // catchUpChunk is how many packets a catch-up writes per sendmmsg.
 const catchUpChunk = 32
 
+// Paced (levers.pace), a catch-up writes pacedChunk packets every
+// pacedEvery: ~1,600 packets a second, six times a 2 Mbps stream's rate,
+// so a one-second keyframe cache is through in about 130 ms, while no
+// more than 16 datagrams (~20 KB) reach the joiner's socket at once.
+// Unpaced, a storm of joiners gets every cached packet at once, each a
+// burst larger than a default socket receive buffer (208 KiB on Linux).
+const (
+	pacedChunk = 16
+	pacedEvery = 10 * time.Millisecond
+)
+
 // catchUp writes the snapshot, then the backlog forward queued meanwhile,
 // until the backlog is empty; then forward takes over (under vt.mu, so no
 // packet is sent twice or skipped, and the order holds).
 func (vt *viewerTrack) catchUp(done <-chan struct{}, pkts []*rtp.Packet) {
 	out := vt.src.out
+	chunkSize := catchUpChunk
+	var tick *time.Ticker
+	if vt.pace {
+		chunkSize = pacedChunk
+		tick = time.NewTicker(pacedEvery)
+		defer tick.Stop()
+	}
 	for {
 		for len(pkts) > 0 {
 			select {
@@ -669,7 +688,7 @@ func (vt *viewerTrack) catchUp(done <-chan struct{}, pkts []*rtp.Packet) {
 				return
 			default:
 			}
-			chunk := pkts[:min(catchUpChunk, len(pkts))]
+			chunk := pkts[:min(chunkSize, len(pkts))]
 			pkts = pkts[len(chunk):]
 			out.hold()
 			for _, p := range chunk {
@@ -678,6 +697,13 @@ func (vt *viewerTrack) catchUp(done <-chan struct{}, pkts []*rtp.Packet) {
 				}
 			}
 			out.release()
+			if tick != nil && len(pkts) > 0 {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+			}
 		}
 		vt.mu.Lock()
 		if len(vt.backlog) == 0 {

@@ -210,7 +210,7 @@ func (r *Relay) view(ctx context.Context, streamID, clientIP, offer string, pull
 			_ = pc.Close()
 			return "", "", err
 		}
-		vt := &viewerTrack{src: t, local: local, limit: r.cfg.ViewerQueue}
+		vt := &viewerTrack{src: t, local: local, limit: r.cfg.ViewerQueue, pace: r.levers.pace}
 		if !t.inline {
 			vt.q = make(chan *rtp.Packet, r.cfg.ViewerQueue)
 		}
