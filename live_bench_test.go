@@ -47,7 +47,9 @@ import (
 // gcm = AES-128-GCM first, inline = no goroutine per viewer track, nack =
 // one resend buffer per track instead of a copy per viewer track, direct =
 // viewer tracks written straight to SRTP with no interceptors, all);
-// join-storm=200/off=X connects 200 viewers at once next to 20 watching.
+// join-storm=200/off=X connects 200 viewers at once next to 20 watching
+// (X: handshakes = bounded DTLS handshakes, dtls = the relay as DTLS server
+// without the cookie exchange, pace = paced catch-up, all).
 // LIVE_BENCH_WINDOW sets the measuring window (default 8s),
 // LIVE_BENCH_LEVER_VIEWERS and LIVE_BENCH_JOINERS the 200s.
 //

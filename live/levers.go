@@ -5,9 +5,10 @@ import (
 	"strings"
 )
 
-// levers are the fan-out optimisations, each on by default. The benchmark
-// turns them off one by one (MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct,dtls,pace in
-// the relay's environment) to measure what each is worth.
+// levers are the fan-out and join optimisations, each on by default. The
+// benchmark turns them off one by one (MERCHD_LIVE_OFF=batch,gcm,inline,
+// handshakes,nack,direct,dtls,pace in the relay's environment) to measure
+// what each is worth.
 type levers struct {
 	batch      bool // queue the fan-out's datagrams and send them with sendmmsg
 	gcm        bool // prefer SRTP_AEAD_AES_128_GCM to AES-CM + HMAC-SHA1
