@@ -275,6 +275,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LiveNode.URL, "live-node-url", c.LiveNode.URL, "this node's base `URL` as viewers and other nodes reach it, for live streams across nodes on PostgreSQL (default: http:// and the listen address)")
 	fs.IntVar(&c.LiveNode.Capacity, "live-node-capacity", c.LiveNode.Capacity, "WHEP sessions this node takes across its streams before it redirects new viewers to a less loaded node (PostgreSQL)")
 	fs.DurationVar(&c.LiveNode.Grace, "live-relay-grace", c.LiveNode.Grace, "how long a stream relayed from another node keeps its pull after its last viewer leaves")
+	fs.IntVar(&c.Live.MaxHandshakes, "live-max-handshakes", c.Live.MaxHandshakes, "most DTLS handshakes of joining viewers in progress at once (more wait their turn)")
 	fs.DurationVar(&c.Live.ViewerConnectTimeout, "live-viewer-connect-timeout", c.Live.ViewerConnectTimeout, "time a WHEP viewer has to connect before its session is closed")
 	fs.StringVar(&c.Stripe.APIURL, "stripe-api-url", c.Stripe.APIURL, "Stripe API base URL (for stripe-mock); default Stripe's")
 	fs.BoolVar(&c.API.Introspection, "introspection", c.API.Introspection, "allow GraphQL introspection, and serve GraphiQL (embedded, works offline) at /graphiql")

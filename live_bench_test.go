@@ -45,8 +45,11 @@ import (
 // default 100,200,500); levers-off=X/viewers=200 switches one fan-out
 // lever off in the relay (MERCHD_LIVE_OFF: batch = sendmmsg batching,
 // gcm = AES-128-GCM first, inline = no goroutine per viewer track, nack =
-// one resend buffer per track instead of a copy per viewer track, all);
-// join-storm=200/off=X connects 200 viewers at once next to 20 watching.
+// one resend buffer per track instead of a copy per viewer track, direct =
+// viewer tracks written straight to SRTP with no interceptors, all);
+// join-storm=200/off=X connects 200 viewers at once next to 20 watching
+// (X: handshakes = bounded DTLS handshakes, dtls = the relay as DTLS server
+// without the cookie exchange, pace = paced catch-up, all).
 // LIVE_BENCH_WINDOW sets the measuring window (default 8s),
 // LIVE_BENCH_LEVER_VIEWERS and LIVE_BENCH_JOINERS the 200s.
 //
@@ -70,10 +73,10 @@ func BenchmarkLiveRelay(b *testing.B) {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) { benchFanout(b, bin, "", n, window) })
 	}
 	levers, joiners := envInt("LIVE_BENCH_LEVER_VIEWERS", 200), envInt("LIVE_BENCH_JOINERS", 200)
-	for _, off := range []string{"none", "batch", "gcm", "inline", "nack", "all"} {
+	for _, off := range []string{"none", "batch", "gcm", "inline", "nack", "direct", "all"} {
 		b.Run(fmt.Sprintf("levers-off=%s/viewers=%d", off, levers), func(b *testing.B) { benchFanout(b, bin, off, levers, window) })
 	}
-	for _, off := range []string{"none", "handshakes", "all"} {
+	for _, off := range []string{"none", "handshakes", "dtls", "pace", "all"} {
 		b.Run(fmt.Sprintf("join-storm=%d/off=%s", joiners, off), func(b *testing.B) { benchStorm(b, bin, off, 20, joiners) })
 	}
 }
@@ -91,7 +94,7 @@ func leversOff(off string) []string {
 	case "", "none":
 		return []string{"MERCHD_LIVE_OFF="}
 	case "all":
-		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack"}
+		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct,dtls,pace"}
 	}
 	return []string{"MERCHD_LIVE_OFF=" + off}
 }
@@ -112,13 +115,19 @@ func benchFanout(b *testing.B, bin, off string, n int, window time.Duration) {
 		v.reset()
 	}
 	sent0 := pub.sent.Load()
+	prof := rl.profile(b, window)
+	drops0 := udpRcvbufErrors()
 	cpuA, rssA := procStats(b, rl.pid)
+	userA, sysA := procTimes(b, rl.pid)
 	self0, _ := procStats(b, os.Getpid())
 	start := time.Now()
 	time.Sleep(window)
 	elapsed := time.Since(start)
 	cpuB, _ := procStats(b, rl.pid)
+	userB, sysB := procTimes(b, rl.pid)
 	self1, _ := procStats(b, os.Getpid())
+	prof()
+	drops := udpRcvbufErrors() - drops0
 	sent := pub.sent.Load() - sent0
 	var lat []time.Duration
 	var recv, gaps int64
@@ -131,11 +140,40 @@ func benchFanout(b *testing.B, bin, off string, n int, window time.Duration) {
 	cpuPct := float64(cpuB-cpuA) / ticksPerSecond / elapsed.Seconds() * 100
 	b.ReportMetric(cpuPct/float64(n), "relay-%core/viewer")
 	b.ReportMetric(cpuPct, "relay-%core")
+	b.ReportMetric(float64(userB-userA)/ticksPerSecond/elapsed.Seconds()*100, "relay-user-%core")
+	b.ReportMetric(float64(sysB-sysA)/ticksPerSecond/elapsed.Seconds()*100, "relay-sys-%core")
 	b.ReportMetric(float64(self1-self0)/ticksPerSecond/elapsed.Seconds()*100, "loadgen-%core")
 	b.ReportMetric(float64(rssA-rss0)/1024/float64(n), "MiB/viewer")
 	b.ReportMetric(float64(recv)/float64(sent*int64(n))*100, "delivered-%")
 	graphtest.ReportPercentiles(b, lat, 0.50, 0.99)
 	b.ReportMetric(float64(gaps), "gaps")
+	b.ReportMetric(float64(drops), "udp-rcvbuf-drops")
+}
+
+// udpRcvbufErrors is the kernel's count of UDP datagrams dropped because
+// the receiving socket's buffer was full (all sockets of the host). The
+// relay only receives RTCP and handshakes; media dropped this way was
+// dropped at a viewer's socket, by a load generator too busy to read it.
+func udpRcvbufErrors() int64 {
+	raw, _ := os.ReadFile("/proc/net/snmp")
+	var names []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
 }
 
 // benchStorm: watchers viewers play, then joiners connect at once. It
@@ -157,6 +195,7 @@ func benchStorm(b *testing.B, bin, off string, watchers, joiners int) {
 		v.reset()
 	}
 	plis0 := pub.plis.Load()
+	drops0 := udpRcvbufErrors()
 	start := time.Now()
 	js := rl.join(b, joiners, joiners)
 	for _, v := range js {
@@ -184,6 +223,7 @@ func benchStorm(b *testing.B, bin, off string, watchers, joiners int) {
 	b.ReportMetric(float64(joinGaps), "joiner-gaps")
 	b.ReportMetric(float64(notKey), "joiners-not-at-keyframe")
 	b.ReportMetric(float64(pub.plis.Load()-plis0), "PLIs")
+	b.ReportMetric(float64(udpRcvbufErrors()-drops0), "udp-rcvbuf-drops")
 }
 
 // join connects n viewers, at most par at a time.
@@ -207,6 +247,38 @@ const ticksPerSecond = 100 // Linux USER_HZ
 type relayProc struct {
 	base, stream, key string
 	pid               int
+	debug             string // the relay's --debug-addr (LIVE_BENCH_DEBUG_ADDR)
+}
+
+// profile starts a CPU profile of the relay over window when
+// LIVE_BENCH_PROFILE names a file (with LIVE_BENCH_DEBUG_ADDR set) and
+// returns a func that waits for it and writes it there, the sub-benchmark's
+// name appended: go tool pprof -top $LIVE_BENCH_PROFILE.viewers=200.
+func (rl *relayProc) profile(b *testing.B, window time.Duration) (wait func()) {
+	file := os.Getenv("LIVE_BENCH_PROFILE")
+	if file == "" || rl.debug == "" {
+		return func() {}
+	}
+	file += "." + strings.NewReplacer("/", "_", "BenchmarkLiveRelay_", "").Replace(b.Name())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", rl.debug, int(window.Seconds()))
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Logf("profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(file, raw, 0o644)
+		}
+		if err != nil {
+			b.Logf("profile: %v", err)
+		}
+	}()
+	return func() { <-done }
 }
 
 func startRelay(b *testing.B, bin string, env []string) *relayProc {
@@ -238,11 +310,24 @@ func startRelay(b *testing.B, bin string, env []string) *relayProc {
 		}
 	}
 	mutate(b, base, staff, `mutation { createStream(input: {title: "bench"}) { stream { id } streamKey } }`).Decode(b, &s)
-	return &relayProc{base: base, stream: s.CreateStream.Stream.ID, key: s.CreateStream.StreamKey, pid: pid}
+	return &relayProc{base: base, stream: s.CreateStream.Stream.ID, key: s.CreateStream.StreamKey, pid: pid,
+		debug: os.Getenv("LIVE_BENCH_DEBUG_ADDR")}
 }
 
 // childPID follows the exec of the taskset wrapper (the same pid after exec).
 func childPID(pid int) int { return pid }
+
+// procTimes is a process's user and system CPU time in ticks.
+func procTimes(b *testing.B, pid int) (user, sys int64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Skipf("no /proc: %v", err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	user, _ = strconv.ParseInt(f[11], 10, 64)
+	sys, _ = strconv.ParseInt(f[12], 10, 64)
+	return user, sys
+}
 
 func procStats(b *testing.B, pid int) (cpuTicks int64, rssKiB int64) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

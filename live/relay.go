@@ -94,6 +94,9 @@ type Relay struct {
 	perIP   map[string]int // WHEP sessions per client address
 
 	cascade *cascade // nil: this node serves only its own publishers
+
+	stopReports chan struct{} // ends sendReports (levers.direct)
+	closeOnce   sync.Once
 }
 
 // New starts a relay.
@@ -154,7 +157,19 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 		return nil, err
 	}
 	// Viewers: resend from a small per-track buffer only; RTCP reports.
-	if r.viewAPI, err = newAPI(se, func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	viewSE := se
+	if r.levers.dtls {
+		// The relay answers viewers as the DTLS server and skips the
+		// cookie exchange (HelloVerifyRequest): ICE's connectivity checks
+		// have already proved the viewer owns its address, which is what
+		// the cookie is for. A join takes one round trip fewer, and a
+		// handshake slot is held that much shorter.
+		if err := viewSE.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+			return nil, err
+		}
+		viewSE.SetDTLSInsecureSkipHelloVerify(true)
+	}
+	if r.viewAPI, err = newAPI(viewSE, func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 		if r.levers.nack {
 			// NACKs are answered from the track's own buffer (readRTCP):
 			// pion's responder would copy every packet for every viewer.
@@ -163,9 +178,19 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Relay, error) {
 		} else if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(cfg.NACKBuffer)); err != nil {
 			return err
 		}
+		if r.levers.direct {
+			// No interceptor on the write path: the relay sends the
+			// sender reports itself (sendReports). Viewers send no media,
+			// so there is nothing to send receiver reports about.
+			return nil
+		}
 		return webrtc.ConfigureRTCPReports(ir)
 	}); err != nil {
 		return nil, err
+	}
+	if r.levers.direct {
+		r.stopReports = make(chan struct{})
+		go r.sendReports(r.stopReports)
 	}
 	return r, nil
 }
@@ -193,6 +218,11 @@ func (r *Relay) Close() error {
 	for _, s := range streams {
 		s.close()
 	}
+	r.closeOnce.Do(func() {
+		if r.stopReports != nil {
+			close(r.stopReports)
+		}
+	})
 	return r.udp.close()
 }
 
@@ -398,6 +428,7 @@ type track struct {
 	subs    atomic.Pointer[[]*viewerTrack] // copy-on-write for the hot path
 	firstTS uint32
 	lastTS  uint32
+	lastAt  time.Time // when lastTS first arrived (sender reports)
 	started bool
 	clock   uint32
 
@@ -425,6 +456,9 @@ func (t *track) forward(pkt *rtp.Packet) {
 	t.mu.Lock()
 	if !t.started {
 		t.firstTS, t.started = pkt.Timestamp, true
+	}
+	if pkt.Timestamp != t.lastTS || t.lastAt.IsZero() {
+		t.lastAt = time.Now()
 	}
 	t.lastTS = pkt.Timestamp
 	if t.kind == webrtc.RTPCodecTypeVideo {
@@ -526,6 +560,13 @@ func (t *track) hasKeyframe() bool {
 	return t.caching && len(t.gop) > 0
 }
 
+// viewerLocal is a viewer's outgoing track: a *directTrack
+// (levers.direct) or pion's TrackLocalStaticRTP.
+type viewerLocal interface {
+	webrtc.TrackLocal
+	WriteRTP(*rtp.Packet) error
+}
+
 // viewer is one WHEP session.
 type viewer struct {
 	id     string
@@ -549,13 +590,14 @@ type viewer struct {
 // a slow viewer delays only itself.
 type viewerTrack struct {
 	src     *track
-	local   *webrtc.TrackLocalStaticRTP
+	local   viewerLocal
 	q       chan *rtp.Packet // goroutine per viewer track (levers.inline off)
 	limit   int              // backlog bound (Config.ViewerQueue)
 	live    atomic.Bool      // caught up: forward writes directly
 	mu      sync.Mutex       // guards backlog and the switch to live
 	backlog []*rtp.Packet
 	waitKey bool // video with no cached keyframe: start at the next one
+	pace    bool // catch up at a bounded rate (levers.pace)
 	dropped atomic.Uint64
 	sent    atomic.Uint64
 	resent  atomic.Uint64 // answers to NACKs
@@ -616,11 +658,29 @@ func (vt *viewerTrack) start(done <-chan struct{}, snapshot []*rtp.Packet) {
 // catchUpChunk is how many packets a catch-up writes per sendmmsg.
 const catchUpChunk = 32
 
+// Paced (levers.pace), a catch-up writes pacedChunk packets every
+// pacedEvery: ~1,600 packets a second, six times a 2 Mbps stream's rate,
+// so a one-second keyframe cache is through in about 130 ms, while no
+// more than 16 datagrams (~20 KB) reach the joiner's socket at once.
+// Unpaced, a storm of joiners gets every cached packet at once, each a
+// burst larger than a default socket receive buffer (208 KiB on Linux).
+const (
+	pacedChunk = 16
+	pacedEvery = 10 * time.Millisecond
+)
+
 // catchUp writes the snapshot, then the backlog forward queued meanwhile,
 // until the backlog is empty; then forward takes over (under vt.mu, so no
 // packet is sent twice or skipped, and the order holds).
 func (vt *viewerTrack) catchUp(done <-chan struct{}, pkts []*rtp.Packet) {
 	out := vt.src.out
+	chunkSize := catchUpChunk
+	var tick *time.Ticker
+	if vt.pace {
+		chunkSize = pacedChunk
+		tick = time.NewTicker(pacedEvery)
+		defer tick.Stop()
+	}
 	for {
 		for len(pkts) > 0 {
 			select {
@@ -628,7 +688,7 @@ func (vt *viewerTrack) catchUp(done <-chan struct{}, pkts []*rtp.Packet) {
 				return
 			default:
 			}
-			chunk := pkts[:min(catchUpChunk, len(pkts))]
+			chunk := pkts[:min(chunkSize, len(pkts))]
 			pkts = pkts[len(chunk):]
 			out.hold()
 			for _, p := range chunk {
@@ -637,6 +697,13 @@ func (vt *viewerTrack) catchUp(done <-chan struct{}, pkts []*rtp.Packet) {
 				}
 			}
 			out.release()
+			if tick != nil && len(pkts) > 0 {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+			}
 		}
 		vt.mu.Lock()
 		if len(vt.backlog) == 0 {

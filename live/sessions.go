@@ -195,7 +195,12 @@ func (r *Relay) view(ctx context.Context, streamID, clientIP, offer string, pull
 	}
 	v := &viewer{id: newID(), ip: clientIP, pc: pc, done: make(chan struct{}), pull: pull}
 	for _, t := range tracks {
-		local, err := webrtc.NewTrackLocalStaticRTP(t.codec, t.id, "merchd")
+		var local viewerLocal
+		if r.levers.direct {
+			local, err = newDirectTrack(t.codec, t.id, "merchd")
+		} else {
+			local, err = webrtc.NewTrackLocalStaticRTP(t.codec, t.id, "merchd")
+		}
 		if err != nil {
 			_ = pc.Close()
 			return "", "", err
@@ -205,7 +210,7 @@ func (r *Relay) view(ctx context.Context, streamID, clientIP, offer string, pull
 			_ = pc.Close()
 			return "", "", err
 		}
-		vt := &viewerTrack{src: t, local: local, limit: r.cfg.ViewerQueue}
+		vt := &viewerTrack{src: t, local: local, limit: r.cfg.ViewerQueue, pace: r.levers.pace}
 		if !t.inline {
 			vt.q = make(chan *rtp.Packet, r.cfg.ViewerQueue)
 		}
