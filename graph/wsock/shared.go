@@ -131,8 +131,12 @@ func (o *op) sharedNext(rc *graphql.OperationContext) (handled bool) {
 		o.c.sendPayload(o, e.payload)
 		return true
 	}
-	var payload []byte
-	defer func() { e.publish(payload) }() // also when next panics: the others execute their own
+	published := false
+	defer func() { // when next panics or ends: the others execute their own
+		if !published {
+			e.publish(nil)
+		}
+	}()
 	var resp *graphql.Response
 	if !o.guard(rc, func() { resp = o.next(o.ctx) }) {
 		return true
@@ -146,11 +150,18 @@ func (o *op) sharedNext(rc *graphql.OperationContext) (handled bool) {
 		o.c.sendErrors(o.id, encodeFailed)
 		return true
 	}
-	// Shared only if next surely took value id: had a later value been put
-	// in the channel meanwhile, next may have taken that one instead.
-	if last, _ := o.shared.Head(); last == id {
+	// Shared only if next surely took value id (had a later value been put
+	// in the channel meanwhile, next may have taken that one instead), and
+	// ran to its end: a leader stopped or gone mid-execution may hold its
+	// context's errors, which are no one else's.
+	var payload []byte
+	if last, _ := o.shared.Head(); last == id && o.ctx.Err() == nil {
 		payload = b
 	}
+	// The others have the bytes before the leader's own write, which a
+	// client that stopped reading holds up to the write timeout.
+	published = true
+	e.publish(payload)
 	o.c.t.ownSends.Add(1)
 	o.c.sendPayload(o, b)
 	return true
