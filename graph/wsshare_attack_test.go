@@ -156,3 +156,37 @@ func dialStalled(t *testing.T, e *graphtest.Env) *websocket.Conn {
 	initSocket(t, c, nil)
 	return c
 }
+
+// TestSharedNestedStockIsEachOwn: a subscriber's nested Variant.available
+// is read through its operation's stock loader. Two anonymous subscribers
+// of one operation, one subscribed before a change and one after, must
+// each be sent what their own execution gives: the current stock.
+func TestSharedNestedStockIsEachOwn(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	v := newVariant(t, e, 10, 2000, "EUR")
+	const q = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { available } } }`
+	vars := map[string]any{"ids": []string{v}}
+	a := dialWS(t, e, "")
+	a.subscribe("a", q, vars)
+	if got := a.next("a"); !strings.Contains(got, `"variant":{"available":10}`) {
+		t.Fatalf("a's first value: %s", got)
+	}
+	setStock(t, e, v, 9, "nested-9")
+	if got := a.next("a"); !strings.Contains(got, `"variant":{"available":9}`) {
+		t.Fatalf("a after the change to 9: %s", got)
+	}
+	b := dialWS(t, e, "")
+	b.subscribe("b", q, vars)
+	if got := b.next("b"); !strings.Contains(got, `"variant":{"available":9}`) {
+		t.Fatalf("b's first value: %s", got)
+	}
+	setStock(t, e, v, 8, "nested-8")
+	for _, w := range []struct {
+		c  *wsClient
+		id string
+	}{{a, "a"}, {b, "b"}} {
+		if got := w.c.next(w.id); !strings.Contains(got, `"variant":{"available":8}`) {
+			t.Fatalf("%s after the change to 8: %s", w.id, got)
+		}
+	}
+}
