@@ -190,3 +190,61 @@ func TestSharedNestedStockIsEachOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedAcrossSubprotocols: graphql-ws and graphql-transport-ws
+// sockets in one group, and one socket subscribed twice under two ids:
+// each message carries its socket's type ("data" or "next") and its own
+// id, the group shares, and no group outlives the sockets.
+func TestSharedAcrossSubprotocols(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	v := newVariant(t, e, 10, 2000, "EUR")
+	vars := map[string]any{"ids": []string{v}}
+	type sub struct {
+		c         *websocket.Conn
+		ids       []string
+		typ, verb string
+	}
+	var subs []sub
+	for i := range 6 {
+		proto, typ, verb := "graphql-transport-ws", "next", "subscribe"
+		if i%2 == 1 {
+			proto, typ, verb = "graphql-ws", "data", "start"
+		}
+		c := rawSocket(t, e, proto)
+		initSocket(t, c, nil)
+		s := sub{c, []string{fmt.Sprint("p", i, "-1"), fmt.Sprint("p", i, "-2")}, typ, verb}
+		for _, id := range s.ids {
+			graphtest.Must(t, c.WriteJSON(map[string]any{"id": id, "type": verb, "payload": map[string]any{"query": stockSub, "variables": vars}}))
+		}
+		subs = append(subs, s)
+	}
+	expect := func(available int) {
+		t.Helper()
+		for _, s := range subs {
+			seen := map[string]bool{}
+			for len(seen) < len(s.ids) {
+				m := readMsg(t, s.c)
+				id, _ := m["id"].(string)
+				if m["type"] != s.typ || (id != s.ids[0] && id != s.ids[1]) || seen[id] || !strings.Contains(fmt.Sprint(m["payload"]), fmt.Sprintf("available:%d", available)) {
+					t.Fatalf("socket of %v (want %s): %v", s.ids, s.typ, m)
+				}
+				seen[id] = true
+			}
+		}
+	}
+	expect(10)
+	shared0, own0 := e.API.SubscriptionSends()
+	setStock(t, e, v, 9, "proto-mix-9")
+	expect(9)
+	if shared, own := waitSends(t, e, shared0, own0, 12); shared != 11 || own != 1 {
+		t.Fatalf("12 subscribers of one operation: %d shared, %d own", shared, own)
+	}
+	for _, s := range subs {
+		s.c.Close()
+	}
+	for deadline := time.Now().Add(msgWait); e.API.ShareGroups() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d groups left", e.API.ShareGroups())
+		}
+	}
+}
