@@ -209,7 +209,13 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	srv.AroundOperations(s.checkSession)
 	srv.AroundOperations(s.boundSocketOperations)
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(withMemberCache(withStockLoader(ctx)))
+		return next(withMemberCache(ctx))
+	})
+	// The stock loader is per response: a subscription's values each read
+	// the stock afresh (one loader for the operation froze a nested
+	// Variant.available at the first value).
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		return next(withStockLoader(ctx))
 	})
 	// The audit is outermost: it sees every refusal, the hub scope's too.
 	srv.AroundFields(r.audit)

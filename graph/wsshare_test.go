@@ -2,16 +2,11 @@ package graph_test
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
-	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/graphtest"
 )
 
@@ -181,65 +176,4 @@ func TestSharedEncodingUnderChurn(t *testing.T) {
 	if shared, own := e.API.SubscriptionSends(); shared == 0 {
 		t.Fatalf("no value was shared under churn (%d own)", own)
 	}
-}
-
-// TestSharedEncodingStalledLeader: five clients that never read and one
-// that does run one operation with big events, so they share encodings.
-// Whichever of them executes a value, the healthy client has each change
-// long before the write timeout (4 s): a stalled leader publishes its
-// encoding before its own write blocks. The stalled clients are dropped.
-func TestSharedEncodingStalledLeader(t *testing.T) {
-	cfg := graph.DefaultConfig()
-	cfg.SocketWriteTimeout = 4 * time.Second
-	cfg.MaxConnectionsPerIP = 10
-	e := graphtest.New(t, graphtest.Options{Config: &cfg, SubscriptionRate: 1000})
-	v := newVariant(t, e, 5000, 1000, "EUR")
-	var prod struct {
-		Node struct{ Product struct{ ID string } }
-	}
-	e.Do(t, "", `query($id: ID!) { node(id: $id) { ... on Variant { product { id } } } }`, map[string]any{"id": v}).Decode(t, &prod)
-	e.Staff(t, `mutation($i: UpdateProductMutationInput!) { updateProduct(input: $i) { product { id } } }`,
-		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
-	const big = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { product { description } } } }`
-	vars := map[string]any{"ids": []string{v}}
-	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, NetDial: func(network, addr string) (net.Conn, error) {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			raw, _ := c.(*net.TCPConn).SyscallConn()
-			raw.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		}
-		return c, err
-	}}
-	for i := range 5 {
-		stalled, _, err := d.Dial("ws"+strings.TrimPrefix(e.URL, "http"), nil)
-		graphtest.Must(t, err)
-		defer stalled.Close()
-		initSocket(t, stalled, nil)
-		graphtest.Must(t, stalled.WriteJSON(map[string]any{"id": fmt.Sprint("x", i), "type": "subscribe", "payload": map[string]any{"query": big, "variables": vars}}))
-	}
-	healthy := dialWS(t, e, "")
-	healthy.subscribe("h", big, vars)
-	healthy.next("h")
-	topic := "stock:" + mustDecode(t, v)
-	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 6; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d subscribers, want 6", e.Broker.Subscribers(topic))
-		}
-	}
-	i := 0
-	for ; e.Broker.Subscribers(topic) > 1; i++ {
-		if i >= 4000 {
-			t.Fatalf("after %d changes the stalled clients still hold their subscriptions", i)
-		}
-		setStock(t, e, v, 4000-i, fmt.Sprint("stall", i))
-		want := fmt.Sprintf(`"available":%d`, 4000-i)
-		until := time.Now().Add(2 * time.Second) // half the write timeout
-		for got := ""; !strings.Contains(got, want); {
-			got = healthy.nextBefore("h", until)
-		}
-	}
-	if shared, _ := e.API.SubscriptionSends(); shared == 0 {
-		t.Fatal("no value was shared: the test did not test sharing")
-	}
-	t.Logf("the stalled clients were dropped after %d changes", i)
 }

@@ -158,9 +158,11 @@ func (o *op) sharedNext(rc *graphql.OperationContext) (handled bool) {
 		o.c.sendErrors(o.id, encodeFailed)
 		return true
 	}
-	// Shared only if next surely took value id: had a later value been put
-	// in the channel meanwhile, next may have taken that one instead.
-	if last, _ := o.shared.Head(); last == id {
+	// Shared only if next surely took value id (had a later value been put
+	// in the channel meanwhile, next may have taken that one instead), and
+	// ran to its end: a leader stopped or gone mid-execution may hold its
+	// context's errors, which are no one else's.
+	if last, _ := o.shared.Head(); last == id && o.ctx.Err() == nil {
 		publish(b)
 	} else {
 		publish(nil)
