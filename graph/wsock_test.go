@@ -6,7 +6,6 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -302,18 +301,7 @@ func TestSlowSocketIsDropped(t *testing.T) {
 		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
 	// The stalled client's receive buffer is small, so the server's writes
 	// block soon.
-	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, NetDial: func(network, addr string) (net.Conn, error) {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			raw, _ := c.(*net.TCPConn).SyscallConn()
-			raw.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		}
-		return c, err
-	}}
-	stalled, _, err := d.Dial("ws"+strings.TrimPrefix(e.URL, "http"), nil)
-	graphtest.Must(t, err)
-	defer stalled.Close()
-	initSocket(t, stalled, nil)
+	stalled := dialStalled(t, e)
 	graphtest.Must(t, stalled.WriteJSON(map[string]any{"id": "x", "type": "subscribe", "payload": map[string]any{
 		"query":     `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { product { description } } } }`,
 		"variables": map[string]any{"ids": []string{v}}}}))
@@ -344,7 +332,7 @@ func TestSlowSocketIsDropped(t *testing.T) {
 	t.Logf("the stalled client was dropped after %d changes", i)
 	// The server let go of its socket: the address's second slot is free
 	// (bounded wait: the slot comes back as the close finishes).
-	d = websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
 	for deadline := time.Now().Add(msgWait); ; time.Sleep(10 * time.Millisecond) {
 		c, _, err := d.Dial("ws"+strings.TrimPrefix(e.URL, "http"), nil)
 		if err == nil {
