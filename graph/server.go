@@ -208,14 +208,12 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases, MaxWrites: cfg.MaxWrites})
 	srv.AroundOperations(s.checkSession)
 	srv.AroundOperations(s.boundSocketOperations)
-	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(withMemberCache(ctx))
-	})
-	// The stock loader is per response: a subscription's values each read
-	// the stock afresh (one loader for the operation froze a nested
-	// Variant.available at the first value).
+	// The stock loader and the member's tier are per response: a
+	// subscription's values each read them afresh (once per operation froze
+	// a nested Variant.available at the first value, and kept a customer who
+	// bought a membership mid-subscription on non-member prices).
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		return next(withStockLoader(ctx))
+		return next(withMemberCache(withStockLoader(ctx)))
 	})
 	// The audit is outermost: it sees every refusal, the hub scope's too.
 	srv.AroundFields(r.audit)

@@ -8,8 +8,9 @@ import (
 	"github.com/merchd/merchd/ent/viewer"
 )
 
-// memberCache remembers the viewer's active tier for one request, so
-// listing 60 variants asks for it once.
+// memberCache remembers the viewer's active tier for one response (a
+// query, or one value of a subscription), so listing 60 variants asks for
+// it once.
 type memberCache struct {
 	once sync.Once
 	tier *ent.MembershipTier

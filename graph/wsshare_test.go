@@ -177,3 +177,37 @@ func TestSharedEncodingUnderChurn(t *testing.T) {
 		t.Fatalf("no value was shared under churn (%d own)", own)
 	}
 }
+
+// TestMemberPriceFollowsAMembershipBoughtMidSubscription: a signed-in
+// customer subscribes without a membership, then buys one. The next value
+// of the same subscription carries the member price: the member's tier is
+// looked up per value, not once per operation.
+func TestMemberPriceFollowsAMembershipBoughtMidSubscription(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{Dialect: d})
+			v := newVariant(t, e, 10, 2000, "EUR")
+			var tier struct {
+				CreateMembershipTier struct{ Tier struct{ ID string } }
+			}
+			e.Staff(t, `mutation { createMembershipTier(input: {name: "Owls", price: {amount: 100, currency: "EUR"}, period: MONTH}) { tier { id } } }`, nil, &tier)
+			e.Staff(t, `mutation($t: ID!, $v: ID!) { setMemberPrice(input: {tierId: $t, variantId: $v, amount: 1500}) { memberPrice { id } } }`,
+				map[string]any{"t": tier.CreateMembershipTier.Tier.ID, "v": v}, &struct{}{})
+			tok, id := e.SignUp(t, "late-owl@example.com")
+			grant(t, e, id, 100, "g")
+
+			w := dialWS(t, e, tok)
+			w.send(map[string]any{"id": "s", "type": "subscribe", "payload": map[string]any{"query": priceSub, "variables": map[string]any{"ids": []string{v}}}})
+			if p := fmt.Sprint(w.recv()["payload"]); !strings.Contains(p, "available:10") || !strings.Contains(p, "memberPrice:<nil>") {
+				t.Fatalf("before the membership: %s, want available 10 and no member price", p)
+			}
+			e.Do(t, tok, `mutation($i: BuyMembershipInput!) { buyMembership(input: $i) { membership { status } } }`, map[string]any{"i": map[string]any{
+				"tierId": tier.CreateMembershipTier.Tier.ID, "payWith": map[string]any{"wallet": map[string]any{"amount": 100, "currency": "EUR"}},
+				"idempotencyKey": "m"}}).Decode(t, &struct{}{})
+			setStock(t, e, v, 9, "after-membership")
+			if p := fmt.Sprint(w.recv()["payload"]); !strings.Contains(p, "available:9") || !strings.Contains(p, "memberPrice:map[amount:1500]") {
+				t.Fatalf("after the membership: %s, want available 9 and the member price 1500", p)
+			}
+		})
+	}
+}
