@@ -145,6 +145,19 @@ type Server struct {
 	cache    *respcache.Cache // nil: off
 	sockets  *wsock.Transport
 	res      *Resolver // the audit of writes outside GraphQL (uploads)
+	// stopping ends with GoingAway: SSE streams end with it.
+	stopping  context.Context
+	goingAway context.CancelFunc
+}
+
+// GoingAway ends the long-lived streams, which net/http's Shutdown would
+// otherwise wait for (SSE) or never see (websockets, hijacked): sockets are
+// closed with 1001 (going away) and SSE streams end, so their clients
+// reconnect to another replica or after the restart. New streams are
+// refused the same way. Register it with http.Server.RegisterOnShutdown.
+func (s *Server) GoingAway() {
+	s.goingAway()
+	s.sockets.GoingAway()
 }
 
 // NewServer builds the GraphQL handler over r.
@@ -181,6 +194,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 		proxies[i] = netip.MustParsePrefix(p).Masked() // validated
 	}
 	s := &Server{proxies: proxies, cfg: cfg, log: log, accounts: r.Accounts, metrics: m, conns: newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP), cache: cache, res: r}
+	s.stopping, s.goingAway = context.WithCancel(context.Background())
 	srv := handler.New(schema)
 	s.sockets = wsock.New(wsock.Config{
 		Init:         s.websocketInit,
@@ -319,9 +333,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer release()
-		// An SSE stream lives on, and ends with the session that opened it.
+		// An SSE stream lives on, and ends with the session that opened it
+		// or with the server (GoingAway).
 		ctx, cancel := context.WithCancel(withLongLived(ctx))
 		defer cancel()
+		defer context.AfterFunc(s.stopping, cancel)()
 		s.watchSession(ctx, viewer.FromContext(ctx), cancel)
 		s.gql.ServeHTTP(w, r.WithContext(ctx))
 		return

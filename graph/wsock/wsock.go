@@ -44,6 +44,7 @@ const (
 // Close codes of graphql-transport-ws (and used alike for graphql-ws).
 const (
 	CloseNormal           = 1000
+	CloseGoingAway        = 1001
 	CloseBadMessage       = 4400
 	CloseUnauthorized     = 4401
 	CloseForbidden        = 4403
@@ -98,6 +99,38 @@ type Transport struct {
 	// Subscription values sent from a group's encoding, and executed and
 	// encoded for one subscriber.
 	sharedSends, ownSends atomic.Uint64
+
+	// The open sockets, so that GoingAway can close them: net/http's
+	// Shutdown does not see hijacked connections.
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	goingAway bool
+}
+
+// GoingAway closes every socket with 1001 (going away) and every later one
+// at once: the server is shutting down, and clients should reconnect to
+// another replica or after the restart. It returns when each socket has
+// been sent its close frame (or failed to be within a short wait).
+func (t *Transport) GoingAway() {
+	t.mu.Lock()
+	t.goingAway = true
+	conns := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { c.close(CloseGoingAway, "server shutting down") })
+	}
+	wg.Wait()
+}
+
+// Open is how many sockets are open.
+func (t *Transport) Open() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
 }
 
 // Encodings counts the subscription values sent so far: shared, from an
@@ -134,7 +167,7 @@ func New(cfg Config) *Transport {
 	if check == nil {
 		check = func(*http.Request) bool { return true }
 	}
-	return &Transport{cfg: cfg, up: websocket.Upgrader{
+	return &Transport{cfg: cfg, conns: map[*conn]struct{}{}, up: websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   256,
 		WriteBufferSize:  4096,
@@ -170,6 +203,16 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	base, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &conn{t: t, ws: ws, exec: exec, base: base, cancelBase: cancel, release: release, ops: map[string]*op{}}
+	t.mu.Lock()
+	goingAway := t.goingAway
+	if !goingAway {
+		t.conns[c] = struct{}{}
+	}
+	t.mu.Unlock()
+	if goingAway {
+		c.close(CloseGoingAway, "server shutting down")
+		return
+	}
 	switch ws.Subprotocol() {
 	case TransportWS:
 	case LegacyWS:
@@ -711,6 +754,9 @@ func (c *conn) close(code int, reason string) {
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeControlFrameWait))
 	}
 	_ = c.ws.Close()
+	c.t.mu.Lock()
+	delete(c.t.conns, c)
+	c.t.mu.Unlock()
 	for _, cancel := range cancels {
 		cancel()
 	}
