@@ -211,3 +211,39 @@ func TestMemberPriceFollowsAMembershipBoughtMidSubscription(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedEncodingAcrossSpellings: one operation spelt three ways
+// (whitespace, commas, a comment) is one group: a change is executed once
+// for the three sockets. A different operation is not.
+func TestSharedEncodingAcrossSpellings(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	v := newVariant(t, e, 10, 2000, "EUR")
+	spellings := []string{
+		priceSub,
+		"# the counter\nsubscription ($ids: [ID!]!) {\n  stockChanged(variantIds: $ids) {\n    available,\n    variant { sku, memberPrice { amount } }\n  }\n}\n",
+		"subscription($ids:[ID!]!){stockChanged(variantIds:$ids){available variant{sku memberPrice{amount}}}}",
+		`subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { sku } } }`, // another operation
+	}
+	var socks []*wsClient
+	for i, q := range spellings {
+		w := dialWS(t, e, "")
+		w.send(map[string]any{"id": fmt.Sprint(i), "type": "subscribe", "payload": map[string]any{"query": q, "variables": map[string]any{"ids": []string{v}}}})
+		if m := w.recv(); !strings.Contains(fmt.Sprint(m["payload"]), "available:10") {
+			t.Fatalf("spelling %d: first value %v", i, m)
+		}
+		socks = append(socks, w)
+	}
+	if g := e.API.ShareGroups(); g != 2 {
+		t.Fatalf("%d share groups, want 2 (three spellings of one operation, and another)", g)
+	}
+	shared0, own0 := e.API.SubscriptionSends()
+	setStock(t, e, v, 9, "spell-9")
+	for i, w := range socks {
+		if m := w.recv(); m["id"] != fmt.Sprint(i) || !strings.Contains(fmt.Sprint(m["payload"]), "available:9") {
+			t.Fatalf("spelling %d: %v", i, m)
+		}
+	}
+	if shared, own := waitSends(t, e, shared0, own0, len(socks)); shared != 2 || own != 2 {
+		t.Fatalf("%d shared and %d own encodings, want 2 and 2", shared, own)
+	}
+}

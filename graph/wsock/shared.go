@@ -3,10 +3,12 @@ package wsock
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/formatter"
 
 	"github.com/merchd/merchd/graph/realtime"
 )
@@ -30,7 +32,19 @@ import (
 type groups struct {
 	mu sync.Mutex
 	m  map[string]*group
+	// canon remembers each query text's canonical form (its parsed document
+	// formatted), so copies of one operation spelt differently share a
+	// group; bounded by maxCanon, then started afresh.
+	canon map[string]string
 }
+
+// maxCanon bounds the remembered canonical query texts, and
+// maxCanonQuery the length of a query text remembered (a longer one is
+// formatted at each subscribe): at most 8 MiB.
+const (
+	maxCanon      = 256
+	maxCanonQuery = 16 << 10
+)
 
 // group is one shared operation's members and its latest encoding.
 type group struct {
@@ -46,16 +60,34 @@ type encoded struct {
 	payload []byte // nil: not shareable; each member executes its own
 }
 
-// shareKey is the group of an operation on a connection of class.
-func shareKey(class string, rc *graphql.OperationContext) (string, bool) {
-	if rc.Operation == nil || rc.Operation.Operation != ast.Subscription {
+// key is the group of an operation on a connection of class: the
+// operation's canonical text (whitespace, comments and commas do not
+// split a group), its name and its variables.
+func (gs *groups) key(class string, rc *graphql.OperationContext) (string, bool) {
+	if rc.Operation == nil || rc.Operation.Operation != ast.Subscription || rc.Doc == nil {
 		return "", false
 	}
 	vars, err := json.Marshal(rc.Variables) // map keys sorted: one spelling
 	if err != nil {
 		return "", false
 	}
-	return class + "\x00" + rc.OperationName + "\x00" + rc.RawQuery + "\x00" + string(vars), true
+	gs.mu.Lock()
+	text, ok := gs.canon[rc.RawQuery]
+	gs.mu.Unlock()
+	if !ok {
+		var b strings.Builder
+		formatter.NewFormatter(&b, formatter.WithIndent("")).FormatQueryDocument(rc.Doc)
+		text = b.String()
+		if len(rc.RawQuery) <= maxCanonQuery {
+			gs.mu.Lock()
+			if gs.canon == nil || len(gs.canon) >= maxCanon {
+				gs.canon = map[string]string{}
+			}
+			gs.canon[rc.RawQuery] = text
+			gs.mu.Unlock()
+		}
+	}
+	return class + "\x00" + rc.OperationName + "\x00" + text + "\x00" + string(vars), true
 }
 
 // join adds a member to the group of key (made on first use).

@@ -488,7 +488,7 @@ func (c *conn) subscribe(id string, payload json.RawMessage) bool {
 	}
 	var g *group
 	if class, ok := c.t.shareable(connCtx); ok {
-		if key, ok := shareKey(class, rc); ok {
+		if key, ok := c.t.groups.key(class, rc); ok {
 			g = c.t.groups.join(key)
 		}
 	}
