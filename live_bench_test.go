@@ -196,8 +196,11 @@ func benchStorm(b *testing.B, bin, off string, watchers, joiners int) {
 	}
 	plis0 := pub.plis.Load()
 	drops0 := udpRcvbufErrors()
-	start := time.Now()
-	js := rl.join(b, joiners, joiners)
+	// The joiners' peers and offers are made first (a player page has its
+	// offer ready before it asks to join; 200 pion peers made at once on
+	// the relay's two cores took seconds of the load generator's CPU inside
+	// the storm), then every offer is posted at once.
+	js, start := rl.storm(b, joiners, 20)
 	for _, v := range js {
 		v.waitVideo(b, 30*time.Second)
 	}
@@ -235,11 +238,34 @@ func (rl *relayProc) join(b *testing.B, n, par int) []*benchViewer {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			vs[i] = rl.view(b)
+			vs[i] = rl.player(b)
+			rl.connect(b, vs[i])
 		})
 	}
 	wg.Wait()
 	return vs
+}
+
+// storm readies n players, at most par at a time, and then connects them
+// all at once; it returns them and when the first offer was sent.
+func (rl *relayProc) storm(b *testing.B, n, par int) ([]*benchViewer, time.Time) {
+	vs := make([]*benchViewer, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, par)
+	for i := range vs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			vs[i] = rl.player(b)
+		})
+	}
+	wg.Wait()
+	start := time.Now()
+	for _, v := range vs {
+		wg.Go(func() { rl.connect(b, v) })
+	}
+	wg.Wait()
+	return vs, start
 }
 
 const ticksPerSecond = 100 // Linux USER_HZ
@@ -479,7 +505,9 @@ type benchViewer struct {
 	firstKey   atomic.Bool // the first video packet starts a keyframe
 }
 
-func (rl *relayProc) view(b *testing.B) *benchViewer {
+// player builds a viewer's peer with its offer ready (what a player page
+// has done before it asks to join): connect joins it.
+func (rl *relayProc) player(b *testing.B) *benchViewer {
 	pc, err := livetest.ClientAPI(b).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		b.Fatal(err)
@@ -517,10 +545,15 @@ func (rl *relayProc) view(b *testing.B) *benchViewer {
 		}
 	})
 	b.Cleanup(func() { pc.Close() })
-	if code, msg := livetest.Exchange(b, pc, rl.base+"/live/"+rl.stream+"/whep", ""); code != http.StatusCreated {
+	livetest.Offer(b, pc)
+	return v
+}
+
+// connect posts v's offer to the relay.
+func (rl *relayProc) connect(b *testing.B, v *benchViewer) {
+	if code, msg := livetest.Post(b, v.pc, rl.base+"/live/"+rl.stream+"/whep", ""); code != http.StatusCreated {
 		b.Fatalf("view: %d %s", code, msg)
 	}
-	return v
 }
 
 func (v *benchViewer) waitVideo(b *testing.B, d time.Duration) {

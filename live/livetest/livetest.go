@@ -32,11 +32,17 @@ func ClientAPI(t testing.TB) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
 }
 
-// exchange posts an offer and applies the answer; it returns the HTTP
-// status and the session's Location.
 // Exchange posts pc's offer to url and applies the answer; it returns the
 // status and the Location (or the error body).
 func Exchange(t testing.TB, pc *webrtc.PeerConnection, url, key string) (int, string) {
+	t.Helper()
+	Offer(t, pc)
+	return Post(t, pc, url, key)
+}
+
+// Offer sets pc's local description to an offer with its ICE candidates
+// gathered: what a player has ready before it asks to join.
+func Offer(t testing.TB, pc *webrtc.PeerConnection) {
 	t.Helper()
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
@@ -51,6 +57,12 @@ func Exchange(t testing.TB, pc *webrtc.PeerConnection, url, key string) (int, st
 	case <-time.After(10 * time.Second):
 		t.Fatal("ICE candidate gathering did not complete within 10s")
 	}
+}
+
+// Post posts pc's offer (Offer) to url and applies the answer; it returns
+// the status and the Location (or the error body).
+func Post(t testing.TB, pc *webrtc.PeerConnection, url, key string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(pc.LocalDescription().SDP))
 	req.Header.Set("Content-Type", "application/sdp")
 	if key != "" {
