@@ -49,7 +49,8 @@ import (
 // viewer tracks written straight to SRTP with no interceptors, all);
 // join-storm=200/off=X connects 200 viewers at once next to 20 watching
 // (X: handshakes = bounded DTLS handshakes, dtls = the relay as DTLS server
-// without the cookie exchange, pace = paced catch-up, all).
+// without the cookie exchange, pace = paced catch-up, prune = offers pruned to the
+// stream's codecs, all).
 // LIVE_BENCH_WINDOW sets the measuring window (default 8s),
 // LIVE_BENCH_LEVER_VIEWERS and LIVE_BENCH_JOINERS the 200s.
 //
@@ -76,7 +77,7 @@ func BenchmarkLiveRelay(b *testing.B) {
 	for _, off := range []string{"none", "batch", "gcm", "inline", "nack", "direct", "all"} {
 		b.Run(fmt.Sprintf("levers-off=%s/viewers=%d", off, levers), func(b *testing.B) { benchFanout(b, bin, off, levers, window) })
 	}
-	for _, off := range []string{"none", "handshakes", "dtls", "pace", "all"} {
+	for _, off := range []string{"none", "handshakes", "dtls", "pace", "prune", "all"} {
 		b.Run(fmt.Sprintf("join-storm=%d/off=%s", joiners, off), func(b *testing.B) { benchStorm(b, bin, off, 20, joiners) })
 	}
 }
@@ -94,7 +95,7 @@ func leversOff(off string) []string {
 	case "", "none":
 		return []string{"MERCHD_LIVE_OFF="}
 	case "all":
-		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct,dtls,pace"}
+		return []string{"MERCHD_LIVE_OFF=batch,gcm,inline,handshakes,nack,direct,dtls,pace,prune"}
 	}
 	return []string{"MERCHD_LIVE_OFF=" + off}
 }
@@ -200,11 +201,21 @@ func benchStorm(b *testing.B, bin, off string, watchers, joiners int) {
 	// offer ready before it asks to join; 200 pion peers made at once on
 	// the relay's two cores took seconds of the load generator's CPU inside
 	// the storm), then every offer is posted at once.
+	cpu0, _ := procStats(b, rl.pid)
+	self0, _ := procStats(b, os.Getpid())
+	prof := rl.profile(b, 2*time.Second) // the relay over the storm
 	js, start := rl.storm(b, joiners, 20)
 	for _, v := range js {
 		v.waitVideo(b, 30*time.Second)
 	}
 	allPlaying := time.Since(start)
+	cpu1, _ := procStats(b, rl.pid)
+	defer prof()
+	self1, _ := procStats(b, os.Getpid())
+	// The CPU over the storm (from the players readied, before start, to
+	// all playing; clock ticks of 10 ms).
+	b.ReportMetric(float64(cpu1-cpu0)/ticksPerSecond*1000, "relay-cpu-ms")
+	b.ReportMetric(float64(self1-self0)/ticksPerSecond*1000, "loadgen-cpu-ms")
 	time.Sleep(2 * time.Second)
 	var lat []time.Duration
 	var gaps, joinGaps, notKey int64

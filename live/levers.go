@@ -7,7 +7,7 @@ import (
 
 // levers are the fan-out and join optimisations, each on by default. The
 // benchmark turns them off one by one (MERCHD_LIVE_OFF=batch,gcm,inline,
-// handshakes,nack,direct,dtls,pace in the relay's environment) to measure
+// handshakes,nack,direct,dtls,pace,prune in the relay's environment) to measure
 // what each is worth.
 type levers struct {
 	batch      bool // queue the fan-out's datagrams and send them with sendmmsg
@@ -18,10 +18,11 @@ type levers struct {
 	direct     bool // viewer tracks write to pion's SRTP writer directly, no interceptors; the relay sends sender reports
 	dtls       bool // answer viewers as the DTLS server without the cookie round trip (ICE already checked the address)
 	pace       bool // a joiner's catch-up from the cached keyframe is paced, not one burst
+	prune      bool // a viewer's offer loses the codecs the stream does not carry before pion reads it (prune.go)
 }
 
 func leversFromEnv() levers {
-	l := levers{batch: true, gcm: true, inline: true, handshakes: true, nack: true, direct: true, dtls: true, pace: true}
+	l := levers{batch: true, gcm: true, inline: true, handshakes: true, nack: true, direct: true, dtls: true, pace: true, prune: true}
 	for _, off := range strings.Split(os.Getenv("MERCHD_LIVE_OFF"), ",") {
 		switch strings.TrimSpace(off) {
 		case "batch":
@@ -40,6 +41,8 @@ func leversFromEnv() levers {
 			l.dtls = false
 		case "pace":
 			l.pace = false
+		case "prune":
+			l.prune = false
 		}
 	}
 	return l

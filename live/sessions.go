@@ -225,6 +225,13 @@ func (r *Relay) view(ctx context.Context, streamID, clientIP, offer string, pull
 			s.dropViewer(v, false)
 		}
 	})
+	if r.levers.prune {
+		mimes := make([]string, len(tracks))
+		for i, t := range tracks {
+			mimes[i] = t.codec.MimeType
+		}
+		offer = pruneOffer(offer, mimes)
+	}
 	ans, err := negotiate(ctx, pc, offer)
 	if err != nil {
 		_ = pc.Close()
