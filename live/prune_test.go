@@ -1,6 +1,8 @@
 package live
 
 import (
+	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -169,8 +171,20 @@ func answerCodecs(t testing.TB, offer string) [][]string {
 // offer's answer less the codecs the stream does not carry (and rtx): the
 // same payload types for H.264 and Opus, in the same order, so the tracks
 // bind to the same payload type.
+// Tried with pion's offer and with Chromium 156's
+// (testdata/chromium-156-offer.sdp: createOffer with a recvonly video and
+// audio transceiver).
 func TestPrunedOfferSameAnswer(t *testing.T) {
-	full := viewerOffer(t)
+	chromium, err := os.ReadFile("testdata/chromium-156-offer.sdp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, full := range map[string]string{"pion": viewerOffer(t), "chromium": string(chromium)} {
+		t.Run(name, func(t *testing.T) { samePrunedAnswer(t, full) })
+	}
+}
+
+func samePrunedAnswer(t *testing.T, full string) {
 	a, b := answerCodecs(t, full), answerCodecs(t, pruneOffer(full, streamMimes))
 	if len(a) != 2 || len(b) != 2 {
 		t.Fatalf("answers: %v and %v", a, b)
@@ -189,23 +203,26 @@ func TestPrunedOfferSameAnswer(t *testing.T) {
 	}
 }
 
-// BenchmarkViewerOffer is the relay's CPU for reading one viewer's offer
-// and answering it (pion's SetRemoteDescription and CreateAnswer), full
-// and pruned to the stream's codecs.
+// BenchmarkViewerOffer is the relay's CPU for answering one viewer's offer
+// (the peer connection made, pion's SetRemoteDescription and
+// CreateAnswer), full and pruned to the stream's codecs, for pion's offer
+// and Chromium's.
 func BenchmarkViewerOffer(b *testing.B) {
-	full := viewerOffer(b)
-	for _, c := range []struct {
-		name  string
-		prune bool
-	}{{"full", false}, {"pruned", true}} {
-		b.Run(c.name, func(b *testing.B) {
-			for b.Loop() {
-				offer := full
-				if c.prune {
-					offer = pruneOffer(full, streamMimes)
+	chromium, err := os.ReadFile("testdata/chromium-156-offer.sdp")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, o := range []struct{ name, sdp string }{{"pion", viewerOffer(b)}, {"chromium", string(chromium)}} {
+		for _, prune := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/pruned=%v", o.name, prune), func(b *testing.B) {
+				for b.Loop() {
+					offer := o.sdp
+					if prune {
+						offer = pruneOffer(offer, streamMimes)
+					}
+					answerCodecs(b, offer)
 				}
-				answerCodecs(b, offer)
-			}
-		})
+			})
+		}
 	}
 }
