@@ -521,6 +521,13 @@ func (s *Server) websocketInit(ctx context.Context, p map[string]any) (context.C
 		}
 	}
 	if raw == "" {
+		// Signed in by the upgrade request's Authorization header (not a
+		// browser): its session is checked like one from connection_init.
+		if v := viewer.FromContext(ctx); v.Role != viewer.Anonymous {
+			ctx, cancel := context.WithCancel(withLongLived(ctx))
+			s.watchSession(ctx, v, cancel)
+			return ctx, nil
+		}
 		return ctx, nil
 	}
 	// 4403 is graphql-transport-ws's "Forbidden": clients must not retry.

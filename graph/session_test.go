@@ -16,11 +16,42 @@ import (
 
 // TestSignOutEndsOpenSockets: after signOut an open websocket still ran
 // queries and private subscriptions. Now the next operation on it is
-// UNAUTHENTICATED and the socket closes within a few seconds.
+// UNAUTHENTICATED and the socket closes within a few seconds — whether the
+// token came in connection_init or in the upgrade request's Authorization
+// header (which was never checked again).
 func TestSignOutEndsOpenSockets(t *testing.T) {
-	e := graphtest.New(t, graphtest.Options{})
-	tok, _ := e.SignUp(t, "leaver@session.example")
-	w := dialWS(t, e, tok)
+	for _, how := range []string{"init", "header"} {
+		t.Run(how, func(t *testing.T) {
+			e := graphtest.New(t, graphtest.Options{})
+			tok, _ := e.SignUp(t, "leaver@session.example")
+			var w *wsClient
+			if how == "init" {
+				w = dialWS(t, e, tok)
+			} else {
+				w = dialWSHeader(t, e, tok)
+			}
+			signOutEndsSocket(t, e, tok, w)
+		})
+	}
+}
+
+// dialWSHeader opens a graphql-transport-ws socket authenticated by the
+// upgrade request's Authorization header, with an empty connection_init.
+func dialWSHeader(t *testing.T, e *graphtest.Env, token string) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	c, _, err := d.Dial("ws"+strings.TrimPrefix(e.URL, "http"), http.Header{"Authorization": {"Bearer " + token}})
+	graphtest.Must(t, err)
+	t.Cleanup(func() { c.Close() })
+	w := &wsClient{t: t, c: c}
+	w.send(map[string]any{"type": "connection_init"})
+	if m := w.recv(); m["type"] != "connection_ack" {
+		t.Fatalf("init: %v", m)
+	}
+	return w
+}
+
+func signOutEndsSocket(t *testing.T, e *graphtest.Env, tok string, w *wsClient) {
 	w.subscribe("me1", `{ viewer { email } }`, nil)
 	if got := w.next("me1"); !strings.Contains(got, "leaver@session.example") {
 		t.Fatalf("signed in over the socket: %s", got)
