@@ -50,8 +50,9 @@ type ServerConfig struct {
 	QueryCacheSize int
 	APQCacheSize   int
 	KeepAlive      time.Duration
-	// SocketWriteTimeout bounds one websocket message's write: a client
-	// that reads nothing for that long is disconnected (0: 10s).
+	// SocketWriteTimeout bounds one websocket message's or SSE event's
+	// write: a client that reads nothing for that long is disconnected
+	// (0: 10s).
 	SocketWriteTimeout time.Duration
 	// SocketInitTimeout is how long a websocket may wait before its
 	// connection_init (closed with 4408; 0: 10s).
@@ -337,9 +338,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// or with the server (GoingAway).
 		ctx, cancel := context.WithCancel(withLongLived(ctx))
 		defer cancel()
-		defer context.AfterFunc(s.stopping, cancel)()
+		sw := newStreamWriter(w, s.cfg.SocketWriteTimeout)
+		defer context.AfterFunc(s.stopping, func() { cancel(); sw.stop() })()
 		s.watchSession(ctx, viewer.FromContext(ctx), cancel)
-		s.gql.ServeHTTP(w, r.WithContext(ctx))
+		s.gql.ServeHTTP(sw, r.WithContext(ctx))
 		return
 	}
 	// Anonymous catalog reads may come from the response cache.

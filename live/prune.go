@@ -21,8 +21,9 @@ import (
 // payload types whose codec is one of mimes (e.g. "video/H264"; compared
 // without case). rtx payload types go too: the relay never sends rtx (it
 // resends a lost packet on the stream itself, from one buffer per track).
-// A section with none of mimes, or nothing to drop, is left as it is (pion
-// then answers it as it would have).
+// A section whose m= line lists none of mimes, with nothing to drop, or
+// with a payload type mapped twice is left as it is (pion then answers it
+// as it would have).
 func pruneOffer(offer string, mimes []string) string {
 	lines := strings.SplitAfter(offer, "\n")
 	var out strings.Builder
@@ -46,18 +47,27 @@ func pruneOffer(offer string, mimes []string) string {
 
 // pruneSection prunes one media section (its m= line first).
 func pruneSection(section []string, mimes []string) []string {
-	kind := strings.TrimPrefix(strings.Fields(section[0])[0], "m=")
+	f := strings.Fields(section[0]) // "m=<kind> <port> <proto> <pt> <pt> ..."
+	if len(f) < 4 {
+		return section
+	}
+	kind := strings.TrimPrefix(f[0], "m=")
 	codec := map[string]string{} // payload type -> mime type
 	for _, l := range section[1:] {
 		if pt, rest, ok := ptAttribute(strings.TrimRight(l, "\r\n"), "a=rtpmap:"); ok {
+			if _, twice := codec[pt]; twice {
+				return section // ambiguous: leave it to pion to read as it does
+			}
 			name, _, _ := strings.Cut(rest, "/")
 			codec[pt] = kind + "/" + name
 		}
 	}
+	// Only the m= line's payload types count: an rtpmap for a type the line
+	// does not list offers nothing.
 	keep := map[string]bool{}
-	for pt, mime := range codec {
+	for _, pt := range f[3:] {
 		for _, m := range mimes {
-			if strings.EqualFold(mime, m) {
+			if strings.EqualFold(codec[pt], m) {
 				keep[pt] = true
 			}
 		}
@@ -65,13 +75,7 @@ func pruneSection(section []string, mimes []string) []string {
 	if len(keep) == 0 {
 		return section
 	}
-	// The m= line: "m=<kind> <port> <proto> <pt> <pt> ...".
-	mline := strings.TrimRight(section[0], "\r\n")
-	eol := section[0][len(mline):]
-	f := strings.Fields(mline)
-	if len(f) < 4 {
-		return section
-	}
+	eol := section[0][len(strings.TrimRight(section[0], "\r\n")):]
 	formats := f[:3]
 	for _, pt := range f[3:] {
 		if keep[pt] {

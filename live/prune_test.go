@@ -114,14 +114,18 @@ func TestPruneOffer(t *testing.T) {
 }
 
 // TestPruneOfferLeavesWhatItCannotServe: a section offering none of the
-// stream's codecs, a section with nothing to drop and non-media sections
-// are left byte for byte, as is an offer that is not SDP at all.
+// stream's codecs on its m= line, a section mapping a payload type twice, a
+// section with nothing to drop and non-media sections are left byte for
+// byte, as is an offer that is not SDP at all.
 func TestPruneOfferLeavesWhatItCannotServe(t *testing.T) {
 	vp8Only := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
 		"m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n" +
 		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n" +
 		"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=sctp-port:5000\r\n"
-	for _, offer := range []string{vp8Only, "", "not an offer", "m=video\r\n"} {
+	// H.264 mapped but not on the m= line; one payload type mapped twice.
+	unlisted := "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\n"
+	twice := "m=video 9 UDP/TLS/RTP/SAVPF 102 96\r\na=rtpmap:102 H264/90000\r\na=rtpmap:102 VP8/90000\r\na=rtpmap:96 VP8/90000\r\n"
+	for _, offer := range []string{vp8Only, unlisted, twice, "", "not an offer", "m=video\r\n"} {
 		if got := pruneOffer(offer, streamMimes); got != offer {
 			t.Errorf("pruneOffer changed\n%q\ninto\n%q", offer, got)
 		}

@@ -448,7 +448,10 @@ func negotiate(ctx context.Context, pc *webrtc.PeerConnection, offer string) (st
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(answer); err != nil {
-		return "", err
+		// Starting the answer's tracks fails when the offer takes none of
+		// the stream's codecs (a VP8-only player of an H.264 stream): the
+		// offer's fault, not the relay's.
+		return "", fmt.Errorf("%w: %v", errBadOffer, err)
 	}
 	select {
 	case <-gathered:

@@ -39,8 +39,8 @@ type groups struct {
 }
 
 // maxCanon bounds the remembered canonical query texts, and
-// maxCanonQuery the length of a query text remembered (a longer one is
-// formatted at each subscribe): at most 8 MiB.
+// maxCanonQuery the length of a query text and of its canonical form
+// remembered (a longer one is formatted at each subscribe): at most 8 MiB.
 const (
 	maxCanon      = 256
 	maxCanonQuery = 16 << 10
@@ -78,7 +78,7 @@ func (gs *groups) key(class string, rc *graphql.OperationContext) (string, bool)
 		var b strings.Builder
 		formatter.NewFormatter(&b, formatter.WithIndent("")).FormatQueryDocument(rc.Doc)
 		text = b.String()
-		if len(rc.RawQuery) <= maxCanonQuery {
+		if len(rc.RawQuery) <= maxCanonQuery && len(text) <= maxCanonQuery {
 			gs.mu.Lock()
 			if gs.canon == nil || len(gs.canon) >= maxCanon {
 				gs.canon = map[string]string{}

@@ -1,0 +1,183 @@
+package graph_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/merchd/merchd/graph"
+	"github.com/merchd/merchd/graph/graphtest"
+)
+
+// dialStalledSSE opens an anonymous SSE subscription on a socket with a
+// small receive buffer that the test never reads from.
+func dialStalledSSE(t *testing.T, e *graphtest.Env, query string, vars map[string]any) net.Conn {
+	t.Helper()
+	host := strings.TrimPrefix(strings.TrimSuffix(e.URL, "/query"), "http://")
+	d := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
+		return raw.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.Dial("tcp", host)
+	graphtest.Must(t, err)
+	t.Cleanup(func() { c.Close() })
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	_, err = fmt.Fprintf(c, "POST /query HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: %d\r\n\r\n%s", host, len(body), body)
+	graphtest.Must(t, err)
+	return c
+}
+
+// TestShutdownEndsAStalledSSEStream: an SSE subscriber that stops reading
+// (its buffers full, the server's handler blocked in a write) must not
+// hold up shutdown: GoingAway promises every SSE stream ends and serve
+// returns nil without waiting out --shutdown-timeout. serve.go's server
+// has no WriteTimeout, and cancelling the stream's context does not
+// unblock a write, so http.Server.Shutdown waits for its deadline and
+// serve reports "serve: shutdown: context deadline exceeded".
+func TestShutdownEndsAStalledSSEStream(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{SubscriptionRate: 1000})
+	v := newVariant(t, e, 5000, 1000, "EUR")
+	var prod struct {
+		Node struct{ Product struct{ ID string } }
+	}
+	e.Do(t, "", `query($id: ID!) { node(id: $id) { ... on Variant { product { id } } } }`, map[string]any{"id": v}).Decode(t, &prod)
+	e.Staff(t, `mutation($i: UpdateProductMutationInput!) { updateProduct(input: $i) { product { id } } }`,
+		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
+	const q = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { product { description } } } }`
+	dialStalledSSE(t, e, q, map[string]any{"ids": []string{v}})
+	topic := "stock:" + mustDecode(t, v)
+	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the SSE subscription did not start")
+		}
+	}
+	// ~20 KB a value: 4 MB, more than the kernel buffers of the two ends.
+	for i := range 200 {
+		setStock(t, e, v, 4000-i, fmt.Sprint("sse-stall", i))
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	srv := e.Server.Config // serve.go: RegisterOnShutdown(api.GoingAway), then Shutdown(--shutdown-timeout)
+	srv.RegisterOnShutdown(e.API.GoingAway)
+	const timeout = 5 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		t.Fatalf("Shutdown with a stalled SSE subscriber: %v after %v (serve would return \"serve: shutdown: %v\")", err, time.Since(start).Round(time.Millisecond), err)
+	}
+}
+
+var _ = graph.DefaultConfig
+
+// TestGoingAwayEveryKindOfSocket: sockets before and after connection_init
+// in both subprotocols, with and without subscriptions, and a stalled one;
+// GoingAway called twice at once. Each readable socket gets 1001, none is
+// left open, the connection slots come back, and a later upgrade is
+// closed with 1001.
+func TestGoingAwayEveryKindOfSocket(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	v := newVariant(t, e, 10, 2000, "EUR")
+	var socks []*websocket.Conn
+	dial := func(proto string) *websocket.Conn {
+		d := websocket.Dialer{Subprotocols: []string{proto}}
+		c, _, err := d.Dial("ws"+strings.TrimPrefix(e.URL, "http"), nil)
+		graphtest.Must(t, err)
+		t.Cleanup(func() { c.Close() })
+		socks = append(socks, c)
+		return c
+	}
+	for range 3 {
+		for _, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
+			dial(proto) // before connection_init
+			c := dial(proto)
+			initSocket(t, c, nil)
+			c = dial(proto)
+			initSocket(t, c, nil)
+			typ := "subscribe"
+			if proto == "graphql-ws" {
+				typ = "start"
+			}
+			graphtest.Must(t, c.WriteJSON(map[string]any{"id": "1", "type": typ, "payload": map[string]any{"query": stockSub, "variables": map[string]any{"ids": []string{v}}}}))
+		}
+	}
+	stalled := dialStalled(t, e)
+	_ = stalled
+	topic := "stock:" + mustDecode(t, v)
+	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 6; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers, want 6", e.Broker.Subscribers(topic))
+		}
+	}
+	done := make(chan struct{})
+	go func() { e.API.GoingAway(); close(done) }()
+	e.API.GoingAway()
+	<-done
+	for i, c := range socks {
+		c.SetReadDeadline(time.Now().Add(msgWait))
+		var err error
+		for err == nil {
+			_, _, err = c.ReadMessage()
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+			t.Errorf("socket %d: %v, want a close frame with 1001", i, err)
+		}
+	}
+	late := dial("graphql-transport-ws")
+	late.SetReadDeadline(time.Now().Add(msgWait))
+	_, _, err := late.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Errorf("an upgrade after GoingAway: %v, want a close frame with 1001", err)
+	}
+	// Every slot is back: as many new sockets as the per-address cap.
+	for i := range graph.DefaultConfig().MaxConnectionsPerIP {
+		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+		c, resp, err := d.Dial("ws"+strings.TrimPrefix(e.URL, "http"), nil)
+		if err != nil {
+			t.Fatalf("socket %d after GoingAway: %v (%v)", i, err, resp.Status)
+		}
+		c.Close()
+	}
+}
+
+// TestStalledSSEIsDropped: an SSE subscriber that stops reading is
+// disconnected once a write has waited SocketWriteTimeout, as a websocket
+// is: its subscription and its connection slot go, and a handler is not
+// held in a write forever.
+func TestStalledSSEIsDropped(t *testing.T) {
+	cfg := graph.DefaultConfig()
+	cfg.SocketWriteTimeout = 300 * time.Millisecond
+	e := graphtest.New(t, graphtest.Options{SubscriptionRate: 1000, Config: &cfg})
+	v := newVariant(t, e, 5000, 1000, "EUR")
+	var prod struct {
+		Node struct{ Product struct{ ID string } }
+	}
+	e.Do(t, "", `query($id: ID!) { node(id: $id) { ... on Variant { product { id } } } }`, map[string]any{"id": v}).Decode(t, &prod)
+	e.Staff(t, `mutation($i: UpdateProductMutationInput!) { updateProduct(input: $i) { product { id } } }`,
+		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
+	const q = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { product { description } } } }`
+	dialStalledSSE(t, e, q, map[string]any{"ids": []string{v}})
+	topic := "stock:" + mustDecode(t, v)
+	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the SSE subscription did not start")
+		}
+	}
+	for i := 0; e.Broker.Subscribers(topic) > 0; i++ {
+		if i == 400 {
+			t.Fatalf("after %d values (~20 KB each) the stalled SSE subscriber is still subscribed", i)
+		}
+		setStock(t, e, v, 4000-i, fmt.Sprint("sse-drop", i))
+		time.Sleep(5 * time.Millisecond)
+	}
+}

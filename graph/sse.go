@@ -1,0 +1,67 @@
+package graph
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// streamWriter is an SSE stream's response writer. Each write is bounded
+// by a deadline, so a client that stops reading is disconnected (as a
+// websocket is) instead of holding its handler in a write forever; and
+// stop ends a write in progress at once, so that shutdown need not wait
+// for a stalled client (cancelling the stream's context does not unblock
+// a write).
+type streamWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+var errStreamStopped = errors.New("graph: stream stopped: the server is shutting down")
+
+func newStreamWriter(w http.ResponseWriter, timeout time.Duration) *streamWriter {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	return &streamWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout}
+}
+
+// arm sets the deadline of the next write, or reports false once stopped.
+func (w *streamWriter) arm() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return false
+	}
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return true
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	if !w.arm() {
+		return 0, errStreamStopped
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *streamWriter) Flush() {
+	if w.arm() {
+		_ = w.rc.Flush()
+	}
+}
+
+// stop fails the write in progress and every later one.
+func (w *streamWriter) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	_ = w.rc.SetWriteDeadline(time.Now().Add(-time.Second))
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
