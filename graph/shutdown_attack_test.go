@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,5 +182,49 @@ func TestStalledSSEIsDropped(t *testing.T) {
 		}
 		setStock(t, e, v, 4000-i, fmt.Sprint("sse-drop", i))
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSSEConnectionReusedAfterTheStream: an SSE stream's write deadline
+// does not outlive it. After a stream ends, the client's next request on
+// the same keep-alive connection, made later than SocketWriteTimeout, is
+// answered (net/http clears a handler's write deadline when it returns;
+// this holds us to that).
+func TestSSEConnectionReusedAfterTheStream(t *testing.T) {
+	cfg := graph.DefaultConfig()
+	cfg.SocketWriteTimeout = 300 * time.Millisecond
+	e := graphtest.New(t, graphtest.Options{Config: &cfg})
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	post := func(body string, sse bool) (*http.Response, bool) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if sse {
+			req.Header.Set("Accept", "text/event-stream")
+		}
+		reused := false
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}))
+		resp, err := client.Do(req)
+		graphtest.Must(t, err)
+		return resp, reused
+	}
+	// A subscription that ends by itself: an unknown variant is an error,
+	// then the stream completes.
+	resp, _ := post(`{"query":"subscription { stockChanged(variantIds: [\"VmFyaWFudDo5OTk5OTk=\"]) { available } }"}`, true)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(b), "event: complete") {
+		t.Fatalf("the SSE stream: %q %v, want it to complete", b, err)
+	}
+	time.Sleep(3 * cfg.SocketWriteTimeout)
+	resp, reused := post(`{"query":"{ __typename }"}`, false)
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !reused {
+		t.Fatal("the client did not reuse the stream's connection")
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "Query") {
+		t.Fatalf("the next request on the stream's connection: %d %q", resp.StatusCode, b)
 	}
 }
