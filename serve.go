@@ -312,7 +312,6 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	srv.RegisterOnShutdown(api.GoingAway)
 	if cfg.DebugAddr != "" {
 		dbg := http.NewServeMux()
 		dbg.HandleFunc("/debug/pprof/", pprof.Index)
@@ -352,7 +351,14 @@ func runServer(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// Shutdown drains the plain requests; GoingAway, beside it, ends the
+	// streams it does not see or would wait for (websockets, SSE) and lets
+	// the queries and mutations on them answer first.
+	away := make(chan struct{})
+	go func() { api.GoingAway(sctx); close(away) }()
+	err = srv.Shutdown(sctx)
+	<-away
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	log.Info("stopped")

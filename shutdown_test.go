@@ -12,8 +12,9 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// TestShutdownEndsStreams: on SIGTERM, serve closes its websockets with
-// 1001 (going away) and ends its SSE streams, so their clients reconnect
+// TestShutdownEndsStreams: on SIGTERM, serve completes the subscriptions
+// on its websockets and closes them with 1001 (going away), and ends its
+// SSE streams, so their clients reconnect
 // elsewhere, and stops without waiting out --shutdown-timeout. (net/http's
 // Shutdown never sees hijacked websockets and waits for SSE streams until
 // its deadline, and then serve reported a failed shutdown.)
@@ -85,11 +86,21 @@ func TestShutdownEndsStreams(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
+	completed := false
 	for {
-		var m struct{ Type string }
-		if err = ws.ReadJSON(&m); err != nil || m.Type != "ping" { // keep-alives may come first
+		var m struct{ Type, ID string }
+		if err = ws.ReadJSON(&m); err != nil {
 			break
 		}
+		switch {
+		case m.Type == "complete" && m.ID == "1":
+			completed = true
+		case m.Type != "ping": // keep-alives may come
+			t.Fatalf("the websocket at shutdown sent %+v", m)
+		}
+	}
+	if !completed {
+		t.Fatal("the subscription was not completed before the socket closed")
 	}
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {

@@ -152,13 +152,16 @@ type Server struct {
 }
 
 // GoingAway ends the long-lived streams, which net/http's Shutdown would
-// otherwise wait for (SSE) or never see (websockets, hijacked): sockets are
-// closed with 1001 (going away) and SSE streams end, so their clients
-// reconnect to another replica or after the restart. New streams are
-// refused the same way. Register it with http.Server.RegisterOnShutdown.
-func (s *Server) GoingAway() {
+// otherwise wait for (SSE) or never see (websockets, hijacked), so that
+// their clients reconnect to another replica or after the restart:
+// subscriptions end at once, over SSE or a websocket (closed with 1001,
+// going away); queries and mutations already running finish and answer,
+// until ctx ends; new streams and operations are refused. Call it beside
+// http.Server.Shutdown with the same ctx; it returns when every socket is
+// closed.
+func (s *Server) GoingAway(ctx context.Context) {
 	s.goingAway()
-	s.sockets.GoingAway()
+	s.sockets.GoingAway(ctx)
 }
 
 // NewServer builds the GraphQL handler over r.
@@ -222,6 +225,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	srv.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{lru.New[string](cfg.APQCacheSize), func(_, q string) int { return len(q) }}})
 	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases, MaxWrites: cfg.MaxWrites})
 	srv.AroundOperations(s.checkSession)
+	srv.AroundOperations(subscriptionStarts)
 	srv.AroundOperations(s.boundSocketOperations)
 	// The stock loader and the member's tier are per response: a
 	// subscription's values each read them afresh (once per operation froze
@@ -339,9 +343,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithCancel(withLongLived(ctx))
 		defer cancel()
 		sw := newStreamWriter(w, s.cfg.SocketWriteTimeout)
-		defer context.AfterFunc(s.stopping, func() { cancel(); sw.stop() })()
+		// At shutdown a subscription's stream ends at once; a query or
+		// mutation sent over SSE finishes and answers (subscriptionStarts).
+		st := &sseStream{end: func() { cancel(); sw.stop() }}
+		defer context.AfterFunc(s.stopping, st.stopping)()
 		s.watchSession(ctx, viewer.FromContext(ctx), cancel)
-		s.gql.ServeHTTP(sw, r.WithContext(ctx))
+		s.gql.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, sseStreamKey{}, st)))
 		return
 	}
 	// Anonymous catalog reads may come from the response cache.

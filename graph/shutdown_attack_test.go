@@ -39,7 +39,7 @@ func dialStalledSSE(t *testing.T, e *graphtest.Env, query string, vars map[strin
 
 // TestShutdownEndsAStalledSSEStream: an SSE subscriber that stops reading
 // (its buffers full, the server's handler blocked in a write) must not
-// hold up shutdown: GoingAway promises every SSE stream ends and serve
+// hold up shutdown: GoingAway promises every SSE subscription ends and serve
 // returns nil without waiting out --shutdown-timeout. serve.go's server
 // has no WriteTimeout, and cancelling the stream's context does not
 // unblock a write, so http.Server.Shutdown waits for its deadline and
@@ -67,13 +67,8 @@ func TestShutdownEndsAStalledSSEStream(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 
-	srv := e.Server.Config // serve.go: RegisterOnShutdown(api.GoingAway), then Shutdown(--shutdown-timeout)
-	srv.RegisterOnShutdown(e.API.GoingAway)
-	const timeout = 5 * time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	start := time.Now()
-	err := srv.Shutdown(ctx)
+	err := shutdownLikeServe(e, 5*time.Second)
 	if err != nil {
 		t.Fatalf("Shutdown with a stalled SSE subscriber: %v after %v (serve would return \"serve: shutdown: %v\")", err, time.Since(start).Round(time.Millisecond), err)
 	}
@@ -121,8 +116,8 @@ func TestGoingAwayEveryKindOfSocket(t *testing.T) {
 		}
 	}
 	done := make(chan struct{})
-	go func() { e.API.GoingAway(); close(done) }()
-	e.API.GoingAway()
+	go func() { e.API.GoingAway(context.Background()); close(done) }()
+	e.API.GoingAway(context.Background())
 	<-done
 	for i, c := range socks {
 		c.SetReadDeadline(time.Now().Add(msgWait))
@@ -227,4 +222,16 @@ func TestSSEConnectionReusedAfterTheStream(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "Query") {
 		t.Fatalf("the next request on the stream's connection: %d %q", resp.StatusCode, b)
 	}
+}
+
+// shutdownLikeServe stops e's server as serve does: GoingAway beside
+// http.Server.Shutdown, with one deadline.
+func shutdownLikeServe(e *graphtest.Env, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	away := make(chan struct{})
+	go func() { e.API.GoingAway(ctx); close(away) }()
+	err := e.Server.Config.Shutdown(ctx)
+	<-away
+	return err
 }

@@ -1,10 +1,14 @@
 package graph
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // streamWriter is an SSE stream's response writer. Each write is bounded
@@ -65,3 +69,41 @@ func (w *streamWriter) stop() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// sseStream is one SSE request's part in shutdown: its stream ends at
+// once if it carries a subscription, and is left to finish if it carries
+// a query or mutation (which answers once, within the request timeout).
+type sseStream struct {
+	mu       sync.Mutex
+	sub      bool // the operation is a subscription
+	shutdown bool // the server is going away
+	end      func()
+}
+
+type sseStreamKey struct{}
+
+func (st *sseStream) stopping() {
+	st.mu.Lock()
+	st.shutdown = true
+	sub := st.sub
+	st.mu.Unlock()
+	if sub {
+		st.end()
+	}
+}
+
+// subscriptionStarts marks an SSE request's operation as a subscription,
+// ending it at once when the server is already going away.
+func subscriptionStarts(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	st, _ := ctx.Value(sseStreamKey{}).(*sseStream)
+	if op := graphql.GetOperationContext(ctx).Operation; st != nil && op != nil && op.Operation == ast.Subscription {
+		st.mu.Lock()
+		st.sub = true
+		shutdown := st.shutdown
+		st.mu.Unlock()
+		if shutdown {
+			st.end()
+		}
+	}
+	return next(ctx)
+}

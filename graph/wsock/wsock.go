@@ -30,6 +30,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/merchd/merchd/graph/realtime"
@@ -107,11 +108,13 @@ type Transport struct {
 	goingAway bool
 }
 
-// GoingAway closes every socket with 1001 (going away) and every later one
-// at once: the server is shutting down, and clients should reconnect to
-// another replica or after the restart. It returns when each socket has
-// been sent its close frame (or failed to be within a short wait).
-func (t *Transport) GoingAway() {
+// GoingAway closes every socket with 1001 (going away), and every later
+// one at once: the server is shutting down, and clients should reconnect
+// to another replica or after the restart. On each socket, subscriptions
+// end (complete) at once and new operations are refused, while queries and
+// mutations already running finish and send their answer, until ctx ends.
+// It returns when every socket is closed.
+func (t *Transport) GoingAway(ctx context.Context) {
 	t.mu.Lock()
 	t.goingAway = true
 	conns := make([]*conn, 0, len(t.conns))
@@ -121,9 +124,40 @@ func (t *Transport) GoingAway() {
 	t.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range conns {
-		wg.Go(func() { c.close(CloseGoingAway, "server shutting down") })
+		wg.Go(func() { c.goAway(ctx) })
 	}
 	wg.Wait()
+}
+
+// goAway ends c for shutdown (GoingAway).
+func (c *conn) goAway(ctx context.Context) {
+	c.mu.Lock()
+	c.leaving = true
+	var subs []*op
+	for _, o := range c.ops {
+		if o.sub {
+			subs = append(subs, o)
+		}
+	}
+	c.mu.Unlock()
+	for _, o := range subs {
+		o.finish()
+	}
+	for {
+		c.mu.Lock()
+		busy := len(c.ops) > 0 && !c.closed
+		c.mu.Unlock()
+		if !busy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			c.close(CloseGoingAway, "server shutting down")
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	c.close(CloseGoingAway, "server shutting down")
 }
 
 // Open is how many sockets are open.
@@ -248,6 +282,8 @@ type conn struct {
 	ops    map[string]*op
 	timer  *time.Timer
 	closed bool
+	// leaving: the server is shutting down (goAway); no new operation.
+	leaving bool
 }
 
 const (
@@ -409,6 +445,7 @@ type op struct {
 	pending int  // values announced and not yet sent
 	running bool // a goroutine is sending
 	done    bool // stopped or finished: send nothing more
+	sub     bool // a subscription (known once parsed)
 	next    graphql.ResponseHandler
 	ctx     context.Context
 	// A shared operation's group and its values' names (nil: not shared).
@@ -440,6 +477,10 @@ func (c *conn) subscribe(id string, payload json.RawMessage) bool {
 	case c.ops[id] != nil:
 		c.mu.Unlock()
 		return c.refuse(CloseDuplicateID, "Subscriber for "+id+" already exists")
+	case c.leaving:
+		c.mu.Unlock()
+		c.sendErrors(id, gqlerror.List{{Message: "the server is shutting down: reconnect and send it again", Extensions: map[string]any{"code": "UNAVAILABLE"}}})
+		return true
 	}
 	o := &op{c: c, id: id}
 	c.ops[id] = o
@@ -458,6 +499,16 @@ func (c *conn) subscribe(id string, payload json.RawMessage) bool {
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	rc, errs := c.exec.CreateOperationContext(ctx, params)
+	if errs == nil && rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
+		c.mu.Lock()
+		o.sub = true
+		leaving := c.leaving
+		c.mu.Unlock()
+		if leaving { // shutting down: a stream would be cut at once
+			o.finish()
+			return true
+		}
+	}
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
 		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
