@@ -160,13 +160,6 @@ func (c *conn) goAway(ctx context.Context) {
 	c.close(CloseGoingAway, "server shutting down")
 }
 
-// Open is how many sockets are open.
-func (t *Transport) Open() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
-}
-
 // Encodings counts the subscription values sent so far: shared, from an
 // encoding made for another subscriber of the same operation; own,
 // executed and encoded for that subscriber alone.
