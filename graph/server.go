@@ -225,7 +225,7 @@ func NewServer(cfg ServerConfig, r *Resolver, log *slog.Logger, m *Metrics) (*Se
 	srv.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{lru.New[string](cfg.APQCacheSize), func(_, q string) int { return len(q) }}})
 	srv.Use(&queryLimits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases, MaxWrites: cfg.MaxWrites})
 	srv.AroundOperations(s.checkSession)
-	srv.AroundOperations(subscriptionStarts)
+	srv.AroundOperations(s.sseOperations)
 	srv.AroundOperations(s.boundSocketOperations)
 	// The stock loader and the member's tier are per response: a
 	// subscription's values each read them afresh (once per operation froze
@@ -344,7 +344,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		sw := newStreamWriter(w, s.cfg.SocketWriteTimeout)
 		// At shutdown a subscription's stream ends at once; a query or
-		// mutation sent over SSE finishes and answers (subscriptionStarts).
+		// mutation sent over SSE finishes and answers (sseOperations).
 		st := &sseStream{end: func() { cancel(); sw.stop() }}
 		defer context.AfterFunc(s.stopping, st.stopping)()
 		s.watchSession(ctx, viewer.FromContext(ctx), cancel)

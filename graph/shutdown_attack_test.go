@@ -16,6 +16,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/merchd/merchd/ent/stock"
+	"github.com/merchd/merchd/ent/viewer"
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/graphtest"
 )
@@ -234,4 +236,52 @@ func shutdownLikeServe(e *graphtest.Env, timeout time.Duration) error {
 	err := e.Server.Config.Shutdown(ctx)
 	<-away
 	return err
+}
+
+// TestRequestTimeoutBoundsAHeldLock: a buyer's addToCart waiting for a
+// stock row another transaction holds answers UNAVAILABLE by the request
+// timeout, over POST and over SSE. Before, a hold's group commit waited up
+// to 30 s whatever the request's deadline, and a mutation over SSE had no
+// request timeout at all.
+func TestRequestTimeoutBoundsAHeldLock(t *testing.T) {
+	for _, d := range graphtest.Dialects(t) {
+		if d != "postgres" {
+			// On SQLite the test's transaction is a writer outside the
+			// server's queue: a BEGIN waits for it in SQLite's busy handler,
+			// which no context ends, unlike the server's own writers.
+			continue
+		}
+		t.Run(d, func(t *testing.T) {
+			cfg := graph.DefaultConfig()
+			cfg.RequestTimeout = 500 * time.Millisecond
+			e := graphtest.New(t, graphtest.Options{Dialect: d, Config: &cfg})
+			v := newVariant(t, e, 10, 1000, "EUR")
+			buyer, _ := e.SignUp(t, "patient@timeout.example")
+			ctx := viewer.SystemContext(context.Background())
+			tx, err := e.Client.Tx(ctx)
+			graphtest.Must(t, err)
+			defer tx.Rollback()
+			graphtest.Must(t, tx.Stock.Update().Where(stock.VariantID(mustDecodeInt(t, v))).AddAvailable(0).Exec(ctx))
+			for _, accept := range []string{"application/json", "text/event-stream"} {
+				body, _ := json.Marshal(map[string]any{"query": `mutation($v: ID!, $k: String!) { addToCart(input: {variantId: $v, quantity: 1, idempotencyKey: $k}) { line { id } } }`,
+					"variables": map[string]any{"v": v, "k": "timeout-" + accept}})
+				req, _ := http.NewRequest(http.MethodPost, e.URL, strings.NewReader(string(body)))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", accept)
+				req.Header.Set("Authorization", "Bearer "+buyer)
+				resp, err := (&http.Client{Timeout: 8 * time.Second}).Do(req)
+				var b []byte
+				if err == nil {
+					b, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil {
+					t.Fatalf("an addToCart held past the request timeout, over %s, was not answered: %v", accept, err)
+				}
+				if !strings.Contains(string(b), "UNAVAILABLE") {
+					t.Fatalf("over %s: %s, want UNAVAILABLE (a deadline passed)", accept, b)
+				}
+			}
+		})
+	}
 }

@@ -72,7 +72,8 @@ func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // sseStream is one SSE request's part in shutdown: its stream ends at
 // once if it carries a subscription, and is left to finish if it carries
-// a query or mutation (which answers once, within the request timeout).
+// a query or mutation (which answers once, within the request timeout:
+// sseOperations).
 type sseStream struct {
 	mu       sync.Mutex
 	sub      bool // the operation is a subscription
@@ -92,11 +93,15 @@ func (st *sseStream) stopping() {
 	}
 }
 
-// subscriptionStarts marks an SSE request's operation as a subscription,
-// ending it at once when the server is already going away.
-func subscriptionStarts(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+// sseOperations marks an SSE request's subscription (ending it at once
+// when the server is already going away), and runs a query or mutation
+// sent over SSE under the request timeout, as execute does over POST.
+func (s *Server) sseOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	st, _ := ctx.Value(sseStreamKey{}).(*sseStream)
-	if op := graphql.GetOperationContext(ctx).Operation; st != nil && op != nil && op.Operation == ast.Subscription {
+	if st == nil {
+		return next(ctx)
+	}
+	if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Subscription {
 		st.mu.Lock()
 		st.sub = true
 		shutdown := st.shutdown
@@ -104,6 +109,12 @@ func subscriptionStarts(ctx context.Context, next graphql.OperationHandler) grap
 		if shutdown {
 			st.end()
 		}
+		return next(ctx)
 	}
-	return next(ctx)
+	h := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		defer cancel()
+		return h(ctx)
+	}
 }

@@ -99,7 +99,8 @@ func (c *Service) submit(ctx context.Context, k batchKey, r *holdReq) holdAns {
 	}
 	for {
 		// Not interruptible by ctx: the answer (or the lead) must be taken,
-		// and a batch is bounded work.
+		// and a batch is bounded work (maxBatchWait, or its leader's
+		// deadline).
 		a := <-r.done
 		if !a.lead {
 			return a
@@ -129,6 +130,9 @@ func (c *Service) lead(ctx context.Context, k batchKey, q *holdQueue) {
 	b.mu.Unlock()
 }
 
+// maxBatchWait bounds one batch's transaction.
+const maxBatchWait = 30 * time.Second
+
 // runBatch runs reqs in one transaction and answers each. A second request
 // with a key already in the batch runs alone after the batch commits (so
 // it replays the first's result); if the transaction fails as a whole,
@@ -145,8 +149,17 @@ func (c *Service) runBatch(ctx context.Context, reqs []*holdReq) {
 		seen[k] = true
 		in = append(in, r)
 	}
+	// The batch is not cancelled with its leader (the others' answers ride
+	// on it), but it ends by the leader's deadline when that comes before
+	// maxBatchWait: a batch stuck behind a lock then fails, every request
+	// runs alone under its own deadline, and no caller waits past its
+	// request timeout for long.
+	wait := maxBatchWait
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, max(time.Until(d), 0))
+	}
 	sys := viewer.SystemContext(context.WithoutCancel(ctx))
-	sys, cancel := context.WithTimeout(sys, 30*time.Second)
+	sys, cancel := context.WithTimeout(sys, wait)
 	defer cancel()
 	ans, err := c.runTx(sys, in)
 	for i, r := range in {
