@@ -529,34 +529,33 @@ func (s *Server) websocketInit(ctx context.Context, p map[string]any) (context.C
 			raw = "Bearer " + t
 		}
 	}
-	if raw == "" {
-		// Signed in by the upgrade request's Authorization header (not a
-		// browser): its session is checked like one from connection_init.
-		if v := viewer.FromContext(ctx); v.Role != viewer.Anonymous {
-			ctx, cancel := context.WithCancel(withLongLived(ctx))
-			s.watchSession(ctx, v, cancel)
-			return ctx, nil
+	// Signed in by the upgrade request's Authorization header (not a
+	// browser), or anonymous, unless connection_init names a token.
+	v := viewer.FromContext(ctx)
+	if raw != "" {
+		// 4403 is graphql-transport-ws's "Forbidden": clients must not retry.
+		refuse := func(code int, msg string) (context.Context, error) {
+			return nil, &wsock.CloseError{Code: code, Reason: msg}
 		}
+		tok, ok := bearer(raw)
+		if !ok {
+			return refuse(4403, "Forbidden: authorization must be \"Bearer <token>\"")
+		}
+		var err error
+		v, err = s.accounts.Authenticate(ctx, tok)
+		if err != nil {
+			if errors.Is(err, checkout.ErrUnauthenticated) {
+				return refuse(4403, "Forbidden: invalid or expired token")
+			}
+			s.log.ErrorContext(ctx, "websocket authenticate", "error", err)
+			return refuse(4500, "internal error")
+		}
+	}
+	if v.Role == viewer.Anonymous {
 		return ctx, nil
 	}
-	// 4403 is graphql-transport-ws's "Forbidden": clients must not retry.
-	refuse := func(code int, msg string) (context.Context, error) {
-		return nil, &wsock.CloseError{Code: code, Reason: msg}
-	}
-	tok, ok := bearer(raw)
-	if !ok {
-		return refuse(4403, "Forbidden: authorization must be \"Bearer <token>\"")
-	}
-	v, err := s.accounts.Authenticate(ctx, tok)
-	if err != nil {
-		if errors.Is(err, checkout.ErrUnauthenticated) {
-			return refuse(4403, "Forbidden: invalid or expired token")
-		}
-		s.log.ErrorContext(ctx, "websocket authenticate", "error", err)
-		return refuse(4500, "internal error")
-	}
-	ctx = viewer.NewContext(withLongLived(ctx), v)
-	ctx, cancel := context.WithCancel(ctx)
+	// Either way, the session is checked per operation and watched.
+	ctx, cancel := context.WithCancel(viewer.NewContext(withLongLived(ctx), v))
 	s.watchSession(ctx, v, cancel)
 	return ctx, nil
 }
