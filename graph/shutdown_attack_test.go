@@ -48,21 +48,10 @@ func dialStalledSSE(t *testing.T, e *graphtest.Env, query string, vars map[strin
 // serve reports "serve: shutdown: context deadline exceeded".
 func TestShutdownEndsAStalledSSEStream(t *testing.T) {
 	e := graphtest.New(t, graphtest.Options{SubscriptionRate: 1000})
-	v := newVariant(t, e, 5000, 1000, "EUR")
-	var prod struct {
-		Node struct{ Product struct{ ID string } }
-	}
-	e.Do(t, "", `query($id: ID!) { node(id: $id) { ... on Variant { product { id } } } }`, map[string]any{"id": v}).Decode(t, &prod)
-	e.Staff(t, `mutation($i: UpdateProductMutationInput!) { updateProduct(input: $i) { product { id } } }`,
-		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
-	const q = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { product { description } } } }`
-	dialStalledSSE(t, e, q, map[string]any{"ids": []string{v}})
-	topic := "stock:" + mustDecode(t, v)
-	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 1; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the SSE subscription did not start")
-		}
-	}
+	// Each value is big (~20 KB), so a stalled client's buffers fill.
+	v := bulkyVariant(t, e, 5000)
+	dialStalledSSE(t, e, bulkySub, map[string]any{"ids": []string{v}})
+	waitSubscribers(t, e, v, 1)
 	// ~20 KB a value: 4 MB, more than the kernel buffers of the two ends.
 	for i := range 200 {
 		setStock(t, e, v, 4000-i, fmt.Sprint("sse-stall", i))
@@ -109,14 +98,8 @@ func TestGoingAwayEveryKindOfSocket(t *testing.T) {
 			graphtest.Must(t, c.WriteJSON(map[string]any{"id": "1", "type": typ, "payload": map[string]any{"query": stockSub, "variables": map[string]any{"ids": []string{v}}}}))
 		}
 	}
-	stalled := dialStalled(t, e)
-	_ = stalled
-	topic := "stock:" + mustDecode(t, v)
-	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 6; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d subscribers, want 6", e.Broker.Subscribers(topic))
-		}
-	}
+	dialStalled(t, e)
+	waitSubscribers(t, e, v, 6)
 	done := make(chan struct{})
 	go func() { e.API.GoingAway(context.Background()); close(done) }()
 	e.API.GoingAway(context.Background())
@@ -158,21 +141,10 @@ func TestStalledSSEIsDropped(t *testing.T) {
 	cfg := graph.DefaultConfig()
 	cfg.SocketWriteTimeout = 300 * time.Millisecond
 	e := graphtest.New(t, graphtest.Options{SubscriptionRate: 1000, Config: &cfg})
-	v := newVariant(t, e, 5000, 1000, "EUR")
-	var prod struct {
-		Node struct{ Product struct{ ID string } }
-	}
-	e.Do(t, "", `query($id: ID!) { node(id: $id) { ... on Variant { product { id } } } }`, map[string]any{"id": v}).Decode(t, &prod)
-	e.Staff(t, `mutation($i: UpdateProductMutationInput!) { updateProduct(input: $i) { product { id } } }`,
-		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
-	const q = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { product { description } } } }`
-	dialStalledSSE(t, e, q, map[string]any{"ids": []string{v}})
-	topic := "stock:" + mustDecode(t, v)
-	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 1; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the SSE subscription did not start")
-		}
-	}
+	// Each value is big (~20 KB), so a stalled client's buffers fill.
+	v := bulkyVariant(t, e, 5000)
+	dialStalledSSE(t, e, bulkySub, map[string]any{"ids": []string{v}})
+	topic := waitSubscribers(t, e, v, 1)
 	for i := 0; e.Broker.Subscribers(topic) > 0; i++ {
 		if i == 400 {
 			t.Fatalf("after %d values (~20 KB each) the stalled SSE subscriber is still subscribed", i)

@@ -143,6 +143,37 @@ func setStock(t testing.TB, e *graphtest.Env, variant string, n int, key string)
 
 const stockSub = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { sku } } }`
 
+// bulkyVariant is a variant of units whose product has a ~20 KB
+// description: each value of bulkySub is that big, so the buffers of a
+// client that stops reading fill after a few.
+func bulkyVariant(t *testing.T, e *graphtest.Env, units int) string {
+	t.Helper()
+	v := newVariant(t, e, units, 1000, "EUR")
+	var prod struct {
+		Node struct{ Product struct{ ID string } }
+	}
+	e.Do(t, "", `query($id: ID!) { node(id: $id) { ... on Variant { product { id } } } }`, map[string]any{"id": v}).Decode(t, &prod)
+	e.Staff(t, `mutation($i: UpdateProductMutationInput!) { updateProduct(input: $i) { product { id } } }`,
+		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
+	return v
+}
+
+// bulkySub carries a bulkyVariant's description with each stock value.
+const bulkySub = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { product { description } } } }`
+
+// waitSubscribers waits until variant's stock topic has n subscribers in
+// the broker, and returns the topic.
+func waitSubscribers(t *testing.T, e *graphtest.Env, variant string, n int) string {
+	t.Helper()
+	topic := "stock:" + mustDecode(t, variant)
+	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers of %s, want %d", e.Broker.Subscribers(topic), variant, n)
+		}
+	}
+	return topic
+}
+
 func TestSubscriptionsOverWebsocket(t *testing.T) {
 	e := graphtest.New(t, graphtest.Options{})
 	v := newVariant(t, e, 12, 1000, "EUR")
@@ -324,15 +355,8 @@ func TestGraphQLWSClientSeesStockChange(t *testing.T) {
 // bounded while changes pour in.
 func TestStalledSubscriberDoesNotDelayOthers(t *testing.T) {
 	e := graphtest.New(t, graphtest.Options{SubscriptionRate: 1000})
-	v := newVariant(t, e, 1000, 1000, "EUR")
-	// Make each event big (20 KB), so the stalled client's socket buffers
-	// fill and the server really has to hold back.
-	var prod struct {
-		Node struct{ Product struct{ ID string } }
-	}
-	e.Do(t, "", `query($id: ID!) { node(id: $id) { ... on Variant { product { id } } } }`, map[string]any{"id": v}).Decode(t, &prod)
-	e.Staff(t, `mutation($i: UpdateProductMutationInput!) { updateProduct(input: $i) { product { id } } }`,
-		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
+	// Each value is big (~20 KB), so a stalled client's buffers fill.
+	v := bulkyVariant(t, e, 1000)
 	stalled := dialWS(t, e, "")
 	stalled.subscribe("x", `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { sku title product { title description } } } }`, map[string]any{"ids": []string{v}})
 	// … and never reads again.

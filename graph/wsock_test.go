@@ -292,30 +292,20 @@ func TestSlowSocketIsDropped(t *testing.T) {
 	cfg.SocketWriteTimeout = 300 * time.Millisecond
 	cfg.MaxConnectionsPerIP = 2 // the stalled client and the healthy one
 	e := graphtest.New(t, graphtest.Options{Config: &cfg, SubscriptionRate: 1000})
-	v := newVariant(t, e, 5000, 1000, "EUR")
-	var prod struct {
-		Node struct{ Product struct{ ID string } }
-	}
-	e.Do(t, "", `query($id: ID!) { node(id: $id) { ... on Variant { product { id } } } }`, map[string]any{"id": v}).Decode(t, &prod)
-	e.Staff(t, `mutation($i: UpdateProductMutationInput!) { updateProduct(input: $i) { product { id } } }`,
-		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
+	// Each value is big (~20 KB), so a stalled client's buffers fill.
+	v := bulkyVariant(t, e, 5000)
 	// The stalled client's receive buffer is small, so the server's writes
 	// block soon.
 	stalled := dialStalled(t, e)
 	graphtest.Must(t, stalled.WriteJSON(map[string]any{"id": "x", "type": "subscribe", "payload": map[string]any{
-		"query":     `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { product { description } } } }`,
+		"query":     bulkySub,
 		"variables": map[string]any{"ids": []string{v}}}}))
 	healthy := dialWS(t, e, "")
 	healthy.subscribe("h", stockSub, map[string]any{"ids": []string{v}})
 	healthy.next("h")
-	topic := "stock:" + mustDecode(t, v)
 	// Both subscriptions are in the broker before the changes start (the
 	// stalled one's subscribe may still be on its way).
-	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 2; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d subscribers, want the stalled one and the healthy one", e.Broker.Subscribers(topic))
-		}
-	}
+	topic := waitSubscribers(t, e, v, 2)
 	deadline := time.Now().Add(30 * time.Second)
 	i := 0
 	for ; e.Broker.Subscribers(topic) > 1; i++ {

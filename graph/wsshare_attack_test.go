@@ -100,31 +100,19 @@ func TestSharedStalledLeaderHoldsNoOneUp(t *testing.T) {
 	cfg := graph.DefaultConfig()
 	cfg.SocketWriteTimeout = 4 * time.Second
 	e := graphtest.New(t, graphtest.Options{Config: &cfg, SubscriptionRate: 1000})
-	v := newVariant(t, e, 5000, 1000, "EUR")
-	var prod struct {
-		Node struct{ Product struct{ ID string } }
-	}
-	e.Do(t, "", `query($id: ID!) { node(id: $id) { ... on Variant { product { id } } } }`, map[string]any{"id": v}).Decode(t, &prod)
-	e.Staff(t, `mutation($i: UpdateProductMutationInput!) { updateProduct(input: $i) { product { id } } }`,
-		map[string]any{"i": map[string]any{"id": prod.Node.Product.ID, "set": map[string]any{"description": strings.Repeat("merch ", 3333)}}}, &struct{}{})
-	// Both run this operation (one group); each value is ~20 KB, so the
-	// stalled client's buffers fill after a few.
-	const q = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { product { description } } } }`
+	v := bulkyVariant(t, e, 5000)
+	// Both run bulkySub (one group); each value is ~20 KB, so the stalled
+	// client's buffers fill after a few.
 	vars := map[string]any{"ids": []string{v}}
 	stalled := dialStalled(t, e)
 	// Several subscriptions on the stalled socket: it leads most values.
 	for i := range 8 {
-		graphtest.Must(t, stalled.WriteJSON(map[string]any{"id": fmt.Sprint("x", i), "type": "subscribe", "payload": map[string]any{"query": q, "variables": vars}}))
+		graphtest.Must(t, stalled.WriteJSON(map[string]any{"id": fmt.Sprint("x", i), "type": "subscribe", "payload": map[string]any{"query": bulkySub, "variables": vars}}))
 	}
 	healthy := dialWS(t, e, "")
-	healthy.subscribe("h", q, vars)
+	healthy.subscribe("h", bulkySub, vars)
 	healthy.next("h")
-	topic := "stock:" + mustDecode(t, v)
-	for deadline := time.Now().Add(msgWait); e.Broker.Subscribers(topic) < 9; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d subscribers, want 9", e.Broker.Subscribers(topic))
-		}
-	}
+	topic := waitSubscribers(t, e, v, 9)
 	for i := 0; e.Broker.Subscribers(topic) > 1 && i < 200; i++ {
 		setStock(t, e, v, 4000-i, fmt.Sprint("stall", i))
 		start := time.Now()
