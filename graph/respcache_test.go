@@ -84,15 +84,9 @@ func TestResponseCacheServesTheTruth(t *testing.T) {
 			}
 
 			// A member's own price is never kept, nor shown to anyone else.
-			var tier struct {
-				CreateMembershipTier struct{ Tier struct{ ID string } }
-			}
-			e.Staff(t, `mutation { createMembershipTier(input: {name: "Owls", price: {amount: 100, currency: "EUR"}, period: MONTH}) { tier { id } } }`, nil, &tier)
-			e.Staff(t, `mutation($t: ID!, $v: ID!) { setMemberPrice(input: {tierId: $t, variantId: $v, amount: 1500}) { memberPrice { id } } }`,
-				map[string]any{"t": tier.CreateMembershipTier.Tier.ID, "v": v}, &struct{}{})
+			tier := owlsTier(t, e, v)
 			grant(t, e, id, 100, "g1")
-			e.Do(t, tok, `mutation($i: BuyMembershipInput!) { buyMembership(input: $i) { membership { status } } }`, map[string]any{"i": map[string]any{
-				"tierId": tier.CreateMembershipTier.Tier.ID, "payWith": map[string]any{"wallet": map[string]any{"amount": 100, "currency": "EUR"}}, "idempotencyKey": "m1"}}).Decode(t, &struct{}{})
+			buyTier(t, e, tok, tier, "m1")
 			for i := range 2 {
 				data, how := post(t, e, tok, page, vars)
 				if how != "" || data["node"].(map[string]any)["memberPrice"] == nil {

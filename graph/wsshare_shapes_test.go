@@ -107,18 +107,11 @@ subscription B($ids: [ID!]!) { stockChanged(variantIds: $ids) { n: available } }
 func TestMemberPricesPerSubscriber(t *testing.T) {
 	e := graphtest.New(t, graphtest.Options{})
 	v := newVariant(t, e, 10, 2000, "EUR")
-	var tier struct {
-		CreateMembershipTier struct{ Tier struct{ ID string } }
-	}
-	e.Staff(t, `mutation { createMembershipTier(input: {name: "Owls", price: {amount: 100, currency: "EUR"}, period: MONTH}) { tier { id } } }`, nil, &tier)
-	e.Staff(t, `mutation($t: ID!, $v: ID!) { setMemberPrice(input: {tierId: $t, variantId: $v, amount: 1500}) { memberPrice { id } } }`,
-		map[string]any{"t": tier.CreateMembershipTier.Tier.ID, "v": v}, &struct{}{})
+	tier := owlsTier(t, e, v)
 	memberTok, memberID := e.SignUp(t, "owl@example.com")
 	otherTok, _ := e.SignUp(t, "lark@example.com")
 	grant(t, e, memberID, 100, "g")
-	e.Do(t, memberTok, `mutation($i: BuyMembershipInput!) { buyMembership(input: $i) { membership { status } } }`, map[string]any{"i": map[string]any{
-		"tierId": tier.CreateMembershipTier.Tier.ID, "payWith": map[string]any{"wallet": map[string]any{"amount": 100, "currency": "EUR"}},
-		"idempotencyKey": "m"}}).Decode(t, &struct{}{})
+	buyTier(t, e, memberTok, tier, "m")
 	vars := map[string]any{"ids": []string{v}}
 	subs := map[string]*wsClient{}
 	for who, tok := range map[string]string{"member": memberTok, "other": otherTok, "anonymous": "", "anonymous2": ""} {

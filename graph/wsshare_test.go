@@ -16,6 +16,27 @@ import (
 
 const priceSub = `subscription($ids: [ID!]!) { stockChanged(variantIds: $ids) { available variant { sku memberPrice { amount } } } }`
 
+// owlsTier makes a 1.00-a-month tier whose members pay 15.00 for variant
+// and returns its id.
+func owlsTier(t testing.TB, e *graphtest.Env, variant string) string {
+	t.Helper()
+	var tier struct {
+		CreateMembershipTier struct{ Tier struct{ ID string } }
+	}
+	e.Staff(t, `mutation { createMembershipTier(input: {name: "Owls", price: {amount: 100, currency: "EUR"}, period: MONTH}) { tier { id } } }`, nil, &tier)
+	e.Staff(t, `mutation($t: ID!, $v: ID!) { setMemberPrice(input: {tierId: $t, variantId: $v, amount: 1500}) { memberPrice { id } } }`,
+		map[string]any{"t": tier.CreateMembershipTier.Tier.ID, "v": variant}, &struct{}{})
+	return tier.CreateMembershipTier.Tier.ID
+}
+
+// buyTier buys a membership of an owlsTier for tok's customer, paid from
+// the wallet (which needs credit: grant it first).
+func buyTier(t testing.TB, e *graphtest.Env, tok, tier, key string) {
+	t.Helper()
+	e.Do(t, tok, `mutation($i: BuyMembershipInput!) { buyMembership(input: $i) { membership { status } } }`, map[string]any{"i": map[string]any{
+		"tierId": tier, "payWith": map[string]any{"wallet": map[string]any{"amount": 100, "currency": "EUR"}}, "idempotencyKey": key}}).Decode(t, &struct{}{})
+}
+
 // waitSends waits until the server has sent n more subscription values
 // than (shared0 + own0) and returns how many of the new ones were shared
 // and own.
@@ -47,19 +68,12 @@ func TestSharedEncodingOncePerValue(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
 			v := newVariant(t, e, 10, 2000, "EUR")
 			other := newVariant(t, e, 3, 2000, "EUR")
-			var tier struct {
-				CreateMembershipTier struct{ Tier struct{ ID string } }
-			}
-			e.Staff(t, `mutation { createMembershipTier(input: {name: "Owls", price: {amount: 100, currency: "EUR"}, period: MONTH}) { tier { id } } }`, nil, &tier)
-			e.Staff(t, `mutation($t: ID!, $v: ID!) { setMemberPrice(input: {tierId: $t, variantId: $v, amount: 1500}) { memberPrice { id } } }`,
-				map[string]any{"t": tier.CreateMembershipTier.Tier.ID, "v": v}, &struct{}{})
+			tier := owlsTier(t, e, v)
 			var members []string
 			for i := range 2 {
 				tok, id := e.SignUp(t, fmt.Sprintf("owl%d@example.com", i))
 				grant(t, e, id, 100, fmt.Sprint("g", i))
-				e.Do(t, tok, `mutation($i: BuyMembershipInput!) { buyMembership(input: $i) { membership { status } } }`, map[string]any{"i": map[string]any{
-					"tierId": tier.CreateMembershipTier.Tier.ID, "payWith": map[string]any{"wallet": map[string]any{"amount": 100, "currency": "EUR"}},
-					"idempotencyKey": "m"}}).Decode(t, &struct{}{})
+				buyTier(t, e, tok, tier, "m")
 				members = append(members, tok)
 			}
 
@@ -187,12 +201,7 @@ func TestMemberPriceFollowsAMembershipBoughtMidSubscription(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			e := graphtest.New(t, graphtest.Options{Dialect: d})
 			v := newVariant(t, e, 10, 2000, "EUR")
-			var tier struct {
-				CreateMembershipTier struct{ Tier struct{ ID string } }
-			}
-			e.Staff(t, `mutation { createMembershipTier(input: {name: "Owls", price: {amount: 100, currency: "EUR"}, period: MONTH}) { tier { id } } }`, nil, &tier)
-			e.Staff(t, `mutation($t: ID!, $v: ID!) { setMemberPrice(input: {tierId: $t, variantId: $v, amount: 1500}) { memberPrice { id } } }`,
-				map[string]any{"t": tier.CreateMembershipTier.Tier.ID, "v": v}, &struct{}{})
+			tier := owlsTier(t, e, v)
 			tok, id := e.SignUp(t, "late-owl@example.com")
 			grant(t, e, id, 100, "g")
 
@@ -201,9 +210,7 @@ func TestMemberPriceFollowsAMembershipBoughtMidSubscription(t *testing.T) {
 			if p := fmt.Sprint(w.recv()["payload"]); !strings.Contains(p, "available:10") || !strings.Contains(p, "memberPrice:<nil>") {
 				t.Fatalf("before the membership: %s, want available 10 and no member price", p)
 			}
-			e.Do(t, tok, `mutation($i: BuyMembershipInput!) { buyMembership(input: $i) { membership { status } } }`, map[string]any{"i": map[string]any{
-				"tierId": tier.CreateMembershipTier.Tier.ID, "payWith": map[string]any{"wallet": map[string]any{"amount": 100, "currency": "EUR"}},
-				"idempotencyKey": "m"}}).Decode(t, &struct{}{})
+			buyTier(t, e, tok, tier, "m")
 			setStock(t, e, v, 9, "after-membership")
 			if p := fmt.Sprint(w.recv()["payload"]); !strings.Contains(p, "available:9") || !strings.Contains(p, "memberPrice:map[amount:1500]") {
 				t.Fatalf("after the membership: %s, want available 9 and the member price 1500", p)
