@@ -243,17 +243,10 @@ func benchStorm(b *testing.B, bin, off string, watchers, joiners int) {
 // join connects n viewers, at most par at a time.
 func (rl *relayProc) join(b *testing.B, n, par int) []*benchViewer {
 	vs := make([]*benchViewer, n)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, par)
-	for i := range vs {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			vs[i] = rl.player(b)
-			rl.connect(b, vs[i])
-		})
-	}
-	wg.Wait()
+	bounded(n, par, func(i int) {
+		vs[i] = rl.player(b)
+		rl.connect(b, vs[i])
+	})
 	return vs
 }
 
@@ -261,22 +254,24 @@ func (rl *relayProc) join(b *testing.B, n, par int) []*benchViewer {
 // all at once; it returns them and when the first offer was sent.
 func (rl *relayProc) storm(b *testing.B, n, par int) ([]*benchViewer, time.Time) {
 	vs := make([]*benchViewer, n)
+	bounded(n, par, func(i int) { vs[i] = rl.player(b) })
+	start := time.Now()
+	bounded(n, n, func(i int) { rl.connect(b, vs[i]) })
+	return vs, start
+}
+
+// bounded runs f(0) … f(n-1), at most par at a time, and waits for them.
+func bounded(n, par int, f func(i int)) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, par)
-	for i := range vs {
+	for i := range n {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			vs[i] = rl.player(b)
+			f(i)
 		})
 	}
 	wg.Wait()
-	start := time.Now()
-	for _, v := range vs {
-		wg.Go(func() { rl.connect(b, v) })
-	}
-	wg.Wait()
-	return vs, start
 }
 
 const ticksPerSecond = 100 // Linux USER_HZ
