@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,27 +17,6 @@ import (
 	"github.com/merchd/merchd/graph"
 	"github.com/merchd/merchd/graph/graphtest"
 )
-
-// closeCode reads w until it closes and returns the close code (0: no
-// close frame; -1: still open after within).
-func closeCodeWithin(t *testing.T, c *websocket.Conn, within time.Duration) int {
-	t.Helper()
-	graphtest.Must(t, c.SetReadDeadline(time.Now().Add(within)))
-	for {
-		_, _, err := c.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			return ce.Code
-		}
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			return -1
-		}
-		return 0
-	}
-}
 
 func viewerOver(t *testing.T, w *wsClient, id string) string {
 	t.Helper()
@@ -71,7 +49,7 @@ func TestAttack2HeaderAndInitDiffer(t *testing.T) {
 		t.Fatalf("after the header's user signed out: %s", got)
 	}
 	e.Do(t, b, `mutation { signOut { ok } }`, nil).Decode(t, &struct{}{})
-	if code := closeCodeWithin(t, c, 5*time.Second); code != 4403 {
+	if code, _ := closeCodeWithin(t, c, 5*time.Second); code != 4403 {
 		t.Fatalf("after the init's user signed out: close %d, want 4403", code)
 	}
 }
@@ -80,26 +58,18 @@ func TestAttack2HeaderAndInitDiffer(t *testing.T) {
 // in by header over legacy graphql-ws, signed out: both sockets end.
 func TestAttack2HeaderRevokedAndLegacy(t *testing.T) {
 	e := graphtest.New(t, graphtest.Options{})
-	member := addStaff(t, e, "hdr@audit.example", "STAFF", "")
-	var issued struct {
-		CreateStaffToken struct {
-			Token      string
-			StaffToken struct{ ID string }
-		}
-	}
-	e.Staff(t, `mutation($i: CreateStaffTokenInput!) { createStaffToken(input: $i) { token staffToken { id } } }`,
-		map[string]any{"i": map[string]any{"staffId": member.ID, "label": "script"}}, &issued)
-	w := dialWSHeader(t, e, issued.CreateStaffToken.Token)
+	tok, tokenID := scriptToken(t, e, "hdr@audit.example")
+	w := dialWSHeader(t, e, tok)
 	w.subscribe("s", `{ staffViewer { email } }`, nil)
 	if got := w.next("s"); !strings.Contains(got, "hdr@audit") {
 		t.Fatalf("staff over header: %s", got)
 	}
-	e.Staff(t, `mutation($i: RevokeStaffTokenInput!) { revokeStaffToken(input: $i) { ok } }`, map[string]any{"i": map[string]any{"tokenId": issued.CreateStaffToken.StaffToken.ID}}, &struct{}{})
-	if code := closeCodeWithin(t, w.c, 5*time.Second); code != 4403 {
+	e.Staff(t, `mutation($i: RevokeStaffTokenInput!) { revokeStaffToken(input: $i) { ok } }`, map[string]any{"i": map[string]any{"tokenId": tokenID}}, &struct{}{})
+	if code, _ := closeCodeWithin(t, w.c, 5*time.Second); code != 4403 {
 		t.Errorf("a revoked staff token's header socket: close %d, want 4403", code)
 	}
 
-	tok, _ := e.SignUp(t, "legacy@mix.example")
+	tok, _ = e.SignUp(t, "legacy@mix.example")
 	d := websocket.Dialer{Subprotocols: []string{"graphql-ws"}}
 	c, _, err := d.Dial("ws"+strings.TrimPrefix(e.URL, "http"), http.Header{"Authorization": {"Bearer " + tok}})
 	graphtest.Must(t, err)
@@ -115,7 +85,7 @@ func TestAttack2HeaderRevokedAndLegacy(t *testing.T) {
 	}
 	e.Do(t, tok, `mutation { signOut { ok } }`, nil).Decode(t, &struct{}{})
 	graphtest.Must(t, c.WriteJSON(map[string]any{"type": "start", "id": "2", "payload": map[string]any{"query": `{ viewer { email } }`}}))
-	if code := closeCodeWithin(t, c, 5*time.Second); code != 4403 {
+	if code, _ := closeCodeWithin(t, c, 5*time.Second); code != 4403 {
 		t.Errorf("a legacy header socket after sign-out: close %d, want 4403", code)
 	}
 

@@ -312,11 +312,11 @@ func TestAuditHubTokenWrites(t *testing.T) {
 	}
 }
 
-// TestRevokedTokenClosesSockets: revoking a token refuses it at once and
-// closes the subscription socket opened with it.
-func TestRevokedTokenClosesSockets(t *testing.T) {
-	e := graphtest.New(t, graphtest.Options{})
-	member := addStaff(t, e, "sock@audit.example", "STAFF", "")
+// scriptToken adds a STAFF member with email and makes them a token
+// labelled "script"; it returns the token and its id.
+func scriptToken(t *testing.T, e *graphtest.Env, email string) (token, id string) {
+	t.Helper()
+	member := addStaff(t, e, email, "STAFF", "")
 	var issued struct {
 		CreateStaffToken struct {
 			Token      string
@@ -325,7 +325,14 @@ func TestRevokedTokenClosesSockets(t *testing.T) {
 	}
 	e.Staff(t, `mutation($i: CreateStaffTokenInput!) { createStaffToken(input: $i) { token staffToken { id } } }`,
 		map[string]any{"i": map[string]any{"staffId": member.ID, "label": "script"}}, &issued)
-	tok := issued.CreateStaffToken.Token
+	return issued.CreateStaffToken.Token, issued.CreateStaffToken.StaffToken.ID
+}
+
+// TestRevokedTokenClosesSockets: revoking a token refuses it at once and
+// closes the subscription socket opened with it.
+func TestRevokedTokenClosesSockets(t *testing.T) {
+	e := graphtest.New(t, graphtest.Options{})
+	tok, tokenID := scriptToken(t, e, "sock@audit.example")
 	v := newVariant(t, e, 10, 1500, "EUR")
 	buyer, _ := e.SignUp(t, "buyer@sock.example")
 	orderID := paidOrder(t, e, buyer, v, "sock-paid")
@@ -336,7 +343,7 @@ func TestRevokedTokenClosesSockets(t *testing.T) {
 		t.Fatalf("subscription: %s", got)
 	}
 	var rev struct{ RevokeStaffToken struct{ Ok bool } }
-	e.Staff(t, `mutation($i: RevokeStaffTokenInput!) { revokeStaffToken(input: $i) { ok } }`, map[string]any{"i": map[string]any{"tokenId": issued.CreateStaffToken.StaffToken.ID}}, &rev)
+	e.Staff(t, `mutation($i: RevokeStaffTokenInput!) { revokeStaffToken(input: $i) { ok } }`, map[string]any{"i": map[string]any{"tokenId": tokenID}}, &rev)
 	wantCode(t, e.Do(t, tok, `{ staffViewer { email } }`, nil), "UNAUTHENTICATED")
 	graphtest.Must(t, w.c.SetReadDeadline(time.Now().Add(10*time.Second)))
 	for {

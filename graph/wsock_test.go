@@ -32,7 +32,13 @@ func rawSocket(t *testing.T, e *graphtest.Env, protos ...string) *websocket.Conn
 // code and reason (failing after msgWait).
 func closeCode(t *testing.T, c *websocket.Conn) (int, string) {
 	t.Helper()
-	graphtest.Must(t, c.SetReadDeadline(time.Now().Add(msgWait)))
+	return closeCodeWithin(t, c, msgWait)
+}
+
+// closeCodeWithin is closeCode failing after within.
+func closeCodeWithin(t *testing.T, c *websocket.Conn, within time.Duration) (int, string) {
+	t.Helper()
+	graphtest.Must(t, c.SetReadDeadline(time.Now().Add(within)))
 	for {
 		_, _, err := c.ReadMessage()
 		if err == nil {
@@ -44,7 +50,7 @@ func closeCode(t *testing.T, c *websocket.Conn) (int, string) {
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("the server did not close the socket within %v", msgWait)
+			t.Fatalf("the server did not close the socket within %v", within)
 		}
 		t.Fatalf("the socket ended without a close frame: %v", err)
 		return 0, ""
