@@ -10,29 +10,12 @@ import (
 	"time"
 
 	"github.com/pion/sdp/v3"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/merchd/merchd/live"
 	"github.com/merchd/merchd/live/livetest"
 )
 
 // Attacks on pruneOffer (live/prune.go) through POST /live/<stream>/whep.
-
-// pionViewerOffer is a pion player's offer (every default codec).
-func pionViewerOffer(t *testing.T) string {
-	pc, err := livetest.ClientAPI(t).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	livetest.Offer(t, pc)
-	return pc.LocalDescription().SDP
-}
 
 // postOffer posts offer to a stream's WHEP endpoint; a 201's session is
 // deleted again so the per-address cap is never reached.
@@ -184,7 +167,7 @@ func TestHostileViewerOffersAnsweredAsUnpruned(t *testing.T) {
 		}
 		waitFor(t, "the publisher to send 10 frames", func() bool { return pub.Frames.Load() >= 10 })
 	}
-	base := pionViewerOffer(t)
+	base := livetest.ViewerOffer(t)
 	for name, offer := range hostileOffers(base) {
 		t.Run(name, func(t *testing.T) {
 			if len(offer) > 64<<10 {

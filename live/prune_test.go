@@ -16,23 +16,6 @@ import (
 
 var streamMimes = []string{webrtc.MimeTypeH264, webrtc.MimeTypeOpus}
 
-// viewerOffer is a pion viewer's offer: every codec pion can receive
-// (RegisterDefaultCodecs), as a browser's lists all of its own.
-func viewerOffer(t testing.TB) string {
-	pc, err := livetest.ClientAPI(t).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	livetest.Offer(t, pc)
-	return pc.LocalDescription().SDP
-}
-
 // codecs lists each media section's payload types as "pt name" in the
 // order of its m= line.
 func codecs(t testing.TB, s string) [][]string {
@@ -64,7 +47,7 @@ func codecs(t testing.TB, s string) [][]string {
 // codec's payload type with its rtpmap, fmtp and rtcp-fb lines, and keeps
 // every other line (ICE, DTLS, directions, mids) as it was.
 func TestPruneOffer(t *testing.T) {
-	full := viewerOffer(t)
+	full := livetest.ViewerOffer(t)
 	pruned := pruneOffer(full, streamMimes)
 	before, after := codecs(t, full), codecs(t, pruned)
 	if len(before) != 2 || len(after) != 2 {
@@ -183,7 +166,7 @@ func TestPrunedOfferSameAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, full := range map[string]string{"pion": viewerOffer(t), "chromium": string(chromium)} {
+	for name, full := range map[string]string{"pion": livetest.ViewerOffer(t), "chromium": string(chromium)} {
 		t.Run(name, func(t *testing.T) { samePrunedAnswer(t, full) })
 	}
 }
@@ -216,7 +199,7 @@ func BenchmarkViewerOffer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, o := range []struct{ name, sdp string }{{"pion", viewerOffer(b)}, {"chromium", string(chromium)}} {
+	for _, o := range []struct{ name, sdp string }{{"pion", livetest.ViewerOffer(b)}, {"chromium", string(chromium)}} {
 		for _, prune := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%s/pruned=%v", o.name, prune), func(b *testing.B) {
 				for b.Loop() {

@@ -59,6 +59,25 @@ func Offer(t testing.TB, pc *webrtc.PeerConnection) {
 	}
 }
 
+// ViewerOffer is a pion viewer's offer (a recvonly video and audio
+// transceiver, every codec pion can receive), as a browser's lists all of
+// its own.
+func ViewerOffer(t testing.TB) string {
+	t.Helper()
+	pc, err := ClientAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	Offer(t, pc)
+	return pc.LocalDescription().SDP
+}
+
 // Post posts pc's offer (Offer) to url and applies the answer; it returns
 // the status and the Location (or the error body).
 func Post(t testing.TB, pc *webrtc.PeerConnection, url, key string) (int, string) {
